@@ -1,0 +1,29 @@
+{
+  "target_defaults": {
+    "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+    "cflags_cc!": ["-fno-exceptions"],
+    "defines": ["_GNU_SOURCE"]
+  },
+  "targets": [
+    {
+      "target_name": "netns",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/threads.cc",
+        "native/netns_create.cc",
+        "native/nlmsg.cc",
+        "native/rtnl.cc",
+        "native/spawn.cc",
+        "native/wait.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
+    },
+    {
+      "target_name": "wirecage-userns",
+      "type": "executable",
+      "sources": ["native/userns_helper.cc"]
+    }
+  ]
+}

@@ -1,0 +1,32 @@
+#include "errors.h"
+#include "exports.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  const struct {
+    const char* name;
+    Napi::Value (*fn)(const Napi::CallbackInfo&);
+  } table[] = {
+      {"setErrorFactory", wc::SetErrorFactory},
+      {"createNetns", wc::CreateNetns},
+      {"rtnlOpen", wc::RtnlOpen},
+      {"linkList", wc::LinkList},
+      {"linkSet", wc::LinkSet},
+      {"linkDelete", wc::LinkDelete},
+      {"addrList", wc::AddrList},
+      {"addrAdd", wc::AddrAdd},
+      {"routeList", wc::RouteList},
+      {"routeAdd", wc::RouteAdd},
+      {"spawn", wc::Spawn},
+      {"waitPidfd", wc::WaitPidfd},
+      {"pidfdSendSignal", wc::PidfdSendSignal},
+      {"pipe", wc::Pipe},
+  };
+  for (const auto& entry : table) exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(netns, Init)

@@ -1,0 +1,23 @@
+// Every function the addon exports; the JS names are in addon.cc.
+#pragma once
+#include <napi.h>
+
+namespace wc {
+
+Napi::Value CreateNetns(const Napi::CallbackInfo& info);
+
+Napi::Value RtnlOpen(const Napi::CallbackInfo& info);
+Napi::Value LinkList(const Napi::CallbackInfo& info);
+Napi::Value LinkSet(const Napi::CallbackInfo& info);
+Napi::Value LinkDelete(const Napi::CallbackInfo& info);
+Napi::Value AddrList(const Napi::CallbackInfo& info);
+Napi::Value AddrAdd(const Napi::CallbackInfo& info);
+Napi::Value RouteList(const Napi::CallbackInfo& info);
+Napi::Value RouteAdd(const Napi::CallbackInfo& info);
+
+Napi::Value Spawn(const Napi::CallbackInfo& info);
+Napi::Value WaitPidfd(const Napi::CallbackInfo& info);
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info);
+Napi::Value Pipe(const Napi::CallbackInfo& info);
+
+}  // namespace wc

@@ -1,0 +1,24 @@
+export { NetnsError, withContext } from './errors.js';
+export { createNetns, pipe } from './netns.js';
+export { parseCidr, type Cidr } from './cidr.js';
+export {
+  Rtnl,
+  IFF_UP,
+  IFF_LOOPBACK,
+  IFA_F_NODAD,
+  RT_TABLE_MAIN,
+  type Link,
+  type Address,
+  type Route,
+  type RouteSpec,
+} from './rtnl.js';
+export {
+  spawnInCage,
+  CagedProcess,
+  exitStatusToCode,
+  exitCodeForSpawnError,
+  type CageSpawnOptions,
+  type BindMount,
+  type ExitStatus,
+} from './spawn.js';
+export { userNamespaceHelper, userNamespaceCommand, diagnoseUserNamespaces } from './userns.js';

@@ -1,0 +1,83 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { NetnsError } from './errors.js';
+
+/** Shapes of what the addon (native/*.cc) takes and returns. */
+export interface NativeLink {
+  index: number;
+  name: string;
+  flags: number;
+  mtu: number;
+  kind: string | null;
+}
+export interface NativeAddress {
+  index: number;
+  family: 4 | 6;
+  address: string;
+  prefixLen: number;
+  flags: number;
+  scope: number;
+}
+export interface NativeRoute {
+  family: 4 | 6;
+  dst: string;
+  prefixLen: number;
+  oif: number | null;
+  gateway: string | null;
+  source: string | null;
+  metric: number | null;
+  table: number;
+  type: number;
+  scope: number;
+  protocol: number;
+}
+export interface NativeSpawnPlan {
+  file: string;
+  argv: string[];
+  env: string[];
+  cwd?: string;
+  netnsFd?: number;
+  mounts?: { source: string; target: string; readonly?: boolean }[];
+  hide?: string[];
+  uid?: number;
+  gid?: number;
+  groups?: number[];
+  stdio?: [number, number, number];
+}
+
+interface Addon {
+  setErrorFactory(factory: (errno: number, syscall: string, context: string, kernelMessage: string) => Error): void;
+  createNetns(): number;
+  rtnlOpen(nsFd?: number): number;
+  linkList(sock: number): NativeLink[];
+  linkSet(sock: number, index: number, change: { up?: boolean; mtu?: number }): void;
+  linkDelete(sock: number, index: number): void;
+  addrList(sock: number): NativeAddress[];
+  addrAdd(sock: number, index: number, address: string, prefixLen: number): void;
+  routeList(sock: number): NativeRoute[];
+  routeAdd(
+    sock: number,
+    route: { dst: string; prefixLen: number; oif?: number; gateway?: string; source?: string; metric?: number; table?: number },
+  ): void;
+  spawn(plan: NativeSpawnPlan): { pid: number; pidfd: number };
+  waitPidfd(pidfd: number, done: (errno: number | null, code: number | null, signal: number | null) => void): void;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  pipe(): [number, number];
+}
+
+// src/ (under tsx) and dist/ are siblings of build/, so one relative path serves both.
+const buildDir = fileURLToPath(new URL('../build/Release/', import.meta.url));
+
+function load(): Addon {
+  try {
+    return createRequire(import.meta.url)(`${buildDir}netns.node`) as Addon;
+  } catch (err) {
+    throw new Error(`@wirecage/netns: native addon missing; run \`npm run build\` in packages/netns (${(err as Error).message})`);
+  }
+}
+
+export const native: Addon = load();
+native.setErrorFactory((errno, syscall, context, kernelMessage) => new NetnsError(errno, syscall, context, kernelMessage));
+
+/** Directory holding the built addon and the wirecage-userns executable. */
+export const nativeBuildDir = buildDir;

@@ -1,0 +1,117 @@
+import { closeSync } from 'node:fs';
+import { constants } from 'node:os';
+import { NetnsError } from './errors.js';
+import { native } from './native.js';
+
+export interface BindMount {
+  source: string;
+  /** Must already exist (a file for a file, a directory for a directory). */
+  target: string;
+  readonly?: boolean;
+}
+
+export interface CageSpawnOptions {
+  /** Program to run; without a '/', searched in the PATH of `env` (execvp rules, no shell fallback). */
+  file: string;
+  /** Arguments after argv[0]. */
+  args?: string[];
+  /** argv[0]; defaults to `file`. */
+  argv0?: string;
+  /** Complete environment of the command; defaults to process.env. */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Network namespace to enter (setns) before anything else. */
+  netnsFd?: number;
+  /** Bind mounts, made in a private mount namespace of the command's own. */
+  mounts?: BindMount[];
+  /** Paths to make empty: a read-only empty tmpfs over a directory, /dev/null over anything else. Missing paths are skipped. */
+  hide?: string[];
+  /** Drop to this identity before execve (supplementary groups, then gid, then uid). */
+  user?: { uid: number; gid: number; groups?: number[] };
+  /** fds to become the command's 0, 1, 2; -1 (default) keeps this process's own. */
+  stdio?: [number, number, number];
+}
+
+export type ExitStatus = { code: number; signal: null } | { code: null; signal: NodeJS.Signals };
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+function signalNumber(signal: NodeJS.Signals | number): number {
+  const n = typeof signal === 'number' ? signal : constants.signals[signal];
+  if (n === undefined) throw new TypeError(`unknown signal ${signal}`);
+  return n;
+}
+
+/** A command running in the cage, watched through its pidfd. */
+export class CagedProcess {
+  private exit: Promise<ExitStatus> | undefined;
+  private done = false;
+
+  constructor(
+    readonly pid: number,
+    private readonly pidfd: number,
+  ) {}
+
+  /**
+   * Resolves when the command exits. The wait sits on the event loop (the pidfd is polled),
+   * never on a thread-pool thread. Always call it: it reaps the process and closes the pidfd.
+   */
+  wait(): Promise<ExitStatus> {
+    this.exit ??= new Promise((resolve, reject) => {
+      native.waitPidfd(this.pidfd, (errno, code, signal) => {
+        this.done = true;
+        closeSync(this.pidfd);
+        if (errno !== null) reject(new NetnsError(errno, 'waitid', `waiting for pid ${this.pid}`));
+        else if (code !== null) resolve({ code, signal: null });
+        else resolve({ code: null, signal: signalNames.get(signal ?? 0) ?? (`SIG${signal}` as NodeJS.Signals) });
+      });
+    });
+    return this.exit;
+  }
+
+  /** Sends a signal through the pidfd (no pid-reuse race). Returns false once the command has been reaped. */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    if (this.done) return false;
+    native.pidfdSendSignal(this.pidfd, signalNumber(signal));
+    return true;
+  }
+}
+
+/**
+ * Forks a command into the cage: setns(netnsFd), a private mount namespace with the
+ * given bind mounts and hidden paths, chdir, privilege drop, parent-death SIGKILL,
+ * every fd above 2 closed, execve. Throws a NetnsError (syscall says which step
+ * failed; 'execve' for a missing or non-executable program) if the command never started.
+ */
+export function spawnInCage(options: CageSpawnOptions): CagedProcess {
+  const env = options.env ?? process.env;
+  const { pid, pidfd } = native.spawn({
+    file: options.file,
+    argv: [options.argv0 ?? options.file, ...(options.args ?? [])],
+    env: Object.entries(env)
+      .filter((kv): kv is [string, string] => kv[1] !== undefined)
+      .map(([k, v]) => `${k}=${v}`),
+    cwd: options.cwd,
+    netnsFd: options.netnsFd,
+    mounts: options.mounts,
+    hide: options.hide,
+    uid: options.user?.uid,
+    gid: options.user?.gid,
+    groups: options.user ? (options.user.groups ?? []) : undefined,
+    stdio: options.stdio,
+  });
+  return new CagedProcess(pid, pidfd);
+}
+
+/** The shell convention: the exit code, or 128 + N for death by signal N. */
+export function exitStatusToCode(status: ExitStatus): number {
+  return status.code ?? 128 + signalNumber(status.signal);
+}
+
+/** wirecage's exit code for a spawn that failed: 127 not found, 126 not executable, 125 anything else. */
+export function exitCodeForSpawnError(err: unknown): number {
+  if (!(err instanceof NetnsError) || err.syscall !== 'execve') return 125;
+  return err.code === 'ENOENT' || err.code === 'ENOTDIR' ? 127 : 126;
+}
