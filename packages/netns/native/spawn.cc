@@ -364,10 +364,11 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// pipe(): [readFd, writeFd], both close-on-exec
+// pipe(closeOnExec = true): [readFd, writeFd]
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ThrowErrno(info.Env(), errno, "pipe2");
+  bool cloexec = info[0].IsUndefined() || info[0].ToBoolean().Value();
+  if (pipe2(fds, cloexec ? O_CLOEXEC : 0) != 0) return ThrowErrno(info.Env(), errno, "pipe2");
   Napi::Array out = Napi::Array::New(info.Env(), 2);
   out.Set(0u, fds[0]);
   out.Set(1u, fds[1]);

@@ -62,7 +62,7 @@ interface Addon {
   spawn(plan: NativeSpawnPlan): { pid: number; pidfd: number };
   waitPidfd(pidfd: number, done: (errno: number | null, code: number | null, signal: number | null) => void): void;
   pidfdSendSignal(pidfd: number, signal: number): void;
-  pipe(): [number, number];
+  pipe(closeOnExec?: boolean): [number, number];
 }
 
 // src/ (under tsx) and dist/ are siblings of build/, so one relative path serves both.

@@ -9,7 +9,10 @@ export function createNetns(): number {
   return native.createNetns();
 }
 
-/** [readFd, writeFd], both close-on-exec; handy for the stdio of a spawned command. */
-export function pipe(): [number, number] {
-  return native.pipe();
+/**
+ * [readFd, writeFd], close-on-exec unless told otherwise (an fd meant to be inherited
+ * by a process started some other way). Handy for the stdio of a spawned command.
+ */
+export function pipe(closeOnExec = true): [number, number] {
+  return native.pipe(closeOnExec);
 }
