@@ -80,7 +80,7 @@ export function clampPrivateKey(k: Uint8Array): void {
 
 export function randomBytes(n: number): Buffer {
   const b = Buffer.alloc(n);
-  sodium.randombytes_buf(b);
+  sodium.randombytes_buf(b.buffer, b.byteOffset, b.byteLength);
   return b;
 }
 

@@ -15,7 +15,8 @@ export interface SodiumBinding {
   crypto_aead_xchacha20poly1305_ietf_decrypt(m: Bytes, c: Bytes, ad: Bytes | undefined, npub: Bytes, k: Bytes): number;
   crypto_scalarmult(q: Bytes, n: Bytes, p: Bytes): number;
   crypto_scalarmult_base(q: Bytes, n: Bytes): number;
-  randombytes_buf(buf: Bytes): void;
+  // Unlike the other calls, the binding takes the backing buffer and a byte range.
+  randombytes_buf(buf: ArrayBufferLike, byteOffset: number, byteLength: number): void;
   randombytes_uniform(upper: number): number;
   randombytes_random(): number;
   sodium_memzero(buf: Bytes): void;
