@@ -1,0 +1,32 @@
+// @wirecage/wg-engine: the WireGuard protocol in TypeScript on sodium-native.
+export * from './constants.js';
+export { Device, type DeviceIO, type DeviceOptions, type PeerConfig, type DeviceEvents } from './device.js';
+export { Peer } from './peer.js';
+export { Endpoint } from './endpoint.js';
+export { AllowedIps, parseCidr, formatCidr, type Cidr, type IpFamily } from './allowed-ips.js';
+export { FakeClock, systemClock, LazyTimer, type Clock, type TimerHandle } from './clock.js';
+export { createLogger, silentLogger, type Logger, type LogLevel } from './log.js';
+export { DropCounters, DROP_REASONS, type DropReason } from './stats.js';
+export { KeypairTable, Keypair, KEYPAIR_SLOT_BYTES } from './keypair.js';
+export { ReplayWindow, REPLAY_WINDOW_BYTES, REPLAY_WINDOW_SIZE } from './replay.js';
+export { encryptTransport, decryptTransport, paddedLength, DECRYPT_FAILED, DECRYPT_REPLAY } from './data/transport.js';
+export { UdpBind, type UdpBindOptions } from './udp.js';
+export { UapiServer, DEFAULT_UAPI_DIR, type UapiServerOptions } from './uapi-server.js';
+export { uapiGet, uapiSet, UapiError, type UapiHooks } from './uapi.js';
+export { generatePrivateKey, publicKeyOf } from './crypto/primitives.js';
+export { parseKeyBase64, parseKeyHex, keyToBase64, keyToHex, KeyFormatError } from './crypto/keys.js';
+export { tai64n } from './tai64n.js';
+export {
+  Handshake,
+  HandshakeState,
+  createInitiation,
+  consumeInitiation,
+  createResponse,
+  consumeResponse,
+  deriveSession,
+  type StaticIdentity,
+  type SessionKeys,
+} from './noise.js';
+export { CookieChecker, CookieGenerator } from './cookie.js';
+export { RateLimiter } from './ratelimiter.js';
+export { classify, type MessageKind } from './messages.js';

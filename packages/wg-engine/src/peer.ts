@@ -1,0 +1,310 @@
+// A peer: its handshake, its three keypair slots (previous/current/next), its
+// endpoint, the packets staged while no session exists, counters and timers.
+// The send path lives here too (the kernel's send.c), because every step of
+// it reads and updates this state.
+import {
+  KEEPALIVE_TIMEOUT,
+  MAX_STAGED_PACKETS,
+  REJECT_AFTER_MESSAGES,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_MESSAGES,
+  REKEY_AFTER_TIME,
+  REKEY_TIMEOUT,
+} from './constants.js';
+import type { Clock } from './clock.js';
+import { CookieGenerator } from './cookie.js';
+import { encryptTransport } from './data/transport.js';
+import type { Endpoint } from './endpoint.js';
+import type { IndexTable } from './index-table.js';
+import { Keypair, type KeypairTable } from './keypair.js';
+import type { Logger } from './log.js';
+import { Handshake, createInitiation, createResponse, deriveSession, type SessionKeys, type StaticIdentity } from './noise.js';
+import { PeerTimers, type TimerTarget } from './timers.js';
+import type { DropCounters } from './stats.js';
+import { keyToBase64 } from './crypto/keys.js';
+
+/** The device services a peer uses. */
+export interface PeerHost {
+  readonly clock: Clock;
+  readonly identity: StaticIdentity | null;
+  readonly mtu: number;
+  readonly keypairs: KeypairTable;
+  readonly index: IndexTable<Peer, Keypair<Peer>>;
+  readonly drops: DropCounters;
+  readonly logger: Logger;
+  readonly isUp: boolean;
+  sendUdp(msg: Buffer, to: Endpoint): boolean;
+  handshakeCompleted(peer: Peer): void;
+}
+
+export class Peer implements TimerTarget {
+  readonly handshake: Handshake;
+  readonly cookies: CookieGenerator;
+  readonly timers: PeerTimers;
+  previous: Keypair<Peer> | null = null;
+  current: Keypair<Peer> | null = null;
+  next: Keypair<Peer> | null = null;
+  endpoint: Endpoint | null = null;
+  persistentKeepalive = 0;
+  rxBytes = 0;
+  txBytes = 0;
+  lastHandshakeWallMs = 0;
+  lastSentHandshake = -Infinity;
+  handshakeAttempts = 0;
+  sentLastMinuteHandshake = false;
+  needAnotherKeepalive = false;
+  private staged: Uint8Array[] = [];
+  private removed = false;
+
+  constructor(
+    private readonly host: PeerHost,
+    readonly publicKey: Buffer,
+  ) {
+    this.handshake = new Handshake(publicKey);
+    this.handshake.precompute(host.identity);
+    this.cookies = new CookieGenerator(publicKey, host.clock);
+    this.timers = new PeerTimers(host.clock, this);
+  }
+
+  /** A short, non-secret name for logs. */
+  get name(): string {
+    return keyToBase64(this.publicKey).slice(0, 8);
+  }
+
+  get isUp(): boolean {
+    return this.host.isUp && !this.removed;
+  }
+
+  get stagedCount(): number {
+    return this.staged.length;
+  }
+
+  wallNow(): number {
+    return this.host.clock.wallNow();
+  }
+
+  // ---- send path ---------------------------------------------------------
+
+  /** Queues an outgoing IP packet (copied) and sends whatever can be sent. */
+  send(packet: Uint8Array): void {
+    this.stage(packet.length === 0 ? packet : Buffer.from(packet));
+    this.sendStaged();
+  }
+
+  private stage(packet: Uint8Array): void {
+    if (this.staged.length >= MAX_STAGED_PACKETS) {
+      this.staged.shift();
+      this.host.drops.add('staged-overflow');
+    }
+    this.staged.push(packet);
+  }
+
+  dropStaged(): void {
+    if (this.staged.length) this.host.drops.add('staged-overflow', this.staged.length);
+    this.staged = [];
+  }
+
+  sendKeepalive(): void {
+    if (this.staged.length === 0) this.stage(new Uint8Array(0));
+    this.sendStaged();
+  }
+
+  /** Encrypts and sends the staged packets with the current keypair, or starts a handshake for them. */
+  sendStaged(): void {
+    if (!this.isUp || this.staged.length === 0) return;
+    const kp = this.current;
+    const now = this.host.clock.now();
+    if (!kp || now - kp.createdMs >= REJECT_AFTER_TIME * 1000 || kp.sendCounter >= REJECT_AFTER_MESSAGES) {
+      this.sendHandshakeInitiation(false);
+      return;
+    }
+    const ep = this.endpoint;
+    if (!ep) {
+      this.host.drops.add('no-endpoint', this.staged.length);
+      this.staged = [];
+      return;
+    }
+    let sentData = false;
+    let sentAny = false;
+    let i = 0;
+    for (; i < this.staged.length; i++) {
+      const plain = this.staged[i]!;
+      const msg = encryptTransport(this.host.keypairs, kp.slot, kp.remoteIndex, plain, this.host.mtu);
+      if (!msg) break; // counter exhausted: keep the rest for the next session
+      if (this.host.sendUdp(msg, ep)) {
+        this.txBytes += msg.length;
+        sentAny = true;
+        if (plain.length) sentData = true;
+      }
+    }
+    this.staged = i === this.staged.length ? [] : this.staged.slice(i);
+    if (sentAny) {
+      this.timers.anyAuthenticatedPacketTraversal();
+      this.timers.anyAuthenticatedPacketSent();
+      if (sentData) this.timers.dataSent();
+    }
+    if (this.staged.length) {
+      this.sendHandshakeInitiation(false);
+      return;
+    }
+    this.keepKeyFreshSending(kp);
+  }
+
+  private keepKeyFreshSending(kp: Keypair<Peer>): void {
+    const now = this.host.clock.now();
+    if (kp.sendCounter > REKEY_AFTER_MESSAGES || (kp.isInitiator && now - kp.createdMs >= REKEY_AFTER_TIME * 1000)) {
+      this.sendHandshakeInitiation(false);
+    }
+  }
+
+  /** Called after authenticating a data packet: the initiator rekeys shortly before Reject-After-Time. */
+  keepKeyFreshReceiving(): void {
+    const kp = this.current;
+    if (!kp || !kp.isInitiator || this.sentLastMinuteHandshake) return;
+    const age = this.host.clock.now() - kp.createdMs;
+    if (age >= (REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) * 1000) {
+      this.sentLastMinuteHandshake = true;
+      this.sendHandshakeInitiation(false);
+    }
+  }
+
+  sendHandshakeInitiation(isRetry: boolean): void {
+    if (!isRetry) this.handshakeAttempts = 0;
+    const now = this.host.clock.now();
+    // At most one initiation per Rekey-Timeout; retries are spaced by the timer.
+    if (now - this.lastSentHandshake < REKEY_TIMEOUT * 1000 || !this.isUp) return;
+    const identity = this.host.identity;
+    if (!identity) {
+      this.host.drops.add('no-private-key');
+      return;
+    }
+    this.lastSentHandshake = now;
+    this.releaseHandshakeIndex();
+    const index = this.host.index.insert({ kind: 'handshake', peer: this });
+    const msg = createInitiation(identity, this.handshake, index, this.host.clock.wallNow());
+    if (!msg) {
+      this.host.index.delete(index);
+      this.host.drops.add('low-order-point');
+      return;
+    }
+    this.cookies.addMacs(msg);
+    this.host.logger.debug(`peer ${this.name}: sending handshake initiation${isRetry ? ` (retry ${this.handshakeAttempts})` : ''}`);
+    this.timers.anyAuthenticatedPacketTraversal();
+    this.timers.anyAuthenticatedPacketSent();
+    if (this.endpoint) {
+      if (this.host.sendUdp(msg, this.endpoint)) this.txBytes += msg.length;
+    } else {
+      this.host.drops.add('no-endpoint');
+    }
+    this.timers.handshakeInitiated();
+  }
+
+  /** Answers the initiation the handshake just consumed, and installs the responder's keypair as next. */
+  sendHandshakeResponse(): void {
+    if (!this.endpoint) return;
+    this.releaseHandshakeIndex();
+    const index = this.host.index.insert({ kind: 'handshake', peer: this });
+    const msg = createResponse(this.handshake, index);
+    if (!msg) {
+      this.host.index.delete(index);
+      this.host.drops.add('low-order-point');
+      return;
+    }
+    this.cookies.addMacs(msg);
+    if (!this.beginSession()) return;
+    this.timers.anyAuthenticatedPacketTraversal();
+    this.timers.anyAuthenticatedPacketSent();
+    if (this.host.sendUdp(msg, this.endpoint)) this.txBytes += msg.length;
+  }
+
+  /** Derives the session from a finished handshake and rotates keypairs (kernel: wg_noise_handshake_begin_session). */
+  beginSession(): boolean {
+    const keys = deriveSession(this.handshake);
+    if (!keys) return false;
+    const kp = this.installKeypair(keys);
+    if (!kp) return false;
+    this.timers.sessionDerived();
+    return true;
+  }
+
+  private installKeypair(keys: SessionKeys): Keypair<Peer> | null {
+    const now = this.host.clock.now();
+    const slot = this.host.keypairs.install(keys.sendKey, keys.receiveKey, now);
+    keys.sendKey.fill(0);
+    keys.receiveKey.fill(0);
+    if (slot < 0) {
+      this.host.index.delete(keys.localIndex);
+      this.host.logger.warn(`keypair table full; peer ${this.name} cannot start a session`);
+      return null;
+    }
+    const kp = new Keypair<Peer>(this.host.keypairs, slot, this, now, keys.isInitiator, keys.localIndex, keys.remoteIndex);
+    this.host.index.replace(keys.localIndex, { kind: 'keypair', peer: this, keypair: kp });
+    if (kp.isInitiator) {
+      if (this.next) {
+        const next = this.next;
+        this.next = null;
+        this.retire(this.previous);
+        this.previous = next;
+        this.retire(this.current);
+      } else {
+        this.retire(this.previous);
+        this.previous = this.current;
+      }
+      this.current = kp;
+    } else {
+      // The responder may not send on a new keypair until the initiator has used it.
+      this.retire(this.next);
+      this.next = kp;
+      this.retire(this.previous);
+      this.previous = null;
+    }
+    return kp;
+  }
+
+  /** A data packet authenticated under kp; confirms a pending responder keypair. Returns true when it did. */
+  receivedWith(kp: Keypair<Peer>): boolean {
+    if (kp !== this.next) return false;
+    this.retire(this.previous);
+    this.previous = this.current;
+    this.current = kp;
+    this.next = null;
+    return true;
+  }
+
+  private retire(kp: Keypair<Peer> | null): void {
+    if (!kp) return;
+    this.host.index.delete(kp.localIndex);
+    this.host.keypairs.retire(kp.slot);
+  }
+
+  private releaseHandshakeIndex(): void {
+    const idx = this.handshake.localIndex;
+    if (idx && this.host.index.get(idx)?.kind === 'handshake') this.host.index.delete(idx);
+  }
+
+  /** Forgets every session key and the handshake in progress (Reject-After-Time x 3 of silence, or removal). */
+  zeroKeyMaterial(): void {
+    this.retire(this.previous);
+    this.retire(this.current);
+    this.retire(this.next);
+    this.previous = this.current = this.next = null;
+    this.releaseHandshakeIndex();
+    this.handshake.clear();
+  }
+
+  /** Stops timers, drops staged packets and zeroes keys; the peer is unusable afterwards. */
+  remove(): void {
+    this.removed = true;
+    this.timers.stopAll();
+    this.staged = [];
+    this.zeroKeyMaterial();
+  }
+
+  /** Interface down: like remove, but the peer stays configured. */
+  reset(): void {
+    this.timers.stopAll();
+    this.staged = [];
+    this.zeroKeyMaterial();
+    this.lastSentHandshake = -Infinity;
+  }
+}

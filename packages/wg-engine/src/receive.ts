@@ -1,0 +1,222 @@
+// The receive path (the kernel's receive.c). Handshake messages go through a
+// bounded queue drained off the socket callback, so a flood cannot starve the
+// data path and the queue's fill level tells us when we are under load.
+// Transport messages are handled inline: lookup by receiver index, decrypt,
+// replay check, roaming, timers, source check against allowed IPs.
+import { UNDER_LOAD_AFTER_TIME_MS, UNDER_LOAD_QUEUE_THRESHOLD } from './constants.js';
+import { DECRYPT_FAILED, DECRYPT_REPLAY, decryptTransport, receiverIndex } from './data/transport.js';
+import type { Device } from './device.js';
+import { Endpoint } from './endpoint.js';
+import { SRC_OFFSET, ipPacketLength } from './ip-packet.js';
+import { REJECT_AFTER_TIME } from './constants.js';
+import { CookieReply, Response, readU32LE, type MessageKind } from './messages.js';
+import { consumeInitiation, consumeResponse } from './noise.js';
+import type { Peer } from './peer.js';
+import { Transport } from './messages.js';
+
+interface QueuedHandshake {
+  kind: Exclude<MessageKind, 'transport'>;
+  msg: Buffer;
+  address: string;
+  port: number;
+}
+
+// Handshakes processed per turn of the event loop before yielding to I/O.
+const DRAIN_BATCH = 64;
+
+export class HandshakeQueue {
+  private queue: QueuedHandshake[] = [];
+  private head = 0;
+  private scheduled = false;
+  private lastUnderLoad = -Infinity;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly device: Device,
+    private readonly capacity: number,
+  ) {}
+
+  get length(): number {
+    return this.queue.length - this.head;
+  }
+
+  get underLoad(): boolean {
+    const now = this.device.clock.now();
+    if (this.length >= UNDER_LOAD_QUEUE_THRESHOLD) this.lastUnderLoad = now;
+    return now - this.lastUnderLoad < UNDER_LOAD_AFTER_TIME_MS;
+  }
+
+  push(kind: QueuedHandshake['kind'], msg: Buffer, address: string, port: number): void {
+    if (this.length >= this.capacity) {
+      this.device.drops.add('handshake-queue-full');
+      return;
+    }
+    this.queue.push({ kind, msg, address, port });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  clear(): void {
+    this.queue = [];
+    this.head = 0;
+  }
+
+  settled(): Promise<void> {
+    if (this.length === 0 && !this.scheduled) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private drain(): void {
+    // Load is judged before this batch is taken off, as wireguard-go does.
+    const underLoad = this.underLoad;
+    const end = Math.min(this.queue.length, this.head + DRAIN_BATCH);
+    for (; this.head < end; this.head++) {
+      const item = this.queue[this.head]!;
+      try {
+        handleHandshakeMessage(this.device, item, underLoad);
+      } catch (err) {
+        // Nothing thrown by one message may stop the engine; count it as malformed.
+        this.device.drops.add('malformed');
+        this.device.logger.debug(`handshake message failed: ${(err as Error).message}`);
+      }
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.scheduled = false;
+      const w = this.waiters;
+      this.waiters = [];
+      for (const f of w) f();
+    } else {
+      if (this.head > 1024) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      setImmediate(() => this.drain());
+    }
+  }
+}
+
+function handleHandshakeMessage(dev: Device, item: QueuedHandshake, underLoad: boolean): void {
+  const { kind, msg, address, port } = item;
+  if (kind === 'cookie') {
+    const entry = dev.index.get(readU32LE(msg, CookieReply.RECEIVER));
+    if (!entry) {
+      dev.drops.add('unknown-receiver');
+      return;
+    }
+    if (!entry.peer.cookies.consumeReply(msg)) dev.drops.add('cookie-decrypt');
+    return;
+  }
+
+  if (!dev.identity) {
+    dev.drops.add('no-private-key');
+    return;
+  }
+  if (!dev.cookieChecker.checkMac1(msg)) {
+    dev.drops.add('mac1');
+    return;
+  }
+  const src = Endpoint.of(address, port);
+  if (underLoad) {
+    if (!dev.cookieChecker.checkMac2(msg, src)) {
+      dev.sendUdp(dev.cookieChecker.createReply(msg, src), src);
+      dev.drops.add('cookie-required');
+      return;
+    }
+    if (!dev.rateLimiter.allow(src.address, src.family)) {
+      dev.drops.add('ratelimited');
+      return;
+    }
+  }
+
+  let peer: Peer;
+  if (kind === 'initiation') {
+    const res = consumeInitiation(dev.identity, msg, (key) => dev.getPeer(key)?.handshake, dev.clock.now());
+    if (!res.ok) {
+      dev.drops.add(res.reason);
+      return;
+    }
+    peer = dev.getPeer(res.value.remoteStatic)!;
+    peer.endpoint = src;
+    peer.rxBytes += msg.length;
+    peer.timers.anyAuthenticatedPacketReceived();
+    peer.timers.anyAuthenticatedPacketTraversal();
+    peer.sendHandshakeResponse();
+    return;
+  }
+
+  // A response: the receiver index must name a handshake of ours awaiting one.
+  const entry = dev.index.get(readU32LE(msg, Response.RECEIVER));
+  if (!entry || entry.kind !== 'handshake') {
+    dev.drops.add('unknown-receiver');
+    return;
+  }
+  peer = entry.peer;
+  const res = consumeResponse(dev.identity, peer.handshake, msg);
+  if (!res.ok) {
+    dev.drops.add(res.reason);
+    return;
+  }
+  peer.endpoint = src;
+  peer.rxBytes += msg.length;
+  peer.timers.anyAuthenticatedPacketReceived();
+  peer.timers.anyAuthenticatedPacketTraversal();
+  if (!peer.beginSession()) return;
+  peer.timers.handshakeComplete();
+  dev.handshakeCompleted(peer);
+  // Confirms the session to the responder and flushes what waited for it.
+  peer.sendKeepalive();
+}
+
+export function receiveTransport(dev: Device, msg: Buffer, address: string, port: number): void {
+  const entry = dev.index.get(receiverIndex(msg));
+  if (!entry || entry.kind !== 'keypair') {
+    dev.drops.add('unknown-receiver');
+    return;
+  }
+  const { peer, keypair: kp } = entry;
+  if (dev.clock.now() - kp.createdMs >= REJECT_AFTER_TIME * 1000) {
+    dev.drops.add('key-expired');
+    return;
+  }
+  const plainLen = decryptTransport(dev.keypairs, kp.slot, msg);
+  if (plainLen === DECRYPT_FAILED) {
+    dev.drops.add('transport-decrypt');
+    return;
+  }
+  if (plainLen === DECRYPT_REPLAY) {
+    dev.drops.add('replay');
+    return;
+  }
+
+  // Authenticated: roam to wherever it came from.
+  if (!peer.endpoint || !peer.endpoint.equals(address, port)) peer.endpoint = Endpoint.of(address, port);
+  peer.rxBytes += msg.length;
+  if (peer.receivedWith(kp)) {
+    peer.timers.handshakeComplete();
+    dev.handshakeCompleted(peer);
+    peer.sendStaged();
+  }
+  peer.keepKeyFreshReceiving();
+  peer.timers.anyAuthenticatedPacketReceived();
+  peer.timers.anyAuthenticatedPacketTraversal();
+
+  if (plainLen === 0) return; // keepalive: nothing to deliver, and no keepalive in answer to it
+
+  const packet = msg.subarray(Transport.PAYLOAD, Transport.PAYLOAD + plainLen);
+  const len = ipPacketLength(packet, plainLen);
+  if (len === 0) {
+    dev.drops.add('inner-malformed');
+    return;
+  }
+  const family = (packet[0]! >> 4) as 4 | 6;
+  if (dev.allowedIps.lookup(family, packet, SRC_OFFSET[family]) !== peer) {
+    dev.drops.add('allowed-ips');
+    return;
+  }
+  peer.timers.dataReceived();
+  dev.io.writeTun(packet.subarray(0, len));
+}
