@@ -78,13 +78,18 @@ export class EngineProcess {
   /** Sends echo requests until a reply with this id arrives (a handshake may eat the first ones' time). */
   async pingUntilReply(build: (seq: number) => Buffer, id: number, timeoutMs = 10_000): Promise<void> {
     let seq = 0;
+    let lastSent = -Infinity;
     await waitFor(
       () => {
         if (this.received.some((p) => parseEchoReply(p)?.id === id)) return true;
-        this.send(build(seq++));
+        // Poll often, but resend only every half second.
+        if (performance.now() - lastSent >= 500) {
+          this.send(build(seq++));
+          lastSent = performance.now();
+        }
         return false;
       },
-      { what: `an ICMP echo reply with id ${id} through the engine`, timeoutMs, intervalMs: 200, describe: () => this.stderr },
+      { what: `an ICMP echo reply with id ${id} through the engine`, timeoutMs, intervalMs: 5, describe: () => this.stderr },
     );
   }
 
