@@ -1,0 +1,22 @@
+{
+  "target_defaults": {
+    "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+    "cflags_cc!": ["-fno-exceptions"],
+    "defines": ["_GNU_SOURCE"]
+  },
+  "targets": [
+    {
+      "target_name": "tun",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/fresh_thread.cc",
+        "native/tun_open.cc",
+        "native/open_binding.cc",
+        "native/queue.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
+    }
+  ]
+}

@@ -1,0 +1,50 @@
+#include "errors.h"
+
+namespace wctun {
+namespace {
+
+struct InstanceData {
+  Napi::FunctionReference errorFactory;
+};
+
+InstanceData* Data(Napi::Env env) {
+  auto* data = env.GetInstanceData<InstanceData>();
+  if (data == nullptr) {
+    data = new InstanceData();
+    env.SetInstanceData(data);
+  }
+  return data;
+}
+
+}  // namespace
+
+Napi::Value SetErrorFactory(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) return ThrowType(info.Env(), "setErrorFactory expects a function");
+  Data(info.Env())->errorFactory = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value MakeErrno(Napi::Env env, int err, const std::string& syscall, const std::string& context) {
+  auto& factory = Data(env)->errorFactory;
+  if (factory.IsEmpty()) {
+    // Only reachable when the addon is loaded without src/native.ts; still give a usable error.
+    Napi::Error e = Napi::Error::New(env, context + ": " + syscall + " failed: errno " + std::to_string(err));
+    e.Set("errno", Napi::Number::New(env, err));
+    e.Set("syscall", Napi::String::New(env, syscall));
+    return e.Value();
+  }
+  return factory.Call({Napi::Number::New(env, err), Napi::String::New(env, syscall), Napi::String::New(env, context)});
+}
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const std::string& syscall, const std::string& context) {
+  Napi::Value error = MakeErrno(env, err, syscall, context);
+  if (!env.IsExceptionPending()) napi_throw(env, error);
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+}  // namespace wctun

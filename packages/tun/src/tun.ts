@@ -1,0 +1,191 @@
+import { closeSync } from 'node:fs';
+import { explainOpenError, TunError } from './errors.js';
+import { native, WriteResult, type NativeQueue } from './native.js';
+import { queueStats, sumStats, type TunStats } from './stats.js';
+
+export interface TunOptions {
+  /** Interface name, at most 15 bytes; "%d" lets the kernel number it. Default 'wirecage'. */
+  name?: string;
+  /** Network namespace to create the interface in, as an open fd. Default: this process's namespace. */
+  netnsFd?: number;
+  /** Number of queues (IFF_MULTI_QUEUE), 1 to 256. Default 1. */
+  queues?: number;
+  /** Interface MTU to set. Default: the kernel's (1500). */
+  mtu?: number;
+  /** Largest packet write() accepts. Default: `mtu` when given, else 65535. */
+  maxPacketSize?: number;
+  /** Most packets handed to one onPackets call. Default 64. */
+  batchSize?: number;
+  /** The TUN clone device. Default '/dev/net/tun'. */
+  devicePath?: string;
+}
+
+export type PacketHandler = (packets: Buffer[], queue: number) => void;
+export type ErrorHandler = (err: TunError, queue: number) => void;
+
+const MAX_IP_PACKET = 65535;
+
+function positiveInt(value: number | undefined, what: string, max: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < 1 || value > max)) {
+    throw new RangeError(`${what} must be an integer from 1 to ${max}, got ${value}`);
+  }
+}
+
+/**
+ * A TUN interface (IFF_TUN | IFF_NO_PI) and its queues, created in any
+ * network namespace without moving a Node thread into it. Packets read are
+ * delivered in batches from the main loop (no thread pool); writes never
+ * block and are dropped and counted when the kernel's queue is full.
+ * Closing removes the interface.
+ */
+export class Tun {
+  /** The name the kernel gave the interface. */
+  readonly name: string;
+  /** Its index inside its network namespace. */
+  readonly ifindex: number;
+  /** Its MTU right after opening. */
+  readonly mtu: number;
+  readonly maxPacketSize: number;
+  readonly #queues: NativeQueue[];
+  readonly #fds: number[];
+  #onPackets: PacketHandler | undefined;
+  #onError: ErrorHandler | undefined;
+  #reading = false;
+  #closed = false;
+
+  private constructor(
+    opened: { fds: number[]; name: string; ifindex: number; mtu: number },
+    maxPacketSize: number,
+    batchSize: number,
+  ) {
+    this.name = opened.name;
+    this.ifindex = opened.ifindex;
+    this.mtu = opened.mtu;
+    this.maxPacketSize = maxPacketSize;
+    this.#fds = opened.fds;
+    this.#queues = [];
+    try {
+      for (const fd of opened.fds) this.#queues.push(new native.TunQueue(fd, maxPacketSize, batchSize));
+    } finally {
+      // Queues own their fds; the ones not wrapped (if construction threw) are closed here.
+      if (this.#queues.length < opened.fds.length) {
+        for (const q of this.#queues) q.close();
+        for (const fd of opened.fds.slice(this.#queues.length)) closeSync(fd);
+      }
+    }
+  }
+
+  static open(options: TunOptions = {}): Tun {
+    const name = options.name ?? 'wirecage';
+    const devicePath = options.devicePath ?? '/dev/net/tun';
+    positiveInt(options.queues, 'queues', 256);
+    positiveInt(options.mtu, 'mtu', MAX_IP_PACKET);
+    positiveInt(options.maxPacketSize, 'maxPacketSize', MAX_IP_PACKET);
+    positiveInt(options.batchSize, 'batchSize', 4096);
+    if (options.netnsFd !== undefined && (!Number.isInteger(options.netnsFd) || options.netnsFd < 0)) {
+      throw new RangeError(`netnsFd must be an open file descriptor, got ${options.netnsFd}`);
+    }
+    if (Buffer.byteLength(name) > 15 || name.length === 0 || /[/\s:]/.test(name) || name === '.' || name === '..') {
+      throw new RangeError(`TUN name '${name}' is not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)`);
+    }
+    let opened;
+    try {
+      opened = native.openTun({
+        name,
+        queues: options.queues ?? 1,
+        devicePath,
+        ...(options.netnsFd !== undefined && { netnsFd: options.netnsFd }),
+        ...(options.mtu !== undefined && { mtu: options.mtu }),
+      });
+    } catch (err) {
+      throw explainOpenError(err, { devicePath, name, netnsFd: options.netnsFd, mtu: options.mtu });
+    }
+    return new Tun(opened, options.maxPacketSize ?? options.mtu ?? MAX_IP_PACKET, options.batchSize ?? 64);
+  }
+
+  /** The queue fds, owned by this Tun (closed by close()). */
+  get fds(): number[] {
+    return [...this.#fds];
+  }
+
+  get queueCount(): number {
+    return this.#queues.length;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Starts reading every queue; `handler` gets each batch (one read() per
+   * packet, at most batchSize) and the queue it came from. Calling again
+   * replaces the handler. The Buffers share one ArrayBuffer per batch.
+   */
+  onPackets(handler: PacketHandler): void {
+    this.#assertOpen();
+    this.#onPackets = handler;
+    if (this.#reading) return;
+    this.#reading = true;
+    this.#queues.forEach((q, i) => q.start((err, buffer, lengths) => this.#dispatch(i, err, buffer, lengths)));
+  }
+
+  /**
+   * Errors that stop a queue's reader (the interface was deleted under it).
+   * Without a handler they are thrown as uncaught exceptions.
+   */
+  onError(handler: ErrorHandler): void {
+    this.#onError = handler;
+  }
+
+  /**
+   * Hands one IP packet to the kernel through `queue` (default 0). True when
+   * written; false when refused (empty, over maxPacketSize), dropped (queue
+   * full) or rejected by the kernel; stats() tells which. Never blocks.
+   */
+  write(packet: Uint8Array, queue = 0): boolean {
+    const q = this.#queues[queue];
+    if (q === undefined) throw new RangeError(`queue ${queue} does not exist (this TUN has ${this.#queues.length})`);
+    return q.write(packet) === WriteResult.Written;
+  }
+
+  stats(): TunStats {
+    return sumStats(this.#queues.map((q) => queueStats(q.stats())));
+  }
+
+  /** Lets the process exit while this TUN is being read (like socket.unref()). */
+  unref(): this {
+    for (const q of this.#queues) q.setRef(false);
+    return this;
+  }
+
+  ref(): this {
+    for (const q of this.#queues) q.setRef(true);
+    return this;
+  }
+
+  /** Stops the readers and closes every queue; the kernel then deletes the interface. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const q of this.#queues) q.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new TunError(9 /* EBADF */, 'uv_poll_start', `TUN '${this.name}' is closed`);
+  }
+
+  #dispatch(queue: number, err: TunError | null, buffer?: ArrayBuffer, lengths?: Uint32Array): void {
+    if (err) {
+      if (!this.#onError) throw err;
+      this.#onError(err, queue);
+      return;
+    }
+    const packets: Buffer[] = new Array<Buffer>(lengths!.length);
+    let offset = 0;
+    for (let i = 0; i < lengths!.length; i++) {
+      packets[i] = Buffer.from(buffer!, offset, lengths![i]);
+      offset += lengths![i]!;
+    }
+    this.#onPackets?.(packets, queue);
+  }
+}
