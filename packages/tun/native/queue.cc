@@ -134,8 +134,16 @@ void Queue::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
 
 void Queue::Drain(Reader* r, int pollStatus) {
   if (pollStatus < 0) {
+    // libuv turns EPOLLERR into UV_EBADF; a read() names the actual cause
+    // (EBADFD once the interface was deleted under us).
+    uint8_t probe[1];
+    bool readFailed = read(fd_, probe, sizeof probe) < 0 && errno != EAGAIN && errno != EINTR;
     QueueStats::Add(stats_.rxErrors, 1);
-    Fail(r, -pollStatus, "poll");
+    if (readFailed) {
+      Fail(r, errno, "read");
+    } else {
+      Fail(r, -pollStatus, "poll");
+    }
     return;
   }
   uint8_t* arena = r->arena.get();

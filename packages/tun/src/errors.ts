@@ -6,6 +6,17 @@ import { getSystemErrorMap } from 'node:util';
  * ('open', 'setns', 'ioctl(TUNSETIFF)', 'read', 'write', ...), `path` the
  * device path when opening it failed.
  */
+// Linux errnos a TUN can return that libuv's table does not name.
+const linuxOnly = new Map<number, [string, string]>([
+  [77, ['EBADFD', 'file descriptor in bad state (the interface was deleted)']],
+  [94, ['ESOCKTNOSUPPORT', 'socket type not supported']],
+]);
+
+/** [code, description] for a positive errno. */
+export function describeErrno(errno: number): [string, string] {
+  return getSystemErrorMap().get(-errno) ?? linuxOnly.get(errno) ?? [`E${errno}`, `error ${errno}`];
+}
+
 export class TunError extends Error {
   override readonly name = 'TunError';
   readonly code: string;
@@ -14,7 +25,7 @@ export class TunError extends Error {
   path: string | undefined;
 
   constructor(errno: number, syscall: string, context = '') {
-    const [code, text] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `error ${errno}`];
+    const [code, text] = describeErrno(errno);
     super(`${context ? `${context}: ` : ''}${syscall} failed: ${code} (${text})`);
     this.code = code;
     this.errno = errno;

@@ -1,4 +1,4 @@
-import { getSystemErrorMap } from 'node:util';
+import { describeErrno } from './errors.js';
 import type { NativeQueueStats } from './native.js';
 
 /** Counters of one queue. `tx*` counts what `write()` was given; drops never block. */
@@ -26,7 +26,7 @@ export interface TunStats extends Omit<QueueStats, 'lastTxError'> {
 
 export function queueStats(s: NativeQueueStats): QueueStats {
   const { lastTxErrno, ...counters } = s;
-  const lastTxError = lastTxErrno ? (getSystemErrorMap().get(-lastTxErrno)?.[0] ?? `E${lastTxErrno}`) : undefined;
+  const lastTxError = lastTxErrno ? describeErrno(lastTxErrno)[0] : undefined;
   return { ...counters, lastTxError };
 }
 

@@ -1,0 +1,72 @@
+// Building and parsing just enough IPv4/ICMP to talk to the kernel through a TUN.
+
+export function internetChecksum(data: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i + 1 < data.length; i += 2) sum += (data[i]! << 8) | data[i + 1]!;
+  if (data.length % 2 === 1) sum += data[data.length - 1]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+function addr(text: string): Buffer {
+  return Buffer.from(text.split('.').map(Number));
+}
+
+export function ipv4Packet(src: string, dst: string, protocol: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(20);
+  header[0] = 0x45;
+  header.writeUInt16BE(20 + payload.length, 2);
+  header.writeUInt16BE(0x4000, 6); // don't fragment
+  header[8] = 64;
+  header[9] = protocol;
+  addr(src).copy(header, 12);
+  addr(dst).copy(header, 16);
+  header.writeUInt16BE(internetChecksum(header), 10);
+  return Buffer.concat([header, payload]);
+}
+
+export const ICMP_ECHO_REPLY = 0;
+export const ICMP_ECHO_REQUEST = 8;
+
+export function icmpEcho(type: number, id: number, seq: number, data: Buffer): Buffer {
+  const msg = Buffer.alloc(8 + data.length);
+  msg[0] = type;
+  msg.writeUInt16BE(id, 4);
+  msg.writeUInt16BE(seq, 6);
+  data.copy(msg, 8);
+  msg.writeUInt16BE(internetChecksum(msg), 2);
+  return msg;
+}
+
+export interface Ipv4 {
+  src: string;
+  dst: string;
+  protocol: number;
+  payload: Buffer;
+}
+
+export function parseIpv4(packet: Buffer): Ipv4 | undefined {
+  if (packet.length < 20 || packet[0]! >> 4 !== 4) return undefined;
+  const headerLen = (packet[0]! & 0x0f) * 4;
+  const dotted = (at: number): string => [...packet.subarray(at, at + 4)].join('.');
+  return {
+    src: dotted(12),
+    dst: dotted(16),
+    protocol: packet[9]!,
+    payload: packet.subarray(headerLen, packet.readUInt16BE(2)),
+  };
+}
+
+export interface IcmpEcho {
+  type: number;
+  id: number;
+  seq: number;
+  data: Buffer;
+  checksumOk: boolean;
+}
+
+export function parseIcmpEcho(ip: Ipv4): IcmpEcho | undefined {
+  const m = ip.payload;
+  if (ip.protocol !== 1 || m.length < 8) return undefined;
+  return { type: m[0]!, id: m.readUInt16BE(4), seq: m.readUInt16BE(6), data: m.subarray(8), checksumOk: internetChecksum(m) === 0 };
+}
