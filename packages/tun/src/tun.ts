@@ -1,4 +1,5 @@
 import { closeSync } from 'node:fs';
+import { constants } from 'node:os';
 import { explainOpenError, TunError } from './errors.js';
 import { native, WriteResult, type NativeQueue } from './native.js';
 import { queueStats, sumStats, type TunStats } from './stats.js';
@@ -171,7 +172,7 @@ export class Tun {
   }
 
   #assertOpen(): void {
-    if (this.#closed) throw new TunError(9 /* EBADF */, 'uv_poll_start', `TUN '${this.name}' is closed`);
+    if (this.#closed) throw new TunError(constants.errno.EBADF, 'read', `TUN '${this.name}' is closed`);
   }
 
   #dispatch(queue: number, err: TunError | null, buffer?: ArrayBuffer, lengths?: Uint32Array): void {
