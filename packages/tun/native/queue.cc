@@ -22,7 +22,10 @@ constexpr size_t kArenaSize = 4 * kReadSize;
 
 struct Queue::Reader {
   uv_poll_t handle;
-  Queue* owner;
+  Queue* owner;  // null once stopping: the Queue may be gone before OnClosed runs
+  // Holds the environment's teardown until the poll handle is closed: a
+  // worker's addon code is unloaded afterwards, and OnClosed lives in it.
+  napi_async_cleanup_hook_handle cleanup = nullptr;
   Napi::FunctionReference callback;
   std::unique_ptr<Napi::AsyncContext> asyncContext;
   std::unique_ptr<uint8_t[]> arena{new uint8_t[kArenaSize]};
@@ -96,6 +99,7 @@ Napi::Value Queue::Start(const Napi::CallbackInfo& info) {
     delete r;
     return ThrowErrno(env, -rc, "uv_poll_init", "TUN queue fd " + std::to_string(fd_));
   }
+  napi_add_async_cleanup_hook(env, AsyncTeardown, r, &r->cleanup);
   r->callback = Napi::Persistent(info[0].As<Napi::Function>());
   r->asyncContext = std::make_unique<Napi::AsyncContext>(env, "wirecage:TunQueue");
   if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&r->handle));
@@ -113,6 +117,7 @@ void Queue::StopReading(bool teardown) {
   Reader* r = reader_;
   if (r == nullptr) return;
   reader_ = nullptr;
+  r->owner = nullptr;
   uv_poll_stop(&r->handle);
   if (teardown) {
     // OnClosed may run after the env is gone; drop JS references while it is alive.
@@ -124,11 +129,20 @@ void Queue::StopReading(bool teardown) {
   uv_close(reinterpret_cast<uv_handle_t*>(&r->handle), OnClosed);
 }
 
-void Queue::OnClosed(uv_handle_t* handle) { delete static_cast<Reader*>(handle->data); }
+void Queue::OnClosed(uv_handle_t* handle) {
+  auto* r = static_cast<Reader*>(handle->data);
+  if (r->cleanup != nullptr) napi_remove_async_cleanup_hook(r->cleanup);
+  delete r;
+}
+
+void Queue::AsyncTeardown(napi_async_cleanup_hook_handle /*handle*/, void* arg) {
+  auto* r = static_cast<Reader*>(arg);
+  if (r->owner != nullptr) r->owner->StopReading(true);  // else already closing; OnClosed ends the hook
+}
 
 void Queue::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   auto* r = static_cast<Reader*>(handle->data);
-  if (r->owner->reader_ != r) return;
+  if (r->owner == nullptr) return;
   r->owner->Drain(r, status);
 }
 

@@ -39,6 +39,7 @@ class Queue : public Napi::ObjectWrap<Queue> {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnClosed(uv_handle_t* handle);
   static void Teardown(void* self);
+  static void AsyncTeardown(napi_async_cleanup_hook_handle handle, void* reader);
 
   WriteResult WritePacket(const uint8_t* data, size_t len);
   void Drain(Reader* reader, int pollStatus);

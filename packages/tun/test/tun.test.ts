@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
 import { Tun, TunError } from '../src/index.js';
 import { fdFlags, hostLinkNames, NetnsLab, netnsOfEveryThread, O_CLOEXEC, O_NONBLOCK, waitFor } from './lab.js';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, icmpEcho, ipv4Packet, parseIcmpEcho, parseIpv4, type IcmpEcho } from './packets.js';
@@ -226,5 +229,33 @@ describe('Tun in a lab network namespace', () => {
     assert.equal(err.syscall, 'read');
     assert.equal(queue, 0);
     assert.equal(tun.stats().rxErrors, 1);
+  });
+});
+
+describe('Tun in a worker thread', () => {
+  let lab: NetnsLab;
+  before(() => {
+    lab = NetnsLab.create();
+  });
+  after(() => lab?.destroy());
+
+  it('survives the worker being terminated while reading, and the interface goes with it', async () => {
+    // In a child process: a crash at worker teardown (a poll handle closed after
+    // the addon is unloaded) must fail this test, not kill mocha.
+    // Node 20 applies no --import hooks given in a Worker's execArgv
+    // (nodejs/node#47747), so the worker boots through tsx's tsImport.
+    const entry = new URL('./fixtures/worker-reader.ts', import.meta.url).href;
+    const tsxApi = createRequire(import.meta.url).resolve('tsx/esm/api');
+    const boot = `require(${JSON.stringify(tsxApi)}).tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)});`;
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const worker = new Worker(${JSON.stringify(boot)}, {
+        eval: true,
+        workerData: { netnsPath: '/run/netns/${lab.name}', name: 'wctworker' },
+      });
+      worker.once('message', async (name) => { console.log(name); await worker.terminate(); console.log('terminated'); });`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.deepEqual(stdout.trim().split('\n'), ['wctworker', 'terminated']);
+    assert.deepEqual(lab.linkNames(), ['lo']);
   });
 });
