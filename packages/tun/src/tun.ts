@@ -177,6 +177,7 @@ export class Tun {
 
   #dispatch(queue: number, err: TunError | null, buffer?: ArrayBuffer, lengths?: Uint32Array): void {
     if (err) {
+      err.message = `TUN '${this.name}' queue ${queue}: ${err.message}`;
       if (!this.#onError) throw err;
       this.#onError(err, queue);
       return;

@@ -227,6 +227,7 @@ describe('Tun in a lab network namespace', () => {
     assert.ok(err instanceof TunError);
     assert.equal(err.code, 'EBADFD');
     assert.equal(err.syscall, 'read');
+    assert.match(err.message, new RegExp(`^TUN '${tun.name}' queue 0: reading TUN queue fd \\d+: read failed: EBADFD`));
     assert.equal(queue, 0);
     assert.equal(tun.stats().rxErrors, 1);
   });
