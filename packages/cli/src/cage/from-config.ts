@@ -1,0 +1,113 @@
+// Turns a parsed wg-quick file and the `run` flags into the CageSpec for
+// stage 2: resolves endpoint names (outside the cage, with the host's
+// resolver), picks DNS servers, and lists what the command must not see.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { AllowedIps, formatCidr, formatIp, keyToBase64, parseCidr } from '@wirecage/wg-engine';
+import type { WgQuickConfig } from '../config/wg-quick.js';
+import { HOST_RESOLVER_PATHS, hostNameservers } from './resolver.js';
+import { runtimeDir } from './runtime-dir.js';
+import type { CageSpec } from './spec.js';
+
+export class RunError extends Error {}
+
+export interface RunOptions {
+  configPath: string;
+  command: string[];
+  dns?: string[];
+  dnsOverride: boolean;
+  mtu?: number;
+  tun: string;
+  user?: string;
+  waitHandshake: number;
+  logLevel: CageSpec['logLevel'];
+}
+
+export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<CageSpec> {
+  const peers = [];
+  for (const p of cfg.peers) {
+    let endpoint: string | undefined;
+    let endpointText: string | undefined;
+    if (p.endpoint) {
+      endpointText = p.endpoint.host.includes(':') ? `[${p.endpoint.host}]:${p.endpoint.port}` : `${p.endpoint.host}:${p.endpoint.port}`;
+      let address = p.endpoint.host;
+      if (!isIP(address)) {
+        try {
+          address = (await lookup(address)).address;
+        } catch {
+          throw new RunError(`${cfg.file}:${p.line}: Endpoint: cannot resolve "${p.endpoint.host}"`);
+        }
+      }
+      endpoint = address.includes(':') ? `[${address}]:${p.endpoint.port}` : `${address}:${p.endpoint.port}`;
+    }
+    peers.push({
+      publicKey: keyToBase64(p.publicKey),
+      presharedKey: p.presharedKey ? keyToBase64(p.presharedKey) : undefined,
+      endpoint,
+      endpointText,
+      allowedIps: p.allowedIps.map(formatCidr),
+      persistentKeepalive: p.persistentKeepalive,
+    });
+  }
+
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+
+  const command = opts.command.length > 0 ? opts.command : [process.env.SHELL || '/bin/sh', '-i'];
+  return {
+    tun: opts.tun,
+    mtu: opts.mtu ?? cfg.interface.mtu ?? 1420,
+    privateKey: keyToBase64(cfg.interface.privateKey),
+    listenPort: cfg.interface.listenPort,
+    addresses: cfg.interface.addresses.map((a) => `${formatIp(a.address)}/${a.prefix}`),
+    peers,
+    dns: chooseDns(cfg, opts),
+    command: { file: command[0]!, args: command.slice(1) },
+    env,
+    cwd: process.cwd(),
+    waitHandshakeSeconds: opts.waitHandshake,
+    user: opts.user ? lookupUser(opts.user) : undefined,
+    hide: [opts.configPath, ...HOST_RESOLVER_PATHS],
+    runtimeDir: runtimeDir(),
+    logLevel: opts.logLevel,
+  };
+}
+
+function chooseDns(cfg: WgQuickConfig, opts: RunOptions): CageSpec['dns'] {
+  const search = cfg.interface.dns.search;
+  if (opts.dns && opts.dns.length) {
+    for (const d of opts.dns) if (!isIP(d)) throw new RunError(`--dns ${d}: not an IP address`);
+    return { servers: opts.dns, search };
+  }
+  if (cfg.interface.dns.servers.length) return { servers: cfg.interface.dns.servers, search };
+  if (!opts.dnsOverride) return null;
+  // No DNS given: the host's resolvers will do if the tunnel routes them (a loopback stub cannot be reached from the cage).
+  const routes = new AllowedIps<true>();
+  for (const p of cfg.peers) for (const c of p.allowedIps) routes.insert(c, true);
+  const usable = hostNameservers().filter((s) => {
+    const c = parseCidr(s);
+    return routes.lookup(c.family, c.address) === true && !isLoopback(s);
+  });
+  if (usable.length === 0) {
+    throw new RunError(
+      `${cfg.file}: no DNS = in [Interface], and the host's resolvers cannot be reached through the tunnel; add DNS = <server address> (or pass --dns)`,
+    );
+  }
+  return { servers: usable, search };
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1';
+}
+
+function lookupUser(user: string): { uid: number; gid: number; groups: number[] } {
+  if (process.getuid?.() !== 0) throw new RunError('--user needs wirecage to be started as root');
+  const id = (args: string[]) => execFileSync('id', [...args, user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  try {
+    return { uid: Number(id(['-u'])), gid: Number(id(['-g'])), groups: id(['-G']).split(/\s+/).map(Number) };
+  } catch {
+    throw new RunError(`--user ${user}: no such user`);
+  }
+}
+

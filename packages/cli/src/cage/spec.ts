@@ -1,0 +1,53 @@
+// What stage 1 (the oclif command, unprivileged, host namespaces) hands to
+// stage 2 (root inside the user namespace). It travels as JSON over a pipe on
+// fd 3, never in argv or the environment, because it carries the private key.
+
+export interface CagePeerSpec {
+  publicKey: string; // base64
+  presharedKey?: string; // base64
+  /** Resolved numeric endpoint, "192.0.2.1:51820" or "[2001:db8::1]:51820". */
+  endpoint?: string;
+  /** The endpoint as the user wrote it, for messages. */
+  endpointText?: string;
+  allowedIps: string[];
+  persistentKeepalive?: number;
+}
+
+export interface CageSpec {
+  tun: string;
+  mtu: number;
+  privateKey: string; // base64
+  listenPort?: number;
+  addresses: string[];
+  peers: CagePeerSpec[];
+  /** null: leave the host's resolv.conf and nsswitch.conf as they are (--no-dns-override). */
+  dns: { servers: string[]; search: string[] } | null;
+  command: { file: string; args: string[] };
+  env: Record<string, string>;
+  cwd: string;
+  waitHandshakeSeconds: number;
+  /** Drop to this user for the command (only when wirecage was started as root). */
+  user?: { uid: number; gid: number; groups: number[] };
+  /** Paths the command must not see: the key and config files, the UAPI directory, host resolver sockets. */
+  hide: string[];
+  /** Where the UAPI socket goes (`wirecage show`), owned by the invoking user. */
+  runtimeDir: string;
+  logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+}
+
+/** wirecage's own exit codes (the command's status passes through otherwise). */
+export const EXIT_WIRECAGE_FAILED = 125;
+export const EXIT_NOT_EXECUTABLE = 126;
+export const EXIT_NOT_FOUND = 127;
+
+/** Signals wirecage forwards to the command. */
+export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGWINCH'] as const;
+
+/**
+ * Signals a terminal sends to the whole foreground process group: when stdin
+ * is a terminal the command already got them, so forwarding would deliver
+ * them twice.
+ */
+export function terminalDelivers(signal: string): boolean {
+  return process.stdin.isTTY === true && (signal === 'SIGINT' || signal === 'SIGQUIT');
+}

@@ -1,0 +1,159 @@
+// Stage 2 of `wirecage run`: runs as root inside the user namespace that
+// wirecage-userns made, still in the caller's network namespace (the tunnel's
+// outer UDP uses the host network). It builds the cage's network namespace,
+// its TUN and routes, brings the tunnel up, waits for the handshake, then
+// spawns the command into the cage and exits with its status.
+//
+// This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
+import { closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
+import { Tun } from '@wirecage/tun';
+import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
+import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, terminalDelivers, type CageSpec } from './spec.js';
+import { nsswitchConf, resolvConf } from './resolver.js';
+
+class CageError extends Error {}
+
+async function main(): Promise<number> {
+  const spec = JSON.parse(readFileSync(3, 'utf8')) as CageSpec;
+  closeSync(3);
+  const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecage: ${l}\n`));
+  const cleanups: (() => void | Promise<void>)[] = [];
+  try {
+    return await runCage(spec, log, cleanups);
+  } finally {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.debug(`cleanup: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Promise<void>)[]): Promise<number> {
+  // The cage's network: a new namespace held by an fd; no thread of ours enters it.
+  const netnsFd = createNetns();
+  cleanups.push(() => closeSync(netnsFd));
+  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu });
+  cleanups.push(() => tun.close());
+  configureNetwork(spec, netnsFd, tun.name);
+
+  const device = new Device({ mtu: spec.mtu, logger: log });
+  device.setPrivateKey(parseKeyBase64(spec.privateKey, 'PrivateKey'));
+  const peers: { peer: Peer; endpoint?: string }[] = [];
+  for (const p of spec.peers) {
+    const peer = device.setPeer(parseKeyBase64(p.publicKey, 'PublicKey'), {
+      presharedKey: p.presharedKey ? parseKeyBase64(p.presharedKey, 'PresharedKey') : null,
+      endpoint: p.endpoint ? Endpoint.parse(p.endpoint) : null,
+      allowedIps: p.allowedIps.map(parseCidr),
+      persistentKeepalive: p.persistentKeepalive ?? 0,
+    });
+    peers.push({ peer, endpoint: p.endpointText ?? p.endpoint });
+  }
+  const bind = await UdpBind.open(device, { port: spec.listenPort ?? 0 });
+  cleanups.push(() => bind.close());
+  device.io.writeTun = (packet) => {
+    tun.write(packet);
+  };
+  tun.onPackets((packets) => {
+    for (const p of packets) device.sendPacket(p);
+  });
+  tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
+  cleanups.push(() => device.close());
+
+  mkdirSync(spec.runtimeDir, { recursive: true, mode: 0o700 });
+  const uapi = await UapiServer.listen(device, tun.name, { dir: spec.runtimeDir });
+  cleanups.push(() => uapi.close());
+
+  device.up();
+  await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+
+  const mounts = [];
+  if (spec.dns) {
+    const dir = mkdtempSync('/tmp/wirecage-');
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'resolv.conf'), resolvConf(spec.dns.servers, spec.dns.search), { mode: 0o644 });
+    writeFileSync(join(dir, 'nsswitch.conf'), nsswitchConf(), { mode: 0o644 });
+    mounts.push({ source: join(dir, 'resolv.conf'), target: '/etc/resolv.conf', readonly: true });
+    mounts.push({ source: join(dir, 'nsswitch.conf'), target: '/etc/nsswitch.conf', readonly: true });
+  }
+
+  let child: CagedProcess;
+  try {
+    child = spawnInCage({
+      file: spec.command.file,
+      args: spec.command.args,
+      env: { ...spec.env, WIRECAGE: '1', WIRECAGE_TUN: tun.name },
+      cwd: spec.cwd,
+      netnsFd,
+      mounts,
+      hide: [...spec.hide, spec.runtimeDir],
+      user: spec.user,
+    });
+  } catch (err) {
+    const code = exitCodeForSpawnError(err);
+    process.stderr.write(`wirecage: ${(err as Error).message}\n`);
+    return code;
+  }
+  for (const sig of FORWARDED_SIGNALS) {
+    process.on(sig, () => {
+      if (!terminalDelivers(sig)) child.kill(sig);
+    });
+  }
+  return exitStatusToCode(await child.wait());
+}
+
+function configureNetwork(spec: CageSpec, netnsFd: number, tunName: string): void {
+  const nl = Rtnl.open(netnsFd);
+  try {
+    nl.setUp('lo');
+    nl.setMtu(tunName, spec.mtu);
+    const families = new Set(spec.addresses.map((a) => parseCidr(a).family));
+    for (const a of spec.addresses) nl.addAddress(tunName, a);
+    nl.setUp(tunName);
+    const seen = new Set<string>();
+    for (const p of spec.peers) {
+      for (const a of p.allowedIps) {
+        const c = parseCidr(a);
+        // A family without an address gets no route at all: it fails at once instead of hanging.
+        if (!families.has(c.family)) continue;
+        const key = `${c.address.toString('hex')}/${c.prefix}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        nl.addRoute({ to: a, dev: tunName });
+      }
+    }
+  } finally {
+    nl.close();
+  }
+}
+
+function waitForHandshake(device: Device, peers: { peer: Peer; endpoint?: string }[], seconds: number): Promise<void> {
+  const initiators = peers.filter((p) => p.peer.endpoint);
+  if (initiators.length === 0) throw new CageError('no [Peer] has an Endpoint: the cage would have no way out');
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      device.off('handshake-complete', done);
+      const where = initiators.map((p) => p.endpoint).join(', ');
+      reject(new CageError(`no WireGuard handshake with ${where} within ${seconds} s (is the server up and the key registered?)`));
+    }, seconds * 1000);
+    const done = () => {
+      clearTimeout(timer);
+      device.off('handshake-complete', done);
+      resolve();
+    };
+    device.on('handshake-complete', done);
+    for (const p of initiators) device.initiateHandshake(p.peer);
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`wirecage: ${err.message}\n`);
+    process.exit(EXIT_WIRECAGE_FAILED);
+  },
+);
