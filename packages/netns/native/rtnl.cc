@@ -145,7 +145,7 @@ Napi::Value LinkList(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// linkSet(sock, index, {up?, mtu?})
+// linkSet(sock, index, {up?, mtu?, noLinkLocal?})
 Napi::Value LinkSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int sock;
@@ -165,6 +165,15 @@ Napi::Value LinkSet(const Napi::CallbackInfo& info) {
     ifi->ifi_flags = up.As<Napi::Boolean>().Value() ? IFF_UP : 0;
   }
   if (hasMtu) msg.AttrU32(IFLA_MTU, static_cast<uint32_t>(mtu));
+  if (opts.Get("noLinkLocal").ToBoolean().Value()) {
+    // addr_gen_mode none: no IPv6 link-local address, hence no fe80::/64 route, when the link comes up.
+    size_t spec = msg.BeginNest(IFLA_AF_SPEC);
+    size_t inet6 = msg.BeginNest(AF_INET6);
+    uint8_t mode = IN6_ADDR_GEN_MODE_NONE;
+    msg.Attr(IFLA_INET6_ADDR_GEN_MODE, &mode, sizeof mode);
+    msg.EndNest(inet6);
+    msg.EndNest(spec);
+  }
   return Finish(env, msg, NlRequest(sock, msg));
 }
 

@@ -50,7 +50,7 @@ interface Addon {
   createNetns(): number;
   rtnlOpen(nsFd?: number): number;
   linkList(sock: number): NativeLink[];
-  linkSet(sock: number, index: number, change: { up?: boolean; mtu?: number }): void;
+  linkSet(sock: number, index: number, change: { up?: boolean; mtu?: number; noLinkLocal?: boolean }): void;
   linkDelete(sock: number, index: number): void;
   addrList(sock: number): NativeAddress[];
   addrAdd(sock: number, index: number, address: string, prefixLen: number): void;

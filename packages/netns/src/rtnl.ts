@@ -89,6 +89,15 @@ export class Rtnl {
     withContext(`setting ${ref} ${up ? 'up' : 'down'}`, () => native.linkSet(this.socket(), index, { up }));
   }
 
+  /**
+   * Stops the kernel from giving the link an IPv6 link-local address (and so an fe80::/64 route)
+   * when it comes up: a cage without IPv6 addresses then has no IPv6 route at all. Call before setUp.
+   */
+  disableIpv6LinkLocal(ref: LinkRef): void {
+    const index = this.index(ref);
+    withContext(`turning off IPv6 link-local addresses on ${ref}`, () => native.linkSet(this.socket(), index, { noLinkLocal: true }));
+  }
+
   setMtu(ref: LinkRef, mtu: number): void {
     const index = this.index(ref);
     withContext(`setting the MTU of ${ref} to ${mtu}`, () => native.linkSet(this.socket(), index, { mtu }));

@@ -91,6 +91,21 @@ describe('Rtnl in a fresh namespace', function () {
     nl.setUp('wctb');
   });
 
+  it('brings a link up without an IPv6 link-local address or route when asked', () => {
+    inNetns(fd, 'ip', 'link', 'add', 'wctc', 'type', 'veth', 'peer', 'name', 'wctd');
+    nl.disableIpv6LinkLocal('wctc');
+    nl.setUp('wctc');
+    nl.setUp('wctd');
+    const linkLocal = (ifname: string) => nl.addresses(ifname).some((a) => a.family === 6 && a.address.startsWith('fe80:'));
+    // The control end gets its link-local address as the carrier comes up; wait for it (bounded).
+    const deadline = Date.now() + 2000;
+    while (!linkLocal('wctd') && Date.now() < deadline) execFileSync('sleep', ['0.02']);
+    assert.ok(linkLocal('wctd'), 'the kernel gives the other end a link-local address');
+    assert.equal(linkLocal('wctc'), false);
+    assert.ok(!nl.routes().some((r) => r.dev === nl.link('wctc').index && r.family === 6));
+    nl.deleteLink('wctc');
+  });
+
   it('adds v4 and v6 addresses; v6 without DAD, usable at once', () => {
     nl.addAddress('wcta', '10.77.0.2/24');
     nl.addAddress('wcta', 'fd77::2/64');

@@ -112,6 +112,7 @@ function configureNetwork(spec: CageSpec, netnsFd: number, tunName: string): voi
     nl.setUp('lo');
     nl.setMtu(tunName, spec.mtu);
     const families = new Set(spec.addresses.map((a) => parseCidr(a).family));
+    if (!families.has(6)) nl.disableIpv6LinkLocal(tunName);
     for (const a of spec.addresses) nl.addAddress(tunName, a);
     nl.setUp(tunName);
     const seen = new Set<string>();
