@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { formatCidr, formatIp, generatePrivateKey, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
+import { ConfigError, parseWgQuick } from '../src/config/wg-quick.js';
+
+const priv = keyToBase64(generatePrivateKey());
+const pub1 = keyToBase64(publicKeyOf(generatePrivateKey()));
+const pub2 = keyToBase64(publicKeyOf(generatePrivateKey()));
+const psk = keyToBase64(generatePrivateKey());
+
+function expectError(text: string, message: string): void {
+  assert.throws(
+    () => parseWgQuick(text, 'work.conf'),
+    (err: Error) => {
+      assert.ok(err instanceof ConfigError, `a ConfigError, not ${err.name}: ${err.message}`);
+      assert.equal(err.message, message);
+      assert.ok(!err.message.includes(priv), 'the private key never appears in an error');
+      return true;
+    },
+  );
+}
+
+const iface = `[Interface]\nPrivateKey = ${priv}\nAddress = 10.0.0.2/32\n`;
+const peer = `[Peer]\nPublicKey = ${pub1}\nEndpoint = vpn.example.org:51820\nAllowedIPs = 0.0.0.0/0\n`;
+
+describe('wg-quick parser', () => {
+  it('reads a complete file: several addresses, DNS with search domains, two peers, PSK, IPv6 endpoint', () => {
+    const cfg = parseWgQuick(
+      [
+        '# work VPN',
+        '[Interface]',
+        `PrivateKey = ${priv}`,
+        'Address = 10.64.0.2/24, fd64::2/64',
+        'Address = 10.65.0.2',
+        'DNS = 10.64.0.1, fd64::1, corp.example, example.org',
+        'MTU = 1380',
+        'ListenPort = 51999',
+        '',
+        '[Peer]',
+        `PublicKey = ${pub1}`,
+        `PresharedKey = ${psk}`,
+        'Endpoint = [2001:db8::1]:51820',
+        'AllowedIPs = 0.0.0.0/0, ::/0',
+        'PersistentKeepalive = 25',
+        '',
+        '[peer]  # keys and sections are case-insensitive',
+        `publickey = ${pub2}`,
+        'endpoint = 192.0.2.7:4500',
+        'allowedips = 10.99.0.0/16',
+        'allowedips = 10.98.0.0/16',
+        'PersistentKeepalive = off',
+      ].join('\n'),
+      'work.conf',
+    );
+    assert.deepEqual(cfg.interface.privateKey.toString('base64'), priv);
+    assert.deepEqual(cfg.interface.addresses.map((a) => `${formatIp(a.address)}/${a.prefix}`), ['10.64.0.2/24', 'fd64::2/64', '10.65.0.2/32']);
+    assert.deepEqual(cfg.interface.dns, { servers: ['10.64.0.1', 'fd64::1'], search: ['corp.example', 'example.org'] });
+    assert.equal(cfg.interface.mtu, 1380);
+    assert.equal(cfg.interface.listenPort, 51999);
+    assert.equal(cfg.peers.length, 2);
+    assert.deepEqual(cfg.peers[0]!.endpoint, { host: '2001:db8::1', port: 51820 });
+    assert.equal(cfg.peers[0]!.presharedKey!.toString('base64'), psk);
+    assert.deepEqual(cfg.peers[0]!.allowedIps.map(formatCidr), ['0.0.0.0/0', '::/0']);
+    assert.equal(cfg.peers[0]!.persistentKeepalive, 25);
+    assert.deepEqual(cfg.peers[1]!.endpoint, { host: '192.0.2.7', port: 4500 });
+    assert.deepEqual(cfg.peers[1]!.allowedIps.map(formatCidr), ['10.99.0.0/16', '10.98.0.0/16']);
+    assert.equal(cfg.peers[1]!.persistentKeepalive, 0);
+  });
+
+  it('keeps a name endpoint unresolved', () => {
+    const cfg = parseWgQuick(iface + peer, 'work.conf');
+    assert.deepEqual(cfg.peers[0]!.endpoint, { host: 'vpn.example.org', port: 51820 });
+  });
+
+  it('names file, line and key for every error', () => {
+    expectError(iface + 'Colour = blue\n' + peer, 'work.conf:4: Colour: unknown key in [Interface] (known: PrivateKey, Address, DNS, MTU, ListenPort)');
+    expectError(iface + 'PostUp = iptables -A FORWARD\n' + peer, 'work.conf:4: PostUp: wirecage never runs shell hooks; remove PostUp');
+    expectError(iface + 'PreDown = true\n' + peer, 'work.conf:4: PreDown: wirecage never runs shell hooks; remove PreDown');
+    expectError(iface + 'Table = off\n' + peer, 'work.conf:4: Table: the cage has its own routing table; remove Table');
+    expectError(iface + 'SaveConfig = true\n' + peer, 'work.conf:4: SaveConfig: wirecage never writes the configuration back; remove SaveConfig');
+    expectError(`[Interface]\nPrivateKey = ${priv.slice(0, 40)}\n` + peer, 'work.conf:2: PrivateKey: not a WireGuard key (44 base64 characters, as `wirecage keygen` prints)');
+    expectError(iface.replace('10.0.0.2/32', '10.0.0.300/32') + peer, 'work.conf:3: Address: "10.0.0.300/32" is not an IPv4 or IPv6 address with an optional /prefix');
+    expectError(iface + peer.replace('vpn.example.org:51820', 'vpn.example.org'), 'work.conf:6: Endpoint: "vpn.example.org" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
+    expectError(iface + peer.replace(':51820', ':70000'), 'work.conf:6: Endpoint: "vpn.example.org:70000" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
+    expectError(iface + peer.replace('0.0.0.0/0', '0.0.0.0/33'), 'work.conf:7: AllowedIPs: "0.0.0.0/33" is not an IP prefix');
+    expectError(iface + 'MTU = 100\n' + peer, 'work.conf:4: MTU: "100" is not an MTU (576-65535)');
+    expectError('PrivateKey = x\n' + iface + peer, 'work.conf:1: PrivateKey: appears before any [Interface] or [Peer] section');
+    expectError(`[Interface]\nAddress = 10.0.0.2/32\n` + peer, 'work.conf:7: PrivateKey: missing from [Interface]');
+    expectError(iface + '[Peer]\nAllowedIPs = 0.0.0.0/0\n', 'work.conf:4: PublicKey: missing from this [Peer]');
+    expectError(iface + peer + peer, 'work.conf:8: PublicKey: the same peer appears twice');
+    expectError(iface, 'work.conf:4: no [Peer] section: the cage would have no way out');
+    expectError(iface + '[Tunnel]\n', 'work.conf:4: unknown section [Tunnel]; expected [Interface] or [Peer]');
+    expectError(iface + peer.replace('0.0.0.0/0', '0.0.0.0/0\nPersistentKeepalive = soon'), 'work.conf:8: PersistentKeepalive: "soon" is not a number of seconds (0-65535) or "off"');
+  });
+
+  it('refuses an MTU below 1280 with an IPv6 address', () => {
+    expectError(iface.replace('10.0.0.2/32', 'fd00::2/64') + 'MTU = 1200\n' + peer, 'work.conf:9: MTU: 1200 is below 1280, the minimum for IPv6, and Address has an IPv6 address');
+  });
+});
