@@ -13,6 +13,8 @@ const MAX_REQUEST_BYTES = 1 << 20;
 export interface UapiServerOptions extends UapiHooks {
   /** Directory of the socket; default /var/run/wireguard. */
   dir?: string;
+  /** Full socket path, instead of <dir>/<name>.sock. */
+  path?: string;
 }
 
 export class UapiServer {
@@ -23,10 +25,9 @@ export class UapiServer {
 
   static async listen(device: Device, name: string, opts: UapiServerOptions = {}): Promise<UapiServer> {
     if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(name)) throw new Error(`interface name "${name}" is not valid (1-15 of A-Z a-z 0-9 _=+.-)`);
-    const dir = opts.dir ?? DEFAULT_UAPI_DIR;
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const socketPath = path.join(dir, `${name}.sock`);
-    removeStaleSocket(socketPath);
+    const socketPath = opts.path ?? path.join(opts.dir ?? DEFAULT_UAPI_DIR, `${name}.sock`);
+    mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
+    await removeStaleSocket(socketPath);
     const server = net.createServer((conn) => serve(device, conn, opts));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -52,14 +53,23 @@ export class UapiServer {
   }
 }
 
-function removeStaleSocket(p: string): void {
+async function removeStaleSocket(p: string): Promise<void> {
   try {
     if (!lstatSync(p).isSocket()) throw new Error(`${p} exists and is not a socket; refusing to replace it`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
-  // A socket nobody answers on is left over from a crashed process.
+  // A socket somebody answers on belongs to a live device; one nobody answers on is left over from a crash.
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(p);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`${p} is in use by another running device`);
   unlinkSync(p);
 }
 

@@ -5,13 +5,13 @@
 // spawns the command into the cage and exits with its status.
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
-import { closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
 import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, terminalDelivers, type CageSpec } from './spec.js';
 import { nsswitchConf, resolvConf } from './resolver.js';
+import { cageFile, listCages } from './runtime-dir.js';
 
 class CageError extends Error {}
 
@@ -65,7 +65,8 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   cleanups.push(() => device.close());
 
   mkdirSync(spec.runtimeDir, { recursive: true, mode: 0o700 });
-  const uapi = await UapiServer.listen(device, tun.name, { dir: spec.runtimeDir });
+  listCages(spec.runtimeDir); // sweeps what killed cages left behind
+  const uapi = await UapiServer.listen(device, tun.name, { path: cageFile(spec.runtimeDir, tun.name, process.pid, 'sock') });
   cleanups.push(() => uapi.close());
 
   device.up();
@@ -73,12 +74,16 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
 
   const mounts = [];
   if (spec.dns) {
-    const dir = mkdtempSync('/tmp/wirecage-');
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'resolv.conf'), resolvConf(spec.dns.servers, spec.dns.search), { mode: 0o644 });
-    writeFileSync(join(dir, 'nsswitch.conf'), nsswitchConf(), { mode: 0o644 });
-    mounts.push({ source: join(dir, 'resolv.conf'), target: '/etc/resolv.conf', readonly: true });
-    mounts.push({ source: join(dir, 'nsswitch.conf'), target: '/etc/nsswitch.conf', readonly: true });
+    for (const [kind, content] of [
+      ['resolv.conf', resolvConf(spec.dns.servers, spec.dns.search)],
+      ['nsswitch.conf', nsswitchConf()],
+    ] as const) {
+      // Next to the control socket (private to the user, hidden in the cage); bind-mounted before the hiding.
+      const file = cageFile(spec.runtimeDir, tun.name, process.pid, kind);
+      writeFileSync(file, content, { mode: 0o644 });
+      cleanups.push(() => rmSync(file, { force: true }));
+      mounts.push({ source: file, target: `/etc/${kind}`, readonly: true });
+    }
   }
 
   let child: CagedProcess;

@@ -1,8 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
 import { Args, Command } from '@oclif/core';
-import { runtimeDir } from '../cage/runtime-dir.js';
+import { listCages, runtimeDir } from '../cage/runtime-dir.js';
 import { formatUapiShow } from '../show-format.js';
 
 export default class Show extends Command {
@@ -15,24 +13,20 @@ Keys other than public ones are never printed.`;
   async run(): Promise<void> {
     const { args } = await this.parse(Show);
     const dir = runtimeDir();
-    const names = args.tun
-      ? [args.tun]
-      : existsSync(dir)
-        ? readdirSync(dir).filter((f) => f.endsWith('.sock')).map((f) => f.slice(0, -5))
-        : [];
-    if (names.length === 0) {
+    const cages = listCages(dir).filter((c) => !args.tun || c.tun === args.tun);
+    if (cages.length === 0) {
       if (args.tun) this.error(`no running cage with tunnel ${args.tun} (looked in ${dir})`, { exit: 1 });
       return;
     }
     const out: string[] = [];
-    for (const name of names) {
+    for (const cage of cages) {
       let text: string;
       try {
-        text = await uapiGet(join(dir, `${name}.sock`));
+        text = await uapiGet(cage.socket);
       } catch (err) {
-        this.error(`cannot read cage ${name}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { exit: 1 });
+        this.error(`cannot read cage ${cage.tun} (pid ${cage.pid}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { exit: 1 });
       }
-      out.push(formatUapiShow(name, text, Date.now()));
+      out.push(formatUapiShow(`${cage.tun} (cage pid ${cage.pid})`, text, Date.now()));
     }
     process.stdout.write(out.join('\n'));
   }
