@@ -1,9 +1,9 @@
 // The unmodified `wg` tool against the engine's UAPI socket: show, dump,
 // showconf, and set (add/remove peers, change allowed IPs, keys, keepalive).
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { Lab, type Netns } from '../lib/netns.js';
 import { generateKeyPair, generatePresharedKey, nsWgSet, wgShow, wgShowDump } from '../lib/wg.js';
+import { uapiRequest } from '@wirecage/wg-engine';
 import { EngineProcess } from './engine-process.js';
 
 describe('wg tool against the engine UAPI', function () {
@@ -83,20 +83,3 @@ describe('wg tool against the engine UAPI', function () {
     assert.equal(dump.interface.listenPort, 51999);
   });
 });
-
-function uapiRequest(path: string, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(path);
-    let out = '';
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => {
-      out += d;
-      if (out.endsWith('\n\n')) {
-        c.end();
-        resolve(out);
-      }
-    });
-    c.on('error', reject);
-    c.write(request);
-  });
-}

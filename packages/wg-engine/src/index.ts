@@ -11,7 +11,7 @@ export { KeypairTable, Keypair, KEYPAIR_SLOT_BYTES } from './keypair.js';
 export { ReplayWindow, REPLAY_WINDOW_BYTES, REPLAY_WINDOW_SIZE } from './replay.js';
 export { encryptTransport, decryptTransport, paddedLength, DECRYPT_FAILED, DECRYPT_REPLAY } from './data/transport.js';
 export { UdpBind, type UdpBindOptions } from './udp.js';
-export { UapiServer, DEFAULT_UAPI_DIR, type UapiServerOptions } from './uapi-server.js';
+export { UapiServer, DEFAULT_UAPI_DIR, uapiRequest, type UapiServerOptions } from './uapi-server.js';
 export { uapiGet, uapiSet, UapiError, type UapiHooks } from './uapi.js';
 export { generatePrivateKey, publicKeyOf } from './crypto/primitives.js';
 export { parseKeyBase64, parseKeyHex, keyToBase64, keyToHex, KeyFormatError } from './crypto/keys.js';

@@ -95,13 +95,18 @@ export function createInitiation(local: StaticIdentity, hs: Handshake, localInde
   h = mixHash(h, encTs);
   wipe(es, k);
 
+  commitCreated(hs, HandshakeState.InitiationCreated, ePriv, h, c, localIndex);
+  return msg;
+}
+
+/** Records a message we built: our ephemeral key, the running hash and chaining key, our index. */
+function commitCreated(hs: Handshake, state: HandshakeState, ePriv: Buffer, h: Buffer, c: Buffer, localIndex: number): void {
   wipe(hs.ephemeralPrivate);
   hs.ephemeralPrivate = ePriv;
   hs.hash = h;
   hs.chainingKey = c;
   hs.localIndex = localIndex;
-  hs.state = HandshakeState.InitiationCreated;
-  return msg;
+  hs.state = state;
 }
 
 export type ConsumeResult<T> = { ok: true; value: T } | { ok: false; reason: DropReason };
@@ -193,12 +198,7 @@ export function createResponse(hs: Handshake, localIndex: number): Buffer | null
   h = mixHash(h, encEmpty);
   wipe(tau, k);
 
-  wipe(hs.ephemeralPrivate);
-  hs.ephemeralPrivate = ePriv;
-  hs.hash = h;
-  hs.chainingKey = c;
-  hs.localIndex = localIndex;
-  hs.state = HandshakeState.ResponseCreated;
+  commitCreated(hs, HandshakeState.ResponseCreated, ePriv, h, c, localIndex);
   return msg;
 }
 

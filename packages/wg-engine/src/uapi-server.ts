@@ -121,3 +121,23 @@ async function handle(device: Device, lines: string[], hooks: UapiHooks): Promis
     return `errno=${errno}\n\n`;
   }
 }
+
+/** Sends one UAPI request (e.g. "get=1\n\n") to a socket and resolves with the whole answer. */
+export function uapiRequest(socketPath: string, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(socketPath);
+    let out = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => {
+      out += d;
+      // Every answer ends with "errno=N" and a blank line.
+      if (/(^|\n)errno=\d+\n\n$/.test(out)) {
+        c.end();
+        resolve(out);
+      }
+    });
+    c.on('error', reject);
+    c.on('close', () => reject(new Error(`${socketPath} closed before a complete answer`)));
+    c.write(request);
+  });
+}

@@ -1,5 +1,5 @@
-import net from 'node:net';
 import { Args, Command } from '@oclif/core';
+import { uapiRequest } from '@wirecage/wg-engine';
 import { listCages, runtimeDir } from '../cage/runtime-dir.js';
 import { formatUapiShow } from '../show-format.js';
 
@@ -22,7 +22,7 @@ Keys other than public ones are never printed.`;
     for (const cage of cages) {
       let text: string;
       try {
-        text = await uapiGet(cage.socket);
+        text = await uapiRequest(cage.socket, 'get=1\n\n');
       } catch (err) {
         this.error(`cannot read cage ${cage.tun} (pid ${cage.pid}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { exit: 1 });
       }
@@ -30,21 +30,4 @@ Keys other than public ones are never printed.`;
     }
     process.stdout.write(out.join('\n'));
   }
-}
-
-function uapiGet(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(path);
-    let buf = '';
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => {
-      buf += d;
-      if (buf.endsWith('\n\n')) {
-        c.end();
-        resolve(buf);
-      }
-    });
-    c.on('error', reject);
-    c.write('get=1\n\n');
-  });
 }
