@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { AllowedIps, formatCidr, formatIp, keyToBase64, parseCidr } from '@wirecage/wg-engine';
 import type { WgQuickConfig } from '../config/wg-quick.js';
+import { formatEndpoint } from '../config/summary.js';
 import { HOST_RESOLVER_PATHS, hostNameservers } from './resolver.js';
 import { runtimeDir } from './runtime-dir.js';
 import type { CageSpec } from './spec.js';
@@ -30,7 +31,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     let endpoint: string | undefined;
     let endpointText: string | undefined;
     if (p.endpoint) {
-      endpointText = p.endpoint.host.includes(':') ? `[${p.endpoint.host}]:${p.endpoint.port}` : `${p.endpoint.host}:${p.endpoint.port}`;
+      endpointText = formatEndpoint(p.endpoint);
       let address = p.endpoint.host;
       if (!isIP(address)) {
         try {
@@ -39,7 +40,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
           throw new RunError(`${cfg.file}:${p.line}: Endpoint: cannot resolve "${p.endpoint.host}"`);
         }
       }
-      endpoint = address.includes(':') ? `[${address}]:${p.endpoint.port}` : `${address}:${p.endpoint.port}`;
+      endpoint = formatEndpoint({ host: address, port: p.endpoint.port });
     }
     peers.push({
       publicKey: keyToBase64(p.publicKey),

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
-import { ConfigError, parseWgQuick } from '../config/wg-quick.js';
+import { ConfigError } from '../config/wg-quick.js';
+import { loadWgQuick } from '../config/load.js';
 import { splitCommand } from '../cage/argv.js';
 import { RunError, buildSpec } from '../cage/from-config.js';
 import { launchCage } from '../cage/launch.js';
@@ -46,13 +46,8 @@ be executed; 127 when it is not found.`;
     try {
       const { flags } = await this.parse(Run, flagArgv);
       const configPath = resolve(flags.config);
-      let text: string;
-      try {
-        text = readFileSync(configPath, 'utf8');
-      } catch (err) {
-        throw new RunError(`cannot read ${flags.config}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-      const cfg = parseWgQuick(text, flags.config);
+      const { config: cfg, warning } = loadWgQuick(flags.config);
+      if (warning && !['silent', 'error'].includes(flags['log-level'])) process.stderr.write(`wirecage: warning: ${warning}\n`);
       const spec = await buildSpec(cfg, {
         configPath,
         command,

@@ -13,8 +13,15 @@ export class ConfigError extends Error {
     readonly key: string | null,
     reason: string,
   ) {
-    super(`${file}:${line}: ${key ? `${key}: ` : ''}${reason}`);
+    super(`${file}:${line}: ${scrubKeys(`${key ? `${key}: ` : ''}${reason}`)}`);
   }
+}
+
+// Messages quote bad values to say what was wrong; a private key pasted under
+// the wrong key (DNS = <key>) must still never reach a terminal or a log.
+const KEY_SHAPED = /[A-Za-z0-9+/]{32,}={0,2}/g;
+function scrubKeys(text: string): string {
+  return text.replace(KEY_SHAPED, '<key hidden>');
 }
 
 export interface PeerConfigFile {
@@ -58,15 +65,22 @@ function list(value: string): string[] {
     .filter((s) => s !== '');
 }
 
+const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const HOSTNAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*\\.?$`);
+
+/** A DNS name, but not something that only looks like a mistyped IPv4 address (10.0.0.300). */
+function isHostname(text: string): boolean {
+  return text.length <= 253 && HOSTNAME.test(text) && !/^[0-9.]+$/.test(text);
+}
+
 function parseEndpoint(value: string): { host: string; port: number } | null {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:[\]\s]+):(\d+)$/.exec(value);
   if (!m) return null;
   const port = Number(m[2]);
   if (port < 1 || port > 65535) return null;
   const host = m[1]!;
-  if (value.startsWith('[') && isIP(host) !== 6) return null;
-  if (!isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$/.test(host)) return null;
-  return { host, port };
+  if (value.startsWith('[')) return isIP(host) === 6 ? { host, port } : null;
+  return isIP(host) === 4 || isHostname(host) ? { host, port } : null;
 }
 
 function intIn(value: string, min: number, max: number): number | null {
@@ -75,27 +89,35 @@ function intIn(value: string, min: number, max: number): number | null {
   return n >= min && n <= max ? n : null;
 }
 
+// Keys that may appear once per section; a second one is almost always a
+// merge mistake, and silently keeping either value would hide it.
+const SINGLE = new Set(['privatekey', 'mtu', 'listenport', 'publickey', 'presharedkey', 'endpoint', 'persistentkeepalive']);
+
+type PeerDraft = Partial<PeerConfigFile> & { allowedIps: Cidr[]; line: number };
+
 export function parseWgQuick(text: string, file: string): WgQuickConfig {
   let section: 'interface' | 'peer' | null = null;
-  let sawInterface = false;
+  let interfaceLine = 0;
+  let seen = new Map<string, number>();
   let privateKey: Buffer | undefined;
   const addresses: Cidr[] = [];
   const dns = { servers: [] as string[], search: [] as string[] };
   let mtu: number | undefined;
+  let mtuLine = 0;
   let listenPort: number | undefined;
-  const peers: (Partial<PeerConfigFile> & { allowedIps: Cidr[]; line: number })[] = [];
+  const peers: PeerDraft[] = [];
 
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const raw = lines[i]!.replace(/#.*$/, '').trim();
     if (raw === '') continue;
-    const sectionMatch = /^\[(\w+)\]$/.exec(raw);
+    const sectionMatch = /^\[\s*(\w+)\s*\]$/.exec(raw);
     if (sectionMatch) {
       const name = sectionMatch[1]!.toLowerCase();
       if (name === 'interface') {
-        if (sawInterface) throw new ConfigError(file, lineNo, null, 'a second [Interface] section; a file describes one interface');
-        sawInterface = true;
+        if (interfaceLine) throw new ConfigError(file, lineNo, null, `a second [Interface] section (the first is on line ${interfaceLine}); a file describes one interface`);
+        interfaceLine = lineNo;
         section = 'interface';
       } else if (name === 'peer') {
         section = 'peer';
@@ -103,118 +125,119 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
       } else {
         throw new ConfigError(file, lineNo, null, `unknown section [${sectionMatch[1]}]; expected [Interface] or [Peer]`);
       }
+      seen = new Map();
       continue;
     }
-    const eq = raw.indexOf('=');
-    if (eq < 0) throw new ConfigError(file, lineNo, null, `"${raw.slice(0, 40)}" is not a section header or Key = Value`);
-    const key = raw.slice(0, eq).trim();
-    const value = raw.slice(eq + 1).trim();
+    // The line is not quoted back: it may be a private key without its "PrivateKey =",
+    // whose own trailing "=" would otherwise pass for the separator (hence also
+    // the length limit: no key name is longer than 31 characters, every key is 43).
+    const kv = /^([A-Za-z][A-Za-z0-9]{0,30})\s*=(.*)$/.exec(raw);
+    if (!kv) throw new ConfigError(file, lineNo, null, 'expected "Key = Value" or a [Section] header');
+    const key = kv[1]!;
+    const value = kv[2]!.trim();
     const k = key.toLowerCase();
     if (!section) throw new ConfigError(file, lineNo, key, 'appears before any [Interface] or [Peer] section');
     if (REFUSED[k]) throw new ConfigError(file, lineNo, key, REFUSED[k]!);
+    const known = section === 'interface' ? INTERFACE_KEYS : PEER_KEYS;
+    if (!known.has(k)) {
+      const names = section === 'interface' ? 'PrivateKey, Address, DNS, MTU, ListenPort' : 'PublicKey, PresharedKey, Endpoint, AllowedIPs, PersistentKeepalive';
+      throw new ConfigError(file, lineNo, key, `unknown key in [${section === 'interface' ? 'Interface' : 'Peer'}] (known: ${names})`);
+    }
+    if (value === '') throw new ConfigError(file, lineNo, key, 'has no value');
+    if (SINGLE.has(k)) {
+      const first = seen.get(k);
+      if (first) throw new ConfigError(file, lineNo, key, `given twice in this section (first on line ${first})`);
+      seen.set(k, lineNo);
+    }
+    const fail = (reason: string): never => {
+      throw new ConfigError(file, lineNo, key, reason);
+    };
 
     if (section === 'interface') {
-      if (!INTERFACE_KEYS.has(k)) throw new ConfigError(file, lineNo, key, `unknown key in [Interface] (known: PrivateKey, Address, DNS, MTU, ListenPort)`);
       switch (k) {
         case 'privatekey':
-          try {
-            privateKey = parseKeyBase64(value, 'PrivateKey');
-          } catch {
-            throw new ConfigError(file, lineNo, key, 'not a WireGuard key (44 base64 characters, as `wirecage keygen` prints)');
-          }
+          privateKey = keyOr(value, () => fail('not a WireGuard key (44 base64 characters, as `wirecage keygen` prints)'));
           break;
         case 'address':
           for (const a of list(value)) {
-            try {
-              const c = parseCidr(a);
-              // wg-quick keeps the host part of an interface address: parse again without masking.
-              addresses.push({ ...c, address: parseCidr(a.split('/')[0]!).address });
-            } catch {
-              throw new ConfigError(file, lineNo, key, `"${a}" is not an IPv4 or IPv6 address with an optional /prefix`);
-            }
+            const c = cidrOr(a, () => fail(`"${a}" is not an IPv4 or IPv6 address with an optional /prefix`));
+            // wg-quick keeps the host part of an interface address: take the bytes again without masking.
+            addresses.push({ ...c, address: parseCidr(a.split('/')[0]!).address });
           }
           break;
         case 'dns':
+          // As wg-quick: an IP address is a server, anything else a search domain.
           for (const d of list(value)) {
             if (isIP(d)) dns.servers.push(d);
-            else if (/^[A-Za-z0-9.-]+$/.test(d)) dns.search.push(d);
-            else throw new ConfigError(file, lineNo, key, `"${d}" is neither an IP address nor a search domain`);
+            else if (isHostname(d)) dns.search.push(d.replace(/\.$/, ''));
+            else fail(`"${d}" is neither an IP address nor a search domain`);
           }
           break;
-        case 'mtu': {
-          const n = intIn(value, 576, 65535);
-          if (n === null) throw new ConfigError(file, lineNo, key, `"${value}" is not an MTU (576-65535)`);
-          mtu = n;
+        case 'mtu':
+          mtu = intIn(value, 576, 65535) ?? fail(`"${value}" is not an MTU (576-65535)`);
+          mtuLine = lineNo;
           break;
-        }
-        case 'listenport': {
-          const n = intIn(value, 0, 65535);
-          if (n === null) throw new ConfigError(file, lineNo, key, `"${value}" is not a port (0-65535)`);
-          listenPort = n;
+        case 'listenport':
+          listenPort = intIn(value, 0, 65535) ?? fail(`"${value}" is not a port (0-65535)`);
           break;
-        }
       }
       continue;
     }
 
     const peer = peers[peers.length - 1]!;
-    if (!PEER_KEYS.has(k)) throw new ConfigError(file, lineNo, key, 'unknown key in [Peer] (known: PublicKey, PresharedKey, Endpoint, AllowedIPs, PersistentKeepalive)');
     switch (k) {
       case 'publickey':
-        try {
-          peer.publicKey = parseKeyBase64(value, 'PublicKey');
-        } catch {
-          throw new ConfigError(file, lineNo, key, 'not a WireGuard key (44 base64 characters)');
-        }
+        peer.publicKey = keyOr(value, () => fail('not a WireGuard key (44 base64 characters, as `wirecage pubkey` prints)'));
         break;
       case 'presharedkey':
-        try {
-          peer.presharedKey = parseKeyBase64(value, 'PresharedKey');
-        } catch {
-          throw new ConfigError(file, lineNo, key, 'not a WireGuard key (44 base64 characters, as `wg genpsk` prints)');
-        }
+        peer.presharedKey = keyOr(value, () => fail('not a WireGuard key (44 base64 characters, as `wg genpsk` prints)'));
         break;
-      case 'endpoint': {
-        const ep = parseEndpoint(value);
-        if (!ep) throw new ConfigError(file, lineNo, key, `"${value}" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535`);
-        peer.endpoint = ep;
+      case 'endpoint':
+        peer.endpoint = parseEndpoint(value) ?? fail(`"${value}" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535`);
         break;
-      }
       case 'allowedips':
-        for (const a of list(value)) {
-          try {
-            peer.allowedIps.push(parseCidr(a));
-          } catch {
-            throw new ConfigError(file, lineNo, key, `"${a}" is not an IP prefix`);
-          }
-        }
+        for (const a of list(value)) peer.allowedIps.push(cidrOr(a, () => fail(`"${a}" is not an IPv4 or IPv6 prefix`)));
         break;
-      case 'persistentkeepalive': {
-        const n = value.toLowerCase() === 'off' ? 0 : intIn(value, 0, 65535);
-        if (n === null) throw new ConfigError(file, lineNo, key, `"${value}" is not a number of seconds (0-65535) or "off"`);
-        peer.persistentKeepalive = n;
+      case 'persistentkeepalive':
+        peer.persistentKeepalive = (value.toLowerCase() === 'off' ? 0 : intIn(value, 0, 65535)) ?? fail(`"${value}" is not a number of seconds (0-65535) or "off"`);
         break;
-      }
     }
   }
 
-  const end = lines.length;
-  if (!sawInterface) throw new ConfigError(file, 1, null, 'no [Interface] section');
-  if (!privateKey) throw new ConfigError(file, end, 'PrivateKey', 'missing from [Interface]');
-  if (peers.length === 0) throw new ConfigError(file, end, null, 'no [Peer] section: the cage would have no way out');
-  const seen = new Set<string>();
+  const lastLine = Math.max(1, text.endsWith('\n') ? lines.length - 1 : lines.length);
+  if (!interfaceLine) throw new ConfigError(file, 1, null, 'no [Interface] section');
+  if (!privateKey) throw new ConfigError(file, interfaceLine, 'PrivateKey', 'missing from [Interface]');
+  if (peers.length === 0) throw new ConfigError(file, lastLine, null, 'no [Peer] section: the cage would have no way out');
+  const byKey = new Map<string, number>();
   for (const p of peers) {
     if (!p.publicKey) throw new ConfigError(file, p.line, 'PublicKey', 'missing from this [Peer]');
     const id = p.publicKey.toString('base64');
-    if (seen.has(id)) throw new ConfigError(file, p.line, 'PublicKey', 'the same peer appears twice');
-    seen.add(id);
+    const first = byKey.get(id);
+    if (first) throw new ConfigError(file, p.line, 'PublicKey', `the same peer as the [Peer] on line ${first}`);
+    byKey.set(id, p.line);
   }
   if (mtu !== undefined && mtu < 1280 && addresses.some((a) => a.family === 6)) {
-    throw new ConfigError(file, end, 'MTU', `${mtu} is below 1280, the minimum for IPv6, and Address has an IPv6 address`);
+    throw new ConfigError(file, mtuLine, 'MTU', `${mtu} is below 1280, the minimum for IPv6, and Address has an IPv6 address`);
   }
   return {
     file,
     interface: { privateKey, addresses, dns, mtu, listenPort },
     peers: peers as PeerConfigFile[],
   };
+}
+
+function keyOr(value: string, fail: () => never): Buffer {
+  try {
+    return parseKeyBase64(value, 'key');
+  } catch {
+    return fail();
+  }
+}
+
+function cidrOr(value: string, fail: () => never): Cidr {
+  try {
+    return parseCidr(value);
+  } catch {
+    return fail();
+  }
 }

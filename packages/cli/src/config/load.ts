@@ -1,0 +1,16 @@
+// Reading a wg-quick file from disk: the file holds a private key, so it is
+// read as a secret (mode checked on the open file) before it is parsed.
+import { readSecretFile } from '../keyfile.js';
+import { parseWgQuick, type WgQuickConfig } from './wg-quick.js';
+
+export interface LoadedConfig {
+  config: WgQuickConfig;
+  /** How to tighten a config file others can read, or null. */
+  warning: string | null;
+}
+
+/** Throws SecretFileError when the file cannot be read, ConfigError when it is wrong. Errors name `path` as given. */
+export function loadWgQuick(path: string): LoadedConfig {
+  const { text, warning } = readSecretFile(path);
+  return { config: parseWgQuick(text, path), warning };
+}
