@@ -1,0 +1,62 @@
+// The API's listening socket: plain HTTP, or HTTPS with a certificate and key
+// read from files. Slow or idle clients are cut off by timeouts.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { ListenAddress } from '../listen.js';
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+export interface ApiServer {
+  server: http.Server;
+  /** The bound TCP address, or the socket path. */
+  address: AddressInfo | string;
+  tls: boolean;
+  close(): Promise<void>;
+}
+
+const TIMEOUTS = { requestTimeout: 15_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+
+/** A TCP address, or a Unix socket path (for a reverse proxy on the same host, and for tests). */
+export type ApiListen = ListenAddress | { path: string };
+
+export async function listenApi(handler: http.RequestListener, at: ApiListen, tls?: TlsFiles): Promise<ApiServer> {
+  let server: http.Server;
+  if (tls) {
+    const read = (path: string, what: string): Buffer => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new Error(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
+      }
+    };
+    const cert = read(tls.certFile, 'certificate (--tls-cert)');
+    const key = read(tls.keyFile, 'key (--tls-key)');
+    try {
+      server = https.createServer({ cert, key, ...TIMEOUTS }, handler);
+    } catch (err) {
+      throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`);
+    }
+  } else {
+    server = http.createServer(TIMEOUTS, handler);
+  }
+  await new Promise<void>((resolve, reject) => {
+    const where = 'path' in at ? at.path : `${at.host} port ${at.port}`;
+    server.once('error', (err) => reject(new Error(`the API cannot listen on ${where}: ${err.message}`)));
+    server.listen('path' in at ? { path: at.path, exclusive: true } : { host: at.host, port: at.port, exclusive: true }, resolve);
+  });
+  return {
+    server,
+    address: server.address() as AddressInfo | string,
+    tls: tls !== undefined,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

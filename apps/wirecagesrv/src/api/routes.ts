@@ -1,0 +1,128 @@
+// The HTTP API, compatible with the original wirecagesrv:
+//   POST /v1/register  {token?, client_public_key} -> the client's tunnel settings
+//   GET  /healthz      -> {"status": "ok"}
+// Every answer is JSON; every error is {"error": "..."} with its status.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { keyToBase64, parseKeyBase64, silentLogger, type Logger } from '@wirecage/wg-engine';
+import { RegistryFullError, type PeerRecord, type Registry } from '../registry/index.js';
+import { authorize } from './auth.js';
+import { DEFAULT_BODY_LIMIT, readJsonObject } from './body.js';
+import { HttpError } from './errors.js';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+
+export interface RegisterResponse {
+  client_address: string;
+  client_address6: string;
+  server_public_key: string;
+  server_endpoint: string;
+  dns: string[];
+  mtu: number;
+  allowed_ips: string[];
+  persistent_keepalive: number;
+}
+
+export interface ApiOptions {
+  registry: Registry;
+  authToken: string;
+  /** Base64. */
+  serverPublicKey: string;
+  /** host:port clients are told to send WireGuard to. */
+  serverEndpoint: string;
+  mtu: number;
+  dns: string[];
+  /** Seconds; advertised to clients. Default 25. */
+  persistentKeepalive?: number;
+  /** Routed into the tunnel by clients. Default 0.0.0.0/0 and ::/0. */
+  allowedIps?: string[];
+  /** Largest accepted request body in bytes. Default 16 KiB. */
+  bodyLimit?: number;
+  /** Registration attempts per source; a limiter may be shared. */
+  rateLimit?: RateLimitOptions | RateLimiter;
+  /** Called for each successful registration (new or repeated) before the answer is sent: puts the peer on the device. */
+  onRegistered?: (peer: PeerRecord, created: boolean) => void;
+  logger?: Logger;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const log = opts.logger ?? silentLogger;
+  const limiter = opts.rateLimit instanceof RateLimiter ? opts.rateLimit : new RateLimiter(opts.rateLimit);
+  const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const pool = opts.registry.pool;
+  const prefix4 = pool.subnet4.cidr.prefix;
+  const prefix6 = pool.subnet6.cidr.prefix;
+
+  const register: Handler = async (req, res) => {
+    const wait = limiter.take(req.socket.remoteAddress ?? '');
+    if (wait > 0) throw new HttpError(429, `too many registration attempts from this address; retry in ${wait} s`, { 'retry-after': String(wait) });
+    const body = await readJsonObject(req, bodyLimit);
+    authorize(req, body, opts.authToken);
+    const keyText = body.client_public_key;
+    if (typeof keyText !== 'string') throw new HttpError(400, '"client_public_key" (a base64 WireGuard public key) is required');
+    let key: Buffer;
+    try {
+      key = parseKeyBase64(keyText, '"client_public_key"');
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message);
+    }
+    const publicKey = keyToBase64(key);
+    if (publicKey === opts.serverPublicKey) throw new HttpError(400, '"client_public_key" is the server\'s own public key');
+    let result: { peer: PeerRecord; created: boolean };
+    try {
+      result = opts.registry.register(publicKey);
+    } catch (err) {
+      if (err instanceof RegistryFullError) throw new HttpError(503, `no address is free: ${err.message}`);
+      throw err;
+    }
+    opts.onRegistered?.(result.peer, result.created);
+    if (result.created) log.info(`registered peer ${publicKey.slice(0, 8)}… as ${result.peer.address4}, ${result.peer.address6}`);
+    const answer: RegisterResponse = {
+      client_address: `${result.peer.address4}/${prefix4}`,
+      client_address6: `${result.peer.address6}/${prefix6}`,
+      server_public_key: opts.serverPublicKey,
+      server_endpoint: opts.serverEndpoint,
+      dns: opts.dns,
+      mtu: opts.mtu,
+      allowed_ips: opts.allowedIps ?? ['0.0.0.0/0', '::/0'],
+      persistent_keepalive: opts.persistentKeepalive ?? 25,
+    };
+    sendJson(res, 200, answer);
+  };
+
+  const health: Handler = async (_req, res) => sendJson(res, 200, { status: 'ok' });
+
+  const routes: Record<string, Record<string, Handler>> = {
+    '/v1/register': { POST: register },
+    '/healthz': { GET: health, HEAD: health },
+  };
+
+  return (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://api.invalid').pathname;
+    const route = routes[path];
+    const run = async (): Promise<void> => {
+      if (!route) throw new HttpError(404, `no such endpoint: ${path}`);
+      const handler = route[req.method ?? ''];
+      if (!handler) throw new HttpError(405, `${path} does not accept ${req.method}`, { allow: Object.keys(route).join(', ') });
+      await handler(req, res);
+    };
+    run().catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) {
+        sendJson(res, err.status, { error: err.message }, err.headers);
+        return;
+      }
+      log.error(`${req.method} ${path}: ${(err as Error).message}`);
+      sendJson(res, 500, { error: 'internal error; the server log has the details' });
+    });
+  };
+}
