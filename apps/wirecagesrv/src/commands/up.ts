@@ -1,0 +1,141 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Command, Flags } from '@oclif/core';
+import { createLogger, generatePrivateKey, keyToBase64, parseKeyBase64, type LogLevel } from '@wirecage/wg-engine';
+import { fail } from '../fail.js';
+import { readPrivateKeyFile, SecretFileExistsError, writeSecretFileAtomic } from '../keyfile.js';
+import { formatListen, parseListen } from '../listen.js';
+import { defaultStatePath, DEFAULT_SUBNET } from '../registry/index.js';
+import { DEFAULT_MAX_PEERS, startServer } from '../server.js';
+
+export default class Up extends Command {
+  static override summary = 'Run the server: the registration API and the WireGuard endpoint.';
+  static override description = [
+    'Registered peers are kept in an SQLite file (--state) and put back on the WireGuard device at every start.',
+    'The private key comes from --private-key-file or WG_PRIVATE_KEY_B64, never from the command line; without either,',
+    'a key is generated once into server.key next to the state file.',
+    'Every flag can also be given by the environment variable shown with it.',
+  ].join('\n');
+  static override examples = [
+    'AUTH_TOKEN_FILE=/etc/wirecagesrv/token <%= config.bin %> up --wg-endpoint vpn.example.com:51820 --private-key-file /etc/wirecagesrv/private.key',
+  ];
+  static override flags = {
+    'private-key-file': Flags.string({ env: 'WG_PRIVATE_KEY_FILE', summary: 'File holding the base64 private key (`wirecagesrv keygen --out FILE`).' }),
+    'auth-token': Flags.string({ env: 'AUTH_TOKEN', summary: 'Token clients present to register (prefer --auth-token-file: argv is visible to other users).' }),
+    'auth-token-file': Flags.string({ env: 'AUTH_TOKEN_FILE', summary: 'File holding the registration token.' }),
+    'wg-endpoint': Flags.string({ env: 'WG_ENDPOINT', summary: 'host:port clients are told to send WireGuard to. Default: --wg-listen when it names an address.' }),
+    'wg-listen': Flags.string({ env: 'WG_LISTEN', default: '0.0.0.0:51820', summary: 'UDP address for WireGuard (0.0.0.0 or [::] listens on both families).' }),
+    'api-listen': Flags.string({ env: 'API_LISTEN', default: '0.0.0.0:8443', summary: 'TCP address for the HTTP(S) API.' }),
+    subnet: Flags.string({ env: 'WG_SUBNET', summary: `IPv4 pool; the server takes its first host address. Default: as recorded in --state, else ${DEFAULT_SUBNET}.` }),
+    subnet6: Flags.string({ env: 'WG_SUBNET6', summary: 'IPv6 pool. Default: as recorded in --state, else a random ULA /64 chosen once.' }),
+    'tls-cert': Flags.string({ env: 'TLS_CERT', summary: 'PEM certificate (chain) for HTTPS; with --tls-key.', dependsOn: ['tls-key'] }),
+    'tls-key': Flags.string({ env: 'TLS_KEY', summary: 'PEM private key for HTTPS; with --tls-cert.', dependsOn: ['tls-cert'] }),
+    state: Flags.string({ env: 'WIRECAGESRV_STATE', summary: 'Registry file. Default: $XDG_STATE_HOME/wirecagesrv/registry.db (~/.local/state/...).' }),
+    mtu: Flags.integer({ env: 'WG_MTU', default: 1420, min: 1280, max: 9000, summary: 'Tunnel MTU, told to clients.' }),
+    'max-peers': Flags.integer({ env: 'MAX_PEERS', default: DEFAULT_MAX_PEERS, min: 1, summary: 'Most peers registered at once (also capped by the pool size).' }),
+    dns: Flags.string({ env: 'WG_DNS', summary: 'Comma-separated resolvers told to clients. Default: the server\'s IPv4 tunnel address.' }),
+    'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug'] as const, env: 'LOG_LEVEL', default: 'info' as const, summary: 'Logging detail.' })(),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Up);
+    const log = createLogger(flags['log-level'] as LogLevel, (l) => process.stderr.write(`wirecagesrv ${l}\n`));
+
+    // Secrets read from the environment are removed from it, so no child process inherits them.
+    const keyB64 = process.env.WG_PRIVATE_KEY_B64;
+    delete process.env.WG_PRIVATE_KEY_B64;
+    delete process.env.AUTH_TOKEN;
+
+    const statePath = resolve(flags.state ?? defaultStatePath());
+    let privateKey: Buffer;
+    if (keyB64 !== undefined && flags['private-key-file']) fail('give the private key once: --private-key-file or WG_PRIVATE_KEY_B64, not both');
+    try {
+      if (keyB64 !== undefined) {
+        privateKey = parseKeyBase64(keyB64, 'WG_PRIVATE_KEY_B64');
+      } else {
+        const file = flags['private-key-file'] ?? join(dirname(statePath), 'server.key');
+        if (!flags['private-key-file'] && !existsSync(file)) {
+          const fresh = generatePrivateKey();
+          try {
+            writeSecretFileAtomic(file, `${keyToBase64(fresh)}\n`);
+            log.info(`generated a server private key in ${file}`);
+          } catch (err) {
+            // Another start made it first: use that one.
+            if (!(err instanceof SecretFileExistsError)) throw err;
+          } finally {
+            fresh.fill(0);
+          }
+        }
+        const k = readPrivateKeyFile(file);
+        if (k.warning) log.warn(k.warning);
+        privateKey = k.key;
+      }
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+
+    let authToken = flags['auth-token'];
+    if (authToken !== undefined && flags['auth-token-file']) fail('give the token once: --auth-token (AUTH_TOKEN) or --auth-token-file (AUTH_TOKEN_FILE), not both');
+    if (flags['auth-token-file']) {
+      try {
+        authToken = readFileSync(flags['auth-token-file'], 'utf8').trim();
+      } catch (err) {
+        fail(`cannot read the token file ${flags['auth-token-file']}: ${(err as Error).message}`);
+      }
+    }
+    if (authToken === undefined) fail('a registration token is required: --auth-token-file FILE (or AUTH_TOKEN_FILE), or AUTH_TOKEN');
+    if (authToken!.length === 0) fail('the registration token is empty');
+    if (authToken!.length < 16) log.warn('the registration token is shorter than 16 characters; a longer random one resists guessing');
+
+    let wgListen, apiListen;
+    try {
+      wgListen = parseListen(flags['wg-listen'], '--wg-listen');
+      apiListen = parseListen(flags['api-listen'], '--api-listen');
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    const wildcard = wgListen.host === '0.0.0.0' || wgListen.host === '::';
+    const wgEndpoint = flags['wg-endpoint'] ?? (wildcard ? undefined : formatListen(wgListen));
+    if (wgEndpoint === undefined) {
+      fail('--wg-endpoint (WG_ENDPOINT) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820');
+    }
+    if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(wgEndpoint!)) fail(`--wg-endpoint "${wgEndpoint}" must be HOST:PORT (IPv6 in brackets)`);
+    const dns = flags.dns?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+
+    let server;
+    try {
+      server = await startServer({
+        privateKey,
+        authToken: authToken!,
+        wgEndpoint: wgEndpoint!,
+        wgListen,
+        apiListen,
+        tls: flags['tls-cert'] && flags['tls-key'] ? { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } : undefined,
+        statePath,
+        subnet: flags.subnet,
+        subnet6: flags.subnet6,
+        mtu: flags.mtu,
+        maxPeers: flags['max-peers'],
+        dns,
+        logger: log,
+      });
+    } catch (err) {
+      return fail((err as Error).message);
+    } finally {
+      privateKey.fill(0);
+    }
+    const pool = server.registry.pool;
+    const scheme = server.api.tls ? 'https' : 'http';
+    log.info(`public key ${server.publicKey}`);
+    log.info(`registry ${statePath}: ${server.registry.count()} peer(s), pools ${pool.subnet4.text} and ${pool.subnet6.text}, server ${pool.server4} and ${pool.server6}`);
+    log.info(`WireGuard on udp ${formatListen(wgListen)} (port ${server.udp.port}), clients told ${wgEndpoint}`);
+    const at = server.api.address;
+    log.info(`API on ${scheme}://${typeof at === 'string' ? at : formatListen({ host: at.address, port: at.port })}`);
+
+    const signal = await new Promise<NodeJS.Signals>((done) => {
+      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => done(s));
+    });
+    log.info(`${signal}: shutting down`);
+    await server.close();
+  }
+}

@@ -1,0 +1,9 @@
+// wirecagesrv as a library: the registry, the API handler and the server they make together.
+export { Registry, RegistryError, RegistryFullError, AddressPool, DEFAULT_SUBNET, defaultStatePath, SCHEMA_VERSION, type PeerRecord, type RegistryOptions } from './registry/index.js';
+export { createApiHandler, sendJson, type ApiOptions, type RegisterResponse } from './api/routes.js';
+export { listenApi, type ApiServer, type ApiListen, type TlsFiles } from './api/listen.js';
+export { RateLimiter, sourceKey, type RateLimitOptions } from './api/rate-limit.js';
+export { tokenMatches } from './api/auth.js';
+export { startServer, PERSISTENT_KEEPALIVE, DEFAULT_MAX_PEERS, type ServerConfig, type RunningServer } from './server.js';
+export { parseListen, formatListen, type ListenAddress } from './listen.js';
+export { writeSecretFileAtomic, readPrivateKeyFile, SecretFileExistsError } from './keyfile.js';

@@ -1,0 +1,121 @@
+// wirecagesrv put together: the registry, a WireGuard device on a UDP port
+// holding every registered peer, and the API that registers more. Peers are
+// loaded from the registry at start, so a restart keeps all of them.
+// Decrypted packets have nowhere to go yet (the NAT is not built): they are
+// dropped, and the server's own tunnel address does not answer.
+import { Device, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
+import { createApiHandler } from './api/routes.js';
+import { listenApi, type ApiServer, type TlsFiles } from './api/listen.js';
+import type { RateLimitOptions } from './api/rate-limit.js';
+import { formatListen, type ListenAddress } from './listen.js';
+import { Registry, type PeerRecord } from './registry/index.js';
+
+export const PERSISTENT_KEEPALIVE = 25;
+export const DEFAULT_MAX_PEERS = 1024;
+
+export interface ServerConfig {
+  privateKey: Buffer;
+  authToken: string;
+  /** host:port told to clients. */
+  wgEndpoint: string;
+  wgListen: ListenAddress;
+  apiListen: ListenAddress;
+  tls?: TlsFiles;
+  statePath: string;
+  subnet?: string;
+  subnet6?: string;
+  mtu: number;
+  maxPeers?: number;
+  /** Resolvers told to clients; default the server's IPv4 tunnel address. */
+  dns?: string[];
+  rateLimit?: RateLimitOptions;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  registry: Registry;
+  device: Device;
+  udp: UdpBind;
+  api: ApiServer;
+  publicKey: string;
+  close(): Promise<void>;
+}
+
+function peerRoutes(p: PeerRecord) {
+  return [parseCidr(`${p.address4}/32`), parseCidr(`${p.address6}/128`)];
+}
+
+export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
+  const log = cfg.logger ?? silentLogger;
+  const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS });
+  let udp: UdpBind | null = null;
+  let device: Device | null = null;
+  try {
+    const peers = registry.list();
+    if (peers.length > registry.maxPeers) {
+      log.warn(`the registry holds ${peers.length} peers, more than --max-peers ${registry.maxPeers}: all are kept, none is added`);
+    }
+    const dev = new Device({ mtu: cfg.mtu, maxPeers: Math.max(registry.maxPeers, peers.length), logger: log });
+    device = dev;
+    dev.setPrivateKey(cfg.privateKey);
+    const publicKey = keyToBase64(dev.publicKey!);
+    for (const p of peers) {
+      if (p.publicKey === publicKey) {
+        throw new Error(`the registry ${cfg.statePath} holds a peer with the server's own public key; was the server key changed? Remove that peer first`);
+      }
+      dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true });
+    }
+    dev.on('handshake-complete', (peer) => {
+      try {
+        registry.touch(keyToBase64(peer.publicKey));
+      } catch (err) {
+        log.warn(`cannot record a handshake in ${cfg.statePath}: ${(err as Error).message}`);
+      }
+    });
+
+    const { host, port } = cfg.wgListen;
+    const wildcard = host === '0.0.0.0' || host === '::';
+    if (!wildcard && host.includes(':')) {
+      throw new Error(`--wg-listen ${formatListen(cfg.wgListen)}: a specific IPv6 address is not supported yet; use [::]:${port} or an IPv4 address`);
+    }
+    try {
+      udp = await UdpBind.open(dev, wildcard ? { port } : { port, host4: host, ipv6: false });
+    } catch (err) {
+      throw new Error(`WireGuard cannot listen on udp ${formatListen(cfg.wgListen)}: ${(err as Error).message}`);
+    }
+    dev.up();
+
+    const handler = createApiHandler({
+      registry,
+      authToken: cfg.authToken,
+      serverPublicKey: publicKey,
+      serverEndpoint: cfg.wgEndpoint,
+      mtu: cfg.mtu,
+      dns: cfg.dns ?? [registry.pool.server4],
+      persistentKeepalive: PERSISTENT_KEEPALIVE,
+      rateLimit: cfg.rateLimit,
+      logger: log,
+      onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
+    });
+    const api = await listenApi(handler, cfg.apiListen, cfg.tls);
+    const bind = udp;
+    return {
+      registry,
+      device: dev,
+      udp: bind,
+      api,
+      publicKey,
+      async close() {
+        await api.close();
+        bind.close();
+        dev.down();
+        registry.close();
+      },
+    };
+  } catch (err) {
+    udp?.close();
+    device?.down();
+    registry.close();
+    throw err;
+  }
+}

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDirs } from './helpers.js';
+
+// The binary (built dist/) for what fails before any socket is opened; the
+// running server is exercised in a lab in tests/server.
+const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
+const srv = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 15_000 });
+
+describe('wirecagesrv binary', function () {
+  this.timeout(20_000);
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('keygen prints a key that `wg pubkey` accepts', () => {
+    const r = srv(['keygen']);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /^[A-Za-z0-9+/]{43}=\n$/);
+    execFileSync('wg', ['pubkey'], { input: r.stdout });
+  });
+
+  it('keygen --out writes a 0600 file, prints only the public key, and keeps an existing file', () => {
+    const dir = tmp.make();
+    const out = join(dir, 'keys', 'server.key');
+    const r = srv(['keygen', '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(statSync(out).mode & 0o777, 0o600);
+    const key = readFileSync(out, 'utf8');
+    assert.equal(r.stdout, `public key: ${execFileSync('wg', ['pubkey'], { input: key, encoding: 'utf8' })}`);
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(key.trim().replace(/[+/]/g, '\\$&')));
+    const again = srv(['keygen', '--out', out]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /already exists; pass --force/);
+    assert.equal(readFileSync(out, 'utf8'), key);
+    assert.equal(srv(['keygen', '--out', out, '--force']).status, 0);
+    assert.notEqual(readFileSync(out, 'utf8'), key);
+    assert.deepEqual(readdirSync(join(dir, 'keys')), ['server.key'], 'no temp file is left');
+  });
+
+  describe('up refuses to start', () => {
+    let dir: string;
+    let keyFile: string;
+    let tokenFile: string;
+    before(() => {
+      dir = tmp.make();
+      keyFile = join(dir, 'server.key');
+      tokenFile = join(dir, 'token');
+      srv(['keygen', '--out', keyFile]);
+      writeFileSync(tokenFile, 'a-long-enough-registration-token\n');
+    });
+    const base = () => ['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-endpoint', 'vpn.example.test:51820', '--state', join(dir, 'r.db')];
+
+    it('without a token', () => {
+      const r = srv(['up', '--private-key-file', keyFile, '--wg-endpoint', 'e.test:1', '--state', join(dir, 'r.db')]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /a registration token is required/);
+    });
+
+    it('with a key on the command line (there is no such flag)', () => {
+      const r = srv([...base(), '--private-key', 'x']);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /Nonexistent flag: --private-key/);
+    });
+
+    it('with a bad WG_PRIVATE_KEY_B64, naming it but not echoing it', () => {
+      const r = srv(['up', '--auth-token-file', tokenFile, '--wg-endpoint', 'e.test:1', '--state', join(dir, 'r.db')], { WG_PRIVATE_KEY_B64: 'not-a-key-SECRETISH' });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /WG_PRIVATE_KEY_B64 is not a WireGuard key/);
+      assert.doesNotMatch(r.stderr, /SECRETISH/);
+    });
+
+    it('with both a key file and WG_PRIVATE_KEY_B64', () => {
+      const r = srv(base(), { WG_PRIVATE_KEY_B64: readFileSync(keyFile, 'utf8').trim() });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /not both/);
+    });
+
+    it('with a wildcard --wg-listen and no --wg-endpoint', () => {
+      const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--state', join(dir, 'r.db')]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /--wg-endpoint \(WG_ENDPOINT\) is required/);
+    });
+
+    it('with a malformed listen address', () => {
+      const r = srv([...base(), '--api-listen', 'localhost:80']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /--api-listen "localhost:80" must be IP:PORT/);
+    });
+
+    it('with a corrupt state file, which is left byte-identical', () => {
+      const state = join(dir, 'corrupt.db');
+      writeFileSync(state, Buffer.alloc(4096, 0x42));
+      const before = readFileSync(state);
+      const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-endpoint', 'e.test:1', '--state', state]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /the registry .*corrupt\.db is unreadable or corrupt .*left untouched/s);
+      assert.deepEqual(readFileSync(state), before);
+    });
+  });
+});
