@@ -1,0 +1,160 @@
+// wirecagesrv end to end in a lab: the server runs in its own namespace, a
+// wireguard-go client in another registers with curl, configures itself from
+// the answer with `wg set`, and completes a handshake. Then the server is
+// restarted on the same state file: the peer must still be known (same
+// addresses, and a fresh handshake succeeds without registering again).
+// The server has no NAT yet, so nothing answers the pings that trigger the
+// handshakes; only the handshakes are checked.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Lab, type Netns } from '../lib/netns.js';
+import type { LabProcess } from '../lib/process.js';
+import { waitFor } from '../lib/wait.js';
+import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
+import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
+
+const APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
+const BIN = join(APP, 'bin', 'run.js');
+const TOKEN = 'lab-token-0123456789abcdef';
+const SUBNET6 = 'fd7a:5e:5e::/64';
+
+interface Registration {
+  client_address: string;
+  client_address6: string;
+  server_public_key: string;
+  server_endpoint: string;
+  dns: string[];
+  mtu: number;
+  allowed_ips: string[];
+  persistent_keepalive: number;
+}
+
+describe('wirecagesrv in a lab', function () {
+  this.timeout(60_000);
+  const lab = new Lab();
+  after(() => lab.teardown());
+
+  let srv: Netns;
+  let cli: Netns;
+  let srvAddr: string;
+  let dir: string;
+  let keyFile: string;
+  let serverPublicKey: string;
+  let tokenFile: string;
+  let headerFile: string;
+  let state: string;
+  let server: LabProcess;
+  let go: WireguardGoPeer;
+  let first: Registration;
+
+  before(async () => {
+    if (!existsSync(join(APP, 'dist', 'commands', 'up.js'))) {
+      throw new Error(`wirecagesrv is not built: run \`npm run build\` in ${APP}`);
+    }
+    srv = await lab.namespace('srv');
+    cli = await lab.namespace('cli');
+    const link = await lab.veth(srv, cli, { v6: false });
+    srvAddr = link.a.v4!;
+    dir = await lab.tempDir();
+    const keys = await generateKeyPair(dir, 'server');
+    keyFile = keys.privateKeyFile;
+    serverPublicKey = keys.publicKey;
+    tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
+    // curl reads the header from a file, so the token stays out of argv.
+    headerFile = await writeSecretFile(dir, 'auth-header', `Authorization: Bearer ${TOKEN}\n`);
+    state = join(dir, 'state', 'registry.db');
+  });
+
+  async function startServer(): Promise<LabProcess> {
+    const p = srv.spawn(
+      process.execPath,
+      [BIN, 'up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820',
+        '--wg-endpoint', `${srvAddr}:51820`, '--api-listen', `${srvAddr}:8443`, '--state', state, '--subnet6', SUBNET6],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME } },
+    );
+    await waitFor(
+      async () => {
+        p.assertRunning();
+        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:8443/healthz`]);
+        return r.stdout === '200';
+      },
+      { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
+    );
+    return p;
+  }
+
+  async function register(publicKey: string, headers = ['-H', `@${headerFile}`]): Promise<{ status: number; body: Record<string, unknown> }> {
+    const body = join(dir, `req-${publicKey.slice(0, 6).replace(/[+/]/g, '_')}.json`);
+    await writeFile(body, JSON.stringify({ client_public_key: publicKey }));
+    const r = await cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', '-H', 'Content-Type: application/json', ...headers,
+      '--data-binary', `@${body}`, `http://${srvAddr}:8443/v1/register`]);
+    const lines = r.stdout.trimEnd().split('\n');
+    const status = Number(lines.pop());
+    return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
+  }
+
+  /** Waits for the first handshake of a freshly configured peer (`wg` reports whole seconds, so none is compared). */
+  async function handshakeCompletes(): Promise<Date> {
+    return waitFor(
+      async () => {
+        server.assertRunning();
+        // Any packet into the tunnel makes wireguard-go initiate; nothing answers it yet (no NAT).
+        await cli.run('ping', ['-n', '-c', '1', '-W', '1', '10.200.100.1'], { timeoutMs: 3000 });
+        const t = await go.latestHandshake(serverPublicKey);
+        return t;
+      },
+      { what: 'a completed handshake between wireguard-go and wirecagesrv', timeoutMs: 15_000, intervalMs: 200, describe: async () => `${await go.show()}\n${server.describe()}` },
+    );
+  }
+
+  it('registers a wireguard-go client over the API, and the handshake completes', async () => {
+    server = await startServer();
+    go = await startWireguardGo(cli);
+    const r = await register(go.publicKey);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    first = r.body as unknown as Registration;
+    assert.equal(first.client_address, '10.200.100.2/24');
+    assert.equal(first.client_address6, 'fd7a:5e:5e::2/64');
+    assert.equal(first.server_public_key, serverPublicKey);
+    assert.equal(first.server_endpoint, `${srvAddr}:51820`);
+    assert.equal(first.persistent_keepalive, 25);
+    assert.deepEqual(first.dns, ['10.200.100.1']);
+
+    await cli.addAddress(go.ifname, first.client_address);
+    await cli.addAddress(go.ifname, first.client_address6);
+    await cli.linkUp(go.ifname, first.mtu);
+    await go.setPeer({ publicKey: first.server_public_key, endpoint: first.server_endpoint, allowedIps: first.allowed_ips, persistentKeepalive: first.persistent_keepalive });
+    await handshakeCompletes();
+    assert.match(await go.show(), /latest handshake: /);
+  });
+
+  it('refuses a wrong token over the wire with 401', async () => {
+    const bad = join(dir, 'bad-header');
+    await writeFile(bad, 'Authorization: Bearer not-the-token\n');
+    const r = await register((await generateKeyPair(dir, 'other')).publicKey, ['-H', `@${bad}`]);
+    assert.equal(r.status, 401);
+    assert.equal(r.body.error, 'invalid token');
+  });
+
+  it('keeps the peer across a restart: same addresses, and a new handshake without registering again', async () => {
+    const exit = await server.stop();
+    assert.equal(exit.code, 0, `wirecagesrv should exit cleanly on SIGTERM: ${server.describe()}`);
+    server = await startServer();
+    // Forget the old session on the client so it must handshake with the restarted server,
+    // which can only answer if it loaded the peer from its registry. A re-added peer starts with no
+    // handshake at all, so any handshake reported afterwards is a new one.
+    await go.removePeer(serverPublicKey);
+    await go.setPeer({ publicKey: first.server_public_key, endpoint: first.server_endpoint, allowedIps: first.allowed_ips, persistentKeepalive: first.persistent_keepalive });
+    await handshakeCompletes();
+
+    const again = await register(go.publicKey);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.client_address, first.client_address);
+    assert.equal(again.body.client_address6, first.client_address6);
+    const other = await register((await generateKeyPair(dir, 'third')).publicKey);
+    assert.equal(other.body.client_address, '10.200.100.3/24', 'a new key gets the next free address');
+  });
+});
