@@ -7,7 +7,7 @@
 // handshakes; only the handshakes are checked.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type Netns } from '../lib/netns.js';
@@ -68,12 +68,13 @@ describe('wirecagesrv in a lab', function () {
     state = join(dir, 'state', 'registry.db');
   });
 
-  async function startServer(): Promise<LabProcess> {
+  /** Starts `wirecagesrv up` and waits for its API; by default with the key file and state of the suite. */
+  async function startServer(opts: { keyArgs?: string[]; env?: NodeJS.ProcessEnv; state?: string } = {}): Promise<LabProcess> {
     const p = srv.spawn(
       process.execPath,
-      [BIN, 'up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820',
-        '--wg-endpoint', `${srvAddr}:51820`, '--api-listen', `${srvAddr}:8443`, '--state', state, '--subnet6', SUBNET6],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME } },
+      [BIN, 'up', ...(opts.keyArgs ?? ['--private-key-file', keyFile]), '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820',
+        '--wg-endpoint', `${srvAddr}:51820`, '--api-listen', `${srvAddr}:8443`, '--state', opts.state ?? state, '--subnet6', SUBNET6],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env } },
     );
     await waitFor(
       async () => {
@@ -156,5 +157,24 @@ describe('wirecagesrv in a lab', function () {
     assert.equal(again.body.client_address6, first.client_address6);
     const other = await register((await generateKeyPair(dir, 'third')).publicKey);
     assert.equal(other.body.client_address, '10.200.100.3/24', 'a new key gets the next free address');
+  });
+
+  it('takes the key from WG_PRIVATE_KEY_B64, or generates one next to the state file, and never prints it', async () => {
+    await server.stop();
+    const envKey = await generateKeyPair(dir, 'env');
+    const keyText = (await readFile(envKey.privateKeyFile, 'utf8')).trim();
+    server = await startServer({ keyArgs: [], env: { WG_PRIVATE_KEY_B64: keyText }, state: join(dir, 'env', 'registry.db') });
+    assert.equal((await register(go.publicKey)).body.server_public_key, envKey.publicKey);
+    await server.stop();
+    assert.ok(!server.output().includes(keyText), 'the private key is not in the output');
+
+    const genState = join(dir, 'gen', 'registry.db');
+    server = await startServer({ keyArgs: [], state: genState });
+    const generated = join(dir, 'gen', 'server.key');
+    assert.equal((await stat(generated)).mode & 0o777, 0o600);
+    const genText = (await readFile(generated, 'utf8')).trim();
+    const pub = (await cli.runOrThrow('wg', ['pubkey'], { input: `${genText}\n` })).stdout.trim();
+    assert.equal((await register(go.publicKey)).body.server_public_key, pub);
+    assert.ok(!server.output().includes(genText));
   });
 });
