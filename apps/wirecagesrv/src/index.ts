@@ -6,4 +6,3 @@ export { RateLimiter, sourceKey, type RateLimitOptions } from './api/rate-limit.
 export { tokenMatches } from './api/auth.js';
 export { startServer, PERSISTENT_KEEPALIVE, DEFAULT_MAX_PEERS, type ServerConfig, type RunningServer } from './server.js';
 export { parseListen, formatListen, type ListenAddress } from './listen.js';
-export { writeSecretFileAtomic, readPrivateKeyFile, SecretFileExistsError } from './keyfile.js';

@@ -15,6 +15,7 @@ export { UapiServer, DEFAULT_UAPI_DIR, uapiRequest, type UapiServerOptions } fro
 export { uapiGet, uapiSet, UapiError, type UapiHooks } from './uapi.js';
 export { generatePrivateKey, publicKeyOf } from './crypto/primitives.js';
 export { parseKeyBase64, parseKeyHex, keyToBase64, keyToHex, KeyFormatError } from './crypto/keys.js';
+export { writeSecretFileAtomic, readSecretFile, readKeyFile, SecretFileError, type WriteSecretOptions, type SecretText } from './crypto/key-file.js';
 export { tai64n } from './tai64n.js';
 export {
   Handshake,

@@ -1,7 +1,6 @@
 import { Command, Flags } from '@oclif/core';
-import { generatePrivateKey, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
+import { generatePrivateKey, keyToBase64, publicKeyOf, SecretFileError, writeSecretFileAtomic } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
-import { SecretFileExistsError, writeSecretFileAtomic } from '../keyfile.js';
 
 export default class Keygen extends Command {
   static override summary = 'Generate a WireGuard private key for the server.';
@@ -18,10 +17,10 @@ export default class Keygen extends Command {
     const key = generatePrivateKey();
     if (flags.out) {
       try {
-        writeSecretFileAtomic(flags.out, `${keyToBase64(key)}\n`, { replace: flags.force });
+        writeSecretFileAtomic(flags.out, `${keyToBase64(key)}\n`, { overwrite: flags.force === true });
       } catch (err) {
         key.fill(0);
-        if (err instanceof SecretFileExistsError) fail(`${flags.out} already exists; pass --force to replace it (the key it holds is lost)`);
+        if (err instanceof SecretFileError && err.code === 'EEXIST') fail(`${flags.out} already exists; pass --force to replace it (the key it holds is lost)`);
         fail(`cannot write ${flags.out}: ${(err as Error).message}`);
       }
       process.stdout.write(`public key: ${keyToBase64(publicKeyOf(key))}\n`);

@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
-import { createLogger, generatePrivateKey, keyToBase64, parseKeyBase64, type LogLevel } from '@wirecage/wg-engine';
+import { createLogger, generatePrivateKey, keyToBase64, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
-import { readPrivateKeyFile, SecretFileExistsError, writeSecretFileAtomic } from '../keyfile.js';
 import { formatListen, parseListen } from '../listen.js';
 import { defaultStatePath, DEFAULT_SUBNET } from '../registry/index.js';
 import { DEFAULT_MAX_PEERS, startServer } from '../server.js';
@@ -57,16 +56,16 @@ export default class Up extends Command {
         if (!flags['private-key-file'] && !existsSync(file)) {
           const fresh = generatePrivateKey();
           try {
-            writeSecretFileAtomic(file, `${keyToBase64(fresh)}\n`);
+            writeSecretFileAtomic(file, `${keyToBase64(fresh)}\n`, { overwrite: false });
             log.info(`generated a server private key in ${file}`);
           } catch (err) {
             // Another start made it first: use that one.
-            if (!(err instanceof SecretFileExistsError)) throw err;
+            if (!(err instanceof SecretFileError && err.code === 'EEXIST')) throw err;
           } finally {
             fresh.fill(0);
           }
         }
-        const k = readPrivateKeyFile(file);
+        const k = readKeyFile(file);
         if (k.warning) log.warn(k.warning);
         privateKey = k.key;
       }

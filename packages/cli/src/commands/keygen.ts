@@ -1,6 +1,6 @@
 import { Command, Flags } from '@oclif/core';
 import { generatePrivateKey, keyToBase64 } from '@wirecage/wg-engine';
-import { SecretFileError, writeSecretFileAtomic } from '../keyfile.js';
+import { SecretFileError, writeSecretFileAtomic } from '@wirecage/wg-engine';
 
 export default class Keygen extends Command {
   static override summary = 'Generate a WireGuard private key (like `wg genkey`).';

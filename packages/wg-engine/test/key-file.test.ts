@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatePrivateKey, keyToBase64 } from '@wirecage/wg-engine';
-import { SecretFileError, readKeyFile, readSecretFile, writeSecretFileAtomic } from '../src/keyfile.js';
+import { SecretFileError, readKeyFile, readSecretFile, writeSecretFileAtomic } from '../src/crypto/key-file.js';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 

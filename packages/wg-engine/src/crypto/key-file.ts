@@ -13,7 +13,7 @@
 import { closeSync, constants, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { parseKeyBase64 } from '@wirecage/wg-engine';
+import { parseKeyBase64 } from './keys.js';
 
 export class SecretFileError extends Error {
   override name = 'SecretFileError';
