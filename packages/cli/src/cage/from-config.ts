@@ -5,6 +5,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { AllowedIps, formatCidr, formatIp, keyToBase64, parseCidr } from '@wirecage/wg-engine';
+import { parseListenAddress } from '@wirecage/metrics';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { formatEndpoint } from '../config/summary.js';
 import { HOST_RESOLVER_PATHS, hostNameservers } from './resolver.js';
@@ -22,6 +23,7 @@ export interface RunOptions {
   tun: string;
   user?: string;
   waitHandshake: number;
+  metricsListen?: string;
   logLevel: CageSpec['logLevel'];
 }
 
@@ -71,6 +73,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     user: opts.user ? lookupUser(opts.user) : undefined,
     hide: [opts.configPath, ...HOST_RESOLVER_PATHS],
     runtimeDir: runtimeDir(),
+    metricsListen: opts.metricsListen === undefined ? undefined : checkMetricsListen(opts.metricsListen),
     logLevel: opts.logLevel,
   };
 }
@@ -96,6 +99,18 @@ function chooseDns(cfg: WgQuickConfig, opts: RunOptions): CageSpec['dns'] {
     );
   }
   return { servers: usable, search };
+}
+
+// Checked here so a typo fails before any namespace exists.
+function checkMetricsListen(addr: string): string {
+  let port: number;
+  try {
+    port = parseListenAddress(addr).port;
+  } catch (err) {
+    throw new RunError(`--metrics-listen: ${(err as Error).message}`);
+  }
+  if (port === 0) throw new RunError(`--metrics-listen ${addr}: give a fixed port (Prometheus could not find port 0)`);
+  return addr;
 }
 
 function isLoopback(ip: string): boolean {

@@ -32,6 +32,8 @@ export interface CageSpec {
   hide: string[];
   /** Where the UAPI socket goes (`wirecage show`), owned by the invoking user. */
   runtimeDir: string;
+  /** Serve Prometheus metrics of the tunnel here (host side): "host:port", "[v6]:port" or ":port". */
+  metricsListen?: string;
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
 }
 

@@ -8,6 +8,7 @@
 import { closeSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
+import { MetricsServer, engineMetrics } from '@wirecage/metrics';
 import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, terminalDelivers, type CageSpec } from './spec.js';
 import { nsswitchConf, resolvConf } from './resolver.js';
@@ -68,6 +69,12 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   listCages(spec.runtimeDir); // sweeps what killed cages left behind
   const uapi = await UapiServer.listen(device, tun.name, { path: cageFile(spec.runtimeDir, tun.name, process.pid, 'sock') });
   cleanups.push(() => uapi.close());
+  if (spec.metricsListen) {
+    // Stage 2 is still in the caller's network namespace: scrapers on the host reach it, the cage does not.
+    const metrics = await MetricsServer.listen(spec.metricsListen, engineMetrics(device, { labels: { interface: tun.name } }).registry);
+    cleanups.push(() => metrics.close());
+    log.info(`metrics at ${metrics.url}`);
+  }
 
   device.up();
   await waitForHandshake(device, peers, spec.waitHandshakeSeconds);

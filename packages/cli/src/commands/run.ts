@@ -36,11 +36,15 @@ be executed; 127 when it is not found.`;
     tun: Flags.string({ summary: 'Name of the tunnel interface inside the cage.', default: 'wirecage' }),
     user: Flags.string({ summary: 'Run the command as this user (name or uid) with its groups; needs root.' }),
     'wait-handshake': Flags.integer({ summary: 'Seconds to wait for the first handshake before giving up (exit 125).', default: 10, min: 1 }),
+    'metrics-listen': Flags.string({
+      summary: 'Serve Prometheus metrics of the tunnel at http://ADDR/metrics, on the host side (host:port, [IPv6]:port or :port).',
+      helpValue: 'ADDR',
+    }),
     'log-level': Flags.string({ summary: 'wirecage\'s own logging on stderr.', options: ['silent', 'error', 'warn', 'info', 'debug'], default: 'warn' }),
   };
 
   async run(): Promise<void> {
-    const valued = new Set(['-c', '--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--log-level']);
+    const valued = new Set(['-c', '--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--metrics-listen', '--log-level']);
     const { flags: flagArgv, command } = splitCommand(this.argv, valued);
     let code: number;
     try {
@@ -57,6 +61,7 @@ be executed; 127 when it is not found.`;
         tun: flags.tun,
         user: flags.user,
         waitHandshake: flags['wait-handshake'],
+        metricsListen: flags['metrics-listen'],
         logLevel: flags['log-level'] as 'warn',
       });
       code = await launchCage(spec);

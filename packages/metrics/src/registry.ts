@@ -1,0 +1,198 @@
+// Engine metrics in a prom-client registry. Nothing is counted here: every
+// value is read from the engine's own counters when the registry is scraped
+// (collect callbacks), so the packet paths do no metrics work at all.
+//
+// Several engines may share one registry (a server with more than one
+// interface): the metric objects are made once per registry and each scrape
+// walks every engine registered in it, told apart by their labels.
+import { Counter, Gauge, Registry } from 'prom-client';
+import { DROP_REASONS, type DropReason } from '@wirecage/wg-engine';
+import {
+  DROPS,
+  INTERFACE_LABEL,
+  KEYPAIRS_IN_USE,
+  PEER_INFO,
+  PEER_LAST_HANDSHAKE,
+  PEER_RECEIVE_BYTES,
+  PEER_TRANSMIT_BYTES,
+  PEERS,
+  UNDER_LOAD,
+  METRIC_DEFINITIONS,
+  type MetricDefinition,
+} from './definitions.js';
+
+/** What the metrics read of a peer; a wg-engine Peer is one. */
+export interface PeerSource {
+  readonly publicKey: Uint8Array;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+  /** Wall-clock milliseconds of the last handshake, 0 when none. */
+  readonly lastHandshakeWallMs: number;
+  readonly endpoint: { toString(): string } | null;
+}
+
+/** What the metrics read of an engine; a wg-engine Device is one. */
+export interface EngineSource {
+  peers(): Iterable<PeerSource>;
+  readonly peerCount: number;
+  readonly drops: { get(reason: DropReason): number };
+  readonly keypairs: { readonly used: number };
+  readonly underLoad: boolean;
+}
+
+export type Labels = Record<string, string>;
+
+export interface EngineMetricsOptions {
+  /** Where the metrics go; default a new registry (see EngineMetrics.registry). */
+  registry?: Registry;
+  /**
+   * Constant labels on every series of this engine. `interface` names the
+   * engine (default "wirecage", the CLI's default tunnel name); add others
+   * (say `node`) as you like. Every engine in one registry has the same
+   * label names and a different set of values.
+   */
+  labels?: Labels;
+}
+
+export interface EngineMetrics {
+  readonly registry: Registry;
+  readonly labels: Readonly<Labels>;
+  /** Stops reporting this engine: its series disappear from the next scrape. Idempotent. */
+  remove(): void;
+}
+
+export const DEFAULT_INTERFACE = 'wirecage';
+
+interface Member {
+  source: EngineSource;
+  labels: Labels;
+}
+
+class EngineCollector {
+  readonly members = new Map<string, Member>();
+  private readonly metricNames: string[] = [];
+
+  constructor(
+    private readonly registry: Registry,
+    readonly labelNames: readonly string[],
+  ) {
+    const extra = [...labelNames];
+    this.counter(PEER_RECEIVE_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.rxBytes)));
+    this.counter(PEER_TRANSMIT_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.txBytes)));
+    this.gauge(PEER_LAST_HANDSHAKE, extra, (set) => this.eachPeer((l, p) => set(l, p.lastHandshakeWallMs / 1000)));
+    this.gauge(PEER_INFO, extra, (set) =>
+      this.eachPeer((l, p) => set({ ...l, endpoint: p.endpoint ? p.endpoint.toString() : '' }, 1)),
+    );
+    this.gauge(PEERS, extra, (set) => this.eachEngine((l, e) => set(l, e.peerCount)));
+    this.counter(DROPS, extra, (set) =>
+      this.eachEngine((l, e) => {
+        for (const reason of DROP_REASONS) set({ ...l, reason }, e.drops.get(reason));
+      }),
+    );
+    this.gauge(KEYPAIRS_IN_USE, extra, (set) => this.eachEngine((l, e) => set(l, e.keypairs.used)));
+    this.gauge(UNDER_LOAD, extra, (set) => this.eachEngine((l, e) => set(l, e.underLoad ? 1 : 0)));
+  }
+
+  /** Takes the metrics out of the registry (the last engine left it). */
+  unregister(): void {
+    for (const name of this.metricNames) this.registry.removeSingleMetric(name);
+  }
+
+  private eachEngine(fn: (labels: Labels, engine: EngineSource) => void): void {
+    for (const m of this.members.values()) fn(m.labels, m.source);
+  }
+
+  private eachPeer(fn: (labels: Labels, peer: PeerSource) => void): void {
+    for (const m of this.members.values()) {
+      for (const p of m.source.peers()) fn({ ...m.labels, public_key: Buffer.from(p.publicKey).toString('base64') }, p);
+    }
+  }
+
+  // A counter's value is the engine's own running total: reset, then add it once.
+  private counter(def: MetricDefinition, extra: string[], fill: (set: (l: Labels, v: number) => void) => void): void {
+    const metric: Counter<string> = new Counter({
+      name: def.name,
+      help: def.help,
+      labelNames: [...extra, ...def.labels],
+      registers: [],
+      collect: () => {
+        metric.reset();
+        fill((l, v) => metric.inc(l, v));
+      },
+    });
+    this.register(def.name, metric);
+  }
+
+  private gauge(def: MetricDefinition, extra: string[], fill: (set: (l: Labels, v: number) => void) => void): void {
+    const metric: Gauge<string> = new Gauge({
+      name: def.name,
+      help: def.help,
+      labelNames: [...extra, ...def.labels],
+      registers: [],
+      collect: () => {
+        metric.reset();
+        fill((l, v) => metric.set(l, v));
+      },
+    });
+    this.register(def.name, metric);
+  }
+
+  private register(name: string, metric: Counter<string> | Gauge<string>): void {
+    if (this.registry.getSingleMetric(name)) {
+      this.unregister();
+      throw new Error(`the registry already holds a metric named ${name} that @wirecage/metrics did not make; use another registry`);
+    }
+    this.registry.registerMetric(metric);
+    this.metricNames.push(name);
+  }
+}
+
+const collectors = new WeakMap<Registry, EngineCollector>();
+
+const RESERVED = new Set(METRIC_DEFINITIONS.flatMap((d) => d.labels));
+
+/** Reports a device's counters in a prom-client registry, read at scrape time. */
+export function engineMetrics(engine: EngineSource, opts: EngineMetricsOptions = {}): EngineMetrics {
+  const registry = opts.registry ?? new Registry();
+  const labels: Labels = { [INTERFACE_LABEL]: DEFAULT_INTERFACE, ...opts.labels };
+  for (const name of Object.keys(labels)) {
+    if (RESERVED.has(name)) throw new Error(`label "${name}" is set by the metrics themselves; pick another name`);
+  }
+  const names = Object.keys(labels).sort();
+
+  let collector = collectors.get(registry);
+  if (collector && !sameNames(collector.labelNames, names)) {
+    throw new Error(
+      `engines in one registry need the same label names: this registry uses {${collector.labelNames.join(', ')}}, got {${names.join(', ')}}`,
+    );
+  }
+  const key = JSON.stringify(names.map((n) => labels[n]));
+  if (collector?.members.has(key)) {
+    const shown = names.map((n) => `${n}="${labels[n]}"`).join(', ');
+    throw new Error(`an engine with labels {${shown}} is already reported in this registry; give each engine its own interface label`);
+  }
+  if (!collector) {
+    collector = new EngineCollector(registry, names);
+    collectors.set(registry, collector);
+  }
+  const member: Member = { source: engine, labels };
+  collector.members.set(key, member);
+
+  const owner = collector;
+  return {
+    registry,
+    labels,
+    remove() {
+      if (owner.members.get(key) !== member) return;
+      owner.members.delete(key);
+      if (owner.members.size === 0 && collectors.get(registry) === owner) {
+        owner.unregister();
+        collectors.delete(registry);
+      }
+    },
+  };
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
