@@ -6,7 +6,7 @@
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
 import { closeSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
+import { NetnsError, Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
 import { MetricsServer, engineMetrics } from '@wirecage/metrics';
 import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
@@ -136,7 +136,13 @@ function configureNetwork(spec: CageSpec, netnsFd: number, tunName: string): voi
         const key = `${c.address.toString('hex')}/${c.prefix}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        nl.addRoute({ to: a, dev: tunName });
+        try {
+          nl.addRoute({ to: a, dev: tunName });
+        } catch (err) {
+          // Address = 10.0.0.2/24 with AllowedIPs = 10.0.0.0/24: the kernel already routes the
+          // address's prefix to the tunnel (every route of the cage is on it), as wg-quick accepts.
+          if (!(err instanceof NetnsError && err.code === 'EEXIST')) throw err;
+        }
       }
     }
   } finally {

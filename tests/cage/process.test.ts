@@ -1,0 +1,201 @@
+// wirecage as a process: exit codes, signals, what happens when it is
+// killed, a terminal, --user, and its own failures (handshake, config).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatCommand, run, runOrThrow } from '../lib/exec.js';
+import { Lab } from '../lib/netns.js';
+import { waitFor } from '../lib/wait.js';
+import {
+  WIRECAGE_BIN,
+  cageKey,
+  cageLab,
+  registerClient,
+  serverPeer,
+  spawnWirecage,
+  wgQuickText,
+  wirecage,
+  writeWgQuick,
+  type CageKey,
+  type CageLab,
+  type CageServer,
+} from '../lib/cage.js';
+import { writeSecretFile } from '../lib/wg.js';
+
+/** Live (not zombie) pid. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('wirecage run: process', function () {
+  this.timeout(60_000);
+  const lab = new Lab();
+  let c: CageLab;
+  let srv: CageServer;
+  let key: CageKey;
+  let conf: string;
+  after(() => lab.teardown());
+
+  before(async () => {
+    c = await cageLab(lab);
+    srv = c.servers[0]!;
+    key = await cageKey(c.dir, 'proc');
+    const me = srv.clientAddress(2);
+    await registerClient(srv, key, [me.v4]);
+    conf = await writeWgQuick(c.dir, 'proc.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+  });
+
+  const cage = (...cmd: string[]) => wirecage(c.client, ['-c', conf, '--', ...cmd]);
+
+  describe('exit status', () => {
+    it('is the command\'s own: 0 and 3', async () => {
+      assert.equal((await cage('true')).code, 0);
+      const r = await cage('sh', '-c', 'echo out; exit 3');
+      assert.deepEqual([r.code, r.stdout], [3, 'out\n']);
+    });
+
+    it('is 126 for a file that cannot be executed', async () => {
+      const file = join(c.dir, 'not-executable');
+      await writeFile(file, '#!/bin/sh\necho ran\n', { mode: 0o644 });
+      const r = await cage(file);
+      assert.equal(r.code, 126, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^wirecage: .*EACCES/m);
+    });
+
+    it('is 127 for a command that does not exist', async () => {
+      const r = await cage('wct-no-such-command');
+      assert.equal(r.code, 127, r.stderr);
+      assert.match(r.stderr, /^wirecage: .*wct-no-such-command.*ENOENT|^wirecage: .*ENOENT.*wct-no-such-command/m);
+    });
+
+    it('is 128+9 when SIGKILL ends the command', async () => {
+      const r = await cage('sh', '-c', 'kill -9 $$');
+      assert.equal(r.code, 137, r.stderr);
+    });
+  });
+
+  it('forwards SIGTERM to the command and exits with its status', async () => {
+    const p = spawnWirecage(c.client, ['-c', conf, '--', 'sh', '-c', 'trap "exit 42" TERM; echo ready; while :; do sleep 0.1; done']);
+    await waitFor(
+      () => {
+        p.assertRunning();
+        return p.output().includes('ready');
+      },
+      { what: 'the command to start in the cage', timeoutMs: 15_000, describe: () => p.describe() },
+    );
+    process.kill(p.pid!, 'SIGTERM');
+    const exit = await p.exited;
+    assert.deepEqual([exit.code, exit.signal], [42, null], p.describe());
+  });
+
+  it('takes the command down with it when SIGKILL ends wirecage', async () => {
+    const p = spawnWirecage(c.client, ['-c', conf, '--', 'sh', '-c', 'echo pid $$; while :; do sleep 0.1; done']);
+    const pid = await waitFor(
+      () => {
+        p.assertRunning();
+        return Number(/pid (\d+)/.exec(p.output())?.[1]);
+      },
+      { what: 'the command to start in the cage', timeoutMs: 15_000, describe: () => p.describe() },
+    );
+    // Asked from outside: `ip netns exec` would put the asking process itself into the namespace.
+    const pidsInClient = async () => (await runOrThrow('ip', ['netns', 'pids', c.client.name])).stdout.trim();
+    const before = (await pidsInClient()).split('\n');
+    assert.ok(before.length >= 2, `expected wirecage's stages in ${c.client.name}, found ${before.join(' ')}`);
+    assert.ok(alive(pid));
+
+    process.kill(p.pid!, 'SIGKILL');
+    assert.equal((await p.exited).signal, 'SIGKILL');
+    await waitFor(async () => !alive(pid) && (await pidsInClient()) === '', {
+      what: `the command (pid ${pid}) and wirecage's stage 2 to die`,
+      describe: async () => `left in ${c.client.name}: ${(await run('ip', ['netns', 'pids', c.client.name])).stdout}; command alive: ${alive(pid)}`,
+    });
+  });
+
+  it('runs an interactive shell under a terminal when no command is given', async () => {
+    // script(1) gives wirecage a pseudo-terminal; the shell reads its commands from it.
+    const inner = formatCommand(process.execPath, [WIRECAGE_BIN, 'run', '-c', conf]);
+    const r = await c.client.run('script', ['-qec', inner, '/dev/null'], {
+      input: "test -t 0 && printf '%s-%s\\n' tty ok; exit 5\n",
+      env: { PATH: process.env.PATH, SHELL: '/bin/sh', TERM: 'dumb' },
+      timeoutMs: 20_000,
+    });
+    assert.equal(r.code, 5, r.stdout + r.stderr);
+    // Only the shell's output has the dash (the terminal echoes the input line too, after the prompt).
+    assert.match(r.stdout, /tty-ok\r?$/m);
+  });
+
+  it('runs the command as --user nobody when started as root', async () => {
+    const r = await wirecage(c.client, ['-c', conf, '--user', 'nobody', '--', 'sh', '-c', 'id -u; id -g; id -G']);
+    assert.equal(r.code, 0, r.stderr);
+    const nobody = (await c.client.runOrThrow('id', ['nobody'])).stdout;
+    const [uid, gid] = [/uid=(\d+)/.exec(nobody)![1], /gid=(\d+)/.exec(nobody)![1]];
+    assert.deepEqual(r.stdout.trim().split('\n'), [uid, gid, gid]);
+    assert.equal(uid, '65534');
+  });
+
+  describe('its own failures: exit 125', () => {
+    it('names the endpoint when no handshake completes', async () => {
+      const me = srv.clientAddress(3);
+      const silent = await writeWgQuick(c.dir, 'silent.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [
+        { ...serverPeer(srv), Endpoint: `${srv.outer}:9` },
+      ]);
+      const started = Date.now();
+      const r = await wirecage(c.client, ['-c', silent, '--wait-handshake', '1', '--', 'echo', 'ran']);
+      assert.equal(r.code, 125, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, new RegExp(`no WireGuard handshake with ${srv.outer.replace(/\./g, '\\.')}:9 within 1 s`));
+      assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+
+      // The server is up but does not know this key.
+      const stranger = await cageKey(c.dir, 'stranger');
+      const unknown = await writeWgQuick(c.dir, 'unknown.conf', { PrivateKey: stranger.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+      const u = await wirecage(c.client, ['-c', unknown, '--wait-handshake', '1', '--', 'echo', 'ran']);
+      assert.equal(u.code, 125, u.stderr);
+      assert.match(u.stderr, new RegExp(`no WireGuard handshake with ${srv.endpoint.replace(/\./g, '\\.')} within 1 s`));
+    });
+
+    const badConfigs = [
+      {
+        name: 'an unknown key',
+        extra: { Foo: 'bar' },
+        line: 5,
+        message: /Foo: unknown key in \[Interface\]/,
+      },
+      {
+        name: 'a PostUp hook',
+        extra: { PostUp: 'touch /tmp/wct-postup-ran' },
+        line: 5,
+        message: /PostUp: wirecage never runs shell hooks/,
+      },
+    ];
+    for (const bad of badConfigs) {
+      it(`refuses a config with ${bad.name}, naming file:line:key`, async () => {
+        const me = srv.clientAddress(4);
+        const file = await writeWgQuick(c.dir, 'bad.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4, ...bad.extra }, [serverPeer(srv)]);
+        const r = await wirecage(c.client, ['-c', file, '--', 'echo', 'ran']);
+        assert.equal(r.code, 125, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.match(r.stderr, new RegExp(`^wirecage: ${file.replace(/[.]/g, '\\.')}:${bad.line}: `));
+        assert.match(r.stderr, bad.message);
+      });
+    }
+
+    it('refuses a malformed key without printing it', async () => {
+      const me = srv.clientAddress(4);
+      const notAKey = key.privateKey.slice(0, 40);
+      const text = wgQuickText({ PrivateKey: notAKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+      const file = await writeSecretFile(c.dir, 'badkey.conf', text);
+      const r = await wirecage(c.client, ['-c', file, '--', 'echo', 'ran']);
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(r.stderr, new RegExp(`^wirecage: ${file.replace(/[.]/g, '\\.')}:2: PrivateKey: `));
+      assert.ok(!r.stderr.includes(notAKey), 'the malformed key was printed');
+    });
+  });
+});
