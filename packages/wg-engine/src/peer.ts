@@ -202,6 +202,9 @@ export class Peer implements TimerTarget {
   /** Answers the initiation the handshake just consumed, and installs the responder's keypair as next. */
   sendHandshakeResponse(): void {
     if (!this.endpoint) return;
+    // As the kernel does: a responder waits Rekey-Timeout before initiating itself, so
+    // its packets wait for the initiator's confirmation instead of crossing handshakes.
+    this.lastSentHandshake = this.host.clock.now();
     this.releaseHandshakeIndex();
     const index = this.host.index.insert({ kind: 'handshake', peer: this });
     const msg = createResponse(this.handshake, index);

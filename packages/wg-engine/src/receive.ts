@@ -205,6 +205,9 @@ export function receiveTransport(dev: Device, msg: Buffer, address: string, port
   peer.timers.anyAuthenticatedPacketTraversal();
 
   if (plainLen === 0) return; // keepalive: nothing to deliver, and no keepalive in answer to it
+  // Any authenticated data is owed a keepalive, even if it is dropped below: otherwise
+  // the sender hears nothing and starts a needless handshake (kernel and wireguard-go agree).
+  peer.timers.dataReceived();
 
   const packet = msg.subarray(Transport.PAYLOAD, Transport.PAYLOAD + plainLen);
   const len = ipPacketLength(packet, plainLen);
@@ -217,6 +220,5 @@ export function receiveTransport(dev: Device, msg: Buffer, address: string, port
     dev.drops.add('allowed-ips');
     return;
   }
-  peer.timers.dataReceived();
   dev.io.writeTun(packet.subarray(0, len));
 }
