@@ -165,7 +165,8 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     if (cfg.persistentKeepalive !== undefined) {
       const was = peer.persistentKeepalive;
       peer.persistentKeepalive = cfg.persistentKeepalive;
-      if (cfg.persistentKeepalive && cfg.persistentKeepalive !== was && this._up) peer.sendKeepalive();
+      // As the kernel: turning keepalives on (from off) sends one at once.
+      if (cfg.persistentKeepalive && !was && this._up) peer.sendKeepalive();
       if (!cfg.persistentKeepalive) peer.timers.persistentKeepalive.del();
     }
     return peer;

@@ -100,7 +100,7 @@ export class Peer implements TimerTarget {
   }
 
   dropStaged(): void {
-    if (this.staged.length) this.host.drops.add('staged-overflow', this.staged.length);
+    if (this.staged.length) this.host.drops.add('handshake-timeout', this.staged.length);
     this.staged = [];
   }
 

@@ -26,6 +26,7 @@ export const DROP_REASONS = [
   'no-route', // an outgoing packet whose destination no peer allows
   'no-endpoint', // a peer with no known endpoint
   'staged-overflow', // the per-peer queue during a handshake was full: oldest dropped
+  'handshake-timeout', // packets staged for a peer whose handshake never completed (Rekey-Attempt-Time)
   'outgoing-malformed', // an outgoing packet that is empty, not IP or too large
   'send-failed', // the UDP socket refused a datagram
 ] as const;

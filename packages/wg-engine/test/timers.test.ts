@@ -394,7 +394,7 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       assert.equal(pa.stagedCount, 3);
       await net.advanceTo(last + REKEY_TIMEOUT_MS + REKEY_TIMEOUT_JITTER_MAX_MS, 10);
       assert.equal(pa.stagedCount, 0, 'staged packets dropped on giving up');
-      assert.equal(a.device.drops.get('staged-overflow'), 3);
+      assert.equal(a.device.drops.get('handshake-timeout'), 3);
       assert.equal(b.received.length, 0);
 
       // B, the responder, answered every attempt; its last unconfirmed keypair is zeroed 540 s after the last answer.
