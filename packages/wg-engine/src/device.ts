@@ -6,7 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { AllowedIps, type Cidr } from './allowed-ips.js';
 import { systemClock, type Clock } from './clock.js';
-import { MAX_MESSAGE_SIZE, MAX_PEERS, MAX_QUEUED_HANDSHAKES, KEY_LEN } from './constants.js';
+import { MAX_MESSAGE_SIZE, MAX_PEERS, MAX_QUEUED_HANDSHAKES, MESSAGE_TRANSPORT_MIN_SIZE, KEY_LEN } from './constants.js';
+import { paddedLength } from './data/transport.js';
 import { CookieChecker } from './cookie.js';
 import { publicKeyOf } from './crypto/primitives.js';
 import { Endpoint } from './endpoint.js';
@@ -209,7 +210,9 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
 
   private route(packet: Uint8Array): void {
     const len = ipPacketLength(packet, packet.length);
-    if (len === 0 || len !== packet.length || len > MAX_MESSAGE_SIZE) {
+    // The whole transport message, padding included, must fit in one datagram a receiver
+    // accepts: a 65535-byte IPv4 packet does not, and would be dropped there as oversized.
+    if (len === 0 || len !== packet.length || MESSAGE_TRANSPORT_MIN_SIZE + paddedLength(len, this.mtu) > MAX_MESSAGE_SIZE) {
       this.drops.add('outgoing-malformed');
       return;
     }
