@@ -85,10 +85,13 @@ export class Peer implements TimerTarget {
 
   // ---- send path ---------------------------------------------------------
 
-  /** Queues an outgoing IP packet (copied) and sends whatever can be sent. */
+  /** Queues an outgoing IP packet and sends whatever can be sent. The caller may reuse packet afterwards. */
   send(packet: Uint8Array): void {
-    this.stage(packet.length === 0 ? packet : Buffer.from(packet));
+    this.stage(packet);
     this.sendStaged();
+    // Encrypting copies; only a packet left waiting for a session needs its own copy.
+    const last = this.staged.length - 1;
+    if (last >= 0 && this.staged[last] === packet) this.staged[last] = Buffer.from(packet);
   }
 
   private stage(packet: Uint8Array): void {

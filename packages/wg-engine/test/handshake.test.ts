@@ -50,6 +50,15 @@ describe('two engines in one process', () => {
     assert.equal(a.device.drops.get('staged-overflow'), 2);
   });
 
+  it('keeps its own copy of a staged packet, so the caller may reuse its buffer (as a TUN reader does)', async () => {
+    const { a, b } = pair();
+    const buf = ipv4Packet('10.0.0.1', '10.0.0.2', 'original');
+    a.device.sendPacket(buf);
+    buf.fill(0xee, 28);
+    await net.run();
+    assert.equal(b.received[0]!.subarray(28).toString(), 'original');
+  });
+
   it('completes with a preshared key, and fails closed when the keys differ', async () => {
     const psk = generatePrivateKey();
     const { a, b } = pair(psk);
