@@ -1,7 +1,7 @@
 // wirecage as a process: exit codes, signals, what happens when it is
 // killed, a terminal, --user, and its own failures (handshake, config).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatCommand, run, runOrThrow } from '../lib/exec.js';
@@ -30,6 +30,33 @@ function alive(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
+  }
+}
+
+/**
+ * Host pids of the processes whose argv is exactly `argv`. The command runs in its own pid
+ * namespace, so its `$$` means nothing out here; a unique argument finds it instead.
+ */
+function pidsWithArgv(argv: string[]): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => hasArgv(pid, argv));
+}
+
+function hasArgv(pid: number, argv: string[]): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === argv.join('\0') + '\0';
+  } catch {
+    return false;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }
 
@@ -96,11 +123,12 @@ describe('wirecage run: process', function () {
   });
 
   it('takes the command down with it when SIGKILL ends wirecage', async () => {
-    const p = spawnWirecage(c.client, ['-c', conf, '--', 'sh', '-c', 'echo pid $$; while :; do sleep 0.1; done']);
+    const argv = ['sh', '-c', 'echo started; while :; do sleep 0.1; done', `wct-loop-${process.pid}-${Date.now()}`];
+    const p = spawnWirecage(c.client, ['-c', conf, '--', ...argv]);
     const pid = await waitFor(
       () => {
         p.assertRunning();
-        return Number(/pid (\d+)/.exec(p.output())?.[1]);
+        return p.output().includes('started') && pidsWithArgv(argv)[0];
       },
       { what: 'the command to start in the cage', timeoutMs: 15_000, describe: () => p.describe() },
     );
@@ -115,6 +143,27 @@ describe('wirecage run: process', function () {
     await waitFor(async () => !alive(pid) && (await pidsInClient()) === '', {
       what: `the command (pid ${pid}) and wirecage's stage 2 to die`,
       describe: async () => `left in ${c.client.name}: ${(await run('ip', ['netns', 'pids', c.client.name])).stdout}; command alive: ${alive(pid)}`,
+    });
+  });
+
+  it('takes the command\'s background children down too when SIGKILL ends wirecage', async () => {
+    const argv = ['sh', '-c', 'sleep 1000 & echo started; wait', `wct-bg-${process.pid}-${Date.now()}`];
+    const p = spawnWirecage(c.client, ['-c', conf, '--', ...argv]);
+    const sleep = await waitFor(
+      () => {
+        p.assertRunning();
+        const sh = pidsWithArgv(argv)[0];
+        return sh && childrenOf(sh).find((pid) => hasArgv(pid, ['sleep', '1000']));
+      },
+      { what: 'the background sleep to start in the cage', timeoutMs: 15_000, describe: () => p.describe() },
+    );
+    assert.ok(alive(sleep));
+
+    process.kill(p.pid!, 'SIGKILL');
+    assert.equal((await p.exited).signal, 'SIGKILL');
+    await waitFor(() => !alive(sleep), {
+      what: `the background sleep (pid ${sleep}) to die with the cage`,
+      describe: () => readFileSync(`/proc/${sleep}/status`, 'utf8'),
     });
   });
 

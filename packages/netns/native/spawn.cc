@@ -5,14 +5,17 @@
 // (no malloc, no locks). The child reports a failure as {errno, stage, index}
 // over a close-on-exec pipe; EOF on that pipe means execve succeeded.
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,6 +37,7 @@ namespace {
 enum Stage : int32_t {
   kSetns, kUnshare, kMountPrivate, kBind, kRemount, kHide, kChdir,
   kSetgroups, kSetgid, kSetuid, kPdeathsig, kStdio, kCloseFds, kExecve,
+  kUnsharePid, kPipe, kFork, kMountProc, kSetpgid, kTcsetpgrp,
 };
 
 const char* StageSyscall(int32_t stage) {
@@ -48,6 +52,12 @@ const char* StageSyscall(int32_t stage) {
     case kPdeathsig: return "prctl";
     case kStdio: return "dup2";
     case kCloseFds: return "close_range";
+    case kUnsharePid: return "unshare";
+    case kPipe: return "pipe2";
+    case kFork: return "fork";
+    case kMountProc: return "mount";
+    case kSetpgid: return "setpgid";
+    case kTcsetpgrp: return "tcsetpgrp";
     default: return "execve";
   }
 }
@@ -79,6 +89,7 @@ struct Plan {
   int stdio[3] = {-1, -1, -1};
   pid_t parent = 0;
   int reportFd = -1;
+  bool pidNamespace = false;
 };
 
 [[noreturn]] void Fail(const Plan& p, int32_t stage, int32_t index = -1) {
@@ -97,7 +108,8 @@ unsigned long LockedFlags(const char* path) {
 }
 
 void SetupMounts(const Plan& p) {
-  if (p.mounts.empty() && p.hide.empty()) return;
+  // A pid namespace needs its own /proc, hence its own mount namespace.
+  if (!p.pidNamespace && p.mounts.empty() && p.hide.empty()) return;
   if (unshare(CLONE_NEWNS) != 0) Fail(p, kUnshare);
   // Nothing done below may propagate back to the host's mount table.
   if (mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) Fail(p, kMountPrivate);
@@ -170,15 +182,12 @@ void ResetSignals() {
   sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-[[noreturn]] void Child(const Plan& p) {
-  ResetSignals();
-  if (p.netnsFd >= 0 && setns(p.netnsFd, CLONE_NEWNET) != 0) Fail(p, kSetns);
-  SetupMounts(p);
-  if (p.hasCwd && chdir(p.cwd.c_str()) != 0) Fail(p, kChdir);
+// The command's last steps; `parent` is who must still be there once the parent-death signal is set.
+[[noreturn]] void Exec(const Plan& p, pid_t parent) {
   DropPrivileges(p);
   // After the uid change: a credential change clears the parent-death signal.
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail(p, kPdeathsig);
-  if (getppid() != p.parent) _exit(127);  // wirecage died before prctl took effect
+  if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
   SetupStdio(p);
   CloseOtherFds(p);
   // execvp's search: EACCES is remembered and the search goes on; "not there" errors are skipped.
@@ -193,6 +202,140 @@ void ResetSignals() {
   }
   errno = sawEacces ? EACCES : ENOENT;
   Fail(p, kExecve);
+}
+
+// --- pid namespace: wirecage -> relay (first child) -> init (pid 1) -> command (pid 2) ---
+// When init exits the kernel kills everything left in the namespace, so nothing the
+// command started outlives it. Both relay and init handle signals synchronously
+// (blocked, then sigwaitinfo): no handlers run in these forks of a threaded process,
+// and pid 1 receives blocked signals even where their default action is ignored for it.
+
+const int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
+
+sigset_t SupervisedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kForwarded) sigaddset(&set, sig);
+  sigaddset(&set, SIGCHLD);
+  return set;
+}
+
+// Passes the forwarded signals on to `target` and reaps every child until `target` exits; returns its wait status.
+// Signals from a terminal (SI_KERNEL) are not passed on: the terminal sends them to the command's
+// process group itself, so forwarding them would deliver them twice.
+int Supervise(pid_t target, const sigset_t& set) {
+  for (;;) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&set, &info);
+    if (sig < 0) continue;  // EINTR
+    if (sig != SIGCHLD) {
+      if (info.si_code != SI_KERNEL) kill(target, sig);
+      continue;
+    }
+    int status;
+    pid_t r;
+    while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (r == target) return status;
+    }
+  }
+}
+
+// Ends this process the way the command ended: same exit code, or death by the same signal.
+[[noreturn]] void ExitLike(int status) {
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    // A core dump of this process would be a copy of wirecage's memory.
+    struct rlimit none {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    sigprocmask(SIG_UNBLOCK, &only, nullptr);
+    kill(getpid(), sig);
+    _exit(128 + sig);  // a signal whose default action is to ignore it
+  }
+  _exit(WEXITSTATUS(status));
+}
+
+// The caller's process group is invisible from inside the namespace, which breaks a job-control
+// shell (it could not hand the terminal back on exit). So the command gets a process group of its
+// own, made the terminal's foreground group as the caller's was; the terminal's signals go to it.
+void TakeTerminal(const Plan& p) {
+  int fd = p.stdio[0] >= 0 ? p.stdio[0] : 0;  // stdin is set up later, from this fd
+  if (setpgid(0, 0) != 0) Fail(p, kSetpgid);
+  // A process outside the foreground group gets SIGTTOU from tcsetpgrp unless it ignores it.
+  struct sigaction ign {}, dfl {};
+  ign.sa_handler = SIG_IGN;
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGTTOU, &ign, nullptr);
+  if (tcsetpgrp(fd, getpid()) != 0) Fail(p, kTcsetpgrp);
+  sigaction(SIGTTOU, &dfl, nullptr);
+}
+
+// Pid 1: fresh /proc, then the command as pid 2. The command's wait status goes to the relay
+// over statusFd, because pid 1 cannot kill itself with the command's signal.
+[[noreturn]] void Init(const Plan& p, const sigset_t& set, int statusFd, bool foreground) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail(p, kPdeathsig);
+  // Our parent is outside the namespace (getppid() is 0 either way): if the relay died before
+  // prctl, the read end it held is closed, which poll reports as POLLERR on our write end.
+  struct pollfd pfd {statusFd, POLLOUT, 0};
+  if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) _exit(127);
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) Fail(p, kMountProc);
+  pid_t command = fork();
+  if (command < 0) Fail(p, kFork);
+  if (command == 0) {
+    close(statusFd);
+    if (foreground) TakeTerminal(p);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    Exec(p, 1);
+  }
+  close(p.reportFd);  // only the command reports from here on; wirecage waits for EOF
+  int status = Supervise(command, set);
+  ssize_t ignored = write(statusFd, &status, sizeof status);
+  (void)ignored;
+  _exit(0);
+}
+
+// The relay: the process wirecage waits for. It stays outside the new namespace (unshare
+// CLONE_NEWPID only affects children), forwards signals to init and mirrors the command's end.
+[[noreturn]] void RunInPidNamespace(const Plan& p) {
+  // No credential change happens in this process, so the parent-death signal sticks.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail(p, kPdeathsig);
+  if (getppid() != p.parent) _exit(127);
+  if (unshare(CLONE_NEWPID) != 0) Fail(p, kUnsharePid);
+  // Asked out here, where the caller's process group is still visible.
+  int stdinFd = p.stdio[0] >= 0 ? p.stdio[0] : 0;
+  bool foreground = isatty(stdinFd) && tcgetpgrp(stdinFd) == getpgrp();
+  int status[2];
+  if (pipe2(status, O_CLOEXEC) != 0) Fail(p, kPipe);
+  // Blocked before fork so that no signal or child exit slips past init's sigwaitinfo.
+  sigset_t set = SupervisedSignals();
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  pid_t init = fork();
+  if (init < 0) Fail(p, kFork);
+  if (init == 0) {
+    close(status[0]);
+    Init(p, set, status[1], foreground);
+  }
+  close(status[1]);
+  close(p.reportFd);
+  int st = Supervise(init, set);
+  int commandStatus;
+  ssize_t n;
+  do n = read(status[0], &commandStatus, sizeof commandStatus); while (n < 0 && errno == EINTR);
+  // Without a status, init itself failed (or was killed): mirror init.
+  ExitLike(n == sizeof commandStatus ? commandStatus : st);
+}
+
+[[noreturn]] void Child(const Plan& p) {
+  ResetSignals();
+  if (p.netnsFd >= 0 && setns(p.netnsFd, CLONE_NEWNET) != 0) Fail(p, kSetns);
+  SetupMounts(p);
+  if (p.hasCwd && chdir(p.cwd.c_str()) != 0) Fail(p, kChdir);
+  if (p.pidNamespace) RunInPidNamespace(p);
+  Exec(p, p.parent);
 }
 
 std::vector<std::string> Candidates(const std::string& file, const std::vector<std::string>& env) {
@@ -270,6 +413,7 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
       p->mounts.push_back(std::move(mount));
     }
   }
+  p->pidNamespace = o.Get("pidNamespace").ToBoolean().Value();
   Napi::Value hide = o.Get("hide");
   if (!hide.IsUndefined() && !StringArray(env, hide, "hide", &p->hide)) return false;
 
@@ -302,6 +446,10 @@ std::string Describe(const Plan& p, const Report& r) {
     case kSetgroups: case kSetgid: case kSetuid: return "dropping privileges";
     case kStdio: return "setting up stdio";
     case kExecve: return "running " + at(p.argvStore, 0);
+    case kUnsharePid: return "creating the cage's pid namespace";
+    case kPipe: case kFork: return "starting the cage's init process";
+    case kMountProc: return "mounting /proc for the cage's pid namespace";
+    case kSetpgid: case kTcsetpgrp: return "giving the command the terminal";
     default: return "preparing the command";
   }
 }

@@ -43,6 +43,7 @@ export interface NativeSpawnPlan {
   gid?: number;
   groups?: number[];
   stdio?: [number, number, number];
+  pidNamespace?: boolean;
 }
 
 interface Addon {

@@ -30,6 +30,13 @@ export interface CageSpawnOptions {
   user?: { uid: number; gid: number; groups?: number[] };
   /** fds to become the command's 0, 1, 2; -1 (default) keeps this process's own. */
   stdio?: [number, number, number];
+  /**
+   * Run the command as pid 2 of a new pid namespace (with its own /proc; implies the private mount
+   * namespace) under a minimal init, so that everything it starts dies with it or with this process.
+   * The returned pid is then a relay outside the namespace: it forwards SIGTERM, SIGINT, SIGHUP,
+   * SIGQUIT, SIGWINCH, SIGUSR1 and SIGUSR2 and exits as the command did.
+   */
+  pidNamespace?: boolean;
 }
 
 export type ExitStatus = { code: number; signal: null } | { code: null; signal: NodeJS.Signals };
@@ -82,7 +89,7 @@ export class CagedProcess {
 /**
  * Forks a command into the cage: setns(netnsFd), a private mount namespace with the
  * given bind mounts and hidden paths, chdir, privilege drop, parent-death SIGKILL,
- * every fd above 2 closed, execve. Throws a NetnsError (syscall says which step
+ * every fd above 2 closed, execve; optionally under an init of a new pid namespace. Throws a NetnsError (syscall says which step
  * failed; 'execve' for a missing or non-executable program) if the command never started.
  */
 export function spawnInCage(options: CageSpawnOptions): CagedProcess {
@@ -101,6 +108,7 @@ export function spawnInCage(options: CageSpawnOptions): CagedProcess {
     gid: options.user?.gid,
     groups: options.user ? (options.user.groups ?? []) : undefined,
     stdio: options.stdio,
+    pidNamespace: options.pidNamespace ?? false,
   });
   return new CagedProcess(pid, pidfd);
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, readlinkSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { NetnsError, Rtnl, createNetns, exitCodeForSpawnError, pipe, spawnInCage } from '../src/index.js';
@@ -203,6 +204,92 @@ describe('spawnInCage', function () {
       assert.match(err.message, new RegExp(`bind-mounting ${source} on ${target}`));
       assert.equal(exitCodeForSpawnError(err), 125);
       assert.equal(existsSync(target), false);
+    });
+  });
+
+  describe('pid namespace', () => {
+    it('runs the command as pid 2 under an init, with a /proc that shows only the cage', async () => {
+      const r = await runCaged({
+        file: 'sh',
+        args: ['-c', 'echo $$; ls /proc | grep -E "^[0-9]+$" | sort -n | tr "\\n" " "'],
+        netnsFd: fd,
+        pidNamespace: true,
+      });
+      assert.deepEqual(r.status, { code: 0, signal: null });
+      // 1 init, 2 the shell, then its pipeline.
+      const [pid, procs] = r.stdout.split('\n');
+      assert.equal(pid, '2');
+      const seen = procs.trim().split(' ').map(Number);
+      assert.deepEqual(seen.slice(0, 2), [1, 2]);
+      assert.ok(seen.length <= 6, `/proc shows ${seen.length} processes: ${procs}`);
+      assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / \/proc /.test(l)).length, 1);
+    });
+
+    it('reports exit codes and signal deaths as without it', async () => {
+      const run = (script: string) => runCaged({ file: 'sh', args: ['-c', script], netnsFd: fd, pidNamespace: true });
+      assert.deepEqual((await run('exit 0')).status, { code: 0, signal: null });
+      assert.deepEqual((await run('exit 3')).status, { code: 3, signal: null });
+      assert.deepEqual((await run('exit 129')).status, { code: 129, signal: null });
+      assert.deepEqual((await run('kill -KILL $$')).status, { code: null, signal: 'SIGKILL' });
+      assert.deepEqual((await run('kill -SEGV $$')).status, { code: null, signal: 'SIGSEGV' });
+    });
+
+    it('reports exec failures as without it (127, 126)', () => {
+      const missing = spawnError(() => spawnInCage({ file: 'wirecage-no-such-command', netnsFd: fd, pidNamespace: true }));
+      assert.equal(missing.code, 'ENOENT');
+      assert.equal(missing.syscall, 'execve');
+      assert.equal(exitCodeForSpawnError(missing), 127);
+      const script = join(dir, 'not-executable-pidns');
+      writeFileSync(script, '#!/bin/sh\necho hi\n', { mode: 0o644 });
+      const denied = spawnError(() => spawnInCage({ file: script, pidNamespace: true }));
+      assert.equal(denied.code, 'EACCES');
+      assert.equal(exitCodeForSpawnError(denied), 126);
+    });
+
+    it('forwards SIGTERM to the command', async () => {
+      const [outR, outW] = pipe();
+      let child;
+      try {
+        child = spawnInCage({
+          file: 'sh',
+          args: ['-c', 'trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.05; done'],
+          pidNamespace: true,
+          stdio: [-1, outW, -1],
+        });
+      } finally {
+        closeSync(outW);
+      }
+      const out = new Socket({ fd: outR, readable: true, writable: false });
+      let text = '';
+      const closed = new Promise((resolve) => out.on('close', resolve));
+      // Signal once the shell has set its trap.
+      await new Promise<void>((resolve) =>
+        out.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes('ready')) resolve();
+        }),
+      );
+      assert.equal(child.kill('SIGTERM'), true);
+      assert.deepEqual(await child.wait(), { code: 7, signal: null });
+      await closed;
+      assert.equal(text, 'ready\ngot TERM\n');
+    });
+
+    it('dies of a forwarded signal the command does not handle', async () => {
+      // spawnInCage returns once sleep has been exec'd: relay and init already forward.
+      const child = spawnInCage({ file: 'sleep', args: ['30'], pidNamespace: true });
+      child.kill('SIGTERM');
+      assert.deepEqual(await child.wait(), { code: null, signal: 'SIGTERM' });
+    });
+
+    it('kills the background children too when this process dies', async () => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', fixture('orphan-tree.ts')], { encoding: 'utf8' });
+      assert.equal(r.signal, 'SIGKILL');
+      const pid = Number(r.stdout.trim());
+      assert.ok(pid > 0, `fixture printed ${JSON.stringify(r.stdout)}`);
+      const deadline = Date.now() + 5000;
+      while (isAlive(pid) && Date.now() < deadline) await delay(20);
+      assert.equal(isAlive(pid), false, `background sleep ${pid} survived`);
     });
   });
 

@@ -104,6 +104,8 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
       mounts,
       hide: [...spec.hide, spec.runtimeDir],
       user: spec.user,
+      // Everything the command starts dies with it, or with us: nothing keeps the cage's network alive.
+      pidNamespace: true,
     });
   } catch (err) {
     const code = exitCodeForSpawnError(err);
