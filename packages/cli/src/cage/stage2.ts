@@ -8,7 +8,6 @@
 import { closeSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { NetnsError, Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
-import { MetricsServer, engineMetrics } from '@wirecage/metrics';
 import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, terminalDelivers, type CageSpec } from './spec.js';
 import { nsswitchConf, resolvConf } from './resolver.js';
@@ -70,6 +69,8 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   const uapi = await UapiServer.listen(device, tun.name, { path: cageFile(spec.runtimeDir, tun.name, process.pid, 'sock') });
   cleanups.push(() => uapi.close());
   if (spec.metricsListen) {
+    // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
+    const { MetricsServer, engineMetrics } = await import('@wirecage/metrics');
     // Stage 2 is still in the caller's network namespace: scrapers on the host reach it, the cage does not.
     const metrics = await MetricsServer.listen(spec.metricsListen, engineMetrics(device, { labels: { interface: tun.name } }).registry);
     cleanups.push(() => metrics.close());
