@@ -27,7 +27,7 @@ import { mac } from '../src/crypto/primitives.js';
 import { CookieReply, Initiation, Response } from '../src/messages.js';
 import { mac1Of, mac2Of, openCookieReply, setMac1, setMac2, strangerInitiation } from './fixtures/forge.js';
 import { FLOODER, LOAD, cookieRetry, deliver, flood, inject, takeOne, takeSent } from './fixtures/load.js';
-import { MemoryNet, ipv4Packet, type Node } from './fixtures/net.js';
+import { MemoryNet, linkedPair, ipv4Packet, type Node } from './fixtures/net.js';
 
 const S = 1000;
 const ZERO_MAC = Buffer.alloc(16);
@@ -44,13 +44,9 @@ describe('cookies and load', () => {
   }
 
   function pair(): Pair {
-    net = new MemoryNet();
-    const a = net.addNode('192.0.2.1', 51001);
-    const b = net.addNode('192.0.2.2', 51002);
-    net.link(a, b, ['10.0.0.1/32'], ['10.0.0.2/32']);
-    a.device.up();
-    b.device.up();
-    return { a, b, pa: a.device.getPeer(b.device.publicKey!)!, pb: b.device.getPeer(a.device.publicKey!)! };
+    const p = linkedPair();
+    net = p.net;
+    return p;
   }
 
   /** Both sides hold the session: A's keepalive confirmed it to B, and data flows. */

@@ -27,7 +27,7 @@ import {
 } from '../src/index.js';
 import { setMac1 } from './fixtures/forge.js';
 import { FLOODER, cookieRetry, deliver, flood, takeOne, takeSent } from './fixtures/load.js';
-import { MemoryNet, ipv4Packet, ipv6Packet, type Node } from './fixtures/net.js';
+import { MemoryNet, linkedPair, ipv4Packet, ipv6Packet, type Node } from './fixtures/net.js';
 import { Prng, seedFrom } from './fixtures/prng.js';
 
 const S = 1000;
@@ -49,17 +49,13 @@ describe('fuzz: bad input', function () {
   afterEach(() => net?.close());
 
   function pair(): Pair {
-    net = new MemoryNet();
     const failures: string[] = [];
     const logger = createLogger('debug', (line) => {
       if (/failed: /.test(line)) failures.push(line);
     });
-    const a = net.addNode('192.0.2.1', 51001, { logger });
-    const b = net.addNode('192.0.2.2', 51002, { logger });
-    net.link(a, b, ['10.0.0.1/32', 'fd00::1/128'], ['10.0.0.2/32', 'fd00::2/128']);
-    a.device.up();
-    b.device.up();
-    return { a, b, pa: a.device.getPeer(b.device.publicKey!)!, pb: b.device.getPeer(a.device.publicKey!)!, failures };
+    const p = linkedPair({ device: { logger } });
+    net = p.net;
+    return { ...p, failures };
   }
 
   /** Zeroes both sides' keys, lets Rekey-Timeout pass, and checks a new session carries IPv4 and IPv6 both ways. */

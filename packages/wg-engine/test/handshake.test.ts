@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
 import { generatePrivateKey, MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT } from '../src/index.js';
-import { MemoryNet, ipv4Packet, ipv6Packet } from './fixtures/net.js';
+import { MemoryNet, linkedPair, ipv4Packet, ipv6Packet } from './fixtures/net.js';
 
 describe('two engines in one process', () => {
   let net: MemoryNet;
   afterEach(() => net.close());
 
   function pair(psk?: Buffer) {
-    net = new MemoryNet();
-    const a = net.addNode('192.0.2.1', 51001);
-    const b = net.addNode('192.0.2.2', 51002);
-    net.link(a, b, ['10.0.0.1/32', 'fd00::1/128'], ['10.0.0.2/32', 'fd00::2/128'], { psk });
-    a.device.up();
-    b.device.up();
-    return { a, b };
+    const p = linkedPair({ psk });
+    net = p.net;
+    return p;
   }
 
   it('handshakes on the first packet and delivers it (staged, not dropped)', async () => {

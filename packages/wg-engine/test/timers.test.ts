@@ -22,7 +22,7 @@ import {
   type Keypair,
   type Peer,
 } from '../src/index.js';
-import { MemoryNet, ipv4Packet, type Datagram, type Node, type SentDatagram } from './fixtures/net.js';
+import { MemoryNet, linkedPair, ipv4Packet, type Datagram, type Node, type SentDatagram } from './fixtures/net.js';
 
 const S = 1000;
 const REKEY_TIMEOUT_MS = REKEY_TIMEOUT * S;
@@ -65,13 +65,9 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
   }
 
   function pair(): Pair {
-    net = new MemoryNet();
-    const a = net.addNode('192.0.2.1', 51001);
-    const b = net.addNode('192.0.2.2', 51002);
-    net.link(a, b, ['10.0.0.1/32'], ['10.0.0.2/32']);
-    a.device.up();
-    b.device.up();
-    return { a, b, pa: a.device.getPeer(b.device.publicKey!)!, pb: b.device.getPeer(a.device.publicKey!)! };
+    const p = linkedPair();
+    net = p.net;
+    return p;
   }
 
   /** A session A initiated, confirmed to B by A's keepalive; nothing else in flight and no timer but zeroing armed. */
