@@ -25,6 +25,8 @@ export interface RunOptions {
   waitHandshake: number;
   metricsListen?: string;
   logLevel: CageSpec['logLevel'];
+  /** More files the command must not see (a server's key file). */
+  hide?: string[];
 }
 
 export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<CageSpec> {
@@ -71,7 +73,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     cwd: process.cwd(),
     waitHandshakeSeconds: opts.waitHandshake,
     user: opts.user ? lookupUser(opts.user) : undefined,
-    hide: [opts.configPath, ...HOST_RESOLVER_PATHS],
+    hide: [opts.configPath, ...(opts.hide ?? []), ...HOST_RESOLVER_PATHS],
     runtimeDir: runtimeDir(),
     metricsListen: opts.metricsListen === undefined ? undefined : checkMetricsListen(opts.metricsListen),
     logLevel: opts.logLevel,

@@ -1,11 +1,14 @@
 import { resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
-import { ConfigError } from '../config/wg-quick.js';
+import { ConfigError, type WgQuickConfig } from '../config/wg-quick.js';
 import { loadWgQuick } from '../config/load.js';
 import { splitCommand } from '../cage/argv.js';
 import { RunError, buildSpec } from '../cage/from-config.js';
 import { launchCage } from '../cage/launch.js';
 import { EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
+import { configForServer } from '../servers/register.js';
+import { isServerName } from '../servers/config.js';
+import { statSync } from 'node:fs';
 
 export default class Run extends Command {
   static override summary = 'Run a command in a cage whose only way out is a WireGuard tunnel.';
@@ -16,16 +19,22 @@ command starts. Without a command, runs $SHELL interactively.
 
 Exit status: the command's own; 128+N when signal N killed it; 125 when
 wirecage fails (config, namespaces, handshake); 126 when the command cannot
-be executed; 127 when it is not found.`;
+be executed; 127 when it is not found.
+
+Without -c, the first word names a server added with \`wirecage add-server\`
+(or, when it is a file path, a wg-quick file): wirecage registers its key
+for that server (made on first use in ~/.config/wirecage/keys/NAME.key) and
+builds the tunnel from the server's answer.`;
   static override examples = [
+    '<%= config.bin %> run work -- firefox   # a server added with add-server',
     '<%= config.bin %> run -c work.conf -- firefox',
     '<%= config.bin %> run -c work.conf -- curl https://example.org',
     'WIRECAGE_CONFIG=work.conf <%= config.bin %> run',
   ];
   static override strict = false;
-  static override usage = 'run --config FILE [flags] [--] [COMMAND [ARGS...]]';
+  static override usage = ['run --config FILE [flags] [--] [COMMAND [ARGS...]]', 'run NAME [flags] [--] [COMMAND [ARGS...]]'];
   static override flags = {
-    config: Flags.string({ char: 'c', summary: 'wg-quick configuration file.', env: 'WIRECAGE_CONFIG', required: true }),
+    config: Flags.string({ char: 'c', summary: 'wg-quick configuration file.', env: 'WIRECAGE_CONFIG' }),
     dns: Flags.string({ summary: 'DNS server for the cage (repeatable); overrides DNS= in the config.', multiple: true }),
     'dns-override': Flags.boolean({
       summary: 'Give the cage its own resolv.conf and nsswitch.conf (--no-dns-override keeps the host\'s).',
@@ -45,15 +54,41 @@ be executed; 127 when it is not found.`;
 
   async run(): Promise<void> {
     const valued = new Set(['-c', '--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--metrics-listen', '--log-level']);
-    const { flags: flagArgv, command } = splitCommand(this.argv, valued);
+    const first = splitCommand(this.argv, valued);
+    let flagArgv = first.flags;
+    let command = first.command;
     let code: number;
     try {
-      const { flags } = await this.parse(Run, flagArgv);
-      const configPath = resolve(flags.config);
-      const { config: cfg, warning } = loadWgQuick(flags.config);
+      let { flags } = await this.parse(Run, flagArgv);
+      let target: { file: string } | { server: string };
+      if (flags.config !== undefined) {
+        target = { file: flags.config };
+      } else {
+        const word = command[0];
+        if (word === undefined) throw new RunError('give a server name (see `wirecage servers`) or --config FILE');
+        // NAME [flags] [--] CMD: flags may follow the name too.
+        const rest = splitCommand(command.slice(1), valued);
+        flagArgv = [...flagArgv, ...rest.flags];
+        command = rest.command;
+        flags = (await this.parse(Run, flagArgv)).flags;
+        target = word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word) ? { file: word } : { server: word };
+      }
+      let cfg: WgQuickConfig;
+      let configPath: string;
+      let hide: string[] = [];
+      let warning: string | null;
+      if ('file' in target) {
+        configPath = resolve(target.file);
+        ({ config: cfg, warning } = loadWgQuick(target.file));
+      } else {
+        const s = await configForServer(target.server);
+        ({ config: cfg, warning } = s);
+        [configPath, ...hide] = s.hide as [string, ...string[]];
+      }
       if (warning && !['silent', 'error'].includes(flags['log-level'])) process.stderr.write(`wirecage: warning: ${warning}\n`);
       const spec = await buildSpec(cfg, {
         configPath,
+        hide,
         command,
         dns: flags.dns,
         dnsOverride: flags['dns-override'],

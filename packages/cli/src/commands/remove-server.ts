@@ -1,0 +1,25 @@
+import { Args, Command } from '@oclif/core';
+import { loadServers, saveServers } from '../servers/config.js';
+
+export default class RemoveServer extends Command {
+  static override summary = 'Forget a server added with `wirecage add-server`.';
+  static override description = `Removes NAME from config.toml. Its client key (keys/NAME.key) is kept, so
+adding the server again under the same name keeps the same address.
+
+Exit status: 0 on success, 1 when NAME is unknown or the config cannot be read.`;
+  static override examples = ['<%= config.bin %> remove-server work'];
+  static override args = { name: Args.string({ description: 'Server name', required: true }) };
+
+  async run(): Promise<void> {
+    const { args } = await this.parse(RemoveServer);
+    try {
+      const cfg = loadServers();
+      if (!cfg.servers.delete(args.name)) throw new Error(`no server named "${args.name}" in ${cfg.file}`);
+      saveServers(cfg);
+      process.stdout.write(`removed ${args.name}\n`);
+    } catch (err) {
+      process.stderr.write(`wirecage: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// ~/.config/wirecage/config.toml: the servers `wirecage add-server` knows,
+// in the original tool's format (`version = 1`, then [servers.NAME] tables
+// with api_url and token). It holds tokens, so it is written 0600, atomically.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { writeSecretFileAtomic } from '@wirecage/wg-engine';
+import { TomlError, parseToml, stringifyToml, type TomlTable } from './toml.js';
+
+export interface ServerEntry {
+  apiUrl: string;
+  token: string;
+}
+
+export interface ServersConfig {
+  file: string;
+  servers: Map<string, ServerEntry>;
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,32}$/;
+
+export function isServerName(name: string): boolean {
+  return NAME.test(name);
+}
+
+export function checkServerName(name: string): void {
+  if (!isServerName(name)) throw new TomlError('server name', 0, `"${name}" is not valid: use 1 to 32 of A-Z a-z 0-9 _ -`);
+}
+
+export function configDir(): string {
+  const xdg = process.env.XDG_CONFIG_HOME;
+  return join(xdg && xdg.startsWith('/') ? xdg : join(homedir(), '.config'), 'wirecage');
+}
+
+export function configFile(): string {
+  return join(configDir(), 'config.toml');
+}
+
+export function keyFileFor(name: string): string {
+  checkServerName(name);
+  return join(configDir(), 'keys', `${name}.key`);
+}
+
+export function checkApiUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`${url}: not a URL (expected http://host:port or https://host:port)`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${url}: the API URL must start with http:// or https://`);
+  if (u.search || u.hash || u.username || u.password) throw new Error(`${url}: the API URL must not carry a query, fragment or credentials`);
+  return url.replace(/\/+$/, '');
+}
+
+export function loadServers(file = configFile()): ServersConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { file, servers: new Map() };
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const doc = parseToml(text, file);
+  const lineOf = (re: RegExp) => Math.max(1, text.split('\n').findIndex((l) => re.test(l)) + 1);
+  for (const key of Object.keys(doc)) {
+    if (key !== 'version' && key !== 'servers') throw new TomlError(file, lineOf(new RegExp(`^\\s*\\[?\\s*"?${escapeRe(key)}`)), `unknown key ${key}`);
+  }
+  if (doc.version !== undefined && doc.version !== 1) throw new TomlError(file, lineOf(/^\s*version\s*=/), `version ${String(doc.version)} is not supported (only 1)`);
+  const servers = new Map<string, ServerEntry>();
+  const table = doc.servers ?? {};
+  if (typeof table !== 'object') throw new TomlError(file, lineOf(/^\s*servers\s*=/), 'servers must be a table');
+  for (const [name, entry] of Object.entries(table)) {
+    const line = lineOf(new RegExp(`^\\s*\\[\\s*servers\\s*\\.\\s*"?${escapeRe(name)}"?\\s*\\]`));
+    if (typeof entry !== 'object') throw new TomlError(file, line, `servers.${name} must be a table`);
+    if (!isServerName(name)) throw new TomlError(file, line, `server name "${name}" is not valid: use 1 to 32 of A-Z a-z 0-9 _ -`);
+    for (const k of Object.keys(entry)) if (k !== 'api_url' && k !== 'token') throw new TomlError(file, line, `servers.${name}: unknown key ${k}`);
+    const { api_url: apiUrl, token } = entry;
+    if (typeof apiUrl !== 'string') throw new TomlError(file, line, `servers.${name}: api_url must be a string`);
+    if (token !== undefined && typeof token !== 'string') throw new TomlError(file, line, `servers.${name}: token must be a string`);
+    servers.set(name, { apiUrl, token: token ?? '' });
+  }
+  return { file, servers };
+}
+
+export function saveServers(cfg: ServersConfig): void {
+  const servers: TomlTable = {};
+  for (const [name, s] of cfg.servers) servers[name] = { api_url: s.apiUrl, token: s.token };
+  const doc: TomlTable = { version: 1 };
+  if (cfg.servers.size) doc.servers = servers;
+  writeSecretFileAtomic(cfg.file, stringifyToml(doc));
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,131 @@
+// `wirecage run NAME`: the client key for that server (made on first use),
+// registration with the server's API, and the wg-quick-shaped config built
+// from the answer, so the cage is set up exactly as from a file.
+import { isIP } from 'node:net';
+import { existsSync } from 'node:fs';
+import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf, readKeyFile, writeSecretFileAtomic, SecretFileError } from '@wirecage/wg-engine';
+import type { WgQuickConfig } from '../config/wg-quick.js';
+import { RunError } from '../cage/from-config.js';
+import { configFile, keyFileFor, loadServers } from './config.js';
+
+export interface Registration {
+  client_address: string;
+  client_address6?: string;
+  server_public_key: string;
+  server_endpoint: string;
+  dns?: string[];
+  mtu?: number;
+  allowed_ips?: string[];
+  persistent_keepalive?: number;
+}
+
+/** The key for server `name`; created (0600, never replacing another) when there is none yet. */
+export function clientKey(name: string): { file: string; key: Buffer; warning: string | null } {
+  const file = keyFileFor(name);
+  if (!existsSync(file)) {
+    try {
+      writeSecretFileAtomic(file, `${keyToBase64(generatePrivateKey())}\n`, { overwrite: false });
+    } catch (err) {
+      // Another `wirecage run NAME` made it first: use that one.
+      if (!(err instanceof SecretFileError && err.code === 'EEXIST')) throw err;
+    }
+  }
+  return { file, ...readKeyFile(file) };
+}
+
+export async function register(apiUrl: string, token: string, publicKey: string, timeoutMs = 15_000): Promise<Registration> {
+  const url = `${apiUrl}/v1/register`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ token, client_public_key: publicKey }),
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: 'error',
+    });
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    throw new RunError(`cannot register with ${url}: ${why}`);
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw new RunError(`cannot register with ${url}: reading the answer failed: ${(err as Error).message}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) {
+    const msg = body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : text.trim().slice(0, 200);
+    throw new RunError(`${url} refused the registration: HTTP ${res.status}${msg ? `: ${msg}` : ''}`);
+  }
+  if (!body || typeof body !== 'object') throw new RunError(`${url}: the answer is not a JSON object`);
+  return body as Registration;
+}
+
+/** The answer of /v1/register as the WgQuickConfig a file would give; every field is checked. */
+export function registrationToConfig(r: Registration, privateKey: Buffer, source: string): WgQuickConfig {
+  const bad = (field: string, why: string): never => {
+    throw new RunError(`${source}: the server's answer has ${field} ${why}`);
+  };
+  const str = (field: keyof Registration): string => {
+    const v = r[field];
+    if (typeof v !== 'string' || v === '') bad(field, 'missing or not a string');
+    return v as string;
+  };
+  const host = (field: 'client_address' | 'client_address6', family: 4 | 6): string => {
+    const a = str(field).replace(/\/\d+$/, '');
+    if (isIP(a) !== family) bad(field, `not an IPv${family} address`);
+    return `${a}/${family === 4 ? 32 : 128}`;
+  };
+  const addresses = [parseCidr(host('client_address', 4))];
+  if (r.client_address6 !== undefined && r.client_address6 !== '') addresses.push(parseCidr(host('client_address6', 6)));
+  let publicKey: Buffer;
+  try {
+    publicKey = parseKeyBase64(str('server_public_key'), 'server_public_key');
+  } catch {
+    return bad('server_public_key', 'not a WireGuard key');
+  }
+  const ep = /^\[([^\]]+)\]:(\d+)$/.exec(str('server_endpoint')) ?? /^([^:[\]\s]+):(\d+)$/.exec(r.server_endpoint);
+  if (!ep || Number(ep[2]) < 1 || Number(ep[2]) > 65535) bad('server_endpoint', 'not host:port');
+  const dns = r.dns ?? [];
+  if (!Array.isArray(dns) || dns.some((d) => typeof d !== 'string' || !isIP(d))) bad('dns', 'not a list of IP addresses');
+  const allowed = r.allowed_ips ?? ['0.0.0.0/0', '::/0'];
+  if (!Array.isArray(allowed)) bad('allowed_ips', 'not a list');
+  const allowedIps = allowed.map((c) => {
+    try {
+      return parseCidr(c);
+    } catch {
+      return bad('allowed_ips', `entry ${JSON.stringify(c)} not a CIDR`);
+    }
+  });
+  if (r.mtu !== undefined && (!Number.isInteger(r.mtu) || r.mtu < 576 || r.mtu > 65535)) bad('mtu', 'out of range');
+  const ka = r.persistent_keepalive;
+  if (ka !== undefined && (!Number.isInteger(ka) || ka < 0 || ka > 65535)) bad('persistent_keepalive', 'out of range');
+  return {
+    file: source,
+    interface: { privateKey, addresses, dns: { servers: dns, search: [] }, mtu: r.mtu },
+    peers: [{ publicKey, endpoint: { host: ep![1]!, port: Number(ep![2]) }, allowedIps, persistentKeepalive: ka || undefined, line: 0 }],
+  };
+}
+
+/** Everything `run NAME` needs: the config, and the files the cage must not see. */
+export async function configForServer(name: string): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null }> {
+  const cfg = loadServers();
+  const entry = cfg.servers.get(name);
+  if (!entry) {
+    const known = [...cfg.servers.keys()];
+    throw new RunError(
+      `no server named "${name}" in ${cfg.file}${known.length ? ` (known: ${known.join(', ')})` : ''} and no such file; add it with: wirecage add-server ${name} URL --token TOKEN`,
+    );
+  }
+  const { file, key, warning } = clientKey(name);
+  const reg = await register(entry.apiUrl, entry.token, keyToBase64(publicKeyOf(key)));
+  return { config: registrationToConfig(reg, key, `${entry.apiUrl}/v1/register`), hide: [file, configFile()], warning };
+}

@@ -1,0 +1,103 @@
+// `wirecage run NAME` against a real wirecagesrv in a lab: add-server writes
+// config.toml, run registers a key made on first use and completes a
+// handshake (the server has no NAT yet, so a completed handshake, which
+// `run` waits for before starting the command, is the proof). A second run
+// reuses the key and gets the same address; a wrong token gives exit 125.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../lib/exec.js';
+import { Lab, nsRun, type Netns } from '../lib/netns.js';
+import type { LabProcess } from '../lib/process.js';
+import { waitFor } from '../lib/wait.js';
+import { writeSecretFile } from '../lib/wg.js';
+import { WIRECAGE_BIN } from '../lib/cage.js';
+
+const SRV_APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
+const SRV_BIN = join(SRV_APP, 'bin', 'run.js');
+const TOKEN = 'lab-token-name-0123456789';
+
+describe('wirecage run NAME with wirecagesrv', function () {
+  this.timeout(90_000);
+  const lab = new Lab();
+  after(() => lab.teardown());
+
+  let srv: Netns;
+  let cli: Netns;
+  let srvAddr: string;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let server: LabProcess;
+
+  const wirecage = (args: string[]) => run(process.execPath, [WIRECAGE_BIN, ...args], { env, timeoutMs: 20_000 });
+  const caged = (args: string[]) => nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', ...args], { env, timeoutMs: 30_000 });
+
+  before(async () => {
+    for (const f of [join(SRV_APP, 'dist', 'commands', 'up.js'), fileURLToPath(new URL('../../packages/cli/dist/commands/add-server.js', import.meta.url))]) {
+      if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx turbo run build)`);
+    }
+    srv = await lab.namespace('srv');
+    cli = await lab.namespace('cli');
+    const link = await lab.veth(srv, cli, { v6: false });
+    srvAddr = link.a.v4!;
+    dir = await lab.tempDir();
+    env = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
+    const tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
+    server = srv.spawn(
+      process.execPath,
+      [SRV_BIN, 'up', '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820', '--wg-endpoint', `${srvAddr}:51820`,
+        '--api-listen', `${srvAddr}:8443`, '--state', join(dir, 'state', 'registry.db'), '--subnet6', 'fd7a:5e:5f::/64'],
+      { env: { PATH: process.env.PATH, HOME: dir } },
+    );
+    await waitFor(
+      async () => {
+        server.assertRunning();
+        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:8443/healthz`]);
+        return r.stdout === '200';
+      },
+      { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => server.describe() },
+    );
+  });
+
+  let firstAddrs: string;
+
+  it('add-server, then `run lab -- CMD` registers, handshakes and runs the command', async () => {
+    const add = await wirecage(['add-server', 'lab', `http://${srvAddr}:8443`, '--token', TOKEN]);
+    assert.equal(add.code, 0, add.stderr);
+    const conf = join(dir, 'config', 'wirecage', 'config.toml');
+    assert.equal((await stat(conf)).mode & 0o777, 0o600);
+    assert.match(await readFile(conf, 'utf8'), new RegExp(`\\[servers\\.lab\\]\\napi_url = "http://${srvAddr.replace(/\./g, '\\.')}:8443"\\ntoken = "${TOKEN}"`));
+
+    const ok = await caged(['lab', '--wait-handshake', '10', '--', 'true']);
+    assert.equal(ok.code, 0, `${ok.stderr}\n${server.describe()}`);
+    const keyFile = join(dir, 'config', 'wirecage', 'keys', 'lab.key');
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
+
+    const r = await caged(['lab', '--', 'sh', '-c', `ip -o addr show dev wirecage | awk '{print $4}'; cat ${keyFile} ${conf} 2>/dev/null | wc -c`]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.pop()!.trim(), '0', 'the key file and config.toml must be hidden inside the cage');
+    firstAddrs = lines.filter((l) => !l.startsWith('fe80')).sort().join(',');
+    assert.equal(firstAddrs, '10.200.100.2/32,fd7a:5e:5f::2/128');
+  });
+
+  it('a second run reuses the key and gets the same address', async () => {
+    const keyFile = join(dir, 'config', 'wirecage', 'keys', 'lab.key');
+    const key = await readFile(keyFile, 'utf8');
+    const r = await caged(['lab', '--', 'ip', '-o', 'addr', 'show', 'dev', 'wirecage']);
+    assert.equal(r.code, 0, r.stderr);
+    const addrs = r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[3]!).filter((a) => !a.startsWith('fe80')).sort().join(',');
+    assert.equal(addrs, firstAddrs);
+    assert.equal(await readFile(keyFile, 'utf8'), key);
+  });
+
+  it('a wrong token exits 125 with the server\'s 401 error', async () => {
+    assert.equal((await wirecage(['add-server', 'wrong', `http://${srvAddr}:8443`, '--token', 'not-the-token'])).code, 0);
+    const r = await caged(['wrong', '--', 'true']);
+    assert.equal(r.code, 125, r.stderr);
+    assert.equal(r.stderr, `wirecage: http://${srvAddr}:8443/v1/register refused the registration: HTTP 401: invalid token\n`);
+    server.assertRunning();
+  });
+});
