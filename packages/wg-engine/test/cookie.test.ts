@@ -27,7 +27,7 @@ import { mac } from '../src/crypto/primitives.js';
 import { CookieReply, Initiation, Response } from '../src/messages.js';
 import { mac1Of, mac2Of, openCookieReply, setMac1, setMac2, strangerInitiation } from './fixtures/forge.js';
 import { FLOODER, LOAD, cookieRetry, deliver, flood, inject, takeOne, takeSent } from './fixtures/load.js';
-import { MemoryNet, linkedPair, ipv4Packet, type Node } from './fixtures/net.js';
+import { MemoryNet, linkedPair, type LinkedPair, ipv4Packet, type Node } from './fixtures/net.js';
 
 const S = 1000;
 const ZERO_MAC = Buffer.alloc(16);
@@ -36,21 +36,14 @@ describe('cookies and load', () => {
   let net: MemoryNet;
   afterEach(() => net?.close());
 
-  interface Pair {
-    a: Node;
-    b: Node;
-    pa: Peer;
-    pb: Peer;
-  }
-
-  function pair(): Pair {
+  function pair(): LinkedPair {
     const p = linkedPair();
     net = p.net;
     return p;
   }
 
   /** Both sides hold the session: A's keepalive confirmed it to B, and data flows. */
-  async function assertSession(p: Pair, payload: string): Promise<void> {
+  async function assertSession(p: LinkedPair, payload: string): Promise<void> {
     assert.ok(p.pa.current?.isInitiator, 'A holds an initiator keypair');
     assert.ok(p.pb.current && !p.pb.current.isInitiator, 'B confirmed its responder keypair');
     p.a.device.sendPacket(ipv4Packet('10.0.0.1', '10.0.0.2', payload));

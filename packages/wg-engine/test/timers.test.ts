@@ -22,7 +22,7 @@ import {
   type Keypair,
   type Peer,
 } from '../src/index.js';
-import { MemoryNet, linkedPair, ipv4Packet, type Datagram, type Node, type SentDatagram } from './fixtures/net.js';
+import { MemoryNet, linkedPair, type LinkedPair, ipv4Packet, type Datagram, type Node, type SentDatagram } from './fixtures/net.js';
 
 const S = 1000;
 const REKEY_TIMEOUT_MS = REKEY_TIMEOUT * S;
@@ -56,22 +56,14 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
   let net: MemoryNet;
   afterEach(() => net?.close());
 
-  interface Pair {
-    a: Node;
-    b: Node;
-    /** A's view of B, and B's view of A. */
-    pa: Peer;
-    pb: Peer;
-  }
-
-  function pair(): Pair {
+  function pair(): LinkedPair {
     const p = linkedPair();
     net = p.net;
     return p;
   }
 
   /** A session A initiated, confirmed to B by A's keepalive; nothing else in flight and no timer but zeroing armed. */
-  async function session(): Promise<Pair & { t0: number }> {
+  async function session(): Promise<LinkedPair & { t0: number }> {
     const p = pair();
     p.a.device.initiateHandshake(p.pa);
     await net.run();
