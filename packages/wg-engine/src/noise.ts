@@ -164,6 +164,20 @@ export function consumeInitiation(
   return { ok: true, value: hs };
 }
 
+/**
+ * The response's key schedule after its ephemeral, the same on both sides:
+ * mix DH(e,e) and DH(s,e), then the preshared key. Wipes the DH results.
+ */
+function responseKeys(c: Buffer, h: Buffer, ee: Buffer, se: Buffer, psk: Buffer): { c: Buffer; h: Buffer; k: Buffer } {
+  [c] = kdf(1, c, ee);
+  [c] = kdf(1, c, se);
+  wipe(ee, se);
+  const [c2, tau, k] = kdf(3, c, psk);
+  h = mixHash(h, tau);
+  wipe(tau);
+  return { c: c2, h, k };
+}
+
 /** Builds a response (without macs) to the initiation the handshake consumed. */
 export function createResponse(hs: Handshake, localIndex: number): Buffer | null {
   if (hs.state !== HandshakeState.InitiationConsumed) return null;
@@ -185,18 +199,12 @@ export function createResponse(hs: Handshake, localIndex: number): Buffer | null
     wipe(ePriv, ee, se);
     return null;
   }
-  [c] = kdf(1, c, ee);
-  [c] = kdf(1, c, se);
-  wipe(ee, se);
-
-  let tau: Buffer;
   let k: Buffer;
-  [c, tau, k] = kdf(3, c, hs.presharedKey);
-  h = mixHash(h, tau);
+  ({ c, h, k } = responseKeys(c, h, ee, se, hs.presharedKey));
   const encEmpty = aeadEncrypt(k, 0, EMPTY, h);
   encEmpty.copy(msg, Response.EMPTY);
   h = mixHash(h, encEmpty);
-  wipe(tau, k);
+  wipe(k);
 
   commitCreated(hs, HandshakeState.ResponseCreated, ePriv, h, c, localIndex);
   return msg;
@@ -219,17 +227,11 @@ export function consumeResponse(local: StaticIdentity, hs: Handshake, msg: Uint8
     wipe(ee, se);
     return { ok: false, reason: 'low-order-point' };
   }
-  [c] = kdf(1, c, ee);
-  [c] = kdf(1, c, se);
-  wipe(ee, se);
-
-  let tau: Buffer;
   let k: Buffer;
-  [c, tau, k] = kdf(3, c, hs.presharedKey);
-  h = mixHash(h, tau);
+  ({ c, h, k } = responseKeys(c, h, ee, se, hs.presharedKey));
   const encEmpty = msg.subarray(Response.EMPTY, Response.MAC1);
   const ok = aeadDecrypt(k, 0, encEmpty, h);
-  wipe(tau, k);
+  wipe(k);
   if (!ok) return { ok: false, reason: 'handshake-decrypt' };
   h = mixHash(h, encEmpty);
 

@@ -88,7 +88,7 @@ function chooseDns(cfg: WgQuickConfig, opts: RunOptions): CageSpec['dns'] {
   }
   if (cfg.interface.dns.servers.length) return { servers: cfg.interface.dns.servers, search };
   if (!opts.dnsOverride) return null;
-  // No DNS given: the host's resolvers will do if the tunnel routes them (a loopback stub cannot be reached from the cage).
+  // No DNS given: the host's resolvers will do if the tunnel routes them (a resolver on loopback, such as systemd-resolved's, cannot be reached from the cage).
   const routes = new AllowedIps<true>();
   for (const p of cfg.peers) for (const c of p.allowedIps) routes.insert(c, true);
   const usable = hostNameservers().filter((s) => {
