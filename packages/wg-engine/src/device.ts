@@ -14,6 +14,7 @@ import { Endpoint } from './endpoint.js';
 import { IndexTable } from './index-table.js';
 import { ipPacketLength, DST_OFFSET } from './ip-packet.js';
 import { KeypairTable, type Keypair } from './keypair.js';
+import { PeerTable } from './data/peer-table.js';
 import { silentLogger, type Logger } from './log.js';
 import { classify } from './messages.js';
 import type { StaticIdentity } from './noise.js';
@@ -49,6 +50,8 @@ export interface PeerConfig {
 
 export interface DeviceEvents {
   'handshake-complete': [Peer];
+  /** Allowed IPs changed (a data plane republishes its routing table). */
+  routes: [];
 }
 
 const NULL_IO: DeviceIO = { sendUdp: () => false, writeTun: () => {} };
@@ -58,7 +61,8 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
   readonly logger: Logger;
   readonly drops = new DropCounters();
   readonly keypairs: KeypairTable;
-  readonly index = new IndexTable<Peer, Keypair<Peer>>();
+  readonly peerTable: PeerTable;
+  readonly index: IndexTable<Peer, Keypair<Peer>>;
   readonly allowedIps = new AllowedIps<Peer>();
   readonly cookieChecker: CookieChecker;
   readonly rateLimiter: RateLimiter;
@@ -70,6 +74,8 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
   private _identity: StaticIdentity | null = null;
   private _up = false;
   private readonly peersByKey = new Map<string, Peer>();
+  private readonly peersById: (Peer | undefined)[] = [];
+  private readonly freeIds: number[] = [];
   private readonly handshakes: HandshakeQueue;
 
   constructor(opts: DeviceOptions = {}) {
@@ -80,6 +86,9 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     this.maxPeers = Math.min(opts.maxPeers ?? 1024, MAX_PEERS);
     this.io = opts.io ?? NULL_IO;
     this.keypairs = new KeypairTable(this.maxPeers * 3);
+    this.peerTable = new PeerTable(this.maxPeers);
+    // Every peer holds at most three keypairs and one handshake index.
+    this.index = new IndexTable(this.maxPeers * 4);
     this.cookieChecker = new CookieChecker(this.clock);
     this.rateLimiter = new RateLimiter(this.clock);
     this.handshakes = new HandshakeQueue(this, MAX_QUEUED_HANDSHAKES);
@@ -139,6 +148,11 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     return this.peersByKey.size;
   }
 
+  /** The peer with this id in the shared tables. */
+  peerById(id: number): Peer | undefined {
+    return this.peersById[id];
+  }
+
   getPeer(publicKey: Uint8Array): Peer | undefined {
     return this.peersByKey.get(Buffer.from(publicKey).toString('base64'));
   }
@@ -153,8 +167,10 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
         throw new Error('a peer cannot have the device\'s own public key');
       }
       if (this.peersByKey.size >= this.maxPeers) throw new Error(`the device holds at most ${this.maxPeers} peers`);
-      peer = new Peer(this, Buffer.from(publicKey));
+      const pid = this.freeIds.pop() ?? this.peersById.length;
+      peer = new Peer(this, Buffer.from(publicKey), pid);
       this.peersByKey.set(id, peer);
+      this.peersById[pid] = peer;
     }
     if (cfg.presharedKey !== undefined) {
       peer.handshake.presharedKey.fill(0);
@@ -163,6 +179,7 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     if (cfg.endpoint !== undefined) peer.endpoint = cfg.endpoint;
     if (cfg.replaceAllowedIps) this.allowedIps.removeByValue(peer);
     for (const c of cfg.allowedIps ?? []) this.allowedIps.insert(c, peer);
+    if (cfg.replaceAllowedIps || cfg.allowedIps?.length) this.emit('routes');
     if (cfg.persistentKeepalive !== undefined) {
       const was = peer.persistentKeepalive;
       peer.persistentKeepalive = cfg.persistentKeepalive;
@@ -174,7 +191,9 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
   }
 
   removeAllowedIp(peer: Peer, cidr: Cidr): boolean {
-    return this.allowedIps.remove(cidr, peer);
+    const removed = this.allowedIps.remove(cidr, peer);
+    if (removed) this.emit('routes');
+    return removed;
   }
 
   removePeer(publicKey: Uint8Array): boolean {
@@ -184,6 +203,10 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     this.peersByKey.delete(id);
     this.allowedIps.removeByValue(peer);
     peer.remove();
+    this.peerTable.reset(peer.id);
+    this.peersById[peer.id] = undefined;
+    this.freeIds.push(peer.id);
+    this.emit('routes');
     return true;
   }
 

@@ -11,8 +11,27 @@ const RECV_KEY = 32;
 const COUNTER = 64; // u64
 const CREATED = 72; // f64, monotonic ms
 const STATE = 80; // i32: 0 free, 1 live
-const REPLAY = 96;
+// Bumped on every install and retire, so a shard that read a slot can tell
+// whether it was replaced under it (the kernel uses RCU for this).
+const GEN = 84; // i32
+const PEER = 88; // i32: the owning peer's id in the PeerTable
+const LOCAL_INDEX = 92; // u32: our receiver index for it
+const REMOTE_INDEX = 96; // u32: the peer's receiver index, written into every message we send
+const FLAGS = 100; // i32: KEYPAIR_INITIATOR | KEYPAIR_UNCONFIRMED
+const REPLAY = 128;
 export const KEYPAIR_SLOT_BYTES = Math.ceil((REPLAY + REPLAY_WINDOW_BYTES) / 64) * 64;
+
+/** We sent the initiation that made this keypair (only initiators rekey on time). */
+export const KEYPAIR_INITIATOR = 1;
+/** A responder's keypair not yet used by the initiator: it may receive but not send. */
+export const KEYPAIR_UNCONFIRMED = 2;
+
+export interface KeypairMeta {
+  peerId: number;
+  localIndex: number;
+  remoteIndex: number;
+  flags: number;
+}
 
 export class KeypairTable {
   readonly sab: SharedArrayBuffer;
@@ -38,10 +57,15 @@ export class KeypairTable {
   }
 
   /** Installs fresh keys; returns the slot, or -1 when the table is full. */
-  install(sendKey: Uint8Array, receiveKey: Uint8Array, createdMs: number): number {
+  install(sendKey: Uint8Array, receiveKey: Uint8Array, createdMs: number, meta?: KeypairMeta): number {
     const slot = this.freeSlots.pop();
     if (slot === undefined) return -1;
     const base = slot * KEYPAIR_SLOT_BYTES;
+    Atomics.add(this.i32, (base + GEN) / 4, 1);
+    this.i32[(base + PEER) / 4] = meta?.peerId ?? -1;
+    this.i32[(base + LOCAL_INDEX) / 4] = meta?.localIndex ?? 0;
+    this.i32[(base + REMOTE_INDEX) / 4] = meta?.remoteIndex ?? 0;
+    Atomics.store(this.i32, (base + FLAGS) / 4, meta?.flags ?? 0);
     this.bytes.set(sendKey, base + SEND_KEY);
     this.bytes.set(receiveKey, base + RECV_KEY);
     Atomics.store(this.u64, (base + COUNTER) / 8, 0n);
@@ -55,8 +79,39 @@ export class KeypairTable {
   retire(slot: number): void {
     const base = slot * KEYPAIR_SLOT_BYTES;
     Atomics.store(this.i32, (base + STATE) / 4, 0);
+    Atomics.add(this.i32, (base + GEN) / 4, 1);
     this.bytes.fill(0, base, base + 2 * KEY_LEN);
     this.freeSlots.push(slot);
+  }
+
+  generation(slot: number): number {
+    return Atomics.load(this.i32, (slot * KEYPAIR_SLOT_BYTES + GEN) / 4);
+  }
+
+  peerId(slot: number): number {
+    return this.i32[(slot * KEYPAIR_SLOT_BYTES + PEER) / 4]!;
+  }
+
+  localIndex(slot: number): number {
+    return this.i32[(slot * KEYPAIR_SLOT_BYTES + LOCAL_INDEX) / 4]! >>> 0;
+  }
+
+  remoteIndex(slot: number): number {
+    return this.i32[(slot * KEYPAIR_SLOT_BYTES + REMOTE_INDEX) / 4]! >>> 0;
+  }
+
+  flags(slot: number): number {
+    return Atomics.load(this.i32, (slot * KEYPAIR_SLOT_BYTES + FLAGS) / 4);
+  }
+
+  /** Clears flag bits; returns true for the one caller that cleared any of them. */
+  clearFlags(slot: number, bits: number): boolean {
+    const i = (slot * KEYPAIR_SLOT_BYTES + FLAGS) / 4;
+    for (;;) {
+      const old = Atomics.load(this.i32, i);
+      if ((old & bits) === 0) return false;
+      if (Atomics.compareExchange(this.i32, i, old, old & ~bits) === old) return true;
+    }
   }
 
   isLive(slot: number): boolean {

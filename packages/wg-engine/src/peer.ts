@@ -16,7 +16,8 @@ import { CookieGenerator } from './cookie.js';
 import { encryptTransport } from './data/transport.js';
 import type { Endpoint } from './endpoint.js';
 import type { IndexTable } from './index-table.js';
-import { Keypair, type KeypairTable } from './keypair.js';
+import { KEYPAIR_INITIATOR, KEYPAIR_UNCONFIRMED, Keypair, type KeypairTable } from './keypair.js';
+import type { PeerTable } from './data/peer-table.js';
 import type { Logger } from './log.js';
 import { Handshake, createInitiation, createResponse, deriveSession, type SessionKeys, type StaticIdentity } from './noise.js';
 import { PeerTimers, type TimerTarget } from './timers.js';
@@ -29,6 +30,8 @@ export interface PeerHost {
   readonly identity: StaticIdentity | null;
   readonly mtu: number;
   readonly keypairs: KeypairTable;
+  /** The shared mirror data-plane shards read: send keypair and endpoint per peer id. */
+  readonly peerTable: PeerTable;
   readonly index: IndexTable<Peer, Keypair<Peer>>;
   readonly drops: DropCounters;
   readonly logger: Logger;
@@ -44,7 +47,7 @@ export class Peer implements TimerTarget {
   previous: Keypair<Peer> | null = null;
   current: Keypair<Peer> | null = null;
   next: Keypair<Peer> | null = null;
-  endpoint: Endpoint | null = null;
+  private _endpoint: Endpoint | null = null;
   persistentKeepalive = 0;
   rxBytes = 0;
   txBytes = 0;
@@ -59,11 +62,24 @@ export class Peer implements TimerTarget {
   constructor(
     private readonly host: PeerHost,
     readonly publicKey: Buffer,
+    /** Small integer naming this peer in shared tables (reused after removal). */
+    readonly id: number,
   ) {
+    host.peerTable.reset(id);
     this.handshake = new Handshake(publicKey);
     this.handshake.precompute(host.identity);
     this.cookies = new CookieGenerator(publicKey, host.clock);
     this.timers = new PeerTimers(host.clock, this);
+  }
+
+  get endpoint(): Endpoint | null {
+    return this._endpoint;
+  }
+
+  set endpoint(ep: Endpoint | null) {
+    if (ep === this._endpoint) return;
+    this._endpoint = ep;
+    this.host.peerTable.setEndpoint(this.id, ep);
   }
 
   /** A short, non-secret name for logs. */
@@ -160,6 +176,14 @@ export class Peer implements TimerTarget {
     }
   }
 
+  /** A shard saw a reason to renew the session (its age or message count): check both as the send and receive paths do. */
+  keepKeyFresh(): void {
+    const kp = this.current;
+    if (!kp) return;
+    this.keepKeyFreshSending(kp);
+    this.keepKeyFreshReceiving();
+  }
+
   /** Called after authenticating a data packet: the initiator rekeys shortly before Reject-After-Time. */
   keepKeyFreshReceiving(): void {
     const kp = this.current;
@@ -235,7 +259,12 @@ export class Peer implements TimerTarget {
 
   private installKeypair(keys: SessionKeys): Keypair<Peer> | null {
     const now = this.host.clock.now();
-    const slot = this.host.keypairs.install(keys.sendKey, keys.receiveKey, now);
+    const slot = this.host.keypairs.install(keys.sendKey, keys.receiveKey, now, {
+      peerId: this.id,
+      localIndex: keys.localIndex,
+      remoteIndex: keys.remoteIndex,
+      flags: keys.isInitiator ? KEYPAIR_INITIATOR : KEYPAIR_UNCONFIRMED,
+    });
     keys.sendKey.fill(0);
     keys.receiveKey.fill(0);
     if (slot < 0) {
@@ -246,17 +275,18 @@ export class Peer implements TimerTarget {
     const kp = new Keypair<Peer>(this.host.keypairs, slot, this, now, keys.isInitiator, keys.localIndex, keys.remoteIndex);
     this.host.index.replace(keys.localIndex, { kind: 'keypair', peer: this, keypair: kp });
     if (kp.isInitiator) {
-      if (this.next) {
-        const next = this.next;
-        this.next = null;
-        this.retire(this.previous);
-        this.previous = next;
-        this.retire(this.current);
-      } else {
-        this.retire(this.previous);
-        this.previous = this.current;
-      }
+      // Shards read the send slot without locks: point them at the new keypair before
+      // the old ones are zeroed and their slots reused.
+      const old = this.current;
+      const stale = this.previous;
+      this.previous = this.next ?? old;
       this.current = kp;
+      this.publishSendSlot();
+      if (this.next) {
+        this.next = null;
+        this.retire(old);
+      }
+      this.retire(stale);
     } else {
       // The responder may not send on a new keypair until the initiator has used it.
       this.retire(this.next);
@@ -270,11 +300,17 @@ export class Peer implements TimerTarget {
   /** A data packet authenticated under kp; confirms a pending responder keypair. Returns true when it did. */
   receivedWith(kp: Keypair<Peer>): boolean {
     if (kp !== this.next) return false;
+    this.host.keypairs.clearFlags(kp.slot, KEYPAIR_UNCONFIRMED);
     this.retire(this.previous);
     this.previous = this.current;
     this.current = kp;
     this.next = null;
+    this.publishSendSlot();
     return true;
+  }
+
+  private publishSendSlot(): void {
+    this.host.peerTable.setSendSlot(this.id, this.current ? this.current.slot : -1);
   }
 
   private retire(kp: Keypair<Peer> | null): void {
@@ -290,10 +326,10 @@ export class Peer implements TimerTarget {
 
   /** Forgets every session key and the handshake in progress (Reject-After-Time x 3 of silence, or removal). */
   zeroKeyMaterial(): void {
-    this.retire(this.previous);
-    this.retire(this.current);
-    this.retire(this.next);
+    const kps = [this.previous, this.current, this.next];
     this.previous = this.current = this.next = null;
+    this.publishSendSlot();
+    for (const kp of kps) this.retire(kp);
     this.releaseHandshakeIndex();
     this.handshake.clear();
   }

@@ -12,6 +12,7 @@ import { REJECT_AFTER_TIME } from './constants.js';
 import { CookieReply, Response, readU32LE, type MessageKind } from './messages.js';
 import { consumeInitiation, consumeResponse } from './noise.js';
 import type { Peer } from './peer.js';
+import type { Keypair } from './keypair.js';
 import { Transport } from './messages.js';
 
 interface QueuedHandshake {
@@ -171,6 +172,14 @@ function handleHandshakeMessage(dev: Device, item: QueuedHandshake, underLoad: b
   peer.sendKeepalive();
 }
 
+/** The first packet authenticated under a responder's keypair confirms the session: now it may send. */
+export function confirmSession(dev: Device, peer: Peer, kp: Keypair<Peer>): void {
+  if (!peer.receivedWith(kp)) return;
+  peer.timers.handshakeComplete();
+  dev.handshakeCompleted(peer);
+  peer.sendStaged();
+}
+
 export function receiveTransport(dev: Device, msg: Buffer, address: string, port: number): void {
   const entry = dev.index.get(receiverIndex(msg));
   if (!entry || entry.kind !== 'keypair') {
@@ -195,11 +204,7 @@ export function receiveTransport(dev: Device, msg: Buffer, address: string, port
   // Authenticated: roam to wherever it came from.
   if (!peer.endpoint || !peer.endpoint.equals(address, port)) peer.endpoint = Endpoint.of(address, port);
   peer.rxBytes += msg.length;
-  if (peer.receivedWith(kp)) {
-    peer.timers.handshakeComplete();
-    dev.handshakeCompleted(peer);
-    peer.sendStaged();
-  }
+  confirmSession(dev, peer, kp);
   peer.keepKeyFreshReceiving();
   peer.timers.anyAuthenticatedPacketReceived();
   peer.timers.anyAuthenticatedPacketTraversal();

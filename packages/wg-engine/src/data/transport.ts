@@ -33,16 +33,41 @@ export function encryptTransport(
   if (counter < 0n) return null;
   const padded = paddedLength(plaintext.length, mtu);
   const out = Buffer.allocUnsafe(MESSAGE_TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_LEN);
-  writeU32LE(out, 0, MESSAGE_TRANSPORT);
-  writeU32LE(out, Transport.RECEIVER, remoteIndex);
-  out.writeBigUInt64LE(counter, Transport.COUNTER);
   out.set(plaintext, Transport.PAYLOAD);
-  out.fill(0, Transport.PAYLOAD + plaintext.length, Transport.PAYLOAD + padded);
-  nonce.fill(0, 0, 4);
-  nonce.writeBigUInt64LE(counter, 4);
-  const body = out.subarray(Transport.PAYLOAD);
-  sodium.crypto_aead_chacha20poly1305_ietf_encrypt(body, body.subarray(0, padded), undefined, nonce, table.sendKey(slot));
+  sealInPlace(table, slot, remoteIndex, counter, out, 0, plaintext.length, padded);
   return out;
+}
+
+/**
+ * Seals the plaintext at buf[start + 16, start + 16 + len) in place: the
+ * header goes at buf[start, start + 16), padding up to padded bytes and the
+ * tag after it. Returns the message length. The caller allocated counter and
+ * made room for 16 + padded + 16 bytes.
+ */
+export function sealInPlace(
+  table: KeypairTable,
+  slot: number,
+  remoteIndex: number,
+  counter: bigint,
+  buf: Uint8Array,
+  start: number,
+  len: number,
+  padded: number,
+): number {
+  writeU32LE(buf, start, MESSAGE_TRANSPORT);
+  writeU32LE(buf, start + Transport.RECEIVER, remoteIndex);
+  const lo = Number(counter & 0xffffffffn);
+  const hi = Number(counter >> 32n);
+  writeU32LE(buf, start + Transport.COUNTER, lo);
+  writeU32LE(buf, start + Transport.COUNTER + 4, hi);
+  const body = start + Transport.PAYLOAD;
+  buf.fill(0, body + len, body + padded);
+  nonce.fill(0, 0, 4);
+  writeU32LE(nonce, 4, lo);
+  writeU32LE(nonce, 8, hi);
+  const sealed = buf.subarray(body, body + padded + AEAD_TAG_LEN);
+  sodium.crypto_aead_chacha20poly1305_ietf_encrypt(sealed, sealed.subarray(0, padded), undefined, nonce, table.sendKey(slot));
+  return Transport.PAYLOAD + padded + AEAD_TAG_LEN;
 }
 
 export const DECRYPT_FAILED = -1;
@@ -55,29 +80,24 @@ export const DECRYPT_REPLAY = -2;
  * counters cannot move it.
  */
 export function decryptTransport(table: KeypairTable, slot: number, msg: Uint8Array): number {
-  const counter = readCounter(msg);
+  return openInPlace(table, slot, msg, 0, msg.length);
+}
+
+/** decryptTransport over the message at buf[start, start + len). */
+export function openInPlace(table: KeypairTable, slot: number, buf: Uint8Array, start: number, len: number): number {
+  const lo = readU32LE(buf, start + Transport.COUNTER);
+  const hi = readU32LE(buf, start + Transport.COUNTER + 4);
   nonce.fill(0, 0, 4);
-  nonce.set(msg.subarray(Transport.COUNTER, Transport.PAYLOAD), 4);
-  const body = msg.subarray(Transport.PAYLOAD);
+  writeU32LE(nonce, 4, lo);
+  writeU32LE(nonce, 8, hi);
+  const body = buf.subarray(start + Transport.PAYLOAD, start + len);
   const plainLen = body.length - AEAD_TAG_LEN;
-  const n = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(
-    body.subarray(0, plainLen),
-    body,
-    undefined,
-    nonce,
-    table.receiveKey(slot),
-  );
+  const n = sodium.crypto_aead_chacha20poly1305_ietf_decrypt(body.subarray(0, plainLen), body, undefined, nonce, table.receiveKey(slot));
   if (n < 0) return DECRYPT_FAILED;
-  if (!table.replay(slot).check(counter)) return DECRYPT_REPLAY;
+  if (!table.replay(slot).check((BigInt(hi) << 32n) | BigInt(lo))) return DECRYPT_REPLAY;
   return plainLen;
 }
 
 export function receiverIndex(msg: Uint8Array): number {
   return readU32LE(msg, Transport.RECEIVER);
-}
-
-function readCounter(msg: Uint8Array): bigint {
-  const lo = readU32LE(msg, Transport.COUNTER);
-  const hi = readU32LE(msg, Transport.COUNTER + 4);
-  return (BigInt(hi) << 32n) | BigInt(lo);
 }
