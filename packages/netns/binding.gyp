@@ -14,6 +14,7 @@
         "native/netns_create.cc",
         "native/nlmsg.cc",
         "native/rtnl.cc",
+        "native/sockets.cc",
         "native/spawn.cc",
         "native/wait.cc"
       ],

@@ -22,8 +22,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"waitPidfd", wc::WaitPidfd},
       {"pidfdSendSignal", wc::PidfdSendSignal},
       {"pipe", wc::Pipe},
+      {"socketOpen", wc::SocketOpen},
+      {"socketBind", wc::SocketBind},
+      {"socketListen", wc::SocketListen},
+      {"socketName", wc::SocketName},
+      {"recvOrigDst", wc::RecvOrigDst},
   };
   for (const auto& entry : table) exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name));
+  exports.Set("ReadableWatcher", wc::ReadableWatcherClass(env));
   return exports;
 }
 

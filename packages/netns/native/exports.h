@@ -20,4 +20,11 @@ Napi::Value WaitPidfd(const Napi::CallbackInfo& info);
 Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info);
 Napi::Value Pipe(const Napi::CallbackInfo& info);
 
+Napi::Value SocketOpen(const Napi::CallbackInfo& info);
+Napi::Value SocketBind(const Napi::CallbackInfo& info);
+Napi::Value SocketListen(const Napi::CallbackInfo& info);
+Napi::Value SocketName(const Napi::CallbackInfo& info);
+Napi::Value RecvOrigDst(const Napi::CallbackInfo& info);
+Napi::Function ReadableWatcherClass(Napi::Env env);
+
 }  // namespace wc

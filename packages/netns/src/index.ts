@@ -22,3 +22,13 @@ export {
   type ExitStatus,
 } from './spawn.js';
 export { userNamespaceHelper, userNamespaceCommand, diagnoseUserNamespaces } from './userns.js';
+export {
+  socketInNetns,
+  bindSocket,
+  listenSocket,
+  socketAddress,
+  recvWithOrigDst,
+  watchReadable,
+  type NetnsSocketOptions,
+  type OrigDstDatagram,
+} from './sockets.js';

@@ -46,6 +46,22 @@ export interface NativeSpawnPlan {
   pidNamespace?: boolean;
 }
 
+export interface NativeSocketOptions {
+  transparent?: boolean;
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  origDstAddr?: boolean;
+  ipv6Only?: boolean;
+}
+export interface NativeDatagram {
+  length: number;
+  truncated: boolean;
+  source: string;
+  sourcePort: number;
+  destination: string | null;
+  destinationPort: number | null;
+}
+
 interface Addon {
   setErrorFactory(factory: (errno: number, syscall: string, context: string, kernelMessage: string) => Error): void;
   createNetns(): number;
@@ -64,6 +80,12 @@ interface Addon {
   waitPidfd(pidfd: number, done: (errno: number | null, code: number | null, signal: number | null) => void): void;
   pidfdSendSignal(pidfd: number, signal: number): void;
   pipe(closeOnExec?: boolean): [number, number];
+  socketOpen(nsFd: number | null, family: 4 | 6, type: 'tcp' | 'udp', options: NativeSocketOptions): number;
+  socketBind(fd: number, address: string, port: number): void;
+  socketListen(fd: number, backlog: number): void;
+  socketName(fd: number): { address: string; port: number };
+  recvOrigDst(fd: number, buffer: Buffer): NativeDatagram | null;
+  ReadableWatcher: new (fd: number, callback: (errno: number | null) => void) => { stop(): void };
 }
 
 // src/ (under tsx) and dist/ are siblings of build/, so one relative path serves both.

@@ -1,0 +1,76 @@
+import { NetnsError } from './errors.js';
+import { native } from './native.js';
+
+export interface NetnsSocketOptions {
+  /** IP_TRANSPARENT / IPV6_TRANSPARENT: bind to a non-local address, accept tproxy'd flows (needs CAP_NET_ADMIN in the namespace's owner). */
+  transparent?: boolean;
+  /** SO_REUSEADDR (what Node sets on TCP listeners). */
+  reuseAddr?: boolean;
+  /** SO_REUSEPORT. */
+  reusePort?: boolean;
+  /** IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR, for recvWithOrigDst() on a transparent UDP socket. */
+  origDstAddr?: boolean;
+  /** IPV6_V6ONLY on an IPv6 socket. Default true: one socket per family; false makes a [::] listener dual-stack. */
+  ipv6Only?: boolean;
+}
+
+/**
+ * Opens a TCP or UDP socket inside the network namespace `netnsFd` refers to
+ * (or, with null, in this process's own) and returns its fd: non-blocking and
+ * close-on-exec, nothing bound yet. A throwaway thread enters the namespace,
+ * makes the socket and sets the options; no Node thread moves, and the socket
+ * stays in that namespace for life, so bind/listen/connect/send work from
+ * anywhere afterwards.
+ *
+ * Hand the fd to Node with `net.Server.listen({ fd })` (TCP, after
+ * bindSocket + listenSocket), `new net.Socket({ fd })`, or
+ * `dgram.Socket.bind({ fd })` (UDP; only in a process that did not already
+ * poll that fd). Throws a NetnsError ('setns', 'socket', 'setsockopt(...)').
+ */
+export function socketInNetns(netnsFd: number | null, family: 4 | 6, type: 'tcp' | 'udp', options: NetnsSocketOptions = {}): number {
+  if (family !== 4 && family !== 6) throw new TypeError(`family must be 4 or 6, not ${String(family)}`);
+  return native.socketOpen(netnsFd, family, type, options);
+}
+
+/** bind(2); with a transparent socket the address may be one the namespace does not own. */
+export function bindSocket(fd: number, address: string, port: number): void {
+  native.socketBind(fd, address, port);
+}
+
+/** listen(2). */
+export function listenSocket(fd: number, backlog = 511): void {
+  native.socketListen(fd, backlog);
+}
+
+/** getsockname(2): the bound address and port (the port the kernel picked for port 0). */
+export function socketAddress(fd: number): { address: string; port: number } {
+  return native.socketName(fd);
+}
+
+export interface OrigDstDatagram {
+  /** Bytes written into the buffer. */
+  length: number;
+  /** The datagram was longer than the buffer and was cut. */
+  truncated: boolean;
+  source: string;
+  sourcePort: number;
+  /** Where the sender sent it (IP_ORIGDSTADDR); null unless the socket was opened with origDstAddr. */
+  destination: string | null;
+  destinationPort: number | null;
+}
+
+/**
+ * One recvmsg(2) that also returns the datagram's original destination, as
+ * a tproxy rule redirected it. Null when nothing is waiting (never blocks).
+ */
+export function recvWithOrigDst(fd: number, buffer: Buffer): OrigDstDatagram | null {
+  return native.recvOrigDst(fd, buffer);
+}
+
+/**
+ * Calls `onReadable` from the event loop whenever `fd` is readable (level-triggered:
+ * read until recvWithOrigDst returns null, or it fires again). stop() before closing the fd.
+ */
+export function watchReadable(fd: number, onReadable: (err: NetnsError | null) => void): { stop(): void } {
+  return new native.ReadableWatcher(fd, (errno) => onReadable(errno === null ? null : new NetnsError(errno, 'poll', `watching fd ${fd}`)));
+}
