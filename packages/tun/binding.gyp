@@ -13,7 +13,15 @@
         "native/fresh_thread.cc",
         "native/tun_open.cc",
         "native/open_binding.cc",
-        "native/queue.cc"
+        "native/queue.cc",
+        "native/futex.cc",
+        "native/udp_open.cc",
+        "native/udp_socket.cc",
+        "native/pump.cc",
+        "native/pump_loop.cc",
+        "native/pump_tun.cc",
+        "native/pump_udp_reader.cc",
+        "native/pump_udp_writer.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]

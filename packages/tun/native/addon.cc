@@ -9,6 +9,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   exports.Set("TunQueue", DefineQueue(env));
+  exports.Set("futexWait", Napi::Function::New(env, FutexWaitJs, "futexWait"));
+  exports.Set("futexWake", Napi::Function::New(env, FutexWakeJs, "futexWake"));
+  exports.Set("openUdp", Napi::Function::New(env, OpenUdpJs, "openUdp"));
+  exports.Set("UdpSocket", DefineUdpSocket(env));
+  exports.Set("RingPump", DefinePump(env));
   return exports;
 }
 

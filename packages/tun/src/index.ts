@@ -1,3 +1,25 @@
 export { Tun, type TunOptions, type PacketHandler, type ErrorHandler } from './tun.js';
 export { TunError } from './errors.js';
 export type { QueueStats, TunStats } from './stats.js';
+export { futexWait, futexWake, type FutexWaitResult } from './futex.js';
+export {
+  PacketRing,
+  RingCtl,
+  SlotField,
+  SlotState,
+  RING_MAGIC,
+  RING_CONTROL_BYTES,
+  SLOT_HEADER_BYTES,
+  MAX_LANES,
+  TUN_OFFSET,
+  UDP_OFFSET,
+  slotBytesForMtu,
+  type PacketRingOptions,
+  type RingStats,
+  type SlotPeer,
+} from './ring.js';
+export { Doorbell } from './doorbell.js';
+export { produce, canProduce, consume, doneCount, waitForDone, signalDone, type PacketAddress } from './ring-io.js';
+export { ShardLane, runShard, type ShardJob } from './shard.js';
+export { UdpSocket, type UdpFamily, type UdpSocketOptions } from './udp-socket.js';
+export { RingPump, type PumpKind, type PumpOptions, type PumpStats, type TunQueueTarget } from './pump.js';

@@ -30,6 +30,42 @@ export interface NativeQueue {
   close(): void;
 }
 
+export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
+
+export interface NativeUdpSocket {
+  readonly fd: number;
+  readonly port: number;
+  readonly family: 4 | 6;
+  sendTo(bytes: Uint8Array, family: 4 | 6, addr: Uint8Array, port: number, scope?: number): boolean;
+  stats(): { sent: number; sendDropped: number };
+  close(): void;
+}
+
+/** Counters of one pump thread, as native/pump_loop.h keeps them. */
+export interface NativePumpStats {
+  syscalls: number;
+  packets: number;
+  bytes: number;
+  batches: number;
+  errors: number;
+  dropsFull: number;
+  truncated: number;
+  gsoSends: number;
+  gsoSegments: number;
+  groReceives: number;
+  groSegments: number;
+  gsoActive: boolean;
+  groActive: boolean;
+  lastErrno: number;
+  fatal?: TunError;
+}
+
+export interface NativePump {
+  readonly running: boolean;
+  stop(): void;
+  stats(): NativePumpStats;
+}
+
 interface Addon {
   setErrorFactory(factory: (errno: number, syscall: string, context: string) => Error): void;
   openTun(opts: {
@@ -40,6 +76,17 @@ interface Addon {
     devicePath?: string;
   }): { fds: number[]; name: string; ifindex: number; mtu: number };
   TunQueue: new (fd: number, maxPacket: number, batchSize: number) => NativeQueue;
+  futexWait(words: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
+  futexWake(words: Int32Array, index: number, count: number): number;
+  openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number }): { fd: number; family: 4 | 6 };
+  UdpSocket: new (fd: number) => NativeUdpSocket;
+  RingPump: new (
+    kind: string,
+    fd: number,
+    ring: Int32Array,
+    doorbell: Int32Array | null,
+    options: { batch?: number; gso?: boolean; gro?: boolean },
+  ) => NativePump;
 }
 
 // src/ (under tsx) and dist/ are siblings of build/, so one relative path serves both.

@@ -2,6 +2,7 @@ import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { explainOpenError, TunError } from './errors.js';
 import { native, WriteResult, type NativeQueue } from './native.js';
+import { hasPump, stopPumps } from './pump-registry.js';
 import { queueStats, sumStats, type TunStats } from './stats.js';
 
 export interface TunOptions {
@@ -109,6 +110,24 @@ export class Tun {
     return [...this.#fds];
   }
 
+  /**
+   * The fd of one queue, for native I/O threads (RingPump.tunReader/tunWriter
+   * take the Tun itself and use this). Owned by the Tun: closed by close().
+   */
+  queueFd(queue: number): number {
+    this.#assertOpen();
+    const fd = this.#fds[queue];
+    if (!Number.isInteger(queue) || fd === undefined) {
+      throw new RangeError(`queue ${queue} does not exist (this TUN has ${this.#queues.length})`);
+    }
+    return fd;
+  }
+
+  /** True once onPackets started the Tun's own readers (then no RingPump may read its queues). */
+  get reading(): boolean {
+    return this.#reading;
+  }
+
   get queueCount(): number {
     return this.#queues.length;
   }
@@ -126,6 +145,9 @@ export class Tun {
     this.#assertOpen();
     this.#onPackets = handler;
     if (this.#reading) return;
+    if (hasPump(this, 'tunReader:')) {
+      throw new Error(`TUN '${this.name}' has a RingPump reading its queues: stop it before calling onPackets`);
+    }
     this.#reading = true;
     this.#queues.forEach((q, i) => q.start((err, buffer, lengths) => this.#dispatch(i, err, buffer, lengths)));
   }
@@ -164,10 +186,11 @@ export class Tun {
     return this;
   }
 
-  /** Stops the readers and closes every queue; the kernel then deletes the interface. Idempotent. */
+  /** Stops the readers and pumps, closes every queue; the kernel then deletes the interface. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    stopPumps(this);
     for (const q of this.#queues) q.close();
   }
 

@@ -70,3 +70,27 @@ export function parseIcmpEcho(ip: Ipv4): IcmpEcho | undefined {
   if (ip.protocol !== 1 || m.length < 8) return undefined;
   return { type: m[0]!, id: m.readUInt16BE(4), seq: m.readUInt16BE(6), data: m.subarray(8), checksumOk: internetChecksum(m) === 0 };
 }
+
+/**
+ * Turns an IPv4 ICMP echo request into its reply in place (addresses swapped,
+ * type 0, checksum recomputed); false for any other packet.
+ */
+export function echoReplyInPlace(p: Uint8Array): boolean {
+  if (p.length < 28 || p[0]! >> 4 !== 4 || p[9] !== 1) return false;
+  const headerLen = (p[0]! & 0x0f) * 4;
+  const total = (p[2]! << 8) | p[3]!;
+  if (total > p.length || p[headerLen] !== ICMP_ECHO_REQUEST) return false;
+  for (let i = 0; i < 4; i++) {
+    const src = p[12 + i]!;
+    p[12 + i] = p[16 + i]!;
+    p[16 + i] = src;
+  }
+  const icmp = p.subarray(headerLen, total);
+  icmp[0] = ICMP_ECHO_REPLY;
+  icmp[2] = 0;
+  icmp[3] = 0;
+  const sum = internetChecksum(icmp);
+  icmp[2] = sum >> 8;
+  icmp[3] = sum & 0xff;
+  return true;
+}

@@ -1,0 +1,195 @@
+// UDP socket -> ring: recvmmsg batches. Without GRO, datagrams land directly
+// in free slots. With UDP_GRO the kernel may hand over several equal-size
+// datagrams as one receive (the UDP_GRO cmsg gives their size): those arrive
+// in per-message scratch buffers and are split into consecutive slots.
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "pump_loop.h"
+#include "sockaddr.h"
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+namespace wctun {
+namespace {
+
+constexpr size_t kGroBuffer = 65536;  // a coalesced receive is at most one 64 KiB skb
+constexpr int kRoundsPerWake = 16;    // bounded so a flood cannot keep the thread from seeing stop/CLOSED
+
+struct Batch {
+  explicit Batch(int n) : msgs(n), iov(n), names(n), control(n) {}
+  std::vector<mmsghdr> msgs;
+  std::vector<iovec> iov;
+  std::vector<sockaddr_storage> names;
+  std::vector<std::aligned_storage_t<CMSG_SPACE(sizeof(int)), alignof(cmsghdr)>> control;
+
+  void Prepare(int i, void* buf, size_t len, bool wantCmsg) {
+    iov[i] = {buf, len};
+    msghdr& h = msgs[i].msg_hdr;
+    std::memset(&h, 0, sizeof h);
+    h.msg_name = &names[i];
+    h.msg_namelen = sizeof names[i];
+    h.msg_iov = &iov[i];
+    h.msg_iovlen = 1;
+    if (wantCmsg) {
+      h.msg_control = &control[i];
+      h.msg_controllen = sizeof control[i];
+    }
+    msgs[i].msg_len = 0;
+  }
+};
+
+int GroSize(const msghdr& h) {
+  for (cmsghdr* cm = CMSG_FIRSTHDR(const_cast<msghdr*>(&h)); cm != nullptr; cm = CMSG_NXTHDR(const_cast<msghdr*>(&h), cm)) {
+    if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+      int size;
+      std::memcpy(&size, CMSG_DATA(cm), sizeof size);
+      return size;
+    }
+  }
+  return 0;
+}
+
+void FillHeader(uint8_t* slot, size_t len, const PeerAddr& from) {
+  ring::Set(slot + ring::kOffsetAt, ring::kUdpOffset);
+  ring::Set(slot + ring::kLengthAt, static_cast<int32_t>(len));
+  WriteSlotAddr(slot, from);
+}
+
+class Reader {
+ public:
+  explicit Reader(PumpContext& c) : c_(c), batch_(c.options.batch) {
+    int on = c.options.gro ? 1 : 0;
+    // Kernels or sockets that refuse UDP_GRO simply keep receiving one datagram at a time.
+    bool gro = setsockopt(c.fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0 && on == 1;
+    c.stats->groActive.store(gro);
+    if (gro) gro_.reset(new uint8_t[kGroBuffer * static_cast<size_t>(c.options.batch)]);
+    scratch_.reset(new uint8_t[c.ring.DataBytes()]);
+  }
+
+  // One recvmmsg; false when the socket is drained (or failed).
+  bool Round() {
+    uint32_t head = c_.ring.Head();
+    int free = 0;
+    while (free < c_.options.batch && c_.ring.State(head + free) == ring::kFree) free++;
+    int n = free > 0 ? free : c_.options.batch;
+    for (int i = 0; i < n; i++) {
+      if (free == 0) {
+        batch_.Prepare(i, scratch_.get(), c_.ring.DataBytes(), false);  // read only to drop: one shared buffer
+      } else if (gro_) {
+        batch_.Prepare(i, gro_.get() + kGroBuffer * i, kGroBuffer, true);
+      } else {
+        batch_.Prepare(i, c_.ring.Data(head + i), c_.ring.DataBytes(), false);
+      }
+    }
+    int got = recvmmsg(c_.fd, batch_.msgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+    PumpStats::Add(c_.stats->syscalls, 1);
+    if (got < 0) {
+      if (errno == EINTR) return true;
+      if (errno == EAGAIN) return false;
+      PumpStats::Add(c_.stats->errors, 1);
+      c_.stats->lastErrno.store(errno);
+      if (errno == EBADF || errno == ENOTSOCK || errno == EFAULT) c_.Fatal(errno, "recvmmsg");
+      // Others (a queued ICMP error, ENOMEM) concern one receive; the next poll retries.
+      return false;
+    }
+    if (free == 0) {
+      ring::Add(c_.ring.Ctl(ring::kDropsFullAt), got);
+      PumpStats::Add(c_.stats->dropsFull, static_cast<uint64_t>(got));
+      return got == n;
+    }
+    uint32_t published = gro_ ? SplitGro(head, got) : Compact(head, got);
+    if (published > 0) {
+      ring::RingDoorbell(c_.doorbell);
+      PumpStats::Add(c_.stats->packets, published);
+      PumpStats::Add(c_.stats->batches, 1);
+    }
+    return got == n;
+  }
+
+ private:
+  // Direct receives: datagrams i sit in slot head+i. One that was truncated
+  // (bigger than a slot) is dropped, and the ones after it move down so that
+  // published slots stay contiguous.
+  uint32_t Compact(uint32_t head, int got) {
+    uint32_t out = 0;
+    for (int i = 0; i < got; i++) {
+      const mmsghdr& m = batch_.msgs[i];
+      if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+        PumpStats::Add(c_.stats->truncated, 1);
+        continue;
+      }
+      if (out != static_cast<uint32_t>(i)) std::memcpy(c_.ring.Data(head + out), c_.ring.Data(head + i), m.msg_len);
+      PeerAddr from;
+      FromSockaddr(batch_.names[i], &from);
+      FillHeader(c_.ring.Slot(head + out), m.msg_len, from);
+      c_.ring.Publish(head + out);
+      PumpStats::Add(c_.stats->bytes, m.msg_len);
+      out++;
+    }
+    return out;
+  }
+
+  uint32_t SplitGro(uint32_t head, int got) {
+    uint32_t out = 0;
+    const size_t room = c_.ring.DataBytes();
+    for (int i = 0; i < got; i++) {
+      const mmsghdr& m = batch_.msgs[i];
+      size_t len = m.msg_len;
+      int gso = GroSize(m.msg_hdr);
+      size_t seg = gso > 0 ? static_cast<size_t>(gso) : len;
+      if (gso > 0) PumpStats::Add(c_.stats->groReceives, 1);
+      PeerAddr from;
+      FromSockaddr(batch_.names[i], &from);
+      const uint8_t* data = gro_.get() + kGroBuffer * i;
+      for (size_t at = 0; at < len || (len == 0 && at == 0); at += seg) {
+        size_t piece = len - at < seg ? len - at : seg;
+        if (gso > 0) PumpStats::Add(c_.stats->groSegments, 1);
+        if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0 || piece > room) {
+          PumpStats::Add(c_.stats->truncated, 1);
+        } else if (c_.ring.State(head + out) != ring::kFree) {
+          ring::Add(c_.ring.Ctl(ring::kDropsFullAt), 1);
+          PumpStats::Add(c_.stats->dropsFull, 1);
+        } else {
+          std::memcpy(c_.ring.Data(head + out), data + at, piece);
+          FillHeader(c_.ring.Slot(head + out), piece, from);
+          c_.ring.Publish(head + out);
+          PumpStats::Add(c_.stats->bytes, piece);
+          out++;
+        }
+        if (len == 0) break;
+      }
+    }
+    return out;
+  }
+
+  PumpContext& c_;
+  Batch batch_;
+  std::unique_ptr<uint8_t[]> gro_;
+  std::unique_ptr<uint8_t[]> scratch_;
+};
+
+}  // namespace
+
+void UdpReaderLoop(PumpContext& c) {
+  Reader reader(c);
+  while (!c.Done() && c.stats->fatalErrno.load() == 0) {
+    Wait w = WaitFd(c, POLLIN, -1);
+    if (w == Wait::kStop) return;
+    if (w == Wait::kError) return c.Fatal(errno, "poll");
+    if (w == Wait::kTimeout) continue;
+    for (int round = 0; round < kRoundsPerWake && !c.Done() && reader.Round(); round++) {
+    }
+  }
+}
+
+}  // namespace wctun

@@ -1,0 +1,116 @@
+// JS producer and consumer of a packet ring, for the main thread (e.g. control
+// packets) and tests. Native pumps do the same on their own threads.
+import type { Doorbell } from './doorbell.js';
+import { futexWait, futexWake } from './futex.js';
+import { PacketRing, RingCtl, SlotField, SlotState, TUN_OFFSET } from './ring.js';
+
+const W = (byteOffset: number): number => byteOffset >> 2;
+
+/** Where a packet came from (producer) or goes to (shard, for the consumer). */
+export interface PacketAddress {
+  family: 4 | 6;
+  port: number;
+  /** 4 or 16 bytes. */
+  addr: Uint8Array;
+  scope?: number;
+}
+
+/**
+ * Publishes one packet at HEAD, stored at `offset` in the slot's data area.
+ * False (and DROPS_FULL counted) when the slot at HEAD is not FREE or the
+ * packet does not fit: a full ring drops, it never blocks. Rings `doorbell`
+ * when given; pass null to ring it once after a batch. Single producer only.
+ */
+export function produce(
+  ring: PacketRing,
+  doorbell: Doorbell | null,
+  bytes: Uint8Array,
+  offset = TUN_OFFSET,
+  addr?: PacketAddress,
+): boolean {
+  const i32 = ring.i32;
+  const head = Atomics.load(i32, W(RingCtl.HEAD));
+  if (ring.state(head) !== SlotState.FREE || offset < 0 || offset + bytes.length > ring.dataBytes) {
+    Atomics.add(i32, W(RingCtl.DROPS_FULL), 1);
+    return false;
+  }
+  ring.u8.set(bytes, ring.dataOffset(head) + offset);
+  const w = ring.slotWord(head);
+  i32[w + W(SlotField.OFFSET)] = offset;
+  i32[w + W(SlotField.LENGTH)] = bytes.length;
+  if (addr) ring.setPeer(head, addr);
+  else i32[w + W(SlotField.FAMILY)] = 0;
+  i32[w + W(SlotField.SEQ)] = head;
+  Atomics.store(i32, w + W(SlotField.STATE), SlotState.FILLED);
+  Atomics.store(i32, W(RingCtl.HEAD), (head + 1) | 0);
+  Atomics.add(i32, W(RingCtl.PRODUCED), 1);
+  doorbell?.ring();
+  return true;
+}
+
+/** True when the next produce() has a FREE slot. */
+export function canProduce(ring: PacketRing): boolean {
+  return ring.state(ring.head) === SlotState.FREE;
+}
+
+/**
+ * Emits finished slots from TAIL in sequence order: `emit(packet, seq)` for
+ * each EMIT slot (return false to count an emit error), DROP slots are
+ * skipped and counted; each slot is then FREE again. Stops at the first slot
+ * a shard has not finished, or after `max`. Returns how many slots it freed.
+ * The packet view is only valid inside the call. Single consumer only.
+ */
+export function consume(ring: PacketRing, emit: (packet: Uint8Array, seq: number) => boolean, max = Infinity): number {
+  const i32 = ring.i32;
+  let tail = Atomics.load(i32, W(RingCtl.TAIL));
+  let n = 0;
+  let emitted = 0;
+  let failed = 0;
+  let dropped = 0;
+  while (n < max) {
+    const state = ring.state(tail);
+    if (state === SlotState.EMIT) {
+      if (emit(ring.packet(tail), tail)) emitted++;
+      else failed++;
+    } else if (state === SlotState.DROP) {
+      dropped++;
+    } else {
+      break;
+    }
+    ring.setState(tail, SlotState.FREE);
+    tail = (tail + 1) | 0;
+    n++;
+  }
+  if (n > 0) {
+    Atomics.store(i32, W(RingCtl.TAIL), tail);
+    Atomics.add(i32, W(RingCtl.EMITTED), emitted);
+    Atomics.add(i32, W(RingCtl.EMIT_ERRORS), failed);
+    Atomics.add(i32, W(RingCtl.DROPPED), dropped);
+  }
+  return n;
+}
+
+/** DONE, to read before consume() finds nothing and waitForDone() is called. */
+export function doneCount(ring: PacketRing): number {
+  return Atomics.load(ring.i32, W(RingCtl.DONE));
+}
+
+/**
+ * The consumer's sleep: announces itself in CONSUMER_SLEEPING so shards wake
+ * it, and sleeps until DONE moves past `seen` (or timeoutMs). Blocks: workers only.
+ */
+export function waitForDone(ring: PacketRing, seen: number, timeoutMs: number): void {
+  const i32 = ring.i32;
+  Atomics.store(i32, W(RingCtl.CONSUMER_SLEEPING), 1);
+  const state = ring.state(Atomics.load(i32, W(RingCtl.TAIL)));
+  if (state !== SlotState.EMIT && state !== SlotState.DROP && !ring.closed) {
+    futexWait(i32, W(RingCtl.DONE), seen, timeoutMs);
+  }
+  Atomics.store(i32, W(RingCtl.CONSUMER_SLEEPING), 0);
+}
+
+/** A shard finished a run of slots: bump DONE and wake the consumer if it sleeps. Never blocks. */
+export function signalDone(ring: PacketRing): void {
+  Atomics.add(ring.i32, W(RingCtl.DONE), 1);
+  if (Atomics.load(ring.i32, W(RingCtl.CONSUMER_SLEEPING)) !== 0) futexWake(ring.i32, W(RingCtl.DONE));
+}

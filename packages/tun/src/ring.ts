@@ -1,0 +1,296 @@
+// Pipeline packet rings in a SharedArrayBuffer: the layout shared by native I/O
+// threads (native/ring.h) and wg-engine shards. One producer fills slots in
+// sequence order, shards transform the slots of their lane in place, one
+// consumer emits them in sequence order. Sequence numbers are uint32 that wrap;
+// in JS they are kept as int32 (`| 0`) and compared with `((a - b) | 0) < 0`.
+import type { Doorbell } from './doorbell.js';
+import { futexWake } from './futex.js';
+
+export const RING_MAGIC = 0x57435247;
+/** Bytes before the first slot. */
+export const RING_CONTROL_BYTES = 256;
+/** Bytes of a slot's header; its data area follows. */
+export const SLOT_HEADER_BYTES = 64;
+/** SHARD_CURSOR has room for this many lanes. */
+export const MAX_LANES = 8;
+/** Where the TUN reader stores an IP packet in the data area (room for the WireGuard header before it). */
+export const TUN_OFFSET = 32;
+/** Where the UDP reader stores a datagram. */
+export const UDP_OFFSET = 0;
+
+/** Byte offsets of the control block's int32 words. */
+export const RingCtl = {
+  MAGIC: 0,
+  CAPACITY: 4,
+  SLOT_BYTES: 8,
+  LANES: 12,
+  BATCH_SHIFT: 16,
+  CLOSED: 20,
+  HEAD: 64,
+  TAIL: 128,
+  CONSUMER_SLEEPING: 132,
+  DONE: 192,
+  DROPS_FULL: 196,
+  PRODUCED: 200,
+  EMITTED: 204,
+  EMIT_ERRORS: 208,
+  DROPPED: 212,
+  SHARD_CURSOR: 224,
+} as const;
+
+/** Byte offsets inside a slot. */
+export const SlotField = {
+  STATE: 0,
+  SEQ: 4,
+  OFFSET: 8,
+  LENGTH: 12,
+  /** 0 none, 4 IPv4, 6 IPv6: the source on receive, the destination on send. */
+  FAMILY: 16,
+  PORT: 20,
+  /** 16 bytes; IPv4 in the first 4. */
+  ADDR: 24,
+  SCOPE: 40,
+  /** Free for the shard; producers and consumers never read it. */
+  AUX: 44,
+  DATA: 64,
+} as const;
+
+export const SlotState = { FREE: 0, FILLED: 1, BUSY: 2, EMIT: 3, DROP: 4 } as const;
+export type SlotState = (typeof SlotState)[keyof typeof SlotState];
+
+const W = (byteOffset: number): number => byteOffset >> 2;
+
+/**
+ * Slot size for packets of `mtu` bytes: the 64-byte header, then the packet
+ * with 32 bytes of headroom, 16 of padding, the 16-byte tag and 32 spare,
+ * rounded up to 64.
+ */
+export function slotBytesForMtu(mtu: number): number {
+  if (!Number.isInteger(mtu) || mtu < 1 || mtu > 65535) throw new RangeError(`mtu must be 1 to 65535, got ${mtu}`);
+  return SLOT_HEADER_BYTES + Math.ceil((mtu + 32 + 16 + 16 + 32) / 64) * 64;
+}
+
+export interface PacketRingOptions {
+  /** Slots, a power of two from 2 to 65536. */
+  capacity: number;
+  /** Bytes per slot including its 64-byte header, a multiple of 64 (see slotBytesForMtu). */
+  slotBytes: number;
+  /** Shards sharing the ring, 1 to 8. Default 1. */
+  lanes?: number;
+  /** Batches of 2^batchShift consecutive slots belong to one lane. Default 4 (16 slots). */
+  batchShift?: number;
+}
+
+export interface RingStats {
+  produced: number;
+  emitted: number;
+  dropsFull: number;
+  dropped: number;
+  emitErrors: number;
+  head: number;
+  tail: number;
+}
+
+/** A peer address as slots hold it. `addr` has 16 bytes (IPv4 in the first 4). */
+export interface SlotPeer {
+  family: 0 | 4 | 6;
+  port: number;
+  addr: Uint8Array;
+  scope: number;
+}
+
+export class PacketRing {
+  readonly sab: SharedArrayBuffer;
+  /** The whole buffer as int32 words (control block and slot headers). */
+  readonly i32: Int32Array;
+  /** The whole buffer as bytes (slot data). */
+  readonly u8: Uint8Array;
+  readonly capacity: number;
+  readonly mask: number;
+  readonly slotBytes: number;
+  readonly lanes: number;
+  readonly batchShift: number;
+
+  private constructor(sab: SharedArrayBuffer) {
+    this.sab = sab;
+    this.i32 = new Int32Array(sab);
+    this.u8 = new Uint8Array(sab);
+    if (sab.byteLength < RING_CONTROL_BYTES || Atomics.load(this.i32, W(RingCtl.MAGIC)) !== RING_MAGIC) {
+      throw new TypeError('not a packet ring: the SharedArrayBuffer has no ring control block');
+    }
+    this.capacity = this.i32[W(RingCtl.CAPACITY)]!;
+    this.mask = this.capacity - 1;
+    this.slotBytes = this.i32[W(RingCtl.SLOT_BYTES)]!;
+    this.lanes = this.i32[W(RingCtl.LANES)]!;
+    this.batchShift = this.i32[W(RingCtl.BATCH_SHIFT)]!;
+    if (RING_CONTROL_BYTES + this.capacity * this.slotBytes > sab.byteLength) {
+      throw new TypeError('not a packet ring: the buffer is smaller than its layout');
+    }
+  }
+
+  static create(options: PacketRingOptions): PacketRing {
+    const { capacity, slotBytes, lanes = 1, batchShift = 4 } = options;
+    if (!Number.isInteger(capacity) || capacity < 2 || capacity > 65536 || (capacity & (capacity - 1)) !== 0) {
+      throw new RangeError(`capacity must be a power of two from 2 to 65536, got ${capacity}`);
+    }
+    if (!Number.isInteger(slotBytes) || slotBytes < 128 || slotBytes % 64 !== 0) {
+      throw new RangeError(`slotBytes must be a multiple of 64, at least 128, got ${slotBytes}`);
+    }
+    if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) {
+      throw new RangeError(`lanes must be 1 to ${MAX_LANES}, got ${lanes}`);
+    }
+    if (!Number.isInteger(batchShift) || batchShift < 0 || batchShift > 16) {
+      throw new RangeError(`batchShift must be 0 to 16, got ${batchShift}`);
+    }
+    const sab = new SharedArrayBuffer(RING_CONTROL_BYTES + capacity * slotBytes);
+    const i32 = new Int32Array(sab);
+    i32[W(RingCtl.CAPACITY)] = capacity;
+    i32[W(RingCtl.SLOT_BYTES)] = slotBytes;
+    i32[W(RingCtl.LANES)] = lanes;
+    i32[W(RingCtl.BATCH_SHIFT)] = batchShift;
+    Atomics.store(i32, W(RingCtl.MAGIC), RING_MAGIC);
+    return new PacketRing(sab);
+  }
+
+  /** A view of a ring made elsewhere (e.g. passed to a worker). */
+  static wrap(sab: SharedArrayBuffer): PacketRing {
+    if (!(sab instanceof SharedArrayBuffer)) throw new TypeError('PacketRing.wrap expects a SharedArrayBuffer');
+    return new PacketRing(sab);
+  }
+
+  /** Bytes of a slot's data area. */
+  get dataBytes(): number {
+    return this.slotBytes - SLOT_HEADER_BYTES;
+  }
+
+  /** Byte offset of the slot that holds `seq` (its header). */
+  slotOffset(seq: number): number {
+    return RING_CONTROL_BYTES + (seq & this.mask) * this.slotBytes;
+  }
+
+  /** int32 index of the slot header of `seq`; add SlotField.X >> 2 for a field. */
+  slotWord(seq: number): number {
+    return (RING_CONTROL_BYTES + (seq & this.mask) * this.slotBytes) >> 2;
+  }
+
+  /** Byte offset of the slot's data area; a packet is at dataOffset + OFFSET. */
+  dataOffset(seq: number): number {
+    return this.slotOffset(seq) + SLOT_HEADER_BYTES;
+  }
+
+  /** The lane (shard index) that owns `seq`. */
+  owner(seq: number): number {
+    return (seq >>> this.batchShift) % this.lanes;
+  }
+
+  state(seq: number): SlotState {
+    return Atomics.load(this.i32, this.slotWord(seq)) as SlotState;
+  }
+
+  setState(seq: number, state: SlotState): void {
+    Atomics.store(this.i32, this.slotWord(seq), state);
+  }
+
+  /** The SEQ the producer stored in the slot (equals `seq` while that packet occupies it). */
+  storedSeq(seq: number): number {
+    return this.i32[this.slotWord(seq) + W(SlotField.SEQ)]!;
+  }
+
+  offset(seq: number): number {
+    return this.i32[this.slotWord(seq) + W(SlotField.OFFSET)]!;
+  }
+
+  length(seq: number): number {
+    return this.i32[this.slotWord(seq) + W(SlotField.LENGTH)]!;
+  }
+
+  /** Sets what the consumer will emit: `length` bytes at `offset` of the data area. */
+  setPacket(seq: number, offset: number, length: number): void {
+    if (offset < 0 || length < 0 || offset + length > this.dataBytes) {
+      throw new RangeError(`packet [${offset}, ${offset + length}) does not fit a ${this.dataBytes}-byte slot`);
+    }
+    const w = this.slotWord(seq);
+    this.i32[w + W(SlotField.OFFSET)] = offset;
+    this.i32[w + W(SlotField.LENGTH)] = length;
+  }
+
+  /** The slot's packet (OFFSET/LENGTH) as a view into the ring: valid until the slot is freed. */
+  packet(seq: number): Uint8Array {
+    const at = this.dataOffset(seq) + this.offset(seq);
+    return this.u8.subarray(at, at + this.length(seq));
+  }
+
+  /** The slot's whole data area as a view. */
+  data(seq: number): Uint8Array {
+    const at = this.dataOffset(seq);
+    return this.u8.subarray(at, at + this.dataBytes);
+  }
+
+  aux(seq: number): number {
+    return this.i32[this.slotWord(seq) + W(SlotField.AUX)]!;
+  }
+
+  setAux(seq: number, value: number): void {
+    this.i32[this.slotWord(seq) + W(SlotField.AUX)] = value;
+  }
+
+  /** The slot's address (a copy). */
+  peer(seq: number): SlotPeer {
+    const w = this.slotWord(seq);
+    const at = this.slotOffset(seq) + SlotField.ADDR;
+    return {
+      family: this.i32[w + W(SlotField.FAMILY)] as 0 | 4 | 6,
+      port: this.i32[w + W(SlotField.PORT)]!,
+      addr: this.u8.slice(at, at + 16),
+      scope: this.i32[w + W(SlotField.SCOPE)]!,
+    };
+  }
+
+  setPeer(seq: number, peer: { family: 0 | 4 | 6; port: number; addr: Uint8Array; scope?: number }): void {
+    const w = this.slotWord(seq);
+    const at = this.slotOffset(seq) + SlotField.ADDR;
+    this.i32[w + W(SlotField.FAMILY)] = peer.family;
+    this.i32[w + W(SlotField.PORT)] = peer.port;
+    this.u8.fill(0, at, at + 16);
+    this.u8.set(peer.addr.subarray(0, peer.family === 4 ? 4 : 16), at);
+    this.i32[w + W(SlotField.SCOPE)] = peer.scope ?? 0;
+  }
+
+  get head(): number {
+    return Atomics.load(this.i32, W(RingCtl.HEAD));
+  }
+
+  get tail(): number {
+    return Atomics.load(this.i32, W(RingCtl.TAIL));
+  }
+
+  get closed(): boolean {
+    return Atomics.load(this.i32, W(RingCtl.CLOSED)) !== 0;
+  }
+
+  /** Counters as uint32 (they wrap). */
+  stats(): RingStats {
+    const u = (at: number): number => Atomics.load(this.i32, W(at)) >>> 0;
+    return {
+      produced: u(RingCtl.PRODUCED),
+      emitted: u(RingCtl.EMITTED),
+      dropsFull: u(RingCtl.DROPS_FULL),
+      dropped: u(RingCtl.DROPPED),
+      emitErrors: u(RingCtl.EMIT_ERRORS),
+      head: u(RingCtl.HEAD),
+      tail: u(RingCtl.TAIL),
+    };
+  }
+
+  /**
+   * Sets CLOSED: producer, shards and consumer return. Wakes the consumer and,
+   * given the ring's doorbell, the sleeping shards. Native pumps notice within
+   * 50 ms. Idempotent; never blocks.
+   */
+  close(doorbell?: Doorbell): void {
+    Atomics.store(this.i32, W(RingCtl.CLOSED), 1);
+    Atomics.add(this.i32, W(RingCtl.DONE), 1);
+    futexWake(this.i32, W(RingCtl.DONE));
+    doorbell?.wakeAll();
+  }
+}

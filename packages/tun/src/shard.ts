@@ -1,0 +1,154 @@
+// The shard side of a packet ring: lane k claims the FILLED slots of its
+// batches in order, transforms them in place and marks each EMIT or DROP.
+import type { Doorbell } from './doorbell.js';
+import { PacketRing, RingCtl, SlotState } from './ring.js';
+import { signalDone } from './ring-io.js';
+
+const W = (byteOffset: number): number => byteOffset >> 2;
+
+/**
+ * One shard's position in one ring. Usage (in a worker):
+ *
+ *   const lane = new ShardLane(ring, k);
+ *   for (let seq = lane.claim(); seq !== -1; seq = lane.claim()) {
+ *     lane.finish(seq, transformInPlace(ring, seq));   // true: EMIT, false: DROP
+ *   }
+ *   lane.publish();
+ *
+ * or simply `lane.drain((seq) => transformInPlace(ring, seq))`.
+ *
+ * The cursor lives in the ring (SHARD_CURSOR[k]), so a shard restarted with
+ * the same lane after a crash resumes where its predecessor last published;
+ * slots it finds still BUSY were being transformed when that one died and
+ * become DROP, so the consumer moves on.
+ */
+export class ShardLane {
+  readonly ring: PacketRing;
+  readonly lane: number;
+  /** Slots found BUSY from a crashed predecessor and turned into DROP. */
+  recovered = 0;
+  #cursor: number;
+  #dirty = false;
+  readonly #cursorWord: number;
+
+  constructor(ring: PacketRing, lane: number) {
+    if (!Number.isInteger(lane) || lane < 0 || lane >= ring.lanes) {
+      throw new RangeError(`lane must be 0 to ${ring.lanes - 1} for this ring, got ${lane}`);
+    }
+    this.ring = ring;
+    this.lane = lane;
+    this.#cursorWord = W(RingCtl.SHARD_CURSOR) + lane;
+    this.#cursor = Atomics.load(ring.i32, this.#cursorWord);
+  }
+
+  /** The next seq this lane looks at. */
+  get cursor(): number {
+    return this.#cursor;
+  }
+
+  /** True when the producer has published past this lane's cursor (there may be work). */
+  pending(): boolean {
+    return ((this.ring.head - this.#cursor) | 0) > 0;
+  }
+
+  /** Claims (FILLED -> BUSY) the next slot of this lane and returns its seq, or -1 when none is ready. */
+  claim(): number {
+    const ring = this.ring;
+    const i32 = ring.i32;
+    const shift = ring.batchShift;
+    const head = Atomics.load(i32, W(RingCtl.HEAD));
+    let s = this.#cursor;
+    while (((head - s) | 0) > 0) {
+      if (ring.owner(s) !== this.lane) {
+        s = (((s >>> shift) + 1) << shift) | 0;
+        continue;
+      }
+      const w = ring.slotWord(s);
+      const state = Atomics.load(i32, w);
+      // A slot whose SEQ is not s was already emitted and refilled: s itself is long gone.
+      if (ring.storedSeq(s) === s) {
+        if (state === SlotState.FILLED && Atomics.compareExchange(i32, w, SlotState.FILLED, SlotState.BUSY) === SlotState.FILLED) {
+          this.#cursor = (s + 1) | 0;
+          return s;
+        }
+        if (state === SlotState.BUSY) {
+          Atomics.store(i32, w, SlotState.DROP);
+          this.recovered++;
+          this.#dirty = true;
+        }
+      }
+      s = (s + 1) | 0;
+    }
+    // s may now be past HEAD, at the start of a batch: the seqs skipped belong to other lanes.
+    this.#cursor = s;
+    return -1;
+  }
+
+  /** Marks a claimed slot EMIT (the consumer sends OFFSET/LENGTH to FAMILY/ADDR/PORT) or DROP. */
+  finish(seq: number, emit: boolean): void {
+    this.ring.setState(seq, emit ? SlotState.EMIT : SlotState.DROP);
+    this.#dirty = true;
+  }
+
+  /** After a run of finish(): stores the cursor, bumps DONE and wakes a sleeping consumer. */
+  publish(): void {
+    Atomics.store(this.ring.i32, this.#cursorWord, this.#cursor);
+    if (!this.#dirty) return;
+    this.#dirty = false;
+    signalDone(this.ring);
+  }
+
+  /**
+   * Claims, transforms and finishes every ready slot of this lane (at most
+   * `max`), then publishes. `transform` returns true to emit the slot, false
+   * to drop it; a throw drops the slot and is rethrown after publishing.
+   */
+  drain(transform: (seq: number, ring: PacketRing) => boolean, max = Infinity): number {
+    let n = 0;
+    try {
+      for (let seq = n < max ? this.claim() : -1; seq !== -1; seq = n < max ? this.claim() : -1) {
+        let emit = false;
+        try {
+          emit = transform(seq, this.ring);
+        } finally {
+          this.finish(seq, emit);
+          n++;
+        }
+      }
+    } finally {
+      this.publish();
+    }
+    return n;
+  }
+}
+
+export interface ShardJob {
+  lane: ShardLane;
+  transform: (seq: number, ring: PacketRing) => boolean;
+}
+
+/**
+ * A shard's whole life in a worker: drains every job's lane, sleeps on the
+ * doorbell when none had work, returns once every ring is closed or
+ * `shouldStop()` says so. Blocks the thread (futex): workers only.
+ */
+export function runShard(
+  jobs: ShardJob[],
+  doorbell: Doorbell,
+  options: { idleTimeoutMs?: number; shouldStop?: () => boolean } = {},
+): void {
+  const idle = options.idleTimeoutMs ?? 100;
+  for (;;) {
+    // Read before looking, so a publish between the look and the sleep makes the sleep return at once.
+    const seen = doorbell.value();
+    let open = false;
+    let done = 0;
+    for (const job of jobs) {
+      if (job.lane.ring.closed) continue;
+      open = true;
+      done += job.lane.drain(job.transform);
+    }
+    if (!open || options.shouldStop?.()) return;
+    if (done === 0) doorbell.wait(seen, idle);
+  }
+}
