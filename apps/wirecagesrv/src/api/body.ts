@@ -12,6 +12,11 @@ export function isJson(req: IncomingMessage): boolean {
 
 /** The parsed JSON object of the body; HttpError 415, 413 or 400 otherwise. */
 export async function readJsonObject(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  return (await readJsonBody(req, limit)).value;
+}
+
+/** The body's JSON object and its raw bytes (which a request proof covers). */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<{ value: Record<string, unknown>; raw: Buffer }> {
   if (!isJson(req)) throw new HttpError(415, 'the request body must be JSON (Content-Type: application/json)');
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
@@ -22,16 +27,17 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
     if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
+  const raw = Buffer.concat(chunks);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(raw.toString('utf8'));
   } catch (err) {
     throw new HttpError(400, `the request body is not valid JSON: ${(err as Error).message}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpError(400, 'the request body must be a JSON object');
   }
-  return value as Record<string, unknown>;
+  return { value: value as Record<string, unknown>, raw };
 }
 
 function tooLarge(limit: number): HttpError {

@@ -1,5 +1,6 @@
 // The HTTP API, compatible with the original wirecagesrv:
 //   POST /v1/register  {token?, client_public_key} -> the client's tunnel settings
+//   POST/DELETE/GET /v1/portforward                -> port forwards (forwards.ts)
 //   GET  /healthz      -> {"status": "ok"}
 // Every answer is JSON; every error is {"error": "..."} with its status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,6 +9,8 @@ import { RegistryFullError, type PeerRecord, type Registry } from '../registry/i
 import { authorize } from './auth.js';
 import { DEFAULT_BODY_LIMIT, readJsonObject } from './body.js';
 import { HttpError } from './errors.js';
+import { forwardHandlers, type ForwardApiOptions } from './forwards.js';
+import { sendJson } from './json.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 
 export interface RegisterResponse {
@@ -40,16 +43,14 @@ export interface ApiOptions {
   rateLimit?: RateLimitOptions | RateLimiter;
   /** Called for each successful registration (new or repeated) before the answer is sent: puts the peer on the device. */
   onRegistered?: (peer: PeerRecord, created: boolean) => void;
+  /** Port forwards; without it /v1/portforward answers 404. */
+  forwards?: ForwardApiOptions;
   logger?: Logger;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
-  res.end(text);
-}
+export { sendJson };
 
 export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const log = opts.logger ?? silentLogger;
@@ -102,6 +103,9 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     '/v1/register': { POST: register },
     '/healthz': { GET: health, HEAD: health },
   };
+  if (opts.forwards) {
+    routes['/v1/portforward'] = forwardHandlers({ registry: opts.registry, authToken: opts.authToken, bodyLimit, logger: log }, opts.forwards);
+  }
 
   return (req, res) => {
     const path = new URL(req.url ?? '/', 'http://api.invalid').pathname;

@@ -7,6 +7,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { RegistryError, RegistryFullError } from './errors.js';
+import { ForwardStore } from './forwards.js';
 import { openDatabase } from './open.js';
 import { AddressPool, FIRST_PEER_INDEX, generateUla64, parseSubnet, PoolError, type Subnet } from './pool.js';
 
@@ -62,6 +63,8 @@ export function defaultStatePath(env: NodeJS.ProcessEnv = process.env): string {
 export class Registry {
   readonly pool: AddressPool;
   readonly maxPeers: number;
+  /** Port forwards; a peer's go with it when it is removed. */
+  readonly forwards: ForwardStore;
   private readonly stmt: {
     get: Statement<[string], PeerRow>;
     list: Statement<[], PeerRow>;
@@ -80,6 +83,7 @@ export class Registry {
   ) {
     this.pool = pool;
     this.maxPeers = Math.min(maxPeers ?? pool.capacity, pool.capacity);
+    this.forwards = new ForwardStore(db);
     this.stmt = {
       get: db.prepare('SELECT * FROM peers WHERE public_key = ?'),
       list: db.prepare('SELECT * FROM peers ORDER BY host_index'),

@@ -1,0 +1,24 @@
+// At start, every recorded forward is listened on again. A port that cannot
+// be bound any more (another program took it while the server was down) is
+// logged and its record kept: the listing shows it inactive, and the owner
+// can remove it or create it again once the port is free.
+import type { Logger } from '@wirecage/wg-engine';
+import type { Registry } from '../registry/index.js';
+import type { ForwardManager } from './manager.js';
+
+export async function restoreForwards(registry: Registry, manager: ForwardManager, log: Logger): Promise<{ open: number; failed: number }> {
+  let open = 0;
+  let failed = 0;
+  for (const f of registry.forwards.list()) {
+    const peer = registry.get(f.peerPublicKey);
+    if (!peer) continue;
+    try {
+      await manager.open({ protocol: f.protocol, publicPort: f.publicPort, targetPort: f.targetPort, address4: peer.address4, address6: peer.address6 });
+      open++;
+    } catch (err) {
+      failed++;
+      log.warn(`forward ${f.protocol}/${f.publicPort} of peer ${f.peerPublicKey.slice(0, 8)}… is not active: ${(err as Error).message}`);
+    }
+  }
+  return { open, failed };
+}
