@@ -1,0 +1,121 @@
+// Data-plane bench: wireguard-go <-> wireguard-go (the anchor), a `wirecage
+// run` cage <-> wireguard-go, and a cage <-> a second cage, measured side by
+// side in one run on one machine: iperf3 TCP (1 stream, 4 streams, reverse),
+// UDP at 1300-byte datagrams, ping round trips, CPU seconds per GB and peak
+// RSS of every endpoint process. Writes bench/results/dataplane.md and
+// dataplane.svg and prints the report. Needs root, wireguard-go, wg, iperf3,
+// nsenter and a built tree (`npm run build`).
+//
+//   npm run bench:dataplane -w bench -- [--duration S] [--only PAIR[,PAIR]] [--workers N]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { run } from '../tests/lib/exec.js';
+import { Lab } from '../tests/lib/netns.js';
+import { WIRECAGE_BIN } from '../tests/lib/cage.js';
+import { renderChart } from './lib/chart.js';
+import { machineInfo } from './lib/machine.js';
+import { TESTS, runPing, runTransfer } from './lib/measure.js';
+import { parseOptions } from './lib/options.js';
+import { buildPair, type Pair } from './lib/pairs.js';
+import { peakRssBytes } from './lib/procfs.js';
+import { renderReport } from './lib/report.js';
+import type { BenchRun, PairResult } from './lib/results.js';
+
+const started = Date.now();
+const log = (msg: string) => process.stderr.write(`[dataplane ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
+
+const opts = (() => {
+  try {
+    return parseOptions(process.argv.slice(2), process.env, fileURLToPath(new URL('./results/', import.meta.url)));
+  } catch (e) {
+    process.stderr.write(`dataplane: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+})();
+const machine = machineInfo(fileURLToPath(new URL('..', import.meta.url)));
+
+const help = await run(process.execPath, [WIRECAGE_BIN, 'run', '--help'], { timeoutMs: 30_000 });
+if (help.code !== 0) throw new Error(`\`wirecage run --help\` failed (exit ${help.code}); build the tree first with \`npm run build\`: ${help.stderr.trim()}`);
+const cageFlags: string[] = [];
+let workersNote: string;
+if (opts.workers === null) {
+  workersNote = 'not given: the engine’s default';
+} else if (/--workers\b/.test(help.stdout)) {
+  cageFlags.push('--workers', String(opts.workers));
+  workersNote = `\`--workers ${opts.workers}\` passed to both cages`;
+} else {
+  workersNote = `${opts.workers} asked for, but this \`wirecage run\` has no --workers flag, so it was left out`;
+  log(`warning: ${workersNote}`);
+}
+
+const labs: Lab[] = [];
+let interrupted = false;
+const teardownAll = async () => {
+  const results = await Promise.allSettled(labs.map((l) => l.teardown()));
+  for (const r of results) if (r.status === 'rejected') log(`teardown failed: ${(r.reason as Error).message}`);
+};
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${sig}: tearing the labs down`);
+    void teardownAll().finally(() => process.exit(130));
+  });
+}
+
+// After a signal the labs vanish under the running step: stop before reporting anything it measured.
+// A step that fails because its lab was torn down is no error either. The handler exits once the labs are gone.
+const step = async <T>(fn: () => Promise<T>): Promise<T> => {
+  try {
+    const value = await fn();
+    if (!interrupted) return value;
+  } catch (e) {
+    if (!interrupted) throw e;
+  }
+  return new Promise<never>(() => {});
+};
+
+const results: PairResult[] = [];
+try {
+  const pairs: Pair[] = [];
+  for (const name of opts.pairs) {
+    const lab = new Lab();
+    labs.push(lab);
+    log(`building ${name} in lab ${lab.id}`);
+    const pair = await step(() => buildPair(lab, name, cageFlags));
+    log(`  left ${pair.left.kind} pid ${pair.left.pid} (${pair.left.address}), right ${pair.right.kind} pid ${pair.right.pid} (${pair.right.address})`);
+    pairs.push(pair);
+    results.push({ name, kinds: { left: pair.left.kind, right: pair.right.kind }, transfers: {}, rss: { left: 0, right: 0, leftProgram: 0, rightProgram: 0 } });
+  }
+  for (const [i, pair] of pairs.entries()) {
+    const g = await step(() => runPing(pair, opts.pings));
+    results[i]!.ping = g;
+    log(`ping ${pair.name}: median ${g.medianMs.toFixed(3)} ms (veth ${g.outerMedianMs.toFixed(3)} ms), ${g.received}/${g.sent} replies`);
+  }
+  // Test by test across the pairs, so each comparison is made close together in time on a shared machine.
+  for (const test of TESTS) {
+    for (const [i, pair] of pairs.entries()) {
+      const r = await step(() => runTransfer(pair, test, opts.duration, opts.udpBitrate));
+      results[i]!.transfers[test.id] = r;
+      const udp = r.udp ? `, ${Math.round(r.udp.packetsPerSecond)} pkt/s received, ${r.udp.lostPercent.toFixed(1)} % lost` : '';
+      log(`${test.id} ${pair.name}: ${(r.bitsPerSecond / 1e9).toFixed(2)} Gbit/s${udp}; CPU left ${r.cpu.left.toFixed(2)} s, right ${r.cpu.right.toFixed(2)} s`);
+    }
+  }
+  for (const [i, pair] of pairs.entries()) {
+    const program = (e: Pair['left']) => [e.pid, ...e.otherPids].reduce((sum, pid) => sum + peakRssBytes(pid), 0);
+    results[i]!.rss = { left: peakRssBytes(pair.left.pid), right: peakRssBytes(pair.right.pid), leftProgram: program(pair.left), rightProgram: program(pair.right) };
+  }
+} finally {
+  await teardownAll();
+}
+
+machine.loadEnd = os.loadavg();
+const benchRun: BenchRun = { options: opts, machine, workersNote, pairs: results, elapsed: (Date.now() - started) / 1000 };
+const report = renderReport(benchRun);
+mkdirSync(opts.outDir, { recursive: true });
+writeFileSync(join(opts.outDir, 'dataplane.md'), report);
+writeFileSync(join(opts.outDir, 'dataplane.svg'), renderChart(benchRun));
+console.log(report);
+log(`wrote ${join(opts.outDir, 'dataplane.md')} and dataplane.svg`);

@@ -1,0 +1,66 @@
+// Command-line options of the data-plane bench. Flags win over the BENCH_*
+// environment variables, which exist so `npm run bench` (no way to pass
+// flags through turbo) can still be tuned.
+import { parseArgs } from 'node:util';
+
+export const PAIRS = ['wg-wg', 'cage-wg', 'cage-cage'] as const;
+export type PairName = (typeof PAIRS)[number];
+
+export interface BenchOptions {
+  /** Seconds per iperf3 run. */
+  duration: number;
+  pairs: PairName[];
+  /** Passed to `wirecage run --workers` when that flag exists; null leaves the engine's default. */
+  workers: number | null;
+  /** iperf3 -b for the UDP test; '0' is unlimited. */
+  udpBitrate: string;
+  pings: number;
+  /** Directory for dataplane.md and dataplane.svg. */
+  outDir: string;
+}
+
+export const USAGE = `usage: dataplane.bench.ts [--duration S] [--only PAIR[,PAIR...]] [--workers N] [--udp-bitrate RATE] [--pings N] [--out DIR]
+  PAIR is one of ${PAIRS.join(', ')} (wg-wg is the anchor every ratio is taken against).
+  Environment fallbacks: BENCH_DURATION, BENCH_ONLY, BENCH_WORKERS, BENCH_UDP_BITRATE, BENCH_PINGS.`;
+
+function positiveInt(name: string, text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(text)}\n${USAGE}`);
+  return Number(text);
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutDir: string): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      only: { type: 'string' },
+      workers: { type: 'string' },
+      'udp-bitrate': { type: 'string' },
+      pings: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const only = values.only ?? env.BENCH_ONLY;
+  const pairs = only === undefined || only === '' ? [...PAIRS] : only.split(',').map((p) => p.trim());
+  for (const p of pairs) {
+    if (!(PAIRS as readonly string[]).includes(p)) throw new Error(`--only: unknown pair ${JSON.stringify(p)}; pairs are ${PAIRS.join(', ')}`);
+  }
+  const workers = values.workers ?? env.BENCH_WORKERS;
+  const udpBitrate = values['udp-bitrate'] ?? env.BENCH_UDP_BITRATE ?? '0';
+  if (!/^\d+(\.\d+)?[KMG]?$/.test(udpBitrate)) throw new Error(`--udp-bitrate must look like iperf3's -b (0, 500M, 2G), got ${JSON.stringify(udpBitrate)}`);
+  return {
+    duration: positiveInt('--duration', values.duration ?? env.BENCH_DURATION ?? '5'),
+    // Keep the bench's own order whatever order --only named them in: the anchor first.
+    pairs: PAIRS.filter((p) => pairs.includes(p)),
+    workers: workers === undefined || workers === '' ? null : positiveInt('--workers', workers),
+    udpBitrate,
+    pings: positiveInt('--pings', values.pings ?? env.BENCH_PINGS ?? '50'),
+    outDir: values.out ?? defaultOutDir,
+  };
+}
