@@ -198,6 +198,7 @@ Napi::Value Pump::Stats(const Napi::CallbackInfo& info) {
   set("truncated", stats_.truncated);
   set("gsoSends", stats_.gsoSends);
   set("gsoSegments", stats_.gsoSegments);
+  set("gsoRefused", stats_.gsoRefused);
   set("groReceives", stats_.groReceives);
   set("groSegments", stats_.groSegments);
   o.Set("gsoActive", Napi::Boolean::New(env, stats_.gsoActive.load()));

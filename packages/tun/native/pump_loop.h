@@ -24,6 +24,7 @@ struct PumpStats {
   std::atomic<uint64_t> truncated{0};    // readers: larger than a slot's data area, dropped
   std::atomic<uint64_t> gsoSends{0};     // udpWriter: messages sent with UDP_SEGMENT
   std::atomic<uint64_t> gsoSegments{0};  // ... and the datagrams they carried
+  std::atomic<uint64_t> gsoRefused{0};   // ... GSO messages the kernel refused (resent one datagram each)
   std::atomic<uint64_t> groReceives{0};  // udpReader: coalesced receives (UDP_GRO cmsg)
   std::atomic<uint64_t> groSegments{0};  // ... and the datagrams split out of them
   std::atomic<bool> gsoActive{false};

@@ -1,8 +1,10 @@
 // Ring -> UDP socket: sendmmsg batches in sequence order. Runs of consecutive
 // slots to one destination with one size (the last may be shorter) go out as
-// a single UDP_SEGMENT (GSO) message with an iovec per slot; a kernel or route
-// that refuses GSO (EIO: no checksum offload; EINVAL) turns it off for this
-// pump and those slots are resent one datagram each.
+// a single UDP_SEGMENT (GSO) message with an iovec per slot. When the kernel
+// refuses such a message, its slots are resent one datagram each: EMSGSIZE
+// (segments larger than the route's MTU) concerns that run only; EIO/EINVAL
+// (no GSO for this socket or route: UDP-Lite, IPsec, SO_NO_CHECK, an old
+// kernel) turn GSO off for the rest of this pump's life.
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
@@ -98,14 +100,15 @@ class Writer {
     PumpStats::Add(c_.stats->batches, 1);
   }
 
-  // Cuts items[from..] into messages: GSO runs when enabled, else one item each.
-  void Build(uint32_t from) {
+  // Cuts items[from..] into messages: GSO runs when enabled, else one item
+  // each; items before `plainUntil` always go one each.
+  void Build(uint32_t from, uint32_t plainUntil = 0) {
     groups_.clear();
     uint32_t iovAt = 0;
     for (uint32_t i = from; i < items_.size();) {
       uint32_t count = 1;
       size_t total = items_[i].len;
-      if (gso_ && items_[i].len > 0) {
+      if (gso_ && i >= plainUntil && items_[i].len > 0) {
         // Same destination and size; a shorter item may end a run, never continue it.
         while (i + count < items_.size() && count < kMaxSegments) {
           const Item& next = items_[i + count];
@@ -163,12 +166,16 @@ class Writer {
       int err = r < 0 ? errno : EAGAIN;
       if (err == EINTR) continue;
       const Group& g = groups_[done];
-      if ((err == EIO || err == EINVAL) && g.count > 1) {
-        gso_ = false;
-        c_.stats->gsoActive.store(false);
+      if ((err == EIO || err == EINVAL || err == EMSGSIZE) && g.count > 1) {
+        if (err != EMSGSIZE) {
+          gso_ = false;
+          c_.stats->gsoActive.store(false);
+        }
         c_.stats->lastErrno.store(err);
-        // Everything before `done` is sent and counted; the rest becomes single datagrams.
-        Build(g.first);
+        PumpStats::Add(c_.stats->gsoRefused, 1);
+        // Everything before `done` is sent and counted; this run goes out as single datagrams.
+        uint32_t first = g.first, count = g.count;
+        Build(first, first + count);
         done = 0;
         continue;
       }

@@ -52,6 +52,7 @@ export interface NativePumpStats {
   truncated: number;
   gsoSends: number;
   gsoSegments: number;
+  gsoRefused: number;
   groReceives: number;
   groSegments: number;
   gsoActive: boolean;

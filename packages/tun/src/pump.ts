@@ -33,8 +33,12 @@ export interface PumpStats {
   dropsFull: number;
   /** Readers: packets larger than a slot's data area, dropped. */
   truncated: number;
+  /** udpWriter: messages sent with UDP GSO, and the datagrams they carried. */
   gsoSends: number;
   gsoSegments: number;
+  /** udpWriter: GSO messages the kernel refused; their slots were resent one datagram each. */
+  gsoRefused: number;
+  /** udpReader: coalesced (GRO) receives, and the datagrams split out of them. */
   groReceives: number;
   groSegments: number;
   /** udpWriter: GSO in use (false when disabled, or after the kernel refused it). */

@@ -1,0 +1,257 @@
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import {
+  consume,
+  Doorbell,
+  PacketRing,
+  produce,
+  RingPump,
+  ShardLane,
+  slotBytesForMtu,
+  SlotState,
+  TunError,
+  UDP_OFFSET,
+  UdpSocket,
+} from '../src/index.js';
+import type { ShardWorkerData } from './fixtures/shard-worker.js';
+import { NetnsLab, waitFor } from './lab.js';
+import { startWorker } from './workers.js';
+
+const LOCALHOST = new Uint8Array([127, 0, 0, 1]);
+const SIZE = 1000;
+
+const datagram = (n: number): Uint8Array => {
+  const b = new Uint8Array(SIZE).fill(n & 0xff);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+};
+const numberOf = (p: Uint8Array): number => new DataView(p.buffer, p.byteOffset, p.byteLength).getUint32(0, true);
+
+/**
+ * A peer driven from the main thread: it sends through its own udpWriter pump
+ * (so it can use GSO) and receives through its own udpReader pump (so it can
+ * take GRO), acting as producer, shard and consumer of its two rings.
+ */
+class Peer {
+  readonly socket: UdpSocket;
+  readonly out = PacketRing.create({ capacity: 1024, slotBytes: slotBytesForMtu(1420) });
+  readonly in = PacketRing.create({ capacity: 1024, slotBytes: slotBytesForMtu(1420) });
+  readonly doorbell = Doorbell.create();
+  readonly writer: RingPump;
+  readonly reader: RingPump;
+  readonly #outLane = new ShardLane(this.out, 0);
+  readonly #inLane = new ShardLane(this.in, 0);
+
+  constructor(netnsFd: number, options: { gso: boolean; gro: boolean }) {
+    this.socket = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd });
+    this.writer = RingPump.udpWriter(this.socket, this.out, { gso: options.gso });
+    this.reader = RingPump.udpReader(this.socket, this.in, this.doorbell, { gro: options.gro });
+  }
+
+  send(packets: Uint8Array[], port: number): void {
+    for (const p of packets) assert.ok(produce(this.out, null, p, UDP_OFFSET, { family: 4, port, addr: LOCALHOST }));
+    this.#outLane.drain(() => true);
+  }
+
+  receive(into: number[]): number {
+    this.#inLane.drain(() => true);
+    return consume(this.in, (p) => (into.push(numberOf(p)), true));
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+describe('UDP pumps', () => {
+  let lab: NetnsLab;
+  before(() => {
+    lab = NetnsLab.create();
+    lab.ip('link', 'set', 'lo', 'up');
+  });
+  after(() => lab?.destroy());
+
+  for (const offload of [true, false]) {
+    it(`echoes 10,000 numbered datagrams back in order through a worker shard (GSO/GRO ${offload ? 'on' : 'off'})`, async () => {
+      const socket = UdpSocket.open({ family: 'dual', netnsFd: lab.fd });
+      const ring = PacketRing.create({ capacity: 1024, slotBytes: slotBytesForMtu(1420) });
+      const doorbell = Doorbell.create();
+      const reader = RingPump.udpReader(socket, ring, doorbell, { gro: offload });
+      const writer = RingPump.udpWriter(socket, ring, { gso: offload });
+      const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane: 0, mode: 'identity' };
+      const echo = startWorker<{ processed: number }>('shard-worker.ts', data);
+      const peer = new Peer(lab.fd, { gso: offload, gro: offload });
+      try {
+        await echo.ready;
+        const total = 10_000;
+        const got: number[] = [];
+        let sent = 0;
+        const deadline = Date.now() + 15_000;
+        while (got.length < total) {
+          assert.ok(Date.now() < deadline, `received ${got.length} of ${total}; echo ${JSON.stringify(reader.stats())}`);
+          // At most 256 in flight, sent 64 at a time, so no ring or socket buffer ever overflows.
+          if (sent < total && sent - got.length <= 192) {
+            const n = Math.min(64, total - sent);
+            peer.send(Array.from({ length: n }, (_, i) => datagram(sent + i)), socket.port);
+            sent += n;
+          }
+          if (peer.receive(got) === 0) await tick();
+        }
+        for (let i = 0; i < total; i++) if (got[i] !== i) assert.fail(`datagram ${i} came back as ${got[i]}`);
+        const [r, w, pw, pr] = [reader.stats(), writer.stats(), peer.writer.stats(), peer.reader.stats()];
+        assert.equal(r.packets, total);
+        assert.equal(w.packets, total);
+        assert.equal(ring.stats().emitted, total);
+        assert.equal(r.dropsFull + r.truncated + r.errors + w.errors + pw.errors + pr.dropsFull, 0);
+        assert.ok(r.batches < total, 'the reader rings the doorbell per batch, not per datagram');
+        if (offload) {
+          assert.ok(pw.gsoSends > 0 && w.gsoSends > 0, `GSO used: peer ${pw.gsoSends}, echo ${w.gsoSends}`);
+          assert.ok(r.groReceives > 0 && pr.groReceives > 0, `GRO used: echo ${r.groReceives}, peer ${pr.groReceives}`);
+          assert.equal(r.groActive, true);
+          assert.equal(w.gsoActive, true);
+        } else {
+          assert.deepEqual([w.gsoSends, pw.gsoSends, r.groReceives, pr.groReceives], [0, 0, 0, 0]);
+          assert.deepEqual([w.gsoActive, r.groActive], [false, false]);
+        }
+      } finally {
+        ring.close(doorbell);
+        reader.stop();
+        writer.stop();
+        peer.close();
+        socket.close();
+      }
+      assert.equal(await echo.exited, 0);
+    });
+  }
+
+  it('resends a run the kernel refuses as GSO one datagram each, and sends them all', async () => {
+    // Segments larger than the route's MTU make a UDP_SEGMENT send fail
+    // (EMSGSIZE on this kernel); plain sends of the same datagrams are fragmented and succeed.
+    lab.ip('link', 'add', 'wctv0', 'mtu', '1280', 'type', 'veth', 'peer', 'name', 'wctv1');
+    lab.ip('link', 'set', 'wctv0', 'up');
+    lab.ip('link', 'set', 'wctv1', 'up');
+    lab.ip('addr', 'add', '10.99.0.1/24', 'dev', 'wctv0');
+    const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
+    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForMtu(1420) });
+    const writer = RingPump.udpWriter(socket, ring);
+    const lane = new ShardLane(ring, 0);
+    try {
+      for (let i = 0; i < 8; i++) produce(ring, null, new Uint8Array(1400).fill(i), UDP_OFFSET, { family: 4, port: 9, addr: Uint8Array.of(10, 99, 0, 2) });
+      lane.drain(() => true);
+      await waitFor('8 datagrams emitted', () => (ring.stats().tail === 8 ? true : undefined));
+      const stats = writer.stats();
+      assert.equal(ring.stats().emitted, 8, JSON.stringify({ ring: ring.stats(), stats }));
+      assert.equal(stats.errors, 0);
+      assert.equal(stats.gsoSends, 0);
+      assert.equal(stats.gsoRefused, 1);
+      assert.ok(stats.lastError === 'EMSGSIZE' || stats.lastError === 'EINVAL', stats.lastError);
+      assert.equal(stats.packets, 8);
+    } finally {
+      writer.stop();
+      socket.close();
+      lab.ip('link', 'del', 'wctv0');
+    }
+  });
+
+  it('drops and counts a datagram larger than a slot, and keeps receiving (with and without GRO)', async () => {
+    for (const gro of [false, true]) {
+      const socket = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+      const sender = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+      const ring = PacketRing.create({ capacity: 16, slotBytes: 256 });
+      const reader = RingPump.udpReader(socket, ring, Doorbell.create(), { gro });
+      try {
+        assert.equal(sender.sendTo(new Uint8Array(100).fill(1), 4, LOCALHOST, socket.port), true);
+        assert.equal(sender.sendTo(new Uint8Array(3000).fill(2), 4, LOCALHOST, socket.port), true);
+        assert.equal(sender.sendTo(new Uint8Array(192).fill(3), 4, LOCALHOST, socket.port), true);
+        await waitFor('two datagrams in the ring', () => (ring.head === 2 ? true : undefined));
+        assert.deepEqual([ring.length(0), ring.packet(0)[0], ring.length(1), ring.packet(1)[0]], [100, 1, 192, 3]);
+        const from = ring.peer(1);
+        assert.deepEqual([from.family, from.port, [...from.addr.subarray(0, 4)]], [4, sender.port, [127, 0, 0, 1]]);
+        await waitFor('the truncation count', () => (reader.stats().truncated === 1 ? true : undefined));
+      } finally {
+        reader.stop();
+        socket.close();
+        sender.close();
+      }
+    }
+  });
+
+  it('shows IPv4 peers of a dual-stack socket as family 4 and IPv6 peers as family 6', async () => {
+    const socket = UdpSocket.open({ family: 'dual', netnsFd: lab.fd });
+    const v4 = UdpSocket.open({ family: 4, netnsFd: lab.fd });
+    const v6 = UdpSocket.open({ family: 6, address: '::1', netnsFd: lab.fd });
+    const ring = PacketRing.create({ capacity: 16, slotBytes: 256 });
+    const reader = RingPump.udpReader(socket, ring, Doorbell.create());
+    const loop6 = new Uint8Array(16);
+    loop6[15] = 1;
+    try {
+      assert.equal(socket.family, 6);
+      v4.sendTo(Uint8Array.of(4), 4, LOCALHOST, socket.port);
+      await waitFor('the IPv4 datagram', () => (ring.head === 1 ? true : undefined));
+      v6.sendTo(Uint8Array.of(6), 6, loop6, socket.port);
+      await waitFor('the IPv6 datagram', () => (ring.head === 2 ? true : undefined));
+      const a = ring.peer(0);
+      const b = ring.peer(1);
+      assert.deepEqual([a.family, a.port, [...a.addr]], [4, v4.port, [127, 0, 0, 1, ...Array(12).fill(0)]]);
+      assert.deepEqual([b.family, b.port, [...b.addr]], [6, v6.port, [...loop6]]);
+      // And a dual-stack socket sends to a family-4 address (v4-mapped natively).
+      assert.equal(socket.sendTo(Uint8Array.of(9), 4, LOCALHOST, v4.port), true);
+      assert.throws(() => v4.sendTo(Uint8Array.of(1), 6, loop6, 9), (e: unknown) => e instanceof TunError && e.code === 'EAFNOSUPPORT');
+    } finally {
+      reader.stop();
+      for (const s of [socket, v4, v6]) s.close();
+    }
+  });
+
+  it('stops promptly while traffic flows, and refuses a second reader on one socket', async () => {
+    const socket = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+    const ring = PacketRing.create({ capacity: 256, slotBytes: 256 });
+    const doorbell = Doorbell.create();
+    const reader = RingPump.udpReader(socket, ring, doorbell);
+    const writer = RingPump.udpWriter(socket, ring);
+    assert.throws(() => RingPump.udpReader(socket, ring, doorbell), /already has a udpReader pump/);
+    const blaster = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+    const lane = new ShardLane(ring, 0);
+    try {
+      const until = Date.now() + 200;
+      while (Date.now() < until) {
+        for (let i = 0; i < 32; i++) blaster.sendTo(new Uint8Array(100), 4, LOCALHOST, socket.port);
+        lane.drain(() => true);
+        await tick();
+      }
+      assert.ok(reader.stats().packets > 0 && writer.stats().packets > 0);
+      const started = Date.now();
+      reader.stop();
+      writer.stop();
+      assert.ok(Date.now() - started < 100, `stop took ${Date.now() - started} ms`);
+      assert.equal(reader.running, false);
+      assert.equal(writer.running, false);
+      reader.stop();
+      const again = RingPump.udpReader(socket, ring, doorbell);
+      again.stop();
+    } finally {
+      socket.close();
+      blaster.close();
+    }
+  });
+
+  it('ends its thread when the ring is closed, and the socket closes its pumps', async () => {
+    const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
+    const ring = PacketRing.create({ capacity: 16, slotBytes: 256 });
+    const reader = RingPump.udpReader(socket, ring, Doorbell.create());
+    const writer = RingPump.udpWriter(socket, ring);
+    ring.close();
+    await waitFor('both threads to end', () => (!reader.running && !writer.running ? true : undefined), 1000);
+    // A pump whose ring closed no longer holds the socket: a new one may replace it.
+    const ring2 = PacketRing.create({ capacity: 16, slotBytes: 256 });
+    const w2 = RingPump.udpWriter(socket, ring2);
+    assert.throws(() => RingPump.udpWriter(socket, ring2), /already has a udpWriter/);
+    assert.equal(w2.running, true);
+    reader.stop();
+    writer.stop();
+    socket.close();
+    assert.equal(w2.running, false);
+    assert.throws(() => RingPump.udpWriter(socket, ring2), (e: unknown) => e instanceof TunError && e.code === 'EBADF');
+    assert.equal(ring2.state(0), SlotState.FREE);
+  });
+});
