@@ -7,6 +7,8 @@ import { Device, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, 
 import { createApiHandler } from './api/routes.js';
 import { listenApi, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/rate-limit.js';
+import { ProofVerifier } from './api/proof.js';
+import { ForwardManager, restoreForwards } from './forwards/index.js';
 import { formatListen, type ListenAddress } from './listen.js';
 import { Registry, type PeerRecord } from './registry/index.js';
 
@@ -29,6 +31,10 @@ export interface ServerConfig {
   /** Resolvers told to clients; default the server's IPv4 tunnel address. */
   dns?: string[];
   rateLimit?: RateLimitOptions;
+  /** Manages every port forward (no key proof needed); none when undefined. */
+  adminToken?: string;
+  /** Address the public ports of forwards are bound on. Default 0.0.0.0. */
+  forwardListenAddress?: string;
   logger?: Logger;
 }
 
@@ -37,6 +43,7 @@ export interface RunningServer {
   device: Device;
   udp: UdpBind;
   api: ApiServer;
+  forwards: ForwardManager;
   publicKey: string;
   close(): Promise<void>;
 }
@@ -50,6 +57,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS });
   let udp: UdpBind | null = null;
   let device: Device | null = null;
+  const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, logger: log });
   try {
     const peers = registry.list();
     if (peers.length > registry.maxPeers) {
@@ -85,6 +93,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     }
     dev.up();
 
+    const restored = await restoreForwards(registry, forwards, log);
+    if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
     const handler = createApiHandler({
       registry,
       authToken: cfg.authToken,
@@ -96,6 +106,11 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       rateLimit: cfg.rateLimit,
       logger: log,
       onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
+      forwards: {
+        manager: forwards,
+        proof: new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey! }),
+        adminToken: cfg.adminToken,
+      },
     });
     const api = await listenApi(handler, cfg.apiListen, cfg.tls);
     const bind = udp;
@@ -104,15 +119,18 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       device: dev,
       udp: bind,
       api,
+      forwards,
       publicKey,
       async close() {
         await api.close();
+        await forwards.closeAll();
         bind.close();
         dev.down();
         registry.close();
       },
     };
   } catch (err) {
+    await forwards.closeAll();
     udp?.close();
     device?.down();
     registry.close();

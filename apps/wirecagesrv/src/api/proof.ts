@@ -106,7 +106,7 @@ export class ProofVerifier {
     const proof = parseProofHeader(header);
     if (!proof) throw new HttpError(401, `the ${PROOF_HEADER} header must be TIME.NONCE.MAC (unix seconds, 16-byte nonce and 32-byte MAC in base64url)`);
     const nowMs = this.now();
-    const skew = Math.round(proof.time - nowMs / 1000);
+    const skew = proof.time - Math.floor(nowMs / 1000);
     if (Math.abs(skew) > MAX_SKEW_S) {
       throw new HttpError(401, `the proof's time is ${Math.abs(skew)} s ${skew > 0 ? 'ahead of' : 'behind'} the server's clock (at most ${MAX_SKEW_S} s allowed); check the client's clock`);
     }

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
 import { createLogger, generatePrivateKey, keyToBase64, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type LogLevel } from '@wirecage/wg-engine';
@@ -22,6 +23,9 @@ export default class Up extends Command {
     'private-key-file': Flags.string({ env: 'WG_PRIVATE_KEY_FILE', summary: 'File holding the base64 private key (`wirecagesrv keygen --out FILE`).' }),
     'auth-token': Flags.string({ env: 'AUTH_TOKEN', summary: 'Token clients present to register (prefer --auth-token-file: argv is visible to other users).' }),
     'auth-token-file': Flags.string({ env: 'AUTH_TOKEN_FILE', summary: 'File holding the registration token.' }),
+    'admin-token': Flags.string({ env: 'ADMIN_TOKEN', summary: 'Token that manages every port forward (prefer --admin-token-file). Default: none.' }),
+    'admin-token-file': Flags.string({ env: 'ADMIN_TOKEN_FILE', summary: 'File holding the admin token.' }),
+    'forward-listen-address': Flags.string({ env: 'FORWARD_LISTEN_ADDRESS', default: '0.0.0.0', summary: 'Address the public ports of port forwards are bound on (:: for both families).' }),
     'wg-endpoint': Flags.string({ env: 'WG_ENDPOINT', summary: 'host:port clients are told to send WireGuard to. Default: --wg-listen when it names an address.' }),
     'wg-listen': Flags.string({ env: 'WG_LISTEN', default: '0.0.0.0:51820', summary: 'UDP address for WireGuard (0.0.0.0 or [::] listens on both families).' }),
     'api-listen': Flags.string({ env: 'API_LISTEN', default: '0.0.0.0:8443', summary: 'TCP address for the HTTP(S) API.' }),
@@ -44,6 +48,7 @@ export default class Up extends Command {
     const keyB64 = process.env.WG_PRIVATE_KEY_B64;
     delete process.env.WG_PRIVATE_KEY_B64;
     delete process.env.AUTH_TOKEN;
+    delete process.env.ADMIN_TOKEN;
 
     const statePath = resolve(flags.state ?? defaultStatePath());
     let privateKey: Buffer;
@@ -86,6 +91,20 @@ export default class Up extends Command {
     if (authToken!.length === 0) fail('the registration token is empty');
     if (authToken!.length < 16) log.warn('the registration token is shorter than 16 characters; a longer random one resists guessing');
 
+    let adminToken = flags['admin-token'];
+    if (adminToken !== undefined && flags['admin-token-file']) fail('give the admin token once: --admin-token (ADMIN_TOKEN) or --admin-token-file (ADMIN_TOKEN_FILE), not both');
+    if (flags['admin-token-file']) {
+      try {
+        adminToken = readFileSync(flags['admin-token-file'], 'utf8').trim();
+      } catch (err) {
+        fail(`cannot read the admin token file ${flags['admin-token-file']}: ${(err as Error).message}`);
+      }
+    }
+    if (adminToken !== undefined && adminToken.length < 16) fail('the admin token must be at least 16 characters: it manages every port forward');
+    if (adminToken !== undefined && adminToken === authToken) fail('the admin token must differ from the registration token, which every client holds');
+    const forwardListen = flags['forward-listen-address'];
+    if (!isIP(forwardListen)) fail(`--forward-listen-address "${forwardListen}" must be an IP address, such as 0.0.0.0 or ::`);
+
     let wgListen, apiListen;
     try {
       wgListen = parseListen(flags['wg-listen'], '--wg-listen');
@@ -116,6 +135,8 @@ export default class Up extends Command {
         mtu: flags.mtu,
         maxPeers: flags['max-peers'],
         dns,
+        adminToken,
+        forwardListenAddress: forwardListen,
         logger: log,
       });
     } catch (err) {
