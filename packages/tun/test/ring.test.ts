@@ -135,6 +135,23 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
     assert.equal(r.recovered, 3);
   });
 
+  it('wakes sleeping shards and consumers when the ring is closed', async () => {
+    const ring = PacketRing.create({ capacity: 16, slotBytes: 128 });
+    const doorbell = Doorbell.create();
+    const sleepers = (['shard', 'consumer'] as const).map((as) =>
+      startWorker<{ ms: number; closed: boolean }>('sleeper-worker.ts', { ring: ring.sab, doorbell: doorbell.sab, as }),
+    );
+    await Promise.all(sleepers.map((s) => s.ready));
+    // Give both time to be inside the futex; they sleep up to 10 s otherwise.
+    await new Promise((r) => setTimeout(r, 100));
+    ring.close(doorbell);
+    for (const s of sleepers) {
+      const { ms, closed } = await s.result;
+      assert.equal(closed, true);
+      assert.ok(ms < 2000, `slept ${ms} ms after close`);
+    }
+  });
+
   it('lets a JS shard claim only its own lane, in order', () => {
     const ring = PacketRing.create({ capacity: 16, slotBytes: 128, lanes: 2, batchShift: 2 });
     for (let i = 0; i < 12; i++) produce(ring, null, numbered(i));
