@@ -70,6 +70,41 @@ export const UNDER_LOAD = {
   labels: [],
 } as const satisfies MetricDefinition;
 
+export const SHARDS = {
+  name: 'wirecage_shards',
+  type: 'gauge',
+  help: 'Data-plane shard workers (0: the data path runs on the main thread).',
+  labels: [],
+} as const satisfies MetricDefinition;
+
+export const SHARD_PACKETS = {
+  name: 'wirecage_shard_packets_total',
+  type: 'counter',
+  help: 'Ring slots a data-plane shard finished, by direction (egress: sealed for UDP; ingress: opened for the TUN), dropped ones included.',
+  labels: ['shard', 'direction'],
+} as const satisfies MetricDefinition;
+
+export const SHARD_DROPS = {
+  name: 'wirecage_shard_drops_total',
+  type: 'counter',
+  help: 'Packets a data-plane shard refused, by reason (also counted in wirecage_drops_total).',
+  labels: ['shard', 'reason'],
+} as const satisfies MetricDefinition;
+
+export const SHARD_RESTARTS = {
+  name: 'wirecage_shard_restarts_total',
+  type: 'counter',
+  help: 'Times a data-plane shard worker died and was started again.',
+  labels: ['shard'],
+} as const satisfies MetricDefinition;
+
+export const RING_PACKETS = {
+  name: 'wirecage_ring_packets_total',
+  type: 'counter',
+  help: 'Packets through a data-plane ring (egress: TUN to UDP; ingress: UDP to TUN) by outcome: produced, emitted, dropped (by a shard), full (no free slot: dropped at the reader, like a NIC queue), emit_error. 32-bit: wraps like a reset.',
+  labels: ['ring', 'outcome'],
+} as const satisfies MetricDefinition;
+
 export const METRIC_DEFINITIONS: readonly MetricDefinition[] = [
   PEER_RECEIVE_BYTES,
   PEER_TRANSMIT_BYTES,
@@ -79,6 +114,11 @@ export const METRIC_DEFINITIONS: readonly MetricDefinition[] = [
   DROPS,
   KEYPAIRS_IN_USE,
   UNDER_LOAD,
+  SHARDS,
+  SHARD_PACKETS,
+  SHARD_DROPS,
+  SHARD_RESTARTS,
+  RING_PACKETS,
 ];
 
 /** The label every series carries: which engine (device) it describes. */

@@ -11,6 +11,11 @@ export {
   DROPS,
   KEYPAIRS_IN_USE,
   UNDER_LOAD,
+  SHARDS,
+  SHARD_PACKETS,
+  SHARD_DROPS,
+  SHARD_RESTARTS,
+  RING_PACKETS,
   type MetricDefinition,
   type MetricType,
 } from './definitions.js';
@@ -21,6 +26,7 @@ export {
   type EngineMetricsOptions,
   type EngineSource,
   type PeerSource,
+  type PlaneSource,
   type Labels,
 } from './registry.js';
 export { parseListenAddress, formatListenAddress, ListenAddressError, type ListenAddress } from './listen-address.js';

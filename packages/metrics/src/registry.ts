@@ -17,6 +17,11 @@ import {
   PEER_TRANSMIT_BYTES,
   PEERS,
   UNDER_LOAD,
+  SHARDS,
+  SHARD_PACKETS,
+  SHARD_DROPS,
+  SHARD_RESTARTS,
+  RING_PACKETS,
   METRIC_DEFINITIONS,
   type MetricDefinition,
 } from './definitions.js';
@@ -40,6 +45,15 @@ export interface EngineSource {
   readonly underLoad: boolean;
 }
 
+/** What the metrics read of a sharded data plane; a wg-engine DataPlane is one. */
+export interface PlaneSource {
+  readonly workers: number;
+  /** Brings peer byte counters up to date with what the shards counted. */
+  syncCounters(): void;
+  shardStats(): { shard: number; egressPackets: number; ingressPackets: number; restarts: number; drops: { get(reason: DropReason): number } }[];
+  ringStats(): Record<'egress' | 'ingress', { produced: number; emitted: number; dropped: number; dropsFull: number; emitErrors: number }>;
+}
+
 export type Labels = Record<string, string>;
 
 export interface EngineMetricsOptions {
@@ -52,6 +66,8 @@ export interface EngineMetricsOptions {
    * label names and a different set of values.
    */
   labels?: Labels;
+  /** The engine's sharded data plane, when it has one: per-shard and per-ring series, shard drops in wirecage_drops_total. */
+  plane?: PlaneSource;
 }
 
 export interface EngineMetrics {
@@ -66,6 +82,7 @@ export const DEFAULT_INTERFACE = 'wirecage';
 interface Member {
   source: EngineSource;
   labels: Labels;
+  plane?: PlaneSource;
 }
 
 class EngineCollector {
@@ -85,12 +102,53 @@ class EngineCollector {
     );
     this.gauge(PEERS, extra, (set) => this.eachEngine((l, e) => set(l, e.peerCount)));
     this.counter(DROPS, extra, (set) =>
-      this.eachEngine((l, e) => {
-        for (const reason of DROP_REASONS) set({ ...l, reason }, e.drops.get(reason));
+      this.eachMember((l, m) => {
+        const shards = m.plane?.shardStats() ?? [];
+        for (const reason of DROP_REASONS) {
+          set({ ...l, reason }, shards.reduce((t, s) => t + s.drops.get(reason), m.source.drops.get(reason)));
+        }
       }),
     );
     this.gauge(KEYPAIRS_IN_USE, extra, (set) => this.eachEngine((l, e) => set(l, e.keypairs.used)));
     this.gauge(UNDER_LOAD, extra, (set) => this.eachEngine((l, e) => set(l, e.underLoad ? 1 : 0)));
+    this.gauge(SHARDS, extra, (set) => this.eachMember((l, m) => set(l, m.plane?.workers ?? 0)));
+    this.counter(SHARD_PACKETS, extra, (set) =>
+      this.eachShard((l, s) => {
+        set({ ...l, direction: 'egress' }, s.egressPackets);
+        set({ ...l, direction: 'ingress' }, s.ingressPackets);
+      }),
+    );
+    this.counter(SHARD_DROPS, extra, (set) =>
+      this.eachShard((l, s) => {
+        for (const reason of DROP_REASONS) {
+          const v = s.drops.get(reason);
+          if (v > 0) set({ ...l, reason }, v);
+        }
+      }),
+    );
+    this.counter(SHARD_RESTARTS, extra, (set) => this.eachShard((l, s) => set(l, s.restarts)));
+    this.counter(RING_PACKETS, extra, (set) =>
+      this.eachMember((l, m) => {
+        if (!m.plane) return;
+        for (const [ring, r] of Object.entries(m.plane.ringStats())) {
+          set({ ...l, ring, outcome: 'produced' }, r.produced);
+          set({ ...l, ring, outcome: 'emitted' }, r.emitted);
+          set({ ...l, ring, outcome: 'dropped' }, r.dropped);
+          set({ ...l, ring, outcome: 'full' }, r.dropsFull);
+          set({ ...l, ring, outcome: 'emit_error' }, r.emitErrors);
+        }
+      }),
+    );
+  }
+
+  private eachMember(fn: (labels: Labels, member: Member) => void): void {
+    for (const m of this.members.values()) fn(m.labels, m);
+  }
+
+  private eachShard(fn: (labels: Labels, shard: ReturnType<PlaneSource['shardStats']>[number]) => void): void {
+    for (const m of this.members.values()) {
+      for (const s of m.plane?.shardStats() ?? []) fn({ ...m.labels, shard: String(s.shard) }, s);
+    }
   }
 
   /** Takes the metrics out of the registry (the last engine left it). */
@@ -104,6 +162,7 @@ class EngineCollector {
 
   private eachPeer(fn: (labels: Labels, peer: PeerSource) => void): void {
     for (const m of this.members.values()) {
+      m.plane?.syncCounters();
       for (const p of m.source.peers()) fn({ ...m.labels, public_key: Buffer.from(p.publicKey).toString('base64') }, p);
     }
   }
@@ -175,7 +234,7 @@ export function engineMetrics(engine: EngineSource, opts: EngineMetricsOptions =
     collector = new EngineCollector(registry, names);
     collectors.set(registry, collector);
   }
-  const member: Member = { source: engine, labels };
+  const member: Member = { source: engine, labels, plane: opts.plane };
   collector.members.set(key, member);
 
   const owner = collector;

@@ -31,3 +31,5 @@ export {
 export { CookieChecker, CookieGenerator } from './cookie.js';
 export { RateLimiter } from './ratelimiter.js';
 export { classify, type MessageKind } from './messages.js';
+export { DataPlane, type DataPlaneOptions, type PlaneIo, type ShardStats, type RingStatsPair } from './data/plane.js';
+export { attachDevice, type AttachOptions, type Attachment } from './data/attach.js';

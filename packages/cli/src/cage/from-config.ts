@@ -1,6 +1,7 @@
 // Turns a parsed wg-quick file and the `run` flags into the CageSpec for
 // stage 2: resolves endpoint names (outside the cage, with the host's
 // resolver), picks DNS servers, and lists what the command must not see.
+import { availableParallelism } from 'node:os';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { execFileSync } from 'node:child_process';
@@ -24,6 +25,8 @@ export interface RunOptions {
   user?: string;
   waitHandshake: number;
   metricsListen?: string;
+  /** Shard workers; default: one per CPU, at most 8. */
+  workers?: number;
   logLevel: CageSpec['logLevel'];
   /** More files the command must not see (a server's key file). */
   hide?: string[];
@@ -76,6 +79,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     hide: [opts.configPath, ...(opts.hide ?? []), ...HOST_RESOLVER_PATHS],
     runtimeDir: runtimeDir(),
     metricsListen: opts.metricsListen === undefined ? undefined : checkMetricsListen(opts.metricsListen),
+    workers: opts.workers ?? Math.min(availableParallelism(), 8),
     logLevel: opts.logLevel,
   };
 }

@@ -34,6 +34,8 @@ export interface CageSpec {
   runtimeDir: string;
   /** Serve Prometheus metrics of the tunnel here (host side): "host:port", "[v6]:port" or ":port". */
   metricsListen?: string;
+  /** Data-plane shard workers; 0 keeps the data path on the main thread. */
+  workers: number;
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
 }
 

@@ -8,7 +8,7 @@
 import { closeSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { NetnsError, Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
-import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
+import { Device, Endpoint, UapiServer, attachDevice, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, terminalDelivers, type CageSpec } from './spec.js';
 import { nsswitchConf, resolvConf } from './resolver.js';
 import { cageFile, listCages } from './runtime-dir.js';
@@ -53,14 +53,8 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
     });
     peers.push({ peer, endpoint: p.endpointText ?? p.endpoint });
   }
-  const bind = await UdpBind.open(device, { port: spec.listenPort ?? 0 });
-  cleanups.push(() => bind.close());
-  device.io.writeTun = (packet) => {
-    tun.write(packet);
-  };
-  tun.onPackets((packets) => {
-    for (const p of packets) device.sendPacket(p);
-  });
+  const attached = await attachDevice(device, tun, { listenPort: spec.listenPort ?? 0, workers: spec.workers });
+  cleanups.push(() => attached.close());
   tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
   cleanups.push(() => device.close());
 
@@ -72,7 +66,10 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
     // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
     const { MetricsServer, engineMetrics } = await import('@wirecage/metrics');
     // Stage 2 is still in the caller's network namespace: scrapers on the host reach it, the cage does not.
-    const metrics = await MetricsServer.listen(spec.metricsListen, engineMetrics(device, { labels: { interface: tun.name } }).registry);
+    const metrics = await MetricsServer.listen(
+      spec.metricsListen,
+      engineMetrics(device, { labels: { interface: tun.name }, plane: attached.plane ?? undefined }).registry,
+    );
     cleanups.push(() => metrics.close());
     log.info(`metrics at ${metrics.url}`);
   }

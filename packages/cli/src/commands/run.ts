@@ -8,6 +8,7 @@ import { launchCage } from '../cage/launch.js';
 import { EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
 import { configForServer } from '../servers/register.js';
 import { isServerName } from '../servers/config.js';
+import { parsePublish, withPublishedPorts, type ServerApi } from '../servers/publish.js';
 import { statSync } from 'node:fs';
 
 export default class Run extends Command {
@@ -24,9 +25,16 @@ be executed; 127 when it is not found.
 Without -c, the first word names a server added with \`wirecage add-server\`
 (or, when it is a file path, a wg-quick file): wirecage registers its key
 for that server (made on first use in ~/.config/wirecage/keys/NAME.key) and
-builds the tunnel from the server's answer.`;
+builds the tunnel from the server's answer.
+
+--publish PUBLIC:TARGET[/udp] (repeatable, with a server NAME only) asks that
+server to forward its public port PUBLIC to port TARGET in the cage while the
+command runs (TCP unless /udp); the service sees each client's real address.
+A forward the server refuses (port taken, not allowed) ends the run with 125
+and the server's reason. The forwards are removed when the command ends.`;
   static override examples = [
     '<%= config.bin %> run work -- firefox   # a server added with add-server',
+    '<%= config.bin %> run work --publish 8080:8000 -- python3 -m http.server 8000',
     '<%= config.bin %> run -c work.conf -- firefox',
     '<%= config.bin %> run -c work.conf -- curl https://example.org',
     'WIRECAGE_CONFIG=work.conf <%= config.bin %> run',
@@ -49,11 +57,22 @@ builds the tunnel from the server's answer.`;
       summary: 'Serve Prometheus metrics of the tunnel at http://ADDR/metrics, on the host side (host:port, [IPv6]:port or :port).',
       helpValue: 'ADDR',
     }),
+    workers: Flags.integer({
+      summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs; 0 keeps everything on one thread).',
+      min: 0,
+      max: 8,
+    }),
+    publish: Flags.string({
+      summary: 'Forward the server\'s public port to a port in the cage while the command runs (repeatable; with a server NAME).',
+      helpValue: 'PUBLIC:TARGET[/udp]',
+      multiple: true,
+    }),
     'log-level': Flags.string({ summary: 'wirecage\'s own logging on stderr.', options: ['silent', 'error', 'warn', 'info', 'debug'], default: 'warn' }),
   };
 
   async run(): Promise<void> {
-    const valued = new Set(['-c', '--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--metrics-listen', '--log-level']);
+    const valued = new Set(['-c', '--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--metrics-listen', '--log-level', '--workers']);
+    valued.add('--publish');
     const first = splitCommand(this.argv, valued);
     let flagArgv = first.flags;
     let command = first.command;
@@ -73,6 +92,11 @@ builds the tunnel from the server's answer.`;
         flags = (await this.parse(Run, flagArgv)).flags;
         target = word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word) ? { file: word } : { server: word };
       }
+      const publish = (flags.publish ?? []).map(parsePublish);
+      if (publish.length > 0 && 'file' in target) {
+        throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config has no server to ask for port forwards');
+      }
+      let serverApi: ServerApi | undefined;
       let cfg: WgQuickConfig;
       let configPath: string;
       let hide: string[] = [];
@@ -84,6 +108,7 @@ builds the tunnel from the server's answer.`;
         const s = await configForServer(target.server);
         ({ config: cfg, warning } = s);
         [configPath, ...hide] = s.hide as [string, ...string[]];
+        serverApi = s.api;
       }
       if (warning && !['silent', 'error'].includes(flags['log-level'])) process.stderr.write(`wirecage: warning: ${warning}\n`);
       const spec = await buildSpec(cfg, {
@@ -97,9 +122,13 @@ builds the tunnel from the server's answer.`;
         user: flags.user,
         waitHandshake: flags['wait-handshake'],
         metricsListen: flags['metrics-listen'],
+        workers: flags.workers,
         logLevel: flags['log-level'] as 'warn',
       });
-      code = await launchCage(spec);
+      const warn = (m: string) => {
+        if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
+      };
+      code = serverApi && publish.length > 0 ? await withPublishedPorts(serverApi, publish, warn, () => launchCage(spec)) : await launchCage(spec);
     } catch (err) {
       if (!(err instanceof RunError || err instanceof ConfigError || (err as Error).name?.endsWith('Error'))) throw err;
       process.stderr.write(`wirecage: ${(err as Error).message}\n`);

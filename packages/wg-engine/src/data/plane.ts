@@ -1,0 +1,357 @@
+// The sharded data plane (ARCHITECTURE.md, "The data plane"): native I/O
+// threads of @wirecage/tun move packets between the TUN queue, the UDP socket
+// and two pipeline rings; piscina workers, one long-lived shard each, seal and
+// open the slots in place; the main thread keeps only the control plane.
+//
+// Order is kept end to end: each ring is consumed in the order it was filled,
+// whichever shard transformed a slot, so a TCP flow is never reordered by the
+// sharding (wireguard-go keeps order with per-peer queues the same way).
+//
+// The Device stays the single owner of protocol state. Shards read its shared
+// mirror (keypairs, peer table, receiver-index map) and send the rare events
+// back as messages; a timer here turns the shards' per-peer counters into the
+// timer events the send and receive paths would have raised.
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { Doorbell, PacketRing, RingPump, slotBytesForMtu, type TunQueueTarget, type UdpSocket } from '@wirecage/tun';
+import type { Device } from '../device.js';
+import { Endpoint } from '../endpoint.js';
+import { formatIp } from '../allowed-ips.js';
+import { DROP_REASONS, DropCounters } from '../stats.js';
+import { confirmSession } from '../receive.js';
+import { PEER_COUNTERS, PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
+import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, SHARD_COUNTERS, type AddressWords, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
+import type { ShardTask } from './shard-worker.js';
+import type { Peer } from '../peer.js';
+
+export interface PlaneIo {
+  /** The TUN queue the plane reads and writes (the Tun's own reader then refuses to start on it). */
+  tun: TunQueueTarget;
+  /** The bound UDP socket for the tunnel's outer packets. */
+  udp: UdpSocket;
+}
+
+export interface DataPlaneOptions {
+  /**
+   * Where packets come from and go: native threads pump the TUN queue and the UDP
+   * socket. Without it the rings are left to the caller (`plane.rings`), who fills
+   * egress/ingress and consumes them, and device.io stays as it is.
+   */
+  io?: PlaneIo;
+  /** Shard workers. Default: the number of CPUs. */
+  workers?: number;
+  /** Slots per ring (a power of two). Default 1024. */
+  ringSlots?: number;
+  /** log2 of the slots a shard takes at a time. Default 3 (8 slots). */
+  batchShift?: number;
+  /** How often shard counters become timer events, in ms. Default 100. */
+  syncIntervalMs?: number;
+}
+
+export interface ShardStats {
+  shard: number;
+  egressPackets: number;
+  ingressPackets: number;
+  restarts: number;
+  drops: DropCounters;
+}
+
+export interface RingStatsPair {
+  egress: ReturnType<PacketRing['stats']>;
+  ingress: ReturnType<PacketRing['stats']>;
+}
+
+// Compiled shards only: Node 20 workers cannot load TypeScript through loader hooks,
+// so even under tsx (tests) the worker is the build output next to this file's source.
+function shardWorkerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  const js = here.replace(/\.ts$/, '.js').replace(/\/src\/data\//, '/dist/data/');
+  return js.replace(/plane\.js$/, 'shard-worker.js');
+}
+
+interface Seen {
+  peer: Peer;
+  totals: number[];
+}
+
+export class DataPlane {
+  readonly workers: number;
+  private readonly pool: Piscina;
+  readonly egress: PacketRing;
+  readonly ingress: PacketRing;
+  readonly doorbell: Doorbell;
+  private readonly control: Int32Array;
+  private readonly counters: PeerCounters;
+  private readonly dropsSab: SharedArrayBuffer;
+  private readonly statsSab: SharedArrayBuffer;
+  private readonly pumps: RingPump[];
+  private readonly ports: (MessagePort | null)[] = [];
+  private readonly tasks: Promise<void>[] = [];
+  private readonly restarts: number[] = [];
+  private readonly seen = new Map<number, Seen>();
+  private readonly sync: NodeJS.Timeout;
+  private readonly onRoutes = () => this.publishRoutes();
+  private closing = false;
+
+  private constructor(
+    private readonly device: Device,
+    private readonly opts: DataPlaneOptions,
+  ) {
+    const n = opts.workers ?? availableParallelism();
+    if (!Number.isInteger(n) || n < 1 || n > 8) throw new RangeError(`workers must be an integer from 1 to 8, got ${n}`);
+    this.workers = n;
+    const ring = {
+      capacity: opts.ringSlots ?? 1024,
+      slotBytes: slotBytesForMtu(device.mtu),
+      lanes: n,
+      batchShift: opts.batchShift ?? 3,
+    };
+    this.egress = PacketRing.create(ring);
+    this.ingress = PacketRing.create(ring);
+    this.doorbell = Doorbell.create();
+    this.control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+    this.counters = new PeerCounters(device.maxPeers, n);
+    this.dropsSab = new SharedArrayBuffer(n * DROP_REASONS.length * 8);
+    this.statsSab = new SharedArrayBuffer(n * SHARD_COUNTERS.length * 8);
+    this.pool = new Piscina({
+      filename: shardWorkerFile(),
+      minThreads: n,
+      maxThreads: n,
+      idleTimeout: Infinity,
+      atomics: 'disabled',
+      concurrentTasksPerWorker: 1,
+    });
+    this.pumps = opts.io ? this.attachIo(opts.io) : [];
+    for (let i = 0; i < n; i++) {
+      this.restarts.push(0);
+      this.ports.push(null);
+      this.tasks.push(this.runShard(i));
+    }
+    device.on('routes', this.onRoutes);
+    this.publishRoutes();
+    this.sync = setInterval(() => this.syncCounters(), opts.syncIntervalMs ?? 100);
+    this.sync.unref();
+  }
+
+  private attachIo(io: PlaneIo): RingPump[] {
+    const device = this.device;
+    // Sends from the main thread (handshakes, keepalives, staged packets) go straight to the socket.
+    device.io = {
+      sendUdp: (msg, to) => {
+        const b = to.bytes;
+        try {
+          return io.udp.sendTo(msg, to.family, b.subarray(0, b.length - 2), to.port);
+        } catch (err) {
+          // An unreachable network and the like: the timers retry, as after a lost datagram.
+          device.logger.debug(`udp send to ${to}: ${(err as Error).message}`);
+          return false;
+        }
+      },
+      // Transport data never reaches the main thread in this mode.
+      writeTun: () => device.drops.add('send-failed'),
+    };
+    device.listenPort = io.udp.port;
+    return [
+      RingPump.tunReader(io.tun, this.egress, this.doorbell),
+      RingPump.udpWriter(io.udp, this.egress),
+      RingPump.udpReader(io.udp, this.ingress, this.doorbell),
+      RingPump.tunWriter(io.tun, this.ingress),
+    ];
+  }
+
+  /** Starts shards (and, with opts.io, the native pumps) for device. */
+  static start(device: Device, opts: DataPlaneOptions): DataPlane {
+    return new DataPlane(device, opts);
+  }
+
+  private shardInit(index: number): ShardInit {
+    const d = this.device;
+    return {
+      index,
+      shards: this.workers,
+      mtu: d.mtu,
+      timeOrigin: performance.timeOrigin,
+      keypairs: d.keypairs.sab,
+      keypairCapacity: d.keypairs.capacity,
+      indexMap: d.index.slots.sab,
+      indexBuckets: d.index.slots.mask + 1,
+      peers: d.peerTable.sab,
+      peerCapacity: d.peerTable.capacity,
+      counters: this.counters.sab,
+      drops: this.dropsSab,
+      stats: this.statsSab,
+      control: this.control.buffer as SharedArrayBuffer,
+      doorbell: this.doorbell.sab,
+      egress: this.egress.sab,
+      ingress: this.ingress.sab,
+    };
+  }
+
+  // A shard's task ends only when the plane closes; anything else is a crash, and the
+  // shard is started again on a fresh worker (piscina replaces the dead one).
+  private async runShard(index: number): Promise<void> {
+    while (!this.closing) {
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (m: ToMain) => this.onMessage(m));
+      port1.unref();
+      this.ports[index] = port1;
+      port1.postMessage({ t: 'routes', entries: this.routeEntries() } satisfies ToShard);
+      const task: ShardTask = { init: this.shardInit(index), port: port2 };
+      try {
+        await this.pool.run(task, { transferList: [port2] });
+      } catch (err) {
+        if (this.closing) break;
+        this.restarts[index]!++;
+        this.device.logger.warn(`data-plane shard ${index} stopped (${(err as Error).message}); restarting it`);
+      } finally {
+        port1.close();
+        if (this.ports[index] === port1) this.ports[index] = null;
+      }
+    }
+  }
+
+  /** Test hook: makes shard index die inside its next slot, as a crashing worker would. */
+  crashShard(index: number): void {
+    this.ports[index]?.postMessage({ t: 'crash' } satisfies ToShard);
+    this.bumpConfig();
+  }
+
+  private routeEntries(): RouteEntry[] {
+    const out: RouteEntry[] = [];
+    for (const peer of this.device.peers()) {
+      for (const c of this.device.allowedIps.entriesFor(peer)) {
+        out.push({ family: c.family, address: new Uint8Array(c.address), prefix: c.prefix, peer: peer.id });
+      }
+    }
+    return out;
+  }
+
+  private publishRoutes(): void {
+    const entries = this.routeEntries();
+    for (const p of this.ports) p?.postMessage({ t: 'routes', entries } satisfies ToShard);
+    this.bumpConfig();
+  }
+
+  private bumpConfig(): void {
+    Atomics.add(this.control, CTL_CONFIG_GEN, 1);
+    this.doorbell.ring();
+  }
+
+  private onMessage(m: ToMain): void {
+    Atomics.sub(this.control, CTL_INFLIGHT, 1);
+    const d = this.device;
+    try {
+      switch (m.t) {
+        case 'handshake': {
+          const { address, port } = wordsToAddress(m.from);
+          d.receiveUdp(Buffer.from(m.msg.buffer, m.msg.byteOffset, m.msg.byteLength), address, port);
+          break;
+        }
+        case 'stage':
+          // The same path a main-thread packet takes: stage, handshake, or send at once.
+          d.peerById(m.peer)?.send(m.packet);
+          break;
+        case 'confirm': {
+          const peer = d.peerById(m.peer);
+          const kp = peer?.next;
+          if (peer && kp && kp.slot === m.slot && d.keypairs.generation(m.slot) === m.gen) {
+            this.syncPeer(peer); // timers see the data that confirmed it first
+            confirmSession(d, peer, kp);
+          }
+          break;
+        }
+        case 'roam': {
+          const peer = d.peerById(m.peer);
+          d.peerTable.clear(m.peer, PEER_ROAMING);
+          if (peer) {
+            const { address, port } = wordsToAddress(m.from);
+            peer.endpoint = Endpoint.of(address, port);
+          }
+          break;
+        }
+        case 'rekey':
+          d.peerTable.clear(m.peer, PEER_WANTS_HANDSHAKE);
+          d.peerById(m.peer)?.keepKeyFresh();
+          break;
+      }
+    } catch (err) {
+      d.drops.add('malformed');
+      d.logger.debug(`data-plane message ${m.t} failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Turns what the shards counted since the last sync into peer counters and timer events. */
+  syncCounters(): void {
+    for (const peer of this.device.peers()) this.syncPeer(peer);
+  }
+
+  private syncPeer(peer: Peer): void {
+    let s = this.seen.get(peer.id);
+    const totals = PEER_COUNTERS.map((_, c) => this.counters.total(peer.id, c));
+    if (!s || s.peer !== peer) {
+      // A new peer (or a reused id): what was counted before belongs to someone else.
+      this.seen.set(peer.id, { peer, totals });
+      return;
+    }
+    const d = (c: number) => totals[c]! - s!.totals[c]!;
+    const txBytes = d(TX_BYTES);
+    const rxBytes = d(RX_BYTES);
+    const txData = d(TX_DATA);
+    const rxAuth = d(RX_AUTH);
+    const rxData = d(RX_DATA);
+    s.totals = totals;
+    peer.txBytes += txBytes;
+    peer.rxBytes += rxBytes;
+    if (txData > 0) {
+      peer.timers.anyAuthenticatedPacketTraversal();
+      peer.timers.anyAuthenticatedPacketSent();
+      peer.timers.dataSent();
+    }
+    if (rxAuth > 0) {
+      peer.timers.anyAuthenticatedPacketReceived();
+      peer.timers.anyAuthenticatedPacketTraversal();
+    }
+    if (rxData > 0) peer.timers.dataReceived();
+  }
+
+  shardStats(): ShardStats[] {
+    const stats = new Float64Array(this.statsSab);
+    return Array.from({ length: this.workers }, (_, i) => ({
+      shard: i,
+      egressPackets: stats[i * SHARD_COUNTERS.length]!,
+      ingressPackets: stats[i * SHARD_COUNTERS.length + 1]!,
+      restarts: this.restarts[i]!,
+      drops: new DropCounters(this.dropsSab, i * DROP_REASONS.length * 8),
+    }));
+  }
+
+  ringStats(): RingStatsPair {
+    return { egress: this.egress.stats(), ingress: this.ingress.stats() };
+  }
+
+  pumpStats(): ReturnType<RingPump['stats']>[] {
+    return this.pumps.map((p) => p.stats());
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.sync);
+    this.device.off('routes', this.onRoutes);
+    Atomics.store(this.control, CTL_CLOSED, 1);
+    this.egress.close(this.doorbell);
+    this.ingress.close(this.doorbell);
+    await Promise.allSettled(this.tasks);
+    for (const p of this.pumps) p.stop();
+    await this.pool.destroy();
+  }
+}
+
+function wordsToAddress(w: AddressWords): { address: string; port: number } {
+  const bytes = Buffer.alloc(16);
+  for (let i = 0; i < 4; i++) bytes.writeInt32LE(w[2 + i]!, i * 4);
+  const family = w[0] === 6 ? 6 : 4;
+  return { address: formatIp(family === 4 ? bytes.subarray(0, 4) : bytes), port: w[1]! };
+}

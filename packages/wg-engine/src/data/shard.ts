@@ -1,0 +1,288 @@
+// One data-plane shard: it transforms, in place, the ring slots it owns.
+// Egress slots hold IP packets from the TUN and leave as transport messages
+// for the UDP writer; ingress slots hold datagrams from the UDP reader and
+// leave as IP packets for the TUN writer. Everything a shard needs lives in
+// SharedArrayBuffers (keypairs, peers, receiver-index map, counters); what it
+// cannot decide alone (handshakes, packets waiting for a session, a keypair's
+// first use, roaming, rekeying) goes to the main thread as a message.
+//
+// The class is thread-agnostic: shard-worker.ts runs it in a piscina worker,
+// tests may drive it directly.
+import { Doorbell, PacketRing, ShardLane, SlotField } from '@wirecage/tun';
+import { AllowedIps, type IpFamily } from '../allowed-ips.js';
+import {
+  KEEPALIVE_TIMEOUT,
+  MAX_MESSAGE_SIZE,
+  MESSAGE_COOKIE_REPLY_SIZE,
+  MESSAGE_INITIATION_SIZE,
+  MESSAGE_RESPONSE_SIZE,
+  MESSAGE_TRANSPORT_MIN_SIZE,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_MESSAGES,
+  REKEY_AFTER_TIME,
+  REKEY_TIMEOUT,
+} from '../constants.js';
+import { IndexSlotMap } from '../index-table.js';
+import { KEYPAIR_INITIATOR, KEYPAIR_UNCONFIRMED, KeypairTable } from '../keypair.js';
+import { DropCounters, DROP_REASONS, type DropReason } from '../stats.js';
+import { DECRYPT_FAILED, DECRYPT_REPLAY, openInPlace, paddedLength, sealInPlace } from './transport.js';
+import { PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, PeerTable, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
+import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, MAX_INFLIGHT, SHARD_COUNTERS, type ShardInit, type ToMain, type ToShard } from './protocol.js';
+
+// Slot header words a shard reads and writes (int32 index relative to the slot).
+const F_OFFSET = SlotField.OFFSET >> 2;
+const F_LENGTH = SlotField.LENGTH >> 2;
+const F_ADDR = SlotField.FAMILY >> 2; // family, port, addr x4, scope: the layout PeerTable copies
+
+// How long an idle shard sleeps before looking again without a doorbell: a safety net only.
+const IDLE_WAIT_MS = 200;
+const KEEP_FRESH_RECEIVING_MS = (REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) * 1000;
+
+export class Shard {
+  readonly index: number;
+  private readonly mtu: number;
+  private readonly timeOffset: number;
+  private readonly keypairs: KeypairTable;
+  private readonly indexMap: IndexSlotMap;
+  private readonly peers: PeerTable;
+  private readonly counters: PeerCounters;
+  private readonly drops: DropCounters;
+  private readonly stats: Float64Array;
+  private readonly control: Int32Array;
+  private readonly doorbell: Doorbell;
+  private readonly egress: ShardLane;
+  private readonly ingress: ShardLane;
+  // Whatever one packet does, the shard keeps running: a throw drops that packet only.
+  private readonly sealSlot = (seq: number, ring: PacketRing): boolean => {
+    try {
+      return this.seal(ring, seq);
+    } catch {
+      return this.drop('outgoing-malformed');
+    }
+  };
+  private readonly openSlot = (seq: number, ring: PacketRing): boolean => {
+    try {
+      return this.open(ring, seq);
+    } catch {
+      return this.drop('malformed');
+    }
+  };
+  private routes = new AllowedIps<number>();
+  private configGen = -1;
+  /** Test hook: die inside the next slot, as a crashing worker would. */
+  private dieInSlot: (() => never) | null = null;
+
+  constructor(
+    init: ShardInit,
+    private readonly post: (msg: ToMain, transfer?: ArrayBuffer[]) => void,
+    private readonly readConfig: () => ToShard[],
+  ) {
+    this.index = init.index;
+    this.mtu = init.mtu;
+    // Keypair creation times are the main thread's performance.now(); ours has another origin.
+    this.timeOffset = performance.timeOrigin - init.timeOrigin;
+    this.keypairs = new KeypairTable(init.keypairCapacity, init.keypairs);
+    this.indexMap = new IndexSlotMap(init.indexBuckets, init.indexMap);
+    this.peers = new PeerTable(init.peerCapacity, init.peers);
+    this.counters = new PeerCounters(init.peerCapacity, init.shards, init.counters);
+    this.drops = new DropCounters(init.drops, init.index * DROP_REASONS.length * 8);
+    this.stats = new Float64Array(init.stats, init.index * SHARD_COUNTERS.length * 8, SHARD_COUNTERS.length);
+    this.control = new Int32Array(init.control, 0, CONTROL_WORDS);
+    this.doorbell = Doorbell.wrap(init.doorbell);
+    this.egress = new ShardLane(PacketRing.wrap(init.egress), init.index);
+    this.ingress = new ShardLane(PacketRing.wrap(init.ingress), init.index);
+    this.refreshConfig();
+  }
+
+  private now(): number {
+    return performance.now() + this.timeOffset;
+  }
+
+  /** Serves both rings until the plane closes. */
+  run(): void {
+    for (;;) {
+      if (Atomics.load(this.control, CTL_CLOSED)) return;
+      if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
+      // Read before looking: a publish between the look and the sleep ends the sleep at once.
+      const seen = this.doorbell.value();
+      if (this.serveOnce() === 0) this.doorbell.wait(seen, IDLE_WAIT_MS);
+    }
+  }
+
+  /** One pass over both rings; returns the number of slots finished. */
+  serveOnce(): number {
+    const e = this.egress.drain(this.sealSlot);
+    const i = this.ingress.drain(this.openSlot);
+    this.stats[0]! += e;
+    this.stats[1]! += i;
+    return e + i;
+  }
+
+  // ---- egress: IP packet -> transport message -------------------------------------
+
+  private seal(r: PacketRing, seq: number): boolean {
+    if (this.dieInSlot) this.dieInSlot();
+    const i32 = r.i32;
+    const w = r.slotWord(seq);
+    const u8 = r.u8;
+    const off = i32[w + F_OFFSET]!;
+    const len = i32[w + F_LENGTH]!;
+    const pkt = r.dataOffset(seq) + off;
+    const ipLen = ipLength(u8, pkt, len);
+    const padded = paddedLength(len, this.mtu);
+    if (ipLen === 0 || ipLen !== len || MESSAGE_TRANSPORT_MIN_SIZE + padded > MAX_MESSAGE_SIZE || off < 16 || off + padded + 16 > r.dataBytes) {
+      return this.drop('outgoing-malformed');
+    }
+    const family = (u8[pkt]! >> 4) as IpFamily;
+    const peer = this.routes.lookup(family, u8, pkt + (family === 4 ? 16 : 24));
+    if (peer === undefined) return this.drop('no-route');
+    const slot = this.peers.sendSlot(peer);
+    if (slot < 0) return this.toMain(peer, u8, pkt, len);
+    const gen = this.keypairs.generation(slot);
+    const age = this.now() - this.keypairs.createdMs(slot);
+    if (!this.keypairs.isLive(slot) || age >= REJECT_AFTER_TIME * 1000) return this.toMain(peer, u8, pkt, len);
+    const counter = this.keypairs.nextSendCounter(slot);
+    if (counter < 0n) return this.toMain(peer, u8, pkt, len);
+    if (!this.peers.readEndpoint(peer, i32, w + F_ADDR)) return this.drop('no-endpoint');
+    const start = pkt - 16;
+    const msgLen = sealInPlace(this.keypairs, slot, this.keypairs.remoteIndex(slot), counter, u8, start, len, padded);
+    // Retired or replaced while we sealed: the keys we used may have been zeroed.
+    if (this.keypairs.generation(slot) !== gen) return this.toMain(peer, u8, pkt, len);
+    i32[w + F_OFFSET] = off - 16;
+    i32[w + F_LENGTH] = msgLen;
+    const c = this.counters.base(this.index, peer);
+    this.counters.f64[c + TX_BYTES]! += msgLen;
+    this.counters.f64[c + TX_DATA]! += 1;
+    if (counter > REKEY_AFTER_MESSAGES || (this.keypairs.flags(slot) & KEYPAIR_INITIATOR && age >= REKEY_AFTER_TIME * 1000)) {
+      this.askHandshake(peer);
+    }
+    return true;
+  }
+
+  // ---- ingress: datagram -> IP packet -----------------------------------------------
+
+  private open(r: PacketRing, seq: number): boolean {
+    if (this.dieInSlot) this.dieInSlot();
+    const i32 = r.i32;
+    const w = r.slotWord(seq);
+    const u8 = r.u8;
+    const off = i32[w + F_OFFSET]!;
+    const len = i32[w + F_LENGTH]!;
+    const msg = r.dataOffset(seq) + off;
+    if (len > MAX_MESSAGE_SIZE) return this.drop('oversized');
+    if (len < 4) return this.drop('malformed');
+    const type = u8[msg]! | (u8[msg + 1]! << 8) | (u8[msg + 2]! << 16) | (u8[msg + 3]! << 24);
+    if (type === 4) {
+      if (len < MESSAGE_TRANSPORT_MIN_SIZE) return this.drop('malformed');
+      return this.openTransport(r, w, msg, len);
+    }
+    if ((type === 1 && len === MESSAGE_INITIATION_SIZE) || (type === 2 && len === MESSAGE_RESPONSE_SIZE) || (type === 3 && len === MESSAGE_COOKIE_REPLY_SIZE)) {
+      if (!this.reserveMessage()) return this.drop('handshake-queue-full');
+      const copy = u8.slice(msg, msg + len);
+      this.post({ t: 'handshake', msg: copy, from: addressWords(i32, w) }, [copy.buffer]);
+      return false;
+    }
+    return this.drop('malformed');
+  }
+
+  private openTransport(r: PacketRing, w: number, msg: number, len: number): boolean {
+    const i32 = r.i32;
+    const u8 = r.u8;
+    const receiver = (u8[msg + 4]! | (u8[msg + 5]! << 8) | (u8[msg + 6]! << 16) | (u8[msg + 7]! << 24)) >>> 0;
+    const kps = this.keypairs;
+    const slot = this.indexMap.slotOf(receiver);
+    if (slot < 0 || kps.localIndex(slot) !== receiver || !kps.isLive(slot)) return this.drop('unknown-receiver');
+    const gen = kps.generation(slot);
+    const age = this.now() - kps.createdMs(slot);
+    if (age >= REJECT_AFTER_TIME * 1000) return this.drop('key-expired');
+    const plain = openInPlace(kps, slot, u8, msg, len);
+    if (plain === DECRYPT_FAILED) return this.drop('transport-decrypt');
+    if (plain === DECRYPT_REPLAY) return this.drop('replay');
+    if (kps.generation(slot) !== gen) return this.drop('key-expired');
+    const peer = kps.peerId(slot);
+    const c = this.counters.base(this.index, peer);
+    this.counters.f64[c + RX_BYTES]! += len;
+    this.counters.f64[c + RX_AUTH]! += 1;
+    const flags = kps.flags(slot);
+    if (flags & KEYPAIR_UNCONFIRMED && kps.clearFlags(slot, KEYPAIR_UNCONFIRMED)) {
+      this.post({ t: 'confirm', peer, slot, gen });
+    }
+    if (!this.peers.endpointEquals(peer, i32, w + F_ADDR) && this.peers.raise(peer, PEER_ROAMING)) {
+      this.post({ t: 'roam', peer, from: addressWords(i32, w) });
+    }
+    if (flags & KEYPAIR_INITIATOR && age >= KEEP_FRESH_RECEIVING_MS) this.askHandshake(peer);
+    if (plain === 0) return false; // a keepalive: nothing to deliver
+    this.counters.f64[c + RX_DATA]! += 1;
+    const pkt = msg + 16;
+    const ipLen = ipLength(u8, pkt, plain);
+    if (ipLen === 0) return this.drop('inner-malformed');
+    const family = (u8[pkt]! >> 4) as IpFamily;
+    if (this.routes.lookup(family, u8, pkt + (family === 4 ? 12 : 8)) !== peer) return this.drop('allowed-ips');
+    i32[w + F_OFFSET] = i32[w + F_OFFSET]! + 16;
+    i32[w + F_LENGTH] = ipLen;
+    return true;
+  }
+
+  // ---- the main thread -----------------------------------------------------------
+
+  private toMain(peer: number, u8: Uint8Array, pkt: number, len: number): boolean {
+    if (!this.reserveMessage()) return this.drop('staged-overflow');
+    const copy = u8.slice(pkt, pkt + len);
+    this.post({ t: 'stage', peer, packet: copy }, [copy.buffer]);
+    return false;
+  }
+
+  private askHandshake(peer: number): void {
+    if (this.peers.raise(peer, PEER_WANTS_HANDSHAKE)) this.post({ t: 'rekey', peer });
+  }
+
+  /** Bounds the messages waiting for the main thread, so a flood cannot grow its queue. */
+  private reserveMessage(): boolean {
+    if (Atomics.add(this.control, CTL_INFLIGHT, 1) >= MAX_INFLIGHT) {
+      Atomics.sub(this.control, CTL_INFLIGHT, 1);
+      return false;
+    }
+    return true;
+  }
+
+  private drop(reason: DropReason): false {
+    this.drops.add(reason);
+    return false;
+  }
+
+  private refreshConfig(): void {
+    this.configGen = Atomics.load(this.control, CTL_CONFIG_GEN);
+    for (const m of this.readConfig()) {
+      if (m.t === 'routes') {
+        const routes = new AllowedIps<number>();
+        for (const e of m.entries) routes.insert({ family: e.family, address: Buffer.from(e.address), prefix: e.prefix }, e.peer);
+        this.routes = routes;
+      } else if (m.t === 'crash') {
+        this.dieInSlot = () => process.exit(70);
+      }
+    }
+  }
+}
+
+/** The IP packet's own length (header-declared) when it fits in available bytes; 0 when malformed. */
+function ipLength(u8: Uint8Array, p: number, available: number): number {
+  if (available < 20) return 0;
+  const v = u8[p]! >> 4;
+  let len: number;
+  if (v === 4) {
+    if ((u8[p]! & 0x0f) < 5) return 0;
+    len = (u8[p + 2]! << 8) | u8[p + 3]!;
+    if (len < 20) return 0;
+  } else if (v === 6) {
+    if (available < 40) return 0;
+    len = 40 + ((u8[p + 4]! << 8) | u8[p + 5]!);
+  } else {
+    return 0;
+  }
+  return len <= available ? len : 0;
+}
+
+function addressWords(i32: Int32Array, w: number): number[] {
+  const a = w + F_ADDR;
+  return [i32[a]!, i32[a + 1]!, i32[a + 2]!, i32[a + 3]!, i32[a + 4]!, i32[a + 5]!, i32[a + 6]!];
+}

@@ -1,0 +1,196 @@
+// The sharded data plane without the native pumps: the test is the TUN reader
+// and UDP writer (it fills and drains the rings on this thread), the shards
+// are real piscina workers running the compiled engine.
+import assert from 'node:assert/strict';
+import { canProduce, consume, produce, TUN_OFFSET, UDP_OFFSET, type PacketRing } from '@wirecage/tun';
+import { DataPlane } from '../src/data/plane.js';
+import { systemClock } from '../src/index.js';
+import { Transport } from '../src/messages.js';
+import { ipv4Packet, linkedPair, type LinkedPair } from './fixtures/net.js';
+
+const SHARDS = 2;
+
+/** Packet i: an IPv4 UDP packet from A to B whose payload starts with i. */
+function numbered(i: number, size = 64): Buffer {
+  const body = Buffer.alloc(size);
+  body.writeUInt32BE(i, 0);
+  return ipv4Packet('10.0.0.1', '10.0.0.2', body);
+}
+
+/**
+ * Pushes every packet of `input` through `ring` and hands each emitted one to `out` in
+ * order; the shards run meanwhile. Never blocks this thread (the plane's messages are
+ * handled between rounds).
+ */
+async function pump(
+  ring: PacketRing,
+  plane: DataPlane,
+  count: number,
+  input: (i: number) => Uint8Array,
+  out: (packet: Uint8Array) => void,
+  offset: number,
+  opts: { from?: { family: 4; port: number; addr: Uint8Array }; between?: (sent: number) => void } = {},
+): Promise<void> {
+  let sent = 0;
+  let freed = 0;
+  let idleSince = 0;
+  while (freed < count) {
+    let n = 0;
+    while (sent < count && canProduce(ring) && n < 256) {
+      assert.ok(produce(ring, plane.doorbell, input(sent), offset, opts.from));
+      sent++;
+      n++;
+      opts.between?.(sent);
+    }
+    const c = consume(ring, (p) => {
+      out(p);
+      return true;
+    });
+    freed += c;
+    if (n === 0 && c === 0) {
+      // Let the main thread's event loop run (shard messages, restarts) while shards work.
+      await new Promise((r) => setImmediate(r));
+      idleSince ||= Date.now();
+      // Generous: worker start-up on a loaded two-core machine takes seconds.
+      if (Date.now() - idleSince > 20_000) throw new Error(`stalled: sent ${sent}, freed ${freed}, shards ${JSON.stringify(plane.shardStats().map((s) => [s.egressPackets, s.ingressPackets, s.restarts]))}`);
+    } else {
+      idleSince = 0;
+    }
+  }
+}
+
+function counterOf(msg: Uint8Array): bigint {
+  return Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength).readBigUInt64LE(Transport.COUNTER);
+}
+
+describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', function () {
+  this.timeout(120_000);
+  let pair: LinkedPair;
+  let plane: DataPlane;
+
+  beforeEach(async () => {
+    pair = linkedPair({ device: { clock: systemClock } });
+    // A session first, made on the main threads as usual.
+    pair.a.device.sendPacket(numbered(0));
+    await pair.net.run();
+    assert.equal(pair.b.received.length, 1);
+    pair.b.received.length = 0;
+    pair.net.wire.length = 0;
+    plane = DataPlane.start(pair.a.device, { workers: SHARDS, ringSlots: 1024, batchShift: 3 });
+  });
+
+  afterEach(async () => {
+    await plane.close();
+    pair.net.close();
+  });
+
+  it('a million packets through two shards: every nonce is used once, B gets every packet in order', async () => {
+    const N = 1_000_000;
+    const seen = new Uint8Array(N + 16);
+    let dup = 0;
+    let expect = 1;
+    let outOfOrder = 0;
+    const b = pair.b.device;
+    pair.b.received.length = 0;
+    await pump(plane.egress, plane, N, (i) => numbered(i + 1), (msg) => {
+      const c = Number(counterOf(msg));
+      if (seen[c]) dup++;
+      seen[c] = 1;
+      b.receiveUdp(Buffer.from(msg), '192.0.2.1', 51001);
+      const got = pair.b.received.pop();
+      assert.ok(got, `B refused message with counter ${c}`);
+      if (got.readUInt32BE(28) !== expect) outOfOrder++;
+      expect++;
+    }, TUN_OFFSET);
+    assert.equal(dup, 0, 'a nonce was used twice');
+    assert.equal(outOfOrder, 0, 'packets left the plane out of order');
+    const stats = plane.shardStats();
+    assert.equal(stats.reduce((t, s) => t + s.egressPackets, 0), N);
+    // Both shards did real work.
+    for (const s of stats) assert.ok(s.egressPackets > N / 4, `shard ${s.shard} sealed only ${s.egressPackets}`);
+    // The timers and counters on the main thread heard about the traffic.
+    plane.syncCounters();
+    assert.ok(pair.pa.txBytes >= N * 32);
+  });
+
+  it('replay detection stays exact when shards race on the same counters', async () => {
+    // B seals 20,000 packets for A; each is fed twice in a row, so the two copies land
+    // on different shards at the same moment (batches of one slot alternate).
+    await plane.close();
+    plane = DataPlane.start(pair.a.device, { workers: SHARDS, ringSlots: 1024, batchShift: 0 });
+    const N = 20_000;
+    for (let i = 0; i < N; i++) pair.b.device.sendPacket(ipv4Packet('10.0.0.2', '10.0.0.1', Buffer.from(`${i}`)));
+    const msgs = pair.net.wire.filter((d) => d.msg[0] === 4).map((d) => d.msg);
+    pair.net.queue.length = 0;
+    assert.equal(msgs.length, N);
+    const delivered = new Map<string, number>();
+    await pump(
+      plane.ingress,
+      plane,
+      2 * N,
+      (i) => msgs[i >> 1]!,
+      (p) => {
+        const key = Buffer.from(p.subarray(28)).toString();
+        delivered.set(key, (delivered.get(key) ?? 0) + 1);
+      },
+      UDP_OFFSET,
+      { from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) } },
+    );
+    assert.equal(delivered.size, N);
+    for (const [k, n] of delivered) assert.equal(n, 1, `packet ${k} delivered ${n} times`);
+    const drops = plane.shardStats().reduce((t, s) => t + s.drops.get('replay'), 0);
+    assert.equal(drops, N);
+  });
+
+  it('a shard that crashes is restarted and traffic resumes', async () => {
+    const N = 60_000;
+    let received = 0;
+    await pump(plane.egress, plane, N, (i) => numbered(i + 1), () => received++, TUN_OFFSET, {
+      between: (sent) => {
+        if (sent === 10_000) plane.crashShard(0);
+      },
+    });
+    const s = plane.shardStats();
+    assert.equal(s[0]!.restarts, 1);
+    // At most the slot the dying shard held is lost.
+    assert.ok(received >= N - 1, `only ${received} of ${N} packets left`);
+    assert.equal(plane.egress.stats().emitted, received);
+  });
+
+  it('a full ring drops and counts; memory stays flat', async () => {
+    // Nobody consumes: the ring fills, every further packet is dropped at once.
+    const before = process.memoryUsage().rss;
+    let accepted = 0;
+    for (let i = 0; i < 200_000; i++) if (produce(plane.egress, plane.doorbell, numbered(i), TUN_OFFSET)) accepted++;
+    assert.equal(accepted, 1024);
+    assert.equal(plane.egress.stats().dropsFull, 200_000 - 1024);
+    const grown = process.memoryUsage().rss - before;
+    assert.ok(grown < 64 << 20, `RSS grew by ${grown} bytes`);
+    // Draining resumes normal service.
+    let out = 0;
+    for (let rounds = 0; out < 1024 && rounds < 100_000; rounds++) {
+      out += consume(plane.egress, () => true);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(out, 1024);
+    assert.equal(plane.egress.stats().emitted, 1024);
+  });
+
+  it('malformed packets are dropped and counted; shards keep running', async () => {
+    const junk = [Buffer.alloc(0), Buffer.from([0x45]), Buffer.alloc(40, 0xff), numbered(1).subarray(0, 30)];
+    let out = 0;
+    await pump(plane.egress, plane, junk.length, (i) => junk[i]!, () => out++, TUN_OFFSET);
+    assert.equal(out, 0);
+    const garbage = [Buffer.alloc(3), Buffer.from([4, 0, 0, 0, 1, 2, 3, 4]), Buffer.alloc(200, 4), Buffer.alloc(148, 9)];
+    await pump(plane.ingress, plane, garbage.length, (i) => garbage[i]!, () => out++, UDP_OFFSET, {
+      from: { family: 4, port: 9, addr: Buffer.from([192, 0, 2, 9]) },
+    });
+    assert.equal(out, 0);
+    const drops = plane.shardStats().reduce((t, s) => t + s.drops.total(), 0);
+    assert.equal(drops, junk.length + garbage.length);
+    // And real traffic still flows.
+    let ok = 0;
+    await pump(plane.egress, plane, 100, (i) => numbered(i), () => ok++, TUN_OFFSET);
+    assert.equal(ok, 100);
+  });
+});
