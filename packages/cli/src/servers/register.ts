@@ -7,6 +7,9 @@ import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { RunError } from '../cage/from-config.js';
 import { configFile, keyFileFor, loadServers } from './config.js';
+import { callApi } from './http.js';
+import { proofSigner } from './proof.js';
+import type { ServerApi } from './publish.js';
 
 export interface Registration {
   client_address: string;
@@ -34,39 +37,11 @@ export function clientKey(name: string): { file: string; key: Buffer; warning: s
 }
 
 export async function register(apiUrl: string, token: string, publicKey: string, timeoutMs = 15_000): Promise<Registration> {
-  const url = `${apiUrl}/v1/register`;
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ token, client_public_key: publicKey }),
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: 'error',
-    });
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
-    throw new RunError(`cannot register with ${url}: ${why}`);
-  }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (err) {
-    throw new RunError(`cannot register with ${url}: reading the answer failed: ${(err as Error).message}`);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  if (!res.ok) {
-    const msg = body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : text.trim().slice(0, 200);
-    throw new RunError(`${url} refused the registration: HTTP ${res.status}${msg ? `: ${msg}` : ''}`);
-  }
-  if (!body || typeof body !== 'object') throw new RunError(`${url}: the answer is not a JSON object`);
-  return body as Registration;
+  const { body } = await callApi(
+    { method: 'POST', url: `${apiUrl}/v1/register`, token, body: JSON.stringify({ token, client_public_key: publicKey }), timeoutMs, doing: 'register with' },
+    'the registration',
+  );
+  return body as unknown as Registration;
 }
 
 /** The answer of /v1/register as the WgQuickConfig a file would give; every field is checked. */
@@ -115,8 +90,8 @@ export function registrationToConfig(r: Registration, privateKey: Buffer, source
   };
 }
 
-/** Everything `run NAME` needs: the config, and the files the cage must not see. */
-export async function configForServer(name: string): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null }> {
+/** Everything `run NAME` needs: the config, the files the cage must not see, and the server's API for --publish. */
+export async function configForServer(name: string): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi }> {
   const cfg = loadServers();
   const entry = cfg.servers.get(name);
   if (!entry) {
@@ -126,6 +101,9 @@ export async function configForServer(name: string): Promise<{ config: WgQuickCo
     );
   }
   const { file, key, warning } = clientKey(name);
-  const reg = await register(entry.apiUrl, entry.token, keyToBase64(publicKeyOf(key)));
-  return { config: registrationToConfig(reg, key, `${entry.apiUrl}/v1/register`), hide: [file, configFile()], warning };
+  const clientPublicKey = keyToBase64(publicKeyOf(key));
+  const reg = await register(entry.apiUrl, entry.token, clientPublicKey);
+  const config = registrationToConfig(reg, key, `${entry.apiUrl}/v1/register`);
+  const sign = proofSigner(key, config.peers[0]!.publicKey);
+  return { config, hide: [file, configFile()], warning, api: { apiUrl: entry.apiUrl, token: entry.token, clientPublicKey, sign } };
 }

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { parseKeyBase64 } from '@wirecage/wg-engine';
+import { formatPublish, parsePublish } from '../src/servers/publish.js';
+import { proofSigner } from '../src/servers/proof.js';
+
+describe('--publish', () => {
+  it('parses PUBLIC:TARGET, TCP unless /udp', () => {
+    assert.deepEqual(parsePublish('8080:80'), { protocol: 'tcp', publicPort: 8080, targetPort: 80 });
+    assert.deepEqual(parsePublish('5353:53/udp'), { protocol: 'udp', publicPort: 5353, targetPort: 53 });
+    assert.deepEqual(parsePublish('1:65535/TCP'), { protocol: 'tcp', publicPort: 1, targetPort: 65535 });
+    assert.equal(formatPublish(parsePublish('5353:53/udp')), 'udp 5353:53');
+  });
+
+  it('refuses anything else, naming the flag and the form', () => {
+    for (const bad of ['8080', '0:80', '80:0', '70000:80', '8080:80/sctp', 'a:b', '8080:80:90', '', ':80', '8080:']) {
+      assert.throws(() => parsePublish(bad), new RegExp(`--publish "${bad}" must be PUBLIC:TARGET or PUBLIC:TARGET/udp`));
+    }
+  });
+});
+
+describe('Wirecage-Proof', () => {
+  // The same vector is checked against the server's verifier in apps/wirecagesrv/test/forwards-proof.test.ts.
+  const clientPrivate = parseKeyBase64('EBEREREREREREREREREREREREREREREREREREREREVE=');
+  const serverPublic = parseKeyBase64('D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=');
+  const body = '{"client_public_key":"e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=","protocol":"tcp","public_port":8080,"target_port":80}';
+
+  it('matches the shared test vector', () => {
+    const sign = proofSigner(clientPrivate, serverPublic, { now: () => 1_700_000_000_500, nonce: () => Buffer.alloc(16, 7) });
+    const header = sign({ method: 'POST', route: '/v1/portforward', clientPublicKey: 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=', body });
+    assert.equal(header, '1700000000.BwcHBwcHBwcHBwcHBwcHBw.nFiwVz-dKtEFpsC7UvkZQfYJprDN3YE-4hjmH8zhISw');
+  });
+
+  it('changes with the method, the body and the nonce', () => {
+    const sign = proofSigner(clientPrivate, serverPublic, { now: () => 1_700_000_000_000, nonce: () => Buffer.alloc(16, 7) });
+    const base = { method: 'POST', route: '/v1/portforward', clientPublicKey: 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=', body };
+    const a = sign(base);
+    assert.notEqual(sign({ ...base, method: 'DELETE' }), a);
+    assert.notEqual(sign({ ...base, body: body.replace('8080', '8081') }), a);
+    const fresh = proofSigner(clientPrivate, serverPublic);
+    assert.notEqual(fresh(base).split('.')[1], fresh(base).split('.')[1], 'a new nonce every time');
+  });
+
+  it('refuses a low-order server key when asked to sign', () => {
+    const sign = proofSigner(clientPrivate, Buffer.alloc(32));
+    assert.throws(() => sign({ method: 'GET', route: '/v1/portforward', clientPublicKey: 'x', body: '' }), /low-order point/);
+  });
+});
