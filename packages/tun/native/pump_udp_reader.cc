@@ -23,6 +23,7 @@ namespace wctun {
 namespace {
 
 constexpr size_t kGroBuffer = 65536;  // a coalesced receive is at most one 64 KiB skb
+constexpr int kMaxGroMessages = 64;   // bounds the scratch memory (4 MiB) whatever the batch size
 constexpr int kRoundsPerWake = 16;    // bounded so a flood cannot keep the thread from seeing stop/CLOSED
 
 struct Batch {
@@ -72,7 +73,10 @@ class Reader {
     // Kernels or sockets that refuse UDP_GRO simply keep receiving one datagram at a time.
     bool gro = setsockopt(c.fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0 && on == 1;
     c.stats->groActive.store(gro);
-    if (gro) gro_.reset(new uint8_t[kGroBuffer * static_cast<size_t>(c.options.batch)]);
+    if (gro) {
+      groMessages_ = c.options.batch < kMaxGroMessages ? c.options.batch : kMaxGroMessages;
+      gro_.reset(new uint8_t[kGroBuffer * static_cast<size_t>(groMessages_)]);
+    }
     scratch_.reset(new uint8_t[c.ring.DataBytes()]);
   }
 
@@ -82,6 +86,7 @@ class Reader {
     int free = 0;
     while (free < c_.options.batch && c_.ring.State(head + free) == ring::kFree) free++;
     int n = free > 0 ? free : c_.options.batch;
+    if (gro_ && free > 0 && n > groMessages_) n = groMessages_;
     for (int i = 0; i < n; i++) {
       if (free == 0) {
         batch_.Prepare(i, scratch_.get(), c_.ring.DataBytes(), false);  // read only to drop: one shared buffer
@@ -175,6 +180,7 @@ class Reader {
   PumpContext& c_;
   Batch batch_;
   std::unique_ptr<uint8_t[]> gro_;
+  int groMessages_ = 0;
   std::unique_ptr<uint8_t[]> scratch_;
 };
 
