@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
 import { setImmediate as tick } from 'node:timers/promises';
 import {
   consume,
@@ -201,6 +203,42 @@ describe('UDP pumps', () => {
       reader.stop();
       for (const s of [socket, v4, v6]) s.close();
     }
+  });
+
+  it('adopts an inherited bound socket with fromFd, and refuses fds that are not UDP sockets', async () => {
+    const socket = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+    const receiver = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+    const ring = PacketRing.create({ capacity: 16, slotBytes: 256 });
+    const reader = RingPump.udpReader(receiver, ring, Doorbell.create());
+    try {
+      const script = `
+        import { UdpSocket } from './src/index.ts';
+        const s = UdpSocket.fromFd(3);
+        s.sendTo(Uint8Array.of(7), 4, Uint8Array.of(127, 0, 0, 1), ${receiver.port});
+        console.log(s.port);`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: new URL('..', import.meta.url).pathname,
+        stdio: ['ignore', 'pipe', 'inherit', socket.fd],
+      });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      assert.equal(code, 0);
+      assert.equal(Number(out.trim()), socket.port);
+      await waitFor('the datagram from the adopted socket', () => (ring.head === 1 ? true : undefined));
+      assert.equal(ring.peer(0).port, socket.port);
+    } finally {
+      reader.stop();
+      socket.close();
+      receiver.close();
+    }
+    const file = openSync('/dev/null', 'r');
+    try {
+      assert.throws(() => UdpSocket.fromFd(file), (e: unknown) => e instanceof TunError && e.code === 'ENOTSOCK');
+    } finally {
+      closeSync(file);
+    }
+    assert.throws(() => UdpSocket.fromFd(999_999), (e: unknown) => e instanceof TunError && e.code === 'EBADF');
   });
 
   it('stops promptly while traffic flows, and refuses a second reader on one socket', async () => {
