@@ -1,5 +1,9 @@
 // wirecagesrv as a library: the registry, the API handler and the server they make together.
 export { Registry, RegistryError, RegistryFullError, AddressPool, DEFAULT_SUBNET, defaultStatePath, SCHEMA_VERSION, type PeerRecord, type RegistryOptions } from './registry/index.js';
+export { ForwardStore, ForwardConflictError, type ForwardRecord, type ForwardProtocol } from './registry/index.js';
+export { ForwardManager, ForwardBindError, restoreForwards, DEFAULT_FORWARD_LISTEN_ADDRESS, type ForwardManagerOptions, type ForwardTarget } from './forwards/index.js';
+export { ProofVerifier, PROOF_HEADER, MAX_SKEW_S, type ProofVerifierOptions } from './api/proof.js';
+export { DEFAULT_MAX_FORWARDS_PER_PEER, type ForwardApiOptions, type ForwardResponse } from './api/forwards.js';
 export { createApiHandler, sendJson, type ApiOptions, type RegisterResponse } from './api/routes.js';
 export { listenApi, type ApiServer, type ApiListen, type TlsFiles } from './api/listen.js';
 export { RateLimiter, sourceKey, type RateLimitOptions } from './api/rate-limit.js';
