@@ -52,6 +52,8 @@ export interface DeviceEvents {
   'handshake-complete': [Peer];
   /** Allowed IPs changed (a data plane republishes its routing table). */
   routes: [];
+  /** A peer is about to be removed (its id is then free for reuse). */
+  'peer-removed': [Peer];
 }
 
 const NULL_IO: DeviceIO = { sendUdp: () => false, writeTun: () => {} };
@@ -200,6 +202,7 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     const id = Buffer.from(publicKey).toString('base64');
     const peer = this.peersByKey.get(id);
     if (!peer) return false;
+    this.emit('peer-removed', peer);
     this.peersByKey.delete(id);
     this.allowedIps.removeByValue(peer);
     peer.remove();

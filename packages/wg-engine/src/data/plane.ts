@@ -93,6 +93,7 @@ export class DataPlane {
   private readonly seen = new Map<number, Seen>();
   private readonly sync: NodeJS.Timeout;
   private readonly onRoutes = () => this.publishRoutes();
+  private readonly onPeerRemoved = (peer: Peer) => this.syncPeer(peer);
   private closing = false;
 
   private constructor(
@@ -130,6 +131,7 @@ export class DataPlane {
       this.tasks.push(this.runShard(i));
     }
     device.on('routes', this.onRoutes);
+    device.on('peer-removed', this.onPeerRemoved);
     this.publishRoutes();
     this.sync = setInterval(() => this.syncCounters(), opts.syncIntervalMs ?? 100);
     this.sync.unref();
@@ -289,12 +291,12 @@ export class DataPlane {
 
   private syncPeer(peer: Peer): void {
     let s = this.seen.get(peer.id);
-    const totals = PEER_COUNTERS.map((_, c) => this.counters.total(peer.id, c));
     if (!s || s.peer !== peer) {
-      // A new peer (or a reused id): what was counted before belongs to someone else.
-      this.seen.set(peer.id, { peer, totals });
-      return;
+      // A new peer starts from zero, or from where the last holder of its id stopped.
+      s = { peer, totals: s ? s.totals : PEER_COUNTERS.map(() => 0) };
+      this.seen.set(peer.id, s);
     }
+    const totals = PEER_COUNTERS.map((_, c) => this.counters.total(peer.id, c));
     const d = (c: number) => totals[c]! - s!.totals[c]!;
     const txBytes = d(TX_BYTES);
     const rxBytes = d(RX_BYTES);
@@ -340,6 +342,7 @@ export class DataPlane {
     this.closing = true;
     clearInterval(this.sync);
     this.device.off('routes', this.onRoutes);
+    this.device.off('peer-removed', this.onPeerRemoved);
     Atomics.store(this.control, CTL_CLOSED, 1);
     this.egress.close(this.doorbell);
     this.ingress.close(this.doorbell);
