@@ -1,15 +1,16 @@
 // wirecagesrv put together: the registry, a WireGuard device on a UDP port
 // holding every registered peer, and the API that registers more. Peers are
 // loaded from the registry at start, so a restart keeps all of them.
-// Decrypted packets have nowhere to go yet (the NAT is not built): they are
-// dropped, and the server's own tunnel address does not answer.
+// Decrypted packets go to the NAT (nat/), when one is asked for.
 import { Device, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
 import { createApiHandler } from './api/routes.js';
-import { listenApi, type ApiServer, type TlsFiles } from './api/listen.js';
+import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/rate-limit.js';
 import { ProofVerifier } from './api/proof.js';
 import { ForwardManager, restoreForwards } from './forwards/index.js';
 import { formatListen, type ListenAddress } from './listen.js';
+import type { Nat, NatOptions } from './nat/index.js';
+import { InheritedUdp } from './stage2/inherited-udp.js';
 import { Registry, type PeerRecord } from './registry/index.js';
 
 export const PERSISTENT_KEEPALIVE = 25;
@@ -21,7 +22,9 @@ export interface ServerConfig {
   /** host:port told to clients. */
   wgEndpoint: string;
   wgListen: ListenAddress;
-  apiListen: ListenAddress;
+  /** WireGuard sockets already bound (by stage 1); wgListen is then only named in messages. */
+  wgSockets?: { fd4: number | null; fd6: number | null };
+  apiListen: ApiListen;
   tls?: TlsFiles;
   statePath: string;
   subnet?: string;
@@ -35,13 +38,16 @@ export interface ServerConfig {
   adminToken?: string;
   /** Address the public ports of forwards are bound on. Default 0.0.0.0. */
   forwardListenAddress?: string;
+  /** Where decrypted packets go; without it they are dropped. The userspace NAT needs root in a user namespace (stage 2). */
+  nat?: NatOptions;
   logger?: Logger;
 }
 
 export interface RunningServer {
   registry: Registry;
   device: Device;
-  udp: UdpBind;
+  udp: { readonly port: number; close(): void };
+  nat: Nat | null;
   api: ApiServer;
   forwards: ForwardManager;
   publicKey: string;
@@ -55,7 +61,8 @@ function peerRoutes(p: PeerRecord) {
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.logger ?? silentLogger;
   const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS });
-  let udp: UdpBind | null = null;
+  let udp: UdpBind | InheritedUdp | null = null;
+  let nat: Nat | null = null;
   let device: Device | null = null;
   const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, logger: log });
   try {
@@ -81,15 +88,19 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       }
     });
 
-    const { host, port } = cfg.wgListen;
-    const wildcard = host === '0.0.0.0' || host === '::';
-    if (!wildcard && host.includes(':')) {
-      throw new Error(`--wg-listen ${formatListen(cfg.wgListen)}: a specific IPv6 address is not supported yet; use [::]:${port} or an IPv4 address`);
-    }
-    try {
-      udp = await UdpBind.open(dev, wildcard ? { port } : { port, host4: host, ipv6: false });
-    } catch (err) {
-      throw new Error(`WireGuard cannot listen on udp ${formatListen(cfg.wgListen)}: ${(err as Error).message}`);
+    udp = cfg.wgSockets ? InheritedUdp.adopt(dev, cfg.wgSockets) : await bindUdp(dev, cfg.wgListen);
+    if (cfg.nat) {
+      const pool = registry.pool;
+      // Loaded only when asked for: the NAT brings the TUN addon, which `up`'s first stage never needs.
+      const { startNat } = await import('./nat/index.js');
+      nat = await startNat(dev, {
+        ...cfg.nat,
+        mtu: cfg.mtu,
+        gateway4: `${pool.server4}/${pool.subnet4.cidr.prefix}`,
+        gateway6: `${pool.server6}/${pool.subnet6.cidr.prefix}`,
+        serverPools: [pool.subnet4.text, pool.subnet6.text],
+      }, log);
+      forwards.setNatNetns(nat.netnsFd);
     }
     dev.up();
 
@@ -114,16 +125,19 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     });
     const api = await listenApi(handler, cfg.apiListen, cfg.tls);
     const bind = udp;
+    const theNat = nat;
     return {
       registry,
       device: dev,
       udp: bind,
+      nat: theNat,
       api,
       forwards,
       publicKey,
       async close() {
         await api.close();
         await forwards.closeAll();
+        await theNat?.close();
         bind.close();
         dev.down();
         registry.close();
@@ -131,9 +145,23 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     };
   } catch (err) {
     await forwards.closeAll();
+    await nat?.close();
     udp?.close();
     device?.down();
     registry.close();
     throw err;
+  }
+}
+
+async function bindUdp(dev: Device, at: ListenAddress): Promise<UdpBind> {
+  const { host, port } = at;
+  const wildcard = host === '0.0.0.0' || host === '::';
+  if (!wildcard && host.includes(':')) {
+    throw new Error(`--wg-listen ${formatListen(at)}: a specific IPv6 address is not supported in-process; use [::]:${port} or an IPv4 address`);
+  }
+  try {
+    return await UdpBind.open(dev, wildcard ? { port } : { port, host4: host, ipv6: false });
+  } catch (err) {
+    throw new Error(`WireGuard cannot listen on udp ${formatListen(at)}: ${(err as Error).message}`);
   }
 }

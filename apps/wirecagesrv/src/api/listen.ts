@@ -21,8 +21,8 @@ export interface ApiServer {
 
 const TIMEOUTS = { requestTimeout: 15_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
 
-/** A TCP address, or a Unix socket path (for a reverse proxy on the same host, and for tests). */
-export type ApiListen = ListenAddress | { path: string };
+/** A TCP address, a Unix socket path (for a reverse proxy on the same host, and for tests), or a bound listening fd. */
+export type ApiListen = ListenAddress | { path: string } | { fd: number };
 
 export async function listenApi(handler: http.RequestListener, at: ApiListen, tls?: TlsFiles): Promise<ApiServer> {
   let server: http.Server;
@@ -45,9 +45,9 @@ export async function listenApi(handler: http.RequestListener, at: ApiListen, tl
     server = http.createServer(TIMEOUTS, handler);
   }
   await new Promise<void>((resolve, reject) => {
-    const where = 'path' in at ? at.path : `${at.host} port ${at.port}`;
+    const where = 'path' in at ? at.path : 'fd' in at ? `fd ${at.fd}` : `${at.host} port ${at.port}`;
     server.once('error', (err) => reject(new Error(`the API cannot listen on ${where}: ${err.message}`)));
-    server.listen('path' in at ? { path: at.path, exclusive: true } : { host: at.host, port: at.port, exclusive: true }, resolve);
+    server.listen('path' in at ? { path: at.path, exclusive: true } : 'fd' in at ? { fd: at.fd } : { host: at.host, port: at.port, exclusive: true }, resolve);
   });
   return {
     server,

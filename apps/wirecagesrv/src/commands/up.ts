@@ -1,12 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { Command, Flags } from '@oclif/core';
+import { Command, Errors, Flags } from '@oclif/core';
 import { createLogger, generatePrivateKey, keyToBase64, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { formatListen, parseListen } from '../listen.js';
 import { defaultStatePath, DEFAULT_SUBNET } from '../registry/index.js';
-import { DEFAULT_MAX_PEERS, startServer } from '../server.js';
+import { DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from '../nat/limits.js';
+import { parseAllowDest } from '../nat/policy.js';
+import type { NatOptions } from '../nat/types.js';
+import { DEFAULT_MAX_PEERS } from '../server.js';
+import { bindApi, bindWireGuard, closeBound } from '../stage2/bind.js';
+import { launchStage2 } from '../stage2/launch.js';
 
 export default class Up extends Command {
   static override summary = 'Run the server: the registration API and the WireGuard endpoint.';
@@ -37,6 +42,11 @@ export default class Up extends Command {
     mtu: Flags.integer({ env: 'WG_MTU', default: 1420, min: 1280, max: 9000, summary: 'Tunnel MTU, told to clients.' }),
     'max-peers': Flags.integer({ env: 'MAX_PEERS', default: DEFAULT_MAX_PEERS, min: 1, summary: 'Most peers registered at once (also capped by the pool size).' }),
     dns: Flags.string({ env: 'WG_DNS', summary: 'Comma-separated resolvers told to clients. Default: the server\'s IPv4 tunnel address.' }),
+    nat: Flags.option({ options: ['userspace', 'kernel'] as const, env: 'WIRECAGESRV_NAT', default: 'userspace' as const, summary: 'How peers reach the internet: userspace (a namespace of our own, no root) or kernel (needs CAP_NET_ADMIN).' })(),
+    'allow-lan': Flags.boolean({ env: 'ALLOW_LAN', default: false, summary: 'Let peers reach private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).' }),
+    'allow-dest': Flags.string({ env: 'ALLOW_DEST', multiple: true, delimiter: ',', summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in ALLOW_DEST).' }),
+    'max-flows': Flags.integer({ env: 'MAX_FLOWS', default: DEFAULT_MAX_FLOWS, min: 1, summary: 'Most TCP connections and UDP flows through the NAT at once.' }),
+    'max-flows-per-peer': Flags.integer({ env: 'MAX_FLOWS_PER_PEER', default: DEFAULT_MAX_FLOWS_PER_PEER, min: 1, summary: 'Most flows one peer (source address) may hold at once.' }),
     'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug'] as const, env: 'LOG_LEVEL', default: 'info' as const, summary: 'Logging detail.' })(),
   };
 
@@ -120,42 +130,54 @@ export default class Up extends Command {
     if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(wgEndpoint!)) fail(`--wg-endpoint "${wgEndpoint}" must be HOST:PORT (IPv6 in brackets)`);
     const dns = flags.dns?.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
-    let server;
+    const nat = natOptions(flags);
+    let sockets;
     try {
-      server = await startServer({
-        privateKey,
-        authToken: authToken!,
-        wgEndpoint: wgEndpoint!,
-        wgListen,
-        apiListen,
-        tls: flags['tls-cert'] && flags['tls-key'] ? { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } : undefined,
-        statePath,
-        subnet: flags.subnet,
-        subnet6: flags.subnet6,
-        mtu: flags.mtu,
-        maxPeers: flags['max-peers'],
-        dns,
-        adminToken,
-        forwardListenAddress: forwardListen,
-        logger: log,
-      });
+      const udp = bindWireGuard(wgListen);
+      try {
+        sockets = { ...udp, api: bindApi(apiListen) };
+      } catch (err) {
+        closeBound(udp);
+        throw err;
+      }
     } catch (err) {
-      return fail((err as Error).message);
-    } finally {
       privateKey.fill(0);
+      return fail((err as Error).message);
     }
-    const pool = server.registry.pool;
-    const scheme = server.api.tls ? 'https' : 'http';
-    log.info(`public key ${server.publicKey}`);
-    log.info(`registry ${statePath}: ${server.registry.count()} peer(s), pools ${pool.subnet4.text} and ${pool.subnet6.text}, server ${pool.server4} and ${pool.server6}`);
-    log.info(`WireGuard on udp ${formatListen(wgListen)} (port ${server.udp.port}), clients told ${wgEndpoint}`);
-    const at = server.api.address;
-    log.info(`API on ${scheme}://${typeof at === 'string' ? at : formatListen({ host: at.address, port: at.port })}`);
-
-    const signal = await new Promise<NodeJS.Signals>((done) => {
-      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => done(s));
-    });
-    log.info(`${signal}: shutting down`);
-    await server.close();
+    const spec = {
+      privateKey: keyToBase64(privateKey),
+      authToken: authToken!,
+      wgEndpoint: wgEndpoint!,
+      wgListen,
+      apiListen,
+      tls: flags['tls-cert'] && flags['tls-key'] ? { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } : undefined,
+      statePath,
+      subnet: flags.subnet,
+      subnet6: flags.subnet6,
+      mtu: flags.mtu,
+      maxPeers: flags['max-peers'],
+      dns,
+      adminToken,
+      forwardListenAddress: forwardListen,
+      nat,
+      logLevel: flags['log-level'] as LogLevel,
+    };
+    privateKey.fill(0);
+    // Stage 2 serves until a signal; it prints its own log and errors.
+    const code = await launchStage2(spec, sockets);
+    if (code !== 0) throw new Errors.ExitError(code);
   }
+}
+
+function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: string[]; 'max-flows': number; 'max-flows-per-peer': number }): NatOptions {
+  if (flags.nat === 'kernel') fail('--nat kernel is not built yet; use --nat userspace (the default), which needs no privileges');
+  const allowDest = (flags['allow-dest'] ?? []).map((t) => t.trim()).filter((t) => t !== '');
+  for (const t of allowDest) {
+    try {
+      parseAllowDest(t);
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
+  return { mode: 'userspace', allowLan: flags['allow-lan'], allowDest, maxFlows: flags['max-flows'], maxFlowsPerPeer: flags['max-flows-per-peer'] };
 }

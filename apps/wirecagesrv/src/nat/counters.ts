@@ -1,0 +1,34 @@
+// What the NAT did, as plain integers: read by logs and tests now, and by a
+// metrics collector at scrape time (no message per flow).
+
+export interface NatCounters {
+  /** Flows relayed since start. */
+  tcpFlows: number;
+  udpFlows: number;
+  /** Flows the egress policy refused (TCP reset, UDP datagram dropped). */
+  tcpRefusedByPolicy: number;
+  udpRefusedByPolicy: number;
+  /** Flows refused because --max-flows or --max-flows-per-peer was reached. */
+  tcpRefusedByLimit: number;
+  udpRefusedByLimit: number;
+  /** Host-side connections that failed (refused, unreachable, timed out): the client got a reset. */
+  tcpConnectFailures: number;
+  /** UDP datagrams dropped: no original destination, truncated, or queued past the per-flow limit while connecting. */
+  udpDropped: number;
+  /** UDP flows closed after their idle timeout. */
+  udpExpired: number;
+}
+
+export function newCounters(): NatCounters {
+  return {
+    tcpFlows: 0,
+    udpFlows: 0,
+    tcpRefusedByPolicy: 0,
+    udpRefusedByPolicy: 0,
+    tcpRefusedByLimit: 0,
+    udpRefusedByLimit: 0,
+    tcpConnectFailures: 0,
+    udpDropped: 0,
+    udpExpired: 0,
+  };
+}

@@ -1,0 +1,18 @@
+// The NAT seam: `up` asks for a mode, and gets a Nat it closes at exit.
+import type { Device, Logger } from '@wirecage/wg-engine';
+import type { Nat, NatStartOptions } from './types.js';
+import { startUserspaceNat } from './userspace.js';
+
+export { EgressPolicy, parseAllowDest, type EgressPolicyOptions, type RefusalReason } from './policy.js';
+export { FlowLimits, DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from './limits.js';
+export { type NatCounters } from './counters.js';
+export { UDP_IDLE_MS, DNS_IDLE_MS } from './udp-relay.js';
+export { TCP_CONNECT_TIMEOUT_MS } from './tcp-relay.js';
+export type { Nat, NatMode, NatOptions, NatStartOptions } from './types.js';
+
+export async function startNat(device: Device, o: NatStartOptions, log: Logger): Promise<Nat> {
+  if (o.mode === 'kernel') {
+    throw new Error('--nat kernel is not built yet; use --nat userspace (the default), which needs no privileges');
+  }
+  return startUserspaceNat(device, o, log);
+}

@@ -1,0 +1,39 @@
+// The NAT namespace's nftables table. Packets from the tunnel to the gateway
+// addresses stay with the namespace's own sockets (the DNS forwarder, ping);
+// every other TCP and UDP packet from the tunnel is steered by tproxy to a
+// transparent listener, which sees the original destination. Mark 1 sends
+// steered packets to routing table 100, where everything is local.
+
+export const TPROXY_MARK = 1;
+export const TPROXY_TABLE = 100;
+export const NFT_TABLE = 'wirecagesrv';
+
+export interface NftRuleOptions {
+  tunName: string;
+  gateway4: string;
+  gateway6: string;
+  tcpPort: number;
+  udpPort: number;
+}
+
+export function natRuleset(o: NftRuleOptions): string {
+  const mark = `meta mark set ${TPROXY_MARK}`;
+  return `table inet ${NFT_TABLE} {
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    iifname != "${o.tunName}" accept
+    ip daddr ${o.gateway4} accept
+    ip6 daddr { ${o.gateway6}, fe80::/10 } accept
+    meta l4proto tcp socket transparent 1 ${mark} accept
+    meta l4proto tcp tproxy to :${o.tcpPort} ${mark} accept
+    meta l4proto udp tproxy to :${o.udpPort} ${mark} accept
+  }
+}
+`;
+}
+
+/** `ip -batch` input for one family: marked packets are delivered locally. */
+export function policyRouting(family: 4 | 6): string {
+  const all = family === 4 ? '0.0.0.0/0' : '::/0';
+  return `rule add fwmark ${TPROXY_MARK} lookup ${TPROXY_TABLE}\nroute add local ${all} dev lo table ${TPROXY_TABLE}\n`;
+}

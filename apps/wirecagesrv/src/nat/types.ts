@@ -1,0 +1,33 @@
+import type { NatCounters } from './counters.js';
+
+export type NatMode = 'userspace' | 'kernel';
+
+/** What `up` asks of the NAT (--nat, --allow-lan, --allow-dest, --max-flows, --max-flows-per-peer). */
+export interface NatOptions {
+  mode: NatMode;
+  allowLan: boolean;
+  allowDest: string[];
+  maxFlows: number;
+  maxFlowsPerPeer: number;
+}
+
+export interface NatStartOptions extends NatOptions {
+  mtu: number;
+  /** The server's tunnel addresses with the pools' prefixes: "10.200.100.1/24", "fd00::1/64". */
+  gateway4: string;
+  gateway6: string;
+  /** The pools, refused as destinations: peers reach each other only through the tunnel. */
+  serverPools: string[];
+}
+
+/** A running NAT: where the peers' decrypted packets leave the tunnel for the world. */
+export interface Nat {
+  readonly mode: NatMode;
+  /** The namespace whose stack terminates the peers' flows (port forwards connect into it). */
+  readonly netnsFd: number;
+  readonly counters: NatCounters;
+  /** Flows open now (TCP connections and UDP 5-tuples). */
+  activeFlows(): number;
+  /** Cuts every flow and removes the namespace and its TUN. */
+  close(): Promise<void>;
+}

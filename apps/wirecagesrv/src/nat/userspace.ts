@@ -1,0 +1,51 @@
+// The rootless NAT: a network namespace of the server's own whose kernel
+// terminates the peers' TCP and UDP, and relays that carry each flow out
+// through the server's host network (see tcp-relay.ts, udp-relay.ts).
+import type { Device, Logger } from '@wirecage/wg-engine';
+import { newCounters, type NatCounters } from './counters.js';
+import { FlowLimits } from './limits.js';
+import { NatNamespace } from './namespace.js';
+import { EgressPolicy } from './policy.js';
+import { TcpRelay, type RelayContext } from './tcp-relay.js';
+import { connectTunnel } from './tunnel.js';
+import { UdpRelay } from './udp-relay.js';
+import type { Nat, NatStartOptions } from './types.js';
+
+export async function startUserspaceNat(device: Device, o: NatStartOptions, log: Logger): Promise<Nat> {
+  const ns = await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6 });
+  const counters = newCounters();
+  const limits = new FlowLimits(o.maxFlows, o.maxFlowsPerPeer);
+  const ctx: RelayContext = {
+    netnsFd: ns.netnsFd,
+    policy: new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools }),
+    limits,
+    counters,
+    log,
+  };
+  let tcp: TcpRelay | undefined;
+  let udp: UdpRelay | undefined;
+  try {
+    tcp = await TcpRelay.listen(ctx);
+    udp = UdpRelay.listen(ctx);
+    await ns.steer({ tcp: tcp.port, udp: udp.port });
+  } catch (err) {
+    udp?.close();
+    await tcp?.close();
+    ns.close();
+    throw err;
+  }
+  connectTunnel(device, ns.tun, log);
+  const [t, u] = [tcp, udp];
+  return {
+    mode: 'userspace',
+    netnsFd: ns.netnsFd,
+    counters,
+    activeFlows: () => limits.active,
+    async close() {
+      device.io.writeTun = () => {};
+      u.close();
+      await t.close();
+      ns.close();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// Stage 1 binds the server's public sockets in the host network namespace
+// with the caller's privileges (a port below 1024 works when run as root)
+// and hands the fds to stage 2, which could not bind them from its user
+// namespace.
+import { closeSync } from 'node:fs';
+import { bindSocket, listenSocket, socketAddress, socketInNetns } from '@wirecage/netns';
+import { formatListen, type ListenAddress } from '../listen.js';
+
+export interface BoundSockets {
+  api: number;
+  udp4: number | null;
+  udp6: number | null;
+}
+
+function bound(family: 4 | 6, type: 'tcp' | 'udp', host: string, port: number, opts: { ipv6Only?: boolean; reuseAddr?: boolean } = {}): number {
+  const fd = socketInNetns(null, family, type, opts);
+  try {
+    bindSocket(fd, host, port);
+    if (type === 'tcp') listenSocket(fd, 511);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+const isWildcard = (host: string) => host === '0.0.0.0' || host === '::';
+
+/**
+ * The WireGuard UDP sockets: a wildcard listens on both families (IPv6 on the
+ * port IPv4 got, skipped when the host has no IPv6), an address on its own.
+ */
+export function bindWireGuard(at: ListenAddress): { udp4: number | null; udp6: number | null } {
+  const what = `WireGuard cannot listen on udp ${formatListen(at)}`;
+  try {
+    if (!isWildcard(at.host)) {
+      const v6 = at.host.includes(':');
+      const fd = bound(v6 ? 6 : 4, 'udp', at.host, at.port);
+      return v6 ? { udp4: null, udp6: fd } : { udp4: fd, udp6: null };
+    }
+    const udp4 = bound(4, 'udp', '0.0.0.0', at.port);
+    try {
+      return { udp4, udp6: bound(6, 'udp', '::', socketAddress(udp4).port, { ipv6Only: true }) };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL') return { udp4, udp6: null };
+      closeSync(udp4);
+      throw err;
+    }
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}`);
+  }
+}
+
+/** The API's listening TCP socket; "::" takes both families, as Node's own listen does. */
+export function bindApi(at: ListenAddress): number {
+  try {
+    return bound(at.host.includes(':') ? 6 : 4, 'tcp', at.host, at.port, { reuseAddr: true, ipv6Only: false });
+  } catch (err) {
+    throw new Error(`the API cannot listen on ${at.host} port ${at.port}: ${(err as Error).message}`);
+  }
+}
+
+export function closeBound(s: Partial<BoundSockets>): void {
+  for (const fd of [s.api, s.udp4, s.udp6]) if (fd !== undefined && fd !== null) closeSync(fd);
+}

@@ -1,0 +1,71 @@
+// Stage 2 of `wirecagesrv up`: root in a user namespace of its own, still in
+// the host's network namespace. It serves the API and WireGuard on the
+// sockets stage 1 bound, and makes the NAT's network namespace (which needs
+// the privileges it has here and nowhere else). A lean entry point, no oclif:
+// it reads its ServerSpec from fd 3.
+import { closeSync, readFileSync } from 'node:fs';
+import { createLogger } from '@wirecage/wg-engine';
+import { formatListen } from '../listen.js';
+import { startServer } from '../server.js';
+import { EXIT_FAILED, SPEC_FD, type ServerSpec } from './spec.js';
+
+async function main(): Promise<number> {
+  const spec = JSON.parse(readFileSync(SPEC_FD, 'utf8')) as ServerSpec;
+  closeSync(SPEC_FD);
+  const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecagesrv ${l}\n`));
+  // Signals arrive more than once (the process group, and wirecage-userns forwarding): the first stops us.
+  let stopping: (sig: NodeJS.Signals) => void = () => {};
+  const stopped = new Promise<NodeJS.Signals>((resolve) => (stopping = resolve));
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => stopping(s));
+
+  const privateKey = Buffer.from(spec.privateKey, 'base64');
+  spec.privateKey = '';
+  let server;
+  try {
+    server = await startServer({
+      privateKey,
+      authToken: spec.authToken,
+      wgEndpoint: spec.wgEndpoint,
+      wgListen: spec.wgListen,
+      wgSockets: { fd4: spec.fds.udp4, fd6: spec.fds.udp6 },
+      apiListen: { fd: spec.fds.api },
+      tls: spec.tls,
+      statePath: spec.statePath,
+      subnet: spec.subnet,
+      subnet6: spec.subnet6,
+      mtu: spec.mtu,
+      maxPeers: spec.maxPeers,
+      dns: spec.dns,
+      adminToken: spec.adminToken,
+      forwardListenAddress: spec.forwardListenAddress,
+      nat: spec.nat,
+      logger: log,
+    });
+  } finally {
+    privateKey.fill(0);
+  }
+  const pool = server.registry.pool;
+  const scheme = server.api.tls ? 'https' : 'http';
+  log.info(`public key ${server.publicKey}`);
+  log.info(`registry ${spec.statePath}: ${server.registry.count()} peer(s), pools ${pool.subnet4.text} and ${pool.subnet6.text}, server ${pool.server4} and ${pool.server6}`);
+  log.info(`WireGuard on udp ${formatListen(spec.wgListen)} (port ${server.udp.port}), clients told ${spec.wgEndpoint}`);
+  const at = server.api.address;
+  log.info(`API on ${scheme}://${typeof at === 'string' ? at : formatListen({ host: at.address, port: at.port })}`);
+  if (server.nat) {
+    const allowed = [spec.nat.allowLan ? 'private ranges' : '', ...spec.nat.allowDest].filter((s) => s !== '');
+    log.info(`NAT ${server.nat.mode}: egress policy refuses loopback, link-local, multicast${spec.nat.allowLan ? '' : ', private ranges'} and the pools${allowed.length ? `; allowed: ${allowed.join(', ')}` : ''}`);
+  }
+
+  const signal = await stopped;
+  log.info(`${signal}: shutting down`);
+  await server.close();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`wirecagesrv: ${err.message}\n`);
+    process.exit(EXIT_FAILED);
+  },
+);

@@ -1,0 +1,37 @@
+// What `up` (stage 1: the oclif command, host namespaces, the caller's
+// privileges) hands to stage 2 (root in a user namespace of its own). It
+// travels as JSON over a pipe on fd 3, never in argv or the environment,
+// because it carries the private key and the registration token. The bound
+// sockets travel as inherited fds, named here by number.
+import type { LogLevel } from '@wirecage/wg-engine';
+import type { TlsFiles } from '../api/listen.js';
+import type { ListenAddress } from '../listen.js';
+import type { NatOptions } from '../nat/index.js';
+
+export const SPEC_FD = 3;
+
+export interface ServerSpec {
+  privateKey: string; // base64
+  authToken: string;
+  wgEndpoint: string;
+  /** As given, for messages; the sockets are already bound. */
+  wgListen: ListenAddress;
+  apiListen: ListenAddress;
+  fds: { api: number; udp4: number | null; udp6: number | null };
+  tls?: TlsFiles;
+  statePath: string;
+  subnet?: string;
+  subnet6?: string;
+  mtu: number;
+  maxPeers: number;
+  dns?: string[];
+  adminToken?: string;
+  forwardListenAddress?: string;
+  nat: NatOptions;
+  logLevel: LogLevel;
+}
+
+/** Stage 2 exits 1 after printing why it could not start (or stopped); 0 after a signal asked it to stop. */
+export const EXIT_FAILED = 1;
+/** wirecage-userns's own status when it cannot make the user namespace. */
+export const EXIT_USERNS_FAILED = 125;
