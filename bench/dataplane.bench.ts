@@ -6,7 +6,7 @@
 // dataplane.svg and prints the report. Needs root, wireguard-go, wg, iperf3,
 // nsenter and a built tree (`npm run build`).
 //
-//   npm run bench:dataplane -w bench -- [--duration S] [--only PAIR[,PAIR]] [--workers N]
+//   npm run bench:dataplane -w bench -- [--duration S] [--rounds N] [--only PAIR[,PAIR]] [--workers N]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
@@ -16,12 +16,12 @@ import { Lab } from '../tests/lib/netns.js';
 import { WIRECAGE_BIN } from '../tests/lib/cage.js';
 import { renderChart } from './lib/chart.js';
 import { machineInfo } from './lib/machine.js';
-import { TESTS, runPing, runTransfer } from './lib/measure.js';
+import { TESTS, runPing, runTransfer, type TestId } from './lib/measure.js';
 import { parseOptions } from './lib/options.js';
 import { buildPair, type Pair } from './lib/pairs.js';
 import { peakRssBytes } from './lib/procfs.js';
 import { renderReport } from './lib/report.js';
-import type { BenchRun, PairResult } from './lib/results.js';
+import { medianRun, type BenchRun, type PairResult } from './lib/results.js';
 
 const started = Date.now();
 const log = (msg: string) => process.stderr.write(`[dataplane ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
@@ -87,22 +87,26 @@ try {
     const pair = await step(() => buildPair(lab, name, cageFlags));
     log(`  left ${pair.left.kind} pid ${pair.left.pid} (${pair.left.address}), right ${pair.right.kind} pid ${pair.right.pid} (${pair.right.address})`);
     pairs.push(pair);
-    results.push({ name, kinds: { left: pair.left.kind, right: pair.right.kind }, transfers: {}, rss: { left: 0, right: 0, leftProgram: 0, rightProgram: 0 } });
+    results.push({ name, kinds: { left: pair.left.kind, right: pair.right.kind }, transfers: {}, rounds: {}, rss: { left: 0, right: 0, leftProgram: 0, rightProgram: 0 } });
   }
   for (const [i, pair] of pairs.entries()) {
     const g = await step(() => runPing(pair, opts.pings));
     results[i]!.ping = g;
     log(`ping ${pair.name}: median ${g.medianMs.toFixed(3)} ms (veth ${g.outerMedianMs.toFixed(3)} ms), ${g.received}/${g.sent} replies`);
   }
-  // Test by test across the pairs, so each comparison is made close together in time on a shared machine.
-  for (const test of TESTS) {
-    for (const [i, pair] of pairs.entries()) {
-      const r = await step(() => runTransfer(pair, test, opts.duration, opts.udpBitrate));
-      results[i]!.transfers[test.id] = r;
-      const udp = r.udp ? `, ${Math.round(r.udp.packetsPerSecond)} pkt/s received, ${r.udp.lostPercent.toFixed(1)} % lost` : '';
-      log(`${test.id} ${pair.name}: ${(r.bitsPerSecond / 1e9).toFixed(2)} Gbit/s${udp}; CPU left ${r.cpu.left.toFixed(2)} s, right ${r.cpu.right.toFixed(2)} s`);
+  // Test by test across the pairs, so each comparison is made close together in time on a shared machine;
+  // whole rounds repeat that, and the median run per pair and test is reported.
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const test of TESTS) {
+      for (const [i, pair] of pairs.entries()) {
+        const r = await step(() => runTransfer(pair, test, opts.duration, opts.udpBitrate));
+        (results[i]!.rounds[test.id] ??= []).push(r);
+        const udp = r.udp ? `, ${Math.round(r.udp.packetsPerSecond)} pkt/s received, ${r.udp.lostPercent.toFixed(1)} % lost` : '';
+        log(`round ${round} ${test.id} ${pair.name}: ${(r.bitsPerSecond / 1e9).toFixed(2)} Gbit/s${udp}; CPU left ${r.cpu.left.toFixed(2)} s, right ${r.cpu.right.toFixed(2)} s`);
+      }
     }
   }
+  for (const res of results) for (const [id, runs] of Object.entries(res.rounds)) res.transfers[id as TestId] = medianRun(runs);
   for (const [i, pair] of pairs.entries()) {
     const program = (e: Pair['left']) => [e.pid, ...e.otherPids].reduce((sum, pid) => sum + peakRssBytes(pid), 0);
     results[i]!.rss = { left: peakRssBytes(pair.left.pid), right: peakRssBytes(pair.right.pid), leftProgram: program(pair.left), rightProgram: program(pair.right) };

@@ -40,10 +40,10 @@ export function renderChart(run: BenchRun): string {
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, Helvetica, sans-serif">`);
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(
-    `<text x="${left}" y="26" font-size="17" font-weight="bold" fill="#222">wirecage data plane: throughput at the receiver, Gbit/s (× = ratio to the anchor)</text>`,
+    `<text x="${left}" y="26" font-size="16" font-weight="bold" fill="#222">wirecage data plane: throughput at the receiver, Gbit/s (× = ratio to the anchor)</text>`,
   );
   out.push(
-    `<text x="${left}" y="46" font-size="12" fill="#555">${esc(`one run, ${run.options.duration} s per iperf3 test, MTU 1420, ${run.machine.nproc} CPUs (load ${run.machine.loadStart[0]!.toFixed(2)} at start), ${run.machine.kernel}, Node ${run.machine.node}, ${run.machine.date.slice(0, 10)}`)}</text>`,
+    `<text x="${left}" y="46" font-size="12" fill="#555">${esc(`median of ${run.options.rounds} × ${run.options.duration} s iperf3 runs, MTU 1420, ${run.machine.nproc} CPUs (load ${run.machine.loadStart[0]!.toFixed(2)} at start), ${run.machine.kernel}, Node ${run.machine.node}, ${run.machine.date.slice(0, 10)}`)}</text>`,
   );
   // Legend.
   let lx = left;

@@ -9,6 +9,8 @@ export type PairName = (typeof PAIRS)[number];
 export interface BenchOptions {
   /** Seconds per iperf3 run. */
   duration: number;
+  /** Each test runs this many times per pair; the run with the median throughput is the one reported. */
+  rounds: number;
   pairs: PairName[];
   /** Passed to `wirecage run --workers` when that flag exists; null leaves the engine's default. */
   workers: number | null;
@@ -19,9 +21,9 @@ export interface BenchOptions {
   outDir: string;
 }
 
-export const USAGE = `usage: dataplane.bench.ts [--duration S] [--only PAIR[,PAIR...]] [--workers N] [--udp-bitrate RATE] [--pings N] [--out DIR]
+export const USAGE = `usage: dataplane.bench.ts [--duration S] [--rounds N] [--only PAIR[,PAIR...]] [--workers N] [--udp-bitrate RATE] [--pings N] [--out DIR]
   PAIR is one of ${PAIRS.join(', ')} (wg-wg is the anchor every ratio is taken against).
-  Environment fallbacks: BENCH_DURATION, BENCH_ONLY, BENCH_WORKERS, BENCH_UDP_BITRATE, BENCH_PINGS.`;
+  Environment fallbacks: BENCH_DURATION, BENCH_ROUNDS, BENCH_ONLY, BENCH_WORKERS, BENCH_UDP_BITRATE, BENCH_PINGS.`;
 
 function positiveInt(name: string, text: string): number {
   if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(text)}\n${USAGE}`);
@@ -33,6 +35,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutD
     args: argv,
     options: {
       duration: { type: 'string' },
+      rounds: { type: 'string' },
       only: { type: 'string' },
       workers: { type: 'string' },
       'udp-bitrate': { type: 'string' },
@@ -56,6 +59,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutD
   if (!/^\d+(\.\d+)?[KMG]?$/.test(udpBitrate)) throw new Error(`--udp-bitrate must look like iperf3's -b (0, 500M, 2G), got ${JSON.stringify(udpBitrate)}`);
   return {
     duration: positiveInt('--duration', values.duration ?? env.BENCH_DURATION ?? '5'),
+    rounds: positiveInt('--rounds', values.rounds ?? env.BENCH_ROUNDS ?? '3'),
     // Keep the bench's own order whatever order --only named them in: the anchor first.
     pairs: PAIRS.filter((p) => pairs.includes(p)),
     workers: workers === undefined || workers === '' ? null : positiveInt('--workers', workers),

@@ -92,23 +92,44 @@ export function renderReport(run: BenchRun): string {
   lines.push('# Data plane: wirecage against wireguard-go', '');
   lines.push(
     `One run of \`npm run bench:dataplane -w bench\` on ${m.date.slice(0, 10)}: ${present.join(', ')}, ` +
-      `${o.duration} s per iperf3 run, the pairs interleaved test by test so the runs compared are seconds apart. ` +
+      `${o.rounds} round${o.rounds === 1 ? '' : 's'} of ${o.duration} s iperf3 runs, the pairs interleaved test by test so the runs compared are seconds apart; ` +
+      'per pair and test the run with the median throughput is reported whole (its CPU and loss figures with it). ' +
       'Absolute numbers move with the machine (it is shared); the ratios against wireguard-go ↔ wireguard-go measured in the same run are the headline.',
     '',
   );
+  // The bench itself keeps about two CPUs busy, so only load beyond that at the end counts against the run.
+  const loadEnd = m.loadEnd?.[0] ?? 0;
+  if (m.loadStart[0]! > m.nproc * 0.5 || loadEnd > m.nproc + 2) {
+    lines.push(
+      `**The machine was busy during this run** (1-minute load average ${m.loadStart[0]!.toFixed(2)} at start and ${loadEnd.toFixed(2)} at end on ${m.nproc} CPUs, ` +
+        'other work included): absolute numbers are low and the ratios rough. Re-measure on a quiet machine before drawing conclusions.',
+      '',
+    );
+  }
   if (anchor === undefined) lines.push('The anchor pair (wg-wg) was not run (--only), so there are no ratios.', '');
 
   lines.push('## Goals', '');
   lines.push(...table(['goal', 'measured', 'verdict'], goals(run).map((g) => [g.goal, g.measured, verdict(g.reached)])), '');
 
-  lines.push('## Throughput', '', `Payload Gbit/s at the receiving iperf3; × is the ratio to ${PAIR_TITLES[ANCHOR]}.`, '');
+  lines.push(
+    '## Throughput',
+    '',
+    `Payload Gbit/s at the receiving iperf3, the median of the rounds with the lowest and highest in parentheses; × is the ratio of the medians to ${PAIR_TITLES[ANCHOR]}.`,
+    '',
+  );
+  const spread = (p: PairResult, t: TestId) => {
+    const runs = p.rounds[t] ?? [];
+    if (runs.length < 2) return gbit(throughputOf(p, t));
+    const bps = runs.map((r) => r.bitsPerSecond);
+    return `${gbit(throughputOf(p, t))} (${gbit(Math.min(...bps))}–${gbit(Math.max(...bps))})`;
+  };
   lines.push(
     ...table(
       ['test', ...pairCols],
       TESTS.map((t) => [
         t.title,
         ...run.pairs.flatMap((p) => {
-          const v = gbit(throughputOf(p, t.id));
+          const v = spread(p, t.id);
           return p.name === ANCHOR ? [v] : [v, times(ratio(throughputOf(p, t.id), throughputOf(anchor, t.id)))];
         }),
       ]),
@@ -204,7 +225,7 @@ export function renderReport(run: BenchRun): string {
     '- The endpoint process of a cage is stage 2: the descendant of the `wirecage` process whose argv runs `.../cage/stage2.js` (wirecage → wirecage-userns → node stage2.js → the command; the helper’s argv names stage2.js too, so the match also requires /proc/<pid>/exe to be node). ' +
       'It owns the UDP socket, the TUN and the engine, with its worker threads. CPU is utime + stime of `/proc/<pid>/stat` (the whole thread group, children excluded), read just before and after each iperf3 run; peak RSS is VmHWM of `/proc/<pid>/status`.',
     '- iperf3 client on the left, server on the right; the forward tests send left → right, `-R` sends right → left. No `-O`: the bytes and the CPU window are the same.',
-    `- Order: all labs are built first; then ping on each pair, then each iperf3 test on each pair in turn. Whole run: ${run.elapsed.toFixed(0)} s.`,
+    `- Order: all labs are built first; then ping on each pair; then ${o.rounds} round(s), each running every iperf3 test on each pair in turn. Whole run: ${run.elapsed.toFixed(0)} s.`,
     `- --workers: ${run.workersNote}.`,
     '',
   );

@@ -7,7 +7,10 @@ import type { BenchOptions, PairName } from './options.js';
 export interface PairResult {
   name: PairName;
   kinds: { left: EndpointKind; right: EndpointKind };
+  /** Per test, the run with the median throughput of its rounds. */
   transfers: Partial<Record<TestId, TransferResult>>;
+  /** Per test, every round's run in the order they ran. */
+  rounds: Partial<Record<TestId, TransferResult[]>>;
   ping?: PingResult;
   /** VmHWM in bytes: the endpoint process, and the whole program (for wirecage: stage 1 + helper + stage 2). */
   rss: { left: number; right: number; leftProgram: number; rightProgram: number };
@@ -34,4 +37,11 @@ export function ratio(x: number | undefined, anchor: number | undefined): number
 /** CPU seconds per 10^9 payload bytes. */
 export function cpuPerGB(cpuSeconds: number, bytes: number): number | undefined {
   return bytes > 0 ? cpuSeconds / (bytes / 1e9) : undefined;
+}
+
+/** The run with the median throughput (the lower middle one for an even count), reported whole so its figures stay consistent. */
+export function medianRun(runs: TransferResult[]): TransferResult {
+  if (runs.length === 0) throw new Error('medianRun: no runs');
+  const sorted = [...runs].sort((a, b) => a.bitsPerSecond - b.bitsPerSecond);
+  return sorted[(sorted.length - 1) >> 1]!;
 }
