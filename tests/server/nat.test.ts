@@ -7,7 +7,7 @@
 // leaves the lab's namespaces.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { chown, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type ExecResult } from '../lib/exec.js';
@@ -44,24 +44,31 @@ describe('wirecagesrv userspace NAT', function () {
 
   const caged = (cmd: string[], timeoutMs = 60_000): Promise<ExecResult> =>
     nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '10', '--', ...cmd], { env, timeoutMs });
-  const probe = async (...args: string[]): Promise<string> => {
-    const r = await caged([process.execPath, PROBE, ...args]);
+  /**
+   * Runs nat-probe.mjs once per argument list, all in one cage (each `wirecage run` registers, and
+   * registrations are rate-limited per source): one output line per probe.
+   */
+  const probes = async (...runs: string[][]): Promise<string[]> => {
+    const script = runs.map((args) => [process.execPath, PROBE, ...args].map((a) => `'${a}'`).join(' ')).join('; ');
+    const r = await caged(['sh', '-c', script]);
     assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
-    return r.stdout.trim();
+    return r.stdout.trim().split('\n');
   };
 
-  async function startServer(extra: string[] = []): Promise<LabProcess> {
-    const p = srv.spawn(
-      process.execPath,
-      [SRV_BIN, 'up', '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820', '--wg-endpoint', `${srvAddr}:51820`,
-        '--api-listen', `${srvAddr}:8443`, '--state', join(dir, 'state', 'registry.db'), '--subnet6', 'fd7a:5e:60::/64',
-        '--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64', ...extra],
-      { env: { PATH: process.env.PATH, HOME: dir } },
-    );
+  /** `wirecagesrv up` in the server namespace; `as` runs it as another (unprivileged) user, with its own ports and state. */
+  async function startServer(extra: string[] = [], as?: { uid: number; home: string; token: string }): Promise<LabProcess> {
+    const [wg, api, home, token] = as ? [51821, 8444, as.home, as.token] : [51820, 8443, dir, tokenFile];
+    const up = [SRV_BIN, 'up', '--auth-token-file', token, '--wg-listen', `0.0.0.0:${wg}`, '--wg-endpoint', `${srvAddr}:${wg}`,
+      '--api-listen', `${srvAddr}:${api}`, '--state', join(home, 'state', 'registry.db'), '--subnet6', 'fd7a:5e:60::/64',
+      '--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64', ...extra];
+    const env = { PATH: process.env.PATH, HOME: home };
+    const p = as
+      ? srv.spawn('setpriv', [`--reuid=${as.uid}`, `--regid=${as.uid}`, '--clear-groups', process.execPath, ...up], { env })
+      : srv.spawn(process.execPath, up, { env });
     await waitFor(
       async () => {
         p.assertRunning();
-        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:8443/healthz`]);
+        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:${api}/healthz`]);
         return r.stdout === '200';
       },
       { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
@@ -111,21 +118,28 @@ describe('wirecagesrv userspace NAT', function () {
   });
 
   it('echoes UDP, the reply coming from the original destination (IPv4 and IPv6)', async () => {
-    assert.equal(await probe('udp', INET4, '7', 'ping4'), `reply ${INET4} 7 echo 10.99.1.1 ping4`);
-    assert.equal(await probe('udp', INET6, '7', 'ping6'), `reply ${INET6} 7 echo fd7a:99:1::1 ping6`);
+    assert.deepEqual(await probes(['udp', INET4, '7', 'ping4'], ['udp', INET6, '7', 'ping6']), [
+      `reply ${INET4} 7 echo 10.99.1.1 ping4`,
+      `reply ${INET6} 7 echo fd7a:99:1::1 ping6`,
+    ]);
+  });
+
+  it('carries half-close both ways: the destination answers after the client has finished sending', async () => {
+    assert.deepEqual(await probes(['halfclose', INET4, '8082', '300000'], ['halfclose', INET6, '8082', '1000']), ['answer got 300000', 'answer got 1000']);
   });
 
   it('resets a connection to a closed port instead of closing it cleanly', async () => {
-    assert.equal(await probe('tcp', INET4, '8081'), 'reset');
-    assert.equal(await probe('tcp', INET6, '8081'), 'reset');
-    const r = await caged(['curl', '-sS', '--max-time', '10', `http://${INET4}:8081/`]);
-    assert.ok(r.code === 56 || r.code === 7, `curl exit ${r.code} (56: reset, 7: refused; 52 would be a clean close): ${r.stderr}`);
+    const r = await caged(['sh', '-c', `${process.execPath} ${PROBE} tcp ${INET4} 8081; ${process.execPath} ${PROBE} tcp ${INET6} 8081; ` +
+      `curl -sS --max-time 10 http://${INET4}:8081/; echo "curl $?"`]);
+    const [v4, v6, curl] = r.stdout.trim().split('\n');
+    assert.equal(v4, 'reset');
+    assert.equal(v6, 'reset');
+    assert.ok(curl === 'curl 56' || curl === 'curl 7', `${curl} (56: reset, 7: refused; 52 would be a clean close): ${r.stderr}`);
     assert.match(r.stderr, /reset|refused/i);
   });
 
   it('refuses the server\'s own LAN: TCP reset, UDP dropped', async () => {
-    assert.equal(await probe('tcp', SRV_LAN, '8080'), 'reset');
-    assert.equal(await probe('udp', SRV_LAN, '7', 'x'), 'timeout');
+    assert.deepEqual(await probes(['tcp', SRV_LAN, '8080'], ['udp', SRV_LAN, '7', 'x']), ['reset', 'timeout']);
   });
 
   it('survives a server restart mid-session (with --allow-lan now): the cage keeps its address and fetches again', async () => {
@@ -161,6 +175,25 @@ describe('wirecagesrv userspace NAT', function () {
     await cage.stop();
 
     // Allowed now: the same LAN service answers.
-    assert.equal(await probe('tcp', SRV_LAN, '8080'), 'data HTTP/1.1 200 OK');
+    assert.deepEqual(await probes(['tcp', SRV_LAN, '8080']), ['data HTTP/1.1 200 OK']);
+  });
+
+  it('runs without root: stage 2 is root only in a user namespace of its own, and the NAT works', async () => {
+    const nobody = 65534;
+    const home = await lab.tempDir();
+    const token = await writeSecretFile(home, 'token', `${TOKEN}\n`);
+    await chown(home, nobody, nobody);
+    await chown(token, nobody, nobody);
+    const unprivileged = await startServer([], { uid: nobody, home, token });
+    try {
+      const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', 'lab2', `http://${srvAddr}:8444`, '--token', TOKEN], { env });
+      assert.equal(add.code, 0, add.stderr);
+      const r = await nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab2', '--wait-handshake', '10', '--', 'curl', '-sS', '--max-time', '10', `http://${INET4}:8080/hello`], { env, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, `${r.stderr}\n${unprivileged.describe()}`);
+      assert.equal(r.stdout, 'hello 10.99.1.1\n');
+      assert.match(unprivileged.output(), /NAT userspace/);
+    } finally {
+      await unprivileged.stop();
+    }
   });
 });
