@@ -99,10 +99,10 @@ describe('wirecagesrv userspace NAT', function () {
     assert.equal(add.code, 0, add.stderr);
   });
 
-  it('fetches over HTTP through the NAT, from the server\'s address', async () => {
-    const r = await caged(['curl', '-sS', '--max-time', '10', `http://${INET4}:8080/hello`]);
+  it('fetches over HTTP through the NAT, from the server\'s address; the gateway answers ping', async () => {
+    const r = await caged(['sh', '-c', `curl -sS --max-time 10 http://${INET4}:8080/hello && ping -n -c 1 -W 3 10.200.100.1 >/dev/null && echo pong`]);
     assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
-    assert.equal(r.stdout, 'hello 10.99.1.1\n');
+    assert.equal(r.stdout, 'hello 10.99.1.1\npong\n');
   });
 
   it('carries a 50 MB download intact (SHA-256)', async () => {
