@@ -19,6 +19,8 @@ export default class Up extends Command {
     'Registered peers are kept in an SQLite file (--state) and put back on the WireGuard device at every start.',
     'The private key comes from --private-key-file or WG_PRIVATE_KEY_B64, never from the command line; without either,',
     'a key is generated once into server.key next to the state file.',
+    'Peers reach the internet through a NAT of its own (a user and network namespace with a TUN; no root needed),',
+    'behind an egress policy that refuses loopback, link-local and private destinations unless --allow-lan/--allow-dest.',
     'Every flag can also be given by the environment variable shown with it.',
   ].join('\n');
   static override examples = [

@@ -58,6 +58,13 @@ async function main(): Promise<number> {
 
   const signal = await stopped;
   log.info(`${signal}: shutting down`);
+  if (server.nat) {
+    const c = server.nat.counters;
+    log.info(
+      `NAT: relayed ${c.tcpFlows} TCP and ${c.udpFlows} UDP flow(s); refused by the egress policy ${c.tcpRefusedByPolicy} TCP, ${c.udpRefusedByPolicy} UDP; ` +
+        `by the flow limits ${c.tcpRefusedByLimit} TCP, ${c.udpRefusedByLimit} UDP; ${c.tcpConnectFailures} TCP connect failure(s)`,
+    );
+  }
   await server.close();
   return 0;
 }
