@@ -2,7 +2,7 @@
 // holding every registered peer, and the API that registers more. Peers are
 // loaded from the registry at start, so a restart keeps all of them.
 // Decrypted packets go to the NAT (nat/), when one is asked for.
-import { Device, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
+import { attachDevice, Device, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
 import { createApiHandler } from './api/routes.js';
 import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/rate-limit.js';
@@ -10,6 +10,7 @@ import { ProofVerifier } from './api/proof.js';
 import { ForwardManager, restoreForwards } from './forwards/index.js';
 import { formatListen, type ListenAddress } from './listen.js';
 import type { Nat, NatOptions } from './nat/index.js';
+import { connectTunnel } from './nat/tunnel.js';
 import { InheritedUdp } from './stage2/inherited-udp.js';
 import { Registry, type PeerRecord } from './registry/index.js';
 
@@ -40,13 +41,18 @@ export interface ServerConfig {
   forwardListenAddress?: string;
   /** Where decrypted packets go; without it they are dropped. The userspace NAT needs root in a user namespace (stage 2). */
   nat?: NatOptions;
+  /**
+   * Data-plane shard workers between the NAT's TUN and the WireGuard socket (needs the NAT and one
+   * inherited socket); 0 keeps the data path on the main thread. Default 0.
+   */
+  workers?: number;
   logger?: Logger;
 }
 
 export interface RunningServer {
   registry: Registry;
   device: Device;
-  udp: { readonly port: number; close(): void };
+  udp: { readonly port: number; close(): void | Promise<void> };
   nat: Nat | null;
   api: ApiServer;
   forwards: ForwardManager;
@@ -61,7 +67,7 @@ function peerRoutes(p: PeerRecord) {
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.logger ?? silentLogger;
   const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS });
-  let udp: UdpBind | InheritedUdp | null = null;
+  let udp: { readonly port: number; close(): void | Promise<void> } | null = null;
   let nat: Nat | null = null;
   let device: Device | null = null;
   const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, logger: log });
@@ -88,7 +94,6 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       }
     });
 
-    udp = cfg.wgSockets ? InheritedUdp.adopt(dev, cfg.wgSockets) : await bindUdp(dev, cfg.wgListen);
     if (cfg.nat) {
       const pool = registry.pool;
       // Loaded only when asked for: the NAT brings the TUN addon, which `up`'s first stage never needs.
@@ -99,9 +104,11 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
         gateway4: `${pool.server4}/${pool.subnet4.cidr.prefix}`,
         gateway6: `${pool.server6}/${pool.subnet6.cidr.prefix}`,
         serverPools: [pool.subnet4.text, pool.subnet6.text],
+        offload: planeSocket(cfg) !== undefined,
       }, log);
       forwards.setNatNetns(nat.netnsFd);
     }
+    udp = await attachUdp(dev, nat, cfg, log);
     dev.up();
 
     const restored = await restoreForwards(registry, forwards, log);
@@ -137,20 +144,41 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       async close() {
         await api.close();
         await forwards.closeAll();
+        await bind.close();
         await theNat?.close();
-        bind.close();
         dev.down();
         registry.close();
       },
     };
   } catch (err) {
     await forwards.closeAll();
+    await udp?.close();
     await nat?.close();
-    udp?.close();
     device?.down();
     registry.close();
     throw err;
   }
+}
+
+/**
+ * Connects the device to the WireGuard socket and, with a NAT, to its TUN: through
+ * the sharded data plane when there are workers and stage 1's single socket, else
+ * on the main thread (node:dgram and the TUN's own reader).
+ */
+async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: Logger): Promise<{ readonly port: number; close(): void | Promise<void> }> {
+  const one = planeSocket(cfg);
+  if (nat && one !== undefined) return attachDevice(dev, nat.tun, { udpFd: one, workers: cfg.workers! });
+  const fds = cfg.wgSockets;
+  const udp = fds ? InheritedUdp.adopt(dev, fds) : await bindUdp(dev, cfg.wgListen);
+  if (nat) connectTunnel(dev, nat.tun, log);
+  return udp;
+}
+
+/** The inherited socket the sharded plane takes over, when it runs (workers, a NAT, one socket from stage 1). */
+function planeSocket(cfg: ServerConfig): number | undefined {
+  const fds = cfg.wgSockets;
+  if (!cfg.nat || !fds || (cfg.workers ?? 0) === 0 || (fds.fd4 === null) === (fds.fd6 === null)) return undefined;
+  return (fds.fd4 ?? fds.fd6)!;
 }
 
 async function bindUdp(dev: Device, at: ListenAddress): Promise<UdpBind> {

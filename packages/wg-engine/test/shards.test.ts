@@ -176,6 +176,19 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     assert.equal(plane.egress.stats().emitted, 1024);
   });
 
+  it('a keepalive is authenticated and counted but never written to the TUN (no zero-length write)', async () => {
+    pair.net.wire.length = 0;
+    pair.pb.sendKeepalive();
+    const ka = pair.net.wire.find((d) => d.msg[0] === 4)!;
+    assert.equal(ka.msg.length, 32);
+    let out = 0;
+    await pump(plane.ingress, plane, 1, () => ka.msg, () => out++, UDP_OFFSET, { from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) } });
+    assert.equal(out, 0);
+    assert.equal(plane.shardStats().reduce((t, s) => t + s.drops.total(), 0), 0);
+    plane.syncCounters();
+    assert.ok(pair.pa.rxBytes >= 32);
+  });
+
   it('malformed packets are dropped and counted; shards keep running', async () => {
     const junk = [Buffer.alloc(0), Buffer.from([0x45]), Buffer.alloc(40, 0xff), numbered(1).subarray(0, 30)];
     let out = 0;

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -49,6 +50,7 @@ export default class Up extends Command {
     'allow-dest': Flags.string({ env: 'ALLOW_DEST', multiple: true, delimiter: ',', summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in ALLOW_DEST).' }),
     'max-flows': Flags.integer({ env: 'MAX_FLOWS', default: DEFAULT_MAX_FLOWS, min: 1, summary: 'Most TCP connections and UDP flows through the NAT at once.' }),
     'max-flows-per-peer': Flags.integer({ env: 'MAX_FLOWS_PER_PEER', default: DEFAULT_MAX_FLOWS_PER_PEER, min: 1, summary: 'Most flows one peer (source address) may hold at once.' }),
+    workers: Flags.integer({ env: 'WG_WORKERS', min: 0, max: 8, summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs, at most 8; 0 keeps everything on one thread).' }),
     'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug'] as const, env: 'LOG_LEVEL', default: 'info' as const, summary: 'Logging detail.' })(),
   };
 
@@ -162,6 +164,7 @@ export default class Up extends Command {
       adminToken,
       forwardListenAddress: forwardListen,
       nat,
+      workers: flags.workers ?? Math.min(availableParallelism(), 8),
       logLevel: flags['log-level'] as LogLevel,
     };
     privateKey.fill(0);

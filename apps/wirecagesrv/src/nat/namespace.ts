@@ -12,6 +12,8 @@ export const NAT_TUN_NAME = 'wcs0';
 
 export interface NatNamespaceOptions {
   mtu: number;
+  /** TUN offloads (virtio_net_hdr): only when the sharded data plane reads it. */
+  offload?: boolean;
   /** Gateway addresses with the pool's prefix: "10.200.100.1/24", "fd00::1/64". */
   gateway4: string;
   gateway6: string;
@@ -29,7 +31,7 @@ export class NatNamespace {
     const netnsFd = createNetns();
     let tun: Tun | undefined;
     try {
-      tun = Tun.open({ name: NAT_TUN_NAME, netnsFd, mtu: o.mtu });
+      tun = Tun.open({ name: NAT_TUN_NAME, netnsFd, mtu: o.mtu, offload: o.offload ?? false });
       const nl = Rtnl.open(netnsFd);
       try {
         nl.setUp('lo');

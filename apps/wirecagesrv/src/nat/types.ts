@@ -1,3 +1,4 @@
+import type { Tun } from '@wirecage/tun';
 import type { NatCounters } from './counters.js';
 
 export type NatMode = 'userspace' | 'kernel';
@@ -18,6 +19,8 @@ export interface NatStartOptions extends NatOptions {
   gateway6: string;
   /** The pools, refused as destinations: peers reach each other only through the tunnel. */
   serverPools: string[];
+  /** Open the TUN with offloads (TSO/USO super-packets); only for the sharded data plane. */
+  offload?: boolean;
 }
 
 /** A running NAT: where the peers' decrypted packets leave the tunnel for the world. */
@@ -25,6 +28,8 @@ export interface Nat {
   readonly mode: NatMode;
   /** The namespace whose stack terminates the peers' flows (port forwards connect into it). */
   readonly netnsFd: number;
+  /** The TUN the engine's decrypted packets go to (the server attaches the device to it). */
+  readonly tun: Tun;
   readonly counters: NatCounters;
   /** Flows open now (TCP connections and UDP 5-tuples). */
   activeFlows(): number;

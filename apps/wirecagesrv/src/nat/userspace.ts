@@ -7,12 +7,11 @@ import { FlowLimits } from './limits.js';
 import { NatNamespace } from './namespace.js';
 import { EgressPolicy } from './policy.js';
 import { TcpRelay, type RelayContext } from './tcp-relay.js';
-import { connectTunnel } from './tunnel.js';
 import { UdpRelay } from './udp-relay.js';
 import type { Nat, NatStartOptions } from './types.js';
 
 export async function startUserspaceNat(device: Device, o: NatStartOptions, log: Logger): Promise<Nat> {
-  const ns = await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6 });
+  const ns = await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6, offload: o.offload });
   const counters = newCounters();
   const limits = new FlowLimits(o.maxFlows, o.maxFlowsPerPeer);
   const ctx: RelayContext = {
@@ -34,11 +33,11 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
     ns.close();
     throw err;
   }
-  connectTunnel(device, ns.tun, log);
   const [t, u] = [tcp, udp];
   return {
     mode: 'userspace',
     netnsFd: ns.netnsFd,
+    tun: ns.tun,
     counters,
     activeFlows: () => limits.active,
     async close() {

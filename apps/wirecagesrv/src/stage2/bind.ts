@@ -3,7 +3,7 @@
 // and hands the fds to stage 2, which could not bind them from its user
 // namespace.
 import { closeSync } from 'node:fs';
-import { bindSocket, listenSocket, socketAddress, socketInNetns } from '@wirecage/netns';
+import { bindSocket, listenSocket, socketInNetns } from '@wirecage/netns';
 import { formatListen, type ListenAddress } from '../listen.js';
 
 export interface BoundSockets {
@@ -27,8 +27,9 @@ function bound(family: 4 | 6, type: 'tcp' | 'udp', host: string, port: number, o
 const isWildcard = (host: string) => host === '0.0.0.0' || host === '::';
 
 /**
- * The WireGuard UDP sockets: a wildcard listens on both families (IPv6 on the
- * port IPv4 got, skipped when the host has no IPv6), an address on its own.
+ * The WireGuard UDP socket: a wildcard listens on both families with one
+ * dual-stack IPv6 socket (IPv4 alone when the host has no IPv6), an address
+ * on its own. One socket, so the data plane's pumps serve every peer.
  */
 export function bindWireGuard(at: ListenAddress): { udp4: number | null; udp6: number | null } {
   const what = `WireGuard cannot listen on udp ${formatListen(at)}`;
@@ -38,14 +39,12 @@ export function bindWireGuard(at: ListenAddress): { udp4: number | null; udp6: n
       const fd = bound(v6 ? 6 : 4, 'udp', at.host, at.port);
       return v6 ? { udp4: null, udp6: fd } : { udp4: fd, udp6: null };
     }
-    const udp4 = bound(4, 'udp', '0.0.0.0', at.port);
     try {
-      return { udp4, udp6: bound(6, 'udp', '::', socketAddress(udp4).port, { ipv6Only: true }) };
+      return { udp4: null, udp6: bound(6, 'udp', '::', at.port, { ipv6Only: false }) };
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL') return { udp4, udp6: null };
-      closeSync(udp4);
-      throw err;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+      return { udp4: bound(4, 'udp', '0.0.0.0', at.port), udp6: null };
     }
   } catch (err) {
     throw new Error(`${what}: ${(err as Error).message}`);

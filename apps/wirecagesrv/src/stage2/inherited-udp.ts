@@ -37,6 +37,11 @@ export class InheritedUdp {
   }
 
   send(msg: Buffer, to: Endpoint): boolean {
+    if (to.family === 4 && !this.v4 && this.v6) {
+      // A dual-stack IPv6 socket reaches IPv4 peers through mapped addresses.
+      this.v6.send(msg, to.port, `::ffff:${to.address}`);
+      return true;
+    }
     const s = to.family === 4 ? this.v4 : this.v6;
     if (!s) return false;
     s.send(msg, to.port, to.address);

@@ -39,6 +39,7 @@ async function main(): Promise<number> {
       adminToken: spec.adminToken,
       forwardListenAddress: spec.forwardListenAddress,
       nat: spec.nat,
+      workers: spec.workers,
       logger: log,
     });
   } finally {

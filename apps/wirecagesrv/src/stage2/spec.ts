@@ -28,6 +28,8 @@ export interface ServerSpec {
   adminToken?: string;
   forwardListenAddress?: string;
   nat: NatOptions;
+  /** Data-plane shard workers (0: the main thread carries the data). */
+  workers: number;
   logLevel: LogLevel;
 }
 

@@ -27,6 +27,8 @@ export interface RunOptions {
   metricsListen?: string;
   /** Shard workers; default: one per CPU, at most 8. */
   workers?: number;
+  /** TUN offloads (TSO/USO) when there are workers; default on. */
+  offload?: boolean;
   logLevel: CageSpec['logLevel'];
   /** More files the command must not see (a server's key file). */
   hide?: string[];
@@ -80,6 +82,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     runtimeDir: runtimeDir(),
     metricsListen: opts.metricsListen === undefined ? undefined : checkMetricsListen(opts.metricsListen),
     workers: opts.workers ?? Math.min(availableParallelism(), 8),
+    offload: opts.offload ?? true,
     logLevel: opts.logLevel,
   };
 }

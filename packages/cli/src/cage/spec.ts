@@ -36,6 +36,8 @@ export interface CageSpec {
   metricsListen?: string;
   /** Data-plane shard workers; 0 keeps the data path on the main thread. */
   workers: number;
+  /** Open the TUN with offloads (virtio_net_hdr, TSO/USO); only with workers > 0. */
+  offload: boolean;
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
 }
 

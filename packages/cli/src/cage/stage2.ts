@@ -37,7 +37,8 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   // The cage's network: a new namespace held by an fd; no thread of ours enters it.
   const netnsFd = createNetns();
   cleanups.push(() => closeSync(netnsFd));
-  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu });
+  // Offloads need the sharded plane: the main-thread path reads one plain packet at a time.
+  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload && spec.workers > 0 });
   cleanups.push(() => tun.close());
   configureNetwork(spec, netnsFd, tun.name);
 

@@ -67,6 +67,11 @@ and the server's reason. The forwards are removed when the command ends.`;
       helpValue: 'PUBLIC:TARGET[/udp]',
       multiple: true,
     }),
+    offload: Flags.boolean({
+      summary: 'Let the cage\'s kernel hand the tunnel 64 KiB TCP/UDP super-packets (TSO/USO) that the workers cut and seal (--no-offload: one packet per read).',
+      default: true,
+      allowNo: true,
+    }),
     'log-level': Flags.string({ summary: 'wirecage\'s own logging on stderr.', options: ['silent', 'error', 'warn', 'info', 'debug'], default: 'warn' }),
   };
 
@@ -123,6 +128,7 @@ and the server's reason. The forwards are removed when the command ends.`;
         waitHandshake: flags['wait-handshake'],
         metricsListen: flags['metrics-listen'],
         workers: flags.workers,
+        offload: flags.offload,
         logLevel: flags['log-level'] as 'warn',
       });
       const warn = (m: string) => {

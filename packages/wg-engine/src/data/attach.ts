@@ -29,6 +29,7 @@ export interface Attachment {
 export async function attachDevice(device: Device, tun: Tun, opts: AttachOptions): Promise<Attachment> {
   if (opts.workers === 0) {
     if (opts.udpFd !== undefined) throw new Error('an inherited UDP socket needs the sharded data plane (workers > 0)');
+    if (tun.offload.vnetHdr) throw new Error('a TUN opened with offloads needs the sharded data plane (workers > 0)');
     const v6 = opts.listenAddress?.includes(':');
     const bind = await UdpBind.open(device, {
       port: opts.listenPort ?? 0,
@@ -58,7 +59,7 @@ export async function attachDevice(device: Device, tun: Tun, opts: AttachOptions
         });
   let plane: DataPlane;
   try {
-    plane = DataPlane.start(device, { io: { tun: { tun, queue: 0 }, udp }, workers: opts.workers });
+    plane = DataPlane.start(device, { io: { tun: { tun, queue: 0 }, udp }, workers: opts.workers, vnetHdr: tun.offload.vnetHdr });
   } catch (err) {
     udp.close();
     throw err;

@@ -7,6 +7,8 @@ export interface ShardInit {
   index: number;
   shards: number;
   mtu: number;
+  /** The TUN carries a virtio_net_hdr on every packet (offloads on). */
+  vnetHdr: boolean;
   /** The main thread's performance.timeOrigin, to read keypair ages on the same clock. */
   timeOrigin: number;
   keypairs: SharedArrayBuffer;

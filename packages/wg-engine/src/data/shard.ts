@@ -8,7 +8,22 @@
 //
 // The class is thread-agnostic: shard-worker.ts runs it in a piscina worker,
 // tests may drive it directly.
-import { Doorbell, PacketRing, ShardLane, SlotField } from '@wirecage/tun';
+import {
+  Doorbell,
+  PacketRing,
+  ShardLane,
+  SlotField,
+  VNET_F_DATA_VALID,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_NONE,
+  VNET_HDR_LEN,
+  finishPartialChecksum,
+  readVnetHeader,
+  segmentCount,
+  writePlainVnetHeader,
+  writeSegment,
+  type VnetHeader,
+} from '@wirecage/tun';
 import { AllowedIps, type IpFamily } from '../allowed-ips.js';
 import {
   KEEPALIVE_TIMEOUT,
@@ -33,6 +48,9 @@ import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, MAX_INFLIGHT, 
 const F_OFFSET = SlotField.OFFSET >> 2;
 const F_LENGTH = SlotField.LENGTH >> 2;
 const F_ADDR = SlotField.FAMILY >> 2; // family, port, addr x4, scope: the layout PeerTable copies
+const F_SEGMENT = SlotField.SEGMENT >> 2;
+// The largest TUN read with offloads: a 64 KiB super-packet.
+const MAX_SUPER_PACKET = 65535;
 
 // How long an idle shard sleeps before looking again without a doorbell: a safety net only.
 const IDLE_WAIT_MS = 200;
@@ -68,6 +86,11 @@ export class Shard {
     }
   };
   private routes = new AllowedIps<number>();
+  /** The TUN carries virtio_net_hdr (offloads): parse it on egress, prepend one on ingress. */
+  private readonly vnetHdr: boolean;
+  private readonly vnet: VnetHeader = { flags: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
+  private readonly scratch: Uint8Array;
+  private readonly spill: Uint8Array;
   private configGen = -1;
   /** Test hook: die inside the next slot, as a crashing worker would. */
   private dieInSlot: (() => never) | null = null;
@@ -79,6 +102,9 @@ export class Shard {
   ) {
     this.index = init.index;
     this.mtu = init.mtu;
+    this.vnetHdr = init.vnetHdr;
+    this.scratch = new Uint8Array(init.vnetHdr ? MAX_SUPER_PACKET : 0);
+    this.spill = new Uint8Array(init.vnetHdr ? MAX_SUPER_PACKET : 0);
     // Keypair creation times are the main thread's performance.now(); ours has another origin.
     this.timeOffset = performance.timeOrigin - init.timeOrigin;
     this.keypairs = new KeypairTable(init.keypairCapacity, init.keypairs);
@@ -125,38 +151,121 @@ export class Shard {
     const i32 = r.i32;
     const w = r.slotWord(seq);
     const u8 = r.u8;
-    const off = i32[w + F_OFFSET]!;
-    const len = i32[w + F_LENGTH]!;
-    const pkt = r.dataOffset(seq) + off;
+    let off = i32[w + F_OFFSET]!;
+    let len = i32[w + F_LENGTH]!;
+    const data = r.dataOffset(seq);
+    if (this.vnetHdr) {
+      // An offloading TUN prefixes every packet with a virtio_net_hdr.
+      if (len < VNET_HDR_LEN) return this.drop('outgoing-malformed');
+      const h = readVnetHeader(u8, data + off, this.vnet);
+      off += VNET_HDR_LEN;
+      len -= VNET_HDR_LEN;
+      if (h.gsoType !== VNET_GSO_NONE) return this.sealSegments(r, w, data, data + off, len, h);
+      if (h.flags & VNET_F_NEEDS_CSUM) finishPartialChecksum(u8, data + off, len, h.csumStart, h.csumOffset);
+    }
+    const pkt = data + off;
     const ipLen = ipLength(u8, pkt, len);
     const padded = paddedLength(len, this.mtu);
     if (ipLen === 0 || ipLen !== len || MESSAGE_TRANSPORT_MIN_SIZE + padded > MAX_MESSAGE_SIZE || off < 16 || off + padded + 16 > r.dataBytes) {
       return this.drop('outgoing-malformed');
     }
-    const family = (u8[pkt]! >> 4) as IpFamily;
-    const peer = this.routes.lookup(family, u8, pkt + (family === 4 ? 16 : 24));
+    const peer = this.route(u8, pkt);
     if (peer === undefined) return this.drop('no-route');
-    const slot = this.peers.sendSlot(peer);
+    const slot = this.sessionFor(peer);
     if (slot < 0) return this.toMain(peer, u8, pkt, len);
     const gen = this.keypairs.generation(slot);
-    const age = this.now() - this.keypairs.createdMs(slot);
-    if (!this.keypairs.isLive(slot) || age >= REJECT_AFTER_TIME * 1000) return this.toMain(peer, u8, pkt, len);
     const counter = this.keypairs.nextSendCounter(slot);
     if (counter < 0n) return this.toMain(peer, u8, pkt, len);
     if (!this.peers.readEndpoint(peer, i32, w + F_ADDR)) return this.drop('no-endpoint');
-    const start = pkt - 16;
-    const msgLen = sealInPlace(this.keypairs, slot, this.keypairs.remoteIndex(slot), counter, u8, start, len, padded);
+    const msgLen = sealInPlace(this.keypairs, slot, this.keypairs.remoteIndex(slot), counter, u8, pkt - 16, len, padded);
     // Retired or replaced while we sealed: the keys we used may have been zeroed.
-    if (this.keypairs.generation(slot) !== gen) return this.toMain(peer, u8, pkt, len);
+    if (this.keypairs.generation(slot) !== gen) return this.drop('key-expired');
     i32[w + F_OFFSET] = off - 16;
     i32[w + F_LENGTH] = msgLen;
+    i32[w + F_SEGMENT] = 0;
+    this.countSent(peer, msgLen, 1);
+    this.keepFresh(peer, slot, counter);
+    return true;
+  }
+
+  /**
+   * A TSO/USO super-packet: cut into segments that are sealed one after another
+   * from the start of the slot's data area. All but the last have one size, so
+   * the UDP writer sends the slot as one GSO message (SEGMENT = that size).
+   */
+  private sealSegments(r: PacketRing, w: number, data: number, pkt: number, len: number, h: VnetHeader): boolean {
+    const u8 = r.u8;
+    const n = segmentCount(u8, pkt, len, h);
+    if (len > this.scratch.length) return this.drop('outgoing-malformed');
+    // The segments overwrite the super-packet as they grow (each carries its own headers).
+    this.scratch.set(u8.subarray(pkt, pkt + len));
+    const src = this.scratch;
+    const peer = this.route(src, 0);
+    if (peer === undefined) return this.drop('no-route');
+    const slot = this.sessionFor(peer);
+    if (slot < 0 || !this.peers.readEndpoint(peer, r.i32, w + F_ADDR)) {
+      if (slot >= 0) return this.drop('no-endpoint');
+      for (let i = 0; i < n; i++) this.toMain(peer, this.spill, 0, writeSegment(src, 0, len, h, i, this.spill, 0));
+      return false;
+    }
+    const gen = this.keypairs.generation(slot);
+    const remote = this.keypairs.remoteIndex(slot);
+    const end = data + r.dataBytes;
+    let p = data;
+    let segment = 0;
+    let sent = 0;
+    let counter = 0n;
+    for (let i = 0; i < n; i++) {
+      const segLen = writeSegment(src, 0, len, h, i, u8, p + 16);
+      const padded = paddedLength(segLen, this.mtu);
+      if (p + 32 + padded > end) return this.drop('outgoing-malformed');
+      counter = this.keypairs.nextSendCounter(slot);
+      if (counter < 0n) {
+        // The session ran out mid-packet: the rest waits for the next one on the main thread.
+        for (let j = i; j < n; j++) this.toMain(peer, this.spill, 0, writeSegment(src, 0, len, h, j, this.spill, 0));
+        break;
+      }
+      const msgLen = sealInPlace(this.keypairs, slot, remote, counter, u8, p, segLen, padded);
+      if (i === 0) segment = msgLen;
+      p += msgLen;
+      sent++;
+    }
+    if (sent === 0) return false;
+    if (this.keypairs.generation(slot) !== gen) return this.drop('key-expired');
+    const i32 = r.i32;
+    i32[w + F_OFFSET] = 0;
+    i32[w + F_LENGTH] = p - data;
+    i32[w + F_SEGMENT] = sent > 1 ? segment : 0;
+    this.countSent(peer, p - data, sent);
+    this.keepFresh(peer, slot, counter);
+    return true;
+  }
+
+  private route(b: Uint8Array, pkt: number): number | undefined {
+    const family = (b[pkt]! >> 4) as IpFamily;
+    if (family !== 4 && family !== 6) return undefined;
+    return this.routes.lookup(family, b, pkt + (family === 4 ? 16 : 24));
+  }
+
+  /** The keypair slot to send to peer with, or -1 when the main thread must (handshake first). */
+  private sessionFor(peer: number): number {
+    const slot = this.peers.sendSlot(peer);
+    if (slot < 0 || !this.keypairs.isLive(slot)) return -1;
+    if (this.now() - this.keypairs.createdMs(slot) >= REJECT_AFTER_TIME * 1000) return -1;
+    return slot;
+  }
+
+  private countSent(peer: number, bytes: number, packets: number): void {
     const c = this.counters.base(this.index, peer);
-    this.counters.f64[c + TX_BYTES]! += msgLen;
-    this.counters.f64[c + TX_DATA]! += 1;
+    this.counters.f64[c + TX_BYTES]! += bytes;
+    this.counters.f64[c + TX_DATA]! += packets;
+  }
+
+  private keepFresh(peer: number, slot: number, counter: bigint): void {
+    const age = this.now() - this.keypairs.createdMs(slot);
     if (counter > REKEY_AFTER_MESSAGES || (this.keypairs.flags(slot) & KEYPAIR_INITIATOR && age >= REKEY_AFTER_TIME * 1000)) {
       this.askHandshake(peer);
     }
-    return true;
   }
 
   // ---- ingress: datagram -> IP packet -----------------------------------------------
@@ -218,8 +327,15 @@ export class Shard {
     if (ipLen === 0) return this.drop('inner-malformed');
     const family = (u8[pkt]! >> 4) as IpFamily;
     if (this.routes.lookup(family, u8, pkt + (family === 4 ? 12 : 8)) !== peer) return this.drop('allowed-ips');
-    i32[w + F_OFFSET] = i32[w + F_OFFSET]! + 16;
-    i32[w + F_LENGTH] = ipLen;
+    if (this.vnetHdr) {
+      // Authenticated by WireGuard: the stack may skip verifying its checksums (the kernel's wireguard does the same).
+      writePlainVnetHeader(u8, pkt - VNET_HDR_LEN, VNET_F_DATA_VALID);
+      i32[w + F_OFFSET] = i32[w + F_OFFSET]! + 16 - VNET_HDR_LEN;
+      i32[w + F_LENGTH] = ipLen + VNET_HDR_LEN;
+    } else {
+      i32[w + F_OFFSET] = i32[w + F_OFFSET]! + 16;
+      i32[w + F_LENGTH] = ipLen;
+    }
     return true;
   }
 
