@@ -12,7 +12,8 @@
 namespace wctun {
 namespace {
 
-constexpr size_t kScratch = 65536;  // more than any IP packet: nothing is ever truncated by the kernel
+// More than any IP packet plus a virtio_net_hdr: nothing is ever truncated by the kernel.
+constexpr size_t kScratch = 65536 + 64;
 constexpr int kWriteRetryMs = 5;
 
 bool Unrecoverable(int err) { return err == EBADF || err == EBADFD || err == EINVAL || err == EFAULT; }
@@ -59,6 +60,7 @@ void TunReaderLoop(PumpContext& c) {
       ring::Set(slot + ring::kLengthAt, static_cast<int32_t>(n));
       ring::Set(slot + ring::kFamilyAt, 0);
       ring::Set(slot + ring::kPortAt, 0);
+      ring::Set(slot + ring::kSegmentAt, 0);
       c.ring.Publish(head);
       PumpStats::Add(c.stats->bytes, static_cast<uint64_t>(n));
       published++;

@@ -63,6 +63,7 @@ int GroSize(const msghdr& h) {
 void FillHeader(uint8_t* slot, size_t len, const PeerAddr& from) {
   ring::Set(slot + ring::kOffsetAt, ring::kUdpOffset);
   ring::Set(slot + ring::kLengthAt, static_cast<int32_t>(len));
+  ring::Set(slot + ring::kSegmentAt, 0);
   WriteSlotAddr(slot, from);
 }
 

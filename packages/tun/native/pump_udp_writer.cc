@@ -1,15 +1,18 @@
 // Ring -> UDP socket: sendmmsg batches in sequence order. Runs of consecutive
-// slots to one destination with one size (the last may be shorter) go out as
-// a single UDP_SEGMENT (GSO) message with an iovec per slot. When the kernel
-// refuses such a message, its slots are resent one datagram each: EMSGSIZE
-// (segments larger than the route's MTU) concerns that run only; EIO/EINVAL
-// (no GSO for this socket or route: UDP-Lite, IPsec, SO_NO_CHECK, an old
-// kernel) turn GSO off for the rest of this pump's life.
+// datagrams to one destination with one size (the last may be shorter) go out
+// as a single UDP_SEGMENT (GSO) message with an iovec per datagram. A run may
+// span slots (one datagram each) or come from one slot whose SEGMENT field
+// says it holds several datagrams back to back. When the kernel refuses a
+// GSO message, its datagrams are resent one each: EMSGSIZE (segments larger
+// than the route's MTU) concerns that run only; EIO/EINVAL (no GSO for this
+// socket or route: UDP-Lite, IPsec, SO_NO_CHECK, an old kernel) turn GSO off
+// for the rest of this pump's life.
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -25,11 +28,16 @@ namespace wctun {
 namespace {
 
 constexpr uint32_t kMaxSegments = 64;     // UDP_MAX_SEGMENTS of older kernels (newer allow 128)
-constexpr size_t kMaxGsoBytes = 65000;    // under the 64 KiB an IP packet may hold, headers included
+constexpr size_t kMaxGsoBytes = 65507;    // 65535 - 20 (IPv4 header) - 8 (UDP header): the most one send may carry
 constexpr int kSendRetryMs = 5;
+// A slot cut into more datagrams than this is refused: no shard makes one,
+// and it bounds the per-round arrays below.
+constexpr uint32_t kMaxSlotSegments = 1024;
+// A round stops taking slots once it holds this many datagrams.
+constexpr size_t kRoundItems = 1024;
 
 struct Item {
-  uint32_t seq;
+  uint32_t slot;  // index of its slot in the round
   const uint8_t* data;
   size_t len;
   PeerAddr to;
@@ -42,10 +50,8 @@ struct Group {
 
 class Writer {
  public:
-  explicit Writer(PumpContext& c)
-      : c_(c), msgs_(c.options.batch), iov_(c.options.batch), names_(c.options.batch), control_(c.options.batch) {
-    items_.reserve(c.options.batch);
-    groups_.reserve(c.options.batch);
+  explicit Writer(PumpContext& c) : c_(c) {
+    Reserve(static_cast<size_t>(c.options.batch));
     gso_ = c.options.gso;
     c.stats->gsoActive.store(gso_);
   }
@@ -58,46 +64,79 @@ class Writer {
         SleepUntilDone(c_);
         continue;
       }
-      Round(tail, n);
-      ReleaseSlots(c_, tail, n);
+      ReleaseSlots(c_, tail, Round(tail, n));
     }
   }
 
  private:
-  void Round(uint32_t tail, uint32_t n) {
+  void Reserve(size_t n) {
+    if (msgs_.size() >= n) return;
+    msgs_.resize(n);
+    iov_.resize(n);
+    names_.resize(n);
+    control_.resize(n);
+    items_.reserve(n);
+    groups_.reserve(n);
+  }
+
+  // Sends the datagrams of up to n finished slots from `tail`; returns how many slots it took.
+  uint32_t Round(uint32_t tail, uint32_t n) {
     items_.clear();
-    uint32_t dropped = 0, refused = 0;
-    const size_t dataBytes = c_.ring.DataBytes();
-    for (uint32_t i = 0; i < n; i++) {
-      uint8_t* slot = c_.ring.Slot(tail + i);
-      if (c_.ring.State(tail + i) == ring::kDrop) {
+    slotFailed_.assign(n, 0);
+    uint32_t dropped = 0, refused = 0, taken = 0;
+    for (; taken < n && (taken == 0 || items_.size() < kRoundItems); taken++) {
+      if (c_.ring.State(tail + taken) == ring::kDrop) {
         dropped++;
+        slotFailed_[taken] = kSkipped;
         continue;
       }
-      Item it;
-      it.seq = tail + i;
-      ReadSlotAddr(slot, &it.to);
-      int32_t off = ring::Get(slot + ring::kOffsetAt), len = ring::Get(slot + ring::kLengthAt);
-      sockaddr_storage probe;
-      socklen_t probeLen;
-      if (off < 0 || len < 0 || static_cast<size_t>(off) + static_cast<size_t>(len) > dataBytes ||
-          !ToSockaddr(c_.sockFamily, it.to, &probe, &probeLen)) {
+      if (!AddSlot(tail + taken, taken)) {
         refused++;
-        continue;
+        slotFailed_[taken] = kSkipped;
       }
-      it.data = c_.ring.Data(tail + i) + off;
-      it.len = static_cast<size_t>(len);
-      items_.push_back(it);
     }
+    Reserve(items_.size());
     sent_ = 0;
-    failed_ = refused;
+    failed_ = 0;
     Send();
-    ring::Add(c_.ring.Ctl(ring::kEmittedAt), static_cast<int32_t>(sent_));
-    ring::Add(c_.ring.Ctl(ring::kEmitErrorsAt), static_cast<int32_t>(failed_));
+    uint32_t emitted = 0, failedSlots = refused;
+    for (uint32_t i = 0; i < taken; i++) {
+      if (slotFailed_[i] == kFailed) failedSlots++;
+      else if (slotFailed_[i] == 0) emitted++;
+    }
+    ring::Add(c_.ring.Ctl(ring::kEmittedAt), static_cast<int32_t>(emitted));
+    ring::Add(c_.ring.Ctl(ring::kEmitErrorsAt), static_cast<int32_t>(failedSlots));
     ring::Add(c_.ring.Ctl(ring::kDroppedAt), static_cast<int32_t>(dropped));
     PumpStats::Add(c_.stats->packets, sent_);
-    PumpStats::Add(c_.stats->errors, failed_);
+    PumpStats::Add(c_.stats->errors, failed_ + refused);
     PumpStats::Add(c_.stats->batches, 1);
+    return taken;
+  }
+
+  // One item per datagram of an EMIT slot; false (nothing added) for a slot
+  // whose packet, segment size or destination makes no sense.
+  bool AddSlot(uint32_t seq, uint32_t index) {
+    const uint8_t* slot = c_.ring.Slot(seq);
+    PeerAddr to;
+    ReadSlotAddr(slot, &to);
+    int32_t off = ring::Get(slot + ring::kOffsetAt), len = ring::Get(slot + ring::kLengthAt);
+    int32_t segment = ring::Get(slot + ring::kSegmentAt);
+    sockaddr_storage probe;
+    socklen_t probeLen;
+    if (off < 0 || len < 0 || segment < 0 ||
+        static_cast<size_t>(off) + static_cast<size_t>(len) > c_.ring.DataBytes() ||
+        !ToSockaddr(c_.sockFamily, to, &probe, &probeLen)) {
+      return false;
+    }
+    size_t size = segment > 0 && segment < len ? static_cast<size_t>(segment) : static_cast<size_t>(len);
+    size_t count = size == 0 ? 1 : (static_cast<size_t>(len) + size - 1) / size;
+    if (count > kMaxSlotSegments) return false;
+    const uint8_t* data = c_.ring.Data(seq) + off;
+    for (size_t k = 0; k < count; k++) {
+      size_t at = k * size;
+      items_.push_back(Item{index, data + at, count == 1 ? static_cast<size_t>(len) : std::min(size, static_cast<size_t>(len) - at), to});
+    }
+    return true;
   }
 
   // Cuts items[from..] into messages: GSO runs when enabled, else one item
@@ -189,13 +228,18 @@ class Writer {
       c_.stats->lastErrno.store(err);
       if (err == EBADF || err == ENOTSOCK) c_.Fatal(err, "sendmmsg");
       if (err == EBADF || err == ENOTSOCK || err == ECANCELED) {
-        for (size_t k = done; k < groups_.size(); k++) failed_ += groups_[k].count;
+        for (size_t k = done; k < groups_.size(); k++) Failed(groups_[k]);
         return;
       }
-      failed_ += g.count;
+      Failed(g);
       done++;
       retried = false;
     }
+  }
+
+  void Failed(const Group& g) {
+    failed_ += g.count;
+    for (uint32_t k = 0; k < g.count; k++) slotFailed_[items_[g.first + k].slot] = kFailed;
   }
 
   void Sent(const Group& g) {
@@ -208,6 +252,9 @@ class Writer {
   }
 
   PumpContext& c_;
+  // Per slot of the round: 0 emitted, or why not.
+  static constexpr uint8_t kSkipped = 1, kFailed = 2;
+  std::vector<uint8_t> slotFailed_;
   std::vector<Item> items_;
   std::vector<Group> groups_;
   std::vector<mmsghdr> msgs_;

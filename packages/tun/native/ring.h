@@ -23,7 +23,7 @@ constexpr size_t kDoneAt = 192, kDropsFullAt = 196, kProducedAt = 200, kEmittedA
 
 // Slot header, byte offsets from the slot start.
 constexpr size_t kStateAt = 0, kSeqAt = 4, kOffsetAt = 8, kLengthAt = 12, kFamilyAt = 16, kPortAt = 20, kAddrAt = 24,
-                 kScopeAt = 40;
+                 kScopeAt = 40, kSegmentAt = 48;
 
 enum SlotState : int32_t { kFree = 0, kFilled = 1, kBusy = 2, kEmit = 3, kDrop = 4 };
 

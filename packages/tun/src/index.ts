@@ -14,6 +14,7 @@ export {
   TUN_OFFSET,
   UDP_OFFSET,
   slotBytesForMtu,
+  slotBytesForOffload,
   type PacketRingOptions,
   type RingStats,
   type SlotPeer,

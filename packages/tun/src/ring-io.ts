@@ -38,6 +38,7 @@ export function produce(
   const w = ring.slotWord(head);
   i32[w + W(SlotField.OFFSET)] = offset;
   i32[w + W(SlotField.LENGTH)] = bytes.length;
+  i32[w + W(SlotField.SEGMENT)] = 0;
   if (addr) ring.setPeer(head, addr);
   else i32[w + W(SlotField.FAMILY)] = 0;
   i32[w + W(SlotField.SEQ)] = head;
@@ -56,7 +57,8 @@ export function canProduce(ring: PacketRing): boolean {
 /**
  * Emits finished slots from TAIL in sequence order: `emit(packet, seq)` for
  * each EMIT slot (return false to count an emit error), DROP slots are
- * skipped and counted; each slot is then FREE again. Stops at the first slot
+ * skipped and counted; each slot is then FREE again. A slot with SEGMENT set
+ * is handed over whole (`ring.segment(seq)` tells how to cut it). Stops at the first slot
  * a shard has not finished, or after `max`. Returns how many slots it freed.
  * The packet view is only valid inside the call. Single consumer only.
  */

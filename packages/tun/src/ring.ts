@@ -52,6 +52,12 @@ export const SlotField = {
   SCOPE: 40,
   /** Free for the shard; producers and consumers never read it. */
   AUX: 44,
+  /**
+   * UDP ring: 0, or the size of each of several datagrams laid back to back in
+   * the slot's LENGTH bytes (the last may be shorter); the UDP writer sends them
+   * as UDP GSO messages or one by one. Producers store 0.
+   */
+  SEGMENT: 48,
   DATA: 64,
 } as const;
 
@@ -68,6 +74,17 @@ const W = (byteOffset: number): number => byteOffset >> 2;
 export function slotBytesForMtu(mtu: number): number {
   if (!Number.isInteger(mtu) || mtu < 1 || mtu > 65535) throw new RangeError(`mtu must be 1 to 65535, got ${mtu}`);
   return SLOT_HEADER_BYTES + Math.ceil((mtu + 32 + 16 + 16 + 32) / 64) * 64;
+}
+
+/**
+ * Slot size for the egress ring of a TUN opened with `offload`: the 64-byte
+ * header and 72 KiB of data, room for 32 bytes of headroom, the 10-byte
+ * virtio_net_hdr and a 64 KiB super-packet, plus ~8 KiB for what segmenting
+ * it in place adds (each of up to ~48 segments gains its own IP/TCP headers,
+ * WireGuard header, padding and tag). 256 of these take 18 MiB.
+ */
+export function slotBytesForOffload(): number {
+  return SLOT_HEADER_BYTES + 72 * 1024;
 }
 
 export interface PacketRingOptions {
@@ -224,6 +241,15 @@ export class PacketRing {
   data(seq: number): Uint8Array {
     const at = this.dataOffset(seq);
     return this.u8.subarray(at, at + this.dataBytes);
+  }
+
+  /** SEGMENT: 0 (one packet) or the size of each datagram the slot holds back to back. */
+  segment(seq: number): number {
+    return this.i32[this.slotWord(seq) + W(SlotField.SEGMENT)]!;
+  }
+
+  setSegment(seq: number, bytes: number): void {
+    this.i32[this.slotWord(seq) + W(SlotField.SEGMENT)] = bytes;
   }
 
   aux(seq: number): number {

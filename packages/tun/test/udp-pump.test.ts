@@ -10,6 +10,7 @@ import {
   RingPump,
   ShardLane,
   slotBytesForMtu,
+  slotBytesForOffload,
   SlotState,
   TunError,
   UDP_OFFSET,
@@ -125,6 +126,94 @@ describe('UDP pumps', () => {
       assert.equal(await echo.exited, 0);
     });
   }
+
+  /**
+   * Sends `slots` (each: the sizes of the datagrams it holds back to back,
+   * numbered in order across slots) through a udpWriter, and receives them one
+   * datagram per slot (no GRO) at a peer socket. Returns the writer's stats and
+   * what arrived as [number, size].
+   */
+  async function sendSegmented(slots: number[][], gso: boolean): Promise<{ w: ReturnType<RingPump['stats']>; got: [number, number][]; out: PacketRing }> {
+    const sender = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+    const receiver = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+    const out = PacketRing.create({ capacity: 8, slotBytes: slotBytesForOffload() });
+    const inbound = PacketRing.create({ capacity: 256, slotBytes: 2048 });
+    // Stale SEGMENT values, as reused slots hold them: every producer must reset the field.
+    for (const ring of [out, inbound]) for (let seq = 0; seq < ring.capacity; seq++) ring.setSegment(seq, 777);
+    const writer = RingPump.udpWriter(sender, out, { gso });
+    const reader = RingPump.udpReader(receiver, inbound, Doorbell.create(), { gro: false });
+    const got: [number, number][] = [];
+    let n = 0;
+    try {
+      for (const sizes of slots) {
+        const bytes = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+        let at = 0;
+        for (const size of sizes) {
+          new DataView(bytes.buffer).setUint32(at, n++, true);
+          at += size;
+        }
+        const seq = out.head;
+        assert.ok(produce(out, null, bytes, UDP_OFFSET, { family: 4, port: receiver.port, addr: LOCALHOST }));
+        assert.equal(out.segment(seq), 0, 'produce() resets SEGMENT');
+        if (sizes.length > 1) out.setSegment(seq, sizes[0]!);
+      }
+      new ShardLane(out, 0).drain(() => true);
+      const lane = new ShardLane(inbound, 0);
+      await waitFor(`${n} datagrams`, () => {
+        lane.drain((seq) => {
+          assert.equal(inbound.segment(seq), 0, 'the UDP reader resets SEGMENT');
+          return true;
+        });
+        consume(inbound, (p) => (got.push([numberOf(p), p.length]), true));
+        return got.length >= n ? true : undefined;
+      });
+      return { w: writer.stats(), got, out };
+    } finally {
+      writer.stop();
+      reader.stop();
+      sender.close();
+      receiver.close();
+    }
+  }
+
+  for (const gso of [true, false]) {
+    it(`sends a SEGMENT slot (5 x 1000 + 300 bytes) as its 6 datagrams in order, between plain slots (GSO ${gso ? 'on' : 'off'})`, async () => {
+      const { w, got, out } = await sendSegmented([[1000], [1000, 1000, 1000, 1000, 1000, 300], [1000]], gso);
+      assert.deepEqual(got, [[0, 1000], [1, 1000], [2, 1000], [3, 1000], [4, 1000], [5, 1000], [6, 300], [7, 1000]]);
+      assert.deepEqual([w.packets, w.errors, w.bytes], [8, 0, 7300]);
+      assert.deepEqual([out.stats().emitted, out.stats().emitErrors], [3, 0], 'the ring counts slots');
+      // With GSO, the plain slot before joins the run (same peer and size); the 300-byte datagram ends it.
+      assert.deepEqual([w.gsoSends, w.gsoSegments, w.gsoActive], gso ? [1, 7, true] : [0, 0, false]);
+    });
+  }
+
+  it('splits a SEGMENT slot of 60 x 1200 bytes (72,000) into GSO sends of at most 65,507 bytes', async () => {
+    const { w, got } = await sendSegmented([Array<number>(60).fill(1200)], true);
+    assert.deepEqual(got, Array.from({ length: 60 }, (_, i) => [i, 1200]));
+    // 54 x 1200 = 64,800 fits one send, 55 would not.
+    assert.deepEqual([w.packets, w.errors, w.gsoSends, w.gsoSegments, w.gsoRefused], [60, 0, 2, 60, 0]);
+  });
+
+  it('refuses a slot whose SEGMENT makes no sense, and sends the next ones', async () => {
+    const sender = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
+    const out = PacketRing.create({ capacity: 4, slotBytes: slotBytesForOffload() });
+    const writer = RingPump.udpWriter(sender, out);
+    try {
+      const to = { family: 4 as const, port: 9, addr: LOCALHOST };
+      produce(out, null, new Uint8Array(100), UDP_OFFSET, to);
+      out.setSegment(0, -5);
+      produce(out, null, new Uint8Array(5000), UDP_OFFSET, to);
+      out.setSegment(1, 2); // 2,500 datagrams: more than a slot may be cut into
+      produce(out, null, new Uint8Array(100), UDP_OFFSET, to);
+      new ShardLane(out, 0).drain(() => true);
+      await waitFor('3 slots consumed', () => (out.stats().tail === 3 ? true : undefined));
+      assert.deepEqual([out.stats().emitted, out.stats().emitErrors], [1, 2]);
+      assert.equal(writer.stats().packets, 1);
+    } finally {
+      writer.stop();
+      sender.close();
+    }
+  });
 
   it('resends a run the kernel refuses as GSO one datagram each, and sends them all', async () => {
     // Segments larger than the route's MTU make a UDP_SEGMENT send fail
