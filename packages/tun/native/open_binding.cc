@@ -1,4 +1,5 @@
-// openTun({ name, queues, netnsFd?, mtu?, devicePath? }) -> { fds, name, ifindex, mtu }
+// openTun({ name, queues, netnsFd?, mtu?, devicePath?, offload? })
+//   -> { fds, name, ifindex, mtu, vnetHdr, offloads }
 #include <linux/if.h>
 #include <napi.h>
 
@@ -37,6 +38,7 @@ bool ReadRequest(const Napi::CallbackInfo& info, OpenRequest* req) {
     ThrowType(env, "mtu must not be negative");
     return false;
   }
+  req->offload = o.Get("offload").ToBoolean().Value();
   req->netnsFd = static_cast<int>(netnsFd);
   req->queues = static_cast<int>(queues);
   req->mtu = static_cast<int>(mtu);
@@ -68,6 +70,8 @@ Napi::Value OpenTun(const Napi::CallbackInfo& info) {
   out.Set("name", Napi::String::New(env, r.name));
   out.Set("ifindex", Napi::Number::New(env, r.ifindex));
   out.Set("mtu", Napi::Number::New(env, r.mtu));
+  out.Set("vnetHdr", Napi::Boolean::New(env, r.vnetHdr));
+  out.Set("offloads", Napi::Number::New(env, r.offloads));
   return out;
 }
 

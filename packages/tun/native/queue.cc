@@ -1,5 +1,6 @@
 #include "queue.h"
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include "args.h"
 #include "errors.h"
 #include "exports.h"
+#include "tun_open.h"
 
 namespace wctun {
 namespace {
@@ -60,6 +62,7 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), en
   fd_ = static_cast<int>(fd);
   maxPacket_ = static_cast<uint32_t>(maxPacket);
   batchSize_ = static_cast<uint32_t>(batchSize);
+  vnetHdr_ = info.Length() > 3 && info[3].ToBoolean().Value();
   napi_add_env_cleanup_hook(env_, Teardown, this);
 }
 
@@ -82,6 +85,7 @@ Napi::Value Queue::Start(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) return ThrowType(env, "start expects a callback");
   if (fd_ < 0) return ThrowErrno(env, EBADF, "uv_poll_start", "TUN queue is closed");
   if (reader_ != nullptr) return ThrowType(env, "this TUN queue is already being read");
+  if (vnetHdr_) return ThrowType(env, "a TUN queue with virtio_net_hdr (offload) is read by a RingPump only");
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return ThrowType(env, "no event loop");
   auto* r = new Reader();
@@ -229,8 +233,11 @@ Queue::WriteResult Queue::WritePacket(const uint8_t* data, size_t len) {
     QueueStats::Add(stats_.txRefused, 1);
     return kRefused;
   }
+  // All zero: no checksum to finish, no segmentation (VIRTIO_NET_HDR_GSO_NONE).
+  static const uint8_t kPlainHeader[kVnetHdrBytes] = {};
+  iovec iov[2] = {{const_cast<uint8_t*>(kPlainHeader), kVnetHdrBytes}, {const_cast<uint8_t*>(data), len}};
   for (;;) {
-    ssize_t n = write(fd_, data, len);
+    ssize_t n = vnetHdr_ ? writev(fd_, iov, 2) : write(fd_, data, len);
     if (n >= 0) {
       QueueStats::Add(stats_.txPackets, 1);
       QueueStats::Add(stats_.txBytes, len);

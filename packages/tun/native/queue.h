@@ -22,7 +22,9 @@ class Queue : public Napi::ObjectWrap<Queue> {
   enum WriteResult { kWritten = 0, kDropped = 1, kRefused = 2, kFailed = 3 };
 
   static Napi::Function Define(Napi::Env env);
-  explicit Queue(const Napi::CallbackInfo& info);  // new Queue(fd, maxPacket, batchSize); takes ownership of fd
+  // new Queue(fd, maxPacket, batchSize, vnetHdr?); takes ownership of fd. With vnetHdr every
+  // write() is prefixed with a zeroed virtio_net_hdr (a plain packet) and reading is refused.
+  explicit Queue(const Napi::CallbackInfo& info);
   ~Queue() override;
 
  private:
@@ -52,6 +54,7 @@ class Queue : public Napi::ObjectWrap<Queue> {
   int fd_;
   uint32_t maxPacket_;
   uint32_t batchSize_;
+  bool vnetHdr_ = false;
   bool refed_ = true;
   Reader* reader_ = nullptr;  // owned by libuv once closing; see OnClosed
   QueueStats stats_;

@@ -11,6 +11,14 @@
 #include <cerrno>
 #include <cstring>
 
+// Older userspace headers predate UDP segmentation offload (kernel 6.2).
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
 namespace wctun {
 namespace {
 
@@ -42,7 +50,8 @@ bool OpenQueue(const OpenRequest& req, int index, OpenResult* r) {
     return false;
   }
   ifreq ifr = NamedRequest(index == 0 ? req.name : r->name);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (index == 0 ? IFF_TUN_EXCL : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (index == 0 ? IFF_TUN_EXCL : 0) |
+                  (req.offload ? IFF_VNET_HDR : 0);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     Fail(r, "ioctl(TUNSETIFF)", index);
     close(fd);
@@ -51,6 +60,30 @@ bool OpenQueue(const OpenRequest& req, int index, OpenResult* r) {
   if (index == 0) r->name.assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
   r->fds.push_back(fd);
   return true;
+}
+
+// The header size and offloads belong to the device, so queue 0 sets them for
+// all. Kernels refuse (EINVAL) offload bits they do not know: USO arrived in
+// 6.2, so try with it, then without, then with none (the header stays, and
+// the kernel then hands over only plain, fully checksummed packets).
+bool SetOffloads(OpenResult* r) {
+  int fd = r->fds[0];
+  int size = static_cast<int>(kVnetHdrBytes);
+  if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) {
+    Fail(r, "ioctl(TUNSETVNETHDRSZ)");
+    return false;
+  }
+  r->vnetHdr = true;
+  const unsigned tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  for (unsigned flags : {tso | TUN_F_USO4 | TUN_F_USO6, tso, 0u}) {
+    if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(flags)) == 0) {
+      r->offloads = flags;
+      return true;
+    }
+    if (errno != EINVAL) break;
+  }
+  Fail(r, "ioctl(TUNSETOFFLOAD)");
+  return false;
 }
 
 bool InterfaceIoctl(int sock, unsigned long request, const char* syscall, ifreq* ifr, OpenResult* r) {
@@ -96,7 +129,7 @@ OpenResult OpenTunQueues(const OpenRequest& req) {
       return r;
     }
   }
-  if (!QueryInterface(req, &r)) CloseAll(&r);
+  if ((req.offload && !SetOffloads(&r)) || !QueryInterface(req, &r)) CloseAll(&r);
   return r;
 }
 

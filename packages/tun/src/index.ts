@@ -1,4 +1,4 @@
-export { Tun, type TunOptions, type PacketHandler, type ErrorHandler } from './tun.js';
+export { Tun, type TunOptions, type TunOffload, type PacketHandler, type ErrorHandler } from './tun.js';
 export { TunError } from './errors.js';
 export type { QueueStats, TunStats } from './stats.js';
 export { futexWait, futexWake, type FutexWaitResult } from './futex.js';

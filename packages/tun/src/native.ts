@@ -75,8 +75,9 @@ interface Addon {
     netnsFd?: number;
     mtu?: number;
     devicePath?: string;
-  }): { fds: number[]; name: string; ifindex: number; mtu: number };
-  TunQueue: new (fd: number, maxPacket: number, batchSize: number) => NativeQueue;
+    offload?: boolean;
+  }): { fds: number[]; name: string; ifindex: number; mtu: number; vnetHdr: boolean; offloads: number };
+  TunQueue: new (fd: number, maxPacket: number, batchSize: number, vnetHdr?: boolean) => NativeQueue;
   futexWait(words: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
   futexWake(words: Int32Array, index: number, count: number): number;
   openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number }): { fd: number; family: 4 | 6 };

@@ -2,7 +2,7 @@ import { Doorbell } from './doorbell.js';
 import { describeErrno, TunError } from './errors.js';
 import { native, type NativePump } from './native.js';
 import { attachPump, detachPump } from './pump-registry.js';
-import { PacketRing } from './ring.js';
+import { PacketRing, slotBytesForOffload } from './ring.js';
 import type { Tun } from './tun.js';
 import { UdpSocket } from './udp-socket.js';
 
@@ -84,14 +84,28 @@ export class RingPump {
     }
   }
 
-  /** TUN queue -> ring: each packet read into a slot at OFFSET 32. */
+  /**
+   * TUN queue -> ring: each packet read into a slot at OFFSET 32. On a Tun
+   * opened with offload the slot holds the 10-byte virtio_net_hdr and then the
+   * packet (LENGTH covers both), and the ring needs slotBytesForOffload() slots.
+   */
   static tunReader(target: TunQueueTarget, ring: PacketRing, doorbell: Doorbell, options: PumpOptions = {}): RingPump {
     checkRing(ring, doorbell);
     if (!(doorbell instanceof Doorbell)) throw new TypeError('a reader needs the Doorbell of its shards');
+    if (typeof target !== 'number' && (target.tun.offload.tso || target.tun.offload.uso) && ring.slotBytes < slotBytesForOffload()) {
+      throw new RangeError(
+        `TUN '${target.tun.name}' hands over 64 KiB super-packets (offload), which ${ring.slotBytes}-byte slots cannot hold: ` +
+          'create its egress ring with slotBytes: slotBytesForOffload()',
+      );
+    }
     return RingPump.#tun('tunReader', target, (fd) => new native.RingPump('tunReader', fd, ring.i32, doorbell.i32, options));
   }
 
-  /** Ring -> TUN queue: EMIT slots written in sequence order. */
+  /**
+   * Ring -> TUN queue: EMIT slots written in sequence order, OFFSET/LENGTH as
+   * they are. On an offloading Tun the shard puts the 10-byte virtio_net_hdr
+   * right before the packet and includes it in OFFSET/LENGTH.
+   */
   static tunWriter(target: TunQueueTarget, ring: PacketRing, options: PumpOptions = {}): RingPump {
     checkRing(ring);
     return RingPump.#tun('tunWriter', target, (fd) => new native.RingPump('tunWriter', fd, ring.i32, null, options));
@@ -104,7 +118,13 @@ export class RingPump {
     return RingPump.#udp('udpReader', socket, (fd) => new native.RingPump('udpReader', fd, ring.i32, doorbell.i32, options));
   }
 
-  /** Ring -> UDP socket: EMIT slots sent in sequence order to their FAMILY/ADDR/PORT. */
+  /**
+   * Ring -> UDP socket: EMIT slots sent in sequence order to their
+   * FAMILY/ADDR/PORT. A slot whose SEGMENT is set and smaller than LENGTH
+   * holds datagrams of SEGMENT bytes back to back (the last may be shorter):
+   * they go out as UDP GSO messages (at most 64 datagrams and 65507 bytes
+   * each), or one by one without GSO.
+   */
   static udpWriter(socket: UdpSocket, ring: PacketRing, options: PumpOptions = {}): RingPump {
     checkRing(ring);
     return RingPump.#udp('udpWriter', socket, (fd) => new native.RingPump('udpWriter', fd, ring.i32, null, options));

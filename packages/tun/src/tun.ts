@@ -20,7 +20,32 @@ export interface TunOptions {
   batchSize?: number;
   /** The TUN clone device. Default '/dev/net/tun'. */
   devicePath?: string;
+  /**
+   * Open the queues with IFF_VNET_HDR and ask for checksum, TCP (TSO4/6) and
+   * UDP (USO4/6) segmentation offloads, as far as the kernel grants them (see
+   * `offload`). Every packet read then starts with a 10-byte virtio_net_hdr
+   * and may be a 64 KiB super-packet: such a Tun is read by a RingPump only
+   * (onPackets throws). write() adds the header itself. Default false.
+   */
+  offload?: boolean;
 }
+
+/** What an offloading Tun got from the kernel; all false without the `offload` option. */
+export interface TunOffload {
+  /** Every read and write on the queues carries a 10-byte virtio_net_hdr first. */
+  vnetHdr: boolean;
+  /** TUN_F_CSUM: packets may arrive with a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM). */
+  csum: boolean;
+  /** TUN_F_TSO4 | TUN_F_TSO6: TCP super-packets (gso_type TCPV4/TCPV6) may arrive. */
+  tso: boolean;
+  /** TUN_F_USO4 | TUN_F_USO6: UDP super-packets (gso_type UDP_L4) may arrive. */
+  uso: boolean;
+}
+
+/** TUNSETOFFLOAD flags (linux/if_tun.h). */
+const TUN_F_CSUM = 0x01;
+const TUN_F_TSO4 = 0x02;
+const TUN_F_USO4 = 0x20;
 
 export type PacketHandler = (packets: Buffer[], queue: number) => void;
 export type ErrorHandler = (err: TunError, queue: number) => void;
@@ -48,6 +73,8 @@ export class Tun {
   /** Its MTU right after opening. */
   readonly mtu: number;
   readonly maxPacketSize: number;
+  /** The offloads in force (see TunOptions.offload). */
+  readonly offload: Readonly<TunOffload>;
   readonly #queues: NativeQueue[];
   readonly #fds: number[];
   #onPackets: PacketHandler | undefined;
@@ -56,7 +83,7 @@ export class Tun {
   #closed = false;
 
   private constructor(
-    opened: { fds: number[]; name: string; ifindex: number; mtu: number },
+    opened: { fds: number[]; name: string; ifindex: number; mtu: number; vnetHdr: boolean; offloads: number },
     maxPacketSize: number,
     batchSize: number,
   ) {
@@ -64,10 +91,16 @@ export class Tun {
     this.ifindex = opened.ifindex;
     this.mtu = opened.mtu;
     this.maxPacketSize = maxPacketSize;
+    this.offload = Object.freeze({
+      vnetHdr: opened.vnetHdr,
+      csum: (opened.offloads & TUN_F_CSUM) !== 0,
+      tso: (opened.offloads & TUN_F_TSO4) !== 0,
+      uso: (opened.offloads & TUN_F_USO4) !== 0,
+    });
     this.#fds = opened.fds;
     this.#queues = [];
     try {
-      for (const fd of opened.fds) this.#queues.push(new native.TunQueue(fd, maxPacketSize, batchSize));
+      for (const fd of opened.fds) this.#queues.push(new native.TunQueue(fd, maxPacketSize, batchSize, opened.vnetHdr));
     } finally {
       // Queues own their fds; the ones not wrapped (if construction threw) are closed here.
       if (this.#queues.length < opened.fds.length) {
@@ -84,6 +117,9 @@ export class Tun {
     positiveInt(options.mtu, 'mtu', MAX_IP_PACKET);
     positiveInt(options.maxPacketSize, 'maxPacketSize', MAX_IP_PACKET);
     positiveInt(options.batchSize, 'batchSize', 4096);
+    if (options.offload !== undefined && typeof options.offload !== 'boolean') {
+      throw new TypeError(`offload must be a boolean, got ${typeof options.offload}`);
+    }
     if (options.netnsFd !== undefined && (!Number.isInteger(options.netnsFd) || options.netnsFd < 0)) {
       throw new RangeError(`netnsFd must be an open file descriptor, got ${options.netnsFd}`);
     }
@@ -98,6 +134,7 @@ export class Tun {
         devicePath,
         ...(options.netnsFd !== undefined && { netnsFd: options.netnsFd }),
         ...(options.mtu !== undefined && { mtu: options.mtu }),
+        offload: options.offload === true,
       });
     } catch (err) {
       throw explainOpenError(err, { devicePath, name, netnsFd: options.netnsFd, mtu: options.mtu });
@@ -145,6 +182,12 @@ export class Tun {
     this.#assertOpen();
     this.#onPackets = handler;
     if (this.#reading) return;
+    if (this.offload.vnetHdr) {
+      throw new Error(
+        `TUN '${this.name}' was opened with offload: its reads carry a virtio_net_hdr and may be 64 KiB super-packets, ` +
+          'which only a RingPump.tunReader and a shard that segments them handle; open it without offload to use onPackets',
+      );
+    }
     if (hasPump(this, 'tunReader:')) {
       throw new Error(`TUN '${this.name}' has a RingPump reading its queues: stop it before calling onPackets`);
     }
@@ -161,7 +204,9 @@ export class Tun {
   }
 
   /**
-   * Hands one IP packet to the kernel through `queue` (default 0). True when
+   * Hands one IP packet to the kernel through `queue` (default 0); on an
+   * offloading Tun it goes with a zeroed virtio_net_hdr (a plain, fully
+   * checksummed packet). True when
    * written; false when refused (empty, over maxPacketSize), dropped (queue
    * full) or rejected by the kernel; stats() tells which. Never blocks.
    */

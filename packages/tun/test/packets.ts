@@ -94,3 +94,58 @@ export function echoReplyInPlace(p: Uint8Array): boolean {
   icmp[3] = sum & 0xff;
   return true;
 }
+
+export interface Tcp {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  payload: Buffer;
+}
+
+export const TCP_SYN = 0x02;
+export const TCP_ACK = 0x10;
+
+export function parseTcp(ip: Ipv4): Tcp | undefined {
+  const t = ip.payload;
+  if (ip.protocol !== 6 || t.length < 20) return undefined;
+  return {
+    srcPort: t.readUInt16BE(0),
+    dstPort: t.readUInt16BE(2),
+    seq: t.readUInt32BE(4),
+    ack: t.readUInt32BE(8),
+    flags: t[13]!,
+    payload: t.subarray((t[12]! >> 4) * 4),
+  };
+}
+
+/**
+ * An IPv4 TCP segment without payload, fully checksummed; `mss` adds the MSS
+ * option and `windowShift` the window-scale option (as a SYN-ACK needs them).
+ */
+export function tcpSegment(
+  src: string,
+  dst: string,
+  t: { srcPort: number; dstPort: number; seq: number; ack: number; flags: number; window: number; mss?: number; windowShift?: number },
+): Buffer {
+  const options: number[] = [];
+  if (t.mss !== undefined) options.push(2, 4, t.mss >> 8, t.mss & 0xff);
+  if (t.windowShift !== undefined) options.push(1, 3, 3, t.windowShift);
+  const header = Buffer.alloc(20 + options.length);
+  header.writeUInt16BE(t.srcPort, 0);
+  header.writeUInt16BE(t.dstPort, 2);
+  header.writeUInt32BE(t.seq >>> 0, 4);
+  header.writeUInt32BE(t.ack >>> 0, 8);
+  header[12] = (header.length / 4) << 4;
+  header[13] = t.flags;
+  header.writeUInt16BE(t.window, 14);
+  Buffer.from(options).copy(header, 20);
+  const pseudo = Buffer.alloc(12);
+  addr(src).copy(pseudo, 0);
+  addr(dst).copy(pseudo, 4);
+  pseudo[9] = 6;
+  pseudo.writeUInt16BE(header.length, 10);
+  header.writeUInt16BE(internetChecksum(Buffer.concat([pseudo, header])), 16);
+  return ipv4Packet(src, dst, 6, header);
+}

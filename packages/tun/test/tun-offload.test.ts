@@ -1,0 +1,282 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { release } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  consume,
+  Doorbell,
+  PacketRing,
+  produce,
+  RingPump,
+  ShardLane,
+  slotBytesForMtu,
+  slotBytesForOffload,
+  Tun,
+  UDP_OFFSET,
+  UdpSocket,
+} from '../src/index.js';
+import type { ShardWorkerData } from './fixtures/shard-worker.js';
+import { NetnsLab } from './lab.js';
+import { echoReplyInPlace, parseIcmpEcho, parseIpv4, parseTcp, TCP_ACK, TCP_SYN, tcpSegment } from './packets.js';
+import { startWorker } from './workers.js';
+
+const TUN_ADDR = '198.18.0.1';
+const PEER_ADDR = '198.18.0.2';
+const MTU = 1420;
+const VNET_HDR = 10;
+const NEEDS_CSUM = 1;
+const GSO_TCPV4 = 1;
+const GSO_UDP_L4 = 5;
+
+interface Vnet {
+  flags: number;
+  gsoType: number;
+  hdrLen: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+}
+
+/** struct virtio_net_hdr, little-endian (legacy virtio on a little-endian host). */
+function vnetHeader(b: Uint8Array): Vnet {
+  const v = new DataView(b.buffer, b.byteOffset, VNET_HDR);
+  return {
+    flags: b[0]!,
+    gsoType: b[1]!,
+    hdrLen: v.getUint16(2, true),
+    gsoSize: v.getUint16(4, true),
+    csumStart: v.getUint16(6, true),
+    csumOffset: v.getUint16(8, true),
+  };
+}
+
+/** Kernel release as a comparable number, e.g. 6.18 -> 618. */
+const kernel = ((): number => {
+  const [major, minor] = release().split('.').map((x) => Number.parseInt(x, 10));
+  return major! * 100 + minor!;
+})();
+
+describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
+  let lab: NetnsLab;
+  let names = 0;
+  const open = (offload: boolean, queues = 1): Tun => {
+    const tun = Tun.open({ name: `wct${process.pid % 100000}o${names++}`, netnsFd: lab.fd, mtu: MTU, offload, queues });
+    lab.ip('link', 'set', tun.name, 'up');
+    lab.ip('addr', 'add', `${TUN_ADDR}/24`, 'dev', tun.name);
+    return tun;
+  };
+
+  /**
+   * The main thread as the egress ring's shard and consumer: every slot the
+   * tunReader filled is shown to `inspect` (header + packet, a copy), then freed.
+   */
+  const drainInto = (ring: PacketRing, lane: ShardLane, inspect: (slot: Buffer) => void): void => {
+    lane.drain((seq) => {
+      assert.equal(ring.segment(seq), 0, 'the TUN reader resets SEGMENT');
+      inspect(Buffer.from(ring.packet(seq)));
+      return false;
+    });
+    consume(ring, () => true);
+  };
+  /** A ring whose slots carry a stale SEGMENT, as reused slots of a UDP ring would. */
+  const poisoned = (ring: PacketRing): PacketRing => {
+    for (let seq = 0; seq < ring.capacity; seq++) ring.setSegment(seq, 777);
+    return ring;
+  };
+
+  before(() => {
+    lab = NetnsLab.create();
+    lab.ip('link', 'set', 'lo', 'up');
+  });
+  after(() => lab?.destroy());
+
+  it('opens with IFF_VNET_HDR and the offloads the kernel grants; without the option nothing changes', () => {
+    const plain = open(false);
+    const off = open(true, 2);
+    try {
+      assert.deepEqual(plain.offload, { vnetHdr: false, csum: false, tso: false, uso: false });
+      assert.match(lab.ip('-d', 'link', 'show', plain.name), /vnet_hdr off/);
+      assert.match(lab.ip('-d', 'link', 'show', off.name), /vnet_hdr on multi_queue numqueues 2/);
+      // TSO since 2.6.x, USO since 6.2: this kernel must grant what it knows.
+      assert.deepEqual(off.offload, { vnetHdr: true, csum: true, tso: true, uso: kernel >= 602 });
+      assert.ok(Object.isFrozen(off.offload));
+      assert.throws(() => Tun.open({ name: 'wctbad', netnsFd: lab.fd, offload: 'yes' as unknown as boolean }), TypeError);
+    } finally {
+      plain.close();
+      off.close();
+    }
+  });
+
+  it('carries a virtio_net_hdr on every read (zero for ping), and write() adds a zeroed one: ping answered, 0% loss', async () => {
+    const tun = open(true);
+    const ring = poisoned(PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() }));
+    const lane = new ShardLane(ring, 0);
+    const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
+    let requests = 0;
+    try {
+      const pinging = lab.exec('ping', '-c', '10', '-i', '0.02', '-W', '1', PEER_ADDR);
+      let finished = false;
+      void pinging.finally(() => (finished = true));
+      while (!finished) {
+        drainInto(ring, lane, (slot) => {
+          assert.ok(slot.length > VNET_HDR);
+          const packet = slot.subarray(VNET_HDR);
+          const ip = parseIpv4(packet);
+          const echo = ip && parseIcmpEcho(ip);
+          if (!echo || ip.dst !== PEER_ADDR) return;
+          requests++;
+          assert.deepEqual([...slot.subarray(0, VNET_HDR)], Array(VNET_HDR).fill(0), 'no GSO, no partial checksum for ICMP');
+          assert.equal(packet.length, packet.readUInt16BE(2), 'the packet follows the header whole');
+          assert.ok(echoReplyInPlace(packet));
+          assert.equal(tun.write(packet), true, JSON.stringify(tun.stats()));
+        });
+        await delay(2);
+      }
+      const ping = await pinging;
+      assert.equal(ping.code, 0, ping.stdout);
+      assert.match(ping.stdout, /10 packets transmitted, 10 received, 0% packet loss/);
+      assert.equal(requests, 10);
+      const s = tun.stats();
+      assert.deepEqual([s.txPackets, s.txErrors, s.txDropped], [10, 0, 0]);
+      assert.equal(reader.stats().truncated, 0);
+    } finally {
+      ring.close();
+      tun.close();
+    }
+  });
+
+  it('answers ping through tunReader -> worker shard -> tunWriter with the header kept in OFFSET/LENGTH', async () => {
+    const tun = open(true);
+    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() });
+    const doorbell = Doorbell.create();
+    const reader = RingPump.tunReader({ tun }, ring, doorbell);
+    const writer = RingPump.tunWriter({ tun }, ring);
+    const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane: 0, mode: 'icmp-echo', vnetHdr: true };
+    const shard = startWorker<{ processed: number }>('shard-worker.ts', data);
+    try {
+      await shard.ready;
+      const ping = await lab.exec('ping', '-c', '20', '-i', '0.01', '-W', '1', PEER_ADDR);
+      assert.equal(ping.code, 0, ping.stdout);
+      assert.match(ping.stdout, /20 packets transmitted, 20 received, 0% packet loss/);
+      const [r, w] = [reader.stats(), writer.stats()];
+      assert.ok(w.packets >= 20 && w.errors === 0, JSON.stringify(w));
+      assert.equal(r.dropsFull + r.truncated + r.errors, 0);
+      assert.ok(w.bytes >= 20 * (VNET_HDR + 84), 'each write carries the header and the packet');
+    } finally {
+      ring.close(doorbell);
+      tun.close();
+    }
+    assert.equal(await shard.exited, 0);
+  });
+
+  it('hands over a UDP GSO send of a SEGMENT slot as one UDP_L4 super-packet (USO)', async () => {
+    const tun = open(true);
+    const ring = poisoned(PacketRing.create({ capacity: 16, slotBytes: slotBytesForOffload() }));
+    const lane = new ShardLane(ring, 0);
+    const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
+    const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
+    const out = PacketRing.create({ capacity: 4, slotBytes: slotBytesForMtu(9000) });
+    const writer = RingPump.udpWriter(socket, out);
+    const payload = Buffer.alloc(5300);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+    try {
+      assert.ok(produce(out, null, payload, UDP_OFFSET, { family: 4, port: 9, addr: Uint8Array.of(198, 18, 0, 2) }));
+      out.setSegment(0, 1000);
+      new ShardLane(out, 0).drain(() => true);
+      let seen: Buffer | undefined;
+      const deadline = Date.now() + 3000;
+      while (!seen && Date.now() < deadline) {
+        drainInto(ring, lane, (slot) => {
+          const ip = parseIpv4(slot.subarray(VNET_HDR));
+          if (ip?.protocol === 17 && ip.dst === PEER_ADDR) seen = slot;
+        });
+        await delay(2);
+      }
+      assert.ok(seen, `no UDP packet read from the TUN; reader ${JSON.stringify(reader.stats())}`);
+      const h = vnetHeader(seen);
+      assert.deepEqual([h.gsoType, h.gsoSize, h.flags & NEEDS_CSUM, h.csumStart, h.csumOffset], [GSO_UDP_L4, 1000, NEEDS_CSUM, 20, 6]);
+      const packet = seen.subarray(VNET_HDR);
+      assert.equal(packet.length, 20 + 8 + 5300, 'one read holds all six datagrams');
+      assert.equal(packet.readUInt16BE(2), packet.length);
+      assert.ok(packet.subarray(28).equals(payload));
+      const w = writer.stats();
+      assert.deepEqual([w.packets, w.gsoSends, w.gsoSegments, w.errors], [6, 1, 6, 0]);
+      assert.deepEqual([out.stats().emitted, out.stats().emitErrors], [1, 0]);
+    } finally {
+      out.close();
+      ring.close();
+      writer.stop();
+      socket.close();
+      tun.close();
+    }
+  });
+
+  it('hands over TCP as TSO super-packets larger than the MTU (the test answers the handshake through write())', async () => {
+    const tun = open(true);
+    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() });
+    const lane = new ShardLane(ring, 0);
+    const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
+    // A client in the lab namespace sends 200 kB to a peer that only this test plays.
+    const script = `const s = require('net').connect(5000, '${PEER_ADDR}', () => s.write(Buffer.alloc(200000, 7)));
+      s.on('error', () => {}); setTimeout(() => process.exit(0), 5000);`;
+    const client = spawn('ip', ['netns', 'exec', lab.name, process.execPath, '-e', script], { stdio: 'ignore' });
+    let synAcked = false;
+    let tso: Buffer | undefined;
+    try {
+      const deadline = Date.now() + 5000;
+      while (!tso && Date.now() < deadline) {
+        drainInto(ring, lane, (slot) => {
+          const ip = parseIpv4(slot.subarray(VNET_HDR));
+          const tcp = ip && parseTcp(ip);
+          if (!tcp || tcp.dstPort !== 5000) return;
+          if (tcp.flags === TCP_SYN) {
+            const synAck = tcpSegment(PEER_ADDR, TUN_ADDR, {
+              srcPort: 5000,
+              dstPort: tcp.srcPort,
+              seq: 1000,
+              ack: tcp.seq + 1,
+              flags: TCP_SYN | TCP_ACK,
+              window: 65535,
+              mss: MTU - 40,
+              windowShift: 7,
+            });
+            assert.equal(tun.write(synAck), true);
+            synAcked = true;
+          } else if (vnetHeader(slot).gsoType !== 0) {
+            tso = slot;
+          }
+        });
+        await delay(2);
+      }
+      assert.ok(synAcked, 'the client sent a SYN through the TUN');
+      assert.ok(tso, `no TSO packet; reader ${JSON.stringify(reader.stats())}, tun ${JSON.stringify(tun.stats())}`);
+      const h = vnetHeader(tso);
+      const packet = tso.subarray(VNET_HDR);
+      const tcp = parseTcp(parseIpv4(packet)!)!;
+      assert.equal(h.gsoType, GSO_TCPV4);
+      assert.ok(h.gsoSize > 0 && h.gsoSize <= MTU - 40, `gso_size ${h.gsoSize}`);
+      assert.deepEqual([h.flags & NEEDS_CSUM, h.csumStart, h.csumOffset], [NEEDS_CSUM, 20, 16]);
+      assert.ok(packet.length > MTU, `a ${packet.length}-byte read through a ${MTU}-byte MTU`);
+      assert.ok(tcp.payload.length > h.gsoSize && tcp.payload.every((b) => b === 7));
+      assert.equal(reader.stats().truncated, 0);
+    } finally {
+      client.kill();
+      ring.close();
+      tun.close();
+    }
+  });
+
+  it('refuses onPackets on an offloading Tun, and a reader ring whose slots cannot hold a super-packet', () => {
+    const tun = open(true);
+    try {
+      assert.throws(() => tun.onPackets(() => {}), /opened with offload: .* open it without offload to use onPackets/);
+      const small = PacketRing.create({ capacity: 4, slotBytes: slotBytesForMtu(MTU) });
+      assert.throws(() => RingPump.tunReader({ tun }, small, Doorbell.create()), /create its egress ring with slotBytes: slotBytesForOffload\(\)/);
+      const big = PacketRing.create({ capacity: 4, slotBytes: slotBytesForOffload() });
+      RingPump.tunReader({ tun }, big, Doorbell.create()).stop();
+      assert.equal(slotBytesForOffload() - 64 >= 32 + VNET_HDR + 65535 + 48 * 64, true);
+    } finally {
+      tun.close();
+    }
+  });
+});
