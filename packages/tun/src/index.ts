@@ -24,3 +24,21 @@ export { produce, canProduce, consume, doneCount, waitForDone, signalDone, type 
 export { ShardLane, runShard, type ShardJob } from './shard.js';
 export { UdpSocket, type UdpFamily, type UdpSocketOptions } from './udp-socket.js';
 export { RingPump, type PumpKind, type PumpOptions, type PumpStats, type TunQueueTarget } from './pump.js';
+export {
+  VNET_HDR_LEN,
+  VNET_F_NEEDS_CSUM,
+  VNET_F_DATA_VALID,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_GSO_TCPV6,
+  VNET_GSO_UDP,
+  VNET_GSO_UDP_L4,
+  GsoError,
+  readVnetHeader,
+  writePlainVnetHeader,
+  segmentCount,
+  writeSegment,
+  finishPartialChecksum,
+  sum16,
+  type VnetHeader,
+} from './gso.js';
