@@ -2,7 +2,7 @@
 // holding every registered peer, and the API that registers more. Peers are
 // loaded from the registry at start, so a restart keeps all of them.
 // Decrypted packets go to the NAT (nat/), when one is asked for.
-import { attachDevice, Device, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
+import { attachDevice, Device, Endpoint, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
 import { createApiHandler } from './api/routes.js';
 import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/rate-limit.js';
@@ -84,11 +84,11 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       if (p.publicKey === publicKey) {
         throw new Error(`the registry ${cfg.statePath} holds a peer with the server's own public key; was the server key changed? Remove that peer first`);
       }
-      dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true });
+      dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true, endpoint: recentEndpoint(p) });
     }
     dev.on('handshake-complete', (peer) => {
       try {
-        registry.touch(keyToBase64(peer.publicKey));
+        registry.touch(keyToBase64(peer.publicKey), Date.now(), peer.endpoint?.toString() ?? null);
       } catch (err) {
         log.warn(`cannot record a handshake in ${cfg.statePath}: ${(err as Error).message}`);
       }
@@ -110,6 +110,10 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     }
     udp = await attachUdp(dev, nat, cfg, log);
     dev.up();
+    // After a restart the peers' sessions are gone, and a client would notice only when its
+    // own timers give up on them (15 s). Reaching out to the recently active ones first
+    // brings their traffic back within a round trip.
+    for (const peer of dev.peers()) if (peer.endpoint) dev.initiateHandshake(peer);
 
     const restored = await restoreForwards(registry, forwards, log);
     if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
@@ -172,6 +176,16 @@ async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: L
   const udp = fds ? InheritedUdp.adopt(dev, fds) : await bindUdp(dev, cfg.wgListen);
   if (nat) connectTunnel(dev, nat.tun, log);
   return udp;
+}
+
+/** Where to reach a peer after a restart: its last endpoint if it shook hands within Reject-After-Time x 3 (sessions live no longer). */
+function recentEndpoint(p: PeerRecord): Endpoint | null {
+  if (!p.lastEndpoint || !p.lastSeen || Date.now() - p.lastSeen.getTime() > 540_000) return null;
+  try {
+    return Endpoint.parse(p.lastEndpoint);
+  } catch {
+    return null;
+  }
 }
 
 /** The inherited socket the sharded plane takes over, when it runs (workers, a NAT, one socket from stage 1). */

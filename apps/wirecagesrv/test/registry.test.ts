@@ -176,7 +176,32 @@ describe('registry', () => {
       const db = new Database(path);
       db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
       db.close();
-      assert.throws(() => Registry.open({ path }), /schema version 2, newer than this wirecagesrv understands/);
+      assert.throws(() => Registry.open({ path }), new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this wirecagesrv understands`));
+    });
+
+    it('migrates a version-1 registry in place, keeping its peers, and records where handshakes came from', () => {
+      const path = dbPath();
+      const r1 = Registry.open({ path });
+      const { peer } = r1.register('x'.repeat(43) + '=');
+      r1.close();
+      // Back to the first schema, as a file written by the first release looks.
+      const db = new Database(path);
+      db.exec('ALTER TABLE peers DROP COLUMN last_endpoint');
+      db.pragma('user_version = 1');
+      db.close();
+      const r2 = Registry.open({ path });
+      try {
+        const again = r2.get(peer.publicKey)!;
+        assert.equal(again.address4, peer.address4);
+        assert.equal(again.lastEndpoint, null);
+        r2.touch(peer.publicKey, 1_700_000_000_000, '192.0.2.7:41000');
+        assert.equal(r2.get(peer.publicKey)!.lastEndpoint, '192.0.2.7:41000');
+        // A later handshake with no endpoint known keeps the last one.
+        r2.touch(peer.publicKey, 1_700_000_001_000);
+        assert.equal(r2.get(peer.publicKey)!.lastEndpoint, '192.0.2.7:41000');
+      } finally {
+        r2.close();
+      }
     });
 
     it('refuses a directory in place of the file', () => {

@@ -33,6 +33,10 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX forwards_by_peer ON forwards (peer_public_key);
   `,
+  // 2: where each peer's last handshake came from, so a restarted server can reach out first.
+  `
+  ALTER TABLE peers ADD COLUMN last_endpoint TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

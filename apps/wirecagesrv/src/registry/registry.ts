@@ -32,6 +32,8 @@ export interface PeerRecord {
   createdAt: Date;
   /** Last completed handshake; null if none yet. */
   lastSeen: Date | null;
+  /** The peer's UDP endpoint at that handshake ("192.0.2.1:51820", "[2001:db8::1]:51820"); null if none. */
+  lastEndpoint: string | null;
 }
 
 interface PeerRow {
@@ -41,6 +43,7 @@ interface PeerRow {
   address6: string;
   created_at: number;
   last_seen: number | null;
+  last_endpoint: string | null;
 }
 
 function toRecord(r: PeerRow): PeerRecord {
@@ -51,6 +54,7 @@ function toRecord(r: PeerRow): PeerRecord {
     address6: r.address6,
     createdAt: new Date(r.created_at),
     lastSeen: r.last_seen === null ? null : new Date(r.last_seen),
+    lastEndpoint: r.last_endpoint,
   };
 }
 
@@ -72,7 +76,7 @@ export class Registry {
     lowestFree: Statement<[{ first: number; last: number }], { idx: number }>;
     insert: Statement<[string, number, string, string, number]>;
     remove: Statement<[string]>;
-    touch: Statement<[number, string]>;
+    touch: Statement<[number, string | null, string]>;
   };
 
   private constructor(
@@ -97,7 +101,7 @@ export class Registry {
         END AS idx`),
       insert: db.prepare('INSERT INTO peers (public_key, host_index, address4, address6, created_at) VALUES (?, ?, ?, ?, ?)'),
       remove: db.prepare('DELETE FROM peers WHERE public_key = ?'),
-      touch: db.prepare('UPDATE peers SET last_seen = ? WHERE public_key = ?'),
+      touch: db.prepare('UPDATE peers SET last_seen = ?, last_endpoint = coalesce(?, last_endpoint) WHERE public_key = ?'),
     };
   }
 
@@ -132,7 +136,7 @@ export class Registry {
         const a6 = this.pool.address6(idx);
         this.stmt.insert.run(publicKey, idx, a4, a6, now);
         return {
-          peer: { publicKey, hostIndex: idx, address4: a4, address6: a6, createdAt: new Date(now), lastSeen: null },
+          peer: { publicKey, hostIndex: idx, address4: a4, address6: a6, createdAt: new Date(now), lastSeen: null, lastEndpoint: null },
           created: true,
         };
       })
@@ -158,8 +162,9 @@ export class Registry {
   }
 
   /** Records a completed handshake. */
-  touch(publicKey: string, when = Date.now()): void {
-    this.stmt.touch.run(when, publicKey);
+  /** Records a completed handshake (and where it came from). */
+  touch(publicKey: string, when = Date.now(), endpoint: string | null = null): void {
+    this.stmt.touch.run(when, endpoint, publicKey);
   }
 
   close(): void {
