@@ -10,6 +10,7 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/exec.cc",
         "native/threads.cc",
         "native/netns_create.cc",
         "native/nlmsg.cc",

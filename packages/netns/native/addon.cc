@@ -27,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"socketListen", wc::SocketListen},
       {"socketName", wc::SocketName},
       {"recvOrigDst", wc::RecvOrigDst},
+      {"execWithInput", wc::ExecWithInput},
   };
   for (const auto& entry : table) exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name));
   exports.Set("ReadableWatcher", wc::ReadableWatcherClass(env));

@@ -25,6 +25,7 @@ Napi::Value SocketBind(const Napi::CallbackInfo& info);
 Napi::Value SocketListen(const Napi::CallbackInfo& info);
 Napi::Value SocketName(const Napi::CallbackInfo& info);
 Napi::Value RecvOrigDst(const Napi::CallbackInfo& info);
+Napi::Value ExecWithInput(const Napi::CallbackInfo& info);
 Napi::Function ReadableWatcherClass(Napi::Env env);
 
 }  // namespace wc

@@ -22,6 +22,7 @@ export {
   type ExitStatus,
 } from './spawn.js';
 export { userNamespaceHelper, userNamespaceCommand, diagnoseUserNamespaces } from './userns.js';
+export { execWithInput } from './exec.js';
 export {
   socketInNetns,
   bindSocket,

@@ -4,7 +4,7 @@ import { ConfigError, type WgQuickConfig } from '../config/wg-quick.js';
 import { loadWgQuick } from '../config/load.js';
 import { splitCommand } from '../cage/argv.js';
 import { RunError, buildSpec } from '../cage/from-config.js';
-import { launchCage } from '../cage/launch.js';
+import { execCage, launchCage } from '../cage/launch.js';
 import { EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
 import { configForServer } from '../servers/register.js';
 import { isServerName } from '../servers/config.js';
@@ -134,7 +134,8 @@ and the server's reason. The forwards are removed when the command ends.`;
       const warn = (m: string) => {
         if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
       };
-      code = serverApi && publish.length > 0 ? await withPublishedPorts(serverApi, publish, warn, () => launchCage(spec)) : await launchCage(spec);
+      // Port forwards are removed after the command: only then must this process stay.
+      code = serverApi && publish.length > 0 ? await withPublishedPorts(serverApi, publish, warn, () => launchCage(spec)) : execCage(spec);
     } catch (err) {
       if (!(err instanceof RunError || err instanceof ConfigError || (err as Error).name?.endsWith('Error'))) throw err;
       process.stderr.write(`wirecage: ${(err as Error).message}\n`);

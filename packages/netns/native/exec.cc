@@ -1,0 +1,87 @@
+// Replaces the calling process with another program that reads `input` from
+// fd 3. Stage 1 of `wirecage run` ends this way: the user-namespace helper
+// takes over its pid (signals and the exit status keep working for the
+// caller) and the oclif process's memory is gone for the life of the cage.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "errors.h"
+#include "exports.h"
+
+namespace wc {
+
+namespace {
+
+std::vector<char*> CStrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+// execWithInput(file, argv, env, input: Uint8Array): returns only by throwing.
+Napi::Value ExecWithInput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string file;
+  std::vector<std::string> argv, envv;
+  if (!StringValue(env, info[0], "file", &file) || !StringArray(env, info[1], "argv", &argv) ||
+      !StringArray(env, info[2], "env", &envv)) {
+    return env.Undefined();
+  }
+  if (!info[3].IsTypedArray()) return ThrowType(env, "input must be a Uint8Array");
+  auto input = info[3].As<Napi::Uint8Array>();
+  // Checked first: once fd 3 is replaced, a failed exec would leave Node with a broken fd.
+  if (access(file.c_str(), X_OK) != 0) return ThrowErrno(env, errno, "access", file);
+
+  int fd = memfd_create("wirecage-input", 0);
+  if (fd < 0) return ThrowErrno(env, errno, "memfd_create");
+  size_t done = 0;
+  while (done < input.ByteLength()) {
+    ssize_t n = write(fd, input.Data() + done, input.ByteLength() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(env, err, "write");
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (lseek(fd, 0, SEEK_SET) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, err, "lseek");
+  }
+  // dup2 leaves the copy without FD_CLOEXEC: it survives the exec, nothing else of ours does.
+  if (fd != 3) {
+    if (dup2(fd, 3) < 0) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(env, err, "dup2");
+    }
+    close(fd);
+  } else {
+    fcntl(3, F_SETFD, 0);
+  }
+  // libuv marks the stdio fds close-on-exec and non-blocking; the program gets them as a
+  // shell would hand them over.
+  for (int std = 0; std <= 2; std++) {
+    int fdflags = fcntl(std, F_GETFD);
+    if (fdflags >= 0) fcntl(std, F_SETFD, fdflags & ~FD_CLOEXEC);
+    int flflags = fcntl(std, F_GETFL);
+    if (flflags >= 0 && (flflags & O_NONBLOCK)) fcntl(std, F_SETFL, flflags & ~O_NONBLOCK);
+  }
+  auto cargv = CStrings(argv);
+  auto cenv = CStrings(envv);
+  execve(file.c_str(), cargv.data(), cenv.data());
+  return ThrowErrno(env, errno, "execve", file);
+}
+
+}  // namespace wc
