@@ -44,18 +44,28 @@ export interface NativeUdpSocket {
 /** Counters of one pump thread, as native/pump_loop.h keeps them. */
 export interface NativePumpStats {
   syscalls: number;
+  /** Readers: packets published into the ring; writers: packets written/sent. */
   packets: number;
   bytes: number;
+  /** Readers: doorbell rings; writers: rounds that had finished slots. */
   batches: number;
+  /** Failed syscalls (readers) or packets that could not be emitted (writers). */
   errors: number;
+  /** Readers: packets dropped because the slot at HEAD was not FREE. */
   dropsFull: number;
+  /** Readers: packets larger than a slot's data area, dropped. */
   truncated: number;
+  /** udpWriter: messages sent with UDP GSO, and the datagrams they carried. */
   gsoSends: number;
   gsoSegments: number;
+  /** udpWriter: GSO messages the kernel refused; their slots were resent one datagram each. */
   gsoRefused: number;
+  /** udpReader: coalesced (GRO) receives, and the datagrams split out of them. */
   groReceives: number;
   groSegments: number;
+  /** udpWriter: GSO in use (false when disabled, or after the kernel refused it). */
   gsoActive: boolean;
+  /** udpReader: UDP_GRO accepted by the socket. */
   groActive: boolean;
   lastErrno: number;
   fatal?: TunError;

@@ -1,6 +1,6 @@
 import { Doorbell } from './doorbell.js';
 import { describeErrno, TunError } from './errors.js';
-import { native, type NativePump } from './native.js';
+import { native, type NativePump, type NativePumpStats } from './native.js';
 import { attachPump, detachPump } from './pump-registry.js';
 import { PacketRing, slotBytesForOffload } from './ring.js';
 import type { Tun } from './tun.js';
@@ -20,31 +20,8 @@ export interface PumpOptions {
 /** A TUN queue: a Tun and a queue index (the Tun then refuses its own reader on it), or a raw queue fd. */
 export type TunQueueTarget = { tun: Tun; queue?: number } | number;
 
-export interface PumpStats {
-  syscalls: number;
-  /** Readers: packets published into the ring; writers: packets written/sent. */
-  packets: number;
-  bytes: number;
-  /** Readers: doorbell rings; writers: rounds that had finished slots. */
-  batches: number;
-  /** Failed syscalls (readers) or packets that could not be emitted (writers). */
-  errors: number;
-  /** Readers: packets dropped because the slot at HEAD was not FREE. */
-  dropsFull: number;
-  /** Readers: packets larger than a slot's data area, dropped. */
-  truncated: number;
-  /** udpWriter: messages sent with UDP GSO, and the datagrams they carried. */
-  gsoSends: number;
-  gsoSegments: number;
-  /** udpWriter: GSO messages the kernel refused; their slots were resent one datagram each. */
-  gsoRefused: number;
-  /** udpReader: coalesced (GRO) receives, and the datagrams split out of them. */
-  groReceives: number;
-  groSegments: number;
-  /** udpWriter: GSO in use (false when disabled, or after the kernel refused it). */
-  gsoActive: boolean;
-  /** udpReader: UDP_GRO accepted by the socket. */
-  groActive: boolean;
+/** A pump's counters (documented on NativePumpStats), with the last errno by name. */
+export interface PumpStats extends Omit<NativePumpStats, 'lastErrno' | 'fatal'> {
   /** errno name of the latest failure, if any. */
   lastError: string | undefined;
   /** The error that ended the thread (e.g. EBADFD: the TUN was deleted), if it ended on its own. */
