@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { generatePrivateKey, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
+import { generatePrivateKey, keyProofHeader, keyProofKey, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
 import { createApiHandler } from '../src/api/routes.js';
 import { listenApi, type ApiServer } from '../src/api/listen.js';
-import { PROOF_HEADER, ProofVerifier, proofKey, proofMac, x25519Private } from '../src/api/proof.js';
+import { PROOF_HEADER, ProofVerifier } from '../src/api/proof.js';
 import { ForwardManager, restoreForwards } from '../src/forwards/index.js';
 import { Registry } from '../src/registry/index.js';
 import { tempDirs } from './helpers.js';
@@ -33,11 +33,10 @@ function newClient(): Client {
 /** The Wirecage-Proof header as a client computes it with its own private key. */
 function proofFor(c: Client, method: string, body: string, opts: { time?: number; nonce?: string; as?: string } = {}): string {
   const pub = publicKeyOf(c.priv);
-  const k = proofKey(x25519Private(c.priv, pub), serverPub, pub, serverPub)!;
+  const k = keyProofKey(c.priv, serverPub, pub, serverPub)!;
   const time = opts.time ?? Math.floor(Date.now() / 1000);
   const nonce = opts.nonce ?? randomBytes(16).toString('base64url');
-  const mac = proofMac(k, { method, path: '/v1/portforward', clientPublicKey: opts.as ?? c.key, time, nonce, body: Buffer.from(body) });
-  return `${time}.${nonce}.${mac.toString('base64url')}`;
+  return keyProofHeader(k, { method, route: '/v1/portforward', clientPublicKey: opts.as ?? c.key, time, nonce, body });
 }
 
 interface Answer {

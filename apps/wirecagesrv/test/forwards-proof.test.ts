@@ -3,8 +3,9 @@ import { parseKeyBase64 } from '@wirecage/wg-engine';
 import { HttpError } from '../src/api/errors.js';
 import { ProofVerifier } from '../src/api/proof.js';
 
-// The vector the client's signer is checked against in packages/cli/test/publish.test.ts:
-// both sides must agree byte for byte.
+// The shared test vector of packages/wg-engine/test/key-proof.test.ts, which
+// defines the scheme; wirecage's signer produces this header
+// (packages/cli/test/publish.test.ts), and the verifier must accept it.
 const serverPrivate = parseKeyBase64('ICIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiImI=');
 const serverPublic = parseKeyBase64('D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=');
 const CLIENT = 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=';

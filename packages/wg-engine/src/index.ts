@@ -33,3 +33,17 @@ export { RateLimiter } from './ratelimiter.js';
 export { classify, type MessageKind } from './messages.js';
 export { DataPlane, type DataPlaneOptions, type PlaneIo, type ShardStats, type RingStatsPair } from './data/plane.js';
 export { attachDevice, type AttachOptions, type Attachment } from './data/attach.js';
+export {
+  KEY_PROOF_HEADER,
+  KEY_PROOF_LABEL,
+  KEY_PROOF_MAX_SKEW_S,
+  KEY_PROOF_NONCE_LEN,
+  KEY_PROOF_MAC_LEN,
+  keyProofKey,
+  keyProofMac,
+  keyProofHeader,
+  formatKeyProof,
+  parseKeyProof,
+  type KeyProofFields,
+  type ParsedKeyProof,
+} from './crypto/key-proof.js';
