@@ -11,6 +11,7 @@
         "native/addon.cc",
         "native/errors.cc",
         "native/exec.cc",
+        "native/icmp_sockets.cc",
         "native/threads.cc",
         "native/netns_create.cc",
         "native/nlmsg.cc",

@@ -27,6 +27,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"socketListen", wc::SocketListen},
       {"socketName", wc::SocketName},
       {"recvOrigDst", wc::RecvOrigDst},
+      {"icmpOpen", wc::IcmpOpen},
+      {"icmpRecv", wc::IcmpRecv},
+      {"icmpSend", wc::IcmpSend},
       {"execWithInput", wc::ExecWithInput},
   };
   for (const auto& entry : table) exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name));

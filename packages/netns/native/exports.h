@@ -28,4 +28,8 @@ Napi::Value RecvOrigDst(const Napi::CallbackInfo& info);
 Napi::Value ExecWithInput(const Napi::CallbackInfo& info);
 Napi::Function ReadableWatcherClass(Napi::Env env);
 
+Napi::Value IcmpOpen(const Napi::CallbackInfo& info);
+Napi::Value IcmpRecv(const Napi::CallbackInfo& info);
+Napi::Value IcmpSend(const Napi::CallbackInfo& info);
+
 }  // namespace wc

@@ -33,3 +33,4 @@ export {
   type NetnsSocketOptions,
   type OrigDstDatagram,
 } from './sockets.js';
+export { icmpSocketInNetns, icmpReceive, icmpSend, type IcmpSocketOptions, type IcmpMessage } from './icmp.js';

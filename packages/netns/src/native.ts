@@ -86,6 +86,9 @@ interface Addon {
   socketListen(fd: number, backlog: number): void;
   socketName(fd: number): { address: string; port: number };
   recvOrigDst(fd: number, buffer: Buffer): NativeDatagram | null;
+  icmpOpen(nsFd: number | null, family: 4 | 6, options: { raw?: boolean; transparent?: boolean; acceptTypes?: number[] }): number;
+  icmpRecv(fd: number, buffer: Buffer): { length: number; truncated: boolean; source: string; destination: string | null; ttl: number | null } | null;
+  icmpSend(fd: number, message: Uint8Array, destination: string, source: string | null, ttl: number | null): boolean;
   ReadableWatcher: new (fd: number, callback: (errno: number | null) => void) => { stop(): void };
 }
 

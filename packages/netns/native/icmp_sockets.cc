@@ -1,0 +1,289 @@
+// ICMP sockets for a NAT that relays ping: an unprivileged ping socket
+// (SOCK_DGRAM + IPPROTO_ICMP/ICMPV6, allowed by net.ipv4.ping_group_range)
+// and a raw ICMP socket (CAP_NET_RAW in the namespace's owner), opened in a
+// given network namespace by a throwaway thread like sockets.cc does. Send
+// and receive carry the addresses and TTL as plain fields (IP_PKTINFO,
+// IP_TTL and their IPv6 twins); what is inside an ICMP message is left to
+// the caller: nothing here parses or builds one.
+#include <arpa/inet.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "errors.h"
+#include "exports.h"
+#include "threads.h"
+
+#ifndef ICMP_FILTER
+#define ICMP_FILTER 1
+#endif
+#ifndef SOL_RAW
+#define SOL_RAW 255
+#endif
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
+
+namespace wc {
+namespace {
+
+struct IcmpOptions {
+  int family;  // AF_INET / AF_INET6
+  bool raw, transparent;
+  bool filter;                  // raw only: receive just `accept`
+  std::vector<uint8_t> accept;  // ICMP types let through the filter
+};
+
+SysResult SetInt(int fd, int level, int name, int value, const char* syscall) {
+  if (setsockopt(fd, level, name, &value, sizeof value) != 0) return SysResult{-1, errno, syscall};
+  return SysResult{fd, 0, ""};
+}
+
+// ICMP_FILTER (IPv4, types 0-31) and ICMP6_FILTER take masks of the types to block.
+SysResult SetFilter(int fd, const IcmpOptions& o) {
+  if (o.family == AF_INET) {
+    uint32_t block = 0xffffffffu;
+    for (uint8_t t : o.accept) {
+      if (t < 32) block &= ~(1u << t);
+    }
+    if (setsockopt(fd, SOL_RAW, ICMP_FILTER, &block, sizeof block) != 0) return SysResult{-1, errno, "setsockopt(ICMP_FILTER)"};
+  } else {
+    icmp6_filter f;
+    ICMP6_FILTER_SETBLOCKALL(&f);
+    for (uint8_t t : o.accept) ICMP6_FILTER_SETPASS(t, &f);
+    if (setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof f) != 0) return SysResult{-1, errno, "setsockopt(ICMP6_FILTER)"};
+  }
+  return SysResult{fd, 0, ""};
+}
+
+SysResult OpenIcmp(const IcmpOptions& o) {
+  bool v6 = o.family == AF_INET6;
+  int protocol = v6 ? static_cast<int>(IPPROTO_ICMPV6) : static_cast<int>(IPPROTO_ICMP);
+  int fd = socket(o.family, (o.raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return SysResult{-1, errno, "socket"};
+  SysResult r = v6 ? SetInt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "setsockopt(IPV6_RECVPKTINFO)")
+                   : SetInt(fd, IPPROTO_IP, IP_PKTINFO, 1, "setsockopt(IP_PKTINFO)");
+  if (r.err == 0) {
+    r = v6 ? SetInt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, "setsockopt(IPV6_RECVHOPLIMIT)")
+           : SetInt(fd, IPPROTO_IP, IP_RECVTTL, 1, "setsockopt(IP_RECVTTL)");
+  }
+  if (r.err == 0 && o.transparent) {
+    r = v6 ? SetInt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, 1, "setsockopt(IPV6_TRANSPARENT)")
+           : SetInt(fd, IPPROTO_IP, IP_TRANSPARENT, 1, "setsockopt(IP_TRANSPARENT)");
+  }
+  if (r.err == 0 && o.raw && o.filter) r = SetFilter(fd, o);
+  if (r.err != 0) {
+    close(fd);
+    return r;
+  }
+  return SysResult{fd, 0, ""};
+}
+
+bool FdArg(Napi::Env env, Napi::Value v, int* fd) {
+  int64_t n;
+  if (!IntValue(env, v, "fd", &n)) return false;
+  *fd = static_cast<int>(n);
+  return true;
+}
+
+// "10.0.0.1" / "fd00::1" -> sockaddr (port 0); false (and a TypeError) when the text is no address.
+bool ToSockaddr(Napi::Env env, const std::string& text, sockaddr_storage* ss, socklen_t* len) {
+  memset(ss, 0, sizeof *ss);
+  auto* in4 = reinterpret_cast<sockaddr_in*>(ss);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(ss);
+  if (inet_pton(AF_INET, text.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    *len = sizeof *in4;
+    return true;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    *len = sizeof *in6;
+    return true;
+  }
+  ThrowType(env, "not an IP address: " + text);
+  return false;
+}
+
+std::string AddressText(int family, const void* addr) {
+  char text[INET6_ADDRSTRLEN] = "";
+  inet_ntop(family, addr, text, sizeof text);
+  return text;
+}
+
+}  // namespace
+
+// icmpOpen(nsFd|null, family 4|6, {raw?, transparent?, acceptTypes?: number[]}): fd
+Napi::Value IcmpOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t nsFd = -1, family;
+  if (!info[0].IsNull() && !info[0].IsUndefined() && !IntValue(env, info[0], "nsFd", &nsFd)) return env.Undefined();
+  if (!IntValue(env, info[1], "family", &family)) return env.Undefined();
+  if (family != 4 && family != 6) return ThrowType(env, "family must be 4 or 6");
+  Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+  IcmpOptions opts{family == 4 ? AF_INET : AF_INET6, o.Get("raw").ToBoolean().Value(), o.Get("transparent").ToBoolean().Value(), false, {}};
+  Napi::Value accept = o.Get("acceptTypes");
+  if (!accept.IsUndefined() && !accept.IsNull()) {
+    if (!accept.IsArray()) return ThrowType(env, "acceptTypes must be an array of ICMP types (0-255)");
+    auto arr = accept.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      int64_t t;
+      if (!IntValue(env, arr.Get(i), "acceptTypes[]", &t)) return env.Undefined();
+      if (t < 0 || t > 255) return ThrowType(env, "ICMP type out of range: " + std::to_string(t));
+      if (family == 4 && t > 31) return ThrowType(env, "the IPv4 ICMP filter covers types 0-31, not " + std::to_string(t));
+      opts.accept.push_back(static_cast<uint8_t>(t));
+    }
+    opts.filter = true;
+  }
+  SysResult r;
+  if (nsFd < 0) {
+    r = OpenIcmp(opts);
+  } else {
+    r = OnFreshThread([nsFd, opts] {
+      if (setns(static_cast<int>(nsFd), CLONE_NEWNET) != 0) return SysResult{-1, errno, "setns"};
+      return OpenIcmp(opts);
+    });
+  }
+  std::string what = std::string("opening an ") + (opts.raw ? "raw ICMP" : "ICMP ping") + " socket (IPv" + std::to_string(family) + ")";
+  if (r.err != 0) return ThrowErrno(env, r.err, r.syscall, nsFd < 0 ? what : what + " in another network namespace");
+  return Napi::Number::New(env, r.value);
+}
+
+// icmpRecv(fd, buffer): {length, truncated, source, destination, ttl}, or null when nothing is waiting.
+// A raw IPv4 socket hands over the IP header too; IPv6 and ping sockets start at the ICMP header.
+Napi::Value IcmpRecv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!FdArg(env, info[0], &fd)) return env.Undefined();
+  if (!info[1].IsBuffer()) return ThrowType(env, "icmpRecv needs a Buffer");
+  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  sockaddr_storage from{};
+  iovec iov{buf.Data(), buf.Length()};
+  alignas(cmsghdr) char control[256];
+  msghdr msg{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof from;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = recvmsg(fd, &msg, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
+    return ThrowErrno(env, errno, "recvmsg", "reading an ICMP socket");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("length", static_cast<double>(n));
+  out.Set("truncated", (msg.msg_flags & MSG_TRUNC) != 0);
+  if (from.ss_family == AF_INET) {
+    out.Set("source", AddressText(AF_INET, &reinterpret_cast<sockaddr_in*>(&from)->sin_addr));
+  } else {
+    out.Set("source", AddressText(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr));
+  }
+  out.Set("destination", env.Null());
+  out.Set("ttl", env.Null());
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      out.Set("destination", AddressText(AF_INET, &pi.ipi_addr));
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      out.Set("destination", AddressText(AF_INET6, &pi.ipi6_addr));
+    } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+               (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+      int ttl;
+      memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+      out.Set("ttl", ttl);
+    }
+  }
+  return out;
+}
+
+// icmpSend(fd, data, destination, source|null, ttl|null): true when sent, false when the socket would block.
+// A source the namespace does not own needs a transparent socket.
+Napi::Value IcmpSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  std::string destination, source;
+  if (!FdArg(env, info[0], &fd)) return env.Undefined();
+  if (!info[1].IsTypedArray()) return ThrowType(env, "icmpSend needs the message as a Uint8Array");
+  auto data = info[1].As<Napi::Uint8Array>();
+  if (!StringValue(env, info[2], "destination", &destination)) return env.Undefined();
+  bool haveSource = !info[3].IsNull() && !info[3].IsUndefined();
+  if (haveSource && !StringValue(env, info[3], "source", &source)) return env.Undefined();
+  int64_t ttl = -1;
+  if (!info[4].IsNull() && !info[4].IsUndefined()) {
+    if (!IntValue(env, info[4], "ttl", &ttl)) return env.Undefined();
+    if (ttl < 1 || ttl > 255) return ThrowType(env, "ttl must be 1-255, not " + std::to_string(ttl));
+  }
+  sockaddr_storage to;
+  socklen_t toLen;
+  if (!ToSockaddr(env, destination, &to, &toLen)) return env.Undefined();
+  bool v6 = to.ss_family == AF_INET6;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  iovec iov{data.Data(), data.ByteLength()};
+  msg.msg_name = &to;
+  msg.msg_namelen = toLen;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  size_t used = 0;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (haveSource) {
+    sockaddr_storage src;
+    socklen_t srcLen;
+    if (!ToSockaddr(env, source, &src, &srcLen)) return env.Undefined();
+    if (src.ss_family != to.ss_family) return ThrowType(env, "source " + source + " and destination " + destination + " differ in family");
+    if (v6) {
+      in6_pktinfo pi{};
+      pi.ipi6_addr = reinterpret_cast<sockaddr_in6*>(&src)->sin6_addr;
+      c->cmsg_level = IPPROTO_IPV6;
+      c->cmsg_type = IPV6_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof pi);
+      memcpy(CMSG_DATA(c), &pi, sizeof pi);
+      used += CMSG_SPACE(sizeof pi);
+    } else {
+      in_pktinfo pi{};
+      pi.ipi_spec_dst = reinterpret_cast<sockaddr_in*>(&src)->sin_addr;
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof pi);
+      memcpy(CMSG_DATA(c), &pi, sizeof pi);
+      used += CMSG_SPACE(sizeof pi);
+    }
+    c = CMSG_NXTHDR(&msg, c);
+  }
+  if (ttl > 0) {
+    int value = static_cast<int>(ttl);
+    c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    c->cmsg_type = v6 ? IPV6_HOPLIMIT : IP_TTL;
+    c->cmsg_len = CMSG_LEN(sizeof value);
+    memcpy(CMSG_DATA(c), &value, sizeof value);
+    used += CMSG_SPACE(sizeof value);
+  }
+  msg.msg_controllen = used;
+  if (used == 0) msg.msg_control = nullptr;
+  ssize_t n;
+  do n = sendmsg(fd, &msg, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, errno, "sendmsg", "sending ICMP to " + destination);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+}  // namespace wc
