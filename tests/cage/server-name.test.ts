@@ -1,7 +1,8 @@
 // `wirecage run NAME` against a real wirecagesrv in a lab: add-server writes
 // config.toml, run registers a key made on first use and completes a
-// handshake (the server has no NAT yet, so a completed handshake, which
-// `run` waits for before starting the command, is the proof). A second run
+// handshake (a completed handshake, which `run` waits for before starting
+// the command, is the proof here; traffic through the server's NAT is
+// tests/server/nat.test.ts's). A second run
 // reuses the key and gets the same address; a wrong token gives exit 125.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';

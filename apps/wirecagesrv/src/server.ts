@@ -32,7 +32,7 @@ export interface ServerConfig {
   subnet6?: string;
   mtu: number;
   maxPeers?: number;
-  /** Resolvers told to clients; default the server's IPv4 tunnel address. */
+  /** Resolvers told to clients; default the server's tunnel addresses, where the NAT's DNS forwarder answers. */
   dns?: string[];
   rateLimit?: RateLimitOptions;
   /** Manages every port forward (no key proof needed); none when undefined. */
@@ -123,7 +123,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       serverPublicKey: publicKey,
       serverEndpoint: cfg.wgEndpoint,
       mtu: cfg.mtu,
-      dns: cfg.dns ?? [registry.pool.server4],
+      dns: cfg.dns ?? [registry.pool.server4, registry.pool.server6],
       persistentKeepalive: PERSISTENT_KEEPALIVE,
       rateLimit: cfg.rateLimit,
       logger: log,

@@ -8,6 +8,7 @@ import { fail } from '../fail.js';
 import { formatListen, parseListen } from '../listen.js';
 import { defaultStatePath, DEFAULT_SUBNET } from '../registry/index.js';
 import { DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from '../nat/limits.js';
+import { parseDnsUpstream } from '../nat/dns-upstream.js';
 import { parseAllowDest } from '../nat/policy.js';
 import type { NatOptions } from '../nat/types.js';
 import { DEFAULT_MAX_PEERS } from '../server.js';
@@ -44,7 +45,8 @@ export default class Up extends Command {
     state: Flags.string({ env: 'WIRECAGESRV_STATE', summary: 'Registry file. Default: $XDG_STATE_HOME/wirecagesrv/registry.db (~/.local/state/...).' }),
     mtu: Flags.integer({ env: 'WG_MTU', default: 1420, min: 1280, max: 9000, summary: 'Tunnel MTU, told to clients.' }),
     'max-peers': Flags.integer({ env: 'MAX_PEERS', default: DEFAULT_MAX_PEERS, min: 1, summary: 'Most peers registered at once (also capped by the pool size).' }),
-    dns: Flags.string({ env: 'WG_DNS', summary: 'Comma-separated resolvers told to clients. Default: the server\'s IPv4 tunnel address.' }),
+    dns: Flags.string({ env: 'WG_DNS', summary: 'Comma-separated resolvers told to clients. Default: the server\'s tunnel addresses (IPv4 and IPv6), where its DNS forwarder answers.' }),
+    'dns-upstream': Flags.string({ env: 'DNS_UPSTREAM', multiple: true, delimiter: ',', summary: 'Resolver the DNS forwarder relays to, IP[:PORT] ([IPv6]:PORT); repeatable, tried in order (comma-separated in DNS_UPSTREAM). Default: the nameservers of /etc/resolv.conf.' }),
     nat: Flags.option({ options: ['userspace', 'kernel'] as const, env: 'WIRECAGESRV_NAT', default: 'userspace' as const, summary: 'How peers reach the internet: userspace (a namespace of our own, no root) or kernel (needs CAP_NET_ADMIN).' })(),
     'allow-lan': Flags.boolean({ env: 'ALLOW_LAN', default: false, summary: 'Let peers reach private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).' }),
     'allow-dest': Flags.string({ env: 'ALLOW_DEST', multiple: true, delimiter: ',', summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in ALLOW_DEST).' }),
@@ -174,7 +176,7 @@ export default class Up extends Command {
   }
 }
 
-function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: string[]; 'max-flows': number; 'max-flows-per-peer': number }): NatOptions {
+function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: string[]; 'dns-upstream'?: string[]; 'max-flows': number; 'max-flows-per-peer': number }): NatOptions {
   if (flags.nat === 'kernel') fail('--nat kernel is not built yet; use --nat userspace (the default), which needs no privileges');
   const allowDest = (flags['allow-dest'] ?? []).map((t) => t.trim()).filter((t) => t !== '');
   for (const t of allowDest) {
@@ -184,5 +186,12 @@ function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: s
       fail((err as Error).message);
     }
   }
-  return { mode: 'userspace', allowLan: flags['allow-lan'], allowDest, maxFlows: flags['max-flows'], maxFlowsPerPeer: flags['max-flows-per-peer'] };
+  let dnsUpstream;
+  try {
+    const given = (flags['dns-upstream'] ?? []).filter((t) => t.trim() !== '');
+    dnsUpstream = given.length > 0 ? given.map((t) => parseDnsUpstream(t)) : undefined;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return { mode: 'userspace', allowLan: flags['allow-lan'], allowDest, maxFlows: flags['max-flows'], maxFlowsPerPeer: flags['max-flows-per-peer'], dnsUpstream };
 }

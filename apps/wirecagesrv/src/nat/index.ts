@@ -6,6 +6,8 @@ import { startUserspaceNat } from './userspace.js';
 export { EgressPolicy, parseAllowDest, type EgressPolicyOptions, type RefusalReason } from './policy.js';
 export { FlowLimits, DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from './limits.js';
 export { type NatCounters } from './counters.js';
+export { DnsForwarder, type DnsCounters, type DnsForwarderOptions } from './dns-forwarder.js';
+export { parseDnsUpstream, formatDnsUpstream, hostDnsUpstreams, type DnsUpstream } from './dns-upstream.js';
 export { UDP_IDLE_MS, DNS_IDLE_MS } from './udp-relay.js';
 export { TCP_CONNECT_TIMEOUT_MS } from './tcp-relay.js';
 export type { Nat, NatMode, NatOptions, NatStartOptions } from './types.js';

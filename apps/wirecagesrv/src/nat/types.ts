@@ -1,5 +1,6 @@
 import type { Tun } from '@wirecage/tun';
 import type { NatCounters } from './counters.js';
+import type { DnsUpstream } from './dns-upstream.js';
 
 export type NatMode = 'userspace' | 'kernel';
 
@@ -10,6 +11,8 @@ export interface NatOptions {
   allowDest: string[];
   maxFlows: number;
   maxFlowsPerPeer: number;
+  /** Resolvers the DNS forwarder on the gateways relays to (--dns-upstream); default the host's /etc/resolv.conf. */
+  dnsUpstream?: DnsUpstream[];
 }
 
 export interface NatStartOptions extends NatOptions {

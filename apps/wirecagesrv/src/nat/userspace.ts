@@ -1,8 +1,11 @@
 // The rootless NAT: a network namespace of the server's own whose kernel
 // terminates the peers' TCP and UDP, and relays that carry each flow out
-// through the server's host network (see tcp-relay.ts, udp-relay.ts).
+// through the server's host network (see tcp-relay.ts, udp-relay.ts), with
+// the DNS forwarder the peers are told to use on the gateway addresses.
 import type { Device, Logger } from '@wirecage/wg-engine';
 import { newCounters, type NatCounters } from './counters.js';
+import { DnsForwarder } from './dns-forwarder.js';
+import { hostDnsUpstreams } from './dns-upstream.js';
 import { FlowLimits } from './limits.js';
 import { NatNamespace } from './namespace.js';
 import { EgressPolicy } from './policy.js';
@@ -23,17 +26,20 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
   };
   let tcp: TcpRelay | undefined;
   let udp: UdpRelay | undefined;
+  let dns: DnsForwarder | undefined;
   try {
     tcp = await TcpRelay.listen(ctx);
     udp = UdpRelay.listen(ctx);
     await ns.steer({ tcp: tcp.port, udp: udp.port });
+    const addresses = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!);
+    dns = await DnsForwarder.start({ netnsFd: ns.netnsFd, addresses, upstreams: o.dnsUpstream ?? hostDnsUpstreams(), log });
   } catch (err) {
     udp?.close();
     await tcp?.close();
     ns.close();
     throw err;
   }
-  const [t, u] = [tcp, udp];
+  const [t, u, d] = [tcp, udp, dns];
   return {
     mode: 'userspace',
     netnsFd: ns.netnsFd,
@@ -42,6 +48,8 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
     activeFlows: () => limits.active,
     async close() {
       device.io.writeTun = () => {};
+      log.info(d.summary());
+      await d.close();
       u.close();
       await t.close();
       ns.close();
