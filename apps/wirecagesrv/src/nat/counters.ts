@@ -17,6 +17,14 @@ export interface NatCounters {
   udpDropped: number;
   /** UDP flows closed after their idle timeout. */
   udpExpired: number;
+  /** Ping: flows (peer, destination, identifier) opened, echo requests sent out, replies relayed back. */
+  icmpFlows: number;
+  icmpEchoRequests: number;
+  icmpEchoReplies: number;
+  icmpRefusedByPolicy: number;
+  icmpRefusedByLimit: number;
+  /** Malformed requests, pings the host does not allow (ping_group_range), failed sends, replies nobody asked for. */
+  icmpDropped: number;
 }
 
 export function newCounters(): NatCounters {
@@ -30,5 +38,11 @@ export function newCounters(): NatCounters {
     tcpConnectFailures: 0,
     udpDropped: 0,
     udpExpired: 0,
+    icmpFlows: 0,
+    icmpEchoRequests: 0,
+    icmpEchoReplies: 0,
+    icmpRefusedByPolicy: 0,
+    icmpRefusedByLimit: 0,
+    icmpDropped: 0,
   };
 }

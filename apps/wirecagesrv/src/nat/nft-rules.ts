@@ -1,8 +1,10 @@
 // The NAT namespace's nftables table. Packets from the tunnel to the gateway
 // addresses stay with the namespace's own sockets (the DNS forwarder, ping);
 // every other TCP and UDP packet from the tunnel is steered by tproxy to a
-// transparent listener, which sees the original destination. Mark 1 sends
-// steered packets to routing table 100, where everything is local.
+// transparent listener, which sees the original destination. Echo requests
+// (and the later fragments of big ones, which carry no ICMP header) are marked
+// for local delivery too, where the ping relay reads them (icmp-relay.ts).
+// Mark 1 sends steered packets to routing table 100, where everything is local.
 
 export const TPROXY_MARK = 1;
 export const TPROXY_TABLE = 100;
@@ -24,6 +26,10 @@ export function natRuleset(o: NftRuleOptions): string {
     iifname != "${o.tunName}" accept
     ip daddr ${o.gateway4} accept
     ip6 daddr { ${o.gateway6}, fe80::/10 } accept
+    icmp type echo-request ${mark} accept
+    icmpv6 type echo-request ${mark} accept
+    ip protocol icmp ip frag-off & 0x1fff != 0 ${mark} accept
+    frag nexthdr ipv6-icmp frag frag-off != 0 ${mark} accept
     meta l4proto tcp socket transparent 1 ${mark} accept
     meta l4proto tcp tproxy to :${o.tcpPort} ${mark} accept
     meta l4proto udp tproxy to :${o.udpPort} ${mark} accept

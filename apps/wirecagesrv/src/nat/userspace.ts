@@ -6,6 +6,7 @@ import type { Device, Logger } from '@wirecage/wg-engine';
 import { newCounters, type NatCounters } from './counters.js';
 import { DnsForwarder } from './dns-forwarder.js';
 import { hostDnsUpstreams } from './dns-upstream.js';
+import { IcmpRelay } from './icmp-relay.js';
 import { FlowLimits } from './limits.js';
 import { NatNamespace } from './namespace.js';
 import { EgressPolicy } from './policy.js';
@@ -26,20 +27,25 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
   };
   let tcp: TcpRelay | undefined;
   let udp: UdpRelay | undefined;
+  let icmp: IcmpRelay | undefined;
   let dns: DnsForwarder | undefined;
   try {
     tcp = await TcpRelay.listen(ctx);
     udp = UdpRelay.listen(ctx);
+    // Before steer(): the kernel must stop answering echo requests before any is steered to it.
+    icmp = await IcmpRelay.listen(ctx, { gateways: [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!) });
     await ns.steer({ tcp: tcp.port, udp: udp.port });
     const addresses = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!);
     dns = await DnsForwarder.start({ netnsFd: ns.netnsFd, addresses, upstreams: o.dnsUpstream ?? hostDnsUpstreams(), log });
   } catch (err) {
+    icmp?.close();
     udp?.close();
     await tcp?.close();
     ns.close();
     throw err;
   }
   const [t, u, d] = [tcp, udp, dns];
+  const i = icmp;
   return {
     mode: 'userspace',
     netnsFd: ns.netnsFd,
@@ -50,6 +56,7 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
       device.io.writeTun = () => {};
       log.info(d.summary());
       await d.close();
+      i.close();
       u.close();
       await t.close();
       ns.close();

@@ -1,0 +1,301 @@
+// Ping through the NAT. nftables marks the peers' echo requests to other
+// hosts for local delivery in the NAT namespace (nft-rules.ts), where the
+// kernel is told to answer no echo by itself (icmp_echo_ignore_all), so no
+// peer ever gets a reply the destination did not send. A raw socket per
+// family reads the requests; each (peer, destination, identifier) is a flow
+// with an unprivileged ping socket in the host network, which sends the same
+// payload and sequence to the destination. A reply to an outstanding
+// sequence goes back to the peer from a transparent raw socket in the NAT
+// namespace, with the destination's address as its source. Requests to the
+// gateway addresses are answered here, as the kernel would have.
+import { closeSync, readFileSync } from 'node:fs';
+import { icmpReceive, icmpSend, icmpSocketInNetns, watchReadable, type NetnsError } from '@wirecage/netns';
+import { parseCidr } from '@wirecage/wg-engine';
+import {
+  ICMP4_ECHO_REPLY,
+  ICMP4_ECHO_REQUEST,
+  ICMP6_ECHO_REPLY,
+  ICMP6_ECHO_REQUEST,
+  buildEcho,
+  icmpInIpv4,
+  parseEcho,
+  type Echo,
+} from './icmp-message.js';
+import { runInNetns } from './netns-command.js';
+import type { RelayContext } from './tcp-relay.js';
+
+/** A flow (peer, destination, identifier) is closed with its socket after this long without a request or reply. */
+export const ICMP_IDLE_MS = 30_000;
+/** Sequences awaiting a reply per flow; the oldest is forgotten beyond it (its late reply is dropped). */
+const OUTSTANDING_LIMIT = 64;
+/** Messages read per readable event before yielding to the event loop. */
+const READ_BATCH = 256;
+/** The TTL of replies from the gateway, as Linux sends its own. */
+const GATEWAY_TTL = 64;
+
+const REQUEST = { 4: ICMP4_ECHO_REQUEST, 6: ICMP6_ECHO_REQUEST } as const;
+const REPLY = { 4: ICMP4_ECHO_REPLY, 6: ICMP6_ECHO_REPLY } as const;
+
+export interface IcmpRelayOptions {
+  /** The gateway addresses (no prefix): their pings are answered here. */
+  gateways: string[];
+  idleMs?: number;
+  /** Where pings go out: this process's network namespace (null, the default), or the one an fd refers to. */
+  hostNetnsFd?: number | null;
+}
+
+interface EchoFlow {
+  key: string;
+  family: 4 | 6;
+  peer: string;
+  destination: string;
+  /** The peer's identifier; the host socket has its own, given by the kernel. */
+  id: number;
+  fd: number;
+  watcher: { stop(): void };
+  /** Sequences sent and not yet answered, oldest first. */
+  outstanding: Set<number>;
+  timer: NodeJS.Timeout;
+}
+
+interface Listener {
+  family: 4 | 6;
+  fd: number;
+  watcher: { stop(): void } | null;
+}
+
+export class IcmpRelay {
+  private readonly listeners: Listener[] = [];
+  private readonly flows = new Map<string, EchoFlow>();
+  private readonly buffer = Buffer.allocUnsafe(65_576);
+  private readonly gateways: Buffer[];
+  /** Families the host lets this process send pings from (see probePingSockets). */
+  private readonly canPing = new Set<4 | 6>();
+
+  private constructor(
+    private readonly ctx: RelayContext,
+    private readonly opts: IcmpRelayOptions,
+  ) {
+    this.gateways = opts.gateways.map((g) => parseCidr(g).address);
+  }
+
+  /**
+   * Opens the raw sockets in the NAT namespace, then stops its kernel from
+   * answering echo requests: from here on every reply comes from this relay.
+   */
+  static async listen(ctx: RelayContext, opts: IcmpRelayOptions): Promise<IcmpRelay> {
+    const relay = new IcmpRelay(ctx, opts);
+    try {
+      for (const family of [4, 6] as const) {
+        const fd = icmpSocketInNetns(ctx.netnsFd, family, { raw: true, transparent: true, acceptTypes: [REQUEST[family]] });
+        relay.listeners.push({ family, fd, watcher: null });
+      }
+      await runInNetns(ctx.netnsFd, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/icmp_echo_ignore_all && echo 1 > /proc/sys/net/ipv6/icmp/echo_ignore_all']);
+    } catch (err) {
+      relay.close();
+      throw new Error(`the NAT cannot relay ping: ${(err as Error).message}`);
+    }
+    relay.probePingSockets();
+    for (const l of relay.listeners) {
+      l.watcher = watchReadable(l.fd, (err) => {
+        if (err) ctx.log.error(`NAT ICMP listener: ${err.message}`);
+        else relay.drain(l);
+      });
+    }
+    return relay;
+  }
+
+  /** Tracked flows. */
+  get active(): number {
+    return this.flows.size;
+  }
+
+  /**
+   * Ping sockets need the server's group in net.ipv4.ping_group_range. Without
+   * it pings to the internet are dropped (and counted), once said plainly.
+   */
+  private probePingSockets(): void {
+    const refused: string[] = [];
+    for (const family of [4, 6] as const) {
+      try {
+        closeSync(icmpSocketInNetns(this.opts.hostNetnsFd ?? null, family));
+        this.canPing.add(family);
+      } catch (err) {
+        refused.push(`IPv${family}: ${(err as NetnsError).code ?? (err as Error).message}`);
+      }
+    }
+    if (refused.length === 0) return;
+    const gid = hostGid();
+    this.ctx.log.warn(
+      `NAT: pings to the internet are dropped (${refused.join(', ')}): this host does not let the server open ping sockets. ` +
+        `Allow its group with \`sysctl -w net.ipv4.ping_group_range="${gid ?? 'GID'} ${gid ?? 'GID'}"\` (as root on the host), then restart; ` +
+        `the gateway answers pings all the same.`,
+    );
+  }
+
+  private drain(l: Listener): void {
+    for (let i = 0; i < READ_BATCH; i++) {
+      let m;
+      try {
+        m = icmpReceive(l.fd, this.buffer);
+      } catch (err) {
+        this.ctx.log.debug(`NAT ICMP: ${(err as Error).message}`);
+        return;
+      }
+      if (m === null) return;
+      const data = this.buffer.subarray(0, m.length);
+      // IPv4 raw sockets include the IP header; the IPv6 kernel has checked the ICMPv6 checksum already.
+      const icmp = l.family === 4 ? icmpInIpv4(data) : data;
+      const echo = icmp && parseEcho(icmp);
+      if (m.truncated || m.destination === null || !echo || echo.type !== REQUEST[l.family] || echo.code !== 0) {
+        this.ctx.counters.icmpDropped++;
+        continue;
+      }
+      this.request(l, m.source, m.destination, echo);
+    }
+  }
+
+  private request(l: Listener, peer: string, destination: string, echo: Echo): void {
+    if (this.isGateway(destination)) {
+      this.replyToPeer(l, destination, peer, echo.id, echo.seq, echo.payload, GATEWAY_TTL);
+      return;
+    }
+    const key = `${peer}|${destination}|${echo.id}`;
+    const flow = this.flows.get(key) ?? this.startFlow(l.family, key, peer, destination, echo.id);
+    if (!flow) return;
+    flow.timer.refresh();
+    let sent = false;
+    try {
+      sent = icmpSend(flow.fd, buildEcho(REQUEST[l.family], 0, echo.seq, echo.payload, false), destination);
+    } catch (err) {
+      this.ctx.log.debug(`NAT icmp ${peer} -> ${destination}: ${(err as NetnsError).code ?? (err as Error).message}`);
+    }
+    if (!sent) {
+      this.ctx.counters.icmpDropped++;
+      return;
+    }
+    this.ctx.counters.icmpEchoRequests++;
+    flow.outstanding.delete(echo.seq);
+    flow.outstanding.add(echo.seq);
+    if (flow.outstanding.size > OUTSTANDING_LIMIT) flow.outstanding.delete(flow.outstanding.values().next().value!);
+  }
+
+  private startFlow(family: 4 | 6, key: string, peer: string, destination: string, id: number): EchoFlow | null {
+    const ctx = this.ctx;
+    const name = `${peer} -> ${destination}`;
+    const refused = ctx.policy.check(destination);
+    if (refused !== null) {
+      ctx.counters.icmpRefusedByPolicy++;
+      ctx.log.debug(`NAT icmp ${name}: dropped (${refused})`);
+      return null;
+    }
+    if (!this.canPing.has(family)) {
+      ctx.counters.icmpDropped++;
+      return null;
+    }
+    const limit = ctx.limits.acquire(peer);
+    if (limit !== null) {
+      ctx.counters.icmpRefusedByLimit++;
+      ctx.log.warn(`NAT icmp ${name}: dropped, the ${limit === 'peer' ? 'per-peer' : 'global'} flow limit is reached`);
+      return null;
+    }
+    let fd: number;
+    try {
+      fd = icmpSocketInNetns(this.opts.hostNetnsFd ?? null, family);
+    } catch (err) {
+      ctx.limits.release(peer);
+      ctx.counters.icmpDropped++;
+      ctx.log.warn(`NAT icmp ${name}: ${(err as Error).message}`);
+      return null;
+    }
+    const idleMs = this.opts.idleMs ?? ICMP_IDLE_MS;
+    const flow: EchoFlow = {
+      key,
+      family,
+      peer,
+      destination,
+      id,
+      fd,
+      outstanding: new Set(),
+      watcher: { stop() {} },
+      timer: setTimeout(() => this.endFlow(flow), idleMs),
+    };
+    flow.watcher = watchReadable(fd, (err) => {
+      if (err) ctx.log.debug(`NAT icmp ${name}: ${err.message}`);
+      else this.drainFlow(flow);
+    });
+    this.flows.set(key, flow);
+    ctx.counters.icmpFlows++;
+    return flow;
+  }
+
+  /** Replies on a flow's ping socket: only the destination's echo replies to sequences the peer sent go back. */
+  private drainFlow(flow: EchoFlow): void {
+    const l = this.listeners.find((x) => x.family === flow.family)!;
+    for (let i = 0; i < READ_BATCH && this.flows.get(flow.key) === flow; i++) {
+      let m;
+      try {
+        m = icmpReceive(flow.fd, this.buffer);
+      } catch (err) {
+        this.ctx.log.debug(`NAT icmp ${flow.peer} -> ${flow.destination}: ${(err as NetnsError).code ?? (err as Error).message}`);
+        return;
+      }
+      if (m === null) return;
+      const echo = parseEcho(this.buffer.subarray(0, m.length));
+      if (m.truncated || !echo || echo.type !== REPLY[flow.family] || m.source !== flow.destination || !flow.outstanding.delete(echo.seq)) {
+        this.ctx.counters.icmpDropped++;
+        continue;
+      }
+      flow.timer.refresh();
+      // One hop further, as a router would count it.
+      const ttl = m.ttl !== null && m.ttl > 1 ? m.ttl - 1 : 1;
+      if (this.replyToPeer(l, flow.destination, flow.peer, flow.id, echo.seq, echo.payload, ttl)) this.ctx.counters.icmpEchoReplies++;
+    }
+  }
+
+  /** Sends an echo reply into the NAT namespace, from `from` (not an address of its own: the socket is transparent) to the peer. */
+  private replyToPeer(l: Listener, from: string, peer: string, id: number, seq: number, payload: Buffer, ttl: number): boolean {
+    const reply = buildEcho(REPLY[l.family], id, seq, payload, l.family === 4);
+    try {
+      if (icmpSend(l.fd, reply, peer, { source: from, ttl })) return true;
+    } catch (err) {
+      this.ctx.log.debug(`NAT icmp reply ${from} -> ${peer}: ${(err as NetnsError).code ?? (err as Error).message}`);
+    }
+    this.ctx.counters.icmpDropped++;
+    return false;
+  }
+
+  /** The gateway addresses, and the TUN's own link-local addresses (only those are delivered here unmarked). */
+  private isGateway(address: string): boolean {
+    const a = parseCidr(address).address;
+    if (a.length === 16 && a[0] === 0xfe && (a[1]! & 0xc0) === 0x80) return true;
+    return this.gateways.some((g) => g.equals(a));
+  }
+
+  private endFlow(flow: EchoFlow): void {
+    if (this.flows.get(flow.key) !== flow) return;
+    this.flows.delete(flow.key);
+    clearTimeout(flow.timer);
+    flow.watcher.stop();
+    closeSync(flow.fd);
+    this.ctx.limits.release(flow.peer);
+  }
+
+  close(): void {
+    for (const l of this.listeners.splice(0)) {
+      l.watcher?.stop();
+      closeSync(l.fd);
+    }
+    for (const f of [...this.flows.values()]) this.endFlow(f);
+  }
+}
+
+/** The host's group id of this process (stage 2 is gid 0 in its user namespace): the first line of gid_map. */
+function hostGid(): number | null {
+  try {
+    const [inside, outside] = readFileSync('/proc/self/gid_map', 'utf8').trim().split(/\s+/).map(Number);
+    return inside === 0 && Number.isInteger(outside) ? outside! : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,106 @@
+// The ping relay in a lab of namespaces (forwards-lab.ts): the cage pings
+// through the "nat" namespace, whose steering rules are the NAT's own
+// (natRuleset, the veth to the cage standing in for the TUN), and the relay's
+// ping sockets go out from "edge" to the host in "inet".
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { createLogger } from '@wirecage/wg-engine';
+import { newCounters } from '../src/nat/counters.js';
+import { IcmpRelay } from '../src/nat/icmp-relay.js';
+import { FlowLimits } from '../src/nat/limits.js';
+import { natRuleset } from '../src/nat/nft-rules.js';
+import { EgressPolicy } from '../src/nat/policy.js';
+import { ForwardLab } from './forwards-lab.js';
+
+const run = promisify(execFile);
+const IDLE_MS = 400;
+
+describe('NAT ping relay', function () {
+  this.timeout(30_000);
+  let lab: ForwardLab;
+  let relay: IcmpRelay;
+  const counters = newCounters();
+  const limits = new FlowLimits(16, 4);
+  const logs: string[] = [];
+  /** Sockets this process holds (ping's pipes come and go meanwhile). */
+  const socketCount = () => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false;
+    }
+  }).length;
+
+  /** `ping` in the cage namespace (asynchronously: the relay runs on this event loop): replies received. */
+  async function ping(target: string, ...args: string[]): Promise<{ received: number; output: string }> {
+    const r = await run('ip', ['netns', 'exec', lab.names[3]!, 'ping', '-n', '-W', '1', ...args, target]).catch((e: { stdout: string }) => e);
+    const received = /(\d+) received/.exec(r.stdout);
+    assert.ok(received, r.stdout);
+    return { received: Number(received[1]), output: r.stdout };
+  }
+
+  before(async () => {
+    lab = new ForwardLab();
+    const [, edge, nat] = lab.names as [string, string, string];
+    execFileSync('ip', ['netns', 'exec', nat, 'nft', '-f', '-'], {
+      input: natRuleset({ tunName: `${lab.prefix}c`, gateway4: '10.200.100.1', gateway6: 'fd00:ab::1', tcpPort: 1, udpPort: 1 }),
+    });
+    execFileSync('ip', ['netns', 'exec', edge, 'sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647']);
+    const ctx = {
+      netnsFd: lab.fds.nat,
+      policy: new EgressPolicy({ serverPools: ['10.200.100.0/24', 'fd00:ab::/64'] }),
+      limits,
+      counters,
+      log: createLogger('debug', (l) => logs.push(l)),
+    };
+    relay = await IcmpRelay.listen(ctx, { gateways: ['10.200.100.1', 'fd00:ab::1'], idleMs: IDLE_MS, hostNetnsFd: lab.fds.edge });
+  });
+
+  after(() => {
+    relay?.close();
+    lab?.teardown();
+  });
+
+  it('relays IPv4 and IPv6 pings, and closes each flow with its socket when it idles', async () => {
+    const sockets = socketCount();
+    const [v4, v6] = await Promise.all([ping(lab.clientAddress, '-c', '2', '-i', '0.2'), ping('2001:db8:5::2', '-c', '2', '-i', '0.2')]);
+    assert.equal(v4.received, 2, v4.output);
+    assert.match(v4.output, /from 198\.51\.100\.2: icmp_seq=1 ttl=63/);
+    assert.equal(v6.received, 2, v6.output);
+    assert.equal(relay.active, 2);
+    assert.equal(limits.active, 2);
+    assert.equal(socketCount(), sockets + 2, 'one ping socket per flow');
+    assert.deepEqual(
+      [counters.icmpFlows, counters.icmpEchoRequests, counters.icmpEchoReplies, counters.icmpDropped],
+      [2, 4, 4, 0],
+    );
+    await new Promise((r) => setTimeout(r, IDLE_MS * 2));
+    assert.equal(relay.active, 0);
+    assert.equal(limits.active, 0);
+    assert.equal(socketCount(), sockets, 'the flows\' sockets are closed');
+  });
+
+  it('answers the gateway itself; a refused destination gets nothing', async () => {
+    const gw = await ping('10.200.100.1', '-c', '1');
+    assert.equal(gw.received, 1, gw.output);
+    assert.match(gw.output, /ttl=64/);
+    assert.equal((await ping('fd00:ab::1', '-c', '1')).received, 1);
+    const refused = counters.icmpRefusedByPolicy;
+    assert.equal((await ping('169.254.169.254', '-c', '1')).received, 0);
+    assert.equal(counters.icmpRefusedByPolicy, refused + 1);
+  });
+
+  it('drops pings beyond the per-peer flow limit', async () => {
+    for (let i = 0; i < 4; i++) assert.equal(limits.acquire(lab.peer4), null);
+    try {
+      assert.equal((await ping(lab.clientAddress, '-c', '1')).received, 0);
+      assert.equal(counters.icmpRefusedByLimit, 1);
+      assert.ok(logs.some((l) => /per-peer flow limit/.test(l)));
+    } finally {
+      for (let i = 0; i < 4; i++) limits.release(lab.peer4);
+    }
+    assert.equal((await ping(lab.clientAddress, '-c', '1')).received, 1);
+  });
+});

@@ -1,0 +1,104 @@
+// The wirecagesrv NAT lab: a client namespace where `wirecage` runs, a server
+// namespace running `wirecagesrv up`, an "internet" namespace (10.99.1.0/24,
+// fd7a:99:1::/64, opened with --allow-dest) and a LAN behind the server
+// (192.168.99.0/24) that the egress policy refuses. Shared by the NAT suites.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run, type ExecResult } from './exec.js';
+import { WIRECAGE_BIN } from './cage.js';
+import { nsRun, type Lab, type Netns } from './netns.js';
+import type { LabProcess } from './process.js';
+import { waitFor } from './wait.js';
+import { writeSecretFile } from './wg.js';
+
+export const SRV_APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
+export const SRV_BIN = join(SRV_APP, 'bin', 'run.js');
+export const SRV_TOKEN = 'lab-token-nat-0123456789';
+
+/** The internet host and the server's addresses facing it. */
+export const INET4 = '10.99.1.2';
+export const INET6 = 'fd7a:99:1::2';
+export const SRV_INET4 = '10.99.1.1';
+export const SRV_INET6 = 'fd7a:99:1::1';
+/** The server's LAN address, and a host on that LAN. */
+export const SRV_LAN = '192.168.99.1';
+export const LAN_HOST = '192.168.99.2';
+/** The server's pools (--subnet is the default) and gateway addresses. */
+export const GATEWAY4 = '10.200.100.1';
+export const SUBNET6 = 'fd7a:5e:60::/64';
+export const GATEWAY6 = 'fd7a:5e:60::1';
+
+export interface SrvLab {
+  lab: Lab;
+  srv: Netns;
+  cli: Netns;
+  inet: Netns;
+  lan: Netns;
+  /** The server's address on the client's veth: its API and WireGuard endpoint. */
+  srvAddr: string;
+  dir: string;
+  /** The environment for `wirecage` (HOME and XDG_CONFIG_HOME in `dir`). */
+  env: NodeJS.ProcessEnv;
+  tokenFile: string;
+}
+
+/** Builds the namespaces and links; checks the builds the suites run. */
+export async function srvLab(lab: Lab): Promise<SrvLab> {
+  for (const f of [join(SRV_APP, 'dist', 'stage2', 'main.js'), fileURLToPath(new URL('../../packages/cli/dist/commands/add-server.js', import.meta.url))]) {
+    if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx turbo run build)`);
+  }
+  const srv = await lab.namespace('srv');
+  const cli = await lab.namespace('cli');
+  const inet = await lab.namespace('inet');
+  const lan = await lab.namespace('lan');
+  const srvAddr = (await lab.veth(srv, cli, { v6: false })).a.v4!;
+  await lab.veth(srv, inet, { v4: [`${SRV_INET4}/24`, `${INET4}/24`], v6: [`${SRV_INET6}/64`, `${INET6}/64`] });
+  await lab.veth(srv, lan, { v4: [`${SRV_LAN}/24`, `${LAN_HOST}/24`], v6: false });
+  const dir = await lab.tempDir();
+  const env = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
+  const tokenFile = await writeSecretFile(dir, 'token', `${SRV_TOKEN}\n`);
+  return { lab, srv, cli, inet, lan, srvAddr, dir, env, tokenFile };
+}
+
+/** Another user to run the server as, with its own ports and state. */
+export interface SrvUser {
+  uid: number;
+  home: string;
+  token: string;
+}
+
+/** `wirecagesrv up` in the server namespace, once its API answers /healthz. */
+export async function startWirecagesrv(l: SrvLab, extra: string[] = [], as?: SrvUser): Promise<LabProcess> {
+  const [wg, api, home, token] = as ? [51821, 8444, as.home, as.token] : [51820, 8443, l.dir, l.tokenFile];
+  const up = [SRV_BIN, 'up', '--auth-token-file', token, '--wg-listen', `0.0.0.0:${wg}`, '--wg-endpoint', `${l.srvAddr}:${wg}`,
+    '--api-listen', `${l.srvAddr}:${api}`, '--state', join(home, 'state', 'registry.db'), '--subnet6', SUBNET6,
+    '--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64', ...extra];
+  const env = { PATH: process.env.PATH, HOME: home };
+  const p = as
+    ? l.srv.spawn('setpriv', [`--reuid=${as.uid}`, `--regid=${as.uid}`, '--clear-groups', process.execPath, ...up], { env })
+    : l.srv.spawn(process.execPath, up, { env });
+  await waitFor(
+    async () => {
+      p.assertRunning();
+      const r = await l.cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${l.srvAddr}:${api}/healthz`]);
+      return r.stdout === '200';
+    },
+    { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
+  );
+  return p;
+}
+
+/** `wirecage add-server NAME` for the server's API on `port`. */
+export async function addServer(l: SrvLab, name: string, port = 8443): Promise<void> {
+  const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', name, `http://${l.srvAddr}:${port}`, '--token', SRV_TOKEN], { env: l.env });
+  if (add.code !== 0) throw new Error(`wirecage add-server ${name} failed: ${add.stderr}`);
+}
+
+/** `cmd` in a cage of `wirecage run NAME` (each run registers: registrations are rate-limited per source). */
+export function runCaged(l: SrvLab, cmd: string[], opts: { server?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  return nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', opts.server ?? 'lab', '--wait-handshake', '10', '--', ...cmd], {
+    env: l.env,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+  });
+}
