@@ -3,9 +3,9 @@
 // the answer with `wg set`, and completes a handshake. Then the server is
 // restarted on the same state file: the peer must still be known (same
 // addresses, and a fresh handshake succeeds without registering again).
-// Pings to the server's gateway address trigger the handshakes; only the
-// handshakes and the registry are checked here (traffic through the NAT is
-// nat.test.ts's, DNS dns.test.ts's).
+// Pings to the server's gateway address trigger the handshakes and prove
+// traffic through the server both ways; traffic through the NAT to other
+// hosts is nat.test.ts's, DNS dns.test.ts's.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
@@ -112,7 +112,7 @@ describe('wirecagesrv in a lab', function () {
     );
   }
 
-  it('registers a wireguard-go client over the API, and the handshake completes', async () => {
+  it('registers a wireguard-go client over the API; the handshake completes and traffic passes both ways', async () => {
     server = await startServer();
     go = await startWireguardGo(cli);
     const r = await register(go.publicKey);
@@ -132,6 +132,11 @@ describe('wirecagesrv in a lab', function () {
     await go.setPeer({ publicKey: first.server_public_key, endpoint: first.server_endpoint, allowedIps: first.allowed_ips, persistentKeepalive: first.persistent_keepalive });
     await handshakeCompletes();
     assert.match(await go.show(), /latest handshake: /);
+    // Traffic passes through wirecagesrv both ways: the NAT namespace's gateway answers over IPv4 and IPv6.
+    const ping4 = await cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', '10.200.100.1'], { timeoutMs: 10_000 });
+    assert.match(ping4.stdout, / 0% packet loss/, ping4.stdout);
+    const ping6 = await cli.run('ping', ['-6', '-n', '-c', '3', '-i', '0.2', '-W', '2', 'fd7a:5e:5e::1'], { timeoutMs: 10_000 });
+    assert.match(ping6.stdout, / 0% packet loss/, ping6.stdout);
   });
 
   it('refuses a wrong token over the wire with 401', async () => {
