@@ -10,40 +10,32 @@ import { existsSync } from 'node:fs';
 import { chown, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type ExecResult } from '../lib/exec.js';
+import { type ExecResult } from '../lib/exec.js';
 import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
 import { Lab, nsRun, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
+import { INET4, INET6, SRV_LAN, SRV_TOKEN as TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 
-const SRV_APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
-const SRV_BIN = join(SRV_APP, 'bin', 'run.js');
 const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
 const PROBE = fileURLToPath(new URL('./fixtures/nat-probe.mjs', import.meta.url));
-const TOKEN = 'lab-token-nat-0123456789';
 const BIG = 50 * 1024 * 1024;
-
-const INET4 = '10.99.1.2';
-const INET6 = 'fd7a:99:1::2';
-const SRV_LAN = '192.168.99.1';
 
 describe('wirecagesrv userspace NAT', function () {
   this.timeout(180_000);
   const lab = new Lab();
   after(() => lab.teardown());
 
+  let l: SrvLab;
   let srv: Netns;
   let cli: Netns;
-  let srvAddr: string;
   let dir: string;
   let env: NodeJS.ProcessEnv;
-  let tokenFile: string;
   let bigSha256: string;
   let server: LabProcess;
 
-  const caged = (cmd: string[], timeoutMs = 60_000): Promise<ExecResult> =>
-    nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '10', '--', ...cmd], { env, timeoutMs });
+  const caged = (cmd: string[], timeoutMs = 60_000): Promise<ExecResult> => runCaged(l, cmd, { timeoutMs });
   /**
    * Runs nat-probe.mjs once per argument list, all in one cage (each `wirecage run` registers, and
    * registrations are rate-limited per source): one output line per probe.
@@ -56,47 +48,16 @@ describe('wirecagesrv userspace NAT', function () {
   };
 
   /** `wirecagesrv up` in the server namespace; `as` runs it as another (unprivileged) user, with its own ports and state. */
-  async function startServer(extra: string[] = [], as?: { uid: number; home: string; token: string }): Promise<LabProcess> {
-    const [wg, api, home, token] = as ? [51821, 8444, as.home, as.token] : [51820, 8443, dir, tokenFile];
-    const up = [SRV_BIN, 'up', '--auth-token-file', token, '--wg-listen', `0.0.0.0:${wg}`, '--wg-endpoint', `${srvAddr}:${wg}`,
-      '--api-listen', `${srvAddr}:${api}`, '--state', join(home, 'state', 'registry.db'), '--subnet6', 'fd7a:5e:60::/64',
-      '--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64', ...extra];
-    const env = { PATH: process.env.PATH, HOME: home };
-    const p = as
-      ? srv.spawn('setpriv', [`--reuid=${as.uid}`, `--regid=${as.uid}`, '--clear-groups', process.execPath, ...up], { env })
-      : srv.spawn(process.execPath, up, { env });
-    await waitFor(
-      async () => {
-        p.assertRunning();
-        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:${api}/healthz`]);
-        return r.stdout === '200';
-      },
-      { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
-    );
-    return p;
-  }
+  const startServer = (extra: string[] = [], as?: { uid: number; home: string; token: string }): Promise<LabProcess> => startWirecagesrv(l, extra, as);
 
   before(async () => {
-    for (const f of [join(SRV_APP, 'dist', 'stage2', 'main.js'), fileURLToPath(new URL('../../packages/cli/dist/commands/add-server.js', import.meta.url))]) {
-      if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx turbo run build)`);
-    }
-    srv = await lab.namespace('srv');
-    cli = await lab.namespace('cli');
-    const inet = await lab.namespace('inet');
-    const lan = await lab.namespace('lan');
-    srvAddr = (await lab.veth(srv, cli, { v6: false })).a.v4!;
-    await lab.veth(srv, inet, { v4: ['10.99.1.1/24', `${INET4}/24`], v6: ['fd7a:99:1::1/64', `${INET6}/64`] });
-    await lab.veth(srv, lan, { v4: [`${SRV_LAN}/24`, '192.168.99.2/24'], v6: false });
-    dir = await lab.tempDir();
-    env = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
-    tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
-
-    const internet = await startFixture(inet, INTERNET, ['::', '8080', '7', String(BIG)]);
+    l = await srvLab(lab);
+    ({ srv, cli, dir, env } = l);
+    const internet = await startFixture(l.inet, INTERNET, ['::', '8080', '7', String(BIG)]);
     bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
     await startFixture(srv, INTERNET, [SRV_LAN, '8080', '7', '1']);
     server = await startServer();
-    const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', 'lab', `http://${srvAddr}:8443`, '--token', TOKEN], { env });
-    assert.equal(add.code, 0, add.stderr);
+    await addServer(l, 'lab');
   });
 
   it('fetches over HTTP through the NAT, from the server\'s address; the gateway answers ping', async () => {
@@ -187,8 +148,7 @@ describe('wirecagesrv userspace NAT', function () {
     await chown(token, nobody, nobody);
     const unprivileged = await startServer([], { uid: nobody, home, token });
     try {
-      const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', 'lab2', `http://${srvAddr}:8444`, '--token', TOKEN], { env });
-      assert.equal(add.code, 0, add.stderr);
+      await addServer(l, 'lab2', 8444);
       const r = await nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab2', '--wait-handshake', '10', '--', 'curl', '-sS', '--max-time', '10', `http://${INET4}:8080/hello`], { env, timeoutMs: 60_000 });
       assert.equal(r.code, 0, `${r.stderr}\n${unprivileged.describe()}`);
       assert.equal(r.stdout, 'hello 10.99.1.1\n');
