@@ -10,7 +10,8 @@ import { defaultStatePath, DEFAULT_SUBNET } from '../registry/index.js';
 import { DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from '../nat/limits.js';
 import { parseDnsUpstream } from '../nat/dns-upstream.js';
 import { parseAllowDest } from '../nat/policy.js';
-import type { NatOptions } from '../nat/types.js';
+import { kernelNatRefusal } from '../nat/kernel-host.js';
+import type { NatMode, NatOptions } from '../nat/types.js';
 import { DEFAULT_MAX_PEERS } from '../server.js';
 import { bindApi, bindWireGuard, closeBound } from '../stage2/bind.js';
 import { launchStage2 } from '../stage2/launch.js';
@@ -22,6 +23,7 @@ export default class Up extends Command {
     'The private key comes from --private-key-file or WG_PRIVATE_KEY_B64, never from the command line; without either,',
     'a key is generated once into server.key next to the state file.',
     'Peers reach the internet through a NAT of its own (a user and network namespace with a TUN; no root needed),',
+    'or with --nat kernel through this host\'s own forwarding and an nftables masquerade table it removes at exit (root),',
     'behind an egress policy that refuses loopback, link-local and private destinations unless --allow-lan/--allow-dest.',
     'Every flag can also be given by the environment variable shown with it.',
   ].join('\n');
@@ -52,6 +54,7 @@ export default class Up extends Command {
     'allow-dest': Flags.string({ env: 'ALLOW_DEST', multiple: true, delimiter: ',', summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in ALLOW_DEST).' }),
     'max-flows': Flags.integer({ env: 'MAX_FLOWS', default: DEFAULT_MAX_FLOWS, min: 1, summary: 'Most TCP connections and UDP flows through the NAT at once.' }),
     'max-flows-per-peer': Flags.integer({ env: 'MAX_FLOWS_PER_PEER', default: DEFAULT_MAX_FLOWS_PER_PEER, min: 1, summary: 'Most flows one peer (source address) may hold at once.' }),
+    'register-rate': Flags.integer({ env: 'REGISTER_RATE', default: 10, min: 1, summary: 'Registration attempts allowed per source (IPv4 address or IPv6 /64) in a burst and regained per minute; raise it only for load tests.' }),
     workers: Flags.integer({ env: 'WG_WORKERS', min: 0, max: 8, summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs, at most 8; 0 keeps everything on one thread).' }),
     'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug'] as const, env: 'LOG_LEVEL', default: 'info' as const, summary: 'Logging detail.' })(),
   };
@@ -167,6 +170,7 @@ export default class Up extends Command {
       forwardListenAddress: forwardListen,
       nat,
       workers: flags.workers ?? Math.min(availableParallelism(), 8),
+      registerRate: flags['register-rate'],
       logLevel: flags['log-level'] as LogLevel,
     };
     privateKey.fill(0);
@@ -177,7 +181,10 @@ export default class Up extends Command {
 }
 
 function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: string[]; 'dns-upstream'?: string[]; 'max-flows': number; 'max-flows-per-peer': number }): NatOptions {
-  if (flags.nat === 'kernel') fail('--nat kernel is not built yet; use --nat userspace (the default), which needs no privileges');
+  if (flags.nat === 'kernel') {
+    const refusal = kernelNatRefusal();
+    if (refusal) fail(refusal);
+  }
   const allowDest = (flags['allow-dest'] ?? []).map((t) => t.trim()).filter((t) => t !== '');
   for (const t of allowDest) {
     try {
@@ -193,5 +200,5 @@ function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: s
   } catch (err) {
     fail((err as Error).message);
   }
-  return { mode: 'userspace', allowLan: flags['allow-lan'], allowDest, maxFlows: flags['max-flows'], maxFlowsPerPeer: flags['max-flows-per-peer'], dnsUpstream };
+  return { mode: flags.nat as NatMode, allowLan: flags['allow-lan'], allowDest, maxFlows: flags['max-flows'], maxFlowsPerPeer: flags['max-flows-per-peer'], dnsUpstream };
 }

@@ -73,6 +73,14 @@ export class EgressPolicy {
     ];
   }
 
+  /**
+   * The policy as prefixes, in the order check() applies them: `allowed` wins over `refused`.
+   * The kernel NAT turns these into its nftables rules, so both NATs share this one definition.
+   */
+  prefixes(): { allowed: Cidr[]; refused: { cidr: Cidr; reason: RefusalReason }[] } {
+    return { allowed: [...this.allowed], refused: this.refused.map((r) => ({ ...r })) };
+  }
+
   /** Null when `address` may be reached, else the reason it may not. */
   check(address: string): RefusalReason | null {
     const family = isIP(address);

@@ -13,10 +13,12 @@ const STAGE2 = fileURLToPath(new URL('./main.js', import.meta.url));
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export async function launchStage2(spec: Omit<ServerSpec, 'fds'>, sockets: BoundSockets): Promise<number> {
-  const [helper, ...rest] = userNamespaceCommand(process.execPath, [STAGE2], { dieWithParent: true });
+  // The kernel NAT changes the host's own network, so its stage 2 stays where `up` runs, with its privileges.
+  const kernel = spec.nat.mode === 'kernel';
+  const [helper, ...rest] = kernel ? [process.execPath, STAGE2] : userNamespaceCommand(process.execPath, [STAGE2], { dieWithParent: true });
   // Started as root, the namespace maps every id (stage 2 then reads files as root would);
   // otherwise the helper maps the caller alone to root.
-  const args = process.getuid?.() === 0 ? ['--uid-map', '0:0:4294967295', '--gid-map', '0:0:4294967295', ...rest] : rest;
+  const args = !kernel && process.getuid?.() === 0 ? ['--uid-map', '0:0:4294967295', '--gid-map', '0:0:4294967295', ...rest] : rest;
   // The child's fds: 0-2 ours, 3 the spec pipe, then the sockets in order.
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit', 'pipe'];
   const fdOf = (fd: number | null): number | null => {
@@ -50,7 +52,7 @@ export async function launchStage2(spec: Omit<ServerSpec, 'fds'>, sockets: Bound
   }).finally(() => forward.forEach((off) => off()));
 
   if (signal) return 128 + (constants.signals[signal] ?? 0);
-  if (code === EXIT_USERNS_FAILED) {
+  if (code === EXIT_USERNS_FAILED && !kernel) {
     const why = diagnoseUserNamespaces();
     process.stderr.write(`wirecagesrv: the server's user namespace could not be made${why ? `: ${why}` : ''}\n`);
     return EXIT_FAILED;

@@ -17,6 +17,10 @@ async function main(): Promise<number> {
   let stopping: (sig: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stopping = resolve));
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => stopping(s));
+  // Without the userns helper (--nat kernel) nothing ends us with stage 1: notice being orphaned, so the
+  // host's forwarding and nftables table are put back even when stage 1 was killed outright.
+  const parent = process.ppid;
+  if (spec.nat.mode === 'kernel') setInterval(() => process.ppid !== parent && stopping('SIGTERM'), 1000).unref();
 
   const privateKey = Buffer.from(spec.privateKey, 'base64');
   spec.privateKey = '';
@@ -40,6 +44,7 @@ async function main(): Promise<number> {
       forwardListenAddress: spec.forwardListenAddress,
       nat: spec.nat,
       workers: spec.workers,
+      rateLimit: spec.registerRate === undefined ? undefined : { burst: spec.registerRate, perMinute: spec.registerRate },
       logger: log,
     });
   } finally {

@@ -30,6 +30,8 @@ export interface ServerSpec {
   nat: NatOptions;
   /** Data-plane shard workers (0: the main thread carries the data). */
   workers: number;
+  /** Registration attempts per source in a burst and per minute (--register-rate). */
+  registerRate?: number;
   logLevel: LogLevel;
 }
 

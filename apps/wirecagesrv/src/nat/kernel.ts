@@ -1,0 +1,157 @@
+// The kernel NAT (--nat kernel): no namespace of our own. The TUN with the
+// gateway addresses lives in the namespace the server runs in, the kernel
+// forwards the peers' packets and masquerades them (kernel-rules.ts), and
+// everything changed here is put back at close: the table, the forward
+// routing, and the forwarding switches as they were before.
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { Rtnl } from '@wirecage/netns';
+import { Tun } from '@wirecage/tun';
+import type { Device, Logger } from '@wirecage/wg-engine';
+import { newCounters, type NatCounters } from './counters.js';
+import { DnsForwarder } from './dns-forwarder.js';
+import { hostDnsUpstreams } from './dns-upstream.js';
+import {
+  clearStaleKernelNat,
+  installForwardRouting,
+  kernelNatRefusal,
+  listCountersSync,
+  readForwarding,
+  removeForwardRouting,
+  stateComment,
+  toolOrThrow,
+  writeForwarding,
+  type Forwarding,
+} from './kernel-host.js';
+import { KERNEL_NFT_TABLE, kernelRuleset, parseCounters } from './kernel-rules.js';
+import { NAT_TUN_NAME } from './namespace.js';
+import { EgressPolicy } from './policy.js';
+import type { Nat, NatStartOptions } from './types.js';
+
+/** Steps done so far, undone in reverse by close() or a failed start. */
+interface Undo {
+  dns?: DnsForwarder;
+  tun?: Tun;
+  netnsFd?: number;
+  table?: boolean;
+  routing?: boolean;
+  forwarding?: Forwarding;
+}
+
+async function undo(u: Undo, log: Logger): Promise<void> {
+  const attempt = async (what: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (err) {
+      log.error(`kernel NAT: cannot ${what}: ${(err as Error).message}`);
+    }
+  };
+  // Each step once, even if close() runs twice.
+  const { dns, tun, netnsFd, table, routing, forwarding } = u;
+  for (const k of Object.keys(u) as (keyof Undo)[]) delete u[k];
+  if (dns) {
+    log.info(dns.summary());
+    await attempt('stop the DNS forwarder', () => dns.close());
+  }
+  if (table) await attempt(`remove the nftables table inet ${KERNEL_NFT_TABLE}`, () => toolOrThrow('nft', ['delete', 'table', 'inet', KERNEL_NFT_TABLE]));
+  if (routing) await attempt('remove the forward routing', () => removeForwardRouting());
+  if (forwarding) await attempt('restore forwarding', () => writeForwarding(forwarding));
+  tun?.close();
+  if (netnsFd !== undefined) closeSync(netnsFd);
+}
+
+/** The table's counters as NatCounters, read (at most once a second) when something looks. */
+function kernelCounters(): NatCounters {
+  let at = 0;
+  let last = newCounters();
+  const read = (): NatCounters => {
+    if (Date.now() - at < 1000) return last;
+    const json = listCountersSync();
+    if (json === null) return last;
+    const c = parseCounters(json);
+    at = Date.now();
+    last = {
+      ...newCounters(),
+      // Packets that opened a flow (a retransmitted SYN counts again), and refused packets.
+      tcpFlows: c.tcp_flows ?? 0,
+      udpFlows: c.udp_flows ?? 0,
+      tcpRefusedByPolicy: c.tcp_refused ?? 0,
+      udpRefusedByPolicy: c.other_refused ?? 0,
+      tcpRefusedByLimit: c.tcp_limited ?? 0,
+      udpRefusedByLimit: c.other_limited ?? 0,
+    };
+    return last;
+  };
+  const counters = newCounters();
+  for (const key of Object.keys(counters) as (keyof NatCounters)[]) {
+    Object.defineProperty(counters, key, { enumerable: true, get: () => read()[key] });
+  }
+  return counters;
+}
+
+export async function startKernelNat(device: Device, o: NatStartOptions, log: Logger): Promise<Nat> {
+  const refusal = kernelNatRefusal();
+  if (refusal) throw new Error(refusal);
+  const stale = await clearStaleKernelNat();
+  if (stale) log.warn(stale);
+
+  const u: Undo = {};
+  try {
+    const before = readForwarding();
+    const tun = Tun.open({ name: NAT_TUN_NAME, mtu: o.mtu, offload: o.offload ?? false });
+    u.tun = tun;
+    const nl = Rtnl.open();
+    try {
+      nl.addAddress(tun.name, o.gateway4);
+      nl.addAddress(tun.name, o.gateway6);
+      nl.setUp(tun.name);
+    } finally {
+      nl.close();
+    }
+    const [pool4, pool6] = o.serverPools as [string, string];
+    const ruleset = kernelRuleset({
+      tunName: tun.name,
+      gateway4: o.gateway4.split('/')[0]!,
+      gateway6: o.gateway6.split('/')[0]!,
+      pool4,
+      pool6,
+      policy: new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools }),
+      maxFlows: o.maxFlows,
+      maxFlowsPerPeer: o.maxFlowsPerPeer,
+      comment: stateComment(process.pid, before),
+    });
+    await toolOrThrow('nft', ['-f', '-'], ruleset);
+    u.table = true;
+    u.routing = true;
+    await installForwardRouting();
+    u.forwarding = before;
+    writeForwarding({ v4: '1', v6: before.v6 === null ? null : '1' });
+    // Port forwards and the DNS forwarder open sockets "in the NAT namespace" by fd: here that is our own.
+    u.netnsFd = openSync('/proc/self/ns/net', 'r');
+    const netnsFd = u.netnsFd;
+    const gateways = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!);
+    u.dns = await DnsForwarder.start({ netnsFd: null, addresses: gateways, upstreams: o.dnsUpstream ?? hostDnsUpstreams(), log });
+    return {
+      mode: 'kernel',
+      netnsFd,
+      tun,
+      counters: kernelCounters(),
+      // The kernel tracks the flows: every connection conntrack holds in this namespace, peers' or not.
+      activeFlows: () => conntrackCount(),
+      async close() {
+        device.io.writeTun = () => {};
+        await undo(u, log);
+      },
+    };
+  } catch (err) {
+    await undo(u, log);
+    throw new Error(`cannot set up the kernel NAT: ${(err as Error).message}`);
+  }
+}
+
+function conntrackCount(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/netfilter/nf_conntrack_count', 'utf8').trim());
+  } catch {
+    return 0;
+  }
+}
