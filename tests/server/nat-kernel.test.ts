@@ -4,53 +4,42 @@
 // namespace (so "the host" whose forwarding and nftables the kernel NAT
 // changes is the lab's server namespace, never the machine's), an "internet"
 // namespace with HTTP and UDP echo on IPv4 and IPv6, and a LAN the egress
-// policy must refuse. Also: port forwards into the cage, the host's state put
-// back after SIGTERM, a crashed run's table cleared by the next start, and
-// the refusal without privileges. Nothing leaves the lab's namespaces.
+// policy must refuse (tests/lib/srv-lab.ts). Also: port forwards into the
+// cage, the per-peer flow limit, the host's state put back after SIGTERM, a
+// crashed run's table cleared by the next start, and the refusal without
+// privileges. Nothing leaves the lab's namespaces.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, type ExecResult } from '../lib/exec.js';
 import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
-import { Lab, nsRun, type Netns } from '../lib/netns.js';
+import { Lab, nsRun } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
+import { INET4, INET6, SRV_APP, SRV_BIN, SRV_INET4, SRV_INET6, SRV_LAN, SRV_TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 
-const SRV_APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
-const SRV_BIN = join(SRV_APP, 'bin', 'run.js');
-const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
 const PROBE = fileURLToPath(new URL('./fixtures/nat-probe.mjs', import.meta.url));
+const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./fixtures/forwards-client.mjs', import.meta.url));
-const TOKEN = 'lab-token-nat-kernel-0123456789';
 const BIG = 50 * 1024 * 1024;
 const TABLE = 'wirecagesrv_nat';
-
-const INET4 = '10.99.1.2';
-const INET6 = 'fd7a:99:1::2';
-const SRV_INET4 = '10.99.1.1';
-const SRV_LAN = '192.168.99.1';
+/** Opens three TCP connections to the half-close service one after another, holding them: "open open ECONNREFUSED". */
+const THREE = `const net=require('net');const out=[];const go=(i)=>{if(i===3)return setTimeout(()=>{console.log(out.join(' '));process.exit(0)},500);` +
+  `const s=net.connect(8082,'${INET4}');s.on('connect',()=>{out[i]='open';go(i+1)});s.on('error',(e)=>{out[i]=e.code;go(i+1)})};go(0)`;
 
 describe('wirecagesrv kernel NAT', function () {
   this.timeout(180_000);
   const lab = new Lab();
   after(() => lab.teardown());
 
-  let srv: Netns;
-  let cli: Netns;
-  let inet: Netns;
-  let srvAddr: string;
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
-  let tokenFile: string;
+  let l: SrvLab;
   let bigSha256: string;
   let server: LabProcess;
 
-  const caged = (cmd: string[], timeoutMs = 60_000): Promise<ExecResult> =>
-    nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '10', '--', ...cmd], { env, timeoutMs });
+  const caged = (cmd: string[], timeoutMs = 60_000) => runCaged(l, cmd, { timeoutMs });
   /** nat-probe.mjs once per argument list, all in one cage: one output line per probe. */
   const probes = async (...runs: string[][]): Promise<string[]> => {
     const script = runs.map((args) => [process.execPath, PROBE, ...args].map((a) => `'${a}'`).join(' ')).join('; ');
@@ -58,53 +47,24 @@ describe('wirecagesrv kernel NAT', function () {
     assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
     return r.stdout.trim().split('\n');
   };
-  const sysctls = async () => (await srv.runOrThrow('sysctl', ['-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'])).stdout.trim().split('\n');
-  const table = async () => srv.run('nft', ['list', 'table', 'inet', TABLE]);
-  const forwardRules = async () => (await srv.runOrThrow('ip', ['rule', 'show'])).stdout.split('\n').filter((l) => l.includes('0x7763'));
-
-  async function startServer(extra: string[] = []): Promise<LabProcess> {
-    const up = [SRV_BIN, 'up', '--nat', 'kernel', '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820', '--wg-endpoint', `${srvAddr}:51820`,
-      '--api-listen', `${srvAddr}:8443`, '--state', join(dir, 'state', 'registry.db'), '--subnet6', 'fd7a:5e:62::/64',
-      '--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64', '--dns-upstream', `${INET4}:5399`,
-      // Every `wirecage run` registers; this suite runs more of them than the default burst of 10.
-      '--register-rate', '100', ...extra];
-    const p = srv.spawn(process.execPath, up, { env: { PATH: process.env.PATH, HOME: dir } });
-    await waitFor(
-      async () => {
-        p.assertRunning();
-        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:8443/healthz`]);
-        return r.stdout === '200';
-      },
-      { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
-    );
-    return p;
-  }
+  const sysctls = async () => (await l.srv.runOrThrow('sysctl', ['-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'])).stdout.trim().split('\n');
+  const table = async () => l.srv.run('nft', ['list', 'table', 'inet', TABLE]);
+  const forwardRules = async () => (await l.srv.runOrThrow('ip', ['rule', 'show'])).stdout.split('\n').filter((x) => x.includes('0x7763'));
+  // Every `wirecage run` registers; this suite runs more of them than the default burst of 10.
+  const startServer = (extra: string[] = []) => startWirecagesrv(l, ['--nat', 'kernel', '--dns-upstream', `${INET4}:5399`, '--register-rate', '100', ...extra]);
 
   before(async () => {
-    for (const f of [join(SRV_APP, 'dist', 'nat', 'kernel.js'), fileURLToPath(new URL('../../packages/cli/dist/commands/add-server.js', import.meta.url))]) {
-      if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx turbo run build)`);
-    }
-    srv = await lab.namespace('srv');
-    cli = await lab.namespace('cli');
-    inet = await lab.namespace('inet');
-    const lan = await lab.namespace('lan');
-    srvAddr = (await lab.veth(srv, cli, { v6: false })).a.v4!;
-    await lab.veth(srv, inet, { v4: [`${SRV_INET4}/24`, `${INET4}/24`], v6: ['fd7a:99:1::1/64', `${INET6}/64`] });
-    await lab.veth(srv, lan, { v4: [`${SRV_LAN}/24`, '192.168.99.2/24'], v6: false });
+    if (!existsSync(join(SRV_APP, 'dist', 'nat', 'kernel.js'))) throw new Error('apps/wirecagesrv/dist/nat/kernel.js is missing: build first (npx turbo run build)');
+    l = await srvLab(lab);
     // The server's "internet" is its default route, so a refused address such as 169.254.169.254 is
     // refused by the policy and not merely unroutable.
-    await srv.addRoute('0.0.0.0/0', { via: INET4 });
-    dir = await lab.tempDir();
-    env = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
-    tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
-
-    const internet = await startFixture(inet, INTERNET, ['::', '8080', '7', String(BIG)]);
+    await l.srv.addRoute('0.0.0.0/0', { via: INET4 });
+    const internet = await startFixture(l.inet, INTERNET, ['::', '8080', '7', String(BIG)]);
     bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
-    await startFixture(srv, INTERNET, [SRV_LAN, '8080', '7', '1']);
+    await startFixture(l.srv, INTERNET, [SRV_LAN, '8080', '7', '1']);
     assert.deepEqual(await sysctls(), ['0', '0'], 'a fresh namespace does not forward');
     server = await startServer();
-    const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', 'lab', `http://${srvAddr}:8443`, '--token', TOKEN], { env });
-    assert.equal(add.code, 0, add.stderr);
+    await addServer(l, 'lab');
   });
 
   it('runs in the namespace it was started in: TUN, forwarding and its own nftables table there', async () => {
@@ -113,12 +73,12 @@ describe('wirecagesrv kernel NAT', function () {
     const t = await table();
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /masquerade/);
-    assert.match((await srv.ip(['-o', 'addr', 'show', 'dev', 'wcs0'])).stdout, /10\.200\.100\.1\/24[\s\S]*fd7a:5e:62::1\/64/);
+    assert.match((await l.srv.ip(['-o', 'addr', 'show', 'dev', 'wcs0'])).stdout, /10\.200\.100\.1\/24[\s\S]*fd7a:5e:60::1\/64/);
     assert.equal((await forwardRules()).length, 1);
   });
 
-  it('fetches over HTTP through the NAT, from the server\'s address; the gateway answers ping', async () => {
-    const r = await caged(['sh', '-c', `curl -sS --max-time 10 http://${INET4}:8080/hello && ping -n -c 1 -W 3 10.200.100.1 >/dev/null && echo pong`]);
+  it('fetches over HTTP through the NAT, from the server\'s address; the gateway and the internet host answer ping', async () => {
+    const r = await caged(['sh', '-c', `curl -sS --max-time 10 http://${INET4}:8080/hello && ping -n -c 1 -W 3 10.200.100.1 >/dev/null && ping -n -c 1 -W 3 ${INET4} >/dev/null && echo pong`]);
     assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
     assert.equal(r.stdout, `hello ${SRV_INET4}\npong\n`);
   });
@@ -132,13 +92,13 @@ describe('wirecagesrv kernel NAT', function () {
   it('carries IPv6 to an IPv6 host, masqueraded behind the server\'s IPv6 address', async () => {
     const r = await caged(['curl', '-sS', '-g', '--max-time', '10', `http://[${INET6}]:8080/hello`]);
     assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
-    assert.equal(r.stdout, 'hello fd7a:99:1::1\n');
+    assert.equal(r.stdout, `hello ${SRV_INET6}\n`);
   });
 
   it('echoes UDP, the reply coming from the original destination (IPv4 and IPv6)', async () => {
     assert.deepEqual(await probes(['udp', INET4, '7', 'ping4'], ['udp', INET6, '7', 'ping6']), [
       `reply ${INET4} 7 echo ${SRV_INET4} ping4`,
-      `reply ${INET6} 7 echo fd7a:99:1::1 ping6`,
+      `reply ${INET6} 7 echo ${SRV_INET6} ping6`,
     ]);
   });
 
@@ -161,13 +121,13 @@ describe('wirecagesrv kernel NAT', function () {
   });
 
   it('relays port forwards into the cage; the services see the remote client\'s real address', async () => {
-    const cage = cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--publish', '18080:8080', '--publish', '18053:5353/udp', '--', process.execPath, SERVICE, '8080', '5353'], { env });
+    const cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--publish', '18080:8080', '--publish', '18053:5353/udp', '--', process.execPath, SERVICE, '8080', '5353'], { env: l.env });
     try {
       await waitFor(async () => (cage.assertRunning(), cage.output().includes('ready')), { what: 'the services in the cage', timeoutMs: 30_000, describe: () => `${cage.describe()}\n${server.describe()}` });
-      const tcp = (await nsRun(inet, process.execPath, [CLIENT, 'tcp', SRV_INET4, '18080', 'hello through the forward'], { timeoutMs: 10_000 })).stdout;
+      const tcp = (await nsRun(l.inet, process.execPath, [CLIENT, 'tcp', SRV_INET4, '18080', 'hello through the forward'], { timeoutMs: 10_000 })).stdout;
       const [me, reply] = tcp.split('|') as [string, string];
       assert.equal(reply, `tcp ${INET4} ${me.split(' ')[1]}\nhello through the forward`, `${tcp}\n${server.describe()}`);
-      const udp = (await nsRun(inet, process.execPath, [CLIENT, 'udp', SRV_INET4, '18053', 'ping'], { timeoutMs: 10_000 })).stdout;
+      const udp = (await nsRun(l.inet, process.execPath, [CLIENT, 'udp', SRV_INET4, '18053', 'ping'], { timeoutMs: 10_000 })).stdout;
       const [port, answer] = udp.split('|') as [string, string];
       assert.equal(answer, `udp ${INET4} ${port} ping`, `${udp}\n${server.describe()}`);
     } finally {
@@ -180,24 +140,25 @@ describe('wirecagesrv kernel NAT', function () {
     assert.equal(exit.code, 0, server.describe());
     assert.notEqual((await table()).code, 0, 'the nftables table is removed');
     assert.deepEqual(await forwardRules(), []);
-    assert.equal((await srv.run('ip', ['link', 'show', 'wcs0'])).code, 1);
+    assert.equal((await l.srv.run('ip', ['link', 'show', 'wcs0'])).code, 1);
     assert.deepEqual(await sysctls(), ['0', '0']);
     assert.match(server.output(), /NAT: relayed [1-9]\d* TCP and [1-9]\d* UDP flow\(s\); refused by the egress policy [1-9]\d* TCP, [1-9]\d* UDP/);
   });
 
-  it('a start after a crash removes the table left behind and restores forwarding; --allow-lan opens the LAN', async () => {
+  it('a start after a crash removes the table left behind and restores forwarding; --allow-lan opens the LAN; flow limits hold', async () => {
     server = await startServer(['--allow-lan']);
     // A crash: stage 1 and stage 2 (one process group) killed outright, nothing cleaned up.
     process.kill(-server.pid!, 'SIGKILL');
     await server.exited;
-    await waitFor(async () => (await srv.run('ip', ['link', 'show', 'wcs0'])).code !== 0, { what: 'the killed server\'s TUN to go', timeoutMs: 5_000 });
+    await waitFor(async () => (await l.srv.run('ip', ['link', 'show', 'wcs0'])).code !== 0, { what: 'the killed server\'s TUN to go', timeoutMs: 5_000 });
     assert.equal((await table()).code, 0, 'the crashed run left its table');
     assert.deepEqual(await sysctls(), ['1', '1']);
 
-    server = await startServer(['--allow-lan']);
+    server = await startServer(['--allow-lan', '--max-flows-per-peer', '2']);
     assert.match(server.output(), /removed the nftables table inet wirecagesrv_nat left by a run that did not stop cleanly, and set forwarding back to what it was before that run \(IPv4 0, IPv6 0\)/);
     assert.equal((await forwardRules()).length, 1);
-    assert.deepEqual(await probes(['tcp', SRV_LAN, '8080']), ['data HTTP/1.1 200 OK']);
+    const r = await caged(['sh', '-c', `${process.execPath} ${PROBE} tcp ${SRV_LAN} 8080; ${process.execPath} -e "${THREE}"`]);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['data HTTP/1.1 200 OK', 'open open ECONNREFUSED'], `${r.stderr}\n${server.describe()}`);
     assert.equal((await server.stop(10_000)).code, 0, server.describe());
     assert.deepEqual(await sysctls(), ['0', '0']);
     assert.notEqual((await table()).code, 0);
@@ -205,11 +166,11 @@ describe('wirecagesrv kernel NAT', function () {
 
   it('refuses to start without the privileges it needs, naming them', async () => {
     const home = await lab.tempDir();
-    const token = await writeSecretFile(home, 'token', `${TOKEN}\n`);
+    const token = await writeSecretFile(home, 'token', `${SRV_TOKEN}\n`);
     await chown(home, 65534, 65534);
     await chown(token, 65534, 65534);
-    const r = await srv.run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, SRV_BIN, 'up', '--nat', 'kernel', '--auth-token-file', token,
-      '--wg-listen', `${srvAddr}:51822`, '--api-listen', `${srvAddr}:8445`, '--state', join(home, 'registry.db')], { env: { PATH: process.env.PATH, HOME: home }, timeoutMs: 30_000 });
+    const r = await l.srv.run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, SRV_BIN, 'up', '--nat', 'kernel', '--auth-token-file', token,
+      '--wg-listen', `${l.srvAddr}:51822`, '--api-listen', `${l.srvAddr}:8445`, '--state', join(home, 'registry.db')], { env: { PATH: process.env.PATH, HOME: home }, timeoutMs: 30_000 });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^wirecagesrv: --nat kernel .* needs CAP_NET_ADMIN .* run it as root, or use --nat userspace/m);
     assert.notEqual((await table()).code, 0);
