@@ -4,7 +4,7 @@
 // ping sockets go out from "edge" to the host in "inet".
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createLogger } from '@wirecage/wg-engine';
 import { newCounters } from '../src/nat/counters.js';
@@ -45,7 +45,7 @@ describe('NAT ping relay', function () {
     lab = new ForwardLab();
     const [, edge, nat] = lab.names as [string, string, string];
     execFileSync('ip', ['netns', 'exec', nat, 'nft', '-f', '-'], {
-      input: natRuleset({ tunName: `${lab.prefix}c`, gateway4: '10.200.100.1', gateway6: 'fd00:ab::1', tcpPort: 1, udpPort: 1 }),
+      input: natRuleset({ tunName: `${lab.prefix}c`, gateway4: '10.200.100.1', gateway6: 'fd00:ab::1', tcpPort: 1, udpPort: 1, steerEcho: true }),
     });
     execFileSync('ip', ['netns', 'exec', edge, 'sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647']);
     const ctx = {
@@ -55,7 +55,8 @@ describe('NAT ping relay', function () {
       counters,
       log: createLogger('debug', (l) => logs.push(l)),
     };
-    relay = await IcmpRelay.listen(ctx, { gateways: ['10.200.100.1', 'fd00:ab::1'], idleMs: IDLE_MS, hostNetnsFd: lab.fds.edge });
+    relay = (await IcmpRelay.start(ctx, { gateways: ['10.200.100.1', 'fd00:ab::1'], idleMs: IDLE_MS, hostNetnsFd: lab.fds.edge }))!;
+    assert.ok(relay, logs.join('\n'));
   });
 
   after(() => {
@@ -90,6 +91,19 @@ describe('NAT ping relay', function () {
     const refused = counters.icmpRefusedByPolicy;
     assert.equal((await ping('169.254.169.254', '-c', '1')).received, 0);
     assert.equal(counters.icmpRefusedByPolicy, refused + 1);
+  });
+
+  it('turns itself off, saying why, when it cannot take echo over from the namespace\'s kernel', async () => {
+    const notANetns = openSync('/dev/null', 'r');
+    const warnings: string[] = [];
+    try {
+      const ctx = { netnsFd: notANetns, policy: new EgressPolicy(), limits, counters: newCounters(), log: createLogger('warn', (l) => warnings.push(l)) };
+      assert.equal(await IcmpRelay.start(ctx, { gateways: ['10.200.100.1'] }), null);
+    } finally {
+      closeSync(notANetns);
+    }
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /pings through the NAT are off, only the gateway answers: .*setns/);
   });
 
   it('drops pings beyond the per-peer flow limit', async () => {

@@ -34,6 +34,7 @@ const READ_BATCH = 256;
 const GATEWAY_TTL = 64;
 
 const REQUEST = { 4: ICMP4_ECHO_REQUEST, 6: ICMP6_ECHO_REQUEST } as const;
+const ECHO_IGNORE_ALL = { 4: '/proc/sys/net/ipv4/icmp_echo_ignore_all', 6: '/proc/sys/net/ipv6/icmp/echo_ignore_all' } as const;
 const REPLY = { 4: ICMP4_ECHO_REPLY, 6: ICMP6_ECHO_REPLY } as const;
 
 export interface IcmpRelayOptions {
@@ -82,18 +83,24 @@ export class IcmpRelay {
   /**
    * Opens the raw sockets in the NAT namespace, then stops its kernel from
    * answering echo requests: from here on every reply comes from this relay.
+   * Null, after a warning, when that cannot be done (a read-only /proc/sys in
+   * a container, say): then echo requests must not be steered to the
+   * namespace, and only its kernel answers, for the gateway addresses.
    */
-  static async listen(ctx: RelayContext, opts: IcmpRelayOptions): Promise<IcmpRelay> {
+  static async start(ctx: RelayContext, opts: IcmpRelayOptions): Promise<IcmpRelay | null> {
     const relay = new IcmpRelay(ctx, opts);
     try {
       for (const family of [4, 6] as const) {
         const fd = icmpSocketInNetns(ctx.netnsFd, family, { raw: true, transparent: true, acceptTypes: [REQUEST[family]] });
         relay.listeners.push({ family, fd, watcher: null });
       }
-      await runInNetns(ctx.netnsFd, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/icmp_echo_ignore_all && echo 1 > /proc/sys/net/ipv6/icmp/echo_ignore_all']);
+      await runInNetns(ctx.netnsFd, 'sh', ['-c', `echo 1 > ${ECHO_IGNORE_ALL[6]} && echo 1 > ${ECHO_IGNORE_ALL[4]}`]);
     } catch (err) {
       relay.close();
-      throw new Error(`the NAT cannot relay ping: ${(err as Error).message}`);
+      // Half done (one family's switch written) would leave the gateway silent in that family.
+      await runInNetns(ctx.netnsFd, 'sh', ['-c', `echo 0 > ${ECHO_IGNORE_ALL[6]}; echo 0 > ${ECHO_IGNORE_ALL[4]}`]).catch(() => {});
+      ctx.log.warn(`NAT: pings through the NAT are off, only the gateway answers: ${(err as Error).message}`);
+      return null;
     }
     relay.probePingSockets();
     for (const l of relay.listeners) {

@@ -16,20 +16,25 @@ export interface NftRuleOptions {
   gateway6: string;
   tcpPort: number;
   udpPort: number;
+  /** Steer echo requests to the ping relay; only once the namespace's kernel answers no echo itself. */
+  steerEcho?: boolean;
 }
 
 export function natRuleset(o: NftRuleOptions): string {
   const mark = `meta mark set ${TPROXY_MARK}`;
+  const echo = o.steerEcho
+    ? `
+    icmp type echo-request ${mark} accept
+    icmpv6 type echo-request ${mark} accept
+    ip protocol icmp ip frag-off & 0x1fff != 0 ${mark} accept
+    frag nexthdr ipv6-icmp frag frag-off != 0 ${mark} accept`
+    : '';
   return `table inet ${NFT_TABLE} {
   chain prerouting {
     type filter hook prerouting priority mangle; policy accept;
     iifname != "${o.tunName}" accept
     ip daddr ${o.gateway4} accept
-    ip6 daddr { ${o.gateway6}, fe80::/10 } accept
-    icmp type echo-request ${mark} accept
-    icmpv6 type echo-request ${mark} accept
-    ip protocol icmp ip frag-off & 0x1fff != 0 ${mark} accept
-    frag nexthdr ipv6-icmp frag frag-off != 0 ${mark} accept
+    ip6 daddr { ${o.gateway6}, fe80::/10 } accept${echo}
     meta l4proto tcp socket transparent 1 ${mark} accept
     meta l4proto tcp tproxy to :${o.tcpPort} ${mark} accept
     meta l4proto udp tproxy to :${o.udpPort} ${mark} accept

@@ -27,14 +27,14 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
   };
   let tcp: TcpRelay | undefined;
   let udp: UdpRelay | undefined;
-  let icmp: IcmpRelay | undefined;
+  let icmp: IcmpRelay | null = null;
   let dns: DnsForwarder | undefined;
   try {
     tcp = await TcpRelay.listen(ctx);
     udp = UdpRelay.listen(ctx);
     // Before steer(): the kernel must stop answering echo requests before any is steered to it.
-    icmp = await IcmpRelay.listen(ctx, { gateways: [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!) });
-    await ns.steer({ tcp: tcp.port, udp: udp.port });
+    icmp = await IcmpRelay.start(ctx, { gateways: [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!) });
+    await ns.steer({ tcp: tcp.port, udp: udp.port, echo: icmp !== null });
     const addresses = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!);
     dns = await DnsForwarder.start({ netnsFd: ns.netnsFd, addresses, upstreams: o.dnsUpstream ?? hostDnsUpstreams(), log });
   } catch (err) {
@@ -56,7 +56,7 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
       device.io.writeTun = () => {};
       log.info(d.summary());
       await d.close();
-      i.close();
+      i?.close();
       u.close();
       await t.close();
       ns.close();
