@@ -42,7 +42,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 const duration = option('duration', 5, 1, 60);
-const rounds = option('rounds', 2, 1, 10);
+const rounds = option('rounds', 3, 1, 10);
 const REG_SECONDS = 5;
 const REG_CONCURRENCY = 8;
 const outDir = fileURLToPath(new URL('./results/', import.meta.url));

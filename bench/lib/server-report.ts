@@ -92,7 +92,8 @@ export function renderServerReport(run: ServerBenchRun): string {
     '## CPU per GB',
     '',
     'CPU seconds (user + system, all threads) of the server process (wirecagesrv’s stage 2, or wireguard-go) and of the cage’s stage 2 during the median run, per 10⁹ payload bytes. ' +
-      'Work the kernel does in softirq context (forwarding, masquerade, the userspace NAT’s TCP stack) is charged to no process, so these figures leave out part of each server’s cost.',
+      'Kernel work is charged to whichever task runs when it happens: what a TUN write sets off (the userspace NAT’s TCP stack; with --nat kernel forwarding, masquerade and even the lab host’s receive across the veth) ' +
+        'mostly lands on the server process as system time, while packets arriving from the veth are handled in softirq and may be charged to no process. Read these as indications, not as each server’s full cost.',
     '',
   );
   const cpuRows: string[][] = [];
