@@ -39,8 +39,8 @@ export function renderServerChart(run: ServerBenchRun): string {
   let lx = left;
   for (const s of SETUPS) {
     const label = SETUP_TITLES[s] + (s === ANCHOR_SETUP ? ' (anchor)' : '');
-    out.push(`<rect x="${lx}" y="60" width="14" height="14" fill="${COLORS[s]}"/>`, `<text x="${lx + 20}" y="72" font-size="13" fill="#222">${esc(label)}</text>`);
-    lx += 34 + label.length * 7.2;
+    out.push(`<rect x="${lx.toFixed(1)}" y="60" width="14" height="14" fill="${COLORS[s]}"/>`, `<text x="${(lx + 20).toFixed(1)}" y="72" font-size="12" fill="#222">${esc(label)}</text>`);
+    lx += 34 + label.length * 6.6;
   }
   for (let v = 0; v <= yMax + 1e-9; v += step) {
     const yy = y(v).toFixed(1);
