@@ -15,13 +15,10 @@ import {
   UDP_OFFSET,
   UdpSocket,
 } from '../src/index.js';
-import type { ShardWorkerData } from './fixtures/shard-worker.js';
 import { NetnsLab } from './lab.js';
 import { echoReplyInPlace, parseIcmpEcho, parseIpv4, parseTcp, TCP_ACK, TCP_SYN, tcpSegment } from './packets.js';
-import { startWorker } from './workers.js';
+import { openLabTun, PEER_ADDR, pingPeer, startEchoPipeline, TUN_ADDR } from './tun-lab.js';
 
-const TUN_ADDR = '198.18.0.1';
-const PEER_ADDR = '198.18.0.2';
 const MTU = 1420;
 const VNET_HDR = 10;
 const NEEDS_CSUM = 1;
@@ -58,13 +55,7 @@ const kernel = ((): number => {
 
 describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
   let lab: NetnsLab;
-  let names = 0;
-  const open = (offload: boolean, queues = 1): Tun => {
-    const tun = Tun.open({ name: `wct${process.pid % 100000}o${names++}`, netnsFd: lab.fd, mtu: MTU, offload, queues });
-    lab.ip('link', 'set', tun.name, 'up');
-    lab.ip('addr', 'add', `${TUN_ADDR}/24`, 'dev', tun.name);
-    return tun;
-  };
+  const open = (offload: boolean, queues = 1): Tun => openLabTun(lab, { mtu: MTU, offload, queues });
 
   /**
    * The main thread as the egress ring's shard and consumer: every slot the
@@ -148,16 +139,10 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
   it('answers ping through tunReader -> worker shard -> tunWriter with the header kept in OFFSET/LENGTH', async () => {
     const tun = open(true);
     const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() });
-    const doorbell = Doorbell.create();
-    const reader = RingPump.tunReader({ tun }, ring, doorbell);
-    const writer = RingPump.tunWriter({ tun }, ring);
-    const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane: 0, mode: 'icmp-echo', vnetHdr: true };
-    const shard = startWorker<{ processed: number }>('shard-worker.ts', data);
+    const { doorbell, reader, writer, shard } = startEchoPipeline({ tun }, ring);
     try {
       await shard.ready;
-      const ping = await lab.exec('ping', '-c', '20', '-i', '0.01', '-W', '1', PEER_ADDR);
-      assert.equal(ping.code, 0, ping.stdout);
-      assert.match(ping.stdout, /20 packets transmitted, 20 received, 0% packet loss/);
+      await pingPeer(lab, 20);
       const [r, w] = [reader.stats(), writer.stats()];
       assert.ok(w.packets >= 20 && w.errors === 0, JSON.stringify(w));
       assert.equal(r.dropsFull + r.truncated + r.errors, 0);

@@ -1,21 +1,11 @@
 import assert from 'node:assert/strict';
-import { Doorbell, PacketRing, RingPump, slotBytesForMtu, Tun } from '../src/index.js';
-import type { ShardWorkerData } from './fixtures/shard-worker.js';
+import { Doorbell, PacketRing, RingPump, slotBytesForMtu } from '../src/index.js';
 import { NetnsLab, waitFor } from './lab.js';
-import { startWorker } from './workers.js';
-
-const TUN_ADDR = '198.18.0.1';
-const PEER_ADDR = '198.18.0.2';
+import { openLabTun, pingPeer, startEchoPipeline } from './tun-lab.js';
 
 describe('TUN pumps', () => {
   let lab: NetnsLab;
-  let names = 0;
-  const open = (): Tun => {
-    const tun = Tun.open({ name: `wct${process.pid % 100000}p${names++}`, netnsFd: lab.fd, mtu: 1420 });
-    lab.ip('link', 'set', tun.name, 'up');
-    lab.ip('addr', 'add', `${TUN_ADDR}/24`, 'dev', tun.name);
-    return tun;
-  };
+  const open = () => openLabTun(lab, { mtu: 1420 });
 
   before(() => {
     lab = NetnsLab.create();
@@ -25,16 +15,10 @@ describe('TUN pumps', () => {
   it('answers ping through tunReader -> worker shard (echo request to reply) -> tunWriter with 0% loss', async () => {
     const tun = open();
     const ring = PacketRing.create({ capacity: 256, slotBytes: slotBytesForMtu(tun.mtu) });
-    const doorbell = Doorbell.create();
-    const reader = RingPump.tunReader({ tun, queue: 0 }, ring, doorbell);
-    const writer = RingPump.tunWriter({ tun, queue: 0 }, ring);
-    const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane: 0, mode: 'icmp-echo' };
-    const shard = startWorker<{ processed: number }>('shard-worker.ts', data);
+    const { doorbell, reader, writer, shard } = startEchoPipeline({ tun, queue: 0 }, ring);
     try {
       await shard.ready;
-      const ping = await lab.exec('ping', '-c', '20', '-i', '0.01', '-W', '1', PEER_ADDR);
-      assert.equal(ping.code, 0, ping.stdout);
-      assert.match(ping.stdout, /20 packets transmitted, 20 received, 0% packet loss/);
+      await pingPeer(lab, 20);
       const [r, w] = [reader.stats(), writer.stats()];
       assert.ok(r.packets >= 20, JSON.stringify(r));
       assert.ok(w.packets >= 20, JSON.stringify(w));

@@ -16,9 +16,8 @@ import {
   UDP_OFFSET,
   UdpSocket,
 } from '../src/index.js';
-import type { ShardWorkerData } from './fixtures/shard-worker.js';
 import { NetnsLab, waitFor } from './lab.js';
-import { startWorker } from './workers.js';
+import { startShard } from './workers.js';
 
 const LOCALHOST = new Uint8Array([127, 0, 0, 1]);
 const SIZE = 1000;
@@ -81,8 +80,7 @@ describe('UDP pumps', () => {
       const doorbell = Doorbell.create();
       const reader = RingPump.udpReader(socket, ring, doorbell, { gro: offload });
       const writer = RingPump.udpWriter(socket, ring, { gso: offload });
-      const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane: 0, mode: 'identity' };
-      const echo = startWorker<{ processed: number }>('shard-worker.ts', data);
+      const echo = startShard(ring, doorbell, 'identity');
       const peer = new Peer(lab.fd, { gso: offload, gro: offload });
       try {
         await echo.ready;

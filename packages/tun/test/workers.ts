@@ -2,6 +2,8 @@
 // in a Worker's execArgv (nodejs/node#47747), so workers boot through tsx's tsImport.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { Doorbell, PacketRing } from '../src/index.js';
+import type { ShardWorkerData } from './fixtures/shard-worker.js';
 
 export interface TestWorker<R> {
   worker: Worker;
@@ -37,4 +39,18 @@ export function startWorker<R>(fixture: string, workerData: unknown): TestWorker
   const readyOrFail = Promise.race([ready, exited.then((code) => Promise.reject(new Error(`worker exited (${code}) before it was ready`)))]);
   readyOrFail.catch(() => {});
   return { worker, ready: readyOrFail, result, exited };
+}
+
+/** What shard-worker.ts posts last: the slots it transformed, and the BUSY ones it took over. */
+export type ShardResult = { processed: number; recovered: number };
+
+/** shard-worker.ts serving `lane` (default 0) of `ring` in `mode` until the ring closes. */
+export function startShard(
+  ring: PacketRing,
+  doorbell: Doorbell,
+  mode: ShardWorkerData['mode'],
+  extra: Pick<ShardWorkerData, 'crashAfter' | 'vnetHdr'> & { lane?: number } = {},
+): TestWorker<ShardResult> {
+  const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane: 0, mode, ...extra };
+  return startWorker<ShardResult>('shard-worker.ts', data);
 }
