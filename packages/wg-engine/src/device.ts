@@ -50,8 +50,8 @@ export interface PeerConfig {
 
 export interface DeviceEvents {
   'handshake-complete': [Peer];
-  /** Allowed IPs changed (a data plane republishes its routing table). */
-  routes: [];
+  /** The peer's allowed IPs changed (a data plane republishes them); it may have taken prefixes from others. */
+  routes: [Peer];
   /** A peer is about to be removed (its id is then free for reuse). */
   'peer-removed': [Peer];
 }
@@ -181,7 +181,7 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     if (cfg.endpoint !== undefined) peer.endpoint = cfg.endpoint;
     if (cfg.replaceAllowedIps) this.allowedIps.removeByValue(peer);
     for (const c of cfg.allowedIps ?? []) this.allowedIps.insert(c, peer);
-    if (cfg.replaceAllowedIps || cfg.allowedIps?.length) this.emit('routes');
+    if (cfg.replaceAllowedIps || cfg.allowedIps?.length) this.emit('routes', peer);
     if (cfg.persistentKeepalive !== undefined) {
       const was = peer.persistentKeepalive;
       peer.persistentKeepalive = cfg.persistentKeepalive;
@@ -194,7 +194,7 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
 
   removeAllowedIp(peer: Peer, cidr: Cidr): boolean {
     const removed = this.allowedIps.remove(cidr, peer);
-    if (removed) this.emit('routes');
+    if (removed) this.emit('routes', peer);
     return removed;
   }
 
@@ -209,7 +209,7 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     this.peerTable.reset(peer.id);
     this.peersById[peer.id] = undefined;
     this.freeIds.push(peer.id);
-    this.emit('routes');
+    this.emit('routes', peer);
     return true;
   }
 

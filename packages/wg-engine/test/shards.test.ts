@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { canProduce, consume, produce, TUN_OFFSET, UDP_OFFSET, type PacketRing } from '@wirecage/tun';
 import { DataPlane } from '../src/data/plane.js';
-import { systemClock } from '../src/index.js';
+import { parseCidr, systemClock } from '../src/index.js';
 import { Transport } from '../src/messages.js';
 import { ipv4Packet, linkedPair, type LinkedPair } from './fixtures/net.js';
 
@@ -187,6 +187,27 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     assert.equal(plane.shardStats().reduce((t, s) => t + s.drops.total(), 0), 0);
     plane.syncCounters();
     assert.ok(pair.pa.rxBytes >= 32);
+  });
+
+  it('follows allowed-IPs changes peer by peer: a prefix moved to another peer, that peer removed, the prefix given back', async () => {
+    const a = pair.a.device;
+    const toB = () => new Promise<number>((resolve, reject) => {
+      let out = 0;
+      pump(plane.egress, plane, 10, (i) => numbered(i), () => out++, TUN_OFFSET).then(() => resolve(out), reject);
+    });
+    assert.equal(await toB(), 10);
+    // A new peer C takes 10.0.0.2/32 from B (as `wg set` moves it). C has no session: the shards hand
+    // those packets to the main thread, which stages them and starts a handshake with C.
+    const c = a.setPeer(Buffer.alloc(32, 7), { allowedIps: [parseCidr('10.0.0.2/32')] });
+    assert.equal(await toB(), 0);
+    assert.ok(c.stagedCount > 0, 'packets for the new owner were staged on the main thread');
+    a.removePeer(c.publicKey);
+    const noRoute = () => plane.shardStats().reduce((t, s) => t + s.drops.get('no-route'), 0);
+    const before = noRoute();
+    assert.equal(await toB(), 0);
+    assert.equal(noRoute() - before, 10);
+    a.setPeer(pair.pa.publicKey, { allowedIps: [parseCidr('10.0.0.2/32')] });
+    assert.equal(await toB(), 10);
   });
 
   it('malformed packets are dropped and counted; shards keep running', async () => {

@@ -94,7 +94,7 @@ export class DataPlane {
   private readonly restarts: number[] = [];
   private readonly seen = new Map<number, Seen>();
   private readonly sync: NodeJS.Timeout;
-  private readonly onRoutes = () => this.publishRoutes();
+  private readonly onRoutes = (peer: Peer) => this.publishPeerRoutes(peer);
   private readonly onPeerRemoved = (peer: Peer) => this.syncPeer(peer);
   private closing = false;
 
@@ -135,7 +135,6 @@ export class DataPlane {
     }
     device.on('routes', this.onRoutes);
     device.on('peer-removed', this.onPeerRemoved);
-    this.publishRoutes();
     this.sync = setInterval(() => this.syncCounters(), opts.syncIntervalMs ?? 100);
     this.sync.unref();
   }
@@ -226,17 +225,18 @@ export class DataPlane {
 
   private routeEntries(): RouteEntry[] {
     const out: RouteEntry[] = [];
-    for (const peer of this.device.peers()) {
-      for (const c of this.device.allowedIps.entriesFor(peer)) {
-        out.push({ family: c.family, address: new Uint8Array(c.address), prefix: c.prefix, peer: peer.id });
-      }
-    }
+    for (const peer of this.device.peers()) out.push(...this.peerEntries(peer));
     return out;
   }
 
-  private publishRoutes(): void {
-    const entries = this.routeEntries();
-    for (const p of this.ports) p?.postMessage({ t: 'routes', entries } satisfies ToShard);
+  private peerEntries(peer: Peer): RouteEntry[] {
+    return this.device.allowedIps.entriesFor(peer).map((c) => ({ family: c.family, address: new Uint8Array(c.address), prefix: c.prefix, peer: peer.id }));
+  }
+
+  // One peer at a time: a server adding its thousandth peer sends a few bytes, not its whole table.
+  private publishPeerRoutes(peer: Peer): void {
+    const msg: ToShard = { t: 'peer-routes', peer: peer.id, entries: this.device.peerById(peer.id) === peer ? this.peerEntries(peer) : [] };
+    for (const p of this.ports) p?.postMessage(msg);
     this.bumpConfig();
   }
 

@@ -53,7 +53,15 @@ export type ToMain =
   /** Time or message count says this session should be renewed. */
   | { t: 'rekey'; peer: number };
 
-export type ToShard = { t: 'routes'; entries: RouteEntry[] } | { t: 'crash' };
+export type ToShard =
+  /** Every allowed IP: a shard's starting table. */
+  | { t: 'routes'; entries: RouteEntry[] }
+  /**
+   * One peer's allowed IPs now (none once it is removed). Applied in order, as the
+   * Device applied them: a prefix given to this peer moves from its old owner.
+   */
+  | { t: 'peer-routes'; peer: number; entries: RouteEntry[] }
+  | { t: 'crash' };
 
 // Control words (Int32) shared by the main thread and every shard.
 export const CTL_CLOSED = 0;

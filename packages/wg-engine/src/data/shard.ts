@@ -24,7 +24,7 @@ import {
   writeSegment,
   type VnetHeader,
 } from '@wirecage/tun';
-import { AllowedIps, type IpFamily } from '../allowed-ips.js';
+import { AllowedIps, type Cidr, type IpFamily } from '../allowed-ips.js';
 import {
   KEEPALIVE_TIMEOUT,
   MAX_MESSAGE_SIZE,
@@ -42,7 +42,7 @@ import { KEYPAIR_INITIATOR, KEYPAIR_UNCONFIRMED, KeypairTable } from '../keypair
 import { DropCounters, DROP_REASONS, type DropReason } from '../stats.js';
 import { DECRYPT_FAILED, DECRYPT_REPLAY, openInPlace, paddedLength, sealInPlace } from './transport.js';
 import { PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, PeerTable, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
-import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, MAX_INFLIGHT, SHARD_COUNTERS, type ShardInit, type ToMain, type ToShard } from './protocol.js';
+import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, MAX_INFLIGHT, SHARD_COUNTERS, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
 
 // Slot header words a shard reads and writes (int32 index relative to the slot).
 const F_OFFSET = SlotField.OFFSET >> 2;
@@ -370,9 +370,11 @@ export class Shard {
     this.configGen = Atomics.load(this.control, CTL_CONFIG_GEN);
     for (const m of this.readConfig()) {
       if (m.t === 'routes') {
-        const routes = new AllowedIps<number>();
-        for (const e of m.entries) routes.insert({ family: e.family, address: Buffer.from(e.address), prefix: e.prefix }, e.peer);
-        this.routes = routes;
+        this.routes = new AllowedIps<number>();
+        for (const e of m.entries) this.routes.insert(cidrOf(e), e.peer);
+      } else if (m.t === 'peer-routes') {
+        this.routes.removeByValue(m.peer);
+        for (const e of m.entries) this.routes.insert(cidrOf(e), m.peer);
       } else if (m.t === 'crash') {
         this.dieInSlot = () => process.exit(70);
       }
@@ -396,6 +398,10 @@ function ipLength(u8: Uint8Array, p: number, available: number): number {
     return 0;
   }
   return len <= available ? len : 0;
+}
+
+function cidrOf(e: RouteEntry): Cidr {
+  return { family: e.family, address: Buffer.from(e.address), prefix: e.prefix };
 }
 
 function addressWords(i32: Int32Array, w: number): number[] {
