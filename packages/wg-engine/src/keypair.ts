@@ -39,7 +39,9 @@ export class KeypairTable {
   private readonly u64: BigUint64Array;
   private readonly f64: Float64Array;
   private readonly i32: Int32Array;
-  private readonly replays: ReplayWindow[] = [];
+  // Made on first use: a table sized for many peers (and viewed again in every shard) would
+  // otherwise hold a window object per slot from the start.
+  private readonly replays: (ReplayWindow | undefined)[] = [];
   private readonly freeSlots: number[] = [];
 
   constructor(
@@ -51,7 +53,6 @@ export class KeypairTable {
     this.u64 = new BigUint64Array(this.sab);
     this.f64 = new Float64Array(this.sab);
     this.i32 = new Int32Array(this.sab);
-    for (let s = 0; s < capacity; s++) this.replays.push(new ReplayWindow(this.sab, s * KEYPAIR_SLOT_BYTES + REPLAY));
     // Only the owner (the main thread) allocates; views made from an existing sab do not.
     if (!sab) for (let s = capacity - 1; s >= 0; s--) this.freeSlots.push(s);
   }
@@ -70,7 +71,7 @@ export class KeypairTable {
     this.bytes.set(receiveKey, base + RECV_KEY);
     Atomics.store(this.u64, (base + COUNTER) / 8, 0n);
     this.f64[(base + CREATED) / 8] = createdMs;
-    this.replays[slot]!.reset();
+    this.replay(slot).reset();
     Atomics.store(this.i32, (base + STATE) / 4, 1);
     return slot;
   }
@@ -157,7 +158,7 @@ export class KeypairTable {
   }
 
   replay(slot: number): ReplayWindow {
-    return this.replays[slot]!;
+    return (this.replays[slot] ??= new ReplayWindow(this.sab, slot * KEYPAIR_SLOT_BYTES + REPLAY));
   }
 
   get used(): number {
