@@ -1,65 +1,36 @@
-// `wirecage run NAME` against a real wirecagesrv in a lab: add-server writes
-// config.toml, run registers a key made on first use and completes a
-// handshake (a completed handshake, which `run` waits for before starting
-// the command, is the proof here; traffic through the server's NAT is
-// tests/server/nat.test.ts's). A second run
-// reuses the key and gets the same address; a wrong token gives exit 125.
+// `wirecage run NAME` against a real wirecagesrv in a lab (tests/lib/srv-lab.ts;
+// its internet and LAN are not used here): add-server writes config.toml, run
+// registers a key made on first use and completes a handshake (a completed
+// handshake, which `run` waits for before starting the command, is the proof
+// here; traffic through the server's NAT is tests/server/nat.test.ts's). A
+// second run reuses the key and gets the same address; a wrong token gives
+// exit 125.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { run } from '../lib/exec.js';
-import { Lab, nsRun, type Netns } from '../lib/netns.js';
+import { Lab, nsRun } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { waitFor } from '../lib/wait.js';
-import { writeSecretFile } from '../lib/wg.js';
+import { SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { WIRECAGE_BIN } from '../lib/cage.js';
-
-const SRV_APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
-const SRV_BIN = join(SRV_APP, 'bin', 'run.js');
-const TOKEN = 'lab-token-name-0123456789';
 
 describe('wirecage run NAME with wirecagesrv', function () {
   this.timeout(90_000);
   const lab = new Lab();
   after(() => lab.teardown());
 
-  let srv: Netns;
-  let cli: Netns;
+  let l: SrvLab;
   let srvAddr: string;
   let dir: string;
-  let env: NodeJS.ProcessEnv;
   let server: LabProcess;
 
-  const wirecage = (args: string[]) => run(process.execPath, [WIRECAGE_BIN, ...args], { env, timeoutMs: 20_000 });
-  const caged = (args: string[]) => nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', ...args], { env, timeoutMs: 30_000 });
+  const wirecage = (args: string[]) => run(process.execPath, [WIRECAGE_BIN, ...args], { env: l.env, timeoutMs: 20_000 });
+  const caged = (args: string[]) => nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', ...args], { env: l.env, timeoutMs: 30_000 });
 
   before(async () => {
-    for (const f of [join(SRV_APP, 'dist', 'commands', 'up.js'), fileURLToPath(new URL('../../packages/cli/dist/commands/add-server.js', import.meta.url))]) {
-      if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx turbo run build)`);
-    }
-    srv = await lab.namespace('srv');
-    cli = await lab.namespace('cli');
-    const link = await lab.veth(srv, cli, { v6: false });
-    srvAddr = link.a.v4!;
-    dir = await lab.tempDir();
-    env = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
-    const tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
-    server = srv.spawn(
-      process.execPath,
-      [SRV_BIN, 'up', '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820', '--wg-endpoint', `${srvAddr}:51820`,
-        '--api-listen', `${srvAddr}:8443`, '--state', join(dir, 'state', 'registry.db'), '--subnet6', 'fd7a:5e:5f::/64'],
-      { env: { PATH: process.env.PATH, HOME: dir } },
-    );
-    await waitFor(
-      async () => {
-        server.assertRunning();
-        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:8443/healthz`]);
-        return r.stdout === '200';
-      },
-      { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => server.describe() },
-    );
+    l = await srvLab(lab);
+    ({ srvAddr, dir } = l);
+    server = await startWirecagesrv(l);
   });
 
   let firstAddrs: string;
@@ -80,8 +51,8 @@ describe('wirecage run NAME with wirecagesrv', function () {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.pop()!.trim(), '0', 'the key file and config.toml must be hidden inside the cage');
-    firstAddrs = lines.filter((l) => !l.startsWith('fe80')).sort().join(',');
-    assert.equal(firstAddrs, '10.200.100.2/32,fd7a:5e:5f::2/128');
+    firstAddrs = lines.filter((line) => !line.startsWith('fe80')).sort().join(',');
+    assert.equal(firstAddrs, '10.200.100.2/32,fd7a:5e:60::2/128', 'the first addresses of the pools (SUBNET6 is fd7a:5e:60::/64)');
   });
 
   it('a second run reuses the key and gets the same address', async () => {
@@ -89,7 +60,7 @@ describe('wirecage run NAME with wirecagesrv', function () {
     const key = await readFile(keyFile, 'utf8');
     const r = await caged(['lab', '--', 'ip', '-o', 'addr', 'show', 'dev', 'wirecage']);
     assert.equal(r.code, 0, r.stderr);
-    const addrs = r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[3]!).filter((a) => !a.startsWith('fe80')).sort().join(',');
+    const addrs = r.stdout.trim().split('\n').map((line) => line.split(/\s+/)[3]!).filter((a) => !a.startsWith('fe80')).sort().join(',');
     assert.equal(addrs, firstAddrs);
     assert.equal(await readFile(keyFile, 'utf8'), key);
   });

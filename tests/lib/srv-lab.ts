@@ -1,7 +1,9 @@
 // The wirecagesrv NAT lab: a client namespace where `wirecage` runs, a server
 // namespace running `wirecagesrv up`, an "internet" namespace (10.99.1.0/24,
 // fd7a:99:1::/64, opened with --allow-dest) and a LAN behind the server
-// (192.168.99.0/24) that the egress policy refuses. Shared by the NAT suites.
+// (192.168.99.0/24) that the egress policy refuses. Shared by the server
+// suites (tests/server) and cage/server-name.test.ts; a suite may leave the
+// internet or the LAN unused.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,10 +45,16 @@ export interface SrvLab {
   tokenFile: string;
 }
 
-/** Builds the namespaces and links; checks the builds the suites run. */
-export async function srvLab(lab: Lab): Promise<SrvLab> {
-  for (const f of [join(SRV_APP, 'dist', 'stage2', 'main.js'), fileURLToPath(new URL('../../packages/cli/dist/commands/add-server.js', import.meta.url))]) {
-    if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx turbo run build)`);
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Builds the namespaces and links; checks the builds the suites run (the server's stage 2 and the
+ * CLI's add-server, and `built`: more files, relative to the repository, that a suite's feature
+ * needs, so a stale build fails with a clear message).
+ */
+export async function srvLab(lab: Lab, opts: { built?: string[] } = {}): Promise<SrvLab> {
+  for (const f of ['apps/wirecagesrv/dist/stage2/main.js', 'packages/cli/dist/commands/add-server.js', ...(opts.built ?? [])]) {
+    if (!existsSync(join(REPO, f))) throw new Error(`${join(REPO, f)} is missing: build first (npx turbo run build)`);
   }
   const srv = await lab.namespace('srv');
   const cli = await lab.namespace('cli');
@@ -68,15 +76,34 @@ export interface SrvUser {
   token: string;
 }
 
-/** `wirecagesrv up` in the server namespace, once its API answers /healthz. */
-export async function startWirecagesrv(l: SrvLab, extra: string[] = [], as?: SrvUser): Promise<LabProcess> {
-  const [wg, api, home, token] = as ? [51821, 8444, as.home, as.token] : [51820, 8443, l.dir, l.tokenFile];
+/** How `startWirecagesrv` runs the server, beyond the lab's flags. */
+export interface SrvStart {
+  /** More `up` flags. */
+  args?: string[];
+  /** Run as another user, with its own ports (51821, 8444) and state. */
+  as?: SrvUser;
+  /** --state; by default state/registry.db in the home (the lab's dir, or the user's). */
+  state?: string;
+  /** --allow-dest for the lab's internet (default true); false leaves the egress policy refusing every lab address. */
+  allowInternet?: boolean;
+  /** More environment, e.g. WG_PRIVATE_KEY_B64. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * `wirecagesrv up` in the server namespace (API and WireGuard on `srvAddr`, --subnet6 SUBNET6),
+ * once its API answers /healthz. `extra` is a list of more flags, or the whole SrvStart.
+ */
+export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [], as?: SrvUser): Promise<LabProcess> {
+  const o: SrvStart = Array.isArray(extra) ? { args: extra, as } : extra;
+  const [wg, api, home, token] = o.as ? [51821, 8444, o.as.home, o.as.token] : [51820, 8443, l.dir, l.tokenFile];
+  const internet = o.allowInternet === false ? [] : ['--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64'];
   const up = [SRV_BIN, 'up', '--auth-token-file', token, '--wg-listen', `0.0.0.0:${wg}`, '--wg-endpoint', `${l.srvAddr}:${wg}`,
-    '--api-listen', `${l.srvAddr}:${api}`, '--state', join(home, 'state', 'registry.db'), '--subnet6', SUBNET6,
-    '--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64', ...extra];
-  const env = { PATH: process.env.PATH, HOME: home };
-  const p = as
-    ? l.srv.spawn('setpriv', [`--reuid=${as.uid}`, `--regid=${as.uid}`, '--clear-groups', process.execPath, ...up], { env })
+    '--api-listen', `${l.srvAddr}:${api}`, '--state', o.state ?? join(home, 'state', 'registry.db'), '--subnet6', SUBNET6,
+    ...internet, ...(o.args ?? [])];
+  const env = { PATH: process.env.PATH, HOME: home, ...o.env };
+  const p = o.as
+    ? l.srv.spawn('setpriv', [`--reuid=${o.as.uid}`, `--regid=${o.as.uid}`, '--clear-groups', process.execPath, ...up], { env })
     : l.srv.spawn(process.execPath, up, { env });
   await waitFor(
     async () => {

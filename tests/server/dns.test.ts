@@ -1,32 +1,24 @@
 // wirecagesrv's DNS forwarder end to end: a cage (`wirecage add-server` +
 // `wirecage run NAME`) behind `wirecagesrv up`, and an "internet" namespace
 // with a web server and an upstream resolver (dns-upstream.mjs, UDP and TCP)
-// on the lab's addresses. The server's upstreams are, in order, a port that
-// never answers and the resolver over IPv6, so the first query also proves
-// the fail-over. Nothing leaves the lab's namespaces: the server is given its
+// on the lab's addresses (tests/lib/srv-lab.ts; its LAN is not used here).
+// The server's upstreams are, in order, a port that never answers and the
+// resolver over IPv6, so the first query also proves the fail-over. Nothing leaves the lab's namespaces: the server is given its
 // upstreams, it never reads the machine's resolv.conf for them.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { run, type ExecResult } from '../lib/exec.js';
-import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
-import { Lab, nsRun, type Netns } from '../lib/netns.js';
+import { startFixture } from '../lib/cage.js';
+import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
+import { GATEWAY4 as GW4, GATEWAY6 as GW6, INET4, INET6, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
-import { writeSecretFile } from '../lib/wg.js';
 
-const SRV_APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
-const SRV_BIN = join(SRV_APP, 'bin', 'run.js');
 const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
 const UPSTREAM = fileURLToPath(new URL('./fixtures/dns-upstream.mjs', import.meta.url));
 const BURST = fileURLToPath(new URL('./fixtures/dns-burst.mjs', import.meta.url));
-const TOKEN = 'lab-token-dns-0123456789';
 
-const INET4 = '10.99.1.2';
-const INET6 = 'fd7a:99:1::2';
-const GW4 = '10.200.100.1';
-const GW6 = 'fd7a:5e:61::1';
 const SILENT_PORT = 5353;
 /** The forwarder's limit of queries in flight per peer (DNS_MAX_IN_FLIGHT_PER_PEER). */
 const PER_PEER = 128;
@@ -36,19 +28,16 @@ describe('wirecagesrv DNS forwarder', function () {
   const lab = new Lab();
   after(() => lab.teardown());
 
-  let srv: Netns;
-  let cli: Netns;
-  let env: NodeJS.ProcessEnv;
+  let l: SrvLab;
   let server: LabProcess;
   let upstream: LabProcess;
 
-  const caged = (script: string, timeoutMs = 60_000): Promise<ExecResult> =>
-    nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '10', '--', 'sh', '-c', script], { env, timeoutMs });
+  const caged = (script: string, timeoutMs = 60_000): Promise<ExecResult> => runCaged(l, ['sh', '-c', script], { timeoutMs });
   const ok = (r: ExecResult) => assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}\n${server.describe()}`);
 
   /** Stage 2 of the server: the node process in the server namespace running stage2/main.js. */
   const stage2Pid = async (): Promise<number> => {
-    const pids = (await run('ip', ['netns', 'pids', srv.name])).stdout.split('\n').filter((l) => l.trim() !== '').map(Number);
+    const pids = (await run('ip', ['netns', 'pids', l.srv.name])).stdout.split('\n').filter((p) => p.trim() !== '').map(Number);
     const pid = pids.find((p) => {
       try {
         return readlinkSync(`/proc/${p}/exe`) === process.execPath && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('stage2/main.js');
@@ -56,41 +45,18 @@ describe('wirecagesrv DNS forwarder', function () {
         return false;
       }
     });
-    if (pid === undefined) throw new Error(`no stage 2 process in ${srv.name}\n${server.describe()}`);
+    if (pid === undefined) throw new Error(`no stage 2 process in ${l.srv.name}\n${server.describe()}`);
     return pid;
   };
   const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
   before(async () => {
-    for (const f of [join(SRV_APP, 'dist', 'nat', 'dns-forwarder.js'), fileURLToPath(new URL('../../packages/cli/dist/commands/add-server.js', import.meta.url))]) {
-      if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx turbo run build)`);
-    }
-    srv = await lab.namespace('srv');
-    cli = await lab.namespace('cli');
-    const inet = await lab.namespace('inet');
-    const srvAddr = (await lab.veth(srv, cli, { v6: false })).a.v4!;
-    await lab.veth(srv, inet, { v4: ['10.99.1.1/24', `${INET4}/24`], v6: ['fd7a:99:1::1/64', `${INET6}/64`] });
-    const dir = await lab.tempDir();
-    env = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
-    const tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
-
-    await startFixture(inet, INTERNET, ['::', '8080', '7', '1']);
-    upstream = await startFixture(inet, UPSTREAM, ['::', String(SILENT_PORT), `web.lab=${INET4},${INET6}`]);
-    server = srv.spawn(process.execPath, [SRV_BIN, 'up', '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820',
-      '--wg-endpoint', `${srvAddr}:51820`, '--api-listen', `${srvAddr}:8443`, '--state', join(dir, 'state', 'registry.db'),
-      '--subnet6', 'fd7a:5e:61::/64', '--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64',
-      '--dns-upstream', `${INET4}:${SILENT_PORT}`, '--dns-upstream', `[${INET6}]:53`], { env: { PATH: process.env.PATH, HOME: dir } });
-    await waitFor(
-      async () => {
-        server.assertRunning();
-        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:8443/healthz`]);
-        return r.stdout === '200';
-      },
-      { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => server.describe() },
-    );
+    l = await srvLab(lab, { built: ['apps/wirecagesrv/dist/nat/dns-forwarder.js'] });
+    await startFixture(l.inet, INTERNET, ['::', '8080', '7', '1']);
+    upstream = await startFixture(l.inet, UPSTREAM, ['::', String(SILENT_PORT), `web.lab=${INET4},${INET6}`]);
+    server = await startWirecagesrv(l, ['--dns-upstream', `${INET4}:${SILENT_PORT}`, '--dns-upstream', `[${INET6}]:53`]);
     assert.match(server.output(), new RegExp(`DNS forwarder on ${GW4}:53 and \\[${GW6}\\]:53 \\(UDP, TCP\\), upstream ${INET4}:${SILENT_PORT}, \\[${INET6}\\]:53`));
-    const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', 'lab', `http://${srvAddr}:8443`, '--token', TOKEN], { env });
-    assert.equal(add.code, 0, add.stderr);
+    await addServer(l, 'lab');
   });
 
   it('is the cage\'s resolver: a lab name resolves through the gateways (after failing over) and is fetched over IPv4 and IPv6', async () => {

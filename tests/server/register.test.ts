@@ -1,26 +1,21 @@
-// wirecagesrv end to end in a lab: the server runs in its own namespace, a
-// wireguard-go client in another registers with curl, configures itself from
-// the answer with `wg set`, and completes a handshake. Then the server is
-// restarted on the same state file: the peer must still be known (same
-// addresses, and a fresh handshake succeeds without registering again).
-// Pings to the server's gateway address trigger the handshakes and prove
-// traffic through the server both ways; traffic through the NAT to other
-// hosts is nat.test.ts's, DNS dns.test.ts's.
+// wirecagesrv end to end in a lab (tests/lib/srv-lab.ts; its internet and LAN
+// are not used here): the server runs in its own namespace, a wireguard-go
+// client in another registers with curl, configures itself from the answer
+// with `wg set`, and completes a handshake. Then the server is restarted on
+// the same state file: the peer must still be known (same addresses, and a
+// fresh handshake succeeds without registering again). Pings to the server's
+// gateway address trigger the handshakes and prove traffic through the server
+// both ways; traffic through the NAT to other hosts is nat.test.ts's, DNS
+// dns.test.ts's.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Lab, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
+import { GATEWAY4, GATEWAY6, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
-
-const APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
-const BIN = join(APP, 'bin', 'run.js');
-const TOKEN = 'lab-token-0123456789abcdef';
-const SUBNET6 = 'fd7a:5e:5e::/64';
 
 interface Registration {
   client_address: string;
@@ -38,55 +33,30 @@ describe('wirecagesrv in a lab', function () {
   const lab = new Lab();
   after(() => lab.teardown());
 
-  let srv: Netns;
+  let l: SrvLab;
   let cli: Netns;
   let srvAddr: string;
   let dir: string;
   let keyFile: string;
   let serverPublicKey: string;
-  let tokenFile: string;
   let headerFile: string;
-  let state: string;
   let server: LabProcess;
   let go: WireguardGoPeer;
   let first: Registration;
 
   before(async () => {
-    if (!existsSync(join(APP, 'dist', 'commands', 'up.js'))) {
-      throw new Error(`wirecagesrv is not built: run \`npm run build\` in ${APP}`);
-    }
-    srv = await lab.namespace('srv');
-    cli = await lab.namespace('cli');
-    const link = await lab.veth(srv, cli, { v6: false });
-    srvAddr = link.a.v4!;
-    dir = await lab.tempDir();
+    l = await srvLab(lab);
+    ({ cli, srvAddr, dir } = l);
     const keys = await generateKeyPair(dir, 'server');
     keyFile = keys.privateKeyFile;
     serverPublicKey = keys.publicKey;
-    tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
     // curl reads the header from a file, so the token stays out of argv.
     headerFile = await writeSecretFile(dir, 'auth-header', `Authorization: Bearer ${TOKEN}\n`);
-    state = join(dir, 'state', 'registry.db');
   });
 
   /** Starts `wirecagesrv up` and waits for its API; by default with the key file and state of the suite. */
-  async function startServer(opts: { keyArgs?: string[]; env?: NodeJS.ProcessEnv; state?: string } = {}): Promise<LabProcess> {
-    const p = srv.spawn(
-      process.execPath,
-      [BIN, 'up', ...(opts.keyArgs ?? ['--private-key-file', keyFile]), '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820',
-        '--wg-endpoint', `${srvAddr}:51820`, '--api-listen', `${srvAddr}:8443`, '--state', opts.state ?? state, '--subnet6', SUBNET6],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...opts.env } },
-    );
-    await waitFor(
-      async () => {
-        p.assertRunning();
-        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${srvAddr}:8443/healthz`]);
-        return r.stdout === '200';
-      },
-      { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
-    );
-    return p;
-  }
+  const startServer = (opts: { keyArgs?: string[]; env?: NodeJS.ProcessEnv; state?: string } = {}): Promise<LabProcess> =>
+    startWirecagesrv(l, { args: opts.keyArgs ?? ['--private-key-file', keyFile], env: opts.env, state: opts.state });
 
   async function register(publicKey: string, headers = ['-H', `@${headerFile}`]): Promise<{ status: number; body: Record<string, unknown> }> {
     const body = join(dir, `req-${publicKey.slice(0, 6).replace(/[+/]/g, '_')}.json`);
@@ -104,7 +74,7 @@ describe('wirecagesrv in a lab', function () {
       async () => {
         server.assertRunning();
         // Any packet into the tunnel makes wireguard-go initiate; whether it is answered does not matter here.
-        await cli.run('ping', ['-n', '-c', '1', '-W', '1', '10.200.100.1'], { timeoutMs: 3000 });
+        await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
         const t = await go.latestHandshake(serverPublicKey);
         return t;
       },
@@ -119,12 +89,12 @@ describe('wirecagesrv in a lab', function () {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     first = r.body as unknown as Registration;
     assert.equal(first.client_address, '10.200.100.2/24');
-    assert.equal(first.client_address6, 'fd7a:5e:5e::2/64');
+    assert.equal(first.client_address6, 'fd7a:5e:60::2/64', 'the first address of SUBNET6 (fd7a:5e:60::/64)');
     assert.equal(first.server_public_key, serverPublicKey);
     assert.equal(first.server_endpoint, `${srvAddr}:51820`);
     assert.equal(first.persistent_keepalive, 25);
     // The gateway addresses, where the NAT's DNS forwarder answers.
-    assert.deepEqual(first.dns, ['10.200.100.1', 'fd7a:5e:5e::1']);
+    assert.deepEqual(first.dns, [GATEWAY4, GATEWAY6]);
 
     await cli.addAddress(go.ifname, first.client_address);
     await cli.addAddress(go.ifname, first.client_address6);
@@ -133,9 +103,9 @@ describe('wirecagesrv in a lab', function () {
     await handshakeCompletes();
     assert.match(await go.show(), /latest handshake: /);
     // Traffic passes through wirecagesrv both ways: the NAT namespace's gateway answers over IPv4 and IPv6.
-    const ping4 = await cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', '10.200.100.1'], { timeoutMs: 10_000 });
+    const ping4 = await cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', GATEWAY4], { timeoutMs: 10_000 });
     assert.match(ping4.stdout, / 0% packet loss/, ping4.stdout);
-    const ping6 = await cli.run('ping', ['-6', '-n', '-c', '3', '-i', '0.2', '-W', '2', 'fd7a:5e:5e::1'], { timeoutMs: 10_000 });
+    const ping6 = await cli.run('ping', ['-6', '-n', '-c', '3', '-i', '0.2', '-W', '2', GATEWAY6], { timeoutMs: 10_000 });
     assert.match(ping6.stdout, / 0% packet loss/, ping6.stdout);
   });
 
