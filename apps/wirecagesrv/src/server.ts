@@ -2,7 +2,7 @@
 // holding every registered peer, and the API that registers more. Peers are
 // loaded from the registry at start, so a restart keeps all of them.
 // Decrypted packets go to the NAT (nat/), when one is asked for.
-import { attachDevice, Device, Endpoint, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
+import { attachDevice, Device, Endpoint, keyToBase64, type DataPlane, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
 import { createApiHandler } from './api/routes.js';
 import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/rate-limit.js';
@@ -46,6 +46,8 @@ export interface ServerConfig {
    * inherited socket); 0 keeps the data path on the main thread. Default 0.
    */
   workers?: number;
+  /** Serve Prometheus metrics (engine, data plane, registry, NAT) at http://ADDR/metrics. */
+  metricsListen?: string;
   logger?: Logger;
 }
 
@@ -67,7 +69,8 @@ function peerRoutes(p: PeerRecord) {
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.logger ?? silentLogger;
   const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS });
-  let udp: { readonly port: number; close(): void | Promise<void> } | null = null;
+  let udp: { readonly port: number; readonly plane?: DataPlane | null; close(): void | Promise<void> } | null = null;
+  let metrics: { close(): Promise<void> } | null = null;
   let nat: Nat | null = null;
   let device: Device | null = null;
   const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, logger: log });
@@ -109,6 +112,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       forwards.setNatNetns(nat.netnsFd);
     }
     udp = await attachUdp(dev, nat, cfg, log);
+    if (cfg.metricsListen) metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, forwards, nat });
     dev.up();
     // After a restart the peers' sessions are gone, and a client would notice only when its
     // own timers give up on them (15 s). Reaching out to the recently active ones first
@@ -147,6 +151,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       publicKey,
       async close() {
         await api.close();
+        await metrics?.close();
         await forwards.closeAll();
         await bind.close();
         await theNat?.close();
@@ -155,6 +160,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       },
     };
   } catch (err) {
+    await metrics?.close();
     await forwards.closeAll();
     await udp?.close();
     await nat?.close();
@@ -176,6 +182,22 @@ async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: L
   const udp = fds ? InheritedUdp.adopt(dev, fds) : await bindUdp(dev, cfg.wgListen);
   if (nat) connectTunnel(dev, nat.tun, log);
   return udp;
+}
+
+async function serveMetrics(
+  at: string,
+  s: { device: Device; plane: DataPlane | null; registry: Registry; forwards: ForwardManager; nat: Nat | null },
+): Promise<{ close(): Promise<void> }> {
+  // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
+  const { engineMetrics, MetricsServer } = await import('@wirecage/metrics');
+  const { registerServerMetrics } = await import('./metrics.js');
+  const m = engineMetrics(s.device, { labels: { interface: s.nat?.tun.name ?? 'wirecagesrv' }, plane: s.plane ?? undefined });
+  registerServerMetrics(m.registry, s);
+  try {
+    return await MetricsServer.listen(at, m.registry);
+  } catch (err) {
+    throw new Error(`metrics cannot listen on ${at}: ${(err as Error).message}`);
+  }
 }
 
 /** Where to reach a peer after a restart: its last endpoint if it shook hands within Reject-After-Time x 3 (sessions live no longer). */

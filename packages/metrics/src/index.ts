@@ -28,6 +28,10 @@ export {
   type PeerSource,
   type PlaneSource,
   type Labels,
+  scrapedCounter,
+  scrapedGauge,
+  type ScrapedMetricOptions,
+  type Fill,
 } from './registry.js';
 export { parseListenAddress, formatListenAddress, ListenAddressError, type ListenAddress } from './listen-address.js';
 export { MetricsServer, METRICS_PATH } from './server.js';

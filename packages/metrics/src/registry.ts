@@ -167,33 +167,12 @@ class EngineCollector {
     }
   }
 
-  // A counter's value is the engine's own running total: reset, then add it once.
   private counter(def: MetricDefinition, extra: string[], fill: (set: (l: Labels, v: number) => void) => void): void {
-    const metric: Counter<string> = new Counter({
-      name: def.name,
-      help: def.help,
-      labelNames: [...extra, ...def.labels],
-      registers: [],
-      collect: () => {
-        metric.reset();
-        fill((l, v) => metric.inc(l, v));
-      },
-    });
-    this.register(def.name, metric);
+    this.register(def.name, scrapedCounter({ name: def.name, help: def.help, labelNames: [...extra, ...def.labels] }, fill));
   }
 
   private gauge(def: MetricDefinition, extra: string[], fill: (set: (l: Labels, v: number) => void) => void): void {
-    const metric: Gauge<string> = new Gauge({
-      name: def.name,
-      help: def.help,
-      labelNames: [...extra, ...def.labels],
-      registers: [],
-      collect: () => {
-        metric.reset();
-        fill((l, v) => metric.set(l, v));
-      },
-    });
-    this.register(def.name, metric);
+    this.register(def.name, scrapedGauge({ name: def.name, help: def.help, labelNames: [...extra, ...def.labels] }, fill));
   }
 
   private register(name: string, metric: Counter<string> | Gauge<string>): void {
@@ -204,6 +183,45 @@ class EngineCollector {
     this.registry.registerMetric(metric);
     this.metricNames.push(name);
   }
+}
+
+/** A metric read at scrape time: fill() calls set(labels, value) for each series. */
+export interface ScrapedMetricOptions {
+  name: string;
+  help: string;
+  labelNames: string[];
+}
+
+export type Fill = (set: (labels: Labels, value: number) => void) => void;
+
+/**
+ * A counter whose value is a running total kept elsewhere (an engine's, a
+ * server's): at each scrape it is reset and set to that total, so the code
+ * that counts does no metrics work. Not registered; pass it to registry.registerMetric.
+ */
+export function scrapedCounter(o: ScrapedMetricOptions, fill: Fill): Counter<string> {
+  const metric: Counter<string> = new Counter({
+    ...o,
+    registers: [],
+    collect: () => {
+      metric.reset();
+      fill((l, v) => metric.inc(l, v));
+    },
+  });
+  return metric;
+}
+
+/** A gauge read at scrape time, as scrapedCounter. */
+export function scrapedGauge(o: ScrapedMetricOptions, fill: Fill): Gauge<string> {
+  const metric: Gauge<string> = new Gauge({
+    ...o,
+    registers: [],
+    collect: () => {
+      metric.reset();
+      fill((l, v) => metric.set(l, v));
+    },
+  });
+  return metric;
 }
 
 const collectors = new WeakMap<Registry, EngineCollector>();

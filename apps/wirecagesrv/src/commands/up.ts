@@ -55,6 +55,7 @@ export default class Up extends Command {
     'max-flows': Flags.integer({ env: 'MAX_FLOWS', default: DEFAULT_MAX_FLOWS, min: 1, summary: 'Most TCP connections and UDP flows through the NAT at once.' }),
     'max-flows-per-peer': Flags.integer({ env: 'MAX_FLOWS_PER_PEER', default: DEFAULT_MAX_FLOWS_PER_PEER, min: 1, summary: 'Most flows one peer (source address) may hold at once.' }),
     'register-rate': Flags.integer({ env: 'REGISTER_RATE', default: 10, min: 1, summary: 'Registration attempts allowed per source (IPv4 address or IPv6 /64) in a burst and regained per minute; raise it only for load tests.' }),
+    'metrics-listen': Flags.string({ env: 'METRICS_LISTEN', helpValue: 'ADDR', summary: 'Serve Prometheus metrics (peers, data plane, registry, NAT) at http://ADDR/metrics: host:port, [IPv6]:port or :port. They name peers\' keys and endpoints: keep ADDR private.' }),
     workers: Flags.integer({ env: 'WG_WORKERS', min: 0, max: 8, summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs, at most 8; 0 keeps everything on one thread).' }),
     'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug'] as const, env: 'LOG_LEVEL', default: 'info' as const, summary: 'Logging detail.' })(),
   };
@@ -170,6 +171,7 @@ export default class Up extends Command {
       forwardListenAddress: forwardListen,
       nat,
       workers: flags.workers ?? Math.min(availableParallelism(), 8),
+      metricsListen: flags['metrics-listen'],
       registerRate: flags['register-rate'],
       logLevel: flags['log-level'] as LogLevel,
     };

@@ -73,6 +73,11 @@ export class ForwardManager {
     this.listeners.set(k, l);
   }
 
+  /** Listening forwards. */
+  get openCount(): number {
+    return this.listeners.size;
+  }
+
   isOpen(protocol: ForwardProtocol, publicPort: number): boolean {
     return this.listeners.has(key(protocol, publicPort));
   }

@@ -44,6 +44,7 @@ async function main(): Promise<number> {
       forwardListenAddress: spec.forwardListenAddress,
       nat: spec.nat,
       workers: spec.workers,
+      metricsListen: spec.metricsListen,
       rateLimit: spec.registerRate === undefined ? undefined : { burst: spec.registerRate, perMinute: spec.registerRate },
       logger: log,
     });

@@ -28,6 +28,8 @@ export interface ServerSpec {
   adminToken?: string;
   forwardListenAddress?: string;
   nat: NatOptions;
+  /** Prometheus metrics address, if any. */
+  metricsListen?: string;
   /** Data-plane shard workers (0: the main thread carries the data). */
   workers: number;
   /** Registration attempts per source in a burst and per minute (--register-rate). */
