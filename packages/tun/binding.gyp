@@ -10,6 +10,7 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/thread_name.cc",
         "native/fresh_thread.cc",
         "native/tun_open.cc",
         "native/open_binding.cc",

@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   exports.Set("TunQueue", DefineQueue(env));
   exports.Set("futexWait", Napi::Function::New(env, FutexWaitJs, "futexWait"));
+  exports.Set("setThreadName", Napi::Function::New(env, SetThreadName, "setThreadName"));
   exports.Set("futexWake", Napi::Function::New(env, FutexWakeJs, "futexWake"));
   exports.Set("openUdp", Napi::Function::New(env, OpenUdpJs, "openUdp"));
   exports.Set("UdpSocket", DefineUdpSocket(env));

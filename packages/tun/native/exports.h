@@ -11,5 +11,6 @@ Napi::Function DefineUdpSocket(Napi::Env env);
 Napi::Value OpenUdpJs(const Napi::CallbackInfo& info);
 Napi::Value FutexWaitJs(const Napi::CallbackInfo& info);
 Napi::Value FutexWakeJs(const Napi::CallbackInfo& info);
+Napi::Value SetThreadName(const Napi::CallbackInfo& info);
 
 }  // namespace wctun

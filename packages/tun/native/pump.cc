@@ -1,3 +1,5 @@
+#include <pthread.h>
+#include <string>
 #include "pump.h"
 
 #include <fcntl.h>
@@ -60,7 +62,10 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info), env_(
   running_.store(true);
   PumpContext* ctx = ctx_.get();
   std::atomic<bool>* running = &running_;
-  thread_ = std::thread([ctx, running, loop = kind->loop] {
+  // Named so `top -H` and /proc/PID/task tell the pumps apart: "wc-tunReader", "wc-udpWriter", ...
+  std::string name = ("wc-" + kind_).substr(0, 15);
+  thread_ = std::thread([ctx, running, loop = kind->loop, name] {
+    pthread_setname_np(pthread_self(), name.c_str());
     loop(*ctx);
     running->store(false);
   });

@@ -42,3 +42,4 @@ export {
   sum16,
   type VnetHeader,
 } from './gso.js';
+export { setThreadName } from './thread-name.js';

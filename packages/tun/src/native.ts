@@ -89,6 +89,7 @@ interface Addon {
   }): { fds: number[]; name: string; ifindex: number; mtu: number; vnetHdr: boolean; offloads: number };
   TunQueue: new (fd: number, maxPacket: number, batchSize: number, vnetHdr?: boolean) => NativeQueue;
   futexWait(words: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
+  setThreadName(name: string): void;
   futexWake(words: Int32Array, index: number, count: number): number;
   openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number }): { fd: number; family: 4 | 6 };
   UdpSocket: new (fd: number) => NativeUdpSocket;

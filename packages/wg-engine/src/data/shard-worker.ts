@@ -3,6 +3,7 @@
 // the task's MessagePort and is read synchronously between slots (the shard
 // never returns to its event loop while serving).
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { setThreadName } from '@wirecage/tun';
 import type { ShardInit, ToShard } from './protocol.js';
 import { Shard } from './shard.js';
 
@@ -12,6 +13,7 @@ export interface ShardTask {
 }
 
 export default function runShard({ init, port }: ShardTask): number {
+  setThreadName(`wc-shard${init.index}`);
   const shard = new Shard(
     init,
     (msg, transfer) => port.postMessage(msg, transfer ?? []),
