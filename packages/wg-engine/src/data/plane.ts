@@ -111,7 +111,7 @@ export class DataPlane {
       lanes: n,
       batchShift: opts.batchShift ?? 3,
     };
-    // Egress slots of an offloading TUN hold 64 KiB super-packets: fewer of them, same bytes in flight order of magnitude.
+    // Egress slots of an offloading TUN hold 64 KiB super-packets, so that ring has fewer of them (256 x 72 KiB).
     this.egress = PacketRing.create(opts.vnetHdr ? { ...ring, capacity: Math.min(ring.capacity, 256), slotBytes: slotBytesForOffload() } : ring);
     this.ingress = PacketRing.create(ring);
     this.doorbell = Doorbell.create();
@@ -208,8 +208,10 @@ export class DataPlane {
         await this.pool.run(task, { transferList: [port2] });
       } catch (err) {
         if (this.closing) break;
-        this.restarts[index]!++;
+        const n = ++this.restarts[index]!;
         this.device.logger.warn(`data-plane shard ${index} stopped (${(err as Error).message}); restarting it`);
+        // A shard that keeps dying (a broken build, say) is restarted ever more slowly, not in a tight loop.
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** (n - 1), 5000)));
       } finally {
         port1.close();
         if (this.ports[index] === port1) this.ports[index] = null;
