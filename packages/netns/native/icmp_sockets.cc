@@ -1,14 +1,12 @@
 // ICMP sockets for a NAT that relays ping: an unprivileged ping socket
 // (SOCK_DGRAM + IPPROTO_ICMP/ICMPV6, allowed by net.ipv4.ping_group_range)
 // and a raw ICMP socket (CAP_NET_RAW in the namespace's owner), opened in a
-// given network namespace by a throwaway thread like sockets.cc does. Send
+// given network namespace by a throwaway thread (socket_util.h). Send
 // and receive carry the addresses and TTL as plain fields (IP_PKTINFO,
 // IP_TTL and their IPv6 twins); what is inside an ICMP message is left to
 // the caller: nothing here parses or builds one.
-#include <arpa/inet.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,16 +19,13 @@
 #include "args.h"
 #include "errors.h"
 #include "exports.h"
-#include "threads.h"
+#include "socket_util.h"
 
 #ifndef ICMP_FILTER
 #define ICMP_FILTER 1
 #endif
 #ifndef SOL_RAW
 #define SOL_RAW 255
-#endif
-#ifndef IPV6_TRANSPARENT
-#define IPV6_TRANSPARENT 75
 #endif
 
 namespace wc {
@@ -42,11 +37,6 @@ struct IcmpOptions {
   bool filter;                  // raw only: receive just `accept`
   std::vector<uint8_t> accept;  // ICMP types let through the filter
 };
-
-SysResult SetInt(int fd, int level, int name, int value, const char* syscall) {
-  if (setsockopt(fd, level, name, &value, sizeof value) != 0) return SysResult{-1, errno, syscall};
-  return SysResult{fd, 0, ""};
-}
 
 // ICMP_FILTER (IPv4, types 0-31) and ICMP6_FILTER take masks of the types to block.
 SysResult SetFilter(int fd, const IcmpOptions& o) {
@@ -70,16 +60,13 @@ SysResult OpenIcmp(const IcmpOptions& o) {
   int protocol = v6 ? static_cast<int>(IPPROTO_ICMPV6) : static_cast<int>(IPPROTO_ICMP);
   int fd = socket(o.family, (o.raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
   if (fd < 0) return SysResult{-1, errno, "socket"};
-  SysResult r = v6 ? SetInt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "setsockopt(IPV6_RECVPKTINFO)")
-                   : SetInt(fd, IPPROTO_IP, IP_PKTINFO, 1, "setsockopt(IP_PKTINFO)");
+  SysResult r = v6 ? EnableOption(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, "setsockopt(IPV6_RECVPKTINFO)")
+                   : EnableOption(fd, IPPROTO_IP, IP_PKTINFO, "setsockopt(IP_PKTINFO)");
   if (r.err == 0) {
-    r = v6 ? SetInt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, "setsockopt(IPV6_RECVHOPLIMIT)")
-           : SetInt(fd, IPPROTO_IP, IP_RECVTTL, 1, "setsockopt(IP_RECVTTL)");
+    r = v6 ? EnableOption(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, "setsockopt(IPV6_RECVHOPLIMIT)")
+           : EnableOption(fd, IPPROTO_IP, IP_RECVTTL, "setsockopt(IP_RECVTTL)");
   }
-  if (r.err == 0 && o.transparent) {
-    r = v6 ? SetInt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, 1, "setsockopt(IPV6_TRANSPARENT)")
-           : SetInt(fd, IPPROTO_IP, IP_TRANSPARENT, 1, "setsockopt(IP_TRANSPARENT)");
-  }
+  if (r.err == 0 && o.transparent) r = EnableTransparent(fd, v6);
   if (r.err == 0 && o.raw && o.filter) r = SetFilter(fd, o);
   if (r.err != 0) {
     close(fd);
@@ -88,46 +75,13 @@ SysResult OpenIcmp(const IcmpOptions& o) {
   return SysResult{fd, 0, ""};
 }
 
-bool FdArg(Napi::Env env, Napi::Value v, int* fd) {
-  int64_t n;
-  if (!IntValue(env, v, "fd", &n)) return false;
-  *fd = static_cast<int>(n);
-  return true;
-}
-
-// "10.0.0.1" / "fd00::1" -> sockaddr (port 0); false (and a TypeError) when the text is no address.
-bool ToSockaddr(Napi::Env env, const std::string& text, sockaddr_storage* ss, socklen_t* len) {
-  memset(ss, 0, sizeof *ss);
-  auto* in4 = reinterpret_cast<sockaddr_in*>(ss);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(ss);
-  if (inet_pton(AF_INET, text.c_str(), &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    *len = sizeof *in4;
-    return true;
-  }
-  if (inet_pton(AF_INET6, text.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    *len = sizeof *in6;
-    return true;
-  }
-  ThrowType(env, "not an IP address: " + text);
-  return false;
-}
-
-std::string AddressText(int family, const void* addr) {
-  char text[INET6_ADDRSTRLEN] = "";
-  inet_ntop(family, addr, text, sizeof text);
-  return text;
-}
-
 }  // namespace
 
 // icmpOpen(nsFd|null, family 4|6, {raw?, transparent?, acceptTypes?: number[]}): fd
 Napi::Value IcmpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t nsFd = -1, family;
-  if (!info[0].IsNull() && !info[0].IsUndefined() && !IntValue(env, info[0], "nsFd", &nsFd)) return env.Undefined();
-  if (!IntValue(env, info[1], "family", &family)) return env.Undefined();
+  int64_t nsFd, family;
+  if (!NsFdArg(env, info[0], &nsFd) || !IntValue(env, info[1], "family", &family)) return env.Undefined();
   if (family != 4 && family != 6) return ThrowType(env, "family must be 4 or 6");
   Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
   IcmpOptions opts{family == 4 ? AF_INET : AF_INET6, o.Get("raw").ToBoolean().Value(), o.Get("transparent").ToBoolean().Value(), false, {}};
@@ -144,18 +98,8 @@ Napi::Value IcmpOpen(const Napi::CallbackInfo& info) {
     }
     opts.filter = true;
   }
-  SysResult r;
-  if (nsFd < 0) {
-    r = OpenIcmp(opts);
-  } else {
-    r = OnFreshThread([nsFd, opts] {
-      if (setns(static_cast<int>(nsFd), CLONE_NEWNET) != 0) return SysResult{-1, errno, "setns"};
-      return OpenIcmp(opts);
-    });
-  }
   std::string what = std::string("opening an ") + (opts.raw ? "raw ICMP" : "ICMP ping") + " socket (IPv" + std::to_string(family) + ")";
-  if (r.err != 0) return ThrowErrno(env, r.err, r.syscall, nsFd < 0 ? what : what + " in another network namespace");
-  return Napi::Number::New(env, r.value);
+  return OpenInNetns(env, nsFd, [&opts] { return OpenIcmp(opts); }, what);
 }
 
 // icmpRecv(fd, buffer): {length, truncated, source, destination, ttl}, or null when nothing is waiting.
@@ -166,33 +110,23 @@ Napi::Value IcmpRecv(const Napi::CallbackInfo& info) {
   if (!FdArg(env, info[0], &fd)) return env.Undefined();
   if (!info[1].IsBuffer()) return ThrowType(env, "icmpRecv needs a Buffer");
   auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  sockaddr_storage from{};
-  iovec iov{buf.Data(), buf.Length()};
-  alignas(cmsghdr) char control[256];
-  msghdr msg{};
-  msg.msg_name = &from;
-  msg.msg_namelen = sizeof from;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = recvmsg(fd, &msg, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  Received r(buf.Data(), buf.Length());
+  ssize_t n = r.Receive(fd);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
     return ThrowErrno(env, errno, "recvmsg", "reading an ICMP socket");
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("length", static_cast<double>(n));
-  out.Set("truncated", (msg.msg_flags & MSG_TRUNC) != 0);
-  if (from.ss_family == AF_INET) {
-    out.Set("source", AddressText(AF_INET, &reinterpret_cast<sockaddr_in*>(&from)->sin_addr));
+  out.Set("truncated", (r.msg.msg_flags & MSG_TRUNC) != 0);
+  if (r.from.ss_family == AF_INET) {
+    out.Set("source", AddressText(AF_INET, &reinterpret_cast<sockaddr_in*>(&r.from)->sin_addr));
   } else {
-    out.Set("source", AddressText(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr));
+    out.Set("source", AddressText(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&r.from)->sin6_addr));
   }
   out.Set("destination", env.Null());
   out.Set("ttl", env.Null());
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&r.msg); c != nullptr; c = CMSG_NXTHDR(&r.msg, c)) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       in_pktinfo pi;
       memcpy(&pi, CMSG_DATA(c), sizeof pi);
@@ -230,7 +164,7 @@ Napi::Value IcmpSend(const Napi::CallbackInfo& info) {
   }
   sockaddr_storage to;
   socklen_t toLen;
-  if (!ToSockaddr(env, destination, &to, &toLen)) return env.Undefined();
+  if (!ToSockaddr(env, destination, 0, &to, &toLen)) return env.Undefined();
   bool v6 = to.ss_family == AF_INET6;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
@@ -246,7 +180,7 @@ Napi::Value IcmpSend(const Napi::CallbackInfo& info) {
   if (haveSource) {
     sockaddr_storage src;
     socklen_t srcLen;
-    if (!ToSockaddr(env, source, &src, &srcLen)) return env.Undefined();
+    if (!ToSockaddr(env, source, 0, &src, &srcLen)) return env.Undefined();
     if (src.ss_family != to.ss_family) return ThrowType(env, "source " + source + " and destination " + destination + " differ in family");
     if (v6) {
       in6_pktinfo pi{};

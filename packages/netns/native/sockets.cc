@@ -4,10 +4,8 @@
 // not offer: bind to a non-local address, receive with the original
 // destination (IP_RECVORIGDSTADDR), and a readability watcher on the event loop.
 // Syscalls only; nothing here looks inside a payload.
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -19,7 +17,7 @@
 #include "args.h"
 #include "errors.h"
 #include "exports.h"
-#include "threads.h"
+#include "socket_util.h"
 
 #ifndef IP_RECVORIGDSTADDR
 #define IP_RECVORIGDSTADDR 20
@@ -33,9 +31,6 @@
 #ifndef IPV6_ORIGDSTADDR
 #define IPV6_ORIGDSTADDR 74
 #endif
-#ifndef IPV6_TRANSPARENT
-#define IPV6_TRANSPARENT 75
-#endif
 
 namespace wc {
 namespace {
@@ -46,74 +41,33 @@ struct SocketOptions {
   bool transparent, reuseAddr, reusePort, origDstAddr, ipv6Only;
 };
 
-SysResult SetOpt(int fd, int level, int name, const char* syscall) {
-  int one = 1;
-  if (setsockopt(fd, level, name, &one, sizeof one) != 0) return SysResult{-1, errno, syscall};
-  return SysResult{fd, 0, ""};
-}
-
 SysResult OpenSocket(const SocketOptions& o) {
   int fd = socket(o.family, o.type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return SysResult{-1, errno, "socket"};
   bool v6 = o.family == AF_INET6;
   SysResult r{fd, 0, ""};
-  if (r.err == 0 && o.reuseAddr) r = SetOpt(fd, SOL_SOCKET, SO_REUSEADDR, "setsockopt(SO_REUSEADDR)");
-  if (r.err == 0 && o.reusePort) r = SetOpt(fd, SOL_SOCKET, SO_REUSEPORT, "setsockopt(SO_REUSEPORT)");
-  if (r.err == 0 && v6 && o.ipv6Only) r = SetOpt(fd, IPPROTO_IPV6, IPV6_V6ONLY, "setsockopt(IPV6_V6ONLY)");
-  if (r.err == 0 && o.transparent) {
-    r = v6 ? SetOpt(fd, SOL_IPV6, IPV6_TRANSPARENT, "setsockopt(IPV6_TRANSPARENT)")
-           : SetOpt(fd, SOL_IP, IP_TRANSPARENT, "setsockopt(IP_TRANSPARENT)");
-  }
+  if (r.err == 0 && o.reuseAddr) r = EnableOption(fd, SOL_SOCKET, SO_REUSEADDR, "setsockopt(SO_REUSEADDR)");
+  if (r.err == 0 && o.reusePort) r = EnableOption(fd, SOL_SOCKET, SO_REUSEPORT, "setsockopt(SO_REUSEPORT)");
+  if (r.err == 0 && v6 && o.ipv6Only) r = EnableOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, "setsockopt(IPV6_V6ONLY)");
+  if (r.err == 0 && o.transparent) r = EnableTransparent(fd, v6);
   if (r.err == 0 && o.origDstAddr) {
-    r = v6 ? SetOpt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, "setsockopt(IPV6_RECVORIGDSTADDR)")
-           : SetOpt(fd, SOL_IP, IP_RECVORIGDSTADDR, "setsockopt(IP_RECVORIGDSTADDR)");
+    r = v6 ? EnableOption(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, "setsockopt(IPV6_RECVORIGDSTADDR)")
+           : EnableOption(fd, SOL_IP, IP_RECVORIGDSTADDR, "setsockopt(IP_RECVORIGDSTADDR)");
   }
   if (r.err != 0) close(fd);
   return r;
 }
 
-bool FdArg(Napi::Env env, Napi::Value v, int* fd) {
-  int64_t n;
-  if (!IntValue(env, v, "fd", &n)) return false;
-  *fd = static_cast<int>(n);
-  return true;
-}
-
-// "10.0.0.1" / "fd00::1" + port -> sockaddr; false (and a TypeError) when the text is no address.
-bool ToSockaddr(Napi::Env env, const std::string& text, int64_t port, sockaddr_storage* ss, socklen_t* len) {
-  if (port < 0 || port > 65535) {
-    ThrowType(env, "port out of range: " + std::to_string(port));
-    return false;
-  }
-  memset(ss, 0, sizeof *ss);
-  auto* in4 = reinterpret_cast<sockaddr_in*>(ss);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(ss);
-  if (inet_pton(AF_INET, text.c_str(), &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof *in4;
-    return true;
-  }
-  if (inet_pton(AF_INET6, text.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(port));
-    *len = sizeof *in6;
-    return true;
-  }
-  ThrowType(env, "not an IP address: " + text);
-  return false;
-}
-
 void SetAddress(Napi::Object out, const char* addrKey, const char* portKey, const sockaddr_storage& ss) {
-  char text[INET6_ADDRSTRLEN] = "";
+  std::string text;
   int port = 0;
   if (ss.ss_family == AF_INET) {
     const auto* in4 = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in4->sin_addr, text, sizeof text);
+    text = AddressText(AF_INET, &in4->sin_addr);
     port = ntohs(in4->sin_port);
   } else if (ss.ss_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    text = AddressText(AF_INET6, &in6->sin6_addr);
     port = ntohs(in6->sin6_port);
   }
   out.Set(addrKey, text);
@@ -201,9 +155,8 @@ class ReadableWatcher : public Napi::ObjectWrap<ReadableWatcher> {
 // socketOpen(nsFd|null, family 4|6, 'tcp'|'udp', {transparent?, reuseAddr?, reusePort?, origDstAddr?, ipv6Only?}): fd
 Napi::Value SocketOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t nsFd = -1, family;
-  if (!info[0].IsNull() && !info[0].IsUndefined() && !IntValue(env, info[0], "nsFd", &nsFd)) return env.Undefined();
-  if (!IntValue(env, info[1], "family", &family)) return env.Undefined();
+  int64_t nsFd, family;
+  if (!NsFdArg(env, info[0], &nsFd) || !IntValue(env, info[1], "family", &family)) return env.Undefined();
   if (family != 4 && family != 6) return ThrowType(env, "family must be 4 or 6");
   std::string type;
   if (!StringValue(env, info[2], "type", &type)) return env.Undefined();
@@ -216,18 +169,7 @@ Napi::Value SocketOpen(const Napi::CallbackInfo& info) {
   SocketOptions opts{family == 4 ? AF_INET : AF_INET6, type == "tcp" ? SOCK_STREAM : SOCK_DGRAM,
                      flag("transparent", false), flag("reuseAddr", false), flag("reusePort", false),
                      flag("origDstAddr", false), flag("ipv6Only", true)};
-  SysResult r;
-  if (nsFd < 0) {
-    r = OpenSocket(opts);
-  } else {
-    r = OnFreshThread([nsFd, opts] {
-      if (setns(static_cast<int>(nsFd), CLONE_NEWNET) != 0) return SysResult{-1, errno, "setns"};
-      return OpenSocket(opts);
-    });
-  }
-  std::string what = "opening an IPv" + std::to_string(family) + " " + type + " socket";
-  if (r.err != 0) return ThrowErrno(env, r.err, r.syscall, nsFd < 0 ? what : what + " in another network namespace");
-  return Napi::Number::New(env, r.value);
+  return OpenInNetns(env, nsFd, [&opts] { return OpenSocket(opts); }, "opening an IPv" + std::to_string(family) + " " + type + " socket");
 }
 
 // socketBind(fd, address, port)
@@ -277,25 +219,15 @@ Napi::Value RecvOrigDst(const Napi::CallbackInfo& info) {
   if (!FdArg(env, info[0], &fd)) return env.Undefined();
   if (!info[1].IsBuffer()) return ThrowType(env, "recvOrigDst needs a Buffer");
   auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  sockaddr_storage from{};
-  iovec iov{buf.Data(), buf.Length()};
-  alignas(cmsghdr) char control[256];
-  msghdr msg{};
-  msg.msg_name = &from;
-  msg.msg_namelen = sizeof from;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = recvmsg(fd, &msg, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  Received r(buf.Data(), buf.Length());
+  ssize_t n = r.Receive(fd);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
     return ThrowErrno(env, errno, "recvmsg");
   }
   sockaddr_storage dst{};
   bool haveDst = false;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&r.msg); c != nullptr; c = CMSG_NXTHDR(&r.msg, c)) {
     if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) ||
         (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR)) {
       size_t len = c->cmsg_len - CMSG_LEN(0);
@@ -305,8 +237,8 @@ Napi::Value RecvOrigDst(const Napi::CallbackInfo& info) {
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("length", static_cast<double>(n));
-  out.Set("truncated", (msg.msg_flags & MSG_TRUNC) != 0);
-  SetAddress(out, "source", "sourcePort", from);
+  out.Set("truncated", (r.msg.msg_flags & MSG_TRUNC) != 0);
+  SetAddress(out, "source", "sourcePort", r.from);
   if (haveDst) {
     SetAddress(out, "destination", "destinationPort", dst);
   } else {

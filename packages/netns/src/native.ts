@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { NetnsError } from './errors.js';
+import type { IcmpMessage, IcmpSocketOptions } from './icmp.js';
+import type { NetnsSocketOptions, OrigDstDatagram } from './sockets.js';
 
-/** Shapes of what the addon (native/*.cc) takes and returns. */
+/** Shapes of what the addon (native/*.cc) takes and returns; the socket calls use the public ones of sockets.ts and icmp.ts. */
 export interface NativeLink {
   index: number;
   name: string;
@@ -46,22 +48,6 @@ export interface NativeSpawnPlan {
   pidNamespace?: boolean;
 }
 
-export interface NativeSocketOptions {
-  transparent?: boolean;
-  reuseAddr?: boolean;
-  reusePort?: boolean;
-  origDstAddr?: boolean;
-  ipv6Only?: boolean;
-}
-export interface NativeDatagram {
-  length: number;
-  truncated: boolean;
-  source: string;
-  sourcePort: number;
-  destination: string | null;
-  destinationPort: number | null;
-}
-
 interface Addon {
   setErrorFactory(factory: (errno: number, syscall: string, context: string, kernelMessage: string) => Error): void;
   createNetns(): number;
@@ -81,13 +67,13 @@ interface Addon {
   pidfdSendSignal(pidfd: number, signal: number): void;
   pipe(closeOnExec?: boolean): [number, number];
   execWithInput(file: string, argv: string[], env: string[], input: Uint8Array): never;
-  socketOpen(nsFd: number | null, family: 4 | 6, type: 'tcp' | 'udp', options: NativeSocketOptions): number;
+  socketOpen(nsFd: number | null, family: 4 | 6, type: 'tcp' | 'udp', options: NetnsSocketOptions): number;
   socketBind(fd: number, address: string, port: number): void;
   socketListen(fd: number, backlog: number): void;
   socketName(fd: number): { address: string; port: number };
-  recvOrigDst(fd: number, buffer: Buffer): NativeDatagram | null;
-  icmpOpen(nsFd: number | null, family: 4 | 6, options: { raw?: boolean; transparent?: boolean; acceptTypes?: number[] }): number;
-  icmpRecv(fd: number, buffer: Buffer): { length: number; truncated: boolean; source: string; destination: string | null; ttl: number | null } | null;
+  recvOrigDst(fd: number, buffer: Buffer): OrigDstDatagram | null;
+  icmpOpen(nsFd: number | null, family: 4 | 6, options: IcmpSocketOptions): number;
+  icmpRecv(fd: number, buffer: Buffer): IcmpMessage | null;
   icmpSend(fd: number, message: Uint8Array, destination: string, source: string | null, ttl: number | null): boolean;
   ReadableWatcher: new (fd: number, callback: (errno: number | null) => void) => { stop(): void };
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { closeSync } from 'node:fs';
-import { NetnsError, Rtnl, createNetns, icmpReceive, icmpSend, icmpSocketInNetns, watchReadable } from '../src/index.js';
-import { O_CLOEXEC, fdFlags, inNetns } from './lab.js';
+import { NetnsError, icmpReceive, icmpSend, icmpSocketInNetns, watchReadable } from '../src/index.js';
+import { O_CLOEXEC, fdFlags, inNetns, loopbackNetns } from './lab.js';
 
 /** RFC 1071 checksum: the tests build their own messages (the addon never looks inside one). */
 function checksum(b: Uint8Array): number {
@@ -37,31 +36,14 @@ function next(fd: number, ms = 2000): Promise<{ data: Buffer; source: string; de
 }
 
 describe('ICMP sockets', function () {
-  let ns: number;
-  const fds: number[] = [];
-  const open = (...args: Parameters<typeof icmpSocketInNetns>): number => {
-    const fd = icmpSocketInNetns(...args);
-    fds.push(fd);
-    return fd;
-  };
-
-  before(() => {
-    ns = createNetns();
-    const nl = Rtnl.open(ns);
-    nl.setUp('lo');
-    nl.close();
-  });
-
-  after(() => {
-    for (const fd of fds) closeSync(fd);
-    if (ns !== undefined) closeSync(ns);
-  });
+  const lab = loopbackNetns();
+  const open = (...args: Parameters<typeof icmpSocketInNetns>): number => lab.keep(icmpSocketInNetns(...args));
 
   it('reads echo requests on a filtered raw socket with their destination and TTL, the IPv4 header included', async () => {
-    const listener = open(ns, 4, { raw: true, acceptTypes: [8] });
+    const listener = open(lab.ns, 4, { raw: true, acceptTypes: [8] });
     assert.ok(fdFlags(listener) & O_CLOEXEC);
-    const everything = open(ns, 4, { raw: true });
-    const sender = open(ns, 4, { raw: true });
+    const everything = open(lab.ns, 4, { raw: true });
+    const sender = open(lab.ns, 4, { raw: true });
     assert.equal(icmpSend(sender, echo(8, 0x1234, 7, 'hello'), '127.0.0.1', { ttl: 33 }), true);
     const got = await next(listener);
     assert.equal(got.source, '127.0.0.1');
@@ -78,17 +60,17 @@ describe('ICMP sockets', function () {
   });
 
   it('sends from an address the namespace does not own only when transparent', async () => {
-    const listener = open(ns, 4, { raw: true, acceptTypes: [8] });
-    const plain = open(ns, 4, { raw: true });
+    const listener = open(lab.ns, 4, { raw: true, acceptTypes: [8] });
+    const plain = open(lab.ns, 4, { raw: true });
     assert.throws(() => icmpSend(plain, echo(8, 1, 1, 'x'), '127.0.0.1', { source: '192.0.2.7' }), (e: unknown) => e instanceof NetnsError && e.syscall === 'sendmsg');
-    const transparent = open(ns, 4, { raw: true, transparent: true });
+    const transparent = open(lab.ns, 4, { raw: true, transparent: true });
     icmpSend(transparent, echo(8, 1, 2, 'x'), '127.0.0.1', { source: '192.0.2.7' });
     assert.equal((await next(listener)).source, '192.0.2.7');
   });
 
   it('does the same for ICMPv6, whose checksum the kernel fills in', async () => {
-    const listener = open(ns, 6, { raw: true, acceptTypes: [128] });
-    const sender = open(ns, 6, { raw: true, transparent: true });
+    const listener = open(lab.ns, 6, { raw: true, acceptTypes: [128] });
+    const sender = open(lab.ns, 6, { raw: true, transparent: true });
     const request = echo(128, 9, 3, 'six');
     request.writeUInt16BE(0, 2);
     icmpSend(sender, request, '::1', { source: '2001:db8::7', ttl: 9 });
@@ -103,10 +85,10 @@ describe('ICMP sockets', function () {
 
   it('opens a ping socket only where ping_group_range allows it, and pings through it', async () => {
     // A new namespace starts with "1 0": nobody.
-    assert.throws(() => icmpSocketInNetns(ns, 4), (e: unknown) => e instanceof NetnsError && e.code === 'EACCES' && e.syscall === 'socket');
-    inNetns(ns, 'sysctl', '-q', '-w', `net.ipv4.ping_group_range=${process.getegid!()} ${process.getegid!()}`);
+    assert.throws(() => icmpSocketInNetns(lab.ns, 4), (e: unknown) => e instanceof NetnsError && e.code === 'EACCES' && e.syscall === 'socket');
+    inNetns(lab.ns, 'sysctl', '-q', '-w', `net.ipv4.ping_group_range=${process.getegid!()} ${process.getegid!()}`);
     for (const [family, to, type] of [[4, '127.0.0.1', 0], [6, '::1', 129]] as const) {
-      const ping = open(ns, family);
+      const ping = open(lab.ns, family);
       icmpSend(ping, echo(family === 4 ? 8 : 128, 0, 5, 'ping'), to);
       const reply = await next(ping);
       assert.equal(reply.source, to);
@@ -117,8 +99,8 @@ describe('ICMP sockets', function () {
   });
 
   it('checks its arguments', () => {
-    assert.throws(() => icmpSocketInNetns(ns, 4, { raw: true, acceptTypes: [128] }), /types 0-31/);
-    const raw = open(ns, 4, { raw: true });
+    assert.throws(() => icmpSocketInNetns(lab.ns, 4, { raw: true, acceptTypes: [128] }), /types 0-31/);
+    const raw = open(lab.ns, 4, { raw: true });
     assert.throws(() => icmpSend(raw, echo(8, 1, 1, ''), 'nowhere'), /not an IP address/);
     assert.throws(() => icmpSend(raw, echo(8, 1, 1, ''), '127.0.0.1', { ttl: 0 }), /ttl must be 1-255/);
     assert.throws(() => icmpSend(raw, echo(8, 1, 1, ''), '127.0.0.1', { source: '::1' }), /differ in family/);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { pipe, spawnInCage, type CageSpawnOptions, type ExitStatus } from '../src/index.js';
+import { Rtnl, createNetns, pipe, spawnInCage, type CageSpawnOptions, type ExitStatus } from '../src/index.js';
 
 /** A path through which other tools (nsenter) can reach a namespace we only hold as an fd. */
 export const nsPath = (fd: number): string => `/proc/${process.pid}/fd/${fd}`;
@@ -52,3 +52,48 @@ export function fdFlags(fd: number): number {
 }
 
 export const O_CLOEXEC = 0o2000000;
+
+export interface LoopbackNetns {
+  /** The namespace's fd, valid from before() on. */
+  readonly ns: number;
+  /** Records an fd to close in after(); returns it. */
+  keep(fd: number): number;
+  /** Forgets a kept fd that Node has adopted (Node closes it). */
+  release(fd: number): void;
+}
+
+/**
+ * Registers before()/after() in the calling describe(): a fresh network namespace with lo up,
+ * closed afterwards together with every fd given to keep() and not release()d.
+ */
+export function loopbackNetns(): LoopbackNetns {
+  const fds: number[] = [];
+  const lab = {
+    ns: -1,
+    keep(fd: number): number {
+      fds.push(fd);
+      return fd;
+    },
+    release(fd: number): void {
+      const i = fds.indexOf(fd);
+      if (i >= 0) fds.splice(i, 1);
+    },
+  };
+  before(() => {
+    lab.ns = createNetns();
+    const nl = Rtnl.open(lab.ns);
+    nl.setUp('lo');
+    nl.close();
+  });
+  after(() => {
+    for (const fd of fds) {
+      try {
+        closeSync(fd);
+      } catch {
+        // adopted by Node without release(), and closed there
+      }
+    }
+    if (lab.ns >= 0) closeSync(lab.ns);
+  });
+  return lab;
+}

@@ -1,52 +1,26 @@
 import assert from 'node:assert/strict';
-import { closeSync } from 'node:fs';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { once } from 'node:events';
 import {
   NetnsError,
-  Rtnl,
   bindSocket,
-  createNetns,
   listenSocket,
   recvWithOrigDst,
   socketAddress,
   socketInNetns,
   watchReadable,
 } from '../src/index.js';
-import { O_CLOEXEC, fdFlags } from './lab.js';
+import { O_CLOEXEC, fdFlags, loopbackNetns } from './lab.js';
 
 const O_NONBLOCK = 0o4000;
 
 describe('sockets in another network namespace', function () {
-  let ns: number;
-  const fds: number[] = [];
-  const open = (...args: Parameters<typeof socketInNetns>): number => {
-    const fd = socketInNetns(...args);
-    fds.push(fd);
-    return fd;
-  };
-
-  before(() => {
-    ns = createNetns();
-    const nl = Rtnl.open(ns);
-    nl.setUp('lo');
-    nl.close();
-  });
-
-  after(() => {
-    for (const fd of fds) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already handed to Node, which closed it
-      }
-    }
-    if (ns !== undefined) closeSync(ns);
-  });
+  const lab = loopbackNetns();
+  const open = (...args: Parameters<typeof socketInNetns>): number => lab.keep(socketInNetns(...args));
 
   it('opens a non-blocking close-on-exec socket that lives in that namespace', async () => {
-    const fd = open(ns, 4, 'tcp', { reuseAddr: true });
+    const fd = open(lab.ns, 4, 'tcp', { reuseAddr: true });
     assert.ok(fdFlags(fd) & O_CLOEXEC);
     assert.ok(fdFlags(fd) & O_NONBLOCK);
     bindSocket(fd, '127.0.0.1', 0);
@@ -59,10 +33,11 @@ describe('sockets in another network namespace', function () {
     const server = net.createServer((c) => c.end('inside'));
     server.listen({ fd });
     await once(server, 'listening');
-    fds.splice(fds.indexOf(fd), 1);
+    lab.release(fd);
     try {
-      const client = new net.Socket({ fd: open(ns, 4, 'tcp') });
-      fds.pop();
+      const clientFd = open(lab.ns, 4, 'tcp');
+      const client = new net.Socket({ fd: clientFd });
+      lab.release(clientFd);
       client.connect(port, '127.0.0.1');
       const [data] = (await once(client, 'data')) as [Buffer];
       assert.equal(data.toString(), 'inside');
@@ -78,30 +53,30 @@ describe('sockets in another network namespace', function () {
   });
 
   it('binds a transparent socket to an address the namespace does not own; a plain one is refused', () => {
-    const plain = open(ns, 4, 'udp');
+    const plain = open(lab.ns, 4, 'udp');
     assert.throws(() => bindSocket(plain, '192.0.2.7', 5000), (e: NetnsError) => e instanceof NetnsError && e.syscall === 'bind' && e.code === 'EADDRNOTAVAIL' && /192\.0\.2\.7:5000/.test(e.message));
-    const transparent = open(ns, 4, 'udp', { transparent: true, reuseAddr: true });
+    const transparent = open(lab.ns, 4, 'udp', { transparent: true, reuseAddr: true });
     bindSocket(transparent, '192.0.2.7', 5000);
     assert.deepEqual(socketAddress(transparent), { address: '192.0.2.7', port: 5000 });
-    const v6 = open(ns, 6, 'udp', { transparent: true });
+    const v6 = open(lab.ns, 6, 'udp', { transparent: true });
     bindSocket(v6, '2001:db8::7', 5000);
     assert.deepEqual(socketAddress(v6), { address: '2001:db8::7', port: 5000 });
   });
 
   it('receives with the original destination, woken by watchReadable, never blocking', async () => {
-    const fd = open(ns, 6, 'udp', { origDstAddr: true });
+    const fd = open(lab.ns, 6, 'udp', { origDstAddr: true });
     bindSocket(fd, '::1', 0);
     const { port } = socketAddress(fd);
     const buf = Buffer.alloc(4);
     assert.equal(recvWithOrigDst(fd, buf), null, 'nothing waiting');
 
-    const sender = open(ns, 6, 'udp');
+    const sender = open(lab.ns, 6, 'udp');
     bindSocket(sender, '::1', 0);
     const from = socketAddress(sender);
     const s = dgram.createSocket('udp6');
     const listening = once(s, 'listening'); // emitted at once when adopting an fd
     s.bind({ fd: sender });
-    fds.pop();
+    lab.release(sender);
     await listening;
 
     const got = new Promise<ReturnType<typeof recvWithOrigDst>[]>((resolve) => {
@@ -130,7 +105,7 @@ describe('sockets in another network namespace', function () {
     listenSocket(fd);
     const server = net.createServer((c) => c.end());
     server.listen({ fd });
-    fds.splice(fds.indexOf(fd), 1);
+    lab.release(fd);
     await once(server, 'listening');
     try {
       const c = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
@@ -143,7 +118,7 @@ describe('sockets in another network namespace', function () {
 
   it('names the failing call', () => {
     assert.throws(() => socketInNetns(999_999, 4, 'udp'), (e: NetnsError) => e instanceof NetnsError && e.syscall === 'setns' && e.code === 'EBADF');
-    assert.throws(() => socketInNetns(ns, 5 as 4, 'udp'), TypeError);
-    assert.throws(() => bindSocket(open(ns, 4, 'udp'), 'nonsense', 1), /not an IP address: nonsense/);
+    assert.throws(() => socketInNetns(lab.ns, 5 as 4, 'udp'), TypeError);
+    assert.throws(() => bindSocket(open(lab.ns, 4, 'udp'), 'nonsense', 1), /not an IP address: nonsense/);
   });
 });
