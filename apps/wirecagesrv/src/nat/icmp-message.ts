@@ -2,6 +2,8 @@
 // sockets carry messages from their ICMP header on (plus the IPv4 header on a
 // raw IPv4 socket), and everything inside them is read and written here.
 
+import { sum16 } from '@wirecage/tun';
+
 export const ICMP4_ECHO_REPLY = 0;
 export const ICMP4_ECHO_REQUEST = 8;
 export const ICMP6_ECHO_REQUEST = 128;
@@ -21,12 +23,7 @@ export interface Echo {
 
 /** The Internet checksum (RFC 1071) of `b`: 0 over a message whose checksum field is right. */
 export function internetChecksum(b: Uint8Array): number {
-  let sum = 0;
-  const even = b.length & ~1;
-  for (let i = 0; i < even; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
-  if (even !== b.length) sum += b[even]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
+  return ~sum16(b, 0, b.length, 0) & 0xffff;
 }
 
 /** An echo message's fields; null when `m` is shorter than an echo header. */
