@@ -11,9 +11,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { run } from '../tests/lib/exec.js';
-import { Lab } from '../tests/lib/netns.js';
-import { WIRECAGE_BIN } from '../tests/lib/cage.js';
 import { renderChart } from './lib/chart.js';
 import { machineInfo } from './lib/machine.js';
 import { TESTS, runPing, runTransfer, type TestId } from './lib/measure.js';
@@ -22,9 +19,10 @@ import { buildPair, type Pair } from './lib/pairs.js';
 import { peakRssBytes } from './lib/procfs.js';
 import { renderReport } from './lib/report.js';
 import { medianRun, type BenchRun, type PairResult } from './lib/results.js';
+import { BenchSession, wirecageRunHelp } from './lib/session.js';
 
-const started = Date.now();
-const log = (msg: string) => process.stderr.write(`[dataplane ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
+const session = new BenchSession('dataplane');
+const { log, newLab, step, teardownAll } = session;
 
 const opts = (() => {
   try {
@@ -36,13 +34,12 @@ const opts = (() => {
 })();
 const machine = machineInfo(fileURLToPath(new URL('..', import.meta.url)));
 
-const help = await run(process.execPath, [WIRECAGE_BIN, 'run', '--help'], { timeoutMs: 30_000 });
-if (help.code !== 0) throw new Error(`\`wirecage run --help\` failed (exit ${help.code}); build the tree first with \`npm run build\`: ${help.stderr.trim()}`);
+const help = await wirecageRunHelp();
 const cageFlags: string[] = [];
 let workersNote: string;
 if (opts.workers === null) {
   workersNote = 'not given: the engine’s default';
-} else if (/--workers\b/.test(help.stdout)) {
+} else if (/--workers\b/.test(help)) {
   cageFlags.push('--workers', String(opts.workers));
   workersNote = `\`--workers ${opts.workers}\` passed to both cages`;
 } else {
@@ -50,39 +47,11 @@ if (opts.workers === null) {
   log(`warning: ${workersNote}`);
 }
 
-const labs: Lab[] = [];
-let interrupted = false;
-const teardownAll = async () => {
-  const results = await Promise.allSettled(labs.map((l) => l.teardown()));
-  for (const r of results) if (r.status === 'rejected') log(`teardown failed: ${(r.reason as Error).message}`);
-};
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${sig}: tearing the labs down`);
-    void teardownAll().finally(() => process.exit(130));
-  });
-}
-
-// After a signal the labs vanish under the running step: stop before reporting anything it measured.
-// A step that fails because its lab was torn down is no error either. The handler exits once the labs are gone.
-const step = async <T>(fn: () => Promise<T>): Promise<T> => {
-  try {
-    const value = await fn();
-    if (!interrupted) return value;
-  } catch (e) {
-    if (!interrupted) throw e;
-  }
-  return new Promise<never>(() => {});
-};
-
 const results: PairResult[] = [];
 try {
   const pairs: Pair[] = [];
   for (const name of opts.pairs) {
-    const lab = new Lab();
-    labs.push(lab);
+    const lab = newLab();
     log(`building ${name} in lab ${lab.id}`);
     const pair = await step(() => buildPair(lab, name, cageFlags));
     log(`  left ${pair.left.kind} pid ${pair.left.pid} (${pair.left.address}), right ${pair.right.kind} pid ${pair.right.pid} (${pair.right.address})`);
@@ -116,7 +85,7 @@ try {
 }
 
 machine.loadEnd = os.loadavg();
-const benchRun: BenchRun = { options: opts, machine, workersNote, pairs: results, elapsed: (Date.now() - started) / 1000 };
+const benchRun: BenchRun = { options: opts, machine, workersNote, pairs: results, elapsed: (Date.now() - session.started) / 1000 };
 const report = renderReport(benchRun);
 mkdirSync(opts.outDir, { recursive: true });
 writeFileSync(join(opts.outDir, 'dataplane.md'), report);

@@ -17,18 +17,16 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../tests/lib/exec.js';
-import { Lab } from '../tests/lib/netns.js';
-import { WIRECAGE_BIN } from '../tests/lib/cage.js';
 import { machineInfo } from './lib/machine.js';
 import { medianRun } from './lib/results.js';
 import { renderServerChart } from './lib/server-chart.js';
 import { SETUPS, SRV_BIN, buildServerPath, rssBytes, startWirecagesrv, type ServerPath } from './lib/server-labs.js';
 import { SERVER_TESTS, registerLoad, runServerTransfer } from './lib/server-measure.js';
 import { renderServerReport, type ServerBenchRun, type SetupResult } from './lib/server-report.js';
+import { BenchSession, wirecageRunHelp } from './lib/session.js';
 
-const started = Date.now();
-const log = (msg: string) => process.stderr.write(`[server ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${msg}\n`);
+const session = new BenchSession('server');
+const { log, newLab, step, teardownAll } = session;
 
 function option(name: string, fallback: number, min: number, max: number): number {
   const args = process.argv.slice(2);
@@ -49,39 +47,9 @@ const outDir = fileURLToPath(new URL('./results/', import.meta.url));
 
 const stage2 = fileURLToPath(new URL('../apps/wirecagesrv/dist/stage2/main.js', import.meta.url));
 if (!existsSync(stage2) || !existsSync(SRV_BIN)) throw new Error(`${stage2} is missing: build the tree first with \`npm run build\``);
-const help = await run(process.execPath, [WIRECAGE_BIN, 'run', '--help'], { timeoutMs: 30_000 });
-if (help.code !== 0) throw new Error(`\`wirecage run --help\` failed (exit ${help.code}); build the tree first with \`npm run build\`: ${help.stderr.trim()}`);
+await wirecageRunHelp();
 const machine = machineInfo(fileURLToPath(new URL('..', import.meta.url)));
 
-const labs: Lab[] = [];
-let interrupted = false;
-const teardownAll = async () => {
-  const results = await Promise.allSettled(labs.splice(0).map((l) => l.teardown()));
-  for (const r of results) if (r.status === 'rejected') log(`teardown failed: ${(r.reason as Error).message}`);
-};
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (interrupted) return;
-    interrupted = true;
-    log(`${sig}: tearing the labs down`);
-    void teardownAll().finally(() => process.exit(130));
-  });
-}
-// After a signal the labs vanish under the running step: wait for the handler's exit instead of reporting.
-const step = async <T>(fn: () => Promise<T>): Promise<T> => {
-  try {
-    const value = await fn();
-    if (!interrupted) return value;
-  } catch (e) {
-    if (!interrupted) throw e;
-  }
-  return new Promise<never>(() => {});
-};
-const newLab = () => {
-  const lab = new Lab();
-  labs.push(lab);
-  return lab;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const setups: SetupResult[] = [];
@@ -147,7 +115,7 @@ try {
 }
 
 machine.loadEnd = os.loadavg();
-benchRun.elapsed = (Date.now() - started) / 1000;
+benchRun.elapsed = (Date.now() - session.started) / 1000;
 const report = renderServerReport(benchRun);
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'server.md'), report);

@@ -1,21 +1,15 @@
 // bench/results/dataplane.md: the goals first (reached or not, with the
 // numbers), then one table per metric with ratios against the anchor, then
 // how it was measured and on what.
+import { busyNote, gbit, machineSection, s2, spread, table, times } from './markdown.js';
 import { TESTS, UDP_DATAGRAM, type TestId } from './measure.js';
 import { PAIR_TITLES } from './pairs.js';
 import { ANCHOR, cpuPerGB, ratio, type BenchRun, type PairResult } from './results.js';
 import type { PairName } from './options.js';
 
-const gbit = (bps: number | undefined) => (bps === undefined ? '–' : (bps / 1e9).toFixed(2));
-const times = (r: number | null) => (r === null ? '–' : `${r.toFixed(2)}×`);
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (v: number) => v.toFixed(3);
 const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
-const s2 = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(2));
-
-function table(header: string[], rows: string[][]): string[] {
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
-}
 
 function throughputOf(p: PairResult | undefined, t: TestId): number | undefined {
   return p?.transfers[t]?.bitsPerSecond;
@@ -97,15 +91,8 @@ export function renderReport(run: BenchRun): string {
       'Absolute numbers move with the machine (it is shared); the ratios against wireguard-go ↔ wireguard-go measured in the same run are the headline.',
     '',
   );
-  // The bench itself keeps about two CPUs busy, so only load beyond that at the end counts against the run.
-  const loadEnd = m.loadEnd?.[0] ?? 0;
-  if (m.loadStart[0]! > m.nproc * 0.5 || loadEnd > m.nproc + 2) {
-    lines.push(
-      `**The machine was busy during this run** (1-minute load average ${m.loadStart[0]!.toFixed(2)} at start and ${loadEnd.toFixed(2)} at end on ${m.nproc} CPUs, ` +
-        'other work included): absolute numbers are low and the ratios rough. Re-measure on a quiet machine before drawing conclusions.',
-      '',
-    );
-  }
+  const busy = busyNote(m);
+  if (busy !== null) lines.push(`${busy} Re-measure on a quiet machine before drawing conclusions.`, '');
   if (anchor === undefined) lines.push('The anchor pair (wg-wg) was not run (--only), so there are no ratios.', '');
 
   lines.push('## Goals', '');
@@ -117,19 +104,13 @@ export function renderReport(run: BenchRun): string {
     `Payload Gbit/s at the receiving iperf3, the median of the rounds with the lowest and highest in parentheses; × is the ratio of the medians to ${PAIR_TITLES[ANCHOR]}.`,
     '',
   );
-  const spread = (p: PairResult, t: TestId) => {
-    const runs = p.rounds[t] ?? [];
-    if (runs.length < 2) return gbit(throughputOf(p, t));
-    const bps = runs.map((r) => r.bitsPerSecond);
-    return `${gbit(throughputOf(p, t))} (${gbit(Math.min(...bps))}–${gbit(Math.max(...bps))})`;
-  };
   lines.push(
     ...table(
       ['test', ...pairCols],
       TESTS.map((t) => [
         t.title,
         ...run.pairs.flatMap((p) => {
-          const v = spread(p, t.id);
+          const v = spread(throughputOf(p, t.id), p.rounds[t.id]);
           return p.name === ANCHOR ? [v] : [v, times(ratio(throughputOf(p, t.id), throughputOf(anchor, t.id)))];
         }),
       ]),
@@ -230,17 +211,6 @@ export function renderReport(run: BenchRun): string {
     '',
   );
 
-  lines.push('## Machine', '');
-  lines.push(
-    `- date: ${m.date}`,
-    `- nproc: ${m.nproc} (${m.cpuModel})`,
-    `- kernel: ${m.kernel}`,
-    `- node: ${m.node}`,
-    `- wireguard-go: ${m.wireguardGo}; iperf3: ${m.iperf3}`,
-    `- wirecage: commit ${m.commit}`,
-    `- load average (1/5/15 min) at start: ${m.loadStart.map((l) => l.toFixed(2)).join(' / ')}` +
-      (m.loadEnd ? `; at end: ${m.loadEnd.map((l) => l.toFixed(2)).join(' / ')}` : ''),
-    '',
-  );
+  lines.push(...machineSection(m));
   return lines.join('\n');
 }

@@ -2,6 +2,7 @@
 // the anchor (wireguard-go + nft masquerade), server CPU per GB,
 // registrations per second, memory per 1,000 peers, then how and on what.
 import type { MachineInfo } from './machine.js';
+import { busyNote, gbit, machineSection, s2, spread, table, times } from './markdown.js';
 import type { TransferResult } from './measure.js';
 import { cpuPerGB, ratio } from './results.js';
 import { ANCHOR_SETUP, SETUP_TITLES, type ServerSetup } from './server-labs.js';
@@ -31,14 +32,7 @@ export interface ServerBenchRun {
   elapsed: number;
 }
 
-const gbit = (bps: number | undefined) => (bps === undefined ? '–' : (bps / 1e9).toFixed(2));
-const times = (r: number | null) => (r === null ? '–' : `${r.toFixed(2)}×`);
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
-const s2 = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(2));
-
-function table(header: string[], rows: string[][]): string[] {
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
-}
 
 export function bps(run: ServerBenchRun, setup: ServerSetup, test: ServerTestId): number | undefined {
   return run.setups.find((s) => s.setup === setup)?.transfers[test]?.bitsPerSecond;
@@ -55,23 +49,11 @@ export function renderServerReport(run: ServerBenchRun): string {
       'Absolute numbers move with the machine (it is shared); the ratios to wireguard-go + nft masquerade measured in the same run are the headline.',
     '',
   );
-  const loadEnd = m.loadEnd?.[0] ?? 0;
-  if (m.loadStart[0]! > m.nproc * 0.5 || loadEnd > m.nproc + 2) {
-    lines.push(
-      `**The machine was busy during this run** (1-minute load average ${m.loadStart[0]!.toFixed(2)} at start and ${loadEnd.toFixed(2)} at end on ${m.nproc} CPUs, ` +
-        'other work included): absolute numbers are low and the ratios rough.',
-      '',
-    );
-  }
+  const busy = busyNote(m);
+  if (busy !== null) lines.push(busy, '');
 
   lines.push('## Throughput', '', 'Payload Gbit/s at the receiving iperf3; × is the ratio to the anchor.', '');
-  const spread = (s: SetupResult, t: ServerTestId) => {
-    const runs = s.rounds[t] ?? [];
-    const v = gbit(s.transfers[t]?.bitsPerSecond);
-    if (runs.length < 2) return v;
-    const all = runs.map((r) => r.bitsPerSecond);
-    return `${v} (${gbit(Math.min(...all))}–${gbit(Math.max(...all))})`;
-  };
+  const spreadOf = (s: SetupResult, t: ServerTestId) => spread(s.transfers[t]?.bitsPerSecond, s.rounds[t]);
   const header = ['test', ...run.setups.flatMap((s) => (s.setup === ANCHOR_SETUP ? [`${SETUP_TITLES[s.setup]} (anchor)`] : [SETUP_TITLES[s.setup], '×']))];
   lines.push(
     ...table(
@@ -81,7 +63,7 @@ export function renderServerReport(run: ServerBenchRun): string {
         const title = id === 'tcp' ? 'TCP, 1 stream, cage → lab host' : 'TCP, 1 stream, lab host → cage (-R)';
         return [
           title,
-          ...run.setups.flatMap((s) => (s.setup === ANCHOR_SETUP ? [spread(s, id)] : [spread(s, id), times(ratio(bps(run, s.setup, id), bps(run, ANCHOR_SETUP, id)))])),
+          ...run.setups.flatMap((s) => (s.setup === ANCHOR_SETUP ? [spreadOf(s, id)] : [spreadOf(s, id), times(ratio(bps(run, s.setup, id), bps(run, ANCHOR_SETUP, id)))])),
         ];
       }),
     ),
@@ -166,16 +148,7 @@ export function renderServerReport(run: ServerBenchRun): string {
     '- The cage is `wirecage run -c FILE -- sleep infinity`; iperf3 runs in its network namespace (`nsenter -n`), the client in the cage, `-R` to send from the lab host.',
     `- Whole run: ${run.elapsed.toFixed(0)} s.`,
     '',
-    '## Machine',
-    '',
-    `- date: ${m.date}`,
-    `- nproc: ${m.nproc} (${m.cpuModel})`,
-    `- kernel: ${m.kernel}`,
-    `- node: ${m.node}`,
-    `- wireguard-go: ${m.wireguardGo}; iperf3: ${m.iperf3}`,
-    `- wirecage: commit ${m.commit}`,
-    `- load average (1/5/15 min) at start: ${m.loadStart.map((l) => l.toFixed(2)).join(' / ')}` + (m.loadEnd ? `; at end: ${m.loadEnd.map((l) => l.toFixed(2)).join(' / ')}` : ''),
-    '',
+    ...machineSection(m),
   );
   return lines.join('\n');
 }
