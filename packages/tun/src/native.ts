@@ -2,16 +2,20 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { TunError } from './errors.js';
 
-/** Counters of one queue, as native/stats.h keeps them. */
+/** Counters of one queue, as native/stats.h keeps them. `tx*` counts what `write()` was given; drops never block. */
 export interface NativeQueueStats {
   rxPackets: number;
   rxBytes: number;
+  /** onPackets calls; rxPackets / rxBatches is the mean batch size. */
   rxBatches: number;
   rxErrors: number;
   txPackets: number;
   txBytes: number;
+  /** The kernel's queue was full (EAGAIN/ENOBUFS): dropped, as a NIC would. */
   txDropped: number;
+  /** Zero-length or larger than maxPacketSize: never handed to the kernel. */
   txRefused: number;
+  /** The kernel rejected the packet (e.g. EINVAL for one that is not IPv4/IPv6). */
   txErrors: number;
   lastTxErrno: number;
 }

@@ -1,21 +1,8 @@
 import { describeErrno } from './errors.js';
 import type { NativeQueueStats } from './native.js';
 
-/** Counters of one queue. `tx*` counts what `write()` was given; drops never block. */
-export interface QueueStats {
-  rxPackets: number;
-  rxBytes: number;
-  /** onPackets calls; rxPackets / rxBatches is the mean batch size. */
-  rxBatches: number;
-  rxErrors: number;
-  txPackets: number;
-  txBytes: number;
-  /** The kernel's queue was full (EAGAIN/ENOBUFS): dropped, as a NIC would. */
-  txDropped: number;
-  /** Zero-length or larger than maxPacketSize: never handed to the kernel. */
-  txRefused: number;
-  /** The kernel rejected the packet (e.g. EINVAL for one that is not IPv4/IPv6). */
-  txErrors: number;
+/** Counters of one queue (documented on NativeQueueStats), with the last errno by name. */
+export interface QueueStats extends Omit<NativeQueueStats, 'lastTxErrno'> {
   /** errno name of the latest txError, if any. */
   lastTxError: string | undefined;
 }

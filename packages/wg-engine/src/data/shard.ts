@@ -262,8 +262,8 @@ export class Shard {
   }
 
   private keepFresh(peer: number, slot: number, counter: bigint): void {
-    const age = this.now() - this.keypairs.createdMs(slot);
-    if (counter > REKEY_AFTER_MESSAGES || (this.keypairs.flags(slot) & KEYPAIR_INITIATOR && age >= REKEY_AFTER_TIME * 1000)) {
+    // Only the initiator rekeys on age: the clock is read for it alone.
+    if (counter > REKEY_AFTER_MESSAGES || (this.keypairs.flags(slot) & KEYPAIR_INITIATOR && this.now() - this.keypairs.createdMs(slot) >= REKEY_AFTER_TIME * 1000)) {
       this.askHandshake(peer);
     }
   }
