@@ -59,6 +59,15 @@ async function pump(
   }
 }
 
+/** Lets the event loop turn until `done` holds; shard messages arrive between turns. */
+async function until(done: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 function counterOf(msg: Uint8Array): bigint {
   return Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength).readBigUInt64LE(Transport.COUNTER);
 }
@@ -200,7 +209,9 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     // those packets to the main thread, which stages them and starts a handshake with C.
     const c = a.setPeer(Buffer.alloc(32, 7), { allowedIps: [parseCidr('10.0.0.2/32')] });
     assert.equal(await toB(), 0);
-    assert.ok(c.stagedCount > 0, 'packets for the new owner were staged on the main thread');
+    // The shards free the slots as soon as they have posted the packets; the main thread
+    // stages them when it reads those messages, a turn of its event loop later.
+    await until(() => c.stagedCount > 0, 'packets for the new owner staged on the main thread');
     a.removePeer(c.publicKey);
     const noRoute = () => plane.shardStats().reduce((t, s) => t + s.drops.get('no-route'), 0);
     const before = noRoute();
