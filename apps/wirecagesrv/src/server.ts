@@ -132,6 +132,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       rateLimit: cfg.rateLimit,
       logger: log,
       onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
+      // Its sessions, staged packets and routes go with it: the key's handshakes are refused from now on.
+      onRemoved: (p) => dev.removePeer(parseKeyBase64(p.publicKey)),
       forwards: {
         manager: forwards,
         proof: new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey! }),

@@ -1,6 +1,8 @@
 // The HTTP API, compatible with the original wirecagesrv:
 //   POST /v1/register  {token?, client_public_key} -> the client's tunnel settings
+//   DELETE /v1/register {token?, client_public_key} -> the client deregisters (peers.ts)
 //   POST/DELETE/GET /v1/portforward                -> port forwards (forwards.ts)
+//   GET  /v1/peers     -> every registered peer, with the admin token (peers.ts)
 //   GET  /healthz      -> {"status": "ok"}
 // Every answer is JSON; every error is {"error": "..."} with its status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,6 +13,7 @@ import { DEFAULT_BODY_LIMIT, readJsonObject } from './body.js';
 import { HttpError } from './errors.js';
 import { forwardHandlers, type ForwardApiOptions } from './forwards.js';
 import { sendJson } from './json.js';
+import { peerHandlers } from './peers.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 
 export interface RegisterResponse {
@@ -43,8 +46,13 @@ export interface ApiOptions {
   rateLimit?: RateLimitOptions | RateLimiter;
   /** Called for each successful registration (new or repeated) before the answer is sent: puts the peer on the device. */
   onRegistered?: (peer: PeerRecord, created: boolean) => void;
-  /** Port forwards; without it /v1/portforward answers 404. */
+  /**
+   * Port forwards; without it /v1/portforward answers 404. Its key-proof verifier and admin token
+   * also serve DELETE /v1/register (405 without it) and GET /v1/peers (404 without an admin token).
+   */
   forwards?: ForwardApiOptions;
+  /** Called when a peer is removed (DELETE /v1/register), after the registry forgot it: takes it off the device. */
+  onRemoved?: (peer: PeerRecord) => void;
   logger?: Logger;
 }
 
@@ -105,6 +113,20 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
   };
   if (opts.forwards) {
     routes['/v1/portforward'] = forwardHandlers({ registry: opts.registry, authToken: opts.authToken, bodyLimit, logger: log }, opts.forwards);
+    const f = opts.forwards;
+    const peers = peerHandlers({
+      registry: opts.registry,
+      authToken: opts.authToken,
+      adminToken: f.adminToken,
+      proof: f.proof,
+      manager: f.manager,
+      bodyLimit,
+      rateLimit: f.rateLimit,
+      onRemoved: opts.onRemoved,
+      logger: log,
+    });
+    routes['/v1/register']!.DELETE = peers.deregister;
+    if (f.adminToken !== undefined) routes['/v1/peers'] = { GET: peers.list };
   }
 
   return (req, res) => {
