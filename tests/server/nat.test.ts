@@ -14,7 +14,7 @@ import { type ExecResult } from '../lib/exec.js';
 import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
 import { Lab, nsRun, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, INET6, SRV_LAN, SRV_TOKEN as TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, INET6, SRV_INET4, SRV_INET6, SRV_LAN, SRV_TOKEN as TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 
@@ -83,6 +83,47 @@ describe('wirecagesrv userspace NAT', function () {
       `reply ${INET4} 7 echo 10.99.1.1 ping4`,
       `reply ${INET6} 7 echo fd7a:99:1::1 ping6`,
     ]);
+  });
+
+  it('carries UDP datagrams larger than the tunnel MTU both ways, fragmented (IPv4 and IPv6)', async () => {
+    // The internet host counts the fragments it gets from the server, and the server's namespace those of the
+    // replies: the datagrams crossed the lab as fragments both ways. Counted before any reassembly (priority -450).
+    const counting = (ns: Netns, from4: string, from6: string) =>
+      ns.runOrThrow('nft', ['-f', '-'], {
+        input: `table inet wctfrag {
+  counter v4 {}
+  counter v6 {}
+  chain prerouting {
+    type filter hook prerouting priority -450; policy accept;
+    ip saddr ${from4} ip frag-off & 0x1fff != 0 counter name v4
+    ip6 saddr ${from6} exthdr frag exists counter name v6
+  }
+}
+`,
+      });
+    const fragments = async (ns: Netns): Promise<Record<string, number>> => {
+      const json = JSON.parse((await ns.runOrThrow('nft', ['-j', 'list', 'counters', 'table', 'inet', 'wctfrag'])).stdout) as {
+        nftables: { counter?: { name: string; packets: number } }[];
+      };
+      return Object.fromEntries(json.nftables.flatMap((i) => (i.counter ? [[i.counter.name, i.counter.packets]] : [])));
+    };
+    await counting(l.inet, SRV_INET4, SRV_INET6);
+    await counting(srv, INET4, INET6);
+    try {
+      assert.deepEqual(
+        await probes(
+          ['udpsize', INET4, '7', '3000'], ['udpsize', INET4, '7', '8000'], ['udpsize', INET4, '7', '60000'],
+          ['udpsize', INET6, '7', '3000'], ['udpsize', INET6, '7', '8000'], ['udpsize', INET6, '7', '60000'],
+        ),
+        ['echoed 3000 intact', 'echoed 8000 intact', 'echoed 60000 intact', 'echoed 3000 intact', 'echoed 8000 intact', 'echoed 60000 intact'],
+      );
+      // Later fragments at a 1500-byte MTU: 1 + 5 + 40 per family, at least, each way.
+      const counted = { requests: await fragments(l.inet), replies: await fragments(srv) };
+      for (const c of [counted.requests, counted.replies]) for (const f of ['v4', 'v6']) assert.ok(c[f]! >= 46, JSON.stringify(counted));
+    } finally {
+      await l.inet.runOrThrow('nft', ['delete', 'table', 'inet', 'wctfrag']);
+      await srv.runOrThrow('nft', ['delete', 'table', 'inet', 'wctfrag']);
+    }
   });
 
   it('carries half-close both ways: the destination answers after the client has finished sending', async () => {
