@@ -1,0 +1,221 @@
+// `wirecagesrv peers list` and `peers remove` against a running server, in a
+// lab (tests/lib/srv-lab.ts; its internet and LAN are not used here): a
+// wireguard-go client in the client namespace registers with curl and passes
+// traffic to the server's gateway; the real commands (the built bin, run in
+// the client namespace) list it and remove it; then the server no longer
+// knows the key: the old session is dead, a new handshake is refused (the
+// engine counts it as an unknown peer), and the key may register again.
+// The last case runs the commands against a second server over HTTPS.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Lab, type Netns } from '../lib/netns.js';
+import type { ExecResult } from '../lib/exec.js';
+import type { LabProcess } from '../lib/process.js';
+import { GATEWAY4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { waitFor } from '../lib/wait.js';
+import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
+import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
+
+const ADMIN = 'lab-admin-peers-0123456789';
+const METRICS = '127.0.0.1:9588';
+
+interface Registration {
+  client_address: string;
+  client_address6: string;
+  server_public_key: string;
+  server_endpoint: string;
+  mtu: number;
+  allowed_ips: string[];
+  persistent_keepalive: number;
+}
+
+describe('wirecagesrv peers list / remove', function () {
+  this.timeout(120_000);
+  const lab = new Lab();
+  after(() => lab.teardown());
+
+  let l: SrvLab;
+  let cli: Netns;
+  let adminFile: string;
+  let headerFile: string;
+  let server: LabProcess;
+  let go: WireguardGoPeer;
+  let reg: Registration;
+
+  before(async () => {
+    l = await srvLab(lab, { built: ['apps/wirecagesrv/dist/commands/peers/list.js', 'apps/wirecagesrv/dist/commands/peers/remove.js'] });
+    cli = l.cli;
+    adminFile = await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
+    // curl reads the header from a file, so the token stays out of argv.
+    headerFile = await writeSecretFile(l.dir, 'auth-header', `Authorization: Bearer ${TOKEN}\n`);
+    server = await startWirecagesrv(l, ['--admin-token-file', adminFile, '--metrics-listen', METRICS]);
+    go = await startWireguardGo(cli);
+  });
+
+  /** The real `wirecagesrv peers ...` in the client namespace; the admin token file comes from ADMIN_TOKEN_FILE unless `args` names one. */
+  const peers = (args: string[], opts: { api?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> =>
+    cli.run(process.execPath, [SRV_BIN, 'peers', ...args, '--api', opts.api ?? `http://${l.srvAddr}:8443`], {
+      env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile, ...opts.env },
+      timeoutMs: 30_000,
+    });
+
+  async function register(api = `http://${l.srvAddr}:8443`, tls: string[] = []): Promise<{ status: number; body: Record<string, unknown> }> {
+    const body = join(l.dir, 'register.json');
+    await writeFile(body, JSON.stringify({ client_public_key: go.publicKey }));
+    const r = await cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', ...tls, '-H', 'Content-Type: application/json', '-H', `@${headerFile}`,
+      '--data-binary', `@${body}`, `${api}/v1/register`]);
+    const lines = r.stdout.trimEnd().split('\n');
+    const status = Number(lines.pop());
+    return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
+  }
+
+  /** The value of one series on the server's /metrics (scraped inside the server namespace). */
+  async function metric(re: RegExp): Promise<number> {
+    const text = (await l.srv.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${METRICS}/metrics`])).stdout;
+    const m = re.exec(text);
+    if (!m) throw new Error(`no series matches ${re} in:\n${text}`);
+    return Number(m[1]);
+  }
+  const unknownPeerDrops = () => metric(/^wirecage_drops_total\{[^}]*reason="unknown-peer"[^}]*\} (\d+)$/m);
+  const devicePeers = () => metric(/^wireguard_peers\{[^}]*\} (\d+)$/m);
+
+  /** Forgets wireguard-go's session with the server and sets the peer again, so any handshake it reports afterwards is a new one. */
+  async function freshSession(): Promise<void> {
+    await go.removePeer(reg.server_public_key);
+    await go.setPeer({ publicKey: reg.server_public_key, endpoint: reg.server_endpoint, allowedIps: reg.allowed_ips, persistentKeepalive: reg.persistent_keepalive });
+  }
+
+  async function handshakeCompletes(): Promise<void> {
+    await waitFor(
+      async () => {
+        server.assertRunning();
+        // Any packet into the tunnel makes wireguard-go initiate.
+        await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
+        return go.latestHandshake(reg.server_public_key);
+      },
+      { what: 'a completed handshake between wireguard-go and wirecagesrv', timeoutMs: 15_000, intervalMs: 200, describe: async () => `${await go.show()}\n${server.describe()}` },
+    );
+  }
+
+  const ping = () => cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '1', GATEWAY4], { timeoutMs: 10_000 });
+
+  it('a wireguard-go client registers and passes traffic; `peers list` shows it, as a table and as JSON', async () => {
+    const r = await register();
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    reg = r.body as unknown as Registration;
+    await cli.addAddress(go.ifname, reg.client_address);
+    await cli.addAddress(go.ifname, reg.client_address6);
+    await cli.linkUp(go.ifname, reg.mtu);
+    await freshSession();
+    await handshakeCompletes();
+    const p = await ping();
+    assert.match(p.stdout, / 0% packet loss/, p.stdout);
+
+    const list = await peers(['list']);
+    assert.equal(list.code, 0, list.stderr);
+    const [header, row, ...rest] = list.stdout.trimEnd().split('\n');
+    assert.match(header!, /^PUBLIC KEY +ADDRESS +ADDRESS6 +FORWARDS +LAST HANDSHAKE +ENDPOINT +REGISTERED$/);
+    assert.deepEqual(rest, []);
+    const cells = row!.split(/ {2,}/);
+    assert.deepEqual(cells.slice(0, 4), [go.publicKey, '10.200.100.2', 'fd7a:5e:60::2', '0'], row);
+    assert.match(cells[4]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/, 'the last handshake');
+    assert.match(cells[5]!, new RegExp(`^[0-9.]+:${go.listenPort}$`), 'where it came from');
+
+    // The token file given by flag instead of ADMIN_TOKEN_FILE.
+    const json = await peers(['list', '--json', '--admin-token-file', adminFile], { env: { ADMIN_TOKEN_FILE: undefined } });
+    assert.equal(json.code, 0, json.stderr);
+    const entries = JSON.parse(json.stdout) as Record<string, unknown>[];
+    assert.deepEqual(entries.map((e) => [e.client_public_key, e.client_address, e.client_address6, e.forwards]), [[go.publicKey, '10.200.100.2', 'fd7a:5e:60::2', 0]]);
+  });
+
+  it('`peers remove KEY` removes it: the session is dead, a new handshake is refused, and `peers list` no longer shows it', async () => {
+    const rm = await peers(['remove', go.publicKey]);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(rm.stdout, `removed ${go.publicKey}\n`);
+    assert.equal(await devicePeers(), 0, 'the peer is off the WireGuard device');
+
+    // The session wireguard-go still holds is gone on the server: nothing comes back.
+    const dead = await ping();
+    assert.match(dead.stdout, / 100% packet loss/, dead.stdout);
+
+    // A new handshake reaches the server and is refused there: the key is unknown.
+    const before = await unknownPeerDrops();
+    await freshSession();
+    await waitFor(
+      async () => {
+        await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
+        return (await unknownPeerDrops()) > before;
+      },
+      { what: 'the server to refuse a handshake from the removed key', timeoutMs: 15_000, intervalMs: 200, describe: () => server.describe() },
+    );
+    assert.equal(await go.latestHandshake(reg.server_public_key), null, 'no handshake completed');
+
+    const list = await peers(['list']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stdout, 'no peers are registered\n');
+    const json = await peers(['list', '--json']);
+    assert.deepEqual(JSON.parse(json.stdout), []);
+
+    const again = await peers(['remove', go.publicKey]);
+    assert.equal(again.code, 1);
+    assert.equal(again.stderr, `wirecagesrv: http://${l.srvAddr}:8443/v1/register refused to remove the peer ${go.publicKey}: HTTP 404: no peer is registered with the key ${go.publicKey}\n`);
+  });
+
+  it('the removed key registers again and passes traffic', async () => {
+    const r = await register();
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.client_address, reg.client_address, 'the freed address is handed out again');
+    await freshSession();
+    await handshakeCompletes();
+    const p = await ping();
+    assert.match(p.stdout, / 0% packet loss/, p.stdout);
+  });
+
+  it('refuses without the admin token (exit 2), with the registration token (exit 1, the server\'s reason), and a bad key (exit 2)', async () => {
+    const none = await peers(['list'], { env: { ADMIN_TOKEN_FILE: undefined } });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^wirecagesrv: the admin token is required: --admin-token-file FILE \(or ADMIN_TOKEN_FILE\)/);
+    const asClient = await peers(['list'], { env: { ADMIN_TOKEN_FILE: l.tokenFile } });
+    assert.equal(asClient.code, 1);
+    assert.equal(asClient.stderr, `wirecagesrv: http://${l.srvAddr}:8443/v1/peers refused to list the peers: HTTP 401: listing peers needs the admin token (wirecagesrv up --admin-token-file)\n`);
+    const badKey = await peers(['remove', 'not-a-key']);
+    assert.equal(badKey.code, 2);
+    assert.match(badKey.stderr, /KEY is not a WireGuard key/);
+    const unreachable = await peers(['list'], { api: `http://${l.srvAddr}:9` });
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot list the peers at http:\/\/[0-9.]+:9\/v1\/peers: connect ECONNREFUSED/);
+  });
+
+  it('talks to an HTTPS API with --ca-file, and refuses a certificate it cannot verify', async () => {
+    const dir = await lab.tempDir();
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    await cli.runOrThrow('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-subj', '/CN=wirecagesrv.lab', '-addext', `subjectAltName=IP:${l.srvAddr}`, '-keyout', key, '-out', cert]);
+    const api = `https://${l.srvAddr}:8445`;
+    const tls = l.srv.spawn(process.execPath, [SRV_BIN, 'up', '--auth-token-file', l.tokenFile, '--admin-token-file', adminFile,
+      '--wg-listen', '0.0.0.0:51822', '--wg-endpoint', `${l.srvAddr}:51822`, '--api-listen', `${l.srvAddr}:8445`,
+      '--tls-cert', cert, '--tls-key', key, '--state', join(dir, 'state', 'registry.db')], { env: { PATH: process.env.PATH, HOME: dir } });
+    await waitFor(
+      async () => {
+        tls.assertRunning();
+        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', '--cacert', cert, `${api}/healthz`]);
+        return r.stdout === '200';
+      },
+      { what: 'the HTTPS wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => tls.describe() },
+    );
+    assert.equal((await register(api, ['--cacert', cert])).status, 200);
+
+    const list = await peers(['list', '--json', '--ca-file', cert], { api });
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual((JSON.parse(list.stdout) as { client_public_key: string }[]).map((p) => p.client_public_key), [go.publicKey]);
+    const untrusted = await peers(['list'], { api });
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, new RegExp(`^wirecagesrv: cannot list the peers at ${api}/v1/peers: .*(self-signed|SELF_SIGNED)`));
+    const rm = await peers(['remove', go.publicKey, '--ca-file', cert], { api });
+    assert.equal(rm.code, 0, rm.stderr);
+    const exit = await tls.stop();
+    assert.equal(exit.code, 0, tls.describe());
+  });
+});
