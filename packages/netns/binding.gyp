@@ -16,6 +16,7 @@
         "native/netns_create.cc",
         "native/nlmsg.cc",
         "native/rtnl.cc",
+        "native/socket_errors.cc",
         "native/socket_util.cc",
         "native/sockets.cc",
         "native/spawn.cc",

@@ -33,7 +33,7 @@ namespace {
 
 struct IcmpOptions {
   int family;  // AF_INET / AF_INET6
-  bool raw, transparent;
+  bool raw, transparent, recvErr;
   bool filter;                  // raw only: receive just `accept`
   std::vector<uint8_t> accept;  // ICMP types let through the filter
 };
@@ -67,6 +67,7 @@ SysResult OpenIcmp(const IcmpOptions& o) {
            : EnableOption(fd, IPPROTO_IP, IP_RECVTTL, "setsockopt(IP_RECVTTL)");
   }
   if (r.err == 0 && o.transparent) r = EnableTransparent(fd, v6);
+  if (r.err == 0 && o.recvErr) r = EnableRecvErr(fd, v6);
   if (r.err == 0 && o.raw && o.filter) r = SetFilter(fd, o);
   if (r.err != 0) {
     close(fd);
@@ -77,14 +78,15 @@ SysResult OpenIcmp(const IcmpOptions& o) {
 
 }  // namespace
 
-// icmpOpen(nsFd|null, family 4|6, {raw?, transparent?, acceptTypes?: number[]}): fd
+// icmpOpen(nsFd|null, family 4|6, {raw?, transparent?, recvErr?, acceptTypes?: number[]}): fd
 Napi::Value IcmpOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t nsFd, family;
   if (!NsFdArg(env, info[0], &nsFd) || !IntValue(env, info[1], "family", &family)) return env.Undefined();
   if (family != 4 && family != 6) return ThrowType(env, "family must be 4 or 6");
   Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
-  IcmpOptions opts{family == 4 ? AF_INET : AF_INET6, o.Get("raw").ToBoolean().Value(), o.Get("transparent").ToBoolean().Value(), false, {}};
+  IcmpOptions opts{family == 4 ? AF_INET : AF_INET6, o.Get("raw").ToBoolean().Value(), o.Get("transparent").ToBoolean().Value(),
+                   o.Get("recvErr").ToBoolean().Value(), false, {}};
   Napi::Value accept = o.Get("acceptTypes");
   if (!accept.IsUndefined() && !accept.IsNull()) {
     if (!accept.IsArray()) return ThrowType(env, "acceptTypes must be an array of ICMP types (0-255)");

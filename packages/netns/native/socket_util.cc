@@ -22,6 +22,11 @@ SysResult EnableTransparent(int fd, bool v6) {
             : EnableOption(fd, SOL_IP, IP_TRANSPARENT, "setsockopt(IP_TRANSPARENT)");
 }
 
+SysResult EnableRecvErr(int fd, bool v6) {
+  return v6 ? EnableOption(fd, SOL_IPV6, IPV6_RECVERR, "setsockopt(IPV6_RECVERR)")
+            : EnableOption(fd, SOL_IP, IP_RECVERR, "setsockopt(IP_RECVERR)");
+}
+
 bool NsFdArg(Napi::Env env, Napi::Value v, int64_t* nsFd) {
   *nsFd = -1;
   return v.IsNull() || v.IsUndefined() || IntValue(env, v, "nsFd", nsFd);
@@ -87,9 +92,9 @@ Received::Received(uint8_t* data, size_t length) : iov_{data, length} {
   msg.msg_controllen = sizeof control_;
 }
 
-ssize_t Received::Receive(int fd) {
+ssize_t Received::Receive(int fd, int flags) {
   ssize_t n;
-  do n = recvmsg(fd, &msg, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  do n = recvmsg(fd, &msg, MSG_DONTWAIT | flags); while (n < 0 && errno == EINTR);
   return n;
 }
 

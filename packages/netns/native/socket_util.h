@@ -24,6 +24,9 @@ SysResult EnableOption(int fd, int level, int name, const char* syscall);
 // IP_TRANSPARENT or IPV6_TRANSPARENT.
 SysResult EnableTransparent(int fd, bool v6);
 
+// IP_RECVERR or IPV6_RECVERR: ICMP errors about the socket's datagrams are queued for RecvSocketError.
+SysResult EnableRecvErr(int fd, bool v6);
+
 // nsFd argument: null or undefined means this process's namespace (-1).
 bool NsFdArg(Napi::Env env, Napi::Value v, int64_t* nsFd);
 
@@ -49,7 +52,8 @@ class Received {
   Received& operator=(const Received&) = delete;
 
   // Never blocks; retried on EINTR. -1 with errno set on failure (EAGAIN: nothing waiting).
-  ssize_t Receive(int fd);
+  // `flags` adds to MSG_DONTWAIT (MSG_ERRQUEUE reads the error queue).
+  ssize_t Receive(int fd, int flags = 0);
 
   sockaddr_storage from{};
   msghdr msg{};

@@ -38,7 +38,7 @@ namespace {
 struct SocketOptions {
   int family;  // AF_INET / AF_INET6
   int type;    // SOCK_STREAM / SOCK_DGRAM
-  bool transparent, reuseAddr, reusePort, origDstAddr, ipv6Only;
+  bool transparent, reuseAddr, reusePort, origDstAddr, ipv6Only, recvErr;
 };
 
 SysResult OpenSocket(const SocketOptions& o) {
@@ -54,6 +54,7 @@ SysResult OpenSocket(const SocketOptions& o) {
     r = v6 ? EnableOption(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, "setsockopt(IPV6_RECVORIGDSTADDR)")
            : EnableOption(fd, SOL_IP, IP_RECVORIGDSTADDR, "setsockopt(IP_RECVORIGDSTADDR)");
   }
+  if (r.err == 0 && o.recvErr) r = EnableRecvErr(fd, v6);
   if (r.err != 0) close(fd);
   return r;
 }
@@ -152,7 +153,7 @@ class ReadableWatcher : public Napi::ObjectWrap<ReadableWatcher> {
 
 }  // namespace
 
-// socketOpen(nsFd|null, family 4|6, 'tcp'|'udp', {transparent?, reuseAddr?, reusePort?, origDstAddr?, ipv6Only?}): fd
+// socketOpen(nsFd|null, family 4|6, 'tcp'|'udp', {transparent?, reuseAddr?, reusePort?, origDstAddr?, ipv6Only?, recvErr?}): fd
 Napi::Value SocketOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t nsFd, family;
@@ -168,7 +169,7 @@ Napi::Value SocketOpen(const Napi::CallbackInfo& info) {
   };
   SocketOptions opts{family == 4 ? AF_INET : AF_INET6, type == "tcp" ? SOCK_STREAM : SOCK_DGRAM,
                      flag("transparent", false), flag("reuseAddr", false), flag("reusePort", false),
-                     flag("origDstAddr", false), flag("ipv6Only", true)};
+                     flag("origDstAddr", false), flag("ipv6Only", true), flag("recvErr", false)};
   return OpenInNetns(env, nsFd, [&opts] { return OpenSocket(opts); }, "opening an IPv" + std::to_string(family) + " " + type + " socket");
 }
 
@@ -186,6 +187,40 @@ Napi::Value SocketBind(const Napi::CallbackInfo& info) {
   if (!ToSockaddr(env, address, port, &ss, &len)) return env.Undefined();
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return ThrowErrno(env, errno, "bind", "binding " + Where(address, port));
   return env.Undefined();
+}
+
+// socketConnect(fd, address, port): a datagram socket's connect, which completes at once.
+Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  int64_t port;
+  std::string address;
+  if (!FdArg(env, info[0], &fd) || !StringValue(env, info[1], "address", &address) || !IntValue(env, info[2], "port", &port)) {
+    return env.Undefined();
+  }
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(env, address, port, &ss, &len)) return env.Undefined();
+  int rc;
+  do rc = connect(fd, reinterpret_cast<sockaddr*>(&ss), len); while (rc != 0 && errno == EINTR);
+  if (rc != 0) return ThrowErrno(env, errno, "connect", "connecting to " + Where(address, port));
+  return env.Undefined();
+}
+
+// socketSend(fd, data): true when sent on the connected socket, false when it would block.
+Napi::Value SocketSend(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!FdArg(env, info[0], &fd)) return env.Undefined();
+  if (!info[1].IsTypedArray()) return ThrowType(env, "socketSend needs the data as a Uint8Array");
+  auto data = info[1].As<Napi::Uint8Array>();
+  ssize_t n;
+  do n = send(fd, data.Data(), data.ByteLength(), MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, errno, "send");
+  }
+  return Napi::Boolean::New(env, true);
 }
 
 // socketListen(fd, backlog)

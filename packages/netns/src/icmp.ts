@@ -9,6 +9,8 @@ export interface IcmpSocketOptions {
   raw?: boolean;
   /** IP_TRANSPARENT / IPV6_TRANSPARENT: icmpSend() may use a source address the namespace does not own. */
   transparent?: boolean;
+  /** IP_RECVERR / IPV6_RECVERR: ICMP errors about sent messages are queued for recvSocketError() (sockets.ts). */
+  recvErr?: boolean;
   /** Raw sockets: the ICMP types to receive (ICMP_FILTER, types 0-31 on IPv4; ICMP6_FILTER); default every type. */
   acceptTypes?: number[];
 }

@@ -29,8 +29,12 @@ export {
   listenSocket,
   socketAddress,
   recvWithOrigDst,
+  connectSocket,
+  sendOnSocket,
+  recvSocketError,
   watchReadable,
   type NetnsSocketOptions,
   type OrigDstDatagram,
+  type SocketErrorEntry,
 } from './sockets.js';
 export { icmpSocketInNetns, icmpReceive, icmpSend, type IcmpSocketOptions, type IcmpMessage } from './icmp.js';

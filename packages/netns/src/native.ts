@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { NetnsError } from './errors.js';
 import type { IcmpMessage, IcmpSocketOptions } from './icmp.js';
-import type { NetnsSocketOptions, OrigDstDatagram } from './sockets.js';
+import type { NetnsSocketOptions, OrigDstDatagram, SocketErrorEntry } from './sockets.js';
 
 /** Shapes of what the addon (native/*.cc) takes and returns; the socket calls use the public ones of sockets.ts and icmp.ts. */
 export interface NativeLink {
@@ -70,6 +70,9 @@ interface Addon {
   socketOpen(nsFd: number | null, family: 4 | 6, type: 'tcp' | 'udp', options: NetnsSocketOptions): number;
   socketBind(fd: number, address: string, port: number): void;
   socketListen(fd: number, backlog: number): void;
+  socketConnect(fd: number, address: string, port: number): void;
+  socketSend(fd: number, data: Uint8Array): boolean;
+  recvSocketError(fd: number, buffer: Buffer): (Omit<SocketErrorEntry, 'error'> & { errno: number }) | null;
   socketName(fd: number): { address: string; port: number };
   recvOrigDst(fd: number, buffer: Buffer): OrigDstDatagram | null;
   icmpOpen(nsFd: number | null, family: 4 | 6, options: IcmpSocketOptions): number;

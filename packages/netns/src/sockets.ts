@@ -1,3 +1,4 @@
+import { getSystemErrorMap } from 'node:util';
 import { NetnsError } from './errors.js';
 import { native } from './native.js';
 
@@ -12,6 +13,11 @@ export interface NetnsSocketOptions {
   origDstAddr?: boolean;
   /** IPV6_V6ONLY on an IPv6 socket. Default true: one socket per family; false makes a [::] listener dual-stack. */
   ipv6Only?: boolean;
+  /**
+   * IP_RECVERR / IPV6_RECVERR: every ICMP error about the socket's datagrams is queued for recvSocketError().
+   * The socket then polls readable while its error queue holds anything: drain it on each readable event.
+   */
+  recvErr?: boolean;
 }
 
 /**
@@ -45,6 +51,49 @@ export function listenSocket(fd: number, backlog = 511): void {
 /** getsockname(2): the bound address and port (the port the kernel picked for port 0). */
 export function socketAddress(fd: number): { address: string; port: number } {
   return native.socketName(fd);
+}
+
+/** connect(2) of a datagram socket (completes at once); afterwards sendOnSocket() sends there. */
+export function connectSocket(fd: number, address: string, port: number): void {
+  native.socketConnect(fd, address, port);
+}
+
+/**
+ * One send(2) on a connected socket; false when its buffer is full (nothing sent). Throws a
+ * NetnsError ('send'); on a socket opened with recvErr, also with a pending ICMP error's errno
+ * (ECONNREFUSED, EHOSTUNREACH, ...), which that throw clears.
+ */
+export function sendOnSocket(fd: number, data: Uint8Array): boolean {
+  return native.socketSend(fd, data);
+}
+
+/** An entry of a socket's error queue (struct sock_extended_err). */
+export interface SocketErrorEntry {
+  /** What the error means to the socket, as an errno name: 'ECONNREFUSED', 'EHOSTUNREACH', 'EMSGSIZE'... */
+  error: string;
+  /** Who reported it: an ICMP or ICMPv6 message, the local stack, or 'none'/'other' (not an error about a datagram). */
+  origin: 'icmp' | 'icmp6' | 'local' | 'none' | 'other';
+  /** The ICMP type and code (origin 'icmp' or 'icmp6'). */
+  type: number;
+  code: number;
+  /** The MTU for "fragmentation needed" and "packet too big"; otherwise what the kernel put there. */
+  info: number;
+  /** The address that sent the ICMP error; null when unknown. */
+  offender: string | null;
+  /** Bytes of the offending datagram written into the buffer: its payload for UDP, from the ICMP header on for a ping socket. */
+  length: number;
+  truncated: boolean;
+}
+
+/**
+ * Reads one entry of the error queue of a socket opened with `recvErr` (MSG_ERRQUEUE); null when the
+ * queue is empty. Never blocks.
+ */
+export function recvSocketError(fd: number, buffer: Buffer): SocketErrorEntry | null {
+  const e = native.recvSocketError(fd, buffer);
+  if (e === null) return null;
+  const { errno, ...rest } = e;
+  return { error: errno === 0 ? '' : (getSystemErrorMap().get(-errno)?.[0] ?? `E${errno}`), ...rest };
 }
 
 export interface OrigDstDatagram {

@@ -2,9 +2,13 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { once } from 'node:events';
+import { closeSync } from 'node:fs';
 import {
   NetnsError,
   bindSocket,
+  connectSocket,
+  recvSocketError,
+  sendOnSocket,
   listenSocket,
   recvWithOrigDst,
   socketAddress,
@@ -97,6 +101,41 @@ describe('sockets in another network namespace', function () {
     assert.deepEqual(a, { length: 2, truncated: false, source: '::1', sourcePort: from.port, destination: '::1', destinationPort: port, text: 'hi' });
     assert.equal(b!.truncated, true);
     assert.equal(b!.length, 4);
+  });
+
+  for (const [family, loopback, origin, type] of [[4, '127.0.0.1', 'icmp', 3], [6, '::1', 'icmp6', 1]] as const) {
+    it(`queues the ICMP error about a datagram to a closed port with recvErr (IPv${family}), and wakes watchReadable`, async () => {
+      const fd = open(lab.ns, family, 'udp', { recvErr: true });
+      // A port nothing listens on: bind a socket to get a free one, then close it.
+      const probe = open(lab.ns, family, 'udp');
+      bindSocket(probe, loopback, 0);
+      const { port } = socketAddress(probe);
+      lab.release(probe);
+      closeSync(probe);
+      connectSocket(fd, loopback, port);
+      const buf = Buffer.alloc(64);
+      assert.equal(recvSocketError(fd, buf), null, 'nothing queued yet');
+      const woken = new Promise<void>((resolve) => {
+        const w = watchReadable(fd, () => {
+          w.stop();
+          resolve();
+        });
+      });
+      assert.equal(sendOnSocket(fd, Buffer.from('anyone there?')), true);
+      await woken;
+      const e = recvSocketError(fd, buf);
+      assert.deepEqual(e, { error: 'ECONNREFUSED', origin, type, code: family === 4 ? 3 : 4, info: 0, offender: loopback, length: 13, truncated: false });
+      assert.equal(buf.subarray(0, 13).toString(), 'anyone there?', 'the quoted payload');
+      assert.equal(recvSocketError(fd, buf), null, 'one entry per error');
+      // Reading the queue cleared the socket's pending error: the next send goes out.
+      assert.equal(sendOnSocket(fd, Buffer.from('again')), true);
+    });
+  }
+
+  it('names a failed connect with the address', () => {
+    const fd = open(lab.ns, 6, 'udp');
+    // The namespace has no route off loopback.
+    assert.throws(() => connectSocket(fd, '2001:db8::1', 53), (e: NetnsError) => e instanceof NetnsError && e.syscall === 'connect' && e.code === 'ENETUNREACH' && /\[2001:db8::1\]:53/.test(e.message));
   });
 
   it('opens in this process\'s own namespace with null, dual-stack only when asked', async () => {
