@@ -50,12 +50,12 @@ describe('wirecage run: the sharded data plane', function () {
     }
   });
 
-  it('serves shard, ring and peer counters on --metrics-listen (host side of the cage)', async () => {
+  it('serves shard, ring, coalescing and peer counters on --metrics-listen (host side of the cage)', async () => {
     const srv = c.servers[0]!;
     const port = 9464;
     const cage = spawnWirecage(c.client, [
       '-c', conf, '--workers', '2', '--metrics-listen', `127.0.0.1:${port}`, '--',
-      'sh', '-c', `ping -c 20 -i 0.05 -q ${srv.v4} && echo pinged && sleep 30`,
+      'sh', '-c', `ping -c 20 -i 0.05 -q ${srv.v4} && iperf3 -c ${srv.v4} -R -t 1 >/dev/null && echo pinged && sleep 30`,
     ]);
     try {
       await waitFor(() => {
@@ -74,6 +74,9 @@ describe('wirecage run: the sharded data plane', function () {
       assert.ok(value(/^wireguard_peer_receive_bytes_total\{[^}]*\} (\d+)$/m) > 20 * 100, text);
       assert.ok(value(/^wireguard_peer_last_handshake_seconds\{[^}]*\} ([\d.]+)$/m) > 1.7e9, text);
       assert.match(text, /^wirecage_shard_restarts_total\{[^}]*shard="1"[^}]*\} 0$/m);
+      // The download into the cage reached its TCP stack as coalesced super-packets.
+      const coalesced = [...text.matchAll(/^wirecage_shard_coalesced_packets_total\{[^}]*\} (\d+)$/gm)].reduce((t, m) => t + Number(m[1]), 0);
+      assert.ok(coalesced > 100, `${coalesced} segments coalesced:\n${text}`);
     } finally {
       await cage.stop();
     }

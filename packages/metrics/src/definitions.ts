@@ -98,6 +98,13 @@ export const SHARD_RESTARTS = {
   labels: ['shard'],
 } as const satisfies MetricDefinition;
 
+export const SHARD_COALESCED = {
+  name: 'wirecage_shard_coalesced_packets_total',
+  type: 'counter',
+  help: 'Ingress TCP segments a data-plane shard joined to the one before them, so that the TUN took them in one write (TCP coalescing on an offloading TUN).',
+  labels: ['shard'],
+} as const satisfies MetricDefinition;
+
 export const RING_PACKETS = {
   name: 'wirecage_ring_packets_total',
   type: 'counter',
@@ -118,6 +125,7 @@ export const METRIC_DEFINITIONS: readonly MetricDefinition[] = [
   SHARD_PACKETS,
   SHARD_DROPS,
   SHARD_RESTARTS,
+  SHARD_COALESCED,
   RING_PACKETS,
 ];
 

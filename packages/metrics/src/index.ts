@@ -15,6 +15,7 @@ export {
   SHARD_PACKETS,
   SHARD_DROPS,
   SHARD_RESTARTS,
+  SHARD_COALESCED,
   RING_PACKETS,
   type MetricDefinition,
   type MetricType,

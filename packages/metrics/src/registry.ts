@@ -21,6 +21,7 @@ import {
   SHARD_PACKETS,
   SHARD_DROPS,
   SHARD_RESTARTS,
+  SHARD_COALESCED,
   RING_PACKETS,
   METRIC_DEFINITIONS,
   type MetricDefinition,
@@ -50,7 +51,7 @@ export interface PlaneSource {
   readonly workers: number;
   /** Brings peer byte counters up to date with what the shards counted. */
   syncCounters(): void;
-  shardStats(): { shard: number; egressPackets: number; ingressPackets: number; restarts: number; drops: { get(reason: DropReason): number } }[];
+  shardStats(): { shard: number; egressPackets: number; ingressPackets: number; coalescedPackets: number; restarts: number; drops: { get(reason: DropReason): number } }[];
   ringStats(): Record<'egress' | 'ingress', { produced: number; emitted: number; dropped: number; dropsFull: number; emitErrors: number }>;
 }
 
@@ -127,6 +128,7 @@ class EngineCollector {
       }),
     );
     this.counter(SHARD_RESTARTS, extra, (set) => this.eachShard((l, s) => set(l, s.restarts)));
+    this.counter(SHARD_COALESCED, extra, (set) => this.eachShard((l, s) => set(l, s.coalescedPackets)));
     this.counter(RING_PACKETS, extra, (set) =>
       this.eachMember((l, m) => {
         if (!m.plane) return;

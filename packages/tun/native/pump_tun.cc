@@ -1,6 +1,7 @@
 // TUN queue <-> ring: one read()/write() per packet (a TUN queue has no batch
 // syscall), one doorbell ring per batch.
 #include <poll.h>
+#include <sched.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -75,11 +76,14 @@ void TunReaderLoop(PumpContext& c) {
 
 namespace {
 
-// One packet to the kernel. False when it was not written (counted by the caller).
-bool WritePacket(PumpContext& c, const uint8_t* data, size_t len) {
+// Most slots one write gathers: wg-engine's coalescing joins at most 64 (GRO_MAX_SEGMENTS).
+constexpr int32_t kMaxGather = 64;
+
+// One packet to the kernel, in one or more pieces. False when it was not written (counted by the caller).
+bool WritePacket(PumpContext& c, const iovec* iov, int count) {
   bool retried = false;
   for (;;) {
-    ssize_t n = write(c.fd, data, len);
+    ssize_t n = writev(c.fd, iov, count);
     PumpStats::Add(c.stats->syscalls, 1);
     if (n >= 0) return true;
     if (errno == EINTR) continue;
@@ -95,10 +99,21 @@ bool WritePacket(PumpContext& c, const uint8_t* data, size_t len) {
   }
 }
 
+// The slot's OFFSET/LENGTH as a piece of a write; false when they do not frame bytes of the slot.
+// A zero-length TUN write is an EINVAL that has killed writer loops elsewhere; refuse it here.
+bool Piece(PumpContext& c, uint32_t seq, iovec& iov) {
+  const uint8_t* slot = c.ring.Slot(seq);
+  int32_t off = ring::Get(slot + ring::kOffsetAt), len = ring::Get(slot + ring::kLengthAt);
+  if (off < 0 || len <= 0 || static_cast<size_t>(off) + static_cast<size_t>(len) > c.ring.DataBytes()) return false;
+  iov.iov_base = c.ring.Data(seq) + off;
+  iov.iov_len = static_cast<size_t>(len);
+  return true;
+}
+
 }  // namespace
 
 void TunWriterLoop(PumpContext& c) {
-  const size_t dataBytes = c.ring.DataBytes();
+  iovec iov[kMaxGather + 1];
   while (!c.Done() && c.stats->fatalErrno.load() == 0) {
     uint32_t tail = c.ring.Tail();
     uint32_t n = CollectDone(c, tail, static_cast<uint32_t>(c.options.batch));
@@ -113,15 +128,28 @@ void TunWriterLoop(PumpContext& c) {
         dropped++;
         continue;
       }
-      int32_t off = ring::Get(slot + ring::kOffsetAt), len = ring::Get(slot + ring::kLengthAt);
-      // A zero-length TUN write is an EINVAL that has killed writer loops elsewhere; refuse it here.
-      bool sane = off >= 0 && len > 0 && static_cast<size_t>(off) + static_cast<size_t>(len) <= dataBytes;
-      if (sane && WritePacket(c, c.ring.Data(tail + i) + off, static_cast<size_t>(len))) {
-        emitted++;
-        PumpStats::Add(c.stats->bytes, static_cast<uint64_t>(len));
-      } else {
-        failed++;
+      int32_t gather = ring::Get(slot + ring::kGatherAt);
+      if (gather < 0 || gather > kMaxGather) gather = 0;  // not ours to trust: write the head alone, it fails or not
+      // A run a shard gathered may end past what was collected; shards finish runs last
+      // slot first, so the rest is done: take it into this batch.
+      if (i + gather >= n) n = CollectDone(c, tail, i + gather + 1);
+      if (i + gather >= n) {
+        n = i;  // not finished after all (cannot happen with wg-engine shards): come back for it
+        break;
       }
+      int pieces = 0;
+      bool sane = true;
+      for (int32_t k = 0; k <= gather && sane; k++) sane = Piece(c, tail + i + k, iov[pieces++]);
+      size_t bytes = 0;
+      for (int k = 0; k < pieces; k++) bytes += iov[k].iov_len;
+      uint32_t slots = static_cast<uint32_t>(gather) + 1;
+      if (sane && WritePacket(c, iov, pieces)) {
+        emitted += slots;
+        PumpStats::Add(c.stats->bytes, bytes);
+      } else {
+        failed += slots;
+      }
+      i += static_cast<uint32_t>(gather);
     }
     ring::Add(c.ring.Ctl(ring::kEmittedAt), static_cast<int32_t>(emitted));
     ring::Add(c.ring.Ctl(ring::kEmitErrorsAt), static_cast<int32_t>(failed));
@@ -129,6 +157,10 @@ void TunWriterLoop(PumpContext& c) {
     PumpStats::Add(c.stats->packets, emitted);
     PumpStats::Add(c.stats->errors, failed);
     PumpStats::Add(c.stats->batches, 1);
+    if (n == 0) {
+      sched_yield();
+      continue;
+    }
     ReleaseSlots(c, tail, n);
   }
 }

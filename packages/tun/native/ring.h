@@ -23,7 +23,7 @@ constexpr size_t kDoneAt = 192, kDropsFullAt = 196, kProducedAt = 200, kEmittedA
 
 // Slot header, byte offsets from the slot start.
 constexpr size_t kStateAt = 0, kSeqAt = 4, kOffsetAt = 8, kLengthAt = 12, kFamilyAt = 16, kPortAt = 20, kAddrAt = 24,
-                 kScopeAt = 40, kSegmentAt = 48;
+                 kScopeAt = 40, kSegmentAt = 48, kGatherAt = 52;
 
 enum SlotState : int32_t { kFree = 0, kFilled = 1, kBusy = 2, kEmit = 3, kDrop = 4 };
 
@@ -77,6 +77,7 @@ class View {
   // Producer side: publish slot HEAD (its data and header already written).
   void Publish(uint32_t seq) const {
     Set(Slot(seq) + kSeqAt, static_cast<int32_t>(seq));
+    Set(Slot(seq) + kGatherAt, 0);
     SetState(seq, kFilled);
     Store(base_ + kHeadAt, static_cast<int32_t>(seq + 1));
     Add(base_ + kProducedAt, 1);

@@ -9,6 +9,11 @@
 //
 // All functions work on (buffer, offset) pairs and allocate nothing.
 
+import { put16, put32, u16be, u16le, u32be } from './bytes.js';
+import { pseudoHeaderSum, sum16 } from './checksum.js';
+
+export { sum16 };
+
 export const VNET_HDR_LEN = 10;
 
 // struct virtio_net_hdr (little-endian on every host we run on).
@@ -153,46 +158,4 @@ export function finishPartialChecksum(buf: Uint8Array, off: number, len: number,
   if (csumStart + csumOffset + 2 > len) throw new GsoError('checksum offset past the end of the packet');
   const c = ~sum16(buf, off + csumStart, len - csumStart, 0) & 0xffff;
   put16(buf, off + csumStart + csumOffset, c);
-}
-
-function pseudoHeaderSum(b: Uint8Array, ip: number, version: number, proto: number, l4Len: number): number {
-  if (version === 4) return sum16(b, ip + 12, 8, proto + l4Len);
-  return sum16(b, ip + 8, 32, proto + l4Len);
-}
-
-/** Ones'-complement sum of b[off, off + len) added to init, folded to 16 bits (not complemented). */
-export function sum16(b: Uint8Array, off: number, len: number, init: number): number {
-  let s = init;
-  const end = off + (len & ~1);
-  let i = off;
-  // Four bytes a round: the sum stays far below 2^53 for any 64 KiB packet.
-  for (; i + 3 < end; i += 4) s += ((b[i]! << 8) | b[i + 1]!) + ((b[i + 2]! << 8) | b[i + 3]!);
-  for (; i < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
-  if (len & 1) s += b[end]! << 8;
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
-  return s;
-}
-
-function u16le(b: Uint8Array, o: number): number {
-  return b[o]! | (b[o + 1]! << 8);
-}
-
-function u16be(b: Uint8Array, o: number): number {
-  return (b[o]! << 8) | b[o + 1]!;
-}
-
-function u32be(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
-function put16(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >> 8) & 0xff;
-  b[o + 1] = v & 0xff;
-}
-
-function put32(b: Uint8Array, o: number, v: number): void {
-  b[o] = (v >>> 24) & 0xff;
-  b[o + 1] = (v >>> 16) & 0xff;
-  b[o + 2] = (v >>> 8) & 0xff;
-  b[o + 3] = v & 0xff;
 }

@@ -42,4 +42,6 @@ export {
   sum16,
   type VnetHeader,
 } from './gso.js';
+export { coalesceTcp, GRO_MAX_SEGMENTS } from './gro.js';
+export { SlotCoalescer } from './gro-ring.js';
 export { setThreadName } from './thread-name.js';

@@ -39,6 +39,7 @@ export function produce(
   i32[w + W(SlotField.OFFSET)] = offset;
   i32[w + W(SlotField.LENGTH)] = bytes.length;
   i32[w + W(SlotField.SEGMENT)] = 0;
+  i32[w + W(SlotField.GATHER)] = 0;
   if (addr) ring.setPeer(head, addr);
   else i32[w + W(SlotField.FAMILY)] = 0;
   i32[w + W(SlotField.SEQ)] = head;
@@ -58,8 +59,9 @@ export function canProduce(ring: PacketRing): boolean {
  * Emits finished slots from TAIL in sequence order: `emit(packet, seq)` for
  * each EMIT slot (return false to count an emit error), DROP slots are
  * skipped and counted; each slot is then FREE again. A slot with SEGMENT set
- * is handed over whole (`ring.segment(seq)` tells how to cut it). Stops at the first slot
- * a shard has not finished, or after `max`. Returns how many slots it freed.
+ * is handed over whole (`ring.segment(seq)` tells how to cut it); a slot with GATHER set
+ * is handed over joined with the slots it gathers, as one packet (a copy). Stops at the
+ * first slot a shard has not finished, or after `max`. Returns how many slots it freed.
  * The packet view is only valid inside the call. Single consumer only.
  */
 export function consume(ring: PacketRing, emit: (packet: Uint8Array, seq: number) => boolean, max = Infinity): number {
@@ -71,7 +73,18 @@ export function consume(ring: PacketRing, emit: (packet: Uint8Array, seq: number
   let dropped = 0;
   while (n < max) {
     const state = ring.state(tail);
-    if (state === SlotState.EMIT) {
+    const gather = state === SlotState.EMIT ? ring.gather(tail) : 0;
+    if (gather > 0) {
+      // Shards finish a gathered run last slot first: its head done means the whole run is.
+      const parts = Array.from({ length: gather + 1 }, (_, k) => ring.packet((tail + k) | 0));
+      if (emit(Buffer.concat(parts), tail)) emitted += gather + 1;
+      else failed += gather + 1;
+      for (let k = 0; k < gather; k++) {
+        ring.setState(tail, SlotState.FREE);
+        tail = (tail + 1) | 0;
+        n++;
+      }
+    } else if (state === SlotState.EMIT) {
       if (emit(ring.packet(tail), tail)) emitted++;
       else failed++;
     } else if (state === SlotState.DROP) {

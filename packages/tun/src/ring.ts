@@ -58,6 +58,12 @@ export const SlotField = {
    * as UDP GSO messages or one by one. Producers store 0.
    */
   SEGMENT: 48,
+  /**
+   * TUN ring: 0, or how many following slots the consumer appends to this
+   * slot's bytes in the same write (TCP coalescing, gro.ts). Those slots are
+   * DROP, so no consumer ever writes them alone. Producers store 0.
+   */
+  GATHER: 52,
   DATA: 64,
 } as const;
 
@@ -250,6 +256,15 @@ export class PacketRing {
 
   setSegment(seq: number, bytes: number): void {
     this.i32[this.slotWord(seq) + W(SlotField.SEGMENT)] = bytes;
+  }
+
+  /** GATHER: how many following slots are appended to this one's packet in one write. */
+  gather(seq: number): number {
+    return this.i32[this.slotWord(seq) + W(SlotField.GATHER)]!;
+  }
+
+  setGather(seq: number, slots: number): void {
+    this.i32[this.slotWord(seq) + W(SlotField.GATHER)] = slots;
   }
 
   aux(seq: number): number {

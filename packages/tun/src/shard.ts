@@ -29,6 +29,9 @@ export class ShardLane {
   recovered = 0;
   #cursor: number;
   #dirty = false;
+  // drainRuns()'s run, kept between calls.
+  #runSeqs = new Int32Array(0);
+  #runEmit = new Uint8Array(0);
   readonly #cursorWord: number;
 
   constructor(ring: PacketRing, lane: number) {
@@ -119,6 +122,51 @@ export class ShardLane {
       this.publish();
     }
     return n;
+  }
+
+  /**
+   * drain() a run at a time, for work that looks at several packets at once
+   * (TCP coalescing): up to runMax consecutive ready slots are transformed,
+   * then `settle(seqs, emit, n)` sees the run and may rewrite slots and clear
+   * emit flags, then the run is finished last slot first, so a consumer that
+   * finds a run's first slot done finds all of it done. A throw drops the rest
+   * of the run and is rethrown after publishing.
+   */
+  drainRuns(
+    transform: (seq: number, ring: PacketRing) => boolean,
+    settle: (seqs: Int32Array, emit: Uint8Array, n: number) => void,
+    runMax = 64,
+  ): number {
+    const seqs = this.#runSeqs.length >= runMax ? this.#runSeqs : (this.#runSeqs = new Int32Array(runMax));
+    const emit = this.#runEmit.length >= runMax ? this.#runEmit : (this.#runEmit = new Uint8Array(runMax));
+    let n = 0;
+    let total = 0;
+    const finishRun = (settled: boolean): void => {
+      try {
+        if (settled && n > 0) settle(seqs, emit, n);
+      } catch (err) {
+        emit.fill(0, 0, n);
+        throw err;
+      } finally {
+        for (let k = n - 1; k >= 0; k--) this.finish(seqs[k]!, emit[k] === 1);
+        total += n;
+        n = 0;
+      }
+    };
+    try {
+      for (let seq = this.claim(); seq !== -1; seq = this.claim()) {
+        if (n > 0 && (n === runMax || seq !== ((seqs[n - 1]! + 1) | 0))) finishRun(true);
+        seqs[n] = seq;
+        emit[n] = 0;
+        n++;
+        emit[n - 1] = transform(seq, this.ring) ? 1 : 0;
+      }
+      finishRun(true);
+    } finally {
+      if (n > 0) finishRun(false);
+      this.publish();
+    }
+    return total;
   }
 }
 

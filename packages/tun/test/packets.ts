@@ -121,13 +121,13 @@ export function parseTcp(ip: Ipv4): Tcp | undefined {
 }
 
 /**
- * An IPv4 TCP segment without payload, fully checksummed; `mss` adds the MSS
- * option and `windowShift` the window-scale option (as a SYN-ACK needs them).
+ * An IPv4 TCP segment, fully checksummed; `mss` adds the MSS option and
+ * `windowShift` the window-scale option (as a SYN-ACK needs them).
  */
 export function tcpSegment(
   src: string,
   dst: string,
-  t: { srcPort: number; dstPort: number; seq: number; ack: number; flags: number; window: number; mss?: number; windowShift?: number },
+  t: { srcPort: number; dstPort: number; seq: number; ack: number; flags: number; window: number; mss?: number; windowShift?: number; payload?: Buffer },
 ): Buffer {
   const options: number[] = [];
   if (t.mss !== undefined) options.push(2, 4, t.mss >> 8, t.mss & 0xff);
@@ -144,8 +144,9 @@ export function tcpSegment(
   const pseudo = Buffer.alloc(12);
   addr(src).copy(pseudo, 0);
   addr(dst).copy(pseudo, 4);
+  const payload = t.payload ?? Buffer.alloc(0);
   pseudo[9] = 6;
-  pseudo.writeUInt16BE(header.length, 10);
-  header.writeUInt16BE(internetChecksum(Buffer.concat([pseudo, header])), 16);
-  return ipv4Packet(src, dst, 6, header);
+  pseudo.writeUInt16BE(header.length + payload.length, 10);
+  header.writeUInt16BE(internetChecksum(Buffer.concat([pseudo, header, payload])), 16);
+  return ipv4Packet(src, dst, 6, Buffer.concat([header, payload]));
 }

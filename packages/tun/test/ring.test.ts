@@ -173,4 +173,31 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
     assert.equal(ring.stats().dropped, 2);
     assert.throws(() => new ShardLane(ring, 2), RangeError);
   });
+
+  it('drainRuns settles runs of consecutive slots and finishes them last first; consume joins a gathered run', () => {
+    const ring = PacketRing.create({ capacity: 16, slotBytes: 128, lanes: 2, batchShift: 2 });
+    for (let i = 0; i < 12; i++) produce(ring, null, numbered(i));
+    const lane0 = new ShardLane(ring, 0);
+    const runs: number[][] = [];
+    // Lane 0 owns 0-3 and 8-11: two runs. In each, the second slot gathers the next two.
+    const finished = lane0.drainRuns(
+      () => true,
+      (seqs, emit, n) => {
+        runs.push([...seqs.subarray(0, n)]);
+        ring.setGather(seqs[1]!, 2);
+        emit[2] = 0;
+        emit[3] = 0;
+      },
+      8,
+    );
+    assert.equal(finished, 8);
+    assert.deepEqual(runs, [[0, 1, 2, 3], [8, 9, 10, 11]]);
+    assert.deepEqual([0, 1, 2, 3].map((s) => ring.state(s)), [SlotState.EMIT, SlotState.EMIT, SlotState.DROP, SlotState.DROP]);
+    new ShardLane(ring, 1).drain(() => true);
+    const out: number[][] = [];
+    assert.equal(consume(ring, (p) => (out.push([numberOf(p), p.length]), true)), 12);
+    // A gathered run arrives as one packet: its slots' bytes one after the other.
+    assert.deepEqual(out, [[0, 8], [1, 24], [4, 8], [5, 8], [6, 8], [7, 8], [8, 8], [9, 24]]);
+    assert.deepEqual([ring.stats().emitted, ring.stats().dropped], [12, 0]);
+  });
 });

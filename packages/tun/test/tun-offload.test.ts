@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { release } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -9,6 +10,7 @@ import {
   produce,
   RingPump,
   ShardLane,
+  SlotCoalescer,
   slotBytesForMtu,
   slotBytesForOffload,
   Tun,
@@ -248,6 +250,66 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       client.kill();
       ring.close();
       tun.close();
+    }
+  });
+
+  it('writes a coalesced run of TCP segments as one GSO packet (gathered slots, one writev): the kernel takes it whole', async () => {
+    const tun = open(true);
+    const fromKernel = PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() });
+    const toKernel = PacketRing.create({ capacity: 64, slotBytes: slotBytesForMtu(MTU) });
+    const lane = new ShardLane(fromKernel, 0);
+    const reader = RingPump.tunReader({ tun }, fromKernel, Doorbell.create());
+    const writer = RingPump.tunWriter({ tun }, toKernel);
+    // A server in the lab namespace reports what it received; the test plays the client behind the TUN.
+    const script = `const h = require('crypto').createHash('sha256'); let n = 0;
+      require('net').createServer((s) => { s.on('data', (d) => { n += d.length; h.update(d); }); s.on('end', () => { console.log(n, h.digest('hex')); process.exit(0); }); })
+        .listen(5001, '${TUN_ADDR}'); setTimeout(() => process.exit(3), 8000);`;
+    const server = lab.exec(process.execPath, '-e', script);
+    const seg = (t: { seq: number; ack: number; flags: number; payload?: Buffer; mss?: number }): Buffer =>
+      tcpSegment(PEER_ADDR, TUN_ADDR, { srcPort: 40000, dstPort: 5001, window: 65535, ...t });
+    const rxPackets = (): number => JSON.parse(lab.ip('-s', '-j', 'link', 'show', tun.name))[0].stats64.rx.packets as number;
+    try {
+      let synAck: { seq: number } | undefined;
+      for (const end = Date.now() + 5000; !synAck && Date.now() < end; ) {
+        assert.equal(tun.write(seg({ seq: 99, ack: 0, flags: TCP_SYN, mss: MTU - 40 })), true);
+        await delay(50);
+        drainInto(fromKernel, lane, (slot) => {
+          const ip = parseIpv4(slot.subarray(VNET_HDR));
+          const tcp = ip && parseTcp(ip);
+          if (tcp?.dstPort === 40000 && tcp.flags === (TCP_SYN | TCP_ACK)) synAck = tcp;
+        });
+      }
+      assert.ok(synAck, 'the server answered the SYN');
+      const ack = (synAck.seq + 1) >>> 0;
+      assert.equal(tun.write(seg({ seq: 100, ack, flags: TCP_ACK })), true);
+      // 20 segments of 1000 bytes, as decrypted slots hold them: a virtio_net_hdr, then the packet.
+      const data = Buffer.alloc(20_000);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 13) & 0xff;
+      for (let i = 0; i < 20; i++) {
+        const flags = i === 19 ? TCP_ACK | 0x08 : TCP_ACK;
+        const packet = seg({ seq: 100 + i * 1000, ack, flags, payload: data.subarray(i * 1000, (i + 1) * 1000) });
+        assert.ok(produce(toKernel, null, Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 0]), packet])));
+      }
+      const before = rxPackets();
+      const coalescer = new SlotCoalescer(64);
+      let joined = 0;
+      const shard = new ShardLane(toKernel, 0);
+      assert.equal(shard.drainRuns(() => true, (seqs, emit, n) => (joined += coalescer.settle(toKernel, seqs, emit, n)), 64), 20);
+      assert.equal(joined, 19);
+      for (const end = Date.now() + 3000; toKernel.stats().emitted < 20 && Date.now() < end; ) await delay(5);
+      assert.deepEqual([toKernel.stats().emitted, toKernel.stats().emitErrors, toKernel.stats().dropped], [20, 0, 0]);
+      assert.equal(rxPackets() - before, 1, 'the interface received one packet for the 20 segments');
+      assert.equal(tun.write(seg({ seq: 100 + 20_000, ack, flags: TCP_ACK | 0x01 })), true);
+      const result = await server;
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.trim(), `20000 ${createHash('sha256').update(data).digest('hex')}`);
+      assert.equal(reader.stats().truncated, 0);
+    } finally {
+      writer.stop();
+      fromKernel.close();
+      toKernel.close();
+      tun.close();
+      await server.catch(() => undefined);
     }
   });
 

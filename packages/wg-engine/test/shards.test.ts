@@ -2,7 +2,22 @@
 // and UDP writer (it fills and drains the rings on this thread), the shards
 // are real piscina workers running the compiled engine.
 import assert from 'node:assert/strict';
-import { canProduce, consume, produce, TUN_OFFSET, UDP_OFFSET, type PacketRing } from '@wirecage/tun';
+import {
+  canProduce,
+  consume,
+  produce,
+  readVnetHeader,
+  segmentCount,
+  sum16,
+  TUN_OFFSET,
+  UDP_OFFSET,
+  VNET_F_NEEDS_CSUM,
+  VNET_GSO_NONE,
+  VNET_GSO_TCPV4,
+  VNET_HDR_LEN,
+  writeSegment,
+  type PacketRing,
+} from '@wirecage/tun';
 import { DataPlane } from '../src/data/plane.js';
 import { parseCidr, systemClock } from '../src/index.js';
 import { Transport } from '../src/messages.js';
@@ -66,6 +81,27 @@ async function until(done: () => boolean, what: string, ms = 5000): Promise<void
     if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 1));
   }
+}
+
+/** IPv4 and TCP headers (ACK, then PSH at the end) for `payload` bytes from src to dst, checksums left for writeSegment. */
+function tcpHeaders(src: string, dst: string, payload: number): Buffer {
+  const p = Buffer.alloc(40);
+  p[0] = 0x45;
+  p.writeUInt16BE(40 + payload > 65535 ? 0 : 40 + payload, 2);
+  p.writeUInt16BE(0x4000, 6);
+  p[8] = 64;
+  p[9] = 6;
+  Buffer.from(src.split('.').map(Number)).copy(p, 12);
+  Buffer.from(dst.split('.').map(Number)).copy(p, 16);
+  p.writeUInt16BE(~sum16(p, 0, 20, 0) & 0xffff, 10);
+  p.writeUInt16BE(5201, 20);
+  p.writeUInt16BE(40000, 22);
+  p.writeUInt32BE(1, 24);
+  p.writeUInt32BE(1, 28);
+  p[32] = 5 << 4;
+  p[33] = 0x18;
+  p.writeUInt16BE(1000, 34);
+  return p;
 }
 
 function counterOf(msg: Uint8Array): bigint {
@@ -219,6 +255,46 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     assert.equal(noRoute() - before, 10);
     a.setPeer(pair.pa.publicKey, { allowedIps: [parseCidr('10.0.0.2/32')] });
     assert.equal(await toB(), 10);
+  });
+
+  it('with offloads, joins the TCP segments of a run into GSO packets that cut back into the very segments sent', async () => {
+    await plane.close();
+    plane = DataPlane.start(pair.a.device, { workers: SHARDS, ringSlots: 1024, batchShift: 3, vnetHdr: true });
+    // B sends 40 MSS-sized segments of one flow (cut from a super-packet the way a TUN with TSO would).
+    const mss = 1000;
+    const payload = Buffer.alloc(40 * mss);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 0xff;
+    const big = Buffer.concat([tcpHeaders('10.0.0.2', '10.0.0.1', payload.length), payload]);
+    const h = { flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_TCPV4, gsoSize: mss, csumStart: 20, csumOffset: 16 };
+    const segs = Array.from({ length: 40 }, (_, i) => {
+      const out = Buffer.alloc(big.length);
+      return out.subarray(0, writeSegment(big, 0, big.length, h, i, out, 0));
+    });
+    for (const seg of segs) pair.b.device.sendPacket(seg);
+    const msgs = pair.net.wire.filter((d) => d.msg[0] === 4).map((d) => d.msg);
+    pair.net.queue.length = 0;
+    assert.equal(msgs.length, 40);
+    const writes: Buffer[] = [];
+    await pump(plane.ingress, plane, 40, (i) => msgs[i]!, (p) => writes.push(Buffer.from(p)), UDP_OFFSET, {
+      from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) },
+    });
+    // Runs never cross a batch (8 slots, one shard each): at least 5 writes, far fewer than 40.
+    assert.ok(writes.length >= 5 && writes.length <= 10, `${writes.length} TUN writes for 40 segments`);
+    const joined = plane.shardStats().reduce((t, s) => t + s.coalescedPackets, 0);
+    assert.equal(joined, 40 - writes.length);
+    // What the kernel cuts them back into is exactly what B sent.
+    const back: Buffer[] = [];
+    for (const w of writes) {
+      const vh = readVnetHeader(w, 0, { flags: 0, gsoType: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 });
+      const pkt = w.subarray(VNET_HDR_LEN);
+      for (let i = 0; i < segmentCount(pkt, 0, pkt.length, vh); i++) {
+        const out = Buffer.alloc(pkt.length);
+        if (vh.gsoType === VNET_GSO_NONE) back.push(Buffer.from(pkt));
+        else back.push(out.subarray(0, writeSegment(pkt, 0, pkt.length, vh, i, out, 0)));
+      }
+    }
+    assert.equal(back.length, 40);
+    back.forEach((b, i) => assert.deepEqual(b, segs[i], `segment ${i}`));
   });
 
   it('malformed packets are dropped and counted; shards keep running', async () => {

@@ -56,6 +56,8 @@ export interface ShardStats {
   shard: number;
   egressPackets: number;
   ingressPackets: number;
+  /** Ingress packets joined to an earlier one's TUN write (TCP coalescing). */
+  coalescedPackets: number;
   restarts: number;
   drops: DropCounters;
 }
@@ -330,6 +332,7 @@ export class DataPlane {
       shard: i,
       egressPackets: stats[i * SHARD_COUNTERS.length]!,
       ingressPackets: stats[i * SHARD_COUNTERS.length + 1]!,
+      coalescedPackets: stats[i * SHARD_COUNTERS.length + 2]!,
       restarts: this.restarts[i]!,
       drops: new DropCounters(this.dropsSab, i * DROP_REASONS.length * 8),
     }));

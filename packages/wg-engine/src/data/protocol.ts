@@ -73,4 +73,4 @@ export const CONTROL_WORDS = 4;
 export const MAX_INFLIGHT = 1024;
 
 /** Per-shard totals (Float64), read by metrics. */
-export const SHARD_COUNTERS = ['egressPackets', 'ingressPackets'] as const;
+export const SHARD_COUNTERS = ['egressPackets', 'ingressPackets', 'coalescedPackets'] as const;
