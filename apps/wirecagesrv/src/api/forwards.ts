@@ -1,20 +1,17 @@
 // /v1/portforward: create (POST), remove (DELETE) and list (GET) port forwards.
 //
-// Who may touch a forward: the registration token alone is shared by every
-// client, so it is not enough. A caller must also prove it holds the private
-// key of client_public_key (the Wirecage-Proof header, see proof.ts), and
-// then acts on that key's forwards only. The admin token (--admin-token-file)
-// acts on any forward without a proof.
+// Who may touch a forward: a client that proves its key, for that key's
+// forwards only, or the admin (caller.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { keyToBase64, parseKeyBase64, silentLogger, type Logger } from '@wirecage/wg-engine';
+import { silentLogger, type Logger } from '@wirecage/wg-engine';
 import { ForwardBindError, type ForwardManager } from '../forwards/index.js';
 import { ForwardConflictError, type ForwardProtocol, type ForwardRecord, type PeerRecord, type Registry } from '../registry/index.js';
-import { presentedToken, tokenMatches } from './auth.js';
 import { readJsonBody } from './body.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './json.js';
-import { PROOF_HEADER, type ProofVerifier } from './proof.js';
-import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { callerRole, clientKey, proveKey, routeLimit, type CallerRole } from './caller.js';
+import type { ProofVerifier } from './proof.js';
+import type { RateLimiter, RateLimitOptions } from './rate-limit.js';
 
 export const DEFAULT_MAX_FORWARDS_PER_PEER = 32;
 
@@ -54,35 +51,11 @@ interface Common {
 export function forwardHandlers(common: Common, opts: ForwardApiOptions): Record<'GET' | 'POST' | 'DELETE', Handler> {
   const { registry, manager, proof } = { ...common, ...opts };
   const log = common.logger ?? silentLogger;
-  const limiter = opts.rateLimit instanceof RateLimiter ? opts.rateLimit : new RateLimiter({ burst: 60, perMinute: 60, ...opts.rateLimit });
   const maxPerPeer = opts.maxPerPeer ?? DEFAULT_MAX_FORWARDS_PER_PEER;
   // Ports being bound right now: a second request for one gets 409, not a bind error.
   const pending = new Set<string>();
-
-  const limit = (req: IncomingMessage) => {
-    const wait = limiter.take(req.socket.remoteAddress ?? '');
-    if (wait > 0) throw new HttpError(429, `too many port-forward requests from this address; retry in ${wait} s`, { 'retry-after': String(wait) });
-  };
-
-  /** 'admin', or 'client' (the registration token; a proof is still needed). */
-  const authenticate = (req: IncomingMessage, body: Record<string, unknown> | null): 'admin' | 'client' => {
-    const token = presentedToken(req, body);
-    const admin = opts.adminToken !== undefined && tokenMatches(token, opts.adminToken);
-    const client = tokenMatches(token, common.authToken);
-    if (admin) return 'admin';
-    if (client) return 'client';
-    throw new HttpError(401, 'invalid token', { 'www-authenticate': 'Bearer error="invalid_token"' });
-  };
-
-  const clientKey = (value: unknown, required: boolean): string | undefined => {
-    if (value === undefined && !required) return undefined;
-    if (typeof value !== 'string') throw new HttpError(400, '"client_public_key" (a base64 WireGuard public key) is required');
-    try {
-      return keyToBase64(parseKeyBase64(value, '"client_public_key"'));
-    } catch (err) {
-      throw new HttpError(400, (err as Error).message);
-    }
-  };
+  const limit = routeLimit(opts.rateLimit, 'port-forward requests');
+  const authenticate = (req: IncomingMessage, body: Record<string, unknown> | null): CallerRole => callerRole(req, body, common.authToken, opts.adminToken);
 
   const protocolOf = (v: unknown): ForwardProtocol => {
     if (v !== 'tcp' && v !== 'udp') throw new HttpError(400, '"protocol" must be "tcp" or "udp"');
@@ -101,15 +74,7 @@ export function forwardHandlers(common: Common, opts: ForwardApiOptions): Record
   };
 
   /** For a non-admin caller: the proof for the key as the request names it. */
-  const prove = (req: IncomingMessage, keyText: string, raw: Buffer) => {
-    const header = req.headers[PROOF_HEADER];
-    proof.verify(Array.isArray(header) ? header[0] : header, {
-      method: req.method ?? '',
-      path: new URL(req.url ?? '/', 'http://api.invalid').pathname,
-      clientPublicKey: keyText,
-      body: raw,
-    });
-  };
+  const prove = (req: IncomingMessage, keyText: string, raw: Buffer) => proveKey(proof, req, keyText, raw);
 
   const describe = (f: ForwardRecord, peer: PeerRecord): ForwardResponse => ({
     protocol: f.protocol,

@@ -1,23 +1,21 @@
 // Registered peers: a client deregisters itself (DELETE /v1/register), the
 // admin lists every peer (GET /v1/peers). Who may remove a peer is decided as
-// for its port forwards (forwards.ts): the registration token and a proof of
-// the key's private half (the Wirecage-Proof header), or the admin token
-// without a proof.
+// for its port forwards (caller.ts): a client that proves its key, or the admin.
 //
 // Removing a peer takes it out of the registry (its forwards go with it, in
 // the same DELETE), closes its forwards' listeners and every connection
 // through them, and calls onRemoved, which takes it off the WireGuard device.
 // Its addresses go back to the pool; the key may register again.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { keyToBase64, parseKeyBase64, silentLogger, type Logger } from '@wirecage/wg-engine';
+import { silentLogger, type Logger } from '@wirecage/wg-engine';
 import type { ForwardManager } from '../forwards/index.js';
 import type { PeerRecord, Registry } from '../registry/index.js';
-import { presentedToken, tokenMatches } from './auth.js';
 import { readJsonBody } from './body.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './json.js';
-import { PROOF_HEADER, type ProofVerifier } from './proof.js';
-import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { callerRole, clientKey, isAdmin, proveKey, routeLimit } from './caller.js';
+import type { ProofVerifier } from './proof.js';
+import type { RateLimiter, RateLimitOptions } from './rate-limit.js';
 
 /** One entry of GET /v1/peers. */
 export interface PeerResponse {
@@ -53,40 +51,14 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list: Handler } {
   const { registry, manager } = opts;
   const log = opts.logger ?? silentLogger;
-  const limiter = opts.rateLimit instanceof RateLimiter ? opts.rateLimit : new RateLimiter({ burst: 60, perMinute: 60, ...opts.rateLimit });
-
-  const limit = (req: IncomingMessage) => {
-    const wait = limiter.take(req.socket.remoteAddress ?? '');
-    if (wait > 0) throw new HttpError(429, `too many requests from this address; retry in ${wait} s`, { 'retry-after': String(wait) });
-  };
-
-  const isAdmin = (token: string) => opts.adminToken !== undefined && tokenMatches(token, opts.adminToken);
+  const limit = routeLimit(opts.rateLimit, 'requests');
 
   const deregister: Handler = async (req, res) => {
     limit(req);
     const { value: body, raw } = await readJsonBody(req, opts.bodyLimit);
-    const token = presentedToken(req, body);
-    const admin = isAdmin(token);
-    if (!admin && !tokenMatches(token, opts.authToken)) {
-      throw new HttpError(401, 'invalid token', { 'www-authenticate': 'Bearer error="invalid_token"' });
-    }
-    const keyText = body.client_public_key;
-    if (typeof keyText !== 'string') throw new HttpError(400, '"client_public_key" (a base64 WireGuard public key) is required');
-    let key: string;
-    try {
-      key = keyToBase64(parseKeyBase64(keyText, '"client_public_key"'));
-    } catch (err) {
-      throw new HttpError(400, (err as Error).message);
-    }
-    if (!admin) {
-      const header = req.headers[PROOF_HEADER];
-      opts.proof.verify(Array.isArray(header) ? header[0] : header, {
-        method: req.method ?? '',
-        path: new URL(req.url ?? '/', 'http://api.invalid').pathname,
-        clientPublicKey: keyText,
-        body: raw,
-      });
-    }
+    const admin = callerRole(req, body, opts.authToken, opts.adminToken) === 'admin';
+    const key = clientKey(body.client_public_key, true)!;
+    if (!admin) proveKey(opts.proof, req, body.client_public_key as string, raw);
     const peer = registry.get(key);
     if (!peer) throw new HttpError(404, `no peer is registered with the key ${key}`);
     // Read and removed with no await between them: no forward of this process can be added in between,
@@ -101,7 +73,7 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
 
   const list: Handler = async (req, res) => {
     limit(req);
-    if (!isAdmin(presentedToken(req, null))) {
+    if (!isAdmin(req, opts.adminToken)) {
       throw new HttpError(401, 'listing peers needs the admin token (wirecagesrv up --admin-token-file)', { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
     const counts = new Map<string, number>();
