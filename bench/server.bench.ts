@@ -16,6 +16,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { machineInfo } from './lib/machine.js';
 import { medianRun } from './lib/results.js';
@@ -28,15 +29,33 @@ import { BenchSession, wirecageRunHelp } from './lib/session.js';
 const session = new BenchSession('server');
 const { log, newLab, step, teardownAll } = session;
 
-function option(name: string, fallback: number, min: number, max: number): number {
-  const args = process.argv.slice(2);
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    process.stderr.write(`server bench: --${name} must be a whole number from ${min} to ${max}\n`);
-    process.exit(2);
+const USAGE = `usage: npm run bench:server -w bench -- [--duration S] [--rounds N]
+  --duration S   seconds of each iperf3 transfer (1-60, default 5)
+  --rounds N     interleaved rounds of every setup (1-10, default 3)
+Writes bench/results/server.md and server.svg; needs root and a built tree (npm run build).`;
+
+function usageError(text: string): never {
+  process.stderr.write(`server bench: ${text}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const args = (() => {
+  try {
+    return parseArgs({ args: process.argv.slice(2), options: { duration: { type: 'string' }, rounds: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+  } catch (err) {
+    return usageError((err as Error).message);
   }
+})();
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+function option(name: 'duration' | 'rounds', fallback: number, min: number, max: number): number {
+  const text = args[name];
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min || v > max) usageError(`--${name} must be a whole number from ${min} to ${max}`);
   return v;
 }
 const duration = option('duration', 5, 1, 60);
