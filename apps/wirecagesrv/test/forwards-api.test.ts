@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
-import { generatePrivateKey, keyProofHeader, keyProofKey, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
+import { generatePrivateKey, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
 import { createApiHandler } from '../src/api/routes.js';
 import { listenApi, type ApiServer } from '../src/api/listen.js';
 import { PROOF_HEADER, ProofVerifier } from '../src/api/proof.js';
 import { ForwardManager, restoreForwards } from '../src/forwards/index.js';
 import { Registry } from '../src/registry/index.js';
+import { freePort, newClient, portTaken, proofFor as clientProof, request, type Client } from './api-client.js';
 import { tempDirs } from './helpers.js';
 
 // /v1/portforward over real HTTP (a Unix socket, as api.test.ts), with real
@@ -20,71 +19,9 @@ const ADMIN = 'admin-token-abcdefghijklmnop';
 const serverPriv = generatePrivateKey();
 const serverPub = publicKeyOf(serverPriv);
 
-interface Client {
-  key: string;
-  priv: Buffer;
-}
-
-function newClient(): Client {
-  const priv = generatePrivateKey();
-  return { priv, key: keyToBase64(publicKeyOf(priv)) };
-}
-
-/** The Wirecage-Proof header as a client computes it with its own private key. */
+/** The Wirecage-Proof header for /v1/portforward. */
 function proofFor(c: Client, method: string, body: string, opts: { time?: number; nonce?: string; as?: string } = {}): string {
-  const pub = publicKeyOf(c.priv);
-  const k = keyProofKey(c.priv, serverPub, pub, serverPub)!;
-  const time = opts.time ?? Math.floor(Date.now() / 1000);
-  const nonce = opts.nonce ?? randomBytes(16).toString('base64url');
-  return keyProofHeader(k, { method, route: '/v1/portforward', clientPublicKey: opts.as ?? c.key, time, nonce, body });
-}
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Record<string, unknown>;
-}
-
-function request(sock: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const h = { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) };
-    const req = http.request({ socketPath: sock, method, path, headers: h, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode!, headers: res.headers, body: text ? JSON.parse(text) : {} });
-      });
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** Whether something already listens on 127.0.0.1:port (tcp) or has it bound (udp). */
-async function portTaken(port: number, protocol: 'tcp' | 'udp' = 'tcp'): Promise<boolean> {
-  if (protocol === 'udp') {
-    const { createSocket } = await import('node:dgram');
-    const s = createSocket('udp4');
-    return new Promise((resolve) => {
-      s.once('error', () => resolve(true));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(false)));
-    });
-  }
-  const s = net.createServer();
-  return new Promise((resolve) => {
-    s.once('error', () => resolve(true));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(false)));
-  });
+  return clientProof(c, serverPub, { method, route: '/v1/portforward', body }, opts);
 }
 
 describe('API /v1/portforward', () => {

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
-import { Device, generatePrivateKey, keyProofHeader, keyProofKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf } from '@wirecage/wg-engine';
+import { Device, generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf } from '@wirecage/wg-engine';
 import { createApiHandler } from '../src/api/routes.js';
 import { listenApi } from '../src/api/listen.js';
 import { PROOF_HEADER, ProofVerifier } from '../src/api/proof.js';
 import { ForwardManager } from '../src/forwards/index.js';
 import { Registry } from '../src/registry/index.js';
+import { freePort, newClient, portTaken, proofFor as clientProof, request, type Answer, type Client } from './api-client.js';
 import { tempDirs } from './helpers.js';
 
 // DELETE /v1/register and GET /v1/peers over real HTTP (a Unix socket, as
@@ -20,56 +18,14 @@ const ADMIN = 'admin-token-abcdefghijklmnop';
 const serverPriv = generatePrivateKey();
 const serverPub = publicKeyOf(serverPriv);
 
-interface Client {
-  key: string;
-  priv: Buffer;
-}
-
-function newClient(): Client {
-  const priv = generatePrivateKey();
-  return { priv, key: keyToBase64(publicKeyOf(priv)) };
-}
-
-/** The Wirecage-Proof header as the client computes it with its own private key, naming `as` (default its own key). */
+/** The Wirecage-Proof header for `route`, naming `as` (default the client's own key). */
 function proofFor(c: Client, method: string, route: string, body: string, as = c.key): string {
-  const k = keyProofKey(c.priv, serverPub, publicKeyOf(c.priv), serverPub)!;
-  return keyProofHeader(k, { method, route, clientPublicKey: as, time: Math.floor(Date.now() / 1000), nonce: randomBytes(16).toString('base64url'), body });
-}
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-function request(sock: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const h = { ...headers, ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}) };
-    const req = http.request({ socketPath: sock, method, path, headers: h, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  return clientProof(c, serverPub, { method, route, body }, { as });
 }
 
 /** Binds 127.0.0.1:port and lets it go: true when that worked (nothing holds the port). */
-function canBind(port: number): Promise<boolean> {
-  const s = net.createServer();
-  return new Promise((resolve) => {
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
+async function canBind(port: number): Promise<boolean> {
+  return !(await portTaken(port));
 }
 
 describe('API /v1/register DELETE and /v1/peers', () => {
