@@ -135,6 +135,19 @@ describe('wirecagesrv userspace NAT: ping', function () {
       assert.doesNotMatch(server.output(), /pings to the internet are dropped/);
     });
 
+    it('reports host unreachable, from the gateway, where no neighbour answers on the server\'s side (IPv4, IPv6)', async () => {
+      // The server's host kernel gives up on ARP and neighbour discovery after 3 s and tells its ping socket.
+      const started = Date.now();
+      const r = await pings(l, server, {
+        silent4: ['-c', '1', '-W', '8', '10.99.1.77'],
+        silent6: ['-c', '1', '-W', '8', 'fd7a:99:1::77'],
+      });
+      assert.match(r.silent4!.output, new RegExp(`From ${GATEWAY4} icmp_seq=1 Destination Host Unreachable`), `${r.silent4!.output}\n${server.describe()}`);
+      assert.match(r.silent6!.output, new RegExp(`From ${GATEWAY6} icmp_seq=1 Destination unreachable: Address unreachable`), r.silent6!.output);
+      for (const name of ['silent4', 'silent6']) assert.equal(r[name]!.received, 0, r[name]!.output);
+      assert.ok(Date.now() - started < 15_000, 'each error came before ping gave up waiting');
+    });
+
     it('gets no reply where no host answers, nor from destinations the egress policy refuses', async () => {
       const before = await lanCount();
       const r = await pings(l, server, {

@@ -85,6 +85,11 @@ describe('wirecagesrv userspace NAT', function () {
     ]);
   });
 
+  it('passes a port unreachable back to the cage (ECONNREFUSED on its connected socket, IPv4 and IPv6); refused destinations stay silent', async () => {
+    const r = await probes(['udprefused', INET4, '9'], ['udprefused', INET6, '9'], ['udprefused', SRV_LAN, '9']);
+    assert.deepEqual(r, ['refused', 'refused', 'timeout'], server.describe());
+  });
+
   it('carries UDP datagrams larger than the tunnel MTU both ways, fragmented (IPv4 and IPv6)', async () => {
     // The internet host counts the fragments it gets from the server, and the server's namespace those of the
     // replies: the datagrams crossed the lab as fragments both ways. Counted before any reassembly (priority -450).

@@ -125,6 +125,12 @@ class ReadableWatcher : public Napi::ObjectWrap<ReadableWatcher> {
   static void Ready(uv_poll_t* handle, int status, int /*events*/) {
     auto* self = static_cast<ReadableWatcher*>(handle->data);
     if (self == nullptr) return;
+    // libuv stops a poll handle on POLLERR and reports UV_EBADF. On a socket opened with IP_RECVERR,
+    // POLLERR means an entry in the error queue, which the callback reads: keep watching, as readable.
+    if (status == UV_EBADF) {
+      int rc = uv_poll_start(handle, UV_READABLE, Ready);
+      status = rc == 0 ? 0 : rc;
+    }
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     Napi::Value err = status < 0 ? Napi::Number::New(env, -status) : env.Null();

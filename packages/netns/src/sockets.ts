@@ -118,7 +118,9 @@ export function recvWithOrigDst(fd: number, buffer: Buffer): OrigDstDatagram | n
 
 /**
  * Calls `onReadable` from the event loop whenever `fd` is readable (level-triggered:
- * read until recvWithOrigDst returns null, or it fires again). stop() before closing the fd.
+ * read until recvWithOrigDst returns null, or it fires again). An entry in the error queue
+ * of a socket opened with `recvErr` counts as readable too (read it with recvSocketError).
+ * stop() before closing the fd.
  */
 export function watchReadable(fd: number, onReadable: (err: NetnsError | null) => void): { stop(): void } {
   return new native.ReadableWatcher(fd, (errno) => onReadable(errno === null ? null : new NetnsError(errno, 'poll', `watching fd ${fd}`)));

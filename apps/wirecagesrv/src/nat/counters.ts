@@ -13,7 +13,7 @@ export interface NatCounters {
   udpRefusedByLimit: number;
   /** Host-side connections that failed (refused, unreachable, timed out): the client got a reset. */
   tcpConnectFailures: number;
-  /** UDP datagrams dropped: no original destination, truncated, or queued past the per-flow limit while connecting. */
+  /** UDP datagrams dropped: no original destination, truncated, the host socket's buffer full, or no route to the destination. */
   udpDropped: number;
   /** UDP flows closed after their idle timeout. */
   udpExpired: number;
@@ -25,6 +25,10 @@ export interface NatCounters {
   icmpRefusedByLimit: number;
   /** Malformed requests, pings the host does not allow (ping_group_range), failed sends, replies nobody asked for. */
   icmpDropped: number;
+  /** ICMP errors passed on to peers about their UDP datagrams and pings (unreachable, time exceeded, packet too big). */
+  icmpErrors: number;
+  /** ICMP errors not passed on: over the rate limit (1000 a second, bursts of 50). */
+  icmpErrorsLimited: number;
 }
 
 export function newCounters(): NatCounters {
@@ -44,5 +48,7 @@ export function newCounters(): NatCounters {
     icmpRefusedByPolicy: 0,
     icmpRefusedByLimit: 0,
     icmpDropped: 0,
+    icmpErrors: 0,
+    icmpErrorsLimited: 0,
   };
 }

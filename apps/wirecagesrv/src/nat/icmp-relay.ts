@@ -7,9 +7,12 @@
 // payload and sequence to the destination. A reply to an outstanding
 // sequence goes back to the peer from a transparent raw socket in the NAT
 // namespace, with the destination's address as its source. Requests to the
-// gateway addresses are answered here, as the kernel would have.
+// gateway addresses are answered here, as the kernel would have. The ping
+// sockets are opened with IP_RECVERR: an error about a request (host
+// unreachable, say) reaches the peer as an error about its own request
+// (icmp-error-sender.ts), instead of a silent timeout.
 import { closeSync, readFileSync } from 'node:fs';
-import { icmpReceive, icmpSend, icmpSocketInNetns, watchReadable, type NetnsError } from '@wirecage/netns';
+import { icmpReceive, icmpSend, icmpSocketInNetns, recvSocketError, watchReadable, type NetnsError } from '@wirecage/netns';
 import { parseCidr } from '@wirecage/wg-engine';
 import {
   ICMP4_ECHO_REPLY,
@@ -21,6 +24,7 @@ import {
   parseEcho,
   type Echo,
 } from './icmp-message.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, type QuotedPacket } from './icmp-error.js';
 import { runInNetns } from './netns-command.js';
 import type { RelayContext } from './tcp-relay.js';
 
@@ -69,6 +73,8 @@ export class IcmpRelay {
   private readonly listeners: Listener[] = [];
   private readonly flows = new Map<string, EchoFlow>();
   private readonly buffer = Buffer.allocUnsafe(65_576);
+  /** Errors are read apart from messages: a request being relayed is a view into `buffer`. An error quotes at most 1232 bytes. */
+  private readonly errorBuffer = Buffer.allocUnsafe(2048);
   private readonly gateways: Buffer[];
   /** Families the host lets this process send pings from (see probePingSockets). */
   private readonly canPing = new Set<4 | 6>();
@@ -171,12 +177,7 @@ export class IcmpRelay {
     const flow = this.flows.get(key) ?? this.startFlow(l.family, key, peer, destination, echo.id);
     if (!flow) return;
     flow.timer.refresh();
-    let sent = false;
-    try {
-      sent = icmpSend(flow.fd, buildEcho(REQUEST[l.family], 0, echo.seq, echo.payload, false), destination);
-    } catch (err) {
-      this.ctx.log.debug(`NAT icmp ${peer} -> ${destination}: ${(err as NetnsError).code ?? (err as Error).message}`);
-    }
+    const sent = this.sendRequest(flow, echo);
     if (!sent) {
       this.ctx.counters.icmpDropped++;
       return;
@@ -185,6 +186,64 @@ export class IcmpRelay {
     flow.outstanding.delete(echo.seq);
     flow.outstanding.add(echo.seq);
     if (flow.outstanding.size > OUTSTANDING_LIMIT) flow.outstanding.delete(flow.outstanding.values().next().value!);
+  }
+
+  /**
+   * Sends the peer's request from the flow's ping socket. A send also fails with an error that came
+   * in meanwhile (the socket's pending error, cleared by that failure): it is passed on and the send
+   * tried once more. A send that fails for want of a route gets the peer an unreachable.
+   */
+  private sendRequest(flow: EchoFlow, echo: Echo): boolean {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return icmpSend(flow.fd, buildEcho(REQUEST[flow.family], 0, echo.seq, echo.payload, false), flow.destination);
+      } catch (err) {
+        if (attempt === 0 && this.drainErrors(flow) > 0) continue;
+        const code = (err as NetnsError).code ?? (err as Error).message;
+        this.ctx.log.debug(`NAT icmp ${flow.peer} -> ${flow.destination}: ${code}`);
+        this.ctx.icmpErrors?.unreachable(this.quotedRequest(flow, echo.seq, echo.payload), code);
+        return false;
+      }
+    }
+    return false;
+  }
+
+  /** The peer's echo request as an error about it quotes it: the peer's identifier, and the payload (or its start). */
+  private quotedRequest(flow: EchoFlow, seq: number, payload: Uint8Array): QuotedPacket {
+    return {
+      family: flow.family,
+      source: flow.peer,
+      destination: flow.destination,
+      protocol: flow.family === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+      transport: buildEcho(REQUEST[flow.family], flow.id, seq, payload, false),
+    };
+  }
+
+  /**
+   * Reads the errors queued on a flow's ping socket; each about a request still awaiting its reply
+   * goes to the peer (and the request is no longer awaited). Returns how many were read.
+   */
+  private drainErrors(flow: EchoFlow): number {
+    let n = 0;
+    for (; n < READ_BATCH; n++) {
+      let e;
+      try {
+        e = recvSocketError(flow.fd, this.errorBuffer);
+      } catch (err) {
+        this.ctx.log.debug(`NAT icmp ${flow.peer} -> ${flow.destination}: ${(err as Error).message}`);
+        break;
+      }
+      if (e === null) break;
+      // A ping socket's error quotes the request from its ICMP header on, with the host socket's identifier.
+      const sent = parseEcho(this.errorBuffer.subarray(0, e.length));
+      if (!sent || sent.type !== REQUEST[flow.family] || !flow.outstanding.delete(sent.seq)) {
+        this.ctx.counters.icmpDropped++;
+        continue;
+      }
+      this.ctx.log.debug(`NAT icmp ${flow.peer} -> ${flow.destination}: ${e.error} (ICMP type ${e.type} code ${e.code} from ${e.offender ?? 'the host'})`);
+      this.ctx.icmpErrors?.relay(this.quotedRequest(flow, sent.seq, sent.payload), e);
+    }
+    return n;
   }
 
   private startFlow(family: 4 | 6, key: string, peer: string, destination: string, id: number): EchoFlow | null {
@@ -208,7 +267,7 @@ export class IcmpRelay {
     }
     let fd: number;
     try {
-      fd = icmpSocketInNetns(this.opts.hostNetnsFd ?? null, family);
+      fd = icmpSocketInNetns(this.opts.hostNetnsFd ?? null, family, { recvErr: true });
     } catch (err) {
       ctx.limits.release(peer);
       ctx.counters.icmpDropped++;
@@ -236,8 +295,10 @@ export class IcmpRelay {
     return flow;
   }
 
-  /** Replies on a flow's ping socket: only the destination's echo replies to sequences the peer sent go back. */
+  /** Replies on a flow's ping socket: only the destination's echo replies to sequences the peer sent go back, and errors about them. */
   private drainFlow(flow: EchoFlow): void {
+    // Errors first: reading them clears the socket's pending error, which would fail the reads below.
+    this.drainErrors(flow);
     const l = this.listeners.find((x) => x.family === flow.family)!;
     for (let i = 0; i < READ_BATCH && this.flows.get(flow.key) === flow; i++) {
       let m;

@@ -12,6 +12,7 @@ import net from 'node:net';
 import { bindSocket, listenSocket, socketAddress, socketInNetns } from '@wirecage/netns';
 import type { Logger } from '@wirecage/wg-engine';
 import type { NatCounters } from './counters.js';
+import type { IcmpErrorSender } from './icmp-error-sender.js';
 import type { FlowLimits } from './limits.js';
 import type { EgressPolicy } from './policy.js';
 
@@ -26,6 +27,8 @@ export interface RelayContext {
   counters: NatCounters;
   log: Logger;
   connectTimeoutMs?: number;
+  /** Where the UDP and ping relays send peers the ICMP errors their host sockets get; none when null or absent. */
+  icmpErrors?: IcmpErrorSender | null;
 }
 
 const where = (address: string | undefined, port: number | undefined) => (address?.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);

@@ -6,17 +6,32 @@
 // address and port, from which the replies go back, so the peer sees them come
 // from where it sent. A flow ends after its idle timeout and both sockets are
 // closed (nothing is left behind per query).
+//
+// The host socket is ours, not Node's, opened with IP_RECVERR: the ICMP
+// errors about what it sent (port or host unreachable, packet too big) are
+// read from its error queue and passed on to the peer about the datagram the
+// peer sent (icmp-error-sender.ts), as a router would. Node's dgram cannot
+// drain an error queue: its socket would poll readable forever.
 import dgram from 'node:dgram';
 import { closeSync } from 'node:fs';
-import { bindSocket, recvWithOrigDst, socketAddress, socketInNetns, watchReadable } from '@wirecage/netns';
+import {
+  bindSocket,
+  connectSocket,
+  recvSocketError,
+  recvWithOrigDst,
+  sendOnSocket,
+  socketAddress,
+  socketInNetns,
+  watchReadable,
+  type NetnsError,
+} from '@wirecage/netns';
+import { quotedUdp } from './icmp-error.js';
 import type { RelayContext } from './tcp-relay.js';
 
 /** Idle time after which a flow is forgotten. Refreshed by traffic either way. */
 export const UDP_IDLE_MS = 60_000;
 /** DNS is one query and one answer: its flows go sooner, so a resolver's many source ports do not pile up. */
 export const DNS_IDLE_MS = 10_000;
-/** Datagrams held per flow while its host socket connects; more are dropped. */
-const PENDING_LIMIT = 64;
 /** Datagrams read per readable event before yielding to the event loop. */
 const READ_BATCH = 256;
 
@@ -27,13 +42,16 @@ export interface UdpRelayOptions {
 
 interface Flow {
   key: string;
+  name: string;
   source: string;
   sourcePort: number;
+  dest: string;
+  destPort: number;
   family: 4 | 6;
-  host: dgram.Socket;
+  /** The connected socket in the host network (an fd of ours) and its readability watcher. */
+  host: number;
+  watcher: { stop(): void };
   reply: dgram.Socket;
-  /** Datagrams waiting for the host socket to connect; null once connected. */
-  pending: Buffer[] | null;
   timer: NodeJS.Timeout;
   idleMs: number;
 }
@@ -107,19 +125,36 @@ export class UdpRelay {
     const key = `${source}|${sourcePort}|${dest}|${destPort}`;
     let flow = this.flows.get(key);
     if (!flow) {
-      flow = this.startFlow(key, family, source, sourcePort, dest, destPort) ?? undefined;
+      flow = this.startFlow(key, family, source, sourcePort, dest, destPort, data) ?? undefined;
       if (!flow) return;
     }
     this.touch(flow);
-    if (flow.pending) {
-      if (flow.pending.length < PENDING_LIMIT) flow.pending.push(data);
-      else this.ctx.counters.udpDropped++;
-      return;
-    }
-    flow.host.send(data);
+    this.sendOut(flow, data);
   }
 
-  private startFlow(key: string, family: 4 | 6, source: string, sourcePort: number, dest: string, destPort: number): Flow | null {
+  /**
+   * Sends on the host socket. A send also fails with an ICMP error that came in meanwhile (the
+   * socket's pending error, which the failure clears): that error is passed on and the send tried
+   * once more. A send that fails for want of a route gets the peer an unreachable.
+   */
+  private sendOut(flow: Flow, data: Buffer): void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        if (!sendOnSocket(flow.host, data)) this.ctx.counters.udpDropped++;
+        return;
+      } catch (err) {
+        if (attempt === 0 && this.drainErrors(flow) > 0) continue;
+        const code = (err as NetnsError).code ?? (err as Error).message;
+        this.ctx.log.debug(`NAT udp ${flow.name}: ${code}`);
+        this.ctx.counters.udpDropped++;
+        this.ctx.icmpErrors?.unreachable(quotedUdp(flow.family, flow.source, flow.sourcePort, flow.dest, flow.destPort, data), code);
+        return;
+      }
+    }
+  }
+
+  /** `first` is the datagram that opens the flow, quoted in an unreachable when no route leads to `dest`. */
+  private startFlow(key: string, family: 4 | 6, source: string, sourcePort: number, dest: string, destPort: number, first: Buffer): Flow | null {
     const ctx = this.ctx;
     const name = `${where(source, sourcePort)} -> ${where(dest, destPort)}`;
     const refused = ctx.policy.check(dest);
@@ -143,31 +178,93 @@ export class UdpRelay {
       ctx.log.warn(`NAT udp ${name}: ${(err as Error).message}`);
       return null;
     }
+    let host: number;
+    try {
+      host = socketInNetns(null, family, 'udp', { recvErr: true });
+    } catch (err) {
+      reply.close();
+      ctx.limits.release(source);
+      ctx.counters.udpDropped++;
+      ctx.log.warn(`NAT udp ${name}: ${(err as Error).message}`);
+      return null;
+    }
+    try {
+      connectSocket(host, dest, destPort);
+    } catch (err) {
+      // No route from the host (an IPv6 destination on a server without IPv6, say): what a router answers.
+      const code = (err as NetnsError).code ?? (err as Error).message;
+      ctx.log.debug(`NAT udp ${name}: ${code}`);
+      closeSync(host);
+      reply.close();
+      ctx.limits.release(source);
+      ctx.counters.udpDropped++;
+      ctx.icmpErrors?.unreachable(quotedUdp(family, source, sourcePort, dest, destPort, first), code);
+      return null;
+    }
     ctx.counters.udpFlows++;
-    const host = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
     const idleMs = destPort === 53 ? (this.opts.dnsIdleMs ?? DNS_IDLE_MS) : (this.opts.idleMs ?? UDP_IDLE_MS);
-    const flow: Flow = { key, source, sourcePort, family, host, reply, pending: [], idleMs, timer: setTimeout(() => this.expire(flow), idleMs) };
+    const flow: Flow = {
+      key,
+      name,
+      source,
+      sourcePort,
+      dest,
+      destPort,
+      family,
+      host,
+      watcher: { stop() {} },
+      reply,
+      idleMs,
+      timer: setTimeout(() => this.expire(flow), idleMs),
+    };
     this.flows.set(key, flow);
-    host.on('message', (msg) => {
-      this.touch(flow);
-      flow.reply.send(msg, flow.sourcePort, flow.source);
+    flow.watcher = watchReadable(host, (err) => {
+      if (err) ctx.log.debug(`NAT udp ${name}: ${err.message}`);
+      else this.drainHost(flow);
     });
-    // ICMP errors (port unreachable) surface as errors on a connected socket; the flow just idles out.
-    host.on('error', (err: NodeJS.ErrnoException) => ctx.log.debug(`NAT udp ${name}: ${err.code ?? err.message}`));
     reply.on('error', (err: NodeJS.ErrnoException) => ctx.log.debug(`NAT udp ${name} (reply): ${err.code ?? err.message}`));
-    // Node hands a failed connect (no route for that family, say) to the callback.
-    host.connect(destPort, dest, ((err?: Error) => {
-      if (err) {
-        ctx.log.debug(`NAT udp ${name}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
-        ctx.counters.udpDropped += flow.pending?.length ?? 0;
-        this.endFlow(flow);
+    return flow;
+  }
+
+  /** The host socket is readable: errors first (reading them clears the socket's pending error), then the replies. */
+  private drainHost(flow: Flow): void {
+    this.drainErrors(flow);
+    for (let i = 0; i < READ_BATCH && this.flows.get(flow.key) === flow; i++) {
+      let d;
+      try {
+        d = recvWithOrigDst(flow.host, this.buffer);
+      } catch (err) {
+        // An error that arrived since drainErrors(); the next readable event reads it from the queue.
+        this.ctx.log.debug(`NAT udp ${flow.name}: ${(err as NetnsError).code ?? (err as Error).message}`);
         return;
       }
-      const queued = flow.pending ?? [];
-      flow.pending = null;
-      for (const d of queued) host.send(d);
-    }) as () => void);
-    return flow;
+      if (d === null) return;
+      if (d.truncated) {
+        this.ctx.counters.udpDropped++;
+        continue;
+      }
+      this.touch(flow);
+      // Copied: the read buffer is reused, and a send completes later.
+      flow.reply.send(Buffer.from(this.buffer.subarray(0, d.length)), flow.sourcePort, flow.source);
+    }
+  }
+
+  /** Passes on every error queued on the host socket to the peer; returns how many were read. */
+  private drainErrors(flow: Flow): number {
+    let n = 0;
+    for (; n < READ_BATCH; n++) {
+      let e;
+      try {
+        e = recvSocketError(flow.host, this.buffer);
+      } catch (err) {
+        this.ctx.log.debug(`NAT udp ${flow.name}: ${(err as Error).message}`);
+        break;
+      }
+      if (e === null) break;
+      this.ctx.log.debug(`NAT udp ${flow.name}: ${e.error} (ICMP type ${e.type} code ${e.code} from ${e.offender ?? 'the host'})`);
+      this.ctx.icmpErrors?.relay(quotedUdp(flow.family, flow.source, flow.sourcePort, flow.dest, flow.destPort, this.buffer.subarray(0, e.length)), e);
+    }
+    return n;
   }
 
   /** A send-only socket in the NAT namespace with the destination's address and port as its own. */
@@ -198,7 +295,8 @@ export class UdpRelay {
     if (this.flows.get(flow.key) !== flow) return;
     this.flows.delete(flow.key);
     clearTimeout(flow.timer);
-    flow.host.close();
+    flow.watcher.stop();
+    closeSync(flow.host);
     flow.reply.close();
     this.ctx.limits.release(flow.source);
   }

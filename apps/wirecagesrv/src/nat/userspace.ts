@@ -1,11 +1,13 @@
 // The rootless NAT: a network namespace of the server's own whose kernel
 // terminates the peers' TCP and UDP, and relays that carry each flow out
 // through the server's host network (see tcp-relay.ts, udp-relay.ts), with
-// the DNS forwarder the peers are told to use on the gateway addresses.
+// the DNS forwarder the peers are told to use on the gateway addresses, and
+// the ICMP errors the host sockets get passed back (icmp-error-sender.ts).
 import type { Device, Logger } from '@wirecage/wg-engine';
 import { newCounters, type NatCounters } from './counters.js';
 import { DnsForwarder } from './dns-forwarder.js';
 import { hostDnsUpstreams } from './dns-upstream.js';
+import { IcmpErrorSender } from './icmp-error-sender.js';
 import { IcmpRelay } from './icmp-relay.js';
 import { FlowLimits } from './limits.js';
 import { NatNamespace } from './namespace.js';
@@ -18,12 +20,15 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
   const ns = await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6, offload: o.offload });
   const counters = newCounters();
   const limits = new FlowLimits(o.maxFlows, o.maxFlowsPerPeer);
+  const [gateway4, gateway6] = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!) as [string, string];
+  const icmpErrors = IcmpErrorSender.open({ netnsFd: ns.netnsFd, gateway4, gateway6, counters, log });
   const ctx: RelayContext = {
     netnsFd: ns.netnsFd,
     policy: new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools }),
     limits,
     counters,
     log,
+    icmpErrors,
   };
   let tcp: TcpRelay | undefined;
   let udp: UdpRelay | undefined;
@@ -33,14 +38,14 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
     tcp = await TcpRelay.listen(ctx);
     udp = UdpRelay.listen(ctx);
     // Before steer(): the kernel must stop answering echo requests before any is steered to it.
-    icmp = await IcmpRelay.start(ctx, { gateways: [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!) });
+    icmp = await IcmpRelay.start(ctx, { gateways: [gateway4, gateway6] });
     await ns.steer({ tcp: tcp.port, udp: udp.port, echo: icmp !== null });
-    const addresses = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!);
-    dns = await DnsForwarder.start({ netnsFd: ns.netnsFd, addresses, upstreams: o.dnsUpstream ?? hostDnsUpstreams(), log });
+    dns = await DnsForwarder.start({ netnsFd: ns.netnsFd, addresses: [gateway4, gateway6], upstreams: o.dnsUpstream ?? hostDnsUpstreams(), log });
   } catch (err) {
     icmp?.close();
     udp?.close();
     await tcp?.close();
+    icmpErrors?.close();
     ns.close();
     throw err;
   }
@@ -59,6 +64,7 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
       i?.close();
       u.close();
       await t.close();
+      icmpErrors?.close();
       ns.close();
     },
   };
