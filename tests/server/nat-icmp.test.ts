@@ -148,6 +148,25 @@ describe('wirecagesrv userspace NAT: ping', function () {
       assert.ok(Date.now() - started < 15_000, 'each error came before ping gave up waiting');
     });
 
+    it('reports an unreachable at once, from the gateway, where the server has no route (IPv4, IPv6)', async () => {
+      // Unreachable routes in the server's namespace for half of the lab's internet: the host's ping sockets cannot send there.
+      await l.srv.runOrThrow('ip', ['route', 'add', 'unreachable', '10.99.1.128/25']);
+      await l.srv.runOrThrow('ip', ['-6', 'route', 'add', 'unreachable', 'fd7a:99:1::8000/113']);
+      try {
+        const started = Date.now();
+        const r = await pings(l, server, {
+          v4: ['-c', '1', '-W', '8', '10.99.1.200'],
+          v6: ['-c', '1', '-W', '8', 'fd7a:99:1::8001'],
+        });
+        assert.match(r.v4!.output, new RegExp(`From ${GATEWAY4} icmp_seq=1 Destination Host Unreachable`), `${r.v4!.output}\n${server.describe()}`);
+        assert.match(r.v6!.output, new RegExp(`From ${GATEWAY6} icmp_seq=1 Destination unreachable: Address unreachable`), r.v6!.output);
+        assert.ok(Date.now() - started < 6_000, `${Date.now() - started} ms: not at once`);
+      } finally {
+        await l.srv.runOrThrow('ip', ['route', 'del', 'unreachable', '10.99.1.128/25']);
+        await l.srv.runOrThrow('ip', ['-6', 'route', 'del', 'unreachable', 'fd7a:99:1::8000/113']);
+      }
+    });
+
     it('gets no reply where no host answers, nor from destinations the egress policy refuses', async () => {
       const before = await lanCount();
       const r = await pings(l, server, {

@@ -186,7 +186,7 @@ describe('wirecagesrv userspace NAT', function () {
     assert.deepEqual(await probes(['tcp', SRV_LAN, '8080']), ['data HTTP/1.1 200 OK']);
   });
 
-  it('runs without root: stage 2 is root only in a user namespace of its own, and the NAT works', async () => {
+  it('runs without root: stage 2 is root only in a user namespace of its own, and the NAT works, ICMP errors included', async () => {
     const nobody = 65534;
     const home = await lab.tempDir();
     const token = await writeSecretFile(home, 'token', `${TOKEN}\n`);
@@ -195,9 +195,11 @@ describe('wirecagesrv userspace NAT', function () {
     const unprivileged = await startServer([], { uid: nobody, home, token });
     try {
       await addServer(l, 'lab2', 8444);
-      const r = await nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab2', '--wait-handshake', '10', '--', 'curl', '-sS', '--max-time', '10', `http://${INET4}:8080/hello`], { env, timeoutMs: 60_000 });
+      // The port unreachable comes back too: the raw sockets of the ICMP errors need CAP_NET_RAW, held in stage 2's own user namespace.
+      const script = `curl -sS --max-time 10 http://${INET4}:8080/hello && ${process.execPath} ${PROBE} udprefused ${INET4} 9`;
+      const r = await nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab2', '--wait-handshake', '10', '--', 'sh', '-c', script], { env, timeoutMs: 60_000 });
       assert.equal(r.code, 0, `${r.stderr}\n${unprivileged.describe()}`);
-      assert.equal(r.stdout, 'hello 10.99.1.1\n');
+      assert.equal(r.stdout, 'hello 10.99.1.1\nrefused\n', unprivileged.describe());
       assert.match(unprivileged.output(), /NAT userspace/);
     } finally {
       await unprivileged.stop();
