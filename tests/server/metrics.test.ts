@@ -2,9 +2,12 @@
 // (peers, shards, rings) and the server's own (registry, forwards, NAT),
 // scraped inside the server's namespace after a cage has used the NAT.
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
 import { GATEWAY4, INET4, LAN_HOST, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+
+const PROBE = fileURLToPath(new URL('./fixtures/nat-probe.mjs', import.meta.url));
 
 describe('wirecagesrv --metrics-listen', function () {
   this.timeout(120_000);
@@ -25,11 +28,14 @@ describe('wirecagesrv --metrics-listen', function () {
   it('serves peers, data plane, registry and NAT series, counted as traffic happens', async () => {
     // One cage: a ping to the gateway, a connection to a closed port out there (relayed, the
     // connect fails: a reset), one to the server's LAN (refused by the egress policy).
+    // A datagram to a closed UDP port brings a port unreachable back through the NAT.
     const r = await runCaged(l, ['sh', '-c', `ping -n -c 3 -i 0.2 ${GATEWAY4} >/dev/null && echo pinged; ` +
-      `curl -s -m 3 http://${INET4}:9/ ; echo closed=$?; curl -s -m 3 http://${LAN_HOST}:8080/ ; echo lan=$?`]);
+      `curl -s -m 3 http://${INET4}:9/ ; echo closed=$?; curl -s -m 3 http://${LAN_HOST}:8080/ ; echo lan=$?; ` +
+      `${process.execPath} ${PROBE} udprefused ${INET4} 9`]);
     assert.match(r.stdout, /^pinged$/m, r.stderr);
     assert.match(r.stdout, /^closed=(7|56)$/m);
     assert.match(r.stdout, /^lan=(7|56)$/m);
+    assert.match(r.stdout, /^refused$/m);
 
     const text = (await l.srv.runOrThrow('curl', ['-sS', '--max-time', '5', 'http://127.0.0.1:9587/metrics'])).stdout;
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
@@ -43,5 +49,7 @@ describe('wirecagesrv --metrics-listen', function () {
     assert.ok(value(/^wirecagesrv_nat_refused_total\{protocol="tcp",by="policy"\} (\d+)$/m) >= 1, text);
     assert.ok(value(/^wirecagesrv_nat_dropped_total\{what="tcp_connect_failure"\} (\d+)$/m) >= 1, text);
     assert.match(text, /^wirecagesrv_nat_active_flows\{mode="userspace"\} \d+$/m);
+    assert.ok(value(/^wirecagesrv_nat_icmp_errors_total\{outcome="sent"\} (\d+)$/m) >= 1, text);
+    assert.match(text, /^wirecagesrv_nat_icmp_errors_total\{outcome="limited"\} 0$/m);
   });
 });

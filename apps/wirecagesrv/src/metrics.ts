@@ -44,4 +44,10 @@ export function registerServerMetrics(metrics: Registry, s: ServerMetricSources)
       set({ what: 'icmp_message' }, c.icmpDropped);
     }),
   );
+  add(
+    scrapedCounter({ name: 'wirecagesrv_nat_icmp_errors_total', help: 'ICMP errors (unreachable, time exceeded, packet too big) about peers\' UDP datagrams and pings: passed on to the peer, or not (over the rate limit).', labelNames: ['outcome'] }, (set) => {
+      set({ outcome: 'sent' }, c.icmpErrors);
+      set({ outcome: 'limited' }, c.icmpErrorsLimited);
+    }),
+  );
 }

@@ -70,7 +70,8 @@ async function main(): Promise<number> {
     log.info(
       `NAT: relayed ${c.tcpFlows} TCP and ${c.udpFlows} UDP flow(s); refused by the egress policy ${c.tcpRefusedByPolicy} TCP, ${c.udpRefusedByPolicy} UDP; ` +
         `by the flow limits ${c.tcpRefusedByLimit} TCP, ${c.udpRefusedByLimit} UDP; ${c.tcpConnectFailures} TCP connect failure(s); ` +
-        `ping: ${c.icmpEchoRequests} request(s) in ${c.icmpFlows} flow(s), ${c.icmpEchoReplies} reply(ies), refused ${c.icmpRefusedByPolicy} by policy and ${c.icmpRefusedByLimit} by limits, ${c.icmpDropped} dropped`,
+        `ping: ${c.icmpEchoRequests} request(s) in ${c.icmpFlows} flow(s), ${c.icmpEchoReplies} reply(ies), refused ${c.icmpRefusedByPolicy} by policy and ${c.icmpRefusedByLimit} by limits, ${c.icmpDropped} dropped; ` +
+        `${c.icmpErrors} ICMP error(s) passed on to peers, ${c.icmpErrorsLimited} over the rate limit`,
     );
   }
   await server.close();
