@@ -18,19 +18,28 @@ namespace wctun {
 namespace {
 
 using Loop = void (*)(PumpContext&);
+using MakeConsumer = std::unique_ptr<Consumer> (*)(PumpContext&);
 
+void TunWriterLoop(PumpContext& c) { ConsumerLoop(c, *NewTunConsumer(c)); }
+void UdpWriterLoop(PumpContext& c) { ConsumerLoop(c, *NewUdpConsumer(c)); }
+
+// Readers and writers run a loop on a thread of their own; emitters have no
+// thread: their emit() sends from the calling thread (a shard's).
 struct Kind {
   const char* name;
   Loop loop;
+  MakeConsumer consumer;
   bool reader;
   bool udp;
 };
 
 constexpr Kind kKinds[] = {
-    {"tunReader", TunReaderLoop, true, false},
-    {"tunWriter", TunWriterLoop, false, false},
-    {"udpReader", UdpReaderLoop, true, true},
-    {"udpWriter", UdpWriterLoop, false, true},
+    {"tunReader", TunReaderLoop, nullptr, true, false},
+    {"tunWriter", TunWriterLoop, nullptr, false, false},
+    {"udpReader", UdpReaderLoop, nullptr, true, true},
+    {"udpWriter", UdpWriterLoop, nullptr, false, true},
+    {"tunEmitter", nullptr, NewTunConsumer, false, false},
+    {"udpEmitter", nullptr, NewUdpConsumer, false, true},
 };
 
 }  // namespace
@@ -40,6 +49,7 @@ Napi::Function Pump::Define(Napi::Env env) {
                      {
                          InstanceMethod("stop", &Pump::Stop),
                          InstanceMethod("stats", &Pump::Stats),
+                         InstanceMethod("emit", &Pump::Emit),
                          InstanceAccessor("running", &Pump::Running, nullptr),
                      });
 }
@@ -58,6 +68,10 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info), env_(
   const Kind* kind = nullptr;
   for (const Kind& k : kKinds) {
     if (kind_ == k.name) kind = &k;
+  }
+  if (kind->consumer != nullptr) {
+    consumer_ = kind->consumer(*ctx_);
+    return;
   }
   running_.store(true);
   PumpContext* ctx = ctx_.get();
@@ -184,6 +198,16 @@ Napi::Value Pump::Stop(const Napi::CallbackInfo& info) {
     Unref();
   }
   return info.Env().Undefined();
+}
+
+Napi::Value Pump::Emit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!consumer_) {
+    ThrowType(env, "RingPump: emit() is for emitters (tunEmitter, udpEmitter)");
+    return env.Undefined();
+  }
+  if (ctx_->fd < 0) return Napi::Number::New(env, 0);  // stopped
+  return Napi::Number::New(env, EmitInline(*ctx_, *consumer_));
 }
 
 Napi::Value Pump::Running(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), running_.load()); }

@@ -1,5 +1,6 @@
 // RingPump: one native thread moving packets between a TUN queue or UDP socket
-// and a packet ring (native/ring.h).
+// and a packet ring (native/ring.h); or, for the emitter kinds, no thread: the
+// owner calls emit() to send what is finished from its own thread.
 //
 // Lifetime: the pump dup()s the fd, so its thread never touches a number that
 // JS may close and the kernel reuse; and it holds napi references to the
@@ -30,6 +31,7 @@ class Pump : public Napi::ObjectWrap<Pump> {
   Napi::Value Stop(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Running(const Napi::CallbackInfo& info);
+  Napi::Value Emit(const Napi::CallbackInfo& info);
 
   bool Setup(const Napi::CallbackInfo& info);
   void Join();
@@ -38,6 +40,7 @@ class Pump : public Napi::ObjectWrap<Pump> {
   napi_env env_;
   std::string kind_;
   std::unique_ptr<PumpContext> ctx_;
+  std::unique_ptr<Consumer> consumer_;  // emitters only
   PumpStats stats_;
   std::thread thread_;
   std::atomic<bool> running_{false};

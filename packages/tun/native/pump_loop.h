@@ -3,6 +3,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "ring.h"
 
@@ -63,9 +64,26 @@ uint32_t CollectDone(PumpContext& c, uint32_t tail, uint32_t max);
 void ReleaseSlots(PumpContext& c, uint32_t tail, uint32_t n);
 void SleepUntilDone(PumpContext& c);
 
+// A consumer's sending state (GSO on or off, scratch arrays): a writer pump's
+// thread and an inline emitter each own one. Round() emits up to n finished
+// slots from `tail` (a gathered TUN run may take a few more) and returns how
+// many it took, to be released; 0 when the slot at `tail` cannot go yet.
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  virtual uint32_t Round(uint32_t tail, uint32_t n) = 0;
+};
+std::unique_ptr<Consumer> NewTunConsumer(PumpContext& c);
+std::unique_ptr<Consumer> NewUdpConsumer(PumpContext& c);
+
+// A writer pump's thread: rounds under the ring's consumer lock until stopped.
+void ConsumerLoop(PumpContext& c, Consumer& k);
+// One caller's turn at emitting, on its own thread (a shard after finishing
+// slots): every finished slot from TAIL on, if it gets the consumer lock.
+// Returns how many slots it freed.
+uint32_t EmitInline(PumpContext& c, Consumer& k);
+
 void TunReaderLoop(PumpContext& c);
-void TunWriterLoop(PumpContext& c);
 void UdpReaderLoop(PumpContext& c);
-void UdpWriterLoop(PumpContext& c);
 
 }  // namespace wctun

@@ -1,7 +1,6 @@
 // TUN queue <-> ring: one read()/write() per packet (a TUN queue has no batch
 // syscall), one doorbell ring per batch.
 #include <poll.h>
-#include <sched.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -112,15 +111,14 @@ bool Piece(PumpContext& c, uint32_t seq, iovec& iov) {
 
 }  // namespace
 
-void TunWriterLoop(PumpContext& c) {
-  iovec iov[kMaxGather + 1];
-  while (!c.Done() && c.stats->fatalErrno.load() == 0) {
-    uint32_t tail = c.ring.Tail();
-    uint32_t n = CollectDone(c, tail, static_cast<uint32_t>(c.options.batch));
-    if (n == 0) {
-      SleepUntilDone(c);
-      continue;
-    }
+namespace {
+
+class TunConsumer : public Consumer {
+ public:
+  explicit TunConsumer(PumpContext& c) : c_(c) {}
+
+  uint32_t Round(uint32_t tail, uint32_t n) override {
+    PumpContext& c = c_;
     uint32_t emitted = 0, failed = 0, dropped = 0;
     for (uint32_t i = 0; i < n; i++) {
       uint8_t* slot = c.ring.Slot(tail + i);
@@ -131,7 +129,7 @@ void TunWriterLoop(PumpContext& c) {
       int32_t gather = ring::Get(slot + ring::kGatherAt);
       if (gather < 0 || gather > kMaxGather) gather = 0;  // not ours to trust: write the head alone, it fails or not
       // A run a shard gathered may end past what was collected; shards finish runs last
-      // slot first, so the rest is done: take it into this batch.
+      // slot first, so the rest is done: take it into this round.
       if (i + gather >= n) n = CollectDone(c, tail, i + gather + 1);
       if (i + gather >= n) {
         n = i;  // not finished after all (cannot happen with wg-engine shards): come back for it
@@ -139,11 +137,11 @@ void TunWriterLoop(PumpContext& c) {
       }
       int pieces = 0;
       bool sane = true;
-      for (int32_t k = 0; k <= gather && sane; k++) sane = Piece(c, tail + i + k, iov[pieces++]);
+      for (int32_t k = 0; k <= gather && sane; k++) sane = Piece(c, tail + i + k, iov_[pieces++]);
       size_t bytes = 0;
-      for (int k = 0; k < pieces; k++) bytes += iov[k].iov_len;
+      for (int k = 0; k < pieces; k++) bytes += iov_[k].iov_len;
       uint32_t slots = static_cast<uint32_t>(gather) + 1;
-      if (sane && WritePacket(c, iov, pieces)) {
+      if (sane && WritePacket(c, iov_, pieces)) {
         emitted += slots;
         PumpStats::Add(c.stats->bytes, bytes);
       } else {
@@ -157,12 +155,16 @@ void TunWriterLoop(PumpContext& c) {
     PumpStats::Add(c.stats->packets, emitted);
     PumpStats::Add(c.stats->errors, failed);
     PumpStats::Add(c.stats->batches, 1);
-    if (n == 0) {
-      sched_yield();
-      continue;
-    }
-    ReleaseSlots(c, tail, n);
+    return n;
   }
-}
+
+ private:
+  PumpContext& c_;
+  iovec iov_[kMaxGather + 1];
+};
+
+}  // namespace
+
+std::unique_ptr<Consumer> NewTunConsumer(PumpContext& c) { return std::make_unique<TunConsumer>(c); }
 
 }  // namespace wctun

@@ -48,7 +48,7 @@ struct Group {
   uint32_t count;
 };
 
-class Writer {
+class Writer : public Consumer {
  public:
   explicit Writer(PumpContext& c) : c_(c) {
     Reserve(static_cast<size_t>(c.options.batch));
@@ -56,31 +56,8 @@ class Writer {
     c.stats->gsoActive.store(gso_);
   }
 
-  void Run() {
-    while (!c_.Done() && c_.stats->fatalErrno.load() == 0) {
-      uint32_t tail = c_.ring.Tail();
-      uint32_t n = CollectDone(c_, tail, static_cast<uint32_t>(c_.options.batch));
-      if (n == 0) {
-        SleepUntilDone(c_);
-        continue;
-      }
-      ReleaseSlots(c_, tail, Round(tail, n));
-    }
-  }
-
- private:
-  void Reserve(size_t n) {
-    if (msgs_.size() >= n) return;
-    msgs_.resize(n);
-    iov_.resize(n);
-    names_.resize(n);
-    control_.resize(n);
-    items_.reserve(n);
-    groups_.reserve(n);
-  }
-
   // Sends the datagrams of up to n finished slots from `tail`; returns how many slots it took.
-  uint32_t Round(uint32_t tail, uint32_t n) {
+  uint32_t Round(uint32_t tail, uint32_t n) override {
     items_.clear();
     slotFailed_.assign(n, 0);
     uint32_t dropped = 0, refused = 0, taken = 0;
@@ -111,6 +88,17 @@ class Writer {
     PumpStats::Add(c_.stats->errors, failed_ + refused);
     PumpStats::Add(c_.stats->batches, 1);
     return taken;
+  }
+
+ private:
+  void Reserve(size_t n) {
+    if (msgs_.size() >= n) return;
+    msgs_.resize(n);
+    iov_.resize(n);
+    names_.resize(n);
+    control_.resize(n);
+    items_.reserve(n);
+    groups_.reserve(n);
   }
 
   // One item per datagram of an EMIT slot; false (nothing added) for a slot
@@ -267,6 +255,6 @@ class Writer {
 
 }  // namespace
 
-void UdpWriterLoop(PumpContext& c) { Writer(c).Run(); }
+std::unique_ptr<Consumer> NewUdpConsumer(PumpContext& c) { return std::make_unique<Writer>(c); }
 
 }  // namespace wctun

@@ -17,7 +17,7 @@ constexpr size_t kSlotHeader = 64;
 
 // Control block, byte offsets.
 constexpr size_t kMagicAt = 0, kCapacityAt = 4, kSlotBytesAt = 8, kLanesAt = 12, kBatchShiftAt = 16, kClosedAt = 20;
-constexpr size_t kHeadAt = 64, kTailAt = 128, kConsumerSleepingAt = 132;
+constexpr size_t kHeadAt = 64, kTailAt = 128, kConsumerSleepingAt = 132, kConsumerLockAt = 136;
 constexpr size_t kDoneAt = 192, kDropsFullAt = 196, kProducedAt = 200, kEmittedAt = 204, kEmitErrorsAt = 208,
                  kDroppedAt = 212;
 
@@ -89,6 +89,14 @@ class View {
     if (!Done(Tail())) FutexWait(Word(base_ + kDoneAt), seen, timeoutMs);
     Store(base_ + kConsumerSleepingAt, 0);
   }
+  // Consumers exclude each other (a writer pump, or shards emitting inline): whoever
+  // holds this emits from TAIL; whoever fails to take it leaves the slots to the holder,
+  // which looks at TAIL again after letting go.
+  bool TryLockConsumer() const {
+    int32_t free = 0;
+    return __atomic_compare_exchange_n(Word(base_ + kConsumerLockAt), &free, 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  }
+  void UnlockConsumer() const { Store(base_ + kConsumerLockAt, 0); }
   bool Done(uint32_t seq) const {
     int32_t s = State(seq);
     return s == kEmit || s == kDrop;

@@ -24,6 +24,7 @@ export { produce, canProduce, consume, doneCount, waitForDone, signalDone, type 
 export { ShardLane, runShard, type ShardJob } from './shard.js';
 export { UdpSocket, type UdpFamily, type UdpSocketOptions } from './udp-socket.js';
 export { RingPump, type PumpKind, type PumpOptions, type PumpStats, type TunQueueTarget } from './pump.js';
+export { RingEmitter, type EmitterKind } from './emitter.js';
 export {
   VNET_HDR_LEN,
   VNET_F_NEEDS_CSUM,

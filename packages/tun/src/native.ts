@@ -79,6 +79,8 @@ export interface NativePump {
   readonly running: boolean;
   stop(): void;
   stats(): NativePumpStats;
+  /** Emitter kinds only: sends what is finished from TAIL on, on the calling thread; slots freed. */
+  emit(): number;
 }
 
 interface Addon {

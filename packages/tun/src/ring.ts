@@ -29,6 +29,8 @@ export const RingCtl = {
   HEAD: 64,
   TAIL: 128,
   CONSUMER_SLEEPING: 132,
+  /** 1 while a consumer (a writer pump, or a shard's RingEmitter) emits from TAIL. */
+  CONSUMER_LOCK: 136,
   DONE: 192,
   DROPS_FULL: 196,
   PRODUCED: 200,

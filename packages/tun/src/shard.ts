@@ -173,6 +173,8 @@ export class ShardLane {
 export interface ShardJob {
   lane: ShardLane;
   transform: (seq: number, ring: PacketRing) => boolean;
+  /** Called after a drain that finished slots, e.g. to send them (RingEmitter.emit). */
+  afterDrain?: (finished: number) => void;
 }
 
 /**
@@ -194,7 +196,9 @@ export function runShard(
     for (const job of jobs) {
       if (job.lane.ring.closed) continue;
       open = true;
-      done += job.lane.drain(job.transform);
+      const n = job.lane.drain(job.transform);
+      if (n > 0) job.afterDrain?.(n);
+      done += n;
     }
     if (!open || options.shouldStop?.()) return;
     if (done === 0) doorbell.wait(seen, idle);

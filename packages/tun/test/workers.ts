@@ -42,14 +42,14 @@ export function startWorker<R>(fixture: string, workerData: unknown): TestWorker
 }
 
 /** What shard-worker.ts posts last: the slots it transformed, and the BUSY ones it took over. */
-export type ShardResult = { processed: number; recovered: number };
+export type ShardResult = { processed: number; recovered: number; emitted?: number };
 
 /** shard-worker.ts serving `lane` (default 0) of `ring` in `mode` until the ring closes. */
 export function startShard(
   ring: PacketRing,
   doorbell: Doorbell,
   mode: ShardWorkerData['mode'],
-  extra: Pick<ShardWorkerData, 'crashAfter' | 'vnetHdr'> & { lane?: number } = {},
+  extra: Pick<ShardWorkerData, 'crashAfter' | 'vnetHdr' | 'emitUdpFd' | 'gso'> & { lane?: number } = {},
 ): TestWorker<ShardResult> {
   const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane: 0, mode, ...extra };
   return startWorker<ShardResult>('shard-worker.ts', data);

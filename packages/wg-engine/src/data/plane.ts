@@ -35,9 +35,10 @@ export interface PlaneIo {
 
 export interface DataPlaneOptions {
   /**
-   * Where packets come from and go: native threads pump the TUN queue and the UDP
-   * socket. Without it the rings are left to the caller (`plane.rings`), who fills
-   * egress/ingress and consumes them, and device.io stays as it is.
+   * Where packets come from and go: native threads read the TUN queue and the UDP
+   * socket into the rings, and the shards write what they finish. Without it the
+   * rings are left to the caller (`plane.egress`, `plane.ingress`), who fills and
+   * consumes them, and device.io stays as it is.
    */
   io?: PlaneIo;
   /** The TUN side carries virtio_net_hdr (a Tun opened with offloads): TSO/USO super-packets are cut in the shards. */
@@ -91,6 +92,8 @@ export class DataPlane {
   private readonly dropsSab: SharedArrayBuffer;
   private readonly statsSab: SharedArrayBuffer;
   private readonly pumps: RingPump[];
+  /** With io: the fds the shards send on. */
+  private emitFds: ShardInit['emit'] = null;
   private readonly ports: (MessagePort | null)[] = [];
   private readonly tasks: Promise<void>[] = [];
   private readonly restarts: number[] = [];
@@ -159,12 +162,11 @@ export class DataPlane {
       writeTun: () => device.drops.add('send-failed'),
     };
     device.listenPort = io.udp.port;
-    return [
-      RingPump.tunReader(io.tun, this.egress, this.doorbell),
-      RingPump.udpWriter(io.udp, this.egress),
-      RingPump.udpReader(io.udp, this.ingress, this.doorbell),
-      RingPump.tunWriter(io.tun, this.ingress),
-    ];
+    // No writer threads: the shards send what they finish themselves (RingEmitter, under each
+    // ring's consumer lock), so a packet crosses one thread hand-off per direction, not two.
+    // They dup these fds; the plane's owner keeps the originals open until close().
+    this.emitFds = { tun: typeof io.tun === 'number' ? io.tun : io.tun.tun.queueFd(io.tun.queue ?? 0), udp: io.udp.fd };
+    return [RingPump.tunReader(io.tun, this.egress, this.doorbell), RingPump.udpReader(io.udp, this.ingress, this.doorbell)];
   }
 
   /** Starts shards (and, with opts.io, the native pumps) for device. */
@@ -179,6 +181,7 @@ export class DataPlane {
       shards: this.workers,
       mtu: d.mtu,
       vnetHdr: this.opts.vnetHdr ?? false,
+      emit: this.emitFds,
       timeOrigin: performance.timeOrigin,
       keypairs: d.keypairs.sab,
       keypairCapacity: d.keypairs.capacity,

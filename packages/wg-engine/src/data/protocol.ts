@@ -9,6 +9,8 @@ export interface ShardInit {
   mtu: number;
   /** The TUN carries a virtio_net_hdr on every packet (offloads on). */
   vnetHdr: boolean;
+  /** Send finished slots from the shard (RingEmitter) on these fds; null: writer pumps (or the caller) consume. */
+  emit: { tun: number; udp: number } | null;
   /** The main thread's performance.timeOrigin, to read keypair ages on the same clock. */
   timeOrigin: number;
   keypairs: SharedArrayBuffer;

@@ -11,6 +11,7 @@
 import {
   Doorbell,
   PacketRing,
+  RingEmitter,
   ShardLane,
   SlotField,
   VNET_F_DATA_VALID,
@@ -73,6 +74,9 @@ export class Shard {
   private readonly doorbell: Doorbell;
   private readonly egress: ShardLane;
   private readonly ingress: ShardLane;
+  // Sending what this shard finished, from this thread (see ShardInit.emit).
+  private readonly udpOut: RingEmitter | null;
+  private readonly tunOut: RingEmitter | null;
   // Whatever one packet does, the shard keeps running: a throw drops that packet only.
   private readonly sealSlot = (seq: number, ring: PacketRing): boolean => {
     try {
@@ -125,6 +129,8 @@ export class Shard {
     this.doorbell = Doorbell.wrap(init.doorbell);
     this.egress = new ShardLane(PacketRing.wrap(init.egress), init.index);
     this.ingress = new ShardLane(PacketRing.wrap(init.ingress), init.index);
+    this.udpOut = init.emit ? RingEmitter.udp(init.emit.udp, this.egress.ring) : null;
+    this.tunOut = init.emit ? RingEmitter.tun(init.emit.tun, this.ingress.ring) : null;
     this.refreshConfig();
   }
 
@@ -134,6 +140,15 @@ export class Shard {
 
   /** Serves both rings until the plane closes. */
   run(): void {
+    try {
+      this.serve();
+    } finally {
+      this.udpOut?.close();
+      this.tunOut?.close();
+    }
+  }
+
+  private serve(): void {
     for (;;) {
       if (Atomics.load(this.control, CTL_CLOSED)) return;
       if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
@@ -146,7 +161,9 @@ export class Shard {
   /** One pass over both rings; returns the number of slots finished. */
   serveOnce(): number {
     const e = this.egress.drain(this.sealSlot);
+    if (e > 0) this.udpOut?.emit();
     const i = this.ingress.drainRuns(this.openSlot, this.settleIngress, RUN_SLOTS);
+    if (i > 0) this.tunOut?.emit();
     this.stats[0]! += e;
     this.stats[1]! += i;
     return e + i;
