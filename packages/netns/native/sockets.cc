@@ -179,19 +179,27 @@ Napi::Value SocketOpen(const Napi::CallbackInfo& info) {
   return OpenInNetns(env, nsFd, [&opts] { return OpenSocket(opts); }, "opening an IPv" + std::to_string(family) + " " + type + " socket");
 }
 
+// The (fd, address, port) arguments of socketBind and socketConnect; false once it threw.
+static bool FdAndAddress(const Napi::CallbackInfo& info, int* fd, std::string* where, sockaddr_storage* ss, socklen_t* len) {
+  Napi::Env env = info.Env();
+  int64_t port;
+  std::string address;
+  if (!FdArg(env, info[0], fd) || !StringValue(env, info[1], "address", &address) || !IntValue(env, info[2], "port", &port)) {
+    return false;
+  }
+  *where = Where(address, port);
+  return ToSockaddr(env, address, port, ss, len);
+}
+
 // socketBind(fd, address, port)
 Napi::Value SocketBind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
-  int64_t port;
-  std::string address;
-  if (!FdArg(env, info[0], &fd) || !StringValue(env, info[1], "address", &address) || !IntValue(env, info[2], "port", &port)) {
-    return env.Undefined();
-  }
+  std::string where;
   sockaddr_storage ss;
   socklen_t len;
-  if (!ToSockaddr(env, address, port, &ss, &len)) return env.Undefined();
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return ThrowErrno(env, errno, "bind", "binding " + Where(address, port));
+  if (!FdAndAddress(info, &fd, &where, &ss, &len)) return env.Undefined();
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return ThrowErrno(env, errno, "bind", "binding " + where);
   return env.Undefined();
 }
 
@@ -199,17 +207,13 @@ Napi::Value SocketBind(const Napi::CallbackInfo& info) {
 Napi::Value SocketConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
-  int64_t port;
-  std::string address;
-  if (!FdArg(env, info[0], &fd) || !StringValue(env, info[1], "address", &address) || !IntValue(env, info[2], "port", &port)) {
-    return env.Undefined();
-  }
+  std::string where;
   sockaddr_storage ss;
   socklen_t len;
-  if (!ToSockaddr(env, address, port, &ss, &len)) return env.Undefined();
+  if (!FdAndAddress(info, &fd, &where, &ss, &len)) return env.Undefined();
   int rc;
   do rc = connect(fd, reinterpret_cast<sockaddr*>(&ss), len); while (rc != 0 && errno == EINTR);
-  if (rc != 0) return ThrowErrno(env, errno, "connect", "connecting to " + Where(address, port));
+  if (rc != 0) return ThrowErrno(env, errno, "connect", "connecting to " + where);
   return env.Undefined();
 }
 

@@ -65,6 +65,27 @@ class Peer {
   }
 }
 
+/**
+ * Sends datagrams 0..total-1 from peer to port, at most 256 in flight (64 at a
+ * time, so no ring or socket buffer overflows), and fails unless each comes
+ * back, in order, within 15 s.
+ */
+async function echoInOrder(peer: Peer, port: number, total: number, describe: () => string): Promise<void> {
+  const got: number[] = [];
+  let sent = 0;
+  const deadline = Date.now() + 15_000;
+  while (got.length < total) {
+    assert.ok(Date.now() < deadline, `received ${got.length} of ${total}; ${describe()}`);
+    if (sent < total && sent - got.length <= 192) {
+      const n = Math.min(64, total - sent);
+      peer.send(Array.from({ length: n }, (_, i) => datagram(sent + i)), port);
+      sent += n;
+    }
+    if (peer.receive(got) === 0) await tick();
+  }
+  for (let i = 0; i < total; i++) if (got[i] !== i) assert.fail(`datagram ${i} came back as ${got[i]}`);
+}
+
 describe('UDP pumps', () => {
   let lab: NetnsLab;
   before(() => {
@@ -85,20 +106,7 @@ describe('UDP pumps', () => {
       try {
         await echo.ready;
         const total = 10_000;
-        const got: number[] = [];
-        let sent = 0;
-        const deadline = Date.now() + 15_000;
-        while (got.length < total) {
-          assert.ok(Date.now() < deadline, `received ${got.length} of ${total}; echo ${JSON.stringify(reader.stats())}`);
-          // At most 256 in flight, sent 64 at a time, so no ring or socket buffer ever overflows.
-          if (sent < total && sent - got.length <= 192) {
-            const n = Math.min(64, total - sent);
-            peer.send(Array.from({ length: n }, (_, i) => datagram(sent + i)), socket.port);
-            sent += n;
-          }
-          if (peer.receive(got) === 0) await tick();
-        }
-        for (let i = 0; i < total; i++) if (got[i] !== i) assert.fail(`datagram ${i} came back as ${got[i]}`);
+        await echoInOrder(peer, socket.port, total, () => `echo ${JSON.stringify(reader.stats())}`);
         const [r, w, pw, pr] = [reader.stats(), writer.stats(), peer.writer.stats(), peer.reader.stats()];
         assert.equal(r.packets, total);
         assert.equal(w.packets, total);
@@ -136,20 +144,8 @@ describe('UDP pumps', () => {
       try {
         await Promise.all(shards.map((s) => s.ready));
         const total = 10_000;
-        const got: number[] = [];
-        let sent = 0;
-        const deadline = Date.now() + 15_000;
-        while (got.length < total) {
-          assert.ok(Date.now() < deadline, `received ${got.length} of ${total}; ring ${JSON.stringify(ring.stats())}`);
-          if (sent < total && sent - got.length <= 192) {
-            const n = Math.min(64, total - sent);
-            peer.send(Array.from({ length: n }, (_, i) => datagram(sent + i)), socket.port);
-            sent += n;
-          }
-          if (peer.receive(got) === 0) await tick();
-        }
-        // The two shards took turns at TAIL under the consumer lock: nothing reordered, lost or sent twice.
-        for (let i = 0; i < total; i++) if (got[i] !== i) assert.fail(`datagram ${i} came back as ${got[i]}`);
+        // The two shards take turns at TAIL under the consumer lock: nothing reordered, lost or sent twice.
+        await echoInOrder(peer, socket.port, total, () => `ring ${JSON.stringify(ring.stats())}`);
         assert.deepEqual([ring.stats().emitted, ring.stats().emitErrors, ring.stats().dropped], [total, 0, 0]);
         assert.equal(reader.stats().packets, total);
       } finally {
