@@ -24,6 +24,8 @@ const PROBE = fileURLToPath(new URL('./fixtures/nat-probe.mjs', import.meta.url)
 const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./fixtures/forwards-client.mjs', import.meta.url));
+const TICKS = fileURLToPath(new URL('./fixtures/tick-server.mjs', import.meta.url));
+const ADMIN = 'lab-admin-kernel-0123456789';
 const BIG = 50 * 1024 * 1024;
 const TABLE = 'wirecagesrv_nat';
 /** Opens three TCP connections to the half-close service one after another, holding them: "open open ECONNREFUSED". */
@@ -51,7 +53,9 @@ describe('wirecagesrv kernel NAT', function () {
   const table = async () => l.srv.run('nft', ['list', 'table', 'inet', TABLE]);
   const forwardRules = async () => (await l.srv.runOrThrow('ip', ['rule', 'show'])).stdout.split('\n').filter((x) => x.includes('0x7763'));
   // Every `wirecage run` registers; this suite runs more of them than the default burst of 10.
-  const startServer = (extra: string[] = []) => startWirecagesrv(l, ['--nat', 'kernel', '--dns-upstream', `${INET4}:5399`, '--register-rate', '100', ...extra]);
+  let adminHeader: string;
+  const startServer = (extra: string[] = []) =>
+    startWirecagesrv(l, ['--nat', 'kernel', '--dns-upstream', `${INET4}:5399`, '--register-rate', '100', '--admin-token-file', join(l.dir, 'admin'), ...extra]);
 
   before(async () => {
     if (!existsSync(join(SRV_APP, 'dist', 'nat', 'kernel.js'))) throw new Error('apps/wirecagesrv/dist/nat/kernel.js is missing: build first (npx turbo run build)');
@@ -63,6 +67,9 @@ describe('wirecagesrv kernel NAT', function () {
     bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
     await startFixture(l.srv, INTERNET, [SRV_LAN, '8080', '7', '1']);
     assert.deepEqual(await sysctls(), ['0', '0'], 'a fresh namespace does not forward');
+    await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
+    // curl reads the header from a file, so the token stays out of argv.
+    adminHeader = await writeSecretFile(l.dir, 'admin-header', `Authorization: Bearer ${ADMIN}\n`);
     server = await startServer();
     await addServer(l, 'lab');
   });
@@ -132,6 +139,30 @@ describe('wirecagesrv kernel NAT', function () {
       assert.equal(answer, `udp ${INET4} ${port} ping`, `${udp}\n${server.describe()}`);
     } finally {
       await cage.stop(10_000);
+    }
+  });
+
+  it('a removed peer\'s flows are cut: its conntrack entries go, and the lab host\'s next segment is answered with a reset', async () => {
+    const ticks = await startFixture(l.inet, TICKS, [INET4, '7100']);
+    const cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--', process.execPath, '-e',
+      `require('net').connect(7100, '${INET4}').on('data', () => {}).on('error', () => {}); setTimeout(() => {}, 60000)`], { env: l.env });
+    const admin = (method: string, path: string, body?: string) =>
+      l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-X', method, '-H', `@${adminHeader}`, '-H', 'Content-Type: application/json',
+        ...(body ? ['--data-binary', body] : []), `http://${l.srvAddr}:8443${path}`]);
+    try {
+      await waitFor(() => (cage.assertRunning(), ticks.output().includes('connected ')), { what: 'the connection through the NAT', timeoutMs: 30_000, describe: () => `${cage.describe()}\n${ticks.describe()}` });
+      const [peer] = (JSON.parse((await admin('GET', '/v1/peers')).stdout) as { peers: { client_public_key: string; client_address: string }[] }).peers;
+      const tracked = async () => (await l.srv.run('conntrack', ['-L', '--orig-src', peer!.client_address])).stdout.split('\n').filter((x) => x.includes('dport=7100')).length;
+      assert.equal(await tracked(), 1, 'the kernel tracks the connection');
+      const removed = JSON.parse((await admin('DELETE', '/v1/register', JSON.stringify({ client_public_key: peer!.client_public_key }))).stdout) as { removed: string };
+      assert.equal(removed.removed, peer!.client_public_key);
+      assert.equal(await tracked(), 0, 'its conntrack entry is gone');
+      await waitFor(() => /^ended \S+ reset$/m.test(ticks.output()), { what: 'the lab host to see the connection reset', timeoutMs: 5_000, describe: () => `${ticks.describe()}\n${server.describe()}` });
+      // Earlier runs of this suite's cage left entries of their own (closing, UDP): they go too.
+      assert.match(server.output(), /cut [1-9]\d* NAT flow\(s\) of the removed peer/);
+    } finally {
+      await cage.stop(10_000);
+      await ticks.stop();
     }
   });
 

@@ -9,15 +9,18 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Lab, type Netns } from '../lib/netns.js';
 import type { ExecResult } from '../lib/exec.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { startFixture } from '../lib/cage.js';
+import { GATEWAY4, INET4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
 const ADMIN = 'lab-admin-peers-0123456789';
+const TICKS = fileURLToPath(new URL('./fixtures/tick-server.mjs', import.meta.url));
 const METRICS = '127.0.0.1:9588';
 
 interface Registration {
@@ -79,6 +82,7 @@ describe('wirecagesrv peers list / remove', function () {
   }
   const unknownPeerDrops = () => metric(/^wirecage_drops_total\{[^}]*reason="unknown-peer"[^}]*\} (\d+)$/m);
   const devicePeers = () => metric(/^wireguard_peers\{[^}]*\} (\d+)$/m);
+  const natFlows = () => metric(/^wirecagesrv_nat_active_flows\{[^}]*\} (\d+)$/m);
 
   /** Forgets wireguard-go's session with the server and sets the peer again, so any handshake it reports afterwards is a new one. */
   async function freshSession(): Promise<void> {
@@ -129,10 +133,27 @@ describe('wirecagesrv peers list / remove', function () {
     assert.deepEqual(entries.map((e) => [e.client_public_key, e.client_address, e.client_address6, e.forwards]), [[go.publicKey, '10.200.100.2', 'fd7a:5e:60::2', 0]]);
   });
 
-  it('`peers remove KEY` removes it: the session is dead, a new handshake is refused, and `peers list` no longer shows it', async () => {
-    const rm = await peers(['remove', go.publicKey]);
-    assert.equal(rm.code, 0, rm.stderr);
-    assert.equal(rm.stdout, `removed ${go.publicKey}\n`);
+  it('`peers remove KEY` removes it: its flows through the NAT are cut, the session is dead, a new handshake is refused, and `peers list` no longer shows it', async () => {
+    // A connection to a lab host through the NAT, open while the peer is removed: the address
+    // goes back to the pool, so the next peer to get it must not receive what this one brings.
+    const ticks = await startFixture(l.inet, TICKS, [INET4, '7100']);
+    await cli.runOrThrow('ip', ['route', 'add', '10.99.1.0/24', 'dev', go.ifname]);
+    let removed = '';
+    const holder = cli.spawn(process.execPath, ['-e', `require('net').connect(7100, '${INET4}').on('data', () => {}).on('error', () => {}); setTimeout(() => {}, 60000)`]);
+    try {
+      await waitFor(() => ticks.output().includes('connected '), { what: 'the connection through the NAT', timeoutMs: 10_000, describe: () => ticks.describe() });
+      assert.equal(await natFlows(), 1);
+      const rm = await peers(['remove', go.publicKey]);
+      assert.equal(rm.code, 0, rm.stderr);
+      removed = rm.stdout;
+      await waitFor(() => /^ended \S+ reset$/m.test(ticks.output()), { what: 'the lab host to see the connection reset', timeoutMs: 5_000, describe: () => `${ticks.describe()}\n${server.describe()}` });
+      assert.equal(await natFlows(), 0, 'no flow of the removed peer is left');
+      assert.match(server.output(), /cut 1 NAT flow\(s\) of the removed peer/);
+    } finally {
+      await holder.stop();
+      await ticks.stop();
+    }
+    assert.equal(removed, `removed ${go.publicKey}\n`);
     assert.equal(await devicePeers(), 0, 'the peer is off the WireGuard device');
 
     // The session wireguard-go still holds is gone on the server: nothing comes back.

@@ -133,7 +133,18 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       logger: log,
       onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
       // Its sessions, staged packets and routes go with it: the key's handshakes are refused from now on.
-      onRemoved: (p) => dev.removePeer(parseKeyBase64(p.publicKey)),
+      // Its flows through the NAT too: its addresses go back to the pool, and the next peer to get them
+      // must not receive what the old connections still bring.
+      onRemoved: async (p) => {
+        dev.removePeer(parseKeyBase64(p.publicKey));
+        if (!nat) return;
+        try {
+          const n = await nat.closeFlowsFrom([p.address4, p.address6]);
+          if (n > 0) log.info(`cut ${n} NAT flow(s) of the removed peer ${p.publicKey.slice(0, 8)}…`);
+        } catch (err) {
+          log.warn(`could not cut the NAT flows of the removed peer ${p.publicKey.slice(0, 8)}…: ${(err as Error).message}`);
+        }
+      },
       forwards: {
         manager: forwards,
         proof: new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey! }),

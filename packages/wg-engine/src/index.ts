@@ -3,7 +3,7 @@ export * from './constants.js';
 export { Device, type DeviceIO, type DeviceOptions, type PeerConfig, type DeviceEvents } from './device.js';
 export { Peer } from './peer.js';
 export { Endpoint } from './endpoint.js';
-export { AllowedIps, parseCidr, formatCidr, formatIp, type Cidr, type IpFamily } from './allowed-ips.js';
+export { AllowedIps, parseCidr, parseIp, formatCidr, formatIp, type Cidr, type IpFamily } from './allowed-ips.js';
 export { FakeClock, systemClock, LazyTimer, type Clock, type TimerHandle } from './clock.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './log.js';
 export { DropCounters, DROP_REASONS, type DropReason } from './stats.js';

@@ -4,7 +4,8 @@
 //
 // Removing a peer takes it out of the registry (its forwards go with it, in
 // the same DELETE), closes its forwards' listeners and every connection
-// through them, and calls onRemoved, which takes it off the WireGuard device.
+// through them, and calls onRemoved, which takes it off the WireGuard device
+// and cuts its flows through the NAT (the addresses may go to another peer next).
 // Its addresses go back to the pool; the key may register again.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { silentLogger, type Logger } from '@wirecage/wg-engine';
@@ -42,7 +43,7 @@ export interface PeerApiOptions {
   /** Requests per source on these routes; default a burst of 60, 60 a minute. */
   rateLimit?: RateLimitOptions | RateLimiter;
   /** Called once a peer is out of the registry: takes it off the device. */
-  onRemoved?: (peer: PeerRecord) => void;
+  onRemoved?: (peer: PeerRecord) => void | Promise<void>;
   logger?: Logger;
 }
 
@@ -65,7 +66,7 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
     // and one being set up by a concurrent request fails to record (its peer is gone) and closes itself.
     const forwards = registry.forwards.list(key);
     if (!registry.remove(key)) throw new HttpError(404, `no peer is registered with the key ${key}`);
-    opts.onRemoved?.(peer);
+    await opts.onRemoved?.(peer);
     for (const f of forwards) await manager.close(f.protocol, f.publicPort);
     log.info(`removed peer ${key.slice(0, 8)}… (${peer.address4}, ${peer.address6}, ${forwards.length} forward(s)) at the ${admin ? 'admin\'s' : 'peer\'s own'} request`);
     sendJson(res, 200, { removed: key });

@@ -52,7 +52,7 @@ export interface ApiOptions {
    */
   forwards?: ForwardApiOptions;
   /** Called when a peer is removed (DELETE /v1/register), after the registry forgot it: takes it off the device. */
-  onRemoved?: (peer: PeerRecord) => void;
+  onRemoved?: (peer: PeerRecord) => void | Promise<void>;
   logger?: Logger;
 }
 

@@ -27,6 +27,7 @@ import {
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, type QuotedPacket } from './icmp-error.js';
 import { runInNetns } from './netns-command.js';
 import type { RelayContext } from './tcp-relay.js';
+import { canonicalAddress } from './address.js';
 
 /** A flow (peer, destination, identifier) is closed with its socket after this long without a request or reply. */
 export const ICMP_IDLE_MS = 30_000;
@@ -347,6 +348,17 @@ export class IcmpRelay {
     flow.watcher.stop();
     closeSync(flow.fd);
     this.ctx.limits.release(flow.peer);
+  }
+
+  /** Ends every echo flow from these (canonical) peer addresses; returns how many. */
+  closeFrom(sources: ReadonlySet<string>): number {
+    let n = 0;
+    for (const f of [...this.flows.values()]) {
+      if (!sources.has(canonicalAddress(f.peer))) continue;
+      this.endFlow(f);
+      n++;
+    }
+    return n;
   }
 
   close(): void {

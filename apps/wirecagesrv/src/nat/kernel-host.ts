@@ -7,7 +7,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { FORWARD_MARK, FORWARD_ROUTE_TABLE, KERNEL_NFT_TABLE, forwardRouting } from './kernel-rules.js';
 
-// nft and ip live in sbin, which a service's PATH may lack.
+// nft, ip and conntrack live in sbin, which a service's PATH may lack.
 const PATH = `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin`;
 const CAP_NET_ADMIN = 12;
 const CAP_SYS_ADMIN = 21;
@@ -36,13 +36,14 @@ export interface ToolResult {
   stderr: string;
 }
 
-/** Runs `nft` or `ip` with `input` on stdin; never rejects on its exit status. */
+/** Runs `nft`, `ip` or `conntrack` with `input` on stdin; never rejects on its exit status. */
 export function tool(file: string, args: string[], input = ''): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(file, args, { env: { PATH, LC_ALL: 'C' }, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null;
       if (err !== null && code === null && typeof (err as NodeJS.ErrnoException).code === 'string') {
-        reject(new Error(`cannot run ${file}: ${err.message} (the kernel NAT needs ${file === 'nft' ? 'nftables' : 'iproute2'} installed)`));
+        const pkg = file === 'nft' ? 'nftables' : file === 'conntrack' ? 'conntrack' : 'iproute2';
+        reject(new Error(`cannot run ${file}: ${err.message} (the kernel NAT needs ${pkg} installed)`));
         return;
       }
       resolve({ code, stdout, stderr });
@@ -155,4 +156,18 @@ export function listCountersSync(): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Deletes the conntrack entries of the flows that `address` started, so
+ * their replies are no longer translated back to it: returns how many. The
+ * kernel keeps forwarded flows in conntrack only; `conntrack -D` is the way
+ * to cut them (it exits 1 when none matched).
+ */
+export async function deleteConntrackFrom(address: string): Promise<number> {
+  const r = await tool('conntrack', ['-D', '--orig-src', address]);
+  const m = /(\d+) flow entries have been deleted/.exec(r.stderr);
+  if (m) return Number(m[1]);
+  if (r.code === 0 || r.code === 1) return 0;
+  throw new Error(`conntrack -D --orig-src ${address} failed (exit ${r.code}): ${r.stderr.trim() || 'no message'}`);
 }

@@ -12,6 +12,7 @@ import { DnsForwarder } from './dns-forwarder.js';
 import { hostDnsUpstreams } from './dns-upstream.js';
 import {
   clearStaleKernelNat,
+  deleteConntrackFrom,
   installForwardRouting,
   kernelNatRefusal,
   listCountersSync,
@@ -137,6 +138,11 @@ export async function startKernelNat(device: Device, o: NatStartOptions, log: Lo
       counters: kernelCounters(),
       // The kernel tracks the flows: every connection conntrack holds in this namespace, peers' or not.
       activeFlows: () => conntrackCount(),
+      async closeFlowsFrom(addresses) {
+        let n = 0;
+        for (const a of addresses) n += await deleteConntrackFrom(a);
+        return n;
+      },
       async close() {
         device.io.writeTun = () => {};
         await undo(u, log);

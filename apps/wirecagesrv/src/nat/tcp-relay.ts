@@ -15,6 +15,7 @@ import type { NatCounters } from './counters.js';
 import type { IcmpErrorSender } from './icmp-error-sender.js';
 import type { FlowLimits } from './limits.js';
 import type { EgressPolicy } from './policy.js';
+import { canonicalAddress } from './address.js';
 
 /** How long a host-side connection may take before the peer gets a reset. */
 export const TCP_CONNECT_TIMEOUT_MS = 10_000;
@@ -42,6 +43,8 @@ export class TcpRelay {
   port = 0;
   private readonly servers: net.Server[] = [];
   private readonly open = new Set<net.Socket>();
+  /** Each relayed connection by the peer address it came from. */
+  private readonly pairs = new Set<{ source: string; client: net.Socket; upstream: net.Socket }>();
 
   private constructor(private readonly ctx: RelayContext) {}
 
@@ -111,11 +114,14 @@ export class TcpRelay {
 
     const upstream = net.connect({ host: dest, port: destPort, allowHalfOpen: true });
     this.open.add(client).add(upstream);
+    const pair = { source: canonicalAddress(source), client, upstream };
+    this.pairs.add(pair);
     let closed = 0;
     const onClose = () => {
       if (++closed < 2) return;
       this.open.delete(client);
       this.open.delete(upstream);
+      this.pairs.delete(pair);
       ctx.limits.release(source);
     };
     client.once('close', onClose);
@@ -146,6 +152,18 @@ export class TcpRelay {
     });
     // A reset (or any error) on the peer's side is passed on as a reset.
     client.on('error', () => reset(upstream));
+  }
+
+  /** Resets both sides of every connection from these (canonical) peer addresses; returns how many. */
+  closeFrom(sources: ReadonlySet<string>): number {
+    let n = 0;
+    for (const p of [...this.pairs]) {
+      if (!sources.has(p.source)) continue;
+      reset(p.upstream);
+      reset(p.client);
+      n++;
+    }
+    return n;
   }
 
   /** Cuts every relayed connection and stops listening. */

@@ -36,6 +36,12 @@ export interface Nat {
   readonly counters: NatCounters;
   /** Flows open now (TCP connections and UDP 5-tuples). */
   activeFlows(): number;
+  /**
+   * Cuts every flow from these peer addresses (a removed peer's): its
+   * addresses go back to the pool, and the next peer to get them must not
+   * receive what the old one's connections still bring. Returns how many.
+   */
+  closeFlowsFrom(addresses: readonly string[]): Promise<number>;
   /** Cuts every flow and removes the namespace and its TUN. */
   close(): Promise<void>;
 }

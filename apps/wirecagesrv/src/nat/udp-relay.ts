@@ -27,6 +27,7 @@ import {
 } from '@wirecage/netns';
 import { quotedUdp } from './icmp-error.js';
 import type { RelayContext } from './tcp-relay.js';
+import { canonicalAddress } from './address.js';
 
 /** Idle time after which a flow is forgotten. Refreshed by traffic either way. */
 export const UDP_IDLE_MS = 60_000;
@@ -299,6 +300,17 @@ export class UdpRelay {
     closeSync(flow.host);
     flow.reply.close();
     this.ctx.limits.release(flow.source);
+  }
+
+  /** Ends every flow from these (canonical) peer addresses; returns how many. */
+  closeFrom(sources: ReadonlySet<string>): number {
+    let n = 0;
+    for (const f of [...this.flows.values()]) {
+      if (!sources.has(canonicalAddress(f.source))) continue;
+      this.endFlow(f);
+      n++;
+    }
+    return n;
   }
 
   close(): void {

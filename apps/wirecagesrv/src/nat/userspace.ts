@@ -14,6 +14,7 @@ import { NatNamespace } from './namespace.js';
 import { EgressPolicy } from './policy.js';
 import { TcpRelay, type RelayContext } from './tcp-relay.js';
 import { UdpRelay } from './udp-relay.js';
+import { canonicalAddress } from './address.js';
 import type { Nat, NatStartOptions } from './types.js';
 
 export async function startUserspaceNat(device: Device, o: NatStartOptions, log: Logger): Promise<Nat> {
@@ -57,6 +58,10 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
     tun: ns.tun,
     counters,
     activeFlows: () => limits.active,
+    async closeFlowsFrom(addresses) {
+      const sources = new Set(addresses.map(canonicalAddress));
+      return t.closeFrom(sources) + u.closeFrom(sources) + (i?.closeFrom(sources) ?? 0);
+    },
     async close() {
       device.io.writeTun = () => {};
       log.info(d.summary());
