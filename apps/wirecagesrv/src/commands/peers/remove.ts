@@ -7,7 +7,8 @@ export default class PeersRemove extends Command {
   static override description = [
     'Asks the API of a running `wirecagesrv up` (DELETE /v1/register, with the admin token) to forget the peer:',
     'it leaves the registry and the WireGuard device at once (its handshakes are refused from then on), its port forwards',
-    'are closed with every connection through them, and its addresses go back to the pool. The key may register again.',
+    'are closed with every connection through them, its flows through the NAT are cut, and its addresses go back to the pool.',
+    'The key may register again.',
   ].join(' ') + '\n\nExit status: 0 on success, 1 when the server cannot be reached or refuses (an unknown key, for one), 2 for a usage error.';
   static override examples = ['<%= config.bin %> peers remove --admin-token-file /etc/wirecagesrv/admin-token xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg='];
   static override args = {
