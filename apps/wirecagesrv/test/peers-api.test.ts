@@ -58,7 +58,9 @@ describe('API /v1/register DELETE and /v1/peers', () => {
       dns: [],
       rateLimit: { burst: 1000 },
       onRegistered: (p) => device.setPeer(parseKeyBase64(p.publicKey), { allowedIps: [parseCidr(`${p.address4}/32`)], replaceAllowedIps: true }),
-      onRemoved: (p) => device.removePeer(parseKeyBase64(p.publicKey)),
+      onRemoved: (p) => {
+        device.removePeer(parseKeyBase64(p.publicKey));
+      },
       forwards: {
         manager,
         proof: new ProofVerifier({ serverPrivateKey: serverPriv, serverPublicKey: serverPub }),
