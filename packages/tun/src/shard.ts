@@ -105,8 +105,11 @@ export class ShardLane {
    * Claims, transforms and finishes every ready slot of this lane (at most
    * `max`), then publishes. `transform` returns true to emit the slot, false
    * to drop it; a throw drops the slot and is rethrown after publishing.
+   * Returns the slots it finished, counting those of a crashed predecessor it
+   * turned into DROP: either way they are ready for the consumer.
    */
   drain(transform: (seq: number, ring: PacketRing) => boolean, max = Infinity): number {
+    const recovered = this.recovered;
     let n = 0;
     try {
       for (let seq = n < max ? this.claim() : -1; seq !== -1; seq = n < max ? this.claim() : -1) {
@@ -121,7 +124,7 @@ export class ShardLane {
     } finally {
       this.publish();
     }
-    return n;
+    return n + this.recovered - recovered;
   }
 
   /**
@@ -130,13 +133,14 @@ export class ShardLane {
    * then `settle(seqs, emit, n)` sees the run and may rewrite slots and clear
    * emit flags, then the run is finished last slot first, so a consumer that
    * finds a run's first slot done finds all of it done. A throw drops the rest
-   * of the run and is rethrown after publishing.
+   * of the run and is rethrown after publishing. Returns what drain() does.
    */
   drainRuns(
     transform: (seq: number, ring: PacketRing) => boolean,
     settle: (seqs: Int32Array, emit: Uint8Array, n: number) => void,
     runMax = 64,
   ): number {
+    const recovered = this.recovered;
     const seqs = this.#runSeqs.length >= runMax ? this.#runSeqs : (this.#runSeqs = new Int32Array(runMax));
     const emit = this.#runEmit.length >= runMax ? this.#runEmit : (this.#runEmit = new Uint8Array(runMax));
     let n = 0;
@@ -166,7 +170,7 @@ export class ShardLane {
       if (n > 0) finishRun(false);
       this.publish();
     }
-    return total;
+    return total + this.recovered - recovered;
   }
 }
 

@@ -161,6 +161,43 @@ describe('UDP pumps', () => {
     });
   }
 
+  it('sends what a crashed shard left behind once its successor recovers it, with no more traffic needed', async () => {
+    const socket = UdpSocket.open({ family: 'dual', netnsFd: lab.fd });
+    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForMtu(1420), lanes: 2, batchShift: 2 });
+    const doorbell = Doorbell.create();
+    const reader = RingPump.udpReader(socket, ring, doorbell);
+    // Lane 1 dies holding its first batch (seqs 4-7) BUSY; lane 0 echoes its own.
+    const crashed = startShard(ring, doorbell, 'crash', { lane: 1, crashAfter: 4 });
+    const lane0 = startShard(ring, doorbell, 'identity', { lane: 0, emitUdpFd: socket.fd });
+    const peer = new Peer(lab.fd, { gso: false, gro: false });
+    let lane1: ReturnType<typeof startShard> | undefined;
+    try {
+      await lane0.ready;
+      peer.send(Array.from({ length: 8 }, (_, i) => datagram(i)), socket.port);
+      const got: number[] = [];
+      for (const end = Date.now() + 5000; got.length < 4 && Date.now() < end; ) if (peer.receive(got) === 0) await tick();
+      assert.deepEqual(got, [0, 1, 2, 3]);
+      assert.equal(await crashed.exited, 3);
+      assert.equal(ring.stats().tail, 4, 'the ring waits at the dead shard\'s slots');
+      // Its successor turns them into DROP, and that counts as finishing: it sends (frees) them at once.
+      lane1 = startShard(ring, doorbell, 'identity', { lane: 1, emitUdpFd: socket.fd });
+      await lane1.ready;
+      for (const end = Date.now() + 3000; ring.stats().tail !== 8 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual([ring.stats().tail, ring.stats().dropped, ring.stats().emitted], [8, 4, 4]);
+      peer.send(Array.from({ length: 8 }, (_, i) => datagram(8 + i)), socket.port);
+      for (const end = Date.now() + 5000; got.length < 12 && Date.now() < end; ) if (peer.receive(got) === 0) await tick();
+      assert.deepEqual(got, [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]);
+    } finally {
+      ring.close(doorbell);
+      reader.stop();
+      peer.close();
+      socket.close();
+    }
+    assert.equal(await lane0.exited, 0);
+    assert.equal(await lane1!.exited, 0);
+    assert.equal((await lane1!.result).recovered, 4);
+  });
+
   /**
    * Sends `slots` (each: the sizes of the datagrams it holds back to back,
    * numbered in order across slots) through a udpWriter, and receives them one

@@ -163,14 +163,11 @@ export class Shard {
 
   /** One pass over both rings; returns the number of slots finished. */
   serveOnce(): number {
-    // Slots a crashed predecessor left BUSY become DROP in a drain; they (and any it finished
-    // without sending) must leave the ring too, so recovering counts as finishing.
-    const er = this.egress.recovered;
-    const ir = this.ingress.recovered;
+    // The counts include slots a crashed predecessor left BUSY, now DROP: they must leave the ring too.
     const e = this.egress.drain(this.sealSlot);
-    if (e > 0 || this.egress.recovered !== er) this.udpOut?.emit();
+    if (e > 0) this.udpOut?.emit();
     const i = this.ingress.drainRuns(this.openSlot, this.settleIngress, RUN_SLOTS);
-    if (i > 0 || this.ingress.recovered !== ir) this.tunOut?.emit();
+    if (i > 0) this.tunOut?.emit();
     this.stats[0]! += e;
     this.stats[1]! += i;
     return e + i;
