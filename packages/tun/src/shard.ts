@@ -141,36 +141,50 @@ export class ShardLane {
     runMax = 64,
   ): number {
     const recovered = this.recovered;
-    const seqs = this.#runSeqs.length >= runMax ? this.#runSeqs : (this.#runSeqs = new Int32Array(runMax));
-    const emit = this.#runEmit.length >= runMax ? this.#runEmit : (this.#runEmit = new Uint8Array(runMax));
+    if (this.#runSeqs.length < runMax) {
+      this.#runSeqs = new Int32Array(runMax);
+      this.#runEmit = new Uint8Array(runMax);
+    }
+    const seqs = this.#runSeqs;
+    const emit = this.#runEmit;
     let n = 0;
     let total = 0;
-    const finishRun = (settled: boolean): void => {
-      try {
-        if (settled && n > 0) settle(seqs, emit, n);
-      } catch (err) {
-        emit.fill(0, 0, n);
-        throw err;
-      } finally {
-        for (let k = n - 1; k >= 0; k--) this.finish(seqs[k]!, emit[k] === 1);
-        total += n;
-        n = 0;
-      }
-    };
     try {
       for (let seq = this.claim(); seq !== -1; seq = this.claim()) {
-        if (n > 0 && (n === runMax || seq !== ((seqs[n - 1]! + 1) | 0))) finishRun(true);
+        if (n > 0 && (n === runMax || seq !== ((seqs[n - 1]! + 1) | 0))) {
+          const run = n;
+          n = 0; // before: a settle that throws has still finished its run
+          total += this.#finishRun(run, settle);
+        }
+        // Counted before the transform: a throw leaves it in the run, to be finished as DROP.
         seqs[n] = seq;
-        emit[n] = 0;
-        n++;
+        emit[n++] = 0;
         emit[n - 1] = transform(seq, this.ring) ? 1 : 0;
       }
-      finishRun(true);
+      const run = n;
+      n = 0;
+      total += this.#finishRun(run, settle);
     } finally {
-      if (n > 0) finishRun(false);
+      // After a throw: what was claimed is finished unsettled, the slot that threw as DROP.
+      if (n > 0) total += this.#finishRun(n, null);
       this.publish();
     }
     return total + this.recovered - recovered;
+  }
+
+  /** Settles the run in #runSeqs/#runEmit (unless settle is null) and finishes it last slot first; returns n. */
+  #finishRun(n: number, settle: ((seqs: Int32Array, emit: Uint8Array, n: number) => void) | null): number {
+    const seqs = this.#runSeqs;
+    const emit = this.#runEmit;
+    try {
+      if (settle && n > 0) settle(seqs, emit, n);
+    } catch (err) {
+      emit.fill(0, 0, n);
+      throw err;
+    } finally {
+      for (let k = n - 1; k >= 0; k--) this.finish(seqs[k]!, emit[k] === 1);
+    }
+    return n;
   }
 }
 

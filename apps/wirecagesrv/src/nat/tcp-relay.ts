@@ -42,8 +42,7 @@ export class TcpRelay {
   /** The port of the transparent listeners (both families), picked by the kernel. */
   port = 0;
   private readonly servers: net.Server[] = [];
-  private readonly open = new Set<net.Socket>();
-  /** Each relayed connection by the peer address it came from. */
+  /** Each relayed connection: its two sockets and the (canonical) peer address it came from. */
   private readonly pairs = new Set<{ source: string; client: net.Socket; upstream: net.Socket }>();
 
   private constructor(private readonly ctx: RelayContext) {}
@@ -85,7 +84,7 @@ export class TcpRelay {
 
   /** Open relayed connections. */
   get active(): number {
-    return this.open.size / 2;
+    return this.pairs.size;
   }
 
   private accept(client: net.Socket): void {
@@ -113,14 +112,11 @@ export class TcpRelay {
     ctx.counters.tcpFlows++;
 
     const upstream = net.connect({ host: dest, port: destPort, allowHalfOpen: true });
-    this.open.add(client).add(upstream);
     const pair = { source: canonicalAddress(source), client, upstream };
     this.pairs.add(pair);
     let closed = 0;
     const onClose = () => {
       if (++closed < 2) return;
-      this.open.delete(client);
-      this.open.delete(upstream);
       this.pairs.delete(pair);
       ctx.limits.release(source);
     };
@@ -168,8 +164,11 @@ export class TcpRelay {
 
   /** Cuts every relayed connection and stops listening. */
   async close(): Promise<void> {
-    for (const s of this.open) s.destroy();
-    this.open.clear();
+    for (const p of this.pairs) {
+      p.client.destroy();
+      p.upstream.destroy();
+    }
+    this.pairs.clear();
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 }
