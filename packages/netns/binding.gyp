@@ -10,6 +10,7 @@
       "sources": [
         "native/addon.cc",
         "native/errors.cc",
+        "native/cage/plan.cc",
         "native/exec.cc",
         "native/icmp_sockets.cc",
         "native/threads.cc",
@@ -29,6 +30,11 @@
       "target_name": "wirecage-userns",
       "type": "executable",
       "sources": ["native/userns_helper.cc"]
+    },
+    {
+      "target_name": "wirecage-cage",
+      "type": "executable",
+      "sources": ["native/cage/main.cc", "native/cage/mounts.cc", "native/cage/plan.cc", "native/cage/terminal.cc"]
     }
   ]
 }

@@ -88,9 +88,10 @@ describe('wirecage run: process', function () {
     });
 
     it('is 126 for a file that cannot be executed', async () => {
+      // The lab's directory is under /tmp, which is private in the cage: shared by name.
       const file = join(c.dir, 'not-executable');
       await writeFile(file, '#!/bin/sh\necho ran\n', { mode: 0o644 });
-      const r = await cage(file);
+      const r = await wirecage(c.client, ['-c', conf, '--share', file, '--', file]);
       assert.equal(r.code, 126, r.stderr);
       assert.equal(r.stdout, '');
       assert.match(r.stderr, /^wirecage: .*EACCES/m);

@@ -59,7 +59,8 @@ describe('wirecage run: races', function () {
         `touch ${barrier}/${n}; ` +
         `until [ "$(ls ${barrier} | wc -l)" -ge ${CONCURRENT_CAGES} ]; do sleep 0.05; done; ` +
         `ping -n -c3 -i0.2 -W2 ${srv.v4}`;
-      runs.push(wirecage(c.client, ['-c', conf, '--', 'timeout', '20', 'sh', '-c', script], { timeoutMs: 40_000 }));
+      // /tmp is private to each cage: the barrier is shared by name.
+      runs.push(wirecage(c.client, ['-c', conf, '--share', barrier, '--', 'timeout', '20', 'sh', '-c', script], { timeoutMs: 40_000 }));
     }
     const results = await Promise.all(runs);
     for (const [n, r] of results.entries()) {

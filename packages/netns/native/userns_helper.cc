@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,7 +221,8 @@ int main(int argc, char** argv) {
     WaitChild(pid);
     return kSetupFailed;
   }
-  close(down[1]);
-  close(up[0]);
+  // Nothing else is ours to keep: least of all an input fd (wirecage's spec, with its key, on fd 3),
+  // which the child has inherited and reads itself.
+  syscall(SYS_close_range, 3U, ~0U, 0U);
   ExitLike(WaitChild(pid));
 }

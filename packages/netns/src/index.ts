@@ -18,7 +18,10 @@ export {
   exitStatusToCode,
   exitCodeForSpawnError,
   type CageSpawnOptions,
+  cageSetupProgram,
   type BindMount,
+  type PrivateDir,
+  type CommandUserNamespace,
   type ExitStatus,
 } from './spawn.js';
 export { userNamespaceHelper, userNamespaceCommand, diagnoseUserNamespaces } from './userns.js';

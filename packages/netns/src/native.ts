@@ -39,8 +39,15 @@ export interface NativeSpawnPlan {
   env: string[];
   cwd?: string;
   netnsFd?: number;
-  mounts?: { source: string; target: string; readonly?: boolean }[];
+  mounts?: { source: string; target: string; readonly?: boolean; create?: boolean }[];
+  tmpfs?: { path: string; mode?: number; uid?: number; gid?: number }[];
+  dirs?: { path: string; mode?: number; uid?: number; gid?: number }[];
+  sysctls?: { path: string; value: string }[];
   hide?: string[];
+  userns?: { uidMap: string; gidMap: string };
+  dropCapabilities?: boolean;
+  noNewPrivs?: boolean;
+  newSession?: boolean;
   uid?: number;
   gid?: number;
   groups?: number[];
@@ -62,7 +69,7 @@ interface Addon {
     sock: number,
     route: { dst: string; prefixLen: number; oif?: number; gateway?: string; source?: string; metric?: number; table?: number },
   ): void;
-  spawn(plan: NativeSpawnPlan): { pid: number; pidfd: number };
+  spawn(plan: NativeSpawnPlan, helper: string): { pid: number; pidfd: number };
   waitPidfd(pidfd: number, done: (errno: number | null, code: number | null, signal: number | null) => void): void;
   pidfdSendSignal(pidfd: number, signal: number): void;
   pipe(closeOnExec?: boolean): [number, number];

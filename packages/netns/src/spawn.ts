@@ -1,13 +1,34 @@
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NetnsError } from './errors.js';
-import { native } from './native.js';
+import { join } from 'node:path';
+import { native, nativeBuildDir } from './native.js';
+
+/** The program spawnInCage's child execs at once (native/cage/): the cage is set up by a fresh image, not a copy of Node. */
+export const cageSetupProgram = join(nativeBuildDir, 'wirecage-cage');
 
 export interface BindMount {
+  /** Opened before any tmpfs is mounted, so it may lie where a private tmpfs goes (a socket in /tmp). */
   source: string;
-  /** Must already exist (a file for a file, a directory for a directory). */
+  /** Must already exist (a file for a file, a directory for a directory), unless `create`. */
   target: string;
   readonly?: boolean;
+  /** Make the target and its parents first (inside a private tmpfs, where nothing exists yet). */
+  create?: boolean;
+}
+
+/** A private tmpfs, or a directory made inside one. Ids are this process's (the outer namespace's). */
+export interface PrivateDir {
+  path: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/** The command's own user namespace, nested in the caller's: maps as /proc/PID/uid_map lines. */
+export interface CommandUserNamespace {
+  uidMap: string;
+  gidMap: string;
 }
 
 export interface CageSpawnOptions {
@@ -24,8 +45,31 @@ export interface CageSpawnOptions {
   netnsFd?: number;
   /** Bind mounts, made in a private mount namespace of the command's own. */
   mounts?: BindMount[];
+  /** Fresh tmpfs mounts (a private /tmp, /run...), made before the bind mounts; missing paths are skipped. */
+  tmpfs?: PrivateDir[];
+  /** Directories made (mkdir -p, then chown and chmod) after the tmpfs mounts, before the bind mounts. */
+  dirs?: PrivateDir[];
+  /** Written under /proc/sys after entering netnsFd, so for that network namespace ("net/ipv4/ping_group_range"). */
+  sysctls?: { path: string; value: string }[];
   /** Paths to make empty: a read-only empty tmpfs over a directory, /dev/null over anything else. Missing paths are skipped. */
   hide?: string[];
+  /**
+   * Run the command in a user namespace of its own, nested in this process's (needs pidNamespace:
+   * init writes the maps). Its copy of the mount namespace is then locked by the kernel (no mount made
+   * here can be undone from inside) and it holds no capability over the namespaces this process owns.
+   */
+  userns?: CommandUserNamespace;
+  /** Empty the command's capability bounding and ambient sets: it can never hold a capability. */
+  dropCapabilities?: boolean;
+  /** PR_SET_NO_NEW_PRIVS: no setuid bit or file capability raises the command's privileges. */
+  noNewPrivs?: boolean;
+  /**
+   * A session of the command's own (with pidNamespace): when stdin is a terminal the command gets a
+   * pseudo-terminal of its own that the relay copies to and from the caller's (raw while it runs,
+   * window size passed on), so nothing it does with TIOCSTI reaches the caller's terminal; otherwise
+   * it has no controlling terminal at all (setsid).
+   */
+  newSession?: boolean;
   /** Drop to this identity before execve (supplementary groups, then gid, then uid). */
   user?: { uid: number; gid: number; groups?: number[] };
   /** fds to become the command's 0, 1, 2; -1 (default) keeps this process's own. */
@@ -87,10 +131,12 @@ export class CagedProcess {
 }
 
 /**
- * Forks a command into the cage: setns(netnsFd), a private mount namespace with the
- * given bind mounts and hidden paths, chdir, privilege drop, parent-death SIGKILL,
- * every fd above 2 closed, execve; optionally under an init of a new pid namespace. Throws a NetnsError (syscall says which step
- * failed; 'execve' for a missing or non-executable program) if the command never started.
+ * Forks a command into the cage. The child execs wirecage-cage at once (none of this process's
+ * memory stays next to the command), which does: setns(netnsFd), sysctls, a private mount namespace
+ * (tmpfs, bind mounts, hidden paths), chdir, optionally a pid namespace under a minimal init and a
+ * user namespace of the command's own, privilege drop, parent-death SIGKILL, every fd above 2
+ * closed, execve. Throws a NetnsError (syscall says which step failed; 'execve' for a missing or
+ * non-executable program) if the command never started.
  */
 export function spawnInCage(options: CageSpawnOptions): CagedProcess {
   const env = options.env ?? process.env;
@@ -103,13 +149,20 @@ export function spawnInCage(options: CageSpawnOptions): CagedProcess {
     cwd: options.cwd,
     netnsFd: options.netnsFd,
     mounts: options.mounts,
+    tmpfs: options.tmpfs,
+    dirs: options.dirs,
+    sysctls: options.sysctls,
     hide: options.hide,
+    userns: options.userns,
+    dropCapabilities: options.dropCapabilities,
+    noNewPrivs: options.noNewPrivs,
+    newSession: options.newSession,
     uid: options.user?.uid,
     gid: options.user?.gid,
     groups: options.user ? (options.user.groups ?? []) : undefined,
     stdio: options.stdio,
     pidNamespace: options.pidNamespace ?? false,
-  });
+  }, cageSetupProgram);
   return new CagedProcess(pid, pidfd);
 }
 

@@ -10,8 +10,10 @@ import { parseListenAddress } from '@wirecage/metrics';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { formatEndpoint } from '../config/summary.js';
 import { HOST_RESOLVER_PATHS, hostNameservers } from './resolver.js';
-import { runtimeDir } from './runtime-dir.js';
+import { ensureRuntimeDir, runtimeDir } from './runtime-dir.js';
+import { isPrivatePath, mountTarget, sealCage } from './seal.js';
 import type { CageSpec } from './spec.js';
+import { configDir } from '../servers/config.js';
 
 export class RunError extends Error {}
 
@@ -32,6 +34,13 @@ export interface RunOptions {
   logLevel: CageSpec['logLevel'];
   /** More files the command must not see (a server's key file). */
   hide?: string[];
+  /** --root: uid 0 in the command's own user namespace, with capabilities there only. */
+  root?: boolean;
+  /** --share PATH: paths bound read-write into the cage. */
+  share?: string[];
+  sshAgent?: boolean;
+  gui?: boolean;
+  audio?: boolean;
 }
 
 export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<CageSpec> {
@@ -61,8 +70,31 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     });
   }
 
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  const hostEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) hostEnv[k] = v;
+  const user = opts.user ? lookupUser(opts.user) : undefined;
+  const cwd = process.cwd();
+  const { seal, env } = sealCage({
+    root: opts.root ?? false,
+    share: opts.share ?? [],
+    sshAgent: opts.sshAgent ?? false,
+    gui: opts.gui ?? false,
+    audio: opts.audio ?? false,
+    cwd,
+    env: hostEnv,
+    caller: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 },
+    user,
+  });
+  const runtime = runtimeDir();
+  ensureRuntimeDir(runtime);
+  // Paths under the cage's private directories are gone there anyway, unless a shared path brings
+  // them back (a config in the working directory under /tmp); a hiding mount would otherwise only
+  // cover what the cage makes there (its resolv.conf under /run/systemd/resolve).
+  const shared = (p: string) => seal.shares.some((s) => p === s.target || p.startsWith(`${s.target}/`));
+  const hide = [opts.configPath, ...(opts.hide ?? []), configDir(), runtime, ...HOST_RESOLVER_PATHS].filter((p) => {
+    const target = mountTarget(p);
+    return !isPrivatePath(target) || shared(target);
+  });
 
   const command = opts.command.length > 0 ? opts.command : [process.env.SHELL || '/bin/sh', '-i'];
   return {
@@ -75,11 +107,12 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     dns: chooseDns(cfg, opts),
     command: { file: command[0]!, args: command.slice(1) },
     env,
-    cwd: process.cwd(),
+    cwd,
     waitHandshakeSeconds: opts.waitHandshake,
-    user: opts.user ? lookupUser(opts.user) : undefined,
-    hide: [opts.configPath, ...(opts.hide ?? []), ...HOST_RESOLVER_PATHS],
-    runtimeDir: runtimeDir(),
+    user,
+    hide,
+    seal,
+    runtimeDir: runtime,
     metricsListen: opts.metricsListen === undefined ? undefined : checkMetricsListen(opts.metricsListen),
     workers: opts.workers ?? Math.min(availableParallelism(), 8),
     offload: opts.offload ?? true,

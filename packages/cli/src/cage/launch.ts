@@ -7,9 +7,10 @@
 // remove at exit) it stays, forwards signals and returns the exit code.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { isatty } from 'node:tty';
 import { fileURLToPath } from 'node:url';
 import { diagnoseUserNamespaces, execWithInput, userNamespaceCommand } from '@wirecage/netns';
-import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, terminalDelivers, type CageSpec } from './spec.js';
+import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
 
 const STAGE2 = fileURLToPath(new URL('./stage2.js', import.meta.url));
 
@@ -40,7 +41,7 @@ export async function launchCage(spec: CageSpec): Promise<number> {
 
   const forward = FORWARDED_SIGNALS.map((sig) => {
     const h = () => {
-      if (!terminalDelivers(sig)) child.kill(sig);
+      if (!fromTerminal(sig)) child.kill(sig);
     };
     process.on(sig, h);
     return () => process.off(sig, h);
@@ -57,6 +58,12 @@ export async function launchCage(spec: CageSpec): Promise<number> {
     if (why) process.stderr.write(`wirecage: ${why}\n`);
   }
   return code ?? EXIT_WIRECAGE_FAILED;
+}
+
+// Stage 2 is in our process group: what a terminal sends to the group reaches it directly, and it
+// forwards that itself; passing it on from here too would deliver it twice.
+function fromTerminal(sig: NodeJS.Signals): boolean {
+  return (sig === 'SIGINT' || sig === 'SIGQUIT') && [0, 1, 2].some((fd) => isatty(fd));
 }
 
 function signalNumber(sig: NodeJS.Signals): number | undefined {

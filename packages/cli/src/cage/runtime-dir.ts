@@ -1,9 +1,11 @@
 // Where a running cage keeps its UAPI socket, so `wirecage show` (and `wg`,
-// pointed at it) can find it: private to the invoking user, hidden inside
-// the cage because the UAPI can read the private key.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+// pointed at it) can find it: private to the invoking user, out of the cage's
+// sight (the UAPI can read the private key). The fallback under /tmp is a
+// name anyone could have taken first, so the directory is checked, never
+// trusted, and files are created in it without following links.
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
   const uid = process.getuid?.() ?? 0;
@@ -11,6 +13,49 @@ export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
   if (uid === 0) return '/run/wirecage';
   if (existsSync(`/run/user/${uid}`)) return `/run/user/${uid}/wirecage`;
   return join(tmpdir(), `wirecage-${uid}`);
+}
+
+export class RuntimeDirError extends Error {}
+
+/**
+ * Makes the runtime dir (mode 0700) or checks the one there: a real directory (no symlink) owned
+ * by this user with no access for anyone else, or a RuntimeDirError that says what is wrong.
+ */
+export function ensureRuntimeDir(dir: string): void {
+  try {
+    mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new RuntimeDirError(`cannot make the runtime dir ${dir}: ${(err as Error).message}`);
+    }
+  }
+  const st = lstatSync(dir);
+  const uid = process.getuid?.() ?? 0;
+  const why = st.isSymbolicLink()
+    ? 'is a symbolic link'
+    : !st.isDirectory()
+      ? 'is not a directory'
+      : st.uid !== uid
+        ? `is owned by uid ${st.uid}, not by you (uid ${uid})`
+        : (st.mode & 0o077) !== 0
+          ? `has mode ${(st.mode & 0o777).toString(8)}, open to others`
+          : null;
+  if (why) {
+    throw new RuntimeDirError(
+      `the runtime dir ${dir} ${why}: refusing to keep the cage's control socket there; remove it, or set XDG_RUNTIME_DIR to a directory of your own`,
+    );
+  }
+}
+
+/** Writes a new file in the (checked) runtime dir: never through a link, never over an existing file. */
+export function writeCageFile(file: string, content: string, mode = 0o644): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Files of one cage in the runtime dir: `<tun>@<pid>.<kind>`, so cages with the same tunnel name coexist. */

@@ -1,6 +1,7 @@
 // What stage 1 (the oclif command, unprivileged, host namespaces) hands to
 // stage 2 (root inside the user namespace). It travels as JSON over a pipe on
 // fd 3, never in argv or the environment, because it carries the private key.
+import type { CageSeal } from './seal.js';
 
 export interface CagePeerSpec {
   publicKey: string; // base64
@@ -28,8 +29,10 @@ export interface CageSpec {
   waitHandshakeSeconds: number;
   /** Drop to this user for the command (only when wirecage was started as root). */
   user?: { uid: number; gid: number; groups: number[] };
-  /** Paths the command must not see: the key and config files, the UAPI directory, host resolver sockets. */
+  /** Paths the command must not see: the key and config files, wirecage's config dir, host resolver sockets. */
   hide: string[];
+  /** The command's own user namespace, private directories, shared paths and the cage's sysctls (seal.ts). */
+  seal: CageSeal;
   /** Where the UAPI socket goes (`wirecage show`), owned by the invoking user. */
   runtimeDir: string;
   /** Serve Prometheus metrics of the tunnel here (host side): "host:port", "[v6]:port" or ":port". */
@@ -46,14 +49,9 @@ export const EXIT_WIRECAGE_FAILED = 125;
 export const EXIT_NOT_EXECUTABLE = 126;
 export const EXIT_NOT_FOUND = 127;
 
-/** Signals wirecage forwards to the command. */
-export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGWINCH'] as const;
-
 /**
- * Signals a terminal sends to the whole foreground process group: when stdin
- * is a terminal the command already got them, so forwarding would deliver
- * them twice.
+ * Signals wirecage forwards to the command. The command has a session (and, when stdin is a
+ * terminal, a pseudo-terminal) of its own, so the caller's terminal never signals it directly:
+ * each of these reaches it only through wirecage.
  */
-export function terminalDelivers(signal: string): boolean {
-  return process.stdin.isTTY === true && (signal === 'SIGINT' || signal === 'SIGQUIT');
-}
+export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGWINCH'] as const;

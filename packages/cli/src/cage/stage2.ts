@@ -5,13 +5,14 @@
 // spawns the command into the cage and exits with its status.
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
-import { closeSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, readFileSync, rmSync } from 'node:fs';
 import { NetnsError, Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
 import { Device, Endpoint, UapiServer, attachDevice, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
-import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, terminalDelivers, type CageSpec } from './spec.js';
+import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
 import { nsswitchConf, resolvConf } from './resolver.js';
-import { cageFile, listCages } from './runtime-dir.js';
+import { cageFile, listCages, writeCageFile } from './runtime-dir.js';
+import { mountTarget } from './seal.js';
 
 class CageError extends Error {}
 
@@ -59,7 +60,6 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
   cleanups.push(() => device.close());
 
-  mkdirSync(spec.runtimeDir, { recursive: true, mode: 0o700 });
   listCages(spec.runtimeDir); // sweeps what killed cages left behind
   const uapi = await UapiServer.listen(device, tun.name, { path: cageFile(spec.runtimeDir, tun.name, process.pid, 'sock') });
   cleanups.push(() => uapi.close());
@@ -78,17 +78,18 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   device.up();
   await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
 
-  const mounts = [];
+  const mounts = [...spec.seal.shares];
   if (spec.dns) {
     for (const [kind, content] of [
       ['resolv.conf', resolvConf(spec.dns.servers, spec.dns.search)],
       ['nsswitch.conf', nsswitchConf()],
     ] as const) {
-      // Next to the control socket (private to the user, hidden in the cage); bind-mounted before the hiding.
+      // Next to the control socket (private to the user, out of the cage's sight); bind-mounted before the hiding.
       const file = cageFile(spec.runtimeDir, tun.name, process.pid, kind);
-      writeFileSync(file, content, { mode: 0o644 });
+      writeCageFile(file, content);
       cleanups.push(() => rmSync(file, { force: true }));
-      mounts.push({ source: file, target: `/etc/${kind}`, readonly: true });
+      // /etc/resolv.conf may link into /run (systemd-resolved), which is private in the cage: made there.
+      mounts.push({ source: file, target: mountTarget(`/etc/${kind}`), readonly: true, create: true });
     }
   }
 
@@ -101,10 +102,17 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
       cwd: spec.cwd,
       netnsFd,
       mounts,
-      hide: [...spec.hide, spec.runtimeDir],
+      tmpfs: spec.seal.tmpfs,
+      dirs: spec.seal.dirs,
+      sysctls: spec.seal.sysctls,
+      hide: spec.hide,
       user: spec.user,
       // Everything the command starts dies with it, or with us: nothing keeps the cage's network alive.
       pidNamespace: true,
+      userns: { uidMap: spec.seal.uidMap, gidMap: spec.seal.gidMap },
+      dropCapabilities: spec.seal.dropCapabilities,
+      noNewPrivs: true,
+      newSession: true,
     });
   } catch (err) {
     const code = exitCodeForSpawnError(err);
@@ -113,7 +121,7 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   }
   for (const sig of FORWARDED_SIGNALS) {
     process.on(sig, () => {
-      if (!terminalDelivers(sig)) child.kill(sig);
+      child.kill(sig);
     });
   }
   return exitStatusToCode(await child.wait());

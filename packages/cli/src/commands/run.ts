@@ -72,12 +72,24 @@ and the server's reason. The forwards are removed when the command ends.`;
       default: true,
       allowNo: true,
     }),
+    root: Flags.boolean({
+      summary: 'Run the command as uid 0 of its own user namespace, with capabilities over that namespace only (not over the cage\'s network, mounts or processes).',
+    }),
+    share: Flags.string({
+      summary: 'Bind this file, socket or directory read-write into the cage at the same path (repeatable): host sockets are hidden unless named.',
+      helpValue: 'PATH',
+      multiple: true,
+    }),
+    'ssh-agent': Flags.boolean({ summary: 'Let the command use the ssh-agent of $SSH_AUTH_SOCK (the agent signs; it cannot connect anywhere).' }),
+    gui: Flags.boolean({ summary: 'Pass the display: the X11 socket of $DISPLAY with $XAUTHORITY, and the Wayland socket of $WAYLAND_DISPLAY.' }),
+    audio: Flags.boolean({ summary: 'Pass the PulseAudio/PipeWire sockets (an audio server can load modules that send outside: see README).' }),
     'log-level': Flags.string({ summary: 'wirecage\'s own logging on stderr.', options: ['silent', 'error', 'warn', 'info', 'debug'], default: 'warn' }),
   };
 
   async run(): Promise<void> {
     const valued = new Set(['-c', '--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--metrics-listen', '--log-level', '--workers']);
     valued.add('--publish');
+    valued.add('--share');
     const first = splitCommand(this.argv, valued);
     let flagArgv = first.flags;
     let command = first.command;
@@ -130,6 +142,11 @@ and the server's reason. The forwards are removed when the command ends.`;
         workers: flags.workers,
         offload: flags.offload,
         logLevel: flags['log-level'] as 'warn',
+        root: flags.root,
+        share: flags.share,
+        sshAgent: flags['ssh-agent'],
+        gui: flags.gui,
+        audio: flags.audio,
       });
       const warn = (m: string) => {
         if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
