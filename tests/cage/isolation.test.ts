@@ -55,6 +55,12 @@ describe('wirecage run: isolation', function () {
     assert.deepEqual(names, ['lo', 'wirecage']);
   });
 
+  it('lists only lo and the tunnel in /sys too (its own sysfs, not the host\'s)', async () => {
+    const r = await cage('ls', '/sys/class/net');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['lo', 'wirecage']);
+  });
+
   it('has only tunnel routes', async () => {
     const r = await cage('ip', '-4', 'route');
     assert.equal(r.code, 0, r.stderr);

@@ -150,6 +150,7 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   p->dropCapabilities = o.Get("dropCapabilities").ToBoolean().Value();
   p->noNewPrivs = o.Get("noNewPrivs").ToBoolean().Value();
   p->newSession = o.Get("newSession").ToBoolean().Value();
+  p->sysfs = o.Get("sysfs").ToBoolean().Value();
 
   Napi::Value stdio = o.Get("stdio");
   if (stdio.IsArray()) {

@@ -48,6 +48,7 @@ export interface NativeSpawnPlan {
   dropCapabilities?: boolean;
   noNewPrivs?: boolean;
   newSession?: boolean;
+  sysfs?: boolean;
   uid?: number;
   gid?: number;
   groups?: number[];

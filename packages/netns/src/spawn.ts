@@ -70,6 +70,8 @@ export interface CageSpawnOptions {
    * it has no controlling terminal at all (setsid).
    */
   newSession?: boolean;
+  /** A fresh read-only sysfs over /sys, of the network namespace entered (the host's lists the host's interfaces). */
+  sysfs?: boolean;
   /** Drop to this identity before execve (supplementary groups, then gid, then uid). */
   user?: { uid: number; gid: number; groups?: number[] };
   /** fds to become the command's 0, 1, 2; -1 (default) keeps this process's own. */
@@ -157,6 +159,7 @@ export function spawnInCage(options: CageSpawnOptions): CagedProcess {
     dropCapabilities: options.dropCapabilities,
     noNewPrivs: options.noNewPrivs,
     newSession: options.newSession,
+    sysfs: options.sysfs,
     uid: options.user?.uid,
     gid: options.user?.gid,
     groups: options.user ? (options.user.groups ?? []) : undefined,

@@ -104,6 +104,7 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
       mounts,
       tmpfs: spec.seal.tmpfs,
       dirs: spec.seal.dirs,
+      sysfs: true,
       sysctls: spec.seal.sysctls,
       hide: spec.hide,
       user: spec.user,

@@ -90,7 +90,7 @@ void Hide(const Plan& p) {
 
 void SetupMounts(const Plan& p) {
   // A pid namespace needs its own /proc, hence its own mount namespace.
-  if (!p.pidNamespace && p.mounts.empty() && p.hide.empty() && p.tmpfs.empty()) return;
+  if (!p.pidNamespace && p.mounts.empty() && p.hide.empty() && p.tmpfs.empty() && !p.sysfs) return;
   if (unshare(CLONE_NEWNS) != 0) Fail(p, kUnshare);
   // Nothing done below may propagate back to the host's mount table.
   if (mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) Fail(p, kMountPrivate);
@@ -102,6 +102,9 @@ void SetupMounts(const Plan& p) {
     sources.push_back(fd);
   }
   MountTmpfs(p);
+  // Best effort: the kernel refuses a new sysfs where the one there is partly covered (some
+  // containers mask parts of /sys); the host's then stays, which shows names, not a way out.
+  if (p.sysfs) mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
   for (size_t i = 0; i < p.mounts.size(); i++) {
     const Mount& m = p.mounts[i];
     if (m.create && !CreateLike(sources[i], m.target)) Fail(p, kBind, i);

@@ -57,6 +57,9 @@ struct Plan {
   std::vector<Dir> dirs;        // made inside them
   std::vector<Mount> mounts;
   std::vector<std::string> hide;
+  // A sysfs of the network namespace entered, read-only, over /sys: the host's lists the host's
+  // interfaces (names, addresses) under /sys/class/net.
+  bool sysfs = false;
   bool hasUid = false, hasGid = false, hasGroups = false;
   uid_t uid = 0;
   gid_t gid = 0;
