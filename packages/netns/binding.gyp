@@ -13,6 +13,7 @@
         "native/cage/plan.cc",
         "native/exec.cc",
         "native/icmp_sockets.cc",
+        "native/memfd.cc",
         "native/threads.cc",
         "native/netns_create.cc",
         "native/nlmsg.cc",

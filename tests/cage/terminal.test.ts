@@ -62,6 +62,13 @@ describe('wirecage run: terminal', function () {
     assert.match(r.stdout, /got=hello cage/);
   });
 
+  it('runs in the background without stopping, reading nothing of the caller\'s terminal', async () => {
+    // set -m: a job-control shell puts the background job in a process group of its own.
+    const r = await onTerminal('set -m; $CAGE sh -c \'if read x; then echo "stole=$x"; else echo eof; fi\' & wait $!; echo "bg=$?"', 'typed\n');
+    assert.match(r.stdout, /^eof\r?$/m, r.stdout + r.stderr);
+    assert.match(r.stdout, /bg=0/);
+  });
+
   it('leaves the command without a controlling terminal when stdin is not a terminal', async () => {
     const probe = 'if (: > /dev/tty) 2>/dev/null; then echo has-tty; else echo no-tty; fi; ps -o sid= -p $$ | tr -d " "; echo "pid=$$"';
     const r = await onTerminal(`$CAGE sh -c '${probe}' < /dev/null`);

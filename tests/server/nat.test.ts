@@ -152,7 +152,8 @@ describe('wirecagesrv userspace NAT', function () {
   it('survives a server restart mid-session (with --allow-lan now): the cage keeps its address and fetches again', async () => {
     const log = join(dir, 'loop.log');
     const loop = `while :; do curl -s -m 2 -o /dev/null -w '%{http_code}\\n' http://${INET4}:8080/hello >> ${log}; ip -o -4 addr show dev wirecage | awk '{print "addr", $4}' >> ${log}; sleep 0.2; done`;
-    const cage = cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--', 'sh', '-c', loop], { env });
+    // The log's directory is under /tmp, private in the cage: shared by name.
+    const cage = cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--share', dir, '--', 'sh', '-c', loop], { env });
     const lines = async () => (existsSync(log) ? (await readFile(log, 'utf8')).split('\n') : []);
     const addrBefore = await waitFor(
       async () => {

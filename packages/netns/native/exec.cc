@@ -3,7 +3,6 @@
 // takes over its pid (signals and the exit status keep working for the
 // caller) and the oclif process's memory is gone for the life of the cage.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include "args.h"
 #include "errors.h"
 #include "exports.h"
+#include "memfd.h"
 
 namespace wc {
 
@@ -41,24 +41,8 @@ Napi::Value ExecWithInput(const Napi::CallbackInfo& info) {
   // Checked first: once fd 3 is replaced, a failed exec would leave Node with a broken fd.
   if (access(file.c_str(), X_OK) != 0) return ThrowErrno(env, errno, "access", file);
 
-  int fd = memfd_create("wirecage-input", 0);
+  int fd = MemfdWith("wirecage-input", input.Data(), input.ByteLength());
   if (fd < 0) return ThrowErrno(env, errno, "memfd_create");
-  size_t done = 0;
-  while (done < input.ByteLength()) {
-    ssize_t n = write(fd, input.Data() + done, input.ByteLength() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      return ThrowErrno(env, err, "write");
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (lseek(fd, 0, SEEK_SET) < 0) {
-    int err = errno;
-    close(fd);
-    return ThrowErrno(env, err, "lseek");
-  }
   // dup2 leaves the copy without FD_CLOEXEC: it survives the exec, nothing else of ours does.
   if (fd != 3) {
     if (dup2(fd, 3) < 0) {

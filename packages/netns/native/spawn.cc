@@ -8,7 +8,6 @@
 // that pipe means the command was executed.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,6 +23,7 @@
 #include "cage/plan.h"
 #include "errors.h"
 #include "exports.h"
+#include "memfd.h"
 
 namespace wc {
 namespace {
@@ -163,31 +163,6 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   return true;
 }
 
-// The plan in a sealed-size memfd: wirecage-cage reads it from the start.
-int PlanFd(const std::string& data) {
-  int fd = memfd_create("wirecage-plan", MFD_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      errno = err;
-      return -1;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (lseek(fd, 0, SEEK_SET) < 0) {
-    int err = errno;
-    close(fd);
-    errno = err;
-    return -1;
-  }
-  return fd;
-}
-
 pid_t ReapNow(pid_t pid) {
   int status;
   pid_t r;
@@ -233,7 +208,8 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if (pipe2(report, O_CLOEXEC) != 0) return ThrowErrno(env, errno, "pipe2", "spawning a command");
   plan.reportFd = report[1];
   plan.parent = getpid();
-  int planFd = PlanFd(SerializePlan(plan));
+  const std::string serialized = SerializePlan(plan);
+  int planFd = MemfdWith("wirecage-plan", serialized.data(), serialized.size());
   if (planFd < 0) {
     int err = errno;
     close(report[0]);

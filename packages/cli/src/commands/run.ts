@@ -5,6 +5,7 @@ import { loadWgQuick } from '../config/load.js';
 import { splitCommand } from '../cage/argv.js';
 import { RunError, buildSpec } from '../cage/from-config.js';
 import { execCage, launchCage } from '../cage/launch.js';
+import { browserProfileInUse } from '../cage/browser-lock.js';
 import { EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
 import { configForServer } from '../servers/register.js';
 import { isServerName } from '../servers/config.js';
@@ -128,6 +129,10 @@ and the server's reason. The forwards are removed when the command ends.`;
         serverApi = s.api;
       }
       if (warning && !['silent', 'error'].includes(flags['log-level'])) process.stderr.write(`wirecage: warning: ${warning}\n`);
+      // Inside, the running browser's pid is invisible: Chromium would take its profile over, Firefox
+      // would hand it the URL, which would load outside the tunnel.
+      const busy = browserProfileInUse(command, process.env);
+      if (busy) throw new RunError(busy);
       const spec = await buildSpec(cfg, {
         configPath,
         hide,

@@ -318,7 +318,13 @@ int TerminalOut(const Plan& p) {
   Plan command = p;
   CommandSide side;
   int master = -1, out = -1;
-  if (p.newSession && isatty(stdinFd)) {
+  bool terminal = p.newSession && isatty(stdinFd);
+  if (terminal && tcgetpgrp(stdinFd) != getpgrp()) {
+    // Started in the background: a pty would stop us at once (SIGTTOU, making the caller's terminal
+    // raw), and the caller's terminal is no controlling terminal of the command's to read from.
+    command.stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (command.stdio[0] < 0) Fail(p, kStdio, 0);
+  } else if (terminal) {
     int slave;
     if (!OpenPty(stdinFd, &master, &slave)) Fail(p, kPty);
     for (int i = 0; i < 3; i++) {
