@@ -20,7 +20,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,10 +28,10 @@ import { run, runOrThrow } from '../lib/exec.js';
 import { Lab } from '../lib/netns.js';
 import { WIRECAGE_BIN, cageKey, cageLab, registerClient, serverPeer, startFixture, writeWgQuick, type CageLab, type CageServer } from '../lib/cage.js';
 import type { LabProcess } from '../lib/process.js';
+import { asUserArgs, assertUserReads, createHome, createTestUser, openTunToEveryone, type TestUser } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
 
 const WEB_SERVER = fileURLToPath(new URL('./fixtures/gui-web.mjs', import.meta.url));
-const TUN_DEVICE = '/dev/net/tun';
 const WEB_PORT = 8080;
 
 /** Chromium without its calls home (there is no internet here) and without keyring or first-run UI. */
@@ -158,7 +158,7 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
   const lab = new Lab();
   let c: CageLab;
   let srv: CageServer;
-  let user: { name: string; uid: number; gid: number; home: string };
+  let user: TestUser & { home: string };
   let conf: string;
   let web: LabProcess;
   let display: number;
@@ -178,35 +178,24 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
     await c.client.addRoute(srv.net4, { via: srv.outer });
 
     // The user, with a home the cage can see (under /home: the cage's /tmp is private).
-    const name = `${lab.id}g`;
-    const home = `/home/${name}`;
-    await runOrThrow('useradd', ['--system', '--create-home', '--home-dir', home, '--user-group', '--shell', '/usr/sbin/nologin', name]);
-    const uid = Number((await runOrThrow('id', ['-u', name])).stdout.trim());
-    const gid = Number((await runOrThrow('id', ['-g', name])).stdout.trim());
+    const u = await createTestUser(lab, `${lab.id}g`);
+    const home = await createHome(lab, u);
     lab.onTeardown(async () => {
       // Whatever the user still runs (a browser's double-forked helpers) is the test's: end it by pid.
-      await killUserProcesses(uid);
-      await runOrThrow('userdel', [name]);
-      await rm(home, { recursive: true, force: true });
+      await killUserProcesses(u.uid);
       // What the user's browsers and wirecage left in the shared temp dirs (SingletonSocket dirs,
       // Firefox's /tmp/firefox-esr, wirecage-<uid>): the uid was made for this suite, so they are ours.
       for (const dir of ['/tmp', '/var/tmp', '/dev/shm']) {
         for (const e of readdirSync(dir)) {
           const p = join(dir, e);
-          if ((await lstat(p).catch(() => null))?.uid === uid) await rm(p, { recursive: true, force: true });
+          if ((await lstat(p).catch(() => null))?.uid === u.uid) await rm(p, { recursive: true, force: true });
         }
       }
     });
-    await chmod(home, 0o700);
-    user = { name, uid, gid, home };
-
-    const oldMode = (await stat(TUN_DEVICE)).mode & 0o7777;
-    if ((oldMode & 0o666) !== 0o666) {
-      lab.onTeardown(() => chmod(TUN_DEVICE, oldMode));
-      await chmod(TUN_DEVICE, 0o666);
-    }
-    const reach = await asUser('test', ['-r', WIRECAGE_BIN]);
-    if (reach.code !== 0) throw new Error(`${name} cannot read ${WIRECAGE_BIN}: the checkout's parent directories need o+x (see unprivileged.test.ts)`);
+    user = { ...u, home };
+    const { uid, gid } = u;
+    await openTunToEveryone(lab);
+    await assertUserReads(c.client, user, WIRECAGE_BIN);
 
     // The wirecage config: the user's, 0600.
     const key = await cageKey(c.dir, 'gui');
@@ -278,17 +267,16 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
     return { PATH: process.env.PATH, HOME: user.home, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: xauth, ...extra };
   }
 
-  const setpriv = () => ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups'];
 
   /** `cmd args` as the test user in the client namespace, to completion. */
   function asUser(cmd: string, args: readonly string[], timeoutMs = 30_000) {
-    const [sp, ...spArgs] = setpriv();
+    const [sp, ...spArgs] = asUserArgs(user);
     return run('ip', ['netns', 'exec', c.client.name, sp!, ...spArgs, cmd, ...args], { env: userEnv(), cwd: user.home, timeoutMs });
   }
 
   /** A long-running process of the test user in the client namespace (outside any cage). */
   function spawnAsUser(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): LabProcess {
-    const [sp, ...spArgs] = setpriv();
+    const [sp, ...spArgs] = asUserArgs(user);
     return c.client.spawn(sp!, [...spArgs, cmd, ...args], { env: userEnv(env), cwd: user.home });
   }
 

@@ -190,6 +190,12 @@ describe('wirecage run: process', function () {
     assert.equal(uid, '65534');
   });
 
+  it('refuses --root with --user: one says uid 0, the other that user', async () => {
+    const r = await wirecage(c.client, ['-c', conf, '--root', '--user', 'nobody', '--', 'true']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /--root and --user/);
+  });
+
   describe('its own failures: exit 125', () => {
     it('names the endpoint when no handshake completes', async () => {
       const me = srv.clientAddress(3);

@@ -3,20 +3,19 @@
 // afterwards; /dev/net/tun is opened to everyone for the run (as distributions
 // ship it) and set back to its old mode.
 import assert from 'node:assert/strict';
-import { chmod, chown, stat } from 'node:fs/promises';
+import { chown, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, runOrThrow } from '../lib/exec.js';
+import { run } from '../lib/exec.js';
 import { Lab } from '../lib/netns.js';
 import { WIRECAGE_BIN, cageKey, cageLab, registerClient, serverPeer, writeWgQuick, type CageLab, type CageServer } from '../lib/cage.js';
-
-const TUN_DEVICE = '/dev/net/tun';
+import { asUserArgs, assertUserReads, createTestUser, openTunToEveryone, type TestUser } from '../lib/test-user.js';
 
 describe('wirecage run: as an unprivileged user', function () {
   this.timeout(60_000);
   const lab = new Lab();
   let c: CageLab;
   let srv: CageServer;
-  let user: { name: string; uid: number; gid: number; home: string };
+  let user: TestUser & { home: string };
   let conf: string;
   after(() => lab.teardown());
 
@@ -24,44 +23,27 @@ describe('wirecage run: as an unprivileged user', function () {
     c = await cageLab(lab);
     srv = c.servers[0]!;
 
-    const name = `${lab.id}u`;
-    await runOrThrow('useradd', ['--system', '--no-create-home', '--user-group', '--shell', '/usr/sbin/nologin', name]);
-    lab.onTeardown(async () => {
-      await runOrThrow('userdel', [name]);
-    });
-    const uid = Number((await runOrThrow('id', ['-u', name])).stdout.trim());
-    const gid = Number((await runOrThrow('id', ['-g', name])).stdout.trim());
+    const u = await createTestUser(lab, `${lab.id}u`);
     // The user's own 0700 directory: its config (0600), its TMPDIR (wirecage's runtime dir goes there).
+    // A lab temp dir under /tmp: the cage shares it as the working directory (it is below /tmp).
     const home = await lab.tempDir();
-    await chown(home, uid, gid);
-    user = { name, uid, gid, home };
-
-    const oldMode = (await stat(TUN_DEVICE)).mode & 0o7777;
-    if ((oldMode & 0o666) !== 0o666) {
-      lab.onTeardown(() => chmod(TUN_DEVICE, oldMode));
-      await chmod(TUN_DEVICE, 0o666);
-    }
-
-    const reach = await asUser('test', ['-r', WIRECAGE_BIN]);
-    if (reach.code !== 0) {
-      throw new Error(
-        `${name} cannot read ${WIRECAGE_BIN}: the checkout's parent directories need o+x (.ci/run grants it; ` +
-          'run `d=$(pwd -P); while [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done` in the checkout)',
-      );
-    }
+    await chown(home, u.uid, u.gid);
+    user = { ...u, home };
+    await openTunToEveryone(lab);
+    await assertUserReads(c.client, user, WIRECAGE_BIN);
 
     const key = await cageKey(c.dir, 'user');
     const me = srv.clientAddress(2);
     await registerClient(srv, key, [me.v4]);
     conf = await writeWgQuick(home, 'user.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
-    await chown(conf, uid, gid);
+    await chown(conf, user.uid, user.gid);
   });
 
   /** `cmd args` as the test user (no supplementary groups, no capabilities) in the client namespace. */
   function asUser(cmd: string, args: readonly string[], timeoutMs = 30_000) {
     return run(
       'ip',
-      ['netns', 'exec', c.client.name, 'setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', cmd, ...args],
+      ['netns', 'exec', c.client.name, ...asUserArgs(user), cmd, ...args],
       { env: { PATH: process.env.PATH, HOME: user.home, TMPDIR: user.home }, cwd: user.home, timeoutMs },
     );
   }

@@ -15,6 +15,7 @@ import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
 import { Lab, nsRun, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
 import { INET4, INET6, SRV_INET4, SRV_INET6, SRV_LAN, SRV_TOKEN as TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { openTunToEveryone } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 
@@ -189,6 +190,7 @@ describe('wirecagesrv userspace NAT', function () {
 
   it('runs without root: stage 2 is root only in a user namespace of its own, and the NAT works, ICMP errors included', async () => {
     const nobody = 65534;
+    await openTunToEveryone(lab);
     const home = await lab.tempDir();
     const token = await writeSecretFile(home, 'token', `${TOKEN}\n`);
     await chown(home, nobody, nobody);

@@ -72,6 +72,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
 
   const hostEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) hostEnv[k] = v;
+  if (opts.user && opts.root) throw new RunError('--root and --user exclude each other: --root runs the command as uid 0, --user as that user');
   const user = opts.user ? lookupUser(opts.user) : undefined;
   const cwd = process.cwd();
   const { seal, env } = sealCage({
