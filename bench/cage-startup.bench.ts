@@ -1,16 +1,141 @@
 // Cage start-up: wall time of `wirecage run -c lab.conf -- true` (namespaces,
 // TUN, handshake with a wireguard-go server and the command included) next to
-// `unshare -Urn true` in the same run, median of 20 (hyperfine), and the peak
-// RSS of the largest wirecage process. The lab lives in its own namespaces.
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// `node -e 0` and `unshare -Urn true` in the same run, median of 20, and the
+// peak RSS of the largest wirecage process. The lab lives in its own
+// namespaces. With --baseline DIR the same cage start-up with DIR's built CLI
+// is timed too. The commands take turns, one run each per round (the order
+// rotating), so a change in the machine's load between them lands on all
+// alike; the difference is the median of each round's difference.
+//
+//   node --import tsx cage-startup.bench.ts [--baseline DIR]
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Lab } from '../tests/lib/netns.js';
+import { Lab, type Netns } from '../tests/lib/netns.js';
 import { generateKeyPair } from '../tests/lib/wg.js';
 import { startWireguardGo } from '../tests/lib/wireguard-go.js';
+import { machineInfo } from './lib/machine.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-const BIN = fileURLToPath(new URL('../packages/cli/bin/run.js', import.meta.url));
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const CLI = 'packages/cli/bin/run.js';
+
+const USAGE = `usage: node --import tsx cage-startup.bench.ts [--baseline DIR]
+  --baseline DIR   also time DIR/${CLI} (another built checkout, e.g. a git worktree
+                   of the parent commit), taking turns with this checkout's, and report
+                   the median of the per-round differences
+Environment: BENCH_RUNS (runs per command, default 20). Writes bench/results/cage-startup.md.`;
+
+function usageError(text: string): never {
+  process.stderr.write(`cage-startup bench: ${text}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const args = (() => {
+  try {
+    return parseArgs({ args: process.argv.slice(2), options: { baseline: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+})();
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+/** The baseline checkout, checked now so a bad path fails before the lab is built. */
+function baselineDir(dir: string | undefined): string | null {
+  if (dir === undefined) return null;
+  const abs = resolve(dir);
+  if (!existsSync(join(abs, CLI))) usageError(`--baseline: ${join(abs, CLI)} does not exist`);
+  // bin/run.js loads the compiled commands: without a build it would fail in every run and time nothing.
+  if (!existsSync(join(abs, 'packages/cli/dist/commands/run.js'))) usageError(`--baseline: ${abs} is not built (run \`npm ci && npm run build\` there)`);
+  return abs;
+}
+const baseline = baselineDir(args.baseline);
+
+interface Timed {
+  median: number;
+  min: number;
+  max: number;
+  /** Every run, in seconds, one per round. */
+  runs: number[];
+}
+
+/** `wirecage run -c CONF -- true` with the CLI of the checkout at `repo`, as argv. */
+const cageArgv = (repo: string, conf: string) => [process.execPath, join(repo, CLI), 'run', '-c', conf, '--', 'true'];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Wall time of one run of `argv` in `ns`, in seconds; a failed run fails the bench. */
+function timeOnce(ns: Netns, argv: string[]): number {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited with ${r.status}: ${r.stderr}`);
+  return seconds;
+}
+
+/** Every command once per round, the order rotating from round to round, after two warm-up rounds; results in input order. */
+function takeTurns(ns: Netns, commands: string[][]): Timed[] {
+  const runs: number[][] = commands.map(() => []);
+  for (let round = -2; round < RUNS; round++) {
+    for (let k = 0; k < commands.length; k++) {
+      const i = (k + Math.max(round, 0)) % commands.length;
+      const t = timeOnce(ns, commands[i]!);
+      if (round >= 0) runs[i]!.push(t);
+    }
+  }
+  return runs.map((r) => ({ median: median(r), min: Math.min(...r), max: Math.max(...r), runs: r }));
+}
+
+/** Peak RSS in MiB of the largest process of the command's tree (GNU time's %M is the maxrss of the children). */
+async function peakRssMiB(ns: Netns, argv: string[]): Promise<number> {
+  const out = await ns.runOrThrow('/usr/bin/time', ['-f', '%M', ...argv]);
+  return Number(out.stderr.trim().split('\n').pop()) / 1024;
+}
+
+const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
+const row = (label: string, t: Timed) => `| ${label} | ${ms(t.median)} | ${ms(t.min)} | ${ms(t.max)} |`;
+/** Commit of a checkout as the data-plane report names it (uncommitted changes in packages/ noted). */
+const commitOf = (repo: string) => machineInfo(repo).commit;
+
+function report(timed: Timed[], rss: number[]): string {
+  // Order: this checkout, the baseline when there is one, then the anchors.
+  const w = timed[0];
+  const b = baseline === null ? undefined : timed[1];
+  const [n, u] = timed.slice(-2) as [Timed, Timed];
+  const lines = [
+    `Cage start-up, ${RUNS} runs each, taking turns, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
+    '',
+    '| command | median | min | max |',
+    '|---|---|---|---|',
+  ];
+  if (b === undefined) {
+    lines.push(row('`wirecage run -c lab.conf -- true` (handshake included)', w!));
+  } else {
+    lines.push(row(`\`wirecage run -c lab.conf -- true\` (handshake included), this checkout at ${commitOf(REPO)}`, w!));
+    lines.push(row(`\`wirecage run -c lab.conf -- true\` (handshake included), baseline at ${commitOf(baseline!)}, ${baseline}`, b));
+  }
+  lines.push(row('`node -e 0`', n), row('`unshare -Urn true`', u), '');
+  if (b !== undefined) {
+    const diffs = w!.runs.map((t, i) => (t - b.runs[i]!) * 1000);
+    const d = median(diffs);
+    lines.push(
+      `This checkout − baseline, median of the ${RUNS} rounds' differences: ${d >= 0 ? '+' : ''}${d.toFixed(1)} ms ` +
+        `(difference of the medians: ${((w!.median - b.median) * 1000).toFixed(1)} ms).`,
+      '',
+    );
+  }
+  const baselineRss = rss[1] === undefined ? '' : ` (baseline: ${rss[1].toFixed(0)} MiB)`;
+  lines.push(`Peak RSS of the largest wirecage process: ${rss[0]!.toFixed(0)} MiB${baselineRss}.`, '');
+  return lines.join('\n');
+}
 
 const lab = new Lab();
 try {
@@ -30,27 +155,11 @@ try {
       `[Peer]\nPublicKey = ${go.publicKey}\nEndpoint = ${go.endpoint(link.b.v4!)}\nAllowedIPs = 10.201.0.0/24\n`,
     { mode: 0o600 },
   );
-  const wirecage = `${process.execPath} ${BIN} run -c ${conf} -- true`;
-  const json = join(dir, 'hyperfine.json');
-  await cli.runOrThrow('hyperfine', ['-N', '--warmup', '2', '--runs', String(RUNS), '--export-json', json, wirecage, 'unshare -Urn true'], {
-    timeoutMs: 600_000,
-  });
-  const results = JSON.parse(readFileSync(json, 'utf8')).results as { command: string; median: number; mean: number; min: number; max: number }[];
-  const rss = await cli.runOrThrow('/usr/bin/time', ['-f', '%M', ...wirecage.split(' ')]);
-  const peakKb = Number(rss.stderr.trim().split('\n').pop());
-  const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
-  const [w, u] = results;
-  const table = [
-    `Cage start-up, ${RUNS} runs each (hyperfine), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
-    '',
-    '| command | median | min | max |',
-    '|---|---|---|---|',
-    `| \`wirecage run -c lab.conf -- true\` (handshake included) | ${ms(w!.median)} | ${ms(w!.min)} | ${ms(w!.max)} |`,
-    `| \`unshare -Urn true\` | ${ms(u!.median)} | ${ms(u!.min)} | ${ms(u!.max)} |`,
-    '',
-    `Peak RSS of the largest wirecage process: ${(peakKb / 1024).toFixed(0)} MiB.`,
-    '',
-  ].join('\n');
+  const cages = [REPO, ...(baseline === null ? [] : [baseline])].map((repo) => cageArgv(repo, conf));
+  const timed = takeTurns(cli, [...cages, [process.execPath, '-e', '0'], ['unshare', '-Urn', 'true']]);
+  const rss: number[] = [];
+  for (const argv of cages) rss.push(await peakRssMiB(cli, argv));
+  const table = report(timed, rss);
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('./results/cage-startup.md', import.meta.url), table);
   console.log(table);
