@@ -217,6 +217,18 @@ describe('wirecage run: no way out of the cage', function () {
           );
         });
 
+        if (caller.root) {
+          // Uid 0 of the host writes these by file mode alone, without a capability: core_pattern
+          // names a program the kernel runs as root outside every namespace, sysrq reboots.
+          it('cannot open the kernel-wide /proc files for writing when it runs as the host\'s root (--root)', async () => {
+            // (/proc/sysrq-trigger exists only on kernels built with magic SysRq.)
+            const files = ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/hostname', '/proc/sysrq-trigger'].filter((f) => existsSync(f));
+            const { p } = await runProbe(['--root'], [...files.flatMap((f) => ['openw', f, ',']), 'status']);
+            assert.equal(p.get('status', 'uid')[0], '0');
+            for (const f of files) assert.deepEqual(p.get('openw', f), ['EROFS'], `${f} is writable from the cage`);
+          });
+        }
+
         it('cannot read the wirecage config dir ($XDG_CONFIG_HOME/wirecage) in a -c run', async () => {
           const wc = join(side.configHome, 'wirecage');
           const { r, p } = await runProbe([], ['cat', join(wc, 'config.toml'), ',', 'ls', join(wc, 'keys'), ',', 'cat', join(wc, 'keys', 'lab.key')]);

@@ -151,6 +151,7 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   p->noNewPrivs = o.Get("noNewPrivs").ToBoolean().Value();
   p->newSession = o.Get("newSession").ToBoolean().Value();
   p->sysfs = o.Get("sysfs").ToBoolean().Value();
+  p->readOnlyKernelFiles = o.Get("readOnlyKernelFiles").ToBoolean().Value();
 
   Napi::Value stdio = o.Get("stdio");
   if (stdio.IsArray()) {

@@ -49,6 +49,7 @@ export interface NativeSpawnPlan {
   noNewPrivs?: boolean;
   newSession?: boolean;
   sysfs?: boolean;
+  readOnlyKernelFiles?: boolean;
   uid?: number;
   gid?: number;
   groups?: number[];

@@ -72,6 +72,12 @@ export interface CageSpawnOptions {
   newSession?: boolean;
   /** A fresh read-only sysfs over /sys, of the network namespace entered (the host's lists the host's interfaces). */
   sysfs?: boolean;
+  /**
+   * With pidNamespace: /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus and /proc/fs read-only.
+   * Uid 0 of the host may write them by file mode alone, capabilities or not (core_pattern runs a
+   * helper as root outside every namespace): set it when the command runs as the host's root.
+   */
+  readOnlyKernelFiles?: boolean;
   /** Drop to this identity before execve (supplementary groups, then gid, then uid). */
   user?: { uid: number; gid: number; groups?: number[] };
   /** fds to become the command's 0, 1, 2; -1 (default) keeps this process's own. */
@@ -160,6 +166,7 @@ export function spawnInCage(options: CageSpawnOptions): CagedProcess {
     noNewPrivs: options.noNewPrivs,
     newSession: options.newSession,
     sysfs: options.sysfs,
+    readOnlyKernelFiles: options.readOnlyKernelFiles,
     uid: options.user?.uid,
     gid: options.user?.gid,
     groups: options.user ? (options.user.groups ?? []) : undefined,

@@ -55,6 +55,8 @@ export interface CageSeal {
   dirs: PrivateDir[];
   shares: BindMount[];
   sysctls: { path: string; value: string }[];
+  /** The command runs as the host's root (uid 0 started wirecage, no --user): kernel-wide /proc files read-only. */
+  readOnlyKernelFiles: boolean;
 }
 
 export function sealCage(o: SealOptions): { seal: CageSeal; env: Record<string, string> } {
@@ -74,6 +76,7 @@ export function sealCage(o: SealOptions): { seal: CageSeal; env: Record<string, 
       tmpfs: [...PRIVATE_DIRS.map((d) => ({ ...d, uid: 0, gid: 0 })), ...runtime.tmpfs],
       dirs: [{ path: '/run/lock', mode: 0o1777, uid: 0, gid: 0 }, ...runtime.dirs],
       shares,
+      readOnlyKernelFiles: privileged && owner.uid === 0,
       sysctls: [
         // Ping without a raw socket, and low ports without a capability: the cage's network is the command's own.
         { path: 'net/ipv4/ping_group_range', value: privileged ? '0 4294967294' : '0 0' },

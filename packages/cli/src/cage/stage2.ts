@@ -105,6 +105,7 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
       tmpfs: spec.seal.tmpfs,
       dirs: spec.seal.dirs,
       sysfs: true,
+      readOnlyKernelFiles: spec.seal.readOnlyKernelFiles,
       sysctls: spec.seal.sysctls,
       hide: spec.hide,
       user: spec.user,

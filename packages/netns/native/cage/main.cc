@@ -240,6 +240,18 @@ sigset_t SupervisedSignals() {
   _exit(WEXITSTATUS(status));
 }
 
+// Files of the fresh /proc that change the whole machine, not the cage: the core_pattern helper
+// runs as root outside every namespace, sysrq reboots. Read-only binds, locked for the command.
+void ReadOnlyKernelFiles(const Plan& p) {
+  for (const char* path : {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}) {
+    if (access(path, F_OK) != 0) continue;
+    if (mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+        mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      Fail(p, kMountProc);
+    }
+  }
+}
+
 bool WriteIdMap(pid_t pid, const char* which, const std::string& map) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), which);
@@ -259,6 +271,7 @@ bool WriteIdMap(pid_t pid, const char* which, const std::string& map) {
   struct pollfd pfd {statusFd, POLLOUT, 0};
   if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) _exit(127);
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) Fail(p, kMountProc);
+  if (p.readOnlyKernelFiles) ReadOnlyKernelFiles(p);
   int up[2] = {-1, -1}, down[2] = {-1, -1};
   if (p.userns && (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0)) Fail(p, kPipe);
   pid_t command = fork();

@@ -68,6 +68,7 @@ std::string SerializePlan(const Plan& p) {
   Put(&o, "dropCapabilities", p.dropCapabilities);
   Put(&o, "noNewPrivs", p.noNewPrivs);
   Put(&o, "sysfs", p.sysfs);
+  Put(&o, "readOnlyKernelFiles", p.readOnlyKernelFiles);
   Put(&o, "newSession", p.newSession);
   return o;
 }
@@ -119,6 +120,7 @@ bool ParsePlan(const std::string& data, Plan* p) {
     else if (key == "dropCapabilities") p->dropCapabilities = n != 0;
     else if (key == "noNewPrivs") p->noNewPrivs = n != 0;
     else if (key == "sysfs") p->sysfs = n != 0;
+    else if (key == "readOnlyKernelFiles") p->readOnlyKernelFiles = n != 0;
     else if (key == "newSession") p->newSession = n != 0;
     else return false;
   }

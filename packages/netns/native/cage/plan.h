@@ -60,6 +60,9 @@ struct Plan {
   // A sysfs of the network namespace entered, read-only, over /sys: the host's lists the host's
   // interfaces (names, addresses) under /sys/class/net.
   bool sysfs = false;
+  // Read-only /proc/sys, /proc/sysrq-trigger and the like: kernel-wide knobs that uid 0 of the
+  // host (a command run as root) may write by file mode alone, without any capability.
+  bool readOnlyKernelFiles = false;
   bool hasUid = false, hasGid = false, hasGroups = false;
   uid_t uid = 0;
   gid_t gid = 0;
