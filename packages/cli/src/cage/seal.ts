@@ -43,7 +43,7 @@ export interface SealOptions {
   /** Who started wirecage (stage 1's ids). */
   caller: { uid: number; gid: number };
   /** --user, when started as root. */
-  user?: { uid: number; gid: number };
+  user?: { uid: number; gid: number; groups: number[] };
 }
 
 /** What stage 2 passes to spawnInCage; ids are those of stage 2's namespace. */
@@ -63,15 +63,18 @@ export function sealCage(o: SealOptions): { seal: CageSeal; env: Record<string, 
   const privileged = o.caller.uid === 0;
   // Stage 2 is uid 0 of a namespace that maps only the caller, unless wirecage was started as root.
   const owner = privileged ? { uid: o.user?.uid ?? 0, gid: o.user?.gid ?? 0 } : { uid: 0, gid: 0 };
+  // The command's namespace maps only the ids it runs as: the caller's (as uid 0 with --root) onto
+  // stage 2's uid 0, or, started as root, its ids onto the same ones (--user's with its groups).
   const inside = (id: number) => (o.root ? 0 : id);
-  const map = (id: number) => (privileged ? '0 0 4294967295\n' : `${inside(id)} 0 1\n`);
+  const unprivileged = (id: number) => `${inside(id)} 0 1\n`;
+  const identity = (ids: number[]) => [...new Set(ids)].map((id) => `${id} ${id} 1\n`).join('');
   const shares = sharedPaths(o);
   const env = cageEnvironment(o, shares);
   const runtime = runtimeDirFor(env, owner);
   return {
     seal: {
-      uidMap: map(o.caller.uid),
-      gidMap: map(o.caller.gid),
+      uidMap: privileged ? identity([owner.uid]) : unprivileged(o.caller.uid),
+      gidMap: privileged ? identity([owner.gid, ...(o.user?.groups ?? [])]) : unprivileged(o.caller.gid),
       dropCapabilities: !o.root,
       tmpfs: [...PRIVATE_DIRS.map((d) => ({ ...d, uid: 0, gid: 0 })), ...runtime.tmpfs],
       dirs: [{ path: '/run/lock', mode: 0o1777, uid: 0, gid: 0 }, ...runtime.dirs],
