@@ -19,6 +19,12 @@ config's addresses, routes for AllowedIPs and DNS through the tunnel. No root
 needed (unprivileged user namespaces). The handshake completes before the
 command starts. Without a command, runs $SHELL interactively.
 
+The command runs as you, in a user namespace of its own, without any
+capability; /tmp, /var/tmp, /dev/shm and /run are private and empty, so the
+host's unix sockets (session bus, docker, ssh-agent, X11...) are out of reach
+unless --share, --ssh-agent, --gui or --audio names them. With a terminal on
+stdin it gets a terminal of its own, relayed to yours.
+
 Exit status: the command's own; 128+N when signal N killed it; 125 when
 wirecage fails (config, namespaces, handshake); 126 when the command cannot
 be executed; 127 when it is not found.
