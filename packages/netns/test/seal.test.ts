@@ -3,31 +3,28 @@
 // with a socket shared into it, a session of its own, read-only kernel files.
 // The tests run as root; the command's namespace maps it onto nobody.
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NetnsError, Rtnl, createNetns, spawnInCage, type CageSpawnOptions } from '../src/index.js';
-import { runCaged } from './lab.js';
+import { NetnsError, spawnInCage, type CageSpawnOptions } from '../src/index.js';
+import { loopbackNetns, runCaged } from './lab.js';
 
 const NOBODY = '0 65534 1\n';
 /** Uid 0 of its own namespace, nobody outside, with every sealing option on. */
 const sealed: Partial<CageSpawnOptions> = { pidNamespace: true, userns: { uidMap: NOBODY, gidMap: NOBODY }, noNewPrivs: true, newSession: true };
 
 describe('spawnInCage: sealing', function () {
+  const lab = loopbackNetns();
   let fd: number;
   let dir: string;
 
   before(() => {
-    fd = createNetns();
-    const nl = Rtnl.open(fd);
-    nl.setUp('lo');
-    nl.close();
+    fd = lab.ns;
     dir = mkdtempSync(join(tmpdir(), `wct${process.pid}s`));
   });
 
   after(() => {
-    if (fd !== undefined) closeSync(fd);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
