@@ -57,7 +57,7 @@ export interface LabServer {
 export async function startWirecagesrv(srv: Netns, client: Netns, apiHost: string, dir: string, extra: string[]): Promise<LabServer> {
   const tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
   const args = [SRV_BIN, 'up', '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820', '--wg-endpoint', `${apiHost}:51820`,
-    '--api-listen', `${apiHost}:8443`, '--state', join(dir, `registry-${Date.now()}.db`), '--log-level', 'warn', ...extra];
+    '--api-listen', `${apiHost}:8443`, '--insecure-http', '--state', join(dir, `registry-${Date.now()}.db`), '--log-level', 'warn', ...extra];
   const proc = srv.spawn(process.execPath, args, { env: { PATH: process.env.PATH, HOME: dir } });
   const api = `http://${apiHost}:8443`;
   await waitFor(

@@ -99,7 +99,8 @@ export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [
   const [wg, api, home, token] = o.as ? [51821, 8444, o.as.home, o.as.token] : [51820, 8443, l.dir, l.tokenFile];
   const internet = o.allowInternet === false ? [] : ['--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64'];
   const up = [SRV_BIN, 'up', '--auth-token-file', token, '--wg-listen', `0.0.0.0:${wg}`, '--wg-endpoint', `${l.srvAddr}:${wg}`,
-    '--api-listen', `${l.srvAddr}:${api}`, '--state', o.state ?? join(home, 'state', 'registry.db'), '--subnet6', SUBNET6,
+    // The lab's API is plain HTTP on a veth address: said so explicitly (up refuses it otherwise).
+    '--api-listen', `${l.srvAddr}:${api}`, '--insecure-http', '--state', o.state ?? join(home, 'state', 'registry.db'), '--subnet6', SUBNET6,
     ...internet, ...(o.args ?? [])];
   const env = { PATH: process.env.PATH, HOME: home, ...o.env };
   const p = o.as

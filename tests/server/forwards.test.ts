@@ -54,13 +54,13 @@ describe('wirecagesrv port forwards', function () {
   let cage: LabProcess;
 
   it('--publish creates the forwards for the run', async () => {
-    cage = await startCage('lab', ['18080:8080', '18053:5353/udp']);
+    cage = await startCage('lab', ['28080:8080', '28053:5353/udp']);
     const fw = (await forwardsOnServer()).map((f) => `${f.protocol} ${f.public_port}:${f.target_port} ${f.client_address}`);
-    assert.deepEqual(fw, ['tcp 18080:8080 10.200.100.2', 'udp 18053:5353 10.200.100.2']);
+    assert.deepEqual(fw, ['tcp 28080:8080 10.200.100.2', 'udp 28053:5353 10.200.100.2']);
   });
 
   it('a remote client reaches the TCP service in the cage, which sees the client\'s real address and port', async () => {
-    const out = await remote('tcp', PUBLIC, '18080', 'hello through the forward');
+    const out = await remote('tcp', PUBLIC, '28080', 'hello through the forward');
     const [me, reply] = out.split('|') as [string, string];
     const [addr, port] = me.split(' ');
     assert.equal(addr, INET, out);
@@ -68,22 +68,22 @@ describe('wirecagesrv port forwards', function () {
   });
 
   it('a remote client reaches the UDP service, and the reply comes back; the service sees the real sender', async () => {
-    const out = await remote('udp', PUBLIC, '18053', 'ping');
+    const out = await remote('udp', PUBLIC, '28053', 'ping');
     const [port, reply] = out.split('|') as [string, string];
     assert.equal(reply, `udp ${INET} ${port} ping`, `${out}\n${server.describe()}`);
   });
 
   it('another peer cannot take a published port: its run ends with 125 and the server\'s reason', async () => {
-    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'other', '--publish', '18080:9999', '--', 'true'], { env: l.env, timeoutMs: 30_000 });
+    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'other', '--publish', '28080:9999', '--', 'true'], { env: l.env, timeoutMs: 30_000 });
     assert.equal(r.code, 125, r.stderr);
-    assert.equal(r.stderr, `wirecage: http://${l.srvAddr}:8443/v1/portforward refused the forward tcp 18080:9999: HTTP 409: tcp port 18080 is already forwarded to another peer\n`);
+    assert.equal(r.stderr, `wirecage: http://${l.srvAddr}:8443/v1/portforward refused the forward tcp 28080:9999: HTTP 409: tcp port 28080 is already forwarded to another peer\n`);
   });
 
   it('the forwards go away when the run ends', async () => {
     const exit = await cage.stop(10_000);
     assert.equal(exit.code, 143, cage.describe());
     assert.deepEqual(await forwardsOnServer(), []);
-    assert.equal(await remote('tcp', PUBLIC, '18080', 'x'), 'error ECONNREFUSED');
+    assert.equal(await remote('tcp', PUBLIC, '28080', 'x'), 'error ECONNREFUSED');
   });
 
   it('--publish needs a named server', async () => {

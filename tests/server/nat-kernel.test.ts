@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
 import { Lab, nsRun } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, INET6, SRV_APP, SRV_BIN, SRV_INET4, SRV_INET6, SRV_LAN, SRV_TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, INET6, SRV_APP, SRV_BIN, SRV_INET4, SRV_INET6, LAN_HOST, SRV_TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 
@@ -65,7 +65,7 @@ describe('wirecagesrv kernel NAT', function () {
     await l.srv.addRoute('0.0.0.0/0', { via: INET4 });
     const internet = await startFixture(l.inet, INTERNET, ['::', '8080', '7', String(BIG)]);
     bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
-    await startFixture(l.srv, INTERNET, [SRV_LAN, '8080', '7', '1']);
+    await startFixture(l.lan, INTERNET, [LAN_HOST, '8080', '7', '1']);
     assert.deepEqual(await sysctls(), ['0', '0'], 'a fresh namespace does not forward');
     await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
     // curl reads the header from a file, so the token stays out of argv.
@@ -120,7 +120,7 @@ describe('wirecagesrv kernel NAT', function () {
   });
 
   it('refuses the server\'s own LAN and the cloud metadata address: TCP reset, UDP dropped', async () => {
-    assert.deepEqual(await probes(['tcp', SRV_LAN, '8080'], ['udp', SRV_LAN, '7', 'x'], ['tcp', '169.254.169.254', '80']), [
+    assert.deepEqual(await probes(['tcp', LAN_HOST, '8080'], ['udp', LAN_HOST, '7', 'x'], ['tcp', '169.254.169.254', '80']), [
       'connect-error ECONNREFUSED',
       'timeout',
       'connect-error ECONNREFUSED',
@@ -128,13 +128,13 @@ describe('wirecagesrv kernel NAT', function () {
   });
 
   it('relays port forwards into the cage; the services see the remote client\'s real address', async () => {
-    const cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--publish', '18080:8080', '--publish', '18053:5353/udp', '--', process.execPath, SERVICE, '8080', '5353'], { env: l.env });
+    const cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--publish', '28080:8080', '--publish', '28053:5353/udp', '--', process.execPath, SERVICE, '8080', '5353'], { env: l.env });
     try {
       await waitFor(async () => (cage.assertRunning(), cage.output().includes('ready')), { what: 'the services in the cage', timeoutMs: 30_000, describe: () => `${cage.describe()}\n${server.describe()}` });
-      const tcp = (await nsRun(l.inet, process.execPath, [CLIENT, 'tcp', SRV_INET4, '18080', 'hello through the forward'], { timeoutMs: 10_000 })).stdout;
+      const tcp = (await nsRun(l.inet, process.execPath, [CLIENT, 'tcp', SRV_INET4, '28080', 'hello through the forward'], { timeoutMs: 10_000 })).stdout;
       const [me, reply] = tcp.split('|') as [string, string];
       assert.equal(reply, `tcp ${INET4} ${me.split(' ')[1]}\nhello through the forward`, `${tcp}\n${server.describe()}`);
-      const udp = (await nsRun(l.inet, process.execPath, [CLIENT, 'udp', SRV_INET4, '18053', 'ping'], { timeoutMs: 10_000 })).stdout;
+      const udp = (await nsRun(l.inet, process.execPath, [CLIENT, 'udp', SRV_INET4, '28053', 'ping'], { timeoutMs: 10_000 })).stdout;
       const [port, answer] = udp.split('|') as [string, string];
       assert.equal(answer, `udp ${INET4} ${port} ping`, `${udp}\n${server.describe()}`);
     } finally {
@@ -188,7 +188,7 @@ describe('wirecagesrv kernel NAT', function () {
     server = await startServer(['--allow-lan', '--max-flows-per-peer', '2']);
     assert.match(server.output(), /removed the nftables table inet wirecagesrv_nat left by a run that did not stop cleanly, and set forwarding back to what it was before that run \(IPv4 0, IPv6 0\)/);
     assert.equal((await forwardRules()).length, 1);
-    const r = await caged(['sh', '-c', `${process.execPath} ${PROBE} tcp ${SRV_LAN} 8080; ${process.execPath} -e "${THREE}"`]);
+    const r = await caged(['sh', '-c', `${process.execPath} ${PROBE} tcp ${LAN_HOST} 8080; ${process.execPath} -e "${THREE}"`]);
     assert.deepEqual(r.stdout.trim().split('\n'), ['data HTTP/1.1 200 OK', 'open open ECONNREFUSED'], `${r.stderr}\n${server.describe()}`);
     assert.equal((await server.stop(10_000)).code, 0, server.describe());
     assert.deepEqual(await sysctls(), ['0', '0']);

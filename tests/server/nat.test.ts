@@ -14,7 +14,7 @@ import { type ExecResult } from '../lib/exec.js';
 import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
 import { Lab, nsRun, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, INET6, SRV_INET4, SRV_INET6, SRV_LAN, SRV_TOKEN as TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, INET6, SRV_INET4, SRV_INET6, LAN_HOST, SRV_TOKEN as TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { openTunToEveryone } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
@@ -56,7 +56,7 @@ describe('wirecagesrv userspace NAT', function () {
     ({ srv, cli, dir, env } = l);
     const internet = await startFixture(l.inet, INTERNET, ['::', '8080', '7', String(BIG)]);
     bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
-    await startFixture(srv, INTERNET, [SRV_LAN, '8080', '7', '1']);
+    await startFixture(l.lan, INTERNET, [LAN_HOST, '8080', '7', '1']);
     server = await startServer();
     await addServer(l, 'lab');
   });
@@ -87,7 +87,7 @@ describe('wirecagesrv userspace NAT', function () {
   });
 
   it('passes a port unreachable back to the cage (ECONNREFUSED on its connected socket, IPv4 and IPv6); refused destinations stay silent', async () => {
-    const r = await probes(['udprefused', INET4, '9'], ['udprefused', INET6, '9'], ['udprefused', SRV_LAN, '9']);
+    const r = await probes(['udprefused', INET4, '9'], ['udprefused', INET6, '9'], ['udprefused', LAN_HOST, '9']);
     assert.deepEqual(r, ['refused', 'refused', 'timeout'], server.describe());
   });
 
@@ -147,7 +147,7 @@ describe('wirecagesrv userspace NAT', function () {
   });
 
   it('refuses the server\'s own LAN: TCP reset, UDP dropped', async () => {
-    assert.deepEqual(await probes(['tcp', SRV_LAN, '8080'], ['udp', SRV_LAN, '7', 'x']), ['reset', 'timeout']);
+    assert.deepEqual(await probes(['tcp', LAN_HOST, '8080'], ['udp', LAN_HOST, '7', 'x']), ['reset', 'timeout']);
   });
 
   it('survives a server restart mid-session (with --allow-lan now): the cage keeps its address and fetches again', async () => {
@@ -185,7 +185,7 @@ describe('wirecagesrv userspace NAT', function () {
     await cage.stop();
 
     // Allowed now: the same LAN service answers.
-    assert.deepEqual(await probes(['tcp', SRV_LAN, '8080']), ['data HTTP/1.1 200 OK']);
+    assert.deepEqual(await probes(['tcp', LAN_HOST, '8080']), ['data HTTP/1.1 200 OK']);
   });
 
   it('runs without root: stage 2 is root only in a user namespace of its own, and the NAT works, ICMP errors included', async () => {

@@ -119,12 +119,13 @@ describe('wirecagesrv peers list / remove', function () {
     const list = await peers(['list']);
     assert.equal(list.code, 0, list.stderr);
     const [header, row, ...rest] = list.stdout.trimEnd().split('\n');
-    assert.match(header!, /^PUBLIC KEY +ADDRESS +ADDRESS6 +FORWARDS +LAST HANDSHAKE +ENDPOINT +REGISTERED$/);
+    assert.match(header!, /^PUBLIC KEY +ADDRESS +ADDRESS6 +FORWARDS +LAST HANDSHAKE +ENDPOINT +REGISTERED +LEASE EXPIRES$/);
     assert.deepEqual(rest, []);
     const cells = row!.split(/ {2,}/);
     assert.deepEqual(cells.slice(0, 4), [go.publicKey, '10.200.100.2', 'fd7a:5e:60::2', '0'], row);
     assert.match(cells[4]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/, 'the last handshake');
     assert.match(cells[5]!, new RegExp(`^[0-9.]+:${go.listenPort}$`), 'where it came from');
+    assert.match(cells[7]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/, 'when the lease ends');
 
     // The token file given by flag instead of ADMIN_TOKEN_FILE.
     const json = await peers(['list', '--json', '--admin-token-file', adminFile], { env: { ADMIN_TOKEN_FILE: undefined } });

@@ -8,5 +8,7 @@ export { createApiHandler, sendJson, type ApiOptions, type RegisterResponse } fr
 export { listenApi, type ApiServer, type ApiListen, type TlsFiles } from './api/listen.js';
 export { RateLimiter, sourceKey, type RateLimitOptions } from './api/rate-limit.js';
 export { tokenMatches } from './api/auth.js';
+export { startLeaseExpiry, type LeaseExpiry, type LeaseExpiryOptions } from './api/lease-expiry.js';
+export { parseLease, DEFAULT_LEASE } from './registry/index.js';
 export { startServer, PERSISTENT_KEEPALIVE, DEFAULT_MAX_PEERS, type ServerConfig, type RunningServer } from './server.js';
 export { parseListen, formatListen, type ListenAddress } from './listen.js';

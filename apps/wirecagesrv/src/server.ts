@@ -4,10 +4,11 @@
 // Decrypted packets go to the NAT (nat/), when one is asked for.
 import { attachDevice, Device, Endpoint, keyToBase64, type DataPlane, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
 import { createApiHandler } from './api/routes.js';
+import { startLeaseExpiry } from './api/lease-expiry.js';
 import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/rate-limit.js';
 import { ProofVerifier } from './api/proof.js';
-import { ForwardManager, restoreForwards } from './forwards/index.js';
+import { DEFAULT_FORWARD_PORTS, ForwardManager, restoreForwards, type PortRange } from './forwards/index.js';
 import { formatListen, type ListenAddress } from './listen.js';
 import type { Nat, NatOptions } from './nat/index.js';
 import { connectTunnel } from './nat/tunnel.js';
@@ -35,10 +36,16 @@ export interface ServerConfig {
   /** Resolvers told to clients; default the server's tunnel addresses, where the NAT's DNS forwarder answers. */
   dns?: string[];
   rateLimit?: RateLimitOptions;
+  /** CIDRs of reverse proxies believed about the client (X-Forwarded-For, Forwarded) for the limits. */
+  trustedProxies?: string[];
+  /** How long a registration lasts without renewal, in ms; default 30 days. */
+  leaseMs?: number;
   /** Manages every port forward (no key proof needed); none when undefined. */
   adminToken?: string;
   /** Address the public ports of forwards are bound on. Default 0.0.0.0. */
   forwardListenAddress?: string;
+  /** The public ports forwards may take. Default 20000-29999 (DEFAULT_FORWARD_PORTS). */
+  forwardPorts?: PortRange;
   /** Where decrypted packets go; without it they are dropped. The userspace NAT needs root in a user namespace (stage 2). */
   nat?: NatOptions;
   /**
@@ -68,12 +75,12 @@ function peerRoutes(p: PeerRecord) {
 
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.logger ?? silentLogger;
-  const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS });
+  const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS, leaseMs: cfg.leaseMs, logger: log });
   let udp: { readonly port: number; readonly plane?: DataPlane | null; close(): void | Promise<void> } | null = null;
   let metrics: { close(): Promise<void> } | null = null;
   let nat: Nat | null = null;
   let device: Device | null = null;
-  const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, logger: log });
+  const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, ports: cfg.forwardPorts ?? DEFAULT_FORWARD_PORTS, logger: log });
   try {
     const peers = registry.list();
     if (peers.length > registry.maxPeers) {
@@ -121,6 +128,19 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
 
     const restored = await restoreForwards(registry, forwards, log);
     if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
+    // Its sessions, staged packets and routes go with it: the key's handshakes are refused from now on.
+    // Its flows through the NAT too: its addresses go back to the pool, and the next peer to get them
+    // must not receive what the old connections still bring.
+    const onRemoved = async (p: PeerRecord) => {
+      dev.removePeer(parseKeyBase64(p.publicKey));
+      if (!nat) return;
+      try {
+        const n = await nat.closeFlowsFrom([p.address4, p.address6]);
+        if (n > 0) log.info(`cut ${n} NAT flow(s) of the removed peer ${p.publicKey.slice(0, 8)}…`);
+      } catch (err) {
+        log.warn(`could not cut the NAT flows of the removed peer ${p.publicKey.slice(0, 8)}…: ${(err as Error).message}`);
+      }
+    };
     const handler = createApiHandler({
       registry,
       authToken: cfg.authToken,
@@ -130,28 +150,20 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       dns: cfg.dns ?? [registry.pool.server4, registry.pool.server6],
       persistentKeepalive: PERSISTENT_KEEPALIVE,
       rateLimit: cfg.rateLimit,
+      trustedProxies: cfg.trustedProxies,
       logger: log,
       onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
-      // Its sessions, staged packets and routes go with it: the key's handshakes are refused from now on.
-      // Its flows through the NAT too: its addresses go back to the pool, and the next peer to get them
-      // must not receive what the old connections still bring.
-      onRemoved: async (p) => {
-        dev.removePeer(parseKeyBase64(p.publicKey));
-        if (!nat) return;
-        try {
-          const n = await nat.closeFlowsFrom([p.address4, p.address6]);
-          if (n > 0) log.info(`cut ${n} NAT flow(s) of the removed peer ${p.publicKey.slice(0, 8)}…`);
-        } catch (err) {
-          log.warn(`could not cut the NAT flows of the removed peer ${p.publicKey.slice(0, 8)}…: ${(err as Error).message}`);
-        }
-      },
+      onRemoved,
       forwards: {
         manager: forwards,
-        proof: new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey! }),
+        // Seen nonces live in the registry: a proof captured before a restart stays spent after it.
+        proof: new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey!, nonces: registry.nonces }),
         adminToken: cfg.adminToken,
       },
     });
     const api = await listenApi(handler, cfg.apiListen, cfg.tls);
+    // Expired leases go now and then on a timer, by the same path as DELETE /v1/register.
+    const expiry = startLeaseExpiry({ registry, manager: forwards, onRemoved, logger: log });
     const bind = udp;
     const theNat = nat;
     return {
@@ -163,6 +175,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       forwards,
       publicKey,
       async close() {
+        await expiry.stop();
         await api.close();
         await metrics?.close();
         await forwards.closeAll();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createApiHandler, type ApiOptions } from '../src/api/routes.js';
 import { listenApi, type ApiServer } from '../src/api/listen.js';
 import { Registry, type PeerRecord } from '../src/registry/index.js';
+import { PROXIED_CLIENT } from './api-client.js';
 import { newPublicKey, tempDirs } from './helpers.js';
 
 // The API is served on a Unix socket: real HTTP parsing and framing, without
@@ -29,7 +30,8 @@ interface Req {
 
 function request(socketPath: string, r: Req, tls?: { ca: Buffer; servername: string }): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...r.headers };
+    // A reverse proxy on the Unix socket names the client (required there).
+    const headers: Record<string, string> = { ...PROXIED_CLIENT, ...r.headers };
     if (r.body !== undefined && !r.chunked) headers['content-length'] = String(Buffer.byteLength(r.body));
     const opts = { socketPath, method: r.method ?? 'GET', path: r.path ?? '/', headers };
     const onRes = (res: http.IncomingMessage) => {
@@ -103,7 +105,12 @@ describe('API', () => {
     const key = newPublicKey();
     const r = await register(api.sock, { token: TOKEN, client_public_key: key });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, {
+    // The lease: RFC 3339 in UTC, as the registry holds it (30 days by default).
+    assert.equal(r.body.lease_expires, api.registry.get(key)!.leaseExpires.toISOString());
+    assert.match(String(r.body.lease_expires), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(Math.abs(Date.parse(String(r.body.lease_expires)) - Date.now() - 30 * 86_400_000) < 60_000);
+    assert.deepEqual({ ...r.body, lease_expires: undefined }, {
+      lease_expires: undefined,
       client_address: '10.200.100.2/24',
       client_address6: 'fd00:aa::2/64',
       server_public_key: SERVER_KEY,

@@ -56,7 +56,7 @@ describe('wirecagesrv binary', function () {
 
     it('without a token', () => {
       const r = srv(['up', '--private-key-file', keyFile, '--wg-endpoint', 'e.test:1', '--state', join(dir, 'r.db')]);
-      assert.equal(r.status, 1);
+      assert.equal(r.status, 2, 'a usage error');
       assert.match(r.stderr, /a registration token is required/);
     });
 
@@ -75,19 +75,19 @@ describe('wirecagesrv binary', function () {
 
     it('with both a key file and WG_PRIVATE_KEY_B64', () => {
       const r = srv(base(), { WG_PRIVATE_KEY_B64: readFileSync(keyFile, 'utf8').trim() });
-      assert.equal(r.status, 1);
+      assert.equal(r.status, 2, 'a usage error');
       assert.match(r.stderr, /not both/);
     });
 
     it('with a wildcard --wg-listen and no --wg-endpoint', () => {
       const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--state', join(dir, 'r.db')]);
-      assert.equal(r.status, 1);
+      assert.equal(r.status, 2, 'a usage error');
       assert.match(r.stderr, /--wg-endpoint \(WG_ENDPOINT\) is required/);
     });
 
     it('with a malformed listen address', () => {
       const r = srv([...base(), '--api-listen', 'localhost:80']);
-      assert.equal(r.status, 1);
+      assert.equal(r.status, 2, 'a usage error');
       assert.match(r.stderr, /--api-listen "localhost:80" must be IP:PORT/);
     });
 
@@ -95,10 +95,26 @@ describe('wirecagesrv binary', function () {
       const state = join(dir, 'corrupt.db');
       writeFileSync(state, Buffer.alloc(4096, 0x42));
       const before = readFileSync(state);
-      const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-endpoint', 'e.test:1', '--state', state]);
+      const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-endpoint', 'e.test:1', '--state', state, '--insecure-http']);
       assert.equal(r.status, 1);
       assert.match(r.stderr, /the registry .*corrupt\.db is unreadable or corrupt .*left untouched/s);
       assert.deepEqual(readFileSync(state), before);
+    });
+
+    it('with plain HTTP on a non-loopback --api-listen, without --insecure-http (a usage error, exit 2)', () => {
+      const r = srv([...base(), '--api-listen', '0.0.0.0:8443']);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr, 'wirecagesrv: --api-listen 0.0.0.0:8443 is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ' +
+        'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)\n');
+    });
+
+    it('with a bad --lease or --trusted-proxy (exit 2)', () => {
+      const lease = srv([...base(), '--api-listen', '127.0.0.1:8443', '--lease', '30 days']);
+      assert.equal(lease.status, 2);
+      assert.match(lease.stderr, /^wirecagesrv: --lease "30 days" must be a duration such as 30d, 12h, 90m or 45s$/m);
+      const proxy = srv([...base(), '--api-listen', '127.0.0.1:8443', '--trusted-proxy', '10.0.0.0/8,proxy.lan']);
+      assert.equal(proxy.status, 2);
+      assert.match(proxy.stderr, /^wirecagesrv: --trusted-proxy: "proxy\.lan" is not an IPv4 or IPv6 address or prefix$/m);
     });
   });
 });

@@ -30,13 +30,49 @@ describe('NAT egress policy', () => {
   });
 
   it('allows public addresses, and the edges just outside refused ranges', () => {
-    for (const a of ['93.184.216.34', '2606:4700::1111', '172.32.0.1', '100.128.0.1', '169.255.0.1', '198.18.0.1', '11.0.0.1']) assert.equal(strict.check(a), null, a);
+    for (const a of ['93.184.216.34', '2606:4700::1111', '172.32.0.1', '100.128.0.1', '169.255.0.1', '198.20.0.1', '11.0.0.1']) assert.equal(strict.check(a), null, a);
   });
 
   it('judges an IPv4-mapped IPv6 address by the IPv4 address it carries', () => {
     assert.equal(strict.check('::ffff:127.0.0.1'), 'loopback');
     assert.equal(strict.check('::ffff:169.254.169.254'), 'link-local');
     assert.equal(strict.check('::ffff:93.184.216.34'), null);
+  });
+
+  it('judges NAT64 and 6to4 addresses by the IPv4 address inside; refuses Teredo, the rest of 64:ff9b:1::/48, 198.18/15 and 192.0.0/24', () => {
+    const cases: [string, string | null][] = [
+      ['64:ff9b::a9fe:a9fe', 'link-local'],
+      ['64:ff9b::7f00:1', 'loopback'],
+      ['64:ff9b::a00:1', 'private'],
+      ['64:ff9b::5db8:d822', null],
+      ['64:ff9b:1::a9fe:a9fe', 'link-local'],
+      ['64:ff9b:1::5db8:d822', null],
+      ['64:ff9b:1:0:7f:0:1:0', 'nat64'],
+      ['64:ff9b:1:ffff::1', 'nat64'],
+      ['2002:a9fe:a9fe::1', 'link-local'],
+      ['2002:c0a8:101:5::9', 'private'],
+      ['2002:5db8:d822::1', null],
+      ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'teredo'],
+      ['2001:1::1', null],
+      ['198.18.0.1', 'reserved'],
+      ['198.19.255.255', 'reserved'],
+      ['192.0.0.170', 'reserved'],
+      ['192.0.1.1', null],
+    ];
+    for (const [a, why] of cases) assert.equal(strict.check(a), why, a);
+  });
+
+  it('refuses the host\'s own addresses as they are now, and their translations; --allow-dest opens them', () => {
+    const p = new EgressPolicy({ serverPools: pools, allowDest: ['203.0.113.9/32'] });
+    p.setHostAddresses(['203.0.113.7', '203.0.113.9', '2001:db8::7']);
+    assert.equal(p.check('203.0.113.7'), 'host');
+    assert.equal(p.check('64:ff9b::cb00:7107'), 'host');
+    assert.equal(p.check('2002:cb00:7107::1'), 'host');
+    assert.equal(p.check('2001:db8::7'), 'host');
+    assert.equal(p.check('203.0.113.9'), null);
+    assert.equal(p.check('64:ff9b::cb00:7109'), null);
+    p.setHostAddresses(['2001:db8::7']);
+    assert.equal(p.check('203.0.113.7'), null);
   });
 
   it('--allow-lan opens the private ranges only', () => {

@@ -218,9 +218,11 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const peers = r.body.peers as Record<string, unknown>[];
     assert.equal(peers.length, 2);
-    assert.deepEqual({ ...peers[0], created_at: undefined }, { client_public_key: a.key, client_address: '10.200.100.2', client_address6: 'fd00:aa::2', forwards: 0, created_at: undefined });
+    assert.deepEqual(peers.map((p) => p.lease_expires), [a.key, b.key].map((k) => fresh.registry.get(k)!.leaseExpires.toISOString()), 'each lease\'s end');
+    assert.deepEqual({ ...peers[0], created_at: undefined, lease_expires: undefined }, { client_public_key: a.key, client_address: '10.200.100.2', client_address6: 'fd00:aa::2', forwards: 0, created_at: undefined, lease_expires: undefined });
     assert.ok(!Number.isNaN(Date.parse(String(peers[0]!.created_at))));
-    assert.deepEqual({ ...peers[1], created_at: undefined }, {
+    assert.deepEqual({ ...peers[1], created_at: undefined, lease_expires: undefined }, {
+      lease_expires: undefined,
       client_public_key: b.key,
       client_address: '10.200.100.3',
       client_address6: 'fd00:aa::3',

@@ -19,7 +19,7 @@ describe('registry', () => {
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.pragma('application_id', { simple: true }), APPLICATION_ID);
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-    assert.deepEqual(tables, ['forwards', 'meta', 'peers']);
+    assert.deepEqual(tables, ['forwards', 'meta', 'peers', 'proof_nonces']);
     const meta = Object.fromEntries((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((m) => [m.key, m.value]));
     db.close();
     assert.equal(meta.subnet4, '10.200.100.0/24');
@@ -52,8 +52,8 @@ describe('registry', () => {
   it('gives the same key the same addresses, and tells whether it was new', () => {
     const r = Registry.open({ path: dbPath() });
     const k = newPublicKey();
-    const one = r.register(k);
-    const two = r.register(k);
+    const one = r.register(k, 1_000);
+    const two = r.register(k, 1_000);
     assert.equal(one.created, true);
     assert.equal(two.created, false);
     assert.deepEqual(two.peer, one.peer);
@@ -186,14 +186,17 @@ describe('registry', () => {
       r1.close();
       // Back to the first schema, as a file written by the first release looks.
       const db = new Database(path);
-      db.exec('ALTER TABLE peers DROP COLUMN last_endpoint');
+      db.exec('DROP TABLE proof_nonces; DROP INDEX peers_by_lease; ALTER TABLE peers DROP COLUMN lease_expires; ALTER TABLE peers DROP COLUMN last_endpoint');
       db.pragma('user_version = 1');
       db.close();
-      const r2 = Registry.open({ path });
+      const before = Date.now();
+      const r2 = Registry.open({ path, leaseMs: 3_600_000 });
       try {
         const again = r2.get(peer.publicKey)!;
         assert.equal(again.address4, peer.address4);
         assert.equal(again.lastEndpoint, null);
+        // Registered before leases existed: a whole lease from the upgrade, not an instant expiry.
+        assert.ok(again.leaseExpires.getTime() >= before + 3_600_000 && again.leaseExpires.getTime() <= Date.now() + 3_600_000, again.leaseExpires.toISOString());
         r2.touch(peer.publicKey, 1_700_000_000_000, '192.0.2.7:41000');
         assert.equal(r2.get(peer.publicKey)!.lastEndpoint, '192.0.2.7:41000');
         // A later handshake with no endpoint known keeps the last one.

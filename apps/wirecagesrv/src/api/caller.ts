@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { keyToBase64, parseKeyBase64 } from '@wirecage/wg-engine';
 import { presentedToken, tokenMatches } from './auth.js';
+import { clientAddress } from './client-address.js';
 import { HttpError } from './errors.js';
 import { PROOF_HEADER, type ProofVerifier } from './proof.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
@@ -47,11 +48,11 @@ export function proveKey(proof: ProofVerifier, req: IncomingMessage, keyText: st
   });
 }
 
-/** A per-source limit for a route (default a burst of 60, 60 a minute): the returned check throws 429. */
+/** A per-client limit for a route (default a burst of 60, 60 a minute): the returned check throws 429 (400 as clientAddress). */
 export function routeLimit(rateLimit: RateLimitOptions | RateLimiter | undefined, what: string): (req: IncomingMessage) => void {
   const limiter = rateLimit instanceof RateLimiter ? rateLimit : new RateLimiter({ burst: 60, perMinute: 60, ...rateLimit });
   return (req) => {
-    const wait = limiter.take(req.socket.remoteAddress ?? '');
+    const wait = limiter.take(clientAddress(req));
     if (wait > 0) throw new HttpError(429, `too many ${what} from this address; retry in ${wait} s`, { 'retry-after': String(wait) });
   };
 }

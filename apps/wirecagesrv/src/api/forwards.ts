@@ -4,7 +4,7 @@
 // forwards only, or the admin (caller.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { silentLogger, type Logger } from '@wirecage/wg-engine';
-import { ForwardBindError, type ForwardManager } from '../forwards/index.js';
+import { ForwardBindError, formatPortRange, inPortRange, type ForwardManager } from '../forwards/index.js';
 import { ForwardConflictError, type ForwardProtocol, type ForwardRecord, type PeerRecord, type Registry } from '../registry/index.js';
 import { readJsonBody } from './body.js';
 import { HttpError } from './errors.js';
@@ -107,6 +107,9 @@ export function forwardHandlers(common: Common, opts: ForwardApiOptions): Record
     const protocol = protocolOf(body.protocol);
     const publicPort = portOf(body.public_port, 'public_port');
     const targetPort = portOf(body.target_port, 'target_port');
+    // 403, not 409: no forward holds the port; the server's configuration forbids it.
+    const range = manager.ports;
+    if (range && !inPortRange(range, publicPort)) throw new HttpError(403, `public_port ${publicPort} is outside the ports this server forwards (${formatPortRange(range)}); pick one in that range`);
     if (role === 'client') prove(req, body.client_public_key as string, raw);
     const peer = peerOf(key);
     const slot = `${protocol}/${publicPort}`;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ListenAddress } from '../listen.js';
+import { formatListen, type ListenAddress } from '../listen.js';
 
 export interface TlsFiles {
   certFile: string;
@@ -17,6 +17,26 @@ export interface ApiServer {
   address: AddressInfo | string;
   tls: boolean;
   close(): Promise<void>;
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped form: reachable from this host only. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^::ffff:(?=\d+\.)/i, '');
+  return /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1' || h === '0:0:0:0:0:0:0:1';
+}
+
+/**
+ * Why `up` must not serve plain HTTP on `at`, or null when it may: the
+ * registration token (and the admin's) would cross the network in clear, and
+ * the answer that tells a client which server key to trust could be swapped
+ * on the way. Loopback stays plain (a reverse proxy on the same host
+ * terminates TLS); anything else needs --tls-cert/--tls-key or, knowingly,
+ * --insecure-http.
+ */
+export function plainHttpRefusal(at: ListenAddress, tls: boolean, insecureHttp: boolean): string | null {
+  if (tls || insecureHttp || isLoopback(at.host)) return null;
+  return `--api-listen ${formatListen(at)} is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ` +
+    'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)';
 }
 
 const TIMEOUTS = { requestTimeout: 15_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };

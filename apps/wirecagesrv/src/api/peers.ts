@@ -2,11 +2,12 @@
 // admin lists every peer (GET /v1/peers). Who may remove a peer is decided as
 // for its port forwards (caller.ts): a client that proves its key, or the admin.
 //
-// Removing a peer takes it out of the registry (its forwards go with it, in
-// the same DELETE), closes its forwards' listeners and every connection
-// through them, and calls onRemoved, which takes it off the WireGuard device
-// and cuts its flows through the NAT (the addresses may go to another peer next).
-// Its addresses go back to the pool; the key may register again.
+// Removing a peer (remove-peer.ts, shared with the lease expiry) takes it out
+// of the registry (its forwards go with it, in the same DELETE), calls
+// onRemoved, which takes it off the WireGuard device and cuts its flows
+// through the NAT (the addresses may go to another peer next), and closes its
+// forwards' listeners and every connection through them. The key may
+// register again.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { silentLogger, type Logger } from '@wirecage/wg-engine';
 import type { ForwardManager } from '../forwards/index.js';
@@ -15,6 +16,7 @@ import { readJsonBody } from './body.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './json.js';
 import { callerRole, clientKey, isAdmin, proveKey, routeLimit } from './caller.js';
+import { removePeer } from './remove-peer.js';
 import type { ProofVerifier } from './proof.js';
 import type { RateLimiter, RateLimitOptions } from './rate-limit.js';
 
@@ -30,6 +32,8 @@ export interface PeerResponse {
   last_endpoint?: string;
   /** Port forwards recorded for the peer. */
   forwards: number;
+  /** When its registration lapses unless renewed. */
+  lease_expires: string;
 }
 
 export interface PeerApiOptions {
@@ -62,12 +66,8 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
     if (!admin) proveKey(opts.proof, req, body.client_public_key as string, raw);
     const peer = registry.get(key);
     if (!peer) throw new HttpError(404, `no peer is registered with the key ${key}`);
-    // Read and removed with no await between them: no forward of this process can be added in between,
-    // and one being set up by a concurrent request fails to record (its peer is gone) and closes itself.
-    const forwards = registry.forwards.list(key);
-    if (!registry.remove(key)) throw new HttpError(404, `no peer is registered with the key ${key}`);
-    await opts.onRemoved?.(peer);
-    for (const f of forwards) await manager.close(f.protocol, f.publicPort);
+    const forwards = await removePeer({ registry, manager, onRemoved: opts.onRemoved }, peer, (k) => registry.remove(k));
+    if (!forwards) throw new HttpError(404, `no peer is registered with the key ${key}`);
     log.info(`removed peer ${key.slice(0, 8)}… (${peer.address4}, ${peer.address6}, ${forwards.length} forward(s)) at the ${admin ? 'admin\'s' : 'peer\'s own'} request`);
     sendJson(res, 200, { removed: key });
   };
@@ -87,6 +87,7 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
       ...(p.lastSeen ? { last_seen: p.lastSeen.toISOString() } : {}),
       ...(p.lastEndpoint ? { last_endpoint: p.lastEndpoint } : {}),
       forwards: counts.get(p.publicKey) ?? 0,
+      lease_expires: p.leaseExpires.toISOString(),
     }));
     sendJson(res, 200, { peers });
   };

@@ -8,9 +8,11 @@
 // a secret, the private key is); the MAC binds the method, the route, the
 // key and every byte of the body; TIME must be within MAX_SKEW_S of the
 // server's clock, and a proof is accepted once (a cache of the nonces seen
-// within the window), so a captured request cannot be replayed.
+// within the window, kept in the registry by the server so that a restart
+// does not forget them), so a captured request cannot be replayed.
 import { timingSafeEqual } from 'node:crypto';
 import { KEY_PROOF_HEADER, KEY_PROOF_MAX_SKEW_S, keyProofKey, keyProofMac, parseKeyProof } from '@wirecage/wg-engine';
+import { MemoryNonceCache, type NonceCache } from '../registry/index.js';
 import { HttpError } from './errors.js';
 
 /** Lower case, as node:http names request headers. */
@@ -32,6 +34,8 @@ export interface ProofVerifierOptions {
   now?: () => number;
   /** Nonces remembered at most; beyond, proofs are refused (503) until old ones expire. Default 100,000. */
   maxNonces?: number;
+  /** Where seen nonces are kept: the registry's (`registry.nonces`, surviving restarts); default in memory. */
+  nonces?: NonceCache;
 }
 
 export class ProofVerifier {
@@ -39,8 +43,7 @@ export class ProofVerifier {
   private readonly serverPublic: Buffer;
   private readonly now: () => number;
   private readonly maxNonces: number;
-  /** nonce -> expiry (ms); insertion order is expiry order, so the oldest are at the front. */
-  private readonly seen = new Map<string, number>();
+  private readonly nonces: NonceCache;
 
   constructor(opts: ProofVerifierOptions) {
     if (opts.serverPrivateKey.length !== 32 || opts.serverPublicKey.length !== 32) {
@@ -52,6 +55,7 @@ export class ProofVerifier {
     this.serverPublic = Buffer.from(opts.serverPublicKey);
     this.now = opts.now ?? Date.now;
     this.maxNonces = opts.maxNonces ?? 100_000;
+    this.nonces = opts.nonces ?? new MemoryNonceCache();
   }
 
   /**
@@ -77,16 +81,9 @@ export class ProofVerifier {
     if (!expected || !timingSafeEqual(expected, proof.mac)) {
       throw new HttpError(403, 'the proof does not come from the owner of client_public_key: only that peer (or the admin token) can manage its forwards');
     }
-    this.expire(nowMs);
-    if (this.seen.has(proof.nonce)) throw new HttpError(401, 'this proof was already used; send a fresh one with every request');
-    if (this.seen.size >= this.maxNonces) throw new HttpError(503, 'too many requests to check for replays; retry in a minute', { 'retry-after': '60' });
-    this.seen.set(proof.nonce, nowMs + 2 * MAX_SKEW_S * 1000);
-  }
-
-  private expire(nowMs: number): void {
-    for (const [nonce, until] of this.seen) {
-      if (until > nowMs) break;
-      this.seen.delete(nonce);
-    }
+    // Kept for the whole window a TIME can be accepted in: until now + 2 x the skew.
+    const claim = this.nonces.claim(proof.nonce, nowMs + 2 * MAX_SKEW_S * 1000, nowMs, this.maxNonces);
+    if (claim === 'replayed') throw new HttpError(401, 'this proof was already used; send a fresh one with every request');
+    if (claim === 'full') throw new HttpError(503, 'too many requests to check for replays; retry in a minute', { 'retry-after': '60' });
   }
 }

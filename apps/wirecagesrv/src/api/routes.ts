@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { keyToBase64, parseKeyBase64, silentLogger, type Logger } from '@wirecage/wg-engine';
 import { RegistryFullError, type PeerRecord, type Registry } from '../registry/index.js';
 import { authorize } from './auth.js';
+import { clientAddress, trustProxiesFor, TrustedProxies } from './client-address.js';
 import { DEFAULT_BODY_LIMIT, readJsonObject } from './body.js';
 import { HttpError } from './errors.js';
 import { forwardHandlers, type ForwardApiOptions } from './forwards.js';
@@ -25,6 +26,8 @@ export interface RegisterResponse {
   mtu: number;
   allowed_ips: string[];
   persistent_keepalive: number;
+  /** When the registration lapses unless renewed (RFC 3339, UTC): registering again or a handshake renews it. */
+  lease_expires: string;
 }
 
 export interface ApiOptions {
@@ -44,6 +47,8 @@ export interface ApiOptions {
   bodyLimit?: number;
   /** Registration attempts per source; a limiter may be shared. */
   rateLimit?: RateLimitOptions | RateLimiter;
+  /** CIDRs of reverse proxies whose X-Forwarded-For / Forwarded name the client for the limits (client-address.ts). */
+  trustedProxies?: string[];
   /** Called for each successful registration (new or repeated) before the answer is sent: puts the peer on the device. */
   onRegistered?: (peer: PeerRecord, created: boolean) => void;
   /**
@@ -63,13 +68,14 @@ export { sendJson };
 export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const log = opts.logger ?? silentLogger;
   const limiter = opts.rateLimit instanceof RateLimiter ? opts.rateLimit : new RateLimiter(opts.rateLimit);
+  const trusted = new TrustedProxies(opts.trustedProxies);
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const pool = opts.registry.pool;
   const prefix4 = pool.subnet4.cidr.prefix;
   const prefix6 = pool.subnet6.cidr.prefix;
 
   const register: Handler = async (req, res) => {
-    const wait = limiter.take(req.socket.remoteAddress ?? '');
+    const wait = limiter.take(clientAddress(req));
     if (wait > 0) throw new HttpError(429, `too many registration attempts from this address; retry in ${wait} s`, { 'retry-after': String(wait) });
     const body = await readJsonObject(req, bodyLimit);
     authorize(req, body, opts.authToken);
@@ -101,6 +107,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
       mtu: opts.mtu,
       allowed_ips: opts.allowedIps ?? ['0.0.0.0/0', '::/0'],
       persistent_keepalive: opts.persistentKeepalive ?? 25,
+      lease_expires: result.peer.leaseExpires.toISOString(),
     };
     sendJson(res, 200, answer);
   };
@@ -132,6 +139,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
   return (req, res) => {
     const path = new URL(req.url ?? '/', 'http://api.invalid').pathname;
     const route = routes[path];
+    trustProxiesFor(req, trusted);
     const run = async (): Promise<void> => {
       if (!route) throw new HttpError(404, `no such endpoint: ${path}`);
       const handler = route[req.method ?? ''];

@@ -6,13 +6,17 @@ import { Command, Errors, Flags } from '@oclif/core';
 import { createLogger, generatePrivateKey, keyToBase64, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { formatListen, parseListen } from '../listen.js';
-import { defaultStatePath, DEFAULT_SUBNET } from '../registry/index.js';
+import { defaultStatePath, DEFAULT_LEASE, DEFAULT_SUBNET, parseLease } from '../registry/index.js';
+import { usage } from '../api/admin-client.js';
+import { TrustedProxies } from '../api/client-address.js';
+import { isLoopback, plainHttpRefusal } from '../api/listen.js';
 import { DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from '../nat/limits.js';
 import { parseDnsUpstream } from '../nat/dns-upstream.js';
 import { parseAllowDest } from '../nat/policy.js';
 import { kernelNatRefusal } from '../nat/kernel-host.js';
 import type { NatMode, NatOptions } from '../nat/types.js';
 import { DEFAULT_MAX_PEERS } from '../server.js';
+import { DEFAULT_FORWARD_PORTS, formatPortRange, parsePortRange } from '../forwards/ports.js';
 import { bindApi, bindWireGuard, closeBound } from '../stage2/bind.js';
 import { launchStage2 } from '../stage2/launch.js';
 
@@ -36,6 +40,7 @@ export default class Up extends Command {
     'auth-token-file': Flags.string({ env: 'AUTH_TOKEN_FILE', summary: 'File holding the registration token.' }),
     'admin-token': Flags.string({ env: 'ADMIN_TOKEN', summary: 'Token that manages every port forward (prefer --admin-token-file). Default: none.' }),
     'admin-token-file': Flags.string({ env: 'ADMIN_TOKEN_FILE', summary: 'File holding the admin token.' }),
+    'forward-ports': Flags.string({ env: 'FORWARD_PORTS', default: formatPortRange(DEFAULT_FORWARD_PORTS), helpValue: 'LOW-HIGH', summary: 'Public ports port forwards may take; a request for another is refused (403).' }),
     'forward-listen-address': Flags.string({ env: 'FORWARD_LISTEN_ADDRESS', default: '0.0.0.0', summary: 'Address the public ports of port forwards are bound on (:: for both families).' }),
     'wg-endpoint': Flags.string({ env: 'WG_ENDPOINT', summary: 'host:port clients are told to send WireGuard to. Default: --wg-listen when it names an address.' }),
     'wg-listen': Flags.string({ env: 'WG_LISTEN', default: '0.0.0.0:51820', summary: 'UDP address for WireGuard (0.0.0.0 or [::] listens on both families).' }),
@@ -44,6 +49,9 @@ export default class Up extends Command {
     subnet6: Flags.string({ env: 'WG_SUBNET6', summary: 'IPv6 pool. Default: as recorded in --state, else a random ULA /64 chosen once.' }),
     'tls-cert': Flags.string({ env: 'TLS_CERT', summary: 'PEM certificate (chain) for HTTPS; with --tls-key.', dependsOn: ['tls-key'] }),
     'tls-key': Flags.string({ env: 'TLS_KEY', summary: 'PEM private key for HTTPS; with --tls-cert.', dependsOn: ['tls-cert'] }),
+    'insecure-http': Flags.boolean({ env: 'INSECURE_HTTP', default: false, summary: 'Serve the API as plain HTTP on a non-loopback --api-listen (registration tokens then travel in clear). Without it, such an address needs --tls-cert/--tls-key.' }),
+    'trusted-proxy': Flags.string({ env: 'TRUSTED_PROXY', multiple: true, delimiter: ',', helpValue: 'CIDR', summary: 'A reverse proxy whose X-Forwarded-For / Forwarded names the client for the rate limits (repeatable; comma-separated in TRUSTED_PROXY). Default: none, the TCP peer is the client.' }),
+    lease: Flags.string({ env: 'LEASE', default: DEFAULT_LEASE, helpValue: 'DURATION', summary: 'How long a registration lasts unless renewed by registering again or by a handshake (e.g. 30d, 12h, 90m); expired peers are removed with their forwards.' }),
     state: Flags.string({ env: 'WIRECAGESRV_STATE', summary: 'Registry file. Default: $XDG_STATE_HOME/wirecagesrv/registry.db (~/.local/state/...).' }),
     mtu: Flags.integer({ env: 'WG_MTU', default: 1420, min: 1280, max: 9000, summary: 'Tunnel MTU, told to clients.' }),
     'max-peers': Flags.integer({ env: 'MAX_PEERS', default: DEFAULT_MAX_PEERS, min: 1, summary: 'Most peers registered at once (also capped by the pool size).' }),
@@ -72,7 +80,7 @@ export default class Up extends Command {
 
     const statePath = resolve(flags.state ?? defaultStatePath());
     let privateKey: Buffer;
-    if (keyB64 !== undefined && flags['private-key-file']) fail('give the private key once: --private-key-file or WG_PRIVATE_KEY_B64, not both');
+    if (keyB64 !== undefined && flags['private-key-file']) usage('give the private key once: --private-key-file or WG_PRIVATE_KEY_B64, not both');
     try {
       if (keyB64 !== undefined) {
         privateKey = parseKeyBase64(keyB64, 'WG_PRIVATE_KEY_B64');
@@ -99,7 +107,7 @@ export default class Up extends Command {
     }
 
     let authToken = flags['auth-token'];
-    if (authToken !== undefined && flags['auth-token-file']) fail('give the token once: --auth-token (AUTH_TOKEN) or --auth-token-file (AUTH_TOKEN_FILE), not both');
+    if (authToken !== undefined && flags['auth-token-file']) usage('give the token once: --auth-token (AUTH_TOKEN) or --auth-token-file (AUTH_TOKEN_FILE), not both');
     if (flags['auth-token-file']) {
       try {
         authToken = readFileSync(flags['auth-token-file'], 'utf8').trim();
@@ -107,12 +115,12 @@ export default class Up extends Command {
         fail(`cannot read the token file ${flags['auth-token-file']}: ${(err as Error).message}`);
       }
     }
-    if (authToken === undefined) fail('a registration token is required: --auth-token-file FILE (or AUTH_TOKEN_FILE), or AUTH_TOKEN');
+    if (authToken === undefined) usage('a registration token is required: --auth-token-file FILE (or AUTH_TOKEN_FILE), or AUTH_TOKEN');
     if (authToken!.length === 0) fail('the registration token is empty');
     if (authToken!.length < 16) log.warn('the registration token is shorter than 16 characters; a longer random one resists guessing');
 
     let adminToken = flags['admin-token'];
-    if (adminToken !== undefined && flags['admin-token-file']) fail('give the admin token once: --admin-token (ADMIN_TOKEN) or --admin-token-file (ADMIN_TOKEN_FILE), not both');
+    if (adminToken !== undefined && flags['admin-token-file']) usage('give the admin token once: --admin-token (ADMIN_TOKEN) or --admin-token-file (ADMIN_TOKEN_FILE), not both');
     if (flags['admin-token-file']) {
       try {
         adminToken = readFileSync(flags['admin-token-file'], 'utf8').trim();
@@ -123,24 +131,45 @@ export default class Up extends Command {
     if (adminToken !== undefined && adminToken.length < 16) fail('the admin token must be at least 16 characters: it manages every port forward');
     if (adminToken !== undefined && adminToken === authToken) fail('the admin token must differ from the registration token, which every client holds');
     const forwardListen = flags['forward-listen-address'];
-    if (!isIP(forwardListen)) fail(`--forward-listen-address "${forwardListen}" must be an IP address, such as 0.0.0.0 or ::`);
+    if (!isIP(forwardListen)) usage(`--forward-listen-address "${forwardListen}" must be an IP address, such as 0.0.0.0 or ::`);
+    let forwardPorts;
+    try {
+      forwardPorts = parsePortRange(flags['forward-ports']);
+    } catch (err) {
+      return usage((err as Error).message);
+    }
 
     let wgListen, apiListen;
     try {
       wgListen = parseListen(flags['wg-listen'], '--wg-listen');
       apiListen = parseListen(flags['api-listen'], '--api-listen');
     } catch (err) {
-      return fail((err as Error).message);
+      return usage((err as Error).message);
     }
     const wildcard = wgListen.host === '0.0.0.0' || wgListen.host === '::';
     const wgEndpoint = flags['wg-endpoint'] ?? (wildcard ? undefined : formatListen(wgListen));
     if (wgEndpoint === undefined) {
-      fail('--wg-endpoint (WG_ENDPOINT) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820');
+      usage('--wg-endpoint (WG_ENDPOINT) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820');
     }
-    if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(wgEndpoint!)) fail(`--wg-endpoint "${wgEndpoint}" must be HOST:PORT (IPv6 in brackets)`);
+    if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(wgEndpoint!)) usage(`--wg-endpoint "${wgEndpoint}" must be HOST:PORT (IPv6 in brackets)`);
     const dns = flags.dns?.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
     const nat = natOptions(flags);
+    // Usage errors (exit 2): checked before any socket is bound.
+    const tls = flags['tls-cert'] && flags['tls-key'] ? { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } : undefined;
+    const plain = plainHttpRefusal(apiListen, tls !== undefined, flags['insecure-http']);
+    if (plain) usage(plain);
+    let leaseMs: number, trustedProxies: string[];
+    try {
+      leaseMs = parseLease(flags.lease);
+      trustedProxies = (flags['trusted-proxy'] ?? []).map((t) => t.trim()).filter((t) => t !== '');
+      new TrustedProxies(trustedProxies);
+    } catch (err) {
+      return usage((err as Error).message);
+    }
+    if (!tls && !isLoopback(apiListen.host)) {
+      log.warn(`--insecure-http: the API on http://${formatListen(apiListen)} is plain HTTP: registration tokens travel in clear, and so does the answer that tells clients which server key to trust`);
+    }
     let sockets;
     try {
       const udp = bindWireGuard(wgListen);
@@ -160,7 +189,7 @@ export default class Up extends Command {
       wgEndpoint: wgEndpoint!,
       wgListen,
       apiListen,
-      tls: flags['tls-cert'] && flags['tls-key'] ? { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } : undefined,
+      tls,
       statePath,
       subnet: flags.subnet,
       subnet6: flags.subnet6,
@@ -169,10 +198,13 @@ export default class Up extends Command {
       dns,
       adminToken,
       forwardListenAddress: forwardListen,
+      forwardPorts,
       nat,
       workers: flags.workers ?? Math.min(availableParallelism(), 8),
       metricsListen: flags['metrics-listen'],
       registerRate: flags['register-rate'],
+      trustedProxies,
+      leaseMs,
       logLevel: flags['log-level'] as LogLevel,
     };
     privateKey.fill(0);
@@ -192,7 +224,7 @@ function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: s
     try {
       parseAllowDest(t);
     } catch (err) {
-      fail((err as Error).message);
+      usage((err as Error).message);
     }
   }
   let dnsUpstream;
@@ -200,7 +232,7 @@ function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: s
     const given = (flags['dns-upstream'] ?? []).filter((t) => t.trim() !== '');
     dnsUpstream = given.length > 0 ? given.map((t) => parseDnsUpstream(t)) : undefined;
   } catch (err) {
-    fail((err as Error).message);
+    usage((err as Error).message);
   }
   return { mode: flags.nat as NatMode, allowLan: flags['allow-lan'], allowDest, maxFlows: flags['max-flows'], maxFlowsPerPeer: flags['max-flows-per-peer'], dnsUpstream };
 }

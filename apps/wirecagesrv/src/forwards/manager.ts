@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '@wirecage/wg-engine';
 import type { ForwardProtocol } from '../registry/index.js';
 import { TcpForward, type TcpForwardOptions } from './tcp.js';
 import { UdpForward, type UdpForwardOptions } from './udp.js';
+import type { PortRange } from './ports.js';
 import type { ForwardListener, ForwardTarget, RelayContext } from './types.js';
 
 export const DEFAULT_FORWARD_LISTEN_ADDRESS = '0.0.0.0';
@@ -13,6 +14,8 @@ export const DEFAULT_FORWARD_LISTEN_ADDRESS = '0.0.0.0';
 export interface ForwardManagerOptions {
   /** Address the public ports are bound on; "::" takes both families. Default 0.0.0.0. */
   listenAddress?: string;
+  /** The public ports forwards may take (--forward-ports); every port when absent (a library user's own choice). */
+  ports?: PortRange;
   /** Namespace of the public listeners; default (null) this process's own. */
   listenNetnsFd?: number | null;
   /** The NAT namespace the peers are reached in; null until there is one. */
@@ -37,12 +40,14 @@ const key = (protocol: ForwardProtocol, port: number) => `${protocol}/${port}`;
 
 export class ForwardManager {
   readonly listenAddress: string;
+  readonly ports: PortRange | null;
   private readonly listeners = new Map<string, ForwardListener>();
   private readonly ctx: RelayContext;
   private nat: number | null;
 
   constructor(private readonly opts: ForwardManagerOptions = {}) {
     this.listenAddress = opts.listenAddress ?? DEFAULT_FORWARD_LISTEN_ADDRESS;
+    this.ports = opts.ports ?? null;
     this.nat = opts.natNetnsFd ?? null;
     this.ctx = { natNetnsFd: () => this.nat, logger: opts.logger ?? silentLogger };
   }

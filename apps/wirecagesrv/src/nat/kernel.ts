@@ -23,13 +23,15 @@ import {
   writeForwarding,
   type Forwarding,
 } from './kernel-host.js';
-import { KERNEL_NFT_TABLE, kernelRuleset, parseCounters } from './kernel-rules.js';
+import { HostAddressWatcher } from './host-addresses.js';
+import { KERNEL_NFT_TABLE, hostChainUpdate, kernelRuleset, parseCounters } from './kernel-rules.js';
 import { NAT_TUN_NAME } from './namespace.js';
 import { EgressPolicy } from './policy.js';
 import type { Nat, NatStartOptions } from './types.js';
 
 /** Steps done so far, undone in reverse by close() or a failed start. */
 interface Undo {
+  hosts?: HostAddressWatcher;
   dns?: DnsForwarder;
   tun?: Tun;
   netnsFd?: number;
@@ -47,8 +49,9 @@ async function undo(u: Undo, log: Logger): Promise<void> {
     }
   };
   // Each step once, even if close() runs twice.
-  const { dns, tun, netnsFd, table, routing, forwarding } = u;
+  const { hosts, dns, tun, netnsFd, table, routing, forwarding } = u;
   for (const k of Object.keys(u) as (keyof Undo)[]) delete u[k];
+  hosts?.close();
   if (dns) {
     log.info(dns.summary());
     await attempt('stop the DNS forwarder', () => dns.close());
@@ -109,19 +112,35 @@ export async function startKernelNat(device: Device, o: NatStartOptions, log: Lo
       nl.close();
     }
     const [pool4, pool6] = o.serverPools as [string, string];
+    const policy = new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools });
+    // The table is written with the addresses as they are now; later changes rewrite its host chain.
+    let ready = false;
+    let updating = Promise.resolve();
+    u.hosts = HostAddressWatcher.start((addresses) => {
+      policy.setHostAddresses(addresses);
+      if (!ready) return;
+      updating = updating
+        .then(() => toolOrThrow('nft', ['-f', '-'], hostChainUpdate(policy)))
+        .then(() => log.debug(`kernel NAT: the host's addresses refused to peers are now ${addresses.join(', ')}`))
+        .catch((err: Error) => log.error(`kernel NAT: cannot refuse the host's new addresses to peers: ${err.message}`));
+    }, log);
     const ruleset = kernelRuleset({
       tunName: tun.name,
       gateway4: o.gateway4.split('/')[0]!,
       gateway6: o.gateway6.split('/')[0]!,
       pool4,
       pool6,
-      policy: new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools }),
+      policy,
       maxFlows: o.maxFlows,
       maxFlowsPerPeer: o.maxFlowsPerPeer,
       comment: stateComment(process.pid, before),
+      forwardedBefore: { v4: before.v4 === '1', v6: before.v6 === '1' },
     });
     await toolOrThrow('nft', ['-f', '-'], ruleset);
     u.table = true;
+    ready = true;
+    // An address that changed while the table was being written.
+    await toolOrThrow('nft', ['-f', '-'], hostChainUpdate(policy));
     u.routing = true;
     await installForwardRouting();
     u.forwarding = before;

@@ -9,6 +9,8 @@ import { runInNetns } from './netns-command.js';
 import { natRuleset, policyRouting } from './nft-rules.js';
 
 export const NAT_TUN_NAME = 'wcs0';
+/** Forwarding off in the namespace (a new one inherits IPv4's from the host's initial namespace). */
+const FORWARDING_OFF = 'echo 0 > /proc/sys/net/ipv4/ip_forward && echo 0 > /proc/sys/net/ipv6/conf/all/forwarding';
 
 export interface NatNamespaceOptions {
   mtu: number;
@@ -24,6 +26,8 @@ export class NatNamespace {
     readonly netnsFd: number,
     readonly tun: Tun,
     private readonly gateways: { v4: string; v6: string },
+    /** Why forwarding could not be switched off (a read-only /proc/sys); null when it is off. The forward chain drops all the same. */
+    readonly forwardingNotOff: string | null,
   ) {}
 
   /** Creates the namespace, its TUN and addresses, and the policy routing that tproxy needs. */
@@ -43,7 +47,11 @@ export class NatNamespace {
       }
       await runInNetns(netnsFd, 'ip', ['-4', '-batch', '/dev/stdin'], policyRouting(4));
       await runInNetns(netnsFd, 'ip', ['-6', '-batch', '/dev/stdin'], policyRouting(6));
-      return new NatNamespace(netnsFd, tun, { v4: o.gateway4.split('/')[0]!, v6: o.gateway6.split('/')[0]! });
+      const forwarding = await runInNetns(netnsFd, 'sh', ['-c', FORWARDING_OFF]).then(
+        () => null,
+        (err: Error) => err.message,
+      );
+      return new NatNamespace(netnsFd, tun, { v4: o.gateway4.split('/')[0]!, v6: o.gateway6.split('/')[0]! }, forwarding);
     } catch (err) {
       tun?.close();
       closeSync(netnsFd);

@@ -5,6 +5,12 @@
 // (and the later fragments of big ones, which carry no ICMP header) are marked
 // for local delivery too, where the ping relay reads them (icmp-relay.ts).
 // Mark 1 sends steered packets to routing table 100, where everything is local.
+// Nothing is forwarded here: the namespace terminates every flow itself, and a
+// packet the relays do not take (another protocol, another ICMP type) from one
+// peer to another must not be routed back into the tunnel. Forwarding is
+// switched off in the namespace too (namespace.ts), but a new namespace
+// inherits IPv4 forwarding from the host's initial one (on on any Docker
+// host), and its /proc/sys may be read-only: the forward chain is what holds.
 
 export const TPROXY_MARK = 1;
 export const TPROXY_TABLE = 100;
@@ -38,6 +44,9 @@ export function natRuleset(o: NftRuleOptions): string {
     meta l4proto tcp socket transparent 1 ${mark} accept
     meta l4proto tcp tproxy to :${o.tcpPort} ${mark} accept
     meta l4proto udp tproxy to :${o.udpPort} ${mark} accept
+  }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
   }
 }
 `;

@@ -1,12 +1,29 @@
 // The egress policy: which destinations a peer's flows may reach from the
 // server's host network. Without it a peer could reach what only the server
 // should: its loopback services, the cloud metadata endpoint (169.254.169.254),
-// the private network it sits in, and the other peers through the server.
+// the private network it sits in, the other peers through the server, and
+// the server itself on any of its addresses (a connection from the host to
+// itself slips past firewalls that filter by interface or source). IPv6
+// prefixes that carry an IPv4 address a translator or tunnel delivers to
+// (NAT64, 6to4, IPv4-mapped) are judged by that IPv4 address: every IPv4 rule
+// is also written as its translations, so the kernel NAT's prefix rules and
+// check() stay one list.
 import { isIP } from 'node:net';
 import { parseCidr, type Cidr } from '@wirecage/wg-engine';
 
 /** Why a destination is refused; null when it is allowed. */
-export type RefusalReason = 'loopback' | 'link-local' | 'private' | 'multicast' | 'broadcast' | 'unspecified' | 'reserved' | 'server-pool';
+export type RefusalReason =
+  | 'loopback'
+  | 'link-local'
+  | 'private'
+  | 'multicast'
+  | 'broadcast'
+  | 'unspecified'
+  | 'reserved'
+  | 'server-pool'
+  | 'host'
+  | 'teredo'
+  | 'nat64';
 
 interface Range {
   cidr: Cidr;
@@ -23,10 +40,18 @@ const ALWAYS: Range[] = [
   range('224.0.0.0/4', 'multicast'),
   range('255.255.255.255/32', 'broadcast'),
   range('240.0.0.0/4', 'reserved'),
+  // Benchmarking (RFC 2544) and IETF protocol assignments (DS-Lite, NAT64 discovery): never a public destination.
+  range('198.18.0.0/15', 'reserved'),
+  range('192.0.0.0/24', 'reserved'),
   range('::/128', 'unspecified'),
   range('::1/128', 'loopback'),
   range('fe80::/10', 'link-local'),
   range('ff00::/8', 'multicast'),
+  // Teredo embeds the server's and a relay's IPv4 addresses and tunnels out over UDP: nothing to judge it by.
+  range('2001::/32', 'teredo'),
+  // Local-use NAT64 (RFC 8215): the network picks where the IPv4 sits (RFC 6052, /48 to /96), so only the
+  // /96 form is judged by its IPv4 (EMBEDDINGS); the rest of the /48 is refused.
+  ...complement(parseCidr('64:ff9b:1::/48'), parseCidr('64:ff9b:1::/96')).map((cidr): Range => ({ cidr, reason: 'nat64' })),
 ];
 
 /** The local networks: refused unless --allow-lan. */
@@ -39,7 +64,40 @@ const LAN: Range[] = [
   range('fec0::/10', 'private'),
 ];
 
-const MAPPED_V4 = parseCidr('::ffff:0:0/96');
+/** IPv6 prefixes whose addresses reach the IPv4 address at byte `offset`. */
+const EMBEDDINGS: { prefix: Cidr; offset: number }[] = [
+  { prefix: parseCidr('::ffff:0:0/96'), offset: 12 }, // IPv4-mapped: a socket connects to the IPv4 address
+  { prefix: parseCidr('64:ff9b::/96'), offset: 12 }, // NAT64 (RFC 6052)
+  { prefix: parseCidr('64:ff9b:1::/96'), offset: 12 }, // local-use NAT64 (RFC 8215) as a /96
+  { prefix: parseCidr('2002::/16'), offset: 2 }, // 6to4 (RFC 3056): the IPv4 address of the site's router
+];
+
+/** An IPv4 prefix as the IPv6 prefixes that embed it (EMBEDDINGS); an IPv6 prefix as itself. */
+function withTranslations(c: Cidr): Cidr[] {
+  if (c.family === 6) return [c];
+  return [
+    c,
+    ...EMBEDDINGS.map(({ prefix, offset }) => {
+      const address = Buffer.from(prefix.address);
+      c.address.copy(address, offset);
+      return { family: 6 as const, address, prefix: offset * 8 + c.prefix };
+    }),
+  ];
+}
+
+/** The prefixes that cover `outer` except `inner` (one per bit between their lengths). */
+function complement(outer: Cidr, inner: Cidr): Cidr[] {
+  const out: Cidr[] = [];
+  for (let bit = outer.prefix; bit < inner.prefix; bit++) {
+    const address = Buffer.from(inner.address);
+    address[bit >> 3]! ^= 0x80 >> (bit & 7);
+    for (let b = bit + 1; b < 128; b++) address[b >> 3]! &= ~(0x80 >> (b & 7));
+    out.push({ family: 6, address, prefix: bit + 1 });
+  }
+  return out;
+}
+
+const translated = (r: Range): Range[] => withTranslations(r.cidr).map((cidr) => ({ cidr, reason: r.reason }));
 
 function contains(c: Cidr, addr: Buffer): boolean {
   if (addr.length !== c.address.length) return false;
@@ -61,16 +119,26 @@ export interface EgressPolicyOptions {
 }
 
 export class EgressPolicy {
-  private readonly refused: Range[];
+  private readonly fixed: Range[];
   private readonly allowed: Cidr[];
+  private host: Range[] = [];
 
   constructor(opts: EgressPolicyOptions = {}) {
-    this.allowed = (opts.allowDest ?? []).map((text) => parseAllowDest(text));
-    this.refused = [
+    this.allowed = (opts.allowDest ?? []).flatMap((text) => withTranslations(parseAllowDest(text)));
+    this.fixed = [
       ...(opts.serverPools ?? []).map((p) => range(p, 'server-pool')),
       ...ALWAYS,
       ...(opts.allowLan ? [] : LAN),
-    ];
+    ].flatMap(translated);
+  }
+
+  /** The addresses the host holds now, on any interface (host-addresses.ts keeps them current). */
+  setHostAddresses(addresses: readonly string[]): void {
+    this.host = addresses.map((a) => range(a, 'host')).flatMap(translated);
+  }
+
+  private get refused(): Range[] {
+    return [...this.fixed, ...this.host];
   }
 
   /**
@@ -83,11 +151,8 @@ export class EgressPolicy {
 
   /** Null when `address` may be reached, else the reason it may not. */
   check(address: string): RefusalReason | null {
-    const family = isIP(address);
-    if (family === 0) return 'unspecified';
-    let addr = parseCidr(address).address;
-    // An IPv4-mapped IPv6 address (::ffff:127.0.0.1) reaches the IPv4 address it carries: judge that one.
-    if (family === 6 && contains(MAPPED_V4, addr)) addr = addr.subarray(12);
+    if (isIP(address) === 0) return 'unspecified';
+    const addr = parseCidr(address).address;
     if (this.allowed.some((c) => contains(c, addr))) return null;
     return this.refused.find((r) => contains(r.cidr, addr))?.reason ?? null;
   }

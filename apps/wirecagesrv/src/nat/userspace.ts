@@ -9,6 +9,7 @@ import { DnsForwarder } from './dns-forwarder.js';
 import { hostDnsUpstreams } from './dns-upstream.js';
 import { IcmpErrorSender } from './icmp-error-sender.js';
 import { IcmpRelay } from './icmp-relay.js';
+import { HostAddressWatcher } from './host-addresses.js';
 import { FlowLimits } from './limits.js';
 import { NatNamespace } from './namespace.js';
 import { EgressPolicy } from './policy.js';
@@ -19,13 +20,17 @@ import type { Nat, NatStartOptions } from './types.js';
 
 export async function startUserspaceNat(device: Device, o: NatStartOptions, log: Logger): Promise<Nat> {
   const ns = await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6, offload: o.offload });
+  if (ns.forwardingNotOff) log.warn(`cannot switch forwarding off in the NAT namespace (its forward chain drops everything all the same): ${ns.forwardingNotOff}`);
   const counters = newCounters();
   const limits = new FlowLimits(o.maxFlows, o.maxFlowsPerPeer);
   const [gateway4, gateway6] = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!) as [string, string];
   const icmpErrors = IcmpErrorSender.open({ netnsFd: ns.netnsFd, gateway4, gateway6, counters, log });
+  const policy = new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools });
+  // The relays connect from the host: its own addresses are refused (stage 2 runs in the host's network namespace).
+  const hosts = HostAddressWatcher.start((addresses) => policy.setHostAddresses(addresses), log);
   const ctx: RelayContext = {
     netnsFd: ns.netnsFd,
-    policy: new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools }),
+    policy,
     limits,
     counters,
     log,
@@ -47,6 +52,7 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
     udp?.close();
     await tcp?.close();
     icmpErrors?.close();
+    hosts.close();
     ns.close();
     throw err;
   }
@@ -70,6 +76,7 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
       u.close();
       await t.close();
       icmpErrors?.close();
+      hosts.close();
       ns.close();
     },
   };

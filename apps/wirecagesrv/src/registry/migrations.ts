@@ -37,6 +37,17 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE peers ADD COLUMN last_endpoint TEXT;
   `,
+  // 3: leases (unix ms; NULL until the registry is opened with a lease length, which fills it in),
+  // and the key-proof nonces seen within their window, so a restart does not open a replay window.
+  `
+  ALTER TABLE peers ADD COLUMN lease_expires INTEGER;
+  CREATE INDEX peers_by_lease ON peers (lease_expires);
+  CREATE TABLE proof_nonces (
+    nonce TEXT PRIMARY KEY,
+    expires INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX proof_nonces_by_expiry ON proof_nonces (expires);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -7,11 +7,13 @@ import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RegistryError } from './errors.js';
+import { createPrivateFile, fixRegistryModes } from './file-mode.js';
 import { APPLICATION_ID, migrate } from './migrations.js';
 
 const LEAVE_IT = 'It was left untouched: restore it from a backup, or move it away to start an empty registry (every peer then registers anew).';
 
-export function openDatabase(path: string): Database.Database {
+/** Opens, checks and migrates the registry; `note` hears of file modes it had to fix. */
+export function openDatabase(path: string, note: (message: string) => void = () => {}): Database.Database {
   let exists = false;
   try {
     const st = statSync(path);
@@ -29,7 +31,15 @@ export function openDatabase(path: string): Database.Database {
     } catch (err) {
       throw new RegistryError(`cannot create the directory for the registry ${path}: ${(err as Error).message}`);
     }
+    try {
+      // 0600 from the first byte; an empty file is a valid empty database to SQLite.
+      createPrivateFile(path);
+    } catch (err) {
+      throw new RegistryError(`cannot create the registry ${path}: ${(err as Error).message}`);
+    }
   }
+  // Modes only, never content: a file that fails the checks below is still left as it was.
+  for (const n of fixRegistryModes(path)) note(n);
 
   let db: Database.Database;
   try {
@@ -45,6 +55,8 @@ export function openDatabase(path: string): Database.Database {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db, path);
+    // SQLite made the -wal and -shm just now with the file's mode; check all the same.
+    for (const n of fixRegistryModes(path)) note(n);
   } catch (err) {
     db.close();
     throw err;

@@ -4,10 +4,13 @@
 // up), so two processes sharing the file can never hand out one address
 // twice; the UNIQUE constraints are the backstop.
 import type { Database, Statement } from 'better-sqlite3';
+import { silentLogger, type Logger } from '@wirecage/wg-engine';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { RegistryError, RegistryFullError } from './errors.js';
 import { ForwardStore } from './forwards.js';
+import { DEFAULT_LEASE, parseLease, renewStep } from './lease.js';
+import { NonceStore } from './nonces.js';
 import { openDatabase } from './open.js';
 import { AddressPool, FIRST_PEER_INDEX, generateUla64, parseSubnet, PoolError, type Subnet } from './pool.js';
 
@@ -22,6 +25,10 @@ export interface RegistryOptions {
   subnet6?: string;
   /** Most peers registered at once; default: as many as the pool holds. */
   maxPeers?: number;
+  /** How long a registration lasts without renewal, in ms; default 30 days. */
+  leaseMs?: number;
+  /** Hears of registry files whose mode had to be set to 0600. */
+  logger?: Logger;
 }
 
 export interface PeerRecord {
@@ -34,6 +41,8 @@ export interface PeerRecord {
   lastSeen: Date | null;
   /** The peer's UDP endpoint at that handshake ("192.0.2.1:51820", "[2001:db8::1]:51820"); null if none. */
   lastEndpoint: string | null;
+  /** When the registration lapses unless renewed (re-registration, or a handshake). */
+  leaseExpires: Date;
 }
 
 interface PeerRow {
@@ -44,6 +53,7 @@ interface PeerRow {
   created_at: number;
   last_seen: number | null;
   last_endpoint: string | null;
+  lease_expires: number;
 }
 
 function toRecord(r: PeerRow): PeerRecord {
@@ -55,6 +65,7 @@ function toRecord(r: PeerRow): PeerRecord {
     createdAt: new Date(r.created_at),
     lastSeen: r.last_seen === null ? null : new Date(r.last_seen),
     lastEndpoint: r.last_endpoint,
+    leaseExpires: new Date(r.lease_expires),
   };
 }
 
@@ -69,14 +80,21 @@ export class Registry {
   readonly maxPeers: number;
   /** Port forwards; a peer's go with it when it is removed. */
   readonly forwards: ForwardStore;
+  /** Key-proof nonces seen within their window. */
+  readonly nonces: NonceStore;
+  /** Lease length in ms. */
+  readonly leaseMs: number;
   private readonly stmt: {
     get: Statement<[string], PeerRow>;
     list: Statement<[], PeerRow>;
     count: Statement<[], { n: number }>;
     lowestFree: Statement<[{ first: number; last: number }], { idx: number }>;
-    insert: Statement<[string, number, string, string, number]>;
+    insert: Statement<[string, number, string, string, number, number]>;
     remove: Statement<[string]>;
-    touch: Statement<[number, string | null, string]>;
+    renew: Statement<[number, string]>;
+    touch: Statement<[{ key: string; now: number; endpoint: string | null; renewTo: number; step: number }]>;
+    expired: Statement<[number], PeerRow>;
+    removeExpired: Statement<[string, number]>;
   };
 
   private constructor(
@@ -84,8 +102,11 @@ export class Registry {
     private readonly db: Database,
     pool: AddressPool,
     maxPeers: number | undefined,
+    leaseMs: number,
   ) {
     this.pool = pool;
+    this.leaseMs = leaseMs;
+    this.nonces = new NonceStore(db);
     this.maxPeers = Math.min(maxPeers ?? pool.capacity, pool.capacity);
     this.forwards = new ForwardStore(db);
     this.stmt = {
@@ -99,9 +120,18 @@ export class Registry {
                 WHERE p.host_index + 1 <= @last
                   AND NOT EXISTS (SELECT 1 FROM peers q WHERE q.host_index = p.host_index + 1))
         END AS idx`),
-      insert: db.prepare('INSERT INTO peers (public_key, host_index, address4, address6, created_at) VALUES (?, ?, ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO peers (public_key, host_index, address4, address6, created_at, lease_expires) VALUES (?, ?, ?, ?, ?, ?)'),
       remove: db.prepare('DELETE FROM peers WHERE public_key = ?'),
-      touch: db.prepare('UPDATE peers SET last_seen = ?, last_endpoint = coalesce(?, last_endpoint) WHERE public_key = ?'),
+      renew: db.prepare('UPDATE peers SET lease_expires = ? WHERE public_key = ?'),
+      // The handshake's own record carries the renewal (no write of its own), and the lease moves
+      // only by a whole step; a lease already run out is not revived by a handshake (the sweep removes it).
+      touch: db.prepare(`
+        UPDATE peers SET last_seen = @now, last_endpoint = coalesce(@endpoint, last_endpoint),
+          lease_expires = CASE WHEN lease_expires > @now AND @renewTo - lease_expires >= @step THEN @renewTo ELSE lease_expires END
+        WHERE public_key = @key`),
+      expired: db.prepare('SELECT * FROM peers WHERE lease_expires <= ? ORDER BY lease_expires'),
+      // Only while still expired: a re-registration since the sweep looked renewed it.
+      removeExpired: db.prepare('DELETE FROM peers WHERE public_key = ? AND lease_expires <= ?'),
     };
   }
 
@@ -109,22 +139,32 @@ export class Registry {
     if (opts.maxPeers !== undefined && (!Number.isInteger(opts.maxPeers) || opts.maxPeers < 1)) {
       throw new RegistryError(`--max-peers must be a whole number of at least 1, not ${opts.maxPeers}`);
     }
-    const db = openDatabase(opts.path);
+    const leaseMs = opts.leaseMs ?? parseLease(DEFAULT_LEASE);
+    if (!Number.isInteger(leaseMs) || leaseMs < 1) throw new RegistryError(`the lease must be a positive whole number of ms, not ${opts.leaseMs}`);
+    const log = opts.logger ?? silentLogger;
+    const db = openDatabase(opts.path, (m) => log.warn(m));
     try {
       const pool = resolvePool(db, opts);
-      return new Registry(opts.path, db, pool, opts.maxPeers);
+      // Peers registered before leases existed get a whole lease from now, not an instant expiry.
+      const granted = db.prepare('UPDATE peers SET lease_expires = ? WHERE lease_expires IS NULL').run(Date.now() + leaseMs).changes;
+      if (granted > 0) log.info(`${granted} peer(s) registered before leases get one until ${new Date(Date.now() + leaseMs).toISOString()}`);
+      return new Registry(opts.path, db, pool, opts.maxPeers, leaseMs);
     } catch (err) {
       db.close();
       throw err;
     }
   }
 
-  /** The peer's addresses: the ones it already has, or the lowest free pair. */
+  /** The peer's addresses: the ones it already has, or the lowest free pair; either way a lease of leaseMs from `now`. */
   register(publicKey: string, now = Date.now()): { peer: PeerRecord; created: boolean } {
+    const leaseExpires = now + this.leaseMs;
     return this.db
       .transaction(() => {
         const existing = this.stmt.get.get(publicKey);
-        if (existing) return { peer: toRecord(existing), created: false };
+        if (existing) {
+          this.stmt.renew.run(leaseExpires, publicKey);
+          return { peer: toRecord({ ...existing, lease_expires: leaseExpires }), created: false };
+        }
         if (this.maxPeers < this.pool.capacity && this.count() >= this.maxPeers) {
           throw new RegistryFullError(`the server holds its maximum of ${this.maxPeers} peers (--max-peers)`);
         }
@@ -134,9 +174,9 @@ export class Registry {
         }
         const a4 = this.pool.address4(idx);
         const a6 = this.pool.address6(idx);
-        this.stmt.insert.run(publicKey, idx, a4, a6, now);
+        this.stmt.insert.run(publicKey, idx, a4, a6, now, leaseExpires);
         return {
-          peer: { publicKey, hostIndex: idx, address4: a4, address6: a6, createdAt: new Date(now), lastSeen: null, lastEndpoint: null },
+          peer: { publicKey, hostIndex: idx, address4: a4, address6: a6, createdAt: new Date(now), lastSeen: null, lastEndpoint: null, leaseExpires: new Date(leaseExpires) },
           created: true,
         };
       })
@@ -161,10 +201,19 @@ export class Registry {
     return this.stmt.remove.run(publicKey).changes > 0;
   }
 
-  /** Records a completed handshake. */
-  /** Records a completed handshake (and where it came from). */
+  /** Records a completed handshake (and where it came from); renews the lease when that gains a renewal step. */
   touch(publicKey: string, when = Date.now(), endpoint: string | null = null): void {
-    this.stmt.touch.run(when, endpoint, publicKey);
+    this.stmt.touch.run({ key: publicKey, now: when, endpoint, renewTo: when + this.leaseMs, step: renewStep(this.leaseMs) });
+  }
+
+  /** Peers whose lease ended at or before `now`, the oldest first. */
+  expired(now = Date.now()): PeerRecord[] {
+    return this.stmt.expired.all(now).map(toRecord);
+  }
+
+  /** Forgets the peer if its lease is still over at `now` (false when it was renewed, or is gone). */
+  removeExpired(publicKey: string, now = Date.now()): boolean {
+    return this.stmt.removeExpired.run(publicKey, now).changes > 0;
   }
 
   close(): void {

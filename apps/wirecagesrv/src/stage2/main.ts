@@ -42,10 +42,13 @@ async function main(): Promise<number> {
       dns: spec.dns,
       adminToken: spec.adminToken,
       forwardListenAddress: spec.forwardListenAddress,
+      forwardPorts: spec.forwardPorts,
       nat: spec.nat,
       workers: spec.workers,
       metricsListen: spec.metricsListen,
       rateLimit: spec.registerRate === undefined ? undefined : { burst: spec.registerRate, perMinute: spec.registerRate },
+      trustedProxies: spec.trustedProxies,
+      leaseMs: spec.leaseMs,
       logger: log,
     });
   } finally {

@@ -7,6 +7,7 @@ import type { LogLevel } from '@wirecage/wg-engine';
 import type { TlsFiles } from '../api/listen.js';
 import type { ListenAddress } from '../listen.js';
 import type { NatOptions } from '../nat/index.js';
+import type { PortRange } from '../forwards/index.js';
 
 export const SPEC_FD = 3;
 
@@ -27,6 +28,8 @@ export interface ServerSpec {
   dns?: string[];
   adminToken?: string;
   forwardListenAddress?: string;
+  /** The public ports forwards may take (--forward-ports). */
+  forwardPorts?: PortRange;
   nat: NatOptions;
   /** Prometheus metrics address, if any. */
   metricsListen?: string;
@@ -34,6 +37,10 @@ export interface ServerSpec {
   workers: number;
   /** Registration attempts per source in a burst and per minute (--register-rate). */
   registerRate?: number;
+  /** Reverse proxies believed about the client (--trusted-proxy CIDRs). */
+  trustedProxies?: string[];
+  /** Registration lease in ms (--lease). */
+  leaseMs?: number;
   logLevel: LogLevel;
 }
 
