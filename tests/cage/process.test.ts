@@ -1,7 +1,7 @@
 // wirecage as a process: exit codes, signals, what happens when it is
 // killed, a terminal, --user, and its own failures (handshake, config).
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatCommand, run, runOrThrow } from '../lib/exec.js';
@@ -49,6 +49,17 @@ function hasArgv(pid: number, argv: string[]): boolean {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === argv.join('\0') + '\0';
   } catch {
     return false;
+  }
+}
+
+/** Whether `pid`'s event loop polls a pidfd it holds (an epoll instance lists the pidfd as a target). */
+function waitsOnPidfd(pid: number): boolean {
+  try {
+    const fds = readdirSync(`/proc/${pid}/fd`);
+    const pidfds = new Set(fds.filter((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[pidfd]'));
+    return fds.some((fd) => [...readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').matchAll(/^tfd:\s+(\d+)\s/gm)].some((m) => pidfds.has(m[1]!)));
+  } catch {
+    return false; // an fd closed while we looked, or the process is gone: look again
   }
 }
 
@@ -110,13 +121,21 @@ describe('wirecage run: process', function () {
   });
 
   it('forwards SIGTERM to the command and exits with its status', async () => {
+    // The command prints `ready` only once its trap is set.
     const p = spawnWirecage(c.client, ['-c', conf, '--', 'sh', '-c', 'trap "exit 42" TERM; echo ready; while :; do sleep 0.1; done']);
+    // The SIGTERM goes to wirecage's pid, by then the wirecage-userns helper (`run` execs it), which
+    // passes it to its child, stage 2 (Node). Stage 2 forwards it to the cage's relay only once its
+    // listeners are in place, right after the command has started: a SIGTERM before that kills
+    // stage 2 (Node's default), and the helper then dies of it too. Stage 2 sets them up just before
+    // it waits for the command on its pidfd, which /proc shows: that, and `ready`, is what to wait
+    // for. (The relay and the cage's init block the signals before they fork: nothing to wait for.)
     await waitFor(
       () => {
         p.assertRunning();
-        return p.output().includes('ready');
+        const stage2 = childrenOf(p.pid!)[0];
+        return p.output().split('\n').includes('ready') && stage2 !== undefined && waitsOnPidfd(stage2);
       },
-      { what: 'the command to start in the cage', timeoutMs: 15_000, describe: () => p.describe() },
+      { what: 'the command to start in the cage and stage 2 to wait for it', timeoutMs: 15_000, describe: () => p.describe() },
     );
     process.kill(p.pid!, 'SIGTERM');
     const exit = await p.exited;

@@ -32,7 +32,14 @@ describe('wirecage demo', function () {
     assert.match(out, /^GET http:\/\/web\.lab:8080\/ over IPv4:\n {2}hello from the lab web server, you came from 10\.77\.0\.1$/m);
     assert.match(out, /^GET http:\/\/web\.lab:8080\/ over IPv6:\n {2}hello from the lab web server, you came from fd7a:77::1$/m);
     assert.match(out, /outside the tunnel:\n {2}unreachable, as it should be$/m);
-    assert.match(out, /== wirecage exited with 7, the command's own status/);
+    assert.deepEqual(out.match(/^ {2}(ok|FAILED): .*/gm), [
+      '  ok: the cage has only lo and the tunnel',
+      "  ok: web.lab resolves to IPv4 and IPv6 through the server's DNS forwarder",
+      "  ok: GET http://web.lab:8080/ over IPv4 through the server's NAT",
+      "  ok: GET http://web.lab:8080/ over IPv6 through the server's NAT",
+      "  ok: a web server on the cage's own host is unreachable outside the tunnel",
+    ]);
+    assert.match(out, /== every check passed \(5 of 5\); the run took \d+ ms/);
     assert.match(out, /== tearing the lab down\n$/);
     assert.equal(r.stderr, '', 'nothing on stderr');
 

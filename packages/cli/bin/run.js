@@ -1,4 +1,6 @@
 #!/usr/bin/env node
 import { execute } from '@oclif/core';
+import { topLevelArgv } from '../dist/cage/argv.js';
 
-await execute({ dir: import.meta.url });
+// `wirecage --wg-public-key ... -- CMD`, the earlier wirecage's form, is `wirecage run ...`.
+await execute({ dir: import.meta.url, args: topLevelArgv(process.argv.slice(2)) });

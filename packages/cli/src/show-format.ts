@@ -1,6 +1,55 @@
-// Formats a UAPI get=1 answer the way `wg show` prints an interface.
-// The private and preshared keys are read but never printed.
+// What `wirecage show` prints of a UAPI get=1 answer: the public state of an
+// interface, as `wg show` words it, or as JSON (`show --json`). The private
+// and preshared keys are read but never kept: only whether a preshared key
+// is set, and the public key derived from the private one.
 import { publicKeyOf } from '@wirecage/wg-engine';
+
+export interface ShowPeer {
+  publicKey: string;
+  /** "(hidden)" when the peer has a preshared key, else null: never the key. */
+  presharedKey: '(hidden)' | null;
+  endpoint: string | null;
+  allowedIps: string[];
+  /** Unix seconds of the latest handshake, null before the first. */
+  latestHandshake: number | null;
+  rxBytes: number;
+  txBytes: number;
+  /** Seconds, 0 when off. */
+  persistentKeepalive: number;
+}
+
+export interface ShowInterface {
+  publicKey: string | null;
+  listenPort: number | null;
+  peers: ShowPeer[];
+}
+
+const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+
+/** The public state in a UAPI get=1 answer. */
+export function parseUapiShow(uapi: string): ShowInterface {
+  const iface: ShowInterface = { publicKey: null, listenPort: null, peers: [] };
+  for (const l of uapi.split('\n')) {
+    if (!l || l.startsWith('errno=')) continue;
+    const eq = l.indexOf('=');
+    const k = l.slice(0, eq);
+    const v = l.slice(eq + 1);
+    const peer = iface.peers[iface.peers.length - 1];
+    if (k === 'public_key') {
+      iface.peers.push({ publicKey: b64(v), presharedKey: null, endpoint: null, allowedIps: [], latestHandshake: null, rxBytes: 0, txBytes: 0, persistentKeepalive: 0 });
+    } else if (!peer) {
+      if (k === 'listen_port') iface.listenPort = Number(v);
+      if (k === 'private_key') iface.publicKey = publicKeyOf(Buffer.from(v, 'hex')).toString('base64');
+    } else if (k === 'preshared_key') peer.presharedKey = /^0+$/.test(v) ? null : '(hidden)';
+    else if (k === 'endpoint') peer.endpoint = v;
+    else if (k === 'allowed_ip') peer.allowedIps.push(v);
+    else if (k === 'last_handshake_time_sec') peer.latestHandshake = Number(v) || null;
+    else if (k === 'rx_bytes') peer.rxBytes = Number(v);
+    else if (k === 'tx_bytes') peer.txBytes = Number(v);
+    else if (k === 'persistent_keepalive_interval') peer.persistentKeepalive = Number(v);
+  }
+  return iface;
+}
 
 function ago(seconds: number): string {
   if (seconds < 1) return 'Now';
@@ -26,39 +75,19 @@ function bytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(2)} ${units[i]}`;
 }
 
-const b64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
-
-export function formatUapiShow(name: string, uapi: string, nowMs: number): string {
-  const lines = uapi.split('\n').filter((l) => l && !l.startsWith('errno='));
+/** `wg show`'s text for one interface. */
+export function formatShow(name: string, iface: ShowInterface, nowMs: number): string {
   const out: string[] = [`interface: ${name}`];
-  let listenPort = '';
-  let publicKey: string | null = null;
-  const peers: Record<string, string | string[]>[] = [];
-  for (const l of lines) {
-    const eq = l.indexOf('=');
-    const k = l.slice(0, eq);
-    const v = l.slice(eq + 1);
-    if (k === 'public_key') peers.push({ public_key: v, allowed_ip: [] });
-    else if (peers.length === 0) {
-      if (k === 'listen_port') listenPort = v;
-      if (k === 'private_key') publicKey = publicKeyOf(Buffer.from(v, 'hex')).toString('base64');
-    } else if (k === 'allowed_ip') (peers[peers.length - 1]!.allowed_ip as string[]).push(v);
-    else peers[peers.length - 1]![k] = v;
-  }
-  if (publicKey) out.push(`  public key: ${publicKey}`, '  private key: (hidden)');
-  if (listenPort) out.push(`  listening port: ${listenPort}`);
-  for (const p of peers) {
-    out.push('', `peer: ${b64(p.public_key as string)}`);
-    if (p.preshared_key && !/^0+$/.test(p.preshared_key as string)) out.push('  preshared key: (hidden)');
+  if (iface.publicKey) out.push(`  public key: ${iface.publicKey}`, '  private key: (hidden)');
+  if (iface.listenPort) out.push(`  listening port: ${iface.listenPort}`);
+  for (const p of iface.peers) {
+    out.push('', `peer: ${p.publicKey}`);
+    if (p.presharedKey) out.push(`  preshared key: ${p.presharedKey}`);
     if (p.endpoint) out.push(`  endpoint: ${p.endpoint}`);
-    const allowed = p.allowed_ip as string[];
-    out.push(`  allowed ips: ${allowed.length ? allowed.join(', ') : '(none)'}`);
-    const sec = Number(p.last_handshake_time_sec ?? 0);
-    if (sec) out.push(`  latest handshake: ${ago(nowMs / 1000 - sec)}`);
-    const rx = Number(p.rx_bytes ?? 0);
-    const tx = Number(p.tx_bytes ?? 0);
-    if (rx || tx) out.push(`  transfer: ${bytes(rx)} received, ${bytes(tx)} sent`);
-    const ka = Number(p.persistent_keepalive_interval ?? 0);
+    out.push(`  allowed ips: ${p.allowedIps.length ? p.allowedIps.join(', ') : '(none)'}`);
+    if (p.latestHandshake) out.push(`  latest handshake: ${ago(nowMs / 1000 - p.latestHandshake)}`);
+    if (p.rxBytes || p.txBytes) out.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
+    const ka = p.persistentKeepalive;
     if (ka) out.push(`  persistent keepalive: every ${ka} second${ka === 1 ? '' : 's'}`);
   }
   return out.join('\n') + '\n';

@@ -4,9 +4,12 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { demoScript } from '../src/demo/checks.js';
 
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
-const cli = (args: string[], input?: string) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input });
+const SRV_BIN = fileURLToPath(new URL('../../../apps/wirecagesrv/bin/run.js', import.meta.url));
+const cli = (args: string[], input?: string, env?: NodeJS.ProcessEnv) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input, env: env ?? process.env });
+const srv = (args: string[]) => spawnSync(process.execPath, [SRV_BIN, ...args], { encoding: 'utf8' });
 
 describe('wirecage CLI', function () {
   this.timeout(20_000);
@@ -126,5 +129,79 @@ describe('wirecage CLI', function () {
     const keygen = cli(['keygen', '--help']).stdout;
     for (const f of ['--out=FILE', '--force']) assert.ok(keygen.includes(f), f);
     for (const c of ['check', 'pubkey']) assert.match(cli([c, '--help']).stdout, /Exit status: 0 .*, 1 when/);
+  });
+
+  it('check --json prints the public parts as one object, never a secret', () => {
+    const priv = cli(['keygen']).stdout.trim();
+    const pub = execFileSync('wg', ['pubkey'], { input: priv, encoding: 'utf8' }).trim();
+    const peerPub = execFileSync('wg', ['pubkey'], { input: execFileSync('wg', ['genkey']), encoding: 'utf8' }).trim();
+    const psk = execFileSync('wg', ['genpsk'], { encoding: 'utf8' }).trim();
+    const conf = join(dir, 'json.conf');
+    writeFileSync(conf, `[Interface]\nPrivateKey = ${priv}\nAddress = 10.7.0.2/24, fd07::2\nDNS = 10.7.0.1, corp.example\n\n[Peer]\nPublicKey = ${peerPub}\nPresharedKey = ${psk}\nEndpoint = vpn.example:51820\nAllowedIPs = 0.0.0.0/0\n`, { mode: 0o600 });
+    const r = cli(['check', conf, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      file: conf,
+      publicKey: pub,
+      privateKeyFile: null,
+      addresses: ['10.7.0.2/24', 'fd07::2/128'],
+      dns: ['10.7.0.1'],
+      search: ['corp.example'],
+      mtu: null,
+      listenPort: null,
+      peers: [{ publicKey: peerPub, presharedKey: '(hidden)', presharedKeyFile: null, endpoint: 'vpn.example:51820', allowedIps: ['0.0.0.0/0'], persistentKeepalive: null }],
+    });
+    assert.ok(!r.stdout.includes(priv) && !r.stdout.includes(psk));
+  });
+
+  it('servers --json lists names and URLs, never tokens; show --json is an array', () => {
+    const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'xdg'), XDG_RUNTIME_DIR: join(dir, 'run') };
+    assert.deepEqual(JSON.parse(cli(['servers', '--json'], undefined, env).stdout), []);
+    assert.equal(cli(['add-server', 'work', 'https://vpn.example:8443', '--token', 'SECRET-TOKEN'], undefined, env).status, 0);
+    const r = cli(['servers', '--json'], undefined, env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [{ name: 'work', url: 'https://vpn.example:8443' }]);
+    assert.ok(!r.stdout.includes('SECRET-TOKEN'));
+    const show = cli(['show', '--json'], undefined, env);
+    assert.equal(show.status, 0, show.stderr);
+    assert.deepEqual(JSON.parse(show.stdout), []);
+  });
+
+  it('help CMD, -h, version and autocomplete work in both CLIs', () => {
+    for (const [run, bin] of [[cli, 'wirecage'], [srv, 'wirecagesrv']] as const) {
+      const cmd = bin === 'wirecage' ? 'keygen' : 'up';
+      const help = run(['help', cmd]);
+      assert.equal(help.status, 0, help.stderr);
+      assert.match(help.stdout, new RegExp(`USAGE\n  \\$ ${bin} ${cmd}`));
+      assert.equal(run([cmd, '-h']).stdout, help.stdout);
+      assert.equal(run([cmd, '--help']).stdout, help.stdout);
+      for (const v of [run(['version']), run(['--version'])]) assert.match(v.stdout, new RegExp(`^${bin}/\\d+\\.\\d+\\.\\d+ linux-x64 node-v`));
+      for (const shell of ['bash', 'zsh']) {
+        const script = run(['autocomplete', 'script', shell]);
+        assert.equal(script.status, 0, script.stderr);
+        assert.match(script.stdout, new RegExp(`${bin.toUpperCase()}_AC_${shell.toUpperCase()}_SETUP_PATH`));
+      }
+    }
+    // After `--` a -h belongs to the command run in the cage, not to wirecage.
+    assert.doesNotMatch(cli(['run', '-c', join(dir, 'none.conf'), '--', 'ls', '-h']).stdout, /USAGE/);
+  });
+
+  it('usage errors exit 2 in both CLIs', () => {
+    for (const args of [['no-such-command'], ['keygen', '--bogus'], ['keygen', '--force'], ['check'], ['servers', 'extra'], ['show', 'a', 'b'], ['run'], ['run', '--bogus', '--', 'true'], ['run', '-c', 'x.conf', '--mtu', 'big', '--', 'true']]) {
+      const r = cli(args);
+      assert.equal(r.status, 2, `wirecage ${args.join(' ')}: ${r.stderr}`);
+    }
+    for (const args of [['no-such-command'], ['up', '--bogus'], ['up', '--wg-endpoint', 'e.test:1']]) {
+      const r = srv(args);
+      assert.equal(r.status, 2, `wirecagesrv ${args.join(' ')}: ${r.stderr}`);
+    }
+  });
+
+  it("demo's caged script exits with the number of its first failed check and marks each", () => {
+    const checks = [{ name: 'first', sh: 'true' }, { name: "second's", sh: 'echo seen; false' }, { name: 'third', sh: 'false' }];
+    const r = spawnSync('sh', ['-c', demoScript(checks)], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stdout, /\n {2}ok: first\nseen\n {2}FAILED: second's\n {2}FAILED: third\n$/);
+    assert.equal(spawnSync('sh', ['-c', demoScript(checks.slice(0, 1))]).status, 0);
   });
 });

@@ -24,7 +24,7 @@ export {
   type CommandUserNamespace,
   type ExitStatus,
 } from './spawn.js';
-export { userNamespaceHelper, userNamespaceCommand, diagnoseUserNamespaces } from './userns.js';
+export { userNamespaceHelper, userNamespaceCommand, diagnoseUserNamespaces, type UserNamespaceDiagnosisOptions } from './userns.js';
 export { execWithInput } from './exec.js';
 export {
   socketInNetns,

@@ -45,6 +45,7 @@ export interface CageSpec {
 }
 
 /** wirecage's own exit codes (the command's status passes through otherwise). */
+export const EXIT_USAGE = 2;
 export const EXIT_WIRECAGE_FAILED = 125;
 export const EXIT_NOT_EXECUTABLE = 126;
 export const EXIT_NOT_FOUND = 127;

@@ -1,23 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Command } from '@oclif/core';
+import { DEMO_CHECKS, demoScript } from '../demo/checks.js';
 import { API_URL, CLIENT_LINK, DemoLab, INTERNET, SERVER_NAME, WEB_NAME, WEB_PORT } from '../demo/lab.js';
 
 const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
-
-/** The caged command: what the cage looks like, and what it can and cannot reach. */
-const SCRIPT = [
-  'echo "inside the cage: uid $(id -u), WIRECAGE=$WIRECAGE WIRECAGE_TUN=$WIRECAGE_TUN"',
-  'echo "interfaces:"; ip -brief addr | awk \'{ printf "  %s", $1; for (i = 3; i <= NF; i++) printf " %s", $i; print "" }\'',
-  'echo "routes:"; { ip route; ip -6 route; } | sed "s/^/  /"',
-  'echo "resolvers (from the server):"; awk \'$1 == "nameserver" { print "  " $2 }\' /etc/resolv.conf',
-  `echo "${WEB_NAME} resolves (through the server's DNS forwarder) to:"; getent ahosts ${WEB_NAME} | awk '$2 == "STREAM" { print "  " $1 }'`,
-  `echo "GET http://${WEB_NAME}:${WEB_PORT}/ over IPv4:"; curl -4 -sS --max-time 5 http://${WEB_NAME}:${WEB_PORT}/ 2>&1 | sed "s/^/  /"`,
-  `echo "GET http://${WEB_NAME}:${WEB_PORT}/ over IPv6:"; curl -6 -sS --max-time 5 http://${WEB_NAME}:${WEB_PORT}/ 2>&1 | sed "s/^/  /"`,
-  `echo "a web server on the cage's own host, ${CLIENT_LINK}:${WEB_PORT}, outside the tunnel:"`,
-  `curl -sS --max-time 3 -o /dev/null http://${CLIENT_LINK}:${WEB_PORT}/ 2>/dev/null && echo "  reachable (LEAK)" || echo "  unreachable, as it should be"`,
-  'exit 7',
-].join('\n');
 
 export default class Demo extends Command {
   static override summary = 'Show wirecage working with wirecagesrv in a private lab (needs root; touches nothing outside the lab).';
@@ -27,7 +14,13 @@ Then \`wirecage add-server\` (into a temporary config directory) and a real
 \`wirecage run ${SERVER_NAME}\` from the client: the caged command lists its
 interfaces, routes and resolvers, fetches http://${WEB_NAME}:${WEB_PORT}/ by name over
 IPv4 and IPv6 through the server's NAT and DNS forwarder, and fails to reach
-a web server on its own host outside the tunnel. Then everything is torn down.`;
+a web server on its own host outside the tunnel. Then everything is torn down.
+
+Each check the caged command makes prints "ok: WHAT" or "FAILED: WHAT"
+(that the outside web server is unreachable is one of them).
+
+Exit status: 0 when every check passed; 1 when one failed (the line "== check
+failed: WHAT" names it), wirecage failed, or the lab could not be built.`;
 
   async run(): Promise<void> {
     if (process.getuid?.() !== 0) this.error('the demo builds network namespaces and needs root: sudo wirecage demo', { exit: 1 });
@@ -44,13 +37,17 @@ a web server on its own host outside the tunnel. Then everything is torn down.`;
       say(`wirecage run ${SERVER_NAME} -- sh -c '...' (in ${lab.client})`);
       const started = performance.now();
       code = await new Promise<number>((resolve) => {
-        const p = spawn('ip', ['netns', 'exec', lab.client, process.execPath, BIN, 'run', SERVER_NAME, '--', 'sh', '-c', SCRIPT], { stdio: 'inherit', env: lab.env });
+        const p = spawn('ip', ['netns', 'exec', lab.client, process.execPath, BIN, 'run', SERVER_NAME, '--', 'sh', '-c', demoScript()], { stdio: 'inherit', env: lab.env });
         p.on('exit', (c) => resolve(c ?? 128));
       });
       const ms = performance.now() - started;
-      say(`wirecage exited with ${code}, the command's own status, after ${ms.toFixed(0)} ms (registration and handshake included)`);
-      if (code !== 7 && lab.serverOutput()) process.stderr.write(`wirecagesrv said:\n${lab.serverOutput()}\n`);
-      code = code === 7 ? 0 : 1;
+      // The command exits with the number of its first failed check (see demo/checks.ts).
+      const failed = DEMO_CHECKS[code - 1];
+      if (code === 0) say(`every check passed (${DEMO_CHECKS.length} of ${DEMO_CHECKS.length}); the run took ${ms.toFixed(0)} ms (registration and handshake included)`);
+      else if (failed) say(`check failed: ${failed.name}`);
+      else say(`wirecage exited with ${code} before the checks ended`);
+      if (code !== 0 && lab.serverOutput()) process.stderr.write(`wirecagesrv said:\n${lab.serverOutput()}\n`);
+      code = code === 0 ? 0 : 1;
     } catch (err) {
       process.stderr.write(`demo failed: ${(err as Error).message}\n`);
       if (lab.serverOutput()) process.stderr.write(`wirecagesrv said:\n${lab.serverOutput()}\n`);

@@ -2,15 +2,19 @@ import { resolve } from 'node:path';
 import { Command, Flags } from '@oclif/core';
 import { ConfigError, type WgQuickConfig } from '../config/wg-quick.js';
 import { loadWgQuick } from '../config/load.js';
-import { splitCommand } from '../cage/argv.js';
+import { flagsWithValues, shellLine, splitCommand, withoutFlags } from '../cage/argv.js';
+import { checkEndpointResolves, hasTunnelFlags, parseTunnelFlags, tunnelConfig, tunnelFlagDefs, tunnelFlagsArgv, type TunnelFlags } from '../config/from-flags.js';
 import { RunError, buildSpec } from '../cage/from-config.js';
 import { execCage, launchCage } from '../cage/launch.js';
 import { browserProfileInUse } from '../cage/browser-lock.js';
-import { EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
+import { EXIT_USAGE, EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
 import { configForServer } from '../servers/register.js';
 import { isServerName } from '../servers/config.js';
 import { parsePublish, withPublishedPorts, type ServerApi } from '../servers/publish.js';
 import { statSync } from 'node:fs';
+
+/** A command line `run` cannot make sense of: exit 2, as oclif's own parse errors. */
+class UsageError extends Error {}
 
 export default class Run extends Command {
   static override summary = 'Run a command in a cage whose only way out is a WireGuard tunnel.';
@@ -27,12 +31,20 @@ stdin it gets a terminal of its own, relayed to yours.
 
 Exit status: the command's own; 128+N when signal N killed it; 125 when
 wirecage fails (config, namespaces, handshake); 126 when the command cannot
-be executed; 127 when it is not found.
+be executed; 127 when it is not found; 2 for a command line it cannot use
+(an unknown flag, a bad value, no server NAME nor -c).
 
 Without -c, the first word names a server added with \`wirecage add-server\`
 (or, when it is a file path, a wg-quick file): wirecage registers its key
 for that server (made on first use in ~/.config/wirecage/keys/NAME.key) and
 builds the tunnel from the server's answer.
+
+The earlier wirecage's flags work too, with or without the word run:
+--wg-public-key KEY --wg-private-key-file FILE --wg-endpoint HOST:PORT
+--wg-address IP[/LEN] (repeatable) [--wg-psk-file FILE] build the tunnel a
+wg-quick file with one [Peer] would (AllowedIPs 0.0.0.0/0, and ::/0 with an
+IPv6 address; DNS from --dns, else 1.1.1.1 through the tunnel). The key files
+must be 0600 or stricter. \`wirecage config from-flags\` writes that file.
 
 --publish PUBLIC:TARGET[/udp] (repeatable, with a server NAME only) asks that
 server to forward its public port PUBLIC to port TARGET in the cage while the
@@ -41,13 +53,18 @@ A forward the server refuses (port taken, not allowed) ends the run with 125
 and the server's reason. The forwards are removed when the command ends.`;
   static override examples = [
     '<%= config.bin %> run work -- firefox   # a server added with add-server',
-    '<%= config.bin %> run work --publish 8080:8000 -- python3 -m http.server 8000',
+    '<%= config.bin %> run work --publish 28080:8000 -- python3 -m http.server 8000',
     '<%= config.bin %> run -c work.conf -- firefox',
     '<%= config.bin %> run -c work.conf -- curl https://example.org',
     'WIRECAGE_CONFIG=work.conf <%= config.bin %> run',
+    '<%= config.bin %> --wg-public-key KEY --wg-private-key-file work.key --wg-endpoint vpn.example.org:51820 --wg-address 10.64.0.2 -- curl https://example.org',
   ];
   static override strict = false;
-  static override usage = ['run --config FILE [flags] [--] [COMMAND [ARGS...]]', 'run NAME [flags] [--] [COMMAND [ARGS...]]'];
+  static override usage = [
+    'run --config FILE [flags] [--] [COMMAND [ARGS...]]',
+    'run NAME [flags] [--] [COMMAND [ARGS...]]',
+    'run --wg-public-key KEY --wg-private-key-file FILE --wg-endpoint HOST:PORT --wg-address IP[/LEN] [flags] [--] [COMMAND [ARGS...]]',
+  ];
   static override flags = {
     config: Flags.string({ char: 'c', summary: 'wg-quick configuration file.', env: 'WIRECAGE_CONFIG' }),
     dns: Flags.string({ summary: 'DNS server for the cage (repeatable); overrides DNS= in the config.', multiple: true }),
@@ -91,50 +108,73 @@ and the server's reason. The forwards are removed when the command ends.`;
     gui: Flags.boolean({ summary: 'Pass the display: the X11 socket of $DISPLAY with $XAUTHORITY, and the Wayland socket of $WAYLAND_DISPLAY.' }),
     audio: Flags.boolean({ summary: 'Pass the PulseAudio/PipeWire sockets (an audio server can load modules that send outside: see README).' }),
     'log-level': Flags.string({ summary: 'wirecage\'s own logging on stderr.', options: ['silent', 'error', 'warn', 'info', 'debug'], default: 'warn' }),
+    ...tunnelFlagDefs,
   };
 
   async run(): Promise<void> {
-    const valued = new Set(['-c', '--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--metrics-listen', '--log-level', '--workers']);
-    valued.add('--publish');
-    valued.add('--share');
+    const valued = flagsWithValues(Run.flags);
     const first = splitCommand(this.argv, valued);
     let flagArgv = first.flags;
     let command = first.command;
     let code: number;
     try {
       let { flags } = await this.parse(Run, flagArgv);
-      let target: { file: string } | { server: string };
-      if (flags.config !== undefined) {
+      let target: { file: string } | { server: string } | { tunnel: TunnelFlags };
+      if (hasTunnelFlags(flags)) {
+        if (flags.config !== undefined) throw new RunError('the --wg-* flags and --config (or WIRECAGE_CONFIG) both describe the tunnel: give one of them');
+        target = { tunnel: parseTunnelFlags(flags) };
+      } else if (flags.config !== undefined) {
         target = { file: flags.config };
       } else {
         const word = command[0];
-        if (word === undefined) throw new RunError('give a server name (see `wirecage servers`) or --config FILE');
+        if (word === undefined) throw new UsageError('give a server name (see `wirecage servers`) or --config FILE');
         // NAME [flags] [--] CMD: flags may follow the name too.
         const rest = splitCommand(command.slice(1), valued);
         flagArgv = [...flagArgv, ...rest.flags];
         command = rest.command;
         flags = (await this.parse(Run, flagArgv)).flags;
+        if (hasTunnelFlags(flags)) throw new RunError(`the --wg-* flags and "${word}" (a server name or config file) both describe the tunnel: give one of them`);
         target = word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word) ? { file: word } : { server: word };
       }
       const publish = (flags.publish ?? []).map(parsePublish);
-      if (publish.length > 0 && 'file' in target) {
-        throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config has no server to ask for port forwards');
+      if (publish.length > 0 && !('server' in target)) {
+        throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config or --wg-* flags have no server to ask for port forwards');
       }
       let serverApi: ServerApi | undefined;
       let cfg: WgQuickConfig;
       let configPath: string;
       let hide: string[] = [];
       let warning: string | null;
+      const quiet = ['silent', 'error'].includes(flags['log-level']);
       if ('file' in target) {
         configPath = resolve(target.file);
         ({ config: cfg, warning } = loadWgQuick(target.file));
+      } else if ('tunnel' in target) {
+        const t = target.tunnel;
+        cfg = tunnelConfig(t);
+        [configPath, warning] = [t.privateKeyFile, null];
+        await checkEndpointResolves(t);
+        if (!quiet) {
+          if (t.defaultDns) {
+            process.stderr.write(`wirecage: notice: no --dns given: the cage resolves names with ${t.defaultDns} through the tunnel, as the earlier wirecage did; choose with --dns IP\n`);
+          }
+          const others = withoutFlags(flagArgv, new Set([...Object.keys(tunnelFlagDefs).map((f) => `--${f}`), '--dns']), valued);
+          const file = 'wirecage.conf';
+          process.stderr.write(
+            `wirecage: hint: the same tunnel from a config file: ${shellLine([this.config.bin, 'config', 'from-flags', ...tunnelFlagsArgv(t, flags)])} > ${file}` +
+              ` && ${shellLine([this.config.bin, 'run', '-c', file, ...others, ...(command.length ? ['--', ...command] : [])])}\n`,
+          );
+        }
       } else {
         const s = await configForServer(target.server);
         ({ config: cfg, warning } = s);
         [configPath, ...hide] = s.hide as [string, ...string[]];
         serverApi = s.api;
       }
-      if (warning && !['silent', 'error'].includes(flags['log-level'])) process.stderr.write(`wirecage: warning: ${warning}\n`);
+      if (warning && !quiet) process.stderr.write(`wirecage: warning: ${warning}\n`);
+      // Key files a config names (PrivateKeyFile, PresharedKeyFile) are hidden in the cage like the config.
+      const keyFiles = [cfg.interface.privateKeyFile, ...cfg.peers.map((p) => p.presharedKeyFile)];
+      hide = [...hide, ...keyFiles.filter((f): f is string => f !== undefined && f !== configPath)];
       // Inside, the running browser's pid is invisible: Chromium would take its profile over, Firefox
       // would hand it the URL, which would load outside the tunnel.
       const busy = browserProfileInUse(command, process.env);
@@ -167,7 +207,9 @@ and the server's reason. The forwards are removed when the command ends.`;
     } catch (err) {
       if (!(err instanceof RunError || err instanceof ConfigError || (err as Error).name?.endsWith('Error'))) throw err;
       process.stderr.write(`wirecage: ${(err as Error).message}\n`);
-      code = EXIT_WIRECAGE_FAILED;
+      // oclif's parse errors carry the exit code 2 of a usage error, as ours do.
+      const usage = err instanceof UsageError || (err as { oclif?: { exit?: number } }).oclif?.exit === EXIT_USAGE;
+      code = usage ? EXIT_USAGE : EXIT_WIRECAGE_FAILED;
     }
     process.exitCode = code;
   }

@@ -1,15 +1,24 @@
-import { Command } from '@oclif/core';
+import { Command, Flags } from '@oclif/core';
 import { loadServers } from '../servers/config.js';
 
 export default class Servers extends Command {
   static override summary = 'List the servers added with `wirecage add-server` (names and URLs, never tokens).';
-  static override description = `Exit status: 0 on success, 1 when config.toml cannot be read.`;
-  static override examples = ['<%= config.bin %> servers'];
+  static override description = `--json prints an array of {"name", "url"} objects.
+
+Exit status: 0 on success, 1 when config.toml cannot be read.`;
+  static override examples = ['<%= config.bin %> servers', '<%= config.bin %> servers --json'];
+  static override flags = {
+    json: Flags.boolean({ summary: 'Print the servers as a JSON array of {name, url} (never tokens).' }),
+  };
 
   async run(): Promise<void> {
-    await this.parse(Servers);
+    const { flags } = await this.parse(Servers);
     try {
       const { servers } = loadServers();
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify([...servers].map(([name, s]) => ({ name, url: s.apiUrl })), null, 2)}\n`);
+        return;
+      }
       const width = Math.max(0, ...[...servers.keys()].map((n) => n.length));
       for (const [name, s] of servers) process.stdout.write(`${name.padEnd(width)}  ${s.apiUrl}\n`);
     } catch (err) {

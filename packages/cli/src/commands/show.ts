@@ -1,24 +1,30 @@
-import { Args, Command } from '@oclif/core';
+import { Args, Command, Flags } from '@oclif/core';
 import { uapiRequest } from '@wirecage/wg-engine';
 import { listCages, runtimeDir } from '../cage/runtime-dir.js';
-import { formatUapiShow } from '../show-format.js';
+import { formatShow, parseUapiShow } from '../show-format.js';
 
 export default class Show extends Command {
   static override summary = 'Show the tunnel state of running cages, like `wg show`.';
   static override description = `Reads the engine's UAPI socket of each cage this user runs (under
 $XDG_RUNTIME_DIR/wirecage, /run/user/UID/wirecage or /run/wirecage for root).
-Keys other than public ones are never printed.`;
+Keys other than public ones are never printed. --json prints an array, one
+object per cage: tun, pid, publicKey, listenPort and peers (publicKey,
+presharedKey "(hidden)" or null, endpoint, allowedIps, latestHandshake in
+Unix seconds or null, rxBytes, txBytes, persistentKeepalive).
+
+Exit status: 0 on success, 1 when TUN is not running or a cage cannot be read.`;
+  static override examples = ['<%= config.bin %> show', '<%= config.bin %> show wirecage --json'];
   static override args = { tun: Args.string({ description: 'The cage\'s tunnel name (default: every running cage).' }) };
+  static override flags = {
+    json: Flags.boolean({ summary: 'Print the cages as a JSON array instead of text (no private or preshared key).' }),
+  };
 
   async run(): Promise<void> {
-    const { args } = await this.parse(Show);
+    const { args, flags } = await this.parse(Show);
     const dir = runtimeDir();
     const cages = listCages(dir).filter((c) => !args.tun || c.tun === args.tun);
-    if (cages.length === 0) {
-      if (args.tun) this.error(`no running cage with tunnel ${args.tun} (looked in ${dir})`, { exit: 1 });
-      return;
-    }
-    const out: string[] = [];
+    if (cages.length === 0 && args.tun) this.error(`no running cage with tunnel ${args.tun} (looked in ${dir})`, { exit: 1 });
+    const shown = [];
     for (const cage of cages) {
       let text: string;
       try {
@@ -26,8 +32,13 @@ Keys other than public ones are never printed.`;
       } catch (err) {
         this.error(`cannot read cage ${cage.tun} (pid ${cage.pid}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { exit: 1 });
       }
-      out.push(formatUapiShow(`${cage.tun} (cage pid ${cage.pid})`, text, Date.now()));
+      shown.push({ tun: cage.tun, pid: cage.pid, ...parseUapiShow(text) });
     }
-    process.stdout.write(out.join('\n'));
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      return;
+    }
+    const now = Date.now();
+    process.stdout.write(shown.map((c) => formatShow(`${c.tun} (cage pid ${c.pid})`, c, now)).join('\n'));
   }
 }

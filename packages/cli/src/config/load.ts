@@ -12,5 +12,8 @@ export interface LoadedConfig {
 /** Throws SecretFileError when the file cannot be read, ConfigError when it is wrong. Errors name `path` as given. */
 export function loadWgQuick(path: string): LoadedConfig {
   const { text, warning } = readSecretFile(path);
-  return { config: parseWgQuick(text, path), warning };
+  const config = parseWgQuick(text, path);
+  // With PrivateKeyFile (and PresharedKeyFile for every preshared key) the file holds no secret: its mode does not matter.
+  const holdsKey = !config.interface.privateKeyFile || config.peers.some((p) => p.presharedKey && !p.presharedKeyFile);
+  return { config, warning: holdsKey ? warning : null };
 }

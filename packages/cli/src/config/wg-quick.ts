@@ -2,8 +2,15 @@
 // Everything wirecage can honour inside a cage is accepted; what would run
 // shell hooks or touch the host's routing is refused by name. Every error
 // names the file, the line and the key, and never repeats a key's value.
+//
+// One wirecage extension: PrivateKeyFile = PATH (and PresharedKeyFile) reads
+// the key from a 0600 file instead of holding it, so a config written from
+// the earlier wirecage's --wg-private-key-file never copies the key. wg-quick
+// itself does not know these keys.
 import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { parseCidr, parseKeyBase64, type Cidr } from '@wirecage/wg-engine';
+import { KeyFileError, readKeyByFile } from './key-by-file.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -20,13 +27,15 @@ export class ConfigError extends Error {
 // Messages quote bad values to say what was wrong; a private key pasted under
 // the wrong key (DNS = <key>) must still never reach a terminal or a log.
 const KEY_SHAPED = /[A-Za-z0-9+/]{32,}={0,2}/g;
-function scrubKeys(text: string): string {
+export function scrubKeys(text: string): string {
   return text.replace(KEY_SHAPED, '<key hidden>');
 }
 
 export interface PeerConfigFile {
   publicKey: Buffer;
   presharedKey?: Buffer;
+  /** Absolute path the preshared key was read from (PresharedKeyFile). */
+  presharedKeyFile?: string;
   endpoint?: { host: string; port: number };
   allowedIps: Cidr[];
   persistentKeepalive?: number;
@@ -37,6 +46,8 @@ export interface WgQuickConfig {
   file: string;
   interface: {
     privateKey: Buffer;
+    /** Absolute path the private key was read from (PrivateKeyFile); hidden in the cage like the file. */
+    privateKeyFile?: string;
     addresses: Cidr[];
     dns: { servers: string[]; search: string[] };
     mtu?: number;
@@ -55,8 +66,8 @@ const REFUSED: Record<string, string> = {
   fwmark: 'the cage has its own network namespace, so FwMark has no use; remove it',
 };
 
-const INTERFACE_KEYS = new Set(['privatekey', 'address', 'dns', 'mtu', 'listenport']);
-const PEER_KEYS = new Set(['publickey', 'presharedkey', 'endpoint', 'allowedips', 'persistentkeepalive']);
+const INTERFACE_KEYS = new Set(['privatekey', 'privatekeyfile', 'address', 'dns', 'mtu', 'listenport']);
+const PEER_KEYS = new Set(['publickey', 'presharedkey', 'presharedkeyfile', 'endpoint', 'allowedips', 'persistentkeepalive']);
 
 function list(value: string): string[] {
   return value
@@ -73,7 +84,7 @@ function isHostname(text: string): boolean {
   return text.length <= 253 && HOSTNAME.test(text) && !/^[0-9.]+$/.test(text);
 }
 
-function parseEndpoint(value: string): { host: string; port: number } | null {
+export function parseEndpoint(value: string): { host: string; port: number } | null {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:[\]\s]+):(\d+)$/.exec(value);
   if (!m) return null;
   const port = Number(m[2]);
@@ -91,7 +102,7 @@ function intIn(value: string, min: number, max: number): number | null {
 
 // Keys that may appear once per section; a second one is almost always a
 // merge mistake, and silently keeping either value would hide it.
-const SINGLE = new Set(['privatekey', 'mtu', 'listenport', 'publickey', 'presharedkey', 'endpoint', 'persistentkeepalive']);
+const SINGLE = new Set(['privatekey', 'privatekeyfile', 'mtu', 'listenport', 'publickey', 'presharedkey', 'presharedkeyfile', 'endpoint', 'persistentkeepalive']);
 
 type PeerDraft = Partial<PeerConfigFile> & { allowedIps: Cidr[]; line: number };
 
@@ -100,6 +111,8 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
   let interfaceLine = 0;
   let seen = new Map<string, number>();
   let privateKey: Buffer | undefined;
+  let privateKeyFile: string | undefined;
+  let privateKeyLine = 0;
   const addresses: Cidr[] = [];
   const dns = { servers: [] as string[], search: [] as string[] };
   let mtu: number | undefined;
@@ -140,7 +153,10 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
     if (REFUSED[k]) throw new ConfigError(file, lineNo, key, REFUSED[k]!);
     const known = section === 'interface' ? INTERFACE_KEYS : PEER_KEYS;
     if (!known.has(k)) {
-      const names = section === 'interface' ? 'PrivateKey, Address, DNS, MTU, ListenPort' : 'PublicKey, PresharedKey, Endpoint, AllowedIPs, PersistentKeepalive';
+      const names =
+        section === 'interface'
+          ? 'PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort'
+          : 'PublicKey, PresharedKey, PresharedKeyFile, Endpoint, AllowedIPs, PersistentKeepalive';
       throw new ConfigError(file, lineNo, key, `unknown key in [${section === 'interface' ? 'Interface' : 'Peer'}] (known: ${names})`);
     }
     if (value === '') throw new ConfigError(file, lineNo, key, 'has no value');
@@ -152,11 +168,25 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
     const fail = (reason: string): never => {
       throw new ConfigError(file, lineNo, key, reason);
     };
+    // Relative to the config file, so the file works from any working directory.
+    const keyFile = (what: 'private key' | 'preshared key'): { path: string; key: Buffer } => {
+      const path = resolve(dirname(file), value);
+      try {
+        return { path, key: readKeyByFile(path, what) };
+      } catch (err) {
+        if (err instanceof KeyFileError) return fail(err.message);
+        throw err;
+      }
+    };
 
     if (section === 'interface') {
       switch (k) {
         case 'privatekey':
-          privateKey = keyOr(value, () => fail('not a WireGuard key (44 base64 characters, as `wirecage keygen` prints)'));
+        case 'privatekeyfile':
+          if (privateKeyLine) fail(`the private key is already given on line ${privateKeyLine}; keep PrivateKey or PrivateKeyFile, not both`);
+          privateKeyLine = lineNo;
+          if (k === 'privatekeyfile') ({ path: privateKeyFile, key: privateKey } = keyFile('private key'));
+          else privateKey = keyOr(value, () => fail('not a WireGuard key (44 base64 characters, as `wirecage keygen` prints)'));
           break;
         case 'address':
           for (const a of list(value)) {
@@ -190,7 +220,10 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
         peer.publicKey = keyOr(value, () => fail('not a WireGuard key (44 base64 characters, as `wirecage pubkey` prints)'));
         break;
       case 'presharedkey':
-        peer.presharedKey = keyOr(value, () => fail('not a WireGuard key (44 base64 characters, as `wg genpsk` prints)'));
+      case 'presharedkeyfile':
+        if (peer.presharedKey) fail('the preshared key is already given in this [Peer]; keep PresharedKey or PresharedKeyFile, not both');
+        if (k === 'presharedkeyfile') ({ path: peer.presharedKeyFile, key: peer.presharedKey } = keyFile('preshared key'));
+        else peer.presharedKey = keyOr(value, () => fail('not a WireGuard key (44 base64 characters, as `wg genpsk` prints)'));
         break;
       case 'endpoint':
         peer.endpoint = parseEndpoint(value) ?? fail(`"${value}" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535`);
@@ -221,7 +254,7 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
   }
   return {
     file,
-    interface: { privateKey, addresses, dns, mtu, listenPort },
+    interface: { privateKey, privateKeyFile, addresses, dns, mtu, listenPort },
     peers: peers as PeerConfigFile[],
   };
 }

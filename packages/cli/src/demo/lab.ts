@@ -124,7 +124,9 @@ export class DemoLab {
     const tokenFile = join(this.dir, 'token');
     writeFileSync(tokenFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
     const flags = ['--wg-listen', `${SERVER_LINK}:51820`, '--api-listen', `${SERVER_LINK}:8443`, '--subnet6', SUBNET6,
-      '--allow-dest', INTERNET.net4, '--allow-dest', INTERNET.net6, '--dns-upstream', INTERNET.host4];
+      '--allow-dest', INTERNET.net4, '--allow-dest', INTERNET.net6, '--dns-upstream', INTERNET.host4,
+      // Plain HTTP on the lab's private link: the token never leaves the lab's namespaces.
+      '--insecure-http'];
     const [cmd, ...lead] = wirecagesrvCommand();
     this.srv = this.spawnIn(this.server, 'wirecagesrv up', cmd!, [...lead, 'up', ...flags, '--auth-token-file', tokenFile,
       '--state', join(this.dir, 'server', 'registry.db'), '--log-level', 'warn'], { PATH: process.env.PATH, HOME: this.dir });

@@ -32,7 +32,7 @@ export function parsePublish(text: string): PublishSpec {
   const publicPort = Number(m?.[1]);
   const targetPort = Number(m?.[2]);
   if (!m || publicPort < 1 || publicPort > 65535 || targetPort < 1 || targetPort > 65535) {
-    throw new RunError(`--publish "${text}" must be PUBLIC:TARGET or PUBLIC:TARGET/udp with ports from 1 to 65535, such as 8080:80 or 5353:53/udp`);
+    throw new RunError(`--publish "${text}" must be PUBLIC:TARGET or PUBLIC:TARGET/udp with ports from 1 to 65535, such as 28080:80 or 25353:53/udp (the server takes public ports from its --forward-ports range, 20000-29999 by default)`);
   }
   return { protocol: (m[3]?.toLowerCase() ?? 'tcp') as 'tcp' | 'udp', publicPort, targetPort };
 }
