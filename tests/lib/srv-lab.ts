@@ -130,3 +130,16 @@ export function runCaged(l: SrvLab, cmd: string[], opts: { server?: string; time
     timeoutMs: opts.timeoutMs ?? 60_000,
   });
 }
+
+/** The answer of POST /v1/register, as the lab tests read it. */
+export interface Registration {
+  client_address: string;
+  client_address6: string;
+  server_public_key: string;
+  server_endpoint: string;
+  dns: string[];
+  mtu: number;
+  allowed_ips: string[];
+  persistent_keepalive: number;
+  lease_expires: string;
+}

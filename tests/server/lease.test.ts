@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { keyProofHeader, keyProofKey, parseKeyBase64 } from '@wirecage/wg-engine';
 import { Lab, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, SRV_BIN, SRV_TOKEN as TOKEN, SUBNET6, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { GATEWAY4, SRV_BIN, SRV_TOKEN as TOKEN, SUBNET6, srvLab, startWirecagesrv, type SrvLab, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -27,16 +27,6 @@ const METRICS = '127.0.0.1:9589';
 /** Inside the default --forward-ports range. */
 const FORWARD_PORT = 20080;
 
-interface Registration {
-  client_address: string;
-  client_address6: string;
-  server_public_key: string;
-  server_endpoint: string;
-  mtu: number;
-  allowed_ips: string[];
-  persistent_keepalive: number;
-  lease_expires: string;
-}
 
 describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by default', function () {
   this.timeout(120_000);

@@ -14,7 +14,7 @@ import { Lab, type Netns } from '../lib/netns.js';
 import type { ExecResult } from '../lib/exec.js';
 import type { LabProcess } from '../lib/process.js';
 import { startFixture } from '../lib/cage.js';
-import { GATEWAY4, INET4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { GATEWAY4, INET4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -23,15 +23,6 @@ const ADMIN = 'lab-admin-peers-0123456789';
 const TICKS = fileURLToPath(new URL('./fixtures/tick-server.mjs', import.meta.url));
 const METRICS = '127.0.0.1:9588';
 
-interface Registration {
-  client_address: string;
-  client_address6: string;
-  server_public_key: string;
-  server_endpoint: string;
-  mtu: number;
-  allowed_ips: string[];
-  persistent_keepalive: number;
-}
 
 describe('wirecagesrv peers list / remove', function () {
   this.timeout(120_000);

@@ -12,21 +12,11 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Lab, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, GATEWAY6, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { GATEWAY4, GATEWAY6, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
-interface Registration {
-  client_address: string;
-  client_address6: string;
-  server_public_key: string;
-  server_endpoint: string;
-  dns: string[];
-  mtu: number;
-  allowed_ips: string[];
-  persistent_keepalive: number;
-}
 
 describe('wirecagesrv in a lab', function () {
   this.timeout(60_000);
