@@ -12,6 +12,8 @@ import type { BindMount, PrivateDir } from '@wirecage/netns';
 
 export class SealError extends Error {}
 
+const EVERY_ID = '0 0 4294967295\n';
+
 /** Directories the cage gets empty and private; the order is the mount order. */
 export const PRIVATE_DIRS: readonly { path: string; mode: number }[] = [
   { path: '/tmp', mode: 0o1777 },
@@ -65,6 +67,8 @@ export function sealCage(o: SealOptions): { seal: CageSeal; env: Record<string, 
   const owner = privileged ? { uid: o.user?.uid ?? 0, gid: o.user?.gid ?? 0 } : { uid: 0, gid: 0 };
   // The command's namespace maps only the ids it runs as: the caller's (as uid 0 with --root) onto
   // stage 2's uid 0, or, started as root, its ids onto the same ones (--user's with its groups).
+  // Root's --root maps every id: its capabilities over files (DAC override) hold only for files
+  // whose owner is mapped, and "root in the cage" reads everyone's, as root does outside.
   const inside = (id: number) => (o.root ? 0 : id);
   const unprivileged = (id: number) => `${inside(id)} 0 1\n`;
   const identity = (ids: number[]) => [...new Set(ids)].map((id) => `${id} ${id} 1\n`).join('');
@@ -73,8 +77,8 @@ export function sealCage(o: SealOptions): { seal: CageSeal; env: Record<string, 
   const runtime = runtimeDirFor(env, owner);
   return {
     seal: {
-      uidMap: privileged ? identity([owner.uid]) : unprivileged(o.caller.uid),
-      gidMap: privileged ? identity([owner.gid, ...(o.user?.groups ?? [])]) : unprivileged(o.caller.gid),
+      uidMap: privileged ? (o.root ? EVERY_ID : identity([owner.uid])) : unprivileged(o.caller.uid),
+      gidMap: privileged ? (o.root ? EVERY_ID : identity([owner.gid, ...(o.user?.groups ?? [])])) : unprivileged(o.caller.gid),
       dropCapabilities: !o.root,
       tmpfs: [...PRIVATE_DIRS.map((d) => ({ ...d, uid: 0, gid: 0 })), ...runtime.tmpfs],
       dirs: [{ path: '/run/lock', mode: 0o1777, uid: 0, gid: 0 }, ...runtime.dirs],
