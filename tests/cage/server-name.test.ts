@@ -36,7 +36,7 @@ describe('wirecage run NAME with wirecagesrv', function () {
   let firstAddrs: string;
 
   it('add-server, then `run lab -- CMD` registers, handshakes and runs the command', async () => {
-    const add = await wirecage(['add-server', 'lab', `http://${srvAddr}:8443`, '--token', TOKEN]);
+    const add = await wirecage(['add-server', 'lab', `http://${srvAddr}:8443`, '--insecure-http', '--token', TOKEN]);
     assert.equal(add.code, 0, add.stderr);
     const conf = join(dir, 'config', 'wirecage', 'config.toml');
     assert.equal((await stat(conf)).mode & 0o777, 0o600);
@@ -66,7 +66,7 @@ describe('wirecage run NAME with wirecagesrv', function () {
   });
 
   it('a wrong token exits 125 with the server\'s 401 error', async () => {
-    assert.equal((await wirecage(['add-server', 'wrong', `http://${srvAddr}:8443`, '--token', 'not-the-token'])).code, 0);
+    assert.equal((await wirecage(['add-server', 'wrong', `http://${srvAddr}:8443`, '--insecure-http', '--token', 'not-the-token'])).code, 0);
     const r = await caged(['wrong', '--', 'true']);
     assert.equal(r.code, 125, r.stderr);
     assert.equal(r.stderr, `wirecage: http://${srvAddr}:8443/v1/register refused the registration: HTTP 401: invalid token\n`);

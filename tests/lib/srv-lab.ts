@@ -119,7 +119,7 @@ export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [
 
 /** `wirecage add-server NAME` for the server's API on `port`. */
 export async function addServer(l: SrvLab, name: string, port = 8443): Promise<void> {
-  const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', name, `http://${l.srvAddr}:${port}`, '--token', SRV_TOKEN], { env: l.env });
+  const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', name, `http://${l.srvAddr}:${port}`, '--insecure-http', '--token', SRV_TOKEN], { env: l.env });
   if (add.code !== 0) throw new Error(`wirecage add-server ${name} failed: ${add.stderr}`);
 }
 

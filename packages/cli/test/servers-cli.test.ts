@@ -28,7 +28,7 @@ describe('wirecage add-server / servers / remove-server', function () {
     const file = join(dir, 'wirecage', 'config.toml');
     const a = cli(['add-server', 'work', 'https://vpn.example.com:8443/', '--token', 'sekrit-token-1']);
     assert.equal(a.status, 0, a.stderr);
-    assert.equal(cli(['add-server', 'lab-2', 'http://10.9.8.7:8443', '--token', 'sekrit-token-2']).status, 0);
+    assert.equal(cli(['add-server', 'lab-2', 'http://10.9.8.7:8443', '--insecure-http', '--token', 'sekrit-token-2']).status, 0);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(join(dir, 'wirecage')), ['config.toml']);
     assert.match(readFileSync(file, 'utf8'), /^version = 1\n\n\[servers\.work\]\napi_url = "https:\/\/vpn\.example\.com:8443"\ntoken = "sekrit-token-1"\n/);

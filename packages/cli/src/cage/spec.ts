@@ -42,6 +42,11 @@ export interface CageSpec {
   /** Open the TUN with offloads (virtio_net_hdr, TSO/USO); only with workers > 0. */
   offload: boolean;
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+  /**
+   * `run NAME` built the tunnel from a stored registration (keys/NAME.lease.json): when the handshake
+   * fails, stage 2 drops that answer (keeping the pinned server key) so the next run registers again.
+   */
+  leaseStateFile?: string;
 }
 
 /** wirecage's own exit codes (the command's status passes through otherwise). */

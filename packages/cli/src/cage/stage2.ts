@@ -13,6 +13,7 @@ import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.j
 import { nsswitchConf, resolvConf } from './resolver.js';
 import { cageFile, listCages, writeCageFile } from './runtime-dir.js';
 import { mountTarget } from './seal.js';
+import { forgetRegistration } from '../servers/lease-state.js';
 
 class CageError extends Error {}
 
@@ -76,7 +77,21 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   }
 
   device.up();
-  await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+  try {
+    await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+  } catch (err) {
+    if (!(err instanceof CageError) || !spec.leaseStateFile) throw err;
+    // A stored answer the server no longer honours (it forgot the peer: removed, or its lease ran
+    // out): drop it so the next run registers again. Registering again within this run would need
+    // the oclif process (stage 1, which holds the token and talks to the API) to stay alive instead
+    // of exec'ing the cage; a failed run and a working next one keep it simple.
+    const failed = forgetRegistration(spec.leaseStateFile);
+    throw new CageError(
+      failed
+        ? `${err.message}; the stored registration ${spec.leaseStateFile} could not be dropped (${failed}): remove it and run again`
+        : `${err.message}; the stored registration was dropped from ${spec.leaseStateFile}: the next run registers again`,
+    );
+  }
 
   const mounts = [...spec.seal.shares];
   if (spec.dns) {

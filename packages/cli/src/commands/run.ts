@@ -145,6 +145,7 @@ and the server's reason. The forwards are removed when the command ends.`;
       let configPath: string;
       let hide: string[] = [];
       let warning: string | null;
+      let leaseStateFile: string | undefined;
       const quiet = ['silent', 'error'].includes(flags['log-level']);
       if ('file' in target) {
         configPath = resolve(target.file);
@@ -170,6 +171,7 @@ and the server's reason. The forwards are removed when the command ends.`;
         ({ config: cfg, warning } = s);
         [configPath, ...hide] = s.hide as [string, ...string[]];
         serverApi = s.api;
+        leaseStateFile = s.leaseStateFile;
       }
       if (warning && !quiet) process.stderr.write(`wirecage: warning: ${warning}\n`);
       // Key files a config names (PrivateKeyFile, PresharedKeyFile) are hidden in the cage like the config.
@@ -199,6 +201,7 @@ and the server's reason. The forwards are removed when the command ends.`;
         gui: flags.gui,
         audio: flags.audio,
       });
+      if (leaseStateFile) spec.leaseStateFile = leaseStateFile;
       const warn = (m: string) => {
         if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
       };

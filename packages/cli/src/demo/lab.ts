@@ -145,7 +145,7 @@ export class DemoLab {
   /** `wirecage add-server` into the lab's config directory, with the token from the environment (never argv). */
   addServer(): string {
     const token = readFileSync(join(this.dir, 'token'), 'utf8').trim();
-    return execFileSync(process.execPath, [CLI_BIN, 'add-server', SERVER_NAME, API_URL], {
+    return execFileSync(process.execPath, [CLI_BIN, 'add-server', SERVER_NAME, API_URL, '--insecure-http'], {
       encoding: 'utf8',
       env: { ...this.env, WIRECAGE_TOKEN: token },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -41,6 +41,12 @@ export function keyFileFor(name: string): string {
   return join(configDir(), 'keys', `${name}.key`);
 }
 
+/** The registration `run NAME` keeps, next to the key (lease-state.ts). */
+export function leaseFileFor(name: string): string {
+  checkServerName(name);
+  return join(configDir(), 'keys', `${name}.lease.json`);
+}
+
 export function checkApiUrl(url: string): string {
   let u: URL;
   try {

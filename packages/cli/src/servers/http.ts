@@ -3,6 +3,26 @@
 // or an answer that is not JSON.
 import { RunError } from '../cage/from-config.js';
 
+/** A non-2xx answer: the status and, on 429 or 503, the seconds Retry-After asks for (null when absent or not understood). */
+export class ApiError extends RunError {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly retryAfterSeconds: number | null,
+  ) {
+    super(message);
+  }
+}
+
+/** Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3). */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
+  if (value === null) return null;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? Math.max(0, Math.ceil((t - now) / 1000)) : null;
+}
+
 export interface ApiAnswer {
   status: number;
   body: Record<string, unknown>;
@@ -54,7 +74,7 @@ export async function callApi(c: ApiCall, refused: string): Promise<ApiAnswer> {
   }
   if (!res.ok) {
     const msg = body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : text.trim().slice(0, 200);
-    throw new RunError(`${c.url} refused ${refused}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`);
+    throw new ApiError(`${c.url} refused ${refused}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`, res.status, parseRetryAfter(res.headers.get('retry-after')));
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RunError(`${c.url}: the answer is not a JSON object`);
   return { status: res.status, body: body as Record<string, unknown> };

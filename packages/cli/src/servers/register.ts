@@ -1,13 +1,16 @@
 // `wirecage run NAME`: the client key for that server (made on first use),
 // registration with the server's API, and the wg-quick-shaped config built
-// from the answer, so the cage is set up exactly as from a file.
+// from the answer, so the cage is set up exactly as from a file. The answer
+// is kept (lease-state.ts) and reused until half its lease has passed, so a
+// loop of runs asks the API once, and runs go on while the API is down.
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
 import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf, readKeyFile, writeSecretFileAtomic, SecretFileError } from '@wirecage/wg-engine';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { RunError } from '../cage/from-config.js';
-import { configFile, keyFileFor, loadServers } from './config.js';
-import { callApi } from './http.js';
+import { configFile, keyFileFor, leaseFileFor, loadServers } from './config.js';
+import { ApiError, callApi } from './http.js';
+import { LEASE_STATE_VERSION, checkPin, readLeaseState, reuseDecision, usableOnFailure, writeLeaseState } from './lease-state.js';
 import { proofSigner } from './proof.js';
 import type { ServerApi } from './publish.js';
 
@@ -20,6 +23,8 @@ export interface Registration {
   mtu?: number;
   allowed_ips?: string[];
   persistent_keepalive?: number;
+  /** RFC 3339 (UTC): when the server forgets the peer unless it registers again or handshakes. */
+  lease_expires?: string;
 }
 
 /** The key for server `name`; created (0600, never replacing another) when there is none yet. */
@@ -42,6 +47,15 @@ export async function register(apiUrl: string, token: string, publicKey: string,
     'the registration',
   );
   return body as unknown as Registration;
+}
+
+/** The longest Retry-After a run waits for (once) before giving up on a 429. */
+export const MAX_RETRY_AFTER_S = 30;
+
+/** A failure the stored answer may stand in for: no answer, an unreadable one, 429 or 5xx (not a refusal such as 401). */
+function isTransient(err: unknown): boolean {
+  if (err instanceof ApiError) return err.status === 429 || err.status >= 500;
+  return err instanceof RunError;
 }
 
 /** The answer of /v1/register as the WgQuickConfig a file would give; every field is checked. */
@@ -91,7 +105,10 @@ export function registrationToConfig(r: Registration, privateKey: Buffer, source
 }
 
 /** Everything `run NAME` needs: the config, the files the cage must not see, and the server's API for --publish. */
-export async function configForServer(name: string): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi }> {
+export async function configForServer(
+  name: string,
+  opts: { sleep?: (ms: number) => Promise<void>; now?: () => number } = {},
+): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi; leaseStateFile?: string }> {
   const cfg = loadServers();
   const entry = cfg.servers.get(name);
   if (!entry) {
@@ -100,10 +117,73 @@ export async function configForServer(name: string): Promise<{ config: WgQuickCo
       `no server named "${name}" in ${cfg.file}${known.length ? ` (known: ${known.join(', ')})` : ''} and no such file; add it with: wirecage add-server ${name} URL --token TOKEN`,
     );
   }
-  const { file, key, warning } = clientKey(name);
+  const { file, key, warning: keyWarning } = clientKey(name);
   const clientPublicKey = keyToBase64(publicKeyOf(key));
-  const reg = await register(entry.apiUrl, entry.token, clientPublicKey);
-  const config = registrationToConfig(reg, key, `${entry.apiUrl}/v1/register`);
-  const sign = proofSigner(key, config.peers[0]!.publicKey);
-  return { config, hide: [file, configFile()], warning, api: { apiUrl: entry.apiUrl, token: entry.token, clientPublicKey, sign } };
+  const warnings = keyWarning ? [keyWarning] : [];
+  const leaseFile = leaseFileFor(name);
+  const now = opts.now ?? Date.now;
+  const stored = readLeaseState(leaseFile);
+  const ctx = { apiUrl: entry.apiUrl, clientPublicKey, now: now() };
+  const source = `${entry.apiUrl}/v1/register`;
+
+  const finish = (reg: Registration, fromStore: boolean) => {
+    const config = registrationToConfig(reg, key, fromStore ? `${leaseFile} (the stored answer of ${source})` : source);
+    const sign = proofSigner(key, config.peers[0]!.publicKey);
+    return {
+      config,
+      hide: [file, configFile()], // the lease file is in the hidden config directory
+      // Several warnings print as several `wirecage: warning:` lines.
+      warning: warnings.length ? warnings.join('\nwirecage: warning: ') : null,
+      api: { apiUrl: entry.apiUrl, token: entry.token, clientPublicKey, sign },
+      // Stage 2 drops a stored answer whose handshake fails: the next run registers again.
+      leaseStateFile: fromStore ? leaseFile : undefined,
+    };
+  };
+
+  const decision = reuseDecision(stored, ctx);
+  if (decision.reuse) {
+    try {
+      return finish(decision.state.registration as unknown as Registration, true);
+    } catch {
+      // A stored answer that no longer passes the checks: register as if there were none.
+    }
+  }
+
+  const registeredAt = new Date(now());
+  let reg: Registration;
+  try {
+    try {
+      reg = await register(entry.apiUrl, entry.token, clientPublicKey);
+    } catch (err) {
+      const wait = err instanceof ApiError && err.status === 429 ? err.retryAfterSeconds : null;
+      if (wait === null || wait > MAX_RETRY_AFTER_S || usableOnFailure(stored, ctx)) throw err;
+      // Rate-limited with nothing stored to fall back on: wait as asked, once, and try once more.
+      await (opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(wait * 1000);
+      reg = await register(entry.apiUrl, entry.token, clientPublicKey);
+    }
+  } catch (err) {
+    const fallback = isTransient(err) ? usableOnFailure(stored, { ...ctx, now: now() }) : null;
+    if (!fallback) throw err;
+    warnings.push(
+      `${(err as Error).message}; using the registration stored in ${leaseFile} (lease until ${String(fallback.registration.lease_expires)})`,
+    );
+    return finish(fallback.registration as unknown as Registration, true);
+  }
+
+  // The server's key is pinned on the first registration; an answer with another key is refused before anything is sent.
+  checkPin(stored.pin, reg.server_public_key, name, entry.apiUrl, leaseFile);
+  const result = finish(reg, false);
+  try {
+    writeLeaseState(leaseFile, {
+      version: LEASE_STATE_VERSION,
+      api_url: entry.apiUrl,
+      client_public_key: clientPublicKey,
+      registered_at: registeredAt.toISOString(),
+      registration: reg as unknown as Record<string, unknown>,
+      pinned_server_public_key: stored.pin ?? reg.server_public_key,
+    });
+  } catch (err) {
+    result.warning = [result.warning, `cannot store the registration (${(err as Error).message}): the next run registers again`].filter(Boolean).join('\nwirecage: warning: ');
+  }
+  return result;
 }
