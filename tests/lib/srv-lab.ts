@@ -143,3 +143,11 @@ export interface Registration {
   persistent_keepalive: number;
   lease_expires: string;
 }
+
+/** The value of the one series matching `re` (its value the first group) on a server's /metrics at `listen`, scraped from `ns`. */
+export async function scrapeMetric(ns: Netns, listen: string, re: RegExp): Promise<number> {
+  const text = (await ns.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${listen}/metrics`])).stdout;
+  const m = re.exec(text);
+  if (!m) throw new Error(`no series matches ${re} in:\n${text}`);
+  return Number(m[1]);
+}

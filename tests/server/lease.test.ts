@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { keyProofHeader, keyProofKey, parseKeyBase64 } from '@wirecage/wg-engine';
 import { Lab, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, SRV_BIN, SRV_TOKEN as TOKEN, SUBNET6, srvLab, startWirecagesrv, type SrvLab, type Registration } from '../lib/srv-lab.js';
+import { GATEWAY4, SRV_BIN, SRV_TOKEN as TOKEN, SUBNET6, srvLab, startWirecagesrv, scrapeMetric, type SrvLab, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -67,12 +67,7 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
   const register = (key: string, extra: string[] = []) => api('POST', '/v1/register', [bearer(TOKEN), ...extra], { client_public_key: key });
 
   /** The value of one series on the server's /metrics (scraped inside the server namespace). */
-  async function metric(re: RegExp): Promise<number> {
-    const text = (await l.srv.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${METRICS}/metrics`])).stdout;
-    const m = re.exec(text);
-    if (!m) throw new Error(`no series matches ${re} in:\n${text}`);
-    return Number(m[1]);
-  }
+  const metric = (re: RegExp) => scrapeMetric(l.srv, METRICS, re);
   const unknownPeerDrops = () => metric(/^wirecage_drops_total\{[^}]*reason="unknown-peer"[^}]*\} (\d+)$/m);
   const devicePeers = () => metric(/^wireguard_peers\{[^}]*\} (\d+)$/m);
   const listening = async (port: number) => (await l.srv.runOrThrow('ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '';

@@ -14,7 +14,7 @@ import { Lab, type Netns } from '../lib/netns.js';
 import type { ExecResult } from '../lib/exec.js';
 import type { LabProcess } from '../lib/process.js';
 import { startFixture } from '../lib/cage.js';
-import { GATEWAY4, INET4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab, type Registration } from '../lib/srv-lab.js';
+import { GATEWAY4, INET4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, scrapeMetric, type SrvLab, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -65,12 +65,7 @@ describe('wirecagesrv peers list / remove', function () {
   }
 
   /** The value of one series on the server's /metrics (scraped inside the server namespace). */
-  async function metric(re: RegExp): Promise<number> {
-    const text = (await l.srv.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${METRICS}/metrics`])).stdout;
-    const m = re.exec(text);
-    if (!m) throw new Error(`no series matches ${re} in:\n${text}`);
-    return Number(m[1]);
-  }
+  const metric = (re: RegExp) => scrapeMetric(l.srv, METRICS, re);
   const unknownPeerDrops = () => metric(/^wirecage_drops_total\{[^}]*reason="unknown-peer"[^}]*\} (\d+)$/m);
   const devicePeers = () => metric(/^wireguard_peers\{[^}]*\} (\d+)$/m);
   const natFlows = () => metric(/^wirecagesrv_nat_active_flows\{[^}]*\} (\d+)$/m);

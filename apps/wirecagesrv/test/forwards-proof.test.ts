@@ -1,27 +1,6 @@
 import assert from 'node:assert/strict';
-import { parseKeyBase64 } from '@wirecage/wg-engine';
-import { HttpError } from '../src/api/errors.js';
 import { ProofVerifier } from '../src/api/proof.js';
-
-// The shared test vector of packages/wg-engine/test/key-proof.test.ts, which
-// defines the scheme; wirecage's signer produces this header
-// (packages/cli/test/publish.test.ts), and the verifier must accept it.
-const serverPrivate = parseKeyBase64('ICIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiImI=');
-const serverPublic = parseKeyBase64('D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=');
-const CLIENT = 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=';
-const BODY = Buffer.from('{"client_public_key":"e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=","protocol":"tcp","public_port":8080,"target_port":80}');
-const HEADER = '1700000000.BwcHBwcHBwcHBwcHBwcHBw.nFiwVz-dKtEFpsC7UvkZQfYJprDN3YE-4hjmH8zhISw';
-const req = { method: 'POST', path: '/v1/portforward', clientPublicKey: CLIENT, body: BODY };
-
-function status(f: () => void): number {
-  try {
-    f();
-    return 200;
-  } catch (err) {
-    if (err instanceof HttpError) return err.status;
-    throw err;
-  }
-}
+import { BODY, HEADER, req, serverPrivate, serverPublic, status } from './proof-vector.js';
 
 describe('key proof', () => {
   it('accepts the shared test vector once, at the time it was made', () => {

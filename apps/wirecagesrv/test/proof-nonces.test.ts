@@ -1,32 +1,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { parseKeyBase64 } from '@wirecage/wg-engine';
-import { HttpError } from '../src/api/errors.js';
 import { ProofVerifier } from '../src/api/proof.js';
+import { HEADER, req, serverPrivate, serverPublic, status } from './proof-vector.js';
 import { Registry } from '../src/registry/index.js';
 import { tempDirs } from './helpers.js';
 
 // The key-proof nonces kept in the registry: a proof used before the server
 // stopped is refused after it starts again on the same file (a real SQLite
 // file, closed and reopened), and the expired ones are pruned.
-// The request is the shared test vector of forwards-proof.test.ts.
-const serverPrivate = parseKeyBase64('ICIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiImI=');
-const serverPublic = parseKeyBase64('D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=');
-const CLIENT = 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=';
-const BODY = Buffer.from('{"client_public_key":"e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=","protocol":"tcp","public_port":8080,"target_port":80}');
-const HEADER = '1700000000.BwcHBwcHBwcHBwcHBwcHBw.nFiwVz-dKtEFpsC7UvkZQfYJprDN3YE-4hjmH8zhISw';
-const req = { method: 'POST', path: '/v1/portforward', clientPublicKey: CLIENT, body: BODY };
+// The request is the shared test vector (proof-vector.ts).
 const MADE = 1_700_000_000_000;
-
-function status(f: () => void): number {
-  try {
-    f();
-    return 200;
-  } catch (err) {
-    if (err instanceof HttpError) return err.status;
-    throw err;
-  }
-}
 
 describe('key-proof nonces in the registry', () => {
   const tmp = tempDirs();
