@@ -257,7 +257,7 @@ describe('browserProfileInUse', function () {
     });
 
     it('finds a profile whose .parentlock is fcntl-locked by a live firefox even without the lock symlink', async function () {
-      if (PYTHON === undefined) this.skip();
+      assert.ok(PYTHON, 'python3 is missing: ./scripts/setup installs it');
       const prof = lockedProfile(dir, 'ff-fcntl', null);
       const lockFile = join(prof, '.parentlock');
       writeFileSync(lockFile, '');
