@@ -27,7 +27,6 @@ const METRICS = '127.0.0.1:9589';
 /** Inside the default --forward-ports range. */
 const FORWARD_PORT = 20080;
 
-
 describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by default', function () {
   this.timeout(120_000);
   const lab = new Lab();

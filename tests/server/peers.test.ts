@@ -23,7 +23,6 @@ const ADMIN = 'lab-admin-peers-0123456789';
 const TICKS = fileURLToPath(new URL('./fixtures/tick-server.mjs', import.meta.url));
 const METRICS = '127.0.0.1:9588';
 
-
 describe('wirecagesrv peers list / remove', function () {
   this.timeout(120_000);
   const lab = new Lab();

@@ -17,7 +17,6 @@ import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
-
 describe('wirecagesrv in a lab', function () {
   this.timeout(60_000);
   const lab = new Lab();
