@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NetnsError } from './errors.js';
 import type { IcmpMessage, IcmpSocketOptions } from './icmp.js';
@@ -90,19 +91,40 @@ interface Addon {
   ReadableWatcher: new (fd: number, callback: (errno: number | null) => void) => { stop(): void };
 }
 
-// src/ (under tsx) and dist/ are siblings of build/, so one relative path serves both.
-const buildDir = fileURLToPath(new URL('../build/Release/', import.meta.url));
+// src/ (under tsx) and dist/ are both one level below the package root.
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * node-gyp-build picks build/Release/ when it holds an addon (a checkout, or an install that built
+ * from source), else the prebuild in prebuilds/<platform>-<arch>/ that matches this Node and libc.
+ */
+function resolveAddon(): string {
+  const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string };
+  try {
+    return nodeGypBuild.resolve(packageRoot);
+  } catch (err) {
+    throw new Error(
+      `@wirecage/netns: no native addon for this machine; reinstall the package (it builds from source when no ` +
+        `prebuild matches), or run \`npm run build\` in packages/netns of a checkout (${(err as Error).message.trim()})`,
+    );
+  }
+}
+
+const addonPath = resolveAddon();
+
+/**
+ * The directory of the addon that was loaded: the wirecage-userns and wirecage-cage executables are
+ * built and shipped next to it (build/Release/ or prebuilds/linux-x64/), so they always match it.
+ */
+export const nativeDir = dirname(addonPath);
 
 function load(): Addon {
   try {
-    return createRequire(import.meta.url)(`${buildDir}netns.node`) as Addon;
+    return createRequire(import.meta.url)(addonPath) as Addon;
   } catch (err) {
-    throw new Error(`@wirecage/netns: native addon missing; run \`npm run build\` in packages/netns (${(err as Error).message})`);
+    throw new Error(`@wirecage/netns: cannot load the native addon ${addonPath}: ${(err as Error).message}`);
   }
 }
 
 export const native: Addon = load();
 native.setErrorFactory((errno, syscall, context, kernelMessage) => new NetnsError(errno, syscall, context, kernelMessage));
-
-/** Directory holding the built addon and the wirecage-userns executable. */
-export const nativeBuildDir = buildDir;

@@ -2,10 +2,10 @@ import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { NetnsError } from './errors.js';
 import { join } from 'node:path';
-import { native, nativeBuildDir } from './native.js';
+import { native, nativeDir } from './native.js';
 
 /** The program spawnInCage's child execs at once (native/cage/): the cage is set up by a fresh image, not a copy of Node. */
-export const cageSetupProgram = join(nativeBuildDir, 'wirecage-cage');
+export const cageSetupProgram = join(nativeDir, 'wirecage-cage');
 
 export interface BindMount {
   /** Opened before any tmpfs is mounted, so it may lie where a private tmpfs goes (a socket in /tmp). */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nativeBuildDir } from './native.js';
+import { nativeDir } from './native.js';
 
 /** Absolute path of the wirecage-userns executable (see README for its command line). */
-export const userNamespaceHelper = join(nativeBuildDir, 'wirecage-userns');
+export const userNamespaceHelper = join(nativeDir, 'wirecage-userns');
 
 /** argv that runs `program args...` as root in a fresh user namespace via the helper. */
 export function userNamespaceCommand(program: string, args: string[] = [], options: { dieWithParent?: boolean } = {}): string[] {

@@ -108,14 +108,31 @@ interface Addon {
   ) => NativePump;
 }
 
-// src/ (under tsx) and dist/ are siblings of build/, so one relative path serves both.
-const addonPath = fileURLToPath(new URL('../build/Release/tun.node', import.meta.url));
+// src/ (under tsx) and dist/ are both one level below the package root.
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * node-gyp-build picks build/Release/ when it holds an addon (a checkout, or an install that built
+ * from source), else the prebuild in prebuilds/<platform>-<arch>/ that matches this Node and libc.
+ */
+function resolveAddon(): string {
+  const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string };
+  try {
+    return nodeGypBuild.resolve(packageRoot);
+  } catch (err) {
+    throw new Error(
+      `@wirecage/tun: no native addon for this machine; reinstall the package (it builds from source when no ` +
+        `prebuild matches), or run \`npm run build\` in packages/tun of a checkout (${(err as Error).message.trim()})`,
+    );
+  }
+}
 
 function load(): Addon {
+  const addonPath = resolveAddon();
   try {
     return createRequire(import.meta.url)(addonPath) as Addon;
   } catch (err) {
-    throw new Error(`@wirecage/tun: native addon missing; run \`npm run build\` in packages/tun (${(err as Error).message})`);
+    throw new Error(`@wirecage/tun: cannot load the native addon ${addonPath}: ${(err as Error).message}`);
   }
 }
 
