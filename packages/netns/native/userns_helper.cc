@@ -72,8 +72,8 @@ const char* UsernsHint() {
   if (ReadSysctl("/proc/sys/user/max_user_namespaces") == 0)
     return "user namespaces are disabled: set sysctl user.max_user_namespaces to a positive value";
   if (ReadSysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
-    return "AppArmor restricts unprivileged user namespaces: set sysctl kernel.apparmor_restrict_unprivileged_userns=0 "
-           "or give this program an AppArmor profile that allows userns";
+    return "AppArmor restricts unprivileged user namespaces: run `sudo wirecage setup apparmor` (a profile for this "
+           "helper alone), or set sysctl kernel.apparmor_restrict_unprivileged_userns=0 (every program)";
   return "user namespaces may be restricted by a sysctl (kernel.unprivileged_userns_clone, user.max_user_namespaces, "
          "kernel.apparmor_restrict_unprivileged_userns) or a seccomp filter (e.g. a container)";
 }

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { isatty } from 'node:tty';
 import { fileURLToPath } from 'node:url';
-import { diagnoseUserNamespaces, execWithInput, userNamespaceCommand } from '@wirecage/netns';
+import { execWithInput, userNamespaceCommand } from '@wirecage/netns';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
 
 const STAGE2 = fileURLToPath(new URL('./stage2.js', import.meta.url));
@@ -53,10 +53,6 @@ export async function launchCage(spec: CageSpec): Promise<number> {
   }).finally(() => forward.forEach((off) => off()));
 
   if (signal) return 128 + (signalNumber(signal) ?? 0);
-  if (code === EXIT_WIRECAGE_FAILED) {
-    const why = diagnoseUserNamespaces();
-    if (why) process.stderr.write(`wirecage: ${why}\n`);
-  }
   return code ?? EXIT_WIRECAGE_FAILED;
 }
 

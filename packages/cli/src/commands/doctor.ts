@@ -7,7 +7,9 @@ export default class Doctor extends Command {
 - user namespaces: the wirecage-userns helper makes a network namespace inside
   an unprivileged user namespace; when refused, it names the cause
   (kernel.apparmor_restrict_unprivileged_userns, kernel.unprivileged_userns_clone,
-  user.max_user_namespaces, or a seccomp filter as in a container)
+  user.max_user_namespaces, or a seccomp filter as in a container); under
+  Ubuntu 23.10+'s AppArmor restriction the answer is \`sudo wirecage setup
+  apparmor\`, a profile for wirecage's helper alone
 - /dev/net/tun: readable and writable by you
 - kernel: 5.11 or newer (pidfd_open, close_range with CLOSE_RANGE_CLOEXEC)
 - config directory: $XDG_CONFIG_HOME/wirecage (~/.config/wirecage) and its keys

@@ -7,6 +7,7 @@ import { checkUserNamespaces } from './userns.js';
 
 export { formatCheck, type DoctorCheck } from './check.js';
 export { checkConfigDir, checkKernel, checkTunDevice, checkUserNamespaces };
+export { userNamespaceAdvice, type UserNamespaceAdviceOptions } from './userns-advice.js';
 
 export function runDoctor(): DoctorCheck[] {
   return [checkUserNamespaces(), checkTunDevice(), checkKernel(), checkConfigDir()];
