@@ -5,12 +5,15 @@
 // only once; with the API refused (an nftables rule in the server's
 // namespace: the API and WireGuard live in one process) runs go on, from the
 // stored answer and, past half its lease, from it as a fallback with a
-// warning; after `wirecagesrv peers remove KEY` the next run fails (125) saying
-// the next one registers again, and that one works; a second wirecagesrv
-// with another key answering on the same URL (a man in the middle) is
-// refused with exit 125 naming both keys, and no WireGuard packet reaches it.
+// warning; after `wirecagesrv peers remove KEY` the next run registers again
+// within the run (stage 2, after the handshake with the stored answer fails)
+// and its command runs once; with WireGuard blocked, the run registers again
+// once and then exits 125 saying neither answer got a handshake, the command
+// never started; a second wirecagesrv with another key answering on the same
+// URL (a man in the middle) is refused with exit 125 naming both keys, and no
+// WireGuard packet reaches it.
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nsRun, Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
@@ -114,22 +117,83 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
     assert.notEqual((await readLease()).registered_at, before);
   });
 
-  it('after `wirecagesrv peers remove KEY` the next run exits 125 saying the next registers again, and the next works', async () => {
-    const key = (await readLease()).client_public_key;
-    const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', key, '--api', `http://${l.srvAddr}:8443`], {
+  it('after `wirecagesrv peers remove KEY` the next run registers again within the run, and its command runs once', async () => {
+    const before = await readLease();
+    const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`], {
       env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile },
       timeoutMs: 30_000,
     });
     assert.equal(rm.code, 0, rm.stderr);
-    const failed = await runShortWait();
-    assert.equal(failed.code, 125, failed.stderr);
-    assert.match(failed.stderr, /no WireGuard handshake with .* within 3 s .*the stored registration was dropped from \S+lab\.lease\.json: the next run registers again\n$/);
-    const kept = await readLease();
-    assert.equal(kept.registration, undefined);
-    assert.ok(kept.pinned_server_public_key, 'the pin outlives the dropped answer');
+    assert.equal((await peersList()).length, 0);
+    const registered = server.output().match(/registered peer /g)?.length ?? 0;
+    // The command appends a line to a shared file: it must run exactly once, after the second handshake.
+    const shared = join(l.dir, 'shared');
+    await mkdir(shared, { recursive: true });
+    const count = join(shared, 'runs');
+    const t0 = Date.now();
+    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '3', '--share', shared, '--', 'sh', '-c', `echo ran >> ${count}`], {
+      env: l.env,
+      timeoutMs: 60_000,
+    });
+    console.log(`      one run with a forgotten registration: ${Date.now() - t0} ms (3 s of it waiting for the stored answer's handshake)`);
+    assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
+    assert.match(r.stderr, /^wirecage: warning: no WireGuard handshake with \S+ within 3 s with the registration stored in \S+lab\.lease\.json \(has the server forgotten this client\?\): registered again with http:\/\/\S+\n$/);
+    assert.equal(await readFile(count, 'utf8'), 'ran\n', 'the command ran once');
+    const after = await readLease();
+    assert.ok(after.registration, 'the new answer is stored');
+    assert.notEqual(after.registered_at, before.registered_at);
+    assert.equal(after.pinned_server_public_key, before.pinned_server_public_key);
+    assert.equal(server.output().match(/registered peer /g)?.length, registered + 1, 'one registration');
+    const peers = await peersList();
+    assert.equal(peers.length, 1);
+    assert.equal(peers[0]!.lease_expires, after.registration!.lease_expires);
+    // The next run takes the new answer as it is.
+    const next = await runCaged(l, ['true']);
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal(next.stderr, '');
+    assert.deepEqual(await readLease(), after);
+  });
+
+  it('with --publish, a forgotten registration is seen when the forward is refused, and registered again there', async () => {
+    const before = await readLease();
+    const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`], {
+      env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile },
+      timeoutMs: 30_000,
+    });
+    assert.equal(rm.code, 0, rm.stderr);
+    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--publish', '28123:8000', '--', 'true'], { env: l.env, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
+    assert.match(r.stderr, /^wirecage: warning: \S+\/v1\/portforward refused the forward tcp 28123:8000: HTTP 404: no peer is registered with the key \S+; register first \(POST \/v1\/register\): registered again with http:\/\/\S+\n$/);
+    const after = await readLease();
+    assert.ok(after.registration);
+    assert.notEqual(after.registered_at, before.registered_at);
+    assert.equal((await peersList()).length, 1);
+  });
+
+  it('with WireGuard blocked, a run registers again once, then exits 125 saying neither answer got a handshake; the command never starts', async () => {
+    // WireGuard dropped; the API's new connections counted (each registration opens one).
+    await nft('table inet lab_wg_down {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51820 drop\n  tcp dport 8443 tcp flags & (syn | ack) == syn counter name api\n }\n counter api {}\n}\n');
+    const shared = join(l.dir, 'shared-blocked');
+    await mkdir(shared, { recursive: true });
+    const marker = join(shared, 'ran');
+    try {
+      const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '2', '--share', shared, '--', 'touch', marker], {
+        env: l.env,
+        timeoutMs: 60_000,
+      });
+      assert.equal(r.code, 125, r.stderr);
+      assert.match(
+        r.stderr,
+        /^wirecage: warning: no WireGuard handshake with \S+ within 2 s with the registration stored in \S+lab\.lease\.json \(has the server forgotten this client\?\): registered again with http:\/\/\S+\nwirecage: no WireGuard handshake with \S+ within 2 s, neither with the registration stored in \S+lab\.lease\.json nor with the one made just now: is the server's WireGuard port reachable from here\?\n$/,
+      );
+      const api = await l.srv.runOrThrow('nft', ['list', 'counter', 'inet', 'lab_wg_down', 'api']);
+      assert.match(api.stdout, /packets 1 bytes/, 'registered again once, not more');
+      await assert.rejects(stat(marker), { code: 'ENOENT' }, 'the command never started');
+    } finally {
+      await nft('delete table inet lab_wg_down\n');
+    }
     const ok = await runCaged(l, ['true']);
     assert.equal(ok.code, 0, `${ok.stderr}\n${server.describe()}`);
-    assert.equal((await peersList()).length, 1);
   });
 
   it('a server with another key answering on the same URL is refused (125, both keys named) and gets no WireGuard packet', async () => {

@@ -2,8 +2,9 @@
 // when it is reused (each boundary), when it stands in for a failed
 // registration, the pinned server key, the file's mode and atomic writes; then
 // configForServer against a local API (one registration for many runs, the
-// API down, 429 with Retry-After, another server key), and add-server's
-// --replace, --insecure-http and --token-file.
+// API down, 429 with Retry-After, another server key), registerAfresh (stage
+// 2's registration after a failed handshake), and add-server's --replace,
+// --insecure-http and --token-file.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ import {
   writeLeaseState,
   type LeaseState,
 } from '../src/servers/lease-state.js';
-import { configForServer } from '../src/servers/register.js';
+import { configForServer, registerAfresh } from '../src/servers/register.js';
 import { parseRetryAfter } from '../src/servers/http.js';
 
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
@@ -144,12 +145,15 @@ describe('lease state (keys/NAME.lease.json)', () => {
     }
   });
 
-  it('forgetRegistration drops the answer and keeps the pin; removes a file it cannot read back', () => {
-    writeLeaseState(file, state());
+  it('forgetRegistration drops the answer and keeps the pins; removes a file it cannot read back', () => {
+    const fp = 'AB:'.repeat(31) + 'AB';
+    writeLeaseState(file, state({ pinned_tls_certificate_sha256: fp }));
+    assert.equal(readLeaseState(file).certPin, fp);
     assert.equal(forgetRegistration(file), null);
     const after = readLeaseState(file);
     assert.equal(after.state, null);
     assert.equal(after.pin, SERVER_KEY);
+    assert.equal(after.certPin, fp);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     writeFileSync(file, 'garbage');
     assert.equal(forgetRegistration(file), null);
@@ -278,6 +282,39 @@ describe('configForServer keeps the registration', function () {
     await configForServer('lab');
     assert.equal(readLeaseState(leaseFile()).state?.registration.server_public_key, SERVER_KEY);
   });
+
+  it('registerAfresh (stage 2, after the stored answer failed its handshake) drops that answer and registers, honouring Retry-After once, never falling back on it', async () => {
+    const first = await configForServer('lab');
+    const stored = readLeaseState(leaseFile()).state!;
+    const again = (await configForServer('lab')).reregister!;
+    assert.equal(first.reregister, undefined, 'a fresh answer is not registered again');
+    assert.equal(again.leaseFile, leaseFile());
+    assert.equal(again.token, 'T');
+    const key = readFileSync(join(dir, 'wirecage', 'keys', 'lab.key'), 'utf8').trim();
+    const privateKey = Buffer.from(key, 'base64');
+
+    const slept: number[] = [];
+    const sleep = async (ms: number) => void slept.push(ms);
+    let n = 0;
+    reply = (req, res) => (n++ === 0 ? res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '3' }).end('{"error":"slow down"}') : ok()(req, res));
+    const fresh = await registerAfresh(again, privateKey, { sleep, now: () => Date.parse(stored.registered_at) + 1000 });
+    assert.deepEqual(slept, [3000], 'waited once as asked');
+    assert.equal(calls, 3);
+    assert.equal(keyToBase64(fresh.config.peers[0]!.publicKey), SERVER_KEY);
+    const after = readLeaseState(leaseFile());
+    assert.ok(after.state);
+    assert.notEqual(after.state.registered_at, stored.registered_at);
+    assert.equal(after.pin, SERVER_KEY);
+
+    // The API failing: the stored answer (whose lease runs) is what just failed, so no fallback; it is dropped, the pin kept.
+    reply = (_req, res) => res.writeHead(503, { 'Content-Type': 'application/json' }).end('{"error":"down"}');
+    await assert.rejects(registerAfresh(again, privateKey, { sleep }), /HTTP 503: down/);
+    assert.equal(readLeaseState(leaseFile()).state, null);
+    assert.equal(readLeaseState(leaseFile()).pin, SERVER_KEY);
+    // Nor does it take another server key.
+    reply = ok(OTHER_SERVER_KEY);
+    await assert.rejects(registerAfresh(again, privateKey, { sleep }), PinMismatchError);
+  });
 });
 
 describe('add-server: --replace, --insecure-http, --token-file', function () {
@@ -301,19 +338,19 @@ describe('add-server: --replace, --insecure-http, --token-file', function () {
     assert.ok(!existsSync(lease));
   });
 
-  it('refuses http:// off loopback unless --insecure-http', () => {
+  it('refuses http:// off loopback unless --insecure-http (a usage error: exit 2)', () => {
     const r = cli(['add-server', 'lan', 'http://10.9.8.7:8443', '--token', 'T']);
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 2);
     assert.match(r.stderr, /plain HTTP to a host other than loopback would send the token in clear.*--insecure-http/);
     assert.equal(cli(['add-server', 'lan', 'http://10.9.8.7:8443', '--token', 'T', '--insecure-http']).status, 0);
     for (const [n, u] of [['l4', 'http://127.0.0.1:8443'], ['l6', 'http://[::1]:8443'], ['lh', 'http://localhost:8443']] as const) {
       const a = cli(['add-server', n, u, '--token', 'T']);
       assert.equal(a.status, 0, `${u}: ${a.stderr}`);
     }
-    assert.equal(cli(['add-server', 'h', 'http://vpn.example.com', '--token', 'T']).status, 1);
+    assert.equal(cli(['add-server', 'h', 'http://vpn.example.com', '--token', 'T']).status, 2);
   });
 
-  it('reads --token-file FILE only when it is 0600 or stricter', () => {
+  it('reads --token-file FILE only when it is 0600 or stricter (exit 1), and not with --token (exit 2)', () => {
     const tok = join(dir, 'token');
     writeFileSync(tok, 'file-token-1\n', { mode: 0o644 });
     chmodSync(tok, 0o644);
@@ -324,7 +361,11 @@ describe('add-server: --replace, --insecure-http, --token-file', function () {
     const r = cli(['add-server', 'work', 'https://a.example:8443', '--token-file', tok]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(readFileSync(join(dir, 'wirecage', 'config.toml'), 'utf8'), /token = "file-token-1"\n/);
-    assert.equal(cli(['add-server', 'two', 'https://a.example:8443', '--token-file', tok, '--token', 'x']).status, 1);
-    assert.equal(cli(['add-server', 'three', 'https://a.example:8443', '--token-file', join(dir, 'nope')]).status, 1);
+    const both = cli(['add-server', 'two', 'https://a.example:8443', '--token-file', tok, '--token', 'x']);
+    assert.equal(both.status, 2);
+    assert.equal(both.stderr, 'wirecage: --token and --token-file both give the token: give one of them\n');
+    const missing = cli(['add-server', 'three', 'https://a.example:8443', '--token-file', join(dir, 'nope')]);
+    assert.equal(missing.status, 1);
+    assert.equal(missing.stderr, `wirecage: --token-file ${join(dir, 'nope')}: ENOENT\n`);
   });
 });

@@ -47,13 +47,20 @@ describe('wirecage add-server / servers / remove-server', function () {
     assert.match(again.stderr, /no server named "work"/);
   });
 
-  it('refuses bad names and URLs, and a broken config.toml with file:line', () => {
+  it('refuses bad names and URLs as usage errors (exit 2, as oclif\'s own), and a broken config.toml with file:line', () => {
     for (const name of ['', 'a.b', 'x'.repeat(33), 'sp ace']) {
       const r = cli(['add-server', name, 'http://a']);
-      assert.equal(r.status, 1, name);
+      assert.equal(r.status, 2, name);
       assert.match(r.stderr, /is not valid: use 1 to 32/);
     }
-    assert.match(cli(['add-server', 'ok', 'ftp://a']).stderr, /must start with http:\/\/ or https:\/\//);
+    for (const [url, why] of [['ftp://a', /must start with http:\/\/ or https:\/\//], ['not a url', /not a URL/], ['https://a/?q=1', /must not carry a query/]] as const) {
+      const r = cli(['add-server', 'ok', url]);
+      assert.equal(r.status, 2, url);
+      assert.match(r.stderr, why);
+    }
+    assert.equal(cli(['add-server', 'ok']).status, 2, 'oclif\'s own: a missing argument');
+    const cfgFile = join(dir, 'wirecage', 'config.toml');
+    assert.doesNotMatch(existsSync(cfgFile) ? readFileSync(cfgFile, 'utf8') : '', /\[servers\.ok\]/, 'nothing was added');
     const other = mkdtempSync(join(tmpdir(), 'wirecage-servers-bad-'));
     try {
       const r = spawnSync('sh', ['-c', `mkdir -p ${other}/wirecage && printf 'version = 1\\n[servers.x]\\napi_url = true\\n' > ${other}/wirecage/config.toml`]);

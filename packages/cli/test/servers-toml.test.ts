@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TomlError, parseToml, stringifyToml } from '../src/servers/toml.js';
-import { loadServers, saveServers } from '../src/servers/config.js';
+import { caFileEntryFor, loadServers, resolveCaFile, saveServers } from '../src/servers/config.js';
 import { registrationToConfig } from '../src/servers/register.js';
 import { generatePrivateKey, keyToBase64, publicKeyOf, formatCidr } from '@wirecage/wg-engine';
 
@@ -66,6 +66,18 @@ describe('config.toml subset', () => {
     assert.throws(() => loadServers(bad), { message: `${bad}:1: version 2 is not supported (only 1)` });
     writeFileSync(bad, 'version = 1\n[servers."a.b"]\napi_url = "http://a"\n');
     assert.throws(() => loadServers(bad), /bad\.toml:2: server name "a\.b" is not valid/);
+    writeFileSync(bad, 'version = 1\n[servers.x]\napi_url = "https://a"\nca_file = 3\n');
+    assert.throws(() => loadServers(bad), { message: `${bad}:2: servers.x: ca_file must be a file name` });
+  });
+
+  it('keeps a ca_file with its server, relative to the directory of config.toml', () => {
+    const file = join(dir, 'cfg', 'config.toml');
+    saveServers({ file, servers: new Map([['lab', { apiUrl: 'https://10.1.2.3:8443', token: 't0k', caFile: caFileEntryFor('lab') }]]) });
+    assert.equal(readFileSync(file, 'utf8'), 'version = 1\n\n[servers.lab]\napi_url = "https://10.1.2.3:8443"\ntoken = "t0k"\nca_file = "ca/lab.pem"\n');
+    const entry = loadServers(file).servers.get('lab')!;
+    assert.deepEqual(entry, { apiUrl: 'https://10.1.2.3:8443', token: 't0k', caFile: 'ca/lab.pem' });
+    assert.equal(resolveCaFile(file, entry.caFile!), join(dir, 'cfg', 'ca', 'lab.pem'));
+    assert.equal(resolveCaFile(file, '/etc/ssl/lab.pem'), '/etc/ssl/lab.pem', 'one written by hand may be absolute');
   });
 });
 

@@ -1,21 +1,19 @@
 // Turns a parsed wg-quick file and the `run` flags into the CageSpec for
-// stage 2: resolves endpoint names (outside the cage, with the host's
-// resolver), picks DNS servers, and lists what the command must not see.
+// stage 2: the tunnel's part (network-spec.ts: endpoint names resolved
+// outside the cage, DNS servers), and what the command must not see.
 import { availableParallelism } from 'node:os';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { AllowedIps, formatCidr, formatIp, keyToBase64, parseCidr } from '@wirecage/wg-engine';
 import { parseListenAddress } from '@wirecage/metrics';
 import type { WgQuickConfig } from '../config/wg-quick.js';
-import { formatEndpoint } from '../config/summary.js';
-import { HOST_RESOLVER_PATHS, hostNameservers } from './resolver.js';
+import { HOST_RESOLVER_PATHS } from './resolver.js';
+import { networkSpec } from './network-spec.js';
+import { RunError } from './run-error.js';
 import { ensureRuntimeDir, runtimeDir } from './runtime-dir.js';
 import { isPrivatePath, mountTarget, sealCage } from './seal.js';
 import type { CageSpec } from './spec.js';
 import { configDir } from '../servers/config.js';
 
-export class RunError extends Error {}
+export { RunError };
 
 export interface RunOptions {
   configPath: string;
@@ -44,32 +42,7 @@ export interface RunOptions {
 }
 
 export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<CageSpec> {
-  const peers = [];
-  for (const p of cfg.peers) {
-    let endpoint: string | undefined;
-    let endpointText: string | undefined;
-    if (p.endpoint) {
-      endpointText = formatEndpoint(p.endpoint);
-      let address = p.endpoint.host;
-      if (!isIP(address)) {
-        try {
-          address = (await lookup(address)).address;
-        } catch {
-          throw new RunError(`${cfg.file}:${p.line}: Endpoint: cannot resolve "${p.endpoint.host}"`);
-        }
-      }
-      endpoint = formatEndpoint({ host: address, port: p.endpoint.port });
-    }
-    peers.push({
-      publicKey: keyToBase64(p.publicKey),
-      presharedKey: p.presharedKey ? keyToBase64(p.presharedKey) : undefined,
-      endpoint,
-      endpointText,
-      allowedIps: p.allowedIps.map(formatCidr),
-      persistentKeepalive: p.persistentKeepalive,
-    });
-  }
-
+  const network = await networkSpec(cfg, opts);
   const hostEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) hostEnv[k] = v;
   if (opts.user && opts.root) throw new RunError('--root and --user exclude each other: --root runs the command as uid 0, --user as that user');
@@ -100,12 +73,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
   const command = opts.command.length > 0 ? opts.command : [process.env.SHELL || '/bin/sh', '-i'];
   return {
     tun: opts.tun,
-    mtu: opts.mtu ?? cfg.interface.mtu ?? 1420,
-    privateKey: keyToBase64(cfg.interface.privateKey),
-    listenPort: cfg.interface.listenPort,
-    addresses: cfg.interface.addresses.map((a) => `${formatIp(a.address)}/${a.prefix}`),
-    peers,
-    dns: chooseDns(cfg, opts),
+    ...network,
     command: { file: command[0]!, args: command.slice(1) },
     env,
     cwd,
@@ -121,29 +89,6 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
   };
 }
 
-function chooseDns(cfg: WgQuickConfig, opts: RunOptions): CageSpec['dns'] {
-  const search = cfg.interface.dns.search;
-  if (opts.dns && opts.dns.length) {
-    for (const d of opts.dns) if (!isIP(d)) throw new RunError(`--dns ${d}: not an IP address`);
-    return { servers: opts.dns, search };
-  }
-  if (cfg.interface.dns.servers.length) return { servers: cfg.interface.dns.servers, search };
-  if (!opts.dnsOverride) return null;
-  // No DNS given: the host's resolvers will do if the tunnel routes them (a resolver on loopback, such as systemd-resolved's, cannot be reached from the cage).
-  const routes = new AllowedIps<true>();
-  for (const p of cfg.peers) for (const c of p.allowedIps) routes.insert(c, true);
-  const usable = hostNameservers().filter((s) => {
-    const c = parseCidr(s);
-    return routes.lookup(c.family, c.address) === true && !isLoopback(s);
-  });
-  if (usable.length === 0) {
-    throw new RunError(
-      `${cfg.file}: no DNS = in [Interface], and the host's resolvers cannot be reached through the tunnel; add DNS = <server address> (or pass --dns)`,
-    );
-  }
-  return { servers: usable, search };
-}
-
 // Checked here so a typo fails before any namespace exists.
 function checkMetricsListen(addr: string): string {
   let port: number;
@@ -154,10 +99,6 @@ function checkMetricsListen(addr: string): string {
   }
   if (port === 0) throw new RunError(`--metrics-listen ${addr}: give a fixed port (Prometheus could not find port 0)`);
   return addr;
-}
-
-function isLoopback(ip: string): boolean {
-  return ip.startsWith('127.') || ip === '::1';
 }
 
 function lookupUser(user: string): { uid: number; gid: number; groups: number[] } {

@@ -2,6 +2,7 @@
 // stage 2 (root inside the user namespace). It travels as JSON over a pipe on
 // fd 3, never in argv or the environment, because it carries the private key.
 import type { CageSeal } from './seal.js';
+import type { ReRegistration } from '../servers/register.js';
 
 export interface CagePeerSpec {
   publicKey: string; // base64
@@ -43,10 +44,22 @@ export interface CageSpec {
   offload: boolean;
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
   /**
-   * `run NAME` built the tunnel from a stored registration (keys/NAME.lease.json): when the handshake
-   * fails, stage 2 drops that answer (keeping the pinned server key) so the next run registers again.
+   * `run NAME` built the tunnel from a stored registration (keys/NAME.lease.json). When the handshake
+   * with it fails (the server forgot the client), stage 2 drops that answer (keeping the pins),
+   * registers again, once, and builds the tunnel from the new answer. Stage 2 and not stage 1: stage 1
+   * has exec'd the cage by then, and stage 2 is still in the caller's network namespace, so it
+   * reaches the API as stage 1 would. The command starts only after a handshake: never twice. This
+   * carries the token, which, like the private key, travels only on fd 3.
    */
-  leaseStateFile?: string;
+  reregister?: {
+    server: ReRegistration;
+    /** The run's --dns, --no-dns-override and --mtu, which win over the new answer as over the old. */
+    dns?: string[];
+    dnsOverride: boolean;
+    mtu?: number;
+  };
+  /** Set by stage 2 on the spec it builds after registering again: the lease file, for messages. */
+  registeredAgain?: string;
 }
 
 /** wirecage's own exit codes (the command's status passes through otherwise). */

@@ -2,7 +2,9 @@
 // wirecage-userns made, still in the caller's network namespace (the tunnel's
 // outer UDP uses the host network). It builds the cage's network namespace,
 // its TUN and routes, brings the tunnel up, waits for the handshake, then
-// spawns the command into the cage and exits with its status.
+// spawns the command into the cage and exits with its status. When the
+// handshake fails with a registration `run NAME` had stored, it registers
+// again (once) and starts over, before any command ran.
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
 import { closeSync, readFileSync, rmSync } from 'node:fs';
@@ -13,26 +15,73 @@ import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.j
 import { nsswitchConf, resolvConf } from './resolver.js';
 import { cageFile, listCages, writeCageFile } from './runtime-dir.js';
 import { mountTarget } from './seal.js';
-import { forgetRegistration } from '../servers/lease-state.js';
+import { cageStartAdvice } from '../doctor/cage-start.js';
 
 class CageError extends Error {}
 
+/** No handshake in time: with a stored registration, the cue to register again. */
+class HandshakeTimeout extends CageError {
+  constructor(
+    /** "no WireGuard handshake with HOST:PORT within N s", for messages that go on differently. */
+    readonly what: string,
+  ) {
+    super(`${what} (is the server up and the key registered?)`);
+  }
+}
+
 async function main(): Promise<number> {
-  const spec = JSON.parse(readFileSync(3, 'utf8')) as CageSpec;
+  let spec = JSON.parse(readFileSync(3, 'utf8')) as CageSpec;
   closeSync(3);
   const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecage: ${l}\n`));
-  const cleanups: (() => void | Promise<void>)[] = [];
-  try {
-    return await runCage(spec, log, cleanups);
-  } finally {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        log.debug(`cleanup: ${(err as Error).message}`);
+  for (;;) {
+    const cleanups: (() => void | Promise<void>)[] = [];
+    let failed: HandshakeTimeout;
+    try {
+      return await runCage(spec, log, cleanups);
+    } catch (err) {
+      if (!(err instanceof HandshakeTimeout)) throw err;
+      if (spec.registeredAgain) {
+        throw new CageError(`${err.what}, neither with the registration stored in ${spec.registeredAgain} nor with the one made just now: is the server's WireGuard port reachable from here?`);
+      }
+      if (!spec.reregister) throw err;
+      failed = err;
+    } finally {
+      for (const c of cleanups.reverse()) {
+        try {
+          await c();
+        } catch (err) {
+          log.debug(`cleanup: ${(err as Error).message}`);
+        }
       }
     }
+    // Everything of the first try is gone (namespace, TUN, sockets): the second starts clean.
+    spec = await registerAgain(spec, failed);
   }
+}
+
+/** As stage 1 words its warnings (the logger's "warn:" is for the engine's own messages). */
+function warn(spec: CageSpec, message: string): void {
+  if (spec.logLevel !== 'silent' && spec.logLevel !== 'error') process.stderr.write(`wirecage: warning: ${message}\n`);
+}
+
+/**
+ * The server no longer knows the stored answer (the client was removed, its lease ended, the
+ * registry was lost): register afresh and return the spec built from the new answer.
+ */
+async function registerAgain(spec: CageSpec, failed: HandshakeTimeout): Promise<CageSpec> {
+  const again = spec.reregister!;
+  // Loaded only now: most runs never talk to the API from here.
+  const [{ registerAfresh }, { networkSpec }] = await Promise.all([import('../servers/register.js'), import('./network-spec.js')]);
+  let network;
+  try {
+    const fresh = await registerAfresh(again.server, Buffer.from(spec.privateKey, 'base64'));
+    if (fresh.warning) warn(spec, fresh.warning);
+    network = await networkSpec(fresh.config, again);
+  } catch (err) {
+    throw new CageError(`${failed.what} with the registration stored in ${again.server.leaseFile}, and registering again failed: ${(err as Error).message}`);
+  }
+  warn(spec, `${failed.what} with the registration stored in ${again.server.leaseFile} (has the server forgotten this client?): registered again with ${again.server.apiUrl}`);
+  return { ...spec, ...network, reregister: undefined, registeredAgain: again.server.leaseFile };
 }
 
 async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Promise<void>)[]): Promise<number> {
@@ -77,21 +126,9 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   }
 
   device.up();
-  try {
-    await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
-  } catch (err) {
-    if (!(err instanceof CageError) || !spec.leaseStateFile) throw err;
-    // A stored answer the server no longer honours (it forgot the peer: removed, or its lease ran
-    // out): drop it so the next run registers again. Registering again within this run would need
-    // the oclif process (stage 1, which holds the token and talks to the API) to stay alive instead
-    // of exec'ing the cage; a failed run and a working next one keep it simple.
-    const failed = forgetRegistration(spec.leaseStateFile);
-    throw new CageError(
-      failed
-        ? `${err.message}; the stored registration ${spec.leaseStateFile} could not be dropped (${failed}): remove it and run again`
-        : `${err.message}; the stored registration was dropped from ${spec.leaseStateFile}: the next run registers again`,
-    );
-  }
+  await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+  // Registering again is for a failed handshake only: the token is not needed past this point.
+  delete spec.reregister;
 
   const mounts = [...spec.seal.shares];
   if (spec.dns) {
@@ -133,7 +170,7 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
     });
   } catch (err) {
     const code = exitCodeForSpawnError(err);
-    process.stderr.write(`wirecage: ${(err as Error).message}\n`);
+    reportFailure(err as Error);
     return code;
   }
   for (const sig of FORWARDED_SIGNALS) {
@@ -183,7 +220,7 @@ function waitForHandshake(device: Device, peers: { peer: Peer; endpoint?: string
     const timer = setTimeout(() => {
       device.off('handshake-complete', done);
       const where = initiators.map((p) => p.endpoint).join(', ');
-      reject(new CageError(`no WireGuard handshake with ${where} within ${seconds} s (is the server up and the key registered?)`));
+      reject(new HandshakeTimeout(`no WireGuard handshake with ${where} within ${seconds} s`));
     }, seconds * 1000);
     const done = () => {
       clearTimeout(timer);
@@ -198,7 +235,13 @@ function waitForHandshake(device: Device, peers: { peer: Peer; endpoint?: string
 main().then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`wirecage: ${err.message}\n`);
+    reportFailure(err);
     process.exit(EXIT_WIRECAGE_FAILED);
   },
 );
+
+/** The error, and doctor's advice when it is one of the machine's causes doctor checks. */
+function reportFailure(err: Error): void {
+  const advice = cageStartAdvice(err);
+  process.stderr.write(`wirecage: ${err.message}\n${advice ? `wirecage: ${advice}\n` : ''}`);
+}

@@ -8,8 +8,9 @@ import { RunError, buildSpec } from '../cage/from-config.js';
 import { execCage, launchCage } from '../cage/launch.js';
 import { browserProfileInUse } from '../cage/browser-lock.js';
 import { EXIT_USAGE, EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
-import { configForServer } from '../servers/register.js';
+import { configForServer, registerAfresh, type ReRegistration } from '../servers/register.js';
 import { isServerName } from '../servers/config.js';
+import { ApiError } from '../servers/http.js';
 import { parsePublish, withPublishedPorts, type ServerApi } from '../servers/publish.js';
 import { statSync } from 'node:fs';
 
@@ -37,7 +38,10 @@ be executed; 127 when it is not found; 2 for a command line it cannot use
 Without -c, the first word names a server added with \`wirecage add-server\`
 (or, when it is a file path, a wg-quick file): wirecage registers its key
 for that server (made on first use in ~/.config/wirecage/keys/NAME.key) and
-builds the tunnel from the server's answer.
+builds the tunnel from the server's answer. The answer is kept and reused
+until half its lease has passed; when the server has forgotten the client
+(no handshake with the kept answer), the run registers again, once, before
+the command starts.
 
 The earlier wirecage's flags work too, with or without the word run:
 --wg-public-key KEY --wg-private-key-file FILE --wg-endpoint HOST:PORT
@@ -145,7 +149,7 @@ and the server's reason. The forwards are removed when the command ends.`;
       let configPath: string;
       let hide: string[] = [];
       let warning: string | null;
-      let leaseStateFile: string | undefined;
+      let reregister: ReRegistration | undefined;
       const quiet = ['silent', 'error'].includes(flags['log-level']);
       if ('file' in target) {
         configPath = resolve(target.file);
@@ -171,7 +175,7 @@ and the server's reason. The forwards are removed when the command ends.`;
         ({ config: cfg, warning } = s);
         [configPath, ...hide] = s.hide as [string, ...string[]];
         serverApi = s.api;
-        leaseStateFile = s.leaseStateFile;
+        reregister = s.reregister;
       }
       if (warning && !quiet) process.stderr.write(`wirecage: warning: ${warning}\n`);
       // Key files a config names (PrivateKeyFile, PresharedKeyFile) are hidden in the cage like the config.
@@ -181,32 +185,51 @@ and the server's reason. The forwards are removed when the command ends.`;
       // would hand it the URL, which would load outside the tunnel.
       const busy = browserProfileInUse(command, process.env);
       if (busy) throw new RunError(busy);
-      const spec = await buildSpec(cfg, {
-        configPath,
-        hide,
-        command,
-        dns: flags.dns,
-        dnsOverride: flags['dns-override'],
-        mtu: flags.mtu,
-        tun: flags.tun,
-        user: flags.user,
-        waitHandshake: flags['wait-handshake'],
-        metricsListen: flags['metrics-listen'],
-        workers: flags.workers,
-        offload: flags.offload,
-        logLevel: flags['log-level'] as 'warn',
-        root: flags.root,
-        share: flags.share,
-        sshAgent: flags['ssh-agent'],
-        gui: flags.gui,
-        audio: flags.audio,
-      });
-      if (leaseStateFile) spec.leaseStateFile = leaseStateFile;
+      const specFor = (c: WgQuickConfig) =>
+        buildSpec(c, {
+          configPath,
+          hide,
+          command,
+          dns: flags.dns,
+          dnsOverride: flags['dns-override'],
+          mtu: flags.mtu,
+          tun: flags.tun,
+          user: flags.user,
+          waitHandshake: flags['wait-handshake'],
+          metricsListen: flags['metrics-listen'],
+          workers: flags.workers,
+          offload: flags.offload,
+          logLevel: flags['log-level'] as 'warn',
+          root: flags.root,
+          share: flags.share,
+          sshAgent: flags['ssh-agent'],
+          gui: flags.gui,
+          audio: flags.audio,
+        });
+      const spec = await specFor(cfg);
+      // A stored answer whose handshake fails: stage 2 registers again, once (spec.ts).
+      if (reregister) spec.reregister = { server: reregister, dns: flags.dns, dnsOverride: flags['dns-override'], mtu: flags.mtu };
       const warn = (m: string) => {
         if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
       };
-      // Port forwards are removed after the command: only then must this process stay.
-      code = serverApi && publish.length > 0 ? await withPublishedPorts(serverApi, publish, warn, () => launchCage(spec)) : execCage(spec);
+      if (serverApi && publish.length > 0) {
+        // Port forwards are removed after the command: only then must this process stay.
+        const api = serverApi;
+        const publishing = (s: typeof spec) => withPublishedPorts(api, publish, warn, () => launchCage(s));
+        try {
+          code = await publishing(spec);
+        } catch (err) {
+          // 404: the server does not know the client the stored answer is for (the forwards come
+          // before the cage, so before the handshake that would tell): register again, once, here.
+          if (!(reregister && err instanceof ApiError && err.status === 404 && /no peer is registered/.test(err.message))) throw err;
+          const fresh = await registerAfresh(reregister, cfg.interface.privateKey);
+          if (fresh.warning) warn(fresh.warning);
+          warn(`${err.message}: registered again with ${reregister.apiUrl}`);
+          code = await publishing(await specFor(fresh.config));
+        }
+      } else {
+        code = execCage(spec);
+      }
     } catch (err) {
       if (!(err instanceof RunError || err instanceof ConfigError || (err as Error).name?.endsWith('Error'))) throw err;
       process.stderr.write(`wirecage: ${(err as Error).message}\n`);

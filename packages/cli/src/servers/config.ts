@@ -1,15 +1,21 @@
 // ~/.config/wirecage/config.toml: the servers `wirecage add-server` knows,
 // in the original tool's format (`version = 1`, then [servers.NAME] tables
-// with api_url and token). It holds tokens, so it is written 0600, atomically.
+// with api_url and token, and ca_file for a server whose certificate a
+// private CA signed). It holds tokens, so it is written 0600, atomically.
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { writeSecretFileAtomic } from '@wirecage/wg-engine';
 import { TomlError, parseToml, stringifyToml, type TomlTable } from './toml.js';
 
 export interface ServerEntry {
   apiUrl: string;
   token: string;
+  /**
+   * The CA certificate(s) (PEM) the server's TLS certificate must chain to, instead of the public
+   * CAs: as written in config.toml (relative to its directory, as add-server --ca-file writes it).
+   */
+  caFile?: string;
 }
 
 export interface ServersConfig {
@@ -47,6 +53,17 @@ export function leaseFileFor(name: string): string {
   return join(configDir(), 'keys', `${name}.lease.json`);
 }
 
+/** Where add-server --ca-file keeps its copy of the CA, as config.toml names it (relative to its directory). */
+export function caFileEntryFor(name: string): string {
+  checkServerName(name);
+  return join('ca', `${name}.pem`);
+}
+
+/** A ca_file as written in config.toml, made absolute against the directory of that file. */
+export function resolveCaFile(cfgFile: string, caFile: string): string {
+  return isAbsolute(caFile) ? caFile : resolve(dirname(cfgFile), caFile);
+}
+
 export function checkApiUrl(url: string): string {
   let u: URL;
   try {
@@ -80,18 +97,19 @@ export function loadServers(file = configFile()): ServersConfig {
     const line = lineOf(new RegExp(`^\\s*\\[\\s*servers\\s*\\.\\s*"?${escapeRe(name)}"?\\s*\\]`));
     if (typeof entry !== 'object') throw new TomlError(file, line, `servers.${name} must be a table`);
     if (!isServerName(name)) throw new TomlError(file, line, `server name "${name}" is not valid: use 1 to 32 of A-Z a-z 0-9 _ -`);
-    for (const k of Object.keys(entry)) if (k !== 'api_url' && k !== 'token') throw new TomlError(file, line, `servers.${name}: unknown key ${k}`);
-    const { api_url: apiUrl, token } = entry;
+    for (const k of Object.keys(entry)) if (k !== 'api_url' && k !== 'token' && k !== 'ca_file') throw new TomlError(file, line, `servers.${name}: unknown key ${k}`);
+    const { api_url: apiUrl, token, ca_file: caFile } = entry;
     if (typeof apiUrl !== 'string') throw new TomlError(file, line, `servers.${name}: api_url must be a string`);
     if (token !== undefined && typeof token !== 'string') throw new TomlError(file, line, `servers.${name}: token must be a string`);
-    servers.set(name, { apiUrl, token: token ?? '' });
+    if (caFile !== undefined && (typeof caFile !== 'string' || caFile === '')) throw new TomlError(file, line, `servers.${name}: ca_file must be a file name`);
+    servers.set(name, { apiUrl, token: token ?? '', ...(caFile !== undefined ? { caFile: caFile as string } : {}) });
   }
   return { file, servers };
 }
 
 export function saveServers(cfg: ServersConfig): void {
   const servers: TomlTable = {};
-  for (const [name, s] of cfg.servers) servers[name] = { api_url: s.apiUrl, token: s.token };
+  for (const [name, s] of cfg.servers) servers[name] = { api_url: s.apiUrl, token: s.token, ...(s.caFile !== undefined ? { ca_file: s.caFile } : {}) };
   const doc: TomlTable = { version: 1 };
   if (cfg.servers.size) doc.servers = servers;
   writeSecretFileAtomic(cfg.file, stringifyToml(doc));

@@ -1,7 +1,12 @@
 // One JSON request to a wirecagesrv API, with the errors a user can act on:
-// no answer (and why), the server's own {"error"} message with the status,
-// or an answer that is not JSON.
-import { RunError } from '../cage/from-config.js';
+// no answer (and why), a certificate not trusted or not the pinned one, the
+// server's own {"error"} message with the status, or an answer that is not
+// JSON. node:http(s) rather than fetch: fetch takes no CA of its own and
+// shows no certificate, and both are needed for --ca-file and its pin.
+import http from 'node:http';
+import https from 'node:https';
+import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { RunError } from '../cage/run-error.js';
 
 /** A non-2xx answer: the status and, on 429 or 503, the seconds Retry-After asks for (null when absent or not understood). */
 export class ApiError extends RunError {
@@ -9,6 +14,16 @@ export class ApiError extends RunError {
     message: string,
     readonly status: number,
     readonly retryAfterSeconds: number | null,
+  ) {
+    super(message);
+  }
+}
+
+/** The server's certificate is not trusted (another CA, self-signed, expired, another name): nothing was sent. */
+export class TlsTrustError extends RunError {
+  constructor(
+    message: string,
+    readonly code: string,
   ) {
     super(message);
   }
@@ -26,6 +41,18 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 export interface ApiAnswer {
   status: number;
   body: Record<string, unknown>;
+  /** The SHA-256 fingerprint ("AB:CD:…") of the server's leaf certificate over https; null over http. */
+  certificate: string | null;
+}
+
+/** `add-server --ca-file`: the only CAs for this server, and the leaf certificate pinned on the first registration. */
+export interface TlsTrust {
+  /** PEM; a self-signed certificate is its own CA. */
+  ca: string;
+  /** The fingerprint the leaf must have; null until the first registration pins one. */
+  pinnedCertificate: string | null;
+  /** The error for a leaf with another fingerprint: what changed and how to re-pin. */
+  mismatch: (seen: string, pinned: string) => Error;
 }
 
 export interface ApiCall {
@@ -37,45 +64,111 @@ export interface ApiCall {
   timeoutMs: number;
   /** For messages: "register with", "create the forward tcp 8080:80 at". */
   doing: string;
+  tls?: TlsTrust;
+  /** Added to the message when the certificate is not trusted (how to trust it). */
+  trustHint?: string;
+}
+
+/** A hostile or broken server cannot make a run hold more than this of its answer. */
+const MAX_ANSWER_BYTES = 1 << 20;
+
+/** OpenSSL's verification failures and Node's name check: the certificate, not the network. */
+function isCertificateError(code: string | undefined): code is string {
+  return code !== undefined && /CERT|SELF_SIGNED|ISSUER|INVALID_CA|ALTNAME|UNABLE_TO_VERIFY|PATH_LENGTH/.test(code);
+}
+
+/** One request and its whole answer; the certificate is checked (and its pin) before anything is sent. */
+function request(c: ApiCall): Promise<{ status: number; text: string; retryAfter: string | null; certificate: string | null }> {
+  const u = new URL(c.url);
+  const secure = u.protocol === 'https:';
+  let pinError: Error | null = null;
+  const options: https.RequestOptions = {
+    method: c.method,
+    headers: {
+      ...(c.body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(c.body)) } : {}),
+      Accept: 'application/json',
+      ...(c.token ? { Authorization: `Bearer ${c.token}` } : {}),
+      ...c.headers,
+    },
+    // A connection of its own: a kept-alive one would skip the certificate checks below.
+    agent: false,
+  };
+  const trust = c.tls;
+  if (secure && trust) {
+    options.ca = trust.ca;
+    options.checkServerIdentity = (host: string, cert: PeerCertificate) => {
+      const err = checkServerIdentity(host, cert);
+      if (err) return err;
+      if (trust.pinnedCertificate !== null && cert.fingerprint256 !== trust.pinnedCertificate) {
+        pinError = trust.mismatch(cert.fingerprint256, trust.pinnedCertificate);
+        return pinError;
+      }
+      return undefined;
+    };
+  }
+  return new Promise((resolve, reject) => {
+    // Set before the request is destroyed, so whichever of its errors comes says why.
+    let why: Error | null = null;
+    let settled = false;
+    let responded = false;
+    const fail = (err: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      if (pinError) return reject(pinError);
+      if (why) return reject(why);
+      if (isCertificateError(err.code)) {
+        const hint = c.trustHint ? `; ${c.trustHint}` : '';
+        return reject(new TlsTrustError(`cannot ${c.doing} ${c.url}: the server's TLS certificate is not trusted (${err.code}: ${err.message}), so nothing was sent${hint}`, err.code));
+      }
+      reject(new RunError(`cannot ${c.doing} ${c.url}: ${err.code ?? err.message}`));
+    };
+    const stop = (err: Error) => {
+      why ??= err;
+      req.destroy(err);
+    };
+    const req = (secure ? https : http).request(u, options, (res) => {
+      responded = true;
+      const certificate = secure ? ((res.socket as TLSSocket).getPeerCertificate?.()?.fingerprint256 ?? null) : null;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_ANSWER_BYTES) stop(new RunError(`cannot ${c.doing} ${c.url}: the answer is larger than ${MAX_ANSWER_BYTES >> 20} MiB`));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => {
+        if (settled) return;
+        settled = true;
+        const ra = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof ra === 'string' ? ra : null, certificate });
+      });
+      res.on('error', fail);
+      res.on('close', () => fail(new Error('the connection closed before the whole answer')));
+    });
+    const timer = setTimeout(() => stop(new RunError(`cannot ${c.doing} ${c.url}: no answer within ${c.timeoutMs / 1000} s`)), c.timeoutMs);
+    req.on('error', fail);
+    req.on('close', () => {
+      clearTimeout(timer);
+      // After an answer began, its own events settle.
+      if (!responded) fail(new Error('the connection closed without an answer'));
+    });
+    req.end(c.body);
+  });
 }
 
 /** The answer of a 2xx; RunError otherwise, `refused` naming what was refused ("the registration"). */
 export async function callApi(c: ApiCall, refused: string): Promise<ApiAnswer> {
-  let res: Response;
-  try {
-    res = await fetch(c.url, {
-      method: c.method,
-      headers: {
-        ...(c.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-        Accept: 'application/json',
-        ...(c.token ? { Authorization: `Bearer ${c.token}` } : {}),
-        ...c.headers,
-      },
-      body: c.body,
-      signal: AbortSignal.timeout(c.timeoutMs),
-      redirect: 'error',
-    });
-  } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    const why = e.name === 'TimeoutError' ? `no answer within ${c.timeoutMs / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
-    throw new RunError(`cannot ${c.doing} ${c.url}: ${why}`);
-  }
-  let text: string;
-  try {
-    text = await res.text();
-  } catch (err) {
-    throw new RunError(`cannot ${c.doing} ${c.url}: reading the answer failed: ${(err as Error).message}`);
-  }
+  const res = await request(c);
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(res.text);
   } catch {
     body = undefined;
   }
-  if (!res.ok) {
-    const msg = body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : text.trim().slice(0, 200);
-    throw new ApiError(`${c.url} refused ${refused}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`, res.status, parseRetryAfter(res.headers.get('retry-after')));
+  if (res.status < 200 || res.status > 299) {
+    const msg = body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : res.text.trim().slice(0, 200);
+    throw new ApiError(`${c.url} refused ${refused}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`, res.status, parseRetryAfter(res.retryAfter));
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RunError(`${c.url}: the answer is not a JSON object`);
-  return { status: res.status, body: body as Record<string, unknown> };
+  return { status: res.status, body: body as Record<string, unknown>, certificate: res.certificate };
 }

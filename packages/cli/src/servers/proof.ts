@@ -6,7 +6,7 @@
 // shared with the server's verifier; this is the client's signer.
 import { randomBytes } from 'node:crypto';
 import { KEY_PROOF_HEADER, KEY_PROOF_NONCE_LEN, keyProofHeader, keyProofKey, publicKeyOf } from '@wirecage/wg-engine';
-import { RunError } from '../cage/from-config.js';
+import { RunError } from '../cage/run-error.js';
 
 export const PROOF_HEADER = KEY_PROOF_HEADER;
 

@@ -6,8 +6,8 @@
 // at most: the server keeps a forward whose removal never arrived, and the
 // next run with the same --publish takes it over).
 import { constants } from 'node:os';
-import { RunError } from '../cage/from-config.js';
-import { callApi } from './http.js';
+import { RunError } from '../cage/run-error.js';
+import { callApi, type TlsTrust } from './http.js';
 import { PROOF_HEADER, type ProofRequest } from './proof.js';
 
 export interface PublishSpec {
@@ -23,6 +23,8 @@ export interface ServerApi {
   /** Base64. */
   clientPublicKey: string;
   sign: (r: ProofRequest) => string;
+  /** add-server --ca-file: its CA and the pinned certificate, for every request to this server. */
+  tls?: TlsTrust;
 }
 
 const ROUTE = '/v1/portforward';
@@ -44,7 +46,7 @@ export function formatPublish(p: PublishSpec): string {
 async function send(api: ServerApi, method: 'POST' | 'DELETE', fields: Record<string, unknown>, timeoutMs: number, doing: string, refused: string) {
   const body = JSON.stringify({ client_public_key: api.clientPublicKey, ...fields });
   const proof = api.sign({ method, route: ROUTE, clientPublicKey: api.clientPublicKey, body });
-  return callApi({ method, url: `${api.apiUrl}${ROUTE}`, token: api.token, body, headers: { [PROOF_HEADER]: proof }, timeoutMs, doing }, refused);
+  return callApi({ method, url: `${api.apiUrl}${ROUTE}`, token: api.token, body, headers: { [PROOF_HEADER]: proof }, timeoutMs, doing, tls: api.tls }, refused);
 }
 
 export function createForward(api: ServerApi, p: PublishSpec, timeoutMs = 15_000) {

@@ -3,16 +3,30 @@
 // from the answer, so the cage is set up exactly as from a file. The answer
 // is kept (lease-state.ts) and reused until half its lease has passed, so a
 // loop of runs asks the API once, and runs go on while the API is down.
+// Stage 2 registers again (registerAfresh), once, when the handshake with a
+// stored answer fails.
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
 import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf, readKeyFile, writeSecretFileAtomic, SecretFileError } from '@wirecage/wg-engine';
 import type { WgQuickConfig } from '../config/wg-quick.js';
-import { RunError } from '../cage/from-config.js';
-import { configFile, keyFileFor, leaseFileFor, loadServers } from './config.js';
-import { ApiError, callApi } from './http.js';
-import { LEASE_STATE_VERSION, checkPin, readLeaseState, reuseDecision, usableOnFailure, writeLeaseState } from './lease-state.js';
+import { RunError } from '../cage/run-error.js';
+import { configFile, keyFileFor, leaseFileFor, loadServers, resolveCaFile } from './config.js';
+import { ApiError, callApi, type TlsTrust } from './http.js';
+import {
+  LEASE_STATE_VERSION,
+  certificatePinMismatch,
+  checkPin,
+  forgetRegistration,
+  readLeaseState,
+  reuseDecision,
+  usableOnFailure,
+  writeLeaseState,
+  type LeaseState,
+  type StoredLease,
+} from './lease-state.js';
 import { proofSigner } from './proof.js';
 import type { ServerApi } from './publish.js';
+import { readCaFile } from './tls-trust.js';
 
 export interface Registration {
   client_address: string;
@@ -41,12 +55,51 @@ export function clientKey(name: string): { file: string; key: Buffer; warning: s
   return { file, ...readKeyFile(file) };
 }
 
-export async function register(apiUrl: string, token: string, publicKey: string, timeoutMs = 15_000): Promise<Registration> {
-  const { body } = await callApi(
-    { method: 'POST', url: `${apiUrl}/v1/register`, token, body: JSON.stringify({ token, client_public_key: publicKey }), timeoutMs, doing: 'register with' },
+/** A server to register with: from config.toml in stage 1, from the CageSpec in stage 2 (which has no config.toml to read). */
+export interface ServerTarget {
+  name: string;
+  apiUrl: string;
+  token: string;
+  /** add-server --ca-file: the CA certificates (PEM), read by stage 1. */
+  ca?: string;
+  /** keys/NAME.lease.json. */
+  leaseFile: string;
+}
+
+/** The TLS trust for the server's API: its own CA and the pinned certificate, when added with --ca-file. */
+export function tlsTrustFor(t: ServerTarget, pinnedCertificate: string | null): TlsTrust | undefined {
+  if (t.ca === undefined) return undefined;
+  return { ca: t.ca, pinnedCertificate, mismatch: (seen, pinned) => certificatePinMismatch(seen, pinned, t.name, t.apiUrl, t.leaseFile) };
+}
+
+/** How to trust a certificate the public CAs do not vouch for (or that the --ca-file CA did not sign). */
+function trustHint(t: ServerTarget): string {
+  return t.ca === undefined
+    ? `for a self-signed certificate or a private CA: wirecage add-server ${t.name} ${t.apiUrl} --ca-file CA.pem --replace`
+    : `the certificate must be signed by the CA given to add-server --ca-file (or be that self-signed certificate); to trust another: wirecage add-server ${t.name} ${t.apiUrl} --ca-file CA.pem --replace`;
+}
+
+export async function register(
+  apiUrl: string,
+  token: string,
+  publicKey: string,
+  timeoutMs = 15_000,
+  tls?: { trust?: TlsTrust; hint?: string },
+): Promise<{ registration: Registration; certificate: string | null }> {
+  const { body, certificate } = await callApi(
+    {
+      method: 'POST',
+      url: `${apiUrl}/v1/register`,
+      token,
+      body: JSON.stringify({ token, client_public_key: publicKey }),
+      timeoutMs,
+      doing: 'register with',
+      tls: tls?.trust,
+      trustHint: tls?.hint,
+    },
     'the registration',
   );
-  return body as unknown as Registration;
+  return { registration: body as unknown as Registration, certificate };
 }
 
 /** The longest Retry-After a run waits for (once) before giving up on a 429. */
@@ -104,11 +157,82 @@ export function registrationToConfig(r: Registration, privateKey: Buffer, source
   };
 }
 
+interface RegisterOptions {
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+}
+
+/**
+ * Registers (waiting once for a Retry-After of at most MAX_RETRY_AFTER_S when nothing is stored to
+ * fall back on), checks the pins and stores the answer with them. `fallback`: whether the stored
+ * answer may stand in when registering fails transiently (not in registerAfresh: it just failed).
+ */
+async function registerAndStore(
+  t: ServerTarget,
+  clientPublicKey: string,
+  stored: StoredLease,
+  fallback: boolean,
+  opts: RegisterOptions,
+): Promise<{ registration: Registration; fromStore: boolean; certPin: string | null; warning: string | null }> {
+  const now = opts.now ?? Date.now;
+  const ctx = { apiUrl: t.apiUrl, clientPublicKey, now: now() };
+  const fallbackFor = (err: unknown, at: number) => (fallback && isTransient(err) ? usableOnFailure(stored, { ...ctx, now: at }) : null);
+  const tls = { trust: tlsTrustFor(t, stored.certPin), hint: trustHint(t) };
+  const registeredAt = new Date(now());
+  let answer: { registration: Registration; certificate: string | null };
+  try {
+    try {
+      answer = await register(t.apiUrl, t.token, clientPublicKey, undefined, tls);
+    } catch (err) {
+      const wait = err instanceof ApiError && err.status === 429 ? err.retryAfterSeconds : null;
+      if (wait === null || wait > MAX_RETRY_AFTER_S || fallbackFor(err, ctx.now)) throw err;
+      // Rate-limited with nothing stored to fall back on: wait as asked, once, and try once more.
+      await (opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(wait * 1000);
+      answer = await register(t.apiUrl, t.token, clientPublicKey, undefined, tls);
+    }
+  } catch (err) {
+    const usable = fallbackFor(err, now());
+    if (!usable) throw err;
+    return {
+      registration: usable.registration as unknown as Registration,
+      fromStore: true,
+      certPin: stored.certPin,
+      warning: `${(err as Error).message}; using the registration stored in ${t.leaseFile} (lease until ${String(usable.registration.lease_expires)})`,
+    };
+  }
+  const reg = answer.registration;
+  // The server's key is pinned on the first registration; an answer with another key is refused before anything is sent.
+  checkPin(stored.pin, reg.server_public_key, t.name, t.apiUrl, t.leaseFile);
+  // With --ca-file, the certificate too (checked during the TLS handshake, before the token went out).
+  const certPin = t.ca === undefined ? null : (stored.certPin ?? answer.certificate);
+  const state: LeaseState = {
+    version: LEASE_STATE_VERSION,
+    api_url: t.apiUrl,
+    client_public_key: clientPublicKey,
+    registered_at: registeredAt.toISOString(),
+    registration: reg as unknown as Record<string, unknown>,
+    pinned_server_public_key: stored.pin ?? reg.server_public_key,
+    ...(certPin ? { pinned_tls_certificate_sha256: certPin } : {}),
+  };
+  let warning: string | null = null;
+  try {
+    writeLeaseState(t.leaseFile, state);
+  } catch (err) {
+    warning = `cannot store the registration (${(err as Error).message}): the next run registers again`;
+  }
+  return { registration: reg, fromStore: false, certPin, warning };
+}
+
+/** What stage 2 needs to register again when the handshake with a stored answer fails. */
+export interface ReRegistration extends ServerTarget {
+  clientPublicKey: string;
+}
+
 /** Everything `run NAME` needs: the config, the files the cage must not see, and the server's API for --publish. */
 export async function configForServer(
   name: string,
-  opts: { sleep?: (ms: number) => Promise<void>; now?: () => number } = {},
-): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi; leaseStateFile?: string }> {
+  opts: RegisterOptions = {},
+): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi; leaseStateFile?: string; reregister?: ReRegistration }> {
   const cfg = loadServers();
   const entry = cfg.servers.get(name);
   if (!entry) {
@@ -117,73 +241,58 @@ export async function configForServer(
       `no server named "${name}" in ${cfg.file}${known.length ? ` (known: ${known.join(', ')})` : ''} and no such file; add it with: wirecage add-server ${name} URL --token TOKEN`,
     );
   }
+  const leaseFile = leaseFileFor(name);
+  const target: ServerTarget = { name, apiUrl: entry.apiUrl, token: entry.token, leaseFile };
+  if (entry.caFile !== undefined) {
+    try {
+      target.ca = readCaFile(resolveCaFile(cfg.file, entry.caFile), `the CA file of server "${name}" (ca_file in ${cfg.file})`, `add the server again with: wirecage add-server ${name} ${entry.apiUrl} --ca-file CA.pem --replace`);
+    } catch (err) {
+      throw new RunError((err as Error).message);
+    }
+  }
   const { file, key, warning: keyWarning } = clientKey(name);
   const clientPublicKey = keyToBase64(publicKeyOf(key));
   const warnings = keyWarning ? [keyWarning] : [];
-  const leaseFile = leaseFileFor(name);
   const now = opts.now ?? Date.now;
   const stored = readLeaseState(leaseFile);
-  const ctx = { apiUrl: entry.apiUrl, clientPublicKey, now: now() };
   const source = `${entry.apiUrl}/v1/register`;
 
-  const finish = (reg: Registration, fromStore: boolean) => {
+  const finish = (reg: Registration, fromStore: boolean, certPin: string | null) => {
     const config = registrationToConfig(reg, key, fromStore ? `${leaseFile} (the stored answer of ${source})` : source);
     const sign = proofSigner(key, config.peers[0]!.publicKey);
     return {
       config,
-      hide: [file, configFile()], // the lease file is in the hidden config directory
+      hide: [file, configFile()], // the lease file and the CA copy are in the hidden config directory
       // Several warnings print as several `wirecage: warning:` lines.
       warning: warnings.length ? warnings.join('\nwirecage: warning: ') : null,
-      api: { apiUrl: entry.apiUrl, token: entry.token, clientPublicKey, sign },
-      // Stage 2 drops a stored answer whose handshake fails: the next run registers again.
+      api: { apiUrl: entry.apiUrl, token: entry.token, clientPublicKey, sign, tls: tlsTrustFor(target, certPin) },
+      // A stored answer whose handshake fails: stage 2 drops it and registers again, once.
       leaseStateFile: fromStore ? leaseFile : undefined,
+      reregister: fromStore ? { ...target, clientPublicKey } : undefined,
     };
   };
 
-  const decision = reuseDecision(stored, ctx);
+  const decision = reuseDecision(stored, { apiUrl: entry.apiUrl, clientPublicKey, now: now() });
   if (decision.reuse) {
     try {
-      return finish(decision.state.registration as unknown as Registration, true);
+      return finish(decision.state.registration as unknown as Registration, true, stored.certPin);
     } catch {
       // A stored answer that no longer passes the checks: register as if there were none.
     }
   }
+  const r = await registerAndStore(target, clientPublicKey, stored, true, opts);
+  if (r.warning) warnings.push(r.warning);
+  return finish(r.registration, r.fromStore, r.certPin);
+}
 
-  const registeredAt = new Date(now());
-  let reg: Registration;
-  try {
-    try {
-      reg = await register(entry.apiUrl, entry.token, clientPublicKey);
-    } catch (err) {
-      const wait = err instanceof ApiError && err.status === 429 ? err.retryAfterSeconds : null;
-      if (wait === null || wait > MAX_RETRY_AFTER_S || usableOnFailure(stored, ctx)) throw err;
-      // Rate-limited with nothing stored to fall back on: wait as asked, once, and try once more.
-      await (opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))))(wait * 1000);
-      reg = await register(entry.apiUrl, entry.token, clientPublicKey);
-    }
-  } catch (err) {
-    const fallback = isTransient(err) ? usableOnFailure(stored, { ...ctx, now: now() }) : null;
-    if (!fallback) throw err;
-    warnings.push(
-      `${(err as Error).message}; using the registration stored in ${leaseFile} (lease until ${String(fallback.registration.lease_expires)})`,
-    );
-    return finish(fallback.registration as unknown as Registration, true);
-  }
-
-  // The server's key is pinned on the first registration; an answer with another key is refused before anything is sent.
-  checkPin(stored.pin, reg.server_public_key, name, entry.apiUrl, leaseFile);
-  const result = finish(reg, false);
-  try {
-    writeLeaseState(leaseFile, {
-      version: LEASE_STATE_VERSION,
-      api_url: entry.apiUrl,
-      client_public_key: clientPublicKey,
-      registered_at: registeredAt.toISOString(),
-      registration: reg as unknown as Record<string, unknown>,
-      pinned_server_public_key: stored.pin ?? reg.server_public_key,
-    });
-  } catch (err) {
-    result.warning = [result.warning, `cannot store the registration (${(err as Error).message}): the next run registers again`].filter(Boolean).join('\nwirecage: warning: ');
-  }
-  return result;
+/**
+ * Stage 2, after the handshake with a stored answer failed (the server forgot the client: removed,
+ * its lease ended, a lost registry): drops that answer (keeping the pins), registers afresh (no
+ * fallback on what just failed) and returns the config built from the new answer.
+ */
+export async function registerAfresh(r: ReRegistration, privateKey: Buffer, opts: RegisterOptions = {}): Promise<{ config: WgQuickConfig; warning: string | null }> {
+  const dropped = forgetRegistration(r.leaseFile);
+  if (dropped) throw new RunError(`the stored registration ${r.leaseFile} could not be dropped (${dropped}): remove it and run again`);
+  const fresh = await registerAndStore(r, r.clientPublicKey, readLeaseState(r.leaseFile), false, opts);
+  return { config: registrationToConfig(fresh.registration, privateKey, `${r.apiUrl}/v1/register`), warning: fresh.warning };
 }
