@@ -73,7 +73,7 @@ export interface RingStatsPair {
 function shardWorkerFile(): string {
   const here = fileURLToPath(import.meta.url);
   const js = here.replace(/\.ts$/, '.js').replace(/\/src\/data\//, '/dist/data/');
-  return js.replace(/plane\.js$/, 'shard-worker.js');
+  return js.replace(/plane\.js$/, 'shard-entry.cjs');
 }
 
 interface Seen {
