@@ -1,10 +1,12 @@
 // The API's listening socket: plain HTTP, or HTTPS with a certificate and key
-// read from files. Slow or idle clients are cut off by timeouts.
+// read from files. Slow or idle clients are cut off by timeouts, and what
+// node:http answers by itself is answered as JSON (protocol-errors.ts).
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { formatListen, type ListenAddress } from '../listen.js';
+import { answerProtocolErrors, requireHost } from './protocol-errors.js';
 
 export interface TlsFiles {
   certFile: string;
@@ -39,12 +41,17 @@ export function plainHttpRefusal(at: ListenAddress, tls: boolean, insecureHttp: 
     'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)';
 }
 
-const TIMEOUTS = { requestTimeout: 15_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+// node:http looks for requests over their time every connectionsCheckingInterval (30 s by
+// default, so a stalled request lived up to 45 s); once a second keeps the bounds near what they say.
+const TIMEOUTS = { requestTimeout: 15_000, headersTimeout: 10_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 };
+/** requireHost answers a missing Host as JSON instead. */
+const OPTIONS = { ...TIMEOUTS, requireHostHeader: false };
 
 /** A TCP address, a Unix socket path (for a reverse proxy on the same host, and for tests), or a bound listening fd. */
 export type ApiListen = ListenAddress | { path: string } | { fd: number };
 
-export async function listenApi(handler: http.RequestListener, at: ApiListen, tls?: TlsFiles): Promise<ApiServer> {
+export async function listenApi(apiHandler: http.RequestListener, at: ApiListen, tls?: TlsFiles): Promise<ApiServer> {
+  const handler = requireHost(apiHandler);
   let server: http.Server;
   if (tls) {
     const read = (path: string, what: string): Buffer => {
@@ -57,13 +64,14 @@ export async function listenApi(handler: http.RequestListener, at: ApiListen, tl
     const cert = read(tls.certFile, 'certificate (--tls-cert)');
     const key = read(tls.keyFile, 'key (--tls-key)');
     try {
-      server = https.createServer({ cert, key, ...TIMEOUTS }, handler);
+      server = https.createServer({ cert, key, ...OPTIONS }, handler);
     } catch (err) {
       throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`);
     }
   } else {
-    server = http.createServer(TIMEOUTS, handler);
+    server = http.createServer(OPTIONS, handler);
   }
+  answerProtocolErrors(server);
   await new Promise<void>((resolve, reject) => {
     const where = 'path' in at ? at.path : 'fd' in at ? `fd ${at.fd}` : `${at.host} port ${at.port}`;
     server.once('error', (err) => reject(new Error(`the API cannot listen on ${where}: ${err.message}`)));

@@ -6,7 +6,7 @@
 //   GET  /healthz      -> {"status": "ok"}
 // Every answer is JSON; every error is {"error": "..."} with its status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { keyToBase64, parseKeyBase64, silentLogger, type Logger } from '@wirecage/wg-engine';
+import { generatePrivateKey, keyProofKey, keyToBase64, parseKeyBase64, silentLogger, type Logger } from '@wirecage/wg-engine';
 import { RegistryFullError, type PeerRecord, type Registry } from '../registry/index.js';
 import { authorize } from './auth.js';
 import { clientAddress, trustProxiesFor, TrustedProxies } from './client-address.js';
@@ -63,6 +63,18 @@ export interface ApiOptions {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
+const probe = generatePrivateKey();
+/**
+ * A point of small order gives the all-zero X25519 result with every private key, so no handshake
+ * with it can ever complete: registering it would only hold an address. keyProofKey is the engine's
+ * exported X25519 that says so (null).
+ */
+function smallOrder(key: Buffer): boolean {
+  const shared = keyProofKey(probe, key, key, key);
+  shared?.fill(0);
+  return shared === null;
+}
+
 export { sendJson };
 
 export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -89,6 +101,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
     }
     const publicKey = keyToBase64(key);
     if (publicKey === opts.serverPublicKey) throw new HttpError(400, '"client_public_key" is the server\'s own public key');
+    if (smallOrder(key)) throw new HttpError(400, '"client_public_key" is a point of small order, with which no WireGuard handshake can complete; generate the key with `wg genkey`');
     let result: { peer: PeerRecord; created: boolean };
     try {
       result = opts.registry.register(publicKey);
