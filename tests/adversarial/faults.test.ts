@@ -13,19 +13,13 @@
 //   NAT modes, and the throughput is printed.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startFixture } from '../lib/cage.js';
 import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, addServer, runCaged, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
-import { writeSecretFile } from '../lib/wg.js';
 import { deviceTo, faultyLink, type Count, type FaultCounts } from './lib/load-faults.js';
-import { LOAD_SERVER_ARGS, addSources, clientLink, assertAnswersKept, listPeers, registryIntegrity, stage2Pid, startLoad, tornRows } from './lib/load-lab.js';
+import { BIG, LOAD_SERVER_ARGS, SOURCES, loadLab, clientLink, assertAnswersKept, listPeers, registryIntegrity, stage2Pid, startLoad, tornRows } from './lib/load-lab.js';
 
-const INTERNET = fileURLToPath(new URL('../server/fixtures/nat-internet.mjs', import.meta.url));
-const BIG = 50 * 1024 * 1024;
-const SOURCES = 64;
 const LOAD_S = 20;
 /** When, in the load, the server is killed. */
 const KILL_AT_MS = 6_000;
@@ -45,11 +39,7 @@ describe('adversarial: the server killed under load, and a faulty uplink', funct
   let adminFile: string;
 
   before(async () => {
-    l = await srvLab(lab);
-    const internet = await startFixture(l.inet, INTERNET, [INET4, '8080', '7', String(BIG)]);
-    bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
-    sources = await addSources(l, SOURCES);
-    adminFile = await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
+    ({ l, bigSha256, sources, adminFile } = await loadLab(lab, ADMIN));
   });
 
   afterEach(async () => {

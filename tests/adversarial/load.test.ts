@@ -14,18 +14,12 @@
 // 64 real sources and no proxy header needs believing (lib/load-lab.ts).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startFixture } from '../lib/cage.js';
 import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, addServer, runCaged, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
-import { writeSecretFile } from '../lib/wg.js';
-import { LOAD_MAX_PEERS, LOAD_SERVER_ARGS, LOAD_SUBNET, addSources, assertAnswersKept, listPeers, registryIntegrity, startLoad } from './lib/load-lab.js';
+import { BIG, LOAD_MAX_PEERS, LOAD_SERVER_ARGS, LOAD_SUBNET, SOURCES, loadLab, assertAnswersKept, listPeers, registryIntegrity, startLoad } from './lib/load-lab.js';
 
-const INTERNET = fileURLToPath(new URL('../server/fixtures/nat-internet.mjs', import.meta.url));
-const BIG = 50 * 1024 * 1024;
-const SOURCES = 64;
 const LOAD_S = 30;
 const LIMITED_S = 5;
 const ADMIN = 'lab-admin-load-0123456789';
@@ -47,11 +41,7 @@ describe('adversarial: registration load while a cage moves 50 MB', function () 
   let adminFile: string;
 
   before(async () => {
-    l = await srvLab(lab);
-    const internet = await startFixture(l.inet, INTERNET, [INET4, '8080', '7', String(BIG)]);
-    bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
-    sources = await addSources(l, SOURCES);
-    adminFile = await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
+    ({ l, bigSha256, sources, adminFile } = await loadLab(lab, ADMIN));
   });
 
   afterEach(async () => {

@@ -13,12 +13,38 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabProcess } from '../../lib/process.js';
-import { SRV_BIN, SUBNET6, type SrvLab } from '../../lib/srv-lab.js';
+import { startFixture } from '../../lib/cage.js';
+import type { Lab } from '../../lib/netns.js';
+import { INET4, SRV_BIN, SUBNET6, srvLab, type SrvLab } from '../../lib/srv-lab.js';
+import { writeSecretFile } from '../../lib/wg.js';
 import { waitFor } from '../../lib/wait.js';
 
 const GENERATOR = fileURLToPath(new URL('../fixtures/load-register.mjs', import.meta.url));
 
 /** The lab server's pools for load: room for every registration 30 s can make (the default /24 holds 253). */
+const INTERNET = fileURLToPath(new URL('../../server/fixtures/nat-internet.mjs', import.meta.url));
+/** The file a cage moves through the NAT during the load and over the faulty link. */
+export const BIG = 50 * 1024 * 1024;
+export const SOURCES = 64;
+
+export interface LoadLab {
+  l: SrvLab;
+  /** SHA-256 of the BIG bytes the lab's internet serves on INET4:8080. */
+  bigSha256: string;
+  sources: string[];
+  adminFile: string;
+}
+
+/** The server lab with its internet serving BIG bytes, SOURCES client addresses, and an admin token file. */
+export async function loadLab(lab: Lab, adminToken: string): Promise<LoadLab> {
+  const l = await srvLab(lab);
+  const internet = await startFixture(l.inet, INTERNET, [INET4, '8080', '7', String(BIG)]);
+  const bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
+  const sources = await addSources(l, SOURCES);
+  const adminFile = await writeSecretFile(l.dir, 'admin', `${adminToken}\n`);
+  return { l, bigSha256, sources, adminFile };
+}
+
 export const LOAD_SUBNET = '10.200.0.0/16';
 export const LOAD_MAX_PEERS = 65_000;
 /** `up` flags for load: the pool above, and a per-source limit the machine, not the limiter, reaches first. */
