@@ -38,7 +38,10 @@ export async function startLocalRegistry(
   const config = {
     storage: join(dir, 'storage'),
     auth: { htpasswd: { file: join(dir, 'htpasswd') } },
-    uplinks: { upstream: { url: opts.upstream, timeout: '60s' } },
+    // verdaccio takes an uplink offline for fail_timeout after max_fails failed requests in a row
+    // (default: 2, for 5 minutes), and then answers 404 for every package it has not cached: one
+    // slow answer from the upstream on a loaded machine failed a whole install. Retry instead.
+    uplinks: { upstream: { url: opts.upstream, timeout: '60s', max_fails: 50, fail_timeout: '2s' } },
     packages,
     web: { enable: false },
     log: { type: 'stdout', format: 'pretty', level: 'warn' },
@@ -71,7 +74,7 @@ export async function startLocalRegistry(
   const npmrc = await writeSecretFile(
     dir,
     'npmrc',
-    [`registry=${url}/`, `${url.replace(/^http:/, '')}/:_authToken=${body.token}`, 'update-notifier=false', 'fund=false', 'audit=false', ''].join('\n'),
+    [`registry=${url}/`, `${url.replace(/^http:/, '')}/:_authToken=${body.token}`, 'update-notifier=false', 'fund=false', 'audit=false', 'fetch-retries=5', 'fetch-retry-mintimeout=2000', ''].join('\n'),
   );
   return { url, npmrc, process: proc };
 }
