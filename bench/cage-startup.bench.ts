@@ -13,9 +13,9 @@ import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Lab, type Netns } from '../tests/lib/netns.js';
-import { generateKeyPair } from '../tests/lib/wg.js';
-import { startWireguardGo } from '../tests/lib/wireguard-go.js';
+import { Lab, type Netns } from '@wirecage/tests/lib/netns.js';
+import { generateKeyPair } from '@wirecage/tests/lib/wg.js';
+import { startWireguardGo } from '@wirecage/tests/lib/wireguard-go.js';
 import { machineInfo } from './lib/machine.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);

@@ -8,12 +8,12 @@
 // namespace of the cage's own process tree, so they use the cage's TUN
 // exactly as the cage's command would.
 import { realpathSync } from 'node:fs';
-import { run, type ExecOptions, type ExecResult } from '../../tests/lib/exec.js';
-import type { Netns } from '../../tests/lib/netns.js';
-import type { LabProcess } from '../../tests/lib/process.js';
-import { waitFor } from '../../tests/lib/wait.js';
-import type { WireguardGoPeer } from '../../tests/lib/wireguard-go.js';
-import { spawnWirecage } from '../../tests/lib/cage.js';
+import { run, type ExecOptions, type ExecResult } from '@wirecage/tests/lib/exec.js';
+import type { Netns } from '@wirecage/tests/lib/netns.js';
+import type { LabProcess } from '@wirecage/tests/lib/process.js';
+import { waitFor } from '@wirecage/tests/lib/wait.js';
+import type { WireguardGoPeer } from '@wirecage/tests/lib/wireguard-go.js';
+import { spawnWirecage } from '@wirecage/tests/lib/cage.js';
 import { cmdline, descendants, exePath, netnsId, parentPid } from './procfs.js';
 
 const NODE = realpathSync(process.execPath);

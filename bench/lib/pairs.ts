@@ -5,10 +5,10 @@
 //   wg-wg      wireguard-go <-> wireguard-go        (the anchor)
 //   cage-wg    wirecage cage <-> wireguard-go
 //   cage-cage  wirecage cage <-> wirecage cage whose command is `iperf3 -s`
-import type { Lab, Netns } from '../../tests/lib/netns.js';
-import { waitFor } from '../../tests/lib/wait.js';
-import { cageKey, writeWgQuick } from '../../tests/lib/cage.js';
-import { startWireguardGo } from '../../tests/lib/wireguard-go.js';
+import type { Lab, Netns } from '@wirecage/tests/lib/netns.js';
+import { waitFor } from '@wirecage/tests/lib/wait.js';
+import { cageKey, writeWgQuick } from '@wirecage/tests/lib/cage.js';
+import { startWireguardGo } from '@wirecage/tests/lib/wireguard-go.js';
 import { startCage, wireguardGoEndpoint, type Endpoint } from './endpoint.js';
 import type { PairName } from './options.js';
 

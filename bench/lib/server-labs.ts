@@ -11,12 +11,12 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Lab, Netns } from '../../tests/lib/netns.js';
-import type { LabProcess } from '../../tests/lib/process.js';
-import { waitFor } from '../../tests/lib/wait.js';
-import { cageKey, writeWgQuick } from '../../tests/lib/cage.js';
-import { writeSecretFile } from '../../tests/lib/wg.js';
-import { startWireguardGo } from '../../tests/lib/wireguard-go.js';
+import type { Lab, Netns } from '@wirecage/tests/lib/netns.js';
+import type { LabProcess } from '@wirecage/tests/lib/process.js';
+import { waitFor } from '@wirecage/tests/lib/wait.js';
+import { cageKey, writeWgQuick } from '@wirecage/tests/lib/cage.js';
+import { writeSecretFile } from '@wirecage/tests/lib/wg.js';
+import { startWireguardGo } from '@wirecage/tests/lib/wireguard-go.js';
 import { startCage, type Endpoint } from './endpoint.js';
 import { cmdline, descendants, exePath } from './procfs.js';
 

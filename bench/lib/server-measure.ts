@@ -4,7 +4,7 @@
 // and registrations against a wirecagesrv from the lab's client namespace
 // (lib/register-load.mjs: fresh keys, keep-alive connections).
 import { fileURLToPath } from 'node:url';
-import type { Netns } from '../../tests/lib/netns.js';
+import type { Netns } from '@wirecage/tests/lib/netns.js';
 import { TESTS, type TestId, type TransferResult } from './measure.js';
 import { cpuSeconds } from './procfs.js';
 import type { LabServer, ServerPath } from './server-labs.js';

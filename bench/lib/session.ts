@@ -1,9 +1,9 @@
 // What every lab bench (dataplane.bench.ts, server.bench.ts) wraps its run
 // in: a log line with the seconds since the start, the labs it builds, and
 // their teardown at the end, on failure, and on SIGINT/SIGTERM/SIGHUP.
-import { run } from '../../tests/lib/exec.js';
-import { Lab } from '../../tests/lib/netns.js';
-import { WIRECAGE_BIN } from '../../tests/lib/cage.js';
+import { run } from '@wirecage/tests/lib/exec.js';
+import { Lab } from '@wirecage/tests/lib/netns.js';
+import { WIRECAGE_BIN } from '@wirecage/tests/lib/cage.js';
 
 export class BenchSession {
   readonly started = Date.now();

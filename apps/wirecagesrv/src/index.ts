@@ -6,7 +6,8 @@ export { ProofVerifier, PROOF_HEADER, MAX_SKEW_S, type ProofVerifierOptions } fr
 export { DEFAULT_MAX_FORWARDS_PER_PEER, type ForwardApiOptions, type ForwardResponse } from './api/forwards.js';
 export { createApiHandler, sendJson, type ApiOptions, type RegisterResponse } from './api/routes.js';
 export { listenApi, type ApiServer, type ApiListen, type TlsFiles } from './api/listen.js';
-export { RateLimiter, sourceKey, type RateLimitOptions } from './api/rate-limit.js';
+export { RateLimiter } from '@wirecage/wg-engine';
+export { type RateLimitOptions } from './api/caller.js';
 export { tokenMatches } from './api/auth.js';
 export { startLeaseExpiry, type LeaseExpiry, type LeaseExpiryOptions } from './api/lease-expiry.js';
 export { parseLease, DEFAULT_LEASE } from './registry/index.js';

@@ -1,21 +1,16 @@
 // "host:port" listen addresses as flags give them: "0.0.0.0:8443", "[::]:51820", "198.51.100.7:443".
-import { isIP } from 'node:net';
+// Literal addresses only (a name could resolve to an address the host does not have); port 0 lets the kernel pick.
+import { formatHostPort, HostPortError, parseHostPort, type HostPort } from '@wirecage/wg-engine';
 
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+export type ListenAddress = HostPort;
 
 export function parseListen(text: string, flag: string): ListenAddress {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
-  const host = m?.[1] ?? m?.[2];
-  const port = Number(m?.[3]);
-  if (!m || !host || !isIP(host) || (m[1] !== undefined && isIP(host) !== 6) || port > 65535) {
-    throw new Error(`${flag} "${text}" must be IP:PORT, such as 0.0.0.0:8443 or [::]:8443`);
+  try {
+    return parseHostPort(text.trim(), { portZero: true });
+  } catch (err) {
+    if (!(err instanceof HostPortError)) throw err;
+    throw new Error(`${flag} "${text}" must be IP:PORT, such as 0.0.0.0:8443 or [::]:8443: ${err.reason}`);
   }
-  return { host, port };
 }
 
-export function formatListen(a: ListenAddress): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
+export const formatListen: (a: ListenAddress) => string = formatHostPort;

@@ -6,7 +6,7 @@ import { attachDevice, Device, Endpoint, keyToBase64, type DataPlane, parseCidr,
 import { createApiHandler } from './api/routes.js';
 import { startLeaseExpiry } from './api/lease-expiry.js';
 import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
-import type { RateLimitOptions } from './api/rate-limit.js';
+import type { RateLimitOptions } from './api/caller.js';
 import { ProofVerifier } from './api/proof.js';
 import { DEFAULT_FORWARD_PORTS, ForwardManager, restoreForwards, type PortRange } from './forwards/index.js';
 import { formatListen, type ListenAddress } from './listen.js';

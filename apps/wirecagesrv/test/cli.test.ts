@@ -88,7 +88,19 @@ describe('wirecagesrv binary', function () {
     it('with a malformed listen address', () => {
       const r = srv([...base(), '--api-listen', 'localhost:80']);
       assert.equal(r.status, 2, 'a usage error');
-      assert.match(r.stderr, /--api-listen "localhost:80" must be IP:PORT/);
+      assert.match(r.stderr, /--api-listen "localhost:80" must be IP:PORT, such as 0\.0\.0\.0:8443 or \[::\]:8443: "localhost" is not an IPv4 address$/m);
+    });
+
+    it('with a --wg-endpoint clients could not parse', () => {
+      for (const [endpoint, why] of [
+        ['vpn.example.test:99999', /port "99999" is not a number from 1 to 65535/],
+        ['2001:db8::1:51820', /write an IPv6 address in brackets/],
+        ['vpn_example.test:51820', /"vpn_example.test" is not an IPv4 address or host name/],
+      ] as const) {
+        const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-endpoint', endpoint, '--state', join(dir, 'r.db')]);
+        assert.equal(r.status, 2, `${endpoint}: a usage error`);
+        assert.match(r.stderr, new RegExp(`--wg-endpoint "${endpoint.replace(/[.]/g, '\\.')}" must be HOST:PORT \\(IPv6 in brackets\\): ${why.source}`), endpoint);
+      }
     });
 
     it('with a corrupt state file, which is left byte-identical', () => {

@@ -38,7 +38,10 @@ describe('client address behind a reverse proxy', () => {
     assert.equal(hopAddress('192.0.2.60:8080'), '192.0.2.60');
     assert.equal(hopAddress('"192.0.2.60"'), '192.0.2.60');
     assert.equal(hopAddress('::ffff:192.0.2.60'), '192.0.2.60');
-    for (const bad of ['unknown', '"_gazonk"', '', 'example.com', '[192.0.2.1]:80', '999.1.1.1']) assert.equal(hopAddress(bad), null, bad);
+    assert.equal(hopAddress('"[::ffff:192.0.2.60]:80"'), '192.0.2.60');
+    for (const bad of ['unknown', '"_gazonk"', '', 'example.com', 'example.com:80', '[192.0.2.1]:80', '999.1.1.1', '192.0.2.60:_port', '192.0.2.60:99999', '[2001:db8::1]x']) {
+      assert.equal(hopAddress(bad), null, bad);
+    }
   });
 
   it('matches trusted proxies by CIDR, IPv4-mapped peers as IPv4, and names a bad CIDR', () => {

@@ -101,5 +101,13 @@ describe('registration answer to a wg-quick config', () => {
     assert.throws(() => registrationToConfig({ client_address: 'x', server_public_key: server, server_endpoint: 'a:1' }, key, 'src'), /src: the server's answer has client_address not an IPv4/);
     assert.throws(() => registrationToConfig({ client_address: '10.0.0.2', server_public_key: 'nope', server_endpoint: 'a:1' }, key, 'src'), /server_public_key not a WireGuard key/);
     assert.throws(() => registrationToConfig({ client_address: '10.0.0.2', server_public_key: server, server_endpoint: 'a' }, key, 'src'), /server_endpoint not host:port/);
+    // The endpoint is held to a wg-quick Endpoint's rule, the address to its family.
+    for (const server_endpoint of ['a:0', 'a:65536', '[vpn.example.com]:1', '2001:db8::1:51820', 'bad_name:1']) {
+      assert.throws(() => registrationToConfig({ client_address: '10.0.0.2', server_public_key: server, server_endpoint }, key, 'src'), /server_endpoint not host:port/, server_endpoint);
+    }
+    assert.throws(() => registrationToConfig({ client_address: 'fd00::2', server_public_key: server, server_endpoint: 'a:1' }, key, 'src'), /client_address not an IPv4 address/);
+    assert.throws(() => registrationToConfig({ client_address: '10.0.0.2', client_address6: '10.0.0.3', server_public_key: server, server_endpoint: 'a:1' }, key, 'src'), /client_address6 not an IPv6 address/);
+    const v6 = registrationToConfig({ client_address: '10.0.0.2', server_public_key: server, server_endpoint: '[2001:db8::1]:51820' }, key, 'src');
+    assert.deepEqual(v6.peers[0]!.endpoint, { host: '2001:db8::1', port: 51820 });
   });
 });

@@ -14,120 +14,115 @@ export interface MetricDefinition {
   readonly labels: readonly string[];
 }
 
-export const PEER_RECEIVE_BYTES = {
+const all: MetricDefinition[] = [];
+
+// Each metric is declared once: this records it in METRIC_DEFINITIONS, and
+// `const` keeps its literal name and labels in the exported type.
+function metric<const D extends MetricDefinition>(def: D): D {
+  all.push(def);
+  return def;
+}
+
+export const PEER_RECEIVE_BYTES = metric({
   name: 'wireguard_peer_receive_bytes_total',
   type: 'counter',
   help: 'Bytes of WireGuard messages received from the peer (outer UDP payloads, handshakes included).',
   labels: ['public_key'],
-} as const satisfies MetricDefinition;
+});
 
-export const PEER_TRANSMIT_BYTES = {
+export const PEER_TRANSMIT_BYTES = metric({
   name: 'wireguard_peer_transmit_bytes_total',
   type: 'counter',
   help: 'Bytes of WireGuard messages sent to the peer (outer UDP payloads, handshakes included).',
   labels: ['public_key'],
-} as const satisfies MetricDefinition;
+});
 
-export const PEER_LAST_HANDSHAKE = {
+export const PEER_LAST_HANDSHAKE = metric({
   name: 'wireguard_peer_last_handshake_seconds',
   type: 'gauge',
   help: 'Unix time of the last completed handshake with the peer, in seconds; 0 when none has completed.',
   labels: ['public_key'],
-} as const satisfies MetricDefinition;
+});
 
-export const PEER_INFO = {
+export const PEER_INFO = metric({
   name: 'wireguard_peer_info',
   type: 'gauge',
   help: 'Always 1; the peer\'s current UDP endpoint (empty when unknown) as a label.',
   labels: ['public_key', 'endpoint'],
-} as const satisfies MetricDefinition;
+});
 
-export const PEERS = {
+export const PEERS = metric({
   name: 'wireguard_peers',
   type: 'gauge',
   help: 'Peers configured on the interface.',
   labels: [],
-} as const satisfies MetricDefinition;
+});
 
-export const DROPS = {
+export const DROPS = metric({
   name: 'wirecage_drops_total',
   type: 'counter',
   help: 'Packets the engine refused, by reason (see DROP_REASONS in @wirecage/wg-engine).',
   labels: ['reason'],
-} as const satisfies MetricDefinition;
+});
 
-export const KEYPAIRS_IN_USE = {
+export const KEYPAIRS_IN_USE = metric({
   name: 'wirecage_keypairs_in_use',
   type: 'gauge',
   help: 'Session keypair slots in use (up to three per peer: previous, current, next).',
   labels: [],
-} as const satisfies MetricDefinition;
+});
 
-export const UNDER_LOAD = {
+export const UNDER_LOAD = metric({
   name: 'wirecage_under_load',
   type: 'gauge',
   help: '1 while the handshake queue is under load (cookies demanded, per-source rate limits applied), else 0.',
   labels: [],
-} as const satisfies MetricDefinition;
+});
 
-export const SHARDS = {
+export const SHARDS = metric({
   name: 'wirecage_shards',
   type: 'gauge',
   help: 'Data-plane shard workers (0: the data path runs on the main thread).',
   labels: [],
-} as const satisfies MetricDefinition;
+});
 
-export const SHARD_PACKETS = {
+export const SHARD_PACKETS = metric({
   name: 'wirecage_shard_packets_total',
   type: 'counter',
   help: 'Ring slots a data-plane shard finished, by direction (egress: sealed for UDP; ingress: opened for the TUN), dropped ones included.',
   labels: ['shard', 'direction'],
-} as const satisfies MetricDefinition;
+});
 
-export const SHARD_DROPS = {
+export const SHARD_DROPS = metric({
   name: 'wirecage_shard_drops_total',
   type: 'counter',
   help: 'Packets a data-plane shard refused, by reason (also counted in wirecage_drops_total).',
   labels: ['shard', 'reason'],
-} as const satisfies MetricDefinition;
+});
 
-export const SHARD_RESTARTS = {
+export const SHARD_RESTARTS = metric({
   name: 'wirecage_shard_restarts_total',
   type: 'counter',
   help: 'Times a data-plane shard worker died and was started again.',
   labels: ['shard'],
-} as const satisfies MetricDefinition;
+});
 
-export const SHARD_COALESCED = {
+export const SHARD_COALESCED = metric({
   name: 'wirecage_shard_coalesced_packets_total',
   type: 'counter',
   help: 'Ingress TCP segments a data-plane shard joined to the one before them, so that the TUN took them in one write (TCP coalescing on an offloading TUN).',
   labels: ['shard'],
-} as const satisfies MetricDefinition;
+});
 
-export const RING_PACKETS = {
+export const RING_PACKETS = metric({
   name: 'wirecage_ring_packets_total',
   type: 'counter',
   help: 'Packets through a data-plane ring (egress: TUN to UDP; ingress: UDP to TUN) by outcome: produced, emitted, dropped (by a shard), full (no free slot: dropped at the reader, like a NIC queue), emit_error. 32-bit: wraps like a reset.',
   labels: ['ring', 'outcome'],
-} as const satisfies MetricDefinition;
+});
 
-export const METRIC_DEFINITIONS: readonly MetricDefinition[] = [
-  PEER_RECEIVE_BYTES,
-  PEER_TRANSMIT_BYTES,
-  PEER_LAST_HANDSHAKE,
-  PEER_INFO,
-  PEERS,
-  DROPS,
-  KEYPAIRS_IN_USE,
-  UNDER_LOAD,
-  SHARDS,
-  SHARD_PACKETS,
-  SHARD_DROPS,
-  SHARD_RESTARTS,
-  SHARD_COALESCED,
-  RING_PACKETS,
-];
+/** Every metric above, in the order they are declared (and scraped). */
+export const METRIC_DEFINITIONS: readonly MetricDefinition[] = all;
 
 /** The label every series carries: which engine (device) it describes. */
 export const INTERFACE_LABEL = 'interface';

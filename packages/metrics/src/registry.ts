@@ -7,25 +7,7 @@
 // walks every engine registered in it, told apart by their labels.
 import { Counter, Gauge, Registry } from 'prom-client';
 import { DROP_REASONS, type DropReason } from '@wirecage/wg-engine';
-import {
-  DROPS,
-  INTERFACE_LABEL,
-  KEYPAIRS_IN_USE,
-  PEER_INFO,
-  PEER_LAST_HANDSHAKE,
-  PEER_RECEIVE_BYTES,
-  PEER_TRANSMIT_BYTES,
-  PEERS,
-  UNDER_LOAD,
-  SHARDS,
-  SHARD_PACKETS,
-  SHARD_DROPS,
-  SHARD_RESTARTS,
-  SHARD_COALESCED,
-  RING_PACKETS,
-  METRIC_DEFINITIONS,
-  type MetricDefinition,
-} from './definitions.js';
+import * as defs from './definitions.js';
 
 /** What the metrics read of a peer; a wg-engine Peer is one. */
 export interface PeerSource {
@@ -95,14 +77,14 @@ class EngineCollector {
     readonly labelNames: readonly string[],
   ) {
     const extra = [...labelNames];
-    this.counter(PEER_RECEIVE_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.rxBytes)));
-    this.counter(PEER_TRANSMIT_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.txBytes)));
-    this.gauge(PEER_LAST_HANDSHAKE, extra, (set) => this.eachPeer((l, p) => set(l, p.lastHandshakeWallMs / 1000)));
-    this.gauge(PEER_INFO, extra, (set) =>
+    this.counter(defs.PEER_RECEIVE_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.rxBytes)));
+    this.counter(defs.PEER_TRANSMIT_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.txBytes)));
+    this.gauge(defs.PEER_LAST_HANDSHAKE, extra, (set) => this.eachPeer((l, p) => set(l, p.lastHandshakeWallMs / 1000)));
+    this.gauge(defs.PEER_INFO, extra, (set) =>
       this.eachPeer((l, p) => set({ ...l, endpoint: p.endpoint ? p.endpoint.toString() : '' }, 1)),
     );
-    this.gauge(PEERS, extra, (set) => this.eachEngine((l, e) => set(l, e.peerCount)));
-    this.counter(DROPS, extra, (set) =>
+    this.gauge(defs.PEERS, extra, (set) => this.eachEngine((l, e) => set(l, e.peerCount)));
+    this.counter(defs.DROPS, extra, (set) =>
       this.eachMember((l, m) => {
         const shards = m.plane?.shardStats() ?? [];
         for (const reason of DROP_REASONS) {
@@ -110,16 +92,16 @@ class EngineCollector {
         }
       }),
     );
-    this.gauge(KEYPAIRS_IN_USE, extra, (set) => this.eachEngine((l, e) => set(l, e.keypairs.used)));
-    this.gauge(UNDER_LOAD, extra, (set) => this.eachEngine((l, e) => set(l, e.underLoad ? 1 : 0)));
-    this.gauge(SHARDS, extra, (set) => this.eachMember((l, m) => set(l, m.plane?.workers ?? 0)));
-    this.counter(SHARD_PACKETS, extra, (set) =>
+    this.gauge(defs.KEYPAIRS_IN_USE, extra, (set) => this.eachEngine((l, e) => set(l, e.keypairs.used)));
+    this.gauge(defs.UNDER_LOAD, extra, (set) => this.eachEngine((l, e) => set(l, e.underLoad ? 1 : 0)));
+    this.gauge(defs.SHARDS, extra, (set) => this.eachMember((l, m) => set(l, m.plane?.workers ?? 0)));
+    this.counter(defs.SHARD_PACKETS, extra, (set) =>
       this.eachShard((l, s) => {
         set({ ...l, direction: 'egress' }, s.egressPackets);
         set({ ...l, direction: 'ingress' }, s.ingressPackets);
       }),
     );
-    this.counter(SHARD_DROPS, extra, (set) =>
+    this.counter(defs.SHARD_DROPS, extra, (set) =>
       this.eachShard((l, s) => {
         for (const reason of DROP_REASONS) {
           const v = s.drops.get(reason);
@@ -127,9 +109,9 @@ class EngineCollector {
         }
       }),
     );
-    this.counter(SHARD_RESTARTS, extra, (set) => this.eachShard((l, s) => set(l, s.restarts)));
-    this.counter(SHARD_COALESCED, extra, (set) => this.eachShard((l, s) => set(l, s.coalescedPackets)));
-    this.counter(RING_PACKETS, extra, (set) =>
+    this.counter(defs.SHARD_RESTARTS, extra, (set) => this.eachShard((l, s) => set(l, s.restarts)));
+    this.counter(defs.SHARD_COALESCED, extra, (set) => this.eachShard((l, s) => set(l, s.coalescedPackets)));
+    this.counter(defs.RING_PACKETS, extra, (set) =>
       this.eachMember((l, m) => {
         if (!m.plane) return;
         for (const [ring, r] of Object.entries(m.plane.ringStats())) {
@@ -169,11 +151,11 @@ class EngineCollector {
     }
   }
 
-  private counter(def: MetricDefinition, extra: string[], fill: (set: (l: Labels, v: number) => void) => void): void {
+  private counter(def: defs.MetricDefinition, extra: string[], fill: (set: (l: Labels, v: number) => void) => void): void {
     this.register(def.name, scrapedCounter({ name: def.name, help: def.help, labelNames: [...extra, ...def.labels] }, fill));
   }
 
-  private gauge(def: MetricDefinition, extra: string[], fill: (set: (l: Labels, v: number) => void) => void): void {
+  private gauge(def: defs.MetricDefinition, extra: string[], fill: (set: (l: Labels, v: number) => void) => void): void {
     this.register(def.name, scrapedGauge({ name: def.name, help: def.help, labelNames: [...extra, ...def.labels] }, fill));
   }
 
@@ -228,12 +210,12 @@ export function scrapedGauge(o: ScrapedMetricOptions, fill: Fill): Gauge<string>
 
 const collectors = new WeakMap<Registry, EngineCollector>();
 
-const RESERVED = new Set(METRIC_DEFINITIONS.flatMap((d) => d.labels));
+const RESERVED = new Set(defs.METRIC_DEFINITIONS.flatMap((d) => d.labels));
 
 /** Reports a device's counters in a prom-client registry, read at scrape time. */
 export function engineMetrics(engine: EngineSource, opts: EngineMetricsOptions = {}): EngineMetrics {
   const registry = opts.registry ?? new Registry();
-  const labels: Labels = { [INTERFACE_LABEL]: DEFAULT_INTERFACE, ...opts.labels };
+  const labels: Labels = { [defs.INTERFACE_LABEL]: DEFAULT_INTERFACE, ...opts.labels };
   for (const name of Object.keys(labels)) {
     if (RESERVED.has(name)) throw new Error(`label "${name}" is set by the metrics themselves; pick another name`);
   }

@@ -4,7 +4,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { formatListenAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
+import { formatHostPort } from '@wirecage/wg-engine';
+import { parseListenAddress, type ListenAddress } from './listen-address.js';
 
 export const METRICS_PATH = '/metrics';
 
@@ -27,7 +28,7 @@ export class MetricsServer {
     server.headersTimeout = 10_000;
     server.requestTimeout = 10_000;
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(new Error(`cannot serve metrics on ${formatListenAddress(want)}: ${explain(err)}`));
+      const onError = (err: NodeJS.ErrnoException) => reject(new Error(`cannot serve metrics on ${formatHostPort(want)}: ${explain(err)}`));
       server.once('error', onError);
       server.listen({ host: want.host, port: want.port }, () => {
         server.off('error', onError);

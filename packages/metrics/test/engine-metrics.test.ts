@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { DROP_REASONS, keyToBase64, type Device } from '@wirecage/wg-engine';
 import { Registry } from 'prom-client';
-import { METRIC_DEFINITIONS, MetricsServer, engineMetrics, type EngineMetrics } from '../src/index.js';
+import { METRIC_DEFINITIONS, PEER_INFO, RING_PACKETS, MetricsServer, engineMetrics, type EngineMetrics } from '../src/index.js';
 import { Pair } from './fixtures/pair.js';
 import { parseExposition, select, value, type Exposition } from './fixtures/exposition.js';
 
@@ -46,6 +46,30 @@ describe('engine metrics scraped over HTTP', () => {
     assert.equal(value(e, 'wireguard_peers', { interface: iface }), 1);
     assert.equal(value(e, 'wirecage_keypairs_in_use', { interface: iface }), self.keypairs.used);
   }
+
+  it('keeps the exported names and labels that dashboards read', () => {
+    assert.deepEqual(
+      METRIC_DEFINITIONS.map((d) => `${d.name}{${d.labels.join(',')}}`),
+      [
+        'wireguard_peer_receive_bytes_total{public_key}',
+        'wireguard_peer_transmit_bytes_total{public_key}',
+        'wireguard_peer_last_handshake_seconds{public_key}',
+        'wireguard_peer_info{public_key,endpoint}',
+        'wireguard_peers{}',
+        'wirecage_drops_total{reason}',
+        'wirecage_keypairs_in_use{}',
+        'wirecage_under_load{}',
+        'wirecage_shards{}',
+        'wirecage_shard_packets_total{shard,direction}',
+        'wirecage_shard_drops_total{shard,reason}',
+        'wirecage_shard_restarts_total{shard}',
+        'wirecage_shard_coalesced_packets_total{shard}',
+        'wirecage_ring_packets_total{ring,outcome}',
+      ],
+    );
+    assert.equal(PEER_INFO.name, 'wireguard_peer_info', 'each definition is exported by its own name too');
+    assert.equal(RING_PACKETS, METRIC_DEFINITIONS.at(-1));
+  });
 
   it('declares every metric with its type and help, as prom-client writes them', async () => {
     const e = await scrape();

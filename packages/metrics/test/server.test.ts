@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { request, Agent } from 'node:http';
 import { Counter, Registry } from 'prom-client';
-import { ListenAddressError, MetricsServer, formatListenAddress, parseListenAddress } from '../src/index.js';
+import { HostPortError } from '@wirecage/wg-engine';
+import { MetricsServer, parseListenAddress } from '../src/index.js';
 import { parseExposition, value } from './fixtures/exposition.js';
 
 describe('parseListenAddress', () => {
@@ -24,13 +25,7 @@ describe('parseListenAddress', () => {
       ['bad host:9586', /"bad host" is not an IPv4 address or host name/],
     ];
     for (const [text, why] of cases) {
-      assert.throws(() => parseListenAddress(text), (err: Error) => err instanceof ListenAddressError && why.test(err.message) && err.message.includes(`"${text}"`), text);
-    }
-  });
-
-  it('writes addresses back the same way', () => {
-    for (const text of ['127.0.0.1:9586', '[::1]:9586', ':9586', 'localhost:1']) {
-      assert.equal(formatListenAddress(parseListenAddress(text)), text);
+      assert.throws(() => parseListenAddress(text), (err: Error) => err instanceof HostPortError && why.test(err.message) && err.message.startsWith(`metrics address "${text}": `), text);
     }
   });
 });
@@ -133,7 +128,7 @@ describe('MetricsServer', () => {
   });
 
   it('refuses a malformed address before listening', async () => {
-    await assert.rejects(MetricsServer.listen('nope', registry), ListenAddressError);
+    await assert.rejects(MetricsServer.listen('nope', registry), HostPortError);
   });
 
   it('closes with a keep-alive scraper still connected, and then refuses connections', async () => {

@@ -12,7 +12,7 @@
 // node is a mask-and-compare per word, and a lookup allocates nothing.
 import { type Cidr, type IpFamily } from './ip.js';
 
-export { formatCidr, formatIp, parseCidr, parseIp, type Cidr, type IpFamily } from './ip.js';
+export { formatCidr, formatIp, parseCidr, parseIp, type Cidr, type IpFamily, type ParseCidrOptions } from './ip.js';
 
 class TrieNode<T> {
   /** The prefix, host bits cleared, as signed 32-bit words (what `&` yields). */

@@ -2,6 +2,7 @@
 // (roaming) or where the configuration says it is.
 import { isIPv4, isIPv6 } from 'node:net';
 import { parseCidr } from './allowed-ips.js';
+import { parseHostPort } from './host-port.js';
 
 export class Endpoint {
   private _bytes: Buffer | null = null;
@@ -21,11 +22,8 @@ export class Endpoint {
 
   /** Parses "192.0.2.1:51820" or "[2001:db8::1]:51820" (numeric hosts only; name resolution is the caller's job). */
   static parse(text: string): Endpoint {
-    const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-    if (!m) throw new Error(`endpoint "${text}" is not host:port or [IPv6]:port`);
-    const port = Number(m[2]);
-    if (port < 1 || port > 65535) throw new Error(`endpoint "${text}" has port ${port} outside 1-65535`);
-    return Endpoint.of(m[1]!, port);
+    const { host, port } = parseHostPort(text, { what: 'endpoint' });
+    return Endpoint.of(host, port);
   }
 
   /** Address bytes then the port in network order: the input of the cookie MAC. */

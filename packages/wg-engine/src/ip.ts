@@ -6,7 +6,7 @@ export type IpFamily = 4 | 6;
 
 export interface Cidr {
   family: IpFamily;
-  /** 4 or 16 bytes, host bits cleared. */
+  /** 4 or 16 bytes; host bits cleared unless parsed with keepHostBits (an interface address). */
   address: Buffer;
   prefix: number;
 }
@@ -65,8 +65,17 @@ export function parseIp(text: string): { family: IpFamily; address: Buffer } | n
   return parseIpv4Into(text, address, 0) ? { family: 4, address } : null;
 }
 
-/** Parses "10.0.0.0/8", "fd00::/64", or a bare address (a host prefix). Host bits are cleared. */
-export function parseCidr(text: string): Cidr {
+export interface ParseCidrOptions {
+  /** Refuse the other family ("... is not an IPv4 prefix"). */
+  family?: IpFamily;
+  /** Refuse a bare address: a pool or a route needs "/len" written out. */
+  requirePrefix?: boolean;
+  /** Keep the host bits: an interface address (10.0.0.2/24) names the host and its subnet at once, as wg-quick's Address does. */
+  keepHostBits?: boolean;
+}
+
+/** Parses "10.0.0.0/8", "fd00::/64", or a bare address (a host prefix). Host bits are cleared unless opts.keepHostBits. */
+export function parseCidr(text: string, opts: ParseCidrOptions = {}): Cidr {
   const t = text.trim();
   const slash = t.indexOf('/');
   const ip = parseIp(slash < 0 ? t : t.slice(0, slash));
@@ -74,16 +83,20 @@ export function parseCidr(text: string): Cidr {
     const hint = t.includes('%') ? ' (a zone such as %eth0 has no place in a prefix)' : '';
     throw new Error(`"${text}" is not an IPv4 or IPv6 address or prefix${hint}`);
   }
-  const max = ip.family === 4 ? 32 : 128;
-  let prefix = max;
-  if (slash >= 0) {
-    const p = t.slice(slash + 1);
-    if (!/^[0-9]+$/.test(p) || Number(p) > max) {
-      throw new Error(`"${text}" has prefix length "${p}"; IPv${ip.family} allows 0-${max}`);
-    }
-    prefix = Number(p);
+  if (opts.family !== undefined && ip.family !== opts.family) {
+    throw new Error(`"${text}" is not an IPv${opts.family} ${slash < 0 ? 'address' : 'prefix'}`);
   }
-  return { family: ip.family, address: maskAddress(ip.address, prefix), prefix };
+  const max = ip.family === 4 ? 32 : 128;
+  if (slash < 0) {
+    if (opts.requirePrefix) throw new Error(`"${text}" needs a prefix length, such as /${ip.family === 4 ? 24 : 64}`);
+    return { family: ip.family, address: ip.address, prefix: max };
+  }
+  const p = t.slice(slash + 1);
+  if (!/^[0-9]+$/.test(p) || Number(p) > max) {
+    throw new Error(`"${text}" has prefix length "${p}"; IPv${ip.family} allows 0-${max}`);
+  }
+  const prefix = Number(p);
+  return { family: ip.family, address: opts.keepHostBits ? ip.address : maskAddress(ip.address, prefix), prefix };
 }
 
 /** A copy of address with every bit past prefix cleared. */

@@ -1,67 +1,114 @@
-// Per-source token buckets for handshake messages under load (the kernel's
-// ratelimiter.c). Keyed by the source IPv4 address or IPv6 /64, so one
-// flooding host cannot spend the handshake budget of every other peer.
+// Per-source token buckets, so one flooding host cannot spend every other
+// host's budget. Sources are IPv4 addresses or IPv6 /64s (one host usually
+// owns a whole /64). Two users share this one rule with their own numbers:
+// the engine's handshakes under load (the defaults: the kernel's
+// ratelimiter.c) and wirecagesrv's API per client address.
+import { isIPv4, isIPv6 } from 'node:net';
 import { RATELIMIT_PACKETS_BURSTABLE, RATELIMIT_PACKETS_PER_SECOND } from './constants.js';
-import type { Clock } from './clock.js';
 
-const PACKET_COST_MS = 1000 / RATELIMIT_PACKETS_PER_SECOND;
-const TOKEN_MAX_MS = PACKET_COST_MS * RATELIMIT_PACKETS_BURSTABLE;
-const GC_INTERVAL_MS = 1000;
-const MAX_ENTRIES = 8192;
+export interface RateLimitOptions {
+  /** Takes allowed at once. Default 5 (handshakes, as the kernel). */
+  burst?: number;
+  /** Takes regained per minute. Default 1200 (20 a second, as the kernel). */
+  perMinute?: number;
+  /** Sources tracked at most. Default 8192 (the kernel's table). */
+  maxSources?: number;
+  /**
+   * A new source while maxSources busy ones are tracked: 'refuse' it (the
+   * kernel: spoofed UDP sources cannot flush the buckets of live ones), or
+   * 'forget-oldest' (an API whose clients are real TCP peers: a new client is
+   * never locked out). Default 'refuse'.
+   */
+  whenFull?: 'refuse' | 'forget-oldest';
+  /** Monotonic milliseconds; default performance.now. Called as a method, so an engine Clock is options enough. */
+  now?: () => number;
+}
 
 interface Bucket {
-  tokens: number; // in milliseconds of credit
+  credit: number; // milliseconds of refill; one take costs costMs
   last: number;
 }
 
+// Idle buckets are swept at most this often, and never sooner than this after
+// their last use (as the kernel's gc).
+const GC_INTERVAL_MS = 1000;
+
 export class RateLimiter {
-  private buckets = new Map<string, Bucket>();
+  private readonly costMs: number;
+  private readonly maxCredit: number;
+  /** A bucket idle this long is full again: forgetting it changes nothing. */
+  private readonly forgetAfterMs: number;
+  private readonly maxSources: number;
+  private readonly refuseWhenFull: boolean;
+  private readonly now: () => number;
+  private readonly buckets = new Map<string, Bucket>();
   private lastGc: number;
 
-  constructor(private readonly clock: Clock) {
-    this.lastGc = clock.now();
+  /** The bucket a source address spends from: the IPv4 address (also IPv4-mapped), or the IPv6 /64. */
+  static sourceKey(address: string): string {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    if (mapped) return mapped[1]!;
+    if (isIPv4(address) || !isIPv6(address)) return address;
+    // The first four groups of the full form: the /64.
+    const [head, tail = ''] = address.split('::');
+    const h = head ? head.split(':') : [];
+    const t = tail ? tail.split(':') : [];
+    const groups = address.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
+    return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
   }
 
-  /** Source key: the IPv4 address, or the /64 of an IPv6 address. */
-  static keyOf(address: string, family: 4 | 6): string {
-    if (family === 4) return address;
-    const groups = expandIpv6(address);
-    return groups.slice(0, 4).join(':');
+  constructor(opts: RateLimitOptions = {}) {
+    const burst = opts.burst ?? RATELIMIT_PACKETS_BURSTABLE;
+    const perMinute = opts.perMinute ?? RATELIMIT_PACKETS_PER_SECOND * 60;
+    if (!(burst >= 1) || !(perMinute > 0)) throw new RangeError(`a rate limit needs a burst >= 1 and a rate > 0, got burst ${burst}, ${perMinute} a minute`);
+    this.costMs = 60_000 / perMinute;
+    this.maxCredit = this.costMs * burst;
+    this.forgetAfterMs = Math.max(GC_INTERVAL_MS, this.maxCredit);
+    this.maxSources = opts.maxSources ?? 8192;
+    this.refuseWhenFull = (opts.whenFull ?? 'refuse') === 'refuse';
+    this.now = opts.now ? () => opts.now!() : () => performance.now();
+    this.lastGc = this.now();
   }
 
-  allow(address: string, family: 4 | 6): boolean {
-    const now = this.clock.now();
-    if (now - this.lastGc >= GC_INTERVAL_MS) this.gc(now);
-    const key = RateLimiter.keyOf(address, family);
+  /** Takes one from the source's bucket: 0 if allowed, else the milliseconds until a take would be. */
+  take(address: string): number {
+    const now = this.now();
+    if (now - this.lastGc >= GC_INTERVAL_MS) this.sweep(now);
+    const key = RateLimiter.sourceKey(address);
     let b = this.buckets.get(key);
-    if (!b) {
-      // A table full of live flooders refuses newcomers rather than growing without bound.
-      if (this.buckets.size >= MAX_ENTRIES) return false;
-      b = { tokens: TOKEN_MAX_MS - PACKET_COST_MS, last: now };
+    if (b) {
+      b.credit = Math.min(this.maxCredit, b.credit + (now - b.last));
+      b.last = now;
+    } else {
+      if (this.buckets.size >= this.maxSources && !this.makeRoom(now)) return this.costMs;
+      b = { credit: this.maxCredit, last: now };
       this.buckets.set(key, b);
-      return true;
     }
-    b.tokens = Math.min(TOKEN_MAX_MS, b.tokens + (now - b.last));
-    b.last = now;
-    if (b.tokens < PACKET_COST_MS) return false;
-    b.tokens -= PACKET_COST_MS;
-    return true;
+    if (b.credit < this.costMs) return this.costMs - b.credit;
+    b.credit -= this.costMs;
+    return 0;
+  }
+
+  /** take() === 0. */
+  allow(address: string): boolean {
+    return this.take(address) === 0;
   }
 
   get size(): number {
     return this.buckets.size;
   }
 
-  private gc(now: number): void {
-    this.lastGc = now;
-    for (const [k, b] of this.buckets) if (now - b.last > GC_INTERVAL_MS) this.buckets.delete(k);
+  private makeRoom(now: number): boolean {
+    this.sweep(now);
+    if (this.buckets.size < this.maxSources) return true;
+    if (this.refuseWhenFull) return false;
+    // Map order is insertion order: the source first seen longest ago.
+    this.buckets.delete(this.buckets.keys().next().value as string);
+    return true;
   }
-}
 
-function expandIpv6(address: string): string[] {
-  const [head, tail] = address.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : new Array(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''));
+  private sweep(now: number): void {
+    this.lastGc = now;
+    for (const [k, b] of this.buckets) if (now - b.last > this.forgetAfterMs) this.buckets.delete(k);
+  }
 }

@@ -127,7 +127,7 @@ function handleHandshakeMessage(dev: Device, item: QueuedHandshake, underLoad: b
       dev.drops.add('cookie-required');
       return;
     }
-    if (!dev.rateLimiter.allow(src.address, src.family)) {
+    if (!dev.rateLimiter.allow(src.address)) {
       dev.drops.add('ratelimited');
       return;
     }

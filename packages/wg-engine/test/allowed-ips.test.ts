@@ -75,6 +75,26 @@ describe('allowed IPs', () => {
       }
     });
 
+    it('family: refuses the other family, saying address or prefix as written', () => {
+      assert.equal(formatCidr(parseCidr('10.0.0.0/8', { family: 4 })), '10.0.0.0/8');
+      assert.throws(() => parseCidr('fd00::/64', { family: 4 }), /^Error: "fd00::\/64" is not an IPv4 prefix$/);
+      assert.throws(() => parseCidr('10.0.0.2', { family: 6 }), /^Error: "10.0.0.2" is not an IPv6 address$/);
+      assert.throws(() => parseCidr('bogus', { family: 4 }), /is not an IPv4 or IPv6 address or prefix/);
+    });
+
+    it('requirePrefix: refuses a bare address', () => {
+      assert.equal(parseCidr('10.0.0.0/24', { requirePrefix: true }).prefix, 24);
+      assert.throws(() => parseCidr('10.0.0.7', { requirePrefix: true }), /"10.0.0.7" needs a prefix length, such as \/24/);
+      assert.throws(() => parseCidr('fd00::7', { requirePrefix: true }), /such as \/64/);
+    });
+
+    it('keepHostBits: an interface address keeps its host part', () => {
+      assert.equal(formatCidr(parseCidr('10.0.0.2/24', { keepHostBits: true })), '10.0.0.2/24');
+      assert.equal(formatCidr(parseCidr('fd00::2/64', { keepHostBits: true })), 'fd00::2/64');
+      assert.equal(formatCidr(parseCidr('10.0.0.2/24')), '10.0.0.0/24', 'cleared by default');
+      assert.throws(() => parseCidr('10.0.0.2/33', { keepHostBits: true }), /prefix length "33"/);
+    });
+
     it('round-trips random addresses and prefixes through text', () => {
       const rnd = prng(0xc1d2);
       for (let i = 0; i < 2000; i++) {

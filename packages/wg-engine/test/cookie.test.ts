@@ -14,9 +14,7 @@ import {
   MESSAGE_INITIATION_SIZE,
   MESSAGE_RESPONSE,
   RATELIMIT_PACKETS_BURSTABLE,
-  RATELIMIT_PACKETS_PER_SECOND,
   REKEY_TIMEOUT,
-  RateLimiter,
   UNDER_LOAD_AFTER_TIME_MS,
   UNDER_LOAD_QUEUE_THRESHOLD,
   generatePrivateKey,
@@ -360,78 +358,5 @@ describe('cookies and load', () => {
       gen.addMacs(next);
       assert.deepEqual(mac2Of(next), ZERO_MAC, 'a cookie that may outlive the secret is not used');
     });
-  });
-});
-
-describe('RateLimiter', () => {
-  const COST_MS = S / RATELIMIT_PACKETS_PER_SECOND;
-
-  it('allows a burst of 5 and then 20 per second, per source address', () => {
-    const clock = new FakeClock();
-    const rl = new RateLimiter(clock);
-    for (let i = 0; i < RATELIMIT_PACKETS_BURSTABLE; i++) assert.ok(rl.allow('192.0.2.1', 4), `burst packet ${i}`);
-    assert.equal(rl.allow('192.0.2.1', 4), false);
-    assert.ok(rl.allow('192.0.2.2', 4), 'another source has its own budget');
-
-    clock.advance(COST_MS - 1);
-    assert.equal(rl.allow('192.0.2.1', 4), false);
-    clock.advance(1);
-    assert.ok(rl.allow('192.0.2.1', 4));
-    assert.equal(rl.allow('192.0.2.1', 4), false);
-
-    // A sender trying every 5 ms for 10 s gets exactly 20 per second.
-    let passed = 0;
-    for (let t = 0; t < 10 * S; t += 5) {
-      clock.advance(5);
-      if (rl.allow('192.0.2.1', 4)) passed++;
-    }
-    assert.equal(passed, 10 * RATELIMIT_PACKETS_PER_SECOND);
-
-    // Idle long enough to refill, the burst is back, and no more than it.
-    clock.advance(COST_MS * RATELIMIT_PACKETS_BURSTABLE * 2);
-    let burst = 0;
-    while (rl.allow('192.0.2.1', 4)) burst++;
-    assert.equal(burst, RATELIMIT_PACKETS_BURSTABLE);
-  });
-
-  it('keys IPv6 sources by their /64', () => {
-    assert.equal(RateLimiter.keyOf('2001:0DB8:0001:0002::1', 6), RateLimiter.keyOf('2001:db8:1:2:ffff:ffff:ffff:ffff', 6));
-    assert.notEqual(RateLimiter.keyOf('2001:db8:1:2::1', 6), RateLimiter.keyOf('2001:db8:1:3::1', 6));
-    assert.equal(RateLimiter.keyOf('::1', 6), RateLimiter.keyOf('0:0:0:0:1::', 6));
-
-    const clock = new FakeClock();
-    const rl = new RateLimiter(clock);
-    for (let i = 0; i < RATELIMIT_PACKETS_BURSTABLE; i++) assert.ok(rl.allow(`2001:db8:1:2::${i + 1}`, 6));
-    assert.equal(rl.allow('2001:db8:1:2:abcd::9', 6), false, 'the same /64 shares one budget');
-    assert.ok(rl.allow('2001:db8:1:3::1', 6), 'the next /64 does not');
-    assert.equal(rl.size, 2);
-  });
-
-  it('forgets sources idle for more than a second', () => {
-    const clock = new FakeClock();
-    const rl = new RateLimiter(clock);
-    for (const a of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) assert.ok(rl.allow(a, 4));
-    clock.advance(500);
-    assert.ok(rl.allow('192.0.2.3', 4));
-    assert.equal(rl.size, 3);
-    clock.advance(501);
-    assert.ok(rl.allow('192.0.2.4', 4));
-    assert.equal(rl.size, 2, 'the two idle entries went; the one seen 501 ms ago stayed');
-    clock.advance(S + 1);
-    assert.ok(rl.allow('192.0.2.5', 4));
-    assert.equal(rl.size, 1);
-  });
-
-  it('refuses new sources while its table is full of live ones, and recovers once they go idle', () => {
-    const clock = new FakeClock();
-    const rl = new RateLimiter(clock);
-    const MAX_ENTRIES = 8192;
-    for (let i = 0; i < MAX_ENTRIES; i++) rl.allow(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 4);
-    assert.equal(rl.size, MAX_ENTRIES);
-    assert.equal(rl.allow('192.0.2.1', 4), false);
-    assert.ok(rl.allow('10.0.0.1', 4), 'known sources keep their budget');
-    clock.advance(S + 1);
-    assert.ok(rl.allow('192.0.2.1', 4));
-    assert.equal(rl.size, 1);
   });
 });

@@ -4,12 +4,11 @@
 // prove it holds the private key of the client_public_key it names (the
 // Wirecage-Proof header, proof.ts) and then acts on that key only.
 import type { IncomingMessage } from 'node:http';
-import { keyToBase64, parseKeyBase64 } from '@wirecage/wg-engine';
+import { keyToBase64, parseKeyBase64, RateLimiter } from '@wirecage/wg-engine';
 import { presentedToken, tokenMatches } from './auth.js';
 import { clientAddress } from './client-address.js';
 import { HttpError } from './errors.js';
 import { PROOF_HEADER, type ProofVerifier } from './proof.js';
-import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 
 export type CallerRole = 'admin' | 'client';
 
@@ -48,11 +47,26 @@ export function proveKey(proof: ProofVerifier, req: IncomingMessage, keyText: st
   });
 }
 
-/** A per-client limit for a route (default a burst of 60, 60 a minute): the returned check throws 429 (400 as clientAddress). */
-export function routeLimit(rateLimit: RateLimitOptions | RateLimiter | undefined, what: string): (req: IncomingMessage) => void {
-  const limiter = rateLimit instanceof RateLimiter ? rateLimit : new RateLimiter({ burst: 60, perMinute: 60, ...rateLimit });
+/** Requests per client address (IPv4, or IPv6 /64): a burst, regained per minute, and how many sources are tracked. */
+export type RateLimitOptions = NonNullable<ConstructorParameters<typeof RateLimiter>[0]>;
+
+/**
+ * A per-client limit for a route (default a burst of 60, 60 a minute; a
+ * limiter may be shared): the returned check throws 429 with the seconds to
+ * wait (400 as clientAddress).
+ */
+export function routeLimit(
+  rateLimit: RateLimitOptions | RateLimiter | undefined,
+  what: string,
+  defaults: RateLimitOptions = { burst: 60, perMinute: 60 },
+): (req: IncomingMessage) => void {
+  // Clients reach the API over TCP, so sources are not spoofed: a full table
+  // forgets its oldest source rather than lock a new client out.
+  const limiter = rateLimit instanceof RateLimiter ? rateLimit : new RateLimiter({ maxSources: 65536, whenFull: 'forget-oldest', ...defaults, ...rateLimit });
   return (req) => {
-    const wait = limiter.take(clientAddress(req));
-    if (wait > 0) throw new HttpError(429, `too many ${what} from this address; retry in ${wait} s`, { 'retry-after': String(wait) });
+    const ms = limiter.take(clientAddress(req));
+    if (ms === 0) return;
+    const wait = Math.ceil(ms / 1000);
+    throw new HttpError(429, `too many ${what} from this address; retry in ${wait} s`, { 'retry-after': String(wait) });
   };
 }

@@ -13,7 +13,7 @@
 // otherwise every client would share the socket's single bucket.
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import { parseCidr, type Cidr } from '@wirecage/wg-engine';
+import { parseCidr, parseHostPort, type Cidr } from '@wirecage/wg-engine';
 import { HttpError } from './errors.js';
 
 export class TrustedProxies {
@@ -104,11 +104,13 @@ function splitOutsideQuotes(text: string, sep: string): string[] {
 export function hopAddress(hop: string): string | null {
   let h = hop.trim();
   if (h.length >= 2 && h.startsWith('"') && h.endsWith('"')) h = h.slice(1, -1).replace(/\\(.)/g, '$1');
-  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(h);
-  if (bracketed) return isIP(bracketed[1]!) === 6 ? bracketed[1]! : null;
-  const v4port = /^(\d+\.\d+\.\d+\.\d+):\d{1,5}$/.exec(h);
-  if (v4port) h = v4port[1]!;
-  return isIP(h) ? unmapped(h) : null;
+  // A bare IPv6 address has colons of its own: only the other forms can carry a port.
+  if (isIP(h)) return unmapped(h);
+  try {
+    return unmapped(parseHostPort(h, { portOptional: true, portZero: true }).host);
+  } catch {
+    return null;
+  }
 }
 
 /** The client's address for the limits; HttpError 400 when a proxy's header is required, ambiguous or names no address. */

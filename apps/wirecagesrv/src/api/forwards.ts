@@ -3,15 +3,14 @@
 // Who may touch a forward: a client that proves its key, for that key's
 // forwards only, or the admin (caller.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { silentLogger, type Logger } from '@wirecage/wg-engine';
+import { silentLogger, type Logger, type RateLimiter } from '@wirecage/wg-engine';
 import { ForwardBindError, formatPortRange, inPortRange, type ForwardManager } from '../forwards/index.js';
 import { ForwardConflictError, type ForwardProtocol, type ForwardRecord, type PeerRecord, type Registry } from '../registry/index.js';
 import { readJsonBody } from './body.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './json.js';
-import { callerRole, clientKey, proveKey, routeLimit, type CallerRole } from './caller.js';
+import { callerRole, clientKey, proveKey, routeLimit, type CallerRole, type RateLimitOptions } from './caller.js';
 import type { ProofVerifier } from './proof.js';
-import type { RateLimiter, RateLimitOptions } from './rate-limit.js';
 
 export const DEFAULT_MAX_FORWARDS_PER_PEER = 32;
 

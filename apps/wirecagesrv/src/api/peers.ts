@@ -9,16 +9,15 @@
 // forwards' listeners and every connection through them. The key may
 // register again.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { silentLogger, type Logger } from '@wirecage/wg-engine';
+import { silentLogger, type Logger, type RateLimiter } from '@wirecage/wg-engine';
 import type { ForwardManager } from '../forwards/index.js';
 import type { PeerRecord, Registry } from '../registry/index.js';
 import { readJsonBody } from './body.js';
 import { HttpError } from './errors.js';
 import { sendJson } from './json.js';
-import { callerRole, clientKey, isAdmin, proveKey, routeLimit } from './caller.js';
+import { callerRole, clientKey, isAdmin, proveKey, routeLimit, type RateLimitOptions } from './caller.js';
 import { removePeer } from './remove-peer.js';
 import type { ProofVerifier } from './proof.js';
-import type { RateLimiter, RateLimitOptions } from './rate-limit.js';
 
 /** One entry of GET /v1/peers. */
 export interface PeerResponse {

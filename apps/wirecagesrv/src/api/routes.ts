@@ -6,16 +6,16 @@
 //   GET  /healthz      -> {"status": "ok"}
 // Every answer is JSON; every error is {"error": "..."} with its status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { generatePrivateKey, keyProofKey, keyToBase64, parseKeyBase64, silentLogger, type Logger } from '@wirecage/wg-engine';
+import { generatePrivateKey, keyProofKey, keyToBase64, parseKeyBase64, silentLogger, type Logger, type RateLimiter } from '@wirecage/wg-engine';
 import { RegistryFullError, type PeerRecord, type Registry } from '../registry/index.js';
 import { authorize } from './auth.js';
-import { clientAddress, trustProxiesFor, TrustedProxies } from './client-address.js';
+import { routeLimit, type RateLimitOptions } from './caller.js';
+import { trustProxiesFor, TrustedProxies } from './client-address.js';
 import { DEFAULT_BODY_LIMIT, readJsonObject } from './body.js';
 import { HttpError } from './errors.js';
 import { forwardHandlers, type ForwardApiOptions } from './forwards.js';
 import { sendJson } from './json.js';
 import { peerHandlers } from './peers.js';
-import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 
 export interface RegisterResponse {
   client_address: string;
@@ -79,7 +79,7 @@ export { sendJson };
 
 export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const log = opts.logger ?? silentLogger;
-  const limiter = opts.rateLimit instanceof RateLimiter ? opts.rateLimit : new RateLimiter(opts.rateLimit);
+  const limitRegistration = routeLimit(opts.rateLimit, 'registration attempts', { burst: 10, perMinute: 10 });
   const trusted = new TrustedProxies(opts.trustedProxies);
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const pool = opts.registry.pool;
@@ -87,8 +87,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
   const prefix6 = pool.subnet6.cidr.prefix;
 
   const register: Handler = async (req, res) => {
-    const wait = limiter.take(clientAddress(req));
-    if (wait > 0) throw new HttpError(429, `too many registration attempts from this address; retry in ${wait} s`, { 'retry-after': String(wait) });
+    limitRegistration(req);
     const body = await readJsonObject(req, bodyLimit);
     authorize(req, body, opts.authToken);
     const keyText = body.client_public_key;

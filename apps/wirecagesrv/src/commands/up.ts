@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { Command, Errors, Flags } from '@oclif/core';
-import { createLogger, generatePrivateKey, keyToBase64, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type LogLevel } from '@wirecage/wg-engine';
+import { createLogger, generatePrivateKey, keyToBase64, parseHostPort, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type HostPortError, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { formatListen, parseListen } from '../listen.js';
 import { defaultStatePath, DEFAULT_LEASE, DEFAULT_SUBNET, parseLease } from '../registry/index.js';
@@ -151,7 +151,12 @@ export default class Up extends Command {
     if (wgEndpoint === undefined) {
       usage('--wg-endpoint (WG_ENDPOINT) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820');
     }
-    if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(wgEndpoint!)) usage(`--wg-endpoint "${wgEndpoint}" must be HOST:PORT (IPv6 in brackets)`);
+    try {
+      // Clients parse it as a wg-quick Endpoint: held to the same rule here, before anyone registers.
+      parseHostPort(wgEndpoint!, { names: true });
+    } catch (err) {
+      usage(`--wg-endpoint "${wgEndpoint}" must be HOST:PORT (IPv6 in brackets): ${(err as HostPortError).reason}`);
+    }
     const dns = flags.dns?.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
     const nat = natOptions(flags);

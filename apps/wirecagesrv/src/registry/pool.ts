@@ -23,12 +23,10 @@ export interface Subnet {
 export function parseSubnet(text: string, family: 4 | 6, what: string): Subnet {
   let cidr: Cidr;
   try {
-    cidr = parseCidr(text);
+    cidr = parseCidr(text, { family, requirePrefix: true });
   } catch (err) {
     throw new PoolError(`${what}: ${(err as Error).message}`);
   }
-  if (cidr.family !== family) throw new PoolError(`${what}: "${text}" is not an IPv${family} prefix`);
-  if (!text.includes('/')) throw new PoolError(`${what}: "${text}" needs a prefix length, such as /24`);
   const max = family === 4 ? 30 : 126;
   if (cidr.prefix > max) {
     throw new PoolError(`${what}: "${text}" is too small; the server and at least one peer need /${max} or larger`);

@@ -3,7 +3,7 @@
 // outside the cage, DNS servers), and what the command must not see.
 import { availableParallelism } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { parseListenAddress } from '@wirecage/metrics';
+import { parseHostPort } from '@wirecage/wg-engine';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { HOST_RESOLVER_PATHS } from './resolver.js';
 import { networkSpec } from './network-spec.js';
@@ -89,13 +89,14 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
   };
 }
 
-// Checked here so a typo fails before any namespace exists.
+// Checked here so a typo fails before any namespace exists. The grammar is @wirecage/metrics'
+// parseListenAddress (names, ":port"), parsed without importing metrics: that would load prom-client.
 function checkMetricsListen(addr: string): string {
   let port: number;
   try {
-    port = parseListenAddress(addr).port;
+    port = parseHostPort(addr, { what: '--metrics-listen', names: true, anyHost: true, portZero: true }).port;
   } catch (err) {
-    throw new RunError(`--metrics-listen: ${(err as Error).message}`);
+    throw new RunError((err as Error).message);
   }
   if (port === 0) throw new RunError(`--metrics-listen ${addr}: give a fixed port (Prometheus could not find port 0)`);
   return addr;

@@ -15,9 +15,10 @@ import { formatCidr, formatIp, keyToBase64, parseCidr, parseKeyBase64, type Cidr
 import { formatEndpoint } from './summary.js';
 import { KeyFileError, readKeyByFile } from './key-by-file.js';
 import { parseEndpoint, scrubKeys, type WgQuickConfig } from './wg-quick.js';
+import { WirecageError } from '../errors.js';
 
 /** A bad tunnel flag; the message starts with the flag's name. */
-export class FlagError extends Error {
+export class FlagError extends WirecageError {
   override name = 'FlagError';
   constructor(flag: string, reason: string) {
     super(scrubKeys(`${flag}: ${reason}`));
@@ -91,7 +92,7 @@ export function parseTunnelFlags(flags: TunnelFlagValues): TunnelFlags {
     if (a.includes(',')) throw new FlagError(`--wg-address ${a}`, 'one address per flag; repeat --wg-address for more');
     try {
       // As in a wg-quick file, the host part of an interface address is kept.
-      return { ...parseCidr(a), address: parseCidr(a.split('/')[0]!).address };
+      return parseCidr(a, { keepHostBits: true });
     } catch {
       throw new FlagError(`--wg-address ${a}`, 'not an IPv4 or IPv6 address with an optional /len');
     }

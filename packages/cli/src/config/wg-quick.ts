@@ -9,10 +9,11 @@
 // itself does not know these keys.
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { parseCidr, parseKeyBase64, type Cidr } from '@wirecage/wg-engine';
+import { isHostName, parseCidr, parseHostPort, parseKeyBase64, type Cidr, type HostPort, type ParseCidrOptions } from '@wirecage/wg-engine';
 import { KeyFileError, readKeyByFile } from './key-by-file.js';
+import { WirecageError } from '../errors.js';
 
-export class ConfigError extends Error {
+export class ConfigError extends WirecageError {
   override name = 'ConfigError';
   constructor(
     readonly file: string,
@@ -76,22 +77,13 @@ function list(value: string): string[] {
     .filter((s) => s !== '');
 }
 
-const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-const HOSTNAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*\\.?$`);
-
-/** A DNS name, but not something that only looks like a mistyped IPv4 address (10.0.0.300). */
-function isHostname(text: string): boolean {
-  return text.length <= 253 && HOSTNAME.test(text) && !/^[0-9.]+$/.test(text);
-}
-
-export function parseEndpoint(value: string): { host: string; port: number } | null {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:[\]\s]+):(\d+)$/.exec(value);
-  if (!m) return null;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) return null;
-  const host = m[1]!;
-  if (value.startsWith('[')) return isIP(host) === 6 ? { host, port } : null;
-  return isIP(host) === 4 || isHostname(host) ? { host, port } : null;
+/** A peer's Endpoint: an address or a DNS name (resolved when the cage starts), IPv6 in brackets; null if it is not one. */
+export function parseEndpoint(value: string): HostPort | null {
+  try {
+    return parseHostPort(value, { names: true });
+  } catch {
+    return null;
+  }
 }
 
 function intIn(value: string, min: number, max: number): number | null {
@@ -190,16 +182,15 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
           break;
         case 'address':
           for (const a of list(value)) {
-            const c = cidrOr(a, () => fail(`"${a}" is not an IPv4 or IPv6 address with an optional /prefix`));
-            // wg-quick keeps the host part of an interface address: take the bytes again without masking.
-            addresses.push({ ...c, address: parseCidr(a.split('/')[0]!).address });
+            // wg-quick keeps the host part of an interface address.
+            addresses.push(cidrOr(a, () => fail(`"${a}" is not an IPv4 or IPv6 address with an optional /prefix`), { keepHostBits: true }));
           }
           break;
         case 'dns':
           // As wg-quick: an IP address is a server, anything else a search domain.
           for (const d of list(value)) {
             if (isIP(d)) dns.servers.push(d);
-            else if (isHostname(d)) dns.search.push(d.replace(/\.$/, ''));
+            else if (isHostName(d)) dns.search.push(d.replace(/\.$/, ''));
             else fail(`"${d}" is neither an IP address nor a search domain`);
           }
           break;
@@ -267,9 +258,9 @@ function keyOr(value: string, fail: () => never): Buffer {
   }
 }
 
-function cidrOr(value: string, fail: () => never): Cidr {
+function cidrOr(value: string, fail: () => never, opts?: ParseCidrOptions): Cidr {
   try {
-    return parseCidr(value);
+    return parseCidr(value, opts);
   } catch {
     return fail();
   }

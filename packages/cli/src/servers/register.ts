@@ -7,8 +7,8 @@
 // stored answer fails.
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
-import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf, readKeyFile, writeSecretFileAtomic, SecretFileError } from '@wirecage/wg-engine';
-import type { WgQuickConfig } from '../config/wg-quick.js';
+import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf, readKeyFile, writeSecretFileAtomic, SecretFileError, type Cidr } from '@wirecage/wg-engine';
+import { parseEndpoint, type WgQuickConfig } from '../config/wg-quick.js';
 import { RunError } from '../cage/run-error.js';
 import { configFile, keyFileFor, leaseFileFor, loadServers, resolveCaFile } from './config.js';
 import { ApiError, callApi, type TlsTrust } from './http.js';
@@ -121,21 +121,25 @@ export function registrationToConfig(r: Registration, privateKey: Buffer, source
     if (typeof v !== 'string' || v === '') bad(field, 'missing or not a string');
     return v as string;
   };
-  const host = (field: 'client_address' | 'client_address6', family: 4 | 6): string => {
-    const a = str(field).replace(/\/\d+$/, '');
-    if (isIP(a) !== family) bad(field, `not an IPv${family} address`);
-    return `${a}/${family === 4 ? 32 : 128}`;
+  // The cage's own address: a host prefix, whatever prefix length the server wrote.
+  const host = (field: 'client_address' | 'client_address6', family: 4 | 6): Cidr => {
+    const text = str(field).replace(/\/\d+$/, '');
+    try {
+      return parseCidr(text, { family });
+    } catch {
+      return bad(field, `not an IPv${family} address`);
+    }
   };
-  const addresses = [parseCidr(host('client_address', 4))];
-  if (r.client_address6 !== undefined && r.client_address6 !== '') addresses.push(parseCidr(host('client_address6', 6)));
+  const addresses = [host('client_address', 4)];
+  if (r.client_address6 !== undefined && r.client_address6 !== '') addresses.push(host('client_address6', 6));
   let publicKey: Buffer;
   try {
     publicKey = parseKeyBase64(str('server_public_key'), 'server_public_key');
   } catch {
     return bad('server_public_key', 'not a WireGuard key');
   }
-  const ep = /^\[([^\]]+)\]:(\d+)$/.exec(str('server_endpoint')) ?? /^([^:[\]\s]+):(\d+)$/.exec(r.server_endpoint);
-  if (!ep || Number(ep[2]) < 1 || Number(ep[2]) > 65535) bad('server_endpoint', 'not host:port');
+  // Written into the peer as a wg-quick Endpoint would be, so held to the same rule.
+  const endpoint = parseEndpoint(str('server_endpoint')) ?? bad('server_endpoint', 'not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
   const dns = r.dns ?? [];
   if (!Array.isArray(dns) || dns.some((d) => typeof d !== 'string' || !isIP(d))) bad('dns', 'not a list of IP addresses');
   const allowed = r.allowed_ips ?? ['0.0.0.0/0', '::/0'];
@@ -153,7 +157,7 @@ export function registrationToConfig(r: Registration, privateKey: Buffer, source
   return {
     file: source,
     interface: { privateKey, addresses, dns: { servers: dns, search: [] }, mtu: r.mtu },
-    peers: [{ publicKey, endpoint: { host: ep![1]!, port: Number(ep![2]) }, allowedIps, persistentKeepalive: ka || undefined, line: 0 }],
+    peers: [{ publicKey, endpoint, allowedIps, persistentKeepalive: ka || undefined, line: 0 }],
   };
 }
 
@@ -244,11 +248,7 @@ export async function configForServer(
   const leaseFile = leaseFileFor(name);
   const target: ServerTarget = { name, apiUrl: entry.apiUrl, token: entry.token, leaseFile };
   if (entry.caFile !== undefined) {
-    try {
-      target.ca = readCaFile(resolveCaFile(cfg.file, entry.caFile), `the CA file of server "${name}" (ca_file in ${cfg.file})`, `add the server again with: wirecage add-server ${name} ${entry.apiUrl} --ca-file CA.pem --replace`);
-    } catch (err) {
-      throw new RunError((err as Error).message);
-    }
+    target.ca = readCaFile(resolveCaFile(cfg.file, entry.caFile), `the CA file of server "${name}" (ca_file in ${cfg.file})`, `add the server again with: wirecage add-server ${name} ${entry.apiUrl} --ca-file CA.pem --replace`);
   }
   const { file, key, warning: keyWarning } = clientKey(name);
   const clientPublicKey = keyToBase64(publicKeyOf(key));
