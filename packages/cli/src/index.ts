@@ -1,4 +1,5 @@
 // wirecage as a library: parse a wg-quick file and run a command in a cage.
+export { WirecageError } from './errors.js';
 export { parseWgQuick, ConfigError, type WgQuickConfig, type PeerConfigFile } from './config/wg-quick.js';
 export { buildSpec, RunError, type RunOptions } from './cage/from-config.js';
 export { launchCage } from './cage/launch.js';

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { profileFile } from './profile.js';
+import { WirecageError } from '../errors.js';
 
 /** Where the system's AppArmor lives (the tests move these with a mount namespace, not here). */
 export interface AppArmorSystem {
@@ -28,7 +29,9 @@ export const realSystem = (): AppArmorSystem => ({
 });
 
 /** A reason not to (or failure to) install, said to the user as is; nothing was left changed. */
-export class SetupError extends Error {}
+export class SetupError extends WirecageError {
+  override name = 'SetupError';
+}
 
 /** Whether the AppArmor user-namespace restriction is on now (undefined: the kernel has no such switch). */
 export function restrictionEnabled(procSys: string): boolean | undefined {

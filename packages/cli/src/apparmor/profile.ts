@@ -5,13 +5,16 @@
 // apparmor_parser (3.0.8) predates the `userns` rule and abi 4.0, so nothing
 // here can parse-check it: the test pins the text instead.
 import { join } from 'node:path';
+import { WirecageError } from '../errors.js';
 
 export const PROFILE_NAME = 'wirecage-userns';
 
 /** Where the profile goes: /etc/apparmor.d/wirecage-userns. */
 export const profileFile = (apparmorDir = '/etc/apparmor.d') => join(apparmorDir, PROFILE_NAME);
 
-export class ProfilePathError extends Error {}
+export class ProfilePathError extends WirecageError {
+  override name = 'ProfilePathError';
+}
 
 // Characters an attachment path can hold unquoted; anything else is quoted, and AppArmor's pattern
 // characters (and @ of @{variables}) are escaped so the path matches itself only.

@@ -6,6 +6,7 @@
 import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { WirecageError } from '../errors.js';
 
 export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
   const uid = process.getuid?.() ?? 0;
@@ -15,7 +16,9 @@ export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(tmpdir(), `wirecage-${uid}`);
 }
 
-export class RuntimeDirError extends Error {}
+export class RuntimeDirError extends WirecageError {
+  override name = 'RuntimeDirError';
+}
 
 /**
  * Makes the runtime dir (mode 0700) or checks the one there: a real directory (no symlink) owned

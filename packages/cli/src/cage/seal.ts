@@ -9,8 +9,11 @@
 import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { BindMount, PrivateDir } from '@wirecage/netns';
+import { WirecageError } from '../errors.js';
 
-export class SealError extends Error {}
+export class SealError extends WirecageError {
+  override name = 'SealError';
+}
 
 const EVERY_ID = '0 0 4294967295\n';
 

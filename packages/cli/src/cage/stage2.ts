@@ -16,8 +16,14 @@ import { nsswitchConf, resolvConf } from './resolver.js';
 import { cageFile, listCages, writeCageFile } from './runtime-dir.js';
 import { mountTarget } from './seal.js';
 import { cageStartAdvice } from '../doctor/cage-start.js';
+import { WirecageError, expectedFailure, reportFailure } from '../errors.js';
 
-class CageError extends Error {}
+class CageError extends WirecageError {
+  override name = 'CageError';
+}
+
+/** The spec's --log-level once read: debug shows an internal error's stack. */
+let logLevel: CageSpec['logLevel'] | undefined;
 
 /** No handshake in time: with a stored registration, the cue to register again. */
 class HandshakeTimeout extends CageError {
@@ -32,6 +38,7 @@ class HandshakeTimeout extends CageError {
 async function main(): Promise<number> {
   let spec = JSON.parse(readFileSync(3, 'utf8')) as CageSpec;
   closeSync(3);
+  logLevel = spec.logLevel;
   const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecage: ${l}\n`));
   for (;;) {
     const cleanups: (() => void | Promise<void>)[] = [];
@@ -78,7 +85,9 @@ async function registerAgain(spec: CageSpec, failed: HandshakeTimeout): Promise<
     if (fresh.warning) warn(spec, fresh.warning);
     network = await networkSpec(fresh.config, again);
   } catch (err) {
-    throw new CageError(`${failed.what} with the registration stored in ${again.server.leaseFile}, and registering again failed: ${(err as Error).message}`);
+    const expected = expectedFailure(err);
+    if (!expected) throw err;
+    throw new CageError(`${failed.what} with the registration stored in ${again.server.leaseFile}, and registering again failed: ${expected.message}`);
   }
   warn(spec, `${failed.what} with the registration stored in ${again.server.leaseFile} (has the server forgotten this client?): registered again with ${again.server.apiUrl}`);
   return { ...spec, ...network, reregister: undefined, registeredAgain: again.server.leaseFile };
@@ -100,7 +109,7 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
     const peer = device.setPeer(parseKeyBase64(p.publicKey, 'PublicKey'), {
       presharedKey: p.presharedKey ? parseKeyBase64(p.presharedKey, 'PresharedKey') : null,
       endpoint: p.endpoint ? Endpoint.parse(p.endpoint) : null,
-      allowedIps: p.allowedIps.map(parseCidr),
+      allowedIps: p.allowedIps.map((a) => parseCidr(a)),
       persistentKeepalive: p.persistentKeepalive ?? 0,
     });
     peers.push({ peer, endpoint: p.endpointText ?? p.endpoint });
@@ -169,9 +178,10 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
       newSession: true,
     });
   } catch (err) {
-    const code = exitCodeForSpawnError(err);
-    reportFailure(err as Error);
-    return code;
+    // Not an expected failure: the boundary below reports it, after the cleanups.
+    if (!expectedFailure(err)) throw err;
+    report(err);
+    return exitCodeForSpawnError(err);
   }
   for (const sig of FORWARDED_SIGNALS) {
     process.on(sig, () => {
@@ -234,14 +244,13 @@ function waitForHandshake(device: Device, peers: { peer: Peer; endpoint?: string
 
 main().then(
   (code) => process.exit(code),
-  (err: Error) => {
-    reportFailure(err);
-    process.exit(EXIT_WIRECAGE_FAILED);
-  },
+  (err: unknown) => process.exit(report(err)),
 );
 
-/** The error, and doctor's advice when it is one of the machine's causes doctor checks. */
-function reportFailure(err: Error): void {
+/** Stage 2's error boundary (errors.ts), with doctor's advice when the error is one of the machine's causes doctor checks. */
+function report(err: unknown): number {
+  const code = reportFailure(err, { failureExit: EXIT_WIRECAGE_FAILED, stack: logLevel === 'debug', stackHint: '--log-level debug' });
   const advice = cageStartAdvice(err);
-  process.stderr.write(`wirecage: ${err.message}\n${advice ? `wirecage: ${advice}\n` : ''}`);
+  if (advice) process.stderr.write(`wirecage: ${advice}\n`);
+  return code;
 }

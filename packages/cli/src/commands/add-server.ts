@@ -1,13 +1,15 @@
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { writeSecretFileAtomic } from '@wirecage/wg-engine';
 import { EXIT_USAGE } from '../cage/spec.js';
 import { caFileEntryFor, checkApiUrl, isServerName, leaseFileFor, loadServers, resolveCaFile, saveServers } from '../servers/config.js';
 import { readCaFile } from '../servers/tls-trust.js';
+import { WirecageCommand } from '../command.js';
+import { WirecageError } from '../errors.js';
 
 /** A command line add-server cannot use (bad NAME or URL, flags that exclude each other): exit 2, as oclif's own. */
-class UsageError extends Error {}
+const usageError = (message: string) => new WirecageError(message, EXIT_USAGE);
 
 /** Loopback: 127/8, ::1 (and v4-mapped 127/8), localhost. Plain HTTP is accepted there only. */
 export function isLoopbackHost(hostname: string): boolean {
@@ -24,17 +26,17 @@ function readTokenFile(file: string): string {
   try {
     mode = statSync(file).mode;
   } catch (err) {
-    throw new Error(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new WirecageError(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   if ((mode & 0o077) !== 0) {
-    throw new Error(`--token-file ${file}: mode ${(mode & 0o777).toString(8).padStart(4, '0')} lets others read the token; chmod 600 ${file}`);
+    throw new WirecageError(`--token-file ${file}: mode ${(mode & 0o777).toString(8).padStart(4, '0')} lets others read the token; chmod 600 ${file}`);
   }
   const token = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  if (token === '' || /[\r\n]/.test(token)) throw new Error(`--token-file ${file}: expected the token on one line`);
+  if (token === '' || /[\r\n]/.test(token)) throw new WirecageError(`--token-file ${file}: expected the token on one line`);
   return token;
 }
 
-export default class AddServer extends Command {
+export default class AddServer extends WirecageCommand {
   static override summary = 'Remember a wirecagesrv server under a name, for `wirecage run NAME`.';
   static override description = `Writes NAME, the API URL and the registration token to
 $XDG_CONFIG_HOME/wirecage/config.toml (~/.config/wirecage/config.toml), mode
@@ -85,46 +87,42 @@ without --replace, or an unreadable config.`;
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(AddServer);
+    if (!isServerName(args.name)) throw usageError(`server name "${args.name}" is not valid: use 1 to 32 of A-Z a-z 0-9 _ -`);
+    let apiUrl: string;
     try {
-      if (!isServerName(args.name)) throw new UsageError(`server name "${args.name}" is not valid: use 1 to 32 of A-Z a-z 0-9 _ -`);
-      let apiUrl: string;
-      try {
-        apiUrl = checkApiUrl(args.url);
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-      const u = new URL(apiUrl);
-      if (u.protocol === 'http:' && !isLoopbackHost(u.hostname) && !flags['insecure-http']) {
-        throw new UsageError(
-          `${apiUrl}: plain HTTP to a host other than loopback would send the token in clear, and anyone on the path could answer as the server; use https:// (or --insecure-http on a network you trust)`,
-        );
-      }
-      if (flags['ca-file'] !== undefined && u.protocol !== 'https:') throw new UsageError(`--ca-file is for an https:// URL: ${apiUrl} has no certificate to check`);
-      if (flags['token-file'] !== undefined && this.argv.some((a) => a === '--token' || a.startsWith('--token='))) {
-        throw new UsageError('--token and --token-file both give the token: give one of them');
-      }
-      // --token-file wins over WIRECAGE_TOKEN from the environment.
-      const token = flags['token-file'] !== undefined ? readTokenFile(flags['token-file']) : (flags.token ?? '');
-      const ca = flags['ca-file'] !== undefined ? readCaFile(flags['ca-file'], '--ca-file', '') : undefined;
-      const cfg = loadServers();
-      const old = cfg.servers.get(args.name);
-      if (old && !flags.replace) {
-        throw new Error(`a server named "${args.name}" exists already (${old.apiUrl}); to replace it (and forget its pinned key): wirecage add-server ${args.name} ${apiUrl} --replace`);
-      }
-      // A copy, not the path: the file given may be moved or changed later (by whoever can write
-      // where it lies); the copy is in the config directory, 0700 and hidden in the cage.
-      const caEntry = caFileEntryFor(args.name);
-      const caCopy = resolveCaFile(cfg.file, caEntry);
-      if (ca !== undefined) writeSecretFileAtomic(caCopy, ca);
-      cfg.servers.set(args.name, { apiUrl, token, ...(ca !== undefined ? { caFile: caEntry } : {}) });
-      saveServers(cfg);
-      if (ca === undefined) rmSync(caCopy, { force: true });
-      // The kept registration and the pins were for what NAME was before (or for a NAME removed earlier).
-      rmSync(leaseFileFor(args.name), { force: true });
-      process.stdout.write(`${old ? 'replaced' : 'added'} ${args.name} (${apiUrl}) in ${cfg.file}${ca !== undefined ? `, trusting the CA in ${caCopy}` : ''}\n`);
+      apiUrl = checkApiUrl(args.url);
     } catch (err) {
-      process.stderr.write(`wirecage: ${(err as Error).message}\n`);
-      process.exitCode = err instanceof UsageError ? EXIT_USAGE : 1;
+      if (!(err instanceof WirecageError)) throw err;
+      throw usageError(err.message);
     }
+    const u = new URL(apiUrl);
+    if (u.protocol === 'http:' && !isLoopbackHost(u.hostname) && !flags['insecure-http']) {
+      throw usageError(
+        `${apiUrl}: plain HTTP to a host other than loopback would send the token in clear, and anyone on the path could answer as the server; use https:// (or --insecure-http on a network you trust)`,
+      );
+    }
+    if (flags['ca-file'] !== undefined && u.protocol !== 'https:') throw usageError(`--ca-file is for an https:// URL: ${apiUrl} has no certificate to check`);
+    if (flags['token-file'] !== undefined && this.argv.some((a) => a === '--token' || a.startsWith('--token='))) {
+      throw usageError('--token and --token-file both give the token: give one of them');
+    }
+    // --token-file wins over WIRECAGE_TOKEN from the environment.
+    const token = flags['token-file'] !== undefined ? readTokenFile(flags['token-file']) : (flags.token ?? '');
+    const ca = flags['ca-file'] !== undefined ? readCaFile(flags['ca-file'], '--ca-file', '') : undefined;
+    const cfg = loadServers();
+    const old = cfg.servers.get(args.name);
+    if (old && !flags.replace) {
+      throw new WirecageError(`a server named "${args.name}" exists already (${old.apiUrl}); to replace it (and forget its pinned key): wirecage add-server ${args.name} ${apiUrl} --replace`);
+    }
+    // A copy, not the path: the file given may be moved or changed later (by whoever can write
+    // where it lies); the copy is in the config directory, 0700 and hidden in the cage.
+    const caEntry = caFileEntryFor(args.name);
+    const caCopy = resolveCaFile(cfg.file, caEntry);
+    if (ca !== undefined) writeSecretFileAtomic(caCopy, ca);
+    cfg.servers.set(args.name, { apiUrl, token, ...(ca !== undefined ? { caFile: caEntry } : {}) });
+    saveServers(cfg);
+    if (ca === undefined) rmSync(caCopy, { force: true });
+    // The kept registration and the pins were for what NAME was before (or for a NAME removed earlier).
+    rmSync(leaseFileFor(args.name), { force: true });
+    process.stdout.write(`${old ? 'replaced' : 'added'} ${args.name} (${apiUrl}) in ${cfg.file}${ca !== undefined ? `, trusting the CA in ${caCopy}` : ''}\n`);
   }
 }

@@ -1,10 +1,11 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { WirecageCommand } from '../command.js';
 import { formatCidr, formatIp, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
 import { loadWgQuick } from '../config/load.js';
 import { formatEndpoint, summarizeConfig } from '../config/summary.js';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 
-export default class Check extends Command {
+export default class Check extends WirecageCommand {
   static override summary = 'Check a wg-quick configuration file and print what wirecage would use.';
   static override description = `Parses FILE as \`wirecage run\` would, without resolving names or touching
 any namespace, and prints the interface addresses, DNS and each peer's public
@@ -25,15 +26,7 @@ draws a warning on stderr.`;
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Check);
-    let loaded;
-    try {
-      loaded = loadWgQuick(args.file);
-    } catch (err) {
-      if (!['ConfigError', 'SecretFileError'].includes((err as Error).name)) throw err;
-      process.stderr.write(`wirecage: ${(err as Error).message}\n`);
-      process.exitCode = 1;
-      return;
-    }
+    const loaded = loadWgQuick(args.file);
     if (loaded.warning) process.stderr.write(`wirecage: warning: ${loaded.warning}\n`);
     process.stdout.write(flags.json ? `${JSON.stringify(configJson(loaded.config), null, 2)}\n` : summarizeConfig(loaded.config));
   }

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Command } from '@oclif/core';
+import { WirecageCommand } from '../command.js';
+import { WirecageError } from '../errors.js';
 import { DEMO_CHECKS, demoScript } from '../demo/checks.js';
 import { API_URL, CLIENT_LINK, DemoLab, INTERNET, SERVER_NAME, WEB_NAME, WEB_PORT } from '../demo/lab.js';
 
 const BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
 
-export default class Demo extends Command {
+export default class Demo extends WirecageCommand {
   static override summary = 'Show wirecage working with wirecagesrv in a private lab (needs root; touches nothing outside the lab).';
   static override description = `Builds three network namespaces: a client, a server running \`wirecagesrv up\`,
 and an "internet" behind it with a web server and a DNS server for ${WEB_NAME}.
@@ -23,7 +24,7 @@ Exit status: 0 when every check passed; 1 when one failed (the line "== check
 failed: WHAT" names it), wirecage failed, or the lab could not be built.`;
 
   async run(): Promise<void> {
-    if (process.getuid?.() !== 0) this.error('the demo builds network namespaces and needs root: sudo wirecage demo', { exit: 1 });
+    if (process.getuid?.() !== 0) throw new WirecageError('the demo builds network namespaces and needs root: sudo wirecage demo');
     const lab = new DemoLab();
     const say = (s: string) => process.stdout.write(`\n== ${s}\n`);
     let code = 1;

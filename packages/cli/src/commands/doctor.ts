@@ -1,7 +1,8 @@
-import { Command, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { WirecageCommand } from '../command.js';
 import { formatCheck, runDoctor } from '../doctor/index.js';
 
-export default class Doctor extends Command {
+export default class Doctor extends WirecageCommand {
   static override summary = 'Check what a cage needs on this machine, and say what to do about what is missing.';
   static override description = `One line per check, "ok" or "FAIL" with what to do:
 - user namespaces: the wirecage-userns helper makes a network namespace inside

@@ -1,8 +1,10 @@
-import { Command, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { WirecageCommand } from '../command.js';
+import { WirecageError } from '../errors.js';
 import { generatePrivateKey, keyToBase64 } from '@wirecage/wg-engine';
 import { SecretFileError, writeSecretFileAtomic } from '@wirecage/wg-engine';
 
-export default class Keygen extends Command {
+export default class Keygen extends WirecageCommand {
   static override summary = 'Generate a WireGuard private key (like `wg genkey`).';
   static override description = `Prints a new base64 private key on stdout. With --out, writes it to FILE
 instead: created with mode 0600 (its directory 0700 when created), atomically,
@@ -31,8 +33,7 @@ Exit status: 0 on success, 1 when FILE exists or cannot be written.`;
     } catch (err) {
       if (!(err instanceof SecretFileError)) throw err;
       const hint = err.code === 'EEXIST' ? '; pass --force to replace it (the key it holds is lost)' : '';
-      process.stderr.write(`wirecage: ${err.message}${hint}\n`);
-      process.exitCode = 1;
+      throw new WirecageError(`${err.message}${hint}`);
     }
   }
 }

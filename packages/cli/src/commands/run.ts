@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { Command, Flags } from '@oclif/core';
-import { ConfigError, type WgQuickConfig } from '../config/wg-quick.js';
+import { Flags } from '@oclif/core';
+import type { WgQuickConfig } from '../config/wg-quick.js';
 import { loadWgQuick } from '../config/load.js';
 import { flagsWithValues, shellLine, splitCommand, withoutFlags } from '../cage/argv.js';
 import { checkEndpointResolves, hasTunnelFlags, parseTunnelFlags, tunnelConfig, tunnelFlagDefs, tunnelFlagsArgv, type TunnelFlags } from '../config/from-flags.js';
@@ -13,11 +13,11 @@ import { isServerName } from '../servers/config.js';
 import { ApiError } from '../servers/http.js';
 import { parsePublish, withPublishedPorts, type ServerApi } from '../servers/publish.js';
 import { statSync } from 'node:fs';
+import { WirecageError } from '../errors.js';
+import { WirecageCommand, isOclifError } from '../command.js';
 
-/** A command line `run` cannot make sense of: exit 2, as oclif's own parse errors. */
-class UsageError extends Error {}
-
-export default class Run extends Command {
+export default class Run extends WirecageCommand {
+  static override failureExit = EXIT_WIRECAGE_FAILED;
   static override summary = 'Run a command in a cage whose only way out is a WireGuard tunnel.';
   static override description = `The cage has its own network namespace with only lo and the tunnel, the
 config's addresses, routes for AllowedIPs and DNS through the tunnel. No root
@@ -115,128 +115,143 @@ and the server's reason. The forwards are removed when the command ends.`;
     ...tunnelFlagDefs,
   };
 
+  /** --log-level once parsed: debug shows an internal error's stack. */
+  private logLevel: string | undefined;
+
+  protected override wantsStack(): boolean {
+    return this.logLevel === 'debug' || super.wantsStack();
+  }
+
+  protected override stackHint(): string {
+    return '--log-level debug (or WIRECAGE_DEBUG=1)';
+  }
+
   async run(): Promise<void> {
     const valued = flagsWithValues(Run.flags);
     const first = splitCommand(this.argv, valued);
     let flagArgv = first.flags;
     let command = first.command;
     let code: number;
-    try {
-      let { flags } = await this.parse(Run, flagArgv);
-      let target: { file: string } | { server: string } | { tunnel: TunnelFlags };
-      if (hasTunnelFlags(flags)) {
-        if (flags.config !== undefined) throw new RunError('the --wg-* flags and --config (or WIRECAGE_CONFIG) both describe the tunnel: give one of them');
-        target = { tunnel: parseTunnelFlags(flags) };
-      } else if (flags.config !== undefined) {
-        target = { file: flags.config };
-      } else {
-        const word = command[0];
-        if (word === undefined) throw new UsageError('give a server name (see `wirecage servers`) or --config FILE');
-        // NAME [flags] [--] CMD: flags may follow the name too.
-        const rest = splitCommand(command.slice(1), valued);
-        flagArgv = [...flagArgv, ...rest.flags];
-        command = rest.command;
-        flags = (await this.parse(Run, flagArgv)).flags;
-        if (hasTunnelFlags(flags)) throw new RunError(`the --wg-* flags and "${word}" (a server name or config file) both describe the tunnel: give one of them`);
-        target = word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word) ? { file: word } : { server: word };
-      }
-      const publish = (flags.publish ?? []).map(parsePublish);
-      if (publish.length > 0 && !('server' in target)) {
-        throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config or --wg-* flags have no server to ask for port forwards');
-      }
-      let serverApi: ServerApi | undefined;
-      let cfg: WgQuickConfig;
-      let configPath: string;
-      let hide: string[] = [];
-      let warning: string | null;
-      let reregister: ReRegistration | undefined;
-      const quiet = ['silent', 'error'].includes(flags['log-level']);
-      if ('file' in target) {
-        configPath = resolve(target.file);
-        ({ config: cfg, warning } = loadWgQuick(target.file));
-      } else if ('tunnel' in target) {
-        const t = target.tunnel;
-        cfg = tunnelConfig(t);
-        [configPath, warning] = [t.privateKeyFile, null];
-        await checkEndpointResolves(t);
-        if (!quiet) {
-          if (t.defaultDns) {
-            process.stderr.write(`wirecage: notice: no --dns given: the cage resolves names with ${t.defaultDns} through the tunnel, as the earlier wirecage did; choose with --dns IP\n`);
-          }
-          const others = withoutFlags(flagArgv, new Set([...Object.keys(tunnelFlagDefs).map((f) => `--${f}`), '--dns']), valued);
-          const file = 'wirecage.conf';
-          process.stderr.write(
-            `wirecage: hint: the same tunnel from a config file: ${shellLine([this.config.bin, 'config', 'from-flags', ...tunnelFlagsArgv(t, flags)])} > ${file}` +
-              ` && ${shellLine([this.config.bin, 'run', '-c', file, ...others, ...(command.length ? ['--', ...command] : [])])}\n`,
-          );
+    let flags = await this.parseFlags(flagArgv);
+    let target: { file: string } | { server: string } | { tunnel: TunnelFlags };
+    if (hasTunnelFlags(flags)) {
+      if (flags.config !== undefined) throw new RunError('the --wg-* flags and --config (or WIRECAGE_CONFIG) both describe the tunnel: give one of them');
+      target = { tunnel: parseTunnelFlags(flags) };
+    } else if (flags.config !== undefined) {
+      target = { file: flags.config };
+    } else {
+      const word = command[0];
+      if (word === undefined) throw new WirecageError('give a server name (see `wirecage servers`) or --config FILE', EXIT_USAGE);
+      // NAME [flags] [--] CMD: flags may follow the name too.
+      const rest = splitCommand(command.slice(1), valued);
+      flagArgv = [...flagArgv, ...rest.flags];
+      command = rest.command;
+      flags = await this.parseFlags(flagArgv);
+      if (hasTunnelFlags(flags)) throw new RunError(`the --wg-* flags and "${word}" (a server name or config file) both describe the tunnel: give one of them`);
+      target = word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word) ? { file: word } : { server: word };
+    }
+    const publish = (flags.publish ?? []).map(parsePublish);
+    if (publish.length > 0 && !('server' in target)) {
+      throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config or --wg-* flags have no server to ask for port forwards');
+    }
+    let serverApi: ServerApi | undefined;
+    let cfg: WgQuickConfig;
+    let configPath: string;
+    let hide: string[] = [];
+    let warning: string | null;
+    let reregister: ReRegistration | undefined;
+    const quiet = ['silent', 'error'].includes(flags['log-level']);
+    if ('file' in target) {
+      configPath = resolve(target.file);
+      ({ config: cfg, warning } = loadWgQuick(target.file));
+    } else if ('tunnel' in target) {
+      const t = target.tunnel;
+      cfg = tunnelConfig(t);
+      [configPath, warning] = [t.privateKeyFile, null];
+      await checkEndpointResolves(t);
+      if (!quiet) {
+        if (t.defaultDns) {
+          process.stderr.write(`wirecage: notice: no --dns given: the cage resolves names with ${t.defaultDns} through the tunnel, as the earlier wirecage did; choose with --dns IP\n`);
         }
-      } else {
-        const s = await configForServer(target.server);
-        ({ config: cfg, warning } = s);
-        [configPath, ...hide] = s.hide as [string, ...string[]];
-        serverApi = s.api;
-        reregister = s.reregister;
+        const others = withoutFlags(flagArgv, new Set([...Object.keys(tunnelFlagDefs).map((f) => `--${f}`), '--dns']), valued);
+        const file = 'wirecage.conf';
+        process.stderr.write(
+          `wirecage: hint: the same tunnel from a config file: ${shellLine([this.config.bin, 'config', 'from-flags', ...tunnelFlagsArgv(t, flags)])} > ${file}` +
+            ` && ${shellLine([this.config.bin, 'run', '-c', file, ...others, ...(command.length ? ['--', ...command] : [])])}\n`,
+        );
       }
-      if (warning && !quiet) process.stderr.write(`wirecage: warning: ${warning}\n`);
-      // Key files a config names (PrivateKeyFile, PresharedKeyFile) are hidden in the cage like the config.
-      const keyFiles = [cfg.interface.privateKeyFile, ...cfg.peers.map((p) => p.presharedKeyFile)];
-      hide = [...hide, ...keyFiles.filter((f): f is string => f !== undefined && f !== configPath)];
-      // Inside, the running browser's pid is invisible: Chromium would take its profile over, Firefox
-      // would hand it the URL, which would load outside the tunnel.
-      const busy = browserProfileInUse(command, process.env);
-      if (busy) throw new RunError(busy);
-      const specFor = (c: WgQuickConfig) =>
-        buildSpec(c, {
-          configPath,
-          hide,
-          command,
-          dns: flags.dns,
-          dnsOverride: flags['dns-override'],
-          mtu: flags.mtu,
-          tun: flags.tun,
-          user: flags.user,
-          waitHandshake: flags['wait-handshake'],
-          metricsListen: flags['metrics-listen'],
-          workers: flags.workers,
-          offload: flags.offload,
-          logLevel: flags['log-level'] as 'warn',
-          root: flags.root,
-          share: flags.share,
-          sshAgent: flags['ssh-agent'],
-          gui: flags.gui,
-          audio: flags.audio,
-        });
-      const spec = await specFor(cfg);
-      // A stored answer whose handshake fails: stage 2 registers again, once (spec.ts).
-      if (reregister) spec.reregister = { server: reregister, dns: flags.dns, dnsOverride: flags['dns-override'], mtu: flags.mtu };
-      const warn = (m: string) => {
-        if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
-      };
-      if (serverApi && publish.length > 0) {
-        // Port forwards are removed after the command: only then must this process stay.
-        const api = serverApi;
-        const publishing = (s: typeof spec) => withPublishedPorts(api, publish, warn, () => launchCage(s));
-        try {
-          code = await publishing(spec);
-        } catch (err) {
-          // 404: the server does not know the client the stored answer is for (the forwards come
-          // before the cage, so before the handshake that would tell): register again, once, here.
-          if (!(reregister && err instanceof ApiError && err.status === 404 && /no peer is registered/.test(err.message))) throw err;
-          const fresh = await registerAfresh(reregister, cfg.interface.privateKey);
-          if (fresh.warning) warn(fresh.warning);
-          warn(`${err.message}: registered again with ${reregister.apiUrl}`);
-          code = await publishing(await specFor(fresh.config));
-        }
-      } else {
-        code = execCage(spec);
+    } else {
+      const s = await configForServer(target.server);
+      ({ config: cfg, warning } = s);
+      [configPath, ...hide] = s.hide as [string, ...string[]];
+      serverApi = s.api;
+      reregister = s.reregister;
+    }
+    if (warning && !quiet) process.stderr.write(`wirecage: warning: ${warning}\n`);
+    // Key files a config names (PrivateKeyFile, PresharedKeyFile) are hidden in the cage like the config.
+    const keyFiles = [cfg.interface.privateKeyFile, ...cfg.peers.map((p) => p.presharedKeyFile)];
+    hide = [...hide, ...keyFiles.filter((f): f is string => f !== undefined && f !== configPath)];
+    // Inside, the running browser's pid is invisible: Chromium would take its profile over, Firefox
+    // would hand it the URL, which would load outside the tunnel.
+    const busy = browserProfileInUse(command, process.env);
+    if (busy) throw new RunError(busy);
+    const specFor = (c: WgQuickConfig) =>
+      buildSpec(c, {
+        configPath,
+        hide,
+        command,
+        dns: flags.dns,
+        dnsOverride: flags['dns-override'],
+        mtu: flags.mtu,
+        tun: flags.tun,
+        user: flags.user,
+        waitHandshake: flags['wait-handshake'],
+        metricsListen: flags['metrics-listen'],
+        workers: flags.workers,
+        offload: flags.offload,
+        logLevel: flags['log-level'] as 'warn',
+        root: flags.root,
+        share: flags.share,
+        sshAgent: flags['ssh-agent'],
+        gui: flags.gui,
+        audio: flags.audio,
+      });
+    const spec = await specFor(cfg);
+    // A stored answer whose handshake fails: stage 2 registers again, once (spec.ts).
+    if (reregister) spec.reregister = { server: reregister, dns: flags.dns, dnsOverride: flags['dns-override'], mtu: flags.mtu };
+    const warn = (m: string) => {
+      if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
+    };
+    if (serverApi && publish.length > 0) {
+      // Port forwards are removed after the command: only then must this process stay.
+      const api = serverApi;
+      const publishing = (s: typeof spec) => withPublishedPorts(api, publish, warn, () => launchCage(s));
+      try {
+        code = await publishing(spec);
+      } catch (err) {
+        // 404: the server does not know the client the stored answer is for (the forwards come
+        // before the cage, so before the handshake that would tell): register again, once, here.
+        if (!(reregister && err instanceof ApiError && err.status === 404 && /no peer is registered/.test(err.message))) throw err;
+        const fresh = await registerAfresh(reregister, cfg.interface.privateKey);
+        if (fresh.warning) warn(fresh.warning);
+        warn(`${err.message}: registered again with ${reregister.apiUrl}`);
+        code = await publishing(await specFor(fresh.config));
       }
-    } catch (err) {
-      if (!(err instanceof RunError || err instanceof ConfigError || (err as Error).name?.endsWith('Error'))) throw err;
-      process.stderr.write(`wirecage: ${(err as Error).message}\n`);
-      // oclif's parse errors carry the exit code 2 of a usage error, as ours do.
-      const usage = err instanceof UsageError || (err as { oclif?: { exit?: number } }).oclif?.exit === EXIT_USAGE;
-      code = usage ? EXIT_USAGE : EXIT_WIRECAGE_FAILED;
+    } else {
+      code = execCage(spec);
     }
     process.exitCode = code;
+  }
+
+  /** oclif's parse errors, worded as run's other errors: `wirecage: MESSAGE`, exit 2 for a usage error as oclif says. */
+  private async parseFlags(argv: string[]) {
+    try {
+      const { flags } = await this.parse(Run, argv);
+      this.logLevel = flags['log-level'];
+      return flags;
+    } catch (err) {
+      if (isOclifError(err)) throw new WirecageError(err.message, err.oclif.exit === EXIT_USAGE ? EXIT_USAGE : undefined);
+      throw err;
+    }
   }
 }

@@ -1,7 +1,8 @@
-import { Command, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { WirecageCommand } from '../command.js';
 import { loadServers } from '../servers/config.js';
 
-export default class Servers extends Command {
+export default class Servers extends WirecageCommand {
   static override summary = 'List the servers added with `wirecage add-server` (names and URLs, never tokens).';
   static override description = `--json prints an array of {"name", "url"} objects.
 
@@ -13,17 +14,12 @@ Exit status: 0 on success, 1 when config.toml cannot be read.`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Servers);
-    try {
-      const { servers } = loadServers();
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify([...servers].map(([name, s]) => ({ name, url: s.apiUrl })), null, 2)}\n`);
-        return;
-      }
-      const width = Math.max(0, ...[...servers.keys()].map((n) => n.length));
-      for (const [name, s] of servers) process.stdout.write(`${name.padEnd(width)}  ${s.apiUrl}\n`);
-    } catch (err) {
-      process.stderr.write(`wirecage: ${(err as Error).message}\n`);
-      process.exitCode = 1;
+    const { servers } = loadServers();
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify([...servers].map(([name, s]) => ({ name, url: s.apiUrl })), null, 2)}\n`);
+      return;
     }
+    const width = Math.max(0, ...[...servers.keys()].map((n) => n.length));
+    for (const [name, s] of servers) process.stdout.write(`${name.padEnd(width)}  ${s.apiUrl}\n`);
   }
 }

@@ -1,9 +1,11 @@
-import { Args, Command, Flags } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
+import { WirecageCommand } from '../command.js';
+import { WirecageError } from '../errors.js';
 import { uapiRequest } from '@wirecage/wg-engine';
 import { listCages, runtimeDir } from '../cage/runtime-dir.js';
 import { formatShow, parseUapiShow } from '../show-format.js';
 
-export default class Show extends Command {
+export default class Show extends WirecageCommand {
   static override summary = 'Show the tunnel state of running cages, like `wg show`.';
   static override description = `Reads the engine's UAPI socket of each cage this user runs (under
 $XDG_RUNTIME_DIR/wirecage, /run/user/UID/wirecage or /run/wirecage for root).
@@ -23,14 +25,14 @@ Exit status: 0 on success, 1 when TUN is not running or a cage cannot be read.`;
     const { args, flags } = await this.parse(Show);
     const dir = runtimeDir();
     const cages = listCages(dir).filter((c) => !args.tun || c.tun === args.tun);
-    if (cages.length === 0 && args.tun) this.error(`no running cage with tunnel ${args.tun} (looked in ${dir})`, { exit: 1 });
+    if (cages.length === 0 && args.tun) throw new WirecageError(`no running cage with tunnel ${args.tun} (looked in ${dir})`);
     const shown = [];
     for (const cage of cages) {
       let text: string;
       try {
         text = await uapiRequest(cage.socket, 'get=1\n\n');
       } catch (err) {
-        this.error(`cannot read cage ${cage.tun} (pid ${cage.pid}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { exit: 1 });
+        throw new WirecageError(`cannot read cage ${cage.tun} (pid ${cage.pid}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
       shown.push({ tun: cage.tun, pid: cage.pid, ...parseUapiShow(text) });
     }

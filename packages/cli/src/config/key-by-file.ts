@@ -7,9 +7,10 @@
 // there is no one else's default to be lenient about.
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { parseKeyBase64 } from '@wirecage/wg-engine';
+import { WirecageError } from '../errors.js';
 
 /** Why a key file cannot be used; callers prefix the flag or the file:line: Key that named it. */
-export class KeyFileError extends Error {
+export class KeyFileError extends WirecageError {
   override name = 'KeyFileError';
 }
 

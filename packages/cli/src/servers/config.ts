@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { writeSecretFileAtomic } from '@wirecage/wg-engine';
 import { TomlError, parseToml, stringifyToml, type TomlTable } from './toml.js';
+import { WirecageError } from '../errors.js';
 
 export interface ServerEntry {
   apiUrl: string;
@@ -69,10 +70,10 @@ export function checkApiUrl(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`${url}: not a URL (expected http://host:port or https://host:port)`);
+    throw new WirecageError(`${url}: not a URL (expected http://host:port or https://host:port)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`${url}: the API URL must start with http:// or https://`);
-  if (u.search || u.hash || u.username || u.password) throw new Error(`${url}: the API URL must not carry a query, fragment or credentials`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WirecageError(`${url}: the API URL must start with http:// or https://`);
+  if (u.search || u.hash || u.username || u.password) throw new WirecageError(`${url}: the API URL must not carry a query, fragment or credentials`);
   return url.replace(/\/+$/, '');
 }
 
@@ -82,7 +83,7 @@ export function loadServers(file = configFile()): ServersConfig {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { file, servers: new Map() };
-    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new WirecageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const doc = parseToml(text, file);
   const lineOf = (re: RegExp) => Math.max(1, text.split('\n').findIndex((l) => re.test(l)) + 1);

@@ -16,10 +16,11 @@
 // the public CAs already vouch for the name; a private CA or a self-signed
 // certificate has nobody else checking what it signs.
 //
-// This module stays small (node:fs and wg-engine only): stage 2 imports it to
+// This module stays small (node:fs, wg-engine and errors.ts only): stage 2 imports it to
 // drop a stored answer the server no longer honours.
 import { readFileSync, rmSync } from 'node:fs';
 import { writeSecretFileAtomic } from '@wirecage/wg-engine';
+import { WirecageError } from '../errors.js';
 
 export const LEASE_STATE_VERSION = 1;
 
@@ -145,7 +146,7 @@ export function usableOnFailure(stored: StoredLease, ctx: LeaseContext): LeaseSt
 }
 
 /** Thrown when a registration answer names another server key than the pinned one (exit 125). */
-export class PinMismatchError extends Error {
+export class PinMismatchError extends WirecageError {
   override name = 'PinMismatchError';
 }
 
@@ -159,7 +160,7 @@ export function checkPin(pin: string | null, answerKey: unknown, name: string, a
 }
 
 /** Thrown when the server's TLS certificate is not the pinned one (exit 125); nothing was sent. */
-export class CertificatePinMismatchError extends Error {
+export class CertificatePinMismatchError extends WirecageError {
   override name = 'CertificatePinMismatchError';
 }
 

@@ -4,6 +4,7 @@
 // server's leaf certificate, pinned on the first registration (lease-state.ts).
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { WirecageError } from '../errors.js';
 
 /** The most a CA file may hold: a bundle of a few certificates, not a whole trust store by mistake. */
 const MAX_CA_BYTES = 256 * 1024;
@@ -21,15 +22,15 @@ export function fingerprintOf(pem: string): string {
 export function caCertificates(text: string, what: string): { pem: string; subjects: string[] } {
   const blocks = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g)];
   if (blocks.some((b) => b[1]!.includes('PRIVATE KEY')) || /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
-    throw new Error(`${what} holds a private key: give the certificate of the CA (or the server's self-signed certificate), never a key`);
+    throw new WirecageError(`${what} holds a private key: give the certificate of the CA (or the server's self-signed certificate), never a key`);
   }
   const certs = blocks.filter((b) => b[1] === 'CERTIFICATE').map((b) => b[0]);
-  if (certs.length === 0) throw new Error(`${what} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  if (certs.length === 0) throw new WirecageError(`${what} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   const subjects = certs.map((pem, i) => {
     try {
       return new X509Certificate(pem).subject.replace(/\n/g, ', ');
     } catch (err) {
-      throw new Error(`${what}: certificate ${i + 1} cannot be read: ${(err as Error).message}`);
+      throw new WirecageError(`${what}: certificate ${i + 1} cannot be read: ${(err as Error).message}`);
     }
   });
   return { pem: `${certs.join('\n')}\n`, subjects };
@@ -40,12 +41,12 @@ export function readCaFile(file: string, what: string, fix: string): string {
   let text: string;
   try {
     const buf = readFileSync(file);
-    if (buf.length > MAX_CA_BYTES) throw new Error(`larger than ${MAX_CA_BYTES / 1024} KiB`);
+    if (buf.length > MAX_CA_BYTES) throw new WirecageError(`larger than ${MAX_CA_BYTES / 1024} KiB`);
     text = buf.toString('utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'is missing' : `cannot be read (${code ?? (err as Error).message})`;
-    throw new Error(`${what} ${file} ${why}${fix ? `: ${fix}` : ''}`);
+    throw new WirecageError(`${what} ${file} ${why}${fix ? `: ${fix}` : ''}`);
   }
   return caCertificates(text, `${what} ${file}`).pem;
 }

@@ -2,8 +2,9 @@
 // lines with basic strings (with escapes) or integers, and table headers
 // with bare or quoted dotted keys. Anything else is refused with file:line,
 // so a hand edit that this reader would misread never passes silently.
+import { WirecageError } from '../errors.js';
 
-export class TomlError extends Error {
+export class TomlError extends WirecageError {
   override name = 'TomlError';
   constructor(
     readonly file: string,

@@ -1,7 +1,8 @@
-import { Command, Flags } from '@oclif/core';
-import { FlagError, parseTunnelFlags, tunnelConfig, tunnelConfigText, tunnelFlagDefs } from '../../config/from-flags.js';
+import { Flags } from '@oclif/core';
+import { WirecageCommand } from '../../command.js';
+import { parseTunnelFlags, tunnelConfig, tunnelConfigText, tunnelFlagDefs } from '../../config/from-flags.js';
 
-export default class ConfigFromFlags extends Command {
+export default class ConfigFromFlags extends WirecageCommand {
   static override summary = 'Write the earlier wirecage\'s --wg-* flags as a wg-quick file, on stdout.';
   static override description = `Takes the tunnel flags of the earlier wirecage (also accepted by
 \`wirecage run\`) and prints the wg-quick file \`wirecage run -c FILE\` reads to
@@ -28,17 +29,8 @@ file cannot be used (the message names the flag).`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ConfigFromFlags);
-    let text: string;
-    try {
-      const tunnel = parseTunnelFlags(flags);
-      tunnelConfig(tunnel); // the key files must be usable before a file points to them
-      text = tunnelConfigText(tunnel);
-    } catch (err) {
-      if (!(err instanceof FlagError)) throw err;
-      process.stderr.write(`wirecage: ${err.message}\n`);
-      process.exitCode = 1;
-      return;
-    }
-    process.stdout.write(text);
+    const tunnel = parseTunnelFlags(flags);
+    tunnelConfig(tunnel); // the key files must be usable before a file points to them
+    process.stdout.write(tunnelConfigText(tunnel));
   }
 }

@@ -1,10 +1,11 @@
 import { realpathSync } from 'node:fs';
-import { Command, Flags } from '@oclif/core';
+import { Flags } from '@oclif/core';
+import { WirecageCommand } from '../../command.js';
 import { userNamespaceHelper } from '@wirecage/netns';
 import { checkKernel, findParser, installProfile, realSystem, restrictionEnabled, SetupError, type InstallResult } from '../../apparmor/install.js';
-import { attachedPath, PROFILE_NAME, ProfilePathError, profileFile, renderProfile } from '../../apparmor/profile.js';
+import { attachedPath, PROFILE_NAME, profileFile, renderProfile } from '../../apparmor/profile.js';
 
-export default class SetupApparmor extends Command {
+export default class SetupApparmor extends WirecageCommand {
   static override summary = "Let this wirecage's helper alone make user namespaces under Ubuntu 23.10+'s AppArmor restriction (root, once).";
   static override description = `Ubuntu 23.10 and later (kernel.apparmor_restrict_unprivileged_userns = 1)
 let an unconfined program make a user namespace but take every capability
@@ -33,28 +34,22 @@ written).`;
 
   async run(): Promise<void> {
     const { flags } = await this.parse(SetupApparmor);
-    try {
-      const helper = helperRealPath();
-      const profile = renderProfile(helper);
-      if (flags.print) {
-        process.stdout.write(profile);
-        return;
-      }
-      const sys = realSystem();
-      checkKernel(sys);
-      if (process.getuid?.() !== 0) {
-        throw new SetupError(
-          `writing ${profileFile()} and loading it takes root: run \`sudo wirecage setup apparmor\` ` +
-            '(`wirecage setup apparmor --print` shows the profile first)',
-        );
-      }
-      const result = installProfile(profile, sys, findParser(sys.path));
-      process.stdout.write(report(result, helper, restrictionEnabled(sys.procSys)));
-    } catch (err) {
-      if (!(err instanceof SetupError || err instanceof ProfilePathError)) throw err;
-      process.stderr.write(`wirecage: ${err.message}\n`);
-      process.exitCode = 1;
+    const helper = helperRealPath();
+    const profile = renderProfile(helper);
+    if (flags.print) {
+      process.stdout.write(profile);
+      return;
     }
+    const sys = realSystem();
+    checkKernel(sys);
+    if (process.getuid?.() !== 0) {
+      throw new SetupError(
+        `writing ${profileFile()} and loading it takes root: run \`sudo wirecage setup apparmor\` ` +
+          '(`wirecage setup apparmor --print` shows the profile first)',
+      );
+    }
+    const result = installProfile(profile, sys, findParser(sys.path));
+    process.stdout.write(report(result, helper, restrictionEnabled(sys.procSys)));
   }
 }
 
