@@ -73,6 +73,8 @@ describe('wg-quick parser', () => {
 
   it('names file, line and key for every error', () => {
     expectError(iface + 'Colour = blue\n' + peer, 'work.conf:4: Colour: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort)');
+    // Names every object has (Object.prototype) are keys like any other: unknown.
+    expectError(iface + 'Constructor = 1\n' + peer, 'work.conf:4: Constructor: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort)');
     expectError(iface + 'PostUp = iptables -A FORWARD\n' + peer, 'work.conf:4: PostUp: wirecage never runs shell hooks; remove PostUp');
     expectError(iface + 'PreDown = true\n' + peer, 'work.conf:4: PreDown: wirecage never runs shell hooks; remove PreDown');
     expectError(iface + 'Table = off\n' + peer, 'work.conf:4: Table: the cage has its own routing table; remove Table');

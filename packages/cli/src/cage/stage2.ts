@@ -7,14 +7,14 @@
 // again (once) and starts over, before any command ran.
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
-import { closeSync, readFileSync, rmSync } from 'node:fs';
-import { NetnsError, Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type CagedProcess } from '@wirecage/netns';
+import { closeSync, readFileSync } from 'node:fs';
+import { NetnsError, Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type BindMount, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
-import { Device, Endpoint, UapiServer, attachDevice, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
+import { Device, Endpoint, UapiServer, attachDevice, createLogger, parseCidr, parseKeyBase64, type Attachment, type Logger, type Peer } from '@wirecage/wg-engine';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
-import { nsswitchConf, resolvConf } from './resolver.js';
-import { cageFile, listCages, writeCageFile } from './runtime-dir.js';
-import { mountTarget } from './seal.js';
+import { runCleanups, type Cleanups } from './cleanups.js';
+import { resolverMounts } from './resolver-mounts.js';
+import { cageFile, listCages } from './runtime-dir.js';
 import { cageStartAdvice } from '../doctor/cage-start.js';
 import { WirecageError, expectedFailure, reportFailure } from '../errors.js';
 
@@ -41,7 +41,7 @@ async function main(): Promise<number> {
   logLevel = spec.logLevel;
   const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecage: ${l}\n`));
   for (;;) {
-    const cleanups: (() => void | Promise<void>)[] = [];
+    const cleanups: Cleanups = [];
     let failed: HandshakeTimeout;
     try {
       return await runCage(spec, log, cleanups);
@@ -53,13 +53,7 @@ async function main(): Promise<number> {
       if (!spec.reregister) throw err;
       failed = err;
     } finally {
-      for (const c of cleanups.reverse()) {
-        try {
-          await c();
-        } catch (err) {
-          log.debug(`cleanup: ${(err as Error).message}`);
-        }
-      }
+      await runCleanups(cleanups, log);
     }
     // Everything of the first try is gone (namespace, TUN, sockets): the second starts clean.
     spec = await registerAgain(spec, failed);
@@ -93,7 +87,25 @@ async function registerAgain(spec: CageSpec, failed: HandshakeTimeout): Promise<
   return { ...spec, ...network, reregister: undefined, registeredAgain: again.server.leaseFile };
 }
 
-async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Promise<void>)[]): Promise<number> {
+async function runCage(spec: CageSpec, log: Logger, cleanups: Cleanups): Promise<number> {
+  const { netnsFd, tun } = openCageNetwork(spec, cleanups);
+  const { device, peers } = buildDevice(spec, log);
+  const attached = await attachDevice(device, tun, { listenPort: spec.listenPort ?? 0, workers: spec.workers });
+  cleanups.push(() => attached.close());
+  tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
+  cleanups.push(() => device.close());
+  await serveControl(spec, log, device, tun.name, attached, cleanups);
+
+  device.up();
+  await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+  // Registering again is for a failed handshake only: the token is not needed past this point.
+  delete spec.reregister;
+
+  const mounts = [...spec.seal.shares, ...resolverMounts(spec, tun.name, cleanups)];
+  return runCommand(spec, netnsFd, tun.name, mounts);
+}
+
+function openCageNetwork(spec: CageSpec, cleanups: Cleanups): { netnsFd: number; tun: Tun } {
   // The cage's network: a new namespace held by an fd; no thread of ours enters it.
   const netnsFd = createNetns();
   cleanups.push(() => closeSync(netnsFd));
@@ -101,94 +113,7 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: (() => void | Prom
   const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload && spec.workers > 0 });
   cleanups.push(() => tun.close());
   configureNetwork(spec, netnsFd, tun.name);
-
-  const device = new Device({ mtu: spec.mtu, logger: log });
-  device.setPrivateKey(parseKeyBase64(spec.privateKey, 'PrivateKey'));
-  const peers: { peer: Peer; endpoint?: string }[] = [];
-  for (const p of spec.peers) {
-    const peer = device.setPeer(parseKeyBase64(p.publicKey, 'PublicKey'), {
-      presharedKey: p.presharedKey ? parseKeyBase64(p.presharedKey, 'PresharedKey') : null,
-      endpoint: p.endpoint ? Endpoint.parse(p.endpoint) : null,
-      allowedIps: p.allowedIps.map((a) => parseCidr(a)),
-      persistentKeepalive: p.persistentKeepalive ?? 0,
-    });
-    peers.push({ peer, endpoint: p.endpointText ?? p.endpoint });
-  }
-  const attached = await attachDevice(device, tun, { listenPort: spec.listenPort ?? 0, workers: spec.workers });
-  cleanups.push(() => attached.close());
-  tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
-  cleanups.push(() => device.close());
-
-  listCages(spec.runtimeDir); // sweeps what killed cages left behind
-  const uapi = await UapiServer.listen(device, tun.name, { path: cageFile(spec.runtimeDir, tun.name, process.pid, 'sock') });
-  cleanups.push(() => uapi.close());
-  if (spec.metricsListen) {
-    // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
-    const { MetricsServer, engineMetrics } = await import('@wirecage/metrics');
-    // Stage 2 is still in the caller's network namespace: scrapers on the host reach it, the cage does not.
-    const metrics = await MetricsServer.listen(
-      spec.metricsListen,
-      engineMetrics(device, { labels: { interface: tun.name }, plane: attached.plane ?? undefined }).registry,
-    );
-    cleanups.push(() => metrics.close());
-    log.info(`metrics at ${metrics.url}`);
-  }
-
-  device.up();
-  await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
-  // Registering again is for a failed handshake only: the token is not needed past this point.
-  delete spec.reregister;
-
-  const mounts = [...spec.seal.shares];
-  if (spec.dns) {
-    for (const [kind, content] of [
-      ['resolv.conf', resolvConf(spec.dns.servers, spec.dns.search)],
-      ['nsswitch.conf', nsswitchConf()],
-    ] as const) {
-      // Next to the control socket (private to the user, out of the cage's sight); bind-mounted before the hiding.
-      const file = cageFile(spec.runtimeDir, tun.name, process.pid, kind);
-      writeCageFile(file, content);
-      cleanups.push(() => rmSync(file, { force: true }));
-      // /etc/resolv.conf may link into /run (systemd-resolved), which is private in the cage: made there.
-      mounts.push({ source: file, target: mountTarget(`/etc/${kind}`), readonly: true, create: true });
-    }
-  }
-
-  let child: CagedProcess;
-  try {
-    child = spawnInCage({
-      file: spec.command.file,
-      args: spec.command.args,
-      env: { ...spec.env, WIRECAGE: '1', WIRECAGE_TUN: tun.name },
-      cwd: spec.cwd,
-      netnsFd,
-      mounts,
-      tmpfs: spec.seal.tmpfs,
-      dirs: spec.seal.dirs,
-      sysfs: true,
-      readOnlyKernelFiles: spec.seal.readOnlyKernelFiles,
-      sysctls: spec.seal.sysctls,
-      hide: spec.hide,
-      user: spec.user,
-      // Everything the command starts dies with it, or with us: nothing keeps the cage's network alive.
-      pidNamespace: true,
-      userns: { uidMap: spec.seal.uidMap, gidMap: spec.seal.gidMap },
-      dropCapabilities: spec.seal.dropCapabilities,
-      noNewPrivs: true,
-      newSession: true,
-    });
-  } catch (err) {
-    // Not an expected failure: the boundary below reports it, after the cleanups.
-    if (!expectedFailure(err)) throw err;
-    report(err);
-    return exitCodeForSpawnError(err);
-  }
-  for (const sig of FORWARDED_SIGNALS) {
-    process.on(sig, () => {
-      child.kill(sig);
-    });
-  }
-  return exitStatusToCode(await child.wait());
+  return { netnsFd, tun };
 }
 
 function configureNetwork(spec: CageSpec, netnsFd: number, tunName: string): void {
@@ -223,7 +148,78 @@ function configureNetwork(spec: CageSpec, netnsFd: number, tunName: string): voi
   }
 }
 
-function waitForHandshake(device: Device, peers: { peer: Peer; endpoint?: string }[], seconds: number): Promise<void> {
+type HandshakePeer = { peer: Peer; endpoint?: string };
+
+function buildDevice(spec: CageSpec, log: Logger): { device: Device; peers: HandshakePeer[] } {
+  const device = new Device({ mtu: spec.mtu, logger: log });
+  device.setPrivateKey(parseKeyBase64(spec.privateKey, 'PrivateKey'));
+  const peers: HandshakePeer[] = [];
+  for (const p of spec.peers) {
+    const peer = device.setPeer(parseKeyBase64(p.publicKey, 'PublicKey'), {
+      presharedKey: p.presharedKey ? parseKeyBase64(p.presharedKey, 'PresharedKey') : null,
+      endpoint: p.endpoint ? Endpoint.parse(p.endpoint) : null,
+      allowedIps: p.allowedIps.map((a) => parseCidr(a)),
+      persistentKeepalive: p.persistentKeepalive ?? 0,
+    });
+    peers.push({ peer, endpoint: p.endpointText ?? p.endpoint });
+  }
+  return { device, peers };
+}
+
+/** The control socket `wg` talks to, and the metrics endpoint when asked for. */
+async function serveControl(spec: CageSpec, log: Logger, device: Device, tunName: string, attached: Attachment, cleanups: Cleanups): Promise<void> {
+  listCages(spec.runtimeDir); // sweeps what killed cages left behind
+  const uapi = await UapiServer.listen(device, tunName, { path: cageFile(spec.runtimeDir, tunName, process.pid, 'sock') });
+  cleanups.push(() => uapi.close());
+  if (!spec.metricsListen) return;
+  // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
+  const { MetricsServer, engineMetrics } = await import('@wirecage/metrics');
+  // Stage 2 is still in the caller's network namespace: scrapers on the host reach it, the cage does not.
+  const metrics = await MetricsServer.listen(spec.metricsListen, engineMetrics(device, { labels: { interface: tunName }, plane: attached.plane ?? undefined }).registry);
+  cleanups.push(() => metrics.close());
+  log.info(`metrics at ${metrics.url}`);
+}
+
+/** Spawns the command into the cage and returns its exit code, forwarding our signals to it. */
+async function runCommand(spec: CageSpec, netnsFd: number, tunName: string, mounts: BindMount[]): Promise<number> {
+  let child: CagedProcess;
+  try {
+    child = spawnInCage({
+      file: spec.command.file,
+      args: spec.command.args,
+      env: { ...spec.env, WIRECAGE: '1', WIRECAGE_TUN: tunName },
+      cwd: spec.cwd,
+      netnsFd,
+      mounts,
+      tmpfs: spec.seal.tmpfs,
+      dirs: spec.seal.dirs,
+      sysfs: true,
+      readOnlyKernelFiles: spec.seal.readOnlyKernelFiles,
+      sysctls: spec.seal.sysctls,
+      hide: spec.hide,
+      user: spec.user,
+      // Everything the command starts dies with it, or with us: nothing keeps the cage's network alive.
+      pidNamespace: true,
+      userns: { uidMap: spec.seal.uidMap, gidMap: spec.seal.gidMap },
+      dropCapabilities: spec.seal.dropCapabilities,
+      noNewPrivs: true,
+      newSession: true,
+    });
+  } catch (err) {
+    // Not an expected failure: the boundary below reports it, after the cleanups.
+    if (!expectedFailure(err)) throw err;
+    report(err);
+    return exitCodeForSpawnError(err);
+  }
+  for (const sig of FORWARDED_SIGNALS) {
+    process.on(sig, () => {
+      child.kill(sig);
+    });
+  }
+  return exitStatusToCode(await child.wait());
+}
+
+function waitForHandshake(device: Device, peers: HandshakePeer[], seconds: number): Promise<void> {
   const initiators = peers.filter((p) => p.peer.endpoint);
   if (initiators.length === 0) throw new CageError('no [Peer] has an Endpoint: the cage would have no way out');
   return new Promise((resolve, reject) => {
