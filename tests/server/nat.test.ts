@@ -143,7 +143,8 @@ describe('wirecagesrv userspace NAT', function () {
     assert.equal(v4, 'reset');
     assert.equal(v6, 'reset');
     assert.ok(curl === 'curl 56' || curl === 'curl 7', `${curl} (56: reset, 7: refused; 52 would be a clean close): ${r.stderr}`);
-    assert.match(r.stderr, /reset|refused/i);
+    // curl words a refused connection (exit 7) either way, depending on when the RST meets its connect.
+    assert.match(r.stderr, /reset|refused|couldn't connect/i);
   });
 
   it('refuses the server\'s own LAN: TCP reset, UDP dropped', async () => {

@@ -14,6 +14,7 @@ import type { Nat, NatOptions } from './nat/index.js';
 import { connectTunnel } from './nat/tunnel.js';
 import { InheritedUdp } from './stage2/inherited-udp.js';
 import { Registry, type PeerRecord } from './registry/index.js';
+import { CleanupStack } from './cleanup-stack.js';
 
 export const PERSISTENT_KEEPALIVE = 25;
 export const DEFAULT_MAX_PEERS = 1024;
@@ -76,124 +77,136 @@ function peerRoutes(p: PeerRecord) {
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.logger ?? silentLogger;
   const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS, leaseMs: cfg.leaseMs, logger: log });
-  let udp: { readonly port: number; readonly plane?: DataPlane | null; close(): void | Promise<void> } | null = null;
-  let metrics: { close(): Promise<void> } | null = null;
-  let nat: Nat | null = null;
-  let device: Device | null = null;
-  const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, ports: cfg.forwardPorts ?? DEFAULT_FORWARD_PORTS, logger: log });
+  const cleanup = new CleanupStack();
+  cleanup.push(() => registry.close());
   try {
-    const peers = registry.list();
-    if (peers.length > registry.maxPeers) {
-      log.warn(`the registry holds ${peers.length} peers, more than --max-peers ${registry.maxPeers}: all are kept, none is added`);
-    }
-    const dev = new Device({ mtu: cfg.mtu, maxPeers: Math.max(registry.maxPeers, peers.length), logger: log });
-    device = dev;
-    dev.setPrivateKey(cfg.privateKey);
-    const publicKey = keyToBase64(dev.publicKey!);
-    for (const p of peers) {
-      if (p.publicKey === publicKey) {
-        throw new Error(`the registry ${cfg.statePath} holds a peer with the server's own public key; was the server key changed? Remove that peer first`);
-      }
-      dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true, endpoint: recentEndpoint(p) });
-    }
-    dev.on('handshake-complete', (peer) => {
-      try {
-        registry.touch(keyToBase64(peer.publicKey), Date.now(), peer.endpoint?.toString() ?? null);
-      } catch (err) {
-        log.warn(`cannot record a handshake in ${cfg.statePath}: ${(err as Error).message}`);
-      }
-    });
-
-    if (cfg.nat) {
-      const pool = registry.pool;
-      // Loaded only when asked for: the NAT brings the TUN addon, which `up`'s first stage never needs.
-      const { startNat } = await import('./nat/index.js');
-      nat = await startNat(dev, {
-        ...cfg.nat,
-        mtu: cfg.mtu,
-        gateway4: `${pool.server4}/${pool.subnet4.cidr.prefix}`,
-        gateway6: `${pool.server6}/${pool.subnet6.cidr.prefix}`,
-        serverPools: [pool.subnet4.text, pool.subnet6.text],
-        offload: planeSocket(cfg) !== undefined,
-      }, log);
-      forwards.setNatNetns(nat.netnsFd);
-    }
-    udp = await attachUdp(dev, nat, cfg, log);
-    if (cfg.metricsListen) metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, forwards, nat });
-    dev.up();
-    // After a restart the peers' sessions are gone, and a client would notice only when its
-    // own timers give up on them (15 s). Reaching out to the recently active ones first
-    // brings their traffic back within a round trip.
-    for (const peer of dev.peers()) if (peer.endpoint) dev.initiateHandshake(peer);
-
-    const restored = await restoreForwards(registry, forwards, log);
-    if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
-    // Its sessions, staged packets and routes go with it: the key's handshakes are refused from now on.
-    // Its flows through the NAT too: its addresses go back to the pool, and the next peer to get them
-    // must not receive what the old connections still bring.
-    const onRemoved = async (p: PeerRecord) => {
-      dev.removePeer(parseKeyBase64(p.publicKey));
-      if (!nat) return;
-      try {
-        const n = await nat.closeFlowsFrom([p.address4, p.address6]);
-        if (n > 0) log.info(`cut ${n} NAT flow(s) of the removed peer ${p.publicKey.slice(0, 8)}…`);
-      } catch (err) {
-        log.warn(`could not cut the NAT flows of the removed peer ${p.publicKey.slice(0, 8)}…: ${(err as Error).message}`);
-      }
-    };
-    const handler = createApiHandler({
-      registry,
-      authToken: cfg.authToken,
-      serverPublicKey: publicKey,
-      serverEndpoint: cfg.wgEndpoint,
-      mtu: cfg.mtu,
-      dns: cfg.dns ?? [registry.pool.server4, registry.pool.server6],
-      persistentKeepalive: PERSISTENT_KEEPALIVE,
-      rateLimit: cfg.rateLimit,
-      trustedProxies: cfg.trustedProxies,
-      logger: log,
-      onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
-      onRemoved,
-      forwards: {
-        manager: forwards,
-        // Seen nonces live in the registry: a proof captured before a restart stays spent after it.
-        proof: new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey!, nonces: registry.nonces }),
-        adminToken: cfg.adminToken,
-      },
-    });
-    const api = await listenApi(handler, cfg.apiListen, cfg.tls);
-    // Expired leases go now and then on a timer, by the same path as DELETE /v1/register.
-    const expiry = startLeaseExpiry({ registry, manager: forwards, onRemoved, logger: log });
-    const bind = udp;
-    const theNat = nat;
-    return {
-      registry,
-      device: dev,
-      udp: bind,
-      nat: theNat,
-      api,
-      forwards,
-      publicKey,
-      async close() {
-        await expiry.stop();
-        await api.close();
-        await metrics?.close();
-        await forwards.closeAll();
-        await bind.close();
-        await theNat?.close();
-        dev.down();
-        registry.close();
-      },
-    };
+    return await assemble(cfg, registry, cleanup, log);
   } catch (err) {
-    await metrics?.close();
-    await forwards.closeAll();
-    await udp?.close();
-    await nat?.close();
-    device?.down();
-    registry.close();
+    // The error that stopped the start is the one to report; a failing close only adds to the log.
+    await cleanup.unwind().catch((e: unknown) => log.warn(`closing after a failed start: ${(e as Error).message}`));
     throw err;
   }
+}
+
+/** Everything after the registry, each part's close pushed onto `cleanup` as soon as it is open. */
+async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupStack, log: Logger): Promise<RunningServer> {
+  const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, ports: cfg.forwardPorts ?? DEFAULT_FORWARD_PORTS, logger: log });
+  const peers = registry.list();
+  const dev = newDevice(cfg, registry.maxPeers, peers.length, log);
+  cleanup.push(() => dev.down());
+  const publicKey = loadPeers(dev, cfg, peers, registry, log);
+  const nat = cfg.nat ? await startNatFor(dev, registry, cfg, log) : null;
+  if (nat) {
+    cleanup.push(() => nat.close());
+    forwards.setNatNetns(nat.netnsFd);
+  }
+  const udp = await attachUdp(dev, nat, cfg, log);
+  cleanup.push(() => udp.close());
+  cleanup.push(() => forwards.closeAll());
+  if (cfg.metricsListen) {
+    const metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, forwards, nat });
+    cleanup.push(() => metrics.close());
+  }
+  dev.up();
+  // After a restart the peers' sessions are gone, and a client would notice only when its
+  // own timers give up on them (15 s). Reaching out to the recently active ones first
+  // brings their traffic back within a round trip.
+  for (const peer of dev.peers()) if (peer.endpoint) dev.initiateHandshake(peer);
+
+  const restored = await restoreForwards(registry, forwards, log);
+  if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
+  const onRemoved = peerRemover(dev, nat, log);
+  const api = await listenApi(apiHandler(cfg, { registry, dev, forwards, publicKey, onRemoved }, log), cfg.apiListen, cfg.tls);
+  cleanup.push(() => api.close());
+  // Expired leases go now and then on a timer, by the same path as DELETE /v1/register.
+  const expiry = startLeaseExpiry({ registry, manager: forwards, onRemoved, logger: log });
+  cleanup.push(() => expiry.stop());
+  return { registry, device: dev, udp, nat, api, forwards, publicKey, close: () => cleanup.unwind() };
+}
+
+function newDevice(cfg: ServerConfig, maxPeers: number, count: number, log: Logger): Device {
+  if (count > maxPeers) log.warn(`the registry holds ${count} peers, more than --max-peers ${maxPeers}: all are kept, none is added`);
+  return new Device({ mtu: cfg.mtu, maxPeers: Math.max(maxPeers, count), logger: log });
+}
+
+/** Puts every registered peer back on the device and records their handshakes; returns the server's public key. */
+function loadPeers(dev: Device, cfg: ServerConfig, peers: PeerRecord[], registry: Registry, log: Logger): string {
+  dev.setPrivateKey(cfg.privateKey);
+  const publicKey = keyToBase64(dev.publicKey!);
+  for (const p of peers) {
+    if (p.publicKey === publicKey) {
+      throw new Error(`the registry ${cfg.statePath} holds a peer with the server's own public key; was the server key changed? Remove that peer first`);
+    }
+    dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true, endpoint: recentEndpoint(p) });
+  }
+  dev.on('handshake-complete', (peer) => {
+    try {
+      registry.touch(keyToBase64(peer.publicKey), Date.now(), peer.endpoint?.toString() ?? null);
+    } catch (err) {
+      log.warn(`cannot record a handshake in ${cfg.statePath}: ${(err as Error).message}`);
+    }
+  });
+  return publicKey;
+}
+
+async function startNatFor(dev: Device, registry: Registry, cfg: ServerConfig, log: Logger): Promise<Nat> {
+  const pool = registry.pool;
+  // Loaded only when asked for: the NAT brings the TUN addon, which `up`'s first stage never needs.
+  const { startNat } = await import('./nat/index.js');
+  return startNat(dev, {
+    ...cfg.nat!,
+    mtu: cfg.mtu,
+    gateway4: `${pool.server4}/${pool.subnet4.cidr.prefix}`,
+    gateway6: `${pool.server6}/${pool.subnet6.cidr.prefix}`,
+    serverPools: [pool.subnet4.text, pool.subnet6.text],
+    offload: planeSocket(cfg) !== undefined,
+  }, log);
+}
+
+/**
+ * Its sessions, staged packets and routes go with it: the key's handshakes are refused from now on.
+ * Its flows through the NAT too: its addresses go back to the pool, and the next peer to get them
+ * must not receive what the old connections still bring.
+ */
+function peerRemover(dev: Device, nat: Nat | null, log: Logger): (p: PeerRecord) => Promise<void> {
+  return async (p) => {
+    dev.removePeer(parseKeyBase64(p.publicKey));
+    if (!nat) return;
+    try {
+      const n = await nat.closeFlowsFrom([p.address4, p.address6]);
+      if (n > 0) log.info(`cut ${n} NAT flow(s) of the removed peer ${p.publicKey.slice(0, 8)}…`);
+    } catch (err) {
+      log.warn(`could not cut the NAT flows of the removed peer ${p.publicKey.slice(0, 8)}…: ${(err as Error).message}`);
+    }
+  };
+}
+
+function apiHandler(
+  cfg: ServerConfig,
+  s: { registry: Registry; dev: Device; forwards: ForwardManager; publicKey: string; onRemoved: (p: PeerRecord) => Promise<void> },
+  log: Logger,
+): ReturnType<typeof createApiHandler> {
+  const { registry, dev } = s;
+  return createApiHandler({
+    registry,
+    authToken: cfg.authToken,
+    serverPublicKey: s.publicKey,
+    serverEndpoint: cfg.wgEndpoint,
+    mtu: cfg.mtu,
+    dns: cfg.dns ?? [registry.pool.server4, registry.pool.server6],
+    persistentKeepalive: PERSISTENT_KEEPALIVE,
+    rateLimit: cfg.rateLimit,
+    trustedProxies: cfg.trustedProxies,
+    logger: log,
+    onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
+    onRemoved: s.onRemoved,
+    forwards: {
+      manager: s.forwards,
+      // Seen nonces live in the registry: a proof captured before a restart stays spent after it.
+      proof: new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey!, nonces: registry.nonces }),
+      adminToken: cfg.adminToken,
+    },
+  });
 }
 
 /**
@@ -201,7 +214,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
  * the sharded data plane when there are workers and stage 1's single socket, else
  * on the main thread (node:dgram and the TUN's own reader).
  */
-async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: Logger): Promise<{ readonly port: number; close(): void | Promise<void> }> {
+async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: Logger): Promise<{ readonly port: number; readonly plane?: DataPlane | null; close(): void | Promise<void> }> {
   const one = planeSocket(cfg);
   if (nat && one !== undefined) return attachDevice(dev, nat.tun, { udpFd: one, workers: cfg.workers! });
   const fds = cfg.wgSockets;

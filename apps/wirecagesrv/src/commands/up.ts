@@ -1,24 +1,23 @@
 import { availableParallelism } from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command, Errors, Flags } from '@oclif/core';
-import { createLogger, generatePrivateKey, keyToBase64, parseHostPort, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type HostPortError, type LogLevel } from '@wirecage/wg-engine';
+import { createLogger, keyToBase64, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
-import { formatListen, parseListen } from '../listen.js';
-import { defaultStatePath, DEFAULT_LEASE, DEFAULT_SUBNET, parseLease } from '../registry/index.js';
+import { defaultStatePath, DEFAULT_LEASE, DEFAULT_SUBNET } from '../registry/index.js';
 import { usage } from '../api/admin-client.js';
-import { TrustedProxies } from '../api/client-address.js';
-import { isLoopback, plainHttpRefusal } from '../api/listen.js';
 import { DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from '../nat/limits.js';
 import { parseDnsUpstream } from '../nat/dns-upstream.js';
 import { parseAllowDest } from '../nat/policy.js';
 import { kernelNatRefusal } from '../nat/kernel-host.js';
 import type { NatMode, NatOptions } from '../nat/types.js';
 import { DEFAULT_MAX_PEERS } from '../server.js';
-import { DEFAULT_FORWARD_PORTS, formatPortRange, parsePortRange } from '../forwards/ports.js';
-import { bindApi, bindWireGuard, closeBound } from '../stage2/bind.js';
+import { DEFAULT_FORWARD_PORTS, formatPortRange } from '../forwards/ports.js';
+import { bindServerSockets } from '../stage2/bind.js';
 import { launchStage2 } from '../stage2/launch.js';
+import { parseAddresses } from '../up/addresses.js';
+import { apiSecurity } from '../up/api-security.js';
+import { loadPrivateKey } from '../up/private-key.js';
+import { readTokens } from '../up/tokens.js';
 
 export default class Up extends Command {
   static override summary = 'Run the server: the registration API and the WireGuard endpoint.';
@@ -79,121 +78,25 @@ export default class Up extends Command {
     delete process.env.ADMIN_TOKEN;
 
     const statePath = resolve(flags.state ?? defaultStatePath());
-    let privateKey: Buffer;
-    if (keyB64 !== undefined && flags['private-key-file']) usage('give the private key once: --private-key-file or WG_PRIVATE_KEY_B64, not both');
-    try {
-      if (keyB64 !== undefined) {
-        privateKey = parseKeyBase64(keyB64, 'WG_PRIVATE_KEY_B64');
-      } else {
-        const file = flags['private-key-file'] ?? join(dirname(statePath), 'server.key');
-        if (!flags['private-key-file'] && !existsSync(file)) {
-          const fresh = generatePrivateKey();
-          try {
-            writeSecretFileAtomic(file, `${keyToBase64(fresh)}\n`, { overwrite: false });
-            log.info(`generated a server private key in ${file}`);
-          } catch (err) {
-            // Another start made it first: use that one.
-            if (!(err instanceof SecretFileError && err.code === 'EEXIST')) throw err;
-          } finally {
-            fresh.fill(0);
-          }
-        }
-        const k = readKeyFile(file);
-        if (k.warning) log.warn(k.warning);
-        privateKey = k.key;
-      }
-    } catch (err) {
-      return fail((err as Error).message);
-    }
-
-    let authToken = flags['auth-token'];
-    if (authToken !== undefined && flags['auth-token-file']) usage('give the token once: --auth-token (AUTH_TOKEN) or --auth-token-file (AUTH_TOKEN_FILE), not both');
-    if (flags['auth-token-file']) {
-      try {
-        authToken = readFileSync(flags['auth-token-file'], 'utf8').trim();
-      } catch (err) {
-        fail(`cannot read the token file ${flags['auth-token-file']}: ${(err as Error).message}`);
-      }
-    }
-    if (authToken === undefined) usage('a registration token is required: --auth-token-file FILE (or AUTH_TOKEN_FILE), or AUTH_TOKEN');
-    if (authToken!.length === 0) fail('the registration token is empty');
-    if (authToken!.length < 16) log.warn('the registration token is shorter than 16 characters; a longer random one resists guessing');
-
-    let adminToken = flags['admin-token'];
-    if (adminToken !== undefined && flags['admin-token-file']) usage('give the admin token once: --admin-token (ADMIN_TOKEN) or --admin-token-file (ADMIN_TOKEN_FILE), not both');
-    if (flags['admin-token-file']) {
-      try {
-        adminToken = readFileSync(flags['admin-token-file'], 'utf8').trim();
-      } catch (err) {
-        fail(`cannot read the admin token file ${flags['admin-token-file']}: ${(err as Error).message}`);
-      }
-    }
-    if (adminToken !== undefined && adminToken.length < 16) fail('the admin token must be at least 16 characters: it manages every port forward');
-    if (adminToken !== undefined && adminToken === authToken) fail('the admin token must differ from the registration token, which every client holds');
-    const forwardListen = flags['forward-listen-address'];
-    if (!isIP(forwardListen)) usage(`--forward-listen-address "${forwardListen}" must be an IP address, such as 0.0.0.0 or ::`);
-    let forwardPorts;
-    try {
-      forwardPorts = parsePortRange(flags['forward-ports']);
-    } catch (err) {
-      return usage((err as Error).message);
-    }
-
-    let wgListen, apiListen;
-    try {
-      wgListen = parseListen(flags['wg-listen'], '--wg-listen');
-      apiListen = parseListen(flags['api-listen'], '--api-listen');
-    } catch (err) {
-      return usage((err as Error).message);
-    }
-    const wildcard = wgListen.host === '0.0.0.0' || wgListen.host === '::';
-    const wgEndpoint = flags['wg-endpoint'] ?? (wildcard ? undefined : formatListen(wgListen));
-    if (wgEndpoint === undefined) {
-      usage('--wg-endpoint (WG_ENDPOINT) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820');
-    }
-    try {
-      // Clients parse it as a wg-quick Endpoint: held to the same rule here, before anyone registers.
-      parseHostPort(wgEndpoint!, { names: true });
-    } catch (err) {
-      usage(`--wg-endpoint "${wgEndpoint}" must be HOST:PORT (IPv6 in brackets): ${(err as HostPortError).reason}`);
-    }
+    const privateKey = loadPrivateKey(keyB64, flags['private-key-file'], statePath, log);
+    const { authToken, adminToken } = readTokens(flags, log);
+    const at = parseAddresses(flags);
     const dns = flags.dns?.split(',').map((s) => s.trim()).filter((s) => s !== '');
-
     const nat = natOptions(flags);
-    // Usage errors (exit 2): checked before any socket is bound.
-    const tls = flags['tls-cert'] && flags['tls-key'] ? { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } : undefined;
-    const plain = plainHttpRefusal(apiListen, tls !== undefined, flags['insecure-http']);
-    if (plain) usage(plain);
-    let leaseMs: number, trustedProxies: string[];
-    try {
-      leaseMs = parseLease(flags.lease);
-      trustedProxies = (flags['trusted-proxy'] ?? []).map((t) => t.trim()).filter((t) => t !== '');
-      new TrustedProxies(trustedProxies);
-    } catch (err) {
-      return usage((err as Error).message);
-    }
-    if (!tls && !isLoopback(apiListen.host)) {
-      log.warn(`--insecure-http: the API on http://${formatListen(apiListen)} is plain HTTP: registration tokens travel in clear, and so does the answer that tells clients which server key to trust`);
-    }
+    const { tls, leaseMs, trustedProxies } = apiSecurity(flags, at.apiListen, log);
     let sockets;
     try {
-      const udp = bindWireGuard(wgListen);
-      try {
-        sockets = { ...udp, api: bindApi(apiListen) };
-      } catch (err) {
-        closeBound(udp);
-        throw err;
-      }
+      sockets = bindServerSockets(at.wgListen, at.apiListen);
     } catch (err) {
       privateKey.fill(0);
       return fail((err as Error).message);
     }
     const spec = {
       privateKey: keyToBase64(privateKey),
-      authToken: authToken!,
-      wgEndpoint: wgEndpoint!,
-      wgListen,
-      apiListen,
+      authToken,
+      wgEndpoint: at.wgEndpoint,
+      wgListen: at.wgListen,
+      apiListen: at.apiListen,
       tls,
       statePath,
       subnet: flags.subnet,
@@ -202,8 +105,8 @@ export default class Up extends Command {
       maxPeers: flags['max-peers'],
       dns,
       adminToken,
-      forwardListenAddress: forwardListen,
-      forwardPorts,
+      forwardListenAddress: at.forwardListen,
+      forwardPorts: at.forwardPorts,
       nat,
       workers: flags.workers ?? Math.min(availableParallelism(), 8),
       metricsListen: flags['metrics-listen'],

@@ -63,3 +63,14 @@ export function bindApi(at: ListenAddress): number {
 export function closeBound(s: Partial<BoundSockets>): void {
   for (const fd of [s.api, s.udp4, s.udp6]) if (fd !== undefined && fd !== null) closeSync(fd);
 }
+
+/** Both public sockets, or neither: the WireGuard one is closed again when the API's cannot be bound. */
+export function bindServerSockets(wg: ListenAddress, api: ListenAddress): BoundSockets {
+  const udp = bindWireGuard(wg);
+  try {
+    return { ...udp, api: bindApi(api) };
+  } catch (err) {
+    closeBound(udp);
+    throw err;
+  }
+}

@@ -4,15 +4,35 @@
 // the privileges it has here and nowhere else). A lean entry point, no oclif:
 // it reads its ServerSpec from fd 3.
 import { closeSync, readFileSync } from 'node:fs';
-import { createLogger } from '@wirecage/wg-engine';
+import { createLogger, type Logger } from '@wirecage/wg-engine';
 import { formatListen } from '../listen.js';
-import { startServer } from '../server.js';
+import type { NatCounters } from '../nat/index.js';
+import { startServer, type RunningServer, type ServerConfig } from '../server.js';
 import { EXIT_FAILED, SPEC_FD, type ServerSpec } from './spec.js';
 
 async function main(): Promise<number> {
   const spec = JSON.parse(readFileSync(SPEC_FD, 'utf8')) as ServerSpec;
   closeSync(SPEC_FD);
   const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecagesrv ${l}\n`));
+  const stopped = stopSignal(spec);
+  const privateKey = Buffer.from(spec.privateKey, 'base64');
+  spec.privateKey = '';
+  let server;
+  try {
+    server = await startServer(serverConfig(spec, privateKey, log));
+  } finally {
+    privateKey.fill(0);
+  }
+  logStarted(server, spec, log);
+  const signal = await stopped;
+  log.info(`${signal}: shutting down`);
+  if (server.nat) logNatCounters(server.nat.counters, log);
+  await server.close();
+  return 0;
+}
+
+/** The first of SIGINT, SIGTERM, SIGHUP (or, for the kernel NAT, losing stage 1). */
+function stopSignal(spec: ServerSpec): Promise<NodeJS.Signals> {
   // Signals arrive more than once (the process group, and wirecage-userns forwarding): the first stops us.
   let stopping: (sig: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stopping = resolve));
@@ -21,39 +41,38 @@ async function main(): Promise<number> {
   // host's forwarding and nftables table are put back even when stage 1 was killed outright.
   const parent = process.ppid;
   if (spec.nat.mode === 'kernel') setInterval(() => process.ppid !== parent && stopping('SIGTERM'), 1000).unref();
+  return stopped;
+}
 
-  const privateKey = Buffer.from(spec.privateKey, 'base64');
-  spec.privateKey = '';
-  let server;
-  try {
-    server = await startServer({
-      privateKey,
-      authToken: spec.authToken,
-      wgEndpoint: spec.wgEndpoint,
-      wgListen: spec.wgListen,
-      wgSockets: { fd4: spec.fds.udp4, fd6: spec.fds.udp6 },
-      apiListen: { fd: spec.fds.api },
-      tls: spec.tls,
-      statePath: spec.statePath,
-      subnet: spec.subnet,
-      subnet6: spec.subnet6,
-      mtu: spec.mtu,
-      maxPeers: spec.maxPeers,
-      dns: spec.dns,
-      adminToken: spec.adminToken,
-      forwardListenAddress: spec.forwardListenAddress,
-      forwardPorts: spec.forwardPorts,
-      nat: spec.nat,
-      workers: spec.workers,
-      metricsListen: spec.metricsListen,
-      rateLimit: spec.registerRate === undefined ? undefined : { burst: spec.registerRate, perMinute: spec.registerRate },
-      trustedProxies: spec.trustedProxies,
-      leaseMs: spec.leaseMs,
-      logger: log,
-    });
-  } finally {
-    privateKey.fill(0);
-  }
+function serverConfig(spec: ServerSpec, privateKey: Buffer, log: Logger): ServerConfig {
+  return {
+    privateKey,
+    authToken: spec.authToken,
+    wgEndpoint: spec.wgEndpoint,
+    wgListen: spec.wgListen,
+    wgSockets: { fd4: spec.fds.udp4, fd6: spec.fds.udp6 },
+    apiListen: { fd: spec.fds.api },
+    tls: spec.tls,
+    statePath: spec.statePath,
+    subnet: spec.subnet,
+    subnet6: spec.subnet6,
+    mtu: spec.mtu,
+    maxPeers: spec.maxPeers,
+    dns: spec.dns,
+    adminToken: spec.adminToken,
+    forwardListenAddress: spec.forwardListenAddress,
+    forwardPorts: spec.forwardPorts,
+    nat: spec.nat,
+    workers: spec.workers,
+    metricsListen: spec.metricsListen,
+    rateLimit: spec.registerRate === undefined ? undefined : { burst: spec.registerRate, perMinute: spec.registerRate },
+    trustedProxies: spec.trustedProxies,
+    leaseMs: spec.leaseMs,
+    logger: log,
+  };
+}
+
+function logStarted(server: RunningServer, spec: ServerSpec, log: Logger): void {
   const pool = server.registry.pool;
   const scheme = server.api.tls ? 'https' : 'http';
   log.info(`public key ${server.publicKey}`);
@@ -65,20 +84,15 @@ async function main(): Promise<number> {
     const allowed = [spec.nat.allowLan ? 'private ranges' : '', ...spec.nat.allowDest].filter((s) => s !== '');
     log.info(`NAT ${server.nat.mode}: egress policy refuses loopback, link-local, multicast${spec.nat.allowLan ? '' : ', private ranges'} and the pools${allowed.length ? `; allowed: ${allowed.join(', ')}` : ''}`);
   }
+}
 
-  const signal = await stopped;
-  log.info(`${signal}: shutting down`);
-  if (server.nat) {
-    const c = server.nat.counters;
-    log.info(
-      `NAT: relayed ${c.tcpFlows} TCP and ${c.udpFlows} UDP flow(s); refused by the egress policy ${c.tcpRefusedByPolicy} TCP, ${c.udpRefusedByPolicy} UDP; ` +
-        `by the flow limits ${c.tcpRefusedByLimit} TCP, ${c.udpRefusedByLimit} UDP; ${c.tcpConnectFailures} TCP connect failure(s); ` +
-        `ping: ${c.icmpEchoRequests} request(s) in ${c.icmpFlows} flow(s), ${c.icmpEchoReplies} reply(ies), refused ${c.icmpRefusedByPolicy} by policy and ${c.icmpRefusedByLimit} by limits, ${c.icmpDropped} dropped; ` +
-        `${c.icmpErrors} ICMP error(s) passed on to peers, ${c.icmpErrorsLimited} over the rate limit`,
-    );
-  }
-  await server.close();
-  return 0;
+function logNatCounters(c: NatCounters, log: Logger): void {
+  log.info(
+    `NAT: relayed ${c.tcpFlows} TCP and ${c.udpFlows} UDP flow(s); refused by the egress policy ${c.tcpRefusedByPolicy} TCP, ${c.udpRefusedByPolicy} UDP; ` +
+      `by the flow limits ${c.tcpRefusedByLimit} TCP, ${c.udpRefusedByLimit} UDP; ${c.tcpConnectFailures} TCP connect failure(s); ` +
+      `ping: ${c.icmpEchoRequests} request(s) in ${c.icmpFlows} flow(s), ${c.icmpEchoReplies} reply(ies), refused ${c.icmpRefusedByPolicy} by policy and ${c.icmpRefusedByLimit} by limits, ${c.icmpDropped} dropped; ` +
+      `${c.icmpErrors} ICMP error(s) passed on to peers, ${c.icmpErrorsLimited} over the rate limit`,
+  );
 }
 
 main().then(

@@ -1,0 +1,25 @@
+// A secret given either as a flag/variable or as a file (--X or --X-file):
+// both at once is a usage error, an unreadable file a failure.
+import { readFileSync } from 'node:fs';
+import { fail } from '../fail.js';
+import { usage } from '../api/admin-client.js';
+
+export interface SecretFlag {
+  /** In messages: "token", "admin token". */
+  what: string;
+  /** The flag without dashes ("auth-token"); its file flag adds "-file". */
+  flag: string;
+  /** The variable that also sets it ("AUTH_TOKEN"); its file variable adds "_FILE". */
+  env: string;
+}
+
+/** The secret, trimmed when read from its file; undefined when given neither way. */
+export function readSecretFlag(s: SecretFlag, value: string | undefined, file: string | undefined): string | undefined {
+  if (value !== undefined && file) usage(`give the ${s.what} once: --${s.flag} (${s.env}) or --${s.flag}-file (${s.env}_FILE), not both`);
+  if (!file) return value;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    return fail(`cannot read the ${s.what} file ${file}: ${(err as Error).message}`);
+  }
+}

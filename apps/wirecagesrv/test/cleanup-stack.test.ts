@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import { CleanupStack } from '../src/cleanup-stack.js';
+
+describe('CleanupStack', () => {
+  it('runs every step newest first, after a failing one too, then throws the first failure', async () => {
+    const ran: string[] = [];
+    const stack = new CleanupStack();
+    stack.push(() => void ran.push('registry'));
+    stack.push(async () => {
+      ran.push('device');
+      throw new Error('device failed');
+    });
+    stack.push(() => {
+      ran.push('api');
+      throw new Error('api failed');
+    });
+    await assert.rejects(stack.unwind(), /api failed/);
+    assert.deepEqual(ran, ['api', 'device', 'registry']);
+  });
+
+  it('runs each step once: a second unwind has nothing left to close', async () => {
+    let closes = 0;
+    const stack = new CleanupStack();
+    stack.push(() => void closes++);
+    await stack.unwind();
+    await stack.unwind();
+    assert.equal(closes, 1);
+  });
+});
