@@ -132,18 +132,8 @@ export function runCaged(l: SrvLab, cmd: string[], opts: { server?: string; time
   });
 }
 
-/** The answer of POST /v1/register, as the lab tests read it. */
-export interface Registration {
-  client_address: string;
-  client_address6: string;
-  server_public_key: string;
-  server_endpoint: string;
-  dns: string[];
-  mtu: number;
-  allowed_ips: string[];
-  persistent_keepalive: number;
-  lease_expires: string;
-}
+/** The answer of POST /v1/register: the server's own type. */
+export type { RegisterResponse as Registration } from 'wirecagesrv';
 
 /** The value of the one series matching `re` (its value the first group) on a server's /metrics at `listen`, scraped from `ns`. */
 export async function scrapeMetric(ns: Netns, listen: string, re: RegExp): Promise<number> {
