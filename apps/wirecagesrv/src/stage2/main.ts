@@ -3,16 +3,15 @@
 // sockets stage 1 bound, and makes the NAT's network namespace (which needs
 // the privileges it has here and nowhere else). A lean entry point, no oclif:
 // it reads its ServerSpec from fd 3.
-import { closeSync, readFileSync } from 'node:fs';
+import { readSpec } from '@wirecage/netns';
 import { createLogger, type Logger } from '@wirecage/wg-engine';
 import { formatListen } from '../listen.js';
 import type { NatCounters } from '../nat/index.js';
 import { startServer, type RunningServer, type ServerConfig } from '../server.js';
-import { EXIT_FAILED, SPEC_FD, type ServerSpec } from './spec.js';
+import { EXIT_FAILED, type ServerSpec } from './spec.js';
 
 async function main(): Promise<number> {
-  const spec = JSON.parse(readFileSync(SPEC_FD, 'utf8')) as ServerSpec;
-  closeSync(SPEC_FD);
+  const spec = readSpec<ServerSpec>();
   const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecagesrv ${l}\n`));
   const stopped = stopSignal(spec);
   const privateKey = Buffer.from(spec.privateKey, 'base64');

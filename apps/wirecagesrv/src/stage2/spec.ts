@@ -9,8 +9,6 @@ import type { ListenAddress } from '../listen.js';
 import type { NatOptions } from '../nat/index.js';
 import type { PortRange } from '../forwards/index.js';
 
-export const SPEC_FD = 3;
-
 export interface ServerSpec {
   privateKey: string; // base64
   authToken: string;
