@@ -85,6 +85,10 @@ function hostForwardRules(tun: string, before: { v4: boolean; v6: boolean }): st
   return off.map((f) => `meta nfproto ${f} iifname != ${tun} oifname != ${tun} counter name host_forward drop comment "forwarding was off before"`);
 }
 
+/**
+ * The whole table, as `nft -f` reads it and `nft list table` prints it back. Longer than a function
+ * should be, on purpose: a ruleset is reviewed as one text, chain beside chain.
+ */
 export function kernelRuleset(o: KernelRuleOptions): string {
   const tun = JSON.stringify(o.tunName);
   const indent = (rules: string[]) => rules.map((r) => `    ${r}`).join('\n');

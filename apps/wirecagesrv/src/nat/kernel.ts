@@ -24,7 +24,7 @@ import {
   type Forwarding,
 } from './kernel-host.js';
 import { HostAddressWatcher } from './host-addresses.js';
-import { KERNEL_NFT_TABLE, hostChainUpdate, kernelRuleset, parseCounters } from './kernel-rules.js';
+import { KERNEL_NFT_TABLE, hostChainUpdate, kernelRuleset, parseCounters, type KernelRuleOptions } from './kernel-rules.js';
 import { NAT_TUN_NAME } from './namespace.js';
 import { EgressPolicy } from './policy.js';
 import type { Nat, NatStartOptions } from './types.js';
@@ -101,76 +101,104 @@ export async function startKernelNat(device: Device, o: NatStartOptions, log: Lo
   const u: Undo = {};
   try {
     const before = readForwarding();
-    const tun = Tun.open({ name: NAT_TUN_NAME, mtu: o.mtu, offload: o.offload ?? false });
-    u.tun = tun;
-    const nl = Rtnl.open();
-    try {
-      nl.addAddress(tun.name, o.gateway4);
-      nl.addAddress(tun.name, o.gateway6);
-      nl.setUp(tun.name);
-    } finally {
-      nl.close();
-    }
-    const [pool4, pool6] = o.serverPools as [string, string];
+    u.tun = openGatewayTun(o);
     const policy = new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools });
-    // The table is written with the addresses as they are now; later changes rewrite its host chain.
-    let ready = false;
-    let updating = Promise.resolve();
-    u.hosts = HostAddressWatcher.start((addresses) => {
-      policy.setHostAddresses(addresses);
-      if (!ready) return;
-      updating = updating
-        .then(() => toolOrThrow('nft', ['-f', '-'], hostChainUpdate(policy)))
-        .then(() => log.debug(`kernel NAT: the host's addresses refused to peers are now ${addresses.join(', ')}`))
-        .catch((err: Error) => log.error(`kernel NAT: cannot refuse the host's new addresses to peers: ${err.message}`));
-    }, log);
-    const ruleset = kernelRuleset({
-      tunName: tun.name,
-      gateway4: o.gateway4.split('/')[0]!,
-      gateway6: o.gateway6.split('/')[0]!,
-      pool4,
-      pool6,
-      policy,
-      maxFlows: o.maxFlows,
-      maxFlowsPerPeer: o.maxFlowsPerPeer,
-      comment: stateComment(process.pid, before),
-      forwardedBefore: { v4: before.v4 === '1', v6: before.v6 === '1' },
-    });
-    await toolOrThrow('nft', ['-f', '-'], ruleset);
+    const hosts = watchHostAddresses(policy, log);
+    u.hosts = hosts.watcher;
+    await toolOrThrow('nft', ['-f', '-'], kernelRuleset(ruleOptions(o, u.tun.name, policy, before)));
     u.table = true;
-    ready = true;
-    // An address that changed while the table was being written.
-    await toolOrThrow('nft', ['-f', '-'], hostChainUpdate(policy));
+    await hosts.arm();
     u.routing = true;
     await installForwardRouting();
     u.forwarding = before;
     writeForwarding({ v4: '1', v6: before.v6 === null ? null : '1' });
     // Port forwards and the DNS forwarder open sockets "in the NAT namespace" by fd: here that is our own.
     u.netnsFd = openSync('/proc/self/ns/net', 'r');
-    const netnsFd = u.netnsFd;
     const gateways = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!);
     u.dns = await DnsForwarder.start({ netnsFd: null, addresses: gateways, upstreams: o.dnsUpstream ?? hostDnsUpstreams(), log });
-    return {
-      mode: 'kernel',
-      netnsFd,
-      tun,
-      counters: kernelCounters(),
-      // The kernel tracks the flows: every connection conntrack holds in this namespace, peers' or not.
-      activeFlows: () => conntrackCount(),
-      async closeFlowsFrom(addresses) {
-        let n = 0;
-        for (const a of addresses) n += await deleteConntrackFrom(a);
-        return n;
-      },
-      async close() {
-        device.io.writeTun = () => {};
-        await undo(u, log);
-      },
-    };
+    return kernelNat(device, u, u.tun, u.netnsFd, log);
   } catch (err) {
     await undo(u, log);
     throw new Error(`cannot set up the kernel NAT: ${(err as Error).message}`);
   }
+}
+
+/** The NAT's TUN in the server's own namespace, up, with the gateway addresses. */
+function openGatewayTun(o: NatStartOptions): Tun {
+  const tun = Tun.open({ name: NAT_TUN_NAME, mtu: o.mtu, offload: o.offload ?? false });
+  const nl = Rtnl.open();
+  try {
+    nl.addAddress(tun.name, o.gateway4);
+    nl.addAddress(tun.name, o.gateway6);
+    nl.setUp(tun.name);
+    return tun;
+  } catch (err) {
+    tun.close();
+    throw err;
+  } finally {
+    nl.close();
+  }
+}
+
+/**
+ * Keeps the policy's host addresses current. The table is first written with the addresses as
+ * they are then; once `arm()` has run (after the table exists) every change rewrites its host chain.
+ */
+function watchHostAddresses(policy: EgressPolicy, log: Logger): { watcher: HostAddressWatcher; arm(): Promise<void> } {
+  let armed = false;
+  let updating = Promise.resolve();
+  const watcher = HostAddressWatcher.start((addresses) => {
+    policy.setHostAddresses(addresses);
+    if (!armed) return;
+    updating = updating
+      .then(() => toolOrThrow('nft', ['-f', '-'], hostChainUpdate(policy)))
+      .then(() => log.debug(`kernel NAT: the host's addresses refused to peers are now ${addresses.join(', ')}`))
+      .catch((err: Error) => log.error(`kernel NAT: cannot refuse the host's new addresses to peers: ${err.message}`));
+  }, log);
+  return {
+    watcher,
+    async arm() {
+      armed = true;
+      // An address that changed while the table was being written.
+      await toolOrThrow('nft', ['-f', '-'], hostChainUpdate(policy));
+    },
+  };
+}
+
+function ruleOptions(o: NatStartOptions, tunName: string, policy: EgressPolicy, before: Forwarding): KernelRuleOptions {
+  const [pool4, pool6] = o.serverPools as [string, string];
+  return {
+    tunName,
+    gateway4: o.gateway4.split('/')[0]!,
+    gateway6: o.gateway6.split('/')[0]!,
+    pool4,
+    pool6,
+    policy,
+    maxFlows: o.maxFlows,
+    maxFlowsPerPeer: o.maxFlowsPerPeer,
+    comment: stateComment(process.pid, before),
+    forwardedBefore: { v4: before.v4 === '1', v6: before.v6 === '1' },
+  };
+}
+
+function kernelNat(device: Device, u: Undo, tun: Tun, netnsFd: number, log: Logger): Nat {
+  return {
+    mode: 'kernel',
+    netnsFd,
+    tun,
+    counters: kernelCounters(),
+    // The kernel tracks the flows: every connection conntrack holds in this namespace, peers' or not.
+    activeFlows: () => conntrackCount(),
+    async closeFlowsFrom(addresses) {
+      let n = 0;
+      for (const a of addresses) n += await deleteConntrackFrom(a);
+      return n;
+    },
+    async close() {
+      device.io.writeTun = () => {};
+      await undo(u, log);
+    },
+  };
 }
 
 function conntrackCount(): number {

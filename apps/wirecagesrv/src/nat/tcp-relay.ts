@@ -88,29 +88,16 @@ export class TcpRelay {
   }
 
   private accept(client: net.Socket): void {
-    const ctx = this.ctx;
     const source = client.remoteAddress ?? '';
     const dest = client.localAddress ?? '';
     const destPort = client.localPort ?? 0;
     const flow = `${where(source, client.remotePort)} -> ${where(dest, destPort)}`;
-    const refused = ctx.policy.check(dest);
-    if (refused !== null) {
-      ctx.counters.tcpRefusedByPolicy++;
-      ctx.log.debug(`NAT tcp ${flow}: refused (${refused})`);
+    if (!this.admit(flow, source, dest)) {
       client.on('error', () => {});
       reset(client);
       return;
     }
-    const limit = ctx.limits.acquire(source);
-    if (limit !== null) {
-      ctx.counters.tcpRefusedByLimit++;
-      ctx.log.warn(`NAT tcp ${flow}: refused, the ${limit === 'peer' ? 'per-peer' : 'global'} flow limit is reached`);
-      client.on('error', () => {});
-      reset(client);
-      return;
-    }
-    ctx.counters.tcpFlows++;
-
+    this.ctx.counters.tcpFlows++;
     const upstream = net.connect({ host: dest, port: destPort, allowHalfOpen: true });
     const pair = { source: canonicalAddress(source), client, upstream };
     this.pairs.add(pair);
@@ -118,11 +105,34 @@ export class TcpRelay {
     const onClose = () => {
       if (++closed < 2) return;
       this.pairs.delete(pair);
-      ctx.limits.release(source);
+      this.ctx.limits.release(source);
     };
     client.once('close', onClose);
     upstream.once('close', onClose);
+    this.splice(flow, client, upstream);
+  }
 
+  /** The egress policy and the flow limits; true when the connection may open (it then holds a limit slot). */
+  private admit(flow: string, source: string, dest: string): boolean {
+    const ctx = this.ctx;
+    const refused = ctx.policy.check(dest);
+    if (refused !== null) {
+      ctx.counters.tcpRefusedByPolicy++;
+      ctx.log.debug(`NAT tcp ${flow}: refused (${refused})`);
+      return false;
+    }
+    const limit = ctx.limits.acquire(source);
+    if (limit !== null) {
+      ctx.counters.tcpRefusedByLimit++;
+      ctx.log.warn(`NAT tcp ${flow}: refused, the ${limit === 'peer' ? 'per-peer' : 'global'} flow limit is reached`);
+      return false;
+    }
+    return true;
+  }
+
+  /** Joins the peer's connection to the destination once that connects; errors on either side reset the other. */
+  private splice(flow: string, client: net.Socket, upstream: net.Socket): void {
+    const ctx = this.ctx;
     let connected = false;
     // Until connected, the timeout is the connect timeout; afterwards there is none (keepalive finds dead peers).
     upstream.setTimeout(ctx.connectTimeoutMs ?? TCP_CONNECT_TIMEOUT_MS, () => {

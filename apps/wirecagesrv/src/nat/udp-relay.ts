@@ -25,7 +25,7 @@ import {
   watchReadable,
   type NetnsError,
 } from '@wirecage/netns';
-import { quotedUdp } from './icmp-error.js';
+import { quotedUdp, type QuotedPacket } from './icmp-error.js';
 import type { RelayContext } from './tcp-relay.js';
 import { canonicalAddress } from './address.js';
 
@@ -158,50 +158,14 @@ export class UdpRelay {
   private startFlow(key: string, family: 4 | 6, source: string, sourcePort: number, dest: string, destPort: number, first: Buffer): Flow | null {
     const ctx = this.ctx;
     const name = `${where(source, sourcePort)} -> ${where(dest, destPort)}`;
-    const refused = ctx.policy.check(dest);
-    if (refused !== null) {
-      ctx.counters.udpRefusedByPolicy++;
-      ctx.log.debug(`NAT udp ${name}: dropped (${refused})`);
-      return null;
-    }
-    const limit = ctx.limits.acquire(source);
-    if (limit !== null) {
-      ctx.counters.udpRefusedByLimit++;
-      ctx.log.warn(`NAT udp ${name}: dropped, the ${limit === 'peer' ? 'per-peer' : 'global'} flow limit is reached`);
-      return null;
-    }
-    let reply: dgram.Socket;
-    try {
-      reply = this.replySocket(family, dest, destPort);
-    } catch (err) {
+    if (!this.admit(name, source, dest)) return null;
+    const sockets = this.openSockets(name, family, dest, destPort, () => quotedUdp(family, source, sourcePort, dest, destPort, first));
+    if (!sockets) {
       ctx.limits.release(source);
       ctx.counters.udpDropped++;
-      ctx.log.warn(`NAT udp ${name}: ${(err as Error).message}`);
       return null;
     }
-    let host: number;
-    try {
-      host = socketInNetns(null, family, 'udp', { recvErr: true });
-    } catch (err) {
-      reply.close();
-      ctx.limits.release(source);
-      ctx.counters.udpDropped++;
-      ctx.log.warn(`NAT udp ${name}: ${(err as Error).message}`);
-      return null;
-    }
-    try {
-      connectSocket(host, dest, destPort);
-    } catch (err) {
-      // No route from the host (an IPv6 destination on a server without IPv6, say): what a router answers.
-      const code = (err as NetnsError).code ?? (err as Error).message;
-      ctx.log.debug(`NAT udp ${name}: ${code}`);
-      closeSync(host);
-      reply.close();
-      ctx.limits.release(source);
-      ctx.counters.udpDropped++;
-      ctx.icmpErrors?.unreachable(quotedUdp(family, source, sourcePort, dest, destPort, first), code);
-      return null;
-    }
+    const { reply, host } = sockets;
     ctx.counters.udpFlows++;
     const idleMs = destPort === 53 ? (this.opts.dnsIdleMs ?? DNS_IDLE_MS) : (this.opts.idleMs ?? UDP_IDLE_MS);
     const flow: Flow = {
@@ -225,6 +189,60 @@ export class UdpRelay {
     });
     reply.on('error', (err: NodeJS.ErrnoException) => ctx.log.debug(`NAT udp ${name} (reply): ${err.code ?? err.message}`));
     return flow;
+  }
+
+  /** The egress policy and the flow limits; true when the flow may open (it then holds a limit slot). */
+  private admit(name: string, source: string, dest: string): boolean {
+    const ctx = this.ctx;
+    const refused = ctx.policy.check(dest);
+    if (refused !== null) {
+      ctx.counters.udpRefusedByPolicy++;
+      ctx.log.debug(`NAT udp ${name}: dropped (${refused})`);
+      return false;
+    }
+    const limit = ctx.limits.acquire(source);
+    if (limit !== null) {
+      ctx.counters.udpRefusedByLimit++;
+      ctx.log.warn(`NAT udp ${name}: dropped, the ${limit === 'peer' ? 'per-peer' : 'global'} flow limit is reached`);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The flow's two sockets: the reply socket in the NAT namespace that answers as `dest`, and the host
+   * socket connected to `dest`. Null (nothing left open) when either fails; with no route to `dest`
+   * the peer gets the unreachable a router would send, quoting `quoted()`.
+   */
+  private openSockets(name: string, family: 4 | 6, dest: string, destPort: number, quoted: () => QuotedPacket): { reply: dgram.Socket; host: number } | null {
+    const ctx = this.ctx;
+    let reply: dgram.Socket;
+    let host: number;
+    try {
+      reply = this.replySocket(family, dest, destPort);
+    } catch (err) {
+      ctx.log.warn(`NAT udp ${name}: ${(err as Error).message}`);
+      return null;
+    }
+    try {
+      host = socketInNetns(null, family, 'udp', { recvErr: true });
+    } catch (err) {
+      reply.close();
+      ctx.log.warn(`NAT udp ${name}: ${(err as Error).message}`);
+      return null;
+    }
+    try {
+      connectSocket(host, dest, destPort);
+      return { reply, host };
+    } catch (err) {
+      // No route from the host (an IPv6 destination on a server without IPv6, say): what a router answers.
+      const code = (err as NetnsError).code ?? (err as Error).message;
+      ctx.log.debug(`NAT udp ${name}: ${code}`);
+      closeSync(host);
+      reply.close();
+      ctx.icmpErrors?.unreachable(quoted(), code);
+      return null;
+    }
   }
 
   /** The host socket is readable: errors first (reading them clears the socket's pending error), then the replies. */
