@@ -2,7 +2,8 @@
 // holding every registered peer, and the API that registers more. Peers are
 // loaded from the registry at start, so a restart keeps all of them.
 // Decrypted packets go to the NAT (nat/), when one is asked for.
-import { attachDevice, Device, Endpoint, keyToBase64, type DataPlane, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
+import { Device, Endpoint, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
+import { attachDevice, type DataPlane } from '@wirecage/wg-engine/data-plane';
 import { createApiHandler } from './api/routes.js';
 import { startLeaseExpiry } from './api/lease-expiry.js';
 import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';

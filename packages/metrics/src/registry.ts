@@ -6,7 +6,7 @@
 // interface): the metric objects are made once per registry and each scrape
 // walks every engine registered in it, told apart by their labels.
 import { Counter, Gauge, Registry } from 'prom-client';
-import { DROP_REASONS, type DropReason } from '@wirecage/wg-engine';
+import { DROP_REASONS, type DropReason } from '@wirecage/wg-engine/stats';
 import * as defs from './definitions.js';
 
 /** What the metrics read of a peer; a wg-engine Peer is one. */

@@ -1,4 +1,6 @@
 // @wirecage/wg-engine: the WireGuard protocol in TypeScript on sodium-native.
+// Nothing here loads @wirecage/tun or piscina: the data plane that does is
+// the subpath @wirecage/wg-engine/data-plane (data-plane.ts).
 export * from './constants.js';
 export { Device, type DeviceIO, type DeviceOptions, type PeerConfig, type DeviceEvents } from './device.js';
 export { Peer } from './peer.js';
@@ -32,8 +34,6 @@ export {
 export { CookieChecker, CookieGenerator } from './cookie.js';
 export { RateLimiter } from './ratelimiter.js';
 export { classify, type MessageKind } from './messages.js';
-export { DataPlane, type DataPlaneOptions, type PlaneIo, type ShardStats, type RingStatsPair } from './data/plane.js';
-export { attachDevice, type AttachOptions, type Attachment } from './data/attach.js';
 export {
   KEY_PROOF_HEADER,
   KEY_PROOF_LABEL,

@@ -7,10 +7,11 @@
 // again (once) and starts over, before any command ran.
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
-import { closeSync, readFileSync } from 'node:fs';
-import { NetnsError, Rtnl, createNetns, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type BindMount, type CagedProcess } from '@wirecage/netns';
+import { closeSync } from 'node:fs';
+import { NetnsError, Rtnl, createNetns, readSpec, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type BindMount, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
-import { Device, Endpoint, UapiServer, attachDevice, createLogger, parseCidr, parseKeyBase64, type Attachment, type Logger, type Peer } from '@wirecage/wg-engine';
+import { Device, Endpoint, UapiServer, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
+import { attachDevice, type Attachment } from '@wirecage/wg-engine/data-plane';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
 import { runCleanups, type Cleanups } from './cleanups.js';
 import { resolverMounts } from './resolver-mounts.js';
@@ -36,8 +37,7 @@ class HandshakeTimeout extends CageError {
 }
 
 async function main(): Promise<number> {
-  let spec = JSON.parse(readFileSync(3, 'utf8')) as CageSpec;
-  closeSync(3);
+  let spec = readSpec<CageSpec>();
   logLevel = spec.logLevel;
   const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecage: ${l}\n`));
   for (;;) {

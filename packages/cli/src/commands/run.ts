@@ -5,7 +5,6 @@ import { loadWgQuick } from '../config/load.js';
 import { flagsWithValues, shellLine, splitCommand, withoutFlags } from '../cage/argv.js';
 import { checkEndpointResolves, hasTunnelFlags, parseTunnelFlags, tunnelConfig, tunnelFlagDefs, tunnelFlagsArgv, type TunnelFlags } from '../config/from-flags.js';
 import { RunError, buildSpec } from '../cage/from-config.js';
-import { execCage, launchCage } from '../cage/launch.js';
 import { browserProfileInUse } from '../cage/browser-lock.js';
 import { EXIT_USAGE, EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
 import { configForServer, registerAfresh, type ReRegistration } from '../servers/register.js';
@@ -222,6 +221,9 @@ and the server's reason. The forwards are removed when the command ends.`;
     const warn = (m: string) => {
       if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
     };
+    // Launching needs @wirecage/netns's addon (the user-namespace helper, execve): loaded only now, so
+    // help, a config error or a refused flag cost no native code.
+    const { execCage, launchCage } = await import('../cage/launch.js');
     if (serverApi && publish.length > 0) {
       // Port forwards are removed after the command: only then must this process stay.
       const api = serverApi;

@@ -1,0 +1,36 @@
+// Stage 1 of `wirecage run` (the oclif command, before it execs stage 2) pays
+// for no native addon of ours and no prom-client at import: a --help, a bad
+// flag or a config error never needs them. The cage launcher, which needs
+// @wirecage/netns's addon, is imported only when the run launches; TUN,
+// the data plane and metrics are stage 2's. Checked on dist/ in a fresh Node,
+// with wg-engine's probe.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const PROBE = fileURLToPath(new URL('../../wg-engine/test/fixtures/loaded-natives.mjs', import.meta.url));
+const dist = (file: string) => fileURLToPath(new URL(`../dist/${file}`, import.meta.url));
+
+function loadedBy(path: string): { addons: string[]; cjs: string[] } {
+  const r = spawnSync(process.execPath, [PROBE, path], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `importing ${path} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { addons: string[]; cjs: string[] };
+}
+
+// sodium-native is the engine's crypto (keys, registration proofs): stage 1 uses it.
+const notCrypto = (addons: string[]) => addons.filter((path) => !path.includes('/sodium-native/'));
+const fromPackage = (cjs: string[], name: string) => cjs.filter((path) => path.includes(`/node_modules/${name}/`));
+
+describe('stage 1 of wirecage run', () => {
+  it('importing the run command loads no addon of ours, no prom-client and no piscina', () => {
+    const { addons, cjs } = loadedBy(dist('commands/run.js'));
+    assert.deepEqual(notCrypto(addons), []);
+    assert.deepEqual(fromPackage(cjs, 'prom-client'), []);
+    assert.deepEqual(fromPackage(cjs, 'piscina'), []);
+  });
+
+  it('the launcher it imports at launch time maps the netns addon (what the run command defers)', () => {
+    const { addons } = loadedBy(dist('cage/launch.js'));
+    assert.ok(notCrypto(addons).some((path) => path.endsWith('/netns.node')), `no netns.node among ${addons.join(', ')}`);
+  });
+});
