@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { formatCommand } from './exec.js';
 import { WaitTimeoutError } from './wait.js';
 
@@ -93,7 +94,8 @@ export class LabProcess {
             ? `killed by ${s.signal}`
             : `exited with code ${s.code}`;
     const out = this.output().trim();
-    return `${this.command} (${state})${out === '' ? ', no output' : `, output:\n${out}`}`;
+    const where = s === null && this.pid !== undefined ? threadStates(this.pid) : '';
+    return `${this.command} (${state})${out === '' ? ', no output' : `, output:\n${out}`}${where}`;
   }
 
   /** Throws if the process has ended: for use inside waitFor predicates. */
@@ -132,5 +134,34 @@ export class LabProcess {
         resolve(true);
       });
     });
+  }
+}
+
+/**
+ * What each thread of a running process is doing, from /proc: its state, the kernel function it sleeps
+ * in, and the CPU time it used, so a process that stopped answering tells frozen (R) from blocked (S, and where).
+ */
+function threadStates(pid: number): string {
+  try {
+    const lines = readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const read = (f: string) => {
+        try {
+          return readFileSync(`/proc/${pid}/task/${tid}/${f}`, 'utf8').trim();
+        } catch {
+          return '?';
+        }
+      };
+      const stat = read('stat');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields after comm: state is 3rd overall (index 0 here), utime and stime the 14th and 15th (11, 12).
+      // The syscall it is in (number first; "running" when in user space), and the kernel's stack (root only).
+      const syscall = read('syscall').split(' ')[0];
+      const stack = read('stack').split('\n').map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '')).slice(0, 6).join(' < ');
+      return `  ${tid} ${comm}: ${f[0]} wchan ${read('wchan') || '-'} syscall ${syscall} cpu ${f[11]}+${f[12]} ticks${stack && stack !== '?' ? `; ${stack}` : ''}`;
+    });
+    return `\nits threads now:\n${lines.join('\n')}`;
+  } catch {
+    return '';
   }
 }
