@@ -17,6 +17,7 @@ import { relayDnsTcp } from './dns-tcp.js';
 import { UpstreamSockets } from './dns-udp.js';
 import { formatDnsUpstream, type DnsUpstream } from './dns-upstream.js';
 import { FlowLimits } from './limits.js';
+import { formatHostPort } from '@wirecage/wg-engine/host-port';
 
 export const DNS_UPSTREAM_TIMEOUT_MS = 3_000;
 export const DNS_MAX_IN_FLIGHT = 1024;
@@ -57,7 +58,7 @@ export interface DnsCounters {
   tcpFailed: number;
 }
 
-const where = (address: string, port: number) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+const where = (host: string, port: number) => formatHostPort({ host, port });
 
 export class DnsForwarder {
   readonly counters: DnsCounters = {

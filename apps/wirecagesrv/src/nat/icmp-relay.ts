@@ -28,6 +28,7 @@ import { IPPROTO_ICMP, IPPROTO_ICMPV6, type QuotedPacket } from './icmp-error.js
 import { runInNetns } from './netns-command.js';
 import type { RelayContext } from './tcp-relay.js';
 import { canonicalAddress } from './address.js';
+import { admitFlow } from './admit.js';
 
 /** A flow (peer, destination, identifier) is closed with its socket after this long without a request or reply. */
 export const ICMP_IDLE_MS = 30_000;
@@ -250,20 +251,10 @@ export class IcmpRelay {
   private startFlow(family: 4 | 6, key: string, peer: string, destination: string, id: number): EchoFlow | null {
     const ctx = this.ctx;
     const name = `${peer} -> ${destination}`;
-    const refused = ctx.policy.check(destination);
-    if (refused !== null) {
-      ctx.counters.icmpRefusedByPolicy++;
-      ctx.log.debug(`NAT icmp ${name}: dropped (${refused})`);
-      return null;
-    }
+    if (!admitFlow(ctx, 'icmp', name, peer, destination)) return null;
     if (!this.canPing.has(family)) {
+      ctx.limits.release(peer);
       ctx.counters.icmpDropped++;
-      return null;
-    }
-    const limit = ctx.limits.acquire(peer);
-    if (limit !== null) {
-      ctx.counters.icmpRefusedByLimit++;
-      ctx.log.warn(`NAT icmp ${name}: dropped, the ${limit === 'peer' ? 'per-peer' : 'global'} flow limit is reached`);
       return null;
     }
     let fd: number;

@@ -11,11 +11,13 @@ import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { bindSocket, listenSocket, socketAddress, socketInNetns } from '@wirecage/netns';
 import type { Logger } from '@wirecage/wg-engine';
+import { formatHostPort } from '@wirecage/wg-engine/host-port';
 import type { NatCounters } from './counters.js';
 import type { IcmpErrorSender } from './icmp-error-sender.js';
 import type { FlowLimits } from './limits.js';
 import type { EgressPolicy } from './policy.js';
 import { canonicalAddress } from './address.js';
+import { admitFlow } from './admit.js';
 
 /** How long a host-side connection may take before the peer gets a reset. */
 export const TCP_CONNECT_TIMEOUT_MS = 10_000;
@@ -31,8 +33,6 @@ export interface RelayContext {
   /** Where the UDP and ping relays send peers the ICMP errors their host sockets get; none when null or absent. */
   icmpErrors?: IcmpErrorSender | null;
 }
-
-const where = (address: string | undefined, port: number | undefined) => (address?.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 
 function reset(s: net.Socket): void {
   if (!s.destroyed) s.resetAndDestroy();
@@ -91,8 +91,8 @@ export class TcpRelay {
     const source = client.remoteAddress ?? '';
     const dest = client.localAddress ?? '';
     const destPort = client.localPort ?? 0;
-    const flow = `${where(source, client.remotePort)} -> ${where(dest, destPort)}`;
-    if (!this.admit(flow, source, dest)) {
+    const flow = `${formatHostPort({ host: source, port: client.remotePort ?? 0 })} -> ${formatHostPort({ host: dest, port: destPort })}`;
+    if (!admitFlow(this.ctx, 'tcp', flow, source, dest)) {
       client.on('error', () => {});
       reset(client);
       return;
@@ -110,24 +110,6 @@ export class TcpRelay {
     client.once('close', onClose);
     upstream.once('close', onClose);
     this.splice(flow, client, upstream);
-  }
-
-  /** The egress policy and the flow limits; true when the connection may open (it then holds a limit slot). */
-  private admit(flow: string, source: string, dest: string): boolean {
-    const ctx = this.ctx;
-    const refused = ctx.policy.check(dest);
-    if (refused !== null) {
-      ctx.counters.tcpRefusedByPolicy++;
-      ctx.log.debug(`NAT tcp ${flow}: refused (${refused})`);
-      return false;
-    }
-    const limit = ctx.limits.acquire(source);
-    if (limit !== null) {
-      ctx.counters.tcpRefusedByLimit++;
-      ctx.log.warn(`NAT tcp ${flow}: refused, the ${limit === 'peer' ? 'per-peer' : 'global'} flow limit is reached`);
-      return false;
-    }
-    return true;
   }
 
   /** Joins the peer's connection to the destination once that connects; errors on either side reset the other. */

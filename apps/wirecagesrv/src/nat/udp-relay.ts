@@ -28,6 +28,8 @@ import {
 import { quotedUdp, type QuotedPacket } from './icmp-error.js';
 import type { RelayContext } from './tcp-relay.js';
 import { canonicalAddress } from './address.js';
+import { admitFlow } from './admit.js';
+import { formatHostPort } from '@wirecage/wg-engine/host-port';
 
 /** Idle time after which a flow is forgotten. Refreshed by traffic either way. */
 export const UDP_IDLE_MS = 60_000;
@@ -57,7 +59,7 @@ interface Flow {
   idleMs: number;
 }
 
-const where = (address: string, port: number) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+const where = (host: string, port: number) => formatHostPort({ host, port });
 
 export class UdpRelay {
   /** The port of the transparent sockets (both families). */
@@ -158,7 +160,7 @@ export class UdpRelay {
   private startFlow(key: string, family: 4 | 6, source: string, sourcePort: number, dest: string, destPort: number, first: Buffer): Flow | null {
     const ctx = this.ctx;
     const name = `${where(source, sourcePort)} -> ${where(dest, destPort)}`;
-    if (!this.admit(name, source, dest)) return null;
+    if (!admitFlow(this.ctx, 'udp', name, source, dest)) return null;
     const sockets = this.openSockets(name, family, dest, destPort, () => quotedUdp(family, source, sourcePort, dest, destPort, first));
     if (!sockets) {
       ctx.limits.release(source);
@@ -189,24 +191,6 @@ export class UdpRelay {
     });
     reply.on('error', (err: NodeJS.ErrnoException) => ctx.log.debug(`NAT udp ${name} (reply): ${err.code ?? err.message}`));
     return flow;
-  }
-
-  /** The egress policy and the flow limits; true when the flow may open (it then holds a limit slot). */
-  private admit(name: string, source: string, dest: string): boolean {
-    const ctx = this.ctx;
-    const refused = ctx.policy.check(dest);
-    if (refused !== null) {
-      ctx.counters.udpRefusedByPolicy++;
-      ctx.log.debug(`NAT udp ${name}: dropped (${refused})`);
-      return false;
-    }
-    const limit = ctx.limits.acquire(source);
-    if (limit !== null) {
-      ctx.counters.udpRefusedByLimit++;
-      ctx.log.warn(`NAT udp ${name}: dropped, the ${limit === 'peer' ? 'per-peer' : 'global'} flow limit is reached`);
-      return false;
-    }
-    return true;
   }
 
   /**
