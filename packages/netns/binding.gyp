@@ -14,6 +14,7 @@
         "native/exec.cc",
         "native/icmp_sockets.cc",
         "native/memfd.cc",
+        "native/netlink_monitor.cc",
         "native/threads.cc",
         "native/netns_create.cc",
         "native/nlmsg.cc",
@@ -22,6 +23,7 @@
         "native/socket_util.cc",
         "native/sockets.cc",
         "native/spawn.cc",
+        "native/unix_dgram.cc",
         "native/wait.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -34,6 +34,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"icmpRecv", wc::IcmpRecv},
       {"icmpSend", wc::IcmpSend},
       {"execWithInput", wc::ExecWithInput},
+      {"unixDgramSend", wc::UnixDgramSend},
+      {"unixDgramBind", wc::UnixDgramBind},
+      {"unixDgramRecv", wc::UnixDgramRecv},
+      {"netlinkMonitorOpen", wc::NetlinkMonitorOpen},
+      {"netlinkMonitorDrain", wc::NetlinkMonitorDrain},
   };
   for (const auto& entry : table) exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name));
   exports.Set("ReadableWatcher", wc::ReadableWatcherClass(env));

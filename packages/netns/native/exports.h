@@ -35,4 +35,11 @@ Napi::Value IcmpOpen(const Napi::CallbackInfo& info);
 Napi::Value IcmpRecv(const Napi::CallbackInfo& info);
 Napi::Value IcmpSend(const Napi::CallbackInfo& info);
 
+Napi::Value NetlinkMonitorOpen(const Napi::CallbackInfo& info);
+Napi::Value NetlinkMonitorDrain(const Napi::CallbackInfo& info);
+
+Napi::Value UnixDgramSend(const Napi::CallbackInfo& info);
+Napi::Value UnixDgramBind(const Napi::CallbackInfo& info);
+Napi::Value UnixDgramRecv(const Napi::CallbackInfo& info);
+
 }  // namespace wc

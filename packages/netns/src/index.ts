@@ -41,4 +41,6 @@ export {
   type OrigDstDatagram,
   type SocketErrorEntry,
 } from './sockets.js';
+export { NetlinkMonitor, type NetlinkChange, type NetlinkMonitorOptions } from './netlink-monitor.js';
+export { sendUnixDatagram, bindUnixDatagram, receiveUnixDatagram, type UnixDatagram } from './unix-dgram.js';
 export { icmpSocketInNetns, icmpReceive, icmpSend, type IcmpSocketOptions, type IcmpMessage } from './icmp.js';

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { NetnsError } from './errors.js';
 import type { IcmpMessage, IcmpSocketOptions } from './icmp.js';
 import type { NetnsSocketOptions, OrigDstDatagram, SocketErrorEntry } from './sockets.js';
+import type { UnixDatagram } from './unix-dgram.js';
 
 /** Shapes of what the addon (native/*.cc) takes and returns; the socket calls use the public ones of sockets.ts and icmp.ts. */
 export interface NativeLink {
@@ -88,6 +89,11 @@ interface Addon {
   icmpOpen(nsFd: number | null, family: 4 | 6, options: IcmpSocketOptions): number;
   icmpRecv(fd: number, buffer: Buffer): IcmpMessage | null;
   icmpSend(fd: number, message: Uint8Array, destination: string, source: string | null, ttl: number | null): boolean;
+  netlinkMonitorOpen(nsFd: number | null): number;
+  netlinkMonitorDrain(fd: number, buffer: Buffer): { datagrams: number; overflowed: boolean };
+  unixDgramSend(name: string, data: Uint8Array): void;
+  unixDgramBind(name: string): number;
+  unixDgramRecv(fd: number, buffer: Buffer): UnixDatagram | null;
   ReadableWatcher: new (fd: number, callback: (errno: number | null) => void) => { stop(): void };
 }
 
