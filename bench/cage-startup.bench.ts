@@ -1,7 +1,10 @@
 // Cage start-up: wall time of `wirecage run -c lab.conf -- true` (namespaces,
 // TUN, handshake with a wireguard-go server and the command included) next to
-// `node -e 0` and `unshare -Urn true` in the same run, median of 20, and the
-// peak RSS of the largest wirecage process. The lab lives in its own
+// `node -e 0` and `unshare -Urn true` in the same run, median of 20, the CPU
+// time (user+sys of the whole process tree, steadier than wall time on a busy
+// machine) and the peak RSS of the largest wirecage process. It runs the
+// checkout's bin/run.js, which has no oclif.manifest.json (an installed
+// package has one): `run` skips oclif's start-up in both (src/fast-run.ts). The lab lives in its own
 // namespaces. With --baseline DIR the same cage start-up with DIR's built CLI
 // is timed too. The commands take turns, one run each per round (the order
 // rotating), so a change in the machine's load between them lands on all
@@ -62,6 +65,8 @@ interface Timed {
   max: number;
   /** Every run, in seconds, one per round. */
   runs: number[];
+  /** Median CPU time (user+sys of the process tree), in seconds. */
+  cpu: number;
 }
 
 /** `wirecage run -c CONF -- true` with the CLI of the checkout at `repo`, as argv. */
@@ -72,26 +77,36 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** Wall time of one run of `argv` in `ns`, in seconds; a failed run fails the bench. */
-function timeOnce(ns: Netns, argv: string[]): number {
+/**
+ * Wall and CPU time of one run of `argv` in `ns`, in seconds; a failed run fails the bench. GNU
+ * time reports the CPU time of the tree it waited for (its own fork and exec, the same in every
+ * command, are in the wall time too).
+ */
+function timeOnce(ns: Netns, argv: string[]): { wall: number; cpu: number } {
   const start = process.hrtime.bigint();
-  const r = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'nsenter', `--net=/run/netns/${ns.name}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const wall = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited with ${r.status}: ${r.stderr}`);
-  return seconds;
+  const m = /^cpu (\S+) (\S+)$/m.exec(r.stderr.toString());
+  if (!m) throw new Error(`no CPU time from /usr/bin/time for ${argv.join(' ')}: ${r.stderr}`);
+  return { wall, cpu: Number(m[1]) + Number(m[2]) };
 }
 
 /** Every command once per round, the order rotating from round to round, after two warm-up rounds; results in input order. */
 function takeTurns(ns: Netns, commands: string[][]): Timed[] {
   const runs: number[][] = commands.map(() => []);
+  const cpus: number[][] = commands.map(() => []);
   for (let round = -2; round < RUNS; round++) {
     for (let k = 0; k < commands.length; k++) {
       const i = (k + Math.max(round, 0)) % commands.length;
       const t = timeOnce(ns, commands[i]!);
-      if (round >= 0) runs[i]!.push(t);
+      if (round >= 0) {
+        runs[i]!.push(t.wall);
+        cpus[i]!.push(t.cpu);
+      }
     }
   }
-  return runs.map((r) => ({ median: median(r), min: Math.min(...r), max: Math.max(...r), runs: r }));
+  return runs.map((r, i) => ({ median: median(r), min: Math.min(...r), max: Math.max(...r), runs: r, cpu: median(cpus[i]!) }));
 }
 
 /** Peak RSS in MiB of the largest process of the command's tree (GNU time's %M is the maxrss of the children). */
@@ -101,7 +116,7 @@ async function peakRssMiB(ns: Netns, argv: string[]): Promise<number> {
 }
 
 const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
-const row = (label: string, t: Timed) => `| ${label} | ${ms(t.median)} | ${ms(t.min)} | ${ms(t.max)} |`;
+const row = (label: string, t: Timed) => `| ${label} | ${ms(t.median)} | ${ms(t.min)} | ${ms(t.max)} | ${ms(t.cpu)} |`;
 /** Commit of a checkout as the data-plane report names it (uncommitted changes in packages/ noted). */
 const commitOf = (repo: string) => machineInfo(repo).commit;
 
@@ -113,8 +128,8 @@ function report(timed: Timed[], rss: number[]): string {
   const lines = [
     `Cage start-up, ${RUNS} runs each, taking turns, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
     '',
-    '| command | median | min | max |',
-    '|---|---|---|---|',
+    '| command | median | min | max | CPU (user+sys), median |',
+    '|---|---|---|---|---|',
   ];
   if (b === undefined) {
     lines.push(row('`wirecage run -c lab.conf -- true` (handshake included)', w!));
@@ -123,6 +138,8 @@ function report(timed: Timed[], rss: number[]): string {
     lines.push(row(`\`wirecage run -c lab.conf -- true\` (handshake included), baseline at ${commitOf(baseline!)}, ${baseline}`, b));
   }
   lines.push(row('`node -e 0`', n), row('`unshare -Urn true`', u), '');
+  // The start-up goal is a multiple of a bare Node start on the same machine (README, "Cage start-up").
+  lines.push(`This checkout's median is ${(w!.median / n.median).toFixed(1)}x that of \`node -e 0\` (CPU time: ${(w!.cpu / n.cpu).toFixed(1)}x).`, '');
   if (b !== undefined) {
     const diffs = w!.runs.map((t, i) => (t - b.runs[i]!) * 1000);
     const d = median(diffs);

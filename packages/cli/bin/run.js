@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
 import { topLevelArgv } from '../dist/cage/argv.js';
+import { fastRun } from '../dist/fast-run.js';
 
 // `wirecage --wg-public-key ... -- CMD`, the earlier wirecage's form, is `wirecage run ...`.
-await execute({ dir: import.meta.url, args: topLevelArgv(process.argv.slice(2)) });
+const args = topLevelArgv(process.argv.slice(2));
+// A run skips oclif's start-up (fast-run.ts says why); help and every other command are oclif's.
+if (!(await fastRun(args))) {
+  const { execute } = await import('@oclif/core');
+  await execute({ dir: import.meta.url, args });
+}

@@ -24,6 +24,8 @@ export interface RunOptions {
   tun: string;
   user?: string;
   waitHandshake: number;
+  /** --reresolve-after: seconds; default 60. */
+  reresolveAfter?: number;
   metricsListen?: string;
   /** Shard workers; default: one per CPU, at most 8. */
   workers?: number;
@@ -78,6 +80,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     env,
     cwd,
     waitHandshakeSeconds: opts.waitHandshake,
+    reresolveAfterSeconds: opts.reresolveAfter ?? 60,
     user,
     hide,
     seal,

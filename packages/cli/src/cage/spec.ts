@@ -28,6 +28,8 @@ export interface CageSpec {
   env: Record<string, string>;
   cwd: string;
   waitHandshakeSeconds: number;
+  /** Seconds of unanswered handshakes before an endpoint name is resolved again (heal.ts); 0: never. */
+  reresolveAfterSeconds: number;
   /** Drop to this user for the command (only when wirecage was started as root). */
   user?: { uid: number; gid: number; groups: number[] };
   /** Paths the command must not see: the key and config files, wirecage's config dir, host resolver sockets. */

@@ -10,13 +10,12 @@
 import { closeSync } from 'node:fs';
 import { NetnsError, Rtnl, createNetns, readSpec, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type BindMount, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
-import { Device, Endpoint, UapiServer, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
+import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
 import { attachDevice, type Attachment } from '@wirecage/wg-engine/data-plane';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
 import { runCleanups, type Cleanups } from './cleanups.js';
 import { resolverMounts } from './resolver-mounts.js';
 import { cageFile, listCages } from './runtime-dir.js';
-import { cageStartAdvice } from '../doctor/cage-start.js';
 import { WirecageError, expectedFailure, reportFailure } from '../errors.js';
 
 class CageError extends WirecageError {
@@ -90,16 +89,20 @@ async function registerAgain(spec: CageSpec, failed: HandshakeTimeout): Promise<
 async function runCage(spec: CageSpec, log: Logger, cleanups: Cleanups): Promise<number> {
   const { netnsFd, tun } = openCageNetwork(spec, cleanups);
   const { device, peers } = buildDevice(spec, log);
-  const attached = await attachDevice(device, tun, { listenPort: spec.listenPort ?? 0, workers: spec.workers });
-  cleanups.push(() => attached.close());
-  tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
   cleanups.push(() => device.close());
-  await serveControl(spec, log, device, tun.name, attached, cleanups);
-
-  device.up();
-  await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+  tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
+  await serveControl(spec, device, tun.name, cleanups);
+  const attached = await connect(spec, device, tun, peers, cleanups);
+  await serveMetrics(spec, log, device, tun.name, attached, cleanups);
   // Registering again is for a failed handshake only: the token is not needed past this point.
   delete spec.reregister;
+  // From here on the tunnel follows the server's name and the host's network changes (heal.ts),
+  // loaded while the command starts rather than before.
+  const healing = import('./heal.js').then(
+    ({ startHealing }) => startHealing(device, peers, { log, reresolveAfterSeconds: spec.reresolveAfterSeconds }),
+    (err: Error) => log.error(`the tunnel will not heal itself: ${err.message}`),
+  );
+  cleanups.push(async () => (await healing)?.stop());
 
   const mounts = [...spec.seal.shares, ...resolverMounts(spec, tun.name, cleanups)];
   return runCommand(spec, netnsFd, tun.name, mounts);
@@ -166,11 +169,51 @@ function buildDevice(spec: CageSpec, log: Logger): { device: Device; peers: Hand
   return { device, peers };
 }
 
-/** The control socket `wg` talks to, and the metrics endpoint when asked for. */
-async function serveControl(spec: CageSpec, log: Logger, device: Device, tunName: string, attached: Attachment, cleanups: Cleanups): Promise<void> {
+/**
+ * Brings the tunnel up and waits for the first handshake, then wires the data plane. The handshake
+ * needs the main thread only, while a shard worker takes ~100 ms of CPU to start (a Node isolate
+ * with the engine): had the shards come first, the handshake's answer would wait for one in the
+ * plane's ring. So with workers and one peer, the handshake runs over node:dgram on the port the
+ * plane then binds, and the shards start alongside the command; what it sends meanwhile waits in
+ * the rings. With several peers the plane comes first, as the others' answers (or initiations)
+ * may arrive after the first handshake, when the port changes hands, and a lost one is retried
+ * only after Rekey-Timeout (5 s).
+ */
+async function connect(spec: CageSpec, device: Device, tun: Tun, peers: HandshakePeer[], cleanups: Cleanups): Promise<Attachment> {
+  const attach = async (listenPort: number) => {
+    const attached = await attachDevice(device, tun, { listenPort, workers: spec.workers });
+    cleanups.push(() => attached.close());
+    return attached;
+  };
+  if (spec.workers === 0 || spec.peers.length > 1) {
+    const attached = await attach(spec.listenPort ?? 0);
+    device.up();
+    await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+    return attached;
+  }
+  const bind = await UdpBind.open(device, { port: spec.listenPort ?? 0 });
+  let bound = true;
+  const unbind = () => {
+    if (bound) bind.close();
+    bound = false;
+  };
+  cleanups.push(unbind);
+  device.up();
+  await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+  // dgram closes the fds at once: the port is free for the plane's socket.
+  unbind();
+  return attach(bind.port);
+}
+
+/** The control socket `wg` talks to: there from before the handshake, as a `wg show` may ask why it fails. */
+async function serveControl(spec: CageSpec, device: Device, tunName: string, cleanups: Cleanups): Promise<void> {
   listCages(spec.runtimeDir); // sweeps what killed cages left behind
   const uapi = await UapiServer.listen(device, tunName, { path: cageFile(spec.runtimeDir, tunName, process.pid, 'sock') });
   cleanups.push(() => uapi.close());
+}
+
+/** The metrics endpoint, when asked for: after the data plane, whose counters it serves. */
+async function serveMetrics(spec: CageSpec, log: Logger, device: Device, tunName: string, attached: Attachment, cleanups: Cleanups): Promise<void> {
   if (!spec.metricsListen) return;
   // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
   const { MetricsServer, engineMetrics } = await import('@wirecage/metrics');
@@ -208,7 +251,7 @@ async function runCommand(spec: CageSpec, netnsFd: number, tunName: string, moun
   } catch (err) {
     // Not an expected failure: the boundary below reports it, after the cleanups.
     if (!expectedFailure(err)) throw err;
-    report(err);
+    await report(err);
     return exitCodeForSpawnError(err);
   }
   for (const sig of FORWARDED_SIGNALS) {
@@ -240,12 +283,14 @@ function waitForHandshake(device: Device, peers: HandshakePeer[], seconds: numbe
 
 main().then(
   (code) => process.exit(code),
-  (err: unknown) => process.exit(report(err)),
+  async (err: unknown) => process.exit(await report(err)),
 );
 
 /** Stage 2's error boundary (errors.ts), with doctor's advice when the error is one of the machine's causes doctor checks. */
-function report(err: unknown): number {
+async function report(err: unknown): Promise<number> {
   const code = reportFailure(err, { failureExit: EXIT_WIRECAGE_FAILED, stack: logLevel === 'debug', stackHint: '--log-level debug' });
+  // Loaded for a failure only: a cage that starts needs none of doctor's checks.
+  const { cageStartAdvice } = await import('../doctor/cage-start.js');
   const advice = cageStartAdvice(err);
   if (advice) process.stderr.write(`wirecage: ${advice}\n`);
   return code;

@@ -7,10 +7,9 @@ import { checkEndpointResolves, hasTunnelFlags, parseTunnelFlags, tunnelConfig, 
 import { RunError, buildSpec } from '../cage/from-config.js';
 import { browserProfileInUse } from '../cage/browser-lock.js';
 import { EXIT_USAGE, EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
-import { configForServer, registerAfresh, type ReRegistration } from '../servers/register.js';
+import type { ReRegistration } from '../servers/register.js';
 import { isServerName } from '../servers/config.js';
-import { ApiError } from '../servers/http.js';
-import { parsePublish, withPublishedPorts, type ServerApi } from '../servers/publish.js';
+import type { ServerApi } from '../servers/publish.js';
 import { statSync } from 'node:fs';
 import { WirecageError } from '../errors.js';
 import { WirecageCommand, isOclifError } from '../command.js';
@@ -80,6 +79,13 @@ and the server's reason. The forwards are removed when the command ends.`;
     tun: Flags.string({ summary: 'Name of the tunnel interface inside the cage.', default: 'wirecage' }),
     user: Flags.string({ summary: 'Run the command as this user (name or uid) with its groups; needs root.' }),
     'wait-handshake': Flags.integer({ summary: 'Seconds to wait for the first handshake before giving up (exit 125).', default: 10, min: 1 }),
+    'reresolve-after': Flags.integer({
+      summary: 'Once the tunnel is up, seconds of unanswered handshakes before the Endpoint\'s name is resolved again and a new address used (0: never; an IP address is never re-resolved).',
+      default: 60,
+      min: 0,
+      max: 86400,
+      helpValue: 'SECONDS',
+    }),
     'metrics-listen': Flags.string({
       summary: 'Serve Prometheus metrics of the tunnel at http://ADDR/metrics, on the host side (host:port, [IPv6]:port or :port).',
       helpValue: 'ADDR',
@@ -149,7 +155,10 @@ and the server's reason. The forwards are removed when the command ends.`;
       if (hasTunnelFlags(flags)) throw new RunError(`the --wg-* flags and "${word}" (a server name or config file) both describe the tunnel: give one of them`);
       target = word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word) ? { file: word } : { server: word };
     }
-    const publish = (flags.publish ?? []).map(parsePublish);
+    // The servers' modules (registration, its HTTP client, port forwards) are loaded for a server's run only.
+    const publishFlags = flags.publish ?? [];
+    const publishing = publishFlags.length > 0 ? await import('../servers/publish.js') : undefined;
+    const publish = publishing ? publishFlags.map((p) => publishing.parsePublish(p)) : [];
     if (publish.length > 0 && !('server' in target)) {
       throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config or --wg-* flags have no server to ask for port forwards');
     }
@@ -180,6 +189,7 @@ and the server's reason. The forwards are removed when the command ends.`;
         );
       }
     } else {
+      const { configForServer } = await import('../servers/register.js');
       const s = await configForServer(target.server);
       ({ config: cfg, warning } = s);
       [configPath, ...hide] = s.hide as [string, ...string[]];
@@ -205,6 +215,7 @@ and the server's reason. The forwards are removed when the command ends.`;
         tun: flags.tun,
         user: flags.user,
         waitHandshake: flags['wait-handshake'],
+        reresolveAfter: flags['reresolve-after'],
         metricsListen: flags['metrics-listen'],
         workers: flags.workers,
         offload: flags.offload,
@@ -224,12 +235,13 @@ and the server's reason. The forwards are removed when the command ends.`;
     // Launching needs @wirecage/netns's addon (the user-namespace helper, execve): loaded only now, so
     // help, a config error or a refused flag cost no native code.
     const { execCage, launchCage } = await import('../cage/launch.js');
-    if (serverApi && publish.length > 0) {
+    if (serverApi && publishing && publish.length > 0) {
       // Port forwards are removed after the command: only then must this process stay.
       const api = serverApi;
-      const publishing = (s: typeof spec) => withPublishedPorts(api, publish, warn, () => launchCage(s));
+      const [{ ApiError }, { registerAfresh }] = await Promise.all([import('../servers/http.js'), import('../servers/register.js')]);
+      const launch = (s: typeof spec) => publishing.withPublishedPorts(api, publish, warn, () => launchCage(s));
       try {
-        code = await publishing(spec);
+        code = await launch(spec);
       } catch (err) {
         // 404: the server does not know the client the stored answer is for (the forwards come
         // before the cage, so before the handshake that would tell): register again, once, here.
@@ -237,7 +249,7 @@ and the server's reason. The forwards are removed when the command ends.`;
         const fresh = await registerAfresh(reregister, cfg.interface.privateKey);
         if (fresh.warning) warn(fresh.warning);
         warn(`${err.message}: registered again with ${reregister.apiUrl}`);
-        code = await publishing(await specFor(fresh.config));
+        code = await launch(await specFor(fresh.config));
       }
     } else {
       code = execCage(spec);

@@ -1,0 +1,170 @@
+// A tunnel that heals: after the first handshake, stage 2 keeps the tunnel
+// following the server and the host. Two mechanisms, both outside the cage
+// (the caged program's sockets and addresses never change):
+// - handshakes unanswered for --reresolve-after seconds: the endpoint's name is
+//   resolved again on the host's resolver (heal-resolve.ts);
+// - the host's network changed or the machine resumed (heal-wake.ts): a
+//   handshake starts at once instead of after the next retry timer, so a
+//   stale session or a NAT mapping that vanished costs one round trip.
+import { REKEY_TIMEOUT, type Device, type Logger, type Peer } from '@wirecage/wg-engine';
+import { endpointName, reresolve, type Lookup, type ResolvedName } from './heal-resolve.js';
+import { watchWakeCues, type WakeOptions } from './heal-wake.js';
+
+export interface HealPeer {
+  peer: Peer;
+  /** The endpoint as configured ("vpn.example.org:51820"); a name is resolved again, an address never. */
+  endpoint?: string;
+}
+
+export interface HealOptions {
+  log: Logger;
+  /** Seconds of unanswered handshakes before the name is looked up again; 0: never. */
+  reresolveAfterSeconds: number;
+  /** Injectable for tests. */
+  lookup?: Lookup;
+  wake?: Partial<WakeOptions>;
+}
+
+/** What `wirecage ps` would show per peer. */
+export interface PeerHealth {
+  peer: string;
+  endpoint: string | null;
+  state: 'up' | 'handshaking';
+  /** Wall-clock ms of the handshake that began the current run of good ones; null while handshaking. */
+  upSince: number | null;
+  lastError: string | null;
+}
+
+export interface Healing {
+  health(): PeerHealth[];
+  stop(): void;
+}
+
+/** Forced handshakes (which skip the engine's one-per-Rekey-Timeout limit) are at least this far apart. */
+const MIN_FORCED_GAP_MS = 1000;
+
+class PeerHealer {
+  /** Monotonic ms of the first unanswered initiation since the last handshake, or null. */
+  private failingSince: number | null = null;
+  private lastComplete: number;
+  private upSince: number | null;
+  private lastError: string | null = null;
+  private lookingUp = false;
+  private lastForced = -Infinity;
+  private lastLookup = -Infinity;
+  private deferred: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly hp: HealPeer,
+    private readonly device: Device,
+    private readonly name: ResolvedName | null,
+    private readonly opts: HealOptions,
+  ) {
+    this.lastComplete = device.clock.now();
+    this.upSince = hp.peer.lastHandshakeWallMs || device.clock.wallNow();
+  }
+
+  handshakeComplete(): void {
+    const now = this.device.clock.now();
+    // A rekey answered within its first try is not an outage worth a line or a new "up since".
+    if (this.failingSince !== null && now - this.failingSince >= REKEY_TIMEOUT * 1000) {
+      this.opts.log.info(`peer ${this.hp.peer.name}: handshake with ${this.hp.peer.endpoint?.toString() ?? '?'} after ${Math.round((now - this.failingSince) / 1000)} s without`);
+      this.upSince = this.device.clock.wallNow();
+    }
+    this.failingSince = null;
+    this.lastComplete = now;
+    this.lastError = null;
+  }
+
+  /** Called every tick: notices a run of unanswered handshakes and re-resolves when it has lasted long enough. */
+  tick(): void {
+    const peer = this.hp.peer;
+    const now = this.device.clock.now();
+    if (this.failingSince === null) {
+      if (peer.lastSentHandshake <= this.lastComplete) return;
+      this.failingSince = peer.lastSentHandshake;
+    }
+    const afterMs = this.opts.reresolveAfterSeconds * 1000;
+    if (afterMs === 0 || this.lookingUp || now - this.lastLookup < afterMs || now - this.failingSince < afterMs) return;
+    this.lastError = `no handshake with ${peer.endpoint?.toString() ?? this.hp.endpoint} for ${Math.round((now - this.failingSince) / 1000)} s`;
+    // The next look-up is another full period away, however long this one takes.
+    this.lastLookup = now;
+    if (!this.name) {
+      this.opts.log.debug(`peer ${peer.name}: ${this.lastError}; its endpoint is an address, not a name: nothing to resolve again`);
+      return;
+    }
+    this.lookingUp = true;
+    void reresolve(peer, this.name, this.opts.log, this.opts.lookup)
+      .then(({ moved, error }) => {
+        if (error) this.lastError = error;
+        if (moved) this.handshakeNow();
+      })
+      .finally(() => {
+        this.lookingUp = false;
+      });
+  }
+
+  handshakeNow(): void {
+    const peer = this.hp.peer;
+    if (!peer.endpoint || !peer.isUp) return;
+    const now = this.device.clock.now();
+    const wait = this.lastForced + MIN_FORCED_GAP_MS - now;
+    if (wait > 0) {
+      // A second change right after the first (a link up, then its address) may be the one that
+      // matters: it gets its handshake too, once the gap has passed.
+      this.deferred ??= setTimeout(() => {
+        this.deferred = null;
+        this.handshakeNow();
+      }, wait).unref();
+      return;
+    }
+    this.lastForced = now;
+    // The engine sends at most one initiation per Rekey-Timeout; one sent just before the change
+    // went out on the old path, so this one may not wait for it.
+    peer.lastSentHandshake = -Infinity;
+    this.device.initiateHandshake(peer);
+  }
+
+  stop(): void {
+    if (this.deferred) clearTimeout(this.deferred);
+    this.deferred = null;
+  }
+
+  health(): PeerHealth {
+    return {
+      peer: this.hp.peer.name,
+      endpoint: this.hp.peer.endpoint?.toString() ?? null,
+      state: this.failingSince === null ? 'up' : 'handshaking',
+      upSince: this.failingSince === null ? this.upSince : null,
+      lastError: this.lastError,
+    };
+  }
+}
+
+/** Starts healing the device's tunnels; stop() before the device closes. */
+export function startHealing(device: Device, peers: HealPeer[], opts: HealOptions): Healing {
+  const healers = peers.filter((p) => p.peer.endpoint).map((p) => new PeerHealer(p, device, endpointName(p.endpoint), opts));
+  const byPeer = new Map(healers.map((h) => [h.hp.peer, h]));
+  const onHandshake = (peer: Peer) => byPeer.get(peer)?.handshakeComplete();
+  device.on('handshake-complete', onHandshake);
+  const afterMs = opts.reresolveAfterSeconds * 1000;
+  // Fine enough to re-resolve within a few percent of the period, never busier than 4 times a second.
+  const tick = setInterval(() => healers.forEach((h) => h.tick()), Math.max(250, Math.min(1000, afterMs / 8 || 1000)));
+  tick.unref();
+  const wake = watchWakeCues(
+    (reasons) => {
+      opts.log.info(`${reasons.join('; ')}: starting a handshake`);
+      for (const h of healers) h.handshakeNow();
+    },
+    { log: opts.log, ...opts.wake },
+  );
+  return {
+    health: () => healers.map((h) => h.health()),
+    stop() {
+      clearInterval(tick);
+      wake.stop();
+      for (const h of healers) h.stop();
+      device.off('handshake-complete', onHandshake);
+    },
+  };
+}
