@@ -217,8 +217,13 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     for (const p of [...this.peersByKey.values()]) this.removePeer(p.publicKey);
   }
 
-  /** Starts a handshake with peer now (the client uses this to connect before its command starts). */
-  initiateHandshake(peer: Peer): void {
+  /**
+   * Starts a handshake with peer now (the client uses this to connect before its command starts).
+   * At most one initiation goes out per Rekey-Timeout; `force` sends one even so, for a caller that
+   * knows the last one went out on a path that is gone (the host's network changed).
+   */
+  initiateHandshake(peer: Peer, opts: { force?: boolean } = {}): void {
+    if (opts.force) peer.lastSentHandshake = -Infinity;
     peer.sendHandshakeInitiation(false);
   }
 

@@ -676,6 +676,18 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       assert.equal(b.device.keypairs.used, 0);
     });
 
+    it('initiateHandshake sends at most one initiation per Rekey-Timeout, unless forced (a changed network: the last went out on a dead path)', async () => {
+      const { a, pa } = pair();
+      dropFrom(a, 'initiation');
+      a.device.initiateHandshake(pa);
+      a.device.initiateHandshake(pa);
+      await net.run();
+      assert.equal(sent(a, 'initiation').length, 1);
+      a.device.initiateHandshake(pa, { force: true });
+      await net.run();
+      assert.equal(sent(a, 'initiation').length, 2);
+    });
+
     it('a responder does not start its own handshake within Rekey-Timeout of answering one (kernel: the response sets last_sent_handshake)', async () => {
       const { a, b, pa, pb } = pair();
       dropFrom(a, 'keepalive'); // B never learns that A took the session: B holds it as next only

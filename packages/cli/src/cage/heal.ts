@@ -119,10 +119,8 @@ class PeerHealer {
       return;
     }
     this.lastForced = now;
-    // The engine sends at most one initiation per Rekey-Timeout; one sent just before the change
-    // went out on the old path, so this one may not wait for it.
-    peer.lastSentHandshake = -Infinity;
-    this.device.initiateHandshake(peer);
+    // One sent just before the change went out on the old path: this one may not wait for it.
+    this.device.initiateHandshake(peer, { force: true });
   }
 
   stop(): void {
