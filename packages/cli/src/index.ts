@@ -5,4 +5,4 @@ export { buildSpec, RunError, type RunOptions } from './cage/from-config.js';
 export { launchCage } from './cage/launch.js';
 export { EXIT_WIRECAGE_FAILED, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, type CageSpec, type CagePeerSpec } from './cage/spec.js';
 export { loadWgQuick, type LoadedConfig } from './config/load.js';
-export { summarizeConfig, formatEndpoint } from './config/summary.js';
+export { summarizeConfig } from './config/summary.js';

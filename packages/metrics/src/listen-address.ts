@@ -1,6 +1,6 @@
 // Where the metrics server listens, written as Prometheus exporters take it:
 // "host:port", "[IPv6]:port", or ":port" for every local address.
-import { parseHostPort } from '@wirecage/wg-engine/host-port';
+import { parseHostPort } from '@wirecage/wg-engine/config';
 
 export interface ListenAddress {
   /** undefined: every local address (IPv6 and IPv4 where the system allows both). */

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { formatHostPort } from '@wirecage/wg-engine/host-port';
+import { formatHostPort } from '@wirecage/wg-engine/config';
 import { parseListenAddress, type ListenAddress } from './listen-address.js';
 
 export const METRICS_PATH = '/metrics';

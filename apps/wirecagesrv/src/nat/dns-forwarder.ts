@@ -17,7 +17,7 @@ import { relayDnsTcp } from './dns-tcp.js';
 import { UpstreamSockets } from './dns-udp.js';
 import { formatDnsUpstream, type DnsUpstream } from './dns-upstream.js';
 import { FlowLimits } from './limits.js';
-import { formatHostPort } from '@wirecage/wg-engine/host-port';
+import { formatHostPort } from '@wirecage/wg-engine/config';
 
 export const DNS_UPSTREAM_TIMEOUT_MS = 3_000;
 export const DNS_MAX_IN_FLIGHT = 1024;

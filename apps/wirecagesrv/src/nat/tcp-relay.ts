@@ -11,7 +11,7 @@ import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { bindSocket, listenSocket, socketAddress, socketInNetns } from '@wirecage/netns';
 import type { Logger } from '@wirecage/wg-engine';
-import { formatHostPort } from '@wirecage/wg-engine/host-port';
+import { formatHostPort } from '@wirecage/wg-engine/config';
 import type { NatCounters } from './counters.js';
 import type { IcmpErrorSender } from './icmp-error-sender.js';
 import type { FlowLimits } from './limits.js';

@@ -29,7 +29,7 @@ import { quotedUdp, type QuotedPacket } from './icmp-error.js';
 import type { RelayContext } from './tcp-relay.js';
 import { canonicalAddress } from './address.js';
 import { admitFlow } from './admit.js';
-import { formatHostPort } from '@wirecage/wg-engine/host-port';
+import { formatHostPort } from '@wirecage/wg-engine/config';
 
 /** Idle time after which a flow is forgotten. Refreshed by traffic either way. */
 export const UDP_IDLE_MS = 60_000;

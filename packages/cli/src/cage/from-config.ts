@@ -3,7 +3,7 @@
 // outside the cage, DNS servers), and what the command must not see.
 import { availableParallelism } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import { parseHostPort } from '@wirecage/wg-engine';
+import { parseHostPort } from '@wirecage/wg-engine/config';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { HOST_RESOLVER_PATHS } from './resolver.js';
 import { networkSpec } from './network-spec.js';

@@ -6,9 +6,8 @@
 // namespace, so it resolves and connects as stage 1 does).
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { AllowedIps, formatCidr, formatIp, keyToBase64, parseCidr } from '@wirecage/wg-engine';
+import { AllowedIps, formatCidr, formatHostPort, formatIp, keyToBase64, parseCidr } from '@wirecage/wg-engine/config';
 import type { WgQuickConfig } from '../config/wg-quick.js';
-import { formatEndpoint } from '../config/summary.js';
 import { hostNameservers } from './resolver.js';
 import { RunError } from './run-error.js';
 import type { CageSpec } from './spec.js';
@@ -28,7 +27,7 @@ export async function networkSpec(cfg: WgQuickConfig, opts: NetworkOptions): Pro
     let endpoint: string | undefined;
     let endpointText: string | undefined;
     if (p.endpoint) {
-      endpointText = formatEndpoint(p.endpoint);
+      endpointText = formatHostPort(p.endpoint);
       let address = p.endpoint.host;
       if (!isIP(address)) {
         try {
@@ -37,7 +36,7 @@ export async function networkSpec(cfg: WgQuickConfig, opts: NetworkOptions): Pro
           throw new RunError(`${cfg.file}:${p.line}: Endpoint: cannot resolve "${p.endpoint.host}"`);
         }
       }
-      endpoint = formatEndpoint({ host: address, port: p.endpoint.port });
+      endpoint = formatHostPort({ host: address, port: p.endpoint.port });
     }
     peers.push({
       publicKey: keyToBase64(p.publicKey),

@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Args, Flags } from '@oclif/core';
-import { writeSecretFileAtomic } from '@wirecage/wg-engine';
+import { writeSecretFileAtomic } from '@wirecage/wg-engine/config';
 import { EXIT_USAGE } from '../cage/spec.js';
 import { caFileEntryFor, checkApiUrl, isServerName, leaseFileFor, loadServers, resolveCaFile, saveServers } from '../servers/config.js';
 import { readCaFile } from '../servers/tls-trust.js';

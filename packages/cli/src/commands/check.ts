@@ -2,7 +2,8 @@ import { Args, Flags } from '@oclif/core';
 import { WirecageCommand } from '../command.js';
 import { formatCidr, formatIp, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
 import { loadWgQuick } from '../config/load.js';
-import { formatEndpoint, summarizeConfig } from '../config/summary.js';
+import { summarizeConfig } from '../config/summary.js';
+import { formatHostPort } from '@wirecage/wg-engine/config';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 
 export default class Check extends WirecageCommand {
@@ -48,7 +49,7 @@ function configJson(cfg: WgQuickConfig) {
       publicKey: keyToBase64(p.publicKey),
       presharedKey: p.presharedKey ? '(hidden)' : null,
       presharedKeyFile: p.presharedKeyFile ?? null,
-      endpoint: p.endpoint ? formatEndpoint(p.endpoint) : null,
+      endpoint: p.endpoint ? formatHostPort(p.endpoint) : null,
       allowedIps: p.allowedIps.map(formatCidr),
       persistentKeepalive: p.persistentKeepalive ?? null,
     })),

@@ -11,8 +11,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { Flags } from '@oclif/core';
-import { formatCidr, formatIp, keyToBase64, parseCidr, parseKeyBase64, type Cidr } from '@wirecage/wg-engine';
-import { formatEndpoint } from './summary.js';
+import { formatCidr, formatHostPort, formatIp, keyToBase64, parseCidr, parseKeyBase64, type Cidr } from '@wirecage/wg-engine/config';
 import { KeyFileError, readKeyByFile } from './key-by-file.js';
 import { parseEndpoint, scrubKeys, type WgQuickConfig } from './wg-quick.js';
 import { WirecageError } from '../errors.js';
@@ -158,7 +157,7 @@ export async function checkEndpointResolves(t: TunnelFlags): Promise<void> {
   try {
     await lookup(t.endpoint.host);
   } catch {
-    throw new FlagError(`--wg-endpoint ${formatEndpoint(t.endpoint)}`, `cannot resolve "${t.endpoint.host}"`);
+    throw new FlagError(`--wg-endpoint ${formatHostPort(t.endpoint)}`, `cannot resolve "${t.endpoint.host}"`);
   }
 }
 
@@ -183,13 +182,13 @@ export function tunnelConfigText(t: TunnelFlags): string {
   if (t.presharedKeyFile !== undefined) {
     lines.push(`# PresharedKey: read from ${t.presharedKeyFile}`, `PresharedKeyFile = ${path('--wg-psk-file', t.presharedKeyFile)}`);
   }
-  lines.push(`Endpoint = ${formatEndpoint(t.endpoint)}`, `AllowedIPs = ${allowedIps(t).map(formatCidr).join(', ')}`);
+  lines.push(`Endpoint = ${formatHostPort(t.endpoint)}`, `AllowedIPs = ${allowedIps(t).map(formatCidr).join(', ')}`);
   return `${lines.join('\n')}\n`;
 }
 
 /** The flags of `wirecage config from-flags` that write this tunnel's file (for the hint `run` prints). */
 export function tunnelFlagsArgv(t: TunnelFlags, given: TunnelFlagValues): string[] {
-  const argv = ['--wg-public-key', keyToBase64(t.publicKey), '--wg-private-key-file', t.privateKeyFile, '--wg-endpoint', formatEndpoint(t.endpoint)];
+  const argv = ['--wg-public-key', keyToBase64(t.publicKey), '--wg-private-key-file', t.privateKeyFile, '--wg-endpoint', formatHostPort(t.endpoint)];
   for (const a of given['wg-address'] ?? []) argv.push('--wg-address', a);
   if (t.presharedKeyFile !== undefined) argv.push('--wg-psk-file', t.presharedKeyFile);
   for (const d of given.dns ?? []) argv.push('--dns', d);

@@ -6,7 +6,7 @@
 // instead: it holds nothing but the key, the user made it and named it, so
 // there is no one else's default to be lenient about.
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
-import { parseKeyBase64 } from '@wirecage/wg-engine';
+import { parseKeyBase64 } from '@wirecage/wg-engine/config';
 import { WirecageError } from '../errors.js';
 
 /** Why a key file cannot be used; callers prefix the flag or the file:line: Key that named it. */

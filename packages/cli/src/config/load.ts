@@ -1,6 +1,6 @@
 // Reading a wg-quick file from disk: the file holds a private key, so it is
 // read as a secret (mode checked on the open file) before it is parsed.
-import { readSecretFile } from '@wirecage/wg-engine';
+import { readSecretFile } from '@wirecage/wg-engine/config';
 import { parseWgQuick, type WgQuickConfig } from './wg-quick.js';
 
 export interface LoadedConfig {

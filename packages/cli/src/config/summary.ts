@@ -1,11 +1,8 @@
 // What `wirecage check` prints: the parsed file in `wg show`'s words, public
 // parts only. The private and preshared keys are never printed.
 import { formatCidr, formatIp, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
+import { formatHostPort } from '@wirecage/wg-engine/config';
 import type { WgQuickConfig } from './wg-quick.js';
-
-export function formatEndpoint(ep: { host: string; port: number }): string {
-  return ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
-}
 
 export function summarizeConfig(cfg: WgQuickConfig): string {
   const i = cfg.interface;
@@ -19,7 +16,7 @@ export function summarizeConfig(cfg: WgQuickConfig): string {
   for (const p of cfg.peers) {
     out.push('', `peer: ${keyToBase64(p.publicKey)}`);
     if (p.presharedKey) out.push(`  preshared key: (hidden${p.presharedKeyFile ? `, read from ${p.presharedKeyFile}` : ''})`);
-    out.push(`  endpoint: ${p.endpoint ? formatEndpoint(p.endpoint) : '(none: waits for the peer to reach it)'}`);
+    out.push(`  endpoint: ${p.endpoint ? formatHostPort(p.endpoint) : '(none: waits for the peer to reach it)'}`);
     out.push(`  allowed ips: ${p.allowedIps.length ? p.allowedIps.map(formatCidr).join(', ') : '(none)'}`);
     if (p.persistentKeepalive) out.push(`  persistent keepalive: every ${p.persistentKeepalive} seconds`);
   }

@@ -2,7 +2,7 @@
 // parseWgQuick accepts is exactly what these tables list.
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { isHostName, parseCidr, parseHostPort, parseKeyBase64, type Cidr, type HostPort, type ParseCidrOptions } from '@wirecage/wg-engine';
+import { isHostName, parseCidr, parseHostPort, parseKeyBase64, type Cidr, type HostPort, type ParseCidrOptions } from '@wirecage/wg-engine/config';
 import { KeyFileError, readKeyByFile } from './key-by-file.js';
 import type { PeerConfigFile } from './wg-quick.js';
 

@@ -7,7 +7,7 @@
 // the key from a 0600 file instead of holding it, so a config written from
 // the earlier wirecage's --wg-private-key-file never copies the key. wg-quick
 // itself does not know these keys.
-import type { Cidr } from '@wirecage/wg-engine';
+import type { Cidr } from '@wirecage/wg-engine/config';
 import { INTERFACE_KEYS, PEER_KEYS, type InterfaceDraft, type KeyHandler, type KeyLine, type PeerDraft } from './wg-quick-keys.js';
 import { WirecageError } from '../errors.js';
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { writeSecretFileAtomic } from '@wirecage/wg-engine';
+import { writeSecretFileAtomic } from '@wirecage/wg-engine/config';
 import { TomlError, parseToml, stringifyToml, type TomlTable } from './toml.js';
 import { WirecageError } from '../errors.js';
 

@@ -19,7 +19,7 @@
 // This module stays small (node:fs, wg-engine and errors.ts only): stage 2 imports it to
 // drop a stored answer the server no longer honours.
 import { readFileSync, rmSync } from 'node:fs';
-import { writeSecretFileAtomic } from '@wirecage/wg-engine';
+import { writeSecretFileAtomic } from '@wirecage/wg-engine/config';
 import { WirecageError } from '../errors.js';
 
 export const LEASE_STATE_VERSION = 1;
