@@ -18,7 +18,7 @@ import { parseOptions } from './lib/options.js';
 import { buildPair, type Pair } from './lib/pairs.js';
 import { peakRssBytes } from './lib/procfs.js';
 import { renderReport } from './lib/report.js';
-import { medianRun, type BenchRun, type PairResult } from './lib/results.js';
+import { medianPing, medianRun, type BenchRun, type PairResult } from './lib/results.js';
 import { BenchSession, wirecageRunHelp } from './lib/session.js';
 
 const session = new BenchSession('dataplane');
@@ -34,7 +34,8 @@ const opts = (() => {
 })();
 const machine = machineInfo(fileURLToPath(new URL('..', import.meta.url)));
 
-const help = await wirecageRunHelp();
+// Only the cage pairs run `wirecage run`; the eng-* pairs need no CLI.
+const help = opts.pairs.some((p) => p.startsWith('cage-')) ? await wirecageRunHelp() : '--workers';
 const cageFlags: string[] = [];
 let workersNote: string;
 if (opts.workers === null) {
@@ -53,19 +54,19 @@ try {
   for (const name of opts.pairs) {
     const lab = newLab();
     log(`building ${name} in lab ${lab.id}`);
-    const pair = await step(() => buildPair(lab, name, cageFlags));
+    const pair = await step(() => buildPair(lab, name, cageFlags, opts.workers ?? os.availableParallelism()));
     log(`  left ${pair.left.kind} pid ${pair.left.pid} (${pair.left.address}), right ${pair.right.kind} pid ${pair.right.pid} (${pair.right.address})`);
     pairs.push(pair);
     results.push({ name, kinds: { left: pair.left.kind, right: pair.right.kind }, transfers: {}, rounds: {}, rss: { left: 0, right: 0, leftProgram: 0, rightProgram: 0 } });
   }
-  for (const [i, pair] of pairs.entries()) {
-    const g = await step(() => runPing(pair, opts.pings));
-    results[i]!.ping = g;
-    log(`ping ${pair.name}: median ${g.medianMs.toFixed(3)} ms (veth ${g.outerMedianMs.toFixed(3)} ms), ${g.received}/${g.sent} replies`);
-  }
   // Test by test across the pairs, so each comparison is made close together in time on a shared machine;
   // whole rounds repeat that, and the median run per pair and test is reported.
   for (let round = 1; round <= opts.rounds; round++) {
+    for (const [i, pair] of pairs.entries()) {
+      const g = await step(() => runPing(pair, opts.pings));
+      (results[i]!.pingRounds ??= []).push(g);
+      log(`round ${round} ping ${pair.name}: median ${g.medianMs.toFixed(3)} ms (veth ${g.outerMedianMs.toFixed(3)} ms, overhead ${(g.medianMs - g.outerMedianMs).toFixed(3)} ms), ${g.received}/${g.sent} replies`);
+    }
     for (const test of TESTS) {
       for (const [i, pair] of pairs.entries()) {
         const r = await step(() => runTransfer(pair, test, opts.duration, opts.udpBitrate));
@@ -76,6 +77,7 @@ try {
     }
   }
   for (const res of results) for (const [id, runs] of Object.entries(res.rounds)) res.transfers[id as TestId] = medianRun(runs);
+  for (const res of results) if (res.pingRounds) res.ping = medianPing(res.pingRounds);
   for (const [i, pair] of pairs.entries()) {
     const program = (e: Pair['left']) => [e.pid, ...e.otherPids].reduce((sum, pid) => sum + peakRssBytes(pid), 0);
     results[i]!.rss = { left: peakRssBytes(pair.left.pid), right: peakRssBytes(pair.right.pid), leftProgram: program(pair.left), rightProgram: program(pair.right) };

@@ -8,13 +8,17 @@
 // namespace of the cage's own process tree, so they use the cage's TUN
 // exactly as the cage's command would.
 import { realpathSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { run, type ExecOptions, type ExecResult } from '@wirecage/tests/lib/exec.js';
 import type { Netns } from '@wirecage/tests/lib/netns.js';
 import type { LabProcess } from '@wirecage/tests/lib/process.js';
 import { waitFor } from '@wirecage/tests/lib/wait.js';
-import type { WireguardGoPeer } from '@wirecage/tests/lib/wireguard-go.js';
+import { wireguardGoBinary, type WireguardGoPeer } from '@wirecage/tests/lib/wireguard-go.js';
 import { spawnWirecage } from '@wirecage/tests/lib/cage.js';
 import { cmdline, descendants, exePath, netnsId, parentPid } from './procfs.js';
+import type { EngineConfig } from './engine-peer.js';
 
 const NODE = realpathSync(process.execPath);
 
@@ -36,7 +40,7 @@ export function wireguardGoEndpoint(wg: WireguardGoPeer, address: string): Endpo
   const pid = wg.process.pid;
   if (pid === undefined) throw new Error(`wireguard-go ${wg.ifname} in ${wg.ns.name} has no pid (it failed to start)`);
   // `ip netns exec` execs, so the lab's pid is wireguard-go's own; check, since CPU figures hang on it.
-  if (!cmdline(pid).some((a) => a.endsWith('wireguard-go'))) {
+  if (!cmdline(pid).some((a) => a.endsWith(wireguardGoBinary()))) {
     throw new Error(`pid ${pid} is not wireguard-go but ${cmdline(pid).join(' ')}`);
   }
   return { kind: 'wireguard-go', pid, otherPids: [], address, exec: (cmd, args, opts) => wg.ns.run(cmd, args, opts) };
@@ -101,4 +105,24 @@ export function startCage(opts: CageStart): StartingCage {
       };
     },
   };
+}
+
+const ENGINE_PEER = fileURLToPath(new URL('./engine-peer.ts', import.meta.url));
+
+/** Starts engine-peer.ts in `ns` (config in a 0600 file of `dir`) and waits until its device is up. */
+export async function startEnginePeer(ns: Netns, dir: string, address: string, cfg: EngineConfig): Promise<Endpoint> {
+  const file = join(dir, `${cfg.ifname}.json`);
+  await writeFile(file, JSON.stringify(cfg), { mode: 0o600 });
+  const proc = ns.spawn(NODE, ['--import', 'tsx', ENGINE_PEER, file]);
+  await waitFor(
+    () => {
+      proc.assertRunning();
+      return /^ready \d+$/m.test(proc.output());
+    },
+    { what: `engine-peer (${cfg.mode}) in ${ns.name} to come up`, timeoutMs: 30_000, describe: () => proc.describe() },
+  );
+  const pid = proc.pid!;
+  // `ip netns exec` execs: the lab's pid is node's own, whose CPU the figures count.
+  if (exePath(pid) !== NODE) throw new Error(`pid ${pid} is not node but ${cmdline(pid).join(' ')}`);
+  return { kind: 'wirecage', pid, otherPids: [], address, exec: (cmd, args, opts) => ns.run(cmd, args, opts) };
 }

@@ -2,6 +2,7 @@
 // machine was, and which builds ran.
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
+import { wireguardGoBinary } from '@wirecage/tests/lib/wireguard-go.js';
 
 export interface MachineInfo {
   date: string;
@@ -35,7 +36,7 @@ export function machineInfo(repoDir: string): MachineInfo {
     cpuModel: os.cpus()[0]?.model ?? 'unknown CPU',
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
-    wireguardGo: firstLine('wireguard-go', ['--version'], 'unknown'),
+    wireguardGo: `${firstLine(wireguardGoBinary(), ['--version'], 'unknown')} (${wireguardGoBinary()})`,
     iperf3: firstLine('iperf3', ['--version'], 'unknown'),
     commit: dirty ? `${commit} (with uncommitted changes in packages/)` : commit,
     loadStart: os.loadavg(),

@@ -3,7 +3,9 @@
 // flags through turbo) can still be tuned.
 import { parseArgs } from 'node:util';
 
-export const PAIRS = ['wg-wg', 'cage-wg', 'cage-cage'] as const;
+export const PAIRS = ['wg-wg', 'cage-wg', 'cage-cage', 'eng-wg', 'eng-wg-rtc', 'eng-wg-rtcx'] as const;
+/** Run when --only names none: the engine-only pairs (data-plane designs side by side) are asked for by name. */
+export const DEFAULT_PAIRS: readonly PairName[] = ['wg-wg', 'cage-wg', 'cage-cage'];
 export type PairName = (typeof PAIRS)[number];
 
 export interface BenchOptions {
@@ -22,7 +24,9 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: dataplane.bench.ts [--duration S] [--rounds N] [--only PAIR[,PAIR...]] [--workers N] [--udp-bitrate RATE] [--pings N] [--out DIR]
-  PAIR is one of ${PAIRS.join(', ')} (wg-wg is the anchor every ratio is taken against).
+  PAIR is one of ${PAIRS.join(', ')} (wg-wg is the anchor every ratio is taken against;
+  eng-wg, eng-wg-rtc and eng-wg-rtcx run wg-engine without the cage, DataPlane mode 'pipeline', 'rtc' and
+  'rtc-split', and only when named).
   Environment fallbacks: BENCH_DURATION, BENCH_ROUNDS, BENCH_ONLY, BENCH_WORKERS, BENCH_UDP_BITRATE, BENCH_PINGS.`;
 
 function positiveInt(name: string, text: string): number {
@@ -50,7 +54,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutD
     process.exit(0);
   }
   const only = values.only ?? env.BENCH_ONLY;
-  const pairs = only === undefined || only === '' ? [...PAIRS] : only.split(',').map((p) => p.trim());
+  const pairs = only === undefined || only === '' ? [...DEFAULT_PAIRS] : only.split(',').map((p) => p.trim());
   for (const p of pairs) {
     if (!(PAIRS as readonly string[]).includes(p)) throw new Error(`--only: unknown pair ${JSON.stringify(p)}; pairs are ${PAIRS.join(', ')}`);
   }

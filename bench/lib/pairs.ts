@@ -5,17 +5,25 @@
 //   wg-wg      wireguard-go <-> wireguard-go        (the anchor)
 //   cage-wg    wirecage cage <-> wireguard-go
 //   cage-cage  wirecage cage <-> wirecage cage whose command is `iperf3 -s`
+//   eng-wg     wg-engine (engine-peer.ts, DataPlane mode 'pipeline') <-> wireguard-go
+//   eng-wg-rtc the same with DataPlane mode 'rtc' (run to completion)
+//   eng-wg-rtcx the same with mode 'rtc-split' (each shard writes the next shard's TUN queue)
+// The eng-* pairs compare data-plane designs: `wirecage run` has no switch for
+// the mode, so the engine runs without the cage, wired by the same attachDevice.
 import type { Lab, Netns } from '@wirecage/tests/lib/netns.js';
 import { waitFor } from '@wirecage/tests/lib/wait.js';
 import { cageKey, writeWgQuick } from '@wirecage/tests/lib/cage.js';
 import { startWireguardGo } from '@wirecage/tests/lib/wireguard-go.js';
-import { startCage, wireguardGoEndpoint, type Endpoint } from './endpoint.js';
+import { startCage, startEnginePeer, wireguardGoEndpoint, type Endpoint } from './endpoint.js';
 import type { PairName } from './options.js';
 
 export const PAIR_TITLES: Record<PairName, string> = {
   'wg-wg': 'wireguard-go ↔ wireguard-go',
   'cage-wg': 'cage ↔ wireguard-go',
   'cage-cage': 'cage ↔ cage',
+  'eng-wg': 'engine (pipeline) ↔ wireguard-go',
+  'eng-wg-rtc': 'engine (rtc) ↔ wireguard-go',
+  'eng-wg-rtcx': 'engine (rtc-split) ↔ wireguard-go',
 };
 
 export interface Pair {
@@ -30,9 +38,9 @@ export interface Pair {
 
 const MTU = 1420;
 const CAGE_PORT = 51820;
-const TUNNEL_NET: Record<PairName, number> = { 'wg-wg': 1, 'cage-wg': 2, 'cage-cage': 3 };
+const TUNNEL_NET: Record<PairName, number> = { 'wg-wg': 1, 'cage-wg': 2, 'cage-cage': 3, 'eng-wg': 4, 'eng-wg-rtc': 5, 'eng-wg-rtcx': 6 };
 
-export async function buildPair(lab: Lab, name: PairName, cageFlags: string[]): Promise<Pair> {
+export async function buildPair(lab: Lab, name: PairName, cageFlags: string[], workers = 2): Promise<Pair> {
   const left = await lab.namespace('left');
   const right = await lab.namespace('right');
   const veth = await lab.veth(left, right, { v6: false });
@@ -61,6 +69,24 @@ export async function buildPair(lab: Lab, name: PairName, cageFlags: string[]): 
     ]);
     const cage = startCage({ ns: left, config, address: addrL, command: ['sleep', 'infinity'], flags: cageFlags });
     pair = { name, left: await cage.ready(), right: wireguardGoEndpoint(wgR, addrR), outerExec: left.run.bind(left), outerTarget: outerR };
+  } else if (name === 'eng-wg' || name === 'eng-wg-rtc' || name === 'eng-wg-rtcx') {
+    const wgR = await startWireguardGo(right, { addresses: [`${addrR}/24`], mtu: MTU });
+    const key = await cageKey(dir, 'left');
+    await wgR.setPeer({ publicKey: key.publicKey, allowedIps: [`${addrL}/32`] });
+    right.spawn('iperf3', ['-s']);
+    const engine = await startEnginePeer(left, dir, addrL, {
+      privateKey: key.privateKey,
+      peerPublicKey: wgR.publicKey,
+      peerEndpoint: wgR.endpoint(outerR),
+      allowedIps: [`${net}.0/24`],
+      address: `${addrL}/24`,
+      mtu: MTU,
+      workers,
+      mode: name === 'eng-wg-rtc' ? 'rtc' : name === 'eng-wg-rtcx' ? 'rtc-split' : 'pipeline',
+      offload: true,
+      ifname: lab.uniqueIfname('eng'),
+    });
+    pair = { name, left: engine, right: wireguardGoEndpoint(wgR, addrR), outerExec: left.run.bind(left), outerTarget: outerR };
   } else {
     const kL = await cageKey(dir, 'left');
     const kR = await cageKey(dir, 'right');

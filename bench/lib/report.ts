@@ -20,6 +20,11 @@ function cpuOf(p: PairResult | undefined, t: TestId, side: 'left' | 'right'): nu
   return tr === undefined ? undefined : cpuPerGB(tr.cpu[side], tr.bytes);
 }
 
+function overheadRange(p: PairResult): string {
+  const all = (p.pingRounds ?? []).map((g) => g.medianMs - g.outerMedianMs);
+  return all.length < 2 ? '' : ` (${ms(Math.min(...all))}–${ms(Math.max(...all))})`;
+}
+
 const pingOverhead = (p: PairResult | undefined) => (p?.ping === undefined ? undefined : p.ping.medianMs - p.ping.outerMedianMs);
 
 interface Goal {
@@ -138,7 +143,12 @@ export function renderReport(run: BenchRun): string {
     '',
   );
 
-  lines.push('## Round trip', '', `${o.pings} pings at 20 ms intervals through the tunnel, then the same over the bare veth between the two namespaces; overhead = tunnel median − veth median.`, '');
+  lines.push(
+    '## Round trip',
+    '',
+    `${o.pings} pings at 20 ms intervals through the tunnel, then the same over the bare veth between the two namespaces, once per round; overhead = tunnel median − veth median. The round with the median overhead is shown, the lowest and highest overhead of the rounds in parentheses.`,
+    '',
+  );
   lines.push(
     ...table(
       ['pair', 'median ms', 'avg ms', 'replies', 'veth median ms', 'overhead ms', 'median × anchor', 'overhead × anchor'],
@@ -151,7 +161,7 @@ export function renderReport(run: BenchRun): string {
           ms(g.avgMs),
           `${g.received}/${g.sent}`,
           ms(g.outerMedianMs),
-          ms(g.medianMs - g.outerMedianMs),
+          ms(g.medianMs - g.outerMedianMs) + overheadRange(p),
           p.name === ANCHOR ? '' : times(ratio(g.medianMs, anchor?.ping?.medianMs)),
           p.name === ANCHOR ? '' : times(ratio(pingOverhead(p), pingOverhead(anchor))),
         ];
@@ -199,7 +209,8 @@ export function renderReport(run: BenchRun): string {
     '',
     '- Each pair is a lab of its own: two network namespaces (`wct<token>-left`, `-right`) joined by a veth on 198.18.k.0/24, the tunnel on 10.77.n.0/24 ' +
       '(left .1, right .2), MTU 1420 everywhere. Nothing runs in the machine’s own network namespace; the labs are torn down at the end, on failure and on Ctrl-C.',
-    '- wireguard-go is Debian’s, one process per side (`wireguard-go -f`), configured with `wg set`.',
+    `- wireguard-go is the one first on PATH (\`wireguard-go --version\`: ${m.wireguardGo}; Debian’s build says v0.0.20220316, the 2023 anchor v0.0.20230223), one process per side (\`wireguard-go -f\`), configured with \`wg set\`.`,
+    '- The engine pairs (eng-wg, eng-wg-rtc, eng-wg-rtcx; only when named with --only) run bench/lib/engine-peer.ts instead of a cage: the same Device and attachDevice (2 workers unless --workers, offloads on) with DataPlane mode `pipeline`, `rtc` or `rtc-split`, the TUN and UDP sockets in the left namespace itself (no cage around it, as wireguard-go), the iperf3 client and ping in that namespace. `wirecage run` has no switch for the mode, so these pairs are how the designs are compared.',
     '- A cage is `node packages/cli/bin/run.js run -c FILE -- CMD` started in a lab namespace with `ip netns exec`. The right cage of cage ↔ cage runs `iperf3 -s` as its command; ' +
       'a left cage runs `sleep infinity`, and the iperf3 client and ping are started in that cage’s network namespace with `nsenter -t <pid of the cage’s init> -n`, so they use the cage’s TUN exactly as its command would. ' +
       'Cage ↔ cage: both cages have ListenPort 51820 and each other as Endpoint.',

@@ -11,7 +11,10 @@ export interface PairResult {
   transfers: Partial<Record<TestId, TransferResult>>;
   /** Per test, every round's run in the order they ran. */
   rounds: Partial<Record<TestId, TransferResult[]>>;
+  /** The round with the median overhead (tunnel median − veth median). */
   ping?: PingResult;
+  /** Every round's ping series, in the order they ran. */
+  pingRounds?: PingResult[];
   /** VmHWM in bytes: the endpoint process, and the whole program (for wirecage: stage 1 + helper + stage 2). */
   rss: { left: number; right: number; leftProgram: number; rightProgram: number };
 }
@@ -43,5 +46,12 @@ export function cpuPerGB(cpuSeconds: number, bytes: number): number | undefined 
 export function medianRun(runs: TransferResult[]): TransferResult {
   if (runs.length === 0) throw new Error('medianRun: no runs');
   const sorted = [...runs].sort((a, b) => a.bitsPerSecond - b.bitsPerSecond);
+  return sorted[(sorted.length - 1) >> 1]!;
+}
+
+/** The ping round with the median overhead (the lower middle one for an even count). */
+export function medianPing(runs: PingResult[]): PingResult {
+  if (runs.length === 0) throw new Error('medianPing: no runs');
+  const sorted = [...runs].sort((a, b) => a.medianMs - a.outerMedianMs - (b.medianMs - b.outerMedianMs));
   return sorted[(sorted.length - 1) >> 1]!;
 }

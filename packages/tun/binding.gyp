@@ -22,7 +22,8 @@
         "native/pump_loop.cc",
         "native/pump_tun.cc",
         "native/pump_udp_reader.cc",
-        "native/pump_udp_writer.cc"
+        "native/pump_udp_writer.cc",
+        "native/poll_in.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]

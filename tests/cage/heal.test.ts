@@ -115,11 +115,10 @@ describe('wirecage run: a tunnel that heals', function () {
     const conf = await cageConfig('name.conf', NAME);
     // 8 MiB at 1 MiB/s: still going when A stops, whatever the machine's speed.
     const fetch = `curl -sS --limit-rate 1M -o /tmp/payload http://${WEB}:8080/ && sha256sum /tmp/payload`;
-    // --workers 0: the sharded plane hands the main thread its packet counts every 100 ms, rx and tx
-    // together, and syncPeer applies "data sent" before "authenticated packet received"; so a batch
-    // with the last answer and the ACK to it leaves no Keepalive+Rekey timer (15 s) armed, and a dead
-    // server is noticed only when the cage sends again (curl's TCP keepalive, 60 s later).
-    const cage = spawnWirecage(cli, ['-c', conf, '--workers', '0', '--reresolve-after', '2', '--log-level', 'info', '--', 'sh', '-c', fetch]);
+    // The default sharded plane: its timers come from counters synced every 100 ms, and a dead server
+    // must still be noticed 15 s (Keepalive + Rekey-Timeout) after the cage's last send, not when curl
+    // sends again (plane.ts, syncPeer).
+    const cage = spawnWirecage(cli, ['-c', conf, '--reresolve-after', '2', '--log-level', 'info', '--', 'sh', '-c', fetch]);
     const sent = async () => (await a.wg.dump()).peers.find((p) => p.publicKey === key.publicKey)?.txBytes ?? 0;
     await waitFor(
       async () => {

@@ -110,7 +110,7 @@ export async function startWireguardGo(ns: Netns, opts: WireguardGoOptions = {})
 
   // A SIGKILLed wireguard-go leaves its socket behind; the name carries the lab token, so it is ours.
   lab.onTeardown(() => rm(sock, { force: true }));
-  const proc = ns.spawn('wireguard-go', ['-f', ifname], {
+  const proc = ns.spawn(wireguardGoBinary(), ['-f', ifname], {
     env: { PATH: process.env.PATH, WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: opts.logLevel ?? 'error' },
   });
   await waitFor(
@@ -133,4 +133,9 @@ export async function startWireguardGo(ns: Netns, opts: WireguardGoOptions = {})
     throw new Error(`${ifname} in ${ns.name} reports public key ${dump.interface.publicKey}, expected ${keys.publicKey}`);
   }
   return new WireguardGoPeer(ns, ifname, keys, dump.interface.listenPort, proc);
+}
+
+/** The wireguard-go the labs run: $WIREGUARD_GO (a path, e.g. a newer build to compare against), else the one on PATH. */
+export function wireguardGoBinary(): string {
+  return process.env.WIREGUARD_GO || 'wireguard-go';
 }

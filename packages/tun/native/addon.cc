@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openUdp", Napi::Function::New(env, OpenUdpJs, "openUdp"));
   exports.Set("UdpSocket", DefineUdpSocket(env));
   exports.Set("RingPump", DefinePump(env));
+  exports.Set("pollIn", Napi::Function::New(env, PollInJs, "pollIn"));
   return exports;
 }
 

@@ -12,5 +12,6 @@ Napi::Value OpenUdpJs(const Napi::CallbackInfo& info);
 Napi::Value FutexWaitJs(const Napi::CallbackInfo& info);
 Napi::Value FutexWakeJs(const Napi::CallbackInfo& info);
 Napi::Value SetThreadName(const Napi::CallbackInfo& info);
+Napi::Value PollInJs(const Napi::CallbackInfo& info);
 
 }  // namespace wctun

@@ -19,27 +19,31 @@ namespace {
 
 using Loop = void (*)(PumpContext&);
 using MakeConsumer = std::unique_ptr<Consumer> (*)(PumpContext&);
+using MakeProducer = std::unique_ptr<Producer> (*)(PumpContext&);
 
 void TunWriterLoop(PumpContext& c) { ConsumerLoop(c, *NewTunConsumer(c)); }
 void UdpWriterLoop(PumpContext& c) { ConsumerLoop(c, *NewUdpConsumer(c)); }
 
-// Readers and writers run a loop on a thread of their own; emitters have no
-// thread: their emit() sends from the calling thread (a shard's).
+// Readers and writers run a loop on a thread of their own; emitters and
+// pollers have no thread: their emit()/read() works on the calling thread (a shard's).
 struct Kind {
   const char* name;
   Loop loop;
   MakeConsumer consumer;
+  MakeProducer producer;
   bool reader;
   bool udp;
 };
 
 constexpr Kind kKinds[] = {
-    {"tunReader", TunReaderLoop, nullptr, true, false},
-    {"tunWriter", TunWriterLoop, nullptr, false, false},
-    {"udpReader", UdpReaderLoop, nullptr, true, true},
-    {"udpWriter", UdpWriterLoop, nullptr, false, true},
-    {"tunEmitter", nullptr, NewTunConsumer, false, false},
-    {"udpEmitter", nullptr, NewUdpConsumer, false, true},
+    {"tunReader", TunReaderLoop, nullptr, nullptr, true, false},
+    {"tunWriter", TunWriterLoop, nullptr, nullptr, false, false},
+    {"udpReader", UdpReaderLoop, nullptr, nullptr, true, true},
+    {"udpWriter", UdpWriterLoop, nullptr, nullptr, false, true},
+    {"tunEmitter", nullptr, NewTunConsumer, nullptr, false, false},
+    {"udpEmitter", nullptr, NewUdpConsumer, nullptr, false, true},
+    {"tunPoller", nullptr, nullptr, NewTunProducer, false, false},
+    {"udpPoller", nullptr, nullptr, NewUdpProducer, false, true},
 };
 
 }  // namespace
@@ -50,6 +54,7 @@ Napi::Function Pump::Define(Napi::Env env) {
                          InstanceMethod("stop", &Pump::Stop),
                          InstanceMethod("stats", &Pump::Stats),
                          InstanceMethod("emit", &Pump::Emit),
+                         InstanceMethod("read", &Pump::Read),
                          InstanceAccessor("running", &Pump::Running, nullptr),
                      });
 }
@@ -71,6 +76,10 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info), env_(
   }
   if (kind->consumer != nullptr) {
     consumer_ = kind->consumer(*ctx_);
+    return;
+  }
+  if (kind->producer != nullptr) {
+    producer_ = kind->producer(*ctx_);
     return;
   }
   running_.store(true);
@@ -208,6 +217,16 @@ Napi::Value Pump::Emit(const Napi::CallbackInfo& info) {
   }
   if (ctx_->fd < 0) return Napi::Number::New(env, 0);  // stopped
   return Napi::Number::New(env, EmitInline(*ctx_, *consumer_));
+}
+
+Napi::Value Pump::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!producer_) {
+    ThrowType(env, "RingPump: read() is for pollers (tunPoller, udpPoller)");
+    return env.Undefined();
+  }
+  if (ctx_->fd < 0 || ctx_->stats->fatalErrno.load() != 0) return Napi::Number::New(env, 0);  // stopped, or the fd is gone
+  return Napi::Number::New(env, producer_->Read());
 }
 
 Napi::Value Pump::Running(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), running_.load()); }

@@ -32,6 +32,7 @@ class Pump : public Napi::ObjectWrap<Pump> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Running(const Napi::CallbackInfo& info);
   Napi::Value Emit(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
 
   bool Setup(const Napi::CallbackInfo& info);
   void Join();
@@ -41,6 +42,7 @@ class Pump : public Napi::ObjectWrap<Pump> {
   std::string kind_;
   std::unique_ptr<PumpContext> ctx_;
   std::unique_ptr<Consumer> consumer_;  // emitters only
+  std::unique_ptr<Producer> producer_;  // pollers only
   PumpStats stats_;
   std::thread thread_;
   std::atomic<bool> running_{false};

@@ -83,6 +83,18 @@ void ConsumerLoop(PumpContext& c, Consumer& k);
 // Returns how many slots it freed.
 uint32_t EmitInline(PumpContext& c, Consumer& k);
 
+// A reader's step without its thread: one batch from the fd into free slots,
+// no waiting (the fd is non-blocking). A run-to-completion shard calls it on
+// its own thread after its own poll; the reader loops call it after WaitFd.
+// Returns the slots published (the doorbell is rung only when the context has one).
+class Producer {
+ public:
+  virtual ~Producer() = default;
+  virtual uint32_t Read() = 0;
+};
+std::unique_ptr<Producer> NewTunProducer(PumpContext& c);
+std::unique_ptr<Producer> NewUdpProducer(PumpContext& c);
+
 void TunReaderLoop(PumpContext& c);
 void UdpReaderLoop(PumpContext& c);
 

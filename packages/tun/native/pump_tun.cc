@@ -20,29 +20,32 @@ bool Unrecoverable(int err) { return err == EBADF || err == EBADFD || err == EIN
 
 }  // namespace
 
-void TunReaderLoop(PumpContext& c) {
-  std::unique_ptr<uint8_t[]> scratch(new uint8_t[kScratch]);
-  const size_t room = c.ring.DataBytes() - ring::kTunOffset;
-  while (!c.Done()) {
-    Wait w = WaitFd(c, POLLIN, -1);
-    if (w == Wait::kStop) return;
-    if (w == Wait::kError) return c.Fatal(errno ? errno : EBADF, "poll");
-    if (w == Wait::kTimeout) continue;
+namespace {
+
+// One batch of reads into free slots, without waiting: the reader thread's
+// step after poll(), and a run-to-completion shard's own read.
+class TunProducer : public Producer {
+ public:
+  explicit TunProducer(PumpContext& c) : c_(c), scratch_(new uint8_t[kScratch]) {}
+
+  uint32_t Read() override {
+    PumpContext& c = c_;
+    const size_t room = c.ring.DataBytes() - ring::kTunOffset;
     uint32_t published = 0;
     for (int i = 0; i < c.options.batch && !c.Done(); i++) {
       uint32_t head = c.ring.Head();
       bool free = c.ring.State(head) == ring::kFree;
       // A packet that does not fit the slot spills into scratch, so its real
       // length is known and it is dropped whole instead of being cut short.
-      iovec iov[2] = {{c.ring.Data(head) + ring::kTunOffset, room}, {scratch.get(), kScratch}};
-      ssize_t n = free ? readv(c.fd, iov, 2) : read(c.fd, scratch.get(), kScratch);
+      iovec iov[2] = {{c.ring.Data(head) + ring::kTunOffset, room}, {scratch_.get(), kScratch}};
+      ssize_t n = free ? readv(c.fd, iov, 2) : read(c.fd, scratch_.get(), kScratch);
       PumpStats::Add(c.stats->syscalls, 1);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN) break;
         PumpStats::Add(c.stats->errors, 1);
         c.stats->lastErrno.store(errno);
-        if (Unrecoverable(errno)) return c.Fatal(errno, "read");
+        if (Unrecoverable(errno)) c.Fatal(errno, "read");
         break;
       }
       if (!free) {
@@ -66,10 +69,30 @@ void TunReaderLoop(PumpContext& c) {
       published++;
     }
     if (published > 0) {
-      ring::RingDoorbell(c.doorbell);
+      if (c.doorbell != nullptr) ring::RingDoorbell(c.doorbell);
       PumpStats::Add(c.stats->packets, published);
       PumpStats::Add(c.stats->batches, 1);
     }
+    return published;
+  }
+
+ private:
+  PumpContext& c_;
+  std::unique_ptr<uint8_t[]> scratch_;
+};
+
+}  // namespace
+
+std::unique_ptr<Producer> NewTunProducer(PumpContext& c) { return std::make_unique<TunProducer>(c); }
+
+void TunReaderLoop(PumpContext& c) {
+  TunProducer reader(c);
+  while (!c.Done() && c.stats->fatalErrno.load() == 0) {
+    Wait w = WaitFd(c, POLLIN, -1);
+    if (w == Wait::kStop) return;
+    if (w == Wait::kError) return c.Fatal(errno ? errno : EBADF, "poll");
+    if (w == Wait::kTimeout) continue;
+    reader.Read();
   }
 }
 

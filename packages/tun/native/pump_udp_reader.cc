@@ -67,7 +67,7 @@ void FillHeader(uint8_t* slot, size_t len, const PeerAddr& from) {
   WriteSlotAddr(slot, from);
 }
 
-class Reader {
+class Reader : public Producer {
  public:
   explicit Reader(PumpContext& c) : c_(c), batch_(c.options.batch) {
     int on = c.options.gro ? 1 : 0;
@@ -81,8 +81,15 @@ class Reader {
     scratch_.reset(new uint8_t[c.ring.DataBytes()]);
   }
 
+  // One recvmmsg without waiting; the slots it published.
+  uint32_t Read() override {
+    Round();
+    return published_;
+  }
+
   // One recvmmsg; false when the socket is drained (or failed).
   bool Round() {
+    published_ = 0;
     uint32_t head = c_.ring.Head();
     int free = 0;
     while (free < c_.options.batch && c_.ring.State(head + free) == ring::kFree) free++;
@@ -114,8 +121,9 @@ class Reader {
       return got == n;
     }
     uint32_t published = gro_ ? SplitGro(head, got) : Compact(head, got);
+    published_ = published;
     if (published > 0) {
-      ring::RingDoorbell(c_.doorbell);
+      if (c_.doorbell != nullptr) ring::RingDoorbell(c_.doorbell);
       PumpStats::Add(c_.stats->packets, published);
       PumpStats::Add(c_.stats->batches, 1);
     }
@@ -183,9 +191,12 @@ class Reader {
   std::unique_ptr<uint8_t[]> gro_;
   int groMessages_ = 0;
   std::unique_ptr<uint8_t[]> scratch_;
+  uint32_t published_ = 0;
 };
 
 }  // namespace
+
+std::unique_ptr<Producer> NewUdpProducer(PumpContext& c) { return std::make_unique<Reader>(c); }
 
 void UdpReaderLoop(PumpContext& c) {
   Reader reader(c);

@@ -68,6 +68,8 @@ UdpOpenResult OpenFamily(const UdpOpenRequest& req, int family, bool dual) {
     errno = err;
     return Failed(r, failed.c_str(), fd);
   }
+  int on = 1;
+  if (req.reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) return Failed(r, "setsockopt(SO_REUSEPORT)", fd);
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), len) < 0) return Failed(r, "bind", fd);
   r.fd = fd;
   return r;

@@ -9,6 +9,7 @@ struct UdpOpenRequest {
   int port = 0;         // 0: the kernel picks
   int family = 0;       // 4, 6, or 0 for dual stack (IPv6 socket that also carries IPv4)
   int netnsFd = -1;     // -1: the calling thread's network namespace
+  bool reusePort = false;  // SO_REUSEPORT before bind: several sockets share the port, the kernel spreads peers over them
 };
 
 struct UdpOpenResult {

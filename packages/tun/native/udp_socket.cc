@@ -155,6 +155,7 @@ Napi::Value OpenUdpJs(const Napi::CallbackInfo& info) {
   req.port = static_cast<int>(port);
   req.family = static_cast<int>(family);
   req.netnsFd = static_cast<int>(netnsFd);
+  req.reusePort = o.Get("reusePort").ToBoolean().Value();
   UdpOpenResult r;
   std::string where = "UDP socket on " + (req.address.empty() ? std::string("*") : req.address) + ":" +
                       std::to_string(req.port);

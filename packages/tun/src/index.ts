@@ -46,3 +46,4 @@ export {
 export { coalesceTcp, GRO_MAX_SEGMENTS } from './gro.js';
 export { SlotCoalescer } from './gro-ring.js';
 export { setThreadName } from './thread-name.js';
+export { RingPoller, pollIn, type PollerKind } from './poller.js';

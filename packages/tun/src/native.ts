@@ -81,6 +81,8 @@ export interface NativePump {
   stats(): NativePumpStats;
   /** Emitter kinds only: sends what is finished from TAIL on, on the calling thread; slots freed. */
   emit(): number;
+  /** Poller kinds only: one batch from the fd into free slots, on the calling thread, without waiting; slots published. */
+  read(): number;
 }
 
 interface Addon {
@@ -97,7 +99,8 @@ interface Addon {
   futexWait(words: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
   setThreadName(name: string): void;
   futexWake(words: Int32Array, index: number, count: number): number;
-  openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number }): { fd: number; family: 4 | 6 };
+  openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number; reusePort?: boolean }): { fd: number; family: 4 | 6 };
+  pollIn(fdA: number, fdB: number, timeoutMs: number): number;
   UdpSocket: new (fd: number) => NativeUdpSocket;
   RingPump: new (
     kind: string,

@@ -15,6 +15,12 @@ export interface UdpSocketOptions {
   family?: UdpFamily;
   /** Create the socket in this network namespace (an open fd). Default: the calling thread's. */
   netnsFd?: number;
+  /**
+   * SO_REUSEPORT: sockets opened with it on the same address and port form a
+   * group, and the kernel spreads the senders over them (one sender always
+   * lands on the same socket). Default false.
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -32,7 +38,7 @@ export class UdpSocket {
   }
 
   static open(options: UdpSocketOptions = {}): UdpSocket {
-    const { address, port = 0, family = 'dual', netnsFd } = options;
+    const { address, port = 0, family = 'dual', netnsFd, reusePort = false } = options;
     if (family !== 4 && family !== 6 && family !== 'dual') throw new RangeError(`family must be 4, 6 or 'dual', got ${String(family)}`);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port must be 0 to 65535, got ${port}`);
     if (address !== undefined) {
@@ -48,6 +54,7 @@ export class UdpSocket {
       port,
       ...(address !== undefined && { address }),
       ...(netnsFd !== undefined && { netnsFd }),
+      reusePort,
     });
     return new UdpSocket(new native.UdpSocket(fd));
   }

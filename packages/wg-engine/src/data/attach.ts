@@ -5,7 +5,7 @@
 import { UdpSocket, type Tun } from '@wirecage/tun';
 import type { Device } from '../device.js';
 import { UdpBind } from '../udp.js';
-import { DataPlane } from './plane.js';
+import { DataPlane, type PlaneMode } from './plane.js';
 
 export interface AttachOptions {
   /** UDP port to listen on; 0 lets the kernel pick. Ignored with udpFd. */
@@ -16,6 +16,12 @@ export interface AttachOptions {
   udpFd?: number;
   /** Shard workers; 0 runs the data path on the main thread. */
   workers: number;
+  /**
+   * The sharded plane's design (DataPlane's mode). 'rtc' and 'rtc-split' need a Tun opened with
+   * at least `workers` queues, and opens one UDP socket per shard on the port
+   * (SO_REUSEPORT). Default 'pipeline'.
+   */
+  mode?: PlaneMode;
 }
 
 export interface Attachment {
@@ -49,19 +55,29 @@ export async function attachDevice(device: Device, tun: Tun, opts: AttachOptions
       close: async () => bind.close(),
     };
   }
-  const udp =
-    opts.udpFd !== undefined
-      ? UdpSocket.fromFd(opts.udpFd)
-      : UdpSocket.open({
-          port: opts.listenPort ?? 0,
-          address: opts.listenAddress,
-          family: opts.listenAddress === undefined ? 'dual' : opts.listenAddress.includes(':') ? 6 : 4,
-        });
+  const rtc = opts.mode === 'rtc' || opts.mode === 'rtc-split';
+  if (rtc && opts.udpFd !== undefined) throw new Error("mode 'rtc' opens a UDP socket per shard; it cannot use an inherited one");
+  const open = (port: number) =>
+    UdpSocket.open({
+      port,
+      address: opts.listenAddress,
+      family: opts.listenAddress === undefined ? 'dual' : opts.listenAddress.includes(':') ? 6 : 4,
+      reusePort: rtc,
+    });
+  const udp = opts.udpFd !== undefined ? UdpSocket.fromFd(opts.udpFd) : open(opts.listenPort ?? 0);
+  const sockets = [udp];
   let plane: DataPlane;
   try {
-    plane = DataPlane.start(device, { io: { tun: { tun, queue: 0 }, udp }, workers: opts.workers, vnetHdr: tun.offload.vnetHdr });
+    // The rest of the group binds the port the first one got.
+    while (rtc && sockets.length < opts.workers) sockets.push(open(udp.port));
+    plane = DataPlane.start(device, {
+      io: { tun: { tun, queue: 0 }, udp, ...(rtc && { shardSockets: sockets }) },
+      workers: opts.workers,
+      vnetHdr: tun.offload.vnetHdr,
+      mode: opts.mode ?? 'pipeline',
+    });
   } catch (err) {
-    udp.close();
+    for (const s of sockets) s.close();
     throw err;
   }
   return {
@@ -69,7 +85,7 @@ export async function attachDevice(device: Device, tun: Tun, opts: AttachOptions
     plane,
     close: async () => {
       await plane.close();
-      udp.close();
+      for (const s of sockets) s.close();
     },
   };
 }

@@ -31,9 +31,30 @@ export interface PlaneIo {
   tun: TunQueueTarget;
   /** The bound UDP socket for the tunnel's outer packets. */
   udp: UdpSocket;
+  /**
+   * mode 'rtc': one UDP socket per shard, all in one SO_REUSEPORT group on udp's
+   * address (udp itself first). Shard k reads and writes socket k and queue k of
+   * the Tun in `tun` (opened with at least `workers` queues).
+   */
+  shardSockets?: UdpSocket[];
 }
 
+/**
+ * 'pipeline': native reader threads fill two rings shared by all shards, which
+ * seal/open and emit (a hand-off per direction). 'rtc' (run to completion): each
+ * shard reads its own TUN queue and UDP socket, seals/opens and sends on its own
+ * thread, with the same Shard code over rings of its own. 'rtc-split' (an
+ * experiment): the same, but shard k writes what it opened to TUN queue k+1, so
+ * the kernel's flow steering (a TUN sends a flow out of the queue that last
+ * wrote it) moves each flow's egress to the next shard: for a single peer,
+ * whose ingress all lands on one socket, the two directions then run on two
+ * threads instead of one, still with no hand-off between them.
+ */
+export type PlaneMode = 'pipeline' | 'rtc' | 'rtc-split';
+
 export interface DataPlaneOptions {
+  /** Default 'pipeline'. 'rtc' needs io with shardSockets. */
+  mode?: PlaneMode;
   /**
    * Where packets come from and go: native threads read the TUN queue and the UDP
    * socket into the rings, and the shards write what they finish. Without it the
@@ -83,9 +104,14 @@ interface Seen {
 
 export class DataPlane {
   readonly workers: number;
+  readonly mode: PlaneMode;
   private readonly pool: Piscina;
+  /** Pipeline: the shared rings. rtc: shard 0's own (rings[k] has every shard's). */
   readonly egress: PacketRing;
   readonly ingress: PacketRing;
+  private readonly rings: { egress: PacketRing; ingress: PacketRing }[];
+  /** rtc: the fds shard k reads, and those it writes. */
+  private shardFds: { read: { tun: number; udp: number }; write: { tun: number; udp: number } }[] = [];
   readonly doorbell: Doorbell;
   private readonly control: Int32Array;
   private readonly counters: PeerCounters;
@@ -110,15 +136,24 @@ export class DataPlane {
     const n = opts.workers ?? availableParallelism();
     if (!Number.isInteger(n) || n < 1 || n > 8) throw new RangeError(`workers must be an integer from 1 to 8, got ${n}`);
     this.workers = n;
+    this.mode = opts.mode ?? 'pipeline';
+    if (this.mode !== 'pipeline' && this.mode !== 'rtc' && this.mode !== 'rtc-split') {
+      throw new RangeError(`mode must be 'pipeline', 'rtc' or 'rtc-split', got ${String(this.mode)}`);
+    }
+    const rtc = this.mode !== 'pipeline';
+    if (rtc && !opts.io) throw new RangeError("mode 'rtc' needs io: the shards read their own TUN queue and UDP socket");
     const ring = {
       capacity: opts.ringSlots ?? 1024,
       slotBytes: slotBytesForMtu(device.mtu),
-      lanes: n,
+      lanes: rtc ? 1 : n,
       batchShift: opts.batchShift ?? 3,
     };
-    // Egress slots of an offloading TUN hold 64 KiB super-packets, so that ring has fewer of them (256 x 72 KiB).
-    this.egress = PacketRing.create(opts.vnetHdr ? { ...ring, capacity: Math.min(ring.capacity, 256), slotBytes: slotBytesForOffload() } : ring);
-    this.ingress = PacketRing.create(ring);
+    // Egress slots of an offloading TUN hold 64 KiB super-packets, so that ring has fewer of them (256 x 72 KiB;
+    // a run-to-completion shard reads at most one batch before it empties its ring: 64 x 72 KiB).
+    const egressRing = () => PacketRing.create(opts.vnetHdr ? { ...ring, capacity: Math.min(ring.capacity, rtc ? 64 : 256), slotBytes: slotBytesForOffload() } : ring);
+    this.rings = Array.from({ length: rtc ? n : 1 }, () => ({ egress: egressRing(), ingress: PacketRing.create(ring) }));
+    this.egress = this.rings[0]!.egress;
+    this.ingress = this.rings[0]!.ingress;
     this.doorbell = Doorbell.create();
     this.control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
     this.counters = new PeerCounters(device.maxPeers, n);
@@ -162,6 +197,23 @@ export class DataPlane {
       writeTun: () => device.drops.add('send-failed'),
     };
     device.listenPort = io.udp.port;
+    if (this.mode !== 'pipeline') {
+      // No threads but the shards: each reads, transforms and sends on its own queue and socket.
+      const sockets = io.shardSockets ?? [];
+      if (typeof io.tun === 'number' || io.tun.tun.queueCount < this.workers || sockets.length < this.workers) {
+        throw new RangeError(
+          `mode 'rtc' needs a TUN queue and a UDP socket per shard: ${this.workers} shards, ` +
+            `${typeof io.tun === 'number' ? 'a bare queue fd' : `${io.tun.tun.queueCount} queue(s)`}, ${sockets.length} shard socket(s)`,
+        );
+      }
+      const tun = io.tun.tun;
+      const split = this.mode === 'rtc-split' ? 1 : 0;
+      this.shardFds = sockets.slice(0, this.workers).map((s, k) => ({
+        read: { tun: tun.queueFd(k), udp: s.fd },
+        write: { tun: tun.queueFd((k + split) % this.workers), udp: s.fd },
+      }));
+      return [];
+    }
     // No writer threads: the shards send what they finish themselves (RingEmitter, under each
     // ring's consumer lock), so a packet crosses one thread hand-off per direction, not two.
     // They dup these fds; the plane's owner keeps the originals open until close().
@@ -181,7 +233,8 @@ export class DataPlane {
       shards: this.workers,
       mtu: d.mtu,
       vnetHdr: this.opts.vnetHdr ?? false,
-      emit: this.emitFds,
+      emit: this.mode === 'pipeline' ? this.emitFds : (this.shardFds[index]?.write ?? null),
+      rtc: this.mode === 'pipeline' ? null : (this.shardFds[index]?.read ?? null),
       timeOrigin: performance.timeOrigin,
       keypairs: d.keypairs.sab,
       keypairCapacity: d.keypairs.capacity,
@@ -194,8 +247,8 @@ export class DataPlane {
       stats: this.statsSab,
       control: this.control.buffer as SharedArrayBuffer,
       doorbell: this.doorbell.sab,
-      egress: this.egress.sab,
-      ingress: this.ingress.sab,
+      egress: (this.rings[index] ?? this.rings[0]!).egress.sab,
+      ingress: (this.rings[index] ?? this.rings[0]!).ingress.sab,
     };
   }
 
@@ -317,16 +370,21 @@ export class DataPlane {
     s.totals = totals;
     peer.txBytes += txBytes;
     peer.rxBytes += rxBytes;
-    if (txData > 0) {
-      peer.timers.anyAuthenticatedPacketTraversal();
-      peer.timers.anyAuthenticatedPacketSent();
-      peer.timers.dataSent();
-    }
+    // One sync covers up to syncIntervalMs of traffic whose order is lost: receipts go first, so data
+    // sent in the same window still arms the timer that expects an answer. The other order let a
+    // batch holding an answer and the next send disarm it, and a dead server went unnoticed until
+    // the caged program happened to send again (a minute for TCP keepalives); at worst this order
+    // costs one handshake that was not needed.
     if (rxAuth > 0) {
       peer.timers.anyAuthenticatedPacketReceived();
       peer.timers.anyAuthenticatedPacketTraversal();
     }
     if (rxData > 0) peer.timers.dataReceived();
+    if (txData > 0) {
+      peer.timers.anyAuthenticatedPacketTraversal();
+      peer.timers.anyAuthenticatedPacketSent();
+      peer.timers.dataSent();
+    }
   }
 
   shardStats(): ShardStats[] {
@@ -342,7 +400,15 @@ export class DataPlane {
   }
 
   ringStats(): RingStatsPair {
-    return { egress: this.egress.stats(), ingress: this.ingress.stats() };
+    if (this.rings.length === 1) return { egress: this.egress.stats(), ingress: this.ingress.stats() };
+    // rtc: every shard's rings summed, so the plane reads as one.
+    const sum = (which: 'egress' | 'ingress') => {
+      const all = this.rings.map((r) => r[which].stats());
+      const out = { ...all[0]! };
+      for (const s of all.slice(1)) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += s[k];
+      return out;
+    };
+    return { egress: sum('egress'), ingress: sum('ingress') };
   }
 
   pumpStats(): ReturnType<RingPump['stats']>[] {
@@ -356,8 +422,10 @@ export class DataPlane {
     this.device.off('routes', this.onRoutes);
     this.device.off('peer-removed', this.onPeerRemoved);
     Atomics.store(this.control, CTL_CLOSED, 1);
-    this.egress.close(this.doorbell);
-    this.ingress.close(this.doorbell);
+    for (const r of this.rings) {
+      r.egress.close(this.doorbell);
+      r.ingress.close(this.doorbell);
+    }
     await Promise.allSettled(this.tasks);
     for (const p of this.pumps) p.stop();
     await this.pool.destroy();

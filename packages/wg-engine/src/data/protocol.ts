@@ -11,6 +11,12 @@ export interface ShardInit {
   vnetHdr: boolean;
   /** Send finished slots from the shard (RingEmitter) on these fds; null: writer pumps (or the caller) consume. */
   emit: { tun: number; udp: number } | null;
+  /**
+   * Run to completion: the TUN queue and UDP socket the shard reads itself, into
+   * egress and ingress rings that are its alone (one lane); it writes to emit's.
+   * null: native reader pumps fill rings shared by every shard.
+   */
+  rtc: { tun: number; udp: number } | null;
   /** The main thread's performance.timeOrigin, to read keypair ages on the same clock. */
   timeOrigin: number;
   keypairs: SharedArrayBuffer;

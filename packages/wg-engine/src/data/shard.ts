@@ -12,7 +12,9 @@ import {
   Doorbell,
   PacketRing,
   RingEmitter,
+  RingPoller,
   ShardLane,
+  pollIn,
   SlotField,
   VNET_F_DATA_VALID,
   VNET_F_NEEDS_CSUM,
@@ -58,6 +60,9 @@ const MAX_SUPER_PACKET = 65535;
 
 // How long an idle shard sleeps before looking again without a doorbell: a safety net only.
 const IDLE_WAIT_MS = 200;
+// How long a run-to-completion shard sleeps in poll() with no packet: bounds how late it sees CLOSED and new routes.
+const RTC_WAIT_MS = 20;
+const RTC_BATCH = 16;
 const KEEP_FRESH_RECEIVING_MS = (REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) * 1000;
 
 export class Shard {
@@ -77,6 +82,10 @@ export class Shard {
   // Sending what this shard finished, from this thread (see ShardInit.emit).
   private readonly udpOut: RingEmitter | null;
   private readonly tunOut: RingEmitter | null;
+  // Run to completion: this shard's own reads (its TUN queue, its UDP socket).
+  private readonly tunIn: RingPoller | null;
+  private readonly udpIn: RingPoller | null;
+  private readonly rtcFds: { tun: number; udp: number } | null;
   // Whatever one packet does, the shard keeps running: a throw drops that packet only.
   private readonly sealSlot = (seq: number, ring: PacketRing): boolean => {
     try {
@@ -127,10 +136,18 @@ export class Shard {
     this.stats = new Float64Array(init.stats, init.index * SHARD_COUNTERS.length * 8, SHARD_COUNTERS.length);
     this.control = new Int32Array(init.control, 0, CONTROL_WORDS);
     this.doorbell = Doorbell.wrap(init.doorbell);
-    this.egress = new ShardLane(PacketRing.wrap(init.egress), init.index);
-    this.ingress = new ShardLane(PacketRing.wrap(init.ingress), init.index);
+    // Run to completion: the rings are this shard's alone (one lane).
+    const lane = init.rtc ? 0 : init.index;
+    this.egress = new ShardLane(PacketRing.wrap(init.egress), lane);
+    this.ingress = new ShardLane(PacketRing.wrap(init.ingress), lane);
     this.udpOut = init.emit ? RingEmitter.udp(init.emit.udp, this.egress.ring) : null;
     this.tunOut = init.emit ? RingEmitter.tun(init.emit.tun, this.ingress.ring) : null;
+    if (init.rtc && !init.emit) throw new TypeError('a run-to-completion shard needs fds to send on (init.emit)');
+    this.rtcFds = init.rtc;
+    // Each batch is emptied before the next read, so a batch only has to fit the ring: 16 TUN reads
+    // (super-packets with offloads) and one recvmmsg of 16 (each up to ~45 GRO segments).
+    this.tunIn = init.rtc ? RingPoller.tun(init.rtc.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) }) : null;
+    this.udpIn = init.rtc ? RingPoller.udp(init.rtc.udp, this.ingress.ring, { batch: Math.min(RTC_BATCH, this.ingress.ring.capacity) }) : null;
     this.refreshConfig();
   }
 
@@ -145,6 +162,8 @@ export class Shard {
     } finally {
       this.udpOut?.close();
       this.tunOut?.close();
+      this.tunIn?.close();
+      this.udpIn?.close();
     }
   }
 
@@ -152,12 +171,35 @@ export class Shard {
     // A predecessor that died may have finished slots without sending them.
     this.udpOut?.emit();
     this.tunOut?.emit();
+    if (this.rtcFds) return this.serveToCompletion(this.rtcFds);
     for (;;) {
       if (Atomics.load(this.control, CTL_CLOSED)) return;
       if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
       // Read before looking: a publish between the look and the sleep ends the sleep at once.
       const seen = this.doorbell.value();
       if (this.serveOnce() === 0) this.doorbell.wait(seen, IDLE_WAIT_MS);
+    }
+  }
+
+  /**
+   * Run to completion: wait on this shard's own fds, read a batch, transform and
+   * send it, all on this thread. The poll is bounded so CLOSED and configuration
+   * changes are seen within RTC_WAIT_MS even when no packet comes.
+   */
+  private serveToCompletion(fds: { tun: number; udp: number }): void {
+    const tunIn = this.tunIn!;
+    const udpIn = this.udpIn!;
+    let ready = 3; // look at both first: a predecessor may have left packets waiting
+    for (;;) {
+      if (Atomics.load(this.control, CTL_CLOSED)) return;
+      if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
+      let read = 0;
+      if (ready & 1) read += tunIn.read();
+      if (ready & 2) read += udpIn.read();
+      // Emitting never leaves a finished slot behind (a failed send is counted and freed), so the rings are empty again after this.
+      if (read > 0) this.serveOnce();
+      // After work, only ask which fd has more (no sleep); idle, sleep in poll.
+      ready = pollIn(fds.tun, fds.udp, read > 0 ? 0 : RTC_WAIT_MS);
     }
   }
 

@@ -1,0 +1,61 @@
+// A ring's producer without a thread, for run-to-completion shards: the shard
+// waits on its own fds (pollIn), then read() fills free slots from the TUN
+// queue or UDP socket on the shard's thread, as a reader pump's thread would
+// after its poll. No hand-off: the same thread transforms and emits the slots.
+import { describeErrno } from './errors.js';
+import { native, type NativePump } from './native.js';
+import type { PumpOptions, PumpStats } from './pump.js';
+import { PacketRing } from './ring.js';
+
+export type PollerKind = 'tunPoller' | 'udpPoller';
+
+export class RingPoller {
+  readonly kind: PollerKind;
+  readonly #native: NativePump;
+  #closed = false;
+
+  private constructor(kind: PollerKind, fd: number, ring: PacketRing, options: PumpOptions) {
+    if (!(ring instanceof PacketRing)) throw new TypeError('ring must be a PacketRing');
+    if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`fd must be an open file descriptor, got ${fd}`);
+    this.kind = kind;
+    this.#native = new native.RingPump(kind, fd, ring.i32, null, options);
+  }
+
+  /** Packets read from the TUN queue `fd` into slots at OFFSET 32 (a tunReader's step); keeps a dup of fd. */
+  static tun(fd: number, ring: PacketRing, options: PumpOptions = {}): RingPoller {
+    return new RingPoller('tunPoller', fd, ring, options);
+  }
+
+  /** Datagrams received on the UDP socket `fd` into slots at OFFSET 0, GRO split (a udpReader's step); keeps a dup of fd. */
+  static udp(fd: number, ring: PacketRing, options: PumpOptions = {}): RingPoller {
+    return new RingPoller('udpPoller', fd, ring, options);
+  }
+
+  /** One batch (up to options.batch reads, or one recvmmsg) into free slots; never waits. Returns slots published. */
+  read(): number {
+    return this.#closed ? 0 : this.#native.read();
+  }
+
+  stats(): PumpStats {
+    const { lastErrno, fatal, ...counters } = this.#native.stats();
+    return { ...counters, lastError: lastErrno ? describeErrno(lastErrno)[0] : undefined, fatal };
+  }
+
+  /** Closes its fd dup. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.stop();
+  }
+}
+
+/**
+ * Blocks the calling thread (workers only) until fdA or fdB is readable, at
+ * most timeoutMs. Returns a mask: 1 fdA, 2 fdB, 0 on timeout. A closed fd
+ * throws a TunError (EBADF).
+ */
+export function pollIn(fdA: number, fdB: number, timeoutMs: number): number {
+  return native.pollIn(fdA, fdB, timeoutMs);
+}
+
+
