@@ -144,7 +144,7 @@ export function renderServerReport(run: ServerBenchRun): string {
     '- wirecagesrv: `wirecagesrv up --allow-dest 10.99.1.0/24` (data-plane workers at their default, the CPU count), once as is (userspace NAT: stage 2 in a user namespace, ' +
       'the flows terminated by a namespace of its own and relayed by Node) and once with `--nat kernel`, started with `ip netns exec` so the kernel NAT’s forwarding and nftables table are the lab namespace’s. ' +
       'The cage registers with `curl` and gets its wg-quick file from the answer.',
-    '- Anchor: Debian’s wireguard-go in `srv` with `net.ipv4.ip_forward=1` and an nftables `masquerade` for the pool, the same cage as the client.',
+    '- Anchor: wireguard-go ($WIREGUARD_GO, else the one on PATH; "Machine" below names the build) in `srv` with `net.ipv4.ip_forward=1` and an nftables `masquerade` for the pool, the same cage as the client.',
     '- The cage is `wirecage run -c FILE -- sleep infinity`; iperf3 runs in its network namespace (`nsenter -n`), the client in the cage, `-R` to send from the lab host.',
     `- Whole run: ${run.elapsed.toFixed(0)} s.`,
     '',
