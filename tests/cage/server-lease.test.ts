@@ -51,7 +51,7 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
   };
   const peersList = async () => {
     const r = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'list', '--json', '--api', `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile },
+      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
       timeoutMs: 30_000,
     });
     assert.equal(r.code, 0, r.stderr);
@@ -120,7 +120,7 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
   it('after `wirecagesrv peers remove KEY` the next run registers again within the run, and its command runs once', async () => {
     const before = await readLease();
     const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile },
+      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
       timeoutMs: 30_000,
     });
     assert.equal(rm.code, 0, rm.stderr);
@@ -157,7 +157,7 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
   it('with --publish, a forgotten registration is seen when the forward is refused, and registered again there', async () => {
     const before = await readLease();
     const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile },
+      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
       timeoutMs: 30_000,
     });
     assert.equal(rm.code, 0, rm.stderr);

@@ -147,7 +147,7 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
     const forget = async () => {
       const key = JSON.parse(await readFile(leaseFile('lab'), 'utf8')).client_public_key as string;
       const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', key, '--api', url, '--ca-file', ca.cert], {
-        env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile },
+        env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
         timeoutMs: 30_000,
       });
       assert.equal(rm.code, 0, rm.stderr);

@@ -54,7 +54,7 @@ describe('wirecage run NAME without privilege registers again within the run', f
     assert.equal(first.code, 0, `${first.stderr}\n${server.describe()}`);
     const before = JSON.parse(await readFile(leaseFile(), 'utf8')) as { client_public_key: string; registered_at: string };
     const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile },
+      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
       timeoutMs: 30_000,
     });
     assert.equal(rm.code, 0, rm.stderr);

@@ -40,8 +40,8 @@ describe('wirecagesrv --metrics-listen', function () {
     const text = (await l.srv.runOrThrow('curl', ['-sS', '--max-time', '5', 'http://127.0.0.1:9587/metrics'])).stdout;
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
     assert.equal(value(/^wirecagesrv_peers_registered (\d+)$/m), 1, text);
-    assert.equal(value(/^wireguard_peers\{interface="wcs0"\} (\d+)$/m), 1, text);
-    assert.equal(value(/^wirecage_shards\{interface="wcs0"\} (\d+)$/m), 2, text);
+    assert.equal(value(/^wireguard_peers\{device="wcs0"\} (\d+)$/m), 1, text);
+    assert.equal(value(/^wirecage_shards\{device="wcs0"\} (\d+)$/m), 2, text);
     assert.equal(value(/^wirecagesrv_forwards_listening (\d+)$/m), 0, text);
     assert.ok(value(/^wireguard_peer_receive_bytes_total\{[^}]*\} (\d+)$/m) > 0, text);
     assert.ok(value(/^wirecage_shard_packets_total\{[^}]*direction="ingress"[^}]*\} (\d+)$/m) > 0, text);

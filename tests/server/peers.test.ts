@@ -46,10 +46,10 @@ describe('wirecagesrv peers list / remove', function () {
     go = await startWireguardGo(cli);
   });
 
-  /** The real `wirecagesrv peers ...` in the client namespace; the admin token file comes from ADMIN_TOKEN_FILE unless `args` names one. */
+  /** The real `wirecagesrv peers ...` in the client namespace; the admin token file comes from WIRECAGESRV_ADMIN_TOKEN_FILE unless `args` names one. */
   const peers = (args: string[], opts: { api?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> =>
     cli.run(process.execPath, [SRV_BIN, 'peers', ...args, '--api', opts.api ?? `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, ADMIN_TOKEN_FILE: adminFile, ...opts.env },
+      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile, ...opts.env },
       timeoutMs: 30_000,
     });
 
@@ -112,8 +112,8 @@ describe('wirecagesrv peers list / remove', function () {
     assert.match(cells[5]!, new RegExp(`^[0-9.]+:${go.listenPort}$`), 'where it came from');
     assert.match(cells[7]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/, 'when the lease ends');
 
-    // The token file given by flag instead of ADMIN_TOKEN_FILE.
-    const json = await peers(['list', '--json', '--admin-token-file', adminFile], { env: { ADMIN_TOKEN_FILE: undefined } });
+    // The token file given by flag instead of WIRECAGESRV_ADMIN_TOKEN_FILE.
+    const json = await peers(['list', '--json', '--admin-token-file', adminFile], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: undefined } });
     assert.equal(json.code, 0, json.stderr);
     const entries = JSON.parse(json.stdout) as Record<string, unknown>[];
     assert.deepEqual(entries.map((e) => [e.client_public_key, e.client_address, e.client_address6, e.forwards]), [[go.publicKey, '10.200.100.2', 'fd7a:5e:60::2', 0]]);
@@ -180,12 +180,16 @@ describe('wirecagesrv peers list / remove', function () {
   });
 
   it('refuses without the admin token (exit 2), with the registration token (exit 1, the server\'s reason), and a bad key (exit 2)', async () => {
-    const none = await peers(['list'], { env: { ADMIN_TOKEN_FILE: undefined } });
+    const none = await peers(['list'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: undefined } });
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /^wirecagesrv: the admin token is required: --admin-token-file FILE \(or ADMIN_TOKEN_FILE\)/);
-    const asClient = await peers(['list'], { env: { ADMIN_TOKEN_FILE: l.tokenFile } });
+    assert.match(none.stderr, /^wirecagesrv: the admin token is required: --admin-token-file FILE \(or WIRECAGESRV_ADMIN_TOKEN_FILE\)/);
+    const asClient = await peers(['list'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: l.tokenFile } });
     assert.equal(asClient.code, 1);
     assert.equal(asClient.stderr, `wirecagesrv: http://${l.srvAddr}:8443/v1/peers refused to list the peers: HTTP 401: listing peers needs the admin token (wirecagesrv up --admin-token-file)\n`);
+    // The name of the last release still works, for one release, with a warning naming the new one.
+    const legacy = await peers(['list', '--json'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: undefined, ADMIN_TOKEN_FILE: adminFile } });
+    assert.equal(legacy.code, 0, legacy.stderr);
+    assert.match(legacy.stderr, /^wirecagesrv: warning: ADMIN_TOKEN_FILE is deprecated and will stop working in the next release: set WIRECAGESRV_ADMIN_TOKEN_FILE instead\n$/);
     const badKey = await peers(['remove', 'not-a-key']);
     assert.equal(badKey.code, 2);
     assert.match(badKey.stderr, /KEY is not a WireGuard key/);

@@ -1,7 +1,29 @@
 // The server's own Prometheus series, next to the engine's (@wirecage/metrics):
-// registered peers, listening forwards and what the NAT did. Read at scrape
-// time from the counters the registry and the NAT keep anyway.
-import { scrapedCounter, scrapedGauge, type Registry } from '@wirecage/metrics';
+// registered peers and their leases, listening forwards, API requests, what
+// the NAT did, and the process defaults (fds: each NAT flow holds two). Read at
+// scrape time from the counters the registry, the API and the NAT keep anyway.
+// Names, help and labels are declared in @wirecage/metrics (definitions.ts).
+import {
+  processMetrics,
+  registerScrapedHistogram,
+  scrapedCounter,
+  scrapedGauge,
+  SRV_API_REQUEST_DURATION,
+  SRV_API_REQUESTS,
+  SRV_FORWARDS_LISTENING,
+  SRV_NAT_ACTIVE_FLOWS,
+  SRV_NAT_DROPPED,
+  SRV_NAT_FLOWS,
+  SRV_NAT_ICMP_ERRORS,
+  SRV_NAT_REFUSED,
+  SRV_PEERS_EXPIRING,
+  SRV_PEERS_MAX,
+  SRV_PEERS_REGISTERED,
+  type Fill,
+  type MetricDefinition,
+  type Registry,
+} from '@wirecage/metrics';
+import { apiRequestStats, type RequestStats } from './api/request-stats.js';
 import type { ForwardManager } from './forwards/index.js';
 import type { Nat } from './nat/index.js';
 import type { Registry as PeerRegistry } from './registry/index.js';
@@ -10,44 +32,54 @@ export interface ServerMetricSources {
   registry: PeerRegistry;
   forwards: ForwardManager;
   nat: Nat | null;
+  /** The API's request counts; default the process's own (what createApiHandler counts into by default). */
+  requests?: RequestStats;
 }
 
+/** The lease window of wirecagesrv_peers_expiring: a day's notice before peers drop off. */
+export const EXPIRING_WITHIN_S = 86_400;
+
 export function registerServerMetrics(metrics: Registry, s: ServerMetricSources): void {
-  const add = (m: Parameters<Registry['registerMetric']>[0]) => metrics.registerMetric(m);
-  add(scrapedGauge({ name: 'wirecagesrv_peers_registered', help: 'Peers in the registry.', labelNames: [] }, (set) => set({}, s.registry.count())));
-  add(scrapedGauge({ name: 'wirecagesrv_forwards_listening', help: 'Port forwards whose public port is listening.', labelNames: [] }, (set) => set({}, s.forwards.openCount)));
+  const gauge = (d: MetricDefinition, fill: Fill) => metrics.registerMetric(scrapedGauge({ name: d.name, help: d.help, labelNames: [...d.labels] }, fill));
+  const counter = (d: MetricDefinition, fill: Fill) => metrics.registerMetric(scrapedCounter({ name: d.name, help: d.help, labelNames: [...d.labels] }, fill));
+  processMetrics(metrics);
+
+  gauge(SRV_PEERS_REGISTERED, (set) => set({}, s.registry.count()));
+  gauge(SRV_PEERS_MAX, (set) => set({}, s.registry.maxPeers));
+  // Leases already run out but not yet swept count too: they are about to go.
+  gauge(SRV_PEERS_EXPIRING, (set) => set({ within: String(EXPIRING_WITHIN_S) }, s.registry.expired(Date.now() + EXPIRING_WITHIN_S * 1000).length));
+  gauge(SRV_FORWARDS_LISTENING, (set) => set({}, s.forwards.openCount));
+
+  const requests = s.requests ?? apiRequestStats;
+  counter(SRV_API_REQUESTS, (set) => {
+    for (const r of requests.entries()) set({ route: r.route, status: r.status }, r.count);
+  });
+  registerScrapedHistogram(metrics, { name: SRV_API_REQUEST_DURATION.name, help: SRV_API_REQUEST_DURATION.help, keyLabel: 'route' }, requests.durations);
+
   const nat = s.nat;
   if (!nat) return;
   const c = nat.counters;
-  add(scrapedGauge({ name: 'wirecagesrv_nat_active_flows', help: 'TCP connections, UDP flows and ping flows open through the NAT now.', labelNames: ['mode'] }, (set) => set({ mode: nat.mode }, nat.activeFlows())));
-  add(
-    scrapedCounter({ name: 'wirecagesrv_nat_flows_total', help: 'Flows the NAT relayed, by protocol.', labelNames: ['protocol'] }, (set) => {
-      set({ protocol: 'tcp' }, c.tcpFlows);
-      set({ protocol: 'udp' }, c.udpFlows);
-      set({ protocol: 'icmp' }, c.icmpFlows);
-    }),
-  );
-  add(
-    scrapedCounter({ name: 'wirecagesrv_nat_refused_total', help: 'Flows refused, by protocol and by what refused them (the egress policy, or the flow limits).', labelNames: ['protocol', 'by'] }, (set) => {
-      set({ protocol: 'tcp', by: 'policy' }, c.tcpRefusedByPolicy);
-      set({ protocol: 'udp', by: 'policy' }, c.udpRefusedByPolicy);
-      set({ protocol: 'icmp', by: 'policy' }, c.icmpRefusedByPolicy);
-      set({ protocol: 'tcp', by: 'limit' }, c.tcpRefusedByLimit);
-      set({ protocol: 'udp', by: 'limit' }, c.udpRefusedByLimit);
-      set({ protocol: 'icmp', by: 'limit' }, c.icmpRefusedByLimit);
-    }),
-  );
-  add(
-    scrapedCounter({ name: 'wirecagesrv_nat_dropped_total', help: 'What the NAT dropped or failed: TCP connects that failed (the client got a reset), UDP datagrams, ping messages.', labelNames: ['what'] }, (set) => {
-      set({ what: 'tcp_connect_failure' }, c.tcpConnectFailures);
-      set({ what: 'udp_datagram' }, c.udpDropped);
-      set({ what: 'icmp_message' }, c.icmpDropped);
-    }),
-  );
-  add(
-    scrapedCounter({ name: 'wirecagesrv_nat_icmp_errors_total', help: 'ICMP errors (unreachable, time exceeded, packet too big) about peers\' UDP datagrams and pings: passed on to the peer, or not (over the rate limit).', labelNames: ['outcome'] }, (set) => {
-      set({ outcome: 'sent' }, c.icmpErrors);
-      set({ outcome: 'limited' }, c.icmpErrorsLimited);
-    }),
-  );
+  gauge(SRV_NAT_ACTIVE_FLOWS, (set) => set({ mode: nat.mode }, nat.activeFlows()));
+  counter(SRV_NAT_FLOWS, (set) => {
+    set({ protocol: 'tcp' }, c.tcpFlows);
+    set({ protocol: 'udp' }, c.udpFlows);
+    set({ protocol: 'icmp' }, c.icmpFlows);
+  });
+  counter(SRV_NAT_REFUSED, (set) => {
+    set({ protocol: 'tcp', by: 'policy' }, c.tcpRefusedByPolicy);
+    set({ protocol: 'udp', by: 'policy' }, c.udpRefusedByPolicy);
+    set({ protocol: 'icmp', by: 'policy' }, c.icmpRefusedByPolicy);
+    set({ protocol: 'tcp', by: 'limit' }, c.tcpRefusedByLimit);
+    set({ protocol: 'udp', by: 'limit' }, c.udpRefusedByLimit);
+    set({ protocol: 'icmp', by: 'limit' }, c.icmpRefusedByLimit);
+  });
+  counter(SRV_NAT_DROPPED, (set) => {
+    set({ what: 'tcp_connect_failure' }, c.tcpConnectFailures);
+    set({ what: 'udp_datagram' }, c.udpDropped);
+    set({ what: 'icmp_message' }, c.icmpDropped);
+  });
+  counter(SRV_NAT_ICMP_ERRORS, (set) => {
+    set({ outcome: 'sent' }, c.icmpErrors);
+    set({ outcome: 'limited' }, c.icmpErrorsLimited);
+  });
 }

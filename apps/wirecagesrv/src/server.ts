@@ -4,11 +4,13 @@
 // Decrypted packets go to the NAT (nat/), when one is asked for.
 import { Device, Endpoint, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
 import { attachDevice, type DataPlane } from '@wirecage/wg-engine/data-plane';
-import { createApiHandler } from './api/routes.js';
+import { createApiHandler, type ApiOptions } from './api/routes.js';
 import { startLeaseExpiry } from './api/lease-expiry.js';
 import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/caller.js';
 import { ProofVerifier } from './api/proof.js';
+import { readinessOf, type ReadinessCheck } from './api/readyz.js';
+import { natUp, registryWritable, wireGuardBound } from './api/readiness-checks.js';
 import { DEFAULT_FORWARD_PORTS, ForwardManager, restoreForwards, type PortRange } from './forwards/index.js';
 import { formatListen, type ListenAddress } from './listen.js';
 import type { Nat, NatOptions } from './nat/index.js';
@@ -117,7 +119,10 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   const restored = await restoreForwards(registry, forwards, log);
   if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
   const onRemoved = peerRemover(dev, nat, log);
-  const api = await listenApi(apiHandler(cfg, { registry, dev, forwards, publicKey, onRemoved }, log), cfg.apiListen, cfg.tls);
+  const writable = registryWritable(cfg.statePath);
+  cleanup.push(() => writable.close());
+  const readiness = readinessOf(readinessChecks(cfg, writable, udp, nat));
+  const api = await listenApi(apiHandler(cfg, { registry, dev, forwards, publicKey, onRemoved, readiness }, log), cfg.apiListen, cfg.tls);
   cleanup.push(() => api.close());
   // Expired leases go now and then on a timer, by the same path as DELETE /v1/register.
   const expiry = startLeaseExpiry({ registry, manager: forwards, onRemoved, logger: log });
@@ -184,7 +189,7 @@ function peerRemover(dev: Device, nat: Nat | null, log: Logger): (p: PeerRecord)
 
 function apiHandler(
   cfg: ServerConfig,
-  s: { registry: Registry; dev: Device; forwards: ForwardManager; publicKey: string; onRemoved: (p: PeerRecord) => Promise<void> },
+  s: { registry: Registry; dev: Device; forwards: ForwardManager; publicKey: string; onRemoved: (p: PeerRecord) => Promise<void>; readiness: ApiOptions['readiness'] },
   log: Logger,
 ): ReturnType<typeof createApiHandler> {
   const { registry, dev } = s;
@@ -201,6 +206,7 @@ function apiHandler(
     logger: log,
     onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
     onRemoved: s.onRemoved,
+    readiness: s.readiness,
     forwards: {
       manager: s.forwards,
       // Seen nonces live in the registry: a proof captured before a restart stays spent after it.
@@ -208,6 +214,20 @@ function apiHandler(
       adminToken: cfg.adminToken,
     },
   });
+}
+
+/** What /readyz checks: the registry takes a write, WireGuard's socket is bound, the NAT (if any) is up. */
+function readinessChecks(cfg: ServerConfig, writable: ReadinessCheck, udp: { readonly port: number }, nat: Nat | null): Record<string, ReadinessCheck> {
+  const fds = cfg.wgSockets ? [cfg.wgSockets.fd4, cfg.wgSockets.fd6] : [];
+  const checks: Record<string, ReadinessCheck> = { registry: writable, wireguard: wireGuardBound(fds, () => udp.port) };
+  if (!nat) return checks;
+  const kernelTable = async () => {
+    const { tool } = await import('./nat/kernel-host.js');
+    const { KERNEL_NFT_TABLE } = await import('./nat/kernel-rules.js');
+    return (await tool('nft', ['list', 'table', 'inet', KERNEL_NFT_TABLE])).code === 0;
+  };
+  checks.nat = natUp(nat, nat.mode === 'kernel' ? kernelTable : undefined);
+  return checks;
 }
 
 /**
@@ -231,7 +251,7 @@ async function serveMetrics(
   // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
   const { engineMetrics, MetricsServer } = await import('@wirecage/metrics');
   const { registerServerMetrics } = await import('./metrics.js');
-  const m = engineMetrics(s.device, { labels: { interface: s.nat?.tun.name ?? 'wirecagesrv' }, plane: s.plane ?? undefined });
+  const m = engineMetrics(s.device, { labels: { device: s.nat?.tun.name ?? 'wirecagesrv' }, plane: s.plane ?? undefined });
   registerServerMetrics(m.registry, s);
   try {
     return await MetricsServer.listen(at, m.registry);

@@ -69,7 +69,7 @@ describe('wirecagesrv binary', function () {
     it('with a bad WG_PRIVATE_KEY_B64, naming it but not echoing it', () => {
       const r = srv(['up', '--auth-token-file', tokenFile, '--wg-endpoint', 'e.test:1', '--state', join(dir, 'r.db')], { WG_PRIVATE_KEY_B64: 'not-a-key-SECRETISH' });
       assert.equal(r.status, 1);
-      assert.match(r.stderr, /WG_PRIVATE_KEY_B64 is not a WireGuard key/);
+      assert.match(r.stderr, /WIRECAGESRV_PRIVATE_KEY_B64 is not a WireGuard key/);
       assert.doesNotMatch(r.stderr, /SECRETISH/);
     });
 
@@ -82,7 +82,7 @@ describe('wirecagesrv binary', function () {
     it('with a wildcard --wg-listen and no --wg-endpoint', () => {
       const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--state', join(dir, 'r.db')]);
       assert.equal(r.status, 2, 'a usage error');
-      assert.match(r.stderr, /--wg-endpoint \(WG_ENDPOINT\) is required/);
+      assert.match(r.stderr, /--wg-endpoint \(WIRECAGESRV_WG_ENDPOINT\) is required/);
     });
 
     it('with a malformed listen address', () => {

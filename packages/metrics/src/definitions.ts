@@ -4,17 +4,18 @@
 // existing dashboards and alerts work; what only this engine knows is under
 // wirecage_*.
 
-export type MetricType = 'counter' | 'gauge';
+export type MetricType = 'counter' | 'gauge' | 'histogram';
 
 export interface MetricDefinition {
   readonly name: string;
   readonly type: MetricType;
   readonly help: string;
-  /** Labels besides `interface` (and the caller's extra constant labels). */
+  /** Labels besides `device` (and the caller's extra constant labels) for engine metrics; all labels for server ones. */
   readonly labels: readonly string[];
 }
 
 const all: MetricDefinition[] = [];
+const server: MetricDefinition[] = [];
 
 // Each metric is declared once: this records it in METRIC_DEFINITIONS, and
 // `const` keeps its literal name and labels in the exported type.
@@ -22,6 +23,21 @@ function metric<const D extends MetricDefinition>(def: D): D {
   all.push(def);
   return def;
 }
+
+/** A wirecagesrv metric: declared here too, so that every name the project exports is in one file. */
+function serverMetric<const D extends MetricDefinition>(def: D): D {
+  server.push(def);
+  return def;
+}
+
+// The exporter's own help texts, so that a dashboard's tooltips read the same.
+export const DEVICE_INFO = metric({
+  name: 'wireguard_device_info',
+  type: 'gauge',
+  help: 'Metadata about a device.',
+  // The device's own public key (every other public_key label names a peer's).
+  labels: ['public_key'],
+});
 
 export const PEER_RECEIVE_BYTES = metric({
   name: 'wireguard_peer_receive_bytes_total',
@@ -47,8 +63,17 @@ export const PEER_LAST_HANDSHAKE = metric({
 export const PEER_INFO = metric({
   name: 'wireguard_peer_info',
   type: 'gauge',
-  help: 'Always 1; the peer\'s current UDP endpoint (empty when unknown) as a label.',
-  labels: ['public_key', 'endpoint'],
+  help: 'Metadata about a peer. The public_key label on peer metrics refers to the peer\'s public key; not the device\'s public key.',
+  // name: the exporter's friendly peer name; always empty here (peers have no names), kept so its queries match.
+  labels: ['public_key', 'endpoint', 'name'],
+});
+
+export const PEER_ALLOWED_IPS_INFO = metric({
+  name: 'wireguard_peer_allowed_ips_info',
+  type: 'gauge',
+  help: 'Metadata about each of a peer\'s allowed IP subnets for a given device.',
+  // family: "IPv4" or "IPv6", spelt as the exporter does.
+  labels: ['public_key', 'allowed_ips', 'family'],
 });
 
 export const PEERS = metric({
@@ -121,8 +146,97 @@ export const RING_PACKETS = metric({
   labels: ['ring', 'outcome'],
 });
 
-/** Every metric above, in the order they are declared (and scraped). */
+/** Every engine metric above, in the order they are declared (and scraped). */
 export const METRIC_DEFINITIONS: readonly MetricDefinition[] = all;
 
-/** The label every series carries: which engine (device) it describes. */
-export const INTERFACE_LABEL = 'interface';
+/**
+ * The label every engine series carries: which engine it describes. `device`,
+ * as mdlayher/wireguard_exporter names it, so that its dashboards and alerts
+ * find these series.
+ */
+export const DEVICE_LABEL = 'device';
+
+// wirecagesrv's own series (apps/wirecagesrv/src/metrics.ts registers them).
+
+export const SRV_PEERS_REGISTERED = serverMetric({
+  name: 'wirecagesrv_peers_registered',
+  type: 'gauge',
+  help: 'Peers in the registry.',
+  labels: [],
+});
+
+export const SRV_PEERS_MAX = serverMetric({
+  name: 'wirecagesrv_peers_max',
+  type: 'gauge',
+  help: 'Most peers the registry takes (--max-peers, capped by the address pool): registered / max is the pool\'s use.',
+  labels: [],
+});
+
+export const SRV_PEERS_EXPIRING = serverMetric({
+  name: 'wirecagesrv_peers_expiring',
+  type: 'gauge',
+  help: 'Registered peers whose lease ends within the window (seconds) unless a handshake or a registration renews it.',
+  labels: ['within'],
+});
+
+export const SRV_FORWARDS_LISTENING = serverMetric({
+  name: 'wirecagesrv_forwards_listening',
+  type: 'gauge',
+  help: 'Port forwards whose public port is listening.',
+  labels: [],
+});
+
+export const SRV_API_REQUESTS = serverMetric({
+  name: 'wirecagesrv_api_requests_total',
+  type: 'counter',
+  help: 'API requests answered, by route (the route\'s template; "other" for paths no route serves) and HTTP status.',
+  labels: ['route', 'status'],
+});
+
+export const SRV_API_REQUEST_DURATION = serverMetric({
+  name: 'wirecagesrv_api_request_duration_seconds',
+  type: 'histogram',
+  help: 'Time from a request\'s arrival to the end of its answer, by route (as in wirecagesrv_api_requests_total).',
+  labels: ['route'],
+});
+
+/** Upper bounds (seconds) of wirecagesrv_api_request_duration_seconds: registrations take a SQLite write, most answers a few ms. */
+export const API_DURATION_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export const SRV_NAT_ACTIVE_FLOWS = serverMetric({
+  name: 'wirecagesrv_nat_active_flows',
+  type: 'gauge',
+  help: 'TCP connections, UDP flows and ping flows open through the NAT now.',
+  labels: ['mode'],
+});
+
+export const SRV_NAT_FLOWS = serverMetric({
+  name: 'wirecagesrv_nat_flows_total',
+  type: 'counter',
+  help: 'Flows the NAT relayed, by protocol.',
+  labels: ['protocol'],
+});
+
+export const SRV_NAT_REFUSED = serverMetric({
+  name: 'wirecagesrv_nat_refused_total',
+  type: 'counter',
+  help: 'Flows refused, by protocol and by what refused them (the egress policy, or the flow limits).',
+  labels: ['protocol', 'by'],
+});
+
+export const SRV_NAT_DROPPED = serverMetric({
+  name: 'wirecagesrv_nat_dropped_total',
+  type: 'counter',
+  help: 'What the NAT dropped or failed: TCP connects that failed (the client got a reset), UDP datagrams, ping messages.',
+  labels: ['what'],
+});
+
+export const SRV_NAT_ICMP_ERRORS = serverMetric({
+  name: 'wirecagesrv_nat_icmp_errors_total',
+  type: 'counter',
+  help: 'ICMP errors (unreachable, time exceeded, packet too big) about peers\' UDP datagrams and pings: passed on to the peer, or not (over the rate limit).',
+  labels: ['outcome'],
+});
+
+/** wirecagesrv's own metrics (besides the engine's and the process_* / nodejs_* defaults). */
+export const SERVER_METRIC_DEFINITIONS: readonly MetricDefinition[] = server;

@@ -3,10 +3,11 @@
 export * from './definitions.js';
 export {
   engineMetrics,
-  DEFAULT_INTERFACE,
+  DEFAULT_DEVICE,
   type EngineMetrics,
   type EngineMetricsOptions,
   type EngineSource,
+  type CidrSource,
   type PeerSource,
   type PlaneSource,
   type Labels,
@@ -17,4 +18,7 @@ export {
 } from './registry.js';
 export { parseListenAddress, type ListenAddress } from './listen-address.js';
 export { MetricsServer, METRICS_PATH } from './server.js';
+export { HistogramTally } from './histogram-tally.js';
+export { registerScrapedHistogram, type ScrapedHistogramOptions } from './scraped-histogram.js';
+export { processMetrics } from './process-metrics.js';
 export { Registry } from 'prom-client';

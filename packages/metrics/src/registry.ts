@@ -3,7 +3,7 @@
 // (collect callbacks), so the packet paths do no metrics work at all.
 //
 // Several engines may share one registry (a server with more than one
-// interface): the metric objects are made once per registry and each scrape
+// device): the metric objects are made once per registry and each scrape
 // walks every engine registered in it, told apart by their labels.
 import { Counter, Gauge, Registry } from 'prom-client';
 import { DROP_REASONS, type DropReason } from '@wirecage/wg-engine/stats';
@@ -19,8 +19,19 @@ export interface PeerSource {
   readonly endpoint: { toString(): string } | null;
 }
 
+/** A prefix as wg-engine's AllowedIps lists it: 4 or 16 address bytes. */
+export interface CidrSource {
+  readonly family: 4 | 6;
+  readonly address: Uint8Array;
+  readonly prefix: number;
+}
+
 /** What the metrics read of an engine; a wg-engine Device is one. */
 export interface EngineSource {
+  /** The device's own key, for wireguard_device_info; null before it has one. */
+  readonly publicKey?: Uint8Array | null;
+  /** The peers' prefixes, for wireguard_peer_allowed_ips_info. */
+  readonly allowedIps?: { entriesFor(peer: PeerSource): readonly CidrSource[] };
   peers(): Iterable<PeerSource>;
   readonly peerCount: number;
   readonly drops: { get(reason: DropReason): number };
@@ -43,7 +54,7 @@ export interface EngineMetricsOptions {
   /** Where the metrics go; default a new registry (see EngineMetrics.registry). */
   registry?: Registry;
   /**
-   * Constant labels on every series of this engine. `interface` names the
+   * Constant labels on every series of this engine. `device` names the
    * engine (default "wirecage", the CLI's default tunnel name); add others
    * (say `node`) as you like. Every engine in one registry has the same
    * label names and a different set of values.
@@ -60,7 +71,7 @@ export interface EngineMetrics {
   remove(): void;
 }
 
-export const DEFAULT_INTERFACE = 'wirecage';
+export const DEFAULT_DEVICE = 'wirecage';
 
 interface Member {
   source: EngineSource;
@@ -80,8 +91,18 @@ class EngineCollector {
     this.counter(defs.PEER_RECEIVE_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.rxBytes)));
     this.counter(defs.PEER_TRANSMIT_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.txBytes)));
     this.gauge(defs.PEER_LAST_HANDSHAKE, extra, (set) => this.eachPeer((l, p) => set(l, p.lastHandshakeWallMs / 1000)));
+    this.gauge(defs.DEVICE_INFO, extra, (set) =>
+      this.eachEngine((l, e) => set({ ...l, public_key: e.publicKey ? Buffer.from(e.publicKey).toString('base64') : '' }, 1)),
+    );
     this.gauge(defs.PEER_INFO, extra, (set) =>
-      this.eachPeer((l, p) => set({ ...l, endpoint: p.endpoint ? p.endpoint.toString() : '' }, 1)),
+      this.eachPeer((l, p) => set({ ...l, endpoint: p.endpoint ? p.endpoint.toString() : '', name: '' }, 1)),
+    );
+    this.gauge(defs.PEER_ALLOWED_IPS_INFO, extra, (set) =>
+      this.eachPeer((l, p, e) => {
+        for (const c of e.allowedIps?.entriesFor(p) ?? []) {
+          set({ ...l, allowed_ips: `${formatAddress(c.address)}/${c.prefix}`, family: c.family === 4 ? 'IPv4' : 'IPv6' }, 1);
+        }
+      }),
     );
     this.gauge(defs.PEERS, extra, (set) => this.eachEngine((l, e) => set(l, e.peerCount)));
     this.counter(defs.DROPS, extra, (set) =>
@@ -144,10 +165,10 @@ class EngineCollector {
     for (const m of this.members.values()) fn(m.labels, m.source);
   }
 
-  private eachPeer(fn: (labels: Labels, peer: PeerSource) => void): void {
+  private eachPeer(fn: (labels: Labels, peer: PeerSource, engine: EngineSource) => void): void {
     for (const m of this.members.values()) {
       m.plane?.syncCounters();
-      for (const p of m.source.peers()) fn({ ...m.labels, public_key: Buffer.from(p.publicKey).toString('base64') }, p);
+      for (const p of m.source.peers()) fn({ ...m.labels, public_key: Buffer.from(p.publicKey).toString('base64') }, p, m.source);
     }
   }
 
@@ -215,7 +236,7 @@ const RESERVED = new Set(defs.METRIC_DEFINITIONS.flatMap((d) => d.labels));
 /** Reports a device's counters in a prom-client registry, read at scrape time. */
 export function engineMetrics(engine: EngineSource, opts: EngineMetricsOptions = {}): EngineMetrics {
   const registry = opts.registry ?? new Registry();
-  const labels: Labels = { [defs.INTERFACE_LABEL]: DEFAULT_INTERFACE, ...opts.labels };
+  const labels = deviceLabels(opts.labels);
   for (const name of Object.keys(labels)) {
     if (RESERVED.has(name)) throw new Error(`label "${name}" is set by the metrics themselves; pick another name`);
   }
@@ -230,7 +251,7 @@ export function engineMetrics(engine: EngineSource, opts: EngineMetricsOptions =
   const key = JSON.stringify(names.map((n) => labels[n]));
   if (collector?.members.has(key)) {
     const shown = names.map((n) => `${n}="${labels[n]}"`).join(', ');
-    throw new Error(`an engine with labels {${shown}} is already reported in this registry; give each engine its own interface label`);
+    throw new Error(`an engine with labels {${shown}} is already reported in this registry; give each engine its own device label`);
   }
   if (!collector) {
     collector = new EngineCollector(registry, names);
@@ -252,6 +273,18 @@ export function engineMetrics(engine: EngineSource, opts: EngineMetricsOptions =
       }
     },
   };
+}
+
+function deviceLabels(given: Labels = {}): Labels {
+  return { [defs.DEVICE_LABEL]: DEFAULT_DEVICE, ...given };
+}
+
+/** inet_ntop's text for 4 or 16 bytes (the URL parser writes IPv6 in RFC 5952 form). */
+function formatAddress(a: Uint8Array): string {
+  if (a.length === 4) return a.join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((a[i]! << 8) | a[i + 1]!).toString(16));
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DROP_REASONS, keyToBase64, type Device } from '@wirecage/wg-engine';
+import { DROP_REASONS, formatCidr, keyToBase64, parseCidr, type Device } from '@wirecage/wg-engine';
 import { Registry } from 'prom-client';
 import { METRIC_DEFINITIONS, PEER_INFO, RING_PACKETS, MetricsServer, engineMetrics, type EngineMetrics } from '../src/index.js';
 import { Pair } from './fixtures/pair.js';
@@ -17,8 +17,8 @@ describe('engine metrics scraped over HTTP', () => {
     pair = new Pair();
     registry = new Registry();
     handles = [
-      engineMetrics(pair.a.device, { registry, labels: { interface: 'wga' } }),
-      engineMetrics(pair.b.device, { registry, labels: { interface: 'wgb' } }),
+      engineMetrics(pair.a.device, { registry, labels: { device: 'wga' } }),
+      engineMetrics(pair.b.device, { registry, labels: { device: 'wgb' } }),
     ];
     server = await MetricsServer.listen('127.0.0.1:0', registry);
   });
@@ -38,23 +38,29 @@ describe('engine metrics scraped over HTTP', () => {
   /** Every per-peer series of one side equals the peer's own counters. */
   function assertPeerSeries(e: Exposition, iface: string, self: Device, other: Device): void {
     const peer = self.getPeer(other.publicKey!)!;
-    const l = { interface: iface, public_key: key(other) };
+    const l = { device: iface, public_key: key(other) };
     assert.equal(value(e, 'wireguard_peer_receive_bytes_total', l), peer.rxBytes);
     assert.equal(value(e, 'wireguard_peer_transmit_bytes_total', l), peer.txBytes);
     assert.equal(value(e, 'wireguard_peer_last_handshake_seconds', l), peer.lastHandshakeWallMs / 1000);
-    assert.equal(value(e, 'wireguard_peer_info', { ...l, endpoint: String(peer.endpoint) }), 1);
-    assert.equal(value(e, 'wireguard_peers', { interface: iface }), 1);
-    assert.equal(value(e, 'wirecage_keypairs_in_use', { interface: iface }), self.keypairs.used);
+    assert.equal(value(e, 'wireguard_peer_info', { ...l, endpoint: String(peer.endpoint), name: '' }), 1);
+    const allowed = select(e, 'wireguard_peer_allowed_ips_info', l);
+    assert.deepEqual(allowed.map((s) => [s.labels.allowed_ips, s.labels.family, s.value]), self.allowedIps.entriesFor(peer).map((c) => [formatCidr(c), 'IPv4', 1]));
+    assert.equal(allowed.length, 1);
+    assert.equal(value(e, 'wireguard_device_info', { device: iface, public_key: key(self) }), 1);
+    assert.equal(value(e, 'wireguard_peers', { device: iface }), 1);
+    assert.equal(value(e, 'wirecage_keypairs_in_use', { device: iface }), self.keypairs.used);
   }
 
   it('keeps the exported names and labels that dashboards read', () => {
     assert.deepEqual(
       METRIC_DEFINITIONS.map((d) => `${d.name}{${d.labels.join(',')}}`),
       [
+        'wireguard_device_info{public_key}',
         'wireguard_peer_receive_bytes_total{public_key}',
         'wireguard_peer_transmit_bytes_total{public_key}',
         'wireguard_peer_last_handshake_seconds{public_key}',
-        'wireguard_peer_info{public_key,endpoint}',
+        'wireguard_peer_info{public_key,endpoint,name}',
+        'wireguard_peer_allowed_ips_info{public_key,allowed_ips,family}',
         'wireguard_peers{}',
         'wirecage_drops_total{reason}',
         'wirecage_keypairs_in_use{}',
@@ -86,13 +92,13 @@ describe('engine metrics scraped over HTTP', () => {
   it('reports zero before any traffic: no handshake yet, every drop reason present', async () => {
     const e = await scrape();
     for (const iface of ['wga', 'wgb']) {
-      assert.equal(value(e, 'wireguard_peers', { interface: iface }), 1);
-      assert.equal(value(e, 'wirecage_under_load', { interface: iface }), 0);
-      const drops = select(e, 'wirecage_drops_total', { interface: iface });
+      assert.equal(value(e, 'wireguard_peers', { device: iface }), 1);
+      assert.equal(value(e, 'wirecage_under_load', { device: iface }), 0);
+      const drops = select(e, 'wirecage_drops_total', { device: iface });
       assert.deepEqual(drops.map((s) => s.labels.reason).sort(), [...DROP_REASONS].sort());
       assert.ok(drops.every((s) => s.value === 0));
     }
-    const l = { interface: 'wga', public_key: key(pair.b.device) };
+    const l = { device: 'wga', public_key: key(pair.b.device) };
     assert.equal(value(e, 'wireguard_peer_last_handshake_seconds', l), 0);
     assert.equal(value(e, 'wireguard_peer_transmit_bytes_total', l), 0);
   });
@@ -109,13 +115,13 @@ describe('engine metrics scraped over HTTP', () => {
     const first = await scrape();
     assertPeerSeries(first, 'wga', a.device, b.device);
     assertPeerSeries(first, 'wgb', b.device, a.device);
-    const aToB = { interface: 'wga', public_key: key(b.device) };
-    const bFromA = { interface: 'wgb', public_key: key(a.device) };
+    const aToB = { device: 'wga', public_key: key(b.device) };
+    const bFromA = { device: 'wgb', public_key: key(a.device) };
     // What one side sent is exactly what the other received (nothing is lost on this wire).
     assert.equal(value(first, 'wireguard_peer_transmit_bytes_total', aToB), value(first, 'wireguard_peer_receive_bytes_total', bFromA));
     assert.ok(value(first, 'wireguard_peer_transmit_bytes_total', aToB) > 148, 'an initiation and data at least');
     assert.equal(value(first, 'wireguard_peer_last_handshake_seconds', aToB), pair.clock.wallNow() / 1000);
-    assert.ok(value(first, 'wirecage_keypairs_in_use', { interface: 'wga' }) >= 1);
+    assert.ok(value(first, 'wirecage_keypairs_in_use', { device: 'wga' }) >= 1);
 
     for (let i = 0; i < 10; i++) pair.send(a, `more ${i}`);
     await pair.run();
@@ -131,7 +137,7 @@ describe('engine metrics scraped over HTTP', () => {
     const before = await scrape();
     pair.b.device.receiveUdp(Buffer.from([9, 0, 0, 0, 1, 2, 3]), pair.a.endpoint.address, pair.a.endpoint.port);
     const after = await scrape();
-    const l = { interface: 'wgb', reason: 'malformed' };
+    const l = { device: 'wgb', reason: 'malformed' };
     assert.equal(value(after, 'wirecage_drops_total', l), value(before, 'wirecage_drops_total', l) + 1);
     assert.equal(value(after, 'wirecage_drops_total', l), pair.b.device.drops.get('malformed'));
     const total = (e: Exposition) => select(e, 'wirecage_drops_total').reduce((t, s) => t + s.value, 0);
@@ -146,13 +152,13 @@ describe('engine metrics scraped over HTTP', () => {
     for (let i = 0; i < 600; i++) b.device.receiveUdp(Buffer.from(junk), a.endpoint.address, a.endpoint.port);
     await b.device.settled();
     const flooded = await scrape();
-    assert.equal(value(flooded, 'wirecage_under_load', { interface: 'wgb' }), 1);
-    assert.equal(value(flooded, 'wirecage_under_load', { interface: 'wga' }), 0);
-    assert.equal(value(flooded, 'wirecage_drops_total', { interface: 'wgb', reason: 'mac1' }), 600);
+    assert.equal(value(flooded, 'wirecage_under_load', { device: 'wgb' }), 1);
+    assert.equal(value(flooded, 'wirecage_under_load', { device: 'wga' }), 0);
+    assert.equal(value(flooded, 'wirecage_drops_total', { device: 'wgb', reason: 'mac1' }), 600);
 
     pair.clock.advance(1001);
     const calm = await scrape();
-    assert.equal(value(calm, 'wirecage_under_load', { interface: 'wgb' }), 0);
+    assert.equal(value(calm, 'wirecage_under_load', { device: 'wgb' }), 0);
   });
 
   it('drops a removed peer\'s series, and an engine\'s series when it is removed', async () => {
@@ -161,22 +167,22 @@ describe('engine metrics scraped over HTTP', () => {
     await pair.run();
     a.device.removePeer(b.device.publicKey!);
     const e = await scrape();
-    assert.equal(select(e, 'wireguard_peer_receive_bytes_total', { interface: 'wga' }).length, 0);
-    assert.equal(select(e, 'wireguard_peer_info', { interface: 'wga' }).length, 0);
-    assert.equal(value(e, 'wireguard_peers', { interface: 'wga' }), 0);
-    assert.equal(select(e, 'wireguard_peer_receive_bytes_total', { interface: 'wgb' }).length, 1);
+    assert.equal(select(e, 'wireguard_peer_receive_bytes_total', { device: 'wga' }).length, 0);
+    assert.equal(select(e, 'wireguard_peer_info', { device: 'wga' }).length, 0);
+    assert.equal(value(e, 'wireguard_peers', { device: 'wga' }), 0);
+    assert.equal(select(e, 'wireguard_peer_receive_bytes_total', { device: 'wgb' }).length, 1);
 
     handles[1]!.remove();
     handles[1]!.remove();
     const left = await scrape();
     assert.ok(left.samples.length > 0);
-    assert.ok(left.samples.every((s) => s.labels.interface === 'wga'));
+    assert.ok(left.samples.every((s) => s.labels.device === 'wga'));
 
     handles[0]!.remove();
     assert.equal((await scrape()).samples.length, 0, 'the last engine out takes the metrics with it');
     // ...so the registry takes engines with other label names again.
-    engineMetrics(a.device, { registry, labels: { interface: 'x', node: 'n1' } });
-    assert.equal(value(await scrape(), 'wireguard_peers', { interface: 'x', node: 'n1' }), 0);
+    engineMetrics(a.device, { registry, labels: { device: 'x', node: 'n1' } });
+    assert.equal(value(await scrape(), 'wireguard_peers', { device: 'x', node: 'n1' }), 0);
   });
 });
 
@@ -185,33 +191,42 @@ describe('engineMetrics options', () => {
   beforeEach(() => (pair = new Pair()));
   afterEach(() => pair.close());
 
-  it('makes its own registry and names the interface "wirecage" by default', async () => {
+  it('makes its own registry and names the device "wirecage" by default', async () => {
     const m = engineMetrics(pair.a.device);
     assert.ok(m.registry instanceof Registry);
     const e = parseExposition(await m.registry.metrics());
-    assert.equal(value(e, 'wireguard_peers', { interface: 'wirecage' }), 1);
+    assert.equal(value(e, 'wireguard_peers', { device: 'wirecage' }), 1);
   });
 
   it('puts extra constant labels on every series', async () => {
-    const m = engineMetrics(pair.a.device, { labels: { interface: 'wg7', node: 'eu-1' } });
+    const m = engineMetrics(pair.a.device, { labels: { device: 'wg7', node: 'eu-1' } });
     const e = parseExposition(await m.registry.metrics());
     assert.ok(e.samples.length > DROP_REASONS.length);
-    assert.ok(e.samples.every((s) => s.labels.interface === 'wg7' && s.labels.node === 'eu-1'));
+    assert.ok(e.samples.every((s) => s.labels.device === 'wg7' && s.labels.node === 'eu-1'));
   });
 
   it('refuses two engines with the same labels in one registry', () => {
     const registry = new Registry();
-    engineMetrics(pair.a.device, { registry, labels: { interface: 'wg0' } });
-    assert.throws(() => engineMetrics(pair.b.device, { registry, labels: { interface: 'wg0' } }), /labels \{interface="wg0"\} is already reported/);
+    engineMetrics(pair.a.device, { registry, labels: { device: 'wg0' } });
+    assert.throws(() => engineMetrics(pair.b.device, { registry, labels: { device: 'wg0' } }), /labels \{device="wg0"\} is already reported/);
   });
 
   it('refuses engines with different label names in one registry', () => {
     const registry = new Registry();
-    engineMetrics(pair.a.device, { registry, labels: { interface: 'wg0' } });
+    engineMetrics(pair.a.device, { registry, labels: { device: 'wg0' } });
     assert.throws(
-      () => engineMetrics(pair.b.device, { registry, labels: { interface: 'wg1', node: 'n' } }),
-      /same label names: this registry uses \{interface\}, got \{interface, node\}/,
+      () => engineMetrics(pair.b.device, { registry, labels: { device: 'wg1', node: 'n' } }),
+      /same label names: this registry uses \{device\}, got \{device, node\}/,
     );
+  });
+
+  it('writes IPv6 allowed IPs in RFC 5952 form (as wg show), with the exporter\'s family names', async () => {
+    pair.a.device.setPeer(pair.b.device.publicKey!, { allowedIps: [parseCidr('2001:db8:0:0:1:0:0:0/80'), parseCidr('fd00:0:0:0:0:0:0:1/128')] });
+    const m = engineMetrics(pair.a.device);
+    const e = parseExposition(await m.registry.metrics());
+    const got = select(e, 'wireguard_peer_allowed_ips_info', { device: 'wirecage' }).map((s) => `${s.labels.allowed_ips} ${s.labels.family}`);
+    assert.deepEqual(got.slice(1), ['2001:db8:0:0:1::/80 IPv6', 'fd00::1/128 IPv6']);
+    assert.deepEqual(got.slice(1).map((t) => t.split(' ')[0]), [formatCidr(parseCidr('2001:db8:0:0:1::/80')), 'fd00::1/128']);
   });
 
   it('refuses a label the metrics set themselves', () => {

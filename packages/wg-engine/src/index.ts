@@ -8,7 +8,7 @@ export { Endpoint } from './endpoint.js';
 export { parseHostPort, formatHostPort, isHostName, HostPortError, type HostPort, type HostPortOptions } from './host-port.js';
 export { AllowedIps, parseCidr, parseIp, formatCidr, formatIp, type Cidr, type IpFamily, type ParseCidrOptions } from './allowed-ips.js';
 export { FakeClock, systemClock, LazyTimer, type Clock, type TimerHandle } from './clock.js';
-export { createLogger, silentLogger, type Logger, type LogLevel } from './log.js';
+export { createLogger, parseLogFormat, silentLogger, LOG_FORMATS, type Logger, type LogLevel, type LogFormat, type LogFields, type LoggerOptions } from './log.js';
 export { DropCounters, DROP_REASONS, type DropReason } from './stats.js';
 export { KeypairTable, Keypair, KEYPAIR_SLOT_BYTES } from './keypair.js';
 export { ReplayWindow, REPLAY_WINDOW_BYTES, REPLAY_WINDOW_SIZE } from './replay.js';

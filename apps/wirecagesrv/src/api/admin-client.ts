@@ -11,16 +11,22 @@ import http from 'node:http';
 import https from 'node:https';
 import { Errors, Flags } from '@oclif/core';
 import { fail } from '../fail.js';
+import { adoptLegacyEnv, withEnv } from '../env.js';
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8443';
 const TIMEOUT_MS = 10_000;
 const MAX_ANSWER = 16 * 1024 * 1024;
 
-export const adminFlags = {
-  api: Flags.string({ env: 'WIRECAGESRV_API', default: DEFAULT_API_URL, helpValue: 'URL', summary: 'The running server\'s API (its --api-listen), http:// or https://.' }),
-  'admin-token-file': Flags.string({ env: 'ADMIN_TOKEN_FILE', helpValue: 'FILE', summary: 'File holding the admin token (the one given to `up --admin-token-file`). Required.' }),
+export const adminFlags = withEnv({
+  api: Flags.string({ default: DEFAULT_API_URL, helpValue: 'URL', summary: 'The running server\'s API (its --api-listen), http:// or https://.' }),
+  'admin-token-file': Flags.string({ helpValue: 'FILE', summary: 'File holding the admin token (the one given to `up --admin-token-file`). Required.' }),
   'ca-file': Flags.string({ helpValue: 'FILE', summary: 'PEM certificate(s) an https:// API is verified against, in place of the system\'s trusted ones.' }),
-};
+});
+
+/** For a command with adminFlags, before it parses them: the old variable names, with a warning each. */
+export function adoptAdminLegacyEnv(): void {
+  for (const w of adoptLegacyEnv(process.env, Object.keys(adminFlags))) process.stderr.write(`wirecagesrv: warning: ${w}\n`);
+}
 
 export interface AdminFlags {
   api: string;
@@ -53,7 +59,7 @@ export class AdminClient {
     const ca = flags['ca-file'];
     if (ca !== undefined && base.protocol !== 'https:') usage(`--ca-file verifies an https:// API; --api is ${base.href}`);
     const tokenFile = flags['admin-token-file'];
-    if (tokenFile === undefined) usage('the admin token is required: --admin-token-file FILE (or ADMIN_TOKEN_FILE), the file given to `wirecagesrv up --admin-token-file`');
+    if (tokenFile === undefined) usage('the admin token is required: --admin-token-file FILE (or WIRECAGESRV_ADMIN_TOKEN_FILE), the file given to `wirecagesrv up --admin-token-file`');
     const token = readOrUsage(tokenFile, 'admin token file').toString('utf8').trim();
     if (token === '') usage(`the admin token file ${tokenFile} is empty`);
     return new AdminClient(base, token, ca === undefined ? undefined : readOrUsage(ca, 'CA file'));

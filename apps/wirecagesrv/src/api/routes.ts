@@ -4,6 +4,7 @@
 //   POST/DELETE/GET /v1/portforward                -> port forwards (forwards.ts)
 //   GET  /v1/peers     -> every registered peer, with the admin token (peers.ts)
 //   GET  /healthz      -> {"status": "ok"}
+//   GET  /readyz       -> 200 when ready, else 503 naming what is not (readyz.ts)
 // Every answer is JSON; every error is {"error": "..."} with its status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { silentLogger, type Logger, type RateLimiter } from '@wirecage/wg-engine';
@@ -16,6 +17,8 @@ import { forwardHandlers, type ForwardApiOptions } from './forwards.js';
 import { sendJson } from './json.js';
 import { peerHandlers } from './peers.js';
 import { registerHandler } from './register.js';
+import { readyzHandler, type Readiness } from './readyz.js';
+import { apiRequestStats, countRequests, OTHER_ROUTE, type RequestStats } from './request-stats.js';
 
 export type { RegisterResponse } from './register.js';
 
@@ -48,6 +51,10 @@ export interface ApiOptions {
   /** Called when a peer is removed (DELETE /v1/register), after the registry forgot it: takes it off the device. */
   onRemoved?: (peer: PeerRecord) => void | Promise<void>;
   logger?: Logger;
+  /** What GET /readyz reports; without it /readyz answers 404. */
+  readiness?: () => Promise<Readiness>;
+  /** Where requests are counted for the metrics; default the process's own (apiRequestStats). */
+  requestStats?: RequestStats;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -59,10 +66,11 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
   const log = opts.logger ?? silentLogger;
   const trusted = new TrustedProxies(opts.trustedProxies);
   const routes = apiRoutes(opts, opts.bodyLimit ?? DEFAULT_BODY_LIMIT, log);
-  return (req, res) => {
+  const routeOf = (path: string) => (Object.hasOwn(routes, path) ? path : OTHER_ROUTE);
+  return countRequests(opts.requestStats ?? apiRequestStats, routeOf, (req, res) => {
     trustProxiesFor(req, trusted);
     dispatch(routes, req, res, log);
-  };
+  });
 }
 
 /** Every route this server answers: registration and health always, forwards and peers with `opts.forwards`. */
@@ -73,6 +81,10 @@ function apiRoutes(opts: ApiOptions, bodyLimit: number, log: Logger): Routes {
     '/v1/register': { POST: registerHandler(opts, limitRegistration, bodyLimit, log) },
     '/healthz': { GET: health, HEAD: health },
   };
+  if (opts.readiness) {
+    const ready = readyzHandler(opts.readiness);
+    routes['/readyz'] = { GET: ready, HEAD: ready };
+  }
   const f = opts.forwards;
   if (!f) return routes;
   routes['/v1/portforward'] = forwardHandlers({ registry: opts.registry, authToken: opts.authToken, bodyLimit, logger: log }, f);

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Errors, Flags } from '@oclif/core';
-import { createLogger, keyToBase64, type LogLevel } from '@wirecage/wg-engine';
+import { createLogger, keyToBase64, LOG_FORMATS, type LogFormat, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
-import { defaultStatePath, DEFAULT_LEASE, DEFAULT_SUBNET } from '../registry/index.js';
+import { DEFAULT_LEASE, DEFAULT_SUBNET } from '../registry/index.js';
 import { usage } from '../api/admin-client.js';
 import { DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from '../nat/limits.js';
 import { parseDnsUpstream } from '../nat/dns-upstream.js';
@@ -16,6 +16,10 @@ import { bindServerSockets } from '../stage2/bind.js';
 import { launchStage2 } from '../stage2/launch.js';
 import { parseAddresses } from '../up/addresses.js';
 import { apiSecurity } from '../up/api-security.js';
+import { credentialFiles } from '../up/credentials.js';
+import { adoptLegacyEnv, envName, withEnv } from '../env.js';
+import { statePathDefault } from '../up/state-path.js';
+import { notifyTargetFromEnv } from '../sd-notify.js';
 import { loadPrivateKey } from '../up/private-key.js';
 import { readTokens } from '../up/tokens.js';
 
@@ -23,63 +27,73 @@ export default class Up extends Command {
   static override summary = 'Run the server: the registration API and the WireGuard endpoint.';
   static override description = [
     'Registered peers are kept in an SQLite file (--state) and put back on the WireGuard device at every start.',
-    'The private key comes from --private-key-file or WG_PRIVATE_KEY_B64, never from the command line; without either,',
+    'The private key comes from --private-key-file or WIRECAGESRV_PRIVATE_KEY_B64, never from the command line; without either,',
     'a key is generated once into server.key next to the state file.',
+    'Under systemd, the private key and the tokens may come as credentials (LoadCredential=): the files private-key, auth-token and',
+    'admin-token in $CREDENTIALS_DIRECTORY stand in for the file flags not given; the registry defaults to $STATE_DIRECTORY/registry.db.',
     'Peers reach the internet through a NAT of its own (a user and network namespace with a TUN; no root needed),',
     'or with --nat kernel through this host\'s own forwarding and an nftables masquerade table it removes at exit (root),',
     'behind an egress policy that refuses loopback, link-local and private destinations unless --allow-lan/--allow-dest.',
-    'Every flag can also be given by the environment variable shown with it.',
+    'Every flag can also be given by the environment variable WIRECAGESRV_<FLAG> (upper case, dashes as underscores:',
+    '--wg-endpoint is WIRECAGESRV_WG_ENDPOINT), as shown with it. The unprefixed names of earlier releases (AUTH_TOKEN_FILE,',
+    'WG_ENDPOINT, ...) still work in this release, each with a warning naming its new name.',
   ].join('\n');
   static override examples = [
-    'AUTH_TOKEN_FILE=/etc/wirecagesrv/token <%= config.bin %> up --wg-endpoint vpn.example.com:51820 --private-key-file /etc/wirecagesrv/private.key',
+    'WIRECAGESRV_AUTH_TOKEN_FILE=/etc/wirecagesrv/token <%= config.bin %> up --wg-endpoint vpn.example.com:51820 --private-key-file /etc/wirecagesrv/private.key',
+    'WIRECAGESRV_WG_ENDPOINT=vpn.example.com:51820 WIRECAGESRV_API_LISTEN=127.0.0.1:8443 <%= config.bin %> up --auth-token-file /etc/wirecagesrv/token',
   ];
-  static override flags = {
-    'private-key-file': Flags.string({ env: 'WG_PRIVATE_KEY_FILE', summary: 'File holding the base64 private key (`wirecagesrv keygen --out FILE`).' }),
-    'auth-token': Flags.string({ env: 'AUTH_TOKEN', summary: 'Token clients present to register (prefer --auth-token-file: argv is visible to other users).' }),
-    'auth-token-file': Flags.string({ env: 'AUTH_TOKEN_FILE', summary: 'File holding the registration token.' }),
-    'admin-token': Flags.string({ env: 'ADMIN_TOKEN', summary: 'Token that manages every port forward (prefer --admin-token-file). Default: none.' }),
-    'admin-token-file': Flags.string({ env: 'ADMIN_TOKEN_FILE', summary: 'File holding the admin token.' }),
-    'forward-ports': Flags.string({ env: 'FORWARD_PORTS', default: formatPortRange(DEFAULT_FORWARD_PORTS), helpValue: 'LOW-HIGH', summary: 'Public ports port forwards may take; a request for another is refused (403).' }),
-    'forward-listen-address': Flags.string({ env: 'FORWARD_LISTEN_ADDRESS', default: '0.0.0.0', summary: 'Address the public ports of port forwards are bound on (:: for both families).' }),
-    'wg-endpoint': Flags.string({ env: 'WG_ENDPOINT', summary: 'host:port clients are told to send WireGuard to. Default: --wg-listen when it names an address.' }),
-    'wg-listen': Flags.string({ env: 'WG_LISTEN', default: '0.0.0.0:51820', summary: 'UDP address for WireGuard (0.0.0.0 or [::] listens on both families).' }),
-    'api-listen': Flags.string({ env: 'API_LISTEN', default: '0.0.0.0:8443', summary: 'TCP address for the HTTP(S) API.' }),
-    subnet: Flags.string({ env: 'WG_SUBNET', summary: `IPv4 pool; the server takes its first host address. Default: as recorded in --state, else ${DEFAULT_SUBNET}.` }),
-    subnet6: Flags.string({ env: 'WG_SUBNET6', summary: 'IPv6 pool. Default: as recorded in --state, else a random ULA /64 chosen once.' }),
-    'tls-cert': Flags.string({ env: 'TLS_CERT', summary: 'PEM certificate (chain) for HTTPS; with --tls-key.', dependsOn: ['tls-key'] }),
-    'tls-key': Flags.string({ env: 'TLS_KEY', summary: 'PEM private key for HTTPS; with --tls-cert.', dependsOn: ['tls-cert'] }),
-    'insecure-http': Flags.boolean({ env: 'INSECURE_HTTP', default: false, summary: 'Serve the API as plain HTTP on a non-loopback --api-listen (registration tokens then travel in clear). Without it, such an address needs --tls-cert/--tls-key.' }),
-    'trusted-proxy': Flags.string({ env: 'TRUSTED_PROXY', multiple: true, delimiter: ',', helpValue: 'CIDR', summary: 'A reverse proxy whose X-Forwarded-For / Forwarded names the client for the rate limits (repeatable; comma-separated in TRUSTED_PROXY). Default: none, the TCP peer is the client.' }),
-    lease: Flags.string({ env: 'LEASE', default: DEFAULT_LEASE, helpValue: 'DURATION', summary: 'How long a registration lasts unless renewed by registering again or by a handshake (e.g. 30d, 12h, 90m); expired peers are removed with their forwards.' }),
-    state: Flags.string({ env: 'WIRECAGESRV_STATE', summary: 'Registry file. Default: $XDG_STATE_HOME/wirecagesrv/registry.db (~/.local/state/...).' }),
-    mtu: Flags.integer({ env: 'WG_MTU', default: 1420, min: 1280, max: 9000, summary: 'Tunnel MTU, told to clients.' }),
-    'max-peers': Flags.integer({ env: 'MAX_PEERS', default: DEFAULT_MAX_PEERS, min: 1, summary: 'Most peers registered at once (also capped by the pool size).' }),
-    dns: Flags.string({ env: 'WG_DNS', summary: 'Comma-separated resolvers told to clients. Default: the server\'s tunnel addresses (IPv4 and IPv6), where its DNS forwarder answers.' }),
-    'dns-upstream': Flags.string({ env: 'DNS_UPSTREAM', multiple: true, delimiter: ',', summary: 'Resolver the DNS forwarder relays to, IP[:PORT] ([IPv6]:PORT); repeatable, tried in order (comma-separated in DNS_UPSTREAM). Default: the nameservers of /etc/resolv.conf.' }),
-    nat: Flags.option({ options: ['userspace', 'kernel'] as const, env: 'WIRECAGESRV_NAT', default: 'userspace' as const, summary: 'How peers reach the internet: userspace (a namespace of our own, no root) or kernel (needs CAP_NET_ADMIN).' })(),
-    'allow-lan': Flags.boolean({ env: 'ALLOW_LAN', default: false, summary: 'Let peers reach private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).' }),
-    'allow-dest': Flags.string({ env: 'ALLOW_DEST', multiple: true, delimiter: ',', summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in ALLOW_DEST).' }),
-    'max-flows': Flags.integer({ env: 'MAX_FLOWS', default: DEFAULT_MAX_FLOWS, min: 1, summary: 'Most TCP connections and UDP flows through the NAT at once.' }),
-    'max-flows-per-peer': Flags.integer({ env: 'MAX_FLOWS_PER_PEER', default: DEFAULT_MAX_FLOWS_PER_PEER, min: 1, summary: 'Most flows one peer (source address) may hold at once.' }),
-    'register-rate': Flags.integer({ env: 'REGISTER_RATE', default: 10, min: 1, summary: 'Registration attempts allowed per source (IPv4 address or IPv6 /64) in a burst and regained per minute; raise it only for load tests.' }),
-    'metrics-listen': Flags.string({ env: 'METRICS_LISTEN', helpValue: 'ADDR', summary: 'Serve Prometheus metrics (peers, data plane, registry, NAT) at http://ADDR/metrics: host:port, [IPv6]:port or :port. They name peers\' keys and endpoints: keep ADDR private.' }),
-    workers: Flags.integer({ env: 'WG_WORKERS', min: 0, max: 8, summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs, at most 8; 0 keeps everything on one thread).' }),
-    'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug'] as const, env: 'LOG_LEVEL', default: 'info' as const, summary: 'Logging detail.' })(),
-  };
+  // Each flag also reads WIRECAGESRV_<FLAG> (up/env.ts).
+  static override flags = withEnv({
+    'private-key-file': Flags.string({ summary: 'File holding the base64 private key (`wirecagesrv keygen --out FILE`).' }),
+    'auth-token': Flags.string({ summary: 'Token clients present to register (prefer --auth-token-file: argv is visible to other users).' }),
+    'auth-token-file': Flags.string({ summary: 'File holding the registration token.' }),
+    'admin-token': Flags.string({ summary: 'Token that manages every port forward (prefer --admin-token-file). Default: none.' }),
+    'admin-token-file': Flags.string({ summary: 'File holding the admin token.' }),
+    'forward-ports': Flags.string({ default: formatPortRange(DEFAULT_FORWARD_PORTS), helpValue: 'LOW-HIGH', summary: 'Public ports port forwards may take; a request for another is refused (403).' }),
+    'forward-listen-address': Flags.string({ default: '0.0.0.0', summary: 'Address the public ports of port forwards are bound on (:: for both families).' }),
+    'wg-endpoint': Flags.string({ summary: 'host:port clients are told to send WireGuard to. Default: --wg-listen when it names an address.' }),
+    'wg-listen': Flags.string({ default: '0.0.0.0:51820', summary: 'UDP address for WireGuard (0.0.0.0 or [::] listens on both families).' }),
+    'api-listen': Flags.string({ default: '0.0.0.0:8443', summary: 'TCP address for the HTTP(S) API.' }),
+    subnet: Flags.string({ summary: `IPv4 pool; the server takes its first host address. Default: as recorded in --state, else ${DEFAULT_SUBNET}.` }),
+    subnet6: Flags.string({ summary: 'IPv6 pool. Default: as recorded in --state, else a random ULA /64 chosen once.' }),
+    'tls-cert': Flags.string({ summary: 'PEM certificate (chain) for HTTPS; with --tls-key.', dependsOn: ['tls-key'] }),
+    'tls-key': Flags.string({ summary: 'PEM private key for HTTPS; with --tls-cert.', dependsOn: ['tls-cert'] }),
+    'insecure-http': Flags.boolean({ default: false, summary: 'Serve the API as plain HTTP on a non-loopback --api-listen (registration tokens then travel in clear). Without it, such an address needs --tls-cert/--tls-key.' }),
+    'trusted-proxy': Flags.string({ multiple: true, delimiter: ',', helpValue: 'CIDR', summary: 'A reverse proxy whose X-Forwarded-For / Forwarded names the client for the rate limits (repeatable; comma-separated in its variable). Default: none, the TCP peer is the client.' }),
+    lease: Flags.string({ default: DEFAULT_LEASE, helpValue: 'DURATION', summary: 'How long a registration lasts unless renewed by registering again or by a handshake (e.g. 30d, 12h, 90m); expired peers are removed with their forwards.' }),
+    state: Flags.string({ summary: 'Registry file. Default: $STATE_DIRECTORY/registry.db under systemd (StateDirectory=), else $XDG_STATE_HOME/wirecagesrv/registry.db (~/.local/state/...).' }),
+    mtu: Flags.integer({ default: 1420, min: 1280, max: 9000, summary: 'Tunnel MTU, told to clients.' }),
+    'max-peers': Flags.integer({ default: DEFAULT_MAX_PEERS, min: 1, summary: 'Most peers registered at once (also capped by the pool size).' }),
+    dns: Flags.string({ summary: 'Comma-separated resolvers told to clients. Default: the server\'s tunnel addresses (IPv4 and IPv6), where its DNS forwarder answers.' }),
+    'dns-upstream': Flags.string({ multiple: true, delimiter: ',', summary: 'Resolver the DNS forwarder relays to, IP[:PORT] ([IPv6]:PORT); repeatable, tried in order (comma-separated in its variable). Default: the nameservers of /etc/resolv.conf.' }),
+    nat: Flags.option({ options: ['userspace', 'kernel'] as const, default: 'userspace' as const, summary: 'How peers reach the internet: userspace (a namespace of our own, no root) or kernel (needs CAP_NET_ADMIN).' })(),
+    'allow-lan': Flags.boolean({ default: false, summary: 'Let peers reach private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).' }),
+    'allow-dest': Flags.string({ multiple: true, delimiter: ',', summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in its variable).' }),
+    'max-flows': Flags.integer({ default: DEFAULT_MAX_FLOWS, min: 1, summary: 'Most TCP connections and UDP flows through the NAT at once.' }),
+    'max-flows-per-peer': Flags.integer({ default: DEFAULT_MAX_FLOWS_PER_PEER, min: 1, summary: 'Most flows one peer (source address) may hold at once.' }),
+    'register-rate': Flags.integer({ default: 10, min: 1, summary: 'Registration attempts allowed per source (IPv4 address or IPv6 /64) in a burst and regained per minute; raise it only for load tests.' }),
+    'metrics-listen': Flags.string({ helpValue: 'ADDR', summary: 'Serve Prometheus metrics (peers, data plane, registry, NAT) at http://ADDR/metrics: host:port, [IPv6]:port or :port. They name peers\' keys and endpoints: keep ADDR private.' }),
+    workers: Flags.integer({ min: 0, max: 8, summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs, at most 8; 0 keeps everything on one thread).' }),
+    'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug'] as const, default: 'info' as const, summary: 'Logging detail.' })(),
+    'log-format': Flags.option({ options: LOG_FORMATS, default: 'text' as const, summary: 'Log lines on stderr: text (an ISO timestamp first) or json (one object per line: time, level, name, msg and fields).' })(),
+  });
 
   async run(): Promise<void> {
+    // Before parsing: the old names become the new ones, so the flags see them.
+    const legacy = adoptLegacyEnv();
     const { flags } = await this.parse(Up);
-    const log = createLogger(flags['log-level'] as LogLevel, (l) => process.stderr.write(`wirecagesrv ${l}\n`));
+    const log = createLogger(flags['log-level'] as LogLevel, { format: flags['log-format'] as LogFormat, name: 'wirecagesrv' });
+    for (const w of legacy) log.warn(w);
 
     // Secrets read from the environment are removed from it, so no child process inherits them.
-    const keyB64 = process.env.WG_PRIVATE_KEY_B64;
-    delete process.env.WG_PRIVATE_KEY_B64;
-    delete process.env.AUTH_TOKEN;
-    delete process.env.ADMIN_TOKEN;
+    const keyB64 = process.env[envName('private-key-b64')];
+    for (const secret of ['private-key-b64', 'auth-token', 'admin-token']) delete process.env[envName(secret)];
+    const given = (f: string) => (f === 'private-key-b64' ? keyB64 !== undefined : (flags as Record<string, unknown>)[f] !== undefined);
+    const credentials = credentialFiles(given);
 
-    const statePath = resolve(flags.state ?? defaultStatePath());
-    const privateKey = loadPrivateKey(keyB64, flags['private-key-file'], statePath, log);
-    const { authToken, adminToken } = readTokens(flags, log);
+    const statePath = resolve(flags.state ?? statePathDefault());
+    const privateKey = loadPrivateKey(keyB64, flags['private-key-file'] ?? credentials['private-key-file'], statePath, log);
+    const { authToken, adminToken } = readTokens({ ...flags, ...credentials }, log);
     const at = parseAddresses(flags);
     const dns = flags.dns?.split(',').map((s) => s.trim()).filter((s) => s !== '');
     const nat = natOptions(flags);
@@ -92,6 +106,8 @@ export default class Up extends Command {
       return fail((err as Error).message);
     }
     const spec = {
+      // Stage 2 sends READY=1 and the rest itself (sd-notify.ts).
+      notify: notifyTargetFromEnv(),
       privateKey: keyToBase64(privateKey),
       authToken,
       wgEndpoint: at.wgEndpoint,
@@ -114,6 +130,7 @@ export default class Up extends Command {
       trustedProxies,
       leaseMs,
       logLevel: flags['log-level'] as LogLevel,
+      logFormat: flags['log-format'] as LogFormat,
     };
     privateKey.fill(0);
     // Stage 2 serves until a signal; it prints its own log and errors.

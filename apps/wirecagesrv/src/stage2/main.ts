@@ -8,11 +8,14 @@ import { createLogger, type Logger } from '@wirecage/wg-engine';
 import { formatListen } from '../listen.js';
 import type { NatCounters } from '../nat/index.js';
 import { startServer, type RunningServer, type ServerConfig } from '../server.js';
+import { configureNotify, notify, notifyStopping, startWatchdog } from '../sd-notify.js';
 import { EXIT_FAILED, type ServerSpec } from './spec.js';
+
 
 async function main(): Promise<number> {
   const spec = readSpec<ServerSpec>();
-  const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecagesrv ${l}\n`));
+  const log = createLogger(spec.logLevel, { format: spec.logFormat, name: 'wirecagesrv' });
+  configureNotify(spec.notify, log);
   const stopped = stopSignal(spec);
   const privateKey = Buffer.from(spec.privateKey, 'base64');
   spec.privateKey = '';
@@ -23,14 +26,21 @@ async function main(): Promise<number> {
     privateKey.fill(0);
   }
   logStarted(server, spec, log);
+  // Everything serves by now: the API listens, WireGuard is bound, the NAT is up.
+  notify(`READY=1\nSTATUS=serving ${server.registry.count()} peer(s)`);
+  startWatchdog();
   const signal = await stopped;
+  notifyStopping();
   log.info(`${signal}: shutting down`);
   if (server.nat) logNatCounters(server.nat.counters, log);
   await server.close();
   return 0;
 }
 
-/** The first of SIGINT, SIGTERM, SIGHUP (or, for the kernel NAT, losing stage 1). */
+/**
+ * The first of SIGINT, SIGTERM, SIGHUP (or, for the kernel NAT, losing stage 1). SIGHUP stops the
+ * server for now (the unit's ExecReload sends it): reloading in place is yet to come.
+ */
 function stopSignal(spec: ServerSpec): Promise<NodeJS.Signals> {
   // Signals arrive more than once (the process group, and wirecage-userns forwarding): the first stops us.
   let stopping: (sig: NodeJS.Signals) => void = () => {};

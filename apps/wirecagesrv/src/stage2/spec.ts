@@ -3,11 +3,12 @@
 // travels as JSON over a pipe on fd 3, never in argv or the environment,
 // because it carries the private key and the registration token. The bound
 // sockets travel as inherited fds, named here by number.
-import type { LogLevel } from '@wirecage/wg-engine';
+import type { LogFormat, LogLevel } from '@wirecage/wg-engine';
 import type { TlsFiles } from '../api/listen.js';
 import type { ListenAddress } from '../listen.js';
 import type { NatOptions } from '../nat/index.js';
 import type { PortRange } from '../forwards/index.js';
+import type { NotifyTarget } from '../sd-notify.js';
 
 export interface ServerSpec {
   privateKey: string; // base64
@@ -40,6 +41,10 @@ export interface ServerSpec {
   /** Registration lease in ms (--lease). */
   leaseMs?: number;
   logLevel: LogLevel;
+  /** --log-format; stage 1 and stage 2 write the same kind of line. */
+  logFormat: LogFormat;
+  /** Where systemd hears from us when `up` runs as a Type=notify unit (sd-notify.ts); none outside systemd. */
+  notify?: NotifyTarget;
 }
 
 /** Stage 2 exits 1 after printing why it could not start (or stopped); 0 after a signal asked it to stop. */

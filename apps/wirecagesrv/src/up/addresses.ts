@@ -5,6 +5,7 @@ import { parseHostPort, type HostPortError } from '@wirecage/wg-engine';
 import { usage } from '../api/admin-client.js';
 import { parsePortRange, type PortRange } from '../forwards/ports.js';
 import { formatListen, parseListen, type ListenAddress } from '../listen.js';
+import { envName } from '../env.js';
 
 export interface AddressFlags {
   'forward-listen-address': string;
@@ -45,7 +46,7 @@ function wgEndpointOf(given: string | undefined, wgListen: ListenAddress): strin
   const wildcard = wgListen.host === '0.0.0.0' || wgListen.host === '::';
   const wgEndpoint = given ?? (wildcard ? undefined : formatListen(wgListen));
   if (wgEndpoint === undefined) {
-    return usage('--wg-endpoint (WG_ENDPOINT) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820');
+    return usage(`--wg-endpoint (${envName('wg-endpoint')}) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820`);
   }
   try {
     // Clients parse it as a wg-quick Endpoint: held to the same rule here, before anyone registers.

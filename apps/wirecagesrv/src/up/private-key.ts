@@ -1,15 +1,17 @@
-// The server's private key: from WG_PRIVATE_KEY_B64 or --private-key-file, else
+// The server's private key: from WIRECAGESRV_PRIVATE_KEY_B64 or --private-key-file, else
 // server.key next to the state file, generated there on the first start.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { generatePrivateKey, keyToBase64, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type Logger } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { usage } from '../api/admin-client.js';
+import { envName } from '../env.js';
 
 export function loadPrivateKey(keyB64: string | undefined, keyFile: string | undefined, statePath: string, log: Logger): Buffer {
-  if (keyB64 !== undefined && keyFile) usage('give the private key once: --private-key-file or WG_PRIVATE_KEY_B64, not both');
+  const variable = envName('private-key-b64');
+  if (keyB64 !== undefined && keyFile) usage(`give the private key once: --private-key-file or ${variable}, not both`);
   try {
-    if (keyB64 !== undefined) return parseKeyBase64(keyB64, 'WG_PRIVATE_KEY_B64');
+    if (keyB64 !== undefined) return parseKeyBase64(keyB64, variable);
     const file = keyFile ?? join(dirname(statePath), 'server.key');
     if (!keyFile && !existsSync(file)) generateKeyFile(file, log);
     const k = readKeyFile(file);

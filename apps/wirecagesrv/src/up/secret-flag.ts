@@ -3,19 +3,18 @@
 import { readFileSync } from 'node:fs';
 import { fail } from '../fail.js';
 import { usage } from '../api/admin-client.js';
+import { envName } from '../env.js';
 
 export interface SecretFlag {
   /** In messages: "token", "admin token". */
   what: string;
   /** The flag without dashes ("auth-token"); its file flag adds "-file". */
   flag: string;
-  /** The variable that also sets it ("AUTH_TOKEN"); its file variable adds "_FILE". */
-  env: string;
 }
 
 /** The secret, trimmed when read from its file; undefined when given neither way. */
 export function readSecretFlag(s: SecretFlag, value: string | undefined, file: string | undefined): string | undefined {
-  if (value !== undefined && file) usage(`give the ${s.what} once: --${s.flag} (${s.env}) or --${s.flag}-file (${s.env}_FILE), not both`);
+  if (value !== undefined && file) usage(`give the ${s.what} once: --${s.flag} (${envName(s.flag)}) or --${s.flag}-file (${envName(`${s.flag}-file`)}), not both`);
   if (!file) return value;
   try {
     return readFileSync(file, 'utf8').trim();

@@ -3,6 +3,7 @@
 import type { Logger } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { usage } from '../api/admin-client.js';
+import { envName } from '../env.js';
 import { readSecretFlag } from './secret-flag.js';
 
 export interface TokenFlags {
@@ -13,12 +14,12 @@ export interface TokenFlags {
 }
 
 export function readTokens(flags: TokenFlags, log: Logger): { authToken: string; adminToken: string | undefined } {
-  const authToken = readSecretFlag({ what: 'token', flag: 'auth-token', env: 'AUTH_TOKEN' }, flags['auth-token'], flags['auth-token-file']);
-  if (authToken === undefined) usage('a registration token is required: --auth-token-file FILE (or AUTH_TOKEN_FILE), or AUTH_TOKEN');
+  const authToken = readSecretFlag({ what: 'token', flag: 'auth-token' }, flags['auth-token'], flags['auth-token-file']);
+  if (authToken === undefined) usage(`a registration token is required: --auth-token-file FILE (or ${envName('auth-token-file')}), ${envName('auth-token')}, or the credential auth-token`);
   if (authToken.length === 0) fail('the registration token is empty');
   if (authToken.length < 16) log.warn('the registration token is shorter than 16 characters; a longer random one resists guessing');
 
-  const adminToken = readSecretFlag({ what: 'admin token', flag: 'admin-token', env: 'ADMIN_TOKEN' }, flags['admin-token'], flags['admin-token-file']);
+  const adminToken = readSecretFlag({ what: 'admin token', flag: 'admin-token' }, flags['admin-token'], flags['admin-token-file']);
   if (adminToken !== undefined && adminToken.length < 16) fail('the admin token must be at least 16 characters: it manages every port forward');
   if (adminToken !== undefined && adminToken === authToken) fail('the admin token must differ from the registration token, which every client holds');
   return { authToken, adminToken };

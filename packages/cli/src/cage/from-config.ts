@@ -32,6 +32,7 @@ export interface RunOptions {
   /** TUN offloads (TSO/USO) when there are workers; default on. */
   offload?: boolean;
   logLevel: CageSpec['logLevel'];
+  logFormat?: CageSpec['logFormat'];
   /** More files the command must not see (a server's key file). */
   hide?: string[];
   /** --root: uid 0 in the command's own user namespace, with capabilities there only. */
@@ -89,6 +90,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     workers: opts.workers ?? Math.min(availableParallelism(), 8),
     offload: opts.offload ?? true,
     logLevel: opts.logLevel,
+    logFormat: opts.logFormat ?? 'text',
   };
 }
 

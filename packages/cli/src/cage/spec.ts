@@ -1,6 +1,7 @@
 // What stage 1 (the oclif command, unprivileged, host namespaces) hands to
 // stage 2 (root inside the user namespace). It travels as JSON over a pipe on
 // fd 3, never in argv or the environment, because it carries the private key.
+import type { LogFormat } from '@wirecage/wg-engine';
 import type { CageSeal } from './seal.js';
 import type { ReRegistration } from '../servers/register.js';
 
@@ -45,6 +46,8 @@ export interface CageSpec {
   /** Open the TUN with offloads (virtio_net_hdr, TSO/USO); only with workers > 0. */
   offload: boolean;
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+  /** Stage 2's log records: text lines with an ISO timestamp, or one JSON object per line. */
+  logFormat: LogFormat;
   /**
    * `run NAME` built the tunnel from a stored registration (keys/NAME.lease.json). When the handshake
    * with it fails (the server forgot the client), stage 2 drops that answer (keeping the pins),

@@ -38,7 +38,7 @@ class HandshakeTimeout extends CageError {
 async function main(): Promise<number> {
   let spec = readSpec<CageSpec>();
   logLevel = spec.logLevel;
-  const log = createLogger(spec.logLevel, (l) => process.stderr.write(`wirecage: ${l}\n`));
+  const log = createLogger(spec.logLevel, { format: spec.logFormat, name: 'wirecage' });
   for (;;) {
     const cleanups: Cleanups = [];
     let failed: HandshakeTimeout;
@@ -216,9 +216,11 @@ async function serveControl(spec: CageSpec, device: Device, tunName: string, cle
 async function serveMetrics(spec: CageSpec, log: Logger, device: Device, tunName: string, attached: Attachment, cleanups: Cleanups): Promise<void> {
   if (!spec.metricsListen) return;
   // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
-  const { MetricsServer, engineMetrics } = await import('@wirecage/metrics');
+  const { MetricsServer, engineMetrics, processMetrics } = await import('@wirecage/metrics');
+  const { registry } = engineMetrics(device, { labels: { device: tunName }, plane: attached.plane ?? undefined });
+  processMetrics(registry);
   // Stage 2 is still in the caller's network namespace: scrapers on the host reach it, the cage does not.
-  const metrics = await MetricsServer.listen(spec.metricsListen, engineMetrics(device, { labels: { interface: tunName }, plane: attached.plane ?? undefined }).registry);
+  const metrics = await MetricsServer.listen(spec.metricsListen, registry);
   cleanups.push(() => metrics.close());
   log.info(`metrics at ${metrics.url}`);
 }

@@ -117,6 +117,7 @@ and the server's reason. The forwards are removed when the command ends.`;
     gui: Flags.boolean({ summary: 'Pass the display: the X11 socket of $DISPLAY with $XAUTHORITY, and the Wayland socket of $WAYLAND_DISPLAY.' }),
     audio: Flags.boolean({ summary: 'Pass the PulseAudio/PipeWire sockets (an audio server can load modules that send outside: see README).' }),
     'log-level': Flags.string({ summary: 'wirecage\'s own logging on stderr.', options: ['silent', 'error', 'warn', 'info', 'debug'], default: 'warn' }),
+    'log-format': Flags.string({ summary: 'Log records on stderr: text (an ISO timestamp first) or json (one object per line: time, level, name, msg).', options: ['text', 'json'], default: 'text' }),
     ...tunnelFlagDefs,
   };
 
@@ -220,6 +221,7 @@ and the server's reason. The forwards are removed when the command ends.`;
         workers: flags.workers,
         offload: flags.offload,
         logLevel: flags['log-level'] as 'warn',
+        logFormat: flags['log-format'] as 'text',
         root: flags.root,
         share: flags.share,
         sshAgent: flags['ssh-agent'],

@@ -1,5 +1,5 @@
 import { Command, Flags } from '@oclif/core';
-import { AdminClient, adminFlags } from '../../api/admin-client.js';
+import { AdminClient, adminFlags, adoptAdminLegacyEnv } from '../../api/admin-client.js';
 import type { PeerResponse } from '../../api/peers.js';
 import { fail } from '../../fail.js';
 
@@ -12,7 +12,7 @@ export default class PeersList extends Command {
   ].join(' ') + '\n\nExit status: 0 on success, 1 when the server cannot be reached or refuses (its reason is printed), 2 for a usage error.';
   static override examples = [
     '<%= config.bin %> peers list --admin-token-file /etc/wirecagesrv/admin-token',
-    'ADMIN_TOKEN_FILE=/etc/wirecagesrv/admin-token <%= config.bin %> peers list --api https://vpn.example.com:8443 --json',
+    'WIRECAGESRV_ADMIN_TOKEN_FILE=/etc/wirecagesrv/admin-token <%= config.bin %> peers list --api https://vpn.example.com:8443 --json',
   ];
   static override flags = {
     ...adminFlags,
@@ -20,6 +20,7 @@ export default class PeersList extends Command {
   };
 
   async run(): Promise<void> {
+    adoptAdminLegacyEnv();
     const { flags } = await this.parse(PeersList);
     const client = AdminClient.fromFlags(flags);
     const answer = await client.request('GET', '/v1/peers', undefined, 'list the peers');

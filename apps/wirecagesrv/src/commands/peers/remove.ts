@@ -1,6 +1,6 @@
 import { Args, Command } from '@oclif/core';
 import { keyToBase64, parseKeyBase64 } from '@wirecage/wg-engine';
-import { AdminClient, adminFlags, usage } from '../../api/admin-client.js';
+import { AdminClient, adminFlags, adoptAdminLegacyEnv, usage } from '../../api/admin-client.js';
 
 export default class PeersRemove extends Command {
   static override summary = 'Remove a peer from a running server.';
@@ -17,6 +17,7 @@ export default class PeersRemove extends Command {
   static override flags = { ...adminFlags };
 
   async run(): Promise<void> {
+    adoptAdminLegacyEnv();
     const { args, flags } = await this.parse(PeersRemove);
     let key: string;
     try {

@@ -1,0 +1,79 @@
+// The facts /readyz rests on, each checked for real: a committed write to the
+// registry file, the WireGuard socket still bound on its port, the NAT's
+// namespace alive with its TUN up (and, for the kernel NAT, its nftables
+// table present).
+import { readlinkSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { IFF_UP, Rtnl, socketAddress } from '@wirecage/netns';
+import type { Nat } from '../nat/index.js';
+import type { ReadinessCheck } from './readyz.js';
+
+/** How long a probe waits for another writer's lock before calling the registry unwritable. */
+const WRITE_WAIT_MS = 500;
+
+/**
+ * Commits a heartbeat row (meta key "readyz_heartbeat") on a connection of its own, so that a
+ * probe proves what a registration needs: the lock, the WAL written and synced. A connection that
+ * failed is reopened by the next probe.
+ */
+export function registryWritable(path: string): ReadinessCheck & { close(): void } {
+  let db: Database.Database | null = null;
+  const check = () => {
+    try {
+      if (!db) {
+        db = new Database(path, { fileMustExist: true, timeout: WRITE_WAIT_MS });
+        db.pragma('synchronous = FULL');
+      }
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run('readyz_heartbeat', new Date().toISOString());
+      return null;
+    } catch (err) {
+      db?.close();
+      db = null;
+      return `cannot write to the registry ${path}: ${(err as Error).message}`;
+    }
+  };
+  return Object.assign(check, { close: () => db?.close() });
+}
+
+/** Every inherited WireGuard fd still bound on the port the device listens on. */
+export function wireGuardBound(fds: (number | null)[], port: () => number): ReadinessCheck {
+  return () => {
+    const want = port();
+    if (!(want > 0)) return 'the WireGuard socket is not bound';
+    for (const fd of fds) {
+      if (fd === null) continue;
+      let at;
+      try {
+        at = socketAddress(fd);
+      } catch (err) {
+        return `the WireGuard socket (fd ${fd}) is gone: ${(err as Error).message}`;
+      }
+      if (at.port !== want) return `the WireGuard socket (fd ${fd}) is bound on port ${at.port}, not ${want}`;
+    }
+    return null;
+  };
+}
+
+/** The NAT's namespace still referenced, its TUN open and up there; the kernel NAT's table in place. */
+export function natUp(nat: Nat, kernelTable?: () => Promise<boolean>): ReadinessCheck {
+  return async () => {
+    let ns;
+    try {
+      ns = readlinkSync(`/proc/self/fd/${nat.netnsFd}`);
+    } catch (err) {
+      return `the NAT namespace's fd is gone: ${(err as Error).message}`;
+    }
+    if (!ns.startsWith('net:')) return `the NAT namespace's fd ${nat.netnsFd} is ${ns}, not a network namespace`;
+    if (nat.tun.closed) return `the NAT's TUN ${nat.tun.name} is closed`;
+    const nl = Rtnl.open(nat.netnsFd);
+    try {
+      if ((nl.link(nat.tun.name).flags & IFF_UP) === 0) return `the NAT's TUN ${nat.tun.name} is down`;
+    } catch (err) {
+      return `the NAT's TUN ${nat.tun.name}: ${(err as Error).message}`;
+    } finally {
+      nl.close();
+    }
+    if (kernelTable && !(await kernelTable())) return 'the kernel NAT\'s nftables table is missing';
+    return null;
+  };
+}
