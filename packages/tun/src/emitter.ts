@@ -9,23 +9,15 @@
 // leaves its slots to the holder, which looks at TAIL again after letting go;
 // a shard that finds TAIL unfinished leaves them to the shard that finishes
 // TAIL. So every finished slot goes out, in order, with no thread waiting.
-import { describeErrno } from './errors.js';
-import { native, type NativePump } from './native.js';
-import type { PumpOptions, PumpStats } from './pump.js';
-import { PacketRing } from './ring.js';
+import { InlineStep } from './inline-step.js';
+import type { PumpOptions } from './pump.js';
+import type { PacketRing } from './ring.js';
 
 export type EmitterKind = 'tunEmitter' | 'udpEmitter';
 
-export class RingEmitter {
-  readonly kind: EmitterKind;
-  readonly #native: NativePump;
-  #closed = false;
-
+export class RingEmitter extends InlineStep<EmitterKind> {
   private constructor(kind: EmitterKind, fd: number, ring: PacketRing, options: PumpOptions) {
-    if (!(ring instanceof PacketRing)) throw new TypeError('ring must be a PacketRing');
-    if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`fd must be an open file descriptor, got ${fd}`);
-    this.kind = kind;
-    this.#native = new native.RingPump(kind, fd, ring.i32, null, options);
+    super(kind, fd, ring, options);
   }
 
   /** EMIT slots written to the TUN queue `fd` (a tunWriter's work); the emitter keeps a dup of fd. */
@@ -44,18 +36,6 @@ export class RingEmitter {
    * publish). Returns how many slots it freed. Blocks for the syscalls only.
    */
   emit(): number {
-    return this.#closed ? 0 : this.#native.emit();
-  }
-
-  stats(): PumpStats {
-    const { lastErrno, fatal, ...counters } = this.#native.stats();
-    return { ...counters, lastError: lastErrno ? describeErrno(lastErrno)[0] : undefined, fatal };
-  }
-
-  /** Closes its fd dup. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#native.stop();
+    return this.closed ? 0 : this.native.emit();
   }
 }

@@ -2,23 +2,16 @@
 // waits on its own fds (pollIn), then read() fills free slots from the TUN
 // queue or UDP socket on the shard's thread, as a reader pump's thread would
 // after its poll. No hand-off: the same thread transforms and emits the slots.
-import { describeErrno } from './errors.js';
-import { native, type NativePump } from './native.js';
-import type { PumpOptions, PumpStats } from './pump.js';
-import { PacketRing } from './ring.js';
+import { InlineStep } from './inline-step.js';
+import { native } from './native.js';
+import type { PumpOptions } from './pump.js';
+import type { PacketRing } from './ring.js';
 
 export type PollerKind = 'tunPoller' | 'udpPoller';
 
-export class RingPoller {
-  readonly kind: PollerKind;
-  readonly #native: NativePump;
-  #closed = false;
-
+export class RingPoller extends InlineStep<PollerKind> {
   private constructor(kind: PollerKind, fd: number, ring: PacketRing, options: PumpOptions) {
-    if (!(ring instanceof PacketRing)) throw new TypeError('ring must be a PacketRing');
-    if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`fd must be an open file descriptor, got ${fd}`);
-    this.kind = kind;
-    this.#native = new native.RingPump(kind, fd, ring.i32, null, options);
+    super(kind, fd, ring, options);
   }
 
   /** Packets read from the TUN queue `fd` into slots at OFFSET 32 (a tunReader's step); keeps a dup of fd. */
@@ -33,19 +26,7 @@ export class RingPoller {
 
   /** One batch (up to options.batch reads, or one recvmmsg) into free slots; never waits. Returns slots published. */
   read(): number {
-    return this.#closed ? 0 : this.#native.read();
-  }
-
-  stats(): PumpStats {
-    const { lastErrno, fatal, ...counters } = this.#native.stats();
-    return { ...counters, lastError: lastErrno ? describeErrno(lastErrno)[0] : undefined, fatal };
-  }
-
-  /** Closes its fd dup. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#native.stop();
+    return this.closed ? 0 : this.native.read();
   }
 }
 
