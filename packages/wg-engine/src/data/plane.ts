@@ -22,7 +22,7 @@ import { formatIp } from '../allowed-ips.js';
 import { DROP_REASONS, DropCounters } from '../stats.js';
 import { confirmSession } from '../receive.js';
 import { PEER_COUNTERS, PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
-import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, SHARD_COUNTERS, type AddressWords, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
+import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, CTL_STARTED, SHARD_COUNTERS, type AddressWords, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
 import type { ShardTask } from './shard-worker.js';
 import type { Peer } from '../peer.js';
 
@@ -426,7 +426,12 @@ export class DataPlane {
       r.egress.close(this.doorbell);
       r.ingress.close(this.doorbell);
     }
-    await Promise.allSettled(this.tasks);
+    // A shard that is serving sees CTL_CLOSED, sends what it finished and returns: wait for it. One
+    // whose worker is still starting (~70 ms of CPU for an isolate with the engine) has nothing to
+    // send, and waiting for it to start only to stop would cost a short-lived cage that much at exit:
+    // destroying the pool ends it, and its runShard loop ends on the rejection.
+    const started = Atomics.load(this.control, CTL_STARTED);
+    await Promise.allSettled(this.tasks.filter((_, i) => (started & (1 << i)) !== 0));
     for (const p of this.pumps) p.stop();
     await this.pool.destroy();
   }

@@ -77,6 +77,8 @@ export const CTL_CLOSED = 0;
 export const CTL_CONFIG_GEN = 1;
 /** Messages posted to the main thread and not yet handled. */
 export const CTL_INFLIGHT = 2;
+/** Bit k: shard k's worker is up and serving (set by the shard as it starts, never cleared). */
+export const CTL_STARTED = 3;
 export const CONTROL_WORDS = 4;
 export const MAX_INFLIGHT = 1024;
 

@@ -46,7 +46,7 @@ import { KEYPAIR_INITIATOR, KEYPAIR_UNCONFIRMED, KeypairTable } from '../keypair
 import { DropCounters, DROP_REASONS, type DropReason } from '../stats.js';
 import { DECRYPT_FAILED, DECRYPT_REPLAY, openInPlace, paddedLength, sealInPlace } from './transport.js';
 import { PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, PeerTable, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
-import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, MAX_INFLIGHT, SHARD_COUNTERS, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
+import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, CTL_STARTED, MAX_INFLIGHT, SHARD_COUNTERS, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
 
 // Slot header words a shard reads and writes (int32 index relative to the slot).
 const F_OFFSET = SlotField.OFFSET >> 2;
@@ -157,6 +157,7 @@ export class Shard {
 
   /** Serves both rings until the plane closes. */
   run(): void {
+    Atomics.or(this.control, CTL_STARTED, 1 << this.index);
     try {
       this.serve();
     } finally {
