@@ -2,16 +2,15 @@
 // policy refuses them (a peer's flow relayed from the host to itself reaches
 // services that trust local connections, and slips past firewalls that filter
 // by interface or source). They are read over netlink (@wirecage/netns) at
-// start and again whenever `ip monitor address` reports a change; only when
-// that watcher cannot run (no iproute2, or it exits) are they re-read every
-// few seconds instead, which leaves a new address open for at most that long.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { Rtnl } from '@wirecage/netns';
+// start and again whenever the kernel reports a change of links, addresses or
+// routes (NetlinkMonitor, subscribed before the first read, so no change can
+// fall between the two); only if that socket fails are they re-read every few
+// seconds instead, which leaves a new address open for at most that long.
+import { NetlinkMonitor, Rtnl } from '@wirecage/netns';
 import type { Logger } from '@wirecage/wg-engine';
 import { canonicalAddress } from './address.js';
 
 export const HOST_ADDRESS_POLL_MS = 2_000;
-const PATH = `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin`;
 
 /** Every address on every interface of this process's network namespace, canonical and sorted. */
 export function readHostAddresses(): string[] {
@@ -24,7 +23,7 @@ export function readHostAddresses(): string[] {
 }
 
 export class HostAddressWatcher {
-  private monitor: ChildProcess | null = null;
+  private monitor: NetlinkMonitor | null = null;
   private poll: NodeJS.Timeout | null = null;
   private current: string[] = [];
   private closed = false;
@@ -37,8 +36,8 @@ export class HostAddressWatcher {
   /** Reads the addresses (onChange runs once before this returns) and watches for changes. */
   static start(onChange: (addresses: readonly string[]) => void, log: Logger): HostAddressWatcher {
     const w = new HostAddressWatcher(onChange, log);
-    w.refresh();
     w.watch();
+    w.refresh();
     return w;
   }
 
@@ -61,10 +60,6 @@ export class HostAddressWatcher {
   }
 
   private watch(): void {
-    const child = spawn('ip', ['-o', 'monitor', 'address'], { env: { PATH, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'ignore'] });
-    this.monitor = child;
-    // Each line is one address added or removed: read them all again (a dump costs less than parsing `ip`'s text).
-    child.stdout!.on('data', () => this.refresh());
     const fallBack = (why: string) => {
       if (this.closed || this.poll) return;
       this.monitor = null;
@@ -72,16 +67,18 @@ export class HostAddressWatcher {
       this.poll = setInterval(() => this.refresh(), HOST_ADDRESS_POLL_MS);
       this.poll.unref();
     };
-    child.on('error', (err) => fallBack(`ip monitor: ${err.message}`));
-    child.on('exit', (code, signal) => fallBack(`ip monitor exited with ${code ?? signal}`));
-    // The monitor subscribes a moment after it starts: an address changed in between is caught by this re-read.
-    child.on('spawn', () => setTimeout(() => this.refresh(), 200).unref());
+    try {
+      // Any notification reads them all again: a dump costs less than telling address ones apart.
+      this.monitor = NetlinkMonitor.open(() => this.refresh(), { onError: (err) => fallBack(err.message) });
+    } catch (err) {
+      fallBack((err as Error).message);
+    }
   }
 
   close(): void {
     this.closed = true;
     if (this.poll) clearInterval(this.poll);
-    this.monitor?.kill();
+    this.monitor?.close();
     this.monitor = null;
   }
 }
