@@ -17,7 +17,7 @@ import type { Nat, NatOptions } from './nat/index.js';
 import { connectTunnel } from './nat/tunnel.js';
 import { InheritedUdp } from './stage2/inherited-udp.js';
 import { Registry, type PeerRecord } from './registry/index.js';
-import { CleanupStack } from './cleanup-stack.js';
+import { CleanupStack } from '@wirecage/netns';
 
 export const PERSISTENT_KEEPALIVE = 25;
 export const DEFAULT_MAX_PEERS = 1024;

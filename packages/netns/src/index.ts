@@ -26,6 +26,7 @@ export {
 } from './spawn.js';
 export { userNamespaceHelper, userNamespaceCommand, diagnoseUserNamespaces, type UserNamespaceDiagnosisOptions } from './userns.js';
 export { execWithInput } from './exec.js';
+export { CleanupStack } from './cleanup-stack.js';
 export { launchStage2, execStage2, readSpec, SpecError, STAGE2_SPEC_FD, STAGE2_FIRST_EXTRA_FD, type Stage2Options, type LaunchStage2Options } from './stage2-launch.js';
 export {
   socketInNetns,

@@ -17,7 +17,7 @@ import { TcpRelay, type RelayContext } from './tcp-relay.js';
 import { UdpRelay } from './udp-relay.js';
 import { canonicalAddress } from './address.js';
 import type { Nat, NatStartOptions } from './types.js';
-import { CleanupStack } from '../cleanup-stack.js';
+import { CleanupStack } from '@wirecage/netns';
 
 export async function startUserspaceNat(device: Device, o: NatStartOptions, log: Logger): Promise<Nat> {
   const stack = new CleanupStack();

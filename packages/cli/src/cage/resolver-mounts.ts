@@ -2,13 +2,13 @@
 // read-only bind mounts over the host's.
 import { rmSync } from 'node:fs';
 import type { BindMount } from '@wirecage/netns';
-import type { Cleanups } from './cleanups.js';
+import type { CleanupStack } from '@wirecage/netns';
 import { nsswitchConf, resolvConf } from './resolver.js';
 import { cageFile, writeCageFile } from './runtime-dir.js';
 import { mountTarget } from './seal.js';
 import type { CageSpec } from './spec.js';
 
-export function resolverMounts(spec: CageSpec, tunName: string, cleanups: Cleanups): BindMount[] {
+export function resolverMounts(spec: CageSpec, tunName: string, cleanups: CleanupStack): BindMount[] {
   if (!spec.dns) return [];
   const mounts: BindMount[] = [];
   for (const [kind, content] of [

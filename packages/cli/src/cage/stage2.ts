@@ -8,12 +8,11 @@
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
 import { closeSync } from 'node:fs';
-import { NetnsError, Rtnl, createNetns, readSpec, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type BindMount, type CagedProcess } from '@wirecage/netns';
+import { CleanupStack, NetnsError, Rtnl, createNetns, readSpec, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type BindMount, type CagedProcess } from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
 import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
 import { attachDevice, type Attachment } from '@wirecage/wg-engine/data-plane';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
-import { runCleanups, type Cleanups } from './cleanups.js';
 import { resolverMounts } from './resolver-mounts.js';
 import { cageFile, listCages } from './runtime-dir.js';
 import { WirecageError, expectedFailure, reportFailure } from '../errors.js';
@@ -40,7 +39,7 @@ async function main(): Promise<number> {
   logLevel = spec.logLevel;
   const log = createLogger(spec.logLevel, { format: spec.logFormat, name: 'wirecage' });
   for (;;) {
-    const cleanups: Cleanups = [];
+    const cleanups = new CleanupStack();
     let failed: HandshakeTimeout;
     try {
       return await runCage(spec, log, cleanups);
@@ -52,7 +51,7 @@ async function main(): Promise<number> {
       if (!spec.reregister) throw err;
       failed = err;
     } finally {
-      await runCleanups(cleanups, log);
+      await cleanups.unwind((err) => log.debug(`cleanup: ${(err as Error).message}`));
     }
     // Everything of the first try is gone (namespace, TUN, sockets): the second starts clean.
     spec = await registerAgain(spec, failed);
@@ -86,7 +85,7 @@ async function registerAgain(spec: CageSpec, failed: HandshakeTimeout): Promise<
   return { ...spec, ...network, reregister: undefined, registeredAgain: again.server.leaseFile };
 }
 
-async function runCage(spec: CageSpec, log: Logger, cleanups: Cleanups): Promise<number> {
+async function runCage(spec: CageSpec, log: Logger, cleanups: CleanupStack): Promise<number> {
   const { netnsFd, tun } = openCageNetwork(spec, cleanups);
   const { device, peers } = buildDevice(spec, log);
   cleanups.push(() => device.close());
@@ -108,7 +107,7 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: Cleanups): Promise
   return runCommand(spec, netnsFd, tun.name, mounts);
 }
 
-function openCageNetwork(spec: CageSpec, cleanups: Cleanups): { netnsFd: number; tun: Tun } {
+function openCageNetwork(spec: CageSpec, cleanups: CleanupStack): { netnsFd: number; tun: Tun } {
   // The cage's network: a new namespace held by an fd; no thread of ours enters it.
   const netnsFd = createNetns();
   cleanups.push(() => closeSync(netnsFd));
@@ -179,7 +178,7 @@ function buildDevice(spec: CageSpec, log: Logger): { device: Device; peers: Hand
  * may arrive after the first handshake, when the port changes hands, and a lost one is retried
  * only after Rekey-Timeout (5 s).
  */
-async function connect(spec: CageSpec, device: Device, tun: Tun, peers: HandshakePeer[], cleanups: Cleanups): Promise<Attachment> {
+async function connect(spec: CageSpec, device: Device, tun: Tun, peers: HandshakePeer[], cleanups: CleanupStack): Promise<Attachment> {
   const attach = async (listenPort: number) => {
     const attached = await attachDevice(device, tun, { listenPort, workers: spec.workers });
     cleanups.push(() => attached.close());
@@ -206,14 +205,14 @@ async function connect(spec: CageSpec, device: Device, tun: Tun, peers: Handshak
 }
 
 /** The control socket `wg` talks to: there from before the handshake, as a `wg show` may ask why it fails. */
-async function serveControl(spec: CageSpec, device: Device, tunName: string, cleanups: Cleanups): Promise<void> {
+async function serveControl(spec: CageSpec, device: Device, tunName: string, cleanups: CleanupStack): Promise<void> {
   listCages(spec.runtimeDir); // sweeps what killed cages left behind
   const uapi = await UapiServer.listen(device, tunName, { path: cageFile(spec.runtimeDir, tunName, process.pid, 'sock') });
   cleanups.push(() => uapi.close());
 }
 
 /** The metrics endpoint, when asked for: after the data plane, whose counters it serves. */
-async function serveMetrics(spec: CageSpec, log: Logger, device: Device, tunName: string, attached: Attachment, cleanups: Cleanups): Promise<void> {
+async function serveMetrics(spec: CageSpec, log: Logger, device: Device, tunName: string, attached: Attachment, cleanups: CleanupStack): Promise<void> {
   if (!spec.metricsListen) return;
   // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
   const { MetricsServer, engineMetrics, processMetrics } = await import('@wirecage/metrics');

@@ -26,4 +26,22 @@ describe('CleanupStack', () => {
     await stack.unwind();
     assert.equal(closes, 1);
   });
+
+  it('with onError, hands it every failure, runs every step and resolves', async () => {
+    const ran: string[] = [];
+    const errors: string[] = [];
+    const stack = new CleanupStack();
+    stack.push(() => void ran.push('tun'));
+    stack.push(() => {
+      ran.push('uapi');
+      throw new Error('uapi failed');
+    });
+    stack.push(async () => {
+      ran.push('metrics');
+      throw new Error('metrics failed');
+    });
+    await stack.unwind((err) => errors.push((err as Error).message));
+    assert.deepEqual(ran, ['metrics', 'uapi', 'tun']);
+    assert.deepEqual(errors, ['metrics failed', 'uapi failed']);
+  });
 });
