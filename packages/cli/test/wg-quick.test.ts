@@ -34,6 +34,7 @@ describe('wg-quick parser', () => {
         'DNS = 10.64.0.1, fd64::1, corp.example, example.org',
         'MTU = 1380',
         'ListenPort = 51999',
+        'ReresolveAfter = 30',
         '',
         '[Peer]',
         `PublicKey = ${pub1}`,
@@ -56,6 +57,7 @@ describe('wg-quick parser', () => {
     assert.deepEqual(cfg.interface.dns, { servers: ['10.64.0.1', 'fd64::1'], search: ['corp.example', 'example.org'] });
     assert.equal(cfg.interface.mtu, 1380);
     assert.equal(cfg.interface.listenPort, 51999);
+    assert.equal(cfg.interface.reresolveAfter, 30);
     assert.equal(cfg.peers.length, 2);
     assert.deepEqual(cfg.peers[0]!.endpoint, { host: '2001:db8::1', port: 51820 });
     assert.equal(cfg.peers[0]!.presharedKey!.toString('base64'), psk);
@@ -72,9 +74,9 @@ describe('wg-quick parser', () => {
   });
 
   it('names file, line and key for every error', () => {
-    expectError(iface + 'Colour = blue\n' + peer, 'work.conf:4: Colour: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort)');
+    expectError(iface + 'Colour = blue\n' + peer, 'work.conf:4: Colour: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort, ReresolveAfter)');
     // Names every object has (Object.prototype) are keys like any other: unknown.
-    expectError(iface + 'Constructor = 1\n' + peer, 'work.conf:4: Constructor: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort)');
+    expectError(iface + 'Constructor = 1\n' + peer, 'work.conf:4: Constructor: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort, ReresolveAfter)');
     expectError(iface + 'PostUp = iptables -A FORWARD\n' + peer, 'work.conf:4: PostUp: wirecage never runs shell hooks; remove PostUp');
     expectError(iface + 'PreDown = true\n' + peer, 'work.conf:4: PreDown: wirecage never runs shell hooks; remove PreDown');
     expectError(iface + 'Table = off\n' + peer, 'work.conf:4: Table: the cage has its own routing table; remove Table');
@@ -110,6 +112,7 @@ describe('wg-quick parser', () => {
     expectError(iface + peer.replace(pub1, pub1.slice(1)), 'work.conf:5: PublicKey: not a WireGuard key (44 base64 characters, as `wirecage pubkey` prints)');
     expectError(iface + peer + `PresharedKey = ${psk.slice(0, 43)}x\n`, 'work.conf:8: PresharedKey: not a WireGuard key (44 base64 characters, as `wg genpsk` prints)');
     expectError(iface + 'ListenPort = 70000\n' + peer, 'work.conf:4: ListenPort: "70000" is not a port (0-65535)');
+    expectError(iface + 'ReresolveAfter = soon\n' + peer, 'work.conf:4: ReresolveAfter: "soon" is not a number of seconds (0-86400; 0: never)');
     expectError(iface + 'DNS = 10.0.0.1, bad_domain!\n' + peer, 'work.conf:4: DNS: "bad_domain!" is neither an IP address nor a search domain');
     expectError(iface + peer.replace('vpn.example.org', '10.0.0.300'), 'work.conf:6: Endpoint: "10.0.0.300:51820" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
     expectError(iface + peer.replace('vpn.example.org', '[vpn.example.org]'), 'work.conf:6: Endpoint: "[vpn.example.org]:51820" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');

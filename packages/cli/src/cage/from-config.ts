@@ -24,7 +24,7 @@ export interface RunOptions {
   tun: string;
   user?: string;
   waitHandshake: number;
-  /** --reresolve-after: seconds; default 60. */
+  /** --reresolve-after: seconds; default the file's ReresolveAfter, else 60. */
   reresolveAfter?: number;
   metricsListen?: string;
   /** Shard workers; default: one per CPU, at most 8. */
@@ -81,7 +81,8 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     env,
     cwd,
     waitHandshakeSeconds: opts.waitHandshake,
-    reresolveAfterSeconds: opts.reresolveAfter ?? 60,
+    // The flag, else the file's ReresolveAfter, else a minute.
+    reresolveAfterSeconds: opts.reresolveAfter ?? cfg.interface.reresolveAfter ?? 60,
     user,
     hide,
     seal,

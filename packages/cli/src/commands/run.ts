@@ -80,8 +80,7 @@ and the server's reason. The forwards are removed when the command ends.`;
     user: Flags.string({ summary: 'Run the command as this user (name or uid) with its groups; needs root.' }),
     'wait-handshake': Flags.integer({ summary: 'Seconds to wait for the first handshake before giving up (exit 125).', default: 10, min: 1 }),
     'reresolve-after': Flags.integer({
-      summary: 'Once the tunnel is up, seconds of unanswered handshakes before the Endpoint\'s name is resolved again and a new address used (0: never; an IP address is never re-resolved).',
-      default: 60,
+      summary: 'Once the tunnel is up, seconds of unanswered handshakes before the Endpoint\'s name is resolved again and a new address used (0: never; an IP address is never re-resolved). Default: the config file\'s ReresolveAfter, else 60.',
       min: 0,
       max: 86400,
       helpValue: 'SECONDS',

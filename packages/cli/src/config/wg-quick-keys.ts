@@ -25,6 +25,7 @@ export interface InterfaceDraft {
   mtu?: number;
   mtuLine: number;
   listenPort?: number;
+  reresolveAfter?: number;
 }
 
 export type PeerDraft = Partial<PeerConfigFile> & { allowedIps: Cidr[]; line: number };
@@ -82,6 +83,14 @@ export const INTERFACE_KEYS: Record<string, KeyHandler<InterfaceDraft>> = {
     once: true,
     apply(draft, line) {
       draft.listenPort = intIn(line.value, 0, 65535) ?? line.fail(`"${line.value}" is not a port (0-65535)`);
+    },
+  },
+  // wirecage's own, like PrivateKeyFile (wg-quick would refuse it): --reresolve-after for this file.
+  reresolveafter: {
+    name: 'ReresolveAfter',
+    once: true,
+    apply(draft, line) {
+      draft.reresolveAfter = intIn(line.value, 0, 86400) ?? line.fail(`"${line.value}" is not a number of seconds (0-86400; 0: never)`);
     },
   },
 };

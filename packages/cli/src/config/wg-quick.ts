@@ -53,6 +53,8 @@ export interface WgQuickConfig {
     dns: { servers: string[]; search: string[] };
     mtu?: number;
     listenPort?: number;
+    /** ReresolveAfter (wirecage's own key): seconds of failed handshakes before the Endpoint's name is resolved again. */
+    reresolveAfter?: number;
   };
   peers: PeerConfigFile[];
 }
@@ -165,13 +167,13 @@ function finish(draft: Draft, file: string, lastLine: number): WgQuickConfig {
     if (first) throw new ConfigError(file, p.line, 'PublicKey', `the same peer as the [Peer] on line ${first}`);
     byKey.set(id, p.line);
   }
-  const { privateKey, privateKeyFile, addresses, dns, mtu, listenPort } = iface;
+  const { privateKey, privateKeyFile, addresses, dns, mtu, listenPort, reresolveAfter } = iface;
   if (mtu !== undefined && mtu < 1280 && addresses.some((a) => a.family === 6)) {
     throw new ConfigError(file, iface.mtuLine, 'MTU', `${mtu} is below 1280, the minimum for IPv6, and Address has an IPv6 address`);
   }
   return {
     file,
-    interface: { privateKey, privateKeyFile, addresses, dns, mtu, listenPort },
+    interface: { privateKey, privateKeyFile, addresses, dns, mtu, listenPort, reresolveAfter },
     peers: peers as PeerConfigFile[],
   };
 }
