@@ -25,6 +25,7 @@ import { SETUPS, SRV_BIN, buildServerPath, rssBytes, startWirecagesrv, type Serv
 import { SERVER_TESTS, registerLoad, runServerTransfer } from './lib/server-measure.js';
 import { renderServerReport, type ServerBenchRun, type SetupResult } from './lib/server-report.js';
 import { BenchSession, wirecageRunHelp } from './lib/session.js';
+import { packageDir } from '@wirecage/tests/lib/package-bin.js';
 
 const session = new BenchSession('server');
 const { log, newLab, step, teardownAll } = session;
@@ -64,7 +65,8 @@ const REG_SECONDS = 5;
 const REG_CONCURRENCY = 8;
 const outDir = fileURLToPath(new URL('./results/', import.meta.url));
 
-const stage2 = fileURLToPath(new URL('../apps/wirecagesrv/dist/stage2/main.js', import.meta.url));
+// wirecagesrv as the tests' declared dependency finds it; its stage 2 is compiled next to its entry.
+const stage2 = join(packageDir('wirecagesrv'), 'dist', 'stage2', 'main.js');
 if (!existsSync(stage2) || !existsSync(SRV_BIN)) throw new Error(`${stage2} is missing: build the tree first with \`npm run build\``);
 await wirecageRunHelp();
 const machine = machineInfo(fileURLToPath(new URL('..', import.meta.url)));

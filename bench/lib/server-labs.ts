@@ -14,6 +14,9 @@ import { fileURLToPath } from 'node:url';
 import type { Lab, Netns } from '@wirecage/tests/lib/netns.js';
 import type { LabProcess } from '@wirecage/tests/lib/process.js';
 import { waitFor } from '@wirecage/tests/lib/wait.js';
+import { SRV_BIN } from '@wirecage/tests/lib/srv-lab.js';
+
+export { SRV_BIN };
 import { cageKey, writeWgQuick } from '@wirecage/tests/lib/cage.js';
 import { writeSecretFile } from '@wirecage/tests/lib/wg.js';
 import { startWireguardGo } from '@wirecage/tests/lib/wireguard-go.js';
@@ -29,7 +32,6 @@ export const SETUP_TITLES: Record<ServerSetup, string> = {
   'wg-go': 'wireguard-go + nft masquerade',
 };
 
-export const SRV_BIN = fileURLToPath(new URL('../../apps/wirecagesrv/bin/run.js', import.meta.url));
 const NODE = realpathSync(process.execPath);
 const TOKEN = 'bench-token-server-0123456789';
 const MTU = 1420;

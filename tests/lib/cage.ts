@@ -11,9 +11,10 @@ import type { SpawnOptions, LabProcess } from './process.js';
 import { waitFor } from './wait.js';
 import { generateKeyPair, writeSecretFile, type WgKeyPair } from './wg.js';
 import { startWireguardGo, type WireguardGoPeer } from './wireguard-go.js';
+import { packageBin } from './package-bin.js';
 
 /** The built CLI (run `npx turbo run build` first). */
-export const WIRECAGE_BIN = fileURLToPath(new URL('../../packages/cli/bin/run.js', import.meta.url));
+export const WIRECAGE_BIN = packageBin('wirecage');
 
 /** One wireguard-go server the cage can reach, with its own tunnel prefixes. */
 export interface CageServer {

@@ -12,11 +12,12 @@ import { run, runOrThrow, type ExecResult } from './exec.js';
 import { WIRECAGE_BIN } from './cage.js';
 import { nsRun, type Lab, type Netns } from './netns.js';
 import type { LabProcess } from './process.js';
+import { packageBin, packageDir } from './package-bin.js';
 import { waitFor } from './wait.js';
 import { writeSecretFile } from './wg.js';
 
-export const SRV_APP = fileURLToPath(new URL('../../apps/wirecagesrv/', import.meta.url));
-export const SRV_BIN = join(SRV_APP, 'bin', 'run.js');
+export const SRV_APP = packageDir('wirecagesrv');
+export const SRV_BIN = packageBin('wirecagesrv');
 export const SRV_TOKEN = 'lab-token-nat-0123456789';
 
 /** The internet host and the server's addresses facing it. */
