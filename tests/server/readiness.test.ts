@@ -72,7 +72,7 @@ describe('wirecagesrv /readyz', function () {
       db.exec('BEGIN IMMEDIATE');
       const p = await until(503, '/readyz to answer 503 while the registry is locked');
       assert.equal(p.body.error, 'not ready: registry');
-      assert.match(p.body.checks!.registry!, /^cannot write to the registry .*registry\.db: database is locked$/);
+      assert.equal(p.body.checks!.registry, 'cannot write to the registry: database is locked');
       assert.equal(p.body.checks!.wireguard, 'ok');
       assert.equal(p.body.checks!.nat, 'ok');
       assert.equal((await probe('/healthz')).status, 200, 'liveness is not readiness');

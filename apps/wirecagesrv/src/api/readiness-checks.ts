@@ -29,7 +29,8 @@ export function registryWritable(path: string): ReadinessCheck & { close(): void
     } catch (err) {
       db?.close();
       db = null;
-      return `cannot write to the registry ${path}: ${(err as Error).message}`;
+      // The answer is public (the API's listener): it says what failed, not where the registry lives.
+      return `cannot write to the registry: ${(err as Error).message}`;
     }
   };
   return Object.assign(check, { close: () => db?.close() });
