@@ -173,7 +173,8 @@ function finish(draft: Draft, file: string, lastLine: number): WgQuickConfig {
   }
   return {
     file,
-    interface: { privateKey, privateKeyFile, addresses, dns, mtu, listenPort, reresolveAfter },
+    // ReresolveAfter is wirecage's own key: absent from a file without it, as from a config made of flags.
+    interface: { privateKey, privateKeyFile, addresses, dns, mtu, listenPort, ...(reresolveAfter === undefined ? {} : { reresolveAfter }) },
     peers: peers as PeerConfigFile[],
   };
 }
