@@ -1,11 +1,15 @@
-import { randomInt } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+// The integration suites' view of the project's one lab (@wirecage/netns/lab):
+// namespaces, veths, addresses and their removal come from there; this layer keeps
+// the suites' async API, runs commands with ./exec.js (ExecResult, ExecError), and
+// owns what only the suites have: long-running processes and temp dirs.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Lab as CoreLab, type LabNetns, type VethOptions } from '@wirecage/netns/lab';
 import { run, runOrThrow, type ExecOptions, type ExecResult } from './exec.js';
 import { LabProcess, type SpawnOptions } from './process.js';
-import { waitFor } from './wait.js';
+
+export { IFNAMSIZ_MAX, assertIfname, type VethOptions } from '@wirecage/netns/lab';
 
 /** A namespace given either by kernel name or as a handle from a Lab. */
 export type NsRef = string | { readonly name: string };
@@ -24,26 +28,28 @@ export function nsRunOrThrow(ns: NsRef, cmd: string, args: readonly string[], op
   return runOrThrow('ip', ['netns', 'exec', nsName(ns), cmd, ...args], opts);
 }
 
-const NETNS_DIR = '/run/netns';
-export const IFNAMSIZ_MAX = 15;
-
-export function assertIfname(ifname: string): void {
-  if (ifname.length === 0 || ifname.length > IFNAMSIZ_MAX || !/^[A-Za-z0-9_.-]+$/.test(ifname)) {
-    throw new Error(`interface name ${JSON.stringify(ifname)} must be 1-${IFNAMSIZ_MAX} chars of [A-Za-z0-9_.-]`);
-  }
-}
-
 const isV6 = (addr: string): boolean => addr.includes(':');
 
 /** A network namespace that belongs to a Lab. */
 export class Netns {
+  /** Kernel name, as `ip netns` knows it. */
+  readonly name: string;
+  /** Short name given by the test ("a", "srv"). */
+  readonly label: string;
+
   constructor(
     readonly lab: Lab,
-    /** Kernel name, as `ip netns` knows it. */
-    readonly name: string,
-    /** Short name given by the test ("a", "srv"). */
-    readonly label: string,
-  ) {}
+    /** The namespace itself, for what this layer does not wrap (Rtnl, exec without ExecResult). */
+    readonly core: LabNetns,
+  ) {
+    this.name = core.name;
+    this.label = core.label;
+  }
+
+  /** O_CLOEXEC fd of the namespace (socketInNetns, Tun.open, ...), valid until teardown. */
+  get fd(): number {
+    return this.core.fd;
+  }
 
   toString(): string {
     return this.name;
@@ -67,33 +73,24 @@ export class Netns {
     return this.lab.spawn(this, cmd, args, opts);
   }
 
-  /** Adds an address (CIDR). IPv6 addresses get `nodad` so they are usable at once. */
+  /** Adds an address (CIDR). IPv6 addresses skip duplicate address detection, so they are usable at once. */
   async addAddress(ifname: string, cidr: string): Promise<void> {
-    const args = ['addr', 'add', cidr, 'dev', ifname];
-    if (isV6(cidr)) args.push('nodad');
-    await this.ip(args);
+    this.core.addAddress(ifname, cidr);
   }
 
   async linkUp(ifname: string, mtu?: number): Promise<void> {
-    const args = ['link', 'set', 'dev', ifname];
-    if (mtu !== undefined) args.push('mtu', String(mtu));
-    args.push('up');
-    await this.ip(args);
+    this.core.linkUp(ifname, mtu);
+  }
+
+  /** Until IPv6 is usable on a freshly up link (see LabNetns.waitIpv6Ready). */
+  async waitIpv6Ready(ifname: string, timeoutMs = 5_000): Promise<void> {
+    await this.core.waitIpv6Ready(ifname, timeoutMs);
   }
 
   /**
-   * Waits until IPv6 is usable on a freshly up link. Until the kernel marks the device ready (its
-   * link-local address appears) the first neighbour solicitation is held back for about a second.
+   * `ip route add <dest> [via <gw>] [dev <if>] [src <addr>]`; the family follows `dest`. With `ip`
+   * rather than netlink (LabNetns.addRoute) because a refusal names the command the suites read.
    */
-  async waitIpv6Ready(ifname: string, timeoutMs = 5_000): Promise<void> {
-    await waitFor(async () => (await this.ip(['-6', 'addr', 'show', 'dev', ifname, 'scope', 'link'])).stdout.trim() !== '', {
-      what: `IPv6 link-local address on ${ifname} in ${this.name}`,
-      timeoutMs,
-      intervalMs: 10,
-    });
-  }
-
-  /** `ip route add <dest> [via <gw>] [dev <if>] [src <addr>]`; the family follows `dest`. */
   async addRoute(dest: string, opts: { via?: string; dev?: string; src?: string; metric?: number }): Promise<void> {
     if (opts.via === undefined && opts.dev === undefined) throw new Error(`route to ${dest} needs a gateway (via) or a device (dev)`);
     const args = [isV6(dest) ? '-6' : '-4', 'route', 'add', dest];
@@ -126,39 +123,6 @@ export interface VethEnd {
   v6: string | null;
 }
 
-export interface VethOptions {
-  /** Interface names for the a and b ends. Default `veth<k>a` / `veth<k>b`. */
-  names?: [string, string];
-  /** CIDRs for the ends; default 198.18.<k>.1/24 and .2/24. `false` for none. */
-  v4?: [string, string] | false;
-  /** CIDRs for the ends; default fd7a:c0de:<k+1 in hex>::1/64 and ::2/64. `false` for none. */
-  v6?: [string, string] | false;
-  mtu?: number;
-}
-
-const tokensUsed = new Set<string>();
-
-function namespacesOnMachine(): string[] {
-  try {
-    return readdirSync(NETNS_DIR);
-  } catch {
-    return [];
-  }
-}
-
-/** 5 chars: pid-derived (other test processes) plus random (other labs in this process). */
-function newToken(): string {
-  const pidPart = (process.pid % 1296).toString(36).padStart(2, '0');
-  const existing = namespacesOnMachine();
-  for (;;) {
-    const token = pidPart + randomInt(36 ** 3).toString(36).padStart(3, '0');
-    if (!tokensUsed.has(token) && !existing.some((n) => n.startsWith(`wct${token}-`))) {
-      tokensUsed.add(token);
-      return token;
-    }
-  }
-}
-
 type Cleanup = () => Promise<void> | void;
 
 /**
@@ -177,23 +141,21 @@ export class Lab {
   readonly token: string;
   /** `wct<token>`: prefix of the lab's namespace names. */
   readonly id: string;
+  private readonly core = new CoreLab();
   private readonly nsByLabel = new Map<string, Netns>();
-  private readonly pendingNs = new Set<string>();
   private readonly procs = new Set<LabProcess>();
   private readonly dirs = new Set<string>();
   private readonly cleanups: Cleanup[] = [];
-  private vethCount = 0;
-  private ifnameCount = 0;
   private teardownChain: Promise<void> = Promise.resolve();
 
   constructor() {
-    this.token = newToken();
-    this.id = `wct${this.token}`;
+    this.token = this.core.token;
+    this.id = this.core.id;
   }
 
   /** Kernel names of namespaces this lab created and has not yet deleted. */
   get namespaceNames(): string[] {
-    return [...this.pendingNs];
+    return this.core.namespaces.map((ns) => ns.name);
   }
 
   get processes(): readonly LabProcess[] {
@@ -202,22 +164,14 @@ export class Lab {
 
   /** A netns named `wct<token>-<label>` with `lo` up. Label: 1-6 of [a-z0-9]. */
   async namespace(label: string): Promise<Netns> {
-    if (!/^[a-z0-9]{1,6}$/.test(label)) throw new Error(`namespace label ${JSON.stringify(label)} must be 1-6 of [a-z0-9]`);
-    if (this.nsByLabel.has(label)) throw new Error(`lab ${this.id} already has a namespace labelled ${label}`);
-    const name = `${this.id}-${label}`;
-    // Tracked only once `add` succeeded: a failed add leaves nothing, and if it failed because the
-    // name exists, that namespace is not ours to delete.
-    await runOrThrow('ip', ['netns', 'add', name]);
-    this.pendingNs.add(name);
-    const ns = new Netns(this, name, label);
+    const ns = new Netns(this, this.core.namespace(label));
     this.nsByLabel.set(label, ns);
-    await ns.linkUp('lo');
     return ns;
   }
 
   get(label: string): Netns {
     const ns = this.nsByLabel.get(label);
-    if (ns === undefined) throw new Error(`lab ${this.id} has no namespace labelled ${label}`);
+    if (ns === undefined || ns.core.removed) throw new Error(`lab ${this.id} has no namespace labelled ${label}`);
     return ns;
   }
 
@@ -226,9 +180,7 @@ export class Lab {
    * `<prefix><token><n>`, at most 15 chars.
    */
   uniqueIfname(prefix = 'wg'): string {
-    const name = `${prefix}${this.token}${this.ifnameCount++}`;
-    assertIfname(name);
-    return name;
+    return this.core.uniqueIfname(prefix);
   }
 
   /**
@@ -236,32 +188,8 @@ export class Lab {
    * addresses and both ends up. The k-th veth (from 0) gets 198.18.k.0/24 and fd7a:c0de:<k+1>::/64.
    */
   async veth(a: Netns, b: Netns, opts: VethOptions = {}): Promise<{ a: VethEnd; b: VethEnd }> {
-    const k = this.vethCount++;
-    if (k > 255) throw new Error('a lab supports at most 256 veth pairs with default addresses');
-    const [nameA, nameB] = opts.names ?? [`veth${k}a`, `veth${k}b`];
-    assertIfname(nameA);
-    assertIfname(nameB);
-    const v4 = opts.v4 === false ? null : (opts.v4 ?? [`198.18.${k}.1/24`, `198.18.${k}.2/24`]);
-    const net6 = `fd7a:c0de:${(k + 1).toString(16)}::`;
-    const v6 = opts.v6 === false ? null : (opts.v6 ?? [`${net6}1/64`, `${net6}2/64`]);
-    await a.ip(['link', 'add', nameA, 'type', 'veth', 'peer', 'name', nameB, 'netns', b.name]);
-    const ends: [VethEnd, VethEnd] = [
-      { ns: a, ifname: nameA, v4: null, v6: null },
-      { ns: b, ifname: nameB, v4: null, v6: null },
-    ];
-    for (const [i, end] of ends.entries()) {
-      if (v4) {
-        await end.ns.addAddress(end.ifname, v4[i]);
-        end.v4 = v4[i].split('/')[0];
-      }
-      if (v6) {
-        await end.ns.addAddress(end.ifname, v6[i]);
-        end.v6 = v6[i].split('/')[0];
-      }
-      await end.ns.linkUp(end.ifname, opts.mtu);
-    }
-    if (v6) for (const end of ends) await end.ns.waitIpv6Ready(end.ifname);
-    return { a: ends[0], b: ends[1] };
+    const ends = await this.core.veth(a.core, b.core, opts);
+    return { a: { ...ends.a, ns: a }, b: { ...ends.b, ns: b } };
   }
 
   /** Starts `cmd` inside `ns` via `ip netns exec` (which execs, so the pid is the command's own). */
@@ -316,16 +244,8 @@ export class Lab {
       const fn = this.cleanups.pop()!;
       await attempt(fn);
     }
-    for (const name of [...this.pendingNs]) {
-      await attempt(async () => {
-        if (existsSync(join(NETNS_DIR, name))) {
-          await this.killNamespaceStragglers(name);
-          await runOrThrow('ip', ['netns', 'delete', name]);
-        }
-        this.pendingNs.delete(name);
-        for (const [label, ns] of this.nsByLabel) if (ns.name === name) this.nsByLabel.delete(label);
-      });
-    }
+    await attempt(() => this.core.dispose());
+    for (const [label, ns] of this.nsByLabel) if (ns.core.removed) this.nsByLabel.delete(label);
     for (const dir of [...this.dirs]) {
       await attempt(async () => {
         await rm(dir, { recursive: true, force: true });
@@ -334,28 +254,6 @@ export class Lab {
     }
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new AggregateError(errors, `lab ${this.id} teardown had ${errors.length} failures`);
-  }
-
-  /** Processes left in our namespace (e.g. children that outlived a tracked parent) are ours too. */
-  private async killNamespaceStragglers(name: string): Promise<void> {
-    const list = async (): Promise<number[]> =>
-      (await runOrThrow('ip', ['netns', 'pids', name])).stdout
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map(Number);
-    let pids = await list();
-    if (pids.length === 0) return;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
-      }
-    }
-    await waitFor(async () => (pids = await list()).length === 0, {
-      what: `processes ${pids.join(', ')} in namespace ${name} to die after SIGKILL`,
-      timeoutMs: 5_000,
-    });
   }
 }
 

@@ -5,21 +5,12 @@
 // for a server run, in the modules run.ts imports then). The cage launcher, which needs
 // @wirecage/netns's addon, is imported only when the run launches; TUN,
 // the data plane and metrics are stage 2's. Checked on dist/ in a fresh Node,
-// with wg-engine's probe.
+// with the lab's loadedBy().
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { fromPackage, loadedBy } from '@wirecage/netns/lab';
 
-const PROBE = fileURLToPath(new URL('../../wg-engine/test/fixtures/loaded-natives.mjs', import.meta.url));
 const dist = (file: string) => fileURLToPath(new URL(`../dist/${file}`, import.meta.url));
-
-function loadedBy(path: string): { addons: string[]; cjs: string[] } {
-  const r = spawnSync(process.execPath, [PROBE, path], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `importing ${path} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as { addons: string[]; cjs: string[] };
-}
-
-const fromPackage = (cjs: string[], name: string) => cjs.filter((path) => path.includes(`/node_modules/${name}/`));
 
 describe('stage 1 of wirecage run', () => {
   it('importing the run command loads no native addon, no prom-client and no piscina', () => {

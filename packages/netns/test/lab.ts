@@ -1,7 +1,12 @@
+// What this package's tests add to the lab (src/lab.ts): reaching a namespace held
+// only as an fd (createNetns() makes no name), and a caged command's output.
 import { execFileSync } from 'node:child_process';
-import { closeSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { Rtnl, createNetns, pipe, spawnInCage, type CageSpawnOptions, type ExitStatus } from '../src/index.js';
+import { pipe, spawnInCage, type CageSpawnOptions, type ExitStatus } from '../src/index.js';
+import { Lab } from '../src/lab.js';
+
+export { O_CLOEXEC, fdFlags, netnsOfEveryThread } from '../src/lab.js';
 
 /** A path through which other tools (nsenter) can reach a namespace we only hold as an fd. */
 export const nsPath = (fd: number): string => `/proc/${process.pid}/fd/${fd}`;
@@ -9,10 +14,6 @@ export const nsPath = (fd: number): string => `/proc/${process.pid}/fd/${fd}`;
 /** Runs a command with `ip`-style tools inside the namespace behind `fd`. */
 export function inNetns(fd: number, cmd: string, ...args: string[]): string {
   return execFileSync('nsenter', [`--net=${nsPath(fd)}`, cmd, ...args], { encoding: 'utf8' });
-}
-
-export function netnsOfEveryThread(): string[] {
-  return readdirSync('/proc/self/task').map((tid) => readlinkSync(`/proc/self/task/${tid}/ns/net`));
 }
 
 export function readAll(fd: number): Promise<string> {
@@ -46,13 +47,6 @@ export async function runCaged(options: Omit<CageSpawnOptions, 'stdio'>): Promis
   return { status, stdout, stderr };
 }
 
-export function fdFlags(fd: number): number {
-  const line = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').find((l) => l.startsWith('flags:'));
-  return Number.parseInt(line?.split(/\s+/)[1] ?? '0', 8);
-}
-
-export const O_CLOEXEC = 0o2000000;
-
 export interface LoopbackNetns {
   /** The namespace's fd, valid from before() on. */
   readonly ns: number;
@@ -63,11 +57,12 @@ export interface LoopbackNetns {
 }
 
 /**
- * Registers before()/after() in the calling describe(): a fresh network namespace with lo up,
- * closed afterwards together with every fd given to keep() and not release()d.
+ * Registers before()/after() in the calling describe(): a lab namespace with lo up, removed
+ * afterwards together with every fd given to keep() and not release()d.
  */
 export function loopbackNetns(): LoopbackNetns {
   const fds: number[] = [];
+  const netns = new Lab();
   const lab = {
     ns: -1,
     keep(fd: number): number {
@@ -80,12 +75,9 @@ export function loopbackNetns(): LoopbackNetns {
     },
   };
   before(() => {
-    lab.ns = createNetns();
-    const nl = Rtnl.open(lab.ns);
-    nl.setUp('lo');
-    nl.close();
+    lab.ns = netns.namespace('lo').fd;
   });
-  after(() => {
+  after(async () => {
     for (const fd of fds) {
       try {
         closeSync(fd);
@@ -93,7 +85,7 @@ export function loopbackNetns(): LoopbackNetns {
         // adopted by Node without release(), and closed there
       }
     }
-    if (lab.ns >= 0) closeSync(lab.ns);
+    await netns.dispose();
   });
   return lab;
 }

@@ -4,13 +4,16 @@
 // web.lab. The server's NAT may reach the lab's internet (--allow-dest) and
 // its DNS forwarder asks the lab's DNS server (--dns-upstream), so nothing
 // leaves the lab. wirecage's config lives in a temporary XDG_CONFIG_HOME.
-// Teardown stops every process and removes every namespace and file.
+// The network is the project's one lab (@wirecage/netns/lab); teardown stops
+// every process and removes every namespace and file, and the lab removes its
+// namespaces also when the demo is interrupted.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Lab, type LabNetns } from '@wirecage/netns/lab';
 import { wirecagesrvCommand } from './server-bin.js';
 
 export const SERVER_NAME = 'demo';
@@ -69,53 +72,36 @@ class LabProc {
 }
 
 export class DemoLab {
-  readonly id = `wcd${process.pid % 100000}`;
-  readonly client = `${this.id}-c`;
-  readonly server = `${this.id}-s`;
-  readonly internet = `${this.id}-i`;
+  private readonly lab = new Lab({ prefix: 'wcd' });
+  readonly client = `${this.lab.id}-c`;
+  readonly server = `${this.lab.id}-s`;
+  readonly internet = `${this.lab.id}-i`;
   readonly dir = mkdtempSync(join(tmpdir(), 'wirecage-demo-'));
   /** The environment for wirecage: the lab's own config directory. */
   readonly env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: join(this.dir, 'config') };
-  private readonly namespaces: string[] = [];
-  private readonly procs: LabProc[] = [];
   private srv: LabProc | null = null;
 
-  private spawnIn(ns: string, what: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): LabProc {
-    const p = new LabProc(what, spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? { PATH: process.env.PATH } }));
-    this.procs.push(p);
+  private spawnIn(ns: LabNetns, what: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): LabProc {
+    const [ip, ...ipArgs] = ns.argv(cmd, ...args);
+    const p = new LabProc(what, spawn(ip, ipArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? { PATH: process.env.PATH } }));
+    this.lab.onDispose(() => p.stop());
     return p;
-  }
-
-  private async linkReady(ns: string, ifname: string): Promise<void> {
-    // IPv6 neighbour discovery waits until the kernel deems the link ready (its link-local address appears).
-    await until(`IPv6 on ${ifname} in ${ns}`, () => sh('ip', ['-n', ns, '-6', 'addr', 'show', 'dev', ifname, 'scope', 'link']).trim() !== '', 5_000);
   }
 
   /** Namespaces, links, the lab's internet, and the "internet" and client web servers. */
   async network(): Promise<void> {
-    for (const ns of [this.client, this.server, this.internet]) {
-      sh('ip', ['netns', 'add', ns]);
-      this.namespaces.push(ns);
-      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    }
-    sh('ip', ['-n', this.client, 'link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1', 'netns', this.server]);
-    sh('ip', ['-n', this.client, 'addr', 'add', `${CLIENT_LINK}/24`, 'dev', 'veth0']);
-    sh('ip', ['-n', this.server, 'addr', 'add', `${SERVER_LINK}/24`, 'dev', 'veth1']);
-    sh('ip', ['-n', this.server, 'link', 'add', 'veth2', 'type', 'veth', 'peer', 'name', 'veth3', 'netns', this.internet]);
+    const [client, server, internet] = (['c', 's', 'i'] as const).map((label) => this.lab.namespace(label)) as [LabNetns, LabNetns, LabNetns];
+    await this.lab.veth(client, server, { names: ['veth0', 'veth1'], v4: [`${CLIENT_LINK}/24`, `${SERVER_LINK}/24`], v6: false });
     const [p4, p6] = [INTERNET.net4.split('/')[1], INTERNET.net6.split('/')[1]];
-    for (const [ns, ifname, v4, v6] of [[this.server, 'veth2', INTERNET.server4, INTERNET.server6], [this.internet, 'veth3', INTERNET.host4, INTERNET.host6]] as const) {
-      sh('ip', ['-n', ns, 'addr', 'add', `${v4}/${p4}`, 'dev', ifname]);
-      sh('ip', ['-n', ns, 'addr', 'add', `${v6}/${p6}`, 'dev', ifname, 'nodad']);
-    }
-    for (const [ns, ifname] of [[this.client, 'veth0'], [this.server, 'veth1'], [this.server, 'veth2'], [this.internet, 'veth3']] as const) {
-      sh('ip', ['-n', ns, 'link', 'set', ifname, 'up']);
-    }
-    await this.linkReady(this.server, 'veth2');
-    await this.linkReady(this.internet, 'veth3');
+    await this.lab.veth(server, internet, {
+      names: ['veth2', 'veth3'],
+      v4: [`${INTERNET.server4}/${p4}`, `${INTERNET.host4}/${p4}`],
+      v6: [`${INTERNET.server6}/${p6}`, `${INTERNET.host6}/${p6}`],
+    });
 
-    const web = this.spawnIn(this.internet, 'the lab internet', process.execPath, [INTERNET_JS, String(WEB_PORT), `${WEB_NAME}=${INTERNET.host4},${INTERNET.host6}`]);
+    const web = this.spawnIn(internet, 'the lab internet', process.execPath, [INTERNET_JS, String(WEB_PORT), `${WEB_NAME}=${INTERNET.host4},${INTERNET.host6}`]);
     // A web server on the client side: reachable from the client namespace, never from the cage.
-    const local = this.spawnIn(this.client, 'the client-side web server', process.execPath, [INTERNET_JS, String(WEB_PORT)]);
+    const local = this.spawnIn(client, 'the client-side web server', process.execPath, [INTERNET_JS, String(WEB_PORT)]);
     for (const p of [web, local]) await until(p.what, () => (p.assertRunning(), p.output.includes('ready\n')));
   }
 
@@ -128,7 +114,7 @@ export class DemoLab {
       // Plain HTTP on the lab's private link: the token never leaves the lab's namespaces.
       '--insecure-http'];
     const [cmd, ...lead] = wirecagesrvCommand();
-    this.srv = this.spawnIn(this.server, 'wirecagesrv up', cmd!, [...lead, 'up', ...flags, '--auth-token-file', tokenFile,
+    this.srv = this.spawnIn(this.lab.get('s'), 'wirecagesrv up', cmd!, [...lead, 'up', ...flags, '--auth-token-file', tokenFile,
       '--state', join(this.dir, 'server', 'registry.db'), '--log-level', 'warn'], { PATH: process.env.PATH, HOME: this.dir });
     const srv = this.srv;
     await until('the wirecagesrv API', () => {
@@ -163,21 +149,10 @@ export class DemoLab {
   }
 
   async down(): Promise<void> {
-    await Promise.all(this.procs.map((p) => p.stop()));
-    for (const ns of this.namespaces.splice(0).reverse()) {
-      try {
-        // Whatever a lab process left behind in its namespace goes with it.
-        for (const pid of sh('ip', ['netns', 'pids', ns]).split('\n').filter((l) => l.trim() !== '')) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            // gone already
-          }
-        }
-        sh('ip', ['netns', 'delete', ns]);
-      } catch (err) {
-        process.stderr.write(`demo: could not remove namespace ${ns}: ${(err as Error).message}\n`);
-      }
+    try {
+      await this.lab.dispose();
+    } catch (err) {
+      process.stderr.write(`demo: could not remove the whole lab ${this.lab.id}: ${(err as Error).message}\n`);
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
