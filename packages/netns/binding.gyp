@@ -13,8 +13,10 @@
         "native/cage/plan.cc",
         "native/exec.cc",
         "native/icmp_sockets.cc",
+        "native/join.cc",
         "native/memfd.cc",
         "native/netlink_monitor.cc",
+        "native/nfnetlink.cc",
         "native/threads.cc",
         "native/netns_create.cc",
         "native/nlmsg.cc",
@@ -38,6 +40,16 @@
       "target_name": "wirecage-cage",
       "type": "executable",
       "sources": ["native/cage/main.cc", "native/cage/mounts.cc", "native/cage/plan.cc", "native/cage/terminal.cc"]
+    },
+    {
+      "target_name": "wirecage-join",
+      "type": "executable",
+      "sources": ["native/join/main.cc", "native/cage/plan.cc", "native/cage/terminal.cc"]
+    },
+    {
+      "target_name": "wirecage-hold",
+      "type": "executable",
+      "sources": ["native/join/hold.cc"]
     }
   ]
 }

@@ -39,6 +39,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"unixDgramRecv", wc::UnixDgramRecv},
       {"netlinkMonitorOpen", wc::NetlinkMonitorOpen},
       {"netlinkMonitorDrain", wc::NetlinkMonitorDrain},
+      {"nfnlOpen", wc::NfnlOpen},
+      {"nfnlSend", wc::NfnlSend},
+      {"nfnlRecv", wc::NfnlRecv},
+      {"netnsWriteSysctl", wc::NetnsWriteSysctl},
+      {"pidfdOpen", wc::PidfdOpen},
+      {"flockExclusive", wc::FlockExclusive},
+      {"peerCredentials", wc::PeerCredentials},
+      {"execJoin", wc::ExecJoin},
+      {"spawnJoin", wc::SpawnJoin},
   };
   for (const auto& entry : table) exports.Set(entry.name, Napi::Function::New(env, entry.fn, entry.name));
   exports.Set("ReadableWatcher", wc::ReadableWatcherClass(env));

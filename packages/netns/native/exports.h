@@ -38,8 +38,19 @@ Napi::Value IcmpSend(const Napi::CallbackInfo& info);
 Napi::Value NetlinkMonitorOpen(const Napi::CallbackInfo& info);
 Napi::Value NetlinkMonitorDrain(const Napi::CallbackInfo& info);
 
+Napi::Value NfnlOpen(const Napi::CallbackInfo& info);
+Napi::Value NfnlSend(const Napi::CallbackInfo& info);
+Napi::Value NfnlRecv(const Napi::CallbackInfo& info);
+Napi::Value NetnsWriteSysctl(const Napi::CallbackInfo& info);
+
 Napi::Value UnixDgramSend(const Napi::CallbackInfo& info);
 Napi::Value UnixDgramBind(const Napi::CallbackInfo& info);
 Napi::Value UnixDgramRecv(const Napi::CallbackInfo& info);
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info);
+Napi::Value FlockExclusive(const Napi::CallbackInfo& info);
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info);
+Napi::Value ExecJoin(const Napi::CallbackInfo& info);
+Napi::Value SpawnJoin(const Napi::CallbackInfo& info);
 
 }  // namespace wc

@@ -43,5 +43,18 @@ export {
   type SocketErrorEntry,
 } from './sockets.js';
 export { NetlinkMonitor, type NetlinkChange, type NetlinkMonitorOptions } from './netlink-monitor.js';
+export { NfnlSocket, writeNetnsSysctl, type NfnlRead } from './nfnetlink.js';
 export { sendUnixDatagram, bindUnixDatagram, receiveUnixDatagram, type UnixDatagram } from './unix-dgram.js';
 export { icmpSocketInNetns, icmpReceive, icmpSend, type IcmpSocketOptions, type IcmpMessage } from './icmp.js';
+export {
+  joinProgram,
+  holdProgram,
+  execJoin,
+  spawnJoin,
+  pidfdOpen,
+  flockExclusive,
+  peerCredentials,
+  watchExit,
+  type JoinPlan,
+  type PeerCredentials,
+} from './join.js';
