@@ -16,6 +16,32 @@ export interface ShowPeer {
   txBytes: number;
   /** Seconds, 0 when off. */
   persistentKeepalive: number;
+  /** The tunnel's healing state (cage/heal.ts), when the cage keeps one: "up" or "handshaking". */
+  state?: 'up' | 'handshaking';
+  /** Unix seconds since when handshakes have been answered; null while handshaking. */
+  upSince?: number | null;
+  /** The last failure seen (why it is handshaking, or was: kept once it is up again); null before any. */
+  lastError?: string | null;
+}
+
+/** A peer's state as the cage's health file has it (cage/heal.ts's PeerHealth). */
+export interface ShowHealth {
+  publicKey: string;
+  state: 'up' | 'handshaking';
+  upSince: number | null;
+  lastError: string | null;
+}
+
+/** The interface with each peer's healing state merged in (a peer the file does not name is left as it is). */
+export function withHealth(iface: ShowInterface, health: ShowHealth[]): ShowInterface {
+  const byKey = new Map(health.map((h) => [h.publicKey, h]));
+  return {
+    ...iface,
+    peers: iface.peers.map((p) => {
+      const h = byKey.get(p.publicKey);
+      return h ? { ...p, state: h.state, upSince: h.upSince === null ? null : Math.floor(h.upSince / 1000), lastError: h.lastError } : p;
+    }),
+  };
 }
 
 export interface ShowInterface {
@@ -64,7 +90,8 @@ function ago(seconds: number): string {
   return `${parts.join(', ')} ago`;
 }
 
-function bytes(n: number): string {
+/** A byte count as `wg show` words it: B below 1 KiB, else KiB/MiB/... with `decimals` places. */
+export function formatBytes(n: number, decimals = 2): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   let v = n;
@@ -72,7 +99,7 @@ function bytes(n: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(2)} ${units[i]}`;
+  return i === 0 ? `${n} B` : `${v.toFixed(decimals)} ${units[i]}`;
 }
 
 /** `wg show`'s text for one interface. */
@@ -86,7 +113,10 @@ export function formatShow(name: string, iface: ShowInterface, nowMs: number): s
     if (p.endpoint) out.push(`  endpoint: ${p.endpoint}`);
     out.push(`  allowed ips: ${p.allowedIps.length ? p.allowedIps.join(', ') : '(none)'}`);
     if (p.latestHandshake) out.push(`  latest handshake: ${ago(nowMs / 1000 - p.latestHandshake)}`);
-    if (p.rxBytes || p.txBytes) out.push(`  transfer: ${bytes(p.rxBytes)} received, ${bytes(p.txBytes)} sent`);
+    if (p.state === 'up' && p.upSince) out.push(`  state: up, since ${ago(nowMs / 1000 - p.upSince).replace(/^Now$/, 'a moment ago')}`);
+    else if (p.state) out.push(`  state: ${p.state}`);
+    if (p.lastError) out.push(`  last error: ${p.lastError}`);
+    if (p.rxBytes || p.txBytes) out.push(`  transfer: ${formatBytes(p.rxBytes)} received, ${formatBytes(p.txBytes)} sent`);
     const ka = p.persistentKeepalive;
     if (ka) out.push(`  persistent keepalive: every ${ka} second${ka === 1 ? '' : 's'}`);
   }

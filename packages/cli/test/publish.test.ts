@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { parseKeyBase64 } from '@wirecage/wg-engine';
-import { formatPublish, parsePublish } from '../src/servers/publish.js';
+import { formatPublish, parsePublish, publishedEnv } from '../src/servers/publish.js';
 import { proofSigner } from '../src/servers/proof.js';
 
 describe('--publish', () => {
@@ -9,10 +9,23 @@ describe('--publish', () => {
     assert.deepEqual(parsePublish('5353:53/udp'), { protocol: 'udp', publicPort: 5353, targetPort: 53 });
     assert.deepEqual(parsePublish('1:65535/TCP'), { protocol: 'tcp', publicPort: 1, targetPort: 65535 });
     assert.equal(formatPublish(parsePublish('5353:53/udp')), 'udp 5353:53');
+    // PUBLIC 0: the server picks the port.
+    assert.deepEqual(parsePublish('0:8000'), { protocol: 'tcp', publicPort: 0, targetPort: 8000 });
+  });
+
+  it('tells the command every forward of the run and where the world reaches them', () => {
+    const at = 'vpn.example.test';
+    assert.deepEqual(
+      publishedEnv([
+        { protocol: 'tcp', publicPort: 20001, targetPort: 8000, publicAddress: at },
+        { protocol: 'udp', publicPort: 28053, targetPort: 53, publicAddress: at },
+      ]),
+      { WIRECAGE_PUBLISHED: 'tcp:20001:8000,udp:28053:53', WIRECAGE_PUBLIC_ADDR: at },
+    );
   });
 
   it('refuses anything else, naming the flag and the form', () => {
-    for (const bad of ['8080', '0:80', '80:0', '70000:80', '8080:80/sctp', 'a:b', '8080:80:90', '', ':80', '8080:']) {
+    for (const bad of ['8080', '-1:80', '80:0', '70000:80', '8080:80/sctp', 'a:b', '8080:80:90', '', ':80', '8080:']) {
       assert.throws(() => parsePublish(bad), new RegExp(`--publish "${bad}" must be PUBLIC:TARGET or PUBLIC:TARGET/udp`));
     }
   });

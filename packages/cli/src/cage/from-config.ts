@@ -2,7 +2,6 @@
 // stage 2: the tunnel's part (network-spec.ts: endpoint names resolved
 // outside the cage, DNS servers), and what the command must not see.
 import { availableParallelism } from 'node:os';
-import { execFileSync } from 'node:child_process';
 import { parseHostPort } from '@wirecage/wg-engine/config';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { HOST_RESOLVER_PATHS } from './resolver.js';
@@ -12,6 +11,7 @@ import { ensureRuntimeDir, runtimeDir } from './runtime-dir.js';
 import { isPrivatePath, mountTarget, sealCage } from './seal.js';
 import type { CageSpec } from './spec.js';
 import { configDir } from '../servers/config.js';
+import { lookupUser } from './user-lookup.js';
 
 export { RunError };
 
@@ -106,15 +106,5 @@ function checkMetricsListen(addr: string): string {
   }
   if (port === 0) throw new RunError(`--metrics-listen ${addr}: give a fixed port (Prometheus could not find port 0)`);
   return addr;
-}
-
-function lookupUser(user: string): { uid: number; gid: number; groups: number[] } {
-  if (process.getuid?.() !== 0) throw new RunError('--user needs wirecage to be started as root');
-  const id = (args: string[]) => execFileSync('id', [...args, user], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  try {
-    return { uid: Number(id(['-u'])), gid: Number(id(['-g'])), groups: id(['-G']).split(/\s+/).map(Number) };
-  } catch {
-    throw new RunError(`--user ${user}: no such user`);
-  }
 }
 

@@ -5,8 +5,13 @@
 //   resolved again on the host's resolver (heal-resolve.ts);
 // - the host's network changed or the machine resumed (heal-wake.ts): a
 //   handshake starts at once instead of after the next retry timer, so a
-//   stale session or a NAT mapping that vanished costs one round trip.
-import { REKEY_TIMEOUT, type Device, type Logger, type Peer } from '@wirecage/wg-engine';
+//   stale session or a NAT mapping that vanished costs one round trip;
+// - with a server name, the same unanswered handshakes also re-check the
+//   registration (`recheck`, servers/lease-recheck.ts): a server that forgot
+//   the client (removed, lease ended, registry lost) knows it again.
+// The state (up or handshaking, since when, the last error) is what
+// `wirecage show` and `ps` print: `onChange` hands it on (heal-cage.ts).
+import { REKEY_TIMEOUT, keyToBase64, type Device, type Logger, type Peer } from '@wirecage/wg-engine';
 import { endpointName, reresolve, type Lookup, type ResolvedName } from './heal-resolve.js';
 import { watchWakeCues, type WakeOptions } from './heal-wake.js';
 
@@ -23,15 +28,25 @@ export interface HealOptions {
   /** Injectable for tests. */
   lookup?: Lookup;
   wake?: Partial<WakeOptions>;
+  /**
+   * Called with re-resolution, once per period while handshakes fail: registers again with the
+   * server. Resolves true when a handshake is worth starting at once; rejects with why it failed.
+   */
+  recheck?: () => Promise<boolean>;
+  /** Called with every peer's state whenever one changes. */
+  onChange?: (health: PeerHealth[]) => void;
 }
 
 /** What `wirecage ps` would show per peer. */
 export interface PeerHealth {
   peer: string;
+  /** Base64: what `show` matches its peers on. */
+  publicKey: string;
   endpoint: string | null;
   state: 'up' | 'handshaking';
   /** Wall-clock ms of the handshake that began the current run of good ones; null while handshaking. */
   upSince: number | null;
+  /** The last failure seen (kept once the tunnel is up again, upSince saying since when); null before any. */
   lastError: string | null;
 }
 
@@ -50,6 +65,9 @@ class PeerHealer {
   private upSince: number | null;
   private lastError: string | null = null;
   private lookingUp = false;
+  private rechecking = false;
+  /** The current run of unanswered handshakes lasted a whole --reresolve-after: an outage, however short. */
+  private outage = false;
   private lastForced = -Infinity;
   private lastLookup = -Infinity;
   private deferred: NodeJS.Timeout | null = null;
@@ -67,13 +85,13 @@ class PeerHealer {
   handshakeComplete(): void {
     const now = this.device.clock.now();
     // A rekey answered within its first try is not an outage worth a line or a new "up since".
-    if (this.failingSince !== null && now - this.failingSince >= REKEY_TIMEOUT * 1000) {
+    if (this.failingSince !== null && (this.outage || now - this.failingSince >= REKEY_TIMEOUT * 1000)) {
       this.opts.log.info(`peer ${this.hp.peer.name}: handshake with ${this.hp.peer.endpoint?.toString() ?? '?'} after ${Math.round((now - this.failingSince) / 1000)} s without`);
       this.upSince = this.device.clock.wallNow();
     }
     this.failingSince = null;
+    this.outage = false;
     this.lastComplete = now;
-    this.lastError = null;
   }
 
   /** Called every tick: notices a run of unanswered handshakes and re-resolves when it has lasted long enough. */
@@ -86,9 +104,11 @@ class PeerHealer {
     }
     const afterMs = this.opts.reresolveAfterSeconds * 1000;
     if (afterMs === 0 || this.lookingUp || now - this.lastLookup < afterMs || now - this.failingSince < afterMs) return;
+    this.outage = true;
     this.lastError = `no handshake with ${peer.endpoint?.toString() ?? this.hp.endpoint} for ${Math.round((now - this.failingSince) / 1000)} s`;
     // The next look-up is another full period away, however long this one takes.
     this.lastLookup = now;
+    this.recheck();
     if (!this.name) {
       this.opts.log.debug(`peer ${peer.name}: ${this.lastError}; its endpoint is an address, not a name: nothing to resolve again`);
       return;
@@ -101,6 +121,25 @@ class PeerHealer {
       })
       .finally(() => {
         this.lookingUp = false;
+      });
+  }
+
+  private recheck(): void {
+    const recheck = this.opts.recheck;
+    if (!recheck || this.rechecking) return;
+    this.rechecking = true;
+    recheck()
+      .then(
+        (again) => {
+          if (again) this.handshakeNow();
+        },
+        (err: Error) => {
+          this.lastError = `re-checking the registration: ${err.message}`;
+          this.opts.log.info(`peer ${this.hp.peer.name}: ${this.lastError} (trying again later)`);
+        },
+      )
+      .finally(() => {
+        this.rechecking = false;
       });
   }
 
@@ -131,6 +170,7 @@ class PeerHealer {
   health(): PeerHealth {
     return {
       peer: this.hp.peer.name,
+      publicKey: keyToBase64(this.hp.peer.publicKey),
       endpoint: this.hp.peer.endpoint?.toString() ?? null,
       state: this.failingSince === null ? 'up' : 'handshaking',
       upSince: this.failingSince === null ? this.upSince : null,
@@ -143,12 +183,28 @@ class PeerHealer {
 export function startHealing(device: Device, peers: HealPeer[], opts: HealOptions): Healing {
   const healers = peers.filter((p) => p.peer.endpoint).map((p) => new PeerHealer(p, device, endpointName(p.endpoint), opts));
   const byPeer = new Map(healers.map((h) => [h.hp.peer, h]));
-  const onHandshake = (peer: Peer) => byPeer.get(peer)?.handshakeComplete();
+  let shown = '';
+  const changed = () => {
+    if (!opts.onChange) return;
+    const health = healers.map((h) => h.health());
+    const text = JSON.stringify(health);
+    if (text === shown) return;
+    shown = text;
+    opts.onChange(health);
+  };
+  const onHandshake = (peer: Peer) => {
+    byPeer.get(peer)?.handshakeComplete();
+    changed();
+  };
   device.on('handshake-complete', onHandshake);
   const afterMs = opts.reresolveAfterSeconds * 1000;
   // Fine enough to re-resolve within a few percent of the period, never busier than 4 times a second.
-  const tick = setInterval(() => healers.forEach((h) => h.tick()), Math.max(250, Math.min(1000, afterMs / 8 || 1000)));
+  const tick = setInterval(() => {
+    healers.forEach((h) => h.tick());
+    changed();
+  }, Math.max(250, Math.min(1000, afterMs / 8 || 1000)));
   tick.unref();
+  changed();
   const wake = watchWakeCues(
     (reasons) => {
       opts.log.info(`${reasons.join('; ')}: starting a handshake`);

@@ -61,9 +61,21 @@ export function writeCageFile(file: string, content: string, mode = 0o644): void
   }
 }
 
-/** Files of one cage in the runtime dir: `<tun>@<pid>.<kind>`, so cages with the same tunnel name coexist. */
-export function cageFile(dir: string, tun: string, pid: number, kind: 'sock' | 'resolv.conf' | 'nsswitch.conf'): string {
+/**
+ * Files of one cage in the runtime dir: `<tun>@<pid>.<kind>`, so cages with the same tunnel name
+ * coexist. `cage.json` holds what `wirecage ps` shows besides the tunnel's state (named.ts).
+ */
+export function cageFile(dir: string, tun: string, pid: number, kind: 'sock' | 'resolv.conf' | 'nsswitch.conf' | 'cage.json'): string {
   return join(dir, `${tun}@${pid}.${kind}`);
+}
+
+/**
+ * A named cage's control socket, `<NAME>.ctl` (control.ts), and the lock file whose flock its
+ * stage 2 holds for its whole life, `<NAME>.lock` (named.ts): the kernel drops the lock when the
+ * cage dies however it dies, so a name is never left taken by a killed cage.
+ */
+export function namedCageFile(dir: string, name: string, kind: 'ctl' | 'lock'): string {
+  return join(dir, `${name}.${kind}`);
 }
 
 export interface CageEntry {
@@ -77,7 +89,7 @@ export function listCages(dir: string): CageEntry[] {
   if (!existsSync(dir)) return [];
   const out: CageEntry[] = [];
   for (const f of readdirSync(dir)) {
-    const m = /^(.+)@(\d+)\.(sock|resolv\.conf|nsswitch\.conf)$/.exec(f);
+    const m = /^(.+)@(\d+)\.(sock|resolv\.conf|nsswitch\.conf|cage\.json|health\.json)$/.exec(f);
     if (!m) continue;
     const pid = Number(m[2]);
     if (!existsSync(`/proc/${pid}`)) {

@@ -62,6 +62,14 @@ export interface CageSeal {
   sysctls: { path: string; value: string }[];
   /** The command runs as the host's root (uid 0 started wirecage, no --user): kernel-wide /proc files read-only. */
   readOnlyKernelFiles: boolean;
+  /** The flags that pass host sockets in, which decide the variables a joined command keeps (joinEnvironment). */
+  passes: Passes;
+}
+
+export interface Passes {
+  sshAgent: boolean;
+  gui: boolean;
+  audio: boolean;
 }
 
 export function sealCage(o: SealOptions): { seal: CageSeal; env: Record<string, string> } {
@@ -87,6 +95,7 @@ export function sealCage(o: SealOptions): { seal: CageSeal; env: Record<string, 
       dirs: [{ path: '/run/lock', mode: 0o1777, uid: 0, gid: 0 }, ...runtime.dirs],
       shares,
       readOnlyKernelFiles: privileged && owner.uid === 0,
+      passes: { sshAgent: o.sshAgent, gui: o.gui, audio: o.audio },
       sysctls: [
         // Ping without a raw socket, and low ports without a capability: the cage's network is the command's own.
         { path: 'net/ipv4/ping_group_range', value: privileged ? '0 4294967294' : '0 0' },
@@ -183,6 +192,14 @@ function audioSockets(env: Record<string, string>): string[] {
   const out = candidates.filter((p) => p && statSync(p, { throwIfNoEntry: false })?.isSocket()).map((p) => realpathSync(p));
   if (out.length === 0) throw new SealError('--audio: no PulseAudio or PipeWire socket found in XDG_RUNTIME_DIR');
   return out;
+}
+
+/**
+ * The environment a command joining the cage (`wirecage exec`) gets from its caller's: as the first
+ * command's, without what points to a socket the cage does not share.
+ */
+export function joinEnvironment(passes: Passes, env: Record<string, string>, shared: string[]): Record<string, string> {
+  return cageEnvironment({ ...passes, env } as SealOptions, shared.map((p) => ({ source: p, target: p })));
 }
 
 // The environment without what points to a hidden socket: the known variables, and any whose value

@@ -65,6 +65,25 @@ export interface CageSpec {
   };
   /** Set by stage 2 on the spec it builds after registering again: the lease file, for messages. */
   registeredAgain?: string;
+  /** Where the tunnel came from, for `wirecage ps`: the wg-quick file, the server NAME, or "--wg-* flags". */
+  source?: string;
+  /**
+   * `run --name`: a cage others join (`wirecage exec`), listed by `ps`, ended by `stop`
+   * (named-cage.ts). It lives while any process is in it, or with `keep` until `stop`.
+   */
+  named?: { name: string; keep: boolean };
+  /**
+   * `run NAME --publish ... --on-publish CMD`: the shell line stage 2 runs in the cage once the
+   * command started (servers/on-publish.ts); the spec's env then holds the forwards.
+   */
+  onPublish?: string;
+  /**
+   * `run NAME`: the server to register with again when handshakes fail while the command runs
+   * (servers/lease-recheck.ts). It holds the token, which, like the key, travels only on fd 3.
+   */
+  recheck?: ReRegistration;
+  /** --flow-log: an absolute file path, or '-' for stderr (flow-log.ts). */
+  flowLog?: string;
 }
 
 /** wirecage's own exit codes (the command's status passes through otherwise). */

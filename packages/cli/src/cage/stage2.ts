@@ -4,7 +4,9 @@
 // its TUN and routes, brings the tunnel up, waits for the handshake, then
 // spawns the command into the cage and exits with its status. When the
 // handshake fails with a registration `run NAME` had stored, it registers
-// again (once) and starts over, before any command ran.
+// again (once) and starts over, before any command ran. A named cage (`run
+// --name`) runs its commands by joining a holder process instead, and lives
+// while any process is in it (named-cage.ts).
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
 import { closeSync } from 'node:fs';
@@ -14,7 +16,9 @@ import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKe
 import { attachDevice, type Attachment } from '@wirecage/wg-engine/data-plane';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
 import { resolverMounts } from './resolver-mounts.js';
+import { cageEnv, sealedSpawnOptions } from './sealed-spawn.js';
 import { cageFile, listCages } from './runtime-dir.js';
+import { claimName, recordUnnamedCage } from './named.js';
 import { WirecageError, expectedFailure, reportFailure } from '../errors.js';
 
 class CageError extends WirecageError {
@@ -38,6 +42,8 @@ async function main(): Promise<number> {
   let spec = readSpec<CageSpec>();
   logLevel = spec.logLevel;
   const log = createLogger(spec.logLevel, { format: spec.logFormat, name: 'wirecage' });
+  // A named cage's name is taken first (its lock held until we exit), before any namespace exists.
+  if (spec.named) await claimName(spec.runtimeDir, spec.named.name);
   for (;;) {
     const cleanups = new CleanupStack();
     let failed: HandshakeTimeout;
@@ -87,6 +93,8 @@ async function registerAgain(spec: CageSpec, failed: HandshakeTimeout): Promise<
 
 async function runCage(spec: CageSpec, log: Logger, cleanups: CleanupStack): Promise<number> {
   const { netnsFd, tun } = openCageNetwork(spec, cleanups);
+  // Loaded only with --flow-log; set up before the command can open a flow.
+  if (spec.flowLog) await (await import('./flow-log.js')).startFlowLog({ ...spec, flowLog: spec.flowLog }, netnsFd, cleanups, log);
   const { device, peers } = buildDevice(spec, log);
   cleanups.push(() => device.close());
   tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
@@ -97,22 +105,25 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: CleanupStack): Pro
   delete spec.reregister;
   // From here on the tunnel follows the server's name and the host's network changes (heal.ts),
   // loaded while the command starts rather than before.
-  const healing = import('./heal.js').then(
-    ({ startHealing }) => startHealing(device, peers, { log, reresolveAfterSeconds: spec.reresolveAfterSeconds }),
+  const healing = import('./heal-cage.js').then(
+    ({ startCageHealing }) => startCageHealing(spec, device, peers, log, tun.name),
     (err: Error) => log.error(`the tunnel will not heal itself: ${err.message}`),
   );
   cleanups.push(async () => (await healing)?.stop());
 
   const mounts = [...spec.seal.shares, ...resolverMounts(spec, tun.name, cleanups)];
-  return runCommand(spec, netnsFd, tun.name, mounts);
+  const started = spec.named ? await (await import('./named-cage.js')).startNamedCage(spec, netnsFd, tun.name, mounts, cleanups, log) : await startCommand(spec, netnsFd, tun.name, mounts);
+  if (typeof started === 'number') return started;
+  // --on-publish (servers/on-publish.ts), once the command runs: it needs the cage's network only.
+  if (spec.onPublish) void import('../servers/on-publish.js').then((m) => m.runOnPublish(spec, { netnsFd, tunName: tun.name, mounts }));
+  return started.wait();
 }
 
 function openCageNetwork(spec: CageSpec, cleanups: CleanupStack): { netnsFd: number; tun: Tun } {
   // The cage's network: a new namespace held by an fd; no thread of ours enters it.
   const netnsFd = createNetns();
   cleanups.push(() => closeSync(netnsFd));
-  // Offloads need the sharded plane: the main-thread path reads one plain packet at a time.
-  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload && spec.workers > 0 });
+  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload });
   cleanups.push(() => tun.close());
   configureNetwork(spec, netnsFd, tun.name);
   return { netnsFd, tun };
@@ -224,31 +235,14 @@ async function serveMetrics(spec: CageSpec, log: Logger, device: Device, tunName
   log.info(`metrics at ${metrics.url}`);
 }
 
-/** Spawns the command into the cage and returns its exit code, forwarding our signals to it. */
-async function runCommand(spec: CageSpec, netnsFd: number, tunName: string, mounts: BindMount[]): Promise<number> {
+/**
+ * Spawns the command into the cage, forwarding our signals to it; wait() gives its exit code. When
+ * it cannot start, the exit code for why, already reported.
+ */
+async function startCommand(spec: CageSpec, netnsFd: number, tunName: string, mounts: BindMount[]): Promise<{ wait(): Promise<number> } | number> {
   let child: CagedProcess;
   try {
-    child = spawnInCage({
-      file: spec.command.file,
-      args: spec.command.args,
-      env: { ...spec.env, WIRECAGE: '1', WIRECAGE_TUN: tunName },
-      cwd: spec.cwd,
-      netnsFd,
-      mounts,
-      tmpfs: spec.seal.tmpfs,
-      dirs: spec.seal.dirs,
-      sysfs: true,
-      readOnlyKernelFiles: spec.seal.readOnlyKernelFiles,
-      sysctls: spec.seal.sysctls,
-      hide: spec.hide,
-      user: spec.user,
-      // Everything the command starts dies with it, or with us: nothing keeps the cage's network alive.
-      pidNamespace: true,
-      userns: { uidMap: spec.seal.uidMap, gidMap: spec.seal.gidMap },
-      dropCapabilities: spec.seal.dropCapabilities,
-      noNewPrivs: true,
-      newSession: true,
-    });
+    child = spawnInCage({ ...sealedSpawnOptions(spec, netnsFd, mounts), file: spec.command.file, args: spec.command.args, env: cageEnv(spec, tunName), cwd: spec.cwd });
   } catch (err) {
     // Not an expected failure: the boundary below reports it, after the cleanups.
     if (!expectedFailure(err)) throw err;
@@ -260,7 +254,8 @@ async function runCommand(spec: CageSpec, netnsFd: number, tunName: string, moun
       child.kill(sig);
     });
   }
-  return exitStatusToCode(await child.wait());
+  recordUnnamedCage(spec, tunName, child.pid);
+  return { wait: async () => exitStatusToCode(await child.wait()) };
 }
 
 function waitForHandshake(device: Device, peers: HandshakePeer[], seconds: number): Promise<void> {

@@ -6,11 +6,11 @@ import { flagsWithValues, shellLine, splitCommand, withoutFlags } from '../cage/
 import { checkEndpointResolves, hasTunnelFlags, parseTunnelFlags, tunnelConfig, tunnelFlagDefs, tunnelFlagsArgv, type TunnelFlags } from '../config/from-flags.js';
 import { RunError, buildSpec } from '../cage/from-config.js';
 import { browserProfileInUse } from '../cage/browser-lock.js';
-import { EXIT_USAGE, EXIT_WIRECAGE_FAILED } from '../cage/spec.js';
+import { EXIT_USAGE, EXIT_WIRECAGE_FAILED, type CageSpec } from '../cage/spec.js';
 import type { ReRegistration } from '../servers/register.js';
 import { isServerName } from '../servers/config.js';
-import type { ServerApi } from '../servers/publish.js';
-import { statSync } from 'node:fs';
+import type { PublishSpec, ServerApi } from '../servers/publish.js';
+import { closeSync, statSync } from 'node:fs';
 import { WirecageError } from '../errors.js';
 import { WirecageCommand, isOclifError } from '../command.js';
 
@@ -51,11 +51,18 @@ must be 0600 or stricter. \`wirecage config from-flags\` writes that file.
 --publish PUBLIC:TARGET[/udp] (repeatable, with a server NAME only) asks that
 server to forward its public port PUBLIC to port TARGET in the cage while the
 command runs (TCP unless /udp); the service sees each client's real address.
-A forward the server refuses (port taken, not allowed) ends the run with 125
-and the server's reason. The forwards are removed when the command ends.`;
+PUBLIC 0 lets the server pick a free port. The command gets every forward
+in WIRECAGE_PUBLISHED (tcp:PUBLIC:TARGET,udp:PUBLIC:TARGET) and where the
+world reaches them in WIRECAGE_PUBLIC_ADDR; --on-publish CMD runs the shell
+line CMD in the cage, with the same environment, once the command started
+(for clients that take their port over an API; it should retry until that
+API answers); its failure is a warning. A forward the server refuses (port
+taken, not allowed, none free) ends the run with 125 and the server's
+reason. The forwards are removed when the command ends.`;
   static override examples = [
     '<%= config.bin %> run work -- firefox   # a server added with add-server',
     '<%= config.bin %> run work --publish 28080:8000 -- python3 -m http.server 8000',
+    '<%= config.bin %> run work --publish 0:8000 --on-publish \'echo "$WIRECAGE_PUBLISHED at $WIRECAGE_PUBLIC_ADDR" >&2\' -- python3 -m http.server 8000',
     '<%= config.bin %> run -c work.conf -- firefox',
     '<%= config.bin %> run -c work.conf -- curl https://example.org',
     'WIRECAGE_CONFIG=work.conf <%= config.bin %> run',
@@ -90,7 +97,7 @@ and the server's reason. The forwards are removed when the command ends.`;
       helpValue: 'ADDR',
     }),
     workers: Flags.integer({
-      summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs; 0 keeps everything on one thread).',
+      summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs; 0 runs the same code on the main thread).',
       min: 0,
       max: 8,
     }),
@@ -98,6 +105,10 @@ and the server's reason. The forwards are removed when the command ends.`;
       summary: 'Forward the server\'s public port to a port in the cage while the command runs (repeatable; with a server NAME).',
       helpValue: 'PUBLIC:TARGET[/udp]',
       multiple: true,
+    }),
+    'on-publish': Flags.string({
+      summary: 'Shell command line run in the cage once the command started and the --publish ports are known (WIRECAGE_PUBLISHED, WIRECAGE_PUBLIC_ADDR); its failure is a warning.',
+      helpValue: 'CMD',
     }),
     offload: Flags.boolean({
       summary: 'Let the cage\'s kernel hand the tunnel 64 KiB TCP/UDP super-packets (TSO/USO) that the workers cut and seal (--no-offload: one packet per read).',
@@ -115,8 +126,17 @@ and the server's reason. The forwards are removed when the command ends.`;
     'ssh-agent': Flags.boolean({ summary: 'Let the command use the ssh-agent of $SSH_AUTH_SOCK (the agent signs; it cannot connect anywhere).' }),
     gui: Flags.boolean({ summary: 'Pass the display: the X11 socket of $DISPLAY with $XAUTHORITY, and the Wayland socket of $WAYLAND_DISPLAY.' }),
     audio: Flags.boolean({ summary: 'Pass the PulseAudio/PipeWire sockets (an audio server can load modules that send outside: see README).' }),
+    name: Flags.string({
+      summary: 'Name the cage, so that `wirecage exec NAME` runs more commands in it, `ps` lists it and `stop NAME` ends it; it lives while any process is in it ([A-Za-z0-9_.-], up to 32).',
+      helpValue: 'NAME',
+    }),
+    keep: Flags.boolean({ summary: 'With --name: keep the cage when no process is left in it, until `wirecage stop NAME`.' }),
     'log-level': Flags.string({ summary: 'wirecage\'s own logging on stderr.', options: ['silent', 'error', 'warn', 'info', 'debug'], default: 'warn' }),
     'log-format': Flags.string({ summary: 'Log records on stderr: text (an ISO timestamp first) or json (one object per line: time, level, name, msg).', options: ['text', 'json'], default: 'text' }),
+    'flow-log': Flags.string({
+      summary: 'Append one JSON line per flow the command opens through the tunnel, and one with its packets and bytes when it ends, to FILE (created 0600, hidden from the cage), or to stderr with -.',
+      helpValue: 'FILE|-',
+    }),
     ...tunnelFlagDefs,
   };
 
@@ -132,13 +152,29 @@ and the server's reason. The forwards are removed when the command ends.`;
   }
 
   async run(): Promise<void> {
+    const line = await this.readCommandLine();
+    const publish = await publishRequest(line);
+    const tunnel = await this.loadTunnel(line);
+    if (tunnel.warning && !isQuiet(line.flags)) process.stderr.write(`wirecage: warning: ${tunnel.warning}\n`);
+    const specFor = await specMaker(line, tunnel);
+    const spec = await specFor(tunnel.cfg);
+    const { flags } = line;
+    // A stored answer whose handshake fails: stage 2 registers again, once (spec.ts).
+    if (tunnel.reregister) spec.reregister = { server: tunnel.reregister, dns: flags.dns, dnsOverride: flags['dns-override'], mtu: flags.mtu };
+    // Launching needs @wirecage/netns's addon (the user-namespace helper, execve): loaded only now, so
+    // help, a config error or a refused flag cost no native code.
+    const { execCage } = await import('../cage/launch.js');
+    process.exitCode = publish ? await launchPublishing(spec, publish, line, tunnel, specFor) : execCage(spec);
+  }
+
+  /** The command line: flags (a server NAME may have more after it), the command, and what the tunnel is made of. */
+  private async readCommandLine(): Promise<CommandLine> {
     const valued = flagsWithValues(Run.flags);
     const first = splitCommand(this.argv, valued);
     let flagArgv = first.flags;
     let command = first.command;
-    let code: number;
     let flags = await this.parseFlags(flagArgv);
-    let target: { file: string } | { server: string } | { tunnel: TunnelFlags };
+    let target: Target;
     if (hasTunnelFlags(flags)) {
       if (flags.config !== undefined) throw new RunError('the --wg-* flags and --config (or WIRECAGE_CONFIG) both describe the tunnel: give one of them');
       target = { tunnel: parseTunnelFlags(flags) };
@@ -155,107 +191,40 @@ and the server's reason. The forwards are removed when the command ends.`;
       if (hasTunnelFlags(flags)) throw new RunError(`the --wg-* flags and "${word}" (a server name or config file) both describe the tunnel: give one of them`);
       target = word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word) ? { file: word } : { server: word };
     }
-    // The servers' modules (registration, its HTTP client, port forwards) are loaded for a server's run only.
-    const publishFlags = flags.publish ?? [];
-    const publishing = publishFlags.length > 0 ? await import('../servers/publish.js') : undefined;
-    const publish = publishing ? publishFlags.map((p) => publishing.parsePublish(p)) : [];
-    if (publish.length > 0 && !('server' in target)) {
-      throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config or --wg-* flags have no server to ask for port forwards');
-    }
-    let serverApi: ServerApi | undefined;
-    let cfg: WgQuickConfig;
-    let configPath: string;
-    let hide: string[] = [];
-    let warning: string | null;
-    let reregister: ReRegistration | undefined;
-    const quiet = ['silent', 'error'].includes(flags['log-level']);
+    return { flags, flagArgv, command, target, valued };
+  }
+
+  /** The tunnel's configuration: a wg-quick file, the --wg-* flags, or a server's answer. */
+  private async loadTunnel(line: CommandLine): Promise<Tunnel> {
+    const { target } = line;
     if ('file' in target) {
-      configPath = resolve(target.file);
-      ({ config: cfg, warning } = loadWgQuick(target.file));
-    } else if ('tunnel' in target) {
+      const { config: cfg, warning } = loadWgQuick(target.file);
+      return { cfg, configPath: resolve(target.file), hide: [], warning };
+    }
+    if ('tunnel' in target) {
       const t = target.tunnel;
-      cfg = tunnelConfig(t);
-      [configPath, warning] = [t.privateKeyFile, null];
+      const cfg = tunnelConfig(t);
       await checkEndpointResolves(t);
-      if (!quiet) {
-        if (t.defaultDns) {
-          process.stderr.write(`wirecage: notice: no --dns given: the cage resolves names with ${t.defaultDns} through the tunnel, as the earlier wirecage did; choose with --dns IP\n`);
-        }
-        const others = withoutFlags(flagArgv, new Set([...Object.keys(tunnelFlagDefs).map((f) => `--${f}`), '--dns']), valued);
-        const file = 'wirecage.conf';
-        process.stderr.write(
-          `wirecage: hint: the same tunnel from a config file: ${shellLine([this.config.bin, 'config', 'from-flags', ...tunnelFlagsArgv(t, flags)])} > ${file}` +
-            ` && ${shellLine([this.config.bin, 'run', '-c', file, ...others, ...(command.length ? ['--', ...command] : [])])}\n`,
-        );
-      }
-    } else {
-      const { configForServer } = await import('../servers/register.js');
-      const s = await configForServer(target.server);
-      ({ config: cfg, warning } = s);
-      [configPath, ...hide] = s.hide as [string, ...string[]];
-      serverApi = s.api;
-      reregister = s.reregister;
+      if (!isQuiet(line.flags)) this.tunnelFlagsNotes(line, t);
+      return { cfg, configPath: t.privateKeyFile, hide: [], warning: null };
     }
-    if (warning && !quiet) process.stderr.write(`wirecage: warning: ${warning}\n`);
-    // Key files a config names (PrivateKeyFile, PresharedKeyFile) are hidden in the cage like the config.
-    const keyFiles = [cfg.interface.privateKeyFile, ...cfg.peers.map((p) => p.presharedKeyFile)];
-    hide = [...hide, ...keyFiles.filter((f): f is string => f !== undefined && f !== configPath)];
-    // Inside, the running browser's pid is invisible: Chromium would take its profile over, Firefox
-    // would hand it the URL, which would load outside the tunnel.
-    const busy = browserProfileInUse(command, process.env);
-    if (busy) throw new RunError(busy);
-    const specFor = (c: WgQuickConfig) =>
-      buildSpec(c, {
-        configPath,
-        hide,
-        command,
-        dns: flags.dns,
-        dnsOverride: flags['dns-override'],
-        mtu: flags.mtu,
-        tun: flags.tun,
-        user: flags.user,
-        waitHandshake: flags['wait-handshake'],
-        reresolveAfter: flags['reresolve-after'],
-        metricsListen: flags['metrics-listen'],
-        workers: flags.workers,
-        offload: flags.offload,
-        logLevel: flags['log-level'] as 'warn',
-        logFormat: flags['log-format'] as 'text',
-        root: flags.root,
-        share: flags.share,
-        sshAgent: flags['ssh-agent'],
-        gui: flags.gui,
-        audio: flags.audio,
-      });
-    const spec = await specFor(cfg);
-    // A stored answer whose handshake fails: stage 2 registers again, once (spec.ts).
-    if (reregister) spec.reregister = { server: reregister, dns: flags.dns, dnsOverride: flags['dns-override'], mtu: flags.mtu };
-    const warn = (m: string) => {
-      if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
-    };
-    // Launching needs @wirecage/netns's addon (the user-namespace helper, execve): loaded only now, so
-    // help, a config error or a refused flag cost no native code.
-    const { execCage, launchCage } = await import('../cage/launch.js');
-    if (serverApi && publishing && publish.length > 0) {
-      // Port forwards are removed after the command: only then must this process stay.
-      const api = serverApi;
-      const [{ ApiError }, { registerAfresh }] = await Promise.all([import('../servers/http.js'), import('../servers/register.js')]);
-      const launch = (s: typeof spec) => publishing.withPublishedPorts(api, publish, warn, () => launchCage(s));
-      try {
-        code = await launch(spec);
-      } catch (err) {
-        // 404: the server does not know the client the stored answer is for (the forwards come
-        // before the cage, so before the handshake that would tell): register again, once, here.
-        if (!(reregister && err instanceof ApiError && err.status === 404 && /no peer is registered/.test(err.message))) throw err;
-        const fresh = await registerAfresh(reregister, cfg.interface.privateKey);
-        if (fresh.warning) warn(fresh.warning);
-        warn(`${err.message}: registered again with ${reregister.apiUrl}`);
-        code = await launch(await specFor(fresh.config));
-      }
-    } else {
-      code = execCage(spec);
+    const { configForServer } = await import('../servers/register.js');
+    const s = await configForServer(target.server);
+    const [configPath, ...hide] = s.hide as [string, ...string[]];
+    return { cfg: s.config, configPath, hide, warning: s.warning, serverApi: s.api, reregister: s.reregister, server: s.server };
+  }
+
+  /** The earlier wirecage's flags: which DNS the cage gets, and the same run from a config file. */
+  private tunnelFlagsNotes({ flags, flagArgv, command, valued }: CommandLine, t: TunnelFlags): void {
+    if (t.defaultDns) {
+      process.stderr.write(`wirecage: notice: no --dns given: the cage resolves names with ${t.defaultDns} through the tunnel, as the earlier wirecage did; choose with --dns IP\n`);
     }
-    process.exitCode = code;
+    const others = withoutFlags(flagArgv, new Set([...Object.keys(tunnelFlagDefs).map((f) => `--${f}`), '--dns']), valued);
+    const file = 'wirecage.conf';
+    process.stderr.write(
+      `wirecage: hint: the same tunnel from a config file: ${shellLine([this.config.bin, 'config', 'from-flags', ...tunnelFlagsArgv(t, flags)])} > ${file}` +
+        ` && ${shellLine([this.config.bin, 'run', '-c', file, ...others, ...(command.length ? ['--', ...command] : [])])}\n`,
+    );
   }
 
   /** oclif's parse errors, worded as run's other errors: `wirecage: MESSAGE`, exit 2 for a usage error as oclif says. */
@@ -268,5 +237,134 @@ and the server's reason. The forwards are removed when the command ends.`;
       if (isOclifError(err)) throw new WirecageError(err.message, err.oclif.exit === EXIT_USAGE ? EXIT_USAGE : undefined);
       throw err;
     }
+  }
+}
+
+type RunFlags = Awaited<ReturnType<Run['parseFlags']>>;
+type Target = { file: string } | { server: string } | { tunnel: TunnelFlags };
+
+interface CommandLine {
+  flags: RunFlags;
+  /** The flag words of argv, before and after a server NAME (for the hint that repeats them). */
+  flagArgv: string[];
+  command: string[];
+  target: Target;
+  valued: ReturnType<typeof flagsWithValues>;
+}
+
+/** The tunnel's configuration, where it came from and, for a server's run, how to reach the server again. */
+interface Tunnel {
+  cfg: WgQuickConfig;
+  configPath: string;
+  hide: string[];
+  warning: string | null;
+  serverApi?: ServerApi;
+  /** A stored answer: stage 2 registers again, once, when its handshake fails. */
+  reregister?: ReRegistration;
+  /** A server's run: stage 2 re-checks the registration when handshakes fail later. */
+  server?: ReRegistration;
+}
+
+interface Publishing {
+  module: typeof import('../servers/publish.js');
+  requests: PublishSpec[];
+}
+
+const isQuiet = (flags: RunFlags) => ['silent', 'error'].includes(flags['log-level']);
+
+/** --publish and --on-publish, checked. The servers' modules (registration, its HTTP client, port forwards) are loaded for a server's run only. */
+async function publishRequest({ flags, target }: CommandLine): Promise<Publishing | undefined> {
+  const publishFlags = flags.publish ?? [];
+  const publishing = publishFlags.length > 0 ? await import('../servers/publish.js') : undefined;
+  const publish = publishing ? publishFlags.map((p) => publishing.parsePublish(p)) : [];
+  if (publish.length > 0 && !('server' in target)) {
+    throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config or --wg-* flags have no server to ask for port forwards');
+  }
+  if (flags['on-publish'] !== undefined && publish.length === 0) throw new RunError('--on-publish needs --publish: it runs once the published ports are known');
+  return publishing && { module: publishing, requests: publish };
+}
+
+/**
+ * How this run makes its spec of a config: the first one, and the answer of registering again
+ * (launchPublishing). What the cage must not see is settled first, as the browser check.
+ */
+async function specMaker(line: CommandLine, tunnel: Tunnel): Promise<(cfg: WgQuickConfig) => Promise<CageSpec>> {
+  const { flags, command, target } = line;
+  const { cfg, configPath } = tunnel;
+  // Key files a config names (PrivateKeyFile, PresharedKeyFile) are hidden in the cage like the config.
+  const keyFiles = [cfg.interface.privateKeyFile, ...cfg.peers.map((p) => p.presharedKeyFile)];
+  let hide = [...tunnel.hide, ...keyFiles.filter((f): f is string => f !== undefined && f !== configPath)];
+  // The log is made (or refused) before any namespace exists, and the cage does not see it.
+  const flowLog = flags['flow-log'] === undefined ? undefined : (await import('../cage/flow-log-file.js')).checkFlowLog(flags['flow-log']);
+  if (flowLog && flowLog !== '-') hide = [...hide, flowLog];
+  // Inside, the running browser's pid is invisible: Chromium would take its profile over, Firefox
+  // would hand it the URL, which would load outside the tunnel.
+  const busy = browserProfileInUse(command, process.env);
+  if (busy) throw new RunError(busy);
+  return async (c) => {
+    const spec = await buildSpec(c, {
+      configPath,
+      hide,
+      command,
+      dns: flags.dns,
+      dnsOverride: flags['dns-override'],
+      mtu: flags.mtu,
+      tun: flags.tun,
+      user: flags.user,
+      waitHandshake: flags['wait-handshake'],
+      reresolveAfter: flags['reresolve-after'],
+      metricsListen: flags['metrics-listen'],
+      workers: flags.workers,
+      offload: flags.offload,
+      logLevel: flags['log-level'] as 'warn',
+      logFormat: flags['log-format'] as 'text',
+      root: flags.root,
+      share: flags.share,
+      sshAgent: flags['ssh-agent'],
+      gui: flags.gui,
+      audio: flags.audio,
+    });
+    if (flowLog) spec.flowLog = flowLog;
+    await nameCage(spec, flags);
+    spec.source = 'server' in target ? target.server : 'tunnel' in target ? '--wg-* flags' : configPath;
+    // An outer cage's forwards are not this run's (a run inside a cage inherits its environment).
+    for (const k of ['WIRECAGE_PUBLISHED', 'WIRECAGE_PUBLIC_ADDR']) delete spec.env[k];
+    // Handshakes failing while the command runs: stage 2 also re-checks the registration (servers/lease-recheck.ts).
+    if (tunnel.server) spec.recheck = tunnel.server;
+    return spec;
+  };
+}
+
+/** run --name (cage/named-cage.ts): a name already running is refused here already, before the tunnel. */
+async function nameCage(spec: CageSpec, flags: RunFlags): Promise<void> {
+  if (flags.keep && flags.name === undefined) throw new WirecageError('--keep needs --name: only a named cage can be joined or stopped later', EXIT_USAGE);
+  if (flags.name === undefined) return;
+  const { checkCageName, claimName } = await import('../cage/named.js');
+  const name = checkCageName(flags.name);
+  closeSync(await claimName(spec.runtimeDir, name));
+  spec.named = { name, keep: flags.keep };
+}
+
+/** A run with --publish: the forwards are removed after the command, so this process stays (launchCage, not execCage). */
+async function launchPublishing(spec: CageSpec, publish: Publishing, { flags }: CommandLine, tunnel: Tunnel, specFor: (cfg: WgQuickConfig) => Promise<CageSpec>): Promise<number> {
+  const api = tunnel.serverApi!;
+  const { reregister } = tunnel;
+  const [{ launchCage }, { ApiError }, { registerAfresh }] = await Promise.all([import('../cage/launch.js'), import('../servers/http.js'), import('../servers/register.js')]);
+  const warn = (m: string) => {
+    if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
+  };
+  const onPublish = flags['on-publish'];
+  const launch = (s: CageSpec) =>
+    publish.module.withPublishedPorts(api, publish.requests, warn, (made) => launchCage({ ...s, env: { ...s.env, ...publish.module.publishedEnv(made) }, ...(onPublish ? { onPublish } : {}) }));
+  try {
+    return await launch(spec);
+  } catch (err) {
+    // 404: the server does not know the client the stored answer is for (the forwards come
+    // before the cage, so before the handshake that would tell): register again, once, here.
+    if (!(reregister && err instanceof ApiError && err.status === 404 && /no peer is registered/.test(err.message))) throw err;
+    const fresh = await registerAfresh(reregister, tunnel.cfg.interface.privateKey);
+    if (fresh.warning) warn(fresh.warning);
+    warn(`${err.message}: registered again with ${reregister.apiUrl}`);
+    return launch(await specFor(fresh.config));
   }
 }

@@ -1,9 +1,10 @@
 import { Args, Flags } from '@oclif/core';
 import { WirecageCommand } from '../command.js';
 import { WirecageError } from '../errors.js';
-import { uapiRequest } from '@wirecage/wg-engine';
+import { readCageUapi } from '../cage/cage-uapi.js';
 import { listCages, runtimeDir } from '../cage/runtime-dir.js';
-import { formatShow, parseUapiShow } from '../show-format.js';
+import { healthFile, readHealth } from '../cage/health-file.js';
+import { formatShow, withHealth } from '../show-format.js';
 
 export default class Show extends WirecageCommand {
   static override summary = 'Show the tunnel state of running cages, like `wg show`.';
@@ -12,7 +13,9 @@ $XDG_RUNTIME_DIR/wirecage, /run/user/UID/wirecage or /run/wirecage for root).
 Keys other than public ones are never printed. --json prints an array, one
 object per cage: tun, pid, publicKey, listenPort and peers (publicKey,
 presharedKey "(hidden)" or null, endpoint, allowedIps, latestHandshake in
-Unix seconds or null, rxBytes, txBytes, persistentKeepalive).
+Unix seconds or null, rxBytes, txBytes, persistentKeepalive, and, from the
+tunnel's healing, state "up" or "handshaking", upSince in Unix seconds or
+null, lastError or null).
 
 Exit status: 0 on success, 1 when TUN is not running or a cage cannot be read.`;
   static override examples = ['<%= config.bin %> show', '<%= config.bin %> show wirecage --json'];
@@ -28,13 +31,10 @@ Exit status: 0 on success, 1 when TUN is not running or a cage cannot be read.`;
     if (cages.length === 0 && args.tun) throw new WirecageError(`no running cage with tunnel ${args.tun} (looked in ${dir})`);
     const shown = [];
     for (const cage of cages) {
-      let text: string;
-      try {
-        text = await uapiRequest(cage.socket, 'get=1\n\n');
-      } catch (err) {
-        throw new WirecageError(`cannot read cage ${cage.tun} (pid ${cage.pid}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-      shown.push({ tun: cage.tun, pid: cage.pid, ...parseUapiShow(text) });
+      const iface = await readCageUapi(cage);
+      // The healing state is kept in a file next to the socket (cage/health-file.ts); a cage without one shows none.
+      const health = readHealth(healthFile(dir, cage.tun, cage.pid));
+      shown.push({ tun: cage.tun, pid: cage.pid, ...(health ? withHealth(iface, health.peers) : iface) });
     }
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);

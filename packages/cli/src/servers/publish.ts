@@ -5,6 +5,11 @@
 // the command ends, also when a signal ends it (best effort, a few seconds
 // at most: the server keeps a forward whose removal never arrived, and the
 // next run with the same --publish takes it over).
+//
+// PUBLIC 0 asks the server for any free port of its --forward-ports range;
+// the answer names it. The command learns every forward of the run, fixed or
+// chosen, in WIRECAGE_PUBLISHED ("tcp:PUBLIC:TARGET,udp:PUBLIC:TARGET") and
+// where the world reaches them in WIRECAGE_PUBLIC_ADDR.
 import { constants } from 'node:os';
 import { RunError } from '../cage/run-error.js';
 import { callApi, type TlsTrust } from './http.js';
@@ -25,6 +30,16 @@ export interface ServerApi {
   sign: (r: ProofRequest) => string;
   /** add-server --ca-file: its CA and the pinned certificate, for every request to this server. */
   tls?: TlsTrust;
+  /** The host of the registration's server_endpoint: the public address when a forward answer names none (an earlier server). */
+  endpointHost: string;
+}
+
+/** A forward the server made: the public port it listens on (chosen by it for PUBLIC 0) and where remote clients connect. */
+export interface Published {
+  protocol: 'tcp' | 'udp';
+  publicPort: number;
+  targetPort: number;
+  publicAddress: string;
 }
 
 const ROUTE = '/v1/portforward';
@@ -33,8 +48,8 @@ export function parsePublish(text: string): PublishSpec {
   const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/i.exec(text.trim());
   const publicPort = Number(m?.[1]);
   const targetPort = Number(m?.[2]);
-  if (!m || publicPort < 1 || publicPort > 65535 || targetPort < 1 || targetPort > 65535) {
-    throw new RunError(`--publish "${text}" must be PUBLIC:TARGET or PUBLIC:TARGET/udp with ports from 1 to 65535, such as 28080:80 or 25353:53/udp (the server takes public ports from its --forward-ports range, 20000-29999 by default)`);
+  if (!m || publicPort < 0 || publicPort > 65535 || targetPort < 1 || targetPort > 65535) {
+    throw new RunError(`--publish "${text}" must be PUBLIC:TARGET or PUBLIC:TARGET/udp with ports from 1 to 65535, such as 28080:80 or 25353:53/udp, or PUBLIC 0 for any free port the server picks (the server takes public ports from its --forward-ports range, 20000-29999 by default)`);
   }
   return { protocol: (m[3]?.toLowerCase() ?? 'tcp') as 'tcp' | 'udp', publicPort, targetPort };
 }
@@ -49,8 +64,25 @@ async function send(api: ServerApi, method: 'POST' | 'DELETE', fields: Record<st
   return callApi({ method, url: `${api.apiUrl}${ROUTE}`, token: api.token, body, headers: { [PROOF_HEADER]: proof }, timeoutMs, doing, tls: api.tls }, refused);
 }
 
-export function createForward(api: ServerApi, p: PublishSpec, timeoutMs = 15_000) {
-  return send(api, 'POST', { protocol: p.protocol, public_port: p.publicPort, target_port: p.targetPort }, timeoutMs, `create the forward ${formatPublish(p)} at`, `the forward ${formatPublish(p)}`);
+/** Creates the forward; for PUBLIC 0, the port the server chose is in the answer (checked: in range, the right protocol). */
+export async function createForward(api: ServerApi, p: PublishSpec, timeoutMs = 15_000): Promise<Published> {
+  const { body } = await send(api, 'POST', { protocol: p.protocol, public_port: p.publicPort, target_port: p.targetPort }, timeoutMs, `create the forward ${formatPublish(p)} at`, `the forward ${formatPublish(p)}`);
+  // A fixed port needs no answer to be known (a minimal server may not repeat it); a chosen one does.
+  const port = p.publicPort !== 0 && body.public_port === undefined ? p.publicPort : body.public_port;
+  const wrong = (what: string) => new RunError(`${api.apiUrl}${ROUTE}: the answer to the forward ${formatPublish(p)} has ${what}`);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw wrong('no public_port from 1 to 65535');
+  if (p.publicPort !== 0 && port !== p.publicPort) throw wrong(`public_port ${port}, not the one asked for`);
+  const address = body.public_address;
+  if (address !== undefined && address !== null && (typeof address !== 'string' || !/^[\w.:-]{1,253}$/.test(address))) throw wrong('a public_address that is neither an address nor a name');
+  return { protocol: p.protocol, publicPort: port, targetPort: p.targetPort, publicAddress: (address as string | null | undefined) || api.endpointHost };
+}
+
+/** What the command (and --on-publish) learns of the run's forwards. */
+export function publishedEnv(published: Published[]): Record<string, string> {
+  return {
+    WIRECAGE_PUBLISHED: published.map((p) => `${p.protocol}:${p.publicPort}:${p.targetPort}`).join(','),
+    WIRECAGE_PUBLIC_ADDR: published[0]?.publicAddress ?? '',
+  };
 }
 
 export function removeForward(api: ServerApi, p: PublishSpec, timeoutMs = 3_000) {
@@ -65,21 +97,20 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * the run with 128+N once the forwards made so far are removed; while the
  * cage runs, signals are the cage's business and removal follows its exit.
  */
-export async function withPublishedPorts(api: ServerApi, specs: PublishSpec[], warn: (msg: string) => void, body: () => Promise<number>): Promise<number> {
+export async function withPublishedPorts(api: ServerApi, specs: PublishSpec[], warn: (msg: string) => void, body: (published: Published[]) => Promise<number>): Promise<number> {
   let stopped: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     stopped ??= sig;
   };
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
-  const made: PublishSpec[] = [];
+  const made: Published[] = [];
   try {
     for (const p of specs) {
       if (stopped) break;
-      await createForward(api, p);
-      made.push(p);
+      made.push(await createForward(api, p));
     }
     if (stopped) return 128 + constants.signals[stopped as NodeJS.Signals];
-    return await body();
+    return await body(made);
   } finally {
     const results = await Promise.allSettled(made.map((p) => removeForward(api, p)));
     for (const r of results) if (r.status === 'rejected') warn(`${(r.reason as Error).message}; the server keeps that forward until it is removed`);

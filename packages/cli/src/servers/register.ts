@@ -4,7 +4,8 @@
 // is kept (lease-state.ts) and reused until half its lease has passed, so a
 // loop of runs asks the API once, and runs go on while the API is down.
 // Stage 2 registers again (registerAfresh), once, when the handshake with a
-// stored answer fails.
+// stored answer fails, and (renewRegistration) whenever handshakes fail for
+// --reresolve-after while the command runs.
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
 import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf, readKeyFile, writeSecretFileAtomic, SecretFileError, type Cidr } from '@wirecage/wg-engine';
@@ -236,7 +237,7 @@ export interface ReRegistration extends ServerTarget {
 export async function configForServer(
   name: string,
   opts: RegisterOptions = {},
-): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi; leaseStateFile?: string; reregister?: ReRegistration }> {
+): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi; leaseStateFile?: string; reregister?: ReRegistration; server: ReRegistration }> {
   const cfg = loadServers();
   const entry = cfg.servers.get(name);
   if (!entry) {
@@ -265,10 +266,12 @@ export async function configForServer(
       hide: [file, configFile()], // the lease file and the CA copy are in the hidden config directory
       // Several warnings print as several `wirecage: warning:` lines.
       warning: warnings.length ? warnings.join('\nwirecage: warning: ') : null,
-      api: { apiUrl: entry.apiUrl, token: entry.token, clientPublicKey, sign, tls: tlsTrustFor(target, certPin) },
+      api: { apiUrl: entry.apiUrl, token: entry.token, clientPublicKey, sign, tls: tlsTrustFor(target, certPin), endpointHost: config.peers[0]!.endpoint!.host },
       // A stored answer whose handshake fails: stage 2 drops it and registers again, once.
       leaseStateFile: fromStore ? leaseFile : undefined,
       reregister: fromStore ? { ...target, clientPublicKey } : undefined,
+      // Handshakes failing while the command runs: stage 2 re-checks the registration (lease-recheck.ts).
+      server: { ...target, clientPublicKey },
     };
   };
 
@@ -293,6 +296,15 @@ export async function configForServer(
 export async function registerAfresh(r: ReRegistration, privateKey: Buffer, opts: RegisterOptions = {}): Promise<{ config: WgQuickConfig; warning: string | null }> {
   const dropped = forgetRegistration(r.leaseFile);
   if (dropped) throw new RunError(`the stored registration ${r.leaseFile} could not be dropped (${dropped}): remove it and run again`);
+  return renewRegistration(r, privateKey, opts);
+}
+
+/**
+ * Registers again and stores the answer (both pins checked), without a fallback on the stored one:
+ * for stage 2, whose handshakes failed (registerAfresh before the command, lease-recheck.ts while
+ * it runs). A server that still knows the client answers the same addresses and renews the lease.
+ */
+export async function renewRegistration(r: ReRegistration, privateKey: Buffer, opts: RegisterOptions = {}): Promise<{ config: WgQuickConfig; warning: string | null; leaseExpires: string | undefined }> {
   const fresh = await registerAndStore(r, r.clientPublicKey, readLeaseState(r.leaseFile), false, opts);
-  return { config: registrationToConfig(fresh.registration, privateKey, `${r.apiUrl}/v1/register`), warning: fresh.warning };
+  return { config: registrationToConfig(fresh.registration, privateKey, `${r.apiUrl}/v1/register`), warning: fresh.warning, leaseExpires: fresh.registration.lease_expires };
 }

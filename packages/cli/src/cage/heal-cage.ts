@@ -1,0 +1,37 @@
+// Stage 2's healing of a cage: heal.ts on the cage's device, its state kept
+// in the health file for `show` and `ps` (health-file.ts), and, for a run
+// with a server name, the registration re-checked when handshakes fail
+// (servers/lease-recheck.ts, loaded only when it is first needed).
+import type { Device, Logger } from '@wirecage/wg-engine';
+import type { CageSpec } from './spec.js';
+import { startHealing, type Healing, type HealPeer } from './heal.js';
+import { healthFile, removeHealth, writeHealth } from './health-file.js';
+
+export function startCageHealing(spec: CageSpec, device: Device, peers: HealPeer[], log: Logger, tunName: string): Healing {
+  const file = healthFile(spec.runtimeDir, tunName, process.pid);
+  const server = spec.recheck;
+  const recheck = server ? async () => (await import('../servers/lease-recheck.js')).recheckLease(server, spec, peers, log) : undefined;
+  let failed = false;
+  const healing = startHealing(device, peers, {
+    log,
+    reresolveAfterSeconds: spec.reresolveAfterSeconds,
+    recheck,
+    onChange: (health) => {
+      try {
+        writeHealth(file, health);
+        failed = false;
+      } catch (err) {
+        // Once per run of failures: the tunnel heals all the same, only `show` cannot tell.
+        if (!failed) log.warn(`cannot write the tunnel's state to ${file}: ${(err as Error).message}`);
+        failed = true;
+      }
+    },
+  });
+  return {
+    health: () => healing.health(),
+    stop() {
+      healing.stop();
+      removeHealth(file);
+    },
+  };
+}
