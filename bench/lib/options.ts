@@ -29,10 +29,12 @@ export const USAGE = `usage: dataplane.bench.ts [--duration S] [--rounds N] [--o
   'rtc-split', and only when named).
   Environment fallbacks: BENCH_DURATION, BENCH_ROUNDS, BENCH_ONLY, BENCH_WORKERS, BENCH_UDP_BITRATE, BENCH_PINGS.`;
 
-function positiveInt(name: string, text: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${name} must be a positive whole number, got ${JSON.stringify(text)}\n${USAGE}`);
+function wholeNumber(name: string, text: string, min: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min) throw new Error(`${name} must be a whole number from ${min}, got ${JSON.stringify(text)}\n${USAGE}`);
   return Number(text);
 }
+
+const positiveInt = (name: string, text: string) => wholeNumber(name, text, 1);
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutDir: string): BenchOptions {
   const { values } = parseArgs({
@@ -66,7 +68,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutD
     rounds: positiveInt('--rounds', values.rounds ?? env.BENCH_ROUNDS ?? '3'),
     // Keep the bench's own order whatever order --only named them in: the anchor first.
     pairs: PAIRS.filter((p) => pairs.includes(p)),
-    workers: workers === undefined || workers === '' ? null : positiveInt('--workers', workers),
+    workers: workers === undefined || workers === '' ? null : wholeNumber('--workers', workers, 0),
     udpBitrate,
     pings: positiveInt('--pings', values.pings ?? env.BENCH_PINGS ?? '50'),
     outDir: values.out ?? defaultOutDir,
