@@ -22,8 +22,10 @@
         "native/pump_loop.cc",
         "native/pump_tun.cc",
         "native/pump_udp_reader.cc",
-        "native/pump_udp_writer.cc",
-        "native/poll_in.cc"
+        "native/pump_udp_emitter.cc",
+        "native/poll_in.cc",
+        "native/ring_layout.cc",
+        "native/readable_watch.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]

@@ -2,11 +2,11 @@
 // and a cage's `wirecage run --metrics-listen` every second, in the lab's
 // client namespace (where the cage's listener is), with the shipped alert
 // rules (apps/wirecagesrv/prometheus/alerts.yml):
-// - after an iperf3 upload of known size through the cage, increase() of the
-//   server's wireguard_peer_receive_bytes_total for the cage's key (found by
-//   the cage's own wireguard_device_info) is at least iperf3's count and at
-//   most that plus full-size segments' framing (5 % to spare), and the cage's
-//   transmit side agrees;
+// - after an upload of known size through the cage, every byte of it read by
+//   the receiver, increase() of the server's wireguard_peer_receive_bytes_total
+//   for the cage's key (found by the cage's own wireguard_device_info) is the
+//   upload in full-size segments with their framing (-0.1 % to +2 %), and the
+//   cage's transmit side agrees;
 // - wirecagesrv_api_requests_total counts by route template and status: a
 //   burst of random paths adds one "other" series, not one per path;
 // - every query of the Grafana dashboard runs without error, and those about
@@ -40,6 +40,7 @@ const WG_FRAMING = 32;
 const IP_TCP_HEADERS = 20 + 20 + 12;
 const STALE_AFTER_S = 5;
 const GO_PORT = 5300;
+const UPLOAD_PORT = 5301;
 
 type Vector = { metric: Record<string, string>; value: [number, string] }[];
 
@@ -62,6 +63,7 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
   let server: LabProcess;
   let prom: LabProcess;
   let cage: LabProcess;
+  let receiver: LabProcess;
   let promUrl: string;
   let srvMetrics: string;
 
@@ -96,8 +98,10 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
     srvMetrics = `${l.srvAddr}:${SRV_METRICS_PORT}`;
     server = await startWirecagesrv(l, ['--metrics-listen', srvMetrics, '--workers', '2']);
     await addServer(l, 'lab');
-    lab.spawn(l.inet, 'iperf3', ['-s', '-B', INET4]);
-    await waitFor(async () => (await l.inet.run('ss', ['-ltn', 'sport = :5201'])).stdout.includes('5201'), { what: 'iperf3 to listen' });
+    // The upload's receiver: it reads to the sender's FIN, then says how much came.
+    receiver = lab.spawn(l.inet, process.execPath, ['-e', `require('net').createServer((s) => { let n = 0; s.on('data', (d) => (n += d.length));
+      s.on('end', () => console.log('received', n)); }).listen(${UPLOAD_PORT}, '${INET4}', () => console.log('listening'))`]);
+    await waitFor(() => receiver.output().includes('listening'), { what: 'the upload receiver to listen', describe: () => receiver.describe() });
 
     const cliAddr = /inet (\d+\.\d+\.\d+\.\d+)\//.exec((await l.cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout)?.[1];
     assert.ok(cliAddr, 'the client namespace has an IPv4 address');
@@ -132,15 +136,23 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
     await runOrThrow('promtool', ['test', 'rules', join(PROM_DIR, 'alerts.test.yml')]);
   });
 
-  it('counts an iperf3 upload through the cage in increase(wireguard_peer_receive_bytes_total) by device and public_key', async () => {
+  it('counts an upload through the cage in increase(wireguard_peer_receive_bytes_total) by device and public_key', async () => {
     // The upload waits for a go signal, a listener the test opens on the internet host once
     // Prometheus holds a sample of the cage's peer from before it. The cage stays up after the
-    // upload (sleep) so its metrics are scraped; the test ends it. iperf3's report comes out
-    // between markers (the cage has a /tmp of its own).
+    // upload (sleep) so its metrics are scraped; the test ends it.
     // A connect alone proves nothing: the userspace NAT accepts before it connects out. The listener says "go".
+    //
+    // Not iperf3: its client reports the bytes it wrote, and its server stops reading when the
+    // client says it is done, so what it had written but not yet sent may never cross the tunnel.
+    // Measured (8 runs of this test with iperf3 -n 25,165,824): its server counted 21.6 to 24.6 MB;
+    // in 5 runs with the server's UDP captured, 24.5 to 27.3 MB of WireGuard messages crossed.
+    // Both ends' counters were right: they counted what was sent, which was less than the payload
+    // (the "~25.28 MB in one run of six" issue 12 recorded). Closing a socket after writing does
+    // not lose data: the kernel sends the rest, and the receiver reads to the FIN.
     const waitGo = `i=0; until bash -c 'read -t 2 w </dev/tcp/${INET4}/${GO_PORT} && [ "$w" = go ]' 2>/dev/null; do i=$((i+1)); [ $i -lt 300 ] || exit 9; sleep 0.1; done`;
+    const upload = `bash -c 'head -c ${UPLOAD} /dev/zero >/dev/tcp/${INET4}/${UPLOAD_PORT}'`;
     cage = spawnWirecage(l.cli, ['lab', '--wait-handshake', '10', '--metrics-listen', CAGE_METRICS, '--',
-      'sh', '-c', `echo ready; ${waitGo}; echo '<<<' && iperf3 -c ${INET4} -n ${UPLOAD} -J && echo '>>>' && sleep 120`], { env: l.env });
+      'sh', '-c', `echo ready; ${waitGo}; ${upload} && echo uploaded && sleep 120`], { env: l.env });
     const [cageInfo] = await waitFor(async () => {
       cage.assertRunning();
       const r = await query('wireguard_device_info{job="cage"}');
@@ -157,33 +169,34 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
       { what: 'a sample of the peer on both ends before the upload', timeoutMs: 10_000, intervalMs: 250 });
     lab.spawn(l.inet, process.execPath, ['-e', `require('net').createServer((s) => s.end('go\\n')).listen(${GO_PORT}, '${INET4}')`]);
 
-    const report = await waitFor(() => {
+    const delivered = await waitFor(() => {
       cage.assertRunning();
-      return /^<<<\n([\s\S]*)^>>>$/m.exec(cage.output())?.[1];
-    }, { what: 'the caged iperf3 upload', timeoutMs: 40_000, describe: () => cage.describe() });
-    const iperf = JSON.parse(report) as { end: { sum_sent: { bytes: number } } };
-    const sent = iperf.end.sum_sent.bytes;
-    assert.ok(sent >= UPLOAD, `iperf3 sent ${sent} bytes`);
+      receiver.assertRunning();
+      const m = /^received (\d+)$/m.exec(receiver.output());
+      return m ? Number(m[1]) : undefined;
+    }, { what: 'the caged upload to reach its receiver', timeoutMs: 40_000, describe: () => `${cage.describe()}\n${receiver.describe()}` });
+    assert.equal(delivered, UPLOAD, 'the receiver read every byte');
 
     // Evaluated at the timestamp of a scrape that follows the upload, over a range longer than
     // the series' life: Prometheus then extrapolates neither past the last sample (it is the
     // range's end) nor much before the first (a counter's extrapolation stops where it would
     // reach zero: the handshake's bytes).
-    const at = await settledAtLeast(series, sent);
+    const at = await settledAtLeast(series, UPLOAD);
     const received = await query(`sum by (device, public_key) (increase(${series}[5m]))`, at);
     assert.equal(received.length, 1, JSON.stringify(received));
     assert.deepEqual(received[0]!.metric, { device: srvDevice, public_key: cageKey });
-    // At least the payload, at most full-size segments' framing on top (each carries MTU - headers of
-    // payload in an MTU-sized packet in a WireGuard message), with 5 % to spare. Most runs count
-    // that framing to 0.1 %; about one in six counts ~25.28 MB on both ends alike (framing for
-    // ~1,400 packets, not ~18,400), which issue 12's note records as unexplained.
-    const expected = (sent * (MTU + WG_FRAMING)) / (MTU - IP_TCP_HEADERS);
+    // Full-size segments (MTU - headers of payload in an MTU-sized packet) in WireGuard messages:
+    // the least framing the upload can have. On top come the handshake, a few keepalives, smaller
+    // segments at the end of each TSO burst and what TCP sent twice; what the server's ring dropped
+    // is not counted (the shards count after the ring). 11 runs counted 0.01 to 0.04 % over it; 2 %
+    // leaves room for retransmits on a slower machine.
+    const expected = (UPLOAD * (MTU + WG_FRAMING)) / (MTU - IP_TCP_HEADERS);
     const got = Number(received[0]!.value[1]);
-    const why = `increase() ${got} bytes, iperf3 ${sent} bytes, full-size framing ${expected.toFixed(0)} ${JSON.stringify(await query(`{__name__=~"wireguard_peer_(receive|transmit)_bytes_total|up"}[1m]`, at))}`;
-    assert.ok(got >= sent && got <= expected * 1.05, why);
+    const why = `increase() ${got} bytes, upload ${UPLOAD} bytes, full-size framing ${expected.toFixed(0)} ${JSON.stringify(await query(`{__name__=~"wireguard_peer_(receive|transmit)_bytes_total|up"}[1m]`, at))}`;
+    assert.ok(got >= expected * 0.999 && got <= expected * 1.02, why);
 
     // The cage counts the same WireGuard messages as sent to the server's key.
-    const cageAt = await settledAtLeast(sentSeries, sent);
+    const cageAt = await settledAtLeast(sentSeries, UPLOAD);
     const [cageSent] = await query(sentSeries, cageAt);
     const [srvReceived] = await query(series, at);
     // What the server's data plane dropped (a full ring: wirecage_ring_packets_total{outcome="full"})

@@ -16,6 +16,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("UdpSocket", DefineUdpSocket(env));
   exports.Set("RingPump", DefinePump(env));
   exports.Set("pollIn", Napi::Function::New(env, PollInJs, "pollIn"));
+  exports.Set("ringLayout", Napi::Function::New(env, RingLayoutJs, "ringLayout"));
+  exports.Set("ReadableWatch", DefineReadableWatch(env));
   return exports;
 }
 

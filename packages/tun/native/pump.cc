@@ -21,11 +21,8 @@ using Loop = void (*)(PumpContext&);
 using MakeConsumer = std::unique_ptr<Consumer> (*)(PumpContext&);
 using MakeProducer = std::unique_ptr<Producer> (*)(PumpContext&);
 
-void TunWriterLoop(PumpContext& c) { ConsumerLoop(c, *NewTunConsumer(c)); }
-void UdpWriterLoop(PumpContext& c) { ConsumerLoop(c, *NewUdpConsumer(c)); }
-
-// Readers and writers run a loop on a thread of their own; emitters and
-// pollers have no thread: their emit()/read() works on the calling thread (a shard's).
+// Readers run a loop on a thread of their own; emitters and pollers have no
+// thread: their emit()/read() works on the calling thread (a shard's).
 struct Kind {
   const char* name;
   Loop loop;
@@ -37,9 +34,7 @@ struct Kind {
 
 constexpr Kind kKinds[] = {
     {"tunReader", TunReaderLoop, nullptr, nullptr, true, false},
-    {"tunWriter", TunWriterLoop, nullptr, nullptr, false, false},
     {"udpReader", UdpReaderLoop, nullptr, nullptr, true, true},
-    {"udpWriter", UdpWriterLoop, nullptr, nullptr, false, true},
     {"tunEmitter", nullptr, NewTunConsumer, nullptr, false, false},
     {"udpEmitter", nullptr, NewUdpConsumer, nullptr, false, true},
     {"tunPoller", nullptr, nullptr, NewTunProducer, false, false},
@@ -85,7 +80,7 @@ Pump::Pump(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pump>(info), env_(
   running_.store(true);
   PumpContext* ctx = ctx_.get();
   std::atomic<bool>* running = &running_;
-  // Named so `top -H` and /proc/PID/task tell the pumps apart: "wc-tunReader", "wc-udpWriter", ...
+  // Named so `top -H` and /proc/PID/task tell the pumps apart: "wc-tunReader", "wc-udpReader".
   std::string name = ("wc-" + kind_).substr(0, 15);
   thread_ = std::thread([ctx, running, loop = kind->loop, name] {
     pthread_setname_np(pthread_self(), name.c_str());
@@ -189,8 +184,6 @@ void Pump::Join() {
     uint64_t one = 1;
     ssize_t ignored = write(ctx_->stopFd, &one, sizeof one);
     (void)ignored;
-    // A writer may sleep on DONE rather than in poll().
-    FutexWake(ring::Word(ctx_->ring.Ctl(ring::kDoneAt)), INT32_MAX);
     thread_.join();
   }
   if (ctx_->fd >= 0) close(ctx_->fd);

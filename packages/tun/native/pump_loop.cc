@@ -1,7 +1,6 @@
 #include "pump_loop.h"
 
 #include <poll.h>
-#include <sched.h>
 
 #include <cerrno>
 
@@ -10,7 +9,6 @@ namespace wctun {
 // How long a sleeping thread goes without looking at CLOSED: the owner wakes
 // the futex words when it closes a ring, but a thread in poll() only sees it here.
 constexpr int kPollMs = 50;
-constexpr int kDoneWaitMs = 100;
 
 Wait WaitFd(PumpContext& c, short events, int timeoutMs) {
   pollfd fds[2] = {{c.fd, events, 0}, {c.stopFd, POLLIN, 0}};
@@ -38,23 +36,6 @@ void ReleaseSlots(PumpContext& c, uint32_t tail, uint32_t n) {
   ring::Store(c.ring.Ctl(ring::kTailAt), static_cast<int32_t>(tail + n));
 }
 
-void ConsumerLoop(PumpContext& c, Consumer& k) {
-  while (!c.Done() && c.stats->fatalErrno.load() == 0) {
-    if (!c.ring.TryLockConsumer()) {
-      // A shard is emitting inline; it looks at TAIL again when it is done.
-      FutexWait(ring::Word(c.ring.Ctl(ring::kDoneAt)), ring::Load(c.ring.Ctl(ring::kDoneAt)), 1);
-      continue;
-    }
-    uint32_t tail = c.ring.Tail();
-    uint32_t n = CollectDone(c, tail, static_cast<uint32_t>(c.options.batch));
-    uint32_t taken = n > 0 ? k.Round(tail, n) : 0;
-    if (taken > 0) ReleaseSlots(c, tail, taken);
-    c.ring.UnlockConsumer();
-    if (n == 0) SleepUntilDone(c);
-    else if (taken == 0) sched_yield();
-  }
-}
-
 uint32_t EmitInline(PumpContext& c, Consumer& k) {
   uint32_t total = 0;
   bool stuck = false;
@@ -76,13 +57,6 @@ uint32_t EmitInline(PumpContext& c, Consumer& k) {
     if (!c.ring.Done(c.ring.Tail())) break;
   }
   return total;
-}
-
-void SleepUntilDone(PumpContext& c) {
-  int32_t seen = ring::Load(c.ring.Ctl(ring::kDoneAt));
-  if (c.ring.Done(c.ring.Tail()) || c.Done()) return;
-  c.ring.SleepOnDone(seen, kDoneWaitMs);
-  PumpStats::Add(c.stats->syscalls, 1);
 }
 
 }  // namespace wctun

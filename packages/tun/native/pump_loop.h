@@ -11,19 +11,19 @@ namespace wctun {
 
 struct PumpOptions {
   int batch = 64;    // most packets per syscall batch / doorbell ring
-  bool gso = true;   // udpWriter: UDP_SEGMENT for runs of same-destination, same-size slots
+  bool gso = true;   // udpEmitter: UDP_SEGMENT for runs of same-destination, same-size slots
   bool gro = true;   // udpReader: UDP_GRO, splitting coalesced receives into slots
 };
 
 struct PumpStats {
   std::atomic<uint64_t> syscalls{0};
-  std::atomic<uint64_t> packets{0};      // published (readers) or emitted (writers)
+  std::atomic<uint64_t> packets{0};      // published (readers) or emitted (emitters)
   std::atomic<uint64_t> bytes{0};
-  std::atomic<uint64_t> batches{0};      // doorbell rings (readers), non-empty consumer rounds (writers)
-  std::atomic<uint64_t> errors{0};       // failed syscalls or packets (writers: also in the ring's EMIT_ERRORS)
+  std::atomic<uint64_t> batches{0};      // doorbell rings (readers), non-empty consumer rounds (emitters)
+  std::atomic<uint64_t> errors{0};       // failed syscalls or packets (emitters: also in the ring's EMIT_ERRORS)
   std::atomic<uint64_t> dropsFull{0};    // readers: no FREE slot at HEAD (also in the ring's DROPS_FULL)
   std::atomic<uint64_t> truncated{0};    // readers: larger than a slot's data area, dropped
-  std::atomic<uint64_t> gsoSends{0};     // udpWriter: messages sent with UDP_SEGMENT
+  std::atomic<uint64_t> gsoSends{0};     // udpEmitter: messages sent with UDP_SEGMENT
   std::atomic<uint64_t> gsoSegments{0};  // ... and the datagrams they carried
   std::atomic<uint64_t> gsoRefused{0};   // ... GSO messages the kernel refused (resent one datagram each)
   std::atomic<uint64_t> groReceives{0};  // udpReader: coalesced receives (UDP_GRO cmsg)
@@ -58,14 +58,12 @@ struct PumpContext {
 enum class Wait { kReady, kTimeout, kStop, kError };
 Wait WaitFd(PumpContext& c, short events, int timeoutMs);
 
-// Consumer helpers shared by the writers: the run of finished slots at TAIL,
-// its release back to the producer, and the sleep on DONE when there is none.
+// Consumer helpers shared by the emitters: the run of finished slots at TAIL,
+// and its release back to the producer.
 uint32_t CollectDone(PumpContext& c, uint32_t tail, uint32_t max);
 void ReleaseSlots(PumpContext& c, uint32_t tail, uint32_t n);
-void SleepUntilDone(PumpContext& c);
 
-// A consumer's sending state (GSO on or off, scratch arrays): a writer pump's
-// thread and an inline emitter each own one. Round() emits up to n finished
+// A consumer's sending state (GSO on or off, scratch arrays): each emitter owns one. Round() emits up to n finished
 // slots from `tail` (a gathered TUN run may take a few more) and returns how
 // many it took, to be released; 0 when the slot at `tail` cannot go yet.
 class Consumer {
@@ -76,8 +74,6 @@ class Consumer {
 std::unique_ptr<Consumer> NewTunConsumer(PumpContext& c);
 std::unique_ptr<Consumer> NewUdpConsumer(PumpContext& c);
 
-// A writer pump's thread: rounds under the ring's consumer lock until stopped.
-void ConsumerLoop(PumpContext& c, Consumer& k);
 // One caller's turn at emitting, on its own thread (a shard after finishing
 // slots): every finished slot from TAIL on, if it gets the consumer lock.
 // Returns how many slots it freed.

@@ -30,14 +30,15 @@ class TunProducer : public Producer {
 
   uint32_t Read() override {
     PumpContext& c = c_;
-    const size_t room = c.ring.DataBytes() - ring::kTunOffset;
+    const int32_t headroom = c.ring.Headroom();
+    const size_t room = c.ring.DataBytes() - headroom;
     uint32_t published = 0;
     for (int i = 0; i < c.options.batch && !c.Done(); i++) {
       uint32_t head = c.ring.Head();
       bool free = c.ring.State(head) == ring::kFree;
       // A packet that does not fit the slot spills into scratch, so its real
       // length is known and it is dropped whole instead of being cut short.
-      iovec iov[2] = {{c.ring.Data(head) + ring::kTunOffset, room}, {scratch_.get(), kScratch}};
+      iovec iov[2] = {{c.ring.Data(head) + headroom, room}, {scratch_.get(), kScratch}};
       ssize_t n = free ? readv(c.fd, iov, 2) : read(c.fd, scratch_.get(), kScratch);
       PumpStats::Add(c.stats->syscalls, 1);
       if (n < 0) {
@@ -59,7 +60,7 @@ class TunProducer : public Producer {
         continue;
       }
       uint8_t* slot = c.ring.Slot(head);
-      ring::Set(slot + ring::kOffsetAt, ring::kTunOffset);
+      ring::Set(slot + ring::kOffsetAt, headroom);
       ring::Set(slot + ring::kLengthAt, static_cast<int32_t>(n));
       ring::Set(slot + ring::kFamilyAt, 0);
       ring::Set(slot + ring::kPortAt, 0);
@@ -98,7 +99,7 @@ void TunReaderLoop(PumpContext& c) {
 
 namespace {
 
-// Most slots one write gathers: wg-engine's coalescing joins at most 64 (GRO_MAX_SEGMENTS).
+// Most slots one write gathers: coalesceTcp (src/gro.ts) joins at most GRO_MAX_SEGMENTS (64).
 constexpr int32_t kMaxGather = 64;
 
 // One packet to the kernel, in one or more pieces. False when it was not written (counted by the caller).
@@ -155,7 +156,7 @@ class TunConsumer : public Consumer {
       // slot first, so the rest is done: take it into this round.
       if (i + gather >= n) n = CollectDone(c, tail, i + gather + 1);
       if (i + gather >= n) {
-        n = i;  // not finished after all (cannot happen with wg-engine shards): come back for it
+        n = i;  // not finished after all (cannot happen when shards finish runs last slot first): come back for it
         break;
       }
       int pieces = 0;

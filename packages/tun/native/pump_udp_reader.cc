@@ -60,8 +60,8 @@ int GroSize(const msghdr& h) {
   return 0;
 }
 
-void FillHeader(uint8_t* slot, size_t len, const PeerAddr& from) {
-  ring::Set(slot + ring::kOffsetAt, ring::kUdpOffset);
+void FillHeader(uint8_t* slot, int32_t headroom, size_t len, const PeerAddr& from) {
+  ring::Set(slot + ring::kOffsetAt, headroom);
   ring::Set(slot + ring::kLengthAt, static_cast<int32_t>(len));
   ring::Set(slot + ring::kSegmentAt, 0);
   WriteSlotAddr(slot, from);
@@ -101,7 +101,7 @@ class Reader : public Producer {
       } else if (gro_) {
         batch_.Prepare(i, gro_.get() + kGroBuffer * i, kGroBuffer, true);
       } else {
-        batch_.Prepare(i, c_.ring.Data(head + i), c_.ring.DataBytes(), false);
+        batch_.Prepare(i, c_.ring.Data(head + i) + c_.ring.Headroom(), c_.ring.DataBytes() - c_.ring.Headroom(), false);
       }
     }
     int got = recvmmsg(c_.fd, batch_.msgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
@@ -136,16 +136,17 @@ class Reader : public Producer {
   // published slots stay contiguous.
   uint32_t Compact(uint32_t head, int got) {
     uint32_t out = 0;
+    const int32_t headroom = c_.ring.Headroom();
     for (int i = 0; i < got; i++) {
       const mmsghdr& m = batch_.msgs[i];
       if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
         PumpStats::Add(c_.stats->truncated, 1);
         continue;
       }
-      if (out != static_cast<uint32_t>(i)) std::memcpy(c_.ring.Data(head + out), c_.ring.Data(head + i), m.msg_len);
+      if (out != static_cast<uint32_t>(i)) std::memcpy(c_.ring.Data(head + out) + headroom, c_.ring.Data(head + i) + headroom, m.msg_len);
       PeerAddr from;
       FromSockaddr(batch_.names[i], &from);
-      FillHeader(c_.ring.Slot(head + out), m.msg_len, from);
+      FillHeader(c_.ring.Slot(head + out), headroom, m.msg_len, from);
       c_.ring.Publish(head + out);
       PumpStats::Add(c_.stats->bytes, m.msg_len);
       out++;
@@ -155,7 +156,8 @@ class Reader : public Producer {
 
   uint32_t SplitGro(uint32_t head, int got) {
     uint32_t out = 0;
-    const size_t room = c_.ring.DataBytes();
+    const int32_t headroom = c_.ring.Headroom();
+    const size_t room = c_.ring.DataBytes() - headroom;
     for (int i = 0; i < got; i++) {
       const mmsghdr& m = batch_.msgs[i];
       size_t len = m.msg_len;
@@ -174,8 +176,8 @@ class Reader : public Producer {
           ring::Add(c_.ring.Ctl(ring::kDropsFullAt), 1);
           PumpStats::Add(c_.stats->dropsFull, 1);
         } else {
-          std::memcpy(c_.ring.Data(head + out), data + at, piece);
-          FillHeader(c_.ring.Slot(head + out), piece, from);
+          std::memcpy(c_.ring.Data(head + out) + headroom, data + at, piece);
+          FillHeader(c_.ring.Slot(head + out), headroom, piece, from);
           c_.ring.Publish(head + out);
           PumpStats::Add(c_.stats->bytes, piece);
           out++;

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "exports.h"
 #include "tun_open.h"
+#include "readable_watch.h"
 
 namespace wctun {
 namespace {
@@ -91,18 +92,9 @@ Napi::Value Queue::Start(const Napi::CallbackInfo& info) {
   auto* r = new Reader();
   r->owner = this;
   r->lengths.resize(batchSize_);
-  int rc = uv_poll_init(loop, &r->handle, fd_);
-  if (rc == 0) {
-    r->handle.data = r;
-    rc = uv_poll_start(&r->handle, UV_READABLE, OnPoll);
-    if (rc != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&r->handle), OnClosed);
-      return ThrowErrno(env, -rc, "uv_poll_start", "TUN queue fd " + std::to_string(fd_));
-    }
-  } else {
-    delete r;
-    return ThrowErrno(env, -rc, "uv_poll_init", "TUN queue fd " + std::to_string(fd_));
-  }
+  // On failure OnClosed frees r, whichever step failed.
+  int rc = StartReadablePoll(loop, &r->handle, fd_, r, OnPoll, OnClosed);
+  if (rc != 0) return ThrowErrno(env, -rc, "uv_poll_start", "TUN queue fd " + std::to_string(fd_));
   napi_add_async_cleanup_hook(env, AsyncTeardown, r, &r->cleanup);
   r->callback = Napi::Persistent(info[0].As<Napi::Function>());
   r->asyncContext = std::make_unique<Napi::AsyncContext>(env, "wirecage:TunQueue");

@@ -1,5 +1,6 @@
-// The packet ring layout of src/ring.ts (the contract with wg-engine shards), as
-// seen from native I/O threads. Words are int32 in a SharedArrayBuffer, accessed
+// The packet ring layout of src/ring.ts (the contract with the shards that
+// transform slots), as seen from native I/O threads; test/ring-layout.test.ts
+// checks the two against each other through LayoutForTest(). Words are int32 in a SharedArrayBuffer, accessed
 // with sequentially consistent atomics so they pair with JS Atomics.*.
 #pragma once
 #include <cstddef>
@@ -16,9 +17,10 @@ constexpr size_t kControlBytes = 256;
 constexpr size_t kSlotHeader = 64;
 
 // Control block, byte offsets.
-constexpr size_t kMagicAt = 0, kCapacityAt = 4, kSlotBytesAt = 8, kLanesAt = 12, kBatchShiftAt = 16, kClosedAt = 20;
-constexpr size_t kHeadAt = 64, kTailAt = 128, kConsumerSleepingAt = 132, kConsumerLockAt = 136;
-constexpr size_t kDoneAt = 192, kDropsFullAt = 196, kProducedAt = 200, kEmittedAt = 204, kEmitErrorsAt = 208,
+constexpr size_t kMagicAt = 0, kCapacityAt = 4, kSlotBytesAt = 8, kLanesAt = 12, kBatchShiftAt = 16, kClosedAt = 20,
+                 kHeadroomAt = 24;
+constexpr size_t kHeadAt = 64, kTailAt = 128, kConsumerLockAt = 136;
+constexpr size_t kDropsFullAt = 196, kProducedAt = 200, kEmittedAt = 204, kEmitErrorsAt = 208,
                  kDroppedAt = 212;
 
 // Slot header, byte offsets from the slot start.
@@ -26,10 +28,6 @@ constexpr size_t kStateAt = 0, kSeqAt = 4, kOffsetAt = 8, kLengthAt = 12, kFamil
                  kScopeAt = 40, kSegmentAt = 48, kGatherAt = 52;
 
 enum SlotState : int32_t { kFree = 0, kFilled = 1, kBusy = 2, kEmit = 3, kDrop = 4 };
-
-// Headroom conventions: where each producer stores a packet inside the data area.
-constexpr int32_t kTunOffset = 32;
-constexpr int32_t kUdpOffset = 0;
 
 inline int32_t Load(const uint8_t* p) { return __atomic_load_n(reinterpret_cast<const int32_t*>(p), __ATOMIC_SEQ_CST); }
 inline void Store(uint8_t* p, int32_t v) { __atomic_store_n(reinterpret_cast<int32_t*>(p), v, __ATOMIC_SEQ_CST); }
@@ -56,6 +54,11 @@ class View {
     if (cap < 2 || cap > 65536 || (cap & (cap - 1)) != 0) return "ring capacity must be a power of two from 2 to 65536";
     if (slot < 128 || slot % 64 != 0) return "ring slot size must be a multiple of 64, at least 128";
     if (kControlBytes + static_cast<size_t>(cap) * slot > byteLength) return "ring buffer smaller than its layout";
+    int32_t headroom = Load(base + kHeadroomAt);
+    if (headroom < 0 || static_cast<size_t>(headroom) >= static_cast<size_t>(slot) - kSlotHeader) {
+      return "ring headroom must be smaller than a slot's data area";
+    }
+    headroom_ = headroom;
     base_ = base;
     mask_ = static_cast<uint32_t>(cap - 1);
     slotBytes_ = static_cast<size_t>(slot);
@@ -65,6 +68,8 @@ class View {
   uint8_t* Slot(uint32_t seq) const { return base_ + kControlBytes + (seq & mask_) * slotBytes_; }
   uint8_t* Data(uint32_t seq) const { return Slot(seq) + kSlotHeader; }
   size_t DataBytes() const { return slotBytes_ - kSlotHeader; }
+  // Where readers store a packet in the data area: the room the ring's creator asked for before it.
+  int32_t Headroom() const { return headroom_; }
   uint32_t Capacity() const { return mask_ + 1; }
   uint8_t* Ctl(size_t at) const { return base_ + at; }
 
@@ -83,13 +88,7 @@ class View {
     Add(base_ + kProducedAt, 1);
   }
 
-  // Consumer side: wait for DONE to move past `seen`, announcing the sleep so shards wake us.
-  void SleepOnDone(int32_t seen, int timeoutMs) const {
-    Store(base_ + kConsumerSleepingAt, 1);
-    if (!Done(Tail())) FutexWait(Word(base_ + kDoneAt), seen, timeoutMs);
-    Store(base_ + kConsumerSleepingAt, 0);
-  }
-  // Consumers exclude each other (a writer pump, or shards emitting inline): whoever
+  // Consumers exclude each other (shards emitting inline): whoever
   // holds this emits from TAIL; whoever fails to take it leaves the slots to the holder,
   // which looks at TAIL again after letting go.
   bool TryLockConsumer() const {
@@ -106,6 +105,7 @@ class View {
   uint8_t* base_ = nullptr;
   uint32_t mask_ = 0;
   size_t slotBytes_ = 0;
+  int32_t headroom_ = 0;
 };
 
 // Rings the shards' doorbell after a batch was published: bump the word, and

@@ -1,10 +1,9 @@
 // A ring's consumer without a thread: the shards that finish slots send them
-// themselves, on their own thread, instead of waking a writer pump to do it.
-// A round trip then crosses one thread hand-off per direction (reader ->
-// shard) where a writer pump adds a second (shard -> writer), and each
-// hand-off is a futex wake, on a VM an inter-processor interrupt.
+// themselves, on their own thread. (Writer threads were tried first: they add
+// a second thread hand-off per direction, shard -> writer, each a futex wake,
+// on a VM an inter-processor interrupt.)
 //
-// Order is kept as with a pump: emitting is always from TAIL in sequence
+// Order is kept: emitting is always from TAIL in sequence
 // order, under the ring's consumer lock. A shard that finds the lock taken
 // leaves its slots to the holder, which looks at TAIL again after letting go;
 // a shard that finds TAIL unfinished leaves them to the shard that finishes
@@ -20,12 +19,21 @@ export class RingEmitter extends InlineStep<EmitterKind> {
     super(kind, fd, ring, options);
   }
 
-  /** EMIT slots written to the TUN queue `fd` (a tunWriter's work); the emitter keeps a dup of fd. */
+  /**
+   * EMIT slots written to the TUN queue `fd` in sequence order, OFFSET/LENGTH as they are (on an
+   * offloading Tun the shard puts the 10-byte virtio_net_hdr right before the packet and includes
+   * it); a slot with GATHER set is written joined with the slots it gathers. Keeps a dup of fd.
+   */
   static tun(fd: number, ring: PacketRing, options: PumpOptions = {}): RingEmitter {
     return new RingEmitter('tunEmitter', fd, ring, options);
   }
 
-  /** EMIT slots sent on the UDP socket `fd` (a udpWriter's work, GSO included); the emitter keeps a dup of fd. */
+  /**
+   * EMIT slots sent on the UDP socket `fd` in sequence order to their FAMILY/ADDR/PORT. A slot
+   * whose SEGMENT is set and smaller than LENGTH holds datagrams of SEGMENT bytes back to back (the
+   * last may be shorter): they go out as UDP GSO messages (at most 64 datagrams and 65507 bytes
+   * each), or one by one without GSO (options.gso false). Keeps a dup of fd.
+   */
   static udp(fd: number, ring: PacketRing, options: PumpOptions = {}): RingEmitter {
     return new RingEmitter('udpEmitter', fd, ring, options);
   }

@@ -11,17 +11,16 @@ export {
   RING_CONTROL_BYTES,
   SLOT_HEADER_BYTES,
   MAX_LANES,
-  TUN_OFFSET,
-  UDP_OFFSET,
-  slotBytesForMtu,
-  slotBytesForOffload,
+  OFFLOAD_READ_BYTES,
+  slotBytesFor,
+  type SlotRoom,
   type PacketRingOptions,
   type RingStats,
   type SlotPeer,
 } from './ring.js';
 export { Doorbell } from './doorbell.js';
-export { produce, canProduce, consume, doneCount, waitForDone, signalDone, type PacketAddress } from './ring-io.js';
-export { ShardLane, runShard, type ShardJob } from './shard.js';
+export { produce, canProduce, consume, type PacketAddress } from './ring-io.js';
+export { ShardLane } from './shard.js';
 export { UdpSocket, type UdpFamily, type UdpSocketOptions } from './udp-socket.js';
 export { RingPump, type PumpKind, type PumpOptions, type PumpStats, type TunQueueTarget } from './pump.js';
 export { RingEmitter, type EmitterKind } from './emitter.js';
@@ -47,3 +46,4 @@ export { coalesceTcp, GRO_MAX_SEGMENTS } from './gro.js';
 export { SlotCoalescer } from './gro-ring.js';
 export { setThreadName } from './thread-name.js';
 export { RingPoller, pollIn, type PollerKind } from './poller.js';
+export { watchReadable, type ReadableWatch } from './readable-watch.js';

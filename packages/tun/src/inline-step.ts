@@ -1,5 +1,5 @@
 // A native pump's step run on the caller's thread instead of a pump thread of
-// its own: RingPoller (a reader's step) and RingEmitter (a writer's step) are
+// its own: RingPoller (a reader's step) and RingEmitter (a consumer's) are
 // this with one call each. It keeps a dup of its fd until close().
 import { describeErrno } from './errors.js';
 import { native, type NativePump } from './native.js';

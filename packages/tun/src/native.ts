@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { TunError } from './errors.js';
+import type { ReadableWatch } from './readable-watch.js';
 
 /** Counters of one queue, as native/stats.h keeps them. `tx*` counts what `write()` was given; drops never block. */
 export interface NativeQueueStats {
@@ -48,26 +49,26 @@ export interface NativeUdpSocket {
 /** Counters of one pump thread, as native/pump_loop.h keeps them. */
 export interface NativePumpStats {
   syscalls: number;
-  /** Readers: packets published into the ring; writers: packets written/sent. */
+  /** Readers: packets published into the ring; emitters: packets written/sent. */
   packets: number;
   bytes: number;
-  /** Readers: doorbell rings; writers: rounds that had finished slots. */
+  /** Readers: doorbell rings; emitters: rounds that had finished slots. */
   batches: number;
-  /** Failed syscalls (readers) or packets that could not be emitted (writers). */
+  /** Failed syscalls (readers) or packets that could not be emitted (emitters). */
   errors: number;
   /** Readers: packets dropped because the slot at HEAD was not FREE. */
   dropsFull: number;
   /** Readers: packets larger than a slot's data area, dropped. */
   truncated: number;
-  /** udpWriter: messages sent with UDP GSO, and the datagrams they carried. */
+  /** UDP emitter: messages sent with UDP GSO, and the datagrams they carried. */
   gsoSends: number;
   gsoSegments: number;
-  /** udpWriter: GSO messages the kernel refused; their slots were resent one datagram each. */
+  /** UDP emitter: GSO messages the kernel refused; their slots were resent one datagram each. */
   gsoRefused: number;
   /** udpReader: coalesced (GRO) receives, and the datagrams split out of them. */
   groReceives: number;
   groSegments: number;
-  /** udpWriter: GSO in use (false when disabled, or after the kernel refused it). */
+  /** UDP emitter: GSO in use (false when disabled, or after the kernel refused it). */
   gsoActive: boolean;
   /** udpReader: UDP_GRO accepted by the socket. */
   groActive: boolean;
@@ -83,6 +84,15 @@ export interface NativePump {
   emit(): number;
   /** Poller kinds only: one batch from the fd into free slots, on the calling thread, without waiting; slots published. */
   read(): number;
+}
+
+export interface NativeRingLayout {
+  magic: number;
+  controlBytes: number;
+  slotHeaderBytes: number;
+  control: Record<string, number>;
+  slot: Record<string, number>;
+  state: Record<string, number>;
 }
 
 interface Addon {
@@ -102,6 +112,9 @@ interface Addon {
   openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number; reusePort?: boolean }): { fd: number; family: 4 | 6 };
   pollIn(fdA: number, fdB: number, timeoutMs: number): number;
   UdpSocket: new (fd: number) => NativeUdpSocket;
+  ReadableWatch: new (fd: number, onReadable: (err: TunError | null) => void) => ReadableWatch;
+  /** native/ring.h's offsets and values, for the test that src/ring.ts agrees. */
+  ringLayout(): NativeRingLayout;
   RingPump: new (
     kind: string,
     fd: number,

@@ -14,12 +14,12 @@ export class RingPoller extends InlineStep<PollerKind> {
     super(kind, fd, ring, options);
   }
 
-  /** Packets read from the TUN queue `fd` into slots at OFFSET 32 (a tunReader's step); keeps a dup of fd. */
+  /** Packets read from the TUN queue `fd` into slots at OFFSET = the ring's headroom (a tunReader's step); keeps a dup of fd. */
   static tun(fd: number, ring: PacketRing, options: PumpOptions = {}): RingPoller {
     return new RingPoller('tunPoller', fd, ring, options);
   }
 
-  /** Datagrams received on the UDP socket `fd` into slots at OFFSET 0, GRO split (a udpReader's step); keeps a dup of fd. */
+  /** Datagrams received on the UDP socket `fd` into slots at OFFSET = the ring's headroom, GRO split (a udpReader's step); keeps a dup of fd. */
   static udp(fd: number, ring: PacketRing, options: PumpOptions = {}): RingPoller {
     return new RingPoller('udpPoller', fd, ring, options);
   }

@@ -2,16 +2,16 @@ import { Doorbell } from './doorbell.js';
 import { describeErrno, TunError } from './errors.js';
 import { native, type NativePump, type NativePumpStats } from './native.js';
 import { attachPump, detachPump } from './pump-registry.js';
-import { PacketRing, slotBytesForOffload } from './ring.js';
+import { OFFLOAD_READ_BYTES, PacketRing } from './ring.js';
 import type { Tun } from './tun.js';
 import { UdpSocket } from './udp-socket.js';
 
-export type PumpKind = 'tunReader' | 'tunWriter' | 'udpReader' | 'udpWriter';
+export type PumpKind = 'tunReader' | 'udpReader';
 
 export interface PumpOptions {
-  /** Most packets per batch (recvmmsg/sendmmsg size, reads per doorbell ring). 1 to 1024, default 64. */
+  /** Most packets per batch (recvmmsg/sendmmsg size, reads per doorbell ring or per emit round). 1 to 1024, default 64. */
   batch?: number;
-  /** udpWriter: send runs of same-destination, same-size slots as one UDP GSO message. Default true. */
+  /** UDP emitter: send runs of same-destination, same-size slots as one UDP GSO message. Default true. */
   gso?: boolean;
   /** udpReader: accept UDP GRO (coalesced) receives and split them into slots. Default true. */
   gro?: boolean;
@@ -28,14 +28,14 @@ export interface PumpStats extends Omit<NativePumpStats, 'lastErrno' | 'fatal'> 
   fatal: TunError | undefined;
 }
 
-function checkRing(ring: PacketRing, doorbell?: Doorbell): void {
+function checkRing(ring: PacketRing, doorbell: Doorbell): void {
   if (!(ring instanceof PacketRing)) throw new TypeError('ring must be a PacketRing');
-  if (doorbell !== undefined && !(doorbell instanceof Doorbell)) throw new TypeError('doorbell must be a Doorbell');
+  if (!(doorbell instanceof Doorbell)) throw new TypeError('a reader needs the Doorbell of its shards');
 }
 
 /**
- * A native thread moving packets between a TUN queue or a UdpSocket and a
- * PacketRing (see the README's "Rings and pumps"). The pump holds a dup of
+ * A native thread moving packets from a TUN queue or a UdpSocket into a
+ * PacketRing (see the README's "Rings, pumps, pollers and emitters"). The pump holds a dup of
  * the fd and references to the ring's memory, so neither can vanish under
  * its thread. It ends when stop() is called, when the ring is closed (within
  * 50 ms), or on an unrecoverable error (stats().fatal). It does not keep the
@@ -62,55 +62,32 @@ export class RingPump {
   }
 
   /**
-   * TUN queue -> ring: each packet read into a slot at OFFSET 32. On a Tun
-   * opened with offload the slot holds the 10-byte virtio_net_hdr and then the
-   * packet (LENGTH covers both), and the ring needs slotBytesForOffload() slots.
+   * TUN queue -> ring: each packet read into a slot at OFFSET = the ring's
+   * headroom. On a Tun opened with offload the slot holds the 10-byte
+   * virtio_net_hdr and then the packet (LENGTH covers both), and the ring's
+   * slots need room for OFFLOAD_READ_BYTES after the headroom.
    */
   static tunReader(target: TunQueueTarget, ring: PacketRing, doorbell: Doorbell, options: PumpOptions = {}): RingPump {
     checkRing(ring, doorbell);
-    if (!(doorbell instanceof Doorbell)) throw new TypeError('a reader needs the Doorbell of its shards');
-    if (typeof target !== 'number' && (target.tun.offload.tso || target.tun.offload.uso) && ring.slotBytes < slotBytesForOffload()) {
+    if (typeof target !== 'number' && (target.tun.offload.tso || target.tun.offload.uso) && ring.dataBytes - ring.headroom < OFFLOAD_READ_BYTES) {
       throw new RangeError(
-        `TUN '${target.tun.name}' hands over 64 KiB super-packets (offload), which ${ring.slotBytes}-byte slots cannot hold: ` +
-          'create its egress ring with slotBytes: slotBytesForOffload()',
+        `TUN '${target.tun.name}' hands over 64 KiB super-packets (offload), which ${ring.slotBytes}-byte slots with ` +
+          `${ring.headroom} bytes of headroom cannot hold: create its ring with slotBytes: slotBytesFor(OFFLOAD_READ_BYTES, { headroom })`,
       );
     }
     return RingPump.#tun('tunReader', target, (fd) => new native.RingPump('tunReader', fd, ring.i32, doorbell.i32, options));
   }
 
-  /**
-   * Ring -> TUN queue: EMIT slots written in sequence order, OFFSET/LENGTH as
-   * they are. On an offloading Tun the shard puts the 10-byte virtio_net_hdr
-   * right before the packet and includes it in OFFSET/LENGTH.
-   */
-  static tunWriter(target: TunQueueTarget, ring: PacketRing, options: PumpOptions = {}): RingPump {
-    checkRing(ring);
-    return RingPump.#tun('tunWriter', target, (fd) => new native.RingPump('tunWriter', fd, ring.i32, null, options));
-  }
-
-  /** UDP socket -> ring: datagrams with their source address, at OFFSET 0. */
+  /** UDP socket -> ring: datagrams with their source address, at OFFSET = the ring's headroom. */
   static udpReader(socket: UdpSocket, ring: PacketRing, doorbell: Doorbell, options: PumpOptions = {}): RingPump {
     checkRing(ring, doorbell);
-    if (!(doorbell instanceof Doorbell)) throw new TypeError('a reader needs the Doorbell of its shards');
     return RingPump.#udp('udpReader', socket, (fd) => new native.RingPump('udpReader', fd, ring.i32, doorbell.i32, options));
-  }
-
-  /**
-   * Ring -> UDP socket: EMIT slots sent in sequence order to their
-   * FAMILY/ADDR/PORT. A slot whose SEGMENT is set and smaller than LENGTH
-   * holds datagrams of SEGMENT bytes back to back (the last may be shorter):
-   * they go out as UDP GSO messages (at most 64 datagrams and 65507 bytes
-   * each), or one by one without GSO.
-   */
-  static udpWriter(socket: UdpSocket, ring: PacketRing, options: PumpOptions = {}): RingPump {
-    checkRing(ring);
-    return RingPump.#udp('udpWriter', socket, (fd) => new native.RingPump('udpWriter', fd, ring.i32, null, options));
   }
 
   static #tun(kind: PumpKind, target: TunQueueTarget, create: (fd: number) => NativePump): RingPump {
     if (typeof target === 'number') return new RingPump(kind, undefined, kind, () => create(target), '');
     const { tun, queue = 0 } = target;
-    if (kind === 'tunReader' && tun.reading) {
+    if (tun.reading) {
       throw new Error(`TUN '${tun.name}' is already read by its own onPackets reader: a queue can have one reader, open the Tun without calling onPackets to pump it`);
     }
     const fd = tun.queueFd(queue);

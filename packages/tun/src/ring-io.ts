@@ -1,8 +1,7 @@
 // JS producer and consumer of a packet ring, for the main thread (e.g. control
 // packets) and tests. Native pumps do the same on their own threads.
 import type { Doorbell } from './doorbell.js';
-import { futexWait, futexWake } from './futex.js';
-import { PacketRing, RingCtl, SlotField, SlotState, TUN_OFFSET } from './ring.js';
+import { PacketRing, RingCtl, SlotField, SlotState } from './ring.js';
 
 const W = (byteOffset: number): number => byteOffset >> 2;
 
@@ -16,7 +15,8 @@ export interface PacketAddress {
 }
 
 /**
- * Publishes one packet at HEAD, stored at `offset` in the slot's data area.
+ * Publishes one packet at HEAD, stored at `offset` in the slot's data area
+ * (default: the ring's headroom, where the native readers store it).
  * False (and DROPS_FULL counted) when the slot at HEAD is not FREE or the
  * packet does not fit: a full ring drops, it never blocks. Rings `doorbell`
  * when given; pass null to ring it once after a batch. Single producer only.
@@ -25,7 +25,7 @@ export function produce(
   ring: PacketRing,
   doorbell: Doorbell | null,
   bytes: Uint8Array,
-  offset = TUN_OFFSET,
+  offset = ring.headroom,
   addr?: PacketAddress,
 ): boolean {
   const i32 = ring.i32;
@@ -103,29 +103,4 @@ export function consume(ring: PacketRing, emit: (packet: Uint8Array, seq: number
     Atomics.add(i32, W(RingCtl.DROPPED), dropped);
   }
   return n;
-}
-
-/** DONE, to read before consume() finds nothing and waitForDone() is called. */
-export function doneCount(ring: PacketRing): number {
-  return Atomics.load(ring.i32, W(RingCtl.DONE));
-}
-
-/**
- * The consumer's sleep: announces itself in CONSUMER_SLEEPING so shards wake
- * it, and sleeps until DONE moves past `seen` (or timeoutMs). Blocks: workers only.
- */
-export function waitForDone(ring: PacketRing, seen: number, timeoutMs: number): void {
-  const i32 = ring.i32;
-  Atomics.store(i32, W(RingCtl.CONSUMER_SLEEPING), 1);
-  const state = ring.state(Atomics.load(i32, W(RingCtl.TAIL)));
-  if (state !== SlotState.EMIT && state !== SlotState.DROP && !ring.closed) {
-    futexWait(i32, W(RingCtl.DONE), seen, timeoutMs);
-  }
-  Atomics.store(i32, W(RingCtl.CONSUMER_SLEEPING), 0);
-}
-
-/** A shard finished a run of slots: bump DONE and wake the consumer if it sleeps. Never blocks. */
-export function signalDone(ring: PacketRing): void {
-  Atomics.add(ring.i32, W(RingCtl.DONE), 1);
-  if (Atomics.load(ring.i32, W(RingCtl.CONSUMER_SLEEPING)) !== 0) futexWake(ring.i32, W(RingCtl.DONE));
 }

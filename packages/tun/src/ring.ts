@@ -1,10 +1,11 @@
 // Pipeline packet rings in a SharedArrayBuffer: the layout shared by native I/O
-// threads (native/ring.h) and wg-engine shards. One producer fills slots in
+// threads (native/ring.h, checked against this file by test/ring-layout.test.ts)
+// and the shards that transform slots. One producer fills slots in
 // sequence order, shards transform the slots of their lane in place, one
 // consumer emits them in sequence order. Sequence numbers are uint32 that wrap;
 // in JS they are kept as int32 (`| 0`) and compared with `((a - b) | 0) < 0`.
 import type { Doorbell } from './doorbell.js';
-import { futexWake } from './futex.js';
+import { VNET_HDR_LEN } from './gso.js';
 
 export const RING_MAGIC = 0x57435247;
 /** Bytes before the first slot. */
@@ -13,10 +14,6 @@ export const RING_CONTROL_BYTES = 256;
 export const SLOT_HEADER_BYTES = 64;
 /** SHARD_CURSOR has room for this many lanes. */
 export const MAX_LANES = 8;
-/** Where the TUN reader stores an IP packet in the data area (room for the WireGuard header before it). */
-export const TUN_OFFSET = 32;
-/** Where the UDP reader stores a datagram. */
-export const UDP_OFFSET = 0;
 
 /** Byte offsets of the control block's int32 words. */
 export const RingCtl = {
@@ -26,12 +23,12 @@ export const RingCtl = {
   LANES: 12,
   BATCH_SHIFT: 16,
   CLOSED: 20,
+  /** Where readers (pumps, pollers, produce()) store a packet in a slot's data area: the creator's headroom. */
+  HEADROOM: 24,
   HEAD: 64,
   TAIL: 128,
-  CONSUMER_SLEEPING: 132,
-  /** 1 while a consumer (a writer pump, or a shard's RingEmitter) emits from TAIL. */
+  /** 1 while a consumer (a shard's RingEmitter) emits from TAIL. */
   CONSUMER_LOCK: 136,
-  DONE: 192,
   DROPS_FULL: 196,
   PRODUCED: 200,
   EMITTED: 204,
@@ -56,7 +53,7 @@ export const SlotField = {
   AUX: 44,
   /**
    * UDP ring: 0, or the size of each of several datagrams laid back to back in
-   * the slot's LENGTH bytes (the last may be shorter); the UDP writer sends them
+   * the slot's LENGTH bytes (the last may be shorter); the UDP emitter sends them
    * as UDP GSO messages or one by one. Producers store 0.
    */
   SEGMENT: 48,
@@ -74,32 +71,40 @@ export type SlotState = (typeof SlotState)[keyof typeof SlotState];
 
 const W = (byteOffset: number): number => byteOffset >> 2;
 
-/**
- * Slot size for packets of `mtu` bytes: the 64-byte header, then the packet
- * with 32 bytes of headroom, 16 of padding, the 16-byte tag and 32 spare,
- * rounded up to 64.
- */
-export function slotBytesForMtu(mtu: number): number {
-  if (!Number.isInteger(mtu) || mtu < 1 || mtu > 65535) throw new RangeError(`mtu must be 1 to 65535, got ${mtu}`);
-  return SLOT_HEADER_BYTES + Math.ceil((mtu + 32 + 16 + 16 + 32) / 64) * 64;
+/** The largest read from a TUN opened with offloads: the 10-byte virtio_net_hdr and a 64 KiB super-packet. */
+export const OFFLOAD_READ_BYTES = VNET_HDR_LEN + 65535;
+
+/** Room a caller wants around each packet in a slot's data area. */
+export interface SlotRoom {
+  /** Bytes before the packet (where readers store it: the ring's headroom). Default 0. */
+  headroom?: number;
+  /** Bytes after it, for whatever the shards append. Default 0. */
+  tailroom?: number;
 }
 
 /**
- * Slot size for the egress ring of a TUN opened with `offload`: the 64-byte
- * header and 72 KiB of data, room for 32 bytes of headroom, the 10-byte
- * virtio_net_hdr and a 64 KiB super-packet, plus ~8 KiB for what segmenting
- * it in place adds (each of up to ~48 segments gains its own IP/TCP headers,
- * WireGuard header, padding and tag). 256 of these take 18 MiB.
+ * Slot size for packets of up to `packetBytes` bytes (an MTU, or
+ * OFFLOAD_READ_BYTES): the 64-byte header, then headroom, packet and
+ * tailroom, rounded up to 64.
  */
-export function slotBytesForOffload(): number {
-  return SLOT_HEADER_BYTES + 72 * 1024;
+export function slotBytesFor(packetBytes: number, room: SlotRoom = {}): number {
+  const { headroom = 0, tailroom = 0 } = room;
+  if (!Number.isInteger(packetBytes) || packetBytes < 1 || packetBytes > OFFLOAD_READ_BYTES) {
+    throw new RangeError(`packetBytes must be 1 to ${OFFLOAD_READ_BYTES}, got ${packetBytes}`);
+  }
+  for (const [name, v] of [['headroom', headroom], ['tailroom', tailroom]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 1 << 20) throw new RangeError(`${name} must be 0 to ${1 << 20} bytes, got ${v}`);
+  }
+  return SLOT_HEADER_BYTES + Math.ceil((headroom + packetBytes + tailroom) / 64) * 64;
 }
 
 export interface PacketRingOptions {
   /** Slots, a power of two from 2 to 65536. */
   capacity: number;
-  /** Bytes per slot including its 64-byte header, a multiple of 64 (see slotBytesForMtu). */
+  /** Bytes per slot including its 64-byte header, a multiple of 64 (see slotBytesFor). */
   slotBytes: number;
+  /** Where readers store each packet in a slot's data area (the room before it for the shards); less than the data area. Default 0. */
+  headroom?: number;
   /** Shards sharing the ring, 1 to 8. Default 1. */
   lanes?: number;
   /** Batches of 2^batchShift consecutive slots belong to one lane. Default 4 (16 slots). */
@@ -135,6 +140,7 @@ export class PacketRing {
   readonly slotBytes: number;
   readonly lanes: number;
   readonly batchShift: number;
+  readonly headroom: number;
 
   private constructor(sab: SharedArrayBuffer) {
     this.sab = sab;
@@ -148,13 +154,14 @@ export class PacketRing {
     this.slotBytes = this.i32[W(RingCtl.SLOT_BYTES)]!;
     this.lanes = this.i32[W(RingCtl.LANES)]!;
     this.batchShift = this.i32[W(RingCtl.BATCH_SHIFT)]!;
+    this.headroom = this.i32[W(RingCtl.HEADROOM)]!;
     if (RING_CONTROL_BYTES + this.capacity * this.slotBytes > sab.byteLength) {
       throw new TypeError('not a packet ring: the buffer is smaller than its layout');
     }
   }
 
   static create(options: PacketRingOptions): PacketRing {
-    const { capacity, slotBytes, lanes = 1, batchShift = 4 } = options;
+    const { capacity, slotBytes, lanes = 1, batchShift = 4, headroom = 0 } = options;
     if (!Number.isInteger(capacity) || capacity < 2 || capacity > 65536 || (capacity & (capacity - 1)) !== 0) {
       throw new RangeError(`capacity must be a power of two from 2 to 65536, got ${capacity}`);
     }
@@ -167,12 +174,16 @@ export class PacketRing {
     if (!Number.isInteger(batchShift) || batchShift < 0 || batchShift > 16) {
       throw new RangeError(`batchShift must be 0 to 16, got ${batchShift}`);
     }
+    if (!Number.isInteger(headroom) || headroom < 0 || headroom >= slotBytes - SLOT_HEADER_BYTES) {
+      throw new RangeError(`headroom must be 0 to ${slotBytes - SLOT_HEADER_BYTES - 1} bytes for ${slotBytes}-byte slots, got ${headroom}`);
+    }
     const sab = new SharedArrayBuffer(RING_CONTROL_BYTES + capacity * slotBytes);
     const i32 = new Int32Array(sab);
     i32[W(RingCtl.CAPACITY)] = capacity;
     i32[W(RingCtl.SLOT_BYTES)] = slotBytes;
     i32[W(RingCtl.LANES)] = lanes;
     i32[W(RingCtl.BATCH_SHIFT)] = batchShift;
+    i32[W(RingCtl.HEADROOM)] = headroom;
     Atomics.store(i32, W(RingCtl.MAGIC), RING_MAGIC);
     return new PacketRing(sab);
   }
@@ -326,14 +337,12 @@ export class PacketRing {
   }
 
   /**
-   * Sets CLOSED: producer, shards and consumer return. Wakes the consumer and,
-   * given the ring's doorbell, the sleeping shards. Native pumps notice within
-   * 50 ms. Idempotent; never blocks.
+   * Sets CLOSED: producer, shards and consumers return. Wakes, given the
+   * ring's doorbell, the sleeping shards. Native pumps notice within 50 ms.
+   * Idempotent; never blocks.
    */
   close(doorbell?: Doorbell): void {
     Atomics.store(this.i32, W(RingCtl.CLOSED), 1);
-    Atomics.add(this.i32, W(RingCtl.DONE), 1);
-    futexWake(this.i32, W(RingCtl.DONE));
     doorbell?.wakeAll();
   }
 }

@@ -1,8 +1,6 @@
 // The shard side of a packet ring: lane k claims the FILLED slots of its
 // batches in order, transforms them in place and marks each EMIT or DROP.
-import type { Doorbell } from './doorbell.js';
 import { PacketRing, RingCtl, SlotState } from './ring.js';
-import { signalDone } from './ring-io.js';
 
 const W = (byteOffset: number): number => byteOffset >> 2;
 
@@ -28,7 +26,6 @@ export class ShardLane {
   /** Slots found BUSY from a crashed predecessor and turned into DROP. */
   recovered = 0;
   #cursor: number;
-  #dirty = false;
   // drainRuns()'s run, kept between calls.
   #runSeqs = new Int32Array(0);
   #runEmit = new Uint8Array(0);
@@ -77,7 +74,6 @@ export class ShardLane {
         if (state === SlotState.BUSY) {
           Atomics.store(i32, w, SlotState.DROP);
           this.recovered++;
-          this.#dirty = true;
         }
       }
       s = (s + 1) | 0;
@@ -90,15 +86,15 @@ export class ShardLane {
   /** Marks a claimed slot EMIT (the consumer sends OFFSET/LENGTH to FAMILY/ADDR/PORT) or DROP. */
   finish(seq: number, emit: boolean): void {
     this.ring.setState(seq, emit ? SlotState.EMIT : SlotState.DROP);
-    this.#dirty = true;
   }
 
-  /** After a run of finish(): stores the cursor, bumps DONE and wakes a sleeping consumer. */
+  /**
+   * After a run of finish(): stores the cursor, where a successor on this
+   * lane resumes. Consumers need no wake-up: they are the shards' own
+   * emitters, called after publishing.
+   */
   publish(): void {
     Atomics.store(this.ring.i32, this.#cursorWord, this.#cursor);
-    if (!this.#dirty) return;
-    this.#dirty = false;
-    signalDone(this.ring);
   }
 
   /**
@@ -185,40 +181,5 @@ export class ShardLane {
       for (let k = n - 1; k >= 0; k--) this.finish(seqs[k]!, emit[k] === 1);
     }
     return n;
-  }
-}
-
-export interface ShardJob {
-  lane: ShardLane;
-  transform: (seq: number, ring: PacketRing) => boolean;
-  /** Called after a drain that finished slots, e.g. to send them (RingEmitter.emit). */
-  afterDrain?: (finished: number) => void;
-}
-
-/**
- * A shard's whole life in a worker: drains every job's lane, sleeps on the
- * doorbell when none had work, returns once every ring is closed or
- * `shouldStop()` says so. Blocks the thread (futex): workers only.
- */
-export function runShard(
-  jobs: ShardJob[],
-  doorbell: Doorbell,
-  options: { idleTimeoutMs?: number; shouldStop?: () => boolean } = {},
-): void {
-  const idle = options.idleTimeoutMs ?? 100;
-  for (;;) {
-    // Read before looking, so a publish between the look and the sleep makes the sleep return at once.
-    const seen = doorbell.value();
-    let open = false;
-    let done = 0;
-    for (const job of jobs) {
-      if (job.lane.ring.closed) continue;
-      open = true;
-      const n = job.lane.drain(job.transform);
-      if (n > 0) job.afterDrain?.(n);
-      done += n;
-    }
-    if (!open || options.shouldStop?.()) return;
-    if (done === 0) doorbell.wait(seen, idle);
   }
 }

@@ -148,8 +148,8 @@ export class Tun {
   }
 
   /**
-   * The fd of one queue, for native I/O threads (RingPump.tunReader/tunWriter
-   * take the Tun itself and use this). Owned by the Tun: closed by close().
+   * The fd of one queue, for native I/O (RingPump.tunReader takes the Tun and uses this;
+   * RingPoller.tun and RingEmitter.tun take the fd). Owned by the Tun: closed by close().
    */
   queueFd(queue: number): number {
     this.#assertOpen();

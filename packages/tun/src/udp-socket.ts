@@ -24,8 +24,8 @@ export interface UdpSocketOptions {
 }
 
 /**
- * A non-blocking UDP socket for the data plane: RingPump.udpReader/udpWriter
- * move its datagrams on native threads; sendTo() sends a control packet from
+ * A non-blocking UDP socket for the data plane: RingPump.udpReader, RingPoller.udp and
+ * RingEmitter.udp move its datagrams in native code; sendTo() sends a control packet from
  * the calling thread. Kernel buffers are raised to 4 MB (SO_RCVBUFFORCE when
  * allowed). IPv4 peers of a dual-stack socket appear as family 4 everywhere.
  */

@@ -8,16 +8,17 @@ import {
   pollIn,
   RingPoller,
   ShardLane,
-  slotBytesForMtu,
+  slotBytesFor,
   SlotState,
-  TUN_OFFSET,
-  UDP_OFFSET,
   UdpSocket,
 } from '../src/index.js';
 import { NetnsLab } from './lab.js';
 import { openLabTun, PEER_ADDR, TUN_ADDR } from './tun-lab.js';
 
 const LOCALHOST = new Uint8Array([127, 0, 0, 1]);
+// Headroom the ring's creator asks for: the pollers store each packet after it (any number works; these are not 0 to tell).
+const UDP_HEADROOM = 40;
+const TUN_HEADROOM = 24;
 
 /** Everything the poller published, handed to `seen` and freed (a shard that emits nothing). */
 function drainAll(ring: PacketRing, lane: ShardLane, seen: (packet: Uint8Array, seq: number) => void): number {
@@ -38,7 +39,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
     const a = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd, reusePort: true });
     const b = UdpSocket.open({ family: 4, address: '127.0.0.1', port: a.port, netnsFd: lab.fd, reusePort: true });
     const senders = Array.from({ length: 16 }, () => UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd }));
-    const rings = [a, b].map(() => PacketRing.create({ capacity: 256, slotBytes: slotBytesForMtu(1420) }));
+    const rings = [a, b].map(() => PacketRing.create({ capacity: 256, slotBytes: slotBytesFor(1420, { headroom: UDP_HEADROOM }), headroom: UDP_HEADROOM }));
     const lanes = rings.map((r) => new ShardLane(r, 0));
     const pollers = [RingPoller.udp(a.fd, rings[0]!, { batch: 64 }), RingPoller.udp(b.fd, rings[1]!, { batch: 64 })];
     const PER_SENDER = 50;
@@ -65,7 +66,8 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
           received += drainAll(rings[k]!, lanes[k]!, (p, seq) => {
             const from = rings[k]!.peer(seq);
             assert.equal(from.family, 4);
-            assert.equal(rings[k]!.offset(seq), UDP_OFFSET);
+            assert.equal(rings[k]!.offset(seq), UDP_HEADROOM);
+            assert.equal(p.length, 200);
             const was = home.get(from.port);
             assert.ok(was === undefined || was === k, `sender ${from.port} reached socket ${was} and then socket ${k}`);
             home.set(from.port, k);
@@ -89,7 +91,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
   it('pollIn sleeps for its timeout when nothing comes, and a poller read of an empty socket publishes nothing', () => {
     const a = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
     const b = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
-    const ring = PacketRing.create({ capacity: 16, slotBytes: slotBytesForMtu(1420) });
+    const ring = PacketRing.create({ capacity: 16, slotBytes: slotBytesFor(1420) });
     const poller = RingPoller.udp(a.fd, ring);
     try {
       const t0 = performance.now();
@@ -106,9 +108,9 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
     }
   });
 
-  it('reads what the kernel routes into a TUN queue into slots at TUN_OFFSET, on the calling thread', async () => {
+  it("reads what the kernel routes into a TUN queue into slots after the ring's headroom, on the calling thread", async () => {
     const tun = openLabTun(lab);
-    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForMtu(1500) });
+    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesFor(1500, { headroom: TUN_HEADROOM }), headroom: TUN_HEADROOM });
     const lane = new ShardLane(ring, 0);
     const never = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
     const poller = RingPoller.tun(tun.queueFd(0), ring);
@@ -123,7 +125,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
         assert.equal(mask & 2, 0);
         if (mask & 1) poller.read();
         drainAll(ring, lane, (p, seq) => {
-          assert.equal(ring.offset(seq), TUN_OFFSET);
+          assert.equal(ring.offset(seq), TUN_HEADROOM);
           // IPv4 ICMP echo request from the TUN's address to the peer (the kernel may send other things too).
           if (p[0] === 0x45 && p[9] === 1 && p[20] === 8 && p.subarray(12, 16).join('.') === TUN_ADDR && p.subarray(16, 20).join('.') === PEER_ADDR) echoes++;
         });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { Doorbell, PacketRing, RingPump, UdpSocket } from '../src/index.js';
+import { Doorbell, PacketRing, RingPump, slotBytesFor, Tun, UdpSocket } from '../src/index.js';
 import { NetnsLab, waitFor } from './lab.js';
 import { startWorker, workerBoot } from './workers.js';
 
@@ -38,8 +38,8 @@ describe('pump lifetimes', () => {
       import { Doorbell, PacketRing, RingPump, UdpSocket } from './src/index.ts';
       const ring = PacketRing.create({ capacity: 64, slotBytes: 256 });
       const socket = UdpSocket.open({ family: 4, netnsFd: openSync('/run/netns/${lab.name}', 'r') });
-      const pumps = [RingPump.udpReader(socket, ring, Doorbell.create()), RingPump.udpWriter(socket, ring)];
-      console.log(pumps.every((p) => p.running) ? 'running' : 'not running');`);
+      const pump = RingPump.udpReader(socket, ring, Doorbell.create());
+      console.log(pump.running ? 'running' : 'not running');`);
     assert.equal(stdout.trim(), 'running');
   });
 
@@ -76,9 +76,11 @@ describe('pump lifetimes', () => {
     const before = threadCount();
     const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
     const ring = PacketRing.create({ capacity: 64, slotBytes: 256 });
-    const pumps = [RingPump.udpReader(socket, ring, Doorbell.create()), RingPump.udpWriter(socket, ring)];
+    const tun = Tun.open({ name: `wctl${process.pid % 100000}`, netnsFd: lab.fd });
+    const pumps = [RingPump.udpReader(socket, ring, Doorbell.create()), RingPump.tunReader({ tun }, PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(tun.mtu) }), Doorbell.create())];
     assert.equal(threadCount(), before + 2);
     socket.close();
+    tun.close();
     assert.ok(pumps.every((p) => !p.running));
     assert.equal(threadCount(), before);
   });

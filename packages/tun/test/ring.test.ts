@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
-import { canProduce, consume, Doorbell, PacketRing, produce, ShardLane, slotBytesForMtu, SlotState, UDP_OFFSET } from '../src/index.js';
+import { canProduce, consume, Doorbell, OFFLOAD_READ_BYTES, PacketRing, produce, ShardLane, slotBytesFor, SlotState } from '../src/index.js';
 import type { ShardWorkerData } from './fixtures/shard-worker.js';
 import { startWorker, type TestWorker } from './workers.js';
 
@@ -29,11 +29,26 @@ async function consumeUntil(ring: PacketRing, seen: number[], until: () => boole
 }
 
 describe('packet rings (JS producer/consumer, worker shards)', () => {
-  it('sizes slots for an MTU', () => {
-    assert.equal(slotBytesForMtu(1420), 64 + 1536);
-    assert.equal(slotBytesForMtu(1500), 64 + 1600);
-    assert.equal(slotBytesForMtu(1), 64 + 128);
-    assert.throws(() => slotBytesForMtu(0), RangeError);
+  it("sizes slots for a packet and the caller's headroom and tailroom, in 64-byte steps", () => {
+    assert.equal(slotBytesFor(1500), 64 + 1536);
+    assert.equal(slotBytesFor(1420, { headroom: 16, tailroom: 100 }), 64 + 1536);
+    assert.equal(slotBytesFor(1420, { headroom: 16, tailroom: 101 }), 64 + 1600);
+    assert.equal(slotBytesFor(1), 64 + 64);
+    assert.equal(slotBytesFor(OFFLOAD_READ_BYTES), 64 + 65600);
+    assert.throws(() => slotBytesFor(0), /packetBytes must be 1 to 65545, got 0/);
+    assert.throws(() => slotBytesFor(OFFLOAD_READ_BYTES + 1), RangeError);
+    assert.throws(() => slotBytesFor(1420, { headroom: -1 }), /headroom must be/);
+    assert.throws(() => slotBytesFor(1420, { tailroom: 1.5 }), /tailroom must be/);
+  });
+
+  it("keeps the creator's headroom in the ring, where produce() stores packets by default", () => {
+    const ring = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(100, { headroom: 48 }), headroom: 48 });
+    assert.equal(PacketRing.wrap(ring.sab).headroom, 48);
+    assert.ok(produce(ring, null, Uint8Array.of(1, 2, 3)));
+    assert.deepEqual([ring.offset(0), [...ring.packet(0)]], [48, [1, 2, 3]]);
+    assert.equal(PacketRing.create({ capacity: 4, slotBytes: 128 }).headroom, 0);
+    assert.throws(() => PacketRing.create({ capacity: 4, slotBytes: 128, headroom: 64 }), /headroom must be 0 to 63 bytes for 128-byte slots, got 64/);
+    assert.throws(() => PacketRing.create({ capacity: 4, slotBytes: 128, headroom: -1 }), /headroom/);
   });
 
   it('refuses bad layouts and foreign buffers', () => {
@@ -58,7 +73,7 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
       while (seen.length < total) {
         let burst = 0;
         while (sent < total && burst < 256 && canProduce(ring)) {
-          assert.ok(produce(ring, null, numbered(sent), UDP_OFFSET));
+          assert.ok(produce(ring, null, numbered(sent)));
           sent++;
           burst++;
         }
@@ -135,12 +150,10 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
     assert.equal(r.recovered, 3);
   });
 
-  it('wakes sleeping shards and consumers when the ring is closed', async () => {
+  it('wakes sleeping shards when the ring is closed', async () => {
     const ring = PacketRing.create({ capacity: 16, slotBytes: 128 });
     const doorbell = Doorbell.create();
-    const sleepers = (['shard', 'consumer'] as const).map((as) =>
-      startWorker<{ ms: number; closed: boolean }>('sleeper-worker.ts', { ring: ring.sab, doorbell: doorbell.sab, as }),
-    );
+    const sleepers = [0, 1].map(() => startWorker<{ ms: number; closed: boolean }>('sleeper-worker.ts', { ring: ring.sab, doorbell: doorbell.sab }));
     await Promise.all(sleepers.map((s) => s.ready));
     // Give both time to be inside the futex; they sleep up to 10 s otherwise.
     await new Promise((r) => setTimeout(r, 100));

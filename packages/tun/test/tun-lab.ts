@@ -1,6 +1,7 @@
 // A TUN in a lab namespace that the lab's kernel routes a peer through, and
 // the pipeline that plays that peer for ping: tunReader -> a worker shard
-// turning echo requests into replies -> tunWriter, all on one ring.
+// turning echo requests into replies and writing them back (its RingEmitter),
+// all on one ring.
 import assert from 'node:assert/strict';
 import { Doorbell, RingPump, Tun, type PacketRing, type TunOptions } from '../src/index.js';
 import type { NetnsLab } from './lab.js';
@@ -15,30 +16,29 @@ let names = 0;
 /** A Tun in `lab`, up, with TUN_ADDR/24. */
 export function openLabTun(lab: NetnsLab, options: Omit<TunOptions, 'name' | 'netnsFd'> = {}): Tun {
   const tun = Tun.open({ name: `wct${process.pid % 100000}t${names++}`, netnsFd: lab.fd, ...options });
-  lab.ip('link', 'set', tun.name, 'up');
-  lab.ip('addr', 'add', `${TUN_ADDR}/24`, 'dev', tun.name);
+  lab.linkUp(tun.name);
+  lab.addAddress(tun.name, `${TUN_ADDR}/24`);
   return tun;
 }
 
 export interface EchoPipeline {
   doorbell: Doorbell;
   reader: RingPump;
-  writer: RingPump;
-  /** Ends once the ring is closed (`ring.close(doorbell)`). */
+  /** Ends once the ring is closed (`ring.close(doorbell)`); its result holds its emitter's stats. */
   shard: TestWorker<ShardResult>;
 }
 
 /**
- * tunReader -> shard-worker.ts in 'icmp-echo' mode -> tunWriter on `ring`, for
- * the queue of `target` (the shard skips the virtio_net_hdr of an offloading
- * Tun). Closing the ring ends the shard; closing the Tun stops the pumps.
+ * tunReader -> shard-worker.ts in 'icmp-echo' mode, writing to the same queue,
+ * on `ring`, for the queue of `target` (the shard skips the virtio_net_hdr of
+ * an offloading Tun). Closing the ring ends the shard; closing the Tun stops the reader.
  */
 export function startEchoPipeline(target: { tun: Tun; queue?: number }, ring: PacketRing): EchoPipeline {
   const doorbell = Doorbell.create();
   const reader = RingPump.tunReader(target, ring, doorbell);
-  const writer = RingPump.tunWriter(target, ring);
-  const shard = startShard(ring, doorbell, 'icmp-echo', { vnetHdr: target.tun.offload.vnetHdr });
-  return { doorbell, reader, writer, shard };
+  const emitTunFd = target.tun.queueFd(target.queue ?? 0);
+  const shard = startShard(ring, doorbell, 'icmp-echo', { vnetHdr: target.tun.offload.vnetHdr, emitTunFd });
+  return { doorbell, reader, shard };
 }
 
 /** `count` pings from the lab to PEER_ADDR, 10 ms apart: fails unless every one is answered. */

@@ -7,14 +7,14 @@ import {
   consume,
   Doorbell,
   PacketRing,
+  OFFLOAD_READ_BYTES,
   produce,
+  RingEmitter,
   RingPump,
   ShardLane,
   SlotCoalescer,
-  slotBytesForMtu,
-  slotBytesForOffload,
+  slotBytesFor,
   Tun,
-  UDP_OFFSET,
   UdpSocket,
 } from '../src/index.js';
 import { NetnsLab } from './lab.js';
@@ -22,6 +22,7 @@ import { echoReplyInPlace, parseIcmpEcho, parseIpv4, parseTcp, TCP_ACK, TCP_SYN,
 import { openLabTun, PEER_ADDR, pingPeer, startEchoPipeline, TUN_ADDR } from './tun-lab.js';
 
 const MTU = 1420;
+const OFFLOAD_SLOT = slotBytesFor(OFFLOAD_READ_BYTES);
 const VNET_HDR = 10;
 const NEEDS_CSUM = 1;
 const GSO_TCPV4 = 1;
@@ -102,7 +103,7 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
 
   it('carries a virtio_net_hdr on every read (zero for ping), and write() adds a zeroed one: ping answered, 0% loss', async () => {
     const tun = open(true);
-    const ring = poisoned(PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() }));
+    const ring = poisoned(PacketRing.create({ capacity: 64, slotBytes: OFFLOAD_SLOT }));
     const lane = new ShardLane(ring, 0);
     const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
     let requests = 0;
@@ -138,38 +139,40 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
     }
   });
 
-  it('answers ping through tunReader -> worker shard -> tunWriter with the header kept in OFFSET/LENGTH', async () => {
+  it('answers ping through tunReader -> worker shard (writing back itself) with the header kept in OFFSET/LENGTH', async () => {
     const tun = open(true);
-    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() });
-    const { doorbell, reader, writer, shard } = startEchoPipeline({ tun }, ring);
+    const ring = PacketRing.create({ capacity: 64, slotBytes: OFFLOAD_SLOT });
+    const { doorbell, reader, shard } = startEchoPipeline({ tun }, ring);
     try {
       await shard.ready;
       await pingPeer(lab, 20);
-      const [r, w] = [reader.stats(), writer.stats()];
-      assert.ok(w.packets >= 20 && w.errors === 0, JSON.stringify(w));
+      const r = reader.stats();
       assert.equal(r.dropsFull + r.truncated + r.errors, 0);
-      assert.ok(w.bytes >= 20 * (VNET_HDR + 84), 'each write carries the header and the packet');
     } finally {
       ring.close(doorbell);
       tun.close();
     }
     assert.equal(await shard.exited, 0);
+    const w = (await shard.result).emitter!;
+    assert.ok(w.packets >= 20 && w.errors === 0, JSON.stringify(w));
+    assert.ok(w.bytes >= 20 * (VNET_HDR + 84), 'each write carries the header and the packet');
   });
 
   it('hands over a UDP GSO send of a SEGMENT slot as one UDP_L4 super-packet (USO)', async () => {
     const tun = open(true);
-    const ring = poisoned(PacketRing.create({ capacity: 16, slotBytes: slotBytesForOffload() }));
+    const ring = poisoned(PacketRing.create({ capacity: 16, slotBytes: OFFLOAD_SLOT }));
     const lane = new ShardLane(ring, 0);
     const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
     const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
-    const out = PacketRing.create({ capacity: 4, slotBytes: slotBytesForMtu(9000) });
-    const writer = RingPump.udpWriter(socket, out);
+    const out = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(9000) });
+    const emitter = RingEmitter.udp(socket.fd, out);
     const payload = Buffer.alloc(5300);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
     try {
-      assert.ok(produce(out, null, payload, UDP_OFFSET, { family: 4, port: 9, addr: Uint8Array.of(198, 18, 0, 2) }));
+      assert.ok(produce(out, null, payload, 0, { family: 4, port: 9, addr: Uint8Array.of(198, 18, 0, 2) }));
       out.setSegment(0, 1000);
       new ShardLane(out, 0).drain(() => true);
+      assert.equal(emitter.emit(), 1);
       let seen: Buffer | undefined;
       const deadline = Date.now() + 3000;
       while (!seen && Date.now() < deadline) {
@@ -186,13 +189,13 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       assert.equal(packet.length, 20 + 8 + 5300, 'one read holds all six datagrams');
       assert.equal(packet.readUInt16BE(2), packet.length);
       assert.ok(packet.subarray(28).equals(payload));
-      const w = writer.stats();
+      const w = emitter.stats();
       assert.deepEqual([w.packets, w.gsoSends, w.gsoSegments, w.errors], [6, 1, 6, 0]);
       assert.deepEqual([out.stats().emitted, out.stats().emitErrors], [1, 0]);
     } finally {
       out.close();
       ring.close();
-      writer.stop();
+      emitter.close();
       socket.close();
       tun.close();
     }
@@ -200,7 +203,7 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
 
   it('hands over TCP as TSO super-packets larger than the MTU (the test answers the handshake through write())', async () => {
     const tun = open(true);
-    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() });
+    const ring = PacketRing.create({ capacity: 64, slotBytes: OFFLOAD_SLOT });
     const lane = new ShardLane(ring, 0);
     const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
     // A client in the lab namespace sends 200 kB to a peer that only this test plays.
@@ -255,11 +258,11 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
 
   it('writes a coalesced run of TCP segments as one GSO packet (gathered slots, one writev): the kernel takes it whole', async () => {
     const tun = open(true);
-    const fromKernel = PacketRing.create({ capacity: 64, slotBytes: slotBytesForOffload() });
-    const toKernel = PacketRing.create({ capacity: 64, slotBytes: slotBytesForMtu(MTU) });
+    const fromKernel = PacketRing.create({ capacity: 64, slotBytes: OFFLOAD_SLOT });
+    const toKernel = PacketRing.create({ capacity: 64, slotBytes: slotBytesFor(VNET_HDR + MTU) });
     const lane = new ShardLane(fromKernel, 0);
     const reader = RingPump.tunReader({ tun }, fromKernel, Doorbell.create());
-    const writer = RingPump.tunWriter({ tun }, toKernel);
+    const emitter = RingEmitter.tun(tun.queueFd(0), toKernel);
     // A server in the lab namespace reports what it received; the test plays the client behind the TUN.
     const script = `const h = require('crypto').createHash('sha256'); let n = 0;
       require('net').createServer((s) => { s.on('data', (d) => { n += d.length; h.update(d); }); s.on('end', () => { console.log(n, h.digest('hex')); process.exit(0); }); })
@@ -296,7 +299,7 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       const shard = new ShardLane(toKernel, 0);
       assert.equal(shard.drainRuns(() => true, (seqs, emit, n) => (joined += coalescer.settle(toKernel, seqs, emit, n)), 64), 20);
       assert.equal(joined, 19);
-      for (const end = Date.now() + 3000; toKernel.stats().emitted < 20 && Date.now() < end; ) await delay(5);
+      assert.equal(emitter.emit(), 20);
       assert.deepEqual([toKernel.stats().emitted, toKernel.stats().emitErrors, toKernel.stats().dropped], [20, 0, 0]);
       assert.equal(rxPackets() - before, 1, 'the interface received one packet for the 20 segments');
       assert.equal(tun.write(seg({ seq: 100 + 20_000, ack, flags: TCP_ACK | 0x01 })), true);
@@ -305,7 +308,7 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       assert.equal(result.stdout.trim(), `20000 ${createHash('sha256').update(data).digest('hex')}`);
       assert.equal(reader.stats().truncated, 0);
     } finally {
-      writer.stop();
+      emitter.close();
       fromKernel.close();
       toKernel.close();
       tun.close();
@@ -317,11 +320,14 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
     const tun = open(true);
     try {
       assert.throws(() => tun.onPackets(() => {}), /opened with offload: .* open it without offload to use onPackets/);
-      const small = PacketRing.create({ capacity: 4, slotBytes: slotBytesForMtu(MTU) });
-      assert.throws(() => RingPump.tunReader({ tun }, small, Doorbell.create()), /create its egress ring with slotBytes: slotBytesForOffload\(\)/);
-      const big = PacketRing.create({ capacity: 4, slotBytes: slotBytesForOffload() });
+      const small = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(MTU) });
+      const wanted = /create its ring with slotBytes: slotBytesFor\(OFFLOAD_READ_BYTES, \{ headroom \}\)/;
+      assert.throws(() => RingPump.tunReader({ tun }, small, Doorbell.create()), wanted);
+      // Room for the super-packet, but not after 64 bytes of headroom.
+      const crowded = PacketRing.create({ capacity: 4, slotBytes: OFFLOAD_SLOT, headroom: 64 });
+      assert.throws(() => RingPump.tunReader({ tun }, crowded, Doorbell.create()), wanted);
+      const big = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(OFFLOAD_READ_BYTES, { headroom: 64 }), headroom: 64 });
       RingPump.tunReader({ tun }, big, Doorbell.create()).stop();
-      assert.equal(slotBytesForOffload() - 64 >= 32 + VNET_HDR + 65535 + 48 * 64, true);
     } finally {
       tun.close();
     }

@@ -6,14 +6,14 @@ import {
   consume,
   Doorbell,
   PacketRing,
+  OFFLOAD_READ_BYTES,
   produce,
+  RingEmitter,
   RingPump,
   ShardLane,
-  slotBytesForMtu,
-  slotBytesForOffload,
+  slotBytesFor,
   SlotState,
   TunError,
-  UDP_OFFSET,
   UdpSocket,
 } from '../src/index.js';
 import { NetnsLab, waitFor } from './lab.js';
@@ -21,6 +21,7 @@ import { startShard } from './workers.js';
 
 const LOCALHOST = new Uint8Array([127, 0, 0, 1]);
 const SIZE = 1000;
+const SLOT_BYTES = slotBytesFor(1500);
 
 const datagram = (n: number): Uint8Array => {
   const b = new Uint8Array(SIZE).fill(n & 0xff);
@@ -30,29 +31,30 @@ const datagram = (n: number): Uint8Array => {
 const numberOf = (p: Uint8Array): number => new DataView(p.buffer, p.byteOffset, p.byteLength).getUint32(0, true);
 
 /**
- * A peer driven from the main thread: it sends through its own udpWriter pump
+ * A peer driven from the main thread: it sends through its own UDP emitter
  * (so it can use GSO) and receives through its own udpReader pump (so it can
  * take GRO), acting as producer, shard and consumer of its two rings.
  */
 class Peer {
   readonly socket: UdpSocket;
-  readonly out = PacketRing.create({ capacity: 1024, slotBytes: slotBytesForMtu(1420) });
-  readonly in = PacketRing.create({ capacity: 1024, slotBytes: slotBytesForMtu(1420) });
+  readonly out = PacketRing.create({ capacity: 1024, slotBytes: SLOT_BYTES });
+  readonly in = PacketRing.create({ capacity: 1024, slotBytes: SLOT_BYTES });
   readonly doorbell = Doorbell.create();
-  readonly writer: RingPump;
+  readonly emitter: RingEmitter;
   readonly reader: RingPump;
   readonly #outLane = new ShardLane(this.out, 0);
   readonly #inLane = new ShardLane(this.in, 0);
 
   constructor(netnsFd: number, options: { gso: boolean; gro: boolean }) {
     this.socket = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd });
-    this.writer = RingPump.udpWriter(this.socket, this.out, { gso: options.gso });
+    this.emitter = RingEmitter.udp(this.socket.fd, this.out, { gso: options.gso });
     this.reader = RingPump.udpReader(this.socket, this.in, this.doorbell, { gro: options.gro });
   }
 
   send(packets: Uint8Array[], port: number): void {
-    for (const p of packets) assert.ok(produce(this.out, null, p, UDP_OFFSET, { family: 4, port, addr: LOCALHOST }));
+    for (const p of packets) assert.ok(produce(this.out, null, p, 0, { family: 4, port, addr: LOCALHOST }));
     this.#outLane.drain(() => true);
+    this.emitter.emit();
   }
 
   receive(into: number[]): number {
@@ -61,6 +63,7 @@ class Peer {
   }
 
   close(): void {
+    this.emitter.close();
     this.socket.close();
   }
 }
@@ -95,48 +98,48 @@ describe('UDP pumps', () => {
   after(() => lab?.destroy());
 
   for (const offload of [true, false]) {
-    it(`echoes 10,000 numbered datagrams back in order through a worker shard (GSO/GRO ${offload ? 'on' : 'off'})`, async () => {
+    it(`echoes 10,000 numbered datagrams back in order through a worker shard that sends them itself (GSO/GRO ${offload ? 'on' : 'off'})`, async () => {
       const socket = UdpSocket.open({ family: 'dual', netnsFd: lab.fd });
-      const ring = PacketRing.create({ capacity: 1024, slotBytes: slotBytesForMtu(1420) });
+      const ring = PacketRing.create({ capacity: 1024, slotBytes: SLOT_BYTES });
       const doorbell = Doorbell.create();
       const reader = RingPump.udpReader(socket, ring, doorbell, { gro: offload });
-      const writer = RingPump.udpWriter(socket, ring, { gso: offload });
-      const echo = startShard(ring, doorbell, 'identity');
+      const echo = startShard(ring, doorbell, 'identity', { emitUdpFd: socket.fd, gso: offload });
       const peer = new Peer(lab.fd, { gso: offload, gro: offload });
+      const total = 10_000;
       try {
         await echo.ready;
-        const total = 10_000;
         await echoInOrder(peer, socket.port, total, () => `echo ${JSON.stringify(reader.stats())}`);
-        const [r, w, pw, pr] = [reader.stats(), writer.stats(), peer.writer.stats(), peer.reader.stats()];
+        const [r, pw, pr] = [reader.stats(), peer.emitter.stats(), peer.reader.stats()];
         assert.equal(r.packets, total);
-        assert.equal(w.packets, total);
         assert.equal(ring.stats().emitted, total);
-        assert.equal(r.dropsFull + r.truncated + r.errors + w.errors + pw.errors + pr.dropsFull, 0);
+        assert.equal(r.dropsFull + r.truncated + r.errors + pw.errors + pr.dropsFull, 0);
         assert.ok(r.batches < total, 'the reader rings the doorbell per batch, not per datagram');
         if (offload) {
-          assert.ok(pw.gsoSends > 0 && w.gsoSends > 0, `GSO used: peer ${pw.gsoSends}, echo ${w.gsoSends}`);
+          assert.ok(pw.gsoSends > 0, `GSO used by the peer: ${pw.gsoSends}`);
           assert.ok(r.groReceives > 0 && pr.groReceives > 0, `GRO used: echo ${r.groReceives}, peer ${pr.groReceives}`);
           assert.equal(r.groActive, true);
-          assert.equal(w.gsoActive, true);
         } else {
-          assert.deepEqual([w.gsoSends, pw.gsoSends, r.groReceives, pr.groReceives], [0, 0, 0, 0]);
-          assert.deepEqual([w.gsoActive, r.groActive], [false, false]);
+          assert.deepEqual([pw.gsoSends, r.groReceives, pr.groReceives], [0, 0, 0]);
+          assert.equal(r.groActive, false);
         }
       } finally {
         ring.close(doorbell);
         reader.stop();
-        writer.stop();
         peer.close();
         socket.close();
       }
       assert.equal(await echo.exited, 0);
+      const w = (await echo.result).emitter!;
+      assert.deepEqual([w.packets, w.errors], [total, 0]);
+      if (offload) assert.ok(w.gsoSends > 0 && w.gsoActive, `GSO used by the echo: ${JSON.stringify(w)}`);
+      else assert.deepEqual([w.gsoSends, w.gsoActive], [0, false]);
     });
   }
 
   for (const gso of [true, false]) {
-    it(`echoes 10,000 datagrams in order through two worker shards that send them themselves, no writer thread (GSO ${gso ? 'on' : 'off'})`, async () => {
+    it(`echoes 10,000 datagrams in order through two worker shards that send them themselves (GSO ${gso ? 'on' : 'off'})`, async () => {
       const socket = UdpSocket.open({ family: 'dual', netnsFd: lab.fd });
-      const ring = PacketRing.create({ capacity: 1024, slotBytes: slotBytesForMtu(1420), lanes: 2, batchShift: 2 });
+      const ring = PacketRing.create({ capacity: 1024, slotBytes: SLOT_BYTES, lanes: 2, batchShift: 2 });
       const doorbell = Doorbell.create();
       const reader = RingPump.udpReader(socket, ring, doorbell);
       const shards = [0, 1].map((lane) => startShard(ring, doorbell, 'identity', { lane, emitUdpFd: socket.fd, gso }));
@@ -163,7 +166,7 @@ describe('UDP pumps', () => {
 
   it('sends what a crashed shard left behind once its successor recovers it, with no more traffic needed', async () => {
     const socket = UdpSocket.open({ family: 'dual', netnsFd: lab.fd });
-    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForMtu(1420), lanes: 2, batchShift: 2 });
+    const ring = PacketRing.create({ capacity: 64, slotBytes: SLOT_BYTES, lanes: 2, batchShift: 2 });
     const doorbell = Doorbell.create();
     const reader = RingPump.udpReader(socket, ring, doorbell);
     // Lane 1 dies holding its first batch (seqs 4-7) BUSY; lane 0 echoes its own.
@@ -200,18 +203,19 @@ describe('UDP pumps', () => {
 
   /**
    * Sends `slots` (each: the sizes of the datagrams it holds back to back,
-   * numbered in order across slots) through a udpWriter, and receives them one
-   * datagram per slot (no GRO) at a peer socket. Returns the writer's stats and
+   * numbered in order across slots) through a UDP emitter, and receives them one
+   * datagram per slot (no GRO) at a peer socket. Returns the emitter's stats and
    * what arrived as [number, size].
    */
-  async function sendSegmented(slots: number[][], gso: boolean): Promise<{ w: ReturnType<RingPump['stats']>; got: [number, number][]; out: PacketRing }> {
+  async function sendSegmented(slots: number[][], gso: boolean): Promise<{ w: ReturnType<RingEmitter['stats']>; got: [number, number][]; out: PacketRing }> {
     const sender = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
     const receiver = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
-    const out = PacketRing.create({ capacity: 8, slotBytes: slotBytesForOffload() });
+    // Up to 72,000 bytes in one slot: more than one GSO send may carry.
+    const out = PacketRing.create({ capacity: 8, slotBytes: slotBytesFor(OFFLOAD_READ_BYTES, { tailroom: 8 * 1024 }) });
     const inbound = PacketRing.create({ capacity: 256, slotBytes: 2048 });
     // Stale SEGMENT values, as reused slots hold them: every producer must reset the field.
     for (const ring of [out, inbound]) for (let seq = 0; seq < ring.capacity; seq++) ring.setSegment(seq, 777);
-    const writer = RingPump.udpWriter(sender, out, { gso });
+    const emitter = RingEmitter.udp(sender.fd, out, { gso });
     const reader = RingPump.udpReader(receiver, inbound, Doorbell.create(), { gro: false });
     const got: [number, number][] = [];
     let n = 0;
@@ -224,11 +228,12 @@ describe('UDP pumps', () => {
           at += size;
         }
         const seq = out.head;
-        assert.ok(produce(out, null, bytes, UDP_OFFSET, { family: 4, port: receiver.port, addr: LOCALHOST }));
+        assert.ok(produce(out, null, bytes, 0, { family: 4, port: receiver.port, addr: LOCALHOST }));
         assert.equal(out.segment(seq), 0, 'produce() resets SEGMENT');
         if (sizes.length > 1) out.setSegment(seq, sizes[0]!);
       }
       new ShardLane(out, 0).drain(() => true);
+      assert.equal(emitter.emit(), slots.length);
       const lane = new ShardLane(inbound, 0);
       await waitFor(`${n} datagrams`, () => {
         lane.drain((seq) => {
@@ -238,9 +243,9 @@ describe('UDP pumps', () => {
         consume(inbound, (p) => (got.push([numberOf(p), p.length]), true));
         return got.length >= n ? true : undefined;
       });
-      return { w: writer.stats(), got, out };
+      return { w: emitter.stats(), got, out };
     } finally {
-      writer.stop();
+      emitter.close();
       reader.stop();
       sender.close();
       receiver.close();
@@ -267,21 +272,21 @@ describe('UDP pumps', () => {
 
   it('refuses a slot whose SEGMENT makes no sense, and sends the next ones', async () => {
     const sender = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
-    const out = PacketRing.create({ capacity: 4, slotBytes: slotBytesForOffload() });
-    const writer = RingPump.udpWriter(sender, out);
+    const out = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(OFFLOAD_READ_BYTES) });
+    const emitter = RingEmitter.udp(sender.fd, out);
     try {
       const to = { family: 4 as const, port: 9, addr: LOCALHOST };
-      produce(out, null, new Uint8Array(100), UDP_OFFSET, to);
+      produce(out, null, new Uint8Array(100), 0, to);
       out.setSegment(0, -5);
-      produce(out, null, new Uint8Array(5000), UDP_OFFSET, to);
+      produce(out, null, new Uint8Array(5000), 0, to);
       out.setSegment(1, 2); // 2,500 datagrams: more than a slot may be cut into
-      produce(out, null, new Uint8Array(100), UDP_OFFSET, to);
+      produce(out, null, new Uint8Array(100), 0, to);
       new ShardLane(out, 0).drain(() => true);
-      await waitFor('3 slots consumed', () => (out.stats().tail === 3 ? true : undefined));
+      assert.equal(emitter.emit(), 3);
       assert.deepEqual([out.stats().emitted, out.stats().emitErrors], [1, 2]);
-      assert.equal(writer.stats().packets, 1);
+      assert.equal(emitter.stats().packets, 1);
     } finally {
-      writer.stop();
+      emitter.close();
       sender.close();
     }
   });
@@ -294,14 +299,14 @@ describe('UDP pumps', () => {
     lab.ip('link', 'set', 'wctv1', 'up');
     lab.ip('addr', 'add', '10.99.0.1/24', 'dev', 'wctv0');
     const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
-    const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesForMtu(1420) });
-    const writer = RingPump.udpWriter(socket, ring);
+    const ring = PacketRing.create({ capacity: 64, slotBytes: SLOT_BYTES });
+    const emitter = RingEmitter.udp(socket.fd, ring);
     const lane = new ShardLane(ring, 0);
     try {
-      for (let i = 0; i < 8; i++) produce(ring, null, new Uint8Array(1400).fill(i), UDP_OFFSET, { family: 4, port: 9, addr: Uint8Array.of(10, 99, 0, 2) });
+      for (let i = 0; i < 8; i++) produce(ring, null, new Uint8Array(1400).fill(i), 0, { family: 4, port: 9, addr: Uint8Array.of(10, 99, 0, 2) });
       lane.drain(() => true);
-      await waitFor('8 datagrams emitted', () => (ring.stats().tail === 8 ? true : undefined));
-      const stats = writer.stats();
+      assert.equal(emitter.emit(), 8);
+      const stats = emitter.stats();
       assert.equal(ring.stats().emitted, 8, JSON.stringify({ ring: ring.stats(), stats }));
       assert.equal(stats.errors, 0);
       assert.equal(stats.gsoSends, 0);
@@ -309,7 +314,7 @@ describe('UDP pumps', () => {
       assert.ok(stats.lastError === 'EMSGSIZE' || stats.lastError === 'EINVAL', stats.lastError);
       assert.equal(stats.packets, 8);
     } finally {
-      writer.stop();
+      emitter.close();
       socket.close();
       lab.ip('link', 'del', 'wctv0');
     }
@@ -406,7 +411,7 @@ describe('UDP pumps', () => {
     const ring = PacketRing.create({ capacity: 256, slotBytes: 256 });
     const doorbell = Doorbell.create();
     const reader = RingPump.udpReader(socket, ring, doorbell);
-    const writer = RingPump.udpWriter(socket, ring);
+    const emitter = RingEmitter.udp(socket.fd, ring);
     assert.throws(() => RingPump.udpReader(socket, ring, doorbell), /already has a udpReader pump/);
     const blaster = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
     const lane = new ShardLane(ring, 0);
@@ -415,19 +420,19 @@ describe('UDP pumps', () => {
       while (Date.now() < until) {
         for (let i = 0; i < 32; i++) blaster.sendTo(new Uint8Array(100), 4, LOCALHOST, socket.port);
         lane.drain(() => true);
+        emitter.emit();
         await tick();
       }
-      assert.ok(reader.stats().packets > 0 && writer.stats().packets > 0);
+      assert.ok(reader.stats().packets > 0 && emitter.stats().packets > 0);
       const started = Date.now();
       reader.stop();
-      writer.stop();
       assert.ok(Date.now() - started < 100, `stop took ${Date.now() - started} ms`);
       assert.equal(reader.running, false);
-      assert.equal(writer.running, false);
       reader.stop();
       const again = RingPump.udpReader(socket, ring, doorbell);
       again.stop();
     } finally {
+      emitter.close();
       socket.close();
       blaster.close();
     }
@@ -437,19 +442,17 @@ describe('UDP pumps', () => {
     const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
     const ring = PacketRing.create({ capacity: 16, slotBytes: 256 });
     const reader = RingPump.udpReader(socket, ring, Doorbell.create());
-    const writer = RingPump.udpWriter(socket, ring);
     ring.close();
-    await waitFor('both threads to end', () => (!reader.running && !writer.running ? true : undefined), 1000);
+    await waitFor('the thread to end', () => (!reader.running ? true : undefined), 1000);
     // A pump whose ring closed no longer holds the socket: a new one may replace it.
     const ring2 = PacketRing.create({ capacity: 16, slotBytes: 256 });
-    const w2 = RingPump.udpWriter(socket, ring2);
-    assert.throws(() => RingPump.udpWriter(socket, ring2), /already has a udpWriter/);
-    assert.equal(w2.running, true);
+    const r2 = RingPump.udpReader(socket, ring2, Doorbell.create());
+    assert.throws(() => RingPump.udpReader(socket, ring2, Doorbell.create()), /already has a udpReader/);
+    assert.equal(r2.running, true);
     reader.stop();
-    writer.stop();
     socket.close();
-    assert.equal(w2.running, false);
-    assert.throws(() => RingPump.udpWriter(socket, ring2), (e: unknown) => e instanceof TunError && e.code === 'EBADF');
+    assert.equal(r2.running, false);
+    assert.throws(() => RingPump.udpReader(socket, ring2, Doorbell.create()), (e: unknown) => e instanceof TunError && e.code === 'EBADF');
     assert.equal(ring2.state(0), SlotState.FREE);
   });
 });

@@ -2,7 +2,7 @@
 // in a Worker's execArgv (nodejs/node#47747), so workers boot through tsx's tsImport.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { Doorbell, PacketRing } from '../src/index.js';
+import type { Doorbell, PacketRing, PumpStats } from '../src/index.js';
 import type { ShardWorkerData } from './fixtures/shard-worker.js';
 
 export interface TestWorker<R> {
@@ -41,15 +41,15 @@ export function startWorker<R>(fixture: string, workerData: unknown): TestWorker
   return { worker, ready: readyOrFail, result, exited };
 }
 
-/** What shard-worker.ts posts last: the slots it transformed, and the BUSY ones it took over. */
-export type ShardResult = { processed: number; recovered: number; emitted?: number };
+/** What shard-worker.ts posts last: the slots it transformed, the BUSY ones it took over, and what its emitter sent. */
+export type ShardResult = { processed: number; recovered: number; emitted?: number; emitter?: PumpStats };
 
 /** shard-worker.ts serving `lane` (default 0) of `ring` in `mode` until the ring closes. */
 export function startShard(
   ring: PacketRing,
   doorbell: Doorbell,
   mode: ShardWorkerData['mode'],
-  extra: Pick<ShardWorkerData, 'crashAfter' | 'vnetHdr' | 'emitUdpFd' | 'gso'> & { lane?: number } = {},
+  extra: Pick<ShardWorkerData, 'crashAfter' | 'vnetHdr' | 'emitUdpFd' | 'emitTunFd' | 'gso'> & { lane?: number } = {},
 ): TestWorker<ShardResult> {
   const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane: 0, mode, ...extra };
   return startWorker<ShardResult>('shard-worker.ts', data);

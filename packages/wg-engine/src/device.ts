@@ -1,22 +1,21 @@
 // The device: our static identity, the peers, cryptokey routing, the index
-// table, the handshake queue and the two packet paths. It does no I/O of its
-// own: datagrams and IP packets go in through receiveUdp()/sendPacket() and
-// come out through the DeviceIO callbacks, so the same engine runs over a
-// node:dgram socket, a TUN device, a data-plane worker or a test harness.
+// table, the handshake queue and the library API's two packet entries. It does
+// no I/O of its own: datagrams and IP packets go in through
+// receiveUdp()/sendPacket() and come out through the DeviceIO callbacks, so the
+// same engine runs over a node:dgram socket, a data plane or a test harness.
+// Per-packet rules come from data/packet-rules.ts, the data plane's shards' own.
 import { EventEmitter } from 'node:events';
 import { AllowedIps, type Cidr } from './allowed-ips.js';
 import { systemClock, type Clock } from './clock.js';
-import { MAX_MESSAGE_SIZE, MAX_PEERS, MAX_QUEUED_HANDSHAKES, MESSAGE_TRANSPORT_MIN_SIZE, KEY_LEN } from './constants.js';
-import { paddedLength } from './data/transport.js';
+import { MAX_PEERS, MAX_QUEUED_HANDSHAKES, KEY_LEN } from './constants.js';
+import { datagramKind, outgoingFits, routeOf } from './data/packet-rules.js';
 import { CookieChecker } from './cookie.js';
 import { publicKeyOf } from './crypto/primitives.js';
 import { Endpoint } from './endpoint.js';
 import { IndexTable } from './index-table.js';
-import { ipPacketLength, DST_OFFSET } from './ip-packet.js';
 import { KeypairTable, type Keypair } from './keypair.js';
 import { PeerTable } from './data/peer-table.js';
 import { silentLogger, type Logger } from './log.js';
-import { classify } from './messages.js';
 import type { StaticIdentity } from './noise.js';
 import { Peer, type PeerHost } from './peer.js';
 import { RateLimiter } from './ratelimiter.js';
@@ -240,15 +239,11 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
   }
 
   private route(packet: Uint8Array): void {
-    const len = ipPacketLength(packet, packet.length);
-    // The whole transport message, padding included, must fit in one datagram a receiver
-    // accepts: a 65535-byte IPv4 packet does not, and would be dropped there as oversized.
-    if (len === 0 || len !== packet.length || MESSAGE_TRANSPORT_MIN_SIZE + paddedLength(len, this.mtu) > MAX_MESSAGE_SIZE) {
+    if (!outgoingFits(packet, 0, packet.length, this.mtu)) {
       this.drops.add('outgoing-malformed');
       return;
     }
-    const family = (packet[0]! >> 4) as 4 | 6;
-    const peer = this.allowedIps.lookup(family, packet, DST_OFFSET[family]);
+    const peer = routeOf(this.allowedIps, packet, 0);
     if (!peer) {
       this.drops.add('no-route');
       return;
@@ -259,13 +254,9 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
   /** A datagram from the UDP side. msg may be decrypted in place. */
   receiveUdp(msg: Buffer, address: string, port: number): void {
     if (!this._up) return;
-    if (msg.length > MAX_MESSAGE_SIZE) {
-      this.drops.add('oversized');
-      return;
-    }
-    const kind = classify(msg);
-    if (kind === null) {
-      this.drops.add('malformed');
+    const kind = datagramKind(msg, 0, msg.length);
+    if (kind === 'oversized' || kind === 'malformed') {
+      this.drops.add(kind);
       return;
     }
     if (kind === 'transport') {

@@ -33,7 +33,8 @@ export {
 } from './noise.js';
 export { CookieChecker, CookieGenerator } from './cookie.js';
 export { RateLimiter } from './ratelimiter.js';
-export { classify, type MessageKind } from './messages.js';
+export { type MessageKind } from './messages.js';
+export { classify } from './data/packet-rules.js';
 export {
   KEY_PROOF_HEADER,
   KEY_PROOF_LABEL,

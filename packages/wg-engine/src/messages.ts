@@ -1,17 +1,7 @@
 // Wire layout of the four WireGuard messages (whitepaper 5.4). The first four
 // bytes are a little-endian u32 type: the three "reserved" bytes must be zero,
-// so reading the whole word rejects garbage in them as kernel and wireguard-go do.
-import {
-  MESSAGE_COOKIE_REPLY,
-  MESSAGE_COOKIE_REPLY_SIZE,
-  MESSAGE_INITIATION,
-  MESSAGE_INITIATION_SIZE,
-  MESSAGE_RESPONSE,
-  MESSAGE_RESPONSE_SIZE,
-  MESSAGE_TRANSPORT,
-  MESSAGE_TRANSPORT_MIN_SIZE,
-} from './constants.js';
-
+// so reading the whole word rejects garbage in them as kernel and wireguard-go do
+// (data/packet-rules.ts datagramKind, the one message-type switch).
 export const Initiation = {
   SENDER: 4,
   EPHEMERAL: 8,
@@ -43,25 +33,6 @@ export const Transport = {
 } as const;
 
 export type MessageKind = 'initiation' | 'response' | 'cookie' | 'transport';
-
-/** Classifies a datagram by its type word and exact size; null when it is none of the four. */
-export function classify(msg: Uint8Array): MessageKind | null {
-  if (msg.length < 4) return null;
-  const type = msg[0]! | (msg[1]! << 8) | (msg[2]! << 16) | (msg[3]! << 24);
-  switch (type) {
-    case MESSAGE_INITIATION:
-      return msg.length === MESSAGE_INITIATION_SIZE ? 'initiation' : null;
-    case MESSAGE_RESPONSE:
-      return msg.length === MESSAGE_RESPONSE_SIZE ? 'response' : null;
-    case MESSAGE_COOKIE_REPLY:
-      return msg.length === MESSAGE_COOKIE_REPLY_SIZE ? 'cookie' : null;
-    case MESSAGE_TRANSPORT:
-      // No multiple-of-16 check: padding stops at the sender's MTU, which need not be aligned.
-      return msg.length >= MESSAGE_TRANSPORT_MIN_SIZE ? 'transport' : null;
-    default:
-      return null;
-  }
-}
 
 export function readU32LE(b: Uint8Array, off: number): number {
   return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;

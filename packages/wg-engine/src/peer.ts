@@ -1,18 +1,12 @@
 // A peer: its handshake, its three keypair slots (previous/current/next), its
 // endpoint, the packets staged while no session exists, counters and timers.
-// The send path lives here too (the kernel's send.c), because every step of
-// it reads and updates this state.
-import {
-  KEEPALIVE_TIMEOUT,
-  MAX_STAGED_PACKETS,
-  REJECT_AFTER_MESSAGES,
-  REJECT_AFTER_TIME,
-  REKEY_AFTER_MESSAGES,
-  REKEY_AFTER_TIME,
-  REKEY_TIMEOUT,
-} from './constants.js';
+// What a peer sends from the main thread lives here too (staged packets,
+// keepalives, handshakes: the kernel's send.c), because every step of it reads
+// and updates this state; the per-packet rules are data/packet-rules.ts's.
+import { MAX_STAGED_PACKETS, REKEY_TIMEOUT } from './constants.js';
 import type { Clock } from './clock.js';
 import { CookieGenerator } from './cookie.js';
+import { canSendWith, rekeyAfterReceiving, rekeyAfterSending } from './data/packet-rules.js';
 import { encryptTransport } from './data/transport.js';
 import type { Endpoint } from './endpoint.js';
 import type { IndexTable } from './index-table.js';
@@ -133,7 +127,7 @@ export class Peer implements TimerTarget {
     if (!this.isUp || this.staged.length === 0) return;
     const kp = this.current;
     const now = this.host.clock.now();
-    if (!kp || now - kp.createdMs >= REJECT_AFTER_TIME * 1000 || kp.sendCounter >= REJECT_AFTER_MESSAGES) {
+    if (!kp || !canSendWith(this.host.keypairs, kp.slot, now)) {
       this.sendHandshakeInitiation(false);
       return;
     }
@@ -170,10 +164,7 @@ export class Peer implements TimerTarget {
   }
 
   private keepKeyFreshSending(kp: Keypair<Peer>): void {
-    const now = this.host.clock.now();
-    if (kp.sendCounter > REKEY_AFTER_MESSAGES || (kp.isInitiator && now - kp.createdMs >= REKEY_AFTER_TIME * 1000)) {
-      this.sendHandshakeInitiation(false);
-    }
+    if (rekeyAfterSending(this.host.keypairs, kp.slot, kp.sendCounter, this.host.clock.now())) this.sendHandshakeInitiation(false);
   }
 
   /** A shard saw a reason to renew the session (its age or message count): check both as the send and receive paths do. */
@@ -187,9 +178,8 @@ export class Peer implements TimerTarget {
   /** Called after authenticating a data packet: the initiator rekeys shortly before Reject-After-Time. */
   keepKeyFreshReceiving(): void {
     const kp = this.current;
-    if (!kp || !kp.isInitiator || this.sentLastMinuteHandshake) return;
-    const age = this.host.clock.now() - kp.createdMs;
-    if (age >= (REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) * 1000) {
+    if (!kp || this.sentLastMinuteHandshake) return;
+    if (rekeyAfterReceiving(this.host.keypairs, kp.slot, this.host.clock.now())) {
       this.sentLastMinuteHandshake = true;
       this.sendHandshakeInitiation(false);
     }

@@ -1,19 +1,18 @@
 // The receive path (the kernel's receive.c). Handshake messages go through a
 // bounded queue drained off the socket callback, so a flood cannot starve the
 // data path and the queue's fill level tells us when we are under load.
-// Transport messages are handled inline: lookup by receiver index, decrypt,
-// replay check, roaming, timers, source check against allowed IPs.
+// Transport messages given to Device.receiveUdp() (the library API; the data
+// plane's shards take them otherwise) are handled inline with the rules of
+// data/packet-rules.ts, the ones a shard applies: lookup by receiver index,
+// expiry, decrypt, replay check, source check; then roaming and timers here.
 import { UNDER_LOAD_AFTER_TIME_MS, UNDER_LOAD_QUEUE_THRESHOLD } from './constants.js';
-import { DECRYPT_FAILED, DECRYPT_REPLAY, decryptTransport, receiverIndex } from './data/transport.js';
+import { PAYLOAD, checkInner, openTransport, type Opened } from './data/packet-rules.js';
 import type { Device } from './device.js';
 import { Endpoint } from './endpoint.js';
-import { SRC_OFFSET, ipPacketLength } from './ip-packet.js';
-import { REJECT_AFTER_TIME } from './constants.js';
 import { CookieReply, Response, readU32LE, type MessageKind } from './messages.js';
 import { consumeInitiation, consumeResponse } from './noise.js';
 import type { Peer } from './peer.js';
 import type { Keypair } from './keypair.js';
-import { Transport } from './messages.js';
 
 interface QueuedHandshake {
   kind: Exclude<MessageKind, 'transport'>;
@@ -180,26 +179,23 @@ export function confirmSession(dev: Device, peer: Peer, kp: Keypair<Peer>): void
   peer.sendStaged();
 }
 
+const opened: Opened = { slot: 0, gen: 0, plain: 0 };
+
+/** A transport message through the Device's library API: the same rules a data-plane shard applies (data/packet-rules.ts). */
 export function receiveTransport(dev: Device, msg: Buffer, address: string, port: number): void {
-  const entry = dev.index.get(receiverIndex(msg));
+  const why = openTransport(dev.keypairs, dev.index.slots, msg, 0, msg.length, dev.clock.now(), opened);
+  if (why !== null) {
+    dev.drops.add(why);
+    return;
+  }
+  const plainLen = opened.plain;
+  // The main thread's handle on the slot the shared map named.
+  const entry = dev.index.get(dev.keypairs.localIndex(opened.slot));
   if (!entry || entry.kind !== 'keypair') {
     dev.drops.add('unknown-receiver');
     return;
   }
   const { peer, keypair: kp } = entry;
-  if (dev.clock.now() - kp.createdMs >= REJECT_AFTER_TIME * 1000) {
-    dev.drops.add('key-expired');
-    return;
-  }
-  const plainLen = decryptTransport(dev.keypairs, kp.slot, msg);
-  if (plainLen === DECRYPT_FAILED) {
-    dev.drops.add('transport-decrypt');
-    return;
-  }
-  if (plainLen === DECRYPT_REPLAY) {
-    dev.drops.add('replay');
-    return;
-  }
 
   // Authenticated: roam to wherever it came from.
   if (!peer.endpoint || !peer.endpoint.equals(address, port)) peer.endpoint = Endpoint.of(address, port);
@@ -214,16 +210,10 @@ export function receiveTransport(dev: Device, msg: Buffer, address: string, port
   // the sender hears nothing and starts a needless handshake (kernel and wireguard-go agree).
   peer.timers.dataReceived();
 
-  const packet = msg.subarray(Transport.PAYLOAD, Transport.PAYLOAD + plainLen);
-  const len = ipPacketLength(packet, plainLen);
-  if (len === 0) {
-    dev.drops.add('inner-malformed');
+  const len = checkInner(dev.allowedIps, msg, PAYLOAD, plainLen, peer);
+  if (typeof len !== 'number') {
+    dev.drops.add(len);
     return;
   }
-  const family = (packet[0]! >> 4) as 4 | 6;
-  if (dev.allowedIps.lookup(family, packet, SRC_OFFSET[family]) !== peer) {
-    dev.drops.add('allowed-ips');
-    return;
-  }
-  dev.io.writeTun(packet.subarray(0, len));
+  dev.io.writeTun(msg.subarray(PAYLOAD, PAYLOAD + len));
 }

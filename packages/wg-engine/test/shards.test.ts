@@ -9,8 +9,6 @@ import {
   readVnetHeader,
   segmentCount,
   sum16,
-  TUN_OFFSET,
-  UDP_OFFSET,
   VNET_F_NEEDS_CSUM,
   VNET_GSO_NONE,
   VNET_GSO_TCPV4,
@@ -146,7 +144,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
       assert.ok(got, `B refused message with counter ${c}`);
       if (got.readUInt32BE(28) !== expect) outOfOrder++;
       expect++;
-    }, TUN_OFFSET);
+    }, plane.egress.headroom);
     assert.equal(dup, 0, 'a nonce was used twice');
     assert.equal(outOfOrder, 0, 'packets left the plane out of order');
     const stats = plane.shardStats();
@@ -186,7 +184,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
       const seq = got.readUInt32BE(28);
       if (seq !== next[flow]!) reordered++;
       next[flow] = seq + 1;
-    }, TUN_OFFSET);
+    }, plane.egress.headroom);
     assert.equal(reordered, 0, 'a flow left the plane out of order');
     assert.deepEqual(next, new Array<number>(FLOWS).fill(N / FLOWS));
     const stats = plane.shardStats();
@@ -214,7 +212,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
         const key = Buffer.from(p.subarray(28)).toString();
         delivered.set(key, (delivered.get(key) ?? 0) + 1);
       },
-      UDP_OFFSET,
+      plane.ingress.headroom,
       { from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) } },
     );
     assert.equal(delivered.size, N);
@@ -226,7 +224,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
   it('a shard that crashes is restarted and traffic resumes', async () => {
     const N = 60_000;
     let received = 0;
-    await pump(plane.egress, plane, N, (i) => numbered(i + 1), () => received++, TUN_OFFSET, {
+    await pump(plane.egress, plane, N, (i) => numbered(i + 1), () => received++, plane.egress.headroom, {
       between: (sent) => {
         if (sent === 10_000) plane.crashShard(0);
       },
@@ -242,7 +240,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     // Nobody consumes: the ring fills, every further packet is dropped at once.
     const before = process.memoryUsage().rss;
     let accepted = 0;
-    for (let i = 0; i < 200_000; i++) if (produce(plane.egress, plane.doorbell, numbered(i), TUN_OFFSET)) accepted++;
+    for (let i = 0; i < 200_000; i++) if (produce(plane.egress, plane.doorbell, numbered(i), plane.egress.headroom)) accepted++;
     assert.equal(accepted, 1024);
     assert.equal(plane.egress.stats().dropsFull, 200_000 - 1024);
     const grown = process.memoryUsage().rss - before;
@@ -263,7 +261,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     const ka = pair.net.wire.find((d) => d.msg[0] === 4)!;
     assert.equal(ka.msg.length, 32);
     let out = 0;
-    await pump(plane.ingress, plane, 1, () => ka.msg, () => out++, UDP_OFFSET, { from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) } });
+    await pump(plane.ingress, plane, 1, () => ka.msg, () => out++, plane.ingress.headroom, { from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) } });
     assert.equal(out, 0);
     assert.equal(plane.shardStats().reduce((t, s) => t + s.drops.total(), 0), 0);
     plane.syncCounters();
@@ -274,7 +272,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     const a = pair.a.device;
     const toB = () => new Promise<number>((resolve, reject) => {
       let out = 0;
-      pump(plane.egress, plane, 10, (i) => numbered(i), () => out++, TUN_OFFSET).then(() => resolve(out), reject);
+      pump(plane.egress, plane, 10, (i) => numbered(i), () => out++, plane.egress.headroom).then(() => resolve(out), reject);
     });
     assert.equal(await toB(), 10);
     // A new peer C takes 10.0.0.2/32 from B (as `wg set` moves it). C has no session: the shards hand
@@ -311,7 +309,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     pair.net.queue.length = 0;
     assert.equal(msgs.length, 40);
     const writes: Buffer[] = [];
-    await pump(plane.ingress, plane, 40, (i) => msgs[i]!, (p) => writes.push(Buffer.from(p)), UDP_OFFSET, {
+    await pump(plane.ingress, plane, 40, (i) => msgs[i]!, (p) => writes.push(Buffer.from(p)), plane.ingress.headroom, {
       from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) },
     });
     // Runs never cross a batch (8 slots, one shard each): at least 5 writes, far fewer than 40.
@@ -336,10 +334,10 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
   it('malformed packets are dropped and counted; shards keep running', async () => {
     const junk = [Buffer.alloc(0), Buffer.from([0x45]), Buffer.alloc(40, 0xff), numbered(1).subarray(0, 30)];
     let out = 0;
-    await pump(plane.egress, plane, junk.length, (i) => junk[i]!, () => out++, TUN_OFFSET);
+    await pump(plane.egress, plane, junk.length, (i) => junk[i]!, () => out++, plane.egress.headroom);
     assert.equal(out, 0);
     const garbage = [Buffer.alloc(3), Buffer.from([4, 0, 0, 0, 1, 2, 3, 4]), Buffer.alloc(200, 4), Buffer.alloc(148, 9)];
-    await pump(plane.ingress, plane, garbage.length, (i) => garbage[i]!, () => out++, UDP_OFFSET, {
+    await pump(plane.ingress, plane, garbage.length, (i) => garbage[i]!, () => out++, plane.ingress.headroom, {
       from: { family: 4, port: 9, addr: Buffer.from([192, 0, 2, 9]) },
     });
     assert.equal(out, 0);
@@ -347,7 +345,7 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     assert.equal(drops, junk.length + garbage.length);
     // And real traffic still flows.
     let ok = 0;
-    await pump(plane.egress, plane, 100, (i) => numbered(i), () => ok++, TUN_OFFSET);
+    await pump(plane.egress, plane, 100, (i) => numbered(i), () => ok++, plane.egress.headroom);
     assert.equal(ok, 100);
   });
 });

@@ -1,10 +1,10 @@
 // Connects a Device to a TUN and a UDP port: the one way the cage and the
-// server wire an engine to the kernel. With workers > 0 the sharded plane
-// (native pumps, worker shards) carries the data; with 0 everything runs on
-// the main thread over node:dgram, which is simpler to debug.
+// server wire an engine to the kernel. The same Shard code carries every
+// packet: in worker threads (workers > 0: native pumps and shared rings, or in
+// 'rtc' each shard reading its own TUN queue and socket), or inline on the
+// main thread (workers 0: one 'rtc' shard, served when the event loop sees its fds readable).
 import { UdpSocket, type Tun } from '@wirecage/tun';
 import type { Device } from '../device.js';
-import { UdpBind } from '../udp.js';
 import { DataPlane, type PlaneMode } from './plane.js';
 
 export interface AttachOptions {
@@ -12,14 +12,14 @@ export interface AttachOptions {
   listenPort?: number;
   /** Listen address (IPv4 or IPv6 literal); default every address of both families. */
   listenAddress?: string;
-  /** An inherited, already bound UDP socket to use instead (sharded mode only). */
+  /** An inherited, already bound UDP socket to use instead. */
   udpFd?: number;
-  /** Shard workers; 0 runs the data path on the main thread. */
+  /** Shard workers; 0 runs the one shard on the main thread. */
   workers: number;
   /**
-   * The sharded plane's design (DataPlane's mode). 'rtc' and 'rtc-split' need a Tun opened with
+   * The plane's design (DataPlane's mode). 'rtc' and 'rtc-split' need a Tun opened with
    * at least `workers` queues, and opens one UDP socket per shard on the port
-   * (SO_REUSEPORT). Default 'pipeline'.
+   * (SO_REUSEPORT). Default 'pipeline'; ignored with workers 0 (its shard reads its own fds, as in 'rtc').
    */
   mode?: PlaneMode;
 }
@@ -27,42 +27,25 @@ export interface AttachOptions {
 export interface Attachment {
   /** The bound UDP port. */
   readonly port: number;
-  /** The sharded plane, when workers > 0. */
-  readonly plane: DataPlane | null;
+  /** The data plane (workers 0 included: its one shard is inline). */
+  readonly plane: DataPlane;
   close(): Promise<void>;
 }
 
-export async function attachDevice(device: Device, tun: Tun, opts: AttachOptions): Promise<Attachment> {
-  if (opts.workers === 0) {
-    if (opts.udpFd !== undefined) throw new Error('an inherited UDP socket needs the sharded data plane (workers > 0)');
-    if (tun.offload.vnetHdr) throw new Error('a TUN opened with offloads needs the sharded data plane (workers > 0)');
-    const v6 = opts.listenAddress?.includes(':');
-    const bind = await UdpBind.open(device, {
-      port: opts.listenPort ?? 0,
-      host4: v6 ? undefined : opts.listenAddress,
-      host6: v6 ? opts.listenAddress : undefined,
-      ipv6: opts.listenAddress === undefined || v6,
-    });
-    device.io.writeTun = (packet) => {
-      tun.write(packet);
-    };
-    tun.onPackets((packets) => {
-      for (const p of packets) device.sendPacket(p);
-    });
-    return {
-      port: bind.port,
-      plane: null,
-      close: async () => bind.close(),
-    };
-  }
-  const rtc = opts.mode === 'rtc' || opts.mode === 'rtc-split';
-  if (rtc && opts.udpFd !== undefined) throw new Error("mode 'rtc' opens a UDP socket per shard; it cannot use an inherited one");
+/** tun null: no TUN (a server without NAT answers handshakes only); that takes workers 0. */
+export async function attachDevice(device: Device, tun: Tun | null, opts: AttachOptions): Promise<Attachment> {
+  if (tun === null && opts.workers !== 0) throw new Error('a data plane without a TUN runs on the main thread (workers 0)');
+  const inline = opts.workers === 0;
+  // The one inline shard always reads its own fds: the mode names designs of worker shards.
+  const mode = inline ? 'rtc' : (opts.mode ?? 'pipeline');
+  const rtc = mode === 'rtc' || mode === 'rtc-split';
+  if (rtc && !inline && opts.udpFd !== undefined) throw new Error("mode 'rtc' opens a UDP socket per shard; it cannot use an inherited one");
   const open = (port: number) =>
     UdpSocket.open({
       port,
       address: opts.listenAddress,
       family: opts.listenAddress === undefined ? 'dual' : opts.listenAddress.includes(':') ? 6 : 4,
-      reusePort: rtc,
+      reusePort: rtc && !inline,
     });
   const udp = opts.udpFd !== undefined ? UdpSocket.fromFd(opts.udpFd) : open(opts.listenPort ?? 0);
   const sockets = [udp];
@@ -71,10 +54,10 @@ export async function attachDevice(device: Device, tun: Tun, opts: AttachOptions
     // The rest of the group binds the port the first one got.
     while (rtc && sockets.length < opts.workers) sockets.push(open(udp.port));
     plane = DataPlane.start(device, {
-      io: { tun: { tun, queue: 0 }, udp, ...(rtc && { shardSockets: sockets }) },
+      io: { tun: tun && { tun, queue: 0 }, udp, ...(rtc && { shardSockets: sockets }) },
       workers: opts.workers,
-      vnetHdr: tun.offload.vnetHdr,
-      mode: opts.mode ?? 'pipeline',
+      vnetHdr: tun?.offload.vnetHdr ?? false,
+      mode,
     });
   } catch (err) {
     for (const s of sockets) s.close();

@@ -1,7 +1,11 @@
-// The sharded data plane (ARCHITECTURE.md, "The data plane"): native I/O
-// threads of @wirecage/tun move packets between the TUN queue, the UDP socket
-// and two pipeline rings; piscina workers, one long-lived shard each, seal and
-// open the slots in place; the main thread keeps only the control plane.
+// The data plane (ARCHITECTURE.md, "The data plane"; README, "One packet
+// path"): native I/O threads of @wirecage/tun move packets between the TUN
+// queue, the UDP socket and two pipeline rings; piscina workers, one
+// long-lived shard each, seal and open the slots in place; the main thread
+// keeps only the control plane. With workers 0 the one shard, the same
+// Shard class, runs on the main thread over its own fds, as in 'rtc', served
+// from the event loop when libuv sees them readable (@wirecage/tun's
+// watchReadable: no thread, no hand-off).
 //
 // Order is kept end to end: each ring is consumed in the order it was filled,
 // whichever shard transformed a slot, so a TCP flow is never reordered by the
@@ -11,11 +15,12 @@
 // mirror (keypairs, peer table, receiver-index map) and send the rare events
 // back as messages; a timer here turns the shards' per-peer counters into the
 // timer events the send and receive paths would have raised.
+import { closeSync, openSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { Doorbell, PacketRing, RingPump, slotBytesForMtu, slotBytesForOffload, type TunQueueTarget, type UdpSocket } from '@wirecage/tun';
+import { Doorbell, PacketRing, RingPump, watchReadable, type ReadableWatch, type TunQueueTarget, type UdpSocket } from '@wirecage/tun';
 import type { Device } from '../device.js';
 import { Endpoint } from '../endpoint.js';
 import { formatIp } from '../allowed-ips.js';
@@ -24,11 +29,13 @@ import { confirmSession } from '../receive.js';
 import { PEER_COUNTERS, PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
 import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, CTL_STARTED, SHARD_COUNTERS, type AddressWords, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
 import type { ShardTask } from './shard-worker.js';
+import { Shard } from './shard.js';
+import { EGRESS_HEADROOM, slotBytesForMtu, slotBytesForOffload } from './slot-room.js';
 import type { Peer } from '../peer.js';
 
 export interface PlaneIo {
   /** The TUN queue the plane reads and writes (the Tun's own reader then refuses to start on it). */
-  tun: TunQueueTarget;
+  tun: TunQueueTarget | null;
   /** The bound UDP socket for the tunnel's outer packets. */
   udp: UdpSocket;
   /**
@@ -64,7 +71,11 @@ export interface DataPlaneOptions {
   io?: PlaneIo;
   /** The TUN side carries virtio_net_hdr (a Tun opened with offloads): TSO/USO super-packets are cut in the shards. */
   vnetHdr?: boolean;
-  /** Shard workers. Default: the number of CPUs. */
+  /**
+   * Shard workers. Default: the number of CPUs. 0: one shard runs inline on the main
+   * thread: with io in mode 'rtc' (its own reads, when the event loop sees an fd readable), without it the
+   * caller fills the rings and calls step().
+   */
   workers?: number;
   /** Slots per ring (a power of two). Default 1024. */
   ringSlots?: number;
@@ -97,6 +108,9 @@ function shardWorkerFile(): string {
   return js.replace(/plane\.js$/, 'shard-entry.cjs');
 }
 
+/** workers 0: the longest one readiness callback serves before the event loop gets a turn. */
+const INLINE_BUDGET_MS = 2;
+
 interface Seen {
   peer: Peer;
   totals: number[];
@@ -105,13 +119,19 @@ interface Seen {
 export class DataPlane {
   readonly workers: number;
   readonly mode: PlaneMode;
-  private readonly pool: Piscina;
+  private readonly pool: Piscina | null;
+  /** Shards: the workers, or the one inline shard (workers 0). */
+  private readonly shards: number;
+  /** watches: with io, one per fd the inline shard reads (TUN queue, then UDP socket). */
+  private inline: { shard: Shard; config: ToShard[]; watches: ReadableWatch[] } | null = null;
+  /** Where what the shards open goes when there is no TUN (a server without NAT). */
+  private devNull: number | null = null;
   /** Pipeline: the shared rings. rtc: shard 0's own (rings[k] has every shard's). */
   readonly egress: PacketRing;
   readonly ingress: PacketRing;
   private readonly rings: { egress: PacketRing; ingress: PacketRing }[];
   /** rtc: the fds shard k reads, and those it writes. */
-  private shardFds: { read: { tun: number; udp: number }; write: { tun: number; udp: number } }[] = [];
+  private shardFds: { read: { tun: number | null; udp: number }; write: { tun: number; udp: number } }[] = [];
   readonly doorbell: Doorbell;
   private readonly control: Int32Array;
   private readonly counters: PeerCounters;
@@ -134,32 +154,37 @@ export class DataPlane {
     private readonly opts: DataPlaneOptions,
   ) {
     const n = opts.workers ?? availableParallelism();
-    if (!Number.isInteger(n) || n < 1 || n > 8) throw new RangeError(`workers must be an integer from 1 to 8, got ${n}`);
+    if (!Number.isInteger(n) || n < 0 || n > 8) throw new RangeError(`workers must be an integer from 0 to 8, got ${n}`);
     this.workers = n;
-    this.mode = opts.mode ?? 'pipeline';
+    this.shards = Math.max(n, 1);
+    // workers 0 with io: the inline shard reads its own fds, as an 'rtc' worker shard does.
+    this.mode = opts.mode ?? (n === 0 && opts.io ? 'rtc' : 'pipeline');
     if (this.mode !== 'pipeline' && this.mode !== 'rtc' && this.mode !== 'rtc-split') {
       throw new RangeError(`mode must be 'pipeline', 'rtc' or 'rtc-split', got ${String(this.mode)}`);
     }
     const rtc = this.mode !== 'pipeline';
     if (rtc && !opts.io) throw new RangeError("mode 'rtc' needs io: the shards read their own TUN queue and UDP socket");
+    if (n === 0 && opts.io && this.mode !== 'rtc') throw new RangeError("workers 0 with io runs mode 'rtc' on the main thread");
+    if (opts.io?.tun === null && n !== 0) throw new RangeError('a plane without a TUN runs on the main thread (workers 0)');
     const ring = {
       capacity: opts.ringSlots ?? 1024,
       slotBytes: slotBytesForMtu(device.mtu),
-      lanes: rtc ? 1 : n,
+      lanes: rtc ? 1 : this.shards,
       batchShift: opts.batchShift ?? 3,
     };
-    // Egress slots of an offloading TUN hold 64 KiB super-packets, so that ring has fewer of them (256 x 72 KiB;
-    // a run-to-completion shard reads at most one batch before it empties its ring: 64 x 72 KiB).
-    const egressRing = () => PacketRing.create(opts.vnetHdr ? { ...ring, capacity: Math.min(ring.capacity, rtc ? 64 : 256), slotBytes: slotBytesForOffload() } : ring);
-    this.rings = Array.from({ length: rtc ? n : 1 }, () => ({ egress: egressRing(), ingress: PacketRing.create(ring) }));
+    // Egress slots of an offloading TUN hold 64 KiB super-packets, so that ring has fewer of them (256 x 75 KiB;
+    // a run-to-completion shard reads at most one batch before it empties its ring: 64 x 75 KiB).
+    const egress = { ...ring, headroom: EGRESS_HEADROOM };
+    const egressRing = () => PacketRing.create(opts.vnetHdr ? { ...egress, capacity: Math.min(ring.capacity, rtc ? 64 : 256), slotBytes: slotBytesForOffload() } : egress);
+    this.rings = Array.from({ length: rtc ? this.shards : 1 }, () => ({ egress: egressRing(), ingress: PacketRing.create(ring) }));
     this.egress = this.rings[0]!.egress;
     this.ingress = this.rings[0]!.ingress;
     this.doorbell = Doorbell.create();
     this.control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
-    this.counters = new PeerCounters(device.maxPeers, n);
-    this.dropsSab = new SharedArrayBuffer(n * DROP_REASONS.length * 8);
-    this.statsSab = new SharedArrayBuffer(n * SHARD_COUNTERS.length * 8);
-    this.pool = new Piscina({
+    this.counters = new PeerCounters(device.maxPeers, this.shards);
+    this.dropsSab = new SharedArrayBuffer(this.shards * DROP_REASONS.length * 8);
+    this.statsSab = new SharedArrayBuffer(this.shards * SHARD_COUNTERS.length * 8);
+    this.pool = n === 0 ? null : new Piscina({
       filename: shardWorkerFile(),
       minThreads: n,
       maxThreads: n,
@@ -168,6 +193,7 @@ export class DataPlane {
       concurrentTasksPerWorker: 1,
     });
     this.pumps = opts.io ? this.attachIo(opts.io) : [];
+    if (n === 0) this.startInline();
     for (let i = 0; i < n; i++) {
       this.restarts.push(0);
       this.ports.push(null);
@@ -199,26 +225,72 @@ export class DataPlane {
     device.listenPort = io.udp.port;
     if (this.mode !== 'pipeline') {
       // No threads but the shards: each reads, transforms and sends on its own queue and socket.
-      const sockets = io.shardSockets ?? [];
-      if (typeof io.tun === 'number' || io.tun.tun.queueCount < this.workers || sockets.length < this.workers) {
+      const sockets = io.shardSockets ?? [io.udp];
+      const queues = io.tun === null ? this.shards : typeof io.tun === 'number' ? 0 : io.tun.tun.queueCount;
+      if (queues < this.shards || sockets.length < this.shards) {
         throw new RangeError(
-          `mode 'rtc' needs a TUN queue and a UDP socket per shard: ${this.workers} shards, ` +
-            `${typeof io.tun === 'number' ? 'a bare queue fd' : `${io.tun.tun.queueCount} queue(s)`}, ${sockets.length} shard socket(s)`,
+          `mode 'rtc' needs a TUN queue and a UDP socket per shard: ${this.shards} shards, ` +
+            `${typeof io.tun === 'number' ? 'a bare queue fd' : `${queues} queue(s)`}, ${sockets.length} shard socket(s)`,
         );
       }
-      const tun = io.tun.tun;
+      const tun = io.tun === null || typeof io.tun === 'number' ? null : io.tun.tun;
+      // No TUN: nothing to read on that side, and what the shard opens is written nowhere.
+      if (!tun) this.devNull = openSync('/dev/null', 'w');
       const split = this.mode === 'rtc-split' ? 1 : 0;
-      this.shardFds = sockets.slice(0, this.workers).map((s, k) => ({
-        read: { tun: tun.queueFd(k), udp: s.fd },
-        write: { tun: tun.queueFd((k + split) % this.workers), udp: s.fd },
+      this.shardFds = sockets.slice(0, this.shards).map((s, k) => ({
+        read: { tun: tun ? tun.queueFd(k) : null, udp: s.fd },
+        write: { tun: tun ? tun.queueFd((k + split) % this.shards) : this.devNull!, udp: s.fd },
       }));
       return [];
     }
     // No writer threads: the shards send what they finish themselves (RingEmitter, under each
     // ring's consumer lock), so a packet crosses one thread hand-off per direction, not two.
     // They dup these fds; the plane's owner keeps the originals open until close().
+    if (io.tun === null) throw new RangeError("a plane without a TUN runs mode 'rtc'");
     this.emitFds = { tun: typeof io.tun === 'number' ? io.tun : io.tun.tun.queueFd(io.tun.queue ?? 0), udp: io.udp.fd };
     return [RingPump.tunReader(io.tun, this.egress, this.doorbell), RingPump.udpReader(io.udp, this.ingress, this.doorbell)];
+  }
+
+  // workers 0: the one shard runs here; with io it reads its own fds as an 'rtc' worker shard would.
+  private startInline(): void {
+    const config: ToShard[] = [{ t: 'routes', entries: this.routeEntries() }];
+    // As from a worker, what the shard tells the main thread is handled after the slots it came from.
+    const shard = new Shard(this.shardInit(0), (m) => queueMicrotask(() => this.onMessage(m)), () => config.splice(0));
+    this.restarts.push(0);
+    this.inline = { shard, config, watches: [] };
+    const fds = this.shardFds[0]?.read;
+    if (fds) {
+      // Started once and left so: a level-triggered watch calls back on each loop turn while its fd
+      // has packets, in turn with timers, handshakes and the API, and each call serves at most
+      // INLINE_BUDGET_MS. Stopping it while serving and starting it when drained would give the
+      // loop no fairer a share and cost epoll_ctl calls on every burst.
+      if (fds.tun !== null) this.inline.watches.push(watchReadable(fds.tun, (err) => this.serveInline(1, err)));
+      this.inline.watches.push(watchReadable(fds.udp, (err) => this.serveInline(2, err)));
+    }
+    Atomics.or(this.control, CTL_STARTED, 1);
+  }
+
+  // ready: the fd the event loop found readable (1 TUN, 2 UDP); serving reads the other one too.
+  private serveInline(ready: number, err: Error | null): void {
+    const inline = this.inline!;
+    if (this.closing) return;
+    if (err) {
+      // That watch stopped itself (an error that stays would call back forever); the other fd is still served.
+      this.device.logger.error(`the data plane on the main thread cannot wait for packets: ${err.message}`);
+      return;
+    }
+    try {
+      inline.shard.serveAvailable(INLINE_BUDGET_MS, ready);
+    } catch (e) {
+      this.device.logger.error(`the data plane on the main thread stopped: ${(e as Error).message}`);
+      for (const w of inline.watches) w.stop();
+    }
+  }
+
+  /** workers 0 without io: seals and opens what the rings hold now, on this thread (tests fill them). */
+  step(): number {
+    if (!this.inline || this.inline.watches.length > 0) throw new Error('step() is for a plane with workers 0 and no io; the others serve their rings themselves');
+    return this.inline.shard.step();
   }
 
   /** Starts shards (and, with opts.io, the native pumps) for device. */
@@ -230,7 +302,7 @@ export class DataPlane {
     const d = this.device;
     return {
       index,
-      shards: this.workers,
+      shards: this.shards,
       mtu: d.mtu,
       vnetHdr: this.opts.vnetHdr ?? false,
       emit: this.mode === 'pipeline' ? this.emitFds : (this.shardFds[index]?.write ?? null),
@@ -263,7 +335,7 @@ export class DataPlane {
       port1.postMessage({ t: 'routes', entries: this.routeEntries() } satisfies ToShard);
       const task: ShardTask = { init: this.shardInit(index), port: port2 };
       try {
-        await this.pool.run(task, { transferList: [port2] });
+        await this.pool!.run(task, { transferList: [port2] });
       } catch (err) {
         if (this.closing) break;
         const n = ++this.restarts[index]!;
@@ -297,6 +369,7 @@ export class DataPlane {
   private publishPeerRoutes(peer: Peer): void {
     const msg: ToShard = { t: 'peer-routes', peer: peer.id, entries: this.device.peerById(peer.id) === peer ? this.peerEntries(peer) : [] };
     for (const p of this.ports) p?.postMessage(msg);
+    this.inline?.config.push(msg);
     this.bumpConfig();
   }
 
@@ -389,7 +462,7 @@ export class DataPlane {
 
   shardStats(): ShardStats[] {
     const stats = new Float64Array(this.statsSab);
-    return Array.from({ length: this.workers }, (_, i) => ({
+    return Array.from({ length: this.shards }, (_, i) => ({
       shard: i,
       egressPackets: stats[i * SHARD_COUNTERS.length]!,
       ingressPackets: stats[i * SHARD_COUNTERS.length + 1]!,
@@ -418,6 +491,8 @@ export class DataPlane {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    // No callback after this, even for a packet that is waiting now: the shard may be released below.
+    for (const w of this.inline?.watches ?? []) w.close();
     clearInterval(this.sync);
     this.device.off('routes', this.onRoutes);
     this.device.off('peer-removed', this.onPeerRemoved);
@@ -433,7 +508,9 @@ export class DataPlane {
     const started = Atomics.load(this.control, CTL_STARTED);
     await Promise.allSettled(this.tasks.filter((_, i) => (started & (1 << i)) !== 0));
     for (const p of this.pumps) p.stop();
-    await this.pool.destroy();
+    this.inline?.shard.release();
+    await this.pool?.destroy();
+    if (this.devNull !== null) closeSync(this.devNull);
   }
 }
 

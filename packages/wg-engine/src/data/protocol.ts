@@ -9,14 +9,14 @@ export interface ShardInit {
   mtu: number;
   /** The TUN carries a virtio_net_hdr on every packet (offloads on). */
   vnetHdr: boolean;
-  /** Send finished slots from the shard (RingEmitter) on these fds; null: writer pumps (or the caller) consume. */
-  emit: { tun: number; udp: number } | null;
+  /** Send finished slots from the shard (RingEmitter) on these fds; null (or a null tun: no TUN): the caller consumes. */
+  emit: { tun: number | null; udp: number } | null;
   /**
    * Run to completion: the TUN queue and UDP socket the shard reads itself, into
    * egress and ingress rings that are its alone (one lane); it writes to emit's.
    * null: native reader pumps fill rings shared by every shard.
    */
-  rtc: { tun: number; udp: number } | null;
+  rtc: { tun: number | null; udp: number } | null;
   /** The main thread's performance.timeOrigin, to read keypair ages on the same clock. */
   timeOrigin: number;
   keypairs: SharedArrayBuffer;

@@ -7,7 +7,8 @@
 // first use, roaming, rekeying) goes to the main thread as a message.
 //
 // The class is thread-agnostic: shard-worker.ts runs it in a piscina worker,
-// tests may drive it directly.
+// DataPlane with workers 0 steps it on the main thread (step()), tests may
+// drive it directly. Each per-packet rule it applies is data/packet-rules.ts's.
 import {
   Doorbell,
   PacketRing,
@@ -28,23 +29,12 @@ import {
   writeSegment,
   type VnetHeader,
 } from '@wirecage/tun';
-import { AllowedIps, type Cidr, type IpFamily } from '../allowed-ips.js';
-import {
-  KEEPALIVE_TIMEOUT,
-  MAX_MESSAGE_SIZE,
-  MESSAGE_COOKIE_REPLY_SIZE,
-  MESSAGE_INITIATION_SIZE,
-  MESSAGE_RESPONSE_SIZE,
-  MESSAGE_TRANSPORT_MIN_SIZE,
-  REJECT_AFTER_TIME,
-  REKEY_AFTER_MESSAGES,
-  REKEY_AFTER_TIME,
-  REKEY_TIMEOUT,
-} from '../constants.js';
+import { AllowedIps, type Cidr } from '../allowed-ips.js';
 import { IndexSlotMap } from '../index-table.js';
-import { KEYPAIR_INITIATOR, KEYPAIR_UNCONFIRMED, KeypairTable } from '../keypair.js';
+import { KEYPAIR_UNCONFIRMED, KeypairTable } from '../keypair.js';
 import { DropCounters, DROP_REASONS, type DropReason } from '../stats.js';
-import { DECRYPT_FAILED, DECRYPT_REPLAY, openInPlace, paddedLength, sealInPlace } from './transport.js';
+import { PAYLOAD, canSendWith, checkInner, datagramKind, openTransport, outgoingFits, rekeyAfterReceiving, rekeyAfterSending, routeOf, type Opened } from './packet-rules.js';
+import { paddedLength, sealInPlace } from './transport.js';
 import { PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, PeerTable, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
 import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, CTL_STARTED, MAX_INFLIGHT, SHARD_COUNTERS, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
 
@@ -63,7 +53,6 @@ const IDLE_WAIT_MS = 200;
 // How long a run-to-completion shard sleeps in poll() with no packet: bounds how late it sees CLOSED and new routes.
 const RTC_WAIT_MS = 20;
 const RTC_BATCH = 16;
-const KEEP_FRESH_RECEIVING_MS = (REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT) * 1000;
 
 export class Shard {
   readonly index: number;
@@ -85,6 +74,7 @@ export class Shard {
   // Run to completion: this shard's own reads (its TUN queue, its UDP socket).
   private readonly tunIn: RingPoller | null;
   private readonly udpIn: RingPoller | null;
+  /** The fds polled for readiness (a shard without a TUN polls its socket twice). */
   private readonly rtcFds: { tun: number; udp: number } | null;
   // Whatever one packet does, the shard keeps running: a throw drops that packet only.
   private readonly sealSlot = (seq: number, ring: PacketRing): boolean => {
@@ -113,6 +103,7 @@ export class Shard {
   private readonly scratch: Uint8Array;
   private readonly spill: Uint8Array;
   private configGen = -1;
+  private readonly opened: Opened = { slot: 0, gen: 0, plain: 0 };
   /** Test hook: die inside the next slot, as a crashing worker would. */
   private dieInSlot: (() => never) | null = null;
 
@@ -141,12 +132,12 @@ export class Shard {
     this.egress = new ShardLane(PacketRing.wrap(init.egress), lane);
     this.ingress = new ShardLane(PacketRing.wrap(init.ingress), lane);
     this.udpOut = init.emit ? RingEmitter.udp(init.emit.udp, this.egress.ring) : null;
-    this.tunOut = init.emit ? RingEmitter.tun(init.emit.tun, this.ingress.ring) : null;
+    this.tunOut = init.emit && init.emit.tun !== null ? RingEmitter.tun(init.emit.tun, this.ingress.ring) : null;
     if (init.rtc && !init.emit) throw new TypeError('a run-to-completion shard needs fds to send on (init.emit)');
-    this.rtcFds = init.rtc;
+    this.rtcFds = init.rtc && { tun: init.rtc.tun ?? init.rtc.udp, udp: init.rtc.udp };
     // Each batch is emptied before the next read, so a batch only has to fit the ring: 16 TUN reads
     // (super-packets with offloads) and one recvmmsg of 16 (each up to ~45 GRO segments).
-    this.tunIn = init.rtc ? RingPoller.tun(init.rtc.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) }) : null;
+    this.tunIn = init.rtc && init.rtc.tun !== null ? RingPoller.tun(init.rtc.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) }) : null;
     this.udpIn = init.rtc ? RingPoller.udp(init.rtc.udp, this.ingress.ring, { batch: Math.min(RTC_BATCH, this.ingress.ring.capacity) }) : null;
     this.refreshConfig();
   }
@@ -161,11 +152,25 @@ export class Shard {
     try {
       this.serve();
     } finally {
-      this.udpOut?.close();
-      this.tunOut?.close();
-      this.tunIn?.close();
-      this.udpIn?.close();
+      this.release();
     }
+  }
+
+  /**
+   * Inline (`workers: 0`): one pass on the caller's thread, the main thread, whose
+   * readers filled the rings; the same code a worker's loop runs.
+   */
+  step(): number {
+    if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
+    return this.serveOnce();
+  }
+
+  /** Closes the shard's own fds (dups). */
+  release(): void {
+    this.udpOut?.close();
+    this.tunOut?.close();
+    this.tunIn?.close();
+    this.udpIn?.close();
   }
 
   private serve(): void {
@@ -188,19 +193,43 @@ export class Shard {
    * changes are seen within RTC_WAIT_MS even when no packet comes.
    */
   private serveToCompletion(fds: { tun: number; udp: number }): void {
-    const tunIn = this.tunIn!;
-    const udpIn = this.udpIn!;
     let ready = 3; // look at both first: a predecessor may have left packets waiting
     for (;;) {
       if (Atomics.load(this.control, CTL_CLOSED)) return;
       if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
-      let read = 0;
-      if (ready & 1) read += tunIn.read();
-      if (ready & 2) read += udpIn.read();
-      // Emitting never leaves a finished slot behind (a failed send is counted and freed), so the rings are empty again after this.
-      if (read > 0) this.serveOnce();
+      const read = this.readAndServe(ready);
       // After work, only ask which fd has more (no sleep); idle, sleep in poll.
       ready = pollIn(fds.tun, fds.udp, read > 0 ? 0 : RTC_WAIT_MS);
+    }
+  }
+
+  /** Reads a batch from the fds `ready` names (1 TUN, 2 UDP), then transforms and sends it; returns the slots read. */
+  private readAndServe(ready: number): number {
+    let read = 0;
+    if (ready & 1 && this.tunIn) read += this.tunIn.read();
+    if (ready & 2) read += this.udpIn!.read();
+    // Emitting never leaves a finished slot behind (a failed send is counted and freed), so the rings are empty again after this.
+    if (read > 0) this.serveOnce();
+    return read;
+  }
+
+  /**
+   * Run to completion on a thread that must not block (workers 0: the main thread,
+   * called when the event loop sees an fd readable): reads, transforms and sends
+   * while the fds have packets, for at most budgetMs, starting with the fds
+   * `ready` names (1 TUN, 2 UDP). True when both are drained, false when the
+   * budget ran out first (the caller comes back after other work).
+   */
+  serveAvailable(budgetMs: number, ready = 3): boolean {
+    const fds = this.rtcFds;
+    if (!fds) throw new Error('serveAvailable() is for a shard that reads its own fds');
+    if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
+    const end = performance.now() + budgetMs;
+    for (;;) {
+      this.readAndServe(ready);
+      ready = pollIn(fds.tun, fds.udp, 0);
+      if (ready === 0) return true;
+      if (performance.now() >= end) return false;
     }
   }
 
@@ -236,12 +265,11 @@ export class Shard {
       if (h.flags & VNET_F_NEEDS_CSUM) finishPartialChecksum(u8, data + off, len, h.csumStart, h.csumOffset);
     }
     const pkt = data + off;
-    const ipLen = ipLength(u8, pkt, len);
     const padded = paddedLength(len, this.mtu);
-    if (ipLen === 0 || ipLen !== len || MESSAGE_TRANSPORT_MIN_SIZE + padded > MAX_MESSAGE_SIZE || off < 16 || off + padded + 16 > r.dataBytes) {
+    if (!outgoingFits(u8, pkt, len, this.mtu) || off < PAYLOAD || off + padded + 16 > r.dataBytes) {
       return this.drop('outgoing-malformed');
     }
-    const peer = this.route(u8, pkt);
+    const peer = routeOf(this.routes, u8, pkt);
     if (peer === undefined) return this.drop('no-route');
     const slot = this.sessionFor(peer);
     if (slot < 0) return this.toMain(peer, u8, pkt, len);
@@ -249,10 +277,10 @@ export class Shard {
     const counter = this.keypairs.nextSendCounter(slot);
     if (counter < 0n) return this.toMain(peer, u8, pkt, len);
     if (!this.peers.readEndpoint(peer, i32, w + F_ADDR)) return this.drop('no-endpoint');
-    const msgLen = sealInPlace(this.keypairs, slot, this.keypairs.remoteIndex(slot), counter, u8, pkt - 16, len, padded);
+    const msgLen = sealInPlace(this.keypairs, slot, this.keypairs.remoteIndex(slot), counter, u8, pkt - PAYLOAD, len, padded);
     // Retired or replaced while we sealed: the keys we used may have been zeroed.
     if (this.keypairs.generation(slot) !== gen) return this.drop('key-expired');
-    i32[w + F_OFFSET] = off - 16;
+    i32[w + F_OFFSET] = off - PAYLOAD;
     i32[w + F_LENGTH] = msgLen;
     i32[w + F_SEGMENT] = 0;
     this.countSent(peer, msgLen, 1);
@@ -272,7 +300,7 @@ export class Shard {
     // The segments overwrite the super-packet as they grow (each carries its own headers).
     this.scratch.set(u8.subarray(pkt, pkt + len));
     const src = this.scratch;
-    const peer = this.route(src, 0);
+    const peer = routeOf(this.routes, src, 0);
     if (peer === undefined) return this.drop('no-route');
     const slot = this.sessionFor(peer);
     if (slot < 0 || !this.peers.readEndpoint(peer, r.i32, w + F_ADDR)) {
@@ -288,9 +316,9 @@ export class Shard {
     let sent = 0;
     let counter = 0n;
     for (let i = 0; i < n; i++) {
-      const segLen = writeSegment(src, 0, len, h, i, u8, p + 16);
+      const segLen = writeSegment(src, 0, len, h, i, u8, p + PAYLOAD);
       const padded = paddedLength(segLen, this.mtu);
-      if (p + 32 + padded > end) return this.drop('outgoing-malformed');
+      if (p + PAYLOAD + padded + 16 > end) return this.drop('outgoing-malformed');
       counter = this.keypairs.nextSendCounter(slot);
       if (counter < 0n) {
         // The session ran out mid-packet: the rest waits for the next one on the main thread.
@@ -313,18 +341,10 @@ export class Shard {
     return true;
   }
 
-  private route(b: Uint8Array, pkt: number): number | undefined {
-    const family = (b[pkt]! >> 4) as IpFamily;
-    if (family !== 4 && family !== 6) return undefined;
-    return this.routes.lookup(family, b, pkt + (family === 4 ? 16 : 24));
-  }
-
   /** The keypair slot to send to peer with, or -1 when the main thread must (handshake first). */
   private sessionFor(peer: number): number {
     const slot = this.peers.sendSlot(peer);
-    if (slot < 0 || !this.keypairs.isLive(slot)) return -1;
-    if (this.now() - this.keypairs.createdMs(slot) >= REJECT_AFTER_TIME * 1000) return -1;
-    return slot;
+    return canSendWith(this.keypairs, slot, this.now()) ? slot : -1;
   }
 
   private countSent(peer: number, bytes: number, packets: number): void {
@@ -334,10 +354,7 @@ export class Shard {
   }
 
   private keepFresh(peer: number, slot: number, counter: bigint): void {
-    // Only the initiator rekeys on age: the clock is read for it alone.
-    if (counter > REKEY_AFTER_MESSAGES || (this.keypairs.flags(slot) & KEYPAIR_INITIATOR && this.now() - this.keypairs.createdMs(slot) >= REKEY_AFTER_TIME * 1000)) {
-      this.askHandshake(peer);
-    }
+    if (rekeyAfterSending(this.keypairs, slot, counter + 1n, this.now())) this.askHandshake(peer);
   }
 
   // ---- ingress: datagram -> IP packet -----------------------------------------------
@@ -350,36 +367,23 @@ export class Shard {
     const off = i32[w + F_OFFSET]!;
     const len = i32[w + F_LENGTH]!;
     const msg = r.dataOffset(seq) + off;
-    if (len > MAX_MESSAGE_SIZE) return this.drop('oversized');
-    if (len < 4) return this.drop('malformed');
-    const type = u8[msg]! | (u8[msg + 1]! << 8) | (u8[msg + 2]! << 16) | (u8[msg + 3]! << 24);
-    if (type === 4) {
-      if (len < MESSAGE_TRANSPORT_MIN_SIZE) return this.drop('malformed');
-      return this.openTransport(r, w, msg, len);
-    }
-    if ((type === 1 && len === MESSAGE_INITIATION_SIZE) || (type === 2 && len === MESSAGE_RESPONSE_SIZE) || (type === 3 && len === MESSAGE_COOKIE_REPLY_SIZE)) {
-      if (!this.reserveMessage()) return this.drop('handshake-queue-full');
-      const copy = u8.slice(msg, msg + len);
-      this.post({ t: 'handshake', msg: copy, from: addressWords(i32, w) }, [copy.buffer]);
-      return false;
-    }
-    return this.drop('malformed');
+    const kind = datagramKind(u8, msg, len);
+    if (kind === 'transport') return this.openTransport(r, w, msg, len);
+    if (kind === 'oversized' || kind === 'malformed') return this.drop(kind);
+    if (!this.reserveMessage()) return this.drop('handshake-queue-full');
+    const copy = u8.slice(msg, msg + len);
+    this.post({ t: 'handshake', msg: copy, from: addressWords(i32, w) }, [copy.buffer]);
+    return false;
   }
 
   private openTransport(r: PacketRing, w: number, msg: number, len: number): boolean {
     const i32 = r.i32;
     const u8 = r.u8;
-    const receiver = (u8[msg + 4]! | (u8[msg + 5]! << 8) | (u8[msg + 6]! << 16) | (u8[msg + 7]! << 24)) >>> 0;
     const kps = this.keypairs;
-    const slot = this.indexMap.slotOf(receiver);
-    if (slot < 0 || kps.localIndex(slot) !== receiver || !kps.isLive(slot)) return this.drop('unknown-receiver');
-    const gen = kps.generation(slot);
-    const age = this.now() - kps.createdMs(slot);
-    if (age >= REJECT_AFTER_TIME * 1000) return this.drop('key-expired');
-    const plain = openInPlace(kps, slot, u8, msg, len);
-    if (plain === DECRYPT_FAILED) return this.drop('transport-decrypt');
-    if (plain === DECRYPT_REPLAY) return this.drop('replay');
-    if (kps.generation(slot) !== gen) return this.drop('key-expired');
+    const now = this.now();
+    const why = openTransport(kps, this.indexMap, u8, msg, len, now, this.opened);
+    if (why !== null) return this.drop(why);
+    const { slot, gen, plain } = this.opened;
     const peer = kps.peerId(slot);
     const c = this.counters.base(this.index, peer);
     this.counters.f64[c + RX_BYTES]! += len;
@@ -391,21 +395,20 @@ export class Shard {
     if (!this.peers.endpointEquals(peer, i32, w + F_ADDR) && this.peers.raise(peer, PEER_ROAMING)) {
       this.post({ t: 'roam', peer, from: addressWords(i32, w) });
     }
-    if (flags & KEYPAIR_INITIATOR && age >= KEEP_FRESH_RECEIVING_MS) this.askHandshake(peer);
+    if (rekeyAfterReceiving(kps, slot, now)) this.askHandshake(peer);
     if (plain === 0) return false; // a keepalive: nothing to deliver
+    // Counted before the source check: authenticated data is owed a keepalive even when dropped below.
     this.counters.f64[c + RX_DATA]! += 1;
-    const pkt = msg + 16;
-    const ipLen = ipLength(u8, pkt, plain);
-    if (ipLen === 0) return this.drop('inner-malformed');
-    const family = (u8[pkt]! >> 4) as IpFamily;
-    if (this.routes.lookup(family, u8, pkt + (family === 4 ? 12 : 8)) !== peer) return this.drop('allowed-ips');
+    const pkt = msg + PAYLOAD;
+    const ipLen = checkInner(this.routes, u8, pkt, plain, peer);
+    if (typeof ipLen !== 'number') return this.drop(ipLen);
     if (this.vnetHdr) {
       // Authenticated by WireGuard: the stack may skip verifying its checksums (the kernel's wireguard does the same).
       writePlainVnetHeader(u8, pkt - VNET_HDR_LEN, VNET_F_DATA_VALID);
-      i32[w + F_OFFSET] = i32[w + F_OFFSET]! + 16 - VNET_HDR_LEN;
+      i32[w + F_OFFSET] = i32[w + F_OFFSET]! + PAYLOAD - VNET_HDR_LEN;
       i32[w + F_LENGTH] = ipLen + VNET_HDR_LEN;
     } else {
-      i32[w + F_OFFSET] = i32[w + F_OFFSET]! + 16;
+      i32[w + F_OFFSET] = i32[w + F_OFFSET]! + PAYLOAD;
       i32[w + F_LENGTH] = ipLen;
     }
     return true;
@@ -452,24 +455,6 @@ export class Shard {
       }
     }
   }
-}
-
-/** The IP packet's own length (header-declared) when it fits in available bytes; 0 when malformed. */
-function ipLength(u8: Uint8Array, p: number, available: number): number {
-  if (available < 20) return 0;
-  const v = u8[p]! >> 4;
-  let len: number;
-  if (v === 4) {
-    if ((u8[p]! & 0x0f) < 5) return 0;
-    len = (u8[p + 2]! << 8) | u8[p + 3]!;
-    if (len < 20) return 0;
-  } else if (v === 6) {
-    if (available < 40) return 0;
-    len = 40 + ((u8[p + 4]! << 8) | u8[p + 5]!);
-  } else {
-    return 0;
-  }
-  return len <= available ? len : 0;
 }
 
 function cidrOf(e: RouteEntry): Cidr {

@@ -97,7 +97,3 @@ export function openInPlace(table: KeypairTable, slot: number, buf: Uint8Array, 
   if (!table.replay(slot).check((BigInt(hi) << 32n) | BigInt(lo))) return DECRYPT_REPLAY;
   return plainLen;
 }
-
-export function receiverIndex(msg: Uint8Array): number {
-  return readU32LE(msg, Transport.RECEIVER);
-}

@@ -1,4 +1,5 @@
-// Ring -> UDP socket: sendmmsg batches in sequence order. Runs of consecutive
+// Ring -> UDP socket, for an emitter (a shard sending what it finished, on its
+// own thread): sendmmsg batches in sequence order. Runs of consecutive
 // datagrams to one destination with one size (the last may be shorter) go out
 // as a single UDP_SEGMENT (GSO) message with an iovec per datagram. A run may
 // span slots (one datagram each) or come from one slot whose SEGMENT field
@@ -6,7 +7,7 @@
 // GSO message, its datagrams are resent one each: EMSGSIZE (segments larger
 // than the route's MTU) concerns that run only; EIO/EINVAL (no GSO for this
 // socket or route: UDP-Lite, IPsec, SO_NO_CHECK, an old kernel) turn GSO off
-// for the rest of this pump's life.
+// for the rest of this emitter's life.
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
@@ -48,9 +49,9 @@ struct Group {
   uint32_t count;
 };
 
-class Writer : public Consumer {
+class UdpConsumer : public Consumer {
  public:
-  explicit Writer(PumpContext& c) : c_(c) {
+  explicit UdpConsumer(PumpContext& c) : c_(c) {
     Reserve(static_cast<size_t>(c.options.batch));
     gso_ = c.options.gso;
     c.stats->gsoActive.store(gso_);
@@ -255,6 +256,6 @@ class Writer : public Consumer {
 
 }  // namespace
 
-std::unique_ptr<Consumer> NewUdpConsumer(PumpContext& c) { return std::make_unique<Writer>(c); }
+std::unique_ptr<Consumer> NewUdpConsumer(PumpContext& c) { return std::make_unique<UdpConsumer>(c); }
 
 }  // namespace wctun
