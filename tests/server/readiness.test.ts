@@ -3,6 +3,7 @@
 // the part that is not, made so for real: another process holding the
 // registry's write lock, the NAT's TUN taken down inside its namespace, the
 // kernel NAT's nftables table deleted. /healthz (liveness) stays 200 throughout.
+// The metrics listener answers /readyz too, with the same answer.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
 import { srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
+
+const METRICS_PORT = 9586;
 
 interface Probe {
   status: number;
@@ -32,21 +35,22 @@ describe('wirecagesrv /readyz', function () {
   before(async () => {
     l = await srvLab(lab);
     state = join(l.dir, 'state', 'registry.db');
-    server = await startWirecagesrv(l, { state });
+    server = await startWirecagesrv(l, { state, args: ['--metrics-listen', `${l.srvAddr}:${METRICS_PORT}`] });
   });
 
-  async function probe(route = '/readyz'): Promise<Probe> {
-    const r = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', `http://${l.srvAddr}:8443${route}`]);
+  async function probe(route = '/readyz', port = 8443): Promise<Probe> {
+    const r = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', `http://${l.srvAddr}:${port}${route}`]);
     const lines = r.stdout.trimEnd().split('\n');
     const status = Number(lines.pop());
     return { status, body: JSON.parse(lines.join('\n')) as Probe['body'] };
   }
 
-  /** Probes until one answers `status` (a result is reused for a second, so a change shows within about that). */
+  /** Probes until one answers `status` (a result is reused for a second, so a change shows within about that); the metrics listener answers the same. */
   const until = (status: number, what: string) =>
     waitFor(async () => ((await probe()).status === status ? probe() : null), { what, timeoutMs: 10_000, intervalMs: 200, describe: () => server.describe() }).then(async (p) => {
       // The answer after the wait, read again: the same state twice.
       assert.equal(p.status, status, JSON.stringify(p.body));
+      assert.deepEqual(await probe('/readyz', METRICS_PORT), p, 'the metrics listener\'s /readyz answers otherwise');
       return p;
     });
 
@@ -56,6 +60,11 @@ describe('wirecagesrv /readyz', function () {
     assert.deepEqual(p.body, { status: 'ready', checks: { registry: 'ok', wireguard: 'ok', nat: 'ok' } });
     const head = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-I', '-o', '/dev/null', '-w', '%{http_code}', `http://${l.srvAddr}:8443/readyz`]);
     assert.equal(head.stdout, '200');
+    // The metrics listener: the same answer (one implementation), for GET only; its metrics still at /metrics.
+    assert.deepEqual(await probe('/readyz', METRICS_PORT), p);
+    const post = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-X', 'POST', '-o', '/dev/null', '-w', '%{http_code}', `http://${l.srvAddr}:${METRICS_PORT}/readyz`]);
+    assert.equal(post.stdout, '405');
+    assert.match((await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${l.srvAddr}:${METRICS_PORT}/metrics`])).stdout, /^wirecagesrv_peers_registered /m);
     // The probe's write is a real commit, in the file.
     const db = new Database(state, { readonly: true, fileMustExist: true });
     try {

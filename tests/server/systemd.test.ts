@@ -4,12 +4,12 @@
 // `wirecagesrv up` in the lab sends to $NOTIFY_SOCKET.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { bindUnixDatagram, receiveUnixDatagram, watchReadable } from '@wirecage/netns';
 import { Lab } from '../lib/netns.js';
+import { NotifyListener } from '../lib/notify-listener.js';
 import type { LabProcess } from '../lib/process.js';
 import { GATEWAY4, SRV_APP, SRV_BIN, SRV_TOKEN, SUBNET6, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { openTunToEveryone } from '../lib/test-user.js';
@@ -78,45 +78,6 @@ describe('wirecagesrv systemd units', function () {
     assert.match(k.stdout, /✓ RestrictNamespaces=~user/);
   });
 });
-
-interface Notification {
-  text: string;
-  pid: number;
-  uid: number;
-  at: number;
-}
-
-/** Plays systemd's side of $NOTIFY_SOCKET: a bound datagram socket, each notification kept with its sender. */
-class NotifyListener {
-  readonly got: Notification[] = [];
-  private readonly fd: number;
-  private readonly watcher: { stop(): void };
-
-  constructor(readonly path: string) {
-    this.fd = bindUnixDatagram(path);
-    const buf = Buffer.alloc(4096);
-    this.watcher = watchReadable(this.fd, () => {
-      for (let d = receiveUnixDatagram(this.fd, buf); d; d = receiveUnixDatagram(this.fd, buf)) {
-        this.got.push({ text: buf.subarray(0, d.length).toString(), pid: d.pid, uid: d.uid, at: Date.now() });
-      }
-    });
-  }
-
-  ready(server: LabProcess): Promise<Notification> {
-    return waitFor(
-      () => {
-        server.assertRunning();
-        return this.got.find((n) => n.text.split('\n').includes('READY=1'));
-      },
-      { what: 'READY=1', timeoutMs: 15_000, describe: () => server.describe() },
-    );
-  }
-
-  close(): void {
-    this.watcher.stop();
-    closeSync(this.fd);
-  }
-}
 
 const isStage2 = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.endsWith('stage2/main.js'));
 

@@ -11,5 +11,7 @@ export { type RateLimitOptions } from './api/caller.js';
 export { tokenMatches } from './api/auth.js';
 export { startLeaseExpiry, type LeaseExpiry, type LeaseExpiryOptions } from './api/lease-expiry.js';
 export { parseLease, DEFAULT_LEASE } from './registry/index.js';
-export { startServer, PERSISTENT_KEEPALIVE, DEFAULT_MAX_PEERS, type ServerConfig, type RunningServer } from './server.js';
+export { startServer, PERSISTENT_KEEPALIVE, DEFAULT_MAX_PEERS, DEFAULT_DRAIN_TIMEOUT_MS, type ServerConfig, type RunningServer } from './server.js';
+export { ReloadError, type ReloadAnswer } from './api/reload.js';
+export type { ReadyNat } from './nat/index.js';
 export { parseListen, formatListen, type ListenAddress } from './listen.js';

@@ -2,25 +2,30 @@
 // holding every registered peer, and the API that registers more. Peers are
 // loaded from the registry at start, so a restart keeps all of them.
 // Decrypted packets go to the NAT (nat/), when one is asked for.
-import { Device, Endpoint, keyToBase64, parseCidr, parseKeyBase64, silentLogger, UdpBind, type Logger } from '@wirecage/wg-engine';
-import { attachDevice, type DataPlane } from '@wirecage/wg-engine/data-plane';
+import { Device, Endpoint, keyToBase64, parseCidr, parseKeyBase64, silentLogger, type Logger } from '@wirecage/wg-engine';
+import { attachDevice, type Attachment, type DataPlane } from '@wirecage/wg-engine/data-plane';
 import { createApiHandler, type ApiOptions } from './api/routes.js';
 import { startLeaseExpiry } from './api/lease-expiry.js';
 import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/caller.js';
 import { ProofVerifier } from './api/proof.js';
-import { readinessOf, type ReadinessCheck } from './api/readyz.js';
-import { natUp, registryWritable, wireGuardBound } from './api/readiness-checks.js';
+import { readinessOf, readyzListener, type Readiness, type ReadinessCheck } from './api/readyz.js';
+import { registryWritable, wireGuardBound } from './api/readiness-checks.js';
+import type { ReloadAnswer } from './api/reload.js';
 import { DEFAULT_FORWARD_PORTS, ForwardManager, restoreForwards, type PortRange } from './forwards/index.js';
 import { formatListen, type ListenAddress } from './listen.js';
-import type { Nat, NatOptions } from './nat/index.js';
-import { connectTunnel } from './nat/tunnel.js';
-import { InheritedUdp } from './stage2/inherited-udp.js';
+import type { Nat, NatOptions, ReadyNat } from './nat/index.js';
 import { Registry, type PeerRecord } from './registry/index.js';
 import { CleanupStack } from '@wirecage/netns';
+import { reloader, type ReloadSources, type Secrets } from './up/reload.js';
+import { DEFAULT_REGISTER_RATE, type LiveSettings, type SettingsRead } from './config/live-settings.js';
+import type { SwitchableLogger } from './config/logger.js';
+import { DEFAULT_MAX_FLOWS, DEFAULT_MAX_FLOWS_PER_PEER } from './nat/limits.js';
 
 export const PERSISTENT_KEEPALIVE = 25;
 export const DEFAULT_MAX_PEERS = 1024;
+/** How long a stop lets API requests in flight finish (--drain-timeout). */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
 export interface ServerConfig {
   privateKey: Buffer;
@@ -46,6 +51,10 @@ export interface ServerConfig {
   leaseMs?: number;
   /** Manages every port forward (no key proof needed); none when undefined. */
   adminToken?: string;
+  /** The files the tokens came from, read again by reload(); a token without one is kept as it is. */
+  tokenFiles?: { auth?: string; admin?: string };
+  /** How long close() lets the API's requests in flight finish, in ms; default DEFAULT_DRAIN_TIMEOUT_MS. */
+  drainTimeoutMs?: number;
   /** Address the public ports of forwards are bound on. Default 0.0.0.0. */
   forwardListenAddress?: string;
   /** The public ports forwards may take. Default 20000-29999 (DEFAULT_FORWARD_PORTS). */
@@ -53,23 +62,34 @@ export interface ServerConfig {
   /** Where decrypted packets go; without it they are dropped. The userspace NAT needs root in a user namespace (stage 2). */
   nat?: NatOptions;
   /**
-   * Data-plane shard workers between the NAT's TUN and the WireGuard socket (needs the NAT and one
-   * inherited socket); 0 keeps the data path on the main thread. Default 0.
+   * Data-plane shard workers between the NAT's TUN and the WireGuard socket; 0 runs the same shard
+   * inline on the main thread. Default 0.
    */
   workers?: number;
   /** Serve Prometheus metrics (engine, data plane, registry, NAT) at http://ADDR/metrics. */
   metricsListen?: string;
   logger?: Logger;
+  /**
+   * The settings file (--config-file) a reload reads again: its egress policy, NAT flow limits,
+   * register rate (in place of rateLimit) and log level (set on `logger`) apply live.
+   */
+  settingsFile?: { file: string; read(): SettingsRead; logger: SwitchableLogger };
 }
 
 export interface RunningServer {
   registry: Registry;
   device: Device;
   udp: { readonly port: number; close(): void | Promise<void> };
-  nat: Nat | null;
+  nat: ReadyNat | null;
   api: ApiServer;
   forwards: ForwardManager;
   publicKey: string;
+  /**
+   * Reads the TLS files and the token files again and serves them (`trigger` names the cause in the
+   * log): as SIGHUP and POST /v1/reload do. Rejects with a ReloadError, changing nothing, when one cannot serve.
+   */
+  reload(trigger: string): Promise<ReloadAnswer>;
+  /** Drains the API (bounded by drainTimeoutMs), then closes everything. */
   close(): Promise<void>;
 }
 
@@ -106,8 +126,11 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   const udp = await attachUdp(dev, nat, cfg, log);
   cleanup.push(() => udp.close());
   cleanup.push(() => forwards.closeAll());
+  const writable = registryWritable(cfg.statePath);
+  cleanup.push(() => writable.close());
+  const readiness = readinessOf(readinessChecks(cfg, writable, udp, nat));
   if (cfg.metricsListen) {
-    const metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, forwards, nat });
+    const metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, forwards, nat, readiness });
     cleanup.push(() => metrics.close());
   }
   dev.up();
@@ -119,15 +142,33 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   const restored = await restoreForwards(registry, forwards, log);
   if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
   const onRemoved = peerRemover(dev, nat, log);
-  const writable = registryWritable(cfg.statePath);
-  cleanup.push(() => writable.close());
-  const readiness = readinessOf(readinessChecks(cfg, writable, udp, nat));
-  const api = await listenApi(apiHandler(cfg, { registry, dev, forwards, publicKey, onRemoved, readiness }, log), cfg.apiListen, cfg.tls);
-  cleanup.push(() => api.close());
+  // Made once: the private key is wiped once the server has started, and a reload keeps the verifier.
+  const proof = new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey!, nonces: registry.nonces });
+  const handlerFor = (secrets: Secrets, live: LiveSettings) =>
+    apiHandler(cfg, { registry, dev, forwards, publicKey, onRemoved, readiness, proof, secrets, live, reload: (t) => reload(t) }, log);
+  const secrets = { authToken: cfg.authToken, adminToken: cfg.adminToken };
+  const live = startSettings(cfg);
+  const api = await listenApi(handlerFor(secrets, live), cfg.apiListen, cfg.tls);
+  cleanup.push(() => api.close(cfg.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
+  const sources: ReloadSources = { tls: cfg.tls, authTokenFile: cfg.tokenFiles?.auth, adminTokenFile: cfg.tokenFiles?.admin };
+  const settingsFile = cfg.settingsFile && { file: cfg.settingsFile.file, read: cfg.settingsFile.read, nat, log: cfg.settingsFile.logger };
+  const reload = reloader({ sources, api, secrets, settings: live, settingsFile, handlerFor, log });
   // Expired leases go now and then on a timer, by the same path as DELETE /v1/register.
   const expiry = startLeaseExpiry({ registry, manager: forwards, onRemoved, logger: log });
   cleanup.push(() => expiry.stop());
-  return { registry, device: dev, udp, nat, api, forwards, publicKey, close: () => cleanup.unwind() };
+  return { registry, device: dev, udp, nat, api, forwards, publicKey, reload, close: () => cleanup.unwind() };
+}
+
+/** The settings a reload may change, as the server starts with them. */
+function startSettings(cfg: ServerConfig): LiveSettings {
+  return {
+    allowLan: cfg.nat?.allowLan ?? false,
+    allowDest: cfg.nat?.allowDest ?? [],
+    logLevel: cfg.settingsFile?.logger.level ?? 'info',
+    maxFlows: cfg.nat?.maxFlows ?? DEFAULT_MAX_FLOWS,
+    maxFlowsPerPeer: cfg.nat?.maxFlowsPerPeer ?? DEFAULT_MAX_FLOWS_PER_PEER,
+    registerRate: cfg.rateLimit?.burst ?? DEFAULT_REGISTER_RATE,
+  };
 }
 
 function newDevice(cfg: ServerConfig, maxPeers: number, count: number, log: Logger): Device {
@@ -155,7 +196,7 @@ function loadPeers(dev: Device, cfg: ServerConfig, peers: PeerRecord[], registry
   return publicKey;
 }
 
-async function startNatFor(dev: Device, registry: Registry, cfg: ServerConfig, log: Logger): Promise<Nat> {
+async function startNatFor(dev: Device, registry: Registry, cfg: ServerConfig, log: Logger): Promise<ReadyNat> {
   const pool = registry.pool;
   // Loaded only when asked for: the NAT brings the TUN addon, which `up`'s first stage never needs.
   const { startNat } = await import('./nat/index.js');
@@ -165,7 +206,8 @@ async function startNatFor(dev: Device, registry: Registry, cfg: ServerConfig, l
     gateway4: `${pool.server4}/${pool.subnet4.cidr.prefix}`,
     gateway6: `${pool.server6}/${pool.subnet6.cidr.prefix}`,
     serverPools: [pool.subnet4.text, pool.subnet6.text],
-    offload: planeSocket(cfg) !== undefined,
+    // The data plane cuts and seals offloaded super-packets in every mode (workers 0: inline).
+    offload: true,
   }, log);
 }
 
@@ -174,7 +216,7 @@ async function startNatFor(dev: Device, registry: Registry, cfg: ServerConfig, l
  * Its flows through the NAT too: its addresses go back to the pool, and the next peer to get them
  * must not receive what the old connections still bring.
  */
-function peerRemover(dev: Device, nat: Nat | null, log: Logger): (p: PeerRecord) => Promise<void> {
+function peerRemover(dev: Device, nat: ReadyNat | null, log: Logger): (p: PeerRecord) => Promise<void> {
   return async (p) => {
     dev.removePeer(parseKeyBase64(p.publicKey));
     if (!nat) return;
@@ -189,64 +231,78 @@ function peerRemover(dev: Device, nat: Nat | null, log: Logger): (p: PeerRecord)
 
 function apiHandler(
   cfg: ServerConfig,
-  s: { registry: Registry; dev: Device; forwards: ForwardManager; publicKey: string; onRemoved: (p: PeerRecord) => Promise<void>; readiness: ApiOptions['readiness'] },
+  s: {
+    registry: Registry;
+    dev: Device;
+    forwards: ForwardManager;
+    publicKey: string;
+    onRemoved: (p: PeerRecord) => Promise<void>;
+    readiness: ApiOptions['readiness'];
+    proof: ProofVerifier;
+    secrets: Secrets;
+    live: LiveSettings;
+    reload: (trigger: string) => Promise<ReloadAnswer>;
+  },
   log: Logger,
 ): ReturnType<typeof createApiHandler> {
   const { registry, dev } = s;
   return createApiHandler({
     registry,
-    authToken: cfg.authToken,
+    authToken: s.secrets.authToken,
     serverPublicKey: s.publicKey,
     serverEndpoint: cfg.wgEndpoint,
     mtu: cfg.mtu,
     dns: cfg.dns ?? [registry.pool.server4, registry.pool.server6],
     persistentKeepalive: PERSISTENT_KEEPALIVE,
-    rateLimit: cfg.rateLimit,
+    // A settings file's rate is the one in force (a reload changes it); a new handler starts its buckets afresh.
+    rateLimit: cfg.settingsFile ? { burst: s.live.registerRate, perMinute: s.live.registerRate } : cfg.rateLimit,
     trustedProxies: cfg.trustedProxies,
     logger: log,
     onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
     onRemoved: s.onRemoved,
     readiness: s.readiness,
+    reload: () => s.reload('POST /v1/reload'),
     forwards: {
       manager: s.forwards,
       // Seen nonces live in the registry: a proof captured before a restart stays spent after it.
-      proof: new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey!, nonces: registry.nonces }),
-      adminToken: cfg.adminToken,
+      proof: s.proof,
+      adminToken: s.secrets.adminToken,
     },
   });
 }
 
 /** What /readyz checks: the registry takes a write, WireGuard's socket is bound, the NAT (if any) is up. */
-function readinessChecks(cfg: ServerConfig, writable: ReadinessCheck, udp: { readonly port: number }, nat: Nat | null): Record<string, ReadinessCheck> {
+function readinessChecks(cfg: ServerConfig, writable: ReadinessCheck, udp: { readonly port: number }, nat: ReadyNat | null): Record<string, ReadinessCheck> {
   const fds = cfg.wgSockets ? [cfg.wgSockets.fd4, cfg.wgSockets.fd6] : [];
   const checks: Record<string, ReadinessCheck> = { registry: writable, wireguard: wireGuardBound(fds, () => udp.port) };
-  if (!nat) return checks;
-  const kernelTable = async () => {
-    const { tool } = await import('./nat/kernel-host.js');
-    const { KERNEL_NFT_TABLE } = await import('./nat/kernel-rules.js');
-    return (await tool('nft', ['list', 'table', 'inet', KERNEL_NFT_TABLE])).code === 0;
-  };
-  checks.nat = natUp(nat, nat.mode === 'kernel' ? kernelTable : undefined);
+  if (nat) checks.nat = () => nat.ready();
   return checks;
 }
 
 /**
- * Connects the device to the WireGuard socket and, with a NAT, to its TUN: through
- * the sharded data plane when there are workers and stage 1's single socket, else
- * on the main thread (node:dgram and the TUN's own reader).
+ * Connects the device to the WireGuard socket (stage 1's, else bound here) and, with a
+ * NAT, to its TUN, as the cage does: attachDevice, whose shards run in workers or, with
+ * workers 0, inline on the main thread. Without a NAT there is no TUN: the device only
+ * answers handshakes and keepalives, on the main thread.
  */
-async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: Logger): Promise<{ readonly port: number; readonly plane?: DataPlane | null; close(): void | Promise<void> }> {
-  const one = planeSocket(cfg);
-  if (nat && one !== undefined) return attachDevice(dev, nat.tun, { udpFd: one, workers: cfg.workers! });
+async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: Logger): Promise<Attachment> {
   const fds = cfg.wgSockets;
-  const udp = fds ? InheritedUdp.adopt(dev, fds) : await bindUdp(dev, cfg.wgListen);
-  if (nat) connectTunnel(dev, nat.tun, log);
-  return udp;
+  if (fds && (fds.fd4 === null) === (fds.fd6 === null)) throw new Error('stage 1 hands over one WireGuard socket, IPv4 or IPv6');
+  const { host, port } = cfg.wgListen;
+  const socket = fds
+    ? { udpFd: (fds.fd4 ?? fds.fd6)! }
+    : { listenPort: port, listenAddress: host === '0.0.0.0' || host === '::' ? undefined : host };
+  nat?.tun.onError((err) => log.error(`NAT TUN ${nat.tun.name}: ${err.message}`));
+  try {
+    return await attachDevice(dev, nat?.tun ?? null, { ...socket, workers: nat ? (cfg.workers ?? 0) : 0 });
+  } catch (err) {
+    throw new Error(`WireGuard cannot listen on udp ${formatListen(cfg.wgListen)}: ${(err as Error).message}`);
+  }
 }
 
 async function serveMetrics(
   at: string,
-  s: { device: Device; plane: DataPlane | null; registry: Registry; forwards: ForwardManager; nat: Nat | null },
+  s: { device: Device; plane: DataPlane | null; registry: Registry; forwards: ForwardManager; nat: ReadyNat | null; readiness: () => Promise<Readiness> },
 ): Promise<{ close(): Promise<void> }> {
   // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
   const { engineMetrics, MetricsServer } = await import('@wirecage/metrics');
@@ -254,7 +310,8 @@ async function serveMetrics(
   const m = engineMetrics(s.device, { labels: { device: s.nat?.tun.name ?? 'wirecagesrv' }, plane: s.plane ?? undefined });
   registerServerMetrics(m.registry, s);
   try {
-    return await MetricsServer.listen(at, m.registry);
+    // /readyz here too, for a probe that reaches the metrics port but not the API (one implementation: api/readyz.ts).
+    return await MetricsServer.listen(at, m.registry, { '/readyz': readyzListener(s.readiness) });
   } catch (err) {
     throw new Error(`metrics cannot listen on ${at}: ${(err as Error).message}`);
   }
@@ -270,22 +327,3 @@ function recentEndpoint(p: PeerRecord): Endpoint | null {
   }
 }
 
-/** The inherited socket the sharded plane takes over, when it runs (workers, a NAT, one socket from stage 1). */
-function planeSocket(cfg: ServerConfig): number | undefined {
-  const fds = cfg.wgSockets;
-  if (!cfg.nat || !fds || (cfg.workers ?? 0) === 0 || (fds.fd4 === null) === (fds.fd6 === null)) return undefined;
-  return (fds.fd4 ?? fds.fd6)!;
-}
-
-async function bindUdp(dev: Device, at: ListenAddress): Promise<UdpBind> {
-  const { host, port } = at;
-  const wildcard = host === '0.0.0.0' || host === '::';
-  if (!wildcard && host.includes(':')) {
-    throw new Error(`--wg-listen ${formatListen(at)}: a specific IPv6 address is not supported in-process; use [::]:${port} or an IPv4 address`);
-  }
-  try {
-    return await UdpBind.open(dev, wildcard ? { port } : { port, host4: host, ipv6: false });
-  } catch (err) {
-    throw new Error(`WireGuard cannot listen on udp ${formatListen(at)}: ${(err as Error).message}`);
-  }
-}

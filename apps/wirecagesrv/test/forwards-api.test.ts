@@ -113,6 +113,7 @@ describe('API /v1/portforward', () => {
       client_address: '10.200.100.2',
       client_address6: 'fd00:aa::2',
       listen_address: '127.0.0.1',
+      public_address: '127.0.0.1',
       active: true,
       created_at: undefined,
     });
@@ -157,7 +158,9 @@ describe('API /v1/portforward', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ protocol: 'icmp', public_port: 1000, target_port: 1 }, /"protocol" must be "tcp" or "udp"/],
       [{ public_port: 1000, target_port: 1 }, /"protocol"/],
-      [{ protocol: 'tcp', public_port: 0, target_port: 1 }, /"public_port" must be a whole number from 1 to 65535/],
+      [{ protocol: 'tcp', public_port: -1, target_port: 1 }, /"public_port" must be a whole number from 1 to 65535 \(or 0: any free port the server forwards\)/],
+      // Without --forward-ports there is no range to choose from (forwards-any-port.test.ts has one).
+      [{ protocol: 'tcp', public_port: 0, target_port: 1 }, /public_port 0 needs a range of ports to choose from/],
       [{ protocol: 'tcp', public_port: 65536, target_port: 1 }, /"public_port"/],
       [{ protocol: 'tcp', public_port: '8080', target_port: 1 }, /"public_port"/],
       [{ protocol: 'tcp', public_port: 8080, target_port: 1.5 }, /"target_port"/],

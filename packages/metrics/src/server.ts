@@ -1,7 +1,8 @@
 // A minimal HTTP endpoint for Prometheus: GET /metrics in the text
 // exposition format, JSON errors for everything else. It serves one registry
-// and does nothing between scrapes.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// and does nothing between scrapes; an owner may add routes of its own (a
+// server's /readyz, for probes that reach only the metrics port).
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { formatHostPort } from '@wirecage/wg-engine/config';
@@ -18,10 +19,12 @@ export class MetricsServer {
     readonly address: ListenAddress,
   ) {}
 
-  /** Listens on "host:port", "[IPv6]:port" or ":port" (or a parsed ListenAddress) and serves registry at /metrics. */
-  static async listen(addr: string | ListenAddress, registry: Registry): Promise<MetricsServer> {
+  /** Listens on "host:port", "[IPv6]:port" or ":port" (or a parsed ListenAddress) and serves registry at /metrics, and `routes` (path -> handler). */
+  static async listen(addr: string | ListenAddress, registry: Registry, routes: Record<string, RequestListener> = {}): Promise<MetricsServer> {
     const want = typeof addr === 'string' ? parseListenAddress(addr) : addr;
     const server = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (Object.hasOwn(routes, path)) return routes[path]!(req, res);
       handle(registry, req, res).catch((err: Error) => sendJson(res, 500, { error: `collecting metrics failed: ${err.message}` }));
     });
     // A scrape is one small request: do not let slow clients hold sockets.

@@ -14,7 +14,7 @@ import { keyProofHeader, keyProofKey, publicKeyOf } from '@wirecage/wg-engine';
 import type { Req } from './fuzz-http.js';
 import type { Prng } from './prng.js';
 import {
-  badContentType, badKey, badPort, badProtocol, headerSafe, jsonContentType, jsonObject, jsonValue, keyText, lowOrderKey, notJsonObject, pctEncode,
+  badContentType, badKey, badPort, badProtocol, badPublicPort, headerSafe, jsonContentType, jsonObject, jsonValue, keyText, lowOrderKey, notJsonObject, pctEncode,
   portLiteral, toJsonText, unicodeText, wrongToken, type JsonLike,
 } from './fuzz-values.js';
 
@@ -369,7 +369,7 @@ export class HttpCases {
     const fields = this.fields(route, this.peer().pub)!;
     const bad = r.pick(route === 'pf-post' ? ['protocol', 'public_port', 'target_port'] : ['protocol', 'public_port']);
     if (r.chance(0.15)) delete fields[bad];
-    else fields[bad] = bad === 'protocol' ? badProtocol(r) : badPort(r);
+    else fields[bad] = bad === 'protocol' ? badProtocol(r) : route === 'pf-post' && bad === 'public_port' ? badPublicPort(r) : badPort(r);
     return this.one('400 field', this.request(route, { ...this.auth(route, r.chance(0.5) ? 'admin' : 'client'), body: fields }), 400);
   }
 

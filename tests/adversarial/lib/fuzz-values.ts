@@ -191,6 +191,11 @@ export function badPort(r: Prng): JsonLike {
   );
 }
 
+/** A public_port a new forward cannot have (400): as badPort, but 0 asks the server to choose one. */
+export function badPublicPort(r: Prng): JsonLike {
+  return until(r, () => badPort(r), (v) => parsed(v) !== 0);
+}
+
 /** A protocol field the validator refuses (400). */
 export function badProtocol(r: Prng): JsonLike {
   return until<JsonLike>(

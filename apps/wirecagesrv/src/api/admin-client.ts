@@ -75,7 +75,7 @@ export class AdminClient {
   }
 
   /** The JSON object of a 2xx answer; otherwise ends the command with exit status 1 and the reason. */
-  async request(method: 'GET' | 'DELETE', route: string, body: Record<string, unknown> | undefined, doing: string): Promise<Record<string, unknown>> {
+  async request(method: 'GET' | 'DELETE' | 'POST', route: string, body: Record<string, unknown> | undefined, doing: string): Promise<Record<string, unknown>> {
     const url = this.url(route);
     const text = body === undefined ? undefined : JSON.stringify(body);
     let answer: { status: number; text: string };

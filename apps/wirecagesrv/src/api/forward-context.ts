@@ -16,6 +16,12 @@ export interface ForwardResponse {
   client_address6: string;
   /** The address the public port is bound on ("0.0.0.0": every IPv4 address of the server). */
   listen_address: string;
+  /**
+   * Where remote clients reach the public port: the server's public address or name as its operator
+   * gave it (the host of --wg-endpoint), else a listen_address that names one address; null when the
+   * server cannot tell (bound on every address, no endpoint known).
+   */
+  public_address: string | null;
   /** The public port is bound now (false when it could not be bound again after a restart). */
   active: boolean;
   created_at: string;
@@ -27,6 +33,8 @@ export interface ForwardContext {
   log: Logger;
   bodyLimit: number;
   maxPerPeer: number;
+  /** ForwardApiOptions.publicAddress: what clients are told to connect to. */
+  publicAddress?: string;
   /** Ports being bound right now: a second request for one gets 409, not a bind error. */
   pending: Set<string>;
   /** 429 once the caller's source is over the route's limit. */
@@ -41,9 +49,18 @@ export function protocolOf(v: unknown): ForwardProtocol {
   return v;
 }
 
-export function portOf(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) throw new HttpError(400, `"${field}" must be a whole number from 1 to 65535`);
+export function portOf(v: unknown, field: string, opts: { zero?: string } = {}): number {
+  if (opts.zero !== undefined && v === 0) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
+    throw new HttpError(400, `"${field}" must be a whole number from 1 to 65535${opts.zero !== undefined ? ` (or 0: ${opts.zero})` : ''}`);
+  }
   return v;
+}
+
+/** What clients connect to: the configured public address, else a listen address that is one address. */
+export function publicAddressOf(configured: string | undefined, listenAddress: string): string | null {
+  if (configured) return configured;
+  return listenAddress === '0.0.0.0' || listenAddress === '::' ? null : listenAddress;
 }
 
 export function peerOf(ctx: ForwardContext, key: string): PeerRecord {
@@ -61,6 +78,7 @@ export function describe(ctx: ForwardContext, f: ForwardRecord, peer: PeerRecord
     client_address: peer.address4,
     client_address6: peer.address6,
     listen_address: ctx.manager.listenAddress,
+    public_address: publicAddressOf(ctx.publicAddress, ctx.manager.listenAddress),
     active: ctx.manager.isOpen(f.protocol, f.publicPort),
     created_at: f.createdAt.toISOString(),
   };

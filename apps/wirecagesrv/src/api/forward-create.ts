@@ -1,6 +1,8 @@
 // POST /v1/portforward: listen on a public port and relay it to a peer's port.
+// public_port 0 asks for any free port of --forward-ports: the answer names it.
+import { randomInt } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { formatPortRange, inPortRange } from '../forwards/index.js';
+import { formatPortRange, inPortRange, portsFrom } from '../forwards/index.js';
 import { ForwardConflictError, type ForwardProtocol, type ForwardRecord, type PeerRecord } from '../registry/index.js';
 import { readJsonBody } from './body.js';
 import { clientKey } from './caller.js';
@@ -23,15 +25,20 @@ export function createForward(ctx: ForwardContext) {
     const want: Wanted = {
       key: clientKey(body.client_public_key, true)!,
       protocol: protocolOf(body.protocol),
-      publicPort: portOf(body.public_port, 'public_port'),
+      publicPort: portOf(body.public_port, 'public_port', { zero: 'any free port the server forwards' }),
       targetPort: portOf(body.target_port, 'target_port'),
     };
     const { protocol, publicPort } = want;
     // 403, not 409: no forward holds the port; the server's configuration forbids it.
     const range = ctx.manager.ports;
-    if (range && !inPortRange(range, publicPort)) throw new HttpError(403, `public_port ${publicPort} is outside the ports this server forwards (${formatPortRange(range)}); pick one in that range`);
+    if (range && publicPort !== 0 && !inPortRange(range, publicPort)) throw new HttpError(403, `public_port ${publicPort} is outside the ports this server forwards (${formatPortRange(range)}); pick one in that range`);
     if (role === 'client') ctx.prove(req, body.client_public_key as string, raw);
     const peer = peerOf(ctx, want.key);
+    if (publicPort === 0) {
+      roomFor(ctx, want.key);
+      sendJson(res, 201, describe(ctx, await anyFreePort(ctx, want, peer), peer));
+      return;
+    }
     const slot = `${protocol}/${publicPort}`;
     if (ctx.pending.has(slot)) throw new HttpError(409, `${protocol} port ${publicPort} is being set up by another request`);
 
@@ -41,10 +48,14 @@ export function createForward(ctx: ForwardContext) {
       sendJson(res, 200, describe(ctx, existing, peer));
       return;
     }
-    if (ctx.registry.forwards.count(want.key) >= ctx.maxPerPeer) throw new HttpError(409, `this peer already has ${ctx.maxPerPeer} forwards, the most allowed; remove one first`);
+    roomFor(ctx, want.key);
     const record = await added(ctx, want, peer, slot);
     sendJson(res, 201, describe(ctx, record, peer));
   };
+}
+
+function roomFor(ctx: ForwardContext, key: string): void {
+  if (ctx.registry.forwards.count(key) >= ctx.maxPerPeer) throw new HttpError(409, `this peer already has ${ctx.maxPerPeer} forwards, the most allowed; remove one first`);
 }
 
 /**
@@ -85,4 +96,30 @@ async function added(ctx: ForwardContext, want: Wanted, peer: PeerRecord, slot: 
   } finally {
     ctx.pending.delete(slot);
   }
+}
+
+/**
+ * public_port 0: the first free port of the range from a random start (so two clients rarely race
+ * for the same one). A port is free when no forward holds it, no request is binding it and it can be
+ * bound. Taking it is atomic against concurrent requests: the checks and `added`'s claim on the slot
+ * run in one turn of the event loop, before its first await.
+ */
+async function anyFreePort(ctx: ForwardContext, want: Wanted, peer: PeerRecord): Promise<ForwardRecord> {
+  const range = ctx.manager.ports;
+  if (!range) throw new HttpError(400, 'public_port 0 needs a range of ports to choose from, and this server forwards any port: name one');
+  const { protocol } = want;
+  let heldElsewhere = 0;
+  for (const port of portsFrom(range, range.low + randomInt(range.high - range.low + 1))) {
+    const slot = `${protocol}/${port}`;
+    if (ctx.pending.has(slot) || ctx.registry.forwards.get(protocol, port) || ctx.manager.isOpen(protocol, port)) continue;
+    try {
+      return await added(ctx, { ...want, publicPort: port }, peer, slot);
+    } catch (err) {
+      // 503 from openForward: the port cannot be bound (another program holds it): try the next one.
+      if (!(err instanceof HttpError && err.status === 503)) throw err;
+      heldElsewhere++;
+    }
+  }
+  const others = heldElsewhere ? `, ${heldElsewhere} of them held by other programs on the server` : '';
+  throw new HttpError(503, `no ${protocol} port is free among the ports this server forwards (${formatPortRange(range)}): every one is taken${others}; remove a forward or ask for a wider --forward-ports`);
 }

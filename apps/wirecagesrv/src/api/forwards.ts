@@ -25,6 +25,12 @@ export interface ForwardApiOptions {
   /** Requests per source on this route; default a burst of 60, 60 a minute. */
   rateLimit?: RateLimitOptions | RateLimiter;
   maxPerPeer?: number;
+  /**
+   * The server's public address or name for forwards, told to clients as public_address (a caged
+   * program learns it as WIRECAGE_PUBLIC_ADDR): the host of --wg-endpoint. Without it the answer
+   * names --forward-listen-address when that is one address, else null.
+   */
+  publicAddress?: string;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -43,6 +49,7 @@ export function forwardHandlers(common: Common, opts: ForwardApiOptions): Record
     log: common.logger ?? silentLogger,
     bodyLimit: common.bodyLimit,
     maxPerPeer: opts.maxPerPeer ?? DEFAULT_MAX_FORWARDS_PER_PEER,
+    publicAddress: opts.publicAddress,
     pending: new Set<string>(),
     limit: routeLimit(opts.rateLimit, 'port-forward requests'),
     authenticate: (req, body) => callerRole(req, body, common.authToken, opts.adminToken),

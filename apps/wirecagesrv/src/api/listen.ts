@@ -1,10 +1,13 @@
 // The API's listening socket: plain HTTP, or HTTPS with a certificate and key
 // read from files. Slow or idle clients are cut off by timeouts, and what
-// node:http answers by itself is answered as JSON (protocol-errors.ts).
+// node:http answers by itself is answered as JSON (protocol-errors.ts). A
+// reload swaps the handler and the certificate under the same socket; close
+// drains: no new connection, the requests in flight answered (bounded).
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { formatListen, type ListenAddress } from '../listen.js';
 import { answerProtocolErrors, requireHost } from './protocol-errors.js';
 
@@ -18,7 +21,12 @@ export interface ApiServer {
   /** The bound TCP address, or the socket path. */
   address: AddressInfo | string;
   tls: boolean;
-  close(): Promise<void>;
+  /** Requests from now on go to `handler`; those under way finish with the one they started with. */
+  setHandler(handler: http.RequestListener): void;
+  /** Reads the files again and serves them to new TLS handshakes; throws (serving the old ones) when they cannot be used. */
+  reloadTls(tls: TlsFiles): void;
+  /** Stops accepting, lets the requests in flight finish for up to `drainMs` (default 0), then cuts every connection. */
+  close(drainMs?: number): Promise<void>;
 }
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped form: reachable from this host only. */
@@ -51,20 +59,17 @@ const OPTIONS = { ...TIMEOUTS, requireHostHeader: false };
 export type ApiListen = ListenAddress | { path: string } | { fd: number };
 
 export async function listenApi(apiHandler: http.RequestListener, at: ApiListen, tls?: TlsFiles): Promise<ApiServer> {
-  const handler = requireHost(apiHandler);
+  let current = apiHandler;
+  const inFlight = new InFlight();
+  const handler = requireHost((req, res) => {
+    inFlight.add(res);
+    current(req, res);
+  });
   let server: http.Server;
   if (tls) {
-    const read = (path: string, what: string): Buffer => {
-      try {
-        return readFileSync(path);
-      } catch (err) {
-        throw new Error(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
-      }
-    };
-    const cert = read(tls.certFile, 'certificate (--tls-cert)');
-    const key = read(tls.keyFile, 'key (--tls-key)');
+    const files = tlsFiles(tls);
     try {
-      server = https.createServer({ cert, key, ...OPTIONS }, handler);
+      server = https.createServer({ ...files, ...OPTIONS }, handler);
     } catch (err) {
       throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`);
     }
@@ -77,14 +82,79 @@ export async function listenApi(apiHandler: http.RequestListener, at: ApiListen,
     server.once('error', (err) => reject(new Error(`the API cannot listen on ${where}: ${err.message}`)));
     server.listen('path' in at ? { path: at.path, exclusive: true } : 'fd' in at ? { fd: at.fd } : { host: at.host, port: at.port, exclusive: true }, resolve);
   });
+  let closing: Promise<void> | undefined;
   return {
     server,
     address: server.address() as AddressInfo | string,
     tls: tls !== undefined,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    setHandler: (h) => (current = h),
+    reloadTls(files) {
+      if (!(server instanceof https.Server)) throw new Error('the API serves plain HTTP: a certificate is taken at start only (--tls-cert needs a restart)');
+      server.setSecureContext(usableTls(files));
+    },
+    close: (drainMs = 0) => (closing ??= inFlight.drain(server, drainMs)),
   };
+}
+
+/** The certificate and key files read, each failure naming its file and flag. */
+function tlsFiles(tls: TlsFiles): { cert: Buffer; key: Buffer } {
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
+    }
+  };
+  return { cert: read(tls.certFile, 'certificate (--tls-cert)'), key: read(tls.keyFile, 'key (--tls-key)') };
+}
+
+/** The files read and tried as OpenSSL would serve them (a certificate that does not parse, a key of another certificate): before any handshake sees them. */
+function usableTls(tls: TlsFiles): SecureContextOptions {
+  const files = tlsFiles(tls);
+  try {
+    createSecureContext(files);
+  } catch (err) {
+    throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`);
+  }
+  return files;
+}
+
+/** The requests being answered, so that close() can wait for them. */
+class InFlight {
+  private readonly open = new Set<http.ServerResponse>();
+  private draining = false;
+  /** Set while a drain waits: called when the last request in flight is answered. */
+  private settled: (() => void) | null = null;
+
+  add(res: http.ServerResponse): void {
+    // Keep-alive would hold the connection past the drain for a request that will never come.
+    if (this.draining) res.setHeader('connection', 'close');
+    this.open.add(res);
+    res.once('close', () => {
+      this.open.delete(res);
+      if (this.settled && this.open.size === 0) this.settled();
+    });
+  }
+
+  /**
+   * No new connection from now on; a keep-alive connection closes once its answer is out (an idle
+   * one at once); after `ms` whatever is left is cut.
+   */
+  async drain(server: http.Server, ms: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const res of this.open) if (!res.headersSent) res.setHeader('connection', 'close');
+    server.closeIdleConnections();
+    if (this.open.size > 0 && ms > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        this.settled = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    server.closeAllConnections();
+    await closed;
+  }
 }

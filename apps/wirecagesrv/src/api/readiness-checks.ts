@@ -1,11 +1,8 @@
 // The facts /readyz rests on, each checked for real: a committed write to the
-// registry file, the WireGuard socket still bound on its port, the NAT's
-// namespace alive with its TUN up (and, for the kernel NAT, its nftables
-// table present).
-import { readlinkSync } from 'node:fs';
+// registry file, the WireGuard socket still bound on its port (the NAT
+// answers for itself: ReadyNat.ready()).
 import Database from 'better-sqlite3';
-import { IFF_UP, Rtnl, socketAddress } from '@wirecage/netns';
-import type { Nat } from '../nat/index.js';
+import { socketAddress } from '@wirecage/netns';
 import type { ReadinessCheck } from './readyz.js';
 
 /** How long a probe waits for another writer's lock before calling the registry unwritable. */
@@ -51,30 +48,6 @@ export function wireGuardBound(fds: (number | null)[], port: () => number): Read
       }
       if (at.port !== want) return `the WireGuard socket (fd ${fd}) is bound on port ${at.port}, not ${want}`;
     }
-    return null;
-  };
-}
-
-/** The NAT's namespace still referenced, its TUN open and up there; the kernel NAT's table in place. */
-export function natUp(nat: Nat, kernelTable?: () => Promise<boolean>): ReadinessCheck {
-  return async () => {
-    let ns;
-    try {
-      ns = readlinkSync(`/proc/self/fd/${nat.netnsFd}`);
-    } catch (err) {
-      return `the NAT namespace's fd is gone: ${(err as Error).message}`;
-    }
-    if (!ns.startsWith('net:')) return `the NAT namespace's fd ${nat.netnsFd} is ${ns}, not a network namespace`;
-    if (nat.tun.closed) return `the NAT's TUN ${nat.tun.name} is closed`;
-    const nl = Rtnl.open(nat.netnsFd);
-    try {
-      if ((nl.link(nat.tun.name).flags & IFF_UP) === 0) return `the NAT's TUN ${nat.tun.name} is down`;
-    } catch (err) {
-      return `the NAT's TUN ${nat.tun.name}: ${(err as Error).message}`;
-    } finally {
-      nl.close();
-    }
-    if (kernelTable && !(await kernelTable())) return 'the kernel NAT\'s nftables table is missing';
     return null;
   };
 }

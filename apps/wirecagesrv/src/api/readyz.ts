@@ -3,7 +3,7 @@
 // what is not ready. /healthz stays liveness: the process answers at all.
 // A probe costs a committed write and some syscalls, so one result serves
 // every probe for a second, and concurrent probes share one run.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { sendJson } from './json.js';
 
 /** One fact readiness rests on: resolves to null when it holds, else what is wrong. */
@@ -49,5 +49,14 @@ export function readyzHandler(readiness: () => Promise<Readiness>): (req: Incomi
     if (r.ready) return sendJson(res, 200, { status: 'ready', checks: r.checks });
     const failing = Object.entries(r.checks).filter(([, v]) => v !== 'ok').map(([k]) => k);
     sendJson(res, 503, { error: `not ready: ${failing.join(', ')}`, checks: r.checks }, { 'retry-after': '1' });
+  };
+}
+
+/** The same answer as a listener of its own, for the metrics port: GET and HEAD, any failure a JSON 500. */
+export function readyzListener(readiness: () => Promise<Readiness>): RequestListener {
+  const handler = readyzHandler(readiness);
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `/readyz does not accept ${req.method}` }, { allow: 'GET, HEAD' });
+    handler(req, res).catch((err: Error) => sendJson(res, 500, { error: `checking readiness failed: ${err.message}` }));
   };
 }

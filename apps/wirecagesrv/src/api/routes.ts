@@ -5,6 +5,7 @@
 //   GET  /v1/peers     -> every registered peer, with the admin token (peers.ts)
 //   GET  /healthz      -> {"status": "ok"}
 //   GET  /readyz       -> 200 when ready, else 503 naming what is not (readyz.ts)
+//   POST /v1/reload    -> re-read the TLS and token files, with the admin token (reload.ts)
 // Every answer is JSON; every error is {"error": "..."} with its status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { silentLogger, type Logger, type RateLimiter } from '@wirecage/wg-engine';
@@ -18,6 +19,7 @@ import { sendJson } from './json.js';
 import { peerHandlers } from './peers.js';
 import { registerHandler } from './register.js';
 import { readyzHandler, type Readiness } from './readyz.js';
+import { reloadHandler, type ReloadAnswer } from './reload.js';
 import { apiRequestStats, countRequests, OTHER_ROUTE, type RequestStats } from './request-stats.js';
 
 export type { RegisterResponse } from './register.js';
@@ -53,6 +55,8 @@ export interface ApiOptions {
   logger?: Logger;
   /** What GET /readyz reports; without it /readyz answers 404. */
   readiness?: () => Promise<Readiness>;
+  /** What POST /v1/reload runs (with the admin token; a server without one answers 404 saying so); without it the route answers 404. */
+  reload?: () => Promise<ReloadAnswer>;
   /** Where requests are counted for the metrics; default the process's own (apiRequestStats). */
   requestStats?: RequestStats;
 }
@@ -101,6 +105,7 @@ function apiRoutes(opts: ApiOptions, bodyLimit: number, log: Logger): Routes {
   });
   routes['/v1/register']!.DELETE = peers.deregister;
   if (f.adminToken !== undefined) routes['/v1/peers'] = { GET: peers.list };
+  if (opts.reload) routes['/v1/reload'] = { POST: reloadHandler(f.adminToken, opts.reload) };
   return routes;
 }
 

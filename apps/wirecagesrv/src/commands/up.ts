@@ -10,7 +10,7 @@ import { parseDnsUpstream } from '../nat/dns-upstream.js';
 import { parseAllowDest } from '../nat/policy.js';
 import { kernelNatRefusal } from '../nat/kernel-host.js';
 import type { NatMode, NatOptions } from '../nat/types.js';
-import { DEFAULT_MAX_PEERS } from '../server.js';
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_MAX_PEERS } from '../server.js';
 import { DEFAULT_FORWARD_PORTS, formatPortRange } from '../forwards/ports.js';
 import { bindServerSockets } from '../stage2/bind.js';
 import { launchStage2 } from '../stage2/launch.js';
@@ -22,6 +22,8 @@ import { statePathDefault } from '../up/state-path.js';
 import { notifyTargetFromEnv } from '../sd-notify.js';
 import { loadPrivateKey } from '../up/private-key.js';
 import { readTokens } from '../up/tokens.js';
+import { readSettings, SettingsFileError, type FileSetting } from '../config/env-file.js';
+import { DEFAULT_REGISTER_RATE, LOG_LEVELS, settingsOrigin, type SettingsOrigin } from '../config/live-settings.js';
 
 export default class Up extends Command {
   static override summary = 'Run the server: the registration API and the WireGuard endpoint.';
@@ -37,6 +39,12 @@ export default class Up extends Command {
     'Every flag can also be given by the environment variable WIRECAGESRV_<FLAG> (upper case, dashes as underscores:',
     '--wg-endpoint is WIRECAGESRV_WG_ENDPOINT), as shown with it. The unprefixed names of earlier releases (AUTH_TOKEN_FILE,',
     'WG_ENDPOINT, ...) still work in this release, each with a warning naming its new name.',
+    'SIGHUP (or `wirecagesrv reload`) reads the TLS certificate and key and the token files (or credentials) again, without dropping',
+    'NAT flows, WireGuard sessions or forwards; flags and environment variables are read at start only. With --config-file, a file of',
+    'WIRECAGESRV_<FLAG>=value lines (a systemd EnvironmentFile) sets flags too, below flags and variables (flag > variable > file), and',
+    'a reload reads it again: its --allow-dest, --allow-lan, --max-flows, --max-flows-per-peer, --register-rate and --log-level apply',
+    'live (to new flows; established ones carry on), the rest is reported as needing a restart. SIGTERM and SIGINT stop it',
+    'after the API\'s requests in flight are answered (--drain-timeout).',
   ].join('\n');
   static override examples = [
     'WIRECAGESRV_AUTH_TOKEN_FILE=/etc/wirecagesrv/token <%= config.bin %> up --wg-endpoint vpn.example.com:51820 --private-key-file /etc/wirecagesrv/private.key',
@@ -44,6 +52,7 @@ export default class Up extends Command {
   ];
   // Each flag also reads WIRECAGESRV_<FLAG> (up/env.ts).
   static override flags = withEnv({
+    'config-file': Flags.string({ helpValue: 'FILE', summary: 'Settings as WIRECAGESRV_<FLAG>=value lines (systemd EnvironmentFile format), below flags and variables; read again on reload, which applies the egress policy, NAT limits, --register-rate and --log-level live.' }),
     'private-key-file': Flags.string({ summary: 'File holding the base64 private key (`wirecagesrv keygen --out FILE`).' }),
     'auth-token': Flags.string({ summary: 'Token clients present to register (prefer --auth-token-file: argv is visible to other users).' }),
     'auth-token-file': Flags.string({ summary: 'File holding the registration token.' }),
@@ -71,17 +80,26 @@ export default class Up extends Command {
     'allow-dest': Flags.string({ multiple: true, delimiter: ',', summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in its variable).' }),
     'max-flows': Flags.integer({ default: DEFAULT_MAX_FLOWS, min: 1, summary: 'Most TCP connections and UDP flows through the NAT at once.' }),
     'max-flows-per-peer': Flags.integer({ default: DEFAULT_MAX_FLOWS_PER_PEER, min: 1, summary: 'Most flows one peer (source address) may hold at once.' }),
-    'register-rate': Flags.integer({ default: 10, min: 1, summary: 'Registration attempts allowed per source (IPv4 address or IPv6 /64) in a burst and regained per minute; raise it only for load tests.' }),
+    'register-rate': Flags.integer({ default: DEFAULT_REGISTER_RATE, min: 1, summary: 'Registration attempts allowed per source (IPv4 address or IPv6 /64) in a burst and regained per minute; raise it only for load tests.' }),
     'metrics-listen': Flags.string({ helpValue: 'ADDR', summary: 'Serve Prometheus metrics (peers, data plane, registry, NAT) at http://ADDR/metrics: host:port, [IPv6]:port or :port. They name peers\' keys and endpoints: keep ADDR private.' }),
     workers: Flags.integer({ min: 0, max: 8, summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs, at most 8; 0 keeps everything on one thread).' }),
-    'log-level': Flags.option({ options: ['error', 'warn', 'info', 'debug'] as const, default: 'info' as const, summary: 'Logging detail.' })(),
+    'drain-timeout': Flags.integer({ default: DEFAULT_DRAIN_TIMEOUT_MS / 1000, min: 0, max: 600, helpValue: 'SECONDS', summary: 'On SIGTERM the API stops accepting and lets the requests in flight finish for up to this long before it closes.' }),
+    'log-level': Flags.option({ options: LOG_LEVELS, default: 'info' as const, summary: 'Logging detail.' })(),
     'log-format': Flags.option({ options: LOG_FORMATS, default: 'text' as const, summary: 'Log lines on stderr: text (an ISO timestamp first) or json (one object per line: time, level, name, msg and fields).' })(),
   });
+
+  private settingsFile(): SettingsOrigin | undefined {
+    return mergeSettingsFile(this.argv, Object.keys(Up.flags));
+  }
 
   async run(): Promise<void> {
     // Before parsing: the old names become the new ones, so the flags see them.
     const legacy = adoptLegacyEnv();
-    const { flags } = await this.parse(Up);
+    const settings = this.settingsFile();
+    const { flags, raw } = await this.parse(Up).catch((err: Error) => fromFile(err, settings, this.argv));
+    splitListsFromEnv(flags as Record<string, unknown>);
+    // Given on the command line: a flag wins over its variable and the file, at start and at every reload.
+    if (settings) for (const t of raw) if (t.type === 'flag') settings.pinned[t.flag] = 'flag';
     const log = createLogger(flags['log-level'] as LogLevel, { format: flags['log-format'] as LogFormat, name: 'wirecagesrv' });
     for (const w of legacy) log.warn(w);
 
@@ -94,6 +112,11 @@ export default class Up extends Command {
     const statePath = resolve(flags.state ?? statePathDefault());
     const privateKey = loadPrivateKey(keyB64, flags['private-key-file'] ?? credentials['private-key-file'], statePath, log);
     const { authToken, adminToken } = readTokens({ ...flags, ...credentials }, log);
+    // What a reload (SIGHUP, `wirecagesrv reload`) reads again; a token given as a value is kept.
+    const tokenFile = (f: 'auth-token-file' | 'admin-token-file') => {
+      const file = flags[f] ?? credentials[f];
+      return file === undefined ? undefined : resolve(file);
+    };
     const at = parseAddresses(flags);
     const dns = flags.dns?.split(',').map((s) => s.trim()).filter((s) => s !== '');
     const nat = natOptions(flags);
@@ -121,6 +144,8 @@ export default class Up extends Command {
       maxPeers: flags['max-peers'],
       dns,
       adminToken,
+      tokenFiles: { auth: tokenFile('auth-token-file'), admin: tokenFile('admin-token-file') },
+      drainTimeoutMs: flags['drain-timeout'] * 1000,
       forwardListenAddress: at.forwardListen,
       forwardPorts: at.forwardPorts,
       nat,
@@ -131,12 +156,67 @@ export default class Up extends Command {
       leaseMs,
       logLevel: flags['log-level'] as LogLevel,
       logFormat: flags['log-format'] as LogFormat,
+      settings,
     };
     privateKey.fill(0);
     // Stage 2 serves until a signal; it prints its own log and errors.
     const code = await launchStage2(spec, sockets);
     if (code !== 0) throw new Errors.ExitError(code);
   }
+}
+
+/**
+ * With --config-file (or its variable), the file's settings become the variables not already set,
+ * so oclif reads them as it reads the environment: flag > variable > file. Returns where the
+ * settings came from, for reloads; undefined without a file.
+ */
+function mergeSettingsFile(argv: string[], flagNames: string[]): SettingsOrigin | undefined {
+  const file = configFileArg(argv);
+  if (file === undefined) return undefined;
+  const path = resolve(file);
+  let entries: Map<string, FileSetting>;
+  try {
+    entries = readSettings(path, flagNames);
+  } catch (err) {
+    if (err instanceof SettingsFileError) usage(err.message);
+    throw err;
+  }
+  const pinned: SettingsOrigin['pinned'] = {};
+  // A variable holding the file's own value most likely came from that file, as a unit's
+  // EnvironmentFile= naming it too: it does not pin, so the file's next value applies on reload.
+  for (const flag of flagNames) if (process.env[envName(flag)] && process.env[envName(flag)] !== entries.get(flag)?.value) pinned[flag] = 'environment';
+  for (const [flag, s] of entries) if (!process.env[envName(flag)] && s.value !== '') process.env[envName(flag)] = s.value;
+  return settingsOrigin(path, entries, pinned, flagNames);
+}
+
+/**
+ * oclif splits a repeatable flag's value at its delimiter on the command line, but hands over its
+ * variable's value whole: WIRECAGESRV_ALLOW_DEST=a,b would be one string, not two CIDRs.
+ */
+function splitListsFromEnv(flags: Record<string, unknown>): void {
+  for (const [name, def] of Object.entries(Up.flags) as [string, { multiple?: boolean; delimiter?: string }][]) {
+    const v = flags[name];
+    if (def.multiple && def.delimiter && typeof v === 'string') flags[name] = v.split(def.delimiter).map((s) => s.trim()).filter((s) => s !== '');
+  }
+}
+
+/** A parse error about a value the settings file gave, said with the file's line; else the error as it was. */
+function fromFile(err: Error, s: SettingsOrigin | undefined, argv: string[]): never {
+  const given = (flag: string) => s?.pinned[flag] !== undefined || argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
+  const line = s && Object.entries(s.lines).find(([flag]) => !given(flag) && new RegExp(`--${flag}(?![\\w-])`).test(err.message));
+  if (!s || !line) throw err;
+  usage(`${s.file}:${line[1]}: ${envName(line[0])}: ${err.message.replace(/\s+/g, ' ').trim()}`);
+}
+
+/** --config-file before the flags are parsed (the file feeds the parse). */
+function configFileArg(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a === '--config-file') return argv[i + 1];
+    if (a.startsWith('--config-file=')) return a.slice('--config-file='.length);
+  }
+  return process.env[envName('config-file')] || undefined;
 }
 
 function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: string[]; 'dns-upstream'?: string[]; 'max-flows': number; 'max-flows-per-peer': number }): NatOptions {

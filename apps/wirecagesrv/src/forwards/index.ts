@@ -3,4 +3,4 @@ export { restoreForwards } from './restore.js';
 export type { ForwardTarget } from './types.js';
 export type { TcpForwardOptions } from './tcp.js';
 export type { UdpForwardOptions } from './udp.js';
-export { DEFAULT_FORWARD_PORTS, formatPortRange, inPortRange, parsePortRange, type PortRange } from './ports.js';
+export { DEFAULT_FORWARD_PORTS, formatPortRange, inPortRange, parsePortRange, portsFrom, type PortRange } from './ports.js';

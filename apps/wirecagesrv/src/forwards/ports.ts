@@ -28,3 +28,10 @@ export function parsePortRange(text: string): PortRange {
   }
   return { low, high };
 }
+
+/** Every port of the range once, from `start` up to HIGH and then from LOW: where a search for a free one looks. */
+export function* portsFrom(r: PortRange, start: number): Generator<number> {
+  const size = r.high - r.low + 1;
+  const first = Math.min(Math.max(start, r.low), r.high) - r.low;
+  for (let i = 0; i < size; i++) yield r.low + ((first + i) % size);
+}

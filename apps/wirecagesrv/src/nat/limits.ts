@@ -10,15 +10,32 @@ export class FlowLimits {
   private readonly perSource = new Map<string, number>();
 
   constructor(
-    readonly maxFlows = DEFAULT_MAX_FLOWS,
-    readonly maxPerPeer = DEFAULT_MAX_FLOWS_PER_PEER,
+    private max = DEFAULT_MAX_FLOWS,
+    private maxPeer = DEFAULT_MAX_FLOWS_PER_PEER,
   ) {}
+
+  get maxFlows(): number {
+    return this.max;
+  }
+
+  get maxPerPeer(): number {
+    return this.maxPeer;
+  }
+
+  /**
+   * A reload's new limits, for the next acquire(): flows already open stay open even above a
+   * lowered limit (new ones wait until enough of them end).
+   */
+  setLimits(maxFlows: number, maxPerPeer: number): void {
+    this.max = maxFlows;
+    this.maxPeer = maxPerPeer;
+  }
 
   /** Takes a slot for a flow from `source` (the peer's tunnel address); 'global' or 'peer' says which limit refused. */
   acquire(source: string): 'global' | 'peer' | null {
     const mine = this.perSource.get(source) ?? 0;
-    if (this.total >= this.maxFlows) return 'global';
-    if (mine >= this.maxPerPeer) return 'peer';
+    if (this.total >= this.max) return 'global';
+    if (mine >= this.maxPeer) return 'peer';
     this.total++;
     this.perSource.set(source, mine + 1);
     return null;

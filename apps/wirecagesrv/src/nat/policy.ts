@@ -119,17 +119,28 @@ export interface EgressPolicyOptions {
 }
 
 export class EgressPolicy {
-  private readonly fixed: Range[];
-  private readonly allowed: Cidr[];
+  private fixed: Range[] = [];
+  private allowed: Cidr[] = [];
   private host: Range[] = [];
+  private readonly serverPools: readonly string[];
 
   constructor(opts: EgressPolicyOptions = {}) {
-    this.allowed = (opts.allowDest ?? []).flatMap((text) => withTranslations(parseAllowDest(text)));
+    this.serverPools = opts.serverPools ?? [];
+    this.reconfigure(opts);
+  }
+
+  /**
+   * A reload's new --allow-lan and --allow-dest (the pools and the host's addresses stay): judged from
+   * the next check() on, so flows already admitted carry on. Throws, changing nothing, on a bad CIDR.
+   */
+  reconfigure(opts: Pick<EgressPolicyOptions, 'allowLan' | 'allowDest'>): void {
+    const allowed = (opts.allowDest ?? []).flatMap((text) => withTranslations(parseAllowDest(text)));
     this.fixed = [
-      ...(opts.serverPools ?? []).map((p) => range(p, 'server-pool')),
+      ...this.serverPools.map((p) => range(p, 'server-pool')),
       ...ALWAYS,
       ...(opts.allowLan ? [] : LAN),
     ].flatMap(translated);
+    this.allowed = allowed;
   }
 
   /** The addresses the host holds now, on any interface (host-addresses.ts keeps them current). */

@@ -26,6 +26,15 @@ export interface NatStartOptions extends NatOptions {
   offload?: boolean;
 }
 
+/** What a reload may change in a running NAT. */
+export type NatLiveOptions = Pick<NatOptions, 'allowLan' | 'allowDest' | 'maxFlows' | 'maxFlowsPerPeer'>;
+
+/** A reconfigured NAT: the options now in force (a mode may keep some as they were), and why any were kept. */
+export interface NatReconfigured {
+  applied: NatLiveOptions;
+  notes: string[];
+}
+
 /** A running NAT: where the peers' decrypted packets leave the tunnel for the world. */
 export interface Nat {
   readonly mode: NatMode;
@@ -42,6 +51,11 @@ export interface Nat {
    * receive what the old one's connections still bring. Returns how many.
    */
   closeFlowsFrom(addresses: readonly string[]): Promise<number>;
+  /**
+   * A reload's egress policy and flow limits, for new flows only: flows already open carry on.
+   * Rejects, having changed nothing, when it cannot apply them.
+   */
+  reconfigure(o: NatLiveOptions): Promise<NatReconfigured>;
   /** Cuts every flow and removes the namespace and its TUN. */
   close(): Promise<void>;
 }

@@ -49,6 +49,12 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
       tun: ns.tun,
       counters,
       activeFlows: () => limits.active,
+      // Both are consulted when a flow is admitted (admit.ts), never again for a flow already open.
+      async reconfigure(n) {
+        policy.reconfigure(n);
+        limits.setLimits(n.maxFlows, n.maxFlowsPerPeer);
+        return { applied: { allowLan: n.allowLan, allowDest: [...n.allowDest], maxFlows: n.maxFlows, maxFlowsPerPeer: n.maxFlowsPerPeer }, notes: [] };
+      },
       async closeFlowsFrom(addresses) {
         const sources = new Set(addresses.map(canonicalAddress));
         return tcp.closeFrom(sources) + udp.closeFrom(sources) + (icmp?.closeFrom(sources) ?? 0);

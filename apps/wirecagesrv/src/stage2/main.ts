@@ -4,7 +4,9 @@
 // the privileges it has here and nowhere else). A lean entry point, no oclif:
 // it reads its ServerSpec from fd 3.
 import { readSpec } from '@wirecage/netns';
-import { createLogger, type Logger } from '@wirecage/wg-engine';
+import type { Logger } from '@wirecage/wg-engine';
+import { DEFAULT_REGISTER_RATE, readLiveSettings, type LiveSettings, type ServerLogLevel } from '../config/live-settings.js';
+import { switchableLogger, type SwitchableLogger } from '../config/logger.js';
 import { formatListen } from '../listen.js';
 import type { NatCounters } from '../nat/index.js';
 import { startServer, type RunningServer, type ServerConfig } from '../server.js';
@@ -14,12 +16,18 @@ import { EXIT_FAILED, type ServerSpec } from './spec.js';
 
 async function main(): Promise<number> {
   const spec = readSpec<ServerSpec>();
-  const log = createLogger(spec.logLevel, { format: spec.logFormat, name: 'wirecagesrv' });
+  // Its level changes on reload when a settings file gives one.
+  const log = switchableLogger(spec.logLevel as ServerLogLevel, { format: spec.logFormat, name: 'wirecagesrv' });
   configureNotify(spec.notify, log);
   const stopped = stopSignal(spec);
   const privateKey = Buffer.from(spec.privateKey, 'base64');
   spec.privateKey = '';
-  let server;
+  let server: RunningServer | undefined;
+  // SIGHUP reloads (the unit's ExecReload sends it); the reload logs its own refusal.
+  process.on('SIGHUP', () => {
+    if (server) server.reload('SIGHUP').catch(() => {});
+    else log.warn('SIGHUP while starting: ignored, the files are being read for the start anyway');
+  });
   try {
     server = await startServer(serverConfig(spec, privateKey, log));
   } finally {
@@ -37,15 +45,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/**
- * The first of SIGINT, SIGTERM, SIGHUP (or, for the kernel NAT, losing stage 1). SIGHUP stops the
- * server for now (the unit's ExecReload sends it): reloading in place is yet to come.
- */
+/** The first of SIGINT, SIGTERM (or, for the kernel NAT, losing stage 1). */
 function stopSignal(spec: ServerSpec): Promise<NodeJS.Signals> {
   // Signals arrive more than once (the process group, and wirecage-userns forwarding): the first stops us.
   let stopping: (sig: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stopping = resolve));
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => stopping(s));
+  for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, () => stopping(s));
   // Without the userns helper (--nat kernel) nothing ends us with stage 1: notice being orphaned, so the
   // host's forwarding and nftables table are put back even when stage 1 was killed outright.
   const parent = process.ppid;
@@ -53,7 +58,7 @@ function stopSignal(spec: ServerSpec): Promise<NodeJS.Signals> {
   return stopped;
 }
 
-function serverConfig(spec: ServerSpec, privateKey: Buffer, log: Logger): ServerConfig {
+function serverConfig(spec: ServerSpec, privateKey: Buffer, log: SwitchableLogger): ServerConfig {
   return {
     privateKey,
     authToken: spec.authToken,
@@ -69,6 +74,8 @@ function serverConfig(spec: ServerSpec, privateKey: Buffer, log: Logger): Server
     maxPeers: spec.maxPeers,
     dns: spec.dns,
     adminToken: spec.adminToken,
+    tokenFiles: spec.tokenFiles,
+    drainTimeoutMs: spec.drainTimeoutMs,
     forwardListenAddress: spec.forwardListenAddress,
     forwardPorts: spec.forwardPorts,
     nat: spec.nat,
@@ -78,7 +85,15 @@ function serverConfig(spec: ServerSpec, privateKey: Buffer, log: Logger): Server
     trustedProxies: spec.trustedProxies,
     leaseMs: spec.leaseMs,
     logger: log,
+    settingsFile: spec.settings && { file: spec.settings.file, read: () => readLiveSettings(spec.settings!, startSettings(spec)), logger: log },
   };
+}
+
+/** The live settings as stage 1 parsed them: what a setting pinned by a flag or variable keeps. */
+function startSettings(spec: ServerSpec): LiveSettings {
+  const n = spec.nat;
+  const logLevel = spec.logLevel as ServerLogLevel;
+  return { allowLan: n.allowLan, allowDest: n.allowDest, logLevel, maxFlows: n.maxFlows, maxFlowsPerPeer: n.maxFlowsPerPeer, registerRate: spec.registerRate ?? DEFAULT_REGISTER_RATE };
 }
 
 function logStarted(server: RunningServer, spec: ServerSpec, log: Logger): void {

@@ -9,6 +9,7 @@ import type { ListenAddress } from '../listen.js';
 import type { NatOptions } from '../nat/index.js';
 import type { PortRange } from '../forwards/index.js';
 import type { NotifyTarget } from '../sd-notify.js';
+import type { SettingsOrigin } from '../config/live-settings.js';
 
 export interface ServerSpec {
   privateKey: string; // base64
@@ -26,6 +27,10 @@ export interface ServerSpec {
   maxPeers: number;
   dns?: string[];
   adminToken?: string;
+  /** The files the tokens came from (flag or credential), read again on reload; absent for a token given as a value. */
+  tokenFiles?: { auth?: string; admin?: string };
+  /** --drain-timeout in ms: how long a stop lets the API's requests in flight finish. */
+  drainTimeoutMs?: number;
   forwardListenAddress?: string;
   /** The public ports forwards may take (--forward-ports). */
   forwardPorts?: PortRange;
@@ -43,6 +48,8 @@ export interface ServerSpec {
   logLevel: LogLevel;
   /** --log-format; stage 1 and stage 2 write the same kind of line. */
   logFormat: LogFormat;
+  /** The settings file (--config-file) a reload reads again, and what argv and the environment pinned at start. */
+  settings?: SettingsOrigin;
   /** Where systemd hears from us when `up` runs as a Type=notify unit (sd-notify.ts); none outside systemd. */
   notify?: NotifyTarget;
 }

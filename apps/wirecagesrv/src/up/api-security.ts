@@ -1,5 +1,6 @@
 // How the API may be reached: TLS or a deliberate plain HTTP, the reverse
 // proxies believed about the client, and the registration lease.
+import { resolve } from 'node:path';
 import type { Logger } from '@wirecage/wg-engine';
 import { usage } from '../api/admin-client.js';
 import { TrustedProxies } from '../api/client-address.js';
@@ -17,7 +18,8 @@ export interface ApiSecurityFlags {
 
 export function apiSecurity(flags: ApiSecurityFlags, apiListen: ListenAddress, log: Logger): { tls: TlsFiles | undefined; leaseMs: number; trustedProxies: string[] } {
   // Usage errors (exit 2): checked before any socket is bound.
-  const tls = flags['tls-cert'] && flags['tls-key'] ? { certFile: flags['tls-cert'], keyFile: flags['tls-key'] } : undefined;
+  // Absolute: a reload reads them again, from wherever stage 2 then runs.
+  const tls = flags['tls-cert'] && flags['tls-key'] ? { certFile: resolve(flags['tls-cert']), keyFile: resolve(flags['tls-key']) } : undefined;
   const plain = plainHttpRefusal(apiListen, tls !== undefined, flags['insecure-http']);
   if (plain) usage(plain);
   let leaseMs: number, trustedProxies: string[];

@@ -17,8 +17,17 @@ export function readSecretFlag(s: SecretFlag, value: string | undefined, file: s
   if (value !== undefined && file) usage(`give the ${s.what} once: --${s.flag} (${envName(s.flag)}) or --${s.flag}-file (${envName(`${s.flag}-file`)}), not both`);
   if (!file) return value;
   try {
+    return readSecretFile(file, s.what);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+}
+
+/** A secret's file, trimmed; an error naming the file when it cannot be read (at start, and on every reload). */
+export function readSecretFile(file: string, what: string): string {
+  try {
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
-    return fail(`cannot read the ${s.what} file ${file}: ${(err as Error).message}`);
+    throw new Error(`cannot read the ${what} file ${file}: ${(err as Error).message}`);
   }
 }
