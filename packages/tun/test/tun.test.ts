@@ -223,7 +223,7 @@ describe('Tun in a lab network namespace', () => {
     tun.onPackets(() => {});
     tun.onError((err, queue) => errors.push([err, queue]));
     lab.ip('link', 'del', tun.name);
-    const [[err, queue]] = await waitFor('the read error', () => (errors.length > 0 ? errors : undefined));
+    const [err, queue] = await waitFor('the read error', () => errors[0]);
     assert.ok(err instanceof TunError);
     assert.equal(err.code, 'EBADFD');
     assert.equal(err.syscall, 'read');
