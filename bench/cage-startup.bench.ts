@@ -86,9 +86,9 @@ function timeOnce(ns: Netns, argv: string[]): { wall: number; cpu: number } {
   const start = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'nsenter', `--net=/run/netns/${ns.name}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   const wall = Number(process.hrtime.bigint() - start) / 1e9;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited with ${r.status}: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited with ${r.status}: ${r.stderr.toString()}`);
   const m = /^cpu (\S+) (\S+)$/m.exec(r.stderr.toString());
-  if (!m) throw new Error(`no CPU time from /usr/bin/time for ${argv.join(' ')}: ${r.stderr}`);
+  if (!m) throw new Error(`no CPU time from /usr/bin/time for ${argv.join(' ')}: ${r.stderr.toString()}`);
   return { wall, cpu: Number(m[1]) + Number(m[2]) };
 }
 

@@ -256,7 +256,7 @@ async function serveMetrics(
   try {
     return await MetricsServer.listen(at, m.registry);
   } catch (err) {
-    throw new Error(`metrics cannot listen on ${at}: ${(err as Error).message}`);
+    throw new Error(`metrics cannot listen on ${at}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -286,6 +286,6 @@ async function bindUdp(dev: Device, at: ListenAddress): Promise<UdpBind> {
   try {
     return await UdpBind.open(dev, wildcard ? { port } : { port, host4: host, ipv6: false });
   } catch (err) {
-    throw new Error(`WireGuard cannot listen on udp ${formatListen(at)}: ${(err as Error).message}`);
+    throw new Error(`WireGuard cannot listen on udp ${formatListen(at)}: ${(err as Error).message}`, { cause: err });
   }
 }

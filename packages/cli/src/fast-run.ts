@@ -70,7 +70,7 @@ function runConfig(pkg: PackageJson): Config {
     pjson: pkg,
     topicSeparator: ':',
     userAgent: `${pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-${process.version}`,
-    runHook: async () => ({ successes: [], failures: [] }),
+    runHook: () => Promise.resolve({ successes: [], failures: [] }),
     scopedEnvVarKey,
     scopedEnvVarKeys: (k: string) => [scopedEnvVarKey(k)],
     scopedEnvVar: (k: string) => process.env[scopedEnvVarKey(k)],

@@ -126,6 +126,7 @@ function resolveAddon(): string {
     throw new Error(
       `@wirecage/tun: no native addon for this machine; reinstall the package (it builds from source when no ` +
         `prebuild matches), or run \`npm run build\` in packages/tun of a checkout (${(err as Error).message.trim()})`,
+      { cause: err },
     );
   }
 }
@@ -135,7 +136,7 @@ function load(): Addon {
   try {
     return createRequire(import.meta.url)(addonPath) as Addon;
   } catch (err) {
-    throw new Error(`@wirecage/tun: cannot load the native addon ${addonPath}: ${(err as Error).message}`);
+    throw new Error(`@wirecage/tun: cannot load the native addon ${addonPath}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -58,7 +58,7 @@ export async function listenApi(apiHandler: http.RequestListener, at: ApiListen,
       try {
         return readFileSync(path);
       } catch (err) {
-        throw new Error(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
+        throw new Error(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`, { cause: err });
       }
     };
     const cert = read(tls.certFile, 'certificate (--tls-cert)');
@@ -66,7 +66,7 @@ export async function listenApi(apiHandler: http.RequestListener, at: ApiListen,
     try {
       server = https.createServer({ cert, key, ...OPTIONS }, handler);
     } catch (err) {
-      throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`);
+      throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`, { cause: err });
     }
   } else {
     server = http.createServer(OPTIONS, handler);

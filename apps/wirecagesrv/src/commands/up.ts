@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Errors, Flags } from '@oclif/core';
-import { createLogger, keyToBase64, LOG_FORMATS, type LogFormat, type LogLevel } from '@wirecage/wg-engine';
+import { createLogger, keyToBase64, LOG_FORMATS, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { DEFAULT_LEASE, DEFAULT_SUBNET } from '../registry/index.js';
 import { usage } from '../api/admin-client.js';
@@ -82,7 +82,7 @@ export default class Up extends Command {
     // Before parsing: the old names become the new ones, so the flags see them.
     const legacy = adoptLegacyEnv();
     const { flags } = await this.parse(Up);
-    const log = createLogger(flags['log-level'] as LogLevel, { format: flags['log-format'] as LogFormat, name: 'wirecagesrv' });
+    const log = createLogger(flags['log-level'], { format: flags['log-format'], name: 'wirecagesrv' });
     for (const w of legacy) log.warn(w);
 
     // Secrets read from the environment are removed from it, so no child process inherits them.
@@ -130,7 +130,7 @@ export default class Up extends Command {
       trustedProxies,
       leaseMs,
       logLevel: flags['log-level'] as LogLevel,
-      logFormat: flags['log-format'] as LogFormat,
+      logFormat: flags['log-format'],
     };
     privateKey.fill(0);
     // Stage 2 serves until a signal; it prints its own log and errors.

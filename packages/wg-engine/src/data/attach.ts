@@ -52,7 +52,10 @@ export async function attachDevice(device: Device, tun: Tun, opts: AttachOptions
     return {
       port: bind.port,
       plane: null,
-      close: async () => bind.close(),
+      close: () => {
+        bind.close();
+        return Promise.resolve();
+      },
     };
   }
   const rtc = opts.mode === 'rtc' || opts.mode === 'rtc-split';
