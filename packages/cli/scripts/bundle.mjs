@@ -120,6 +120,10 @@ await build({
   plugins: [metaUrl, requiredFromOwner],
   // @oclif/core's TypeScript support (development mode only) would bring in 9 MB of compiler.
   external: ['typescript'],
+  // oclif checks Node against its own package.json's engines, which it finds from __dirname: in a
+  // bundle it finds none and gives up, after evaluating all of semver (47 modules) for nothing.
+  // (The cli's own engines field is npm's to enforce.)
+  define: { 'process.env.OCLIF_DISABLE_ENGINE_WARNING': '"1"' },
   // A bug's stack names the bundle's functions; with NODE_OPTIONS=--enable-source-maps, its files
   // and lines in the tsc output. Node reads a map only when asked: no cost to a start-up.
   sourcemap: 'linked',
