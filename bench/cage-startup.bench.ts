@@ -4,7 +4,8 @@
 // time (user+sys of the whole process tree, steadier than wall time on a busy
 // machine) and the peak RSS of the largest wirecage process. It runs the
 // checkout's bin/run.js, which has no oclif.manifest.json (an installed
-// package has one): `run` skips oclif's start-up in both (src/fast-run.ts). The lab lives in its own
+// package has one): `run` skips oclif's start-up in both (src/fast-run.ts), and
+// the build bundles it and stage 2 (scripts/bundle.mjs). The lab lives in its own
 // namespaces. With --baseline DIR the same cage start-up with DIR's built CLI
 // is timed too. The commands take turns, one run each per round (the order
 // rotating), so a change in the machine's load between them lands on all

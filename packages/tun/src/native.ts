@@ -94,6 +94,7 @@ interface Addon {
     mtu?: number;
     devicePath?: string;
     offload?: boolean;
+    deleteWithNetns?: boolean;
   }): { fds: number[]; name: string; ifindex: number; mtu: number; vnetHdr: boolean; offloads: number };
   TunQueue: new (fd: number, maxPacket: number, batchSize: number, vnetHdr?: boolean) => NativeQueue;
   futexWait(words: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;

@@ -16,6 +16,7 @@ import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.j
 import { resolverMounts } from './resolver-mounts.js';
 import { cageFile, listCages } from './runtime-dir.js';
 import { WirecageError, expectedFailure, reportFailure } from '../errors.js';
+import type { Healing } from './heal.js';
 
 class CageError extends WirecageError {
   override name = 'CageError';
@@ -96,12 +97,20 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: CleanupStack): Pro
   // Registering again is for a failed handshake only: the token is not needed past this point.
   delete spec.reregister;
   // From here on the tunnel follows the server's name and the host's network changes (heal.ts),
-  // loaded while the command starts rather than before.
-  const healing = import('./heal.js').then(
-    ({ startHealing }) => startHealing(device, peers, { log, reresolveAfterSeconds: spec.reresolveAfterSeconds }),
+  // loaded while the command starts rather than before; a command that ends first does not wait
+  // for the load (tens of milliseconds on a busy machine) only to stop what it would start.
+  let ended = false;
+  let healing: Healing | undefined;
+  void import('./heal.js').then(
+    ({ startHealing }) => {
+      if (!ended) healing = startHealing(device, peers, { log, reresolveAfterSeconds: spec.reresolveAfterSeconds });
+    },
     (err: Error) => log.error(`the tunnel will not heal itself: ${err.message}`),
   );
-  cleanups.push(async () => (await healing)?.stop());
+  cleanups.push(() => {
+    ended = true;
+    healing?.stop();
+  });
 
   const mounts = [...spec.seal.shares, ...resolverMounts(spec, tun.name, cleanups)];
   return runCommand(spec, netnsFd, tun.name, mounts);
@@ -112,7 +121,9 @@ function openCageNetwork(spec: CageSpec, cleanups: CleanupStack): { netnsFd: num
   const netnsFd = createNetns();
   cleanups.push(() => closeSync(netnsFd));
   // Offloads need the sharded plane: the main-thread path reads one plain packet at a time.
-  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload && spec.workers > 0 });
+  // Deleted with the namespace, in the kernel's background, rather than by the TUN's last close on
+  // the way out of every cage (tens of milliseconds).
+  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload && spec.workers > 0, deleteWithNetns: true });
   cleanups.push(() => tun.close());
   configureNetwork(spec, netnsFd, tun.name);
   return { netnsFd, tun };
