@@ -4,7 +4,8 @@
 // time (user+sys of the whole process tree, steadier than wall time on a busy
 // machine) and the peak RSS of the largest wirecage process. It runs the
 // checkout's bin/run.js, which has no oclif.manifest.json (an installed
-// package has one): `run` skips oclif's start-up in both (src/fast-run.ts). The lab lives in its own
+// package has one): `run` skips oclif's start-up in both (src/fast-run.ts), and
+// the build bundles it and stage 2 (scripts/bundle.mjs). The lab lives in its own
 // namespaces. With --baseline DIR the same cage start-up with DIR's built CLI
 // is timed too. The commands take turns, one run each per round (the order
 // rotating), so a change in the machine's load between them lands on all
@@ -86,9 +87,9 @@ function timeOnce(ns: Netns, argv: string[]): { wall: number; cpu: number } {
   const start = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'nsenter', `--net=/run/netns/${ns.name}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   const wall = Number(process.hrtime.bigint() - start) / 1e9;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited with ${r.status}: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited with ${r.status}: ${r.stderr.toString()}`);
   const m = /^cpu (\S+) (\S+)$/m.exec(r.stderr.toString());
-  if (!m) throw new Error(`no CPU time from /usr/bin/time for ${argv.join(' ')}: ${r.stderr}`);
+  if (!m) throw new Error(`no CPU time from /usr/bin/time for ${argv.join(' ')}: ${r.stderr.toString()}`);
   return { wall, cpu: Number(m[1]) + Number(m[2]) };
 }
 

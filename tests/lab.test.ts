@@ -36,7 +36,7 @@ async function labNamespacesOnMachine(lab: Lab): Promise<string[]> {
   const list = (await runOrThrow('ip', ['netns', 'list'])).stdout;
   return list
     .split('\n')
-    .map((l) => l.split(' ')[0])
+    .map((l) => l.split(' ')[0]!)
     .filter((n) => n.startsWith(`${lab.id}-`));
 }
 
@@ -162,9 +162,9 @@ describe('lab library', () => {
         txBytes: 180,
         persistentKeepalive: 25,
       });
-      assert.equal(d.peers[1].latestHandshake, null);
-      assert.deepEqual(d.peers[1].allowedIps, []);
-      assert.equal(d.peers[1].presharedKey, 'PSK');
+      assert.equal(d.peers[1]!.latestHandshake, null);
+      assert.deepEqual(d.peers[1]!.allowedIps, []);
+      assert.equal(d.peers[1]!.presharedKey, 'PSK');
       assert.ok(!JSON.stringify(d).includes('PRIVATE'));
     });
 
@@ -232,7 +232,7 @@ describe('lab library', () => {
 
       const dump = await wg.a.dump();
       assert.equal(dump.peers.length, 1);
-      const peer = dump.peers[0];
+      const peer = dump.peers[0]!;
       assert.equal(peer.publicKey, wg.b.publicKey);
       assert.equal(peer.presharedKey, readFileSync(wg.psk, 'utf8').trim());
       assert.equal(peer.endpoint, '198.18.0.2:51821');
@@ -295,7 +295,7 @@ describe('lab library', () => {
         const wg = await wgPair(lab, a, b, { a: v.a.v6!, b: v.b.v6! });
         await assertPing(a, '198.19.0.2');
         await assertPing(b, 'fd7a:c0de:ffff::1');
-        const peer = (await wg.a.dump()).peers[0];
+        const peer = (await wg.a.dump()).peers[0]!;
         assert.equal(peer.endpoint, '[fd7a:c0de:1::2]:51821');
         assertRecentHandshake(peer.latestHandshake);
         seen = { lab, sockets: [wg.a.socketPath, wg.b.socketPath] };

@@ -33,7 +33,7 @@ export interface Endpoint {
   /** Tunnel address of this side. */
   address: string;
   /** Runs a command in the network namespace where this side's tunnel interface lives. */
-  exec(cmd: string, args: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+  exec: (cmd: string, args: readonly string[], opts?: ExecOptions) => Promise<ExecResult>;
 }
 
 export function wireguardGoEndpoint(wg: WireguardGoPeer, address: string): Endpoint {

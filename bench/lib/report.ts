@@ -1,7 +1,7 @@
 // bench/results/dataplane.md: the goals first (reached or not, with the
 // numbers), then one table per metric with ratios against the anchor, then
 // how it was measured and on what.
-import { busyNote, gbit, machineSection, s2, spread, table, times } from './markdown.js';
+import { busyNote, machineSection, s2, spread, table, times } from './markdown.js';
 import { TESTS, UDP_DATAGRAM, type TestId } from './measure.js';
 import { PAIR_TITLES } from './pairs.js';
 import { ANCHOR, cpuPerGB, ratio, type BenchRun, type PairResult } from './results.js';
@@ -70,7 +70,7 @@ function goals(run: BenchRun): Goal[] {
     reached: base === undefined || pingRows.length === 0 ? null : pingRows.every((p) => pingOverhead(p)! <= base),
   });
 
-  const cages = [cw, cc].filter((p) => p !== undefined) as PairResult[];
+  const cages = [cw, cc].filter((p) => p !== undefined);
   out.push({
     goal: 'client peak RSS < 150 MB (the cage’s stage 2, left side)',
     measured: cages.length === 0 ? '–' : cages.map((p) => `${p.name} ${mb(p.rss.left)} MB (whole wirecage ${mb(p.rss.leftProgram)} MB)`).join(', '),

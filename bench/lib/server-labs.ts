@@ -10,7 +10,6 @@
 // file from the answer; the anchor's cage gets the same file by hand.
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Lab, Netns } from '@wirecage/tests/lib/netns.js';
 import type { LabProcess } from '@wirecage/tests/lib/process.js';
 import { waitFor } from '@wirecage/tests/lib/wait.js';

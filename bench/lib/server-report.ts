@@ -2,7 +2,7 @@
 // the anchor (wireguard-go + nft masquerade), server CPU per GB,
 // registrations per second, memory per 1,000 peers, then how and on what.
 import type { MachineInfo } from './machine.js';
-import { busyNote, gbit, machineSection, s2, spread, table, times } from './markdown.js';
+import { busyNote, machineSection, s2, spread, table, times } from './markdown.js';
 import type { TransferResult } from './measure.js';
 import { cpuPerGB, ratio } from './results.js';
 import { ANCHOR_SETUP, SETUP_TITLES, type ServerSetup } from './server-labs.js';

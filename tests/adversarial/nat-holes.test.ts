@@ -185,7 +185,7 @@ describe('adversarial: the NAT holes stay closed', function () {
       const key = peers[0]!.go.publicKey;
       const squat = (await admin('POST', { client_public_key: key, protocol: 'tcp', public_port: SQUAT_PORT, target_port: 22 })).stdout.split('\n');
       assert.equal(squat[1], '403', squat[0]);
-      assert.match(JSON.parse(squat[0]!).error as string, /outside the ports this server forwards \(20000-29999\)/);
+      assert.match((JSON.parse(squat[0]!) as { error: string }).error, /outside the ports this server forwards \(20000-29999\)/);
       const listening = async (port: number) => (await l.srv.runOrThrow('ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '';
       assert.equal(await listening(SQUAT_PORT), false);
       assert.equal((await nsRun(l.inet, process.execPath, [PROBE, 'tcp', SRV_INET4, String(SQUAT_PORT)], { timeoutMs: 10_000 })).stdout.trim(), 'connect-error ECONNREFUSED');
@@ -248,7 +248,12 @@ function natNamespace(root: number): string {
   const tree = new Set([root]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const [pid, ppid] of parents) if (tree.has(ppid) && !tree.has(pid)) (tree.add(pid), (grew = true));
+    for (const [pid, ppid] of parents) {
+      if (tree.has(ppid) && !tree.has(pid)) {
+        tree.add(pid);
+        grew = true;
+      }
+    }
   }
   for (const pid of tree) {
     try {

@@ -145,7 +145,7 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
     const fresh = await runCaged(l, ['true']);
     assert.equal(fresh.code, 0, fresh.stderr);
     const forget = async () => {
-      const key = JSON.parse(await readFile(leaseFile('lab'), 'utf8')).client_public_key as string;
+      const key = (JSON.parse(await readFile(leaseFile('lab'), 'utf8')) as { client_public_key: string }).client_public_key;
       const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', key, '--api', url, '--ca-file', ca.cert], {
         env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
         timeoutMs: 30_000,

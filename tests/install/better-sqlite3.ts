@@ -25,7 +25,7 @@ export interface BetterSqlite3Mirror {
   /** The package's tarball at `version`, to publish to the local registry. */
   packageTarball: string;
   /** How many times the binary was downloaded. */
-  downloads(): number;
+  downloads: () => number;
 }
 
 /** The better-sqlite3 wirecagesrv resolves in the checkout: its directory and version. */

@@ -4,7 +4,6 @@
 // always started inside the client namespace, so no cage traffic ever
 // touches the machine's own namespace.
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { ExecOptions, ExecResult } from './exec.js';
 import { nsRun, type Lab, type Netns } from './netns.js';
 import type { SpawnOptions, LabProcess } from './process.js';

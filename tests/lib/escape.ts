@@ -3,7 +3,7 @@
 // cage that record whatever reaches them, and an interactive shell under a
 // pseudo-terminal that the test types into. The test user is test-user.ts's.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, rm } from 'node:fs/promises';
+import { chmod, chown } from 'node:fs/promises';
 import { createServer, connect, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -29,7 +29,7 @@ export async function waitFor<T>(predicate: () => T | Falsy | Promise<T | Falsy>
   for (;;) {
     attempts++;
     const value = await predicate();
-    if (value) return value as T;
+    if (value) return value;
     const now = Date.now();
     if (now >= deadline) {
       let extra = '';

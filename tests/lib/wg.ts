@@ -97,11 +97,13 @@ function toInt(s: string): number {
 export function parseWgDump(text: string): WgDump {
   const lines = text.split('\n').filter((l) => l !== '');
   if (lines.length === 0) throw new Error('wg dump: empty output');
-  const iface = lines[0].split('\t');
-  if (iface.length !== 4) throw new Error(`wg dump: interface line has ${iface.length} fields, expected 4`);
+  const head = lines[0]!.split('\t');
+  if (head.length !== 4) throw new Error(`wg dump: interface line has ${head.length} fields, expected 4`);
+  const iface = head as [string, string, string, string];
   const peers = lines.slice(1).map((line, i) => {
-    const f = line.split('\t');
-    if (f.length !== 8) throw new Error(`wg dump: peer line ${i + 1} has ${f.length} fields, expected 8`);
+    const fields = line.split('\t');
+    if (fields.length !== 8) throw new Error(`wg dump: peer line ${i + 1} has ${fields.length} fields, expected 8`);
+    const f = fields as [string, string, string, string, string, string, string, string];
     const handshake = toInt(f[4]);
     return {
       publicKey: f[0],

@@ -38,7 +38,7 @@ describe('wirecagesrv port forwards', function () {
   /** `wirecage run NAME ... -- node forwards-service.mjs`, once the services listen. */
   async function startCage(name: string, publish: string[]): Promise<LabProcess> {
     const cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', name, ...publish.flatMap((p) => ['--publish', p]), '--', process.execPath, SERVICE, '8080', '5353'], { env: l.env });
-    await waitFor(async () => (cage.assertRunning(), cage.output().includes('ready')), { what: 'the services in the cage', timeoutMs: 30_000, describe: () => `${cage.describe()}\n${server.describe()}` });
+    await waitFor(() => (cage.assertRunning(), cage.output().includes('ready')), { what: 'the services in the cage', timeoutMs: 30_000, describe: () => `${cage.describe()}\n${server.describe()}` });
     return cage;
   }
 

@@ -130,7 +130,7 @@ describe('wirecagesrv kernel NAT', function () {
   it('relays port forwards into the cage; the services see the remote client\'s real address', async () => {
     const cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--publish', '28080:8080', '--publish', '28053:5353/udp', '--', process.execPath, SERVICE, '8080', '5353'], { env: l.env });
     try {
-      await waitFor(async () => (cage.assertRunning(), cage.output().includes('ready')), { what: 'the services in the cage', timeoutMs: 30_000, describe: () => `${cage.describe()}\n${server.describe()}` });
+      await waitFor(() => (cage.assertRunning(), cage.output().includes('ready')), { what: 'the services in the cage', timeoutMs: 30_000, describe: () => `${cage.describe()}\n${server.describe()}` });
       const tcp = (await nsRun(l.inet, process.execPath, [CLIENT, 'tcp', SRV_INET4, '28080', 'hello through the forward'], { timeoutMs: 10_000 })).stdout;
       const [me, reply] = tcp.split('|') as [string, string];
       assert.equal(reply, `tcp ${INET4} ${me.split(' ')[1]}\nhello through the forward`, `${tcp}\n${server.describe()}`);

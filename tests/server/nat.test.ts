@@ -178,7 +178,7 @@ describe('wirecagesrv userspace NAT', function () {
       // 15 s (Keepalive-Timeout + Rekey-Timeout) of unanswered packets.
       timeoutMs: 6_000,
       intervalMs: 200,
-      describe: async () => `${cage.describe()}\n${server.describe()}`,
+      describe: () => `${cage.describe()}\n${server.describe()}`,
     });
     const after = (await lines()).slice(mark);
     assert.equal(after.filter((l) => l.startsWith('addr ')).at(-1), addrBefore, 'the cage keeps its address');

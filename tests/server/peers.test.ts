@@ -16,7 +16,7 @@ import type { LabProcess } from '../lib/process.js';
 import { startFixture } from '../lib/cage.js';
 import { GATEWAY4, INET4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, scrapeMetric, type SrvLab, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
-import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
+import { writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
 const ADMIN = 'lab-admin-peers-0123456789';
@@ -124,7 +124,7 @@ describe('wirecagesrv peers list / remove', function () {
     // goes back to the pool, so the next peer to get it must not receive what this one brings.
     const ticks = await startFixture(l.inet, TICKS, [INET4, '7100']);
     await cli.runOrThrow('ip', ['route', 'add', '10.99.1.0/24', 'dev', go.ifname]);
-    let removed = '';
+    let removed: string;
     const holder = cli.spawn(process.execPath, ['-e', `require('net').connect(7100, '${INET4}').on('data', () => {}).on('error', () => {}); setTimeout(() => {}, 60000)`]);
     try {
       await waitFor(() => ticks.output().includes('connected '), { what: 'the connection through the NAT', timeoutMs: 10_000, describe: () => ticks.describe() });

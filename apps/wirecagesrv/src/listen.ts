@@ -9,7 +9,7 @@ export function parseListen(text: string, flag: string): ListenAddress {
     return parseHostPort(text.trim(), { portZero: true });
   } catch (err) {
     if (!(err instanceof HostPortError)) throw err;
-    throw new Error(`${flag} "${text}" must be IP:PORT, such as 0.0.0.0:8443 or [::]:8443: ${err.reason}`);
+    throw new Error(`${flag} "${text}" must be IP:PORT, such as 0.0.0.0:8443 or [::]:8443: ${err.reason}`, { cause: err });
   }
 }
 

@@ -313,7 +313,7 @@ async function serveMetrics(
     // /readyz here too, for a probe that reaches the metrics port but not the API (one implementation: api/readyz.ts).
     return await MetricsServer.listen(at, m.registry, { '/readyz': readyzListener(s.readiness) });
   } catch (err) {
-    throw new Error(`metrics cannot listen on ${at}: ${(err as Error).message}`);
+    throw new Error(`metrics cannot listen on ${at}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -47,7 +47,7 @@ export function request(sock: string, method: string, path: string, headers: Rec
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode!, headers: res.headers, body: text ? JSON.parse(text) : {} });
+        resolve({ status: res.statusCode!, headers: res.headers, body: text ? (JSON.parse(text) as Answer['body']) : {} });
       });
     });
     req.on('error', reject);

@@ -39,7 +39,7 @@ function request(socketPath: string, r: Req, tls?: { ca: Buffer; servername: str
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode!, headers: res.headers, body: text === '' ? {} : JSON.parse(text) });
+        resolve({ status: res.statusCode!, headers: res.headers, body: text === '' ? {} : (JSON.parse(text) as Answer['body']) });
       });
     };
     const req = tls ? https.request({ ...opts, ca: tls.ca, servername: tls.servername, agent: false }, onRes) : http.request({ ...opts, agent: false }, onRes);

@@ -100,7 +100,7 @@ describe('client address behind a reverse proxy', () => {
       return new Promise((resolve, reject) => {
         const req = http.request({ ...to, method: 'POST', path: '/v1/register', agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
           let text = '';
-          res.on('data', (c: Buffer) => (text += c));
+          res.on('data', (c: Buffer) => (text += c.toString()));
           res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
         });
         req.on('error', reject);

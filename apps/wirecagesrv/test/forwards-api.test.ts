@@ -43,7 +43,7 @@ describe('API /v1/portforward', () => {
     const dir = tmp.make();
     const registry = Registry.open({ path: opts.path ?? join(dir, 'r.db'), subnet: '10.200.100.0/24', subnet6: 'fd00:aa::/64' });
     const manager = new ForwardManager({ listenAddress: '127.0.0.1' });
-    await restoreForwards(registry, manager, { error() {}, warn() {}, info() {}, debug() {} } as never);
+    await restoreForwards(registry, manager, { error() {}, warn() {}, info() {}, debug() {} });
     const handler = createApiHandler({
       registry,
       authToken: TOKEN,

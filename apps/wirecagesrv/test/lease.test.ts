@@ -112,7 +112,7 @@ describe('leases', () => {
     r.forwards.add({ protocol: 'tcp', publicPort: port, targetPort: 80, peerPublicKey: expiring });
     await manager.open({ protocol: 'tcp', publicPort: port, targetPort: 80, address4: peer.address4, address6: peer.address6 });
     assert.ok(await portTaken(port), 'the forward listens');
-    const expiry = startLeaseExpiry({ registry: r, manager, onRemoved: (p) => void removed.push(p), intervalMs: 50, logger: log as never });
+    const expiry = startLeaseExpiry({ registry: r, manager, onRemoved: (p) => void removed.push(p), intervalMs: 50, logger: log });
     try {
       // The other peer keeps registering: its lease never runs out.
       const renew = setInterval(() => r.register(staying), 100);

@@ -23,7 +23,7 @@ describe('registry', () => {
     const meta = Object.fromEntries((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((m) => [m.key, m.value]));
     db.close();
     assert.equal(meta.subnet4, '10.200.100.0/24');
-    assert.match(meta.subnet6, /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
+    assert.match(meta.subnet6 ?? '', /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
   });
 
   it('opens a file at the current version without changing its data', () => {

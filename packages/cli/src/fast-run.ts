@@ -40,7 +40,10 @@ export const helpFlags = (pkg: PackageJson = pjson()): string[] => [...new Set([
 export async function fastRun(argv: string[]): Promise<boolean> {
   const pkg = pjson();
   if (!isFastRun(argv, helpFlags(pkg))) return false;
-  const [{ default: Run }, { flush, handle }] = await Promise.all([import('./commands/run.js'), import('@oclif/core')]);
+  // oclif by its default export (module.exports, as Node gives it to an ES module): a bundle's
+  // chunk (scripts/bundle.mjs) carries no named exports for a CommonJS package.
+  const [{ default: Run }, { default: oclif }] = await Promise.all([import('./commands/run.js'), import('@oclif/core')]);
+  const { flush, handle } = oclif;
   const cmd = new Run(argv.slice(1), runConfig(pkg));
   cmd.id = 'run';
   // As oclif's execute: the command's own boundary (WirecageCommand.catch) reports expected and
@@ -70,7 +73,7 @@ function runConfig(pkg: PackageJson): Config {
     pjson: pkg,
     topicSeparator: ':',
     userAgent: `${pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-${process.version}`,
-    runHook: async () => ({ successes: [], failures: [] }),
+    runHook: () => Promise.resolve({ successes: [], failures: [] }),
     scopedEnvVarKey,
     scopedEnvVarKeys: (k: string) => [scopedEnvVarKey(k)],
     scopedEnvVar: (k: string) => process.env[scopedEnvVarKey(k)],

@@ -26,7 +26,7 @@ describe('browserProfileInUse', function () {
   });
   after(async () => {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : null)));
+    await Promise.all(procs.filter((p) => p.exitCode === null && p.signalCode === null).map((p) => new Promise((r) => p.once('exit', r))));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -263,12 +263,12 @@ describe('browserProfileInUse', function () {
       writeFileSync(lockFile, '');
       // python3, renamed: fcntl(F_SETLK) on .parentlock as Firefox does, then wait to be killed.
       const py = join(bin, 'firefox');
-      copyFileSync(PYTHON!, py);
+      copyFileSync(PYTHON, py);
       const code = `import fcntl,sys,time\nf=open(sys.argv[1],'r+')\nfcntl.lockf(f,fcntl.LOCK_EX|fcntl.LOCK_NB)\nprint('locked',flush=True)\ntime.sleep(300)\n`;
       const p = spawn(py, ['-c', code, lockFile], { stdio: ['ignore', 'pipe', 'inherit'] });
       procs.push(p);
       await new Promise<void>((resolve, reject) => {
-        p.stdout!.once('data', () => resolve());
+        p.stdout.once('data', () => resolve());
         p.once('exit', (c) => reject(new Error(`the lock holder exited with ${c}`)));
       });
       const msg = browserProfileInUse(['firefox-esr', '--profile', prof], envFor(freshHome()));

@@ -132,7 +132,7 @@ describe('wirecage doctor', function () {
       // A user namespace of our own where the limit is 0: its processes cannot make another.
       const setup = 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"';
       const probe = spawnSync('unshare', ['-Ur', 'sh', '-c', setup, 'sh', 'true']);
-      assert.equal(probe.status, 0, `unshare -Ur with the limit set inside it failed: ${probe.stderr}`);
+      assert.equal(probe.status, 0, `unshare -Ur with the limit set inside it failed: ${probe.stderr.toString()}`);
       const r = checkIn(['unshare', '-Ur', 'sh', '-c', setup, 'sh'], 'checkUserNamespaces');
       assert.equal(r.ok, false);
       assert.equal(r.detail, 'refused (unshare(CLONE_NEWUSER): No space left on device)');
@@ -241,7 +241,7 @@ describe('wirecage doctor', function () {
       assert.equal(r.ok, false);
       assert.equal(r.detail, `others may read it: ${config} is 0755, ${join(config, 'keys', 'work.key')} is 0640`);
       assert.equal(r.fix, `run \`chmod 700 ${config} && chmod 600 ${join(config, 'keys', 'work.key')}\``);
-      spawnSync('sh', ['-c', r.fix!.replace(/^run `|`$/g, '')]);
+      spawnSync('sh', ['-c', r.fix.replace(/^run `|`$/g, '')]);
       assert.equal(checkConfigDir(config).ok, true);
     });
   });
@@ -253,7 +253,7 @@ describe('wirecage doctor', function () {
       const env = { ...process.env, XDG_CONFIG_HOME: config };
       const text = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', env });
       const lines = text.stdout.trim().split('\n');
-      assert.deepEqual(lines.map((l) => /^(ok  |FAIL)  ([^:]+):/.exec(l)?.[2]), ['user namespaces', '/dev/net/tun', 'kernel', 'config directory']);
+      assert.deepEqual(lines.map((l) => /^(ok {2}|FAIL) {2}([^:]+):/.exec(l)?.[2]), ['user namespaces', '/dev/net/tun', 'kernel', 'config directory']);
       assert.match(lines[3]!, new RegExp(`^FAIL  config directory: others may read it: ${join(config, 'wirecage')} is 0755; run \`chmod 700 `));
       assert.equal(text.status, 1);
 

@@ -66,7 +66,12 @@ describe('error boundary', function () {
       );
       const debug = broken(['run', '-c', conf, '--log-level', 'debug', '--', 'true']);
       assert.equal(debug.status, 125, debug.stderr);
-      assert.match(debug.stderr, /^wirecage: internal error, please report: process\.getuid is not a function\nTypeError: process\.getuid is not a function\n {4}at buildSpec \(.*from-config\.js:\d+:\d+\)\n/);
+      // Stage 1's run is a bundle (scripts/bundle.mjs): its stack names the function, and with the
+      // bundle's source maps the source file.
+      assert.match(debug.stderr, /^wirecage: internal error, please report: process\.getuid is not a function\nTypeError: process\.getuid is not a function\n {4}at buildSpec \(.*\.js:\d+:\d+\)\n/);
+      const mapped = broken(['run', '-c', conf, '--log-level', 'debug', '--', 'true'], { NODE_OPTIONS: '--enable-source-maps' });
+      assert.equal(mapped.status, 125, mapped.stderr);
+      assert.match(mapped.stderr, /\n {4}at buildSpec \(.*\/cage\/from-config\.ts:\d+:\d+\)\n/);
     });
   });
 

@@ -246,7 +246,10 @@ describe('configForServer keeps the registration', function () {
 
   it('on 429 with nothing stored, waits Retry-After once and retries once; gives up past 30 s', async () => {
     const slept: number[] = [];
-    const sleep = async (ms: number) => void slept.push(ms);
+    const sleep = (ms: number) => {
+      slept.push(ms);
+      return Promise.resolve();
+    };
     let n = 0;
     reply = (req, res) => (n++ === 0 ? res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '5' }).end('{"error":"slow down"}') : ok()(req, res));
     await configForServer('lab', { sleep });
@@ -294,7 +297,10 @@ describe('configForServer keeps the registration', function () {
     const privateKey = Buffer.from(key, 'base64');
 
     const slept: number[] = [];
-    const sleep = async (ms: number) => void slept.push(ms);
+    const sleep = (ms: number) => {
+      slept.push(ms);
+      return Promise.resolve();
+    };
     let n = 0;
     reply = (req, res) => (n++ === 0 ? res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '3' }).end('{"error":"slow down"}') : ok()(req, res));
     const fresh = await registerAfresh(again, privateKey, { sleep, now: () => Date.parse(stored.registered_at) + 1000 });

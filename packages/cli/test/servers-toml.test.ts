@@ -76,7 +76,7 @@ describe('config.toml subset', () => {
     assert.equal(readFileSync(file, 'utf8'), 'version = 1\n\n[servers.lab]\napi_url = "https://10.1.2.3:8443"\ntoken = "t0k"\nca_file = "ca/lab.pem"\n');
     const entry = loadServers(file).servers.get('lab')!;
     assert.deepEqual(entry, { apiUrl: 'https://10.1.2.3:8443', token: 't0k', caFile: 'ca/lab.pem' });
-    assert.equal(resolveCaFile(file, entry.caFile!), join(dir, 'cfg', 'ca', 'lab.pem'));
+    assert.equal(resolveCaFile(file, entry.caFile), join(dir, 'cfg', 'ca', 'lab.pem'));
     assert.equal(resolveCaFile(file, '/etc/ssl/lab.pem'), '/etc/ssl/lab.pem', 'one written by hand may be absolute');
   });
 });

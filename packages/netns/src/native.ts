@@ -112,6 +112,7 @@ function resolveAddon(): string {
     throw new Error(
       `@wirecage/netns: no native addon for this machine; reinstall the package (it builds from source when no ` +
         `prebuild matches), or run \`npm run build\` in packages/netns of a checkout (${(err as Error).message.trim()})`,
+      { cause: err },
     );
   }
 }
@@ -128,7 +129,7 @@ function load(): Addon {
   try {
     return createRequire(import.meta.url)(addonPath) as Addon;
   } catch (err) {
-    throw new Error(`@wirecage/netns: cannot load the native addon ${addonPath}: ${(err as Error).message}`);
+    throw new Error(`@wirecage/netns: cannot load the native addon ${addonPath}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -6,9 +6,9 @@ describe('CleanupStack', () => {
     const ran: string[] = [];
     const stack = new CleanupStack();
     stack.push(() => void ran.push('registry'));
-    stack.push(async () => {
+    stack.push(() => {
       ran.push('device');
-      throw new Error('device failed');
+      return Promise.reject(new Error('device failed'));
     });
     stack.push(() => {
       ran.push('api');
@@ -36,9 +36,9 @@ describe('CleanupStack', () => {
       ran.push('uapi');
       throw new Error('uapi failed');
     });
-    stack.push(async () => {
+    stack.push(() => {
       ran.push('metrics');
-      throw new Error('metrics failed');
+      return Promise.reject(new Error('metrics failed'));
     });
     await stack.unwind((err) => errors.push((err as Error).message));
     assert.deepEqual(ran, ['metrics', 'uapi', 'tun']);

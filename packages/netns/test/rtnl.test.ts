@@ -84,8 +84,8 @@ describe('Rtnl in a fresh namespace', function () {
     assert.equal(nl.link('lo').up, true);
     assert.equal(nl.link('wcta').mtu, 1420);
     const ip = JSON.parse(inNetns(fd, 'ip', '-j', 'link', 'show', 'wcta')) as IpAddr[];
-    assert.equal(ip[0].mtu, 1420);
-    assert.ok(ip[0].flags.includes('UP'));
+    assert.equal(ip[0]!.mtu, 1420);
+    assert.ok(ip[0]!.flags.includes('UP'));
     nl.setUp('wctb', false);
     assert.equal(nl.link('wctb').up, false);
     nl.setUp('wctb');
@@ -115,7 +115,7 @@ describe('Rtnl in a fresh namespace', function () {
     const v6 = nl.addresses('wcta').find((a) => a.address === 'fd77::2');
     assert.ok(v6 && v6.flags & IFA_F_NODAD);
     const ip = JSON.parse(inNetns(fd, 'ip', '-j', 'addr', 'show', 'dev', 'wcta')) as IpAddr[];
-    const fromIp = ip[0].addr_info.map((a) => `${a.local}/${a.prefixlen}`);
+    const fromIp = ip[0]!.addr_info.map((a) => `${a.local}/${a.prefixlen}`);
     assert.ok(fromIp.includes('10.77.0.2/24') && fromIp.includes('fd77::2/64'));
     // No "tentative" state (unlike the kernel's own link-local address): usable immediately.
     const line = inNetns(fd, 'ip', '-o', '-6', 'addr', 'show', 'dev', 'wcta').split('\n').find((l) => l.includes('fd77::2/64'));

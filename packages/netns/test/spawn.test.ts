@@ -219,7 +219,7 @@ describe('spawnInCage', function () {
       // 1 init, 2 the shell, then its pipeline.
       const [pid, procs] = r.stdout.split('\n');
       assert.equal(pid, '2');
-      const seen = procs.trim().split(' ').map(Number);
+      const seen = procs!.trim().split(' ').map(Number);
       assert.deepEqual(seen.slice(0, 2), [1, 2]);
       assert.ok(seen.length <= 6, `/proc shows ${seen.length} processes: ${procs}`);
       assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / \/proc /.test(l)).length, 1);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchStage2, pipe } from '../src/index.js';
+import type { ProbeReport } from './fixtures/stage2-probe.js';
 import { readAll } from './lab.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -34,7 +35,7 @@ async function report(contents: string[], options: { userNamespace: boolean }) {
     }
     const [status, out] = await Promise.all([code, readAll(r)]);
     assert.equal(status, 0);
-    return { spec, got: JSON.parse(out) };
+    return { spec, got: JSON.parse(out) as ProbeReport };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -22,7 +22,7 @@ describe('unix datagram sockets (sd_notify)', () => {
         sendUnixDatagram(name, Buffer.from('READY=1\nSTATUS=ok'));
         const d = receiveUnixDatagram(fd, buf);
         assert.deepEqual(d, { length: 17, truncated: false, pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
-        assert.equal(buf.subarray(0, d!.length).toString(), 'READY=1\nSTATUS=ok');
+        assert.equal(buf.subarray(0, d.length).toString(), 'READY=1\nSTATUS=ok');
         // Too long for the buffer: cut, and said so.
         sendUnixDatagram(name, Buffer.alloc(100, 1));
         assert.deepEqual(receiveUnixDatagram(fd, buf), { length: 64, truncated: true, pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });

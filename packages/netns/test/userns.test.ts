@@ -11,7 +11,7 @@ const helper = (args: string[], options: { asUser?: { uid: number; gid: number }
   const [file, argv] = options.asUser
     ? ['setpriv', [`--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, '--clear-groups', userNamespaceHelper, ...args]]
     : [userNamespaceHelper, args];
-  return spawnSync(file, argv as string[], { encoding: 'utf8', cwd: '/' });
+  return spawnSync(file, argv, { encoding: 'utf8', cwd: '/' });
 };
 
 function isAlive(pid: number): boolean {

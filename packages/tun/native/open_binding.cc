@@ -39,6 +39,7 @@ bool ReadRequest(const Napi::CallbackInfo& info, OpenRequest* req) {
     return false;
   }
   req->offload = o.Get("offload").ToBoolean().Value();
+  req->deleteWithNetns = o.Get("deleteWithNetns").ToBoolean().Value();
   req->netnsFd = static_cast<int>(netnsFd);
   req->queues = static_cast<int>(queues);
   req->mtu = static_cast<int>(mtu);

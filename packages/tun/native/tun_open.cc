@@ -92,6 +92,15 @@ bool InterfaceIoctl(int sock, unsigned long request, const char* syscall, ifreq*
   return false;
 }
 
+// A persistent interface outlives its queues: the kernel deletes it with its
+// network namespace, from a workqueue, instead of in the last close(), which
+// waits for RCU grace periods (tens of milliseconds).
+bool SetPersist(OpenResult* r) {
+  if (ioctl(r->fds[0], TUNSETPERSIST, 1) == 0) return true;
+  Fail(r, "ioctl(TUNSETPERSIST)");
+  return false;
+}
+
 // Interface ioctls go through a socket: it must be created after setns so it
 // belongs to the target namespace (the host's /sys would describe the wrong one).
 bool QueryInterface(const OpenRequest& req, OpenResult* r) {
@@ -129,7 +138,11 @@ OpenResult OpenTunQueues(const OpenRequest& req) {
       return r;
     }
   }
-  if ((req.offload && !SetOffloads(&r)) || !QueryInterface(req, &r)) CloseAll(&r);
+  if ((req.offload && !SetOffloads(&r)) || !QueryInterface(req, &r) || (req.deleteWithNetns && !SetPersist(&r))) {
+    // A persistent interface would stay after its fds: make it ordinary again before they close.
+    if (req.deleteWithNetns && !r.fds.empty()) ioctl(r.fds[0], TUNSETPERSIST, 0);
+    CloseAll(&r);
+  }
   return r;
 }
 

@@ -13,6 +13,7 @@ struct OpenRequest {
   int queues = 1;
   int mtu = 0;                           // 0: leave the kernel's default
   bool offload = false;                  // IFF_VNET_HDR and as many TUN_F_* offloads as the kernel takes
+  bool deleteWithNetns = false;          // TUNSETPERSIST: the interface ends with its namespace, not its queues
 };
 
 // The 10-byte struct virtio_net_hdr (no num_buffers) that an offloading TUN

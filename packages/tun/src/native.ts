@@ -104,6 +104,7 @@ interface Addon {
     mtu?: number;
     devicePath?: string;
     offload?: boolean;
+    deleteWithNetns?: boolean;
   }): { fds: number[]; name: string; ifindex: number; mtu: number; vnetHdr: boolean; offloads: number };
   TunQueue: new (fd: number, maxPacket: number, batchSize: number, vnetHdr?: boolean) => NativeQueue;
   futexWait(words: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
@@ -139,6 +140,7 @@ function resolveAddon(): string {
     throw new Error(
       `@wirecage/tun: no native addon for this machine; reinstall the package (it builds from source when no ` +
         `prebuild matches), or run \`npm run build\` in packages/tun of a checkout (${(err as Error).message.trim()})`,
+      { cause: err },
     );
   }
 }
@@ -148,7 +150,7 @@ function load(): Addon {
   try {
     return createRequire(import.meta.url)(addonPath) as Addon;
   } catch (err) {
-    throw new Error(`@wirecage/tun: cannot load the native addon ${addonPath}: ${(err as Error).message}`);
+    throw new Error(`@wirecage/tun: cannot load the native addon ${addonPath}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -14,7 +14,7 @@ const byOwner = new WeakMap<object, Map<string, Stoppable>>();
  */
 export function attachPump(owner: object, key: string, pump: Stoppable, conflict: string): void {
   let pumps = byOwner.get(owner);
-  if (!pumps) byOwner.set(owner, (pumps = new Map()));
+  if (!pumps) byOwner.set(owner, (pumps = new Map<string, Stoppable>()));
   const existing = pumps.get(key);
   if (existing?.running) throw new Error(conflict);
   existing?.stop();

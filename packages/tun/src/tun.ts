@@ -28,6 +28,14 @@ export interface TunOptions {
    * (onPackets throws). write() adds the header itself. Default false.
    */
   offload?: boolean;
+  /**
+   * The interface is deleted with its network namespace (`netnsFd`, required), not when close()
+   * closes its queues: the kernel then deletes it in the background once nothing holds the
+   * namespace, where a last close() of an ordinary TUN waits for RCU grace periods (20-50 ms, on
+   * the exit path of a cage). Only for a namespace of the caller's own that ends after close().
+   * Default false.
+   */
+  deleteWithNetns?: boolean;
 }
 
 /** What an offloading Tun got from the kernel; all false without the `offload` option. */
@@ -126,6 +134,9 @@ export class Tun {
     if (Buffer.byteLength(name) > 15 || name.length === 0 || /[/\s:]/.test(name) || name === '.' || name === '..') {
       throw new RangeError(`TUN name '${name}' is not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)`);
     }
+    if (options.deleteWithNetns === true && options.netnsFd === undefined) {
+      throw new TypeError('deleteWithNetns needs netnsFd: the interface would outlive the TUN in this process\'s own namespace');
+    }
     let opened;
     try {
       opened = native.openTun({
@@ -135,6 +146,7 @@ export class Tun {
         ...(options.netnsFd !== undefined && { netnsFd: options.netnsFd }),
         ...(options.mtu !== undefined && { mtu: options.mtu }),
         offload: options.offload === true,
+        deleteWithNetns: options.deleteWithNetns === true,
       });
     } catch (err) {
       throw explainOpenError(err, { devicePath, name, netnsFd: options.netnsFd, mtu: options.mtu });

@@ -62,7 +62,7 @@ function lay(packets: Buffer[]): Laid {
 /** What the TUN writer writes for packet k: its bytes, then those of the packets it gathers. */
 function written(l: Laid, k: number): Buffer {
   const parts: Uint8Array[] = [];
-  for (let j = k; j <= k + Math.max(0, l.gather[k]!); j++) parts.push(l.u8.subarray(l.offs[j]!, l.offs[j]! + l.lens[j]!));
+  for (let j = k; j <= k + Math.max(0, l.gather[k]!); j++) parts.push(l.u8.subarray(l.offs[j], l.offs[j]! + l.lens[j]!));
   return Buffer.concat(parts);
 }
 
@@ -85,7 +85,7 @@ describe('TCP coalescing for TUN writes (GRO)', () => {
       assert.equal(segs.length, 15);
       const { joined, l } = coalesce(segs);
       assert.equal(joined, 14);
-      assert.deepEqual([...l.gather], [14, ...Array(14).fill(-1)]);
+      assert.deepEqual([...l.gather], [14, ...Array<number>(14).fill(-1)]);
       const write = written(l, 0);
       const { h, segs: back } = resegment(write);
       const ip = version === 4 ? 20 : 40;

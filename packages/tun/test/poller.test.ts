@@ -35,7 +35,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
   });
   after(() => lab?.destroy());
 
-  it('spreads 16 senders over a reuseport group, each sender on one socket, in order; pollIn tells which socket is ready', async () => {
+  it('spreads 16 senders over a reuseport group, each sender on one socket, in order; pollIn tells which socket is ready', () => {
     const a = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd, reusePort: true });
     const b = UdpSocket.open({ family: 4, address: '127.0.0.1', port: a.port, netnsFd: lab.fd, reusePort: true });
     const senders = Array.from({ length: 16 }, () => UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd }));

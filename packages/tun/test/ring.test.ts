@@ -146,7 +146,7 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
     } finally {
       ring.close(doorbell);
     }
-    const r = await lane1!.result;
+    const r = await lane1.result;
     assert.equal(r.recovered, 3);
   });
 

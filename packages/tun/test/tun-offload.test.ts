@@ -270,7 +270,7 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
     const server = lab.exec(process.execPath, '-e', script);
     const seg = (t: { seq: number; ack: number; flags: number; payload?: Buffer; mss?: number }): Buffer =>
       tcpSegment(PEER_ADDR, TUN_ADDR, { srcPort: 40000, dstPort: 5001, window: 65535, ...t });
-    const rxPackets = (): number => JSON.parse(lab.ip('-s', '-j', 'link', 'show', tun.name))[0].stats64.rx.packets as number;
+    const rxPackets = (): number => (JSON.parse(lab.ip('-s', '-j', 'link', 'show', tun.name)) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx.packets;
     try {
       let synAck: { seq: number } | undefined;
       for (const end = Date.now() + 5000; !synAck && Date.now() < end; ) {

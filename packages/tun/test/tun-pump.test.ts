@@ -64,7 +64,7 @@ describe('TUN pumps', () => {
       const { fatal } = reader.stats();
       assert.equal(fatal?.code, 'EBADFD');
       assert.equal(fatal?.syscall, 'read');
-      assert.match(fatal!.message, /RingPump tunReader stopped: read failed: EBADFD/);
+      assert.match(fatal.message, /RingPump tunReader stopped: read failed: EBADFD/);
     } finally {
       tun.close();
     }

@@ -188,6 +188,20 @@ describe('Tun in a lab network namespace', () => {
     assert.throws(() => tun.onPackets(() => {}), (err: unknown) => err instanceof TunError && err.code === 'EBADF');
   });
 
+  it('with deleteWithNetns, leaves the interface to its namespace on close (and needs one)', () => {
+    const own = NetnsLab.create();
+    try {
+      const tun = Tun.open({ name: uniqueName(), netnsFd: own.fd, deleteWithNetns: true });
+      tun.close();
+      assert.equal(tun.closed, true);
+      // Persistent: no fd holds it, the namespace does; the kernel deletes it when that ends.
+      assert.ok(own.linkNames().includes(tun.name), own.linkNames().join(' '));
+    } finally {
+      own.destroy();
+    }
+    assert.throws(() => Tun.open({ name: uniqueName(), deleteWithNetns: true }), /deleteWithNetns needs netnsFd/);
+  });
+
   it('can be closed from inside its own packet handler', async () => {
     const tun = addressed(open());
     let batches = 0;
@@ -223,7 +237,7 @@ describe('Tun in a lab network namespace', () => {
     tun.onPackets(() => {});
     tun.onError((err, queue) => errors.push([err, queue]));
     lab.ip('link', 'del', tun.name);
-    const [[err, queue]] = await waitFor('the read error', () => (errors.length > 0 ? errors : undefined));
+    const [err, queue] = await waitFor('the read error', () => errors[0]);
     assert.ok(err instanceof TunError);
     assert.equal(err.code, 'EBADFD');
     assert.equal(err.syscall, 'read');

@@ -197,8 +197,8 @@ describe('UDP pumps', () => {
       socket.close();
     }
     assert.equal(await lane0.exited, 0);
-    assert.equal(await lane1!.exited, 0);
-    assert.equal((await lane1!.result).recovered, 4);
+    assert.equal(await lane1.exited, 0);
+    assert.equal((await lane1.result).recovered, 4);
   });
 
   /**
@@ -359,7 +359,7 @@ describe('UDP pumps', () => {
       await waitFor('the IPv6 datagram', () => (ring.head === 2 ? true : undefined));
       const a = ring.peer(0);
       const b = ring.peer(1);
-      assert.deepEqual([a.family, a.port, [...a.addr]], [4, v4.port, [127, 0, 0, 1, ...Array(12).fill(0)]]);
+      assert.deepEqual([a.family, a.port, [...a.addr]], [4, v4.port, [127, 0, 0, 1, ...Array<number>(12).fill(0)]]);
       assert.deepEqual([b.family, b.port, [...b.addr]], [6, v6.port, [...loop6]]);
       // And a dual-stack socket sends to a family-4 address (v4-mapped natively).
       assert.equal(socket.sendTo(Uint8Array.of(9), 4, LOCALHOST, v4.port), true);

@@ -24,9 +24,9 @@ import { DropCounters } from './stats.js';
 
 export interface DeviceIO {
   /** Sends one datagram; returns false when the socket refused it. */
-  sendUdp(msg: Buffer, to: Endpoint): boolean;
+  sendUdp: (msg: Buffer, to: Endpoint) => boolean;
   /** Delivers one decrypted IP packet (never empty). The buffer may be reused after return: copy to keep. */
-  writeTun(packet: Uint8Array): void;
+  writeTun: (packet: Uint8Array) => void;
 }
 
 export interface DeviceOptions {

@@ -105,7 +105,7 @@ export function maskAddress(address: Uint8Array, prefix: number): Buffer {
   for (let i = 0; i < out.length; i++) {
     const keep = prefix - i * 8;
     if (keep <= 0) out[i] = 0;
-    else if (keep < 8) out[i] &= 0xff << (8 - keep);
+    else if (keep < 8) out[i] = out[i]! & (0xff << (8 - keep));
   }
   return out;
 }

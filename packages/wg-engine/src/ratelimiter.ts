@@ -45,7 +45,7 @@ export class RateLimiter {
   private lastGc: number;
 
   /** The bucket a source address spends from: the IPv4 address (also IPv4-mapped), or the IPv6 /64. */
-  static sourceKey(address: string): string {
+  static sourceKey(this: void, address: string): string {
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
     if (mapped) return mapped[1]!;
     if (isIPv4(address) || !isIPv6(address)) return address;

@@ -193,7 +193,7 @@ describe('allowed IPs', () => {
       const hosts: Buffer[] = [];
       for (let i = 0; i < 128; i++) {
         const a = Buffer.alloc(16, 0xff);
-        a[i >> 3] &= ~(0x80 >> (i & 7));
+        a[i >> 3] = a[i >> 3]! & ~(0x80 >> (i & 7));
         hosts.push(a);
         t.insert(raw(a, 128), `h${i}`);
       }

@@ -19,13 +19,12 @@ import {
   UNDER_LOAD_QUEUE_THRESHOLD,
   generatePrivateKey,
   publicKeyOf,
-  type Peer,
 } from '../src/index.js';
 import { mac } from '../src/crypto/primitives.js';
 import { CookieReply, Initiation, Response } from '../src/messages.js';
 import { mac1Of, mac2Of, openCookieReply, setMac1, setMac2, strangerInitiation } from './fixtures/forge.js';
 import { FLOODER, LOAD, cookieRetry, deliver, flood, inject, takeOne, takeSent } from './fixtures/load.js';
-import { MemoryNet, linkedPair, type LinkedPair, ipv4Packet, type Node } from './fixtures/net.js';
+import { MemoryNet, linkedPair, type LinkedPair, ipv4Packet } from './fixtures/net.js';
 
 const S = 1000;
 const ZERO_MAC = Buffer.alloc(16);
@@ -147,7 +146,7 @@ describe('cookies and load', () => {
       assert.equal(b.device.drops.get('cookie-required'), before + LOAD + 2);
       for (const to of [otherPort, otherAddress]) {
         const again = takeOne(net, b, MESSAGE_COOKIE_REPLY, to);
-        assert.ok(openCookieReply(again.msg, b.device.publicKey!, mac1Of(ex.retry.msg)), `a fresh cookie for ${to}`);
+        assert.ok(openCookieReply(again.msg, b.device.publicKey!, mac1Of(ex.retry.msg)), `a fresh cookie for ${to.toString()}`);
       }
       assert.deepEqual(takeSent(net, b, MESSAGE_RESPONSE), []);
 
@@ -313,7 +312,7 @@ describe('cookies and load', () => {
         const cookie = openCookieReply(checker.createReply(msg, src), responderKey, mac1Of(msg))!;
         setMac2(msg, cookie);
         assert.ok(checker.checkMac2(msg, src));
-        for (const o of others) assert.equal(checker.checkMac2(msg, o), false, `not from ${o}`);
+        for (const o of others) assert.equal(checker.checkMac2(msg, o), false, `not from ${o.toString()}`);
       }
     });
 

@@ -163,8 +163,9 @@ describe('fuzz: bad input', function () {
         s.node.device.receiveUdp(msg, address, port);
       } catch (err) {
         throw new Error(
-          `receiveUdp threw on datagram ${s.fed} to ${s.node.endpoint} (${strategy}, ${msg.length} bytes, ` +
+          `receiveUdp threw on datagram ${s.fed} to ${s.node.endpoint.toString()} (${strategy}, ${msg.length} bytes, ` +
             `${msg.subarray(0, 24).toString('hex')}...) ${AT}: ${(err as Error).stack}`,
+          { cause: err },
         );
       }
       s.fed++;
@@ -352,7 +353,7 @@ describe('fuzz: bad input', function () {
       try {
         a.device.sendPacket(pkt);
       } catch (err) {
-        throw new Error(`sendPacket threw on packet ${fed} (${strategy}, ${pkt.length} bytes) ${AT}: ${(err as Error).stack}`);
+        throw new Error(`sendPacket threw on packet ${fed} (${strategy}, ${pkt.length} bytes) ${AT}: ${(err as Error).stack}`, { cause: err });
       }
       fed++;
     };

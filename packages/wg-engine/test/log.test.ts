@@ -32,7 +32,7 @@ describe('createLogger', () => {
       time: '2026-12-04T23:50:18.123Z', level: 'error', name: 'wirecagesrv', msg: 'quote " and\nnewline',
       peer: 'x', field_level: 'forged', n: 3, ok: true, none: null,
     });
-    assert.deepEqual(Object.keys(JSON.parse(lines[0]!)).slice(0, 4), ['time', 'level', 'name', 'msg']);
+    assert.deepEqual(Object.keys(JSON.parse(lines[0]!) as Record<string, unknown>).slice(0, 4), ['time', 'level', 'name', 'msg']);
   });
 
   it('drops records below the level, in both formats; silent writes nothing', () => {

@@ -272,7 +272,7 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
 
   describe('Keepalive-Timeout', () => {
     it('B (the responder) answers data it cannot reply to with one 32-byte keepalive after 10 s; keepalives get no answer', async () => {
-      const { a, b, pb, t0 } = await session();
+      const { a, pb, t0 } = await session();
       assert.equal(pb.current!.isInitiator, false);
       await net.advanceTo(t0 + S);
       const T = net.clock.now();
@@ -426,7 +426,7 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
 
   describe('new-handshake timer', () => {
     it('data sent with no reply for 15 s (+ jitter) starts a handshake; more data does not push the deadline', async () => {
-      const { a, b, pa, t0 } = await session();
+      const { a, b, pa } = await session();
       dropFrom(b, 'keepalive'); // B never answers data, but its handshake responses get through
       const delays: number[] = [];
       for (let round = 0; round < 6; round++) {

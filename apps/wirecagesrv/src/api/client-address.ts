@@ -25,7 +25,7 @@ export class TrustedProxies {
       try {
         return parseCidr(t);
       } catch (err) {
-        throw new Error(`--trusted-proxy: ${(err as Error).message}`);
+        throw new Error(`--trusted-proxy: ${(err as Error).message}`, { cause: err });
       }
     });
   }
@@ -127,7 +127,7 @@ export function resolveClientAddress(req: IncomingMessage, trusted: TrustedProxi
   const hops = xff !== undefined ? xForwardedFor(xff) : fwd !== undefined ? forwardedFor(fwd) : [];
   if (hops.length === 0) {
     if (local) throw new HttpError(400, 'on the API\'s Unix socket the reverse proxy must name the client: X-Forwarded-For or Forwarded: for=');
-    return peer!;
+    return peer;
   }
   for (let i = hops.length - 1; i >= 0; i--) {
     const address = hopAddress(hops[i]!);

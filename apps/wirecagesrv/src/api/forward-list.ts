@@ -5,7 +5,7 @@ import { sendJson } from './json.js';
 import { describe, peerOf, type ForwardContext } from './forward-context.js';
 
 export function listForwards(ctx: ForwardContext) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  return (req: IncomingMessage, res: ServerResponse): void => {
     ctx.limit(req);
     const role = ctx.authenticate(req, null);
     const url = new URL(req.url ?? '/', 'http://api.invalid');

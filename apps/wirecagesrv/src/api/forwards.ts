@@ -33,7 +33,8 @@ export interface ForwardApiOptions {
   publicAddress?: string;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+// As in routes.ts: a handler with nothing to wait for returns at once.
+type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 interface Common {
   registry: Registry;

@@ -40,9 +40,9 @@ export function startLeaseExpiry(opts: LeaseExpiryOptions): LeaseExpiry {
   // One sweep at a time: a slow removal (cutting NAT flows) must not start a second pass over the same peers.
   const sweep = (): Promise<number> => (running ??= sweepOnce().finally(() => (running = null)));
   const tick = () =>
-    sweep().catch((err: unknown) => log.warn(`could not remove expired peers: ${(err as Error).message}`));
+    void sweep().catch((err: unknown) => log.warn(`could not remove expired peers: ${(err as Error).message}`));
 
-  void tick();
+  tick();
   const timer = setInterval(tick, opts.intervalMs ?? expiryCheckInterval(registry.leaseMs));
   timer.unref();
   return {

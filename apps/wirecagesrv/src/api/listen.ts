@@ -71,7 +71,7 @@ export async function listenApi(apiHandler: http.RequestListener, at: ApiListen,
     try {
       server = https.createServer({ ...files, ...OPTIONS }, handler);
     } catch (err) {
-      throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`);
+      throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`, { cause: err });
     }
   } else {
     server = http.createServer(OPTIONS, handler);
@@ -102,7 +102,7 @@ function tlsFiles(tls: TlsFiles): { cert: Buffer; key: Buffer } {
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new Error(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`);
+      throw new Error(`cannot read the TLS ${what} ${path}: ${(err as Error).message}`, { cause: err });
     }
   };
   return { cert: read(tls.certFile, 'certificate (--tls-cert)'), key: read(tls.keyFile, 'key (--tls-key)') };

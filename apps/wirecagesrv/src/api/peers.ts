@@ -50,7 +50,8 @@ export interface PeerApiOptions {
   logger?: Logger;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+// As in routes.ts: a handler with nothing to wait for returns at once.
+type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list: Handler } {
   const { registry, manager } = opts;
@@ -71,7 +72,7 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
     sendJson(res, 200, { removed: key });
   };
 
-  const list: Handler = async (req, res) => {
+  const list: Handler = (req, res) => {
     limit(req);
     if (!isAdmin(req, opts.adminToken)) {
       throw new HttpError(401, 'listing peers needs the admin token (wirecagesrv up --admin-token-file)', { 'www-authenticate': 'Bearer error="invalid_token"' });

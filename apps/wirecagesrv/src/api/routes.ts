@@ -61,7 +61,8 @@ export interface ApiOptions {
   requestStats?: RequestStats;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+// A handler with nothing to wait for returns at once; dispatch awaits either kind and catches what either throws.
+type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 type Routes = Record<string, Record<string, Handler>>;
 
 export { sendJson };
@@ -80,7 +81,7 @@ export function createApiHandler(opts: ApiOptions): (req: IncomingMessage, res: 
 /** Every route this server answers: registration and health always, forwards and peers with `opts.forwards`. */
 function apiRoutes(opts: ApiOptions, bodyLimit: number, log: Logger): Routes {
   const limitRegistration = routeLimit(opts.rateLimit, 'registration attempts', { burst: 10, perMinute: 10 });
-  const health: Handler = async (_req, res) => sendJson(res, 200, { status: 'ok' });
+  const health: Handler = (_req, res) => sendJson(res, 200, { status: 'ok' });
   const routes: Routes = {
     '/v1/register': { POST: registerHandler(opts, limitRegistration, bodyLimit, log) },
     '/healthz': { GET: health, HEAD: health },

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Errors, Flags } from '@oclif/core';
-import { createLogger, keyToBase64, LOG_FORMATS, type LogFormat, type LogLevel } from '@wirecage/wg-engine';
+import { createLogger, keyToBase64, LOG_FORMATS, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { DEFAULT_LEASE, DEFAULT_SUBNET } from '../registry/index.js';
 import { usage } from '../api/admin-client.js';

@@ -96,7 +96,7 @@ export class DnsForwarder {
       }
     } catch (err) {
       await f.close();
-      throw new Error(`the DNS forwarder cannot listen on port ${port} of ${o.addresses.join(', ')}: ${(err as Error).message}`);
+      throw new Error(`the DNS forwarder cannot listen on port ${port} of ${o.addresses.join(', ')}: ${(err as Error).message}`, { cause: err });
     }
     o.log.info(`DNS forwarder on ${o.addresses.map((a) => where(a, port)).join(' and ')} (UDP, TCP), upstream ${o.upstreams.map(formatDnsUpstream).join(', ')}`);
     return f;

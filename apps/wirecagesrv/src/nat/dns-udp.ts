@@ -25,7 +25,6 @@ export class UpstreamSockets {
     const question = firstQuestion(query);
     const sock = dgram.createSocket({ type: upstream.address.includes(':') ? 'udp6' : 'udp4' });
     return new Promise<AttemptResult>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
       const finish = (r: AttemptResult) => {
         if (!this.open.delete(stop)) return;
         clearTimeout(timer);
@@ -34,7 +33,7 @@ export class UpstreamSockets {
       };
       const stop = () => finish({ failure: 'error', detail: 'the forwarder is closing' });
       this.open.add(stop);
-      timer = setTimeout(() => finish({ failure: 'timeout', detail: `no answer within ${timeoutMs} ms` }), timeoutMs);
+      const timer = setTimeout(() => finish({ failure: 'timeout', detail: `no answer within ${timeoutMs} ms` }), timeoutMs);
       // A connected socket hears only from the upstream, and learns of its ICMP errors.
       sock.on('message', (msg) => {
         if (!isResponse(msg) || messageId(msg) !== ourId) return;

@@ -79,7 +79,7 @@ export function writeForwarding(f: Forwarding): void {
       // Writing the value it already has still resets every interface's own switch: leave it alone then.
       if (readFileSync(path, 'utf8').trim() !== value) writeFileSync(path, `${value}\n`);
     } catch (err) {
-      throw new Error(`cannot set ${path} to ${value}: ${(err as Error).message}`);
+      throw new Error(`cannot set ${path} to ${value}: ${(err as Error).message}`, { cause: err });
     }
   };
   set(SYSCTL_FORWARD4, f.v4);

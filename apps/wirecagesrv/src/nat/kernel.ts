@@ -119,7 +119,7 @@ export async function startKernelNat(device: Device, o: NatStartOptions, log: Lo
     return kernelNat(device, u, u.tun, u.netnsFd, log);
   } catch (err) {
     await undo(u, log);
-    throw new Error(`cannot set up the kernel NAT: ${(err as Error).message}`);
+    throw new Error(`cannot set up the kernel NAT: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -55,7 +55,7 @@ export class NatNamespace {
     } catch (err) {
       tun?.close();
       closeSync(netnsFd);
-      throw new Error(`cannot set up the NAT namespace: ${(err as Error).message}`);
+      throw new Error(`cannot set up the NAT namespace: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -35,7 +35,7 @@ export async function runInNetns(netnsFd: number, file: string, args: string[], 
     child = spawnInCage({ file, args, env: { PATH, LC_ALL: 'C' }, netnsFd, stdio: [inR, errW, errW] });
   } catch (err) {
     closeSync(errR);
-    throw new Error(`cannot run ${file} in the NAT namespace: ${(err as Error).message}`);
+    throw new Error(`cannot run ${file} in the NAT namespace: ${(err as Error).message}`, { cause: err });
   } finally {
     closeSync(inR);
     closeSync(errW);

@@ -174,6 +174,6 @@ export function parseAllowDest(text: string): Cidr {
   try {
     return parseCidr(text.trim());
   } catch (err) {
-    throw new Error(`--allow-dest "${text}" is not an address or CIDR such as 192.168.1.0/24 or fd00::/64: ${(err as Error).message}`);
+    throw new Error(`--allow-dest "${text}" is not an address or CIDR such as 192.168.1.0/24 or fd00::/64: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -54,7 +54,7 @@ export class TcpRelay {
       for (const family of [4, 6] as const) await relay.listenFamily(family);
     } catch (err) {
       await relay.close();
-      throw new Error(`the NAT cannot listen for TCP: ${(err as Error).message}`);
+      throw new Error(`the NAT cannot listen for TCP: ${(err as Error).message}`, { cause: err });
     }
     return relay;
   }

@@ -79,7 +79,7 @@ export class UdpRelay {
       for (const family of [4, 6] as const) relay.listenFamily(family);
     } catch (err) {
       relay.close();
-      throw new Error(`the NAT cannot listen for UDP: ${(err as Error).message}`);
+      throw new Error(`the NAT cannot listen for UDP: ${(err as Error).message}`, { cause: err });
     }
     return relay;
   }

@@ -4,7 +4,7 @@
 // the DNS forwarder the peers are told to use on the gateway addresses, and
 // the ICMP errors the host sockets get passed back (icmp-error-sender.ts).
 import type { Device, Logger } from '@wirecage/wg-engine';
-import { newCounters, type NatCounters } from './counters.js';
+import { newCounters } from './counters.js';
 import { DnsForwarder } from './dns-forwarder.js';
 import { hostDnsUpstreams } from './dns-upstream.js';
 import { IcmpErrorSender } from './icmp-error-sender.js';
@@ -50,14 +50,14 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
       counters,
       activeFlows: () => limits.active,
       // Both are consulted when a flow is admitted (admit.ts), never again for a flow already open.
-      async reconfigure(n) {
+      reconfigure(n) {
         policy.reconfigure(n);
         limits.setLimits(n.maxFlows, n.maxFlowsPerPeer);
-        return { applied: { allowLan: n.allowLan, allowDest: [...n.allowDest], maxFlows: n.maxFlows, maxFlowsPerPeer: n.maxFlowsPerPeer }, notes: [] };
+        return Promise.resolve({ applied: { allowLan: n.allowLan, allowDest: [...n.allowDest], maxFlows: n.maxFlows, maxFlowsPerPeer: n.maxFlowsPerPeer }, notes: [] });
       },
-      async closeFlowsFrom(addresses) {
+      closeFlowsFrom(addresses) {
         const sources = new Set(addresses.map(canonicalAddress));
-        return tcp.closeFrom(sources) + udp.closeFrom(sources) + (icmp?.closeFrom(sources) ?? 0);
+        return Promise.resolve(tcp.closeFrom(sources) + udp.closeFrom(sources) + (icmp?.closeFrom(sources) ?? 0));
       },
       async close() {
         device.io.writeTun = () => {};

@@ -47,7 +47,7 @@ export function bindWireGuard(at: ListenAddress): { udp4: number | null; udp6: n
       return { udp4: bound(4, 'udp', '0.0.0.0', at.port), udp6: null };
     }
   } catch (err) {
-    throw new Error(`${what}: ${(err as Error).message}`);
+    throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -56,7 +56,7 @@ export function bindApi(at: ListenAddress): number {
   try {
     return bound(at.host.includes(':') ? 6 : 4, 'tcp', at.host, at.port, { reuseAddr: true, ipv6Only: false });
   } catch (err) {
-    throw new Error(`the API cannot listen on ${at.host} port ${at.port}: ${(err as Error).message}`);
+    throw new Error(`the API cannot listen on ${at.host} port ${at.port}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -94,7 +94,7 @@ function which(program: string, env: NodeJS.ProcessEnv): string | null {
 
 function identify(program: string, env: NodeJS.ProcessEnv): (Browser & { path: string | null }) | null {
   const path = which(program, env);
-  let real: string | null = null;
+  let real: string | null;
   try {
     real = path === null ? null : realpathSync(path);
   } catch {
@@ -272,7 +272,7 @@ function profileArg(args: readonly string[], env: NodeJS.ProcessEnv): string | n
 
 function firefoxLock(browser: Browser, dir: string): string | null {
   const lock = join(dir, 'lock');
-  let target: string | null = null;
+  let target: string | null;
   let pid: number | null = null;
   try {
     target = readlinkSync(lock);
@@ -330,7 +330,7 @@ function parentlockHolder(dir: string): number | null {
 /** "chromium" (its comm or exe name) when `pid` is alive and looks like the browser; null otherwise. */
 function liveProcess(pid: number, looksLike: RegExp): string | null {
   if (!Number.isSafeInteger(pid) || pid <= 0) return null;
-  let comm = '';
+  let comm: string;
   try {
     comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {

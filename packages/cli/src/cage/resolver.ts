@@ -14,7 +14,7 @@ export function resolvConf(servers: string[], search: string[]): string {
 }
 
 export function nsswitchConf(hostFile = '/etc/nsswitch.conf'): string {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(hostFile, 'utf8');
   } catch {

@@ -20,6 +20,7 @@ import { cageEnv, sealedSpawnOptions } from './sealed-spawn.js';
 import { cageFile, listCages } from './runtime-dir.js';
 import { claimName, recordUnnamedCage } from './named.js';
 import { WirecageError, expectedFailure, reportFailure } from '../errors.js';
+import type { Healing } from './heal.js';
 
 class CageError extends WirecageError {
   override name = 'CageError';
@@ -104,12 +105,20 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: CleanupStack): Pro
   // Registering again is for a failed handshake only: the token is not needed past this point.
   delete spec.reregister;
   // From here on the tunnel follows the server's name and the host's network changes (heal.ts),
-  // loaded while the command starts rather than before.
-  const healing = import('./heal-cage.js').then(
-    ({ startCageHealing }) => startCageHealing(spec, device, peers, log, tun.name),
+  // loaded while the command starts rather than before; a command that ends first does not wait
+  // for the load (tens of milliseconds on a busy machine) only to stop what it would start.
+  let ended = false;
+  let healing: Healing | undefined;
+  void import('./heal-cage.js').then(
+    ({ startCageHealing }) => {
+      if (!ended) healing = startCageHealing(spec, device, peers, log, tun.name);
+    },
     (err: Error) => log.error(`the tunnel will not heal itself: ${err.message}`),
   );
-  cleanups.push(async () => (await healing)?.stop());
+  cleanups.push(() => {
+    ended = true;
+    healing?.stop();
+  });
 
   const mounts = [...spec.seal.shares, ...resolverMounts(spec, tun.name, cleanups)];
   const started = spec.named ? await (await import('./named-cage.js')).startNamedCage(spec, netnsFd, tun.name, mounts, cleanups, log) : await startCommand(spec, netnsFd, tun.name, mounts);
@@ -123,7 +132,9 @@ function openCageNetwork(spec: CageSpec, cleanups: CleanupStack): { netnsFd: num
   // The cage's network: a new namespace held by an fd; no thread of ours enters it.
   const netnsFd = createNetns();
   cleanups.push(() => closeSync(netnsFd));
-  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload });
+  // Deleted with the namespace, in the kernel's background, rather than by the TUN's last close on
+  // the way out of every cage (tens of milliseconds).
+  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload, deleteWithNetns: true });
   cleanups.push(() => tun.close());
   configureNetwork(spec, netnsFd, tun.name);
   return { netnsFd, tun };

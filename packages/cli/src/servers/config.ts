@@ -90,7 +90,7 @@ export function loadServers(file = configFile()): ServersConfig {
   for (const key of Object.keys(doc)) {
     if (key !== 'version' && key !== 'servers') throw new TomlError(file, lineOf(new RegExp(`^\\s*\\[?\\s*"?${escapeRe(key)}`)), `unknown key ${key}`);
   }
-  if (doc.version !== undefined && doc.version !== 1) throw new TomlError(file, lineOf(/^\s*version\s*=/), `version ${String(doc.version)} is not supported (only 1)`);
+  if (doc.version !== undefined && doc.version !== 1) throw new TomlError(file, lineOf(/^\s*version\s*=/), `version ${JSON.stringify(doc.version)} is not supported (only 1)`);
   const servers = new Map<string, ServerEntry>();
   const table = doc.servers ?? {};
   if (typeof table !== 'object') throw new TomlError(file, lineOf(/^\s*servers\s*=/), 'servers must be a table');
@@ -103,7 +103,7 @@ export function loadServers(file = configFile()): ServersConfig {
     if (typeof apiUrl !== 'string') throw new TomlError(file, line, `servers.${name}: api_url must be a string`);
     if (token !== undefined && typeof token !== 'string') throw new TomlError(file, line, `servers.${name}: token must be a string`);
     if (caFile !== undefined && (typeof caFile !== 'string' || caFile === '')) throw new TomlError(file, line, `servers.${name}: ca_file must be a file name`);
-    servers.set(name, { apiUrl, token: token ?? '', ...(caFile !== undefined ? { caFile: caFile as string } : {}) });
+    servers.set(name, { apiUrl, token: token ?? '', ...(caFile !== undefined ? { caFile } : {}) });
   }
   return { file, servers };
 }

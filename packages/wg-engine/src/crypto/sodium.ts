@@ -22,4 +22,4 @@ export interface SodiumBinding {
   sodium_memzero(buf: Bytes): void;
 }
 
-export const sodium: SodiumBinding = require('sodium-native/binding.js');
+export const sodium = require('sodium-native/binding.js') as SodiumBinding;

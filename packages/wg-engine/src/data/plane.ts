@@ -215,7 +215,7 @@ export class DataPlane {
           return io.udp.sendTo(msg, to.family, b.subarray(0, b.length - 2), to.port);
         } catch (err) {
           // An unreachable network and the like: the timers retry, as after a lost datagram.
-          device.logger.debug(`udp send to ${to}: ${(err as Error).message}`);
+          device.logger.debug(`udp send to ${to.toString()}: ${(err as Error).message}`);
           return false;
         }
       },
@@ -434,7 +434,7 @@ export class DataPlane {
       this.seen.set(peer.id, s);
     }
     const totals = PEER_COUNTERS.map((_, c) => this.counters.total(peer.id, c));
-    const d = (c: number) => totals[c]! - s!.totals[c]!;
+    const d = (c: number) => totals[c]! - s.totals[c]!;
     const txBytes = d(TX_BYTES);
     const rxBytes = d(RX_BYTES);
     const txData = d(TX_DATA);
