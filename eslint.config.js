@@ -30,6 +30,8 @@ export default tseslint.config(
       'prefer-const': ['error', { destructuring: 'all' }],
       // Passing on what a callback threw, as it is, is the promise form of `throw err`, which only-throw-error allows too.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
+      // `const { id, ...rest } = x` is how a field is left out of a copy.
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
     },
   },
 );

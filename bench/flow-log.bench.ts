@@ -47,7 +47,7 @@ const tests = TESTS.filter((t) => t.id === 'tcp' || t.id === 'tcp-r');
 const runs: FlowLogRun[] = [];
 const tables = { off: '', on: '' } as Record<Variant, string>;
 let logFile = '';
-let logLines = 0;
+let logLines: number;
 
 try {
   const pairs = {} as Record<Variant, Pair>;

@@ -74,12 +74,14 @@ export class Netns {
   }
 
   /** Adds an address (CIDR). IPv6 addresses skip duplicate address detection, so they are usable at once. */
-  async addAddress(ifname: string, cidr: string): Promise<void> {
+  addAddress(ifname: string, cidr: string): Promise<void> {
     this.core.addAddress(ifname, cidr);
+    return Promise.resolve();
   }
 
-  async linkUp(ifname: string, mtu?: number): Promise<void> {
+  linkUp(ifname: string, mtu?: number): Promise<void> {
     this.core.linkUp(ifname, mtu);
+    return Promise.resolve();
   }
 
   /** Until IPv6 is usable on a freshly up link (see LabNetns.waitIpv6Ready). */
@@ -163,10 +165,10 @@ export class Lab {
   }
 
   /** A netns named `wct<token>-<label>` with `lo` up. Label: 1-6 of [a-z0-9]. */
-  async namespace(label: string): Promise<Netns> {
+  namespace(label: string): Promise<Netns> {
     const ns = new Netns(this, this.core.namespace(label));
     this.nsByLabel.set(label, ns);
-    return ns;
+    return Promise.resolve(ns);
   }
 
   get(label: string): Netns {
@@ -224,7 +226,7 @@ export class Lab {
 
   private async teardownOnce(): Promise<void> {
     const errors: unknown[] = [];
-    const attempt = async (fn: () => Promise<unknown> | unknown): Promise<void> => {
+    const attempt = async (fn: () => unknown): Promise<void> => {
       try {
         await fn();
       } catch (e) {

@@ -47,7 +47,7 @@ describe('wirecagesrv /readyz', function () {
 
   /** Probes until one answers `status` (a result is reused for a second, so a change shows within about that); the metrics listener answers the same. */
   const until = (status: number, what: string) =>
-    waitFor(async () => ((await probe()).status === status ? probe() : null), { what, timeoutMs: 10_000, intervalMs: 200, describe: () => server.describe() }).then((p) => {
+    waitFor(async () => ((await probe()).status === status ? probe() : null), { what, timeoutMs: 10_000, intervalMs: 200, describe: () => server.describe() }).then(async (p) => {
       // The answer after the wait, read again: the same state twice.
       assert.equal(p.status, status, JSON.stringify(p.body));
       assert.deepEqual(await probe('/readyz', METRICS_PORT), p, 'the metrics listener\'s /readyz answers otherwise');

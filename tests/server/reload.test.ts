@@ -193,9 +193,9 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
   });
 
   const refusals: { what: string; spoil: () => Promise<void>; reason: RegExp }[] = [
-    { what: 'a certificate file that is not PEM', spoil: async () => replaceFile(certFile, 'not a certificate\n'), reason: /the TLS certificate \S+tls\.pem and key \S+tls\.key cannot be used: / },
+    { what: 'a certificate file that is not PEM', spoil: () => Promise.resolve(replaceFile(certFile, 'not a certificate\n')), reason: /the TLS certificate \S+tls\.pem and key \S+tls\.key cannot be used: / },
     { what: 'a certificate of another key', spoil: async () => replaceFile(certFile, await readFile(first.cert)), reason: /cannot be used: .*key values mismatch/ },
-    { what: 'an empty token file', spoil: async () => replaceFile(l.tokenFile, '\n'), reason: /the registration token is empty/ },
+    { what: 'an empty token file', spoil: () => Promise.resolve(replaceFile(l.tokenFile, '\n')), reason: /the registration token is empty/ },
   ];
   for (const c of refusals) {
     it(`refuses the reload for ${c.what}, saying so; the certificate and tokens served before keep serving`, async () => {

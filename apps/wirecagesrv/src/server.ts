@@ -73,7 +73,7 @@ export interface ServerConfig {
    * The settings file (--config-file) a reload reads again: its egress policy, NAT flow limits,
    * register rate (in place of rateLimit) and log level (set on `logger`) apply live.
    */
-  settingsFile?: { file: string; read(): SettingsRead; logger: SwitchableLogger };
+  settingsFile?: { file: string; read: () => SettingsRead; logger: SwitchableLogger };
 }
 
 export interface RunningServer {
@@ -296,7 +296,7 @@ async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: L
   try {
     return await attachDevice(dev, nat?.tun ?? null, { ...socket, workers: nat ? (cfg.workers ?? 0) : 0 });
   } catch (err) {
-    throw new Error(`WireGuard cannot listen on udp ${formatListen(cfg.wgListen)}: ${(err as Error).message}`);
+    throw new Error(`WireGuard cannot listen on udp ${formatListen(cfg.wgListen)}: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -16,7 +16,7 @@ describe('TUN pumps', () => {
     const tun = open();
     const ring = PacketRing.create({ capacity: 256, slotBytes: slotBytesFor(tun.mtu) });
     const { doorbell, reader, shard } = startEchoPipeline({ tun, queue: 0 }, ring);
-    let emitted = 0;
+    let emitted: number;
     try {
       await shard.ready;
       await pingPeer(lab, 20);

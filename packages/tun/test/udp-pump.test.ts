@@ -270,7 +270,7 @@ describe('UDP pumps', () => {
     assert.deepEqual([w.packets, w.errors, w.gsoSends, w.gsoSegments, w.gsoRefused], [60, 0, 2, 60, 0]);
   });
 
-  it('refuses a slot whose SEGMENT makes no sense, and sends the next ones', async () => {
+  it('refuses a slot whose SEGMENT makes no sense, and sends the next ones', () => {
     const sender = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
     const out = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(OFFLOAD_READ_BYTES) });
     const emitter = RingEmitter.udp(sender.fd, out);
@@ -291,7 +291,7 @@ describe('UDP pumps', () => {
     }
   });
 
-  it('resends a run the kernel refuses as GSO one datagram each, and sends them all', async () => {
+  it('resends a run the kernel refuses as GSO one datagram each, and sends them all', () => {
     // Segments larger than the route's MTU make a UDP_SEGMENT send fail
     // (EMSGSIZE on this kernel); plain sends of the same datagrams are fragmented and succeed.
     lab.ip('link', 'add', 'wctv0', 'mtu', '1280', 'type', 'veth', 'peer', 'name', 'wctv1');

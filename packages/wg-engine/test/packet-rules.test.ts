@@ -23,12 +23,12 @@ const FROM_B = { family: 4 as const, port: 51002, addr: Buffer.from([192, 0, 2, 
 function deviceApi(pair: LinkedPair): Placement {
   const a = pair.a.device;
   return {
-    async ingress(msg) {
+    ingress(msg) {
       pair.a.received.length = 0;
       a.receiveUdp(Buffer.from(msg), '192.0.2.2', 51002);
-      return pair.a.received.splice(0);
+      return Promise.resolve(pair.a.received.splice(0));
     },
-    async egress(packet) {
+    egress(packet) {
       const before = pair.net.wire.length;
       a.sendPacket(packet);
       return pair.net.wire.slice(before).filter((d) => d.msg[0] === 4).map((d) => d.msg);

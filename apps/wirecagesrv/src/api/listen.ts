@@ -114,7 +114,7 @@ function usableTls(tls: TlsFiles): SecureContextOptions {
   try {
     createSecureContext(files);
   } catch (err) {
-    throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`);
+    throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`, { cause: err });
   }
   return files;
 }

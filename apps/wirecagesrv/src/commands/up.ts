@@ -97,10 +97,10 @@ export default class Up extends Command {
     const legacy = adoptLegacyEnv();
     const settings = this.settingsFile();
     const { flags, raw } = await this.parse(Up).catch((err: Error) => fromFile(err, settings, this.argv));
-    splitListsFromEnv(flags as Record<string, unknown>);
+    splitListsFromEnv(flags);
     // Given on the command line: a flag wins over its variable and the file, at start and at every reload.
     if (settings) for (const t of raw) if (t.type === 'flag') settings.pinned[t.flag] = 'flag';
-    const log = createLogger(flags['log-level'] as LogLevel, { format: flags['log-format'] as LogFormat, name: 'wirecagesrv' });
+    const log = createLogger(flags['log-level'], { format: flags['log-format'], name: 'wirecagesrv' });
     for (const w of legacy) log.warn(w);
 
     // Secrets read from the environment are removed from it, so no child process inherits them.
@@ -155,7 +155,7 @@ export default class Up extends Command {
       trustedProxies,
       leaseMs,
       logLevel: flags['log-level'] as LogLevel,
-      logFormat: flags['log-format'] as LogFormat,
+      logFormat: flags['log-format'],
       settings,
     };
     privateKey.fill(0);

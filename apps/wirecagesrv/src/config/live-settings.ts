@@ -65,7 +65,7 @@ export const LIVE_FLAGS: { [flag: string]: LiveFlag<keyof LiveSettings> } = {
   'max-flows': { key: 'maxFlows', default: DEFAULT_MAX_FLOWS, parse: int(1) },
   'max-flows-per-peer': { key: 'maxFlowsPerPeer', default: DEFAULT_MAX_FLOWS_PER_PEER, parse: int(1) },
   'register-rate': { key: 'registerRate', default: DEFAULT_REGISTER_RATE, parse: int(1) },
-} as { [flag: string]: LiveFlag<keyof LiveSettings> };
+};
 
 /** Where the settings of a running server come from, as stage 1 found them at start. */
 export interface SettingsOrigin {

@@ -28,6 +28,6 @@ export function readSecretFile(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new Error(`cannot read the ${what} file ${file}: ${(err as Error).message}`);
+    throw new Error(`cannot read the ${what} file ${file}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -115,7 +115,9 @@ export async function enableConntrack(netnsFd: number): Promise<void> {
     // Each entry's start time, for `ps NAME --flows`' age; a kernel without it only loses the age.
     try {
       writeNetnsSysctl(netnsFd, '/proc/sys/net/netfilter/nf_conntrack_timestamp', '1');
-    } catch {}
+    } catch {
+      // no timestamps: rows show no age
+    }
     // Proves ctnetlink answers (a kernel may have conntrack without it): its events would never come.
     await dumpFlows(sock, () => {});
   } finally {

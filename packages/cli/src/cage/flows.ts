@@ -56,7 +56,7 @@ export async function liveFlows(netnsFd: number, addresses: readonly string[], n
     await dumpFlows(sock, (m) => {
       const f = parseFlow(m);
       if (!f || (isLocal(f.src) && isLocal(f.dst))) return;
-      const { id: _id, ...tuple } = f;
+      const { id, ...tuple } = f;
       const start = startOf(m);
       rows.push({
         ...tuple,

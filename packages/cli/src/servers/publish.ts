@@ -74,7 +74,7 @@ export async function createForward(api: ServerApi, p: PublishSpec, timeoutMs = 
   if (p.publicPort !== 0 && port !== p.publicPort) throw wrong(`public_port ${port}, not the one asked for`);
   const address = body.public_address;
   if (address !== undefined && address !== null && (typeof address !== 'string' || !/^[\w.:-]{1,253}$/.test(address))) throw wrong('a public_address that is neither an address nor a name');
-  return { protocol: p.protocol, publicPort: port, targetPort: p.targetPort, publicAddress: (address as string | null | undefined) || api.endpointHost };
+  return { protocol: p.protocol, publicPort: port, targetPort: p.targetPort, publicAddress: address || api.endpointHost };
 }
 
 /** What the command (and --on-publish) learns of the run's forwards. */

@@ -33,6 +33,7 @@ export interface Attachment {
 }
 
 /** tun null: no TUN (a server without NAT answers handshakes only); that takes workers 0. */
+// eslint-disable-next-line @typescript-eslint/require-await -- async on purpose: a failure reaches the caller as a rejection, as it did when binding awaited
 export async function attachDevice(device: Device, tun: Tun | null, opts: AttachOptions): Promise<Attachment> {
   if (tun === null && opts.workers !== 0) throw new Error('a data plane without a TUN runs on the main thread (workers 0)');
   const inline = opts.workers === 0;
