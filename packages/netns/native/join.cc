@@ -26,24 +26,6 @@
 namespace wc {
 namespace {
 
-std::vector<std::string> SearchPath(const std::string& file, const std::vector<std::string>& env) {
-  if (file.find('/') != std::string::npos) return {file};
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (const auto& kv : env) {
-    if (kv.rfind("PATH=", 0) == 0) path = kv.substr(5);
-  }
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    size_t colon = path.find(':', start);
-    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    out.push_back(dir.empty() ? file : dir + "/" + file);
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
-  return out;
-}
-
 // {file, argv, env, cwd?, uid?, gid?, groups?, dropCapabilities?, noNewPrivs?, newSession?}
 bool ReadJoinPlan(Napi::Env env, Napi::Value v, Plan* p) {
   if (!v.IsObject()) {
@@ -60,7 +42,7 @@ bool ReadJoinPlan(Napi::Env env, Napi::Value v, Plan* p) {
     Napi::TypeError::New(env, "file and argv must not be empty").ThrowAsJavaScriptException();
     return false;
   }
-  p->candidates = SearchPath(file, p->env);
+  p->candidates = PathCandidates(file, p->env);
   int64_t n;
   if (!OptInt(o, "uid", &n, &p->hasUid)) return false;
   p->uid = static_cast<uid_t>(n);

@@ -28,24 +28,6 @@
 namespace wc {
 namespace {
 
-std::vector<std::string> Candidates(const std::string& file, const std::vector<std::string>& env) {
-  if (file.find('/') != std::string::npos) return {file};
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (const auto& kv : env) {
-    if (kv.rfind("PATH=", 0) == 0) path = kv.substr(5);
-  }
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    size_t colon = path.find(':', start);
-    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    out.push_back(dir.empty() ? file : dir + "/" + file);  // an empty entry means the current directory
-    if (colon == std::string::npos) break;
-    start = colon + 1;
-  }
-  return out;
-}
-
 bool TypeError(Napi::Env env, const char* message) {
   Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
   return false;
@@ -87,7 +69,7 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
     return false;
   }
   if (file.empty()) return TypeError(env, "file must not be empty");
-  p->candidates = Candidates(file, p->env);
+  p->candidates = PathCandidates(file, p->env);
 
   int64_t v;
   bool present;

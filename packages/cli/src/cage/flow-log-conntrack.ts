@@ -41,15 +41,19 @@ export interface Counters {
   bytes: number;
 }
 
-export interface Flow {
-  /** The kernel's id of the entry, which ties a flow's end to its start. */
-  id: number;
+/** What names a flow: its protocol and its original direction's addresses and ports (or ICMP id). */
+export interface FlowTuple {
   protocol: string;
   src: string;
   dst: string;
   sport?: number;
   dport?: number;
   icmp?: { type: number; code: number; id: number };
+}
+
+export interface Flow extends FlowTuple {
+  /** The kernel's id of the entry, which ties a flow's end to its start. */
+  id: number;
   /** From src to dst (the original direction) and back; absent without nf_conntrack_acct. */
   toDst?: Counters;
   toSrc?: Counters;

@@ -1,14 +1,8 @@
 // `wirecage ps NAME --flows`: a flow of the cage's conntrack table as the
 // control socket sends it (and --json prints it), and the table of them.
-import type { Counters } from './flow-log-conntrack.js';
+import type { Counters, FlowTuple } from './flow-log-conntrack.js';
 
-export interface LiveFlow {
-  protocol: string;
-  src: string;
-  dst: string;
-  sport?: number;
-  dport?: number;
-  icmp?: { type: number; code: number; id: number };
+export interface LiveFlow extends FlowTuple {
   /** TCP's state (established, time-wait, ...), else assured, replied or unreplied. */
   state: string;
   /** From src to dst and back, so far. */

@@ -188,4 +188,22 @@ std::string DescribeFailure(const Plan& p, const Report& r) {
   }
 }
 
+std::vector<std::string> PathCandidates(const std::string& file, const std::vector<std::string>& env) {
+  if (file.find('/') != std::string::npos) return {file};
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (const auto& kv : env) {
+    if (kv.rfind("PATH=", 0) == 0) path = kv.substr(5);
+  }
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t colon = path.find(':', start);
+    std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    out.push_back(dir.empty() ? file : dir + "/" + file);  // an empty entry means the current directory
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return out;
+}
+
 }  // namespace wc

@@ -89,4 +89,9 @@ bool ParsePlan(const std::string& data, Plan* p);
 const char* StageSyscall(int32_t stage);
 std::string DescribeFailure(const Plan& p, const Report& r);
 
+// The paths execve tries for `file`, in order: `file` itself when it holds a '/', else each
+// entry of the PATH in env (the default path without one; an empty entry is the current
+// directory), as execvp would, so the search happens before fork, in the caller.
+std::vector<std::string> PathCandidates(const std::string& file, const std::vector<std::string>& env);
+
 }  // namespace wc
