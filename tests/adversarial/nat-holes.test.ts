@@ -8,7 +8,10 @@
 // - kernel mode: a port of the host other than 53 on the gateway address;
 // - a raw-protocol packet (IP protocol 253) from one peer to another, with
 //   forwarding on in the server's host namespace;
-// - a forward's public port outside --forward-ports (the default 20000-29999).
+// - a forward's public port outside --forward-ports (the default 20000-29999);
+// - flows the policy refuses, from one peer while another peer downloads: the
+//   download arrives whole (it did not when both cages shared one peer, see
+//   the test).
 // Every listener records what reaches it and must have seen nothing; each
 // probe is then run again with its hole opened (--allow-dest, or a rule the
 // test inserts itself) and must be seen, so none passes for lack of a path.
@@ -23,13 +26,18 @@ import { startFixture } from '../lib/cage.js';
 import { run } from '../lib/exec.js';
 import { Lab, nsRun } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, INET4, INET6, SRV_INET4, SRV_TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { GATEWAY4, INET4, INET6, LAN_HOST, SRV_INET4, SRV_TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
 const PROBE = fileURLToPath(new URL('../server/fixtures/nat-probe.mjs', import.meta.url));
 const LISTENER = fileURLToPath(new URL('./fixtures/listener.mjs', import.meta.url));
+const INTERNET = fileURLToPath(new URL('../server/fixtures/nat-internet.mjs', import.meta.url));
+const HTTP_PORT = 8080;
+// 48 MiB at 3 MiB/s: about 16 s whatever the machine, several times the other peer's cage and probes.
+const BIG = 48 * 1024 * 1024;
+const RATE = '3M';
 const RAW = fileURLToPath(new URL('./fixtures/raw-proto.py', import.meta.url));
 const ADMIN = 'lab-admin-holes-0123456789';
 const PORT = 7070;
@@ -58,6 +66,14 @@ describe('adversarial: the NAT holes stay closed', function () {
   let server: LabProcess | undefined;
   let internet: LabProcess;
   let gatewayListener: LabProcess;
+  let bigSha256: string;
+  let other: SrvLab | undefined;
+  let added = false;
+  /** `wirecage add-server lab`, once (it asks the running server). */
+  const labServerAdded = async () => {
+    if (!added) await addServer(l, 'lab');
+    added = true;
+  };
   const own: Partial<Record<Mode, LabProcess>> = {};
   let adminHeader: string;
   let authHeader: string;
@@ -97,6 +113,8 @@ describe('adversarial: the NAT holes stay closed', function () {
     await l.srv.addRoute('::/0', { via: INET6 });
     for (const [, a] of TRANSLATED) await l.inet.ip(['addr', 'add', host(a), 'dev', 'lo']);
     internet = await startFixture(l.inet, LISTENER, [String(PORT), ...TRANSLATED.map(([, a]) => a)]);
+    const big = await startFixture(l.inet, INTERNET, [INET4, String(HTTP_PORT), '7', String(BIG)]);
+    bigSha256 = /listening ([0-9a-f]{64})/.exec(big.output())![1]!;
     // A host service on every address, as sshd would be: the kernel NAT's gateway address among them.
     gatewayListener = await startFixture(l.srv, LISTENER, [String(GATEWAY_PORT), '0.0.0.0']);
     await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
@@ -114,7 +132,7 @@ describe('adversarial: the NAT holes stay closed', function () {
     describe(`--nat ${mode}`, () => {
       it('refuses NAT64, 6to4, Teredo, 198.18/15, 192.0.0/24 and an address the host gains meanwhile; each is reached once --allow-dest names it', async () => {
         await start(mode);
-        if (mode === 'userspace') await addServer(l, 'lab');
+        await labServerAdded();
         const mine = await gainAddress(mode);
         const targets = [...TRANSLATED.map(([, a]) => a), mine];
         const before = conns(internet).length;
@@ -170,8 +188,45 @@ describe('adversarial: the NAT holes stay closed', function () {
           await listener.stop();
         }
       });
+
+      it('a flow refused to one peer leaves another peer\'s download under way intact (SHA-256)', async () => {
+        await start(mode);
+        await labServerAdded();
+        other ??= await anotherUser();
+        let finished = false;
+        const download = runCaged(l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:${HTTP_PORT}/big | sha256sum`], { timeoutMs: 170_000 }).finally(() => {
+          finished = true;
+        });
+        // Seen from the internet host, which both modes have: the download's connection is up.
+        const underWay = async () => (await l.inet.runOrThrow('ss', ['-Htn', 'state', 'established', `sport = :${HTTP_PORT}`])).stdout.trim() !== '';
+        await waitFor(underWay, { what: 'the download to be under way', timeoutMs: 30_000, intervalMs: 100, describe: describeAll });
+        // TCP, whose refusal is a reset (the kernel NAT's reject, the userspace NAT's relay) sent into the tunnel.
+        const refused = [LAN_HOST, '169.254.169.254'];
+        const b = await runCaged(other, ['sh', '-c', refused.map((a) => `${process.execPath} ${PROBE} tcp ${a} ${HTTP_PORT}`).join('; ')]);
+        assert.equal(b.code, 0, `${b.stderr}\n${describeAll()}`);
+        refusedEach(b.stdout.trim().split('\n'), refused);
+        assert.equal(finished, false, 'the download ended before the other peer\'s probes: it proves nothing (make it longer)');
+        const r = await download;
+        assert.equal(r.code, 0, `${r.stderr}\n${describeAll()}`);
+        assert.equal(r.stdout.split(/\s/)[0], bigSha256, 'the download was cut or damaged');
+        // The premise: two peers. Two cages of one user share its client key, so one peer, one address, and
+        // one WireGuard session (whose latest handshake takes the other cage's packets): that broke this download.
+        assert.notEqual(leaseAddress(other), leaseAddress(l));
+      });
     });
   }
+
+  /** The lab as another user sees it: a config directory (so a client key, a peer and an address) of its own. */
+  async function anotherUser(): Promise<SrvLab> {
+    const dir = await lab.tempDir();
+    const o = { ...l, env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } };
+    await addServer(o, 'lab');
+    return o;
+  }
+
+  /** The tunnel address the server gave `who`'s cages, from the registration `wirecage run` keeps. */
+  const leaseAddress = (who: SrvLab): string =>
+    (JSON.parse(readFileSync(join(who.env.XDG_CONFIG_HOME!, 'wirecage', 'keys', 'lab.lease.json'), 'utf8')) as { registration: { client_address: string } }).registration.client_address;
 
   /** Opens a hole in the kernel NAT's input chain: TCP from peers to `address`, `port`. */
   const acceptInput = (address: string, port: number) =>

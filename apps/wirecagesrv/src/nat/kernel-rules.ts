@@ -79,6 +79,16 @@ export function hostChainUpdate(policy: EgressPolicy): string {
   return [`flush chain ${at}`, ...hostRules(policy).map((r) => `add rule ${at} ${r}`)].join('\n') + '\n';
 }
 
+/**
+ * `nft -f` input that rewrites the egress chain after a reload changed the policy: one transaction,
+ * so no packet meets a half-written chain. The chain sees new flows only (peer_flow), so flows
+ * already established carry on whatever the new policy says.
+ */
+export function egressChainUpdate(policy: EgressPolicy): string {
+  const at = `inet ${KERNEL_NFT_TABLE} egress`;
+  return [`flush chain ${at}`, ...egressRules(policy).map((r) => `add rule ${at} ${r}`)].join('\n') + '\n';
+}
+
 /** Drops, for each family whose forwarding was off, what the host would now forward between its other interfaces. */
 function hostForwardRules(tun: string, before: { v4: boolean; v6: boolean }): string[] {
   const off = [before.v4 ? null : 'ipv4', before.v6 ? null : 'ipv6'].filter((f) => f !== null);

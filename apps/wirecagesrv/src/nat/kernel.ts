@@ -24,10 +24,10 @@ import {
   type Forwarding,
 } from './kernel-host.js';
 import { HostAddressWatcher } from './host-addresses.js';
-import { KERNEL_NFT_TABLE, hostChainUpdate, kernelRuleset, parseCounters, type KernelRuleOptions } from './kernel-rules.js';
+import { KERNEL_NFT_TABLE, egressChainUpdate, hostChainUpdate, kernelRuleset, parseCounters, type KernelRuleOptions } from './kernel-rules.js';
 import { NAT_TUN_NAME } from './namespace.js';
 import { EgressPolicy } from './policy.js';
-import type { Nat, NatStartOptions } from './types.js';
+import type { Nat, NatLiveOptions, NatReconfigured, NatStartOptions } from './types.js';
 
 /** Steps done so far, undone in reverse by close() or a failed start. */
 interface Undo {
@@ -116,7 +116,7 @@ export async function startKernelNat(device: Device, o: NatStartOptions, log: Lo
     u.netnsFd = openSync('/proc/self/ns/net', 'r');
     const gateways = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!);
     u.dns = await DnsForwarder.start({ netnsFd: null, addresses: gateways, upstreams: o.dnsUpstream ?? hostDnsUpstreams(), log });
-    return kernelNat(device, u, u.tun, u.netnsFd, log);
+    return { ...kernelNat(device, u, u.tun, u.netnsFd, log), reconfigure: kernelReconfigure(policy, o) };
   } catch (err) {
     await undo(u, log);
     throw new Error(`cannot set up the kernel NAT: ${(err as Error).message}`, { cause: err });
@@ -181,7 +181,30 @@ function ruleOptions(o: NatStartOptions, tunName: string, policy: EgressPolicy, 
   };
 }
 
-function kernelNat(device: Device, u: Undo, tun: Tun, netnsFd: number, log: Logger): Nat {
+/** A reload of the kernel NAT: the egress chain rewritten in one nft transaction; the flow limits stay. */
+function kernelReconfigure(policy: EgressPolicy, start: NatLiveOptions): (n: NatLiveOptions) => Promise<NatReconfigured> {
+  let current: NatLiveOptions = { allowLan: start.allowLan, allowDest: [...start.allowDest], maxFlows: start.maxFlows, maxFlowsPerPeer: start.maxFlowsPerPeer };
+  return async (n) => {
+    const notes: string[] = [];
+    // `ct count` lives in the set elements made at start, each with the limit of then; a new limit
+    // would have to empty the sets, forgetting the flows counted so far.
+    if (n.maxFlows !== current.maxFlows || n.maxFlowsPerPeer !== current.maxFlowsPerPeer) {
+      notes.push('--max-flows and --max-flows-per-peer of the kernel NAT are counted in nftables sets made at start: they need a restart');
+    }
+    const was = { allowLan: current.allowLan, allowDest: current.allowDest };
+    policy.reconfigure(n);
+    try {
+      await toolOrThrow('nft', ['-f', '-'], egressChainUpdate(policy));
+    } catch (err) {
+      policy.reconfigure(was);
+      throw new Error(`cannot rewrite the kernel NAT's egress rules: ${(err as Error).message}`);
+    }
+    current = { ...current, allowLan: n.allowLan, allowDest: [...n.allowDest] };
+    return { applied: { ...current }, notes };
+  };
+}
+
+function kernelNat(device: Device, u: Undo, tun: Tun, netnsFd: number, log: Logger): Omit<Nat, 'reconfigure'> {
   return {
     mode: 'kernel',
     netnsFd,
