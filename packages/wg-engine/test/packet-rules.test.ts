@@ -31,7 +31,7 @@ function deviceApi(pair: LinkedPair): Placement {
     egress(packet) {
       const before = pair.net.wire.length;
       a.sendPacket(packet);
-      return pair.net.wire.slice(before).filter((d) => d.msg[0] === 4).map((d) => d.msg);
+      return Promise.resolve(pair.net.wire.slice(before).filter((d) => d.msg[0] === 4).map((d) => d.msg));
     },
     drops: (reason) => a.drops.get(reason),
     close: async () => {},

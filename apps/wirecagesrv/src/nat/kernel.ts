@@ -197,7 +197,7 @@ function kernelReconfigure(policy: EgressPolicy, start: NatLiveOptions): (n: Nat
       await toolOrThrow('nft', ['-f', '-'], egressChainUpdate(policy));
     } catch (err) {
       policy.reconfigure(was);
-      throw new Error(`cannot rewrite the kernel NAT's egress rules: ${(err as Error).message}`);
+      throw new Error(`cannot rewrite the kernel NAT's egress rules: ${(err as Error).message}`, { cause: err });
     }
     current = { ...current, allowLan: n.allowLan, allowDest: [...n.allowDest] };
     return { applied: { ...current }, notes };
