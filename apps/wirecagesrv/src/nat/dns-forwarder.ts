@@ -254,6 +254,12 @@ export class DnsForwarder {
       `upstream timeouts ${c.upstreamTimeouts}, errors ${c.upstreamErrors}; refused by the limits ${c.refusedByLimit}`;
   }
 
+  /** Null while it listens on UDP and TCP; else what is wrong (/readyz). */
+  down(): string | null {
+    const listening = !this.closed && this.udp.length > 0 && this.tcp.length > 0 && this.tcp.every((s) => s.listening);
+    return listening ? null : 'its DNS forwarder does not listen';
+  }
+
   /** Stops listening and cuts every query and connection in flight. */
   async close(): Promise<void> {
     this.closed = true;

@@ -22,7 +22,7 @@ export type { Nat, NatLiveOptions, NatMode, NatOptions, NatReconfigured, NatStar
 
 /** A running NAT that says whether it still works. */
 export interface ReadyNat extends Nat {
-  /** Null while its namespace lives with its TUN open and up (and, for the kernel NAT, its nftables table in place); else what is wrong. */
+  /** Null while its namespace lives with its TUN open and up, its relays and DNS forwarder listen (and, for the kernel NAT, its nftables table is in place); else what is wrong. */
   ready(): Promise<string | null>;
 }
 
@@ -48,6 +48,8 @@ async function natReady(nat: Nat): Promise<string | null> {
   } finally {
     nl.close();
   }
+  const relays = nat.relaysDown();
+  if (relays) return `the NAT: ${relays}`;
   if (nat.mode === 'kernel' && (await tool('nft', ['list', 'table', 'inet', KERNEL_NFT_TABLE])).code !== 0) return 'the kernel NAT\'s nftables table is missing';
   return null;
 }

@@ -212,6 +212,8 @@ function kernelNat(device: Device, u: Undo, tun: Tun, netnsFd: number, log: Logg
     counters: kernelCounters(),
     // The kernel tracks the flows: every connection conntrack holds in this namespace, peers' or not.
     activeFlows: () => conntrackCount(),
+    // The kernel relays; the DNS forwarder on the gateways is ours.
+    relaysDown: () => (u.dns ? u.dns.down() : 'its DNS forwarder is not running'),
     async closeFlowsFrom(addresses) {
       let n = 0;
       for (const a of addresses) n += await deleteConntrackFrom(a);

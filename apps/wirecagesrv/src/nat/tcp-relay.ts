@@ -154,6 +154,11 @@ export class TcpRelay {
     return n;
   }
 
+  /** Null while both transparent listeners listen; else what is wrong (/readyz). */
+  down(): string | null {
+    return this.servers.length > 0 && this.servers.every((s) => s.listening) ? null : 'its TCP relay does not listen';
+  }
+
   /** Cuts every relayed connection and stops listening. */
   async close(): Promise<void> {
     for (const p of this.pairs) {

@@ -56,6 +56,8 @@ export interface Nat {
    * Rejects, having changed nothing, when it cannot apply them.
    */
   reconfigure(o: NatLiveOptions): Promise<NatReconfigured>;
+  /** Null while its relays and DNS forwarder listen; else what is wrong (/readyz). */
+  relaysDown(): string | null;
   /** Cuts every flow and removes the namespace and its TUN. */
   close(): Promise<void>;
 }

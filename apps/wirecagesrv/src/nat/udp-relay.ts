@@ -13,7 +13,7 @@
 // peer sent (icmp-error-sender.ts), as a router would. Node's dgram cannot
 // drain an error queue: its socket would poll readable forever.
 import dgram from 'node:dgram';
-import { closeSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import {
   bindSocket,
   connectSocket,
@@ -313,6 +313,19 @@ export class UdpRelay {
       n++;
     }
     return n;
+  }
+
+  /** Null while its transparent sockets are open; else what is wrong (/readyz). */
+  down(): string | null {
+    if (this.listeners.length === 0) return 'its UDP relay does not listen';
+    for (const l of this.listeners) {
+      try {
+        fstatSync(l.fd);
+      } catch (err) {
+        return `its UDP relay's socket is gone: ${(err as Error).message}`;
+      }
+    }
+    return null;
   }
 
   close(): void {

@@ -39,7 +39,7 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
     const icmp = opened(await IcmpRelay.start(ctx, { gateways: [gateway4, gateway6] }), (i) => i?.close());
     await ns.steer({ tcp: tcp.port, udp: udp.port, echo: icmp !== null });
     const upstreams = o.dnsUpstream ?? hostDnsUpstreams();
-    opened(await DnsForwarder.start({ netnsFd: ns.netnsFd, addresses: [gateway4, gateway6], upstreams, log }), async (d) => {
+    const dns = opened(await DnsForwarder.start({ netnsFd: ns.netnsFd, addresses: [gateway4, gateway6], upstreams, log }), async (d) => {
       log.info(d.summary());
       await d.close();
     });
@@ -55,6 +55,7 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
         limits.setLimits(n.maxFlows, n.maxFlowsPerPeer);
         return Promise.resolve({ applied: { allowLan: n.allowLan, allowDest: [...n.allowDest], maxFlows: n.maxFlows, maxFlowsPerPeer: n.maxFlowsPerPeer }, notes: [] });
       },
+      relaysDown: () => tcp.down() ?? udp.down() ?? dns.down(),
       closeFlowsFrom(addresses) {
         const sources = new Set(addresses.map(canonicalAddress));
         return Promise.resolve(tcp.closeFrom(sources) + udp.closeFrom(sources) + (icmp?.closeFrom(sources) ?? 0));
