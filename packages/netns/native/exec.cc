@@ -1,5 +1,5 @@
 // Replaces the calling process with another program that reads `input` from
-// fd 3. Stage 1 of `wirecage run` ends this way: the user-namespace helper
+// fd 3 and inherits `extraFds` as fds 4, 5, ... (a lock it must go on holding). Stage 1 of `wirecage run` ends this way: the user-namespace helper
 // takes over its pid (signals and the exit status keep working for the
 // caller) and the oclif process's memory is gone for the life of the cage.
 #include <fcntl.h>
@@ -27,7 +27,7 @@ std::vector<char*> CStrings(std::vector<std::string>& v) {
 
 }  // namespace
 
-// execWithInput(file, argv, env, input: Uint8Array): returns only by throwing.
+// execWithInput(file, argv, env, input: Uint8Array, extraFds?: number[]): returns only by throwing.
 Napi::Value ExecWithInput(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string file;
@@ -38,8 +38,25 @@ Napi::Value ExecWithInput(const Napi::CallbackInfo& info) {
   }
   if (!info[3].IsTypedArray()) return ThrowType(env, "input must be a Uint8Array");
   auto input = info[3].As<Napi::Uint8Array>();
+  std::vector<int> extra;
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    if (!info[4].IsArray()) return ThrowType(env, "extraFds must be an array of fds");
+    auto a = info[4].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      int64_t fd;
+      if (!IntValue(env, a.Get(i), "extraFds[]", &fd)) return env.Undefined();
+      if (fcntl(static_cast<int>(fd), F_GETFD) < 0) return ThrowErrno(env, errno, "fcntl", "extraFds: fd " + std::to_string(fd));
+      extra.push_back(static_cast<int>(fd));
+    }
+  }
   // Checked first: once fd 3 is replaced, a failed exec would leave Node with a broken fd.
   if (access(file.c_str(), X_OK) != 0) return ThrowErrno(env, errno, "access", file);
+  // Out of the way of 3, 4, ... first, so that placing one never closes another.
+  for (auto& fd : extra) {
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+    if (high < 0) return ThrowErrno(env, errno, "fcntl", "F_DUPFD_CLOEXEC");
+    fd = high;
+  }
 
   int fd = MemfdWith("wirecage-input", input.Data(), input.ByteLength());
   if (fd < 0) return ThrowErrno(env, errno, "memfd_create");
@@ -53,6 +70,10 @@ Napi::Value ExecWithInput(const Napi::CallbackInfo& info) {
     close(fd);
   } else {
     fcntl(3, F_SETFD, 0);
+  }
+  // dup2 clears FD_CLOEXEC on the copy: these survive the exec too.
+  for (size_t i = 0; i < extra.size(); i++) {
+    if (dup2(extra[i], static_cast<int>(4 + i)) < 0) return ThrowErrno(env, errno, "dup2", "extraFds");
   }
   // libuv marks the stdio fds close-on-exec and non-blocking; the program gets them as a
   // shell would hand them over.

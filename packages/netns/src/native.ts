@@ -77,7 +77,7 @@ interface Addon {
   waitPidfd(pidfd: number, done: (errno: number | null, code: number | null, signal: number | null) => void): void;
   pidfdSendSignal(pidfd: number, signal: number): void;
   pipe(closeOnExec?: boolean): [number, number];
-  execWithInput(file: string, argv: string[], env: string[], input: Uint8Array): never;
+  execWithInput(file: string, argv: string[], env: string[], input: Uint8Array, extraFds?: number[]): never;
   socketOpen(nsFd: number | null, family: 4 | 6, type: 'tcp' | 'udp', options: NetnsSocketOptions): number;
   socketBind(fd: number, address: string, port: number): void;
   socketListen(fd: number, backlog: number): void;

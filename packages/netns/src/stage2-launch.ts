@@ -24,6 +24,8 @@ export interface Stage2Options {
    * reach stage 2 except through the spec.
    */
   env?: Record<string, string>;
+  /** Open fds stage 2 inherits as fd 4, 5, ... in this order (STAGE2_FIRST_EXTRA_FD). */
+  extraFds?: readonly number[];
   /**
    * true (the default): stage 2 runs as root of a new user namespace. Started as root, the
    * namespace maps every id (so stage 2 can drop to any user, and reads files as root would);
@@ -33,8 +35,6 @@ export interface Stage2Options {
 }
 
 export interface LaunchStage2Options extends Stage2Options {
-  /** Open fds stage 2 inherits as fd 4, 5, ... in this order (STAGE2_FIRST_EXTRA_FD). */
-  extraFds?: readonly number[];
   /** Signals this process passes on to stage 2 while it runs (it then no longer dies of them itself). */
   forwardSignals?: readonly NodeJS.Signals[];
   /** A forwarded signal for which this is true is held back: stage 2 got it already (from a terminal, say). */
@@ -62,11 +62,12 @@ const cleanEnv = (): Record<string, string> => ({ PATH: process.env.PATH ?? '/us
 /**
  * Becomes stage 2 (execve: it keeps this process's pid, so the caller's signals and the exit
  * status pass straight through, and this process's memory is freed). For a stage 1 with nothing
- * left to do once stage 2 runs. The spec goes in a memfd on fd 3; only fds 0-3 survive. Returns
+ * left to do once stage 2 runs. The spec goes in a memfd on fd 3; only fds 0-3 and `extraFds`
+ * (as 4, 5, ...) survive. Returns
  * only by throwing.
  */
 export function execStage2(options: Stage2Options): never {
-  return execWithInput(stage2Argv(options, false), options.env ?? cleanEnv(), specBytes(options.spec));
+  return execWithInput(stage2Argv(options, false), options.env ?? cleanEnv(), specBytes(options.spec), options.extraFds);
 }
 
 /**

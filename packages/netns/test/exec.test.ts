@@ -49,6 +49,23 @@ describe('execWithInput', () => {
     assert.deepEqual(fds.sort((a, b) => a - b).slice(0, 4), [0, 1, 2, 3]);
   });
 
+  it('hands extraFds over as fds 4, 5, ... in order, the same open files (a lock goes on being held)', () => {
+    const r = node(`
+      const { openSync } = await import('node:fs');
+      const a = openSync('/etc/hostname', 'r');
+      const b = openSync('/etc/passwd', 'r');
+      // b first: fd 4 must be b even though a's number is lower, and placing one must not close the other.
+      m.execWithInput(['/bin/sh', '-c', 'readlink /proc/self/fd/4 /proc/self/fd/5; ls /proc/self/fd | tr "\\n" " "'], { PATH: '/usr/bin:/bin' }, Buffer.alloc(0), [b, a]);
+    `);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 2), ['/etc/passwd', '/etc/hostname']);
+    const passedDown = new Set(inheritedFds());
+    const fds = lines[2]!.trim().split(' ').map(Number).filter((fd) => !passedDown.has(fd));
+    // 0-5 and the one ls reads /proc/self/fd with: the lifted copies did not survive.
+    assert.equal(fds.length, 7, lines[2]);
+  });
+
   it('throws (and the process goes on) when the program cannot be run', () => {
     const r = node(`
       try { m.execWithInput(['/nonexistent/prog'], {}, Buffer.alloc(0)); } catch (e) { console.log(e.code, e.syscall); }

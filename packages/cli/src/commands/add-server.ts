@@ -3,7 +3,8 @@ import { isIP } from 'node:net';
 import { Args, Flags } from '@oclif/core';
 import { writeSecretFileAtomic } from '@wirecage/wg-engine/config';
 import { EXIT_USAGE } from '../cage/spec.js';
-import { caFileEntryFor, checkApiUrl, isServerName, leaseFileFor, loadServers, resolveCaFile, saveServers } from '../servers/config.js';
+import { caFileEntryFor, checkApiUrl, isServerName, loadServers, resolveCaFile, saveServers } from '../servers/config.js';
+import { MAX_KEY_SLOTS, keySlotFiles } from '../servers/key-slot.js';
 import { readCaFile } from '../servers/tls-trust.js';
 import { WirecageCommand } from '../command.js';
 import { WirecageError } from '../errors.js';
@@ -45,8 +46,8 @@ sent to the server until the first \`wirecage run NAME\`.
 
 The first run pins the server's WireGuard public key (in
 keys/NAME.lease.json, with the registration it keeps); a later answer with
-another key is refused (exit 125). Adding or replacing NAME drops that file,
-so the next run pins the key it is then given: use --replace when the
+another key is refused (exit 125). Adding or replacing NAME drops that file
+(and keys/NAME.2.lease.json ... of runs at the same time), so the next run pins the key it is then given: use --replace when the
 server's key really changed.
 
 --ca-file FILE trusts a server whose certificate that CA signed (or which is
@@ -122,7 +123,8 @@ without --replace, or an unreadable config.`;
     saveServers(cfg);
     if (ca === undefined) rmSync(caCopy, { force: true });
     // The kept registration and the pins were for what NAME was before (or for a NAME removed earlier).
-    rmSync(leaseFileFor(args.name), { force: true });
+    // Every key slot's (servers/key-slot.ts): a run in slot 3 must not hold the old server's pin.
+    for (let slot = 1; slot <= MAX_KEY_SLOTS; slot++) rmSync(keySlotFiles(args.name, slot).leaseFile, { force: true });
     process.stdout.write(`${old ? 'replaced' : 'added'} ${args.name} (${apiUrl}) in ${cfg.file}${ca !== undefined ? `, trusting the CA in ${caCopy}` : ''}\n`);
   }
 }

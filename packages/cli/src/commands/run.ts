@@ -39,7 +39,10 @@ for that server (made on first use in ~/.config/wirecage/keys/NAME.key) and
 builds the tunnel from the server's answer. The answer is kept and reused
 until half its lease has passed; when the server has forgotten the client
 (no handshake with the kept answer), the run registers again, once, before
-the command starts.
+the command starts. Runs at the same time each use a key of their own
+(keys/NAME.2.key, NAME.3.key, ... while NAME.key is in use): each cage is
+its own peer, with its own address; to share one tunnel, use --name and
+\`wirecage exec\`.
 
 The earlier wirecage's flags work too, with or without the word run:
 --wg-public-key KEY --wg-private-key-file FILE --wg-endpoint HOST:PORT
@@ -164,7 +167,9 @@ reason. The forwards are removed when the command ends.`;
     // Launching needs @wirecage/netns's addon (the user-namespace helper, execve): loaded only now, so
     // help, a config error or a refused flag cost no native code.
     const { execCage } = await import('../cage/launch.js');
-    process.exitCode = publish ? await launchPublishing(spec, publish, line, tunnel, specFor) : execCage(spec);
+    if (publish) process.exitCode = await launchPublishing(spec, publish, line, tunnel, specFor);
+    // A server's run holds its key slot for the cage's life: stage 2 inherits the lock as fd 4.
+    else execCage(spec, tunnel.keySlotLock === undefined ? [] : [tunnel.keySlotLock]);
   }
 
   /** The command line: flags (a server NAME may have more after it), the command, and what the tunnel is made of. */
@@ -208,10 +213,18 @@ reason. The forwards are removed when the command ends.`;
       if (!isQuiet(line.flags)) this.tunnelFlagsNotes(line, t);
       return { cfg, configPath: t.privateKeyFile, hide: [], warning: null };
     }
-    const { configForServer } = await import('../servers/register.js');
-    const s = await configForServer(target.server);
+    const [{ configForServer }, { claimKeySlot }] = await Promise.all([import('../servers/register.js'), import('../servers/key-slot.js')]);
+    // Runs at once for one server each need a key of their own (servers/key-slot.ts).
+    const slot = await claimKeySlot(target.server);
+    let s;
+    try {
+      s = await configForServer(target.server, { slot });
+    } catch (err) {
+      closeSync(slot.lockFd);
+      throw err;
+    }
     const [configPath, ...hide] = s.hide as [string, ...string[]];
-    return { cfg: s.config, configPath, hide, warning: s.warning, serverApi: s.api, reregister: s.reregister, server: s.server };
+    return { cfg: s.config, configPath, hide, warning: s.warning, serverApi: s.api, reregister: s.reregister, server: s.server, keySlotLock: slot.lockFd };
   }
 
   /** The earlier wirecage's flags: which DNS the cage gets, and the same run from a config file. */
@@ -263,6 +276,8 @@ interface Tunnel {
   reregister?: ReRegistration;
   /** A server's run: stage 2 re-checks the registration when handshakes fail later. */
   server?: ReRegistration;
+  /** A server's run: the fd holding its key slot's lock, for stage 2 to inherit. */
+  keySlotLock?: number;
 }
 
 interface Publishing {
@@ -355,7 +370,9 @@ async function launchPublishing(spec: CageSpec, publish: Publishing, { flags }: 
   };
   const onPublish = flags['on-publish'];
   const launch = (s: CageSpec) =>
-    publish.module.withPublishedPorts(api, publish.requests, warn, (made) => launchCage({ ...s, env: { ...s.env, ...publish.module.publishedEnv(made) }, ...(onPublish ? { onPublish } : {}) }));
+    publish.module.withPublishedPorts(api, publish.requests, warn, (made) =>
+      launchCage({ ...s, env: { ...s.env, ...publish.module.publishedEnv(made) }, ...(onPublish ? { onPublish } : {}) }, tunnel.keySlotLock === undefined ? [] : [tunnel.keySlotLock]),
+    );
   try {
     return await launch(spec);
   } catch (err) {

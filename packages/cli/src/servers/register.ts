@@ -5,13 +5,15 @@
 // loop of runs asks the API once, and runs go on while the API is down.
 // Stage 2 registers again (registerAfresh), once, when the handshake with a
 // stored answer fails, and (renewRegistration) whenever handshakes fail for
-// --reresolve-after while the command runs.
+// --reresolve-after while the command runs. Each run that goes on at once has a
+// key (and so a registration) of its own: key-slot.ts.
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
 import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf, readKeyFile, writeSecretFileAtomic, SecretFileError, type Cidr } from '@wirecage/wg-engine';
 import { parseEndpoint, type WgQuickConfig } from '../config/wg-quick.js';
 import { RunError } from '../cage/run-error.js';
-import { configFile, keyFileFor, leaseFileFor, loadServers, resolveCaFile } from './config.js';
+import { configFile, keyFileFor, loadServers, resolveCaFile } from './config.js';
+import { keySlotFiles, type KeySlotFiles } from './key-slot.js';
 import { ApiError, callApi, type TlsTrust } from './http.js';
 import {
   LEASE_STATE_VERSION,
@@ -42,9 +44,8 @@ export interface Registration {
   lease_expires?: string;
 }
 
-/** The key for server `name`; created (0600, never replacing another) when there is none yet. */
-export function clientKey(name: string): { file: string; key: Buffer; warning: string | null } {
-  const file = keyFileFor(name);
+/** The key for server `name` (in `file`, a slot's key: key-slot.ts); created (0600, never replacing another) when there is none yet. */
+export function clientKey(name: string, file = keyFileFor(name)): { file: string; key: Buffer; warning: string | null } {
   if (!existsSync(file)) {
     try {
       writeSecretFileAtomic(file, `${keyToBase64(generatePrivateKey())}\n`, { overwrite: false });
@@ -63,7 +64,7 @@ export interface ServerTarget {
   token: string;
   /** add-server --ca-file: the CA certificates (PEM), read by stage 1. */
   ca?: string;
-  /** keys/NAME.lease.json. */
+  /** keys/NAME.lease.json, or the run's slot's keys/NAME.k.lease.json. */
   leaseFile: string;
 }
 
@@ -167,6 +168,11 @@ interface RegisterOptions {
   now?: () => number;
 }
 
+interface ConfigOptions extends RegisterOptions {
+  /** The key slot the run holds (key-slot.ts's claimKeySlot); slot 1 when not given. */
+  slot?: KeySlotFiles;
+}
+
 /**
  * Registers (waiting once for a Retry-After of at most MAX_RETRY_AFTER_S when nothing is stored to
  * fall back on), checks the pins and stores the answer with them. `fallback`: whether the stored
@@ -236,7 +242,7 @@ export interface ReRegistration extends ServerTarget {
 /** Everything `run NAME` needs: the config, the files the cage must not see, and the server's API for --publish. */
 export async function configForServer(
   name: string,
-  opts: RegisterOptions = {},
+  opts: ConfigOptions = {},
 ): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi; leaseStateFile?: string; reregister?: ReRegistration; server: ReRegistration }> {
   const cfg = loadServers();
   const entry = cfg.servers.get(name);
@@ -246,12 +252,13 @@ export async function configForServer(
       `no server named "${name}" in ${cfg.file}${known.length ? ` (known: ${known.join(', ')})` : ''} and no such file; add it with: wirecage add-server ${name} URL --token TOKEN`,
     );
   }
-  const leaseFile = leaseFileFor(name);
+  const slot = opts.slot ?? keySlotFiles(name, 1);
+  const { leaseFile } = slot;
   const target: ServerTarget = { name, apiUrl: entry.apiUrl, token: entry.token, leaseFile };
   if (entry.caFile !== undefined) {
     target.ca = readCaFile(resolveCaFile(cfg.file, entry.caFile), `the CA file of server "${name}" (ca_file in ${cfg.file})`, `add the server again with: wirecage add-server ${name} ${entry.apiUrl} --ca-file CA.pem --replace`);
   }
-  const { file, key, warning: keyWarning } = clientKey(name);
+  const { file, key, warning: keyWarning } = clientKey(name, slot.keyFile);
   const clientPublicKey = keyToBase64(publicKeyOf(key));
   const warnings = keyWarning ? [keyWarning] : [];
   const now = opts.now ?? Date.now;
