@@ -39,7 +39,11 @@ function usageError(text: string): never {
 
 const args = (() => {
   try {
-    return parseArgs({ args: process.argv.slice(2), options: { baseline: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+    return parseArgs({
+      args: process.argv.slice(2),
+      options: { baseline: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }).values;
   } catch (err) {
     return usageError((err as Error).message);
   }
@@ -55,7 +59,8 @@ function baselineDir(dir: string | undefined): string | null {
   const abs = resolve(dir);
   if (!existsSync(join(abs, CLI))) usageError(`--baseline: ${join(abs, CLI)} does not exist`);
   // bin/run.js loads the compiled commands: without a build it would fail in every run and time nothing.
-  if (!existsSync(join(abs, 'packages/cli/dist/commands/run.js'))) usageError(`--baseline: ${abs} is not built (run \`npm ci && npm run build\` there)`);
+  if (!existsSync(join(abs, 'packages/cli/dist/commands/run.js')))
+    usageError(`--baseline: ${abs} is not built (run \`npm ci && npm run build\` there)`);
   return abs;
 }
 const baseline = baselineDir(args.baseline);
@@ -85,7 +90,9 @@ const median = (xs: number[]) => {
  */
 function timeOnce(ns: Netns, argv: string[]): { wall: number; cpu: number } {
   const start = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'nsenter', `--net=/run/netns/${ns.name}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', 'nsenter', `--net=/run/netns/${ns.name}`, '--', ...argv], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const wall = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited with ${r.status}: ${r.stderr.toString()}`);
   const m = /^cpu (\S+) (\S+)$/m.exec(r.stderr.toString());
@@ -140,7 +147,10 @@ function report(timed: Timed[], rss: number[]): string {
   }
   lines.push(row('`node -e 0`', n), row('`unshare -Urn true`', u), '');
   // The start-up goal is a multiple of a bare Node start on the same machine (README, "Cage start-up").
-  lines.push(`This checkout's median is ${(w!.median / n.median).toFixed(1)}x that of \`node -e 0\` (CPU time: ${(w!.cpu / n.cpu).toFixed(1)}x).`, '');
+  lines.push(
+    `This checkout's median is ${(w!.median / n.median).toFixed(1)}x that of \`node -e 0\` (CPU time: ${(w!.cpu / n.cpu).toFixed(1)}x).`,
+    '',
+  );
   if (b !== undefined) {
     const diffs = w!.runs.map((t, i) => (t - b.runs[i]!) * 1000);
     const d = median(diffs);

@@ -55,9 +55,17 @@ try {
     const lab = newLab();
     log(`building ${name} in lab ${lab.id}`);
     const pair = await step(() => buildPair(lab, name, cageFlags, opts.workers ?? os.availableParallelism()));
-    log(`  left ${pair.left.kind} pid ${pair.left.pid} (${pair.left.address}), right ${pair.right.kind} pid ${pair.right.pid} (${pair.right.address})`);
+    log(
+      `  left ${pair.left.kind} pid ${pair.left.pid} (${pair.left.address}), right ${pair.right.kind} pid ${pair.right.pid} (${pair.right.address})`,
+    );
     pairs.push(pair);
-    results.push({ name, kinds: { left: pair.left.kind, right: pair.right.kind }, transfers: {}, rounds: {}, rss: { left: 0, right: 0, leftProgram: 0, rightProgram: 0 } });
+    results.push({
+      name,
+      kinds: { left: pair.left.kind, right: pair.right.kind },
+      transfers: {},
+      rounds: {},
+      rss: { left: 0, right: 0, leftProgram: 0, rightProgram: 0 },
+    });
   }
   // Test by test across the pairs, so each comparison is made close together in time on a shared machine;
   // whole rounds repeat that, and the median run per pair and test is reported.
@@ -65,14 +73,18 @@ try {
     for (const [i, pair] of pairs.entries()) {
       const g = await step(() => runPing(pair, opts.pings));
       (results[i]!.pingRounds ??= []).push(g);
-      log(`round ${round} ping ${pair.name}: median ${g.medianMs.toFixed(3)} ms (veth ${g.outerMedianMs.toFixed(3)} ms, overhead ${(g.medianMs - g.outerMedianMs).toFixed(3)} ms), ${g.received}/${g.sent} replies`);
+      log(
+        `round ${round} ping ${pair.name}: median ${g.medianMs.toFixed(3)} ms (veth ${g.outerMedianMs.toFixed(3)} ms, overhead ${(g.medianMs - g.outerMedianMs).toFixed(3)} ms), ${g.received}/${g.sent} replies`,
+      );
     }
     for (const test of TESTS) {
       for (const [i, pair] of pairs.entries()) {
         const r = await step(() => runTransfer(pair, test, opts.duration, opts.udpBitrate));
         (results[i]!.rounds[test.id] ??= []).push(r);
         const udp = r.udp ? `, ${Math.round(r.udp.packetsPerSecond)} pkt/s received, ${r.udp.lostPercent.toFixed(1)} % lost` : '';
-        log(`round ${round} ${test.id} ${pair.name}: ${(r.bitsPerSecond / 1e9).toFixed(2)} Gbit/s${udp}; CPU left ${r.cpu.left.toFixed(2)} s, right ${r.cpu.right.toFixed(2)} s`);
+        log(
+          `round ${round} ${test.id} ${pair.name}: ${(r.bitsPerSecond / 1e9).toFixed(2)} Gbit/s${udp}; CPU left ${r.cpu.left.toFixed(2)} s, right ${r.cpu.right.toFixed(2)} s`,
+        );
       }
     }
   }
@@ -80,7 +92,12 @@ try {
   for (const res of results) if (res.pingRounds) res.ping = medianPing(res.pingRounds);
   for (const [i, pair] of pairs.entries()) {
     const program = (e: Pair['left']) => [e.pid, ...e.otherPids].reduce((sum, pid) => sum + peakRssBytes(pid), 0);
-    results[i]!.rss = { left: peakRssBytes(pair.left.pid), right: peakRssBytes(pair.right.pid), leftProgram: program(pair.left), rightProgram: program(pair.right) };
+    results[i]!.rss = {
+      left: peakRssBytes(pair.left.pid),
+      right: peakRssBytes(pair.right.pid),
+      leftProgram: program(pair.left),
+      rightProgram: program(pair.right),
+    };
   }
 } finally {
   await teardownAll();

@@ -23,9 +23,14 @@ const session = new BenchSession('flow-log');
 const { log, newLab, step, teardownAll } = session;
 
 function options() {
-  const { values } = parseArgs({ args: process.argv.slice(2), options: { duration: { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { duration: { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } },
+    strict: true,
+  });
   const whole = (name: string, text: string) => {
-    if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`${name} must be a whole number from 1, got ${JSON.stringify(text)}\n${USAGE}`);
+    if (!/^\d+$/.test(text) || Number(text) < 1)
+      throw new Error(`${name} must be a whole number from 1, got ${JSON.stringify(text)}\n${USAGE}`);
     return Number(text);
   };
   return {
@@ -66,7 +71,9 @@ try {
         const busy0 = busyCpuSeconds();
         const transfer = await step(() => runTransfer(pairs[variant], test, opts.duration, '0'));
         runs.push({ test: test.id, variant, transfer, machineCpu: busyCpuSeconds() - busy0 });
-        log(`round ${round} ${test.id} flow log ${variant}: ${(transfer.bitsPerSecond / 1e9).toFixed(2)} Gbit/s, cage CPU ${transfer.cpu.left.toFixed(2)} s`);
+        log(
+          `round ${round} ${test.id} flow log ${variant}: ${(transfer.bitsPerSecond / 1e9).toFixed(2)} Gbit/s, cage CPU ${transfer.cpu.left.toFixed(2)} s`,
+        );
       }
     }
   }

@@ -42,7 +42,11 @@ function usageError(text: string): never {
 
 const args = (() => {
   try {
-    return parseArgs({ args: process.argv.slice(2), options: { duration: { type: 'string' }, rounds: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+    return parseArgs({
+      args: process.argv.slice(2),
+      options: { duration: { type: 'string' }, rounds: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }).values;
   } catch (err) {
     return usageError((err as Error).message);
   }
@@ -88,7 +92,9 @@ try {
       for (const [i, path] of paths.entries()) {
         const r = await step(() => runServerTransfer(path, test, duration));
         (setups[i]!.rounds[test.id as 'tcp'] ??= []).push(r);
-        log(`round ${round} ${test.id} ${path.setup}: ${(r.bitsPerSecond / 1e9).toFixed(2)} Gbit/s; CPU cage ${r.cpu.left.toFixed(2)} s, server ${r.cpu.right.toFixed(2)} s`);
+        log(
+          `round ${round} ${test.id} ${path.setup}: ${(r.bitsPerSecond / 1e9).toFixed(2)} Gbit/s; CPU cage ${r.cpu.left.toFixed(2)} s, server ${r.cpu.right.toFixed(2)} s`,
+        );
       }
     }
   }
@@ -103,15 +109,22 @@ try {
   const loadFlags = ['--register-rate', '1000000', '--dns-upstream', '127.0.0.1:53'];
   // The default (data-plane workers, one per CPU) and the engine on the main thread alone: the
   // workers' share of the peer table shows in both the registration rate and the memory.
-  for (const variant of [{ label: 'default (workers = CPUs)', flags: [] }, { label: '--workers 0', flags: ['--workers', '0'] }]) {
+  for (const variant of [
+    { label: 'default (workers = CPUs)', flags: [] },
+    { label: '--workers 0', flags: ['--workers', '0'] },
+  ]) {
     log(`registrations, ${variant.label}: ${REG_CONCURRENCY} keep-alive connections for ${REG_SECONDS} s`);
-    const regServer = await step(() => startWirecagesrv(srv, cli, srvAddr, dir, [...loadFlags, ...variant.flags, '--subnet', '10.200.0.0/16', '--max-peers', '65000']));
+    const regServer = await step(() =>
+      startWirecagesrv(srv, cli, srvAddr, dir, [...loadFlags, ...variant.flags, '--subnet', '10.200.0.0/16', '--max-peers', '65000']),
+    );
     const reg = await step(() => registerLoad(cli, regServer, { concurrency: REG_CONCURRENCY, seconds: REG_SECONDS, count: 0 }));
     log(`registrations: ${reg.ok} in ${reg.seconds.toFixed(1)} s = ${(reg.ok / reg.seconds).toFixed(0)}/s (${reg.failed} failed)`);
     await step(() => regServer.process.stop(10_000));
 
     log(`memory, ${variant.label}: a fresh server, 1,000 then 5,000 registered peers`);
-    const memServer = await step(() => startWirecagesrv(srv, cli, srvAddr, dir, [...loadFlags, ...variant.flags, '--subnet', '10.200.0.0/18', '--max-peers', '6000']));
+    const memServer = await step(() =>
+      startWirecagesrv(srv, cli, srvAddr, dir, [...loadFlags, ...variant.flags, '--subnet', '10.200.0.0/18', '--max-peers', '6000']),
+    );
     await sleep(1000);
     const base = rssBytes(memServer.stage2);
     const fill = async (count: number) => {
@@ -128,8 +141,10 @@ try {
       registrations: { ...reg, concurrency: REG_CONCURRENCY, perSecond: reg.ok / reg.seconds },
       memory: { base, after1k: first.rss, after5k: next.rss, perThousand: (next.rss - first.rss) / 4, rates: [first.rate, next.rate] },
     });
-    log(`memory: VmRSS ${(base / 1e6).toFixed(1)} MB empty, ${(first.rss / 1e6).toFixed(1)} MB at 1,000, ${(next.rss / 1e6).toFixed(1)} MB at 5,000; ` +
-      `registered at ${first.rate.toFixed(0)}/s, then ${next.rate.toFixed(0)}/s`);
+    log(
+      `memory: VmRSS ${(base / 1e6).toFixed(1)} MB empty, ${(first.rss / 1e6).toFixed(1)} MB at 1,000, ${(next.rss / 1e6).toFixed(1)} MB at 5,000; ` +
+        `registered at ${first.rate.toFixed(0)}/s, then ${next.rate.toFixed(0)}/s`,
+    );
   }
 } finally {
   await teardownAll();

@@ -31,7 +31,14 @@ const { Plugin } = await import(pathToFileURL(corePath).href);
 
 // ignoreManifest: build from the commands, never from an old manifest; errorOnManifestCreate:
 // a command that fails to load fails the pack instead of going missing from the tarball.
-const plugin = new Plugin({ root, type: 'core', isRoot: true, ignoreManifest: true, errorOnManifestCreate: true, respectNoCacheDefault: true });
+const plugin = new Plugin({
+  root,
+  type: 'core',
+  isRoot: true,
+  ignoreManifest: true,
+  errorOnManifestCreate: true,
+  respectNoCacheDefault: true,
+});
 await plugin.load();
 const ids = Object.keys(plugin.manifest.commands);
 if (ids.length === 0) {

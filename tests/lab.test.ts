@@ -137,7 +137,15 @@ describe('lab library', () => {
 
     it('stops at once when the predicate throws', async () => {
       const start = Date.now();
-      await assert.rejects(waitFor(() => { throw new Error('process died'); }, { what: 'x', timeoutMs: 5_000 }), /process died/);
+      await assert.rejects(
+        waitFor(
+          () => {
+            throw new Error('process died');
+          },
+          { what: 'x', timeoutMs: 5_000 },
+        ),
+        /process died/,
+      );
       assert.ok(Date.now() - start < 1_000);
     });
   });
@@ -212,7 +220,10 @@ describe('lab library', () => {
       await a.addRoute('198.18.200.0/24', { via: outer.b });
       const routes = (await a.runOrThrow('ip', ['-4', 'route', 'show', '198.18.200.0/24'])).stdout;
       assert.match(routes, /198\.18\.200\.0\/24 via 198\.18\.0\.2 dev veth0a/);
-      await assert.rejects(a.addRoute('198.18.201.0/24', { via: '198.18.99.1' }), /ip -n wct\w+-a -4 route add 198\.18\.201\.0\/24 via 198\.18\.99\.1 exited with code 2: Error: Nexthop has invalid gateway/);
+      await assert.rejects(
+        a.addRoute('198.18.201.0/24', { via: '198.18.99.1' }),
+        /ip -n wct\w+-a -4 route add 198\.18\.201\.0\/24 via 198\.18\.99\.1 exited with code 2: Error: Nexthop has invalid gateway/,
+      );
     });
 
     it('starts two wireguard-go peers that handshake and carry v4 and v6', async function () {
@@ -251,7 +262,12 @@ describe('lab library', () => {
       await assertNoPing(a, '198.19.0.2');
       await assert.rejects(wg.a.latestHandshake(wg.b.publicKey), /has no peer/);
       // b still holds the preshared key, so a must too or b's handshake response fails to verify.
-      await wg.a.setPeer({ publicKey: wg.b.publicKey, endpoint: wg.b.endpoint(outer.b), allowedIps: ['198.19.0.2/32'], presharedKeyFile: wg.psk });
+      await wg.a.setPeer({
+        publicKey: wg.b.publicKey,
+        endpoint: wg.b.endpoint(outer.b),
+        allowedIps: ['198.19.0.2/32'],
+        presharedKeyFile: wg.psk,
+      });
       await assertPing(a, '198.19.0.2');
     });
 
@@ -278,7 +294,10 @@ describe('lab library', () => {
       assert.deepEqual(lab.namespaceNames, []);
       assert.deepEqual(pidsMentioning(`wg${lab.token}`), []);
       for (const s of sockets) assert.ok(!existsSync(s), `${s} left behind`);
-      assert.deepEqual(readdirSync('/tmp').filter((d) => d.startsWith(`${lab.id}-`)), []);
+      assert.deepEqual(
+        readdirSync('/tmp').filter((d) => d.startsWith(`${lab.id}-`)),
+        [],
+      );
       await lab.teardown();
     });
   });
@@ -320,7 +339,10 @@ describe('lab library', () => {
         // wireguard-go cannot take over a veth's name: it must exit, and the error must show why.
         const taken = lab.uniqueIfname('v');
         await lab.veth(a, b, { names: [taken, 'other'], v6: false });
-        await assert.rejects(startWireguardGo(a, { ifname: taken }), /process ended early: ip netns exec \S+ wireguard-go -f \w+ \(exited with code 1\), output:\n.*Failed to create TUN device/s);
+        await assert.rejects(
+          startWireguardGo(a, { ifname: taken }),
+          /process ended early: ip netns exec \S+ wireguard-go -f \w+ \(exited with code 1\), output:\n.*Failed to create TUN device/s,
+        );
         assert.ok(!existsSync(uapiSocketPath(taken)));
         assert.equal((await labNamespacesOnMachine(lab)).length, 2);
       } finally {
@@ -329,7 +351,7 @@ describe('lab library', () => {
       assert.deepEqual(await labNamespacesOnMachine(lab), []);
     });
 
-    it('withLab tears down when the body throws, and keeps the body\'s error', async () => {
+    it("withLab tears down when the body throws, and keeps the body's error", async () => {
       let lab: Lab | undefined;
       await assert.rejects(
         withLab(async (l) => {

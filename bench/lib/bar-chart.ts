@@ -65,10 +65,14 @@ export function renderBarChart(c: BarChart): string {
   for (let v = 0; v <= yMax + 1e-9; v += step) {
     const yy = y(v).toFixed(1);
     out.push(`<line x1="${left}" x2="${W - right}" y1="${yy}" y2="${yy}" stroke="${v === 0 ? '#444' : '#e3e3e3'}" stroke-width="1"/>`);
-    out.push(`<text x="${left - 8}" y="${(y(v) + 4).toFixed(1)}" font-size="12" fill="#444" text-anchor="end">${Number(v.toFixed(2))}</text>`);
+    out.push(
+      `<text x="${left - 8}" y="${(y(v) + 4).toFixed(1)}" font-size="12" fill="#444" text-anchor="end">${Number(v.toFixed(2))}</text>`,
+    );
   }
   if (c.yLabel !== undefined) {
-    out.push(`<text x="16" y="${top + plotH / 2}" font-size="12" fill="#444" text-anchor="middle" transform="rotate(-90 16 ${top + plotH / 2})">${esc(c.yLabel)}</text>`);
+    out.push(
+      `<text x="16" y="${top + plotH / 2}" font-size="12" fill="#444" text-anchor="middle" transform="rotate(-90 16 ${top + plotH / 2})">${esc(c.yLabel)}</text>`,
+    );
   }
   const groupW = plotW / c.groups.length;
   const barW = Math.min(c.bars.maxWidth, (groupW * c.bars.fill) / Math.max(1, n));
@@ -84,12 +88,19 @@ export function renderBarChart(c: BarChart): string {
         return;
       }
       const v = bps / 1e9;
-      out.push(`<rect x="${(x + gap).toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2 * gap).toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${s.color}"/>`);
+      out.push(
+        `<rect x="${(x + gap).toFixed(1)}" y="${y(v).toFixed(1)}" width="${(barW - 2 * gap).toFixed(1)}" height="${(y(0) - y(v)).toFixed(1)}" fill="${s.color}"/>`,
+      );
       out.push(`<text x="${cx}" y="${(y(v) - 6).toFixed(1)}" font-size="12" fill="#222" text-anchor="middle">${v.toFixed(2)}</text>`);
       const r = i === anchor ? null : ratio(bps, anchor < 0 ? undefined : c.bps(g, anchor));
-      if (r !== null) out.push(`<text x="${cx}" y="${(y(v) - 21).toFixed(1)}" font-size="11" font-weight="bold" fill="${s.color}" text-anchor="middle">${r.toFixed(2)}×</text>`);
+      if (r !== null)
+        out.push(
+          `<text x="${cx}" y="${(y(v) - 21).toFixed(1)}" font-size="11" font-weight="bold" fill="${s.color}" text-anchor="middle">${r.toFixed(2)}×</text>`,
+        );
     });
-    out.push(`<text x="${(left + g * groupW + groupW / 2).toFixed(1)}" y="${H - bottom + 22}" font-size="13" fill="#222" text-anchor="middle">${esc(title)}</text>`);
+    out.push(
+      `<text x="${(left + g * groupW + groupW / 2).toFixed(1)}" y="${H - bottom + 22}" font-size="13" fill="#222" text-anchor="middle">${esc(title)}</text>`,
+    );
   });
   out.push('</svg>', '');
   return out.join('\n');

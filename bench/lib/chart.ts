@@ -7,7 +7,14 @@ import { PAIR_TITLES } from './pairs.js';
 import { ANCHOR, type BenchRun } from './results.js';
 import type { PairName } from './options.js';
 
-const COLORS: Record<PairName, string> = { 'wg-wg': '#8a8f98', 'cage-wg': '#2f6db5', 'cage-cage': '#e07b24', 'eng-wg': '#5b9bd5', 'eng-wg-rtc': '#3a9a4a', 'eng-wg-rtcx': '#8e44ad' };
+const COLORS: Record<PairName, string> = {
+  'wg-wg': '#8a8f98',
+  'cage-wg': '#2f6db5',
+  'cage-cage': '#e07b24',
+  'eng-wg': '#5b9bd5',
+  'eng-wg-rtc': '#3a9a4a',
+  'eng-wg-rtcx': '#8e44ad',
+};
 
 export function renderChart(run: BenchRun): string {
   const m = run.machine;

@@ -63,7 +63,17 @@ export interface StartingCage {
 }
 
 export function startCage(opts: CageStart): StartingCage {
-  const proc = spawnWirecage(opts.ns, ['-c', opts.config, '--wait-handshake', '30', '--log-level', 'error', ...opts.flags, '--', ...opts.command]);
+  const proc = spawnWirecage(opts.ns, [
+    '-c',
+    opts.config,
+    '--wait-handshake',
+    '30',
+    '--log-level',
+    'error',
+    ...opts.flags,
+    '--',
+    ...opts.command,
+  ]);
   return {
     process: proc,
     async ready(timeoutMs = 45_000) {
@@ -94,7 +104,12 @@ export function startCage(opts: CageStart): StartingCage {
           const helper = parentPid(stage2);
           return { stage2, caged, others: helper === root ? [root] : [root, helper] };
         },
-        { what: `wirecage in ${opts.ns.name} to start its command (${opts.command.join(' ')})`, timeoutMs, intervalMs: 50, describe: () => proc.describe() },
+        {
+          what: `wirecage in ${opts.ns.name} to start its command (${opts.command.join(' ')})`,
+          timeoutMs,
+          intervalMs: 50,
+          describe: () => proc.describe(),
+        },
       );
       return {
         kind: 'wirecage',

@@ -32,7 +32,12 @@ if (file === undefined) {
 }
 const cfg = JSON.parse(readFileSync(file, 'utf8')) as EngineConfig;
 // rtc: a queue per shard, so each shard reads its own (the kernel keeps a flow on one queue).
-const tun = Tun.open({ name: cfg.ifname, mtu: cfg.mtu, offload: cfg.offload, queues: cfg.mode === 'pipeline' ? 1 : Math.max(1, cfg.workers) });
+const tun = Tun.open({
+  name: cfg.ifname,
+  mtu: cfg.mtu,
+  offload: cfg.offload,
+  queues: cfg.mode === 'pipeline' ? 1 : Math.max(1, cfg.workers),
+});
 execFileSync('ip', ['addr', 'add', cfg.address, 'dev', tun.name]);
 execFileSync('ip', ['link', 'set', 'dev', tun.name, 'mtu', String(cfg.mtu), 'up']);
 const device = new Device({ mtu: cfg.mtu, logger: silentLogger });
@@ -51,11 +56,9 @@ let closing = false;
 process.on('SIGTERM', () => {
   if (closing) return;
   closing = true;
-  void attached
-    .close()
-    .finally(() => {
-      device.close();
-      tun.close();
-      process.exit(0);
-    });
+  void attached.close().finally(() => {
+    device.close();
+    tun.close();
+    process.exit(0);
+  });
 });

@@ -49,7 +49,10 @@ export function renderFlowLogReport(b: FlowLogBench, tests: { id: string; title:
   for (const t of tests) {
     const off = summarize(b.runs, t.id, 'off');
     const on = summarize(b.runs, t.id, 'on');
-    for (const [v, s] of [['off', off], ['on', on]] as const) {
+    for (const [v, s] of [
+      ['off', off],
+      ['on', on],
+    ] as const) {
       rows.push([
         t.title,
         v === 'on' ? '`--flow-log FILE`' : 'no flag',
@@ -58,7 +61,13 @@ export function renderFlowLogReport(b: FlowLogBench, tests: { id: string; title:
         s.machineCpuPerGb.toFixed(2),
       ]);
     }
-    rows.push([t.title, 'on vs off', pct(on.gbps, off.gbps), pct(on.cageCpuPerGb, off.cageCpuPerGb), pct(on.machineCpuPerGb, off.machineCpuPerGb)]);
+    rows.push([
+      t.title,
+      'on vs off',
+      pct(on.gbps, off.gbps),
+      pct(on.cageCpuPerGb, off.cageCpuPerGb),
+      pct(on.machineCpuPerGb, off.machineCpuPerGb),
+    ]);
   }
   const busy = busyNote(b.machine);
   const overlap = tests.every((t) => {
@@ -66,10 +75,10 @@ export function renderFlowLogReport(b: FlowLogBench, tests: { id: string; title:
     return on.range[0] <= off.range[1] && off.range[0] <= on.range[1];
   });
   const verdict = overlap
-    ? 'In every test the two cages\' throughput ranges overlap: the flag\'s cost is below what this run can resolve (differences of either sign are the machine\'s noise).'
-    : 'In at least one test the ranges do not overlap: the difference there is larger than this run\'s noise.';
+    ? "In every test the two cages' throughput ranges overlap: the flag's cost is below what this run can resolve (differences of either sign are the machine's noise)."
+    : "In at least one test the ranges do not overlap: the difference there is larger than this run's noise.";
   return [
-    '# The flow log\'s cost: a cage with and without `--flow-log`',
+    "# The flow log's cost: a cage with and without `--flow-log`",
     '',
     `One run of \`node --import tsx flow-log.bench.ts\` (bench/): two \`wirecage run\` cages against wireguard-go, identical but for \`--flow-log FILE\`, ${b.rounds} rounds of ${b.duration} s iperf3 runs, the two cages alternating test by test so the runs compared are seconds apart. Figures are medians of the rounds (range in parentheses). "cage CPU" is the cage's stage 2 process (the engine); "machine CPU" is every CPU's busy time during the run (/proc/stat), which is where conntrack's work shows (it runs in the kernel, in whichever context moves the packet) but which also holds whatever else the machine did.`,
     '',

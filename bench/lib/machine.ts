@@ -21,7 +21,12 @@ export interface MachineInfo {
 function firstLine(cmd: string, args: string[], fallback: string): string {
   try {
     const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.split('\n').find((l) => l.trim() !== '')?.trim() ?? fallback;
+    return (
+      out
+        .split('\n')
+        .find((l) => l.trim() !== '')
+        ?.trim() ?? fallback
+    );
   } catch {
     return fallback;
   }

@@ -54,7 +54,9 @@ function iperfFailure(pair: Pair, test: string, out: { stdout: string; stderr: s
   } catch {
     // not JSON: keep stderr
   }
-  return new Error(`iperf3 ${test} over ${pair.name} (${pair.left.address} -> ${pair.right.address}) failed (exit ${out.code}): ${why || 'no message'}`);
+  return new Error(
+    `iperf3 ${test} over ${pair.name} (${pair.left.address} -> ${pair.right.address}) failed (exit ${out.code}): ${why || 'no message'}`,
+  );
 }
 
 export async function runTransfer(pair: Pair, test: (typeof TESTS)[number], duration: number, udpBitrate: string): Promise<TransferResult> {
@@ -87,7 +89,8 @@ function median(xs: number[]): number {
 async function pingTimes(exec: Endpoint['exec'], target: string, count: number): Promise<{ sent: number; times: number[] }> {
   const out = await exec('ping', ['-n', '-c', String(count), '-i', '0.02', '-W', '1', target], { timeoutMs: count * 1000 + 5000 });
   const times = [...out.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (times.length === 0) throw new Error(`ping ${target}: no replies (exit ${out.code}): ${(out.stdout + out.stderr).trim().split('\n').slice(-3).join(' | ')}`);
+  if (times.length === 0)
+    throw new Error(`ping ${target}: no replies (exit ${out.code}): ${(out.stdout + out.stderr).trim().split('\n').slice(-3).join(' | ')}`);
   return { sent: count, times };
 }
 

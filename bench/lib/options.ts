@@ -30,7 +30,8 @@ export const USAGE = `usage: dataplane.bench.ts [--duration S] [--rounds N] [--o
   Environment fallbacks: BENCH_DURATION, BENCH_ROUNDS, BENCH_ONLY, BENCH_WORKERS, BENCH_UDP_BITRATE, BENCH_PINGS.`;
 
 function wholeNumber(name: string, text: string, min: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min) throw new Error(`${name} must be a whole number from ${min}, got ${JSON.stringify(text)}\n${USAGE}`);
+  if (!/^\d+$/.test(text) || Number(text) < min)
+    throw new Error(`${name} must be a whole number from ${min}, got ${JSON.stringify(text)}\n${USAGE}`);
   return Number(text);
 }
 
@@ -58,11 +59,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutD
   const only = values.only ?? env.BENCH_ONLY;
   const pairs = only === undefined || only === '' ? [...DEFAULT_PAIRS] : only.split(',').map((p) => p.trim());
   for (const p of pairs) {
-    if (!(PAIRS as readonly string[]).includes(p)) throw new Error(`--only: unknown pair ${JSON.stringify(p)}; pairs are ${PAIRS.join(', ')}`);
+    if (!(PAIRS as readonly string[]).includes(p))
+      throw new Error(`--only: unknown pair ${JSON.stringify(p)}; pairs are ${PAIRS.join(', ')}`);
   }
   const workers = values.workers ?? env.BENCH_WORKERS;
   const udpBitrate = values['udp-bitrate'] ?? env.BENCH_UDP_BITRATE ?? '0';
-  if (!/^\d+(\.\d+)?[KMG]?$/.test(udpBitrate)) throw new Error(`--udp-bitrate must look like iperf3's -b (0, 500M, 2G), got ${JSON.stringify(udpBitrate)}`);
+  if (!/^\d+(\.\d+)?[KMG]?$/.test(udpBitrate))
+    throw new Error(`--udp-bitrate must look like iperf3's -b (0, 500M, 2G), got ${JSON.stringify(udpBitrate)}`);
   return {
     duration: positiveInt('--duration', values.duration ?? env.BENCH_DURATION ?? '5'),
     rounds: positiveInt('--rounds', values.rounds ?? env.BENCH_ROUNDS ?? '3'),

@@ -58,7 +58,13 @@ export async function buildPair(lab: Lab, name: PairName, cageFlags: string[], w
     await wgL.setPeer({ publicKey: wgR.publicKey, endpoint: wgR.endpoint(outerR), allowedIps: [`${addrR}/32`] });
     await wgR.setPeer({ publicKey: wgL.publicKey, endpoint: wgL.endpoint(outerL), allowedIps: [`${addrL}/32`] });
     right.spawn('iperf3', ['-s']);
-    pair = { name, left: wireguardGoEndpoint(wgL, addrL), right: wireguardGoEndpoint(wgR, addrR), outerExec: left.run.bind(left), outerTarget: outerR };
+    pair = {
+      name,
+      left: wireguardGoEndpoint(wgL, addrL),
+      right: wireguardGoEndpoint(wgR, addrR),
+      outerExec: left.run.bind(left),
+      outerTarget: outerR,
+    };
   } else if (name === 'cage-wg') {
     const wgR = await startWireguardGo(right, { addresses: [`${addrR}/24`], mtu: MTU });
     const key = await cageKey(dir, 'left');
@@ -91,12 +97,18 @@ export async function buildPair(lab: Lab, name: PairName, cageFlags: string[], w
     const kL = await cageKey(dir, 'left');
     const kR = await cageKey(dir, 'right');
     // Both know the other's endpoint: a cage needs one to start, and whichever initiates first wins.
-    const confR = await writeWgQuick(dir, 'right.conf', { PrivateKey: kR.privateKey, Address: `${addrR}/32`, DNS: addrL, ListenPort: CAGE_PORT, MTU }, [
-      { PublicKey: kL.publicKey, Endpoint: `${outerL}:${CAGE_PORT}`, AllowedIPs: `${addrL}/32` },
-    ]);
-    const confL = await writeWgQuick(dir, 'left.conf', { PrivateKey: kL.privateKey, Address: `${addrL}/32`, DNS: addrR, ListenPort: CAGE_PORT, MTU }, [
-      { PublicKey: kR.publicKey, Endpoint: `${outerR}:${CAGE_PORT}`, AllowedIPs: `${net}.0/24` },
-    ]);
+    const confR = await writeWgQuick(
+      dir,
+      'right.conf',
+      { PrivateKey: kR.privateKey, Address: `${addrR}/32`, DNS: addrL, ListenPort: CAGE_PORT, MTU },
+      [{ PublicKey: kL.publicKey, Endpoint: `${outerL}:${CAGE_PORT}`, AllowedIPs: `${addrL}/32` }],
+    );
+    const confL = await writeWgQuick(
+      dir,
+      'left.conf',
+      { PrivateKey: kL.privateKey, Address: `${addrL}/32`, DNS: addrR, ListenPort: CAGE_PORT, MTU },
+      [{ PublicKey: kR.publicKey, Endpoint: `${outerR}:${CAGE_PORT}`, AllowedIPs: `${net}.0/24` }],
+    );
     const cageR = startCage({ ns: right, config: confR, address: addrR, command: ['iperf3', '-s'], flags: cageFlags });
     const cageL = startCage({ ns: left, config: confL, address: addrL, command: ['sleep', 'infinity'], flags: cageFlags });
     const [l, r] = await Promise.all([cageL.ready(), cageR.ready()]);

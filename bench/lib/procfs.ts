@@ -32,7 +32,9 @@ export function peakRssBytes(pid: number): number {
 }
 
 export function cmdline(pid: number): string[] {
-  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '');
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\0')
+    .filter((s) => s !== '');
 }
 
 /** `net:[4026532...]`: equal strings mean the same network namespace. */

@@ -57,7 +57,11 @@ function goals(run: BenchRun): Goal[] {
   });
 
   const ours = ratio(throughputOf(cc, 'tcp'), throughputOf(anchor, 'tcp'));
-  out.push({ goal: 'cage ↔ cage single-stream TCP ≥ 2× wireguard-go ↔ wireguard-go', measured: times(ours), reached: ours === null ? null : ours >= 2 });
+  out.push({
+    goal: 'cage ↔ cage single-stream TCP ≥ 2× wireguard-go ↔ wireguard-go',
+    measured: times(ours),
+    reached: ours === null ? null : ours >= 2,
+  });
 
   const base = pingOverhead(anchor);
   const pingRows = [cw, cc].filter((p) => p?.ping !== undefined) as PairResult[];
@@ -73,7 +77,8 @@ function goals(run: BenchRun): Goal[] {
   const cages = [cw, cc].filter((p) => p !== undefined);
   out.push({
     goal: 'client peak RSS < 150 MB (the cage’s stage 2, left side)',
-    measured: cages.length === 0 ? '–' : cages.map((p) => `${p.name} ${mb(p.rss.left)} MB (whole wirecage ${mb(p.rss.leftProgram)} MB)`).join(', '),
+    measured:
+      cages.length === 0 ? '–' : cages.map((p) => `${p.name} ${mb(p.rss.left)} MB (whole wirecage ${mb(p.rss.leftProgram)} MB)`).join(', '),
     reached: cages.length === 0 ? null : cages.every((p) => p.rss.left < 150e6),
   });
   return out;
@@ -101,7 +106,13 @@ export function renderReport(run: BenchRun): string {
   if (anchor === undefined) lines.push('The anchor pair (wg-wg) was not run (--only), so there are no ratios.', '');
 
   lines.push('## Goals', '');
-  lines.push(...table(['goal', 'measured', 'verdict'], goals(run).map((g) => [g.goal, g.measured, verdict(g.reached)])), '');
+  lines.push(
+    ...table(
+      ['goal', 'measured', 'verdict'],
+      goals(run).map((g) => [g.goal, g.measured, verdict(g.reached)]),
+    ),
+    '',
+  );
 
   lines.push(
     '## Throughput',
@@ -123,7 +134,12 @@ export function renderReport(run: BenchRun): string {
     '',
   );
 
-  lines.push('## UDP', '', `iperf3 -u -l ${UDP_DATAGRAM} -b ${o.udpBitrate} (0 = as fast as the sender can): datagrams per second sent and received, loss as the receiver counts it.`, '');
+  lines.push(
+    '## UDP',
+    '',
+    `iperf3 -u -l ${UDP_DATAGRAM} -b ${o.udpBitrate} (0 = as fast as the sender can): datagrams per second sent and received, loss as the receiver counts it.`,
+    '',
+  );
   const anchorUdp = anchor?.transfers.udp?.udp;
   lines.push(
     ...table(
@@ -196,13 +212,24 @@ export function renderReport(run: BenchRun): string {
   }
   lines.push(...table(['test', 'pair', 'left s/GB', 'right s/GB', 'left × anchor', 'right × anchor', 'ours ÷ theirs'], cpuRows), '');
 
-  lines.push('## Peak RSS', '', 'VmHWM of each endpoint process at the end of the run, in MB (10⁶ bytes); for a cage also the sum over the whole wirecage program (stage 1, the userns helper, stage 2).', '');
+  lines.push(
+    '## Peak RSS',
+    '',
+    'VmHWM of each endpoint process at the end of the run, in MB (10⁶ bytes); for a cage also the sum over the whole wirecage program (stage 1, the userns helper, stage 2).',
+    '',
+  );
   const rssCell = (p: PairResult, side: 'left' | 'right') => {
     const kind = p.kinds[side];
     const own = `${mb(p.rss[side])} (${kind})`;
     return kind === 'wirecage' ? `${own}; whole wirecage ${mb(side === 'left' ? p.rss.leftProgram : p.rss.rightProgram)}` : own;
   };
-  lines.push(...table(['pair', 'left', 'right'], run.pairs.map((p) => [PAIR_TITLES[p.name], rssCell(p, 'left'), rssCell(p, 'right')])), '');
+  lines.push(
+    ...table(
+      ['pair', 'left', 'right'],
+      run.pairs.map((p) => [PAIR_TITLES[p.name], rssCell(p, 'left'), rssCell(p, 'right')]),
+    ),
+    '',
+  );
 
   lines.push(
     '## How it was measured',

@@ -57,14 +57,32 @@ export interface LabServer {
 /** Starts `wirecagesrv up` in `srv` with the API on `apiHost`, and waits until the API answers from `client`. */
 export async function startWirecagesrv(srv: Netns, client: Netns, apiHost: string, dir: string, extra: string[]): Promise<LabServer> {
   const tokenFile = await writeSecretFile(dir, 'token', `${TOKEN}\n`);
-  const args = [SRV_BIN, 'up', '--auth-token-file', tokenFile, '--wg-listen', '0.0.0.0:51820', '--wg-endpoint', `${apiHost}:51820`,
-    '--api-listen', `${apiHost}:8443`, '--insecure-http', '--state', join(dir, `registry-${Date.now()}.db`), '--log-level', 'warn', ...extra];
+  const args = [
+    SRV_BIN,
+    'up',
+    '--auth-token-file',
+    tokenFile,
+    '--wg-listen',
+    '0.0.0.0:51820',
+    '--wg-endpoint',
+    `${apiHost}:51820`,
+    '--api-listen',
+    `${apiHost}:8443`,
+    '--insecure-http',
+    '--state',
+    join(dir, `registry-${Date.now()}.db`),
+    '--log-level',
+    'warn',
+    ...extra,
+  ];
   const proc = srv.spawn(process.execPath, args, { env: { PATH: process.env.PATH, HOME: dir } });
   const api = `http://${apiHost}:8443`;
   await waitFor(
     async () => {
       proc.assertRunning();
-      return (await client.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `${api}/healthz`])).stdout === '200';
+      return (
+        (await client.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `${api}/healthz`])).stdout === '200'
+      );
     },
     { what: `wirecagesrv in ${srv.name} to answer /healthz`, timeoutMs: 20_000, intervalMs: 100, describe: () => proc.describe() },
   );
@@ -75,7 +93,10 @@ export async function startWirecagesrv(srv: Netns, client: Netns, apiHost: strin
       return false;
     }
   });
-  if (stage2 === undefined) throw new Error(`wirecagesrv in ${srv.name} answers, but its stage 2 (node .../stage2/main.js) is not among pid ${proc.pid}'s descendants`);
+  if (stage2 === undefined)
+    throw new Error(
+      `wirecagesrv in ${srv.name} answers, but its stage 2 (node .../stage2/main.js) is not among pid ${proc.pid}'s descendants`,
+    );
   return { process: proc, stage2, api, token: TOKEN };
 }
 
@@ -95,7 +116,21 @@ interface Registration {
 async function register(client: Netns, server: LabServer, publicKey: string): Promise<Registration> {
   // The token goes in the body, on stdin: never in argv.
   const body = JSON.stringify({ token: server.token, client_public_key: publicKey });
-  const r = await client.runOrThrow('curl', ['-sS', '--fail-with-body', '--max-time', '5', '-H', 'Content-Type: application/json', '--data-binary', '@-', `${server.api}/v1/register`], { input: body });
+  const r = await client.runOrThrow(
+    'curl',
+    [
+      '-sS',
+      '--fail-with-body',
+      '--max-time',
+      '5',
+      '-H',
+      'Content-Type: application/json',
+      '--data-binary',
+      '@-',
+      `${server.api}/v1/register`,
+    ],
+    { input: body },
+  );
   return JSON.parse(r.stdout) as Registration;
 }
 
@@ -124,15 +159,30 @@ export async function buildServerPath(lab: Lab, setup: ServerSetup, cageFlags: s
     peer = { PublicKey: wg.publicKey, Endpoint: wg.endpoint(srvAddr), AllowedIPs: '0.0.0.0/0' };
   } else {
     const nat = setup === 'kernel' ? ['--nat', 'kernel'] : [];
-    const server = await startWirecagesrv(srv, cli, srvAddr, dir, ['--allow-dest', '10.99.1.0/24', '--dns-upstream', `${LAB_HOST}:53`, ...nat]);
+    const server = await startWirecagesrv(srv, cli, srvAddr, dir, [
+      '--allow-dest',
+      '10.99.1.0/24',
+      '--dns-upstream',
+      `${LAB_HOST}:53`,
+      ...nat,
+    ]);
     const reg = await register(cli, server, key.publicKey);
     serverPid = server.stage2;
     iface = { PrivateKey: key.privateKey, Address: reg.client_address.replace(/\/\d+$/, '/32'), DNS: '10.200.100.1', MTU };
     peer = { PublicKey: reg.server_public_key, Endpoint: reg.server_endpoint, AllowedIPs: '0.0.0.0/0' };
   }
   const config = await writeWgQuick(dir, 'cage.conf', iface, [peer]);
-  const cage = await startCage({ ns: cli, config, address: String(iface.Address).split('/')[0]!, command: ['sleep', 'infinity'], flags: cageFlags }).ready();
-  await waitFor(async () => (await inet.run('ss', ['-Hltn', 'sport = :5201'])).stdout.trim() !== '', { what: `iperf3 -s in ${inet.name}`, timeoutMs: 10_000 });
+  const cage = await startCage({
+    ns: cli,
+    config,
+    address: String(iface.Address).split('/')[0]!,
+    command: ['sleep', 'infinity'],
+    flags: cageFlags,
+  }).ready();
+  await waitFor(async () => (await inet.run('ss', ['-Hltn', 'sport = :5201'])).stdout.trim() !== '', {
+    what: `iperf3 -s in ${inet.name}`,
+    timeoutMs: 10_000,
+  });
   // The gateway answers ping in every setup: the tunnel is up once it does.
   await waitFor(async () => (await cage.exec('ping', ['-n', '-c', '1', '-W', '1', '10.200.100.1'])).code === 0, {
     what: `a ping from the cage through ${setup} to its gateway`,

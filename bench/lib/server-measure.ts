@@ -32,7 +32,8 @@ export async function runServerTransfer(path: ServerPath, test: (typeof SERVER_T
     }
     throw new Error(`iperf3 ${test.id} through ${path.setup} failed (exit ${out.code}): ${why || 'no message'}`);
   }
-  const r = (JSON.parse(out.stdout) as { end: { sum_received?: { bytes: number; seconds: number; bits_per_second: number } } }).end.sum_received;
+  const r = (JSON.parse(out.stdout) as { end: { sum_received?: { bytes: number; seconds: number; bits_per_second: number } } }).end
+    .sum_received;
   if (r === undefined) throw new Error(`iperf3 ${test.id} through ${path.setup}: no end.sum_received in its JSON`);
   return { test: test.id, bytes: r.bytes, seconds: r.seconds, bitsPerSecond: r.bits_per_second, cpu };
 }
@@ -46,13 +47,22 @@ export interface LoadResult {
 }
 
 /** Registers fresh keys from `client` until `seconds` pass or `count` succeed (0: no count). */
-export async function registerLoad(client: Netns, server: LabServer, o: { concurrency: number; seconds: number; count: number }): Promise<LoadResult> {
-  const r = await client.run(process.execPath, [LOAD, `${server.api}/v1/register`, String(o.concurrency), String(o.seconds), String(o.count)], {
-    input: server.token,
-    timeoutMs: (o.seconds + 30) * 1000,
-  });
+export async function registerLoad(
+  client: Netns,
+  server: LabServer,
+  o: { concurrency: number; seconds: number; count: number },
+): Promise<LoadResult> {
+  const r = await client.run(
+    process.execPath,
+    [LOAD, `${server.api}/v1/register`, String(o.concurrency), String(o.seconds), String(o.count)],
+    {
+      input: server.token,
+      timeoutMs: (o.seconds + 30) * 1000,
+    },
+  );
   if (r.code !== 0) throw new Error(`register-load.mjs failed (exit ${r.code}): ${r.stderr.trim()}`);
   const result = JSON.parse(r.stdout) as LoadResult;
-  if (result.ok === 0) throw new Error(`no registration succeeded: ${result.firstError ?? 'no error recorded'}\n${server.process.describe()}`);
+  if (result.ok === 0)
+    throw new Error(`no registration succeeded: ${result.firstError ?? 'no error recorded'}\n${server.process.describe()}`);
   return result;
 }

@@ -54,7 +54,10 @@ export function renderServerReport(run: ServerBenchRun): string {
 
   lines.push('## Throughput', '', 'Payload Gbit/s at the receiving iperf3; × is the ratio to the anchor.', '');
   const spreadOf = (s: SetupResult, t: ServerTestId) => spread(s.transfers[t]?.bitsPerSecond, s.rounds[t]);
-  const header = ['test', ...run.setups.flatMap((s) => (s.setup === ANCHOR_SETUP ? [`${SETUP_TITLES[s.setup]} (anchor)`] : [SETUP_TITLES[s.setup], '×']))];
+  const header = [
+    'test',
+    ...run.setups.flatMap((s) => (s.setup === ANCHOR_SETUP ? [`${SETUP_TITLES[s.setup]} (anchor)`] : [SETUP_TITLES[s.setup], '×'])),
+  ];
   lines.push(
     ...table(
       header,
@@ -63,7 +66,11 @@ export function renderServerReport(run: ServerBenchRun): string {
         const title = id === 'tcp' ? 'TCP, 1 stream, cage → lab host' : 'TCP, 1 stream, lab host → cage (-R)';
         return [
           title,
-          ...run.setups.flatMap((s) => (s.setup === ANCHOR_SETUP ? [spreadOf(s, id)] : [spreadOf(s, id), times(ratio(bps(run, s.setup, id), bps(run, ANCHOR_SETUP, id)))])),
+          ...run.setups.flatMap((s) =>
+            s.setup === ANCHOR_SETUP
+              ? [spreadOf(s, id)]
+              : [spreadOf(s, id), times(ratio(bps(run, s.setup, id), bps(run, ANCHOR_SETUP, id)))],
+          ),
         ];
       }),
     ),
@@ -75,7 +82,7 @@ export function renderServerReport(run: ServerBenchRun): string {
     '',
     'CPU seconds (user + system, all threads) of the server process (wirecagesrv’s stage 2, or wireguard-go) and of the cage’s stage 2 during the median run, per 10⁹ payload bytes. ' +
       'Kernel work is charged to whichever task runs when it happens: what a TUN write sets off (the userspace NAT’s TCP stack; with --nat kernel forwarding, masquerade and even the lab host’s receive across the veth) ' +
-        'mostly lands on the server process as system time, while packets arriving from the veth are handled in softirq and may be charged to no process. Read these as indications, not as each server’s full cost.',
+      'mostly lands on the server process as system time, while packets arriving from the veth are handled in softirq and may be charged to no process. Read these as indications, not as each server’s full cost.',
     '',
   );
   const cpuRows: string[][] = [];
@@ -111,7 +118,16 @@ export function renderServerReport(run: ServerBenchRun): string {
     );
     lines.push(
       ...table(
-        ['server', 'registrations/s (5 s)', 'failed', 'VmRSS empty', 'at 1,000', 'at 5,000', '**MB per 1,000 peers**', 'registrations/s: first 1,000, next 4,000'],
+        [
+          'server',
+          'registrations/s (5 s)',
+          'failed',
+          'VmRSS empty',
+          'at 1,000',
+          'at 5,000',
+          '**MB per 1,000 peers**',
+          'registrations/s: first 1,000, next 4,000',
+        ],
         run.load.map((x) => [
           x.label,
           `**${Math.round(x.registrations.perSecond).toLocaleString('en-US')}** (${x.registrations.ok.toLocaleString('en-US')} in ${x.registrations.seconds.toFixed(1)} s)`,

@@ -58,6 +58,9 @@ export class BenchSession {
 /** The text of `wirecage run --help`; throws, pointing at `npm run build`, when the CLI does not run. */
 export async function wirecageRunHelp(): Promise<string> {
   const help = await run(process.execPath, [WIRECAGE_BIN, 'run', '--help'], { timeoutMs: 30_000 });
-  if (help.code !== 0) throw new Error(`\`wirecage run --help\` failed (exit ${help.code}); build the tree first with \`npm run build\`: ${help.stderr.trim()}`);
+  if (help.code !== 0)
+    throw new Error(
+      `\`wirecage run --help\` failed (exit ${help.code}); build the tree first with \`npm run build\`: ${help.stderr.trim()}`,
+    );
   return help.stdout;
 }

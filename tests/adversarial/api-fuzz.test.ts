@@ -48,7 +48,9 @@ describe('adversarial: API fuzz', function () {
   before(async () => {
     l = await srvLab(lab, { built: ['apps/wirecagesrv/dist/api/protocol-errors.js'] });
     const adminFile = await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
-    const proxy = (await l.cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout.match(/inet (\d+\.\d+\.\d+\.\d+)\//)![1]!;
+    const proxy = (await l.cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout.match(
+      /inet (\d+\.\d+\.\d+\.\d+)\//,
+    )![1]!;
     server = await startWirecagesrv(l, ['--admin-token-file', adminFile, '--trusted-proxy', `${proxy}/32`]);
     proxyAddress = proxy;
   });
@@ -59,23 +61,54 @@ describe('adversarial: API fuzz', function () {
     const only = process.env.FUZZ_CASES?.split(',').map((s) => Number(s.trim()));
     const requests = process.env.FUZZ_REQUESTS ? Number(process.env.FUZZ_REQUESTS) : REQUESTS;
     console.log(`      seed ${seed} (replay: FUZZ_SEED=${seed}${only ? ` FUZZ_CASES=${only.join(',')}` : ''})`);
-    const cfg: DriverConfig = { host: l.srvAddr, port: 8443, token: SRV_TOKEN, admin: ADMIN, proxy: proxyAddress, seed, requests, ports: [20000, 29999], only };
-    const r = await l.cli.run(process.execPath, ['--import', 'tsx', DRIVER], { cwd: TESTS, input: JSON.stringify(cfg), timeoutMs: BOUND_MS + 30_000 });
-    assert.equal(r.code, 0, `the fuzz driver failed (exit ${r.code}${r.timedOut ? ', killed at its time bound' : ''}):\n${r.stderr}\n${server.describe()}`);
+    const cfg: DriverConfig = {
+      host: l.srvAddr,
+      port: 8443,
+      token: SRV_TOKEN,
+      admin: ADMIN,
+      proxy: proxyAddress,
+      seed,
+      requests,
+      ports: [20000, 29999],
+      only,
+    };
+    const r = await l.cli.run(process.execPath, ['--import', 'tsx', DRIVER], {
+      cwd: TESTS,
+      input: JSON.stringify(cfg),
+      timeoutMs: BOUND_MS + 30_000,
+    });
+    assert.equal(
+      r.code,
+      0,
+      `the fuzz driver failed (exit ${r.code}${r.timedOut ? ', killed at its time bound' : ''}):\n${r.stderr}\n${server.describe()}`,
+    );
     report = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as DriverReport;
 
     const s = report.durationMs / 1000;
     const fast = report.fastMs / 1000;
-    const histogram = Object.entries(report.byStatus).sort(([a], [b]) => Number(a) - Number(b)).map(([k, n]) => `${k}: ${n}`).join(', ');
+    const histogram = Object.entries(report.byStatus)
+      .sort(([a], [b]) => Number(a) - Number(b))
+      .map(([k, n]) => `${k}: ${n}`)
+      .join(', ');
     console.log(`      ${report.requests} requests sent, ${report.answers} answers in ${s.toFixed(1)} s`);
-    console.log(`      ${report.fastRequests} of them in ${fast.toFixed(1)} s (${Math.round(report.fastRequests / fast)} requests/s); ${report.stalls} stalled ones alongside, answered 408 by the server's timeouts`);
+    console.log(
+      `      ${report.fastRequests} of them in ${fast.toFixed(1)} s (${Math.round(report.fastRequests / fast)} requests/s); ${report.stalls} stalled ones alongside, answered 408 by the server's timeouts`,
+    );
     console.log(`      by status: ${histogram}`);
     // Kinds: a transport variant ("slow: 401 token") counts under the variant.
     const kinds = new Map<string, number>();
-    for (const [f, { requests: n }] of Object.entries(report.byFamily)) kinds.set(f.split(': ')[0]!, (kinds.get(f.split(': ')[0]!) ?? 0) + n);
-    console.log(`      by kind: ${[...kinds].sort(([, a], [, b]) => b - a).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    for (const [f, { requests: n }] of Object.entries(report.byFamily))
+      kinds.set(f.split(': ')[0]!, (kinds.get(f.split(': ')[0]!) ?? 0) + n);
+    console.log(
+      `      by kind: ${[...kinds]
+        .sort(([, a], [, b]) => b - a)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
     console.log(`      ${report.failures} answered wrong`);
-    const samples = report.samples.map((f) => `#${f.id} ${f.family}: ${f.problem}\n  sent: ${f.request}\n  got: ${f.answer ?? '-'}`).join('\n');
+    const samples = report.samples
+      .map((f) => `#${f.id} ${f.family}: ${f.problem}\n  sent: ${f.request}\n  got: ${f.answer ?? '-'}`)
+      .join('\n');
     assert.equal(report.failures, 0, `${report.failures} requests were answered wrong (seed ${seed}); the first ones:\n${samples}`);
     if (!only) assert.ok(report.requests >= requests, `${report.requests} requests sent, fewer than ${requests}`);
     assert.equal(Object.keys(report.byStatus).filter((k) => Number(k) >= 500).length, 0, 'no 5xx');
@@ -84,9 +117,17 @@ describe('adversarial: API fuzz', function () {
     assert.doesNotMatch(server.output(), /wirecagesrv error: /, 'the server logged no error');
 
     // The valid peers kept their addresses; nothing but them and the two registered after got in.
-    assert.deepEqual(report.after.slice(0, report.before.length), report.before, 'the valid peers registered again with the same addresses');
+    assert.deepEqual(
+      report.after.slice(0, report.before.length),
+      report.before,
+      'the valid peers registered again with the same addresses',
+    );
     const byKey = (a: { key: string }, b: { key: string }) => a.key.localeCompare(b.key);
-    assert.deepEqual([...report.listed].sort(byKey), [...report.after].sort(byKey), 'the server lists exactly the valid peers, with their addresses');
+    assert.deepEqual(
+      [...report.listed].sort(byKey),
+      [...report.after].sort(byKey),
+      'the server lists exactly the valid peers, with their addresses',
+    );
     assert.deepEqual(report.afterProblems, []);
     assert.equal(report.forwards.length, 1, `the one valid forward, no other: ${JSON.stringify(report.forwards)}`);
     assert.equal(report.forwards[0]!.client_public_key, report.before[0]!.key);
@@ -99,7 +140,10 @@ describe('adversarial: API fuzz', function () {
     // startWirecagesrv's default --state.
     const { integrity, peers } = await readRegistry(join(l.dir, 'state', 'registry.db'));
     assert.equal(integrity, 'ok');
-    assert.deepEqual(peers, [...report.listed].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+    assert.deepEqual(
+      peers,
+      [...report.listed].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+    );
     console.log(`      registry: integrity_check ok, ${peers.length} peers, as listed`);
   });
 });

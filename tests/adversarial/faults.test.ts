@@ -18,7 +18,19 @@ import type { LabProcess } from '../lib/process.js';
 import { INET4, addServer, runCaged, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { deviceTo, faultyLink, type Count, type FaultCounts } from './lib/load-faults.js';
-import { BIG, LOAD_SERVER_ARGS, SOURCES, loadLab, clientLink, assertAnswersKept, listPeers, registryIntegrity, stage2Pid, startLoad, tornRows } from './lib/load-lab.js';
+import {
+  BIG,
+  LOAD_SERVER_ARGS,
+  SOURCES,
+  loadLab,
+  clientLink,
+  assertAnswersKept,
+  listPeers,
+  registryIntegrity,
+  stage2Pid,
+  startLoad,
+  tornRows,
+} from './lib/load-lab.js';
 
 const LOAD_S = 20;
 /** When, in the load, the server is killed. */
@@ -52,7 +64,11 @@ describe('adversarial: the server killed under load, and a faulty uplink', funct
     const start = () => startWirecagesrv(l, { args: [...LOAD_SERVER_ARGS, '--admin-token-file', adminFile], state });
     server = await start();
     const load = await startLoad(l, sources, LOAD_S);
-    await waitFor(() => (load.proc.assertRunning(), load.progress()[0] >= KILL_AT_MS), { what: `${KILL_AT_MS} ms of load`, timeoutMs: KILL_AT_MS + 15_000, describe: () => load.proc.describe() });
+    await waitFor(() => (load.proc.assertRunning(), load.progress()[0] >= KILL_AT_MS), {
+      what: `${KILL_AT_MS} ms of load`,
+      timeoutMs: KILL_AT_MS + 15_000,
+      describe: () => load.proc.describe(),
+    });
     const answeredBefore = load.progress()[1];
     assert.ok(answeredBefore > 0, `no registration answered before the kill:\n${server.describe()}`);
 
@@ -62,7 +78,11 @@ describe('adversarial: the server killed under load, and a faulty uplink', funct
     // Stage 1 reports its child's death by SIGKILL as 128 + 9.
     assert.equal(exit.code, 137, killed.describe());
     // A progress line that counts the outage is from after the kill and before the restart: 2xx up to it came before.
-    await waitFor(() => (load.proc.assertRunning(), load.progress()[3] > 0), { what: 'the load to see the server gone', timeoutMs: 10_000, describe: () => load.proc.describe() });
+    await waitFor(() => (load.proc.assertRunning(), load.progress()[3] > 0), {
+      what: 'the load to see the server gone',
+      timeoutMs: 10_000,
+      describe: () => load.proc.describe(),
+    });
     const killedAt = load.progress()[0];
     const atKill = { integrity: await registryIntegrity(state), torn: await tornRows(state) };
 
@@ -79,15 +99,21 @@ describe('adversarial: the server killed under load, and a faulty uplink', funct
     const unanswered = assertAnswersKept(outcomes, peers);
     const failedKeys = new Set(outcomes.filter((o) => o.status === 0).map((o) => o.key));
     const afterRestart = { integrity: await registryIntegrity(state), torn: await tornRows(state) };
-    console.log(`      faults: kill -9 of the server ${(killedAt / 1000).toFixed(1)} s into a ${LOAD_S} s load from ${SOURCES} sources; restarted in ${downS.toFixed(1)} s; ` +
-      `2xx ${summary.ok} (${before} before the kill, ${after} after), ${summary.error} without an answer, other ${summary.other}; ` +
-      `all ${summary.ok} in the registry with the same addresses, ${unanswered.length} committed without an answer; integrity ${afterRestart.integrity}, ${afterRestart.torn.length} torn rows`);
+    console.log(
+      `      faults: kill -9 of the server ${(killedAt / 1000).toFixed(1)} s into a ${LOAD_S} s load from ${SOURCES} sources; restarted in ${downS.toFixed(1)} s; ` +
+        `2xx ${summary.ok} (${before} before the kill, ${after} after), ${summary.error} without an answer, other ${summary.other}; ` +
+        `all ${summary.ok} in the registry with the same addresses, ${unanswered.length} committed without an answer; integrity ${afterRestart.integrity}, ${afterRestart.torn.length} torn rows`,
+    );
 
     assert.deepEqual(atKill, { integrity: 'ok', torn: [] }, 'the registry as the kill left it');
     assert.deepEqual(afterRestart, { integrity: 'ok', torn: [] }, 'the registry after the restart');
     assert.ok(after > 0, 'no registration was answered after the restart');
     assert.ok(summary.error > 0, 'the load never saw the server down: was it killed?');
-    assert.equal(summary.other + summary.limited, 0, JSON.stringify(outcomes.filter((o) => o.status !== 200 && o.status !== 0).slice(0, 5)));
+    assert.equal(
+      summary.other + summary.limited,
+      0,
+      JSON.stringify(outcomes.filter((o) => o.status !== 200 && o.status !== 0).slice(0, 5)),
+    );
     // A request the server committed but could not answer before it died: at most one in flight per source.
     assert.ok(unanswered.length <= SOURCES, `${unanswered.length} peers in the registry that no 2xx answered`);
     const strangers = unanswered.filter((p) => !failedKeys.has(p.client_public_key));
@@ -122,9 +148,11 @@ describe('adversarial: the server killed under load, and a faulty uplink', funct
       }
       const ok = caged.stdout.split(/\s/)[0] === bigSha256;
       const share = (c: Count) => `${c.packets} (${((100 * c.bytes) / counts.all.bytes).toFixed(1)} % of bytes)`;
-      console.log(`      faults (${mode}): uplink losing 5 %, duplicating 2 %, reordering 25 % of the server's WireGuard packets: 50 MB sha256 ${ok ? 'ok' : 'MISMATCH'} ` +
-        `in ${transferS.toFixed(1)} s (${((BIG * 8) / transferS / 1e6).toFixed(0)} Mbit/s); of ${counts.all.packets} packets (batches of up to 64 KB) ` +
-        `lost ${share(counts.lost)}, duplicated ${share(counts.duplicated)}, held back ${share(counts.held)} (over its rate ${counts.heldOverlimits} times, ${counts.heldDropped} dropped there)`);
+      console.log(
+        `      faults (${mode}): uplink losing 5 %, duplicating 2 %, reordering 25 % of the server's WireGuard packets: 50 MB sha256 ${ok ? 'ok' : 'MISMATCH'} ` +
+          `in ${transferS.toFixed(1)} s (${((BIG * 8) / transferS / 1e6).toFixed(0)} Mbit/s); of ${counts.all.packets} packets (batches of up to 64 KB) ` +
+          `lost ${share(counts.lost)}, duplicated ${share(counts.duplicated)}, held back ${share(counts.held)} (over its rate ${counts.heldOverlimits} times, ${counts.heldDropped} dropped there)`,
+      );
       assert.equal(caged.code, 0, `${caged.stderr}\n${server.describe()}`);
       assert.ok(ok, 'the 50 MB file arrived altered');
       // The faults were there, near their rates: with 50 MB in at least ~1,000 batches, these bounds are many deviations wide.

@@ -18,7 +18,18 @@ import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
 import { INET4, addServer, runCaged, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
-import { BIG, LOAD_MAX_PEERS, LOAD_SERVER_ARGS, LOAD_SUBNET, SOURCES, loadLab, assertAnswersKept, listPeers, registryIntegrity, startLoad } from './lib/load-lab.js';
+import {
+  BIG,
+  LOAD_MAX_PEERS,
+  LOAD_SERVER_ARGS,
+  LOAD_SUBNET,
+  SOURCES,
+  loadLab,
+  assertAnswersKept,
+  listPeers,
+  registryIntegrity,
+  startLoad,
+} from './lib/load-lab.js';
 
 const LOAD_S = 30;
 const LIMITED_S = 5;
@@ -61,10 +72,17 @@ describe('adversarial: registration load while a cage moves 50 MB', function () 
 
       const load = await startLoad(l, sources, LOAD_S);
       // The file moves a third of the way in, with the registry already large and the load at full rate.
-      await waitFor(() => (load.proc.assertRunning(), load.progress()[0] >= (LOAD_S * 1000) / 3), { what: 'a third of the load', timeoutMs: LOAD_S * 1000, describe: () => load.proc.describe() });
+      await waitFor(() => (load.proc.assertRunning(), load.progress()[0] >= (LOAD_S * 1000) / 3), {
+        what: 'a third of the load',
+        timeoutMs: LOAD_S * 1000,
+        describe: () => load.proc.describe(),
+      });
       const t0 = Date.now();
       const atStart = load.progress()[1];
-      const caged = await runCaged(l, ['sh', '-c', `curl -sS --max-time 200 http://${INET4}:8080/big | sha256sum`], { server: mode, timeoutMs: 210_000 });
+      const caged = await runCaged(l, ['sh', '-c', `curl -sS --max-time 200 http://${INET4}:8080/big | sha256sum`], {
+        server: mode,
+        timeoutMs: 210_000,
+      });
       const transferS = (Date.now() - t0) / 1000;
       const during = load.progress()[1] - atStart;
       const { summary, outcomes } = await load.done();
@@ -72,17 +90,24 @@ describe('adversarial: registration load while a cage moves 50 MB', function () 
 
       const rate = summary.ok / (summary.elapsedMs / 1000);
       // The first and last 5 s apart: does a growing registry slow registration down?
-      const rateIn = (from: number, to: number) => outcomes.filter((o) => o.status === 200 && o.t >= from && o.t < to).length / ((to - from) / 1000);
+      const rateIn = (from: number, to: number) =>
+        outcomes.filter((o) => o.status === 200 && o.t >= from && o.t < to).length / ((to - from) / 1000);
       const mbits = (BIG * 8) / transferS / 1e6;
-      console.log(`      load (${mode}): ${summary.sources} sources, ${(summary.elapsedMs / 1000).toFixed(1)} s, ${summary.ok + summary.limited + summary.error + summary.other} registrations tried, ` +
-        `2xx ${summary.ok} (${rate.toFixed(0)}/s; first 5 s ${rateIn(0, 5000).toFixed(0)}/s, last 5 s ${rateIn(LOAD_S * 1000 - 5000, LOAD_S * 1000).toFixed(0)}/s), ` +
-        `429 ${summary.limited}, other ${summary.other}, no answer ${summary.error}; ` +
-        `50 MB sha256 ${caged.stdout.split(/\s/)[0] === bigSha256 ? 'ok' : 'MISMATCH'} in ${transferS.toFixed(1)} s (${mbits.toFixed(0)} Mbit/s), ` +
-        `${during} registrations answered meanwhile`);
+      console.log(
+        `      load (${mode}): ${summary.sources} sources, ${(summary.elapsedMs / 1000).toFixed(1)} s, ${summary.ok + summary.limited + summary.error + summary.other} registrations tried, ` +
+          `2xx ${summary.ok} (${rate.toFixed(0)}/s; first 5 s ${rateIn(0, 5000).toFixed(0)}/s, last 5 s ${rateIn(LOAD_S * 1000 - 5000, LOAD_S * 1000).toFixed(0)}/s), ` +
+          `429 ${summary.limited}, other ${summary.other}, no answer ${summary.error}; ` +
+          `50 MB sha256 ${caged.stdout.split(/\s/)[0] === bigSha256 ? 'ok' : 'MISMATCH'} in ${transferS.toFixed(1)} s (${mbits.toFixed(0)} Mbit/s), ` +
+          `${during} registrations answered meanwhile`,
+      );
       assert.equal(caged.code, 0, `${caged.stderr}\n${server.describe()}`);
       assert.equal(caged.stdout.split(/\s/)[0], bigSha256, 'the 50 MB file arrived altered');
       assert.ok(during > 0, 'no registration was answered while the file moved: the two did not overlap');
-      assert.equal(summary.other + summary.error + summary.limited, 0, `answers other than 2xx: ${JSON.stringify(outcomes.filter((o) => o.status !== 200).slice(0, 5))}`);
+      assert.equal(
+        summary.other + summary.error + summary.limited,
+        0,
+        `answers other than 2xx: ${JSON.stringify(outcomes.filter((o) => o.status !== 200).slice(0, 5))}`,
+      );
       assert.ok(rate >= MIN_RATE, `${rate.toFixed(1)} registrations/s is below the floor of ${MIN_RATE}/s`);
 
       const peers = await listPeers(l, adminFile);
@@ -94,22 +119,34 @@ describe('adversarial: registration load while a cage moves 50 MB', function () 
   }
 
   it(`with the default limit (a burst of 10, 10 a minute) each of ${SOURCES} sources gets its burst and the rest is 429`, async () => {
-    server = await startWirecagesrv(l, { args: ['--subnet', LOAD_SUBNET, '--max-peers', String(LOAD_MAX_PEERS), '--admin-token-file', adminFile], state: join(l.dir, 'limited', 'registry.db') });
+    server = await startWirecagesrv(l, {
+      args: ['--subnet', LOAD_SUBNET, '--max-peers', String(LOAD_MAX_PEERS), '--admin-token-file', adminFile],
+      state: join(l.dir, 'limited', 'registry.db'),
+    });
     const load = await startLoad(l, sources, LIMITED_S);
     const { summary, outcomes } = await load.done();
     server.assertRunning();
     const perSource = 10;
     // What a bucket can regain in the run: 10 a minute, from its first request on.
     const regained = Math.ceil((summary.elapsedMs / 60_000) * 10);
-    console.log(`      load (default limit): ${summary.sources} sources, ${(summary.elapsedMs / 1000).toFixed(1)} s, 2xx ${summary.ok}, 429 ${summary.limited} ` +
-      `(${(summary.limited / (summary.elapsedMs / 1000)).toFixed(0)}/s), other ${summary.other}, no answer ${summary.error}`);
-    assert.equal(summary.other + summary.error, 0, JSON.stringify(outcomes.filter((o) => o.status !== 200 && o.status !== 429).slice(0, 5)));
+    console.log(
+      `      load (default limit): ${summary.sources} sources, ${(summary.elapsedMs / 1000).toFixed(1)} s, 2xx ${summary.ok}, 429 ${summary.limited} ` +
+        `(${(summary.limited / (summary.elapsedMs / 1000)).toFixed(0)}/s), other ${summary.other}, no answer ${summary.error}`,
+    );
+    assert.equal(
+      summary.other + summary.error,
+      0,
+      JSON.stringify(outcomes.filter((o) => o.status !== 200 && o.status !== 429).slice(0, 5)),
+    );
     const okBySource = new Map(sources.map((s) => [s, 0]));
     for (const o of outcomes) if (o.status === 200) okBySource.set(o.src, okBySource.get(o.src)! + 1);
     const outside = [...okBySource].filter(([, n]) => n < perSource || n > perSource + regained);
     assert.deepEqual(outside, [], `sources whose 2xx count is not ${perSource} to ${perSource + regained}`);
     assert.ok(summary.limited > 0);
-    assert.equal(outcomes.filter((o) => o.status === 429).every((o) => /retry in \d+ s/.test(o.error ?? '')), true);
+    assert.equal(
+      outcomes.filter((o) => o.status === 429).every((o) => /retry in \d+ s/.test(o.error ?? '')),
+      true,
+    );
     assertAnswersKept(outcomes, await listPeers(l, adminFile));
   });
 });

@@ -26,7 +26,19 @@ import { startFixture } from '../lib/cage.js';
 import { run } from '../lib/exec.js';
 import { Lab, nsRun } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, INET4, INET6, LAN_HOST, SRV_INET4, SRV_TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import {
+  GATEWAY4,
+  INET4,
+  INET6,
+  LAN_HOST,
+  SRV_INET4,
+  SRV_TOKEN,
+  addServer,
+  runCaged,
+  srvLab,
+  startWirecagesrv,
+  type SrvLab,
+} from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -92,12 +104,32 @@ describe('adversarial: the NAT holes stay closed', function () {
     assert.equal(r.code, 0, `${r.stderr}\n${describeAll()}`);
     return r.stdout.trim().split('\n');
   };
-  const conns = (p: LabProcess) => p.output().split('\n').filter((x) => x.startsWith('conn '));
+  const conns = (p: LabProcess) =>
+    p
+      .output()
+      .split('\n')
+      .filter((x) => x.startsWith('conn '));
   const refusedEach = (lines: string[], addresses: string[]) =>
-    lines.forEach((line, i) => assert.match(line, /^(reset|connect-error \w+|timeout|eof)$/, `${addresses[i]} got through: ${line}\n${describeAll()}`));
+    lines.forEach((line, i) =>
+      assert.match(line, /^(reset|connect-error \w+|timeout|eof)$/, `${addresses[i]} got through: ${line}\n${describeAll()}`),
+    );
   const admin = (method: string, body: object) =>
-    l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', '-X', method, '-H', `@${adminHeader}`, '-H', 'Content-Type: application/json',
-      '--data-binary', JSON.stringify(body), `http://${l.srvAddr}:8443/v1/portforward`]);
+    l.cli.runOrThrow('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-w',
+      '\n%{http_code}',
+      '-X',
+      method,
+      '-H',
+      `@${adminHeader}`,
+      '-H',
+      'Content-Type: application/json',
+      '--data-binary',
+      JSON.stringify(body),
+      `http://${l.srvAddr}:8443/v1/portforward`,
+    ]);
 
   /** The host gains an address while the server runs (the watcher must notice), with a listener on it. */
   async function gainAddress(mode: Mode): Promise<string> {
@@ -138,13 +170,20 @@ describe('adversarial: the NAT holes stay closed', function () {
         const before = conns(internet).length;
         refusedEach(await probe(targets), targets);
         assert.equal(conns(internet).length, before, `the lab's internet was reached:\n${describeAll()}`);
-        assert.deepEqual(conns(own[mode]!), [], 'the host\'s own address was reached');
+        assert.deepEqual(conns(own[mode]!), [], "the host's own address was reached");
 
-        await start(mode, targets.flatMap((a) => ['--allow-dest', host(a)]));
+        await start(
+          mode,
+          targets.flatMap((a) => ['--allow-dest', host(a)]),
+        );
         // The kernel NAT lets peers reach nothing of the host itself but DNS and ping, whatever --allow-dest
         // says: its own address is opened by hand there (the rule its input chain had before).
         if (mode === 'kernel') await acceptInput(mine, PORT);
-        assert.deepEqual(await probe(targets), targets.map(() => 'data hello'), describeAll());
+        assert.deepEqual(
+          await probe(targets),
+          targets.map(() => 'data hello'),
+          describeAll(),
+        );
         assert.equal(conns(internet).length, before + TRANSLATED.length);
         assert.equal(conns(own[mode]!).length, 1);
       });
@@ -169,7 +208,10 @@ describe('adversarial: the NAT holes stay closed', function () {
         await handshake(b);
         const listener = b.go.ns.spawn('python3', ['-u', RAW, 'listen']);
         try {
-          await waitFor(() => (listener.assertRunning(), listener.output().includes('listening')), { what: 'the raw listener', describe: () => listener.describe() });
+          await waitFor(() => (listener.assertRunning(), listener.output().includes('listening')), {
+            what: 'the raw listener',
+            describe: () => listener.describe(),
+          });
           if (mode === 'userspace') {
             const nat = natNamespace(server!.pid!);
             assert.equal(await nsRunIn(nat, 'cat', ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding']), '0\n0\n');
@@ -182,30 +224,45 @@ describe('adversarial: the NAT holes stay closed', function () {
           // after it, so seeing the second and not the first means the first was dropped.
           await openForwarding(mode);
           await a.go.ns.runOrThrow('python3', [RAW, 'send', b.address, 'open']);
-          await waitFor(() => listener.output().includes(`got ${a.address} open`), { what: 'the raw packet once forwarding is open', timeoutMs: 5_000, describe: () => `${listener.describe()}\n${describeAll()}` });
-          assert.deepEqual(listener.output().split('\n').filter((x) => x.startsWith('got ')), [`got ${a.address} open`]);
+          await waitFor(() => listener.output().includes(`got ${a.address} open`), {
+            what: 'the raw packet once forwarding is open',
+            timeoutMs: 5_000,
+            describe: () => `${listener.describe()}\n${describeAll()}`,
+          });
+          assert.deepEqual(
+            listener
+              .output()
+              .split('\n')
+              .filter((x) => x.startsWith('got ')),
+            [`got ${a.address} open`],
+          );
         } finally {
           await listener.stop();
         }
       });
 
-      it('a flow refused to one peer leaves another peer\'s download under way intact (SHA-256)', async () => {
+      it("a flow refused to one peer leaves another peer's download under way intact (SHA-256)", async () => {
         await start(mode);
         await labServerAdded();
         other ??= await anotherUser();
         let finished = false;
-        const download = runCaged(l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:${HTTP_PORT}/big | sha256sum`], { timeoutMs: 170_000 }).finally(() => {
+        const download = runCaged(
+          l,
+          ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:${HTTP_PORT}/big | sha256sum`],
+          { timeoutMs: 170_000 },
+        ).finally(() => {
           finished = true;
         });
         // Seen from the internet host, which both modes have: the download's connection is up.
-        const underWay = async () => (await l.inet.runOrThrow('ss', ['-Htn', 'state', 'established', `sport = :${HTTP_PORT}`])).stdout.trim() !== '';
+        const underWay = async () =>
+          (await l.inet.runOrThrow('ss', ['-Htn', 'state', 'established', `sport = :${HTTP_PORT}`])).stdout.trim() !== '';
         await waitFor(underWay, { what: 'the download to be under way', timeoutMs: 30_000, intervalMs: 100, describe: describeAll });
         // TCP, whose refusal is a reset (the kernel NAT's reject, the userspace NAT's relay) sent into the tunnel.
         const refused = [LAN_HOST, '169.254.169.254'];
         const b = await runCaged(other, ['sh', '-c', refused.map((a) => `${process.execPath} ${PROBE} tcp ${a} ${HTTP_PORT}`).join('; ')]);
         assert.equal(b.code, 0, `${b.stderr}\n${describeAll()}`);
         refusedEach(b.stdout.trim().split('\n'), refused);
-        assert.equal(finished, false, 'the download ended before the other peer\'s probes: it proves nothing (make it longer)');
+        assert.equal(finished, false, "the download ended before the other peer's probes: it proves nothing (make it longer)");
         const r = await download;
         assert.equal(r.code, 0, `${r.stderr}\n${describeAll()}`);
         assert.equal(r.stdout.split(/\s/)[0], bigSha256, 'the download was cut or damaged');
@@ -226,11 +283,28 @@ describe('adversarial: the NAT holes stay closed', function () {
 
   /** The tunnel address the server gave `who`'s cages, from the registration `wirecage run` keeps. */
   const leaseAddress = (who: SrvLab): string =>
-    (JSON.parse(readFileSync(join(who.env.XDG_CONFIG_HOME!, 'wirecage', 'keys', 'lab.lease.json'), 'utf8')) as { registration: { client_address: string } }).registration.client_address;
+    (
+      JSON.parse(readFileSync(join(who.env.XDG_CONFIG_HOME!, 'wirecage', 'keys', 'lab.lease.json'), 'utf8')) as {
+        registration: { client_address: string };
+      }
+    ).registration.client_address;
 
   /** Opens a hole in the kernel NAT's input chain: TCP from peers to `address`, `port`. */
   const acceptInput = (address: string, port: number) =>
-    l.srv.runOrThrow('nft', ['insert', 'rule', 'inet', 'wirecagesrv_nat', 'input', 'ip', 'daddr', address, 'tcp', 'dport', String(port), 'accept']);
+    l.srv.runOrThrow('nft', [
+      'insert',
+      'rule',
+      'inet',
+      'wirecagesrv_nat',
+      'input',
+      'ip',
+      'daddr',
+      address,
+      'tcp',
+      'dport',
+      String(port),
+      'accept',
+    ]);
 
   // After the modes' suites (mocha runs a suite's own tests before its children).
   describe('port forwards', () => {
@@ -238,13 +312,20 @@ describe('adversarial: the NAT holes stay closed', function () {
       await start('userspace');
       if (peers.length === 0) await addPeers();
       const key = peers[0]!.go.publicKey;
-      const squat = (await admin('POST', { client_public_key: key, protocol: 'tcp', public_port: SQUAT_PORT, target_port: 22 })).stdout.split('\n');
+      const squat = (
+        await admin('POST', { client_public_key: key, protocol: 'tcp', public_port: SQUAT_PORT, target_port: 22 })
+      ).stdout.split('\n');
       assert.equal(squat[1], '403', squat[0]);
       assert.match((JSON.parse(squat[0]!) as { error: string }).error, /outside the ports this server forwards \(20000-29999\)/);
       const listening = async (port: number) => (await l.srv.runOrThrow('ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '';
       assert.equal(await listening(SQUAT_PORT), false);
-      assert.equal((await nsRun(l.inet, process.execPath, [PROBE, 'tcp', SRV_INET4, String(SQUAT_PORT)], { timeoutMs: 10_000 })).stdout.trim(), 'connect-error ECONNREFUSED');
-      const made = (await admin('POST', { client_public_key: key, protocol: 'tcp', public_port: 20000 + SQUAT_PORT, target_port: 22 })).stdout.split('\n');
+      assert.equal(
+        (await nsRun(l.inet, process.execPath, [PROBE, 'tcp', SRV_INET4, String(SQUAT_PORT)], { timeoutMs: 10_000 })).stdout.trim(),
+        'connect-error ECONNREFUSED',
+      );
+      const made = (
+        await admin('POST', { client_public_key: key, protocol: 'tcp', public_port: 20000 + SQUAT_PORT, target_port: 22 })
+      ).stdout.split('\n');
       assert.equal(made[1], '201', made[0]);
       assert.equal(await listening(20000 + SQUAT_PORT), true);
       await server!.stop(10_000);
@@ -258,7 +339,12 @@ describe('adversarial: the NAT holes stay closed', function () {
       const link = await lab.veth(l.srv, ns, { v6: false });
       const go = await startWireguardGo(ns, {});
       const answer = await register(go.publicKey);
-      await go.setPeer({ publicKey: answer.server_public_key, endpoint: `${link.a.v4}:51820`, allowedIps: ['10.200.100.0/24'], persistentKeepalive: 5 });
+      await go.setPeer({
+        publicKey: answer.server_public_key,
+        endpoint: `${link.a.v4}:51820`,
+        allowedIps: ['10.200.100.0/24'],
+        persistentKeepalive: 5,
+      });
       await ns.addAddress(go.ifname, `${answer.client_address.split('/')[0]}/24`);
       peers.push({ go, address: answer.client_address.split('/')[0]! });
     }
@@ -267,8 +353,18 @@ describe('adversarial: the NAT holes stay closed', function () {
   async function register(publicKey: string): Promise<{ client_address: string; server_public_key: string }> {
     const body = join(l.dir, `register-${peers.length}.json`);
     await writeFile(body, JSON.stringify({ client_public_key: publicKey }));
-    const r = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-H', 'Content-Type: application/json', '-H', `@${authHeader}`,
-      '--data-binary', `@${body}`, `http://${l.srvAddr}:8443/v1/register`]);
+    const r = await l.cli.runOrThrow('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      `@${authHeader}`,
+      '--data-binary',
+      `@${body}`,
+      `http://${l.srvAddr}:8443/v1/register`,
+    ]);
     return JSON.parse(r.stdout) as { client_address: string; server_public_key: string };
   }
 
@@ -283,7 +379,19 @@ describe('adversarial: the NAT holes stay closed', function () {
 
   /** Opens what the fix closed, in the namespace where peers' packets land (forwarding is on there by now): its forward chain accepts them. */
   async function openForwarding(mode: Mode): Promise<void> {
-    if (mode === 'kernel') await l.srv.runOrThrow('nft', ['insert', 'rule', 'inet', 'wirecagesrv_nat', 'forward', 'iifname', 'wcs0', 'oifname', 'wcs0', 'accept']);
+    if (mode === 'kernel')
+      await l.srv.runOrThrow('nft', [
+        'insert',
+        'rule',
+        'inet',
+        'wirecagesrv_nat',
+        'forward',
+        'iifname',
+        'wcs0',
+        'oifname',
+        'wcs0',
+        'accept',
+      ]);
     else await nsRunIn(natNamespace(server!.pid!), 'nft', ['add', 'rule', 'inet', 'wirecagesrv', 'forward', 'accept']);
   }
 });
@@ -301,7 +409,7 @@ function natNamespace(root: number): string {
     }
   }
   const tree = new Set([root]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const [pid, ppid] of parents) {
       if (tree.has(ppid) && !tree.has(pid)) {

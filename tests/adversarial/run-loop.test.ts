@@ -50,10 +50,14 @@ describe('adversarial: wirecage run NAME in a loop, and with the API down', func
   let first: PeerEntry;
 
   const peersList = async (): Promise<PeerEntry[]> => {
-    const r = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'list', '--json', '--admin-token-file', adminFile, '--api', `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir },
-      timeoutMs: 30_000,
-    });
+    const r = await l.cli.run(
+      process.execPath,
+      [SRV_BIN, 'peers', 'list', '--json', '--admin-token-file', adminFile, '--api', `http://${l.srvAddr}:8443`],
+      {
+        env: { PATH: process.env.PATH, HOME: l.dir },
+        timeoutMs: 30_000,
+      },
+    );
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as PeerEntry[];
   };
@@ -100,7 +104,9 @@ describe('adversarial: wirecage run NAME in a loop, and with the API down', func
   it(`${RUNS_API_DOWN} runs with the API refused all succeed, the endpoint alone serving them`, async function () {
     this.timeout(RUNS_API_DOWN * SECONDS_PER_RUN * 1000 + 30_000);
     assert.ok(first, 'needs the registration of the loop before');
-    await nft('table inet lab_api_down {\n chain input {\n  type filter hook input priority -10;\n  tcp dport 8443 counter name refused reject with tcp reset\n }\n counter refused {}\n}\n');
+    await nft(
+      'table inet lab_api_down {\n chain input {\n  type filter hook input priority -10;\n  tcp dport 8443 counter name refused reject with tcp reset\n }\n counter refused {}\n}\n',
+    );
     try {
       const curl = await l.cli.run('curl', ['-s', '-o', '/dev/null', '--max-time', '2', `http://${l.srvAddr}:8443/healthz`]);
       assert.equal(curl.code, 7, 'the API must refuse connections (curl: 7, could not connect)');
@@ -115,6 +121,9 @@ describe('adversarial: wirecage run NAME in a loop, and with the API down', func
     }
     assert.equal(registrations(), 1, server.describe());
     const peers = await peersList();
-    assert.deepEqual(peers.map((p) => [p.client_public_key, p.client_address, p.client_address6]), [[first.client_public_key, first.client_address, first.client_address6]]);
+    assert.deepEqual(
+      peers.map((p) => [p.client_public_key, p.client_address, p.client_address6]),
+      [[first.client_public_key, first.client_address, first.client_address6]],
+    );
   });
 });

@@ -28,7 +28,9 @@ describe('wirecage run: basics', function () {
     const key = await cageKey(c.dir, 'web');
     const me = srv.clientAddress(2);
     await registerClient(srv, key, [me.v4]);
-    const conf = await writeWgQuick(c.dir, 'web.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+    const conf = await writeWgQuick(c.dir, 'web.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [
+      serverPeer(srv),
+    ]);
 
     const r = await wirecage(c.client, ['-c', conf, '--', 'curl', '-sS', '--max-time', '5', 'http://web.lab:8080/']);
     assert.equal(r.code, 0, r.stderr);
@@ -41,12 +43,9 @@ describe('wirecage run: basics', function () {
     const key = await cageKey(c.dir, 'v6');
     const me = srv.clientAddress(3);
     await registerClient(srv, key, [me.v4, me.v6]);
-    const conf = await writeWgQuick(
-      c.dir,
-      'v6.conf',
-      { PrivateKey: key.privateKey, Address: `${me.v4}/32, ${me.v6}/128`, DNS: srv.v4 },
-      [serverPeer(srv, { v6: true })],
-    );
+    const conf = await writeWgQuick(c.dir, 'v6.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32, ${me.v6}/128`, DNS: srv.v4 }, [
+      serverPeer(srv, { v6: true }),
+    ]);
     const r = await wirecage(c.client, ['-c', conf, '--', 'ping', '-6', '-n', '-c1', '-W2', srv.v6]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, new RegExp(`from ${srv.v6}: icmp_seq=1`));
@@ -76,7 +75,9 @@ describe('wirecage run: basics', function () {
     const key = await cageKey(c.dir, 'mtu');
     const me = srv.clientAddress(5);
     await registerClient(srv, key, [me.v4]);
-    const conf = await writeWgQuick(c.dir, 'mtu.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4, MTU: 1280 }, [serverPeer(srv)]);
+    const conf = await writeWgQuick(c.dir, 'mtu.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4, MTU: 1280 }, [
+      serverPeer(srv),
+    ]);
     // 1252 bytes of ICMP payload + 28 of headers = 1280 exactly, sent with DF; one more byte must not fit.
     const script = `ip link show wirecage && ping -n -c1 -W2 -M do -s 1252 ${srv.v4} && ! ping -n -c1 -W1 -M do -s 1253 ${srv.v4}`;
     const r = await wirecage(c.client, ['-c', conf, '--', 'sh', '-c', script]);
@@ -85,19 +86,17 @@ describe('wirecage run: basics', function () {
     assert.match(r.stdout, /1 received/);
   });
 
-  it('routes each peer\'s AllowedIPs to that peer (two wireguard-go servers)', async () => {
+  it("routes each peer's AllowedIPs to that peer (two wireguard-go servers)", async () => {
     const [a, b] = [c.servers[0]!, c.servers[1]!];
     const key = await cageKey(c.dir, 'two');
     const meA = a.clientAddress(6);
     const meB = b.clientAddress(6);
     await registerClient(a, key, [meA.v4]);
     await registerClient(b, key, [meB.v4]);
-    const conf = await writeWgQuick(
-      c.dir,
-      'two.conf',
-      { PrivateKey: key.privateKey, Address: `${meA.v4}/24, ${meB.v4}/24`, DNS: a.v4 },
-      [serverPeer(a), serverPeer(b)],
-    );
+    const conf = await writeWgQuick(c.dir, 'two.conf', { PrivateKey: key.privateKey, Address: `${meA.v4}/24, ${meB.v4}/24`, DNS: a.v4 }, [
+      serverPeer(a),
+      serverPeer(b),
+    ]);
     const r = await wirecage(c.client, ['-c', conf, '--', 'sh', '-c', `ping -n -c1 -W2 ${a.v4} && ping -n -c1 -W2 ${b.v4}`]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     // Each server only knows its own prefix: a reply from it proves the packet went to that peer.

@@ -29,10 +29,17 @@ describe('wirecage run: the sharded data plane', function () {
     it(`carries bulk TCP both ways with --workers ${workers}`, async () => {
       const srv = c.servers[0]!;
       for (const reverse of [false, true]) {
-        const r = await wirecage(c.client, ['-c', conf, '--workers', String(workers), '--', 'iperf3', '-c', srv.v4, '-t', '2', '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: 40_000 });
+        const r = await wirecage(
+          c.client,
+          ['-c', conf, '--workers', String(workers), '--', 'iperf3', '-c', srv.v4, '-t', '2', '-J', ...(reverse ? ['-R'] : [])],
+          { timeoutMs: 40_000 },
+        );
         assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
         const got = JSON.parse(r.stdout) as { end: { sum_received: { bytes: number } } };
-        assert.ok(got.end.sum_received.bytes > 1_000_000, `only ${got.end.sum_received.bytes} bytes arrived (${reverse ? 'to' : 'from'} the cage)`);
+        assert.ok(
+          got.end.sum_received.bytes > 1_000_000,
+          `only ${got.end.sum_received.bytes} bytes arrived (${reverse ? 'to' : 'from'} the cage)`,
+        );
       }
     });
   }
@@ -42,11 +49,37 @@ describe('wirecage run: the sharded data plane', function () {
     // The rings are consumed in the order they were filled, so sharding must add none.
     const srv = c.servers[0]!;
     for (const reverse of [false, true]) {
-      const r = await wirecage(c.client, ['-c', conf, '--workers', '2', '--', 'iperf3', '-c', srv.v4, '-u', '-b', '300M', '-l', '1300', '-t', '2', '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: 40_000 });
+      const r = await wirecage(
+        c.client,
+        [
+          '-c',
+          conf,
+          '--workers',
+          '2',
+          '--',
+          'iperf3',
+          '-c',
+          srv.v4,
+          '-u',
+          '-b',
+          '300M',
+          '-l',
+          '1300',
+          '-t',
+          '2',
+          '-J',
+          ...(reverse ? ['-R'] : []),
+        ],
+        { timeoutMs: 40_000 },
+      );
       assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
       const sum = (JSON.parse(r.stdout) as { end: { streams: { udp: { packets: number; out_of_order: number } }[] } }).end.streams[0]!.udp;
       assert.ok(sum.packets > 10_000, `only ${sum.packets} datagrams`);
-      assert.equal(sum.out_of_order, 0, `${sum.out_of_order} of ${sum.packets} datagrams out of order (${reverse ? 'to' : 'from'} the cage)`);
+      assert.equal(
+        sum.out_of_order,
+        0,
+        `${sum.out_of_order} of ${sum.packets} datagrams out of order (${reverse ? 'to' : 'from'} the cage)`,
+      );
     }
   });
 
@@ -54,19 +87,31 @@ describe('wirecage run: the sharded data plane', function () {
     const srv = c.servers[0]!;
     const port = 9464;
     const cage = spawnWirecage(c.client, [
-      '-c', conf, '--workers', '2', '--metrics-listen', `127.0.0.1:${port}`, '--',
-      'sh', '-c', `ping -c 20 -i 0.05 -q ${srv.v4} && iperf3 -c ${srv.v4} -R -t 1 >/dev/null && echo pinged && sleep 30`,
+      '-c',
+      conf,
+      '--workers',
+      '2',
+      '--metrics-listen',
+      `127.0.0.1:${port}`,
+      '--',
+      'sh',
+      '-c',
+      `ping -c 20 -i 0.05 -q ${srv.v4} && iperf3 -c ${srv.v4} -R -t 1 >/dev/null && echo pinged && sleep 30`,
     ]);
     try {
-      await waitFor(() => {
-        cage.assertRunning();
-        return cage.output().includes('pinged');
-      }, { what: 'the cage to ping', timeoutMs: 20_000, describe: () => cage.describe() });
+      await waitFor(
+        () => {
+          cage.assertRunning();
+          return cage.output().includes('pinged');
+        },
+        { what: 'the cage to ping', timeoutMs: 20_000, describe: () => cage.describe() },
+      );
       // Scraped from the client namespace: the metrics listen where wirecage runs, not in the cage.
       const text = (await c.client.run('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${port}/metrics`])).stdout;
       const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
       assert.equal(value(/^wirecage_shards\{[^}]*\} (\d+)$/m), 2);
-      const egress = value(/^wirecage_shard_packets_total\{[^}]*shard="0"[^}]*direction="egress"[^}]*\} (\d+)$/m) +
+      const egress =
+        value(/^wirecage_shard_packets_total\{[^}]*shard="0"[^}]*direction="egress"[^}]*\} (\d+)$/m) +
         value(/^wirecage_shard_packets_total\{[^}]*shard="1"[^}]*direction="egress"[^}]*\} (\d+)$/m);
       assert.ok(egress >= 20, `shards sealed ${egress} packets:\n${text}`);
       assert.ok(value(/^wirecage_ring_packets_total\{[^}]*ring="ingress"[^}]*outcome="emitted"[^}]*\} (\d+)$/m) >= 20, text);
@@ -75,7 +120,10 @@ describe('wirecage run: the sharded data plane', function () {
       assert.ok(value(/^wireguard_peer_last_handshake_seconds\{[^}]*\} ([\d.]+)$/m) > 1.7e9, text);
       assert.match(text, /^wirecage_shard_restarts_total\{[^}]*shard="1"[^}]*\} 0$/m);
       // The download into the cage reached its TCP stack as coalesced super-packets.
-      const coalesced = [...text.matchAll(/^wirecage_shard_coalesced_packets_total\{[^}]*\} (\d+)$/gm)].reduce((t, m) => t + Number(m[1]), 0);
+      const coalesced = [...text.matchAll(/^wirecage_shard_coalesced_packets_total\{[^}]*\} (\d+)$/gm)].reduce(
+        (t, m) => t + Number(m[1]),
+        0,
+      );
       assert.ok(coalesced > 100, `${coalesced} segments coalesced:\n${text}`);
     } finally {
       await cage.stop();

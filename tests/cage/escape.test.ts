@@ -13,7 +13,17 @@ import { chmod, chown, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatCommand, runOrThrow } from '../lib/exec.js';
 import { Lab } from '../lib/netns.js';
-import { WIRECAGE_BIN, cageKey, cageLab, registerClient, serverPeer, wgQuickText, type CageKey, type CageLab, type CageServer } from '../lib/cage.js';
+import {
+  WIRECAGE_BIN,
+  cageKey,
+  cageLab,
+  registerClient,
+  serverPeer,
+  wgQuickText,
+  type CageKey,
+  type CageLab,
+  type CageServer,
+} from '../lib/cage.js';
 import { ProbeReport, PtyShell, UdpSink, UnixSink, buildProbe, runWithPid, type RunResult } from '../lib/escape.js';
 import { asUserArgs, assertUserReads, createHome, createTestUser, openTunToEveryone, type TestUser } from '../lib/test-user.js';
 
@@ -88,12 +98,20 @@ describe('wirecage run: no way out of the cage', function () {
     const home = await dir(join(base, `${tag}-home`), user, 0o700);
     const tmp = await dir(join(home, 'tmp'), user, 0o700);
     const me = srv.clientAddress(2);
-    const conf = await file(join(home, 'cage.conf'), wgQuickText({ PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]), user);
+    const conf = await file(
+      join(home, 'cage.conf'),
+      wgQuickText({ PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]),
+      user,
+    );
     const configHome = await dir(join(home, '.config'), user, 0o700);
     const wcDir = await dir(join(configHome, 'wirecage'), user, 0o700);
     await dir(join(wcDir, 'keys'), user, 0o700);
     const token = `wct-token-${lab.token}-${tag}`;
-    await file(join(wcDir, 'config.toml'), `version = 1\n\n[servers.lab]\napi_url = "http://${srv.outer}:8443"\ntoken = "${token}"\n`, user);
+    await file(
+      join(wcDir, 'config.toml'),
+      `version = 1\n\n[servers.lab]\napi_url = "http://${srv.outer}:8443"\ntoken = "${token}"\n`,
+      user,
+    );
     await file(join(wcDir, 'keys', 'lab.key'), `${key.privateKey}\n`, user);
     // Root's runtime dir is root's own; 0711 so that the --user command could reach a socket in it
     // if the cage left it there (otherwise file permissions alone would keep it out, proving nothing).
@@ -153,7 +171,11 @@ describe('wirecage run: no way out of the cage', function () {
       });
 
       /** Runs the probe (or any command) in the cage as the caller; `env` adds to or replaces the caller's. */
-      async function cage(flags: readonly string[], command: readonly string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+      async function cage(
+        flags: readonly string[],
+        command: readonly string[],
+        opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
+      ): Promise<RunResult> {
         return runWithPid('ip', ['netns', 'exec', c.client.name, ...side.prefix, ...side.wirecage(flags, command)], {
           env: { ...side.env, ...opts.env },
           cwd: '/',
@@ -161,10 +183,17 @@ describe('wirecage run: no way out of the cage', function () {
         });
       }
 
-      async function runProbe(flags: readonly string[], actions: readonly string[], opts: { input?: string } = {}): Promise<{ r: RunResult; p: ProbeReport }> {
+      async function runProbe(
+        flags: readonly string[],
+        actions: readonly string[],
+        opts: { input?: string } = {},
+      ): Promise<{ r: RunResult; p: ProbeReport }> {
         const r = await cage(flags, [probe, ...actions], opts);
         const p = new ProbeReport(r.stdout);
-        assert.ok(p.complete, `the probe did not run to its end in the cage (exit ${r.code}${r.signal ? `, ${r.signal}` : ''}):\n${r.stdout}${r.stderr}`);
+        assert.ok(
+          p.complete,
+          `the probe did not run to its end in the cage (exit ${r.code}${r.signal ? `, ${r.signal}` : ''}):\n${r.stdout}${r.stderr}`,
+        );
         assert.equal(r.code, 0, r.stderr);
         return { r, p };
       }
@@ -176,7 +205,10 @@ describe('wirecage run: no way out of the cage', function () {
         it('cannot unmount what hides the config file, nor read it', async () => {
           const { r, p } = await runProbe([], ['umount', side.conf, ',', 'cat', side.conf]);
           const umount = p.get('umount', side.conf);
-          assert.ok(!(r.stdout + r.stderr).includes(key.privateKey), `the private key was read in the cage (umount ${side.conf}: ${result(umount)})`);
+          assert.ok(
+            !(r.stdout + r.stderr).includes(key.privateKey),
+            `the private key was read in the cage (umount ${side.conf}: ${result(umount)})`,
+          );
           assert.notEqual(umount[0], 'ok', `umount ${side.conf} succeeded in the cage: the hiding mount can be undone`);
           const cat = p.get('cat', side.conf);
           assert.ok(cat[0] !== 'ok' || cat[1] === '0', `${side.conf} is readable in the cage (${result(cat)})`);
@@ -190,7 +222,11 @@ describe('wirecage run: no way out of the cage', function () {
           // Pids outside the cage: wirecage itself (its pid is the one it was started with) and this test.
           const outside = [r.pid, process.pid];
           const seen = (pids: number[] | undefined) => outside.filter((pid) => pids?.includes(pid));
-          assert.deepEqual(seen(after), [], `after umount -l /proc (${result(umount)}) the cage sees pids ${seen(after).join(', ')} of the host`);
+          assert.deepEqual(
+            seen(after),
+            [],
+            `after umount -l /proc (${result(umount)}) the cage sees pids ${seen(after).join(', ')} of the host`,
+          );
           assert.deepEqual(seen(before), [], `the cage's /proc shows pids ${seen(before).join(', ')} of the host`);
           assert.deepEqual(
             { pids: after, init: initAfter },
@@ -201,13 +237,19 @@ describe('wirecage run: no way out of the cage', function () {
         });
 
         it('cannot unmount them either as uid 0 of its own user namespace (--root)', async () => {
-          const { r, p } = await runProbe(['--root'], ['status', ',', 'umount', side.conf, ',', 'cat', side.conf, ',', 'umount', '-l', '/proc', ',', 'pids']);
+          const { r, p } = await runProbe(
+            ['--root'],
+            ['status', ',', 'umount', side.conf, ',', 'cat', side.conf, ',', 'umount', '-l', '/proc', ',', 'pids'],
+          );
           const conf = p.get('umount', side.conf);
           const proc = p.get('umount', '/proc');
-          assert.ok(!(r.stdout + r.stderr).includes(key.privateKey), `the private key was read in the cage under --root (umount: ${result(conf)})`);
+          assert.ok(
+            !(r.stdout + r.stderr).includes(key.privateKey),
+            `the private key was read in the cage under --root (umount: ${result(conf)})`,
+          );
           assert.notEqual(conf[0], 'ok', `umount ${side.conf} succeeded under --root: the hiding mount can be undone`);
           assert.notEqual(proc[0], 'ok', 'umount -l /proc succeeded under --root');
-          assert.ok(!p.get('pids').map(Number).includes(r.pid), 'after umount -l /proc the cage sees wirecage\'s own pid');
+          assert.ok(!p.get('pids').map(Number).includes(r.pid), "after umount -l /proc the cage sees wirecage's own pid");
           // Only as uid 0 with capabilities in its own namespace does the refusal say the mounts are locked.
           assert.equal(p.get('status', 'uid')[0], '0', `under --root the command is not uid 0 (umount: ${result(conf)}, ${result(proc)})`);
           assert.deepEqual(
@@ -220,9 +262,11 @@ describe('wirecage run: no way out of the cage', function () {
         if (caller.root) {
           // Uid 0 of the host writes these by file mode alone, without a capability: core_pattern
           // names a program the kernel runs as root outside every namespace, sysrq reboots.
-          it('cannot open the kernel-wide /proc files for writing when it runs as the host\'s root (--root)', async () => {
+          it("cannot open the kernel-wide /proc files for writing when it runs as the host's root (--root)", async () => {
             // (/proc/sysrq-trigger exists only on kernels built with magic SysRq.)
-            const files = ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/hostname', '/proc/sysrq-trigger'].filter((f) => existsSync(f));
+            const files = ['/proc/sys/kernel/core_pattern', '/proc/sys/kernel/hostname', '/proc/sysrq-trigger'].filter((f) =>
+              existsSync(f),
+            );
             const { p } = await runProbe(['--root'], [...files.flatMap((f) => ['openw', f, ',']), 'status']);
             assert.equal(p.get('status', 'uid')[0], '0');
             for (const f of files) assert.deepEqual(p.get('openw', f), ['EROFS'], `${f} is writable from the cage`);
@@ -231,7 +275,10 @@ describe('wirecage run: no way out of the cage', function () {
 
         it('cannot read the wirecage config dir ($XDG_CONFIG_HOME/wirecage) in a -c run', async () => {
           const wc = join(side.configHome, 'wirecage');
-          const { r, p } = await runProbe([], ['cat', join(wc, 'config.toml'), ',', 'ls', join(wc, 'keys'), ',', 'cat', join(wc, 'keys', 'lab.key')]);
+          const { r, p } = await runProbe(
+            [],
+            ['cat', join(wc, 'config.toml'), ',', 'ls', join(wc, 'keys'), ',', 'cat', join(wc, 'keys', 'lab.key')],
+          );
           const all = r.stdout + r.stderr;
           assert.ok(!all.includes(side.token), `the servers' token in ${wc}/config.toml was read in the cage`);
           assert.ok(!all.includes(key.privateKey), `a key in ${wc}/keys was read in the cage`);
@@ -245,7 +292,11 @@ describe('wirecage run: no way out of the cage', function () {
           const earlier = udp.foreign().length;
           const { p } = await runProbe([], ['steal', udp.address, String(udp.port)]);
           await udp.settle();
-          assert.deepEqual(udp.foreign().slice(earlier), [], `datagrams left the cage through stolen sockets:\n${p.all('steal').map(result).join('\n')}`);
+          assert.deepEqual(
+            udp.foreign().slice(earlier),
+            [],
+            `datagrams left the cage through stolen sockets:\n${p.all('steal').map(result).join('\n')}`,
+          );
           // The probe has no descendants: it must get no fd at all from anyone else, pid 1 above all.
           const got = p
             .all('steal')
@@ -254,7 +305,7 @@ describe('wirecage run: no way out of the cage', function () {
           assert.deepEqual(got.map(result), [], 'the command took fds of processes that are not its own (pid got N sockets M sent K)');
         });
 
-        it('cannot read the memory, environment or root of the cage\'s init (/proc/1)', async () => {
+        it("cannot read the memory, environment or root of the cage's init (/proc/1)", async () => {
           const { r, p } = await runProbe([], ['memory', side.conf], { input: `${key.privateKey}\n` });
           assert.equal(p.get('memory', 'needle-length')[0], String(key.privateKey.length));
           const found = p.lines.filter((l) => l.includes('NEEDLE-FOUND'));
@@ -264,11 +315,11 @@ describe('wirecage run: no way out of the cage', function () {
           assert.deepEqual(
             init.filter((l) => / 1 ok/.test(l) || / open-ok /.test(l)),
             [],
-            'the command can read /proc/1 (the cage\'s init, which wirecage started)',
+            "the command can read /proc/1 (the cage's init, which wirecage started)",
           );
         });
 
-        it('holds no capability, can gain none, and runs as the caller\'s uid', async () => {
+        it("holds no capability, can gain none, and runs as the caller's uid", async () => {
           const r = await cage([], ['sh', '-c', '"$0" status && id -u', probe]);
           const p = new ProbeReport(r.stdout);
           assert.ok(p.complete, `the probe did not run in the cage (exit ${r.code}): ${r.stdout}${r.stderr}`);
@@ -316,7 +367,11 @@ describe('wirecage run: no way out of the cage', function () {
           const p = new ProbeReport(r.stdout);
           assert.ok(p.complete, `the probe did not run in the cage (exit ${r.code}): ${r.stdout}${r.stderr}`);
           assert.deepEqual(
-            { uid: p.get('status', 'uid')[0], NoNewPrivs: p.get('status', 'NoNewPrivs')[0], 'id -u': r.stdout.trim().split(/\r?\n/).at(-1) },
+            {
+              uid: p.get('status', 'uid')[0],
+              NoNewPrivs: p.get('status', 'NoNewPrivs')[0],
+              'id -u': r.stdout.trim().split(/\r?\n/).at(-1),
+            },
             { uid: '0', NoNewPrivs: '1', 'id -u': '0' },
             '--root should make the command uid 0 of its own namespace, still under no_new_privs',
           );
@@ -333,7 +388,7 @@ describe('wirecage run: no way out of the cage', function () {
           return Object.fromEntries(names.map((n, i) => [n, after[i]! - before[i]!])) as Record<keyof Side['sockets'], number>;
         }
 
-        it('cannot connect to a socket in the caller\'s runtime dir nor in /tmp', async () => {
+        it("cannot connect to a socket in the caller's runtime dir nor in /tmp", async () => {
           let p!: ProbeReport;
           const n = await accepted(async () => {
             ({ p } = await runProbe([], ['connect', side.sockets.app.path, ',', 'connect', side.sockets.tmp.path]));
@@ -342,7 +397,7 @@ describe('wirecage run: no way out of the cage', function () {
           const tmp = p.get('connect', side.sockets.tmp.path);
           assert.notEqual(app[0], 'ok', `the command connected to ${side.sockets.app.path} in the caller's runtime dir`);
           assert.notEqual(tmp[0], 'ok', `the command connected to ${side.sockets.tmp.path} in the host's /tmp`);
-          assert.deepEqual([n.app, n.tmp], [0, 0], 'the host\'s listeners accepted connections from the cage');
+          assert.deepEqual([n.app, n.tmp], [0, 0], "the host's listeners accepted connections from the cage");
         });
 
         it('has no session bus: DBUS_SESSION_BUS_ADDRESS is gone and its socket unreachable', async () => {
@@ -368,10 +423,17 @@ describe('wirecage run: no way out of the cage', function () {
         it('reaches the ssh agent with --ssh-agent, and nothing else', async () => {
           let p!: ProbeReport;
           const n = await accepted(async () => {
-            ({ p } = await runProbe(['--ssh-agent'], ['env', 'SSH_AUTH_SOCK', ',', 'connect', '$SSH_AUTH_SOCK', ',', 'connect', side.sockets.bus.path]));
+            ({ p } = await runProbe(
+              ['--ssh-agent'],
+              ['env', 'SSH_AUTH_SOCK', ',', 'connect', '$SSH_AUTH_SOCK', ',', 'connect', side.sockets.bus.path],
+            ));
           });
           assert.equal(p.get('env', 'SSH_AUTH_SOCK')[0], 'ok', 'SSH_AUTH_SOCK is missing in the cage under --ssh-agent');
-          assert.equal(p.get('connect', '$SSH_AUTH_SOCK')[0], 'ok', `the command could not reach the agent: ${result(p.get('connect', '$SSH_AUTH_SOCK'))}`);
+          assert.equal(
+            p.get('connect', '$SSH_AUTH_SOCK')[0],
+            'ok',
+            `the command could not reach the agent: ${result(p.get('connect', '$SSH_AUTH_SOCK'))}`,
+          );
           assert.deepEqual(n, { app: 0, tmp: 0, bus: 0, agent: 1 });
         });
 
@@ -379,16 +441,23 @@ describe('wirecage run: no way out of the cage', function () {
           let p!: ProbeReport;
           const shared = side.sockets.app.path;
           const n = await accepted(async () => {
-            ({ p } = await runProbe(['--share', shared], ['connect', shared, ',', 'connect', side.sockets.tmp.path, ',', 'connect', side.sockets.bus.path]));
+            ({ p } = await runProbe(
+              ['--share', shared],
+              ['connect', shared, ',', 'connect', side.sockets.tmp.path, ',', 'connect', side.sockets.bus.path],
+            ));
           });
-          assert.equal(p.get('connect', shared)[0], 'ok', `--share ${shared}: the command could not connect to it: ${result(p.get('connect', shared))}`);
+          assert.equal(
+            p.get('connect', shared)[0],
+            'ok',
+            `--share ${shared}: the command could not connect to it: ${result(p.get('connect', shared))}`,
+          );
           assert.notEqual(p.get('connect', side.sockets.tmp.path)[0], 'ok', `--share ${shared} let ${side.sockets.tmp.path} through too`);
           assert.notEqual(p.get('connect', side.sockets.bus.path)[0], 'ok', `--share ${shared} let the session bus through too`);
           assert.deepEqual(n, { app: 1, tmp: 0, bus: 0, agent: 0 });
         });
       });
 
-      describe('the caller\'s terminal (TIOCSTI)', () => {
+      describe("the caller's terminal (TIOCSTI)", () => {
         let n = 0;
         before(async function () {
           // With legacy TIOCSTI off (kernels from 6.2 can be built so) the kernel refuses it to anyone
@@ -425,12 +494,12 @@ describe('wirecage run: no way out of the cage', function () {
           return { marker, output: sh.output() };
         }
 
-        it('cannot type into the caller\'s shell from the terminal it was given', async () => {
+        it("cannot type into the caller's shell from the terminal it was given", async () => {
           const { marker, output } = await injectInto('');
           assert.ok(!existsSync(marker), `the command typed "touch ${marker}" into the caller's shell:\n${output}`);
         });
 
-        it('cannot type into the caller\'s shell through stderr or /dev/tty when stdin is not a terminal', async () => {
+        it("cannot type into the caller's shell through stderr or /dev/tty when stdin is not a terminal", async () => {
           const { marker, output } = await injectInto(' </dev/null');
           assert.ok(!existsSync(marker), `the command typed "touch ${marker}" into the caller's shell:\n${output}`);
         });
@@ -463,7 +532,7 @@ describe('wirecage run: no way out of the cage', function () {
           await refused({ XDG_RUNTIME_DIR: parent }, planted, planted);
         });
 
-        it('refuses $XDG_RUNTIME_DIR/wirecage as a symlink to another user\'s dir', async () => {
+        it("refuses $XDG_RUNTIME_DIR/wirecage as a symlink to another user's dir", async () => {
           const parent = await xdg();
           const foreign = await dir(join(base, `${tag}-foreign${k}`), other(), 0o777);
           await symlink(foreign, join(parent, 'wirecage'));

@@ -11,7 +11,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, nsRun } from '../lib/netns.js';
 import { waitFor } from '../lib/wait.js';
-import { WIRECAGE_BIN, cageKey, cageLab, registerClient, serverPeer, startFixture, wirecage, writeWgQuick, type CageLab, type CageServer } from '../lib/cage.js';
+import {
+  WIRECAGE_BIN,
+  cageKey,
+  cageLab,
+  registerClient,
+  serverPeer,
+  startFixture,
+  wirecage,
+  writeWgQuick,
+  type CageLab,
+  type CageServer,
+} from '../lib/cage.js';
 import type { LabProcess } from '../lib/process.js';
 import { asUserArgs, assertUserReads, createTestUser } from '../lib/test-user.js';
 
@@ -97,11 +108,22 @@ describe('wirecage run --flow-log', function () {
       JSON.stringify(answers),
     );
     const lines = all.filter((l) => l.event !== 'dns');
-    assert.deepEqual(lines.filter((l) => l.dst.startsWith('127.') || l.src.startsWith('127.')), [], 'loopback flows were logged');
+    assert.deepEqual(
+      lines.filter((l) => l.dst.startsWith('127.') || l.src.startsWith('127.')),
+      [],
+      'loopback flows were logged',
+    );
     for (const l of lines) assert.equal(l.src, me, `a flow not from the tunnel address: ${JSON.stringify(l)}`);
 
     const tcp = lines.filter((l) => l.protocol === 'tcp');
-    assert.deepEqual(tcp.map((l) => [l.event, l.dst, l.dport]), [['new', srv.v4, 8080], ['end', srv.v4, 8080]], JSON.stringify(lines));
+    assert.deepEqual(
+      tcp.map((l) => [l.event, l.dst, l.dport]),
+      [
+        ['new', srv.v4, 8080],
+        ['end', srv.v4, 8080],
+      ],
+      JSON.stringify(lines),
+    );
     const [open, end] = tcp as [Line, Line];
     assert.equal(end.sport, open.sport);
     assert.equal(end.start, open.time);
@@ -110,13 +132,19 @@ describe('wirecage run --flow-log', function () {
     // Bytes are IP packet lengths: the HTTP answer plus 40 to 60 bytes of IP and TCP header per packet.
     const payload = header + body;
     assert.ok(end.toSrc, 'no counts on the TCP flow');
-    assert.ok(end.toSrc.bytes >= payload + 40 * end.toSrc.packets && end.toSrc.bytes <= payload + 60 * end.toSrc.packets, JSON.stringify(end));
+    assert.ok(
+      end.toSrc.bytes >= payload + 40 * end.toSrc.packets && end.toSrc.bytes <= payload + 60 * end.toSrc.packets,
+      JSON.stringify(end),
+    );
     assert.ok(end.toDst!.packets >= 4 && end.toDst!.bytes > 40 * end.toDst!.packets, JSON.stringify(end));
 
     const sent = lines.filter((l) => l.protocol === 'udp' && l.dport === 9999);
     assert.deepEqual(
       sent.map((l) => ({ event: l.event, src: l.src, sport: l.sport, dst: l.dst })),
-      [{ event: 'new', src: me, sport: 40123, dst: srv.v4 }, { event: 'end', src: me, sport: 40123, dst: srv.v4 }],
+      [
+        { event: 'new', src: me, sport: 40123, dst: srv.v4 },
+        { event: 'end', src: me, sport: 40123, dst: srv.v4 },
+      ],
     );
     // One 29-byte datagram (20 IP + 8 UDP + 1) out, nothing back (no one listens on 9999 but an ICMP error is not counted).
     assert.deepEqual(sent[1]!.toDst, { packets: 1, bytes: 29 });
@@ -133,7 +161,14 @@ describe('wirecage run --flow-log', function () {
     assert.doesNotMatch(r.stdout, /"event"/);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));
     const icmp = lines.map((l) => JSON.parse(l) as Line).filter((l) => l.protocol === 'icmp');
-    assert.deepEqual(icmp.map((l) => [l.event, l.src, l.dst, l.icmp?.type]), [['new', me, srv.v4, 8], ['end', me, srv.v4, 8]], r.stderr);
+    assert.deepEqual(
+      icmp.map((l) => [l.event, l.src, l.dst, l.icmp?.type]),
+      [
+        ['new', me, srv.v4, 8],
+        ['end', me, srv.v4, 8],
+      ],
+      r.stderr,
+    );
     assert.deepEqual(icmp[1]!.toDst?.packets, 1);
     assert.deepEqual(icmp[1]!.toSrc?.packets, 1);
   });
@@ -142,20 +177,46 @@ describe('wirecage run --flow-log', function () {
     const key = await cageKey(c.dir, 'flows6');
     const six = srv.clientAddress(3);
     await registerClient(srv, key, [six.v4, six.v6]);
-    const conf6 = await writeWgQuick(c.dir, 'flows6.conf', { PrivateKey: key.privateKey, Address: `${six.v4}/32, ${six.v6}/128`, DNS: srv.v4 }, [
-      serverPeer(srv, { v6: true }),
+    const conf6 = await writeWgQuick(
+      c.dir,
+      'flows6.conf',
+      { PrivateKey: key.privateKey, Address: `${six.v4}/32, ${six.v6}/128`, DNS: srv.v4 },
+      [serverPeer(srv, { v6: true })],
+    );
+    const r = await wirecage(c.client, [
+      '-c',
+      conf6,
+      '--flow-log',
+      '-',
+      '--',
+      'sh',
+      '-c',
+      `ping -6 -n -c1 -W2 six.lab >/dev/null && curl -sS --max-time 5 -o /dev/null -6 http://[${srv.v6}]:8080/`,
     ]);
-    const r = await wirecage(c.client, ['-c', conf6, '--flow-log', '-', '--', 'sh', '-c', `ping -6 -n -c1 -W2 six.lab >/dev/null && curl -sS --max-time 5 -o /dev/null -6 http://[${srv.v6}]:8080/`]);
     // The lab's web server listens on IPv4 only: the TCP attempt is refused, but it is a flow all the same.
     assert.equal(r.code, 7, r.stdout + r.stderr);
-    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+    const lines = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Line);
     const opened = lines.filter((l) => l.event === 'new').map((l) => [l.protocol, l.src, l.dst, l.dport ?? l.icmp?.type]);
-    assert.deepEqual(opened.filter((o) => o[0] !== 'udp'), [['icmpv6', six.v6, srv.v6, 128], ['tcp', six.v6, srv.v6, 8080]], r.stderr);
+    assert.deepEqual(
+      opened.filter((o) => o[0] !== 'udp'),
+      [
+        ['icmpv6', six.v6, srv.v6, 128],
+        ['tcp', six.v6, srv.v6, 8080],
+      ],
+      r.stderr,
+    );
     const aaaa = lines.filter((l) => l.event === 'dns' && l.type === 'AAAA');
-    assert.deepEqual(aaaa.map((l) => [l.name, l.rcode, l.addresses]), [['six.lab', 'NOERROR', [srv.v6]]], r.stderr);
+    assert.deepEqual(
+      aaaa.map((l) => [l.name, l.rcode, l.addresses]),
+      [['six.lab', 'NOERROR', [srv.v6]]],
+      r.stderr,
+    );
   });
 
-  it('keeps the log out of the program\'s reach, even in a directory the cage shares', async () => {
+  it("keeps the log out of the program's reach, even in a directory the cage shares", async () => {
     const shared = join(c.dir, 'shared');
     await mkdir(shared);
     const log = join(shared, 'flows.jsonl');
@@ -181,12 +242,16 @@ describe('wirecage run --flow-log', function () {
     assert.ok(parseLog(text.slice('{"earlier":"run"}\n'.length)).some((l) => l.protocol === 'icmp' && l.dst === srv.v4));
   });
 
-  it('logs what a command exec\'d into a named cage contacts', async () => {
+  it("logs what a command exec'd into a named cage contacts", async () => {
     const xdg = join(c.dir, 'xdg');
     await mkdir(xdg, { mode: 0o700 });
     const env = { ...process.env, XDG_RUNTIME_DIR: xdg };
     const log = join(c.dir, 'named.jsonl');
-    const first = c.client.spawn(process.execPath, [WIRECAGE_BIN, 'run', '-c', conf, '--name', 'flows', '--flow-log', log, '--', 'sleep', '600'], { env });
+    const first = c.client.spawn(
+      process.execPath,
+      [WIRECAGE_BIN, 'run', '-c', conf, '--name', 'flows', '--flow-log', log, '--', 'sleep', '600'],
+      { env },
+    );
     await waitFor(
       () => {
         first.assertRunning();
@@ -200,7 +265,13 @@ describe('wirecage run --flow-log', function () {
     assert.equal((await cli('stop', 'flows', '--timeout', '1')).code, 0);
     await first.exited;
     const icmp = parseLog(await readFile(log, 'utf8')).filter((l) => l.protocol === 'icmp');
-    assert.deepEqual(icmp.map((l) => [l.event, l.src, l.dst]), [['new', me, srv.v4], ['end', me, srv.v4]]);
+    assert.deepEqual(
+      icmp.map((l) => [l.event, l.src, l.dst]),
+      [
+        ['new', me, srv.v4],
+        ['end', me, srv.v4],
+      ],
+    );
   });
 
   it('ps NAME --flows shows a long-lived TCP connection with its 5-tuple while it is open, to its owner only', async () => {
@@ -214,7 +285,11 @@ describe('wirecage run --flow-log', function () {
     const serve = `require('net').createServer((s) => s.once('data', () => s.write('x'.repeat(1000)))).listen(8081, '${srv.v4}', () => console.log('listening'))`;
     await startFixture(srv.ns, '-e', [serve]);
     const client = `const s = require('net').connect({ host: '${srv.v4}', port: 8081, localPort: 40124 }, () => s.write('hello\\n')); let n = 0; s.on('data', (d) => { n += d.length; if (n === 1000) console.log('ready'); });`;
-    const first = c.client.spawn(process.execPath, [WIRECAGE_BIN, 'run', '-c', conf, '--name', 'live', '--flow-log', join(c.dir, 'live.jsonl'), '--', process.execPath, '-e', client], { env });
+    const first = c.client.spawn(
+      process.execPath,
+      [WIRECAGE_BIN, 'run', '-c', conf, '--name', 'live', '--flow-log', join(c.dir, 'live.jsonl'), '--', process.execPath, '-e', client],
+      { env },
+    );
     try {
       await waitFor(
         () => {
@@ -237,12 +312,19 @@ describe('wirecage run --flow-log', function () {
       assert.ok(live.toSrc && live.toSrc.bytes >= 1000 + 40 * live.toSrc.packets, JSON.stringify(live));
       assert.ok(live.toDst && live.toDst.packets >= 3, JSON.stringify(live));
       assert.ok(typeof live.age === 'number' && live.age >= 0 && live.age < 60, JSON.stringify(live));
-      assert.deepEqual(flows.filter((f) => f.src.startsWith('127.')), []);
+      assert.deepEqual(
+        flows.filter((f) => f.src.startsWith('127.')),
+        [],
+      );
 
       const table = await cli('ps', 'live', '--flows');
       assert.equal(table.code, 0, table.stderr);
       assert.match(table.stdout, /^PROTO\s+SOURCE\s+DESTINATION\s+STATE\s+OUT\s+IN\s+AGE$/m);
-      assert.match(table.stdout, new RegExp(`^tcp\\s+${me.replaceAll('.', '\\.')}:40124\\s+${srv.v4.replaceAll('.', '\\.')}:8081\\s+established\\s`, 'm'), table.stdout);
+      assert.match(
+        table.stdout,
+        new RegExp(`^tcp\\s+${me.replaceAll('.', '\\.')}:40124\\s+${srv.v4.replaceAll('.', '\\.')}:8081\\s+established\\s`, 'm'),
+        table.stdout,
+      );
 
       // Another user, with the modes opened as a careless setup would: the socket's peer check refuses it.
       const user = await createTestUser(lab, `${lab.id}f`);
@@ -251,7 +333,12 @@ describe('wirecage run --flow-log', function () {
       await Promise.all(dirs.map((d) => chmod(d, 0o711)));
       await chmod(ctl, 0o666);
       try {
-        const other = await nsRun(c.client, asUserArgs(user)[0]!, [...asUserArgs(user).slice(1), process.execPath, WIRECAGE_BIN, 'ps', 'live', '--flows', '--json'], { env, timeoutMs: 30_000 });
+        const other = await nsRun(
+          c.client,
+          asUserArgs(user)[0]!,
+          [...asUserArgs(user).slice(1), process.execPath, WIRECAGE_BIN, 'ps', 'live', '--flows', '--json'],
+          { env, timeoutMs: 30_000 },
+        );
         assert.equal(other.code, 1, other.stdout + other.stderr);
         assert.match(other.stderr, /live: refused: only the user who started this cage/);
         assert.doesNotMatch(other.stdout, /40124/);

@@ -26,7 +26,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, runOrThrow } from '../lib/exec.js';
 import { Lab } from '../lib/netns.js';
-import { WIRECAGE_BIN, cageKey, cageLab, registerClient, serverPeer, startFixture, writeWgQuick, type CageLab, type CageServer } from '../lib/cage.js';
+import {
+  WIRECAGE_BIN,
+  cageKey,
+  cageLab,
+  registerClient,
+  serverPeer,
+  startFixture,
+  writeWgQuick,
+  type CageLab,
+  type CageServer,
+} from '../lib/cage.js';
 import type { LabProcess } from '../lib/process.js';
 import { asUserArgs, assertUserReads, createHome, createTestUser, openTunToEveryone, type TestUser } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
@@ -170,7 +180,8 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
   before(async function () {
     this.timeout(60_000);
     for (const bin of ['Xvfb', 'xauth', 'chromium', 'firefox-esr']) {
-      if ((await run('sh', ['-c', `command -v ${bin}`])).code !== 0) throw new Error(`${bin} is missing: run ./scripts/setup (it installs xvfb, xauth, chromium, firefox-esr)`);
+      if ((await run('sh', ['-c', `command -v ${bin}`])).code !== 0)
+        throw new Error(`${bin} is missing: run ./scripts/setup (it installs xvfb, xauth, chromium, firefox-esr)`);
     }
     c = await cageLab(lab);
     srv = c.servers[0]!;
@@ -203,7 +214,9 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
     await registerClient(srv, key, [cageAddress]);
     const confDir = await lab.tempDir();
     await chown(confDir, uid, gid);
-    conf = await writeWgQuick(confDir, 'gui.conf', { PrivateKey: key.privateKey, Address: `${cageAddress}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+    conf = await writeWgQuick(confDir, 'gui.conf', { PrivateKey: key.privateKey, Address: `${cageAddress}/32`, DNS: srv.v4 }, [
+      serverPeer(srv),
+    ]);
     await chown(conf, uid, gid);
 
     // Xvfb with a cookie: the user's XAUTHORITY file (in a 0700 dir of the user's, under /tmp as on
@@ -215,11 +228,22 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
     // FamilyWild (ffff): the cookie holds for any host name, should the cage have its own.
     const hex = (s: string) => Buffer.from(s).toString('hex');
     const cookie = randomBytes(16).toString('hex');
-    const entry = `ffff 0000  ${(String(display).length).toString(16).padStart(4, '0')} ${hex(String(display))} 0012 ${hex('MIT-MAGIC-COOKIE-1')} 0010 ${cookie}\n`;
+    const entry = `ffff 0000  ${String(display).length.toString(16).padStart(4, '0')} ${hex(String(display))} 0012 ${hex('MIT-MAGIC-COOKIE-1')} 0010 ${cookie}\n`;
     await runOrThrow('xauth', ['-f', xauth, 'nmerge', '-'], { input: entry });
     await chown(xauth, uid, gid);
     await chmod(xauth, 0o600);
-    const xvfb = c.client.spawn('Xvfb', [`:${display}`, '-nolisten', 'tcp', '-auth', xauth, '-screen', '0', '1280x800x24', '-displayfd', '1']);
+    const xvfb = c.client.spawn('Xvfb', [
+      `:${display}`,
+      '-nolisten',
+      'tcp',
+      '-auth',
+      xauth,
+      '-screen',
+      '0',
+      '1280x800x24',
+      '-displayfd',
+      '1',
+    ]);
     lab.onTeardown(async () => {
       // Xvfb removes these itself on SIGTERM, not when the lab had to SIGKILL it.
       await rm(`/tmp/.X11-unix/X${display}`, { force: true });
@@ -267,7 +291,6 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
     return { PATH: process.env.PATH, HOME: user.home, LANG: 'C.UTF-8', DISPLAY: `:${display}`, XAUTHORITY: xauth, ...extra };
   }
 
-
   /** `cmd args` as the test user in the client namespace, to completion. */
   function asUser(cmd: string, args: readonly string[], timeoutMs = 30_000) {
     const [sp, ...spArgs] = asUserArgs(user);
@@ -304,7 +327,12 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
         proc.assertRunning();
         return null;
       },
-      { what: `the web server to log ${path}`, timeoutMs, intervalMs: 100, describe: () => `${proc.describe()}\nweb server: ${web.output()}` },
+      {
+        what: `the web server to log ${path}`,
+        timeoutMs,
+        intervalMs: 100,
+        describe: () => `${proc.describe()}\nweb server: ${web.output()}`,
+      },
     );
   }
 
@@ -312,7 +340,11 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
   async function terminate(proc: LabProcess, timeoutMs = 15_000): Promise<void> {
     if (!proc.running) return;
     process.kill(proc.pid!, 'SIGTERM');
-    await waitFor(() => proc.exitStatus !== null, { what: 'the caged browser to end after SIGTERM to wirecage', timeoutMs, describe: () => proc.describe() });
+    await waitFor(() => proc.exitStatus !== null, {
+      what: 'the caged browser to end after SIGTERM to wirecage',
+      timeoutMs,
+      describe: () => proc.describe(),
+    });
   }
 
   /** Runs `fn`, then stops the given processes whatever happened (the lab's teardown is the fallback). */
@@ -343,9 +375,10 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
       `${path} was loaded from ${loaded?.from} (${loaded?.from === cageAddress ? 'the caged browser opened the profile in use' : 'by the browser outside the cage'}):\n${caged.describe()}`,
     );
     if (caged.exitStatus!.code === 0) {
-      const handed = await waitFor(() => requests().find((q) => q.path === path), { what: `${path} after the caged run exited 0`, timeoutMs: 10_000 }).catch(
-        () => null,
-      );
+      const handed = await waitFor(() => requests().find((q) => q.path === path), {
+        what: `${path} after the caged run exited 0`,
+        timeoutMs: 10_000,
+      }).catch(() => null);
       assert.fail(
         handed
           ? `the caged run exited 0 and handed ${path} to the browser outside the cage, which loaded it from ${handed.from}:\n${caged.describe()}`
@@ -389,7 +422,7 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
         );
         const b = procs.browser.info!;
         assert.equal(b.uid, user.uid, 'the caged browser does not run as the user');
-        assert.notEqual(b.userNs, readlinkSync('/proc/self/ns/user'), 'the caged browser is in the host\'s user namespace');
+        assert.notEqual(b.userNs, readlinkSync('/proc/self/ns/user'), "the caged browser is in the host's user namespace");
         for (const r of procs.renderers) {
           assert.notEqual(r.info!.userNs, b.userNs, `renderer ${r.pid} shares the browser's user namespace: no sandbox`);
           assert.notEqual(r.info!.pidNs, b.pidNs, `renderer ${r.pid} shares the browser's PID namespace: no sandbox`);
@@ -398,7 +431,9 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
         await terminate(caged);
         assert.doesNotMatch(caged.output(), NO_SANDBOX);
         assert.deepEqual(
-          requests().slice(mark).filter((q) => q.from !== cageAddress),
+          requests()
+            .slice(mark)
+            .filter((q) => q.from !== cageAddress),
           [],
           'the web server saw requests from outside the tunnel',
         );
@@ -456,7 +491,9 @@ describe('wirecage run --gui: real browsers under Xvfb', function () {
         assert.ok(firefoxDefaultProfile(user.home), 'no default profile in profiles.ini after the caged run');
         await terminate(caged, 20_000);
         assert.deepEqual(
-          requests().slice(mark).filter((q) => q.from !== cageAddress),
+          requests()
+            .slice(mark)
+            .filter((q) => q.from !== cageAddress),
           [],
           'the web server saw requests from outside the tunnel',
         );

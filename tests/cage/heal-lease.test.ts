@@ -61,13 +61,21 @@ describe('wirecage run NAME: the server forgets the client while the cage runs',
 
   it('registers again after --reresolve-after of unanswered handshakes; the same command and socket get answers again', async () => {
     const tun = `hl${lab.token}`;
-    cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--tun', tun, '--reresolve-after', '4', '--log-level', 'info', '--', process.execPath, '-e', TICKER], { env: l.env });
+    cage = l.cli.spawn(
+      process.execPath,
+      [WIRECAGE_BIN, 'run', 'lab', '--tun', tun, '--reresolve-after', '4', '--log-level', 'info', '--', process.execPath, '-e', TICKER],
+      { env: l.env },
+    );
     const show = async (): Promise<ShownPeer> => {
       const r = await l.cli.run(process.execPath, [WIRECAGE_BIN, 'show', tun, '--json'], { env: l.env });
       assert.equal(r.code, 0, r.stderr);
       return (JSON.parse(r.stdout) as { peers: ShownPeer[] }[])[0]!.peers[0]!;
     };
-    await waitFor(() => (cage!.assertRunning(), echoes().length >= 3), { what: 'echoes through the tunnel', timeoutMs: 30_000, describe: () => `${cage!.describe()}\n${server.describe()}` });
+    await waitFor(() => (cage!.assertRunning(), echoes().length >= 3), {
+      what: 'echoes through the tunnel',
+      timeoutMs: 30_000,
+      describe: () => `${cage!.describe()}\n${server.describe()}`,
+    });
     const up = await show();
     assert.equal(up.state, 'up', JSON.stringify(up));
     assert.equal(up.lastError, null);
@@ -78,7 +86,9 @@ describe('wirecage run NAME: the server forgets the client while the cage runs',
     assert.ok(file, `no health file for ${tun} in ${dir}`);
     assert.equal((await stat(join(dir, file))).mode & 0o777, 0o600);
 
-    const key = (JSON.parse(await readFile(join(l.dir, 'config', 'wirecage', 'keys', 'lab.lease.json'), 'utf8')) as { client_public_key: string }).client_public_key;
+    const key = (
+      JSON.parse(await readFile(join(l.dir, 'config', 'wirecage', 'keys', 'lab.lease.json'), 'utf8')) as { client_public_key: string }
+    ).client_public_key;
     const rm = await admin(['remove', key]);
     assert.equal(rm.code, 0, rm.stderr);
     const removedAt = Date.now();
@@ -100,20 +110,33 @@ describe('wirecage run NAME: the server forgets the client while the cage runs',
       timeoutMs: 60_000,
       describe: () => `${cage!.describe()}\n${server.describe()}`,
     });
-    console.log(`      echoes again ${Date.now() - removedAt} ms after the peer was removed (15 s of it for WireGuard to find the server silent)`);
+    console.log(
+      `      echoes again ${Date.now() - removedAt} ms after the peer was removed (15 s of it for WireGuard to find the server silent)`,
+    );
     const out = cage.output();
     assert.match(out, /handshakes failing: registered again with http:\/\/\S+ \(lease until \S+\)/);
     assert.equal(out.match(/^caged /gm)?.length, 1, `the command started more than once:\n${out}`);
     const listed = await admin(['list', '--json']);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual((JSON.parse(listed.stdout) as { client_public_key: string }[]).map((p) => p.client_public_key), [key]);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { client_public_key: string }[]).map((p) => p.client_public_key),
+      [key],
+    );
     // Up again, since after the removal, and the outage's last error kept for whoever asks why.
-    const again = await waitFor(async () => ((p) => (p.state === 'up' ? p : null))(await show()), { what: '`show` to report the tunnel up again', timeoutMs: 10_000, intervalMs: 250 });
+    const again = await waitFor(async () => ((p) => (p.state === 'up' ? p : null))(await show()), {
+      what: '`show` to report the tunnel up again',
+      timeoutMs: 10_000,
+      intervalMs: 250,
+    });
     assert.ok(again.upSince! * 1000 >= removedAt - 1000, JSON.stringify(again));
     assert.match(again.lastError!, /^no handshake with \S+ for \d+ s$/);
 
     const exit = await cage.stop(10_000);
     assert.equal(exit.code, 143, cage.describe());
-    assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith(`${tun}@`)), [], 'the cage left files behind');
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.startsWith(`${tun}@`)),
+      [],
+      'the cage left files behind',
+    );
   });
 });

@@ -154,7 +154,20 @@ describe('wirecage run: a tunnel that heals', function () {
       resolveTo(b.outer);
       const conf = await cageConfig('literal.conf', b.outer);
       tun = `hl${lab.token}`;
-      cage = spawnWirecage(cli, ['-c', conf, '--tun', tun, '--reresolve-after', '1', '--log-level', 'debug', '--', 'sh', '-c', 'echo caged; exec sleep 120']);
+      cage = spawnWirecage(cli, [
+        '-c',
+        conf,
+        '--tun',
+        tun,
+        '--reresolve-after',
+        '1',
+        '--log-level',
+        'debug',
+        '--',
+        'sh',
+        '-c',
+        'echo caged; exec sleep 120',
+      ]);
       await waitFor(
         () => {
           cage.assertRunning();
@@ -179,10 +192,13 @@ describe('wirecage run: a tunnel that heals', function () {
       const t0 = Date.now();
       await cli.ip(['route', 'add', '192.0.2.0/24', 'via', b.outer]);
       await cli.ip(['route', 'del', '192.0.2.0/24']);
-      await waitFor(async () => {
-        const p = await peerAtB();
-        return p.latestHandshake!.getTime() > first && p.rxBytes > rx;
-      }, { what: 'a handshake with B after the route flap', timeoutMs: 1_000, intervalMs: 20, describe: () => cage.describe() });
+      await waitFor(
+        async () => {
+          const p = await peerAtB();
+          return p.latestHandshake!.getTime() > first && p.rxBytes > rx;
+        },
+        { what: 'a handshake with B after the route flap', timeoutMs: 1_000, intervalMs: 20, describe: () => cage.describe() },
+      );
       const took = Date.now() - t0;
       const since = cage.output().slice(logged);
       assert.match(since, /the host network changed: starting a handshake/);

@@ -5,7 +5,18 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../lib/netns.js';
-import { cageKey, cageLab, registerClient, serverPeer, startFixture, wirecage, writeWgQuick, type CageKey, type CageLab, type CageServer } from '../lib/cage.js';
+import {
+  cageKey,
+  cageLab,
+  registerClient,
+  serverPeer,
+  startFixture,
+  wirecage,
+  writeWgQuick,
+  type CageKey,
+  type CageLab,
+  type CageServer,
+} from '../lib/cage.js';
 import type { LabProcess } from '../lib/process.js';
 
 const DNS_SERVER = fileURLToPath(new URL('./fixtures/dns-server.mjs', import.meta.url));
@@ -55,7 +66,7 @@ describe('wirecage run: isolation', function () {
     assert.deepEqual(names, ['lo', 'wirecage']);
   });
 
-  it('lists only lo and the tunnel in /sys too (its own sysfs, not the host\'s)', async () => {
+  it("lists only lo and the tunnel in /sys too (its own sysfs, not the host's)", async () => {
     const r = await cage('ls', '/sys/class/net');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['lo', 'wirecage']);
@@ -65,7 +76,10 @@ describe('wirecage run: isolation', function () {
     const r = await cage('ip', '-4', 'route');
     assert.equal(r.code, 0, r.stderr);
     const routes = r.stdout.trim().split('\n');
-    assert.ok(routes.some((l) => l.startsWith(`${srv.net4} dev wirecage`)), r.stdout);
+    assert.ok(
+      routes.some((l) => l.startsWith(`${srv.net4} dev wirecage`)),
+      r.stdout,
+    );
     for (const l of routes) assert.match(l, /\bdev wirecage\b/, `a route not on the tunnel: ${l}`);
   });
 
@@ -83,7 +97,7 @@ describe('wirecage run: isolation', function () {
     assert.notEqual(s.code, 0, `ping ${srv.outer} from the cage succeeded: ${s.stdout}`);
   });
 
-  it('does not let a DNS query to the host side\'s resolver out of the cage', async () => {
+  it("does not let a DNS query to the host side's resolver out of the cage", async () => {
     // Sanity check: the resolver answers from where wirecage runs.
     const outside = await c.client.run('dig', ['+short', '+time=1', '+tries=1', `@${srv.clientOuter}`, 'web.lab']);
     assert.equal(outside.stdout.trim(), srv.v4, outside.stdout + outside.stderr);
@@ -91,7 +105,7 @@ describe('wirecage run: isolation', function () {
 
     const r = await cage('timeout', '5', 'dig', '+time=1', '+tries=1', `@${srv.clientOuter}`, 'web.lab');
     assert.notEqual(r.code, 0, `dig from the cage got an answer: ${r.stdout}`);
-    assert.equal(hostDns.output(), before, 'the host side\'s resolver received a query from the cage');
+    assert.equal(hostDns.output(), before, "the host side's resolver received a query from the cage");
     // And the cage's own resolver is the tunnel's.
     const inside = await cage('cat', '/etc/resolv.conf');
     assert.match(inside.stdout, new RegExp(`^nameserver ${srv.v4.replace(/\./g, '\\.')}$`, 'm'));

@@ -7,7 +7,17 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, nsRun } from '../lib/netns.js';
-import { WIRECAGE_BIN, cageKey, cageLab, registerClient, startFixture, wirecage, type CageLab, type CageServer, type CageKey } from '../lib/cage.js';
+import {
+  WIRECAGE_BIN,
+  cageKey,
+  cageLab,
+  registerClient,
+  startFixture,
+  wirecage,
+  type CageLab,
+  type CageServer,
+  type CageKey,
+} from '../lib/cage.js';
 
 const DNS_SERVER = fileURLToPath(new URL('./fixtures/dns-server.mjs', import.meta.url));
 
@@ -24,7 +34,7 @@ function tunnelFlags(srv: CageServer, key: CageKey, addresses: string[]): string
   ];
 }
 
-describe('wirecage run: the earlier wirecage\'s flags', function () {
+describe("wirecage run: the earlier wirecage's flags", function () {
   this.timeout(60_000);
   const lab = new Lab();
   let c: CageLab;
@@ -55,12 +65,26 @@ describe('wirecage run: the earlier wirecage\'s flags', function () {
     assert.doesNotMatch(r.stdout, /default/, 'no IPv6 route without an IPv6 address');
     assert.match(r.stdout, /^seen\nkey bytes: 0$/m, 'the key file is hidden in the cage');
     const lines = r.stderr.split('\n').filter((l) => l !== '');
-    assert.deepEqual(lines.slice(0, 2).map((l) => l.split(':').slice(0, 2).join(':')), ['wirecage: notice', 'wirecage: hint']);
-    assert.match(lines[0]!, /no --dns given: the cage resolves names with 1\.1\.1\.1 through the tunnel, as the earlier wirecage did; choose with --dns IP$/);
-    assert.ok(lines[1]!.includes(`wirecage config from-flags --wg-public-key ${srv.wg.publicKey} --wg-private-key-file ${key.privateKeyFile}`), lines[1]);
+    assert.deepEqual(
+      lines.slice(0, 2).map((l) => l.split(':').slice(0, 2).join(':')),
+      ['wirecage: notice', 'wirecage: hint'],
+    );
+    assert.match(
+      lines[0]!,
+      /no --dns given: the cage resolves names with 1\.1\.1\.1 through the tunnel, as the earlier wirecage did; choose with --dns IP$/,
+    );
+    assert.ok(
+      lines[1]!.includes(`wirecage config from-flags --wg-public-key ${srv.wg.publicKey} --wg-private-key-file ${key.privateKeyFile}`),
+      lines[1],
+    );
     assert.ok(!r.stderr.includes(key.privateKey), 'the private key is never printed');
 
-    const quiet = await nsRun(c.client, process.execPath, [WIRECAGE_BIN, '--log-level', 'error', ...tunnelFlags(srv, key, [me.v4]), '--', 'true'], { timeoutMs: 30_000 });
+    const quiet = await nsRun(
+      c.client,
+      process.execPath,
+      [WIRECAGE_BIN, '--log-level', 'error', ...tunnelFlags(srv, key, [me.v4]), '--', 'true'],
+      { timeoutMs: 30_000 },
+    );
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.equal(quiet.stderr, '');
   });
@@ -71,7 +95,15 @@ describe('wirecage run: the earlier wirecage\'s flags', function () {
     await registerClient(srv, key, [me.v4, me.v6]);
     const dns = await startFixture(srv.ns, DNS_SERVER, [srv.v6, `web.lab=${srv.v4}`]);
     const script = `ping -6 -n -c1 -W2 ${srv.v6} && getent ahostsv4 web.lab`;
-    const r = await wirecage(c.client, [...tunnelFlags(srv, key, [`${me.v4}/32`, `${me.v6}/128`]), '--dns', srv.v6, '--', 'sh', '-c', script]);
+    const r = await wirecage(c.client, [
+      ...tunnelFlags(srv, key, [`${me.v4}/32`, `${me.v6}/128`]),
+      '--dns',
+      srv.v6,
+      '--',
+      'sh',
+      '-c',
+      script,
+    ]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, new RegExp(`from ${srv.v6}: icmp_seq=1`));
     assert.match(r.stdout, new RegExp(`^${srv.v4.replace(/\./g, '\\.')}\\s+STREAM web\\.lab$`, 'm'));

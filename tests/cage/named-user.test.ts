@@ -46,18 +46,50 @@ describe('wirecage: a named cage of an unprivileged user', function () {
 
   const userEnv = () => ({ PATH: process.env.PATH, HOME: home, TMPDIR: home });
   const asUser = (args: string[]) =>
-    nsRun(c.client, asUserArgs(user)[0]!, [...asUserArgs(user).slice(1), process.execPath, WIRECAGE_BIN, ...args], { env: userEnv(), cwd: home, timeoutMs: 30_000 });
+    nsRun(c.client, asUserArgs(user)[0]!, [...asUserArgs(user).slice(1), process.execPath, WIRECAGE_BIN, ...args], {
+      env: userEnv(),
+      cwd: home,
+      timeoutMs: 30_000,
+    });
   const ctl = () => join(home, `wirecage-${user.uid}`, 'own.ctl');
 
   it('runs, joins, refuses root and stops', async () => {
-    owner = c.client.spawn(asUserArgs(user)[0]!, [...asUserArgs(user).slice(1), process.execPath, WIRECAGE_BIN, 'run', '-c', conf, '--name', 'own', '--', 'sh', '-c', 'echo first > /tmp/first; exec sleep 614'], {
-      env: userEnv(),
-      cwd: home,
-    });
+    owner = c.client.spawn(
+      asUserArgs(user)[0]!,
+      [
+        ...asUserArgs(user).slice(1),
+        process.execPath,
+        WIRECAGE_BIN,
+        'run',
+        '-c',
+        conf,
+        '--name',
+        'own',
+        '--',
+        'sh',
+        '-c',
+        'echo first > /tmp/first; exec sleep 614',
+      ],
+      {
+        env: userEnv(),
+        cwd: home,
+      },
+    );
     const p = owner;
-    await waitFor(() => (p.assertRunning(), existsSync(ctl())), { what: 'the user\'s cage to start', timeoutMs: 20_000, describe: () => p.describe() });
+    await waitFor(() => (p.assertRunning(), existsSync(ctl())), {
+      what: "the user's cage to start",
+      timeoutMs: 20_000,
+      describe: () => p.describe(),
+    });
 
-    const r = await asUser(['exec', 'own', '--', 'sh', '-c', `cat /tmp/first; id -u; grep ^CapEff /proc/self/status; ping -n -c1 -W5 ${srv.v4} >/dev/null && echo reached`]);
+    const r = await asUser([
+      'exec',
+      'own',
+      '--',
+      'sh',
+      '-c',
+      `cat /tmp/first; id -u; grep ^CapEff /proc/self/status; ping -n -c1 -W5 ${srv.v4} >/dev/null && echo reached`,
+    ]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['first', String(user.uid), 'CapEff:\t0000000000000000', 'reached']);
 
@@ -76,6 +108,9 @@ describe('wirecage: a named cage of an unprivileged user', function () {
     await waitFor(() => !p.running, { what: 'run --name to exit after stop', timeoutMs: 10_000, describe: () => p.describe() });
     // sleep died of the SIGTERM: 128+15.
     assert.equal((await p.exited).code, 143);
-    assert.deepEqual(readdirSync(join(home, `wirecage-${user.uid}`)).filter((f) => !f.endsWith('.lock')), []);
+    assert.deepEqual(
+      readdirSync(join(home, `wirecage-${user.uid}`)).filter((f) => !f.endsWith('.lock')),
+      [],
+    );
   });
 });

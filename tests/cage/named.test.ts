@@ -57,7 +57,9 @@ describe('wirecage: named cages', function () {
     const key2 = await cageKey(c.dir, 'other');
     const other = srv.clientAddress(3);
     await registerClient(srv, key2, [other.v4]);
-    conf2 = await writeWgQuick(c.dir, 'other.conf', { PrivateKey: key2.privateKey, Address: `${other.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+    conf2 = await writeWgQuick(c.dir, 'other.conf', { PrivateKey: key2.privateKey, Address: `${other.v4}/32`, DNS: srv.v4 }, [
+      serverPeer(srv),
+    ]);
     xdg = join(c.dir, 'xdg');
     await mkdir(xdg, { mode: 0o700 });
     env = { ...process.env, XDG_RUNTIME_DIR: xdg };
@@ -93,21 +95,34 @@ describe('wirecage: named cages', function () {
 
   async function exitOf(p: LabProcess, timeoutMs: number): Promise<number | null> {
     await waitFor(() => !p.running, { what: `${p.command} to exit`, timeoutMs, describe: () => p.describe() });
-    const s = (await p.exited);
+    const s = await p.exited;
     return s.code ?? (s.signal ? -1 : null);
   }
 
   describe('a cage two commands share', () => {
     let first: LabProcess;
     before(async () => {
-      first = await startNamed('work', [], ['sh', '-c', 'echo from-first > /tmp/first; readlink /proc/self/ns/net /proc/self/ns/pid /proc/self/ns/user > /tmp/ns; exec sleep 600']);
+      first = await startNamed(
+        'work',
+        [],
+        [
+          'sh',
+          '-c',
+          'echo from-first > /tmp/first; readlink /proc/self/ns/net /proc/self/ns/pid /proc/self/ns/user > /tmp/ns; exec sleep 600',
+        ],
+      );
     });
     after(async () => {
       await cli(['stop', 'work', '--timeout', '1']);
     });
 
-    it('exec sees the first command\'s private /tmp and namespaces, and its tunnel address', async () => {
-      const r = await exec('work', 'sh', '-c', 'cat /tmp/first; readlink /proc/self/ns/net /proc/self/ns/pid /proc/self/ns/user | cmp - /tmp/ns && echo same-ns; ip -o -4 addr show dev wirecage');
+    it("exec sees the first command's private /tmp and namespaces, and its tunnel address", async () => {
+      const r = await exec(
+        'work',
+        'sh',
+        '-c',
+        'cat /tmp/first; readlink /proc/self/ns/net /proc/self/ns/pid /proc/self/ns/user | cmp - /tmp/ns && echo same-ns; ip -o -4 addr show dev wirecage',
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^from-first\nsame-ns\n/);
       assert.match(r.stdout, new RegExp(`inet ${me.v4.replace(/\./g, '\\.')}/32`));
@@ -146,8 +161,16 @@ describe('wirecage: named cages', function () {
       assert.equal((await exec('a/b', 'true')).code, 2);
     });
 
-    it('exec gives its command a terminal of its own on the caller\'s (as run does), with the caller\'s size', async () => {
-      const execLine = formatCommand(process.execPath, [WIRECAGE_BIN, 'exec', 'work', '--', 'sh', '-c', 'echo "inner=$(tty) size=$(stty size)"; exit 7']);
+    it("exec gives its command a terminal of its own on the caller's (as run does), with the caller's size", async () => {
+      const execLine = formatCommand(process.execPath, [
+        WIRECAGE_BIN,
+        'exec',
+        'work',
+        '--',
+        'sh',
+        '-c',
+        'echo "inner=$(tty) size=$(stty size)"; exit 7',
+      ]);
       const outer = `stty rows 31 cols 97; echo "outer=$(tty)"; before=$(stty -g); ${execLine}; echo "status=$?"; [ "$before" = "$(stty -g)" ] && echo same`;
       const r = await c.client.run('script', ['-qec', formatCommand('sh', ['-c', outer]), '/dev/null'], {
         env: { PATH: process.env.PATH, XDG_RUNTIME_DIR: xdg, TERM: 'dumb' },
@@ -156,25 +179,39 @@ describe('wirecage: named cages', function () {
       const outerTty = /outer=(\S+)/.exec(r.stdout)?.[1];
       const innerTty = /inner=(\S+)/.exec(r.stdout)?.[1];
       assert.ok(outerTty?.startsWith('/dev/pts/') && innerTty?.startsWith('/dev/pts/'), r.stdout + r.stderr);
-      assert.notEqual(innerTty, outerTty, 'the joined command shares the caller\'s terminal');
+      assert.notEqual(innerTty, outerTty, "the joined command shares the caller's terminal");
       assert.match(r.stdout, /size=31 97/);
       assert.match(r.stdout, /status=7/);
-      assert.match(r.stdout, /(^|\^@)same\r?$/m, 'the caller\'s terminal was not handed back as it was');
+      assert.match(r.stdout, /(^|\^@)same\r?$/m, "the caller's terminal was not handed back as it was");
     });
 
     it('exec passes SIGTERM on to its command', async () => {
-      const p = c.client.spawn(process.execPath, [WIRECAGE_BIN, 'exec', 'work', '--', 'sh', '-c', 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done'], { env });
+      const p = c.client.spawn(
+        process.execPath,
+        [WIRECAGE_BIN, 'exec', 'work', '--', 'sh', '-c', 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 0.1; done'],
+        { env },
+      );
       running.push(p);
-      await waitFor(() => (p.assertRunning(), p.output().includes('ready')), { what: 'the exec\'d command to start', timeoutMs: 15_000, describe: () => p.describe() });
+      await waitFor(() => (p.assertRunning(), p.output().includes('ready')), {
+        what: "the exec'd command to start",
+        timeoutMs: 15_000,
+        describe: () => p.describe(),
+      });
       process.kill(p.pid!, 'SIGTERM');
       assert.equal(await exitOf(p, 10_000), 7);
       assert.match(p.output(), /got-term/);
     });
 
     it('ps --json lists it with its tunnel, traffic and processes, and an unnamed cage as "-"', async () => {
-      const unnamed = c.client.spawn(process.execPath, [WIRECAGE_BIN, 'run', '-c', conf2, '--', 'sh', '-c', 'echo up; exec sleep 600'], { env });
+      const unnamed = c.client.spawn(process.execPath, [WIRECAGE_BIN, 'run', '-c', conf2, '--', 'sh', '-c', 'echo up; exec sleep 600'], {
+        env,
+      });
       running.push(unnamed);
-      await waitFor(() => (unnamed.assertRunning(), unnamed.output().includes('up')), { what: 'the unnamed cage', timeoutMs: 20_000, describe: () => unnamed.describe() });
+      await waitFor(() => (unnamed.assertRunning(), unnamed.output().includes('up')), {
+        what: 'the unnamed cage',
+        timeoutMs: 20_000,
+        describe: () => unnamed.describe(),
+      });
       const all = await ps();
       const e = all.find((x) => x.name === 'work');
       assert.ok(e, JSON.stringify(all));
@@ -201,13 +238,17 @@ describe('wirecage: named cages', function () {
       await unnamed.stop();
     });
 
-    it('a joined command is one of the cage\'s processes while it runs (ps counts it)', async () => {
+    it("a joined command is one of the cage's processes while it runs (ps counts it)", async () => {
       const p = c.client.spawn(process.execPath, [WIRECAGE_BIN, 'exec', 'work', '--', 'sh', '-c', 'echo joined; exec sleep 611'], { env });
       running.push(p);
-      await waitFor(() => (p.assertRunning(), p.output().includes('joined')), { what: 'the exec\'d command to start', timeoutMs: 15_000, describe: () => p.describe() });
+      await waitFor(() => (p.assertRunning(), p.output().includes('joined')), {
+        what: "the exec'd command to start",
+        timeoutMs: 15_000,
+        describe: () => p.describe(),
+      });
       await waitFor(async () => (await psEntry('work'))?.processes === 2, { what: 'ps to count the joined command', timeoutMs: 10_000 });
       const seen = await exec('work', 'pgrep', '-x', '-f', 'sleep 611');
-      assert.equal(seen.code, 0, 'the joined command is not in the cage\'s pid namespace');
+      assert.equal(seen.code, 0, "the joined command is not in the cage's pid namespace");
       await p.stop();
       await waitFor(async () => (await psEntry('work'))?.processes === 1, { what: 'ps to stop counting it', timeoutMs: 10_000 });
     });
@@ -222,7 +263,7 @@ describe('wirecage: named cages', function () {
     });
   });
 
-  it('stop ends a command that ignores SIGTERM after --timeout; run exits with the first command\'s status', async () => {
+  it("stop ends a command that ignores SIGTERM after --timeout; run exits with the first command's status", async () => {
     const p = await startNamed('stubborn', [], ['sh', '-c', 'trap "" TERM; while :; do sleep 0.2; done']);
     const t0 = Date.now();
     const r = await cli(['stop', 'stubborn', '--timeout', '1']);
@@ -252,16 +293,20 @@ describe('wirecage: named cages', function () {
     assert.equal(existsSync(ctl('daemon')), false);
   });
 
-  it('run --name signalled after its first command ended stops the cage, and exits with the first command\'s status', async () => {
+  it("run --name signalled after its first command ended stops the cage, and exits with the first command's status", async () => {
     const p = await startNamed('signalled', [], ['sh', '-c', 'sleep 617 & exit 5']);
-    await waitFor(async () => (p.assertRunning(), (await psEntry('signalled'))?.processes === 1), { what: 'the first command to exit', timeoutMs: 10_000, describe: () => p.describe() });
+    await waitFor(async () => (p.assertRunning(), (await psEntry('signalled'))?.processes === 1), {
+      what: 'the first command to exit',
+      timeoutMs: 10_000,
+      describe: () => p.describe(),
+    });
     process.kill(p.pid!, 'SIGTERM');
     assert.equal(await exitOf(p, 15_000), 5);
     assert.equal(existsSync(ctl('signalled')), false);
     assert.equal((await nsRun(c.client, 'pgrep', ['-x', '-f', 'sleep 617'])).stdout, '', 'the daemon outlived its cage');
   });
 
-  it('with --root, a joined command is uid 0 of the cage\'s namespace with the first command\'s capabilities', async () => {
+  it("with --root, a joined command is uid 0 of the cage's namespace with the first command's capabilities", async () => {
     // What an unnamed cage's command holds with --root is the reference.
     const unnamed = await cli(['run', '-c', conf2, '--root', '--', 'sh', '-c', 'id -u; grep -E "^(Cap|NoNewPrivs)" /proc/self/status']);
     assert.equal(unnamed.code, 0, unnamed.stderr);
@@ -276,7 +321,11 @@ describe('wirecage: named cages', function () {
 
   it('--keep keeps a cage with no process in it until stop', async () => {
     const p = await startNamed('kept', ['--keep'], ['sh', '-c', 'exit 4']);
-    await waitFor(async () => (p.assertRunning(), (await psEntry('kept'))?.processes === 0), { what: 'the first command to exit', timeoutMs: 10_000, describe: () => p.describe() });
+    await waitFor(async () => (p.assertRunning(), (await psEntry('kept'))?.processes === 0), {
+      what: 'the first command to exit',
+      timeoutMs: 10_000,
+      describe: () => p.describe(),
+    });
     const e = await psEntry('kept');
     assert.equal(e?.keep, true);
     const r = await exec('kept', 'sh', '-c', 'ip -o -4 addr show dev wirecage');
@@ -290,7 +339,10 @@ describe('wirecage: named cages', function () {
     let user: TestUser;
     let owner: LabProcess;
     const asUser = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
-      nsRun(c.client, asUserArgs(user)[0]!, [...asUserArgs(user).slice(1), process.execPath, ...args], { env: { ...env, ...extraEnv }, timeoutMs: 30_000 });
+      nsRun(c.client, asUserArgs(user)[0]!, [...asUserArgs(user).slice(1), process.execPath, ...args], {
+        env: { ...env, ...extraEnv },
+        timeoutMs: 30_000,
+      });
     before(async () => {
       user = await createTestUser(lab, `${lab.id}n`);
       await assertUserReads(c.client, user, WIRECAGE_BIN);
@@ -300,7 +352,7 @@ describe('wirecage: named cages', function () {
       await cli(['stop', 'mine', '--timeout', '1']);
     });
 
-    it('cannot run a command in someone else\'s cage: wirecage exec is refused and nothing runs', async () => {
+    it("cannot run a command in someone else's cage: wirecage exec is refused and nothing runs", async () => {
       const r = await asUser([WIRECAGE_BIN, 'exec', 'mine', '--', 'touch', '/tmp/foreign']);
       assert.equal(r.code, 125, r.stdout + r.stderr);
       assert.match(r.stderr, /^wirecage: /m);
@@ -331,12 +383,23 @@ describe('wirecage: named cages', function () {
       assert.equal((await exec('mine', 'test', '-e', '/tmp/foreign')).code, 1, 'the foreign command ran in the cage');
     });
 
-    it('cannot enter the cage\'s namespaces directly either (the kernel refuses setns)', async () => {
+    it("cannot enter the cage's namespaces directly either (the kernel refuses setns)", async () => {
       // Any process of the cage will do: the first command (its unique sleep) is one.
       const pids = (await nsRun(c.client, 'pgrep', ['-x', '-f', 'sleep 613'])).stdout.trim().split('\n').filter(Boolean);
       assert.ok(pids.length > 0);
       for (const pid of pids) {
-        const r = await nsRun(c.client, asUserArgs(user)[0]!, [...asUserArgs(user).slice(1), 'nsenter', '-t', pid, '-U', '-n', '-m', '-p', 'touch', '/tmp/foreign']);
+        const r = await nsRun(c.client, asUserArgs(user)[0]!, [
+          ...asUserArgs(user).slice(1),
+          'nsenter',
+          '-t',
+          pid,
+          '-U',
+          '-n',
+          '-m',
+          '-p',
+          'touch',
+          '/tmp/foreign',
+        ]);
         assert.notEqual(r.code, 0, `nsenter into pid ${pid} worked for ${user.name}`);
       }
       assert.equal((await exec('mine', 'test', '-e', '/tmp/foreign')).code, 1);

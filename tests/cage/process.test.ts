@@ -57,7 +57,9 @@ function waitsOnPidfd(pid: number): boolean {
   try {
     const fds = readdirSync(`/proc/${pid}/fd`);
     const pidfds = new Set(fds.filter((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:[pidfd]'));
-    return fds.some((fd) => [...readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').matchAll(/^tfd:\s+(\d+)\s/gm)].some((m) => pidfds.has(m[1]!)));
+    return fds.some((fd) =>
+      [...readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8').matchAll(/^tfd:\s+(\d+)\s/gm)].some((m) => pidfds.has(m[1]!)),
+    );
   } catch {
     return false; // an fd closed while we looked, or the process is gone: look again
   }
@@ -92,7 +94,7 @@ describe('wirecage run: process', function () {
   const cage = (...cmd: string[]) => wirecage(c.client, ['-c', conf, '--', ...cmd]);
 
   describe('exit status', () => {
-    it('is the command\'s own: 0 and 3', async () => {
+    it("is the command's own: 0 and 3", async () => {
       assert.equal((await cage('true')).code, 0);
       const r = await cage('sh', '-c', 'echo out; exit 3');
       assert.deepEqual([r.code, r.stdout], [3, 'out\n']);
@@ -162,11 +164,12 @@ describe('wirecage run: process', function () {
     assert.equal((await p.exited).signal, 'SIGKILL');
     await waitFor(async () => !alive(pid) && (await pidsInClient()) === '', {
       what: `the command (pid ${pid}) and wirecage's stage 2 to die`,
-      describe: async () => `left in ${c.client.name}: ${(await run('ip', ['netns', 'pids', c.client.name])).stdout}; command alive: ${alive(pid)}`,
+      describe: async () =>
+        `left in ${c.client.name}: ${(await run('ip', ['netns', 'pids', c.client.name])).stdout}; command alive: ${alive(pid)}`,
     });
   });
 
-  it('takes the command\'s background children down too when SIGKILL ends wirecage', async () => {
+  it("takes the command's background children down too when SIGKILL ends wirecage", async () => {
     const argv = ['sh', '-c', 'sleep 1000 & echo started; wait', `wct-bg-${process.pid}-${Date.now()}`];
     const p = spawnWirecage(c.client, ['-c', conf, '--', ...argv]);
     const sleep = await waitFor(
@@ -230,7 +233,9 @@ describe('wirecage run: process', function () {
 
       // The server is up but does not know this key.
       const stranger = await cageKey(c.dir, 'stranger');
-      const unknown = await writeWgQuick(c.dir, 'unknown.conf', { PrivateKey: stranger.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+      const unknown = await writeWgQuick(c.dir, 'unknown.conf', { PrivateKey: stranger.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [
+        serverPeer(srv),
+      ]);
       const u = await wirecage(c.client, ['-c', unknown, '--wait-handshake', '1', '--', 'echo', 'ran']);
       assert.equal(u.code, 125, u.stderr);
       assert.match(u.stderr, new RegExp(`no WireGuard handshake with ${srv.endpoint.replace(/\./g, '\\.')} within 1 s`));
@@ -253,7 +258,12 @@ describe('wirecage run: process', function () {
     for (const bad of badConfigs) {
       it(`refuses a config with ${bad.name}, naming file:line:key`, async () => {
         const me = srv.clientAddress(4);
-        const file = await writeWgQuick(c.dir, 'bad.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4, ...bad.extra }, [serverPeer(srv)]);
+        const file = await writeWgQuick(
+          c.dir,
+          'bad.conf',
+          { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4, ...bad.extra },
+          [serverPeer(srv)],
+        );
         const r = await wirecage(c.client, ['-c', file, '--', 'echo', 'ran']);
         assert.equal(r.code, 125, r.stderr);
         assert.equal(r.stdout, '');

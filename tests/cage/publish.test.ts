@@ -33,7 +33,11 @@ describe('wirecage run NAME --publish 0:TARGET', function () {
   /** A run whose command prints what it learnt ("env PUBLISHED ADDR"), then serves TCP 8080 and UDP 5353. */
   function startCage(name: string, publish: string[], extra: string[] = []): LabProcess {
     const cmd = `echo "env $WIRECAGE_PUBLISHED $WIRECAGE_PUBLIC_ADDR"; exec ${process.execPath} ${SERVICE} 8080 5353`;
-    const cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', name, ...publish.flatMap((p) => ['--publish', p]), ...extra, '--', 'sh', '-c', cmd], { env: l.env });
+    const cage = l.cli.spawn(
+      process.execPath,
+      [WIRECAGE_BIN, 'run', name, ...publish.flatMap((p) => ['--publish', p]), ...extra, '--', 'sh', '-c', cmd],
+      { env: l.env },
+    );
     cages.push(cage);
     return cage;
   }
@@ -71,9 +75,13 @@ describe('wirecage run NAME --publish 0:TARGET', function () {
     assert.ok(inRange(tcp) && inRange(udp), `${published} outside ${LOW}-${HIGH}`);
     // The server's --wg-endpoint host: where this lab's clients reach it.
     assert.equal(addr, l.srvAddr);
-    await waitFor(() => cage.output().includes(`hook ${published} ${addr}\n`), { what: '--on-publish to print its env', timeoutMs: 10_000, describe: () => cage.describe() });
+    await waitFor(() => cage.output().includes(`hook ${published} ${addr}\n`), {
+      what: '--on-publish to print its env',
+      timeoutMs: 10_000,
+      describe: () => cage.describe(),
+    });
     await waitFor(() => /^hook reached 127\.0\.0\.1 \d+\|tcp 127\.0\.0\.1 \d+\napi$/m.test(cage.output()), {
-      what: '--on-publish to reach the service on the cage\'s loopback',
+      what: "--on-publish to reach the service on the cage's loopback",
       timeoutMs: 30_000,
       describe: () => cage.describe(),
     });
@@ -91,14 +99,17 @@ describe('wirecage run NAME --publish 0:TARGET', function () {
     assert.equal(await reach('tcp', addr, String(tcp), 'x'), 'error ECONNREFUSED', 'the forward went with the run');
   });
 
-  it('two runs at once get different ports; a third finds the range full and ends with 125 and the server\'s reason', async () => {
+  it("two runs at once get different ports; a third finds the range full and ends with 125 and the server's reason", async () => {
     const [a, b] = [startCage('lab', ['0:8080']), startCage('other', ['0:8080'])];
     const got = await Promise.all([learnt(a), learnt(b)]);
     const ports = got.map((g) => Number(/^tcp:(\d+):8080$/.exec(g.published)?.[1]));
     assert.ok(ports.every(inRange), `ports ${ports.join(', ')}`);
     assert.notEqual(ports[0], ports[1], 'two runs were given the same port');
 
-    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'third', '--publish', '0:9000', '--', 'true'], { env: l.env, timeoutMs: 60_000 });
+    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'third', '--publish', '0:9000', '--', 'true'], {
+      env: l.env,
+      timeoutMs: 60_000,
+    });
     assert.equal(r.code, 125, r.stderr);
     assert.equal(
       r.stderr,
@@ -107,20 +118,26 @@ describe('wirecage run NAME --publish 0:TARGET', function () {
     for (const c of [a, b]) assert.equal((await c.stop(10_000)).code, 143, c.describe());
   });
 
-  it('a failing --on-publish is a warning: the command goes on and its status is the run\'s', async () => {
+  it("a failing --on-publish is a warning: the command goes on and its status is the run's", async () => {
     const cage = startCage('third', ['0:8080'], ['--on-publish', 'echo trying >&2; exit 3']);
     await learnt(cage);
-    await waitFor(() => /wirecage: warning: --on-publish: "echo trying >&2; exit 3" exited with 3; the command goes on\n/.test(cage.output()), {
-      what: 'the warning about --on-publish',
-      timeoutMs: 10_000,
-      describe: () => cage.describe(),
-    });
+    await waitFor(
+      () => /wirecage: warning: --on-publish: "echo trying >&2; exit 3" exited with 3; the command goes on\n/.test(cage.output()),
+      {
+        what: 'the warning about --on-publish',
+        timeoutMs: 10_000,
+        describe: () => cage.describe(),
+      },
+    );
     cage.assertRunning();
     assert.equal((await cage.stop(10_000)).code, 143, cage.describe());
   });
 
   it('--on-publish without --publish is refused before anything runs', async () => {
-    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--on-publish', 'true', '--', 'true'], { env: l.env, timeoutMs: 30_000 });
+    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--on-publish', 'true', '--', 'true'], {
+      env: l.env,
+      timeoutMs: 30_000,
+    });
     assert.equal(r.code, 125, r.stderr);
     assert.equal(r.stderr, 'wirecage: --on-publish needs --publish: it runs once the published ports are known\n');
   });

@@ -35,7 +35,9 @@ describe('wirecage run: races', function () {
     const key = await cageKey(c.dir, 'seq');
     const me = srv.clientAddress(2);
     await registerClient(srv, key, [me.v4]);
-    const conf = await writeWgQuick(c.dir, 'seq.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+    const conf = await writeWgQuick(c.dir, 'seq.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [
+      serverPeer(srv),
+    ]);
     const started = Date.now();
     let runs = 0;
     while (Date.now() - started < SEQUENTIAL_FOR_MS) {
@@ -62,7 +64,9 @@ describe('wirecage run: races', function () {
       keys.push(key);
       const me = srv.clientAddress(10 + n);
       await registerClient(srv, key, [me.v4]);
-      const conf = await writeWgQuick(c.dir, `par${n}.conf`, { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+      const conf = await writeWgQuick(c.dir, `par${n}.conf`, { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [
+        serverPeer(srv),
+      ]);
       const script =
         `touch ${barrier}/${n}; ` +
         `until [ "$(ls ${barrier} | wc -l)" -ge ${CONCURRENT_CAGES} ]; do sleep 0.05; done; ` +

@@ -58,10 +58,17 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
     return JSON.parse(r.stdout) as { client_public_key: string; lease_expires: string }[];
   };
   const nft = (script: string) => l.srv.runOrThrow('nft', ['-f', '-'], { input: script });
-  const runShortWait = () => nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '3', '--', 'true'], { env: l.env, timeoutMs: 60_000 });
+  const runShortWait = () =>
+    nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '3', '--', 'true'], { env: l.env, timeoutMs: 60_000 });
 
   before(async () => {
-    l = await srvLab(lab, { built: ['apps/wirecagesrv/dist/commands/peers/list.js', 'apps/wirecagesrv/dist/commands/peers/remove.js', 'packages/cli/dist/servers/lease-state.js'] });
+    l = await srvLab(lab, {
+      built: [
+        'apps/wirecagesrv/dist/commands/peers/list.js',
+        'apps/wirecagesrv/dist/commands/peers/remove.js',
+        'packages/cli/dist/servers/lease-state.js',
+      ],
+    });
     adminFile = await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
     server = await startWirecagesrv(l, ['--admin-token-file', adminFile]);
     await addServer(l, 'lab');
@@ -94,7 +101,9 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
   });
 
   it('with the API refused, runs keep working: from the stored answer, and past half its lease with a warning', async () => {
-    await nft('table inet lab_api_down {\n chain input {\n  type filter hook input priority -10;\n  tcp dport 8443 reject with tcp reset\n }\n}\n');
+    await nft(
+      'table inet lab_api_down {\n chain input {\n  type filter hook input priority -10;\n  tcp dport 8443 reject with tcp reset\n }\n}\n',
+    );
     try {
       const curl = await l.cli.run('curl', ['-s', '-o', '/dev/null', '--max-time', '2', `http://${l.srvAddr}:8443/healthz`]);
       assert.notEqual(curl.code, 0, 'the API must be unreachable');
@@ -106,7 +115,10 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
       await ageLease();
       const r = await runCaged(l, ['true']);
       assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
-      assert.match(r.stderr, /^wirecage: warning: cannot register with http:\/\/\S+\/v1\/register: ECONNREFUSED; using the registration stored in \S+lab\.lease\.json \(lease until \S+\)\n$/);
+      assert.match(
+        r.stderr,
+        /^wirecage: warning: cannot register with http:\/\/\S+\/v1\/register: ECONNREFUSED; using the registration stored in \S+lab\.lease\.json \(lease until \S+\)\n$/,
+      );
     } finally {
       await nft('delete table inet lab_api_down\n');
     }
@@ -119,10 +131,14 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
 
   it('after `wirecagesrv peers remove KEY` the next run registers again within the run, and its command runs once', async () => {
     const before = await readLease();
-    const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
-      timeoutMs: 30_000,
-    });
+    const rm = await l.cli.run(
+      process.execPath,
+      [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`],
+      {
+        env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
+        timeoutMs: 30_000,
+      },
+    );
     assert.equal(rm.code, 0, rm.stderr);
     assert.equal((await peersList()).length, 0);
     const registered = server.output().match(/registered peer /g)?.length ?? 0;
@@ -131,13 +147,21 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
     await mkdir(shared, { recursive: true });
     const count = join(shared, 'runs');
     const t0 = Date.now();
-    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '3', '--share', shared, '--', 'sh', '-c', `echo ran >> ${count}`], {
-      env: l.env,
-      timeoutMs: 60_000,
-    });
+    const r = await nsRun(
+      l.cli,
+      process.execPath,
+      [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '3', '--share', shared, '--', 'sh', '-c', `echo ran >> ${count}`],
+      {
+        env: l.env,
+        timeoutMs: 60_000,
+      },
+    );
     console.log(`      one run with a forgotten registration: ${Date.now() - t0} ms (3 s of it waiting for the stored answer's handshake)`);
     assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
-    assert.match(r.stderr, /^wirecage: warning: no WireGuard handshake with \S+ within 3 s with the registration stored in \S+lab\.lease\.json \(has the server forgotten this client\?\): registered again with http:\/\/\S+\n$/);
+    assert.match(
+      r.stderr,
+      /^wirecage: warning: no WireGuard handshake with \S+ within 3 s with the registration stored in \S+lab\.lease\.json \(has the server forgotten this client\?\): registered again with http:\/\/\S+\n$/,
+    );
     assert.equal(await readFile(count, 'utf8'), 'ran\n', 'the command ran once');
     const after = await readLease();
     assert.ok(after.registration, 'the new answer is stored');
@@ -156,14 +180,24 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
 
   it('with --publish, a forgotten registration is seen when the forward is refused, and registered again there', async () => {
     const before = await readLease();
-    const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
-      timeoutMs: 30_000,
-    });
+    const rm = await l.cli.run(
+      process.execPath,
+      [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`],
+      {
+        env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
+        timeoutMs: 30_000,
+      },
+    );
     assert.equal(rm.code, 0, rm.stderr);
-    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--publish', '28123:8000', '--', 'true'], { env: l.env, timeoutMs: 60_000 });
+    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--publish', '28123:8000', '--', 'true'], {
+      env: l.env,
+      timeoutMs: 60_000,
+    });
     assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
-    assert.match(r.stderr, /^wirecage: warning: \S+\/v1\/portforward refused the forward tcp 28123:8000: HTTP 404: no peer is registered with the key \S+; register first \(POST \/v1\/register\): registered again with http:\/\/\S+\n$/);
+    assert.match(
+      r.stderr,
+      /^wirecage: warning: \S+\/v1\/portforward refused the forward tcp 28123:8000: HTTP 404: no peer is registered with the key \S+; register first \(POST \/v1\/register\): registered again with http:\/\/\S+\n$/,
+    );
     const after = await readLease();
     assert.ok(after.registration);
     assert.notEqual(after.registered_at, before.registered_at);
@@ -172,15 +206,22 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
 
   it('with WireGuard blocked, a run registers again once, then exits 125 saying neither answer got a handshake; the command never starts', async () => {
     // WireGuard dropped; the API's new connections counted (each registration opens one).
-    await nft('table inet lab_wg_down {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51820 drop\n  tcp dport 8443 tcp flags & (syn | ack) == syn counter name api\n }\n counter api {}\n}\n');
+    await nft(
+      'table inet lab_wg_down {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51820 drop\n  tcp dport 8443 tcp flags & (syn | ack) == syn counter name api\n }\n counter api {}\n}\n',
+    );
     const shared = join(l.dir, 'shared-blocked');
     await mkdir(shared, { recursive: true });
     const marker = join(shared, 'ran');
     try {
-      const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '2', '--share', shared, '--', 'touch', marker], {
-        env: l.env,
-        timeoutMs: 60_000,
-      });
+      const r = await nsRun(
+        l.cli,
+        process.execPath,
+        [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '2', '--share', shared, '--', 'touch', marker],
+        {
+          env: l.env,
+          timeoutMs: 60_000,
+        },
+      );
       assert.equal(r.code, 125, r.stderr);
       assert.match(
         r.stderr,
@@ -201,13 +242,18 @@ describe('wirecage run NAME keeps its registration (lease, API down, pinning)', 
     await server.stop();
     // The man in the middle: another wirecagesrv (its own state, so its own key) on the same address and ports.
     const mitm = await startWirecagesrv(l, { args: ['--admin-token-file', adminFile], state: join(l.dir, 'mitm', 'registry.db') });
-    await nft('table inet lab_mitm {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51820 counter name wg\n }\n counter wg {}\n}\n');
+    await nft(
+      'table inet lab_mitm {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51820 counter name wg\n }\n counter wg {}\n}\n',
+    );
     try {
       await ageLease();
       const stored = await readFile(leaseFile, 'utf8');
       const r = await runShortWait();
       assert.equal(r.code, 125, `${r.stderr}\n${mitm.describe()}`);
-      const m = /answered with the server key (\S+), but the key pinned for "lab" \(in \S+\) is (\S+): someone may be impersonating the server, so nothing was sent\. .*wirecage add-server lab http:\/\/\S+ --replace\n$/.exec(r.stderr);
+      const m =
+        /answered with the server key (\S+), but the key pinned for "lab" \(in \S+\) is (\S+): someone may be impersonating the server, so nothing was sent\. .*wirecage add-server lab http:\/\/\S+ --replace\n$/.exec(
+          r.stderr,
+        );
       assert.ok(m, r.stderr);
       assert.equal(m[2], pinned);
       assert.notEqual(m[1], pinned);

@@ -40,18 +40,30 @@ describe('wirecage run NAME with wirecagesrv', function () {
     assert.equal(add.code, 0, add.stderr);
     const conf = join(dir, 'config', 'wirecage', 'config.toml');
     assert.equal((await stat(conf)).mode & 0o777, 0o600);
-    assert.match(await readFile(conf, 'utf8'), new RegExp(`\\[servers\\.lab\\]\\napi_url = "http://${srvAddr.replace(/\./g, '\\.')}:8443"\\ntoken = "${TOKEN}"`));
+    assert.match(
+      await readFile(conf, 'utf8'),
+      new RegExp(`\\[servers\\.lab\\]\\napi_url = "http://${srvAddr.replace(/\./g, '\\.')}:8443"\\ntoken = "${TOKEN}"`),
+    );
 
     const ok = await caged(['lab', '--wait-handshake', '10', '--', 'true']);
     assert.equal(ok.code, 0, `${ok.stderr}\n${server.describe()}`);
     const keyFile = join(dir, 'config', 'wirecage', 'keys', 'lab.key');
     assert.equal((await stat(keyFile)).mode & 0o777, 0o600);
 
-    const r = await caged(['lab', '--', 'sh', '-c', `ip -o addr show dev wirecage | awk '{print $4}'; cat ${keyFile} ${conf} 2>/dev/null | wc -c`]);
+    const r = await caged([
+      'lab',
+      '--',
+      'sh',
+      '-c',
+      `ip -o addr show dev wirecage | awk '{print $4}'; cat ${keyFile} ${conf} 2>/dev/null | wc -c`,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.pop()!.trim(), '0', 'the key file and config.toml must be hidden inside the cage');
-    firstAddrs = lines.filter((line) => !line.startsWith('fe80')).sort().join(',');
+    firstAddrs = lines
+      .filter((line) => !line.startsWith('fe80'))
+      .sort()
+      .join(',');
     assert.equal(firstAddrs, '10.200.100.2/32,fd7a:5e:60::2/128', 'the first addresses of the pools (SUBNET6 is fd7a:5e:60::/64)');
   });
 
@@ -60,13 +72,22 @@ describe('wirecage run NAME with wirecagesrv', function () {
     const key = await readFile(keyFile, 'utf8');
     const r = await caged(['lab', '--', 'ip', '-o', 'addr', 'show', 'dev', 'wirecage']);
     assert.equal(r.code, 0, r.stderr);
-    const addrs = r.stdout.trim().split('\n').map((line) => line.split(/\s+/)[3]!).filter((a) => !a.startsWith('fe80')).sort().join(',');
+    const addrs = r.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/)[3]!)
+      .filter((a) => !a.startsWith('fe80'))
+      .sort()
+      .join(',');
     assert.equal(addrs, firstAddrs);
     assert.equal(await readFile(keyFile, 'utf8'), key);
   });
 
-  it('a wrong token exits 125 with the server\'s 401 error', async () => {
-    assert.equal((await wirecage(['add-server', 'wrong', `http://${srvAddr}:8443`, '--insecure-http', '--token', 'not-the-token'])).code, 0);
+  it("a wrong token exits 125 with the server's 401 error", async () => {
+    assert.equal(
+      (await wirecage(['add-server', 'wrong', `http://${srvAddr}:8443`, '--insecure-http', '--token', 'not-the-token'])).code,
+      0,
+    );
     const r = await caged(['wrong', '--', 'true']);
     assert.equal(r.code, 125, r.stderr);
     assert.equal(r.stderr, `wirecage: http://${srvAddr}:8443/v1/register refused the registration: HTTP 401: invalid token\n`);

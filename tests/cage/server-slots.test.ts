@@ -67,15 +67,29 @@ describe('wirecage run NAME twice at once: a key slot each', function () {
     keys = join(l.env.XDG_CONFIG_HOME!, 'wirecage', 'keys');
   });
 
-  it('the second run gets its own key and address, reaches the internet, and leaves the first one\'s download whole', async () => {
+  it("the second run gets its own key and address, reaches the internet, and leaves the first one's download whole", async () => {
     let finished = false;
-    const first = runCaged(l, ['sh', '-c', `ip -o -4 addr show dev wirecage; curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:${HTTP_PORT}/big | sha256sum`], {
-      timeoutMs: 170_000,
-    }).finally(() => {
+    const first = runCaged(
+      l,
+      [
+        'sh',
+        '-c',
+        `ip -o -4 addr show dev wirecage; curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:${HTTP_PORT}/big | sha256sum`,
+      ],
+      {
+        timeoutMs: 170_000,
+      },
+    ).finally(() => {
       finished = true;
     });
-    const underWay = async () => (await l.inet.runOrThrow('ss', ['-Htn', 'state', 'established', `sport = :${HTTP_PORT}`])).stdout.trim() !== '';
-    await waitFor(underWay, { what: 'the first cage\'s download to be under way', timeoutMs: 60_000, intervalMs: 100, describe: describeAll });
+    const underWay = async () =>
+      (await l.inet.runOrThrow('ss', ['-Htn', 'state', 'established', `sport = :${HTTP_PORT}`])).stdout.trim() !== '';
+    await waitFor(underWay, {
+      what: "the first cage's download to be under way",
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      describe: describeAll,
+    });
     assert.ok(await locked('lab.lock'), 'the first cage holds slot 1');
 
     // ls holds one fd more: the directory it lists (fd 3), as in isolation.test.ts.
@@ -90,14 +104,14 @@ describe('wirecage run NAME twice at once: a key slot each', function () {
     // The download first: that is what sharing one key broke (it ended early, cut).
     const r = await first;
     assert.equal(r.code, 0, `${r.stderr}\n${describeAll()}`);
-    assert.equal(r.stdout.split('\n')[1]!.split(/\s/)[0], bigSha256, 'the first cage\'s download was cut or damaged');
+    assert.equal(r.stdout.split('\n')[1]!.split(/\s/)[0], bigSha256, "the first cage's download was cut or damaged");
     assert.ok(overlapped, 'the download ended before the second cage had run: it proves nothing (make it longer)');
     assert.equal(second.code, 0, `${second.stderr}\n${describeAll()}`);
     const [fds, rest] = second.stdout.split('--\n') as [string, string];
-    assert.deepEqual(fds.trim().split('\n'), ['0', '1', '2', '3'], 'the slot\'s lock (or anything else) reached the command');
+    assert.deepEqual(fds.trim().split('\n'), ['0', '1', '2', '3'], "the slot's lock (or anything else) reached the command");
     assert.ok(Number(/^got (\d+)$/m.exec(rest)?.[1]) > 0, `the second cage's own download got nothing: ${rest}`);
-    assert.match(rest, new RegExp(`^hello ${SRV_INET4.replace(/\./g, '\\.')}$`, 'm'), 'the second cage reaches the lab\'s internet');
-    assert.ok(existsSync(join(keys, 'lab.2.key')), 'slot 2\'s key was made');
+    assert.match(rest, new RegExp(`^hello ${SRV_INET4.replace(/\./g, '\\.')}$`, 'm'), "the second cage reaches the lab's internet");
+    assert.ok(existsSync(join(keys, 'lab.2.key')), "slot 2's key was made");
     const two = await lease('lab.2.lease.json');
     assert.equal(cageAddress(rest), hostOf(two.registration.client_address));
 
@@ -117,7 +131,7 @@ describe('wirecage run NAME twice at once: a key slot each', function () {
     assert.equal(r.code, 0, `${r.stderr}\n${describeAll()}`);
     assert.equal(r.stderr, '');
     assert.equal(cageAddress(r.stdout), hostOf(before.registration.client_address));
-    assert.equal(registrations(), made, 'no registration: slot 1\'s stored answer is reused');
+    assert.equal(registrations(), made, "no registration: slot 1's stored answer is reused");
     assert.deepEqual(await lease('lab.lease.json'), before);
     assert.equal(existsSync(join(keys, 'lab.3.key')), false);
   });
@@ -134,7 +148,10 @@ describe('wirecage run NAME twice at once: a key slot each', function () {
       const made = registrations();
       const r = await runCaged(l, ['true']);
       assert.equal(r.code, 125, r.stderr);
-      assert.match(r.stderr, /^wirecage: all 16 key slots of server "lab" are in use: .*wirecage run lab --name CAGE.*wirecage exec CAGE -- CMD/);
+      assert.match(
+        r.stderr,
+        /^wirecage: all 16 key slots of server "lab" are in use: .*wirecage run lab --name CAGE.*wirecage exec CAGE -- CMD/,
+      );
       assert.equal(registrations(), made);
     } finally {
       fds.forEach((fd) => closeSync(fd));

@@ -49,7 +49,8 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
     s.registered_at = new Date(Date.now() - (expires - Date.now()) - 60_000).toISOString();
     await writeFile(leaseFile(name), JSON.stringify(s), { mode: 0o600 });
   };
-  const addServer = (args: string[]) => run(process.execPath, [WIRECAGE_BIN, 'add-server', ...args, '--token-file', l.tokenFile], { env: l.env });
+  const addServer = (args: string[]) =>
+    run(process.execPath, [WIRECAGE_BIN, 'add-server', ...args, '--token-file', l.tokenFile], { env: l.env });
   let adminFile: string;
   const serve = async (cert: LabCert, trust: string) => {
     await server?.stop();
@@ -71,14 +72,14 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
   });
   after(() => server?.stop());
 
-  it('with --ca-file, run NAME registers over HTTPS and pins the certificate\'s fingerprint next to the server key', async () => {
+  it("with --ca-file, run NAME registers over HTTPS and pins the certificate's fingerprint next to the server key", async () => {
     const add = await addServer(['lab', url, '--ca-file', ca.cert]);
     assert.equal(add.code, 0, add.stderr);
     const r = await runCaged(l, ['true']);
     assert.equal(r.code, 0, `${r.stderr}\n${server!.describe()}`);
     assert.equal(r.stderr, '');
     const s = await readLease('lab');
-    assert.equal(s.pinned_tls_certificate_sha256, leafA.fingerprint, 'the fingerprint openssl prints for the server\'s certificate');
+    assert.equal(s.pinned_tls_certificate_sha256, leafA.fingerprint, "the fingerprint openssl prints for the server's certificate");
     assert.ok(s.pinned_server_public_key);
     assert.equal(registrations(), 1);
   });
@@ -89,14 +90,18 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
     assert.equal(r.code, 125, r.stderr);
     assert.match(
       r.stderr,
-      new RegExp(`^wirecage: cannot register with ${url}/v1/register: the server's TLS certificate is not trusted \\(UNABLE_TO_VERIFY_LEAF_SIGNATURE: [^)]+\\), so nothing was sent; for a self-signed certificate or a private CA: wirecage add-server pub ${url} --ca-file CA\\.pem --replace\\n$`),
+      new RegExp(
+        `^wirecage: cannot register with ${url}/v1/register: the server's TLS certificate is not trusted \\(UNABLE_TO_VERIFY_LEAF_SIGNATURE: [^)]+\\), so nothing was sent; for a self-signed certificate or a private CA: wirecage add-server pub ${url} --ca-file CA\\.pem --replace\\n$`,
+      ),
     );
     assert.equal(registrations(), 1);
   });
 
   it('another certificate of the same CA is refused (125, both fingerprints) with no WireGuard packet sent; add-server --replace re-pins', async () => {
     await serve(leafB, ca.cert);
-    await nft('table inet lab_tls {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51820 counter name wg\n }\n counter wg {}\n}\n');
+    await nft(
+      'table inet lab_tls {\n chain input {\n  type filter hook input priority -10;\n  udp dport 51820 counter name wg\n }\n counter wg {}\n}\n',
+    );
     try {
       await ageLease('lab');
       const stored = await readFile(leaseFile('lab'), 'utf8');
@@ -105,11 +110,15 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
       assert.equal(
         r.stderr,
         `wirecage: ${url} presented a TLS certificate with the SHA-256 fingerprint ${leafB.fingerprint}, but the certificate pinned for "lab" (in ${leaseFile('lab')}) is ${leafA.fingerprint}: ` +
-          'someone may be impersonating the server, so nothing was sent (not even the token). If the server\'s certificate really changed (renewed, or a new key), ' +
-          'check the new fingerprint with the server\'s admin (openssl x509 -noout -fingerprint -sha256 -in CERT) and re-pin with: ' +
+          "someone may be impersonating the server, so nothing was sent (not even the token). If the server's certificate really changed (renewed, or a new key), " +
+          "check the new fingerprint with the server's admin (openssl x509 -noout -fingerprint -sha256 -in CERT) and re-pin with: " +
           `wirecage add-server lab ${url} --ca-file CA.pem --replace\n`,
       );
-      assert.match((await l.srv.runOrThrow('nft', ['list', 'counter', 'inet', 'lab_tls', 'wg'])).stdout, /packets 0 bytes 0/, 'nothing went to its WireGuard port');
+      assert.match(
+        (await l.srv.runOrThrow('nft', ['list', 'counter', 'inet', 'lab_tls', 'wg'])).stdout,
+        /packets 0 bytes 0/,
+        'nothing went to its WireGuard port',
+      );
       assert.equal(await readFile(leaseFile('lab'), 'utf8'), stored, 'the state and its pins are unchanged');
       assert.equal(registrations(), 0);
 
@@ -118,7 +127,11 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
       const ok = await runCaged(l, ['true']);
       assert.equal(ok.code, 0, `${ok.stderr}\n${server!.describe()}`);
       assert.equal((await readLease('lab')).pinned_tls_certificate_sha256, leafB.fingerprint);
-      assert.doesNotMatch((await l.srv.runOrThrow('nft', ['list', 'counter', 'inet', 'lab_tls', 'wg'])).stdout, /packets 0 bytes 0/, 'the counter sees a handshake');
+      assert.doesNotMatch(
+        (await l.srv.runOrThrow('nft', ['list', 'counter', 'inet', 'lab_tls', 'wg'])).stdout,
+        /packets 0 bytes 0/,
+        'the counter sees a handshake',
+      );
     } finally {
       await nft('delete table inet lab_tls\n');
     }
@@ -135,7 +148,12 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
     const before = await readLease('lab');
     const lab2 = await runCaged(l, ['true']);
     assert.equal(lab2.code, 0, `${lab2.stderr}\n${server!.describe()}`);
-    assert.match(lab2.stderr, new RegExp(`^wirecage: warning: cannot register with ${url}/v1/register: the server's TLS certificate is not trusted \\([A-Z_]+: [^)]+\\), so nothing was sent; the certificate must be signed by the CA given to add-server --ca-file .*; using the registration stored in \\S+lab\\.lease\\.json \\(lease until \\S+\\)\\n$`));
+    assert.match(
+      lab2.stderr,
+      new RegExp(
+        `^wirecage: warning: cannot register with ${url}/v1/register: the server's TLS certificate is not trusted \\([A-Z_]+: [^)]+\\), so nothing was sent; the certificate must be signed by the CA given to add-server --ca-file .*; using the registration stored in \\S+lab\\.lease\\.json \\(lease until \\S+\\)\\n$`,
+      ),
+    );
     assert.deepEqual(await readLease('lab'), before);
   });
 
@@ -152,13 +170,19 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
       });
       assert.equal(rm.code, 0, rm.stderr);
     };
-    const runLab = () => l.cli.run(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '3', '--', 'true'], { env: l.env, timeoutMs: 60_000 });
+    const runLab = () =>
+      l.cli.run(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '3', '--', 'true'], { env: l.env, timeoutMs: 60_000 });
 
     await forget();
     const before = await readLease('lab');
     const ok = await runLab();
     assert.equal(ok.code, 0, `${ok.stderr}\n${server!.describe()}`);
-    assert.match(ok.stderr, new RegExp(`^wirecage: warning: no WireGuard handshake with \\S+ within 3 s with the registration stored in \\S+lab\\.lease\\.json \\(has the server forgotten this client\\?\\): registered again with ${url}\\n$`));
+    assert.match(
+      ok.stderr,
+      new RegExp(
+        `^wirecage: warning: no WireGuard handshake with \\S+ within 3 s with the registration stored in \\S+lab\\.lease\\.json \\(has the server forgotten this client\\?\\): registered again with ${url}\\n$`,
+      ),
+    );
     const after = await readLease('lab');
     assert.ok(after.registration);
     assert.notEqual(after.registered_at, before.registered_at);
@@ -173,7 +197,9 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
     assert.equal(refused.code, 125, refused.stderr);
     assert.match(
       refused.stderr,
-      new RegExp(`^wirecage: no WireGuard handshake with \\S+ within 3 s with the registration stored in \\S+lab\\.lease\\.json, and registering again failed: ${url} presented a TLS certificate with the SHA-256 fingerprint ${leafA.fingerprint}, but the certificate pinned for "lab" .* is ${leafB.fingerprint}: `),
+      new RegExp(
+        `^wirecage: no WireGuard handshake with \\S+ within 3 s with the registration stored in \\S+lab\\.lease\\.json, and registering again failed: ${url} presented a TLS certificate with the SHA-256 fingerprint ${leafA.fingerprint}, but the certificate pinned for "lab" .* is ${leafB.fingerprint}: `,
+      ),
     );
     assert.equal(registrations(), 0);
     assert.equal((await readLease('lab')).pinned_tls_certificate_sha256, leafB.fingerprint, 'the pin outlives the dropped answer');

@@ -45,23 +45,38 @@ describe('wirecage run NAME without privilege registers again within the run', f
     await assertUserReads(l.cli, user, WIRECAGE_BIN);
     const token = await writeSecretFile(home, 'token', `${SRV_TOKEN}\n`);
     await chown(token, u.uid, u.gid);
-    const add = await asUser(process.execPath, [WIRECAGE_BIN, 'add-server', 'lab', `http://${l.srvAddr}:8443`, '--insecure-http', '--token-file', token]);
+    const add = await asUser(process.execPath, [
+      WIRECAGE_BIN,
+      'add-server',
+      'lab',
+      `http://${l.srvAddr}:8443`,
+      '--insecure-http',
+      '--token-file',
+      token,
+    ]);
     assert.equal(add.code, 0, add.stderr);
   });
 
-  it('registers, then after `peers remove` registers again in stage 2; the state stays the user\'s, 0600', async () => {
+  it("registers, then after `peers remove` registers again in stage 2; the state stays the user's, 0600", async () => {
     const first = await asUser(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--', 'true']);
     assert.equal(first.code, 0, `${first.stderr}\n${server.describe()}`);
     const before = JSON.parse(await readFile(leaseFile(), 'utf8')) as { client_public_key: string; registered_at: string };
-    const rm = await l.cli.run(process.execPath, [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
-      timeoutMs: 30_000,
-    });
+    const rm = await l.cli.run(
+      process.execPath,
+      [SRV_BIN, 'peers', 'remove', before.client_public_key, '--api', `http://${l.srvAddr}:8443`],
+      {
+        env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile },
+        timeoutMs: 30_000,
+      },
+    );
     assert.equal(rm.code, 0, rm.stderr);
 
     const again = await asUser(process.execPath, [WIRECAGE_BIN, 'run', 'lab', '--wait-handshake', '3', '--', 'true']);
     assert.equal(again.code, 0, `${again.stderr}\n${server.describe()}`);
-    assert.match(again.stderr, /^wirecage: warning: no WireGuard handshake with \S+ within 3 s with the registration stored in \S+lab\.lease\.json \(has the server forgotten this client\?\): registered again with http:\/\/\S+\n$/);
+    assert.match(
+      again.stderr,
+      /^wirecage: warning: no WireGuard handshake with \S+ within 3 s with the registration stored in \S+lab\.lease\.json \(has the server forgotten this client\?\): registered again with http:\/\/\S+\n$/,
+    );
     const st = await stat(leaseFile());
     assert.equal(st.uid, user.uid, 'written back as the user, not as some other id');
     assert.equal(st.mode & 0o777, 0o600);

@@ -35,18 +35,22 @@ describe('wirecage run: terminal', function () {
     });
   }
 
-  it('gives the command a terminal of its own, with the caller\'s size, and passes its status back', async () => {
-    const r = await onTerminal('stty rows 31 cols 97; echo "outer=$(tty)"; $CAGE sh -c \'echo "inner=$(tty) size=$(stty size)"; exit 7\'; echo "status=$?"');
+  it("gives the command a terminal of its own, with the caller's size, and passes its status back", async () => {
+    const r = await onTerminal(
+      'stty rows 31 cols 97; echo "outer=$(tty)"; $CAGE sh -c \'echo "inner=$(tty) size=$(stty size)"; exit 7\'; echo "status=$?"',
+    );
     const outer = /outer=(\S+)/.exec(r.stdout)?.[1];
     const inner = /inner=(\S+)/.exec(r.stdout)?.[1];
     assert.ok(outer?.startsWith('/dev/pts/') && inner?.startsWith('/dev/pts/'), r.stdout + r.stderr);
-    assert.notEqual(inner, outer, 'the command shares the caller\'s terminal');
+    assert.notEqual(inner, outer, "the command shares the caller's terminal");
     assert.match(r.stdout, /size=31 97/);
     assert.match(r.stdout, /status=7/);
   });
 
-  it('hands the caller\'s terminal back as it was (cooked, echo on)', async () => {
-    const r = await onTerminal('before=$(stty -g); $CAGE true; after=$(stty -g); [ "$before" = "$after" ] && echo same || echo "changed: $before -> $after"');
+  it("hands the caller's terminal back as it was (cooked, echo on)", async () => {
+    const r = await onTerminal(
+      'before=$(stty -g); $CAGE true; after=$(stty -g); [ "$before" = "$after" ] && echo same || echo "changed: $before -> $after"',
+    );
     // (script(1) may echo a ^@ of its own before it: it writes an end-of-file to a raw terminal.)
     assert.match(r.stdout, /(^|\^@)same\r?$/m, r.stdout);
   });
@@ -57,14 +61,17 @@ describe('wirecage run: terminal', function () {
     assert.match(r.stdout, /(^|\^@)100000\r?$/m, r.stdout.slice(-200));
   });
 
-  it('relays the caller\'s keystrokes to the command', async () => {
+  it("relays the caller's keystrokes to the command", async () => {
     const r = await onTerminal('$CAGE sh -c \'read line; echo "got=$line"\'', 'hello cage\n');
     assert.match(r.stdout, /got=hello cage/);
   });
 
-  it('runs in the background without stopping, reading nothing of the caller\'s terminal', async () => {
+  it("runs in the background without stopping, reading nothing of the caller's terminal", async () => {
     // set -m: a job-control shell puts the background job in a process group of its own.
-    const r = await onTerminal('set -m; $CAGE sh -c \'if read x; then echo "stole=$x"; else echo eof; fi\' & wait $!; echo "bg=$?"', 'typed\n');
+    const r = await onTerminal(
+      'set -m; $CAGE sh -c \'if read x; then echo "stole=$x"; else echo eof; fi\' & wait $!; echo "bg=$?"',
+      'typed\n',
+    );
     assert.match(r.stdout, /^eof\r?$/m, r.stdout + r.stderr);
     assert.match(r.stdout, /bg=0/);
   });

@@ -41,11 +41,11 @@ describe('wirecage run: as an unprivileged user', function () {
 
   /** `cmd args` as the test user (no supplementary groups, no capabilities) in the client namespace. */
   function asUser(cmd: string, args: readonly string[], timeoutMs = 30_000) {
-    return run(
-      'ip',
-      ['netns', 'exec', c.client.name, ...asUserArgs(user), cmd, ...args],
-      { env: { PATH: process.env.PATH, HOME: user.home, TMPDIR: user.home }, cwd: user.home, timeoutMs },
-    );
+    return run('ip', ['netns', 'exec', c.client.name, ...asUserArgs(user), cmd, ...args], {
+      env: { PATH: process.env.PATH, HOME: user.home, TMPDIR: user.home },
+      cwd: user.home,
+      timeoutMs,
+    });
   }
 
   it('starts wirecage without any privilege', async () => {

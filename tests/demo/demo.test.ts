@@ -13,7 +13,10 @@ describe('wirecage demo', function () {
 
   it('resolves and fetches the lab web page by name over IPv4 and IPv6 through wirecagesrv, reaches nothing outside, and cleans up', async () => {
     const started = Date.now();
-    const r = await run(process.execPath, [WIRECAGE_BIN, 'demo'], { timeoutMs: 60_000, env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+    const r = await run(process.execPath, [WIRECAGE_BIN, 'demo'], {
+      timeoutMs: 60_000,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
     const seconds = (Date.now() - started) / 1000;
     const out = r.stdout;
     assert.equal(r.code, 0, `${out}\n${r.stderr}`);
@@ -22,9 +25,15 @@ describe('wirecage demo', function () {
     const id = /namespaces (wcd[0-9a-z]+)-c \(client\)/.exec(out)?.[1];
     assert.ok(id, out);
     assert.match(out, /== wirecagesrv up .*--allow-dest 10\.77\.0\.0\/24 .*--dns-upstream 10\.77\.0\.2/);
-    assert.match(out, /== wirecage add-server demo http:\/\/192\.168\.77\.2:8443: added demo .* in \/tmp\/wirecage-demo-[^/]+\/config\/wirecage\/config\.toml/);
+    assert.match(
+      out,
+      /== wirecage add-server demo http:\/\/192\.168\.77\.2:8443: added demo .* in \/tmp\/wirecage-demo-[^/]+\/config\/wirecage\/config\.toml/,
+    );
     // The cage's host does reach its own web server: "unreachable" below is the cage's doing.
-    assert.match(out, /== outside the cage, in wcd[0-9a-z]+-c: GET http:\/\/192\.168\.77\.1:8080\/: hello from the lab web server, you came from 192\.168\.77\.1$/m);
+    assert.match(
+      out,
+      /== outside the cage, in wcd[0-9a-z]+-c: GET http:\/\/192\.168\.77\.1:8080\/: hello from the lab web server, you came from 192\.168\.77\.1$/m,
+    );
     assert.match(out, /^inside the cage: uid 0, WIRECAGE=1 WIRECAGE_TUN=wirecage$/m);
     assert.match(out, /^interfaces:\n {2}lo 127\.0\.0\.1\/8 ::1\/128\n {2}wirecage 10\.200\.100\.\d+\/32 fd7a:de70::[0-9a-f]+\/128/m);
     assert.match(out, /^resolvers \(from the server\):\n {2}10\.200\.100\.1\n {2}fd7a:de70::1$/m);

@@ -33,12 +33,21 @@ try {
   });
   const engine = await EngineProcess.start(lab, eng, lab.uniqueIfname('wc'));
   await nsWgSet(eng, engine.ifname, [
-    'private-key', engineKeys.privateKeyFile,
-    'peer', go.publicKey, 'endpoint', go.endpoint(link.b.v4!), 'allowed-ips', '100.64.7.2/32,fd7a:7e57::2/128',
+    'private-key',
+    engineKeys.privateKeyFile,
+    'peer',
+    go.publicKey,
+    'endpoint',
+    go.endpoint(link.b.v4!),
+    'allowed-ips',
+    '100.64.7.2/32,fd7a:7e57::2/128',
   ]);
 
   step('ping through the tunnel: the far kernel answers');
-  for (const [src, dst, id] of [['100.64.7.1', '100.64.7.2', 1], ['fd7a:7e57::1', 'fd7a:7e57::2', 2]] as const) {
+  for (const [src, dst, id] of [
+    ['100.64.7.1', '100.64.7.2', 1],
+    ['fd7a:7e57::1', 'fd7a:7e57::2', 2],
+  ] as const) {
     const t0 = performance.now();
     await engine.pingUntilReply((seq) => echoRequest(src, dst, id, seq), id);
     const reply = engine.received.map(parseEchoReply).find((r) => r?.id === id);

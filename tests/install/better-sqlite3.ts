@@ -51,11 +51,15 @@ export async function betterSqlite3Mirror(lab: Lab, opts: { upstream: string; ti
   await runOrThrow('tar', ['-czf', artifact, '-C', join(work, 'pkg'), 'build']);
 
   const cache = join(work, 'npm-cache');
-  const r = await runOrThrow('npm', ['pack', `better-sqlite3@${version}`, '--json', '--pack-destination', work, '--registry', opts.upstream], {
-    cwd: work,
-    env: { ...envWithoutNpm(), npm_config_cache: cache },
-    timeoutMs: opts.timeoutMs,
-  });
+  const r = await runOrThrow(
+    'npm',
+    ['pack', `better-sqlite3@${version}`, '--json', '--pack-destination', work, '--registry', opts.upstream],
+    {
+      cwd: work,
+      env: { ...envWithoutNpm(), npm_config_cache: cache },
+      timeoutMs: opts.timeoutMs,
+    },
+  );
   const [packed] = JSON.parse(r.stdout) as { filename: string }[];
 
   // prebuild-install asks for <host>/v<version>/<name> (tag prefix "v").

@@ -56,7 +56,13 @@ export async function installGlobally(lab: Lab, programs: readonly string[]): Pr
   const globalconfig = join(work, 'npmrc-global');
   await writeFile(globalconfig, '');
   await mkdir(join(work, 'home'));
-  const env = isolatedNpmEnv({ path: minBin, home: join(work, 'home'), userconfig: registry.npmrc, globalconfig, cache: join(work, 'npm-cache') });
+  const env = isolatedNpmEnv({
+    path: minBin,
+    home: join(work, 'home'),
+    userconfig: registry.npmrc,
+    globalconfig,
+    cache: join(work, 'npm-cache'),
+  });
 
   await step('publish', async () => {
     for (const tarball of [...tarballs.values(), sqlite.packageTarball]) {

@@ -42,7 +42,8 @@ describe('install: the packed tarballs, installed without a compiler, used by an
   let userEnv: NodeJS.ProcessEnv;
   let ip: string;
   let setpriv: string;
-  const version = async (dir: string) => (JSON.parse(await readFile(join(REPO_ROOT, dir, 'package.json'), 'utf8')) as { version: string }).version;
+  const version = async (dir: string) =>
+    (JSON.parse(await readFile(join(REPO_ROOT, dir, 'package.json'), 'utf8')) as { version: string }).version;
   after(() => lab.teardown());
 
   before(async function () {
@@ -132,7 +133,7 @@ describe('install: the packed tarballs, installed without a compiler, used by an
     assert.match(r.stdout, /^FLAGS\n/m);
   });
 
-  it('wirecage keygen: a key on stdout, or a 0600 file in a 0700 directory of the user\'s', async () => {
+  it("wirecage keygen: a key on stdout, or a 0600 file in a 0700 directory of the user's", async () => {
     const out = await asUser(['wirecage', 'keygen']);
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stdout, /^[A-Za-z0-9+/]{43}=\n$/);
@@ -142,7 +143,10 @@ describe('install: the packed tarballs, installed without a compiler, used by an
     const r = await asUser(['wirecage', 'keygen', '--out', file]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '', 'keygen --out also printed the key');
-    for (const [path, mode] of [[dir, 0o700], [file, 0o600]] as const) {
+    for (const [path, mode] of [
+      [dir, 0o700],
+      [file, 0o600],
+    ] as const) {
       const st = await stat(path);
       assert.deepEqual([st.mode & 0o777, st.uid, st.gid], [mode, user.uid, user.gid], path);
     }
@@ -169,7 +173,9 @@ describe('install: the packed tarballs, installed without a compiler, used by an
     const key = await cageKey(c.dir, 'installed');
     const me = srv.clientAddress(2);
     await registerClient(srv, key, [me.v4]);
-    const conf = await writeWgQuick(user.home, 'work.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+    const conf = await writeWgQuick(user.home, 'work.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [
+      serverPeer(srv),
+    ]);
     await chown(conf, user.uid, user.gid);
 
     const r = await asUser(['wirecage', 'run', '-c', conf, '--', '/usr/bin/curl', '-sS', '--max-time', '5', 'http://web.lab:8080/']);

@@ -8,7 +8,14 @@ import { runOrThrow } from '../lib/exec.js';
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Every workspace that is published, in dependency order. */
-export const SHIPPED_WORKSPACES = ['packages/netns', 'packages/tun', 'packages/wg-engine', 'packages/metrics', 'packages/cli', 'apps/wirecagesrv'];
+export const SHIPPED_WORKSPACES = [
+  'packages/netns',
+  'packages/tun',
+  'packages/wg-engine',
+  'packages/metrics',
+  'packages/cli',
+  'apps/wirecagesrv',
+];
 
 /** The environment minus what an outer `npm run`/`npm test` put there (npm_config_*, npm_lifecycle_*...). */
 export function envWithoutNpm(): NodeJS.ProcessEnv {

@@ -70,11 +70,21 @@ export async function startLocalRegistry(
     body: JSON.stringify({ name: user, password: randomBytes(16).toString('hex') }),
   });
   const body = (await res.json()) as { token?: string; error?: string };
-  if (!res.ok || typeof body.token !== 'string') throw new Error(`verdaccio refused to add user ${user}: ${res.status} ${body.error ?? ''}`);
+  if (!res.ok || typeof body.token !== 'string')
+    throw new Error(`verdaccio refused to add user ${user}: ${res.status} ${body.error ?? ''}`);
   const npmrc = await writeSecretFile(
     dir,
     'npmrc',
-    [`registry=${url}/`, `${url.replace(/^http:/, '')}/:_authToken=${body.token}`, 'update-notifier=false', 'fund=false', 'audit=false', 'fetch-retries=5', 'fetch-retry-mintimeout=2000', ''].join('\n'),
+    [
+      `registry=${url}/`,
+      `${url.replace(/^http:/, '')}/:_authToken=${body.token}`,
+      'update-notifier=false',
+      'fund=false',
+      'audit=false',
+      'fetch-retries=5',
+      'fetch-retry-mintimeout=2000',
+      '',
+    ].join('\n'),
   );
   return { url, npmrc, process: proc };
 }
@@ -83,7 +93,13 @@ export async function startLocalRegistry(
  * npm with nothing of this machine's npm setup: the given userconfig, an empty globalconfig, its own
  * cache and home, and exactly `path` as PATH.
  */
-export function isolatedNpmEnv(o: { path: string; home: string; userconfig: string; globalconfig: string; cache: string }): NodeJS.ProcessEnv {
+export function isolatedNpmEnv(o: {
+  path: string;
+  home: string;
+  userconfig: string;
+  globalconfig: string;
+  cache: string;
+}): NodeJS.ProcessEnv {
   return {
     PATH: o.path,
     HOME: o.home,

@@ -34,8 +34,22 @@ describe('wg tool against the engine UAPI', function () {
     const p2 = await generateKeyPair(dir, 'p2');
     const psk = await generatePresharedKey(dir);
     await nsWgSet(ns, engine.ifname, [
-      'peer', p1.publicKey, 'endpoint', '198.18.9.9:51820', 'allowed-ips', '10.1.0.0/16,fd00:1::/64', 'persistent-keepalive', '25', 'preshared-key', psk,
-      'peer', p2.publicKey, 'endpoint', '[fd7a::9]:4000', 'allowed-ips', '10.2.0.0/16',
+      'peer',
+      p1.publicKey,
+      'endpoint',
+      '198.18.9.9:51820',
+      'allowed-ips',
+      '10.1.0.0/16,fd00:1::/64',
+      'persistent-keepalive',
+      '25',
+      'preshared-key',
+      psk,
+      'peer',
+      p2.publicKey,
+      'endpoint',
+      '[fd7a::9]:4000',
+      'allowed-ips',
+      '10.2.0.0/16',
     ]);
     let dump = await wgShowDump(ns, engine.ifname);
     const byKey = new Map(dump.peers.map((p) => [p.publicKey, p]));
@@ -57,7 +71,10 @@ describe('wg tool against the engine UAPI', function () {
 
     await nsWgSet(ns, engine.ifname, ['peer', p1.publicKey, 'remove']);
     dump = await wgShowDump(ns, engine.ifname);
-    assert.deepEqual(dump.peers.map((p) => p.publicKey), [p2.publicKey]);
+    assert.deepEqual(
+      dump.peers.map((p) => p.publicKey),
+      [p2.publicKey],
+    );
 
     const text = await wgShow(ns, engine.ifname);
     assert.match(text, new RegExp(`interface: ${engine.ifname}`));

@@ -122,10 +122,13 @@ describe('interop with wireguard-go', function () {
         s.engine.answerEchoRequests();
         const ping = await s.wgo.ping(ENGINE_V4, { count: 1, waitS: 5 });
         assert.equal(ping.code, 0, `wireguard-go side ping through the new session:\n${ping.stdout}${ping.stderr}`);
-        await waitFor(async () => {
-          const hs = (await wgShowDump(s.eng, s.engine.ifname)).peers[0]!.latestHandshake;
-          return hs && hs.getTime() > before.getTime() - 1000 && s.engine.handshakes >= 2;
-        }, { what: 'the engine to confirm the new session', timeoutMs: 10_000 });
+        await waitFor(
+          async () => {
+            const hs = (await wgShowDump(s.eng, s.engine.ifname)).peers[0]!.latestHandshake;
+            return hs && hs.getTime() > before.getTime() - 1000 && s.engine.handshakes >= 2;
+          },
+          { what: 'the engine to confirm the new session', timeoutMs: 10_000 },
+        );
         s.engine.received.length = 0;
         await s.engine.pingUntilReply((seq) => echoRequest(ENGINE_V4, WGO_V4, 0x4002, seq), 0x4002);
         const drops = await s.engine.drops();

@@ -274,4 +274,3 @@ export async function withLab<T>(fn: (lab: Lab) => Promise<T>): Promise<T> {
   await lab.teardown();
   return result;
 }
-

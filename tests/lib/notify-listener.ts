@@ -37,7 +37,11 @@ export class NotifyListener {
         const index = this.got.findIndex((n, i) => i >= from && n.text.split('\n').includes(line));
         return index >= 0 ? { ...this.got[index]!, index } : null;
       },
-      { what: `${line} from notification ${from} on`, timeoutMs, describe: () => `${this.got.map((n) => n.text).join(' | ')}\n${server.describe()}` },
+      {
+        what: `${line} from notification ${from} on`,
+        timeoutMs,
+        describe: () => `${this.got.map((n) => n.text).join(' | ')}\n${server.describe()}`,
+      },
     );
   }
 

@@ -157,7 +157,11 @@ function threadStates(pid: number): string {
       // Fields after comm: state is 3rd overall (index 0 here), utime and stime the 14th and 15th (11, 12).
       // The syscall it is in (number first; "running" when in user space), and the kernel's stack (root only).
       const syscall = read('syscall').split(' ')[0];
-      const stack = read('stack').split('\n').map((l) => l.replace(/^\[<[0-9a-f]+>\] /, '')).slice(0, 6).join(' < ');
+      const stack = read('stack')
+        .split('\n')
+        .map((l) => l.replace(/^\[<[0-9a-f]+>\] /, ''))
+        .slice(0, 6)
+        .join(' < ');
       return `  ${tid} ${comm}: ${f[0]} wchan ${read('wchan') || '-'} syscall ${syscall} cpu ${f[11]}+${f[12]} ticks${stack && stack !== '?' ? `; ${stack}` : ''}`;
     });
     return `\nits threads now:\n${lines.join('\n')}`;

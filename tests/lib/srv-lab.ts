@@ -100,10 +100,26 @@ export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [
   const o: SrvStart = Array.isArray(extra) ? { args: extra, as } : extra;
   const [wg, api, home, token] = o.as ? [51821, 8444, o.as.home, o.as.token] : [51820, 8443, l.dir, l.tokenFile];
   const internet = o.allowInternet === false ? [] : ['--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64'];
-  const up = [SRV_BIN, 'up', '--auth-token-file', token, '--wg-listen', `0.0.0.0:${wg}`, '--wg-endpoint', `${l.srvAddr}:${wg}`,
+  const up = [
+    SRV_BIN,
+    'up',
+    '--auth-token-file',
+    token,
+    '--wg-listen',
+    `0.0.0.0:${wg}`,
+    '--wg-endpoint',
+    `${l.srvAddr}:${wg}`,
     // The lab's API is plain HTTP on a veth address: said so explicitly (up refuses it otherwise).
-    '--api-listen', `${l.srvAddr}:${api}`, '--insecure-http', '--state', o.state ?? join(home, 'state', 'registry.db'), '--subnet6', SUBNET6,
-    ...internet, ...(o.args ?? [])];
+    '--api-listen',
+    `${l.srvAddr}:${api}`,
+    '--insecure-http',
+    '--state',
+    o.state ?? join(home, 'state', 'registry.db'),
+    '--subnet6',
+    SUBNET6,
+    ...internet,
+    ...(o.args ?? []),
+  ];
   const env = { PATH: process.env.PATH, HOME: home, ...o.env };
   const p = o.as
     ? l.srv.spawn('setpriv', [`--reuid=${o.as.uid}`, `--regid=${o.as.uid}`, '--clear-groups', process.execPath, ...up], { env })
@@ -111,7 +127,16 @@ export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [
   await waitFor(
     async () => {
       p.assertRunning();
-      const r = await l.cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${l.srvAddr}:${api}/healthz`]);
+      const r = await l.cli.run('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--max-time',
+        '1',
+        `http://${l.srvAddr}:${api}/healthz`,
+      ]);
       return r.stdout === '200';
     },
     { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
@@ -121,7 +146,11 @@ export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [
 
 /** `wirecage add-server NAME` for the server's API on `port`. */
 export async function addServer(l: SrvLab, name: string, port = 8443): Promise<void> {
-  const add = await run(process.execPath, [WIRECAGE_BIN, 'add-server', name, `http://${l.srvAddr}:${port}`, '--insecure-http', '--token', SRV_TOKEN], { env: l.env });
+  const add = await run(
+    process.execPath,
+    [WIRECAGE_BIN, 'add-server', name, `http://${l.srvAddr}:${port}`, '--insecure-http', '--token', SRV_TOKEN],
+    { env: l.env },
+  );
   if (add.code !== 0) throw new Error(`wirecage add-server ${name} failed: ${add.stderr}`);
 }
 
@@ -155,7 +184,11 @@ export interface LabCert {
  * openssl in `dir`: a CA (`ca: 'self'` and `isCa`), a server certificate for `san` ("IP:198.18.0.1")
  * signed by `ca`, or a self-signed one (`ca: 'self'`). P-256, valid 2 days.
  */
-export async function labCertificate(dir: string, name: string, opts: { san?: string; ca: LabCert | 'self'; isCa?: boolean }): Promise<LabCert> {
+export async function labCertificate(
+  dir: string,
+  name: string,
+  opts: { san?: string; ca: LabCert | 'self'; isCa?: boolean },
+): Promise<LabCert> {
   const [cert, key] = [join(dir, `${name}.pem`), join(dir, `${name}.key`)];
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', key];
   const ext = [
@@ -167,8 +200,24 @@ export async function labCertificate(dir: string, name: string, opts: { san?: st
   } else {
     const csr = join(dir, `${name}.csr`);
     await runOrThrow('openssl', ['req', '-new', ...newKey, ...ext, '-out', csr]);
-    await runOrThrow('openssl', ['x509', '-req', '-in', csr, '-CA', opts.ca.cert, '-CAkey', opts.ca.key, '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-      '-days', '2', '-copy_extensions', 'copyall', '-out', cert]);
+    await runOrThrow('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      opts.ca.cert,
+      '-CAkey',
+      opts.ca.key,
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      '2',
+      '-copy_extensions',
+      'copyall',
+      '-out',
+      cert,
+    ]);
   }
   const fp = (await runOrThrow('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', cert])).stdout.trim();
   return { cert, key, fingerprint: fp.replace(/^[^=]*=/, '') };
@@ -178,15 +227,49 @@ export async function labCertificate(dir: string, name: string, opts: { san?: st
  * `wirecagesrv up` serving its API over HTTPS with `tls` (its --tls-cert/--tls-key; `trust` is the
  * CA or self-signed certificate curl checks /healthz with), on the lab's ports, as startWirecagesrv.
  */
-export async function startWirecagesrvTls(l: SrvLab, tls: LabCert, trust: string, extra: { args?: string[]; state?: string } = {}): Promise<LabProcess> {
-  const up = [SRV_BIN, 'up', '--auth-token-file', l.tokenFile, '--wg-listen', '0.0.0.0:51820', '--wg-endpoint', `${l.srvAddr}:51820`,
-    '--api-listen', `${l.srvAddr}:8443`, '--tls-cert', tls.cert, '--tls-key', tls.key, '--state', extra.state ?? join(l.dir, 'state', 'registry.db'),
-    '--subnet6', SUBNET6, ...(extra.args ?? [])];
+export async function startWirecagesrvTls(
+  l: SrvLab,
+  tls: LabCert,
+  trust: string,
+  extra: { args?: string[]; state?: string } = {},
+): Promise<LabProcess> {
+  const up = [
+    SRV_BIN,
+    'up',
+    '--auth-token-file',
+    l.tokenFile,
+    '--wg-listen',
+    '0.0.0.0:51820',
+    '--wg-endpoint',
+    `${l.srvAddr}:51820`,
+    '--api-listen',
+    `${l.srvAddr}:8443`,
+    '--tls-cert',
+    tls.cert,
+    '--tls-key',
+    tls.key,
+    '--state',
+    extra.state ?? join(l.dir, 'state', 'registry.db'),
+    '--subnet6',
+    SUBNET6,
+    ...(extra.args ?? []),
+  ];
   const p = l.srv.spawn(process.execPath, up, { env: { PATH: process.env.PATH, HOME: l.dir } });
   await waitFor(
     async () => {
       p.assertRunning();
-      const r = await l.cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', '--cacert', trust, `https://${l.srvAddr}:8443/healthz`]);
+      const r = await l.cli.run('curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--max-time',
+        '1',
+        '--cacert',
+        trust,
+        `https://${l.srvAddr}:8443/healthz`,
+      ]);
       return r.stdout === '200';
     },
     { what: 'wirecagesrv HTTPS API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },

@@ -40,9 +40,7 @@ export async function waitFor<T>(predicate: () => T | Falsy | Promise<T | Falsy>
           extra = `\n(collecting diagnostics failed: ${(e as Error).message})`;
         }
       }
-      throw new WaitTimeoutError(
-        `timed out after ${now - start} ms (${attempts} checks) waiting for ${opts.what}${extra}`,
-      );
+      throw new WaitTimeoutError(`timed out after ${now - start} ms (${attempts} checks) waiting for ${opts.what}${extra}`);
     }
     await delay(Math.min(intervalMs, deadline - now));
   }

@@ -57,7 +57,16 @@ describe('wirecagesrv up: credentials, $STATE_DIRECTORY and WIRECAGESRV_ variabl
     await waitFor(
       async () => {
         p.assertRunning();
-        const r = await l.cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${l.srvAddr}:8443/healthz`]);
+        const r = await l.cli.run('curl', [
+          '-s',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '--max-time',
+          '1',
+          `http://${l.srvAddr}:8443/healthz`,
+        ]);
         return r.stdout === '200';
       },
       { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
@@ -65,7 +74,12 @@ describe('wirecagesrv up: credentials, $STATE_DIRECTORY and WIRECAGESRV_ variabl
     return p;
   }
 
-  async function api(method: string, route: string, token: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function api(
+    method: string,
+    route: string,
+    token: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     // Headers and body from files: tokens stay out of argv.
     const headers = join(l.dir, `h-${randomBytes(4).toString('hex')}`);
     await writeFile(headers, `Authorization: Bearer ${token}\n`, { mode: 0o600 });
@@ -115,7 +129,7 @@ describe('wirecagesrv up: credentials, $STATE_DIRECTORY and WIRECAGESRV_ variabl
     assert.equal((await api('GET', '/v1/peers', ADMIN)).status, 404);
   });
 
-  it('still reads last release\'s unprefixed names, warning with the new name; the new name wins when both are set', async () => {
+  it("still reads last release's unprefixed names, warning with the new name; the new name wins when both are set", async () => {
     const { WIRECAGESRV_API_LISTEN, WIRECAGESRV_WG_ENDPOINT, ...rest } = settings();
     const adminFile = await writeSecretFile(l.dir, 'admin-legacy', `${ADMIN}\n`);
     server = await start({

@@ -42,14 +42,22 @@ describe('wirecagesrv drains its API on SIGTERM', function () {
     const body = JSON.stringify({ client_public_key: key.publicKey });
     const client = l.cli.spawn(process.execPath, [SLOW, l.srvAddr, '8443', '/v1/register', fifo, l.tokenFile, body]);
     running.push(client);
-    await waitFor(() => (client.assertRunning(), client.output().includes('continue\n')), { what: 'the server to take the request (100 Continue)', describe: () => client.describe() });
+    await waitFor(() => (client.assertRunning(), client.output().includes('continue\n')), {
+      what: 'the server to take the request (100 Continue)',
+      describe: () => client.describe(),
+    });
     return { client, fifo };
   }
 
   const outcome = (client: LabProcess) =>
-    waitFor(() => /^(answer .*|closed without an answer|error .*)$/m.exec(client.output())?.[1], { what: 'the slow request to end', timeoutMs: 30_000, describe: () => client.describe() });
+    waitFor(() => /^(answer .*|closed without an answer|error .*)$/m.exec(client.output())?.[1], {
+      what: 'the slow request to end',
+      timeoutMs: 30_000,
+      describe: () => client.describe(),
+    });
 
-  const exited = (server: LabProcess) => waitFor(() => server.exitStatus, { what: 'wirecagesrv to exit', timeoutMs: 30_000, describe: () => server.describe() });
+  const exited = (server: LabProcess) =>
+    waitFor(() => server.exitStatus, { what: 'wirecagesrv to exit', timeoutMs: 30_000, describe: () => server.describe() });
 
   it('answers a request in flight when SIGTERM arrives, refusing new connections meanwhile, then exits 0', async () => {
     const server = await startWirecagesrv(l, { args: ['--drain-timeout', '60'], env: { NOTIFY_SOCKET: notify!.path } });

@@ -29,16 +29,32 @@ describe('wirecagesrv port forwards', function () {
   let server: LabProcess;
   let adminHeader: string;
 
-  const remote = async (...args: string[]): Promise<string> => (await nsRun(l.inet, process.execPath, [CLIENT, ...args], { timeoutMs: 10_000 })).stdout;
+  const remote = async (...args: string[]): Promise<string> =>
+    (await nsRun(l.inet, process.execPath, [CLIENT, ...args], { timeoutMs: 10_000 })).stdout;
   const forwardsOnServer = async (): Promise<{ protocol: string; public_port: number; target_port: number; client_address: string }[]> => {
-    const r = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-H', `@${adminHeader}`, `http://${l.srvAddr}:8443/v1/portforward`]);
+    const r = await l.cli.runOrThrow('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-H',
+      `@${adminHeader}`,
+      `http://${l.srvAddr}:8443/v1/portforward`,
+    ]);
     return (JSON.parse(r.stdout) as { forwards: [] }).forwards;
   };
 
   /** `wirecage run NAME ... -- node forwards-service.mjs`, once the services listen. */
   async function startCage(name: string, publish: string[]): Promise<LabProcess> {
-    const cage = l.cli.spawn(process.execPath, [WIRECAGE_BIN, 'run', name, ...publish.flatMap((p) => ['--publish', p]), '--', process.execPath, SERVICE, '8080', '5353'], { env: l.env });
-    await waitFor(() => (cage.assertRunning(), cage.output().includes('ready')), { what: 'the services in the cage', timeoutMs: 30_000, describe: () => `${cage.describe()}\n${server.describe()}` });
+    const cage = l.cli.spawn(
+      process.execPath,
+      [WIRECAGE_BIN, 'run', name, ...publish.flatMap((p) => ['--publish', p]), '--', process.execPath, SERVICE, '8080', '5353'],
+      { env: l.env },
+    );
+    await waitFor(() => (cage.assertRunning(), cage.output().includes('ready')), {
+      what: 'the services in the cage',
+      timeoutMs: 30_000,
+      describe: () => `${cage.describe()}\n${server.describe()}`,
+    });
     return cage;
   }
 
@@ -59,7 +75,7 @@ describe('wirecagesrv port forwards', function () {
     assert.deepEqual(fw, ['tcp 28080:8080 10.200.100.2', 'udp 28053:5353 10.200.100.2']);
   });
 
-  it('a remote client reaches the TCP service in the cage, which sees the client\'s real address and port', async () => {
+  it("a remote client reaches the TCP service in the cage, which sees the client's real address and port", async () => {
     const out = await remote('tcp', PUBLIC, '28080', 'hello through the forward');
     const [me, reply] = out.split('|') as [string, string];
     const [addr, port] = me.split(' ');
@@ -73,10 +89,16 @@ describe('wirecagesrv port forwards', function () {
     assert.equal(reply, `udp ${INET} ${port} ping`, `${out}\n${server.describe()}`);
   });
 
-  it('another peer cannot take a published port: its run ends with 125 and the server\'s reason', async () => {
-    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'other', '--publish', '28080:9999', '--', 'true'], { env: l.env, timeoutMs: 30_000 });
+  it("another peer cannot take a published port: its run ends with 125 and the server's reason", async () => {
+    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', 'other', '--publish', '28080:9999', '--', 'true'], {
+      env: l.env,
+      timeoutMs: 30_000,
+    });
     assert.equal(r.code, 125, r.stderr);
-    assert.equal(r.stderr, `wirecage: http://${l.srvAddr}:8443/v1/portforward refused the forward tcp 28080:9999: HTTP 409: tcp port 28080 is already forwarded to another peer\n`);
+    assert.equal(
+      r.stderr,
+      `wirecage: http://${l.srvAddr}:8443/v1/portforward refused the forward tcp 28080:9999: HTTP 409: tcp port 28080 is already forwarded to another peer\n`,
+    );
   });
 
   it('the forwards go away when the run ends', async () => {
@@ -87,7 +109,12 @@ describe('wirecagesrv port forwards', function () {
   });
 
   it('--publish needs a named server', async () => {
-    const r = await nsRun(l.cli, process.execPath, [WIRECAGE_BIN, 'run', '-c', join(l.dir, 'none.conf'), '--publish', '8080:80', '--', 'true'], { env: l.env, timeoutMs: 30_000 });
+    const r = await nsRun(
+      l.cli,
+      process.execPath,
+      [WIRECAGE_BIN, 'run', '-c', join(l.dir, 'none.conf'), '--publish', '8080:80', '--', 'true'],
+      { env: l.env, timeoutMs: 30_000 },
+    );
     assert.equal(r.code, 125);
     assert.match(r.stderr, /--publish needs a server added with `wirecage add-server`/);
   });

@@ -17,7 +17,17 @@ import { join } from 'node:path';
 import { keyProofHeader, keyProofKey, parseKeyBase64 } from '@wirecage/wg-engine';
 import { Lab, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, SRV_BIN, SRV_TOKEN as TOKEN, SUBNET6, srvLab, startWirecagesrv, scrapeMetric, type SrvLab, type Registration } from '../lib/srv-lab.js';
+import {
+  GATEWAY4,
+  SRV_BIN,
+  SRV_TOKEN as TOKEN,
+  SUBNET6,
+  srvLab,
+  startWirecagesrv,
+  scrapeMetric,
+  type SrvLab,
+  type Registration,
+} from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -48,7 +58,12 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
   });
 
   /** A JSON request with curl from the client namespace (headers from a file, so tokens stay out of argv). */
-  async function api(method: string, route: string, headers: string[], body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function api(
+    method: string,
+    route: string,
+    headers: string[],
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const headerFile = join(l.dir, `headers-${randomBytes(4).toString('hex')}`);
     await writeFile(headerFile, `${headers.join('\n')}\n`, { mode: 0o600 });
     const args = ['-sS', '--max-time', '5', '-w', '\n%{http_code}', '-X', method, '-H', `@${headerFile}`];
@@ -63,7 +78,8 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
     return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
   }
   const bearer = (t: string) => `Authorization: Bearer ${t}`;
-  const register = (key: string, extra: string[] = []) => api('POST', '/v1/register', [bearer(TOKEN), ...extra], { client_public_key: key });
+  const register = (key: string, extra: string[] = []) =>
+    api('POST', '/v1/register', [bearer(TOKEN), ...extra], { client_public_key: key });
 
   /** The value of one series on the server's /metrics (scraped inside the server namespace). */
   const metric = (re: RegExp) => scrapeMetric(l.srv, METRICS, re);
@@ -89,9 +105,19 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
     await cli.addAddress(go.ifname, reg.client_address);
     await cli.addAddress(go.ifname, reg.client_address6);
     await cli.linkUp(go.ifname, reg.mtu);
-    await go.setPeer({ publicKey: reg.server_public_key, endpoint: reg.server_endpoint, allowedIps: reg.allowed_ips, persistentKeepalive: reg.persistent_keepalive });
+    await go.setPeer({
+      publicKey: reg.server_public_key,
+      endpoint: reg.server_endpoint,
+      allowedIps: reg.allowed_ips,
+      persistentKeepalive: reg.persistent_keepalive,
+    });
     await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
-    const fwd = await api('POST', '/v1/portforward', [bearer(ADMIN)], { client_public_key: go.publicKey, protocol: 'tcp', public_port: FORWARD_PORT, target_port: 80 });
+    const fwd = await api('POST', '/v1/portforward', [bearer(ADMIN)], {
+      client_public_key: go.publicKey,
+      protocol: 'tcp',
+      public_port: FORWARD_PORT,
+      target_port: 80,
+    });
     assert.equal(fwd.status, 201, JSON.stringify(fwd.body));
     assert.ok(await listening(FORWARD_PORT), 'the forward listens');
 
@@ -102,7 +128,7 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
       describe: () => server!.describe(),
     });
     assert.equal(await devicePeers(), 0, 'off the WireGuard device');
-    assert.equal(await listening(FORWARD_PORT), false, 'the forward\'s port is closed');
+    assert.equal(await listening(FORWARD_PORT), false, "the forward's port is closed");
     const list = await api('GET', '/v1/peers', [bearer(ADMIN)]);
     assert.deepEqual(list.body, { peers: [] });
     const forwards = await api('GET', '/v1/portforward', [bearer(ADMIN)]);
@@ -113,13 +139,23 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
     assert.match(dead.stdout, / 100% packet loss/, dead.stdout);
     const drops = await unknownPeerDrops();
     await go.removePeer(reg.server_public_key);
-    await go.setPeer({ publicKey: reg.server_public_key, endpoint: reg.server_endpoint, allowedIps: reg.allowed_ips, persistentKeepalive: reg.persistent_keepalive });
+    await go.setPeer({
+      publicKey: reg.server_public_key,
+      endpoint: reg.server_endpoint,
+      allowedIps: reg.allowed_ips,
+      persistentKeepalive: reg.persistent_keepalive,
+    });
     await waitFor(
       async () => {
         await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
         return (await unknownPeerDrops()) > drops;
       },
-      { what: 'the server to refuse a handshake from the expired key', timeoutMs: 15_000, intervalMs: 200, describe: () => server!.describe() },
+      {
+        what: 'the server to refuse a handshake from the expired key',
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        describe: () => server!.describe(),
+      },
     );
     assert.equal(await go.latestHandshake(reg.server_public_key), null, 'no handshake completed');
   });
@@ -135,9 +171,15 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
     // GET /v1/portforward: a proof over an empty body, with the client's own key.
     const proof = () =>
       keyProofHeader(keyProofKey(priv, serverPub, parseKeyBase64(keys.publicKey), serverPub)!, {
-        method: 'GET', route, clientPublicKey: keys.publicKey, time: Math.floor(Date.now() / 1000), nonce: randomBytes(16).toString('base64url'), body: '',
+        method: 'GET',
+        route,
+        clientPublicKey: keys.publicKey,
+        time: Math.floor(Date.now() / 1000),
+        nonce: randomBytes(16).toString('base64url'),
+        body: '',
       });
-    const list = (header: string) => api('GET', `${route}?client_public_key=${encodeURIComponent(keys.publicKey)}`, [bearer(TOKEN), `Wirecage-Proof: ${header}`]);
+    const list = (header: string) =>
+      api('GET', `${route}?client_public_key=${encodeURIComponent(keys.publicKey)}`, [bearer(TOKEN), `Wirecage-Proof: ${header}`]);
 
     const once = proof();
     assert.equal((await list(once)).status, 200);
@@ -155,30 +197,73 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
 
   it('keys the registration limit on X-Forwarded-For from a --trusted-proxy, and ignores the header from anyone else', async () => {
     // The client namespace plays the reverse proxy.
-    const addr = (await cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout.match(/inet (\d+\.\d+\.\d+\.\d+)\//)![1]!;
+    const addr = (await cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout.match(
+      /inet (\d+\.\d+\.\d+\.\d+)\//,
+    )![1]!;
     /** A registration attempt with a wrong token (every attempt counts) on behalf of `client`: its status. */
-    const attempt = async (client: string) => (await api('POST', '/v1/register', [bearer('not-the-token'), `X-Forwarded-For: 198.51.100.77, ${client}`], { client_public_key: randomBytes(32).toString('base64') })).status;
+    const attempt = async (client: string) =>
+      (
+        await api('POST', '/v1/register', [bearer('not-the-token'), `X-Forwarded-For: 198.51.100.77, ${client}`], {
+          client_public_key: randomBytes(32).toString('base64'),
+        })
+      ).status;
 
     server = await startWirecagesrv(l, ['--register-rate', '2', '--trusted-proxy', `${addr}/32`]);
-    assert.deepEqual([await attempt('203.0.113.1'), await attempt('203.0.113.1'), await attempt('203.0.113.1')], [401, 401, 429], 'one client behind the proxy');
-    assert.deepEqual([await attempt('203.0.113.2'), await attempt('203.0.113.3')], [401, 401], 'others behind the same proxy have their own buckets');
+    assert.deepEqual(
+      [await attempt('203.0.113.1'), await attempt('203.0.113.1'), await attempt('203.0.113.1')],
+      [401, 401, 429],
+      'one client behind the proxy',
+    );
+    assert.deepEqual(
+      [await attempt('203.0.113.2'), await attempt('203.0.113.3')],
+      [401, 401],
+      'others behind the same proxy have their own buckets',
+    );
     await server.stop();
 
     server = await startWirecagesrv(l, ['--register-rate', '2']);
-    assert.deepEqual([await attempt('203.0.113.4'), await attempt('203.0.113.5'), await attempt('203.0.113.6')], [401, 401, 429], 'not trusted: the header changes nothing');
+    assert.deepEqual(
+      [await attempt('203.0.113.4'), await attempt('203.0.113.5'), await attempt('203.0.113.6')],
+      [401, 401, 429],
+      'not trusted: the header changes nothing',
+    );
   });
 
   it('refuses plain HTTP on a non-loopback --api-listen without --insecure-http (exit 2), and warns with it', async () => {
     const home = await lab.tempDir();
-    const r = await l.srv.run(process.execPath, [SRV_BIN, 'up', '--auth-token-file', l.tokenFile, '--wg-listen', `${l.srvAddr}:51823`,
-      '--api-listen', `${l.srvAddr}:8446`, '--subnet6', SUBNET6, '--state', join(home, 'registry.db')], { env: { PATH: process.env.PATH, HOME: home }, timeoutMs: 30_000 });
+    const r = await l.srv.run(
+      process.execPath,
+      [
+        SRV_BIN,
+        'up',
+        '--auth-token-file',
+        l.tokenFile,
+        '--wg-listen',
+        `${l.srvAddr}:51823`,
+        '--api-listen',
+        `${l.srvAddr}:8446`,
+        '--subnet6',
+        SUBNET6,
+        '--state',
+        join(home, 'registry.db'),
+      ],
+      { env: { PATH: process.env.PATH, HOME: home }, timeoutMs: 30_000 },
+    );
     assert.equal(r.code, 2, r.stderr);
     // The last line (a first start generates the server key before the flags are checked).
-    assert.equal(r.stderr.trimEnd().split('\n').at(-1), `wirecagesrv: --api-listen ${l.srvAddr}:8446 is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ` +
-      'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)');
+    assert.equal(
+      r.stderr.trimEnd().split('\n').at(-1),
+      `wirecagesrv: --api-listen ${l.srvAddr}:8446 is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ` +
+        'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)',
+    );
     assert.doesNotMatch(r.stderr, /API on/, 'nothing was served');
 
     server = await startWirecagesrv(l); // the lab passes --insecure-http
-    assert.match(server.output(), new RegExp(`warn: --insecure-http: the API on http://${l.srvAddr.replace(/\./g, '\\.')}:8443 is plain HTTP: registration tokens travel in clear`));
+    assert.match(
+      server.output(),
+      new RegExp(
+        `warn: --insecure-http: the API on http://${l.srvAddr.replace(/\./g, '\\.')}:8443 is plain HTTP: registration tokens travel in clear`,
+      ),
+    );
   });
 });

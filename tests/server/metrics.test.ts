@@ -29,9 +29,13 @@ describe('wirecagesrv --metrics-listen', function () {
     // One cage: a ping to the gateway, a connection to a closed port out there (relayed, the
     // connect fails: a reset), one to the server's LAN (refused by the egress policy).
     // A datagram to a closed UDP port brings a port unreachable back through the NAT.
-    const r = await runCaged(l, ['sh', '-c', `ping -n -c 3 -i 0.2 ${GATEWAY4} >/dev/null && echo pinged; ` +
-      `curl -s -m 3 http://${INET4}:9/ ; echo closed=$?; curl -s -m 3 http://${LAN_HOST}:8080/ ; echo lan=$?; ` +
-      `${process.execPath} ${PROBE} udprefused ${INET4} 9`]);
+    const r = await runCaged(l, [
+      'sh',
+      '-c',
+      `ping -n -c 3 -i 0.2 ${GATEWAY4} >/dev/null && echo pinged; ` +
+        `curl -s -m 3 http://${INET4}:9/ ; echo closed=$?; curl -s -m 3 http://${LAN_HOST}:8080/ ; echo lan=$?; ` +
+        `${process.execPath} ${PROBE} udprefused ${INET4} 9`,
+    ]);
     assert.match(r.stdout, /^pinged$/m, r.stderr);
     assert.match(r.stdout, /^closed=(7|56)$/m);
     assert.match(r.stdout, /^lan=(7|56)$/m);

@@ -102,7 +102,7 @@ describe('wirecagesrv userspace NAT: ping', function () {
     assert.equal(warnings.length, 1, server.output());
   });
 
-  describe('with ping sockets allowed in the server\'s namespace', () => {
+  describe("with ping sockets allowed in the server's namespace", () => {
     before(async () => {
       assert.equal((await server.stop()).code, 0, server.describe());
       // Per network namespace: only the lab's server namespace changes, never the machine's.
@@ -110,7 +110,7 @@ describe('wirecagesrv userspace NAT: ping', function () {
       server = await startWirecagesrv(l);
     });
 
-    it('relays pings to internet hosts (IPv4, IPv6, fragmented): each request leaves from the server\'s address, each reply comes from the host', async () => {
+    it("relays pings to internet hosts (IPv4, IPv6, fragmented): each request leaves from the server's address, each reply comes from the host", async () => {
       const before = await inetCount();
       const r = await pings(l, server, {
         v4: ['-c', '3', '-W', '3', INET4],
@@ -130,20 +130,28 @@ describe('wirecagesrv userspace NAT: ping', function () {
       assert.deepEqual(
         { v4: after.v4! - before.v4!, v6: after.v6! - before.v6!, other: after.other! - before.other! },
         { v4: 4, v6: 4, other: 0 },
-        'every request reached the host once, from the server\'s address',
+        "every request reached the host once, from the server's address",
       );
       assert.doesNotMatch(server.output(), /pings to the internet are dropped/);
     });
 
-    it('reports host unreachable, from the gateway, where no neighbour answers on the server\'s side (IPv4, IPv6)', async () => {
+    it("reports host unreachable, from the gateway, where no neighbour answers on the server's side (IPv4, IPv6)", async () => {
       // The server's host kernel gives up on ARP and neighbour discovery after 3 s and tells its ping socket.
       const started = Date.now();
       const r = await pings(l, server, {
         silent4: ['-c', '1', '-W', '8', '10.99.1.77'],
         silent6: ['-c', '1', '-W', '8', 'fd7a:99:1::77'],
       });
-      assert.match(r.silent4!.output, new RegExp(`From ${GATEWAY4} icmp_seq=1 Destination Host Unreachable`), `${r.silent4!.output}\n${server.describe()}`);
-      assert.match(r.silent6!.output, new RegExp(`From ${GATEWAY6} icmp_seq=1 Destination unreachable: Address unreachable`), r.silent6!.output);
+      assert.match(
+        r.silent4!.output,
+        new RegExp(`From ${GATEWAY4} icmp_seq=1 Destination Host Unreachable`),
+        `${r.silent4!.output}\n${server.describe()}`,
+      );
+      assert.match(
+        r.silent6!.output,
+        new RegExp(`From ${GATEWAY6} icmp_seq=1 Destination unreachable: Address unreachable`),
+        r.silent6!.output,
+      );
       for (const name of ['silent4', 'silent6']) assert.equal(r[name]!.received, 0, r[name]!.output);
       assert.ok(Date.now() - started < 15_000, 'each error came before ping gave up waiting');
     });
@@ -158,7 +166,11 @@ describe('wirecagesrv userspace NAT: ping', function () {
           v4: ['-c', '1', '-W', '8', '10.99.1.200'],
           v6: ['-c', '1', '-W', '8', 'fd7a:99:1::8001'],
         });
-        assert.match(r.v4!.output, new RegExp(`From ${GATEWAY4} icmp_seq=1 Destination Host Unreachable`), `${r.v4!.output}\n${server.describe()}`);
+        assert.match(
+          r.v4!.output,
+          new RegExp(`From ${GATEWAY4} icmp_seq=1 Destination Host Unreachable`),
+          `${r.v4!.output}\n${server.describe()}`,
+        );
         assert.match(r.v6!.output, new RegExp(`From ${GATEWAY6} icmp_seq=1 Destination unreachable: Address unreachable`), r.v6!.output);
         assert.ok(Date.now() - started < 6_000, `${Date.now() - started} ms: not at once`);
       } finally {
@@ -179,7 +191,7 @@ describe('wirecagesrv userspace NAT: ping', function () {
       });
       for (const name of ['silent4', 'silent6', 'lan', 'metadata']) assert.equal(r[name]!.received, 0, `${name}: ${r[name]!.output}`);
       assert.doesNotMatch(r.lan!.output + r.silent4!.output, /bytes from/);
-      assert.deepEqual(await lanCount(), before, 'nothing reached the server\'s LAN');
+      assert.deepEqual(await lanCount(), before, "nothing reached the server's LAN");
       assert.equal(r.gw4!.received, 1, r.gw4!.output);
       assert.match(r.gw4!.output, new RegExp(`bytes from ${GATEWAY4}: icmp_seq=1 ttl=64 `));
       assert.equal(r.gw6!.received, 1, r.gw6!.output);

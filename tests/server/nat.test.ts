@@ -14,7 +14,19 @@ import { type ExecResult } from '../lib/exec.js';
 import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
 import { Lab, nsRun, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, INET6, SRV_INET4, SRV_INET6, LAN_HOST, SRV_TOKEN as TOKEN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import {
+  INET4,
+  INET6,
+  SRV_INET4,
+  SRV_INET6,
+  LAN_HOST,
+  SRV_TOKEN as TOKEN,
+  addServer,
+  runCaged,
+  srvLab,
+  startWirecagesrv,
+  type SrvLab,
+} from '../lib/srv-lab.js';
 import { openTunToEveryone } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
@@ -49,7 +61,8 @@ describe('wirecagesrv userspace NAT', function () {
   };
 
   /** `wirecagesrv up` in the server namespace; `as` runs it as another (unprivileged) user, with its own ports and state. */
-  const startServer = (extra: string[] = [], as?: { uid: number; home: string; token: string }): Promise<LabProcess> => startWirecagesrv(l, extra, as);
+  const startServer = (extra: string[] = [], as?: { uid: number; home: string; token: string }): Promise<LabProcess> =>
+    startWirecagesrv(l, extra, as);
 
   before(async () => {
     l = await srvLab(lab);
@@ -61,8 +74,12 @@ describe('wirecagesrv userspace NAT', function () {
     await addServer(l, 'lab');
   });
 
-  it('fetches over HTTP through the NAT, from the server\'s address; the gateway answers ping', async () => {
-    const r = await caged(['sh', '-c', `curl -sS --max-time 10 http://${INET4}:8080/hello && ping -n -c 1 -W 3 10.200.100.1 >/dev/null && echo pong`]);
+  it("fetches over HTTP through the NAT, from the server's address; the gateway answers ping", async () => {
+    const r = await caged([
+      'sh',
+      '-c',
+      `curl -sS --max-time 10 http://${INET4}:8080/hello && ping -n -c 1 -W 3 10.200.100.1 >/dev/null && echo pong`,
+    ]);
     assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
     assert.equal(r.stdout, 'hello 10.99.1.1\npong\n');
   });
@@ -118,10 +135,21 @@ describe('wirecagesrv userspace NAT', function () {
     try {
       assert.deepEqual(
         await probes(
-          ['udpsize', INET4, '7', '3000'], ['udpsize', INET4, '7', '8000'], ['udpsize', INET4, '7', '60000'],
-          ['udpsize', INET6, '7', '3000'], ['udpsize', INET6, '7', '8000'], ['udpsize', INET6, '7', '60000'],
+          ['udpsize', INET4, '7', '3000'],
+          ['udpsize', INET4, '7', '8000'],
+          ['udpsize', INET4, '7', '60000'],
+          ['udpsize', INET6, '7', '3000'],
+          ['udpsize', INET6, '7', '8000'],
+          ['udpsize', INET6, '7', '60000'],
         ),
-        ['echoed 3000 intact', 'echoed 8000 intact', 'echoed 60000 intact', 'echoed 3000 intact', 'echoed 8000 intact', 'echoed 60000 intact'],
+        [
+          'echoed 3000 intact',
+          'echoed 8000 intact',
+          'echoed 60000 intact',
+          'echoed 3000 intact',
+          'echoed 8000 intact',
+          'echoed 60000 intact',
+        ],
       );
       // Later fragments at a 1500-byte MTU: 1 + 5 + 40 per family, at least, each way.
       const counted = { requests: await fragments(l.inet), replies: await fragments(srv) };
@@ -133,12 +161,19 @@ describe('wirecagesrv userspace NAT', function () {
   });
 
   it('carries half-close both ways: the destination answers after the client has finished sending', async () => {
-    assert.deepEqual(await probes(['halfclose', INET4, '8082', '300000'], ['halfclose', INET6, '8082', '1000']), ['answer got 300000', 'answer got 1000']);
+    assert.deepEqual(await probes(['halfclose', INET4, '8082', '300000'], ['halfclose', INET6, '8082', '1000']), [
+      'answer got 300000',
+      'answer got 1000',
+    ]);
   });
 
   it('resets a connection to a closed port instead of closing it cleanly', async () => {
-    const r = await caged(['sh', '-c', `${process.execPath} ${PROBE} tcp ${INET4} 8081; ${process.execPath} ${PROBE} tcp ${INET6} 8081; ` +
-      `curl -sS --max-time 10 http://${INET4}:8081/; echo "curl $?"`]);
+    const r = await caged([
+      'sh',
+      '-c',
+      `${process.execPath} ${PROBE} tcp ${INET4} 8081; ${process.execPath} ${PROBE} tcp ${INET6} 8081; ` +
+        `curl -sS --max-time 10 http://${INET4}:8081/; echo "curl $?"`,
+    ]);
     const [v4, v6, curl] = r.stdout.trim().split('\n');
     assert.equal(v4, 'reset');
     assert.equal(v6, 'reset');
@@ -147,7 +182,7 @@ describe('wirecagesrv userspace NAT', function () {
     assert.match(r.stderr, /reset|refused|couldn't connect/i);
   });
 
-  it('refuses the server\'s own LAN: TCP reset, UDP dropped', async () => {
+  it("refuses the server's own LAN: TCP reset, UDP dropped", async () => {
     assert.deepEqual(await probes(['tcp', LAN_HOST, '8080'], ['udp', LAN_HOST, '7', 'x']), ['reset', 'timeout']);
   });
 
@@ -163,7 +198,7 @@ describe('wirecagesrv userspace NAT', function () {
         const l = await lines();
         return l.includes('200') && l.find((x) => x.startsWith('addr '));
       },
-      { what: 'the cage\'s first fetch', timeoutMs: 20_000, describe: () => cage.describe() },
+      { what: "the cage's first fetch", timeoutMs: 20_000, describe: () => cage.describe() },
     );
 
     const exit = await server.stop();
@@ -201,7 +236,10 @@ describe('wirecagesrv userspace NAT', function () {
       await addServer(l, 'lab2', 8444);
       // The port unreachable comes back too: the raw sockets of the ICMP errors need CAP_NET_RAW, held in stage 2's own user namespace.
       const script = `curl -sS --max-time 10 http://${INET4}:8080/hello && ${process.execPath} ${PROBE} udprefused ${INET4} 9`;
-      const r = await nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab2', '--wait-handshake', '10', '--', 'sh', '-c', script], { env, timeoutMs: 60_000 });
+      const r = await nsRun(cli, process.execPath, [WIRECAGE_BIN, 'run', 'lab2', '--wait-handshake', '10', '--', 'sh', '-c', script], {
+        env,
+        timeoutMs: 60_000,
+      });
       assert.equal(r.code, 0, `${r.stderr}\n${unprivileged.describe()}`);
       assert.equal(r.stdout, 'hello 10.99.1.1\nrefused\n', unprivileged.describe());
       assert.match(unprivileged.output(), /NAT userspace/);

@@ -14,7 +14,17 @@ import { Lab, type Netns } from '../lib/netns.js';
 import type { ExecResult } from '../lib/exec.js';
 import type { LabProcess } from '../lib/process.js';
 import { startFixture } from '../lib/cage.js';
-import { GATEWAY4, INET4, SRV_BIN, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, scrapeMetric, type SrvLab, type Registration } from '../lib/srv-lab.js';
+import {
+  GATEWAY4,
+  INET4,
+  SRV_BIN,
+  SRV_TOKEN as TOKEN,
+  srvLab,
+  startWirecagesrv,
+  scrapeMetric,
+  type SrvLab,
+  type Registration,
+} from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -53,11 +63,27 @@ describe('wirecagesrv peers list / remove', function () {
       timeoutMs: 30_000,
     });
 
-  async function register(api = `http://${l.srvAddr}:8443`, tls: string[] = []): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function register(
+    api = `http://${l.srvAddr}:8443`,
+    tls: string[] = [],
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const body = join(l.dir, 'register.json');
     await writeFile(body, JSON.stringify({ client_public_key: go.publicKey }));
-    const r = await cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', ...tls, '-H', 'Content-Type: application/json', '-H', `@${headerFile}`,
-      '--data-binary', `@${body}`, `${api}/v1/register`]);
+    const r = await cli.runOrThrow('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-w',
+      '\n%{http_code}',
+      ...tls,
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      `@${headerFile}`,
+      '--data-binary',
+      `@${body}`,
+      `${api}/v1/register`,
+    ]);
     const lines = r.stdout.trimEnd().split('\n');
     const status = Number(lines.pop());
     return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
@@ -72,7 +98,12 @@ describe('wirecagesrv peers list / remove', function () {
   /** Forgets wireguard-go's session with the server and sets the peer again, so any handshake it reports afterwards is a new one. */
   async function freshSession(): Promise<void> {
     await go.removePeer(reg.server_public_key);
-    await go.setPeer({ publicKey: reg.server_public_key, endpoint: reg.server_endpoint, allowedIps: reg.allowed_ips, persistentKeepalive: reg.persistent_keepalive });
+    await go.setPeer({
+      publicKey: reg.server_public_key,
+      endpoint: reg.server_endpoint,
+      allowedIps: reg.allowed_ips,
+      persistentKeepalive: reg.persistent_keepalive,
+    });
   }
 
   async function handshakeCompletes(): Promise<void> {
@@ -83,7 +114,12 @@ describe('wirecagesrv peers list / remove', function () {
         await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
         return go.latestHandshake(reg.server_public_key);
       },
-      { what: 'a completed handshake between wireguard-go and wirecagesrv', timeoutMs: 15_000, intervalMs: 200, describe: async () => `${await go.show()}\n${server.describe()}` },
+      {
+        what: 'a completed handshake between wireguard-go and wirecagesrv',
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        describe: async () => `${await go.show()}\n${server.describe()}`,
+      },
     );
   }
 
@@ -116,7 +152,10 @@ describe('wirecagesrv peers list / remove', function () {
     const json = await peers(['list', '--json', '--admin-token-file', adminFile], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: undefined } });
     assert.equal(json.code, 0, json.stderr);
     const entries = JSON.parse(json.stdout) as Record<string, unknown>[];
-    assert.deepEqual(entries.map((e) => [e.client_public_key, e.client_address, e.client_address6, e.forwards]), [[go.publicKey, '10.200.100.2', 'fd7a:5e:60::2', 0]]);
+    assert.deepEqual(
+      entries.map((e) => [e.client_public_key, e.client_address, e.client_address6, e.forwards]),
+      [[go.publicKey, '10.200.100.2', 'fd7a:5e:60::2', 0]],
+    );
   });
 
   it('`peers remove KEY` removes it: its flows through the NAT are cut, the session is dead, a new handshake is refused, and `peers list` no longer shows it', async () => {
@@ -125,14 +164,25 @@ describe('wirecagesrv peers list / remove', function () {
     const ticks = await startFixture(l.inet, TICKS, [INET4, '7100']);
     await cli.runOrThrow('ip', ['route', 'add', '10.99.1.0/24', 'dev', go.ifname]);
     let removed: string;
-    const holder = cli.spawn(process.execPath, ['-e', `require('net').connect(7100, '${INET4}').on('data', () => {}).on('error', () => {}); setTimeout(() => {}, 60000)`]);
+    const holder = cli.spawn(process.execPath, [
+      '-e',
+      `require('net').connect(7100, '${INET4}').on('data', () => {}).on('error', () => {}); setTimeout(() => {}, 60000)`,
+    ]);
     try {
-      await waitFor(() => ticks.output().includes('connected '), { what: 'the connection through the NAT', timeoutMs: 10_000, describe: () => ticks.describe() });
+      await waitFor(() => ticks.output().includes('connected '), {
+        what: 'the connection through the NAT',
+        timeoutMs: 10_000,
+        describe: () => ticks.describe(),
+      });
       assert.equal(await natFlows(), 1);
       const rm = await peers(['remove', go.publicKey]);
       assert.equal(rm.code, 0, rm.stderr);
       removed = rm.stdout;
-      await waitFor(() => /^ended \S+ reset$/m.test(ticks.output()), { what: 'the lab host to see the connection reset', timeoutMs: 5_000, describe: () => `${ticks.describe()}\n${server.describe()}` });
+      await waitFor(() => /^ended \S+ reset$/m.test(ticks.output()), {
+        what: 'the lab host to see the connection reset',
+        timeoutMs: 5_000,
+        describe: () => `${ticks.describe()}\n${server.describe()}`,
+      });
       assert.equal(await natFlows(), 0, 'no flow of the removed peer is left');
       assert.match(server.output(), /cut 1 NAT flow\(s\) of the removed peer/);
     } finally {
@@ -154,7 +204,12 @@ describe('wirecagesrv peers list / remove', function () {
         await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
         return (await unknownPeerDrops()) > before;
       },
-      { what: 'the server to refuse a handshake from the removed key', timeoutMs: 15_000, intervalMs: 200, describe: () => server.describe() },
+      {
+        what: 'the server to refuse a handshake from the removed key',
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        describe: () => server.describe(),
+      },
     );
     assert.equal(await go.latestHandshake(reg.server_public_key), null, 'no handshake completed');
 
@@ -166,7 +221,10 @@ describe('wirecagesrv peers list / remove', function () {
 
     const again = await peers(['remove', go.publicKey]);
     assert.equal(again.code, 1);
-    assert.equal(again.stderr, `wirecagesrv: http://${l.srvAddr}:8443/v1/register refused to remove the peer ${go.publicKey}: HTTP 404: no peer is registered with the key ${go.publicKey}\n`);
+    assert.equal(
+      again.stderr,
+      `wirecagesrv: http://${l.srvAddr}:8443/v1/register refused to remove the peer ${go.publicKey}: HTTP 404: no peer is registered with the key ${go.publicKey}\n`,
+    );
   });
 
   it('the removed key registers again and passes traffic', async () => {
@@ -179,17 +237,23 @@ describe('wirecagesrv peers list / remove', function () {
     assert.match(p.stdout, / 0% packet loss/, p.stdout);
   });
 
-  it('refuses without the admin token (exit 2), with the registration token (exit 1, the server\'s reason), and a bad key (exit 2)', async () => {
+  it("refuses without the admin token (exit 2), with the registration token (exit 1, the server's reason), and a bad key (exit 2)", async () => {
     const none = await peers(['list'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: undefined } });
     assert.equal(none.code, 2);
     assert.match(none.stderr, /^wirecagesrv: the admin token is required: --admin-token-file FILE \(or WIRECAGESRV_ADMIN_TOKEN_FILE\)/);
     const asClient = await peers(['list'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: l.tokenFile } });
     assert.equal(asClient.code, 1);
-    assert.equal(asClient.stderr, `wirecagesrv: http://${l.srvAddr}:8443/v1/peers refused to list the peers: HTTP 401: listing peers needs the admin token (wirecagesrv up --admin-token-file)\n`);
+    assert.equal(
+      asClient.stderr,
+      `wirecagesrv: http://${l.srvAddr}:8443/v1/peers refused to list the peers: HTTP 401: listing peers needs the admin token (wirecagesrv up --admin-token-file)\n`,
+    );
     // The name of the last release still works, for one release, with a warning naming the new one.
     const legacy = await peers(['list', '--json'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: undefined, ADMIN_TOKEN_FILE: adminFile } });
     assert.equal(legacy.code, 0, legacy.stderr);
-    assert.match(legacy.stderr, /^wirecagesrv: warning: ADMIN_TOKEN_FILE is deprecated and will stop working in the next release: set WIRECAGESRV_ADMIN_TOKEN_FILE instead\n$/);
+    assert.match(
+      legacy.stderr,
+      /^wirecagesrv: warning: ADMIN_TOKEN_FILE is deprecated and will stop working in the next release: set WIRECAGESRV_ADMIN_TOKEN_FILE instead\n$/,
+    );
     const badKey = await peers(['remove', 'not-a-key']);
     assert.equal(badKey.code, 2);
     assert.match(badKey.stderr, /KEY is not a WireGuard key/);
@@ -202,16 +266,65 @@ describe('wirecagesrv peers list / remove', function () {
     const dir = await lab.tempDir();
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
-    await cli.runOrThrow('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-      '-subj', '/CN=wirecagesrv.lab', '-addext', `subjectAltName=IP:${l.srvAddr}`, '-keyout', key, '-out', cert]);
+    await cli.runOrThrow('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=wirecagesrv.lab',
+      '-addext',
+      `subjectAltName=IP:${l.srvAddr}`,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
     const api = `https://${l.srvAddr}:8445`;
-    const tls = l.srv.spawn(process.execPath, [SRV_BIN, 'up', '--auth-token-file', l.tokenFile, '--admin-token-file', adminFile,
-      '--wg-listen', '0.0.0.0:51822', '--wg-endpoint', `${l.srvAddr}:51822`, '--api-listen', `${l.srvAddr}:8445`,
-      '--tls-cert', cert, '--tls-key', key, '--state', join(dir, 'state', 'registry.db')], { env: { PATH: process.env.PATH, HOME: dir } });
+    const tls = l.srv.spawn(
+      process.execPath,
+      [
+        SRV_BIN,
+        'up',
+        '--auth-token-file',
+        l.tokenFile,
+        '--admin-token-file',
+        adminFile,
+        '--wg-listen',
+        '0.0.0.0:51822',
+        '--wg-endpoint',
+        `${l.srvAddr}:51822`,
+        '--api-listen',
+        `${l.srvAddr}:8445`,
+        '--tls-cert',
+        cert,
+        '--tls-key',
+        key,
+        '--state',
+        join(dir, 'state', 'registry.db'),
+      ],
+      { env: { PATH: process.env.PATH, HOME: dir } },
+    );
     await waitFor(
       async () => {
         tls.assertRunning();
-        const r = await cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', '--cacert', cert, `${api}/healthz`]);
+        const r = await cli.run('curl', [
+          '-s',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '--max-time',
+          '1',
+          '--cacert',
+          cert,
+          `${api}/healthz`,
+        ]);
         return r.stdout === '200';
       },
       { what: 'the HTTPS wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => tls.describe() },
@@ -220,7 +333,10 @@ describe('wirecagesrv peers list / remove', function () {
 
     const list = await peers(['list', '--json', '--ca-file', cert], { api });
     assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual((JSON.parse(list.stdout) as { client_public_key: string }[]).map((p) => p.client_public_key), [go.publicKey]);
+    assert.deepEqual(
+      (JSON.parse(list.stdout) as { client_public_key: string }[]).map((p) => p.client_public_key),
+      [go.publicKey],
+    );
     const untrusted = await peers(['list'], { api });
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.stderr, new RegExp(`^wirecagesrv: cannot list the peers at ${api}/v1/peers: .*(self-signed|SELF_SIGNED)`));

@@ -52,7 +52,10 @@ function withHandshakeThreshold(rules: string, seconds: number): string {
   const end = next < 0 ? rules.length : next;
   const block = rules.slice(start, end);
   const swapped = block.replace(/> 180\)/, `> ${seconds})`).replace(/for: \S+/, 'for: 0s');
-  assert.ok(swapped.includes(`> ${seconds})`) && swapped.includes('for: 0s') && !swapped.includes('> 180'), `the rule changed shape:\n${block}`);
+  assert.ok(
+    swapped.includes(`> ${seconds})`) && swapped.includes('for: 0s') && !swapped.includes('> 180'),
+    `the rule changed shape:\n${block}`,
+  );
   return rules.slice(0, start) + swapped + rules.slice(end);
 }
 
@@ -73,7 +76,14 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
 
   /** GET from the Prometheus HTTP API (inside the lab), `data` on success. */
   async function api<T>(path: string, params: Record<string, string> = {}): Promise<T> {
-    const args = ['-sS', '--max-time', '5', '-G', ...Object.entries(params).flatMap(([k, v]) => ['--data-urlencode', `${k}=${v}`]), `${promUrl}${path}`];
+    const args = [
+      '-sS',
+      '--max-time',
+      '5',
+      '-G',
+      ...Object.entries(params).flatMap(([k, v]) => ['--data-urlencode', `${k}=${v}`]),
+      `${promUrl}${path}`,
+    ];
     const body = JSON.parse((await l.cli.runOrThrow('curl', args)).stdout) as { status: string; data: T; error?: string };
     assert.equal(body.status, 'success', `${path} ${JSON.stringify(params)}: ${body.error}`);
     return body.data;
@@ -84,14 +94,30 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
    * includes that sample.
    */
   const settledAtLeast = (series: string, min: number) =>
-    waitFor(async () => {
-      const r = await query(`timestamp(${series}) and ${series} >= ${min} and changes(${series}[2500ms]) == 0 and count_over_time(${series}[2500ms]) >= 2`);
-      // Half a millisecond on: Prometheus truncates the parsed time to whole ms, which could put the sample out of range.
-      return r.length === 1 ? Number(r[0]!.value[1]) + 0.0005 : null;
-    }, { what: `a scrape of ${series} >= ${min}`, timeoutMs: 15_000, intervalMs: 250, describe: async () =>
-      JSON.stringify(await query(`{__name__=~"wireguard_peer_(receive|transmit)_bytes_total|up"}[1m]`)) +
-      JSON.stringify((await query('{__name__=~"wirecage_shard_restarts_total|wirecage_ring_packets_total|wirecage_drops_total"} > 0')).map((x) => [x.metric, x.value[1]])) });
-  const query = async (q: string, time?: number) => (await api<{ result: Vector }>('/api/v1/query', { query: q, ...(time ? { time: time.toFixed(4) } : {}) })).result;
+    waitFor(
+      async () => {
+        const r = await query(
+          `timestamp(${series}) and ${series} >= ${min} and changes(${series}[2500ms]) == 0 and count_over_time(${series}[2500ms]) >= 2`,
+        );
+        // Half a millisecond on: Prometheus truncates the parsed time to whole ms, which could put the sample out of range.
+        return r.length === 1 ? Number(r[0]!.value[1]) + 0.0005 : null;
+      },
+      {
+        what: `a scrape of ${series} >= ${min}`,
+        timeoutMs: 15_000,
+        intervalMs: 250,
+        describe: async () =>
+          JSON.stringify(await query(`{__name__=~"wireguard_peer_(receive|transmit)_bytes_total|up"}[1m]`)) +
+          JSON.stringify(
+            (await query('{__name__=~"wirecage_shard_restarts_total|wirecage_ring_packets_total|wirecage_drops_total"} > 0')).map((x) => [
+              x.metric,
+              x.value[1],
+            ]),
+          ),
+      },
+    );
+  const query = async (q: string, time?: number) =>
+    (await api<{ result: Vector }>('/api/v1/query', { query: q, ...(time ? { time: time.toFixed(4) } : {}) })).result;
 
   before(async () => {
     l = await srvLab(lab, { built: ['apps/wirecagesrv/dist/metrics.js', 'apps/wirecagesrv/dist/api/request-stats.js'] });
@@ -99,11 +125,19 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
     server = await startWirecagesrv(l, ['--metrics-listen', srvMetrics, '--workers', '2']);
     await addServer(l, 'lab');
     // The upload's receiver: it reads to the sender's FIN, then says how much came.
-    receiver = lab.spawn(l.inet, process.execPath, ['-e', `require('net').createServer((s) => { let n = 0; s.on('data', (d) => (n += d.length));
-      s.on('end', () => console.log('received', n)); }).listen(${UPLOAD_PORT}, '${INET4}', () => console.log('listening'))`]);
-    await waitFor(() => receiver.output().includes('listening'), { what: 'the upload receiver to listen', describe: () => receiver.describe() });
+    receiver = lab.spawn(l.inet, process.execPath, [
+      '-e',
+      `require('net').createServer((s) => { let n = 0; s.on('data', (d) => (n += d.length));
+      s.on('end', () => console.log('received', n)); }).listen(${UPLOAD_PORT}, '${INET4}', () => console.log('listening'))`,
+    ]);
+    await waitFor(() => receiver.output().includes('listening'), {
+      what: 'the upload receiver to listen',
+      describe: () => receiver.describe(),
+    });
 
-    const cliAddr = /inet (\d+\.\d+\.\d+\.\d+)\//.exec((await l.cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout)?.[1];
+    const cliAddr = /inet (\d+\.\d+\.\d+\.\d+)\//.exec(
+      (await l.cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout,
+    )?.[1];
     assert.ok(cliAddr, 'the client namespace has an IPv4 address');
     promUrl = `http://${cliAddr}:9090`;
     const dir = await lab.tempDir();
@@ -111,24 +145,41 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
     await writeFile(rules, withHandshakeThreshold(await readFile(join(PROM_DIR, 'alerts.yml'), 'utf8'), STALE_AFTER_S));
     await runOrThrow('promtool', ['check', 'rules', rules]);
     const config = join(dir, 'prometheus.yml');
-    await writeFile(config, [
-      'global: { scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s }',
-      `rule_files: [${JSON.stringify(rules)}]`,
-      'scrape_configs:',
-      `  - { job_name: wirecagesrv, static_configs: [{ targets: [${JSON.stringify(srvMetrics)}] }] }`,
-      `  - { job_name: cage, static_configs: [{ targets: [${JSON.stringify(CAGE_METRICS)}] }] }`,
-      '',
-    ].join('\n'));
+    await writeFile(
+      config,
+      [
+        'global: { scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s }',
+        `rule_files: [${JSON.stringify(rules)}]`,
+        'scrape_configs:',
+        `  - { job_name: wirecagesrv, static_configs: [{ targets: [${JSON.stringify(srvMetrics)}] }] }`,
+        `  - { job_name: cage, static_configs: [{ targets: [${JSON.stringify(CAGE_METRICS)}] }] }`,
+        '',
+      ].join('\n'),
+    );
     await runOrThrow('promtool', ['check', 'config', config]);
-    prom = lab.spawn(l.cli, 'prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`,
-      `--web.listen-address=${cliAddr}:9090`, '--log.level=warn']);
-    await waitFor(async () => {
-      prom.assertRunning();
-      return (await l.cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `${promUrl}/-/ready`])).stdout === '200';
-    }, { what: 'Prometheus to be ready', timeoutMs: 20_000, intervalMs: 100, describe: () => prom.describe() });
+    prom = lab.spawn(l.cli, 'prometheus', [
+      `--config.file=${config}`,
+      `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+      `--web.listen-address=${cliAddr}:9090`,
+      '--log.level=warn',
+    ]);
+    await waitFor(
+      async () => {
+        prom.assertRunning();
+        return (
+          (await l.cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `${promUrl}/-/ready`])).stdout ===
+          '200'
+        );
+      },
+      { what: 'Prometheus to be ready', timeoutMs: 20_000, intervalMs: 100, describe: () => prom.describe() },
+    );
     // Its scrape manager takes up its targets up to 5 s after start.
-    await waitFor(async () => (await query('up{job="wirecagesrv"} == 1')).length === 1,
-      { what: 'Prometheus to scrape wirecagesrv', timeoutMs: 20_000, intervalMs: 250, describe: () => prom.describe() });
+    await waitFor(async () => (await query('up{job="wirecagesrv"} == 1')).length === 1, {
+      what: 'Prometheus to scrape wirecagesrv',
+      timeoutMs: 20_000,
+      intervalMs: 250,
+      describe: () => prom.describe(),
+    });
   });
 
   it('checks the shipped rules with promtool and its unit tests', async () => {
@@ -151,30 +202,52 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
     // not lose data: the kernel sends the rest, and the receiver reads to the FIN.
     const waitGo = `i=0; until bash -c 'read -t 2 w </dev/tcp/${INET4}/${GO_PORT} && [ "$w" = go ]' 2>/dev/null; do i=$((i+1)); [ $i -lt 300 ] || exit 9; sleep 0.1; done`;
     const upload = `bash -c 'head -c ${UPLOAD} /dev/zero >/dev/tcp/${INET4}/${UPLOAD_PORT}'`;
-    cage = spawnWirecage(l.cli, ['lab', '--wait-handshake', '10', '--metrics-listen', CAGE_METRICS, '--',
-      'sh', '-c', `echo ready; ${waitGo}; ${upload} && echo uploaded && sleep 120`], { env: l.env });
-    const [cageInfo] = await waitFor(async () => {
-      cage.assertRunning();
-      const r = await query('wireguard_device_info{job="cage"}');
-      return r.length === 1 ? r : null;
-    }, { what: 'the cage\'s wireguard_device_info in Prometheus', timeoutMs: 20_000, intervalMs: 250, describe: () => cage.describe() });
+    cage = spawnWirecage(
+      l.cli,
+      [
+        'lab',
+        '--wait-handshake',
+        '10',
+        '--metrics-listen',
+        CAGE_METRICS,
+        '--',
+        'sh',
+        '-c',
+        `echo ready; ${waitGo}; ${upload} && echo uploaded && sleep 120`,
+      ],
+      { env: l.env },
+    );
+    const [cageInfo] = await waitFor(
+      async () => {
+        cage.assertRunning();
+        const r = await query('wireguard_device_info{job="cage"}');
+        return r.length === 1 ? r : null;
+      },
+      { what: "the cage's wireguard_device_info in Prometheus", timeoutMs: 20_000, intervalMs: 250, describe: () => cage.describe() },
+    );
     // The cage's own key: the server's peer of that key is the cage.
     const cageKey = cageInfo!.metric.public_key!;
     const [srvInfo] = await query('wireguard_device_info{job="wirecagesrv"}');
-    assert.ok(srvInfo, 'the server\'s wireguard_device_info is scraped');
+    assert.ok(srvInfo, "the server's wireguard_device_info is scraped");
     const srvDevice = srvInfo.metric.device!;
     const series = `wireguard_peer_receive_bytes_total{job="wirecagesrv",device="${srvDevice}",public_key="${cageKey}"}`;
     const sentSeries = `wireguard_peer_transmit_bytes_total{job="cage",public_key="${srvInfo.metric.public_key}"}`;
-    await waitFor(async () => (await query(series)).length === 1 && (await query(sentSeries)).length === 1,
-      { what: 'a sample of the peer on both ends before the upload', timeoutMs: 10_000, intervalMs: 250 });
+    await waitFor(async () => (await query(series)).length === 1 && (await query(sentSeries)).length === 1, {
+      what: 'a sample of the peer on both ends before the upload',
+      timeoutMs: 10_000,
+      intervalMs: 250,
+    });
     lab.spawn(l.inet, process.execPath, ['-e', `require('net').createServer((s) => s.end('go\\n')).listen(${GO_PORT}, '${INET4}')`]);
 
-    const delivered = await waitFor(() => {
-      cage.assertRunning();
-      receiver.assertRunning();
-      const m = /^received (\d+)$/m.exec(receiver.output());
-      return m ? Number(m[1]) : undefined;
-    }, { what: 'the caged upload to reach its receiver', timeoutMs: 40_000, describe: () => `${cage.describe()}\n${receiver.describe()}` });
+    const delivered = await waitFor(
+      () => {
+        cage.assertRunning();
+        receiver.assertRunning();
+        const m = /^received (\d+)$/m.exec(receiver.output());
+        return m ? Number(m[1]) : undefined;
+      },
+      { what: 'the caged upload to reach its receiver', timeoutMs: 40_000, describe: () => `${cage.describe()}\n${receiver.describe()}` },
+    );
     assert.equal(delivered, UPLOAD, 'the receiver read every byte');
 
     // Evaluated at the timestamp of a scrape that follows the upload, over a range longer than
@@ -212,24 +285,43 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
     const base = `http://${l.srvAddr}:8443`;
     const paths = Array.from({ length: 200 }, (_, i) => `${base}/${randomBytes(6).toString('hex')}/${i}?q=${i}`);
     await l.cli.runOrThrow('curl', ['-s', '--max-time', '20', '-o', '/dev/null', ...paths]);
-    const bad = await l.cli.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', '-H', 'content-type: application/json',
-      '--data', JSON.stringify({ token: `${SRV_TOKEN}-wrong`, client_public_key: randomBytes(32).toString('base64') }), `${base}/v1/register`]);
+    const bad = await l.cli.run('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--max-time',
+      '5',
+      '-H',
+      'content-type: application/json',
+      '--data',
+      JSON.stringify({ token: `${SRV_TOKEN}-wrong`, client_public_key: randomBytes(32).toString('base64') }),
+      `${base}/v1/register`,
+    ]);
     assert.equal(bad.stdout, '401');
 
-    const other = await waitFor(async () => {
-      const r = await query('wirecagesrv_api_requests_total{route="other",status="404"}');
-      const unauthorized = await query('wirecagesrv_api_requests_total{route="/v1/register",status="401"}');
-      return r.length === 1 && Number(r[0]!.value[1]) >= 200 && unauthorized.length === 1 ? r : null;
-    }, { what: 'the 404s and the 401 to be scraped', timeoutMs: 15_000, intervalMs: 250 });
+    const other = await waitFor(
+      async () => {
+        const r = await query('wirecagesrv_api_requests_total{route="other",status="404"}');
+        const unauthorized = await query('wirecagesrv_api_requests_total{route="/v1/register",status="401"}');
+        return r.length === 1 && Number(r[0]!.value[1]) >= 200 && unauthorized.length === 1 ? r : null;
+      },
+      { what: 'the 404s and the 401 to be scraped', timeoutMs: 15_000, intervalMs: 250 },
+    );
     assert.equal(other.length, 1);
     const routes = new Set((await query('wirecagesrv_api_requests_total')).map((s) => s.metric.route));
-    assert.deepEqual([...routes].filter((r) => r !== 'other' && !r!.startsWith('/')), [], [...routes].join(' '));
+    assert.deepEqual(
+      [...routes].filter((r) => r !== 'other' && !r!.startsWith('/')),
+      [],
+      [...routes].join(' '),
+    );
     assert.ok(routes.size <= 6, `route label values: ${[...routes].join(' ')}`);
     assert.ok(Number((await query('sum(wirecagesrv_api_requests_total{route="/v1/register",status="200"})'))[0]?.value[1]) >= 1);
     assert.ok(Number((await query('sum(wirecagesrv_api_request_duration_seconds_count{route="/v1/register"})'))[0]?.value[1]) >= 2);
   });
 
-  it('runs every query of the Grafana dashboard; the server\'s find series', async () => {
+  it("runs every query of the Grafana dashboard; the server's find series", async () => {
     const dash = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
     const empty: string[] = [];
     for (const p of dash.panels) {
@@ -239,22 +331,37 @@ describe('a real Prometheus scraping wirecagesrv and a cage', function () {
       }
     }
     // Some are empty in a calm lab: nothing dropped, refused or rate limited.
-    const mustFind = ['Bytes per second by peer', 'File descriptors', 'Peer pool use', 'API requests by status', 'Handshake age by peer', 'API latency p50 / p99'];
-    assert.deepEqual(empty.filter((e) => mustFind.some((t) => e.startsWith(`${t}:`))), []);
+    const mustFind = [
+      'Bytes per second by peer',
+      'File descriptors',
+      'Peer pool use',
+      'API requests by status',
+      'Handshake age by peer',
+      'API latency p50 / p99',
+    ];
+    assert.deepEqual(
+      empty.filter((e) => mustFind.some((t) => e.startsWith(`${t}:`))),
+      [],
+    );
     assert.ok(Number((await query('process_max_fds{job="wirecagesrv"}'))[0]?.value[1]) > 0);
     assert.equal((await query('wirecagesrv_peers_expiring')).length, 1);
   });
 
-  it('fires the handshake-age alert for both ends once the tunnel\'s UDP is cut', async () => {
+  it("fires the handshake-age alert for both ends once the tunnel's UDP is cut", async () => {
     // The cage's WireGuard socket is in the client namespace (the host side of the cage).
     await l.cli.runOrThrow('nft', ['-f', '-'], {
       input: 'table inet cut {\n chain out {\n  type filter hook output priority 0;\n  udp dport 51820 drop\n }\n}\n',
     });
-    const firing = await waitFor(async () => {
-      const a = await api<{ alerts: { labels: Record<string, string>; state: string; annotations: Record<string, string> }[] }>('/api/v1/alerts');
-      const f = a.alerts.filter((x) => x.labels.alertname === 'WireGuardHandshakeStale' && x.state === 'firing');
-      return new Set(f.map((x) => x.labels.job)).size === 2 ? f : null;
-    }, { what: 'WireGuardHandshakeStale to fire for the server and the cage', timeoutMs: (STALE_AFTER_S + 20) * 1000, intervalMs: 500 });
+    const firing = await waitFor(
+      async () => {
+        const a = await api<{ alerts: { labels: Record<string, string>; state: string; annotations: Record<string, string> }[] }>(
+          '/api/v1/alerts',
+        );
+        const f = a.alerts.filter((x) => x.labels.alertname === 'WireGuardHandshakeStale' && x.state === 'firing');
+        return new Set(f.map((x) => x.labels.job)).size === 2 ? f : null;
+      },
+      { what: 'WireGuardHandshakeStale to fire for the server and the cage', timeoutMs: (STALE_AFTER_S + 20) * 1000, intervalMs: 500 },
+    );
     const srv = firing.find((x) => x.labels.job === 'wirecagesrv')!;
     const cageKey = (await query('wireguard_device_info{job="cage"}'))[0]!.metric.public_key;
     assert.equal(srv.labels.public_key, cageKey);

@@ -47,10 +47,15 @@ describe('wirecagesrv /readyz', function () {
 
   /** Probes until one answers `status` (a result is reused for a second, so a change shows within about that); the metrics listener answers the same. */
   const until = (status: number, what: string) =>
-    waitFor(async () => ((await probe()).status === status ? probe() : null), { what, timeoutMs: 10_000, intervalMs: 200, describe: () => server.describe() }).then(async (p) => {
+    waitFor(async () => ((await probe()).status === status ? probe() : null), {
+      what,
+      timeoutMs: 10_000,
+      intervalMs: 200,
+      describe: () => server.describe(),
+    }).then(async (p) => {
       // The answer after the wait, read again: the same state twice.
       assert.equal(p.status, status, JSON.stringify(p.body));
-      assert.deepEqual(await probe('/readyz', METRICS_PORT), p, 'the metrics listener\'s /readyz answers otherwise');
+      assert.deepEqual(await probe('/readyz', METRICS_PORT), p, "the metrics listener's /readyz answers otherwise");
       return p;
     });
 
@@ -58,13 +63,37 @@ describe('wirecagesrv /readyz', function () {
     const p = await probe();
     assert.equal(p.status, 200, JSON.stringify(p.body));
     assert.deepEqual(p.body, { status: 'ready', checks: { registry: 'ok', wireguard: 'ok', nat: 'ok' } });
-    const head = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-I', '-o', '/dev/null', '-w', '%{http_code}', `http://${l.srvAddr}:8443/readyz`]);
+    const head = await l.cli.runOrThrow('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-I',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `http://${l.srvAddr}:8443/readyz`,
+    ]);
     assert.equal(head.stdout, '200');
     // The metrics listener: the same answer (one implementation), for GET only; its metrics still at /metrics.
     assert.deepEqual(await probe('/readyz', METRICS_PORT), p);
-    const post = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-X', 'POST', '-o', '/dev/null', '-w', '%{http_code}', `http://${l.srvAddr}:${METRICS_PORT}/readyz`]);
+    const post = await l.cli.runOrThrow('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-X',
+      'POST',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `http://${l.srvAddr}:${METRICS_PORT}/readyz`,
+    ]);
     assert.equal(post.stdout, '405');
-    assert.match((await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${l.srvAddr}:${METRICS_PORT}/metrics`])).stdout, /^wirecagesrv_peers_registered /m);
+    assert.match(
+      (await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${l.srvAddr}:${METRICS_PORT}/metrics`])).stdout,
+      /^wirecagesrv_peers_registered /m,
+    );
     // The probe's write is a real commit, in the file.
     const db = new Database(state, { readonly: true, fileMustExist: true });
     try {
@@ -128,10 +157,13 @@ describe('wirecagesrv --nat kernel /readyz', function () {
     };
     assert.deepEqual(await probe(), { status: 200, body: { status: 'ready', checks: { registry: 'ok', wireguard: 'ok', nat: 'ok' } } });
     await l.srv.runOrThrow('nft', ['delete', 'table', 'inet', 'wirecagesrv_nat']);
-    const p = await waitFor(async () => {
-      const r = await probe();
-      return r.status === 503 ? r : null;
-    }, { what: '/readyz to answer 503 without the table', timeoutMs: 10_000, intervalMs: 200, describe: () => server!.describe() });
+    const p = await waitFor(
+      async () => {
+        const r = await probe();
+        return r.status === 503 ? r : null;
+      },
+      { what: '/readyz to answer 503 without the table', timeoutMs: 10_000, intervalMs: 200, describe: () => server!.describe() },
+    );
     assert.equal(p.body.error, 'not ready: nat');
     assert.equal(p.body.checks!.nat, "the kernel NAT's nftables table is missing");
   });

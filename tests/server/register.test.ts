@@ -47,11 +47,25 @@ describe('wirecagesrv in a lab', function () {
   const startServer = (opts: { keyArgs?: string[]; env?: NodeJS.ProcessEnv; state?: string } = {}): Promise<LabProcess> =>
     startWirecagesrv(l, { args: opts.keyArgs ?? ['--private-key-file', keyFile], env: opts.env, state: opts.state });
 
-  async function register(publicKey: string, headers = ['-H', `@${headerFile}`]): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function register(
+    publicKey: string,
+    headers = ['-H', `@${headerFile}`],
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const body = join(dir, `req-${publicKey.slice(0, 6).replace(/[+/]/g, '_')}.json`);
     await writeFile(body, JSON.stringify({ client_public_key: publicKey }));
-    const r = await cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-w', '\n%{http_code}', '-H', 'Content-Type: application/json', ...headers,
-      '--data-binary', `@${body}`, `http://${srvAddr}:8443/v1/register`]);
+    const r = await cli.runOrThrow('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-w',
+      '\n%{http_code}',
+      '-H',
+      'Content-Type: application/json',
+      ...headers,
+      '--data-binary',
+      `@${body}`,
+      `http://${srvAddr}:8443/v1/register`,
+    ]);
     const lines = r.stdout.trimEnd().split('\n');
     const status = Number(lines.pop());
     return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
@@ -67,7 +81,12 @@ describe('wirecagesrv in a lab', function () {
         const t = await go.latestHandshake(serverPublicKey);
         return t;
       },
-      { what: 'a completed handshake between wireguard-go and wirecagesrv', timeoutMs: 15_000, intervalMs: 200, describe: async () => `${await go.show()}\n${server.describe()}` },
+      {
+        what: 'a completed handshake between wireguard-go and wirecagesrv',
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        describe: async () => `${await go.show()}\n${server.describe()}`,
+      },
     );
   }
 
@@ -88,7 +107,12 @@ describe('wirecagesrv in a lab', function () {
     await cli.addAddress(go.ifname, first.client_address);
     await cli.addAddress(go.ifname, first.client_address6);
     await cli.linkUp(go.ifname, first.mtu);
-    await go.setPeer({ publicKey: first.server_public_key, endpoint: first.server_endpoint, allowedIps: first.allowed_ips, persistentKeepalive: first.persistent_keepalive });
+    await go.setPeer({
+      publicKey: first.server_public_key,
+      endpoint: first.server_endpoint,
+      allowedIps: first.allowed_ips,
+      persistentKeepalive: first.persistent_keepalive,
+    });
     await handshakeCompletes();
     assert.match(await go.show(), /latest handshake: /);
     // Traffic passes through wirecagesrv both ways: the NAT namespace's gateway answers over IPv4 and IPv6.
@@ -114,7 +138,12 @@ describe('wirecagesrv in a lab', function () {
     // which can only answer if it loaded the peer from its registry. A re-added peer starts with no
     // handshake at all, so any handshake reported afterwards is a new one.
     await go.removePeer(serverPublicKey);
-    await go.setPeer({ publicKey: first.server_public_key, endpoint: first.server_endpoint, allowedIps: first.allowed_ips, persistentKeepalive: first.persistent_keepalive });
+    await go.setPeer({
+      publicKey: first.server_public_key,
+      endpoint: first.server_endpoint,
+      allowedIps: first.allowed_ips,
+      persistentKeepalive: first.persistent_keepalive,
+    });
     await handshakeCompletes();
 
     const again = await register(go.publicKey);

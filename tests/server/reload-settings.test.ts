@@ -33,7 +33,8 @@ const RATE = '2M';
  * second is refused (the userspace NAT resets it after accepting, the kernel NAT refuses its SYN),
  * "both" when it is answered.
  */
-const HELD = `const net=require('net');const out=(t)=>{console.log(t);process.exit(0)};const a=net.connect(8080,'${INET4}');` +
+const HELD =
+  `const net=require('net');const out=(t)=>{console.log(t);process.exit(0)};const a=net.connect(8080,'${INET4}');` +
   `a.on('error',(e)=>out('first '+e.code));a.on('connect',()=>a.write('GET /hello HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'));` +
   `a.once('data',()=>{const b=net.connect({port:8082,host:'${INET4}',allowHalfOpen:true});b.on('connect',()=>b.end());b.on('data',()=>{});` +
   `b.on('error',(e)=>out(e.code==='ECONNRESET'||e.code==='ECONNREFUSED'?'limited':e.code));b.on('end',()=>out('both'))})`;
@@ -70,16 +71,38 @@ for (const mode of ['userspace', 'kernel'] as const) {
       settings = join(l.dir, 'wirecagesrv.env');
       // The internet open, the LAN refused; every `wirecage run` registers, more than the default burst allows.
       const first = [`WIRECAGESRV_ALLOW_DEST="10.99.1.0/24"`, 'WIRECAGESRV_REGISTER_RATE=100', 'WIRECAGESRV_MAX_FLOWS_PER_PEER=1'];
-      writeSettings(settings, ['# as a unit\'s EnvironmentFile= would hold it', '', ...first, '; the flag wins over the line above', `WIRECAGESRV_CONFIG_FILE=${settings}`]);
+      writeSettings(settings, [
+        "# as a unit's EnvironmentFile= would hold it",
+        '',
+        ...first,
+        '; the flag wins over the line above',
+        `WIRECAGESRV_CONFIG_FILE=${settings}`,
+      ]);
       // The kernel run starts as the unit does: systemd's EnvironmentFile= has put the same file into the
       // environment, which names the file itself; variables holding the file's values do not pin them.
       const asUnit = mode === 'kernel';
-      const unitEnv = { WIRECAGESRV_CONFIG_FILE: settings, WIRECAGESRV_ALLOW_DEST: '10.99.1.0/24', WIRECAGESRV_REGISTER_RATE: '100', WIRECAGESRV_MAX_FLOWS_PER_PEER: '1' };
+      const unitEnv = {
+        WIRECAGESRV_CONFIG_FILE: settings,
+        WIRECAGESRV_ALLOW_DEST: '10.99.1.0/24',
+        WIRECAGESRV_REGISTER_RATE: '100',
+        WIRECAGESRV_MAX_FLOWS_PER_PEER: '1',
+      };
       notify = new NotifyListener(join(l.dir, 'notify'));
       server = await startWirecagesrv(l, {
         allowInternet: false,
-        args: [...(asUnit ? [] : ['--config-file', settings]), '--nat', mode, '--admin-token-file', adminFile, '--metrics-listen', METRICS(), '--max-flows-per-peer', '64',
-          '--dns-upstream', `${INET4}:5399`],
+        args: [
+          ...(asUnit ? [] : ['--config-file', settings]),
+          '--nat',
+          mode,
+          '--admin-token-file',
+          adminFile,
+          '--metrics-listen',
+          METRICS(),
+          '--max-flows-per-peer',
+          '64',
+          '--dns-upstream',
+          `${INET4}:5399`,
+        ],
         env: { NOTIFY_SOCKET: notify.path, ...(asUnit ? unitEnv : {}) },
       });
       await notify.ready(server);
@@ -92,10 +115,16 @@ for (const mode of ['userspace', 'kernel'] as const) {
       const r = await runCaged(who, ['sh', '-c', script]);
       assert.equal(r.code, 0, `${r.stderr}\n${server!.describe()}`);
       // The kernel NAT's reset answers the SYN itself (the connect is refused); the userspace NAT's follows an accept.
-      return r.stdout.trim().split('\n').map((line) => (mode === 'kernel' && line === 'connect-error ECONNREFUSED' ? 'reset' : line));
+      return r.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (mode === 'kernel' && line === 'connect-error ECONNREFUSED' ? 'reset' : line));
     };
     const probes = (...runs: string[][]) => probesAs(l, ...runs);
-    const viaCli = () => l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `http://${l.srvAddr}:8443`, '--admin-token-file', adminFile], { env: { PATH: process.env.PATH } });
+    const viaCli = () =>
+      l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `http://${l.srvAddr}:8443`, '--admin-token-file', adminFile], {
+        env: { PATH: process.env.PATH },
+      });
 
     async function sighup(): Promise<void> {
       const from = notify!.got.length;
@@ -114,7 +143,9 @@ for (const mode of ['userspace', 'kernel'] as const) {
       assert.deepEqual(await probes(['tcp', LAN_HOST, '8080'], ['tcp', INET4, '8080']), ['reset', 'data HTTP/1.1 200 OK']);
       assert.doesNotMatch(server!.output(), / debug: /, 'debug lines before the file asked for them');
       let finished = false;
-      const download = runCaged(l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:8080/big | sha256sum`], { timeoutMs: 170_000 }).finally(() => {
+      const download = runCaged(l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:8080/big | sha256sum`], {
+        timeoutMs: 170_000,
+      }).finally(() => {
         finished = true;
       });
       // Every peer so far, summed: the cages of the tests before are registered too.
@@ -122,9 +153,19 @@ for (const mode of ['userspace', 'kernel'] as const) {
         const text = (await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${METRICS()}/metrics`])).stdout;
         return [...text.matchAll(/^wireguard_peer_transmit_bytes_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
       };
-      await waitFor(async () => (await sent()) >= 1 << 20, { what: 'the download to be under way', timeoutMs: 30_000, intervalMs: 100, describe: () => server!.describe() });
+      await waitFor(async () => (await sent()) >= 1 << 20, {
+        what: 'the download to be under way',
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        describe: () => server!.describe(),
+      });
 
-      writeSettings(settings, ['WIRECAGESRV_ALLOW_DEST=192.168.99.0/24', 'WIRECAGESRV_REGISTER_RATE=100', 'WIRECAGESRV_LOG_LEVEL=debug', 'WIRECAGESRV_MAX_FLOWS_PER_PEER=1']);
+      writeSettings(settings, [
+        'WIRECAGESRV_ALLOW_DEST=192.168.99.0/24',
+        'WIRECAGESRV_REGISTER_RATE=100',
+        'WIRECAGESRV_LOG_LEVEL=debug',
+        'WIRECAGESRV_MAX_FLOWS_PER_PEER=1',
+      ]);
       await sighup();
       assert.match(server!.output(), /reloaded \(SIGHUP\): auth-token, admin-token, settings; changed: allow-dest, log-level$/m);
       assert.equal(finished, false, 'the download ended before the reload was over: it proves nothing (make it longer)');
@@ -135,7 +176,7 @@ for (const mode of ['userspace', 'kernel'] as const) {
       const other = { ...l, env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } };
       await addServer(other, 'lab');
       assert.deepEqual(await probesAs(other, ['tcp', LAN_HOST, '8080'], ['tcp', INET4, '8080']), ['data HTTP/1.1 200 OK', 'reset']);
-      assert.equal(finished, false, 'the download ended before the other cage\'s probes: it proves nothing (make it longer)');
+      assert.equal(finished, false, "the download ended before the other cage's probes: it proves nothing (make it longer)");
       const r = await download;
       assert.equal(r.code, 0, `${r.stderr}\n${server!.describe()}`);
       assert.equal(r.stdout.split(/\s/)[0], bigSha256, 'the flow the new policy forbids was cut or damaged');
@@ -149,43 +190,69 @@ for (const mode of ['userspace', 'kernel'] as const) {
       writeSettings(settings, ['WIRECAGESRV_ALLOW_DEST=10.99.1.0/24', 'WIRECAGESRV_ALOW_LAN=1']);
       const r = await viaCli();
       assert.equal(r.code, 1, r.stdout);
-      assert.match(r.stderr, new RegExp(`HTTP 422: ${settings.replace(/[.\\/]/g, '\\$&')}:2: WIRECAGESRV_ALOW_LAN is no setting of wirecagesrv up`));
+      assert.match(
+        r.stderr,
+        new RegExp(`HTTP 422: ${settings.replace(/[.\\/]/g, '\\$&')}:2: WIRECAGESRV_ALOW_LAN is no setting of wirecagesrv up`),
+      );
       writeSettings(settings, ['WIRECAGESRV_ALLOW_DEST=10.99.1.0/24', 'WIRECAGESRV_MAX_FLOWS=0']);
       const zero = await viaCli();
       assert.equal(zero.code, 1, zero.stdout);
-      assert.match(zero.stderr, /HTTP 422: \S+wirecagesrv\.env:2: WIRECAGESRV_MAX_FLOWS: expected an integer greater than or equal to 1 but received: 0/);
-      assert.match(server!.output(), /reload \(POST \/v1\/reload\) refused, serving on with what was loaded before: \S+:2: WIRECAGESRV_MAX_FLOWS/);
+      assert.match(
+        zero.stderr,
+        /HTTP 422: \S+wirecagesrv\.env:2: WIRECAGESRV_MAX_FLOWS: expected an integer greater than or equal to 1 but received: 0/,
+      );
+      assert.match(
+        server!.output(),
+        /reload \(POST \/v1\/reload\) refused, serving on with what was loaded before: \S+:2: WIRECAGESRV_MAX_FLOWS/,
+      );
       // Still the LAN open and the internet refused, as the last good file said.
       assert.deepEqual(await probes(['tcp', LAN_HOST, '8080'], ['tcp', INET4, '8080']), ['data HTTP/1.1 200 OK', 'reset']);
     });
 
     it('answers `wirecagesrv reload` with what a flag pins and what needs a restart', async () => {
-      writeSettings(settings, ['WIRECAGESRV_ALLOW_DEST=192.168.99.0/24', 'WIRECAGESRV_REGISTER_RATE=100', 'WIRECAGESRV_MAX_FLOWS_PER_PEER=1', 'WIRECAGESRV_MTU=1400']);
+      writeSettings(settings, [
+        'WIRECAGESRV_ALLOW_DEST=192.168.99.0/24',
+        'WIRECAGESRV_REGISTER_RATE=100',
+        'WIRECAGESRV_MAX_FLOWS_PER_PEER=1',
+        'WIRECAGESRV_MTU=1400',
+      ]);
       const r = await viaCli();
       assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n${server!.describe()}`);
       assert.match(r.stdout, /^reloaded: auth-token, admin-token, settings; changed: log-level$/m);
-      assert.match(r.stdout, /^not reloaded: WIRECAGESRV_MAX_FLOWS_PER_PEER \(\S+:3\) is not applied: --max-flows-per-peer is pinned by a flag, which wins over the file$/m);
-      assert.match(r.stdout, /^not reloaded: WIRECAGESRV_MTU changed in \S+ since the start: it is read at start only and needs a restart$/m);
+      assert.match(
+        r.stdout,
+        /^not reloaded: WIRECAGESRV_MAX_FLOWS_PER_PEER \(\S+:3\) is not applied: --max-flows-per-peer is pinned by a flag, which wins over the file$/m,
+      );
+      assert.match(
+        r.stdout,
+        /^not reloaded: WIRECAGESRV_MTU changed in \S+ since the start: it is read at start only and needs a restart$/m,
+      );
       // The log level went back to the default with its line: no debug line after this reload's own.
       const from = server!.output().length;
       assert.deepEqual(await probes(['tcp', LAN_HOST, '8080']), ['data HTTP/1.1 200 OK']);
       assert.doesNotMatch(server!.output().slice(from), / debug: /);
     });
 
-    it(mode === 'userspace' ? 'lowers --max-flows live for new flows' : 'keeps the kernel NAT\'s --max-flows, and says it needs a restart', async () => {
-      writeSettings(settings, ['WIRECAGESRV_ALLOW_DEST=10.99.1.0/24', 'WIRECAGESRV_REGISTER_RATE=100', 'WIRECAGESRV_MAX_FLOWS=1']);
-      const r = await viaCli();
-      assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n${server!.describe()}`);
-      if (mode === 'userspace') {
-        assert.match(r.stdout, /^reloaded: .*; changed: allow-dest, max-flows$/m);
-      } else {
-        assert.match(r.stdout, /^reloaded: .*; changed: allow-dest$/m);
-        assert.match(r.stdout, /^not reloaded: --max-flows and --max-flows-per-peer of the kernel NAT are counted in nftables sets made at start: they need a restart$/m);
-      }
-      const held = await runCaged(l, ['sh', '-c', `${process.execPath} -e "${HELD}"`]);
-      assert.equal(held.code, 0, `${held.stderr}\n${server!.describe()}`);
-      assert.equal(held.stdout.trim(), mode === 'userspace' ? 'limited' : 'both', server!.describe());
-    });
+    it(
+      mode === 'userspace' ? 'lowers --max-flows live for new flows' : "keeps the kernel NAT's --max-flows, and says it needs a restart",
+      async () => {
+        writeSettings(settings, ['WIRECAGESRV_ALLOW_DEST=10.99.1.0/24', 'WIRECAGESRV_REGISTER_RATE=100', 'WIRECAGESRV_MAX_FLOWS=1']);
+        const r = await viaCli();
+        assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n${server!.describe()}`);
+        if (mode === 'userspace') {
+          assert.match(r.stdout, /^reloaded: .*; changed: allow-dest, max-flows$/m);
+        } else {
+          assert.match(r.stdout, /^reloaded: .*; changed: allow-dest$/m);
+          assert.match(
+            r.stdout,
+            /^not reloaded: --max-flows and --max-flows-per-peer of the kernel NAT are counted in nftables sets made at start: they need a restart$/m,
+          );
+        }
+        const held = await runCaged(l, ['sh', '-c', `${process.execPath} -e "${HELD}"`]);
+        assert.equal(held.code, 0, `${held.stderr}\n${server!.describe()}`);
+        assert.equal(held.stdout.trim(), mode === 'userspace' ? 'limited' : 'both', server!.describe());
+      },
+    );
   });
 }
 
@@ -195,17 +262,32 @@ describe('wirecagesrv up --config-file refuses a bad file before it starts', fun
   after(() => lab.teardown());
 
   const cases: { what: string; lines: string[]; err: RegExp }[] = [
-    { what: 'a name that is no setting', lines: ['# ok', 'WIRECAGESRV_NOPE=1'], err: /:2: WIRECAGESRV_NOPE is no setting of wirecagesrv up/ },
+    {
+      what: 'a name that is no setting',
+      lines: ['# ok', 'WIRECAGESRV_NOPE=1'],
+      err: /:2: WIRECAGESRV_NOPE is no setting of wirecagesrv up/,
+    },
     { what: 'a line that is not NAME=value', lines: ['WIRECAGESRV_LOG_LEVEL=info', 'export WIRECAGESRV_MTU'], err: /:2: not NAME=value/ },
-    { what: 'text after a closing quote', lines: ['WIRECAGESRV_ALLOW_DEST="10.0.0.0/8" x'], err: /:1: WIRECAGESRV_ALLOW_DEST: text after the closing quote/ },
-    { what: 'a value oclif refuses as it refuses the variable', lines: ['WIRECAGESRV_MAX_FLOWS=0'], err: /bad\.env:1: WIRECAGESRV_MAX_FLOWS: Parsing --max-flows Expected an integer greater than or equal to 1 but received: 0/ },
+    {
+      what: 'text after a closing quote',
+      lines: ['WIRECAGESRV_ALLOW_DEST="10.0.0.0/8" x'],
+      err: /:1: WIRECAGESRV_ALLOW_DEST: text after the closing quote/,
+    },
+    {
+      what: 'a value oclif refuses as it refuses the variable',
+      lines: ['WIRECAGESRV_MAX_FLOWS=0'],
+      err: /bad\.env:1: WIRECAGESRV_MAX_FLOWS: Parsing --max-flows Expected an integer greater than or equal to 1 but received: 0/,
+    },
   ];
   for (const c of cases) {
     it(`refuses ${c.what}`, async () => {
       const dir = await lab.tempDir();
       const file = join(dir, 'bad.env');
       writeSettings(file, c.lines);
-      const r = await run(process.execPath, [SRV_BIN, 'up', '--config-file', file, '--state', join(dir, 'registry.db')], { env: { PATH: process.env.PATH, HOME: dir }, timeoutMs: 20_000 });
+      const r = await run(process.execPath, [SRV_BIN, 'up', '--config-file', file, '--state', join(dir, 'registry.db')], {
+        env: { PATH: process.env.PATH, HOME: dir },
+        timeoutMs: 20_000,
+      });
       assert.notEqual(r.code, 0, r.stdout);
       assert.match(r.stderr, c.err);
     });

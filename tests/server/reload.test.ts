@@ -14,7 +14,20 @@ import { startFixture } from '../lib/cage.js';
 import { Lab } from '../lib/netns.js';
 import { NotifyListener } from '../lib/notify-listener.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, SRV_BIN, SRV_TOKEN, addServer, labCertificate, runCaged, scrapeMetric, srvLab, startWirecagesrv, startWirecagesrvTls, type LabCert, type SrvLab } from '../lib/srv-lab.js';
+import {
+  INET4,
+  SRV_BIN,
+  SRV_TOKEN,
+  addServer,
+  labCertificate,
+  runCaged,
+  scrapeMetric,
+  srvLab,
+  startWirecagesrv,
+  startWirecagesrvTls,
+  type LabCert,
+  type SrvLab,
+} from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 
@@ -54,13 +67,18 @@ describe('wirecagesrv reload keeps NAT flows and WireGuard sessions', function (
     const credentials = await lab.tempDir();
     adminFile = await writeSecretFile(credentials, 'admin-token', `${ADMIN_TOKEN}\n`);
     notify = new NotifyListener(join(l.dir, 'notify'));
-    server = await startWirecagesrv(l, { args: ['--metrics-listen', METRICS()], env: { NOTIFY_SOCKET: notify.path, CREDENTIALS_DIRECTORY: credentials } });
+    server = await startWirecagesrv(l, {
+      args: ['--metrics-listen', METRICS()],
+      env: { NOTIFY_SOCKET: notify.path, CREDENTIALS_DIRECTORY: credentials },
+    });
     await notify.ready(server);
     await addServer(l, 'lab');
   });
 
   const reloadCommand = (tokenFile: string) =>
-    l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `http://${l.srvAddr}:8443`, '--admin-token-file', tokenFile], { env: { PATH: process.env.PATH } });
+    l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `http://${l.srvAddr}:8443`, '--admin-token-file', tokenFile], {
+      env: { PATH: process.env.PATH },
+    });
 
   /** One reload, over the API or by SIGHUP, waited for by its RELOADING=1 and the READY=1 after it. */
   async function reload(how: 'SIGHUP' | 'api'): Promise<void> {
@@ -80,7 +98,9 @@ describe('wirecagesrv reload keeps NAT flows and WireGuard sessions', function (
 
   it('carries a download through a cage across SIGHUP, SIGHUP and `wirecagesrv reload`: SHA-256-identical', async () => {
     let finished = false;
-    const download = runCaged(l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:8080/big | sha256sum`], { timeoutMs: 170_000 }).finally(() => {
+    const download = runCaged(l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:8080/big | sha256sum`], {
+      timeoutMs: 170_000,
+    }).finally(() => {
       finished = true;
     });
     // The download is under way before the first reload: a MiB sent to the cage already (nothing else sends that much).
@@ -153,17 +173,26 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
     copyFileSync(first.cert, certFile);
     copyFileSync(first.key, keyFile);
     adminFile = await writeSecretFile(dir, 'admin-token', `${ADMIN_TOKEN}\n`);
-    server = await startWirecagesrvTls(l, { cert: certFile, key: keyFile, fingerprint: first.fingerprint }, ca.cert, { args: ['--admin-token-file', adminFile] });
+    server = await startWirecagesrvTls(l, { cert: certFile, key: keyFile, fingerprint: first.fingerprint }, ca.cert, {
+      args: ['--admin-token-file', adminFile],
+    });
   });
 
   /** The SHA-256 fingerprint of the certificate a fresh TLS handshake with the API gets. */
   async function served(): Promise<string> {
-    const r = await l.cli.runOrThrow('sh', ['-c', `openssl s_client -connect ${l.srvAddr}:8443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`]);
+    const r = await l.cli.runOrThrow('sh', [
+      '-c',
+      `openssl s_client -connect ${l.srvAddr}:8443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
+    ]);
     return r.stdout.trim().replace(/^[^=]*=/, '');
   }
 
   async function reload(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `https://${l.srvAddr}:8443`, '--ca-file', ca.cert, '--admin-token-file', adminFile], { env: { PATH: process.env.PATH } });
+    return l.cli.run(
+      process.execPath,
+      [SRV_BIN, 'reload', '--api', `https://${l.srvAddr}:8443`, '--ca-file', ca.cert, '--admin-token-file', adminFile],
+      { env: { PATH: process.env.PATH } },
+    );
   }
 
   /** POST /v1/register with `token` for a fresh key: the HTTP status. */
@@ -172,8 +201,24 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
     const header = await writeSecretFile(dir, 'auth-header', `Authorization: Bearer ${token}\n`);
     const body = join(dir, 'register.json');
     await writeFile(body, JSON.stringify({ client_public_key: key.publicKey }));
-    const r = await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca.cert, '-H', 'Content-Type: application/json',
-      '-H', `@${header}`, '--data-binary', `@${body}`, `https://${l.srvAddr}:8443/v1/register`]);
+    const r = await l.cli.runOrThrow('curl', [
+      '-sS',
+      '--max-time',
+      '5',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--cacert',
+      ca.cert,
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      `@${header}`,
+      '--data-binary',
+      `@${body}`,
+      `https://${l.srvAddr}:8443/v1/register`,
+    ]);
     return Number(r.stdout);
   }
 
@@ -193,9 +238,21 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
   });
 
   const refusals: { what: string; spoil: () => Promise<void>; reason: RegExp }[] = [
-    { what: 'a certificate file that is not PEM', spoil: () => Promise.resolve(replaceFile(certFile, 'not a certificate\n')), reason: /the TLS certificate \S+tls\.pem and key \S+tls\.key cannot be used: / },
-    { what: 'a certificate of another key', spoil: async () => replaceFile(certFile, await readFile(first.cert)), reason: /cannot be used: .*key values mismatch/ },
-    { what: 'an empty token file', spoil: () => Promise.resolve(replaceFile(l.tokenFile, '\n')), reason: /the registration token is empty/ },
+    {
+      what: 'a certificate file that is not PEM',
+      spoil: () => Promise.resolve(replaceFile(certFile, 'not a certificate\n')),
+      reason: /the TLS certificate \S+tls\.pem and key \S+tls\.key cannot be used: /,
+    },
+    {
+      what: 'a certificate of another key',
+      spoil: async () => replaceFile(certFile, await readFile(first.cert)),
+      reason: /cannot be used: .*key values mismatch/,
+    },
+    {
+      what: 'an empty token file',
+      spoil: () => Promise.resolve(replaceFile(l.tokenFile, '\n')),
+      reason: /the registration token is empty/,
+    },
   ];
   for (const c of refusals) {
     it(`refuses the reload for ${c.what}, saying so; the certificate and tokens served before keep serving`, async () => {

@@ -11,7 +11,18 @@ import { promisify } from 'node:util';
 import { Lab } from '../lib/netns.js';
 import { NotifyListener } from '../lib/notify-listener.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, SRV_APP, SRV_BIN, SRV_TOKEN, SUBNET6, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import {
+  GATEWAY4,
+  SRV_APP,
+  SRV_BIN,
+  SRV_TOKEN,
+  SUBNET6,
+  addServer,
+  runCaged,
+  srvLab,
+  startWirecagesrv,
+  type SrvLab,
+} from '../lib/srv-lab.js';
 import { openTunToEveryone } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
@@ -60,7 +71,9 @@ describe('wirecagesrv systemd units', function () {
 
   it('keep capabilities out of the plain unit and give the kernel drop-in only CAP_NET_ADMIN and CAP_SYS_ADMIN', async () => {
     const plain = await analyze(['security', '--offline=yes', unitCopy(dir, 'wirecagesrv.service')]);
-    process.stdout.write(`      systemd-analyze security wirecagesrv.service: ${/Overall exposure level for \S+: (.*)$/m.exec(plain.stdout)?.[1]}\n`);
+    process.stdout.write(
+      `      systemd-analyze security wirecagesrv.service: ${/Overall exposure level for \S+: (.*)$/m.exec(plain.stdout)?.[1]}\n`,
+    );
     assert.match(plain.stdout, /✓ CapabilityBoundingSet=~CAP_SYS_ADMIN/);
     assert.match(plain.stdout, /✓ CapabilityBoundingSet=~CAP_NET_ADMIN/);
     assert.match(plain.stdout, /✓ NoNewPrivileges=/);
@@ -79,7 +92,10 @@ describe('wirecagesrv systemd units', function () {
   });
 });
 
-const isStage2 = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.endsWith('stage2/main.js'));
+const isStage2 = (pid: number) =>
+  readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\0')
+    .some((a) => a.endsWith('stage2/main.js'));
 
 describe('wirecagesrv up under a Type=notify supervisor', function () {
   this.timeout(120_000);

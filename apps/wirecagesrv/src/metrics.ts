@@ -40,21 +40,29 @@ export interface ServerMetricSources {
 export const EXPIRING_WITHIN_S = 86_400;
 
 export function registerServerMetrics(metrics: Registry, s: ServerMetricSources): void {
-  const gauge = (d: MetricDefinition, fill: Fill) => metrics.registerMetric(scrapedGauge({ name: d.name, help: d.help, labelNames: [...d.labels] }, fill));
-  const counter = (d: MetricDefinition, fill: Fill) => metrics.registerMetric(scrapedCounter({ name: d.name, help: d.help, labelNames: [...d.labels] }, fill));
+  const gauge = (d: MetricDefinition, fill: Fill) =>
+    metrics.registerMetric(scrapedGauge({ name: d.name, help: d.help, labelNames: [...d.labels] }, fill));
+  const counter = (d: MetricDefinition, fill: Fill) =>
+    metrics.registerMetric(scrapedCounter({ name: d.name, help: d.help, labelNames: [...d.labels] }, fill));
   processMetrics(metrics);
 
   gauge(SRV_PEERS_REGISTERED, (set) => set({}, s.registry.count()));
   gauge(SRV_PEERS_MAX, (set) => set({}, s.registry.maxPeers));
   // Leases already run out but not yet swept count too: they are about to go.
-  gauge(SRV_PEERS_EXPIRING, (set) => set({ within: String(EXPIRING_WITHIN_S) }, s.registry.expired(Date.now() + EXPIRING_WITHIN_S * 1000).length));
+  gauge(SRV_PEERS_EXPIRING, (set) =>
+    set({ within: String(EXPIRING_WITHIN_S) }, s.registry.expired(Date.now() + EXPIRING_WITHIN_S * 1000).length),
+  );
   gauge(SRV_FORWARDS_LISTENING, (set) => set({}, s.forwards.openCount));
 
   const requests = s.requests ?? apiRequestStats;
   counter(SRV_API_REQUESTS, (set) => {
     for (const r of requests.entries()) set({ route: r.route, status: r.status }, r.count);
   });
-  registerScrapedHistogram(metrics, { name: SRV_API_REQUEST_DURATION.name, help: SRV_API_REQUEST_DURATION.help, keyLabel: 'route' }, requests.durations);
+  registerScrapedHistogram(
+    metrics,
+    { name: SRV_API_REQUEST_DURATION.name, help: SRV_API_REQUEST_DURATION.help, keyLabel: 'route' },
+    requests.durations,
+  );
 
   const nat = s.nat;
   if (!nat) return;

@@ -99,7 +99,14 @@ function peerRoutes(p: PeerRecord) {
 
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.logger ?? silentLogger;
-  const registry = Registry.open({ path: cfg.statePath, subnet: cfg.subnet, subnet6: cfg.subnet6, maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS, leaseMs: cfg.leaseMs, logger: log });
+  const registry = Registry.open({
+    path: cfg.statePath,
+    subnet: cfg.subnet,
+    subnet6: cfg.subnet6,
+    maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS,
+    leaseMs: cfg.leaseMs,
+    logger: log,
+  });
   const cleanup = new CleanupStack();
   cleanup.push(() => registry.close());
   try {
@@ -113,7 +120,11 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
 
 /** Everything after the registry, each part's close pushed onto `cleanup` as soon as it is open. */
 async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupStack, log: Logger): Promise<RunningServer> {
-  const forwards = new ForwardManager({ listenAddress: cfg.forwardListenAddress, ports: cfg.forwardPorts ?? DEFAULT_FORWARD_PORTS, logger: log });
+  const forwards = new ForwardManager({
+    listenAddress: cfg.forwardListenAddress,
+    ports: cfg.forwardPorts ?? DEFAULT_FORWARD_PORTS,
+    logger: log,
+  });
   const peers = registry.list();
   const dev = newDevice(cfg, registry.maxPeers, peers.length, log);
   cleanup.push(() => dev.down());
@@ -182,7 +193,9 @@ function loadPeers(dev: Device, cfg: ServerConfig, peers: PeerRecord[], registry
   const publicKey = keyToBase64(dev.publicKey!);
   for (const p of peers) {
     if (p.publicKey === publicKey) {
-      throw new Error(`the registry ${cfg.statePath} holds a peer with the server's own public key; was the server key changed? Remove that peer first`);
+      throw new Error(
+        `the registry ${cfg.statePath} holds a peer with the server's own public key; was the server key changed? Remove that peer first`,
+      );
     }
     dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true, endpoint: recentEndpoint(p) });
   }
@@ -200,15 +213,19 @@ async function startNatFor(dev: Device, registry: Registry, cfg: ServerConfig, l
   const pool = registry.pool;
   // Loaded only when asked for: the NAT brings the TUN addon, which `up`'s first stage never needs.
   const { startNat } = await import('./nat/index.js');
-  return startNat(dev, {
-    ...cfg.nat!,
-    mtu: cfg.mtu,
-    gateway4: `${pool.server4}/${pool.subnet4.cidr.prefix}`,
-    gateway6: `${pool.server6}/${pool.subnet6.cidr.prefix}`,
-    serverPools: [pool.subnet4.text, pool.subnet6.text],
-    // The data plane cuts and seals offloaded super-packets in every mode (workers 0: inline).
-    offload: true,
-  }, log);
+  return startNat(
+    dev,
+    {
+      ...cfg.nat!,
+      mtu: cfg.mtu,
+      gateway4: `${pool.server4}/${pool.subnet4.cidr.prefix}`,
+      gateway6: `${pool.server6}/${pool.subnet6.cidr.prefix}`,
+      serverPools: [pool.subnet4.text, pool.subnet6.text],
+      // The data plane cuts and seals offloaded super-packets in every mode (workers 0: inline).
+      offload: true,
+    },
+    log,
+  );
 }
 
 /**
@@ -272,7 +289,12 @@ function apiHandler(
 }
 
 /** What /readyz checks: the registry takes a write, WireGuard's socket is bound, the NAT (if any) is up. */
-function readinessChecks(cfg: ServerConfig, writable: ReadinessCheck, udp: { readonly port: number }, nat: ReadyNat | null): Record<string, ReadinessCheck> {
+function readinessChecks(
+  cfg: ServerConfig,
+  writable: ReadinessCheck,
+  udp: { readonly port: number },
+  nat: ReadyNat | null,
+): Record<string, ReadinessCheck> {
   const fds = cfg.wgSockets ? [cfg.wgSockets.fd4, cfg.wgSockets.fd6] : [];
   const checks: Record<string, ReadinessCheck> = { registry: writable, wireguard: wireGuardBound(fds, () => udp.port) };
   if (nat) checks.nat = () => nat.ready();
@@ -302,7 +324,14 @@ async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: L
 
 async function serveMetrics(
   at: string,
-  s: { device: Device; plane: DataPlane | null; registry: Registry; forwards: ForwardManager; nat: ReadyNat | null; readiness: () => Promise<Readiness> },
+  s: {
+    device: Device;
+    plane: DataPlane | null;
+    registry: Registry;
+    forwards: ForwardManager;
+    nat: ReadyNat | null;
+    readiness: () => Promise<Readiness>;
+  },
 ): Promise<{ close(): Promise<void> }> {
   // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
   const { engineMetrics, MetricsServer } = await import('@wirecage/metrics');
@@ -326,4 +355,3 @@ function recentEndpoint(p: PeerRecord): Endpoint | null {
     return null;
   }
 }
-

@@ -41,7 +41,11 @@ export const PROXIED_CLIENT = { 'x-forwarded-for': '192.0.2.100' };
 /** One request over the API's Unix socket; a body goes as JSON unless `headers` name another content-type. */
 export function request(sock: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const h = { ...PROXIED_CLIENT, ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}), ...headers };
+    const h = {
+      ...PROXIED_CLIENT,
+      ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}),
+      ...headers,
+    };
     const req = http.request({ socketPath: sock, method, path, headers: h, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

@@ -42,7 +42,9 @@ function request(socketPath: string, r: Req, tls?: { ca: Buffer; servername: str
         resolve({ status: res.statusCode!, headers: res.headers, body: text === '' ? {} : (JSON.parse(text) as Answer['body']) });
       });
     };
-    const req = tls ? https.request({ ...opts, ca: tls.ca, servername: tls.servername, agent: false }, onRes) : http.request({ ...opts, agent: false }, onRes);
+    const req = tls
+      ? https.request({ ...opts, ca: tls.ca, servername: tls.servername, agent: false }, onRes)
+      : http.request({ ...opts, agent: false }, onRes);
     req.on('error', reject);
     if (r.body !== undefined) req.write(r.body);
     req.end();
@@ -62,7 +64,9 @@ describe('API', () => {
     tmp.cleanup();
   });
 
-  async function serve(over: Partial<ApiOptions> & { subnet?: string } = {}): Promise<{ sock: string; registry: Registry; seen: PeerRecord[] }> {
+  async function serve(
+    over: Partial<ApiOptions> & { subnet?: string } = {},
+  ): Promise<{ sock: string; registry: Registry; seen: PeerRecord[] }> {
     const dir = tmp.make();
     const registry = Registry.open({ path: join(dir, 'r.db'), subnet: over.subnet ?? '10.200.100.0/24', subnet6: 'fd00:aa::/64' });
     registries.push(registry);
@@ -109,17 +113,20 @@ describe('API', () => {
     assert.equal(r.body.lease_expires, api.registry.get(key)!.leaseExpires.toISOString());
     assert.match(String(r.body.lease_expires), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.ok(Math.abs(Date.parse(String(r.body.lease_expires)) - Date.now() - 30 * 86_400_000) < 60_000);
-    assert.deepEqual({ ...r.body, lease_expires: undefined }, {
-      lease_expires: undefined,
-      client_address: '10.200.100.2/24',
-      client_address6: 'fd00:aa::2/64',
-      server_public_key: SERVER_KEY,
-      server_endpoint: 'vpn.example.test:51820',
-      dns: ['10.200.100.1'],
-      mtu: 1420,
-      allowed_ips: ['0.0.0.0/0', '::/0'],
-      persistent_keepalive: 25,
-    });
+    assert.deepEqual(
+      { ...r.body, lease_expires: undefined },
+      {
+        lease_expires: undefined,
+        client_address: '10.200.100.2/24',
+        client_address6: 'fd00:aa::2/64',
+        server_public_key: SERVER_KEY,
+        server_endpoint: 'vpn.example.test:51820',
+        dns: ['10.200.100.1'],
+        mtu: 1420,
+        allowed_ips: ['0.0.0.0/0', '::/0'],
+        persistent_keepalive: 25,
+      },
+    );
     assert.equal(api.seen.at(-1)!.publicKey, key, 'the peer was handed to the device');
     assert.equal(api.registry.get(key)!.address4, '10.200.100.2');
   });
@@ -190,7 +197,12 @@ describe('API', () => {
       assert.equal(r.status, 415);
       assert.match(String(r.body.error), /application\/json/);
     }
-    const withCharset = await request(api.sock, { method: 'POST', path: '/v1/register', headers: { 'content-type': 'Application/JSON; charset=utf-8' }, body });
+    const withCharset = await request(api.sock, {
+      method: 'POST',
+      path: '/v1/register',
+      headers: { 'content-type': 'Application/JSON; charset=utf-8' },
+      body,
+    });
     assert.equal(withCharset.status, 200);
   });
 
@@ -239,23 +251,57 @@ describe('API', () => {
     let dir: string;
     before(() => {
       dir = tmp.make();
-      execFileSync('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-        '-subj', '/CN=wirecagesrv.test', '-addext', 'subjectAltName=DNS:wirecagesrv.test',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-      ], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=wirecagesrv.test',
+          '-addext',
+          'subjectAltName=DNS:wirecagesrv.test',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
     });
 
     it('serves the same API with the given certificate', async () => {
       const registry = Registry.open({ path: join(dir, 'r.db') });
       registries.push(registry);
-      const handler = createApiHandler({ registry, authToken: TOKEN, serverPublicKey: SERVER_KEY, serverEndpoint: 'e:1', mtu: 1420, dns: [] });
+      const handler = createApiHandler({
+        registry,
+        authToken: TOKEN,
+        serverPublicKey: SERVER_KEY,
+        serverEndpoint: 'e:1',
+        mtu: 1420,
+        dns: [],
+      });
       const sock = join(dir, 'tls.sock');
       const s = await listenApi(handler, { path: sock }, { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') });
       servers.push(s);
       assert.equal(s.tls, true);
       const tls = { ca: readFileSync(join(dir, 'cert.pem')), servername: 'wirecagesrv.test' };
-      const r = await request(sock, { method: 'POST', path: '/v1/register', headers: { ...json, authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ client_public_key: newPublicKey() }) }, tls);
+      const r = await request(
+        sock,
+        {
+          method: 'POST',
+          path: '/v1/register',
+          headers: { ...json, authorization: `Bearer ${TOKEN}` },
+          body: JSON.stringify({ client_public_key: newPublicKey() }),
+        },
+        tls,
+      );
       assert.equal(r.status, 200);
       assert.match(String(r.body.client_address), /^10\.200\.100\.2\/24$/);
       // The certificate is really checked: another name is refused.
@@ -264,8 +310,14 @@ describe('API', () => {
 
     it('names an unreadable or unusable certificate', async () => {
       const handler = () => {};
-      await assert.rejects(listenApi(handler, { path: join(dir, 'x.sock') }, { certFile: join(dir, 'missing.pem'), keyFile: join(dir, 'key.pem') }), /cannot read the TLS certificate \(--tls-cert\) .*missing\.pem/);
-      await assert.rejects(listenApi(handler, { path: join(dir, 'y.sock') }, { certFile: join(dir, 'key.pem'), keyFile: join(dir, 'cert.pem') }), /cannot be used/);
+      await assert.rejects(
+        listenApi(handler, { path: join(dir, 'x.sock') }, { certFile: join(dir, 'missing.pem'), keyFile: join(dir, 'key.pem') }),
+        /cannot read the TLS certificate \(--tls-cert\) .*missing\.pem/,
+      );
+      await assert.rejects(
+        listenApi(handler, { path: join(dir, 'y.sock') }, { certFile: join(dir, 'key.pem'), keyFile: join(dir, 'cert.pem') }),
+        /cannot be used/,
+      );
     });
   });
 });

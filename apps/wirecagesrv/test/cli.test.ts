@@ -9,7 +9,11 @@ import { tempDirs } from './helpers.js';
 // running server is exercised in a lab in tests/server.
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
 const srv = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 15_000 });
+  spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    timeout: 15_000,
+  });
 
 describe('wirecagesrv binary', function () {
   this.timeout(20_000);
@@ -52,7 +56,17 @@ describe('wirecagesrv binary', function () {
       srv(['keygen', '--out', keyFile]);
       writeFileSync(tokenFile, 'a-long-enough-registration-token\n');
     });
-    const base = () => ['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-endpoint', 'vpn.example.test:51820', '--state', join(dir, 'r.db')];
+    const base = () => [
+      'up',
+      '--private-key-file',
+      keyFile,
+      '--auth-token-file',
+      tokenFile,
+      '--wg-endpoint',
+      'vpn.example.test:51820',
+      '--state',
+      join(dir, 'r.db'),
+    ];
 
     it('without a token', () => {
       const r = srv(['up', '--private-key-file', keyFile, '--wg-endpoint', 'e.test:1', '--state', join(dir, 'r.db')]);
@@ -67,7 +81,9 @@ describe('wirecagesrv binary', function () {
     });
 
     it('with a bad WG_PRIVATE_KEY_B64, naming it but not echoing it', () => {
-      const r = srv(['up', '--auth-token-file', tokenFile, '--wg-endpoint', 'e.test:1', '--state', join(dir, 'r.db')], { WG_PRIVATE_KEY_B64: 'not-a-key-SECRETISH' });
+      const r = srv(['up', '--auth-token-file', tokenFile, '--wg-endpoint', 'e.test:1', '--state', join(dir, 'r.db')], {
+        WG_PRIVATE_KEY_B64: 'not-a-key-SECRETISH',
+      });
       assert.equal(r.status, 1);
       assert.match(r.stderr, /WIRECAGESRV_PRIVATE_KEY_B64 is not a WireGuard key/);
       assert.doesNotMatch(r.stderr, /SECRETISH/);
@@ -88,7 +104,10 @@ describe('wirecagesrv binary', function () {
     it('with a malformed listen address', () => {
       const r = srv([...base(), '--api-listen', 'localhost:80']);
       assert.equal(r.status, 2, 'a usage error');
-      assert.match(r.stderr, /--api-listen "localhost:80" must be IP:PORT, such as 0\.0\.0\.0:8443 or \[::\]:8443: "localhost" is not an IPv4 address$/m);
+      assert.match(
+        r.stderr,
+        /--api-listen "localhost:80" must be IP:PORT, such as 0\.0\.0\.0:8443 or \[::\]:8443: "localhost" is not an IPv4 address$/m,
+      );
     });
 
     it('with a --wg-endpoint clients could not parse', () => {
@@ -97,9 +116,23 @@ describe('wirecagesrv binary', function () {
         ['2001:db8::1:51820', /write an IPv6 address in brackets/],
         ['vpn_example.test:51820', /"vpn_example.test" is not an IPv4 address or host name/],
       ] as const) {
-        const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-endpoint', endpoint, '--state', join(dir, 'r.db')]);
+        const r = srv([
+          'up',
+          '--private-key-file',
+          keyFile,
+          '--auth-token-file',
+          tokenFile,
+          '--wg-endpoint',
+          endpoint,
+          '--state',
+          join(dir, 'r.db'),
+        ]);
         assert.equal(r.status, 2, `${endpoint}: a usage error`);
-        assert.match(r.stderr, new RegExp(`--wg-endpoint "${endpoint.replace(/[.]/g, '\\.')}" must be HOST:PORT \\(IPv6 in brackets\\): ${why.source}`), endpoint);
+        assert.match(
+          r.stderr,
+          new RegExp(`--wg-endpoint "${endpoint.replace(/[.]/g, '\\.')}" must be HOST:PORT \\(IPv6 in brackets\\): ${why.source}`),
+          endpoint,
+        );
       }
     });
 
@@ -107,7 +140,18 @@ describe('wirecagesrv binary', function () {
       const state = join(dir, 'corrupt.db');
       writeFileSync(state, Buffer.alloc(4096, 0x42));
       const before = readFileSync(state);
-      const r = srv(['up', '--private-key-file', keyFile, '--auth-token-file', tokenFile, '--wg-endpoint', 'e.test:1', '--state', state, '--insecure-http']);
+      const r = srv([
+        'up',
+        '--private-key-file',
+        keyFile,
+        '--auth-token-file',
+        tokenFile,
+        '--wg-endpoint',
+        'e.test:1',
+        '--state',
+        state,
+        '--insecure-http',
+      ]);
       assert.equal(r.status, 1);
       assert.match(r.stderr, /the registry .*corrupt\.db is unreadable or corrupt .*left untouched/s);
       assert.deepEqual(readFileSync(state), before);
@@ -116,8 +160,11 @@ describe('wirecagesrv binary', function () {
     it('with plain HTTP on a non-loopback --api-listen, without --insecure-http (a usage error, exit 2)', () => {
       const r = srv([...base(), '--api-listen', '0.0.0.0:8443']);
       assert.equal(r.status, 2, r.stderr);
-      assert.equal(r.stderr, 'wirecagesrv: --api-listen 0.0.0.0:8443 is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ' +
-        'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)\n');
+      assert.equal(
+        r.stderr,
+        'wirecagesrv: --api-listen 0.0.0.0:8443 is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ' +
+          'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)\n',
+      );
     });
 
     it('with a bad --lease or --trusted-proxy (exit 2)', () => {

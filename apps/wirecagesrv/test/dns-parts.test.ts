@@ -33,8 +33,12 @@ describe('DNS forwarder parts', () => {
   });
 
   it('reads the nameservers of a resolv.conf in order, stubs included; none means 127.0.0.1 as for glibc', () => {
-    const text = '# generated\nsearch example.org\nnameserver 127.0.0.53\n  nameserver 2001:db8::1\nnameserver fe80::1%eth0\nnameserver bogus\noptions edns0\n';
-    assert.deepEqual(resolvConfNameservers(text).map((u) => u.address), ['127.0.0.53', '2001:db8::1', 'fe80::1%eth0']);
+    const text =
+      '# generated\nsearch example.org\nnameserver 127.0.0.53\n  nameserver 2001:db8::1\nnameserver fe80::1%eth0\nnameserver bogus\noptions edns0\n';
+    assert.deepEqual(
+      resolvConfNameservers(text).map((u) => u.address),
+      ['127.0.0.53', '2001:db8::1', 'fe80::1%eth0'],
+    );
     const dir = mkdtempSync(join(tmpdir(), 'wcs-dns-'));
     try {
       writeFileSync(join(dir, 'empty.conf'), 'search example.org\n');
@@ -59,7 +63,7 @@ describe('DNS forwarder parts', () => {
     assert.equal(firstQuestion(pointer), null);
   });
 
-  it('builds SERVFAIL with the query\'s id, opcode, RD and question', () => {
+  it("builds SERVFAIL with the query's id, opcode, RD and question", () => {
     const q = query(0x1234, 'silent.lab');
     const r = servfail(q);
     assert.equal(messageId(r), 0x1234);
@@ -70,6 +74,6 @@ describe('DNS forwarder parts', () => {
     assert.deepEqual(r.subarray(12), q.subarray(12));
     const bare = servfail(Buffer.concat([q.subarray(0, 12), Buffer.from([99])]));
     assert.equal(bare.length, 12);
-    assert.equal(bare.readUInt16BE(4), 0, 'no question when the query\'s was malformed');
+    assert.equal(bare.readUInt16BE(4), 0, "no question when the query's was malformed");
   });
 });

@@ -70,7 +70,13 @@ describe('API /v1/portforward, public_port 0', () => {
     const post = (c: Client, fields: Record<string, unknown>) => {
       const body = JSON.stringify({ client_public_key: c.key, ...fields });
       const proof = proofFor(c, serverPub, { method: 'POST', route: '/v1/portforward', body });
-      return request(sock, 'POST', '/v1/portforward', { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, [PROOF_HEADER]: proof }, body);
+      return request(
+        sock,
+        'POST',
+        '/v1/portforward',
+        { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, [PROOF_HEADER]: proof },
+        body,
+      );
     };
     return { registry, client, post };
   }
@@ -88,7 +94,10 @@ describe('API /v1/portforward, public_port 0', () => {
     assert.equal(refused.length, 4);
     for (const r of refused) {
       assert.equal(r.status, 503);
-      assert.equal(r.body.error, `no tcp port is free among the ports this server forwards (${range.low}-${range.high}): every one is taken; remove a forward or ask for a wider --forward-ports`);
+      assert.equal(
+        r.body.error,
+        `no tcp port is free among the ports this server forwards (${range.low}-${range.high}): every one is taken; remove a forward or ask for a wider --forward-ports`,
+      );
     }
     // The same numbers in the other protocol are other ports.
     const udp = await s.post(clients[0]!, { protocol: 'udp', public_port: 0, target_port: 53 });

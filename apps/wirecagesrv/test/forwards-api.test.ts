@@ -76,7 +76,13 @@ describe('API /v1/portforward', () => {
 
   const json = { 'content-type': 'application/json' };
   /** A client's request: the registration token as Bearer and a proof, unless told otherwise. */
-  function call(api: Api, method: 'POST' | 'DELETE', c: Client, fields: Record<string, unknown>, o: { token?: string | null; proof?: string | null; key?: string } = {}) {
+  function call(
+    api: Api,
+    method: 'POST' | 'DELETE',
+    c: Client,
+    fields: Record<string, unknown>,
+    o: { token?: string | null; proof?: string | null; key?: string } = {},
+  ) {
     const body = JSON.stringify({ client_public_key: o.key ?? c.key, ...fields });
     const headers: Record<string, string> = { ...json };
     if (o.token !== null) headers.authorization = `Bearer ${o.token ?? TOKEN}`;
@@ -105,18 +111,21 @@ describe('API /v1/portforward', () => {
     const port = await freePort();
     const r = await call(api, 'POST', a, { protocol: 'tcp', public_port: port, target_port: 8080 });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    assert.deepEqual({ ...r.body, created_at: undefined }, {
-      protocol: 'tcp',
-      public_port: port,
-      target_port: 8080,
-      client_public_key: a.key,
-      client_address: '10.200.100.2',
-      client_address6: 'fd00:aa::2',
-      listen_address: '127.0.0.1',
-      public_address: '127.0.0.1',
-      active: true,
-      created_at: undefined,
-    });
+    assert.deepEqual(
+      { ...r.body, created_at: undefined },
+      {
+        protocol: 'tcp',
+        public_port: port,
+        target_port: 8080,
+        client_public_key: a.key,
+        client_address: '10.200.100.2',
+        client_address6: 'fd00:aa::2',
+        listen_address: '127.0.0.1',
+        public_address: '127.0.0.1',
+        active: true,
+        created_at: undefined,
+      },
+    );
     assert.equal(await portTaken(port), true, 'the public port is bound');
     const again = await call(api, 'POST', a, { protocol: 'tcp', public_port: port, target_port: 8080 });
     assert.equal(again.status, 200);
@@ -158,7 +167,10 @@ describe('API /v1/portforward', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ protocol: 'icmp', public_port: 1000, target_port: 1 }, /"protocol" must be "tcp" or "udp"/],
       [{ public_port: 1000, target_port: 1 }, /"protocol"/],
-      [{ protocol: 'tcp', public_port: -1, target_port: 1 }, /"public_port" must be a whole number from 1 to 65535 \(or 0: any free port the server forwards\)/],
+      [
+        { protocol: 'tcp', public_port: -1, target_port: 1 },
+        /"public_port" must be a whole number from 1 to 65535 \(or 0: any free port the server forwards\)/,
+      ],
       // Without --forward-ports there is no range to choose from (forwards-any-port.test.ts has one).
       [{ protocol: 'tcp', public_port: 0, target_port: 1 }, /public_port 0 needs a range of ports to choose from/],
       [{ protocol: 'tcp', public_port: 65536, target_port: 1 }, /"public_port"/],
@@ -171,7 +183,13 @@ describe('API /v1/portforward', () => {
       assert.equal(r.status, 400, JSON.stringify(fields));
       assert.match(String(r.body.error), re);
     }
-    const noKey = await request(api.sock, 'POST', '/v1/portforward', { ...json, authorization: `Bearer ${TOKEN}` }, JSON.stringify({ protocol: 'tcp', public_port: 1, target_port: 1 }));
+    const noKey = await request(
+      api.sock,
+      'POST',
+      '/v1/portforward',
+      { ...json, authorization: `Bearer ${TOKEN}` },
+      JSON.stringify({ protocol: 'tcp', public_port: 1, target_port: 1 }),
+    );
     assert.equal(noKey.status, 400);
     assert.match(String(noKey.body.error), /"client_public_key".*is required/);
     const badKey = await call(api, 'POST', a, { protocol: 'tcp', public_port: 1, target_port: 1 }, { key: 'abc' });
@@ -196,9 +214,21 @@ describe('API /v1/portforward', () => {
     assert.equal(stale.status, 401);
     assert.match(String(stale.body.error), /360[01] s behind the server's clock/);
     const once = proofFor(a, 'POST', body);
-    const first = await request(api.sock, 'POST', '/v1/portforward', { ...json, authorization: `Bearer ${TOKEN}`, [PROOF_HEADER]: once }, body);
+    const first = await request(
+      api.sock,
+      'POST',
+      '/v1/portforward',
+      { ...json, authorization: `Bearer ${TOKEN}`, [PROOF_HEADER]: once },
+      body,
+    );
     assert.equal(first.status, 201);
-    const replay = await request(api.sock, 'POST', '/v1/portforward', { ...json, authorization: `Bearer ${TOKEN}`, [PROOF_HEADER]: once }, body);
+    const replay = await request(
+      api.sock,
+      'POST',
+      '/v1/portforward',
+      { ...json, authorization: `Bearer ${TOKEN}`, [PROOF_HEADER]: once },
+      body,
+    );
     assert.equal(replay.status, 401);
     assert.match(String(replay.body.error), /already used/);
     assert.equal((await list(api, null, { token: 'nope', key: a.key })).status, 401);
@@ -215,7 +245,13 @@ describe('API /v1/portforward', () => {
     const other = await call(api, 'POST', a, { protocol: 'tcp', public_port: port, target_port: 2 }, { proof: proofFor(a, 'POST', body) });
     assert.equal(other.status, 403);
     // Nor does a proof made for DELETE.
-    const asDelete = await call(api, 'POST', a, { protocol: 'tcp', public_port: port, target_port: 1 }, { proof: proofFor(a, 'DELETE', body) });
+    const asDelete = await call(
+      api,
+      'POST',
+      a,
+      { protocol: 'tcp', public_port: port, target_port: 1 },
+      { proof: proofFor(a, 'DELETE', body) },
+    );
     assert.equal(asDelete.status, 403);
     assert.equal(api.registry.forwards.get('tcp', port), undefined);
     // Listing another key's forwards is refused the same way.
@@ -233,7 +269,7 @@ describe('API /v1/portforward', () => {
     assert.equal((await list(api, stranger)).status, 404);
   });
 
-  it('removes only the caller\'s own forwards (403 for another peer\'s); removing frees the port', async () => {
+  it("removes only the caller's own forwards (403 for another peer's); removing frees the port", async () => {
     const port = await freePort();
     assert.equal((await call(api, 'POST', a, { protocol: 'tcp', public_port: port, target_port: 8000 })).status, 201);
     const byB = await call(api, 'DELETE', b, { protocol: 'tcp', public_port: port });
@@ -248,7 +284,7 @@ describe('API /v1/portforward', () => {
     assert.equal(api.registry.forwards.get('tcp', port), undefined);
   });
 
-  it('lists only the caller\'s forwards; the admin token lists and removes any, without a proof', async () => {
+  it("lists only the caller's forwards; the admin token lists and removes any, without a proof", async () => {
     const c = newClient();
     const d = newClient();
     api.registry.register(c.key);
@@ -259,19 +295,33 @@ describe('API /v1/portforward', () => {
     assert.equal((await call(api, 'POST', d, { protocol: 'udp', public_port: pd, target_port: 2 })).status, 201);
     const mine = await list(api, c);
     assert.equal(mine.status, 200);
-    assert.deepEqual((mine.body.forwards as { public_port: number }[]).map((f) => f.public_port), [pc]);
+    assert.deepEqual(
+      (mine.body.forwards as { public_port: number }[]).map((f) => f.public_port),
+      [pc],
+    );
     const all = await list(api, null, { token: ADMIN });
     assert.equal(all.status, 200);
-    const ports = (all.body.forwards as { client_public_key: string; public_port: number }[]).map((f) => `${f.client_public_key}:${f.public_port}`);
+    const ports = (all.body.forwards as { client_public_key: string; public_port: number }[]).map(
+      (f) => `${f.client_public_key}:${f.public_port}`,
+    );
     assert.ok(ports.includes(`${c.key}:${pc}`) && ports.includes(`${d.key}:${pd}`));
     const onlyD = await list(api, null, { token: ADMIN, key: d.key });
-    assert.deepEqual((onlyD.body.forwards as { public_port: number }[]).map((f) => f.public_port), [pd]);
+    assert.deepEqual(
+      (onlyD.body.forwards as { public_port: number }[]).map((f) => f.public_port),
+      [pd],
+    );
     // The admin creates for a peer and removes another's forward, without proofs.
     const pa = await freePort();
     const made = await call(api, 'POST', d, { protocol: 'tcp', public_port: pa, target_port: 3 }, { token: ADMIN, proof: null });
     assert.equal(made.status, 201);
     assert.equal(made.body.client_public_key, d.key);
-    const gone = await request(api.sock, 'DELETE', '/v1/portforward', { ...json, authorization: `Bearer ${ADMIN}` }, JSON.stringify({ protocol: 'tcp', public_port: pc }));
+    const gone = await request(
+      api.sock,
+      'DELETE',
+      '/v1/portforward',
+      { ...json, authorization: `Bearer ${ADMIN}` },
+      JSON.stringify({ protocol: 'tcp', public_port: pc }),
+    );
     assert.equal(gone.status, 200);
     assert.equal(gone.body.client_public_key, c.key);
     assert.equal(await portTaken(pc), false);
@@ -280,7 +330,13 @@ describe('API /v1/portforward', () => {
   it('answers 413 and 415 like /v1/register, and 405 for another method', async () => {
     const big = JSON.stringify({ client_public_key: a.key, pad: 'x'.repeat(17 * 1024) });
     assert.equal((await request(api.sock, 'POST', '/v1/portforward', { ...json, authorization: `Bearer ${TOKEN}` }, big)).status, 413);
-    const plain = await request(api.sock, 'POST', '/v1/portforward', { 'content-type': 'text/plain', authorization: `Bearer ${TOKEN}` }, '{}');
+    const plain = await request(
+      api.sock,
+      'POST',
+      '/v1/portforward',
+      { 'content-type': 'text/plain', authorization: `Bearer ${TOKEN}` },
+      '{}',
+    );
     assert.equal(plain.status, 415);
     const put = await request(api.sock, 'PUT', '/v1/portforward', {});
     assert.equal(put.status, 405);
@@ -321,8 +377,16 @@ describe('API /v1/portforward', () => {
     assert.equal(await portTaken(kept), true, 'listening again after the restart');
     const l = await list(second, c);
     assert.deepEqual(
-      (l.body.forwards as { protocol: string; public_port: number; target_port: number; active: boolean }[]).map((f) => [f.protocol, f.public_port, f.target_port, f.active]),
-      [['tcp', kept, 80, true], ['udp', lost, 53, false]],
+      (l.body.forwards as { protocol: string; public_port: number; target_port: number; active: boolean }[]).map((f) => [
+        f.protocol,
+        f.public_port,
+        f.target_port,
+        f.active,
+      ]),
+      [
+        ['tcp', kept, 80, true],
+        ['udp', lost, 53, false],
+      ],
     );
     const busy = await call(second, 'POST', c, { protocol: 'udp', public_port: lost, target_port: 53 });
     assert.equal(busy.status, 503);
@@ -332,7 +396,7 @@ describe('API /v1/portforward', () => {
     assert.equal(back.body.active, true);
   });
 
-  it('removes a peer\'s forwards with the peer', () => {
+  it("removes a peer's forwards with the peer", () => {
     const c = newClient();
     api.registry.register(c.key);
     api.registry.forwards.add({ protocol: 'tcp', publicPort: 1, targetPort: 1, peerPublicKey: c.key });

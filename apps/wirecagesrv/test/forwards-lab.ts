@@ -48,7 +48,8 @@ export class ForwardLab {
         ip('-n', nat, fam, 'route', 'add', 'local', fam === '-4' ? '0.0.0.0/0' : '::/0', 'dev', 'lo', 'table', '100');
       }
       execFileSync('ip', ['netns', 'exec', nat, 'nft', '-f', '-'], {
-        input: 'table inet wcf {\n chain pre {\n  type filter hook prerouting priority mangle; policy accept;\n  socket transparent 1 meta mark set 1 accept\n }\n}\n',
+        input:
+          'table inet wcf {\n chain pre {\n  type filter hook prerouting priority mangle; policy accept;\n  socket transparent 1 meta mark set 1 accept\n }\n}\n',
       });
       this.fds = { inet: this.open(inet), edge: this.open(edge), nat: this.open(nat), cage: this.open(cage) };
     } catch (err) {

@@ -48,9 +48,15 @@ describe('forward relay (lab)', function () {
   afterEach(async () => {
     await mgr.closeAll();
   });
-  const target = (protocol: 'tcp' | 'udp', publicPort: number, targetPort: number) => ({ protocol, publicPort, targetPort, address4: lab.peer4, address6: lab.peer6 });
+  const target = (protocol: 'tcp' | 'udp', publicPort: number, targetPort: number) => ({
+    protocol,
+    publicPort,
+    targetPort,
+    address4: lab.peer4,
+    address6: lab.peer6,
+  });
 
-  it('relays TCP both ways, and the service sees the remote client\'s own address and port', async () => {
+  it("relays TCP both ways, and the service sees the remote client's own address and port", async () => {
     const seen: string[] = [];
     const srv = await lab.cageTcpServer(8080, 4, (c) => {
       seen.push(`${c.remoteAddress}:${c.remotePort}`);
@@ -109,8 +115,15 @@ describe('forward relay (lab)', function () {
     await mgr.open(target('udp', 9053, 5353));
     const a = await lab.inetUdp();
     const b = await lab.inetUdp();
-    closers.push(() => a.close(), () => b.close());
-    for (const [s, text] of [[a, 'one'], [b, 'two'], [a, 'three']] as const) {
+    closers.push(
+      () => a.close(),
+      () => b.close(),
+    );
+    for (const [s, text] of [
+      [a, 'one'],
+      [b, 'two'],
+      [a, 'three'],
+    ] as const) {
       const got = nextMessage(s);
       s.send(text, 9053, lab.edgeAddress);
       const m = await got;
@@ -118,7 +131,11 @@ describe('forward relay (lab)', function () {
       assert.equal(m.address, lab.edgeAddress, 'the reply comes from the public address');
       assert.equal(m.port, 9053, 'and from the public port');
     }
-    assert.deepEqual(senders, [`${lab.clientAddress}:${a.address().port}`, `${lab.clientAddress}:${b.address().port}`, `${lab.clientAddress}:${a.address().port}`]);
+    assert.deepEqual(senders, [
+      `${lab.clientAddress}:${a.address().port}`,
+      `${lab.clientAddress}:${b.address().port}`,
+      `${lab.clientAddress}:${a.address().port}`,
+    ]);
     assert.equal(mgr.activeFlows('udp', 9053), 2);
     // Idle flows end (idleMs 500 here), and a new datagram opens a new one.
     await new Promise((r) => setTimeout(r, 900));
@@ -128,7 +145,7 @@ describe('forward relay (lab)', function () {
     assert.equal((await got).msg.toString(), 're:four');
   });
 
-  it('relays over IPv6 to the peer\'s IPv6 address on a dual-stack listener', async () => {
+  it("relays over IPv6 to the peer's IPv6 address on a dual-stack listener", async () => {
     const v6 = new ForwardManager({ listenAddress: '::', listenNetnsFd: lab.fds.edge, natNetnsFd: lab.fds.nat });
     closers.push(() => v6.closeAll());
     const seen: string[] = [];
@@ -146,7 +163,10 @@ describe('forward relay (lab)', function () {
   it('refuses a port another program holds with ForwardBindError (EADDRINUSE)', async () => {
     const squatter = await lab.edgeSquatter(9090);
     closers.push(() => squatter.close());
-    await assert.rejects(mgr.open(target('tcp', 9090, 80)), (e: Error) => e instanceof ForwardBindError && e.code === 'EADDRINUSE' && /another program holds it/.test(e.message));
+    await assert.rejects(
+      mgr.open(target('tcp', 9090, 80)),
+      (e: Error) => e instanceof ForwardBindError && e.code === 'EADDRINUSE' && /another program holds it/.test(e.message),
+    );
     assert.equal(mgr.isOpen('tcp', 9090), false);
   });
 

@@ -89,14 +89,31 @@ describe('leases', () => {
     r.register(a, t0);
     r.register(b, t0 + 10 * 60_000);
     r.register(c, t0 + 2 * HOUR);
-    assert.deepEqual(r.expired(t0 + HOUR - 1).map((p) => p.publicKey), []);
-    assert.deepEqual(r.expired(t0 + HOUR).map((p) => p.publicKey), [a], 'expired at its end, inclusive');
-    assert.deepEqual(r.expired(t0 + 2 * HOUR).map((p) => p.publicKey), [a, b], 'oldest first');
+    assert.deepEqual(
+      r.expired(t0 + HOUR - 1).map((p) => p.publicKey),
+      [],
+    );
+    assert.deepEqual(
+      r.expired(t0 + HOUR).map((p) => p.publicKey),
+      [a],
+      'expired at its end, inclusive',
+    );
+    assert.deepEqual(
+      r.expired(t0 + 2 * HOUR).map((p) => p.publicKey),
+      [a, b],
+      'oldest first',
+    );
     // b registers again after the sweep listed it: it is kept.
     r.register(b, t0 + 2 * HOUR);
     assert.equal(r.removeExpired(b, t0 + 2 * HOUR), false);
     assert.equal(r.removeExpired(a, t0 + 2 * HOUR), true);
-    assert.deepEqual(r.list().map((p) => p.publicKey).sort(), [b, c].sort());
+    assert.deepEqual(
+      r
+        .list()
+        .map((p) => p.publicKey)
+        .sort(),
+      [b, c].sort(),
+    );
   });
 
   it('the sweep removes an expired peer as DELETE does: registry row, forwards and their listeners, and onRemoved; a live one stays', async () => {
@@ -126,9 +143,16 @@ describe('leases', () => {
       assert.deepEqual(r.forwards.list(expiring), [], 'its forwards went with it');
       assert.equal(manager.isOpen('tcp', port), false, 'the forward listener is closed');
       assert.equal(await portTaken(port), false, 'the port is free');
-      assert.deepEqual(removed.map((p) => p.publicKey), [expiring], 'onRemoved (device, NAT flows) ran once');
+      assert.deepEqual(
+        removed.map((p) => p.publicKey),
+        [expiring],
+        'onRemoved (device, NAT flows) ran once',
+      );
       assert.ok(r.get(staying), 'a renewed peer stays');
-      assert.ok(lines.some((l) => /removed peer .* 1 forward\(s\)\): its lease ended \d{4}-/.test(l)), lines.join('\n'));
+      assert.ok(
+        lines.some((l) => /removed peer .* 1 forward\(s\)\): its lease ended \d{4}-/.test(l)),
+        lines.join('\n'),
+      );
     } finally {
       await expiry.stop();
       await manager.closeAll();
@@ -144,7 +168,12 @@ describe('leases', () => {
     const r = Registry.open({ path, leaseMs: 1000 });
     open.push(r);
     const removed: string[] = [];
-    const expiry = startLeaseExpiry({ registry: r, manager: new ForwardManager(), onRemoved: (p) => void removed.push(p.publicKey), intervalMs: 60_000 });
+    const expiry = startLeaseExpiry({
+      registry: r,
+      manager: new ForwardManager(),
+      onRemoved: (p) => void removed.push(p.publicKey),
+      intervalMs: 60_000,
+    });
     try {
       // sweep() joins the one started at start, which found the peer.
       assert.equal(await expiry.sweep(), 1);

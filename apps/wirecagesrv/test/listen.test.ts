@@ -15,7 +15,10 @@ describe('plain HTTP refusal', () => {
     assert.equal(plainHttpRefusal({ host: '::1', port: 8443 }, false, false), null);
     assert.equal(plainHttpRefusal({ host: '0.0.0.0', port: 8443 }, true, false), null);
     assert.equal(plainHttpRefusal({ host: '0.0.0.0', port: 8443 }, false, true), null);
-    assert.match(plainHttpRefusal({ host: '0.0.0.0', port: 8443 }, false, false)!, /^--api-listen 0\.0\.0\.0:8443 is not a loopback address: serve it over HTTPS \(--tls-cert FILE --tls-key FILE\), or pass --insecure-http .*tokens travel in clear/);
+    assert.match(
+      plainHttpRefusal({ host: '0.0.0.0', port: 8443 }, false, false)!,
+      /^--api-listen 0\.0\.0\.0:8443 is not a loopback address: serve it over HTTPS \(--tls-cert FILE --tls-key FILE\), or pass --insecure-http .*tokens travel in clear/,
+    );
     assert.match(plainHttpRefusal({ host: '::', port: 443 }, false, false)!, /^--api-listen \[::\]:443 /);
   });
 });
@@ -37,7 +40,12 @@ describe('parseListen (--wg-listen, --api-listen)', () => {
       ['[0.0.0.0]:8443', /"0.0.0.0" is not an IPv6 address$/],
     ];
     for (const [text, why] of cases) {
-      assert.throws(() => parseListen(text, '--api-listen'), (err: Error) => err.message.startsWith(`--api-listen "${text}" must be IP:PORT, such as 0.0.0.0:8443 or [::]:8443: `) && why.test(err.message), text);
+      assert.throws(
+        () => parseListen(text, '--api-listen'),
+        (err: Error) =>
+          err.message.startsWith(`--api-listen "${text}" must be IP:PORT, such as 0.0.0.0:8443 or [::]:8443: `) && why.test(err.message),
+        text,
+      );
     }
   });
 });

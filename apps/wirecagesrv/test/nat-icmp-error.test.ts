@@ -37,7 +37,7 @@ function transportChecksumOk(packet: Buffer, family: 4 | 6, proto: number): bool
 }
 
 describe('NAT ICMP error messages', () => {
-  it('quotes a peer\'s UDP datagram with its own addresses and ports, checksums right (IPv4)', () => {
+  it("quotes a peer's UDP datagram with its own addresses and ports, checksums right (IPv4)", () => {
     const q = quotedBytes(quotedUdp(4, '10.200.100.2', 40000, '198.51.100.7', 53, Buffer.from('query')));
     assert.equal(q.length, 20 + 8 + 5);
     assert.equal(q[0], 0x45);
@@ -58,11 +58,23 @@ describe('NAT ICMP error messages', () => {
     assert.ok(parseCidr('fd00::2').address.equals(u.subarray(8, 24)));
     assert.ok(parseCidr('2001:db8::1').address.equals(u.subarray(24, 40)));
     assert.ok(transportChecksumOk(u, 6, IPPROTO_UDP));
-    const echo6 = quotedBytes({ family: 6, source: 'fd00::2', destination: '2001:db8::1', protocol: IPPROTO_ICMPV6, transport: buildEcho(128, 7, 9, Buffer.from('abc'), false) });
+    const echo6 = quotedBytes({
+      family: 6,
+      source: 'fd00::2',
+      destination: '2001:db8::1',
+      protocol: IPPROTO_ICMPV6,
+      transport: buildEcho(128, 7, 9, Buffer.from('abc'), false),
+    });
     assert.ok(transportChecksumOk(echo6, 6, IPPROTO_ICMPV6));
-    const echo4 = quotedBytes({ family: 4, source: '10.0.0.2', destination: '192.0.2.1', protocol: IPPROTO_ICMP, transport: buildEcho(8, 7, 9, Buffer.from('abcd'), false) });
+    const echo4 = quotedBytes({
+      family: 4,
+      source: '10.0.0.2',
+      destination: '192.0.2.1',
+      protocol: IPPROTO_ICMP,
+      transport: buildEcho(8, 7, 9, Buffer.from('abcd'), false),
+    });
     assert.ok(transportChecksumOk(echo4, 4, IPPROTO_ICMP));
-    assert.deepEqual([echo4.readUInt16BE(24), echo4.readUInt16BE(26)], [7, 9], 'the peer\'s identifier and sequence');
+    assert.deepEqual([echo4.readUInt16BE(24), echo4.readUInt16BE(26)], [7, 9], "the peer's identifier and sequence");
   });
 
   it('cuts the quote to what an error may carry (576 bytes in all for IPv4, 1280 for IPv6), keeping the full lengths in the headers', () => {
@@ -85,13 +97,25 @@ describe('NAT ICMP error messages', () => {
     const frag = buildIcmpError(4, ICMP4_DEST_UNREACH, ICMP4_FRAG_NEEDED, 1280, quoted);
     assert.equal(frag.readUInt16BE(6), 1280);
     assert.equal(internetChecksum(frag), 0);
-    const ptb = buildIcmpError(6, ICMP6_PACKET_TOO_BIG, 0, 1400, quotedBytes(quotedUdp(6, 'fd00::2', 1, '2001:db8::1', 2, Buffer.from('x'))));
+    const ptb = buildIcmpError(
+      6,
+      ICMP6_PACKET_TOO_BIG,
+      0,
+      1400,
+      quotedBytes(quotedUdp(6, 'fd00::2', 1, '2001:db8::1', 2, Buffer.from('x'))),
+    );
     assert.deepEqual([ptb[0], ptb[1], ptb.readUInt16BE(2), ptb.readUInt32BE(4)], [2, 0, 0, 1400]);
   });
 
   it('passes on unreachables, time exceeded and packet too big only; maps a missing route to the unreachable a router sends', () => {
-    assert.deepEqual([3, 11, 5, 12, 0].map((t) => isRelayableError(4, t)), [true, true, false, false, false]);
-    assert.deepEqual([1, 2, 3, 4, 129].map((t) => isRelayableError(6, t)), [true, true, true, false, false]);
+    assert.deepEqual(
+      [3, 11, 5, 12, 0].map((t) => isRelayableError(4, t)),
+      [true, true, false, false, false],
+    );
+    assert.deepEqual(
+      [1, 2, 3, 4, 129].map((t) => isRelayableError(6, t)),
+      [true, true, true, false, false],
+    );
     assert.deepEqual(errorForErrno(4, 'ENETUNREACH'), { type: 3, code: 0 });
     assert.deepEqual(errorForErrno(4, 'EHOSTUNREACH'), { type: 3, code: 1 });
     assert.deepEqual(errorForErrno(6, 'ENETUNREACH'), { type: 1, code: 0 });
@@ -115,7 +139,13 @@ describe('NAT ICMP error sender', () => {
     nl.addAddress('lo', 'fd00:99::1/64');
     nl.close();
     // 127.0.0.9 and fd00:99::9 stand in for the gateways; the "peer" is a socket on loopback.
-    sender = IcmpErrorSender.open({ netnsFd: ns, gateway4: '127.0.0.9', gateway6: 'fd00:99::9', counters, log: createLogger('debug', (l) => logs.push(l)) })!;
+    sender = IcmpErrorSender.open({
+      netnsFd: ns,
+      gateway4: '127.0.0.9',
+      gateway6: 'fd00:99::9',
+      counters,
+      log: createLogger('debug', (l) => logs.push(l)),
+    })!;
     assert.ok(sender, logs.join('\n'));
   });
 
@@ -134,7 +164,7 @@ describe('NAT ICMP error sender', () => {
     return { fd, port: socketAddress(fd).port };
   }
 
-  it('delivers a port unreachable from the destination and a host unreachable from the gateway, which the peer\'s kernel matches to its socket', () => {
+  it("delivers a port unreachable from the destination and a host unreachable from the gateway, which the peer's kernel matches to its socket", () => {
     const p = peerSocket(4, '127.0.0.1', '127.0.0.2', 9);
     const quoted = quotedUdp(4, '127.0.0.1', p.port, '127.0.0.2', 9, Buffer.from('hello?'));
     assert.equal(sender.relay(quoted, { origin: 'icmp', type: 3, code: 3, info: 0, offender: '127.0.0.2' }), true);
@@ -145,10 +175,23 @@ describe('NAT ICMP error sender', () => {
     const buf = Buffer.alloc(64);
     const refused = recvSocketError(p.fd, buf);
     assert.deepEqual(refused && { ...refused, quoted: buf.subarray(0, refused.length).toString() }, {
-      error: 'ECONNREFUSED', origin: 'icmp', type: 3, code: 3, info: 0, offender: '127.0.0.2', length: 6, truncated: false, quoted: 'hello?',
+      error: 'ECONNREFUSED',
+      origin: 'icmp',
+      type: 3,
+      code: 3,
+      info: 0,
+      offender: '127.0.0.2',
+      length: 6,
+      truncated: false,
+      quoted: 'hello?',
     });
     const unreachable = recvSocketError(p.fd, buf);
-    assert.deepEqual(unreachable && [unreachable.error, unreachable.type, unreachable.code, unreachable.offender], ['EHOSTUNREACH', 3, 1, '127.0.0.9']);
+    assert.deepEqual(unreachable && [unreachable.error, unreachable.type, unreachable.code, unreachable.offender], [
+      'EHOSTUNREACH',
+      3,
+      1,
+      '127.0.0.9',
+    ]);
     assert.equal(recvSocketError(p.fd, buf), null);
   });
 
@@ -160,7 +203,13 @@ describe('NAT ICMP error sender', () => {
     assert.equal(sender.unreachable(quoted, 'EAGAIN'), false);
     const buf = Buffer.alloc(64);
     const refused = recvSocketError(p.fd, buf);
-    assert.deepEqual(refused && [refused.error, refused.origin, refused.type, refused.code, refused.offender], ['ECONNREFUSED', 'icmp6', 1, 4, 'fd00:99::2']);
+    assert.deepEqual(refused && [refused.error, refused.origin, refused.type, refused.code, refused.offender], [
+      'ECONNREFUSED',
+      'icmp6',
+      1,
+      4,
+      'fd00:99::2',
+    ]);
     const noRoute = recvSocketError(p.fd, buf);
     assert.deepEqual(noRoute && [noRoute.error, noRoute.type, noRoute.code, noRoute.offender], ['ENETUNREACH', 1, 0, 'fd00:99::9']);
   });

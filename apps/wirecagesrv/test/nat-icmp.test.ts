@@ -25,17 +25,20 @@ describe('NAT ping relay', function () {
   const limits = new FlowLimits(16, 4);
   const logs: string[] = [];
   /** Sockets this process holds (ping's pipes come and go meanwhile). */
-  const socketCount = () => readdirSync('/proc/self/fd').filter((fd) => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
-    } catch {
-      return false;
-    }
-  }).length;
+  const socketCount = () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+      } catch {
+        return false;
+      }
+    }).length;
 
   /** `ping` in the cage namespace (asynchronously: the relay runs on this event loop): replies received. */
   async function ping(target: string, ...args: string[]): Promise<{ received: number; output: string }> {
-    const r = await run('ip', ['netns', 'exec', lab.names[3]!, 'ping', '-n', '-W', '1', ...args, target]).catch((e: { stdout: string }) => e);
+    const r = await run('ip', ['netns', 'exec', lab.names[3]!, 'ping', '-n', '-W', '1', ...args, target]).catch(
+      (e: { stdout: string }) => e,
+    );
     const received = /(\d+) received/.exec(r.stdout);
     assert.ok(received, r.stdout);
     return { received: Number(received[1]), output: r.stdout };
@@ -45,7 +48,14 @@ describe('NAT ping relay', function () {
     lab = new ForwardLab();
     const [, edge, nat] = lab.names as [string, string, string];
     execFileSync('ip', ['netns', 'exec', nat, 'nft', '-f', '-'], {
-      input: natRuleset({ tunName: `${lab.prefix}c`, gateway4: '10.200.100.1', gateway6: 'fd00:ab::1', tcpPort: 1, udpPort: 1, steerEcho: true }),
+      input: natRuleset({
+        tunName: `${lab.prefix}c`,
+        gateway4: '10.200.100.1',
+        gateway6: 'fd00:ab::1',
+        tcpPort: 1,
+        udpPort: 1,
+        steerEcho: true,
+      }),
     });
     execFileSync('ip', ['netns', 'exec', edge, 'sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647']);
     const ctx = {
@@ -73,14 +83,11 @@ describe('NAT ping relay', function () {
     assert.equal(relay.active, 2);
     assert.equal(limits.active, 2);
     assert.equal(socketCount(), sockets + 2, 'one ping socket per flow');
-    assert.deepEqual(
-      [counters.icmpFlows, counters.icmpEchoRequests, counters.icmpEchoReplies, counters.icmpDropped],
-      [2, 4, 4, 0],
-    );
+    assert.deepEqual([counters.icmpFlows, counters.icmpEchoRequests, counters.icmpEchoReplies, counters.icmpDropped], [2, 4, 4, 0]);
     await new Promise((r) => setTimeout(r, IDLE_MS * 2));
     assert.equal(relay.active, 0);
     assert.equal(limits.active, 0);
-    assert.equal(socketCount(), sockets, 'the flows\' sockets are closed');
+    assert.equal(socketCount(), sockets, "the flows' sockets are closed");
   });
 
   it('answers the gateway itself; a refused destination gets nothing', async () => {
@@ -93,11 +100,17 @@ describe('NAT ping relay', function () {
     assert.equal(counters.icmpRefusedByPolicy, refused + 1);
   });
 
-  it('turns itself off, saying why, when it cannot take echo over from the namespace\'s kernel', async () => {
+  it("turns itself off, saying why, when it cannot take echo over from the namespace's kernel", async () => {
     const notANetns = openSync('/dev/null', 'r');
     const warnings: string[] = [];
     try {
-      const ctx = { netnsFd: notANetns, policy: new EgressPolicy(), limits, counters: newCounters(), log: createLogger('warn', (l) => warnings.push(l)) };
+      const ctx = {
+        netnsFd: notANetns,
+        policy: new EgressPolicy(),
+        limits,
+        counters: newCounters(),
+        log: createLogger('warn', (l) => warnings.push(l)),
+      };
       assert.equal(await IcmpRelay.start(ctx, { gateways: ['10.200.100.1'] }), null);
     } finally {
       closeSync(notANetns);

@@ -23,14 +23,16 @@ describe('NAT egress policy', () => {
     for (const [a, why] of cases) assert.equal(strict.check(a), why, a);
   });
 
-  it('refuses private ranges and the server\'s own pools', () => {
-    for (const a of ['10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', 'fc00::1', 'fd00::2']) assert.equal(strict.check(a), 'private', a);
+  it("refuses private ranges and the server's own pools", () => {
+    for (const a of ['10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', 'fc00::1', 'fd00::2'])
+      assert.equal(strict.check(a), 'private', a);
     assert.equal(strict.check('10.200.100.7'), 'server-pool');
     assert.equal(strict.check('fd12:3456:789a::9'), 'server-pool');
   });
 
   it('allows public addresses, and the edges just outside refused ranges', () => {
-    for (const a of ['93.184.216.34', '2606:4700::1111', '172.32.0.1', '100.128.0.1', '169.255.0.1', '198.20.0.1', '11.0.0.1']) assert.equal(strict.check(a), null, a);
+    for (const a of ['93.184.216.34', '2606:4700::1111', '172.32.0.1', '100.128.0.1', '169.255.0.1', '198.20.0.1', '11.0.0.1'])
+      assert.equal(strict.check(a), null, a);
   });
 
   it('judges an IPv4-mapped IPv6 address by the IPv4 address it carries', () => {
@@ -62,7 +64,7 @@ describe('NAT egress policy', () => {
     for (const [a, why] of cases) assert.equal(strict.check(a), why, a);
   });
 
-  it('refuses the host\'s own addresses as they are now, and their translations; --allow-dest opens them', () => {
+  it("refuses the host's own addresses as they are now, and their translations; --allow-dest opens them", () => {
     const p = new EgressPolicy({ serverPools: pools, allowDest: ['203.0.113.9/32'] });
     p.setHostAddresses(['203.0.113.7', '203.0.113.9', '2001:db8::7']);
     assert.equal(p.check('203.0.113.7'), 'host');

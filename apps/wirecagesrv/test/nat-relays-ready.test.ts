@@ -43,7 +43,12 @@ describe('NAT relays say when they are down (readiness)', function () {
   });
 
   it('the DNS forwarder: up while it listens on UDP and TCP, down once closed', async () => {
-    const dns = await DnsForwarder.start({ netnsFd: lab.fds.nat, addresses: ['10.200.100.1'], upstreams: [{ address: lab.clientAddress, port: 53 }], log: silentLogger });
+    const dns = await DnsForwarder.start({
+      netnsFd: lab.fds.nat,
+      addresses: ['10.200.100.1'],
+      upstreams: [{ address: lab.clientAddress, port: 53 }],
+      log: silentLogger,
+    });
     assert.equal(dns.down(), null);
     await dns.close();
     assert.match(dns.down() ?? '', /DNS forwarder does not listen/);

@@ -57,7 +57,8 @@ describe('API /v1/register DELETE and /v1/peers', () => {
       mtu: 1420,
       dns: [],
       rateLimit: { burst: 1000 },
-      onRegistered: (p) => device.setPeer(parseKeyBase64(p.publicKey), { allowedIps: [parseCidr(`${p.address4}/32`)], replaceAllowedIps: true }),
+      onRegistered: (p) =>
+        device.setPeer(parseKeyBase64(p.publicKey), { allowedIps: [parseCidr(`${p.address4}/32`)], replaceAllowedIps: true }),
       onRemoved: (p) => {
         device.removePeer(parseKeyBase64(p.publicKey));
       },
@@ -96,7 +97,13 @@ describe('API /v1/register DELETE and /v1/peers', () => {
 
   async function forward(api: Api, c: Client, protocol: 'tcp' | 'udp', port: number): Promise<void> {
     const body = JSON.stringify({ client_public_key: c.key, protocol, public_port: port, target_port: 8080 });
-    const r = await request(api.sock, 'POST', '/v1/portforward', { ...bearer(TOKEN), [PROOF_HEADER]: proofFor(c, 'POST', '/v1/portforward', body) }, body);
+    const r = await request(
+      api.sock,
+      'POST',
+      '/v1/portforward',
+      { ...bearer(TOKEN), [PROOF_HEADER]: proofFor(c, 'POST', '/v1/portforward', body) },
+      body,
+    );
     assert.equal(r.status, 201, JSON.stringify(r.body));
   }
 
@@ -149,7 +156,7 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     assert.ok(api.device.getPeer(parseKeyBase64(a.key)));
   });
 
-  it('answers 403 when one peer names another\'s key, or reuses a proof made for another route; the peer stays', async () => {
+  it("answers 403 when one peer names another's key, or reuses a proof made for another route; the peer stays", async () => {
     const a = newClient();
     const b = newClient();
     await register(api, a);
@@ -218,19 +225,36 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const peers = r.body.peers as Record<string, unknown>[];
     assert.equal(peers.length, 2);
-    assert.deepEqual(peers.map((p) => p.lease_expires), [a.key, b.key].map((k) => fresh.registry.get(k)!.leaseExpires.toISOString()), 'each lease\'s end');
-    assert.deepEqual({ ...peers[0], created_at: undefined, lease_expires: undefined }, { client_public_key: a.key, client_address: '10.200.100.2', client_address6: 'fd00:aa::2', forwards: 0, created_at: undefined, lease_expires: undefined });
+    assert.deepEqual(
+      peers.map((p) => p.lease_expires),
+      [a.key, b.key].map((k) => fresh.registry.get(k)!.leaseExpires.toISOString()),
+      "each lease's end",
+    );
+    assert.deepEqual(
+      { ...peers[0], created_at: undefined, lease_expires: undefined },
+      {
+        client_public_key: a.key,
+        client_address: '10.200.100.2',
+        client_address6: 'fd00:aa::2',
+        forwards: 0,
+        created_at: undefined,
+        lease_expires: undefined,
+      },
+    );
     assert.ok(!Number.isNaN(Date.parse(String(peers[0]!.created_at))));
-    assert.deepEqual({ ...peers[1], created_at: undefined, lease_expires: undefined }, {
-      lease_expires: undefined,
-      client_public_key: b.key,
-      client_address: '10.200.100.3',
-      client_address6: 'fd00:aa::3',
-      last_seen: '2030-01-02T03:04:05.000Z',
-      last_endpoint: '192.0.2.7:51820',
-      forwards: 1,
-      created_at: undefined,
-    });
+    assert.deepEqual(
+      { ...peers[1], created_at: undefined, lease_expires: undefined },
+      {
+        lease_expires: undefined,
+        client_public_key: b.key,
+        client_address: '10.200.100.3',
+        client_address6: 'fd00:aa::3',
+        last_seen: '2030-01-02T03:04:05.000Z',
+        last_endpoint: '192.0.2.7:51820',
+        forwards: 1,
+        created_at: undefined,
+      },
+    );
 
     const asClient = await listPeers(fresh, bearer(TOKEN));
     assert.equal(asClient.status, 401);
@@ -240,7 +264,10 @@ describe('API /v1/register DELETE and /v1/peers', () => {
 
     assert.equal((await deregister(fresh, b, { token: ADMIN, proof: null })).status, 200);
     const after = await listPeers(fresh);
-    assert.deepEqual((after.body.peers as { client_public_key: string }[]).map((p) => p.client_public_key), [a.key]);
+    assert.deepEqual(
+      (after.body.peers as { client_public_key: string }[]).map((p) => p.client_public_key),
+      [a.key],
+    );
   });
 
   it('does not serve /v1/peers without an admin token (404), while clients still remove themselves', async () => {
@@ -250,7 +277,11 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     assert.match(String(r.body.error), /no such endpoint: \/v1\/peers/);
     const a = newClient();
     await register(noAdmin, a);
-    assert.equal((await deregister(noAdmin, a, { token: ADMIN, proof: null })).status, 401, 'an admin token the server does not have is just wrong');
+    assert.equal(
+      (await deregister(noAdmin, a, { token: ADMIN, proof: null })).status,
+      401,
+      'an admin token the server does not have is just wrong',
+    );
     assert.equal((await deregister(noAdmin, a)).status, 200);
   });
 });

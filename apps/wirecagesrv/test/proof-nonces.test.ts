@@ -21,13 +21,20 @@ describe('key-proof nonces in the registry', () => {
   it('refuses a proof replayed after the registry is closed and opened again (a restart)', () => {
     const path = join(tmp.make(), 'registry.db');
     const first = Registry.open({ path });
-    assert.equal(status(() => verifier(first, () => MADE + 10_000).verify(HEADER, req)), 200);
+    assert.equal(
+      status(() => verifier(first, () => MADE + 10_000).verify(HEADER, req)),
+      200,
+    );
     first.close();
 
     const again = Registry.open({ path });
     try {
       const v = verifier(again, () => MADE + 20_000);
-      assert.equal(status(() => v.verify(HEADER, req)), 401, 'replayed within its window, after the restart');
+      assert.equal(
+        status(() => v.verify(HEADER, req)),
+        401,
+        'replayed within its window, after the restart',
+      );
       assert.throws(() => v.verify(HEADER, req), /already used/);
       assert.equal(again.nonces.size, 1);
     } finally {
@@ -47,9 +54,16 @@ describe('key-proof nonces in the registry', () => {
       now += 600_000;
       assert.equal(r.nonces.claim('c', now + 600_000, now, 2), 'fresh', 'a and b expired and were pruned');
       assert.equal(r.nonces.size, 1);
-      assert.equal(r.nonces.claim('a', now + 600_000, now, 2), 'fresh', 'a pruned nonce is unknown again (its proof\'s time is too old by then)');
+      assert.equal(
+        r.nonces.claim('a', now + 600_000, now, 2),
+        'fresh',
+        "a pruned nonce is unknown again (its proof's time is too old by then)",
+      );
       // Through the verifier: the cap answers 503.
-      assert.equal(status(() => verifier(r, () => MADE, 0).verify(HEADER, req)), 503);
+      assert.equal(
+        status(() => verifier(r, () => MADE, 0).verify(HEADER, req)),
+        503,
+      );
     } finally {
       r.close();
     }

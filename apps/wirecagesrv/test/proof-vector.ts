@@ -7,7 +7,9 @@ import { HttpError } from '../src/api/errors.js';
 export const serverPrivate = parseKeyBase64('ICIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiImI=');
 export const serverPublic = parseKeyBase64('D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=');
 export const CLIENT = 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=';
-export const BODY = Buffer.from('{"client_public_key":"e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=","protocol":"tcp","public_port":8080,"target_port":80}');
+export const BODY = Buffer.from(
+  '{"client_public_key":"e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=","protocol":"tcp","public_port":8080,"target_port":80}',
+);
 export const HEADER = '1700000000.BwcHBwcHBwcHBwcHBwcHBw.nFiwVz-dKtEFpsC7UvkZQfYJprDN3YE-4hjmH8zhISw';
 export const req = { method: 'POST', path: '/v1/portforward', clientPublicKey: CLIENT, body: BODY };
 

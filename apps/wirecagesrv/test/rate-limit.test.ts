@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { RateLimiter } from '@wirecage/wg-engine';
 
 const sourceKey = RateLimiter.sourceKey;
-const api = (o: { burst: number; perMinute: number; maxSources?: number; now: () => number }) => new RateLimiter({ whenFull: 'forget-oldest', ...o });
+const api = (o: { burst: number; perMinute: number; maxSources?: number; now: () => number }) =>
+  new RateLimiter({ whenFull: 'forget-oldest', ...o });
 
 describe('registration rate limit', () => {
   it('keys IPv4 by address, IPv4-mapped IPv6 as IPv4, IPv6 by /64', () => {

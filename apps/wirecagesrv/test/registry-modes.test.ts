@@ -13,7 +13,12 @@ const files = (path: string) => [path, `${path}-wal`, `${path}-shm`];
 
 function recorder(): { lines: string[]; logger: never } {
   const lines: string[] = [];
-  const log = { debug() {}, info: (m: string) => lines.push(`info ${m}`), warn: (m: string) => lines.push(`warn ${m}`), error: (m: string) => lines.push(`error ${m}`) };
+  const log = {
+    debug() {},
+    info: (m: string) => lines.push(`info ${m}`),
+    warn: (m: string) => lines.push(`warn ${m}`),
+    error: (m: string) => lines.push(`error ${m}`),
+  };
   return { lines, logger: log as never };
 }
 
@@ -52,7 +57,10 @@ describe('registry file modes', () => {
     const r = Registry.open({ path, logger });
     try {
       for (const f of files(path)) assert.equal(mode(f).toString(8), '600', f);
-      assert.deepEqual(lines, files(path).map((f) => `warn ${f} had mode 0644 (others could read peers' endpoints); set it to 0600`));
+      assert.deepEqual(
+        lines,
+        files(path).map((f) => `warn ${f} had mode 0644 (others could read peers' endpoints); set it to 0600`),
+      );
       assert.equal(r.count(), 1, 'the content is kept');
     } finally {
       r.close();

@@ -18,9 +18,13 @@ describe('registry', () => {
     const db = new Database(path, { readonly: true });
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.pragma('application_id', { simple: true }), APPLICATION_ID);
-    const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
+      (t) => t.name,
+    );
     assert.deepEqual(tables, ['forwards', 'meta', 'peers', 'proof_nonces']);
-    const meta = Object.fromEntries((db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((m) => [m.key, m.value]));
+    const meta = Object.fromEntries(
+      (db.prepare('SELECT key, value FROM meta').all() as { key: string; value: string }[]).map((m) => [m.key, m.value]),
+    );
     db.close();
     assert.equal(meta.subnet4, '10.200.100.0/24');
     assert.match(meta.subnet6 ?? '', /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
@@ -66,7 +70,10 @@ describe('registry', () => {
     const got = [];
     for (let i = 0; i < 5; i++) got.push(r.register(newPublicKey()).peer.address4);
     assert.deepEqual(got, ['192.0.2.66', '192.0.2.67', '192.0.2.68', '192.0.2.69', '192.0.2.70']);
-    assert.throws(() => r.register(newPublicKey()), (e: Error) => e instanceof RegistryFullError && /192\.0\.2\.64\/29/.test(e.message));
+    assert.throws(
+      () => r.register(newPublicKey()),
+      (e: Error) => e instanceof RegistryFullError && /192\.0\.2\.64\/29/.test(e.message),
+    );
     r.close();
   });
 
@@ -107,7 +114,10 @@ describe('registry', () => {
     r.touch(peers[0]!.publicKey, 1_700_000_000_000);
     r.close();
     const again = Registry.open({ path });
-    assert.deepEqual(again.list().map((p) => p.publicKey), peers.map((p) => p.publicKey));
+    assert.deepEqual(
+      again.list().map((p) => p.publicKey),
+      peers.map((p) => p.publicKey),
+    );
     assert.equal(again.get(peers[0]!.publicKey)!.lastSeen!.getTime(), 1_700_000_000_000);
     assert.equal(again.get(peers[1]!.publicKey)!.lastSeen, null);
     again.close();
@@ -137,7 +147,10 @@ describe('registry', () => {
   describe('a damaged or foreign state file', () => {
     function refusesUntouched(path: string, pattern: RegExp): void {
       const before = readFileSync(path);
-      assert.throws(() => Registry.open({ path }), (e: Error) => e instanceof RegistryError && pattern.test(e.message) && /left untouched/.test(e.message));
+      assert.throws(
+        () => Registry.open({ path }),
+        (e: Error) => e instanceof RegistryError && pattern.test(e.message) && /left untouched/.test(e.message),
+      );
       assert.deepEqual(readFileSync(path), before, 'the file is byte-identical');
     }
 
@@ -161,7 +174,7 @@ describe('registry', () => {
       refusesUntouched(path, /integrity check|unreadable or corrupt/);
     });
 
-    it('refuses another program\'s SQLite database', () => {
+    it("refuses another program's SQLite database", () => {
       const path = dbPath();
       mkdirSync(join(path, '..'), { recursive: true });
       const db = new Database(path);
@@ -176,7 +189,10 @@ describe('registry', () => {
       const db = new Database(path);
       db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
       db.close();
-      assert.throws(() => Registry.open({ path }), new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this wirecagesrv understands`));
+      assert.throws(
+        () => Registry.open({ path }),
+        new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this wirecagesrv understands`),
+      );
     });
 
     it('migrates a version-1 registry in place, keeping its peers, and records where handshakes came from', () => {
@@ -186,7 +202,9 @@ describe('registry', () => {
       r1.close();
       // Back to the first schema, as a file written by the first release looks.
       const db = new Database(path);
-      db.exec('DROP TABLE proof_nonces; DROP INDEX peers_by_lease; ALTER TABLE peers DROP COLUMN lease_expires; ALTER TABLE peers DROP COLUMN last_endpoint');
+      db.exec(
+        'DROP TABLE proof_nonces; DROP INDEX peers_by_lease; ALTER TABLE peers DROP COLUMN lease_expires; ALTER TABLE peers DROP COLUMN last_endpoint',
+      );
       db.pragma('user_version = 1');
       db.close();
       const before = Date.now();
@@ -196,7 +214,10 @@ describe('registry', () => {
         assert.equal(again.address4, peer.address4);
         assert.equal(again.lastEndpoint, null);
         // Registered before leases existed: a whole lease from the upgrade, not an instant expiry.
-        assert.ok(again.leaseExpires.getTime() >= before + 3_600_000 && again.leaseExpires.getTime() <= Date.now() + 3_600_000, again.leaseExpires.toISOString());
+        assert.ok(
+          again.leaseExpires.getTime() >= before + 3_600_000 && again.leaseExpires.getTime() <= Date.now() + 3_600_000,
+          again.leaseExpires.toISOString(),
+        );
         r2.touch(peer.publicKey, 1_700_000_000_000, '192.0.2.7:41000');
         assert.equal(r2.get(peer.publicKey)!.lastEndpoint, '192.0.2.7:41000');
         // A later handshake with no endpoint known keeps the last one.
@@ -227,7 +248,10 @@ describe('registry', () => {
       r.close();`;
     const runOne = () =>
       new Promise<void>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'], cwd: join(import.meta.dirname, '..') });
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          cwd: join(import.meta.dirname, '..'),
+        });
         let err = '';
         child.stderr.on('data', (d) => (err += d));
         child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`registering process exited ${code}: ${err}`))));
@@ -239,7 +263,10 @@ describe('registry', () => {
     assert.equal(peers.length, 160);
     assert.equal(new Set(peers.map((p) => p.address4)).size, 160);
     // No gaps: the lowest free index was taken every time.
-    assert.deepEqual(peers.map((p) => p.hostIndex), Array.from({ length: 160 }, (_, i) => i + 2));
+    assert.deepEqual(
+      peers.map((p) => p.hostIndex),
+      Array.from({ length: 160 }, (_, i) => i + 2),
+    );
   });
 
   it('defaults the state file under $XDG_STATE_HOME, else ~/.local/state', () => {

@@ -38,7 +38,8 @@ export function expectedFailure(err: unknown): WirecageError | null {
   if (err instanceof WirecageError) return err;
   if (!(err instanceof Error)) return null;
   // Node's own system errors (bind EADDRINUSE, open EACCES, connect ECONNREFUSED) carry the failed call.
-  if (EXPECTED_LOWER_ERRORS.has(err.name) || typeof (err as NodeJS.ErrnoException).syscall === 'string') return new WirecageError(err.message);
+  if (EXPECTED_LOWER_ERRORS.has(err.name) || typeof (err as NodeJS.ErrnoException).syscall === 'string')
+    return new WirecageError(err.message);
   return null;
 }
 

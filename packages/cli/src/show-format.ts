@@ -62,7 +62,16 @@ export function parseUapiShow(uapi: string): ShowInterface {
     const v = l.slice(eq + 1);
     const peer = iface.peers[iface.peers.length - 1];
     if (k === 'public_key') {
-      iface.peers.push({ publicKey: b64(v), presharedKey: null, endpoint: null, allowedIps: [], latestHandshake: null, rxBytes: 0, txBytes: 0, persistentKeepalive: 0 });
+      iface.peers.push({
+        publicKey: b64(v),
+        presharedKey: null,
+        endpoint: null,
+        allowedIps: [],
+        latestHandshake: null,
+        rxBytes: 0,
+        txBytes: 0,
+        persistentKeepalive: 0,
+      });
     } else if (!peer) {
       if (k === 'listen_port') iface.listenPort = Number(v);
       if (k === 'private_key') iface.publicKey = publicKeyOf(Buffer.from(v, 'hex')).toString('base64');
@@ -80,7 +89,12 @@ export function parseUapiShow(uapi: string): ShowInterface {
 function ago(seconds: number): string {
   if (seconds < 1) return 'Now';
   const parts: string[] = [];
-  const units: [number, string][] = [[86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+  const units: [number, string][] = [
+    [86400, 'day'],
+    [3600, 'hour'],
+    [60, 'minute'],
+    [1, 'second'],
+  ];
   let s = Math.floor(seconds);
   for (const [n, name] of units) {
     const q = Math.floor(s / n);

@@ -9,7 +9,18 @@
 // place on PATH and records what it was asked and the file it was given.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,7 +120,21 @@ describe('wirecage setup apparmor', function () {
       'exec "$@"',
     ].join('\n');
     const user = options.asNobody ? ['/usr/bin/setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'] : [];
-    const argv = ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...user, process.execPath, BIN, 'setup', 'apparmor', ...(options.args ?? [])];
+    const argv = [
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      ...user,
+      process.execPath,
+      BIN,
+      'setup',
+      'apparmor',
+      ...(options.args ?? []),
+    ];
     const r = spawnSync('unshare', argv, {
       encoding: 'utf8',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', WANT_PATH: options.path ?? bin, HOME: dir },
@@ -120,7 +145,10 @@ describe('wirecage setup apparmor', function () {
 
   /** What /etc received through the overlay: at most the mount point of apparmor.d (when the host has none), empty. */
   function assertEtcUntouched(): void {
-    assert.deepEqual(readdirSync(etcUpper).filter((f) => f !== 'apparmor.d'), []);
+    assert.deepEqual(
+      readdirSync(etcUpper).filter((f) => f !== 'apparmor.d'),
+      [],
+    );
     if (existsSync(join(etcUpper, 'apparmor.d'))) assert.deepEqual(readdirSync(join(etcUpper, 'apparmor.d')), []);
   }
 
@@ -137,7 +165,9 @@ describe('wirecage setup apparmor', function () {
       `${first}: profile wirecage-userns, attached to ${helper}`,
       `loaded it: ${parserPath} -r ${FILE}`,
       "wirecage's helper, and what it starts (the cage and its command), may now make user namespaces; nothing else changed.",
-      ...(restrictedNow() === false ? ['(kernel.apparmor_restrict_unprivileged_userns is 0 now: the profile matters once it is 1, as Ubuntu ships it.)'] : []),
+      ...(restrictedNow() === false
+        ? ['(kernel.apparmor_restrict_unprivileged_userns is 0 now: the profile matters once it is 1, as Ubuntu ships it.)']
+        : []),
       'It names this installation: after moving or reinstalling wirecage elsewhere, run `sudo wirecage setup apparmor` again.',
       'Check with `wirecage doctor`, as the user who runs the cages.',
       'To undo:',
@@ -149,10 +179,14 @@ describe('wirecage setup apparmor', function () {
   describe('the profile', () => {
     it('--print shows it for the installed helper, by its real path, without root', function () {
       assert.ok(isRoot, 'this test acts as another user: run it as root, as the suites run');
-      const r = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, 'setup', 'apparmor', '--print'], {
-        encoding: 'utf8',
-        env: { PATH: process.env.PATH, HOME: dir }, // oclif looks in HOME for plugins: root's is not nobody's to read
-      });
+      const r = spawnSync(
+        'setpriv',
+        [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, 'setup', 'apparmor', '--print'],
+        {
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH, HOME: dir }, // oclif looks in HOME for plugins: root's is not nobody's to read
+        },
+      );
       assert.equal(r.stderr, '');
       assert.equal(r.status, 0);
       assert.equal(r.stdout, expectedProfile(helper));
@@ -200,7 +234,7 @@ describe('wirecage setup apparmor', function () {
       assert.equal(readFileSync(join(apparmorDir, 'wirecage-userns'), 'utf8'), expectedProfile(helper));
     });
 
-    it('when apparmor_parser rejects the profile, puts back what was there and shows the parser\'s words (exit 1)', () => {
+    it("when apparmor_parser rejects the profile, puts back what was there and shows the parser's words (exit 1)", () => {
       const why = `AppArmor parser error for ${FILE} in profile ${FILE} at line 25: syntax error`;
       parser(1, why);
       const r = setup('AppArmor 4');
@@ -241,7 +275,10 @@ describe('wirecage setup apparmor', function () {
       );
       const old = setup('AppArmor 3');
       assert.equal(old.status, 1);
-      assert.match(old.stderr, /^wirecage: this kernel's AppArmor does not mediate user namespaces \(\/sys\/kernel\/security\/apparmor\/features\/namespaces\/userns_create is missing/);
+      assert.match(
+        old.stderr,
+        /^wirecage: this kernel's AppArmor does not mediate user namespaces \(\/sys\/kernel\/security\/apparmor\/features\/namespaces\/userns_create is missing/,
+      );
       assert.deepEqual(readdirSync(apparmorDir), []);
       assertEtcUntouched();
     });

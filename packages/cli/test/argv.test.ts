@@ -9,7 +9,19 @@ describe('run argv: flags with values from the oclif definitions', () => {
   const valued = flagsWithValues(Run.flags);
 
   it('names every valued spelling, long and short, and no boolean flag', () => {
-    for (const f of ['--config', '-c', '--dns', '--mtu', '--metrics-listen', '--publish', '--share', '--log-level', '--wg-endpoint', '--wg-private-key-file']) assert.ok(valued.has(f), f);
+    for (const f of [
+      '--config',
+      '-c',
+      '--dns',
+      '--mtu',
+      '--metrics-listen',
+      '--publish',
+      '--share',
+      '--log-level',
+      '--wg-endpoint',
+      '--wg-private-key-file',
+    ])
+      assert.ok(valued.has(f), f);
     for (const f of ['--gui', '--root', '--ssh-agent', '--offload', '--no-offload', '--dns-override']) assert.ok(!valued.has(f), f);
   });
 

@@ -64,7 +64,11 @@ describe('browserProfileInUse', function () {
   function freshHome(): string {
     return mkdtempSync(join(dir, 'home-'));
   }
-  const envFor = (home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ HOME: home, PATH: `${bin}:/usr/bin:/bin`, ...extra });
+  const envFor = (home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+    HOME: home,
+    PATH: `${bin}:/usr/bin:/bin`,
+    ...extra,
+  });
 
   describe('Chromium', () => {
     let pid: number;
@@ -137,10 +141,14 @@ describe('browserProfileInUse', function () {
       assert.equal(browserProfileInUse(['chromium', '--user-data-dir', udd], envFor(home)), null);
       mkdirSync(join(home, '.config', 'chromium'), { recursive: true });
       symlinkSync(`${hostname()}-${pid}`, join(home, '.config', 'chromium', 'SingletonLock'));
-      assert.ok(browserProfileInUse(['chromium', '--user-data-dir', mkdtempSync(join(dir, 'udd-'))], envFor(home))?.includes(join(home, '.config', 'chromium')));
+      assert.ok(
+        browserProfileInUse(['chromium', '--user-data-dir', mkdtempSync(join(dir, 'udd-'))], envFor(home))?.includes(
+          join(home, '.config', 'chromium'),
+        ),
+      );
     });
 
-    it('takes the last --user-data-dir=, ignores switches after --, and trusts Debian\'s --temp-profile', () => {
+    it("takes the last --user-data-dir=, ignores switches after --, and trusts Debian's --temp-profile", () => {
       const home = freshHome();
       const udd = lockedProfile();
       const free = mkdtempSync(join(dir, 'udd-'));
@@ -207,7 +215,7 @@ describe('browserProfileInUse', function () {
         '[Install0123456789ABCDEF]\nDefault=bbbb.default-release\nLocked=1\n';
       // `firefox-esr` is found in PATH: its install dir is the directory of the file it resolves to.
       writeFileSync(join(root, 'profiles.ini'), ini(firefoxInstallHash(realpathSync(bin))));
-      assert.equal(browserProfileInUse(['firefox-esr', 'http://x/'], envFor(home)), null, 'the other install\'s running profile was blamed');
+      assert.equal(browserProfileInUse(['firefox-esr', 'http://x/'], envFor(home)), null, "the other install's running profile was blamed");
       symlinkSync(lockTarget(), join(mine, 'lock'));
       const msg = browserProfileInUse(['firefox-esr', 'http://x/'], envFor(home));
       assert.ok(msg?.includes(join(mine, 'lock')), String(msg));

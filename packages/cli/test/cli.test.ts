@@ -8,7 +8,8 @@ import { demoScript } from '../src/demo/checks.js';
 
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
 const SRV_BIN = fileURLToPath(new URL('../../../apps/wirecagesrv/bin/run.js', import.meta.url));
-const cli = (args: string[], input?: string, env?: NodeJS.ProcessEnv) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input, env: env ?? process.env });
+const cli = (args: string[], input?: string, env?: NodeJS.ProcessEnv) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input, env: env ?? process.env });
 const srv = (args: string[]) => spawnSync(process.execPath, [SRV_BIN, ...args], { encoding: 'utf8' });
 
 describe('wirecage CLI', function () {
@@ -45,7 +46,10 @@ describe('wirecage CLI', function () {
     assert.equal(cli(['keygen', '--out', out, '--force']).status, 0);
     assert.notEqual(readFileSync(out, 'utf8'), first);
     assert.equal(statSync(out).mode & 0o777, 0o600);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('keep.key')), ['keep.key']);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('keep.key')),
+      ['keep.key'],
+    );
   });
 
   it('pubkey refuses input that is not a key, exit 1, without echoing it', () => {
@@ -95,7 +99,10 @@ describe('wirecage CLI', function () {
     chmodSync(conf, 0o644);
     const loose = cli(['check', conf]);
     assert.equal(loose.status, 0);
-    assert.equal(loose.stderr, `wirecage: warning: ${conf} holds a private key but is accessible to others (mode 0644); run: chmod 600 ${conf}\n`);
+    assert.equal(
+      loose.stderr,
+      `wirecage: warning: ${conf} holds a private key but is accessible to others (mode 0644); run: chmod 600 ${conf}\n`,
+    );
   });
 
   it('check exits 1 with file:line: Key for a bad config and for a missing file', () => {
@@ -125,7 +132,8 @@ describe('wirecage CLI', function () {
     const r = cli(['--help']);
     for (const c of ['check', 'run', 'keygen', 'pubkey', 'show', 'demo']) assert.match(r.stdout, new RegExp(`\\n  ${c}\\s`));
     const run = cli(['run', '--help']).stdout;
-    for (const f of ['--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--no-dns-override', '--log-level']) assert.ok(run.includes(f), f);
+    for (const f of ['--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--no-dns-override', '--log-level'])
+      assert.ok(run.includes(f), f);
     const keygen = cli(['keygen', '--help']).stdout;
     for (const f of ['--out=FILE', '--force']) assert.ok(keygen.includes(f), f);
     for (const c of ['check', 'pubkey']) assert.match(cli([c, '--help']).stdout, /Exit status: 0 .*, 1 when/);
@@ -137,7 +145,11 @@ describe('wirecage CLI', function () {
     const peerPub = execFileSync('wg', ['pubkey'], { input: execFileSync('wg', ['genkey']), encoding: 'utf8' }).trim();
     const psk = execFileSync('wg', ['genpsk'], { encoding: 'utf8' }).trim();
     const conf = join(dir, 'json.conf');
-    writeFileSync(conf, `[Interface]\nPrivateKey = ${priv}\nAddress = 10.7.0.2/24, fd07::2\nDNS = 10.7.0.1, corp.example\n\n[Peer]\nPublicKey = ${peerPub}\nPresharedKey = ${psk}\nEndpoint = vpn.example:51820\nAllowedIPs = 0.0.0.0/0\n`, { mode: 0o600 });
+    writeFileSync(
+      conf,
+      `[Interface]\nPrivateKey = ${priv}\nAddress = 10.7.0.2/24, fd07::2\nDNS = 10.7.0.1, corp.example\n\n[Peer]\nPublicKey = ${peerPub}\nPresharedKey = ${psk}\nEndpoint = vpn.example:51820\nAllowedIPs = 0.0.0.0/0\n`,
+      { mode: 0o600 },
+    );
     const r = cli(['check', conf, '--json']);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), {
@@ -149,7 +161,16 @@ describe('wirecage CLI', function () {
       search: ['corp.example'],
       mtu: null,
       listenPort: null,
-      peers: [{ publicKey: peerPub, presharedKey: '(hidden)', presharedKeyFile: null, endpoint: 'vpn.example:51820', allowedIps: ['0.0.0.0/0'], persistentKeepalive: null }],
+      peers: [
+        {
+          publicKey: peerPub,
+          presharedKey: '(hidden)',
+          presharedKeyFile: null,
+          endpoint: 'vpn.example:51820',
+          allowedIps: ['0.0.0.0/0'],
+          persistentKeepalive: null,
+        },
+      ],
     });
     assert.ok(!r.stdout.includes(priv) && !r.stdout.includes(psk));
   });
@@ -168,14 +189,18 @@ describe('wirecage CLI', function () {
   });
 
   it('help CMD, -h, version and autocomplete work in both CLIs', () => {
-    for (const [run, bin] of [[cli, 'wirecage'], [srv, 'wirecagesrv']] as const) {
+    for (const [run, bin] of [
+      [cli, 'wirecage'],
+      [srv, 'wirecagesrv'],
+    ] as const) {
       const cmd = bin === 'wirecage' ? 'keygen' : 'up';
       const help = run(['help', cmd]);
       assert.equal(help.status, 0, help.stderr);
       assert.match(help.stdout, new RegExp(`USAGE\n  \\$ ${bin} ${cmd}`));
       assert.equal(run([cmd, '-h']).stdout, help.stdout);
       assert.equal(run([cmd, '--help']).stdout, help.stdout);
-      for (const v of [run(['version']), run(['--version'])]) assert.match(v.stdout, new RegExp(`^${bin}/\\d+\\.\\d+\\.\\d+ linux-x64 node-v`));
+      for (const v of [run(['version']), run(['--version'])])
+        assert.match(v.stdout, new RegExp(`^${bin}/\\d+\\.\\d+\\.\\d+ linux-x64 node-v`));
       for (const shell of ['bash', 'zsh']) {
         const script = run(['autocomplete', 'script', shell]);
         assert.equal(script.status, 0, script.stderr);
@@ -187,7 +212,17 @@ describe('wirecage CLI', function () {
   });
 
   it('usage errors exit 2 in both CLIs', () => {
-    for (const args of [['no-such-command'], ['keygen', '--bogus'], ['keygen', '--force'], ['check'], ['servers', 'extra'], ['show', 'a', 'b'], ['run'], ['run', '--bogus', '--', 'true'], ['run', '-c', 'x.conf', '--mtu', 'big', '--', 'true']]) {
+    for (const args of [
+      ['no-such-command'],
+      ['keygen', '--bogus'],
+      ['keygen', '--force'],
+      ['check'],
+      ['servers', 'extra'],
+      ['show', 'a', 'b'],
+      ['run'],
+      ['run', '--bogus', '--', 'true'],
+      ['run', '-c', 'x.conf', '--mtu', 'big', '--', 'true'],
+    ]) {
       const r = cli(args);
       assert.equal(r.status, 2, `wirecage ${args.join(' ')}: ${r.stderr}`);
     }
@@ -198,7 +233,11 @@ describe('wirecage CLI', function () {
   });
 
   it("demo's caged script exits with the number of its first failed check and marks each", () => {
-    const checks = [{ name: 'first', sh: 'true' }, { name: "second's", sh: 'echo seen; false' }, { name: 'third', sh: 'false' }];
+    const checks = [
+      { name: 'first', sh: 'true' },
+      { name: "second's", sh: 'echo seen; false' },
+      { name: 'third', sh: 'false' },
+    ];
     const r = spawnSync('sh', ['-c', demoScript(checks)], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stdout, /\n {2}ok: first\nseen\n {2}FAILED: second's\n {2}FAILED: third\n$/);

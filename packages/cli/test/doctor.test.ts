@@ -13,7 +13,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { userNamespaceHelper } from '@wirecage/netns';
 import { renderProfile } from '../src/apparmor/profile.js';
-import { checkConfigDir, checkKernel, checkUserNamespaces, formatCheck, userNamespaceAdvice, type DoctorCheck } from '../src/doctor/index.js';
+import {
+  checkConfigDir,
+  checkKernel,
+  checkUserNamespaces,
+  formatCheck,
+  userNamespaceAdvice,
+  type DoctorCheck,
+} from '../src/doctor/index.js';
 
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
 const DOCTOR = fileURLToPath(new URL('../src/doctor/index.ts', import.meta.url));
@@ -90,8 +97,16 @@ describe('wirecage doctor', function () {
     }
     return root;
   }
-  const ubuntu = { 'kernel.apparmor_restrict_unprivileged_userns': 1, 'kernel.unprivileged_userns_clone': 1, 'user.max_user_namespaces': 15000 };
-  const permissive = { 'kernel.apparmor_restrict_unprivileged_userns': 0, 'kernel.unprivileged_userns_clone': 1, 'user.max_user_namespaces': 15000 };
+  const ubuntu = {
+    'kernel.apparmor_restrict_unprivileged_userns': 1,
+    'kernel.unprivileged_userns_clone': 1,
+    'user.max_user_namespaces': 15000,
+  };
+  const permissive = {
+    'kernel.apparmor_restrict_unprivileged_userns': 0,
+    'kernel.unprivileged_userns_clone': 1,
+    'user.max_user_namespaces': 15000,
+  };
   const UBUNTU_FIX =
     'AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns = 1, as Ubuntu 23.10+ ships it): ' +
     "run `sudo wirecage setup apparmor` once, a profile that lets this wirecage's helper alone make them; " +
@@ -111,7 +126,11 @@ describe('wirecage doctor', function () {
         fix: `run \`sudo chmod 0666 ${tun}\`, as the distributions' udev rule does`,
       });
       chmodSync(tun, 0o666);
-      assert.deepEqual(checkIn(asNobody, 'checkTunDevice', [tun]), { name: tun, ok: true, detail: `readable and writable by uid ${NOBODY} (mode 0666)` });
+      assert.deepEqual(checkIn(asNobody, 'checkTunDevice', [tun]), {
+        name: tun,
+        ok: true,
+        detail: `readable and writable by uid ${NOBODY} (mode 0666)`,
+      });
     });
 
     it('says to load the module when the device is missing', () => {
@@ -143,10 +162,19 @@ describe('wirecage doctor', function () {
       // Ubuntu lets the user namespace be made and takes its capabilities: the network namespace inside it fails with EPERM.
       const apparmorDir = join(dir, 'apparmor-empty');
       mkdirSync(apparmorDir);
-      const r = checkIn(denyUnshare('EPERM', CLONE_NEWNET), 'checkUserNamespaces', [{ procSys: sysctls('sys-ubuntu', ubuntu), apparmorDir }]);
-      assert.deepEqual(r, { name: 'user namespaces', ok: false, detail: 'refused (unshare: unshare failed: Operation not permitted)', fix: UBUNTU_FIX });
+      const r = checkIn(denyUnshare('EPERM', CLONE_NEWNET), 'checkUserNamespaces', [
+        { procSys: sysctls('sys-ubuntu', ubuntu), apparmorDir },
+      ]);
+      assert.deepEqual(r, {
+        name: 'user namespaces',
+        ok: false,
+        detail: 'refused (unshare: unshare failed: Operation not permitted)',
+        fix: UBUNTU_FIX,
+      });
       // Without its unprivileged_userns profile, Ubuntu refuses the user namespace itself, with EACCES: the same cause, the same fix.
-      const denied = checkIn(denyUnshare('EACCES', CLONE_NEWUSER), 'checkUserNamespaces', [{ procSys: sysctls('sys-ubuntu', ubuntu), apparmorDir }]);
+      const denied = checkIn(denyUnshare('EACCES', CLONE_NEWUSER), 'checkUserNamespaces', [
+        { procSys: sysctls('sys-ubuntu', ubuntu), apparmorDir },
+      ]);
       assert.deepEqual([denied.detail, denied.fix], ['refused (unshare(CLONE_NEWUSER): Permission denied)', UBUNTU_FIX]);
     });
 
@@ -172,9 +200,14 @@ describe('wirecage doctor', function () {
     });
 
     it("are refused by Debian's kernel.unprivileged_userns_clone = 0, and the check names that sysctl", function () {
-      const r = checkIn(denyUnshare('EPERM', CLONE_NEWUSER), 'checkUserNamespaces', [{ procSys: sysctls('sys-debian', { ...permissive, 'kernel.unprivileged_userns_clone': 0 }) }]);
+      const r = checkIn(denyUnshare('EPERM', CLONE_NEWUSER), 'checkUserNamespaces', [
+        { procSys: sysctls('sys-debian', { ...permissive, 'kernel.unprivileged_userns_clone': 0 }) },
+      ]);
       assert.deepEqual([r.ok, r.detail], [false, 'refused (unshare(CLONE_NEWUSER): Operation not permitted)']);
-      assert.equal(r.fix, 'unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0): run `sysctl -w kernel.unprivileged_userns_clone=1`');
+      assert.equal(
+        r.fix,
+        'unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0): run `sysctl -w kernel.unprivileged_userns_clone=1`',
+      );
     });
 
     it('name a seccomp filter when no sysctl explains a refusal', function () {
@@ -186,7 +219,7 @@ describe('wirecage doctor', function () {
   });
 
   describe('the advice a failing `wirecage run` prints', () => {
-    it('is the doctor\'s, for a network namespace refused and for /dev/net/tun not open to the user', function () {
+    it("is the doctor's, for a network namespace refused and for /dev/net/tun not open to the user", function () {
       assert.ok(isRoot, 'this test acts as another user and makes a device node: run it as root, as the suites run');
       // What stage 2 meets: createNetns refused (as nobody here, as under Ubuntu's unprivileged_userns profile
       // there), and a TUN device the user may not open: a copy of /dev/net/tun's node, 0600.
@@ -221,7 +254,10 @@ describe('wirecage doctor', function () {
         detail: '5.10.0-23-amd64 lacks close_range CLOSE_RANGE_CLOEXEC (5.11)',
         fix: 'upgrade to Linux 5.11 or newer',
       });
-      assert.equal(checkKernel('4.19.0').detail, '4.19.0 lacks pidfd_send_signal (5.1), pidfd_open (5.3), close_range (5.9), close_range CLOSE_RANGE_CLOEXEC (5.11)');
+      assert.equal(
+        checkKernel('4.19.0').detail,
+        '4.19.0 lacks pidfd_send_signal (5.1), pidfd_open (5.3), close_range (5.9), close_range CLOSE_RANGE_CLOEXEC (5.11)',
+      );
       assert.equal(checkKernel().ok, true, 'this machine runs the cage tests');
     });
   });
@@ -253,8 +289,14 @@ describe('wirecage doctor', function () {
       const env = { ...process.env, XDG_CONFIG_HOME: config };
       const text = spawnSync(process.execPath, [BIN, 'doctor'], { encoding: 'utf8', env });
       const lines = text.stdout.trim().split('\n');
-      assert.deepEqual(lines.map((l) => /^(ok {2}|FAIL) {2}([^:]+):/.exec(l)?.[2]), ['user namespaces', '/dev/net/tun', 'kernel', 'config directory']);
-      assert.match(lines[3]!, new RegExp(`^FAIL  config directory: others may read it: ${join(config, 'wirecage')} is 0755; run \`chmod 700 `));
+      assert.deepEqual(
+        lines.map((l) => /^(ok {2}|FAIL) {2}([^:]+):/.exec(l)?.[2]),
+        ['user namespaces', '/dev/net/tun', 'kernel', 'config directory'],
+      );
+      assert.match(
+        lines[3]!,
+        new RegExp(`^FAIL  config directory: others may read it: ${join(config, 'wirecage')} is 0755; run \`chmod 700 `),
+      );
       assert.equal(text.status, 1);
 
       const json = spawnSync(process.execPath, [BIN, 'doctor', '--json'], { encoding: 'utf8', env });

@@ -37,7 +37,11 @@ describe('error boundary', function () {
     conf = join(dir, 'cage.conf');
     const peer = execFileSync('wg', ['pubkey'], { input: execFileSync('wg', ['genkey']), encoding: 'utf8' }).trim();
     // No packet is ever sent: both forced bugs come before the tunnel is up.
-    writeFileSync(conf, `[Interface]\nPrivateKey = ${execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim()}\nAddress = 10.99.0.2/32\n\n[Peer]\nPublicKey = ${peer}\nEndpoint = 127.0.0.1:9\nAllowedIPs = 0.0.0.0/0\n`, { mode: 0o600 });
+    writeFileSync(
+      conf,
+      `[Interface]\nPrivateKey = ${execFileSync('wg', ['genkey'], { encoding: 'utf8' }).trim()}\nAddress = 10.99.0.2/32\n\n[Peer]\nPublicKey = ${peer}\nEndpoint = 127.0.0.1:9\nAllowedIPs = 0.0.0.0/0\n`,
+      { mode: 0o600 },
+    );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -54,7 +58,10 @@ describe('error boundary', function () {
     it('prints its stack with WIRECAGE_DEBUG=1', () => {
       const r = broken(['show'], { WIRECAGE_DEBUG: '1' });
       assert.equal(r.status, 125, r.stderr);
-      assert.match(r.stderr, /^wirecage: internal error, please report: process\.getuid is not a function\nTypeError: process\.getuid is not a function\n {4}at runtimeDir \(.*runtime-dir\.js:\d+:\d+\)\n/);
+      assert.match(
+        r.stderr,
+        /^wirecage: internal error, please report: process\.getuid is not a function\nTypeError: process\.getuid is not a function\n {4}at runtimeDir \(.*runtime-dir\.js:\d+:\d+\)\n/,
+      );
     });
 
     it('in run: exit 125 without the stack, and with it under --log-level debug', () => {
@@ -68,7 +75,10 @@ describe('error boundary', function () {
       assert.equal(debug.status, 125, debug.stderr);
       // Stage 1's run is a bundle (scripts/bundle.mjs): its stack names the function, and with the
       // bundle's source maps the source file.
-      assert.match(debug.stderr, /^wirecage: internal error, please report: process\.getuid is not a function\nTypeError: process\.getuid is not a function\n {4}at buildSpec \(.*\.js:\d+:\d+\)\n/);
+      assert.match(
+        debug.stderr,
+        /^wirecage: internal error, please report: process\.getuid is not a function\nTypeError: process\.getuid is not a function\n {4}at buildSpec \(.*\.js:\d+:\d+\)\n/,
+      );
       const mapped = broken(['run', '-c', conf, '--log-level', 'debug', '--', 'true'], { NODE_OPTIONS: '--enable-source-maps' });
       assert.equal(mapped.status, 125, mapped.stderr);
       assert.match(mapped.stderr, /\n {4}at buildSpec \(.*\/cage\/from-config\.ts:\d+:\d+\)\n/);
@@ -85,20 +95,58 @@ describe('error boundary', function () {
       );
       const debug = node([LAUNCH_BROKEN, conf, 'debug']);
       assert.equal(debug.status, 125, debug.stderr);
-      assert.match(debug.stderr, /wirecage: internal error, please report: spec\.addresses\.map is not a function\nTypeError: spec\.addresses\.map is not a function\n {4}at configureNetwork \(.*stage2\.js:\d+:\d+\)\n/);
+      assert.match(
+        debug.stderr,
+        /wirecage: internal error, please report: spec\.addresses\.map is not a function\nTypeError: spec\.addresses\.map is not a function\n {4}at configureNetwork \(.*stage2\.js:\d+:\d+\)\n/,
+      );
       assert.doesNotMatch(debug.stderr, /PrivateKey|[A-Za-z0-9+/]{43}=/, 'a key reached stderr');
     });
   });
 
   describe('expected failures keep their words and exit statuses', () => {
     const cases: { what: string; args: string[]; status: number; stderr: RegExp }[] = [
-      { what: 'run: a config that cannot be read (125)', args: ['run', '-c', '/nonexistent/x.conf', '--', 'true'], status: 125, stderr: /^wirecage: cannot read \/nonexistent\/x\.conf: ENOENT\n$/ },
-      { what: 'check: the same file (1)', args: ['check', '/nonexistent/x.conf'], status: 1, stderr: /^wirecage: cannot read \/nonexistent\/x\.conf: ENOENT\n$/ },
-      { what: 'run: no server NAME nor -c (2)', args: ['run'], status: 2, stderr: /^wirecage: give a server name \(see `wirecage servers`\) or --config FILE\n$/ },
-      { what: 'run: an unknown flag, oclif\'s parse error worded as run\'s (2)', args: ['run', '--bogus', '--', 'true'], status: 2, stderr: /^wirecage: Nonexistent flag: --bogus\n/ },
-      { what: 'add-server: a bad NAME (2)', args: ['add-server', 'bad name', 'https://example.org'], status: 2, stderr: /^wirecage: server name "bad name" is not valid/ },
-      { what: 'show: no such cage, worded as every wirecage error (1)', args: ['show', 'nosuch'], status: 1, stderr: /^wirecage: no running cage with tunnel nosuch \(looked in .*\)\n$/ },
-      { what: 'remove-server: an unknown NAME (1)', args: ['remove-server', 'nosuch'], status: 1, stderr: /^wirecage: no server named "nosuch" in .*config\.toml\n$/ },
+      {
+        what: 'run: a config that cannot be read (125)',
+        args: ['run', '-c', '/nonexistent/x.conf', '--', 'true'],
+        status: 125,
+        stderr: /^wirecage: cannot read \/nonexistent\/x\.conf: ENOENT\n$/,
+      },
+      {
+        what: 'check: the same file (1)',
+        args: ['check', '/nonexistent/x.conf'],
+        status: 1,
+        stderr: /^wirecage: cannot read \/nonexistent\/x\.conf: ENOENT\n$/,
+      },
+      {
+        what: 'run: no server NAME nor -c (2)',
+        args: ['run'],
+        status: 2,
+        stderr: /^wirecage: give a server name \(see `wirecage servers`\) or --config FILE\n$/,
+      },
+      {
+        what: "run: an unknown flag, oclif's parse error worded as run's (2)",
+        args: ['run', '--bogus', '--', 'true'],
+        status: 2,
+        stderr: /^wirecage: Nonexistent flag: --bogus\n/,
+      },
+      {
+        what: 'add-server: a bad NAME (2)',
+        args: ['add-server', 'bad name', 'https://example.org'],
+        status: 2,
+        stderr: /^wirecage: server name "bad name" is not valid/,
+      },
+      {
+        what: 'show: no such cage, worded as every wirecage error (1)',
+        args: ['show', 'nosuch'],
+        status: 1,
+        stderr: /^wirecage: no running cage with tunnel nosuch \(looked in .*\)\n$/,
+      },
+      {
+        what: 'remove-server: an unknown NAME (1)',
+        args: ['remove-server', 'nosuch'],
+        status: 1,
+        stderr: /^wirecage: no server named "nosuch" in .*config\.toml\n$/,
+      },
     ];
     for (const c of cases) {
       it(c.what, () => {
@@ -132,7 +180,12 @@ describe('error boundary', function () {
       }
       throw new Error('did not throw');
     };
-    const lower = [new NetnsError(1, 'unshare'), new TunError(13, 'open'), new SecretFileError('cannot read x', 'x', 'ENOENT'), caught(() => parseKeyBase64('nope'))];
+    const lower = [
+      new NetnsError(1, 'unshare'),
+      new TunError(13, 'open'),
+      new SecretFileError('cannot read x', 'x', 'ENOENT'),
+      caught(() => parseKeyBase64('nope')),
+    ];
 
     it("names exactly the lower packages' typed errors, which are expected with their own message", () => {
       assert.ok(lower[3] instanceof KeyFormatError);
@@ -147,7 +200,12 @@ describe('error boundary', function () {
       assert.equal(reportFailure(new WirecageError('usage', 2), opts), 2);
       assert.equal(reportFailure(new WirecageError('bad file'), opts), 1);
       assert.equal(reportFailure('a string', opts), 125);
-      assert.deepEqual(lines, ['wirecage: usage\n', 'wirecage: bad file\n', 'wirecage: internal error, please report: a string\n', 'wirecage: run it again with H to see where it happened\n']);
+      assert.deepEqual(lines, [
+        'wirecage: usage\n',
+        'wirecage: bad file\n',
+        'wirecage: internal error, please report: a string\n',
+        'wirecage: run it again with H to see where it happened\n',
+      ]);
     });
   });
 });

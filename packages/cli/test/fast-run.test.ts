@@ -31,10 +31,14 @@ describe('the fast path of wirecage run', function () {
   function probed(args: string[]): { status: number | null; stdout: string; stderr: string; modules: string[] } {
     const out = join(dir, `modules-${args.join('_').replace(/\W/g, '')}.txt`);
     writeFileSync(out, '');
-    const r = spawnSync(process.execPath, ['--import', PROBE, BIN, ...args], { encoding: 'utf8', env: { ...env, RESOLVED_MODULES_OUT: out } });
+    const r = spawnSync(process.execPath, ['--import', PROBE, BIN, ...args], {
+      encoding: 'utf8',
+      env: { ...env, RESOLVED_MODULES_OUT: out },
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, modules: readFileSync(out, 'utf8').split('\n').filter(Boolean) };
   }
-  const commandModules = (modules: string[]) => modules.filter((u) => u.includes('/packages/cli/dist/commands/')).map((u) => u.replace(/.*\/dist\/commands\//, ''));
+  const commandModules = (modules: string[]) =>
+    modules.filter((u) => u.includes('/packages/cli/dist/commands/')).map((u) => u.replace(/.*\/dist\/commands\//, ''));
   const pluginModules = (modules: string[]) => modules.filter((u) => /\/@oclif\/plugin-/.test(u));
 
   it('a run imports the run command alone: no other command, no oclif plugin', () => {
@@ -43,7 +47,10 @@ describe('the fast path of wirecage run', function () {
     assert.match(r.stderr, /^wirecage: .*missing\.conf/);
     // The run command is in the bundle (scripts/bundle.mjs), which holds run's modules alone.
     assert.deepEqual(commandModules(r.modules), []);
-    assert.ok(r.modules.some((u) => /\/packages\/cli\/dist\/chunks\/run-\w+\.js$/.test(u)), `run's chunk not seen: ${r.modules.join(', ')}`);
+    assert.ok(
+      r.modules.some((u) => /\/packages\/cli\/dist\/chunks\/run-\w+\.js$/.test(u)),
+      `run's chunk not seen: ${r.modules.join(', ')}`,
+    );
     assert.deepEqual(pluginModules(r.modules), []);
   });
 
@@ -74,11 +81,19 @@ describe('the fast path of wirecage run', function () {
       writeFileSync(conf, '[Interface]\nAddress = 10.0.0.2/32\n', { mode: 0o600 });
     });
     const viaOclif = (args: string[]) =>
-      spawnSync(process.execPath, ['--input-type=module', '-e', `import { execute } from '@oclif/core'; await execute({ dir: ${JSON.stringify(BIN)}, args: ${JSON.stringify(args)} });`], {
-        encoding: 'utf8',
-        cwd: CLI,
-        env,
-      });
+      spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { execute } from '@oclif/core'; await execute({ dir: ${JSON.stringify(BIN)}, args: ${JSON.stringify(args)} });`,
+        ],
+        {
+          encoding: 'utf8',
+          cwd: CLI,
+          env,
+        },
+      );
     const cases: [string, () => string[]][] = [
       ['an unknown flag', () => ['--bogus', '-c', conf]],
       ['an integer out of range', () => ['-c', conf, '--mtu', '1']],
@@ -92,12 +107,26 @@ describe('the fast path of wirecage run', function () {
         const fast = spawnSync(process.execPath, [BIN, 'run', ...args()], { encoding: 'utf8', env });
         const oclif = viaOclif(['run', ...args()]);
         assert.notEqual(fast.status, 0, fast.stderr);
-        assert.deepEqual({ status: fast.status, stdout: fast.stdout, stderr: fast.stderr }, { status: oclif.status, stdout: oclif.stdout, stderr: oclif.stderr });
+        assert.deepEqual(
+          { status: fast.status, stdout: fast.stdout, stderr: fast.stderr },
+          { status: oclif.status, stdout: oclif.stdout, stderr: oclif.stderr },
+        );
       });
     }
 
     it('the earlier top-level form (no word run)', () => {
-      const args = ['--wg-public-key', 'x', '--wg-private-key-file', join(dir, 'missing.key'), '--wg-endpoint', '127.0.0.1:9', '--wg-address', '10.0.0.2', '--', 'true'];
+      const args = [
+        '--wg-public-key',
+        'x',
+        '--wg-private-key-file',
+        join(dir, 'missing.key'),
+        '--wg-endpoint',
+        '127.0.0.1:9',
+        '--wg-address',
+        '10.0.0.2',
+        '--',
+        'true',
+      ];
       const fast = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env });
       const oclif = viaOclif(['run', ...args]);
       assert.notEqual(fast.status, 0, fast.stderr);

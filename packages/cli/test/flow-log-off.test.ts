@@ -35,12 +35,23 @@ const FLOW_LOG = /^(flow-log|flows)/;
 describe('without --flow-log', () => {
   it('stage 2, the named cage and its control socket load nothing of the flow log', () => {
     const loaded = [...cageModulesLoadedBy(['cage/named-cage.js', 'cage/control.js']), ...cageModulesLoadedBy(['cage/stage2.js'], true)];
-    for (const f of ['stage2.js', 'named-cage.js', 'control.js']) assert.ok(loaded.includes(f), `the probe did not see ${f} among ${loaded.join(', ')}`);
-    assert.deepEqual(loaded.filter((f) => FLOW_LOG.test(f)), []);
+    for (const f of ['stage2.js', 'named-cage.js', 'control.js'])
+      assert.ok(loaded.includes(f), `the probe did not see ${f} among ${loaded.join(', ')}`);
+    assert.deepEqual(
+      loaded.filter((f) => FLOW_LOG.test(f)),
+      [],
+    );
   });
 
-  it('the probe sees the flow log\'s modules when they are imported (what stage 2 does with the flag)', () => {
+  it("the probe sees the flow log's modules when they are imported (what stage 2 does with the flag)", () => {
     const loaded = cageModulesLoadedBy(['cage/flow-log.js']);
-    assert.deepEqual(loaded.filter((f) => FLOW_LOG.test(f)).sort(), ['flow-log-conntrack.js', 'flow-log-dns.js', 'flow-log-file.js', 'flow-log-kernel.js', 'flow-log-netlink.js', 'flow-log.js']);
+    assert.deepEqual(loaded.filter((f) => FLOW_LOG.test(f)).sort(), [
+      'flow-log-conntrack.js',
+      'flow-log-dns.js',
+      'flow-log-file.js',
+      'flow-log-kernel.js',
+      'flow-log-netlink.js',
+      'flow-log.js',
+    ]);
   });
 });

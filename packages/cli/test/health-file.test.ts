@@ -7,9 +7,16 @@ import { formatShow, withHealth, type ShowInterface } from '../src/show-format.j
 import type { PeerHealth } from '../src/cage/heal.js';
 
 const KEY = 'mKm8a+yYcsz09YMPR+MINTjg3XxmRnkTb8DIjG5Uehs=';
-const handshaking: PeerHealth = { peer: KEY.slice(0, 8), publicKey: KEY, endpoint: '192.0.2.1:51820', state: 'handshaking', upSince: null, lastError: 'no handshake with 192.0.2.1:51820 for 60 s' };
+const handshaking: PeerHealth = {
+  peer: KEY.slice(0, 8),
+  publicKey: KEY,
+  endpoint: '192.0.2.1:51820',
+  state: 'handshaking',
+  upSince: null,
+  lastError: 'no handshake with 192.0.2.1:51820 for 60 s',
+};
 
-describe('the cage\'s health file', () => {
+describe("the cage's health file", () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'wirecage-health-'));
@@ -53,12 +60,26 @@ describe('`show` with the healing state', () => {
   const iface: ShowInterface = {
     publicKey: null,
     listenPort: null,
-    peers: [{ publicKey: KEY, presharedKey: null, endpoint: '192.0.2.1:51820', allowedIps: ['0.0.0.0/0'], latestHandshake: null, rxBytes: 0, txBytes: 0, persistentKeepalive: 0 }],
+    peers: [
+      {
+        publicKey: KEY,
+        presharedKey: null,
+        endpoint: '192.0.2.1:51820',
+        allowedIps: ['0.0.0.0/0'],
+        latestHandshake: null,
+        rxBytes: 0,
+        txBytes: 0,
+        persistentKeepalive: 0,
+      },
+    ],
   };
 
   it('adds state, upSince (Unix seconds) and lastError to the peer the file names', () => {
     const up = withHealth(iface, [{ ...handshaking, state: 'up', upSince: 1_700_000_000_500 }]);
-    assert.deepEqual({ ...up.peers[0], allowedIps: undefined }, { ...iface.peers[0], allowedIps: undefined, state: 'up', upSince: 1_700_000_000, lastError: handshaking.lastError });
+    assert.deepEqual(
+      { ...up.peers[0], allowedIps: undefined },
+      { ...iface.peers[0], allowedIps: undefined, state: 'up', upSince: 1_700_000_000, lastError: handshaking.lastError },
+    );
     assert.deepEqual(withHealth(iface, []), iface, 'a peer the file does not name is left as it is');
   });
 

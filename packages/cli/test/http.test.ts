@@ -10,7 +10,11 @@ describe('callApi', function () {
   let server: Server;
   let url: string;
   let reply: (req: IncomingMessage, res: ServerResponse, body: string) => void;
-  const call = (timeoutMs = 5_000) => callApi({ method: 'POST', url: `${url}/v1/register`, token: 'T', body: '{"a":1}', timeoutMs, doing: 'register with' }, 'the registration');
+  const call = (timeoutMs = 5_000) =>
+    callApi(
+      { method: 'POST', url: `${url}/v1/register`, token: 'T', body: '{"a":1}', timeoutMs, doing: 'register with' },
+      'the registration',
+    );
 
   before(async () => {
     server = createServer((req, res) => {
@@ -39,7 +43,7 @@ describe('callApi', function () {
     assert.equal(seen!.body, '{"a":1}');
   });
 
-  it('a refusal carries the status, the server\'s error and Retry-After; a redirect is not followed', async () => {
+  it("a refusal carries the status, the server's error and Retry-After; a redirect is not followed", async () => {
     reply = (_req, res) => res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '7' }).end('{"error":"slow down"}');
     await assert.rejects(call(), (err: Error) => {
       assert.ok(err instanceof ApiError);

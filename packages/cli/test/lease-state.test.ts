@@ -7,7 +7,18 @@
 // --insecure-http and --token-file.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +81,12 @@ describe('lease state (keys/NAME.lease.json)', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const ctx = (now: number, over: { apiUrl?: string; clientPublicKey?: string } = {}) => ({ apiUrl: URL_A, clientPublicKey: CLIENT_KEY, now, ...over });
+  const ctx = (now: number, over: { apiUrl?: string; clientPublicKey?: string } = {}) => ({
+    apiUrl: URL_A,
+    clientPublicKey: CLIENT_KEY,
+    now,
+    ...over,
+  });
 
   it('reuses the stored answer until half its lease, then registers again; falls back on it until the lease ends', () => {
     writeLeaseState(file, state());
@@ -90,8 +106,14 @@ describe('lease state (keys/NAME.lease.json)', () => {
   it('does not reuse an answer for another client key or API URL, one without a lease, or a missing or broken file', () => {
     writeLeaseState(file, state());
     const stored = readLeaseState(file);
-    assert.deepEqual(reuseDecision(stored, ctx(T0, { clientPublicKey: keyToBase64(publicKeyOf(generatePrivateKey())) })), { reuse: false, why: 'for another client key' });
-    assert.deepEqual(reuseDecision(stored, ctx(T0, { apiUrl: 'https://other.example.com:8443' })), { reuse: false, why: `for another API URL (${URL_A})` });
+    assert.deepEqual(reuseDecision(stored, ctx(T0, { clientPublicKey: keyToBase64(publicKeyOf(generatePrivateKey())) })), {
+      reuse: false,
+      why: 'for another client key',
+    });
+    assert.deepEqual(reuseDecision(stored, ctx(T0, { apiUrl: 'https://other.example.com:8443' })), {
+      reuse: false,
+      why: `for another API URL (${URL_A})`,
+    });
     assert.equal(usableOnFailure(stored, ctx(T0, { apiUrl: 'https://other.example.com:8443' })), null);
     assert.equal(usableOnFailure(stored, ctx(T0, { clientPublicKey: 'x' })), null);
 
@@ -109,7 +131,8 @@ describe('lease state (keys/NAME.lease.json)', () => {
     writeFileSync(file, JSON.stringify({ ...state(), version: 99 }));
     assert.equal(reuseDecision(readLeaseState(file), ctx(T0)).reuse, false);
     chmodSync(file, 0o000);
-    if (process.getuid?.() !== 0) assert.match((reuseDecision(readLeaseState(file), ctx(T0)) as { why: string }).why, /^unreadable \(EACCES\)$/);
+    if (process.getuid?.() !== 0)
+      assert.match((reuseDecision(readLeaseState(file), ctx(T0)) as { why: string }).why, /^unreadable \(EACCES\)$/);
   });
 
   it('refuses an answer with another server key than the pinned one, naming both and how to re-pin', () => {
@@ -177,9 +200,13 @@ describe('configForServer keeps the registration', function () {
   let calls: number;
   let reply: (req: IncomingMessage, res: ServerResponse) => void;
   const leaseFile = () => join(dir, 'wirecage', 'keys', 'lab.lease.json');
-  const ok = (key = SERVER_KEY, leaseMs = 3600_000) => (_req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer(key, new Date(Date.now() + leaseMs).toISOString())));
-  };
+  const ok =
+    (key = SERVER_KEY, leaseMs = 3600_000) =>
+    (_req: IncomingMessage, res: ServerResponse) => {
+      res
+        .writeHead(200, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify(answer(key, new Date(Date.now() + leaseMs).toISOString())));
+    };
 
   before(async () => {
     server = createServer((req, res) => {
@@ -236,7 +263,10 @@ describe('configForServer keeps the registration', function () {
     const r = await configForServer('lab', { now: () => Date.now() + 2000_000 });
     assert.equal(calls, 2);
     assert.equal(r.leaseStateFile, leaseFile());
-    assert.match(r.warning!, /refused the registration: HTTP 503: down; using the registration stored in .*lab\.lease\.json \(lease until /);
+    assert.match(
+      r.warning!,
+      /refused the registration: HTTP 503: down; using the registration stored in .*lab\.lease\.json \(lease until /,
+    );
     assert.doesNotMatch(r.warning!, /\n(?!wirecage: warning: )/);
     await assert.rejects(configForServer('lab', { now: () => Date.now() + 3700_000 }), /HTTP 503: down/);
     // A refusal (401) is not a failure the stored answer stands in for.
@@ -251,7 +281,10 @@ describe('configForServer keeps the registration', function () {
       return Promise.resolve();
     };
     let n = 0;
-    reply = (req, res) => (n++ === 0 ? res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '5' }).end('{"error":"slow down"}') : ok()(req, res));
+    reply = (req, res) =>
+      n++ === 0
+        ? res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '5' }).end('{"error":"slow down"}')
+        : ok()(req, res);
     await configForServer('lab', { sleep });
     assert.deepEqual(slept, [5000]);
     assert.equal(calls, 2);
@@ -302,7 +335,10 @@ describe('configForServer keeps the registration', function () {
       return Promise.resolve();
     };
     let n = 0;
-    reply = (req, res) => (n++ === 0 ? res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '3' }).end('{"error":"slow down"}') : ok()(req, res));
+    reply = (req, res) =>
+      n++ === 0
+        ? res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '3' }).end('{"error":"slow down"}')
+        : ok()(req, res);
     const fresh = await registerAfresh(again, privateKey, { sleep, now: () => Date.parse(stored.registered_at) + 1000 });
     assert.deepEqual(slept, [3000], 'waited once as asked');
     assert.equal(calls, 3);
@@ -326,7 +362,8 @@ describe('configForServer keeps the registration', function () {
 describe('add-server: --replace, --insecure-http, --token-file', function () {
   this.timeout(20_000);
   let dir: string;
-  const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '' } });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '' } });
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'wirecage-add-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -336,7 +373,10 @@ describe('add-server: --replace, --insecure-http, --token-file', function () {
     writeLeaseState(lease, state());
     const r = cli(['add-server', 'work', 'https://b.example:8443', '--token', 'T']);
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, 'wirecage: a server named "work" exists already (https://a.example:8443); to replace it (and forget its pinned key): wirecage add-server work https://b.example:8443 --replace\n');
+    assert.equal(
+      r.stderr,
+      'wirecage: a server named "work" exists already (https://a.example:8443); to replace it (and forget its pinned key): wirecage add-server work https://b.example:8443 --replace\n',
+    );
     assert.ok(existsSync(lease));
     const ok = cli(['add-server', 'work', 'https://b.example:8443', '--token', 'T', '--replace']);
     assert.equal(ok.status, 0, ok.stderr);
@@ -349,7 +389,11 @@ describe('add-server: --replace, --insecure-http, --token-file', function () {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /plain HTTP to a host other than loopback would send the token in clear.*--insecure-http/);
     assert.equal(cli(['add-server', 'lan', 'http://10.9.8.7:8443', '--token', 'T', '--insecure-http']).status, 0);
-    for (const [n, u] of [['l4', 'http://127.0.0.1:8443'], ['l6', 'http://[::1]:8443'], ['lh', 'http://localhost:8443']] as const) {
+    for (const [n, u] of [
+      ['l4', 'http://127.0.0.1:8443'],
+      ['l6', 'http://[::1]:8443'],
+      ['lh', 'http://localhost:8443'],
+    ] as const) {
       const a = cli(['add-server', n, u, '--token', 'T']);
       assert.equal(a.status, 0, `${u}: ${a.stderr}`);
     }

@@ -29,7 +29,7 @@ function comparable(cfg: WgQuickConfig): unknown {
   return { ...cfg, file: null, peers: cfg.peers.map((p) => ({ ...p, line: null })) };
 }
 
-describe('the earlier wirecage\'s flags', function () {
+describe("the earlier wirecage's flags", function () {
   this.timeout(20_000);
   let dir: string;
   let keyFile: string;
@@ -44,7 +44,12 @@ describe('the earlier wirecage\'s flags', function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
   beforeEach(() => {
-    flags = { 'wg-public-key': serverPub, 'wg-private-key-file': keyFile, 'wg-endpoint': 'vpn.example.org:51820', 'wg-address': ['10.64.0.2'] };
+    flags = {
+      'wg-public-key': serverPub,
+      'wg-private-key-file': keyFile,
+      'wg-endpoint': 'vpn.example.org:51820',
+      'wg-address': ['10.64.0.2'],
+    };
   });
 
   const expectFlagError = (f: TunnelFlagValues, message: string) =>
@@ -65,7 +70,10 @@ describe('the earlier wirecage\'s flags', function () {
       const cfg = tunnelConfig(t);
       assert.equal(keyToBase64(cfg.interface.privateKey), priv);
       assert.equal(cfg.interface.privateKeyFile, keyFile);
-      assert.deepEqual(cfg.interface.addresses.map((a) => `${formatIp(a.address)}/${a.prefix}`), ['10.64.0.2/32']);
+      assert.deepEqual(
+        cfg.interface.addresses.map((a) => `${formatIp(a.address)}/${a.prefix}`),
+        ['10.64.0.2/32'],
+      );
       assert.deepEqual(cfg.interface.dns, { servers: ['1.1.1.1'], search: [] });
       assert.equal(cfg.peers.length, 1);
       const [peer] = cfg.peers;
@@ -77,9 +85,18 @@ describe('the earlier wirecage\'s flags', function () {
 
     it('adds ::/0 with an IPv6 address, keeps /len and the host part, reads the preshared key file', () => {
       const cfg = tunnelConfig(
-        parseTunnelFlags({ ...flags, 'wg-address': ['10.64.0.2/24', 'fd64::2/64'], 'wg-endpoint': '[2001:db8::1]:4500', 'wg-psk-file': pskFile, dns: ['10.64.0.1', 'fd64::1'] }),
+        parseTunnelFlags({
+          ...flags,
+          'wg-address': ['10.64.0.2/24', 'fd64::2/64'],
+          'wg-endpoint': '[2001:db8::1]:4500',
+          'wg-psk-file': pskFile,
+          dns: ['10.64.0.1', 'fd64::1'],
+        }),
       );
-      assert.deepEqual(cfg.interface.addresses.map((a) => `${formatIp(a.address)}/${a.prefix}`), ['10.64.0.2/24', 'fd64::2/64']);
+      assert.deepEqual(
+        cfg.interface.addresses.map((a) => `${formatIp(a.address)}/${a.prefix}`),
+        ['10.64.0.2/24', 'fd64::2/64'],
+      );
       assert.deepEqual(cfg.peers[0]!.allowedIps.map(formatCidr), ['0.0.0.0/0', '::/0']);
       assert.deepEqual(cfg.peers[0]!.endpoint, { host: '2001:db8::1', port: 4500 });
       assert.equal(keyToBase64(cfg.peers[0]!.presharedKey!), psk);
@@ -98,20 +115,44 @@ describe('the earlier wirecage\'s flags', function () {
 
   describe('errors name the flag', () => {
     it('for missing and malformed values, without quoting a key', () => {
-      expectFlagError({ ...flags, 'wg-endpoint': undefined }, '--wg-endpoint: missing; a tunnel from flags needs --wg-public-key, --wg-private-key-file, --wg-endpoint, --wg-address');
-      expectFlagError({ ...flags, 'wg-public-key': priv.slice(0, 40) }, '--wg-public-key: not a WireGuard key (44 base64 characters, as `wg pubkey` prints)');
-      expectFlagError({ ...flags, 'wg-endpoint': 'vpn.example.org' }, '--wg-endpoint vpn.example.org: not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
-      expectFlagError({ ...flags, 'wg-endpoint': priv }, '--wg-endpoint <key hidden>: not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
-      expectFlagError({ ...flags, 'wg-address': ['10.64.0.300'] }, '--wg-address 10.64.0.300: not an IPv4 or IPv6 address with an optional /len');
-      expectFlagError({ ...flags, 'wg-address': ['10.64.0.2,fd64::2'] }, '--wg-address 10.64.0.2,fd64::2: one address per flag; repeat --wg-address for more');
+      expectFlagError(
+        { ...flags, 'wg-endpoint': undefined },
+        '--wg-endpoint: missing; a tunnel from flags needs --wg-public-key, --wg-private-key-file, --wg-endpoint, --wg-address',
+      );
+      expectFlagError(
+        { ...flags, 'wg-public-key': priv.slice(0, 40) },
+        '--wg-public-key: not a WireGuard key (44 base64 characters, as `wg pubkey` prints)',
+      );
+      expectFlagError(
+        { ...flags, 'wg-endpoint': 'vpn.example.org' },
+        '--wg-endpoint vpn.example.org: not host:port, IPv4:port or [IPv6]:port with a port in 1-65535',
+      );
+      expectFlagError(
+        { ...flags, 'wg-endpoint': priv },
+        '--wg-endpoint <key hidden>: not host:port, IPv4:port or [IPv6]:port with a port in 1-65535',
+      );
+      expectFlagError(
+        { ...flags, 'wg-address': ['10.64.0.300'] },
+        '--wg-address 10.64.0.300: not an IPv4 or IPv6 address with an optional /len',
+      );
+      expectFlagError(
+        { ...flags, 'wg-address': ['10.64.0.2,fd64::2'] },
+        '--wg-address 10.64.0.2,fd64::2: one address per flag; repeat --wg-address for more',
+      );
       expectFlagError({ ...flags, dns: ['dns.example'] }, '--dns dns.example: not an IP address');
     });
 
     it('for key files: missing, not a key, and readable by others (0644 refused, for the preshared key too)', () => {
-      expectFlagError({ ...flags, 'wg-private-key-file': join(dir, 'none.key') }, `--wg-private-key-file: cannot read ${join(dir, 'none.key')}: ENOENT`);
+      expectFlagError(
+        { ...flags, 'wg-private-key-file': join(dir, 'none.key') },
+        `--wg-private-key-file: cannot read ${join(dir, 'none.key')}: ENOENT`,
+      );
       const notKey = join(dir, 'not.key');
       writeFileSync(notKey, 'hello\n', { mode: 0o600 });
-      expectFlagError({ ...flags, 'wg-private-key-file': notKey }, `--wg-private-key-file: ${notKey} does not hold a WireGuard private key (44 base64 characters, as \`wirecage keygen --out\` or \`wg genkey\` writes)`);
+      expectFlagError(
+        { ...flags, 'wg-private-key-file': notKey },
+        `--wg-private-key-file: ${notKey} does not hold a WireGuard private key (44 base64 characters, as \`wirecage keygen --out\` or \`wg genkey\` writes)`,
+      );
       const loose = join(dir, 'loose.key');
       writeFileSync(loose, `${priv}\n`);
       chmodSync(loose, 0o644);
@@ -120,13 +161,20 @@ describe('the earlier wirecage\'s flags', function () {
         `--wg-private-key-file: ${loose} holds a private key that others may read or change (mode 0644); a key file must be 0600 or stricter: chmod 600 ${loose}`,
       );
       chmodSync(loose, 0o620);
-      expectFlagError({ ...flags, 'wg-psk-file': loose }, `--wg-psk-file: ${loose} holds a preshared key that others may read or change (mode 0620); a key file must be 0600 or stricter: chmod 600 ${loose}`);
+      expectFlagError(
+        { ...flags, 'wg-psk-file': loose },
+        `--wg-psk-file: ${loose} holds a preshared key that others may read or change (mode 0620); a key file must be 0600 or stricter: chmod 600 ${loose}`,
+      );
     });
   });
 
   describe('as a wg-quick file', () => {
     it('parses back to the same config, the key by reference and never copied', () => {
-      for (const f of [flags, { ...flags, 'wg-address': ['10.64.0.2/24', 'fd64::2/64'], 'wg-psk-file': pskFile, dns: ['10.64.0.1'] }, { ...flags, 'dns-override': false }]) {
+      for (const f of [
+        flags,
+        { ...flags, 'wg-address': ['10.64.0.2/24', 'fd64::2/64'], 'wg-psk-file': pskFile, dns: ['10.64.0.1'] },
+        { ...flags, 'dns-override': false },
+      ]) {
         const t = parseTunnelFlags(f);
         const text = tunnelConfigText(t);
         assert.ok(!text.includes(priv) && !text.includes(psk), 'no key is copied into the file');
@@ -160,8 +208,11 @@ describe('the earlier wirecage\'s flags', function () {
         },
       );
 
-    it('reads the keys from files, a relative path from the config file\'s directory', () => {
-      const cfg = parseWgQuick(`[Interface]\nPrivateKeyFile = client.key\nAddress = 10.64.0.2\n${peer}PresharedKeyFile = ${pskFile}\n`, join(dir, 'work.conf'));
+    it("reads the keys from files, a relative path from the config file's directory", () => {
+      const cfg = parseWgQuick(
+        `[Interface]\nPrivateKeyFile = client.key\nAddress = 10.64.0.2\n${peer}PresharedKeyFile = ${pskFile}\n`,
+        join(dir, 'work.conf'),
+      );
       assert.equal(keyToBase64(cfg.interface.privateKey), priv);
       assert.equal(cfg.interface.privateKeyFile, keyFile);
       assert.equal(keyToBase64(cfg.peers[0]!.presharedKey!), psk);
@@ -185,7 +236,10 @@ describe('the earlier wirecage\'s flags', function () {
         `[Interface]\nPrivateKeyFile = ${keyFile}\n${peer}PresharedKey = ${psk}\nPresharedKeyFile = ${pskFile}\n`,
         `${conf}:8: PresharedKeyFile: the preshared key is already given in this [Peer]; keep PresharedKey or PresharedKeyFile, not both`,
       );
-      expectConfigError(`[Interface]\nPrivateKeyFile = none.key\n${peer}`, `${conf}:2: PrivateKeyFile: cannot read ${join(dir, 'none.key')}: ENOENT`);
+      expectConfigError(
+        `[Interface]\nPrivateKeyFile = none.key\n${peer}`,
+        `${conf}:2: PrivateKeyFile: cannot read ${join(dir, 'none.key')}: ENOENT`,
+      );
     });
 
     it('`check` shows where the key comes from, never the key', () => {
@@ -202,8 +256,22 @@ describe('the earlier wirecage\'s flags', function () {
   describe('the command line', () => {
     it('sends a top-level command line with --wg-* flags to run, and leaves the rest alone', () => {
       assert.deepEqual(topLevelArgv(['--wg-public-key', 'K', '--', 'ping']), ['run', '--wg-public-key', 'K', '--', 'ping']);
-      assert.deepEqual(topLevelArgv(['--log-level', 'debug', '--wg-endpoint=h:1', 'ping']), ['run', '--log-level', 'debug', '--wg-endpoint=h:1', 'ping']);
-      for (const argv of [['run', '--wg-public-key', 'K'], ['--help'], ['--version'], [], ['check', 'x'], ['--', '--wg-public-key'], ['-c', 'x.conf', '--', 'echo', '--wg-x']]) {
+      assert.deepEqual(topLevelArgv(['--log-level', 'debug', '--wg-endpoint=h:1', 'ping']), [
+        'run',
+        '--log-level',
+        'debug',
+        '--wg-endpoint=h:1',
+        'ping',
+      ]);
+      for (const argv of [
+        ['run', '--wg-public-key', 'K'],
+        ['--help'],
+        ['--version'],
+        [],
+        ['check', 'x'],
+        ['--', '--wg-public-key'],
+        ['-c', 'x.conf', '--', 'echo', '--wg-x'],
+      ]) {
         assert.deepEqual(topLevelArgv(argv), argv);
       }
     });
@@ -212,18 +280,38 @@ describe('the earlier wirecage\'s flags', function () {
       const loose = join(dir, 'cli-loose.key');
       writeFileSync(loose, `${priv}\n`);
       chmodSync(loose, 0o644);
-      const args = ['--wg-public-key', serverPub, '--wg-private-key-file', loose, '--wg-endpoint', '192.0.2.1:51820', '--wg-address', '10.64.0.2', '--', 'true'];
+      const args = [
+        '--wg-public-key',
+        serverPub,
+        '--wg-private-key-file',
+        loose,
+        '--wg-endpoint',
+        '192.0.2.1:51820',
+        '--wg-address',
+        '10.64.0.2',
+        '--',
+        'true',
+      ];
       for (const argv of [args, ['run', ...args]]) {
         const r = cli(argv);
         assert.equal(r.status, 125, r.stderr);
-        assert.equal(r.stderr, `wirecage: --wg-private-key-file: ${loose} holds a private key that others may read or change (mode 0644); a key file must be 0600 or stricter: chmod 600 ${loose}\n`);
+        assert.equal(
+          r.stderr,
+          `wirecage: --wg-private-key-file: ${loose} holds a private key that others may read or change (mode 0644); a key file must be 0600 or stricter: chmod 600 ${loose}\n`,
+        );
       }
       const both = cli(['run', '-c', join(dir, 'x.conf'), ...args]);
       assert.equal(both.status, 125);
-      assert.equal(both.stderr, 'wirecage: the --wg-* flags and --config (or WIRECAGE_CONFIG) both describe the tunnel: give one of them\n');
+      assert.equal(
+        both.stderr,
+        'wirecage: the --wg-* flags and --config (or WIRECAGE_CONFIG) both describe the tunnel: give one of them\n',
+      );
       const named = cli(['run', 'work', ...args]);
       assert.equal(named.status, 125);
-      assert.equal(named.stderr, 'wirecage: the --wg-* flags and "work" (a server name or config file) both describe the tunnel: give one of them\n');
+      assert.equal(
+        named.stderr,
+        'wirecage: the --wg-* flags and "work" (a server name or config file) both describe the tunnel: give one of them\n',
+      );
     });
 
     it('keeps --help and --version at the top level', () => {
@@ -233,10 +321,32 @@ describe('the earlier wirecage\'s flags', function () {
     });
 
     it('`config from-flags` prints the file, or exits 1 naming the flag', () => {
-      const r = cli(['config', 'from-flags', '--wg-public-key', serverPub, '--wg-private-key-file', keyFile, '--wg-endpoint', 'vpn.example.org:51820', '--wg-address', '10.64.0.2']);
+      const r = cli([
+        'config',
+        'from-flags',
+        '--wg-public-key',
+        serverPub,
+        '--wg-private-key-file',
+        keyFile,
+        '--wg-endpoint',
+        'vpn.example.org:51820',
+        '--wg-address',
+        '10.64.0.2',
+      ]);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, tunnelConfigText(parseTunnelFlags(flags)));
-      const bad = cli(['config', 'from-flags', '--wg-public-key', serverPub, '--wg-private-key-file', keyFile, '--wg-endpoint', 'vpn.example.org', '--wg-address', '10.64.0.2']);
+      const bad = cli([
+        'config',
+        'from-flags',
+        '--wg-public-key',
+        serverPub,
+        '--wg-private-key-file',
+        keyFile,
+        '--wg-endpoint',
+        'vpn.example.org',
+        '--wg-address',
+        '10.64.0.2',
+      ]);
       assert.equal(bad.status, 1);
       assert.equal(bad.stdout, '');
       assert.equal(bad.stderr, 'wirecage: --wg-endpoint vpn.example.org: not host:port, IPv4:port or [IPv6]:port with a port in 1-65535\n');

@@ -101,16 +101,35 @@ describe('named cages: control socket, name lock, names, ps table', () => {
   it('accepts names of [A-Za-z0-9_.-]{1,32} only', () => {
     for (const ok of ['work', 'a', 'A_b-c.9', 'x'.repeat(32)]) assert.equal(checkCageName(ok), ok);
     for (const bad of ['', 'x'.repeat(33), 'a/b', '.', '..', 'a b', 'é']) {
-      assert.throws(() => checkCageName(bad), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /is not a cage name/.test(err.message));
+      assert.throws(
+        () => checkCageName(bad),
+        (err: Error & { exitCode?: number }) => err.exitCode === 2 && /is not a cage name/.test(err.message),
+      );
     }
   });
 
   it('prints ps rows as an aligned table, "-" for an unnamed cage', () => {
     const row = (over: Partial<PsRow>): PsRow => ({
-      name: 'work', source: 'work.conf', tun: 'wirecage', pid: 1, addresses: ['10.0.0.2/32'], endpoint: '192.0.2.1:51820',
-      latestHandshake: 1_000, rxBytes: 2048, txBytes: 10, processes: 3, startedAt: 900, uptime: 3725, keep: false, state: 'up', ...over,
+      name: 'work',
+      source: 'work.conf',
+      tun: 'wirecage',
+      pid: 1,
+      addresses: ['10.0.0.2/32'],
+      endpoint: '192.0.2.1:51820',
+      latestHandshake: 1_000,
+      rxBytes: 2048,
+      txBytes: 10,
+      processes: 3,
+      startedAt: 900,
+      uptime: 3725,
+      keep: false,
+      state: 'up',
+      ...over,
     });
-    const text = formatPs([row({}), row({ name: null, latestHandshake: null, state: 'handshaking', processes: null, uptime: 59 })], 1_005_000);
+    const text = formatPs(
+      [row({}), row({ name: null, latestHandshake: null, state: 'handshaking', processes: null, uptime: 59 })],
+      1_005_000,
+    );
     assert.equal(
       text,
       [

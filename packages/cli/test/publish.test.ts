@@ -40,7 +40,12 @@ describe('Wirecage-Proof', () => {
 
   it('matches the shared test vector', () => {
     const sign = proofSigner(clientPrivate, serverPublic, { now: () => 1_700_000_000_500, nonce: () => Buffer.alloc(16, 7) });
-    const header = sign({ method: 'POST', route: '/v1/portforward', clientPublicKey: 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=', body });
+    const header = sign({
+      method: 'POST',
+      route: '/v1/portforward',
+      clientPublicKey: 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=',
+      body,
+    });
     assert.equal(header, '1700000000.BwcHBwcHBwcHBwcHBwcHBw.nFiwVz-dKtEFpsC7UvkZQfYJprDN3YE-4hjmH8zhISw');
   });
 

@@ -12,11 +12,17 @@ describe('wirecage add-server / servers / remove-server', function () {
   this.timeout(20_000);
   let dir: string;
   const cli = (args: string[]) =>
-    spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '', WIRECAGE_CONFIG: '' } });
+    spawnSync(process.execPath, [BIN, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '', WIRECAGE_CONFIG: '' },
+    });
   // The local API below runs in this process, so `run` must not block the event loop.
   const cliAsync = (args: string[]) =>
     new Promise<{ status: number | null; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '', WIRECAGE_CONFIG: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn(process.execPath, [BIN, ...args], {
+        env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '', WIRECAGE_CONFIG: '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       p.stderr.on('data', (c) => (stderr += c));
       p.on('close', (status) => resolve({ status, stderr }));
@@ -31,7 +37,10 @@ describe('wirecage add-server / servers / remove-server', function () {
     assert.equal(cli(['add-server', 'lab-2', 'http://10.9.8.7:8443', '--insecure-http', '--token', 'sekrit-token-2']).status, 0);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(join(dir, 'wirecage')), ['config.toml']);
-    assert.match(readFileSync(file, 'utf8'), /^version = 1\n\n\[servers\.work\]\napi_url = "https:\/\/vpn\.example\.com:8443"\ntoken = "sekrit-token-1"\n/);
+    assert.match(
+      readFileSync(file, 'utf8'),
+      /^version = 1\n\n\[servers\.work\]\napi_url = "https:\/\/vpn\.example\.com:8443"\ntoken = "sekrit-token-1"\n/,
+    );
 
     const list = cli(['servers']);
     assert.equal(list.status, 0);
@@ -47,23 +56,30 @@ describe('wirecage add-server / servers / remove-server', function () {
     assert.match(again.stderr, /no server named "work"/);
   });
 
-  it('refuses bad names and URLs as usage errors (exit 2, as oclif\'s own), and a broken config.toml with file:line', () => {
+  it("refuses bad names and URLs as usage errors (exit 2, as oclif's own), and a broken config.toml with file:line", () => {
     for (const name of ['', 'a.b', 'x'.repeat(33), 'sp ace']) {
       const r = cli(['add-server', name, 'http://a']);
       assert.equal(r.status, 2, name);
       assert.match(r.stderr, /is not valid: use 1 to 32/);
     }
-    for (const [url, why] of [['ftp://a', /must start with http:\/\/ or https:\/\//], ['not a url', /not a URL/], ['https://a/?q=1', /must not carry a query/]] as const) {
+    for (const [url, why] of [
+      ['ftp://a', /must start with http:\/\/ or https:\/\//],
+      ['not a url', /not a URL/],
+      ['https://a/?q=1', /must not carry a query/],
+    ] as const) {
       const r = cli(['add-server', 'ok', url]);
       assert.equal(r.status, 2, url);
       assert.match(r.stderr, why);
     }
-    assert.equal(cli(['add-server', 'ok']).status, 2, 'oclif\'s own: a missing argument');
+    assert.equal(cli(['add-server', 'ok']).status, 2, "oclif's own: a missing argument");
     const cfgFile = join(dir, 'wirecage', 'config.toml');
     assert.doesNotMatch(existsSync(cfgFile) ? readFileSync(cfgFile, 'utf8') : '', /\[servers\.ok\]/, 'nothing was added');
     const other = mkdtempSync(join(tmpdir(), 'wirecage-servers-bad-'));
     try {
-      const r = spawnSync('sh', ['-c', `mkdir -p ${other}/wirecage && printf 'version = 1\\n[servers.x]\\napi_url = true\\n' > ${other}/wirecage/config.toml`]);
+      const r = spawnSync('sh', [
+        '-c',
+        `mkdir -p ${other}/wirecage && printf 'version = 1\\n[servers.x]\\napi_url = true\\n' > ${other}/wirecage/config.toml`,
+      ]);
       assert.equal(r.status, 0);
       const s = spawnSync(process.execPath, [BIN, 'servers'], { encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: other } });
       assert.equal(s.status, 1);

@@ -22,6 +22,9 @@ describe('stage 1 of wirecage run', () => {
 
   it('the launcher it imports at launch time maps the netns addon (what the run command defers)', () => {
     const { addons } = loadedBy(dist('cage/launch.js'));
-    assert.ok(addons.some((path) => path.endsWith('/netns.node')), `no netns.node among ${addons.join(', ')}`);
+    assert.ok(
+      addons.some((path) => path.endsWith('/netns.node')),
+      `no netns.node among ${addons.join(', ')}`,
+    );
   });
 });

@@ -24,9 +24,23 @@ function files(dir: string, name: string): CertFiles {
 }
 
 export function makeCa(dir: string, name: string): CertFiles {
-  openssl(['req', '-x509', ...newKey, '-days', '2', '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.pem`)]);
+  openssl([
+    'req',
+    '-x509',
+    ...newKey,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-keyout',
+    join(dir, `${name}.key`),
+    '-out',
+    join(dir, `${name}.pem`),
+  ]);
   return files(dir, name);
 }
 
@@ -41,7 +55,23 @@ export function makeLeaf(dir: string, name: string, san: string, ca?: CertFiles)
   }
   const csr = join(dir, `${name}.csr`);
   openssl(['req', '-new', ...newKey, '-subj', `/CN=${name}`, ...ext, '-keyout', key, '-out', csr]);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-    '-days', '2', '-copy_extensions', 'copyall', '-out', cert]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.cert,
+    '-CAkey',
+    ca.key,
+    '-set_serial',
+    `0x${randomBytes(8).toString('hex')}`,
+    '-days',
+    '2',
+    '-copy_extensions',
+    'copyall',
+    '-out',
+    cert,
+  ]);
   return files(dir, name);
 }

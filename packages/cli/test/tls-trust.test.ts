@@ -44,13 +44,21 @@ describe('--ca-file and the pinned certificate', function () {
   const configure = (caPem: string | null) => {
     mkdirSync(join(dir, 'wirecage', 'ca'), { recursive: true, mode: 0o700 });
     if (caPem !== null) writeFileSync(join(dir, 'wirecage', 'ca', 'lab.pem'), caPem, { mode: 0o600 });
-    writeFileSync(join(dir, 'wirecage', 'config.toml'), `version = 1\n\n[servers.lab]\napi_url = "${url}"\ntoken = "T"\n${caPem !== null ? 'ca_file = "ca/lab.pem"\n' : ''}`, { mode: 0o600 });
+    writeFileSync(
+      join(dir, 'wirecage', 'config.toml'),
+      `version = 1\n\n[servers.lab]\napi_url = "${url}"\ntoken = "T"\n${caPem !== null ? 'ca_file = "ca/lab.pem"\n' : ''}`,
+      { mode: 0o600 },
+    );
   };
-  const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '' } });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '' } });
   // The API runs in this process: `run` must not block its event loop.
   const cliAsync = (args: string[]) =>
     new Promise<{ status: number | null; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn(process.execPath, [BIN, ...args], {
+        env: { ...process.env, XDG_CONFIG_HOME: dir, WIRECAGE_TOKEN: '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       p.stderr.on('data', (c) => (stderr += c));
       p.on('close', (status) => resolve({ status, stderr }));
@@ -99,13 +107,17 @@ describe('--ca-file and the pinned certificate', function () {
 
   it('a CA file holds certificates only: a key, no certificate or a broken one is refused', () => {
     assert.equal(caCertificates(`junk\n${ca.pem}more junk\n${leafA.pem}`, 'f').subjects.length, 2);
-    assert.throws(() => caCertificates(readFileSync(ca.key, 'utf8'), '--ca-file k.pem'), { message: /^--ca-file k\.pem holds a private key: give the certificate of the CA/ });
+    assert.throws(() => caCertificates(readFileSync(ca.key, 'utf8'), '--ca-file k.pem'), {
+      message: /^--ca-file k\.pem holds a private key: give the certificate of the CA/,
+    });
     assert.throws(() => caCertificates(`${ca.pem}${readFileSync(ca.key, 'utf8')}`, 'f'), /holds a private key/);
     assert.throws(() => caCertificates('', 'f'), { message: 'f holds no PEM certificate (-----BEGIN CERTIFICATE-----)' });
-    assert.throws(() => caCertificates('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'f'), { message: /^f: certificate 1 cannot be read/ });
+    assert.throws(() => caCertificates('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 'f'), {
+      message: /^f: certificate 1 cannot be read/,
+    });
   });
 
-  it('registers trusting the CA file only, pins the leaf\'s fingerprint, and refuses another leaf of the same CA before sending anything', async () => {
+  it("registers trusting the CA file only, pins the leaf's fingerprint, and refuses another leaf of the same CA before sending anything", async () => {
     configure(ca.pem);
     const first = await configForServer('lab');
     assert.equal(requests, 1);
@@ -123,8 +135,8 @@ describe('--ca-file and the pinned certificate', function () {
       assert.equal(
         err.message,
         `${url} presented a TLS certificate with the SHA-256 fingerprint ${leafB.fingerprint}, but the certificate pinned for "lab" (in ${leaseFile()}) is ${leafA.fingerprint}: ` +
-          'someone may be impersonating the server, so nothing was sent (not even the token). If the server\'s certificate really changed (renewed, or a new key), ' +
-          'check the new fingerprint with the server\'s admin (openssl x509 -noout -fingerprint -sha256 -in CERT) and re-pin with: ' +
+          "someone may be impersonating the server, so nothing was sent (not even the token). If the server's certificate really changed (renewed, or a new key), " +
+          "check the new fingerprint with the server's admin (openssl x509 -noout -fingerprint -sha256 -in CERT) and re-pin with: " +
           `wirecage add-server lab ${url} --ca-file CA.pem --replace`,
       );
       return true;
@@ -151,7 +163,12 @@ describe('--ca-file and the pinned certificate', function () {
     serve(leafB);
     const r = await cliAsync(['run', 'lab', '--', 'true']);
     assert.equal(r.status, 125);
-    assert.ok(r.stderr.startsWith(`wirecage: ${url} presented a TLS certificate with the SHA-256 fingerprint ${leafB.fingerprint}, but the certificate pinned for "lab"`), r.stderr);
+    assert.ok(
+      r.stderr.startsWith(
+        `wirecage: ${url} presented a TLS certificate with the SHA-256 fingerprint ${leafB.fingerprint}, but the certificate pinned for "lab"`,
+      ),
+      r.stderr,
+    );
     assert.ok(r.stderr.includes(`is ${leafA.fingerprint}: someone may be impersonating the server`), r.stderr);
     assert.equal(requests, 1);
   });
@@ -168,7 +185,12 @@ describe('--ca-file and the pinned certificate', function () {
     configure(null);
     await assert.rejects(configForServer('lab'), (err: Error) => {
       assert.ok(err instanceof TlsTrustError);
-      assert.match(err.message, new RegExp(`^cannot register with ${url}/v1/register: the server's TLS certificate is not trusted \\(DEPTH_ZERO_SELF_SIGNED_CERT: self[- ]signed certificate\\), so nothing was sent; for a self-signed certificate or a private CA: wirecage add-server lab ${url} --ca-file CA\\.pem --replace$`));
+      assert.match(
+        err.message,
+        new RegExp(
+          `^cannot register with ${url}/v1/register: the server's TLS certificate is not trusted \\(DEPTH_ZERO_SELF_SIGNED_CERT: self[- ]signed certificate\\), so nothing was sent; for a self-signed certificate or a private CA: wirecage add-server lab ${url} --ca-file CA\\.pem --replace$`,
+        ),
+      );
       return true;
     });
     assert.ok(!existsSync(leaseFile()));
@@ -201,17 +223,26 @@ describe('--ca-file and the pinned certificate', function () {
     assert.equal(a.stdout, `added lab (${url}) in ${join(dir, 'wirecage', 'config.toml')}, trusting the CA in ${copy}\n`);
     assert.equal(readFileSync(copy, 'utf8'), ca.pem);
     assert.equal(statSync(copy).mode & 0o777, 0o600);
-    assert.match(readFileSync(join(dir, 'wirecage', 'config.toml'), 'utf8'), /\[servers\.lab\]\napi_url = "https:\/\/127\.0\.0\.1:\d+"\ntoken = "T"\nca_file = "ca\/lab\.pem"\n/);
+    assert.match(
+      readFileSync(join(dir, 'wirecage', 'config.toml'), 'utf8'),
+      /\[servers\.lab\]\napi_url = "https:\/\/127\.0\.0\.1:\d+"\ntoken = "T"\nca_file = "ca\/lab\.pem"\n/,
+    );
 
     const key = cli(['add-server', 'other', url, '--token', 'T', '--ca-file', ca.key]);
     assert.equal(key.status, 1);
-    assert.equal(key.stderr, `wirecage: --ca-file ${ca.key} holds a private key: give the certificate of the CA (or the server's self-signed certificate), never a key\n`);
+    assert.equal(
+      key.stderr,
+      `wirecage: --ca-file ${ca.key} holds a private key: give the certificate of the CA (or the server's self-signed certificate), never a key\n`,
+    );
     const missing = cli(['add-server', 'other', url, '--token', 'T', '--ca-file', join(pki, 'nope.pem')]);
     assert.equal(missing.status, 1);
     assert.equal(missing.stderr, `wirecage: --ca-file ${join(pki, 'nope.pem')} is missing\n`);
     const plain = cli(['add-server', 'other', 'http://127.0.0.1:8443', '--token', 'T', '--ca-file', ca.cert]);
     assert.equal(plain.status, 2);
-    assert.equal(plain.stderr, '--ca-file is for an https:// URL: http://127.0.0.1:8443 has no certificate to check\n'.replace(/^/, 'wirecage: '));
+    assert.equal(
+      plain.stderr,
+      '--ca-file is for an https:// URL: http://127.0.0.1:8443 has no certificate to check\n'.replace(/^/, 'wirecage: '),
+    );
     assert.ok(!existsSync(join(dir, 'wirecage', 'ca', 'other.pem')));
 
     assert.equal(cli(['add-server', 'lab', url, '--token', 'T', '--replace']).status, 0);

@@ -63,7 +63,7 @@ export const PEER_LAST_HANDSHAKE = metric({
 export const PEER_INFO = metric({
   name: 'wireguard_peer_info',
   type: 'gauge',
-  help: 'Metadata about a peer. The public_key label on peer metrics refers to the peer\'s public key; not the device\'s public key.',
+  help: "Metadata about a peer. The public_key label on peer metrics refers to the peer's public key; not the device's public key.",
   // name: the exporter's friendly peer name; always empty here (peers have no names), kept so its queries match.
   labels: ['public_key', 'endpoint', 'name'],
 });
@@ -71,7 +71,7 @@ export const PEER_INFO = metric({
 export const PEER_ALLOWED_IPS_INFO = metric({
   name: 'wireguard_peer_allowed_ips_info',
   type: 'gauge',
-  help: 'Metadata about each of a peer\'s allowed IP subnets for a given device.',
+  help: "Metadata about each of a peer's allowed IP subnets for a given device.",
   // family: "IPv4" or "IPv6", spelt as the exporter does.
   labels: ['public_key', 'allowed_ips', 'family'],
 });
@@ -168,7 +168,7 @@ export const SRV_PEERS_REGISTERED = serverMetric({
 export const SRV_PEERS_MAX = serverMetric({
   name: 'wirecagesrv_peers_max',
   type: 'gauge',
-  help: 'Most peers the registry takes (--max-peers, capped by the address pool): registered / max is the pool\'s use.',
+  help: "Most peers the registry takes (--max-peers, capped by the address pool): registered / max is the pool's use.",
   labels: [],
 });
 
@@ -196,7 +196,7 @@ export const SRV_API_REQUESTS = serverMetric({
 export const SRV_API_REQUEST_DURATION = serverMetric({
   name: 'wirecagesrv_api_request_duration_seconds',
   type: 'histogram',
-  help: 'Time from a request\'s arrival to the end of its answer, by route (as in wirecagesrv_api_requests_total).',
+  help: "Time from a request's arrival to the end of its answer, by route (as in wirecagesrv_api_requests_total).",
   labels: ['route'],
 });
 
@@ -234,7 +234,7 @@ export const SRV_NAT_DROPPED = serverMetric({
 export const SRV_NAT_ICMP_ERRORS = serverMetric({
   name: 'wirecagesrv_nat_icmp_errors_total',
   type: 'counter',
-  help: 'ICMP errors (unreachable, time exceeded, packet too big) about peers\' UDP datagrams and pings: passed on to the peer, or not (over the rate limit).',
+  help: "ICMP errors (unreachable, time exceeded, packet too big) about peers' UDP datagrams and pings: passed on to the peer, or not (over the rate limit).",
   labels: ['outcome'],
 });
 

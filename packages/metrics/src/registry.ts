@@ -44,7 +44,14 @@ export interface PlaneSource {
   readonly workers: number;
   /** Brings peer byte counters up to date with what the shards counted. */
   syncCounters(): void;
-  shardStats(): { shard: number; egressPackets: number; ingressPackets: number; coalescedPackets: number; restarts: number; drops: { get(reason: DropReason): number } }[];
+  shardStats(): {
+    shard: number;
+    egressPackets: number;
+    ingressPackets: number;
+    coalescedPackets: number;
+    restarts: number;
+    drops: { get(reason: DropReason): number };
+  }[];
   ringStats(): Record<'egress' | 'ingress', { produced: number; emitted: number; dropped: number; dropsFull: number; emitErrors: number }>;
 }
 
@@ -109,7 +116,10 @@ class EngineCollector {
       this.eachMember((l, m) => {
         const shards = m.plane?.shardStats() ?? [];
         for (const reason of DROP_REASONS) {
-          set({ ...l, reason }, shards.reduce((t, s) => t + s.drops.get(reason), m.source.drops.get(reason)));
+          set(
+            { ...l, reason },
+            shards.reduce((t, s) => t + s.drops.get(reason), m.source.drops.get(reason)),
+          );
         }
       }),
     );

@@ -19,7 +19,12 @@ interface Value {
 }
 
 /** Registers a histogram read from tally at each scrape (prom-client's metric shape: name, help, type, get). */
-export function registerScrapedHistogram(registry: Registry, o: ScrapedHistogramOptions, tally: HistogramTally, constant: Labels = {}): void {
+export function registerScrapedHistogram(
+  registry: Registry,
+  o: ScrapedHistogramOptions,
+  tally: HistogramTally,
+  constant: Labels = {},
+): void {
   const metric = {
     name: o.name,
     help: o.help,
@@ -30,7 +35,9 @@ export function registerScrapedHistogram(registry: Registry, o: ScrapedHistogram
       const values: Value[] = [];
       for (const e of tally.entries()) {
         const labels = { ...constant, [o.keyLabel]: e.key };
-        tally.bounds.forEach((le, i) => values.push({ metricName: `${o.name}_bucket`, labels: { ...labels, le }, value: e.cumulative[i]! }));
+        tally.bounds.forEach((le, i) =>
+          values.push({ metricName: `${o.name}_bucket`, labels: { ...labels, le }, value: e.cumulative[i]! }),
+        );
         values.push({ metricName: `${o.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: e.count });
         values.push({ metricName: `${o.name}_sum`, labels, value: e.sum });
         values.push({ metricName: `${o.name}_count`, labels, value: e.count });

@@ -20,7 +20,11 @@ export class MetricsServer {
   ) {}
 
   /** Listens on "host:port", "[IPv6]:port" or ":port" (or a parsed ListenAddress) and serves registry at /metrics, and `routes` (path -> handler). */
-  static async listen(addr: string | ListenAddress, registry: Registry, routes: Record<string, RequestListener> = {}): Promise<MetricsServer> {
+  static async listen(
+    addr: string | ListenAddress,
+    registry: Registry,
+    routes: Record<string, RequestListener> = {},
+  ): Promise<MetricsServer> {
     const want = typeof addr === 'string' ? parseListenAddress(addr) : addr;
     const server = createServer((req, res) => {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;

@@ -44,7 +44,10 @@ describe('engine metrics scraped over HTTP', () => {
     assert.equal(value(e, 'wireguard_peer_last_handshake_seconds', l), peer.lastHandshakeWallMs / 1000);
     assert.equal(value(e, 'wireguard_peer_info', { ...l, endpoint: String(peer.endpoint), name: '' }), 1);
     const allowed = select(e, 'wireguard_peer_allowed_ips_info', l);
-    assert.deepEqual(allowed.map((s) => [s.labels.allowed_ips, s.labels.family, s.value]), self.allowedIps.entriesFor(peer).map((c) => [formatCidr(c), 'IPv4', 1]));
+    assert.deepEqual(
+      allowed.map((s) => [s.labels.allowed_ips, s.labels.family, s.value]),
+      self.allowedIps.entriesFor(peer).map((c) => [formatCidr(c), 'IPv4', 1]),
+    );
     assert.equal(allowed.length, 1);
     assert.equal(value(e, 'wireguard_device_info', { device: iface, public_key: key(self) }), 1);
     assert.equal(value(e, 'wireguard_peers', { device: iface }), 1);
@@ -103,7 +106,7 @@ describe('engine metrics scraped over HTTP', () => {
     assert.equal(value(e, 'wireguard_peer_transmit_bytes_total', l), 0);
   });
 
-  it('matches the peers\' counters after traffic, and follows them monotonically', async () => {
+  it("matches the peers' counters after traffic, and follows them monotonically", async () => {
     const { a, b } = pair;
     pair.send(a, 'hello');
     await pair.run();
@@ -161,7 +164,7 @@ describe('engine metrics scraped over HTTP', () => {
     assert.equal(value(calm, 'wirecage_under_load', { device: 'wgb' }), 0);
   });
 
-  it('drops a removed peer\'s series, and an engine\'s series when it is removed', async () => {
+  it("drops a removed peer's series, and an engine's series when it is removed", async () => {
     const { a, b } = pair;
     pair.send(a, 'hello');
     await pair.run();
@@ -208,7 +211,10 @@ describe('engineMetrics options', () => {
   it('refuses two engines with the same labels in one registry', () => {
     const registry = new Registry();
     engineMetrics(pair.a.device, { registry, labels: { device: 'wg0' } });
-    assert.throws(() => engineMetrics(pair.b.device, { registry, labels: { device: 'wg0' } }), /labels \{device="wg0"\} is already reported/);
+    assert.throws(
+      () => engineMetrics(pair.b.device, { registry, labels: { device: 'wg0' } }),
+      /labels \{device="wg0"\} is already reported/,
+    );
   });
 
   it('refuses engines with different label names in one registry', () => {
@@ -220,13 +226,20 @@ describe('engineMetrics options', () => {
     );
   });
 
-  it('writes IPv6 allowed IPs in RFC 5952 form (as wg show), with the exporter\'s family names', async () => {
-    pair.a.device.setPeer(pair.b.device.publicKey!, { allowedIps: [parseCidr('2001:db8:0:0:1:0:0:0/80'), parseCidr('fd00:0:0:0:0:0:0:1/128')] });
+  it("writes IPv6 allowed IPs in RFC 5952 form (as wg show), with the exporter's family names", async () => {
+    pair.a.device.setPeer(pair.b.device.publicKey!, {
+      allowedIps: [parseCidr('2001:db8:0:0:1:0:0:0/80'), parseCidr('fd00:0:0:0:0:0:0:1/128')],
+    });
     const m = engineMetrics(pair.a.device);
     const e = parseExposition(await m.registry.metrics());
-    const got = select(e, 'wireguard_peer_allowed_ips_info', { device: 'wirecage' }).map((s) => `${s.labels.allowed_ips} ${s.labels.family}`);
+    const got = select(e, 'wireguard_peer_allowed_ips_info', { device: 'wirecage' }).map(
+      (s) => `${s.labels.allowed_ips} ${s.labels.family}`,
+    );
     assert.deepEqual(got.slice(1), ['2001:db8:0:0:1::/80 IPv6', 'fd00::1/128 IPv6']);
-    assert.deepEqual(got.slice(1).map((t) => t.split(' ')[0]), [formatCidr(parseCidr('2001:db8:0:0:1::/80')), 'fd00::1/128']);
+    assert.deepEqual(
+      got.slice(1).map((t) => t.split(' ')[0]),
+      [formatCidr(parseCidr('2001:db8:0:0:1::/80')), 'fd00::1/128'],
+    );
   });
 
   it('refuses a label the metrics set themselves', () => {

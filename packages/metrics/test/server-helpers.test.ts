@@ -16,7 +16,12 @@ describe('registerScrapedHistogram', () => {
     const e = parseExposition(await registry.metrics());
     assert.equal(e.types.get('t_seconds'), 'histogram');
     const a = select(e, 't_seconds_bucket', { route: '/a', node: 'n' }).map((s) => [s.labels.le, s.value]);
-    assert.deepEqual(a, [['0.01', 1], ['0.1', 3], ['1', 4], ['+Inf', 5]]);
+    assert.deepEqual(a, [
+      ['0.01', 1],
+      ['0.1', 3],
+      ['1', 4],
+      ['+Inf', 5],
+    ]);
     assert.equal(value(e, 't_seconds_count', { route: '/a' }), 5);
     assert.ok(Math.abs(value(e, 't_seconds_sum', { route: '/a' }) - 7.605) < 1e-9);
     assert.equal(value(e, 't_seconds_bucket', { route: '/b', le: '0.01' }), 1, 'a bound is inclusive, as Prometheus le');
@@ -45,7 +50,7 @@ describe('processMetrics', () => {
 });
 
 describe('SERVER_METRIC_DEFINITIONS', () => {
-  it('names wirecagesrv\'s series once, each under wirecagesrv_', () => {
+  it("names wirecagesrv's series once, each under wirecagesrv_", () => {
     const names = SERVER_METRIC_DEFINITIONS.map((d) => d.name);
     assert.equal(new Set(names).size, names.length);
     assert.ok(names.every((n) => n.startsWith('wirecagesrv_')));

@@ -25,7 +25,11 @@ describe('parseListenAddress', () => {
       ['bad host:9586', /"bad host" is not an IPv4 address or host name/],
     ];
     for (const [text, why] of cases) {
-      assert.throws(() => parseListenAddress(text), (err: Error) => err instanceof HostPortError && why.test(err.message) && err.message.startsWith(`metrics address "${text}": `), text);
+      assert.throws(
+        () => parseListenAddress(text),
+        (err: Error) => err instanceof HostPortError && why.test(err.message) && err.message.startsWith(`metrics address "${text}": `),
+        text,
+      );
     }
   });
 });
@@ -43,7 +47,10 @@ describe('MetricsServer', () => {
     server = undefined;
   });
 
-  function get(path: string, method = 'GET'): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  function get(
+    path: string,
+    method = 'GET',
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
     const { port } = server!.address;
     return new Promise((resolve, reject) => {
       const req = request({ host: server!.address.host ?? '127.0.0.1', port, path, method }, (res) => {

@@ -10,7 +10,18 @@ import { native } from './native.js';
  * (everything Node opens is close-on-exec). Returns only by throwing a
  * NetnsError (the program is missing, execve failed, an extra fd is not open).
  */
-export function execWithInput(argv: readonly string[], env: Record<string, string>, input: Uint8Array, extraFds: readonly number[] = []): never {
+export function execWithInput(
+  argv: readonly string[],
+  env: Record<string, string>,
+  input: Uint8Array,
+  extraFds: readonly number[] = [],
+): never {
   if (argv.length === 0 || !argv[0]!.startsWith('/')) throw new TypeError('execWithInput needs argv[0] as an absolute path');
-  return native.execWithInput(argv[0]!, [...argv], Object.entries(env).map(([k, v]) => `${k}=${v}`), input, [...extraFds]);
+  return native.execWithInput(
+    argv[0]!,
+    [...argv],
+    Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    input,
+    [...extraFds],
+  );
 }

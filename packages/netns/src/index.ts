@@ -1,17 +1,7 @@
 export { NetnsError, withContext } from './errors.js';
 export { createNetns, pipe } from './netns.js';
 export { parseCidr, type Cidr } from './cidr.js';
-export {
-  Rtnl,
-  IFF_UP,
-  IFF_LOOPBACK,
-  IFA_F_NODAD,
-  RT_TABLE_MAIN,
-  type Link,
-  type Address,
-  type Route,
-  type RouteSpec,
-} from './rtnl.js';
+export { Rtnl, IFF_UP, IFF_LOOPBACK, IFA_F_NODAD, RT_TABLE_MAIN, type Link, type Address, type Route, type RouteSpec } from './rtnl.js';
 export {
   spawnInCage,
   CagedProcess,
@@ -27,7 +17,16 @@ export {
 export { userNamespaceHelper, userNamespaceCommand, diagnoseUserNamespaces, type UserNamespaceDiagnosisOptions } from './userns.js';
 export { execWithInput } from './exec.js';
 export { CleanupStack } from './cleanup-stack.js';
-export { launchStage2, execStage2, readSpec, SpecError, STAGE2_SPEC_FD, STAGE2_FIRST_EXTRA_FD, type Stage2Options, type LaunchStage2Options } from './stage2-launch.js';
+export {
+  launchStage2,
+  execStage2,
+  readSpec,
+  SpecError,
+  STAGE2_SPEC_FD,
+  STAGE2_FIRST_EXTRA_FD,
+  type Stage2Options,
+  type LaunchStage2Options,
+} from './stage2-launch.js';
 export {
   socketInNetns,
   bindSocket,

@@ -40,7 +40,8 @@ export async function killStragglers(name: string, timeoutMs = 5_000): Promise<v
   kill(pids);
   const deadline = Date.now() + timeoutMs;
   while (pids.length > 0) {
-    if (Date.now() > deadline) throw new Error(`processes ${pids.join(', ')} in namespace ${name} did not die within ${timeoutMs} ms of SIGKILL`);
+    if (Date.now() > deadline)
+      throw new Error(`processes ${pids.join(', ')} in namespace ${name} did not die within ${timeoutMs} ms of SIGKILL`);
     await new Promise((r) => setTimeout(r, 10));
     pids = await list();
   }

@@ -89,7 +89,8 @@ export interface Loaded {
  */
 export function loadedBy(specifier: string): Loaded {
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', PROBE, specifier], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`importing ${specifier} in a fresh Node failed (${r.error?.message ?? `status ${r.status}`}): ${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`importing ${specifier} in a fresh Node failed (${r.error?.message ?? `status ${r.status}`}): ${r.stderr}`);
   return JSON.parse(r.stdout) as Loaded;
 }
 

@@ -219,7 +219,11 @@ function newToken(prefix: string): string {
   const pidPart = (process.pid % 1296).toString(36).padStart(2, '0');
   const existing = namespacesOnMachine();
   for (;;) {
-    const token = pidPart + randomInt(36 ** 3).toString(36).padStart(3, '0');
+    const token =
+      pidPart +
+      randomInt(36 ** 3)
+        .toString(36)
+        .padStart(3, '0');
     if (!tokensUsed.has(token) && !existing.some((n) => n.startsWith(`${prefix}${token}-`))) {
       tokensUsed.add(token);
       return token;

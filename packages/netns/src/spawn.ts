@@ -93,9 +93,7 @@ export interface CageSpawnOptions {
 
 export type ExitStatus = { code: number; signal: null } | { code: null; signal: NodeJS.Signals };
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
+const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
 function signalNumber(signal: NodeJS.Signals | number): number {
   const n = typeof signal === 'number' ? signal : constants.signals[signal];
@@ -148,31 +146,34 @@ export class CagedProcess {
  */
 export function spawnInCage(options: CageSpawnOptions): CagedProcess {
   const env = options.env ?? process.env;
-  const { pid, pidfd } = native.spawn({
-    file: options.file,
-    argv: [options.argv0 ?? options.file, ...(options.args ?? [])],
-    env: Object.entries(env)
-      .filter((kv): kv is [string, string] => kv[1] !== undefined)
-      .map(([k, v]) => `${k}=${v}`),
-    cwd: options.cwd,
-    netnsFd: options.netnsFd,
-    mounts: options.mounts,
-    tmpfs: options.tmpfs,
-    dirs: options.dirs,
-    sysctls: options.sysctls,
-    hide: options.hide,
-    userns: options.userns,
-    dropCapabilities: options.dropCapabilities,
-    noNewPrivs: options.noNewPrivs,
-    newSession: options.newSession,
-    sysfs: options.sysfs,
-    readOnlyKernelFiles: options.readOnlyKernelFiles,
-    uid: options.user?.uid,
-    gid: options.user?.gid,
-    groups: options.user ? (options.user.groups ?? []) : undefined,
-    stdio: options.stdio,
-    pidNamespace: options.pidNamespace ?? false,
-  }, cageSetupProgram);
+  const { pid, pidfd } = native.spawn(
+    {
+      file: options.file,
+      argv: [options.argv0 ?? options.file, ...(options.args ?? [])],
+      env: Object.entries(env)
+        .filter((kv): kv is [string, string] => kv[1] !== undefined)
+        .map(([k, v]) => `${k}=${v}`),
+      cwd: options.cwd,
+      netnsFd: options.netnsFd,
+      mounts: options.mounts,
+      tmpfs: options.tmpfs,
+      dirs: options.dirs,
+      sysctls: options.sysctls,
+      hide: options.hide,
+      userns: options.userns,
+      dropCapabilities: options.dropCapabilities,
+      noNewPrivs: options.noNewPrivs,
+      newSession: options.newSession,
+      sysfs: options.sysfs,
+      readOnlyKernelFiles: options.readOnlyKernelFiles,
+      uid: options.user?.uid,
+      gid: options.user?.gid,
+      groups: options.user ? (options.user.groups ?? []) : undefined,
+      stdio: options.stdio,
+      pidNamespace: options.pidNamespace ?? false,
+    },
+    cageSetupProgram,
+  );
   return new CagedProcess(pid, pidfd);
 }
 

@@ -44,7 +44,12 @@ describe('execWithInput', () => {
     assert.equal(r.stderr, 'err\n');
     // 0-2, fd 3 and the one ls reads /proc/self/fd with: nothing of Node's survived.
     const passedDown = new Set(inheritedFds());
-    const fds = lines.at(-2)!.trim().split(' ').map(Number).filter((fd) => !passedDown.has(fd));
+    const fds = lines
+      .at(-2)!
+      .trim()
+      .split(' ')
+      .map(Number)
+      .filter((fd) => !passedDown.has(fd));
     assert.equal(fds.length, 5, lines.at(-2));
     assert.deepEqual(fds.sort((a, b) => a - b).slice(0, 4), [0, 1, 2, 3]);
   });
@@ -61,7 +66,11 @@ describe('execWithInput', () => {
     const lines = r.stdout.split('\n');
     assert.deepEqual(lines.slice(0, 2), ['/etc/passwd', '/etc/hostname']);
     const passedDown = new Set(inheritedFds());
-    const fds = lines[2]!.trim().split(' ').map(Number).filter((fd) => !passedDown.has(fd));
+    const fds = lines[2]!
+      .trim()
+      .split(' ')
+      .map(Number)
+      .filter((fd) => !passedDown.has(fd));
     // 0-5 and the one ls reads /proc/self/fd with: the lifted copies did not survive.
     assert.equal(fds.length, 7, lines[2]);
   });

@@ -62,7 +62,10 @@ describe('ICMP sockets', function () {
   it('sends from an address the namespace does not own only when transparent', async () => {
     const listener = open(lab.ns, 4, { raw: true, acceptTypes: [8] });
     const plain = open(lab.ns, 4, { raw: true });
-    assert.throws(() => icmpSend(plain, echo(8, 1, 1, 'x'), '127.0.0.1', { source: '192.0.2.7' }), (e: unknown) => e instanceof NetnsError && e.syscall === 'sendmsg');
+    assert.throws(
+      () => icmpSend(plain, echo(8, 1, 1, 'x'), '127.0.0.1', { source: '192.0.2.7' }),
+      (e: unknown) => e instanceof NetnsError && e.syscall === 'sendmsg',
+    );
     const transparent = open(lab.ns, 4, { raw: true, transparent: true });
     icmpSend(transparent, echo(8, 1, 2, 'x'), '127.0.0.1', { source: '192.0.2.7' });
     assert.equal((await next(listener)).source, '192.0.2.7');
@@ -85,9 +88,15 @@ describe('ICMP sockets', function () {
 
   it('opens a ping socket only where ping_group_range allows it, and pings through it', async () => {
     // A new namespace starts with "1 0": nobody.
-    assert.throws(() => icmpSocketInNetns(lab.ns, 4), (e: unknown) => e instanceof NetnsError && e.code === 'EACCES' && e.syscall === 'socket');
+    assert.throws(
+      () => icmpSocketInNetns(lab.ns, 4),
+      (e: unknown) => e instanceof NetnsError && e.code === 'EACCES' && e.syscall === 'socket',
+    );
     inNetns(lab.ns, 'sysctl', '-q', '-w', `net.ipv4.ping_group_range=${process.getegid!()} ${process.getegid!()}`);
-    for (const [family, to, type] of [[4, '127.0.0.1', 0], [6, '::1', 129]] as const) {
+    for (const [family, to, type] of [
+      [4, '127.0.0.1', 0],
+      [6, '::1', 129],
+    ] as const) {
       const ping = open(lab.ns, family);
       icmpSend(ping, echo(family === 4 ? 8 : 128, 0, 5, 'ping'), to);
       const reply = await next(ping);

@@ -16,7 +16,9 @@ async function gone(pid: number, ms = 5_000): Promise<boolean> {
 const fixture = new URL('./fixtures/lab-left-behind.ts', import.meta.url).pathname;
 
 /** Runs the fixture; resolves with what it printed (namespace, sleeper pid) and how it ended. */
-function leaveBehind(mode: 'exit' | 'throw' | 'signal'): Promise<{ name: string; pid: number; code: number | null; signal: NodeJS.Signals | null }> {
+function leaveBehind(
+  mode: 'exit' | 'throw' | 'signal',
+): Promise<{ name: string; pid: number; code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -68,7 +70,12 @@ describe('the lab (@wirecage/netns/lab)', () => {
 
     it('carries IPv4 and IPv6 between the ends, with lo up', async () => {
       assert.deepEqual(a.linkNames().sort(), ['lo', 'veth0a']);
-      for (const [from, to] of [[a, '198.18.0.2'], [b, '198.18.0.1'], [a, 'fd7a:c0de:1::2'], [b, '127.0.0.1']] as const) {
+      for (const [from, to] of [
+        [a, '198.18.0.2'],
+        [b, '198.18.0.1'],
+        [a, 'fd7a:c0de:1::2'],
+        [b, '127.0.0.1'],
+      ] as const) {
         const ping = await from.exec('ping', '-n', '-c', '1', '-W', '2', to);
         assert.equal(ping.code, 0, `ping ${to} from ${from.name}: ${ping.stdout}${ping.stderr}`);
       }
@@ -77,7 +84,10 @@ describe('the lab (@wirecage/netns/lab)', () => {
     it('adds routes by netlink and reports the kernel reason when one is refused', async () => {
       a.addRoute({ to: '198.18.200.0/24', via: '198.18.0.2' });
       assert.match(a.ip('-4', 'route', 'show', '198.18.200.0/24'), /198\.18\.200\.0\/24 via 198\.18\.0\.2 dev veth0a/);
-      assert.throws(() => a.addRoute({ to: '198.18.201.0/24', via: '198.18.99.1' }), /adding route 198\.18\.201\.0\/24 via 198\.18\.99\.1: RTM_NEWROUTE failed: ENETUNREACH/);
+      assert.throws(
+        () => a.addRoute({ to: '198.18.201.0/24', via: '198.18.99.1' }),
+        /adding route 198\.18\.201\.0\/24 via 198\.18\.99\.1: RTM_NEWROUTE failed: ENETUNREACH/,
+      );
       assert.throws(() => a.ip('link', 'set', 'nosuchdev', 'up'), /ip -n wct\w+-a link set nosuchdev up failed: .*nosuchdev/);
       const r = await a.exec('sh', '-c', 'echo out; echo err >&2; exit 3');
       assert.deepEqual(r, { stdout: 'out\n', stderr: 'err\n', code: 3, signal: null });
@@ -102,7 +112,7 @@ describe('the lab (@wirecage/netns/lab)', () => {
       await lab.dispose();
     });
 
-    it('removes the namespaces even when a step fails, and then throws that step\'s error', async () => {
+    it("removes the namespaces even when a step fails, and then throws that step's error", async () => {
       const lab = new Lab();
       const ns = lab.namespace('f');
       lab.onDispose(() => {
@@ -118,7 +128,10 @@ describe('the lab (@wirecage/netns/lab)', () => {
       it(`leaves no namespace and no process behind (${mode})`, async function () {
         this.timeout(30_000);
         const { name, pid, code, signal } = await leaveBehind(mode);
-        assert.deepEqual({ code, signal }, { exit: { code: 0, signal: null }, throw: { code: 1, signal: null }, signal: { code: null, signal: 'SIGTERM' } }[mode]);
+        assert.deepEqual(
+          { code, signal },
+          { exit: { code: 0, signal: null }, throw: { code: 1, signal: null }, signal: { code: null, signal: 'SIGTERM' } }[mode],
+        );
         assert.ok(!existsSync(`/run/netns/${name}`), `${name} left behind`);
         assert.ok(await gone(pid), `the sleeper ${pid} survived`);
       });
@@ -128,11 +141,17 @@ describe('the lab (@wirecage/netns/lab)', () => {
   describe('loadedBy()', () => {
     it('tells the addons and CommonJS files a fresh Node loads for an import', () => {
       const lab = loadedBy(new URL('../dist/lab.js', import.meta.url).pathname);
-      assert.ok(lab.addons.some((path) => path.endsWith('/netns.node')), `no netns.node among ${lab.addons.join(', ')}`);
+      assert.ok(
+        lab.addons.some((path) => path.endsWith('/netns.node')),
+        `no netns.node among ${lab.addons.join(', ')}`,
+      );
       const probes = loadedBy(new URL('../dist/cidr.js', import.meta.url).pathname);
       assert.deepEqual(probes.addons, []);
       assert.deepEqual(fromPackage(probes.cjs, 'node-gyp-build'), []);
-      assert.throws(() => loadedBy('/nonexistent/module.js'), /importing \/nonexistent\/module\.js in a fresh Node failed \(status 1\): .*ERR_MODULE_NOT_FOUND/s);
+      assert.throws(
+        () => loadedBy('/nonexistent/module.js'),
+        /importing \/nonexistent\/module\.js in a fresh Node failed \(status 1\): .*ERR_MODULE_NOT_FOUND/s,
+      );
     });
   });
 });

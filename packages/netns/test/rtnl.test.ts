@@ -70,10 +70,7 @@ describe('Rtnl in a fresh namespace', function () {
     assert.equal(lo.up, false);
     assert.equal(nl.link('wcta').kind, 'veth');
     const ip = JSON.parse(inNetns(fd, 'ip', '-j', 'link', 'show')) as { ifindex: number; ifname: string; mtu: number }[];
-    assert.deepEqual(
-      ip.map((l) => [l.ifindex, l.ifname, l.mtu]).sort(),
-      links.map((l) => [l.index, l.name, l.mtu]).sort(),
-    );
+    assert.deepEqual(ip.map((l) => [l.ifindex, l.ifname, l.mtu]).sort(), links.map((l) => [l.index, l.name, l.mtu]).sort());
   });
 
   it('brings links up and sets the MTU', () => {
@@ -118,7 +115,9 @@ describe('Rtnl in a fresh namespace', function () {
     const fromIp = ip[0]!.addr_info.map((a) => `${a.local}/${a.prefixlen}`);
     assert.ok(fromIp.includes('10.77.0.2/24') && fromIp.includes('fd77::2/64'));
     // No "tentative" state (unlike the kernel's own link-local address): usable immediately.
-    const line = inNetns(fd, 'ip', '-o', '-6', 'addr', 'show', 'dev', 'wcta').split('\n').find((l) => l.includes('fd77::2/64'));
+    const line = inNetns(fd, 'ip', '-o', '-6', 'addr', 'show', 'dev', 'wcta')
+      .split('\n')
+      .find((l) => l.includes('fd77::2/64'));
     assert.match(line ?? '', /nodad/);
     assert.doesNotMatch(line ?? '', /tentative/);
   });
@@ -140,18 +139,24 @@ describe('Rtnl in a fresh namespace', function () {
     // The kernel resolves the route we made: a lookup picks our device.
     assert.match(inNetns(fd, 'ip', 'route', 'get', '192.0.2.1'), /dev wcta/);
     assert.match(inNetns(fd, 'ip', '-6', 'route', 'get', '2001:db8::1'), /dev wcta/);
-    assert.ok(nl.routes('all').some((r) => r.type === 2), 'the local table is included with "all"');
+    assert.ok(
+      nl.routes('all').some((r) => r.type === 2),
+      'the local table is included with "all"',
+    );
   });
 
   it('reports kernel refusals as typed errors with the kernel reason', () => {
-    assert.throws(() => nl.addAddress('wcta', '10.77.0.2/24'), (err: unknown) => {
-      assert.ok(err instanceof NetnsError);
-      assert.equal(err.code, 'EEXIST');
-      assert.equal(err.errno, 17);
-      assert.equal(err.syscall, 'RTM_NEWADDR');
-      assert.match(err.message, /^adding 10\.77\.0\.2\/24 to wcta: RTM_NEWADDR failed: EEXIST/);
-      return true;
-    });
+    assert.throws(
+      () => nl.addAddress('wcta', '10.77.0.2/24'),
+      (err: unknown) => {
+        assert.ok(err instanceof NetnsError);
+        assert.equal(err.code, 'EEXIST');
+        assert.equal(err.errno, 17);
+        assert.equal(err.syscall, 'RTM_NEWADDR');
+        assert.match(err.message, /^adding 10\.77\.0\.2\/24 to wcta: RTM_NEWADDR failed: EEXIST/);
+        return true;
+      },
+    );
     assert.throws(() => nl.setMtu(9999, 1400), { code: 'ENODEV', syscall: 'RTM_NEWLINK' });
     assert.throws(() => nl.setMtu('wcta', 20), { name: 'NetnsError', code: 'EINVAL' });
     assert.throws(() => nl.addRoute({ to: '10.1.0.0/16', via: 'fd00::1' }), TypeError);
@@ -160,11 +165,17 @@ describe('Rtnl in a fresh namespace', function () {
 
   it('deletes links', () => {
     nl.deleteLink('wctb'); // takes its veth peer with it
-    assert.deepEqual(nl.links().map((l) => l.name), ['lo']);
+    assert.deepEqual(
+      nl.links().map((l) => l.name),
+      ['lo'],
+    );
   });
 
   it('left every thread of this process where it was', () => {
-    assert.deepEqual(netnsOfEveryThread().filter((n) => n !== threadsBefore[0]), []);
+    assert.deepEqual(
+      netnsOfEveryThread().filter((n) => n !== threadsBefore[0]),
+      [],
+    );
   });
 });
 
@@ -173,7 +184,13 @@ describe('Rtnl without a namespace fd', () => {
     const nl = Rtnl.open();
     try {
       const ip = JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[];
-      assert.deepEqual(nl.links().map((l) => l.name).sort(), ip.map((l) => l.ifname).sort());
+      assert.deepEqual(
+        nl
+          .links()
+          .map((l) => l.name)
+          .sort(),
+        ip.map((l) => l.ifname).sort(),
+      );
     } finally {
       nl.close();
     }
@@ -185,4 +202,3 @@ describe('Rtnl without a namespace fd', () => {
     assert.throws(() => nl.links(), /already closed/);
   });
 });
-

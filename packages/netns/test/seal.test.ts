@@ -12,7 +12,12 @@ import { loopbackNetns, runCaged } from './lab.js';
 
 const NOBODY = '0 65534 1\n';
 /** Uid 0 of its own namespace, nobody outside, with every sealing option on. */
-const sealed: Partial<CageSpawnOptions> = { pidNamespace: true, userns: { uidMap: NOBODY, gidMap: NOBODY }, noNewPrivs: true, newSession: true };
+const sealed: Partial<CageSpawnOptions> = {
+  pidNamespace: true,
+  userns: { uidMap: NOBODY, gidMap: NOBODY },
+  noNewPrivs: true,
+  newSession: true,
+};
 
 describe('spawnInCage: sealing', function () {
   const lab = loopbackNetns();
@@ -47,9 +52,21 @@ describe('spawnInCage: sealing', function () {
   });
 
   it('empties and locks every capability set but the bounding one, with no_new_privs', async () => {
-    const r = await runCaged({ ...sealed, file: 'grep', args: ['-E', '^(Cap(Inh|Prm|Eff|Amb)|NoNewPrivs):', '/proc/self/status'], dropCapabilities: true, netnsFd: fd });
+    const r = await runCaged({
+      ...sealed,
+      file: 'grep',
+      args: ['-E', '^(Cap(Inh|Prm|Eff|Amb)|NoNewPrivs):', '/proc/self/status'],
+      dropCapabilities: true,
+      netnsFd: fd,
+    });
     assert.deepEqual(r.status, { code: 0, signal: null }, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[1]), ['0000000000000000', '0000000000000000', '0000000000000000', '0000000000000000', '1']);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/)[1]),
+      ['0000000000000000', '0000000000000000', '0000000000000000', '0000000000000000', '1'],
+    );
   });
 
   it('shares a socket into a private tmpfs over its own directory, and nothing else that was there', async () => {
@@ -80,13 +97,24 @@ describe('spawnInCage: sealing', function () {
   });
 
   it('makes the kernel-wide /proc files read-only', async () => {
-    const r = await runCaged({ ...sealed, file: 'sh', args: ['-c', 'exec 3>>/proc/sys/kernel/core_pattern'], readOnlyKernelFiles: true, netnsFd: fd });
+    const r = await runCaged({
+      ...sealed,
+      file: 'sh',
+      args: ['-c', 'exec 3>>/proc/sys/kernel/core_pattern'],
+      readOnlyKernelFiles: true,
+      netnsFd: fd,
+    });
     assert.equal(r.status.code, 2, r.stderr);
     assert.match(r.stderr, /Read-only file system/);
   });
 
   it('gives the command a session of its own, without a controlling terminal', async () => {
-    const r = await runCaged({ ...sealed, file: 'sh', args: ['-c', 'echo "$$ $(ps -o sid= -p $$)"; (: > /dev/tty) 2>/dev/null || echo no-tty'], netnsFd: fd });
+    const r = await runCaged({
+      ...sealed,
+      file: 'sh',
+      args: ['-c', 'echo "$$ $(ps -o sid= -p $$)"; (: > /dev/tty) 2>/dev/null || echo no-tty'],
+      netnsFd: fd,
+    });
     const [pid, sid] = r.stdout.trim().split('\n')[0]!.split(/\s+/);
     assert.equal(sid, pid);
     assert.match(r.stdout, /no-tty/);
@@ -95,7 +123,12 @@ describe('spawnInCage: sealing', function () {
   it('names what it could not share', () => {
     let err: unknown;
     try {
-      spawnInCage({ ...sealed, file: 'true', netnsFd: fd, mounts: [{ source: join(dir, 'absent'), target: join(dir, 'absent'), create: true }] });
+      spawnInCage({
+        ...sealed,
+        file: 'true',
+        netnsFd: fd,
+        mounts: [{ source: join(dir, 'absent'), target: join(dir, 'absent'), create: true }],
+      });
     } catch (e) {
       err = e;
     }

@@ -58,7 +58,11 @@ describe('sockets in another network namespace', function () {
 
   it('binds a transparent socket to an address the namespace does not own; a plain one is refused', () => {
     const plain = open(lab.ns, 4, 'udp');
-    assert.throws(() => bindSocket(plain, '192.0.2.7', 5000), (e: NetnsError) => e instanceof NetnsError && e.syscall === 'bind' && e.code === 'EADDRNOTAVAIL' && /192\.0\.2\.7:5000/.test(e.message));
+    assert.throws(
+      () => bindSocket(plain, '192.0.2.7', 5000),
+      (e: NetnsError) =>
+        e instanceof NetnsError && e.syscall === 'bind' && e.code === 'EADDRNOTAVAIL' && /192\.0\.2\.7:5000/.test(e.message),
+    );
     const transparent = open(lab.ns, 4, 'udp', { transparent: true, reuseAddr: true });
     bindSocket(transparent, '192.0.2.7', 5000);
     assert.deepEqual(socketAddress(transparent), { address: '192.0.2.7', port: 5000 });
@@ -87,7 +91,8 @@ describe('sockets in another network namespace', function () {
       const all: ReturnType<typeof recvWithOrigDst>[] = [];
       const w = watchReadable(fd, (err) => {
         assert.equal(err, null);
-        for (let d = recvWithOrigDst(fd, buf); d !== null; d = recvWithOrigDst(fd, buf)) all.push({ ...d, text: buf.subarray(0, d.length).toString() } as never);
+        for (let d = recvWithOrigDst(fd, buf); d !== null; d = recvWithOrigDst(fd, buf))
+          all.push({ ...d, text: buf.subarray(0, d.length).toString() } as never);
         if (all.length === 2) {
           w.stop();
           resolve(all);
@@ -98,12 +103,23 @@ describe('sockets in another network namespace', function () {
     s.send('too long', port, '::1');
     const [a, b] = await got;
     s.close();
-    assert.deepEqual(a, { length: 2, truncated: false, source: '::1', sourcePort: from.port, destination: '::1', destinationPort: port, text: 'hi' });
+    assert.deepEqual(a, {
+      length: 2,
+      truncated: false,
+      source: '::1',
+      sourcePort: from.port,
+      destination: '::1',
+      destinationPort: port,
+      text: 'hi',
+    });
     assert.equal(b!.truncated, true);
     assert.equal(b!.length, 4);
   });
 
-  for (const [family, loopback, origin, type] of [[4, '127.0.0.1', 'icmp', 3], [6, '::1', 'icmp6', 1]] as const) {
+  for (const [family, loopback, origin, type] of [
+    [4, '127.0.0.1', 'icmp', 3],
+    [6, '::1', 'icmp6', 1],
+  ] as const) {
     it(`queues the ICMP error about a datagram to a closed port with recvErr (IPv${family}), and wakes watchReadable`, async () => {
       const fd = open(lab.ns, family, 'udp', { recvErr: true });
       // A port nothing listens on: bind a socket to get a free one, then close it.
@@ -120,7 +136,8 @@ describe('sockets in another network namespace', function () {
       let wake = () => {};
       const w = watchReadable(fd, (err) => {
         assert.equal(err, null);
-        for (let e = recvSocketError(fd, buf); e !== null; e = recvSocketError(fd, buf)) entries.push({ ...e, text: buf.subarray(0, e.length).toString() } as never);
+        for (let e = recvSocketError(fd, buf); e !== null; e = recvSocketError(fd, buf))
+          entries.push({ ...e, text: buf.subarray(0, e.length).toString() } as never);
         wake();
       });
       try {
@@ -132,9 +149,21 @@ describe('sockets in another network namespace', function () {
       } finally {
         w.stop();
       }
-      const expected = { error: 'ECONNREFUSED', origin, type, code: family === 4 ? 3 : 4, info: 0, offender: loopback, length: 13, truncated: false };
+      const expected = {
+        error: 'ECONNREFUSED',
+        origin,
+        type,
+        code: family === 4 ? 3 : 4,
+        info: 0,
+        offender: loopback,
+        length: 13,
+        truncated: false,
+      };
       // The quoted payload comes with each.
-      assert.deepEqual(entries, [{ ...expected, text: 'anyone there?' }, { ...expected, text: 'still nobody?' }]);
+      assert.deepEqual(entries, [
+        { ...expected, text: 'anyone there?' },
+        { ...expected, text: 'still nobody?' },
+      ]);
       assert.equal(recvSocketError(fd, buf), null, 'one entry per error');
       // Reading the queue cleared the socket's pending error: the next send goes out.
       assert.equal(sendOnSocket(fd, Buffer.from('again')), true);
@@ -144,10 +173,14 @@ describe('sockets in another network namespace', function () {
   it('names a failed connect with the address', () => {
     const fd = open(lab.ns, 6, 'udp');
     // The namespace has no route off loopback.
-    assert.throws(() => connectSocket(fd, '2001:db8::1', 53), (e: NetnsError) => e instanceof NetnsError && e.syscall === 'connect' && e.code === 'ENETUNREACH' && /\[2001:db8::1\]:53/.test(e.message));
+    assert.throws(
+      () => connectSocket(fd, '2001:db8::1', 53),
+      (e: NetnsError) =>
+        e instanceof NetnsError && e.syscall === 'connect' && e.code === 'ENETUNREACH' && /\[2001:db8::1\]:53/.test(e.message),
+    );
   });
 
-  it('opens in this process\'s own namespace with null, dual-stack only when asked', async () => {
+  it("opens in this process's own namespace with null, dual-stack only when asked", async () => {
     const fd = open(null, 6, 'tcp', { ipv6Only: false, reuseAddr: true });
     bindSocket(fd, '::', 0);
     listenSocket(fd);
@@ -165,7 +198,10 @@ describe('sockets in another network namespace', function () {
   });
 
   it('names the failing call', () => {
-    assert.throws(() => socketInNetns(999_999, 4, 'udp'), (e: NetnsError) => e instanceof NetnsError && e.syscall === 'setns' && e.code === 'EBADF');
+    assert.throws(
+      () => socketInNetns(999_999, 4, 'udp'),
+      (e: NetnsError) => e instanceof NetnsError && e.syscall === 'setns' && e.code === 'EBADF',
+    );
     assert.throws(() => socketInNetns(lab.ns, 5 as 4, 'udp'), TypeError);
     assert.throws(() => bindSocket(open(lab.ns, 4, 'udp'), 'nonsense', 1), /not an IP address: nonsense/);
   });

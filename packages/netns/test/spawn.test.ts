@@ -39,7 +39,10 @@ describe('spawnInCage', function () {
   it('runs the command in the cage namespace, which shows only its own links', async () => {
     const r = await runCaged({ file: 'sh', args: ['-c', 'ip -o link; readlink /proc/self/ns/net'], netnsFd: fd });
     assert.deepEqual(r.status, { code: 0, signal: null });
-    const names = r.stdout.split('\n').filter((l) => /^\d+: /.test(l)).map((l) => l.split(': ')[1]);
+    const names = r.stdout
+      .split('\n')
+      .filter((l) => /^\d+: /.test(l))
+      .map((l) => l.split(': ')[1]);
     assert.deepEqual(names, ['lo']);
     assert.equal(r.stdout.trim().split('\n').at(-1), readlinkSync(`/proc/self/fd/${fd}`));
   });
@@ -222,7 +225,12 @@ describe('spawnInCage', function () {
       const seen = procs!.trim().split(' ').map(Number);
       assert.deepEqual(seen.slice(0, 2), [1, 2]);
       assert.ok(seen.length <= 6, `/proc shows ${seen.length} processes: ${procs}`);
-      assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / \/proc /.test(l)).length, 1);
+      assert.equal(
+        readFileSync('/proc/self/mountinfo', 'utf8')
+          .split('\n')
+          .filter((l) => / \/proc /.test(l)).length,
+        1,
+      );
     });
 
     it('reports exit codes and signal deaths as without it', async () => {

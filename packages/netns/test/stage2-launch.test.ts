@@ -47,8 +47,12 @@ function waitForLine(child: ChildProcess, out: { text: string }, line: string, m
     const check = () => {
       if (out.text.split('\n').includes(line)) done(resolve);
     };
-    const exited = () => done(() => reject(new Error(`exited before printing ${JSON.stringify(line)}; stdout: ${JSON.stringify(out.text)}`)));
-    const timer = setTimeout(() => done(() => reject(new Error(`no ${JSON.stringify(line)} within ${ms} ms; stdout: ${JSON.stringify(out.text)}`))), ms);
+    const exited = () =>
+      done(() => reject(new Error(`exited before printing ${JSON.stringify(line)}; stdout: ${JSON.stringify(out.text)}`)));
+    const timer = setTimeout(
+      () => done(() => reject(new Error(`no ${JSON.stringify(line)} within ${ms} ms; stdout: ${JSON.stringify(out.text)}`))),
+      ms,
+    );
     const done = (then: () => void) => {
       clearTimeout(timer);
       child.stdout!.off('data', check);
@@ -92,7 +96,9 @@ describe('launchStage2', function () {
 
   for (const mode of ['userns', 'plain']) {
     it(`forwards the signals asked for, holds back the ones skipSignal names, and a forwarded SIGTERM gives 143 (${mode})`, async () => {
-      const driver = spawn(process.execPath, ['--import', 'tsx', fixture('stage2-driver.ts'), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const driver = spawn(process.execPath, ['--import', 'tsx', fixture('stage2-driver.ts'), mode], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const out = { text: '' };
       driver.stdout.setEncoding('utf8').on('data', (chunk: string) => (out.text += chunk));
       const exited = once(driver, 'exit');
@@ -125,11 +131,13 @@ describe('execStage2', function () {
   async function execProbe(spec: object) {
     const script = `const m = await import(${JSON.stringify(fileURLToPath(new URL('../src/index.ts', import.meta.url)))});
       m.execStage2({ script: ${JSON.stringify(PROBE)}, spec: ${JSON.stringify(spec)}, env: ${JSON.stringify(ENV)} });`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     return (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
   }
 
-  it('becomes stage 2, which reads its spec (a memfd) and whose status is this process\'s', async () => {
+  it("becomes stage 2, which reads its spec (a memfd) and whose status is this process's", async () => {
     assert.deepEqual(await execProbe({ mode: 'exit', code: 9 }), [9, null]);
     // The helper dies of the signal that killed stage 2: the caller sees the signal itself.
     assert.deepEqual(await execProbe({ mode: 'kill', signal: 'SIGTERM' }), [null, 'SIGTERM']);
@@ -156,7 +164,10 @@ describe('readSpec', function () {
   it('says so when nothing was given on fd 3', async () => {
     const r = await probe('ignore');
     assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stderr, /^SpecError: no spec on fd 3: it is (not a pipe, socket or file|not open \(EBADF\)); start this script with launchStage2 or execStage2\n$/);
+    assert.match(
+      r.stderr,
+      /^SpecError: no spec on fd 3: it is (not a pipe, socket or file|not open \(EBADF\)); start this script with launchStage2 or execStage2\n$/,
+    );
   });
 
   it('says so when fd 3 does not hold JSON', async () => {

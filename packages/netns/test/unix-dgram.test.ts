@@ -25,7 +25,13 @@ describe('unix datagram sockets (sd_notify)', () => {
         assert.equal(buf.subarray(0, d.length).toString(), 'READY=1\nSTATUS=ok');
         // Too long for the buffer: cut, and said so.
         sendUnixDatagram(name, Buffer.alloc(100, 1));
-        assert.deepEqual(receiveUnixDatagram(fd, buf), { length: 64, truncated: true, pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+        assert.deepEqual(receiveUnixDatagram(fd, buf), {
+          length: 64,
+          truncated: true,
+          pid: process.pid,
+          uid: process.getuid!(),
+          gid: process.getgid!(),
+        });
       } finally {
         closeSync(fd);
       }
@@ -33,8 +39,14 @@ describe('unix datagram sockets (sd_notify)', () => {
   }
 
   it('throws a NetnsError naming the socket when nobody listens there', () => {
-    assert.throws(() => sendUnixDatagram(join(dir, 'absent'), Buffer.from('x')), (e: unknown) => e instanceof NetnsError && e.code === 'ENOENT' && e.message.includes(join(dir, 'absent')));
-    assert.throws(() => sendUnixDatagram(`@wc-unix-dgram-absent-${process.pid}`, Buffer.from('x')), (e: unknown) => e instanceof NetnsError && e.code === 'ECONNREFUSED');
+    assert.throws(
+      () => sendUnixDatagram(join(dir, 'absent'), Buffer.from('x')),
+      (e: unknown) => e instanceof NetnsError && e.code === 'ENOENT' && e.message.includes(join(dir, 'absent')),
+    );
+    assert.throws(
+      () => sendUnixDatagram(`@wc-unix-dgram-absent-${process.pid}`, Buffer.from('x')),
+      (e: unknown) => e instanceof NetnsError && e.code === 'ECONNREFUSED',
+    );
   });
 
   it('refuses names that do not fit sun_path, and empty ones', () => {

@@ -27,7 +27,13 @@ describe('wirecage-userns helper', function () {
   it('maps the caller to uid/gid 0 inside (run as root)', () => {
     const r = helper(['sh', '-c', 'id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map']);
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')), ['0', '0', '0 0 1', '0 0 1']);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).join(' ')),
+      ['0', '0', '0 0 1', '0 0 1'],
+    );
     // A new user namespace, not ours.
     const inner = helper(['readlink', '/proc/self/ns/user']).stdout.trim();
     assert.notEqual(inner, execFileSync('readlink', ['/proc/self/ns/user'], { encoding: 'utf8' }).trim());
@@ -36,7 +42,13 @@ describe('wirecage-userns helper', function () {
   it('accepts explicit maps when privileged', () => {
     const r = helper(['--uid-map', '0:0:1,1:100000:10', '--', 'cat', '/proc/self/uid_map']);
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')), ['0 0 1', '1 100000 10']);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).join(' ')),
+      ['0 0 1', '1 100000 10'],
+    );
   });
 
   it('forwards the exit status, 127/126 for exec failures and 125 for its own', () => {
@@ -120,12 +132,13 @@ describe('wirecage-userns helper', function () {
     it('maps the user to uid 0 inside, with setgroups denied', () => {
       const r = helper(['sh', '-c', 'id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups'], { asUser: user });
       assert.equal(r.status, 0, `${r.stderr}\n${diagnoseUserNamespaces() ?? 'no sysctl forbids user namespaces'}`);
-      assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')), [
-        '0',
-        `0 ${user.uid} 1`,
-        `0 ${user.gid} 1`,
-        'deny',
-      ]);
+      assert.deepEqual(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/).join(' ')),
+        ['0', `0 ${user.uid} 1`, `0 ${user.gid} 1`, 'deny'],
+      );
     });
 
     it('runs the whole stage 2 unprivileged: netns, rtnetlink, spawn with mounts', () => {
@@ -138,7 +151,19 @@ describe('wirecage-userns helper', function () {
       const fixture = new URL('./fixtures/stage2.ts', import.meta.url).pathname;
       const r = spawnSync(
         'setpriv',
-        [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', userNamespaceHelper, process.execPath, '--import', 'tsx', fixture, keys, join(dir, 'cage.conf'), join(dir, 'host.conf')],
+        [
+          `--reuid=${user.uid}`,
+          `--regid=${user.gid}`,
+          '--clear-groups',
+          userNamespaceHelper,
+          process.execPath,
+          '--import',
+          'tsx',
+          fixture,
+          keys,
+          join(dir, 'cage.conf'),
+          join(dir, 'host.conf'),
+        ],
         { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname },
       );
       assert.equal(r.status, 0, r.stderr);

@@ -133,7 +133,7 @@ function joins(u8: Uint8Array, head: Segment, last: Segment, cur: Segment, total
   if (last.flags & TCP_PSH || last.payload !== head.payload) return false;
   if (cur.payload > head.payload || total + cur.payload > MAX_PACKET) return false;
   if (cur.version !== head.version || cur.tcpLen !== head.tcpLen) return false;
-  if (cur.seq !== ((last.seq + last.payload) >>> 0)) return false;
+  if (cur.seq !== (last.seq + last.payload) >>> 0) return false;
   if (head.version === 4) {
     // TOS, TTL, DF and the addresses; ids must count up unless DF makes them meaningless.
     if (u8[cur.ip + 1] !== u8[head.ip + 1] || u8[cur.ip + 8] !== u8[head.ip + 8]) return false;

@@ -110,7 +110,10 @@ interface Addon {
   futexWait(words: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
   setThreadName(name: string): void;
   futexWake(words: Int32Array, index: number, count: number): number;
-  openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number; reusePort?: boolean }): { fd: number; family: 4 | 6 };
+  openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number; reusePort?: boolean }): {
+    fd: number;
+    family: 4 | 6;
+  };
   pollIn(fdA: number, fdB: number, timeoutMs: number): number;
   UdpSocket: new (fd: number) => NativeUdpSocket;
   ReadableWatch: new (fd: number, onReadable: (err: TunError | null) => void) => ReadableWatch;

@@ -38,5 +38,3 @@ export class RingPoller extends InlineStep<PollerKind> {
 export function pollIn(fdA: number, fdB: number, timeoutMs: number): number {
   return native.pollIn(fdA, fdB, timeoutMs);
 }
-
-

@@ -69,7 +69,11 @@ export class RingPump {
    */
   static tunReader(target: TunQueueTarget, ring: PacketRing, doorbell: Doorbell, options: PumpOptions = {}): RingPump {
     checkRing(ring, doorbell);
-    if (typeof target !== 'number' && (target.tun.offload.tso || target.tun.offload.uso) && ring.dataBytes - ring.headroom < OFFLOAD_READ_BYTES) {
+    if (
+      typeof target !== 'number' &&
+      (target.tun.offload.tso || target.tun.offload.uso) &&
+      ring.dataBytes - ring.headroom < OFFLOAD_READ_BYTES
+    ) {
       throw new RangeError(
         `TUN '${target.tun.name}' hands over 64 KiB super-packets (offload), which ${ring.slotBytes}-byte slots with ` +
           `${ring.headroom} bytes of headroom cannot hold: create its ring with slotBytes: slotBytesFor(OFFLOAD_READ_BYTES, { headroom })`,
@@ -88,7 +92,9 @@ export class RingPump {
     if (typeof target === 'number') return new RingPump(kind, undefined, kind, () => create(target), '');
     const { tun, queue = 0 } = target;
     if (tun.reading) {
-      throw new Error(`TUN '${tun.name}' is already read by its own onPackets reader: a queue can have one reader, open the Tun without calling onPackets to pump it`);
+      throw new Error(
+        `TUN '${tun.name}' is already read by its own onPackets reader: a queue can have one reader, open the Tun without calling onPackets to pump it`,
+      );
     }
     const fd = tun.queueFd(queue);
     return new RingPump(kind, tun, `${kind}:${queue}`, () => create(fd), `TUN '${tun.name}' queue ${queue} already has a ${kind} pump`);

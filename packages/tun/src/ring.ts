@@ -92,7 +92,10 @@ export function slotBytesFor(packetBytes: number, room: SlotRoom = {}): number {
   if (!Number.isInteger(packetBytes) || packetBytes < 1 || packetBytes > OFFLOAD_READ_BYTES) {
     throw new RangeError(`packetBytes must be 1 to ${OFFLOAD_READ_BYTES}, got ${packetBytes}`);
   }
-  for (const [name, v] of [['headroom', headroom], ['tailroom', tailroom]] as const) {
+  for (const [name, v] of [
+    ['headroom', headroom],
+    ['tailroom', tailroom],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 1 << 20) throw new RangeError(`${name} must be 0 to ${1 << 20} bytes, got ${v}`);
   }
   return SLOT_HEADER_BYTES + Math.ceil((headroom + packetBytes + tailroom) / 64) * 64;

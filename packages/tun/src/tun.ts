@@ -135,7 +135,7 @@ export class Tun {
       throw new RangeError(`TUN name '${name}' is not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)`);
     }
     if (options.deleteWithNetns === true && options.netnsFd === undefined) {
-      throw new TypeError('deleteWithNetns needs netnsFd: the interface would outlive the TUN in this process\'s own namespace');
+      throw new TypeError("deleteWithNetns needs netnsFd: the interface would outlive the TUN in this process's own namespace");
     }
     let opened;
     try {

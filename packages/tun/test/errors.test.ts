@@ -51,11 +51,12 @@ describe('Tun.open errors', () => {
       import { Tun } from './src/index.ts';
       try { Tun.open({ name: 'wctperm1', devicePath: ${JSON.stringify(devicePath)} }); console.log('{}'); }
       catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, syscall: e.syscall, path: e.path, message: e.message })); }`;
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script],
-      { cwd: packageDir, uid: 65534, gid: 65534, encoding: 'utf8' },
-    );
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: packageDir,
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+    });
     const err = JSON.parse(stdout) as Record<string, string>;
     assert.equal(err.name, 'TunError');
     assert.equal(err.code, 'EACCES');

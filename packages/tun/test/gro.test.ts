@@ -21,7 +21,13 @@ const PSH_ACK = 0x18;
 /** MSS-sized segments of one flow, as a sender's stack puts them on the wire (valid checksums, ids counting up). */
 function segments(version: 4 | 6, payloadBytes: number, mss: number, flags = PSH_ACK): Buffer[] {
   const ip = version === 4 ? 20 : 40;
-  const h: VnetHeader = { flags: VNET_F_NEEDS_CSUM, gsoType: version === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6, gsoSize: mss, csumStart: ip, csumOffset: 16 };
+  const h: VnetHeader = {
+    flags: VNET_F_NEEDS_CSUM,
+    gsoType: version === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6,
+    gsoSize: mss,
+    csumStart: ip,
+    csumOffset: 16,
+  };
   // A flow longer than one super-packet is cut from several, each going on where the last ended.
   const chunk = Math.floor(60_000 / mss) * mss;
   const out: Buffer[] = [];
@@ -89,13 +95,19 @@ describe('TCP coalescing for TUN writes (GRO)', () => {
       const write = written(l, 0);
       const { h, segs: back } = resegment(write);
       const ip = version === 4 ? 20 : 40;
-      assert.deepEqual(h, { flags: VNET_F_NEEDS_CSUM, gsoType: version === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6, gsoSize: 1368, csumStart: ip, csumOffset: 16 });
+      assert.deepEqual(h, {
+        flags: VNET_F_NEEDS_CSUM,
+        gsoType: version === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6,
+        gsoSize: 1368,
+        csumStart: ip,
+        csumOffset: 16,
+      });
       assert.equal(write.readUInt16LE(2), ip + 32, 'hdr_len: IP and TCP headers');
       assert.equal(back.length, segs.length);
       back.forEach((s, i) => assert.deepEqual(s, segs[i], `segment ${i}`));
       // Delivered whole, the stack finishes the checksum from the pseudo-header sum in the field.
       const whole = Buffer.from(write.subarray(VNET_HDR_LEN));
-      assert.equal(whole[ip + 13], PSH_ACK, 'the last segment\'s PSH is the super-packet\'s');
+      assert.equal(whole[ip + 13], PSH_ACK, "the last segment's PSH is the super-packet's");
       finishPartialChecksum(whole, 0, whole.length, ip, 16);
       verify(whole);
     });

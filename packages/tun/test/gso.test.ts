@@ -20,7 +20,13 @@ describe('GSO segmentation (TUN offloads)', () => {
       const payload = randomBytes(10_000);
       const pkt = tcpSuper(version, payload, 0x19 /* FIN PSH ACK */ | 0x80 /* CWR */);
       const ip = version === 4 ? 20 : 40;
-      const h: VnetHeader = { flags: VNET_F_NEEDS_CSUM, gsoType: version === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6, gsoSize: 1368, csumStart: ip, csumOffset: 16 };
+      const h: VnetHeader = {
+        flags: VNET_F_NEEDS_CSUM,
+        gsoType: version === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6,
+        gsoSize: 1368,
+        csumStart: ip,
+        csumOffset: 16,
+      };
       const segs = split(pkt, h);
       assert.equal(segs.length, Math.ceil(10_000 / 1368));
       const joined: Buffer[] = [];
@@ -45,7 +51,10 @@ describe('GSO segmentation (TUN offloads)', () => {
       const pkt = udpSuper(version, payload);
       const ip = version === 4 ? 20 : 40;
       const segs = split(pkt, { flags: VNET_F_NEEDS_CSUM, gsoType: VNET_GSO_UDP_L4, gsoSize: 1200, csumStart: ip, csumOffset: 6 });
-      assert.deepEqual(segs.map((s) => s.length - ip - 8), [1200, 1200, 1200, 400]);
+      assert.deepEqual(
+        segs.map((s) => s.length - ip - 8),
+        [1200, 1200, 1200, 400],
+      );
       for (const s of segs) assert.equal(verify(s).proto, 17);
       assert.deepEqual(Buffer.concat(segs.map((s) => s.subarray(ip + 8))), payload);
     });
@@ -69,8 +78,17 @@ describe('GSO segmentation (TUN offloads)', () => {
 
   it('refuses what it cannot cut correctly', () => {
     const pkt = tcpSuper(4, randomBytes(3000));
-    assert.throws(() => segmentCount(pkt, 0, pkt.length, { flags: 1, gsoType: VNET_GSO_UDP, gsoSize: 1000, csumStart: 20, csumOffset: 6 }), GsoError);
-    assert.throws(() => segmentCount(pkt, 0, pkt.length, { flags: 1, gsoType: VNET_GSO_TCPV4, gsoSize: 0, csumStart: 20, csumOffset: 16 }), GsoError);
-    assert.throws(() => segmentCount(pkt, 0, 30, { flags: 1, gsoType: VNET_GSO_TCPV4, gsoSize: 1000, csumStart: 20, csumOffset: 16 }), GsoError);
+    assert.throws(
+      () => segmentCount(pkt, 0, pkt.length, { flags: 1, gsoType: VNET_GSO_UDP, gsoSize: 1000, csumStart: 20, csumOffset: 6 }),
+      GsoError,
+    );
+    assert.throws(
+      () => segmentCount(pkt, 0, pkt.length, { flags: 1, gsoType: VNET_GSO_TCPV4, gsoSize: 0, csumStart: 20, csumOffset: 16 }),
+      GsoError,
+    );
+    assert.throws(
+      () => segmentCount(pkt, 0, 30, { flags: 1, gsoType: VNET_GSO_TCPV4, gsoSize: 1000, csumStart: 20, csumOffset: 16 }),
+      GsoError,
+    );
   });
 });

@@ -127,7 +127,17 @@ export function parseTcp(ip: Ipv4): Tcp | undefined {
 export function tcpSegment(
   src: string,
   dst: string,
-  t: { srcPort: number; dstPort: number; seq: number; ack: number; flags: number; window: number; mss?: number; windowShift?: number; payload?: Buffer },
+  t: {
+    srcPort: number;
+    dstPort: number;
+    seq: number;
+    ack: number;
+    flags: number;
+    window: number;
+    mss?: number;
+    windowShift?: number;
+    payload?: Buffer;
+  },
 ): Buffer {
   const options: number[] = [];
   if (t.mss !== undefined) options.push(2, 4, t.mss >> 8, t.mss & 0xff);

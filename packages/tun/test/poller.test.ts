@@ -2,16 +2,7 @@
 // caller's thread), pollIn (the caller's only wait) and SO_REUSEPORT groups
 // (the kernel keeps each sender on one socket of the group).
 import assert from 'node:assert/strict';
-import {
-  consume,
-  PacketRing,
-  pollIn,
-  RingPoller,
-  ShardLane,
-  slotBytesFor,
-  SlotState,
-  UdpSocket,
-} from '../src/index.js';
+import { consume, PacketRing, pollIn, RingPoller, ShardLane, slotBytesFor, SlotState, UdpSocket } from '../src/index.js';
 import { NetnsLab } from './lab.js';
 import { openLabTun, PEER_ADDR, TUN_ADDR } from './tun-lab.js';
 
@@ -39,7 +30,9 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
     const a = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd, reusePort: true });
     const b = UdpSocket.open({ family: 4, address: '127.0.0.1', port: a.port, netnsFd: lab.fd, reusePort: true });
     const senders = Array.from({ length: 16 }, () => UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd }));
-    const rings = [a, b].map(() => PacketRing.create({ capacity: 256, slotBytes: slotBytesFor(1420, { headroom: UDP_HEADROOM }), headroom: UDP_HEADROOM }));
+    const rings = [a, b].map(() =>
+      PacketRing.create({ capacity: 256, slotBytes: slotBytesFor(1420, { headroom: UDP_HEADROOM }), headroom: UDP_HEADROOM }),
+    );
     const lanes = rings.map((r) => new ShardLane(r, 0));
     const pollers = [RingPoller.udp(a.fd, rings[0]!, { batch: 64 }), RingPoller.udp(b.fd, rings[1]!, { batch: 64 })];
     const PER_SENDER = 50;
@@ -77,7 +70,12 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
           });
         }
       }
-      for (const s of senders) assert.deepEqual(got.get(s.port), Array.from({ length: PER_SENDER }, (_, i) => i), `sender ${s.port}`);
+      for (const s of senders)
+        assert.deepEqual(
+          got.get(s.port),
+          Array.from({ length: PER_SENDER }, (_, i) => i),
+          `sender ${s.port}`,
+        );
       // 16 senders hashed over 2 sockets all landing on one: 1 in 32,768.
       assert.deepEqual(new Set(home.values()), new Set([0, 1]), 'the kernel kept every sender on one socket');
       assert.equal(pollIn(a.fd, b.fd, 0), 0, 'nothing left to read');
@@ -127,7 +125,14 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
         drainAll(ring, lane, (p, seq) => {
           assert.equal(ring.offset(seq), TUN_HEADROOM);
           // IPv4 ICMP echo request from the TUN's address to the peer (the kernel may send other things too).
-          if (p[0] === 0x45 && p[9] === 1 && p[20] === 8 && p.subarray(12, 16).join('.') === TUN_ADDR && p.subarray(16, 20).join('.') === PEER_ADDR) echoes++;
+          if (
+            p[0] === 0x45 &&
+            p[9] === 1 &&
+            p[20] === 8 &&
+            p.subarray(12, 16).join('.') === TUN_ADDR &&
+            p.subarray(16, 20).join('.') === PEER_ADDR
+          )
+            echoes++;
         });
         // Let the ping child's exit be noticed between polls.
         await new Promise((r) => setImmediate(r));

@@ -45,10 +45,13 @@ describe('pump lifetimes', () => {
 
   it('joins the pumps of a worker that is terminated, without crashing the process', async () => {
     const boot = workerBoot('pump-worker.ts');
-    const stdout = await runChild(`
+    const stdout = await runChild(
+      `
       const { Worker } = require('node:worker_threads');
       const worker = new Worker(${JSON.stringify(boot)}, { eval: true, workerData: { netnsPath: '/run/netns/${lab.name}' } });
-      worker.once('message', async () => { await worker.terminate(); console.log('terminated'); });`, false);
+      worker.once('message', async () => { await worker.terminate(); console.log('terminated'); });`,
+      false,
+    );
     assert.equal(stdout.trim(), 'terminated');
   });
 
@@ -77,7 +80,10 @@ describe('pump lifetimes', () => {
     const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
     const ring = PacketRing.create({ capacity: 64, slotBytes: 256 });
     const tun = Tun.open({ name: `wctl${process.pid % 100000}`, netnsFd: lab.fd });
-    const pumps = [RingPump.udpReader(socket, ring, Doorbell.create()), RingPump.tunReader({ tun }, PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(tun.mtu) }), Doorbell.create())];
+    const pumps = [
+      RingPump.udpReader(socket, ring, Doorbell.create()),
+      RingPump.tunReader({ tun }, PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(tun.mtu) }), Doorbell.create()),
+    ];
     assert.equal(threadCount(), before + 2);
     socket.close();
     tun.close();

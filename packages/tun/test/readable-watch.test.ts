@@ -5,7 +5,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { setImmediate as tick } from 'node:timers/promises';
-import { consume, PacketRing, RingPoller, ShardLane, slotBytesFor, TunError, UdpSocket, watchReadable, type ReadableWatch } from '../src/index.js';
+import {
+  consume,
+  PacketRing,
+  RingPoller,
+  ShardLane,
+  slotBytesFor,
+  TunError,
+  UdpSocket,
+  watchReadable,
+  type ReadableWatch,
+} from '../src/index.js';
 import { NetnsLab, waitFor } from './lab.js';
 import { openLabTun, PEER_ADDR } from './tun-lab.js';
 
@@ -106,7 +116,10 @@ describe('watchReadable (readiness on the event loop)', function () {
     const closed = calls();
     await turns(3);
     assert.equal(calls(), closed, 'called back after close()');
-    assert.throws(() => watch.start(), (e: unknown) => e instanceof TunError && e.code === 'EBADF' && /closed/.test(e.message));
+    assert.throws(
+      () => watch.start(),
+      (e: unknown) => e instanceof TunError && e.code === 'EBADF' && /closed/.test(e.message),
+    );
   });
 
   it('calls back for a TUN queue once the kernel routes a packet into it', async () => {
@@ -124,7 +137,8 @@ describe('watchReadable (readiness on the event loop)', function () {
     const to = UdpSocket.open({ family: 4, address: '0.0.0.0', netnsFd: lab.fd });
     try {
       assert.ok(to.sendTo(Uint8Array.of(0xab, 0xcd), 4, Uint8Array.from(PEER_ADDR.split('.').map(Number)), 9));
-      const isOurs = (p: Uint8Array) => p[0] === 0x45 && p[9] === 17 && p.subarray(16, 20).join('.') === PEER_ADDR && p[28] === 0xab && p[29] === 0xcd;
+      const isOurs = (p: Uint8Array) =>
+        p[0] === 0x45 && p[9] === 17 && p.subarray(16, 20).join('.') === PEER_ADDR && p[28] === 0xab && p[29] === 0xcd;
       await waitFor('our datagram, read from the TUN in the callback', () => (seen.some(isOurs) ? true : undefined));
     } finally {
       watch.close();
@@ -217,6 +231,9 @@ describe('watchReadable (readiness on the event loop)', function () {
     const s = open();
     const fd = s.fd;
     s.close();
-    assert.throws(() => watchReadable(fd, () => {}), (e: unknown) => e instanceof TunError && e.code === 'EBADF');
+    assert.throws(
+      () => watchReadable(fd, () => {}),
+      (e: unknown) => e instanceof TunError && e.code === 'EBADF',
+    );
   });
 });

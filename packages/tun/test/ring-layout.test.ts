@@ -35,10 +35,7 @@ function assertDisjoint(what: string, list: [string, number, number][]): void {
 
 describe('ring layout: native/ring.h and src/ring.ts agree', () => {
   it('on the magic, the control block size and the slot header size', () => {
-    assert.deepEqual(
-      [layout.magic, layout.controlBytes, layout.slotHeaderBytes],
-      [RING_MAGIC, RING_CONTROL_BYTES, SLOT_HEADER_BYTES],
-    );
+    assert.deepEqual([layout.magic, layout.controlBytes, layout.slotHeaderBytes], [RING_MAGIC, RING_CONTROL_BYTES, SLOT_HEADER_BYTES]);
   });
 
   it('on every control word ring.h knows', () => {

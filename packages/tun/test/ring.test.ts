@@ -1,12 +1,28 @@
 import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
-import { canProduce, consume, Doorbell, OFFLOAD_READ_BYTES, PacketRing, produce, ShardLane, slotBytesFor, SlotState } from '../src/index.js';
+import {
+  canProduce,
+  consume,
+  Doorbell,
+  OFFLOAD_READ_BYTES,
+  PacketRing,
+  produce,
+  ShardLane,
+  slotBytesFor,
+  SlotState,
+} from '../src/index.js';
 import type { ShardWorkerData } from './fixtures/shard-worker.js';
 import { startWorker, type TestWorker } from './workers.js';
 
 type ShardResult = { processed: number; recovered: number };
 
-function shard(ring: PacketRing, doorbell: Doorbell, lane: number, mode: ShardWorkerData['mode'] = 'identity', crashAfter?: number): TestWorker<ShardResult> {
+function shard(
+  ring: PacketRing,
+  doorbell: Doorbell,
+  lane: number,
+  mode: ShardWorkerData['mode'] = 'identity',
+  crashAfter?: number,
+): TestWorker<ShardResult> {
   const data: ShardWorkerData = { ring: ring.sab, doorbell: doorbell.sab, lane, mode, ...(crashAfter && { crashAfter }) };
   return startWorker<ShardResult>('shard-worker.ts', data);
 }
@@ -47,7 +63,10 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
     assert.ok(produce(ring, null, Uint8Array.of(1, 2, 3)));
     assert.deepEqual([ring.offset(0), [...ring.packet(0)]], [48, [1, 2, 3]]);
     assert.equal(PacketRing.create({ capacity: 4, slotBytes: 128 }).headroom, 0);
-    assert.throws(() => PacketRing.create({ capacity: 4, slotBytes: 128, headroom: 64 }), /headroom must be 0 to 63 bytes for 128-byte slots, got 64/);
+    assert.throws(
+      () => PacketRing.create({ capacity: 4, slotBytes: 128, headroom: 64 }),
+      /headroom must be 0 to 63 bytes for 128-byte slots, got 64/,
+    );
     assert.throws(() => PacketRing.create({ capacity: 4, slotBytes: 128, headroom: -1 }), /headroom/);
   });
 
@@ -81,13 +100,24 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
         if (consume(ring, (p) => (seen.push(numberOf(p)), true)) === 0 && burst === 0) await tick();
       }
       for (let i = 0; i < total; i++) if (seen[i] !== i) assert.fail(`packet ${i} arrived as ${seen[i]}`);
-      assert.deepEqual(ring.stats(), { produced: total, emitted: total, dropsFull: 0, dropped: 0, emitErrors: 0, head: total, tail: total });
+      assert.deepEqual(ring.stats(), {
+        produced: total,
+        emitted: total,
+        dropsFull: 0,
+        dropped: 0,
+        emitErrors: 0,
+        head: total,
+        tail: total,
+      });
     } finally {
       ring.close(doorbell);
     }
     const results = await Promise.all(shards.map((s) => s.result));
     assert.equal(results[0]!.processed + results[1]!.processed, 200_000);
-    assert.ok(results.every((r) => r.processed > 50_000), JSON.stringify(results));
+    assert.ok(
+      results.every((r) => r.processed > 50_000),
+      JSON.stringify(results),
+    );
     assert.deepEqual(await Promise.all(shards.map((s) => s.exited)), [0, 0]);
   });
 
@@ -125,7 +155,10 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
       // Lane 1 owns seqs 16-31 and 48-63; the crashing shard takes 16, 17, 18 and dies.
       const crashed = shard(ring, doorbell, 1, 'crash', 3);
       assert.equal(await crashed.exited, 3);
-      assert.deepEqual([16, 17, 18].map((s) => ring.state(s)), [SlotState.BUSY, SlotState.BUSY, SlotState.BUSY]);
+      assert.deepEqual(
+        [16, 17, 18].map((s) => ring.state(s)),
+        [SlotState.BUSY, SlotState.BUSY, SlotState.BUSY],
+      );
       const seen: number[] = [];
       await consumeUntil(ring, seen, () => seen.length === 16);
       await new Promise((r) => setTimeout(r, 50));
@@ -139,7 +172,10 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
       assert.deepEqual(seen, expected);
       for (let i = 64; i < 164; i++) assert.ok(produce(ring, doorbell, numbered(i)));
       await consumeUntil(ring, seen, () => seen.length === 161);
-      assert.deepEqual(seen.slice(61), [...Array(100).keys()].map((n) => n + 64));
+      assert.deepEqual(
+        seen.slice(61),
+        [...Array(100).keys()].map((n) => n + 64),
+      );
       const stats = ring.stats();
       assert.equal(stats.dropped, 3);
       assert.equal(stats.emitted, 161);
@@ -153,7 +189,9 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
   it('wakes sleeping shards when the ring is closed', async () => {
     const ring = PacketRing.create({ capacity: 16, slotBytes: 128 });
     const doorbell = Doorbell.create();
-    const sleepers = [0, 1].map(() => startWorker<{ ms: number; closed: boolean }>('sleeper-worker.ts', { ring: ring.sab, doorbell: doorbell.sab }));
+    const sleepers = [0, 1].map(() =>
+      startWorker<{ ms: number; closed: boolean }>('sleeper-worker.ts', { ring: ring.sab, doorbell: doorbell.sab }),
+    );
     await Promise.all(sleepers.map((s) => s.ready));
     // Give both time to be inside the futex; they sleep up to 10 s otherwise.
     await new Promise((r) => setTimeout(r, 100));
@@ -177,11 +215,21 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
     lane1.publish();
     assert.deepEqual(claimed, [4, 5, 6, 7]);
     assert.equal(lane1.cursor, 12);
-    assert.equal(consume(ring, () => true), 0, 'lane 0 has not finished seq 0 yet');
+    assert.equal(
+      consume(ring, () => true),
+      0,
+      'lane 0 has not finished seq 0 yet',
+    );
     const lane0 = new ShardLane(ring, 0);
-    assert.equal(lane0.drain(() => true), 8);
+    assert.equal(
+      lane0.drain(() => true),
+      8,
+    );
     const out: number[] = [];
-    assert.equal(consume(ring, (p) => (out.push(numberOf(p)), true)), 12);
+    assert.equal(
+      consume(ring, (p) => (out.push(numberOf(p)), true)),
+      12,
+    );
     assert.deepEqual(out, [0, 1, 2, 3, 4, 6, 8, 9, 10, 11]);
     assert.equal(ring.stats().dropped, 2);
     assert.throws(() => new ShardLane(ring, 2), RangeError);
@@ -204,13 +252,31 @@ describe('packet rings (JS producer/consumer, worker shards)', () => {
       8,
     );
     assert.equal(finished, 8);
-    assert.deepEqual(runs, [[0, 1, 2, 3], [8, 9, 10, 11]]);
-    assert.deepEqual([0, 1, 2, 3].map((s) => ring.state(s)), [SlotState.EMIT, SlotState.EMIT, SlotState.DROP, SlotState.DROP]);
+    assert.deepEqual(runs, [
+      [0, 1, 2, 3],
+      [8, 9, 10, 11],
+    ]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((s) => ring.state(s)),
+      [SlotState.EMIT, SlotState.EMIT, SlotState.DROP, SlotState.DROP],
+    );
     new ShardLane(ring, 1).drain(() => true);
     const out: number[][] = [];
-    assert.equal(consume(ring, (p) => (out.push([numberOf(p), p.length]), true)), 12);
+    assert.equal(
+      consume(ring, (p) => (out.push([numberOf(p), p.length]), true)),
+      12,
+    );
     // A gathered run arrives as one packet: its slots' bytes one after the other.
-    assert.deepEqual(out, [[0, 8], [1, 24], [4, 8], [5, 8], [6, 8], [7, 8], [8, 8], [9, 24]]);
+    assert.deepEqual(out, [
+      [0, 8],
+      [1, 24],
+      [4, 8],
+      [5, 8],
+      [6, 8],
+      [7, 8],
+      [8, 8],
+      [9, 24],
+    ]);
     assert.deepEqual([ring.stats().emitted, ring.stats().dropped], [12, 0]);
   });
 });

@@ -52,7 +52,9 @@ function vnetHeader(b: Uint8Array): Vnet {
 
 /** Kernel release as a comparable number, e.g. 6.18 -> 618. */
 const kernel = ((): number => {
-  const [major, minor] = release().split('.').map((x) => Number.parseInt(x, 10));
+  const [major, minor] = release()
+    .split('.')
+    .map((x) => Number.parseInt(x, 10));
   return major! * 100 + minor!;
 })();
 
@@ -270,10 +272,11 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
     const server = lab.exec(process.execPath, '-e', script);
     const seg = (t: { seq: number; ack: number; flags: number; payload?: Buffer; mss?: number }): Buffer =>
       tcpSegment(PEER_ADDR, TUN_ADDR, { srcPort: 40000, dstPort: 5001, window: 65535, ...t });
-    const rxPackets = (): number => (JSON.parse(lab.ip('-s', '-j', 'link', 'show', tun.name)) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx.packets;
+    const rxPackets = (): number =>
+      (JSON.parse(lab.ip('-s', '-j', 'link', 'show', tun.name)) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx.packets;
     try {
       let synAck: { seq: number } | undefined;
-      for (const end = Date.now() + 5000; !synAck && Date.now() < end; ) {
+      for (const end = Date.now() + 5000; !synAck && Date.now() < end;) {
         assert.equal(tun.write(seg({ seq: 99, ack: 0, flags: TCP_SYN, mss: MTU - 40 })), true);
         await delay(50);
         drainInto(fromKernel, lane, (slot) => {
@@ -297,7 +300,14 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       const coalescer = new SlotCoalescer(64);
       let joined = 0;
       const shard = new ShardLane(toKernel, 0);
-      assert.equal(shard.drainRuns(() => true, (seqs, emit, n) => (joined += coalescer.settle(toKernel, seqs, emit, n)), 64), 20);
+      assert.equal(
+        shard.drainRuns(
+          () => true,
+          (seqs, emit, n) => (joined += coalescer.settle(toKernel, seqs, emit, n)),
+          64,
+        ),
+        20,
+      );
       assert.equal(joined, 19);
       assert.equal(emitter.emit(), 20);
       assert.deepEqual([toKernel.stats().emitted, toKernel.stats().emitErrors, toKernel.stats().dropped], [20, 0, 0]);

@@ -78,9 +78,7 @@ describe('Tun in a lab network namespace', () => {
     const seen = collectEchoes(tun);
     const ping = await lab.exec('ping', '-c1', '-W1', PEER_ADDR);
     assert.equal(ping.code, 1, 'nobody answers yet, so ping must fail');
-    const request = await waitFor('the echo request', () =>
-      seen.find((s) => s.echo.type === ICMP_ECHO_REQUEST && s.ip!.dst === PEER_ADDR),
-    );
+    const request = await waitFor('the echo request', () => seen.find((s) => s.echo.type === ICMP_ECHO_REQUEST && s.ip!.dst === PEER_ADDR));
     assert.equal(request.ip!.src, TUN_ADDR);
     assert.ok(request.echo.checksumOk);
     const stats = tun.stats();
@@ -170,10 +168,16 @@ describe('Tun in a lab network namespace', () => {
     for (let q = 0; q < 4; q++) assert.equal(tun.write(echoRequestToTun(100 + q), q), true);
     await waitFor('four replies', () => (seen.filter((s) => s.echo.type === ICMP_ECHO_REPLY).length === 4 ? true : undefined));
     assert.deepEqual(
-      seen.filter((s) => s.echo.type === ICMP_ECHO_REPLY).map((s) => s.echo.seq).sort(),
+      seen
+        .filter((s) => s.echo.type === ICMP_ECHO_REPLY)
+        .map((s) => s.echo.seq)
+        .sort(),
       [100, 101, 102, 103],
     );
-    assert.deepEqual(tun.stats().queues.map((q) => q.txPackets), [1, 1, 1, 1]);
+    assert.deepEqual(
+      tun.stats().queues.map((q) => q.txPackets),
+      [1, 1, 1, 1],
+    );
     assert.throws(() => tun.write(echoRequestToTun(9), 4), RangeError);
   });
 
@@ -184,8 +188,14 @@ describe('Tun in a lab network namespace', () => {
     assert.equal(tun.closed, true);
     assert.ok(!lab.linkNames().includes(tun.name));
     tun.close();
-    assert.throws(() => tun.write(echoRequestToTun(1)), (err: unknown) => err instanceof TunError && err.code === 'EBADF');
-    assert.throws(() => tun.onPackets(() => {}), (err: unknown) => err instanceof TunError && err.code === 'EBADF');
+    assert.throws(
+      () => tun.write(echoRequestToTun(1)),
+      (err: unknown) => err instanceof TunError && err.code === 'EBADF',
+    );
+    assert.throws(
+      () => tun.onPackets(() => {}),
+      (err: unknown) => err instanceof TunError && err.code === 'EBADF',
+    );
   });
 
   it('with deleteWithNetns, leaves the interface to its namespace on close (and needs one)', () => {

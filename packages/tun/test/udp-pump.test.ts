@@ -81,7 +81,10 @@ async function echoInOrder(peer: Peer, port: number, total: number, describe: ()
     assert.ok(Date.now() < deadline, `received ${got.length} of ${total}; ${describe()}`);
     if (sent < total && sent - got.length <= 192) {
       const n = Math.min(64, total - sent);
-      peer.send(Array.from({ length: n }, (_, i) => datagram(sent + i)), port);
+      peer.send(
+        Array.from({ length: n }, (_, i) => datagram(sent + i)),
+        port,
+      );
       sent += n;
     }
     if (peer.receive(got) === 0) await tick();
@@ -159,8 +162,15 @@ describe('UDP pumps', () => {
       }
       assert.deepEqual(await Promise.all(shards.map((s) => s.exited)), [0, 0]);
       const sentBy = await Promise.all(shards.map((s) => s.result));
-      assert.equal(sentBy.reduce((t, r) => t + (r.emitted ?? 0), 0), 10_000, 'every datagram was sent by one of the shards');
-      assert.ok(sentBy.every((r) => r.processed > 1000), `both shards worked: ${JSON.stringify(sentBy)}`);
+      assert.equal(
+        sentBy.reduce((t, r) => t + (r.emitted ?? 0), 0),
+        10_000,
+        'every datagram was sent by one of the shards',
+      );
+      assert.ok(
+        sentBy.every((r) => r.processed > 1000),
+        `both shards worked: ${JSON.stringify(sentBy)}`,
+      );
     });
   }
 
@@ -176,19 +186,25 @@ describe('UDP pumps', () => {
     let lane1: ReturnType<typeof startShard> | undefined;
     try {
       await lane0.ready;
-      peer.send(Array.from({ length: 8 }, (_, i) => datagram(i)), socket.port);
+      peer.send(
+        Array.from({ length: 8 }, (_, i) => datagram(i)),
+        socket.port,
+      );
       const got: number[] = [];
-      for (const end = Date.now() + 5000; got.length < 4 && Date.now() < end; ) if (peer.receive(got) === 0) await tick();
+      for (const end = Date.now() + 5000; got.length < 4 && Date.now() < end;) if (peer.receive(got) === 0) await tick();
       assert.deepEqual(got, [0, 1, 2, 3]);
       assert.equal(await crashed.exited, 3);
-      assert.equal(ring.stats().tail, 4, 'the ring waits at the dead shard\'s slots');
+      assert.equal(ring.stats().tail, 4, "the ring waits at the dead shard's slots");
       // Its successor turns them into DROP, and that counts as finishing: it sends (frees) them at once.
       lane1 = startShard(ring, doorbell, 'identity', { lane: 1, emitUdpFd: socket.fd });
       await lane1.ready;
-      for (const end = Date.now() + 3000; ring.stats().tail !== 8 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+      for (const end = Date.now() + 3000; ring.stats().tail !== 8 && Date.now() < end;) await new Promise((r) => setTimeout(r, 5));
       assert.deepEqual([ring.stats().tail, ring.stats().dropped, ring.stats().emitted], [8, 4, 4]);
-      peer.send(Array.from({ length: 8 }, (_, i) => datagram(8 + i)), socket.port);
-      for (const end = Date.now() + 5000; got.length < 12 && Date.now() < end; ) if (peer.receive(got) === 0) await tick();
+      peer.send(
+        Array.from({ length: 8 }, (_, i) => datagram(8 + i)),
+        socket.port,
+      );
+      for (const end = Date.now() + 5000; got.length < 12 && Date.now() < end;) if (peer.receive(got) === 0) await tick();
       assert.deepEqual(got, [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15]);
     } finally {
       ring.close(doorbell);
@@ -207,7 +223,10 @@ describe('UDP pumps', () => {
    * datagram per slot (no GRO) at a peer socket. Returns the emitter's stats and
    * what arrived as [number, size].
    */
-  async function sendSegmented(slots: number[][], gso: boolean): Promise<{ w: ReturnType<RingEmitter['stats']>; got: [number, number][]; out: PacketRing }> {
+  async function sendSegmented(
+    slots: number[][],
+    gso: boolean,
+  ): Promise<{ w: ReturnType<RingEmitter['stats']>; got: [number, number][]; out: PacketRing }> {
     const sender = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
     const receiver = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
     // Up to 72,000 bytes in one slot: more than one GSO send may carry.
@@ -255,7 +274,16 @@ describe('UDP pumps', () => {
   for (const gso of [true, false]) {
     it(`sends a SEGMENT slot (5 x 1000 + 300 bytes) as its 6 datagrams in order, between plain slots (GSO ${gso ? 'on' : 'off'})`, async () => {
       const { w, got, out } = await sendSegmented([[1000], [1000, 1000, 1000, 1000, 1000, 300], [1000]], gso);
-      assert.deepEqual(got, [[0, 1000], [1, 1000], [2, 1000], [3, 1000], [4, 1000], [5, 1000], [6, 300], [7, 1000]]);
+      assert.deepEqual(got, [
+        [0, 1000],
+        [1, 1000],
+        [2, 1000],
+        [3, 1000],
+        [4, 1000],
+        [5, 1000],
+        [6, 300],
+        [7, 1000],
+      ]);
       assert.deepEqual([w.packets, w.errors, w.bytes], [8, 0, 7300]);
       assert.deepEqual([out.stats().emitted, out.stats().emitErrors], [3, 0], 'the ring counts slots');
       // With GSO, the plain slot before joins the run (same peer and size); the 300-byte datagram ends it.
@@ -265,7 +293,10 @@ describe('UDP pumps', () => {
 
   it('splits a SEGMENT slot of 60 x 1200 bytes (72,000) into GSO sends of at most 65,507 bytes', async () => {
     const { w, got } = await sendSegmented([Array<number>(60).fill(1200)], true);
-    assert.deepEqual(got, Array.from({ length: 60 }, (_, i) => [i, 1200]));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 60 }, (_, i) => [i, 1200]),
+    );
     // 54 x 1200 = 64,800 fits one send, 55 would not.
     assert.deepEqual([w.packets, w.errors, w.gsoSends, w.gsoSegments, w.gsoRefused], [60, 0, 2, 60, 0]);
   });
@@ -303,7 +334,8 @@ describe('UDP pumps', () => {
     const emitter = RingEmitter.udp(socket.fd, ring);
     const lane = new ShardLane(ring, 0);
     try {
-      for (let i = 0; i < 8; i++) produce(ring, null, new Uint8Array(1400).fill(i), 0, { family: 4, port: 9, addr: Uint8Array.of(10, 99, 0, 2) });
+      for (let i = 0; i < 8; i++)
+        produce(ring, null, new Uint8Array(1400).fill(i), 0, { family: 4, port: 9, addr: Uint8Array.of(10, 99, 0, 2) });
       lane.drain(() => true);
       assert.equal(emitter.emit(), 8);
       const stats = emitter.stats();
@@ -363,7 +395,10 @@ describe('UDP pumps', () => {
       assert.deepEqual([b.family, b.port, [...b.addr]], [6, v6.port, [...loop6]]);
       // And a dual-stack socket sends to a family-4 address (v4-mapped natively).
       assert.equal(socket.sendTo(Uint8Array.of(9), 4, LOCALHOST, v4.port), true);
-      assert.throws(() => v4.sendTo(Uint8Array.of(1), 6, loop6, 9), (e: unknown) => e instanceof TunError && e.code === 'EAFNOSUPPORT');
+      assert.throws(
+        () => v4.sendTo(Uint8Array.of(1), 6, loop6, 9),
+        (e: unknown) => e instanceof TunError && e.code === 'EAFNOSUPPORT',
+      );
     } finally {
       reader.stop();
       for (const s of [socket, v4, v6]) s.close();
@@ -399,11 +434,17 @@ describe('UDP pumps', () => {
     }
     const file = openSync('/dev/null', 'r');
     try {
-      assert.throws(() => UdpSocket.fromFd(file), (e: unknown) => e instanceof TunError && e.code === 'ENOTSOCK');
+      assert.throws(
+        () => UdpSocket.fromFd(file),
+        (e: unknown) => e instanceof TunError && e.code === 'ENOTSOCK',
+      );
     } finally {
       closeSync(file);
     }
-    assert.throws(() => UdpSocket.fromFd(999_999), (e: unknown) => e instanceof TunError && e.code === 'EBADF');
+    assert.throws(
+      () => UdpSocket.fromFd(999_999),
+      (e: unknown) => e instanceof TunError && e.code === 'EBADF',
+    );
   });
 
   it('stops promptly while traffic flows, and refuses a second reader on one socket', async () => {
@@ -452,7 +493,10 @@ describe('UDP pumps', () => {
     reader.stop();
     socket.close();
     assert.equal(r2.running, false);
-    assert.throws(() => RingPump.udpReader(socket, ring2, Doorbell.create()), (e: unknown) => e instanceof TunError && e.code === 'EBADF');
+    assert.throws(
+      () => RingPump.udpReader(socket, ring2, Doorbell.create()),
+      (e: unknown) => e instanceof TunError && e.code === 'EBADF',
+    );
     assert.equal(ring2.state(0), SlotState.FREE);
   });
 });

@@ -36,7 +36,10 @@ export function startWorker<R>(fixture: string, workerData: unknown): TestWorker
   });
   exited.catch(() => {});
   const result = exited.then(() => (messages.length > 1 ? messages[messages.length - 1] : undefined) as R);
-  const readyOrFail = Promise.race([ready, exited.then((code) => Promise.reject(new Error(`worker exited (${code}) before it was ready`)))]);
+  const readyOrFail = Promise.race([
+    ready,
+    exited.then((code) => Promise.reject(new Error(`worker exited (${code}) before it was ready`))),
+  ]);
   readyOrFail.catch(() => {});
   return { worker, ready: readyOrFail, result, exited };
 }

@@ -6,4 +6,11 @@
 export { parseHostPort, formatHostPort, isHostName, HostPortError, type HostPort, type HostPortOptions } from './host-port.js';
 export { AllowedIps, parseCidr, parseIp, formatCidr, formatIp, type Cidr, type IpFamily, type ParseCidrOptions } from './allowed-ips.js';
 export { parseKeyBase64, parseKeyHex, keyToBase64, keyToHex, KeyFormatError } from './crypto/keys.js';
-export { writeSecretFileAtomic, readSecretFile, readKeyFile, SecretFileError, type WriteSecretOptions, type SecretText } from './crypto/key-file.js';
+export {
+  writeSecretFileAtomic,
+  readSecretFile,
+  readKeyFile,
+  SecretFileError,
+  type WriteSecretOptions,
+  type SecretText,
+} from './crypto/key-file.js';

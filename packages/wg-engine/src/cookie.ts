@@ -5,7 +5,17 @@
 // secret rotated every two minutes, and checks mac2 under load.
 // CookieGenerator is the per-peer initiator side: it adds mac1 (and mac2 while
 // it holds a fresh cookie from that peer) and consumes cookie replies.
-import { COOKIE_LEN, COOKIE_NONCE_LEN, COOKIE_REFRESH_TIME, LABEL_COOKIE, LABEL_MAC1, MESSAGE_COOKIE_REPLY, MESSAGE_COOKIE_REPLY_SIZE, MESSAGE_INITIATION, REKEY_TIMEOUT } from './constants.js';
+import {
+  COOKIE_LEN,
+  COOKIE_NONCE_LEN,
+  COOKIE_REFRESH_TIME,
+  LABEL_COOKIE,
+  LABEL_MAC1,
+  MESSAGE_COOKIE_REPLY,
+  MESSAGE_COOKIE_REPLY_SIZE,
+  MESSAGE_INITIATION,
+  REKEY_TIMEOUT,
+} from './constants.js';
 import { constantTimeEqual, hash, mac, randomBytes, xaeadDecrypt, xaeadEncrypt, wipe } from './crypto/primitives.js';
 import { CookieReply, Initiation, Response, newMessage, readU32LE, writeU32LE } from './messages.js';
 import type { Clock } from './clock.js';
@@ -17,9 +27,7 @@ const COOKIE_SECRET_MAX_AGE_MS = COOKIE_REFRESH_TIME * 1000;
 const COOKIE_VALID_MS = (COOKIE_REFRESH_TIME - REKEY_TIMEOUT) * 1000;
 
 function macOffsets(msg: Uint8Array): { mac1: number; mac2: number } {
-  return msg[0] === MESSAGE_INITIATION
-    ? { mac1: Initiation.MAC1, mac2: Initiation.MAC2 }
-    : { mac1: Response.MAC1, mac2: Response.MAC2 };
+  return msg[0] === MESSAGE_INITIATION ? { mac1: Initiation.MAC1, mac2: Initiation.MAC2 } : { mac1: Response.MAC1, mac2: Response.MAC2 };
 }
 
 export function mac1Key(publicKey: Uint8Array): Buffer {

@@ -165,7 +165,7 @@ export class Device extends EventEmitter<DeviceEvents> implements PeerHost {
     let peer = this.peersByKey.get(id);
     if (!peer) {
       if (this._identity && this._identity.publicKey.equals(publicKey)) {
-        throw new Error('a peer cannot have the device\'s own public key');
+        throw new Error("a peer cannot have the device's own public key");
       }
       if (this.peersByKey.size >= this.maxPeers) throw new Error(`the device holds at most ${this.maxPeers} peers`);
       const pid = this.freeIds.pop() ?? this.peersById.length;

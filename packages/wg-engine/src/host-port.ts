@@ -45,8 +45,14 @@ export function isHostName(text: string): boolean {
 }
 
 // The overloads carry the options into the result's type: no undefined host unless ":port" was allowed.
-export function parseHostPort(text: string, opts: HostPortOptions & { anyHost: true; portOptional?: false }): { host: string | undefined; port: number };
-export function parseHostPort(text: string, opts: HostPortOptions & { portOptional: true; anyHost?: false }): { host: string; port: number | undefined };
+export function parseHostPort(
+  text: string,
+  opts: HostPortOptions & { anyHost: true; portOptional?: false },
+): { host: string | undefined; port: number };
+export function parseHostPort(
+  text: string,
+  opts: HostPortOptions & { portOptional: true; anyHost?: false },
+): { host: string; port: number | undefined };
 export function parseHostPort(text: string, opts?: HostPortOptions & { anyHost?: false; portOptional?: false }): HostPort;
 export function parseHostPort(text: string, opts: HostPortOptions = {}): { host: string | undefined; port: number | undefined } {
   const fail = (reason: string) => new HostPortError(text, reason, opts.what ?? 'address');

@@ -11,8 +11,7 @@
 import { randomUint32 } from './crypto/primitives.js';
 
 export type IndexEntry<P, K> =
-  | { readonly kind: 'handshake'; readonly peer: P }
-  | { readonly kind: 'keypair'; readonly peer: P; readonly keypair: K };
+  { readonly kind: 'handshake'; readonly peer: P } | { readonly kind: 'keypair'; readonly peer: P; readonly keypair: K };
 
 /** bucket -> keypair slot + 1 (0: none). */
 export class IndexSlotMap {

@@ -8,7 +8,17 @@ export { Endpoint } from './endpoint.js';
 export { parseHostPort, formatHostPort, isHostName, HostPortError, type HostPort, type HostPortOptions } from './host-port.js';
 export { AllowedIps, parseCidr, parseIp, formatCidr, formatIp, type Cidr, type IpFamily, type ParseCidrOptions } from './allowed-ips.js';
 export { FakeClock, systemClock, LazyTimer, type Clock, type TimerHandle } from './clock.js';
-export { createLogger, parseLogFormat, silentLogger, LOG_FORMATS, type Logger, type LogLevel, type LogFormat, type LogFields, type LoggerOptions } from './log.js';
+export {
+  createLogger,
+  parseLogFormat,
+  silentLogger,
+  LOG_FORMATS,
+  type Logger,
+  type LogLevel,
+  type LogFormat,
+  type LogFields,
+  type LoggerOptions,
+} from './log.js';
 export { DropCounters, DROP_REASONS, type DropReason } from './stats.js';
 export { KeypairTable, Keypair, KEYPAIR_SLOT_BYTES } from './keypair.js';
 export { ReplayWindow, REPLAY_WINDOW_BYTES, REPLAY_WINDOW_SIZE } from './replay.js';
@@ -18,7 +28,14 @@ export { UapiServer, DEFAULT_UAPI_DIR, uapiRequest, type UapiServerOptions } fro
 export { uapiGet, uapiSet, UapiError, type UapiHooks } from './uapi.js';
 export { generatePrivateKey, publicKeyOf } from './crypto/primitives.js';
 export { parseKeyBase64, parseKeyHex, keyToBase64, keyToHex, KeyFormatError } from './crypto/keys.js';
-export { writeSecretFileAtomic, readSecretFile, readKeyFile, SecretFileError, type WriteSecretOptions, type SecretText } from './crypto/key-file.js';
+export {
+  writeSecretFileAtomic,
+  readSecretFile,
+  readKeyFile,
+  SecretFileError,
+  type WriteSecretOptions,
+  type SecretText,
+} from './crypto/key-file.js';
 export { tai64n } from './tai64n.js';
 export {
   Handshake,

@@ -124,7 +124,7 @@ export function formatIp(address: Uint8Array): string {
   // The first longest run of two or more zero groups becomes "::".
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     let j = i;
     while (j < 8 && words[j] === 0) j++;
     if (j - i > bestLen) {

@@ -3,7 +3,17 @@
 // derive transport keys; they touch only the handshake state passed in and
 // leave it unchanged when a message is rejected. mac1/mac2 are added and
 // checked elsewhere (cookie.ts); indices come from the caller.
-import { CONSTRUCTION, IDENTIFIER, KEY_LEN, MESSAGE_INITIATION, MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE, MESSAGE_RESPONSE_SIZE, TIMESTAMP_LEN, HANDSHAKE_INITIATION_RATE_MS } from './constants.js';
+import {
+  CONSTRUCTION,
+  IDENTIFIER,
+  KEY_LEN,
+  MESSAGE_INITIATION,
+  MESSAGE_INITIATION_SIZE,
+  MESSAGE_RESPONSE,
+  MESSAGE_RESPONSE_SIZE,
+  TIMESTAMP_LEN,
+  HANDSHAKE_INITIATION_RATE_MS,
+} from './constants.js';
 import { aeadDecrypt, aeadEncrypt, dh, generatePrivateKey, hash, kdf, publicKeyOf, wipe } from './crypto/primitives.js';
 import { Initiation, Response, newMessage, readU32LE, writeU32LE } from './messages.js';
 import { tai64n, timestampAfter } from './tai64n.js';

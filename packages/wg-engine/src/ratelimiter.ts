@@ -54,13 +54,17 @@ export class RateLimiter {
     const h = head ? head.split(':') : [];
     const t = tail ? tail.split(':') : [];
     const groups = address.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-    return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+    return `${groups
+      .slice(0, 4)
+      .map((g) => parseInt(g, 16).toString(16))
+      .join(':')}::/64`;
   }
 
   constructor(opts: RateLimitOptions = {}) {
     const burst = opts.burst ?? RATELIMIT_PACKETS_BURSTABLE;
     const perMinute = opts.perMinute ?? RATELIMIT_PACKETS_PER_SECOND * 60;
-    if (!(burst >= 1) || !(perMinute > 0)) throw new RangeError(`a rate limit needs a burst >= 1 and a rate > 0, got burst ${burst}, ${perMinute} a minute`);
+    if (!(burst >= 1) || !(perMinute > 0))
+      throw new RangeError(`a rate limit needs a burst >= 1 and a rate > 0, got burst ${burst}, ${perMinute} a minute`);
     this.costMs = 60_000 / perMinute;
     this.maxCredit = this.costMs * burst;
     this.forgetAfterMs = Math.max(GC_INTERVAL_MS, this.maxCredit);

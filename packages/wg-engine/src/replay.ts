@@ -59,9 +59,7 @@ export class ReplayWindow {
       throw new RangeError(`replay window offset ${byteOffset} must be a non-negative multiple of 8`);
     }
     if (byteOffset + REPLAY_WINDOW_BYTES > sab.byteLength) {
-      throw new RangeError(
-        `replay window at ${byteOffset} needs ${REPLAY_WINDOW_BYTES} bytes, but the buffer has ${sab.byteLength}`,
-      );
+      throw new RangeError(`replay window at ${byteOffset} needs ${REPLAY_WINDOW_BYTES} bytes, but the buffer has ${sab.byteLength}`);
     }
     const length = REPLAY_WINDOW_BYTES / 4;
     this.lockWords = new Int32Array(sab, byteOffset, length);

@@ -33,10 +33,7 @@ export const DROP_REASONS = [
 
 export type DropReason = (typeof DROP_REASONS)[number];
 
-const INDEX: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((r, i) => [r, i])) as Record<
-  DropReason,
-  number
->;
+const INDEX: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((r, i) => [r, i])) as Record<DropReason, number>;
 
 export class DropCounters {
   readonly values: Float64Array;

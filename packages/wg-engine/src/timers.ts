@@ -67,7 +67,8 @@ export class PeerTimers {
 
   /** A data packet (not a keepalive) was sent. */
   dataSent(): void {
-    if (!this.newHandshake.pending) this.newHandshake.mod((KEEPALIVE_TIMEOUT + REKEY_TIMEOUT) * 1000 + (randomUint32() % REKEY_TIMEOUT_JITTER_MAX_MS));
+    if (!this.newHandshake.pending)
+      this.newHandshake.mod((KEEPALIVE_TIMEOUT + REKEY_TIMEOUT) * 1000 + (randomUint32() % REKEY_TIMEOUT_JITTER_MAX_MS));
   }
 
   /** A data packet (not a keepalive) was received. */

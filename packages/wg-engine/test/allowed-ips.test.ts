@@ -69,8 +69,28 @@ describe('allowed IPs', () => {
       assert.throws(() => parseCidr('10.0.0.0/'), /prefix length ""/);
       assert.throws(() => parseCidr('10.0.0.0/8/8'), /prefix length "8\/8"/);
       assert.throws(() => parseCidr('fe80::1%eth0/128'), /not an IPv4 or IPv6 address or prefix \(a zone/);
-      for (const bad of ['10.0.0/8', '10.0.0.256', '010.0.0.1', '1.2.3.4.5', 'example.org', '', '/8', '1:2:3:4:5:6:7:8:9', '1::2::3', '1:2:3:4:5:6:7:8::', '12345::', ':1::', '[::1]', '::1.2.3', '1.2.3.4::']) {
-        assert.throws(() => parseCidr(bad), new RegExp(`"${bad.replace(/[.[\]]/g, '\\$&')}" is not an IPv4 or IPv6 address or prefix`), bad);
+      for (const bad of [
+        '10.0.0/8',
+        '10.0.0.256',
+        '010.0.0.1',
+        '1.2.3.4.5',
+        'example.org',
+        '',
+        '/8',
+        '1:2:3:4:5:6:7:8:9',
+        '1::2::3',
+        '1:2:3:4:5:6:7:8::',
+        '12345::',
+        ':1::',
+        '[::1]',
+        '::1.2.3',
+        '1.2.3.4::',
+      ]) {
+        assert.throws(
+          () => parseCidr(bad),
+          new RegExp(`"${bad.replace(/[.[\]]/g, '\\$&')}" is not an IPv4 or IPv6 address or prefix`),
+          bad,
+        );
         assert.equal(parseIp(bad), null, bad);
       }
     });
@@ -240,7 +260,10 @@ describe('allowed IPs', () => {
     it('gives the source check to the longest-prefix owner when one peer owns a subnet of another', () => {
       // CONFORMANCE: peer B owns 10.0.0.0/8 and peer A 10.5.0.0/16 inside it. A packet from B with
       // source 10.5.x.x must fail the check, because the owner of that source is A.
-      for (const order of [['B', 'A'], ['A', 'B']]) {
+      for (const order of [
+        ['B', 'A'],
+        ['A', 'B'],
+      ]) {
         const t = new AllowedIps<string>();
         const prefixes: Record<string, string[]> = { B: ['10.0.0.0/8', 'fd00::/8'], A: ['10.5.0.0/16', 'fd00:5::/32'] };
         for (const who of order) for (const p of prefixes[who]!) t.insert(parseCidr(p), who);
@@ -284,7 +307,7 @@ describe('allowed IPs', () => {
       assert.equal(t.size, 1);
     });
 
-    it('lists an owner\'s prefixes in the order it got them, and removes them all at once', () => {
+    it("lists an owner's prefixes in the order it got them, and removes them all at once", () => {
       const t = new AllowedIps<string>();
       for (const c of ['10.2.0.0/16', 'fd00::/64', '10.1.0.0/16', '0.0.0.0/0']) t.insert(parseCidr(c), 'a');
       t.insert(parseCidr('10.3.0.0/16'), 'b');
@@ -316,8 +339,14 @@ describe('allowed IPs', () => {
 
     it('refuses prefixes that are not well formed, and undefined as an owner', () => {
       const t = new AllowedIps<string | undefined>();
-      assert.throws(() => t.insert({ family: 4, address: Buffer.alloc(16), prefix: 8 }, 'a'), /family 4 has a 16-byte address; IPv4 needs 4 bytes/);
-      assert.throws(() => t.insert({ family: 6, address: Buffer.alloc(16), prefix: 129 }, 'a'), /prefix length 129 is outside 0-128 for IPv6/);
+      assert.throws(
+        () => t.insert({ family: 4, address: Buffer.alloc(16), prefix: 8 }, 'a'),
+        /family 4 has a 16-byte address; IPv4 needs 4 bytes/,
+      );
+      assert.throws(
+        () => t.insert({ family: 6, address: Buffer.alloc(16), prefix: 129 }, 'a'),
+        /prefix length 129 is outside 0-128 for IPv6/,
+      );
       assert.throws(() => t.insert({ family: 4, address: Buffer.alloc(4), prefix: 1.5 }, 'a'), /prefix length 1.5/);
       assert.throws(() => t.insert(parseCidr('10.0.0.0/8'), undefined), /needs an owner/);
       assert.equal(t.size, 0);

@@ -120,7 +120,10 @@ describe('fuzz: bad input', function () {
       await net.run();
     }
     const ofType = (t: number, pred: (m: Buffer) => boolean = () => true) =>
-      net.wire.filter((d) => d.msg[0] === t && pred(d.msg)).slice(0, 3).map((d) => d.msg);
+      net.wire
+        .filter((d) => d.msg[0] === t && pred(d.msg))
+        .slice(0, 3)
+        .map((d) => d.msg);
     const corpus = [
       ...ofType(MESSAGE_INITIATION),
       ex.stranger,
@@ -310,13 +313,31 @@ describe('fuzz: bad input', function () {
       const d = dropDeltas(s.node.device.drops, s.before);
       const dropped = Object.values(d).reduce((x, y) => x + y, 0);
       // Exact accounting: each datagram fed was either dropped under exactly one reason or accepted.
-      assert.equal(dropped + s.accepted.length, s.fed, `${name}: ${dropped} drops + ${s.accepted.length} accepted != ${s.fed} fed ${AT} ${JSON.stringify(d)}`);
+      assert.equal(
+        dropped + s.accepted.length,
+        s.fed,
+        `${name}: ${dropped} drops + ${s.accepted.length} accepted != ${s.fed} fed ${AT} ${JSON.stringify(d)}`,
+      );
       const payloads = s.node.received.slice(s.rxBefore).map((x) => x.subarray(x[0]! >> 4 === 4 ? 28 : 48).toString());
       assert.deepEqual(payloads, s.accepted, `${name}: exactly the genuine packets reached the TUN side, in order ${AT}`);
-      assert.equal(d['oversized'] ?? 0, s === B ? oversized - Math.floor(A.fed / 20_000) : Math.floor(A.fed / 20_000), `${name} oversized ${AT}`);
+      assert.equal(
+        d['oversized'] ?? 0,
+        s === B ? oversized - Math.floor(A.fed / 20_000) : Math.floor(A.fed / 20_000),
+        `${name} oversized ${AT}`,
+      );
       const reached: DropReason[] =
         s === B
-          ? ['malformed', 'mac1', 'cookie-required', 'handshake-decrypt', 'unknown-peer', 'timestamp-replay', 'unknown-receiver', 'transport-decrypt', 'replay']
+          ? [
+              'malformed',
+              'mac1',
+              'cookie-required',
+              'handshake-decrypt',
+              'unknown-peer',
+              'timestamp-replay',
+              'unknown-receiver',
+              'transport-decrypt',
+              'replay',
+            ]
           : ['malformed', 'mac1', 'handshake-decrypt', 'unknown-receiver', 'cookie-decrypt', 'transport-decrypt', 'replay'];
       for (const r of reached) assert.ok((d[r] ?? 0) > 0, `${name}: the fuzz reached the '${r}' check ${AT} ${JSON.stringify(d)}`);
       assert.equal(d['handshake-queue-full'] ?? 0, s === B ? queueFull : 0, `${name} queue full ${AT}`);
@@ -353,7 +374,9 @@ describe('fuzz: bad input', function () {
       try {
         a.device.sendPacket(pkt);
       } catch (err) {
-        throw new Error(`sendPacket threw on packet ${fed} (${strategy}, ${pkt.length} bytes) ${AT}: ${(err as Error).stack}`, { cause: err });
+        throw new Error(`sendPacket threw on packet ${fed} (${strategy}, ${pkt.length} bytes) ${AT}: ${(err as Error).stack}`, {
+          cause: err,
+        });
       }
       fed++;
     };

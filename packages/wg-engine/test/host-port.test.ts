@@ -41,7 +41,10 @@ describe('parseHostPort', () => {
     assert.throws(
       () => parseHostPort('x:1', { what: '--api-listen' }),
       (e: unknown) =>
-        e instanceof HostPortError && e.message === '--api-listen "x:1": "x" is not an IPv4 address' && e.reason === '"x" is not an IPv4 address' && e.text === 'x:1',
+        e instanceof HostPortError &&
+        e.message === '--api-listen "x:1": "x" is not an IPv4 address' &&
+        e.reason === '"x" is not an IPv4 address' &&
+        e.text === 'x:1',
     );
   });
 
@@ -97,7 +100,10 @@ describe('Endpoint.parse', () => {
   });
 
   it('refuses names, port 0 and unbracketed IPv6, naming the endpoint', () => {
-    assert.throws(() => Endpoint.parse('vpn.example.org:51820'), /^HostPortError: endpoint "vpn.example.org:51820": "vpn.example.org" is not an IPv4 address$/);
+    assert.throws(
+      () => Endpoint.parse('vpn.example.org:51820'),
+      /^HostPortError: endpoint "vpn.example.org:51820": "vpn.example.org" is not an IPv4 address$/,
+    );
     assert.throws(() => Endpoint.parse('192.0.2.1:0'), /endpoint "192.0.2.1:0": port "0" is not a number from 1 to 65535/);
     assert.throws(() => Endpoint.parse('2001:db8::1:51820'), /endpoint "2001:db8::1:51820": write an IPv6 address in brackets/);
   });

@@ -64,7 +64,10 @@ describe('key files', () => {
 
   it('names a directory it cannot create', () => {
     writeFileSync(join(dir, 'file'), '');
-    assert.throws(() => writeSecretFileAtomic(join(dir, 'file', 'work.key'), 'k'), { name: 'SecretFileError', message: `cannot create the directory ${join(dir, 'file')}: a file is in the way` });
+    assert.throws(() => writeSecretFileAtomic(join(dir, 'file', 'work.key'), 'k'), {
+      name: 'SecretFileError',
+      message: `cannot create the directory ${join(dir, 'file')}: a file is in the way`,
+    });
   });
 
   it('reads a key back, warning when group or others can read it', () => {
@@ -82,10 +85,16 @@ describe('key files', () => {
     const path = join(dir, 'work.key');
     const almost = keyToBase64(generatePrivateKey()).slice(0, 40);
     writeFileSync(path, almost, { mode: 0o600 });
-    assert.throws(() => readKeyFile(path), (err: Error) => {
-      assert.equal(err.message, `${path} does not hold a WireGuard key (44 base64 characters, as \`wirecage keygen\` writes)`);
-      return true;
+    assert.throws(
+      () => readKeyFile(path),
+      (err: Error) => {
+        assert.equal(err.message, `${path} does not hold a WireGuard key (44 base64 characters, as \`wirecage keygen\` writes)`);
+        return true;
+      },
+    );
+    assert.throws(() => readKeyFile(join(dir, 'none.key')), {
+      name: 'SecretFileError',
+      message: `cannot read ${join(dir, 'none.key')}: ENOENT`,
     });
-    assert.throws(() => readKeyFile(join(dir, 'none.key')), { name: 'SecretFileError', message: `cannot read ${join(dir, 'none.key')}: ENOENT` });
   });
 });

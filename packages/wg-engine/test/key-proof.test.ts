@@ -23,11 +23,21 @@ const clientPublic = parseKeyBase64(CLIENT);
 const BODY = '{"client_public_key":"e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=","protocol":"tcp","public_port":8080,"target_port":80}';
 const NONCE = Buffer.alloc(16, 7).toString('base64url');
 const HEADER = '1700000000.BwcHBwcHBwcHBwcHBwcHBw.nFiwVz-dKtEFpsC7UvkZQfYJprDN3YE-4hjmH8zhISw';
-const fields: KeyProofFields = { method: 'POST', route: '/v1/portforward', clientPublicKey: CLIENT, time: 1_700_000_000, nonce: NONCE, body: BODY };
+const fields: KeyProofFields = {
+  method: 'POST',
+  route: '/v1/portforward',
+  clientPublicKey: CLIENT,
+  time: 1_700_000_000,
+  nonce: NONCE,
+  body: BODY,
+};
 
 /** The same derivation on node:crypto's X25519, an implementation independent of sodium. */
 function nodeKey(ownPrivate: Buffer, otherPublic: Buffer, cPub: Buffer, sPub: Buffer): Buffer {
-  const priv = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: ownPrivate.toString('base64url'), x: publicKeyOf(ownPrivate).toString('base64url') }, format: 'jwk' });
+  const priv = createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', d: ownPrivate.toString('base64url'), x: publicKeyOf(ownPrivate).toString('base64url') },
+    format: 'jwk',
+  });
   const pub = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: otherPublic.toString('base64url') }, format: 'jwk' });
   const shared = diffieHellman({ privateKey: priv, publicKey: pub });
   return createHash('sha256').update('wirecage key proof v1').update(shared).update(cPub).update(sPub).digest();

@@ -29,8 +29,15 @@ describe('createLogger', () => {
     assert.equal(lines.length, 1);
     assert.ok(!lines[0]!.includes('\n'));
     assert.deepEqual(JSON.parse(lines[0]!), {
-      time: '2026-12-04T23:50:18.123Z', level: 'error', name: 'wirecagesrv', msg: 'quote " and\nnewline',
-      peer: 'x', field_level: 'forged', n: 3, ok: true, none: null,
+      time: '2026-12-04T23:50:18.123Z',
+      level: 'error',
+      name: 'wirecagesrv',
+      msg: 'quote " and\nnewline',
+      peer: 'x',
+      field_level: 'forged',
+      n: 3,
+      ok: true,
+      none: null,
     });
     assert.deepEqual(Object.keys(JSON.parse(lines[0]!) as Record<string, unknown>).slice(0, 4), ['time', 'level', 'name', 'msg']);
   });

@@ -18,7 +18,10 @@ describe('importing @wirecage/wg-engine', () => {
 
   it('@wirecage/wg-engine/data-plane loads the TUN addon and piscina (what the main entry leaves out)', () => {
     const { addons, cjs } = loadedBy('@wirecage/wg-engine/data-plane');
-    assert.ok(notCrypto(addons).some((path) => path.endsWith('/tun.node')), `no tun.node among ${addons.join(', ')}`);
+    assert.ok(
+      notCrypto(addons).some((path) => path.endsWith('/tun.node')),
+      `no tun.node among ${addons.join(', ')}`,
+    );
     assert.notDeepEqual(fromPackage(cjs, 'piscina'), []);
   });
 });

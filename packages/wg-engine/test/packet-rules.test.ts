@@ -31,7 +31,12 @@ function deviceApi(pair: LinkedPair): Placement {
     egress(packet) {
       const before = pair.net.wire.length;
       a.sendPacket(packet);
-      return Promise.resolve(pair.net.wire.slice(before).filter((d) => d.msg[0] === 4).map((d) => d.msg));
+      return Promise.resolve(
+        pair.net.wire
+          .slice(before)
+          .filter((d) => d.msg[0] === 4)
+          .map((d) => d.msg),
+      );
     },
     drops: (reason) => a.drops.get(reason),
     close: async () => {},
@@ -114,7 +119,7 @@ for (const [name, start] of PLACEMENTS) {
       assert.equal(at.drops('replay'), 1);
     });
 
-    it('drops and counts a packet whose source is outside the peer\'s allowed IPs', async () => {
+    it("drops and counts a packet whose source is outside the peer's allowed IPs", async () => {
       assert.equal((await at.ingress(fromB('10.9.9.9'))).length, 0);
       assert.equal(at.drops('allowed-ips'), 1);
     });

@@ -133,19 +133,19 @@ describe('ReplayWindow', () => {
     T(0n, false);
 
     T_INIT();
-    for (let i = WINDOW + 1n; i-- > 0n; ) T(i, true);
+    for (let i = WINDOW + 1n; i-- > 0n;) T(i, true);
 
     T_INIT();
-    for (let i = WINDOW + 2n; i-- > 1n; ) T(i, true);
+    for (let i = WINDOW + 2n; i-- > 1n;) T(i, true);
     T(0n, false);
 
     T_INIT();
-    for (let i = WINDOW + 1n; i-- > 1n; ) T(i, true);
+    for (let i = WINDOW + 1n; i-- > 1n;) T(i, true);
     T(WINDOW + 1n, true);
     T(0n, false);
 
     T_INIT();
-    for (let i = WINDOW + 1n; i-- > 1n; ) T(i, true);
+    for (let i = WINDOW + 1n; i-- > 1n;) T(i, true);
     T(0n, true);
     T(WINDOW + 1n, true);
 
@@ -285,7 +285,11 @@ describe('ReplayWindow', () => {
         Atomics.notify(gate, 0);
         const perThread = await Promise.all(results);
 
-        assert.equal(perThread.reduce((a, b) => a + b, 0), count, `acceptances per thread: ${perThread.join(', ')}`);
+        assert.equal(
+          perThread.reduce((a, b) => a + b, 0),
+          count,
+          `acceptances per thread: ${perThread.join(', ')}`,
+        );
         const wrong: string[] = [];
         for (let n = 0; n < count && wrong.length < 10; n++) {
           if (accepted[n] !== 1) wrong.push(`${base + BigInt(n)} accepted ${accepted[n]} times`);

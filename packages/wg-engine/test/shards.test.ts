@@ -65,7 +65,10 @@ async function pump(
       await new Promise((r) => setImmediate(r));
       idleSince ||= Date.now();
       // Generous: worker start-up on a loaded two-core machine takes seconds.
-      if (Date.now() - idleSince > 20_000) throw new Error(`stalled: sent ${sent}, freed ${freed}, shards ${JSON.stringify(plane.shardStats().map((s) => [s.egressPackets, s.ingressPackets, s.restarts]))}`);
+      if (Date.now() - idleSince > 20_000)
+        throw new Error(
+          `stalled: sent ${sent}, freed ${freed}, shards ${JSON.stringify(plane.shardStats().map((s) => [s.egressPackets, s.ingressPackets, s.restarts]))}`,
+        );
     } else {
       idleSince = 0;
     }
@@ -135,20 +138,30 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     let outOfOrder = 0;
     const b = pair.b.device;
     pair.b.received.length = 0;
-    await pump(plane.egress, plane, N, (i) => numbered(i + 1), (msg) => {
-      const c = Number(counterOf(msg));
-      if (seen[c]) dup++;
-      seen[c] = 1;
-      b.receiveUdp(Buffer.from(msg), '192.0.2.1', 51001);
-      const got = pair.b.received.pop();
-      assert.ok(got, `B refused message with counter ${c}`);
-      if (got.readUInt32BE(28) !== expect) outOfOrder++;
-      expect++;
-    }, plane.egress.headroom);
+    await pump(
+      plane.egress,
+      plane,
+      N,
+      (i) => numbered(i + 1),
+      (msg) => {
+        const c = Number(counterOf(msg));
+        if (seen[c]) dup++;
+        seen[c] = 1;
+        b.receiveUdp(Buffer.from(msg), '192.0.2.1', 51001);
+        const got = pair.b.received.pop();
+        assert.ok(got, `B refused message with counter ${c}`);
+        if (got.readUInt32BE(28) !== expect) outOfOrder++;
+        expect++;
+      },
+      plane.egress.headroom,
+    );
     assert.equal(dup, 0, 'a nonce was used twice');
     assert.equal(outOfOrder, 0, 'packets left the plane out of order');
     const stats = plane.shardStats();
-    assert.equal(stats.reduce((t, s) => t + s.egressPackets, 0), N);
+    assert.equal(
+      stats.reduce((t, s) => t + s.egressPackets, 0),
+      N,
+    );
     // Both shards did real work.
     for (const s of stats) assert.ok(s.egressPackets > N / 4, `shard ${s.shard} sealed only ${s.egressPackets}`);
     // The timers and counters on the main thread heard about the traffic.
@@ -173,18 +186,25 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     let reordered = 0;
     const b = pair.b.device;
     pair.b.received.length = 0;
-    await pump(plane.egress, plane, N, packet, (msg) => {
-      const c = counterOf(msg);
-      assert.ok(!seen.has(c), `nonce ${c} used twice`);
-      seen.add(c);
-      b.receiveUdp(Buffer.from(msg), '192.0.2.1', 51001);
-      const got = pair.b.received.pop();
-      assert.ok(got, `B refused message with counter ${c}`);
-      const flow = got.readUInt16BE(20) - 40000;
-      const seq = got.readUInt32BE(28);
-      if (seq !== next[flow]!) reordered++;
-      next[flow] = seq + 1;
-    }, plane.egress.headroom);
+    await pump(
+      plane.egress,
+      plane,
+      N,
+      packet,
+      (msg) => {
+        const c = counterOf(msg);
+        assert.ok(!seen.has(c), `nonce ${c} used twice`);
+        seen.add(c);
+        b.receiveUdp(Buffer.from(msg), '192.0.2.1', 51001);
+        const got = pair.b.received.pop();
+        assert.ok(got, `B refused message with counter ${c}`);
+        const flow = got.readUInt16BE(20) - 40000;
+        const seq = got.readUInt32BE(28);
+        if (seq !== next[flow]!) reordered++;
+        next[flow] = seq + 1;
+      },
+      plane.egress.headroom,
+    );
     assert.equal(reordered, 0, 'a flow left the plane out of order');
     assert.deepEqual(next, new Array<number>(FLOWS).fill(N / FLOWS));
     const stats = plane.shardStats();
@@ -224,11 +244,19 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
   it('a shard that crashes is restarted and traffic resumes', async () => {
     const N = 60_000;
     let received = 0;
-    await pump(plane.egress, plane, N, (i) => numbered(i + 1), () => received++, plane.egress.headroom, {
-      between: (sent) => {
-        if (sent === 10_000) plane.crashShard(0);
+    await pump(
+      plane.egress,
+      plane,
+      N,
+      (i) => numbered(i + 1),
+      () => received++,
+      plane.egress.headroom,
+      {
+        between: (sent) => {
+          if (sent === 10_000) plane.crashShard(0);
+        },
       },
-    });
+    );
     const s = plane.shardStats();
     assert.equal(s[0]!.restarts, 1);
     // At most the slot the dying shard held is lost.
@@ -261,19 +289,38 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     const ka = pair.net.wire.find((d) => d.msg[0] === 4)!;
     assert.equal(ka.msg.length, 32);
     let out = 0;
-    await pump(plane.ingress, plane, 1, () => ka.msg, () => out++, plane.ingress.headroom, { from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) } });
+    await pump(
+      plane.ingress,
+      plane,
+      1,
+      () => ka.msg,
+      () => out++,
+      plane.ingress.headroom,
+      { from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) } },
+    );
     assert.equal(out, 0);
-    assert.equal(plane.shardStats().reduce((t, s) => t + s.drops.total(), 0), 0);
+    assert.equal(
+      plane.shardStats().reduce((t, s) => t + s.drops.total(), 0),
+      0,
+    );
     plane.syncCounters();
     assert.ok(pair.pa.rxBytes >= 32);
   });
 
   it('follows allowed-IPs changes peer by peer: a prefix moved to another peer, that peer removed, the prefix given back', async () => {
     const a = pair.a.device;
-    const toB = () => new Promise<number>((resolve, reject) => {
-      let out = 0;
-      pump(plane.egress, plane, 10, (i) => numbered(i), () => out++, plane.egress.headroom).then(() => resolve(out), reject);
-    });
+    const toB = () =>
+      new Promise<number>((resolve, reject) => {
+        let out = 0;
+        pump(
+          plane.egress,
+          plane,
+          10,
+          (i) => numbered(i),
+          () => out++,
+          plane.egress.headroom,
+        ).then(() => resolve(out), reject);
+      });
     assert.equal(await toB(), 10);
     // A new peer C takes 10.0.0.2/32 from B (as `wg set` moves it). C has no session: the shards hand
     // those packets to the main thread, which stages them and starts a handshake with C.
@@ -309,9 +356,17 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
     pair.net.queue.length = 0;
     assert.equal(msgs.length, 40);
     const writes: Buffer[] = [];
-    await pump(plane.ingress, plane, 40, (i) => msgs[i]!, (p) => writes.push(Buffer.from(p)), plane.ingress.headroom, {
-      from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) },
-    });
+    await pump(
+      plane.ingress,
+      plane,
+      40,
+      (i) => msgs[i]!,
+      (p) => writes.push(Buffer.from(p)),
+      plane.ingress.headroom,
+      {
+        from: { family: 4, port: 51002, addr: Buffer.from([192, 0, 2, 2]) },
+      },
+    );
     // Runs never cross a batch (8 slots, one shard each): at least 5 writes, far fewer than 40.
     assert.ok(writes.length >= 5 && writes.length <= 10, `${writes.length} TUN writes for 40 segments`);
     const joined = plane.shardStats().reduce((t, s) => t + s.coalescedPackets, 0);
@@ -334,18 +389,40 @@ describe('sharded data plane (piscina workers over SharedArrayBuffer rings)', fu
   it('malformed packets are dropped and counted; shards keep running', async () => {
     const junk = [Buffer.alloc(0), Buffer.from([0x45]), Buffer.alloc(40, 0xff), numbered(1).subarray(0, 30)];
     let out = 0;
-    await pump(plane.egress, plane, junk.length, (i) => junk[i]!, () => out++, plane.egress.headroom);
+    await pump(
+      plane.egress,
+      plane,
+      junk.length,
+      (i) => junk[i]!,
+      () => out++,
+      plane.egress.headroom,
+    );
     assert.equal(out, 0);
     const garbage = [Buffer.alloc(3), Buffer.from([4, 0, 0, 0, 1, 2, 3, 4]), Buffer.alloc(200, 4), Buffer.alloc(148, 9)];
-    await pump(plane.ingress, plane, garbage.length, (i) => garbage[i]!, () => out++, plane.ingress.headroom, {
-      from: { family: 4, port: 9, addr: Buffer.from([192, 0, 2, 9]) },
-    });
+    await pump(
+      plane.ingress,
+      plane,
+      garbage.length,
+      (i) => garbage[i]!,
+      () => out++,
+      plane.ingress.headroom,
+      {
+        from: { family: 4, port: 9, addr: Buffer.from([192, 0, 2, 9]) },
+      },
+    );
     assert.equal(out, 0);
     const drops = plane.shardStats().reduce((t, s) => t + s.drops.total(), 0);
     assert.equal(drops, junk.length + garbage.length);
     // And real traffic still flows.
     let ok = 0;
-    await pump(plane.egress, plane, 100, (i) => numbered(i), () => ok++, plane.egress.headroom);
+    await pump(
+      plane.egress,
+      plane,
+      100,
+      (i) => numbered(i),
+      () => ok++,
+      plane.egress.headroom,
+    );
     assert.equal(ok, 100);
   });
 });

@@ -89,7 +89,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
   const toA = (tag: string) => ipv4Packet('10.0.0.2', '10.0.0.1', tag);
 
   function assertJitteredGap(gap: number, base: number, what: string): void {
-    assert.ok(gap >= base && gap < base + REKEY_TIMEOUT_JITTER_MAX_MS, `${what}: ${gap} ms is outside [${base}, ${base + REKEY_TIMEOUT_JITTER_MAX_MS})`);
+    assert.ok(
+      gap >= base && gap < base + REKEY_TIMEOUT_JITTER_MAX_MS,
+      `${what}: ${gap} ms is outside [${base}, ${base + REKEY_TIMEOUT_JITTER_MAX_MS})`,
+    );
   }
 
   // Keypairs are compared by identity with a short message: a failing deep diff of one
@@ -105,8 +108,14 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
     const kp = n.device.keypairs;
     for (const s of slots) {
       assert.equal(kp.isLive(s), false, `slot ${s} still live`);
-      assert.ok(kp.sendKey(s).every((x) => x === 0), `slot ${s} send key not zeroed`);
-      assert.ok(kp.receiveKey(s).every((x) => x === 0), `slot ${s} receive key not zeroed`);
+      assert.ok(
+        kp.sendKey(s).every((x) => x === 0),
+        `slot ${s} send key not zeroed`,
+      );
+      assert.ok(
+        kp.receiveKey(s).every((x) => x === 0),
+        `slot ${s} receive key not zeroed`,
+      );
     }
     assert.equal(kp.used, 0);
     assert.equal(n.device.index.size, 0, 'no receiver index left');
@@ -242,7 +251,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       b.device.sendPacket(toA('165'));
       await net.run();
       const first = sent(a, 'initiation', t0 + 1);
-      assert.deepEqual(first.map((d) => d.at), [t0 + LAST_MINUTE_MS]);
+      assert.deepEqual(
+        first.map((d) => d.at),
+        [t0 + LAST_MINUTE_MS],
+      );
       assert.equal(pa.sentLastMinuteHandshake, true);
 
       // The retransmit timer retries it (attempt 1) ...
@@ -341,7 +353,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       await net.advanceTo(T + 30 * S, 10);
       assert.equal(b.device.drops.get('allowed-ips'), 1);
       assert.equal(b.received.length, 0);
-      assert.deepEqual(sent(b, 'keepalive', T).map((d) => d.at - T), [KEEPALIVE_MS]);
+      assert.deepEqual(
+        sent(b, 'keepalive', T).map((d) => d.at - T),
+        [KEEPALIVE_MS],
+      );
       assert.equal(sent(a, 'initiation', T).length, 0, 'A, having heard back, does not start a new handshake');
     });
 
@@ -455,7 +470,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       a.device.sendPacket(toB('1'));
       await net.run();
       await net.advanceTo(T + 60 * S, 100);
-      assert.deepEqual(sent(b, 'keepalive', T).map((d) => d.at - T), [KEEPALIVE_MS]);
+      assert.deepEqual(
+        sent(b, 'keepalive', T).map((d) => d.at - T),
+        [KEEPALIVE_MS],
+      );
       assert.equal(net.wire.filter((d) => kindOf(d) === 'initiation' && d.at >= T).length, 0);
     });
   });
@@ -467,14 +485,20 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       await net.advanceTo(T);
       a.device.setPeer(b.device.publicKey!, { persistentKeepalive: 15 });
       await net.advanceTo(T + 60 * S, 100);
-      assert.deepEqual(sent(a, 'keepalive', T).map((d) => d.at - T), [0, 15, 30, 45, 60].map((s) => s * S));
+      assert.deepEqual(
+        sent(a, 'keepalive', T).map((d) => d.at - T),
+        [0, 15, 30, 45, 60].map((s) => s * S),
+      );
       // Every authenticated packet restarts the interval: B's data at +62 s moves it to +77 s,
       // A's passive keepalive at +72 s moves it to +87 s (not the +75 s it was armed for).
       await net.advanceTo(T + 62 * S, 100);
       b.device.sendPacket(toA('data'));
       await net.run();
       await net.advanceTo(T + 95 * S, 100);
-      assert.deepEqual(sent(a, 'keepalive', T + 61 * S).map((d) => d.at - T), [72, 87].map((s) => s * S));
+      assert.deepEqual(
+        sent(a, 'keepalive', T + 61 * S).map((d) => d.at - T),
+        [72, 87].map((s) => s * S),
+      );
       assert.equal(sent(b, 'keepalive', T).length, 0);
     });
 
@@ -488,7 +512,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       assert.ok(pa.current && pb.current, 'the keepalive confirmed the session to B');
 
       await net.advanceTo(T + 30 * S, 100);
-      assert.deepEqual(sent(a, 'keepalive').map((d) => d.at - T), [0, 10, 20, 30].map((s) => s * S));
+      assert.deepEqual(
+        sent(a, 'keepalive').map((d) => d.at - T),
+        [0, 10, 20, 30].map((s) => s * S),
+      );
       a.device.setPeer(b.device.publicKey!, { persistentKeepalive: 0 });
       const off = net.clock.now();
       await net.advanceTo(off + 120 * S, 1000);
@@ -521,7 +548,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       await net.advanceTo(t1 + ZERO_AFTER_MS - 1, 5000);
       assert.equal(a.device.keypairs.used, 2);
       assert.equal(b.device.keypairs.used, 2);
-      assert.ok(slotsA.every((s) => a.device.keypairs.sendKey(s).some((x) => x !== 0)), 'keys still in place');
+      assert.ok(
+        slotsA.every((s) => a.device.keypairs.sendKey(s).some((x) => x !== 0)),
+        'keys still in place',
+      );
       await net.advanceTo(t1 + ZERO_AFTER_MS);
       for (const p of [pa, pb]) assert.ok(!p.previous && !p.current && !p.next, 'a keypair survived');
       assertZeroed(a, slotsA);
@@ -541,7 +571,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       const kp = pa.current!;
       a.device.keypairs.setSendCounter(kp.slot, REKEY_AFTER_MESSAGES - 1n);
       a.device.sendPacket(toB('at the limit'));
-      assert.deepEqual(net.queue.map((d) => [kindOf(d), counterOf(d)]), [['data', REKEY_AFTER_MESSAGES - 1n]]);
+      assert.deepEqual(
+        net.queue.map((d) => [kindOf(d), counterOf(d)]),
+        [['data', REKEY_AFTER_MESSAGES - 1n]],
+      );
       await net.run();
       a.device.sendPacket(toB('past it'));
       assert.deepEqual(net.queue.map(kindOf), ['data', 'initiation']);
@@ -573,7 +606,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       await net.run();
       differs(pa.current, kp, 'A current');
       const data = sent(a, 'data');
-      assert.deepEqual(data.map((d) => [receiverOf(d), counterOf(d)]), [[pa.current!.remoteIndex, 0n]]);
+      assert.deepEqual(
+        data.map((d) => [receiverOf(d), counterOf(d)]),
+        [[pa.current!.remoteIndex, 0n]],
+      );
       assert.deepEqual(b.received.map(payloadOf), ['waits']);
     });
 
@@ -584,10 +620,7 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       for (let i = 0; i < 5; i++) a.device.sendPacket(toB(`s${i}`));
       await net.run();
       const first = pa.current!;
-      assert.deepEqual(
-        sent(a, 'data').map(counterOf),
-        [REJECT_AFTER_MESSAGES - 2n, REJECT_AFTER_MESSAGES - 1n],
-      );
+      assert.deepEqual(sent(a, 'data').map(counterOf), [REJECT_AFTER_MESSAGES - 2n, REJECT_AFTER_MESSAGES - 1n]);
       assert.equal(first.sendCounter, REJECT_AFTER_MESSAGES, 'pinned at the limit, not wrapped');
       assert.equal(pa.stagedCount, 3, 'the rest wait (a new initiation is rate-limited right after the last)');
       assert.deepEqual(b.received.map(payloadOf), ['s0', 's1']);
@@ -601,7 +634,9 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       assert.equal(new Set(nonces).size, nonces.length, 'no (keypair, counter) pair repeats');
       assert.ok(sent(a, 'data').every((d) => counterOf(d) < REJECT_AFTER_MESSAGES));
       assert.deepEqual(
-        sent(a, 'data').filter((d) => receiverOf(d) === pa.current!.remoteIndex).map(counterOf),
+        sent(a, 'data')
+          .filter((d) => receiverOf(d) === pa.current!.remoteIndex)
+          .map(counterOf),
         [0n, 1n, 2n, 3n],
       );
     });
@@ -617,7 +652,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
         await net.advance(98, 98);
       }
       assert.equal(pa.stagedCount, 50);
-      assert.deepEqual(sent(a, 'initiation').map((d) => d.at), [t0]);
+      assert.deepEqual(
+        sent(a, 'initiation').map((d) => d.at),
+        [t0],
+      );
       await net.advanceTo(t0 + REKEY_TIMEOUT_MS + REKEY_TIMEOUT_JITTER_MAX_MS, 10);
       const inits = sent(a, 'initiation');
       assert.equal(inits.length, 2);
@@ -703,7 +741,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
 
       await net.advanceTo(T + REKEY_TIMEOUT_MS);
       b.device.sendPacket(toA('now'));
-      assert.deepEqual(sent(b, 'initiation').map((d) => d.at), [T + REKEY_TIMEOUT_MS]);
+      assert.deepEqual(
+        sent(b, 'initiation').map((d) => d.at),
+        [T + REKEY_TIMEOUT_MS],
+      );
       await net.run();
       assert.deepEqual(a.received.map(payloadOf), ['waits', 'now']);
     });
@@ -732,7 +773,10 @@ describe('timers (fake clock, kernel timers.c semantics)', function () {
       await net.advanceTo(T);
       b.device.setPeer(a.device.publicKey!, { persistentKeepalive: 20 });
       await net.advanceTo(T + 60 * S, 100);
-      assert.deepEqual(sent(b, 'keepalive', T).map((d) => d.at - T), [0, 20, 40, 60].map((s) => s * S));
+      assert.deepEqual(
+        sent(b, 'keepalive', T).map((d) => d.at - T),
+        [0, 20, 40, 60].map((s) => s * S),
+      );
       assert.equal(sent(a, 'keepalive', T).length, 0);
     });
   });

@@ -14,8 +14,24 @@ import { keyProofHeader, keyProofKey, publicKeyOf } from '@wirecage/wg-engine';
 import type { Req } from './fuzz-http.js';
 import type { Prng } from './prng.js';
 import {
-  badContentType, badKey, badPort, badProtocol, badPublicPort, headerSafe, jsonContentType, jsonObject, jsonValue, keyText, lowOrderKey, notJsonObject, pctEncode,
-  portLiteral, toJsonText, unicodeText, wrongToken, type JsonLike,
+  badContentType,
+  badKey,
+  badPort,
+  badProtocol,
+  badPublicPort,
+  headerSafe,
+  jsonContentType,
+  jsonObject,
+  jsonValue,
+  keyText,
+  lowOrderKey,
+  notJsonObject,
+  pctEncode,
+  portLiteral,
+  toJsonText,
+  unicodeText,
+  wrongToken,
+  type JsonLike,
 } from './fuzz-values.js';
 
 export const BODY_LIMIT = 16 * 1024;
@@ -105,7 +121,8 @@ export class HttpCases {
     const r = this.r;
     const v4 = `10.${r.int(0, 255)}.${r.int(0, 255)}.${r.int(1, 254)}`;
     const v6 = `2001:db8:${r.int(0, 0xffff).toString(16)}:${r.int(0, 0xffff).toString(16)}::${r.int(1, 0xffff).toString(16)}`;
-    const junk = () => r.pick(['unknown', '_hidden', 'not-an-address', headerSafe(unicodeText(r, 6)).replace(/[\s,";]/g, '') || 'x', '999.1.1.1']);
+    const junk = () =>
+      r.pick(['unknown', '_hidden', 'not-an-address', headerSafe(unicodeText(r, 6)).replace(/[\s,";]/g, '') || 'x', '999.1.1.1']);
     return r.pick<() => [string, string][]>([
       () => [['X-Forwarded-For', v4]],
       () => [['X-Forwarded-For', `${v4}:${r.int(1, 65535)}`]],
@@ -125,7 +142,18 @@ export class HttpCases {
   /** A client address header the server refuses (400), or both headers at once. */
   badClient(): [string, string][] {
     const r = this.r;
-    const bad = r.pick(['unknown', '_hidden', '300.1.2.3', '1.2.3', '::ffff:', '[::1', 'localhost', '[2001:db8::1]:123456', '10.1.2.3/24', headerSafe(unicodeText(r, 8)).replace(/[,"\s]/g, '') || '?']);
+    const bad = r.pick([
+      'unknown',
+      '_hidden',
+      '300.1.2.3',
+      '1.2.3',
+      '::ffff:',
+      '[::1',
+      'localhost',
+      '[2001:db8::1]:123456',
+      '10.1.2.3/24',
+      headerSafe(unicodeText(r, 8)).replace(/[,"\s]/g, '') || '?',
+    ]);
     return r.pick<() => [string, string][]>([
       () => [['X-Forwarded-For', bad]],
       () => [['X-Forwarded-For', `10.1.2.3, ${bad}`]],
@@ -134,7 +162,10 @@ export class HttpCases {
       () => [['Forwarded', 'proto=https']],
       () => [['Forwarded', `for=${bad}`]],
       () => [['Forwarded', `for="${bad}"`]],
-      () => [['X-Forwarded-For', `10.${r.int(0, 255)}.0.2`], ['Forwarded', `for=10.${r.int(0, 255)}.0.1`]],
+      () => [
+        ['X-Forwarded-For', `10.${r.int(0, 255)}.0.2`],
+        ['Forwarded', `for=10.${r.int(0, 255)}.0.1`],
+      ],
     ])();
   }
 
@@ -156,7 +187,8 @@ export class HttpCases {
     const o: Record<string, JsonLike> = {};
     if (this.r.chance(0.3)) o[`x_${this.r.int(0, 99)}`] = jsonValue(this.r);
     // An own "__proto__" (as JSON.parse makes it) holding the token: a server reading through prototypes would take it.
-    if (this.r.chance(0.1)) Object.defineProperty(o, '__proto__', { value: { token: this.ctx.token }, enumerable: true, configurable: true, writable: true });
+    if (this.r.chance(0.1))
+      Object.defineProperty(o, '__proto__', { value: { token: this.ctx.token }, enumerable: true, configurable: true, writable: true });
     return o;
   }
 
@@ -165,7 +197,14 @@ export class HttpCases {
     const p = ROUTES[route].path;
     const r = this.r;
     if (!r.chance(0.1)) return `${p}${query}`;
-    const form = r.pick([`/x/..${p}`, p.replace('/v1/', '/v1/./'), `//api.lab${p}`, p.replace('/v1/', '/v1\\'), `http://api.lab${p}`, `${p}#frag`]);
+    const form = r.pick([
+      `/x/..${p}`,
+      p.replace('/v1/', '/v1/./'),
+      `//api.lab${p}`,
+      p.replace('/v1/', '/v1\\'),
+      `http://api.lab${p}`,
+      `${p}#frag`,
+    ]);
     // A fragment ends the path: the query goes before it.
     return form.endsWith('#frag') ? `${p}${query}#frag` : `${form}${query}`;
   }
@@ -174,17 +213,20 @@ export class HttpCases {
    * A request of `route` with these parts; `body` is an object (serialised with the token field when
    * `bodyToken`) or raw bytes; `ct` null sends no Content-Type, undefined the JSON one.
    */
-  request(route: RouteName, o: {
-    client?: [string, string][];
-    auth?: string | null;
-    bodyToken?: JsonLike;
-    body?: Record<string, JsonLike> | Buffer;
-    ct?: string | null;
-    proof?: (bodyBytes: Buffer) => string | null;
-    query?: string;
-    method?: string;
-    path?: string;
-  }): Req {
+  request(
+    route: RouteName,
+    o: {
+      client?: [string, string][];
+      auth?: string | null;
+      bodyToken?: JsonLike;
+      body?: Record<string, JsonLike> | Buffer;
+      ct?: string | null;
+      proof?: (bodyBytes: Buffer) => string | null;
+      query?: string;
+      method?: string;
+      path?: string;
+    },
+  ): Req {
     const headers: [string, string][] = [...(o.client ?? this.freshClient())];
     if (o.auth) headers.push(['Authorization', o.auth]);
     for (const [k, v] of headers) if (headerSafe(v) !== v) throw new Error(`fuzz generator bug: a control character in ${k}`);
@@ -243,7 +285,12 @@ export class HttpCases {
       case 'deregister':
         return { client_public_key: key };
       case 'pf-post':
-        return { client_public_key: key, protocol: r.pick(['tcp', 'udp']), public_port: portLiteral(r, this.inRange()), target_port: portLiteral(r, r.int(1, 65535)) };
+        return {
+          client_public_key: key,
+          protocol: r.pick(['tcp', 'udp']),
+          public_port: portLiteral(r, this.inRange()),
+          target_port: portLiteral(r, r.int(1, 65535)),
+        };
       case 'pf-delete':
         return { client_public_key: key, protocol: r.pick(['tcp', 'udp']), public_port: portLiteral(r, this.inRange()) };
       default:
@@ -264,7 +311,23 @@ export class HttpCases {
     for (;;) {
       const p = r.pick([
         () => `/${pctEncode(unicodeText(r, 12))}`,
-        () => r.pick(['/', '/v1', '/v1/', '/v2/register', '/v1/register/', '/V1/REGISTER', '/v1/regist%65r', '/v1//register', '/healthz/', '/v1/peers/x', '/.env', '/v1/portforward/1', '/%00', '/v1/register%00']),
+        () =>
+          r.pick([
+            '/',
+            '/v1',
+            '/v1/',
+            '/v2/register',
+            '/v1/register/',
+            '/V1/REGISTER',
+            '/v1/regist%65r',
+            '/v1//register',
+            '/healthz/',
+            '/v1/peers/x',
+            '/.env',
+            '/v1/portforward/1',
+            '/%00',
+            '/v1/register%00',
+          ]),
         () => `/${'a/'.repeat(r.int(1, 1500))}`,
         () => `/v1/${pctEncode(unicodeText(r, 10))}`,
       ])();
@@ -285,7 +348,24 @@ export class HttpCases {
   method(): HttpCase {
     const r = this.r;
     const path = r.pick(Object.keys(ALLOWED));
-    const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'PROPFIND', 'PURGE', 'LOCK', 'MKCOL', 'SEARCH', 'LINK', 'REPORT', 'QUERY'];
+    const methods = [
+      'GET',
+      'HEAD',
+      'POST',
+      'PUT',
+      'DELETE',
+      'OPTIONS',
+      'PATCH',
+      'TRACE',
+      'PROPFIND',
+      'PURGE',
+      'LOCK',
+      'MKCOL',
+      'SEARCH',
+      'LINK',
+      'REPORT',
+      'QUERY',
+    ];
     const method = r.pick(methods.filter((m) => !ALLOWED[path]!.includes(m)));
     const req: Req = { method, path, headers: this.freshClient() };
     if (r.chance(0.3)) req.headers.push(['Authorization', this.bearer(r.chance(0.5) ? this.ctx.admin : this.ctx.token)]);
@@ -296,20 +376,33 @@ export class HttpCases {
   client(): HttpCase {
     const route = this.r.pick(LIMITED_ROUTES);
     const role: Role = route === 'peers' || this.r.chance(0.3) ? 'admin' : 'client';
-    return this.one('400 client address', this.request(route, { client: this.badClient(), ...this.auth(route, role), body: this.fields(route, keyText(this.r)) }), 400);
+    return this.one(
+      '400 client address',
+      this.request(route, { client: this.badClient(), ...this.auth(route, role), body: this.fields(route, keyText(this.r)) }),
+      400,
+    );
   }
 
   /** A body that is not declared JSON (415). */
   contentType(): HttpCase {
     const route = this.r.pick(BODY_ROUTES);
     const body = this.r.chance(0.7) ? this.fields(route, keyText(this.r)) : Buffer.from(unicodeText(this.r, 40));
-    return this.one('415 content type', this.request(route, { ...this.auth(route, 'client'), body, ct: badContentType(this.r) ?? null }), 415);
+    return this.one(
+      '415 content type',
+      this.request(route, { ...this.auth(route, 'client'), body, ct: badContentType(this.r) ?? null }),
+      415,
+    );
   }
 
   /** A body that is not a JSON object (400). */
   json(): HttpCase {
     const route = this.r.pick(BODY_ROUTES);
-    return this.one('400 not a JSON object', this.request(route, { auth: this.bearer(this.ctx.token), body: notJsonObject(this.r) }), 400, /JSON/);
+    return this.one(
+      '400 not a JSON object',
+      this.request(route, { auth: this.bearer(this.ctx.token), body: notJsonObject(this.r) }),
+      400,
+      /JSON/,
+    );
   }
 
   /** Credentials missing, malformed, wrong, or of the other kind (401; 400 for a non-string token field). */
@@ -322,7 +415,21 @@ export class HttpCases {
     const reads = BODY_ROUTES.includes(route);
     const flaws: (() => [object, number])[] = [
       () => [{}, 401],
-      () => [{ auth: r.pick(['Basic dXNlcjpwYXNz', 'Bearer', `Bearer ${this.ctx.token} extra`, `Token ${this.ctx.token}`, `Bearer${this.ctx.token}`, `${this.ctx.token}`, 'Bearer "x"y z', 'Negotiate abc']) }, 401],
+      () => [
+        {
+          auth: r.pick([
+            'Basic dXNlcjpwYXNz',
+            'Bearer',
+            `Bearer ${this.ctx.token} extra`,
+            `Token ${this.ctx.token}`,
+            `Bearer${this.ctx.token}`,
+            `${this.ctx.token}`,
+            'Bearer "x"y z',
+            'Negotiate abc',
+          ]),
+        },
+        401,
+      ],
       () => [{ auth: this.bearer(wrong()) }, 401],
       // The header wins over a right token in the body.
       () => [{ auth: this.bearer(wrong()), bodyToken: this.ctx.token }, 401],
@@ -346,7 +453,8 @@ export class HttpCases {
     if (route === 'pf-get') {
       const bad = badKey(r);
       // Only the client must name a key here; the admin may leave it out, not get it wrong.
-      const query = role === 'client' && r.chance(0.2) ? '' : `?client_public_key=${pctEncode(typeof bad === 'string' ? bad : toJsonText(bad))}`;
+      const query =
+        role === 'client' && r.chance(0.2) ? '' : `?client_public_key=${pctEncode(typeof bad === 'string' ? bad : toJsonText(bad))}`;
       return this.one('400 key', this.request(route, { auth: this.bearer(this.tokenOf(role)), query }), 400);
     }
     const reg = route === 'register';
@@ -359,7 +467,12 @@ export class HttpCases {
 
   /** A key of small order: nothing can ever shake hands with it, so registering it is refused (400). */
   lowOrder(): HttpCase {
-    return this.one('400 low-order key', this.request('register', { ...this.auth('register', 'client'), body: { client_public_key: lowOrderKey(this.r) } }), 400, /order/);
+    return this.one(
+      '400 low-order key',
+      this.request('register', { ...this.auth('register', 'client'), body: { client_public_key: lowOrderKey(this.r) } }),
+      400,
+      /order/,
+    );
   }
 
   /** A forward's protocol or port that is not one (400). */
@@ -383,8 +496,14 @@ export class HttpCases {
     const fields = this.fields('pf-post', peer.pub)!;
     fields.public_port = this.outOfRange();
     const role: Role = r.chance(0.3) ? 'admin' : 'client';
-    const proof = role === 'client' && r.chance(0.7) ? (b: Buffer) => this.proofFor(peer, 'POST', '/v1/portforward', peer.pub, b) : undefined;
-    return this.one('403 port range', this.request('pf-post', { ...this.auth('pf-post', role), body: fields, proof }), 403, /outside the ports/);
+    const proof =
+      role === 'client' && r.chance(0.7) ? (b: Buffer) => this.proofFor(peer, 'POST', '/v1/portforward', peer.pub, b) : undefined;
+    return this.one(
+      '403 port range',
+      this.request('pf-post', { ...this.auth('pf-post', role), body: fields, proof }),
+      403,
+      /outside the ports/,
+    );
   }
 
   /** A client's request for a registered peer with a proof missing, malformed, stale (401) or not from the key's owner (403). */
@@ -399,10 +518,22 @@ export class HttpCases {
     const keyForm = r.chance(0.9) ? owner.pub : lowOrderKey(r);
     const flaws: [(body: Buffer) => string | null, number][] = [
       [() => null, 401],
-      [() => r.pick(['', 'x', '1.2.3.4', `${now}..`, `${now}.${r.bytes(15).toString('base64url')}.${r.bytes(32).toString('base64url')}`,
-        `${now}.${r.bytes(16).toString('base64url')}.${r.bytes(31).toString('base64url')}`, `${now}.${r.bytes(16).toString('base64')}=.${r.bytes(32).toString('base64url')}`,
-        `1${'0'.repeat(12)}.${r.bytes(16).toString('base64url')}.${r.bytes(32).toString('base64url')}`, `-${now}.${r.bytes(16).toString('base64url')}.${r.bytes(32).toString('base64url')}`,
-        headerSafe(unicodeText(r, 30)) || '?']), 401],
+      [
+        () =>
+          r.pick([
+            '',
+            'x',
+            '1.2.3.4',
+            `${now}..`,
+            `${now}.${r.bytes(15).toString('base64url')}.${r.bytes(32).toString('base64url')}`,
+            `${now}.${r.bytes(16).toString('base64url')}.${r.bytes(31).toString('base64url')}`,
+            `${now}.${r.bytes(16).toString('base64')}=.${r.bytes(32).toString('base64url')}`,
+            `1${'0'.repeat(12)}.${r.bytes(16).toString('base64url')}.${r.bytes(32).toString('base64url')}`,
+            `-${now}.${r.bytes(16).toString('base64url')}.${r.bytes(32).toString('base64url')}`,
+            headerSafe(unicodeText(r, 30)) || '?',
+          ]),
+        401,
+      ],
       // Stale or from the future, with a MAC that is right otherwise.
       [(b) => this.proofFor(owner, method, path, keyForm, b, now + farOff()), 401],
       // Well-formed, in time, wrong.
@@ -418,7 +549,11 @@ export class HttpCases {
       const query = `?client_public_key=${encodeURIComponent(keyForm)}`;
       return this.one('401/403 proof', this.request(route, { auth: this.bearer(this.ctx.token), query, proof }), status);
     }
-    return this.one('401/403 proof', this.request(route, { ...this.auth(route, 'client'), body: this.fields(route, keyForm), proof }), status);
+    return this.one(
+      '401/403 proof',
+      this.request(route, { ...this.auth(route, 'client'), body: this.fields(route, keyForm), proof }),
+      status,
+    );
   }
 
   /** Things that do not exist, named by the admin or proved by their owner (404); another peer's forward (403). */
@@ -432,26 +567,64 @@ export class HttpCases {
     const admin = { auth: this.bearer(this.ctx.admin) };
     switch (v) {
       case 0:
-        return this.one('404 not found', this.request('pf-post', { ...admin, body: this.fields('pf-post', stranger.pub) }), 404, /no peer is registered/);
+        return this.one(
+          '404 not found',
+          this.request('pf-post', { ...admin, body: this.fields('pf-post', stranger.pub) }),
+          404,
+          /no peer is registered/,
+        );
       case 1:
         return this.one('404 not found', this.request('deregister', { ...admin, body: { client_public_key: stranger.pub } }), 404);
       case 2:
-        return this.one('404 not found', this.request('pf-delete', { ...admin, body: this.fields('pf-delete', r.chance(0.5) ? owner.pub : stranger.pub) }), 404);
+        return this.one(
+          '404 not found',
+          this.request('pf-delete', { ...admin, body: this.fields('pf-delete', r.chance(0.5) ? owner.pub : stranger.pub) }),
+          404,
+        );
       case 3:
         // The forward's port, named with a key that is not its owner's: nothing is removed.
-        return this.one('404 not found', this.request('pf-delete', { ...admin, body: { client_public_key: notOwner.pub, protocol: 'tcp', public_port: f.port } }), 404);
+        return this.one(
+          '404 not found',
+          this.request('pf-delete', { ...admin, body: { client_public_key: notOwner.pub, protocol: 'tcp', public_port: f.port } }),
+          404,
+        );
       case 4: {
         const query = `?client_public_key=${encodeURIComponent(stranger.pub)}`;
-        return this.one('404 not found', this.request('pf-get', { auth: this.bearer(this.ctx.token), query, proof: (b) => this.proofFor(stranger, 'GET', '/v1/portforward', stranger.pub, b) }), 404);
+        return this.one(
+          '404 not found',
+          this.request('pf-get', {
+            auth: this.bearer(this.ctx.token),
+            query,
+            proof: (b) => this.proofFor(stranger, 'GET', '/v1/portforward', stranger.pub, b),
+          }),
+          404,
+        );
       }
       case 5: {
         const fields = this.fields('pf-post', stranger.pub);
-        return this.one('404 not found', this.request('pf-post', { auth: this.bearer(this.ctx.token), body: fields, proof: (b) => this.proofFor(stranger, 'POST', '/v1/portforward', stranger.pub, b) }), 404);
+        return this.one(
+          '404 not found',
+          this.request('pf-post', {
+            auth: this.bearer(this.ctx.token),
+            body: fields,
+            proof: (b) => this.proofFor(stranger, 'POST', '/v1/portforward', stranger.pub, b),
+          }),
+          404,
+        );
       }
       default: {
         // A peer proving its own key cannot remove another peer's forward.
         const fields = { client_public_key: notOwner.pub, protocol: 'tcp', public_port: f.port };
-        return this.one('403 not yours', this.request('pf-delete', { auth: this.bearer(this.ctx.token), body: fields, proof: (b) => this.proofFor(notOwner, 'DELETE', '/v1/portforward', notOwner.pub, b) }), 403, /another peer/);
+        return this.one(
+          '403 not yours',
+          this.request('pf-delete', {
+            auth: this.bearer(this.ctx.token),
+            body: fields,
+            proof: (b) => this.proofFor(notOwner, 'DELETE', '/v1/portforward', notOwner.pub, b),
+          }),
+          403,
+          /another peer/,
+        );
       }
     }
   }
@@ -465,7 +638,11 @@ export class HttpCases {
     const key = v === 0 ? r.pick(this.ctx.peers.filter((p) => p !== owner)).pub : owner.pub;
     const target = v === 1 ? (f.target % 65535) + 1 : f.target;
     const body = { client_public_key: key, protocol: 'tcp', public_port: portLiteral(r, f.port), target_port: target };
-    return this.one(v === 2 ? '200 same forward' : '409 conflict', this.request('pf-post', { auth: this.bearer(this.ctx.admin), body }), v === 2 ? 200 : 409);
+    return this.one(
+      v === 2 ? '200 same forward' : '409 conflict',
+      this.request('pf-post', { auth: this.bearer(this.ctx.admin), body }),
+      v === 2 ? 200 : 409,
+    );
   }
 
   /** Reads that must keep working amid the rest (200). */
@@ -475,7 +652,15 @@ export class HttpCases {
       () => this.one('200 read', { method: 'GET', path: '/healthz', headers: [] }, 200),
       () => this.one('200 read', { method: 'HEAD', path: '/healthz', headers: [] }, 200),
       () => this.one('200 read', this.request('peers', { auth: this.bearer(this.ctx.admin) }), 200),
-      () => this.one('200 read', this.request('pf-get', { auth: this.bearer(this.ctx.admin), query: r.chance(0.5) ? `?client_public_key=${encodeURIComponent(this.peer().pub)}` : '' }), 200),
+      () =>
+        this.one(
+          '200 read',
+          this.request('pf-get', {
+            auth: this.bearer(this.ctx.admin),
+            query: r.chance(0.5) ? `?client_public_key=${encodeURIComponent(this.peer().pub)}` : '',
+          }),
+          200,
+        ),
     ])();
   }
 
@@ -489,23 +674,50 @@ export class HttpCases {
       // DELETE /v1/register for a key nobody registered, proved by its holder: 404, and the proof is spent.
       const stranger = drawPeer(r);
       const body = { client_public_key: stranger.pub };
-      const first = this.request('deregister', { auth: this.bearer(this.ctx.token), body, proof: (b) => this.proofFor(stranger, 'DELETE', '/v1/register', stranger.pub, b) });
-      const again = { ...first, headers: [...first.headers.filter(([k]) => !/^(x-forwarded-for|forwarded)$/i.test(k)), ...this.freshClient()] };
-      return { kind: 'http', family: 'replayed proof', steps: [{ req: first, expect: { status: [404] } }, { req: again, expect: { status: [401], error: /already used/ } }] };
+      const first = this.request('deregister', {
+        auth: this.bearer(this.ctx.token),
+        body,
+        proof: (b) => this.proofFor(stranger, 'DELETE', '/v1/register', stranger.pub, b),
+      });
+      const again = {
+        ...first,
+        headers: [...first.headers.filter(([k]) => !/^(x-forwarded-for|forwarded)$/i.test(k)), ...this.freshClient()],
+      };
+      return {
+        kind: 'http',
+        family: 'replayed proof',
+        steps: [
+          { req: first, expect: { status: [404] } },
+          { req: again, expect: { status: [401], error: /already used/ } },
+        ],
+      };
     }
     const p = this.peer();
     const query = `?client_public_key=${encodeURIComponent(p.pub)}`;
-    const first = this.request('pf-get', { auth: this.bearer(this.ctx.token), query, proof: (b) => this.proofFor(p, 'GET', '/v1/portforward', p.pub, b) });
+    const first = this.request('pf-get', {
+      auth: this.bearer(this.ctx.token),
+      query,
+      proof: (b) => this.proofFor(p, 'GET', '/v1/portforward', p.pub, b),
+    });
     const proof = first.headers.find(([k]) => k === 'Wirecage-Proof')![1];
     const v = r.int(0, 2);
     const second =
       v === 2
         ? this.request('deregister', { auth: this.bearer(this.ctx.token), body: { client_public_key: p.pub }, proof: () => proof })
-        : { ...first, headers: v === 1 ? [...first.headers.filter(([k]) => !/^(x-forwarded-for|forwarded)$/i.test(k)), ...this.freshClient()] : first.headers };
+        : {
+            ...first,
+            headers:
+              v === 1
+                ? [...first.headers.filter(([k]) => !/^(x-forwarded-for|forwarded)$/i.test(k)), ...this.freshClient()]
+                : first.headers,
+          };
     return {
       kind: 'http',
       family: 'replayed proof',
-      steps: [{ req: first, expect: { status: [200] } }, { req: second, expect: v === 2 ? { status: [403] } : { status: [401], error: /already used/ } }],
+      steps: [
+        { req: first, expect: { status: [200] } },
+        { req: second, expect: v === 2 ? { status: [403] } : { status: [401], error: /already used/ } },
+      ],
     };
   }
 
@@ -516,7 +728,10 @@ export class HttpCases {
     const steps: Exchange[] = [];
     for (let i = 0; i < n; i++) {
       // Refill is 10 or 60 a minute: past the burst, a step may still pass if a token came back meanwhile.
-      steps.push({ req: this.request(route, { client, auth: this.wrongAuth(), body: this.fields(route, keyText(this.r)) }), expect: { status: i < burst ? [401] : [401, 429] } });
+      steps.push({
+        req: this.request(route, { client, auth: this.wrongAuth(), body: this.fields(route, keyText(this.r)) }),
+        expect: { status: i < burst ? [401] : [401, 429] },
+      });
     }
     return { kind: 'http', family: '429 limit', steps, mustLimit: true };
   }
@@ -524,7 +739,21 @@ export class HttpCases {
   /** A random case of the families above, by weight. */
   next(): HttpCase {
     const f = this.r.weighted({
-      path: 5, method: 5, client: 6, contentType: 5, json: 8, token: 16, key: 9, lowOrder: 1, field: 7, range: 3, proof: 10, notFound: 4, conflict: 2, control: 3, replay: 1.5,
+      path: 5,
+      method: 5,
+      client: 6,
+      contentType: 5,
+      json: 8,
+      token: 16,
+      key: 9,
+      lowOrder: 1,
+      field: 7,
+      range: 3,
+      proof: 10,
+      notFound: 4,
+      conflict: 2,
+      control: 3,
+      replay: 1.5,
     });
     return this[f]();
   }
@@ -533,7 +762,10 @@ export class HttpCases {
   bigBody(size: number): { req: Req; expect: Expect } {
     const r = this.r;
     const route = r.pick(BODY_ROUTES);
-    const base = this.request(route, { auth: this.bearer(wrongToken(r, [this.ctx.token, this.ctx.admin])), body: this.fields(route, keyText(r)) });
+    const base = this.request(route, {
+      auth: this.bearer(wrongToken(r, [this.ctx.token, this.ctx.admin])),
+      body: this.fields(route, keyText(r)),
+    });
     // Padding inside the object keeps it JSON: only the size is wrong (in bytes: the fields may hold any unicode).
     const rest = Buffer.from(`",${base.body!.toString().slice(1)}`);
     const pad = size - rest.length - 6;

@@ -151,7 +151,12 @@ class Run {
   /** One request, over node:http or, where it cannot carry it, raw. */
   async exchange(req: Req, head: boolean): Promise<Answer> {
     if (!needsRaw(req)) return this.sender.send(req, REQUEST_TIMEOUT_MS);
-    const r = await rawExchange(this.cfg.host, this.cfg.port, { parts: [{ data: serialize(req) }], answers: 1, heads: [head], timeoutMs: REQUEST_TIMEOUT_MS });
+    const r = await rawExchange(this.cfg.host, this.cfg.port, {
+      parts: [{ data: serialize(req) }],
+      answers: 1,
+      heads: [head],
+      timeoutMs: REQUEST_TIMEOUT_MS,
+    });
     if (r.answers.length === 0) throw new Error(`no answer (${r.end})`);
     return r.answers[0]!;
   }
@@ -176,17 +181,28 @@ class Run {
         return;
       }
     }
-    if (c.mustLimit && !limited) this.fail(id, c.family, `no 429 in ${c.steps.length} requests from one address`, this.describeReq(c.steps[0]!.req));
+    if (c.mustLimit && !limited)
+      this.fail(id, c.family, `no 429 in ${c.steps.length} requests from one address`, this.describeReq(c.steps[0]!.req));
   }
 
   async runRaw(id: number, c: RawCase): Promise<void> {
     this.family(c.family, c.requests);
     this.requests += c.requests;
     const r = await rawExchange(this.cfg.host, this.cfg.port, { ...c.plan, heads: c.expect.map((e) => e.head ?? false) });
-    const sent = this.redact(Buffer.concat(c.plan.parts.map((p) => p.data)).subarray(0, 600).toString('latin1'));
+    const sent = this.redact(
+      Buffer.concat(c.plan.parts.map((p) => p.data))
+        .subarray(0, 600)
+        .toString('latin1'),
+    );
     for (const a of r.answers) this.count(a);
     if (r.answers.length < c.expect.length) {
-      this.fail(id, c.family, `${r.answers.length} of ${c.expect.length} answers (the exchange ended: ${r.end}, ${r.rest} bytes left over)`, sent, r.answers.map((a) => this.describeAnswer(a)).join('\n'));
+      this.fail(
+        id,
+        c.family,
+        `${r.answers.length} of ${c.expect.length} answers (the exchange ended: ${r.end}, ${r.rest} bytes left over)`,
+        sent,
+        r.answers.map((a) => this.describeAnswer(a)).join('\n'),
+      );
       return;
     }
     for (const [i, e] of c.expect.entries()) {
@@ -196,7 +212,14 @@ class Run {
         return;
       }
     }
-    if (r.answers.length > c.expect.length) this.fail(id, c.family, `${r.answers.length} answers to ${c.expect.length} requests`, sent, r.answers.map((a) => this.describeAnswer(a)).join('\n'));
+    if (r.answers.length > c.expect.length)
+      this.fail(
+        id,
+        c.family,
+        `${r.answers.length} answers to ${c.expect.length} requests`,
+        sent,
+        r.answers.map((a) => this.describeAnswer(a)).join('\n'),
+      );
   }
 
   /** A setup or check request that must succeed: its JSON body. */
@@ -224,8 +247,21 @@ async function main(): Promise<void> {
   const setupClient = (): [string, string][] => [['X-Forwarded-For', `192.168.${++client >> 8}.${client & 255}`]];
   const auth = (t: string): [string, string] => ['Authorization', `Bearer ${t}`];
   const register = (p: Peer) =>
-    run.must('registering a valid peer', { method: 'POST', path: '/v1/register', headers: [...setupClient(), auth(cfg.token), ['Content-Type', 'application/json']], body: json({ client_public_key: p.pub }) }, 200);
-  const state = (p: Peer, a: Record<string, unknown>): PeerState => ({ key: p.pub, address4: String(a.client_address).split('/')[0]!, address6: String(a.client_address6).split('/')[0]! });
+    run.must(
+      'registering a valid peer',
+      {
+        method: 'POST',
+        path: '/v1/register',
+        headers: [...setupClient(), auth(cfg.token), ['Content-Type', 'application/json']],
+        body: json({ client_public_key: p.pub }),
+      },
+      200,
+    );
+  const state = (p: Peer, a: Record<string, unknown>): PeerState => ({
+    key: p.pub,
+    address4: String(a.client_address).split('/')[0]!,
+    address6: String(a.client_address6).split('/')[0]!,
+  });
 
   // Before: valid peers, one with a forward.
   const peers = Array.from({ length: VALID_PEERS }, () => drawPeer(setup));
@@ -234,18 +270,37 @@ async function main(): Promise<void> {
   const before = peers.map((p, i) => state(p, answers[i]!));
   const serverPublicText = String(answers[0]!.server_public_key);
   const forward = { port: cfg.ports[0] + setup.int(0, 999), target: 80, owner: 0 };
-  await run.must('making the valid forward', {
-    method: 'POST', path: '/v1/portforward', headers: [...setupClient(), auth(cfg.admin), ['Content-Type', 'application/json']],
-    body: json({ client_public_key: peers[0]!.pub, protocol: 'tcp', public_port: forward.port, target_port: forward.target }),
-  }, 201);
+  await run.must(
+    'making the valid forward',
+    {
+      method: 'POST',
+      path: '/v1/portforward',
+      headers: [...setupClient(), auth(cfg.admin), ['Content-Type', 'application/json']],
+      body: json({ client_public_key: peers[0]!.pub, protocol: 'tcp', public_port: forward.port, target_port: forward.target }),
+    },
+    201,
+  );
 
-  const ctx: FuzzContext = { token: cfg.token, admin: cfg.admin, serverPublic: Buffer.from(serverPublicText, 'base64'), serverPublicText, peers, forward, ports: cfg.ports, proxy: cfg.proxy };
+  const ctx: FuzzContext = {
+    token: cfg.token,
+    admin: cfg.admin,
+    serverPublic: Buffer.from(serverPublicText, 'base64'),
+    serverPublicText,
+    peers,
+    forward,
+    ports: cfg.ports,
+    proxy: cfg.proxy,
+  };
   const httpCases = new HttpCases(ctx, stream);
   const rawCases = new RawCases(httpCases, stream);
 
   // Fixed pieces first, whatever the seed: the limiter on each kind of route, and the stalls (run all at once, apart).
   let id = 0;
-  const pieces: (HttpCase | RawCase)[] = [httpCases.limitSequence('register', 10, 25), httpCases.limitSequence('pf-get', 60, 75), httpCases.limitSequence('peers', 60, 75)];
+  const pieces: (HttpCase | RawCase)[] = [
+    httpCases.limitSequence('register', 10, 25),
+    httpCases.limitSequence('pf-get', 60, 75),
+    httpCases.limitSequence('peers', 60, 75),
+  ];
   const stalls = Array.from({ length: STALLS }, () => rawCases.stalled());
   let planned = 0;
   const take = (): [number, HttpCase | RawCase] | null => {
@@ -264,7 +319,11 @@ async function main(): Promise<void> {
   const stallIds = stalls.map(() => id++);
   const stalling = stalls.flatMap((c, i) => (!only || only.has(stallIds[i]!) ? [run.runRaw(stallIds[i]!, c)] : []));
   planned += stalling.length;
-  const progress = setInterval(() => process.stderr.write(`fuzz: ${run.requests} requests, ${run.failures} failures, ${((Date.now() - started) / 1000).toFixed(0)} s\n`), 5000);
+  const progress = setInterval(
+    () =>
+      process.stderr.write(`fuzz: ${run.requests} requests, ${run.failures} failures, ${((Date.now() - started) / 1000).toFixed(0)} s\n`),
+    5000,
+  );
   const workers = Array.from({ length: cfg.concurrency ?? 32 }, async () => {
     for (let next = take(); next; next = take()) await runCase(...next);
   });
@@ -282,12 +341,25 @@ async function main(): Promise<void> {
   for (let i = 0; i < NEW_PEERS; i++) {
     const p = drawPeer(setup);
     const s = state(p, await register(p));
-    if ([...before, ...after].some((b) => b.address4 === s.address4 || b.address6 === s.address6)) afterProblems.push(`a new peer got an address already held: ${JSON.stringify(s)}`);
+    if ([...before, ...after].some((b) => b.address4 === s.address4 || b.address6 === s.address6))
+      afterProblems.push(`a new peer got an address already held: ${JSON.stringify(s)}`);
     after.push(s);
   }
-  const listedBody = await run.must('listing peers', { method: 'GET', path: '/v1/peers', headers: [...setupClient(), auth(cfg.admin)] }, 200);
-  const listed = (listedBody.peers as { client_public_key: string; client_address: string; client_address6: string }[]).map((p) => ({ key: p.client_public_key, address4: p.client_address, address6: p.client_address6 }));
-  const fwBody = await run.must('listing forwards', { method: 'GET', path: '/v1/portforward', headers: [...setupClient(), auth(cfg.admin)] }, 200);
+  const listedBody = await run.must(
+    'listing peers',
+    { method: 'GET', path: '/v1/peers', headers: [...setupClient(), auth(cfg.admin)] },
+    200,
+  );
+  const listed = (listedBody.peers as { client_public_key: string; client_address: string; client_address6: string }[]).map((p) => ({
+    key: p.client_public_key,
+    address4: p.client_address,
+    address6: p.client_address6,
+  }));
+  const fwBody = await run.must(
+    'listing forwards',
+    { method: 'GET', path: '/v1/portforward', headers: [...setupClient(), auth(cfg.admin)] },
+    200,
+  );
   await run.must('health', { method: 'GET', path: '/healthz', headers: [] }, 200);
   run.close();
 
@@ -306,7 +378,11 @@ async function main(): Promise<void> {
     before,
     after,
     listed,
-    forwards: (fwBody.forwards as DriverReport['forwards']).map((f) => ({ client_public_key: f.client_public_key, public_port: f.public_port, target_port: f.target_port })),
+    forwards: (fwBody.forwards as DriverReport['forwards']).map((f) => ({
+      client_public_key: f.client_public_key,
+      public_port: f.public_port,
+      target_port: f.target_port,
+    })),
     afterProblems,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);

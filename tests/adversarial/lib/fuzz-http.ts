@@ -34,7 +34,8 @@ export function serialize(req: Req, opts: { host?: string | null; contentLength?
   const has = (n: string) => req.headers.some(([k]) => k.toLowerCase() === n);
   if (opts.host !== null && !has('host')) lines.push(`Host: ${opts.host ?? 'api.lab'}`);
   for (const [k, v] of req.headers) lines.push(`${k}: ${v}`);
-  if (req.body && opts.contentLength !== false && !has('content-length') && !has('transfer-encoding')) lines.push(`Content-Length: ${req.body.length}`);
+  if (req.body && opts.contentLength !== false && !has('content-length') && !has('transfer-encoding'))
+    lines.push(`Content-Length: ${req.body.length}`);
   return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), req.body ?? Buffer.alloc(0)]);
 }
 
@@ -70,17 +71,21 @@ export class HttpSender {
         headers[k] = have === undefined ? v : [...(Array.isArray(have) ? have : [have]), v];
       }
       // node:http frames a GET's or DELETE's body only when told its length: unframed, it would read as the next request.
-      if (req.body && !req.headers.some(([k]) => /^(content-length|transfer-encoding)$/i.test(k))) headers['Content-Length'] = String(req.body.length);
-      const r = http.request({ host: this.host, port: this.port, method: req.method, path: req.path, headers, agent: this.agent, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const h: Record<string, string> = {};
-          for (const [k, v] of Object.entries(res.headers)) h[k] = Array.isArray(v) ? v.join(', ') : (v ?? '');
-          resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks) });
-        });
-        res.on('error', reject);
-      });
+      if (req.body && !req.headers.some(([k]) => /^(content-length|transfer-encoding)$/i.test(k)))
+        headers['Content-Length'] = String(req.body.length);
+      const r = http.request(
+        { host: this.host, port: this.port, method: req.method, path: req.path, headers, agent: this.agent, timeout: timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const h: Record<string, string> = {};
+            for (const [k, v] of Object.entries(res.headers)) h[k] = Array.isArray(v) ? v.join(', ') : (v ?? '');
+            resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks) });
+          });
+          res.on('error', reject);
+        },
+      );
       r.on('timeout', () => r.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       r.on('error', (err) => reject(Object.assign(err, { reused: r.reusedSocket })));
       r.end(req.body);
@@ -146,7 +151,8 @@ export function parseAnswers(buf: Buffer, heads: boolean[], closed: boolean): { 
     else if (headers['content-length'] !== undefined) {
       bodyEnd = bodyAt + Number(headers['content-length']);
       if (bodyEnd > buf.length) break;
-    } else if (closed) bodyEnd = buf.length; // no length: the body runs to the close (chunked left undecoded: not ours)
+    } else if (closed)
+      bodyEnd = buf.length; // no length: the body runs to the close (chunked left undecoded: not ours)
     else break;
     answers.push({ status, headers, body: buf.subarray(bodyAt, bodyEnd) });
     at = bodyEnd;

@@ -64,16 +64,65 @@ export class RawCases {
     const head = (extra: string, method = 'POST', target = '/v1/register', version = 'HTTP/1.1') =>
       Buffer.from(`${method} ${target} ${version}\r\n${H}Content-Type: application/json\r\n${extra}`, 'latin1');
     const v = r.pick<() => [Buffer, number]>([
-      () => [Buffer.concat([head(`Content-Length: ${body.length}\r\n\r\n`, r.pick(['FOO', 'get', 'P0ST', 'GET\t', 'POST/']), '/v1/register'), body]), 400],
+      () => [
+        Buffer.concat([
+          head(`Content-Length: ${body.length}\r\n\r\n`, r.pick(['FOO', 'get', 'P0ST', 'GET\t', 'POST/']), '/v1/register'),
+          body,
+        ]),
+        400,
+      ],
       () => [Buffer.concat([Buffer.from([r.int(0, 31) | 0x80]), r.bytes(r.int(0, 300)), Buffer.from('\r\n\r\n')]), 400],
-      () => [Buffer.concat([head(`Content-Length: ${body.length}\r\n\r\n`, 'POST', '/v1/register', r.pick(['HTTP/1.2', 'HTTP/3.0', 'HTTP/1', 'HTTX/1.1', 'HTTP/1.1 x'])), body]), 400],
-      () => [Buffer.concat([head(`${r.pick(['Bad Header: x', 'NoColon', 'X-A: a\x01b', 'X-A: a\x00b', 'X-A: a\r\n  folded', '(x): y', ': empty'])}\r\nContent-Length: ${body.length}\r\n\r\n`), body]), 400],
-      () => [Buffer.concat([head(`Content-Length: ${r.pick(['abc', '-1', '+3', '3 3', '0x10', '1e3', '99999999999999999999999', ''])}\r\n\r\n`), body]), 400],
+      () => [
+        Buffer.concat([
+          head(
+            `Content-Length: ${body.length}\r\n\r\n`,
+            'POST',
+            '/v1/register',
+            r.pick(['HTTP/1.2', 'HTTP/3.0', 'HTTP/1', 'HTTX/1.1', 'HTTP/1.1 x']),
+          ),
+          body,
+        ]),
+        400,
+      ],
+      () => [
+        Buffer.concat([
+          head(
+            `${r.pick(['Bad Header: x', 'NoColon', 'X-A: a\x01b', 'X-A: a\x00b', 'X-A: a\r\n  folded', '(x): y', ': empty'])}\r\nContent-Length: ${body.length}\r\n\r\n`,
+          ),
+          body,
+        ]),
+        400,
+      ],
+      () => [
+        Buffer.concat([
+          head(`Content-Length: ${r.pick(['abc', '-1', '+3', '3 3', '0x10', '1e3', '99999999999999999999999', ''])}\r\n\r\n`),
+          body,
+        ]),
+        400,
+      ],
       () => [Buffer.concat([head(`Content-Length: ${body.length}\r\nContent-Length: ${body.length + r.int(0, 1)}\r\n\r\n`), body]), 400],
       () => [Buffer.concat([head(`Content-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n`), body]), 400],
       () => [Buffer.concat([head(`Transfer-Encoding: ${r.pick(['gzip', 'chunked, gzip', 'identity', 'chunkedx'])}\r\n\r\n`), body]), 400],
-      () => [Buffer.concat([head('Transfer-Encoding: chunked\r\n\r\n'), Buffer.from(`${r.pick(['zz', '-1', 'fffffffffffffffffff', ' 5'])}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]), 400],
-      () => [Buffer.concat([head(`Content-Length: ${body.length}\r\n\r\n`, 'POST', `/v1/${Buffer.from([0xc3, 0xa9]).toString('latin1')}${'x'.repeat(r.int(0, 5))}`), body]), 400],
+      () => [
+        Buffer.concat([
+          head('Transfer-Encoding: chunked\r\n\r\n'),
+          Buffer.from(`${r.pick(['zz', '-1', 'fffffffffffffffffff', ' 5'])}\r\n`),
+          body,
+          Buffer.from('\r\n0\r\n\r\n'),
+        ]),
+        400,
+      ],
+      () => [
+        Buffer.concat([
+          head(
+            `Content-Length: ${body.length}\r\n\r\n`,
+            'POST',
+            `/v1/${Buffer.from([0xc3, 0xa9]).toString('latin1')}${'x'.repeat(r.int(0, 5))}`,
+          ),
+          body,
+        ]),
+        400,
+      ],
       () => [Buffer.concat([head(`Content-Length: ${body.length}\r\n\r\n`, 'POST', `/v1/re gister`), body]), 400],
       () => [Buffer.from(`GET /${'a'.repeat(r.int(17_000, 40_000))} HTTP/1.1\r\n${H}\r\n`), 431],
       () => [Buffer.from(`GET /healthz HTTP/1.1\r\n${H}X-Big: ${'b'.repeat(r.int(17_000, 40_000))}\r\n\r\n`), 431],
@@ -81,7 +130,13 @@ export class RawCases {
       () => [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), 400],
     ])();
     // The end of the stream makes an incomplete request an error too, so every variant gets its answer now.
-    return { kind: 'raw', family: v[1] === 431 ? '431 head too large' : '400 malformed HTTP', plan: this.plan(v[0], 1, { halfClose: true }), expect: [{ status: [v[1]] }], requests: 1 };
+    return {
+      kind: 'raw',
+      family: v[1] === 431 ? '431 head too large' : '400 malformed HTTP',
+      plan: this.plan(v[0], 1, { halfClose: true }),
+      expect: [{ status: [v[1]] }],
+      requests: 1,
+    };
   }
 
   /** A body cut short by the end of the stream (400), whole or chunked. */
@@ -90,9 +145,19 @@ export class RawCases {
     const body = req.body!;
     const cut = this.r.int(0, body.length - 1);
     const chunked = this.r.chance(0.3);
-    const head = serialize({ ...req, body: undefined, headers: [...req.headers, chunked ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(body.length + this.r.int(0, 100))]] });
+    const head = serialize({
+      ...req,
+      body: undefined,
+      headers: [...req.headers, chunked ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(body.length + this.r.int(0, 100))]],
+    });
     const data = Buffer.concat([head, chunked ? Buffer.from(`${body.length.toString(16)}\r\n`) : Buffer.alloc(0), body.subarray(0, cut)]);
-    return { kind: 'raw', family: '400 truncated body', plan: this.plan(data, 1, { halfClose: true }), expect: [{ status: [400], error: /ended before it was complete|malformed/ }], requests: 1 };
+    return {
+      kind: 'raw',
+      family: '400 truncated body',
+      plan: this.plan(data, 1, { halfClose: true }),
+      expect: [{ status: [400], error: /ended before it was complete|malformed/ }],
+      requests: 1,
+    };
   }
 
   /** A head or body that stops coming, the connection left open: the server's timeout answers (408). */
@@ -101,11 +166,21 @@ export class RawCases {
     const full = serialize(req);
     const v = this.r.int(0, 2);
     const headEnd = full.indexOf('\r\n\r\n') + 4;
-    const data = v === 0 ? full.subarray(0, this.r.int(1, headEnd - 3)) : v === 1 ? full.subarray(0, this.r.int(headEnd, full.length - 1)) : Buffer.alloc(0);
+    const data =
+      v === 0
+        ? full.subarray(0, this.r.int(1, headEnd - 3))
+        : v === 1
+          ? full.subarray(0, this.r.int(headEnd, full.length - 1))
+          : Buffer.alloc(0);
     const bound = v === 1 ? REQUEST_TIMEOUT_MS : HEADERS_TIMEOUT_MS;
     // Each timeout is checked once a second by the server; twice that and a slow machine's margin on top.
     return {
-      kind: 'raw', family: '408 stalled', plan: { parts: data.length ? [{ data }] : [], answers: 1, timeoutMs: bound + ANSWER_MS }, expect: [{ status: [408] }], requests: 1, stall: true,
+      kind: 'raw',
+      family: '408 stalled',
+      plan: { parts: data.length ? [{ data }] : [], answers: 1, timeoutMs: bound + ANSWER_MS },
+      expect: [{ status: [408] }],
+      requests: 1,
+      stall: true,
     };
   }
 
@@ -118,7 +193,11 @@ export class RawCases {
     if (badType) req.headers = req.headers.map(([k, v]) => [k, k === 'Content-Type' ? 'text/plain' : v]);
     const chunked = r.chance(0.4);
     const body = req.body!;
-    const head = serialize({ ...req, body: undefined, headers: [...req.headers, chunked ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(body.length)]] });
+    const head = serialize({
+      ...req,
+      body: undefined,
+      headers: [...req.headers, chunked ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(body.length)]],
+    });
     const parts = [{ data: head }];
     for (let at = 0; at < body.length; at += 65_536) {
       const piece = body.subarray(at, at + 65_536);
@@ -126,7 +205,13 @@ export class RawCases {
     }
     if (chunked) parts.push({ data: Buffer.from('0\r\n\r\n') });
     const status = badType ? [415] : expect.status;
-    return { kind: 'raw', family: size > BODY_LIMIT && !badType ? '413 body too large' : `${status[0]} body at the limit`, plan: { parts, answers: 1, timeoutMs: ANSWER_MS, stopOnAnswer: true }, expect: [{ status }], requests: 1 };
+    return {
+      kind: 'raw',
+      family: size > BODY_LIMIT && !badType ? '413 body too large' : `${status[0]} body at the limit`,
+      plan: { parts, answers: 1, timeoutMs: ANSWER_MS, stopOnAnswer: true },
+      expect: [{ status }],
+      requests: 1,
+    };
   }
 
   /** A Content-Length shorter than the body: the request, then its leftover parsed as a malformed second one (400). */
@@ -134,14 +219,26 @@ export class RawCases {
     const { req, status } = this.readsBody();
     const junk = Buffer.from(this.r.pick(['}', '"x"}', '\u0001garbage', ',"y":[1,2]}', '{not http}']));
     const data = Buffer.concat([serialize(req), junk, Buffer.from('\r\n\r\n')]);
-    return { kind: 'raw', family: 'short Content-Length', plan: this.plan(data, 2, { halfClose: true }), expect: [{ status: [status] }, { status: [400] }], requests: 2 };
+    return {
+      kind: 'raw',
+      family: 'short Content-Length',
+      plan: this.plan(data, 2, { halfClose: true }),
+      expect: [{ status: [status] }, { status: [400] }],
+      requests: 2,
+    };
   }
 
   /** 2-5 requests written at once on one connection: answered in order. */
   pipeline(): RawCase {
     const cases = Array.from({ length: this.r.int(2, 5) }, () => this.single());
     const data = Buffer.concat(cases.map((c) => serialize(c.steps[0].req)));
-    return { kind: 'raw', family: 'pipelined', plan: this.plan(data, cases.length), expect: cases.map((c) => c.steps[0].expect), requests: cases.length };
+    return {
+      kind: 'raw',
+      family: 'pipelined',
+      plan: this.plan(data, cases.length),
+      expect: cases.map((c) => c.steps[0].expect),
+      requests: cases.length,
+    };
   }
 
   /** A request written in 5-40 pieces with pauses (under 3 s in all): answered as if sent at once. */
@@ -149,8 +246,17 @@ export class RawCases {
     const c = this.single();
     const data = serialize(c.steps[0].req);
     const n = this.r.int(5, 40);
-    const parts = Array.from({ length: n }, (_, i) => ({ data: data.subarray(Math.floor((i * data.length) / n), Math.floor(((i + 1) * data.length) / n)), pauseMs: this.r.int(5, 70) }));
-    return { kind: 'raw', family: `slow: ${c.family}`, plan: { parts, answers: 1, timeoutMs: ANSWER_MS }, expect: [c.steps[0].expect], requests: 1 };
+    const parts = Array.from({ length: n }, (_, i) => ({
+      data: data.subarray(Math.floor((i * data.length) / n), Math.floor(((i + 1) * data.length) / n)),
+      pauseMs: this.r.int(5, 70),
+    }));
+    return {
+      kind: 'raw',
+      family: `slow: ${c.family}`,
+      plan: { parts, answers: 1, timeoutMs: ANSWER_MS },
+      expect: [c.steps[0].expect],
+      requests: 1,
+    };
   }
 
   /** The corners node:http handles before the API sees the request. */
@@ -160,14 +266,28 @@ export class RawCases {
     const req = c.steps[0].req;
     const ok = c.steps[0].expect;
     const v = r.int(0, 7);
-    const one = (family: string, data: Buffer, expect: Expect, more: Partial<RawPlan> = {}): RawCase => ({ kind: 'raw', family, plan: this.plan(data, 1, more), expect: [expect], requests: 1 });
+    const one = (family: string, data: Buffer, expect: Expect, more: Partial<RawPlan> = {}): RawCase => ({
+      kind: 'raw',
+      family,
+      plan: this.plan(data, 1, more),
+      expect: [expect],
+      requests: 1,
+    });
     switch (v) {
       case 0:
         return one(`Expect: 100-continue: ${c.family}`, serialize({ ...req, headers: [...req.headers, ['Expect', '100-continue']] }), ok);
       case 1:
-        return one('417 Expect', serialize({ ...req, headers: [...req.headers, ['Expect', r.pick(['200-ok', 'x', '101-switch', 'continue'])]] }), { status: [417] });
+        return one(
+          '417 Expect',
+          serialize({ ...req, headers: [...req.headers, ['Expect', r.pick(['200-ok', 'x', '101-switch', 'continue'])]] }),
+          { status: [417] },
+        );
       case 2:
-        return one(`Upgrade: ${c.family}`, serialize({ ...req, headers: [...req.headers, ['Connection', 'Upgrade'], ['Upgrade', r.pick(['websocket', 'h2c', 'foo/1'])]] }), ok);
+        return one(
+          `Upgrade: ${c.family}`,
+          serialize({ ...req, headers: [...req.headers, ['Connection', 'Upgrade'], ['Upgrade', r.pick(['websocket', 'h2c', 'foo/1'])]] }),
+          ok,
+        );
       case 3: {
         const one0 = serialize(req);
         return one(`HTTP/1.0: ${c.family}`, Buffer.from(one0.toString('latin1').replace(/ HTTP\/1\.1\r\n/, ' HTTP/1.0\r\n'), 'latin1'), ok);
@@ -179,7 +299,7 @@ export class RawCases {
         const body = req.body;
         const head = serialize({ ...req, body: undefined, headers: [...req.headers, ['Transfer-Encoding', 'chunked']] });
         const chunks = [];
-        for (let at = 0; at < body.length; ) {
+        for (let at = 0; at < body.length;) {
           const n = Math.min(body.length - at, r.int(1, 64));
           chunks.push(Buffer.from(`${n.toString(16)}${r.chance(0.1) ? ';ext=1' : ''}\r\n`), body.subarray(at, at + n), Buffer.from('\r\n'));
           at += n;
@@ -187,7 +307,11 @@ export class RawCases {
         return one(`chunked: ${c.family}`, Buffer.concat([head, ...chunks, Buffer.from('0\r\n\r\n')]), ok);
       }
       case 6:
-        return one('405 CONNECT', Buffer.from(`CONNECT ${r.pick(['api.lab:443', '10.0.0.1:22', '[::1]:80'])} HTTP/1.1\r\nHost: api.lab\r\n\r\n`), { status: [405] });
+        return one(
+          '405 CONNECT',
+          Buffer.from(`CONNECT ${r.pick(['api.lab:443', '10.0.0.1:22', '[::1]:80'])} HTTP/1.1\r\nHost: api.lab\r\n\r\n`),
+          { status: [405] },
+        );
       default:
         return one('404 OPTIONS *', Buffer.from(`OPTIONS * HTTP/1.1\r\n${H}\r\n`), { status: [404] });
     }

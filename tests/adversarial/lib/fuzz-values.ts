@@ -15,7 +15,10 @@ export type JsonLike = null | boolean | number | string | RawNumber | JsonLike[]
 export function toJsonText(v: JsonLike): string {
   if (v instanceof RawNumber) return v.text;
   if (Array.isArray(v)) return `[${v.map(toJsonText).join(',')}]`;
-  if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${toJsonText(x)}`).join(',')}}`;
+  if (v !== null && typeof v === 'object')
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${JSON.stringify(k)}:${toJsonText(x)}`)
+      .join(',')}}`;
   return JSON.stringify(v);
 }
 
@@ -25,7 +28,11 @@ export const headerSafe = (s: string): string => s.replace(/[\x00-\x08\x0a-\x1f\
 
 /** Every byte of the UTF-8 form percent-encoded but unreserved ASCII (lone surrogates too, which encodeURIComponent refuses). */
 export function pctEncode(s: string): string {
-  return [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0').toUpperCase()}`)).join('');
+  return [...Buffer.from(s, 'utf8')]
+    .map((b) =>
+      /[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0').toUpperCase()}`,
+    )
+    .join('');
 }
 
 /** Code point ranges that break naive text handling. */
@@ -73,10 +80,26 @@ export function jsonNumber(r: Prng): number | RawNumber {
   ])();
 }
 
-const KEYS = ['token', 'client_public_key', 'protocol', 'public_port', 'target_port', '__proto__', 'constructor', 'prototype', 'toString', '', ' ', 'a'];
+const KEYS = [
+  'token',
+  'client_public_key',
+  'protocol',
+  'public_port',
+  'target_port',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  '',
+  ' ',
+  'a',
+];
 
 export function jsonValue(r: Prng, depth = 0): JsonLike {
-  const kind = depth >= 4 ? r.pick(['null', 'bool', 'number', 'string'] as const) : r.pick(['null', 'bool', 'number', 'string', 'string', 'array', 'object'] as const);
+  const kind =
+    depth >= 4
+      ? r.pick(['null', 'bool', 'number', 'string'] as const)
+      : r.pick(['null', 'bool', 'number', 'string', 'string', 'array', 'object'] as const);
   switch (kind) {
     case 'null':
       return null;
@@ -194,7 +217,11 @@ export function badPort(r: Prng): JsonLike {
 
 /** A public_port a new forward cannot have (400): as badPort, but 0 asks the server to choose one. */
 export function badPublicPort(r: Prng): JsonLike {
-  return until(r, () => badPort(r), (v) => parsed(v) !== 0);
+  return until(
+    r,
+    () => badPort(r),
+    (v) => parsed(v) !== 0,
+  );
 }
 
 /** A protocol field the validator refuses (400). */
@@ -245,7 +272,14 @@ export function badContentType(r: Prng): string | undefined {
 
 /** A Content-Type the server takes as JSON. */
 export function jsonContentType(r: Prng): string {
-  return r.pick(['application/json', 'application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json;charset=UTF-16', ' application/json ']);
+  return r.pick([
+    'application/json',
+    'application/json',
+    'application/json; charset=utf-8',
+    'APPLICATION/JSON',
+    'application/json;charset=UTF-16',
+    ' application/json ',
+  ]);
 }
 
 /** Text that is not JSON at all, or JSON that is not an object; both get 400. */
@@ -257,9 +291,31 @@ export function notJsonObject(r: Prng): Buffer {
         () => Buffer.from(toJsonText(jsonObject(r)).slice(0, -r.int(1, 5))), // truncated JSON
         () => r.bytes(r.int(1, 200)),
         () => Buffer.from(unicodeText(r, 60)),
-        () => Buffer.from(toJsonText(r.pick<() => JsonLike>([() => jsonNumber(r), () => unicodeText(r), () => [jsonValue(r)], () => null, () => r.chance(0.5)])())),
+        () =>
+          Buffer.from(
+            toJsonText(
+              r.pick<() => JsonLike>([() => jsonNumber(r), () => unicodeText(r), () => [jsonValue(r)], () => null, () => r.chance(0.5)])(),
+            ),
+          ),
         () => Buffer.from(deepJson(r)).subarray(0, r.chance(0.5) ? undefined : 5000),
-        () => Buffer.from(r.pick(['', ' ', 'null', '{', '}', '{"a":1,}', "{'token':'x'}", '{"a":1}{"b":2}', 'NaN', 'Infinity', '{"a":undefined}', '\ufeff{}', '[]'])),
+        () =>
+          Buffer.from(
+            r.pick([
+              '',
+              ' ',
+              'null',
+              '{',
+              '}',
+              '{"a":1,}',
+              "{'token':'x'}",
+              '{"a":1}{"b":2}',
+              'NaN',
+              'Infinity',
+              '{"a":undefined}',
+              '\ufeff{}',
+              '[]',
+            ]),
+          ),
         () => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{}')]),
         () => Buffer.from(`{"token":"${'\\u'.repeat(1)}d800x"}`),
         () => Buffer.from('{"a":"\\x41"}'),

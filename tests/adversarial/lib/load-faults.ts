@@ -56,7 +56,23 @@ export async function faultyLink(
   };
   try {
     await tc(['class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit', 'quantum', '60000']);
-    await tc(['class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:20', 'htb', 'rate', opts.heldRate ?? '50mbit', 'ceil', opts.heldRate ?? '50mbit', 'quantum', '1514']);
+    await tc([
+      'class',
+      'add',
+      'dev',
+      dev,
+      'parent',
+      '1:',
+      'classid',
+      '1:20',
+      'htb',
+      'rate',
+      opts.heldRate ?? '50mbit',
+      'ceil',
+      opts.heldRate ?? '50mbit',
+      'quantum',
+      '1514',
+    ]);
     // Each numgen draws anew: a packet may be duplicated and held, as netem's faults combine.
     await ns.runOrThrow('nft', ['-f', '-'], {
       input: `table netdev ${TABLE} {
@@ -82,13 +98,22 @@ export async function faultyLink(
     const json = JSON.parse((await ns.runOrThrow('nft', ['-j', 'list', 'counters', 'table', 'netdev', TABLE])).stdout) as {
       nftables: { counter?: { name: string; packets: number; bytes: number } }[];
     };
-    const c = Object.fromEntries(json.nftables.flatMap((i) => (i.counter ? [[i.counter.name, { packets: i.counter.packets, bytes: i.counter.bytes }]] : []))) as Record<string, Count>;
+    const c = Object.fromEntries(
+      json.nftables.flatMap((i) => (i.counter ? [[i.counter.name, { packets: i.counter.packets, bytes: i.counter.bytes }]] : [])),
+    ) as Record<string, Count>;
     const none = { packets: 0, bytes: 0 };
     // `tc -j` prints no JSON for HTB classes (iproute2 6.1): the text's "Sent ... (dropped D, overlimits O".
     const classes = (await tc(['-s', 'class', 'show', 'dev', dev])).stdout;
     const m = /class htb 1:20 [^\n]*\n\s*Sent \d+ bytes \d+ pkt \(dropped (\d+), overlimits (\d+)/.exec(classes);
     if (!m) throw new Error(`no statistics for class 1:20 in:\n${classes}`);
-    return { all: c.seen ?? none, lost: c.lost ?? none, duplicated: c.duplicated ?? none, held: c.held ?? none, heldOverlimits: Number(m[2]), heldDropped: Number(m[1]) };
+    return {
+      all: c.seen ?? none,
+      lost: c.lost ?? none,
+      duplicated: c.duplicated ?? none,
+      held: c.held ?? none,
+      heldOverlimits: Number(m[2]),
+      heldDropped: Number(m[1]),
+    };
   };
   return { counts, remove };
 }

@@ -100,7 +100,10 @@ export async function startLoad(l: SrvLab, sources: string[], seconds: number, p
   const out = join(await l.lab.tempDir(), 'outcomes.jsonl');
   const proc = l.cli.spawn(process.execPath, [GENERATOR, `http://${l.srvAddr}:${port}`, l.tokenFile, out, String(seconds), ...sources]);
   const progress = (): [number, number, number, number, number] => {
-    const lines = proc.output().split('\n').filter((x) => x.startsWith('progress '));
+    const lines = proc
+      .output()
+      .split('\n')
+      .filter((x) => x.startsWith('progress '));
     const last = lines.at(-1);
     return last ? (last.split(' ').slice(1).map(Number) as [number, number, number, number, number]) : [0, 0, 0, 0, 0];
   };
@@ -112,7 +115,11 @@ export async function startLoad(l: SrvLab, sources: string[], seconds: number, p
       intervalMs: 200,
       describe: () => proc.describe(),
     });
-    const outcomes = (await readFile(out, 'utf8')).trim().split('\n').filter((x) => x !== '').map((x) => JSON.parse(x) as Outcome);
+    const outcomes = (await readFile(out, 'utf8'))
+      .trim()
+      .split('\n')
+      .filter((x) => x !== '')
+      .map((x) => JSON.parse(x) as Outcome);
     return { summary: JSON.parse(line) as LoadSummary, outcomes };
   };
   return { proc, progress, done };
@@ -127,10 +134,14 @@ export interface PeerEntry {
 
 /** Every registered peer, as the admin sees it (`wirecagesrv peers list --json` from the client namespace). */
 export async function listPeers(l: SrvLab, adminFile: string, port = 8443): Promise<PeerEntry[]> {
-  const r = await l.cli.runOrThrow(process.execPath, [SRV_BIN, 'peers', 'list', '--json', '--admin-token-file', adminFile, '--api', `http://${l.srvAddr}:${port}`], {
-    env: { PATH: process.env.PATH, HOME: l.dir },
-    timeoutMs: 30_000,
-  });
+  const r = await l.cli.runOrThrow(
+    process.execPath,
+    [SRV_BIN, 'peers', 'list', '--json', '--admin-token-file', adminFile, '--api', `http://${l.srvAddr}:${port}`],
+    {
+      env: { PATH: process.env.PATH, HOME: l.dir },
+      timeoutMs: 30_000,
+    },
+  );
   return JSON.parse(r.stdout) as PeerEntry[];
 }
 
@@ -154,7 +165,8 @@ export function assertAnswersKept(outcomes: Outcome[], peers: PeerEntry[]): Peer
     }
     const p = byKey.get(o.key);
     if (!p) missing++;
-    else if (p.client_address !== a4 || p.client_address6 !== a6) changed.push(`${o.key}: answered ${a4} ${a6}, registry ${p.client_address} ${p.client_address6}`);
+    else if (p.client_address !== a4 || p.client_address6 !== a6)
+      changed.push(`${o.key}: answered ${a4} ${a6}, registry ${p.client_address} ${p.client_address6}`);
   }
   assert.equal(missing, 0, `${missing} of ${answered.length} registrations answered 2xx are missing from the registry`);
   assert.deepEqual(changed, [], 'registrations whose addresses changed');
@@ -208,7 +220,11 @@ export async function tornRows(path: string): Promise<string[]> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const rows = db.prepare('SELECT public_key, host_index, address4, address6, lease_expires FROM peers').all() as {
-      public_key: string; host_index: number; address4: string; address6: string; lease_expires: number | null;
+      public_key: string;
+      host_index: number;
+      address4: string;
+      address6: string;
+      lease_expires: number | null;
     }[];
     const prefix4 = LOAD_SUBNET.split('.').slice(0, 2).join('.');
     const prefix6 = SUBNET6.split('::')[0]!;
@@ -223,4 +239,3 @@ export async function tornRows(path: string): Promise<string[]> {
     db.close();
   }
 }
-

@@ -86,6 +86,7 @@ export class Prng {
 export function seedFromEnv(text: string | undefined): number {
   if (text === undefined || text.trim() === '') return Math.floor(Math.random() * 2 ** 32) >>> 0;
   const n = Number(text.trim());
-  if (!Number.isInteger(n) || n < 0 || n >= 2 ** 32) throw new Error(`FUZZ_SEED must be an integer from 0 to 2^32-1, not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < 0 || n >= 2 ** 32)
+    throw new Error(`FUZZ_SEED must be an integer from 0 to 2^32-1, not ${JSON.stringify(text)}`);
   return n;
 }

@@ -18,9 +18,19 @@ const TIMEOUT_MS = 10_000;
 const MAX_ANSWER = 16 * 1024 * 1024;
 
 export const adminFlags = withEnv({
-  api: Flags.string({ default: DEFAULT_API_URL, helpValue: 'URL', summary: 'The running server\'s API (its --api-listen), http:// or https://.' }),
-  'admin-token-file': Flags.string({ helpValue: 'FILE', summary: 'File holding the admin token (the one given to `up --admin-token-file`). Required.' }),
-  'ca-file': Flags.string({ helpValue: 'FILE', summary: 'PEM certificate(s) an https:// API is verified against, in place of the system\'s trusted ones.' }),
+  api: Flags.string({
+    default: DEFAULT_API_URL,
+    helpValue: 'URL',
+    summary: "The running server's API (its --api-listen), http:// or https://.",
+  }),
+  'admin-token-file': Flags.string({
+    helpValue: 'FILE',
+    summary: 'File holding the admin token (the one given to `up --admin-token-file`). Required.',
+  }),
+  'ca-file': Flags.string({
+    helpValue: 'FILE',
+    summary: "PEM certificate(s) an https:// API is verified against, in place of the system's trusted ones.",
+  }),
 });
 
 /** For a command with adminFlags, before it parses them: the old variable names, with a warning each. */
@@ -59,7 +69,10 @@ export class AdminClient {
     const ca = flags['ca-file'];
     if (ca !== undefined && base.protocol !== 'https:') usage(`--ca-file verifies an https:// API; --api is ${base.href}`);
     const tokenFile = flags['admin-token-file'];
-    if (tokenFile === undefined) usage('the admin token is required: --admin-token-file FILE (or WIRECAGESRV_ADMIN_TOKEN_FILE), the file given to `wirecagesrv up --admin-token-file`');
+    if (tokenFile === undefined)
+      usage(
+        'the admin token is required: --admin-token-file FILE (or WIRECAGESRV_ADMIN_TOKEN_FILE), the file given to `wirecagesrv up --admin-token-file`',
+      );
     const token = readOrUsage(tokenFile, 'admin token file').toString('utf8').trim();
     if (token === '') usage(`the admin token file ${tokenFile} is empty`);
     return new AdminClient(base, token, ca === undefined ? undefined : readOrUsage(ca, 'CA file'));
@@ -75,7 +88,12 @@ export class AdminClient {
   }
 
   /** The JSON object of a 2xx answer; otherwise ends the command with exit status 1 and the reason. */
-  async request(method: 'GET' | 'DELETE' | 'POST', route: string, body: Record<string, unknown> | undefined, doing: string): Promise<Record<string, unknown>> {
+  async request(
+    method: 'GET' | 'DELETE' | 'POST',
+    route: string,
+    body: Record<string, unknown> | undefined,
+    doing: string,
+  ): Promise<Record<string, unknown>> {
     const url = this.url(route);
     const text = body === undefined ? undefined : JSON.stringify(body);
     let answer: { status: number; text: string };
@@ -101,7 +119,8 @@ export class AdminClient {
 
   private send(method: string, url: string, body: string | undefined): Promise<{ status: number; text: string }> {
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${this.token}` };
-    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+    if (body !== undefined)
+      Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
     return new Promise((resolve, reject) => {
       const onAnswer = (res: http.IncomingMessage) => {
         const chunks: Buffer[] = [];
@@ -114,9 +133,13 @@ export class AdminClient {
         res.on('error', reject);
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
       };
-      const req = url.startsWith('https:') ? https.request(url, { method, headers, ca: this.ca, agent: false }, onAnswer) : http.request(url, { method, headers, agent: false }, onAnswer);
+      const req = url.startsWith('https:')
+        ? https.request(url, { method, headers, ca: this.ca, agent: false }, onAnswer)
+        : http.request(url, { method, headers, agent: false }, onAnswer);
       req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
-      req.on('error', (err: NodeJS.ErrnoException) => reject(err.code && !err.message.includes(err.code) ? new Error(`${err.code}: ${err.message}`) : err));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code && !err.message.includes(err.code) ? new Error(`${err.code}: ${err.message}`) : err),
+      );
       req.end(body);
     });
   }

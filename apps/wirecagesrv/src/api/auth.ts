@@ -21,7 +21,10 @@ export function presentedToken(req: IncomingMessage, body: Record<string, unknow
     return m[1]!;
   }
   const t = body?.token;
-  if (t === undefined) throw new HttpError(401, 'a token is required (Authorization: Bearer <token>, or "token" in the body)', { 'www-authenticate': 'Bearer' });
+  if (t === undefined)
+    throw new HttpError(401, 'a token is required (Authorization: Bearer <token>, or "token" in the body)', {
+      'www-authenticate': 'Bearer',
+    });
   if (typeof t !== 'string') throw new HttpError(400, '"token" must be a string');
   return t;
 }

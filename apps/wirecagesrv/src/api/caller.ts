@@ -13,7 +13,12 @@ import { PROOF_HEADER, type ProofVerifier } from './proof.js';
 export type CallerRole = 'admin' | 'client';
 
 /** 'admin' (the admin token), or 'client' (the registration token: a proof is still needed); 401 otherwise. */
-export function callerRole(req: IncomingMessage, body: Record<string, unknown> | null, authToken: string, adminToken: string | undefined): CallerRole {
+export function callerRole(
+  req: IncomingMessage,
+  body: Record<string, unknown> | null,
+  authToken: string,
+  adminToken: string | undefined,
+): CallerRole {
   const token = presentedToken(req, body);
   if (adminToken !== undefined && tokenMatches(token, adminToken)) return 'admin';
   if (tokenMatches(token, authToken)) return 'client';
@@ -62,7 +67,10 @@ export function routeLimit(
 ): (req: IncomingMessage) => void {
   // Clients reach the API over TCP, so sources are not spoofed: a full table
   // forgets its oldest source rather than lock a new client out.
-  const limiter = rateLimit instanceof RateLimiter ? rateLimit : new RateLimiter({ maxSources: 65536, whenFull: 'forget-oldest', ...defaults, ...rateLimit });
+  const limiter =
+    rateLimit instanceof RateLimiter
+      ? rateLimit
+      : new RateLimiter({ maxSources: 65536, whenFull: 'forget-oldest', ...defaults, ...rateLimit });
   return (req) => {
     const ms = limiter.take(clientAddress(req));
     if (ms === 0) return;

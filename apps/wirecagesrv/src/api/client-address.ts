@@ -122,16 +122,21 @@ export function resolveClientAddress(req: IncomingMessage, trusted: TrustedProxi
   const xff = header(req, 'x-forwarded-for');
   const fwd = header(req, 'forwarded');
   if (xff !== undefined && fwd !== undefined) {
-    throw new HttpError(400, 'the request carries both X-Forwarded-For and Forwarded: the reverse proxy must send one of them (and drop the client\'s)');
+    throw new HttpError(
+      400,
+      "the request carries both X-Forwarded-For and Forwarded: the reverse proxy must send one of them (and drop the client's)",
+    );
   }
   const hops = xff !== undefined ? xForwardedFor(xff) : fwd !== undefined ? forwardedFor(fwd) : [];
   if (hops.length === 0) {
-    if (local) throw new HttpError(400, 'on the API\'s Unix socket the reverse proxy must name the client: X-Forwarded-For or Forwarded: for=');
+    if (local)
+      throw new HttpError(400, "on the API's Unix socket the reverse proxy must name the client: X-Forwarded-For or Forwarded: for=");
     return peer;
   }
   for (let i = hops.length - 1; i >= 0; i--) {
     const address = hopAddress(hops[i]!);
-    if (address === null) throw new HttpError(400, `the proxy header names no client address where one is needed: "${hops[i]!.slice(0, 64)}"`);
+    if (address === null)
+      throw new HttpError(400, `the proxy header names no client address where one is needed: "${hops[i]!.slice(0, 64)}"`);
     if (i === 0 || !trusted.has(address)) return address;
   }
   throw new HttpError(400, 'the proxy header names no client address'); // not reached: i === 0 returns

@@ -85,7 +85,11 @@ export function describe(ctx: ForwardContext, f: ForwardRecord, peer: PeerRecord
 }
 
 /** Listens on the forward's public port for the peer; a port that cannot be bound is 503. */
-export async function openForward(ctx: ForwardContext, f: { protocol: ForwardProtocol; publicPort: number; targetPort: number }, peer: PeerRecord): Promise<void> {
+export async function openForward(
+  ctx: ForwardContext,
+  f: { protocol: ForwardProtocol; publicPort: number; targetPort: number },
+  peer: PeerRecord,
+): Promise<void> {
   try {
     await ctx.manager.open({ ...f, address4: peer.address4, address6: peer.address6 });
   } catch (err) {

@@ -31,7 +31,11 @@ export function createForward(ctx: ForwardContext) {
     const { protocol, publicPort } = want;
     // 403, not 409: no forward holds the port; the server's configuration forbids it.
     const range = ctx.manager.ports;
-    if (range && publicPort !== 0 && !inPortRange(range, publicPort)) throw new HttpError(403, `public_port ${publicPort} is outside the ports this server forwards (${formatPortRange(range)}); pick one in that range`);
+    if (range && publicPort !== 0 && !inPortRange(range, publicPort))
+      throw new HttpError(
+        403,
+        `public_port ${publicPort} is outside the ports this server forwards (${formatPortRange(range)}); pick one in that range`,
+      );
     if (role === 'client') ctx.prove(req, body.client_public_key as string, raw);
     const peer = peerOf(ctx, want.key);
     if (publicPort === 0) {
@@ -55,7 +59,8 @@ export function createForward(ctx: ForwardContext) {
 }
 
 function roomFor(ctx: ForwardContext, key: string): void {
-  if (ctx.registry.forwards.count(key) >= ctx.maxPerPeer) throw new HttpError(409, `this peer already has ${ctx.maxPerPeer} forwards, the most allowed; remove one first`);
+  if (ctx.registry.forwards.count(key) >= ctx.maxPerPeer)
+    throw new HttpError(409, `this peer already has ${ctx.maxPerPeer} forwards, the most allowed; remove one first`);
 }
 
 /**
@@ -66,7 +71,10 @@ async function repeated(ctx: ForwardContext, want: Wanted, existing: ForwardReco
   const { protocol, publicPort } = want;
   if (existing.peerPublicKey !== want.key) throw new HttpError(409, `${protocol} port ${publicPort} is already forwarded to another peer`);
   if (existing.targetPort !== want.targetPort) {
-    throw new HttpError(409, `${protocol} port ${publicPort} is already forwarded to this peer's port ${existing.targetPort}; remove it first (DELETE /v1/portforward)`);
+    throw new HttpError(
+      409,
+      `${protocol} port ${publicPort} is already forwarded to this peer's port ${existing.targetPort}; remove it first (DELETE /v1/portforward)`,
+    );
   }
   if (ctx.manager.isOpen(protocol, publicPort)) return;
   ctx.pending.add(slot);
@@ -91,7 +99,9 @@ async function added(ctx: ForwardContext, want: Wanted, peer: PeerRecord, slot: 
       if (err instanceof ForwardConflictError) throw new HttpError(err.existing ? 409 : 404, err.message);
       throw err;
     }
-    ctx.log.info(`forward ${protocol} ${ctx.manager.listenAddress} port ${publicPort} -> ${peer.address4} port ${targetPort} (peer ${key.slice(0, 8)}…)`);
+    ctx.log.info(
+      `forward ${protocol} ${ctx.manager.listenAddress} port ${publicPort} -> ${peer.address4} port ${targetPort} (peer ${key.slice(0, 8)}…)`,
+    );
     return record;
   } finally {
     ctx.pending.delete(slot);
@@ -121,5 +131,8 @@ async function anyFreePort(ctx: ForwardContext, want: Wanted, peer: PeerRecord):
     }
   }
   const others = heldElsewhere ? `, ${heldElsewhere} of them held by other programs on the server` : '';
-  throw new HttpError(503, `no ${protocol} port is free among the ports this server forwards (${formatPortRange(range)}): every one is taken${others}; remove a forward or ask for a wider --forward-ports`);
+  throw new HttpError(
+    503,
+    `no ${protocol} port is free among the ports this server forwards (${formatPortRange(range)}): every one is taken${others}; remove a forward or ask for a wider --forward-ports`,
+  );
 }

@@ -23,7 +23,8 @@ export function removeForward(ctx: ForwardContext) {
     if (!f || (role === 'admin' && key !== undefined && f.peerPublicKey !== key)) {
       throw new HttpError(404, `no ${protocol} forward on port ${publicPort}${key && role === 'admin' ? ' for that key' : ''}`);
     }
-    if (role === 'client' && f.peerPublicKey !== key) throw new HttpError(403, `${protocol} port ${publicPort} is forwarded to another peer, not to this key`);
+    if (role === 'client' && f.peerPublicKey !== key)
+      throw new HttpError(403, `${protocol} port ${publicPort} is forwarded to another peer, not to this key`);
     const peer = ctx.registry.get(f.peerPublicKey)!;
     const answer = describe(ctx, f, peer);
     await ctx.manager.close(protocol, publicPort);

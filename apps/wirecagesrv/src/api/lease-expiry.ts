@@ -33,14 +33,15 @@ export function startLeaseExpiry(opts: LeaseExpiryOptions): LeaseExpiry {
       const forwards = await removePeer(opts, peer, (key) => registry.removeExpired(key, at));
       if (!forwards) continue;
       removed++;
-      log.info(`removed peer ${peer.publicKey.slice(0, 8)}… (${peer.address4}, ${peer.address6}, ${forwards.length} forward(s)): its lease ended ${peer.leaseExpires.toISOString()}`);
+      log.info(
+        `removed peer ${peer.publicKey.slice(0, 8)}… (${peer.address4}, ${peer.address6}, ${forwards.length} forward(s)): its lease ended ${peer.leaseExpires.toISOString()}`,
+      );
     }
     return removed;
   };
   // One sweep at a time: a slow removal (cutting NAT flows) must not start a second pass over the same peers.
   const sweep = (): Promise<number> => (running ??= sweepOnce().finally(() => (running = null)));
-  const tick = () =>
-    void sweep().catch((err: unknown) => log.warn(`could not remove expired peers: ${(err as Error).message}`));
+  const tick = () => void sweep().catch((err: unknown) => log.warn(`could not remove expired peers: ${(err as Error).message}`));
 
   tick();
   const timer = setInterval(tick, opts.intervalMs ?? expiryCheckInterval(registry.leaseMs));

@@ -45,8 +45,10 @@ export function isLoopback(host: string): boolean {
  */
 export function plainHttpRefusal(at: ListenAddress, tls: boolean, insecureHttp: boolean): string | null {
   if (tls || insecureHttp || isLoopback(at.host)) return null;
-  return `--api-listen ${formatListen(at)} is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ` +
-    'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)';
+  return (
+    `--api-listen ${formatListen(at)} is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ` +
+    'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)'
+  );
 }
 
 // node:http looks for requests over their time every connectionsCheckingInterval (30 s by
@@ -71,7 +73,9 @@ export async function listenApi(apiHandler: http.RequestListener, at: ApiListen,
     try {
       server = https.createServer({ ...files, ...OPTIONS }, handler);
     } catch (err) {
-      throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`, { cause: err });
+      throw new Error(`the TLS certificate ${tls.certFile} and key ${tls.keyFile} cannot be used: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   } else {
     server = http.createServer(OPTIONS, handler);
@@ -80,7 +84,10 @@ export async function listenApi(apiHandler: http.RequestListener, at: ApiListen,
   await new Promise<void>((resolve, reject) => {
     const where = 'path' in at ? at.path : 'fd' in at ? `fd ${at.fd}` : `${at.host} port ${at.port}`;
     server.once('error', (err) => reject(new Error(`the API cannot listen on ${where}: ${err.message}`)));
-    server.listen('path' in at ? { path: at.path, exclusive: true } : 'fd' in at ? { fd: at.fd } : { host: at.host, port: at.port, exclusive: true }, resolve);
+    server.listen(
+      'path' in at ? { path: at.path, exclusive: true } : 'fd' in at ? { fd: at.fd } : { host: at.host, port: at.port, exclusive: true },
+      resolve,
+    );
   });
   let closing: Promise<void> | undefined;
   return {
@@ -89,7 +96,8 @@ export async function listenApi(apiHandler: http.RequestListener, at: ApiListen,
     tls: tls !== undefined,
     setHandler: (h) => (current = h),
     reloadTls(files) {
-      if (!(server instanceof https.Server)) throw new Error('the API serves plain HTTP: a certificate is taken at start only (--tls-cert needs a restart)');
+      if (!(server instanceof https.Server))
+        throw new Error('the API serves plain HTTP: a certificate is taken at start only (--tls-cert needs a restart)');
       server.setSecureContext(usableTls(files));
     },
     close: (drainMs = 0) => (closing ??= inFlight.drain(server, drainMs)),

@@ -68,14 +68,18 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
     if (!peer) throw new HttpError(404, `no peer is registered with the key ${key}`);
     const forwards = await removePeer({ registry, manager, onRemoved: opts.onRemoved }, peer, (k) => registry.remove(k));
     if (!forwards) throw new HttpError(404, `no peer is registered with the key ${key}`);
-    log.info(`removed peer ${key.slice(0, 8)}… (${peer.address4}, ${peer.address6}, ${forwards.length} forward(s)) at the ${admin ? 'admin\'s' : 'peer\'s own'} request`);
+    log.info(
+      `removed peer ${key.slice(0, 8)}… (${peer.address4}, ${peer.address6}, ${forwards.length} forward(s)) at the ${admin ? "admin's" : "peer's own"} request`,
+    );
     sendJson(res, 200, { removed: key });
   };
 
   const list: Handler = (req, res) => {
     limit(req);
     if (!isAdmin(req, opts.adminToken)) {
-      throw new HttpError(401, 'listing peers needs the admin token (wirecagesrv up --admin-token-file)', { 'www-authenticate': 'Bearer error="invalid_token"' });
+      throw new HttpError(401, 'listing peers needs the admin token (wirecagesrv up --admin-token-file)', {
+        'www-authenticate': 'Bearer error="invalid_token"',
+      });
     }
     const counts = new Map<string, number>();
     for (const f of registry.forwards.list()) counts.set(f.peerPublicKey, (counts.get(f.peerPublicKey) ?? 0) + 1);

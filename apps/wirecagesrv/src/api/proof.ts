@@ -47,7 +47,7 @@ export class ProofVerifier {
 
   constructor(opts: ProofVerifierOptions) {
     if (opts.serverPrivateKey.length !== 32 || opts.serverPublicKey.length !== 32) {
-      throw new Error('the proof verifier needs the server\'s 32-byte private and public keys');
+      throw new Error("the proof verifier needs the server's 32-byte private and public keys");
     }
     // A copy of our own (not from the shared Buffer pool), so the caller may wipe its buffer.
     this.priv = Buffer.alloc(32);
@@ -65,21 +65,43 @@ export class ProofVerifier {
    */
   verify(header: string | undefined, p: ProofInput): void {
     if (header === undefined) {
-      throw new HttpError(401, `this route needs proof of the client key: a ${PROOF_HEADER} header (wirecage sends it), or the admin token`);
+      throw new HttpError(
+        401,
+        `this route needs proof of the client key: a ${PROOF_HEADER} header (wirecage sends it), or the admin token`,
+      );
     }
     const proof = parseKeyProof(header);
-    if (!proof) throw new HttpError(401, `the ${PROOF_HEADER} header must be TIME.NONCE.MAC (unix seconds, 16-byte nonce and 32-byte MAC in base64url)`);
+    if (!proof)
+      throw new HttpError(
+        401,
+        `the ${PROOF_HEADER} header must be TIME.NONCE.MAC (unix seconds, 16-byte nonce and 32-byte MAC in base64url)`,
+      );
     const nowMs = this.now();
     const skew = proof.time - Math.floor(nowMs / 1000);
     if (Math.abs(skew) > MAX_SKEW_S) {
-      throw new HttpError(401, `the proof's time is ${Math.abs(skew)} s ${skew > 0 ? 'ahead of' : 'behind'} the server's clock (at most ${MAX_SKEW_S} s allowed); check the client's clock`);
+      throw new HttpError(
+        401,
+        `the proof's time is ${Math.abs(skew)} s ${skew > 0 ? 'ahead of' : 'behind'} the server's clock (at most ${MAX_SKEW_S} s allowed); check the client's clock`,
+      );
     }
     const clientPublic = Buffer.from(p.clientPublicKey, 'base64');
     const key = keyProofKey(this.priv, clientPublic, clientPublic, this.serverPublic);
-    const expected = key && keyProofMac(key, { method: p.method, route: p.path, clientPublicKey: p.clientPublicKey, time: proof.time, nonce: proof.nonce, body: p.body });
+    const expected =
+      key &&
+      keyProofMac(key, {
+        method: p.method,
+        route: p.path,
+        clientPublicKey: p.clientPublicKey,
+        time: proof.time,
+        nonce: proof.nonce,
+        body: p.body,
+      });
     key?.fill(0);
     if (!expected || !timingSafeEqual(expected, proof.mac)) {
-      throw new HttpError(403, 'the proof does not come from the owner of client_public_key: only that peer (or the admin token) can manage its forwards');
+      throw new HttpError(
+        403,
+        'the proof does not come from the owner of client_public_key: only that peer (or the admin token) can manage its forwards',
+      );
     }
     // Kept for the whole window a TIME can be accepted in: until now + 2 x the skew.
     const claim = this.nonces.claim(proof.nonce, nowMs + 2 * MAX_SKEW_S * 1000, nowMs, this.maxNonces);

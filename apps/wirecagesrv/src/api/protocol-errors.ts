@@ -11,9 +11,13 @@ import { sendJson } from './json.js';
 /** The bytes of a whole JSON error answer, for a socket node:http no longer writes to; the connection closes after it. */
 export function rawJsonError(status: number, message: string, headers: Record<string, string> = {}): string {
   const body = JSON.stringify({ error: message });
-  const more = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-    `cache-control: no-store\r\n${more}connection: close\r\n\r\n${body}`;
+  const more = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    `cache-control: no-store\r\n${more}connection: close\r\n\r\n${body}`
+  );
 }
 
 /** The status and message for a node:http client error (llhttp's HPE_* codes, or the request timeout). */
@@ -74,7 +78,12 @@ export function answerProtocolErrors(server: Server): void {
   server.on('clientError', onClientError);
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
-    answerAndClose(socket, rawJsonError(405, `${req.method} is not served here: the API answers GET, HEAD, POST and DELETE`, { allow: 'GET, HEAD, POST, DELETE' }));
+    answerAndClose(
+      socket,
+      rawJsonError(405, `${req.method} is not served here: the API answers GET, HEAD, POST and DELETE`, {
+        allow: 'GET, HEAD, POST, DELETE',
+      }),
+    );
   });
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     sendJson(res, 417, { error: `cannot meet "Expect: ${String(req.headers.expect).slice(0, 64)}"; only 100-continue is understood` });

@@ -21,7 +21,10 @@ export function registryWritable(path: string): ReadinessCheck & { close(): void
         db = new Database(path, { fileMustExist: true, timeout: WRITE_WAIT_MS });
         db.pragma('synchronous = FULL');
       }
-      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run('readyz_heartbeat', new Date().toISOString());
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(
+        'readyz_heartbeat',
+        new Date().toISOString(),
+      );
       return null;
     } catch (err) {
       db?.close();

@@ -47,7 +47,9 @@ export function readyzHandler(readiness: () => Promise<Readiness>): (req: Incomi
   return async (_req, res) => {
     const r = await readiness();
     if (r.ready) return sendJson(res, 200, { status: 'ready', checks: r.checks });
-    const failing = Object.entries(r.checks).filter(([, v]) => v !== 'ok').map(([k]) => k);
+    const failing = Object.entries(r.checks)
+      .filter(([, v]) => v !== 'ok')
+      .map(([k]) => k);
     sendJson(res, 503, { error: `not ready: ${failing.join(', ')}`, checks: r.checks }, { 'retry-after': '1' });
   };
 }
@@ -56,7 +58,8 @@ export function readyzHandler(readiness: () => Promise<Readiness>): (req: Incomi
 export function readyzListener(readiness: () => Promise<Readiness>): RequestListener {
   const handler = readyzHandler(readiness);
   return (req, res) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `/readyz does not accept ${req.method}` }, { allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return sendJson(res, 405, { error: `/readyz does not accept ${req.method}` }, { allow: 'GET, HEAD' });
     handler(req, res).catch((err: Error) => sendJson(res, 500, { error: `checking readiness failed: ${err.message}` }));
   };
 }

@@ -46,7 +46,11 @@ function registrableKey(keyText: unknown, serverPublicKey: string): string {
   }
   const publicKey = keyToBase64(key);
   if (publicKey === serverPublicKey) throw new HttpError(400, '"client_public_key" is the server\'s own public key');
-  if (smallOrder(key)) throw new HttpError(400, '"client_public_key" is a point of small order, with which no WireGuard handshake can complete; generate the key with `wg genkey`');
+  if (smallOrder(key))
+    throw new HttpError(
+      400,
+      '"client_public_key" is a point of small order, with which no WireGuard handshake can complete; generate the key with `wg genkey`',
+    );
   return publicKey;
 }
 

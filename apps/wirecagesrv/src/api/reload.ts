@@ -23,13 +23,18 @@ export class ReloadError extends Error {
   override name = 'ReloadError';
 }
 
-export function reloadHandler(adminToken: string | undefined, reload: () => Promise<ReloadAnswer>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function reloadHandler(
+  adminToken: string | undefined,
+  reload: () => Promise<ReloadAnswer>,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   // Reloads are rare: the limit is there for guesses at the admin token.
   const limit = routeLimit(undefined, 'reload requests', { burst: 10, perMinute: 10 });
   return async (req, res) => {
     limit(req);
-    if (adminToken === undefined) throw new HttpError(404, 'this server has no admin token (up --admin-token-file), so it reloads on SIGHUP only (systemctl reload)');
-    if (!isAdmin(req, adminToken)) throw new HttpError(401, 'invalid token: reloading needs the admin token', { 'www-authenticate': 'Bearer error="invalid_token"' });
+    if (adminToken === undefined)
+      throw new HttpError(404, 'this server has no admin token (up --admin-token-file), so it reloads on SIGHUP only (systemctl reload)');
+    if (!isAdmin(req, adminToken))
+      throw new HttpError(401, 'invalid token: reloading needs the admin token', { 'www-authenticate': 'Bearer error="invalid_token"' });
     let answer;
     try {
       answer = await reload();

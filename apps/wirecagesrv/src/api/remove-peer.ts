@@ -17,7 +17,11 @@ export interface PeerRemoval {
  * Removes `peer` if `forget` (the registry delete, e.g. `registry.remove`) still finds it;
  * returns the forwards it had, or null when it was gone (or renewed) meanwhile.
  */
-export async function removePeer(r: PeerRemoval, peer: PeerRecord, forget: (publicKey: string) => boolean): Promise<ForwardRecord[] | null> {
+export async function removePeer(
+  r: PeerRemoval,
+  peer: PeerRecord,
+  forget: (publicKey: string) => boolean,
+): Promise<ForwardRecord[] | null> {
   // Read and removed with no await between them: no forward of this process can be added in between,
   // and one being set up by a concurrent request fails to record (its peer is gone) and closes itself.
   const forwards = r.registry.forwards.list(peer.publicKey);

@@ -20,7 +20,8 @@ export default class Keygen extends Command {
         writeSecretFileAtomic(flags.out, `${keyToBase64(key)}\n`, { overwrite: flags.force === true });
       } catch (err) {
         key.fill(0);
-        if (err instanceof SecretFileError && err.code === 'EEXIST') fail(`${flags.out} already exists; pass --force to replace it (the key it holds is lost)`);
+        if (err instanceof SecretFileError && err.code === 'EEXIST')
+          fail(`${flags.out} already exists; pass --force to replace it (the key it holds is lost)`);
         fail(`cannot write ${flags.out}: ${(err as Error).message}`);
       }
       process.stdout.write(`public key: ${keyToBase64(publicKeyOf(key))}\n`);

@@ -3,13 +3,15 @@ import { AdminClient, adminFlags, adoptAdminLegacyEnv } from '../api/admin-clien
 
 export default class Reload extends Command {
   static override summary = 'Make a running server read its TLS certificate and key and its token files again.';
-  static override description = [
-    'Asks the API of a running `wirecagesrv up` (POST /v1/reload, with the admin token) to do what SIGHUP does: read the TLS certificate',
-    'and key, the registration and admin token files (or the credentials they came from) again and serve them from now on.',
-    'NAT flows, WireGuard sessions and port forwards carry on. All files are checked first: when one cannot serve (a certificate',
-    'that does not parse, a key of another certificate, an unreadable or empty token file) nothing changes and the reason is printed.',
-    'Flags and environment variables are read at start only: changing them needs a restart.',
-  ].join(' ') + '\n\nExit status: 0 when reloaded, 1 when the server cannot be reached or refuses (its reason is printed), 2 for a usage error.';
+  static override description =
+    [
+      'Asks the API of a running `wirecagesrv up` (POST /v1/reload, with the admin token) to do what SIGHUP does: read the TLS certificate',
+      'and key, the registration and admin token files (or the credentials they came from) again and serve them from now on.',
+      'NAT flows, WireGuard sessions and port forwards carry on. All files are checked first: when one cannot serve (a certificate',
+      'that does not parse, a key of another certificate, an unreadable or empty token file) nothing changes and the reason is printed.',
+      'Flags and environment variables are read at start only: changing them needs a restart.',
+    ].join(' ') +
+    '\n\nExit status: 0 when reloaded, 1 when the server cannot be reached or refuses (its reason is printed), 2 for a usage error.';
   static override examples = [
     '<%= config.bin %> reload --admin-token-file /etc/wirecagesrv/admin-token',
     '<%= config.bin %> reload --api https://vpn.example.com:8443 --ca-file /etc/wirecagesrv/ca.pem --admin-token-file /etc/wirecagesrv/admin-token',

@@ -34,7 +34,7 @@ export default class Up extends Command {
     'Under systemd, the private key and the tokens may come as credentials (LoadCredential=): the files private-key, auth-token and',
     'admin-token in $CREDENTIALS_DIRECTORY stand in for the file flags not given; the registry defaults to $STATE_DIRECTORY/registry.db.',
     'Peers reach the internet through a NAT of its own (a user and network namespace with a TUN; no root needed),',
-    'or with --nat kernel through this host\'s own forwarding and an nftables masquerade table it removes at exit (root),',
+    "or with --nat kernel through this host's own forwarding and an nftables masquerade table it removes at exit (root),",
     'behind an egress policy that refuses loopback, link-local and private destinations unless --allow-lan/--allow-dest.',
     'Every flag can also be given by the environment variable WIRECAGESRV_<FLAG> (upper case, dashes as underscores:',
     '--wg-endpoint is WIRECAGESRV_WG_ENDPOINT), as shown with it. The unprefixed names of earlier releases (AUTH_TOKEN_FILE,',
@@ -44,7 +44,7 @@ export default class Up extends Command {
     'WIRECAGESRV_<FLAG>=value lines (a systemd EnvironmentFile) sets flags too, below flags and variables (flag > variable > file), and',
     'a reload reads it again: its --allow-dest, --allow-lan, --max-flows, --max-flows-per-peer, --register-rate and --log-level apply',
     'live (to new flows; established ones carry on), the rest is reported as needing a restart. SIGTERM and SIGINT stop it',
-    'after the API\'s requests in flight are answered (--drain-timeout).',
+    "after the API's requests in flight are answered (--drain-timeout).",
   ].join('\n');
   static override examples = [
     'WIRECAGESRV_AUTH_TOKEN_FILE=/etc/wirecagesrv/token <%= config.bin %> up --wg-endpoint vpn.example.com:51820 --private-key-file /etc/wirecagesrv/private.key',
@@ -52,40 +52,133 @@ export default class Up extends Command {
   ];
   // Each flag also reads WIRECAGESRV_<FLAG> (up/env.ts).
   static override flags = withEnv({
-    'config-file': Flags.string({ helpValue: 'FILE', summary: 'Settings as WIRECAGESRV_<FLAG>=value lines (systemd EnvironmentFile format), below flags and variables; read again on reload, which applies the egress policy, NAT limits, --register-rate and --log-level live.' }),
+    'config-file': Flags.string({
+      helpValue: 'FILE',
+      summary:
+        'Settings as WIRECAGESRV_<FLAG>=value lines (systemd EnvironmentFile format), below flags and variables; read again on reload, which applies the egress policy, NAT limits, --register-rate and --log-level live.',
+    }),
     'private-key-file': Flags.string({ summary: 'File holding the base64 private key (`wirecagesrv keygen --out FILE`).' }),
-    'auth-token': Flags.string({ summary: 'Token clients present to register (prefer --auth-token-file: argv is visible to other users).' }),
+    'auth-token': Flags.string({
+      summary: 'Token clients present to register (prefer --auth-token-file: argv is visible to other users).',
+    }),
     'auth-token-file': Flags.string({ summary: 'File holding the registration token.' }),
     'admin-token': Flags.string({ summary: 'Token that manages every port forward (prefer --admin-token-file). Default: none.' }),
     'admin-token-file': Flags.string({ summary: 'File holding the admin token.' }),
-    'forward-ports': Flags.string({ default: formatPortRange(DEFAULT_FORWARD_PORTS), helpValue: 'LOW-HIGH', summary: 'Public ports port forwards may take; a request for another is refused (403).' }),
-    'forward-listen-address': Flags.string({ default: '0.0.0.0', summary: 'Address the public ports of port forwards are bound on (:: for both families).' }),
-    'wg-endpoint': Flags.string({ summary: 'host:port clients are told to send WireGuard to. Default: --wg-listen when it names an address.' }),
-    'wg-listen': Flags.string({ default: '0.0.0.0:51820', summary: 'UDP address for WireGuard (0.0.0.0 or [::] listens on both families).' }),
+    'forward-ports': Flags.string({
+      default: formatPortRange(DEFAULT_FORWARD_PORTS),
+      helpValue: 'LOW-HIGH',
+      summary: 'Public ports port forwards may take; a request for another is refused (403).',
+    }),
+    'forward-listen-address': Flags.string({
+      default: '0.0.0.0',
+      summary: 'Address the public ports of port forwards are bound on (:: for both families).',
+    }),
+    'wg-endpoint': Flags.string({
+      summary: 'host:port clients are told to send WireGuard to. Default: --wg-listen when it names an address.',
+    }),
+    'wg-listen': Flags.string({
+      default: '0.0.0.0:51820',
+      summary: 'UDP address for WireGuard (0.0.0.0 or [::] listens on both families).',
+    }),
     'api-listen': Flags.string({ default: '0.0.0.0:8443', summary: 'TCP address for the HTTP(S) API.' }),
-    subnet: Flags.string({ summary: `IPv4 pool; the server takes its first host address. Default: as recorded in --state, else ${DEFAULT_SUBNET}.` }),
+    subnet: Flags.string({
+      summary: `IPv4 pool; the server takes its first host address. Default: as recorded in --state, else ${DEFAULT_SUBNET}.`,
+    }),
     subnet6: Flags.string({ summary: 'IPv6 pool. Default: as recorded in --state, else a random ULA /64 chosen once.' }),
     'tls-cert': Flags.string({ summary: 'PEM certificate (chain) for HTTPS; with --tls-key.', dependsOn: ['tls-key'] }),
     'tls-key': Flags.string({ summary: 'PEM private key for HTTPS; with --tls-cert.', dependsOn: ['tls-cert'] }),
-    'insecure-http': Flags.boolean({ default: false, summary: 'Serve the API as plain HTTP on a non-loopback --api-listen (registration tokens then travel in clear). Without it, such an address needs --tls-cert/--tls-key.' }),
-    'trusted-proxy': Flags.string({ multiple: true, delimiter: ',', helpValue: 'CIDR', summary: 'A reverse proxy whose X-Forwarded-For / Forwarded names the client for the rate limits (repeatable; comma-separated in its variable). Default: none, the TCP peer is the client.' }),
-    lease: Flags.string({ default: DEFAULT_LEASE, helpValue: 'DURATION', summary: 'How long a registration lasts unless renewed by registering again or by a handshake (e.g. 30d, 12h, 90m); expired peers are removed with their forwards.' }),
-    state: Flags.string({ summary: 'Registry file. Default: $STATE_DIRECTORY/registry.db under systemd (StateDirectory=), else $XDG_STATE_HOME/wirecagesrv/registry.db (~/.local/state/...).' }),
+    'insecure-http': Flags.boolean({
+      default: false,
+      summary:
+        'Serve the API as plain HTTP on a non-loopback --api-listen (registration tokens then travel in clear). Without it, such an address needs --tls-cert/--tls-key.',
+    }),
+    'trusted-proxy': Flags.string({
+      multiple: true,
+      delimiter: ',',
+      helpValue: 'CIDR',
+      summary:
+        'A reverse proxy whose X-Forwarded-For / Forwarded names the client for the rate limits (repeatable; comma-separated in its variable). Default: none, the TCP peer is the client.',
+    }),
+    lease: Flags.string({
+      default: DEFAULT_LEASE,
+      helpValue: 'DURATION',
+      summary:
+        'How long a registration lasts unless renewed by registering again or by a handshake (e.g. 30d, 12h, 90m); expired peers are removed with their forwards.',
+    }),
+    state: Flags.string({
+      summary:
+        'Registry file. Default: $STATE_DIRECTORY/registry.db under systemd (StateDirectory=), else $XDG_STATE_HOME/wirecagesrv/registry.db (~/.local/state/...).',
+    }),
     mtu: Flags.integer({ default: 1420, min: 1280, max: 9000, summary: 'Tunnel MTU, told to clients.' }),
-    'max-peers': Flags.integer({ default: DEFAULT_MAX_PEERS, min: 1, summary: 'Most peers registered at once (also capped by the pool size).' }),
-    dns: Flags.string({ summary: 'Comma-separated resolvers told to clients. Default: the server\'s tunnel addresses (IPv4 and IPv6), where its DNS forwarder answers.' }),
-    'dns-upstream': Flags.string({ multiple: true, delimiter: ',', summary: 'Resolver the DNS forwarder relays to, IP[:PORT] ([IPv6]:PORT); repeatable, tried in order (comma-separated in its variable). Default: the nameservers of /etc/resolv.conf.' }),
-    nat: Flags.option({ options: ['userspace', 'kernel'] as const, default: 'userspace' as const, summary: 'How peers reach the internet: userspace (a namespace of our own, no root) or kernel (needs CAP_NET_ADMIN).' })(),
-    'allow-lan': Flags.boolean({ default: false, summary: 'Let peers reach private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).' }),
-    'allow-dest': Flags.string({ multiple: true, delimiter: ',', summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in its variable).' }),
-    'max-flows': Flags.integer({ default: DEFAULT_MAX_FLOWS, min: 1, summary: 'Most TCP connections and UDP flows through the NAT at once.' }),
-    'max-flows-per-peer': Flags.integer({ default: DEFAULT_MAX_FLOWS_PER_PEER, min: 1, summary: 'Most flows one peer (source address) may hold at once.' }),
-    'register-rate': Flags.integer({ default: DEFAULT_REGISTER_RATE, min: 1, summary: 'Registration attempts allowed per source (IPv4 address or IPv6 /64) in a burst and regained per minute; raise it only for load tests.' }),
-    'metrics-listen': Flags.string({ helpValue: 'ADDR', summary: 'Serve Prometheus metrics (peers, data plane, registry, NAT) at http://ADDR/metrics: host:port, [IPv6]:port or :port. They name peers\' keys and endpoints: keep ADDR private.' }),
-    workers: Flags.integer({ min: 0, max: 8, summary: 'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs, at most 8; 0 keeps everything on one thread).' }),
-    'drain-timeout': Flags.integer({ default: DEFAULT_DRAIN_TIMEOUT_MS / 1000, min: 0, max: 600, helpValue: 'SECONDS', summary: 'On SIGTERM the API stops accepting and lets the requests in flight finish for up to this long before it closes.' }),
+    'max-peers': Flags.integer({
+      default: DEFAULT_MAX_PEERS,
+      min: 1,
+      summary: 'Most peers registered at once (also capped by the pool size).',
+    }),
+    dns: Flags.string({
+      summary:
+        "Comma-separated resolvers told to clients. Default: the server's tunnel addresses (IPv4 and IPv6), where its DNS forwarder answers.",
+    }),
+    'dns-upstream': Flags.string({
+      multiple: true,
+      delimiter: ',',
+      summary:
+        'Resolver the DNS forwarder relays to, IP[:PORT] ([IPv6]:PORT); repeatable, tried in order (comma-separated in its variable). Default: the nameservers of /etc/resolv.conf.',
+    }),
+    nat: Flags.option({
+      options: ['userspace', 'kernel'] as const,
+      default: 'userspace' as const,
+      summary: 'How peers reach the internet: userspace (a namespace of our own, no root) or kernel (needs CAP_NET_ADMIN).',
+    })(),
+    'allow-lan': Flags.boolean({
+      default: false,
+      summary: 'Let peers reach private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7).',
+    }),
+    'allow-dest': Flags.string({
+      multiple: true,
+      delimiter: ',',
+      summary: 'A CIDR peers may reach even if the egress policy refuses it (repeatable; comma-separated in its variable).',
+    }),
+    'max-flows': Flags.integer({
+      default: DEFAULT_MAX_FLOWS,
+      min: 1,
+      summary: 'Most TCP connections and UDP flows through the NAT at once.',
+    }),
+    'max-flows-per-peer': Flags.integer({
+      default: DEFAULT_MAX_FLOWS_PER_PEER,
+      min: 1,
+      summary: 'Most flows one peer (source address) may hold at once.',
+    }),
+    'register-rate': Flags.integer({
+      default: DEFAULT_REGISTER_RATE,
+      min: 1,
+      summary:
+        'Registration attempts allowed per source (IPv4 address or IPv6 /64) in a burst and regained per minute; raise it only for load tests.',
+    }),
+    'metrics-listen': Flags.string({
+      helpValue: 'ADDR',
+      summary:
+        "Serve Prometheus metrics (peers, data plane, registry, NAT) at http://ADDR/metrics: host:port, [IPv6]:port or :port. They name peers' keys and endpoints: keep ADDR private.",
+    }),
+    workers: Flags.integer({
+      min: 0,
+      max: 8,
+      summary:
+        'Data-plane worker threads that encrypt and decrypt (default: the number of CPUs, at most 8; 0 keeps everything on one thread).',
+    }),
+    'drain-timeout': Flags.integer({
+      default: DEFAULT_DRAIN_TIMEOUT_MS / 1000,
+      min: 0,
+      max: 600,
+      helpValue: 'SECONDS',
+      summary: 'On SIGTERM the API stops accepting and lets the requests in flight finish for up to this long before it closes.',
+    }),
     'log-level': Flags.option({ options: LOG_LEVELS, default: 'info' as const, summary: 'Logging detail.' })(),
-    'log-format': Flags.option({ options: LOG_FORMATS, default: 'text' as const, summary: 'Log lines on stderr: text (an ISO timestamp first) or json (one object per line: time, level, name, msg and fields).' })(),
+    'log-format': Flags.option({
+      options: LOG_FORMATS,
+      default: 'text' as const,
+      summary: 'Log lines on stderr: text (an ISO timestamp first) or json (one object per line: time, level, name, msg and fields).',
+    })(),
   });
 
   private settingsFile(): SettingsOrigin | undefined {
@@ -118,7 +211,10 @@ export default class Up extends Command {
       return file === undefined ? undefined : resolve(file);
     };
     const at = parseAddresses(flags);
-    const dns = flags.dns?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const dns = flags.dns
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const nat = natOptions(flags);
     const { tls, leaseMs, trustedProxies } = apiSecurity(flags, at.apiListen, log);
     let sockets;
@@ -184,7 +280,8 @@ function mergeSettingsFile(argv: string[], flagNames: string[]): SettingsOrigin 
   const pinned: SettingsOrigin['pinned'] = {};
   // A variable holding the file's own value most likely came from that file, as a unit's
   // EnvironmentFile= naming it too: it does not pin, so the file's next value applies on reload.
-  for (const flag of flagNames) if (process.env[envName(flag)] && process.env[envName(flag)] !== entries.get(flag)?.value) pinned[flag] = 'environment';
+  for (const flag of flagNames)
+    if (process.env[envName(flag)] && process.env[envName(flag)] !== entries.get(flag)?.value) pinned[flag] = 'environment';
   for (const [flag, s] of entries) if (!process.env[envName(flag)] && s.value !== '') process.env[envName(flag)] = s.value;
   return settingsOrigin(path, entries, pinned, flagNames);
 }
@@ -196,7 +293,11 @@ function mergeSettingsFile(argv: string[], flagNames: string[]): SettingsOrigin 
 function splitListsFromEnv(flags: Record<string, unknown>): void {
   for (const [name, def] of Object.entries(Up.flags) as [string, { multiple?: boolean; delimiter?: string }][]) {
     const v = flags[name];
-    if (def.multiple && def.delimiter && typeof v === 'string') flags[name] = v.split(def.delimiter).map((s) => s.trim()).filter((s) => s !== '');
+    if (def.multiple && def.delimiter && typeof v === 'string')
+      flags[name] = v
+        .split(def.delimiter)
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
   }
 }
 
@@ -219,7 +320,14 @@ function configFileArg(argv: string[]): string | undefined {
   return process.env[envName('config-file')] || undefined;
 }
 
-function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: string[]; 'dns-upstream'?: string[]; 'max-flows': number; 'max-flows-per-peer': number }): NatOptions {
+function natOptions(flags: {
+  nat: string;
+  'allow-lan': boolean;
+  'allow-dest'?: string[];
+  'dns-upstream'?: string[];
+  'max-flows': number;
+  'max-flows-per-peer': number;
+}): NatOptions {
   if (flags.nat === 'kernel') {
     const refusal = kernelNatRefusal();
     if (refusal) fail(refusal);
@@ -239,5 +347,12 @@ function natOptions(flags: { nat: string; 'allow-lan': boolean; 'allow-dest'?: s
   } catch (err) {
     usage((err as Error).message);
   }
-  return { mode: flags.nat as NatMode, allowLan: flags['allow-lan'], allowDest, maxFlows: flags['max-flows'], maxFlowsPerPeer: flags['max-flows-per-peer'], dnsUpstream };
+  return {
+    mode: flags.nat as NatMode,
+    allowLan: flags['allow-lan'],
+    allowDest,
+    maxFlows: flags['max-flows'],
+    maxFlowsPerPeer: flags['max-flows-per-peer'],
+    dnsUpstream,
+  };
 }

@@ -42,7 +42,9 @@ export function parseSettings(text: string, file: string, flags: readonly string
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SettingsFileError(`${where}: ${JSON.stringify(name)} is not a variable name`);
     const flag = flagOf(name);
     if (flag === undefined || !(flags.includes(flag) || NOT_FLAGS.includes(flag))) {
-      throw new SettingsFileError(`${where}: ${name} is no setting of wirecagesrv up (each is ${ENV_PREFIX}<FLAG>, e.g. ${ENV_PREFIX}ALLOW_DEST)`);
+      throw new SettingsFileError(
+        `${where}: ${name} is no setting of wirecagesrv up (each is ${ENV_PREFIX}<FLAG>, e.g. ${ENV_PREFIX}ALLOW_DEST)`,
+      );
     }
     let value: string;
     try {
@@ -94,7 +96,8 @@ function unquote(raw: string): string {
     }
     if (c === '\\' && q === '"') {
       const n = raw[++i];
-      if (n === undefined || !'"\\$`'.includes(n)) throw new Error(`the escape \\${n ?? ''} is not accepted in double quotes (only \\" \\\\ \\$ \\\`)`);
+      if (n === undefined || !'"\\$`'.includes(n))
+        throw new Error(`the escape \\${n ?? ''} is not accepted in double quotes (only \\" \\\\ \\$ \\\`)`);
       out += n;
       continue;
     }

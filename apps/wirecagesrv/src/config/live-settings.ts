@@ -33,13 +33,15 @@ interface LiveFlag<K extends keyof LiveSettings> {
   parse: Parse<K>;
 }
 
-const int = (min: number): Parse<'maxFlows'> => (text) => {
-  // oclif's Flags.integer: digits only, then the bound.
-  if (!/^-?\d+$/.test(text)) throw new Error(`expected an integer but received: ${text}`);
-  const n = Number(text);
-  if (n < min) throw new Error(`expected an integer greater than or equal to ${min} but received: ${text}`);
-  return n;
-};
+const int =
+  (min: number): Parse<'maxFlows'> =>
+  (text) => {
+    // oclif's Flags.integer: digits only, then the bound.
+    if (!/^-?\d+$/.test(text)) throw new Error(`expected an integer but received: ${text}`);
+    const n = Number(text);
+    if (n < min) throw new Error(`expected an integer greater than or equal to ${min} but received: ${text}`);
+    return n;
+  };
 
 /** The flags a reload applies, by name. */
 export const LIVE_FLAGS: { [flag: string]: LiveFlag<keyof LiveSettings> } = {
@@ -49,7 +51,10 @@ export const LIVE_FLAGS: { [flag: string]: LiveFlag<keyof LiveSettings> } = {
     key: 'allowDest',
     default: [],
     parse: (t) => {
-      const list = t.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const list = t
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
       for (const d of list) parseAllowDest(d);
       return list;
     },
@@ -83,7 +88,12 @@ export interface SettingsOrigin {
 export const digest = (value: string): string => createHash('sha256').update(value).digest('hex');
 
 /** The origin of a start's settings: the file read then, and what argv and the environment pinned. */
-export function settingsOrigin(file: string, entries: Map<string, FileSetting>, pinned: SettingsOrigin['pinned'], flags: string[]): SettingsOrigin {
+export function settingsOrigin(
+  file: string,
+  entries: Map<string, FileSetting>,
+  pinned: SettingsOrigin['pinned'],
+  flags: string[],
+): SettingsOrigin {
   const each = <T>(fn: (s: FileSetting) => T) => Object.fromEntries([...entries].map(([f, s]) => [f, fn(s)]));
   return { file, pinned, flags, atStart: each((s) => digest(s.value)), lines: each((s) => s.line) };
 }
@@ -103,7 +113,10 @@ export function readLiveSettings(o: SettingsOrigin, start: LiveSettings): Settin
     const s = entries.get(flag);
     const pin = o.pinned[flag];
     if (pin) {
-      if (s) notes.push(`${envName(flag)} (${o.file}:${s.line}) is not applied: --${flag} is pinned by ${pin === 'flag' ? 'a flag' : `the environment variable ${envName(flag)}`}, which wins over the file`);
+      if (s)
+        notes.push(
+          `${envName(flag)} (${o.file}:${s.line}) is not applied: --${flag} is pinned by ${pin === 'flag' ? 'a flag' : `the environment variable ${envName(flag)}`}, which wins over the file`,
+        );
       continue;
     }
     let value: LiveSettings[keyof LiveSettings] = def.default;

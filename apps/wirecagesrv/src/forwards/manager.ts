@@ -60,14 +60,23 @@ export class ForwardManager {
   /** Binds the public port and starts relaying; ForwardBindError when the port cannot be bound. */
   async open(target: ForwardTarget): Promise<void> {
     const k = key(target.protocol, target.publicPort);
-    if (this.listeners.has(k)) throw new ForwardBindError(`${target.protocol} port ${target.publicPort} is already open here`, 'EADDRINUSE');
+    if (this.listeners.has(k))
+      throw new ForwardBindError(`${target.protocol} port ${target.publicPort} is already open here`, 'EADDRINUSE');
     const listen = { netnsFd: this.opts.listenNetnsFd ?? null, host: this.listenAddress };
     let l: ForwardListener;
     try {
-      l = target.protocol === 'tcp' ? await TcpForward.open(target, listen, this.ctx, this.opts.tcp) : await UdpForward.open(target, listen, this.ctx, this.opts.udp);
+      l =
+        target.protocol === 'tcp'
+          ? await TcpForward.open(target, listen, this.ctx, this.opts.tcp)
+          : await UdpForward.open(target, listen, this.ctx, this.opts.udp);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'EADDRINUSE' ? 'another program holds it' : code === 'EACCES' ? 'ports below net.ipv4.ip_unprivileged_port_start need privileges' : (err as Error).message;
+      const why =
+        code === 'EADDRINUSE'
+          ? 'another program holds it'
+          : code === 'EACCES'
+            ? 'ports below net.ipv4.ip_unprivileged_port_start need privileges'
+            : (err as Error).message;
       throw new ForwardBindError(`cannot listen on ${target.protocol} ${this.listenAddress} port ${target.publicPort}: ${why}`, code);
     }
     // Another open of the same port may have finished meanwhile (it would have failed to bind, but be sure).

@@ -24,7 +24,9 @@ export function parsePortRange(text: string): PortRange {
   const low = m ? Number(m[1]) : NaN;
   const high = m ? Number(m[2] ?? m[1]) : NaN;
   if (!(low >= 1 && high <= 65535 && low <= high)) {
-    throw new Error(`--forward-ports "${text}" must be LOW-HIGH with 1 <= LOW <= HIGH <= 65535, such as ${formatPortRange(DEFAULT_FORWARD_PORTS)}`);
+    throw new Error(
+      `--forward-ports "${text}" must be LOW-HIGH with 1 <= LOW <= HIGH <= 65535, such as ${formatPortRange(DEFAULT_FORWARD_PORTS)}`,
+    );
   }
   return { low, high };
 }

@@ -18,11 +18,19 @@ export async function restoreForwards(registry: Registry, manager: ForwardManage
     if (!peer) continue;
     if (manager.ports && !inPortRange(manager.ports, f.publicPort)) {
       failed++;
-      log.warn(`forward ${f.protocol}/${f.publicPort} of peer ${f.peerPublicKey.slice(0, 8)}… is not active: the port is outside --forward-ports ${formatPortRange(manager.ports)}`);
+      log.warn(
+        `forward ${f.protocol}/${f.publicPort} of peer ${f.peerPublicKey.slice(0, 8)}… is not active: the port is outside --forward-ports ${formatPortRange(manager.ports)}`,
+      );
       continue;
     }
     try {
-      await manager.open({ protocol: f.protocol, publicPort: f.publicPort, targetPort: f.targetPort, address4: peer.address4, address6: peer.address6 });
+      await manager.open({
+        protocol: f.protocol,
+        publicPort: f.publicPort,
+        targetPort: f.targetPort,
+        address4: peer.address4,
+        address6: peer.address6,
+      });
       open++;
     } catch (err) {
       failed++;

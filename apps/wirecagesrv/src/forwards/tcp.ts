@@ -24,7 +24,12 @@ export class TcpForward implements ForwardListener {
     private readonly server: net.Server,
   ) {}
 
-  static async open(target: ForwardTarget, listen: { netnsFd: number | null; host: string }, ctx: RelayContext, opts: TcpForwardOptions = {}): Promise<TcpForward> {
+  static async open(
+    target: ForwardTarget,
+    listen: { netnsFd: number | null; host: string },
+    ctx: RelayContext,
+    opts: TcpForwardOptions = {},
+  ): Promise<TcpForward> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     server.maxConnections = opts.maxConnections ?? 1024;
     const fwd = new TcpForward(target, server);

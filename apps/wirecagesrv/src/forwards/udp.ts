@@ -43,7 +43,12 @@ export class UdpForward implements ForwardListener {
     this.maxFlows = opts.maxFlows ?? 1024;
   }
 
-  static async open(target: ForwardTarget, listen: { netnsFd: number | null; host: string }, ctx: RelayContext, opts: UdpForwardOptions = {}): Promise<UdpForward> {
+  static async open(
+    target: ForwardTarget,
+    listen: { netnsFd: number | null; host: string },
+    ctx: RelayContext,
+    opts: UdpForwardOptions = {},
+  ): Promise<UdpForward> {
     const sock = await bindUdp(listen.netnsFd, listen.host, target.publicPort);
     const fwd = new UdpForward(target, sock, ctx, opts);
     sock.on('message', (msg, rinfo) => fwd.inbound(msg, rinfo.address, rinfo.port));
@@ -65,7 +70,9 @@ export class UdpForward implements ForwardListener {
         return;
       }
       if (this.flows.size >= this.maxFlows) {
-        this.ctx.logger.debug(`udp forward ${this.target.publicPort}: ${this.maxFlows} flows open; datagram from ${address}:${port} dropped`);
+        this.ctx.logger.debug(
+          `udp forward ${this.target.publicPort}: ${this.maxFlows} flows open; datagram from ${address}:${port} dropped`,
+        );
         return;
       }
       flow = this.startFlow(key, remoteOf(address, port), nat);
@@ -92,11 +99,15 @@ export class UdpForward implements ForwardListener {
           this.sock.send(reply, remote.port, this.replyAddress(remote));
         });
         // An ICMP error on a connected socket (port unreachable in the cage) surfaces here; the flow lives on.
-        sock.on('error', (err) => this.ctx.logger.debug(`udp forward ${this.target.publicPort} flow ${remote.address}:${remote.port}: ${err.message}`));
+        sock.on('error', (err) =>
+          this.ctx.logger.debug(`udp forward ${this.target.publicPort} flow ${remote.address}:${remote.port}: ${err.message}`),
+        );
         for (const m of flow.pending.splice(0)) sock.send(m);
       },
       (err: Error) => {
-        this.ctx.logger.warn(`udp forward ${this.target.publicPort}: cannot open a socket for ${remote.address}:${remote.port}: ${err.message}`);
+        this.ctx.logger.warn(
+          `udp forward ${this.target.publicPort}: cannot open a socket for ${remote.address}:${remote.port}: ${err.message}`,
+        );
         this.endFlow(key, flow);
       },
     );

@@ -96,9 +96,13 @@ export class DnsForwarder {
       }
     } catch (err) {
       await f.close();
-      throw new Error(`the DNS forwarder cannot listen on port ${port} of ${o.addresses.join(', ')}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`the DNS forwarder cannot listen on port ${port} of ${o.addresses.join(', ')}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
-    o.log.info(`DNS forwarder on ${o.addresses.map((a) => where(a, port)).join(' and ')} (UDP, TCP), upstream ${o.upstreams.map(formatDnsUpstream).join(', ')}`);
+    o.log.info(
+      `DNS forwarder on ${o.addresses.map((a) => where(a, port)).join(' and ')} (UDP, TCP), upstream ${o.upstreams.map(formatDnsUpstream).join(', ')}`,
+    );
     return f;
   }
 
@@ -250,8 +254,10 @@ export class DnsForwarder {
   /** One line for the log at shutdown. */
   summary(): string {
     const c = this.counters;
-    return `DNS: ${c.udpQueries} UDP queries (${c.udpAnswered} answered, ${c.udpServfail} SERVFAIL), ${c.tcpConnections} TCP connection(s) (${c.tcpFailed} failed); ` +
-      `upstream timeouts ${c.upstreamTimeouts}, errors ${c.upstreamErrors}; refused by the limits ${c.refusedByLimit}`;
+    return (
+      `DNS: ${c.udpQueries} UDP queries (${c.udpAnswered} answered, ${c.udpServfail} SERVFAIL), ${c.tcpConnections} TCP connection(s) (${c.tcpFailed} failed); ` +
+      `upstream timeouts ${c.upstreamTimeouts}, errors ${c.upstreamErrors}; refused by the limits ${c.refusedByLimit}`
+    );
   }
 
   /** Null while it listens on UDP and TCP; else what is wrong (/readyz). */

@@ -59,7 +59,10 @@ export function hostDnsUpstreams(path = RESOLV_CONF): DnsUpstream[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read ${path} for the DNS forwarder's upstream resolvers (give --dns-upstream IP instead): ${(err as Error).message}`, { cause: err });
+    throw new Error(
+      `cannot read ${path} for the DNS forwarder's upstream resolvers (give --dns-upstream IP instead): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const found = resolvConfNameservers(text);
   return found.length > 0 ? found : [{ address: '127.0.0.1', port: 53 }];

@@ -53,7 +53,8 @@ export class IcmpErrorSender {
     const fds: number[] = [];
     try {
       // No types accepted: these sockets only send.
-      for (const family of [4, 6] as const) fds.push(icmpSocketInNetns(o.netnsFd, family, { raw: true, transparent: true, acceptTypes: [] }));
+      for (const family of [4, 6] as const)
+        fds.push(icmpSocketInNetns(o.netnsFd, family, { raw: true, transparent: true, acceptTypes: [] }));
     } catch (err) {
       for (const fd of fds) closeSync(fd);
       o.log.warn(`NAT: ICMP errors (unreachable, packet too big) are not passed on to peers: ${(err as Error).message}`);

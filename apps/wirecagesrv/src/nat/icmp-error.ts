@@ -42,8 +42,10 @@ export function isRelayableError(family: 4 | 6, type: number): boolean {
 
 /** The ICMP error a router sends when it cannot send a datagram on (connect or send failed with this errno); null for others. */
 export function errorForErrno(family: 4 | 6, errno: string): { type: number; code: number } | null {
-  if (errno === 'ENETUNREACH') return family === 4 ? { type: ICMP4_DEST_UNREACH, code: ICMP4_NET_UNREACH } : { type: ICMP6_DEST_UNREACH, code: ICMP6_NO_ROUTE };
-  if (errno === 'EHOSTUNREACH') return family === 4 ? { type: ICMP4_DEST_UNREACH, code: ICMP4_HOST_UNREACH } : { type: ICMP6_DEST_UNREACH, code: ICMP6_ADDR_UNREACH };
+  if (errno === 'ENETUNREACH')
+    return family === 4 ? { type: ICMP4_DEST_UNREACH, code: ICMP4_NET_UNREACH } : { type: ICMP6_DEST_UNREACH, code: ICMP6_NO_ROUTE };
+  if (errno === 'EHOSTUNREACH')
+    return family === 4 ? { type: ICMP4_DEST_UNREACH, code: ICMP4_HOST_UNREACH } : { type: ICMP6_DEST_UNREACH, code: ICMP6_ADDR_UNREACH };
   return null;
 }
 
@@ -58,7 +60,14 @@ export interface QuotedPacket {
 }
 
 /** A UDP datagram from `source`:`sourcePort` to `destination`:`destinationPort` with (the start of) `payload`. */
-export function quotedUdp(family: 4 | 6, source: string, sourcePort: number, destination: string, destinationPort: number, payload: Uint8Array): QuotedPacket {
+export function quotedUdp(
+  family: 4 | 6,
+  source: string,
+  sourcePort: number,
+  destination: string,
+  destinationPort: number,
+  payload: Uint8Array,
+): QuotedPacket {
   const transport = Buffer.alloc(UDP_HEADER + payload.length);
   transport.writeUInt16BE(sourcePort, 0);
   transport.writeUInt16BE(destinationPort, 2);
@@ -97,7 +106,8 @@ export function quotedBytes(q: QuotedPacket, room = MAX_ERROR[q.family] - IP_HEA
   const at = q.protocol === IPPROTO_UDP ? 6 : 2;
   if (q.transport.length >= at + 2) {
     // ICMPv4 has no pseudo-header; UDP and ICMPv6 sum the addresses, protocol and length first.
-    const pseudo = q.protocol === IPPROTO_ICMP ? 0 : sum16(whole, q.family === 4 ? 12 : 8, q.family === 4 ? 8 : 32, q.protocol + q.transport.length);
+    const pseudo =
+      q.protocol === IPPROTO_ICMP ? 0 : sum16(whole, q.family === 4 ? 12 : 8, q.family === 4 ? 8 : 32, q.protocol + q.transport.length);
     const sum = ~sum16(q.transport, 0, q.transport.length, pseudo) & 0xffff;
     // A UDP checksum that comes out 0 is sent as all ones (0 means "none" in IPv4).
     whole.writeUInt16BE(sum === 0 && q.protocol === IPPROTO_UDP ? 0xffff : sum, header + at);

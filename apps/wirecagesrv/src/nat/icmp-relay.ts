@@ -242,7 +242,9 @@ export class IcmpRelay {
         this.ctx.counters.icmpDropped++;
         continue;
       }
-      this.ctx.log.debug(`NAT icmp ${flow.peer} -> ${flow.destination}: ${e.error} (ICMP type ${e.type} code ${e.code} from ${e.offender ?? 'the host'})`);
+      this.ctx.log.debug(
+        `NAT icmp ${flow.peer} -> ${flow.destination}: ${e.error} (ICMP type ${e.type} code ${e.code} from ${e.offender ?? 'the host'})`,
+      );
       this.ctx.icmpErrors?.relay(this.quotedRequest(flow, sent.seq, sent.payload), e);
     }
     return n;

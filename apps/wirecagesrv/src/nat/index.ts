@@ -50,6 +50,7 @@ async function natReady(nat: Nat): Promise<string | null> {
   }
   const relays = nat.relaysDown();
   if (relays) return `the NAT: ${relays}`;
-  if (nat.mode === 'kernel' && (await tool('nft', ['list', 'table', 'inet', KERNEL_NFT_TABLE])).code !== 0) return 'the kernel NAT\'s nftables table is missing';
+  if (nat.mode === 'kernel' && (await tool('nft', ['list', 'table', 'inet', KERNEL_NFT_TABLE])).code !== 0)
+    return "the kernel NAT's nftables table is missing";
   return null;
 }

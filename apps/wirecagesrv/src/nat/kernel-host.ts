@@ -40,7 +40,7 @@ export interface ToolResult {
 export function tool(file: string, args: string[], input = ''): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(file, args, { env: { PATH, LC_ALL: 'C' }, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null;
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null;
       if (err !== null && code === null && typeof (err as NodeJS.ErrnoException).code === 'string') {
         const pkg = file === 'nft' ? 'nftables' : file === 'conntrack' ? 'conntrack' : 'iproute2';
         reject(new Error(`cannot run ${file}: ${err.message} (the kernel NAT needs ${pkg} installed)`));
@@ -152,7 +152,11 @@ export async function removeForwardRouting(): Promise<void> {
 /** The table's counters right now (synchronous: read when a log line asks for them). */
 export function listCountersSync(): string | null {
   try {
-    return execFileSync('nft', ['-j', 'list', 'counters', 'table', 'inet', KERNEL_NFT_TABLE], { env: { PATH, LC_ALL: 'C' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return execFileSync('nft', ['-j', 'list', 'counters', 'table', 'inet', KERNEL_NFT_TABLE], {
+      env: { PATH, LC_ALL: 'C' },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch {
     return null;
   }

@@ -32,7 +32,16 @@ export const FORWARD_MARK = 0x7763;
 export const FORWARD_ROUTE_TABLE = 0x7763;
 
 /** The named counters of the table, as the kernel NAT's NatCounters read them. */
-export const KERNEL_COUNTERS = ['tcp_flows', 'udp_flows', 'tcp_refused', 'other_refused', 'tcp_limited', 'other_limited', 'not_peer_flow', 'host_forward'] as const;
+export const KERNEL_COUNTERS = [
+  'tcp_flows',
+  'udp_flows',
+  'tcp_refused',
+  'other_refused',
+  'tcp_limited',
+  'other_limited',
+  'not_peer_flow',
+  'host_forward',
+] as const;
 /** The chain holding the host's own addresses (and their translations), rewritten when they change. */
 export const HOST_CHAIN = 'egress_host';
 export type KernelCounter = (typeof KERNEL_COUNTERS)[number];
@@ -70,7 +79,10 @@ function egressRules(policy: EgressPolicy): string[] {
 
 /** The host chain's rules: the host's addresses the policy refuses, as they are now. */
 function hostRules(policy: EgressPolicy): string[] {
-  return policy.prefixes().refused.filter((r) => r.reason === 'host').map((r) => `${daddr(r.cidr)} jump refuse comment "host"`);
+  return policy
+    .prefixes()
+    .refused.filter((r) => r.reason === 'host')
+    .map((r) => `${daddr(r.cidr)} jump refuse comment "host"`);
 }
 
 /** `nft -f` input that rewrites the host chain after the host's addresses changed (one transaction). */
@@ -92,7 +104,9 @@ export function egressChainUpdate(policy: EgressPolicy): string {
 /** Drops, for each family whose forwarding was off, what the host would now forward between its other interfaces. */
 function hostForwardRules(tun: string, before: { v4: boolean; v6: boolean }): string[] {
   const off = [before.v4 ? null : 'ipv4', before.v6 ? null : 'ipv6'].filter((f) => f !== null);
-  return off.map((f) => `meta nfproto ${f} iifname != ${tun} oifname != ${tun} counter name host_forward drop comment "forwarding was off before"`);
+  return off.map(
+    (f) => `meta nfproto ${f} iifname != ${tun} oifname != ${tun} counter name host_forward drop comment "forwarding was off before"`,
+  );
 }
 
 /**
@@ -178,7 +192,8 @@ export function parseCounters(json: string): Partial<Record<KernelCounter, numbe
   const items = (JSON.parse(json) as { nftables?: { counter?: { name: string; table: string; packets: number } }[] }).nftables ?? [];
   for (const item of items) {
     const c = item.counter;
-    if (c && c.table === KERNEL_NFT_TABLE && (KERNEL_COUNTERS as readonly string[]).includes(c.name)) out[c.name as KernelCounter] = c.packets;
+    if (c && c.table === KERNEL_NFT_TABLE && (KERNEL_COUNTERS as readonly string[]).includes(c.name))
+      out[c.name as KernelCounter] = c.packets;
   }
   return out;
 }

@@ -24,7 +24,14 @@ import {
   type Forwarding,
 } from './kernel-host.js';
 import { HostAddressWatcher } from './host-addresses.js';
-import { KERNEL_NFT_TABLE, egressChainUpdate, hostChainUpdate, kernelRuleset, parseCounters, type KernelRuleOptions } from './kernel-rules.js';
+import {
+  KERNEL_NFT_TABLE,
+  egressChainUpdate,
+  hostChainUpdate,
+  kernelRuleset,
+  parseCounters,
+  type KernelRuleOptions,
+} from './kernel-rules.js';
 import { NAT_TUN_NAME } from './namespace.js';
 import { EgressPolicy } from './policy.js';
 import type { Nat, NatLiveOptions, NatReconfigured, NatStartOptions } from './types.js';
@@ -56,7 +63,10 @@ async function undo(u: Undo, log: Logger): Promise<void> {
     log.info(dns.summary());
     await attempt('stop the DNS forwarder', () => dns.close());
   }
-  if (table) await attempt(`remove the nftables table inet ${KERNEL_NFT_TABLE}`, () => toolOrThrow('nft', ['delete', 'table', 'inet', KERNEL_NFT_TABLE]));
+  if (table)
+    await attempt(`remove the nftables table inet ${KERNEL_NFT_TABLE}`, () =>
+      toolOrThrow('nft', ['delete', 'table', 'inet', KERNEL_NFT_TABLE]),
+    );
   if (routing) await attempt('remove the forward routing', () => removeForwardRouting());
   if (forwarding) await attempt('restore forwarding', () => writeForwarding(forwarding));
   tun?.close();
@@ -183,7 +193,12 @@ function ruleOptions(o: NatStartOptions, tunName: string, policy: EgressPolicy, 
 
 /** A reload of the kernel NAT: the egress chain rewritten in one nft transaction; the flow limits stay. */
 function kernelReconfigure(policy: EgressPolicy, start: NatLiveOptions): (n: NatLiveOptions) => Promise<NatReconfigured> {
-  let current: NatLiveOptions = { allowLan: start.allowLan, allowDest: [...start.allowDest], maxFlows: start.maxFlows, maxFlowsPerPeer: start.maxFlowsPerPeer };
+  let current: NatLiveOptions = {
+    allowLan: start.allowLan,
+    allowDest: [...start.allowDest],
+    maxFlows: start.maxFlows,
+    maxFlowsPerPeer: start.maxFlowsPerPeer,
+  };
   return async (n) => {
     const notes: string[] = [];
     // `ct count` lives in the set elements made at start, each with the limit of then; a new limit

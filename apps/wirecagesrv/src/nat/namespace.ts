@@ -61,7 +61,14 @@ export class NatNamespace {
 
   /** Installs the nftables table once the transparent listeners have their ports. */
   async steer(ports: { tcp: number; udp: number; echo?: boolean }): Promise<void> {
-    const rules = natRuleset({ tunName: this.tun.name, gateway4: this.gateways.v4, gateway6: this.gateways.v6, tcpPort: ports.tcp, udpPort: ports.udp, steerEcho: ports.echo });
+    const rules = natRuleset({
+      tunName: this.tun.name,
+      gateway4: this.gateways.v4,
+      gateway6: this.gateways.v6,
+      tcpPort: ports.tcp,
+      udpPort: ports.udp,
+      steerEcho: ports.echo,
+    });
     await runInNetns(this.netnsFd, 'nft', ['-f', '/dev/stdin'], rules);
   }
 

@@ -135,11 +135,7 @@ export class EgressPolicy {
    */
   reconfigure(opts: Pick<EgressPolicyOptions, 'allowLan' | 'allowDest'>): void {
     const allowed = (opts.allowDest ?? []).flatMap((text) => withTranslations(parseAllowDest(text)));
-    this.fixed = [
-      ...this.serverPools.map((p) => range(p, 'server-pool')),
-      ...ALWAYS,
-      ...(opts.allowLan ? [] : LAN),
-    ].flatMap(translated);
+    this.fixed = [...this.serverPools.map((p) => range(p, 'server-pool')), ...ALWAYS, ...(opts.allowLan ? [] : LAN)].flatMap(translated);
     this.allowed = allowed;
   }
 
@@ -174,6 +170,8 @@ export function parseAllowDest(text: string): Cidr {
   try {
     return parseCidr(text.trim());
   } catch (err) {
-    throw new Error(`--allow-dest "${text}" is not an address or CIDR such as 192.168.1.0/24 or fd00::/64: ${(err as Error).message}`, { cause: err });
+    throw new Error(`--allow-dest "${text}" is not an address or CIDR such as 192.168.1.0/24 or fd00::/64: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

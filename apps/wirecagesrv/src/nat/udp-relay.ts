@@ -157,7 +157,15 @@ export class UdpRelay {
   }
 
   /** `first` is the datagram that opens the flow, quoted in an unreachable when no route leads to `dest`. */
-  private startFlow(key: string, family: 4 | 6, source: string, sourcePort: number, dest: string, destPort: number, first: Buffer): Flow | null {
+  private startFlow(
+    key: string,
+    family: 4 | 6,
+    source: string,
+    sourcePort: number,
+    dest: string,
+    destPort: number,
+    first: Buffer,
+  ): Flow | null {
     const ctx = this.ctx;
     const name = `${where(source, sourcePort)} -> ${where(dest, destPort)}`;
     if (!admitFlow(this.ctx, 'udp', name, source, dest)) return null;
@@ -198,7 +206,13 @@ export class UdpRelay {
    * socket connected to `dest`. Null (nothing left open) when either fails; with no route to `dest`
    * the peer gets the unreachable a router would send, quoting `quoted()`.
    */
-  private openSockets(name: string, family: 4 | 6, dest: string, destPort: number, quoted: () => QuotedPacket): { reply: dgram.Socket; host: number } | null {
+  private openSockets(
+    name: string,
+    family: 4 | 6,
+    dest: string,
+    destPort: number,
+    quoted: () => QuotedPacket,
+  ): { reply: dgram.Socket; host: number } | null {
     const ctx = this.ctx;
     let reply: dgram.Socket;
     let host: number;
@@ -265,7 +279,10 @@ export class UdpRelay {
       }
       if (e === null) break;
       this.ctx.log.debug(`NAT udp ${flow.name}: ${e.error} (ICMP type ${e.type} code ${e.code} from ${e.offender ?? 'the host'})`);
-      this.ctx.icmpErrors?.relay(quotedUdp(flow.family, flow.source, flow.sourcePort, flow.dest, flow.destPort, this.buffer.subarray(0, e.length)), e);
+      this.ctx.icmpErrors?.relay(
+        quotedUdp(flow.family, flow.source, flow.sourcePort, flow.dest, flow.destPort, this.buffer.subarray(0, e.length)),
+        e,
+      );
     }
     return n;
   }

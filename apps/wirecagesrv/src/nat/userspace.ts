@@ -23,14 +23,22 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
   const stack = new CleanupStack();
   const opened = <T>(thing: T, close: (t: T) => void | Promise<void>): T => (stack.push(() => close(thing)), thing);
   try {
-    const ns = opened(await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6, offload: o.offload }), (n) => n.close());
-    if (ns.forwardingNotOff) log.warn(`cannot switch forwarding off in the NAT namespace (its forward chain drops everything all the same): ${ns.forwardingNotOff}`);
+    const ns = opened(await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6, offload: o.offload }), (n) =>
+      n.close(),
+    );
+    if (ns.forwardingNotOff)
+      log.warn(
+        `cannot switch forwarding off in the NAT namespace (its forward chain drops everything all the same): ${ns.forwardingNotOff}`,
+      );
     const counters = newCounters();
     const limits = new FlowLimits(o.maxFlows, o.maxFlowsPerPeer);
     const [gateway4, gateway6] = [o.gateway4, o.gateway6].map((g) => g.split('/')[0]!) as [string, string];
     const policy = new EgressPolicy({ allowLan: o.allowLan, allowDest: o.allowDest, serverPools: o.serverPools });
     // The relays connect from the host: its own addresses are refused (stage 2 runs in the host's network namespace).
-    opened(HostAddressWatcher.start((addresses) => policy.setHostAddresses(addresses), log), (h) => h.close());
+    opened(
+      HostAddressWatcher.start((addresses) => policy.setHostAddresses(addresses), log),
+      (h) => h.close(),
+    );
     const icmpErrors = opened(IcmpErrorSender.open({ netnsFd: ns.netnsFd, gateway4, gateway6, counters, log }), (e) => e?.close());
     const ctx: RelayContext = { netnsFd: ns.netnsFd, policy, limits, counters, log, icmpErrors };
     const tcp = opened(await TcpRelay.listen(ctx), (t) => t.close());
@@ -53,7 +61,10 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
       reconfigure(n) {
         policy.reconfigure(n);
         limits.setLimits(n.maxFlows, n.maxFlowsPerPeer);
-        return Promise.resolve({ applied: { allowLan: n.allowLan, allowDest: [...n.allowDest], maxFlows: n.maxFlows, maxFlowsPerPeer: n.maxFlowsPerPeer }, notes: [] });
+        return Promise.resolve({
+          applied: { allowLan: n.allowLan, allowDest: [...n.allowDest], maxFlows: n.maxFlows, maxFlowsPerPeer: n.maxFlowsPerPeer },
+          notes: [],
+        });
       },
       relaysDown: () => tcp.down() ?? udp.down() ?? dns.down(),
       closeFlowsFrom(addresses) {

@@ -45,7 +45,7 @@ export function fixRegistryModes(path: string): string[] {
     const was = mode.toString(8).padStart(4, '0');
     try {
       chmodSync(file, REGISTRY_FILE_MODE);
-      notes.push(`${file} had mode ${was}${mode & 0o077 ? ' (others could read peers\' endpoints)' : ''}; set it to 0600`);
+      notes.push(`${file} had mode ${was}${mode & 0o077 ? " (others could read peers' endpoints)" : ''}; set it to 0600`);
     } catch (err) {
       notes.push(`${file} has mode ${was} and cannot be set to 0600: ${(err as Error).message}`);
     }

@@ -35,7 +35,13 @@ interface ForwardRow {
 }
 
 function toRecord(r: ForwardRow): ForwardRecord {
-  return { protocol: r.protocol, publicPort: r.public_port, targetPort: r.target_port, peerPublicKey: r.peer_public_key, createdAt: new Date(r.created_at) };
+  return {
+    protocol: r.protocol,
+    publicPort: r.public_port,
+    targetPort: r.target_port,
+    peerPublicKey: r.peer_public_key,
+    createdAt: new Date(r.created_at),
+  };
 }
 
 export class ForwardStore {

@@ -10,7 +10,8 @@ import { RegistryError } from './errors.js';
 import { createPrivateFile, fixRegistryModes } from './file-mode.js';
 import { APPLICATION_ID, migrate } from './migrations.js';
 
-const LEAVE_IT = 'It was left untouched: restore it from a backup, or move it away to start an empty registry (every peer then registers anew).';
+const LEAVE_IT =
+  'It was left untouched: restore it from a backup, or move it away to start an empty registry (every peer then registers anew).';
 
 /** Opens, checks and migrates the registry; `note` hears of file modes it had to fix. */
 export function openDatabase(path: string, note: (message: string) => void = () => {}): Database.Database {

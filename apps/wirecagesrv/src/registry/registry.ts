@@ -120,7 +120,9 @@ export class Registry {
                 WHERE p.host_index + 1 <= @last
                   AND NOT EXISTS (SELECT 1 FROM peers q WHERE q.host_index = p.host_index + 1))
         END AS idx`),
-      insert: db.prepare('INSERT INTO peers (public_key, host_index, address4, address6, created_at, lease_expires) VALUES (?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare(
+        'INSERT INTO peers (public_key, host_index, address4, address6, created_at, lease_expires) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       remove: db.prepare('DELETE FROM peers WHERE public_key = ?'),
       renew: db.prepare('UPDATE peers SET lease_expires = ? WHERE public_key = ?'),
       // The handshake's own record carries the renewal (no write of its own), and the lease moves
@@ -140,14 +142,16 @@ export class Registry {
       throw new RegistryError(`--max-peers must be a whole number of at least 1, not ${opts.maxPeers}`);
     }
     const leaseMs = opts.leaseMs ?? parseLease(DEFAULT_LEASE);
-    if (!Number.isInteger(leaseMs) || leaseMs < 1) throw new RegistryError(`the lease must be a positive whole number of ms, not ${opts.leaseMs}`);
+    if (!Number.isInteger(leaseMs) || leaseMs < 1)
+      throw new RegistryError(`the lease must be a positive whole number of ms, not ${opts.leaseMs}`);
     const log = opts.logger ?? silentLogger;
     const db = openDatabase(opts.path, (m) => log.warn(m));
     try {
       const pool = resolvePool(db, opts);
       // Peers registered before leases existed get a whole lease from now, not an instant expiry.
       const granted = db.prepare('UPDATE peers SET lease_expires = ? WHERE lease_expires IS NULL').run(Date.now() + leaseMs).changes;
-      if (granted > 0) log.info(`${granted} peer(s) registered before leases get one until ${new Date(Date.now() + leaseMs).toISOString()}`);
+      if (granted > 0)
+        log.info(`${granted} peer(s) registered before leases get one until ${new Date(Date.now() + leaseMs).toISOString()}`);
       return new Registry(opts.path, db, pool, opts.maxPeers, leaseMs);
     } catch (err) {
       db.close();
@@ -176,7 +180,16 @@ export class Registry {
         const a6 = this.pool.address6(idx);
         this.stmt.insert.run(publicKey, idx, a4, a6, now, leaseExpires);
         return {
-          peer: { publicKey, hostIndex: idx, address4: a4, address6: a6, createdAt: new Date(now), lastSeen: null, lastEndpoint: null, leaseExpires: new Date(leaseExpires) },
+          peer: {
+            publicKey,
+            hostIndex: idx,
+            address4: a4,
+            address6: a6,
+            createdAt: new Date(now),
+            lastSeen: null,
+            lastEndpoint: null,
+            leaseExpires: new Date(leaseExpires),
+          },
           created: true,
         };
       })

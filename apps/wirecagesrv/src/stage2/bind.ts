@@ -12,7 +12,13 @@ export interface BoundSockets {
   udp6: number | null;
 }
 
-function bound(family: 4 | 6, type: 'tcp' | 'udp', host: string, port: number, opts: { ipv6Only?: boolean; reuseAddr?: boolean } = {}): number {
+function bound(
+  family: 4 | 6,
+  type: 'tcp' | 'udp',
+  host: string,
+  port: number,
+  opts: { ipv6Only?: boolean; reuseAddr?: boolean } = {},
+): number {
   const fd = socketInNetns(null, family, type, opts);
   try {
     bindSocket(fd, host, port);

@@ -13,7 +13,6 @@ import { startServer, type RunningServer, type ServerConfig } from '../server.js
 import { configureNotify, notify, notifyStopping, startWatchdog } from '../sd-notify.js';
 import { EXIT_FAILED, type ServerSpec } from './spec.js';
 
-
 async function main(): Promise<number> {
   const spec = readSpec<ServerSpec>();
   // Its level changes on reload when a settings file gives one.
@@ -85,7 +84,11 @@ function serverConfig(spec: ServerSpec, privateKey: Buffer, log: SwitchableLogge
     trustedProxies: spec.trustedProxies,
     leaseMs: spec.leaseMs,
     logger: log,
-    settingsFile: spec.settings && { file: spec.settings.file, read: () => readLiveSettings(spec.settings!, startSettings(spec)), logger: log },
+    settingsFile: spec.settings && {
+      file: spec.settings.file,
+      read: () => readLiveSettings(spec.settings!, startSettings(spec)),
+      logger: log,
+    },
   };
 }
 
@@ -93,20 +96,31 @@ function serverConfig(spec: ServerSpec, privateKey: Buffer, log: SwitchableLogge
 function startSettings(spec: ServerSpec): LiveSettings {
   const n = spec.nat;
   const logLevel = spec.logLevel as ServerLogLevel;
-  return { allowLan: n.allowLan, allowDest: n.allowDest, logLevel, maxFlows: n.maxFlows, maxFlowsPerPeer: n.maxFlowsPerPeer, registerRate: spec.registerRate ?? DEFAULT_REGISTER_RATE };
+  return {
+    allowLan: n.allowLan,
+    allowDest: n.allowDest,
+    logLevel,
+    maxFlows: n.maxFlows,
+    maxFlowsPerPeer: n.maxFlowsPerPeer,
+    registerRate: spec.registerRate ?? DEFAULT_REGISTER_RATE,
+  };
 }
 
 function logStarted(server: RunningServer, spec: ServerSpec, log: Logger): void {
   const pool = server.registry.pool;
   const scheme = server.api.tls ? 'https' : 'http';
   log.info(`public key ${server.publicKey}`);
-  log.info(`registry ${spec.statePath}: ${server.registry.count()} peer(s), pools ${pool.subnet4.text} and ${pool.subnet6.text}, server ${pool.server4} and ${pool.server6}`);
+  log.info(
+    `registry ${spec.statePath}: ${server.registry.count()} peer(s), pools ${pool.subnet4.text} and ${pool.subnet6.text}, server ${pool.server4} and ${pool.server6}`,
+  );
   log.info(`WireGuard on udp ${formatListen(spec.wgListen)} (port ${server.udp.port}), clients told ${spec.wgEndpoint}`);
   const at = server.api.address;
   log.info(`API on ${scheme}://${typeof at === 'string' ? at : formatListen({ host: at.address, port: at.port })}`);
   if (server.nat) {
     const allowed = [spec.nat.allowLan ? 'private ranges' : '', ...spec.nat.allowDest].filter((s) => s !== '');
-    log.info(`NAT ${server.nat.mode}: egress policy refuses loopback, link-local, multicast${spec.nat.allowLan ? '' : ', private ranges'} and the pools${allowed.length ? `; allowed: ${allowed.join(', ')}` : ''}`);
+    log.info(
+      `NAT ${server.nat.mode}: egress policy refuses loopback, link-local, multicast${spec.nat.allowLan ? '' : ', private ranges'} and the pools${allowed.length ? `; allowed: ${allowed.join(', ')}` : ''}`,
+    );
   }
 }
 

@@ -46,7 +46,9 @@ function wgEndpointOf(given: string | undefined, wgListen: ListenAddress): strin
   const wildcard = wgListen.host === '0.0.0.0' || wgListen.host === '::';
   const wgEndpoint = given ?? (wildcard ? undefined : formatListen(wgListen));
   if (wgEndpoint === undefined) {
-    return usage(`--wg-endpoint (${envName('wg-endpoint')}) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820`);
+    return usage(
+      `--wg-endpoint (${envName('wg-endpoint')}) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820`,
+    );
   }
   try {
     // Clients parse it as a wg-quick Endpoint: held to the same rule here, before anyone registers.

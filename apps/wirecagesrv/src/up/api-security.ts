@@ -16,10 +16,15 @@ export interface ApiSecurityFlags {
   lease: string;
 }
 
-export function apiSecurity(flags: ApiSecurityFlags, apiListen: ListenAddress, log: Logger): { tls: TlsFiles | undefined; leaseMs: number; trustedProxies: string[] } {
+export function apiSecurity(
+  flags: ApiSecurityFlags,
+  apiListen: ListenAddress,
+  log: Logger,
+): { tls: TlsFiles | undefined; leaseMs: number; trustedProxies: string[] } {
   // Usage errors (exit 2): checked before any socket is bound.
   // Absolute: a reload reads them again, from wherever stage 2 then runs.
-  const tls = flags['tls-cert'] && flags['tls-key'] ? { certFile: resolve(flags['tls-cert']), keyFile: resolve(flags['tls-key']) } : undefined;
+  const tls =
+    flags['tls-cert'] && flags['tls-key'] ? { certFile: resolve(flags['tls-cert']), keyFile: resolve(flags['tls-key']) } : undefined;
   const plain = plainHttpRefusal(apiListen, tls !== undefined, flags['insecure-http']);
   if (plain) usage(plain);
   let leaseMs: number, trustedProxies: string[];
@@ -31,7 +36,9 @@ export function apiSecurity(flags: ApiSecurityFlags, apiListen: ListenAddress, l
     return usage((err as Error).message);
   }
   if (!tls && !isLoopback(apiListen.host)) {
-    log.warn(`--insecure-http: the API on http://${formatListen(apiListen)} is plain HTTP: registration tokens travel in clear, and so does the answer that tells clients which server key to trust`);
+    log.warn(
+      `--insecure-http: the API on http://${formatListen(apiListen)} is plain HTTP: registration tokens travel in clear, and so does the answer that tells clients which server key to trust`,
+    );
   }
   return { tls, leaseMs, trustedProxies };
 }

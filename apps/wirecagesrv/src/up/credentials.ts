@@ -19,7 +19,10 @@ export type CredentialFileFlag = (typeof CREDENTIALS)[keyof typeof CREDENTIALS][
  * The file flags to fill in from $CREDENTIALS_DIRECTORY: for each credential file present there
  * whose secret none of `given` (flag names with a value, from argv or the environment) supplies.
  */
-export function credentialFiles(given: (flag: string) => boolean, dir = process.env.CREDENTIALS_DIRECTORY): Partial<Record<CredentialFileFlag, string>> {
+export function credentialFiles(
+  given: (flag: string) => boolean,
+  dir = process.env.CREDENTIALS_DIRECTORY,
+): Partial<Record<CredentialFileFlag, string>> {
   const out: Partial<Record<CredentialFileFlag, string>> = {};
   if (!dir) return out;
   for (const [name, c] of Object.entries(CREDENTIALS)) {

@@ -2,7 +2,15 @@
 // server.key next to the state file, generated there on the first start.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { generatePrivateKey, keyToBase64, parseKeyBase64, readKeyFile, SecretFileError, writeSecretFileAtomic, type Logger } from '@wirecage/wg-engine';
+import {
+  generatePrivateKey,
+  keyToBase64,
+  parseKeyBase64,
+  readKeyFile,
+  SecretFileError,
+  writeSecretFileAtomic,
+  type Logger,
+} from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { usage } from '../api/admin-client.js';
 import { envName } from '../env.js';

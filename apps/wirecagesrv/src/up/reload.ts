@@ -41,7 +41,8 @@ export interface SettingsReload {
   log: SwitchableLogger;
 }
 
-const RESTART_ONLY = 'listen addresses, pools, --nat, --max-peers, --workers, --mtu, --lease, --dns, --dns-upstream, the forward ports, --trusted-proxy, --drain-timeout, --log-format and the server key';
+const RESTART_ONLY =
+  'listen addresses, pools, --nat, --max-peers, --workers, --mtu, --lease, --dns, --dns-upstream, the forward ports, --trusted-proxy, --drain-timeout, --log-format and the server key';
 const LIVE = '--allow-dest, --allow-lan, --max-flows, --max-flows-per-peer, --register-rate and --log-level';
 
 export const NOT_RELOADED = [
@@ -50,7 +51,9 @@ export const NOT_RELOADED = [
 
 /** The not-reloaded sentences of a server with a settings file. */
 function notReloadedWith(file: string): string[] {
-  return [`flags and environment variables are read at start only, and pin the settings they give; ${file} is read again: its ${LIVE} apply now, ${RESTART_ONLY} need a restart`];
+  return [
+    `flags and environment variables are read at start only, and pin the settings they give; ${file} is read again: its ${LIVE} apply now, ${RESTART_ONLY} need a restart`,
+  ];
 }
 
 /**
@@ -87,7 +90,8 @@ export function reloader(o: {
         try {
           o.api.reloadTls(o.sources.tls);
         } catch (err) {
-          if (nat.undo) await nat.undo().catch((e: Error) => o.log.error(`reload: cannot put the NAT's previous settings back: ${e.message}`));
+          if (nat.undo)
+            await nat.undo().catch((e: Error) => o.log.error(`reload: cannot put the NAT's previous settings back: ${e.message}`));
           throw new ReloadError((err as Error).message);
         }
       }
@@ -102,7 +106,9 @@ export function reloader(o: {
       served = next;
       live = nextLive;
       const notReloaded = [...(file ? notReloadedWith(file.file) : NOT_RELOADED), ...read.notes, ...nat.notes];
-      o.log.info(`reloaded (${trigger}): ${reloaded.length ? reloaded.join(', ') : 'nothing to re-read'}${changed.length ? `; changed: ${changed.join(', ')}` : ''}`);
+      o.log.info(
+        `reloaded (${trigger}): ${reloaded.length ? reloaded.join(', ') : 'nothing to re-read'}${changed.length ? `; changed: ${changed.join(', ')}` : ''}`,
+      );
       o.log.debug(`settings in force: ${JSON.stringify(live)}`);
       for (const n of notReloaded) o.log.info(`not reloaded: ${n}`);
       return { status: 'reloaded', reloaded, changed, not_reloaded: notReloaded };
@@ -135,8 +141,14 @@ async function reconfigureNat(
   live: LiveSettings,
 ): Promise<{ live: LiveSettings; notes: string[]; undo?: () => Promise<unknown> }> {
   const nat = file?.nat;
-  const natPart = (s: LiveSettings) => ({ allowLan: s.allowLan, allowDest: s.allowDest, maxFlows: s.maxFlows, maxFlowsPerPeer: s.maxFlowsPerPeer });
-  if (!nat || JSON.stringify(natPart(next)) === JSON.stringify(natPart(live))) return { live: nat ? next : { ...next, ...natPart(live) }, notes: [] };
+  const natPart = (s: LiveSettings) => ({
+    allowLan: s.allowLan,
+    allowDest: s.allowDest,
+    maxFlows: s.maxFlows,
+    maxFlowsPerPeer: s.maxFlowsPerPeer,
+  });
+  if (!nat || JSON.stringify(natPart(next)) === JSON.stringify(natPart(live)))
+    return { live: nat ? next : { ...next, ...natPart(live) }, notes: [] };
   let r;
   try {
     r = await nat.reconfigure(natPart(next));

@@ -14,7 +14,8 @@ export interface SecretFlag {
 
 /** The secret, trimmed when read from its file; undefined when given neither way. */
 export function readSecretFlag(s: SecretFlag, value: string | undefined, file: string | undefined): string | undefined {
-  if (value !== undefined && file) usage(`give the ${s.what} once: --${s.flag} (${envName(s.flag)}) or --${s.flag}-file (${envName(`${s.flag}-file`)}), not both`);
+  if (value !== undefined && file)
+    usage(`give the ${s.what} once: --${s.flag} (${envName(s.flag)}) or --${s.flag}-file (${envName(`${s.flag}-file`)}), not both`);
   if (!file) return value;
   try {
     return readSecretFile(file, s.what);

@@ -15,7 +15,10 @@ export interface TokenFlags {
 
 export function readTokens(flags: TokenFlags, log: Logger): { authToken: string; adminToken: string | undefined } {
   const authToken = readSecretFlag({ what: 'token', flag: 'auth-token' }, flags['auth-token'], flags['auth-token-file']);
-  if (authToken === undefined) usage(`a registration token is required: --auth-token-file FILE (or ${envName('auth-token-file')}), ${envName('auth-token')}, or the credential auth-token`);
+  if (authToken === undefined)
+    usage(
+      `a registration token is required: --auth-token-file FILE (or ${envName('auth-token-file')}), ${envName('auth-token')}, or the credential auth-token`,
+    );
   const adminToken = readSecretFlag({ what: 'admin token', flag: 'admin-token' }, flags['admin-token'], flags['admin-token-file']);
   const wrong = tokenRefusal(authToken, adminToken);
   if (wrong) fail(wrong);
@@ -26,7 +29,9 @@ export function readTokens(flags: TokenFlags, log: Logger): { authToken: string;
 /** Why the tokens cannot serve, or null: the rules a start and a reload hold them to. */
 export function tokenRefusal(authToken: string, adminToken: string | undefined): string | null {
   if (authToken.length === 0) return 'the registration token is empty';
-  if (adminToken !== undefined && adminToken.length < 16) return 'the admin token must be at least 16 characters: it manages every port forward';
-  if (adminToken !== undefined && adminToken === authToken) return 'the admin token must differ from the registration token, which every client holds';
+  if (adminToken !== undefined && adminToken.length < 16)
+    return 'the admin token must be at least 16 characters: it manages every port forward';
+  if (adminToken !== undefined && adminToken === authToken)
+    return 'the admin token must differ from the registration token, which every client holds';
   return null;
 }

@@ -4,7 +4,20 @@
 // (a profile the parser rejects would also break apparmor.service at boot).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fchmodSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { profileFile } from './profile.js';
 import { WirecageError } from '../errors.js';
@@ -71,7 +84,9 @@ export function findParser(path: string): string {
       // not here
     }
   }
-  throw new SetupError('apparmor_parser is not on PATH: install the apparmor package (it is in /usr/sbin, which sudo puts on PATH); nothing written');
+  throw new SetupError(
+    'apparmor_parser is not on PATH: install the apparmor package (it is in /usr/sbin, which sudo puts on PATH); nothing written',
+  );
 }
 
 export interface InstallResult {
@@ -86,7 +101,8 @@ export interface InstallResult {
 /** Writes `profile` to apparmorDir/wirecage-userns (0644, atomically) and loads it; on failure restores what was there. */
 export function installProfile(profile: string, sys: AppArmorSystem, parser: string): InstallResult {
   const file = profileFile(sys.apparmorDir);
-  if (!existsSync(sys.apparmorDir)) throw new SetupError(`${sys.apparmorDir} does not exist: is the apparmor package installed? nothing written`);
+  if (!existsSync(sys.apparmorDir))
+    throw new SetupError(`${sys.apparmorDir} does not exist: is the apparmor package installed? nothing written`);
   const before = readIfExists(file);
   writeAtomic(file, profile);
   const load = spawnSync(parser, ['-r', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });

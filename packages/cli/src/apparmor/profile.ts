@@ -24,7 +24,8 @@ const PLAIN = /^[A-Za-z0-9/._+-]+$/;
 export function attachmentPath(path: string): string {
   if (!path.startsWith('/')) throw new ProfilePathError(`AppArmor attaches to absolute paths only, not ${JSON.stringify(path)}`);
   // eslint-disable-next-line no-control-regex -- control characters are what it looks for
-  if (/[\x00-\x1f\x7f]/.test(path)) throw new ProfilePathError(`AppArmor cannot name a path with control characters: ${JSON.stringify(path)}`);
+  if (/[\x00-\x1f\x7f]/.test(path))
+    throw new ProfilePathError(`AppArmor cannot name a path with control characters: ${JSON.stringify(path)}`);
   if (PLAIN.test(path)) return path;
   return `"${path.replace(/[\\"*?[\]{}^@,]/g, (c) => `\\${c}`)}"`;
 }

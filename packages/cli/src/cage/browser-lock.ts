@@ -58,7 +58,11 @@ const CHROMIUM_DIRS: [RegExp, string][] = [
  * exists) and, since Firefox 147, the XDG one under the config home.
  */
 const FIREFOX_DIRS: [RegExp, string, string][] = [
-  [/^(firefox|firefox-esr|firefox-bin|firefox-beta|firefox-nightly|firefox-devedition|firefox-developer-edition|iceweasel)$/, '.mozilla/firefox', 'mozilla/firefox'],
+  [
+    /^(firefox|firefox-esr|firefox-bin|firefox-beta|firefox-nightly|firefox-devedition|firefox-developer-edition|iceweasel)$/,
+    '.mozilla/firefox',
+    'mozilla/firefox',
+  ],
   [/^librewolf$/, '.librewolf', 'librewolf/librewolf'],
   [/^waterfox$/, '.waterfox', 'waterfox/waterfox'],
   [/^icecat$/, '.mozilla/icecat', 'mozilla/icecat'],

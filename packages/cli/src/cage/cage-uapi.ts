@@ -11,7 +11,9 @@ export async function readCageUapi(cage: CageEntry): Promise<ShowInterface> {
   try {
     text = await uapiRequest(cage.socket, 'get=1\n\n');
   } catch (err) {
-    throw new WirecageError(`cannot read cage ${cage.tun} (pid ${cage.pid}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new WirecageError(
+      `cannot read cage ${cage.tun} (pid ${cage.pid}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   return parseUapiShow(text);
 }

@@ -85,7 +85,11 @@ export async function serveControl(path: string, handlers: ControlHandlers): Pro
     socket.on('error', () => {});
     const uid = peerUid(socket, peerCredentials);
     if (uid !== owner) {
-      reply(socket, { ok: false, error: `refused: only the user who started this cage may join or stop it (you are uid ${uid ?? '?'} here)` }, true);
+      reply(
+        socket,
+        { ok: false, error: `refused: only the user who started this cage may join or stop it (you are uid ${uid ?? '?'} here)` },
+        true,
+      );
       return;
     }
     onRequestLine(socket, (line) => handleRequest(socket, line, handlers));
@@ -164,7 +168,11 @@ function handleRequest(socket: Socket, line: string, handlers: ControlHandlers):
 }
 
 /** A request from `wirecage exec` or `stop`: the reply and the still open connection (and its fd). */
-export async function controlRequest(path: string, name: string, req: ControlRequest): Promise<{ reply: ControlReply; socket: Socket; fd: number }> {
+export async function controlRequest(
+  path: string,
+  name: string,
+  req: ControlRequest,
+): Promise<{ reply: ControlReply; socket: Socket; fd: number }> {
   const socket = createConnection(path);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -174,7 +182,8 @@ export async function controlRequest(path: string, name: string, req: ControlReq
   } catch (err) {
     socket.destroy();
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') throw new WirecageError(`no cage named ${name} is running (wirecage ps lists the cages)`);
+    if (code === 'ENOENT' || code === 'ECONNREFUSED')
+      throw new WirecageError(`no cage named ${name} is running (wirecage ps lists the cages)`);
     throw new WirecageError(`cannot reach the cage ${name} at ${path}: ${code ?? (err as Error).message}`);
   }
   socket.write(`${JSON.stringify(req)}\n`);

@@ -101,7 +101,13 @@ export function parseDnsAnswer(msg: NlMessage): DnsAnswer | undefined {
   try {
     const q = readName(m, 12);
     const qtype = m.readUInt16BE(q.end);
-    const answer: DnsAnswer = { server: udp.server, name: q.name, type: TYPES[qtype] ?? `TYPE${qtype}`, rcode: RCODES[flags & 0x0f] ?? `RCODE${flags & 0x0f}`, addresses: [] };
+    const answer: DnsAnswer = {
+      server: udp.server,
+      name: q.name,
+      type: TYPES[qtype] ?? `TYPE${qtype}`,
+      rcode: RCODES[flags & 0x0f] ?? `RCODE${flags & 0x0f}`,
+      addresses: [],
+    };
     let at = q.end + 4;
     for (let i = m.readUInt16BE(6); i > 0; i--) {
       const rr = readName(m, at);

@@ -6,7 +6,21 @@
 // byte counts. Made over nfnetlink as the namespace's root (stage 2), so the
 // `nft` binary is not needed and the host's netfilter is never touched.
 import { NetnsError, NfnlSocket, writeNetnsSysctl } from '@wirecage/netns';
-import { NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, be32, messages, nest, nfMessage, str, type Attr, type NlMessage } from './flow-log-netlink.js';
+import {
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLM_F_ACK,
+  NLM_F_APPEND,
+  NLM_F_CREATE,
+  NLM_F_REQUEST,
+  be32,
+  messages,
+  nest,
+  nfMessage,
+  str,
+  type Attr,
+  type NlMessage,
+} from './flow-log-netlink.js';
 import { DNS_LOG_GROUP, bindDnsLog } from './flow-log-dns.js';
 import { dumpRequest } from './flow-log-conntrack.js';
 import { WirecageError } from '../errors.js';
@@ -35,23 +49,40 @@ const nft = (msg: number) => (NFNL_SUBSYS_NFTABLES << 8) | msg;
  */
 function flowLogRuleset(seq: number): { batch: Buffer; acked: number[] } {
   const ack = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK;
-  const expr = (name: string, data: Attr[]) => nest(1 /* NFTA_LIST_ELEM */, [str(1 /* NFTA_EXPR_NAME */, name), nest(2 /* NFTA_EXPR_DATA */, data)]);
+  const expr = (name: string, data: Attr[]) =>
+    nest(1 /* NFTA_LIST_ELEM */, [str(1 /* NFTA_EXPR_NAME */, name), nest(2 /* NFTA_EXPR_DATA */, data)]);
   const cmpEq = (bytes: number[]) =>
-    expr('cmp', [be32(1 /* SREG */, NFT_REG_1), be32(2 /* OP */, 0 /* NFT_CMP_EQ */), nest(3 /* DATA */, [{ type: 1 /* NFTA_DATA_VALUE */, value: Buffer.from(bytes) }])]);
+    expr('cmp', [
+      be32(1 /* SREG */, NFT_REG_1),
+      be32(2 /* OP */, 0 /* NFT_CMP_EQ */),
+      nest(3 /* DATA */, [{ type: 1 /* NFTA_DATA_VALUE */, value: Buffer.from(bytes) }]),
+    ]);
   const ctState = expr('ct', [be32(1 /* NFTA_CT_DREG */, NFT_REG_1), be32(2 /* NFTA_CT_KEY */, 0 /* NFT_CT_STATE */)]);
   const udpSport53 = [
     expr('meta', [be32(1 /* NFTA_META_DREG */, NFT_REG_1), be32(2 /* NFTA_META_KEY */, 16 /* NFT_META_L4PROTO */)]),
     cmpEq([17]),
-    expr('payload', [be32(1 /* DREG */, NFT_REG_1), be32(2 /* BASE */, 2 /* transport header */), be32(3 /* OFFSET */, 0), be32(4 /* LEN */, 2)]),
+    expr('payload', [
+      be32(1 /* DREG */, NFT_REG_1),
+      be32(2 /* BASE */, 2 /* transport header */),
+      be32(3 /* OFFSET */, 0),
+      be32(4 /* LEN */, 2),
+    ]),
     cmpEq([0, 53]),
   ];
   const logGroup = expr('log', [{ type: 1 /* NFTA_LOG_GROUP */, value: Buffer.from([DNS_LOG_GROUP >> 8, DNS_LOG_GROUP & 0xff]) }]);
   const rule = (chain: string, exprs: Attr[], s: number) =>
-    nfMessage(nft(NFT_MSG_NEWRULE), ack | NLM_F_APPEND, s, NFPROTO_INET, [str(1 /* NFTA_RULE_TABLE */, TABLE), str(2 /* NFTA_RULE_CHAIN */, chain), nest(4 /* NFTA_RULE_EXPRESSIONS */, exprs)]);
+    nfMessage(nft(NFT_MSG_NEWRULE), ack | NLM_F_APPEND, s, NFPROTO_INET, [
+      str(1 /* NFTA_RULE_TABLE */, TABLE),
+      str(2 /* NFTA_RULE_CHAIN */, chain),
+      nest(4 /* NFTA_RULE_EXPRESSIONS */, exprs),
+    ]);
   const parts = [
     nfMessage(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, 0, [], NFNL_SUBSYS_NFTABLES),
     nfMessage(nft(NFT_MSG_NEWTABLE), ack, seq + 1, NFPROTO_INET, [str(1 /* NFTA_TABLE_NAME */, TABLE)]),
-    nfMessage(nft(NFT_MSG_NEWCHAIN), ack, seq + 2, NFPROTO_INET, [str(1 /* NFTA_CHAIN_TABLE */, TABLE), str(3 /* NFTA_CHAIN_NAME */, CHAIN)]),
+    nfMessage(nft(NFT_MSG_NEWCHAIN), ack, seq + 2, NFPROTO_INET, [
+      str(1 /* NFTA_CHAIN_TABLE */, TABLE),
+      str(3 /* NFTA_CHAIN_NAME */, CHAIN),
+    ]),
     rule(CHAIN, [ctState], seq + 3),
     nfMessage(nft(NFT_MSG_NEWCHAIN), ack, seq + 4, NFPROTO_INET, [
       str(1 /* NFTA_CHAIN_TABLE */, TABLE),
@@ -149,7 +180,7 @@ export async function receiveDnsAnswers(sock: NfnlSocket): Promise<void> {
       }
       return true;
     },
-    '--flow-log: binding the DNS answers\' log group',
+    "--flow-log: binding the DNS answers' log group",
   );
 }
 

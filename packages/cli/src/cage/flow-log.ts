@@ -23,7 +23,12 @@ import type { CageSpec } from './spec.js';
 
 type Event = 'new' | 'end';
 
-export async function startFlowLog(spec: CageSpec & { flowLog: string }, netnsFd: number, cleanups: CleanupStack, log: Logger): Promise<void> {
+export async function startFlowLog(
+  spec: CageSpec & { flowLog: string },
+  netnsFd: number,
+  cleanups: CleanupStack,
+  log: Logger,
+): Promise<void> {
   const out = openFlowLog(spec.flowLog);
   if (out !== 2) cleanups.push(() => closeSync(out));
   await enableConntrack(netnsFd);
@@ -63,7 +68,9 @@ export async function startFlowLog(spec: CageSpec & { flowLog: string }, netnsFd
       const d = events.read();
       if (d === 'empty') break;
       if (d === 'overflow') {
-        lines.push(JSON.stringify({ time: new Date().toISOString(), event: 'lost', reason: 'the kernel dropped flow events (queue full)' }));
+        lines.push(
+          JSON.stringify({ time: new Date().toISOString(), event: 'lost', reason: 'the kernel dropped flow events (queue full)' }),
+        );
         continue;
       }
       for (const m of messages(d)) {

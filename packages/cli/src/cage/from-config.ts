@@ -48,7 +48,8 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
   const network = await networkSpec(cfg, opts);
   const hostEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) hostEnv[k] = v;
-  if (opts.user && opts.root) throw new RunError('--root and --user exclude each other: --root runs the command as uid 0, --user as that user');
+  if (opts.user && opts.root)
+    throw new RunError('--root and --user exclude each other: --root runs the command as uid 0, --user as that user');
   const user = opts.user ? lookupUser(opts.user) : undefined;
   const cwd = process.cwd();
   const { seal, env } = sealCage({
@@ -107,4 +108,3 @@ function checkMetricsListen(addr: string): string {
   if (port === 0) throw new RunError(`--metrics-listen ${addr}: give a fixed port (Prometheus could not find port 0)`);
   return addr;
 }
-

@@ -43,7 +43,12 @@ export type Lookup = (host: string) => Promise<string[]>;
 export const hostLookup: Lookup = async (host) => (await lookup(host, { all: true })).map((a) => a.address);
 
 /** Looks `name` up and moves `peer` to another address when there is one; resolves to what happened, for logs and state. */
-export async function reresolve(peer: Peer, name: ResolvedName, log: Logger, resolve: Lookup = hostLookup): Promise<{ moved: boolean; error: string | null }> {
+export async function reresolve(
+  peer: Peer,
+  name: ResolvedName,
+  log: Logger,
+  resolve: Lookup = hostLookup,
+): Promise<{ moved: boolean; error: string | null }> {
   let addresses: string[];
   try {
     addresses = await resolve(name.host);
@@ -60,6 +65,8 @@ export async function reresolve(peer: Peer, name: ResolvedName, log: Logger, res
   }
   const ep = Endpoint.of(next, name.port);
   peer.endpoint = ep;
-  log.info(`peer ${peer.name}: ${name.host} resolves to ${addresses.join(', ')}: endpoint ${was?.toString() ?? 'none'} -> ${ep.toString()}`);
+  log.info(
+    `peer ${peer.name}: ${name.host} resolves to ${addresses.join(', ')}: endpoint ${was?.toString() ?? 'none'} -> ${ep.toString()}`,
+  );
   return { moved: true, error: null };
 }

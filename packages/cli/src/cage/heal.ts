@@ -86,7 +86,9 @@ class PeerHealer {
     const now = this.device.clock.now();
     // A rekey answered within its first try is not an outage worth a line or a new "up since".
     if (this.failingSince !== null && (this.outage || now - this.failingSince >= REKEY_TIMEOUT * 1000)) {
-      this.opts.log.info(`peer ${this.hp.peer.name}: handshake with ${this.hp.peer.endpoint?.toString() ?? '?'} after ${Math.round((now - this.failingSince) / 1000)} s without`);
+      this.opts.log.info(
+        `peer ${this.hp.peer.name}: handshake with ${this.hp.peer.endpoint?.toString() ?? '?'} after ${Math.round((now - this.failingSince) / 1000)} s without`,
+      );
       this.upSince = this.device.clock.wallNow();
     }
     this.failingSince = null;
@@ -199,10 +201,13 @@ export function startHealing(device: Device, peers: HealPeer[], opts: HealOption
   device.on('handshake-complete', onHandshake);
   const afterMs = opts.reresolveAfterSeconds * 1000;
   // Fine enough to re-resolve within a few percent of the period, never busier than 4 times a second.
-  const tick = setInterval(() => {
-    healers.forEach((h) => h.tick());
-    changed();
-  }, Math.max(250, Math.min(1000, afterMs / 8 || 1000)));
+  const tick = setInterval(
+    () => {
+      healers.forEach((h) => h.tick());
+      changed();
+    },
+    Math.max(250, Math.min(1000, afterMs / 8 || 1000)),
+  );
   tick.unref();
   changed();
   const wake = watchWakeCues(

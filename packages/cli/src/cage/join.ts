@@ -22,7 +22,8 @@ export interface ExecOptions {
 
 export async function execInCage(o: ExecOptions): Promise<never> {
   const name = checkCageName(o.name);
-  if (o.command.length === 0) throw new WirecageError(`give the command to run in ${name}: wirecage exec ${name} -- CMD [ARGS...]`, EXIT_USAGE);
+  if (o.command.length === 0)
+    throw new WirecageError(`give the command to run in ${name}: wirecage exec ${name} -- CMD [ARGS...]`, EXIT_USAGE);
   const user = o.user === undefined ? undefined : lookupUser(o.user);
   const { reply, fd } = await controlRequest(namedCageFile(runtimeDir(), name, 'ctl'), name, { op: 'join' });
   if (!reply.ok) throw new WirecageError(`${name}: ${(reply as { error: string }).error}`);

@@ -26,13 +26,24 @@ export interface CageCleanups {
 }
 
 /** Starts a named cage and its first command; wait() resolves with that command's exit code once the cage has ended. */
-export async function startNamedCage(spec: CageSpec, netnsFd: number, tunName: string, mounts: BindMount[], cleanups: CageCleanups, log: Logger): Promise<{ wait(): Promise<number> }> {
+export async function startNamedCage(
+  spec: CageSpec,
+  netnsFd: number,
+  tunName: string,
+  mounts: BindMount[],
+  cleanups: CageCleanups,
+  log: Logger,
+): Promise<{ wait(): Promise<number> }> {
   const named = spec.named!;
   const hold = startHolder(spec, netnsFd, mounts);
   // However stage 2 ends, the holder's end ends everything in the cage (init's pid namespace).
   cleanups.push(() => endHolder(hold));
   const own = [hold.init, hold.pid];
-  const factsFile = writeFacts(spec.runtimeDir, process.pid, cageFacts(spec, tunName, { name: named.name, pidns: hold.ns.pid, own, keep: named.keep }));
+  const factsFile = writeFacts(
+    spec.runtimeDir,
+    process.pid,
+    cageFacts(spec, tunName, { name: named.name, pidns: hold.ns.pid, own, keep: named.keep }),
+  );
   cleanups.push(() => rmSync(factsFile, { force: true }));
   const life = new CageLife(hold.ns.pid, own, named.keep);
   // The holder's end (its owner killed it) is the cage's, --keep or not.
@@ -54,7 +65,8 @@ export async function startNamedCage(spec: CageSpec, netnsFd: number, tunName: s
 
 /** `ps NAME --flows`: conntrack is on in the cage only with --flow-log (flows.ts says why). */
 async function cageFlows(spec: CageSpec, netnsFd: number): Promise<LiveFlow[] | string> {
-  if (!spec.flowLog) return `the cage ${spec.named!.name} tracks no flows: start it with --flow-log FILE (or --flow-log - for stderr) to see them`;
+  if (!spec.flowLog)
+    return `the cage ${spec.named!.name} tracks no flows: start it with --flow-log FILE (or --flow-log - for stderr) to see them`;
   return (await import('./flows.js')).liveFlows(netnsFd, spec.addresses);
 }
 

@@ -14,7 +14,10 @@ export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
 
 export function checkCageName(name: string): string {
   if (!NAME_PATTERN.test(name) || name === '.' || name === '..') {
-    throw new WirecageError(`${JSON.stringify(name)} is not a cage name: a name is 1 to 32 letters, digits, '_', '.' or '-' (and not . or ..)`, 2);
+    throw new WirecageError(
+      `${JSON.stringify(name)} is not a cage name: a name is 1 to 32 letters, digits, '_', '.' or '-' (and not . or ..)`,
+      2,
+    );
   }
   return name;
 }
@@ -104,7 +107,10 @@ export function commName(pid: number): string {
 export class NameTakenError extends WirecageError {
   override name = 'NameTakenError';
   constructor(name: string) {
-    super(`a cage named ${name} is already running (wirecage ps lists it; wirecage exec ${name} -- CMD joins it, wirecage stop ${name} ends it)`, 125);
+    super(
+      `a cage named ${name} is already running (wirecage ps lists it; wirecage exec ${name} -- CMD joins it, wirecage stop ${name} ends it)`,
+      125,
+    );
   }
 }
 

@@ -27,9 +27,23 @@ export const PRIVATE_DIRS: readonly { path: string; mode: number }[] = [
 
 /** Variables naming a socket or service that is hidden in the cage, or a way to one (unless a flag shares it). */
 const HIDDEN_VARIABLES = [
-  'DBUS_SESSION_BUS_ADDRESS', 'DBUS_SYSTEM_BUS_ADDRESS', 'DOCKER_HOST', 'CONTAINER_HOST', 'PODMAN_HOST',
-  'GPG_AGENT_INFO', 'SESSION_MANAGER', 'TMUX', 'TMUX_PANE', 'STY', 'KITTY_LISTEN_ON', 'WEZTERM_UNIX_SOCKET',
-  'NVIM', 'NVIM_LISTEN_ADDRESS', 'VSCODE_IPC_HOOK_CLI', 'GNOME_KEYRING_CONTROL', 'ATSPI_BUS_ADDRESS',
+  'DBUS_SESSION_BUS_ADDRESS',
+  'DBUS_SYSTEM_BUS_ADDRESS',
+  'DOCKER_HOST',
+  'CONTAINER_HOST',
+  'PODMAN_HOST',
+  'GPG_AGENT_INFO',
+  'SESSION_MANAGER',
+  'TMUX',
+  'TMUX_PANE',
+  'STY',
+  'KITTY_LISTEN_ON',
+  'WEZTERM_UNIX_SOCKET',
+  'NVIM',
+  'NVIM_LISTEN_ADDRESS',
+  'VSCODE_IPC_HOOK_CLI',
+  'GNOME_KEYRING_CONTROL',
+  'ATSPI_BUS_ADDRESS',
 ];
 const SSH_VARIABLES = ['SSH_AUTH_SOCK', 'SSH_AGENT_PID'];
 const GUI_VARIABLES = ['DISPLAY', 'XAUTHORITY', 'WAYLAND_DISPLAY', 'WAYLAND_SOCKET'];
@@ -199,14 +213,21 @@ function audioSockets(env: Record<string, string>): string[] {
  * command's, without what points to a socket the cage does not share.
  */
 export function joinEnvironment(passes: Passes, env: Record<string, string>, shared: string[]): Record<string, string> {
-  return cageEnvironment({ ...passes, env } as SealOptions, shared.map((p) => ({ source: p, target: p })));
+  return cageEnvironment(
+    { ...passes, env } as SealOptions,
+    shared.map((p) => ({ source: p, target: p })),
+  );
 }
 
 // The environment without what points to a hidden socket: the known variables, and any whose value
 // names a unix socket that the cage does not share.
 function cageEnvironment(o: SealOptions, shares: BindMount[]): Record<string, string> {
   const drop = new Set(HIDDEN_VARIABLES);
-  for (const [on, names] of [[o.sshAgent, SSH_VARIABLES], [o.gui, GUI_VARIABLES], [o.audio, AUDIO_VARIABLES]] as const) {
+  for (const [on, names] of [
+    [o.sshAgent, SSH_VARIABLES],
+    [o.gui, GUI_VARIABLES],
+    [o.audio, AUDIO_VARIABLES],
+  ] as const) {
     if (!on) for (const n of names) drop.add(n);
   }
   const shared = new Set(shares.map((s) => s.source));

@@ -10,9 +10,30 @@
 //
 // This is a lean entry point (no oclif): it reads its CageSpec from fd 3.
 import { closeSync } from 'node:fs';
-import { CleanupStack, NetnsError, Rtnl, createNetns, readSpec, spawnInCage, exitStatusToCode, exitCodeForSpawnError, type BindMount, type CagedProcess } from '@wirecage/netns';
+import {
+  CleanupStack,
+  NetnsError,
+  Rtnl,
+  createNetns,
+  readSpec,
+  spawnInCage,
+  exitStatusToCode,
+  exitCodeForSpawnError,
+  type BindMount,
+  type CagedProcess,
+} from '@wirecage/netns';
 import { Tun } from '@wirecage/tun';
-import { Device, Endpoint, UapiServer, UdpBind, createLogger, parseCidr, parseKeyBase64, type Logger, type Peer } from '@wirecage/wg-engine';
+import {
+  Device,
+  Endpoint,
+  UapiServer,
+  UdpBind,
+  createLogger,
+  parseCidr,
+  parseKeyBase64,
+  type Logger,
+  type Peer,
+} from '@wirecage/wg-engine';
 import { attachDevice, type Attachment } from '@wirecage/wg-engine/data-plane';
 import { EXIT_WIRECAGE_FAILED, FORWARDED_SIGNALS, type CageSpec } from './spec.js';
 import { resolverMounts } from './resolver-mounts.js';
@@ -53,7 +74,9 @@ async function main(): Promise<number> {
     } catch (err) {
       if (!(err instanceof HandshakeTimeout)) throw err;
       if (spec.registeredAgain) {
-        throw new CageError(`${err.what}, neither with the registration stored in ${spec.registeredAgain} nor with the one made just now: is the server's WireGuard port reachable from here?`);
+        throw new CageError(
+          `${err.what}, neither with the registration stored in ${spec.registeredAgain} nor with the one made just now: is the server's WireGuard port reachable from here?`,
+        );
       }
       if (!spec.reregister) throw err;
       failed = err;
@@ -86,9 +109,14 @@ async function registerAgain(spec: CageSpec, failed: HandshakeTimeout): Promise<
   } catch (err) {
     const expected = expectedFailure(err);
     if (!expected) throw err;
-    throw new CageError(`${failed.what} with the registration stored in ${again.server.leaseFile}, and registering again failed: ${expected.message}`);
+    throw new CageError(
+      `${failed.what} with the registration stored in ${again.server.leaseFile}, and registering again failed: ${expected.message}`,
+    );
   }
-  warn(spec, `${failed.what} with the registration stored in ${again.server.leaseFile} (has the server forgotten this client?): registered again with ${again.server.apiUrl}`);
+  warn(
+    spec,
+    `${failed.what} with the registration stored in ${again.server.leaseFile} (has the server forgotten this client?): registered again with ${again.server.apiUrl}`,
+  );
   return { ...spec, ...network, reregister: undefined, registeredAgain: again.server.leaseFile };
 }
 
@@ -121,7 +149,9 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: CleanupStack): Pro
   });
 
   const mounts = [...spec.seal.shares, ...resolverMounts(spec, tun.name, cleanups)];
-  const started = spec.named ? await (await import('./named-cage.js')).startNamedCage(spec, netnsFd, tun.name, mounts, cleanups, log) : await startCommand(spec, netnsFd, tun.name, mounts);
+  const started = spec.named
+    ? await (await import('./named-cage.js')).startNamedCage(spec, netnsFd, tun.name, mounts, cleanups, log)
+    : await startCommand(spec, netnsFd, tun.name, mounts);
   if (typeof started === 'number') return started;
   // --on-publish (servers/on-publish.ts), once the command runs: it needs the cage's network only.
   if (spec.onPublish) void import('../servers/on-publish.js').then((m) => m.runOnPublish(spec, { netnsFd, tunName: tun.name, mounts }));
@@ -234,7 +264,14 @@ async function serveControl(spec: CageSpec, device: Device, tunName: string, cle
 }
 
 /** The metrics endpoint, when asked for: after the data plane, whose counters it serves. */
-async function serveMetrics(spec: CageSpec, log: Logger, device: Device, tunName: string, attached: Attachment, cleanups: CleanupStack): Promise<void> {
+async function serveMetrics(
+  spec: CageSpec,
+  log: Logger,
+  device: Device,
+  tunName: string,
+  attached: Attachment,
+  cleanups: CleanupStack,
+): Promise<void> {
   if (!spec.metricsListen) return;
   // Loaded only when asked for: prom-client costs tens of milliseconds of start-up.
   const { MetricsServer, engineMetrics, processMetrics } = await import('@wirecage/metrics');
@@ -250,10 +287,21 @@ async function serveMetrics(spec: CageSpec, log: Logger, device: Device, tunName
  * Spawns the command into the cage, forwarding our signals to it; wait() gives its exit code. When
  * it cannot start, the exit code for why, already reported.
  */
-async function startCommand(spec: CageSpec, netnsFd: number, tunName: string, mounts: BindMount[]): Promise<{ wait(): Promise<number> } | number> {
+async function startCommand(
+  spec: CageSpec,
+  netnsFd: number,
+  tunName: string,
+  mounts: BindMount[],
+): Promise<{ wait(): Promise<number> } | number> {
   let child: CagedProcess;
   try {
-    child = spawnInCage({ ...sealedSpawnOptions(spec, netnsFd, mounts), file: spec.command.file, args: spec.command.args, env: cageEnv(spec, tunName), cwd: spec.cwd });
+    child = spawnInCage({
+      ...sealedSpawnOptions(spec, netnsFd, mounts),
+      file: spec.command.file,
+      args: spec.command.args,
+      env: cageEnv(spec, tunName),
+      cwd: spec.cwd,
+    });
   } catch (err) {
     // Not an expected failure: the boundary below reports it, after the cleanups.
     if (!expectedFailure(err)) throw err;

@@ -30,7 +30,9 @@ function readTokenFile(file: string): string {
     throw new WirecageError(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   if ((mode & 0o077) !== 0) {
-    throw new WirecageError(`--token-file ${file}: mode ${(mode & 0o777).toString(8).padStart(4, '0')} lets others read the token; chmod 600 ${file}`);
+    throw new WirecageError(
+      `--token-file ${file}: mode ${(mode & 0o777).toString(8).padStart(4, '0')} lets others read the token; chmod 600 ${file}`,
+    );
   }
   const token = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   if (token === '' || /[\r\n]/.test(token)) throw new WirecageError(`--token-file ${file}: expected the token on one line`);
@@ -81,7 +83,8 @@ without --replace, or an unreadable config.`;
     replace: Flags.boolean({ summary: 'Replace an existing NAME (and forget the server key and certificate pinned for it).' }),
     'insecure-http': Flags.boolean({ summary: 'Accept an http:// URL to a host other than loopback (the token travels in clear).' }),
     'ca-file': Flags.string({
-      summary: 'Trust the server\'s certificate when this CA (PEM) signed it, or it is this self-signed certificate; pins its fingerprint on the first run.',
+      summary:
+        "Trust the server's certificate when this CA (PEM) signed it, or it is this self-signed certificate; pins its fingerprint on the first run.",
       helpValue: 'FILE',
     }),
   };
@@ -102,7 +105,8 @@ without --replace, or an unreadable config.`;
         `${apiUrl}: plain HTTP to a host other than loopback would send the token in clear, and anyone on the path could answer as the server; use https:// (or --insecure-http on a network you trust)`,
       );
     }
-    if (flags['ca-file'] !== undefined && u.protocol !== 'https:') throw usageError(`--ca-file is for an https:// URL: ${apiUrl} has no certificate to check`);
+    if (flags['ca-file'] !== undefined && u.protocol !== 'https:')
+      throw usageError(`--ca-file is for an https:// URL: ${apiUrl} has no certificate to check`);
     if (flags['token-file'] !== undefined && this.argv.some((a) => a === '--token' || a.startsWith('--token='))) {
       throw usageError('--token and --token-file both give the token: give one of them');
     }
@@ -112,7 +116,9 @@ without --replace, or an unreadable config.`;
     const cfg = loadServers();
     const old = cfg.servers.get(args.name);
     if (old && !flags.replace) {
-      throw new WirecageError(`a server named "${args.name}" exists already (${old.apiUrl}); to replace it (and forget its pinned key): wirecage add-server ${args.name} ${apiUrl} --replace`);
+      throw new WirecageError(
+        `a server named "${args.name}" exists already (${old.apiUrl}); to replace it (and forget its pinned key): wirecage add-server ${args.name} ${apiUrl} --replace`,
+      );
     }
     // A copy, not the path: the file given may be moved or changed later (by whoever can write
     // where it lies); the copy is in the config directory, 0700 and hidden in the cage.
@@ -125,6 +131,8 @@ without --replace, or an unreadable config.`;
     // The kept registration and the pins were for what NAME was before (or for a NAME removed earlier).
     // Every key slot's (servers/key-slot.ts): a run in slot 3 must not hold the old server's pin.
     for (let slot = 1; slot <= MAX_KEY_SLOTS; slot++) rmSync(keySlotFiles(args.name, slot).leaseFile, { force: true });
-    process.stdout.write(`${old ? 'replaced' : 'added'} ${args.name} (${apiUrl}) in ${cfg.file}${ca !== undefined ? `, trusting the CA in ${caCopy}` : ''}\n`);
+    process.stdout.write(
+      `${old ? 'replaced' : 'added'} ${args.name} (${apiUrl}) in ${cfg.file}${ca !== undefined ? `, trusting the CA in ${caCopy}` : ''}\n`,
+    );
   }
 }

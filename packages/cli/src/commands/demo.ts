@@ -29,7 +29,9 @@ failed: WHAT" names it), wirecage failed, or the lab could not be built.`;
     const say = (s: string) => process.stdout.write(`\n== ${s}\n`);
     let code = 1;
     try {
-      say(`lab: namespaces ${lab.client} (client), ${lab.server} (server), ${lab.internet} (internet: ${INTERNET.host4}, ${INTERNET.host6}, web and DNS)`);
+      say(
+        `lab: namespaces ${lab.client} (client), ${lab.server} (server), ${lab.internet} (internet: ${INTERNET.host4}, ${INTERNET.host6}, web and DNS)`,
+      );
       await lab.network();
       const flags = await lab.startServer();
       say(`wirecagesrv up ${flags.join(' ')} (in ${lab.server})`);
@@ -38,13 +40,19 @@ failed: WHAT" names it), wirecage failed, or the lab could not be built.`;
       say(`wirecage run ${SERVER_NAME} -- sh -c '...' (in ${lab.client})`);
       const started = performance.now();
       code = await new Promise<number>((resolve) => {
-        const p = spawn('ip', ['netns', 'exec', lab.client, process.execPath, BIN, 'run', SERVER_NAME, '--', 'sh', '-c', demoScript()], { stdio: 'inherit', env: lab.env });
+        const p = spawn('ip', ['netns', 'exec', lab.client, process.execPath, BIN, 'run', SERVER_NAME, '--', 'sh', '-c', demoScript()], {
+          stdio: 'inherit',
+          env: lab.env,
+        });
         p.on('exit', (c) => resolve(c ?? 128));
       });
       const ms = performance.now() - started;
       // The command exits with the number of its first failed check (see demo/checks.ts).
       const failed = DEMO_CHECKS[code - 1];
-      if (code === 0) say(`every check passed (${DEMO_CHECKS.length} of ${DEMO_CHECKS.length}); the run took ${ms.toFixed(0)} ms (registration and handshake included)`);
+      if (code === 0)
+        say(
+          `every check passed (${DEMO_CHECKS.length} of ${DEMO_CHECKS.length}); the run took ${ms.toFixed(0)} ms (registration and handshake included)`,
+        );
       else if (failed) say(`check failed: ${failed.name}`);
       else say(`wirecage exited with ${code} before the checks ended`);
       if (code !== 0 && lab.serverOutput()) process.stderr.write(`wirecagesrv said:\n${lab.serverOutput()}\n`);

@@ -19,7 +19,11 @@ Exit status: the command's own; 128+N when signal N killed it; 125 when
 wirecage fails (no such cage, refused, cannot join); 126 when the command
 cannot be executed; 127 when it is not found; 2 for a command line it cannot
 use.`;
-  static override examples = ['<%= config.bin %> exec work -- firefox', '<%= config.bin %> exec work -- curl -s https://example.org', 'sudo <%= config.bin %> exec work --user alice -- id'];
+  static override examples = [
+    '<%= config.bin %> exec work -- firefox',
+    '<%= config.bin %> exec work -- curl -s https://example.org',
+    'sudo <%= config.bin %> exec work --user alice -- id',
+  ];
   static override strict = false;
   static override usage = ['exec NAME [--user U] [--] COMMAND [ARGS...]'];
   static override flags = {
@@ -31,7 +35,8 @@ use.`;
     const valued = flagsWithValues(Exec.flags);
     const first = splitCommand(this.argv, valued);
     const name = first.command[0];
-    if (name === undefined) throw new WirecageError('give the name of a running cage (wirecage ps lists them): wirecage exec NAME -- CMD', EXIT_USAGE);
+    if (name === undefined)
+      throw new WirecageError('give the name of a running cage (wirecage ps lists them): wirecage exec NAME -- CMD', EXIT_USAGE);
     const rest = splitCommand(first.command.slice(1), valued);
     let flags;
     try {

@@ -26,11 +26,16 @@ started with --flow-log (without it the cage tracks no flows, at no cost),
 and only for the user who started it.
 
 Exit status: 0, or 1 when a cage cannot be read.`;
-  static override examples = ['<%= config.bin %> ps', '<%= config.bin %> ps --json', '<%= config.bin %> ps work', '<%= config.bin %> ps work --flows'];
+  static override examples = [
+    '<%= config.bin %> ps',
+    '<%= config.bin %> ps --json',
+    '<%= config.bin %> ps work',
+    '<%= config.bin %> ps work --flows',
+  ];
   static override args = { name: Args.string({ description: 'Only the cage of this name.' }) };
   static override flags = {
     json: Flags.boolean({ summary: 'Print a JSON array instead of a table.' }),
-    flows: Flags.boolean({ summary: 'The cage NAME\'s flows now (a cage started with --flow-log).' }),
+    flows: Flags.boolean({ summary: "The cage NAME's flows now (a cage started with --flow-log)." }),
   };
 
   async run(): Promise<void> {
@@ -78,7 +83,11 @@ Exit status: 0, or 1 when a cage cannot be read.`;
 
 /** Asks the cage's control socket (which checks who asks) for its conntrack table. */
 async function printFlows(name: string, json: boolean): Promise<void> {
-  const [{ checkCageName }, { controlRequest }, { formatFlows }] = await Promise.all([import('../cage/named.js'), import('../cage/control.js'), import('../cage/flows-format.js')]);
+  const [{ checkCageName }, { controlRequest }, { formatFlows }] = await Promise.all([
+    import('../cage/named.js'),
+    import('../cage/control.js'),
+    import('../cage/flows-format.js'),
+  ]);
   checkCageName(name);
   const { reply, socket } = await controlRequest(namedCageFile(runtimeDir(), name, 'ctl'), name, { op: 'flows' });
   socket.destroy();

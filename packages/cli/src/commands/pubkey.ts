@@ -7,10 +7,7 @@ export default class Pubkey extends WirecageCommand {
 and prints its public key. The input is never echoed, also not in errors.
 
 Exit status: 0 on success, 1 when stdin does not hold a WireGuard key.`;
-  static override examples = [
-    '<%= config.bin %> pubkey < work.key',
-    '<%= config.bin %> keygen | tee work.key | <%= config.bin %> pubkey',
-  ];
+  static override examples = ['<%= config.bin %> pubkey < work.key', '<%= config.bin %> keygen | tee work.key | <%= config.bin %> pubkey'];
 
   async run(): Promise<void> {
     await this.parse(Pubkey);

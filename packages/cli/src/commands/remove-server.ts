@@ -22,7 +22,8 @@ Exit status: 0 on success, 1 when NAME is unknown or the config cannot be read.`
     cfg.servers.delete(args.name);
     saveServers(cfg);
     // Only the copy add-server made: a ca_file written by hand is the user's own file.
-    if (isServerName(args.name) && entry.caFile === caFileEntryFor(args.name)) rmSync(resolveCaFile(cfg.file, entry.caFile), { force: true });
+    if (isServerName(args.name) && entry.caFile === caFileEntryFor(args.name))
+      rmSync(resolveCaFile(cfg.file, entry.caFile), { force: true });
     process.stdout.write(`removed ${args.name}\n`);
   }
 }

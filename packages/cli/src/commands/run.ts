@@ -3,7 +3,15 @@ import { Flags } from '@oclif/core';
 import type { WgQuickConfig } from '../config/wg-quick.js';
 import { loadWgQuick } from '../config/load.js';
 import { flagsWithValues, shellLine, splitCommand, withoutFlags } from '../cage/argv.js';
-import { checkEndpointResolves, hasTunnelFlags, parseTunnelFlags, tunnelConfig, tunnelFlagDefs, tunnelFlagsArgv, type TunnelFlags } from '../config/from-flags.js';
+import {
+  checkEndpointResolves,
+  hasTunnelFlags,
+  parseTunnelFlags,
+  tunnelConfig,
+  tunnelFlagDefs,
+  tunnelFlagsArgv,
+  type TunnelFlags,
+} from '../config/from-flags.js';
 import { RunError, buildSpec } from '../cage/from-config.js';
 import { browserProfileInUse } from '../cage/browser-lock.js';
 import { EXIT_USAGE, EXIT_WIRECAGE_FAILED, type CageSpec } from '../cage/spec.js';
@@ -81,16 +89,21 @@ reason. The forwards are removed when the command ends.`;
     config: Flags.string({ char: 'c', summary: 'wg-quick configuration file.', env: 'WIRECAGE_CONFIG' }),
     dns: Flags.string({ summary: 'DNS server for the cage (repeatable); overrides DNS= in the config.', multiple: true }),
     'dns-override': Flags.boolean({
-      summary: 'Give the cage its own resolv.conf and nsswitch.conf (--no-dns-override keeps the host\'s).',
+      summary: "Give the cage its own resolv.conf and nsswitch.conf (--no-dns-override keeps the host's).",
       default: true,
       allowNo: true,
     }),
-    mtu: Flags.integer({ summary: 'Tunnel MTU (default: the config\'s MTU, else 1420).', min: 576, max: 65535 }),
+    mtu: Flags.integer({ summary: "Tunnel MTU (default: the config's MTU, else 1420).", min: 576, max: 65535 }),
     tun: Flags.string({ summary: 'Name of the tunnel interface inside the cage.', default: 'wirecage' }),
     user: Flags.string({ summary: 'Run the command as this user (name or uid) with its groups; needs root.' }),
-    'wait-handshake': Flags.integer({ summary: 'Seconds to wait for the first handshake before giving up (exit 125).', default: 10, min: 1 }),
+    'wait-handshake': Flags.integer({
+      summary: 'Seconds to wait for the first handshake before giving up (exit 125).',
+      default: 10,
+      min: 1,
+    }),
     'reresolve-after': Flags.integer({
-      summary: 'Once the tunnel is up, seconds of unanswered handshakes before the Endpoint\'s name is resolved again and a new address used (0: never; an IP address is never re-resolved). Default: the config file\'s ReresolveAfter, else 60.',
+      summary:
+        "Once the tunnel is up, seconds of unanswered handshakes before the Endpoint's name is resolved again and a new address used (0: never; an IP address is never re-resolved). Default: the config file's ReresolveAfter, else 60.",
       min: 0,
       max: 86400,
       helpValue: 'SECONDS',
@@ -105,39 +118,59 @@ reason. The forwards are removed when the command ends.`;
       max: 8,
     }),
     publish: Flags.string({
-      summary: 'Forward the server\'s public port to a port in the cage while the command runs (repeatable; with a server NAME).',
+      summary: "Forward the server's public port to a port in the cage while the command runs (repeatable; with a server NAME).",
       helpValue: 'PUBLIC:TARGET[/udp]',
       multiple: true,
     }),
     'on-publish': Flags.string({
-      summary: 'Shell command line run in the cage once the command started and the --publish ports are known (WIRECAGE_PUBLISHED, WIRECAGE_PUBLIC_ADDR); its failure is a warning.',
+      summary:
+        'Shell command line run in the cage once the command started and the --publish ports are known (WIRECAGE_PUBLISHED, WIRECAGE_PUBLIC_ADDR); its failure is a warning.',
       helpValue: 'CMD',
     }),
     offload: Flags.boolean({
-      summary: 'Let the cage\'s kernel hand the tunnel 64 KiB TCP/UDP super-packets (TSO/USO) that the workers cut and seal (--no-offload: one packet per read).',
+      summary:
+        "Let the cage's kernel hand the tunnel 64 KiB TCP/UDP super-packets (TSO/USO) that the workers cut and seal (--no-offload: one packet per read).",
       default: true,
       allowNo: true,
     }),
     root: Flags.boolean({
-      summary: 'Run the command as uid 0 of its own user namespace, with capabilities over that namespace only (not over the cage\'s network, mounts or processes).',
+      summary:
+        "Run the command as uid 0 of its own user namespace, with capabilities over that namespace only (not over the cage's network, mounts or processes).",
     }),
     share: Flags.string({
-      summary: 'Bind this file, socket or directory read-write into the cage at the same path (repeatable): host sockets are hidden unless named.',
+      summary:
+        'Bind this file, socket or directory read-write into the cage at the same path (repeatable): host sockets are hidden unless named.',
       helpValue: 'PATH',
       multiple: true,
     }),
-    'ssh-agent': Flags.boolean({ summary: 'Let the command use the ssh-agent of $SSH_AUTH_SOCK (the agent signs; it cannot connect anywhere).' }),
-    gui: Flags.boolean({ summary: 'Pass the display: the X11 socket of $DISPLAY with $XAUTHORITY, and the Wayland socket of $WAYLAND_DISPLAY.' }),
-    audio: Flags.boolean({ summary: 'Pass the PulseAudio/PipeWire sockets (an audio server can load modules that send outside: see README).' }),
+    'ssh-agent': Flags.boolean({
+      summary: 'Let the command use the ssh-agent of $SSH_AUTH_SOCK (the agent signs; it cannot connect anywhere).',
+    }),
+    gui: Flags.boolean({
+      summary: 'Pass the display: the X11 socket of $DISPLAY with $XAUTHORITY, and the Wayland socket of $WAYLAND_DISPLAY.',
+    }),
+    audio: Flags.boolean({
+      summary: 'Pass the PulseAudio/PipeWire sockets (an audio server can load modules that send outside: see README).',
+    }),
     name: Flags.string({
-      summary: 'Name the cage, so that `wirecage exec NAME` runs more commands in it, `ps` lists it and `stop NAME` ends it; it lives while any process is in it ([A-Za-z0-9_.-], up to 32).',
+      summary:
+        'Name the cage, so that `wirecage exec NAME` runs more commands in it, `ps` lists it and `stop NAME` ends it; it lives while any process is in it ([A-Za-z0-9_.-], up to 32).',
       helpValue: 'NAME',
     }),
     keep: Flags.boolean({ summary: 'With --name: keep the cage when no process is left in it, until `wirecage stop NAME`.' }),
-    'log-level': Flags.string({ summary: 'wirecage\'s own logging on stderr.', options: ['silent', 'error', 'warn', 'info', 'debug'], default: 'warn' }),
-    'log-format': Flags.string({ summary: 'Log records on stderr: text (an ISO timestamp first) or json (one object per line: time, level, name, msg).', options: ['text', 'json'], default: 'text' }),
+    'log-level': Flags.string({
+      summary: "wirecage's own logging on stderr.",
+      options: ['silent', 'error', 'warn', 'info', 'debug'],
+      default: 'warn',
+    }),
+    'log-format': Flags.string({
+      summary: 'Log records on stderr: text (an ISO timestamp first) or json (one object per line: time, level, name, msg).',
+      options: ['text', 'json'],
+      default: 'text',
+    }),
     'flow-log': Flags.string({
-      summary: 'Append one JSON line per flow the command opens through the tunnel, and one with its packets and bytes when it ends, to FILE (created 0600, hidden from the cage), or to stderr with -.',
+      summary:
+        'Append one JSON line per flow the command opens through the tunnel, and one with its packets and bytes when it ends, to FILE (created 0600, hidden from the cage), or to stderr with -.',
       helpValue: 'FILE|-',
     }),
     ...tunnelFlagDefs,
@@ -163,7 +196,8 @@ reason. The forwards are removed when the command ends.`;
     const spec = await specFor(tunnel.cfg);
     const { flags } = line;
     // A stored answer whose handshake fails: stage 2 registers again, once (spec.ts).
-    if (tunnel.reregister) spec.reregister = { server: tunnel.reregister, dns: flags.dns, dnsOverride: flags['dns-override'], mtu: flags.mtu };
+    if (tunnel.reregister)
+      spec.reregister = { server: tunnel.reregister, dns: flags.dns, dnsOverride: flags['dns-override'], mtu: flags.mtu };
     // Launching needs @wirecage/netns's addon (the user-namespace helper, execve): loaded only now, so
     // help, a config error or a refused flag cost no native code.
     const { execCage } = await import('../cage/launch.js');
@@ -181,7 +215,8 @@ reason. The forwards are removed when the command ends.`;
     let flags = await this.parseFlags(flagArgv);
     let target: Target;
     if (hasTunnelFlags(flags)) {
-      if (flags.config !== undefined) throw new RunError('the --wg-* flags and --config (or WIRECAGE_CONFIG) both describe the tunnel: give one of them');
+      if (flags.config !== undefined)
+        throw new RunError('the --wg-* flags and --config (or WIRECAGE_CONFIG) both describe the tunnel: give one of them');
       target = { tunnel: parseTunnelFlags(flags) };
     } else if (flags.config !== undefined) {
       target = { file: flags.config };
@@ -193,8 +228,12 @@ reason. The forwards are removed when the command ends.`;
       flagArgv = [...flagArgv, ...rest.flags];
       command = rest.command;
       flags = await this.parseFlags(flagArgv);
-      if (hasTunnelFlags(flags)) throw new RunError(`the --wg-* flags and "${word}" (a server name or config file) both describe the tunnel: give one of them`);
-      target = word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word) ? { file: word } : { server: word };
+      if (hasTunnelFlags(flags))
+        throw new RunError(`the --wg-* flags and "${word}" (a server name or config file) both describe the tunnel: give one of them`);
+      target =
+        word.includes('/') || statSync(word, { throwIfNoEntry: false })?.isFile() || !isServerName(word)
+          ? { file: word }
+          : { server: word };
     }
     return { flags, flagArgv, command, target, valued };
   }
@@ -224,13 +263,24 @@ reason. The forwards are removed when the command ends.`;
       throw err;
     }
     const [configPath, ...hide] = s.hide as [string, ...string[]];
-    return { cfg: s.config, configPath, hide, warning: s.warning, serverApi: s.api, reregister: s.reregister, server: s.server, keySlotLock: slot.lockFd };
+    return {
+      cfg: s.config,
+      configPath,
+      hide,
+      warning: s.warning,
+      serverApi: s.api,
+      reregister: s.reregister,
+      server: s.server,
+      keySlotLock: slot.lockFd,
+    };
   }
 
   /** The earlier wirecage's flags: which DNS the cage gets, and the same run from a config file. */
   private tunnelFlagsNotes({ flags, flagArgv, command, valued }: CommandLine, t: TunnelFlags): void {
     if (t.defaultDns) {
-      process.stderr.write(`wirecage: notice: no --dns given: the cage resolves names with ${t.defaultDns} through the tunnel, as the earlier wirecage did; choose with --dns IP\n`);
+      process.stderr.write(
+        `wirecage: notice: no --dns given: the cage resolves names with ${t.defaultDns} through the tunnel, as the earlier wirecage did; choose with --dns IP\n`,
+      );
     }
     const others = withoutFlags(flagArgv, new Set([...Object.keys(tunnelFlagDefs).map((f) => `--${f}`), '--dns']), valued);
     const file = 'wirecage.conf';
@@ -293,9 +343,12 @@ async function publishRequest({ flags, target }: CommandLine): Promise<Publishin
   const publishing = publishFlags.length > 0 ? await import('../servers/publish.js') : undefined;
   const publish = publishing ? publishFlags.map((p) => publishing.parsePublish(p)) : [];
   if (publish.length > 0 && !('server' in target)) {
-    throw new RunError('--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config or --wg-* flags have no server to ask for port forwards');
+    throw new RunError(
+      '--publish needs a server added with `wirecage add-server` (run NAME): a wg-quick config or --wg-* flags have no server to ask for port forwards',
+    );
   }
-  if (flags['on-publish'] !== undefined && publish.length === 0) throw new RunError('--on-publish needs --publish: it runs once the published ports are known');
+  if (flags['on-publish'] !== undefined && publish.length === 0)
+    throw new RunError('--on-publish needs --publish: it runs once the published ports are known');
   return publishing && { module: publishing, requests: publish };
 }
 
@@ -352,7 +405,8 @@ async function specMaker(line: CommandLine, tunnel: Tunnel): Promise<(cfg: WgQui
 
 /** run --name (cage/named-cage.ts): a name already running is refused here already, before the tunnel. */
 async function nameCage(spec: CageSpec, flags: RunFlags): Promise<void> {
-  if (flags.keep && flags.name === undefined) throw new WirecageError('--keep needs --name: only a named cage can be joined or stopped later', EXIT_USAGE);
+  if (flags.keep && flags.name === undefined)
+    throw new WirecageError('--keep needs --name: only a named cage can be joined or stopped later', EXIT_USAGE);
   if (flags.name === undefined) return;
   const { checkCageName, claimName } = await import('../cage/named.js');
   const name = checkCageName(flags.name);
@@ -361,17 +415,30 @@ async function nameCage(spec: CageSpec, flags: RunFlags): Promise<void> {
 }
 
 /** A run with --publish: the forwards are removed after the command, so this process stays (launchCage, not execCage). */
-async function launchPublishing(spec: CageSpec, publish: Publishing, { flags }: CommandLine, tunnel: Tunnel, specFor: (cfg: WgQuickConfig) => Promise<CageSpec>): Promise<number> {
+async function launchPublishing(
+  spec: CageSpec,
+  publish: Publishing,
+  { flags }: CommandLine,
+  tunnel: Tunnel,
+  specFor: (cfg: WgQuickConfig) => Promise<CageSpec>,
+): Promise<number> {
   const api = tunnel.serverApi!;
   const { reregister } = tunnel;
-  const [{ launchCage }, { ApiError }, { registerAfresh }] = await Promise.all([import('../cage/launch.js'), import('../servers/http.js'), import('../servers/register.js')]);
+  const [{ launchCage }, { ApiError }, { registerAfresh }] = await Promise.all([
+    import('../cage/launch.js'),
+    import('../servers/http.js'),
+    import('../servers/register.js'),
+  ]);
   const warn = (m: string) => {
     if (flags['log-level'] !== 'silent') process.stderr.write(`wirecage: warning: ${m}\n`);
   };
   const onPublish = flags['on-publish'];
   const launch = (s: CageSpec) =>
     publish.module.withPublishedPorts(api, publish.requests, warn, (made) =>
-      launchCage({ ...s, env: { ...s.env, ...publish.module.publishedEnv(made) }, ...(onPublish ? { onPublish } : {}) }, tunnel.keySlotLock === undefined ? [] : [tunnel.keySlotLock]),
+      launchCage(
+        { ...s, env: { ...s.env, ...publish.module.publishedEnv(made) }, ...(onPublish ? { onPublish } : {}) },
+        tunnel.keySlotLock === undefined ? [] : [tunnel.keySlotLock],
+      ),
     );
   try {
     return await launch(spec);

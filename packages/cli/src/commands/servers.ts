@@ -16,7 +16,13 @@ Exit status: 0 on success, 1 when config.toml cannot be read.`;
     const { flags } = await this.parse(Servers);
     const { servers } = loadServers();
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify([...servers].map(([name, s]) => ({ name, url: s.apiUrl })), null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify(
+          [...servers].map(([name, s]) => ({ name, url: s.apiUrl })),
+          null,
+          2,
+        )}\n`,
+      );
       return;
     }
     const width = Math.max(0, ...[...servers.keys()].map((n) => n.length));

@@ -19,7 +19,7 @@ null, lastError or null).
 
 Exit status: 0 on success, 1 when TUN is not running or a cage cannot be read.`;
   static override examples = ['<%= config.bin %> show', '<%= config.bin %> show wirecage --json'];
-  static override args = { tun: Args.string({ description: 'The cage\'s tunnel name (default: every running cage).' }) };
+  static override args = { tun: Args.string({ description: "The cage's tunnel name (default: every running cage)." }) };
   static override flags = {
     json: Flags.boolean({ summary: 'Print the cages as a JSON array instead of text (no private or preshared key).' }),
   };

@@ -12,7 +12,7 @@ after --timeout seconds; returns once none is left and the tunnel is down.
 Exit status: 0 when the cage is gone; 1 when there is no such cage or it
 refused.`;
   static override examples = ['<%= config.bin %> stop work', '<%= config.bin %> stop work --timeout 2'];
-  static override args = { name: Args.string({ description: 'The cage\'s name (wirecage ps lists them).', required: true }) };
+  static override args = { name: Args.string({ description: "The cage's name (wirecage ps lists them).", required: true }) };
   static override flags = {
     timeout: Flags.integer({ summary: 'Seconds between SIGTERM and SIGKILL.', default: 10, min: 0, max: 3600 }),
   };

@@ -31,13 +31,17 @@ const GROUP = 'EARLIER WIRECAGE';
 export const tunnelFlagDefs = {
   'wg-public-key': Flags.string({ summary: 'Public key of the one peer (the server), base64.', helpValue: 'KEY', helpGroup: GROUP }),
   'wg-private-key-file': Flags.string({
-    summary: 'File holding this end\'s base64 private key, 0600 or stricter (the key is never taken from argv or the environment).',
+    summary: "File holding this end's base64 private key, 0600 or stricter (the key is never taken from argv or the environment).",
     helpValue: 'FILE',
     helpGroup: GROUP,
   }),
-  'wg-endpoint': Flags.string({ summary: 'The peer\'s address: host:port, IPv4:port or [IPv6]:port.', helpValue: 'HOST:PORT', helpGroup: GROUP }),
+  'wg-endpoint': Flags.string({
+    summary: "The peer's address: host:port, IPv4:port or [IPv6]:port.",
+    helpValue: 'HOST:PORT',
+    helpGroup: GROUP,
+  }),
   'wg-address': Flags.string({
-    summary: 'This end\'s tunnel address, IPv4 or IPv6, bare or with /len (repeatable); an IPv6 one also routes ::/0 through the tunnel.',
+    summary: "This end's tunnel address, IPv4 or IPv6, bare or with /len (repeatable); an IPv6 one also routes ::/0 through the tunnel.",
     helpValue: 'IP[/LEN]',
     multiple: true,
     helpGroup: GROUP,
@@ -76,7 +80,8 @@ export function hasTunnelFlags(flags: TunnelFlagValues): boolean {
 
 export function parseTunnelFlags(flags: TunnelFlagValues): TunnelFlags {
   for (const f of REQUIRED) {
-    if (flags[f] === undefined) throw new FlagError(`--${f}`, `missing; a tunnel from flags needs ${REQUIRED.map((r) => `--${r}`).join(', ')}`);
+    if (flags[f] === undefined)
+      throw new FlagError(`--${f}`, `missing; a tunnel from flags needs ${REQUIRED.map((r) => `--${r}`).join(', ')}`);
   }
   let publicKey: Buffer;
   try {
@@ -133,7 +138,10 @@ export function tunnelConfig(t: TunnelFlags, file = 'the --wg-* flags'): WgQuick
     }
   };
   const privateKey = read('--wg-private-key-file', t.privateKeyFile, 'private key');
-  const psk = t.presharedKeyFile === undefined ? {} : { presharedKey: read('--wg-psk-file', t.presharedKeyFile, 'preshared key'), presharedKeyFile: t.presharedKeyFile };
+  const psk =
+    t.presharedKeyFile === undefined
+      ? {}
+      : { presharedKey: read('--wg-psk-file', t.presharedKeyFile, 'preshared key'), presharedKeyFile: t.presharedKeyFile };
   return {
     file,
     interface: {
@@ -165,7 +173,11 @@ export async function checkEndpointResolves(t: TunnelFlags): Promise<void> {
 export function tunnelConfigText(t: TunnelFlags): string {
   // The parser trims values and cuts comments at #: a path it would read differently cannot be written.
   const path = (flag: string, p: string) => {
-    if (/[#\r\n]/.test(p) || p !== p.trim()) throw new FlagError(flag, `"${p}" cannot be written to a config file (it has a #, a line break or spaces at an end); rename the file`);
+    if (/[#\r\n]/.test(p) || p !== p.trim())
+      throw new FlagError(
+        flag,
+        `"${p}" cannot be written to a config file (it has a #, a line break or spaces at an end); rename the file`,
+      );
     return p;
   };
   const lines = [
@@ -188,7 +200,14 @@ export function tunnelConfigText(t: TunnelFlags): string {
 
 /** The flags of `wirecage config from-flags` that write this tunnel's file (for the hint `run` prints). */
 export function tunnelFlagsArgv(t: TunnelFlags, given: TunnelFlagValues): string[] {
-  const argv = ['--wg-public-key', keyToBase64(t.publicKey), '--wg-private-key-file', t.privateKeyFile, '--wg-endpoint', formatHostPort(t.endpoint)];
+  const argv = [
+    '--wg-public-key',
+    keyToBase64(t.publicKey),
+    '--wg-private-key-file',
+    t.privateKeyFile,
+    '--wg-endpoint',
+    formatHostPort(t.endpoint),
+  ];
   for (const a of given['wg-address'] ?? []) argv.push('--wg-address', a);
   if (t.presharedKeyFile !== undefined) argv.push('--wg-psk-file', t.presharedKeyFile);
   for (const d of given.dns ?? []) argv.push('--dns', d);

@@ -26,7 +26,9 @@ export function readKeyByFile(path: string, what: keyof typeof MADE_BY): Buffer 
     // A pipe (`<(pass show wg)`) or a device has no file mode worth checking.
     if (st.isFile() && (st.mode & 0o077) !== 0) {
       const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-      throw new KeyFileError(`${path} holds a ${what} that others may read or change (mode ${mode}); a key file must be 0600 or stricter: chmod 600 ${path}`);
+      throw new KeyFileError(
+        `${path} holds a ${what} that others may read or change (mode ${mode}); a key file must be 0600 or stricter: chmod 600 ${path}`,
+      );
     }
     text = readFileSync(fd, 'utf8');
   } catch (err) {

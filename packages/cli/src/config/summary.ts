@@ -6,7 +6,11 @@ import type { WgQuickConfig } from './wg-quick.js';
 
 export function summarizeConfig(cfg: WgQuickConfig): string {
   const i = cfg.interface;
-  const out = [`interface: ${cfg.file}`, `  public key: ${keyToBase64(publicKeyOf(i.privateKey))}`, `  private key: (hidden${i.privateKeyFile ? `, read from ${i.privateKeyFile}` : ''})`];
+  const out = [
+    `interface: ${cfg.file}`,
+    `  public key: ${keyToBase64(publicKeyOf(i.privateKey))}`,
+    `  private key: (hidden${i.privateKeyFile ? `, read from ${i.privateKeyFile}` : ''})`,
+  ];
   out.push(`  addresses: ${i.addresses.length ? i.addresses.map((a) => `${formatIp(a.address)}/${a.prefix}`).join(', ') : '(none)'}`);
   if (i.dns.servers.length) out.push(`  dns: ${i.dns.servers.join(', ')}`);
   else out.push("  dns: (none: the host's resolvers, if the tunnel routes them)");

@@ -2,7 +2,15 @@
 // parseWgQuick accepts is exactly what these tables list.
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { isHostName, parseCidr, parseHostPort, parseKeyBase64, type Cidr, type HostPort, type ParseCidrOptions } from '@wirecage/wg-engine/config';
+import {
+  isHostName,
+  parseCidr,
+  parseHostPort,
+  parseKeyBase64,
+  type Cidr,
+  type HostPort,
+  type ParseCidrOptions,
+} from '@wirecage/wg-engine/config';
 import { KeyFileError, readKeyByFile } from './key-by-file.js';
 import type { PeerConfigFile } from './wg-quick.js';
 
@@ -39,7 +47,8 @@ export interface KeyHandler<Draft> {
 }
 
 const privateKey = (draft: InterfaceDraft, line: KeyLine): void => {
-  if (draft.privateKeyLine) line.fail(`the private key is already given on line ${draft.privateKeyLine}; keep PrivateKey or PrivateKeyFile, not both`);
+  if (draft.privateKeyLine)
+    line.fail(`the private key is already given on line ${draft.privateKeyLine}; keep PrivateKey or PrivateKeyFile, not both`);
   draft.privateKeyLine = line.lineNo;
   if (line.k === 'privatekeyfile') ({ path: draft.privateKeyFile, key: draft.privateKey } = keyFile(line, 'private key'));
   else draft.privateKey = keyOr(line.value, () => line.fail('not a WireGuard key (44 base64 characters, as `wirecage keygen` prints)'));
@@ -54,7 +63,9 @@ export const INTERFACE_KEYS: Record<string, KeyHandler<InterfaceDraft>> = {
     apply(draft, line) {
       for (const a of list(line.value)) {
         // wg-quick keeps the host part of an interface address.
-        draft.addresses.push(cidrOr(a, () => line.fail(`"${a}" is not an IPv4 or IPv6 address with an optional /prefix`), { keepHostBits: true }));
+        draft.addresses.push(
+          cidrOr(a, () => line.fail(`"${a}" is not an IPv4 or IPv6 address with an optional /prefix`), { keepHostBits: true }),
+        );
       }
     },
   },
@@ -115,7 +126,8 @@ export const PEER_KEYS: Record<string, KeyHandler<PeerDraft>> = {
     name: 'Endpoint',
     once: true,
     apply(peer, line) {
-      peer.endpoint = parseEndpoint(line.value) ?? line.fail(`"${line.value}" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535`);
+      peer.endpoint =
+        parseEndpoint(line.value) ?? line.fail(`"${line.value}" is not host:port, IPv4:port or [IPv6]:port with a port in 1-65535`);
     },
   },
   allowedips: {
@@ -130,7 +142,9 @@ export const PEER_KEYS: Record<string, KeyHandler<PeerDraft>> = {
     once: true,
     apply(peer, line) {
       const { value } = line;
-      peer.persistentKeepalive = (value.toLowerCase() === 'off' ? 0 : intIn(value, 0, 65535)) ?? line.fail(`"${value}" is not a number of seconds (0-65535) or "off"`);
+      peer.persistentKeepalive =
+        (value.toLowerCase() === 'off' ? 0 : intIn(value, 0, 65535)) ??
+        line.fail(`"${value}" is not a number of seconds (0-65535) or "off"`);
     },
   },
 };

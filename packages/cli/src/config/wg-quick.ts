@@ -103,7 +103,13 @@ export function parseWgQuick(text: string, file: string): WgQuickConfig {
 function openSection(draft: Draft, header: string, file: string, lineNo: number): void {
   const name = header.toLowerCase();
   if (name === 'interface') {
-    if (draft.interfaceLine) throw new ConfigError(file, lineNo, null, `a second [Interface] section (the first is on line ${draft.interfaceLine}); a file describes one interface`);
+    if (draft.interfaceLine)
+      throw new ConfigError(
+        file,
+        lineNo,
+        null,
+        `a second [Interface] section (the first is on line ${draft.interfaceLine}); a file describes one interface`,
+      );
     draft.interfaceLine = lineNo;
   } else if (name === 'peer') {
     draft.peers.push({ allowedIps: [], line: lineNo });

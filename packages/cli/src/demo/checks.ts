@@ -33,10 +33,16 @@ export const DEMO_CHECKS: DemoCheck[] = [
       'printf "%s" "$out" | grep -q "\\." && printf "%s" "$out" | grep -q ":"',
     ].join('; '),
   },
-  { name: `GET ${url} over IPv4 through the server's NAT`, sh: `echo "GET ${url} over IPv4:"; ${indented(`curl -4 -sS --max-time 5 ${url}`)}` },
-  { name: `GET ${url} over IPv6 through the server's NAT`, sh: `echo "GET ${url} over IPv6:"; ${indented(`curl -6 -sS --max-time 5 ${url}`)}` },
   {
-    name: 'a web server on the cage\'s own host is unreachable outside the tunnel',
+    name: `GET ${url} over IPv4 through the server's NAT`,
+    sh: `echo "GET ${url} over IPv4:"; ${indented(`curl -4 -sS --max-time 5 ${url}`)}`,
+  },
+  {
+    name: `GET ${url} over IPv6 through the server's NAT`,
+    sh: `echo "GET ${url} over IPv6:"; ${indented(`curl -6 -sS --max-time 5 ${url}`)}`,
+  },
+  {
+    name: "a web server on the cage's own host is unreachable outside the tunnel",
     sh: [
       `echo "a web server on the cage's own host, ${CLIENT_LINK}:${WEB_PORT}, outside the tunnel:"`,
       `if curl -sS --max-time 3 -o /dev/null http://${CLIENT_LINK}:${WEB_PORT}/ 2>/dev/null; then echo "  reachable (LEAK)"; false; else echo "  unreachable, as it should be"; fi`,

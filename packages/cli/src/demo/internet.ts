@@ -65,10 +65,12 @@ function main(): void {
     process.stderr.write('usage: internet.js <http-port> [<name>=<ip>[,<ip>...] ...]\n');
     process.exit(2);
   }
-  const records = new Map(entries.map((e) => {
-    const [name = '', ips = ''] = e.split('=');
-    return [name.toLowerCase(), ips.split(',')] as const;
-  }));
+  const records = new Map(
+    entries.map((e) => {
+      const [name = '', ips = ''] = e.split('=');
+      return [name.toLowerCase(), ips.split(',')] as const;
+    }),
+  );
   let pending = records.size > 0 ? 2 : 1;
   const ready = () => {
     if (--pending === 0) process.stdout.write('ready\n');

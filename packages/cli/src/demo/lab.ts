@@ -24,7 +24,14 @@ export const CLIENT_LINK = '192.168.77.1';
 export const SERVER_LINK = '192.168.77.2';
 export const API_URL = `http://${SERVER_LINK}:8443`;
 /** The lab's internet, behind the server. */
-export const INTERNET = { net4: '10.77.0.0/24', net6: 'fd7a:77::/64', server4: '10.77.0.1', server6: 'fd7a:77::1', host4: '10.77.0.2', host6: 'fd7a:77::2' };
+export const INTERNET = {
+  net4: '10.77.0.0/24',
+  net6: 'fd7a:77::/64',
+  server4: '10.77.0.1',
+  server6: 'fd7a:77::1',
+  host4: '10.77.0.2',
+  host6: 'fd7a:77::2',
+};
 export const SUBNET6 = 'fd7a:de70::/64';
 
 const CLI_BIN = fileURLToPath(new URL('../../bin/run.js', import.meta.url));
@@ -90,7 +97,11 @@ export class DemoLab {
 
   /** Namespaces, links, the lab's internet, and the "internet" and client web servers. */
   async network(): Promise<void> {
-    const [client, server, internet] = (['c', 's', 'i'] as const).map((label) => this.lab.namespace(label)) as [LabNetns, LabNetns, LabNetns];
+    const [client, server, internet] = (['c', 's', 'i'] as const).map((label) => this.lab.namespace(label)) as [
+      LabNetns,
+      LabNetns,
+      LabNetns,
+    ];
     await this.lab.veth(client, server, { names: ['veth0', 'veth1'], v4: [`${CLIENT_LINK}/24`, `${SERVER_LINK}/24`], v6: false });
     const [p4, p6] = [INTERNET.net4.split('/')[1], INTERNET.net6.split('/')[1]];
     await this.lab.veth(server, internet, {
@@ -99,7 +110,11 @@ export class DemoLab {
       v6: [`${INTERNET.server6}/${p6}`, `${INTERNET.host6}/${p6}`],
     });
 
-    const web = this.spawnIn(internet, 'the lab internet', process.execPath, [INTERNET_JS, String(WEB_PORT), `${WEB_NAME}=${INTERNET.host4},${INTERNET.host6}`]);
+    const web = this.spawnIn(internet, 'the lab internet', process.execPath, [
+      INTERNET_JS,
+      String(WEB_PORT),
+      `${WEB_NAME}=${INTERNET.host4},${INTERNET.host6}`,
+    ]);
     // A web server on the client side: reachable from the client namespace, never from the cage.
     const local = this.spawnIn(client, 'the client-side web server', process.execPath, [INTERNET_JS, String(WEB_PORT)]);
     for (const p of [web, local]) await until(p.what, () => (p.assertRunning(), p.output.includes('ready\n')));
@@ -109,18 +124,50 @@ export class DemoLab {
   async startServer(): Promise<string[]> {
     const tokenFile = join(this.dir, 'token');
     writeFileSync(tokenFile, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
-    const flags = ['--wg-listen', `${SERVER_LINK}:51820`, '--api-listen', `${SERVER_LINK}:8443`, '--subnet6', SUBNET6,
-      '--allow-dest', INTERNET.net4, '--allow-dest', INTERNET.net6, '--dns-upstream', INTERNET.host4,
+    const flags = [
+      '--wg-listen',
+      `${SERVER_LINK}:51820`,
+      '--api-listen',
+      `${SERVER_LINK}:8443`,
+      '--subnet6',
+      SUBNET6,
+      '--allow-dest',
+      INTERNET.net4,
+      '--allow-dest',
+      INTERNET.net6,
+      '--dns-upstream',
+      INTERNET.host4,
       // Plain HTTP on the lab's private link: the token never leaves the lab's namespaces.
-      '--insecure-http'];
+      '--insecure-http',
+    ];
     const [cmd, ...lead] = wirecagesrvCommand();
-    this.srv = this.spawnIn(this.lab.get('s'), 'wirecagesrv up', cmd!, [...lead, 'up', ...flags, '--auth-token-file', tokenFile,
-      '--state', join(this.dir, 'server', 'registry.db'), '--log-level', 'warn'], { PATH: process.env.PATH, HOME: this.dir });
+    this.srv = this.spawnIn(
+      this.lab.get('s'),
+      'wirecagesrv up',
+      cmd!,
+      [...lead, 'up', ...flags, '--auth-token-file', tokenFile, '--state', join(this.dir, 'server', 'registry.db'), '--log-level', 'warn'],
+      { PATH: process.env.PATH, HOME: this.dir },
+    );
     const srv = this.srv;
     await until('the wirecagesrv API', () => {
       srv.assertRunning();
       try {
-        return sh('ip', ['netns', 'exec', this.client, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `${API_URL}/healthz`]) === '200';
+        return (
+          sh('ip', [
+            'netns',
+            'exec',
+            this.client,
+            'curl',
+            '-s',
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{http_code}',
+            '--max-time',
+            '1',
+            `${API_URL}/healthz`,
+          ]) === '200'
+        );
       } catch {
         return false;
       }

@@ -16,7 +16,9 @@ export function wirecagesrvCommand(): string[] {
     const candidate = join(entry, PACKAGE);
     if (entry !== '' && existsSync(candidate)) return [candidate];
   }
-  throw new Error(`the demo runs a wirecagesrv server and found none: \`npm install ${PACKAGE}\` beside wirecage, build this repository (npm run build), or put wirecagesrv on PATH`);
+  throw new Error(
+    `the demo runs a wirecagesrv server and found none: \`npm install ${PACKAGE}\` beside wirecage, build this repository (npm run build), or put wirecagesrv on PATH`,
+  );
 }
 
 /**

@@ -13,7 +13,9 @@ const REFUSED = new Set(['EPERM', 'EACCES', 'ENOSPC', 'EUSERS']);
 
 /** What to do about `err`, or null when it is not one of doctor's causes. */
 export function cageStartAdvice(err: unknown, options: Omit<UserNamespaceAdviceOptions, 'refused'> = {}): string | null {
-  if (err instanceof NetnsError && err.syscall === 'unshare' && REFUSED.has(err.code)) return userNamespaceAdvice({ ...options, refused: true });
-  if (err instanceof TunError && err.syscall === 'open' && err.code === 'EACCES') return checkTunDevice(err.path ?? '/dev/net/tun').fix ?? null;
+  if (err instanceof NetnsError && err.syscall === 'unshare' && REFUSED.has(err.code))
+    return userNamespaceAdvice({ ...options, refused: true });
+  if (err instanceof TunError && err.syscall === 'open' && err.code === 'EACCES')
+    return checkTunDevice(err.path ?? '/dev/net/tun').fix ?? null;
   return null;
 }

@@ -16,6 +16,7 @@ export function checkKernel(kernelRelease = release()): DoctorCheck {
   if (!m) return { name, ok: false, detail: `cannot read the version of "${kernelRelease}"`, fix: 'wirecage needs Linux 5.11 or newer' };
   const [major, minor] = [Number(m[1]), Number(m[2])];
   const missing = FEATURES.filter(([, ma, mi]) => major < ma || (major === ma && minor < mi)).map(([f, ma, mi]) => `${f} (${ma}.${mi})`);
-  if (missing.length === 0) return { name, ok: true, detail: `${kernelRelease} has pidfd_open, pidfd_send_signal and close_range with CLOSE_RANGE_CLOEXEC (5.11)` };
+  if (missing.length === 0)
+    return { name, ok: true, detail: `${kernelRelease} has pidfd_open, pidfd_send_signal and close_range with CLOSE_RANGE_CLOEXEC (5.11)` };
   return { name, ok: false, detail: `${kernelRelease} lacks ${missing.join(', ')}`, fix: 'upgrade to Linux 5.11 or newer' };
 }

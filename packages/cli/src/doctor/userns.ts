@@ -23,10 +23,26 @@ export function checkUserNamespaces(probe: UserNamespaceProbe = {}): DoctorCheck
   const [file, ...args] = userNamespaceCommand('unshare', ['--net', process.execPath, '-e', '']);
   const r = spawnSync(file!, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
   if (r.status === 0) return { name, ok: true, detail: 'a network namespace inside an unprivileged user namespace works' };
-  if (r.error) return { name, ok: false, detail: `cannot run ${file}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`, fix: 'build or reinstall wirecage' };
-  if (r.status === 127) return { name, ok: false, detail: '`unshare` (util-linux) is missing, so the probe cannot run', fix: 'install util-linux' };
+  if (r.error)
+    return {
+      name,
+      ok: false,
+      detail: `cannot run ${file}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`,
+      fix: 'build or reinstall wirecage',
+    };
+  if (r.status === 127)
+    return { name, ok: false, detail: '`unshare` (util-linux) is missing, so the probe cannot run', fix: 'install util-linux' };
   // The first line is the refusal itself (errno); the helper's own hint is replaced by the diagnosis.
-  const why = r.stderr.split('\n').find((l) => l.trim() !== '')?.replace(/^wirecage-userns: /, '') ?? `exit status ${r.status ?? r.signal}`;
+  const why =
+    r.stderr
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.replace(/^wirecage-userns: /, '') ?? `exit status ${r.status ?? r.signal}`;
   const cause = userNamespaceAdvice({ ...probe, refused: true });
-  return { name, ok: false, detail: `refused (${why.trim()})`, fix: cause ?? 'no known switch explains it: check the kernel\'s user namespace support (CONFIG_USER_NS)' };
+  return {
+    name,
+    ok: false,
+    detail: `refused (${why.trim()})`,
+    fix: cause ?? "no known switch explains it: check the kernel's user namespace support (CONFIG_USER_NS)",
+  };
 }

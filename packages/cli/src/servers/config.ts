@@ -73,7 +73,8 @@ export function checkApiUrl(url: string): string {
     throw new WirecageError(`${url}: not a URL (expected http://host:port or https://host:port)`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WirecageError(`${url}: the API URL must start with http:// or https://`);
-  if (u.search || u.hash || u.username || u.password) throw new WirecageError(`${url}: the API URL must not carry a query, fragment or credentials`);
+  if (u.search || u.hash || u.username || u.password)
+    throw new WirecageError(`${url}: the API URL must not carry a query, fragment or credentials`);
   return url.replace(/\/+$/, '');
 }
 
@@ -88,9 +89,11 @@ export function loadServers(file = configFile()): ServersConfig {
   const doc = parseToml(text, file);
   const lineOf = (re: RegExp) => Math.max(1, text.split('\n').findIndex((l) => re.test(l)) + 1);
   for (const key of Object.keys(doc)) {
-    if (key !== 'version' && key !== 'servers') throw new TomlError(file, lineOf(new RegExp(`^\\s*\\[?\\s*"?${escapeRe(key)}`)), `unknown key ${key}`);
+    if (key !== 'version' && key !== 'servers')
+      throw new TomlError(file, lineOf(new RegExp(`^\\s*\\[?\\s*"?${escapeRe(key)}`)), `unknown key ${key}`);
   }
-  if (doc.version !== undefined && doc.version !== 1) throw new TomlError(file, lineOf(/^\s*version\s*=/), `version ${JSON.stringify(doc.version)} is not supported (only 1)`);
+  if (doc.version !== undefined && doc.version !== 1)
+    throw new TomlError(file, lineOf(/^\s*version\s*=/), `version ${JSON.stringify(doc.version)} is not supported (only 1)`);
   const servers = new Map<string, ServerEntry>();
   const table = doc.servers ?? {};
   if (typeof table !== 'object') throw new TomlError(file, lineOf(/^\s*servers\s*=/), 'servers must be a table');
@@ -98,11 +101,13 @@ export function loadServers(file = configFile()): ServersConfig {
     const line = lineOf(new RegExp(`^\\s*\\[\\s*servers\\s*\\.\\s*"?${escapeRe(name)}"?\\s*\\]`));
     if (typeof entry !== 'object') throw new TomlError(file, line, `servers.${name} must be a table`);
     if (!isServerName(name)) throw new TomlError(file, line, `server name "${name}" is not valid: use 1 to 32 of A-Z a-z 0-9 _ -`);
-    for (const k of Object.keys(entry)) if (k !== 'api_url' && k !== 'token' && k !== 'ca_file') throw new TomlError(file, line, `servers.${name}: unknown key ${k}`);
+    for (const k of Object.keys(entry))
+      if (k !== 'api_url' && k !== 'token' && k !== 'ca_file') throw new TomlError(file, line, `servers.${name}: unknown key ${k}`);
     const { api_url: apiUrl, token, ca_file: caFile } = entry;
     if (typeof apiUrl !== 'string') throw new TomlError(file, line, `servers.${name}: api_url must be a string`);
     if (token !== undefined && typeof token !== 'string') throw new TomlError(file, line, `servers.${name}: token must be a string`);
-    if (caFile !== undefined && (typeof caFile !== 'string' || caFile === '')) throw new TomlError(file, line, `servers.${name}: ca_file must be a file name`);
+    if (caFile !== undefined && (typeof caFile !== 'string' || caFile === ''))
+      throw new TomlError(file, line, `servers.${name}: ca_file must be a file name`);
     servers.set(name, { apiUrl, token: token ?? '', ...(caFile !== undefined ? { caFile } : {}) });
   }
   return { file, servers };
@@ -110,7 +115,8 @@ export function loadServers(file = configFile()): ServersConfig {
 
 export function saveServers(cfg: ServersConfig): void {
   const servers: TomlTable = {};
-  for (const [name, s] of cfg.servers) servers[name] = { api_url: s.apiUrl, token: s.token, ...(s.caFile !== undefined ? { ca_file: s.caFile } : {}) };
+  for (const [name, s] of cfg.servers)
+    servers[name] = { api_url: s.apiUrl, token: s.token, ...(s.caFile !== undefined ? { ca_file: s.caFile } : {}) };
   const doc: TomlTable = { version: 1 };
   if (cfg.servers.size) doc.servers = servers;
   writeSecretFileAtomic(cfg.file, stringifyToml(doc));

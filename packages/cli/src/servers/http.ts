@@ -118,7 +118,12 @@ function request(c: ApiCall): Promise<{ status: number; text: string; retryAfter
       if (why) return reject(why);
       if (isCertificateError(err.code)) {
         const hint = c.trustHint ? `; ${c.trustHint}` : '';
-        return reject(new TlsTrustError(`cannot ${c.doing} ${c.url}: the server's TLS certificate is not trusted (${err.code}: ${err.message}), so nothing was sent${hint}`, err.code));
+        return reject(
+          new TlsTrustError(
+            `cannot ${c.doing} ${c.url}: the server's TLS certificate is not trusted (${err.code}: ${err.message}), so nothing was sent${hint}`,
+            err.code,
+          ),
+        );
       }
       reject(new RunError(`cannot ${c.doing} ${c.url}: ${err.code ?? err.message}`));
     };
@@ -133,14 +138,20 @@ function request(c: ApiCall): Promise<{ status: number; text: string; retryAfter
       let size = 0;
       res.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > MAX_ANSWER_BYTES) stop(new RunError(`cannot ${c.doing} ${c.url}: the answer is larger than ${MAX_ANSWER_BYTES >> 20} MiB`));
+        if (size > MAX_ANSWER_BYTES)
+          stop(new RunError(`cannot ${c.doing} ${c.url}: the answer is larger than ${MAX_ANSWER_BYTES >> 20} MiB`));
         else chunks.push(chunk);
       });
       res.on('end', () => {
         if (settled) return;
         settled = true;
         const ra = res.headers['retry-after'];
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof ra === 'string' ? ra : null, certificate });
+        resolve({
+          status: res.statusCode ?? 0,
+          text: Buffer.concat(chunks).toString('utf8'),
+          retryAfter: typeof ra === 'string' ? ra : null,
+          certificate,
+        });
       });
       res.on('error', fail);
       res.on('close', () => fail(new Error('the connection closed before the whole answer')));
@@ -166,8 +177,15 @@ export async function callApi(c: ApiCall, refused: string): Promise<ApiAnswer> {
     body = undefined;
   }
   if (res.status < 200 || res.status > 299) {
-    const msg = body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : res.text.trim().slice(0, 200);
-    throw new ApiError(`${c.url} refused ${refused}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`, res.status, parseRetryAfter(res.retryAfter));
+    const msg =
+      body && typeof body === 'object' && typeof (body as { error?: unknown }).error === 'string'
+        ? (body as { error: string }).error
+        : res.text.trim().slice(0, 200);
+    throw new ApiError(
+      `${c.url} refused ${refused}: HTTP ${res.status}${msg ? `: ${msg}` : ''}`,
+      res.status,
+      parseRetryAfter(res.retryAfter),
+    );
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RunError(`${c.url}: the answer is not a JSON object`);
   return { status: res.status, body: body as Record<string, unknown>, certificate: res.certificate };

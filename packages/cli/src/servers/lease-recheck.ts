@@ -24,7 +24,9 @@ export async function recheckLease(server: ReRegistration, spec: CageSpec, peers
   const had = new Set(spec.addresses.map(hostOf));
   const given = fresh.config.interface.addresses;
   if (given.some((a) => !had.has(a.address.toString('hex')))) {
-    log.warn(`${server.apiUrl} now gives this client ${given.map(formatCidr).join(', ')}, not ${spec.addresses.join(', ')}: the cage keeps its addresses, so the tunnel carries nothing until the run is started again`);
+    log.warn(
+      `${server.apiUrl} now gives this client ${given.map(formatCidr).join(', ')}, not ${spec.addresses.join(', ')}: the cage keeps its addresses, so the tunnel carries nothing until the run is started again`,
+    );
   }
   const endpoint = fresh.config.peers[0]?.endpoint;
   const hp = peers[0];

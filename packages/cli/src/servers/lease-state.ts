@@ -63,7 +63,13 @@ export function readLeaseState(file: string): StoredLease {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { file, state: null, pin: null, certPin: null, problem: code === 'ENOENT' ? 'missing' : `unreadable (${code ?? (err as Error).message})` };
+    return {
+      file,
+      state: null,
+      pin: null,
+      certPin: null,
+      problem: code === 'ENOENT' ? 'missing' : `unreadable (${code ?? (err as Error).message})`,
+    };
   }
   let doc: unknown;
   try {
@@ -71,7 +77,8 @@ export function readLeaseState(file: string): StoredLease {
   } catch {
     return { file, state: null, pin: null, certPin: null, problem: 'not JSON' };
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return { file, state: null, pin: null, certPin: null, problem: 'not a JSON object' };
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+    return { file, state: null, pin: null, certPin: null, problem: 'not a JSON object' };
   const d = doc as Record<string, unknown>;
   const pin = typeof d.pinned_server_public_key === 'string' && d.pinned_server_public_key !== '' ? d.pinned_server_public_key : null;
   const c = d.pinned_tls_certificate_sha256;
@@ -115,7 +122,10 @@ export function leaseTimes(state: LeaseState): { registeredAt: number; expires: 
 }
 
 /** The stored answer, when it is for this API URL and client key, matches the pin and has a lease. */
-function sameClient(stored: StoredLease, ctx: LeaseContext): { state: LeaseState; times: { registeredAt: number; expires: number } } | string {
+function sameClient(
+  stored: StoredLease,
+  ctx: LeaseContext,
+): { state: LeaseState; times: { registeredAt: number; expires: number } } | string {
   const s = stored.state;
   if (!s) return stored.problem ?? 'missing';
   if (s.api_url !== ctx.apiUrl) return `for another API URL (${s.api_url})`;
@@ -164,7 +174,13 @@ export class CertificatePinMismatchError extends WirecageError {
   override name = 'CertificatePinMismatchError';
 }
 
-export function certificatePinMismatch(seen: string, pinned: string, name: string, apiUrl: string, file: string): CertificatePinMismatchError {
+export function certificatePinMismatch(
+  seen: string,
+  pinned: string,
+  name: string,
+  apiUrl: string,
+  file: string,
+): CertificatePinMismatchError {
   return new CertificatePinMismatchError(
     `${apiUrl} presented a TLS certificate with the SHA-256 fingerprint ${seen}, but the certificate pinned for "${name}" (in ${file}) is ${pinned}: ` +
       `someone may be impersonating the server, so nothing was sent (not even the token). If the server's certificate really changed ` +

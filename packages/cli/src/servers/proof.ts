@@ -28,7 +28,7 @@ export function proofSigner(
   const key = keyProofKey(clientPrivate, serverPublic, publicKeyOf(clientPrivate), serverPublic);
   if (!key) {
     return () => {
-      throw new RunError('the server\'s public key is a low-order point: no key can be proven to it');
+      throw new RunError("the server's public key is a low-order point: no key can be proven to it");
     };
   }
   return (r) => keyProofHeader(key, { ...r, time: Math.floor(now() / 1000), nonce: nonce().toString('base64url') });

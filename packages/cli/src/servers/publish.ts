@@ -49,7 +49,9 @@ export function parsePublish(text: string): PublishSpec {
   const publicPort = Number(m?.[1]);
   const targetPort = Number(m?.[2]);
   if (!m || publicPort < 0 || publicPort > 65535 || targetPort < 1 || targetPort > 65535) {
-    throw new RunError(`--publish "${text}" must be PUBLIC:TARGET or PUBLIC:TARGET/udp with ports from 1 to 65535, such as 28080:80 or 25353:53/udp, or PUBLIC 0 for any free port the server picks (the server takes public ports from its --forward-ports range, 20000-29999 by default)`);
+    throw new RunError(
+      `--publish "${text}" must be PUBLIC:TARGET or PUBLIC:TARGET/udp with ports from 1 to 65535, such as 28080:80 or 25353:53/udp, or PUBLIC 0 for any free port the server picks (the server takes public ports from its --forward-ports range, 20000-29999 by default)`,
+    );
   }
   return { protocol: (m[3]?.toLowerCase() ?? 'tcp') as 'tcp' | 'udp', publicPort, targetPort };
 }
@@ -58,22 +60,40 @@ export function formatPublish(p: PublishSpec): string {
   return `${p.protocol} ${p.publicPort}:${p.targetPort}`;
 }
 
-async function send(api: ServerApi, method: 'POST' | 'DELETE', fields: Record<string, unknown>, timeoutMs: number, doing: string, refused: string) {
+async function send(
+  api: ServerApi,
+  method: 'POST' | 'DELETE',
+  fields: Record<string, unknown>,
+  timeoutMs: number,
+  doing: string,
+  refused: string,
+) {
   const body = JSON.stringify({ client_public_key: api.clientPublicKey, ...fields });
   const proof = api.sign({ method, route: ROUTE, clientPublicKey: api.clientPublicKey, body });
-  return callApi({ method, url: `${api.apiUrl}${ROUTE}`, token: api.token, body, headers: { [PROOF_HEADER]: proof }, timeoutMs, doing, tls: api.tls }, refused);
+  return callApi(
+    { method, url: `${api.apiUrl}${ROUTE}`, token: api.token, body, headers: { [PROOF_HEADER]: proof }, timeoutMs, doing, tls: api.tls },
+    refused,
+  );
 }
 
 /** Creates the forward; for PUBLIC 0, the port the server chose is in the answer (checked: in range, the right protocol). */
 export async function createForward(api: ServerApi, p: PublishSpec, timeoutMs = 15_000): Promise<Published> {
-  const { body } = await send(api, 'POST', { protocol: p.protocol, public_port: p.publicPort, target_port: p.targetPort }, timeoutMs, `create the forward ${formatPublish(p)} at`, `the forward ${formatPublish(p)}`);
+  const { body } = await send(
+    api,
+    'POST',
+    { protocol: p.protocol, public_port: p.publicPort, target_port: p.targetPort },
+    timeoutMs,
+    `create the forward ${formatPublish(p)} at`,
+    `the forward ${formatPublish(p)}`,
+  );
   // A fixed port needs no answer to be known (a minimal server may not repeat it); a chosen one does.
   const port = p.publicPort !== 0 && body.public_port === undefined ? p.publicPort : body.public_port;
   const wrong = (what: string) => new RunError(`${api.apiUrl}${ROUTE}: the answer to the forward ${formatPublish(p)} has ${what}`);
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw wrong('no public_port from 1 to 65535');
   if (p.publicPort !== 0 && port !== p.publicPort) throw wrong(`public_port ${port}, not the one asked for`);
   const address = body.public_address;
-  if (address !== undefined && address !== null && (typeof address !== 'string' || !/^[\w.:-]{1,253}$/.test(address))) throw wrong('a public_address that is neither an address nor a name');
+  if (address !== undefined && address !== null && (typeof address !== 'string' || !/^[\w.:-]{1,253}$/.test(address)))
+    throw wrong('a public_address that is neither an address nor a name');
   return { protocol: p.protocol, publicPort: port, targetPort: p.targetPort, publicAddress: address || api.endpointHost };
 }
 
@@ -86,7 +106,14 @@ export function publishedEnv(published: Published[]): Record<string, string> {
 }
 
 export function removeForward(api: ServerApi, p: PublishSpec, timeoutMs = 3_000) {
-  return send(api, 'DELETE', { protocol: p.protocol, public_port: p.publicPort }, timeoutMs, `remove the forward ${formatPublish(p)} at`, `removing the forward ${formatPublish(p)}`);
+  return send(
+    api,
+    'DELETE',
+    { protocol: p.protocol, public_port: p.publicPort },
+    timeoutMs,
+    `remove the forward ${formatPublish(p)} at`,
+    `removing the forward ${formatPublish(p)}`,
+  );
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -97,7 +124,12 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * the run with 128+N once the forwards made so far are removed; while the
  * cage runs, signals are the cage's business and removal follows its exit.
  */
-export async function withPublishedPorts(api: ServerApi, specs: PublishSpec[], warn: (msg: string) => void, body: (published: Published[]) => Promise<number>): Promise<number> {
+export async function withPublishedPorts(
+  api: ServerApi,
+  specs: PublishSpec[],
+  warn: (msg: string) => void,
+  body: (published: Published[]) => Promise<number>,
+): Promise<number> {
   let stopped: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
     stopped ??= sig;
@@ -113,7 +145,8 @@ export async function withPublishedPorts(api: ServerApi, specs: PublishSpec[], w
     return await body(made);
   } finally {
     const results = await Promise.allSettled(made.map((p) => removeForward(api, p)));
-    for (const r of results) if (r.status === 'rejected') warn(`${(r.reason as Error).message}; the server keeps that forward until it is removed`);
+    for (const r of results)
+      if (r.status === 'rejected') warn(`${(r.reason as Error).message}; the server keeps that forward until it is removed`);
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
 }

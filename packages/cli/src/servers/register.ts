@@ -9,7 +9,17 @@
 // key (and so a registration) of its own: key-slot.ts.
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
-import { generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf, readKeyFile, writeSecretFileAtomic, SecretFileError, type Cidr } from '@wirecage/wg-engine';
+import {
+  generatePrivateKey,
+  keyToBase64,
+  parseCidr,
+  parseKeyBase64,
+  publicKeyOf,
+  readKeyFile,
+  writeSecretFileAtomic,
+  SecretFileError,
+  type Cidr,
+} from '@wirecage/wg-engine';
 import { parseEndpoint, type WgQuickConfig } from '../config/wg-quick.js';
 import { RunError } from '../cage/run-error.js';
 import { configFile, keyFileFor, loadServers, resolveCaFile } from './config.js';
@@ -141,7 +151,8 @@ export function registrationToConfig(r: Registration, privateKey: Buffer, source
     return bad('server_public_key', 'not a WireGuard key');
   }
   // Written into the peer as a wg-quick Endpoint would be, so held to the same rule.
-  const endpoint = parseEndpoint(str('server_endpoint')) ?? bad('server_endpoint', 'not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
+  const endpoint =
+    parseEndpoint(str('server_endpoint')) ?? bad('server_endpoint', 'not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
   const dns = r.dns ?? [];
   if (!Array.isArray(dns) || dns.some((d) => typeof d !== 'string' || !isIP(d))) bad('dns', 'not a list of IP addresses');
   const allowed = r.allowed_ips ?? ['0.0.0.0/0', '::/0'];
@@ -243,7 +254,15 @@ export interface ReRegistration extends ServerTarget {
 export async function configForServer(
   name: string,
   opts: ConfigOptions = {},
-): Promise<{ config: WgQuickConfig; hide: string[]; warning: string | null; api: ServerApi; leaseStateFile?: string; reregister?: ReRegistration; server: ReRegistration }> {
+): Promise<{
+  config: WgQuickConfig;
+  hide: string[];
+  warning: string | null;
+  api: ServerApi;
+  leaseStateFile?: string;
+  reregister?: ReRegistration;
+  server: ReRegistration;
+}> {
   const cfg = loadServers();
   const entry = cfg.servers.get(name);
   if (!entry) {
@@ -256,7 +275,11 @@ export async function configForServer(
   const { leaseFile } = slot;
   const target: ServerTarget = { name, apiUrl: entry.apiUrl, token: entry.token, leaseFile };
   if (entry.caFile !== undefined) {
-    target.ca = readCaFile(resolveCaFile(cfg.file, entry.caFile), `the CA file of server "${name}" (ca_file in ${cfg.file})`, `add the server again with: wirecage add-server ${name} ${entry.apiUrl} --ca-file CA.pem --replace`);
+    target.ca = readCaFile(
+      resolveCaFile(cfg.file, entry.caFile),
+      `the CA file of server "${name}" (ca_file in ${cfg.file})`,
+      `add the server again with: wirecage add-server ${name} ${entry.apiUrl} --ca-file CA.pem --replace`,
+    );
   }
   const { file, key, warning: keyWarning } = clientKey(name, slot.keyFile);
   const clientPublicKey = keyToBase64(publicKeyOf(key));
@@ -273,7 +296,14 @@ export async function configForServer(
       hide: [file, configFile()], // the lease file and the CA copy are in the hidden config directory
       // Several warnings print as several `wirecage: warning:` lines.
       warning: warnings.length ? warnings.join('\nwirecage: warning: ') : null,
-      api: { apiUrl: entry.apiUrl, token: entry.token, clientPublicKey, sign, tls: tlsTrustFor(target, certPin), endpointHost: config.peers[0]!.endpoint!.host },
+      api: {
+        apiUrl: entry.apiUrl,
+        token: entry.token,
+        clientPublicKey,
+        sign,
+        tls: tlsTrustFor(target, certPin),
+        endpointHost: config.peers[0]!.endpoint!.host,
+      },
       // A stored answer whose handshake fails: stage 2 drops it and registers again, once.
       leaseStateFile: fromStore ? leaseFile : undefined,
       reregister: fromStore ? { ...target, clientPublicKey } : undefined,
@@ -300,7 +330,11 @@ export async function configForServer(
  * its lease ended, a lost registry): drops that answer (keeping the pins), registers afresh (no
  * fallback on what just failed) and returns the config built from the new answer.
  */
-export async function registerAfresh(r: ReRegistration, privateKey: Buffer, opts: RegisterOptions = {}): Promise<{ config: WgQuickConfig; warning: string | null }> {
+export async function registerAfresh(
+  r: ReRegistration,
+  privateKey: Buffer,
+  opts: RegisterOptions = {},
+): Promise<{ config: WgQuickConfig; warning: string | null }> {
   const dropped = forgetRegistration(r.leaseFile);
   if (dropped) throw new RunError(`the stored registration ${r.leaseFile} could not be dropped (${dropped}): remove it and run again`);
   return renewRegistration(r, privateKey, opts);
@@ -311,7 +345,15 @@ export async function registerAfresh(r: ReRegistration, privateKey: Buffer, opts
  * for stage 2, whose handshakes failed (registerAfresh before the command, lease-recheck.ts while
  * it runs). A server that still knows the client answers the same addresses and renews the lease.
  */
-export async function renewRegistration(r: ReRegistration, privateKey: Buffer, opts: RegisterOptions = {}): Promise<{ config: WgQuickConfig; warning: string | null; leaseExpires: string | undefined }> {
+export async function renewRegistration(
+  r: ReRegistration,
+  privateKey: Buffer,
+  opts: RegisterOptions = {},
+): Promise<{ config: WgQuickConfig; warning: string | null; leaseExpires: string | undefined }> {
   const fresh = await registerAndStore(r, r.clientPublicKey, readLeaseState(r.leaseFile), false, opts);
-  return { config: registrationToConfig(fresh.registration, privateKey, `${r.apiUrl}/v1/register`), warning: fresh.warning, leaseExpires: fresh.registration.lease_expires };
+  return {
+    config: registrationToConfig(fresh.registration, privateKey, `${r.apiUrl}/v1/register`),
+    warning: fresh.warning,
+    leaseExpires: fresh.registration.lease_expires,
+  };
 }

@@ -22,7 +22,9 @@ export function fingerprintOf(pem: string): string {
 export function caCertificates(text: string, what: string): { pem: string; subjects: string[] } {
   const blocks = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g)];
   if (blocks.some((b) => b[1]!.includes('PRIVATE KEY')) || /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
-    throw new WirecageError(`${what} holds a private key: give the certificate of the CA (or the server's self-signed certificate), never a key`);
+    throw new WirecageError(
+      `${what} holds a private key: give the certificate of the CA (or the server's self-signed certificate), never a key`,
+    );
   }
   const certs = blocks.filter((b) => b[1] === 'CERTIFICATE').map((b) => b[0]);
   if (certs.length === 0) throw new WirecageError(`${what} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);

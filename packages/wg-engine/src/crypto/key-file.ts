@@ -10,7 +10,19 @@
 // wg-quick does. Refusing (as ssh does) would lock users out of configs their
 // VPN provider shipped 0644 for no gain at that point: the key has already
 // been exposed, and the warning says how to stop it.
-import { closeSync, constants, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseKeyBase64 } from './keys.js';

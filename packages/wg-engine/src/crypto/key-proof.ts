@@ -31,7 +31,12 @@ const LABEL = Buffer.from(KEY_PROOF_LABEL);
  * Null when there is no shared secret (a low-order public key, or a key that
  * is not 32 bytes). The caller owns the result and should wipe it when done.
  */
-export function keyProofKey(ownPrivate: Uint8Array, otherPublic: Uint8Array, clientPublic: Uint8Array, serverPublic: Uint8Array): Buffer | null {
+export function keyProofKey(
+  ownPrivate: Uint8Array,
+  otherPublic: Uint8Array,
+  clientPublic: Uint8Array,
+  serverPublic: Uint8Array,
+): Buffer | null {
   const shared = dh(ownPrivate, otherPublic);
   if (!shared) return null;
   const key = createHash('sha256').update(LABEL).update(shared).update(clientPublic).update(serverPublic).digest();
@@ -55,7 +60,9 @@ export interface KeyProofFields {
 
 export function keyProofMac(key: Uint8Array, f: KeyProofFields): Buffer {
   const bodyHash = createHash('sha256').update(f.body).digest('hex');
-  return createHmac('sha256', key).update([f.method.toUpperCase(), f.route, f.clientPublicKey, String(f.time), f.nonce, bodyHash].join('\n')).digest();
+  return createHmac('sha256', key)
+    .update([f.method.toUpperCase(), f.route, f.clientPublicKey, String(f.time), f.nonce, bodyHash].join('\n'))
+    .digest();
 }
 
 export function formatKeyProof(time: number, nonce: string, mac: Uint8Array): string {

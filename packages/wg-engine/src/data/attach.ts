@@ -40,7 +40,8 @@ export async function attachDevice(device: Device, tun: Tun | null, opts: Attach
   // The one inline shard always reads its own fds: the mode names designs of worker shards.
   const mode = inline ? 'rtc' : (opts.mode ?? 'pipeline');
   const rtc = mode === 'rtc' || mode === 'rtc-split';
-  if (rtc && !inline && opts.udpFd !== undefined) throw new Error("mode 'rtc' opens a UDP socket per shard; it cannot use an inherited one");
+  if (rtc && !inline && opts.udpFd !== undefined)
+    throw new Error("mode 'rtc' opens a UDP socket per shard; it cannot use an inherited one");
   const open = (port: number) =>
     UdpSocket.open({
       port,

@@ -111,7 +111,13 @@ export function routeOf<T>(routes: AllowedIps<T>, b: Uint8Array, p: number): T |
  * IP packet from an address `owner` is allowed. Returns the packet's length (the
  * padding after it is cut off) or why it is dropped.
  */
-export function checkInner<T>(routes: AllowedIps<T>, b: Uint8Array, p: number, plain: number, owner: T): number | 'inner-malformed' | 'allowed-ips' {
+export function checkInner<T>(
+  routes: AllowedIps<T>,
+  b: Uint8Array,
+  p: number,
+  plain: number,
+  owner: T,
+): number | 'inner-malformed' | 'allowed-ips' {
   const len = ipLength(b, p, plain);
   if (len === 0) return 'inner-malformed';
   const family = (b[p]! >> 4) as IpFamily;
@@ -166,7 +172,15 @@ export interface Opened {
  * keypair was not retired meanwhile (its keys may have been zeroed). Fills out;
  * returns null, or why the message is dropped.
  */
-export function openTransport(kps: KeypairTable, slots: IndexSlotMap, b: Uint8Array, msg: number, len: number, now: number, out: Opened): DropReason | null {
+export function openTransport(
+  kps: KeypairTable,
+  slots: IndexSlotMap,
+  b: Uint8Array,
+  msg: number,
+  len: number,
+  now: number,
+  out: Opened,
+): DropReason | null {
   const receiver = readU32LE(b, msg + Transport.RECEIVER);
   const slot = slots.slotOf(receiver);
   if (slot < 0 || kps.localIndex(slot) !== receiver || !kps.isLive(slot)) return 'unknown-receiver';

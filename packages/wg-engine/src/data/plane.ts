@@ -26,8 +26,30 @@ import { Endpoint } from '../endpoint.js';
 import { formatIp } from '../allowed-ips.js';
 import { DROP_REASONS, DropCounters } from '../stats.js';
 import { confirmSession } from '../receive.js';
-import { PEER_COUNTERS, PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
-import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, CTL_STARTED, SHARD_COUNTERS, type AddressWords, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
+import {
+  PEER_COUNTERS,
+  PEER_ROAMING,
+  PEER_WANTS_HANDSHAKE,
+  PeerCounters,
+  RX_AUTH,
+  RX_BYTES,
+  RX_DATA,
+  TX_BYTES,
+  TX_DATA,
+} from './peer-table.js';
+import {
+  CONTROL_WORDS,
+  CTL_CLOSED,
+  CTL_CONFIG_GEN,
+  CTL_INFLIGHT,
+  CTL_STARTED,
+  SHARD_COUNTERS,
+  type AddressWords,
+  type RouteEntry,
+  type ShardInit,
+  type ToMain,
+  type ToShard,
+} from './protocol.js';
 import type { ShardTask } from './shard-worker.js';
 import { Shard } from './shard.js';
 import { EGRESS_HEADROOM, slotBytesForMtu, slotBytesForOffload } from './slot-room.js';
@@ -175,7 +197,10 @@ export class DataPlane {
     // Egress slots of an offloading TUN hold 64 KiB super-packets, so that ring has fewer of them (256 x 75 KiB;
     // a run-to-completion shard reads at most one batch before it empties its ring: 64 x 75 KiB).
     const egress = { ...ring, headroom: EGRESS_HEADROOM };
-    const egressRing = () => PacketRing.create(opts.vnetHdr ? { ...egress, capacity: Math.min(ring.capacity, rtc ? 64 : 256), slotBytes: slotBytesForOffload() } : egress);
+    const egressRing = () =>
+      PacketRing.create(
+        opts.vnetHdr ? { ...egress, capacity: Math.min(ring.capacity, rtc ? 64 : 256), slotBytes: slotBytesForOffload() } : egress,
+      );
     this.rings = Array.from({ length: rtc ? this.shards : 1 }, () => ({ egress: egressRing(), ingress: PacketRing.create(ring) }));
     this.egress = this.rings[0]!.egress;
     this.ingress = this.rings[0]!.ingress;
@@ -184,14 +209,17 @@ export class DataPlane {
     this.counters = new PeerCounters(device.maxPeers, this.shards);
     this.dropsSab = new SharedArrayBuffer(this.shards * DROP_REASONS.length * 8);
     this.statsSab = new SharedArrayBuffer(this.shards * SHARD_COUNTERS.length * 8);
-    this.pool = n === 0 ? null : new Piscina({
-      filename: shardWorkerFile(),
-      minThreads: n,
-      maxThreads: n,
-      idleTimeout: Infinity,
-      atomics: 'disabled',
-      concurrentTasksPerWorker: 1,
-    });
+    this.pool =
+      n === 0
+        ? null
+        : new Piscina({
+            filename: shardWorkerFile(),
+            minThreads: n,
+            maxThreads: n,
+            idleTimeout: Infinity,
+            atomics: 'disabled',
+            concurrentTasksPerWorker: 1,
+          });
     this.pumps = opts.io ? this.attachIo(opts.io) : [];
     if (n === 0) this.startInline();
     for (let i = 0; i < n; i++) {
@@ -255,7 +283,11 @@ export class DataPlane {
   private startInline(): void {
     const config: ToShard[] = [{ t: 'routes', entries: this.routeEntries() }];
     // As from a worker, what the shard tells the main thread is handled after the slots it came from.
-    const shard = new Shard(this.shardInit(0), (m) => queueMicrotask(() => this.onMessage(m)), () => config.splice(0));
+    const shard = new Shard(
+      this.shardInit(0),
+      (m) => queueMicrotask(() => this.onMessage(m)),
+      () => config.splice(0),
+    );
     this.restarts.push(0);
     this.inline = { shard, config, watches: [] };
     const fds = this.shardFds[0]?.read;
@@ -289,7 +321,8 @@ export class DataPlane {
 
   /** workers 0 without io: seals and opens what the rings hold now, on this thread (tests fill them). */
   step(): number {
-    if (!this.inline || this.inline.watches.length > 0) throw new Error('step() is for a plane with workers 0 and no io; the others serve their rings themselves');
+    if (!this.inline || this.inline.watches.length > 0)
+      throw new Error('step() is for a plane with workers 0 and no io; the others serve their rings themselves');
     return this.inline.shard.step();
   }
 
@@ -362,7 +395,9 @@ export class DataPlane {
   }
 
   private peerEntries(peer: Peer): RouteEntry[] {
-    return this.device.allowedIps.entriesFor(peer).map((c) => ({ family: c.family, address: new Uint8Array(c.address), prefix: c.prefix, peer: peer.id }));
+    return this.device.allowedIps
+      .entriesFor(peer)
+      .map((c) => ({ family: c.family, address: new Uint8Array(c.address), prefix: c.prefix, peer: peer.id }));
   }
 
   // One peer at a time: a server adding its thousandth peer sends a few bytes, not its whole table.

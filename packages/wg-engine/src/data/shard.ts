@@ -33,10 +33,43 @@ import { AllowedIps, type Cidr } from '../allowed-ips.js';
 import { IndexSlotMap } from '../index-table.js';
 import { KEYPAIR_UNCONFIRMED, KeypairTable } from '../keypair.js';
 import { DropCounters, DROP_REASONS, type DropReason } from '../stats.js';
-import { PAYLOAD, canSendWith, checkInner, datagramKind, openTransport, outgoingFits, rekeyAfterReceiving, rekeyAfterSending, routeOf, type Opened } from './packet-rules.js';
+import {
+  PAYLOAD,
+  canSendWith,
+  checkInner,
+  datagramKind,
+  openTransport,
+  outgoingFits,
+  rekeyAfterReceiving,
+  rekeyAfterSending,
+  routeOf,
+  type Opened,
+} from './packet-rules.js';
 import { paddedLength, sealInPlace } from './transport.js';
-import { PEER_ROAMING, PEER_WANTS_HANDSHAKE, PeerCounters, PeerTable, RX_AUTH, RX_BYTES, RX_DATA, TX_BYTES, TX_DATA } from './peer-table.js';
-import { CONTROL_WORDS, CTL_CLOSED, CTL_CONFIG_GEN, CTL_INFLIGHT, CTL_STARTED, MAX_INFLIGHT, SHARD_COUNTERS, type RouteEntry, type ShardInit, type ToMain, type ToShard } from './protocol.js';
+import {
+  PEER_ROAMING,
+  PEER_WANTS_HANDSHAKE,
+  PeerCounters,
+  PeerTable,
+  RX_AUTH,
+  RX_BYTES,
+  RX_DATA,
+  TX_BYTES,
+  TX_DATA,
+} from './peer-table.js';
+import {
+  CONTROL_WORDS,
+  CTL_CLOSED,
+  CTL_CONFIG_GEN,
+  CTL_INFLIGHT,
+  CTL_STARTED,
+  MAX_INFLIGHT,
+  SHARD_COUNTERS,
+  type RouteEntry,
+  type ShardInit,
+  type ToMain,
+  type ToShard,
+} from './protocol.js';
 
 // Slot header words a shard reads and writes (int32 index relative to the slot).
 const F_OFFSET = SlotField.OFFSET >> 2;
@@ -137,8 +170,13 @@ export class Shard {
     this.rtcFds = init.rtc && { tun: init.rtc.tun ?? init.rtc.udp, udp: init.rtc.udp };
     // Each batch is emptied before the next read, so a batch only has to fit the ring: 16 TUN reads
     // (super-packets with offloads) and one recvmmsg of 16 (each up to ~45 GRO segments).
-    this.tunIn = init.rtc && init.rtc.tun !== null ? RingPoller.tun(init.rtc.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) }) : null;
-    this.udpIn = init.rtc ? RingPoller.udp(init.rtc.udp, this.ingress.ring, { batch: Math.min(RTC_BATCH, this.ingress.ring.capacity) }) : null;
+    this.tunIn =
+      init.rtc && init.rtc.tun !== null
+        ? RingPoller.tun(init.rtc.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) })
+        : null;
+    this.udpIn = init.rtc
+      ? RingPoller.udp(init.rtc.udp, this.ingress.ring, { batch: Math.min(RTC_BATCH, this.ingress.ring.capacity) })
+      : null;
     this.refreshConfig();
   }
 

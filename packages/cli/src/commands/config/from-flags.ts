@@ -3,7 +3,7 @@ import { WirecageCommand } from '../../command.js';
 import { parseTunnelFlags, tunnelConfig, tunnelConfigText, tunnelFlagDefs } from '../../config/from-flags.js';
 
 export default class ConfigFromFlags extends WirecageCommand {
-  static override summary = 'Write the earlier wirecage\'s --wg-* flags as a wg-quick file, on stdout.';
+  static override summary = "Write the earlier wirecage's --wg-* flags as a wg-quick file, on stdout.";
   static override description = `Takes the tunnel flags of the earlier wirecage (also accepted by
 \`wirecage run\`) and prints the wg-quick file \`wirecage run -c FILE\` reads to
 build the same tunnel: one [Peer] with AllowedIPs 0.0.0.0/0 (and ::/0 when
@@ -23,8 +23,16 @@ file cannot be used (the message names the flag).`;
   ];
   static override flags = {
     ...tunnelFlagDefs,
-    dns: Flags.string({ summary: 'DNS server for the cage (repeatable); default 1.1.1.1 through the tunnel.', helpValue: 'IP', multiple: true }),
-    'dns-override': Flags.boolean({ summary: 'Write DNS = (--no-dns-override: none; the cage keeps the host\'s resolvers).', default: true, allowNo: true }),
+    dns: Flags.string({
+      summary: 'DNS server for the cage (repeatable); default 1.1.1.1 through the tunnel.',
+      helpValue: 'IP',
+      multiple: true,
+    }),
+    'dns-override': Flags.boolean({
+      summary: "Write DNS = (--no-dns-override: none; the cage keeps the host's resolvers).",
+      default: true,
+      allowNo: true,
+    }),
   };
 
   async run(): Promise<void> {

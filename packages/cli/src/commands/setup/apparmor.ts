@@ -2,11 +2,20 @@ import { realpathSync } from 'node:fs';
 import { Flags } from '@oclif/core';
 import { WirecageCommand } from '../../command.js';
 import { userNamespaceHelper } from '@wirecage/netns';
-import { checkKernel, findParser, installProfile, realSystem, restrictionEnabled, SetupError, type InstallResult } from '../../apparmor/install.js';
+import {
+  checkKernel,
+  findParser,
+  installProfile,
+  realSystem,
+  restrictionEnabled,
+  SetupError,
+  type InstallResult,
+} from '../../apparmor/install.js';
 import { attachedPath, PROFILE_NAME, profileFile, renderProfile } from '../../apparmor/profile.js';
 
 export default class SetupApparmor extends WirecageCommand {
-  static override summary = "Let this wirecage's helper alone make user namespaces under Ubuntu 23.10+'s AppArmor restriction (root, once).";
+  static override summary =
+    "Let this wirecage's helper alone make user namespaces under Ubuntu 23.10+'s AppArmor restriction (root, once).";
   static override description = `Ubuntu 23.10 and later (kernel.apparmor_restrict_unprivileged_userns = 1)
 let an unconfined program make a user namespace but take every capability
 away inside it, so no cage can start.
@@ -58,7 +67,9 @@ function helperRealPath(): string {
   try {
     return realpathSync(userNamespaceHelper);
   } catch (err) {
-    throw new SetupError(`wirecage's user-namespace helper is missing (${userNamespaceHelper}: ${(err as NodeJS.ErrnoException).code}): reinstall wirecage`);
+    throw new SetupError(
+      `wirecage's user-namespace helper is missing (${userNamespaceHelper}: ${(err as NodeJS.ErrnoException).code}): reinstall wirecage`,
+    );
   }
 }
 
@@ -72,7 +83,8 @@ function report(r: InstallResult, helper: string, restricted: boolean | undefine
     `loaded it: ${r.parser} -r ${r.file}`,
     "wirecage's helper, and what it starts (the cage and its command), may now make user namespaces; nothing else changed.",
   ];
-  if (restricted === false) lines.push('(kernel.apparmor_restrict_unprivileged_userns is 0 now: the profile matters once it is 1, as Ubuntu ships it.)');
+  if (restricted === false)
+    lines.push('(kernel.apparmor_restrict_unprivileged_userns is 0 now: the profile matters once it is 1, as Ubuntu ships it.)');
   lines.push(
     'It names this installation: after moving or reinstalling wirecage elsewhere, run `sudo wirecage setup apparmor` again.',
     'Check with `wirecage doctor`, as the user who runs the cages.',
