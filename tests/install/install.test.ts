@@ -86,7 +86,7 @@ describe('install: the packed tarballs, installed without a compiler, used by an
   it('installed prebuilt addons and helpers, compiled nothing, and reached no build tool', async () => {
     await assertNoBuildTools(installed.minBin);
     for (const [name, files] of [
-      ['@wirecage/netns', ['netns.napi.glibc.node', 'wirecage-cage', 'wirecage-userns']],
+      ['@wirecage/netns', ['netns.napi.glibc.node', 'wirecage-cage', 'wirecage-hold', 'wirecage-join', 'wirecage-userns']],
       ['@wirecage/tun', ['tun.napi.glibc.node']],
     ] as const) {
       const copies = await installedCopies(installed.prefix, name);

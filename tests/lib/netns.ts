@@ -31,6 +31,15 @@ export function nsRunOrThrow(ns: NsRef, cmd: string, args: readonly string[], op
 const isV6 = (addr: string): boolean => addr.includes(':');
 
 /** A network namespace that belongs to a Lab. */
+/** The synchronous lab step as the promise this API has always returned: a failure rejects, it never throws. */
+function settled<T>(step: () => T): Promise<T> {
+  try {
+    return Promise.resolve(step());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 export class Netns {
   /** Kernel name, as `ip netns` knows it. */
   readonly name: string;
@@ -75,13 +84,11 @@ export class Netns {
 
   /** Adds an address (CIDR). IPv6 addresses skip duplicate address detection, so they are usable at once. */
   addAddress(ifname: string, cidr: string): Promise<void> {
-    this.core.addAddress(ifname, cidr);
-    return Promise.resolve();
+    return settled(() => this.core.addAddress(ifname, cidr));
   }
 
   linkUp(ifname: string, mtu?: number): Promise<void> {
-    this.core.linkUp(ifname, mtu);
-    return Promise.resolve();
+    return settled(() => this.core.linkUp(ifname, mtu));
   }
 
   /** Until IPv6 is usable on a freshly up link (see LabNetns.waitIpv6Ready). */
@@ -166,9 +173,11 @@ export class Lab {
 
   /** A netns named `wct<token>-<label>` with `lo` up. Label: 1-6 of [a-z0-9]. */
   namespace(label: string): Promise<Netns> {
-    const ns = new Netns(this, this.core.namespace(label));
-    this.nsByLabel.set(label, ns);
-    return Promise.resolve(ns);
+    return settled(() => {
+      const ns = new Netns(this, this.core.namespace(label));
+      this.nsByLabel.set(label, ns);
+      return ns;
+    });
   }
 
   get(label: string): Netns {
