@@ -28,6 +28,9 @@ interface PsEntry {
   startedAt: number | null;
   uptime: number | null;
   keep: boolean;
+  state: string | null;
+  upSince: number | null;
+  lastError: string | null;
 }
 
 describe('wirecage: named cages', function () {
@@ -138,6 +141,17 @@ describe('wirecage: named cages', function () {
       assert.equal(r.stdout, unnamed.stdout);
     });
 
+    it("exec --user: the user the cage's command runs as is joined; any other is refused (125), since the seal maps that id alone", async () => {
+      const same = await cli(['exec', 'work', '--user', 'root', '--', 'sh', '-c', 'id -u; cat /tmp/first']);
+      assert.equal(same.code, 0, same.stderr);
+      assert.equal(same.stdout, '0\nfrom-first\n');
+      const other = await cli(['exec', 'work', '--user', 'nobody', '--', 'sh', '-c', 'echo ran > /tmp/other; id -u']);
+      assert.equal(other.code, 125, other.stdout + other.stderr);
+      assert.match(other.stderr, /switching to uid 65534 \(is it mapped in the cage\?/);
+      assert.equal(other.stdout, '');
+      assert.equal((await exec('work', 'sh', '-c', 'test -e /tmp/other && echo ran || echo none')).stdout, 'none\n');
+    });
+
     it('exec reaches the lab peer through the tunnel', async () => {
       const r = await exec('work', 'ping', '-n', '-c1', '-W5', srv.v4);
       assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -226,6 +240,10 @@ describe('wirecage: named cages', function () {
       assert.equal(e.processes, 1, 'the first command (sleep) alone is in the cage');
       assert.ok(e.uptime !== null && e.uptime >= 0 && e.startedAt !== null);
       assert.equal(e.keep, false);
+      // The tunnel's healing state, as `show` has it: up since about the start, no failure seen.
+      assert.equal(e.state, 'up');
+      assert.ok(e.upSince !== null && e.startedAt !== null && e.upSince >= e.startedAt - 1, `${e.upSince} ${e.startedAt}`);
+      assert.equal(e.lastError, null);
       const u = all.find((x) => x.source === conf2);
       assert.ok(u, JSON.stringify(all));
       assert.equal(u.name, null);

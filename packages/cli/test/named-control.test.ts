@@ -124,6 +124,8 @@ describe('named cages: control socket, name lock, names, ps table', () => {
       uptime: 3725,
       keep: false,
       state: 'up',
+      upSince: 950,
+      lastError: null,
       ...over,
     });
     const text = formatPs(

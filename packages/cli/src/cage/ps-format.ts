@@ -15,6 +15,10 @@ export interface PsRow {
   uptime: number | null;
   keep: boolean;
   state: string | null;
+  /** Unix seconds since when handshakes have been answered; null while handshaking or unknown. */
+  upSince: number | null;
+  /** The last failure the tunnel's healing saw (kept once it is up again); null if none. */
+  lastError: string | null;
 }
 
 function duration(seconds: number): string {

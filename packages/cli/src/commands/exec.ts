@@ -27,7 +27,10 @@ use.`;
   static override strict = false;
   static override usage = ['exec NAME [--user U] [--] COMMAND [ARGS...]'];
   static override flags = {
-    user: Flags.string({ summary: 'Run the command as this user (name or uid; the cage must map it); needs root.' }),
+    user: Flags.string({
+      summary:
+        "Run the command as this user (name or uid): the user the cage's commands run as, the one id its seal maps (another is refused, 125); needs root.",
+    }),
   };
 
   async run(): Promise<void> {

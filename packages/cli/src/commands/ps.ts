@@ -16,7 +16,9 @@ and sent, how many processes are in it and for how long it has run.
 --json prints an array of objects: name (null when unnamed), source, tun,
 pid (wirecage's), addresses, endpoint, latestHandshake (Unix seconds or
 null), rxBytes, txBytes, processes, startedAt (Unix seconds), uptime
-(seconds), keep, state (the tunnel's: "up", "handshaking" or null).
+(seconds), keep, state (the tunnel's: "up", "handshaking" or null), upSince
+(Unix seconds or null) and lastError (the last failure its healing saw, or
+null).
 
 ps NAME --flows prints the cage's flows now, from the conntrack table of its
 network namespace: protocol, source, destination, state, packets/bytes each
@@ -70,6 +72,8 @@ Exit status: 0, or 1 when a cage cannot be read.`;
         uptime: facts ? Math.max(0, Math.floor((now - facts.started) / 1000)) : null,
         keep: facts?.keep ?? false,
         state: health?.peers[0]?.state ?? null,
+        upSince: health?.peers[0]?.upSince ? Math.floor(health.peers[0].upSince / 1000) : null,
+        lastError: health?.peers[0]?.lastError ?? null,
       });
     }
     if (args.name !== undefined && rows.length === 0) throw new WirecageError(`no cage named ${args.name} is running (looked in ${dir})`);

@@ -84,6 +84,9 @@ void DropCapabilities() {
 }
 
 void DropPrivileges(const Plan& p) {
+  // Already that user: the command's user namespace maps its ids alone and denies setgroups, so
+  // the one --user it can take is the one it has (the groups stay as the namespace maps them).
+  if ((!p.hasUid || getuid() == p.uid) && (!p.hasGid || getgid() == p.gid)) return;
   const std::string what = "switching to uid " + std::to_string(p.uid) + " (is it mapped in the cage? the cage maps only the ids its first command runs as)";
   if (p.hasGroups && setgroups(p.groups.size(), p.groups.data()) != 0) Die(kJoinFailed, what, "setgroups", errno);
   if (p.hasGid && setresgid(p.gid, p.gid, p.gid) != 0) Die(kJoinFailed, what, "setresgid", errno);
