@@ -2,6 +2,8 @@
 #pragma once
 #include <napi.h>
 
+#include "errors.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -10,12 +12,12 @@ namespace wc {
 
 inline bool IntValue(Napi::Env env, Napi::Value v, const char* name, int64_t* out) {
   if (!v.IsNumber()) {
-    Napi::TypeError::New(env, std::string(name) + " must be a number").ThrowAsJavaScriptException();
+    ThrowType(env, std::string(name) + " must be a number");
     return false;
   }
   double d = v.As<Napi::Number>().DoubleValue();
   if (d != static_cast<double>(static_cast<int64_t>(d))) {
-    Napi::TypeError::New(env, std::string(name) + " must be an integer").ThrowAsJavaScriptException();
+    ThrowType(env, std::string(name) + " must be an integer");
     return false;
   }
   *out = static_cast<int64_t>(d);
@@ -24,12 +26,12 @@ inline bool IntValue(Napi::Env env, Napi::Value v, const char* name, int64_t* ou
 
 inline bool StringValue(Napi::Env env, Napi::Value v, const char* name, std::string* out) {
   if (!v.IsString()) {
-    Napi::TypeError::New(env, std::string(name) + " must be a string").ThrowAsJavaScriptException();
+    ThrowType(env, std::string(name) + " must be a string");
     return false;
   }
   *out = v.As<Napi::String>().Utf8Value();
   if (out->find('\0') != std::string::npos) {
-    Napi::TypeError::New(env, std::string(name) + " must not contain NUL").ThrowAsJavaScriptException();
+    ThrowType(env, std::string(name) + " must not contain NUL");
     return false;
   }
   return true;
@@ -50,7 +52,7 @@ inline bool OptString(Napi::Object o, const char* key, std::string* out, bool* p
 
 inline bool StringArray(Napi::Env env, Napi::Value v, const char* name, std::vector<std::string>* out) {
   if (!v.IsArray()) {
-    Napi::TypeError::New(env, std::string(name) + " must be an array of strings").ThrowAsJavaScriptException();
+    ThrowType(env, std::string(name) + " must be an array of strings");
     return false;
   }
   auto arr = v.As<Napi::Array>();

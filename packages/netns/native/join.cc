@@ -29,7 +29,7 @@ namespace {
 // {file, argv, env, cwd?, uid?, gid?, groups?, dropCapabilities?, noNewPrivs?, newSession?}
 bool ReadJoinPlan(Napi::Env env, Napi::Value v, Plan* p) {
   if (!v.IsObject()) {
-    Napi::TypeError::New(env, "the join plan must be an object").ThrowAsJavaScriptException();
+    ThrowType(env, "the join plan must be an object");
     return false;
   }
   auto o = v.As<Napi::Object>();
@@ -39,7 +39,7 @@ bool ReadJoinPlan(Napi::Env env, Napi::Value v, Plan* p) {
     return false;
   }
   if (file.empty() || p->argv.empty()) {
-    Napi::TypeError::New(env, "file and argv must not be empty").ThrowAsJavaScriptException();
+    ThrowType(env, "file and argv must not be empty");
     return false;
   }
   p->candidates = PathCandidates(file, p->env);
@@ -51,7 +51,7 @@ bool ReadJoinPlan(Napi::Env env, Napi::Value v, Plan* p) {
   Napi::Value groups = o.Get("groups");
   if (!groups.IsUndefined() && !groups.IsNull()) {
     if (!groups.IsArray()) {
-      Napi::TypeError::New(env, "groups must be an array of numbers").ThrowAsJavaScriptException();
+      ThrowType(env, "groups must be an array of numbers");
       return false;
     }
     p->hasGroups = true;

@@ -29,7 +29,7 @@ namespace wc {
 namespace {
 
 bool TypeError(Napi::Env env, const char* message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  ThrowType(env, message);
   return false;
 }
 

@@ -2,6 +2,8 @@
 #pragma once
 #include <napi.h>
 
+#include "errors.h"
+
 #include <cstdint>
 #include <string>
 
@@ -9,12 +11,12 @@ namespace wctun {
 
 inline bool IntValue(Napi::Env env, Napi::Value v, const char* name, int64_t* out) {
   if (!v.IsNumber()) {
-    Napi::TypeError::New(env, std::string(name) + " must be a number").ThrowAsJavaScriptException();
+    ThrowType(env, std::string(name) + " must be a number");
     return false;
   }
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != static_cast<double>(static_cast<int64_t>(d))) {
-    Napi::TypeError::New(env, std::string(name) + " must be a 32-bit integer").ThrowAsJavaScriptException();
+    ThrowType(env, std::string(name) + " must be a 32-bit integer");
     return false;
   }
   *out = static_cast<int64_t>(d);
@@ -31,12 +33,12 @@ inline bool OptString(Napi::Object o, const char* key, std::string* out) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined() || v.IsNull()) return true;
   if (!v.IsString()) {
-    Napi::TypeError::New(o.Env(), std::string(key) + " must be a string").ThrowAsJavaScriptException();
+    ThrowType(o.Env(), std::string(key) + " must be a string");
     return false;
   }
   *out = v.As<Napi::String>().Utf8Value();
   if (out->find('\0') != std::string::npos) {
-    Napi::TypeError::New(o.Env(), std::string(key) + " must not contain NUL").ThrowAsJavaScriptException();
+    ThrowType(o.Env(), std::string(key) + " must not contain NUL");
     return false;
   }
   return true;

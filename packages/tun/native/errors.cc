@@ -43,7 +43,11 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const std::string& syscall, const
 }
 
 Napi::Value ThrowType(Napi::Env env, const std::string& message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  // node-addon-api's ThrowAsJavaScriptException aborts the process when napi_throw fails, as it
+  // does with an exception already pending or in a worker being terminated (a shard stopped while
+  // it starts): then the pending exception or the termination wins, and this one is dropped.
+  Napi::Value error = Napi::TypeError::New(env, message).Value();
+  if (!env.IsExceptionPending()) napi_throw(env, error);
   return env.Undefined();
 }
 

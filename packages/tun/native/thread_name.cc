@@ -13,7 +13,7 @@ namespace wctun {
 Napi::Value SetThreadName(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) {
-    Napi::TypeError::New(env, "name must be a string").ThrowAsJavaScriptException();
+    ThrowType(env, "name must be a string");
     return env.Undefined();
   }
   // The kernel keeps 15 bytes and a NUL.
