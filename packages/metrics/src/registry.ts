@@ -95,6 +95,14 @@ class EngineCollector {
     readonly labelNames: readonly string[],
   ) {
     const extra = [...labelNames];
+    // Registration order is the order of a scrape's output.
+    this.wireguardSeries(extra);
+    this.engineSeries(extra);
+    this.planeSeries(extra);
+  }
+
+  /** The wireguard_* series, named as mdlayher/wireguard_exporter names them (definitions.ts). */
+  private wireguardSeries(extra: string[]): void {
     this.counter(defs.PEER_RECEIVE_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.rxBytes)));
     this.counter(defs.PEER_TRANSMIT_BYTES, extra, (set) => this.eachPeer((l, p) => set(l, p.txBytes)));
     this.gauge(defs.PEER_LAST_HANDSHAKE, extra, (set) => this.eachPeer((l, p) => set(l, p.lastHandshakeWallMs / 1000)));
@@ -112,6 +120,10 @@ class EngineCollector {
       }),
     );
     this.gauge(defs.PEERS, extra, (set) => this.eachEngine((l, e) => set(l, e.peerCount)));
+  }
+
+  /** The engine's own health: drops (the plane's shards' included), keypairs, load. */
+  private engineSeries(extra: string[]): void {
     this.counter(defs.DROPS, extra, (set) =>
       this.eachMember((l, m) => {
         const shards = m.plane?.shardStats() ?? [];
@@ -125,6 +137,10 @@ class EngineCollector {
     );
     this.gauge(defs.KEYPAIRS_IN_USE, extra, (set) => this.eachEngine((l, e) => set(l, e.keypairs.used)));
     this.gauge(defs.UNDER_LOAD, extra, (set) => this.eachEngine((l, e) => set(l, e.underLoad ? 1 : 0)));
+  }
+
+  /** The sharded data plane: per shard and per ring; zero shards and no series for an engine without one. */
+  private planeSeries(extra: string[]): void {
     this.gauge(defs.SHARDS, extra, (set) => this.eachMember((l, m) => set(l, m.plane?.workers ?? 0)));
     this.counter(defs.SHARD_PACKETS, extra, (set) =>
       this.eachShard((l, s) => {

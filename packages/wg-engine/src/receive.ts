@@ -10,7 +10,7 @@ import { PAYLOAD, checkInner, openTransport, type Opened } from './data/packet-r
 import type { Device } from './device.js';
 import { Endpoint } from './endpoint.js';
 import { CookieReply, Response, readU32LE, type MessageKind } from './messages.js';
-import { consumeInitiation, consumeResponse } from './noise.js';
+import { consumeInitiation, consumeResponse, type StaticIdentity } from './noise.js';
 import type { Peer } from './peer.js';
 import type { Keypair } from './keypair.js';
 
@@ -102,73 +102,90 @@ export class HandshakeQueue {
 function handleHandshakeMessage(dev: Device, item: QueuedHandshake, underLoad: boolean): void {
   const { kind, msg, address, port } = item;
   if (kind === 'cookie') {
-    const entry = dev.index.get(readU32LE(msg, CookieReply.RECEIVER));
-    if (!entry) {
-      dev.drops.add('unknown-receiver');
-      return;
-    }
-    if (!entry.peer.cookies.consumeReply(msg)) dev.drops.add('cookie-decrypt');
+    handleCookieReply(dev, msg);
     return;
   }
-
-  if (!dev.identity) {
+  const identity = dev.identity;
+  if (!identity) {
     dev.drops.add('no-private-key');
     return;
   }
+  const src = admitHandshake(dev, msg, address, port, underLoad);
+  if (!src) return;
+  if (kind === 'initiation') handleInitiation(dev, identity, msg, src);
+  else handleResponse(dev, identity, msg, src);
+}
+
+function handleCookieReply(dev: Device, msg: Buffer): void {
+  const entry = dev.index.get(readU32LE(msg, CookieReply.RECEIVER));
+  if (!entry) {
+    dev.drops.add('unknown-receiver');
+    return;
+  }
+  if (!entry.peer.cookies.consumeReply(msg)) dev.drops.add('cookie-decrypt');
+}
+
+/**
+ * The checks before any Noise work: mac1, and under load mac2 (else a cookie reply) and the rate limit.
+ * The sender's endpoint when the message may go on, null when it was dropped.
+ */
+function admitHandshake(dev: Device, msg: Buffer, address: string, port: number, underLoad: boolean): Endpoint | null {
   if (!dev.cookieChecker.checkMac1(msg)) {
     dev.drops.add('mac1');
-    return;
+    return null;
   }
   const src = Endpoint.of(address, port);
-  if (underLoad) {
-    if (!dev.cookieChecker.checkMac2(msg, src)) {
-      dev.sendUdp(dev.cookieChecker.createReply(msg, src), src);
-      dev.drops.add('cookie-required');
-      return;
-    }
-    if (!dev.rateLimiter.allow(src.address)) {
-      dev.drops.add('ratelimited');
-      return;
-    }
+  if (!underLoad) return src;
+  if (!dev.cookieChecker.checkMac2(msg, src)) {
+    dev.sendUdp(dev.cookieChecker.createReply(msg, src), src);
+    dev.drops.add('cookie-required');
+    return null;
   }
+  if (!dev.rateLimiter.allow(src.address)) {
+    dev.drops.add('ratelimited');
+    return null;
+  }
+  return src;
+}
 
-  let peer: Peer;
-  if (kind === 'initiation') {
-    const res = consumeInitiation(dev.identity, msg, (key) => dev.getPeer(key)?.handshake, dev.clock.now());
-    if (!res.ok) {
-      dev.drops.add(res.reason);
-      return;
-    }
-    peer = dev.getPeer(res.value.remoteStatic)!;
-    peer.endpoint = src;
-    peer.rxBytes += msg.length;
-    peer.timers.anyAuthenticatedPacketReceived();
-    peer.timers.anyAuthenticatedPacketTraversal();
-    peer.sendHandshakeResponse();
+function handleInitiation(dev: Device, identity: StaticIdentity, msg: Buffer, src: Endpoint): void {
+  const res = consumeInitiation(identity, msg, (key) => dev.getPeer(key)?.handshake, dev.clock.now());
+  if (!res.ok) {
+    dev.drops.add(res.reason);
     return;
   }
+  const peer = dev.getPeer(res.value.remoteStatic)!;
+  handshakeAuthenticated(peer, msg, src);
+  peer.sendHandshakeResponse();
+}
 
-  // A response: the receiver index must name a handshake of ours awaiting one.
+function handleResponse(dev: Device, identity: StaticIdentity, msg: Buffer, src: Endpoint): void {
+  // The receiver index must name a handshake of ours awaiting a response.
   const entry = dev.index.get(readU32LE(msg, Response.RECEIVER));
   if (!entry || entry.kind !== 'handshake') {
     dev.drops.add('unknown-receiver');
     return;
   }
-  peer = entry.peer;
-  const res = consumeResponse(dev.identity, peer.handshake, msg);
+  const peer = entry.peer;
+  const res = consumeResponse(identity, peer.handshake, msg);
   if (!res.ok) {
     dev.drops.add(res.reason);
     return;
   }
-  peer.endpoint = src;
-  peer.rxBytes += msg.length;
-  peer.timers.anyAuthenticatedPacketReceived();
-  peer.timers.anyAuthenticatedPacketTraversal();
+  handshakeAuthenticated(peer, msg, src);
   if (!peer.beginSession()) return;
   peer.timers.handshakeComplete();
   dev.handshakeCompleted(peer);
   // Confirms the session to the responder and flushes what waited for it.
   peer.sendKeepalive();
+}
+
+/** A handshake message that authenticated: the peer roams to its source, and it counts as received traffic. */
+function handshakeAuthenticated(peer: Peer, msg: Buffer, src: Endpoint): void {
+  peer.endpoint = src;
+  peer.rxBytes += msg.length;
+  peer.timers.anyAuthenticatedPacketReceived();
+  peer.timers.anyAuthenticatedPacketTraversal();
 }
 
 /** The first packet authenticated under a responder's keypair confirms the session: now it may send. */

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Errors, Flags } from '@oclif/core';
-import { createLogger, keyToBase64, LOG_FORMATS, type LogLevel } from '@wirecage/wg-engine';
+import { createLogger, keyToBase64, LOG_FORMATS, type Logger, type LogLevel } from '@wirecage/wg-engine';
 import { fail } from '../fail.js';
 import { DEFAULT_LEASE, DEFAULT_SUBNET } from '../registry/index.js';
 import { usage } from '../api/admin-client.js';
@@ -21,7 +21,7 @@ import { adoptLegacyEnv, envName, withEnv } from '../env.js';
 import { statePathDefault } from '../up/state-path.js';
 import { notifyTargetFromEnv } from '../sd-notify.js';
 import { loadPrivateKey } from '../up/private-key.js';
-import { readTokens } from '../up/tokens.js';
+import { readTokens, type TokenFlags } from '../up/tokens.js';
 import { readSettings, SettingsFileError, type FileSetting } from '../config/env-file.js';
 import { DEFAULT_REGISTER_RATE, LOG_LEVELS, settingsOrigin, type SettingsOrigin } from '../config/live-settings.js';
 
@@ -186,30 +186,9 @@ export default class Up extends Command {
   }
 
   async run(): Promise<void> {
-    // Before parsing: the old names become the new ones, so the flags see them.
-    const legacy = adoptLegacyEnv();
-    const settings = this.settingsFile();
-    const { flags, raw } = await this.parse(Up).catch((err: Error) => fromFile(err, settings, this.argv));
-    splitListsFromEnv(flags);
-    // Given on the command line: a flag wins over its variable and the file, at start and at every reload.
-    if (settings) for (const t of raw) if (t.type === 'flag') settings.pinned[t.flag] = 'flag';
-    const log = createLogger(flags['log-level'], { format: flags['log-format'], name: 'wirecagesrv' });
-    for (const w of legacy) log.warn(w);
-
-    // Secrets read from the environment are removed from it, so no child process inherits them.
-    const keyB64 = process.env[envName('private-key-b64')];
-    for (const secret of ['private-key-b64', 'auth-token', 'admin-token']) delete process.env[envName(secret)];
-    const given = (f: string) => (f === 'private-key-b64' ? keyB64 !== undefined : (flags as Record<string, unknown>)[f] !== undefined);
-    const credentials = credentialFiles(given);
-
+    const { flags, settings, log } = await this.parseFlags();
     const statePath = resolve(flags.state ?? statePathDefault());
-    const privateKey = loadPrivateKey(keyB64, flags['private-key-file'] ?? credentials['private-key-file'], statePath, log);
-    const { authToken, adminToken } = readTokens({ ...flags, ...credentials }, log);
-    // What a reload (SIGHUP, `wirecagesrv reload`) reads again; a token given as a value is kept.
-    const tokenFile = (f: 'auth-token-file' | 'admin-token-file') => {
-      const file = flags[f] ?? credentials[f];
-      return file === undefined ? undefined : resolve(file);
-    };
+    const { privateKey, authToken, adminToken, tokenFiles } = readSecrets(flags, statePath, log);
     const at = parseAddresses(flags);
     const dns = flags.dns
       ?.split(',')
@@ -240,7 +219,7 @@ export default class Up extends Command {
       maxPeers: flags['max-peers'],
       dns,
       adminToken,
-      tokenFiles: { auth: tokenFile('auth-token-file'), admin: tokenFile('admin-token-file') },
+      tokenFiles,
       drainTimeoutMs: flags['drain-timeout'] * 1000,
       forwardListenAddress: at.forwardListen,
       forwardPorts: at.forwardPorts,
@@ -259,6 +238,40 @@ export default class Up extends Command {
     const code = await launchStage2(spec, sockets);
     if (code !== 0) throw new Errors.ExitError(code);
   }
+
+  /** The flags from argv, the environment and the settings file, and the logger they ask for. */
+  private async parseFlags() {
+    // Before parsing: the old names become the new ones, so the flags see them.
+    const legacy = adoptLegacyEnv();
+    const settings = this.settingsFile();
+    const { flags, raw } = await this.parse(Up).catch((err: Error) => fromFile(err, settings, this.argv));
+    splitListsFromEnv(flags);
+    // Given on the command line: a flag wins over its variable and the file, at start and at every reload.
+    if (settings) for (const t of raw) if (t.type === 'flag') settings.pinned[t.flag] = 'flag';
+    const log = createLogger(flags['log-level'], { format: flags['log-format'], name: 'wirecagesrv' });
+    for (const w of legacy) log.warn(w);
+    return { flags, settings, log };
+  }
+}
+
+/**
+ * The private key and the tokens, from flags, their variables or systemd credentials, and the token
+ * files a reload reads again. The variables that held a secret are removed, so no child process inherits them.
+ */
+function readSecrets(flags: TokenFlags & { 'private-key-file'?: string }, statePath: string, log: Logger) {
+  const keyB64 = process.env[envName('private-key-b64')];
+  for (const secret of ['private-key-b64', 'auth-token', 'admin-token']) delete process.env[envName(secret)];
+  const given = (f: string) => (f === 'private-key-b64' ? keyB64 !== undefined : (flags as Record<string, unknown>)[f] !== undefined);
+  const credentials = credentialFiles(given);
+
+  const privateKey = loadPrivateKey(keyB64, flags['private-key-file'] ?? credentials['private-key-file'], statePath, log);
+  const { authToken, adminToken } = readTokens({ ...flags, ...credentials }, log);
+  // What a reload (SIGHUP, `wirecagesrv reload`) reads again; a token given as a value is kept.
+  const tokenFile = (f: 'auth-token-file' | 'admin-token-file') => {
+    const file = flags[f] ?? credentials[f];
+    return file === undefined ? undefined : resolve(file);
+  };
+  return { privateKey, authToken, adminToken, tokenFiles: { auth: tokenFile('auth-token-file'), admin: tokenFile('admin-token-file') } };
 }
 
 /**

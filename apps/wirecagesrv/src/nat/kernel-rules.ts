@@ -113,6 +113,7 @@ function hostForwardRules(tun: string, before: { v4: boolean; v6: boolean }): st
  * The whole table, as `nft -f` reads it and `nft list table` prints it back. Longer than a function
  * should be, on purpose: a ruleset is reviewed as one text, chain beside chain.
  */
+// eslint-disable-next-line max-lines-per-function -- one nft ruleset, reviewed as one text (above)
 export function kernelRuleset(o: KernelRuleOptions): string {
   const tun = JSON.stringify(o.tunName);
   const indent = (rules: string[]) => rules.map((r) => `    ${r}`).join('\n');

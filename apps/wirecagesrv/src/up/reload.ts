@@ -56,11 +56,7 @@ function notReloadedWith(file: string): string[] {
   ];
 }
 
-/**
- * The reload of a running API: `handlerFor` builds the API's handler for a set of tokens and live
- * settings. Reloads run one at a time; the returned function resolves to the answer or rejects with a ReloadError.
- */
-export function reloader(o: {
+export interface ReloaderOptions {
   sources: ReloadSources;
   api: ApiServer;
   secrets: Secrets;
@@ -68,7 +64,13 @@ export function reloader(o: {
   settingsFile?: SettingsReload;
   handlerFor: (s: Secrets, live: LiveSettings) => RequestListener;
   log: Logger;
-}): (trigger: string) => Promise<ReloadAnswer> {
+}
+
+/**
+ * The reload of a running API: `handlerFor` builds the API's handler for a set of tokens and live
+ * settings. Reloads run one at a time; the returned function resolves to the answer or rejects with a ReloadError.
+ */
+export function reloader(o: ReloaderOptions): (trigger: string) => Promise<ReloadAnswer> {
   let served = o.secrets;
   let live = o.settings;
   let queue: Promise<unknown> = Promise.resolve();
@@ -78,23 +80,10 @@ export function reloader(o: {
     try {
       const read = file ? readFile(file) : { next: live, notes: [] };
       const next = readSecrets(o.sources, served);
-      const reloaded = [
-        ...(o.sources.tls ? ['tls'] : []),
-        ...(o.sources.authTokenFile ? ['auth-token'] : []),
-        ...(o.sources.adminTokenFile ? ['admin-token'] : []),
-        ...(file ? ['settings'] : []),
-      ];
+      const reloaded = reReadNames(o.sources, file);
       // The steps that can still fail, the NAT's first: it is the one that can be undone.
       const nat = await reconfigureNat(file, read.next, live);
-      if (o.sources.tls) {
-        try {
-          o.api.reloadTls(o.sources.tls);
-        } catch (err) {
-          if (nat.undo)
-            await nat.undo().catch((e: Error) => o.log.error(`reload: cannot put the NAT's previous settings back: ${e.message}`));
-          throw new ReloadError((err as Error).message);
-        }
-      }
+      if (o.sources.tls) await reloadTls(o, o.sources.tls, nat.undo);
       const nextLive = nat.live;
       const changed = [
         ...(next.authToken !== served.authToken ? ['auth-token'] : []),
@@ -105,13 +94,14 @@ export function reloader(o: {
       o.api.setHandler(o.handlerFor(next, nextLive));
       served = next;
       live = nextLive;
-      const notReloaded = [...(file ? notReloadedWith(file.file) : NOT_RELOADED), ...read.notes, ...nat.notes];
-      o.log.info(
-        `reloaded (${trigger}): ${reloaded.length ? reloaded.join(', ') : 'nothing to re-read'}${changed.length ? `; changed: ${changed.join(', ')}` : ''}`,
-      );
-      o.log.debug(`settings in force: ${JSON.stringify(live)}`);
-      for (const n of notReloaded) o.log.info(`not reloaded: ${n}`);
-      return { status: 'reloaded', reloaded, changed, not_reloaded: notReloaded };
+      const answer: ReloadAnswer = {
+        status: 'reloaded',
+        reloaded,
+        changed,
+        not_reloaded: [...(file ? notReloadedWith(file.file) : NOT_RELOADED), ...read.notes, ...nat.notes],
+      };
+      logReloaded(o.log, trigger, answer, live);
+      return answer;
     } catch (err) {
       o.log.error(`reload (${trigger}) refused, serving on with what was loaded before: ${(err as Error).message}`);
       throw err;
@@ -124,6 +114,34 @@ export function reloader(o: {
     queue = run.catch(() => {});
     return run;
   };
+}
+
+/** What a reload reads again, as the answer names it. */
+function reReadNames(sources: ReloadSources, file: SettingsReload | undefined): string[] {
+  return [
+    ...(sources.tls ? ['tls'] : []),
+    ...(sources.authTokenFile ? ['auth-token'] : []),
+    ...(sources.adminTokenFile ? ['admin-token'] : []),
+    ...(file ? ['settings'] : []),
+  ];
+}
+
+/** Serves the certificate and key read again; when they cannot serve, the NAT goes back to what it was and the reload is refused. */
+async function reloadTls(o: ReloaderOptions, tls: TlsFiles, undoNat: (() => Promise<unknown>) | undefined): Promise<void> {
+  try {
+    o.api.reloadTls(tls);
+  } catch (err) {
+    if (undoNat) await undoNat().catch((e: Error) => o.log.error(`reload: cannot put the NAT's previous settings back: ${e.message}`));
+    throw new ReloadError((err as Error).message);
+  }
+}
+
+function logReloaded(log: Logger, trigger: string, a: ReloadAnswer, live: LiveSettings): void {
+  log.info(
+    `reloaded (${trigger}): ${a.reloaded.length ? a.reloaded.join(', ') : 'nothing to re-read'}${a.changed.length ? `; changed: ${a.changed.join(', ')}` : ''}`,
+  );
+  log.debug(`settings in force: ${JSON.stringify(live)}`);
+  for (const n of a.not_reloaded) log.info(`not reloaded: ${n}`);
 }
 
 function readFile(file: SettingsReload): SettingsRead {

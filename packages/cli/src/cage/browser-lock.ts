@@ -384,6 +384,7 @@ function hashLen16(u: bigint, v: bigint): bigint {
   return mul(b, kMul);
 }
 
+// eslint-disable-next-line max-lines-per-function -- a line-by-line transcription of CityHash64 v1.0, checked against it as one text
 function cityHash64(buf: Buffer): bigint {
   const f64 = (i: number): bigint => buf.readBigUInt64LE(i);
   const f32 = (i: number): bigint => BigInt(buf.readUInt32LE(i));

@@ -77,35 +77,19 @@ function isCertificateError(code: string | undefined): code is string {
   return code !== undefined && /CERT|SELF_SIGNED|ISSUER|INVALID_CA|ALTNAME|UNABLE_TO_VERIFY|PATH_LENGTH/.test(code);
 }
 
+interface RawAnswer {
+  status: number;
+  text: string;
+  retryAfter: string | null;
+  certificate: string | null;
+}
+
 /** One request and its whole answer; the certificate is checked (and its pin) before anything is sent. */
-function request(c: ApiCall): Promise<{ status: number; text: string; retryAfter: string | null; certificate: string | null }> {
+function request(c: ApiCall): Promise<RawAnswer> {
   const u = new URL(c.url);
   const secure = u.protocol === 'https:';
-  let pinError: Error | null = null;
-  const options: https.RequestOptions = {
-    method: c.method,
-    headers: {
-      ...(c.body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(c.body)) } : {}),
-      Accept: 'application/json',
-      ...(c.token ? { Authorization: `Bearer ${c.token}` } : {}),
-      ...c.headers,
-    },
-    // A connection of its own: a kept-alive one would skip the certificate checks below.
-    agent: false,
-  };
-  const trust = c.tls;
-  if (secure && trust) {
-    options.ca = trust.ca;
-    options.checkServerIdentity = (host: string, cert: PeerCertificate) => {
-      const err = checkServerIdentity(host, cert);
-      if (err) return err;
-      if (trust.pinnedCertificate !== null && cert.fingerprint256 !== trust.pinnedCertificate) {
-        pinError = trust.mismatch(cert.fingerprint256, trust.pinnedCertificate);
-        return pinError;
-      }
-      return undefined;
-    };
-  }
+  const pin: { error: Error | null } = { error: null };
+  const options = requestOptions(c, secure, pin);
   return new Promise((resolve, reject) => {
     // Set before the request is destroyed, so whichever of its errors comes says why.
     let why: Error | null = null;
@@ -114,18 +98,7 @@ function request(c: ApiCall): Promise<{ status: number; text: string; retryAfter
     const fail = (err: NodeJS.ErrnoException) => {
       if (settled) return;
       settled = true;
-      if (pinError) return reject(pinError);
-      if (why) return reject(why);
-      if (isCertificateError(err.code)) {
-        const hint = c.trustHint ? `; ${c.trustHint}` : '';
-        return reject(
-          new TlsTrustError(
-            `cannot ${c.doing} ${c.url}: the server's TLS certificate is not trusted (${err.code}: ${err.message}), so nothing was sent${hint}`,
-            err.code,
-          ),
-        );
-      }
-      reject(new RunError(`cannot ${c.doing} ${c.url}: ${err.code ?? err.message}`));
+      reject(pin.error ?? why ?? connectionError(c, err));
     };
     const stop = (err: Error) => {
       why ??= err;
@@ -165,6 +138,47 @@ function request(c: ApiCall): Promise<{ status: number; text: string; retryAfter
     });
     req.end(c.body);
   });
+}
+
+/** The headers, a connection of its own and, with `c.tls`, its CAs and the pin check, which leaves its error in `pin`. */
+function requestOptions(c: ApiCall, secure: boolean, pin: { error: Error | null }): https.RequestOptions {
+  const options: https.RequestOptions = {
+    method: c.method,
+    headers: {
+      ...(c.body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(c.body)) } : {}),
+      Accept: 'application/json',
+      ...(c.token ? { Authorization: `Bearer ${c.token}` } : {}),
+      ...c.headers,
+    },
+    // A connection of its own: a kept-alive one would skip the certificate checks below.
+    agent: false,
+  };
+  const trust = c.tls;
+  if (secure && trust) {
+    options.ca = trust.ca;
+    options.checkServerIdentity = (host: string, cert: PeerCertificate) => {
+      const err = checkServerIdentity(host, cert);
+      if (err) return err;
+      if (trust.pinnedCertificate !== null && cert.fingerprint256 !== trust.pinnedCertificate) {
+        pin.error = trust.mismatch(cert.fingerprint256, trust.pinnedCertificate);
+        return pin.error;
+      }
+      return undefined;
+    };
+  }
+  return options;
+}
+
+/** A request that failed on its own (not stopped by us): an untrusted certificate, or the network's error code. */
+function connectionError(c: ApiCall, err: NodeJS.ErrnoException): Error {
+  if (isCertificateError(err.code)) {
+    const hint = c.trustHint ? `; ${c.trustHint}` : '';
+    return new TlsTrustError(
+      `cannot ${c.doing} ${c.url}: the server's TLS certificate is not trusted (${err.code}: ${err.message}), so nothing was sent${hint}`,
+      err.code,
+    );
+  }
+  return new RunError(`cannot ${c.doing} ${c.url}: ${err.code ?? err.message}`);
 }
 
 /** The answer of a 2xx; RunError otherwise, `refused` naming what was refused ("the registration"). */

@@ -251,10 +251,7 @@ export interface ReRegistration extends ServerTarget {
 }
 
 /** Everything `run NAME` needs: the config, the files the cage must not see, and the server's API for --publish. */
-export async function configForServer(
-  name: string,
-  opts: ConfigOptions = {},
-): Promise<{
+export interface ServerRunConfig {
   config: WgQuickConfig;
   hide: string[];
   warning: string | null;
@@ -262,7 +259,10 @@ export async function configForServer(
   leaseStateFile?: string;
   reregister?: ReRegistration;
   server: ReRegistration;
-}> {
+}
+
+/** Server `name` as added with add-server, and the key slot a run of it uses (slot 1 unless given). */
+function serverTarget(name: string, given: KeySlotFiles | undefined): { target: ServerTarget; slot: KeySlotFiles } {
   const cfg = loadServers();
   const entry = cfg.servers.get(name);
   if (!entry) {
@@ -271,9 +271,8 @@ export async function configForServer(
       `no server named "${name}" in ${cfg.file}${known.length ? ` (known: ${known.join(', ')})` : ''} and no such file; add it with: wirecage add-server ${name} URL --token TOKEN`,
     );
   }
-  const slot = opts.slot ?? keySlotFiles(name, 1);
-  const { leaseFile } = slot;
-  const target: ServerTarget = { name, apiUrl: entry.apiUrl, token: entry.token, leaseFile };
+  const slot = given ?? keySlotFiles(name, 1);
+  const target: ServerTarget = { name, apiUrl: entry.apiUrl, token: entry.token, leaseFile: slot.leaseFile };
   if (entry.caFile !== undefined) {
     target.ca = readCaFile(
       resolveCaFile(cfg.file, entry.caFile),
@@ -281,14 +280,21 @@ export async function configForServer(
       `add the server again with: wirecage add-server ${name} ${entry.apiUrl} --ca-file CA.pem --replace`,
     );
   }
+  return { target, slot };
+}
+
+/** Server `name`'s config for a run: from its stored answer while that is fresh, else from a registration. */
+export async function configForServer(name: string, opts: ConfigOptions = {}): Promise<ServerRunConfig> {
+  const { target, slot } = serverTarget(name, opts.slot);
+  const { leaseFile } = slot;
   const { file, key, warning: keyWarning } = clientKey(name, slot.keyFile);
   const clientPublicKey = keyToBase64(publicKeyOf(key));
   const warnings = keyWarning ? [keyWarning] : [];
   const now = opts.now ?? Date.now;
   const stored = readLeaseState(leaseFile);
-  const source = `${entry.apiUrl}/v1/register`;
+  const source = `${target.apiUrl}/v1/register`;
 
-  const finish = (reg: Registration, fromStore: boolean, certPin: string | null) => {
+  const finish = (reg: Registration, fromStore: boolean, certPin: string | null): ServerRunConfig => {
     const config = registrationToConfig(reg, key, fromStore ? `${leaseFile} (the stored answer of ${source})` : source);
     const sign = proofSigner(key, config.peers[0]!.publicKey);
     return {
@@ -297,8 +303,8 @@ export async function configForServer(
       // Several warnings print as several `wirecage: warning:` lines.
       warning: warnings.length ? warnings.join('\nwirecage: warning: ') : null,
       api: {
-        apiUrl: entry.apiUrl,
-        token: entry.token,
+        apiUrl: target.apiUrl,
+        token: target.token,
         clientPublicKey,
         sign,
         tls: tlsTrustFor(target, certPin),
@@ -312,7 +318,7 @@ export async function configForServer(
     };
   };
 
-  const decision = reuseDecision(stored, { apiUrl: entry.apiUrl, clientPublicKey, now: now() });
+  const decision = reuseDecision(stored, { apiUrl: target.apiUrl, clientPublicKey, now: now() });
   if (decision.reuse) {
     try {
       return finish(decision.state.registration as unknown as Registration, true, stored.certPin);
