@@ -76,6 +76,66 @@ SysResult OpenIcmp(const IcmpOptions& o) {
   return SysResult{fd, 0, ""};
 }
 
+// icmpSend's arguments, addresses resolved.
+struct SendArgs {
+  int fd;
+  Napi::Uint8Array data;
+  std::string destination, source;
+  bool haveSource;
+  int64_t ttl = -1;  // -1: the socket's own
+  sockaddr_storage to, from;
+  socklen_t toLen;
+};
+
+bool ReadSendArgs(Napi::Env env, const Napi::CallbackInfo& info, SendArgs* a) {
+  if (!FdArg(env, info[0], &a->fd)) return false;
+  if (!info[1].IsTypedArray()) {
+    ThrowType(env, "icmpSend needs the message as a Uint8Array");
+    return false;
+  }
+  a->data = info[1].As<Napi::Uint8Array>();
+  if (!StringValue(env, info[2], "destination", &a->destination)) return false;
+  a->haveSource = !info[3].IsNull() && !info[3].IsUndefined();
+  if (a->haveSource && !StringValue(env, info[3], "source", &a->source)) return false;
+  if (!info[4].IsNull() && !info[4].IsUndefined()) {
+    if (!IntValue(env, info[4], "ttl", &a->ttl)) return false;
+    if (a->ttl < 1 || a->ttl > 255) {
+      ThrowType(env, "ttl must be 1-255, not " + std::to_string(a->ttl));
+      return false;
+    }
+  }
+  if (!ToSockaddr(env, a->destination, 0, &a->to, &a->toLen)) return false;
+  if (!a->haveSource) return true;
+  socklen_t fromLen;
+  if (!ToSockaddr(env, a->source, 0, &a->from, &fromLen)) return false;
+  if (a->from.ss_family != a->to.ss_family) {
+    ThrowType(env, "source " + a->source + " and destination " + a->destination + " differ in family");
+    return false;
+  }
+  return true;
+}
+
+// Fills the control message at `c`; the space it takes.
+size_t PutCmsg(cmsghdr* c, int level, int type, const void* data, size_t len) {
+  c->cmsg_level = level;
+  c->cmsg_type = type;
+  c->cmsg_len = CMSG_LEN(len);
+  memcpy(CMSG_DATA(c), data, len);
+  return CMSG_SPACE(len);
+}
+
+// The source address as IPV6_PKTINFO / IP_PKTINFO.
+size_t PutSource(cmsghdr* c, const sockaddr_storage& from) {
+  if (from.ss_family == AF_INET6) {
+    in6_pktinfo pi{};
+    pi.ipi6_addr = reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr;
+    return PutCmsg(c, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
+  }
+  in_pktinfo pi{};
+  pi.ipi_spec_dst = reinterpret_cast<const sockaddr_in*>(&from)->sin_addr;
+  return PutCmsg(c, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+}
+
 }  // namespace
 
 // icmpOpen(nsFd|null, family 4|6, {raw?, transparent?, recvErr?, acceptTypes?: number[]}): fd
@@ -151,73 +211,35 @@ Napi::Value IcmpRecv(const Napi::CallbackInfo& info) {
 // A source the namespace does not own needs a transparent socket.
 Napi::Value IcmpSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd;
-  std::string destination, source;
-  if (!FdArg(env, info[0], &fd)) return env.Undefined();
-  if (!info[1].IsTypedArray()) return ThrowType(env, "icmpSend needs the message as a Uint8Array");
-  auto data = info[1].As<Napi::Uint8Array>();
-  if (!StringValue(env, info[2], "destination", &destination)) return env.Undefined();
-  bool haveSource = !info[3].IsNull() && !info[3].IsUndefined();
-  if (haveSource && !StringValue(env, info[3], "source", &source)) return env.Undefined();
-  int64_t ttl = -1;
-  if (!info[4].IsNull() && !info[4].IsUndefined()) {
-    if (!IntValue(env, info[4], "ttl", &ttl)) return env.Undefined();
-    if (ttl < 1 || ttl > 255) return ThrowType(env, "ttl must be 1-255, not " + std::to_string(ttl));
-  }
-  sockaddr_storage to;
-  socklen_t toLen;
-  if (!ToSockaddr(env, destination, 0, &to, &toLen)) return env.Undefined();
-  bool v6 = to.ss_family == AF_INET6;
+  SendArgs a;
+  if (!ReadSendArgs(env, info, &a)) return env.Undefined();
+  bool v6 = a.to.ss_family == AF_INET6;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
-  iovec iov{data.Data(), data.ByteLength()};
-  msg.msg_name = &to;
-  msg.msg_namelen = toLen;
+  iovec iov{a.data.Data(), a.data.ByteLength()};
+  msg.msg_name = &a.to;
+  msg.msg_namelen = a.toLen;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   size_t used = 0;
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (haveSource) {
-    sockaddr_storage src;
-    socklen_t srcLen;
-    if (!ToSockaddr(env, source, 0, &src, &srcLen)) return env.Undefined();
-    if (src.ss_family != to.ss_family) return ThrowType(env, "source " + source + " and destination " + destination + " differ in family");
-    if (v6) {
-      in6_pktinfo pi{};
-      pi.ipi6_addr = reinterpret_cast<sockaddr_in6*>(&src)->sin6_addr;
-      c->cmsg_level = IPPROTO_IPV6;
-      c->cmsg_type = IPV6_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof pi);
-      memcpy(CMSG_DATA(c), &pi, sizeof pi);
-      used += CMSG_SPACE(sizeof pi);
-    } else {
-      in_pktinfo pi{};
-      pi.ipi_spec_dst = reinterpret_cast<sockaddr_in*>(&src)->sin_addr;
-      c->cmsg_level = IPPROTO_IP;
-      c->cmsg_type = IP_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof pi);
-      memcpy(CMSG_DATA(c), &pi, sizeof pi);
-      used += CMSG_SPACE(sizeof pi);
-    }
+  if (a.haveSource) {
+    used += PutSource(c, a.from);
     c = CMSG_NXTHDR(&msg, c);
   }
-  if (ttl > 0) {
-    int value = static_cast<int>(ttl);
-    c->cmsg_level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
-    c->cmsg_type = v6 ? IPV6_HOPLIMIT : IP_TTL;
-    c->cmsg_len = CMSG_LEN(sizeof value);
-    memcpy(CMSG_DATA(c), &value, sizeof value);
-    used += CMSG_SPACE(sizeof value);
+  if (a.ttl > 0) {
+    int value = static_cast<int>(a.ttl);
+    used += PutCmsg(c, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_HOPLIMIT : IP_TTL, &value, sizeof value);
   }
   msg.msg_controllen = used;
   if (used == 0) msg.msg_control = nullptr;
   ssize_t n;
-  do n = sendmsg(fd, &msg, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  do n = sendmsg(a.fd, &msg, MSG_DONTWAIT); while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
-    return ThrowErrno(env, errno, "sendmsg", "sending ICMP to " + destination);
+    return ThrowErrno(env, errno, "sendmsg", "sending ICMP to " + a.destination);
   }
   return Napi::Boolean::New(env, true);
 }

@@ -89,6 +89,58 @@ bool Prepare(Napi::Env env, const Napi::CallbackInfo& info, Plan* plan, std::str
   return true;
 }
 
+// Between fork and execve: system calls only. wirecage-join gets the plan, the pidfd and the report pipe
+// (still close-on-exec: EOF on it means the exec worked), nothing else of ours.
+[[noreturn]] void ExecJoinChild(pid_t parent, const Prepared& prep, int pidfd, int reportFd, const char* helper,
+                                char* const* argv) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
+  int keep[] = {0, 1, 2, prep.planFd, pidfd, reportFd};
+  std::sort(std::begin(keep), std::end(keep));
+  unsigned from = 0;
+  for (int fd : keep) {
+    if (static_cast<unsigned>(fd) < from) continue;
+    if (static_cast<unsigned>(fd) > from) syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0U);
+    if (fd != reportFd) fcntl(fd, F_SETFD, 0);
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  syscall(SYS_close_range, from, ~0U, 0U);
+  char* const envp[] = {nullptr};
+  execve(helper, argv, envp);
+  int err = errno;
+  ssize_t ignored = write(reportFd, &err, sizeof err);
+  (void)ignored;
+  _exit(125);
+}
+
+void Reap(pid_t pid) {
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// The forked wirecage-join's outcome: {pid, pidfd} once it has exec'd, or the error that stopped it.
+Napi::Value AwaitJoin(Napi::Env env, pid_t pid, int reportFd, const std::string& helper) {
+  int err = 0;
+  ssize_t n;
+  do n = read(reportFd, &err, sizeof err); while (n < 0 && errno == EINTR);
+  close(reportFd);
+  if (n == sizeof err) {
+    Reap(pid);
+    return ThrowErrno(env, err, "execve", "starting " + helper + " (is @wirecage/netns built?)");
+  }
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    int e = errno;
+    kill(pid, SIGKILL);
+    Reap(pid);
+    return ThrowErrno(env, e, "pidfd_open", "watching the joined command");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", pid);
+  out.Set("pidfd", fd);
+  return out;
+}
+
 }  // namespace
 
 // pidfdOpen(pid): a pidfd (close-on-exec) for `pid`.
@@ -183,30 +235,12 @@ Napi::Value SpawnJoin(const Napi::CallbackInfo& info) {
   }
   char* argv[] = {const_cast<char*>("wirecage-join"), prep.planArg.data(), prep.pidfdArg.data(), nullptr};
   pid_t parent = getpid();
+  // Signals stay blocked across fork so Node's handlers never run in the child.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = fork();
-  if (pid == 0) {
-    // Between fork and execve: system calls only.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
-    int keep[] = {0, 1, 2, prep.planFd, pidfd, report[1]};
-    std::sort(std::begin(keep), std::end(keep));
-    unsigned from = 0;
-    for (int fd : keep) {
-      if (static_cast<unsigned>(fd) < from) continue;
-      if (static_cast<unsigned>(fd) > from) syscall(SYS_close_range, from, static_cast<unsigned>(fd) - 1, 0U);
-      if (fd != report[1]) fcntl(fd, F_SETFD, 0);
-      from = static_cast<unsigned>(fd) + 1;
-    }
-    syscall(SYS_close_range, from, ~0U, 0U);
-    char* envp[] = {nullptr};
-    execve(helper.c_str(), argv, envp);
-    int err = errno;
-    ssize_t ignored = write(report[1], &err, sizeof err);
-    (void)ignored;
-    _exit(125);
-  }
+  if (pid == 0) ExecJoinChild(parent, prep, pidfd, report[1], helper.c_str(), argv);
   int forkErr = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(report[1]);
@@ -215,28 +249,7 @@ Napi::Value SpawnJoin(const Napi::CallbackInfo& info) {
     close(report[0]);
     return ThrowErrno(env, forkErr, "fork", "joining the cage");
   }
-  int err = 0;
-  ssize_t n;
-  do n = read(report[0], &err, sizeof err); while (n < 0 && errno == EINTR);
-  close(report[0]);
-  if (n == sizeof err) {
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return ThrowErrno(env, err, "execve", "starting " + helper + " (is @wirecage/netns built?)");
-  }
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) {
-    int e = errno;
-    kill(pid, SIGKILL);
-    int st;
-    waitpid(pid, &st, 0);
-    return ThrowErrno(env, e, "pidfd_open", "watching the joined command");
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pid", pid);
-  out.Set("pidfd", fd);
-  return out;
+  return AwaitJoin(env, pid, report[0], helper);
 }
 
 }  // namespace wc

@@ -62,7 +62,30 @@ bool ReadDir(Napi::Object d, std::vector<Dir>* out) {
   return true;
 }
 
-bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
+bool ReadMount(Napi::Object m, std::vector<Mount>* out) {
+  Mount mount;
+  if (!StringValue(m.Env(), m.Get("source"), "mounts[].source", &mount.source) ||
+      !StringValue(m.Env(), m.Get("target"), "mounts[].target", &mount.target)) {
+    return false;
+  }
+  mount.readonly = m.Get("readonly").ToBoolean().Value();
+  mount.create = m.Get("create").ToBoolean().Value();
+  out->push_back(std::move(mount));
+  return true;
+}
+
+bool ReadSysctl(Napi::Object s, std::vector<Sysctl>* out) {
+  Sysctl sysctl;
+  if (!StringValue(s.Env(), s.Get("path"), "sysctls[].path", &sysctl.path) ||
+      !StringValue(s.Env(), s.Get("value"), "sysctls[].value", &sysctl.value)) {
+    return false;
+  }
+  out->push_back(std::move(sysctl));
+  return true;
+}
+
+// file, argv, env, cwd? and the namespace to run in, netnsFd?
+bool ReadCommand(Napi::Env env, Napi::Object o, Plan* p) {
   std::string file;
   if (!StringValue(env, o.Get("file"), "file", &file) || !StringArray(env, o.Get("argv"), "argv", &p->argv) ||
       !StringArray(env, o.Get("env"), "env", &p->env) || !OptString(o, "cwd", &p->cwd, &p->hasCwd)) {
@@ -70,80 +93,81 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   }
   if (file.empty()) return TypeError(env, "file must not be empty");
   p->candidates = PathCandidates(file, p->env);
-
   int64_t v;
   bool present;
   if (!OptInt(o, "netnsFd", &v, &present)) return false;
   if (present) p->netnsFd = static_cast<int>(v);
+  return true;
+}
+
+// uid?, gid?, groups?
+bool ReadIds(Napi::Env env, Napi::Object o, Plan* p) {
+  int64_t v = 0;
   if (!OptInt(o, "uid", &v, &p->hasUid)) return false;
   p->uid = static_cast<uid_t>(v);
   if (!OptInt(o, "gid", &v, &p->hasGid)) return false;
   p->gid = static_cast<gid_t>(v);
-
   Napi::Value groups = o.Get("groups");
-  if (!groups.IsUndefined() && !groups.IsNull()) {
-    if (!groups.IsArray()) return TypeError(env, "groups must be an array of numbers");
-    p->hasGroups = true;
-    auto arr = groups.As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      if (!IntValue(env, arr.Get(i), "groups[]", &v)) return false;
-      p->groups.push_back(static_cast<gid_t>(v));
-    }
+  if (groups.IsUndefined() || groups.IsNull()) return true;
+  if (!groups.IsArray()) return TypeError(env, "groups must be an array of numbers");
+  p->hasGroups = true;
+  auto arr = groups.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    if (!IntValue(env, arr.Get(i), "groups[]", &v)) return false;
+    p->groups.push_back(static_cast<gid_t>(v));
   }
+  return true;
+}
 
-  bool ok = ObjectArray(o, "mounts", "mounts[] must be {source, target, readonly?, create?}", [&](Napi::Object m) {
-    Mount mount;
-    if (!StringValue(env, m.Get("source"), "mounts[].source", &mount.source) ||
-        !StringValue(env, m.Get("target"), "mounts[].target", &mount.target)) {
-      return false;
-    }
-    mount.readonly = m.Get("readonly").ToBoolean().Value();
-    mount.create = m.Get("create").ToBoolean().Value();
-    p->mounts.push_back(std::move(mount));
-    return true;
-  });
-  ok = ok && ObjectArray(o, "tmpfs", "tmpfs[] must be {path, mode?, uid?, gid?}", [&](Napi::Object d) { return ReadDir(d, &p->tmpfs); });
-  ok = ok && ObjectArray(o, "dirs", "dirs[] must be {path, mode?, uid?, gid?}", [&](Napi::Object d) { return ReadDir(d, &p->dirs); });
-  ok = ok && ObjectArray(o, "sysctls", "sysctls[] must be {path, value}", [&](Napi::Object s) {
-    Sysctl sysctl;
-    if (!StringValue(env, s.Get("path"), "sysctls[].path", &sysctl.path) ||
-        !StringValue(env, s.Get("value"), "sysctls[].value", &sysctl.value)) {
-      return false;
-    }
-    p->sysctls.push_back(std::move(sysctl));
-    return true;
-  });
-  if (!ok) return false;
+// mounts?, tmpfs?, dirs?, sysctls?
+bool ReadFilesystem(Napi::Object o, Plan* p) {
+  return ObjectArray(o, "mounts", "mounts[] must be {source, target, readonly?, create?}",
+                     [p](Napi::Object m) { return ReadMount(m, &p->mounts); }) &&
+         ObjectArray(o, "tmpfs", "tmpfs[] must be {path, mode?, uid?, gid?}", [p](Napi::Object d) { return ReadDir(d, &p->tmpfs); }) &&
+         ObjectArray(o, "dirs", "dirs[] must be {path, mode?, uid?, gid?}", [p](Napi::Object d) { return ReadDir(d, &p->dirs); }) &&
+         ObjectArray(o, "sysctls", "sysctls[] must be {path, value}", [p](Napi::Object s) { return ReadSysctl(s, &p->sysctls); });
+}
+
+// userns?: {uidMap, gidMap}, read after pidNamespace.
+bool ReadUserns(Napi::Env env, Napi::Object o, Plan* p) {
+  Napi::Value userns = o.Get("userns");
+  if (userns.IsUndefined() || userns.IsNull()) return true;
+  if (!userns.IsObject()) return TypeError(env, "userns must be {uidMap, gidMap}");
+  auto u = userns.As<Napi::Object>();
+  if (!StringValue(env, u.Get("uidMap"), "userns.uidMap", &p->uidMap) ||
+      !StringValue(env, u.Get("gidMap"), "userns.gidMap", &p->gidMap)) {
+    return false;
+  }
+  if (!p->pidNamespace) return TypeError(env, "userns needs pidNamespace: the namespace's init writes the maps");
+  p->userns = true;
+  return true;
+}
+
+// stdio?: up to three fds for the command's 0, 1 and 2.
+bool ReadStdio(Napi::Env env, Napi::Object o, Plan* p) {
+  Napi::Value stdio = o.Get("stdio");
+  if (!stdio.IsArray()) return true;
+  auto arr = stdio.As<Napi::Array>();
+  for (uint32_t i = 0; i < 3 && i < arr.Length(); i++) {
+    int64_t v;
+    if (!IntValue(env, arr.Get(i), "stdio[]", &v)) return false;
+    p->stdio[i] = static_cast<int>(v);
+  }
+  return true;
+}
+
+bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
+  if (!ReadCommand(env, o, p) || !ReadIds(env, o, p) || !ReadFilesystem(o, p)) return false;
   p->pidNamespace = o.Get("pidNamespace").ToBoolean().Value();
   Napi::Value hide = o.Get("hide");
   if (!hide.IsUndefined() && !StringArray(env, hide, "hide", &p->hide)) return false;
-
-  Napi::Value userns = o.Get("userns");
-  if (!userns.IsUndefined() && !userns.IsNull()) {
-    if (!userns.IsObject()) return TypeError(env, "userns must be {uidMap, gidMap}");
-    auto u = userns.As<Napi::Object>();
-    if (!StringValue(env, u.Get("uidMap"), "userns.uidMap", &p->uidMap) ||
-        !StringValue(env, u.Get("gidMap"), "userns.gidMap", &p->gidMap)) {
-      return false;
-    }
-    if (!p->pidNamespace) return TypeError(env, "userns needs pidNamespace: the namespace's init writes the maps");
-    p->userns = true;
-  }
+  if (!ReadUserns(env, o, p)) return false;
   p->dropCapabilities = o.Get("dropCapabilities").ToBoolean().Value();
   p->noNewPrivs = o.Get("noNewPrivs").ToBoolean().Value();
   p->newSession = o.Get("newSession").ToBoolean().Value();
   p->sysfs = o.Get("sysfs").ToBoolean().Value();
   p->readOnlyKernelFiles = o.Get("readOnlyKernelFiles").ToBoolean().Value();
-
-  Napi::Value stdio = o.Get("stdio");
-  if (stdio.IsArray()) {
-    auto arr = stdio.As<Napi::Array>();
-    for (uint32_t i = 0; i < 3 && i < arr.Length(); i++) {
-      if (!IntValue(env, arr.Get(i), "stdio[]", &v)) return false;
-      p->stdio[i] = static_cast<int>(v);
-    }
-  }
-  return true;
+  return ReadStdio(env, o, p);
 }
 
 pid_t ReapNow(pid_t pid) {

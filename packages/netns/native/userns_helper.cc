@@ -132,12 +132,16 @@ int WaitChild(pid_t pid) {
   _exit(err == ENOENT ? 127 : 126);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string uidMap = "0 " + std::to_string(geteuid()) + " 1\n";
-  std::string gidMap = "0 " + std::to_string(getegid()) + " 1\n";
+struct Options {
+  std::string uidMap, gidMap;  // in /proc/PID/uid_map's format
   bool dieWithParent = false;
+  char** program = nullptr;  // PROGRAM [ARG...], null-terminated
+};
+
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  o.uidMap = "0 " + std::to_string(geteuid()) + " 1\n";
+  o.gidMap = "0 " + std::to_string(getegid()) + " 1\n";
   int i = 1;
   for (; i < argc; i++) {
     std::string a = argv[i];
@@ -146,9 +150,9 @@ int main(int argc, char** argv) {
       break;
     }
     if (a == "--die-with-parent") {
-      dieWithParent = true;
+      o.dieWithParent = true;
     } else if (a == "--uid-map" || a == "--gid-map") {
-      if (i + 1 >= argc || !ParseMap(argv[i + 1], a == "--uid-map" ? &uidMap : &gidMap))
+      if (i + 1 >= argc || !ParseMap(argv[i + 1], a == "--uid-map" ? &o.uidMap : &o.gidMap))
         Usage(("bad or missing value for " + a).c_str());
       i++;
     } else if (a.rfind("--", 0) == 0) {
@@ -158,71 +162,103 @@ int main(int argc, char** argv) {
     }
   }
   if (i >= argc) Usage("missing PROGRAM");
+  o.program = argv + i;
+  return o;
+}
 
-  if (dieWithParent) {
-    pid_t caller = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != caller) return kSetupFailed;
-  }
+// The namespace child as the parent sees it: `up` brings its unshare errno, writing "g" to `down` releases it.
+struct ChildLink {
+  pid_t pid;
+  int up, down;
+};
 
+bool ForkChild(char** program, ChildLink* child) {
   int up[2], down[2];
   if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) {
     perror("wirecage-userns: pipe2");
-    return kSetupFailed;
+    return false;
   }
   pid_t self = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     perror("wirecage-userns: fork");
-    return kSetupFailed;
+    return false;
   }
   if (pid == 0) {
     close(up[0]);
     close(down[1]);
-    Child(self, up[1], down[0], argv + i);
+    Child(self, up[1], down[0], program);
   }
   close(up[1]);
   close(down[0]);
-  childPid = pid;
+  *child = ChildLink{pid, up[0], down[1]};
+  return true;
+}
 
+void ForwardSignals() {
   struct sigaction sa {};
   sa.sa_sigaction = Forward;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH}) sigaction(sig, &sa, nullptr);
+}
 
+// False, once the child is reaped and stderr says why, when the child could not unshare.
+bool AwaitUnshare(const ChildLink& child) {
   int childErr = 0;
   ssize_t n;
-  do n = read(up[0], &childErr, sizeof childErr); while (n < 0 && errno == EINTR);
+  do n = read(child.up, &childErr, sizeof childErr); while (n < 0 && errno == EINTR);
   if (n != sizeof childErr) {
     fprintf(stderr, "wirecage-userns: the namespace child died before unsharing\n");
-    WaitChild(pid);
-    return kSetupFailed;
+    WaitChild(child.pid);
+    return false;
   }
   if (childErr != 0) {
     fprintf(stderr, "wirecage-userns: unshare(CLONE_NEWUSER): %s\nwirecage-userns: %s\n", strerror(childErr), UsernsHint());
-    WaitChild(pid);
-    return kSetupFailed;
+    WaitChild(child.pid);
+    return false;
   }
+  return true;
+}
 
-  std::string proc = "/proc/" + std::to_string(pid) + "/";
+// Writes the child's maps and releases it to exec PROGRAM; false, once the child is reaped and stderr
+// says why, when either step fails.
+bool MapAndRelease(const ChildLink& child, const Options& o) {
+  std::string proc = "/proc/" + std::to_string(child.pid) + "/";
   // Without CAP_SETGID outside, the kernel accepts a gid_map only once setgroups is denied.
-  bool ok = (geteuid() == 0 || WriteFile(proc + "setgroups", "deny")) && WriteFile(proc + "uid_map", uidMap);
+  bool ok = (geteuid() == 0 || WriteFile(proc + "setgroups", "deny")) && WriteFile(proc + "uid_map", o.uidMap);
   const char* failed = ok ? "gid_map" : "uid_map";
-  ok = ok && WriteFile(proc + "gid_map", gidMap);
+  ok = ok && WriteFile(proc + "gid_map", o.gidMap);
   if (!ok) {
     fprintf(stderr, "wirecage-userns: writing %s%s: %s\n", proc.c_str(), failed, strerror(errno));
-    close(down[1]);  // EOF tells the child to give up
-    WaitChild(pid);
-    return kSetupFailed;
+    close(child.down);  // EOF tells the child to give up
+    WaitChild(child.pid);
+    return false;
   }
-  if (write(down[1], "g", 1) != 1) {
+  if (write(child.down, "g", 1) != 1) {
     perror("wirecage-userns: releasing the child");
-    kill(pid, SIGKILL);
-    WaitChild(pid);
-    return kSetupFailed;
+    kill(child.pid, SIGKILL);
+    WaitChild(child.pid);
+    return false;
   }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = ParseArgs(argc, argv);
+  if (o.dieWithParent) {
+    pid_t caller = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != caller) return kSetupFailed;
+  }
+  ChildLink child;
+  if (!ForkChild(o.program, &child)) return kSetupFailed;
+  childPid = child.pid;
+  ForwardSignals();
+  if (!AwaitUnshare(child) || !MapAndRelease(child, o)) return kSetupFailed;
   // Nothing else is ours to keep: least of all an input fd (wirecage's spec, with its key, on fd 3),
   // which the child has inherited and reads itself.
   syscall(SYS_close_range, 3U, ~0U, 0U);
-  ExitLike(WaitChild(pid));
+  ExitLike(WaitChild(child.pid));
 }
