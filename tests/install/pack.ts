@@ -9,6 +9,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Every workspace that is published, in dependency order. */
 export const SHIPPED_WORKSPACES = [
+  'packages/napi-glue',
   'packages/netns',
   'packages/tun',
   'packages/wg-engine',
