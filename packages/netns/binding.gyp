@@ -41,12 +41,12 @@
     {
       "target_name": "wirecage-cage",
       "type": "executable",
-      "sources": ["native/cage/main.cc", "native/cage/mounts.cc", "native/cage/plan.cc", "native/cage/terminal.cc"]
+      "sources": ["native/cage/main.cc", "native/cage/mounts.cc", "native/cage/plan.cc", "native/cage/process.cc", "native/cage/terminal.cc"]
     },
     {
       "target_name": "wirecage-join",
       "type": "executable",
-      "sources": ["native/join/main.cc", "native/cage/plan.cc", "native/cage/terminal.cc"]
+      "sources": ["native/join/main.cc", "native/cage/plan.cc", "native/cage/process.cc", "native/cage/terminal.cc"]
     },
     {
       "target_name": "wirecage-hold",
