@@ -4,6 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const TSCONFIGS = {
+  'packages/napi-glue': 'tsconfig.lint.json',
   'packages/netns': 'tsconfig.lint.json',
   'packages/tun': 'tsconfig.lint.json',
   'packages/wg-engine': 'tsconfig.lint.json',

@@ -9,7 +9,6 @@
       "target_name": "netns",
       "sources": [
         "native/addon.cc",
-        "native/errors.cc",
         "native/cage/plan.cc",
         "native/exec.cc",
         "native/icmp_sockets.cc",
@@ -28,7 +27,10 @@
         "native/unix_dgram.cc",
         "native/wait.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!(node -p \"require('@wirecage/napi-glue/gyp').include_dir\")"
+      ],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"]
     },
     {
@@ -39,12 +41,12 @@
     {
       "target_name": "wirecage-cage",
       "type": "executable",
-      "sources": ["native/cage/main.cc", "native/cage/mounts.cc", "native/cage/plan.cc", "native/cage/terminal.cc"]
+      "sources": ["native/cage/main.cc", "native/cage/mounts.cc", "native/cage/plan.cc", "native/cage/process.cc", "native/cage/terminal.cc"]
     },
     {
       "target_name": "wirecage-join",
       "type": "executable",
-      "sources": ["native/join/main.cc", "native/cage/plan.cc", "native/cage/terminal.cc"]
+      "sources": ["native/join/main.cc", "native/cage/plan.cc", "native/cage/process.cc", "native/cage/terminal.cc"]
     },
     {
       "target_name": "wirecage-hold",

@@ -9,7 +9,6 @@
       "target_name": "tun",
       "sources": [
         "native/addon.cc",
-        "native/errors.cc",
         "native/thread_name.cc",
         "native/fresh_thread.cc",
         "native/tun_open.cc",
@@ -27,7 +26,10 @@
         "native/ring_layout.cc",
         "native/readable_watch.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!(node -p \"require('@wirecage/napi-glue/gyp').include_dir\")"
+      ],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"]
     }
   ]

@@ -9,6 +9,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Every workspace that is published, in dependency order. */
 export const SHIPPED_WORKSPACES = [
+  'packages/napi-glue',
   'packages/netns',
   'packages/tun',
   'packages/wg-engine',
@@ -22,15 +23,19 @@ export function envWithoutNpm(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
 }
 
-/** Packs the shipped workspaces into `dest`; returns the tarballs' absolute paths by package name. */
-export async function packWorkspaces(dest: string, timeoutMs: number): Promise<Map<string, string>> {
-  const args = ['pack', '--json', '--pack-destination', dest, ...SHIPPED_WORKSPACES.flatMap((w) => ['-w', w])];
+/** Packs the shipped workspaces (or those given) into `dest`; returns the tarballs' absolute paths by package name. */
+export async function packWorkspaces(
+  dest: string,
+  timeoutMs: number,
+  workspaces: readonly string[] = SHIPPED_WORKSPACES,
+): Promise<Map<string, string>> {
+  const args = ['pack', '--json', '--pack-destination', dest, ...workspaces.flatMap((w) => ['-w', w])];
   const r = await runOrThrow('npm', args, { cwd: REPO_ROOT, env: envWithoutNpm(), timeoutMs });
   // Lifecycle scripts print to stdout too; the JSON report is the last thing npm writes.
   const report = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('\n[\n') + 1)) as { name: string; filename: string }[];
   const tarballs = new Map(report.map((p) => [p.name, join(dest, p.filename)]));
-  if (tarballs.size !== SHIPPED_WORKSPACES.length) {
-    throw new Error(`npm pack made ${tarballs.size} tarballs (${[...tarballs.keys()].join(', ')}), expected ${SHIPPED_WORKSPACES.length}`);
+  if (tarballs.size !== workspaces.length) {
+    throw new Error(`npm pack made ${tarballs.size} tarballs (${[...tarballs.keys()].join(', ')}), expected ${workspaces.length}`);
   }
   return tarballs;
 }

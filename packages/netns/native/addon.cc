@@ -1,5 +1,5 @@
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 
 namespace {
 

@@ -9,9 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "memfd.h"
 
 namespace wc {

@@ -16,9 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "socket_util.h"
 
 #ifndef ICMP_FILTER
@@ -167,44 +166,31 @@ Napi::Value IcmpOpen(const Napi::CallbackInfo& info) {
 // icmpRecv(fd, buffer): {length, truncated, source, destination, ttl}, or null when nothing is waiting.
 // A raw IPv4 socket hands over the IP header too; IPv6 and ping sockets start at the ICMP header.
 Napi::Value IcmpRecv(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  if (!FdArg(env, info[0], &fd)) return env.Undefined();
-  if (!info[1].IsBuffer()) return ThrowType(env, "icmpRecv needs a Buffer");
-  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  Received r(buf.Data(), buf.Length());
-  ssize_t n = r.Receive(fd);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
-    return ThrowErrno(env, errno, "recvmsg", "reading an ICMP socket");
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("length", static_cast<double>(n));
-  out.Set("truncated", (r.msg.msg_flags & MSG_TRUNC) != 0);
-  if (r.from.ss_family == AF_INET) {
-    out.Set("source", AddressText(AF_INET, &reinterpret_cast<sockaddr_in*>(&r.from)->sin_addr));
-  } else {
-    out.Set("source", AddressText(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&r.from)->sin6_addr));
-  }
-  out.Set("destination", env.Null());
-  out.Set("ttl", env.Null());
-  for (cmsghdr* c = CMSG_FIRSTHDR(&r.msg); c != nullptr; c = CMSG_NXTHDR(&r.msg, c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-      in_pktinfo pi;
-      memcpy(&pi, CMSG_DATA(c), sizeof pi);
-      out.Set("destination", AddressText(AF_INET, &pi.ipi_addr));
-    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-      in6_pktinfo pi;
-      memcpy(&pi, CMSG_DATA(c), sizeof pi);
-      out.Set("destination", AddressText(AF_INET6, &pi.ipi6_addr));
-    } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
-               (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
-      int ttl;
-      memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
-      out.Set("ttl", ttl);
+  return ReceiveCall(info, "icmpRecv", 0, "recvmsg", "reading an ICMP socket", [](Received& r, Napi::Object out) {
+    if (r.from.ss_family == AF_INET) {
+      out.Set("source", AddressText(AF_INET, &reinterpret_cast<sockaddr_in*>(&r.from)->sin_addr));
+    } else {
+      out.Set("source", AddressText(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&r.from)->sin6_addr));
     }
-  }
-  return out;
+    out.Set("destination", out.Env().Null());
+    out.Set("ttl", out.Env().Null());
+    for (cmsghdr* c = CMSG_FIRSTHDR(&r.msg); c != nullptr; c = CMSG_NXTHDR(&r.msg, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+        in_pktinfo pi;
+        memcpy(&pi, CMSG_DATA(c), sizeof pi);
+        out.Set("destination", AddressText(AF_INET, &pi.ipi_addr));
+      } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+        in6_pktinfo pi;
+        memcpy(&pi, CMSG_DATA(c), sizeof pi);
+        out.Set("destination", AddressText(AF_INET6, &pi.ipi6_addr));
+      } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+                 (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
+        int ttl;
+        memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
+        out.Set("ttl", ttl);
+      }
+    }
+  });
 }
 
 // icmpSend(fd, data, destination, source|null, ttl|null): true when sent, false when the socket would block.

@@ -17,10 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
 #include "cage/plan.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "memfd.h"
 
 namespace wc {
@@ -68,33 +67,46 @@ bool ReadJoinPlan(Napi::Env env, Napi::Value v, Plan* p) {
   return true;
 }
 
-// Everything join needs on the exec'd side: the plan in a memfd, and its argv.
+// Everything wirecage-join is started with, from the (plan, helper, pidfd) arguments: the plan in
+// a memfd, and the argv naming it and the pidfd.
 struct Prepared {
+  Prepared() = default;
+  Prepared(const Prepared&) = delete;  // argv points into the strings
+  std::string helper;
+  int pidfd = -1;
   int planFd = -1;
   std::string planArg, pidfdArg;
+  char* argv[4] = {};
 };
 
-bool Prepare(Napi::Env env, const Napi::CallbackInfo& info, Plan* plan, std::string* helper, int* pidfd, Prepared* out) {
+bool Prepare(const Napi::CallbackInfo& info, Prepared* out) {
+  Napi::Env env = info.Env();
+  Plan plan;
   int64_t fd;
-  if (!ReadJoinPlan(env, info[0], plan) || !StringValue(env, info[1], "helper", helper) || !IntValue(env, info[2], "pidfd", &fd)) return false;
-  *pidfd = static_cast<int>(fd);
-  const std::string serialized = SerializePlan(*plan);
+  if (!ReadJoinPlan(env, info[0], &plan) || !StringValue(env, info[1], "helper", &out->helper) ||
+      !Int32Value(env, info[2], "pidfd", &fd)) {
+    return false;
+  }
+  out->pidfd = static_cast<int>(fd);
+  const std::string serialized = SerializePlan(plan);
   out->planFd = MemfdWith("wirecage-join-plan", serialized.data(), serialized.size());
   if (out->planFd < 0) {
     ThrowErrno(env, errno, "memfd_create", "joining the cage");
     return false;
   }
   out->planArg = std::to_string(out->planFd);
-  out->pidfdArg = std::to_string(*pidfd);
+  out->pidfdArg = std::to_string(out->pidfd);
+  out->argv[0] = const_cast<char*>("wirecage-join");
+  out->argv[1] = out->planArg.data();
+  out->argv[2] = out->pidfdArg.data();
   return true;
 }
 
 // Between fork and execve: system calls only. wirecage-join gets the plan, the pidfd and the report pipe
 // (still close-on-exec: EOF on it means the exec worked), nothing else of ours.
-[[noreturn]] void ExecJoinChild(pid_t parent, const Prepared& prep, int pidfd, int reportFd, const char* helper,
-                                char* const* argv) {
+[[noreturn]] void ExecJoinChild(pid_t parent, const Prepared& prep, int reportFd) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
-  int keep[] = {0, 1, 2, prep.planFd, pidfd, reportFd};
+  int keep[] = {0, 1, 2, prep.planFd, prep.pidfd, reportFd};
   std::sort(std::begin(keep), std::end(keep));
   unsigned from = 0;
   for (int fd : keep) {
@@ -105,7 +117,7 @@ bool Prepare(Napi::Env env, const Napi::CallbackInfo& info, Plan* plan, std::str
   }
   syscall(SYS_close_range, from, ~0U, 0U);
   char* const envp[] = {nullptr};
-  execve(helper, argv, envp);
+  execve(prep.helper.c_str(), prep.argv, envp);
   int err = errno;
   ssize_t ignored = write(reportFd, &err, sizeof err);
   (void)ignored;
@@ -183,12 +195,9 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
 // execJoin(plan, helper, pidfd, keepFds): becomes wirecage-join (keeps this pid); returns only by throwing.
 Napi::Value ExecJoin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Plan plan;
-  std::string helper;
-  int pidfd;
   Prepared prep;
-  if (!Prepare(env, info, &plan, &helper, &pidfd, &prep)) return env.Undefined();
-  std::vector<int> keep = {prep.planFd, pidfd};
+  if (!Prepare(info, &prep)) return env.Undefined();
+  std::vector<int> keep = {prep.planFd, prep.pidfd};
   if (info[3].IsArray()) {
     auto arr = info[3].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); i++) {
@@ -197,10 +206,10 @@ Napi::Value ExecJoin(const Napi::CallbackInfo& info) {
       keep.push_back(static_cast<int>(fd));
     }
   }
-  if (access(helper.c_str(), X_OK) != 0) {
+  if (access(prep.helper.c_str(), X_OK) != 0) {
     int err = errno;
     close(prep.planFd);
-    return ThrowErrno(env, err, "access", helper + " (is @wirecage/netns built?)");
+    return ThrowErrno(env, err, "access", prep.helper + " (is @wirecage/netns built?)");
   }
   // libuv marks every fd close-on-exec and the stdio ones non-blocking: hand them over as a shell would.
   for (int fd : keep) fcntl(fd, F_SETFD, 0);
@@ -210,37 +219,32 @@ Napi::Value ExecJoin(const Napi::CallbackInfo& info) {
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   }
-  char* argv[] = {const_cast<char*>("wirecage-join"), prep.planArg.data(), prep.pidfdArg.data(), nullptr};
   char* envp[] = {nullptr};
-  execve(helper.c_str(), argv, envp);
+  execve(prep.helper.c_str(), prep.argv, envp);
   int err = errno;
   for (int fd : keep) fcntl(fd, F_SETFD, FD_CLOEXEC);
   close(prep.planFd);
-  return ThrowErrno(env, err, "execve", helper);
+  return ThrowErrno(env, err, "execve", prep.helper);
 }
 
 // spawnJoin(plan, helper, pidfd): forks wirecage-join; {pid, pidfd} of it, which exits as the command does.
 Napi::Value SpawnJoin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Plan plan;
-  std::string helper;
-  int pidfd;
   Prepared prep;
-  if (!Prepare(env, info, &plan, &helper, &pidfd, &prep)) return env.Undefined();
+  if (!Prepare(info, &prep)) return env.Undefined();
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) {
     int err = errno;
     close(prep.planFd);
     return ThrowErrno(env, err, "pipe2", "joining the cage");
   }
-  char* argv[] = {const_cast<char*>("wirecage-join"), prep.planArg.data(), prep.pidfdArg.data(), nullptr};
   pid_t parent = getpid();
   // Signals stay blocked across fork so Node's handlers never run in the child.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = fork();
-  if (pid == 0) ExecJoinChild(parent, prep, pidfd, report[1], helper.c_str(), argv);
+  if (pid == 0) ExecJoinChild(parent, prep, report[1]);
   int forkErr = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(report[1]);
@@ -249,7 +253,7 @@ Napi::Value SpawnJoin(const Napi::CallbackInfo& info) {
     close(report[0]);
     return ThrowErrno(env, forkErr, "fork", "joining the cage");
   }
-  return AwaitJoin(env, pid, report[0], helper);
+  return AwaitJoin(env, pid, report[0], prep.helper);
 }
 
 }  // namespace wc

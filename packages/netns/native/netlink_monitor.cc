@@ -8,9 +8,8 @@
 
 #include <cerrno>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "socket_util.h"
 
 namespace wc {

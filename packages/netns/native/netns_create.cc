@@ -5,8 +5,8 @@
 
 #include <cerrno>
 
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "threads.h"
 
 namespace wc {

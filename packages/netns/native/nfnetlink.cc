@@ -15,9 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "socket_util.h"
 
 namespace wc {

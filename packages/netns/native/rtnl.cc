@@ -15,9 +15,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "nlmsg.h"
 #include "threads.h"
 

@@ -12,9 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "socket_util.h"
 
 namespace wc {
@@ -35,26 +34,8 @@ const char* OriginName(uint8_t origin) {
   }
 }
 
-}  // namespace
-
-// recvSocketError(fd, buffer): {errno, origin, type, code, info, offender, length, truncated}, or null when the
-// error queue is empty. The buffer gets the quoted part of the datagram the error is about (its payload for UDP,
-// from the ICMP header on for a ping socket).
-Napi::Value RecvSocketError(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  if (!FdArg(env, info[0], &fd)) return env.Undefined();
-  if (!info[1].IsBuffer()) return ThrowType(env, "recvSocketError needs a Buffer");
-  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  Received r(buf.Data(), buf.Length());
-  ssize_t n = r.Receive(fd, MSG_ERRQUEUE);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
-    return ThrowErrno(env, errno, "recvmsg(MSG_ERRQUEUE)", "reading a socket's error queue");
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("length", static_cast<double>(n));
-  out.Set("truncated", (r.msg.msg_flags & MSG_TRUNC) != 0);
+// What the entry says: sock_extended_err and the offender's address that follows it.
+void DescribeError(Received& r, Napi::Object out) {
   // An entry without IP_RECVERR data reads as origin "none", errno 0.
   sock_extended_err ee{};
   sockaddr_storage offender{};
@@ -80,9 +61,18 @@ Napi::Value RecvSocketError(const Napi::CallbackInfo& info) {
   } else if (rest >= sizeof(sockaddr_in6) && offender.ss_family == AF_INET6) {
     out.Set("offender", AddressText(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&offender)->sin6_addr));
   } else {
-    out.Set("offender", env.Null());
+    out.Set("offender", out.Env().Null());
   }
-  return out;
+}
+
+}  // namespace
+
+// recvSocketError(fd, buffer): {errno, origin, type, code, info, offender, length, truncated}, or null when the
+// error queue is empty. The buffer gets the quoted part of the datagram the error is about (its payload for UDP,
+// from the ICMP header on for a ping socket).
+Napi::Value RecvSocketError(const Napi::CallbackInfo& info) {
+  return ReceiveCall(info, "recvSocketError", MSG_ERRQUEUE, "recvmsg(MSG_ERRQUEUE)", "reading a socket's error queue",
+                     DescribeError);
 }
 
 }  // namespace wc

@@ -6,8 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "args.h"
-#include "errors.h"
+#include "glue.h"
 
 namespace wc {
 
@@ -29,12 +28,12 @@ SysResult EnableRecvErr(int fd, bool v6) {
 
 bool NsFdArg(Napi::Env env, Napi::Value v, int64_t* nsFd) {
   *nsFd = -1;
-  return v.IsNull() || v.IsUndefined() || IntValue(env, v, "nsFd", nsFd);
+  return v.IsNull() || v.IsUndefined() || Int32Value(env, v, "nsFd", nsFd);
 }
 
 bool FdArg(Napi::Env env, Napi::Value v, int* fd) {
   int64_t n;
-  if (!IntValue(env, v, "fd", &n)) return false;
+  if (!Int32Value(env, v, "fd", &n)) return false;
   *fd = static_cast<int>(n);
   return true;
 }
@@ -96,6 +95,26 @@ ssize_t Received::Receive(int fd, int flags) {
   ssize_t n;
   do n = recvmsg(fd, &msg, MSG_DONTWAIT | flags); while (n < 0 && errno == EINTR);
   return n;
+}
+
+Napi::Value ReceiveCall(const Napi::CallbackInfo& info, const char* call, int flags, const char* syscall,
+                        const std::string& context, const std::function<void(Received&, Napi::Object)>& describe) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!FdArg(env, info[0], &fd)) return env.Undefined();
+  if (!info[1].IsBuffer()) return ThrowType(env, std::string(call) + " needs a Buffer");
+  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  Received r(buf.Data(), buf.Length());
+  ssize_t n = r.Receive(fd, flags);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
+    return ThrowErrno(env, errno, syscall, context);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("length", static_cast<double>(n));
+  out.Set("truncated", (r.msg.msg_flags & MSG_TRUNC) != 0);
+  describe(r, out);
+  return out;
 }
 
 }  // namespace wc

@@ -63,4 +63,10 @@ class Received {
   alignas(cmsghdr) char control_[256];
 };
 
+// The body of a xxxRecv(fd, buffer) call named `call`: one Receive(fd, flags) into the Buffer; null
+// when nothing is waiting, the errno thrown as `syscall` failing with `context`. Otherwise
+// {length, truncated}, to which `describe` adds what it reads of the message.
+Napi::Value ReceiveCall(const Napi::CallbackInfo& info, const char* call, int flags, const char* syscall,
+                        const std::string& context, const std::function<void(Received&, Napi::Object)>& describe);
+
 }  // namespace wc

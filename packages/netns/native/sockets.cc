@@ -14,9 +14,8 @@
 #include <cstring>
 #include <string>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "socket_util.h"
 
 #ifndef IP_RECVORIGDSTADDR
@@ -259,38 +258,25 @@ Napi::Value SocketName(const Napi::CallbackInfo& info) {
 // recvOrigDst(fd, buffer): {length, truncated, source, sourcePort, destination, destinationPort}, or null when
 // nothing is waiting. The destination is the one the sender used (IP_ORIGDSTADDR), as a tproxy rule saw it.
 Napi::Value RecvOrigDst(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  if (!FdArg(env, info[0], &fd)) return env.Undefined();
-  if (!info[1].IsBuffer()) return ThrowType(env, "recvOrigDst needs a Buffer");
-  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  Received r(buf.Data(), buf.Length());
-  ssize_t n = r.Receive(fd);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
-    return ThrowErrno(env, errno, "recvmsg");
-  }
-  sockaddr_storage dst{};
-  bool haveDst = false;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&r.msg); c != nullptr; c = CMSG_NXTHDR(&r.msg, c)) {
-    if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) ||
-        (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR)) {
-      size_t len = c->cmsg_len - CMSG_LEN(0);
-      memcpy(&dst, CMSG_DATA(c), len < sizeof dst ? len : sizeof dst);
-      haveDst = true;
+  return ReceiveCall(info, "recvOrigDst", 0, "recvmsg", "", [](Received& r, Napi::Object out) {
+    sockaddr_storage dst{};
+    bool haveDst = false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&r.msg); c != nullptr; c = CMSG_NXTHDR(&r.msg, c)) {
+      if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR) ||
+          (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR)) {
+        size_t len = c->cmsg_len - CMSG_LEN(0);
+        memcpy(&dst, CMSG_DATA(c), len < sizeof dst ? len : sizeof dst);
+        haveDst = true;
+      }
     }
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("length", static_cast<double>(n));
-  out.Set("truncated", (r.msg.msg_flags & MSG_TRUNC) != 0);
-  SetAddress(out, "source", "sourcePort", r.from);
-  if (haveDst) {
-    SetAddress(out, "destination", "destinationPort", dst);
-  } else {
-    out.Set("destination", env.Null());
-    out.Set("destinationPort", env.Null());
-  }
-  return out;
+    SetAddress(out, "source", "sourcePort", r.from);
+    if (haveDst) {
+      SetAddress(out, "destination", "destinationPort", dst);
+    } else {
+      out.Set("destination", out.Env().Null());
+      out.Set("destinationPort", out.Env().Null());
+    }
+  });
 }
 
 Napi::Function ReadableWatcherClass(Napi::Env env) { return ReadableWatcher::Define(env); }

@@ -19,10 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
 #include "cage/plan.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "memfd.h"
 
 namespace wc {

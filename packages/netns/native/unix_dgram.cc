@@ -9,9 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 #include "socket_util.h"
 
 namespace wc {
@@ -77,28 +76,15 @@ Napi::Value UnixDgramBind(const Napi::CallbackInfo& info) {
 // unixDgramRecv(fd, buffer): {length, truncated, pid, uid, gid} (the kernel's SCM_CREDENTIALS), or null when
 // nothing is waiting.
 Napi::Value UnixDgramRecv(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  if (!FdArg(env, info[0], &fd)) return env.Undefined();
-  if (!info[1].IsBuffer()) return ThrowType(env, "unixDgramRecv needs a Buffer");
-  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
-  Received r(buf.Data(), buf.Length());
-  ssize_t n = r.Receive(fd);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
-    return ThrowErrno(env, errno, "recvmsg");
-  }
-  ucred cred{-1, static_cast<uid_t>(-1), static_cast<gid_t>(-1)};
-  for (cmsghdr* c = CMSG_FIRSTHDR(&r.msg); c != nullptr; c = CMSG_NXTHDR(&r.msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) memcpy(&cred, CMSG_DATA(c), sizeof cred);
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("length", static_cast<double>(n));
-  out.Set("truncated", (r.msg.msg_flags & MSG_TRUNC) != 0);
-  out.Set("pid", static_cast<double>(cred.pid));
-  out.Set("uid", static_cast<double>(cred.uid));
-  out.Set("gid", static_cast<double>(cred.gid));
-  return out;
+  return ReceiveCall(info, "unixDgramRecv", 0, "recvmsg", "", [](Received& r, Napi::Object out) {
+    ucred cred{-1, static_cast<uid_t>(-1), static_cast<gid_t>(-1)};
+    for (cmsghdr* c = CMSG_FIRSTHDR(&r.msg); c != nullptr; c = CMSG_NXTHDR(&r.msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) memcpy(&cred, CMSG_DATA(c), sizeof cred);
+    }
+    out.Set("pid", static_cast<double>(cred.pid));
+    out.Set("uid", static_cast<double>(cred.uid));
+    out.Set("gid", static_cast<double>(cred.gid));
+  });
 }
 
 }  // namespace wc

@@ -9,9 +9,8 @@
 
 #include <cerrno>
 
-#include "args.h"
-#include "errors.h"
 #include "exports.h"
+#include "glue.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

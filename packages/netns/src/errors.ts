@@ -1,4 +1,4 @@
-import { getSystemErrorMap } from 'node:util';
+import { describeErrno } from '@wirecage/napi-glue';
 
 /**
  * A failed system call (or rtnetlink request) from the native layer.
@@ -14,7 +14,7 @@ export class NetnsError extends Error {
   readonly kernelMessage: string | undefined;
 
   constructor(errno: number, syscall: string, context = '', kernelMessage = '') {
-    const [code, text] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `error ${errno}`];
+    const [code, text] = describeErrno(errno);
     super(`${context ? `${context}: ` : ''}${syscall} failed: ${code} (${text})${kernelMessage ? `: ${kernelMessage}` : ''}`);
     this.code = code;
     this.errno = errno;

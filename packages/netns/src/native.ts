@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadAddon, type GlueAddon } from '@wirecage/napi-glue';
 import { NetnsError } from './errors.js';
 import type { IcmpMessage, IcmpSocketOptions } from './icmp.js';
 import type { NetnsSocketOptions, OrigDstDatagram, SocketErrorEntry } from './sockets.js';
@@ -59,8 +58,7 @@ export interface NativeSpawnPlan {
   pidNamespace?: boolean;
 }
 
-interface Addon {
-  setErrorFactory(factory: (errno: number, syscall: string, context: string, kernelMessage: string) => Error): void;
+interface Addon extends GlueAddon {
   createNetns(): number;
   rtnlOpen(nsFd?: number): number;
   linkList(sock: number): NativeLink[];
@@ -98,40 +96,12 @@ interface Addon {
 }
 
 // src/ (under tsx) and dist/ are both one level below the package root.
-const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+const loaded = loadAddon<Addon>('@wirecage/netns', fileURLToPath(new URL('..', import.meta.url)), NetnsError);
 
-/**
- * node-gyp-build picks build/Release/ when it holds an addon (a checkout, or an install that built
- * from source), else the prebuild in prebuilds/<platform>-<arch>/ that matches this Node and libc.
- */
-function resolveAddon(): string {
-  const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string };
-  try {
-    return nodeGypBuild.resolve(packageRoot);
-  } catch (err) {
-    throw new Error(
-      `@wirecage/netns: no native addon for this machine; reinstall the package (it builds from source when no ` +
-        `prebuild matches), or run \`npm run build\` in packages/netns of a checkout (${(err as Error).message.trim()})`,
-      { cause: err },
-    );
-  }
-}
-
-const addonPath = resolveAddon();
+export const native: Addon = loaded.addon;
 
 /**
  * The directory of the addon that was loaded: the wirecage-userns and wirecage-cage executables are
  * built and shipped next to it (build/Release/ or prebuilds/linux-x64/), so they always match it.
  */
-export const nativeDir = dirname(addonPath);
-
-function load(): Addon {
-  try {
-    return createRequire(import.meta.url)(addonPath) as Addon;
-  } catch (err) {
-    throw new Error(`@wirecage/netns: cannot load the native addon ${addonPath}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-export const native: Addon = load();
-native.setErrorFactory((errno, syscall, context, kernelMessage) => new NetnsError(errno, syscall, context, kernelMessage));
+export const nativeDir = loaded.dir;

@@ -1,4 +1,6 @@
-import { getSystemErrorMap } from 'node:util';
+import { describeErrno } from '@wirecage/napi-glue';
+
+export { describeErrno };
 
 /**
  * A failed system call from the native layer. `code` is the errno name
@@ -6,17 +8,6 @@ import { getSystemErrorMap } from 'node:util';
  * ('open', 'setns', 'ioctl(TUNSETIFF)', 'read', 'write', ...), `path` the
  * device path when opening it failed.
  */
-// Linux errnos a TUN can return that libuv's table does not name.
-const linuxOnly = new Map<number, [string, string]>([
-  [77, ['EBADFD', 'file descriptor in bad state (the interface was deleted)']],
-  [94, ['ESOCKTNOSUPPORT', 'socket type not supported']],
-]);
-
-/** [code, description] for a positive errno. */
-export function describeErrno(errno: number): [string, string] {
-  return getSystemErrorMap().get(-errno) ?? linuxOnly.get(errno) ?? [`E${errno}`, `error ${errno}`];
-}
-
 export class TunError extends Error {
   override readonly name = 'TunError';
   readonly code: string;

@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { loadAddon, type GlueAddon } from '@wirecage/napi-glue';
 import { TunError } from './errors.js';
 import type { ReadableWatch } from './readable-watch.js';
 
@@ -95,8 +95,7 @@ export interface NativeRingLayout {
   state: Record<string, number>;
 }
 
-interface Addon {
-  setErrorFactory(factory: (errno: number, syscall: string, context: string) => Error): void;
+interface Addon extends GlueAddon {
   openTun(opts: {
     name: string;
     queues: number;
@@ -129,33 +128,4 @@ interface Addon {
 }
 
 // src/ (under tsx) and dist/ are both one level below the package root.
-const packageRoot = fileURLToPath(new URL('..', import.meta.url));
-
-/**
- * node-gyp-build picks build/Release/ when it holds an addon (a checkout, or an install that built
- * from source), else the prebuild in prebuilds/<platform>-<arch>/ that matches this Node and libc.
- */
-function resolveAddon(): string {
-  const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build') as { resolve(dir: string): string };
-  try {
-    return nodeGypBuild.resolve(packageRoot);
-  } catch (err) {
-    throw new Error(
-      `@wirecage/tun: no native addon for this machine; reinstall the package (it builds from source when no ` +
-        `prebuild matches), or run \`npm run build\` in packages/tun of a checkout (${(err as Error).message.trim()})`,
-      { cause: err },
-    );
-  }
-}
-
-function load(): Addon {
-  const addonPath = resolveAddon();
-  try {
-    return createRequire(import.meta.url)(addonPath) as Addon;
-  } catch (err) {
-    throw new Error(`@wirecage/tun: cannot load the native addon ${addonPath}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-export const native: Addon = load();
-native.setErrorFactory((errno, syscall, context) => new TunError(errno, syscall, context));
+export const native: Addon = loadAddon<Addon>('@wirecage/tun', fileURLToPath(new URL('..', import.meta.url)), TunError).addon;

@@ -11,8 +11,6 @@
 // gets a user namespace of its own nested in ours, so the mounts made here are
 // locked for it and it has no capability over the namespaces we live in.
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <linux/securebits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -34,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "process.h"
 #include "setup.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -63,18 +62,6 @@ void CloseAllExcept(std::initializer_list<int> keep) {
 
 namespace {
 
-void ResetSignals() {
-  // Dispositions Node set to "ignore" survive execve; the mask was all-blocked across fork.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
 void WriteSysctls(const Plan& p) {
   for (size_t i = 0; i < p.sysctls.size(); i++) {
     std::string path = "/proc/sys/" + p.sysctls[i].path;
@@ -100,23 +87,6 @@ void EnterOwnUserNamespace(const Plan& p, int fromInit, int toInit) {
   if (unshare(CLONE_NEWNS) != 0) Fail(p, kUnshare);
 }
 
-// No capability now, none ever: uid 0 confers none at execve (SECBIT_NOROOT, locked), the ambient
-// set is empty and may not be raised, and with no_new_privs no setuid bit or file capability adds
-// any. The bounding set is left alone on purpose: the kernel refuses to execve a binary whose
-// file capabilities it cannot grant in full (Debian's ping has cap_net_raw), while no_new_privs
-// already grants none of them.
-void SecureBits(const Plan& p) {
-  long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
-  if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) Fail(p, kCaps);
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) Fail(p, kCaps);
-}
-
-void ClearCapabilities(const Plan& p) {
-  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capset, &header, data) != 0) Fail(p, kCaps);
-}
-
 void DropPrivileges(const Plan& p) {
   if (p.hasGroups && setgroups(p.groups.size(), p.groups.data()) != 0) Fail(p, kSetgroups);
   if (p.hasGid && setresgid(p.gid, p.gid, p.gid) != 0) Fail(p, kSetgid);
@@ -135,10 +105,8 @@ void SetupStdio(const Plan& p) {
   }
   for (int i = 0; i < 3; i++) {
     if (moved[i] >= 0 && dup2(moved[i], i) < 0) Fail(p, kStdio, i);
-    // Node leaves pipes non-blocking; the command expects blocking stdio, as libuv's own spawn gives.
     if (moved[i] < 0) fcntl(i, F_SETFD, 0);
-    int fl = fcntl(i, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(i, F_SETFL, fl & ~O_NONBLOCK);
+    MakeBlocking(i);
   }
 }
 
@@ -180,31 +148,17 @@ struct CommandSide {
     TakeTerminal(p);
   }
   if (p.userns) EnterOwnUserNamespace(p, side.fromInit, side.toInit);
-  if (p.dropCapabilities) SecureBits(p);
+  // The secure bits before the uid change, so that it keeps no capability either (see LockRootOut).
+  if (p.dropCapabilities && !LockRootOut()) Fail(p, kCaps);
   DropPrivileges(p);
-  if (p.dropCapabilities) ClearCapabilities(p);
+  if (p.dropCapabilities && !ClearCapabilities()) Fail(p, kCaps);
   if (p.noNewPrivs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fail(p, kNoNewPrivs);
   // After the uid change: a credential change clears the parent-death signal.
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail(p, kPdeathsig);
   if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
   SetupStdio(p);
   CloseOtherFds(p);
-  std::vector<char*> argv, envp;
-  for (const auto& s : p.argv) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& s : p.env) envp.push_back(const_cast<char*>(s.c_str()));
-  envp.push_back(nullptr);
-  // execvp's search: EACCES is remembered and the search goes on; "not there" errors are skipped.
-  bool sawEacces = false;
-  for (const auto& path : p.candidates) {
-    execve(path.c_str(), argv.data(), envp.data());
-    if (errno == EACCES) {
-      sawEacces = true;
-    } else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV && errno != ETIMEDOUT) {
-      Fail(p, kExecve);
-    }
-  }
-  errno = sawEacces ? EACCES : ENOENT;
+  errno = ExecCommand(p);
   Fail(p, kExecve);
 }
 
@@ -213,16 +167,6 @@ struct CommandSide {
 // command started outlives it. Relay and init handle signals synchronously (blocked, then
 // sigwaitinfo or a signalfd): pid 1 receives blocked signals even where their default
 // action is ignored for it.
-
-const int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2};
-
-sigset_t SupervisedSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : kForwarded) sigaddset(&set, sig);
-  sigaddset(&set, SIGCHLD);
-  return set;
-}
 
 // Ends this process the way the command ended: same exit code, or death by the same signal.
 [[noreturn]] void ExitLike(int status) {
@@ -308,7 +252,7 @@ bool WriteIdMap(pid_t pid, const char* which, const std::string& map) {
     (void)ignored;
     close(down[1]);
   }
-  int status = Supervise(command, set);
+  int status = Supervise(command, set, false);
   ssize_t ignored = write(statusFd, &status, sizeof status);
   (void)ignored;
   _exit(0);
@@ -362,7 +306,7 @@ int TerminalOut(const Plan& p) {
     Init(command, set, status[1], side);
   }
   CloseAllExcept({status[0], master, master >= 0 ? stdinFd : -1, out});
-  int st = master >= 0 ? RelayTerminal(init, set, master, stdinFd, out) : Supervise(init, set);
+  int st = master >= 0 ? RelayTerminal(init, set, master, stdinFd, out) : Supervise(init, set, false);
   int commandStatus;
   ssize_t n;
   do n = read(status[0], &commandStatus, sizeof commandStatus); while (n < 0 && errno == EINTR);
@@ -386,27 +330,6 @@ int TerminalOut(const Plan& p) {
 }
 
 }  // namespace
-
-// Passes the forwarded signals on to `target` and reaps every child until `target` exits.
-// Signals from a terminal (SI_KERNEL) are not passed on: the terminal sends them to the command's
-// process group itself, so forwarding them would deliver them twice.
-int Supervise(pid_t target, const sigset_t& set) {
-  for (;;) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&set, &info);
-    if (sig < 0) continue;  // EINTR
-    if (sig != SIGCHLD) {
-      if (info.si_code != SI_KERNEL) kill(target, sig);
-      continue;
-    }
-    int status;
-    pid_t r;
-    while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (r == target) return status;
-    }
-  }
-}
-
 }  // namespace wc
 
 int main(int argc, char** argv) {
@@ -415,22 +338,10 @@ int main(int argc, char** argv) {
     return 125;
   }
   wc::Plan p;
-  p.reportFd = atoi(argv[2]);
-  fcntl(p.reportFd, F_SETFD, FD_CLOEXEC);  // EOF at the command's execve
-  int planFd = atoi(argv[1]);
-  std::string data;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(planFd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) data.append(buf, static_cast<size_t>(n));
-  }
-  close(planFd);
-  int reportFd = p.reportFd;
-  if (n < 0 || !wc::ParsePlan(data, &p)) {
-    errno = n < 0 ? errno : EINVAL;
-    p.reportFd = reportFd;
-    wc::Fail(p, wc::kPlan);
-  }
+  int reportFd = atoi(argv[2]);
+  fcntl(reportFd, F_SETFD, FD_CLOEXEC);  // EOF at the command's execve
+  bool ok = wc::ReadPlan(atoi(argv[1]), &p);
   p.reportFd = reportFd;
+  if (!ok) wc::Fail(p, wc::kPlan);
   wc::Run(p);
 }

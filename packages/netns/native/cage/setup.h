@@ -27,7 +27,4 @@ int RelayTerminal(pid_t init, const sigset_t& set, int master, int in, int out);
 // Opens a pty whose slave takes the caller's terminal settings and window size.
 bool OpenPty(int callerTty, int* master, int* slave);
 
-// Forwards signals to `target` and reaps children until it exits; returns its wait status.
-int Supervise(pid_t target, const sigset_t& set);
-
 }  // namespace wc

@@ -21,8 +21,6 @@
 // codes (125 joining failed, 126 not executable, 127 not found): the caller
 // may be gone (exec'd), so nobody else could word them.
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <linux/securebits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -38,8 +36,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <vector>
 
+#include "../cage/process.h"
 #include "../cage/setup.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -60,27 +58,10 @@ constexpr int kJoinFailed = 125, kNotExecutable = 126, kNotFound = 127;
   _exit(code);
 }
 
-void ResetSignals() {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
-  }
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
-// As the first command: no capability now or ever (see cage/main.cc's SecureBits).
+// As the first command: no capability now or ever (see LockRootOut).
 void DropCapabilities() {
-  long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
-  if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) Die(kJoinFailed, "dropping the command's capabilities", "prctl", errno);
-  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-    Die(kJoinFailed, "dropping the command's capabilities", "prctl", errno);
-  }
-  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capset, &header, data) != 0) Die(kJoinFailed, "dropping the command's capabilities", "capset", errno);
+  if (!LockRootOut()) Die(kJoinFailed, "dropping the command's capabilities", "prctl", errno);
+  if (!ClearCapabilities()) Die(kJoinFailed, "dropping the command's capabilities", "capset", errno);
 }
 
 void DropPrivileges(const Plan& p) {
@@ -96,8 +77,7 @@ void DropPrivileges(const Plan& p) {
 void SetupStdio(const int stdio[3]) {
   for (int i = 0; i < 3; i++) {
     if (stdio[i] >= 0 && stdio[i] != i && dup2(stdio[i], i) < 0) Die(kJoinFailed, "setting up stdio", "dup2", errno);
-    int fl = fcntl(i, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(i, F_SETFL, fl & ~O_NONBLOCK);
+    MakeBlocking(i);
   }
 }
 
@@ -123,18 +103,7 @@ struct Side {
   }
   SetupStdio(stdio);
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-  std::vector<char*> argv, envp;
-  for (const auto& s : p.argv) argv.push_back(const_cast<char*>(s.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& s : p.env) envp.push_back(const_cast<char*>(s.c_str()));
-  envp.push_back(nullptr);
-  bool sawEacces = false;
-  for (const auto& path : p.candidates) {
-    execve(path.c_str(), argv.data(), envp.data());
-    if (errno == EACCES) sawEacces = true;
-    else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV && errno != ETIMEDOUT) break;
-  }
-  int err = errno == ENOENT && sawEacces ? EACCES : errno;
+  int err = ExecCommand(p);
   Die(err == ENOENT || err == ENOTDIR ? kNotFound : kNotExecutable, "running " + p.argv[0], "execve", err);
 }
 
@@ -142,36 +111,6 @@ struct Side {
 // N (not death by the same signal, which a caller would see as wirecage itself killed).
 [[noreturn]] void ExitLike(int status) {
   _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
-}
-
-// Without a pseudo-terminal: every signal is passed on, also those a terminal sent (the command is
-// in a session of its own, so the terminal's signals reach only us).
-int RelaySignals(pid_t target, const sigset_t& set) {
-  for (;;) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&set, &info);
-    if (sig < 0) continue;
-    if (sig != SIGCHLD) {
-      kill(target, sig);
-      continue;
-    }
-    int status;
-    pid_t r;
-    while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (r == target) return status;
-    }
-  }
-}
-
-bool ReadPlan(int fd, Plan* p) {
-  std::string data;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) data.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return n == 0 && ParsePlan(data, p);
 }
 
 }  // namespace
@@ -188,8 +127,7 @@ int main(int argc, char** argv) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   Plan p;
   if (!ReadPlan(atoi(argv[1]), &p)) {
-    errno = EINVAL;
-    Die(kJoinFailed, "reading the join plan (wirecage-join and the addon are from different builds?)", "read", EINVAL);
+    Die(kJoinFailed, "reading the join plan (wirecage-join and the addon are from different builds?)", "read", errno);
   }
   int pidfd = atoi(argv[2]);
   if (setns(pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID) != 0) {
@@ -214,9 +152,7 @@ int main(int argc, char** argv) {
   }
   int alive[2];
   if (pipe2(alive, O_CLOEXEC) != 0) Die(kJoinFailed, "starting the command", "pipe2", errno);
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGWINCH, SIGUSR1, SIGUSR2, SIGCHLD}) sigaddset(&set, sig);
+  sigset_t set = SupervisedSignals();
   sigprocmask(SIG_BLOCK, &set, nullptr);
   // The fork lands in the cage's pid namespace: setns(CLONE_NEWPID) applies to our children.
   pid_t child = fork();
@@ -234,6 +170,8 @@ int main(int argc, char** argv) {
   close(alive[1]);
   if (side.ctty >= 0) close(side.ctty);
   if (nullIn >= 0) close(nullIn);
-  int status = master >= 0 ? RelayTerminal(child, set, master, 0, out) : RelaySignals(child, set);
+  // Without a pseudo-terminal the terminal's signals are passed on too: the command is in a session
+  // of its own, so they reach only us.
+  int status = master >= 0 ? RelayTerminal(child, set, master, 0, out) : Supervise(child, set, true);
   ExitLike(status);
 }
