@@ -2,20 +2,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'mocha';
+import { alive } from '@wirecage/netns/lab';
 import { ExecError, run, runOrThrow } from './lib/exec.js';
 import { Lab, withLab, type Netns } from './lib/netns.js';
 import { WaitTimeoutError, waitFor } from './lib/wait.js';
 import { generatePresharedKey, parseWgDump, startWireguardGo, uapiSocketPath, type WireguardGoPeer } from './lib/wireguard-go.js';
-
-/** Live (not zombie) pid: an orphan's zombie lingers until the machine's init reaps it. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Live pids of processes whose argv mentions `needle` (read from /proc, nothing is signalled). */
 function pidsMentioning(needle: string): number[] {

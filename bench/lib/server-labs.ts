@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Lab, Netns } from '@wirecage/tests/lib/netns.js';
 import type { LabProcess } from '@wirecage/tests/lib/process.js';
 import { waitFor } from '@wirecage/tests/lib/wait.js';
-import { SRV_BIN } from '@wirecage/tests/lib/srv-lab.js';
+import { SRV_BIN, untilHealthy } from '@wirecage/tests/lib/srv-lab.js';
 
 export { SRV_BIN };
 import { cageKey, writeWgQuick } from '@wirecage/tests/lib/cage.js';
@@ -77,15 +77,7 @@ export async function startWirecagesrv(srv: Netns, client: Netns, apiHost: strin
   ];
   const proc = srv.spawn(process.execPath, args, { env: { PATH: process.env.PATH, HOME: dir } });
   const api = `http://${apiHost}:8443`;
-  await waitFor(
-    async () => {
-      proc.assertRunning();
-      return (
-        (await client.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `${api}/healthz`])).stdout === '200'
-      );
-    },
-    { what: `wirecagesrv in ${srv.name} to answer /healthz`, timeoutMs: 20_000, intervalMs: 100, describe: () => proc.describe() },
-  );
+  await untilHealthy(client, proc, `${api}/healthz`, [], 20_000);
   const stage2 = descendants(proc.pid!).find((p) => {
     try {
       return exePath(p) === NODE && cmdline(p).some((a) => a.endsWith('/stage2/main.js'));

@@ -13,16 +13,14 @@
 //   NAT modes, and the throughput is printed.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Lab } from '../lib/netns.js';
-import type { LabProcess } from '../lib/process.js';
-import { INET4, addServer, runCaged, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, addServer, runCaged, startWirecagesrv } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { deviceTo, faultyLink, type Count, type FaultCounts } from './lib/load-faults.js';
 import {
   BIG,
   LOAD_SERVER_ARGS,
   SOURCES,
-  loadLab,
+  loadSuite,
   clientLink,
   assertAnswersKept,
   listPeers,
@@ -41,28 +39,13 @@ const FAULTY_TRANSFER_MAX_S = 30;
 
 describe('adversarial: the server killed under load, and a faulty uplink', function () {
   this.timeout(240_000);
-  const lab = new Lab();
-  after(() => lab.teardown());
-
-  let l: SrvLab;
-  let server: LabProcess | undefined;
-  let bigSha256: string;
-  let sources: string[];
-  let adminFile: string;
-
-  before(async () => {
-    ({ l, bigSha256, sources, adminFile } = await loadLab(lab, ADMIN));
-  });
-
-  afterEach(async () => {
-    await server?.stop(10_000);
-    server = undefined;
-  });
+  const s = loadSuite(ADMIN);
 
   it(`kill -9 of the server while ${SOURCES} sources register, restart: every 2xx is in the registry with its addresses, none torn`, async () => {
+    const { l, sources, adminFile } = s;
     const state = join(l.dir, 'kill', 'registry.db');
-    const start = () => startWirecagesrv(l, { args: [...LOAD_SERVER_ARGS, '--admin-token-file', adminFile], state });
-    server = await start();
+    const start = async () => s.own(await startWirecagesrv(l, { args: [...LOAD_SERVER_ARGS, '--admin-token-file', adminFile], state }));
+    let server = await start();
     const load = await startLoad(l, sources, LOAD_S);
     await waitFor(() => (load.proc.assertRunning(), load.progress()[0] >= KILL_AT_MS), {
       what: `${KILL_AT_MS} ms of load`,
@@ -123,7 +106,8 @@ describe('adversarial: the server killed under load, and a faulty uplink', funct
 
   for (const mode of ['userspace', 'kernel'] as const) {
     it(`--nat ${mode}: 50 MB through a cage arrives intact over an uplink losing 5 %, duplicating 2 % and reordering 25 % of the tunnel's packets`, async () => {
-      server = await startWirecagesrv(l, { args: ['--nat', mode], state: join(l.dir, `link-${mode}`, 'registry.db') });
+      const { l, bigSha256 } = s;
+      const server = s.own(await startWirecagesrv(l, { args: ['--nat', mode], state: join(l.dir, `link-${mode}`, 'registry.db') }));
       const name = `link-${mode}`;
       await addServer(l, name);
       // Registered and shaken hands before the faults: they are for the data.

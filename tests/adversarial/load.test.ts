@@ -14,9 +14,7 @@
 // 64 real sources and no proxy header needs believing (lib/load-lab.ts).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Lab } from '../lib/netns.js';
-import type { LabProcess } from '../lib/process.js';
-import { INET4, addServer, runCaged, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, addServer, runCaged, startWirecagesrv } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import {
   BIG,
@@ -24,7 +22,7 @@ import {
   LOAD_SERVER_ARGS,
   LOAD_SUBNET,
   SOURCES,
-  loadLab,
+  loadSuite,
   assertAnswersKept,
   listPeers,
   registryIntegrity,
@@ -42,29 +40,16 @@ const MIN_RATE = 60;
 
 describe('adversarial: registration load while a cage moves 50 MB', function () {
   this.timeout(240_000);
-  const lab = new Lab();
-  after(() => lab.teardown());
-
-  let l: SrvLab;
-  let server: LabProcess | undefined;
-  let bigSha256: string;
-  let sources: string[];
-  let adminFile: string;
-
-  before(async () => {
-    ({ l, bigSha256, sources, adminFile } = await loadLab(lab, ADMIN));
-  });
-
-  afterEach(async () => {
-    await server?.stop(10_000);
-    server = undefined;
-  });
+  const s = loadSuite(ADMIN);
 
   for (const mode of ['userspace', 'kernel'] as const) {
     it(`--nat ${mode}: ${SOURCES} sources register for ${LOAD_S} s at full rate while 50 MB crosses the NAT intact; every 2xx is in the registry`, async () => {
       // A registry per mode, so each load starts from an empty pool; a server name per mode in the client, each with its own lease.
+      const { l, bigSha256, sources, adminFile } = s;
       const state = join(l.dir, mode, 'registry.db');
-      server = await startWirecagesrv(l, { args: ['--nat', mode, ...LOAD_SERVER_ARGS, '--admin-token-file', adminFile], state });
+      const server = s.own(
+        await startWirecagesrv(l, { args: ['--nat', mode, ...LOAD_SERVER_ARGS, '--admin-token-file', adminFile], state }),
+      );
       await addServer(l, mode);
       const warm = await runCaged(l, ['curl', '-sS', '--max-time', '10', `http://${INET4}:8080/hello`], { server: mode });
       assert.equal(warm.code, 0, `${warm.stderr}\n${server.describe()}`);
@@ -119,10 +104,13 @@ describe('adversarial: registration load while a cage moves 50 MB', function () 
   }
 
   it(`with the default limit (a burst of 10, 10 a minute) each of ${SOURCES} sources gets its burst and the rest is 429`, async () => {
-    server = await startWirecagesrv(l, {
-      args: ['--subnet', LOAD_SUBNET, '--max-peers', String(LOAD_MAX_PEERS), '--admin-token-file', adminFile],
-      state: join(l.dir, 'limited', 'registry.db'),
-    });
+    const { l, sources, adminFile } = s;
+    const server = s.own(
+      await startWirecagesrv(l, {
+        args: ['--subnet', LOAD_SUBNET, '--max-peers', String(LOAD_MAX_PEERS), '--admin-token-file', adminFile],
+        state: join(l.dir, 'limited', 'registry.db'),
+      }),
+    );
     const load = await startLoad(l, sources, LIMITED_S);
     const { summary, outcomes } = await load.done();
     server.assertRunning();

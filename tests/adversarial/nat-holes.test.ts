@@ -39,13 +39,13 @@ import {
   startWirecagesrv,
   type SrvLab,
 } from '../lib/srv-lab.js';
+import { NAT_PROBE, startInternet } from '../lib/srv-internet.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
-const PROBE = fileURLToPath(new URL('../server/fixtures/nat-probe.mjs', import.meta.url));
+const PROBE = NAT_PROBE;
 const LISTENER = fileURLToPath(new URL('./fixtures/listener.mjs', import.meta.url));
-const INTERNET = fileURLToPath(new URL('../server/fixtures/nat-internet.mjs', import.meta.url));
 const HTTP_PORT = 8080;
 // 48 MiB at 3 MiB/s: about 16 s whatever the machine, several times the other peer's cage and probes.
 const BIG = 48 * 1024 * 1024;
@@ -145,8 +145,7 @@ describe('adversarial: the NAT holes stay closed', function () {
     await l.srv.addRoute('::/0', { via: INET6 });
     for (const [, a] of TRANSLATED) await l.inet.ip(['addr', 'add', host(a), 'dev', 'lo']);
     internet = await startFixture(l.inet, LISTENER, [String(PORT), ...TRANSLATED.map(([, a]) => a)]);
-    const big = await startFixture(l.inet, INTERNET, [INET4, String(HTTP_PORT), '7', String(BIG)]);
-    bigSha256 = /listening ([0-9a-f]{64})/.exec(big.output())![1]!;
+    ({ bigSha256 } = await startInternet(l.inet, INET4, BIG, HTTP_PORT));
     // A host service on every address, as sshd would be: the kernel NAT's gateway address among them.
     gatewayListener = await startFixture(l.srv, LISTENER, [String(GATEWAY_PORT), '0.0.0.0']);
     await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);

@@ -4,7 +4,7 @@
 // wirecage runs in the lab's client namespace; its peer is wireguard-go.
 import assert from 'node:assert/strict';
 import { Lab } from '../lib/netns.js';
-import { cageKey, cageLab, registerClient, serverPeer, spawnWirecage, wirecage, writeWgQuick, type CageLab } from '../lib/cage.js';
+import { cageClient, cageLab, spawnWirecage, wirecage, type CageLab } from '../lib/cage.js';
 import { waitFor } from '../lib/wait.js';
 
 describe('wirecage run: the sharded data plane', function () {
@@ -17,10 +17,7 @@ describe('wirecage run: the sharded data plane', function () {
   before(async () => {
     c = await cageLab(lab, { servers: 1 });
     const srv = c.servers[0]!;
-    const key = await cageKey(c.dir, 'dp');
-    const me = srv.clientAddress(2);
-    await registerClient(srv, key, [me.v4]);
-    conf = await writeWgQuick(c.dir, 'dp.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+    ({ conf } = await cageClient(srv, c.dir, 'dp'));
     srv.ns.spawn('iperf3', ['-s', '-B', srv.v4]);
     await waitFor(async () => (await srv.ns.run('ss', ['-ltn', `sport = :5201`])).stdout.includes('5201'), { what: 'iperf3 to listen' });
   });

@@ -9,20 +9,10 @@ import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, nsRun } from '../lib/netns.js';
+import { nsRun } from '../lib/netns.js';
 import { waitFor } from '../lib/wait.js';
-import {
-  WIRECAGE_BIN,
-  cageKey,
-  cageLab,
-  registerClient,
-  serverPeer,
-  startFixture,
-  wirecage,
-  writeWgQuick,
-  type CageLab,
-  type CageServer,
-} from '../lib/cage.js';
+import { WIRECAGE_BIN, cageKey, registerClient, serverPeer, startFixture, wirecage, writeWgQuick } from '../lib/cage.js';
+import { cageSuite } from '../lib/cage-suite.js';
 import type { LabProcess } from '../lib/process.js';
 import { asUserArgs, assertUserReads, createTestUser } from '../lib/test-user.js';
 
@@ -64,37 +54,25 @@ function parseLog(text: string): Line[] {
 
 describe('wirecage run --flow-log', function () {
   this.timeout(60_000);
-  const lab = new Lab();
-  let c: CageLab;
-  let srv: CageServer;
-  let conf: string;
-  let me: string;
+  const t = cageSuite('flows');
   let dns: LabProcess;
-  after(() => lab.teardown());
-
   before(async () => {
-    c = await cageLab(lab);
-    srv = c.servers[0]!;
-    dns = await startFixture(srv.ns, DNS_SERVER, [srv.v4, `web.lab=${srv.v4}`, `six.lab=${srv.v6}`]);
-    await startFixture(srv.ns, HTTP_SERVER, [srv.v4, '8080', BODY]);
-    const key = await cageKey(c.dir, 'flows');
-    me = srv.clientAddress(2).v4;
-    await registerClient(srv, key, [me]);
-    conf = await writeWgQuick(c.dir, 'flows.conf', { PrivateKey: key.privateKey, Address: `${me}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+    dns = await startFixture(t.srv.ns, DNS_SERVER, [t.srv.v4, `web.lab=${t.srv.v4}`, `six.lab=${t.srv.v6}`]);
+    await startFixture(t.srv.ns, HTTP_SERVER, [t.srv.v4, '8080', BODY]);
   });
 
   it('logs a TCP fetch by name, its DNS query and answer and a UDP datagram with their 5-tuples and counts, and nothing on lo', async () => {
-    const log = join(c.dir, 'flows.jsonl');
+    const log = join(t.c.dir, 'flows.jsonl');
     // The UDP datagram leaves from a fixed port so its whole 5-tuple is known; loopback traffic (TCP
     // and ICMP) must not appear.
-    const udp = `require('dgram').createSocket('udp4').bind(40123, function () { this.send('x', 9999, '${srv.v4}', () => this.close()); })`;
+    const udp = `require('dgram').createSocket('udp4').bind(40123, function () { this.send('x', 9999, '${t.srv.v4}', () => this.close()); })`;
     const script = [
       `curl -sS --max-time 5 -o /dev/null -w '%{size_header} %{size_download}\\n' http://web.lab:8080/`,
       `${process.execPath} -e "${udp}"`,
       'ping -n -c1 -W1 127.0.0.1 >/dev/null',
       `${process.execPath} -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => require('net').connect(s.address().port, '127.0.0.1', function () { this.end(); s.close(); }))"`,
     ].join(' && ');
-    const r = await wirecage(c.client, ['-c', conf, '--flow-log', log, '--', 'sh', '-c', script]);
+    const r = await wirecage(t.c.client, ['-c', t.conf, '--flow-log', log, '--', 'sh', '-c', script]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const [header, body] = r.stdout.trim().split(' ').map(Number) as [number, number];
     assert.equal(body, BODY.length + 1); // the fixture adds a newline
@@ -104,7 +82,7 @@ describe('wirecage run --flow-log', function () {
     const answers = all.filter((l) => l.event === 'dns');
     assert.deepEqual(
       answers.filter((a) => a.type === 'A').map(({ server, name, rcode, addresses }) => ({ server, name, rcode, addresses })),
-      [{ server: srv.v4, name: 'web.lab', rcode: 'NOERROR', addresses: [srv.v4] }],
+      [{ server: t.srv.v4, name: 'web.lab', rcode: 'NOERROR', addresses: [t.srv.v4] }],
       JSON.stringify(answers),
     );
     const lines = all.filter((l) => l.event !== 'dns');
@@ -113,14 +91,14 @@ describe('wirecage run --flow-log', function () {
       [],
       'loopback flows were logged',
     );
-    for (const l of lines) assert.equal(l.src, me, `a flow not from the tunnel address: ${JSON.stringify(l)}`);
+    for (const l of lines) assert.equal(l.src, t.v4, `a flow not from the tunnel address: ${JSON.stringify(l)}`);
 
     const tcp = lines.filter((l) => l.protocol === 'tcp');
     assert.deepEqual(
       tcp.map((l) => [l.event, l.dst, l.dport]),
       [
-        ['new', srv.v4, 8080],
-        ['end', srv.v4, 8080],
+        ['new', t.srv.v4, 8080],
+        ['end', t.srv.v4, 8080],
       ],
       JSON.stringify(lines),
     );
@@ -142,8 +120,8 @@ describe('wirecage run --flow-log', function () {
     assert.deepEqual(
       sent.map((l) => ({ event: l.event, src: l.src, sport: l.sport, dst: l.dst })),
       [
-        { event: 'new', src: me, sport: 40123, dst: srv.v4 },
-        { event: 'end', src: me, sport: 40123, dst: srv.v4 },
+        { event: 'new', src: t.v4, sport: 40123, dst: t.srv.v4 },
+        { event: 'end', src: t.v4, sport: 40123, dst: t.srv.v4 },
       ],
     );
     // One 29-byte datagram (20 IP + 8 UDP + 1) out, nothing back (no one listens on 9999 but an ICMP error is not counted).
@@ -152,11 +130,11 @@ describe('wirecage run --flow-log', function () {
     assert.match(dns.output(), /^query web\.lab 1$/m);
     const queries = lines.filter((l) => l.protocol === 'udp' && l.dport === 53 && l.event === 'new');
     assert.ok(queries.length >= 1, `no DNS flow in ${JSON.stringify(lines)}`);
-    for (const q of queries) assert.equal(q.dst, srv.v4);
+    for (const q of queries) assert.equal(q.dst, t.srv.v4);
   });
 
   it('writes to stderr with -, ICMP with its type and id', async () => {
-    const r = await wirecage(c.client, ['-c', conf, '--flow-log', '-', '--', 'ping', '-n', '-c1', '-W2', srv.v4]);
+    const r = await wirecage(t.c.client, ['-c', t.conf, '--flow-log', '-', '--', 'ping', '-n', '-c1', '-W2', t.srv.v4]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.doesNotMatch(r.stdout, /"event"/);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));
@@ -164,8 +142,8 @@ describe('wirecage run --flow-log', function () {
     assert.deepEqual(
       icmp.map((l) => [l.event, l.src, l.dst, l.icmp?.type]),
       [
-        ['new', me, srv.v4, 8],
-        ['end', me, srv.v4, 8],
+        ['new', t.v4, t.srv.v4, 8],
+        ['end', t.v4, t.srv.v4, 8],
       ],
       r.stderr,
     );
@@ -174,16 +152,16 @@ describe('wirecage run --flow-log', function () {
   });
 
   it('logs IPv6 flows and AAAA answers with their addresses in the short form', async () => {
-    const key = await cageKey(c.dir, 'flows6');
-    const six = srv.clientAddress(3);
-    await registerClient(srv, key, [six.v4, six.v6]);
+    const key = await cageKey(t.c.dir, 'flows6');
+    const six = t.srv.clientAddress(3);
+    await registerClient(t.srv, key, [six.v4, six.v6]);
     const conf6 = await writeWgQuick(
-      c.dir,
+      t.c.dir,
       'flows6.conf',
-      { PrivateKey: key.privateKey, Address: `${six.v4}/32, ${six.v6}/128`, DNS: srv.v4 },
-      [serverPeer(srv, { v6: true })],
+      { PrivateKey: key.privateKey, Address: `${six.v4}/32, ${six.v6}/128`, DNS: t.srv.v4 },
+      [serverPeer(t.srv, { v6: true })],
     );
-    const r = await wirecage(c.client, [
+    const r = await wirecage(t.c.client, [
       '-c',
       conf6,
       '--flow-log',
@@ -191,7 +169,7 @@ describe('wirecage run --flow-log', function () {
       '--',
       'sh',
       '-c',
-      `ping -6 -n -c1 -W2 six.lab >/dev/null && curl -sS --max-time 5 -o /dev/null -6 http://[${srv.v6}]:8080/`,
+      `ping -6 -n -c1 -W2 six.lab >/dev/null && curl -sS --max-time 5 -o /dev/null -6 http://[${t.srv.v6}]:8080/`,
     ]);
     // The lab's web server listens on IPv4 only: the TCP attempt is refused, but it is a flow all the same.
     assert.equal(r.code, 7, r.stdout + r.stderr);
@@ -203,21 +181,21 @@ describe('wirecage run --flow-log', function () {
     assert.deepEqual(
       opened.filter((o) => o[0] !== 'udp'),
       [
-        ['icmpv6', six.v6, srv.v6, 128],
-        ['tcp', six.v6, srv.v6, 8080],
+        ['icmpv6', six.v6, t.srv.v6, 128],
+        ['tcp', six.v6, t.srv.v6, 8080],
       ],
       r.stderr,
     );
     const aaaa = lines.filter((l) => l.event === 'dns' && l.type === 'AAAA');
     assert.deepEqual(
       aaaa.map((l) => [l.name, l.rcode, l.addresses]),
-      [['six.lab', 'NOERROR', [srv.v6]]],
+      [['six.lab', 'NOERROR', [t.srv.v6]]],
       r.stderr,
     );
   });
 
   it("keeps the log out of the program's reach, even in a directory the cage shares", async () => {
-    const shared = join(c.dir, 'shared');
+    const shared = join(t.c.dir, 'shared');
     await mkdir(shared);
     const log = join(shared, 'flows.jsonl');
     await writeFile(log, '{"earlier":"run"}\n', { mode: 0o600 });
@@ -231,25 +209,25 @@ describe('wirecage run --flow-log', function () {
       `: > ${log}`,
       `(rm -f ${log} && echo replaced > ${log}) 2>/dev/null && echo replaced`,
       `grep -q earlier ${log} && echo read`,
-      `ping -n -c1 -W2 ${srv.v4} >/dev/null && echo pinged`,
+      `ping -n -c1 -W2 ${t.srv.v4} >/dev/null && echo pinged`,
     ].join('; ');
-    const r = await wirecage(c.client, ['-c', conf, '--share', shared, '--flow-log', log, '--', 'sh', '-c', probe]);
+    const r = await wirecage(t.c.client, ['-c', t.conf, '--share', shared, '--flow-log', log, '--', 'sh', '-c', probe]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'yes\npinged\n');
     const text = await readFile(log, 'utf8');
     assert.ok(text.startsWith('{"earlier":"run"}\n'), 'the earlier content is gone');
     assert.doesNotMatch(text, /forged|replaced/);
-    assert.ok(parseLog(text.slice('{"earlier":"run"}\n'.length)).some((l) => l.protocol === 'icmp' && l.dst === srv.v4));
+    assert.ok(parseLog(text.slice('{"earlier":"run"}\n'.length)).some((l) => l.protocol === 'icmp' && l.dst === t.srv.v4));
   });
 
   it("logs what a command exec'd into a named cage contacts", async () => {
-    const xdg = join(c.dir, 'xdg');
+    const xdg = join(t.c.dir, 'xdg');
     await mkdir(xdg, { mode: 0o700 });
     const env = { ...process.env, XDG_RUNTIME_DIR: xdg };
-    const log = join(c.dir, 'named.jsonl');
-    const first = c.client.spawn(
+    const log = join(t.c.dir, 'named.jsonl');
+    const first = t.c.client.spawn(
       process.execPath,
-      [WIRECAGE_BIN, 'run', '-c', conf, '--name', 'flows', '--flow-log', log, '--', 'sleep', '600'],
+      [WIRECAGE_BIN, 'run', '-c', t.conf, '--name', 'flows', '--flow-log', log, '--', 'sleep', '600'],
       { env },
     );
     await waitFor(
@@ -259,8 +237,8 @@ describe('wirecage run --flow-log', function () {
       },
       { what: 'the named cage to start', timeoutMs: 20_000, describe: () => first.describe() },
     );
-    const cli = (...args: string[]) => nsRun(c.client, process.execPath, [WIRECAGE_BIN, ...args], { env, timeoutMs: 30_000 });
-    const r = await cli('exec', 'flows', '--', 'ping', '-n', '-c1', '-W2', srv.v4);
+    const cli = (...args: string[]) => nsRun(t.c.client, process.execPath, [WIRECAGE_BIN, ...args], { env, timeoutMs: 30_000 });
+    const r = await cli('exec', 'flows', '--', 'ping', '-n', '-c1', '-W2', t.srv.v4);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal((await cli('stop', 'flows', '--timeout', '1')).code, 0);
     await first.exited;
@@ -268,26 +246,39 @@ describe('wirecage run --flow-log', function () {
     assert.deepEqual(
       icmp.map((l) => [l.event, l.src, l.dst]),
       [
-        ['new', me, srv.v4],
-        ['end', me, srv.v4],
+        ['new', t.v4, t.srv.v4],
+        ['end', t.v4, t.srv.v4],
       ],
     );
   });
 
   it('ps NAME --flows shows a long-lived TCP connection with its 5-tuple while it is open, to its owner only', async () => {
-    const xdg = join(c.dir, 'xdg-flows');
+    const xdg = join(t.c.dir, 'xdg-flows');
     await mkdir(xdg, { mode: 0o700 });
     const env = { ...process.env, XDG_RUNTIME_DIR: xdg };
     const ctl = join(xdg, 'wirecage', 'live.ctl');
-    const cli = (...args: string[]) => nsRun(c.client, process.execPath, [WIRECAGE_BIN, ...args], { env, timeoutMs: 30_000 });
+    const cli = (...args: string[]) => nsRun(t.c.client, process.execPath, [WIRECAGE_BIN, ...args], { env, timeoutMs: 30_000 });
     // A server that answers a line with 1000 bytes and keeps the connection open; the cage's
     // command connects from a fixed port, so the whole 5-tuple is known.
-    const serve = `require('net').createServer((s) => s.once('data', () => s.write('x'.repeat(1000)))).listen(8081, '${srv.v4}', () => console.log('listening'))`;
-    await startFixture(srv.ns, '-e', [serve]);
-    const client = `const s = require('net').connect({ host: '${srv.v4}', port: 8081, localPort: 40124 }, () => s.write('hello\\n')); let n = 0; s.on('data', (d) => { n += d.length; if (n === 1000) console.log('ready'); });`;
-    const first = c.client.spawn(
+    const serve = `require('net').createServer((s) => s.once('data', () => s.write('x'.repeat(1000)))).listen(8081, '${t.srv.v4}', () => console.log('listening'))`;
+    await startFixture(t.srv.ns, '-e', [serve]);
+    const client = `const s = require('net').connect({ host: '${t.srv.v4}', port: 8081, localPort: 40124 }, () => s.write('hello\\n')); let n = 0; s.on('data', (d) => { n += d.length; if (n === 1000) console.log('ready'); });`;
+    const first = t.c.client.spawn(
       process.execPath,
-      [WIRECAGE_BIN, 'run', '-c', conf, '--name', 'live', '--flow-log', join(c.dir, 'live.jsonl'), '--', process.execPath, '-e', client],
+      [
+        WIRECAGE_BIN,
+        'run',
+        '-c',
+        t.conf,
+        '--name',
+        'live',
+        '--flow-log',
+        join(t.c.dir, 'live.jsonl'),
+        '--',
+        process.execPath,
+        '-e',
+        client,
+      ],
       { env },
     );
     try {
@@ -304,7 +295,7 @@ describe('wirecage run --flow-log', function () {
       const tcp = flows.filter((f) => f.protocol === 'tcp');
       assert.deepEqual(
         tcp.map(({ src, sport, dst, dport, state }) => ({ src, sport, dst, dport, state })),
-        [{ src: me, sport: 40124, dst: srv.v4, dport: 8081, state: 'established' }],
+        [{ src: t.v4, sport: 40124, dst: t.srv.v4, dport: 8081, state: 'established' }],
         r.stdout,
       );
       // The 1000 bytes and their headers came back; "hello\n" and the handshake went out.
@@ -322,19 +313,19 @@ describe('wirecage run --flow-log', function () {
       assert.match(table.stdout, /^PROTO\s+SOURCE\s+DESTINATION\s+STATE\s+OUT\s+IN\s+AGE$/m);
       assert.match(
         table.stdout,
-        new RegExp(`^tcp\\s+${me.replaceAll('.', '\\.')}:40124\\s+${srv.v4.replaceAll('.', '\\.')}:8081\\s+established\\s`, 'm'),
+        new RegExp(`^tcp\\s+${t.v4.replaceAll('.', '\\.')}:40124\\s+${t.srv.v4.replaceAll('.', '\\.')}:8081\\s+established\\s`, 'm'),
         table.stdout,
       );
 
       // Another user, with the modes opened as a careless setup would: the socket's peer check refuses it.
-      const user = await createTestUser(lab, `${lab.id}f`);
-      await assertUserReads(c.client, user, WIRECAGE_BIN);
-      const dirs = [c.dir, xdg, join(xdg, 'wirecage')];
+      const user = await createTestUser(t.c.lab, `${t.c.lab.id}f`);
+      await assertUserReads(t.c.client, user, WIRECAGE_BIN);
+      const dirs = [t.c.dir, xdg, join(xdg, 'wirecage')];
       await Promise.all(dirs.map((d) => chmod(d, 0o711)));
       await chmod(ctl, 0o666);
       try {
         const other = await nsRun(
-          c.client,
+          t.c.client,
           asUserArgs(user)[0]!,
           [...asUserArgs(user).slice(1), process.execPath, WIRECAGE_BIN, 'ps', 'live', '--flows', '--json'],
           { env, timeoutMs: 30_000 },
@@ -352,11 +343,11 @@ describe('wirecage run --flow-log', function () {
   });
 
   it('ps NAME --flows on a cage started without --flow-log says how to get them', async () => {
-    const xdg = join(c.dir, 'xdg-noflows');
+    const xdg = join(t.c.dir, 'xdg-noflows');
     await mkdir(xdg, { mode: 0o700 });
     const env = { ...process.env, XDG_RUNTIME_DIR: xdg };
-    const cli = (...args: string[]) => nsRun(c.client, process.execPath, [WIRECAGE_BIN, ...args], { env, timeoutMs: 30_000 });
-    const first = c.client.spawn(process.execPath, [WIRECAGE_BIN, 'run', '-c', conf, '--name', 'quiet', '--', 'sleep', '600'], { env });
+    const cli = (...args: string[]) => nsRun(t.c.client, process.execPath, [WIRECAGE_BIN, ...args], { env, timeoutMs: 30_000 });
+    const first = t.c.client.spawn(process.execPath, [WIRECAGE_BIN, 'run', '-c', t.conf, '--name', 'quiet', '--', 'sleep', '600'], { env });
     try {
       await waitFor(
         () => {
@@ -378,10 +369,10 @@ describe('wirecage run --flow-log', function () {
   });
 
   it('refuses a log path that is a symbolic link, before the cage starts (exit 125)', async () => {
-    const target = join(c.dir, 'elsewhere');
-    const link = join(c.dir, 'link.jsonl');
+    const target = join(t.c.dir, 'elsewhere');
+    const link = join(t.c.dir, 'link.jsonl');
     await symlink(target, link);
-    const r = await wirecage(c.client, ['-c', conf, '--flow-log', link, '--', 'true']);
+    const r = await wirecage(t.c.client, ['-c', t.conf, '--flow-log', link, '--', 'true']);
     assert.equal(r.code, 125, r.stderr);
     assert.match(r.stderr, /--flow-log .*link\.jsonl: cannot open: it is a symbolic link/);
     await assert.rejects(lstat(target), { code: 'ENOENT' });

@@ -4,19 +4,8 @@
 // variables and no inherited file descriptors.
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { Lab } from '../lib/netns.js';
-import {
-  cageKey,
-  cageLab,
-  registerClient,
-  serverPeer,
-  startFixture,
-  wirecage,
-  writeWgQuick,
-  type CageKey,
-  type CageLab,
-  type CageServer,
-} from '../lib/cage.js';
+import { startFixture, wirecage } from '../lib/cage.js';
+import { cageSuite } from '../lib/cage-suite.js';
 import type { LabProcess } from '../lib/process.js';
 
 const DNS_SERVER = fileURLToPath(new URL('./fixtures/dns-server.mjs', import.meta.url));
@@ -34,27 +23,15 @@ function parseEnv0(text: string): Map<string, string> {
 
 describe('wirecage run: isolation', function () {
   this.timeout(60_000);
-  const lab = new Lab();
-  let c: CageLab;
-  let srv: CageServer;
-  let key: CageKey;
-  let conf: string;
+  // IPv4 only: no IPv6 Address, so the cage must have no IPv6 route at all.
+  const t = cageSuite('iso');
   /** A resolver in the client namespace, on its veth address: any query reaching it leaked. */
   let hostDns: LabProcess;
-  after(() => lab.teardown());
-
   before(async () => {
-    c = await cageLab(lab);
-    srv = c.servers[0]!;
-    key = await cageKey(c.dir, 'iso');
-    const me = srv.clientAddress(2);
-    await registerClient(srv, key, [me.v4]);
-    // IPv4 only: no IPv6 Address, so the cage must have no IPv6 route at all.
-    conf = await writeWgQuick(c.dir, 'iso.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
-    hostDns = await startFixture(c.client, DNS_SERVER, [srv.clientOuter, `web.lab=${srv.v4}`]);
+    hostDns = await startFixture(t.c.client, DNS_SERVER, [t.srv.clientOuter, `web.lab=${t.srv.v4}`]);
   });
 
-  const cage = (...cmd: string[]) => wirecage(c.client, ['-c', conf, '--', ...cmd]);
+  const cage = (...cmd: string[]) => wirecage(t.c.client, ['-c', t.conf, '--', ...cmd]);
 
   it('has exactly two links: lo and the tunnel', async () => {
     const r = await cage('ip', '-o', 'link');
@@ -77,7 +54,7 @@ describe('wirecage run: isolation', function () {
     assert.equal(r.code, 0, r.stderr);
     const routes = r.stdout.trim().split('\n');
     assert.ok(
-      routes.some((l) => l.startsWith(`${srv.net4} dev wirecage`)),
+      routes.some((l) => l.startsWith(`${t.srv.net4} dev wirecage`)),
       r.stdout,
     );
     for (const l of routes) assert.match(l, /\bdev wirecage\b/, `a route not on the tunnel: ${l}`);
@@ -90,38 +67,38 @@ describe('wirecage run: isolation', function () {
   });
 
   it('cannot reach the addresses of the namespace it was started in', async () => {
-    const r = await cage('ping', '-n', '-c1', '-W1', srv.clientOuter);
-    assert.notEqual(r.code, 0, `ping ${srv.clientOuter} from the cage succeeded: ${r.stdout}`);
+    const r = await cage('ping', '-n', '-c1', '-W1', t.srv.clientOuter);
+    assert.notEqual(r.code, 0, `ping ${t.srv.clientOuter} from the cage succeeded: ${r.stdout}`);
     // The server's veth address is outside AllowedIPs too: reachable only as the tunnel's endpoint.
-    const s = await cage('ping', '-n', '-c1', '-W1', srv.outer);
-    assert.notEqual(s.code, 0, `ping ${srv.outer} from the cage succeeded: ${s.stdout}`);
+    const s = await cage('ping', '-n', '-c1', '-W1', t.srv.outer);
+    assert.notEqual(s.code, 0, `ping ${t.srv.outer} from the cage succeeded: ${s.stdout}`);
   });
 
   it("does not let a DNS query to the host side's resolver out of the cage", async () => {
     // Sanity check: the resolver answers from where wirecage runs.
-    const outside = await c.client.run('dig', ['+short', '+time=1', '+tries=1', `@${srv.clientOuter}`, 'web.lab']);
-    assert.equal(outside.stdout.trim(), srv.v4, outside.stdout + outside.stderr);
+    const outside = await t.c.client.run('dig', ['+short', '+time=1', '+tries=1', `@${t.srv.clientOuter}`, 'web.lab']);
+    assert.equal(outside.stdout.trim(), t.srv.v4, outside.stdout + outside.stderr);
     const before = hostDns.output();
 
-    const r = await cage('timeout', '5', 'dig', '+time=1', '+tries=1', `@${srv.clientOuter}`, 'web.lab');
+    const r = await cage('timeout', '5', 'dig', '+time=1', '+tries=1', `@${t.srv.clientOuter}`, 'web.lab');
     assert.notEqual(r.code, 0, `dig from the cage got an answer: ${r.stdout}`);
     assert.equal(hostDns.output(), before, "the host side's resolver received a query from the cage");
     // And the cage's own resolver is the tunnel's.
     const inside = await cage('cat', '/etc/resolv.conf');
-    assert.match(inside.stdout, new RegExp(`^nameserver ${srv.v4.replace(/\./g, '\\.')}$`, 'm'));
-    assert.doesNotMatch(inside.stdout, new RegExp(`nameserver (?!${srv.v4.replace(/\./g, '\\.')}$)`, 'm'));
+    assert.match(inside.stdout, new RegExp(`^nameserver ${t.srv.v4.replace(/\./g, '\\.')}$`, 'm'));
+    assert.doesNotMatch(inside.stdout, new RegExp(`nameserver (?!${t.srv.v4.replace(/\./g, '\\.')}$)`, 'm'));
   });
 
   it('cannot read the config file', async () => {
-    const r = await cage('cat', conf);
+    const r = await cage('cat', t.conf);
     assert.equal(r.stdout, '', 'the config file is readable in the cage');
-    assert.ok(!r.stdout.includes(key.privateKey));
+    assert.ok(!r.stdout.includes(t.key.privateKey));
   });
 
   it('adds WIRECAGE=1 and WIRECAGE_TUN to the environment, and nothing else', async () => {
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', LANG: 'C.UTF-8', WCT_MULTILINE: 'one\ntwo' };
-    const outside = parseEnv0((await c.client.runOrThrow('env', ['-0'], { env })).stdout);
-    const r = await wirecage(c.client, ['-c', conf, '--', 'env', '-0'], { env });
+    const outside = parseEnv0((await t.c.client.runOrThrow('env', ['-0'], { env })).stdout);
+    const r = await wirecage(t.c.client, ['-c', t.conf, '--', 'env', '-0'], { env });
     assert.equal(r.code, 0, r.stderr);
     const inside = parseEnv0(r.stdout);
     const expected = new Map([...outside, ['WIRECAGE', '1'], ['WIRECAGE_TUN', 'wirecage']]);

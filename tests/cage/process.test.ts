@@ -4,34 +4,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { alive } from '@wirecage/netns/lab';
 import { formatCommand, run, runOrThrow } from '../lib/exec.js';
-import { Lab } from '../lib/netns.js';
 import { waitFor } from '../lib/wait.js';
-import {
-  WIRECAGE_BIN,
-  cageKey,
-  cageLab,
-  registerClient,
-  serverPeer,
-  spawnWirecage,
-  wgQuickText,
-  wirecage,
-  writeWgQuick,
-  type CageKey,
-  type CageLab,
-  type CageServer,
-} from '../lib/cage.js';
+import { WIRECAGE_BIN, cageKey, serverPeer, spawnWirecage, wgQuickText, wirecage, writeWgQuick } from '../lib/cage.js';
+import { cageSuite } from '../lib/cage-suite.js';
 import { writeSecretFile } from '../lib/wg.js';
-
-/** Live (not zombie) pid. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Host pids of the processes whose argv is exactly `argv`. The command runs in its own pid
@@ -75,23 +53,9 @@ function childrenOf(pid: number): number[] {
 
 describe('wirecage run: process', function () {
   this.timeout(60_000);
-  const lab = new Lab();
-  let c: CageLab;
-  let srv: CageServer;
-  let key: CageKey;
-  let conf: string;
-  after(() => lab.teardown());
+  const t = cageSuite('proc');
 
-  before(async () => {
-    c = await cageLab(lab);
-    srv = c.servers[0]!;
-    key = await cageKey(c.dir, 'proc');
-    const me = srv.clientAddress(2);
-    await registerClient(srv, key, [me.v4]);
-    conf = await writeWgQuick(c.dir, 'proc.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
-  });
-
-  const cage = (...cmd: string[]) => wirecage(c.client, ['-c', conf, '--', ...cmd]);
+  const cage = (...cmd: string[]) => wirecage(t.c.client, ['-c', t.conf, '--', ...cmd]);
 
   describe('exit status', () => {
     it("is the command's own: 0 and 3", async () => {
@@ -102,9 +66,9 @@ describe('wirecage run: process', function () {
 
     it('is 126 for a file that cannot be executed', async () => {
       // The lab's directory is under /tmp, which is private in the cage: shared by name.
-      const file = join(c.dir, 'not-executable');
+      const file = join(t.c.dir, 'not-executable');
       await writeFile(file, '#!/bin/sh\necho ran\n', { mode: 0o644 });
-      const r = await wirecage(c.client, ['-c', conf, '--share', file, '--', file]);
+      const r = await wirecage(t.c.client, ['-c', t.conf, '--share', file, '--', file]);
       assert.equal(r.code, 126, r.stderr);
       assert.equal(r.stdout, '');
       assert.match(r.stderr, /^wirecage: .*EACCES/m);
@@ -124,7 +88,7 @@ describe('wirecage run: process', function () {
 
   it('forwards SIGTERM to the command and exits with its status', async () => {
     // The command prints `ready` only once its trap is set.
-    const p = spawnWirecage(c.client, ['-c', conf, '--', 'sh', '-c', 'trap "exit 42" TERM; echo ready; while :; do sleep 0.1; done']);
+    const p = spawnWirecage(t.c.client, ['-c', t.conf, '--', 'sh', '-c', 'trap "exit 42" TERM; echo ready; while :; do sleep 0.1; done']);
     // The SIGTERM goes to wirecage's pid, by then the wirecage-userns helper (`run` execs it), which
     // passes it to its child, stage 2 (Node). Stage 2 forwards it to the cage's relay only once its
     // listeners are in place, right after the command has started: a SIGTERM before that kills
@@ -146,7 +110,7 @@ describe('wirecage run: process', function () {
 
   it('takes the command down with it when SIGKILL ends wirecage', async () => {
     const argv = ['sh', '-c', 'echo started; while :; do sleep 0.1; done', `wct-loop-${process.pid}-${Date.now()}`];
-    const p = spawnWirecage(c.client, ['-c', conf, '--', ...argv]);
+    const p = spawnWirecage(t.c.client, ['-c', t.conf, '--', ...argv]);
     const pid = await waitFor(
       () => {
         p.assertRunning();
@@ -155,9 +119,9 @@ describe('wirecage run: process', function () {
       { what: 'the command to start in the cage', timeoutMs: 15_000, describe: () => p.describe() },
     );
     // Asked from outside: `ip netns exec` would put the asking process itself into the namespace.
-    const pidsInClient = async () => (await runOrThrow('ip', ['netns', 'pids', c.client.name])).stdout.trim();
+    const pidsInClient = async () => (await runOrThrow('ip', ['netns', 'pids', t.c.client.name])).stdout.trim();
     const before = (await pidsInClient()).split('\n');
-    assert.ok(before.length >= 2, `expected wirecage's stages in ${c.client.name}, found ${before.join(' ')}`);
+    assert.ok(before.length >= 2, `expected wirecage's stages in ${t.c.client.name}, found ${before.join(' ')}`);
     assert.ok(alive(pid));
 
     process.kill(p.pid!, 'SIGKILL');
@@ -165,13 +129,13 @@ describe('wirecage run: process', function () {
     await waitFor(async () => !alive(pid) && (await pidsInClient()) === '', {
       what: `the command (pid ${pid}) and wirecage's stage 2 to die`,
       describe: async () =>
-        `left in ${c.client.name}: ${(await run('ip', ['netns', 'pids', c.client.name])).stdout}; command alive: ${alive(pid)}`,
+        `left in ${t.c.client.name}: ${(await run('ip', ['netns', 'pids', t.c.client.name])).stdout}; command alive: ${alive(pid)}`,
     });
   });
 
   it("takes the command's background children down too when SIGKILL ends wirecage", async () => {
     const argv = ['sh', '-c', 'sleep 1000 & echo started; wait', `wct-bg-${process.pid}-${Date.now()}`];
-    const p = spawnWirecage(c.client, ['-c', conf, '--', ...argv]);
+    const p = spawnWirecage(t.c.client, ['-c', t.conf, '--', ...argv]);
     const sleep = await waitFor(
       () => {
         p.assertRunning();
@@ -192,8 +156,8 @@ describe('wirecage run: process', function () {
 
   it('runs an interactive shell under a terminal when no command is given', async () => {
     // script(1) gives wirecage a pseudo-terminal; the shell reads its commands from it.
-    const inner = formatCommand(process.execPath, [WIRECAGE_BIN, 'run', '-c', conf]);
-    const r = await c.client.run('script', ['-qec', inner, '/dev/null'], {
+    const inner = formatCommand(process.execPath, [WIRECAGE_BIN, 'run', '-c', t.conf]);
+    const r = await t.c.client.run('script', ['-qec', inner, '/dev/null'], {
       input: "test -t 0 && printf '%s-%s\\n' tty ok; exit 5\n",
       env: { PATH: process.env.PATH, SHELL: '/bin/sh', TERM: 'dumb' },
       timeoutMs: 20_000,
@@ -204,41 +168,44 @@ describe('wirecage run: process', function () {
   });
 
   it('runs the command as --user nobody when started as root', async () => {
-    const r = await wirecage(c.client, ['-c', conf, '--user', 'nobody', '--', 'sh', '-c', 'id -u; id -g; id -G']);
+    const r = await wirecage(t.c.client, ['-c', t.conf, '--user', 'nobody', '--', 'sh', '-c', 'id -u; id -g; id -G']);
     assert.equal(r.code, 0, r.stderr);
-    const nobody = (await c.client.runOrThrow('id', ['nobody'])).stdout;
+    const nobody = (await t.c.client.runOrThrow('id', ['nobody'])).stdout;
     const [uid, gid] = [/uid=(\d+)/.exec(nobody)![1], /gid=(\d+)/.exec(nobody)![1]];
     assert.deepEqual(r.stdout.trim().split('\n'), [uid, gid, gid]);
     assert.equal(uid, '65534');
   });
 
   it('refuses --root with --user: one says uid 0, the other that user', async () => {
-    const r = await wirecage(c.client, ['-c', conf, '--root', '--user', 'nobody', '--', 'true']);
+    const r = await wirecage(t.c.client, ['-c', t.conf, '--root', '--user', 'nobody', '--', 'true']);
     assert.equal(r.code, 125);
     assert.match(r.stderr, /--root and --user/);
   });
 
   describe('its own failures: exit 125', () => {
     it('names the endpoint when no handshake completes', async () => {
-      const me = srv.clientAddress(3);
-      const silent = await writeWgQuick(c.dir, 'silent.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [
-        { ...serverPeer(srv), Endpoint: `${srv.outer}:9` },
+      const me = t.srv.clientAddress(3);
+      const silent = await writeWgQuick(t.c.dir, 'silent.conf', { PrivateKey: t.key.privateKey, Address: `${me.v4}/32`, DNS: t.srv.v4 }, [
+        { ...serverPeer(t.srv), Endpoint: `${t.srv.outer}:9` },
       ]);
       const started = Date.now();
-      const r = await wirecage(c.client, ['-c', silent, '--wait-handshake', '1', '--', 'echo', 'ran']);
+      const r = await wirecage(t.c.client, ['-c', silent, '--wait-handshake', '1', '--', 'echo', 'ran']);
       assert.equal(r.code, 125, r.stderr);
       assert.equal(r.stdout, '');
-      assert.match(r.stderr, new RegExp(`no WireGuard handshake with ${srv.outer.replace(/\./g, '\\.')}:9 within 1 s`));
+      assert.match(r.stderr, new RegExp(`no WireGuard handshake with ${t.srv.outer.replace(/\./g, '\\.')}:9 within 1 s`));
       assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
 
       // The server is up but does not know this key.
-      const stranger = await cageKey(c.dir, 'stranger');
-      const unknown = await writeWgQuick(c.dir, 'unknown.conf', { PrivateKey: stranger.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [
-        serverPeer(srv),
-      ]);
-      const u = await wirecage(c.client, ['-c', unknown, '--wait-handshake', '1', '--', 'echo', 'ran']);
+      const stranger = await cageKey(t.c.dir, 'stranger');
+      const unknown = await writeWgQuick(
+        t.c.dir,
+        'unknown.conf',
+        { PrivateKey: stranger.privateKey, Address: `${me.v4}/32`, DNS: t.srv.v4 },
+        [serverPeer(t.srv)],
+      );
+      const u = await wirecage(t.c.client, ['-c', unknown, '--wait-handshake', '1', '--', 'echo', 'ran']);
       assert.equal(u.code, 125, u.stderr);
-      assert.match(u.stderr, new RegExp(`no WireGuard handshake with ${srv.endpoint.replace(/\./g, '\\.')} within 1 s`));
+      assert.match(u.stderr, new RegExp(`no WireGuard handshake with ${t.srv.endpoint.replace(/\./g, '\\.')} within 1 s`));
     });
 
     const badConfigs = [
@@ -257,14 +224,14 @@ describe('wirecage run: process', function () {
     ];
     for (const bad of badConfigs) {
       it(`refuses a config with ${bad.name}, naming file:line:key`, async () => {
-        const me = srv.clientAddress(4);
+        const me = t.srv.clientAddress(4);
         const file = await writeWgQuick(
-          c.dir,
+          t.c.dir,
           'bad.conf',
-          { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4, ...bad.extra },
-          [serverPeer(srv)],
+          { PrivateKey: t.key.privateKey, Address: `${me.v4}/32`, DNS: t.srv.v4, ...bad.extra },
+          [serverPeer(t.srv)],
         );
-        const r = await wirecage(c.client, ['-c', file, '--', 'echo', 'ran']);
+        const r = await wirecage(t.c.client, ['-c', file, '--', 'echo', 'ran']);
         assert.equal(r.code, 125, r.stderr);
         assert.equal(r.stdout, '');
         assert.match(r.stderr, new RegExp(`^wirecage: ${file.replace(/[.]/g, '\\.')}:${bad.line}: `));
@@ -273,11 +240,11 @@ describe('wirecage run: process', function () {
     }
 
     it('refuses a malformed key without printing it', async () => {
-      const me = srv.clientAddress(4);
-      const notAKey = key.privateKey.slice(0, 40);
-      const text = wgQuickText({ PrivateKey: notAKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
-      const file = await writeSecretFile(c.dir, 'badkey.conf', text);
-      const r = await wirecage(c.client, ['-c', file, '--', 'echo', 'ran']);
+      const me = t.srv.clientAddress(4);
+      const notAKey = t.key.privateKey.slice(0, 40);
+      const text = wgQuickText({ PrivateKey: notAKey, Address: `${me.v4}/32`, DNS: t.srv.v4 }, [serverPeer(t.srv)]);
+      const file = await writeSecretFile(t.c.dir, 'badkey.conf', text);
+      const r = await wirecage(t.c.client, ['-c', file, '--', 'echo', 'ran']);
       assert.equal(r.code, 125, r.stderr);
       assert.match(r.stderr, new RegExp(`^wirecage: ${file.replace(/[.]/g, '\\.')}:2: PrivateKey: `));
       assert.ok(!r.stderr.includes(notAKey), 'the malformed key was printed');

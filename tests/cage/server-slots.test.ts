@@ -11,15 +11,13 @@ import assert from 'node:assert/strict';
 import { closeSync, constants, existsSync, mkdirSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { flockExclusive } from '@wirecage/netns';
-import { startFixture } from '../lib/cage.js';
 import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
 import { INET4, INET6, SRV_INET4, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { startInternet } from '../lib/srv-internet.js';
 import { waitFor } from '../lib/wait.js';
 
-const INTERNET = fileURLToPath(new URL('../server/fixtures/nat-internet.mjs', import.meta.url));
 const HTTP_PORT = 8080;
 // 48 MiB at 3 MiB/s: about 16 s whatever the machine, several times the second cage's whole run.
 const BIG = 48 * 1024 * 1024;
@@ -60,8 +58,7 @@ describe('wirecage run NAME twice at once: a key slot each', function () {
     l = await srvLab(lab);
     await l.srv.addRoute('0.0.0.0/0', { via: INET4 });
     await l.srv.addRoute('::/0', { via: INET6 });
-    internet = await startFixture(l.inet, INTERNET, [INET4, String(HTTP_PORT), '7', String(BIG)]);
-    bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
+    ({ proc: internet, bigSha256 } = await startInternet(l.inet, INET4, BIG, HTTP_PORT));
     server = await startWirecagesrv(l);
     await addServer(l, 'lab');
     keys = join(l.env.XDG_CONFIG_HOME!, 'wirecage', 'keys');

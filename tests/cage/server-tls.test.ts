@@ -17,7 +17,8 @@ import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
 import { run } from '../lib/exec.js';
 import { WIRECAGE_BIN } from '../lib/cage.js';
-import { SRV_BIN, labCertificate, runCaged, srvLab, startWirecagesrvTls, type LabCert, type SrvLab } from '../lib/srv-lab.js';
+import { labCa, labLeaf, type LabCert } from '@wirecage/netns/lab';
+import { SRV_BIN, runCaged, srvLab, startWirecagesrvTls, type SrvLab } from '../lib/srv-lab.js';
 import { writeSecretFile } from '../lib/wg.js';
 
 interface LeaseFile {
@@ -62,10 +63,10 @@ describe('wirecage add-server --ca-file against wirecagesrv over HTTPS (certific
   before(async () => {
     l = await srvLab(lab, { built: ['packages/cli/dist/servers/tls-trust.js'] });
     const pki = await lab.tempDir();
-    ca = await labCertificate(pki, 'lab-ca', { ca: 'self', isCa: true });
-    leafA = await labCertificate(pki, 'leaf-a', { san: `IP:${l.srvAddr}`, ca });
-    leafB = await labCertificate(pki, 'leaf-b', { san: `IP:${l.srvAddr}`, ca });
-    selfSigned = await labCertificate(pki, 'self-signed', { san: `IP:${l.srvAddr}`, ca: 'self' });
+    ca = labCa(pki, 'lab-ca');
+    leafA = labLeaf(pki, 'leaf-a', `IP:${l.srvAddr}`, ca);
+    leafB = labLeaf(pki, 'leaf-b', `IP:${l.srvAddr}`, ca);
+    selfSigned = labLeaf(pki, 'self-signed', `IP:${l.srvAddr}`);
     url = `https://${l.srvAddr}:8443`;
     adminFile = await writeSecretFile(l.dir, 'admin', 'lab-admin-tls-0123456789\n');
     await serve(leafA, ca.cert);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { formatCommand } from '../lib/exec.js';
 import { Lab } from '../lib/netns.js';
-import { WIRECAGE_BIN, cageKey, cageLab, registerClient, serverPeer, writeWgQuick, type CageLab } from '../lib/cage.js';
+import { cageClient, WIRECAGE_BIN, cageLab, type CageLab } from '../lib/cage.js';
 
 describe('wirecage run: terminal', function () {
   this.timeout(60_000);
@@ -19,10 +19,7 @@ describe('wirecage run: terminal', function () {
   before(async () => {
     c = await cageLab(lab);
     const srv = c.servers[0]!;
-    const key = await cageKey(c.dir, 'tty');
-    const me = srv.clientAddress(2);
-    await registerClient(srv, key, [me.v4]);
-    conf = await writeWgQuick(c.dir, 'tty.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
+    ({ conf } = await cageClient(srv, c.dir, 'tty'));
   });
 
   /** `outer` (a sh script that may call `$CAGE cmd...`) on the terminal script(1) makes; its output and status. */

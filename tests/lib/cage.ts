@@ -115,6 +115,25 @@ export function serverPeer(server: CageServer, opts: { v6?: boolean; presharedKe
   };
 }
 
+/** A client of a CageServer: its key, tunnel address and wg-quick file. */
+export interface CageClient {
+  key: CageKey;
+  /** Its IPv4 tunnel address (no IPv6: the cage gets no IPv6 route at all). */
+  v4: string;
+  conf: string;
+}
+
+/** A fresh key `name` that `server` knows as its client .2, and `<name>.conf` for it in `dir`, with the server as DNS. */
+export async function cageClient(server: CageServer, dir: string, name: string): Promise<CageClient> {
+  const key = await cageKey(dir, name);
+  const { v4 } = server.clientAddress(2);
+  await registerClient(server, key, [v4]);
+  const conf = await writeWgQuick(dir, `${name}.conf`, { PrivateKey: key.privateKey, Address: `${v4}/32`, DNS: server.v4 }, [
+    serverPeer(server),
+  ]);
+  return { key, v4, conf };
+}
+
 /** `wirecage run ARGS...` inside `ns`; never rejects on exit status. */
 export function wirecage(ns: Netns, args: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
   return nsRun(ns, process.execPath, [WIRECAGE_BIN, 'run', ...args], { timeoutMs: 30_000, ...opts });

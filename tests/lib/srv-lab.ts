@@ -4,11 +4,11 @@
 // (192.168.99.0/24) that the egress policy refuses. Shared by the server
 // suites (tests/server) and cage/server-name.test.ts; a suite may leave the
 // internet or the LAN unused.
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, runOrThrow, type ExecResult } from './exec.js';
+import type { LabCert } from '@wirecage/netns/lab';
+import { run, type ExecResult } from './exec.js';
 import { WIRECAGE_BIN } from './cage.js';
 import { nsRun, type Lab, type Netns } from './netns.js';
 import type { LabProcess } from './process.js';
@@ -124,22 +124,24 @@ export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [
   const p = o.as
     ? l.srv.spawn('setpriv', [`--reuid=${o.as.uid}`, `--regid=${o.as.uid}`, '--clear-groups', process.execPath, ...up], { env })
     : l.srv.spawn(process.execPath, up, { env });
+  return untilHealthy(l.cli, p, `http://${l.srvAddr}:${api}/healthz`);
+}
+
+/** Resolves with the server `p` once `url` (its /healthz) answers 200 to curl in `from`; rejects if `p` exits first. */
+export async function untilHealthy(
+  from: Netns,
+  p: LabProcess,
+  url: string,
+  curlArgs: string[] = [],
+  timeoutMs = 15_000,
+): Promise<LabProcess> {
+  const httpCode = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', ...curlArgs, url];
   await waitFor(
     async () => {
       p.assertRunning();
-      const r = await l.cli.run('curl', [
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--max-time',
-        '1',
-        `http://${l.srvAddr}:${api}/healthz`,
-      ]);
-      return r.stdout === '200';
+      return (await from.run('curl', httpCode)).stdout === '200';
     },
-    { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
+    { what: `wirecagesrv to answer ${url} in ${from.name}`, timeoutMs, intervalMs: 100, describe: () => p.describe() },
   );
   return p;
 }
@@ -173,63 +175,13 @@ export async function scrapeMetric(ns: Netns, listen: string, re: RegExp): Promi
   return Number(m[1]);
 }
 
-/** A certificate and its key, in PEM files made by `labCertificate`, with the fingerprint `openssl x509 -fingerprint -sha256` prints ("AB:CD:…"). */
-export interface LabCert {
-  cert: string;
-  key: string;
-  fingerprint: string;
-}
-
-/**
- * openssl in `dir`: a CA (`ca: 'self'` and `isCa`), a server certificate for `san` ("IP:198.18.0.1")
- * signed by `ca`, or a self-signed one (`ca: 'self'`). P-256, valid 2 days.
- */
-export async function labCertificate(
-  dir: string,
-  name: string,
-  opts: { san?: string; ca: LabCert | 'self'; isCa?: boolean },
-): Promise<LabCert> {
-  const [cert, key] = [join(dir, `${name}.pem`), join(dir, `${name}.key`)];
-  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', key];
-  const ext = [
-    ...(opts.san ? ['-addext', `subjectAltName=${opts.san}`] : []),
-    ...(opts.isCa ? ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'] : []),
-  ];
-  if (opts.ca === 'self') {
-    await runOrThrow('openssl', ['req', '-x509', ...newKey, ...ext, '-days', '2', '-out', cert]);
-  } else {
-    const csr = join(dir, `${name}.csr`);
-    await runOrThrow('openssl', ['req', '-new', ...newKey, ...ext, '-out', csr]);
-    await runOrThrow('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      opts.ca.cert,
-      '-CAkey',
-      opts.ca.key,
-      '-set_serial',
-      `0x${randomBytes(8).toString('hex')}`,
-      '-days',
-      '2',
-      '-copy_extensions',
-      'copyall',
-      '-out',
-      cert,
-    ]);
-  }
-  const fp = (await runOrThrow('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', cert])).stdout.trim();
-  return { cert, key, fingerprint: fp.replace(/^[^=]*=/, '') };
-}
-
 /**
  * `wirecagesrv up` serving its API over HTTPS with `tls` (its --tls-cert/--tls-key; `trust` is the
  * CA or self-signed certificate curl checks /healthz with), on the lab's ports, as startWirecagesrv.
  */
 export async function startWirecagesrvTls(
   l: SrvLab,
-  tls: LabCert,
+  tls: Pick<LabCert, 'cert' | 'key'>,
   trust: string,
   extra: { args?: string[]; state?: string } = {},
 ): Promise<LabProcess> {
@@ -255,24 +207,5 @@ export async function startWirecagesrvTls(
     ...(extra.args ?? []),
   ];
   const p = l.srv.spawn(process.execPath, up, { env: { PATH: process.env.PATH, HOME: l.dir } });
-  await waitFor(
-    async () => {
-      p.assertRunning();
-      const r = await l.cli.run('curl', [
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--max-time',
-        '1',
-        '--cacert',
-        trust,
-        `https://${l.srvAddr}:8443/healthz`,
-      ]);
-      return r.stdout === '200';
-    },
-    { what: 'wirecagesrv HTTPS API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
-  );
-  return p;
+  return untilHealthy(l.cli, p, `https://${l.srvAddr}:8443/healthz`, ['--cacert', trust]);
 }

@@ -6,13 +6,13 @@
 // with a warning naming its new name.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Lab } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { SRV_BIN, SRV_TOKEN, SUBNET6, srvLab, type SrvLab } from '../lib/srv-lab.js';
-import { waitFor } from '../lib/wait.js';
+import { SRV_BIN, SRV_TOKEN, SUBNET6, srvLab, untilHealthy, type SrvLab } from '../lib/srv-lab.js';
+import { apiRequest } from '../lib/srv-client.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 
 const CRED_TOKEN = 'credential-token-5f0e1d2c3b4a';
@@ -54,46 +54,11 @@ describe('wirecagesrv up: credentials, $STATE_DIRECTORY and WIRECAGESRV_ variabl
 
   async function start(env: Record<string, string>, args: string[] = []): Promise<LabProcess> {
     const p = l.srv.spawn(process.execPath, [SRV_BIN, 'up', ...args], { env: { PATH: process.env.PATH, HOME: l.dir, ...env } });
-    await waitFor(
-      async () => {
-        p.assertRunning();
-        const r = await l.cli.run('curl', [
-          '-s',
-          '-o',
-          '/dev/null',
-          '-w',
-          '%{http_code}',
-          '--max-time',
-          '1',
-          `http://${l.srvAddr}:8443/healthz`,
-        ]);
-        return r.stdout === '200';
-      },
-      { what: 'wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => p.describe() },
-    );
-    return p;
+    return untilHealthy(l.cli, p, `http://${l.srvAddr}:8443/healthz`);
   }
 
-  async function api(
-    method: string,
-    route: string,
-    token: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: Record<string, unknown> }> {
-    // Headers and body from files: tokens stay out of argv.
-    const headers = join(l.dir, `h-${randomBytes(4).toString('hex')}`);
-    await writeFile(headers, `Authorization: Bearer ${token}\n`, { mode: 0o600 });
-    const args = ['-sS', '--max-time', '5', '-w', '\n%{http_code}', '-X', method, '-H', `@${headers}`];
-    if (body !== undefined) {
-      const file = join(l.dir, `b-${randomBytes(4).toString('hex')}.json`);
-      await writeFile(file, JSON.stringify(body));
-      args.push('-H', 'Content-Type: application/json', '--data-binary', `@${file}`);
-    }
-    const r = await l.cli.runOrThrow('curl', [...args, `http://${l.srvAddr}:8443${route}`]);
-    const lines = r.stdout.trimEnd().split('\n');
-    const status = Number(lines.pop());
-    return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
-  }
+  const api = (method: string, route: string, token: string, body?: unknown) =>
+    apiRequest(l, method, route, [`Authorization: Bearer ${token}`], body);
 
   const clientKey = async () => (await generateKeyPair(l.dir, `client-${randomBytes(4).toString('hex')}`)).publicKey;
 

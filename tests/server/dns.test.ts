@@ -23,9 +23,9 @@ import {
   startWirecagesrv,
   type SrvLab,
 } from '../lib/srv-lab.js';
+import { startInternet } from '../lib/srv-internet.js';
 import { waitFor } from '../lib/wait.js';
 
-const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
 const UPSTREAM = fileURLToPath(new URL('./fixtures/dns-upstream.mjs', import.meta.url));
 const BURST = fileURLToPath(new URL('./fixtures/dns-burst.mjs', import.meta.url));
 
@@ -65,7 +65,7 @@ describe('wirecagesrv DNS forwarder', function () {
 
   before(async () => {
     l = await srvLab(lab, { built: ['apps/wirecagesrv/dist/nat/dns-forwarder.js'] });
-    await startFixture(l.inet, INTERNET, ['::', '8080', '7', '1']);
+    await startInternet(l.inet, '::');
     upstream = await startFixture(l.inet, UPSTREAM, ['::', String(SILENT_PORT), `web.lab=${INET4},${INET6}`]);
     server = await startWirecagesrv(l, ['--dns-upstream', `${INET4}:${SILENT_PORT}`, '--dns-upstream', `[${INET6}]:53`]);
     assert.match(

@@ -12,22 +12,13 @@
 //   otherwise), and with it the server warns that tokens travel in clear.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyProofHeader, keyProofKey, parseKeyBase64 } from '@wirecage/wg-engine';
-import { Lab, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import {
-  GATEWAY4,
-  SRV_BIN,
-  SRV_TOKEN as TOKEN,
-  SUBNET6,
-  srvLab,
-  startWirecagesrv,
-  scrapeMetric,
-  type SrvLab,
-  type Registration,
-} from '../lib/srv-lab.js';
+import { GATEWAY4, SRV_BIN, SRV_TOKEN as TOKEN, SUBNET6, startWirecagesrv, scrapeMetric, type Registration } from '../lib/srv-lab.js';
+import { apiRequest, untilHandshakeRefused, wgClientUp } from '../lib/srv-client.js';
+import { srvSuite } from '../lib/srv-suite.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -39,57 +30,32 @@ const FORWARD_PORT = 20080;
 
 describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by default', function () {
   this.timeout(120_000);
-  const lab = new Lab();
-  after(() => lab.teardown());
+  const s = srvSuite();
 
-  let l: SrvLab;
-  let cli: Netns;
   let adminFile: string;
   let server: LabProcess | null = null;
 
   before(async () => {
-    l = await srvLab(lab);
-    cli = l.cli;
-    adminFile = await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
+    adminFile = await writeSecretFile(s.l.dir, 'admin', `${ADMIN}\n`);
   });
   afterEach(async () => {
     await server?.stop();
     server = null;
   });
 
-  /** A JSON request with curl from the client namespace (headers from a file, so tokens stay out of argv). */
-  async function api(
-    method: string,
-    route: string,
-    headers: string[],
-    body?: unknown,
-  ): Promise<{ status: number; body: Record<string, unknown> }> {
-    const headerFile = join(l.dir, `headers-${randomBytes(4).toString('hex')}`);
-    await writeFile(headerFile, `${headers.join('\n')}\n`, { mode: 0o600 });
-    const args = ['-sS', '--max-time', '5', '-w', '\n%{http_code}', '-X', method, '-H', `@${headerFile}`];
-    if (body !== undefined) {
-      const bodyFile = join(l.dir, `body-${randomBytes(4).toString('hex')}.json`);
-      await writeFile(bodyFile, JSON.stringify(body));
-      args.push('-H', 'Content-Type: application/json', '--data-binary', `@${bodyFile}`);
-    }
-    const r = await cli.runOrThrow('curl', [...args, `http://${l.srvAddr}:8443${route}`]);
-    const lines = r.stdout.trimEnd().split('\n');
-    const status = Number(lines.pop());
-    return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
-  }
+  const api = (method: string, route: string, headers: string[], body?: unknown) => apiRequest(s.l, method, route, headers, body);
   const bearer = (t: string) => `Authorization: Bearer ${t}`;
   const register = (key: string, extra: string[] = []) =>
     api('POST', '/v1/register', [bearer(TOKEN), ...extra], { client_public_key: key });
 
   /** The value of one series on the server's /metrics (scraped inside the server namespace). */
-  const metric = (re: RegExp) => scrapeMetric(l.srv, METRICS, re);
-  const unknownPeerDrops = () => metric(/^wirecage_drops_total\{[^}]*reason="unknown-peer"[^}]*\} (\d+)$/m);
+  const metric = (re: RegExp) => scrapeMetric(s.l.srv, METRICS, re);
   const devicePeers = () => metric(/^wireguard_peers\{[^}]*\} (\d+)$/m);
-  const listening = async (port: number) => (await l.srv.runOrThrow('ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '';
+  const listening = async (port: number) => (await s.l.srv.runOrThrow('ss', ['-Hltn', `sport = :${port}`])).stdout.trim() !== '';
 
   it('removes a peer whose lease ran out, as `peers remove` does: its forward, its session, its handshakes', async () => {
-    server = await startWirecagesrv(l, ['--lease', '3s', '--admin-token-file', adminFile, '--metrics-listen', METRICS]);
-    const go: WireguardGoPeer = await startWireguardGo(cli);
+    server = await startWirecagesrv(s.l, ['--lease', '3s', '--admin-token-file', adminFile, '--metrics-listen', METRICS]);
+    const go: WireguardGoPeer = await startWireguardGo(s.l.cli);
     const before = Date.now();
     const r = await register(go.publicKey);
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -102,16 +68,8 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
     const again = await register(go.publicKey);
     assert.ok(Date.parse(String(again.body.lease_expires)) > ends, 'renewed by registering again');
 
-    await cli.addAddress(go.ifname, reg.client_address);
-    await cli.addAddress(go.ifname, reg.client_address6);
-    await cli.linkUp(go.ifname, reg.mtu);
-    await go.setPeer({
-      publicKey: reg.server_public_key,
-      endpoint: reg.server_endpoint,
-      allowedIps: reg.allowed_ips,
-      persistentKeepalive: reg.persistent_keepalive,
-    });
-    await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
+    await wgClientUp(s.l, go, reg);
+    await s.l.cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
     const fwd = await api('POST', '/v1/portforward', [bearer(ADMIN)], {
       client_public_key: go.publicKey,
       protocol: 'tcp',
@@ -135,34 +93,15 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
     assert.deepEqual(forwards.body, { forwards: [] });
 
     // Its session is dead on the server, and a new handshake is refused there: the key is unknown.
-    const dead = await cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '1', GATEWAY4], { timeoutMs: 10_000 });
+    const dead = await s.l.cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '1', GATEWAY4], { timeoutMs: 10_000 });
     assert.match(dead.stdout, / 100% packet loss/, dead.stdout);
-    const drops = await unknownPeerDrops();
-    await go.removePeer(reg.server_public_key);
-    await go.setPeer({
-      publicKey: reg.server_public_key,
-      endpoint: reg.server_endpoint,
-      allowedIps: reg.allowed_ips,
-      persistentKeepalive: reg.persistent_keepalive,
-    });
-    await waitFor(
-      async () => {
-        await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
-        return (await unknownPeerDrops()) > drops;
-      },
-      {
-        what: 'the server to refuse a handshake from the expired key',
-        timeoutMs: 15_000,
-        intervalMs: 200,
-        describe: () => server!.describe(),
-      },
-    );
+    await untilHandshakeRefused(s.l, server, go, reg, METRICS, 'the expired key');
     assert.equal(await go.latestHandshake(reg.server_public_key), null, 'no handshake completed');
   });
 
   it('refuses a key proof replayed after a restart', async () => {
-    server = await startWirecagesrv(l);
-    const keys = await generateKeyPair(l.dir, 'proof-client');
+    server = await startWirecagesrv(s.l);
+    const keys = await generateKeyPair(s.l.dir, 'proof-client');
     const r = await register(keys.publicKey);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const serverPub = parseKeyBase64(String(r.body.server_public_key));
@@ -188,7 +127,7 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
 
     const exit = await server.stop();
     assert.equal(exit.code, 0, server.describe());
-    server = await startWirecagesrv(l);
+    server = await startWirecagesrv(s.l);
     const afterRestart = await list(once);
     assert.equal(afterRestart.status, 401, JSON.stringify(afterRestart.body));
     assert.match(String(afterRestart.body.error), /already used/);
@@ -197,7 +136,7 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
 
   it('keys the registration limit on X-Forwarded-For from a --trusted-proxy, and ignores the header from anyone else', async () => {
     // The client namespace plays the reverse proxy.
-    const addr = (await cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout.match(
+    const addr = (await s.l.cli.runOrThrow('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout.match(
       /inet (\d+\.\d+\.\d+\.\d+)\//,
     )![1]!;
     /** A registration attempt with a wrong token (every attempt counts) on behalf of `client`: its status. */
@@ -208,7 +147,7 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
         })
       ).status;
 
-    server = await startWirecagesrv(l, ['--register-rate', '2', '--trusted-proxy', `${addr}/32`]);
+    server = await startWirecagesrv(s.l, ['--register-rate', '2', '--trusted-proxy', `${addr}/32`]);
     assert.deepEqual(
       [await attempt('203.0.113.1'), await attempt('203.0.113.1'), await attempt('203.0.113.1')],
       [401, 401, 429],
@@ -221,7 +160,7 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
     );
     await server.stop();
 
-    server = await startWirecagesrv(l, ['--register-rate', '2']);
+    server = await startWirecagesrv(s.l, ['--register-rate', '2']);
     assert.deepEqual(
       [await attempt('203.0.113.4'), await attempt('203.0.113.5'), await attempt('203.0.113.6')],
       [401, 401, 429],
@@ -230,18 +169,18 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
   });
 
   it('refuses plain HTTP on a non-loopback --api-listen without --insecure-http (exit 2), and warns with it', async () => {
-    const home = await lab.tempDir();
-    const r = await l.srv.run(
+    const home = await s.lab.tempDir();
+    const r = await s.l.srv.run(
       process.execPath,
       [
         SRV_BIN,
         'up',
         '--auth-token-file',
-        l.tokenFile,
+        s.l.tokenFile,
         '--wg-listen',
-        `${l.srvAddr}:51823`,
+        `${s.l.srvAddr}:51823`,
         '--api-listen',
-        `${l.srvAddr}:8446`,
+        `${s.l.srvAddr}:8446`,
         '--subnet6',
         SUBNET6,
         '--state',
@@ -253,16 +192,16 @@ describe('wirecagesrv leases, replayed proofs, trusted proxies and TLS by defaul
     // The last line (a first start generates the server key before the flags are checked).
     assert.equal(
       r.stderr.trimEnd().split('\n').at(-1),
-      `wirecagesrv: --api-listen ${l.srvAddr}:8446 is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ` +
+      `wirecagesrv: --api-listen ${s.l.srvAddr}:8446 is not a loopback address: serve it over HTTPS (--tls-cert FILE --tls-key FILE), ` +
         'or pass --insecure-http to accept that registration tokens travel in clear (e.g. behind a TLS-terminating proxy on a private network)',
     );
     assert.doesNotMatch(r.stderr, /API on/, 'nothing was served');
 
-    server = await startWirecagesrv(l); // the lab passes --insecure-http
+    server = await startWirecagesrv(s.l); // the lab passes --insecure-http
     assert.match(
       server.output(),
       new RegExp(
-        `warn: --insecure-http: the API on http://${l.srvAddr.replace(/\./g, '\\.')}:8443 is plain HTTP: registration tokens travel in clear`,
+        `warn: --insecure-http: the API on http://${s.l.srvAddr.replace(/\./g, '\\.')}:8443 is plain HTTP: registration tokens travel in clear`,
       ),
     );
   });

@@ -31,11 +31,11 @@ import {
   startWirecagesrv,
   type SrvLab,
 } from '../lib/srv-lab.js';
+import { NAT_PROBE, closedPortOutcome, halfCloseAnswers, natProbes, startInternet } from '../lib/srv-internet.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 
-const PROBE = fileURLToPath(new URL('./fixtures/nat-probe.mjs', import.meta.url));
-const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
+const PROBE = NAT_PROBE;
 const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./fixtures/forwards-client.mjs', import.meta.url));
 const TICKS = fileURLToPath(new URL('./fixtures/tick-server.mjs', import.meta.url));
@@ -57,13 +57,7 @@ describe('wirecagesrv kernel NAT', function () {
   let server: LabProcess;
 
   const caged = (cmd: string[], timeoutMs = 60_000) => runCaged(l, cmd, { timeoutMs });
-  /** nat-probe.mjs once per argument list, all in one cage: one output line per probe. */
-  const probes = async (...runs: string[][]): Promise<string[]> => {
-    const script = runs.map((args) => [process.execPath, PROBE, ...args].map((a) => `'${a}'`).join(' ')).join('; ');
-    const r = await caged(['sh', '-c', script]);
-    assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
-    return r.stdout.trim().split('\n');
-  };
+  const probes = (...runs: string[][]) => natProbes(l, server, ...runs);
   const sysctls = async () =>
     (await l.srv.runOrThrow('sysctl', ['-n', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'])).stdout.trim().split('\n');
   const table = async () => l.srv.run('nft', ['list', 'table', 'inet', TABLE]);
@@ -90,9 +84,8 @@ describe('wirecagesrv kernel NAT', function () {
     // The server's "internet" is its default route, so a refused address such as 169.254.169.254 is
     // refused by the policy and not merely unroutable.
     await l.srv.addRoute('0.0.0.0/0', { via: INET4 });
-    const internet = await startFixture(l.inet, INTERNET, ['::', '8080', '7', String(BIG)]);
-    bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
-    await startFixture(l.lan, INTERNET, [LAN_HOST, '8080', '7', '1']);
+    ({ bigSha256 } = await startInternet(l.inet, '::', BIG));
+    await startInternet(l.lan, LAN_HOST);
     assert.deepEqual(await sysctls(), ['0', '0'], 'a fresh namespace does not forward');
     await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
     // curl reads the header from a file, so the token stays out of argv.
@@ -141,24 +134,12 @@ describe('wirecagesrv kernel NAT', function () {
   });
 
   it('carries half-close both ways', async () => {
-    assert.deepEqual(await probes(['halfclose', INET4, '8082', '300000'], ['halfclose', INET6, '8082', '1000']), [
-      'answer got 300000',
-      'answer got 1000',
-    ]);
+    assert.deepEqual(await halfCloseAnswers(l, server), ['answer got 300000', 'answer got 1000']);
   });
 
   it("a closed port answers the client's SYN with a reset (the kernel forwards the destination's own RST)", async () => {
-    const r = await caged([
-      'sh',
-      '-c',
-      `${process.execPath} ${PROBE} tcp ${INET4} 8081; ${process.execPath} ${PROBE} tcp ${INET6} 8081; ` +
-        `curl -sS --max-time 10 http://${INET4}:8081/; echo "curl $?"`,
-    ]);
-    assert.deepEqual(
-      r.stdout.trim().split('\n'),
-      ['connect-error ECONNREFUSED', 'connect-error ECONNREFUSED', 'curl 7'],
-      `${r.stderr}\n${server.describe()}`,
-    );
+    const r = await closedPortOutcome(l);
+    assert.deepEqual(r.lines, ['connect-error ECONNREFUSED', 'connect-error ECONNREFUSED', 'curl 7'], `${r.stderr}\n${server.describe()}`);
   });
 
   it("refuses the server's own LAN and the cloud metadata address: TCP reset, UDP dropped", async () => {

@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chown, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type ExecResult } from '../lib/exec.js';
-import { WIRECAGE_BIN, startFixture } from '../lib/cage.js';
+import { WIRECAGE_BIN } from '../lib/cage.js';
 import { Lab, nsRun, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
 import {
@@ -27,12 +26,12 @@ import {
   startWirecagesrv,
   type SrvLab,
 } from '../lib/srv-lab.js';
+import { NAT_PROBE, closedPortOutcome, halfCloseAnswers, natProbes, startInternet } from '../lib/srv-internet.js';
 import { openTunToEveryone } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 
-const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
-const PROBE = fileURLToPath(new URL('./fixtures/nat-probe.mjs', import.meta.url));
+const PROBE = NAT_PROBE;
 const BIG = 50 * 1024 * 1024;
 
 describe('wirecagesrv userspace NAT', function () {
@@ -49,16 +48,7 @@ describe('wirecagesrv userspace NAT', function () {
   let server: LabProcess;
 
   const caged = (cmd: string[], timeoutMs = 60_000): Promise<ExecResult> => runCaged(l, cmd, { timeoutMs });
-  /**
-   * Runs nat-probe.mjs once per argument list, all in one cage (each `wirecage run` registers, and
-   * registrations are rate-limited per source): one output line per probe.
-   */
-  const probes = async (...runs: string[][]): Promise<string[]> => {
-    const script = runs.map((args) => [process.execPath, PROBE, ...args].map((a) => `'${a}'`).join(' ')).join('; ');
-    const r = await caged(['sh', '-c', script]);
-    assert.equal(r.code, 0, `${r.stderr}\n${server.describe()}`);
-    return r.stdout.trim().split('\n');
-  };
+  const probes = (...runs: string[][]) => natProbes(l, server, ...runs);
 
   /** `wirecagesrv up` in the server namespace; `as` runs it as another (unprivileged) user, with its own ports and state. */
   const startServer = (extra: string[] = [], as?: { uid: number; home: string; token: string }): Promise<LabProcess> =>
@@ -67,9 +57,8 @@ describe('wirecagesrv userspace NAT', function () {
   before(async () => {
     l = await srvLab(lab);
     ({ srv, cli, dir, env } = l);
-    const internet = await startFixture(l.inet, INTERNET, ['::', '8080', '7', String(BIG)]);
-    bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
-    await startFixture(l.lan, INTERNET, [LAN_HOST, '8080', '7', '1']);
+    ({ bigSha256 } = await startInternet(l.inet, '::', BIG));
+    await startInternet(l.lan, LAN_HOST);
     server = await startServer();
     await addServer(l, 'lab');
   });
@@ -161,20 +150,12 @@ describe('wirecagesrv userspace NAT', function () {
   });
 
   it('carries half-close both ways: the destination answers after the client has finished sending', async () => {
-    assert.deepEqual(await probes(['halfclose', INET4, '8082', '300000'], ['halfclose', INET6, '8082', '1000']), [
-      'answer got 300000',
-      'answer got 1000',
-    ]);
+    assert.deepEqual(await halfCloseAnswers(l, server), ['answer got 300000', 'answer got 1000']);
   });
 
   it('resets a connection to a closed port instead of closing it cleanly', async () => {
-    const r = await caged([
-      'sh',
-      '-c',
-      `${process.execPath} ${PROBE} tcp ${INET4} 8081; ${process.execPath} ${PROBE} tcp ${INET6} 8081; ` +
-        `curl -sS --max-time 10 http://${INET4}:8081/; echo "curl $?"`,
-    ]);
-    const [v4, v6, curl] = r.stdout.trim().split('\n');
+    const r = await closedPortOutcome(l);
+    const [v4, v6, curl] = r.lines;
     assert.equal(v4, 'reset');
     assert.equal(v6, 'reset');
     assert.ok(curl === 'curl 56' || curl === 'curl 7', `${curl} (56: reset, 7: refused; 52 would be a clean close): ${r.stderr}`);

@@ -7,10 +7,9 @@
 // engine counts it as an unknown peer), and the key may register again.
 // The last case runs the commands against a second server over HTTPS.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, type Netns } from '../lib/netns.js';
+import { labLeaf } from '@wirecage/netns/lab';
 import type { ExecResult } from '../lib/exec.js';
 import type { LabProcess } from '../lib/process.js';
 import { startFixture } from '../lib/cage.js';
@@ -19,12 +18,13 @@ import {
   INET4,
   SRV_BIN,
   SRV_TOKEN as TOKEN,
-  srvLab,
   startWirecagesrv,
   scrapeMetric,
-  type SrvLab,
+  untilHealthy,
   type Registration,
 } from '../lib/srv-lab.js';
+import { apiRequest, setServerPeer, untilHandshakeRefused, wgClientUp } from '../lib/srv-client.js';
+import { srvSuite } from '../lib/srv-suite.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
@@ -35,83 +35,43 @@ const METRICS = '127.0.0.1:9588';
 
 describe('wirecagesrv peers list / remove', function () {
   this.timeout(120_000);
-  const lab = new Lab();
-  after(() => lab.teardown());
+  const s = srvSuite({ built: ['apps/wirecagesrv/dist/commands/peers/list.js', 'apps/wirecagesrv/dist/commands/peers/remove.js'] });
 
-  let l: SrvLab;
-  let cli: Netns;
   let adminFile: string;
-  let headerFile: string;
   let server: LabProcess;
   let go: WireguardGoPeer;
   let reg: Registration;
 
   before(async () => {
-    l = await srvLab(lab, { built: ['apps/wirecagesrv/dist/commands/peers/list.js', 'apps/wirecagesrv/dist/commands/peers/remove.js'] });
-    cli = l.cli;
-    adminFile = await writeSecretFile(l.dir, 'admin', `${ADMIN}\n`);
-    // curl reads the header from a file, so the token stays out of argv.
-    headerFile = await writeSecretFile(l.dir, 'auth-header', `Authorization: Bearer ${TOKEN}\n`);
-    server = await startWirecagesrv(l, ['--admin-token-file', adminFile, '--metrics-listen', METRICS]);
-    go = await startWireguardGo(cli);
+    adminFile = await writeSecretFile(s.l.dir, 'admin', `${ADMIN}\n`);
+    server = await startWirecagesrv(s.l, ['--admin-token-file', adminFile, '--metrics-listen', METRICS]);
+    go = await startWireguardGo(s.l.cli);
   });
 
   /** The real `wirecagesrv peers ...` in the client namespace; the admin token file comes from WIRECAGESRV_ADMIN_TOKEN_FILE unless `args` names one. */
   const peers = (args: string[], opts: { api?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> =>
-    cli.run(process.execPath, [SRV_BIN, 'peers', ...args, '--api', opts.api ?? `http://${l.srvAddr}:8443`], {
-      env: { PATH: process.env.PATH, HOME: l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile, ...opts.env },
+    s.l.cli.run(process.execPath, [SRV_BIN, 'peers', ...args, '--api', opts.api ?? `http://${s.l.srvAddr}:8443`], {
+      env: { PATH: process.env.PATH, HOME: s.l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile, ...opts.env },
       timeoutMs: 30_000,
     });
 
-  async function register(
-    api = `http://${l.srvAddr}:8443`,
-    tls: string[] = [],
-  ): Promise<{ status: number; body: Record<string, unknown> }> {
-    const body = join(l.dir, 'register.json');
-    await writeFile(body, JSON.stringify({ client_public_key: go.publicKey }));
-    const r = await cli.runOrThrow('curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      '-w',
-      '\n%{http_code}',
-      ...tls,
-      '-H',
-      'Content-Type: application/json',
-      '-H',
-      `@${headerFile}`,
-      '--data-binary',
-      `@${body}`,
-      `${api}/v1/register`,
-    ]);
-    const lines = r.stdout.trimEnd().split('\n');
-    const status = Number(lines.pop());
-    return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
-  }
+  const register = (base?: string, curl?: string[]) =>
+    apiRequest(s.l, 'POST', '/v1/register', [`Authorization: Bearer ${TOKEN}`], { client_public_key: go.publicKey }, { base, curl });
 
   /** The value of one series on the server's /metrics (scraped inside the server namespace). */
-  const metric = (re: RegExp) => scrapeMetric(l.srv, METRICS, re);
-  const unknownPeerDrops = () => metric(/^wirecage_drops_total\{[^}]*reason="unknown-peer"[^}]*\} (\d+)$/m);
+  const metric = (re: RegExp) => scrapeMetric(s.l.srv, METRICS, re);
   const devicePeers = () => metric(/^wireguard_peers\{[^}]*\} (\d+)$/m);
   const natFlows = () => metric(/^wirecagesrv_nat_active_flows\{[^}]*\} (\d+)$/m);
 
-  /** Forgets wireguard-go's session with the server and sets the peer again, so any handshake it reports afterwards is a new one. */
-  async function freshSession(): Promise<void> {
-    await go.removePeer(reg.server_public_key);
-    await go.setPeer({
-      publicKey: reg.server_public_key,
-      endpoint: reg.server_endpoint,
-      allowedIps: reg.allowed_ips,
-      persistentKeepalive: reg.persistent_keepalive,
-    });
-  }
+  /** Forgets wireguard-go's session with the server, so any handshake it reports afterwards is a new one. */
+  const freshSession = () => setServerPeer(go, reg);
 
   async function handshakeCompletes(): Promise<void> {
     await waitFor(
       async () => {
         server.assertRunning();
         // Any packet into the tunnel makes wireguard-go initiate.
-        await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
+        await s.l.cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
         return go.latestHandshake(reg.server_public_key);
       },
       {
@@ -123,16 +83,13 @@ describe('wirecagesrv peers list / remove', function () {
     );
   }
 
-  const ping = () => cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '1', GATEWAY4], { timeoutMs: 10_000 });
+  const ping = () => s.l.cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '1', GATEWAY4], { timeoutMs: 10_000 });
 
   it('a wireguard-go client registers and passes traffic; `peers list` shows it, as a table and as JSON', async () => {
     const r = await register();
     assert.equal(r.status, 200, JSON.stringify(r.body));
     reg = r.body as unknown as Registration;
-    await cli.addAddress(go.ifname, reg.client_address);
-    await cli.addAddress(go.ifname, reg.client_address6);
-    await cli.linkUp(go.ifname, reg.mtu);
-    await freshSession();
+    await wgClientUp(s.l, go, reg);
     await handshakeCompletes();
     const p = await ping();
     assert.match(p.stdout, / 0% packet loss/, p.stdout);
@@ -161,10 +118,10 @@ describe('wirecagesrv peers list / remove', function () {
   it('`peers remove KEY` removes it: its flows through the NAT are cut, the session is dead, a new handshake is refused, and `peers list` no longer shows it', async () => {
     // A connection to a lab host through the NAT, open while the peer is removed: the address
     // goes back to the pool, so the next peer to get it must not receive what this one brings.
-    const ticks = await startFixture(l.inet, TICKS, [INET4, '7100']);
-    await cli.runOrThrow('ip', ['route', 'add', '10.99.1.0/24', 'dev', go.ifname]);
+    const ticks = await startFixture(s.l.inet, TICKS, [INET4, '7100']);
+    await s.l.cli.runOrThrow('ip', ['route', 'add', '10.99.1.0/24', 'dev', go.ifname]);
     let removed: string;
-    const holder = cli.spawn(process.execPath, [
+    const holder = s.l.cli.spawn(process.execPath, [
       '-e',
       `require('net').connect(7100, '${INET4}').on('data', () => {}).on('error', () => {}); setTimeout(() => {}, 60000)`,
     ]);
@@ -197,20 +154,7 @@ describe('wirecagesrv peers list / remove', function () {
     assert.match(dead.stdout, / 100% packet loss/, dead.stdout);
 
     // A new handshake reaches the server and is refused there: the key is unknown.
-    const before = await unknownPeerDrops();
-    await freshSession();
-    await waitFor(
-      async () => {
-        await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
-        return (await unknownPeerDrops()) > before;
-      },
-      {
-        what: 'the server to refuse a handshake from the removed key',
-        timeoutMs: 15_000,
-        intervalMs: 200,
-        describe: () => server.describe(),
-      },
-    );
+    await untilHandshakeRefused(s.l, server, go, reg, METRICS, 'the removed key');
     assert.equal(await go.latestHandshake(reg.server_public_key), null, 'no handshake completed');
 
     const list = await peers(['list']);
@@ -223,7 +167,7 @@ describe('wirecagesrv peers list / remove', function () {
     assert.equal(again.code, 1);
     assert.equal(
       again.stderr,
-      `wirecagesrv: http://${l.srvAddr}:8443/v1/register refused to remove the peer ${go.publicKey}: HTTP 404: no peer is registered with the key ${go.publicKey}\n`,
+      `wirecagesrv: http://${s.l.srvAddr}:8443/v1/register refused to remove the peer ${go.publicKey}: HTTP 404: no peer is registered with the key ${go.publicKey}\n`,
     );
   });
 
@@ -241,11 +185,11 @@ describe('wirecagesrv peers list / remove', function () {
     const none = await peers(['list'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: undefined } });
     assert.equal(none.code, 2);
     assert.match(none.stderr, /^wirecagesrv: the admin token is required: --admin-token-file FILE \(or WIRECAGESRV_ADMIN_TOKEN_FILE\)/);
-    const asClient = await peers(['list'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: l.tokenFile } });
+    const asClient = await peers(['list'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: s.l.tokenFile } });
     assert.equal(asClient.code, 1);
     assert.equal(
       asClient.stderr,
-      `wirecagesrv: http://${l.srvAddr}:8443/v1/peers refused to list the peers: HTTP 401: listing peers needs the admin token (wirecagesrv up --admin-token-file)\n`,
+      `wirecagesrv: http://${s.l.srvAddr}:8443/v1/peers refused to list the peers: HTTP 401: listing peers needs the admin token (wirecagesrv up --admin-token-file)\n`,
     );
     // The name of the last release still works, for one release, with a warning naming the new one.
     const legacy = await peers(['list', '--json'], { env: { WIRECAGESRV_ADMIN_TOKEN_FILE: undefined, ADMIN_TOKEN_FILE: adminFile } });
@@ -257,50 +201,30 @@ describe('wirecagesrv peers list / remove', function () {
     const badKey = await peers(['remove', 'not-a-key']);
     assert.equal(badKey.code, 2);
     assert.match(badKey.stderr, /KEY is not a WireGuard key/);
-    const unreachable = await peers(['list'], { api: `http://${l.srvAddr}:9` });
+    const unreachable = await peers(['list'], { api: `http://${s.l.srvAddr}:9` });
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /cannot list the peers at http:\/\/[0-9.]+:9\/v1\/peers: connect ECONNREFUSED/);
   });
 
   it('talks to an HTTPS API with --ca-file, and refuses a certificate it cannot verify', async () => {
-    const dir = await lab.tempDir();
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    await cli.runOrThrow('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=wirecagesrv.lab',
-      '-addext',
-      `subjectAltName=IP:${l.srvAddr}`,
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
-    const api = `https://${l.srvAddr}:8445`;
-    const tls = l.srv.spawn(
+    const dir = await s.lab.tempDir();
+    const { cert, key } = labLeaf(dir, 'wirecagesrv.lab', `IP:${s.l.srvAddr}`);
+    const api = `https://${s.l.srvAddr}:8445`;
+    const tls = s.l.srv.spawn(
       process.execPath,
       [
         SRV_BIN,
         'up',
         '--auth-token-file',
-        l.tokenFile,
+        s.l.tokenFile,
         '--admin-token-file',
         adminFile,
         '--wg-listen',
         '0.0.0.0:51822',
         '--wg-endpoint',
-        `${l.srvAddr}:51822`,
+        `${s.l.srvAddr}:51822`,
         '--api-listen',
-        `${l.srvAddr}:8445`,
+        `${s.l.srvAddr}:8445`,
         '--tls-cert',
         cert,
         '--tls-key',
@@ -310,25 +234,7 @@ describe('wirecagesrv peers list / remove', function () {
       ],
       { env: { PATH: process.env.PATH, HOME: dir } },
     );
-    await waitFor(
-      async () => {
-        tls.assertRunning();
-        const r = await cli.run('curl', [
-          '-s',
-          '-o',
-          '/dev/null',
-          '-w',
-          '%{http_code}',
-          '--max-time',
-          '1',
-          '--cacert',
-          cert,
-          `${api}/healthz`,
-        ]);
-        return r.stdout === '200';
-      },
-      { what: 'the HTTPS wirecagesrv API to answer /healthz', timeoutMs: 15_000, intervalMs: 100, describe: () => tls.describe() },
-    );
+    await untilHealthy(s.l.cli, tls, `${api}/healthz`, ['--cacert', cert]);
     assert.equal((await register(api, ['--cacert', cert])).status, 200);
 
     const list = await peers(['list', '--json', '--ca-file', cert], { api });

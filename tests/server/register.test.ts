@@ -8,68 +8,41 @@
 // both ways; traffic through the NAT to other hosts is nat.test.ts's, DNS
 // dns.test.ts's.
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Lab, type Netns } from '../lib/netns.js';
 import type { LabProcess } from '../lib/process.js';
-import { GATEWAY4, GATEWAY6, SRV_TOKEN as TOKEN, srvLab, startWirecagesrv, type SrvLab, type Registration } from '../lib/srv-lab.js';
+import { GATEWAY4, GATEWAY6, SRV_TOKEN as TOKEN, startWirecagesrv, type Registration } from '../lib/srv-lab.js';
+import { apiRequest } from '../lib/srv-client.js';
+import { srvSuite } from '../lib/srv-suite.js';
 import { waitFor } from '../lib/wait.js';
-import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
+import { generateKeyPair } from '../lib/wg.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
 describe('wirecagesrv in a lab', function () {
   this.timeout(60_000);
-  const lab = new Lab();
-  after(() => lab.teardown());
+  const s = srvSuite();
 
-  let l: SrvLab;
-  let cli: Netns;
   let srvAddr: string;
   let dir: string;
   let keyFile: string;
   let serverPublicKey: string;
-  let headerFile: string;
   let server: LabProcess;
   let go: WireguardGoPeer;
   let first: Registration;
 
   before(async () => {
-    l = await srvLab(lab);
-    ({ cli, srvAddr, dir } = l);
+    ({ srvAddr, dir } = s.l);
     const keys = await generateKeyPair(dir, 'server');
     keyFile = keys.privateKeyFile;
     serverPublicKey = keys.publicKey;
-    // curl reads the header from a file, so the token stays out of argv.
-    headerFile = await writeSecretFile(dir, 'auth-header', `Authorization: Bearer ${TOKEN}\n`);
   });
 
   /** Starts `wirecagesrv up` and waits for its API; by default with the key file and state of the suite. */
   const startServer = (opts: { keyArgs?: string[]; env?: NodeJS.ProcessEnv; state?: string } = {}): Promise<LabProcess> =>
-    startWirecagesrv(l, { args: opts.keyArgs ?? ['--private-key-file', keyFile], env: opts.env, state: opts.state });
+    startWirecagesrv(s.l, { args: opts.keyArgs ?? ['--private-key-file', keyFile], env: opts.env, state: opts.state });
 
-  async function register(
-    publicKey: string,
-    headers = ['-H', `@${headerFile}`],
-  ): Promise<{ status: number; body: Record<string, unknown> }> {
-    const body = join(dir, `req-${publicKey.slice(0, 6).replace(/[+/]/g, '_')}.json`);
-    await writeFile(body, JSON.stringify({ client_public_key: publicKey }));
-    const r = await cli.runOrThrow('curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      '-w',
-      '\n%{http_code}',
-      '-H',
-      'Content-Type: application/json',
-      ...headers,
-      '--data-binary',
-      `@${body}`,
-      `http://${srvAddr}:8443/v1/register`,
-    ]);
-    const lines = r.stdout.trimEnd().split('\n');
-    const status = Number(lines.pop());
-    return { status, body: JSON.parse(lines.join('\n')) as Record<string, unknown> };
-  }
+  const register = (publicKey: string, token = TOKEN) =>
+    apiRequest(s.l, 'POST', '/v1/register', [`Authorization: Bearer ${token}`], { client_public_key: publicKey });
 
   /** Waits for the first handshake of a freshly configured peer (`wg` reports whole seconds, so none is compared). */
   async function handshakeCompletes(): Promise<Date> {
@@ -77,7 +50,7 @@ describe('wirecagesrv in a lab', function () {
       async () => {
         server.assertRunning();
         // Any packet into the tunnel makes wireguard-go initiate; whether it is answered does not matter here.
-        await cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
+        await s.l.cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
         const t = await go.latestHandshake(serverPublicKey);
         return t;
       },
@@ -92,7 +65,7 @@ describe('wirecagesrv in a lab', function () {
 
   it('registers a wireguard-go client over the API; the handshake completes and traffic passes both ways', async () => {
     server = await startServer();
-    go = await startWireguardGo(cli);
+    go = await startWireguardGo(s.l.cli);
     const r = await register(go.publicKey);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     first = r.body as unknown as Registration;
@@ -104,9 +77,9 @@ describe('wirecagesrv in a lab', function () {
     // The gateway addresses, where the NAT's DNS forwarder answers.
     assert.deepEqual(first.dns, [GATEWAY4, GATEWAY6]);
 
-    await cli.addAddress(go.ifname, first.client_address);
-    await cli.addAddress(go.ifname, first.client_address6);
-    await cli.linkUp(go.ifname, first.mtu);
+    await s.l.cli.addAddress(go.ifname, first.client_address);
+    await s.l.cli.addAddress(go.ifname, first.client_address6);
+    await s.l.cli.linkUp(go.ifname, first.mtu);
     await go.setPeer({
       publicKey: first.server_public_key,
       endpoint: first.server_endpoint,
@@ -116,16 +89,14 @@ describe('wirecagesrv in a lab', function () {
     await handshakeCompletes();
     assert.match(await go.show(), /latest handshake: /);
     // Traffic passes through wirecagesrv both ways: the NAT namespace's gateway answers over IPv4 and IPv6.
-    const ping4 = await cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', GATEWAY4], { timeoutMs: 10_000 });
+    const ping4 = await s.l.cli.run('ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', GATEWAY4], { timeoutMs: 10_000 });
     assert.match(ping4.stdout, / 0% packet loss/, ping4.stdout);
-    const ping6 = await cli.run('ping', ['-6', '-n', '-c', '3', '-i', '0.2', '-W', '2', GATEWAY6], { timeoutMs: 10_000 });
+    const ping6 = await s.l.cli.run('ping', ['-6', '-n', '-c', '3', '-i', '0.2', '-W', '2', GATEWAY6], { timeoutMs: 10_000 });
     assert.match(ping6.stdout, / 0% packet loss/, ping6.stdout);
   });
 
   it('refuses a wrong token over the wire with 401', async () => {
-    const bad = join(dir, 'bad-header');
-    await writeFile(bad, 'Authorization: Bearer not-the-token\n');
-    const r = await register((await generateKeyPair(dir, 'other')).publicKey, ['-H', `@${bad}`]);
+    const r = await register((await generateKeyPair(dir, 'other')).publicKey, 'not-the-token');
     assert.equal(r.status, 401);
     assert.equal(r.body.error, 'invalid token');
   });
@@ -168,7 +139,7 @@ describe('wirecagesrv in a lab', function () {
     const generated = join(dir, 'gen', 'server.key');
     assert.equal((await stat(generated)).mode & 0o777, 0o600);
     const genText = (await readFile(generated, 'utf8')).trim();
-    const pub = (await cli.runOrThrow('wg', ['pubkey'], { input: `${genText}\n` })).stdout.trim();
+    const pub = (await s.l.cli.runOrThrow('wg', ['pubkey'], { input: `${genText}\n` })).stdout.trim();
     assert.equal((await register(go.publicKey)).body.server_public_key, pub);
     assert.ok(!server.output().includes(genText));
   });

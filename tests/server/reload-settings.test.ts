@@ -11,18 +11,17 @@
 import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startFixture } from '../lib/cage.js';
 import { run } from '../lib/exec.js';
 import { Lab } from '../lib/netns.js';
 import { NotifyListener } from '../lib/notify-listener.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, LAN_HOST, SRV_BIN, addServer, runCaged, srvLab, startWirecagesrv, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, LAN_HOST, SRV_BIN, addServer, runCaged, type SrvLab } from '../lib/srv-lab.js';
+import { natProbes, startInternet } from '../lib/srv-internet.js';
+import { startNotified } from '../lib/srv-notified.js';
+import { srvSuite } from '../lib/srv-suite.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
 
-const PROBE = fileURLToPath(new URL('./fixtures/nat-probe.mjs', import.meta.url));
-const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
 const ADMIN_TOKEN = 'lab-admin-token-settings-0123456789';
 // 24 MiB at 2 MiB/s: about 12 s whatever the machine, far longer than a reload.
 const BIG = 24 * 1024 * 1024;
@@ -48,27 +47,19 @@ function writeSettings(file: string, lines: string[]): void {
 for (const mode of ['userspace', 'kernel'] as const) {
   describe(`wirecagesrv --config-file reloads the egress policy and the log level live (${mode} NAT)`, function () {
     this.timeout(180_000);
-    const lab = new Lab();
-    let l: SrvLab;
+    const s = srvSuite();
     let server: LabProcess | undefined;
     let notify: NotifyListener | undefined;
     let settings: string;
     let adminFile: string;
     let bigSha256: string;
-    const METRICS = () => `${l.srvAddr}:9586`;
-    after(async () => {
-      notify?.close();
-      await server?.stop();
-      await lab.teardown();
-    });
+    const METRICS = () => `${s.l.srvAddr}:9586`;
 
     before(async () => {
-      l = await srvLab(lab);
-      const internet = await startFixture(l.inet, INTERNET, [INET4, '8080', '7', String(BIG)]);
-      bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
-      await startFixture(l.lan, INTERNET, [LAN_HOST, '8080', '7', '1']);
-      adminFile = await writeSecretFile(l.dir, 'admin-token', `${ADMIN_TOKEN}\n`);
-      settings = join(l.dir, 'wirecagesrv.env');
+      ({ bigSha256 } = await startInternet(s.l.inet, INET4, BIG));
+      await startInternet(s.l.lan, LAN_HOST);
+      adminFile = await writeSecretFile(s.l.dir, 'admin-token', `${ADMIN_TOKEN}\n`);
+      settings = join(s.l.dir, 'wirecagesrv.env');
       // The internet open, the LAN refused; every `wirecage run` registers, more than the default burst allows.
       const first = [`WIRECAGESRV_ALLOW_DEST="10.99.1.0/24"`, 'WIRECAGESRV_REGISTER_RATE=100', 'WIRECAGESRV_MAX_FLOWS_PER_PEER=1'];
       writeSettings(settings, [
@@ -87,42 +78,37 @@ for (const mode of ['userspace', 'kernel'] as const) {
         WIRECAGESRV_REGISTER_RATE: '100',
         WIRECAGESRV_MAX_FLOWS_PER_PEER: '1',
       };
-      notify = new NotifyListener(join(l.dir, 'notify'));
-      server = await startWirecagesrv(l, {
-        allowInternet: false,
-        args: [
-          ...(asUnit ? [] : ['--config-file', settings]),
-          '--nat',
-          mode,
-          '--admin-token-file',
-          adminFile,
-          '--metrics-listen',
-          METRICS(),
-          '--max-flows-per-peer',
-          '64',
-          '--dns-upstream',
-          `${INET4}:5399`,
-        ],
-        env: { NOTIFY_SOCKET: notify.path, ...(asUnit ? unitEnv : {}) },
-      });
-      await notify.ready(server);
-      await addServer(l, 'lab');
+      ({ server, notify } = await startNotified(
+        s.l,
+        {
+          allowInternet: false,
+          args: [
+            ...(asUnit ? [] : ['--config-file', settings]),
+            '--nat',
+            mode,
+            '--admin-token-file',
+            adminFile,
+            '--metrics-listen',
+            METRICS(),
+            '--max-flows-per-peer',
+            '64',
+            '--dns-upstream',
+            `${INET4}:5399`,
+          ],
+          env: asUnit ? unitEnv : {},
+        },
+        { ready: true },
+      ));
+      await addServer(s.l, 'lab');
     });
 
     /** nat-probe.mjs once per argument list, all in one cage of `who`: one output line per probe. */
-    const probesAs = async (who: SrvLab, ...runs: string[][]): Promise<string[]> => {
-      const script = runs.map((args) => [process.execPath, PROBE, ...args].map((a) => `'${a}'`).join(' ')).join('; ');
-      const r = await runCaged(who, ['sh', '-c', script]);
-      assert.equal(r.code, 0, `${r.stderr}\n${server!.describe()}`);
+    const probesAs = async (who: SrvLab, ...runs: string[][]): Promise<string[]> =>
       // The kernel NAT's reset answers the SYN itself (the connect is refused); the userspace NAT's follows an accept.
-      return r.stdout
-        .trim()
-        .split('\n')
-        .map((line) => (mode === 'kernel' && line === 'connect-error ECONNREFUSED' ? 'reset' : line));
-    };
-    const probes = (...runs: string[][]) => probesAs(l, ...runs);
+      (await natProbes(who, server!, ...runs)).map((line) => (mode === 'kernel' && line === 'connect-error ECONNREFUSED' ? 'reset' : line));
+    const probes = (...runs: string[][]) => probesAs(s.l, ...runs);
     const viaCli = () =>
-      l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `http://${l.srvAddr}:8443`, '--admin-token-file', adminFile], {
+      s.l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `http://${s.l.srvAddr}:8443`, '--admin-token-file', adminFile], {
         env: { PATH: process.env.PATH },
       });
 
@@ -134,7 +120,7 @@ for (const mode of ['userspace', 'kernel'] as const) {
     }
 
     it('holds the flag over the file at start: a peer opens two flows although the file says one', async () => {
-      const r = await runCaged(l, ['sh', '-c', `${process.execPath} -e "${HELD}"`]);
+      const r = await runCaged(s.l, ['sh', '-c', `${process.execPath} -e "${HELD}"`]);
       assert.equal(r.code, 0, `${r.stderr}\n${server!.describe()}`);
       assert.equal(r.stdout.trim(), 'both', server!.describe());
     });
@@ -143,14 +129,14 @@ for (const mode of ['userspace', 'kernel'] as const) {
       assert.deepEqual(await probes(['tcp', LAN_HOST, '8080'], ['tcp', INET4, '8080']), ['reset', 'data HTTP/1.1 200 OK']);
       assert.doesNotMatch(server!.output(), / debug: /, 'debug lines before the file asked for them');
       let finished = false;
-      const download = runCaged(l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:8080/big | sha256sum`], {
+      const download = runCaged(s.l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:8080/big | sha256sum`], {
         timeoutMs: 170_000,
       }).finally(() => {
         finished = true;
       });
       // Every peer so far, summed: the cages of the tests before are registered too.
       const sent = async () => {
-        const text = (await l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${METRICS()}/metrics`])).stdout;
+        const text = (await s.l.cli.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${METRICS()}/metrics`])).stdout;
         return [...text.matchAll(/^wireguard_peer_transmit_bytes_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
       };
       await waitFor(async () => (await sent()) >= 1 << 20, {
@@ -172,8 +158,8 @@ for (const mode of ['userspace', 'kernel'] as const) {
       // Probed while the download runs, from another user's cage: a cage of this user would share the
       // download's client key, so its peer and WireGuard session, and its handshake would take the download's
       // packets (adversarial/nat-holes.test.ts). Its flow to the download's own host and port is refused.
-      const dir = await lab.tempDir();
-      const other = { ...l, env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } };
+      const dir = await s.lab.tempDir();
+      const other = { ...s.l, env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } };
       await addServer(other, 'lab');
       assert.deepEqual(await probesAs(other, ['tcp', LAN_HOST, '8080'], ['tcp', INET4, '8080']), ['data HTTP/1.1 200 OK', 'reset']);
       assert.equal(finished, false, "the download ended before the other cage's probes: it proves nothing (make it longer)");
@@ -248,7 +234,7 @@ for (const mode of ['userspace', 'kernel'] as const) {
             /^not reloaded: --max-flows and --max-flows-per-peer of the kernel NAT are counted in nftables sets made at start: they need a restart$/m,
           );
         }
-        const held = await runCaged(l, ['sh', '-c', `${process.execPath} -e "${HELD}"`]);
+        const held = await runCaged(s.l, ['sh', '-c', `${process.execPath} -e "${HELD}"`]);
         assert.equal(held.code, 0, `${held.stderr}\n${server!.describe()}`);
         assert.equal(held.stdout.trim(), mode === 'userspace' ? 'limited' : 'both', server!.describe());
       },

@@ -7,31 +7,19 @@
 // RELOADING=1 ... READY=1 pair on $NOTIFY_SOCKET, never by time.
 import assert from 'node:assert/strict';
 import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startFixture } from '../lib/cage.js';
-import { Lab } from '../lib/netns.js';
+import { labCa, labLeaf, type LabCert } from '@wirecage/netns/lab';
 import { NotifyListener } from '../lib/notify-listener.js';
 import type { LabProcess } from '../lib/process.js';
-import {
-  INET4,
-  SRV_BIN,
-  SRV_TOKEN,
-  addServer,
-  labCertificate,
-  runCaged,
-  scrapeMetric,
-  srvLab,
-  startWirecagesrv,
-  startWirecagesrvTls,
-  type LabCert,
-  type SrvLab,
-} from '../lib/srv-lab.js';
+import { INET4, SRV_BIN, SRV_TOKEN, addServer, runCaged, scrapeMetric, startWirecagesrvTls } from '../lib/srv-lab.js';
+import { startInternet } from '../lib/srv-internet.js';
+import { startNotified } from '../lib/srv-notified.js';
+import { apiRequest } from '../lib/srv-client.js';
+import { srvSuite } from '../lib/srv-suite.js';
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, writeSecretFile } from '../lib/wg.js';
 
-const INTERNET = fileURLToPath(new URL('./fixtures/nat-internet.mjs', import.meta.url));
 const ADMIN_TOKEN = 'lab-admin-token-reload-0123456789';
 // 24 MiB at 2 MiB/s: about 12 s whatever the machine, far longer than three reloads take.
 const BIG = 24 * 1024 * 1024;
@@ -46,37 +34,28 @@ function replaceFile(file: string, text: string | Buffer): void {
 
 describe('wirecagesrv reload keeps NAT flows and WireGuard sessions', function () {
   this.timeout(180_000);
-  const lab = new Lab();
-  let l: SrvLab;
+  const s = srvSuite();
   let server: LabProcess | undefined;
   let notify: NotifyListener | undefined;
   let adminFile: string;
   let bigSha256: string;
-  const METRICS = () => `${l.srvAddr}:9586`;
-  after(async () => {
-    notify?.close();
-    await server?.stop();
-    await lab.teardown();
-  });
+  const METRICS = () => `${s.l.srvAddr}:9586`;
 
   before(async () => {
-    l = await srvLab(lab);
-    const internet = await startFixture(l.inet, INTERNET, [INET4, '8080', '7', String(BIG)]);
-    bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
+    ({ bigSha256 } = await startInternet(s.l.inet, INET4, BIG));
     // The admin token as systemd's LoadCredential= hands it over; `wirecagesrv reload` reads the same file.
-    const credentials = await lab.tempDir();
+    const credentials = await s.lab.tempDir();
     adminFile = await writeSecretFile(credentials, 'admin-token', `${ADMIN_TOKEN}\n`);
-    notify = new NotifyListener(join(l.dir, 'notify'));
-    server = await startWirecagesrv(l, {
-      args: ['--metrics-listen', METRICS()],
-      env: { NOTIFY_SOCKET: notify.path, CREDENTIALS_DIRECTORY: credentials },
-    });
-    await notify.ready(server);
-    await addServer(l, 'lab');
+    ({ server, notify } = await startNotified(
+      s.l,
+      { args: ['--metrics-listen', METRICS()], env: { CREDENTIALS_DIRECTORY: credentials } },
+      { ready: true },
+    ));
+    await addServer(s.l, 'lab');
   });
 
   const reloadCommand = (tokenFile: string) =>
-    l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `http://${l.srvAddr}:8443`, '--admin-token-file', tokenFile], {
+    s.l.cli.run(process.execPath, [SRV_BIN, 'reload', '--api', `http://${s.l.srvAddr}:8443`, '--admin-token-file', tokenFile], {
       env: { PATH: process.env.PATH },
     });
 
@@ -98,13 +77,13 @@ describe('wirecagesrv reload keeps NAT flows and WireGuard sessions', function (
 
   it('carries a download through a cage across SIGHUP, SIGHUP and `wirecagesrv reload`: SHA-256-identical', async () => {
     let finished = false;
-    const download = runCaged(l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:8080/big | sha256sum`], {
+    const download = runCaged(s.l, ['sh', '-c', `curl -sS --limit-rate ${RATE} --max-time 150 http://${INET4}:8080/big | sha256sum`], {
       timeoutMs: 170_000,
     }).finally(() => {
       finished = true;
     });
     // The download is under way before the first reload: a MiB sent to the cage already (nothing else sends that much).
-    const sent = () => scrapeMetric(l.cli, METRICS(), /^wireguard_peer_transmit_bytes_total\{[^}]*\} (\d+)$/m).catch(() => 0); // no series before the cage registers
+    const sent = () => scrapeMetric(s.l.cli, METRICS(), /^wireguard_peer_transmit_bytes_total\{[^}]*\} (\d+)$/m).catch(() => 0); // no series before the cage registers
     await waitFor(async () => (await sent()) >= 1 << 20, {
       what: 'the download to be under way',
       timeoutMs: 30_000,
@@ -125,14 +104,14 @@ describe('wirecagesrv reload keeps NAT flows and WireGuard sessions', function (
   });
 
   it('refuses `wirecagesrv reload` with a token other than the admin token (401)', async () => {
-    const wrong = await writeSecretFile(l.dir, 'wrong-admin', 'not-the-admin-token-0123456789\n');
+    const wrong = await writeSecretFile(s.l.dir, 'wrong-admin', 'not-the-admin-token-0123456789\n');
     const r = await reloadCommand(wrong);
     assert.equal(r.code, 1, r.stdout);
     assert.match(r.stderr, /refused to reload: HTTP 401: invalid token: reloading needs the admin token/);
   });
 
   it('takes a new admin token from its credential file on SIGHUP, and refuses the old one from then on', async () => {
-    const old = await writeSecretFile(l.dir, 'old-admin', `${ADMIN_TOKEN}\n`);
+    const old = await writeSecretFile(s.l.dir, 'old-admin', `${ADMIN_TOKEN}\n`);
     replaceFile(adminFile, 'lab-admin-token-rotated-9876543210\n');
     await reload('SIGHUP');
     const refused = await reloadCommand(old);
@@ -146,8 +125,7 @@ describe('wirecagesrv reload keeps NAT flows and WireGuard sessions', function (
 
 describe('wirecagesrv reload serves a new certificate and new tokens, and refuses files that cannot serve', function () {
   this.timeout(120_000);
-  const lab = new Lab();
-  let l: SrvLab;
+  const s = srvSuite();
   let server: LabProcess | undefined;
   let ca: LabCert;
   let first: LabCert;
@@ -156,41 +134,36 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
   let keyFile: string;
   let adminFile: string;
   let dir: string;
-  after(async () => {
-    await server?.stop();
-    await lab.teardown();
-  });
 
   before(async () => {
-    l = await srvLab(lab);
-    dir = l.dir;
-    ca = await labCertificate(dir, 'ca', { ca: 'self', isCa: true });
-    first = await labCertificate(dir, 'first', { ca, san: `IP:${l.srvAddr}` });
-    second = await labCertificate(dir, 'second', { ca, san: `IP:${l.srvAddr}` });
+    dir = s.l.dir;
+    ca = labCa(dir, 'ca');
+    first = labLeaf(dir, 'first', `IP:${s.l.srvAddr}`, ca);
+    second = labLeaf(dir, 'second', `IP:${s.l.srvAddr}`, ca);
     // The files the server is given, replaced in place later.
     certFile = join(dir, 'tls.pem');
     keyFile = join(dir, 'tls.key');
     copyFileSync(first.cert, certFile);
     copyFileSync(first.key, keyFile);
     adminFile = await writeSecretFile(dir, 'admin-token', `${ADMIN_TOKEN}\n`);
-    server = await startWirecagesrvTls(l, { cert: certFile, key: keyFile, fingerprint: first.fingerprint }, ca.cert, {
+    server = await startWirecagesrvTls(s.l, { cert: certFile, key: keyFile }, ca.cert, {
       args: ['--admin-token-file', adminFile],
     });
   });
 
   /** The SHA-256 fingerprint of the certificate a fresh TLS handshake with the API gets. */
   async function served(): Promise<string> {
-    const r = await l.cli.runOrThrow('sh', [
+    const r = await s.l.cli.runOrThrow('sh', [
       '-c',
-      `openssl s_client -connect ${l.srvAddr}:8443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
+      `openssl s_client -connect ${s.l.srvAddr}:8443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`,
     ]);
     return r.stdout.trim().replace(/^[^=]*=/, '');
   }
 
   async function reload(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return l.cli.run(
+    return s.l.cli.run(
       process.execPath,
-      [SRV_BIN, 'reload', '--api', `https://${l.srvAddr}:8443`, '--ca-file', ca.cert, '--admin-token-file', adminFile],
+      [SRV_BIN, 'reload', '--api', `https://${s.l.srvAddr}:8443`, '--ca-file', ca.cert, '--admin-token-file', adminFile],
       { env: { PATH: process.env.PATH } },
     );
   }
@@ -198,28 +171,9 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
   /** POST /v1/register with `token` for a fresh key: the HTTP status. */
   async function register(token: string): Promise<number> {
     const key = await generateKeyPair(dir, `client-${Math.random().toString(36).slice(2, 8)}`);
-    const header = await writeSecretFile(dir, 'auth-header', `Authorization: Bearer ${token}\n`);
-    const body = join(dir, 'register.json');
-    await writeFile(body, JSON.stringify({ client_public_key: key.publicKey }));
-    const r = await l.cli.runOrThrow('curl', [
-      '-sS',
-      '--max-time',
-      '5',
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      '--cacert',
-      ca.cert,
-      '-H',
-      'Content-Type: application/json',
-      '-H',
-      `@${header}`,
-      '--data-binary',
-      `@${body}`,
-      `https://${l.srvAddr}:8443/v1/register`,
-    ]);
-    return Number(r.stdout);
+    const at = { base: `https://${s.l.srvAddr}:8443`, curl: ['--cacert', ca.cert] };
+    return (await apiRequest(s.l, 'POST', '/v1/register', [`Authorization: Bearer ${token}`], { client_public_key: key.publicKey }, at))
+      .status;
   }
 
   it('serves the new certificate to the next handshake, and takes the new registration token in place of the old', async () => {
@@ -228,7 +182,7 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
     // Key first, then certificate: the pair is whole only after both, which is when the reload comes.
     replaceFile(keyFile, await readFile(second.key));
     replaceFile(certFile, await readFile(second.cert));
-    replaceFile(l.tokenFile, `${NEW_TOKEN}\n`);
+    replaceFile(s.l.tokenFile, `${NEW_TOKEN}\n`);
     const r = await reload();
     assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n${server!.describe()}`);
     assert.match(r.stdout, /^reloaded: tls, auth-token, admin-token; changed: auth-token$/m);
@@ -250,13 +204,13 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
     },
     {
       what: 'an empty token file',
-      spoil: () => Promise.resolve(replaceFile(l.tokenFile, '\n')),
+      spoil: () => Promise.resolve(replaceFile(s.l.tokenFile, '\n')),
       reason: /the registration token is empty/,
     },
   ];
   for (const c of refusals) {
     it(`refuses the reload for ${c.what}, saying so; the certificate and tokens served before keep serving`, async () => {
-      const [cert, token] = [await readFile(certFile), await readFile(l.tokenFile)];
+      const [cert, token] = [await readFile(certFile), await readFile(s.l.tokenFile)];
       try {
         await c.spoil();
         const r = await reload();
@@ -268,7 +222,7 @@ describe('wirecagesrv reload serves a new certificate and new tokens, and refuse
         assert.equal(await register(NEW_TOKEN), 200);
       } finally {
         replaceFile(certFile, cert);
-        replaceFile(l.tokenFile, token);
+        replaceFile(s.l.tokenFile, token);
       }
     });
   }

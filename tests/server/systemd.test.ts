@@ -11,18 +11,8 @@ import { promisify } from 'node:util';
 import { Lab } from '../lib/netns.js';
 import { NotifyListener } from '../lib/notify-listener.js';
 import type { LabProcess } from '../lib/process.js';
-import {
-  GATEWAY4,
-  SRV_APP,
-  SRV_BIN,
-  SRV_TOKEN,
-  SUBNET6,
-  addServer,
-  runCaged,
-  srvLab,
-  startWirecagesrv,
-  type SrvLab,
-} from '../lib/srv-lab.js';
+import { startNotified } from '../lib/srv-notified.js';
+import { GATEWAY4, SRV_APP, SRV_BIN, SRV_TOKEN, SUBNET6, addServer, runCaged, srvLab, type SrvLab } from '../lib/srv-lab.js';
 import { openTunToEveryone } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
 import { writeSecretFile } from '../lib/wg.js';
@@ -104,18 +94,11 @@ describe('wirecagesrv up under a Type=notify supervisor', function () {
   let server: LabProcess | undefined;
   let notify: NotifyListener | undefined;
   const got = () => notify!.got;
-  after(async () => {
-    notify?.close();
-    await server?.stop();
-    await lab.teardown();
-  });
+  after(() => lab.teardown());
 
   before(async () => {
     l = await srvLab(lab);
-    // A path (not an abstract name): the server runs in the lab's network namespace, which
-    // scopes abstract sockets, as systemd's own /run/systemd/notify is a path.
-    notify = new NotifyListener(join(l.dir, 'notify'));
-    server = await startWirecagesrv(l, { args: [], env: { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '400000' } });
+    ({ server, notify } = await startNotified(l, { env: { WATCHDOG_USEC: '400000' } }));
   });
 
   it('sends READY=1 from stage 2 once the API, WireGuard and the NAT serve', async () => {

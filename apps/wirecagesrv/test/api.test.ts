@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { labLeaf, type LabCert } from '@wirecage/netns/lab';
 import { createApiHandler, type ApiOptions } from '../src/api/routes.js';
 import { listenApi, type ApiServer } from '../src/api/listen.js';
 import { Registry, type PeerRecord } from '../src/registry/index.js';
@@ -249,31 +248,10 @@ describe('API', () => {
 
   describe('over HTTPS', () => {
     let dir: string;
+    let cert: LabCert;
     before(() => {
       dir = tmp.make();
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=wirecagesrv.test',
-          '-addext',
-          'subjectAltName=DNS:wirecagesrv.test',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-        ],
-        { stdio: 'ignore' },
-      );
+      cert = labLeaf(dir, 'wirecagesrv.test', 'DNS:wirecagesrv.test');
     });
 
     it('serves the same API with the given certificate', async () => {
@@ -288,10 +266,10 @@ describe('API', () => {
         dns: [],
       });
       const sock = join(dir, 'tls.sock');
-      const s = await listenApi(handler, { path: sock }, { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') });
+      const s = await listenApi(handler, { path: sock }, { certFile: cert.cert, keyFile: cert.key });
       servers.push(s);
       assert.equal(s.tls, true);
-      const tls = { ca: readFileSync(join(dir, 'cert.pem')), servername: 'wirecagesrv.test' };
+      const tls = { ca: Buffer.from(cert.pem), servername: 'wirecagesrv.test' };
       const r = await request(
         sock,
         {
@@ -311,13 +289,10 @@ describe('API', () => {
     it('names an unreadable or unusable certificate', async () => {
       const handler = () => {};
       await assert.rejects(
-        listenApi(handler, { path: join(dir, 'x.sock') }, { certFile: join(dir, 'missing.pem'), keyFile: join(dir, 'key.pem') }),
+        listenApi(handler, { path: join(dir, 'x.sock') }, { certFile: join(dir, 'missing.pem'), keyFile: cert.key }),
         /cannot read the TLS certificate \(--tls-cert\) .*missing\.pem/,
       );
-      await assert.rejects(
-        listenApi(handler, { path: join(dir, 'y.sock') }, { certFile: join(dir, 'key.pem'), keyFile: join(dir, 'cert.pem') }),
-        /cannot be used/,
-      );
+      await assert.rejects(listenApi(handler, { path: join(dir, 'y.sock') }, { certFile: cert.key, keyFile: cert.cert }), /cannot be used/);
     });
   });
 });

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { join } from 'node:path';
-import { generatePrivateKey, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
-import { createApiHandler } from '../src/api/routes.js';
-import { listenApi } from '../src/api/listen.js';
-import { PROOF_HEADER, ProofVerifier } from '../src/api/proof.js';
-import { ForwardManager } from '../src/forwards/index.js';
-import { Registry } from '../src/registry/index.js';
+import { PROOF_HEADER } from '../src/api/proof.js';
 import { newClient, portTaken, proofFor, request, type Client } from './api-client.js';
+import { TOKEN, serveForwardsApi, serverPub } from './forwards-api-server.js';
 import { tempDirs } from './helpers.js';
 
 // POST /v1/portforward with public_port 0: the server picks a free port of
 // its --forward-ports range, over real HTTP and real listeners on 127.0.0.1
 // (as forwards-api.test.ts; nothing is relayed).
-
-const TOKEN = 'registration-token-0123456789';
-const serverPriv = generatePrivateKey();
-const serverPub = publicKeyOf(serverPriv);
 
 /** `n` consecutive ports of 127.0.0.1 that nothing holds (TCP and UDP), from a random start. */
 async function freeRange(n: number): Promise<{ low: number; high: number }> {
@@ -37,31 +28,8 @@ describe('API /v1/portforward, public_port 0', () => {
   after(() => tmp.cleanup());
 
   async function serve(ports: { low: number; high: number }, publicAddress?: string) {
-    const dir = tmp.make();
-    const registry = Registry.open({ path: join(dir, 'r.db'), subnet: '10.200.100.0/24', subnet6: 'fd00:aa::/64' });
-    const manager = new ForwardManager({ listenAddress: '127.0.0.1', ports });
-    const handler = createApiHandler({
-      registry,
-      authToken: TOKEN,
-      serverPublicKey: keyToBase64(serverPub),
-      serverEndpoint: 'vpn.example.test:51820',
-      mtu: 1420,
-      dns: [],
-      rateLimit: { burst: 1000 },
-      forwards: {
-        manager,
-        proof: new ProofVerifier({ serverPrivateKey: serverPriv, serverPublicKey: serverPub }),
-        rateLimit: { burst: 1000, perMinute: 1000 },
-        publicAddress,
-      },
-    });
-    const sock = join(dir, 'api.sock');
-    const api = await listenApi(handler, { path: sock });
-    cleanups.push(async () => {
-      await api.close();
-      await manager.closeAll();
-      registry.close();
-    });
+    const { sock, registry, stop } = await serveForwardsApi(tmp.make(), { ports, forwards: { publicAddress } });
+    cleanups.push(stop);
     const client = () => {
       const c = newClient();
       registry.register(c.key);

@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { join } from 'node:path';
-import { generatePrivateKey, keyToBase64, publicKeyOf } from '@wirecage/wg-engine';
-import { createApiHandler } from '../src/api/routes.js';
-import { listenApi, type ApiServer } from '../src/api/listen.js';
-import { PROOF_HEADER, ProofVerifier } from '../src/api/proof.js';
-import { ForwardManager, restoreForwards } from '../src/forwards/index.js';
-import { Registry } from '../src/registry/index.js';
+import { PROOF_HEADER } from '../src/api/proof.js';
 import { freePort, newClient, portTaken, proofFor as clientProof, request, type Client } from './api-client.js';
+import { ADMIN, TOKEN, serveForwardsApi, serverPub, type ForwardsApi } from './forwards-api-server.js';
 import { tempDirs } from './helpers.js';
 
 // /v1/portforward over real HTTP (a Unix socket, as api.test.ts), with real
 // listeners on 127.0.0.1 (nothing is relayed here: there is no NAT
 // namespace; the relay has its own lab test).
-
-const TOKEN = 'registration-token-0123456789';
-const ADMIN = 'admin-token-abcdefghijklmnop';
-const serverPriv = generatePrivateKey();
-const serverPub = publicKeyOf(serverPriv);
 
 /** The Wirecage-Proof header for /v1/portforward. */
 function proofFor(c: Client, method: string, body: string, opts: { time?: number; nonce?: string; as?: string } = {}): string {
@@ -32,46 +23,16 @@ describe('API /v1/portforward', () => {
     tmp.cleanup();
   });
 
-  interface Api {
-    sock: string;
-    registry: Registry;
-    manager: ForwardManager;
-    stop(): Promise<void>;
-  }
+  type Api = ForwardsApi;
 
   async function serve(opts: { path?: string; rateLimit?: { burst: number; perMinute: number }; maxPerPeer?: number } = {}): Promise<Api> {
-    const dir = tmp.make();
-    const registry = Registry.open({ path: opts.path ?? join(dir, 'r.db'), subnet: '10.200.100.0/24', subnet6: 'fd00:aa::/64' });
-    const manager = new ForwardManager({ listenAddress: '127.0.0.1' });
-    await restoreForwards(registry, manager, { error() {}, warn() {}, info() {}, debug() {} });
-    const handler = createApiHandler({
-      registry,
-      authToken: TOKEN,
-      serverPublicKey: keyToBase64(serverPub),
-      serverEndpoint: 'vpn.example.test:51820',
-      mtu: 1420,
-      dns: [],
-      rateLimit: { burst: 1000 },
-      forwards: {
-        manager,
-        proof: new ProofVerifier({ serverPrivateKey: serverPriv, serverPublicKey: serverPub }),
-        adminToken: ADMIN,
-        rateLimit: opts.rateLimit ?? { burst: 1000, perMinute: 1000 },
-        maxPerPeer: opts.maxPerPeer,
-      },
+    const api = await serveForwardsApi(tmp.make(), {
+      path: opts.path,
+      restore: true,
+      forwards: { adminToken: ADMIN, rateLimit: opts.rateLimit, maxPerPeer: opts.maxPerPeer },
     });
-    const sock = join(dir, 'api.sock');
-    const api: ApiServer = await listenApi(handler, { path: sock });
-    let stopped = false;
-    const stop = async () => {
-      if (stopped) return;
-      stopped = true;
-      await api.close();
-      await manager.closeAll();
-      registry.close();
-    };
-    cleanups.push(stop);
-    return { sock, registry, manager, stop };
+    cleanups.push(api.stop);
+    return api;
   }
 
   const json = { 'content-type': 'application/json' };

@@ -34,16 +34,16 @@ describe('forward relay (lab)', function () {
   let lab: ForwardLab;
   let mgr: ForwardManager;
   const closers: (() => unknown)[] = [];
-  before(() => {
-    lab = new ForwardLab();
+  before(async () => {
+    lab = await ForwardLab.create();
   });
   after(async () => {
     for (const c of closers.reverse()) await c();
     await mgr?.closeAll();
-    lab?.teardown();
+    await lab?.dispose();
   });
   beforeEach(() => {
-    mgr = new ForwardManager({ listenAddress: '0.0.0.0', listenNetnsFd: lab.fds.edge, natNetnsFd: lab.fds.nat, udp: { idleMs: 500 } });
+    mgr = new ForwardManager({ listenAddress: '0.0.0.0', listenNetnsFd: lab.edge.fd, natNetnsFd: lab.nat.fd, udp: { idleMs: 500 } });
   });
   afterEach(async () => {
     await mgr.closeAll();
@@ -146,7 +146,7 @@ describe('forward relay (lab)', function () {
   });
 
   it("relays over IPv6 to the peer's IPv6 address on a dual-stack listener", async () => {
-    const v6 = new ForwardManager({ listenAddress: '::', listenNetnsFd: lab.fds.edge, natNetnsFd: lab.fds.nat });
+    const v6 = new ForwardManager({ listenAddress: '::', listenNetnsFd: lab.edge.fd, natNetnsFd: lab.nat.fd });
     closers.push(() => v6.closeAll());
     const seen: string[] = [];
     const srv = await lab.cageTcpServer(8086, 6, (c) => {
@@ -155,7 +155,7 @@ describe('forward relay (lab)', function () {
     });
     closers.push(() => srv.close());
     await v6.open(target('tcp', 9086, 8086));
-    const c = lab.connect(9086, '2001:db8:5::1');
+    const c = lab.connect(9086, lab.edgeAddress6);
     assert.equal((await readAll(c)).toString(), 'hi6');
     assert.deepEqual(seen, ['2001:db8:5::2']);
   });
@@ -171,7 +171,7 @@ describe('forward relay (lab)', function () {
   });
 
   it('refuses connections while there is no NAT namespace', async () => {
-    const none = new ForwardManager({ listenNetnsFd: lab.fds.edge });
+    const none = new ForwardManager({ listenNetnsFd: lab.edge.fd });
     closers.push(() => none.closeAll());
     await none.open(target('tcp', 9091, 80));
     const c = lab.connect(9091);

@@ -3,7 +3,7 @@
 // (natRuleset, the veth to the cage standing in for the TUN), and the relay's
 // ping sockets go out from "edge" to the host in "inet".
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createLogger } from '@wirecage/wg-engine';
@@ -12,7 +12,7 @@ import { IcmpRelay } from '../src/nat/icmp-relay.js';
 import { FlowLimits } from '../src/nat/limits.js';
 import { natRuleset } from '../src/nat/nft-rules.js';
 import { EgressPolicy } from '../src/nat/policy.js';
-import { ForwardLab } from './forwards-lab.js';
+import { ForwardLab, nftLoad } from './forwards-lab.js';
 
 const run = promisify(execFile);
 const IDLE_MS = 400;
@@ -36,7 +36,7 @@ describe('NAT ping relay', function () {
 
   /** `ping` in the cage namespace (asynchronously: the relay runs on this event loop): replies received. */
   async function ping(target: string, ...args: string[]): Promise<{ received: number; output: string }> {
-    const r = await run('ip', ['netns', 'exec', lab.names[3]!, 'ping', '-n', '-W', '1', ...args, target]).catch(
+    const r = await run('ip', ['netns', 'exec', lab.cage.name, 'ping', '-n', '-W', '1', ...args, target]).catch(
       (e: { stdout: string }) => e,
     );
     const received = /(\d+) received/.exec(r.stdout);
@@ -45,38 +45,32 @@ describe('NAT ping relay', function () {
   }
 
   before(async () => {
-    lab = new ForwardLab();
-    const [, edge, nat] = lab.names as [string, string, string];
-    execFileSync('ip', ['netns', 'exec', nat, 'nft', '-f', '-'], {
-      input: natRuleset({
-        tunName: `${lab.prefix}c`,
-        gateway4: '10.200.100.1',
-        gateway6: 'fd00:ab::1',
-        tcpPort: 1,
-        udpPort: 1,
-        steerEcho: true,
-      }),
-    });
-    execFileSync('ip', ['netns', 'exec', edge, 'sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647']);
+    lab = await ForwardLab.create();
+    nftLoad(
+      lab.nat,
+      natRuleset({ tunName: lab.natIfname, gateway4: lab.gateway4, gateway6: lab.gateway6, tcpPort: 1, udpPort: 1, steerEcho: true }),
+    );
+    const sysctl = await lab.edge.exec('sysctl', '-q', '-w', 'net.ipv4.ping_group_range=0 2147483647');
+    assert.equal(sysctl.code, 0, sysctl.stderr);
     const ctx = {
-      netnsFd: lab.fds.nat,
+      netnsFd: lab.nat.fd,
       policy: new EgressPolicy({ serverPools: ['10.200.100.0/24', 'fd00:ab::/64'] }),
       limits,
       counters,
       log: createLogger('debug', (l) => logs.push(l)),
     };
-    relay = (await IcmpRelay.start(ctx, { gateways: ['10.200.100.1', 'fd00:ab::1'], idleMs: IDLE_MS, hostNetnsFd: lab.fds.edge }))!;
+    relay = (await IcmpRelay.start(ctx, { gateways: [lab.gateway4, lab.gateway6], idleMs: IDLE_MS, hostNetnsFd: lab.edge.fd }))!;
     assert.ok(relay, logs.join('\n'));
   });
 
-  after(() => {
+  after(async () => {
     relay?.close();
-    lab?.teardown();
+    await lab?.dispose();
   });
 
   it('relays IPv4 and IPv6 pings, and closes each flow with its socket when it idles', async () => {
     const sockets = socketCount();
-    const [v4, v6] = await Promise.all([ping(lab.clientAddress, '-c', '2', '-i', '0.2'), ping('2001:db8:5::2', '-c', '2', '-i', '0.2')]);
+    const [v4, v6] = await Promise.all([ping(lab.clientAddress, '-c', '2', '-i', '0.2'), ping(lab.clientAddress6, '-c', '2', '-i', '0.2')]);
     assert.equal(v4.received, 2, v4.output);
     assert.match(v4.output, /from 198\.51\.100\.2: icmp_seq=1 ttl=63/);
     assert.equal(v6.received, 2, v6.output);

@@ -16,17 +16,17 @@ describe('NAT relays say when they are down (readiness)', function () {
   let lab: ForwardLab;
   let ctx: RelayContext;
 
-  before(() => {
-    lab = new ForwardLab();
+  before(async () => {
+    lab = await ForwardLab.create();
     ctx = {
-      netnsFd: lab.fds.nat,
+      netnsFd: lab.nat.fd,
       policy: new EgressPolicy({ serverPools: ['10.200.100.0/24', 'fd00:ab::/64'] }),
       limits: new FlowLimits(16, 4),
       counters: newCounters(),
       log: silentLogger,
     };
   });
-  after(() => lab?.teardown());
+  after(() => lab?.dispose());
 
   it('the TCP relay: up while it listens, down once closed', async () => {
     const tcp = await TcpRelay.listen(ctx);
@@ -44,7 +44,7 @@ describe('NAT relays say when they are down (readiness)', function () {
 
   it('the DNS forwarder: up while it listens on UDP and TCP, down once closed', async () => {
     const dns = await DnsForwarder.start({
-      netnsFd: lab.fds.nat,
+      netnsFd: lab.nat.fd,
       addresses: ['10.200.100.1'],
       upstreams: [{ address: lab.clientAddress, port: 53 }],
       log: silentLogger,

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { Device, generatePrivateKey, keyToBase64, parseCidr, parseKeyBase64, publicKeyOf } from '@wirecage/wg-engine';
-import { createApiHandler } from '../src/api/routes.js';
-import { listenApi } from '../src/api/listen.js';
-import { PROOF_HEADER, ProofVerifier } from '../src/api/proof.js';
-import { ForwardManager } from '../src/forwards/index.js';
-import { Registry } from '../src/registry/index.js';
+import { Device, parseCidr, parseKeyBase64 } from '@wirecage/wg-engine';
+import { PROOF_HEADER } from '../src/api/proof.js';
 import { freePort, newClient, portTaken, proofFor as clientProof, request, type Answer, type Client } from './api-client.js';
+import { ADMIN, TOKEN, serveForwardsApi, serverPriv, serverPub, type ForwardsApi } from './forwards-api-server.js';
 import { tempDirs } from './helpers.js';
 
 // DELETE /v1/register and GET /v1/peers over real HTTP (a Unix socket, as
 // api.test.ts), with a real registry file, real forward listeners on
 // 127.0.0.1 and a real (unbound) WireGuard device wired as server.ts wires it.
-
-const TOKEN = 'registration-token-0123456789';
-const ADMIN = 'admin-token-abcdefghijklmnop';
-const serverPriv = generatePrivateKey();
-const serverPub = publicKeyOf(serverPriv);
 
 /** The Wirecage-Proof header for `route`, naming `as` (default the client's own key). */
 function proofFor(c: Client, method: string, route: string, body: string, as = c.key): string {
@@ -36,47 +27,25 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     tmp.cleanup();
   });
 
-  interface Api {
-    sock: string;
-    registry: Registry;
-    manager: ForwardManager;
+  interface Api extends ForwardsApi {
     device: Device;
   }
 
   async function serve(opts: { adminToken?: string | null } = {}): Promise<Api> {
-    const dir = tmp.make();
-    const registry = Registry.open({ path: join(dir, 'r.db'), subnet: '10.200.100.0/24', subnet6: 'fd00:aa::/64' });
-    const manager = new ForwardManager({ listenAddress: '127.0.0.1' });
     const device = new Device({ mtu: 1420, maxPeers: 16 });
     device.setPrivateKey(serverPriv);
-    const handler = createApiHandler({
-      registry,
-      authToken: TOKEN,
-      serverPublicKey: keyToBase64(serverPub),
-      serverEndpoint: 'vpn.example.test:51820',
-      mtu: 1420,
-      dns: [],
-      rateLimit: { burst: 1000 },
-      onRegistered: (p) =>
-        device.setPeer(parseKeyBase64(p.publicKey), { allowedIps: [parseCidr(`${p.address4}/32`)], replaceAllowedIps: true }),
-      onRemoved: (p) => {
-        device.removePeer(parseKeyBase64(p.publicKey));
+    const api = await serveForwardsApi(tmp.make(), {
+      api: {
+        onRegistered: (p) =>
+          device.setPeer(parseKeyBase64(p.publicKey), { allowedIps: [parseCidr(`${p.address4}/32`)], replaceAllowedIps: true }),
+        onRemoved: (p) => {
+          device.removePeer(parseKeyBase64(p.publicKey));
+        },
       },
-      forwards: {
-        manager,
-        proof: new ProofVerifier({ serverPrivateKey: serverPriv, serverPublicKey: serverPub }),
-        adminToken: opts.adminToken === null ? undefined : (opts.adminToken ?? ADMIN),
-        rateLimit: { burst: 1000, perMinute: 1000 },
-      },
+      forwards: { adminToken: opts.adminToken === null ? undefined : (opts.adminToken ?? ADMIN) },
     });
-    const sock = join(dir, 'api.sock');
-    const api = await listenApi(handler, { path: sock });
-    cleanups.push(async () => {
-      await api.close();
-      await manager.closeAll();
-      registry.close();
-    });
-    return { sock, registry, manager, device };
+    cleanups.push(api.stop);
+    return { ...api, device };
   }
 
   const bearer = (t: string) => ({ authorization: `Bearer ${t}` });

@@ -18,7 +18,7 @@ import { createForward } from '../src/servers/publish.js';
 import { caCertificates } from '../src/servers/tls-trust.js';
 import { TlsTrustError } from '../src/servers/http.js';
 import { CertificatePinMismatchError, type LeaseState } from '../src/servers/lease-state.js';
-import { makeCa, makeLeaf, type CertFiles } from './tls-certs.js';
+import { labCa, labLeaf, type LabCert } from '@wirecage/netns/lab';
 
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
 const SERVER_KEY = keyToBase64(publicKeyOf(generatePrivateKey()));
@@ -26,18 +26,18 @@ const SERVER_KEY = keyToBase64(publicKeyOf(generatePrivateKey()));
 describe('--ca-file and the pinned certificate', function () {
   this.timeout(30_000);
   let pki: string;
-  let ca: CertFiles;
-  let leafA: CertFiles;
-  let leafB: CertFiles;
-  let selfSigned: CertFiles;
-  let wrongName: CertFiles;
+  let ca: LabCert;
+  let leafA: LabCert;
+  let leafB: LabCert;
+  let selfSigned: LabCert;
+  let wrongName: LabCert;
   let server: Server;
   let url: string;
   let requests: number;
   let dir: string;
   let savedXdg: string | undefined;
 
-  const serve = (c: CertFiles) => server.setSecureContext({ cert: c.pem, key: readFileSync(c.key) });
+  const serve = (c: LabCert) => server.setSecureContext({ cert: c.pem, key: readFileSync(c.key) });
   const leaseFile = () => join(dir, 'wirecage', 'keys', 'lab.lease.json');
   const readLease = () => JSON.parse(readFileSync(leaseFile(), 'utf8')) as LeaseState;
   /** config.toml naming `lab` at the local API, with a ca_file (relative, as add-server writes it) holding `caPem`. */
@@ -66,11 +66,11 @@ describe('--ca-file and the pinned certificate', function () {
 
   before(async () => {
     pki = mkdtempSync(join(tmpdir(), 'wirecage-pki-'));
-    ca = makeCa(pki, 'lab-ca');
-    leafA = makeLeaf(pki, 'leaf-a', 'IP:127.0.0.1', ca);
-    leafB = makeLeaf(pki, 'leaf-b', 'IP:127.0.0.1', ca);
-    selfSigned = makeLeaf(pki, 'self-signed', 'IP:127.0.0.1');
-    wrongName = makeLeaf(pki, 'wrong-name', 'DNS:other.example', ca);
+    ca = labCa(pki, 'lab-ca');
+    leafA = labLeaf(pki, 'leaf-a', 'IP:127.0.0.1', ca);
+    leafB = labLeaf(pki, 'leaf-b', 'IP:127.0.0.1', ca);
+    selfSigned = labLeaf(pki, 'self-signed', 'IP:127.0.0.1');
+    wrongName = labLeaf(pki, 'wrong-name', 'DNS:other.example', ca);
     server = createServer({ cert: leafA.pem, key: readFileSync(leafA.key) }, (req, res) => {
       req.resume();
       req.on('end', () => {

@@ -17,6 +17,8 @@ import { forget, killStragglers, killStragglersSync, track } from './lab-exit.js
 import { waitFor } from './lab-probes.js';
 import { Rtnl, type RouteSpec } from './rtnl.js';
 
+export * from './lab-certs.js';
+export * from './lab-packets.js';
 export * from './lab-probes.js';
 
 const execFileAsync = promisify(execFile);

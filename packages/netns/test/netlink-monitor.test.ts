@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { openSync, closeSync } from 'node:fs';
-import { NetlinkMonitor, NetnsError, Rtnl, createNetns, type NetlinkChange } from '../src/index.js';
+import { NetlinkMonitor, NetnsError, type NetlinkChange } from '../src/index.js';
+import { Lab } from '../src/lab.js';
 import { O_CLOEXEC, fdFlags, inNetns } from './lab.js';
 
 /** A monitor whose wake-ups are collected, with a way to wait for the next one. */
@@ -30,16 +31,11 @@ function monitor(nsFd: number) {
 const turn = () => new Promise((r) => setImmediate(r));
 
 describe('NetlinkMonitor', function () {
-  const namespaces: number[] = [];
-  const netns = (): number => {
-    const fd = createNetns();
-    namespaces.push(fd);
-    const nl = Rtnl.open(fd);
-    nl.setUp('lo');
-    nl.close();
-    return fd;
-  };
-  after(() => namespaces.forEach((fd) => closeSync(fd)));
+  const lab = new Lab();
+  let made = 0;
+  /** A lab namespace with lo up, as its fd. */
+  const netns = (): number => lab.namespace(`m${made++}`).fd;
+  after(() => lab.dispose());
 
   it('wakes on an address, a route and a link change in its namespace, and only there', async () => {
     const a = netns();

@@ -13,16 +13,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LabProcess } from '../../lib/process.js';
-import { startFixture } from '../../lib/cage.js';
-import type { Lab } from '../../lib/netns.js';
+import { Lab } from '../../lib/netns.js';
 import { INET4, SRV_BIN, SUBNET6, srvLab, type SrvLab } from '../../lib/srv-lab.js';
+import { startInternet } from '../../lib/srv-internet.js';
 import { writeSecretFile } from '../../lib/wg.js';
 import { waitFor } from '../../lib/wait.js';
 
 const GENERATOR = fileURLToPath(new URL('../fixtures/load-register.mjs', import.meta.url));
 
 /** The lab server's pools for load: room for every registration 30 s can make (the default /24 holds 253). */
-const INTERNET = fileURLToPath(new URL('../../server/fixtures/nat-internet.mjs', import.meta.url));
 /** The file a cage moves through the NAT during the load and over the faulty link. */
 export const BIG = 50 * 1024 * 1024;
 export const SOURCES = 64;
@@ -36,13 +35,33 @@ export interface LoadLab {
 }
 
 /** The server lab with its internet serving BIG bytes, SOURCES client addresses, and an admin token file. */
-export async function loadLab(lab: Lab, adminToken: string): Promise<LoadLab> {
+async function loadLab(lab: Lab, adminToken: string): Promise<LoadLab> {
   const l = await srvLab(lab);
-  const internet = await startFixture(l.inet, INTERNET, [INET4, '8080', '7', String(BIG)]);
-  const bigSha256 = /listening ([0-9a-f]{64})/.exec(internet.output())![1]!;
+  const { bigSha256 } = await startInternet(l.inet, INET4, BIG);
   const sources = await addSources(l, SOURCES);
   const adminFile = await writeSecretFile(l.dir, 'admin', `${adminToken}\n`);
   return { l, bigSha256, sources, adminFile };
+}
+
+export interface LoadSuite extends LoadLab {
+  /** Returns `server`, stopped (within 10 s) once the running test ends. */
+  own(server: LabProcess): LabProcess;
+}
+
+/**
+ * Registers in the calling describe() the load lab, built before its tests and removed after them;
+ * its fields are set from before() on.
+ */
+export function loadSuite(adminToken: string): LoadSuite {
+  const lab = new Lab();
+  const running: LabProcess[] = [];
+  const suite = { own: (server: LabProcess) => (running.push(server), server) } as LoadSuite;
+  before(async () => Object.assign(suite, await loadLab(lab, adminToken)));
+  afterEach(async () => {
+    for (const server of running.splice(0)) await server.stop(10_000);
+  });
+  after(() => lab.teardown());
+  return suite;
 }
 
 export const LOAD_SUBNET = '10.200.0.0/16';
