@@ -8,14 +8,13 @@
 // leaves its slots to the holder, which looks at TAIL again after letting go;
 // a shard that finds TAIL unfinished leaves them to the shard that finishes
 // TAIL. So every finished slot goes out, in order, with no thread waiting.
-import { InlineStep } from './inline-step.js';
-import type { PumpOptions } from './pump.js';
+import { InlineStep, type StepOptions } from './inline-step.js';
 import type { PacketRing } from './ring.js';
 
 export type EmitterKind = 'tunEmitter' | 'udpEmitter';
 
 export class RingEmitter extends InlineStep<EmitterKind> {
-  private constructor(kind: EmitterKind, fd: number, ring: PacketRing, options: PumpOptions) {
+  private constructor(kind: EmitterKind, fd: number, ring: PacketRing, options: StepOptions) {
     super(kind, fd, ring, options);
   }
 
@@ -24,7 +23,7 @@ export class RingEmitter extends InlineStep<EmitterKind> {
    * offloading Tun the shard puts the 10-byte virtio_net_hdr right before the packet and includes
    * it); a slot with GATHER set is written joined with the slots it gathers. Keeps a dup of fd.
    */
-  static tun(fd: number, ring: PacketRing, options: PumpOptions = {}): RingEmitter {
+  static tun(fd: number, ring: PacketRing, options: StepOptions = {}): RingEmitter {
     return new RingEmitter('tunEmitter', fd, ring, options);
   }
 
@@ -34,7 +33,7 @@ export class RingEmitter extends InlineStep<EmitterKind> {
    * last may be shorter): they go out as UDP GSO messages (at most 64 datagrams and 65507 bytes
    * each), or one by one without GSO (options.gso false). Keeps a dup of fd.
    */
-  static udp(fd: number, ring: PacketRing, options: PumpOptions = {}): RingEmitter {
+  static udp(fd: number, ring: PacketRing, options: StepOptions = {}): RingEmitter {
     return new RingEmitter('udpEmitter', fd, ring, options);
   }
 

@@ -18,7 +18,7 @@ import {
   PacketRing,
   RingEmitter,
   RingPoller,
-  ShardLane,
+  SlotCursor,
   pollIn,
   SlotField,
   VNET_F_DATA_VALID,
@@ -101,8 +101,8 @@ export class Shard {
   private readonly drops: DropCounters;
   private readonly stats: Float64Array;
   private readonly control: Int32Array;
-  private readonly egress: ShardLane;
-  private readonly ingress: ShardLane;
+  private readonly egress: SlotCursor;
+  private readonly ingress: SlotCursor;
   // This shard's reads (its TUN queue, its UDP socket) and sends.
   private readonly tunIn: RingPoller | null;
   private readonly udpIn: RingPoller;
@@ -160,9 +160,8 @@ export class Shard {
     this.drops = new DropCounters(init.drops, init.index * DROP_REASONS.length * 8);
     this.stats = new Float64Array(init.stats, init.index * SHARD_COUNTERS.length * 8, SHARD_COUNTERS.length);
     this.control = new Int32Array(init.control, 0, CONTROL_WORDS);
-    // The rings are this shard's alone: one lane.
-    this.egress = new ShardLane(PacketRing.wrap(init.egress), 0);
-    this.ingress = new ShardLane(PacketRing.wrap(init.ingress), 0);
+    this.egress = new SlotCursor(PacketRing.wrap(init.egress));
+    this.ingress = new SlotCursor(PacketRing.wrap(init.ingress));
     const { fds } = init;
     this.pollFds = { tun: fds.tun ?? fds.udp, udp: fds.udp };
     // Each batch is emptied before the next read, so a batch only has to fit the ring: 16 TUN reads
