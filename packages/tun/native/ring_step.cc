@@ -148,7 +148,8 @@ Napi::Value RingStep::Read(const Napi::CallbackInfo& info) {
     ThrowType(env, "RingStep: read() is for pollers (tunPoller, udpPoller)");
     return env.Undefined();
   }
-  if (ctx_->fd < 0 || ctx_->stats->fatalErrno.load() != 0) return Napi::Number::New(env, 0);  // closed, or the fd is gone
+  // Closed (the step or its ring), or the fd is gone.
+  if (ctx_->fd < 0 || ctx_->ring.Closed() || ctx_->stats->fatalErrno.load() != 0) return Napi::Number::New(env, 0);
   return Napi::Number::New(env, producer_->Read());
 }
 
