@@ -35,16 +35,17 @@ export interface Attachment {
 }
 
 /**
- * tun: opened with at least max(workers, 1) queues (`Tun.open({ queues })`);
+ * tun: opened with max(workers, 1) queues, no more (`Tun.open({ queues })`);
  * null: no TUN (a server without NAT answers handshakes only), which takes workers 0.
  */
 // eslint-disable-next-line @typescript-eslint/require-await -- async on purpose: a failure reaches the caller as a rejection, as it did when binding awaited
 export async function attachDevice(device: Device, tun: Tun | null, opts: AttachOptions): Promise<Attachment> {
   const shards = Math.max(opts.workers, 1);
   if (tun === null && opts.workers !== 0) throw new Error('a data plane without a TUN runs on the main thread (workers 0)');
-  if (tun !== null && tun.queueCount < shards) {
+  // Exactly one queue per shard: the kernel spreads flows over every queue, and one that no shard read would swallow its flows.
+  if (tun !== null && tun.queueCount !== shards) {
     throw new Error(
-      `${shards} shard(s) need a TUN queue each, TUN '${tun.name}' has ${tun.queueCount}: open it with Tun.open({ queues: ${shards} })`,
+      `${shards} shard(s) need one TUN queue each, TUN '${tun.name}' has ${tun.queueCount}: open it with Tun.open({ queues: ${shards} })`,
     );
   }
   if (opts.udpFds !== undefined && opts.udpFds.length !== shards) {

@@ -58,7 +58,7 @@ import { EGRESS_HEADROOM, slotBytesForMtu, slotBytesForOffload } from './slot-ro
 import type { Peer } from '../peer.js';
 
 export interface PlaneIo {
-  /** Its queue k is shard k's; at least max(workers, 1) queues. null: no TUN (workers 0 only). */
+  /** Its queue k is shard k's: exactly max(workers, 1) queues. null: no TUN (workers 0 only). */
   tun: Tun | null;
   /**
    * Socket k is shard k's: max(workers, 1) bound sockets in one SO_REUSEPORT
@@ -183,7 +183,8 @@ export class DataPlane {
   private attachIo(io: PlaneIo): ShardInit['fds'][] {
     const { tun, sockets } = io;
     if (tun === null && this.workers !== 0) throw new RangeError('a plane without a TUN runs on the main thread (workers 0)');
-    if ((tun !== null && tun.queueCount < this.shards) || sockets.length !== this.shards) {
+    // Exactly: the kernel spreads flows over every queue, and a queue no shard reads would swallow its flows.
+    if ((tun !== null && tun.queueCount !== this.shards) || sockets.length !== this.shards) {
       throw new RangeError(
         `${this.shards} shard(s) need a TUN queue and a UDP socket each: ` +
           `${tun === null ? 'no TUN' : `${tun.queueCount} queue(s)`}, ${sockets.length} socket(s)`,
