@@ -1,13 +1,10 @@
-// A ring's consumer without a thread: the shards that finish slots send them
-// themselves, on their own thread. (Writer threads were tried first: they add
-// a second thread hand-off per direction, shard -> writer, each a futex wake,
-// on a VM an inter-processor interrupt.)
+// A ring's consumer without a thread: the shard that finished slots sends
+// them itself, on its own thread, right after transforming its batch. (Writer
+// threads were tried first: a second thread hand-off per direction, each a
+// futex wake, on a VM an inter-processor interrupt.)
 //
-// Order is kept: emitting is always from TAIL in sequence
-// order, under the ring's consumer lock. A shard that finds the lock taken
-// leaves its slots to the holder, which looks at TAIL again after letting go;
-// a shard that finds TAIL unfinished leaves them to the shard that finishes
-// TAIL. So every finished slot goes out, in order, with no thread waiting.
+// Order is kept: emitting is always from TAIL in sequence order, under the
+// ring's consumer lock, and stops at the first slot not finished.
 import { InlineStep, type StepOptions } from './inline-step.js';
 import type { PacketRing } from './ring.js';
 
@@ -39,7 +36,7 @@ export class RingEmitter extends InlineStep<EmitterKind> {
 
   /**
    * Sends every finished slot from TAIL on, in order, unless another consumer
-   * is at it (it then sends these too). Call after finishing slots (ShardLane
+   * is at it (it then sends these too). Call after finishing slots (SlotCursor
    * publish). Returns how many slots it freed. Blocks for the syscalls only.
    */
   emit(): number {

@@ -34,7 +34,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
     const rings = [a, b].map(() =>
       PacketRing.create({ capacity: 256, slotBytes: slotBytesFor(1420, { headroom: UDP_HEADROOM }), headroom: UDP_HEADROOM }),
     );
-    const lanes = rings.map((r) => new SlotCursor(r));
+    const cursors = rings.map((r) => new SlotCursor(r));
     const pollers = [RingPoller.udp(a.fd, rings[0]!, { batch: 64 }), RingPoller.udp(b.fd, rings[1]!, { batch: 64 })];
     const PER_SENDER = 50;
     // sender port -> socket index, and the numbers seen from it in arrival order
@@ -57,7 +57,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
         for (const k of [0, 1]) {
           if ((mask & (1 << k)) === 0) continue;
           assert.ok(pollers[k]!.read() > 0, `pollIn said socket ${k} was readable, read() found nothing`);
-          received += drainAll(rings[k]!, lanes[k]!, (p, seq) => {
+          received += drainAll(rings[k]!, cursors[k]!, (p, seq) => {
             const from = rings[k]!.peer(seq);
             assert.equal(from.family, 4);
             assert.equal(rings[k]!.offset(seq), UDP_HEADROOM);

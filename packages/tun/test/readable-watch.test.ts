@@ -5,16 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { setImmediate as tick } from 'node:timers/promises';
-import {
-  PacketRing,
-  RingPoller,
-  SlotCursor,
-  slotBytesFor,
-  TunError,
-  UdpSocket,
-  watchReadable,
-  type ReadableWatch,
-} from '../src/index.js';
+import { PacketRing, RingPoller, SlotCursor, slotBytesFor, TunError, UdpSocket, watchReadable, type ReadableWatch } from '../src/index.js';
 import { consume } from './ring-io.js';
 import { NetnsLab, waitFor } from './lab.js';
 import { openLabTun, PEER_ADDR } from './tun-lab.js';

@@ -20,12 +20,7 @@ export interface PacketAddress {
  * False (and DROPS_FULL counted) when the slot at HEAD is not FREE or the
  * packet does not fit: a full ring drops, it never blocks. Single producer only.
  */
-export function produce(
-  ring: PacketRing,
-  bytes: Uint8Array,
-  offset = ring.headroom,
-  addr?: PacketAddress,
-): boolean {
+export function produce(ring: PacketRing, bytes: Uint8Array, offset = ring.headroom, addr?: PacketAddress): boolean {
   const i32 = ring.i32;
   const head = Atomics.load(i32, W(RingCtl.HEAD));
   if (ring.state(head) !== SlotState.FREE || offset < 0 || offset + bytes.length > ring.dataBytes) {

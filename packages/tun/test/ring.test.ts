@@ -54,7 +54,10 @@ describe('packet rings (layout, slot cursor, runs)', () => {
     assert.equal(accepted, 64);
     assert.equal(ring.stats().dropsFull, 10);
     const seen: number[] = [];
-    assert.equal(cursor.drain(() => true), 64);
+    assert.equal(
+      cursor.drain(() => true),
+      64,
+    );
     assert.equal(
       consume(ring, (p) => (seen.push(numberOf(p)), true)),
       64,
@@ -71,11 +74,17 @@ describe('packet rings (layout, slot cursor, runs)', () => {
     const ring = PacketRing.create({ capacity: 16, slotBytes: 128 });
     for (let i = 0; i < 8; i++) produce(ring, numbered(i));
     const dying = new SlotCursor(ring);
-    assert.equal(dying.drain(() => true, 3), 3);
+    assert.equal(
+      dying.drain(() => true, 3),
+      3,
+    );
     for (let i = 0; i < 2; i++) assert.notEqual(dying.claim(), -1); // claimed, never finished or published
     const successor = new SlotCursor(ring);
     assert.equal(successor.cursor, 3);
-    assert.equal(successor.drain(() => true), 5);
+    assert.equal(
+      successor.drain(() => true),
+      5,
+    );
     assert.equal(successor.recovered, 2);
     assert.deepEqual(
       [...Array(8).keys()].map((s) => ring.state(s)),

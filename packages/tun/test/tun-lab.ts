@@ -4,7 +4,17 @@
 // become replies in place, and a RingEmitter writes them back, all on this
 // thread (what a data-plane shard with workers 0 does).
 import assert from 'node:assert/strict';
-import { RingEmitter, RingPoller, SlotCursor, Tun, watchReadable, type PacketRing, type StepOptions, type StepStats, type TunOptions } from '../src/index.js';
+import {
+  RingEmitter,
+  RingPoller,
+  SlotCursor,
+  Tun,
+  watchReadable,
+  type PacketRing,
+  type StepOptions,
+  type StepStats,
+  type TunOptions,
+} from '../src/index.js';
 import type { NetnsLab } from './lab.js';
 import { echoReplyInPlace } from './packets.js';
 
@@ -31,7 +41,13 @@ export interface LabReader {
  * Reads `fd` (a TUN queue or UDP socket) into `ring` whenever the event loop
  * sees it readable, until stop(); `then` runs after each read that published.
  */
-export function readWhenReadable(kind: 'tun' | 'udp', fd: number, ring: PacketRing, options: StepOptions = {}, then?: () => void): LabReader {
+export function readWhenReadable(
+  kind: 'tun' | 'udp',
+  fd: number,
+  ring: PacketRing,
+  options: StepOptions = {},
+  then?: () => void,
+): LabReader {
   const poller = kind === 'tun' ? RingPoller.tun(fd, ring, options) : RingPoller.udp(fd, ring, options);
   const watch = watchReadable(fd, (err) => {
     if (err) throw err;

@@ -3,16 +3,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { release } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  PacketRing,
-  OFFLOAD_READ_BYTES,
-  RingEmitter,
-  SlotCursor,
-  SlotCoalescer,
-  slotBytesFor,
-  Tun,
-  UdpSocket,
-} from '../src/index.js';
+import { PacketRing, OFFLOAD_READ_BYTES, RingEmitter, SlotCursor, SlotCoalescer, slotBytesFor, Tun, UdpSocket } from '../src/index.js';
 import { NetnsLab } from './lab.js';
 import { echoReplyInPlace, parseIcmpEcho, parseIpv4, parseTcp, TCP_ACK, TCP_SYN, tcpSegment } from './packets.js';
 import { consume, produce } from './ring-io.js';

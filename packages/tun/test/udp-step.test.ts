@@ -152,7 +152,10 @@ describe('UDP pollers and emitters', () => {
       // Its successor starts where the last publish left the cursor, turns them into DROP, and that
       // counts as finishing: its emitter frees them at once.
       const successor = new SlotCursor(ring);
-      assert.equal(successor.drain(() => true), 4);
+      assert.equal(
+        successor.drain(() => true),
+        4,
+      );
       assert.equal(successor.recovered, 4);
       emitter.emit();
       assert.deepEqual([ring.stats().tail, ring.stats().dropped, ring.stats().emitted], [8, 4, 4]);
@@ -290,8 +293,7 @@ describe('UDP pollers and emitters', () => {
     const emitter = RingEmitter.udp(socket.fd, ring);
     const lane = new SlotCursor(ring);
     try {
-      for (let i = 0; i < 8; i++)
-        produce(ring, new Uint8Array(1400).fill(i), 0, { family: 4, port: 9, addr: Uint8Array.of(10, 99, 0, 2) });
+      for (let i = 0; i < 8; i++) produce(ring, new Uint8Array(1400).fill(i), 0, { family: 4, port: 9, addr: Uint8Array.of(10, 99, 0, 2) });
       lane.drain(() => true);
       assert.equal(emitter.emit(), 8);
       const stats = emitter.stats();

@@ -38,7 +38,12 @@ async function openFlows(lab: RtcLab, count: number): Promise<{ senders: dgram.S
  * calling `during(sent)` between rounds; then waits until B got all of them
  * but `mayLose`. Each packet carries its flow and its number in that flow.
  */
-async function runFlows(lab: RtcLab, flowCount: number, ms: number, opts: { during?: (sent: number) => void; mayLose?: number } = {}): Promise<Flows> {
+async function runFlows(
+  lab: RtcLab,
+  flowCount: number,
+  ms: number,
+  opts: { during?: (sent: number) => void; mayLose?: number } = {},
+): Promise<Flows> {
   const { senders, flows } = await openFlows(lab, flowCount);
   const base = lab.delivered.length;
   let seen = base;
@@ -70,7 +75,8 @@ async function runFlows(lab: RtcLab, flowCount: number, ms: number, opts: { duri
     const mayLose = opts.mayLose ?? 0;
     await until(
       () => lab.delivered.length - base >= total() - mayLose,
-      () => `B got ${lab.delivered.length - base} of ${total()}; A drops ${JSON.stringify(lab.dropsA())}, shards ${JSON.stringify(lab.plane.shardStats().map((s) => [s.egressPackets, s.restarts]))}`,
+      () =>
+        `B got ${lab.delivered.length - base} of ${total()}; A drops ${JSON.stringify(lab.dropsA())}, shards ${JSON.stringify(lab.plane.shardStats().map((s) => [s.egressPackets, s.restarts]))}`,
     );
     tally();
     return flows;
@@ -106,10 +112,7 @@ describe('data plane, run to completion (TUN queues and SO_REUSEPORT sockets in 
     const wire = lab.wire.slice(wireBefore);
     assertUniqueCounters(wire);
     // A counter used twice would have been refused by B's replay window.
-    assert.equal(
-      wire.filter((m) => m.inner === null).length,
-      0,
-    );
+    assert.equal(wire.filter((m) => m.inner === null).length, 0);
     assert.equal(lab.peerB.drops.get('replay'), 0);
     const sealedBy = lab.plane.shardStats().filter((s) => s.egressPackets > 0).length;
     assert.ok(sealedBy >= 2, `one peer's packets were sealed by ${sealedBy} shard(s): the test needs at least 2`);
@@ -265,13 +268,14 @@ describe('data plane, run to completion (TUN queues and SO_REUSEPORT sockets in 
           sent++;
         }
         await until(
-          () => shardTotals()[0]! - ingress0 >= sent - 64,
-          () => `the shards took ${shardTotals()[0]! - ingress0} of ${sent} ${AT}`,
+          () => shardTotals()[0] - ingress0 >= sent - 64,
+          () => `the shards took ${shardTotals()[0] - ingress0} of ${sent} ${AT}`,
         );
       }
       await until(
-        () => shardTotals()[0]! - ingress0 === sent && shardTotals()[1]! - drops0 + delivered === sent,
-        () => `${sent} sent: the shards took ${shardTotals()[0]! - ingress0}, dropped ${shardTotals()[1]! - drops0}, delivered ${delivered} ${AT}`,
+        () => shardTotals()[0] - ingress0 === sent && shardTotals()[1] - drops0 + delivered === sent,
+        () =>
+          `${sent} sent: the shards took ${shardTotals()[0] - ingress0}, dropped ${shardTotals()[1] - drops0}, delivered ${delivered} ${AT}`,
       );
       assert.ok(sent > 1000, `only ${sent} datagrams in 2 s`);
       // The mutations that left a message intact delivered it at most once: the rest were replays.

@@ -166,7 +166,8 @@ export class Shard {
     this.pollFds = { tun: fds.tun ?? fds.udp, udp: fds.udp };
     // Each batch is emptied before the next read, so a batch only has to fit the ring: 16 TUN reads
     // (super-packets with offloads) and one recvmmsg of 16 (each up to ~45 GRO segments).
-    this.tunIn = fds.tun === null ? null : RingPoller.tun(fds.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) });
+    this.tunIn =
+      fds.tun === null ? null : RingPoller.tun(fds.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) });
     this.udpIn = RingPoller.udp(fds.udp, this.ingress.ring, { batch: Math.min(RTC_BATCH, this.ingress.ring.capacity) });
     this.udpOut = RingEmitter.udp(fds.udp, this.egress.ring);
     this.tunOut = RingEmitter.tun(fds.tunOut, this.ingress.ring);
