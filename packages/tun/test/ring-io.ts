@@ -42,11 +42,6 @@ export function produce(ring: PacketRing, bytes: Uint8Array, offset = ring.headr
   return true;
 }
 
-/** True when the next produce() has a FREE slot. */
-export function canProduce(ring: PacketRing): boolean {
-  return ring.state(ring.head) === SlotState.FREE;
-}
-
 /**
  * Emits finished slots from TAIL in sequence order: `emit(packet, seq)` for
  * each EMIT slot (return false to count an emit error), DROP slots are
