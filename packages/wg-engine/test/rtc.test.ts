@@ -208,6 +208,49 @@ describe('data plane, run to completion (TUN queues and SO_REUSEPORT sockets in 
     }
   });
 
+  it('opens and counts a keepalive from B but writes nothing to the TUN', async () => {
+    lab = await RtcLab.create(2);
+    await lab.handshake();
+    const peer = lab.device.getPeer(lab.peerB.publicKey!)!;
+    const rxPackets = async () => Number((await lab.a.exec('cat', `/sys/class/net/${lab.tun.name}/statistics/rx_packets`)).stdout);
+    const opened = () => lab.plane.shardStats().reduce((t, s) => t + s.ingressPackets, 0);
+    const drops = () => lab.plane.shardStats().reduce((t, s) => t + s.drops.total(), 0);
+    lab.plane.syncCounters();
+    const before = {
+      opened: opened(),
+      drops: drops(),
+      written: lab.plane.ringStats().ingress.emitted,
+      tun: await rxPackets(),
+      rx: peer.rxBytes,
+    };
+    lab.peerB.getPeer(lab.device.publicKey!)!.sendKeepalive();
+    await until(
+      () => opened() > before.opened,
+      () => `no shard took B's keepalive; drops ${JSON.stringify(lab.dropsA())}`,
+    );
+    lab.plane.syncCounters();
+    assert.equal(opened() - before.opened, 1);
+    assert.equal(drops(), before.drops, `the keepalive was dropped: ${JSON.stringify(lab.dropsA())}`);
+    // Authenticated: counted for the peer (32 bytes: header, counter, tag) as its timers need.
+    assert.equal(peer.rxBytes - before.rx, 32);
+    assert.equal(lab.plane.ringStats().ingress.emitted, before.written, 'the keepalive was handed to the TUN writer');
+    assert.equal(await rxPackets(), before.tun, "the TUN's kernel side got a packet");
+    // The same count does see a data packet: the check above can fail.
+    const inbox = await udpIn(lab.a, A_INNER, INNER_PORT);
+    try {
+      let got = 0;
+      inbox.on('message', () => got++);
+      lab.sendFromB(ipv4Udp(B_INNER, A_INNER, 'data'));
+      await until(
+        () => got === 1,
+        () => `A did not deliver B's packet; drops ${JSON.stringify(lab.dropsA())}`,
+      );
+      assert.equal(await rxPackets(), before.tun + 1);
+    } finally {
+      inbox.close();
+    }
+  });
+
   it('drops and counts datagrams of no known type and ones naming no session; the shards keep running', async () => {
     lab = await RtcLab.create(2);
     await lab.handshake();
