@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Lab } from '../lib/netns.js';
 import { cageKey, cageLab, registerClient, serverPeer, spawnWirecage, wirecage, writeWgQuick, type CageLab } from '../lib/cage.js';
 import { joinReusePort, udpSockets } from '../lib/reuseport.js';
+import { iperfReport, startIperfServer, withIperfServer } from '../lib/iperf.js';
 import { createTestUser } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
 
@@ -27,21 +28,36 @@ describe('wirecage run: the sharded data plane', function () {
     const me = srv.clientAddress(2);
     await registerClient(srv, key, [me.v4]);
     conf = await writeWgQuick(c.dir, 'dp.conf', { PrivateKey: key.privateKey, Address: `${me.v4}/32`, DNS: srv.v4 }, [serverPeer(srv)]);
-    srv.ns.spawn('iperf3', ['-s', '-B', srv.v4]);
-    await waitFor(async () => (await srv.ns.run('ss', ['-ltn', `sport = :5201`])).stdout.includes('5201'), { what: 'iperf3 to listen' });
   });
 
   for (const workers of [0, 1, 2, 4]) {
     it(`carries bulk TCP both ways with --workers ${workers}`, async () => {
       const srv = c.servers[0]!;
       for (const reverse of [false, true]) {
-        const r = await wirecage(
-          c.client,
-          ['-c', conf, '--workers', String(workers), '--', 'iperf3', '-c', srv.v4, '-t', '2', '-J', ...(reverse ? ['-R'] : [])],
-          { timeoutMs: 40_000 },
+        const r = await withIperfServer(srv.ns, srv.v4, (server) =>
+          wirecage(
+            c.client,
+            [
+              '-c',
+              conf,
+              '--workers',
+              String(workers),
+              '--',
+              'iperf3',
+              '-c',
+              srv.v4,
+              '-p',
+              String(server.port),
+              '-t',
+              '2',
+              '-J',
+              ...(reverse ? ['-R'] : []),
+            ],
+            { timeoutMs: 40_000 },
+          ),
         );
         assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
-        const got = JSON.parse(r.stdout) as { end: { sum_received: { bytes: number } } };
+        const got = iperfReport<{ end: { sum_received: { bytes: number } } }>(r.stdout);
         assert.ok(
           got.end.sum_received.bytes > 1_000_000,
           `only ${got.end.sum_received.bytes} bytes arrived (${reverse ? 'to' : 'from'} the cage)`,
@@ -55,32 +71,35 @@ describe('wirecage run: the sharded data plane', function () {
     // A flow stays on one TUN queue and a peer on one socket, so one shard carries it in order: sharding must add none.
     const srv = c.servers[0]!;
     for (const reverse of [false, true]) {
-      const r = await wirecage(
-        c.client,
-        [
-          '-c',
-          conf,
-          '--workers',
-          '2',
-          '--',
-          'iperf3',
-          '-c',
-          srv.v4,
-          '-u',
-          '-b',
-          '300M',
-          '-l',
-          '1300',
-          '-t',
-          '2',
-          '-J',
-          ...(reverse ? ['-R'] : []),
-        ],
-        { timeoutMs: 40_000 },
+      const r = await withIperfServer(srv.ns, srv.v4, (server) =>
+        wirecage(
+          c.client,
+          [
+            '-c',
+            conf,
+            '--workers',
+            '2',
+            '--',
+            'iperf3',
+            '-c',
+            srv.v4,
+            '-p',
+            String(server.port),
+            '-u',
+            '-b',
+            '300M',
+            '-l',
+            '1300',
+            '-t',
+            '2',
+            '-J',
+            ...(reverse ? ['-R'] : []),
+          ],
+          { timeoutMs: 40_000 },
+        ),
       );
       assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
-      const sum = (JSON.parse(r.stdout) as { end: { streams?: { udp: { packets: number; out_of_order: number } }[] } }).end.streams?.[0]
-        ?.udp;
+      const sum = iperfReport<{ end: { streams?: { udp: { packets: number; out_of_order: number } }[] } }>(r.stdout).end.streams?.[0]?.udp;
       assert.ok(sum, `iperf3 reported no stream (${reverse ? 'to' : 'from'} the cage): ${r.stdout.slice(-2000)}`);
       assert.ok(sum.packets > 10_000, `only ${sum.packets} datagrams`);
       assert.equal(
@@ -134,6 +153,7 @@ describe('wirecage run: the sharded data plane', function () {
   it('serves shard, ring, coalescing and peer counters on --metrics-listen (host side of the cage)', async () => {
     const srv = c.servers[0]!;
     const port = 9464;
+    const iperf = await startIperfServer(srv.ns, srv.v4);
     const cage = spawnWirecage(c.client, [
       '-c',
       conf,
@@ -144,7 +164,7 @@ describe('wirecage run: the sharded data plane', function () {
       '--',
       'sh',
       '-c',
-      `ping -c 20 -i 0.05 -q ${srv.v4} && iperf3 -c ${srv.v4} -R -t 1 >/dev/null && echo pinged && sleep 30`,
+      `ping -c 20 -i 0.05 -q ${srv.v4} && iperf3 -c ${srv.v4} -p ${iperf.port} -R -t 1 >/dev/null && echo pinged && sleep 30`,
     ]);
     try {
       await waitFor(
@@ -175,6 +195,7 @@ describe('wirecage run: the sharded data plane', function () {
       assert.ok(coalesced > 100, `${coalesced} segments coalesced:\n${text}`);
     } finally {
       await cage.stop();
+      await iperf.stop();
     }
   });
 });
