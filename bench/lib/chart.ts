@@ -12,8 +12,6 @@ const COLORS: Record<PairName, string> = {
   'cage-wg': '#2f6db5',
   'cage-cage': '#e07b24',
   'eng-wg': '#5b9bd5',
-  'eng-wg-rtc': '#3a9a4a',
-  'eng-wg-rtcx': '#8e44ad',
 };
 
 export function renderChart(run: BenchRun): string {

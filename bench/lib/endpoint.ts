@@ -134,7 +134,7 @@ export async function startEnginePeer(ns: Netns, dir: string, address: string, c
       proc.assertRunning();
       return /^ready \d+$/m.test(proc.output());
     },
-    { what: `engine-peer (${cfg.mode}) in ${ns.name} to come up`, timeoutMs: 30_000, describe: () => proc.describe() },
+    { what: `engine-peer in ${ns.name} to come up`, timeoutMs: 30_000, describe: () => proc.describe() },
   );
   const pid = proc.pid!;
   // `ip netns exec` execs: the lab's pid is node's own, whose CPU the figures count.

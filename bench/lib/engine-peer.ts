@@ -1,7 +1,7 @@
-// A wg-engine endpoint without the cage around it, for comparing data-plane
-// designs (DataPlane mode 'pipeline' or 'rtc') over the same lab: the TUN,
-// the UDP sockets and the engine live in the namespace this runs in (as
-// wireguard-go's do), wired by attachDevice exactly as stage 2 wires a cage.
+// A wg-engine endpoint without the cage around it, to measure the data plane
+// apart from the cage: the TUN (a queue per shard), the UDP sockets and the
+// engine live in the namespace this runs in (as wireguard-go's do), wired by
+// attachDevice as stage 2 wires a cage.
 // Run inside a lab namespace: `node --import tsx engine-peer.ts CONFIG.json`.
 // CONFIG (0600, keys never in argv) holds the fields of EngineConfig. Prints
 // `ready <udp port>` once the device is up; SIGTERM closes everything.
@@ -20,7 +20,6 @@ export interface EngineConfig {
   address: string;
   mtu: number;
   workers: number;
-  mode: 'pipeline' | 'rtc' | 'rtc-split';
   offload: boolean;
   ifname: string;
 }
@@ -31,13 +30,8 @@ if (file === undefined) {
   process.exit(2);
 }
 const cfg = JSON.parse(readFileSync(file, 'utf8')) as EngineConfig;
-// rtc: a queue per shard, so each shard reads its own (the kernel keeps a flow on one queue).
-const tun = Tun.open({
-  name: cfg.ifname,
-  mtu: cfg.mtu,
-  offload: cfg.offload,
-  queues: cfg.mode === 'pipeline' ? 1 : Math.max(1, cfg.workers),
-});
+// A queue per shard, so each shard reads its own (the kernel keeps a flow on one queue).
+const tun = Tun.open({ name: cfg.ifname, mtu: cfg.mtu, offload: cfg.offload, queues: Math.max(1, cfg.workers) });
 execFileSync('ip', ['addr', 'add', cfg.address, 'dev', tun.name]);
 execFileSync('ip', ['link', 'set', 'dev', tun.name, 'mtu', String(cfg.mtu), 'up']);
 const device = new Device({ mtu: cfg.mtu, logger: silentLogger });
@@ -48,7 +42,7 @@ device.setPeer(parseKeyBase64(cfg.peerPublicKey, 'peerPublicKey'), {
   allowedIps: cfg.allowedIps.map((a) => parseCidr(a)),
   persistentKeepalive: 0,
 });
-const attached = await attachDevice(device, tun, { listenPort: 0, workers: cfg.workers, mode: cfg.mode });
+const attached = await attachDevice(device, tun, { listenPort: 0, workers: cfg.workers });
 device.up();
 process.stdout.write(`ready ${attached.port}\n`);
 

@@ -3,8 +3,8 @@
 // flags through turbo) can still be tuned.
 import { parseArgs } from 'node:util';
 
-export const PAIRS = ['wg-wg', 'cage-wg', 'cage-cage', 'eng-wg', 'eng-wg-rtc', 'eng-wg-rtcx'] as const;
-/** Run when --only names none: the engine-only pairs (data-plane designs side by side) are asked for by name. */
+export const PAIRS = ['wg-wg', 'cage-wg', 'cage-cage', 'eng-wg'] as const;
+/** Run when --only names none: the engine without the cage is asked for by name. */
 export const DEFAULT_PAIRS: readonly PairName[] = ['wg-wg', 'cage-wg', 'cage-cage'];
 export type PairName = (typeof PAIRS)[number];
 
@@ -25,8 +25,7 @@ export interface BenchOptions {
 
 export const USAGE = `usage: dataplane.bench.ts [--duration S] [--rounds N] [--only PAIR[,PAIR...]] [--workers N] [--udp-bitrate RATE] [--pings N] [--out DIR]
   PAIR is one of ${PAIRS.join(', ')} (wg-wg is the anchor every ratio is taken against;
-  eng-wg, eng-wg-rtc and eng-wg-rtcx run wg-engine without the cage, DataPlane mode 'pipeline', 'rtc' and
-  'rtc-split', and only when named).
+  eng-wg runs wg-engine without the cage, wired by the same attachDevice, and only when named).
   Environment fallbacks: BENCH_DURATION, BENCH_ROUNDS, BENCH_ONLY, BENCH_WORKERS, BENCH_UDP_BITRATE, BENCH_PINGS.`;
 
 function wholeNumber(name: string, text: string, min: number): number {

@@ -5,11 +5,9 @@
 //   wg-wg      wireguard-go <-> wireguard-go        (the anchor)
 //   cage-wg    wirecage cage <-> wireguard-go
 //   cage-cage  wirecage cage <-> wirecage cage whose command is `iperf3 -s`
-//   eng-wg     wg-engine (engine-peer.ts, DataPlane mode 'pipeline') <-> wireguard-go
-//   eng-wg-rtc the same with DataPlane mode 'rtc' (run to completion)
-//   eng-wg-rtcx the same with mode 'rtc-split' (each shard writes the next shard's TUN queue)
-// The eng-* pairs compare data-plane designs: `wirecage run` has no switch for
-// the mode, so the engine runs without the cage, wired by the same attachDevice.
+//   eng-wg     wg-engine without the cage (engine-peer.ts) <-> wireguard-go
+// eng-wg wires the engine by the same attachDevice as a cage, with no cage
+// around it: what the data plane costs apart from the cage.
 import type { Lab, Netns } from '@wirecage/tests/lib/netns.js';
 import { waitFor } from '@wirecage/tests/lib/wait.js';
 import { cageKey, writeWgQuick } from '@wirecage/tests/lib/cage.js';
@@ -21,9 +19,7 @@ export const PAIR_TITLES: Record<PairName, string> = {
   'wg-wg': 'wireguard-go ↔ wireguard-go',
   'cage-wg': 'cage ↔ wireguard-go',
   'cage-cage': 'cage ↔ cage',
-  'eng-wg': 'engine (pipeline) ↔ wireguard-go',
-  'eng-wg-rtc': 'engine (rtc) ↔ wireguard-go',
-  'eng-wg-rtcx': 'engine (rtc-split) ↔ wireguard-go',
+  'eng-wg': 'engine ↔ wireguard-go',
 };
 
 export interface Pair {
@@ -38,7 +34,7 @@ export interface Pair {
 
 const MTU = 1420;
 const CAGE_PORT = 51820;
-const TUNNEL_NET: Record<PairName, number> = { 'wg-wg': 1, 'cage-wg': 2, 'cage-cage': 3, 'eng-wg': 4, 'eng-wg-rtc': 5, 'eng-wg-rtcx': 6 };
+const TUNNEL_NET: Record<PairName, number> = { 'wg-wg': 1, 'cage-wg': 2, 'cage-cage': 3, 'eng-wg': 4 };
 
 export async function buildPair(lab: Lab, name: PairName, cageFlags: string[], workers = 2): Promise<Pair> {
   const left = await lab.namespace('left');
@@ -75,7 +71,7 @@ export async function buildPair(lab: Lab, name: PairName, cageFlags: string[], w
     ]);
     const cage = startCage({ ns: left, config, address: addrL, command: ['sleep', 'infinity'], flags: cageFlags });
     pair = { name, left: await cage.ready(), right: wireguardGoEndpoint(wgR, addrR), outerExec: left.run.bind(left), outerTarget: outerR };
-  } else if (name === 'eng-wg' || name === 'eng-wg-rtc' || name === 'eng-wg-rtcx') {
+  } else if (name === 'eng-wg') {
     const wgR = await startWireguardGo(right, { addresses: [`${addrR}/24`], mtu: MTU });
     const key = await cageKey(dir, 'left');
     await wgR.setPeer({ publicKey: key.publicKey, allowedIps: [`${addrL}/32`] });
@@ -88,7 +84,6 @@ export async function buildPair(lab: Lab, name: PairName, cageFlags: string[], w
       address: `${addrL}/24`,
       mtu: MTU,
       workers,
-      mode: name === 'eng-wg-rtc' ? 'rtc' : name === 'eng-wg-rtcx' ? 'rtc-split' : 'pipeline',
       offload: true,
       ifname: lab.uniqueIfname('eng'),
     });

@@ -1,11 +1,18 @@
 // The sharded data plane under a real cage: bulk TCP through it in both
 // directions with several worker counts, no reordering added by the
-// sharding, and the metrics endpoint serving shard and ring counters.
+// sharding, the outer sockets (one SO_REUSEPORT group, one per shard, closed
+// to other users), and the metrics endpoint serving shard and ring counters.
 // wirecage runs in the lab's client namespace; its peer is wireguard-go.
 import assert from 'node:assert/strict';
 import { Lab } from '../lib/netns.js';
 import { cageClient, cageLab, spawnWirecage, wirecage, type CageLab } from '../lib/cage.js';
+import { joinReusePort, udpSockets } from '../lib/reuseport.js';
+import { iperfReport, startIperfServer, withIperfServer } from '../lib/iperf.js';
+import { createTestUser } from '../lib/test-user.js';
 import { waitFor } from '../lib/wait.js';
+
+/** A port nothing in the client namespace binds. */
+const FREE_PORT = 51899;
 
 describe('wirecage run: the sharded data plane', function () {
   this.timeout(120_000);
@@ -18,21 +25,36 @@ describe('wirecage run: the sharded data plane', function () {
     c = await cageLab(lab, { servers: 1 });
     const srv = c.servers[0]!;
     ({ conf } = await cageClient(srv, c.dir, 'dp'));
-    srv.ns.spawn('iperf3', ['-s', '-B', srv.v4]);
-    await waitFor(async () => (await srv.ns.run('ss', ['-ltn', `sport = :5201`])).stdout.includes('5201'), { what: 'iperf3 to listen' });
   });
 
   for (const workers of [0, 1, 2, 4]) {
     it(`carries bulk TCP both ways with --workers ${workers}`, async () => {
       const srv = c.servers[0]!;
       for (const reverse of [false, true]) {
-        const r = await wirecage(
-          c.client,
-          ['-c', conf, '--workers', String(workers), '--', 'iperf3', '-c', srv.v4, '-t', '2', '-J', ...(reverse ? ['-R'] : [])],
-          { timeoutMs: 40_000 },
+        const r = await withIperfServer(srv.ns, srv.v4, (server) =>
+          wirecage(
+            c.client,
+            [
+              '-c',
+              conf,
+              '--workers',
+              String(workers),
+              '--',
+              'iperf3',
+              '-c',
+              srv.v4,
+              '-p',
+              String(server.port),
+              '-t',
+              '2',
+              '-J',
+              ...(reverse ? ['-R'] : []),
+            ],
+            { timeoutMs: 40_000 },
+          ),
         );
         assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
-        const got = JSON.parse(r.stdout) as { end: { sum_received: { bytes: number } } };
+        const got = iperfReport<{ end: { sum_received: { bytes: number } } }>(r.stdout);
         assert.ok(
           got.end.sum_received.bytes > 1_000_000,
           `only ${got.end.sum_received.bytes} bytes arrived (${reverse ? 'to' : 'from'} the cage)`,
@@ -43,34 +65,39 @@ describe('wirecage run: the sharded data plane', function () {
 
   it('adds no reordering: numbered datagrams through two shards arrive in order, both ways', async () => {
     // iperf3 UDP counts datagrams that arrive after a later one (loss does not count).
-    // The rings are consumed in the order they were filled, so sharding must add none.
+    // A flow stays on one TUN queue and a peer on one socket, so one shard carries it in order: sharding must add none.
     const srv = c.servers[0]!;
     for (const reverse of [false, true]) {
-      const r = await wirecage(
-        c.client,
-        [
-          '-c',
-          conf,
-          '--workers',
-          '2',
-          '--',
-          'iperf3',
-          '-c',
-          srv.v4,
-          '-u',
-          '-b',
-          '300M',
-          '-l',
-          '1300',
-          '-t',
-          '2',
-          '-J',
-          ...(reverse ? ['-R'] : []),
-        ],
-        { timeoutMs: 40_000 },
+      const r = await withIperfServer(srv.ns, srv.v4, (server) =>
+        wirecage(
+          c.client,
+          [
+            '-c',
+            conf,
+            '--workers',
+            '2',
+            '--',
+            'iperf3',
+            '-c',
+            srv.v4,
+            '-p',
+            String(server.port),
+            '-u',
+            '-b',
+            '300M',
+            '-l',
+            '1300',
+            '-t',
+            '2',
+            '-J',
+            ...(reverse ? ['-R'] : []),
+          ],
+          { timeoutMs: 40_000 },
+        ),
       );
       assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
-      const sum = (JSON.parse(r.stdout) as { end: { streams: { udp: { packets: number; out_of_order: number } }[] } }).end.streams[0]!.udp;
+      const sum = iperfReport<{ end: { streams?: { udp: { packets: number; out_of_order: number } }[] } }>(r.stdout).end.streams?.[0]?.udp;
+      assert.ok(sum, `iperf3 reported no stream (${reverse ? 'to' : 'from'} the cage): ${r.stdout.slice(-2000)}`);
       assert.ok(sum.packets > 10_000, `only ${sum.packets} datagrams`);
       assert.equal(
         sum.out_of_order,
@@ -80,9 +107,50 @@ describe('wirecage run: the sharded data plane', function () {
     }
   });
 
+  it("binds its port as one SO_REUSEPORT group of stage 2's sockets, one per shard, which another user cannot join", async () => {
+    const stranger = await createTestUser(lab, `${lab.id}d`);
+    const srv = c.servers[0]!;
+    const cage = spawnWirecage(c.client, [
+      '-c',
+      conf,
+      '--workers',
+      '2',
+      '--',
+      'sh',
+      '-c',
+      `ping -c 1 -W 5 ${srv.v4} >/dev/null && echo up && sleep 30`,
+    ]);
+    try {
+      await waitFor(
+        () => {
+          cage.assertRunning();
+          return cage.output().includes('up');
+        },
+        { what: 'the cage to ping', timeoutMs: 20_000, describe: () => cage.describe() },
+      );
+      // The cage's outer sockets live where wirecage runs (the client namespace), held by its stage 2.
+      const ours = (await udpSockets(c.client)).filter((s) => s.holders.some((h) => h.cmdline.includes('cage/stage2.js')));
+      const port = ours[0]?.port ?? 0;
+      const group = (await udpSockets(c.client)).filter((s) => s.port === port);
+      const what = JSON.stringify(group, null, 1);
+      assert.equal(group.length, 2, `two sockets on the cage's port: ${what}`);
+      const holders = group.flatMap((s) => s.holders);
+      assert.equal(new Set(holders.map((h) => h.pid)).size, 1, `one process holds them: ${what}`);
+      assert.match(holders[0]!.cmdline, /cage\/stage2\.js/, what);
+      assert.equal(await joinReusePort(c.client, port, stranger), 'EADDRINUSE');
+      // The probe works for that user on a free port, and the group's own uid may join (and leaves at
+      // once): it is the kernel's uid check on the group that keeps the stranger out.
+      assert.equal(await joinReusePort(c.client, FREE_PORT, stranger), 'joined');
+      assert.equal(await joinReusePort(c.client, port), 'joined');
+    } finally {
+      await cage.stop();
+    }
+  });
+
   it('serves shard, ring, coalescing and peer counters on --metrics-listen (host side of the cage)', async () => {
     const srv = c.servers[0]!;
     const port = 9464;
+    const iperf = await startIperfServer(srv.ns, srv.v4);
     const cage = spawnWirecage(c.client, [
       '-c',
       conf,
@@ -93,7 +161,7 @@ describe('wirecage run: the sharded data plane', function () {
       '--',
       'sh',
       '-c',
-      `ping -c 20 -i 0.05 -q ${srv.v4} && iperf3 -c ${srv.v4} -R -t 1 >/dev/null && echo pinged && sleep 30`,
+      `ping -c 20 -i 0.05 -q ${srv.v4} && iperf3 -c ${srv.v4} -p ${iperf.port} -R -t 1 >/dev/null && echo pinged && sleep 30`,
     ]);
     try {
       await waitFor(
@@ -124,6 +192,7 @@ describe('wirecage run: the sharded data plane', function () {
       assert.ok(coalesced > 100, `${coalesced} segments coalesced:\n${text}`);
     } finally {
       await cage.stop();
+      await iperf.stop();
     }
   });
 });

@@ -33,8 +33,12 @@ export interface ServerConfig {
   /** host:port told to clients. */
   wgEndpoint: string;
   wgListen: ListenAddress;
-  /** WireGuard sockets already bound (by stage 1); wgListen is then only named in messages. */
-  wgSockets?: { fd4: number | null; fd6: number | null };
+  /**
+   * WireGuard sockets already bound (by stage 1), one per data-plane shard: with a NAT
+   * max(workers, 1) of them in one SO_REUSEPORT group, without one a single socket. wgListen is
+   * then only named in messages.
+   */
+  wgSockets?: number[];
   apiListen: ApiListen;
   tls?: TlsFiles;
   statePath: string;
@@ -223,6 +227,8 @@ async function startNatFor(dev: Device, registry: Registry, cfg: ServerConfig, l
       serverPools: [pool.subnet4.text, pool.subnet6.text],
       // The data plane cuts and seals offloaded super-packets in every mode (workers 0: inline).
       offload: true,
+      // A queue per shard: each reads and writes its own.
+      queues: Math.max(cfg.workers ?? 0, 1),
     },
     log,
   );
@@ -295,28 +301,30 @@ function readinessChecks(
   udp: { readonly port: number },
   nat: ReadyNat | null,
 ): Record<string, ReadinessCheck> {
-  const fds = cfg.wgSockets ? [cfg.wgSockets.fd4, cfg.wgSockets.fd6] : [];
+  const fds = cfg.wgSockets ?? [];
   const checks: Record<string, ReadinessCheck> = { registry: writable, wireguard: wireGuardBound(fds, () => udp.port) };
   if (nat) checks.nat = () => nat.ready();
   return checks;
 }
 
 /**
- * Connects the device to the WireGuard socket (stage 1's, else bound here) and, with a
+ * Connects the device to the WireGuard sockets (stage 1's, else bound here) and, with a
  * NAT, to its TUN, as the cage does: attachDevice, whose shards run in workers or, with
- * workers 0, inline on the main thread. Without a NAT there is no TUN: the device only
- * answers handshakes and keepalives, on the main thread.
+ * workers 0, inline on the main thread; shard k reads and writes TUN queue k and socket k.
+ * Without a NAT there is no TUN: the device only answers handshakes and keepalives, on
+ * the main thread, over one socket.
  */
 async function attachUdp(dev: Device, nat: Nat | null, cfg: ServerConfig, log: Logger): Promise<Attachment> {
   const fds = cfg.wgSockets;
-  if (fds && (fds.fd4 === null) === (fds.fd6 === null)) throw new Error('stage 1 hands over one WireGuard socket, IPv4 or IPv6');
+  const workers = nat ? (cfg.workers ?? 0) : 0;
+  if (fds && fds.length !== Math.max(workers, 1)) {
+    throw new Error(`stage 1 handed over ${fds.length} WireGuard socket(s) for ${Math.max(workers, 1)} data-plane shard(s)`);
+  }
   const { host, port } = cfg.wgListen;
-  const socket = fds
-    ? { udpFd: (fds.fd4 ?? fds.fd6)! }
-    : { listenPort: port, listenAddress: host === '0.0.0.0' || host === '::' ? undefined : host };
+  const socket = fds ? { udpFds: fds } : { listenPort: port, listenAddress: host === '0.0.0.0' || host === '::' ? undefined : host };
   nat?.tun.onError((err) => log.error(`NAT TUN ${nat.tun.name}: ${err.message}`));
   try {
-    return await attachDevice(dev, nat?.tun ?? null, { ...socket, workers: nat ? (cfg.workers ?? 0) : 0 });
+    return await attachDevice(dev, nat?.tun ?? null, { ...socket, workers });
   } catch (err) {
     throw new Error(`WireGuard cannot listen on udp ${formatListen(cfg.wgListen)}: ${(err as Error).message}`, { cause: err });
   }

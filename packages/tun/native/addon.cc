@@ -9,12 +9,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorFactory", Napi::Function::New(env, SetErrorFactory, "setErrorFactory"));
   exports.Set("openTun", Napi::Function::New(env, OpenTun, "openTun"));
   exports.Set("TunQueue", DefineQueue(env));
-  exports.Set("futexWait", Napi::Function::New(env, FutexWaitJs, "futexWait"));
   exports.Set("setThreadName", Napi::Function::New(env, SetThreadName, "setThreadName"));
-  exports.Set("futexWake", Napi::Function::New(env, FutexWakeJs, "futexWake"));
   exports.Set("openUdp", Napi::Function::New(env, OpenUdpJs, "openUdp"));
   exports.Set("UdpSocket", DefineUdpSocket(env));
-  exports.Set("RingPump", DefinePump(env));
+  exports.Set("RingStep", DefineRingStep(env));
   exports.Set("pollIn", Napi::Function::New(env, PollInJs, "pollIn"));
   exports.Set("ringLayout", Napi::Function::New(env, RingLayoutJs, "ringLayout"));
   exports.Set("ReadableWatch", DefineReadableWatch(env));

@@ -6,12 +6,10 @@ namespace wctun {
 
 Napi::Value OpenTun(const Napi::CallbackInfo& info);
 Napi::Function DefineQueue(Napi::Env env);
-Napi::Function DefinePump(Napi::Env env);
+Napi::Function DefineRingStep(Napi::Env env);
 Napi::Function DefineUdpSocket(Napi::Env env);
 Napi::Function DefineReadableWatch(Napi::Env env);
 Napi::Value OpenUdpJs(const Napi::CallbackInfo& info);
-Napi::Value FutexWaitJs(const Napi::CallbackInfo& info);
-Napi::Value FutexWakeJs(const Napi::CallbackInfo& info);
 Napi::Value SetThreadName(const Napi::CallbackInfo& info);
 Napi::Value PollInJs(const Napi::CallbackInfo& info);
 Napi::Value RingLayoutJs(const Napi::CallbackInfo& info);

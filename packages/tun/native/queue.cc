@@ -86,7 +86,7 @@ Napi::Value Queue::Start(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) return ThrowType(env, "start expects a callback");
   if (fd_ < 0) return ThrowErrno(env, EBADF, "uv_poll_start", "TUN queue is closed");
   if (reader_ != nullptr) return ThrowType(env, "this TUN queue is already being read");
-  if (vnetHdr_) return ThrowType(env, "a TUN queue with virtio_net_hdr (offload) is read by a RingPump only");
+  if (vnetHdr_) return ThrowType(env, "a TUN queue with virtio_net_hdr (offload) is read by a RingPoller only");
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return ThrowType(env, "no event loop");
   auto* r = new Reader();

@@ -1,13 +1,11 @@
-// The packet ring layout of src/ring.ts (the contract with the shards that
-// transform slots), as seen from native I/O threads; test/ring-layout.test.ts
+// The packet ring layout of src/ring.ts (the contract with the shard that
+// transforms slots), as seen from the native pollers and emitters; test/ring-layout.test.ts
 // checks the two against each other through LayoutForTest(). Words are int32 in a SharedArrayBuffer, accessed
 // with sequentially consistent atomics so they pair with JS Atomics.*.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-
-#include "futex.h"
 
 namespace wctun {
 namespace ring {
@@ -17,8 +15,7 @@ constexpr size_t kControlBytes = 256;
 constexpr size_t kSlotHeader = 64;
 
 // Control block, byte offsets.
-constexpr size_t kMagicAt = 0, kCapacityAt = 4, kSlotBytesAt = 8, kLanesAt = 12, kBatchShiftAt = 16, kClosedAt = 20,
-                 kHeadroomAt = 24;
+constexpr size_t kMagicAt = 0, kCapacityAt = 4, kSlotBytesAt = 8, kClosedAt = 20, kHeadroomAt = 24;
 constexpr size_t kHeadAt = 64, kTailAt = 128, kConsumerLockAt = 136;
 constexpr size_t kDropsFullAt = 196, kProducedAt = 200, kEmittedAt = 204, kEmitErrorsAt = 208,
                  kDroppedAt = 212;
@@ -43,7 +40,7 @@ inline int32_t Get(const uint8_t* p) {
 inline void Set(uint8_t* p, int32_t v) { std::memcpy(p, &v, 4); }
 
 // A validated view of one ring. The memory belongs to a SharedArrayBuffer that
-// the owning pump keeps alive (a napi reference) for as long as it uses this.
+// the owning step keeps alive (a napi reference) for as long as it uses this.
 class View {
  public:
   // Checks the control block against the buffer's size; returns an error text or nullptr.
@@ -88,9 +85,10 @@ class View {
     Add(base_ + kProducedAt, 1);
   }
 
-  // Consumers exclude each other (shards emitting inline): whoever
-  // holds this emits from TAIL; whoever fails to take it leaves the slots to the holder,
-  // which looks at TAIL again after letting go.
+  // Consumers exclude each other: whoever holds this emits from TAIL; whoever
+  // fails to take it leaves the slots to the holder, which looks at TAIL again
+  // after letting go. A ring has one consumer, its shard; the lock (one
+  // uncontended atomic per emit) guards against a second one sending a slot twice.
   bool TryLockConsumer() const {
     int32_t free = 0;
     return __atomic_compare_exchange_n(Word(base_ + kConsumerLockAt), &free, 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
@@ -107,13 +105,6 @@ class View {
   size_t slotBytes_ = 0;
   int32_t headroom_ = 0;
 };
-
-// Rings the shards' doorbell after a batch was published: bump the word, and
-// wake sleepers only when someone announced a sleep (no syscall otherwise).
-inline void RingDoorbell(uint8_t* doorbell) {
-  Add(doorbell, 1);
-  if (Load(doorbell + 4) > 0) FutexWake(Word(doorbell), INT32_MAX);
-}
 
 }  // namespace ring
 }  // namespace wctun

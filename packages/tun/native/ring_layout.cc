@@ -1,6 +1,6 @@
 // ringLayout(): ring.h's constants as an object, so test/ring-layout.test.ts
 // can hold them against src/ring.ts. The layout is written in both languages
-// (native threads cannot import TypeScript, shards cannot include C++); this
+// (native code cannot import TypeScript, shards cannot include C++); this
 // is what keeps the two copies from drifting apart unseen.
 #include "exports.h"
 #include "ring.h"
@@ -20,7 +20,7 @@ Napi::Value RingLayoutJs(const Napi::CallbackInfo& info) {
   layout.Set("controlBytes", Napi::Number::New(env, static_cast<double>(kControlBytes)));
   layout.Set("slotHeaderBytes", Napi::Number::New(env, static_cast<double>(kSlotHeader)));
   layout.Set("control", object({{"MAGIC", kMagicAt}, {"CAPACITY", kCapacityAt}, {"SLOT_BYTES", kSlotBytesAt},
-                                {"LANES", kLanesAt}, {"BATCH_SHIFT", kBatchShiftAt}, {"CLOSED", kClosedAt},
+                                {"CLOSED", kClosedAt},
                                 {"HEADROOM", kHeadroomAt}, {"HEAD", kHeadAt}, {"TAIL", kTailAt},
                                 {"CONSUMER_LOCK", kConsumerLockAt}, {"DROPS_FULL", kDropsFullAt}, {"PRODUCED", kProducedAt},
                                 {"EMITTED", kEmittedAt}, {"EMIT_ERRORS", kEmitErrorsAt}, {"DROPPED", kDroppedAt}}));

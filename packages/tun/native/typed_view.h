@@ -1,6 +1,6 @@
 // The memory behind a JS Int32Array / Uint8Array. For one over a
 // SharedArrayBuffer, napi_get_typedarray_info yields the shared memory itself
-// (test/futex.test.ts checks a worker's writes are seen here).
+// (test/ring-layout.test.ts checks by behaviour that native steps and ring.ts see the same slots).
 #pragma once
 #include <napi.h>
 

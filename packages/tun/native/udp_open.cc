@@ -13,7 +13,7 @@
 namespace wctun {
 namespace {
 
-// A few MB, so a burst between two pump wake-ups is not dropped by the kernel.
+// A few MB, so a burst between two reads of a busy shard is not dropped by the kernel.
 constexpr int kSocketBuffer = 4 << 20;
 
 void SetBuffer(int fd, int forceOpt, int opt) {

@@ -1,4 +1,4 @@
-// Creating and preparing the non-blocking UDP sockets the pumps move datagrams on.
+// Creating and preparing the non-blocking UDP sockets the shards move datagrams on.
 #pragma once
 #include <string>
 

@@ -1,5 +1,5 @@
 // A UDP socket owned by JS: the main thread's synchronous sendTo for control
-// packets, and the fd that pumps duplicate for their own threads.
+// packets, and the fd that pollers and emitters duplicate for their own use.
 #pragma once
 #include <napi.h>
 

@@ -1,21 +1,17 @@
-// A ring's consumer without a thread: the shards that finish slots send them
-// themselves, on their own thread. (Writer threads were tried first: they add
-// a second thread hand-off per direction, shard -> writer, each a futex wake,
-// on a VM an inter-processor interrupt.)
+// A ring's consumer without a thread: the shard that finished slots sends
+// them itself, on its own thread, right after transforming its batch. (Writer
+// threads were tried first: a second thread hand-off per direction, each a
+// futex wake, on a VM an inter-processor interrupt.)
 //
-// Order is kept: emitting is always from TAIL in sequence
-// order, under the ring's consumer lock. A shard that finds the lock taken
-// leaves its slots to the holder, which looks at TAIL again after letting go;
-// a shard that finds TAIL unfinished leaves them to the shard that finishes
-// TAIL. So every finished slot goes out, in order, with no thread waiting.
-import { InlineStep } from './inline-step.js';
-import type { PumpOptions } from './pump.js';
+// Order is kept: emitting is always from TAIL in sequence order, under the
+// ring's consumer lock, and stops at the first slot not finished.
+import { InlineStep, type StepOptions } from './inline-step.js';
 import type { PacketRing } from './ring.js';
 
 export type EmitterKind = 'tunEmitter' | 'udpEmitter';
 
 export class RingEmitter extends InlineStep<EmitterKind> {
-  private constructor(kind: EmitterKind, fd: number, ring: PacketRing, options: PumpOptions) {
+  private constructor(kind: EmitterKind, fd: number, ring: PacketRing, options: StepOptions) {
     super(kind, fd, ring, options);
   }
 
@@ -24,7 +20,7 @@ export class RingEmitter extends InlineStep<EmitterKind> {
    * offloading Tun the shard puts the 10-byte virtio_net_hdr right before the packet and includes
    * it); a slot with GATHER set is written joined with the slots it gathers. Keeps a dup of fd.
    */
-  static tun(fd: number, ring: PacketRing, options: PumpOptions = {}): RingEmitter {
+  static tun(fd: number, ring: PacketRing, options: StepOptions = {}): RingEmitter {
     return new RingEmitter('tunEmitter', fd, ring, options);
   }
 
@@ -34,13 +30,13 @@ export class RingEmitter extends InlineStep<EmitterKind> {
    * last may be shorter): they go out as UDP GSO messages (at most 64 datagrams and 65507 bytes
    * each), or one by one without GSO (options.gso false). Keeps a dup of fd.
    */
-  static udp(fd: number, ring: PacketRing, options: PumpOptions = {}): RingEmitter {
+  static udp(fd: number, ring: PacketRing, options: StepOptions = {}): RingEmitter {
     return new RingEmitter('udpEmitter', fd, ring, options);
   }
 
   /**
    * Sends every finished slot from TAIL on, in order, unless another consumer
-   * is at it (it then sends these too). Call after finishing slots (ShardLane
+   * is at it (it then sends these too). Call after finishing slots (SlotCursor
    * publish). Returns how many slots it freed. Blocks for the syscalls only.
    */
   emit(): number {

@@ -1,5 +1,5 @@
 // TCP coalescing applied to a run of ring slots: the glue between
-// ShardLane.drainRuns() and coalesceTcp() for a shard that writes to an
+// SlotCursor.drainRuns() and coalesceTcp() for a shard that writes to an
 // offloading TUN (each emitted slot holds a virtio_net_hdr and an IP packet).
 import { coalesceTcp } from './gro.js';
 import { SlotField, type PacketRing } from './ring.js';

@@ -1,7 +1,6 @@
 export { Tun, type TunOptions, type TunOffload, type PacketHandler, type ErrorHandler } from './tun.js';
 export { TunError } from './errors.js';
 export type { QueueStats, TunStats } from './stats.js';
-export { futexWait, futexWake, type FutexWaitResult } from './futex.js';
 export {
   PacketRing,
   RingCtl,
@@ -10,7 +9,6 @@ export {
   RING_MAGIC,
   RING_CONTROL_BYTES,
   SLOT_HEADER_BYTES,
-  MAX_LANES,
   OFFLOAD_READ_BYTES,
   slotBytesFor,
   type SlotRoom,
@@ -18,11 +16,9 @@ export {
   type RingStats,
   type SlotPeer,
 } from './ring.js';
-export { Doorbell } from './doorbell.js';
-export { produce, canProduce, consume, type PacketAddress } from './ring-io.js';
-export { ShardLane } from './shard.js';
+export { SlotCursor } from './slot-cursor.js';
 export { UdpSocket, type UdpFamily, type UdpSocketOptions } from './udp-socket.js';
-export { RingPump, type PumpKind, type PumpOptions, type PumpStats, type TunQueueTarget } from './pump.js';
+export type { StepOptions, StepStats } from './inline-step.js';
 export { RingEmitter, type EmitterKind } from './emitter.js';
 export {
   VNET_HDR_LEN,

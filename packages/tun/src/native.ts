@@ -35,8 +35,6 @@ export interface NativeQueue {
   close(): void;
 }
 
-export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
-
 export interface NativeUdpSocket {
   readonly fd: number;
   readonly port: number;
@@ -46,40 +44,40 @@ export interface NativeUdpSocket {
   close(): void;
 }
 
-/** Counters of one pump thread, as native/pump_loop.h keeps them. */
-export interface NativePumpStats {
+/** Counters of one poller or emitter, as native/step_io.h keeps them. */
+export interface NativeStepStats {
   syscalls: number;
-  /** Readers: packets published into the ring; emitters: packets written/sent. */
+  /** Pollers: packets published into the ring; emitters: packets written/sent. */
   packets: number;
   bytes: number;
-  /** Readers: doorbell rings; emitters: rounds that had finished slots. */
+  /** Pollers: reads that published; emitters: rounds that had finished slots. */
   batches: number;
-  /** Failed syscalls (readers) or packets that could not be emitted (emitters). */
+  /** Failed syscalls (pollers) or packets that could not be emitted (emitters). */
   errors: number;
-  /** Readers: packets dropped because the slot at HEAD was not FREE. */
+  /** Pollers: packets dropped because the slot at HEAD was not FREE. */
   dropsFull: number;
-  /** Readers: packets larger than a slot's data area, dropped. */
+  /** Pollers: packets larger than a slot's data area, dropped. */
   truncated: number;
   /** UDP emitter: messages sent with UDP GSO, and the datagrams they carried. */
   gsoSends: number;
   gsoSegments: number;
   /** UDP emitter: GSO messages the kernel refused; their slots were resent one datagram each. */
   gsoRefused: number;
-  /** udpReader: coalesced (GRO) receives, and the datagrams split out of them. */
+  /** udpPoller: coalesced (GRO) receives, and the datagrams split out of them. */
   groReceives: number;
   groSegments: number;
   /** UDP emitter: GSO in use (false when disabled, or after the kernel refused it). */
   gsoActive: boolean;
-  /** udpReader: UDP_GRO accepted by the socket. */
+  /** udpPoller: UDP_GRO accepted by the socket. */
   groActive: boolean;
   lastErrno: number;
   fatal?: TunError;
 }
 
-export interface NativePump {
-  readonly running: boolean;
-  stop(): void;
-  stats(): NativePumpStats;
+export interface NativeRingStep {
+  /** Closes its fd dup; read() and emit() then do nothing. */
+  close(): void;
+  stats(): NativeStepStats;
   /** Emitter kinds only: sends what is finished from TAIL on, on the calling thread; slots freed. */
   emit(): number;
   /** Poller kinds only: one batch from the fd into free slots, on the calling thread, without waiting; slots published. */
@@ -106,9 +104,7 @@ interface Addon extends GlueAddon {
     deleteWithNetns?: boolean;
   }): { fds: number[]; name: string; ifindex: number; mtu: number; vnetHdr: boolean; offloads: number };
   TunQueue: new (fd: number, maxPacket: number, batchSize: number, vnetHdr?: boolean) => NativeQueue;
-  futexWait(words: Int32Array, index: number, expected: number, timeoutMs: number): FutexWaitResult;
   setThreadName(name: string): void;
-  futexWake(words: Int32Array, index: number, count: number): number;
   openUdp(opts: { address?: string; port?: number; family: 0 | 4 | 6; netnsFd?: number; reusePort?: boolean }): {
     fd: number;
     family: 4 | 6;
@@ -118,13 +114,7 @@ interface Addon extends GlueAddon {
   ReadableWatch: new (fd: number, onReadable: (err: TunError | null) => void) => ReadableWatch;
   /** native/ring.h's offsets and values, for the test that src/ring.ts agrees. */
   ringLayout(): NativeRingLayout;
-  RingPump: new (
-    kind: string,
-    fd: number,
-    ring: Int32Array,
-    doorbell: Int32Array | null,
-    options: { batch?: number; gso?: boolean; gro?: boolean },
-  ) => NativePump;
+  RingStep: new (kind: string, fd: number, ring: Int32Array, options: { batch?: number; gso?: boolean; gro?: boolean }) => NativeRingStep;
 }
 
 // src/ (under tsx) and dist/ are both one level below the package root.

@@ -1,26 +1,25 @@
 // A ring's producer without a thread, for run-to-completion shards: the shard
 // waits on its own fds (pollIn), then read() fills free slots from the TUN
-// queue or UDP socket on the shard's thread, as a reader pump's thread would
-// after its poll. No hand-off: the same thread transforms and emits the slots.
-import { InlineStep } from './inline-step.js';
+// queue or UDP socket on the shard's thread. No hand-off: the same thread
+// transforms and emits the slots.
+import { InlineStep, type StepOptions } from './inline-step.js';
 import { native } from './native.js';
-import type { PumpOptions } from './pump.js';
 import type { PacketRing } from './ring.js';
 
 export type PollerKind = 'tunPoller' | 'udpPoller';
 
 export class RingPoller extends InlineStep<PollerKind> {
-  private constructor(kind: PollerKind, fd: number, ring: PacketRing, options: PumpOptions) {
+  private constructor(kind: PollerKind, fd: number, ring: PacketRing, options: StepOptions) {
     super(kind, fd, ring, options);
   }
 
-  /** Packets read from the TUN queue `fd` into slots at OFFSET = the ring's headroom (a tunReader's step); keeps a dup of fd. */
-  static tun(fd: number, ring: PacketRing, options: PumpOptions = {}): RingPoller {
+  /** Packets read from the TUN queue `fd` into slots at OFFSET = the ring's headroom ; keeps a dup of fd. */
+  static tun(fd: number, ring: PacketRing, options: StepOptions = {}): RingPoller {
     return new RingPoller('tunPoller', fd, ring, options);
   }
 
-  /** Datagrams received on the UDP socket `fd` into slots at OFFSET = the ring's headroom, GRO split (a udpReader's step); keeps a dup of fd. */
-  static udp(fd: number, ring: PacketRing, options: PumpOptions = {}): RingPoller {
+  /** Datagrams received on the UDP socket `fd` into slots at OFFSET = the ring's headroom, GRO split; keeps a dup of fd. */
+  static udp(fd: number, ring: PacketRing, options: StepOptions = {}): RingPoller {
     return new RingPoller('udpPoller', fd, ring, options);
   }
 

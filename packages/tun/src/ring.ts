@@ -1,10 +1,12 @@
-// Pipeline packet rings in a SharedArrayBuffer: the layout shared by native I/O
-// threads (native/ring.h, checked against this file by test/ring-layout.test.ts)
-// and the shards that transform slots. One producer fills slots in
-// sequence order, shards transform the slots of their lane in place, one
-// consumer emits them in sequence order. Sequence numbers are uint32 that wrap;
-// in JS they are kept as int32 (`| 0`) and compared with `((a - b) | 0) < 0`.
-import type { Doorbell } from './doorbell.js';
+// Packet rings in a SharedArrayBuffer: the layout shared by the native pollers
+// and emitters (native/ring.h, checked against this file by
+// test/ring-layout.test.ts) and the shard that transforms slots (SlotCursor).
+// A poller fills slots in sequence order, the shard transforms them in place,
+// an emitter sends them in sequence order; in a run-to-completion shard all
+// three run on one thread, one after the other. The ring lives in shared
+// memory so that a shard restarted after a crash (a new worker) finds what its
+// predecessor left. Sequence numbers are uint32 that wrap; in JS they are kept
+// as int32 (`| 0`) and compared with `((a - b) | 0) < 0`.
 import { VNET_HDR_LEN } from './gso.js';
 
 export const RING_MAGIC = 0x57435247;
@@ -12,29 +14,26 @@ export const RING_MAGIC = 0x57435247;
 export const RING_CONTROL_BYTES = 256;
 /** Bytes of a slot's header; its data area follows. */
 export const SLOT_HEADER_BYTES = 64;
-/** SHARD_CURSOR has room for this many lanes. */
-export const MAX_LANES = 8;
 
 /** Byte offsets of the control block's int32 words. */
 export const RingCtl = {
   MAGIC: 0,
   CAPACITY: 4,
   SLOT_BYTES: 8,
-  LANES: 12,
-  BATCH_SHIFT: 16,
   CLOSED: 20,
-  /** Where readers (pumps, pollers, produce()) store a packet in a slot's data area: the creator's headroom. */
+  /** Where pollers store a packet in a slot's data area: the creator's headroom. */
   HEADROOM: 24,
   HEAD: 64,
   TAIL: 128,
-  /** 1 while a consumer (a shard's RingEmitter) emits from TAIL. */
+  /** 1 while a consumer (the shard's RingEmitter) emits from TAIL. */
   CONSUMER_LOCK: 136,
   DROPS_FULL: 196,
   PRODUCED: 200,
   EMITTED: 204,
   EMIT_ERRORS: 208,
   DROPPED: 212,
-  SHARD_CURSOR: 224,
+  /** Where the shard's SlotCursor resumes (JS only). */
+  CURSOR: 224,
 } as const;
 
 /** Byte offsets inside a slot. */
@@ -106,12 +105,8 @@ export interface PacketRingOptions {
   capacity: number;
   /** Bytes per slot including its 64-byte header, a multiple of 64 (see slotBytesFor). */
   slotBytes: number;
-  /** Where readers store each packet in a slot's data area (the room before it for the shards); less than the data area. Default 0. */
+  /** Where pollers store each packet in a slot's data area (the room before it for the shard); less than the data area. Default 0. */
   headroom?: number;
-  /** Shards sharing the ring, 1 to 8. Default 1. */
-  lanes?: number;
-  /** Batches of 2^batchShift consecutive slots belong to one lane. Default 4 (16 slots). */
-  batchShift?: number;
 }
 
 export interface RingStats {
@@ -141,8 +136,6 @@ export class PacketRing {
   readonly capacity: number;
   readonly mask: number;
   readonly slotBytes: number;
-  readonly lanes: number;
-  readonly batchShift: number;
   readonly headroom: number;
 
   private constructor(sab: SharedArrayBuffer) {
@@ -155,8 +148,6 @@ export class PacketRing {
     this.capacity = this.i32[W(RingCtl.CAPACITY)]!;
     this.mask = this.capacity - 1;
     this.slotBytes = this.i32[W(RingCtl.SLOT_BYTES)]!;
-    this.lanes = this.i32[W(RingCtl.LANES)]!;
-    this.batchShift = this.i32[W(RingCtl.BATCH_SHIFT)]!;
     this.headroom = this.i32[W(RingCtl.HEADROOM)]!;
     if (RING_CONTROL_BYTES + this.capacity * this.slotBytes > sab.byteLength) {
       throw new TypeError('not a packet ring: the buffer is smaller than its layout');
@@ -164,18 +155,12 @@ export class PacketRing {
   }
 
   static create(options: PacketRingOptions): PacketRing {
-    const { capacity, slotBytes, lanes = 1, batchShift = 4, headroom = 0 } = options;
+    const { capacity, slotBytes, headroom = 0 } = options;
     if (!Number.isInteger(capacity) || capacity < 2 || capacity > 65536 || (capacity & (capacity - 1)) !== 0) {
       throw new RangeError(`capacity must be a power of two from 2 to 65536, got ${capacity}`);
     }
     if (!Number.isInteger(slotBytes) || slotBytes < 128 || slotBytes % 64 !== 0) {
       throw new RangeError(`slotBytes must be a multiple of 64, at least 128, got ${slotBytes}`);
-    }
-    if (!Number.isInteger(lanes) || lanes < 1 || lanes > MAX_LANES) {
-      throw new RangeError(`lanes must be 1 to ${MAX_LANES}, got ${lanes}`);
-    }
-    if (!Number.isInteger(batchShift) || batchShift < 0 || batchShift > 16) {
-      throw new RangeError(`batchShift must be 0 to 16, got ${batchShift}`);
     }
     if (!Number.isInteger(headroom) || headroom < 0 || headroom >= slotBytes - SLOT_HEADER_BYTES) {
       throw new RangeError(`headroom must be 0 to ${slotBytes - SLOT_HEADER_BYTES - 1} bytes for ${slotBytes}-byte slots, got ${headroom}`);
@@ -184,8 +169,6 @@ export class PacketRing {
     const i32 = new Int32Array(sab);
     i32[W(RingCtl.CAPACITY)] = capacity;
     i32[W(RingCtl.SLOT_BYTES)] = slotBytes;
-    i32[W(RingCtl.LANES)] = lanes;
-    i32[W(RingCtl.BATCH_SHIFT)] = batchShift;
     i32[W(RingCtl.HEADROOM)] = headroom;
     Atomics.store(i32, W(RingCtl.MAGIC), RING_MAGIC);
     return new PacketRing(sab);
@@ -215,11 +198,6 @@ export class PacketRing {
   /** Byte offset of the slot's data area; a packet is at dataOffset + OFFSET. */
   dataOffset(seq: number): number {
     return this.slotOffset(seq) + SLOT_HEADER_BYTES;
-  }
-
-  /** The lane (shard index) that owns `seq`. */
-  owner(seq: number): number {
-    return (seq >>> this.batchShift) % this.lanes;
   }
 
   state(seq: number): SlotState {
@@ -339,13 +317,8 @@ export class PacketRing {
     };
   }
 
-  /**
-   * Sets CLOSED: producer, shards and consumers return. Wakes, given the
-   * ring's doorbell, the sleeping shards. Native pumps notice within 50 ms.
-   * Idempotent; never blocks.
-   */
-  close(doorbell?: Doorbell): void {
+  /** Sets CLOSED: pollers read and emitters send no more. Idempotent; never blocks. */
+  close(): void {
     Atomics.store(this.i32, W(RingCtl.CLOSED), 1);
-    doorbell?.wakeAll();
   }
 }

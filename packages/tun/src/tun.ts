@@ -2,7 +2,6 @@ import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { explainOpenError, TunError } from './errors.js';
 import { native, WriteResult, type NativeQueue } from './native.js';
-import { hasPump, stopPumps } from './pump-registry.js';
 import { queueStats, sumStats, type TunStats } from './stats.js';
 
 export interface TunOptions {
@@ -24,7 +23,7 @@ export interface TunOptions {
    * Open the queues with IFF_VNET_HDR and ask for checksum, TCP (TSO4/6) and
    * UDP (USO4/6) segmentation offloads, as far as the kernel grants them (see
    * `offload`). Every packet read then starts with a 10-byte virtio_net_hdr
-   * and may be a 64 KiB super-packet: such a Tun is read by a RingPump only
+   * and may be a 64 KiB super-packet: such a Tun is read by a RingPoller only
    * (onPackets throws). write() adds the header itself. Default false.
    */
   offload?: boolean;
@@ -160,8 +159,9 @@ export class Tun {
   }
 
   /**
-   * The fd of one queue, for native I/O (RingPump.tunReader takes the Tun and uses this;
-   * RingPoller.tun and RingEmitter.tun take the fd). Owned by the Tun: closed by close().
+   * The fd of one queue, for native I/O (RingPoller.tun and RingEmitter.tun take it, and
+   * dup it). Owned by the Tun: closed by close(). A queue has one reader: a shard's poller,
+   * or onPackets, not both.
    */
   queueFd(queue: number): number {
     this.#assertOpen();
@@ -172,7 +172,7 @@ export class Tun {
     return fd;
   }
 
-  /** True once onPackets started the Tun's own readers (then no RingPump may read its queues). */
+  /** True once onPackets started the Tun's own readers (then no RingPoller may read its queues). */
   get reading(): boolean {
     return this.#reading;
   }
@@ -197,11 +197,8 @@ export class Tun {
     if (this.offload.vnetHdr) {
       throw new Error(
         `TUN '${this.name}' was opened with offload: its reads carry a virtio_net_hdr and may be 64 KiB super-packets, ` +
-          'which only a RingPump.tunReader and a shard that segments them handle; open it without offload to use onPackets',
+          'which only a RingPoller and a shard that segments them handle; open it without offload to use onPackets',
       );
-    }
-    if (hasPump(this, 'tunReader:')) {
-      throw new Error(`TUN '${this.name}' has a RingPump reading its queues: stop it before calling onPackets`);
     }
     this.#reading = true;
     this.#queues.forEach((q, i) => q.start((err, buffer, lengths) => this.#dispatch(i, err, buffer, lengths)));
@@ -243,11 +240,13 @@ export class Tun {
     return this;
   }
 
-  /** Stops the readers and pumps, closes every queue; the kernel then deletes the interface. Idempotent. */
+  /**
+   * Stops the readers, closes every queue; the kernel then deletes the interface once the
+   * dups that pollers and emitters hold are closed too. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    stopPumps(this);
     for (const q of this.#queues) q.close();
   }
 

@@ -1,7 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { TunError } from './errors.js';
 import { native, type NativeUdpSocket } from './native.js';
-import { stopPumps } from './pump-registry.js';
 
 /** 4: IPv4 only; 6: IPv6 only; 'dual': IPv6 socket that also carries IPv4 (IPV6_V6ONLY=0), or IPv4 without IPv6. */
 export type UdpFamily = 4 | 6 | 'dual';
@@ -24,8 +23,8 @@ export interface UdpSocketOptions {
 }
 
 /**
- * A non-blocking UDP socket for the data plane: RingPump.udpReader, RingPoller.udp and
- * RingEmitter.udp move its datagrams in native code; sendTo() sends a control packet from
+ * A non-blocking UDP socket for the data plane: RingPoller.udp and RingEmitter.udp move
+ * its datagrams in native code (on dups of its fd); sendTo() sends a control packet from
  * the calling thread. Kernel buffers are raised to 4 MB (SO_RCVBUFFORCE when
  * allowed). IPv4 peers of a dual-stack socket appear as family 4 everywhere.
  */
@@ -96,11 +95,10 @@ export class UdpSocket {
     return this.#native.stats();
   }
 
-  /** Stops the pumps using this socket, then closes it. Idempotent. */
+  /** Closes it (the kernel's socket lives on while a poller or emitter holds a dup). Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    stopPumps(this);
     this.#native.close();
   }
 }

@@ -2,7 +2,8 @@
 // caller's thread), pollIn (the caller's only wait) and SO_REUSEPORT groups
 // (the kernel keeps each sender on one socket of the group).
 import assert from 'node:assert/strict';
-import { consume, PacketRing, pollIn, RingPoller, ShardLane, slotBytesFor, SlotState, UdpSocket } from '../src/index.js';
+import { PacketRing, pollIn, RingPoller, SlotCursor, slotBytesFor, SlotState, UdpSocket } from '../src/index.js';
+import { consume } from './ring-io.js';
 import { NetnsLab } from './lab.js';
 import { openLabTun, PEER_ADDR, TUN_ADDR } from './tun-lab.js';
 
@@ -12,7 +13,7 @@ const UDP_HEADROOM = 40;
 const TUN_HEADROOM = 24;
 
 /** Everything the poller published, handed to `seen` and freed (a shard that emits nothing). */
-function drainAll(ring: PacketRing, lane: ShardLane, seen: (packet: Uint8Array, seq: number) => void): number {
+function drainAll(ring: PacketRing, lane: SlotCursor, seen: (packet: Uint8Array, seq: number) => void): number {
   lane.drain(() => true);
   return consume(ring, (p, seq) => (seen(p, seq), true));
 }
@@ -33,7 +34,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
     const rings = [a, b].map(() =>
       PacketRing.create({ capacity: 256, slotBytes: slotBytesFor(1420, { headroom: UDP_HEADROOM }), headroom: UDP_HEADROOM }),
     );
-    const lanes = rings.map((r) => new ShardLane(r, 0));
+    const cursors = rings.map((r) => new SlotCursor(r));
     const pollers = [RingPoller.udp(a.fd, rings[0]!, { batch: 64 }), RingPoller.udp(b.fd, rings[1]!, { batch: 64 })];
     const PER_SENDER = 50;
     // sender port -> socket index, and the numbers seen from it in arrival order
@@ -56,7 +57,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
         for (const k of [0, 1]) {
           if ((mask & (1 << k)) === 0) continue;
           assert.ok(pollers[k]!.read() > 0, `pollIn said socket ${k} was readable, read() found nothing`);
-          received += drainAll(rings[k]!, lanes[k]!, (p, seq) => {
+          received += drainAll(rings[k]!, cursors[k]!, (p, seq) => {
             const from = rings[k]!.peer(seq);
             assert.equal(from.family, 4);
             assert.equal(rings[k]!.offset(seq), UDP_HEADROOM);
@@ -109,7 +110,7 @@ describe('run-to-completion polling (RingPoller, pollIn, SO_REUSEPORT)', functio
   it("reads what the kernel routes into a TUN queue into slots after the ring's headroom, on the calling thread", async () => {
     const tun = openLabTun(lab);
     const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesFor(1500, { headroom: TUN_HEADROOM }), headroom: TUN_HEADROOM });
-    const lane = new ShardLane(ring, 0);
+    const lane = new SlotCursor(ring);
     const never = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
     const poller = RingPoller.tun(tun.queueFd(0), ring);
     // Nobody answers these echo requests: the test only looks at what reaches the TUN.

@@ -5,17 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { setImmediate as tick } from 'node:timers/promises';
-import {
-  consume,
-  PacketRing,
-  RingPoller,
-  ShardLane,
-  slotBytesFor,
-  TunError,
-  UdpSocket,
-  watchReadable,
-  type ReadableWatch,
-} from '../src/index.js';
+import { PacketRing, RingPoller, SlotCursor, slotBytesFor, TunError, UdpSocket, watchReadable, type ReadableWatch } from '../src/index.js';
+import { consume } from './ring-io.js';
 import { NetnsLab, waitFor } from './lab.js';
 import { openLabTun, PEER_ADDR } from './tun-lab.js';
 
@@ -39,7 +30,7 @@ function counted(fd: number, onCall: (w: ReadableWatch) => void = () => {}): { w
 /** Reads everything queued on a UDP socket (a RingPoller step) and returns the datagrams. */
 function drainUdp(fd: number): Uint8Array[] {
   const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesFor(1500) });
-  const lane = new ShardLane(ring, 0);
+  const lane = new SlotCursor(ring);
   const poller = RingPoller.udp(fd, ring);
   const out: Uint8Array[] = [];
   try {
@@ -126,7 +117,7 @@ describe('watchReadable (readiness on the event loop)', function () {
     const tun = openLabTun(lab);
     const seen: Uint8Array[] = [];
     const ring = PacketRing.create({ capacity: 64, slotBytes: slotBytesFor(1500) });
-    const lane = new ShardLane(ring, 0);
+    const lane = new SlotCursor(ring);
     const poller = RingPoller.tun(tun.queueFd(0), ring);
     // The callback reads, as the inline shard does (the kernel may queue IPv6 chatter too).
     const { watch } = counted(tun.queueFd(0), () => {

@@ -1,17 +1,15 @@
-// The ring layout is written twice, in native/ring.h (for the pump threads)
-// and src/ring.ts (for shards and JS producers/consumers). These tests hold
+// The ring layout is written twice, in native/ring.h (for the native pollers
+// and emitters) and src/ring.ts (for the shard's SlotCursor). These tests hold
 // the two against each other: by value, through the addon's ringLayout(),
-// and by behaviour, a native reader filling a slot that ring.ts then reads.
+// and by behaviour, a native poller filling a slot that ring.ts then reads.
 import assert from 'node:assert/strict';
 import { native } from '../src/native.js';
 import {
-  Doorbell,
-  MAX_LANES,
   PacketRing,
   RING_CONTROL_BYTES,
   RING_MAGIC,
   RingCtl,
-  RingPump,
+  RingPoller,
   SLOT_HEADER_BYTES,
   SlotField,
   SlotState,
@@ -22,7 +20,7 @@ import { NetnsLab, waitFor } from './lab.js';
 
 const layout = native.ringLayout();
 
-/** Each field's [start, end) in bytes; ADDR spans 16, SHARD_CURSOR one word per lane, DATA starts the data area. */
+/** Each field's [start, end) in bytes; ADDR spans 16, DATA starts the data area. */
 function spans(fields: Record<string, number>, width: Record<string, number>): [string, number, number][] {
   return Object.entries(fields).map(([name, at]) => [name, at, at + (width[name] ?? 4)]);
 }
@@ -39,7 +37,7 @@ describe('ring layout: native/ring.h and src/ring.ts agree', () => {
   });
 
   it('on every control word ring.h knows', () => {
-    assert.ok(Object.keys(layout.control).length >= 15, JSON.stringify(layout.control));
+    assert.ok(Object.keys(layout.control).length >= 13, JSON.stringify(layout.control));
     for (const [name, at] of Object.entries(layout.control)) {
       assert.equal((RingCtl as Record<string, number>)[name], at, `RingCtl.${name}`);
     }
@@ -52,8 +50,8 @@ describe('ring layout: native/ring.h and src/ring.ts agree', () => {
     assert.deepEqual(layout.state, { ...SlotState });
   });
 
-  it('with the words only ring.ts uses (SHARD_CURSOR, AUX) clear of the others, and all inside their block', () => {
-    const control = spans(RingCtl, { SHARD_CURSOR: 4 * MAX_LANES });
+  it('with the words only ring.ts uses (CURSOR, AUX) clear of the others, and all inside their block', () => {
+    const control = spans(RingCtl, {});
     assertDisjoint('control block', control);
     for (const [name, start, end] of control) {
       assert.ok(start % 4 === 0 && end <= RING_CONTROL_BYTES, `RingCtl.${name} [${start}, ${end}) in ${RING_CONTROL_BYTES} bytes`);
@@ -73,33 +71,30 @@ describe('ring layout: native/ring.h and src/ring.ts agree', () => {
     });
     after(() => lab?.destroy());
 
-    it('a native reader fills the slot ring.ts reads: headroom, OFFSET, LENGTH, address, SEQ, STATE and the counters', async () => {
+    it('a native poller fills the slot ring.ts reads: headroom, OFFSET, LENGTH, address, SEQ, STATE and the counters', async () => {
       const HEADROOM = 40;
       const ring = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(300, { headroom: HEADROOM }), headroom: HEADROOM });
-      // Stale values, as a reused slot holds them: the reader must set what it owns.
+      // Stale values, as a reused slot holds them: the poller must set what it owns.
       for (let seq = 0; seq < ring.capacity; seq++) {
         ring.setSegment(seq, 777);
         ring.setGather(seq, 5);
         ring.setPacket(seq, 3, 3);
       }
-      const doorbell = Doorbell.create();
       const socket = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
       const sender = UdpSocket.open({ family: 4, address: '127.0.0.1', netnsFd: lab.fd });
-      const reader = RingPump.udpReader(socket, ring, doorbell, { gro: false });
-      const ringing = doorbell.value();
+      const poller = RingPoller.udp(socket.fd, ring, { gro: false });
       try {
         const bytes = Uint8Array.from({ length: 300 }, (_, i) => (i * 11) & 0xff);
         assert.equal(sender.sendTo(bytes, 4, Uint8Array.of(127, 0, 0, 1), socket.port), true);
-        await waitFor('the datagram in the ring', () => (ring.head === 1 ? true : undefined));
+        await waitFor('the datagram in the ring', () => (poller.read() === 1 ? true : undefined));
         assert.equal(ring.state(0), SlotState.FILLED);
         assert.deepEqual([ring.storedSeq(0), ring.offset(0), ring.length(0), ring.segment(0), ring.gather(0)], [0, HEADROOM, 300, 0, 0]);
         assert.deepEqual([...ring.packet(0)], [...bytes]);
         const from = ring.peer(0);
         assert.deepEqual([from.family, from.port, [...from.addr.subarray(0, 4)], from.scope], [4, sender.port, [127, 0, 0, 1], 0]);
         assert.deepEqual([ring.stats().produced, ring.stats().head, ring.stats().tail], [1, 1, 0]);
-        assert.notEqual(doorbell.value(), ringing, 'the reader rang the doorbell');
       } finally {
-        reader.stop();
+        poller.close();
         socket.close();
         sender.close();
       }

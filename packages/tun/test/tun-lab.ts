@@ -1,11 +1,22 @@
 // A TUN in a lab namespace that the lab's kernel routes a peer through, and
-// the pipeline that plays that peer for ping: tunReader -> a worker shard
-// turning echo requests into replies and writing them back (its RingEmitter),
-// all on one ring.
+// the run-to-completion loop that plays that peer for ping: when the event
+// loop sees the queue readable, a RingPoller reads a batch, the echo requests
+// become replies in place, and a RingEmitter writes them back, all on this
+// thread (what a data-plane shard with workers 0 does).
 import assert from 'node:assert/strict';
-import { Doorbell, RingPump, Tun, type PacketRing, type TunOptions } from '../src/index.js';
+import {
+  RingEmitter,
+  RingPoller,
+  SlotCursor,
+  Tun,
+  watchReadable,
+  type PacketRing,
+  type StepOptions,
+  type StepStats,
+  type TunOptions,
+} from '../src/index.js';
 import type { NetnsLab } from './lab.js';
-import { startShard, type ShardResult, type TestWorker } from './workers.js';
+import { echoReplyInPlace } from './packets.js';
 
 /** The TUN's own address (a /24), and the peer behind it that the lab pings. */
 export const TUN_ADDR = '198.18.0.1';
@@ -21,24 +32,74 @@ export function openLabTun(lab: NetnsLab, options: Omit<TunOptions, 'name' | 'ne
   return tun;
 }
 
-export interface EchoPipeline {
-  doorbell: Doorbell;
-  reader: RingPump;
-  /** Ends once the ring is closed (`ring.close(doorbell)`); its result holds its emitter's stats. */
-  shard: TestWorker<ShardResult>;
+export interface LabReader {
+  stats(): StepStats;
+  stop(): void;
 }
 
 /**
- * tunReader -> shard-worker.ts in 'icmp-echo' mode, writing to the same queue,
- * on `ring`, for the queue of `target` (the shard skips the virtio_net_hdr of
- * an offloading Tun). Closing the ring ends the shard; closing the Tun stops the reader.
+ * Reads `fd` (a TUN queue or UDP socket) into `ring` whenever the event loop
+ * sees it readable, until stop(); `then` runs after each read that published.
  */
-export function startEchoPipeline(target: { tun: Tun; queue?: number }, ring: PacketRing): EchoPipeline {
-  const doorbell = Doorbell.create();
-  const reader = RingPump.tunReader(target, ring, doorbell);
-  const emitTunFd = target.tun.queueFd(target.queue ?? 0);
-  const shard = startShard(ring, doorbell, 'icmp-echo', { vnetHdr: target.tun.offload.vnetHdr, emitTunFd });
-  return { doorbell, reader, shard };
+export function readWhenReadable(
+  kind: 'tun' | 'udp',
+  fd: number,
+  ring: PacketRing,
+  options: StepOptions = {},
+  then?: () => void,
+): LabReader {
+  const poller = kind === 'tun' ? RingPoller.tun(fd, ring, options) : RingPoller.udp(fd, ring, options);
+  const watch = watchReadable(fd, (err) => {
+    if (err) throw err;
+    if (poller.read() > 0) then?.();
+  });
+  return {
+    stats: () => poller.stats(),
+    stop: () => {
+      watch.close();
+      poller.close();
+    },
+  };
+}
+
+export interface EchoLoop {
+  reader: LabReader;
+  emitter: RingEmitter;
+  /** Echo requests turned into replies. */
+  readonly echoed: number;
+  stop(): void;
+}
+
+/**
+ * Answers the lab's pings to PEER_ADDR on queue `queue` of `tun`, through
+ * `ring` (after the virtio_net_hdr of an offloading Tun, which stays as it came: all zero).
+ */
+export function startEchoLoop(tun: Tun, ring: PacketRing, queue = 0): EchoLoop {
+  const fd = tun.queueFd(queue);
+  const cursor = new SlotCursor(ring);
+  const emitter = RingEmitter.tun(fd, ring);
+  const skip = tun.offload.vnetHdr ? 10 : 0;
+  let echoed = 0;
+  const reader = readWhenReadable('tun', fd, ring, {}, () => {
+    cursor.drain((seq) => {
+      const at = ring.dataOffset(seq) + ring.offset(seq);
+      const ok = echoReplyInPlace(ring.u8.subarray(at + skip, at + ring.length(seq)));
+      if (ok) echoed++;
+      return ok;
+    });
+    emitter.emit();
+  });
+  return {
+    reader,
+    emitter,
+    get echoed() {
+      return echoed;
+    },
+    stop: () => {
+      reader.stop();
+      emitter.close();
+    },
+  };
 }
 
 /** `count` pings from the lab to PEER_ADDR, 10 ms apart: fails unless every one is answered. */

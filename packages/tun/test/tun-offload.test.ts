@@ -3,23 +3,11 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { release } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  consume,
-  Doorbell,
-  PacketRing,
-  OFFLOAD_READ_BYTES,
-  produce,
-  RingEmitter,
-  RingPump,
-  ShardLane,
-  SlotCoalescer,
-  slotBytesFor,
-  Tun,
-  UdpSocket,
-} from '../src/index.js';
+import { PacketRing, OFFLOAD_READ_BYTES, RingEmitter, SlotCursor, SlotCoalescer, slotBytesFor, Tun, UdpSocket } from '../src/index.js';
 import { NetnsLab } from './lab.js';
 import { echoReplyInPlace, parseIcmpEcho, parseIpv4, parseTcp, TCP_ACK, TCP_SYN, tcpSegment } from './packets.js';
-import { openLabTun, PEER_ADDR, pingPeer, startEchoPipeline, TUN_ADDR } from './tun-lab.js';
+import { consume, produce } from './ring-io.js';
+import { openLabTun, PEER_ADDR, pingPeer, readWhenReadable, startEchoLoop, TUN_ADDR } from './tun-lab.js';
 
 const MTU = 1420;
 const OFFLOAD_SLOT = slotBytesFor(OFFLOAD_READ_BYTES);
@@ -64,11 +52,11 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
 
   /**
    * The main thread as the egress ring's shard and consumer: every slot the
-   * tunReader filled is shown to `inspect` (header + packet, a copy), then freed.
+   * poller filled is shown to `inspect` (header + packet, a copy), then freed.
    */
-  const drainInto = (ring: PacketRing, lane: ShardLane, inspect: (slot: Buffer) => void): void => {
+  const drainInto = (ring: PacketRing, lane: SlotCursor, inspect: (slot: Buffer) => void): void => {
     lane.drain((seq) => {
-      assert.equal(ring.segment(seq), 0, 'the TUN reader resets SEGMENT');
+      assert.equal(ring.segment(seq), 0, 'the TUN poller resets SEGMENT');
       inspect(Buffer.from(ring.packet(seq)));
       return false;
     });
@@ -106,8 +94,8 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
   it('carries a virtio_net_hdr on every read (zero for ping), and write() adds a zeroed one: ping answered, 0% loss', async () => {
     const tun = open(true);
     const ring = poisoned(PacketRing.create({ capacity: 64, slotBytes: OFFLOAD_SLOT }));
-    const lane = new ShardLane(ring, 0);
-    const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
+    const lane = new SlotCursor(ring);
+    const reader = readWhenReadable('tun', tun.queueFd(0), ring);
     let requests = 0;
     try {
       const pinging = lab.exec('ping', '-c', '10', '-i', '0.02', '-W', '1', PEER_ADDR);
@@ -136,44 +124,43 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       assert.deepEqual([s.txPackets, s.txErrors, s.txDropped], [10, 0, 0]);
       assert.equal(reader.stats().truncated, 0);
     } finally {
+      reader.stop();
       ring.close();
       tun.close();
     }
   });
 
-  it('answers ping through tunReader -> worker shard (writing back itself) with the header kept in OFFSET/LENGTH', async () => {
+  it('answers ping through a run-to-completion loop (poller -> echo in place -> emitter) with the header kept in OFFSET/LENGTH', async () => {
     const tun = open(true);
     const ring = PacketRing.create({ capacity: 64, slotBytes: OFFLOAD_SLOT });
-    const { doorbell, reader, shard } = startEchoPipeline({ tun }, ring);
+    const echo = startEchoLoop(tun, ring);
     try {
-      await shard.ready;
       await pingPeer(lab, 20);
-      const r = reader.stats();
+      const r = echo.reader.stats();
       assert.equal(r.dropsFull + r.truncated + r.errors, 0);
+      const w = echo.emitter.stats();
+      assert.ok(w.packets >= 20 && w.errors === 0, JSON.stringify(w));
+      assert.ok(w.bytes >= 20 * (VNET_HDR + 84), 'each write carries the header and the packet');
     } finally {
-      ring.close(doorbell);
+      echo.stop();
       tun.close();
     }
-    assert.equal(await shard.exited, 0);
-    const w = (await shard.result).emitter!;
-    assert.ok(w.packets >= 20 && w.errors === 0, JSON.stringify(w));
-    assert.ok(w.bytes >= 20 * (VNET_HDR + 84), 'each write carries the header and the packet');
   });
 
   it('hands over a UDP GSO send of a SEGMENT slot as one UDP_L4 super-packet (USO)', async () => {
     const tun = open(true);
     const ring = poisoned(PacketRing.create({ capacity: 16, slotBytes: OFFLOAD_SLOT }));
-    const lane = new ShardLane(ring, 0);
-    const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
+    const lane = new SlotCursor(ring);
+    const reader = readWhenReadable('tun', tun.queueFd(0), ring);
     const socket = UdpSocket.open({ family: 4, netnsFd: lab.fd });
     const out = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(9000) });
     const emitter = RingEmitter.udp(socket.fd, out);
     const payload = Buffer.alloc(5300);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
     try {
-      assert.ok(produce(out, null, payload, 0, { family: 4, port: 9, addr: Uint8Array.of(198, 18, 0, 2) }));
+      assert.ok(produce(out, payload, 0, { family: 4, port: 9, addr: Uint8Array.of(198, 18, 0, 2) }));
       out.setSegment(0, 1000);
-      new ShardLane(out, 0).drain(() => true);
+      new SlotCursor(out).drain(() => true);
       assert.equal(emitter.emit(), 1);
       let seen: Buffer | undefined;
       const deadline = Date.now() + 3000;
@@ -195,6 +182,7 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       assert.deepEqual([w.packets, w.gsoSends, w.gsoSegments, w.errors], [6, 1, 6, 0]);
       assert.deepEqual([out.stats().emitted, out.stats().emitErrors], [1, 0]);
     } finally {
+      reader.stop();
       out.close();
       ring.close();
       emitter.close();
@@ -206,8 +194,8 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
   it('hands over TCP as TSO super-packets larger than the MTU (the test answers the handshake through write())', async () => {
     const tun = open(true);
     const ring = PacketRing.create({ capacity: 64, slotBytes: OFFLOAD_SLOT });
-    const lane = new ShardLane(ring, 0);
-    const reader = RingPump.tunReader({ tun }, ring, Doorbell.create());
+    const lane = new SlotCursor(ring);
+    const reader = readWhenReadable('tun', tun.queueFd(0), ring);
     // A client in the lab namespace sends 200 kB to a peer that only this test plays.
     const script = `const s = require('net').connect(5000, '${PEER_ADDR}', () => s.write(Buffer.alloc(200000, 7)));
       s.on('error', () => {}); setTimeout(() => process.exit(0), 5000);`;
@@ -252,6 +240,7 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       assert.ok(tcp.payload.length > h.gsoSize && tcp.payload.every((b) => b === 7));
       assert.equal(reader.stats().truncated, 0);
     } finally {
+      reader.stop();
       client.kill();
       ring.close();
       tun.close();
@@ -262,8 +251,8 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
     const tun = open(true);
     const fromKernel = PacketRing.create({ capacity: 64, slotBytes: OFFLOAD_SLOT });
     const toKernel = PacketRing.create({ capacity: 64, slotBytes: slotBytesFor(VNET_HDR + MTU) });
-    const lane = new ShardLane(fromKernel, 0);
-    const reader = RingPump.tunReader({ tun }, fromKernel, Doorbell.create());
+    const lane = new SlotCursor(fromKernel);
+    const reader = readWhenReadable('tun', tun.queueFd(0), fromKernel);
     const emitter = RingEmitter.tun(tun.queueFd(0), toKernel);
     // A server in the lab namespace reports what it received; the test plays the client behind the TUN.
     const script = `const h = require('crypto').createHash('sha256'); let n = 0;
@@ -294,12 +283,12 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       for (let i = 0; i < 20; i++) {
         const flags = i === 19 ? TCP_ACK | 0x08 : TCP_ACK;
         const packet = seg({ seq: 100 + i * 1000, ack, flags, payload: data.subarray(i * 1000, (i + 1) * 1000) });
-        assert.ok(produce(toKernel, null, Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 0]), packet])));
+        assert.ok(produce(toKernel, Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 0]), packet])));
       }
       const before = rxPackets();
       const coalescer = new SlotCoalescer(64);
       let joined = 0;
-      const shard = new ShardLane(toKernel, 0);
+      const shard = new SlotCursor(toKernel);
       assert.equal(
         shard.drainRuns(
           () => true,
@@ -318,6 +307,7 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
       assert.equal(result.stdout.trim(), `20000 ${createHash('sha256').update(data).digest('hex')}`);
       assert.equal(reader.stats().truncated, 0);
     } finally {
+      reader.stop();
       emitter.close();
       fromKernel.close();
       toKernel.close();
@@ -326,18 +316,10 @@ describe('TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD)', () => {
     }
   });
 
-  it('refuses onPackets on an offloading Tun, and a reader ring whose slots cannot hold a super-packet', () => {
+  it('refuses onPackets on an offloading Tun: its reads are for a poller and a shard that segments them', () => {
     const tun = open(true);
     try {
       assert.throws(() => tun.onPackets(() => {}), /opened with offload: .* open it without offload to use onPackets/);
-      const small = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(MTU) });
-      const wanted = /create its ring with slotBytes: slotBytesFor\(OFFLOAD_READ_BYTES, \{ headroom \}\)/;
-      assert.throws(() => RingPump.tunReader({ tun }, small, Doorbell.create()), wanted);
-      // Room for the super-packet, but not after 64 bytes of headroom.
-      const crowded = PacketRing.create({ capacity: 4, slotBytes: OFFLOAD_SLOT, headroom: 64 });
-      assert.throws(() => RingPump.tunReader({ tun }, crowded, Doorbell.create()), wanted);
-      const big = PacketRing.create({ capacity: 4, slotBytes: slotBytesFor(OFFLOAD_READ_BYTES, { headroom: 64 }), headroom: 64 });
-      RingPump.tunReader({ tun }, big, Doorbell.create()).stop();
     } finally {
       tun.close();
     }

@@ -1,5 +1,5 @@
 // The facts /readyz rests on, each checked for real: a committed write to the
-// registry file, the WireGuard socket still bound on its port (the NAT
+// registry file, the WireGuard sockets still bound on their port (the NAT
 // answers for itself: ReadyNat.ready()).
 import Database from 'better-sqlite3';
 import { socketAddress } from '@wirecage/netns';
@@ -36,13 +36,15 @@ export function registryWritable(path: string): ReadinessCheck & { close(): void
   return Object.assign(check, { close: () => db?.close() });
 }
 
-/** Every inherited WireGuard fd still bound on the port the device listens on. */
-export function wireGuardBound(fds: (number | null)[], port: () => number): ReadinessCheck {
+/**
+ * Every inherited WireGuard fd (the whole SO_REUSEPORT group: a shard whose socket is gone would
+ * leave the peers the kernel hashes to it unanswered) still bound on the port the device listens on.
+ */
+export function wireGuardBound(fds: readonly number[], port: () => number): ReadinessCheck {
   return () => {
     const want = port();
     if (!(want > 0)) return 'the WireGuard socket is not bound';
     for (const fd of fds) {
-      if (fd === null) continue;
       let at;
       try {
         at = socketAddress(fd);

@@ -12,7 +12,7 @@ import { kernelNatRefusal } from '../nat/kernel-host.js';
 import type { NatMode, NatOptions } from '../nat/types.js';
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_MAX_PEERS } from '../server.js';
 import { DEFAULT_FORWARD_PORTS, formatPortRange } from '../forwards/ports.js';
-import { bindServerSockets } from '../stage2/bind.js';
+import { bindServerSockets, wireGuardSocketCount } from '../stage2/bind.js';
 import { launchStage2 } from '../stage2/launch.js';
 import { parseAddresses } from '../up/addresses.js';
 import { apiSecurity } from '../up/api-security.js';
@@ -196,9 +196,11 @@ export default class Up extends Command {
       .filter((s) => s !== '');
     const nat = natOptions(flags);
     const { tls, leaseMs, trustedProxies } = apiSecurity(flags, at.apiListen, log);
+    const workers = flags.workers ?? Math.min(availableParallelism(), 8);
     let sockets;
     try {
-      sockets = bindServerSockets(at.wgListen, at.apiListen);
+      // A socket per data-plane shard, bound here with the caller's privileges (stage 2 could not).
+      sockets = bindServerSockets(at.wgListen, at.apiListen, wireGuardSocketCount(workers));
     } catch (err) {
       privateKey.fill(0);
       return fail((err as Error).message);
@@ -224,7 +226,7 @@ export default class Up extends Command {
       forwardListenAddress: at.forwardListen,
       forwardPorts: at.forwardPorts,
       nat,
-      workers: flags.workers ?? Math.min(availableParallelism(), 8),
+      workers,
       metricsListen: flags['metrics-listen'],
       registerRate: flags['register-rate'],
       trustedProxies,

@@ -135,7 +135,7 @@ export async function startKernelNat(device: Device, o: NatStartOptions, log: Lo
 
 /** The NAT's TUN in the server's own namespace, up, with the gateway addresses. */
 function openGatewayTun(o: NatStartOptions): Tun {
-  const tun = Tun.open({ name: NAT_TUN_NAME, mtu: o.mtu, offload: o.offload ?? false });
+  const tun = Tun.open({ name: NAT_TUN_NAME, mtu: o.mtu, offload: o.offload ?? false, queues: o.queues ?? 1 });
   const nl = Rtnl.open();
   try {
     nl.addAddress(tun.name, o.gateway4);

@@ -16,6 +16,8 @@ export interface NatNamespaceOptions {
   mtu: number;
   /** TUN offloads (virtio_net_hdr): only when the sharded data plane reads it. */
   offload?: boolean;
+  /** TUN queues: one per data-plane shard. Default 1. */
+  queues?: number;
   /** Gateway addresses with the pool's prefix: "10.200.100.1/24", "fd00::1/64". */
   gateway4: string;
   gateway6: string;
@@ -35,7 +37,7 @@ export class NatNamespace {
     const netnsFd = createNetns();
     let tun: Tun | undefined;
     try {
-      tun = Tun.open({ name: NAT_TUN_NAME, netnsFd, mtu: o.mtu, offload: o.offload ?? false });
+      tun = Tun.open({ name: NAT_TUN_NAME, netnsFd, mtu: o.mtu, offload: o.offload ?? false, queues: o.queues ?? 1 });
       const nl = Rtnl.open(netnsFd);
       try {
         nl.setUp('lo');

@@ -24,6 +24,8 @@ export interface NatStartOptions extends NatOptions {
   serverPools: string[];
   /** Open the TUN with offloads (TSO/USO super-packets); only for the sharded data plane. */
   offload?: boolean;
+  /** TUN queues (IFF_MULTI_QUEUE): one per data-plane shard. Default 1. */
+  queues?: number;
 }
 
 /** What a reload may change in a running NAT. */

@@ -23,8 +23,9 @@ export async function startUserspaceNat(device: Device, o: NatStartOptions, log:
   const stack = new CleanupStack();
   const opened = <T>(thing: T, close: (t: T) => void | Promise<void>): T => (stack.push(() => close(thing)), thing);
   try {
-    const ns = opened(await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6, offload: o.offload }), (n) =>
-      n.close(),
+    const ns = opened(
+      await NatNamespace.create({ mtu: o.mtu, gateway4: o.gateway4, gateway6: o.gateway6, offload: o.offload, queues: o.queues }),
+      (n) => n.close(),
     );
     if (ns.forwardingNotOff)
       log.warn(

@@ -15,8 +15,8 @@ export async function launchStage2(spec: Omit<ServerSpec, 'fds'>, sockets: Bound
   // The kernel NAT changes the host's own network, so its stage 2 stays where `up` runs, with its privileges.
   const kernel = spec.nat.mode === 'kernel';
   const extraFds: number[] = [];
-  const pass = (fd: number | null): number | null => (fd === null ? null : STAGE2_FIRST_EXTRA_FD + extraFds.push(fd) - 1);
-  const fds = { api: pass(sockets.api)!, udp4: pass(sockets.udp4), udp6: pass(sockets.udp6) };
+  const pass = (fd: number): number => STAGE2_FIRST_EXTRA_FD + extraFds.push(fd) - 1;
+  const fds = { api: pass(sockets.api), wg: sockets.wg.map(pass) };
   let exit;
   try {
     exit = launch({

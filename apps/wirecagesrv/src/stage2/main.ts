@@ -63,7 +63,7 @@ function serverConfig(spec: ServerSpec, privateKey: Buffer, log: SwitchableLogge
     authToken: spec.authToken,
     wgEndpoint: spec.wgEndpoint,
     wgListen: spec.wgListen,
-    wgSockets: { fd4: spec.fds.udp4, fd6: spec.fds.udp6 },
+    wgSockets: spec.fds.wg,
     apiListen: { fd: spec.fds.api },
     tls: spec.tls,
     statePath: spec.statePath,

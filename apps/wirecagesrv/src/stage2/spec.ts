@@ -18,7 +18,8 @@ export interface ServerSpec {
   /** As given, for messages; the sockets are already bound. */
   wgListen: ListenAddress;
   apiListen: ListenAddress;
-  fds: { api: number; udp4: number | null; udp6: number | null };
+  /** wg: the WireGuard port's sockets, one per data-plane shard (one SO_REUSEPORT group when several). */
+  fds: { api: number; wg: number[] };
   tls?: TlsFiles;
   statePath: string;
   subnet?: string;

@@ -41,7 +41,10 @@ export interface CageSpec {
   runtimeDir: string;
   /** Serve Prometheus metrics of the tunnel here (host side): "host:port", "[v6]:port" or ":port". */
   metricsListen?: string;
-  /** Data-plane shard workers; 0 keeps the data path on the main thread. */
+  /**
+   * Data-plane shard workers; 0 keeps the data path on the main thread. Each shard owns a TUN queue
+   * and a UDP socket (one SO_REUSEPORT group on the port): max(workers, 1) of each.
+   */
   workers: number;
   /** Open the TUN with offloads (virtio_net_hdr, TSO/USO); only with workers > 0. */
   offload: boolean;

@@ -163,8 +163,16 @@ function openCageNetwork(spec: CageSpec, cleanups: CleanupStack): { netnsFd: num
   const netnsFd = createNetns();
   cleanups.push(() => closeSync(netnsFd));
   // Deleted with the namespace, in the kernel's background, rather than by the TUN's last close on
-  // the way out of every cage (tens of milliseconds).
-  const tun = Tun.open({ name: spec.tun, netnsFd, mtu: spec.mtu, offload: spec.offload, deleteWithNetns: true });
+  // the way out of every cage (tens of milliseconds). One queue per shard: each shard reads and
+  // writes its own (the kernel keeps a flow on one queue), and the inline shard of --workers 0 one.
+  const tun = Tun.open({
+    name: spec.tun,
+    netnsFd,
+    mtu: spec.mtu,
+    offload: spec.offload,
+    queues: Math.max(spec.workers, 1),
+    deleteWithNetns: true,
+  });
   cleanups.push(() => tun.close());
   configureNetwork(spec, netnsFd, tun.name);
   return { netnsFd, tun };
@@ -223,12 +231,13 @@ function buildDevice(spec: CageSpec, log: Logger): { device: Device; peers: Hand
 /**
  * Brings the tunnel up and waits for the first handshake, then wires the data plane. The handshake
  * needs the main thread only, while a shard worker takes ~100 ms of CPU to start (a Node isolate
- * with the engine): had the shards come first, the handshake's answer would wait for one in the
- * plane's ring. So with workers and one peer, the handshake runs over node:dgram on the port the
- * plane then binds, and the shards start alongside the command; what it sends meanwhile waits in
- * the rings. With several peers the plane comes first, as the others' answers (or initiations)
- * may arrive after the first handshake, when the port changes hands, and a lost one is retried
- * only after Rekey-Timeout (5 s).
+ * with the engine): had the shards come first, the handshake's answer would wait in a shard's
+ * socket until that shard ran. So with workers and one peer, the handshake runs over node:dgram on
+ * the port, which it leaves free again before the plane binds its SO_REUSEPORT group there (one
+ * socket per shard); the shards start alongside the command, and what it sends meanwhile waits in
+ * the TUN's queues. With several peers the plane comes first, as the others' answers (or
+ * initiations) may arrive after the first handshake, when the port changes hands, and a lost one is
+ * retried only after Rekey-Timeout (5 s).
  */
 async function connect(spec: CageSpec, device: Device, tun: Tun, peers: HandshakePeer[], cleanups: CleanupStack): Promise<Attachment> {
   const attach = async (listenPort: number) => {
@@ -251,7 +260,8 @@ async function connect(spec: CageSpec, device: Device, tun: Tun, peers: Handshak
   cleanups.push(unbind);
   device.up();
   await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
-  // dgram closes the fds at once: the port is free for the plane's socket.
+  // dgram closes the fds at once: the port is free for the plane's sockets, and the group they form
+  // holds only them (a socket of dgram's, without SO_REUSEPORT, would refuse them all).
   unbind();
   return attach(bind.port);
 }

@@ -1,27 +1,29 @@
 // Connects a Device to a TUN and a UDP port: the one way the cage and the
-// server wire an engine to the kernel. The same Shard code carries every
-// packet: in worker threads (workers > 0: native pumps and shared rings, or in
-// 'rtc' each shard reading its own TUN queue and socket), or inline on the
-// main thread (workers 0: one 'rtc' shard, served when the event loop sees its fds readable).
+// server wire an engine to the kernel. Every packet runs to completion on one
+// shard: shard k owns TUN queue k and UDP socket k (one SO_REUSEPORT group on
+// one address), and reads, seals or opens, and sends on its own thread. With
+// workers > 0 the shards are worker threads; with workers 0 the one shard is
+// the same code on the main thread, served when the event loop sees its fds
+// readable. The kernel spreads flows over the queues and peers over the
+// sockets, so a flow's packets stay on one shard and keep their order.
 import { UdpSocket, type Tun } from '@wirecage/tun';
 import type { Device } from '../device.js';
-import { DataPlane, type PlaneMode } from './plane.js';
+import { DataPlane } from './plane.js';
 
 export interface AttachOptions {
-  /** UDP port to listen on; 0 lets the kernel pick. Ignored with udpFd. */
+  /** UDP port to listen on; 0 lets the kernel pick. Ignored with udpFds. */
   listenPort?: number;
-  /** Listen address (IPv4 or IPv6 literal); default every address of both families. */
+  /** Listen address (IPv4 or IPv6 literal); default every address of both families. Ignored with udpFds. */
   listenAddress?: string;
-  /** An inherited, already bound UDP socket to use instead. */
-  udpFd?: number;
+  /**
+   * Inherited UDP sockets to use instead of listening: one per shard
+   * (max(workers, 1) of them), all bound to one address in one SO_REUSEPORT
+   * group (with workers 0 or 1, one socket, SO_REUSEPORT not needed). They
+   * are adopted: close(), or a failed attach, closes them.
+   */
+  udpFds?: number[];
   /** Shard workers; 0 runs the one shard on the main thread. */
   workers: number;
-  /**
-   * The plane's design (DataPlane's mode). 'rtc' and 'rtc-split' need a Tun opened with
-   * at least `workers` queues, and opens one UDP socket per shard on the port
-   * (SO_REUSEPORT). Default 'pipeline'; ignored with workers 0 (its shard reads its own fds, as in 'rtc').
-   */
-  mode?: PlaneMode;
 }
 
 export interface Attachment {
@@ -32,41 +34,54 @@ export interface Attachment {
   close(): Promise<void>;
 }
 
-/** tun null: no TUN (a server without NAT answers handshakes only); that takes workers 0. */
+/**
+ * tun: opened with max(workers, 1) queues, no more (`Tun.open({ queues })`);
+ * null: no TUN (a server without NAT answers handshakes only), which takes workers 0.
+ */
 // eslint-disable-next-line @typescript-eslint/require-await -- async on purpose: a failure reaches the caller as a rejection, as it did when binding awaited
 export async function attachDevice(device: Device, tun: Tun | null, opts: AttachOptions): Promise<Attachment> {
+  const shards = Math.max(opts.workers, 1);
   if (tun === null && opts.workers !== 0) throw new Error('a data plane without a TUN runs on the main thread (workers 0)');
-  const inline = opts.workers === 0;
-  // The one inline shard always reads its own fds: the mode names designs of worker shards.
-  const mode = inline ? 'rtc' : (opts.mode ?? 'pipeline');
-  const rtc = mode === 'rtc' || mode === 'rtc-split';
-  if (rtc && !inline && opts.udpFd !== undefined)
-    throw new Error("mode 'rtc' opens a UDP socket per shard; it cannot use an inherited one");
-  const open = (port: number) =>
-    UdpSocket.open({
-      port,
-      address: opts.listenAddress,
-      family: opts.listenAddress === undefined ? 'dual' : opts.listenAddress.includes(':') ? 6 : 4,
-      reusePort: rtc && !inline,
-    });
-  const udp = opts.udpFd !== undefined ? UdpSocket.fromFd(opts.udpFd) : open(opts.listenPort ?? 0);
-  const sockets = [udp];
+  // Exactly one queue per shard: the kernel spreads flows over every queue, and one that no shard read would swallow its flows.
+  if (tun !== null && tun.queueCount !== shards) {
+    throw new Error(
+      `${shards} shard(s) need one TUN queue each, TUN '${tun.name}' has ${tun.queueCount}: open it with Tun.open({ queues: ${shards} })`,
+    );
+  }
+  if (opts.udpFds !== undefined && opts.udpFds.length !== shards) {
+    throw new Error(
+      `udpFds must hold one socket per shard (${shards} for workers ${opts.workers}), got ${opts.udpFds.length}: ` +
+        'bind them to one address in one SO_REUSEPORT group',
+    );
+  }
+  const sockets: UdpSocket[] = [];
   let plane: DataPlane;
   try {
-    // The rest of the group binds the port the first one got.
-    while (rtc && sockets.length < opts.workers) sockets.push(open(udp.port));
+    if (opts.udpFds !== undefined) for (const fd of opts.udpFds) sockets.push(UdpSocket.fromFd(fd));
+    else {
+      const open = (port: number) =>
+        UdpSocket.open({
+          port,
+          address: opts.listenAddress,
+          family: opts.listenAddress === undefined ? 'dual' : opts.listenAddress.includes(':') ? 6 : 4,
+          reusePort: shards > 1,
+        });
+      // The rest of the group binds the port the first one got.
+      sockets.push(open(opts.listenPort ?? 0));
+      while (sockets.length < shards) sockets.push(open(sockets[0]!.port));
+    }
+    if (new Set(sockets.map((s) => s.port)).size !== 1) throw new Error('udpFds must all be bound to one port (one SO_REUSEPORT group)');
     plane = DataPlane.start(device, {
-      io: { tun: tun && { tun, queue: 0 }, udp, ...(rtc && { shardSockets: sockets }) },
+      io: { tun, sockets },
       workers: opts.workers,
       vnetHdr: tun?.offload.vnetHdr ?? false,
-      mode,
     });
   } catch (err) {
     for (const s of sockets) s.close();
     throw err;
   }
   return {
-    port: udp.port,
+    port: sockets[0]!.port,
     plane,
     close: async () => {
       await plane.close();

@@ -1,26 +1,28 @@
 // The data plane (ARCHITECTURE.md, "The data plane"; README, "One packet
-// path"): native I/O threads of @wirecage/tun move packets between the TUN
-// queue, the UDP socket and two pipeline rings; piscina workers, one
-// long-lived shard each, seal and open the slots in place; the main thread
-// keeps only the control plane. With workers 0 the one shard, the same
-// Shard class, runs on the main thread over its own fds, as in 'rtc', served
-// from the event loop when libuv sees them readable (@wirecage/tun's
-// watchReadable: no thread, no hand-off).
+// path"): run to completion. Shard k owns TUN queue k and UDP socket k of one
+// SO_REUSEPORT group, and does the whole path on its own thread:
 //
-// Order is kept end to end: each ring is consumed in the order it was filled,
-// whichever shard transformed a slot, so a TCP flow is never reordered by the
-// sharding (wireguard-go keeps order with per-peer queues the same way).
+//   TUN queue k --read--> egress ring k --seal--> sendmmsg (GSO) --> socket k
+//   socket k --recvmmsg (GRO)--> ingress ring k --open, coalesce--> writev --> TUN queue k
+//
+// No thread hands a packet to another. The kernel keeps a TCP flow on one TUN
+// queue and a peer's datagrams on one socket, and each ring is emptied in the
+// order it was filled, so no flow is reordered. The shards are piscina
+// workers, one long-lived task each; with workers 0 the one shard, the same
+// Shard class, runs on the main thread, served from the event loop when libuv
+// sees its fds readable (@wirecage/tun's watchReadable).
 //
 // The Device stays the single owner of protocol state. Shards read its shared
 // mirror (keypairs, peer table, receiver-index map) and send the rare events
-// back as messages; a timer here turns the shards' per-peer counters into the
-// timer events the send and receive paths would have raised.
+// back as messages (handshakes, packets waiting for a session, a keypair's
+// first use, roaming, rekeying); a timer here turns the shards' per-peer
+// counters into the timer events the send and receive paths would have raised.
 import { closeSync, openSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { Doorbell, PacketRing, RingPump, watchReadable, type ReadableWatch, type TunQueueTarget, type UdpSocket } from '@wirecage/tun';
+import { PacketRing, watchReadable, type ReadableWatch, type Tun, type UdpSocket } from '@wirecage/tun';
 import type { Device } from '../device.js';
 import { Endpoint } from '../endpoint.js';
 import { formatIp } from '../allowed-ips.js';
@@ -56,53 +58,24 @@ import { EGRESS_HEADROOM, slotBytesForMtu, slotBytesForOffload } from './slot-ro
 import type { Peer } from '../peer.js';
 
 export interface PlaneIo {
-  /** The TUN queue the plane reads and writes (the Tun's own reader then refuses to start on it). */
-  tun: TunQueueTarget | null;
-  /** The bound UDP socket for the tunnel's outer packets. */
-  udp: UdpSocket;
+  /** Its queue k is shard k's: exactly max(workers, 1) queues. null: no TUN (workers 0 only). */
+  tun: Tun | null;
   /**
-   * mode 'rtc': one UDP socket per shard, all in one SO_REUSEPORT group on udp's
-   * address (udp itself first). Shard k reads and writes socket k and queue k of
-   * the Tun in `tun` (opened with at least `workers` queues).
+   * Socket k is shard k's: max(workers, 1) bound sockets in one SO_REUSEPORT
+   * group. The main thread sends its own messages (handshakes, keepalives) on
+   * socket 0. The plane's owner keeps them open until close() has resolved.
    */
-  shardSockets?: UdpSocket[];
+  sockets: UdpSocket[];
 }
 
-/**
- * 'pipeline': native reader threads fill two rings shared by all shards, which
- * seal/open and emit (a hand-off per direction). 'rtc' (run to completion): each
- * shard reads its own TUN queue and UDP socket, seals/opens and sends on its own
- * thread, with the same Shard code over rings of its own. 'rtc-split' (an
- * experiment): the same, but shard k writes what it opened to TUN queue k+1, so
- * the kernel's flow steering (a TUN sends a flow out of the queue that last
- * wrote it) moves each flow's egress to the next shard: for a single peer,
- * whose ingress all lands on one socket, the two directions then run on two
- * threads instead of one, still with no hand-off between them.
- */
-export type PlaneMode = 'pipeline' | 'rtc' | 'rtc-split';
-
 export interface DataPlaneOptions {
-  /** Default 'pipeline'. 'rtc' needs io with shardSockets. */
-  mode?: PlaneMode;
-  /**
-   * Where packets come from and go: native threads read the TUN queue and the UDP
-   * socket into the rings, and the shards write what they finish. Without it the
-   * rings are left to the caller (`plane.egress`, `plane.ingress`), who fills and
-   * consumes them, and device.io stays as it is.
-   */
-  io?: PlaneIo;
+  io: PlaneIo;
   /** The TUN side carries virtio_net_hdr (a Tun opened with offloads): TSO/USO super-packets are cut in the shards. */
   vnetHdr?: boolean;
-  /**
-   * Shard workers. Default: the number of CPUs. 0: one shard runs inline on the main
-   * thread: with io in mode 'rtc' (its own reads, when the event loop sees an fd readable), without it the
-   * caller fills the rings and calls step().
-   */
+  /** Shard workers. Default: the number of CPUs. 0: the one shard runs inline on the main thread. */
   workers?: number;
-  /** Slots per ring (a power of two). Default 1024. */
+  /** Slots of each shard's ingress ring (a power of two). Default 1024. */
   ringSlots?: number;
-  /** log2 of the slots a shard takes at a time. Default 3 (8 slots). */
-  batchShift?: number;
   /** How often shard counters become timer events, in ms. Default 100. */
   syncIntervalMs?: number;
 }
@@ -140,28 +113,21 @@ interface Seen {
 
 export class DataPlane {
   readonly workers: number;
-  readonly mode: PlaneMode;
   private readonly pool: Piscina | null;
   /** Shards: the workers, or the one inline shard (workers 0). */
   private readonly shards: number;
-  /** watches: with io, one per fd the inline shard reads (TUN queue, then UDP socket). */
+  /** workers 0: the shard and its watches, one per fd it reads (TUN queue, then UDP socket). */
   private inline: { shard: Shard; config: ToShard[]; watches: ReadableWatch[] } | null = null;
   /** Where what the shards open goes when there is no TUN (a server without NAT). */
   private devNull: number | null = null;
-  /** Pipeline: the shared rings. rtc: shard 0's own (rings[k] has every shard's). */
-  readonly egress: PacketRing;
-  readonly ingress: PacketRing;
+  /** rings[k]: shard k's own. */
   private readonly rings: { egress: PacketRing; ingress: PacketRing }[];
-  /** rtc: the fds shard k reads, and those it writes. */
-  private shardFds: { read: { tun: number | null; udp: number }; write: { tun: number; udp: number } }[] = [];
-  readonly doorbell: Doorbell;
+  /** The fds shard k reads and writes. */
+  private readonly shardFds: ShardInit['fds'][];
   private readonly control: Int32Array;
   private readonly counters: PeerCounters;
   private readonly dropsSab: SharedArrayBuffer;
   private readonly statsSab: SharedArrayBuffer;
-  private readonly pumps: RingPump[];
-  /** With io: the fds the shards send on. */
-  private emitFds: ShardInit['emit'] = null;
   private readonly ports: (MessagePort | null)[] = [];
   private readonly tasks: Promise<void>[] = [];
   private readonly restarts: number[] = [];
@@ -179,32 +145,14 @@ export class DataPlane {
     if (!Number.isInteger(n) || n < 0 || n > 8) throw new RangeError(`workers must be an integer from 0 to 8, got ${n}`);
     this.workers = n;
     this.shards = Math.max(n, 1);
-    // workers 0 with io: the inline shard reads its own fds, as an 'rtc' worker shard does.
-    this.mode = opts.mode ?? (n === 0 && opts.io ? 'rtc' : 'pipeline');
-    if (this.mode !== 'pipeline' && this.mode !== 'rtc' && this.mode !== 'rtc-split') {
-      throw new RangeError(`mode must be 'pipeline', 'rtc' or 'rtc-split', got ${String(this.mode)}`);
-    }
-    const rtc = this.mode !== 'pipeline';
-    if (rtc && !opts.io) throw new RangeError("mode 'rtc' needs io: the shards read their own TUN queue and UDP socket");
-    if (n === 0 && opts.io && this.mode !== 'rtc') throw new RangeError("workers 0 with io runs mode 'rtc' on the main thread");
-    if (opts.io?.tun === null && n !== 0) throw new RangeError('a plane without a TUN runs on the main thread (workers 0)');
-    const ring = {
-      capacity: opts.ringSlots ?? 1024,
-      slotBytes: slotBytesForMtu(device.mtu),
-      lanes: rtc ? 1 : this.shards,
-      batchShift: opts.batchShift ?? 3,
-    };
-    // Egress slots of an offloading TUN hold 64 KiB super-packets, so that ring has fewer of them (256 x 75 KiB;
-    // a run-to-completion shard reads at most one batch before it empties its ring: 64 x 75 KiB).
-    const egress = { ...ring, headroom: EGRESS_HEADROOM };
-    const egressRing = () =>
-      PacketRing.create(
-        opts.vnetHdr ? { ...egress, capacity: Math.min(ring.capacity, rtc ? 64 : 256), slotBytes: slotBytesForOffload() } : egress,
-      );
-    this.rings = Array.from({ length: rtc ? this.shards : 1 }, () => ({ egress: egressRing(), ingress: PacketRing.create(ring) }));
-    this.egress = this.rings[0]!.egress;
-    this.ingress = this.rings[0]!.ingress;
-    this.doorbell = Doorbell.create();
+    this.shardFds = this.attachIo(opts.io);
+    const ring = { capacity: opts.ringSlots ?? 1024, slotBytes: slotBytesForMtu(device.mtu) };
+    // A shard empties its rings after each batch it reads (RTC_BATCH TUN reads, one recvmmsg), so the
+    // egress ring of an offloading TUN, whose slots hold 64 KiB super-packets (75 KiB each), needs few.
+    const egress = opts.vnetHdr
+      ? { capacity: Math.min(ring.capacity, 64), slotBytes: slotBytesForOffload(), headroom: EGRESS_HEADROOM }
+      : { ...ring, headroom: EGRESS_HEADROOM };
+    this.rings = Array.from({ length: this.shards }, () => ({ egress: PacketRing.create(egress), ingress: PacketRing.create(ring) }));
     this.control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
     this.counters = new PeerCounters(device.maxPeers, this.shards);
     this.dropsSab = new SharedArrayBuffer(this.shards * DROP_REASONS.length * 8);
@@ -220,7 +168,6 @@ export class DataPlane {
             atomics: 'disabled',
             concurrentTasksPerWorker: 1,
           });
-    this.pumps = opts.io ? this.attachIo(opts.io) : [];
     if (n === 0) this.startInline();
     for (let i = 0; i < n; i++) {
       this.restarts.push(0);
@@ -233,53 +180,44 @@ export class DataPlane {
     this.sync.unref();
   }
 
-  private attachIo(io: PlaneIo): RingPump[] {
+  private attachIo(io: PlaneIo): ShardInit['fds'][] {
+    const { tun, sockets } = io;
+    if (tun === null && this.workers !== 0) throw new RangeError('a plane without a TUN runs on the main thread (workers 0)');
+    // Exactly: the kernel spreads flows over every queue, and a queue no shard reads would swallow its flows.
+    if ((tun !== null && tun.queueCount !== this.shards) || sockets.length !== this.shards) {
+      throw new RangeError(
+        `${this.shards} shard(s) need a TUN queue and a UDP socket each: ` +
+          `${tun === null ? 'no TUN' : `${tun.queueCount} queue(s)`}, ${sockets.length} socket(s)`,
+      );
+    }
     const device = this.device;
+    const udp = sockets[0]!;
     // Sends from the main thread (handshakes, keepalives, staged packets) go straight to the socket.
     device.io = {
       sendUdp: (msg, to) => {
         const b = to.bytes;
         try {
-          return io.udp.sendTo(msg, to.family, b.subarray(0, b.length - 2), to.port);
+          return udp.sendTo(msg, to.family, b.subarray(0, b.length - 2), to.port);
         } catch (err) {
           // An unreachable network and the like: the timers retry, as after a lost datagram.
           device.logger.debug(`udp send to ${to.toString()}: ${(err as Error).message}`);
           return false;
         }
       },
-      // Transport data never reaches the main thread in this mode.
+      // Transport data never reaches the main thread: the shards open it.
       writeTun: () => device.drops.add('send-failed'),
     };
-    device.listenPort = io.udp.port;
-    if (this.mode !== 'pipeline') {
-      // No threads but the shards: each reads, transforms and sends on its own queue and socket.
-      const sockets = io.shardSockets ?? [io.udp];
-      const queues = io.tun === null ? this.shards : typeof io.tun === 'number' ? 0 : io.tun.tun.queueCount;
-      if (queues < this.shards || sockets.length < this.shards) {
-        throw new RangeError(
-          `mode 'rtc' needs a TUN queue and a UDP socket per shard: ${this.shards} shards, ` +
-            `${typeof io.tun === 'number' ? 'a bare queue fd' : `${queues} queue(s)`}, ${sockets.length} shard socket(s)`,
-        );
-      }
-      const tun = io.tun === null || typeof io.tun === 'number' ? null : io.tun.tun;
-      // No TUN: nothing to read on that side, and what the shard opens is written nowhere.
-      if (!tun) this.devNull = openSync('/dev/null', 'w');
-      const split = this.mode === 'rtc-split' ? 1 : 0;
-      this.shardFds = sockets.slice(0, this.shards).map((s, k) => ({
-        read: { tun: tun ? tun.queueFd(k) : null, udp: s.fd },
-        write: { tun: tun ? tun.queueFd((k + split) % this.shards) : this.devNull!, udp: s.fd },
-      }));
-      return [];
-    }
-    // No writer threads: the shards send what they finish themselves (RingEmitter, under each
-    // ring's consumer lock), so a packet crosses one thread hand-off per direction, not two.
-    // They dup these fds; the plane's owner keeps the originals open until close().
-    if (io.tun === null) throw new RangeError("a plane without a TUN runs mode 'rtc'");
-    this.emitFds = { tun: typeof io.tun === 'number' ? io.tun : io.tun.tun.queueFd(io.tun.queue ?? 0), udp: io.udp.fd };
-    return [RingPump.tunReader(io.tun, this.egress, this.doorbell), RingPump.udpReader(io.udp, this.ingress, this.doorbell)];
+    device.listenPort = udp.port;
+    // No TUN: nothing to read on that side, and what a shard opens is written nowhere.
+    if (!tun) this.devNull = openSync('/dev/null', 'w');
+    return sockets.map((s, k) => ({
+      tun: tun ? tun.queueFd(k) : null,
+      tunOut: tun ? tun.queueFd(k) : this.devNull!,
+      udp: s.fd,
+    }));
   }
 
-  // workers 0: the one shard runs here; with io it reads its own fds as an 'rtc' worker shard would.
+  // workers 0: the one shard runs here, over its own fds, as a worker shard would.
   private startInline(): void {
     const config: ToShard[] = [{ t: 'routes', entries: this.routeEntries() }];
     // As from a worker, what the shard tells the main thread is handled after the slots it came from.
@@ -290,15 +228,13 @@ export class DataPlane {
     );
     this.restarts.push(0);
     this.inline = { shard, config, watches: [] };
-    const fds = this.shardFds[0]?.read;
-    if (fds) {
-      // Started once and left so: a level-triggered watch calls back on each loop turn while its fd
-      // has packets, in turn with timers, handshakes and the API, and each call serves at most
-      // INLINE_BUDGET_MS. Stopping it while serving and starting it when drained would give the
-      // loop no fairer a share and cost epoll_ctl calls on every burst.
-      if (fds.tun !== null) this.inline.watches.push(watchReadable(fds.tun, (err) => this.serveInline(1, err)));
-      this.inline.watches.push(watchReadable(fds.udp, (err) => this.serveInline(2, err)));
-    }
+    const fds = this.shardFds[0]!;
+    // Started once and left so: a level-triggered watch calls back on each loop turn while its fd
+    // has packets, in turn with timers, handshakes and the API, and each call serves at most
+    // INLINE_BUDGET_MS. Stopping it while serving and starting it when drained would give the
+    // loop no fairer a share and cost epoll_ctl calls on every burst.
+    if (fds.tun !== null) this.inline.watches.push(watchReadable(fds.tun, (err) => this.serveInline(1, err)));
+    this.inline.watches.push(watchReadable(fds.udp, (err) => this.serveInline(2, err)));
     Atomics.or(this.control, CTL_STARTED, 1);
   }
 
@@ -319,14 +255,7 @@ export class DataPlane {
     }
   }
 
-  /** workers 0 without io: seals and opens what the rings hold now, on this thread (tests fill them). */
-  step(): number {
-    if (!this.inline || this.inline.watches.length > 0)
-      throw new Error('step() is for a plane with workers 0 and no io; the others serve their rings themselves');
-    return this.inline.shard.step();
-  }
-
-  /** Starts shards (and, with opts.io, the native pumps) for device. */
+  /** Starts the shards for device, over opts.io's TUN queues and sockets. */
   static start(device: Device, opts: DataPlaneOptions): DataPlane {
     return new DataPlane(device, opts);
   }
@@ -338,8 +267,7 @@ export class DataPlane {
       shards: this.shards,
       mtu: d.mtu,
       vnetHdr: this.opts.vnetHdr ?? false,
-      emit: this.mode === 'pipeline' ? this.emitFds : (this.shardFds[index]?.write ?? null),
-      rtc: this.mode === 'pipeline' ? null : (this.shardFds[index]?.read ?? null),
+      fds: this.shardFds[index]!,
       timeOrigin: performance.timeOrigin,
       keypairs: d.keypairs.sab,
       keypairCapacity: d.keypairs.capacity,
@@ -351,9 +279,8 @@ export class DataPlane {
       drops: this.dropsSab,
       stats: this.statsSab,
       control: this.control.buffer as SharedArrayBuffer,
-      doorbell: this.doorbell.sab,
-      egress: (this.rings[index] ?? this.rings[0]!).egress.sab,
-      ingress: (this.rings[index] ?? this.rings[0]!).ingress.sab,
+      egress: this.rings[index]!.egress.sab,
+      ingress: this.rings[index]!.ingress.sab,
     };
   }
 
@@ -408,9 +335,9 @@ export class DataPlane {
     this.bumpConfig();
   }
 
+  // Shards look at the generation before each batch, and at least every RTC_WAIT_MS when idle.
   private bumpConfig(): void {
     Atomics.add(this.control, CTL_CONFIG_GEN, 1);
-    this.doorbell.ring();
   }
 
   private onMessage(m: ToMain): void {
@@ -507,9 +434,8 @@ export class DataPlane {
     }));
   }
 
+  /** Every shard's rings summed, so the plane reads as one. */
   ringStats(): RingStatsPair {
-    if (this.rings.length === 1) return { egress: this.egress.stats(), ingress: this.ingress.stats() };
-    // rtc: every shard's rings summed, so the plane reads as one.
     const sum = (which: 'egress' | 'ingress') => {
       const all = this.rings.map((r) => r[which].stats());
       const out = { ...all[0]! };
@@ -517,10 +443,6 @@ export class DataPlane {
       return out;
     };
     return { egress: sum('egress'), ingress: sum('ingress') };
-  }
-
-  pumpStats(): ReturnType<RingPump['stats']>[] {
-    return this.pumps.map((p) => p.stats());
   }
 
   async close(): Promise<void> {
@@ -533,8 +455,8 @@ export class DataPlane {
     this.device.off('peer-removed', this.onPeerRemoved);
     Atomics.store(this.control, CTL_CLOSED, 1);
     for (const r of this.rings) {
-      r.egress.close(this.doorbell);
-      r.ingress.close(this.doorbell);
+      r.egress.close();
+      r.ingress.close();
     }
     // A shard that is serving sees CTL_CLOSED, sends what it finished and returns: wait for it. One
     // whose worker is still starting (~70 ms of CPU for an isolate with the engine) has nothing to
@@ -542,7 +464,6 @@ export class DataPlane {
     // destroying the pool ends it, and its runShard loop ends on the rejection.
     const started = Atomics.load(this.control, CTL_STARTED);
     await Promise.allSettled(this.tasks.filter((_, i) => (started & (1 << i)) !== 0));
-    for (const p of this.pumps) p.stop();
     this.inline?.shard.release();
     await this.pool?.destroy();
     if (this.devNull !== null) closeSync(this.devNull);

@@ -9,14 +9,13 @@ export interface ShardInit {
   mtu: number;
   /** The TUN carries a virtio_net_hdr on every packet (offloads on). */
   vnetHdr: boolean;
-  /** Send finished slots from the shard (RingEmitter) on these fds; null (or a null tun: no TUN): the caller consumes. */
-  emit: { tun: number | null; udp: number } | null;
   /**
-   * Run to completion: the TUN queue and UDP socket the shard reads itself, into
-   * egress and ingress rings that are its alone (one lane); it writes to emit's.
-   * null: native reader pumps fill rings shared by every shard.
+   * The shard's own fds: it reads `tun` (its TUN queue; null without a TUN) and
+   * `udp` (its socket of the SO_REUSEPORT group) into its own rings, and writes
+   * what it opened to `tunOut` (the same queue, or /dev/null without a TUN) and
+   * what it sealed to `udp`. It dups them: the plane's owner keeps the originals.
    */
-  rtc: { tun: number | null; udp: number } | null;
+  fds: { tun: number | null; tunOut: number; udp: number };
   /** The main thread's performance.timeOrigin, to read keypair ages on the same clock. */
   timeOrigin: number;
   keypairs: SharedArrayBuffer;
@@ -31,10 +30,9 @@ export interface ShardInit {
   /** SHARD_COUNTERS.length Float64 per shard. */
   stats: SharedArrayBuffer;
   control: SharedArrayBuffer;
-  doorbell: SharedArrayBuffer;
-  /** TUN -> UDP */
+  /** This shard's TUN -> UDP ring. */
   egress: SharedArrayBuffer;
-  /** UDP -> TUN */
+  /** This shard's UDP -> TUN ring. */
   ingress: SharedArrayBuffer;
 }
 

@@ -1,20 +1,24 @@
-// One data-plane shard: it transforms, in place, the ring slots it owns.
-// Egress slots hold IP packets from the TUN and leave as transport messages
-// for the UDP writer; ingress slots hold datagrams from the UDP reader and
-// leave as IP packets for the TUN writer. Everything a shard needs lives in
-// SharedArrayBuffers (keypairs, peers, receiver-index map, counters); what it
-// cannot decide alone (handshakes, packets waiting for a session, a keypair's
-// first use, roaming, rekeying) goes to the main thread as a message.
+// One data-plane shard, run to completion: it waits on its own TUN queue and
+// UDP socket, reads a batch into its own rings, seals or opens each slot in
+// place and sends the batch, all on one thread:
 //
-// The class is thread-agnostic: shard-worker.ts runs it in a piscina worker,
-// DataPlane with workers 0 steps it on the main thread (step()), tests may
-// drive it directly. Each per-packet rule it applies is data/packet-rules.ts's.
+//   TUN queue --RingPoller.tun--> egress ring --seal--> RingEmitter.udp (sendmmsg, GSO) --> socket
+//   socket --RingPoller.udp (recvmmsg, GRO)--> ingress ring --open, coalesce--> RingEmitter.tun --> TUN queue
+//
+// Everything else it needs lives in SharedArrayBuffers (keypairs, peers,
+// receiver-index map, counters); what it cannot decide alone (handshakes,
+// packets waiting for a session, a keypair's first use, roaming, rekeying)
+// goes to the main thread as a message.
+//
+// The class is thread-agnostic: shard-worker.ts runs it in a piscina worker
+// (run(): it blocks in poll), DataPlane with workers 0 serves it on the main
+// thread when the event loop sees its fds readable (serveAvailable()). Each
+// per-packet rule it applies is data/packet-rules.ts's.
 import {
-  Doorbell,
   PacketRing,
   RingEmitter,
   RingPoller,
-  ShardLane,
+  SlotCursor,
   pollIn,
   SlotField,
   VNET_F_DATA_VALID,
@@ -81,10 +85,9 @@ const RUN_SLOTS = 64;
 // The largest TUN read with offloads: a 64 KiB super-packet.
 const MAX_SUPER_PACKET = 65535;
 
-// How long an idle shard sleeps before looking again without a doorbell: a safety net only.
-const IDLE_WAIT_MS = 200;
-// How long a run-to-completion shard sleeps in poll() with no packet: bounds how late it sees CLOSED and new routes.
+// How long a shard sleeps in poll() with no packet: bounds how late it sees CLOSED and new routes.
 const RTC_WAIT_MS = 20;
+// TUN reads (or one recvmmsg) per batch: the batch is sealed or opened and sent before the next read.
 const RTC_BATCH = 16;
 
 export class Shard {
@@ -98,17 +101,15 @@ export class Shard {
   private readonly drops: DropCounters;
   private readonly stats: Float64Array;
   private readonly control: Int32Array;
-  private readonly doorbell: Doorbell;
-  private readonly egress: ShardLane;
-  private readonly ingress: ShardLane;
-  // Sending what this shard finished, from this thread (see ShardInit.emit).
-  private readonly udpOut: RingEmitter | null;
-  private readonly tunOut: RingEmitter | null;
-  // Run to completion: this shard's own reads (its TUN queue, its UDP socket).
+  private readonly egress: SlotCursor;
+  private readonly ingress: SlotCursor;
+  // This shard's reads (its TUN queue, its UDP socket) and sends.
   private readonly tunIn: RingPoller | null;
-  private readonly udpIn: RingPoller | null;
+  private readonly udpIn: RingPoller;
+  private readonly udpOut: RingEmitter;
+  private readonly tunOut: RingEmitter;
   /** The fds polled for readiness (a shard without a TUN polls its socket twice). */
-  private readonly rtcFds: { tun: number; udp: number } | null;
+  private readonly pollFds: { tun: number; udp: number };
   // Whatever one packet does, the shard keeps running: a throw drops that packet only.
   private readonly sealSlot = (seq: number, ring: PacketRing): boolean => {
     try {
@@ -159,24 +160,17 @@ export class Shard {
     this.drops = new DropCounters(init.drops, init.index * DROP_REASONS.length * 8);
     this.stats = new Float64Array(init.stats, init.index * SHARD_COUNTERS.length * 8, SHARD_COUNTERS.length);
     this.control = new Int32Array(init.control, 0, CONTROL_WORDS);
-    this.doorbell = Doorbell.wrap(init.doorbell);
-    // Run to completion: the rings are this shard's alone (one lane).
-    const lane = init.rtc ? 0 : init.index;
-    this.egress = new ShardLane(PacketRing.wrap(init.egress), lane);
-    this.ingress = new ShardLane(PacketRing.wrap(init.ingress), lane);
-    this.udpOut = init.emit ? RingEmitter.udp(init.emit.udp, this.egress.ring) : null;
-    this.tunOut = init.emit && init.emit.tun !== null ? RingEmitter.tun(init.emit.tun, this.ingress.ring) : null;
-    if (init.rtc && !init.emit) throw new TypeError('a run-to-completion shard needs fds to send on (init.emit)');
-    this.rtcFds = init.rtc && { tun: init.rtc.tun ?? init.rtc.udp, udp: init.rtc.udp };
+    this.egress = new SlotCursor(PacketRing.wrap(init.egress));
+    this.ingress = new SlotCursor(PacketRing.wrap(init.ingress));
+    const { fds } = init;
+    this.pollFds = { tun: fds.tun ?? fds.udp, udp: fds.udp };
     // Each batch is emptied before the next read, so a batch only has to fit the ring: 16 TUN reads
     // (super-packets with offloads) and one recvmmsg of 16 (each up to ~45 GRO segments).
     this.tunIn =
-      init.rtc && init.rtc.tun !== null
-        ? RingPoller.tun(init.rtc.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) })
-        : null;
-    this.udpIn = init.rtc
-      ? RingPoller.udp(init.rtc.udp, this.ingress.ring, { batch: Math.min(RTC_BATCH, this.ingress.ring.capacity) })
-      : null;
+      fds.tun === null ? null : RingPoller.tun(fds.tun, this.egress.ring, { batch: Math.min(RTC_BATCH, this.egress.ring.capacity) });
+    this.udpIn = RingPoller.udp(fds.udp, this.ingress.ring, { batch: Math.min(RTC_BATCH, this.ingress.ring.capacity) });
+    this.udpOut = RingEmitter.udp(fds.udp, this.egress.ring);
+    this.tunOut = RingEmitter.tun(fds.tunOut, this.ingress.ring);
     this.refreshConfig();
   }
 
@@ -184,7 +178,7 @@ export class Shard {
     return performance.now() + this.timeOffset;
   }
 
-  /** Serves both rings until the plane closes. */
+  /** Worker threads: serves this shard's fds until the plane closes. */
   run(): void {
     Atomics.or(this.control, CTL_STARTED, 1 << this.index);
     try {
@@ -194,50 +188,30 @@ export class Shard {
     }
   }
 
-  /**
-   * Inline (`workers: 0`): one pass on the caller's thread, the main thread, whose
-   * readers filled the rings; the same code a worker's loop runs.
-   */
-  step(): number {
-    if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
-    return this.serveOnce();
-  }
-
   /** Closes the shard's own fds (dups). */
   release(): void {
-    this.udpOut?.close();
-    this.tunOut?.close();
+    this.udpOut.close();
+    this.tunOut.close();
     this.tunIn?.close();
-    this.udpIn?.close();
-  }
-
-  private serve(): void {
-    // A predecessor that died may have finished slots without sending them.
-    this.udpOut?.emit();
-    this.tunOut?.emit();
-    if (this.rtcFds) return this.serveToCompletion(this.rtcFds);
-    for (;;) {
-      if (Atomics.load(this.control, CTL_CLOSED)) return;
-      if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
-      // Read before looking: a publish between the look and the sleep ends the sleep at once.
-      const seen = this.doorbell.value();
-      if (this.serveOnce() === 0) this.doorbell.wait(seen, IDLE_WAIT_MS);
-    }
+    this.udpIn.close();
   }
 
   /**
-   * Run to completion: wait on this shard's own fds, read a batch, transform and
-   * send it, all on this thread. The poll is bounded so CLOSED and configuration
-   * changes are seen within RTC_WAIT_MS even when no packet comes.
+   * Wait on this shard's own fds, read a batch, transform and send it, all on
+   * this thread. The poll is bounded so CLOSED and configuration changes are
+   * seen within RTC_WAIT_MS even when no packet comes.
    */
-  private serveToCompletion(fds: { tun: number; udp: number }): void {
+  private serve(): void {
+    // A predecessor that died may have finished slots without sending them.
+    this.udpOut.emit();
+    this.tunOut.emit();
     let ready = 3; // look at both first: a predecessor may have left packets waiting
     for (;;) {
       if (Atomics.load(this.control, CTL_CLOSED)) return;
       if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
       const read = this.readAndServe(ready);
       // After work, only ask which fd has more (no sleep); idle, sleep in poll.
-      ready = pollIn(fds.tun, fds.udp, read > 0 ? 0 : RTC_WAIT_MS);
+      ready = pollIn(this.pollFds.tun, this.pollFds.udp, read > 0 ? 0 : RTC_WAIT_MS);
     }
   }
 
@@ -245,7 +219,7 @@ export class Shard {
   private readAndServe(ready: number): number {
     let read = 0;
     if (ready & 1 && this.tunIn) read += this.tunIn.read();
-    if (ready & 2) read += this.udpIn!.read();
+    if (ready & 2) read += this.udpIn.read();
     // Emitting never leaves a finished slot behind (a failed send is counted and freed), so the rings are empty again after this.
     if (read > 0) this.serveOnce();
     return read;
@@ -259,8 +233,7 @@ export class Shard {
    * budget ran out first (the caller comes back after other work).
    */
   serveAvailable(budgetMs: number, ready = 3): boolean {
-    const fds = this.rtcFds;
-    if (!fds) throw new Error('serveAvailable() is for a shard that reads its own fds');
+    const fds = this.pollFds;
     if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
     const end = performance.now() + budgetMs;
     for (;;) {
@@ -272,12 +245,12 @@ export class Shard {
   }
 
   /** One pass over both rings; returns the number of slots finished. */
-  serveOnce(): number {
+  private serveOnce(): number {
     // The counts include slots a crashed predecessor left BUSY, now DROP: they must leave the ring too.
     const e = this.egress.drain(this.sealSlot);
-    if (e > 0) this.udpOut?.emit();
+    if (e > 0) this.udpOut.emit();
     const i = this.ingress.drainRuns(this.openSlot, this.settleIngress, RUN_SLOTS);
-    if (i > 0) this.tunOut?.emit();
+    if (i > 0) this.tunOut.emit();
     this.stats[0]! += e;
     this.stats[1]! += i;
     return e + i;

@@ -18,7 +18,7 @@
 #include <cstring>
 #include <vector>
 
-#include "pump_loop.h"
+#include "step_io.h"
 #include "sockaddr.h"
 
 #ifndef UDP_SEGMENT
@@ -51,7 +51,7 @@ struct Group {
 
 class UdpConsumer : public Consumer {
  public:
-  explicit UdpConsumer(PumpContext& c) : c_(c) {
+  explicit UdpConsumer(StepContext& c) : c_(c) {
     Reserve(static_cast<size_t>(c.options.batch));
     gso_ = c.options.gso;
     c.stats->gsoActive.store(gso_);
@@ -85,9 +85,9 @@ class UdpConsumer : public Consumer {
     ring::Add(c_.ring.Ctl(ring::kEmittedAt), static_cast<int32_t>(emitted));
     ring::Add(c_.ring.Ctl(ring::kEmitErrorsAt), static_cast<int32_t>(failedSlots));
     ring::Add(c_.ring.Ctl(ring::kDroppedAt), static_cast<int32_t>(dropped));
-    PumpStats::Add(c_.stats->packets, sent_);
-    PumpStats::Add(c_.stats->errors, failed_ + refused);
-    PumpStats::Add(c_.stats->batches, 1);
+    StepStats::Add(c_.stats->packets, sent_);
+    StepStats::Add(c_.stats->errors, failed_ + refused);
+    StepStats::Add(c_.stats->batches, 1);
     return taken;
   }
 
@@ -184,7 +184,7 @@ class UdpConsumer : public Consumer {
     bool retried = false;
     while (done < groups_.size()) {
       int r = sendmmsg(c_.fd, &msgs_[done], static_cast<unsigned>(groups_.size() - done), MSG_DONTWAIT);
-      PumpStats::Add(c_.stats->syscalls, 1);
+      StepStats::Add(c_.stats->syscalls, 1);
       if (r > 0) {
         for (int k = 0; k < r; k++) Sent(groups_[done + k]);
         done += static_cast<size_t>(r);
@@ -200,7 +200,7 @@ class UdpConsumer : public Consumer {
           c_.stats->gsoActive.store(false);
         }
         c_.stats->lastErrno.store(err);
-        PumpStats::Add(c_.stats->gsoRefused, 1);
+        StepStats::Add(c_.stats->gsoRefused, 1);
         // Everything before `done` is sent and counted; this run goes out as single datagrams.
         uint32_t first = g.first, count = g.count;
         Build(first, first + count);
@@ -209,14 +209,14 @@ class UdpConsumer : public Consumer {
       }
       if ((err == EAGAIN || err == ENOBUFS) && !retried) {
         retried = true;
-        if (WaitFd(c_, POLLOUT, kSendRetryMs) == Wait::kStop) err = ECANCELED;
-        else continue;
+        WaitFd(c_, POLLOUT, kSendRetryMs);
+        continue;
       }
       // This message fails (the socket buffer stayed full, or the kernel refused
       // this destination/size); the rest of the batch still gets its chance.
       c_.stats->lastErrno.store(err);
       if (err == EBADF || err == ENOTSOCK) c_.Fatal(err, "sendmmsg");
-      if (err == EBADF || err == ENOTSOCK || err == ECANCELED) {
+      if (err == EBADF || err == ENOTSOCK) {
         for (size_t k = done; k < groups_.size(); k++) Failed(groups_[k]);
         return;
       }
@@ -233,14 +233,14 @@ class UdpConsumer : public Consumer {
 
   void Sent(const Group& g) {
     sent_ += g.count;
-    for (uint32_t k = 0; k < g.count; k++) PumpStats::Add(c_.stats->bytes, items_[g.first + k].len);
+    for (uint32_t k = 0; k < g.count; k++) StepStats::Add(c_.stats->bytes, items_[g.first + k].len);
     if (g.count > 1) {
-      PumpStats::Add(c_.stats->gsoSends, 1);
-      PumpStats::Add(c_.stats->gsoSegments, g.count);
+      StepStats::Add(c_.stats->gsoSends, 1);
+      StepStats::Add(c_.stats->gsoSegments, g.count);
     }
   }
 
-  PumpContext& c_;
+  StepContext& c_;
   // Per slot of the round: 0 emitted, or why not.
   static constexpr uint8_t kSkipped = 1, kFailed = 2;
   std::vector<uint8_t> slotFailed_;
@@ -256,6 +256,6 @@ class UdpConsumer : public Consumer {
 
 }  // namespace
 
-std::unique_ptr<Consumer> NewUdpConsumer(PumpContext& c) { return std::make_unique<UdpConsumer>(c); }
+std::unique_ptr<Consumer> NewUdpConsumer(StepContext& c) { return std::make_unique<UdpConsumer>(c); }
 
 }  // namespace wctun

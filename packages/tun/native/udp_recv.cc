@@ -1,4 +1,4 @@
-// UDP socket -> ring: recvmmsg batches. Without GRO, datagrams land directly
+// UDP socket -> ring: one recvmmsg batch per read(). Without GRO, datagrams land directly
 // in free slots. With UDP_GRO the kernel may hand over several equal-size
 // datagrams as one receive (the UDP_GRO cmsg gives their size): those arrive
 // in per-message scratch buffers and are split into consecutive slots.
@@ -12,7 +12,7 @@
 #include <memory>
 #include <vector>
 
-#include "pump_loop.h"
+#include "step_io.h"
 #include "sockaddr.h"
 
 #ifndef UDP_GRO
@@ -24,7 +24,6 @@ namespace {
 
 constexpr size_t kGroBuffer = 65536;  // a coalesced receive is at most one 64 KiB skb
 constexpr int kMaxGroMessages = 64;   // bounds the scratch memory (4 MiB) whatever the batch size
-constexpr int kRoundsPerWake = 16;    // bounded so a flood cannot keep the thread from seeing stop/CLOSED
 
 struct Batch {
   explicit Batch(int n) : msgs(n), iov(n), names(n), control(n) {}
@@ -69,7 +68,7 @@ void FillHeader(uint8_t* slot, int32_t headroom, size_t len, const PeerAddr& fro
 
 class Reader : public Producer {
  public:
-  explicit Reader(PumpContext& c) : c_(c), batch_(c.options.batch) {
+  explicit Reader(StepContext& c) : c_(c), batch_(c.options.batch) {
     int on = c.options.gro ? 1 : 0;
     // Kernels or sockets that refuse UDP_GRO simply keep receiving one datagram at a time.
     bool gro = setsockopt(c.fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0 && on == 1;
@@ -105,11 +104,11 @@ class Reader : public Producer {
       }
     }
     int got = recvmmsg(c_.fd, batch_.msgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
-    PumpStats::Add(c_.stats->syscalls, 1);
+    StepStats::Add(c_.stats->syscalls, 1);
     if (got < 0) {
       if (errno == EINTR) return true;
       if (errno == EAGAIN) return false;
-      PumpStats::Add(c_.stats->errors, 1);
+      StepStats::Add(c_.stats->errors, 1);
       c_.stats->lastErrno.store(errno);
       if (errno == EBADF || errno == ENOTSOCK || errno == EFAULT) c_.Fatal(errno, "recvmmsg");
       // Others (a queued ICMP error, ENOMEM) concern one receive; the next poll retries.
@@ -117,15 +116,14 @@ class Reader : public Producer {
     }
     if (free == 0) {
       ring::Add(c_.ring.Ctl(ring::kDropsFullAt), got);
-      PumpStats::Add(c_.stats->dropsFull, static_cast<uint64_t>(got));
+      StepStats::Add(c_.stats->dropsFull, static_cast<uint64_t>(got));
       return got == n;
     }
     uint32_t published = gro_ ? SplitGro(head, got) : Compact(head, got);
     published_ = published;
     if (published > 0) {
-      if (c_.doorbell != nullptr) ring::RingDoorbell(c_.doorbell);
-      PumpStats::Add(c_.stats->packets, published);
-      PumpStats::Add(c_.stats->batches, 1);
+      StepStats::Add(c_.stats->packets, published);
+      StepStats::Add(c_.stats->batches, 1);
     }
     return got == n;
   }
@@ -140,7 +138,7 @@ class Reader : public Producer {
     for (int i = 0; i < got; i++) {
       const mmsghdr& m = batch_.msgs[i];
       if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
-        PumpStats::Add(c_.stats->truncated, 1);
+        StepStats::Add(c_.stats->truncated, 1);
         continue;
       }
       if (out != static_cast<uint32_t>(i)) std::memcpy(c_.ring.Data(head + out) + headroom, c_.ring.Data(head + i) + headroom, m.msg_len);
@@ -148,7 +146,7 @@ class Reader : public Producer {
       FromSockaddr(batch_.names[i], &from);
       FillHeader(c_.ring.Slot(head + out), headroom, m.msg_len, from);
       c_.ring.Publish(head + out);
-      PumpStats::Add(c_.stats->bytes, m.msg_len);
+      StepStats::Add(c_.stats->bytes, m.msg_len);
       out++;
     }
     return out;
@@ -163,23 +161,23 @@ class Reader : public Producer {
       size_t len = m.msg_len;
       int gso = GroSize(m.msg_hdr);
       size_t seg = gso > 0 ? static_cast<size_t>(gso) : len;
-      if (gso > 0) PumpStats::Add(c_.stats->groReceives, 1);
+      if (gso > 0) StepStats::Add(c_.stats->groReceives, 1);
       PeerAddr from;
       FromSockaddr(batch_.names[i], &from);
       const uint8_t* data = gro_.get() + kGroBuffer * i;
       for (size_t at = 0; at < len || (len == 0 && at == 0); at += seg) {
         size_t piece = len - at < seg ? len - at : seg;
-        if (gso > 0) PumpStats::Add(c_.stats->groSegments, 1);
+        if (gso > 0) StepStats::Add(c_.stats->groSegments, 1);
         if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0 || piece > room) {
-          PumpStats::Add(c_.stats->truncated, 1);
+          StepStats::Add(c_.stats->truncated, 1);
         } else if (c_.ring.State(head + out) != ring::kFree) {
           ring::Add(c_.ring.Ctl(ring::kDropsFullAt), 1);
-          PumpStats::Add(c_.stats->dropsFull, 1);
+          StepStats::Add(c_.stats->dropsFull, 1);
         } else {
           std::memcpy(c_.ring.Data(head + out) + headroom, data + at, piece);
           FillHeader(c_.ring.Slot(head + out), headroom, piece, from);
           c_.ring.Publish(head + out);
-          PumpStats::Add(c_.stats->bytes, piece);
+          StepStats::Add(c_.stats->bytes, piece);
           out++;
         }
         if (len == 0) break;
@@ -188,7 +186,7 @@ class Reader : public Producer {
     return out;
   }
 
-  PumpContext& c_;
+  StepContext& c_;
   Batch batch_;
   std::unique_ptr<uint8_t[]> gro_;
   int groMessages_ = 0;
@@ -198,18 +196,6 @@ class Reader : public Producer {
 
 }  // namespace
 
-std::unique_ptr<Producer> NewUdpProducer(PumpContext& c) { return std::make_unique<Reader>(c); }
-
-void UdpReaderLoop(PumpContext& c) {
-  Reader reader(c);
-  while (!c.Done() && c.stats->fatalErrno.load() == 0) {
-    Wait w = WaitFd(c, POLLIN, -1);
-    if (w == Wait::kStop) return;
-    if (w == Wait::kError) return c.Fatal(errno, "poll");
-    if (w == Wait::kTimeout) continue;
-    for (int round = 0; round < kRoundsPerWake && !c.Done() && reader.Round(); round++) {
-    }
-  }
-}
+std::unique_ptr<Producer> NewUdpProducer(StepContext& c) { return std::make_unique<Reader>(c); }
 
 }  // namespace wctun

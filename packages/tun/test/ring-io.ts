@@ -1,7 +1,7 @@
-// JS producer and consumer of a packet ring, for the main thread (e.g. control
-// packets) and tests. Native pumps do the same on their own threads.
-import type { Doorbell } from './doorbell.js';
-import { PacketRing, RingCtl, SlotField, SlotState } from './ring.js';
+// A JS producer and consumer of a packet ring, for the tests of the ring's own
+// bookkeeping (claiming, recovery, runs, gathering) where the native poller and
+// emitter would only add a socket. Production uses those two only.
+import { PacketRing, RingCtl, SlotField, SlotState } from '../src/ring.js';
 
 const W = (byteOffset: number): number => byteOffset >> 2;
 
@@ -16,18 +16,11 @@ export interface PacketAddress {
 
 /**
  * Publishes one packet at HEAD, stored at `offset` in the slot's data area
- * (default: the ring's headroom, where the native readers store it).
+ * (default: the ring's headroom, where the native pollers store it).
  * False (and DROPS_FULL counted) when the slot at HEAD is not FREE or the
- * packet does not fit: a full ring drops, it never blocks. Rings `doorbell`
- * when given; pass null to ring it once after a batch. Single producer only.
+ * packet does not fit: a full ring drops, it never blocks. Single producer only.
  */
-export function produce(
-  ring: PacketRing,
-  doorbell: Doorbell | null,
-  bytes: Uint8Array,
-  offset = ring.headroom,
-  addr?: PacketAddress,
-): boolean {
+export function produce(ring: PacketRing, bytes: Uint8Array, offset = ring.headroom, addr?: PacketAddress): boolean {
   const i32 = ring.i32;
   const head = Atomics.load(i32, W(RingCtl.HEAD));
   if (ring.state(head) !== SlotState.FREE || offset < 0 || offset + bytes.length > ring.dataBytes) {
@@ -46,13 +39,7 @@ export function produce(
   Atomics.store(i32, w + W(SlotField.STATE), SlotState.FILLED);
   Atomics.store(i32, W(RingCtl.HEAD), (head + 1) | 0);
   Atomics.add(i32, W(RingCtl.PRODUCED), 1);
-  doorbell?.ring();
   return true;
-}
-
-/** True when the next produce() has a FREE slot. */
-export function canProduce(ring: PacketRing): boolean {
-  return ring.state(ring.head) === SlotState.FREE;
 }
 
 /**

@@ -1,68 +1,57 @@
-// The shard side of a packet ring: lane k claims the FILLED slots of its
-// batches in order, transforms them in place and marks each EMIT or DROP.
+// The shard side of a packet ring: it claims the FILLED slots in order,
+// transforms them in place and marks each EMIT or DROP.
 import { PacketRing, RingCtl, SlotState } from './ring.js';
 
 const W = (byteOffset: number): number => byteOffset >> 2;
 
 /**
- * One shard's position in one ring. Usage (in a worker):
+ * The shard's position in its ring. Usage:
  *
- *   const lane = new ShardLane(ring, k);
- *   for (let seq = lane.claim(); seq !== -1; seq = lane.claim()) {
- *     lane.finish(seq, transformInPlace(ring, seq));   // true: EMIT, false: DROP
+ *   const cursor = new SlotCursor(ring);
+ *   for (let seq = cursor.claim(); seq !== -1; seq = cursor.claim()) {
+ *     cursor.finish(seq, transformInPlace(ring, seq));   // true: EMIT, false: DROP
  *   }
- *   lane.publish();
+ *   cursor.publish();
  *
- * or simply `lane.drain((seq) => transformInPlace(ring, seq))`.
+ * or simply `cursor.drain((seq) => transformInPlace(ring, seq))`.
  *
- * The cursor lives in the ring (SHARD_CURSOR[k]), so a shard restarted with
- * the same lane after a crash resumes where its predecessor last published;
- * slots it finds still BUSY were being transformed when that one died and
- * become DROP, so the consumer moves on.
+ * The position lives in the ring (CURSOR), so a shard restarted after a crash
+ * resumes where its predecessor last published; slots it finds still BUSY
+ * were being transformed when that one died and become DROP, so the emitter
+ * moves on.
  */
-export class ShardLane {
+export class SlotCursor {
   readonly ring: PacketRing;
-  readonly lane: number;
   /** Slots found BUSY from a crashed predecessor and turned into DROP. */
   recovered = 0;
   #cursor: number;
   // drainRuns()'s run, kept between calls.
   #runSeqs = new Int32Array(0);
   #runEmit = new Uint8Array(0);
-  readonly #cursorWord: number;
 
-  constructor(ring: PacketRing, lane: number) {
-    if (!Number.isInteger(lane) || lane < 0 || lane >= ring.lanes) {
-      throw new RangeError(`lane must be 0 to ${ring.lanes - 1} for this ring, got ${lane}`);
-    }
+  constructor(ring: PacketRing) {
+    if (!(ring instanceof PacketRing)) throw new TypeError('ring must be a PacketRing');
     this.ring = ring;
-    this.lane = lane;
-    this.#cursorWord = W(RingCtl.SHARD_CURSOR) + lane;
-    this.#cursor = Atomics.load(ring.i32, this.#cursorWord);
+    this.#cursor = Atomics.load(ring.i32, W(RingCtl.CURSOR));
   }
 
-  /** The next seq this lane looks at. */
+  /** The next seq this cursor looks at. */
   get cursor(): number {
     return this.#cursor;
   }
 
-  /** True when the producer has published past this lane's cursor (there may be work). */
+  /** True when the producer has published past this cursor (there may be work). */
   pending(): boolean {
     return ((this.ring.head - this.#cursor) | 0) > 0;
   }
 
-  /** Claims (FILLED -> BUSY) the next slot of this lane and returns its seq, or -1 when none is ready. */
+  /** Claims (FILLED -> BUSY) the next slot and returns its seq, or -1 when none is ready. */
   claim(): number {
     const ring = this.ring;
     const i32 = ring.i32;
-    const shift = ring.batchShift;
     const head = Atomics.load(i32, W(RingCtl.HEAD));
     let s = this.#cursor;
     while (((head - s) | 0) > 0) {
-      if (ring.owner(s) !== this.lane) {
-        s = (((s >>> shift) + 1) << shift) | 0;
-        continue;
-      }
       const w = ring.slotWord(s);
       const state = Atomics.load(i32, w);
       // A slot whose SEQ is not s was already emitted and refilled: s itself is long gone.
@@ -78,7 +67,6 @@ export class ShardLane {
       }
       s = (s + 1) | 0;
     }
-    // s may now be past HEAD, at the start of a batch: the seqs skipped belong to other lanes.
     this.#cursor = s;
     return -1;
   }
@@ -89,16 +77,15 @@ export class ShardLane {
   }
 
   /**
-   * After a run of finish(): stores the cursor, where a successor on this
-   * lane resumes. Consumers need no wake-up: they are the shards' own
-   * emitters, called after publishing.
+   * After a run of finish(): stores the cursor, where a successor resumes.
+   * The emitter needs no wake-up: the shard calls it after publishing.
    */
   publish(): void {
-    Atomics.store(this.ring.i32, this.#cursorWord, this.#cursor);
+    Atomics.store(this.ring.i32, W(RingCtl.CURSOR), this.#cursor);
   }
 
   /**
-   * Claims, transforms and finishes every ready slot of this lane (at most
+   * Claims, transforms and finishes every ready slot (at most
    * `max`), then publishes. `transform` returns true to emit the slot, false
    * to drop it; a throw drops the slot and is rethrown after publishing.
    * Returns the slots it finished, counting those of a crashed predecessor it

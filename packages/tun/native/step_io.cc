@@ -1,4 +1,4 @@
-#include "pump_loop.h"
+#include "step_io.h"
 
 #include <poll.h>
 
@@ -6,16 +6,11 @@
 
 namespace wctun {
 
-// How long a sleeping thread goes without looking at CLOSED: the owner wakes
-// the futex words when it closes a ring, but a thread in poll() only sees it here.
-constexpr int kPollMs = 50;
-
-Wait WaitFd(PumpContext& c, short events, int timeoutMs) {
-  pollfd fds[2] = {{c.fd, events, 0}, {c.stopFd, POLLIN, 0}};
-  int n = poll(fds, 2, timeoutMs < 0 ? kPollMs : timeoutMs);
-  PumpStats::Add(c.stats->syscalls, 1);
+Wait WaitFd(StepContext& c, short events, int timeoutMs) {
+  pollfd fds[1] = {{c.fd, events, 0}};
+  int n = poll(fds, 1, timeoutMs);
+  StepStats::Add(c.stats->syscalls, 1);
   if (n < 0) return errno == EINTR ? Wait::kTimeout : Wait::kError;
-  if (fds[1].revents != 0 || c.stopping.load(std::memory_order_relaxed)) return Wait::kStop;
   if (n == 0) return Wait::kTimeout;
   // POLLERR/POLLHUP: let the next syscall on the fd report (or clear) the error.
   if ((fds[0].revents & POLLNVAL) != 0) {
@@ -25,18 +20,18 @@ Wait WaitFd(PumpContext& c, short events, int timeoutMs) {
   return Wait::kReady;
 }
 
-uint32_t CollectDone(PumpContext& c, uint32_t tail, uint32_t max) {
+uint32_t CollectDone(StepContext& c, uint32_t tail, uint32_t max) {
   uint32_t n = 0;
   while (n < max && c.ring.Done(tail + n)) n++;
   return n;
 }
 
-void ReleaseSlots(PumpContext& c, uint32_t tail, uint32_t n) {
+void ReleaseSlots(StepContext& c, uint32_t tail, uint32_t n) {
   for (uint32_t i = 0; i < n; i++) c.ring.SetState(tail + i, ring::kFree);
   ring::Store(c.ring.Ctl(ring::kTailAt), static_cast<int32_t>(tail + n));
 }
 
-uint32_t EmitInline(PumpContext& c, Consumer& k) {
+uint32_t EmitInline(StepContext& c, Consumer& k) {
   uint32_t total = 0;
   bool stuck = false;
   while (!stuck && !c.ring.Closed() && c.ring.TryLockConsumer()) {

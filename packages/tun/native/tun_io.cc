@@ -1,5 +1,5 @@
 // TUN queue <-> ring: one read()/write() per packet (a TUN queue has no batch
-// syscall), one doorbell ring per batch.
+// syscall); writev joins a gathered run of slots into one write.
 #include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <memory>
 
-#include "pump_loop.h"
+#include "step_io.h"
 
 namespace wctun {
 namespace {
@@ -22,14 +22,13 @@ bool Unrecoverable(int err) { return err == EBADF || err == EBADFD || err == EIN
 
 namespace {
 
-// One batch of reads into free slots, without waiting: the reader thread's
-// step after poll(), and a run-to-completion shard's own read.
+// One batch of reads into free slots, without waiting: a run-to-completion shard's own read, after its poll.
 class TunProducer : public Producer {
  public:
-  explicit TunProducer(PumpContext& c) : c_(c), scratch_(new uint8_t[kScratch]) {}
+  explicit TunProducer(StepContext& c) : c_(c), scratch_(new uint8_t[kScratch]) {}
 
   uint32_t Read() override {
-    PumpContext& c = c_;
+    StepContext& c = c_;
     const int32_t headroom = c.ring.Headroom();
     const size_t room = c.ring.DataBytes() - headroom;
     uint32_t published = 0;
@@ -40,23 +39,23 @@ class TunProducer : public Producer {
       // length is known and it is dropped whole instead of being cut short.
       iovec iov[2] = {{c.ring.Data(head) + headroom, room}, {scratch_.get(), kScratch}};
       ssize_t n = free ? readv(c.fd, iov, 2) : read(c.fd, scratch_.get(), kScratch);
-      PumpStats::Add(c.stats->syscalls, 1);
+      StepStats::Add(c.stats->syscalls, 1);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN) break;
-        PumpStats::Add(c.stats->errors, 1);
+        StepStats::Add(c.stats->errors, 1);
         c.stats->lastErrno.store(errno);
         if (Unrecoverable(errno)) c.Fatal(errno, "read");
         break;
       }
       if (!free) {
         ring::Add(c.ring.Ctl(ring::kDropsFullAt), 1);
-        PumpStats::Add(c.stats->dropsFull, 1);
+        StepStats::Add(c.stats->dropsFull, 1);
         continue;
       }
       if (n == 0) continue;
       if (static_cast<size_t>(n) > room) {
-        PumpStats::Add(c.stats->truncated, 1);
+        StepStats::Add(c.stats->truncated, 1);
         continue;
       }
       uint8_t* slot = c.ring.Slot(head);
@@ -66,36 +65,24 @@ class TunProducer : public Producer {
       ring::Set(slot + ring::kPortAt, 0);
       ring::Set(slot + ring::kSegmentAt, 0);
       c.ring.Publish(head);
-      PumpStats::Add(c.stats->bytes, static_cast<uint64_t>(n));
+      StepStats::Add(c.stats->bytes, static_cast<uint64_t>(n));
       published++;
     }
     if (published > 0) {
-      if (c.doorbell != nullptr) ring::RingDoorbell(c.doorbell);
-      PumpStats::Add(c.stats->packets, published);
-      PumpStats::Add(c.stats->batches, 1);
+      StepStats::Add(c.stats->packets, published);
+      StepStats::Add(c.stats->batches, 1);
     }
     return published;
   }
 
  private:
-  PumpContext& c_;
+  StepContext& c_;
   std::unique_ptr<uint8_t[]> scratch_;
 };
 
 }  // namespace
 
-std::unique_ptr<Producer> NewTunProducer(PumpContext& c) { return std::make_unique<TunProducer>(c); }
-
-void TunReaderLoop(PumpContext& c) {
-  TunProducer reader(c);
-  while (!c.Done() && c.stats->fatalErrno.load() == 0) {
-    Wait w = WaitFd(c, POLLIN, -1);
-    if (w == Wait::kStop) return;
-    if (w == Wait::kError) return c.Fatal(errno ? errno : EBADF, "poll");
-    if (w == Wait::kTimeout) continue;
-    reader.Read();
-  }
-}
+std::unique_ptr<Producer> NewTunProducer(StepContext& c) { return std::make_unique<TunProducer>(c); }
 
 namespace {
 
@@ -103,17 +90,17 @@ namespace {
 constexpr int32_t kMaxGather = 64;
 
 // One packet to the kernel, in one or more pieces. False when it was not written (counted by the caller).
-bool WritePacket(PumpContext& c, const iovec* iov, int count) {
+bool WritePacket(StepContext& c, const iovec* iov, int count) {
   bool retried = false;
   for (;;) {
     ssize_t n = writev(c.fd, iov, count);
-    PumpStats::Add(c.stats->syscalls, 1);
+    StepStats::Add(c.stats->syscalls, 1);
     if (n >= 0) return true;
     if (errno == EINTR) continue;
     int err = errno;
     if ((err == EAGAIN || err == ENOBUFS) && !retried) {
       retried = true;
-      if (WaitFd(c, POLLOUT, kWriteRetryMs) == Wait::kStop) return false;
+      WaitFd(c, POLLOUT, kWriteRetryMs);
       continue;
     }
     c.stats->lastErrno.store(err);
@@ -124,7 +111,7 @@ bool WritePacket(PumpContext& c, const iovec* iov, int count) {
 
 // The slot's OFFSET/LENGTH as a piece of a write; false when they do not frame bytes of the slot.
 // A zero-length TUN write is an EINVAL that has killed writer loops elsewhere; refuse it here.
-bool Piece(PumpContext& c, uint32_t seq, iovec& iov) {
+bool Piece(StepContext& c, uint32_t seq, iovec& iov) {
   const uint8_t* slot = c.ring.Slot(seq);
   int32_t off = ring::Get(slot + ring::kOffsetAt), len = ring::Get(slot + ring::kLengthAt);
   if (off < 0 || len <= 0 || static_cast<size_t>(off) + static_cast<size_t>(len) > c.ring.DataBytes()) return false;
@@ -139,10 +126,10 @@ namespace {
 
 class TunConsumer : public Consumer {
  public:
-  explicit TunConsumer(PumpContext& c) : c_(c) {}
+  explicit TunConsumer(StepContext& c) : c_(c) {}
 
   uint32_t Round(uint32_t tail, uint32_t n) override {
-    PumpContext& c = c_;
+    StepContext& c = c_;
     uint32_t emitted = 0, failed = 0, dropped = 0;
     for (uint32_t i = 0; i < n; i++) {
       uint8_t* slot = c.ring.Slot(tail + i);
@@ -167,7 +154,7 @@ class TunConsumer : public Consumer {
       uint32_t slots = static_cast<uint32_t>(gather) + 1;
       if (sane && WritePacket(c, iov_, pieces)) {
         emitted += slots;
-        PumpStats::Add(c.stats->bytes, bytes);
+        StepStats::Add(c.stats->bytes, bytes);
       } else {
         failed += slots;
       }
@@ -176,19 +163,19 @@ class TunConsumer : public Consumer {
     ring::Add(c.ring.Ctl(ring::kEmittedAt), static_cast<int32_t>(emitted));
     ring::Add(c.ring.Ctl(ring::kEmitErrorsAt), static_cast<int32_t>(failed));
     ring::Add(c.ring.Ctl(ring::kDroppedAt), static_cast<int32_t>(dropped));
-    PumpStats::Add(c.stats->packets, emitted);
-    PumpStats::Add(c.stats->errors, failed);
-    PumpStats::Add(c.stats->batches, 1);
+    StepStats::Add(c.stats->packets, emitted);
+    StepStats::Add(c.stats->errors, failed);
+    StepStats::Add(c.stats->batches, 1);
     return n;
   }
 
  private:
-  PumpContext& c_;
+  StepContext& c_;
   iovec iov_[kMaxGather + 1];
 };
 
 }  // namespace
 
-std::unique_ptr<Consumer> NewTunConsumer(PumpContext& c) { return std::make_unique<TunConsumer>(c); }
+std::unique_ptr<Consumer> NewTunConsumer(StepContext& c) { return std::make_unique<TunConsumer>(c); }
 
 }  // namespace wctun
