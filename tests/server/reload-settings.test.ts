@@ -15,7 +15,7 @@ import { run } from '../lib/exec.js';
 import { Lab } from '../lib/netns.js';
 import { NotifyListener } from '../lib/notify-listener.js';
 import type { LabProcess } from '../lib/process.js';
-import { INET4, LAN_HOST, SRV_BIN, addServer, runCaged, type SrvLab } from '../lib/srv-lab.js';
+import { INET4, LAN_HOST, SRV_BIN, addServer, runCaged, scrapeMetric, type SrvLab } from '../lib/srv-lab.js';
 import { natProbes, startInternet } from '../lib/srv-internet.js';
 import { startNotified } from '../lib/srv-notified.js';
 import { srvSuite } from '../lib/srv-suite.js';
@@ -233,6 +233,11 @@ for (const mode of ['userspace', 'kernel'] as const) {
             r.stdout,
             /^not reloaded: --max-flows and --max-flows-per-peer of the kernel NAT are counted in nftables sets made at start: they need a restart$/m,
           );
+        }
+        if (mode === 'userspace') {
+          // A limit of 1 counts every flow: the earlier tests' last ones must have ended (the relay sees both sides close).
+          const flows = () => scrapeMetric(s.l.srv, METRICS(), /^wirecagesrv_nat_active_flows\{[^}]*\} (\d+)$/m);
+          await waitFor(async () => (await flows()) === 0, { what: "the earlier tests' NAT flows to end", timeoutMs: 60_000 });
         }
         const held = await runCaged(s.l, ['sh', '-c', `${process.execPath} -e "${HELD}"`]);
         assert.equal(held.code, 0, `${held.stderr}\n${server!.describe()}`);
