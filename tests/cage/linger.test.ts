@@ -7,10 +7,11 @@
 // wireguard-go server's tunnel address, the caged sender is
 // fixtures/tail-sender.mjs.
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serverPeer, startFixture, wirecage, writeWgQuick } from '../lib/cage.js';
+import { serverPeer, spawnWirecage, startFixture, wirecage, writeWgQuick } from '../lib/cage.js';
 import { cageSuite } from '../lib/cage-suite.js';
 import type { LabProcess } from '../lib/process.js';
 import { waitFor } from '../lib/wait.js';
@@ -29,6 +30,19 @@ const DEFAULT_LINGER_MS = 2_000;
 const TEARDOWN_MARGIN_MS = 3_000;
 /** The exit status the caged sender picks for a peer that never answers: it must come out as wirecage's. */
 const SENDER_CODE = 3;
+
+/** Whether a process of the machine runs with exactly this command line (words joined by spaces, argv[0] aside). */
+function processRuns(line: string): boolean {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, -1).join(' ') === line) return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
+}
 
 describe('wirecage run: a command that sends and exits at once', function () {
   this.timeout(120_000);
@@ -157,6 +171,26 @@ describe('wirecage run: a command that sends and exits at once', function () {
       );
       const fromFile = await lingered([], conf);
       assert.ok(fromFile < DEFAULT_LINGER_MS, `wirecage exited ${fromFile} ms after the command with Linger = 0`);
+    });
+
+    it("a SIGTERM while it lingers ends the wait at once, the status still the command's", async () => {
+      const { port } = await receiver('tcp');
+      const args = [t.srv.v4, String(port), String(BYTES), '--exit-now', String(SENDER_CODE)];
+      const cage = spawnWirecage(t.c.client, ['-c', t.conf, '--linger', '600', '--', process.execPath, SENDER, 'tcp', ...args]);
+      running.push(cage);
+      const line = `${SENDER} tcp ${args.join(' ')}`;
+      // Lingering: the sender has said it exits, and no process runs it any more.
+      await waitFor(() => cage.output().includes('exiting ') && !processRuns(line), {
+        what: 'the caged sender to exit',
+        timeoutMs: 20_000,
+        describe: () => cage.describe(),
+      });
+      const signalled = Date.now();
+      cage.child.kill('SIGTERM');
+      const status = await cage.exited;
+      const ms = Date.now() - signalled;
+      assert.equal(status.code, SENDER_CODE, cage.describe());
+      assert.ok(ms < TEARDOWN_MARGIN_MS, `wirecage exited ${ms} ms after SIGTERM`);
     });
   });
 });
