@@ -41,7 +41,7 @@
     {
       "target_name": "wirecage-cage",
       "type": "executable",
-      "sources": ["native/cage/main.cc", "native/cage/mounts.cc", "native/cage/plan.cc", "native/cage/process.cc", "native/cage/terminal.cc"]
+      "sources": ["native/cage/main.cc", "native/cage/linger.cc", "native/cage/mounts.cc", "native/cage/plan.cc", "native/cage/process.cc", "native/cage/terminal.cc"]
     },
     {
       "target_name": "wirecage-join",

@@ -132,7 +132,7 @@ describe('wirecage CLI', function () {
     const r = cli(['--help']);
     for (const c of ['check', 'run', 'keygen', 'pubkey', 'show', 'demo']) assert.match(r.stdout, new RegExp(`\\n  ${c}\\s`));
     const run = cli(['run', '--help']).stdout;
-    for (const f of ['--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--no-dns-override', '--log-level'])
+    for (const f of ['--config', '--dns', '--mtu', '--tun', '--user', '--wait-handshake', '--linger', '--no-dns-override', '--log-level'])
       assert.ok(run.includes(f), f);
     const keygen = cli(['keygen', '--help']).stdout;
     for (const f of ['--out=FILE', '--force']) assert.ok(keygen.includes(f), f);
@@ -222,6 +222,8 @@ describe('wirecage CLI', function () {
       ['run'],
       ['run', '--bogus', '--', 'true'],
       ['run', '-c', 'x.conf', '--mtu', 'big', '--', 'true'],
+      ['run', '-c', 'x.conf', '--linger', '-1', '--', 'true'],
+      ['run', '-c', 'x.conf', '--linger', '3601', '--', 'true'],
     ]) {
       const r = cli(args);
       assert.equal(r.status, 2, `wirecage ${args.join(' ')}: ${r.stderr}`);

@@ -35,6 +35,7 @@ describe('wg-quick parser', () => {
         'MTU = 1380',
         'ListenPort = 51999',
         'ReresolveAfter = 30',
+        'Linger = 5',
         '',
         '[Peer]',
         `PublicKey = ${pub1}`,
@@ -61,6 +62,7 @@ describe('wg-quick parser', () => {
     assert.equal(cfg.interface.mtu, 1380);
     assert.equal(cfg.interface.listenPort, 51999);
     assert.equal(cfg.interface.reresolveAfter, 30);
+    assert.equal(cfg.interface.linger, 5);
     assert.equal(cfg.peers.length, 2);
     assert.deepEqual(cfg.peers[0]!.endpoint, { host: '2001:db8::1', port: 51820 });
     assert.equal(cfg.peers[0]!.presharedKey!.toString('base64'), psk);
@@ -79,12 +81,12 @@ describe('wg-quick parser', () => {
   it('names file, line and key for every error', () => {
     expectError(
       iface + 'Colour = blue\n' + peer,
-      'work.conf:4: Colour: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort, ReresolveAfter)',
+      'work.conf:4: Colour: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort, ReresolveAfter, Linger)',
     );
     // Names every object has (Object.prototype) are keys like any other: unknown.
     expectError(
       iface + 'Constructor = 1\n' + peer,
-      'work.conf:4: Constructor: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort, ReresolveAfter)',
+      'work.conf:4: Constructor: unknown key in [Interface] (known: PrivateKey, PrivateKeyFile, Address, DNS, MTU, ListenPort, ReresolveAfter, Linger)',
     );
     expectError(iface + 'PostUp = iptables -A FORWARD\n' + peer, 'work.conf:4: PostUp: wirecage never runs shell hooks; remove PostUp');
     expectError(iface + 'PreDown = true\n' + peer, 'work.conf:4: PreDown: wirecage never runs shell hooks; remove PreDown');
@@ -158,6 +160,7 @@ describe('wg-quick parser', () => {
       iface + 'ReresolveAfter = soon\n' + peer,
       'work.conf:4: ReresolveAfter: "soon" is not a number of seconds (0-86400; 0: never)',
     );
+    expectError(iface + 'Linger = 3601\n' + peer, 'work.conf:4: Linger: "3601" is not a number of seconds (0-3600; 0: no wait)');
     expectError(
       iface + 'DNS = 10.0.0.1, bad_domain!\n' + peer,
       'work.conf:4: DNS: "bad_domain!" is neither an IP address nor a search domain',

@@ -166,6 +166,11 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   p->newSession = o.Get("newSession").ToBoolean().Value();
   p->sysfs = o.Get("sysfs").ToBoolean().Value();
   p->readOnlyKernelFiles = o.Get("readOnlyKernelFiles").ToBoolean().Value();
+  int64_t linger;
+  bool present;
+  if (!OptInt(o, "lingerMs", &linger, &present)) return false;
+  if (present && (linger < 0 || linger > 86400000)) return TypeError(env, "lingerMs must be from 0 to 86400000");
+  if (present) p->lingerMs = static_cast<int>(linger);
   return ReadStdio(env, o, p);
 }
 

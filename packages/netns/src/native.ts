@@ -56,6 +56,7 @@ export interface NativeSpawnPlan {
   groups?: number[];
   stdio?: [number, number, number];
   pidNamespace?: boolean;
+  lingerMs?: number;
 }
 
 interface Addon extends GlueAddon {

@@ -89,6 +89,13 @@ export interface CageSpawnOptions {
    * SIGQUIT, SIGWINCH, SIGUSR1 and SIGUSR2 and exits as the command did.
    */
   pidNamespace?: boolean;
+  /**
+   * With pidNamespace: once the command has exited, init ends what is left in the namespace and
+   * then keeps the network namespace, for at most this many milliseconds, until no TCP connection in
+   * it owes its peer data or a FIN (closed sockets outlive their processes as orphans, and a peer
+   * would never see their end if the namespace went at once). Default 0: init exits at once.
+   */
+  lingerMs?: number;
 }
 
 export type ExitStatus = { code: number; signal: null } | { code: null; signal: NodeJS.Signals };
@@ -171,6 +178,7 @@ export function spawnInCage(options: CageSpawnOptions): CagedProcess {
       groups: options.user ? (options.user.groups ?? []) : undefined,
       stdio: options.stdio,
       pidNamespace: options.pidNamespace ?? false,
+      lingerMs: options.lingerMs,
     },
     cageSetupProgram,
   );

@@ -9,7 +9,7 @@ import { networkSpec } from './network-spec.js';
 import { RunError } from './run-error.js';
 import { ensureRuntimeDir, runtimeDir } from './runtime-dir.js';
 import { isPrivatePath, mountTarget, sealCage } from './seal.js';
-import type { CageSpec } from './spec.js';
+import { DEFAULT_LINGER_SECONDS, type CageSpec } from './spec.js';
 import { configDir } from '../servers/config.js';
 import { lookupUser } from './user-lookup.js';
 
@@ -26,6 +26,8 @@ export interface RunOptions {
   waitHandshake: number;
   /** --reresolve-after: seconds; default the file's ReresolveAfter, else 60. */
   reresolveAfter?: number;
+  /** --linger: seconds; default the file's Linger, else DEFAULT_LINGER_SECONDS. */
+  linger?: number;
   metricsListen?: string;
   /** Shard workers; default: one per CPU, at most 8. */
   workers?: number;
@@ -84,6 +86,7 @@ export async function buildSpec(cfg: WgQuickConfig, opts: RunOptions): Promise<C
     waitHandshakeSeconds: opts.waitHandshake,
     // The flag, else the file's ReresolveAfter, else a minute.
     reresolveAfterSeconds: opts.reresolveAfter ?? cfg.interface.reresolveAfter ?? 60,
+    lingerSeconds: opts.linger ?? cfg.interface.linger ?? DEFAULT_LINGER_SECONDS,
     user,
     hide,
     seal,

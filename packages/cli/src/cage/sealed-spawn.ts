@@ -23,6 +23,7 @@ export function sealedSpawnOptions(spec: CageSpec, netnsFd: number, mounts: Bind
     hide: spec.hide,
     user: spec.user,
     pidNamespace: true,
+    lingerMs: spec.lingerSeconds * 1000,
     userns: { uidMap: spec.seal.uidMap, gidMap: spec.seal.gidMap },
     dropCapabilities: spec.seal.dropCapabilities,
     noNewPrivs: true,

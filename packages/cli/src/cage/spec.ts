@@ -31,6 +31,11 @@ export interface CageSpec {
   waitHandshakeSeconds: number;
   /** Seconds of unanswered handshakes before an endpoint name is resolved again (heal.ts); 0: never. */
   reresolveAfterSeconds: number;
+  /**
+   * Once the command has ended, at most this long the cage's network (namespace and tunnel) stays
+   * while TCP connections it closed still owe their peer data or a FIN; 0: torn down at once.
+   */
+  lingerSeconds: number;
   /** Drop to this user for the command (only when wirecage was started as root). */
   user?: { uid: number; gid: number; groups: number[] };
   /** Paths the command must not see: the key and config files, wirecage's config dir, host resolver sockets. */
@@ -88,6 +93,9 @@ export interface CageSpec {
   /** --flow-log: an absolute file path, or '-' for stderr (flow-log.ts). */
   flowLog?: string;
 }
+
+/** --linger's default: a FIN's acknowledgement takes a round trip, a closed upload's tail a few more. */
+export const DEFAULT_LINGER_SECONDS = 2;
 
 /** wirecage's own exit codes (the command's status passes through otherwise). */
 export const EXIT_USAGE = 2;

@@ -108,6 +108,13 @@ reason. The forwards are removed when the command ends.`;
       max: 86400,
       helpValue: 'SECONDS',
     }),
+    linger: Flags.integer({
+      summary:
+        "Once the command has ended, seconds at most that the cage's network stays up while the TCP connections it closed deliver their last data and FIN to their peers (0: tear down at once). Default: the config file's Linger, else 2.",
+      min: 0,
+      max: 3600,
+      helpValue: 'SECONDS',
+    }),
     'metrics-listen': Flags.string({
       summary: 'Serve Prometheus metrics of the tunnel at http://ADDR/metrics, on the host side (host:port, [IPv6]:port or :port).',
       helpValue: 'ADDR',
@@ -381,6 +388,7 @@ async function specMaker(line: CommandLine, tunnel: Tunnel): Promise<(cfg: WgQui
       user: flags.user,
       waitHandshake: flags['wait-handshake'],
       reresolveAfter: flags['reresolve-after'],
+      linger: flags.linger,
       metricsListen: flags['metrics-listen'],
       workers: flags.workers,
       offload: flags.offload,

@@ -34,6 +34,7 @@ export interface InterfaceDraft {
   mtuLine: number;
   listenPort?: number;
   reresolveAfter?: number;
+  linger?: number;
 }
 
 export type PeerDraft = Partial<PeerConfigFile> & { allowedIps: Cidr[]; line: number };
@@ -102,6 +103,14 @@ export const INTERFACE_KEYS: Record<string, KeyHandler<InterfaceDraft>> = {
     once: true,
     apply(draft, line) {
       draft.reresolveAfter = intIn(line.value, 0, 86400) ?? line.fail(`"${line.value}" is not a number of seconds (0-86400; 0: never)`);
+    },
+  },
+  // wirecage's own too: --linger for this file.
+  linger: {
+    name: 'Linger',
+    once: true,
+    apply(draft, line) {
+      draft.linger = intIn(line.value, 0, 3600) ?? line.fail(`"${line.value}" is not a number of seconds (0-3600; 0: no wait)`);
     },
   },
 };

@@ -55,6 +55,8 @@ export interface WgQuickConfig {
     listenPort?: number;
     /** ReresolveAfter (wirecage's own key): seconds of failed handshakes before the Endpoint's name is resolved again. */
     reresolveAfter?: number;
+    /** Linger (wirecage's own key): seconds the cage's network stays after the command for its closing TCP connections. */
+    linger?: number;
   };
   peers: PeerConfigFile[];
 }
@@ -173,14 +175,23 @@ function finish(draft: Draft, file: string, lastLine: number): WgQuickConfig {
     if (first) throw new ConfigError(file, p.line, 'PublicKey', `the same peer as the [Peer] on line ${first}`);
     byKey.set(id, p.line);
   }
-  const { privateKey, privateKeyFile, addresses, dns, mtu, listenPort, reresolveAfter } = iface;
+  const { privateKey, privateKeyFile, addresses, dns, mtu, listenPort, reresolveAfter, linger } = iface;
   if (mtu !== undefined && mtu < 1280 && addresses.some((a) => a.family === 6)) {
     throw new ConfigError(file, iface.mtuLine, 'MTU', `${mtu} is below 1280, the minimum for IPv6, and Address has an IPv6 address`);
   }
   return {
     file,
-    // ReresolveAfter is wirecage's own key: absent from a file without it, as from a config made of flags.
-    interface: { privateKey, privateKeyFile, addresses, dns, mtu, listenPort, ...(reresolveAfter === undefined ? {} : { reresolveAfter }) },
+    // ReresolveAfter and Linger are wirecage's own keys: absent from a file without them, as from a config made of flags.
+    interface: {
+      privateKey,
+      privateKeyFile,
+      addresses,
+      dns,
+      mtu,
+      listenPort,
+      ...(reresolveAfter === undefined ? {} : { reresolveAfter }),
+      ...(linger === undefined ? {} : { linger }),
+    },
     peers: peers as PeerConfigFile[],
   };
 }

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "linger.h"
 #include "process.h"
 #include "setup.h"
 
@@ -207,7 +208,9 @@ bool WriteIdMap(pid_t pid, const char* which, const std::string& map) {
 }
 
 // Pid 1: fresh /proc, then the command as pid 2. The command's wait status goes to the relay
-// over statusFd, because pid 1 cannot kill itself with the command's signal.
+// over statusFd, because pid 1 cannot kill itself with the command's signal. After the command,
+// the rest of the namespace is ended and the cage's network kept while its closed TCP connections
+// finish (linger.h); the relay reads the status once we are gone.
 [[noreturn]] void Init(const Plan& p, const sigset_t& set, int statusFd, CommandSide side) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) Fail(p, kPdeathsig);
   // Our parent is outside the namespace (getppid() is 0 either way): if the relay died before
@@ -255,6 +258,10 @@ bool WriteIdMap(pid_t pid, const char* which, const std::string& map) {
   int status = Supervise(command, set, false);
   ssize_t ignored = write(statusFd, &status, sizeof status);
   (void)ignored;
+  if (p.lingerMs > 0) {
+    EndTheRest();
+    Linger(p.lingerMs, set);
+  }
   _exit(0);
 }
 

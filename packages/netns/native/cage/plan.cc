@@ -70,6 +70,7 @@ std::string SerializePlan(const Plan& p) {
   Put(&o, "sysfs", p.sysfs);
   Put(&o, "readOnlyKernelFiles", p.readOnlyKernelFiles);
   Put(&o, "newSession", p.newSession);
+  Put(&o, "lingerMs", p.lingerMs);
   return o;
 }
 
@@ -122,6 +123,7 @@ bool ParsePlan(const std::string& data, Plan* p) {
     else if (key == "sysfs") p->sysfs = n != 0;
     else if (key == "readOnlyKernelFiles") p->readOnlyKernelFiles = n != 0;
     else if (key == "newSession") p->newSession = n != 0;
+    else if (key == "lingerMs") p->lingerMs = static_cast<int>(n);
     else return false;
   }
   return !p->argv.empty() && !p->candidates.empty();

@@ -80,6 +80,9 @@ struct Plan {
   // A session of its own: on a pseudo-terminal relayed to ours when stdin is a terminal, else
   // without a controlling terminal (setsid).
   bool newSession = false;
+  // With pidNamespace: after the command's end, how long init keeps the network namespace for the
+  // TCP connections that still owe their peer data or a FIN (linger.h); 0 ends at once.
+  int lingerMs = 0;
 };
 
 // Serialised as NUL-terminated "key" "value" pairs; the order of repeated keys is kept.

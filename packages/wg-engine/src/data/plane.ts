@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { PacketRing, watchReadable, type ReadableWatch, type Tun, type UdpSocket } from '@wirecage/tun';
+import { PacketRing, pollIn, watchReadable, type ReadableWatch, type Tun, type UdpSocket } from '@wirecage/tun';
 import type { Device } from '../device.js';
 import { Endpoint } from '../endpoint.js';
 import { formatIp } from '../allowed-ips.js';
@@ -445,6 +445,12 @@ export class DataPlane {
     return { egress: sum('egress'), ingress: sum('ingress') };
   }
 
+  /** Whether shard i's TUN queue has a packet to read now. */
+  private tunQueueHolds(i: number): boolean {
+    const fd = this.shardFds[i]!.tun;
+    return fd !== null && (pollIn(fd, fd, 0) & 1) !== 0;
+  }
+
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
@@ -454,16 +460,20 @@ export class DataPlane {
     this.device.off('routes', this.onRoutes);
     this.device.off('peer-removed', this.onPeerRemoved);
     Atomics.store(this.control, CTL_CLOSED, 1);
+    // A shard that is serving sees CTL_CLOSED, sends what its TUN queue holds now (bounded: drainTun)
+    // and returns: wait for it, rings open, as sending goes through them. One whose worker is still
+    // starting (~70 ms of CPU for an isolate with the engine) is waited for only when its queue holds
+    // packets: a short command's whole output may be waiting there for it, but with an empty queue it
+    // would start only to stop, which would cost a short-lived cage that much at exit. Destroying the
+    // pool ends it, and its runShard loop ends on the rejection. The inline shard drains here, its
+    // watches already closed.
+    this.inline?.shard.drainTun();
+    const started = Atomics.load(this.control, CTL_STARTED);
+    await Promise.allSettled(this.tasks.filter((_, i) => (started & (1 << i)) !== 0 || this.tunQueueHolds(i)));
     for (const r of this.rings) {
       r.egress.close();
       r.ingress.close();
     }
-    // A shard that is serving sees CTL_CLOSED, sends what it finished and returns: wait for it. One
-    // whose worker is still starting (~70 ms of CPU for an isolate with the engine) has nothing to
-    // send, and waiting for it to start only to stop would cost a short-lived cage that much at exit:
-    // destroying the pool ends it, and its runShard loop ends on the rejection.
-    const started = Atomics.load(this.control, CTL_STARTED);
-    await Promise.allSettled(this.tasks.filter((_, i) => (started & (1 << i)) !== 0));
     this.inline?.shard.release();
     await this.pool?.destroy();
     if (this.devNull !== null) closeSync(this.devNull);

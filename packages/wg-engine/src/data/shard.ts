@@ -89,6 +89,8 @@ const MAX_SUPER_PACKET = 65535;
 const RTC_WAIT_MS = 20;
 // TUN reads (or one recvmmsg) per batch: the batch is sealed or opened and sent before the next read.
 const RTC_BATCH = 16;
+// The most a closing shard spends sending what its TUN queue holds (drainTun()).
+const CLOSE_DRAIN_MS = 50;
 
 export class Shard {
   readonly index: number;
@@ -207,7 +209,10 @@ export class Shard {
     this.tunOut.emit();
     let ready = 3; // look at both first: a predecessor may have left packets waiting
     for (;;) {
-      if (Atomics.load(this.control, CTL_CLOSED)) return;
+      if (Atomics.load(this.control, CTL_CLOSED)) {
+        this.drainTun();
+        return;
+      }
       if (Atomics.load(this.control, CTL_CONFIG_GEN) !== this.configGen) this.refreshConfig();
       const read = this.readAndServe(ready);
       // After work, only ask which fd has more (no sleep); idle, sleep in poll.
@@ -242,6 +247,19 @@ export class Shard {
       if (ready === 0) return true;
       if (performance.now() >= end) return false;
     }
+  }
+
+  /**
+   * The plane is closing: send what the TUN queue holds now, without waiting for more, for at most
+   * CLOSE_DRAIN_MS. Those are the last packets of a cage's command that has just ended (its last
+   * datagrams, its connections' FINs and resets): returning without them, the peers would never
+   * hear of them. The rings must still be open (DataPlane.close() closes them after the shards).
+   */
+  drainTun(): void {
+    if (!this.tunIn) return;
+    const end = performance.now() + CLOSE_DRAIN_MS;
+    // A read finding the queue empty returns 0 at once: the TUN's fds are non-blocking.
+    while (this.readAndServe(1) > 0 && performance.now() < end);
   }
 
   /** One pass over both rings; returns the number of slots finished. */
