@@ -33,10 +33,12 @@ async function openFlows(lab: RtcLab, count: number): Promise<{ senders: dgram.S
   return { senders, flows };
 }
 
+let runs = 0;
+
 /**
  * Sends packets round-robin over the flows for `ms`, at most WINDOW in flight,
  * calling `during(sent)` between rounds; then waits until B got all of them
- * but `mayLose`. Each packet carries its flow and its number in that flow.
+ * but `mayLose`. Each packet carries its flow, its number in that flow and its run.
  */
 async function runFlows(
   lab: RtcLab,
@@ -45,27 +47,32 @@ async function runFlows(
   opts: { during?: (sent: number) => void; mayLose?: number } = {},
 ): Promise<Flows> {
   const { senders, flows } = await openFlows(lab, flowCount);
-  const base = lab.delivered.length;
-  let seen = base;
+  // Each run tags its packets: one a run was allowed to lose may still arrive during the next.
+  const run = ++runs;
+  let seen = lab.delivered.length;
+  let mine = 0;
   const tally = () => {
     for (; seen < lab.delivered.length; seen++) {
       const p = lab.delivered[seen]!;
-      if (p.length < 36 || p.readUInt16BE(22) !== INNER_PORT) continue;
+      if (p.length < 40 || p.readUInt16BE(22) !== INNER_PORT || p.readUInt32BE(36) !== run) continue;
+      mine++;
       const flow = p.readUInt32BE(28);
       const n = p.readUInt32BE(32);
       if (n < flows.got[flow]!) flows.reordered++;
       flows.got[flow] = Math.max(flows.got[flow]!, n + 1);
     }
+    return mine;
   };
   const total = () => flows.sent.reduce((a, b) => a + b, 0);
   try {
     const end = Date.now() + ms;
     while (Date.now() < end) {
-      if (total() - (lab.delivered.length - base) + flowCount <= WINDOW) {
+      if (total() - tally() + flowCount <= WINDOW) {
         senders.forEach((s, f) => {
           const body = Buffer.alloc(64);
           body.writeUInt32BE(f, 0);
           body.writeUInt32BE(flows.sent[f]!++, 4);
+          body.writeUInt32BE(run, 8);
           s.send(body, INNER_PORT, B_INNER);
         });
         opts.during?.(total());
@@ -74,9 +81,9 @@ async function runFlows(
     }
     const mayLose = opts.mayLose ?? 0;
     await until(
-      () => lab.delivered.length - base >= total() - mayLose,
+      () => tally() >= total() - mayLose,
       () =>
-        `B got ${lab.delivered.length - base} of ${total()}; A drops ${JSON.stringify(lab.dropsA())}, shards ${JSON.stringify(lab.plane.shardStats().map((s) => [s.egressPackets, s.restarts]))}`,
+        `B got ${mine} of ${total()}; A drops ${JSON.stringify(lab.dropsA())}, shards ${JSON.stringify(lab.plane.shardStats().map((s) => [s.egressPackets, s.restarts]))}`,
     );
     tally();
     return flows;
