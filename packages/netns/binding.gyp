@@ -12,6 +12,7 @@
         "native/cage/plan.cc",
         "native/exec.cc",
         "native/icmp_sockets.cc",
+        "native/child.cc",
         "native/join.cc",
         "native/memfd.cc",
         "native/netlink_monitor.cc",

@@ -20,6 +20,7 @@
 #include "cage/plan.h"
 #include "exports.h"
 #include "glue.h"
+#include "child.h"
 #include "memfd.h"
 
 namespace wc {
@@ -124,12 +125,6 @@ bool Prepare(const Napi::CallbackInfo& info, Prepared* out) {
   _exit(125);
 }
 
-void Reap(pid_t pid) {
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-}
-
 // The forked wirecage-join's outcome: {pid, pidfd} once it has exec'd, or the error that stopped it.
 Napi::Value AwaitJoin(Napi::Env env, pid_t pid, int reportFd, const std::string& helper) {
   int err = 0;
@@ -137,20 +132,10 @@ Napi::Value AwaitJoin(Napi::Env env, pid_t pid, int reportFd, const std::string&
   do n = read(reportFd, &err, sizeof err); while (n < 0 && errno == EINTR);
   close(reportFd);
   if (n == sizeof err) {
-    Reap(pid);
+    ReapNow(pid);
     return ThrowErrno(env, err, "execve", "starting " + helper + " (is @wirecage/netns built?)");
   }
-  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) {
-    int e = errno;
-    kill(pid, SIGKILL);
-    Reap(pid);
-    return ThrowErrno(env, e, "pidfd_open", "watching the joined command");
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pid", pid);
-  out.Set("pidfd", fd);
-  return out;
+  return WatchedChild(env, pid, "watching the joined command");
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "cage/plan.h"
 #include "exports.h"
 #include "glue.h"
+#include "child.h"
 #include "memfd.h"
 
 namespace wc {
@@ -174,13 +175,6 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   return ReadStdio(env, o, p);
 }
 
-pid_t ReapNow(pid_t pid) {
-  int status;
-  pid_t r;
-  do r = waitpid(pid, &status, 0); while (r < 0 && errno == EINTR);
-  return r;
-}
-
 // Between fork and execve: system calls only. wirecage-cage gets the fds the plan names and
 // nothing else of ours.
 [[noreturn]] void ExecCage(const Plan& p, int planFd, const char* helper, char* const* argv) {
@@ -257,18 +251,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return ThrowErrno(env, r.err, StageSyscall(r.stage), DescribeFailure(plan, r));
   }
 
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    // The command already runs; without a pidfd it cannot be waited for safely, so stop it.
-    int err = errno;
-    kill(pid, SIGKILL);
-    ReapNow(pid);
-    return ThrowErrno(env, err, "pidfd_open", "watching the spawned command");
-  }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pid", pid);
-  out.Set("pidfd", pidfd);
-  return out;
+  return WatchedChild(env, pid, "watching the spawned command");
 }
 
 // pipe(closeOnExec = true): [readFd, writeFd]
