@@ -27,32 +27,38 @@ describe('wirecage run: the sharded data plane', function () {
     ({ conf } = await cageClient(srv, c.dir, 'dp'));
   });
 
+  /** iperf3 in a cage with `workers` shards against a fresh server on the lab's wireguard-go side; -R when `reverse`. */
+  const cagedIperf = (workers: number, reverse: boolean, test: string[]) => {
+    const srv = c.servers[0]!;
+    return withIperfServer(srv.ns, srv.v4, (server) =>
+      wirecage(
+        c.client,
+        [
+          '-c',
+          conf,
+          '--workers',
+          String(workers),
+          '--',
+          'iperf3',
+          '-c',
+          srv.v4,
+          '-p',
+          String(server.port),
+          ...test,
+          '-t',
+          '2',
+          '-J',
+          ...(reverse ? ['-R'] : []),
+        ],
+        { timeoutMs: 40_000 },
+      ),
+    );
+  };
+
   for (const workers of [0, 1, 2, 4]) {
     it(`carries bulk TCP both ways with --workers ${workers}`, async () => {
-      const srv = c.servers[0]!;
       for (const reverse of [false, true]) {
-        const r = await withIperfServer(srv.ns, srv.v4, (server) =>
-          wirecage(
-            c.client,
-            [
-              '-c',
-              conf,
-              '--workers',
-              String(workers),
-              '--',
-              'iperf3',
-              '-c',
-              srv.v4,
-              '-p',
-              String(server.port),
-              '-t',
-              '2',
-              '-J',
-              ...(reverse ? ['-R'] : []),
-            ],
-            { timeoutMs: 40_000 },
-          ),
-        );
+        const r = await cagedIperf(workers, reverse, []);
         assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
         const got = iperfReport<{ end: { sum_received: { bytes: number } } }>(r.stdout);
         assert.ok(
@@ -66,35 +72,8 @@ describe('wirecage run: the sharded data plane', function () {
   it('adds no reordering: numbered datagrams through two shards arrive in order, both ways', async () => {
     // iperf3 UDP counts datagrams that arrive after a later one (loss does not count).
     // A flow stays on one TUN queue and a peer on one socket, so one shard carries it in order: sharding must add none.
-    const srv = c.servers[0]!;
     for (const reverse of [false, true]) {
-      const r = await withIperfServer(srv.ns, srv.v4, (server) =>
-        wirecage(
-          c.client,
-          [
-            '-c',
-            conf,
-            '--workers',
-            '2',
-            '--',
-            'iperf3',
-            '-c',
-            srv.v4,
-            '-p',
-            String(server.port),
-            '-u',
-            '-b',
-            '300M',
-            '-l',
-            '1300',
-            '-t',
-            '2',
-            '-J',
-            ...(reverse ? ['-R'] : []),
-          ],
-          { timeoutMs: 40_000 },
-        ),
-      );
+      const r = await cagedIperf(2, reverse, ['-u', '-b', '300M', '-l', '1300']);
       assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
       const sum = iperfReport<{ end: { streams?: { udp: { packets: number; out_of_order: number } }[] } }>(r.stdout).end.streams?.[0]?.udp;
       assert.ok(sum, `iperf3 reported no stream (${reverse ? 'to' : 'from'} the cage): ${r.stdout.slice(-2000)}`);
