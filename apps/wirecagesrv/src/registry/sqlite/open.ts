@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { RegistryError } from './errors.js';
+import { RegistryError } from '../errors.js';
 import { createPrivateFile, fixRegistryModes } from './file-mode.js';
 import { APPLICATION_ID, migrate } from './migrations.js';
 

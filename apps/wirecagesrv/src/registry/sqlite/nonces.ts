@@ -4,16 +4,9 @@
 // pruned, the cap checked, and the nonce recorded, durably (synchronous=FULL)
 // before the request it guards is served.
 import type { Database, Statement } from 'better-sqlite3';
+import type { NonceCache, NonceClaim } from '../types.js';
 
-/** fresh: first use, now recorded; replayed: seen within its window; full: too many to remember. */
-export type NonceClaim = 'fresh' | 'replayed' | 'full';
-
-export interface NonceCache {
-  /** Records `nonce` until `expiresMs` unless it is already recorded; `max` nonces at most. */
-  claim(nonce: string, expiresMs: number, nowMs: number, max: number): NonceClaim;
-}
-
-export class NonceStore implements NonceCache {
+export class SqliteNonceStore implements NonceCache {
   private readonly stmt: {
     prune: Statement<[number]>;
     count: Statement<[], { n: number }>;
@@ -30,7 +23,7 @@ export class NonceStore implements NonceCache {
     };
   }
 
-  claim(nonce: string, expiresMs: number, nowMs: number, max: number): NonceClaim {
+  async claim(nonce: string, expiresMs: number, nowMs: number, max: number): Promise<NonceClaim> {
     return this.db
       .transaction((): NonceClaim => {
         this.stmt.prune.run(nowMs);
@@ -43,24 +36,7 @@ export class NonceStore implements NonceCache {
   }
 
   /** Nonces remembered now (expired ones included until the next claim prunes them). */
-  get size(): number {
+  async size(): Promise<number> {
     return this.stmt.count.get()!.n;
-  }
-}
-
-/** In memory, for a verifier without a registry (tests, library users). */
-export class MemoryNonceCache implements NonceCache {
-  /** nonce -> expiry (ms); insertion order is expiry order, so the oldest are at the front. */
-  private readonly seen = new Map<string, number>();
-
-  claim(nonce: string, expiresMs: number, nowMs: number, max: number): NonceClaim {
-    for (const [n, until] of this.seen) {
-      if (until > nowMs) break;
-      this.seen.delete(n);
-    }
-    if (this.seen.has(nonce)) return 'replayed';
-    if (this.seen.size >= max) return 'full';
-    this.seen.set(nonce, expiresMs);
-    return 'fresh';
   }
 }

@@ -1,9 +1,11 @@
-// Versioned schema. PRAGMA user_version holds how many migrations the file
-// has had; each runs once, in order, inside the transaction that bumps the
-// version, so a crash mid-migration leaves the previous version intact.
+// Versioned schema of the SQLite store (postgres/migrations.ts is the same,
+// version for version, in PostgreSQL's words). PRAGMA user_version holds how
+// many migrations the file has had; each runs once, in order, inside the
+// transaction that bumps the version, so a crash mid-migration leaves the
+// previous version intact.
 // Add a migration by appending to MIGRATIONS; never edit a released one.
 import type { Database } from 'better-sqlite3';
-import { RegistryError } from './errors.js';
+import { RegistryError } from '../errors.js';
 
 /** Marks the file as ours (PRAGMA application_id): "WCG1". */
 export const APPLICATION_ID = 0x57434731;
@@ -47,6 +49,18 @@ export const MIGRATIONS: readonly string[] = [
     expires INTEGER NOT NULL
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX proof_nonces_by_expiry ON proof_nonces (expires);
+  `,
+  // 4: the node holding each peer's session (its last handshake), and the nodes sharing the
+  // registry with their heartbeats (a fleet on PostgreSQL; one server's SQLite file keeps them too).
+  `
+  ALTER TABLE peers ADD COLUMN session_node TEXT;
+  CREATE TABLE nodes (
+    name TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    api TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    heartbeat INTEGER NOT NULL
+  ) STRICT;
   `,
 ];
 
