@@ -46,11 +46,11 @@ export function registerServerMetrics(metrics: Registry, s: ServerMetricSources)
     metrics.registerMetric(scrapedCounter({ name: d.name, help: d.help, labelNames: [...d.labels] }, fill));
   processMetrics(metrics);
 
-  gauge(SRV_PEERS_REGISTERED, (set) => set({}, s.registry.count()));
+  gauge(SRV_PEERS_REGISTERED, async (set) => set({}, await s.registry.count()));
   gauge(SRV_PEERS_MAX, (set) => set({}, s.registry.maxPeers));
   // Leases already run out but not yet swept count too: they are about to go.
-  gauge(SRV_PEERS_EXPIRING, (set) =>
-    set({ within: String(EXPIRING_WITHIN_S) }, s.registry.expired(Date.now() + EXPIRING_WITHIN_S * 1000).length),
+  gauge(SRV_PEERS_EXPIRING, async (set) =>
+    set({ within: String(EXPIRING_WITHIN_S) }, (await s.registry.expired(Date.now() + EXPIRING_WITHIN_S * 1000)).length),
   );
   gauge(SRV_FORWARDS_LISTENING, (set) => set({}, s.forwards.openCount));
 

@@ -15,7 +15,7 @@ import type { ReloadAnswer } from './api/reload.js';
 import { DEFAULT_FORWARD_PORTS, ForwardManager, restoreForwards, type PortRange } from './forwards/index.js';
 import { formatListen, type ListenAddress } from './listen.js';
 import type { Nat, NatOptions, ReadyNat } from './nat/index.js';
-import { Registry, type PeerRecord } from './registry/index.js';
+import { openRegistry, type PeerRecord, type Registry } from './registry/index.js';
 import { CleanupStack } from '@wirecage/netns';
 import { reloader, type ReloadSources, type Secrets } from './up/reload.js';
 import { DEFAULT_REGISTER_RATE, type LiveSettings, type SettingsRead } from './config/live-settings.js';
@@ -41,7 +41,12 @@ export interface ServerConfig {
   wgSockets?: number[];
   apiListen: ApiListen;
   tls?: TlsFiles;
+  /** The local state directory's registry file: the registry when `registry` is not given. */
   statePath: string;
+  /** The registry: an SQLite file, or a postgres:// URL shared by the nodes of a fleet. Default statePath. */
+  registry?: string;
+  /** This node's name in the registry (its sessions, its heartbeat); default the host name. */
+  nodeName?: string;
   subnet?: string;
   subnet6?: string;
   mtu: number;
@@ -103,12 +108,13 @@ function peerRoutes(p: PeerRecord) {
 
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const log = cfg.logger ?? silentLogger;
-  const registry = Registry.open({
-    path: cfg.statePath,
+  const registry = await openRegistry({
+    location: cfg.registry ?? cfg.statePath,
     subnet: cfg.subnet,
     subnet6: cfg.subnet6,
     maxPeers: cfg.maxPeers ?? DEFAULT_MAX_PEERS,
     leaseMs: cfg.leaseMs,
+    node: cfg.nodeName,
     logger: log,
   });
   const cleanup = new CleanupStack();
@@ -129,7 +135,7 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
     ports: cfg.forwardPorts ?? DEFAULT_FORWARD_PORTS,
     logger: log,
   });
-  const peers = registry.list();
+  const peers = await registry.list();
   const dev = newDevice(cfg, registry.maxPeers, peers.length, log);
   cleanup.push(() => dev.down());
   const publicKey = loadPeers(dev, cfg, peers, registry, log);
@@ -141,9 +147,7 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   const udp = await attachUdp(dev, nat, cfg, log);
   cleanup.push(() => udp.close());
   cleanup.push(() => forwards.closeAll());
-  const writable = registryWritable(cfg.statePath);
-  cleanup.push(() => writable.close());
-  const readiness = readinessOf(readinessChecks(cfg, writable, udp, nat));
+  const readiness = readinessOf(readinessChecks(cfg, registryWritable(registry), udp, nat));
   if (cfg.metricsListen) {
     const metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, forwards, nat, readiness });
     cleanup.push(() => metrics.close());
@@ -198,17 +202,15 @@ function loadPeers(dev: Device, cfg: ServerConfig, peers: PeerRecord[], registry
   for (const p of peers) {
     if (p.publicKey === publicKey) {
       throw new Error(
-        `the registry ${cfg.statePath} holds a peer with the server's own public key; was the server key changed? Remove that peer first`,
+        `the registry ${registry.location} holds a peer with the server's own public key; was the server key changed? Remove that peer first`,
       );
     }
     dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true, endpoint: recentEndpoint(p) });
   }
   dev.on('handshake-complete', (peer) => {
-    try {
-      registry.touch(keyToBase64(peer.publicKey), Date.now(), peer.endpoint?.toString() ?? null);
-    } catch (err) {
-      log.warn(`cannot record a handshake in ${cfg.statePath}: ${(err as Error).message}`);
-    }
+    registry
+      .touch(keyToBase64(peer.publicKey), Date.now(), peer.endpoint?.toString() ?? null)
+      .catch((err: unknown) => log.warn(`cannot record a handshake in ${registry.location}: ${(err as Error).message}`));
   });
   return publicKey;
 }

@@ -223,7 +223,8 @@ export interface ScrapedMetricOptions {
   labelNames: string[];
 }
 
-export type Fill = (set: (labels: Labels, value: number) => void) => void;
+/** Sets the metric's values at scrape time; may be asynchronous (prom-client awaits collect). */
+export type Fill = (set: (labels: Labels, value: number) => void) => void | Promise<void>;
 
 /**
  * A counter whose value is a running total kept elsewhere (an engine's, a
@@ -234,9 +235,9 @@ export function scrapedCounter(o: ScrapedMetricOptions, fill: Fill): Counter<str
   const metric: Counter<string> = new Counter({
     ...o,
     registers: [],
-    collect: () => {
+    collect: async () => {
       metric.reset();
-      fill((l, v) => metric.inc(l, v));
+      await fill((l, v) => metric.inc(l, v));
     },
   });
   return metric;
@@ -247,9 +248,9 @@ export function scrapedGauge(o: ScrapedMetricOptions, fill: Fill): Gauge<string>
   const metric: Gauge<string> = new Gauge({
     ...o,
     registers: [],
-    collect: () => {
+    collect: async () => {
       metric.reset();
-      fill((l, v) => metric.set(l, v));
+      await fill((l, v) => metric.set(l, v));
     },
   });
   return metric;

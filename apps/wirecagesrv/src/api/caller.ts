@@ -42,9 +42,9 @@ export function clientKey(value: unknown, required: boolean): string | undefined
 }
 
 /** Checks a client's proof for the key as the request names it (`keyText`), over this method, route and body. */
-export function proveKey(proof: ProofVerifier, req: IncomingMessage, keyText: string, raw: Buffer): void {
+export async function proveKey(proof: ProofVerifier, req: IncomingMessage, keyText: string, raw: Buffer): Promise<void> {
   const header = req.headers[PROOF_HEADER];
-  proof.verify(Array.isArray(header) ? header[0] : header, {
+  await proof.verify(Array.isArray(header) ? header[0] : header, {
     method: req.method ?? '',
     path: new URL(req.url ?? '/', 'http://api.invalid').pathname,
     clientPublicKey: keyText,

@@ -41,7 +41,7 @@ export interface ForwardContext {
   limit(req: IncomingMessage): void;
   authenticate(req: IncomingMessage, body: Record<string, unknown> | null): CallerRole;
   /** For a non-admin caller: the proof for the key as the request names it. */
-  prove(req: IncomingMessage, keyText: string, raw: Buffer): void;
+  prove(req: IncomingMessage, keyText: string, raw: Buffer): Promise<void>;
 }
 
 export function protocolOf(v: unknown): ForwardProtocol {
@@ -63,8 +63,8 @@ export function publicAddressOf(configured: string | undefined, listenAddress: s
   return listenAddress === '0.0.0.0' || listenAddress === '::' ? null : listenAddress;
 }
 
-export function peerOf(ctx: ForwardContext, key: string): PeerRecord {
-  const peer = ctx.registry.get(key);
+export async function peerOf(ctx: ForwardContext, key: string): Promise<PeerRecord> {
+  const peer = await ctx.registry.get(key);
   if (!peer) throw new HttpError(404, `no peer is registered with the key ${key}; register first (POST /v1/register)`);
   return peer;
 }

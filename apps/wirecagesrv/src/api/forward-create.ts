@@ -36,30 +36,34 @@ export function createForward(ctx: ForwardContext) {
         403,
         `public_port ${publicPort} is outside the ports this server forwards (${formatPortRange(range)}); pick one in that range`,
       );
-    if (role === 'client') ctx.prove(req, body.client_public_key as string, raw);
-    const peer = peerOf(ctx, want.key);
+    if (role === 'client') await ctx.prove(req, body.client_public_key as string, raw);
+    const peer = await peerOf(ctx, want.key);
     if (publicPort === 0) {
-      roomFor(ctx, want.key);
+      await roomFor(ctx, want.key);
       sendJson(res, 201, describe(ctx, await anyFreePort(ctx, want, peer), peer));
       return;
     }
     const slot = `${protocol}/${publicPort}`;
     if (ctx.pending.has(slot)) throw new HttpError(409, `${protocol} port ${publicPort} is being set up by another request`);
-
-    const existing = ctx.registry.forwards.get(protocol, publicPort);
-    if (existing) {
-      await repeated(ctx, want, existing, peer, slot);
-      sendJson(res, 200, describe(ctx, existing, peer));
-      return;
+    // Claimed before the first await: a second request for the port meets the claim, not a gap.
+    ctx.pending.add(slot);
+    try {
+      const existing = await ctx.registry.forwards.get(protocol, publicPort);
+      if (existing) {
+        await repeated(ctx, want, existing, peer);
+        sendJson(res, 200, describe(ctx, existing, peer));
+        return;
+      }
+      await roomFor(ctx, want.key);
+      sendJson(res, 201, describe(ctx, await added(ctx, want, peer), peer));
+    } finally {
+      ctx.pending.delete(slot);
     }
-    roomFor(ctx, want.key);
-    const record = await added(ctx, want, peer, slot);
-    sendJson(res, 201, describe(ctx, record, peer));
   };
 }
 
-function roomFor(ctx: ForwardContext, key: string): void {
-  if (ctx.registry.forwards.count(key) >= ctx.maxPerPeer)
+async function roomFor(ctx: ForwardContext, key: string): Promise<void> {
+  if ((await ctx.registry.forwards.count(key)) >= ctx.maxPerPeer)
     throw new HttpError(409, `this peer already has ${ctx.maxPerPeer} forwards, the most allowed; remove one first`);
 }
 
@@ -67,7 +71,7 @@ function roomFor(ctx: ForwardContext, key: string): void {
  * The same forward again (a client retrying, or restarting after a crash): answered as it is,
  * and listened on again if it was not active. Another peer's port, or another target, is 409.
  */
-async function repeated(ctx: ForwardContext, want: Wanted, existing: ForwardRecord, peer: PeerRecord, slot: string): Promise<void> {
+async function repeated(ctx: ForwardContext, want: Wanted, existing: ForwardRecord, peer: PeerRecord): Promise<void> {
   const { protocol, publicPort } = want;
   if (existing.peerPublicKey !== want.key) throw new HttpError(409, `${protocol} port ${publicPort} is already forwarded to another peer`);
   if (existing.targetPort !== want.targetPort) {
@@ -76,43 +80,34 @@ async function repeated(ctx: ForwardContext, want: Wanted, existing: ForwardReco
       `${protocol} port ${publicPort} is already forwarded to this peer's port ${existing.targetPort}; remove it first (DELETE /v1/portforward)`,
     );
   }
-  if (ctx.manager.isOpen(protocol, publicPort)) return;
-  ctx.pending.add(slot);
-  try {
-    await openForward(ctx, existing, peer);
-  } finally {
-    ctx.pending.delete(slot);
-  }
+  if (!ctx.manager.isOpen(protocol, publicPort)) await openForward(ctx, existing, peer);
 }
 
-/** A new forward: listened on first, so a port that cannot be bound is never recorded, never answered 201. */
-async function added(ctx: ForwardContext, want: Wanted, peer: PeerRecord, slot: string): Promise<ForwardRecord> {
+/**
+ * A new forward, its slot claimed by the caller: listened on first, so a port that cannot be bound
+ * is never recorded, never answered 201; the registry's add is the arbiter between servers.
+ */
+async function added(ctx: ForwardContext, want: Wanted, peer: PeerRecord): Promise<ForwardRecord> {
   const { key, protocol, publicPort, targetPort } = want;
-  ctx.pending.add(slot);
+  await openForward(ctx, { protocol, publicPort, targetPort }, peer);
+  let record: ForwardRecord;
   try {
-    await openForward(ctx, { protocol, publicPort, targetPort }, peer);
-    let record: ForwardRecord;
-    try {
-      record = ctx.registry.forwards.add({ protocol, publicPort, targetPort, peerPublicKey: key });
-    } catch (err) {
-      await ctx.manager.close(protocol, publicPort);
-      if (err instanceof ForwardConflictError) throw new HttpError(err.existing ? 409 : 404, err.message);
-      throw err;
-    }
-    ctx.log.info(
-      `forward ${protocol} ${ctx.manager.listenAddress} port ${publicPort} -> ${peer.address4} port ${targetPort} (peer ${key.slice(0, 8)}…)`,
-    );
-    return record;
-  } finally {
-    ctx.pending.delete(slot);
+    record = await ctx.registry.forwards.add({ protocol, publicPort, targetPort, peerPublicKey: key });
+  } catch (err) {
+    await ctx.manager.close(protocol, publicPort);
+    if (err instanceof ForwardConflictError) throw new HttpError(err.existing ? 409 : 404, err.message);
+    throw err;
   }
+  ctx.log.info(
+    `forward ${protocol} ${ctx.manager.listenAddress} port ${publicPort} -> ${peer.address4} port ${targetPort} (peer ${key.slice(0, 8)}…)`,
+  );
+  return record;
 }
 
 /**
  * public_port 0: the first free port of the range from a random start (so two clients rarely race
  * for the same one). A port is free when no forward holds it, no request is binding it and it can be
- * bound. Taking it is atomic against concurrent requests: the checks and `added`'s claim on the slot
- * run in one turn of the event loop, before its first await.
+ * bound. Its slot is claimed before the registry is asked, so concurrent requests skip it.
  */
 async function anyFreePort(ctx: ForwardContext, want: Wanted, peer: PeerRecord): Promise<ForwardRecord> {
   const range = ctx.manager.ports;
@@ -121,13 +116,17 @@ async function anyFreePort(ctx: ForwardContext, want: Wanted, peer: PeerRecord):
   let heldElsewhere = 0;
   for (const port of portsFrom(range, range.low + randomInt(range.high - range.low + 1))) {
     const slot = `${protocol}/${port}`;
-    if (ctx.pending.has(slot) || ctx.registry.forwards.get(protocol, port) || ctx.manager.isOpen(protocol, port)) continue;
+    if (ctx.pending.has(slot) || ctx.manager.isOpen(protocol, port)) continue;
+    ctx.pending.add(slot);
     try {
-      return await added(ctx, { ...want, publicPort: port }, peer, slot);
+      if (await ctx.registry.forwards.get(protocol, port)) continue;
+      return await added(ctx, { ...want, publicPort: port }, peer);
     } catch (err) {
       // 503 from openForward: the port cannot be bound (another program holds it): try the next one.
       if (!(err instanceof HttpError && err.status === 503)) throw err;
       heldElsewhere++;
+    } finally {
+      ctx.pending.delete(slot);
     }
   }
   const others = heldElsewhere ? `, ${heldElsewhere} of them held by other programs on the server` : '';

@@ -5,18 +5,22 @@ import { sendJson } from './json.js';
 import { describe, peerOf, type ForwardContext } from './forward-context.js';
 
 export function listForwards(ctx: ForwardContext) {
-  return (req: IncomingMessage, res: ServerResponse): void => {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     ctx.limit(req);
     const role = ctx.authenticate(req, null);
     const url = new URL(req.url ?? '/', 'http://api.invalid');
     const keyText = url.searchParams.get('client_public_key') ?? undefined;
     const key = clientKey(keyText, role === 'client');
     if (role === 'client') {
-      ctx.prove(req, keyText!, Buffer.alloc(0));
-      peerOf(ctx, key!);
+      await ctx.prove(req, keyText!, Buffer.alloc(0));
+      await peerOf(ctx, key!);
     }
-    const peers = new Map(ctx.registry.list().map((p) => [p.publicKey, p]));
-    const forwards = ctx.registry.forwards.list(key).map((f) => describe(ctx, f, peers.get(f.peerPublicKey)!));
+    const peers = new Map((await ctx.registry.list()).map((p) => [p.publicKey, p]));
+    // A forward whose peer went between the two reads went with it.
+    const forwards = (await ctx.registry.forwards.list(key)).flatMap((f) => {
+      const peer = peers.get(f.peerPublicKey);
+      return peer ? [describe(ctx, f, peer)] : [];
+    });
     sendJson(res, 200, { forwards });
   };
 }

@@ -16,19 +16,19 @@ export function removeForward(ctx: ForwardContext) {
     const protocol = protocolOf(body.protocol);
     const publicPort = portOf(body.public_port, 'public_port');
     if (role === 'client') {
-      ctx.prove(req, body.client_public_key as string, raw);
-      peerOf(ctx, key!);
+      await ctx.prove(req, body.client_public_key as string, raw);
+      await peerOf(ctx, key!);
     }
-    const f = ctx.registry.forwards.get(protocol, publicPort);
+    const f = await ctx.registry.forwards.get(protocol, publicPort);
     if (!f || (role === 'admin' && key !== undefined && f.peerPublicKey !== key)) {
       throw new HttpError(404, `no ${protocol} forward on port ${publicPort}${key && role === 'admin' ? ' for that key' : ''}`);
     }
     if (role === 'client' && f.peerPublicKey !== key)
       throw new HttpError(403, `${protocol} port ${publicPort} is forwarded to another peer, not to this key`);
-    const peer = ctx.registry.get(f.peerPublicKey)!;
+    const peer = await peerOf(ctx, f.peerPublicKey);
     const answer = describe(ctx, f, peer);
     await ctx.manager.close(protocol, publicPort);
-    ctx.registry.forwards.remove(protocol, publicPort);
+    await ctx.registry.forwards.remove(protocol, publicPort);
     ctx.log.info(`forward ${protocol} port ${publicPort} removed (peer ${f.peerPublicKey.slice(0, 8)}…)`);
     sendJson(res, 200, { ...answer, active: false });
   };

@@ -29,7 +29,7 @@ export function startLeaseExpiry(opts: LeaseExpiryOptions): LeaseExpiry {
   const sweepOnce = async (): Promise<number> => {
     let removed = 0;
     const at = now();
-    for (const peer of registry.expired(at)) {
+    for (const peer of await registry.expired(at)) {
       const forwards = await removePeer(opts, peer, (key) => registry.removeExpired(key, at));
       if (!forwards) continue;
       removed++;

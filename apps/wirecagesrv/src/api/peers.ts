@@ -63,8 +63,8 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
     const { value: body, raw } = await readJsonBody(req, opts.bodyLimit);
     const admin = callerRole(req, body, opts.authToken, opts.adminToken) === 'admin';
     const key = clientKey(body.client_public_key, true)!;
-    if (!admin) proveKey(opts.proof, req, body.client_public_key as string, raw);
-    const peer = registry.get(key);
+    if (!admin) await proveKey(opts.proof, req, body.client_public_key as string, raw);
+    const peer = await registry.get(key);
     if (!peer) throw new HttpError(404, `no peer is registered with the key ${key}`);
     const forwards = await removePeer({ registry, manager, onRemoved: opts.onRemoved }, peer, (k) => registry.remove(k));
     if (!forwards) throw new HttpError(404, `no peer is registered with the key ${key}`);
@@ -74,7 +74,7 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
     sendJson(res, 200, { removed: key });
   };
 
-  const list: Handler = (req, res) => {
+  const list: Handler = async (req, res) => {
     limit(req);
     if (!isAdmin(req, opts.adminToken)) {
       throw new HttpError(401, 'listing peers needs the admin token (wirecagesrv up --admin-token-file)', {
@@ -82,8 +82,8 @@ export function peerHandlers(opts: PeerApiOptions): { deregister: Handler; list:
       });
     }
     const counts = new Map<string, number>();
-    for (const f of registry.forwards.list()) counts.set(f.peerPublicKey, (counts.get(f.peerPublicKey) ?? 0) + 1);
-    const peers = registry.list().map((p): PeerResponse => ({
+    for (const f of await registry.forwards.list()) counts.set(f.peerPublicKey, (counts.get(f.peerPublicKey) ?? 0) + 1);
+    const peers = (await registry.list()).map((p): PeerResponse => ({
       client_public_key: p.publicKey,
       client_address: p.address4,
       client_address6: p.address6,

@@ -63,7 +63,7 @@ export class ProofVerifier {
    * HttpError 401 when it is missing, malformed, stale or replayed; 403 when
    * it does not come from that key's owner.
    */
-  verify(header: string | undefined, p: ProofInput): void {
+  async verify(header: string | undefined, p: ProofInput): Promise<void> {
     if (header === undefined) {
       throw new HttpError(
         401,
@@ -104,7 +104,7 @@ export class ProofVerifier {
       );
     }
     // Kept for the whole window a TIME can be accepted in: until now + 2 x the skew.
-    const claim = this.nonces.claim(proof.nonce, nowMs + 2 * MAX_SKEW_S * 1000, nowMs, this.maxNonces);
+    const claim = await this.nonces.claim(proof.nonce, nowMs + 2 * MAX_SKEW_S * 1000, nowMs, this.maxNonces);
     if (claim === 'replayed') throw new HttpError(401, 'this proof was already used; send a fresh one with every request');
     if (claim === 'full') throw new HttpError(503, 'too many requests to check for replays; retry in a minute', { 'retry-after': '60' });
   }

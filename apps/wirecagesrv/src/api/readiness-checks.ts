@@ -1,39 +1,20 @@
 // The facts /readyz rests on, each checked for real: a committed write to the
-// registry file, the WireGuard sockets still bound on their port (the NAT
+// registry (its file, or the fleet's database), the WireGuard sockets still bound on their port (the NAT
 // answers for itself: ReadyNat.ready()).
-import Database from 'better-sqlite3';
 import { socketAddress } from '@wirecage/netns';
+import type { Registry } from '../registry/index.js';
 import type { ReadinessCheck } from './readyz.js';
 
-/** How long a probe waits for another writer's lock before calling the registry unwritable. */
-const WRITE_WAIT_MS = 500;
-
-/**
- * Commits a heartbeat row (meta key "readyz_heartbeat") on a connection of its own, so that a
- * probe proves what a registration needs: the lock, the WAL written and synced. A connection that
- * failed is reopened by the next probe.
- */
-export function registryWritable(path: string): ReadinessCheck & { close(): void } {
-  let db: Database.Database | null = null;
-  const check = () => {
+/** A committed write to the registry (each store says how: registry.checkWritable). */
+export function registryWritable(registry: Registry): ReadinessCheck {
+  return async () => {
     try {
-      if (!db) {
-        db = new Database(path, { fileMustExist: true, timeout: WRITE_WAIT_MS });
-        db.pragma('synchronous = FULL');
-      }
-      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(
-        'readyz_heartbeat',
-        new Date().toISOString(),
-      );
+      await registry.checkWritable();
       return null;
     } catch (err) {
-      db?.close();
-      db = null;
-      // The answer is public (the API's listener): it says what failed, not where the registry lives.
-      return `cannot write to the registry: ${(err as Error).message}`;
+      return (err as Error).message;
     }
   };
-  return Object.assign(check, { close: () => db?.close() });
 }
 
 /**

@@ -65,7 +65,7 @@ export function registerHandler(opts: ApiOptions, limit: (req: IncomingMessage) 
     const publicKey = registrableKey(body.client_public_key, opts.serverPublicKey);
     let result: { peer: PeerRecord; created: boolean };
     try {
-      result = opts.registry.register(publicKey);
+      result = await opts.registry.register(publicKey);
     } catch (err) {
       if (err instanceof RegistryFullError) throw new HttpError(503, `no address is free: ${err.message}`);
       throw err;

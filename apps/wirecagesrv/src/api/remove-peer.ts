@@ -20,13 +20,13 @@ export interface PeerRemoval {
 export async function removePeer(
   r: PeerRemoval,
   peer: PeerRecord,
-  forget: (publicKey: string) => boolean,
+  forget: (publicKey: string) => Promise<boolean>,
 ): Promise<ForwardRecord[] | null> {
-  // Read and removed with no await between them: no forward of this process can be added in between,
-  // and one being set up by a concurrent request fails to record (its peer is gone) and closes itself.
-  const forwards = r.registry.forwards.list(peer.publicKey);
-  if (!forget(peer.publicKey)) return null;
+  const forwards = await r.registry.forwards.list(peer.publicKey);
+  if (!(await forget(peer.publicKey))) return null;
   await r.onRemoved?.(peer);
-  for (const f of forwards) await r.manager.close(f.protocol, f.publicPort);
+  // Every listener relaying to its addresses, not only those listed: one added meanwhile (its
+  // record went with the peer, cascaded) closes too. A forward being set up now fails to record.
+  await r.manager.closeTo(peer.address4);
   return forwards;
 }

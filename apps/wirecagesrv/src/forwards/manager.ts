@@ -111,6 +111,19 @@ export class ForwardManager {
     return true;
   }
 
+  /** Stops every forward relaying to these tunnel addresses (a peer that is gone); how many. */
+  async closeTo(address4: string): Promise<number> {
+    const gone = [...this.listeners].filter(([, l]) => l.target.address4 === address4);
+    for (const [k] of gone) this.listeners.delete(k);
+    await Promise.all(gone.map(([, l]) => l.close()));
+    return gone.length;
+  }
+
+  /** The forwards listening here: protocol/port and where they relay. */
+  targets(): ForwardTarget[] {
+    return [...this.listeners.values()].map((l) => l.target);
+  }
+
   async closeAll(): Promise<void> {
     const all = [...this.listeners.values()];
     this.listeners.clear();

@@ -13,8 +13,8 @@ import type { ForwardManager } from './manager.js';
 export async function restoreForwards(registry: Registry, manager: ForwardManager, log: Logger): Promise<{ open: number; failed: number }> {
   let open = 0;
   let failed = 0;
-  for (const f of registry.forwards.list()) {
-    const peer = registry.get(f.peerPublicKey);
+  for (const f of await registry.forwards.list()) {
+    const peer = await registry.get(f.peerPublicKey);
     if (!peer) continue;
     if (manager.ports && !inPortRange(manager.ports, f.publicPort)) {
       failed++;

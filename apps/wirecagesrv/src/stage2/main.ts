@@ -32,9 +32,10 @@ async function main(): Promise<number> {
   } finally {
     privateKey.fill(0);
   }
-  logStarted(server, spec, log);
+  const peers = await server.registry.count();
+  logStarted(server, spec, peers, log);
   // Everything serves by now: the API listens, WireGuard is bound, the NAT is up.
-  notify(`READY=1\nSTATUS=serving ${server.registry.count()} peer(s)`);
+  notify(`READY=1\nSTATUS=serving ${peers} peer(s)`);
   startWatchdog();
   const signal = await stopped;
   notifyStopping();
@@ -106,12 +107,12 @@ function startSettings(spec: ServerSpec): LiveSettings {
   };
 }
 
-function logStarted(server: RunningServer, spec: ServerSpec, log: Logger): void {
+function logStarted(server: RunningServer, spec: ServerSpec, peers: number, log: Logger): void {
   const pool = server.registry.pool;
   const scheme = server.api.tls ? 'https' : 'http';
   log.info(`public key ${server.publicKey}`);
   log.info(
-    `registry ${spec.statePath}: ${server.registry.count()} peer(s), pools ${pool.subnet4.text} and ${pool.subnet6.text}, server ${pool.server4} and ${pool.server6}`,
+    `registry ${server.registry.location}: ${peers} peer(s), pools ${pool.subnet4.text} and ${pool.subnet6.text}, server ${pool.server4} and ${pool.server6}`,
   );
   log.info(`WireGuard on udp ${formatListen(spec.wgListen)} (port ${server.udp.port}), clients told ${spec.wgEndpoint}`);
   const at = server.api.address;

@@ -25,7 +25,7 @@ export class WriteProbe {
     } catch (err) {
       this.close();
       // The answer is public (the API's listener): it says what failed, not where the registry lives.
-      throw new Error(`cannot write to the registry: ${(err as Error).message}`);
+      throw new Error(`cannot write to the registry: ${(err as Error).message}`, { cause: err });
     }
   }
 
