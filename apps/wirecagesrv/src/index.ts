@@ -1,16 +1,21 @@
 // wirecagesrv as a library: the registry, the API handler and the server they make together.
 export {
-  Registry,
+  openRegistry,
+  SqliteRegistry,
   RegistryError,
   RegistryFullError,
   AddressPool,
   DEFAULT_SUBNET,
   defaultStatePath,
   SCHEMA_VERSION,
+  type Registry,
   type PeerRecord,
   type RegistryOptions,
+  type Fleet,
+  type NodeRecord,
+  type RegistryChange,
 } from './registry/index.js';
-export { ForwardStore, ForwardConflictError, type ForwardRecord, type ForwardProtocol } from './registry/index.js';
+export { ForwardConflictError, type ForwardStore, type ForwardRecord, type ForwardProtocol } from './registry/index.js';
 export {
   ForwardManager,
   ForwardBindError,

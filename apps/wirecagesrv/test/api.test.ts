@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { labLeaf, type LabCert } from '@wirecage/netns/lab';
 import { createApiHandler, type ApiOptions } from '../src/api/routes.js';
 import { listenApi, type ApiServer } from '../src/api/listen.js';
-import { Registry, type PeerRecord } from '../src/registry/index.js';
+import { SqliteRegistry, type Registry, type PeerRecord } from '../src/registry/index.js';
 import { PROXIED_CLIENT } from './api-client.js';
 import { newPublicKey, tempDirs } from './helpers.js';
 
@@ -59,7 +59,7 @@ describe('API', () => {
   const registries: Registry[] = [];
   after(async () => {
     for (const s of servers) await s.close();
-    for (const r of registries) r.close();
+    for (const r of registries) await r.close();
     tmp.cleanup();
   });
 
@@ -67,7 +67,11 @@ describe('API', () => {
     over: Partial<ApiOptions> & { subnet?: string } = {},
   ): Promise<{ sock: string; registry: Registry; seen: PeerRecord[] }> {
     const dir = tmp.make();
-    const registry = Registry.open({ path: join(dir, 'r.db'), subnet: over.subnet ?? '10.200.100.0/24', subnet6: 'fd00:aa::/64' });
+    const registry = await SqliteRegistry.open({
+      location: join(dir, 'r.db'),
+      subnet: over.subnet ?? '10.200.100.0/24',
+      subnet6: 'fd00:aa::/64',
+    });
     registries.push(registry);
     const seen: PeerRecord[] = [];
     const handler = createApiHandler({
@@ -109,7 +113,7 @@ describe('API', () => {
     const r = await register(api.sock, { token: TOKEN, client_public_key: key });
     assert.equal(r.status, 200);
     // The lease: RFC 3339 in UTC, as the registry holds it (30 days by default).
-    assert.equal(r.body.lease_expires, api.registry.get(key)!.leaseExpires.toISOString());
+    assert.equal(r.body.lease_expires, (await api.registry.get(key))!.leaseExpires.toISOString());
     assert.match(String(r.body.lease_expires), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.ok(Math.abs(Date.parse(String(r.body.lease_expires)) - Date.now() - 30 * 86_400_000) < 60_000);
     assert.deepEqual(
@@ -127,7 +131,7 @@ describe('API', () => {
       },
     );
     assert.equal(api.seen.at(-1)!.publicKey, key, 'the peer was handed to the device');
-    assert.equal(api.registry.get(key)!.address4, '10.200.100.2');
+    assert.equal((await api.registry.get(key))!.address4, '10.200.100.2');
   });
 
   it('registers with an Authorization: Bearer token, which wins over the body', async () => {
@@ -153,7 +157,7 @@ describe('API', () => {
       assert.equal(typeof r.body.error, 'string');
       assert.match(String(r.headers['www-authenticate']), /^Bearer/);
     }
-    assert.equal(api.registry.get(key), undefined, 'nothing was registered');
+    assert.equal(await api.registry.get(key), undefined, 'nothing was registered');
   });
 
   it('answers 400 for bad JSON and bad fields', async () => {
@@ -255,7 +259,7 @@ describe('API', () => {
     });
 
     it('serves the same API with the given certificate', async () => {
-      const registry = Registry.open({ path: join(dir, 'r.db') });
+      const registry = await SqliteRegistry.open({ location: join(dir, 'r.db') });
       registries.push(registry);
       const handler = createApiHandler({
         registry,

@@ -6,7 +6,7 @@ import { forwardedFor, hopAddress, resolveClientAddress, TrustedProxies, xForwar
 import { HttpError } from '../src/api/errors.js';
 import { listenApi, type ApiServer } from '../src/api/listen.js';
 import { createApiHandler } from '../src/api/routes.js';
-import { Registry } from '../src/registry/index.js';
+import { SqliteRegistry } from '../src/registry/index.js';
 import { newPublicKey, tempDirs } from './helpers.js';
 
 // The client behind a reverse proxy, for the per-source limits: header
@@ -119,7 +119,7 @@ describe('client address behind a reverse proxy', () => {
     });
 
     async function serve(at: { path: string } | { host: string; port: number }, trustedProxies: string[]): Promise<ApiServer> {
-      const registry = Registry.open({ path: join(tmp.make(), 'registry.db'), subnet6: 'fd00:aa::/64' });
+      const registry = await SqliteRegistry.open({ location: join(tmp.make(), 'registry.db'), subnet6: 'fd00:aa::/64' });
       const api = await listenApi(
         createApiHandler({
           registry,

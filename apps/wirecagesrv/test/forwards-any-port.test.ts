@@ -30,9 +30,9 @@ describe('API /v1/portforward, public_port 0', () => {
   async function serve(ports: { low: number; high: number }, publicAddress?: string) {
     const { sock, registry, stop } = await serveForwardsApi(tmp.make(), { ports, forwards: { publicAddress } });
     cleanups.push(stop);
-    const client = () => {
+    const client = async () => {
       const c = newClient();
-      registry.register(c.key);
+      await registry.register(c.key);
       return c;
     };
     const post = (c: Client, fields: Record<string, unknown>) => {
@@ -52,7 +52,7 @@ describe('API /v1/portforward, public_port 0', () => {
   it('gives concurrent requests different ports of the range until it is full, then 503 with the reason', async () => {
     const range = await freeRange(4);
     const s = await serve(range);
-    const clients = Array.from({ length: 8 }, () => s.client());
+    const clients = await Promise.all(Array.from({ length: 8 }, () => s.client()));
     const answers = await Promise.all(clients.map((c, i) => s.post(c, { protocol: 'tcp', public_port: 0, target_port: 8000 + i })));
     const made = answers.filter((a) => a.status === 201);
     const ports = made.map((a) => a.body.public_port as number).sort();
@@ -70,7 +70,7 @@ describe('API /v1/portforward, public_port 0', () => {
     // The same numbers in the other protocol are other ports.
     const udp = await s.post(clients[0]!, { protocol: 'udp', public_port: 0, target_port: 53 });
     assert.equal(udp.status, 201, JSON.stringify(udp.body));
-    assert.equal(s.registry.forwards.list().length, 5);
+    assert.equal((await s.registry.forwards.list()).length, 5);
   });
 
   it('skips a port another program holds, and says so when that leaves none', async () => {
@@ -79,7 +79,7 @@ describe('API /v1/portforward, public_port 0', () => {
     await new Promise<void>((r) => squatter.listen(range.low, '127.0.0.1', r));
     cleanups.push(() => new Promise((r) => squatter.close(r)));
     const s = await serve(range, 'vpn.example.test');
-    const c = s.client();
+    const c = await s.client();
     const first = await s.post(c, { protocol: 'tcp', public_port: 0, target_port: 80 });
     assert.equal(first.status, 201, JSON.stringify(first.body));
     assert.equal(first.body.public_port, range.high);
@@ -88,6 +88,6 @@ describe('API /v1/portforward, public_port 0', () => {
     const second = await s.post(c, { protocol: 'tcp', public_port: 0, target_port: 81 });
     assert.equal(second.status, 503);
     assert.match(String(second.body.error), /every one is taken, 1 of them held by other programs on the server/);
-    assert.equal(s.registry.forwards.get('tcp', range.low), undefined, 'the squatted port is not recorded');
+    assert.equal(await s.registry.forwards.get('tcp', range.low), undefined, 'the squatted port is not recorded');
   });
 });

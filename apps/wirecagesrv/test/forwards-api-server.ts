@@ -11,7 +11,7 @@ import { createApiHandler, type ApiOptions } from '../src/api/routes.js';
 import type { ForwardApiOptions } from '../src/api/forwards.js';
 import { ForwardManager, restoreForwards } from '../src/forwards/index.js';
 import type { PortRange } from '../src/forwards/ports.js';
-import { Registry } from '../src/registry/index.js';
+import { SqliteRegistry, type Registry } from '../src/registry/index.js';
 
 export const TOKEN = 'registration-token-0123456789';
 export const ADMIN = 'admin-token-abcdefghijklmnop';
@@ -41,7 +41,11 @@ export interface ForwardsApiOptions {
 
 /** The API on `dir`/api.sock; every request shares one source, so the limits are high unless `forwards.rateLimit` says otherwise. */
 export async function serveForwardsApi(dir: string, opts: ForwardsApiOptions = {}): Promise<ForwardsApi> {
-  const registry = Registry.open({ path: opts.path ?? join(dir, 'r.db'), subnet: '10.200.100.0/24', subnet6: 'fd00:aa::/64' });
+  const registry = await SqliteRegistry.open({
+    location: opts.path ?? join(dir, 'r.db'),
+    subnet: '10.200.100.0/24',
+    subnet6: 'fd00:aa::/64',
+  });
   const manager = new ForwardManager({ listenAddress: '127.0.0.1', ports: opts.ports });
   if (opts.restore) await restoreForwards(registry, manager, { error() {}, warn() {}, info() {}, debug() {} });
   const handler = createApiHandler({
@@ -68,7 +72,7 @@ export async function serveForwardsApi(dir: string, opts: ForwardsApiOptions = {
     stopped = true;
     await api.close();
     await manager.closeAll();
-    registry.close();
+    await registry.close();
   };
   return { sock, registry, manager, stop };
 }

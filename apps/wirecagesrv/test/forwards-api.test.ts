@@ -64,8 +64,8 @@ describe('API /v1/portforward', () => {
     api = await serve();
     a = newClient();
     b = newClient();
-    api.registry.register(a.key);
-    api.registry.register(b.key);
+    await api.registry.register(a.key);
+    await api.registry.register(b.key);
   });
 
   it('creates a TCP forward (201) that is really listening, and answers the same request again with 200', async () => {
@@ -121,7 +121,7 @@ describe('API /v1/portforward', () => {
     const r = await call(api, 'POST', a, { protocol: 'tcp', public_port: port, target_port: 80 });
     assert.equal(r.status, 503);
     assert.match(String(r.body.error), new RegExp(`cannot listen on tcp 127\\.0\\.0\\.1 port ${port}: another program holds it`));
-    assert.equal(api.registry.forwards.get('tcp', port), undefined);
+    assert.equal(await api.registry.forwards.get('tcp', port), undefined);
   });
 
   it('answers 400 for bad fields', async () => {
@@ -214,7 +214,7 @@ describe('API /v1/portforward', () => {
       { proof: proofFor(a, 'DELETE', body) },
     );
     assert.equal(asDelete.status, 403);
-    assert.equal(api.registry.forwards.get('tcp', port), undefined);
+    assert.equal(await api.registry.forwards.get('tcp', port), undefined);
     // Listing another key's forwards is refused the same way.
     assert.equal((await list(api, b, { key: a.key })).status, 403);
   });
@@ -242,14 +242,14 @@ describe('API /v1/portforward', () => {
     assert.equal(byA.body.public_port, port);
     assert.equal(byA.body.active, false);
     assert.equal(await portTaken(port), false, 'the listener is closed');
-    assert.equal(api.registry.forwards.get('tcp', port), undefined);
+    assert.equal(await api.registry.forwards.get('tcp', port), undefined);
   });
 
   it("lists only the caller's forwards; the admin token lists and removes any, without a proof", async () => {
     const c = newClient();
     const d = newClient();
-    api.registry.register(c.key);
-    api.registry.register(d.key);
+    await api.registry.register(c.key);
+    await api.registry.register(d.key);
     const pc = await freePort();
     const pd = await freePort();
     assert.equal((await call(api, 'POST', c, { protocol: 'tcp', public_port: pc, target_port: 1 })).status, 201);
@@ -307,7 +307,7 @@ describe('API /v1/portforward', () => {
   it('answers 409 beyond the forwards allowed per peer, and 429 beyond the request rate', async () => {
     const small = await serve({ maxPerPeer: 1, rateLimit: { burst: 4, perMinute: 1 } });
     const c = newClient();
-    small.registry.register(c.key);
+    await small.registry.register(c.key);
     assert.equal((await call(small, 'POST', c, { protocol: 'tcp', public_port: await freePort(), target_port: 1 })).status, 201);
     const more = await call(small, 'POST', c, { protocol: 'tcp', public_port: await freePort(), target_port: 1 });
     assert.equal(more.status, 409);
@@ -323,7 +323,7 @@ describe('API /v1/portforward', () => {
     const path = join(tmp.make(), 'restart.db');
     const first = await serve({ path });
     const c = newClient();
-    first.registry.register(c.key);
+    await first.registry.register(c.key);
     const kept = await freePort();
     const lost = await freePort();
     assert.equal((await call(first, 'POST', c, { protocol: 'tcp', public_port: kept, target_port: 80 })).status, 201);
@@ -357,13 +357,13 @@ describe('API /v1/portforward', () => {
     assert.equal(back.body.active, true);
   });
 
-  it("removes a peer's forwards with the peer", () => {
+  it("removes a peer's forwards with the peer", async () => {
     const c = newClient();
-    api.registry.register(c.key);
-    api.registry.forwards.add({ protocol: 'tcp', publicPort: 1, targetPort: 1, peerPublicKey: c.key });
-    assert.equal(api.registry.forwards.list(c.key).length, 1);
-    api.registry.remove(c.key);
-    assert.deepEqual(api.registry.forwards.list(c.key), []);
-    assert.equal(api.registry.forwards.get('tcp', 1), undefined);
+    await api.registry.register(c.key);
+    await api.registry.forwards.add({ protocol: 'tcp', publicPort: 1, targetPort: 1, peerPublicKey: c.key });
+    assert.equal((await api.registry.forwards.list(c.key)).length, 1);
+    await api.registry.remove(c.key);
+    assert.deepEqual(await api.registry.forwards.list(c.key), []);
+    assert.equal(await api.registry.forwards.get('tcp', 1), undefined);
   });
 });

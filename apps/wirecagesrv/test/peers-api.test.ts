@@ -96,8 +96,8 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     const r = await deregister(api, a);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.deepEqual(r.body, { removed: a.key });
-    assert.equal(api.registry.get(a.key), undefined);
-    assert.deepEqual(api.registry.forwards.list(a.key), []);
+    assert.equal(await api.registry.get(a.key), undefined);
+    assert.deepEqual(await api.registry.forwards.list(a.key), []);
     assert.equal(api.device.getPeer(parseKeyBase64(a.key)), undefined, 'the peer is off the device');
     assert.equal(api.manager.isOpen('tcp', tcpPort), false);
     assert.equal(api.manager.isOpen('udp', udpPort), false);
@@ -121,7 +121,7 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error, 'invalid token');
     assert.equal((await deregister(api, a, { token: null })).status, 401);
-    assert.ok(api.registry.get(a.key));
+    assert.ok(await api.registry.get(a.key));
     assert.ok(api.device.getPeer(parseKeyBase64(a.key)));
   });
 
@@ -136,7 +136,7 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     const body = JSON.stringify({ client_public_key: a.key });
     const otherRoute = await deregister(api, a, { proof: proofFor(a, 'DELETE', '/v1/portforward', body) });
     assert.equal(otherRoute.status, 403);
-    assert.ok(api.registry.get(a.key));
+    assert.ok(await api.registry.get(a.key));
   });
 
   it('the admin token removes any peer without a proof (as Bearer, or "token" in the body)', async () => {
@@ -149,8 +149,8 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     assert.deepEqual(r.body, { removed: a.key });
     const inBody = await request(api.sock, 'DELETE', '/v1/register', {}, JSON.stringify({ client_public_key: b.key, token: ADMIN }));
     assert.equal(inBody.status, 200);
-    assert.equal(api.registry.get(a.key), undefined);
-    assert.equal(api.registry.get(b.key), undefined);
+    assert.equal(await api.registry.get(a.key), undefined);
+    assert.equal(await api.registry.get(b.key), undefined);
     assert.equal(api.device.getPeer(parseKeyBase64(b.key)), undefined);
   });
 
@@ -189,14 +189,14 @@ describe('API /v1/register DELETE and /v1/peers', () => {
     await register(fresh, a);
     await register(fresh, b);
     await forward(fresh, b, 'tcp', await freePort());
-    fresh.registry.touch(b.key, Date.parse('2030-01-02T03:04:05Z'), '192.0.2.7:51820');
+    await fresh.registry.touch(b.key, Date.parse('2030-01-02T03:04:05Z'), '192.0.2.7:51820');
     const r = await listPeers(fresh);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const peers = r.body.peers as Record<string, unknown>[];
     assert.equal(peers.length, 2);
     assert.deepEqual(
       peers.map((p) => p.lease_expires),
-      [a.key, b.key].map((k) => fresh.registry.get(k)!.leaseExpires.toISOString()),
+      await Promise.all([a.key, b.key].map(async (k) => (await fresh.registry.get(k))!.leaseExpires.toISOString())),
       "each lease's end",
     );
     assert.deepEqual(

@@ -14,9 +14,9 @@ export const HEADER = '1700000000.BwcHBwcHBwcHBwcHBwcHBw.nFiwVz-dKtEFpsC7UvkZQfY
 export const req = { method: 'POST', path: '/v1/portforward', clientPublicKey: CLIENT, body: BODY };
 
 /** The HTTP status a verification gives: 200, or the HttpError's. */
-export function status(f: () => void): number {
+export async function status(f: () => Promise<void>): Promise<number> {
   try {
-    f();
+    await f();
     return 200;
   } catch (err) {
     if (err instanceof HttpError) return err.status;

@@ -9,7 +9,8 @@ export function checkedOptions(opts: RegistryOptions): { leaseMs: number; node: 
     throw new RegistryError(`--max-peers must be a whole number of at least 1, not ${opts.maxPeers}`);
   }
   const leaseMs = opts.leaseMs ?? parseLease(DEFAULT_LEASE);
-  if (!Number.isInteger(leaseMs) || leaseMs < 1) throw new RegistryError(`the lease must be a positive whole number of ms, not ${opts.leaseMs}`);
+  if (!Number.isInteger(leaseMs) || leaseMs < 1)
+    throw new RegistryError(`the lease must be a positive whole number of ms, not ${opts.leaseMs}`);
   const node = opts.node ?? hostname();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) {
     throw new RegistryError(`--node-name "${node}" must be 1-63 letters, digits, dots, dashes or underscores`);

@@ -14,10 +14,7 @@ export interface PoolMeta {
   peers(): Promise<number>;
 }
 
-export async function resolvePool(
-  meta: PoolMeta,
-  opts: { location: string; subnet?: string; subnet6?: string },
-): Promise<AddressPool> {
+export async function resolvePool(meta: PoolMeta, opts: { location: string; subnet?: string; subnet6?: string }): Promise<AddressPool> {
   const peers = await meta.peers();
   const pick = async (key: string, given: string | undefined, family: 4 | 6, flag: string, fallback: () => string): Promise<Subnet> => {
     const recorded = await meta.get(key);
