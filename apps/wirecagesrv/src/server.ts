@@ -6,7 +6,7 @@ import { Device, Endpoint, keyToBase64, parseCidr, parseKeyBase64, silentLogger,
 import { attachDevice, type Attachment, type DataPlane } from '@wirecage/wg-engine/data-plane';
 import { createApiHandler, type ApiOptions } from './api/routes.js';
 import { startLeaseExpiry } from './api/lease-expiry.js';
-import { listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
+import { apiUrl, listenApi, type ApiListen, type ApiServer, type TlsFiles } from './api/listen.js';
 import type { RateLimitOptions } from './api/caller.js';
 import { ProofVerifier } from './api/proof.js';
 import { readinessOf, readyzListener, type Readiness, type ReadinessCheck } from './api/readyz.js';
@@ -17,6 +17,7 @@ import { formatListen, type ListenAddress } from './listen.js';
 import type { Nat, NatOptions, ReadyNat } from './nat/index.js';
 import { openRegistry, type PeerRecord, type Registry } from './registry/index.js';
 import { CleanupStack } from '@wirecage/netns';
+import { FleetSync, startHeartbeat } from './fleet/index.js';
 import { reloader, type ReloadSources, type Secrets } from './up/reload.js';
 import { DEFAULT_REGISTER_RATE, type LiveSettings, type SettingsRead } from './config/live-settings.js';
 import type { SwitchableLogger } from './config/logger.js';
@@ -32,6 +33,8 @@ export interface ServerConfig {
   authToken: string;
   /** host:port told to clients. */
   wgEndpoint: string;
+  /** Every host:port clients may use (the nodes of a fleet), wgEndpoint first; default [wgEndpoint]. */
+  wgEndpoints?: string[];
   wgListen: ListenAddress;
   /**
    * WireGuard sockets already bound (by stage 1), one per data-plane shard: with a NAT
@@ -138,7 +141,9 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   const peers = await registry.list();
   const dev = newDevice(cfg, registry.maxPeers, peers.length, log);
   cleanup.push(() => dev.down());
-  const publicKey = loadPeers(dev, cfg, peers, registry, log);
+  // In a fleet: keeps the device and the forwards in step with what the other nodes write.
+  let sync: FleetSync | null = null;
+  const publicKey = loadPeers(dev, cfg, peers, registry, log, (key) => sync?.sessionHere(key));
   const nat = cfg.nat ? await startNatFor(dev, registry, cfg, log) : null;
   if (nat) {
     cleanup.push(() => nat.close());
@@ -160,15 +165,31 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
 
   const restored = await restoreForwards(registry, forwards, log);
   if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
-  const onRemoved = peerRemover(dev, nat, log);
+  const offDevice = peerRemover(dev, nat, log);
+  const setPeer = (p: PeerRecord) => void dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true });
+  if (registry.fleet) {
+    const s = await FleetSync.start({ registry, fleet: registry.fleet, manager: forwards, peers, setPeer, onRemoved: offDevice, log });
+    cleanup.push(() => s.close());
+    sync = s;
+  }
+  const onRegistered = (p: PeerRecord) => (setPeer(p), sync?.added(p));
+  const onRemoved = async (p: PeerRecord) => (sync?.removed(p), await offDevice(p));
   // Made once: the private key is wiped once the server has started, and a reload keeps the verifier.
   const proof = new ProofVerifier({ serverPrivateKey: cfg.privateKey, serverPublicKey: dev.publicKey!, nonces: registry.nonces });
   const handlerFor = (secrets: Secrets, live: LiveSettings) =>
-    apiHandler(cfg, { registry, dev, forwards, publicKey, onRemoved, readiness, proof, secrets, live, reload: (t) => reload(t) }, log);
+    apiHandler(
+      cfg,
+      { registry, forwards, publicKey, onRegistered, onRemoved, readiness, proof, secrets, live, reload: (t) => reload(t) },
+      log,
+    );
   const secrets = { authToken: cfg.authToken, adminToken: cfg.adminToken };
   const live = startSettings(cfg);
   const api = await listenApi(handlerFor(secrets, live), cfg.apiListen, cfg.tls);
   cleanup.push(() => api.close(cfg.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
+  if (registry.fleet) {
+    const beat = await startHeartbeat(registry.fleet, { endpoint: cfg.wgEndpoint, api: apiUrl(api), startedAt: new Date() }, log);
+    cleanup.push(() => beat.stop());
+  }
   const sources: ReloadSources = { tls: cfg.tls, authTokenFile: cfg.tokenFiles?.auth, adminTokenFile: cfg.tokenFiles?.admin };
   const settingsFile = cfg.settingsFile && { file: cfg.settingsFile.file, read: cfg.settingsFile.read, nat, log: cfg.settingsFile.logger };
   const reload = reloader({ sources, api, secrets, settings: live, settingsFile, handlerFor, log });
@@ -196,7 +217,14 @@ function newDevice(cfg: ServerConfig, maxPeers: number, count: number, log: Logg
 }
 
 /** Puts every registered peer back on the device and records their handshakes; returns the server's public key. */
-function loadPeers(dev: Device, cfg: ServerConfig, peers: PeerRecord[], registry: Registry, log: Logger): string {
+function loadPeers(
+  dev: Device,
+  cfg: ServerConfig,
+  peers: PeerRecord[],
+  registry: Registry,
+  log: Logger,
+  touched: (publicKey: string) => void,
+): string {
   dev.setPrivateKey(cfg.privateKey);
   const publicKey = keyToBase64(dev.publicKey!);
   for (const p of peers) {
@@ -208,9 +236,11 @@ function loadPeers(dev: Device, cfg: ServerConfig, peers: PeerRecord[], registry
     dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true, endpoint: recentEndpoint(p) });
   }
   dev.on('handshake-complete', (peer) => {
-    registry
-      .touch(keyToBase64(peer.publicKey), Date.now(), peer.endpoint?.toString() ?? null)
-      .catch((err: unknown) => log.warn(`cannot record a handshake in ${registry.location}: ${(err as Error).message}`));
+    const key = keyToBase64(peer.publicKey);
+    registry.touch(key, Date.now(), peer.endpoint?.toString() ?? null).then(
+      () => touched(key),
+      (err: unknown) => log.warn(`cannot record a handshake in ${registry.location}: ${(err as Error).message}`),
+    );
   });
   return publicKey;
 }
@@ -258,9 +288,9 @@ function apiHandler(
   cfg: ServerConfig,
   s: {
     registry: Registry;
-    dev: Device;
     forwards: ForwardManager;
     publicKey: string;
+    onRegistered: (p: PeerRecord) => void;
     onRemoved: (p: PeerRecord) => Promise<void>;
     readiness: ApiOptions['readiness'];
     proof: ProofVerifier;
@@ -270,12 +300,13 @@ function apiHandler(
   },
   log: Logger,
 ): ReturnType<typeof createApiHandler> {
-  const { registry, dev } = s;
+  const { registry } = s;
   return createApiHandler({
     registry,
     authToken: s.secrets.authToken,
     serverPublicKey: s.publicKey,
     serverEndpoint: cfg.wgEndpoint,
+    serverEndpoints: cfg.wgEndpoints,
     mtu: cfg.mtu,
     dns: cfg.dns ?? [registry.pool.server4, registry.pool.server6],
     persistentKeepalive: PERSISTENT_KEEPALIVE,
@@ -283,7 +314,7 @@ function apiHandler(
     rateLimit: cfg.settingsFile ? { burst: s.live.registerRate, perMinute: s.live.registerRate } : cfg.rateLimit,
     trustedProxies: cfg.trustedProxies,
     logger: log,
-    onRegistered: (p) => dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true }),
+    onRegistered: s.onRegistered,
     onRemoved: s.onRemoved,
     readiness: s.readiness,
     reload: () => s.reload('POST /v1/reload'),

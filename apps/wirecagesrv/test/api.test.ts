@@ -124,6 +124,7 @@ describe('API', () => {
         client_address6: 'fd00:aa::2/64',
         server_public_key: SERVER_KEY,
         server_endpoint: 'vpn.example.test:51820',
+        server_endpoints: ['vpn.example.test:51820'],
         dns: ['10.200.100.1'],
         mtu: 1420,
         allowed_ips: ['0.0.0.0/0', '::/0'],

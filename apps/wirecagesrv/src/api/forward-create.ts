@@ -4,6 +4,7 @@ import { randomInt } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { formatPortRange, inPortRange, portsFrom } from '../forwards/index.js';
 import { ForwardConflictError, type ForwardProtocol, type ForwardRecord, type PeerRecord } from '../registry/index.js';
+import { servesForwardsHere } from '../fleet/forwards-here.js';
 import { readJsonBody } from './body.js';
 import { clientKey } from './caller.js';
 import { HttpError } from './errors.js';
@@ -80,7 +81,7 @@ async function repeated(ctx: ForwardContext, want: Wanted, existing: ForwardReco
       `${protocol} port ${publicPort} is already forwarded to this peer's port ${existing.targetPort}; remove it first (DELETE /v1/portforward)`,
     );
   }
-  if (!ctx.manager.isOpen(protocol, publicPort)) await openForward(ctx, existing, peer);
+  if (!ctx.manager.isOpen(protocol, publicPort) && servesForwardsHere(ctx.registry, peer)) await openForward(ctx, existing, peer);
 }
 
 /**
@@ -89,12 +90,14 @@ async function repeated(ctx: ForwardContext, want: Wanted, existing: ForwardReco
  */
 async function added(ctx: ForwardContext, want: Wanted, peer: PeerRecord): Promise<ForwardRecord> {
   const { key, protocol, publicPort, targetPort } = want;
-  await openForward(ctx, { protocol, publicPort, targetPort }, peer);
+  // In a fleet whose node holding the peer's session is another, that node listens (on the change this makes).
+  const here = servesForwardsHere(ctx.registry, peer);
+  if (here) await openForward(ctx, { protocol, publicPort, targetPort }, peer);
   let record: ForwardRecord;
   try {
     record = await ctx.registry.forwards.add({ protocol, publicPort, targetPort, peerPublicKey: key });
   } catch (err) {
-    await ctx.manager.close(protocol, publicPort);
+    if (here) await ctx.manager.close(protocol, publicPort);
     if (err instanceof ForwardConflictError) throw new HttpError(err.existing ? 409 : 404, err.message);
     throw err;
   }

@@ -16,6 +16,13 @@ export interface TlsFiles {
   keyFile: string;
 }
 
+/** Where the API serves, as a URL: "https://0.0.0.0:8443", "http://unix:/run/api.sock". */
+export function apiUrl(api: Pick<ApiServer, 'address' | 'tls'>): string {
+  const scheme = api.tls ? 'https' : 'http';
+  const at = api.address;
+  return `${scheme}://${typeof at === 'string' ? `unix:${at}` : formatListen({ host: at.address, port: at.port })}`;
+}
+
 export interface ApiServer {
   server: http.Server;
   /** The bound TCP address, or the socket path. */

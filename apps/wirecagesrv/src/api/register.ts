@@ -15,6 +15,8 @@ export interface RegisterResponse {
   client_address6: string;
   server_public_key: string;
   server_endpoint: string;
+  /** Every host:port the client may send WireGuard to (a fleet's nodes), server_endpoint first: where it fails over to. */
+  server_endpoints: string[];
   dns: string[];
   mtu: number;
   allowed_ips: string[];
@@ -77,6 +79,7 @@ export function registerHandler(opts: ApiOptions, limit: (req: IncomingMessage) 
       client_address6: `${result.peer.address6}/${prefix6}`,
       server_public_key: opts.serverPublicKey,
       server_endpoint: opts.serverEndpoint,
+      server_endpoints: opts.serverEndpoints ?? [opts.serverEndpoint],
       dns: opts.dns,
       mtu: opts.mtu,
       allowed_ips: opts.allowedIps ?? ['0.0.0.0/0', '::/0'],

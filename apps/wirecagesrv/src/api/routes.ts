@@ -31,6 +31,8 @@ export interface ApiOptions {
   serverPublicKey: string;
   /** host:port clients are told to send WireGuard to. */
   serverEndpoint: string;
+  /** Every host:port clients may use, serverEndpoint first; default [serverEndpoint]. */
+  serverEndpoints?: string[];
   mtu: number;
   dns: string[];
   /** Seconds; advertised to clients. Default 25. */

@@ -18,6 +18,7 @@ import { parseAddresses } from '../up/addresses.js';
 import { apiSecurity } from '../up/api-security.js';
 import { credentialFiles } from '../up/credentials.js';
 import { adoptLegacyEnv, envName, withEnv } from '../env.js';
+import { registryLocation } from '../up/registry-location.js';
 import { statePathDefault } from '../up/state-path.js';
 import { notifyTargetFromEnv } from '../sd-notify.js';
 import { loadPrivateKey } from '../up/private-key.js';
@@ -74,7 +75,8 @@ export default class Up extends Command {
       summary: 'Address the public ports of port forwards are bound on (:: for both families).',
     }),
     'wg-endpoint': Flags.string({
-      summary: 'host:port clients are told to send WireGuard to. Default: --wg-listen when it names an address.',
+      summary:
+        'host:port clients are told to send WireGuard to; several comma-separated (the nodes of a fleet) are all told, the first to older clients. Default: --wg-listen when it names an address.',
     }),
     'wg-listen': Flags.string({
       default: '0.0.0.0:51820',
@@ -108,6 +110,17 @@ export default class Up extends Command {
     state: Flags.string({
       summary:
         'Registry file. Default: $STATE_DIRECTORY/registry.db under systemd (StateDirectory=), else $XDG_STATE_HOME/wirecagesrv/registry.db (~/.local/state/...).',
+    }),
+    registry: Flags.string({
+      helpValue: 'FILE|URL',
+      summary:
+        'The registry: an SQLite file (default: --state), or postgres://USER@HOST/DB shared by the nodes of a fleet. A URL with a password is refused here: use --registry-url-file or the credential registry-url.',
+    }),
+    'registry-url-file': Flags.string({
+      summary: "A file holding the registry's postgres:// URL, password and all (the credential registry-url stands in for it).",
+    }),
+    'node-name': Flags.string({
+      summary: "This node's name in a fleet: recorded with each handshake it completes and in its heartbeat. Default: the host name.",
     }),
     mtu: Flags.integer({ default: 1420, min: 1280, max: 9000, summary: 'Tunnel MTU, told to clients.' }),
     'max-peers': Flags.integer({
@@ -188,7 +201,8 @@ export default class Up extends Command {
   async run(): Promise<void> {
     const { flags, settings, log } = await this.parseFlags();
     const statePath = resolve(flags.state ?? statePathDefault());
-    const { privateKey, authToken, adminToken, tokenFiles } = readSecrets(flags, statePath, log);
+    const { privateKey, authToken, adminToken, tokenFiles, registryUrlFile } = readSecrets(flags, statePath, log);
+    const registry = registryLocation(flags, registryUrlFile, statePath);
     const at = parseAddresses(flags);
     const dns = flags.dns
       ?.split(',')
@@ -211,10 +225,13 @@ export default class Up extends Command {
       privateKey: keyToBase64(privateKey),
       authToken,
       wgEndpoint: at.wgEndpoint,
+      wgEndpoints: at.wgEndpoints,
       wgListen: at.wgListen,
       apiListen: at.apiListen,
       tls,
       statePath,
+      registry,
+      nodeName: flags['node-name'],
       subnet: flags.subnet,
       subnet6: flags.subnet6,
       mtu: flags.mtu,
@@ -260,7 +277,7 @@ export default class Up extends Command {
  * The private key and the tokens, from flags, their variables or systemd credentials, and the token
  * files a reload reads again. The variables that held a secret are removed, so no child process inherits them.
  */
-function readSecrets(flags: TokenFlags & { 'private-key-file'?: string }, statePath: string, log: Logger) {
+function readSecrets(flags: TokenFlags & { 'private-key-file'?: string; 'registry-url-file'?: string }, statePath: string, log: Logger) {
   const keyB64 = process.env[envName('private-key-b64')];
   for (const secret of ['private-key-b64', 'auth-token', 'admin-token']) delete process.env[envName(secret)];
   const given = (f: string) => (f === 'private-key-b64' ? keyB64 !== undefined : (flags as Record<string, unknown>)[f] !== undefined);
@@ -273,7 +290,13 @@ function readSecrets(flags: TokenFlags & { 'private-key-file'?: string }, stateP
     const file = flags[f] ?? credentials[f];
     return file === undefined ? undefined : resolve(file);
   };
-  return { privateKey, authToken, adminToken, tokenFiles: { auth: tokenFile('auth-token-file'), admin: tokenFile('admin-token-file') } };
+  return {
+    privateKey,
+    authToken,
+    adminToken,
+    tokenFiles: { auth: tokenFile('auth-token-file'), admin: tokenFile('admin-token-file') },
+    registryUrlFile: flags['registry-url-file'] ?? credentials['registry-url-file'],
+  };
 }
 
 /**

@@ -7,6 +7,7 @@
 // clients may hold.
 import type { Logger } from '@wirecage/wg-engine';
 import { formatPortRange, inPortRange } from './ports.js';
+import { servesForwardsHere } from '../fleet/forwards-here.js';
 import type { Registry } from '../registry/index.js';
 import type { ForwardManager } from './manager.js';
 
@@ -15,7 +16,8 @@ export async function restoreForwards(registry: Registry, manager: ForwardManage
   let failed = 0;
   for (const f of await registry.forwards.list()) {
     const peer = await registry.get(f.peerPublicKey);
-    if (!peer) continue;
+    // In a fleet, the node holding the peer's session listens (fleet/forwards-here.ts).
+    if (!peer || !servesForwardsHere(registry, peer)) continue;
     if (manager.ports && !inPortRange(manager.ports, f.publicPort)) {
       failed++;
       log.warn(

@@ -7,6 +7,7 @@ import { readSpec } from '@wirecage/netns';
 import type { Logger } from '@wirecage/wg-engine';
 import { DEFAULT_REGISTER_RATE, readLiveSettings, type LiveSettings, type ServerLogLevel } from '../config/live-settings.js';
 import { switchableLogger, type SwitchableLogger } from '../config/logger.js';
+import { apiUrl } from '../api/listen.js';
 import { formatListen } from '../listen.js';
 import type { NatCounters } from '../nat/index.js';
 import { startServer, type RunningServer, type ServerConfig } from '../server.js';
@@ -63,11 +64,14 @@ function serverConfig(spec: ServerSpec, privateKey: Buffer, log: SwitchableLogge
     privateKey,
     authToken: spec.authToken,
     wgEndpoint: spec.wgEndpoint,
+    wgEndpoints: spec.wgEndpoints,
     wgListen: spec.wgListen,
     wgSockets: spec.fds.wg,
     apiListen: { fd: spec.fds.api },
     tls: spec.tls,
     statePath: spec.statePath,
+    registry: spec.registry,
+    nodeName: spec.nodeName,
     subnet: spec.subnet,
     subnet6: spec.subnet6,
     mtu: spec.mtu,
@@ -109,14 +113,12 @@ function startSettings(spec: ServerSpec): LiveSettings {
 
 function logStarted(server: RunningServer, spec: ServerSpec, peers: number, log: Logger): void {
   const pool = server.registry.pool;
-  const scheme = server.api.tls ? 'https' : 'http';
   log.info(`public key ${server.publicKey}`);
   log.info(
     `registry ${server.registry.location}: ${peers} peer(s), pools ${pool.subnet4.text} and ${pool.subnet6.text}, server ${pool.server4} and ${pool.server6}`,
   );
   log.info(`WireGuard on udp ${formatListen(spec.wgListen)} (port ${server.udp.port}), clients told ${spec.wgEndpoint}`);
-  const at = server.api.address;
-  log.info(`API on ${scheme}://${typeof at === 'string' ? at : formatListen({ host: at.address, port: at.port })}`);
+  log.info(`API on ${apiUrl(server.api)}`);
   if (server.nat) {
     const allowed = [spec.nat.allowLan ? 'private ranges' : '', ...spec.nat.allowDest].filter((s) => s !== '');
     log.info(

@@ -15,6 +15,8 @@ export interface ServerSpec {
   privateKey: string; // base64
   authToken: string;
   wgEndpoint: string;
+  /** Every endpoint clients are told (wgEndpoint first). */
+  wgEndpoints?: string[];
   /** As given, for messages; the sockets are already bound. */
   wgListen: ListenAddress;
   apiListen: ListenAddress;
@@ -22,6 +24,9 @@ export interface ServerSpec {
   fds: { api: number; wg: number[] };
   tls?: TlsFiles;
   statePath: string;
+  /** The registry: statePath, another file, or a postgres:// URL (its password travels only here, on fd 3). */
+  registry?: string;
+  nodeName?: string;
   subnet?: string;
   subnet6?: string;
   mtu: number;

@@ -20,7 +20,10 @@ export interface Addresses {
   forwardPorts: PortRange;
   wgListen: ListenAddress;
   apiListen: ListenAddress;
+  /** The first of wgEndpoints: what older clients read (server_endpoint). */
   wgEndpoint: string;
+  /** Every host:port clients may send WireGuard to: the nodes of a fleet (server_endpoints). */
+  wgEndpoints: string[];
 }
 
 export function parseAddresses(flags: AddressFlags): Addresses {
@@ -38,23 +41,27 @@ export function parseAddresses(flags: AddressFlags): Addresses {
   } catch (err) {
     return usage((err as Error).message);
   }
-  return { forwardListen, forwardPorts, wgListen, apiListen, wgEndpoint: wgEndpointOf(flags['wg-endpoint'], wgListen) };
+  const wgEndpoints = wgEndpointsOf(flags['wg-endpoint'], wgListen);
+  return { forwardListen, forwardPorts, wgListen, apiListen, wgEndpoint: wgEndpoints[0]!, wgEndpoints };
 }
 
-/** --wg-endpoint, else --wg-listen when it names an address (a wildcard names none). */
-function wgEndpointOf(given: string | undefined, wgListen: ListenAddress): string {
+/** --wg-endpoint (one host:port, or several comma-separated), else --wg-listen when it names an address (a wildcard names none). */
+function wgEndpointsOf(given: string | undefined, wgListen: ListenAddress): string[] {
   const wildcard = wgListen.host === '0.0.0.0' || wgListen.host === '::';
-  const wgEndpoint = given ?? (wildcard ? undefined : formatListen(wgListen));
-  if (wgEndpoint === undefined) {
+  const text = given ?? (wildcard ? undefined : formatListen(wgListen));
+  if (text === undefined) {
     return usage(
       `--wg-endpoint (${envName('wg-endpoint')}) is required when --wg-listen is a wildcard: the host:port clients reach, such as vpn.example.com:51820`,
     );
   }
-  try {
-    // Clients parse it as a wg-quick Endpoint: held to the same rule here, before anyone registers.
-    parseHostPort(wgEndpoint, { names: true });
-  } catch (err) {
-    usage(`--wg-endpoint "${wgEndpoint}" must be HOST:PORT (IPv6 in brackets): ${(err as HostPortError).reason}`);
+  const endpoints = text.split(',').map((e) => e.trim());
+  for (const e of endpoints) {
+    try {
+      // Clients parse it as a wg-quick Endpoint: held to the same rule here, before anyone registers.
+      parseHostPort(e, { names: true });
+    } catch (err) {
+      usage(`--wg-endpoint "${e}" must be HOST:PORT (IPv6 in brackets), or several comma-separated: ${(err as HostPortError).reason}`);
+    }
   }
-  return wgEndpoint;
+  return endpoints;
 }

@@ -1,8 +1,9 @@
 // systemd's credentials (LoadCredential=): the unit copies the private key
 // and the tokens into $CREDENTIALS_DIRECTORY, readable by the service alone
 // and never in its environment or argv. A file there named private-key,
-// auth-token or admin-token stands in for the matching file flag when the
-// secret was not given any other way.
+// auth-token, admin-token or registry-url (a fleet's database URL, password
+// and all) stands in for the matching file flag when the secret was not
+// given any other way.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -11,6 +12,7 @@ export const CREDENTIALS = {
   'private-key': { fileFlag: 'private-key-file', others: ['private-key-b64'] },
   'auth-token': { fileFlag: 'auth-token-file', others: ['auth-token'] },
   'admin-token': { fileFlag: 'admin-token-file', others: ['admin-token'] },
+  'registry-url': { fileFlag: 'registry-url-file', others: ['registry'] },
 } as const;
 
 export type CredentialFileFlag = (typeof CREDENTIALS)[keyof typeof CREDENTIALS]['fileFlag'];
