@@ -19,13 +19,13 @@
 // bench/registry.bench.ts: see bench/results/registry.md.
 import pg from 'pg';
 import { silentLogger } from '@wirecage/wg-engine';
-import { RegistryFullError } from '../errors.js';
+import { RegistryError, RegistryFullError } from '../errors.js';
 import { renewStep } from '../lease.js';
 import { checkedOptions } from '../options.js';
 import { FIRST_PEER_INDEX, type AddressPool } from '../pool.js';
 import { lowestFreeSql, peerRecord, touchSql, type PeerRow } from '../rows.js';
 import type { PeerRecord, Registry, RegistryOptions } from '../types.js';
-import { openPool, redactUrl, settingsFor, type ConnectionSettings } from './connect.js';
+import { describeError, openPool, redactUrl, settingsFor, type ConnectionSettings } from './connect.js';
 import { PostgresFleet } from './fleet.js';
 import { PostgresForwardStore } from './forwards.js';
 import { encodeChange, notifySql } from './notify.js';
@@ -78,7 +78,8 @@ export class PostgresRegistry implements Registry {
       return new PostgresRegistry(location, node, db, settings, pool, opts.maxPeers, leaseMs, log);
     } catch (err) {
       await db.end();
-      throw err;
+      if (err instanceof RegistryError) throw err;
+      throw new RegistryError(`cannot open the registry ${location}: ${describeError(err)}`, { cause: err });
     }
   }
 
