@@ -8,12 +8,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Device, Endpoint, generatePrivateKey, keyToBase64, publicKeyOf, type Logger } from '@wirecage/wg-engine';
+import { Device, Endpoint, generatePrivateKey, keyToBase64, publicKeyOf, silentLogger, type Logger } from '@wirecage/wg-engine';
 import { hasNames, nextCandidate, resolveCandidates, type Lookup } from '../src/cage/heal-candidates.js';
 import { moveToNext } from '../src/cage/heal-resolve.js';
+import type { HealPeer } from '../src/cage/heal.js';
 import { EndpointListError, serverEndpoints, storedServerEndpoints } from '../src/servers/server-endpoints.js';
 import { registrationToConfig, type Registration } from '../src/servers/register.js';
 import { LEASE_STATE_VERSION, writeLeaseState } from '../src/servers/lease-state.js';
+import { startCageHealing } from '../src/cage/heal-cage.js';
+import type { CageSpec } from '../src/cage/spec.js';
 
 const DNS: Record<string, string[]> = {
   'fleet.example': ['192.0.2.1', '192.0.2.2', '2001:db8::3'],
@@ -209,6 +212,27 @@ describe("heal: the endpoints of a server's answer", () => {
       assert.deepEqual(storedServerEndpoints(store('old.lease.json', base)), ['vpn.example:51820']);
       const fleet = store('fleet.lease.json', { ...base, server_endpoints: ['vpn.example:51820', '192.0.2.2:51820'] });
       assert.deepEqual(storedServerEndpoints(fleet), ['vpn.example:51820', '192.0.2.2:51820']);
+    });
+
+    it("are what a run of a server fails over along, read again at each move (a renewed answer's list counts)", () => {
+      const leaseFile = store('run.lease.json', base);
+      const device = new Device({ mtu: 1420, logger: silentLogger });
+      device.setPrivateKey(generatePrivateKey());
+      const peer = device.setPeer(publicKeyOf(generatePrivateKey()), { endpoint: Endpoint.of('192.0.2.1', 51820), allowedIps: [] });
+      const peers: HealPeer[] = [{ peer, endpoint: 'vpn.example:51820' }];
+      // The part of the spec healing reads: the runtime dir for the health file, the server to re-check.
+      const spec = { runtimeDir: dir, reresolveAfterSeconds: 2, recheck: { leaseFile } } as unknown as CageSpec;
+      const healing = startCageHealing(spec, device, peers, silentLogger, 'wcfo0');
+      try {
+        assert.deepEqual(peers[0]!.endpoints?.(), ['vpn.example:51820']);
+        store('run.lease.json', { ...base, server_endpoints: ['vpn.example:51820', '192.0.2.2:51820'] });
+        assert.deepEqual(peers[0]!.endpoints?.(), ['vpn.example:51820', '192.0.2.2:51820']);
+        rmSync(leaseFile);
+        assert.deepEqual(peers[0]!.endpoints?.(), ['vpn.example:51820']);
+      } finally {
+        healing.stop();
+        device.close();
+      }
     });
 
     it('are none from a missing file or a stored answer that fails the checks', () => {
