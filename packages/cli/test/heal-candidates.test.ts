@@ -60,6 +60,14 @@ describe('heal: the candidates a peer fails over to', () => {
     assert.deepEqual(c.errors, ['cannot resolve gone.example: ENOTFOUND']);
   });
 
+  it('pass over the ones already tried in this outage, until every other one was', () => {
+    const list = ['192.0.2.1', '192.0.2.2', '192.0.2.3'].map((a) => Endpoint.of(a, 51820));
+    const current = Endpoint.of('192.0.2.1', 51820);
+    assert.equal(nextCandidate(current, list, new Set(['192.0.2.2:51820'])), 2);
+    assert.equal(nextCandidate(current, list, new Set(['192.0.2.2:51820', '192.0.2.3:51820'])), 1);
+    assert.equal(nextCandidate(null, list, new Set(['192.0.2.1:51820'])), 1);
+  });
+
   it('follow the next one after the current, cycling, so the one that failed is skipped', () => {
     const list = ['192.0.2.1', '192.0.2.2', '192.0.2.3'].map((a) => Endpoint.of(a, 51820));
     assert.equal(nextCandidate(Endpoint.of('192.0.2.1', 51820), list), 1);
@@ -106,8 +114,9 @@ describe('heal: moving a peer', () => {
   it('goes round every candidate, one move per call, and logs each at info', async () => {
     const peer = peerAt('192.0.2.1');
     const seen: string[] = [];
+    const tried = new Set<string>();
     for (let i = 0; i < 4; i++) {
-      const r = await moveToNext(peer, ['fleet.example:51820'], 17, log, table().resolve);
+      const r = await moveToNext(peer, ['fleet.example:51820'], 17, log, { resolve: table().resolve, tried });
       assert.deepEqual(r, { moved: true, error: null });
       seen.push(peer.endpoint!.toString());
     }
@@ -118,9 +127,30 @@ describe('heal: moving a peer', () => {
     assert.match(info[2]!, /on \[2001:db8::3\]:51820; trying 192\.0\.2\.1:51820 \(1 of 3\)$/);
   });
 
+  it('tries every address once per round even when the resolver orders its answer differently at each look-up', async () => {
+    const peer = peerAt('192.0.2.1');
+    let turn = 0;
+    // A round-robin DNS server, or address sorting, may give the same records in another order each
+    // time: here reversed every other look-up, where "the next after the current" alone would go
+    // back and forth between .1 and .2 and never try .3.
+    const shuffling: Lookup = () => {
+      const all = ['192.0.2.1', '192.0.2.2', '192.0.2.3'];
+      return Promise.resolve(turn++ % 2 ? all.reverse() : all);
+    };
+    const tried = new Set<string>();
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      await moveToNext(peer, ['fleet.example:51820'], 2, log, { resolve: shuffling, tried });
+      seen.push(peer.endpoint!.address.slice(-1));
+    }
+    // Each round of three holds every address (the first round counts the one the peer started on).
+    assert.equal(new Set(['1', ...seen.slice(0, 2)]).size, 3, seen.join(' '));
+    assert.equal(new Set(seen.slice(2, 5)).size, 3, seen.join(' '));
+  });
+
   it('stays, without an error, when its address is the only candidate', async () => {
     const peer = peerAt('198.51.100.7');
-    assert.deepEqual(await moveToNext(peer, ['one.example:51820'], 2, log, table().resolve), { moved: false, error: null });
+    assert.deepEqual(await moveToNext(peer, ['one.example:51820'], 2, log, { resolve: table().resolve }), { moved: false, error: null });
     assert.equal(peer.endpoint!.toString(), '198.51.100.7:51820');
     assert.deepEqual(
       lines.filter((l) => l.startsWith('info ')),
@@ -130,7 +160,7 @@ describe('heal: moving a peer', () => {
 
   it('stays, saying why, when no name resolves', async () => {
     const peer = peerAt('192.0.2.1');
-    const r = await moveToNext(peer, ['gone.example:51820'], 2, log, table().resolve);
+    const r = await moveToNext(peer, ['gone.example:51820'], 2, log, { resolve: table().resolve });
     assert.deepEqual(r, { moved: false, error: 'cannot resolve gone.example: ENOTFOUND' });
     assert.equal(peer.endpoint!.toString(), '192.0.2.1:51820');
     assert.deepEqual(lines, [`info peer ${peer.name}: cannot resolve gone.example: ENOTFOUND (trying again later)`]);
@@ -139,7 +169,7 @@ describe('heal: moving a peer', () => {
   it('moves among IP literals without any look-up', async () => {
     const peer = peerAt('192.0.2.1');
     const { resolve, asked } = table();
-    await moveToNext(peer, ['192.0.2.1:51820', '192.0.2.5:51820'], 2, log, resolve);
+    await moveToNext(peer, ['192.0.2.1:51820', '192.0.2.5:51820'], 2, log, { resolve });
     assert.equal(peer.endpoint!.toString(), '192.0.2.5:51820');
     assert.deepEqual(asked, []);
   });

@@ -69,12 +69,15 @@ export async function resolveCandidates(endpoints: readonly string[], resolve: L
 }
 
 /**
- * The index in `list` of the candidate to try after `current`: the next one, cycling; the first
- * when `current` is not among them; null when there is nothing else to try (no candidate, or only
- * `current`).
+ * The index in `list` of the candidate to try after `current`: the next one, cycling, passing over
+ * those in `tried` (this outage's, by text: a resolver that rotates its answers must not send the
+ * peer back to a node that just failed while others are untried); once every other one was tried,
+ * simply the next. The first when `current` is not among them; null when there is nothing else to
+ * try (no candidate, or only `current`).
  */
-export function nextCandidate(current: Endpoint | null, list: readonly Endpoint[]): number | null {
+export function nextCandidate(current: Endpoint | null, list: readonly Endpoint[], tried: ReadonlySet<string> = new Set()): number | null {
   const at = current ? list.findIndex((e) => e.equals(current.address, current.port)) : -1;
   if (list.length === 0 || (at === 0 && list.length === 1)) return null;
-  return (at + 1) % list.length;
+  const others = Array.from({ length: at < 0 ? list.length : list.length - 1 }, (_, i) => (at + 1 + i) % list.length);
+  return others.find((k) => !tried.has(list[k]!.toString())) ?? others[0]!;
 }

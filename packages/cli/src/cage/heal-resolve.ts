@@ -17,25 +17,32 @@ export interface Move {
 
 /**
  * Resolves `endpoints` and points `peer` at the candidate after its current address, if there is
- * another; `failedForS`: how long its handshakes have gone unanswered there, for the log.
+ * another; `failedForS`: how long its handshakes have gone unanswered there, for the log. `tried`:
+ * the addresses tried in this outage (heal-candidates.ts's nextCandidate), kept up to date here;
+ * the caller empties it when a handshake succeeds.
  */
 export async function moveToNext(
   peer: Peer,
   endpoints: readonly string[],
   failedForS: number,
   log: Logger,
-  resolve?: Lookup,
+  opts: { resolve?: Lookup; tried?: Set<string> } = {},
 ): Promise<Move> {
-  const { list, answers, errors } = await resolveCandidates(endpoints, resolve);
+  const tried = opts.tried ?? new Set<string>();
+  const { list, answers, errors } = await resolveCandidates(endpoints, opts.resolve);
   for (const e of errors) log.info(`peer ${peer.name}: ${e} (${list.length ? 'trying the other addresses' : 'trying again later'})`);
   if (answers.length) log.debug(`peer ${peer.name}: ${answers.join('; ')}`);
   const was = peer.endpoint;
-  const next = nextCandidate(was, list);
+  const next = nextCandidate(was, list, tried);
   if (next === null) {
     if (list.length) log.debug(`peer ${peer.name}: ${list[0]!.toString()} is still the only address to try`);
     return { moved: false, error: list.length ? null : errors.join('; ') || null };
   }
   const ep = list[next]!;
+  // Every other one tried already: a new round.
+  if (tried.has(ep.toString())) tried.clear();
+  if (was) tried.add(was.toString());
+  tried.add(ep.toString());
   peer.endpoint = ep;
   log.info(
     `peer ${peer.name}: handshakes unanswered for ${failedForS} s on ${was?.toString() ?? '(no endpoint)'}; trying ${ep.toString()} (${next + 1} of ${list.length})`,

@@ -81,6 +81,8 @@ class PeerHealer {
   private lastLookup = -Infinity;
   /** Monotonic ms of the last move to another address. */
   private movedAt = -Infinity;
+  /** The addresses tried since the last handshake (heal-candidates.ts). */
+  private readonly tried = new Set<string>();
   private deferred: NodeJS.Timeout | null = null;
 
   constructor(
@@ -103,6 +105,7 @@ class PeerHealer {
     }
     this.failingSince = null;
     this.outage = false;
+    this.tried.clear();
     this.lastComplete = now;
   }
 
@@ -128,7 +131,7 @@ class PeerHealer {
     }
     this.lookingUp = true;
     const failedForS = Math.round((now - Math.max(this.failingSince, this.movedAt)) / 1000);
-    void moveToNext(peer, endpoints, failedForS, this.opts.log, this.opts.lookup)
+    void moveToNext(peer, endpoints, failedForS, this.opts.log, { resolve: this.opts.lookup, tried: this.tried })
       .then(({ moved, error }) => {
         if (error) this.lastError = error;
         if (!moved) return;
