@@ -1,0 +1,323 @@
+// A wirecagesrv fleet (issue 16): three nodes on one PostgreSQL registry
+// (lib/srv-fleet.ts), with one private key, one pool, and every node's
+// WireGuard endpoint in each answer. What is observed is each node's own
+// WireGuard device and listeners (its /metrics, handshakes, connections),
+// never only the registry: registrations on every node at once reach every
+// device; one client's traffic goes through each node in turn; a forward
+// listens on the node that holds its peer's session and moves with it; a
+// removal on one node is refused by the others within a second; a node
+// carrying a cage's download is killed and the cage goes on through another;
+// /readyz says not ready once the database is gone.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { spawnWirecage } from '../lib/cage.js';
+import { Lab } from '../lib/netns.js';
+import { apiRequest, setServerPeer, untilHandshakeRefused, wgClientUp } from '../lib/srv-client.js';
+import {
+  devicePeers,
+  deviceAllowed4,
+  FLEET_ADMIN,
+  FLEET_METRICS,
+  fleetLab,
+  killNode,
+  nodeMetrics,
+  peerSeries,
+  startFleet,
+  type FleetLab,
+  type FleetNode,
+} from '../lib/srv-fleet.js';
+import { startInternet, type InternetHost } from '../lib/srv-internet.js';
+import { addServer, GATEWAY4, INET4, SRV_TOKEN, type Registration } from '../lib/srv-lab.js';
+import { waitFor } from '../lib/wait.js';
+import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
+
+const REGISTER = fileURLToPath(new URL('./fixtures/fleet-register.mjs', import.meta.url));
+const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
+const REMOTE = fileURLToPath(new URL('./fixtures/forwards-client.mjs', import.meta.url));
+const PEERS = 1000;
+const BIG = 4 << 20;
+const FORWARD_PORT = 28080;
+
+/**
+ * The caged program of the failover case: a download slowed to 1 MiB/s (under way when its node
+ * dies; it gives up once it stalls), then downloads tried until one completes (their SYNs are what
+ * the tunnel carries until it moves), its hash, and the shell lives on.
+ */
+const CAGED = (url: string) => `
+d=$(mktemp -d)
+curl -sS --limit-rate 1M --speed-time 3 --speed-limit 1000 -o "$d/before" ${url}; echo "before: curl $?"
+tries=1
+until curl -sS --connect-timeout 2 --speed-time 3 --speed-limit 1000 -o "$d/after" ${url}; do tries=$((tries + 1)); done
+echo "after: $tries tries, $(sha256sum < "$d/after")"; rm -r "$d"; echo done
+exec sleep 120
+`;
+
+/** Elapsed seconds since `t`, for the timings printed. */
+const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(2)} s`;
+
+describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function () {
+  this.timeout(120_000);
+  const lab = new Lab();
+  let f: FleetLab;
+  let internet: InternetHost;
+  let go: WireguardGoPeer;
+  let reg: Registration;
+  after(() => lab.teardown());
+
+  before(async () => {
+    const t = Date.now();
+    f = await fleetLab(lab);
+    internet = await startInternet(f.inet, INET4, BIG);
+    await startFleet(f);
+    go = await startWireguardGo(f.cli);
+    console.log(`      lab, PostgreSQL and three nodes up in ${since(t)}`);
+  });
+
+  const node = (k: 1 | 2 | 3): FleetNode => f.nodes[k - 1]!;
+  const describeAll = () => f.nodes.map((n) => n.proc?.describe() ?? `${n.name}: not started`).join('\n');
+  const admin = [`Authorization: Bearer ${FLEET_ADMIN}`];
+
+  /** Points wireguard-go at `n` (a fresh session) and waits for the handshake. */
+  async function sessionWith(n: FleetNode): Promise<void> {
+    await setServerPeer(go, { ...reg, server_endpoint: n.endpoint });
+    await waitFor(
+      async () => {
+        n.proc!.assertRunning();
+        await f.cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
+        return go.latestHandshake(reg.server_public_key);
+      },
+      {
+        what: `a handshake with ${n.name}`,
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        describe: async () => `${await go.show()}\n${describeAll()}`,
+      },
+    );
+  }
+
+  /** What a remote client in `inet` gets from `n`'s public forward port: the caged service's greeting, or an error. */
+  const throughForward = async (n: FleetNode): Promise<string> =>
+    (await f.inet.run(process.execPath, [REMOTE, 'tcp', n.public4, String(FORWARD_PORT), 'hello'], { timeoutMs: 10_000 })).stdout;
+
+  it(`${PEERS} registrations spread over the three nodes at once get ${PEERS} distinct addresses, and every node's device holds every peer`, async () => {
+    const r = await f.cli.runOrThrow(process.execPath, [REGISTER, String(PEERS), '8', f.tokenFile, ...f.nodes.map((n) => n.api)], {
+      timeoutMs: 90_000,
+    });
+    const answered = Date.now();
+    const out = JSON.parse(r.stdout) as {
+      peers: { key: string; api: string; address: string; address6: string }[];
+      failures: string[];
+      ms: number;
+    };
+    assert.deepEqual(out.failures.slice(0, 5), [], `${out.failures.length} registrations failed\n${describeAll()}`);
+    assert.equal(out.peers.length, PEERS);
+    assert.equal(new Set(out.peers.map((p) => p.address)).size, PEERS, 'two peers share an IPv4 address');
+    assert.equal(new Set(out.peers.map((p) => p.address6)).size, PEERS, 'two peers share an IPv6 address');
+    for (const n of f.nodes)
+      assert.ok(out.peers.filter((p) => p.api === n.api).length >= Math.floor(PEERS / 3), `${n.name} answered fewer`);
+
+    const counts = await waitFor(
+      async () => {
+        const c = await Promise.all(f.nodes.map(devicePeers));
+        return c.every((x) => x === PEERS) && c;
+      },
+      { what: `${PEERS} peers on every node's device`, timeoutMs: 30_000, intervalMs: 100, describe: describeAll },
+    );
+    const converged = since(answered);
+    assert.deepEqual(counts, [PEERS, PEERS, PEERS]);
+    // Each device routes each peer's own address to it: the registry's answer, whichever node gave it.
+    const want = new Map(out.peers.map((p) => [p.key, p.address.replace(/\/\d+$/, '/32')]));
+    for (const n of f.nodes) assert.deepEqual(await deviceAllowed4(n), want, `${n.name}'s device differs from the answers`);
+    console.log(
+      `      ${PEERS} registrations in ${(out.ms / 1000).toFixed(2)} s (${Math.round((PEERS * 1000) / out.ms)}/s over 3 nodes); every device held them ${converged} after the last answer`,
+    );
+  });
+
+  it('a client registered through node 1 moves traffic through node 1, node 2 and node 3', async () => {
+    const r = await apiRequest(
+      node(1).side,
+      'POST',
+      '/v1/register',
+      [`Authorization: Bearer ${SRV_TOKEN}`],
+      { client_public_key: go.publicKey },
+      {
+        base: node(1).api,
+      },
+    );
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    reg = r.body as unknown as Registration;
+    assert.deepEqual(reg.server_endpoints, [node(1).endpoint, node(2).endpoint, node(3).endpoint]);
+    await wgClientUp(node(1).side, go, reg);
+    // The internet (and the forwards' remote client, later) through the tunnel.
+    await f.cli.ip(['route', 'add', '10.99.1.0/24', 'dev', go.ifname]);
+    for (const n of f.nodes) {
+      const t = Date.now();
+      await sessionWith(n);
+      const sent = async () => peerSeries(await nodeMetrics(n), 'wireguard_peer_transmit_bytes_total', go.publicKey) ?? 0;
+      const before = await sent();
+      const dl = await f.cli.run('sh', ['-c', `curl -sS --max-time 30 http://${INET4}:8080/big | sha256sum`], { timeoutMs: 40_000 });
+      assert.equal(dl.stdout.split(' ')[0], internet.bigSha256, `${n.name}: ${dl.stderr}\n${describeAll()}`);
+      assert.ok((await sent()) - before >= BIG, `${n.name} did not carry the download`);
+      console.log(`      through ${n.name}: handshake and ${BIG >> 20} MiB in ${since(t)}`);
+    }
+  });
+
+  it("a forward listens on the node holding its peer's session, and moves to the node the peer moves to", async () => {
+    const service = f.cli.spawn(process.execPath, [SERVICE, '8080', '5353']);
+    await waitFor(() => (service.assertRunning(), service.output().includes('ready')), { what: 'the service behind the forward' });
+    await sessionWith(node(1));
+    // Created through node 3, which does not hold the session: node 1 listens, on the change it hears of.
+    const created = Date.now();
+    const fw = await apiRequest(
+      node(3).side,
+      'POST',
+      '/v1/portforward',
+      admin,
+      {
+        client_public_key: go.publicKey,
+        protocol: 'tcp',
+        public_port: FORWARD_PORT,
+        target_port: 8080,
+      },
+      { base: node(3).api },
+    );
+    assert.equal(fw.status, 201, JSON.stringify(fw.body));
+    // The service greets with the address and port it sees: the remote client's own.
+    const greeting = (n: FleetNode) =>
+      waitFor(
+        async () => {
+          const [me, reply] = (await throughForward(n)).split('|');
+          return reply === `tcp ${me}\nhello`;
+        },
+        { what: `the service through ${n.name}'s forward`, timeoutMs: 10_000, intervalMs: 100, describe: describeAll },
+      );
+    await greeting(node(1));
+    console.log(`      node 1 forwards ${since(created)} after the forward was made on node 3`);
+    assert.equal(await throughForward(node(2)), 'error ECONNREFUSED', 'node 2 listens without the session');
+    assert.equal(await throughForward(node(3)), 'error ECONNREFUSED', 'node 3 listens without the session');
+
+    const moved = Date.now();
+    await sessionWith(node(2));
+    await greeting(node(2));
+    const follows = since(moved);
+    await waitFor(async () => (await throughForward(node(1))) === 'error ECONNREFUSED', {
+      what: 'node 1 to stop listening',
+      timeoutMs: 5_000,
+      intervalMs: 100,
+      describe: describeAll,
+    });
+    assert.equal(await throughForward(node(3)), 'error ECONNREFUSED', 'node 3 listens without the session');
+    console.log(`      the forward followed its peer to node 2 in ${follows} (new session to its first relayed connection)`);
+    await service.stop();
+  });
+
+  it('a peer removed on node 3 is refused by node 1 and node 2 within a second', async () => {
+    const holds = async (n: FleetNode) => peerSeries(await nodeMetrics(n), 'wireguard_peer_info', go.publicKey) !== null;
+    for (const n of f.nodes) assert.ok(await holds(n), `${n.name} does not hold the peer before`);
+    const rm = await apiRequest(node(3).side, 'DELETE', '/v1/register', admin, { client_public_key: go.publicKey }, { base: node(3).api });
+    const removed = Date.now();
+    assert.equal(rm.status, 200, JSON.stringify(rm.body));
+    const gone = await Promise.all(
+      [node(1), node(2)].map((n) =>
+        waitFor(async () => !(await holds(n)) && Date.now() - removed, {
+          what: `${n.name}'s device to drop the peer`,
+          timeoutMs: 10_000,
+          intervalMs: 10,
+          describe: describeAll,
+        }),
+      ),
+    );
+    console.log(`      off node 1's device ${gone[0]} ms, off node 2's ${gone[1]} ms after node 3's 200`);
+    for (const ms of gone) assert.ok(ms <= 1000, `a device dropped the peer ${ms} ms after the removal`);
+    assert.ok(!(await holds(node(3))), "node 3's own device still holds the peer");
+    for (const n of [node(1), node(2)]) {
+      await untilHandshakeRefused(
+        n.side,
+        n.proc!,
+        go,
+        { ...reg, server_endpoint: n.endpoint },
+        FLEET_METRICS,
+        `the removed key at ${n.name}`,
+      );
+    }
+  });
+
+  it("kill -9 of the node carrying a cage's download: the cage goes on through another node, its program keeps running", async () => {
+    const peerKeys = async () => {
+      const r = await apiRequest(node(2).side, 'GET', '/v1/peers', admin, undefined, { base: node(2).api });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return new Set((r.body.peers as { client_public_key: string }[]).map((p) => p.client_public_key));
+    };
+    const known = await peerKeys();
+    await addServer({ srvAddr: node(1).addr, env: f.env }, 'fleet');
+    const cage = spawnWirecage(
+      f.cli,
+      ['fleet', '--reresolve-after', '2', '--log-level', 'info', '--', 'sh', '-c', CAGED(`http://${INET4}:8080/big`)],
+      {
+        env: f.env,
+      },
+    );
+    const key = await waitFor(async () => (cage.assertRunning(), [...(await peerKeys())].find((k) => !known.has(k))), {
+      what: "the cage's registration",
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      describe: () => `${cage.describe()}\n${describeAll()}`,
+    });
+    const sent = async (n: FleetNode) => peerSeries(await nodeMetrics(n), 'wireguard_peer_transmit_bytes_total', key) ?? 0;
+    const handshake = async (n: FleetNode) => peerSeries(await nodeMetrics(n), 'wireguard_peer_last_handshake_seconds', key) ?? 0;
+    // The answer lists node 1 first (it registered there): it carries the download.
+    await waitFor(async () => (cage.assertRunning(), (await sent(node(1))) > 1 << 20), {
+      what: 'a MiB of the download through node 1',
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      describe: () => `${cage.describe()}\n${describeAll()}`,
+    });
+    const others = [node(2), node(3)];
+    const before = await Promise.all(others.map(handshake));
+
+    await killNode(node(1));
+    const killed = Date.now();
+    // WireGuard's own 15 s without an answer, --reresolve-after 2 s, then the next endpoint of the answer.
+    const next = await waitFor(
+      async () => {
+        cage.assertRunning();
+        const now = await Promise.all(others.map(handshake));
+        return others.find((_, i) => now[i]! > before[i]!);
+      },
+      { what: 'a handshake with another node', timeoutMs: 45_000, intervalMs: 200, describe: () => `${cage.describe()}\n${describeAll()}` },
+    );
+    const failover = since(killed);
+    await waitFor(() => (cage.assertRunning(), cage.output().includes('\ndone\n')), {
+      what: 'the download after the failover',
+      timeoutMs: 40_000,
+      describe: () => `${cage.describe()}\n${describeAll()}`,
+    });
+    const out = cage.output();
+    assert.match(out, new RegExp(`^after: \\d+ tries, ${internet.bigSha256}  -$`, 'm'), `the download after the failover differs:\n${out}`);
+    // The same shell, started before: its first download ended with node 1, not the shell.
+    assert.match(out, /^before: curl \d+$/m, out);
+    assert.equal(next, node(2), "the cage moved to the answer's second endpoint");
+    assert.ok((await sent(node(2))) >= BIG, `node 2 carried only ${await sent(node(2))} bytes`);
+    console.log(`      failover: ${failover} from the kill to node 2's handshake; the download after it ${since(killed)} after the kill`);
+    await cage.stop();
+  });
+
+  it('/readyz of a node whose database is stopped says not ready', async () => {
+    const probe = (n: FleetNode) => apiRequest(n.side, 'GET', '/readyz', [], undefined, { base: n.api });
+    for (const n of [node(2), node(3)]) assert.equal((await probe(n)).status, 200, n.name);
+    await f.pg.stop();
+    const stopped = Date.now();
+    for (const n of [node(2), node(3)]) {
+      const r = await waitFor(async () => ((await probe(n)).status === 503 ? probe(n) : null), {
+        what: `${n.name}'s /readyz to say not ready`,
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        describe: describeAll,
+      });
+      assert.equal(r.status, 503, JSON.stringify(r.body));
+      assert.equal(r.body.error, 'not ready: registry', JSON.stringify(r.body));
+      assert.match((r.body.checks as Record<string, string>).registry!, /^cannot write to the registry: /);
+    }
+    console.log(`      both live nodes not ready ${since(stopped)} after PostgreSQL stopped`);
+  });
+});
