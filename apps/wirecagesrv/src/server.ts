@@ -153,8 +153,10 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   cleanup.push(() => udp.close());
   cleanup.push(() => forwards.closeAll());
   const readiness = readinessOf(readinessChecks(cfg, registryWritable(registry), udp, nat));
+  // What GET /v1/nodes and the fleet gauges say of this server; the API's address is filled in once it listens.
+  const node: NodeInfo = { endpoint: cfg.wgEndpoint, api: '', startedAt: new Date() };
   if (cfg.metricsListen) {
-    const metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, forwards, nat, readiness });
+    const metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, node, forwards, nat, readiness });
     cleanup.push(() => metrics.close());
   }
   await bringUp(dev, registry, forwards, log);
@@ -175,8 +177,6 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
       log,
     );
   const secrets = { authToken: cfg.authToken, adminToken: cfg.adminToken };
-  // The API's own address is filled in once it listens.
-  const node: NodeInfo = { endpoint: cfg.wgEndpoint, api: '', startedAt: new Date() };
   const live = startSettings(cfg);
   const api = await listenApi(handlerFor(secrets, live), cfg.apiListen, cfg.tls);
   cleanup.push(() => api.close(cfg.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
@@ -377,6 +377,7 @@ async function serveMetrics(
     device: Device;
     plane: DataPlane | null;
     registry: Registry;
+    node: NodeInfo;
     forwards: ForwardManager;
     nat: ReadyNat | null;
     readiness: () => Promise<Readiness>;

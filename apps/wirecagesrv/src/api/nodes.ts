@@ -3,6 +3,7 @@
 // server with a registry of its own (SQLite) answers with itself alone.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LIVE_WITHIN_MS, type NodeInfo } from '../fleet/heartbeat.js';
+import { fleetNodes } from '../fleet/nodes.js';
 import type { NodeRecord, Registry } from '../registry/index.js';
 import { isAdmin } from './caller.js';
 import { HttpError } from './errors.js';
@@ -31,14 +32,9 @@ export function nodesHandler(registry: Registry, self: NodeInfo, adminToken: str
       });
     }
     const now = Date.now();
-    const nodes = registry.fleet ? await registry.fleet.nodes() : [await alone(registry, self, now)];
+    const nodes = await fleetNodes(registry, self);
     sendJson(res, 200, { nodes: nodes.map((n) => answer(n, now)) });
   };
-}
-
-async function alone(registry: Registry, self: NodeInfo, now: number): Promise<NodeRecord> {
-  const sessions = (await registry.list()).filter((p) => p.sessionNode === registry.node).length;
-  return { name: registry.node, endpoint: self.endpoint, api: self.api, startedAt: self.startedAt, heartbeat: new Date(now), sessions };
 }
 
 function answer(n: NodeRecord, now: number): NodeResponse {
