@@ -133,7 +133,9 @@ describe('wirecagesrv binary', function () {
         const named = endpoint.split(',').at(-1)!;
         assert.match(
           r.stderr,
-          new RegExp(`--wg-endpoint "${named.replace(/[.]/g, '\\.')}" must be HOST:PORT \\(IPv6 in brackets\\), or several comma-separated: ${why.source}`),
+          new RegExp(
+            `--wg-endpoint "${named.replace(/[.]/g, '\\.')}" must be HOST:PORT \\(IPv6 in brackets\\), or several comma-separated: ${why.source}`,
+          ),
           endpoint,
         );
       }
