@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Registry } from '../src/registry/index.js';
+import { SqliteRegistry } from '../src/registry/index.js';
 import { newPublicKey, tempDirs } from './helpers.js';
 
 // registry.db holds every peer's real endpoint: it and SQLite's -wal and -shm
@@ -26,49 +26,50 @@ describe('registry file modes', () => {
   const tmp = tempDirs();
   after(() => tmp.cleanup());
 
-  it('creates the registry and its -wal and -shm 0600 even under umask 000', () => {
+  it('creates the registry and its -wal and -shm 0600 even under umask 000', async () => {
     const path = join(tmp.make(), 'state', 'registry.db');
     const old = process.umask(0);
-    let r: Registry;
+    let r: SqliteRegistry;
     try {
-      r = Registry.open({ path });
+      // The umask holds until the open is done, whatever it creates meanwhile.
+      r = await SqliteRegistry.open({ location: path });
     } finally {
       process.umask(old);
     }
     try {
-      r.register(newPublicKey());
+      await r.register(newPublicKey());
       for (const f of files(path)) {
         assert.ok(existsSync(f), f);
         assert.equal(mode(f).toString(8), '600', f);
       }
       assert.equal(mode(join(path, '..')).toString(8), '700', 'its directory');
     } finally {
-      r.close();
+      await r.close();
     }
   });
 
-  it('sets an existing registry and its -wal and -shm to 0600 at start, and says so', () => {
+  it('sets an existing registry and its -wal and -shm to 0600 at start, and says so', async () => {
     const path = join(tmp.make(), 'registry.db');
     // Still open, so its -wal and -shm exist (as after a crash, or beside another process using the file).
-    const other = Registry.open({ path });
-    other.register(newPublicKey());
+    const other = await SqliteRegistry.open({ location: path });
+    await other.register(newPublicKey());
     for (const f of files(path)) chmodSync(f, 0o644);
     const { lines, logger } = recorder();
-    const r = Registry.open({ path, logger });
+    const r = await SqliteRegistry.open({ location: path, logger });
     try {
       for (const f of files(path)) assert.equal(mode(f).toString(8), '600', f);
       assert.deepEqual(
         lines,
         files(path).map((f) => `warn ${f} had mode 0644 (others could read peers' endpoints); set it to 0600`),
       );
-      assert.equal(r.count(), 1, 'the content is kept');
+      assert.equal(await r.count(), 1, 'the content is kept');
     } finally {
-      r.close();
-      other.close();
+      await r.close();
+      await other.close();
     }
     // Already right: nothing to say.
     const quiet = recorder();
-    Registry.open({ path, logger: quiet.logger }).close();
+    await (await SqliteRegistry.open({ location: path, logger: quiet.logger })).close();
     assert.deepEqual(quiet.lines, []);
   });
 });

@@ -19,6 +19,7 @@ import { Rtnl, type RouteSpec } from './rtnl.js';
 
 export * from './lab-certs.js';
 export * from './lab-packets.js';
+export * from './lab-postgres.js';
 export * from './lab-probes.js';
 
 const execFileAsync = promisify(execFile);
