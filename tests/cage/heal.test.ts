@@ -2,29 +2,27 @@
 // handshakes stop, and starts a handshake as soon as the host's network
 // changes, while the caged command keeps its sockets.
 //
-// The lab: wirecage runs in `cli`; two wireguard-go servers A and B with the
-// same keys and tunnel address sit behind two veths; both route to `web`,
-// which serves a file, so a TCP connection to web outlives the move from A to
-// B. The endpoint's name lives in the hosts file `ip netns exec` binds over
-// /etc/hosts for `cli` (/etc/netns/<ns>/hosts): the host's resolver as stage 2
-// sees it, changed in place, never the machine's own /etc/hosts.
+// The lab (lib/heal-lab.ts): wirecage runs in `cli`; two wireguard-go servers
+// A and B with the same keys and tunnel address sit behind two veths; both
+// route to `web`, which serves a file, so a TCP connection to web outlives the
+// move from A to B. The endpoint's name lives in the hosts file `ip netns
+// exec` binds over /etc/hosts for `cli` (lib/lab-hosts.ts): the host's
+// resolver as stage 2 sees it, changed in place, never the machine's own.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, type Netns } from '../lib/netns.js';
-import { WIRECAGE_BIN, cageKey, spawnWirecage, startFixture, wirecage, writeWgQuick, type CageKey } from '../lib/cage.js';
-import { generateKeyPair, startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
+import { WIRECAGE_BIN, spawnWirecage, startFixture, wirecage, writeWgQuick, type CageKey } from '../lib/cage.js';
+import { HEAL_CAGE_ADDRESS as CAGE_ADDRESS, HEAL_PORT as PORT, HEAL_WEB as WEB, healLab, type HealServer } from '../lib/heal-lab.js';
+import type { LabHosts } from '../lib/lab-hosts.js';
 import type { LabProcess } from '../lib/process.js';
 import { waitFor } from '../lib/wait.js';
 import { silentLogger } from '@wirecage/wg-engine';
 // A suspend cannot be made in a test: the detector stage 2 runs is driven with a wall clock that jumps.
 import { watchClockJumps } from '../../packages/cli/dist/cage/heal-wake.js';
 
-const PORT = 51820;
 const NAME = 'wg.heal.test';
-const WEB = '10.99.0.1';
-const CAGE_ADDRESS = '10.77.0.2';
 
 // Serves one file to every GET; prints a line once it listens (startFixture waits for it).
 const FILE_SERVER = `
@@ -37,28 +35,20 @@ createServer((req, res) => {
 }).listen(Number(port), host, () => process.stdout.write('listening\\n'));
 `;
 
-interface Server {
-  ns: Netns;
-  wg: WireguardGoPeer;
-  outer: string;
-  /** The server's address on its veth to web, web's next hop back to the cage through it. */
-  towardWeb: string;
-}
-
 describe('wirecage run: a tunnel that heals', function () {
   this.timeout(150_000);
   const lab = new Lab();
   let cli: Netns;
   let web: Netns;
-  let a: Server;
-  let b: Server;
+  let a: HealServer;
+  let b: HealServer;
   let dir: string;
   let key: CageKey;
-  let hostsFile: string;
+  let hosts: LabHosts;
   after(() => lab.teardown());
 
-  /** Points NAME at `address` for stage 2's resolver: written in place, as the bind mount holds the inode. */
-  const resolveTo = (address: string) => writeFileSync(hostsFile, `127.0.0.1 localhost\n${address} ${NAME}\n`);
+  /** Points NAME at `address` for stage 2's resolver. */
+  const resolveTo = (address: string) => hosts.resolve(NAME, address);
 
   const cageConfig = (name: string, endpointHost: string) =>
     writeWgQuick(dir, name, { PrivateKey: key.privateKey, Address: `${CAGE_ADDRESS}/32`, DNS: '10.77.0.1' }, [
@@ -66,40 +56,7 @@ describe('wirecage run: a tunnel that heals', function () {
     ]);
 
   before(async () => {
-    cli = await lab.namespace('cli');
-    // No IPv6 where stage 2 runs: link-local addresses settling on fresh veths would be host
-    // network changes of their own, and the tests below make theirs on purpose.
-    await cli.sysctl('net.ipv6.conf.all.disable_ipv6', 1);
-    await cli.sysctl('net.ipv6.conf.default.disable_ipv6', 1);
-    web = await lab.namespace('web');
-    dir = await lab.tempDir();
-    key = await cageKey(dir, 'cage');
-    const serverKeys = await generateKeyPair(dir, 'server');
-    await web.addAddress('lo', `${WEB}/32`);
-    const servers: Server[] = [];
-    for (const label of ['srva', 'srvb']) {
-      const ns = await lab.namespace(label);
-      const outer = await lab.veth(cli, ns, { v6: false });
-      const back = await lab.veth(ns, web, { v6: false });
-      await ns.sysctl('net.ipv4.ip_forward', 1);
-      await ns.addRoute(`${WEB}/32`, { via: back.b.v4! });
-      // Same keys, same port, same tunnel address: B is A moved to another address.
-      const wg = await startWireguardGo(ns, { keys: serverKeys, listenPort: PORT, addresses: ['10.77.0.1/24'], mtu: 1420 });
-      await wg.setPeer({ publicKey: key.publicKey, allowedIps: [`${CAGE_ADDRESS}/32`] });
-      servers.push({ ns, wg, outer: outer.b.v4!, towardWeb: back.a.v4! });
-    }
-    [a, b] = servers as [Server, Server];
-    await web.addRoute('10.77.0.0/24', { via: a.towardWeb });
-
-    const etcNetns = '/etc/netns';
-    const madeEtcNetns = !existsSync(etcNetns);
-    const hostsDir = join(etcNetns, cli.name);
-    mkdirSync(hostsDir, { recursive: true });
-    lab.onTeardown(() => {
-      rmSync(hostsDir, { recursive: true, force: true });
-      if (madeEtcNetns && existsSync(etcNetns) && readdirSync(etcNetns).length === 0) rmdirSync(etcNetns);
-    });
-    hostsFile = join(hostsDir, 'hosts');
+    ({ cli, web, a, b, dir, key, hosts } = await healLab(lab));
     resolveTo(a.outer);
   });
 
@@ -139,7 +96,8 @@ describe('wirecage run: a tunnel that heals', function () {
     const out = cage.output();
     assert.deepEqual(exit, { code: 0, signal: null }, out);
     assert.ok(out.includes(`${sha}  /tmp/payload`), `the download differs from what web served:\n${out}`);
-    assert.ok(out.includes(`${NAME} resolves to ${b.outer}: endpoint ${a.outer}:${PORT} -> ${b.outer}:${PORT}`), `no move logged:\n${out}`);
+    const moved = / handshakes unanswered for \d+ s on (\S+); trying (\S+) \(1 of 1\)$/m.exec(out);
+    assert.deepEqual(moved?.slice(1), [`${a.outer}:${PORT}`, `${b.outer}:${PORT}`], `no move from A to B logged:\n${out}`);
     const atB = (await b.wg.dump()).peers.find((p) => p.publicKey === key.publicKey);
     assert.ok(atB?.latestHandshake, 'no handshake with B');
     assert.ok(atB.txBytes > 1 << 20, `only ${atB.txBytes} bytes came through B`);

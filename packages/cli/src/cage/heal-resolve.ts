@@ -1,72 +1,51 @@
-// Following a server whose name moved: when handshakes with a peer have gone
-// unanswered for --reresolve-after seconds, its endpoint's name is looked up
-// again and the peer is pointed at the new address; again every period while
-// it keeps failing. Stage 2 runs in the host's network namespace, so the
-// lookup uses the host's resolver, as stage 1's did. An endpoint written as an
-// IP address is never looked up.
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
-import { Endpoint, parseHostPort, type Logger, type Peer } from '@wirecage/wg-engine';
+// Moving a peer whose handshakes have gone unanswered for --reresolve-after
+// seconds to its next candidate (heal-candidates.ts: every address of every
+// endpoint it may use, the names looked up again now): a server whose name
+// moved, or one node of several that died. Again every period while the peer
+// keeps failing, so the candidates are tried in turn. Only the peer's endpoint
+// changes: the cage, its addresses and the command's sockets stay as they are.
+import type { Logger, Peer } from '@wirecage/wg-engine';
+import { nextCandidate, resolveCandidates, type Lookup } from './heal-candidates.js';
 
-export interface ResolvedName {
-  host: string;
-  port: number;
-}
+export { hostLookup, type Lookup } from './heal-candidates.js';
 
-/** The name to look up again, or null for an IP-literal (or missing, or unparsable) endpoint. */
-export function endpointName(text: string | undefined): ResolvedName | null {
-  if (!text) return null;
-  let hp;
-  try {
-    hp = parseHostPort(text, { names: true, what: 'endpoint' });
-  } catch {
-    return null;
-  }
-  return isIP(hp.host) ? null : { host: hp.host.replace(/\.$/, ''), port: hp.port };
+export interface Move {
+  moved: boolean;
+  /** What kept the peer where it was when nothing could be resolved; null otherwise. */
+  error: string | null;
 }
 
 /**
- * The address to try next among a name's current addresses: the first when the peer's address is
- * no longer among them, else the one after it (a name with several servers, one of them down), or
- * null when the peer already has the only one.
+ * Resolves `endpoints` and points `peer` at the candidate after its current address, if there is
+ * another; `failedForS`: how long its handshakes have gone unanswered there, for the log. `tried`:
+ * the addresses tried in this outage (heal-candidates.ts's nextCandidate), kept up to date here;
+ * the caller empties it when a handshake succeeds.
  */
-export function nextAddress(current: Endpoint | null, port: number, addresses: string[]): string | null {
-  if (addresses.length === 0) return null;
-  const at = current && current.port === port ? addresses.indexOf(current.address) : -1;
-  if (at < 0) return addresses[0]!;
-  if (addresses.length === 1) return null;
-  return addresses[(at + 1) % addresses.length]!;
-}
-
-export type Lookup = (host: string) => Promise<string[]>;
-
-export const hostLookup: Lookup = async (host) => (await lookup(host, { all: true })).map((a) => a.address);
-
-/** Looks `name` up and moves `peer` to another address when there is one; resolves to what happened, for logs and state. */
-export async function reresolve(
+export async function moveToNext(
   peer: Peer,
-  name: ResolvedName,
+  endpoints: readonly string[],
+  failedForS: number,
   log: Logger,
-  resolve: Lookup = hostLookup,
-): Promise<{ moved: boolean; error: string | null }> {
-  let addresses: string[];
-  try {
-    addresses = await resolve(name.host);
-  } catch (err) {
-    const error = `cannot resolve ${name.host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-    log.info(`peer ${peer.name}: ${error} (trying again later)`);
-    return { moved: false, error };
-  }
+  opts: { resolve?: Lookup; tried?: Set<string> } = {},
+): Promise<Move> {
+  const tried = opts.tried ?? new Set<string>();
+  const { list, answers, errors } = await resolveCandidates(endpoints, opts.resolve);
+  for (const e of errors) log.info(`peer ${peer.name}: ${e} (${list.length ? 'trying the other addresses' : 'trying again later'})`);
+  if (answers.length) log.debug(`peer ${peer.name}: ${answers.join('; ')}`);
   const was = peer.endpoint;
-  const next = nextAddress(was, name.port, addresses);
+  const next = nextCandidate(was, list, tried);
   if (next === null) {
-    log.debug(`peer ${peer.name}: ${name.host} still resolves to ${was?.address ?? '(nothing)'}`);
-    return { moved: false, error: null };
+    if (list.length) log.debug(`peer ${peer.name}: ${list[0]!.toString()} is still the only address to try`);
+    return { moved: false, error: list.length ? null : errors.join('; ') || null };
   }
-  const ep = Endpoint.of(next, name.port);
+  const ep = list[next]!;
+  // Every other one tried already: a new round.
+  if (tried.has(ep.toString())) tried.clear();
+  if (was) tried.add(was.toString());
+  tried.add(ep.toString());
   peer.endpoint = ep;
   log.info(
-    `peer ${peer.name}: ${name.host} resolves to ${addresses.join(', ')}: endpoint ${was?.toString() ?? 'none'} -> ${ep.toString()}`,
+    `peer ${peer.name}: handshakes unanswered for ${failedForS} s on ${was?.toString() ?? '(no endpoint)'}; trying ${ep.toString()} (${next + 1} of ${list.length})`,
   );
   return { moved: true, error: null };
 }

@@ -1,8 +1,11 @@
 // A tunnel that heals: after the first handshake, stage 2 keeps the tunnel
 // following the server and the host. Two mechanisms, both outside the cage
 // (the caged program's sockets and addresses never change):
-// - handshakes unanswered for --reresolve-after seconds: the endpoint's name is
-//   resolved again on the host's resolver (heal-resolve.ts);
+// - handshakes unanswered for --reresolve-after seconds: the peer moves to its
+//   next candidate address (heal-candidates.ts: every address of every endpoint
+//   it may use, names resolved again on the host's resolver), so a server whose
+//   name moved is followed and a fleet's dead node is left for another
+//   (heal-resolve.ts);
 // - the host's network changed or the machine resumed (heal-wake.ts): a
 //   handshake starts at once instead of after the next retry timer, so a
 //   stale session or a NAT mapping that vanished costs one round trip;
@@ -12,18 +15,24 @@
 // The state (up or handshaking, since when, the last error) is what
 // `wirecage show` and `ps` print: `onChange` hands it on (heal-cage.ts).
 import { REKEY_TIMEOUT, keyToBase64, type Device, type Logger, type Peer } from '@wirecage/wg-engine';
-import { endpointName, reresolve, type Lookup, type ResolvedName } from './heal-resolve.js';
+import { hasNames } from './heal-candidates.js';
+import { moveToNext, type Lookup } from './heal-resolve.js';
 import { watchWakeCues, type WakeOptions } from './heal-wake.js';
 
 export interface HealPeer {
   peer: Peer;
   /** The endpoint as configured ("vpn.example.org:51820"); a name is resolved again, an address never. */
   endpoint?: string;
+  /**
+   * Every endpoint the peer may fail over to, in order (a server's answer's server_endpoints, read
+   * again at each move); default: `endpoint` alone.
+   */
+  endpoints?: () => readonly string[];
 }
 
 export interface HealOptions {
   log: Logger;
-  /** Seconds of unanswered handshakes before the name is looked up again; 0: never. */
+  /** Seconds of unanswered handshakes before the peer moves to its next candidate address; 0: never. */
   reresolveAfterSeconds: number;
   /** Injectable for tests. */
   lookup?: Lookup;
@@ -70,12 +79,15 @@ class PeerHealer {
   private outage = false;
   private lastForced = -Infinity;
   private lastLookup = -Infinity;
+  /** Monotonic ms of the last move to another address. */
+  private movedAt = -Infinity;
+  /** The addresses tried since the last handshake (heal-candidates.ts). */
+  private readonly tried = new Set<string>();
   private deferred: NodeJS.Timeout | null = null;
 
   constructor(
     readonly hp: HealPeer,
     private readonly device: Device,
-    private readonly name: ResolvedName | null,
     private readonly opts: HealOptions,
   ) {
     this.lastComplete = device.clock.now();
@@ -93,10 +105,11 @@ class PeerHealer {
     }
     this.failingSince = null;
     this.outage = false;
+    this.tried.clear();
     this.lastComplete = now;
   }
 
-  /** Called every tick: notices a run of unanswered handshakes and re-resolves when it has lasted long enough. */
+  /** Called every tick: notices a run of unanswered handshakes and moves the peer when it has lasted long enough. */
   tick(): void {
     const peer = this.hp.peer;
     const now = this.device.clock.now();
@@ -111,19 +124,28 @@ class PeerHealer {
     // The next look-up is another full period away, however long this one takes.
     this.lastLookup = now;
     this.recheck();
-    if (!this.name) {
+    const endpoints = this.endpoints();
+    if (endpoints.length <= 1 && !hasNames(endpoints)) {
       this.opts.log.debug(`peer ${peer.name}: ${this.lastError}; its endpoint is an address, not a name: nothing to resolve again`);
       return;
     }
     this.lookingUp = true;
-    void reresolve(peer, this.name, this.opts.log, this.opts.lookup)
+    const failedForS = Math.round((now - Math.max(this.failingSince, this.movedAt)) / 1000);
+    void moveToNext(peer, endpoints, failedForS, this.opts.log, { resolve: this.opts.lookup, tried: this.tried })
       .then(({ moved, error }) => {
         if (error) this.lastError = error;
-        if (moved) this.handshakeNow();
+        if (!moved) return;
+        this.movedAt = this.device.clock.now();
+        this.handshakeNow();
       })
       .finally(() => {
         this.lookingUp = false;
       });
+  }
+
+  private endpoints(): readonly string[] {
+    const own = this.hp.endpoint === undefined ? [] : [this.hp.endpoint];
+    return this.hp.endpoints?.() ?? own;
   }
 
   private recheck(): void {
@@ -183,7 +205,7 @@ class PeerHealer {
 
 /** Starts healing the device's tunnels; stop() before the device closes. */
 export function startHealing(device: Device, peers: HealPeer[], opts: HealOptions): Healing {
-  const healers = peers.filter((p) => p.peer.endpoint).map((p) => new PeerHealer(p, device, endpointName(p.endpoint), opts));
+  const healers = peers.filter((p) => p.peer.endpoint).map((p) => new PeerHealer(p, device, opts));
   const byPeer = new Map(healers.map((h) => [h.hp.peer, h]));
   let shown = '';
   const changed = () => {

@@ -6,7 +6,9 @@
 // Stage 2 registers again (registerAfresh), once, when the handshake with a
 // stored answer fails, and (renewRegistration) whenever handshakes fail for
 // --reresolve-after while the command runs. Each run that goes on at once has a
-// key (and so a registration) of its own: key-slot.ts.
+// key (and so a registration) of its own: key-slot.ts. A fleet's answer also
+// lists every node's endpoint (server_endpoints, server-endpoints.ts), kept
+// with the rest of the answer: stage 2 fails over along it.
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
 import {
@@ -40,12 +42,15 @@ import {
 import { proofSigner } from './proof.js';
 import type { ServerApi } from './publish.js';
 import { readCaFile } from './tls-trust.js';
+import { EndpointListError, serverEndpoints } from './server-endpoints.js';
 
 export interface Registration {
   client_address: string;
   client_address6?: string;
   server_public_key: string;
   server_endpoint: string;
+  /** A fleet's: every endpoint the client may use, server_endpoint first (server-endpoints.ts); absent from older servers. */
+  server_endpoints?: string[];
   dns?: string[];
   mtu?: number;
   allowed_ips?: string[];
@@ -153,6 +158,13 @@ export function registrationToConfig(r: Registration, privateKey: Buffer, source
   // Written into the peer as a wg-quick Endpoint would be, so held to the same rule.
   const endpoint =
     parseEndpoint(str('server_endpoint')) ?? bad('server_endpoint', 'not host:port, IPv4:port or [IPv6]:port with a port in 1-65535');
+  // The others are where stage 2 fails over to (read again from the stored answer): held to the same rule now.
+  try {
+    serverEndpoints(r);
+  } catch (err) {
+    if (!(err instanceof EndpointListError)) throw err;
+    throw new RunError(`${source}: the server's answer has ${err.message}`);
+  }
   const dns = r.dns ?? [];
   if (!Array.isArray(dns) || dns.some((d) => typeof d !== 'string' || !isIP(d))) bad('dns', 'not a list of IP addresses');
   const allowed = r.allowed_ips ?? ['0.0.0.0/0', '::/0'];
