@@ -21,7 +21,7 @@ describe('wirecagesrv --metrics-listen', function () {
 
   before(async () => {
     l = await srvLab(lab, { built: ['apps/wirecagesrv/dist/metrics.js'] });
-    server = await startWirecagesrv(l, ['--metrics-listen', '127.0.0.1:9587', '--workers', '2']);
+    server = await startWirecagesrv(l, ['--metrics-listen', '127.0.0.1:9587', '--workers', '2', '--node-name', 'lab-node-1']);
     await addServer(l, 'lab');
   });
 
@@ -47,6 +47,10 @@ describe('wirecagesrv --metrics-listen', function () {
     assert.equal(value(/^wireguard_peers\{device="wcs0"\} (\d+)$/m), 1, text);
     assert.equal(value(/^wirecage_shards\{device="wcs0"\} (\d+)$/m), 2, text);
     assert.equal(value(/^wirecagesrv_forwards_listening (\d+)$/m), 0, text);
+    // One server is a fleet of one, holding the one peer's session.
+    assert.equal(value(/^wirecagesrv_node_info\{node="lab-node-1"\} (\d+)$/m), 1, text);
+    assert.equal(value(/^wirecagesrv_fleet_nodes (\d+)$/m), 1, text);
+    assert.equal(value(/^wirecagesrv_fleet_sessions\{node="lab-node-1"\} (\d+)$/m), 1, text);
     assert.ok(value(/^wireguard_peer_receive_bytes_total\{[^}]*\} (\d+)$/m) > 0, text);
     // One peer's packets arrive on one shard's socket (the kernel hashes a peer to one): summed over the shards.
     const ingress = [...text.matchAll(/^wirecage_shard_packets_total\{[^}]*direction="ingress"[^}]*\} (\d+)$/gm)];

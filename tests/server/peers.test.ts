@@ -33,9 +33,15 @@ const ADMIN = 'lab-admin-peers-0123456789';
 const TICKS = fileURLToPath(new URL('./fixtures/tick-server.mjs', import.meta.url));
 const METRICS = '127.0.0.1:9588';
 
-describe('wirecagesrv peers list / remove', function () {
+describe('wirecagesrv peers list / remove, nodes', function () {
   this.timeout(120_000);
-  const s = srvSuite({ built: ['apps/wirecagesrv/dist/commands/peers/list.js', 'apps/wirecagesrv/dist/commands/peers/remove.js'] });
+  const s = srvSuite({
+    built: [
+      'apps/wirecagesrv/dist/commands/peers/list.js',
+      'apps/wirecagesrv/dist/commands/peers/remove.js',
+      'apps/wirecagesrv/dist/commands/nodes.js',
+    ],
+  });
 
   let adminFile: string;
   let server: LabProcess;
@@ -50,7 +56,9 @@ describe('wirecagesrv peers list / remove', function () {
 
   /** The real `wirecagesrv peers ...` in the client namespace; the admin token file comes from WIRECAGESRV_ADMIN_TOKEN_FILE unless `args` names one. */
   const peers = (args: string[], opts: { api?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> =>
-    s.l.cli.run(process.execPath, [SRV_BIN, 'peers', ...args, '--api', opts.api ?? `http://${s.l.srvAddr}:8443`], {
+    admin(['peers', ...args], opts);
+  const admin = (args: string[], opts: { api?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> =>
+    s.l.cli.run(process.execPath, [SRV_BIN, ...args, '--api', opts.api ?? `http://${s.l.srvAddr}:8443`], {
       env: { PATH: process.env.PATH, HOME: s.l.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: adminFile, ...opts.env },
       timeoutMs: 30_000,
     });
@@ -113,6 +121,15 @@ describe('wirecagesrv peers list / remove', function () {
       entries.map((e) => [e.client_public_key, e.client_address, e.client_address6, e.forwards]),
       [[go.publicKey, '10.200.100.2', 'fd7a:5e:60::2', 0]],
     );
+
+    // One server with a registry of its own is its one node, holding the session just made.
+    const nodes = await admin(['nodes']);
+    assert.equal(nodes.code, 0, nodes.stderr);
+    const [nodesHeader, node, ...more] = nodes.stdout.trimEnd().split('\n');
+    assert.match(nodesHeader!, /^NAME +ENDPOINT +API +SESSIONS +STARTED +HEARTBEAT +LIVE$/);
+    assert.deepEqual(more, []);
+    const nodeCells = node!.split(/ {2,}/);
+    assert.deepEqual([nodeCells[1], nodeCells[3], nodeCells[6]], [`${s.l.srvAddr}:51820`, '1', 'yes'], node);
   });
 
   it('`peers remove KEY` removes it: its flows through the NAT are cut, the session is dead, a new handshake is refused, and `peers list` no longer shows it', async () => {

@@ -19,17 +19,24 @@ import {
   SRV_PEERS_EXPIRING,
   SRV_PEERS_MAX,
   SRV_PEERS_REGISTERED,
+  SRV_FLEET_NODES,
+  SRV_FLEET_SESSIONS,
+  SRV_NODE_INFO,
   type Fill,
   type MetricDefinition,
   type Registry,
 } from '@wirecage/metrics';
 import { apiRequestStats, type RequestStats } from './api/request-stats.js';
+import { LIVE_WITHIN_MS, type NodeInfo } from './fleet/heartbeat.js';
+import { fleetNodes } from './fleet/nodes.js';
 import type { ForwardManager } from './forwards/index.js';
 import type { Nat } from './nat/index.js';
 import type { Registry as PeerRegistry } from './registry/index.js';
 
 export interface ServerMetricSources {
   registry: PeerRegistry;
+  /** This server, as the fleet gauges show it. */
+  node: NodeInfo;
   forwards: ForwardManager;
   nat: Nat | null;
   /** The API's request counts; default the process's own (what createApiHandler counts into by default). */
@@ -53,6 +60,7 @@ export function registerServerMetrics(metrics: Registry, s: ServerMetricSources)
     set({ within: String(EXPIRING_WITHIN_S) }, (await s.registry.expired(Date.now() + EXPIRING_WITHIN_S * 1000)).length),
   );
   gauge(SRV_FORWARDS_LISTENING, (set) => set({}, s.forwards.openCount));
+  fleetGauges(gauge, s.registry, s.node);
 
   const requests = s.requests ?? apiRequestStats;
   counter(SRV_API_REQUESTS, (set) => {
@@ -89,5 +97,15 @@ export function registerServerMetrics(metrics: Registry, s: ServerMetricSources)
   counter(SRV_NAT_ICMP_ERRORS, (set) => {
     set({ outcome: 'sent' }, c.icmpErrors);
     set({ outcome: 'limited' }, c.icmpErrorsLimited);
+  });
+}
+
+/** This node's name, and the fleet as the registry's heartbeats show it (one server: itself). */
+function fleetGauges(gauge: (d: MetricDefinition, fill: Fill) => void, registry: PeerRegistry, self: NodeInfo): void {
+  gauge(SRV_NODE_INFO, (set) => set({ node: registry.node }, 1));
+  const live = () => fleetNodes(registry, self, LIVE_WITHIN_MS);
+  gauge(SRV_FLEET_NODES, async (set) => set({}, (await live()).length));
+  gauge(SRV_FLEET_SESSIONS, async (set) => {
+    for (const n of await live()) set({ node: n.name }, n.sessions);
   });
 }

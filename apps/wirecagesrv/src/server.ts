@@ -17,7 +17,7 @@ import { formatListen, type ListenAddress } from './listen.js';
 import type { Nat, NatOptions, ReadyNat } from './nat/index.js';
 import { openRegistry, type PeerRecord, type Registry } from './registry/index.js';
 import { CleanupStack } from '@wirecage/netns';
-import { FleetSync, startHeartbeat } from './fleet/index.js';
+import { FleetSync, startHeartbeat, type NodeInfo } from './fleet/index.js';
 import { reloader, type ReloadSources, type Secrets } from './up/reload.js';
 import { DEFAULT_REGISTER_RATE, type LiveSettings, type SettingsRead } from './config/live-settings.js';
 import type { SwitchableLogger } from './config/logger.js';
@@ -153,24 +153,26 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   cleanup.push(() => udp.close());
   cleanup.push(() => forwards.closeAll());
   const readiness = readinessOf(readinessChecks(cfg, registryWritable(registry), udp, nat));
+  // What GET /v1/nodes and the fleet gauges say of this server; the API's address is filled in once it listens.
+  const node: NodeInfo = { endpoint: cfg.wgEndpoint, api: '', startedAt: new Date() };
   if (cfg.metricsListen) {
-    const metrics = await serveMetrics(cfg.metricsListen, { device: dev, plane: udp.plane ?? null, registry, forwards, nat, readiness });
+    const metrics = await serveMetrics(cfg.metricsListen, {
+      device: dev,
+      plane: udp.plane ?? null,
+      registry,
+      node,
+      forwards,
+      nat,
+      readiness,
+    });
     cleanup.push(() => metrics.close());
   }
-  dev.up();
-  // After a restart the peers' sessions are gone, and a client would notice only when its
-  // own timers give up on them (15 s). Reaching out to the recently active ones first
-  // brings their traffic back within a round trip.
-  for (const peer of dev.peers()) if (peer.endpoint) dev.initiateHandshake(peer);
-
-  const restored = await restoreForwards(registry, forwards, log);
-  if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
+  await bringUp(dev, registry, forwards, log);
   const offDevice = peerRemover(dev, nat, log);
   const setPeer = (p: PeerRecord) => void dev.setPeer(parseKeyBase64(p.publicKey), { allowedIps: peerRoutes(p), replaceAllowedIps: true });
   if (registry.fleet) {
-    const s = await FleetSync.start({ registry, fleet: registry.fleet, manager: forwards, peers, setPeer, onRemoved: offDevice, log });
-    cleanup.push(() => s.close());
-    sync = s;
+    sync = await FleetSync.start({ registry, fleet: registry.fleet, manager: forwards, peers, setPeer, onRemoved: offDevice, log });
+    cleanup.push(() => sync!.close());
   }
   const onRegistered = (p: PeerRecord) => (setPeer(p), sync?.added(p));
   const onRemoved = async (p: PeerRecord) => (sync?.removed(p), await offDevice(p));
@@ -179,15 +181,16 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   const handlerFor = (secrets: Secrets, live: LiveSettings) =>
     apiHandler(
       cfg,
-      { registry, forwards, publicKey, onRegistered, onRemoved, readiness, proof, secrets, live, reload: (t) => reload(t) },
+      { registry, forwards, publicKey, onRegistered, onRemoved, readiness, proof, secrets, live, node, reload: (t) => reload(t) },
       log,
     );
   const secrets = { authToken: cfg.authToken, adminToken: cfg.adminToken };
   const live = startSettings(cfg);
   const api = await listenApi(handlerFor(secrets, live), cfg.apiListen, cfg.tls);
   cleanup.push(() => api.close(cfg.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
+  node.api = apiUrl(api);
   if (registry.fleet) {
-    const beat = await startHeartbeat(registry.fleet, { endpoint: cfg.wgEndpoint, api: apiUrl(api), startedAt: new Date() }, log);
+    const beat = await startHeartbeat(registry.fleet, node, log);
     cleanup.push(() => beat.stop());
   }
   const sources: ReloadSources = { tls: cfg.tls, authTokenFile: cfg.tokenFiles?.auth, adminTokenFile: cfg.tokenFiles?.admin };
@@ -197,6 +200,17 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   const expiry = startLeaseExpiry({ registry, manager: forwards, onRemoved, logger: log });
   cleanup.push(() => expiry.stop());
   return { registry, device: dev, udp, nat, api, forwards, publicKey, reload, close: () => cleanup.unwind() };
+}
+
+/** The device serves, and the forwards listen again. */
+async function bringUp(dev: Device, registry: Registry, forwards: ForwardManager, log: Logger): Promise<void> {
+  dev.up();
+  // After a restart the peers' sessions are gone, and a client would notice only when its
+  // own timers give up on them (15 s). Reaching out to the recently active ones first
+  // brings their traffic back within a round trip.
+  for (const peer of dev.peers()) if (peer.endpoint) dev.initiateHandshake(peer);
+  const restored = await restoreForwards(registry, forwards, log);
+  if (restored.open + restored.failed > 0) log.info(`port forwards: ${restored.open} listening again, ${restored.failed} not`);
 }
 
 /** The settings a reload may change, as the server starts with them. */
@@ -296,6 +310,7 @@ function apiHandler(
     proof: ProofVerifier;
     secrets: Secrets;
     live: LiveSettings;
+    node: NodeInfo;
     reload: (trigger: string) => Promise<ReloadAnswer>;
   },
   log: Logger,
@@ -318,6 +333,7 @@ function apiHandler(
     onRemoved: s.onRemoved,
     readiness: s.readiness,
     reload: () => s.reload('POST /v1/reload'),
+    node: s.node,
     forwards: {
       manager: s.forwards,
       // Seen nonces live in the registry: a proof captured before a restart stays spent after it.
@@ -369,6 +385,7 @@ async function serveMetrics(
     device: Device;
     plane: DataPlane | null;
     registry: Registry;
+    node: NodeInfo;
     forwards: ForwardManager;
     nat: ReadyNat | null;
     readiness: () => Promise<Readiness>;

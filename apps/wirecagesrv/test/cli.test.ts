@@ -113,6 +113,8 @@ describe('wirecagesrv binary', function () {
     it('with a --wg-endpoint clients could not parse', () => {
       for (const [endpoint, why] of [
         ['vpn.example.test:99999', /port "99999" is not a number from 1 to 65535/],
+        // One bad node in a fleet's list is named.
+        ['vpn1.example.test:51820,vpn2.example.test:99999', /port "99999" is not a number from 1 to 65535/],
         ['2001:db8::1:51820', /write an IPv6 address in brackets/],
         ['vpn_example.test:51820', /"vpn_example.test" is not an IPv4 address or host name/],
       ] as const) {
@@ -128,9 +130,12 @@ describe('wirecagesrv binary', function () {
           join(dir, 'r.db'),
         ]);
         assert.equal(r.status, 2, `${endpoint}: a usage error`);
+        const named = endpoint.split(',').at(-1)!;
         assert.match(
           r.stderr,
-          new RegExp(`--wg-endpoint "${endpoint.replace(/[.]/g, '\\.')}" must be HOST:PORT \\(IPv6 in brackets\\): ${why.source}`),
+          new RegExp(
+            `--wg-endpoint "${named.replace(/[.]/g, '\\.')}" must be HOST:PORT \\(IPv6 in brackets\\), or several comma-separated: ${why.source}`,
+          ),
           endpoint,
         );
       }
@@ -155,6 +160,20 @@ describe('wirecagesrv binary', function () {
       assert.equal(r.status, 1);
       assert.match(r.stderr, /the registry .*corrupt\.db is unreadable or corrupt .*left untouched/s);
       assert.deepEqual(readFileSync(state), before);
+    });
+
+    it('with a registry URL carrying a password in argv or the environment, or a bad --registry-url-file (exit 2)', () => {
+      const url = 'postgres://wirecagesrv:hunter2-secret@db.example.test/wirecagesrv';
+      for (const r of [srv([...base(), '--registry', url]), srv(base(), { WIRECAGESRV_REGISTRY: url })]) {
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(r.stderr, /--registry carries a password, which argv and the environment show to others: put the URL in a file/);
+        assert.doesNotMatch(r.stderr, /hunter2/, 'the password is not echoed');
+      }
+      const notUrl = join(dir, 'registry-url');
+      writeFileSync(notUrl, '/var/lib/registry.db\n', { mode: 0o600 });
+      const r = srv([...base(), '--registry-url-file', notUrl]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /--registry-url-file .* must hold one postgres:\/\/ \(or postgresql:\/\/\) URL/);
     });
 
     it('with plain HTTP on a non-loopback --api-listen, without --insecure-http (a usage error, exit 2)', () => {

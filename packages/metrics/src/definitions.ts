@@ -238,5 +238,26 @@ export const SRV_NAT_ICMP_ERRORS = serverMetric({
   labels: ['outcome'],
 });
 
+export const SRV_NODE_INFO = serverMetric({
+  name: 'wirecagesrv_node_info',
+  type: 'gauge',
+  help: "Always 1: this server's name among the nodes sharing its registry (--node-name), to tell a fleet's scrapes apart and join them.",
+  labels: ['node'],
+});
+
+export const SRV_FLEET_NODES = serverMetric({
+  name: 'wirecagesrv_fleet_nodes',
+  type: 'gauge',
+  help: 'Nodes sharing the registry whose heartbeat is recent (within 15 s), this one included; 1 for a registry of its own (SQLite).',
+  labels: [],
+});
+
+export const SRV_FLEET_SESSIONS = serverMetric({
+  name: 'wirecagesrv_fleet_sessions',
+  type: 'gauge',
+  help: "Peers whose last handshake was with each live node of the fleet: where the fleet's traffic goes.",
+  labels: ['node'],
+});
+
 /** wirecagesrv's own metrics (besides the engine's and the process_* / nodejs_* defaults). */
 export const SERVER_METRIC_DEFINITIONS: readonly MetricDefinition[] = server;

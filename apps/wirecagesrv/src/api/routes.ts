@@ -3,6 +3,7 @@
 //   DELETE /v1/register {token?, client_public_key} -> the client deregisters (peers.ts)
 //   POST/DELETE/GET /v1/portforward                -> port forwards (forwards.ts)
 //   GET  /v1/peers     -> every registered peer, with the admin token (peers.ts)
+//   GET  /v1/nodes     -> the servers sharing the registry, with the admin token (nodes.ts)
 //   GET  /healthz      -> {"status": "ok"}
 //   GET  /readyz       -> 200 when ready, else 503 naming what is not (readyz.ts)
 //   POST /v1/reload    -> re-read the TLS and token files, with the admin token (reload.ts)
@@ -17,6 +18,8 @@ import { HttpError } from './errors.js';
 import { forwardHandlers, type ForwardApiOptions } from './forwards.js';
 import { sendJson } from './json.js';
 import { peerHandlers } from './peers.js';
+import { nodesHandler } from './nodes.js';
+import type { NodeInfo } from '../fleet/heartbeat.js';
 import { registerHandler } from './register.js';
 import { readyzHandler, type Readiness } from './readyz.js';
 import { reloadHandler, type ReloadAnswer } from './reload.js';
@@ -59,6 +62,8 @@ export interface ApiOptions {
   readiness?: () => Promise<Readiness>;
   /** What POST /v1/reload runs (with the admin token; a server without one answers 404 saying so); without it the route answers 404. */
   reload?: () => Promise<ReloadAnswer>;
+  /** This server as GET /v1/nodes shows it (with the admin token); the route is not served without it. */
+  node?: NodeInfo;
   /** Where requests are counted for the metrics; default the process's own (apiRequestStats). */
   requestStats?: RequestStats;
 }
@@ -108,6 +113,8 @@ function apiRoutes(opts: ApiOptions, bodyLimit: number, log: Logger): Routes {
   });
   routes['/v1/register']!.DELETE = peers.deregister;
   if (f.adminToken !== undefined) routes['/v1/peers'] = { GET: peers.list };
+  if (f.adminToken !== undefined && opts.node)
+    routes['/v1/nodes'] = { GET: nodesHandler(opts.registry, opts.node, f.adminToken, routeLimit(f.rateLimit, 'requests')) };
   if (opts.reload) routes['/v1/reload'] = { POST: reloadHandler(f.adminToken, opts.reload) };
   return routes;
 }

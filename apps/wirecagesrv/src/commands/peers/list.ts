@@ -2,6 +2,7 @@ import { Command, Flags } from '@oclif/core';
 import { AdminClient, adminFlags, adoptAdminLegacyEnv } from '../../api/admin-client.js';
 import type { PeerResponse } from '../../api/peers.js';
 import { fail } from '../../fail.js';
+import { printTable, utcSecond } from '../../table.js';
 
 export default class PeersList extends Command {
   static override summary = 'List the peers registered with a running server.';
@@ -43,18 +44,12 @@ export default class PeersList extends Command {
         p.client_address,
         p.client_address6,
         String(p.forwards),
-        time(p.last_seen),
+        utcSecond(p.last_seen),
         p.last_endpoint ?? '-',
-        time(p.created_at),
-        time(p.lease_expires),
+        utcSecond(p.created_at),
+        utcSecond(p.lease_expires),
       ]),
     ];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    for (const r of rows) process.stdout.write(`${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`);
+    printTable(rows);
   }
-}
-
-/** "2030-01-02 03:04:05Z" (UTC, to the second), or "-". */
-function time(iso: string | undefined): string {
-  return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-';
 }
