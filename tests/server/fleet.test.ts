@@ -27,7 +27,7 @@ import {
   type FleetNode,
 } from '../lib/srv-fleet.js';
 import { startInternet, type InternetHost } from '../lib/srv-internet.js';
-import { addServer, GATEWAY4, INET4, SRV_TOKEN, type Registration } from '../lib/srv-lab.js';
+import { addServer, GATEWAY4, INET4, SRV_BIN, SRV_TOKEN, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
@@ -51,6 +51,15 @@ until curl -sS --connect-timeout 2 --speed-time 3 --speed-limit 1000 -o "$d/afte
 echo "after: $tries tries, $(sha256sum < "$d/after")"; rm -r "$d"; echo done
 exec sleep 120
 `;
+
+/** An entry of `wirecagesrv nodes --json` (GET /v1/nodes). */
+interface NodeResponse {
+  name: string;
+  endpoint: string;
+  api: string;
+  sessions: number;
+  live: boolean;
+}
 
 /** Elapsed seconds since `t`, for the timings printed. */
 const since = (t: number) => `${((Date.now() - t) / 1000).toFixed(2)} s`;
@@ -94,6 +103,19 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
       },
     );
   }
+
+  /** `wirecagesrv nodes ARGS --api <node 2's API>` in the client namespace, the admin token from its file. */
+  const nodes = (args: string[]) =>
+    f.cli.run(process.execPath, [SRV_BIN, 'nodes', ...args, '--api', node(2).api], {
+      env: { PATH: process.env.PATH, HOME: f.dir, WIRECAGESRV_ADMIN_TOKEN_FILE: f.adminFile },
+      timeoutMs: 30_000,
+    });
+  const nodesListed = async (args: string[] = []) => {
+    const r = await nodes(['--json', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as NodeResponse[];
+  };
+  let killedAt = 0;
 
   /** What a remote client in `inet` gets from `n`'s public forward port: the caged service's greeting, or an error. */
   const throughForward = async (n: FleetNode): Promise<string> =>
@@ -242,6 +264,18 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     }
   });
 
+  it('`wirecagesrv nodes` lists the three live nodes, each with its endpoint and API', async () => {
+    const listed = await nodesListed();
+    assert.deepEqual(
+      listed.map((n) => [n.name, n.endpoint, n.api, n.live]),
+      f.nodes.map((n) => [n.name, n.endpoint, n.api, true]),
+    );
+    const table = await nodes([]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout.split('\n')[0]!, /^NAME +ENDPOINT +API +SESSIONS +STARTED +HEARTBEAT +LIVE$/);
+    assert.equal(table.stdout.trimEnd().split('\n').length, 4, table.stdout);
+  });
+
   it("kill -9 of the node carrying a cage's download: the cage goes on through another node, its program keeps running", async () => {
     const peerKeys = async () => {
       const r = await apiRequest(node(2).side, 'GET', '/v1/peers', admin, undefined, { base: node(2).api });
@@ -277,6 +311,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
 
     await killNode(node(1));
     const killed = Date.now();
+    killedAt = killed;
     // WireGuard's own 15 s without an answer, --reresolve-after 2 s, then the next endpoint of the answer.
     const next = await waitFor(
       async () => {
@@ -300,6 +335,40 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     assert.ok((await sent(node(2))) >= BIG, `node 2 carried only ${await sent(node(2))} bytes`);
     console.log(`      failover: ${failover} from the kill to node 2's handshake; the download after it ${since(killed)} after the kill`);
     await cage.stop();
+  });
+
+  it('a killed node drops out of `wirecagesrv nodes` once its heartbeats stop; the sessions moved with the cage', async () => {
+    // Three heartbeats missed (15 s) after the last one (at most 5 s before the kill).
+    const live = await waitFor(
+      async () => {
+        const l = await nodesListed();
+        return !l.some((n) => n.name === 'node1') && l;
+      },
+      {
+        what: 'node1 to drop out of the live nodes',
+        timeoutMs: Math.max(1000, killedAt + 40_000 - Date.now()),
+        intervalMs: 500,
+        describe: describeAll,
+      },
+    );
+    console.log(`      node1 dropped out of \`wirecagesrv nodes\` by ${since(killedAt)} after its kill`);
+    assert.deepEqual(
+      live.map((n) => [n.name, n.live, n.sessions]),
+      [
+        ['node2', true, 1],
+        ['node3', true, 0],
+      ],
+    );
+    // Its row stays (no clean stop said goodbye): --all shows it, not live.
+    const all = await nodesListed(['--all']);
+    assert.deepEqual(
+      all.map((n) => [n.name, n.live]),
+      [
+        ['node1', false],
+        ['node2', true],
+        ['node3', true],
+      ],
+    );
   });
 
   it('/readyz of a node whose database is stopped says not ready', async () => {
