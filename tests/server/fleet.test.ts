@@ -86,9 +86,13 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
   const describeAll = () => f.nodes.map((n) => n.proc?.describe() ?? `${n.name}: not started`).join('\n');
   const admin = [`Authorization: Bearer ${FLEET_ADMIN}`];
 
-  /** Points wireguard-go at `n` (a fresh session) and waits for the handshake. */
-  async function sessionWith(n: FleetNode): Promise<void> {
-    await setServerPeer(go, { ...reg, server_endpoint: n.endpoint });
+  /**
+   * Points wireguard-go at `n` (a fresh session) and waits for the handshake; `point` false: it
+   * points there already. (Pointing again at once would send a second initiation within the
+   * responder's 20 ms flood limit, refused, and the retry comes 5 s later.)
+   */
+  async function sessionWith(n: FleetNode, point = true): Promise<void> {
+    if (point) await setServerPeer(go, { ...reg, server_endpoint: n.endpoint });
     await waitFor(
       async () => {
         n.proc!.assertRunning();
@@ -174,7 +178,8 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     await f.cli.ip(['route', 'add', '10.99.1.0/24', 'dev', go.ifname]);
     for (const n of f.nodes) {
       const t = Date.now();
-      await sessionWith(n);
+      // wgClientUp pointed it at node 1.
+      await sessionWith(n, n !== node(1));
       const sent = async () => peerSeries(await nodeMetrics(n), 'wireguard_peer_transmit_bytes_total', go.publicKey) ?? 0;
       const before = await sent();
       const dl = await f.cli.run('sh', ['-c', `curl -sS --max-time 30 http://${INET4}:8080/big | sha256sum`], { timeoutMs: 40_000 });
