@@ -16,8 +16,13 @@ import type { LabProcess } from './process.js';
 import { assertSrvBuilt, INET4, scrapeMetrics, SRV_TOKEN, startWirecagesrv, type SrvSide } from './srv-lab.js';
 import { generateKeyPair, writeSecretFile } from './wg.js';
 
-/** The fleet's IPv4 pool: a /22 for a thousand peers and more, whose gateway is srv-lab's GATEWAY4 (10.200.100.1). */
-export const FLEET_SUBNET = '10.200.100.0/22';
+/**
+ * The fleet's IPv4 pool: a /21 for a thousand peers and more. It holds srv-lab's GATEWAY4
+ * (10.200.100.1), so a client's ping to that goes into its tunnel (and starts a handshake) as in
+ * the one-server labs, though the fleet's own gateway is FLEET_GATEWAY4.
+ */
+export const FLEET_SUBNET = '10.200.96.0/21';
+export const FLEET_GATEWAY4 = '10.200.96.1';
 export const FLEET_ADMIN = 'lab-admin-fleet-0123456789';
 /** Every node serves metrics here, on its own namespace's loopback. */
 export const FLEET_METRICS = '127.0.0.1:9588';

@@ -17,17 +17,19 @@ import {
   devicePeers,
   deviceAllowed4,
   FLEET_ADMIN,
+  FLEET_GATEWAY4,
   FLEET_METRICS,
   fleetLab,
   killNode,
   nodeMetrics,
   peerSeries,
   startFleet,
+  startNode,
   type FleetLab,
   type FleetNode,
 } from '../lib/srv-fleet.js';
 import { startInternet, type InternetHost } from '../lib/srv-internet.js';
-import { addServer, GATEWAY4, INET4, SRV_BIN, SRV_TOKEN, type Registration } from '../lib/srv-lab.js';
+import { addServer, INET4, SRV_BIN, SRV_TOKEN, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
 import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
@@ -35,6 +37,8 @@ const REGISTER = fileURLToPath(new URL('./fixtures/fleet-register.mjs', import.m
 const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
 const REMOTE = fileURLToPath(new URL('./fixtures/forwards-client.mjs', import.meta.url));
 const PEERS = 1000;
+/** Registered while node 3 restarts: enough to outlast its start. */
+const RESTART_PEERS = 400;
 const BIG = 4 << 20;
 const FORWARD_PORT = 28080;
 
@@ -59,6 +63,12 @@ interface NodeResponse {
   api: string;
   sessions: number;
   live: boolean;
+}
+
+/** An entry of GET /v1/peers, as far as read here. */
+interface PeerEntry {
+  client_public_key: string;
+  client_address: string;
 }
 
 /** Elapsed seconds since `t`, for the timings printed. */
@@ -96,7 +106,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     await waitFor(
       async () => {
         n.proc!.assertRunning();
-        await f.cli.run('ping', ['-n', '-c', '1', '-W', '1', GATEWAY4], { timeoutMs: 3000 });
+        await f.cli.run('ping', ['-n', '-c', '1', '-W', '1', FLEET_GATEWAY4], { timeoutMs: 3000 });
         return go.latestHandshake(reg.server_public_key);
       },
       {
@@ -267,6 +277,42 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
         `the removed key at ${n.name}`,
       );
     }
+  });
+
+  it('a node started while the others register holds every peer at once, not only at its next reconcile', async () => {
+    await node(3).proc!.stop();
+    // One registration at a time on each of the other two: they go on while node 3 starts.
+    const registering = f.cli.spawn(process.execPath, [REGISTER, String(RESTART_PEERS), '1', f.tokenFile, node(1).api, node(2).api], {
+      outputLimit: 1 << 20,
+    });
+    await startNode(f, node(3));
+    const started = Date.now();
+    assert.ok(registering.running, 'the registrations ended before node 3 had started: nothing raced its start');
+    await waitFor(() => !registering.running, { what: 'the registrations', timeoutMs: 60_000, describe: () => registering.describe() });
+    const finished = Date.now();
+    const out = JSON.parse(registering.output()) as { peers: unknown[]; failures: string[] };
+    assert.deepEqual(out.failures.slice(0, 5), [], registering.output().slice(0, 2000));
+    assert.equal(out.peers.length, RESTART_PEERS);
+    // Every peer of the registry (as node 1 lists it) on node 3's device, within seconds: not at its reconcile 30 s on.
+    const listed = await apiRequest(node(1).side, 'GET', '/v1/peers', admin, undefined, { base: node(1).api });
+    const want = new Map((listed.body.peers as PeerEntry[]).map((p) => [p.client_public_key, `${p.client_address}/32`]));
+    let missing = 0;
+    await waitFor(
+      async () => {
+        const have = await deviceAllowed4(node(3));
+        missing = [...want].filter(([k, a]) => have.get(k) !== a).length;
+        return missing === 0 && have.size === want.size;
+      },
+      {
+        what: "node 3's device to hold every registered peer",
+        timeoutMs: 5_000,
+        intervalMs: 200,
+        describe: () => `${missing} of ${want.size} missing\n${node(3).proc!.describe()}`,
+      },
+    );
+    console.log(
+      `      node 3 restarted amid ${RESTART_PEERS} registrations (${((finished - started) / 1000).toFixed(2)} s before the last answer); its device held every peer ${since(finished)} after it`,
+    );
   });
 
   it('`wirecagesrv nodes` lists the three live nodes, each with its endpoint and API', async () => {
