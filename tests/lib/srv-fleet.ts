@@ -8,9 +8,10 @@
 // it), and the node's end of that link is where its forwards' public ports
 // are reached from `inet`. Servers start with srv-lab's startWirecagesrv, one
 // SrvSide per node, so srv-lab's and srv-client's helpers work per node.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startLabPostgres, type LabPostgres } from '@wirecage/netns/lab';
+import { postgresBinDir, startLabPostgres, type LabPostgres } from '@wirecage/netns/lab';
+import { runOrThrow } from './exec.js';
 import type { Lab, Netns } from './netns.js';
 import type { LabProcess } from './process.js';
 import { assertSrvBuilt, INET4, scrapeMetrics, SRV_TOKEN, startWirecagesrv, type SrvSide } from './srv-lab.js';
@@ -26,6 +27,7 @@ export const FLEET_GATEWAY4 = '10.200.96.1';
 export const FLEET_ADMIN = 'lab-admin-fleet-0123456789';
 /** Every node serves metrics here, on its own namespace's loopback. */
 export const FLEET_METRICS = '127.0.0.1:9588';
+const FLEET_DB = 'fleet';
 const WG_PORT = 51820;
 const API_PORT = 8443;
 
@@ -97,7 +99,7 @@ export async function fleetLab(lab: Lab, count = 3): Promise<FleetLab> {
   }
   const pg = await startLabPostgres();
   lab.onTeardown(() => pg.stop());
-  const registry = await pg.createDatabase('fleet');
+  const registry = await pg.createDatabase(FLEET_DB);
   return {
     lab,
     cli,
@@ -149,7 +151,8 @@ export async function killNode(node: FleetNode): Promise<void> {
 /** The node's /metrics text. */
 export const nodeMetrics = (node: FleetNode): Promise<string> => scrapeMetrics(node.ns, FLEET_METRICS);
 
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** `s` matched literally in a RegExp. */
+export const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /** The value of the one series `name{...public_key="KEY"...}` in `text`, or null when the device has no such peer. */
 export function peerSeries(text: string, name: string, key: string): number | null {
@@ -173,4 +176,36 @@ export async function deviceAllowed4(node: FleetNode): Promise<Map<string, strin
     if (labels.family === 'IPv4') out.set(labels.public_key!, labels.allowed_ips!);
   }
   return out;
+}
+
+/**
+ * Takes the database away from `node` alone: its connections (pool and change listener, by their
+ * application_name wirecagesrv/NODE...) are ended and the server's socket file is hidden, so it
+ * cannot connect again, while the other nodes go on over the connections they hold. One psql
+ * session does both, hiding first (a shell escape), so nothing of the node reconnects in between.
+ * Resolves to the number of the node's connections ended, and a function that brings the socket back.
+ */
+export async function cutOffNode(f: FleetLab, node: FleetNode): Promise<{ ended: number; restore: () => Promise<void> }> {
+  const socket = (await readdir(f.pg.socketDir)).find((n) => /^\.s\.PGSQL\.\d+$/.test(n));
+  if (!socket) throw new Error(`no PostgreSQL socket in ${f.pg.socketDir}`);
+  const [shown, hidden] = [join(f.pg.socketDir, socket), join(f.pg.socketDir, 'hidden')];
+  const end = `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'wirecagesrv/${node.name}%'`;
+  const psql = join(postgresBinDir(), 'psql');
+  const r = await runOrThrow(psql, [
+    '-X',
+    '-q',
+    '-A',
+    '-t',
+    '-h',
+    f.pg.socketDir,
+    '-U',
+    f.pg.user,
+    '-d',
+    FLEET_DB,
+    '-c',
+    `\\! mv ${shown} ${hidden}`,
+    '-c',
+    end,
+  ]);
+  return { ended: Number(r.stdout.trim()), restore: () => rename(hidden, shown) };
 }

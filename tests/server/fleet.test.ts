@@ -25,13 +25,15 @@ import {
   peerSeries,
   startFleet,
   startNode,
+  cutOffNode,
+  escapeRe,
   type FleetLab,
   type FleetNode,
 } from '../lib/srv-fleet.js';
 import { startInternet, type InternetHost } from '../lib/srv-internet.js';
 import { addServer, INET4, SRV_BIN, SRV_TOKEN, type Registration } from '../lib/srv-lab.js';
 import { waitFor } from '../lib/wait.js';
-import { startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
+import { generateKeyPair, startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
 const REGISTER = fileURLToPath(new URL('./fixtures/fleet-register.mjs', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
@@ -312,6 +314,64 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     );
     console.log(
       `      node 3 restarted amid ${RESTART_PEERS} registrations (${((finished - started) / 1000).toFixed(2)} s before the last answer); its device held every peer ${since(finished)} after it`,
+    );
+  });
+
+  it('a peer registered while a node has lost the database reaches its device as soon as the node is back, by the reconcile after the gap', async () => {
+    const newcomer = await generateKeyPair(f.dir, 'newcomer');
+    const holds = async (n: FleetNode) => (await deviceAllowed4(n)).has(newcomer.publicKey);
+    const cut = await cutOffNode(f, node(2));
+    let restored = false;
+    try {
+      assert.ok(cut.ended >= 2, `only ${cut.ended} connections of node 2 ended (its pool and its listener)`);
+      await waitFor(() => node(2).proc!.output().includes("lost the connection that hears other nodes' changes"), {
+        what: 'node 2 to notice its change listener gone',
+        timeoutMs: 10_000,
+        describe: () => node(2).proc!.describe(),
+      });
+      // Node 1 registers over a connection it holds (a new one cannot be made now: retried).
+      await waitFor(
+        async () =>
+          (
+            await apiRequest(
+              node(1).side,
+              'POST',
+              '/v1/register',
+              [`Authorization: Bearer ${SRV_TOKEN}`],
+              { client_public_key: newcomer.publicKey },
+              {
+                base: node(1).api,
+              },
+            )
+          ).status === 200,
+        { what: 'a registration on node 1', timeoutMs: 10_000, intervalMs: 200, describe: describeAll },
+      );
+      await waitFor(() => holds(node(3)), { what: "node 3's device to hold the newcomer", timeoutMs: 5_000, describe: describeAll });
+      // Node 2 has no connection at all: no change heard, no reconcile read.
+      assert.equal(await holds(node(2)), false, 'node 2 heard of the newcomer without its database');
+      await cut.restore();
+      restored = true;
+    } finally {
+      if (!restored) await cut.restore();
+    }
+    const back = Date.now();
+    await waitFor(() => holds(node(2)), {
+      what: "node 2's device to hold the newcomer",
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      describe: describeAll,
+    });
+    console.log(`      node 2's device held the peer registered during its gap ${since(back)} after the database was back`);
+    // By the reconcile after the gap (within a second of hearing again), not by the periodic one.
+    const out = node(2).proc!.output();
+    const at = (re: RegExp) => Date.parse(re.exec(out)?.[1] ?? 'NaN');
+    const again = at(/^(\S+) wirecagesrv info: registry: hearing other nodes' changes again/m);
+    const added = at(
+      new RegExp(`^(\\S+) wirecagesrv info: fleet: peer ${escapeRe(newcomer.publicKey.slice(0, 8))}… \\S+ registered on another node`, 'm'),
+    );
+    assert.ok(
+      added - again >= 0 && added - again < 1000,
+      `added ${added - again} ms after the change listener was back:\n${out.slice(-3000)}`,
     );
   });
 
