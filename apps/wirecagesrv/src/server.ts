@@ -155,16 +155,9 @@ async function assemble(cfg: ServerConfig, registry: Registry, cleanup: CleanupS
   const readiness = readinessOf(readinessChecks(cfg, registryWritable(registry), udp, nat));
   // What GET /v1/nodes and the fleet gauges say of this server; the API's address is filled in once it listens.
   const node: NodeInfo = { endpoint: cfg.wgEndpoint, api: '', startedAt: new Date() };
+  const scraped = { device: dev, plane: udp.plane ?? null, registry, node, forwards, nat, readiness };
   if (cfg.metricsListen) {
-    const metrics = await serveMetrics(cfg.metricsListen, {
-      device: dev,
-      plane: udp.plane ?? null,
-      registry,
-      node,
-      forwards,
-      nat,
-      readiness,
-    });
+    const metrics = await serveMetrics(cfg.metricsListen, scraped);
     cleanup.push(() => metrics.close());
   }
   await bringUp(dev, registry, forwards, log);

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { ProofVerifier } from '../src/api/proof.js';
-import { HttpError } from '../src/api/errors.js';
 import type { NonceCache, Registry } from '../src/registry/index.js';
-import { HEADER, req, serverPrivate, serverPublic } from './proof-vector.js';
+import { HEADER, req, serverPrivate, serverPublic, status } from './proof-vector.js';
 import { forEachStore } from './stores.js';
 
 // The key-proof nonces kept in the registry: a proof used before the server
@@ -10,17 +9,6 @@ import { forEachStore } from './stores.js';
 // opened again), and the expired ones are pruned. The request is the shared
 // test vector (proof-vector.ts).
 const MADE = 1_700_000_000_000;
-
-/** The HTTP status a verification gives: 200, or the HttpError's. */
-async function status(p: Promise<void>): Promise<number> {
-  try {
-    await p;
-    return 200;
-  } catch (err) {
-    if (err instanceof HttpError) return err.status;
-    throw err;
-  }
-}
 
 const size = (nonces: NonceCache) => (nonces as NonceCache & { size(): Promise<number> }).size();
 
@@ -31,12 +19,12 @@ forEachStore('key-proof nonces in the registry', (store) => {
   it('refuses a proof replayed after the registry is closed and opened again (a restart)', async () => {
     const location = await store.location();
     const first = await store.open(location);
-    assert.equal(await status(verifier(first, () => MADE + 10_000).verify(HEADER, req)), 200);
+    assert.equal(await status(() => verifier(first, () => MADE + 10_000).verify(HEADER, req)), 200);
     await first.close();
 
     const again = await store.open(location);
     const v = verifier(again, () => MADE + 20_000);
-    assert.equal(await status(v.verify(HEADER, req)), 401, 'replayed within its window, after the restart');
+    assert.equal(await status(() => v.verify(HEADER, req)), 401, 'replayed within its window, after the restart');
     await assert.rejects(v.verify(HEADER, req), /already used/);
     assert.equal(await size(again.nonces), 1);
   });
@@ -57,7 +45,7 @@ forEachStore('key-proof nonces in the registry', (store) => {
       "a pruned nonce is unknown again (its proof's time is too old by then)",
     );
     // Through the verifier: the cap answers 503.
-    assert.equal(await status(verifier(r, () => MADE, 0).verify(HEADER, req)), 503);
+    assert.equal(await status(() => verifier(r, () => MADE, 0).verify(HEADER, req)), 503);
   });
 
   it('accepts a nonce once however many claim it at once', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { waitFor } from '@wirecage/netns/lab';
 import { RegistryError, type Registry } from '../src/registry/index.js';
 import { redactUrl } from '../src/registry/postgres/connect.js';
 import { SCHEMA_VERSION } from '../src/registry/postgres/migrations.js';
@@ -245,6 +246,23 @@ describe('registry on PostgreSQL', () => {
       log.lines.some((l) => l.includes(`schema version ${SCHEMA_VERSION}, migrated from version 1`)),
       log.lines.join('\n'),
     );
+  });
+
+  it('outlives its idle connections being killed, and says so', async () => {
+    const url = await store.location();
+    const log = recorder();
+    const r = await store.open(url, { node: 'node1', logger: log.logger });
+    // Several idle connections in the pool.
+    await Promise.all(Array.from({ length: 4 }, () => r.register(newPublicKey())));
+    const killed = await sql<{ n: string }>(
+      url,
+      "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE application_name = 'wirecagesrv/node1'",
+    );
+    const n = Number(killed[0]!.n);
+    assert.ok(n >= 1, 'connections to kill');
+    const heard = () => log.lines.filter((l) => /an idle database connection failed/.test(l)).length;
+    await waitFor(`the pool to hear of all ${n}`, () => (heard() === n ? true : undefined));
+    assert.equal(await r.count(), 4, 'the next query opens a new connection');
   });
 
   it('fails a readiness probe fast while the registry cannot be written, never naming where it lives', async () => {

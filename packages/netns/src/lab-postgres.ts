@@ -2,7 +2,7 @@
 // server binaries, a cluster in a temp dir owned by a system user made for it
 // (initdb and postgres refuse to run as root), reachable only on a unix socket
 // in a directory of its own (no TCP at all: listen_addresses is empty), trust
-// authentication, no fsync. wirecagesrv's registry suites and the fleet labs in
+// authentication, no fsync unless asked for. wirecagesrv's registry suites and the fleet labs in
 // tests/ start theirs here. stop() removes the server, its files and its user,
 // and a process that exits without calling it still kills the server.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -96,13 +96,15 @@ function startServer(
   bin: string,
   owner: Owner,
   base: string,
+  durable: boolean,
 ): { server: ChildProcess; dataDir: string; socketDir: string; logFile: string } {
   const dataDir = join(base, 'data');
   const socketDir = join(base, 'socket');
   const logFile = join(base, 'postgres.log');
   const log = openSync(logFile, 'a');
-  const settings = ['listen_addresses=', `unix_socket_directories=${socketDir}`, 'fsync=off', 'synchronous_commit=off'];
-  settings.push('full_page_writes=off', 'max_connections=200', 'shared_buffers=32MB');
+  const settings = ['listen_addresses=', `unix_socket_directories=${socketDir}`, 'max_connections=200', 'shared_buffers=32MB'];
+  // A test's cluster dies with the test: what a power cut would lose does not matter, and syncs cost time.
+  if (!durable) settings.push('fsync=off', 'synchronous_commit=off', 'full_page_writes=off');
   const server = spawn(join(bin, 'postgres'), ['-D', dataDir, ...settings.flatMap((s) => ['-c', s])], {
     uid: owner.uid,
     gid: owner.gid,
@@ -114,8 +116,13 @@ function startServer(
   return { server, dataDir, socketDir, logFile };
 }
 
+export interface LabPostgresOptions {
+  /** Commits synced to disk, as a production server has them (benchmarks); default off (fsync=off). */
+  durable?: boolean;
+}
+
 /** Starts a throwaway cluster and waits until it accepts connections. */
-export async function startLabPostgres(): Promise<LabPostgres> {
+export async function startLabPostgres(opts: LabPostgresOptions = {}): Promise<LabPostgres> {
   const bin = postgresBinDir();
   const owner = clusterOwner();
   const base = mkdtempSync(join(tmpdir(), 'wirecage-pg-'));
@@ -146,7 +153,7 @@ export async function startLabPostgres(): Promise<LabPostgres> {
     execFileSync('chmod', ['0755', base]);
     const init = ['-D', join(base, 'data'), '-U', owner.name, '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions'];
     await run(join(bin, 'initdb'), init, { uid: owner.uid, gid: owner.gid, cwd: base });
-    const started = startServer(bin, owner, base);
+    const started = startServer(bin, owner, base, opts.durable ?? false);
     server = started.server;
     process.on('exit', killAtExit);
     await untilReady(server, started.dataDir, started.logFile);

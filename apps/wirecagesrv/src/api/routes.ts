@@ -10,7 +10,7 @@
 // Every answer is JSON; every error is {"error": "..."} with its status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { silentLogger, type Logger, type RateLimiter } from '@wirecage/wg-engine';
-import type { PeerRecord, Registry } from '../registry/index.js';
+import { registryUnavailable, type PeerRecord, type Registry } from '../registry/index.js';
 import { routeLimit, type RateLimitOptions } from './caller.js';
 import { trustProxiesFor, TrustedProxies } from './client-address.js';
 import { DEFAULT_BODY_LIMIT } from './body.js';
@@ -119,7 +119,10 @@ function apiRoutes(opts: ApiOptions, bodyLimit: number, log: Logger): Routes {
   return routes;
 }
 
-/** Runs the route's handler; its HttpError becomes that status, anything else a 500 whose details only the log gets. */
+/**
+ * Runs the route's handler; its HttpError becomes that status, an unreachable registry 503, anything
+ * else a 500 whose details only the log gets.
+ */
 function dispatch(routes: Routes, req: IncomingMessage, res: ServerResponse, log: Logger): void {
   const path = new URL(req.url ?? '/', 'http://api.invalid').pathname;
   const route = routes[path];
@@ -136,6 +139,11 @@ function dispatch(routes: Routes, req: IncomingMessage, res: ServerResponse, log
     }
     if (err instanceof HttpError) {
       sendJson(res, err.status, { error: err.message }, err.headers);
+      return;
+    }
+    if (registryUnavailable(err)) {
+      log.warn(`${req.method} ${path}: the registry is unreachable: ${(err as Error).message}`);
+      sendJson(res, 503, { error: 'the registry is unreachable for now; retry shortly' }, { 'retry-after': '5' });
       return;
     }
     log.error(`${req.method} ${path}: ${(err as Error).message}`);

@@ -28,6 +28,8 @@ export interface IcmpErrorSenderOptions {
   gateway6: string;
   counters: NatCounters;
   log: Logger;
+  /** The clock the rate limit runs on (ms); default Date.now. */
+  now?: () => number;
 }
 
 /** What the host-side socket learnt (a SocketErrorEntry of @wirecage/netns) about a datagram the peer sent. */
@@ -41,12 +43,16 @@ export interface HostError {
 
 export class IcmpErrorSender {
   private tokens = BURST;
-  private refilled = Date.now();
+  private readonly now: () => number;
+  private refilled: number;
 
   private constructor(
     private readonly fds: { 4: number; 6: number },
     private readonly o: IcmpErrorSenderOptions,
-  ) {}
+  ) {
+    this.now = o.now ?? Date.now;
+    this.refilled = this.now();
+  }
 
   /** Null, after a warning, when the raw sockets cannot be opened: errors then stay unreported, as before. */
   static open(o: IcmpErrorSenderOptions): IcmpErrorSender | null {
@@ -99,7 +105,7 @@ export class IcmpErrorSender {
 
   /** A token bucket, so a peer sending to dead ends cannot make the NAT send errors without bound. */
   private take(): boolean {
-    const now = Date.now();
+    const now = this.now();
     this.tokens = Math.min(BURST, this.tokens + ((now - this.refilled) * ERRORS_PER_SECOND) / 1000);
     this.refilled = now;
     if (this.tokens < 1) return false;

@@ -12,6 +12,7 @@ export type {
   RegistryChange,
 } from './types.js';
 export { openRegistry } from './open-registry.js';
+export { registryUnavailable } from './unavailable.js';
 export { isPostgresUrl } from './options.js';
 export { DEFAULT_SUBNET } from './resolve-pool.js';
 export { SqliteRegistry, defaultStatePath } from './sqlite/registry.js';

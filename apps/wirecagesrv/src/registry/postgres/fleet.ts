@@ -2,7 +2,9 @@
 // `nodes` and is counted with the sessions it holds (peers whose last
 // handshake it completed), and hears the others' changes (watcher.ts).
 import type pg from 'pg';
+import { RegistryError } from '../errors.js';
 import type { Fleet, NodeRecord, RegistryChange } from '../types.js';
+import { describeError } from './connect.js';
 import { ChangeWatcher, type WatchSettings } from './watcher.js';
 
 interface NodeRow {
@@ -59,7 +61,12 @@ export class PostgresFleet implements Fleet {
   }
 
   async watch(onChange: (c: RegistryChange) => void, onGap: () => void): Promise<{ close(): Promise<void> }> {
-    const w = await ChangeWatcher.start(this.watch_, onChange, onGap);
+    let w: ChangeWatcher;
+    try {
+      w = await ChangeWatcher.start(this.watch_, onChange, onGap);
+    } catch (err) {
+      throw new RegistryError(`cannot listen for the other nodes' changes: ${describeError(err)}`, { cause: err });
+    }
     this.watchers.add(w);
     return {
       close: async () => {

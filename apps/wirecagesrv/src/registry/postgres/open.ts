@@ -13,6 +13,8 @@ import { checkCatalog, checkIndexes, schemaVersion } from './checks.js';
 import { migrate, SCHEMA_VERSION } from './migrations.js';
 import { inTransaction, lock, LOCK, type Querier } from './tx.js';
 
+const OPEN_TIMEOUT_MS = 120_000;
+
 function metaOf(c: Querier): Parameters<typeof resolvePool>[0] {
   return {
     get: async (k) => (await c.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [k])).rows[0]?.value,
@@ -29,6 +31,8 @@ export async function prepareDatabase(
   log: Logger,
 ): Promise<AddressPool> {
   return inTransaction(db, async (c) => {
+    // Longer bounds than a request's: amcheck reads every index, and other nodes may be opening first.
+    await c.query(`SET LOCAL statement_timeout = ${OPEN_TIMEOUT_MS}; SET LOCAL lock_timeout = ${OPEN_TIMEOUT_MS}`);
     await lock(c, LOCK.migrate);
     const version = await schemaVersion(c, opts.location);
     await migrate(c, version);
