@@ -44,12 +44,17 @@ const RESTART_PEERS = 400;
 const BIG = 4 << 20;
 const FORWARD_PORT = 28080;
 
+/** The port of the service the caged program runs (forwards-service.mjs), published as PUBLISHED. */
+const CAGED_SERVICE = 8090;
+const PUBLISHED = 28090;
+
 /**
- * The caged program of the failover case: a download slowed to 1 MiB/s (under way when its node
+ * The caged program of the failover case: a service it publishes, a download slowed to 1 MiB/s (under way when its node
  * dies; it gives up once it stalls), then downloads tried until one completes (their SYNs are what
  * the tunnel carries until it moves), its hash, and the shell lives on.
  */
 const CAGED = (url: string) => `
+${process.execPath} ${SERVICE} ${CAGED_SERVICE} 5390 &
 d=$(mktemp -d)
 curl -sS --limit-rate 1M --speed-time 3 --speed-limit 1000 -o "$d/before" ${url}; echo "before: curl $?"
 tries=1
@@ -133,9 +138,26 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
   };
   let killedAt = 0;
 
-  /** What a remote client in `inet` gets from `n`'s public forward port: the caged service's greeting, or an error. */
-  const throughForward = async (n: FleetNode): Promise<string> =>
-    (await f.inet.run(process.execPath, [REMOTE, 'tcp', n.public4, String(FORWARD_PORT), 'hello'], { timeoutMs: 10_000 })).stdout;
+  /** What a remote client in `inet` gets from `n`'s public `port`: the service's greeting, or an error. */
+  const throughForward = async (n: FleetNode, port = FORWARD_PORT): Promise<string> =>
+    (await f.inet.run(process.execPath, [REMOTE, 'tcp', n.public4, String(port), 'hello'], { timeoutMs: 10_000 })).stdout;
+  /** Until the service answers through `n`'s public `port`, greeting with the address and port it sees: the remote client's own. */
+  const greeting = (n: FleetNode, port = FORWARD_PORT, describe = describeAll) =>
+    waitFor(
+      async () => {
+        const [me, reply] = (await throughForward(n, port)).split('|');
+        return reply === `tcp ${me}\nhello`;
+      },
+      { what: `the service through ${n.name}'s port ${port}`, timeoutMs: 10_000, intervalMs: 100, describe },
+    );
+  /** Until `n` refuses connections to its public `port` (it does not listen). */
+  const refused = (n: FleetNode, port = FORWARD_PORT, describe = describeAll) =>
+    waitFor(async () => (await throughForward(n, port)) === 'error ECONNREFUSED', {
+      what: `${n.name} to stop listening on ${port}`,
+      timeoutMs: 5_000,
+      intervalMs: 100,
+      describe,
+    });
 
   it(`${PEERS} registrations spread over the three nodes at once get ${PEERS} distinct addresses, and every node's device holds every peer`, async () => {
     const r = await f.cli.runOrThrow(process.execPath, [REGISTER, String(PEERS), '8', f.tokenFile, ...f.nodes.map((n) => n.api)], {
@@ -221,15 +243,6 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
       { base: node(3).api },
     );
     assert.equal(fw.status, 201, JSON.stringify(fw.body));
-    // The service greets with the address and port it sees: the remote client's own.
-    const greeting = (n: FleetNode) =>
-      waitFor(
-        async () => {
-          const [me, reply] = (await throughForward(n)).split('|');
-          return reply === `tcp ${me}\nhello`;
-        },
-        { what: `the service through ${n.name}'s forward`, timeoutMs: 10_000, intervalMs: 100, describe: describeAll },
-      );
     await greeting(node(1));
     console.log(`      node 1 forwards ${since(created)} after the forward was made on node 3`);
     assert.equal(await throughForward(node(2)), 'error ECONNREFUSED', 'node 2 listens without the session');
@@ -239,12 +252,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     await sessionWith(node(2));
     await greeting(node(2));
     const follows = since(moved);
-    await waitFor(async () => (await throughForward(node(1))) === 'error ECONNREFUSED', {
-      what: 'node 1 to stop listening',
-      timeoutMs: 5_000,
-      intervalMs: 100,
-      describe: describeAll,
-    });
+    await refused(node(1));
     assert.equal(await throughForward(node(3)), 'error ECONNREFUSED', 'node 3 listens without the session');
     console.log(`      the forward followed its peer to node 2 in ${follows} (new session to its first relayed connection)`);
     await service.stop();
@@ -387,7 +395,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     assert.equal(table.stdout.trimEnd().split('\n').length, 4, table.stdout);
   });
 
-  it("kill -9 of the node carrying a cage's download: the cage goes on through another node, its program keeps running", async () => {
+  it("kill -9 of the node carrying a cage's download: the cage goes on through another node, its program keeps running, its forward follows", async () => {
     const peerKeys = async () => {
       const r = await apiRequest(node(2).side, 'GET', '/v1/peers', admin, undefined, { base: node(2).api });
       assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -397,7 +405,19 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     await addServer({ srvAddr: node(1).addr, env: f.env }, 'fleet');
     const cage = spawnWirecage(
       f.cli,
-      ['fleet', '--reresolve-after', '2', '--log-level', 'info', '--', 'sh', '-c', CAGED(`http://${INET4}:8080/big`)],
+      [
+        'fleet',
+        '--reresolve-after',
+        '2',
+        '--log-level',
+        'info',
+        '--publish',
+        `${PUBLISHED}:${CAGED_SERVICE}`,
+        '--',
+        'sh',
+        '-c',
+        CAGED(`http://${INET4}:8080/big`),
+      ],
       {
         env: f.env,
       },
@@ -417,6 +437,10 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
       intervalMs: 100,
       describe: () => `${cage.describe()}\n${describeAll()}`,
     });
+    // Its published service, through node 1 alone (the node holding its session).
+    const tell = () => `${cage.describe()}\n${describeAll()}`;
+    await greeting(node(1), PUBLISHED, tell);
+    for (const n of [node(2), node(3)]) await refused(n, PUBLISHED, tell);
     const others = [node(2), node(3)];
     const before = await Promise.all(others.map(handshake));
 
@@ -444,6 +468,9 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     assert.match(out, /^before: curl \d+$/m, out);
     assert.equal(next, node(2), "the cage moved to the answer's second endpoint");
     assert.ok((await sent(node(2))) >= BIG, `node 2 carried only ${await sent(node(2))} bytes`);
+    // The service started before the failover serves through node 2 now, not node 3.
+    await greeting(node(2), PUBLISHED, tell);
+    assert.equal(await throughForward(node(3), PUBLISHED), 'error ECONNREFUSED', 'node 3 listens without the session');
     console.log(`      failover: ${failover} from the kill to node 2's handshake; the download after it ${since(killed)} after the kill`);
     await cage.stop();
   });
