@@ -137,6 +137,12 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     return JSON.parse(r.stdout) as NodeResponse[];
   };
   let killedAt = 0;
+  /** The value of the series `series` (name and labels, as exposed) on `n`'s /metrics. */
+  const fleetGauge = async (n: FleetNode, series: string) => {
+    const m = new RegExp(`^${escapeRe(series)} (\\S+)$`, 'm').exec(await nodeMetrics(n));
+    assert.ok(m, `${n.name} exposes no ${series}`);
+    return Number(m[1]);
+  };
 
   /** What a remote client in `inet` gets from `n`'s public `port`: the service's greeting, or an error. */
   const throughForward = async (n: FleetNode, port = FORWARD_PORT): Promise<string> =>
@@ -389,6 +395,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
       listed.map((n) => [n.name, n.endpoint, n.api, n.live]),
       f.nodes.map((n) => [n.name, n.endpoint, n.api, true]),
     );
+    assert.equal(await fleetGauge(node(3), 'wirecagesrv_fleet_nodes'), 3, "node 3's fleet gauge");
     const table = await nodes([]);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout.split('\n')[0]!, /^NAME +ENDPOINT +API +SESSIONS +STARTED +HEARTBEAT +LIVE$/);
@@ -497,6 +504,9 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
         ['node3', true, 0],
       ],
     );
+    // Node 3's gauges say the same.
+    assert.equal(await fleetGauge(node(3), 'wirecagesrv_fleet_nodes'), 2, "node 3's fleet gauge");
+    assert.equal(await fleetGauge(node(3), 'wirecagesrv_fleet_sessions{node="node2"}'), 1, "node 3's sessions gauge for node 2");
     // Its row stays (no clean stop said goodbye): --all shows it, not live.
     const all = await nodesListed(['--all']);
     assert.deepEqual(
