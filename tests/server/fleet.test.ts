@@ -9,6 +9,8 @@
 // carrying a cage's download is killed and the cage goes on through another;
 // /readyz says not ready once the database is gone.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnWirecage } from '../lib/cage.js';
 import { Lab } from '../lib/netns.js';
@@ -39,8 +41,8 @@ const REGISTER = fileURLToPath(new URL('./fixtures/fleet-register.mjs', import.m
 const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
 const REMOTE = fileURLToPath(new URL('./fixtures/forwards-client.mjs', import.meta.url));
 const PEERS = 1000;
-/** Registered while node 3 restarts: enough to outlast its start. */
-const RESTART_PEERS = 400;
+/** The most registered while node 3 restarts (the pool's room after PEERS). */
+const RESTART_PEERS = 900;
 const BIG = 4 << 20;
 const FORWARD_PORT = 28080;
 
@@ -297,18 +299,21 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
 
   it('a node started while the others register holds every peer at once, not only at its next reconcile', async () => {
     await node(3).proc!.stop();
-    // One registration at a time on each of the other two: they go on while node 3 starts.
-    const registering = f.cli.spawn(process.execPath, [REGISTER, String(RESTART_PEERS), '1', f.tokenFile, node(1).api, node(2).api], {
-      outputLimit: 1 << 20,
-    });
+    // Registrations on the other two all through node 3's start, stopped once it serves.
+    const stop = join(f.dir, 'stop-registering');
+    const registering = f.cli.spawn(
+      process.execPath,
+      [REGISTER, String(RESTART_PEERS), '1', f.tokenFile, '--stop-file', stop, node(1).api, node(2).api],
+      { outputLimit: 1 << 20 },
+    );
     await startNode(f, node(3));
-    const started = Date.now();
-    assert.ok(registering.running, 'the registrations ended before node 3 had started: nothing raced its start');
+    assert.ok(registering.running, `all ${RESTART_PEERS} registrations ended before node 3 had started: nothing raced its start`);
+    await writeFile(stop, '');
     await waitFor(() => !registering.running, { what: 'the registrations', timeoutMs: 60_000, describe: () => registering.describe() });
     const finished = Date.now();
     const out = JSON.parse(registering.output()) as { peers: unknown[]; failures: string[] };
     assert.deepEqual(out.failures.slice(0, 5), [], registering.output().slice(0, 2000));
-    assert.equal(out.peers.length, RESTART_PEERS);
+    assert.ok(out.peers.length > 0, 'no registration');
     // Every peer of the registry (as node 1 lists it) on node 3's device, within seconds: not at its reconcile 30 s on.
     const listed = await apiRequest(node(1).side, 'GET', '/v1/peers', admin, undefined, { base: node(1).api });
     const want = new Map((listed.body.peers as PeerEntry[]).map((p) => [p.client_public_key, `${p.client_address}/32`]));
@@ -327,7 +332,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
       },
     );
     console.log(
-      `      node 3 restarted amid ${RESTART_PEERS} registrations (${((finished - started) / 1000).toFixed(2)} s before the last answer); its device held every peer ${since(finished)} after it`,
+      `      node 3 restarted amid ${out.peers.length} registrations on nodes 1 and 2; its device held every peer ${since(finished)} after the last answer`,
     );
   });
 
