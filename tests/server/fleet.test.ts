@@ -43,7 +43,13 @@ const REMOTE = fileURLToPath(new URL('./fixtures/forwards-client.mjs', import.me
 const PEERS = 1000;
 /** The most registered while node 3 restarts (the pool's room after PEERS). */
 const RESTART_PEERS = 900;
-const BIG = 4 << 20;
+const BIG = 8 << 20;
+/**
+ * The failover case's first download fetches /big this many times over one connection: far more
+ * than the cage's TCP buffers take in ahead of a reader at 512 KiB/s (12 MiB seen), so the node
+ * killed mid-download cuts it.
+ */
+const BEFORE_TIMES = 6;
 const FORWARD_PORT = 28080;
 
 /** The port of the service the caged program runs (forwards-service.mjs), published as PUBLISHED. */
@@ -51,14 +57,14 @@ const CAGED_SERVICE = 8090;
 const PUBLISHED = 28090;
 
 /**
- * The caged program of the failover case: a service it publishes, a download slowed to 1 MiB/s (under way when its node
- * dies; it gives up once it stalls), then downloads tried until one completes (their SYNs are what
- * the tunnel carries until it moves), its hash, and the shell lives on.
+ * The caged program of the failover case: a service it publishes; a download slowed to 512 KiB/s
+ * (under way when its node dies; it gives up once it stalls); then downloads tried until one
+ * completes (their SYNs are what the tunnel carries until it moves), its hash; and the shell lives on.
  */
 const CAGED = (url: string) => `
 ${process.execPath} ${SERVICE} ${CAGED_SERVICE} 5390 &
 d=$(mktemp -d)
-curl -sS --limit-rate 1M --speed-time 3 --speed-limit 1000 -o "$d/before" ${url}; echo "before: curl $?"
+curl -sS --fail-early --limit-rate 512K --speed-time 3 --speed-limit 1000 ${Array(BEFORE_TIMES).fill(`-o /dev/null ${url}`).join(' ')}; echo "before: curl $?"
 tries=1
 until curl -sS --connect-timeout 2 --speed-time 3 --speed-limit 1000 -o "$d/after" ${url}; do tries=$((tries + 1)); done
 echo "after: $tries tries, $(sha256sum < "$d/after")"; rm -r "$d"; echo done
@@ -442,19 +448,24 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     });
     const sent = async (n: FleetNode) => peerSeries(await nodeMetrics(n), 'wireguard_peer_transmit_bytes_total', key) ?? 0;
     const handshake = async (n: FleetNode) => peerSeries(await nodeMetrics(n), 'wireguard_peer_last_handshake_seconds', key) ?? 0;
+    // Its published service, through node 1 alone (the node holding its session).
+    const tell = () => `${cage.describe()}\n${describeAll()}`;
+    await greeting(node(1), PUBLISHED, tell);
+    for (const n of [node(2), node(3)]) await refused(n, PUBLISHED, tell);
     // The answer lists node 1 first (it registered there): it carries the download.
     await waitFor(async () => (cage.assertRunning(), (await sent(node(1))) > 1 << 20), {
       what: 'a MiB of the download through node 1',
       timeoutMs: 30_000,
       intervalMs: 100,
-      describe: () => `${cage.describe()}\n${describeAll()}`,
+      describe: tell,
     });
-    // Its published service, through node 1 alone (the node holding its session).
-    const tell = () => `${cage.describe()}\n${describeAll()}`;
-    await greeting(node(1), PUBLISHED, tell);
-    for (const n of [node(2), node(3)]) await refused(n, PUBLISHED, tell);
     const others = [node(2), node(3)];
     const before = await Promise.all(others.map(handshake));
+    const atKill = await sent(node(1));
+    assert.ok(
+      atKill < BEFORE_TIMES * BIG,
+      `node 1 sent all of the first download before the kill (${atKill} bytes): the kill would not cut it`,
+    );
 
     await killNode(node(1));
     const killed = Date.now();
@@ -476,13 +487,16 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     });
     const out = cage.output();
     assert.match(out, new RegExp(`^after: \\d+ tries, ${internet.bigSha256}  -$`, 'm'), `the download after the failover differs:\n${out}`);
-    // The same shell, started before: its first download ended with node 1, not the shell.
-    assert.match(out, /^before: curl \d+$/m, out);
+    // The same shell, started before: its first download ended with node 1 (curl failed), not the shell.
+    assert.match(out, /^before: curl [1-9]\d*$/m, out);
     assert.equal(next, node(2), "the cage moved to the answer's second endpoint");
     assert.ok((await sent(node(2))) >= BIG, `node 2 carried only ${await sent(node(2))} bytes`);
     // The service started before the failover serves through node 2 now, not node 3.
     await greeting(node(2), PUBLISHED, tell);
     assert.equal(await throughForward(node(3), PUBLISHED), 'error ECONNREFUSED', 'node 3 listens without the session');
+    console.log(
+      `      node 1 had sent ${(atKill / (1 << 20)).toFixed(1)} MiB of the first download's ${(BEFORE_TIMES * BIG) >> 20} when killed`,
+    );
     console.log(`      failover: ${failover} from the kill to node 2's handshake; the download after it ${since(killed)} after the kill`);
     await cage.stop();
   });
