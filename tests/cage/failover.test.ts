@@ -38,15 +38,18 @@ describe('wirecage run: failing over between the nodes of a fleet', function () 
   this.timeout(90_000);
   const lab = new Lab();
   let l: HealLab;
+  /** The node the first case killed. */
+  let killed: HealServer | null = null;
+  let bigSha256: string;
   after(() => lab.teardown());
 
   before(async () => {
     l = await healLab(lab, { nat: true });
     l.hosts.resolve(NAME, l.a.outer, l.b.outer);
+    ({ bigSha256 } = await startInternet(l.web, HEAL_WEB, BIG));
   });
 
   it('moves to the other node when the one carrying a download is killed; the caged program goes on and downloads through it', async () => {
-    const { bigSha256 } = await startInternet(l.web, HEAL_WEB, BIG);
     const conf = await writeWgQuick(
       l.dir,
       'fleet.conf',
@@ -86,7 +89,8 @@ describe('wirecage run: failing over between the nodes of a fleet', function () 
 
     process.kill(first.wg.process.pid!, 'SIGKILL');
     await first.wg.process.exited;
-    const killed = Date.now();
+    killed = first;
+    const killedAt = Date.now();
     // 15 s of WireGuard's own, 2 s of --reresolve-after, a tick: about 17.5 s, bounded for a slower machine.
     await waitFor(secondHandshake, {
       what: 'a handshake with the other node',
@@ -94,7 +98,7 @@ describe('wirecage run: failing over between the nodes of a fleet', function () 
       intervalMs: 100,
       describe: () => cage.describe(),
     });
-    const failoverMs = Date.now() - killed;
+    const failoverMs = Date.now() - killedAt;
 
     await waitFor(
       () => {
@@ -114,6 +118,44 @@ describe('wirecage run: failing over between the nodes of a fleet', function () 
     await assertShownEndpoint(l, tun, `${second.outer}:${HEAL_PORT}`, cage);
     console.log(`      failover: ${(failoverMs / 1000).toFixed(1)} s from the kill to the other node's handshake`);
     await cage.stop();
+  });
+
+  it('starts through the next node when the first its name resolves to is down', async () => {
+    const dead = killed ?? l.a;
+    if (!killed) {
+      process.kill(l.a.wg.process.pid!, 'SIGKILL');
+      await l.a.wg.process.exited;
+    }
+    const alive = dead === l.a ? l.b : l.a;
+    const name = `start.${NAME}`;
+    l.hosts.resolve(name, dead.outer, alive.outer);
+    const conf = await writeWgQuick(
+      l.dir,
+      'start.conf',
+      { PrivateKey: l.key.privateKey, Address: `${HEAL_CAGE_ADDRESS}/32`, DNS: HEAL_SERVER_ADDRESS },
+      [{ PublicKey: alive.wg.publicKey, Endpoint: `${name}:${HEAL_PORT}`, AllowedIPs: `10.77.0.0/24, ${HEAL_WEB}/32` }],
+    );
+    const cage = spawnWirecage(l.cli, [
+      '-c',
+      conf,
+      '--log-level',
+      'info',
+      '--',
+      'sh',
+      '-c',
+      `curl -sS -o /tmp/x http://${HEAL_WEB}:8080/big && sha256sum /tmp/x && echo done`,
+    ]);
+    // One Rekey-Timeout (5 s) on the dead node, then the live one: bounded for a slower machine.
+    const bound = new Promise<null>((resolve) => setTimeout(resolve, 40_000, null).unref());
+    const exit = await Promise.race([cage.exited, bound]);
+    assert.ok(exit, `the cage did not finish within 40 s:\n${cage.describe()}`);
+    const out = cage.output();
+    assert.ok(out.includes(`${bigSha256}  /tmp/x`), out);
+    assert.match(
+      out,
+      new RegExp(`handshakes unanswered for \\d+ s on ${dead.outer}:${HEAL_PORT}; trying ${alive.outer}:${HEAL_PORT} \\(2 of 2\\)`),
+      out,
+    );
   });
 });
 

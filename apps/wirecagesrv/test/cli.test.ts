@@ -169,6 +169,18 @@ describe('wirecagesrv binary', function () {
         assert.match(r.stderr, /--registry carries a password, which argv and the environment show to others: put the URL in a file/);
         assert.doesNotMatch(r.stderr, /hunter2/, 'the password is not echoed');
       }
+      // A unix socket's URL (no host, no password) is taken: it then fails only to connect, naming no password.
+      const socketUrl = srv([
+        ...base(),
+        '--api-listen',
+        '127.0.0.1:0',
+        '--wg-listen',
+        '127.0.0.1:0',
+        '--registry',
+        `postgres://wirecagesrv@/wirecagesrv?host=${join(dir, 'no-such-socket-dir')}`,
+      ]);
+      assert.equal(socketUrl.status, 1, socketUrl.stderr);
+      assert.doesNotMatch(socketUrl.stderr, /carries a password|not a valid/);
       const notUrl = join(dir, 'registry-url');
       writeFileSync(notUrl, '/var/lib/registry.db\n', { mode: 0o600 });
       const r = srv([...base(), '--registry-url-file', notUrl]);

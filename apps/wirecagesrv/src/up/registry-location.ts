@@ -33,10 +33,8 @@ function urlFrom(file: string): string {
   return text;
 }
 
+/** A password in the userinfo (user:password@) or as a parameter; libpq's URLs may have no host (a unix socket), which WHATWG URL refuses. */
 function passwordOf(url: string): boolean {
-  try {
-    return new URL(url).password !== '' || /[?&]password=/.test(url);
-  } catch {
-    return usage('--registry is not a valid postgres:// URL');
-  }
+  const userinfo = /^postgres(?:ql)?:\/\/([^@/?#]*)@/i.exec(url)?.[1];
+  return (userinfo !== undefined && userinfo.includes(':')) || /[?&]password=/i.test(url);
 }

@@ -8,7 +8,7 @@ import type { Device, Logger } from '@wirecage/wg-engine';
 import type { CageSpec } from './spec.js';
 import { startHealing, type Healing, type HealPeer } from './heal.js';
 import { healthFile, removeHealth, writeHealth } from './health-file.js';
-import { storedServerEndpoints } from '../servers/server-endpoints.js';
+import { peerEndpoints } from '../servers/server-endpoints.js';
 
 export function startCageHealing(spec: CageSpec, device: Device, peers: HealPeer[], log: Logger, tunName: string): Healing {
   const file = healthFile(spec.runtimeDir, tunName, process.pid);
@@ -18,7 +18,7 @@ export function startCageHealing(spec: CageSpec, device: Device, peers: HealPeer
   if (server && peers.length === 1) {
     const { leaseFile } = server;
     const own = peers[0]!.endpoint;
-    peers[0]!.endpoints = () => storedServerEndpoints(leaseFile) ?? (own === undefined ? [] : [own]);
+    peers[0]!.endpoints = () => peerEndpoints(leaseFile, own);
   }
   let failed = false;
   const healing = startHealing(device, peers, {

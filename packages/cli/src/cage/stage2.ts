@@ -42,6 +42,8 @@ import { cageFile, listCages } from './runtime-dir.js';
 import { claimName, recordUnnamedCage } from './named.js';
 import { WirecageError, expectedFailure, reportFailure } from '../errors.js';
 import type { Healing } from './heal.js';
+import { waitForFirstHandshake } from './first-handshake.js';
+import { peerEndpoints } from '../servers/server-endpoints.js';
 
 class CageError extends WirecageError {
   override name = 'CageError';
@@ -128,7 +130,7 @@ async function runCage(spec: CageSpec, log: Logger, cleanups: CleanupStack): Pro
   cleanups.push(() => device.close());
   tun.onError((err) => log.error(`TUN ${tun.name}: ${err.message}`));
   await serveControl(spec, device, tun.name, cleanups);
-  const attached = await connect(spec, device, tun, peers, cleanups);
+  const attached = await connect(spec, device, tun, peers, cleanups, log);
   await serveMetrics(spec, log, device, tun.name, attached, cleanups);
   // Registering again is for a failed handshake only: the token is not needed past this point.
   delete spec.reregister;
@@ -239,7 +241,14 @@ function buildDevice(spec: CageSpec, log: Logger): { device: Device; peers: Hand
  * initiations) may arrive after the first handshake, when the port changes hands, and a lost one is
  * retried only after Rekey-Timeout (5 s).
  */
-async function connect(spec: CageSpec, device: Device, tun: Tun, peers: HandshakePeer[], cleanups: CleanupStack): Promise<Attachment> {
+async function connect(
+  spec: CageSpec,
+  device: Device,
+  tun: Tun,
+  peers: HandshakePeer[],
+  cleanups: CleanupStack,
+  log: Logger,
+): Promise<Attachment> {
   const attach = async (listenPort: number) => {
     const attached = await attachDevice(device, tun, { listenPort, workers: spec.workers });
     cleanups.push(() => attached.close());
@@ -248,7 +257,7 @@ async function connect(spec: CageSpec, device: Device, tun: Tun, peers: Handshak
   if (spec.workers === 0 || spec.peers.length > 1) {
     const attached = await attach(spec.listenPort ?? 0);
     device.up();
-    await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+    await waitForHandshake(spec, device, peers, log);
     return attached;
   }
   const bind = await UdpBind.open(device, { port: spec.listenPort ?? 0 });
@@ -259,7 +268,7 @@ async function connect(spec: CageSpec, device: Device, tun: Tun, peers: Handshak
   };
   cleanups.push(unbind);
   device.up();
-  await waitForHandshake(device, peers, spec.waitHandshakeSeconds);
+  await waitForHandshake(spec, device, peers, log);
   // dgram closes the fds at once: the port is free for the plane's sockets, and the group they form
   // holds only them (a socket of dgram's, without SO_REUSEPORT, would refuse them all).
   unbind();
@@ -327,23 +336,19 @@ async function startCommand(
   return { wait: async () => exitStatusToCode(await child.wait()) };
 }
 
-function waitForHandshake(device: Device, peers: HandshakePeer[], seconds: number): Promise<void> {
+/** The first handshake; a peer whose endpoint is silent moves along its candidates (first-handshake.ts). */
+function waitForHandshake(spec: CageSpec, device: Device, peers: HandshakePeer[], log: Logger): Promise<void> {
   const initiators = peers.filter((p) => p.peer.endpoint);
   if (initiators.length === 0) throw new CageError('no [Peer] has an Endpoint: the cage would have no way out');
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      device.off('handshake-complete', done);
-      const where = initiators.map((p) => p.endpoint).join(', ');
-      reject(new HandshakeTimeout(`no WireGuard handshake with ${where} within ${seconds} s`));
-    }, seconds * 1000);
-    const done = () => {
-      clearTimeout(timer);
-      device.off('handshake-complete', done);
-      resolve();
-    };
-    device.on('handshake-complete', done);
-    for (const p of initiators) device.initiateHandshake(p.peer);
-  });
+  // A run of a server has its one peer, and the stored answer lists every node of its fleet.
+  const leaseFile = peers.length === 1 ? spec.recheck?.leaseFile : undefined;
+  const endpointsOf = (p: HandshakePeer) => () => peerEndpoints(leaseFile, p.endpoint ?? p.peer.endpoint!.toString());
+  return waitForFirstHandshake(
+    device,
+    initiators.map((p) => ({ peer: p.peer, endpoints: endpointsOf(p) })),
+    spec.waitHandshakeSeconds,
+    { log, timeout: (where) => new HandshakeTimeout(`no WireGuard handshake with ${where} within ${spec.waitHandshakeSeconds} s`) },
+  );
 }
 
 main().then(

@@ -39,3 +39,8 @@ export function storedServerEndpoints(leaseFile: string): string[] | null {
     return null;
   }
 }
+
+/** What a peer may fail over along: its server's stored endpoints (a run of a server), else its own endpoint. */
+export function peerEndpoints(leaseFile: string | undefined, own: string | undefined): string[] {
+  return (leaseFile !== undefined ? storedServerEndpoints(leaseFile) : null) ?? (own === undefined ? [] : [own]);
+}
