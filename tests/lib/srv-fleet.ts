@@ -55,10 +55,8 @@ export interface FleetLab {
   inet: Netns;
   nodes: FleetNode[];
   pg: LabPostgres;
-  /** The lab cluster's database, by its unix socket (no password: trust authentication). */
+  /** The nodes' --registry: the lab cluster's database, by its unix socket (no password: trust authentication). */
   registry: string;
-  /** A file holding `registry`: the nodes' --registry-url-file (`up` refuses the URL itself as --registry: see startNode). */
-  registryFile: string;
   dir: string;
   /** The environment for `wirecage` in `cli` (HOME and XDG_CONFIG_HOME in `dir`). */
   env: NodeJS.ProcessEnv;
@@ -107,7 +105,6 @@ export async function fleetLab(lab: Lab, count = 3): Promise<FleetLab> {
     nodes,
     pg,
     registry,
-    registryFile: await writeSecretFile(dir, 'registry-url', `${registry}\n`),
     dir,
     env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') },
     tokenFile,
@@ -123,9 +120,7 @@ export async function startNode(f: FleetLab, node: FleetNode): Promise<LabProces
     state: join(node.side.dir, 'state', 'registry.db'),
     wgEndpoint: [node.endpoint, ...others].join(','),
     args: [
-      // A file, as the credential registry-url would be: `--registry` runs the URL through WHATWG's
-      // parser, which refuses a user with no host (postgres://USER@/DB?host=/socket/dir).
-      ...['--registry-url-file', f.registryFile, '--node-name', node.name, '--private-key-file', f.keyFile],
+      ...['--registry', f.registry, '--node-name', node.name, '--private-key-file', f.keyFile],
       ...['--subnet', FLEET_SUBNET, '--max-peers', '2000', '--register-rate', '100000'],
       ...['--admin-token-file', f.adminFile, '--metrics-listen', FLEET_METRICS],
       // The data plane inline: three servers share two cores with the clients.
