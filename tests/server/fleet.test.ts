@@ -237,7 +237,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     }
   });
 
-  it("a forward listens on the node holding its peer's session, and moves to the node the peer moves to", async () => {
+  it("a forward listens on the node holding its peer's session, moves to the node the peer moves to, and closes there when removed elsewhere", async () => {
     const service = f.cli.spawn(process.execPath, [SERVICE, '8080', '5353']);
     await waitFor(() => (service.assertRunning(), service.output().includes('ready')), { what: 'the service behind the forward' });
     await sessionWith(node(1));
@@ -269,6 +269,17 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     await refused(node(1));
     assert.equal(await throughForward(node(3)), 'error ECONNREFUSED', 'node 3 listens without the session');
     console.log(`      the forward followed its peer to node 2 in ${follows} (new session to its first relayed connection)`);
+    // Removed through node 3, which does not listen: node 2 closes it, on the change it hears of.
+    const rm = await apiRequest(
+      node(3).side,
+      'DELETE',
+      '/v1/portforward',
+      admin,
+      { protocol: 'tcp', public_port: FORWARD_PORT },
+      { base: node(3).api },
+    );
+    assert.equal(rm.status, 200, JSON.stringify(rm.body));
+    await refused(node(2));
     await service.stop();
   });
 
