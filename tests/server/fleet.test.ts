@@ -39,6 +39,9 @@ import { generateKeyPair, startWireguardGo, type WireguardGoPeer } from '../lib/
 
 const REGISTER = fileURLToPath(new URL('./fixtures/fleet-register.mjs', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
+const REREGISTER = fileURLToPath(new URL('./fixtures/fleet-reregister.mjs', import.meta.url));
+/** Forwards made at once before the late removal: changes the other nodes work through first. */
+const REREGISTER_FORWARDS = 60;
 const REMOTE = fileURLToPath(new URL('./fixtures/forwards-client.mjs', import.meta.url));
 const PEERS = 1000;
 /** The most registered while node 3 restarts (the pool's room after PEERS). */
@@ -409,6 +412,49 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
       added - again >= 0 && added - again < 1000,
       `added ${added - again} ms after the change listener was back:\n${out.slice(-3000)}`,
     );
+  });
+
+  it('a peer removed on node 3 and registered again on node 2 at once stays on every device, however late the removal is heard', async () => {
+    const key = (await generateKeyPair(f.dir, 'again')).publicKey;
+    const register = (n: FleetNode, k: string) =>
+      apiRequest(n.side, 'POST', '/v1/register', [`Authorization: Bearer ${SRV_TOKEN}`], { client_public_key: k }, { base: n.api });
+    assert.equal((await register(node(1), key)).status, 200);
+    await waitFor(async () => (await deviceAllowed4(node(2))).has(key), {
+      what: "node 2's device to hold the peer",
+      describe: describeAll,
+    });
+    // Its forwards made on node 1 give the others a burst of changes to work through (each has a node read every peer and
+    // forward); the removal on node 3 is heard behind them, after node 2 has registered the peer again.
+    const r = await f.cli.runOrThrow(
+      process.execPath,
+      [REREGISTER, f.tokenFile, f.adminFile, key, String(REREGISTER_FORWARDS), '28300', node(1).api, node(3).api, node(2).api],
+      { timeoutMs: 60_000 },
+    );
+    const out = JSON.parse(r.stdout) as { forwards: number[]; removed: number; registered: number; address: string };
+    assert.deepEqual([out.forwards.filter((s) => s !== 201), out.removed, out.registered], [[], 200, 200], r.stdout);
+    const address = out.address.replace(/\/\d+$/, '/32');
+    // A peer registered on node 3 after all that: once node 2 holds it, node 2 has applied every change before it.
+    const marker = (await generateKeyPair(f.dir, 'marker')).publicKey;
+    assert.equal((await register(node(3), marker)).status, 200);
+    await waitFor(async () => (await deviceAllowed4(node(2))).has(marker), {
+      what: 'node 2 to work through the burst',
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      describe: describeAll,
+    });
+    for (const n of f.nodes) {
+      await waitFor(async () => (await deviceAllowed4(n)).get(key) === address, {
+        what: `${n.name}'s device to hold the peer registered again (${address})`,
+        timeoutMs: 5_000,
+        intervalMs: 100,
+        describe: () =>
+          n
+            .proc!.output()
+            .split('\n')
+            .filter((l) => l.includes(key.slice(0, 8)))
+            .join('\n'),
+      });
+    }
   });
 
   it('`wirecagesrv nodes` lists the three live nodes, each with its endpoint and API', async () => {
