@@ -93,7 +93,7 @@ export class FleetSync {
 
   private async apply(c: RegistryChange): Promise<void> {
     const { registry } = this.o;
-    if (c.kind === 'peer-removed') return this.dropPeer(c.publicKey);
+    if (c.kind === 'peer-removed') return this.removedElsewhere(c.publicKey);
     if (c.kind === 'peer-added' || c.kind === 'session-moved') {
       const p = await registry.get(c.publicKey);
       if (p && c.kind === 'peer-added') this.addPeer(p);
@@ -101,6 +101,17 @@ export class FleetSync {
       return;
     }
     await this.place(await registry.list());
+  }
+
+  /**
+   * A removal is heard late when changes queue up, maybe after the key registered again (here,
+   * or on a node whose change is still queued): the registry says whether the peer is gone now.
+   */
+  private async removedElsewhere(key: string): Promise<void> {
+    const p = await this.o.registry.get(key);
+    if (!p) return this.dropPeer(key);
+    this.addPeer(p);
+    await this.place([p]);
   }
 
   private addPeer(p: PeerRecord): void {
