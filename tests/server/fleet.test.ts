@@ -6,8 +6,11 @@
 // device; one client's traffic goes through each node in turn; a forward
 // listens on the node that holds its peer's session and moves with it; a
 // removal on one node is refused by the others within a second; a node
-// carrying a cage's download is killed and the cage goes on through another;
-// /readyz says not ready once the database is gone.
+// started amid registrations, a node that lost the database for a while, and
+// a removal heard late all leave the devices as the registry says; a node
+// carrying a cage's download is killed and the cage goes on through another
+// (its forward with it), the node drops out of `wirecagesrv nodes`; /readyz
+// says not ready once the database is gone.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
