@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runOrThrow } from '../lib/exec.js';
-import { sourceBuild } from './installs.js';
+import { installTimings, sourceBuild } from './installs.js';
 import { envWithoutNpm } from './pack.js';
 import { RELEASE_BOUNDS_MS } from './release.js';
 import { SOURCE_BUILD_BOUNDS_MS } from './source-build.js';
@@ -33,9 +33,8 @@ describe('install: the native packages built from source where no prebuild is us
 
   before(async function () {
     this.timeout(RELEASE_BOUNDS_MS.pack + RELEASE_BOUNDS_MS.registryStart + RELEASE_BOUNDS_MS.publish + SOURCE_BUILD_BOUNDS_MS);
-    const { build, timings } = await sourceBuild();
-    console.log(`      timings: ${timings}`);
-    ({ project, log: installLog } = build);
+    ({ project, log: installLog } = await sourceBuild());
+    console.log(`      install timings: ${installTimings()}`);
     await writeFile(join(project, 'probe.mjs'), PROBE);
   });
 

@@ -5,24 +5,20 @@
 // suite finds its install done or under way.
 import { installGlobally, type InstalledCopy } from './install-global.js';
 import { fullRelease, nativeRelease } from './release.js';
-import { oncePerRun, runLab, timed } from './run-lab.js';
+import { oncePerRun, runLab, runTimings, timed } from './run-lab.js';
 import { buildFromSource, type SourceBuild } from './source-build.js';
 
 // What the installed commands need on the user's minimal PATH: doctor's user namespace probe runs `unshare --net true`.
 const INSTALLED_PROGRAMS = ['unshare', 'true'];
 
-const global = oncePerRun(async () => {
+const global = oncePerRun('global install', async () => {
   const release = await fullRelease();
-  const times: string[] = [];
-  const installed = await timed(times, 'install -g', () => installGlobally(runLab, release, INSTALLED_PROGRAMS));
-  return { installed, timings: [...release.timings, ...times].join(', ') };
+  return timed('install -g', () => installGlobally(runLab, release, INSTALLED_PROGRAMS));
 });
 
-const source = oncePerRun(async () => {
+const source = oncePerRun('source build', async () => {
   const release = await nativeRelease();
-  const times: string[] = [];
-  const build = await timed(times, 'build from source', () => buildFromSource(runLab, release));
-  return { build, timings: times.join(', ') };
+  return timed('build from source', () => buildFromSource(runLab, release));
 });
 
 function startBoth(): void {
@@ -30,14 +26,19 @@ function startBoth(): void {
   void source();
 }
 
-/** wirecage and wirecagesrv installed globally from the release, and the steps' timings. */
-export function globalInstall(): Promise<{ installed: InstalledCopy; timings: string }> {
+/** wirecage and wirecagesrv installed globally from the release. */
+export function globalInstall(): Promise<InstalledCopy> {
   startBoth();
   return global();
 }
 
-/** The native packages built from source in a project of their own, and the steps' timings. */
-export function sourceBuild(): Promise<{ build: SourceBuild; timings: string }> {
+/** The native packages built from source in a project of their own. */
+export function sourceBuild(): Promise<SourceBuild> {
   startBoth();
   return source();
+}
+
+/** "pack natives 6.1 s, ..." for the steps that have ended so far (they overlap). */
+export function installTimings(): string {
+  return runTimings.join(', ');
 }

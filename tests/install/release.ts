@@ -11,7 +11,7 @@ import { runOrThrow } from '../lib/exec.js';
 import { betterSqlite3Mirror, type BetterSqlite3Mirror } from './better-sqlite3.js';
 import { envWithoutNpm, packWorkspaces, REPO_ROOT, SHIPPED_WORKSPACES } from './pack.js';
 import { isolatedNpmEnv, startLocalRegistry, type LocalRegistry } from './registry.js';
-import { oncePerRun, runLab, timed } from './run-lab.js';
+import { oncePerRun, runLab, runTimings, timed } from './run-lab.js';
 
 /** The workspaces with addons, and the one whose headers they compile against: what a build from source needs. */
 export const NATIVE_WORKSPACES = ['packages/napi-glue', 'packages/netns', 'packages/tun'];
@@ -23,7 +23,7 @@ export interface Release {
   /** The registry npm is configured with here, which the local one proxies for third-party packages. */
   upstream: string;
   registry: LocalRegistry;
-  /** "pack natives 6.1 s, ..." (steps may overlap). */
+  /** "pack natives 6.1 s, ..." (steps may overlap): runTimings. */
   timings: readonly string[];
 }
 
@@ -31,32 +31,30 @@ export interface FullRelease extends Release {
   sqlite: BetterSqlite3Mirror;
 }
 
-const times: string[] = [];
-
-const upstreamRegistry = oncePerRun(async () => {
+const upstreamRegistry = oncePerRun('upstream registry', async () => {
   // From outside the checkout: the user's and the machine's npm setup only.
   const r = await runOrThrow('npm', ['config', 'get', 'registry'], { env: envWithoutNpm(), cwd: tmpdir() });
   return r.stdout.trim();
 });
 
-const packDir = oncePerRun(async () => {
+const packDir = oncePerRun('pack dir', async () => {
   const dir = join(await runLab.tempDir(), 'packs');
   await mkdir(dir);
   return dir;
 });
 
-const localRegistry = oncePerRun(async () => {
+const localRegistry = oncePerRun('local registry', async () => {
   const names = await Promise.all(
     SHIPPED_WORKSPACES.map(async (w) => (JSON.parse(await readFile(join(REPO_ROOT, w, 'package.json'), 'utf8')) as { name: string }).name),
   );
   const upstream = await upstreamRegistry();
-  return timed(times, 'registry', () =>
+  return timed('registry', () =>
     startLocalRegistry(runLab, { upstream, local: [...names, 'better-sqlite3'], startTimeoutMs: RELEASE_BOUNDS_MS.registryStart }),
   );
 });
 
 /** An npm that publishes to `registry` and to nothing else, with nothing of this machine's npm setup. */
-const publishEnv = oncePerRun(async () => {
+const publishEnv = oncePerRun('publish env', async () => {
   const work = await runLab.tempDir();
   const globalconfig = join(work, 'npmrc-global');
   await writeFile(globalconfig, '');
@@ -81,23 +79,23 @@ async function publish(tarballs: readonly string[]): Promise<void> {
 }
 
 /** napi-glue, netns and tun packed and published (with the registry started meanwhile). */
-export const nativeRelease = oncePerRun(async (): Promise<Release> => {
+export const nativeRelease = oncePerRun('native release', async (): Promise<Release> => {
   const [registry, tarballs] = await Promise.all([
     localRegistry(),
-    timed(times, 'pack natives', async () => packWorkspaces(await packDir(), RELEASE_BOUNDS_MS.pack, NATIVE_WORKSPACES)),
+    timed('pack natives', async () => packWorkspaces(await packDir(), RELEASE_BOUNDS_MS.pack, NATIVE_WORKSPACES)),
   ]);
-  await timed(times, 'publish natives', () => publish([...tarballs.values()]));
-  return { upstream: await upstreamRegistry(), registry, timings: times };
+  await timed('publish natives', () => publish([...tarballs.values()]));
+  return { upstream: await upstreamRegistry(), registry, timings: runTimings };
 });
 
 /** Every shipped workspace and better-sqlite3 published, and the mirror of better-sqlite3's binary serving. */
-export const fullRelease = oncePerRun(async (): Promise<FullRelease> => {
+export const fullRelease = oncePerRun('full release', async (): Promise<FullRelease> => {
   const natives = await nativeRelease();
   const rest = SHIPPED_WORKSPACES.filter((w) => !NATIVE_WORKSPACES.includes(w));
   const [tarballs, sqlite] = await Promise.all([
-    timed(times, 'pack the rest', async () => packWorkspaces(await packDir(), RELEASE_BOUNDS_MS.pack, rest)),
-    timed(times, 'better-sqlite3', () => betterSqlite3Mirror(runLab, { upstream: natives.upstream, timeoutMs: RELEASE_BOUNDS_MS.fetch })),
+    timed('pack the rest', async () => packWorkspaces(await packDir(), RELEASE_BOUNDS_MS.pack, rest)),
+    timed('better-sqlite3', () => betterSqlite3Mirror(runLab, { upstream: natives.upstream, timeoutMs: RELEASE_BOUNDS_MS.fetch })),
   ]);
-  await timed(times, 'publish the rest', () => publish([...tarballs.values(), sqlite.packageTarball]));
+  await timed('publish the rest', () => publish([...tarballs.values(), sqlite.packageTarball]));
   return { ...natives, sqlite };
 });
