@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { FLEET_ADMIN, FLEET_METRICS, FLEET_SUBNET, startNode, type FleetLab, type FleetNode } from '@wirecage/tests/lib/srv-fleet.js';
 import { SRV_TOKEN, startWirecagesrv } from '@wirecage/tests/lib/srv-lab.js';
 import { writeSecretFile } from '@wirecage/tests/lib/wg.js';
+import { postmasterPid, treeCpu } from './fleet-cpu.js';
 
 const LOAD = fileURLToPath(new URL('./fleet-load.mjs', import.meta.url));
 
@@ -34,6 +35,9 @@ export interface RegRound {
   clientCpu: number;
   /** Answers per node, in node order. */
   perNode: number[];
+  /** CPU ms per answered registration: every node's processes together, and PostgreSQL's (null on SQLite). */
+  nodeCpuMs: number;
+  pgCpuMs: number | null;
   /** Distinct IPv4 addresses among the answers (must equal ok). */
   distinct4: number;
   firstError?: string;
@@ -111,12 +115,16 @@ export async function registerRound(
   nodes: FleetNode[],
   o: { concurrency: number; seconds: number },
 ): Promise<RegRound> {
+  const pg = variant === 'sqlite' ? null : postmasterPid(f.pg.socketDir);
+  const cpu = () => ({ nodes: nodes.reduce((a, n) => a + treeCpu(n.proc!.pid!), 0), pg: pg === null ? 0 : treeCpu(pg) });
+  const cpu0 = cpu();
   const r = await f.cli.run(
     process.execPath,
     [LOAD, String(o.concurrency), String(o.seconds), String(ROUND_CAP), ...nodes.map((n) => n.api)],
     { input: SRV_TOKEN, timeoutMs: (o.seconds + 60) * 1000 },
   );
   if (r.code !== 0) throw new Error(`fleet-load.mjs failed (exit ${r.code}): ${r.stderr.trim()}`);
+  const cpu1 = cpu();
   const out = JSON.parse(r.stdout) as LoadOut;
   const describe = () => nodes.map((n) => n.proc?.describe() ?? `${n.name}: not running`).join('\n');
   if (out.ok === 0) throw new Error(`no registration succeeded: ${out.firstError ?? 'no error recorded'}\n${describe()}`);
@@ -134,6 +142,8 @@ export async function registerRound(
     seconds: out.seconds,
     perSecond: out.ok / out.seconds,
     clientCpu: out.cpuSeconds,
+    nodeCpuMs: ((cpu1.nodes - cpu0.nodes) * 1000) / out.ok,
+    pgCpuMs: pg === null ? null : ((cpu1.pg - cpu0.pg) * 1000) / out.ok,
     perNode: nodes.map((n) => out.perApi[n.api] ?? 0),
     distinct4,
     firstError: out.firstError,

@@ -31,9 +31,10 @@ function spreadOf(xs: number[], fmt: (x: number) => string): string {
 const int = (x: number) => Math.round(x).toLocaleString('en-US');
 const sec = (ms: number) => (ms / 1000).toFixed(1);
 
-function registrationSection(run: FleetBenchRun): string[] {
-  const { seconds, rounds, concurrency } = run.options;
-  const rows = REG_VARIANTS.map((v) => {
+/** One row per setup: the medians and ranges of its rounds. */
+function registrationRows(run: FleetBenchRun): string[][] {
+  const { concurrency } = run.options;
+  return REG_VARIANTS.map((v) => {
     const mine = run.registrations.filter((r) => r.variant === v.id);
     const failed = mine.reduce((a, r) => a + r.failed, 0);
     return [
@@ -50,11 +51,26 @@ function registrationSection(run: FleetBenchRun): string[] {
       mine.length ? mine.map((r) => r.perNode.join(' / ')).join('; ') : '–',
       failed === 0 ? '0' : `${failed} (${mine.find((r) => r.firstError)?.firstError ?? ''})`,
       spreadOf(
+        mine.map((r) => r.nodeCpuMs),
+        (x) => x.toFixed(1),
+      ),
+      v.id === 'sqlite'
+        ? '–'
+        : spreadOf(
+            mine.map((r) => r.pgCpuMs ?? 0),
+            (x) => x.toFixed(1),
+          ),
+      spreadOf(
         mine.map((r) => r.clientCpu / r.seconds),
         (x) => `${(x * 100).toFixed(0)} %`,
       ),
     ];
   });
+}
+
+function registrationSection(run: FleetBenchRun): string[] {
+  const { seconds, rounds, concurrency } = run.options;
+  const rows = registrationRows(run);
   return [
     '## Registrations per second through the API',
     '',
@@ -63,13 +79,48 @@ function registrationSection(run: FleetBenchRun): string[] {
       'the setups taking turns within each round; each round starts on a fresh, empty registry. Median over the rounds, lowest–highest in parentheses.',
     '',
     ...table(
-      ['setup', 'in flight', 'registrations/s', 'registered per round', 'answered per node, each round', 'failed', "load generator's CPU"],
+      [
+        'setup',
+        'in flight',
+        'registrations/s',
+        'registered per round',
+        'answered per node, each round',
+        'failed',
+        'nodes’ CPU ms per registration',
+        'PostgreSQL’s CPU ms per registration',
+        "load generator's CPU",
+      ],
       rows,
     ),
     '',
     `Every round checked: each answer's IPv4 (and IPv6) address differs from every other answer's, and the registry (\`GET /v1/peers\`) holds exactly the keys answered, with the address each was given.`,
     '',
+    "CPU per registration: user + system time of every process of the setup's nodes (stage 1, its helper, stage 2), and of the PostgreSQL cluster (the postmaster and its backends), read from /proc before and after the round, divided by the registrations answered. " +
+      "Every new registration on PostgreSQL holds the fleet's one advisory lock from its look-up of the lowest free address to its commit, the disk sync included, so registrations are serialized across the fleet whatever the number of nodes: more nodes add no registration capacity, they spread the API work and the failures.",
+    '',
+    ...threeNodeNote(run),
     ...capNote(run.registrations),
+  ];
+}
+
+/** Why three nodes register fewer per second than one, as far as this run's figures tell. */
+function threeNodeNote(run: FleetBenchRun): string[] {
+  const rate = (id: string) => median(run.registrations.filter((r) => r.variant === id).map((r) => r.perSecond));
+  const three = run.registrations.filter((r) => r.variant === 'pg-3');
+  if (three.length === 0 || rate('pg-3') >= rate('pg-1')) return [];
+  // CPUs kept busy by the three nodes and PostgreSQL together during the round.
+  const cpus = median(three.map((r) => ((r.nodeCpuMs + (r.pgCpuMs ?? 0)) * r.perSecond) / 1000));
+  const n = run.machine.nproc;
+  const head = `Three nodes register ${(rate('pg-3') / rate('pg-1')).toFixed(2)}× as many per second as one. The three nodes and PostgreSQL together kept ${cpus.toFixed(2)} of the machine's ${n} CPUs busy`;
+  if (cpus > n * 0.75)
+    return [
+      `${head}: the machine's CPUs are the limit here, and three nodes need more of them per registration (each puts every peer on its own device).`,
+      '',
+    ];
+  return [
+    `${head}, so it is not their CPU time that limits them. The likely cost: the lock holder is one of more processes to schedule (three stage 2s, their pools' backends, the other nodes applying each change they hear of), and every wait it has for a CPU is the whole fleet's; on a loaded machine that shows most. ` +
+      'A quieter or larger machine tells how much of it remains; the store-level bench, without HTTP or WireGuard, points the same way ([registry.md](registry.md)).',
+    '',
   ];
 }
 
