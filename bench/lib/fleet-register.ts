@@ -6,7 +6,7 @@
 // requests in flight per node; afterwards every answered address is checked
 // to be distinct, and the registry (GET /v1/peers) to hold exactly the keys
 // that were answered, with the addresses they were given.
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FLEET_ADMIN, FLEET_METRICS, FLEET_SUBNET, startNode, type FleetLab, type FleetNode } from '@wirecage/tests/lib/srv-fleet.js';
 import { SRV_TOKEN, startWirecagesrv } from '@wirecage/tests/lib/srv-lab.js';
@@ -73,7 +73,7 @@ function startSqliteNode(f: FleetLab, node: FleetNode, round: number) {
 /** Points the fleet at a fresh, empty PostgreSQL database (the nodes read the URL file as they start). */
 async function freshDatabase(f: FleetLab, round: number, variant: RegVariantId): Promise<void> {
   const url = await f.pg.createDatabase(`bench_${variant.replace('-', '_')}_${round}`);
-  await writeSecretFile(f.dir, 'registry-url', `${url}\n`);
+  await writeSecretFile(dirname(f.registryFile), basename(f.registryFile), `${url}\n`);
 }
 
 /** Starts the variant's nodes on a fresh registry; resolves to the nodes serving. */

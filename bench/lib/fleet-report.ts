@@ -96,7 +96,7 @@ function registrationSection(run: FleetBenchRun): string[] {
     `Every round checked: each answer's IPv4 (and IPv6) address differs from every other answer's, and the registry (\`GET /v1/peers\`) holds exactly the keys answered, with the address each was given.`,
     '',
     "CPU per registration: user + system time of every process of the setup's nodes (stage 1, its helper, stage 2), and of the PostgreSQL cluster (the postmaster and its backends), read from /proc before and after the round, divided by the registrations answered. " +
-      "Every new registration on PostgreSQL holds the fleet's one advisory lock from its look-up of the lowest free address to its commit, the disk sync included, so registrations are serialized across the fleet whatever the number of nodes: more nodes add no registration capacity, they spread the API work and the failures.",
+      "Every new registration on PostgreSQL holds the fleet's one advisory lock from its look-up of the lowest free address to its commit, the disk sync included, so registrations are serialized across the fleet whatever the number of nodes: more nodes add no registration capacity: they share the API's work, and registrations go on when one of them dies.",
     '',
     ...threeNodeNote(run),
     ...capNote(run.registrations),
