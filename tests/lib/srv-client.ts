@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LabProcess } from './process.js';
-import { GATEWAY4, scrapeMetric, type Registration, type SrvLab } from './srv-lab.js';
+import { GATEWAY4, scrapeMetric, type Registration, type SrvSide } from './srv-lab.js';
 import { waitFor } from './wait.js';
 import type { WireguardGoPeer } from './wireguard-go.js';
 
@@ -24,7 +24,7 @@ export interface ApiAt {
 
 /** `method route` on the server's API with `headers` ("Name: value") and a JSON body, by curl in the client namespace. */
 export async function apiRequest(
-  l: SrvLab,
+  l: SrvSide,
   method: string,
   route: string,
   headers: string[],
@@ -57,7 +57,7 @@ export async function setServerPeer(go: WireguardGoPeer, reg: Registration): Pro
 }
 
 /** Configures wireguard-go in the client namespace as the registration says: its addresses, MTU and the server as its peer. */
-export async function wgClientUp(l: SrvLab, go: WireguardGoPeer, reg: Registration): Promise<void> {
+export async function wgClientUp(l: SrvSide, go: WireguardGoPeer, reg: Registration): Promise<void> {
   await l.cli.addAddress(go.ifname, reg.client_address);
   await l.cli.addAddress(go.ifname, reg.client_address6);
   await l.cli.linkUp(go.ifname, reg.mtu);
@@ -65,7 +65,7 @@ export async function wgClientUp(l: SrvLab, go: WireguardGoPeer, reg: Registrati
 }
 
 /** Handshakes the engine refused because it knows no such peer, from the server's /metrics on `metricsListen`. */
-export const unknownPeerDrops = (l: SrvLab, metricsListen: string): Promise<number> =>
+export const unknownPeerDrops = (l: SrvSide, metricsListen: string): Promise<number> =>
   scrapeMetric(l.srv, metricsListen, /^wirecage_drops_total\{[^}]*reason="unknown-peer"[^}]*\} (\d+)$/m);
 
 /**
@@ -73,7 +73,7 @@ export const unknownPeerDrops = (l: SrvLab, metricsListen: string): Promise<numb
  * unknown key (the count of such drops grows); `what` names the key for the timeout's message.
  */
 export async function untilHandshakeRefused(
-  l: SrvLab,
+  l: SrvSide,
   server: LabProcess,
   go: WireguardGoPeer,
   reg: Registration,

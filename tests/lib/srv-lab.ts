@@ -55,9 +55,7 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
  * needs, so a stale build fails with a clear message).
  */
 export async function srvLab(lab: Lab, opts: { built?: string[] } = {}): Promise<SrvLab> {
-  for (const f of ['apps/wirecagesrv/dist/stage2/main.js', 'packages/cli/dist/commands/add-server.js', ...(opts.built ?? [])]) {
-    if (!existsSync(join(REPO, f))) throw new Error(`${join(REPO, f)} is missing: build first (npx turbo run build)`);
-  }
+  assertSrvBuilt(opts.built);
   const srv = await lab.namespace('srv');
   const cli = await lab.namespace('cli');
   const inet = await lab.namespace('inet');
@@ -69,6 +67,19 @@ export async function srvLab(lab: Lab, opts: { built?: string[] } = {}): Promise
   const env = { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') };
   const tokenFile = await writeSecretFile(dir, 'token', `${SRV_TOKEN}\n`);
   return { lab, srv, cli, inet, lan, srvAddr, dir, env, tokenFile };
+}
+
+/**
+ * What starting a server and talking to it need of a lab: the server's namespace and address, the
+ * client's namespace, a directory and the token file. A fleet lab (srv-fleet.ts) has one per node.
+ */
+export type SrvSide = Pick<SrvLab, 'srv' | 'cli' | 'srvAddr' | 'dir' | 'tokenFile'>;
+
+/** Throws, naming the file, unless the server's stage 2, the CLI's add-server and `more` (relative to the repository) are built. */
+export function assertSrvBuilt(more: string[] = []): void {
+  for (const f of ['apps/wirecagesrv/dist/stage2/main.js', 'packages/cli/dist/commands/add-server.js', ...more]) {
+    if (!existsSync(join(REPO, f))) throw new Error(`${join(REPO, f)} is missing: build first (npx turbo run build)`);
+  }
 }
 
 /** Another user to run the server as, with its own ports and state. */
@@ -90,13 +101,15 @@ export interface SrvStart {
   allowInternet?: boolean;
   /** More environment, e.g. WG_PRIVATE_KEY_B64. */
   env?: NodeJS.ProcessEnv;
+  /** --wg-endpoint; default `srvAddr:port` (a fleet's node lists every node). */
+  wgEndpoint?: string;
 }
 
 /**
  * `wirecagesrv up` in the server namespace (API and WireGuard on `srvAddr`, --subnet6 SUBNET6),
  * once its API answers /healthz. `extra` is a list of more flags, or the whole SrvStart.
  */
-export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [], as?: SrvUser): Promise<LabProcess> {
+export async function startWirecagesrv(l: SrvSide, extra: string[] | SrvStart = [], as?: SrvUser): Promise<LabProcess> {
   const o: SrvStart = Array.isArray(extra) ? { args: extra, as } : extra;
   const [wg, api, home, token] = o.as ? [51821, 8444, o.as.home, o.as.token] : [51820, 8443, l.dir, l.tokenFile];
   const internet = o.allowInternet === false ? [] : ['--allow-dest', '10.99.1.0/24', '--allow-dest', 'fd7a:99:1::/64'];
@@ -108,7 +121,7 @@ export async function startWirecagesrv(l: SrvLab, extra: string[] | SrvStart = [
     '--wg-listen',
     `0.0.0.0:${wg}`,
     '--wg-endpoint',
-    `${l.srvAddr}:${wg}`,
+    o.wgEndpoint ?? `${l.srvAddr}:${wg}`,
     // The lab's API is plain HTTP on a veth address: said so explicitly (up refuses it otherwise).
     '--api-listen',
     `${l.srvAddr}:${api}`,
@@ -147,7 +160,7 @@ export async function untilHealthy(
 }
 
 /** `wirecage add-server NAME` for the server's API on `port`. */
-export async function addServer(l: SrvLab, name: string, port = 8443): Promise<void> {
+export async function addServer(l: Pick<SrvLab, 'srvAddr' | 'env'>, name: string, port = 8443): Promise<void> {
   const add = await run(
     process.execPath,
     [WIRECAGE_BIN, 'add-server', name, `http://${l.srvAddr}:${port}`, '--insecure-http', '--token', SRV_TOKEN],
@@ -167,9 +180,14 @@ export function runCaged(l: SrvLab, cmd: string[], opts: { server?: string; time
 /** The answer of POST /v1/register: the server's own type. */
 export type { RegisterResponse as Registration } from 'wirecagesrv';
 
+/** A server's /metrics text at `listen`, scraped from `ns`. */
+export async function scrapeMetrics(ns: Netns, listen: string): Promise<string> {
+  return (await ns.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${listen}/metrics`])).stdout;
+}
+
 /** The value of the one series matching `re` (its value the first group) on a server's /metrics at `listen`, scraped from `ns`. */
 export async function scrapeMetric(ns: Netns, listen: string, re: RegExp): Promise<number> {
-  const text = (await ns.runOrThrow('curl', ['-sS', '--max-time', '5', `http://${listen}/metrics`])).stdout;
+  const text = await scrapeMetrics(ns, listen);
   const m = re.exec(text);
   if (!m) throw new Error(`no series matches ${re} in:\n${text}`);
   return Number(m[1]);

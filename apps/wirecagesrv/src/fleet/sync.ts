@@ -43,6 +43,9 @@ export class FleetSync {
       (c) => void s.enqueue(`applying ${c.kind} from ${c.node}`, () => s.apply(c)),
       () => void s.reconcile(),
     );
+    // The device was loaded from a list read before this node listened: what the other nodes
+    // changed in between reached no one here. Listening now, one reconcile closes that gap.
+    await s.reconcile();
     s.timer = setInterval(() => void s.reconcile(), o.reconcileMs ?? RECONCILE_MS);
     s.timer.unref();
     return s;
