@@ -1,22 +1,19 @@
 // The native packages as a machine without a matching prebuild gets them: the
-// packed @wirecage/napi-glue, netns and tun installed with --build-from-source,
-// so each addon's install script compiles it with node-gyp against the
-// installed napi-glue headers (a dependency, which npm must install first),
-// and a fresh Node loads both builds and gets their typed errors from native
-// code. The third-party dependencies come from the registry npm is configured
-// with; the Node headers are this Node's own (no download).
+// published @wirecage/netns and tun installed with --build-from-source, so each
+// addon's install script compiles it with node-gyp against the installed
+// napi-glue headers (a dependency, which npm must install first), and a fresh
+// Node loads both builds and gets their typed errors from native code. The
+// packing, the registry and the build are shared with the other install suite
+// (installs.ts).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { run, runOrThrow } from '../lib/exec.js';
-import { Lab } from '../lib/netns.js';
-import { envWithoutNpm, packWorkspaces } from './pack.js';
-import { isolatedNpmEnv } from './registry.js';
-
-const NATIVE_WORKSPACES = ['packages/napi-glue', 'packages/netns', 'packages/tun'];
-/** Here packing takes ~25 s and the install (two addons compiled) ~2 min; a 2x slower machine fits. */
-const BOUNDS_MS = { pack: 3 * 60_000, install: 8 * 60_000 };
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runOrThrow } from '../lib/exec.js';
+import { installTimings, sourceBuild } from './installs.js';
+import { envWithoutNpm } from './pack.js';
+import { RELEASE_BOUNDS_MS } from './release.js';
+import { SOURCE_BUILD_BOUNDS_MS } from './source-build.js';
 
 // Run by the installed copies, from the project: what each throws, by class and code.
 const PROBE = `
@@ -31,54 +28,14 @@ process.stdout.write(JSON.stringify({
 
 describe('install: the native packages built from source where no prebuild is used', function () {
   this.timeout(60_000);
-  const lab = new Lab();
   let project: string;
   let installLog: string;
-  after(() => lab.teardown());
 
   before(async function () {
-    this.timeout(BOUNDS_MS.pack + BOUNDS_MS.install + 60_000);
-    const work = await lab.tempDir();
-    const packs = join(work, 'packs');
-    await mkdir(packs);
-    const tarballs = await packWorkspaces(packs, BOUNDS_MS.pack, NATIVE_WORKSPACES);
-    const upstream = (await runOrThrow('npm', ['config', 'get', 'registry'], { env: envWithoutNpm(), cwd: work })).stdout.trim();
-
-    project = join(work, 'project');
-    await mkdir(project);
-    await writeFile(
-      join(project, 'package.json'),
-      JSON.stringify({ name: 'from-source', version: '1.0.0', private: true, type: 'module' }),
-    );
+    this.timeout(RELEASE_BOUNDS_MS.pack + RELEASE_BOUNDS_MS.registryStart + RELEASE_BOUNDS_MS.publish + SOURCE_BUILD_BOUNDS_MS);
+    ({ project, log: installLog } = await sourceBuild());
+    console.log(`      install timings: ${installTimings()}`);
     await writeFile(join(project, 'probe.mjs'), PROBE);
-    const userconfig = join(work, 'npmrc');
-    await writeFile(userconfig, `registry=${upstream}\nupdate-notifier=false\nfund=false\naudit=false\n`);
-    const globalconfig = join(work, 'npmrc-global');
-    await writeFile(globalconfig, '');
-    await mkdir(join(work, 'home'));
-    const env = {
-      ...isolatedNpmEnv({
-        path: process.env.PATH ?? '',
-        home: join(work, 'home'),
-        userconfig,
-        globalconfig,
-        cache: join(work, 'npm-cache'),
-      }),
-      ...Object.fromEntries(
-        Object.entries(envWithoutNpm()).filter(([k]) => /^(NODE_EXTRA_CA_CERTS|SSL_CERT_\w+|https?_proxy|no_proxy)$/i.test(k)),
-      ),
-      // node-gyp-build compiles even where a prebuild matches; node-gyp uses this Node's headers.
-      npm_config_build_from_source: 'true',
-      npm_config_nodedir: resolve(process.execPath, '../..'),
-    };
-    const r = await run('npm', ['install', '--foreground-scripts', ...tarballs.values()], {
-      env,
-      cwd: project,
-      timeoutMs: BOUNDS_MS.install,
-    });
-    installLog = r.stdout + r.stderr;
-    if (r.code !== 0)
-      throw new Error(`npm install exited with ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}:\n${installLog.slice(-6000)}`);
   });
 
   it('compiled each addon and the helpers into build/Release, against the installed napi-glue', async () => {

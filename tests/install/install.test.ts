@@ -4,7 +4,8 @@
 // `npm install -g --prefix` with no compiler, make or python on PATH. Then an
 // unprivileged user, whose PATH holds the prefix and nothing of the checkout,
 // runs the installed commands: --version, help, keygen, doctor, and a caged
-// curl through wireguard-go in a lab.
+// curl through wireguard-go in a lab. The packing, the registry and the
+// install are shared with the other install suite (installs.ts).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, readdir, readFile, stat } from 'node:fs/promises';
@@ -14,9 +15,11 @@ import { run, runOrThrow, type ExecResult } from '../lib/exec.js';
 import { Lab } from '../lib/netns.js';
 import { cageLab, registerClient, serverPeer, startFixture, writeWgQuick, cageKey, type CageLab } from '../lib/cage.js';
 import { asUserArgs, createHome, createTestUser, openTunToEveryone, type TestUser } from '../lib/test-user.js';
-import { installGlobally, type InstalledCopy } from './install-global.js';
+import { INSTALL_BOUNDS_MS, type InstalledCopy } from './install-global.js';
+import { globalInstall, installTimings } from './installs.js';
 import { assertNoBuildTools, onHostPath } from './min-path.js';
 import { REPO_ROOT } from './pack.js';
+import { RELEASE_BOUNDS_MS } from './release.js';
 
 const DNS_SERVER = fileURLToPath(new URL('../cage/fixtures/dns-server.mjs', import.meta.url));
 const HTTP_SERVER = fileURLToPath(new URL('../cage/fixtures/http-server.mjs', import.meta.url));
@@ -47,11 +50,11 @@ describe('install: the packed tarballs, installed without a compiler, used by an
   after(() => lab.teardown());
 
   before(async function () {
-    // Packing, a registry fetching third-party packages upstream, and npm install: see INSTALL_BOUNDS_MS.
-    this.timeout(12 * 60_000);
-    // doctor's user namespace probe runs `unshare --net true` through the helper.
-    installed = await installGlobally(lab, ['unshare', 'true']);
-    console.log(`      install timings: ${installed.timings}`);
+    // Packing (natives, then the rest), the registry and publishing, then npm install.
+    const { pack, fetch, registryStart, publish } = RELEASE_BOUNDS_MS;
+    this.timeout(2 * pack + fetch + registryStart + 2 * publish + INSTALL_BOUNDS_MS);
+    installed = await globalInstall();
+    console.log(`      install timings: ${installTimings()}`);
   });
 
   before(async () => {

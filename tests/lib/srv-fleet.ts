@@ -10,7 +10,7 @@
 // SrvSide per node, so srv-lab's and srv-client's helpers work per node.
 import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { postgresBinDir, startLabPostgres, type LabPostgres } from '@wirecage/netns/lab';
+import { postgresBinDir, startLabPostgres, type LabPostgres, type LabPostgresOptions } from '@wirecage/netns/lab';
 import { runOrThrow } from './exec.js';
 import type { Lab, Netns } from './netns.js';
 import type { LabProcess } from './process.js';
@@ -66,8 +66,11 @@ export interface FleetLab {
   keyFile: string;
 }
 
-/** Namespaces, links, the PostgreSQL cluster and the fleet's shared files; the nodes are started by startFleet. */
-export async function fleetLab(lab: Lab, count = 3): Promise<FleetLab> {
+/**
+ * Namespaces, links, the PostgreSQL cluster and the fleet's shared files; the nodes are started by
+ * startFleet. `pgOptions`: the cluster's (a bench makes it durable, as SQLite's file is).
+ */
+export async function fleetLab(lab: Lab, count = 3, pgOptions: LabPostgresOptions = {}): Promise<FleetLab> {
   assertSrvBuilt(['apps/wirecagesrv/dist/registry/postgres/registry.js', 'apps/wirecagesrv/dist/fleet/sync.js']);
   const cli = await lab.namespace('cli');
   const inet = await lab.namespace('inet');
@@ -95,7 +98,7 @@ export async function fleetLab(lab: Lab, count = 3): Promise<FleetLab> {
       proc: null,
     });
   }
-  const pg = await startLabPostgres();
+  const pg = await startLabPostgres(pgOptions);
   lab.onTeardown(() => pg.stop());
   const registry = await pg.createDatabase(FLEET_DB);
   return {
