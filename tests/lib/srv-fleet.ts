@@ -55,8 +55,13 @@ export interface FleetLab {
   inet: Netns;
   nodes: FleetNode[];
   pg: LabPostgres;
-  /** The nodes' --registry: the lab cluster's database, by its unix socket (no password: trust authentication). */
+  /** The lab cluster's database, by its unix socket (no password: trust authentication). */
   registry: string;
+  /**
+   * The nodes' --registry-url-file, holding `registry`: as the credential registry-url would (a
+   * bench points the nodes it starts next at another database by rewriting it).
+   */
+  registryFile: string;
   dir: string;
   /** The environment for `wirecage` in `cli` (HOME and XDG_CONFIG_HOME in `dir`). */
   env: NodeJS.ProcessEnv;
@@ -108,6 +113,7 @@ export async function fleetLab(lab: Lab, count = 3, pgOptions: LabPostgresOption
     nodes,
     pg,
     registry,
+    registryFile: await writeSecretFile(dir, 'registry-url', `${registry}\n`),
     dir,
     env: { PATH: process.env.PATH, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') },
     tokenFile,
@@ -123,7 +129,7 @@ export async function startNode(f: FleetLab, node: FleetNode): Promise<LabProces
     state: join(node.side.dir, 'state', 'registry.db'),
     wgEndpoint: [node.endpoint, ...others].join(','),
     args: [
-      ...['--registry', f.registry, '--node-name', node.name, '--private-key-file', f.keyFile],
+      ...['--registry-url-file', f.registryFile, '--node-name', node.name, '--private-key-file', f.keyFile],
       ...['--subnet', FLEET_SUBNET, '--max-peers', '2000', '--register-rate', '100000'],
       ...['--admin-token-file', f.adminFile, '--metrics-listen', FLEET_METRICS],
       // The data plane inline: three servers share two cores with the clients.
