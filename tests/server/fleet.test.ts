@@ -417,6 +417,46 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     );
   });
 
+  it('a node whose database connections are cut while it registers peers goes on serving (503s meanwhile)', async () => {
+    const registered = () =>
+      (
+        node(2)
+          .proc!.output()
+          .match(/ registered peer /g) ?? []
+      ).length;
+    const r0 = registered();
+    const stop = join(f.dir, 'stop-registering-2');
+    const registering = f.cli.spawn(process.execPath, [REGISTER, '400', '4', f.tokenFile, '--stop-file', stop, node(2).api], {
+      outputLimit: 1 << 20,
+    });
+    await waitFor(() => registered() > r0 + 20, { what: 'registrations on node 2', describe: () => registering.describe() });
+    const cut = await cutOffNode(f, node(2));
+    await cut.restore();
+    const r1 = registered();
+    await waitFor(() => (node(2).proc!.assertRunning(), registered() > r1 + 20), {
+      what: 'registrations on node 2 after the cut',
+      timeoutMs: 15_000,
+      describe: () => `${registering.describe()}\n${node(2).proc!.describe()}`,
+    });
+    await writeFile(stop, '');
+    await waitFor(() => !registering.running, { what: 'the registrations', timeoutMs: 60_000, describe: () => registering.describe() });
+    const out = JSON.parse(registering.output()) as { peers: { key: string; address: string }[]; failures: string[] };
+    const not503 = node(2)
+      .proc!.output()
+      .split('\n')
+      .filter((l) => l.includes('POST /v1/register:') && !l.includes('unreachable'));
+    assert.deepEqual(
+      out.failures.filter((l) => !l.includes(': 503 ')),
+      [],
+      not503.join('\n'),
+    );
+    const device = await deviceAllowed4(node(2));
+    assert.deepEqual(
+      out.peers.filter((p) => device.get(p.key) !== p.address.replace(/\/\d+$/, '/32')),
+      [],
+    );
+  });
+
   it('a peer removed on node 3 and registered again on node 2 at once stays on every device, however late the removal is heard', async () => {
     const key = (await generateKeyPair(f.dir, 'again')).publicKey;
     const register = (n: FleetNode, k: string) =>

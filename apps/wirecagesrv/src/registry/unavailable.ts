@@ -11,5 +11,5 @@ export function registryUnavailable(err: unknown): boolean {
   // SQLSTATE class 08 (connection exception), 57P01-57P03 (shutting down, cannot connect now).
   if (/^08/.test(code) || /^57P0[123]$/.test(code) || SOCKET_CODES.has(code)) return true;
   const message = typeof e.message === 'string' ? e.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly/i.test(message);
+  return /Connection terminated|timeout exceeded when trying to connect|Connection ended unexpectedly|is not queryable/i.test(message);
 }

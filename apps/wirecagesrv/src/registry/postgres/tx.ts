@@ -17,6 +17,10 @@ export type Querier = Pick<pg.PoolClient, 'query'>;
 export async function inTransaction<T>(pool: pg.Pool, work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A connection lost while checked out (between two queries) reports on the client, and an
+  // 'error' without a listener ends the process: noted here, the next query fails, the client is destroyed.
+  const lost = (e: Error) => (broken ??= e);
+  client.on('error', lost);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -26,6 +30,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (c: pg.PoolClient) =
     await client.query('ROLLBACK').catch((e: Error) => (broken = e));
     throw err;
   } finally {
+    client.off('error', lost);
     client.release(broken);
   }
 }
