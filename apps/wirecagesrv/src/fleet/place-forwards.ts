@@ -8,7 +8,9 @@ import { servesForwardsOf } from './forwards-here.js';
 
 export async function placeForwards(registry: Registry, manager: ForwardManager, peers: PeerRecord[], log: Logger): Promise<void> {
   const byKey = new Map(peers.map((p) => [p.publicKey, p]));
-  const forwards = (await registry.forwards.list()).filter((f) => byKey.has(f.peerPublicKey));
+  // One peer (a handshake, a session moving): its own forwards only, not the fleet's every one.
+  const listed = peers.length === 1 ? await registry.forwards.list(peers[0]!.publicKey) : await registry.forwards.list();
+  const forwards = listed.filter((f) => byKey.has(f.peerPublicKey));
   const wanted = new Set<string>();
   for (const f of forwards) {
     const p = byKey.get(f.peerPublicKey)!;

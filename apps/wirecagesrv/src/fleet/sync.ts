@@ -28,6 +28,9 @@ export interface FleetSyncOptions {
 
 export class FleetSync {
   private readonly known: Map<string, PeerRecord>;
+  /** When this node last registered or removed each key itself (a count of such changes). */
+  private readonly localChange = new Map<string, number>();
+  private changes = 0;
   /** One change or reconcile at a time, in order: a removal must not overtake the addition it follows. */
   private queue: Promise<void> = Promise.resolve();
   private watcher: { close(): Promise<void> } | null = null;
@@ -54,11 +57,13 @@ export class FleetSync {
   /** A peer this node registered itself. */
   added(p: PeerRecord): void {
     this.known.set(p.publicKey, p);
+    this.localChange.set(p.publicKey, ++this.changes);
   }
 
   /** A peer this node removed itself. */
   removed(p: PeerRecord): void {
     this.known.delete(p.publicKey);
+    this.localChange.set(p.publicKey, ++this.changes);
   }
 
   /** This node completed a handshake with the peer (its session is here now): its forwards listen here. */
@@ -72,11 +77,16 @@ export class FleetSync {
   /** The device and the forwards made to match the registry now. */
   reconcile(): Promise<void> {
     return this.enqueue('reconciling', async () => {
+      const before = this.changes;
       const peers = await this.o.registry.list();
+      // A key this node registered or removed itself after the list was read is newer than the list.
+      const newer = (key: string) => (this.localChange.get(key) ?? 0) > before;
       const now = new Set(peers.map((p) => p.publicKey));
-      for (const key of [...this.known.keys()]) if (!now.has(key)) await this.dropPeer(key);
-      for (const p of peers) this.addPeer(p);
+      for (const key of [...this.known.keys()]) if (!now.has(key) && !newer(key)) await this.dropPeer(key);
+      const added = peers.filter((p) => !newer(p.publicKey) && this.addPeer(p)).length;
+      if (added > 0) this.o.log.info(`fleet: the reconcile put ${added} peer(s) registered on other nodes on the device`);
       await this.place(peers);
+      this.localChange.clear();
     });
   }
 
@@ -114,12 +124,15 @@ export class FleetSync {
     await this.place([p]);
   }
 
-  private addPeer(p: PeerRecord): void {
+  /** True when the device did not hold the peer (with these addresses) yet. */
+  private addPeer(p: PeerRecord): boolean {
     const had = this.known.get(p.publicKey);
-    if (had && had.hostIndex === p.hostIndex) return;
+    if (had && had.hostIndex === p.hostIndex) return false;
     this.known.set(p.publicKey, p);
     this.o.setPeer(p);
-    this.o.log.info(`fleet: peer ${p.publicKey.slice(0, 8)}… (${p.address4}) registered on another node`);
+    // Debug: a burst of registrations on the other nodes is a line per peer on every node.
+    this.o.log.debug(`fleet: peer ${p.publicKey.slice(0, 8)}… (${p.address4}) registered on another node`);
+    return true;
   }
 
   private async dropPeer(key: string): Promise<void> {
