@@ -1,6 +1,7 @@
 // Rows as both stores return them, into records. Times are unix ms: SQLite
 // gives numbers, node-postgres gives BIGINT as a string (exact; a Date holds
 // ms, never more than 2^53).
+import type { AddressPool } from './pool.js';
 import type { ForwardProtocol, ForwardRecord, PeerRecord } from './types.js';
 
 type Ms = number | string;
@@ -23,6 +24,21 @@ export interface ForwardRow {
   target_port: number;
   peer_public_key: string;
   created_at: Ms;
+}
+
+/** A new registration's row: the pool's addresses for `hostIndex`, no handshake yet. */
+export function newPeerRow(pool: AddressPool, publicKey: string, hostIndex: number, now: number, leaseExpires: number): PeerRow {
+  return {
+    public_key: publicKey,
+    host_index: hostIndex,
+    address4: pool.address4(hostIndex),
+    address6: pool.address6(hostIndex),
+    created_at: now,
+    last_seen: null,
+    last_endpoint: null,
+    session_node: null,
+    lease_expires: leaseExpires,
+  };
 }
 
 export function peerRecord(r: PeerRow): PeerRecord {

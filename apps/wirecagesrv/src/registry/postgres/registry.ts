@@ -23,7 +23,7 @@ import { RegistryError, RegistryFullError } from '../errors.js';
 import { renewStep } from '../lease.js';
 import { checkedOptions } from '../options.js';
 import { FIRST_PEER_INDEX, type AddressPool } from '../pool.js';
-import { lowestFreeSql, peerRecord, touchSql, type PeerRow } from '../rows.js';
+import { lowestFreeSql, newPeerRow, peerRecord, touchSql, type PeerRow } from '../rows.js';
 import type { PeerRecord, Registry, RegistryOptions } from '../types.js';
 import { describeError, openPool, redactUrl, settingsFor, type ConnectionSettings } from './connect.js';
 import { PostgresFleet } from './fleet.js';
@@ -100,17 +100,7 @@ export class PostgresRegistry implements Registry {
       const free = (await c.query<{ idx: string | null }>(lowestFreeSql('$1', '$2'), [FIRST_PEER_INDEX, this.pool.lastIndex])).rows[0];
       const idx = free?.idx == null ? null : Number(free.idx);
       if (idx === null || idx > this.pool.lastIndex) throw new RegistryFullError(`every address of ${this.pool.subnet4.text} is taken`);
-      const row: PeerRow = {
-        public_key: publicKey,
-        host_index: idx,
-        address4: this.pool.address4(idx),
-        address6: this.pool.address6(idx),
-        created_at: now,
-        last_seen: null,
-        last_endpoint: null,
-        session_node: null,
-        lease_expires: leaseExpires,
-      };
+      const row = newPeerRow(this.pool, publicKey, idx, now, leaseExpires);
       const change = encodeChange({ kind: 'peer-added', publicKey, node: this.node });
       await c.query(INSERT_PEER, [publicKey, idx, row.address4, row.address6, now, leaseExpires, change]);
       return { peer: peerRecord(row), created: true };

@@ -13,7 +13,7 @@ import { renewStep } from '../lease.js';
 import { checkedOptions } from '../options.js';
 import { FIRST_PEER_INDEX, type AddressPool } from '../pool.js';
 import { resolvePool } from '../resolve-pool.js';
-import { lowestFreeSql, peerRecord, touchSql, type PeerRow } from '../rows.js';
+import { lowestFreeSql, newPeerRow, peerRecord, touchSql, type PeerRow } from '../rows.js';
 import type { PeerRecord, Registry, RegistryOptions } from '../types.js';
 import { SqliteForwardStore } from './forwards.js';
 import { SqliteNonceStore } from './nonces.js';
@@ -107,17 +107,7 @@ export class SqliteRegistry implements Registry {
         if (idx === null || idx > this.pool.lastIndex) {
           throw new RegistryFullError(`every address of ${this.pool.subnet4.text} is taken`);
         }
-        const row: PeerRow = {
-          public_key: publicKey,
-          host_index: idx,
-          address4: this.pool.address4(idx),
-          address6: this.pool.address6(idx),
-          created_at: now,
-          last_seen: null,
-          last_endpoint: null,
-          session_node: null,
-          lease_expires: leaseExpires,
-        };
+        const row = newPeerRow(this.pool, publicKey, idx, now, leaseExpires);
         this.stmt.insert.run(publicKey, idx, row.address4, row.address6, now, leaseExpires);
         return { peer: peerRecord(row), created: true };
       })
