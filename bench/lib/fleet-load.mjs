@@ -8,9 +8,9 @@
 //   {"ok": N, "failed": N, "seconds": S, "cpuSeconds": S, "statuses": {...}, "firstError": "...",
 //    "perApi": {"<api>": N}, "peers": [["<key>", "<address>", "<address6>"], ...]}
 //   node fleet-load.mjs <concurrency per API> <seconds> <count> <API base URL>...  < token
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
+import { postRegister } from './post-register.mjs';
 
 const [concurrencyText, secondsText, countText, ...apis] = process.argv.slice(2);
 const concurrency = Number(concurrencyText);
@@ -29,40 +29,22 @@ let failed = 0;
 let started = 0;
 let firstError;
 
-function register(api, agent) {
-  // The API checks only the key's form: 32 random bytes cost no curve arithmetic on this side.
-  const key = randomBytes(32).toString('base64');
-  const body = JSON.stringify({ client_public_key: key });
-  return new Promise((resolve) => {
-    const req = http.request(`${api}/v1/register`, {
-      method: 'POST',
-      agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-        if (res.statusCode === 200) {
-          const a = JSON.parse(text);
-          peers.push([key, a.client_address, a.client_address6 ?? null]);
-          perApi[api]++;
-        } else {
-          failed++;
-          firstError ??= `${api}: HTTP ${res.statusCode}: ${text.trim()}`;
-        }
-        resolve();
-      });
-    });
-    req.on('error', (err) => {
-      failed++;
-      firstError ??= `${api}: ${err.message}`;
-      resolve();
-    });
-    req.end(body);
-  });
+async function register(api, agent) {
+  const r = await postRegister(`${api}/v1/register`, agent, token);
+  if (r.error !== undefined) {
+    failed++;
+    firstError ??= `${api}: ${r.error}`;
+    return;
+  }
+  statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+  if (r.status === 200) {
+    const a = JSON.parse(r.text);
+    peers.push([r.key, a.client_address, a.client_address6 ?? null]);
+    perApi[api]++;
+  } else {
+    failed++;
+    firstError ??= `${api}: HTTP ${r.status}: ${r.text.trim()}`;
+  }
 }
 
 // A run of failures with no success is a broken server, not load: stop rather than spin.

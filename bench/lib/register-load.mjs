@@ -5,9 +5,9 @@
 // limit). The token comes on stdin, never argv. Prints one JSON line:
 //   {"ok": N, "failed": N, "seconds": S, "statuses": {"200": N, ...}, "firstError": "..."}
 //   node register-load.mjs <url> <concurrency> <seconds> <count>  < token
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
+import { postRegister } from './post-register.mjs';
 
 const [url, concurrencyText, secondsText, countText] = process.argv.slice(2);
 if (!url || !concurrencyText || !secondsText || countText === undefined) {
@@ -25,35 +25,19 @@ let failed = 0;
 let started = 0;
 let firstError;
 
-function register() {
-  const body = JSON.stringify({ client_public_key: randomBytes(32).toString('base64') });
-  return new Promise((resolve) => {
-    const req = http.request(url, {
-      method: 'POST',
-      agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
-        if (res.statusCode === 200) ok++;
-        else {
-          failed++;
-          firstError ??= `HTTP ${res.statusCode}: ${text.trim()}`;
-        }
-        resolve();
-      });
-    });
-    req.on('error', (err) => {
-      failed++;
-      firstError ??= err.message;
-      resolve();
-    });
-    req.end(body);
-  });
+async function register() {
+  const r = await postRegister(url, agent, token);
+  if (r.error !== undefined) {
+    failed++;
+    firstError ??= r.error;
+    return;
+  }
+  statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+  if (r.status === 200) ok++;
+  else {
+    failed++;
+    firstError ??= `HTTP ${r.status}: ${r.text.trim()}`;
+  }
 }
 
 const more = () => Date.now() < deadline && (target === 0 || started < target) && (failed === 0 || ok > 0);
