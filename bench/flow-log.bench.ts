@@ -17,6 +17,7 @@ import { buildPair, type Pair } from './lib/pairs.js';
 import { BenchSession } from './lib/session.js';
 import { busyCpuSeconds } from './lib/system-cpu.js';
 import { renderFlowLogReport, summarize, type FlowLogRun, type Variant } from './lib/flow-log-report.js';
+import { wholeNumber } from './lib/whole-number.js';
 
 const USAGE = 'usage: flow-log.bench.ts [--duration S] [--rounds N] [--out DIR]';
 const session = new BenchSession('flow-log');
@@ -28,11 +29,7 @@ function options() {
     options: { duration: { type: 'string' }, rounds: { type: 'string' }, out: { type: 'string' } },
     strict: true,
   });
-  const whole = (name: string, text: string) => {
-    if (!/^\d+$/.test(text) || Number(text) < 1)
-      throw new Error(`${name} must be a whole number from 1, got ${JSON.stringify(text)}\n${USAGE}`);
-    return Number(text);
-  };
+  const whole = (name: string, text: string) => wholeNumber(name, text, 1, USAGE);
   return {
     duration: whole('--duration', values.duration ?? '5'),
     rounds: whole('--rounds', values.rounds ?? '3'),

@@ -23,6 +23,7 @@ import { PostgresRegistry } from '../apps/wirecagesrv/src/registry/postgres/regi
 import { SqliteRegistry } from '../apps/wirecagesrv/src/registry/sqlite/registry.js';
 import type { Registry } from '../apps/wirecagesrv/src/registry/types.js';
 import { table } from './lib/markdown.js';
+import { wholeNumber } from './lib/whole-number.js';
 
 const USAGE = 'usage: registry.bench.ts [--duration S] [--rounds N] [--inflight N] [--out DIR]';
 
@@ -32,11 +33,7 @@ function options() {
     options: { duration: { type: 'string' }, rounds: { type: 'string' }, inflight: { type: 'string' }, out: { type: 'string' } },
     strict: true,
   });
-  const whole = (name: string, text: string) => {
-    if (!/^\d+$/.test(text) || Number(text) < 1)
-      throw new Error(`${name} must be a whole number from 1, got ${JSON.stringify(text)}\n${USAGE}`);
-    return Number(text);
-  };
+  const whole = (name: string, text: string) => wholeNumber(name, text, 1, USAGE);
   return {
     duration: whole('--duration', values.duration ?? '5'),
     rounds: whole('--rounds', values.rounds ?? '3'),

@@ -2,6 +2,7 @@
 // environment variables, which exist so `npm run bench` (no way to pass
 // flags through turbo) can still be tuned.
 import { parseArgs } from 'node:util';
+import { wholeNumber } from './whole-number.js';
 
 export const PAIRS = ['wg-wg', 'cage-wg', 'cage-cage', 'eng-wg'] as const;
 /** Run when --only names none: the engine without the cage is asked for by name. */
@@ -28,13 +29,7 @@ export const USAGE = `usage: dataplane.bench.ts [--duration S] [--rounds N] [--o
   eng-wg runs wg-engine without the cage, wired by the same attachDevice, and only when named).
   Environment fallbacks: BENCH_DURATION, BENCH_ROUNDS, BENCH_ONLY, BENCH_WORKERS, BENCH_UDP_BITRATE, BENCH_PINGS.`;
 
-function wholeNumber(name: string, text: string, min: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min)
-    throw new Error(`${name} must be a whole number from ${min}, got ${JSON.stringify(text)}\n${USAGE}`);
-  return Number(text);
-}
-
-const positiveInt = (name: string, text: string) => wholeNumber(name, text, 1);
+const positiveInt = (name: string, text: string) => wholeNumber(name, text, 1, USAGE);
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutDir: string): BenchOptions {
   const { values } = parseArgs({
@@ -70,7 +65,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, defaultOutD
     rounds: positiveInt('--rounds', values.rounds ?? env.BENCH_ROUNDS ?? '3'),
     // Keep the bench's own order whatever order --only named them in: the anchor first.
     pairs: PAIRS.filter((p) => pairs.includes(p)),
-    workers: workers === undefined || workers === '' ? null : wholeNumber('--workers', workers, 0),
+    workers: workers === undefined || workers === '' ? null : wholeNumber('--workers', workers, 0, USAGE),
     udpBitrate,
     pings: positiveInt('--pings', values.pings ?? env.BENCH_PINGS ?? '50'),
     outDir: values.out ?? defaultOutDir,
