@@ -29,6 +29,8 @@ export interface ForwardsApi {
 export interface ForwardsApiOptions {
   /** Registry file; default r.db in `dir`. */
   path?: string;
+  /** A registry the caller opened (and closes) instead of the file. */
+  registry?: Registry;
   /** --forward-ports; every port when absent. */
   ports?: PortRange;
   /** Opens the forwards the registry holds, as a restarting server does. */
@@ -41,11 +43,13 @@ export interface ForwardsApiOptions {
 
 /** The API on `dir`/api.sock; every request shares one source, so the limits are high unless `forwards.rateLimit` says otherwise. */
 export async function serveForwardsApi(dir: string, opts: ForwardsApiOptions = {}): Promise<ForwardsApi> {
-  const registry = await SqliteRegistry.open({
-    location: opts.path ?? join(dir, 'r.db'),
-    subnet: '10.200.100.0/24',
-    subnet6: 'fd00:aa::/64',
-  });
+  const registry =
+    opts.registry ??
+    (await SqliteRegistry.open({
+      location: opts.path ?? join(dir, 'r.db'),
+      subnet: '10.200.100.0/24',
+      subnet6: 'fd00:aa::/64',
+    }));
   const manager = new ForwardManager({ listenAddress: '127.0.0.1', ports: opts.ports });
   if (opts.restore) await restoreForwards(registry, manager, { error() {}, warn() {}, info() {}, debug() {} });
   const handler = createApiHandler({
@@ -72,7 +76,7 @@ export async function serveForwardsApi(dir: string, opts: ForwardsApiOptions = {
     stopped = true;
     await api.close();
     await manager.closeAll();
-    await registry.close();
+    if (!opts.registry) await registry.close();
   };
   return { sock, registry, manager, stop };
 }

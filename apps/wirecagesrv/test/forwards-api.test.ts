@@ -5,6 +5,7 @@ import { PROOF_HEADER } from '../src/api/proof.js';
 import { freePort, newClient, portTaken, proofFor as clientProof, request, type Client } from './api-client.js';
 import { ADMIN, TOKEN, serveForwardsApi, serverPub, type ForwardsApi } from './forwards-api-server.js';
 import { tempDirs } from './helpers.js';
+import { forEachStore } from './stores.js';
 
 // /v1/portforward over real HTTP (a Unix socket, as api.test.ts), with real
 // listeners on 127.0.0.1 (nothing is relayed here: there is no NAT
@@ -13,6 +14,22 @@ import { tempDirs } from './helpers.js';
 /** The Wirecage-Proof header for /v1/portforward. */
 function proofFor(c: Client, method: string, body: string, opts: { time?: number; nonce?: string; as?: string } = {}): string {
   return clientProof(c, serverPub, { method, route: '/v1/portforward', body }, opts);
+}
+
+const json = { 'content-type': 'application/json' };
+/** A client's request: the registration token as Bearer and a proof, unless told otherwise. */
+function call(
+  api: ForwardsApi,
+  method: 'POST' | 'DELETE',
+  c: Client,
+  fields: Record<string, unknown>,
+  o: { token?: string | null; proof?: string | null; key?: string } = {},
+) {
+  const body = JSON.stringify({ client_public_key: o.key ?? c.key, ...fields });
+  const headers: Record<string, string> = { ...json };
+  if (o.token !== null) headers.authorization = `Bearer ${o.token ?? TOKEN}`;
+  if (o.proof !== null) headers[PROOF_HEADER] = o.proof ?? proofFor(c, method, body, { as: o.key });
+  return request(api.sock, method, '/v1/portforward', headers, body);
 }
 
 describe('API /v1/portforward', () => {
@@ -35,21 +52,6 @@ describe('API /v1/portforward', () => {
     return api;
   }
 
-  const json = { 'content-type': 'application/json' };
-  /** A client's request: the registration token as Bearer and a proof, unless told otherwise. */
-  function call(
-    api: Api,
-    method: 'POST' | 'DELETE',
-    c: Client,
-    fields: Record<string, unknown>,
-    o: { token?: string | null; proof?: string | null; key?: string } = {},
-  ) {
-    const body = JSON.stringify({ client_public_key: o.key ?? c.key, ...fields });
-    const headers: Record<string, string> = { ...json };
-    if (o.token !== null) headers.authorization = `Bearer ${o.token ?? TOKEN}`;
-    if (o.proof !== null) headers[PROOF_HEADER] = o.proof ?? proofFor(c, method, body, { as: o.key });
-    return request(api.sock, method, '/v1/portforward', headers, body);
-  }
   function list(api: Api, c: Client | null, o: { token?: string; key?: string } = {}) {
     const key = o.key ?? c?.key;
     const headers: Record<string, string> = { authorization: `Bearer ${o.token ?? TOKEN}` };
@@ -365,5 +367,28 @@ describe('API /v1/portforward', () => {
     await api.registry.remove(c.key);
     assert.deepEqual(await api.registry.forwards.list(c.key), []);
     assert.equal(await api.registry.forwards.get('tcp', 1), undefined);
+  });
+});
+
+// The limit's arbiter is the store's add: requests that all passed the early count still get 409.
+forEachStore('API /v1/portforward: the forwards allowed per peer', (store) => {
+  const tmp = tempDirs();
+  after(() => tmp.cleanup());
+
+  it('answers 409 beyond them when the requests come at once, and closes the refused ports again', async () => {
+    const api = await serveForwardsApi(tmp.make(), { registry: await store.fresh(), forwards: { adminToken: ADMIN, maxPerPeer: 3 } });
+    try {
+      const c = newClient();
+      await api.registry.register(c.key);
+      const ports = await Promise.all(Array.from({ length: 10 }, () => freePort()));
+      const answers = await Promise.all(ports.map((p) => call(api, 'POST', c, { protocol: 'tcp', public_port: p, target_port: 1 })));
+      assert.deepEqual(answers.map((a) => a.status).sort(), [201, 201, 201, 409, 409, 409, 409, 409, 409, 409]);
+      for (const a of answers) if (a.status === 409) assert.match(String(a.body.error), /already has 3 forwards, the most allowed/);
+      assert.equal(await api.registry.forwards.count(c.key), 3);
+      const refused = ports.filter((_, i) => answers[i]!.status === 409);
+      for (const p of refused) assert.equal(api.manager.isOpen('tcp', p), false, `port ${p} left open`);
+    } finally {
+      await api.stop();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { waitFor } from '@wirecage/netns/lab';
-import { RegistryError, type Registry } from '../src/registry/index.js';
+import { ForwardLimitError, RegistryError, type Registry } from '../src/registry/index.js';
 import { redactUrl } from '../src/registry/postgres/connect.js';
 import { SCHEMA_VERSION } from '../src/registry/postgres/migrations.js';
 import { PostgresRegistry } from '../src/registry/postgres/registry.js';
@@ -148,6 +148,22 @@ describe('registry on PostgreSQL', () => {
     );
     assert.equal(tries.filter((t) => t.status === 'fulfilled').length, 1);
     for (const t of tries) if (t.status === 'rejected') assert.match((t.reason as Error).message, /tcp port 8443 is already forwarded/);
+  });
+
+  it("holds a peer to its forwards' limit when nodes add at once", async () => {
+    const fleet = await nodes(await store.location(), 3);
+    const k = newPublicKey();
+    await fleet[0]!.register(k);
+    const tries = await Promise.allSettled(
+      fleet.flatMap((r, n) =>
+        Array.from({ length: 4 }, (_, i) =>
+          r.forwards.add({ protocol: 'udp', publicPort: 9000 + n * 10 + i, targetPort: 53, peerPublicKey: k }, { maxPerPeer: 5 }),
+        ),
+      ),
+    );
+    assert.equal(tries.filter((t) => t.status === 'fulfilled').length, 5);
+    for (const t of tries) if (t.status === 'rejected') assert.ok(t.reason instanceof ForwardLimitError, String(t.reason));
+    assert.equal(await fleet[1]!.forwards.count(k), 5);
   });
 
   describe('a database that is not its registry (left untouched)', () => {

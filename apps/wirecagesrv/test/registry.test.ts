@@ -7,6 +7,7 @@ import {
   APPLICATION_ID,
   defaultStatePath,
   ForwardConflictError,
+  ForwardLimitError,
   RegistryError,
   RegistryFullError,
   SCHEMA_VERSION,
@@ -186,7 +187,7 @@ forEachStore('registry', (store) => {
     const [a, b] = [newPublicKey(), newPublicKey()];
     await r.register(a);
     await r.register(b);
-    const made = await r.forwards.add({ protocol: 'tcp', publicPort: 8080, targetPort: 80, peerPublicKey: a }, 1_700_000_000_000);
+    const made = await r.forwards.add({ protocol: 'tcp', publicPort: 8080, targetPort: 80, peerPublicKey: a }, { now: 1_700_000_000_000 });
     assert.deepEqual(made, { protocol: 'tcp', publicPort: 8080, targetPort: 80, peerPublicKey: a, createdAt: new Date(1_700_000_000_000) });
     await r.forwards.add({ protocol: 'udp', publicPort: 8080, targetPort: 53, peerPublicKey: b });
     await r.forwards.add({ protocol: 'tcp', publicPort: 9000, targetPort: 22, peerPublicKey: a });
@@ -219,6 +220,25 @@ forEachStore('registry', (store) => {
       "a's forwards went with it",
     );
     assert.equal(await r.forwards.get('tcp', 8080), undefined);
+  });
+
+  it("holds a peer to its forwards' limit when adds come at once", async () => {
+    const r = await store.fresh();
+    const [a, b] = [newPublicKey(), newPublicKey()];
+    await r.register(a);
+    await r.register(b);
+    const tries = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) =>
+        r.forwards.add({ protocol: 'tcp', publicPort: 7000 + i, targetPort: 80, peerPublicKey: a }, { maxPerPeer: 5 }),
+      ),
+    );
+    assert.equal(tries.filter((t) => t.status === 'fulfilled').length, 5);
+    for (const t of tries) {
+      if (t.status === 'rejected')
+        assert.ok(t.reason instanceof ForwardLimitError && /already has 5 forwards/.test(t.reason.message), String(t.reason));
+    }
+    assert.equal(await r.forwards.count(a), 5);
+    await r.forwards.add({ protocol: 'tcp', publicPort: 7100, targetPort: 80, peerPublicKey: b }, { maxPerPeer: 5 }); // another peer's own count
   });
 
   it('answers a readiness probe with a committed write', async () => {

@@ -3,7 +3,7 @@
 import { randomInt } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { formatPortRange, inPortRange, portsFrom } from '../forwards/index.js';
-import { ForwardConflictError, type ForwardProtocol, type ForwardRecord, type PeerRecord } from '../registry/index.js';
+import { ForwardConflictError, ForwardLimitError, type ForwardProtocol, type ForwardRecord, type PeerRecord } from '../registry/index.js';
 import { servesForwardsHere } from '../fleet/forwards-here.js';
 import { readJsonBody } from './body.js';
 import { clientKey } from './caller.js';
@@ -63,9 +63,9 @@ export function createForward(ctx: ForwardContext) {
   };
 }
 
+/** Before a port is bound for nothing; the store's add decides between concurrent requests. */
 async function roomFor(ctx: ForwardContext, key: string): Promise<void> {
-  if ((await ctx.registry.forwards.count(key)) >= ctx.maxPerPeer)
-    throw new HttpError(409, `this peer already has ${ctx.maxPerPeer} forwards, the most allowed; remove one first`);
+  if ((await ctx.registry.forwards.count(key)) >= ctx.maxPerPeer) throw new HttpError(409, new ForwardLimitError(ctx.maxPerPeer).message);
 }
 
 /**
@@ -95,10 +95,11 @@ async function added(ctx: ForwardContext, want: Wanted, peer: PeerRecord): Promi
   if (here) await openForward(ctx, { protocol, publicPort, targetPort }, peer);
   let record: ForwardRecord;
   try {
-    record = await ctx.registry.forwards.add({ protocol, publicPort, targetPort, peerPublicKey: key });
+    record = await ctx.registry.forwards.add({ protocol, publicPort, targetPort, peerPublicKey: key }, { maxPerPeer: ctx.maxPerPeer });
   } catch (err) {
     if (here) await ctx.manager.close(protocol, publicPort);
     if (err instanceof ForwardConflictError) throw new HttpError(err.existing ? 409 : 404, err.message);
+    if (err instanceof ForwardLimitError) throw new HttpError(409, err.message);
     throw err;
   }
   ctx.log.info(

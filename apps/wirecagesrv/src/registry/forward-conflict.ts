@@ -11,3 +11,11 @@ export class ForwardConflictError extends RegistryError {
     super(message);
   }
 }
+
+/** The peer already has the most forwards allowed (ForwardStore.add's maxPerPeer). */
+export class ForwardLimitError extends RegistryError {
+  override name = 'ForwardLimitError';
+  constructor(readonly limit: number) {
+    super(`this peer already has ${limit} forwards, the most allowed; remove one first`);
+  }
+}

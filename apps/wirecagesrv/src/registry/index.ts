@@ -4,6 +4,7 @@ export type {
   PeerRecord,
   ForwardStore,
   ForwardRecord,
+  ForwardAddOptions,
   ForwardProtocol,
   NonceCache,
   NonceClaim,
@@ -17,7 +18,7 @@ export { isPostgresUrl } from './options.js';
 export { DEFAULT_SUBNET } from './resolve-pool.js';
 export { SqliteRegistry, defaultStatePath } from './sqlite/registry.js';
 export { RegistryError, RegistryFullError } from './errors.js';
-export { ForwardConflictError } from './forward-conflict.js';
+export { ForwardConflictError, ForwardLimitError } from './forward-conflict.js';
 export { AddressPool, parseSubnet, generateUla64, SERVER_INDEX, FIRST_PEER_INDEX, type Subnet } from './pool.js';
 export { SCHEMA_VERSION, APPLICATION_ID } from './sqlite/migrations.js';
 export { DEFAULT_LEASE, parseLease, renewStep, expiryCheckInterval, LEASE_RENEW_STEP_MS } from './lease.js';

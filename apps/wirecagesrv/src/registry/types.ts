@@ -54,13 +54,24 @@ export interface ForwardRecord {
 }
 
 /** Port forwards; a peer's go with it when it is removed. */
+export interface ForwardAddOptions {
+  /** The most forwards one peer may hold (no bound when absent). */
+  maxPerPeer?: number;
+  /** The record's creation time (ms). */
+  now?: number;
+}
+
 export interface ForwardStore {
   get(protocol: ForwardProtocol, publicPort: number): Promise<ForwardRecord | undefined>;
   /** Every forward, or one peer's, by protocol and port. */
   list(peerPublicKey?: string): Promise<ForwardRecord[]>;
   count(peerPublicKey: string): Promise<number>;
-  /** Records a forward; ForwardConflictError when the port is taken or the peer unknown (checked and written atomically). */
-  add(f: Omit<ForwardRecord, 'createdAt'>, now?: number): Promise<ForwardRecord>;
+  /**
+   * Records a forward; ForwardConflictError when the port is taken or the peer unknown, ForwardLimitError
+   * when the peer already has `maxPerPeer` forwards. Checked and written atomically: the store is the
+   * arbiter between concurrent requests and between nodes.
+   */
+  add(f: Omit<ForwardRecord, 'createdAt'>, opts?: ForwardAddOptions): Promise<ForwardRecord>;
   remove(protocol: ForwardProtocol, publicPort: number): Promise<boolean>;
 }
 

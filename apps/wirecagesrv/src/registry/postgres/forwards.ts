@@ -2,16 +2,22 @@
 // public port (per protocol) belongs to one peer at most, and a peer's
 // forwards go with it (ON DELETE CASCADE). add() checks and writes under an
 // advisory lock that every node's add() takes, so two nodes cannot both take
-// a port; the primary key is the backstop, and a peer removed meanwhile
-// fails the foreign key, which is reported as the unknown peer it now is.
+// a port nor a peer more than its limit; the primary key is the backstop, and
+// a peer removed meanwhile fails the foreign key, which is reported as the
+// unknown peer it now is.
 import pg from 'pg';
-import { ForwardConflictError } from '../forward-conflict.js';
+import { ForwardConflictError, ForwardLimitError } from '../forward-conflict.js';
 import { forwardRecord, type ForwardRow } from '../rows.js';
-import type { ForwardProtocol, ForwardRecord, ForwardStore } from '../types.js';
+import type { ForwardAddOptions, ForwardProtocol, ForwardRecord, ForwardStore } from '../types.js';
 import { encodeChange, notifySql } from './notify.js';
-import { inTransaction, lock, LOCK } from './tx.js';
+import { inTransaction, lock, LOCK, type Querier } from './tx.js';
 
 const unknownPeer = (key: string) => new ForwardConflictError(`no peer is registered with the key ${key}`, null);
+
+async function countOf(q: Querier, peerPublicKey: string): Promise<number> {
+  const r = await q.query<{ n: string }>('SELECT count(*) AS n FROM forwards WHERE peer_public_key = $1', [peerPublicKey]);
+  return Number(r.rows[0]!.n);
+}
 
 export class PostgresForwardStore implements ForwardStore {
   constructor(
@@ -34,12 +40,14 @@ export class PostgresForwardStore implements ForwardStore {
     return r.rows.map(forwardRecord);
   }
 
-  async count(peerPublicKey: string): Promise<number> {
-    const r = await this.db.query<{ n: string }>('SELECT count(*) AS n FROM forwards WHERE peer_public_key = $1', [peerPublicKey]);
-    return Number(r.rows[0]!.n);
+  count(peerPublicKey: string): Promise<number> {
+    return countOf(this.db, peerPublicKey);
   }
 
-  async add(f: Omit<ForwardRecord, 'createdAt'>, now = Date.now()): Promise<ForwardRecord> {
+  async add(
+    f: Omit<ForwardRecord, 'createdAt'>,
+    { maxPerPeer = Infinity, now = Date.now() }: ForwardAddOptions = {},
+  ): Promise<ForwardRecord> {
     const change = encodeChange({ kind: 'forward-added', protocol: f.protocol, publicPort: f.publicPort, node: this.node });
     try {
       return await inTransaction(this.db, async (c) => {
@@ -53,6 +61,7 @@ export class PostgresForwardStore implements ForwardStore {
         if (existing.rows[0]) {
           throw new ForwardConflictError(`${f.protocol} port ${f.publicPort} is already forwarded`, forwardRecord(existing.rows[0]));
         }
+        if ((await countOf(c, f.peerPublicKey)) >= maxPerPeer) throw new ForwardLimitError(maxPerPeer);
         await c.query(
           `WITH ins AS (INSERT INTO forwards (protocol, public_port, peer_public_key, target_port, created_at)
                         VALUES ($1, $2, $3, $4, $5) RETURNING 1)

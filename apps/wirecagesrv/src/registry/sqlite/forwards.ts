@@ -3,9 +3,9 @@
 // port belong to one peer at most; the foreign key removes a peer's forwards
 // with the peer (ON DELETE CASCADE, foreign_keys is on for every connection).
 import type { Database, Statement } from 'better-sqlite3';
-import { ForwardConflictError } from '../forward-conflict.js';
+import { ForwardConflictError, ForwardLimitError } from '../forward-conflict.js';
 import { forwardRecord, type ForwardRow } from '../rows.js';
-import type { ForwardProtocol, ForwardRecord, ForwardStore } from '../types.js';
+import type { ForwardAddOptions, ForwardProtocol, ForwardRecord, ForwardStore } from '../types.js';
 
 export class SqliteForwardStore implements ForwardStore {
   private readonly stmt: {
@@ -43,8 +43,11 @@ export class SqliteForwardStore implements ForwardStore {
     return this.stmt.countByPeer.get(peerPublicKey)!.n;
   }
 
-  /** Checked and written in one IMMEDIATE transaction, so two processes sharing the file cannot both take a port. */
-  async add(f: Omit<ForwardRecord, 'createdAt'>, now = Date.now()): Promise<ForwardRecord> {
+  /** Checked and written in one IMMEDIATE transaction, so two requests or processes cannot both take a port or exceed the limit. */
+  async add(
+    f: Omit<ForwardRecord, 'createdAt'>,
+    { maxPerPeer = Infinity, now = Date.now() }: ForwardAddOptions = {},
+  ): Promise<ForwardRecord> {
     return this.db
       .transaction(() => {
         if (!this.stmt.peerExists.get(f.peerPublicKey)) {
@@ -52,6 +55,7 @@ export class SqliteForwardStore implements ForwardStore {
         }
         const existing = this.stmt.get.get(f.protocol, f.publicPort);
         if (existing) throw new ForwardConflictError(`${f.protocol} port ${f.publicPort} is already forwarded`, forwardRecord(existing));
+        if (this.stmt.countByPeer.get(f.peerPublicKey)!.n >= maxPerPeer) throw new ForwardLimitError(maxPerPeer);
         this.stmt.insert.run(f.protocol, f.publicPort, f.peerPublicKey, f.targetPort, now);
         return { ...f, createdAt: new Date(now) };
       })
