@@ -99,19 +99,18 @@ export class CageLife {
     else this.watch(left, this.settle);
   };
 
-  /** Watches each of `pids` not watched yet (signalled first, with `signal`); `onExit` runs at each exit. */
+  /**
+   * Watches each of `pids` not watched yet (signalled first, with `signal`); `onExit` runs at each
+   * exit. A process that ended between the scan and its pidfd is an exit too: `onExit` runs for it
+   * (once, on the next turn), or the cage would wait for a wake-up that never comes.
+   */
   private watch(pids: number[], onExit: () => void, signal?: NodeJS.Signals): void {
+    let gone = false;
     for (const pid of pids) {
       if (this.watched.has(pid)) continue;
-      let pidfd: number;
-      try {
-        pidfd = pidfdOpen(pid);
-      } catch {
-        continue; // gone already
-      }
-      // The pid may have been reused between the scan and pidfd_open: then it is none of ours.
-      if (nsInode(pid, 'pid') !== this.pidns) {
-        closeSync(pidfd);
+      const pidfd = this.pidfdInCage(pid);
+      if (pidfd === null) {
+        gone = true;
         continue;
       }
       if (signal) {
@@ -127,6 +126,23 @@ export class CageLife {
       });
       this.watched.set(pid, watch);
     }
+    if (gone) setImmediate(onExit);
+  }
+
+  /** A pidfd for `pid` while it is still the process the scan found in the cage; null once it is gone. */
+  private pidfdInCage(pid: number): number | null {
+    let pidfd: number;
+    try {
+      pidfd = pidfdOpen(pid);
+    } catch {
+      return null;
+    }
+    // Reaped between the scan and pidfd_open, its pid maybe reused: then it is none of ours.
+    if (nsInode(pid, 'pid') !== this.pidns) {
+      closeSync(pidfd);
+      return null;
+    }
+    return pidfd;
   }
 
   private unwatch(): void {

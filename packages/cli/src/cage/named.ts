@@ -73,17 +73,31 @@ export function nsInode(pid: number, kind: 'pid' | 'pid_for_children' | 'net' | 
 }
 
 /**
- * Host pids of the processes in pid namespace `pidns` but `own`. Those of other users, whose
- * namespaces we may not read, cannot be in a cage of ours anyway.
+ * Host pids of the processes in pid namespace `pidns` but `own`, zombies left out: a zombie runs
+ * nothing, cannot be signalled, and its pidfd is readable already (watching it would spin until its
+ * parent reaps it). Those of other users, whose namespaces we may not read, cannot be in a cage of
+ * ours anyway.
  */
 export function cageProcesses(pidns: number, own: readonly number[] = []): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     const pid = Number(d);
-    if (!own.includes(pid) && nsInode(pid, 'pid') === pidns) out.push(pid);
+    if (!own.includes(pid) && nsInode(pid, 'pid') === pidns && !isZombie(pid)) out.push(pid);
   }
   return out;
+}
+
+/** Exited, not yet reaped (state Z, or X while being reaped); a process gone meanwhile counts as one. */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the command name, which may hold spaces and parentheses: after the last ')'.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
 }
 
 /** A process's children (the kernel's list, /proc/PID/task/PID/children). */
