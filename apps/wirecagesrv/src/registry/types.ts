@@ -53,7 +53,6 @@ export interface ForwardRecord {
   createdAt: Date;
 }
 
-/** Port forwards; a peer's go with it when it is removed. */
 export interface ForwardAddOptions {
   /** The most forwards one peer may hold (no bound when absent). */
   maxPerPeer?: number;
@@ -61,6 +60,7 @@ export interface ForwardAddOptions {
   now?: number;
 }
 
+/** Port forwards; a peer's go with it when it is removed. */
 export interface ForwardStore {
   get(protocol: ForwardProtocol, publicPort: number): Promise<ForwardRecord | undefined>;
   /** Every forward, or one peer's, by protocol and port. */

@@ -126,7 +126,7 @@ export class CageLife {
       });
       this.watched.set(pid, watch);
     }
-    if (gone) setImmediate(onExit);
+    if (gone) setImmediate(() => this.ending || onExit());
   }
 
   /** A pidfd for `pid` while it is still the process the scan found in the cage; null once it is gone. */
