@@ -31,17 +31,53 @@ const TEARDOWN_MARGIN_MS = 3_000;
 /** The exit status the caged sender picks for a peer that never answers: it must come out as wirecage's. */
 const SENDER_CODE = 3;
 
-/** Whether a process of the machine runs with exactly this command line (words joined by spaces, argv[0] aside). */
-function processRuns(line: string): boolean {
+/** The pid of a process of the machine that runs with exactly this command line (words joined by spaces, argv[0] aside). */
+function pidRunning(line: string): number | undefined {
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, -1).join(' ') === line) return true;
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, -1).join(' ') === line) return Number(pid);
     } catch {
       // gone meanwhile
     }
   }
-  return false;
+  return undefined;
+}
+
+/** The init of the cage `root` (a pid outside) started: pid 1 of its own namespace, below `root`. */
+function cageInitBelow(root: number): number | undefined {
+  const descends = (pid: number): boolean => {
+    for (let p = pid; p > 1; p = Number(statusField(p, 'PPid'))) if (p === root) return true;
+    return false;
+  };
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (/\s1$/.test(statusField(Number(d), 'NSpid')) && descends(Number(d))) return Number(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** Whether every child of `pid` has ended (zombies not reaped yet count as ended). */
+function childrenEnded(pid: number): boolean {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return children.every((c) => {
+    try {
+      return statusField(Number(c), 'State').startsWith('Z');
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** A field of /proc/PID/status ("State", "PPid", "ShdPnd"...), as the host's /proc gives it. */
+function statusField(pid: number, field: string): string {
+  const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return m[1]!;
 }
 
 describe('wirecage run: a command that sends and exits at once', function () {
@@ -178,9 +214,14 @@ describe('wirecage run: a command that sends and exits at once', function () {
       const args = [t.srv.v4, String(port), String(BYTES), '--exit-now', String(SENDER_CODE)];
       const cage = spawnWirecage(t.c.client, ['-c', t.conf, '--linger', '600', '--', process.execPath, SENDER, 'tcp', ...args]);
       running.push(cage);
-      const line = `${SENDER} tcp ${args.join(' ')}`;
-      // Lingering: the sender has said it exits, and no process runs it any more.
-      await waitFor(() => cage.output().includes('exiting ') && !processRuns(line), {
+      const init = await waitFor(() => (cage.assertRunning(), cageInitBelow(cage.pid!)), {
+        what: "the cage's init",
+        timeoutMs: 20_000,
+        describe: () => cage.describe(),
+      });
+      // Lingering: the sender has said it exits and has ended (a signal on its way to a process still
+      // exiting would be lost with it, and is no caller's "stop" we could see).
+      await waitFor(() => cage.output().includes('exiting ') && childrenEnded(init), {
         what: 'the caged sender to exit',
         timeoutMs: 20_000,
         describe: () => cage.describe(),
@@ -191,6 +232,42 @@ describe('wirecage run: a command that sends and exits at once', function () {
       const ms = Date.now() - signalled;
       assert.equal(status.code, SENDER_CODE, cage.describe());
       assert.ok(ms < TEARDOWN_MARGIN_MS, `wirecage exited ${ms} ms after SIGTERM`);
+    });
+
+    it("a SIGTERM that reaches the cage's init after the command ended, before init reaped it, is not lost: no wait", async () => {
+      const { port } = await receiver('tcp');
+      // The sender leaves its connection owing the peer and exits; then sh stops itself, so that
+      // init can be frozen before sh ends into a zombie init cannot reap yet.
+      const send = [process.execPath, SENDER, 'tcp', t.srv.v4, String(port), String(BYTES), '--exit-now', String(SENDER_CODE)];
+      const script = `${send.join(' ')}; kill -STOP $$; exit ${SENDER_CODE}`;
+      const cage = spawnWirecage(t.c.client, ['-c', t.conf, '--linger', '600', '--', 'sh', '-c', script]);
+      running.push(cage);
+      const state = (pid: number) => statusField(pid, 'State')[0];
+      const sh = await waitFor(
+        () => {
+          cage.assertRunning();
+          const pid = pidRunning(`-c ${script}`);
+          return pid !== undefined && state(pid) === 'T' ? pid : undefined;
+        },
+        { what: 'sh to stop itself after the sender', timeoutMs: 20_000, describe: () => cage.describe() },
+      );
+      const init = Number(statusField(sh, 'PPid'));
+      process.kill(init, 'SIGSTOP');
+      await waitFor(() => state(init) === 'T', { what: "the cage's init to stop" });
+      process.kill(sh, 'SIGCONT');
+      await waitFor(() => state(sh) === 'Z', { what: 'sh to end into a zombie' });
+      cage.child.kill('SIGTERM');
+      // Passed along by stage 2 and the relay, it waits on the frozen init beside the SIGCHLD.
+      await waitFor(() => (BigInt(`0x${statusField(init, 'ShdPnd')}`) & (1n << 14n)) !== 0n, {
+        what: "SIGTERM pending on the cage's init",
+        describe: () => cage.describe(),
+      });
+      const signalled = Date.now();
+      process.kill(init, 'SIGCONT');
+      const status = await cage.exited;
+      const ms = Date.now() - signalled;
+      assert.equal(status.code, SENDER_CODE, cage.describe());
+      assert.ok(ms < TEARDOWN_MARGIN_MS, `wirecage exited ${ms} ms after init went on: it lingered`);
     });
   });
 });

@@ -18,7 +18,8 @@ void EndTheRest();
 bool TcpOwesPeer();
 
 // Waits until TcpOwesPeer() is false, for at most limitMs. A signal of `set` other than SIGCHLD and
-// SIGWINCH (the caller asking again to stop) ends the wait at once.
+// SIGWINCH (the caller asking again to stop) ends the wait at once; one that came after the command
+// ended but before init reaped it skips the wait (Supervise's stopAfterExit).
 void Linger(int limitMs, const sigset_t& set);
 
 }  // namespace wc

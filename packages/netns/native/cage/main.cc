@@ -255,10 +255,12 @@ bool WriteIdMap(pid_t pid, const char* which, const std::string& map) {
     (void)ignored;
     close(down[1]);
   }
-  int status = Supervise(command, set, false);
+  // A signal the caller sent after the command's end (before we reaped it) asks for the end now.
+  bool stop = false;
+  int status = Supervise(command, set, false, &stop);
   ssize_t ignored = write(statusFd, &status, sizeof status);
   (void)ignored;
-  if (p.lingerMs > 0) {
+  if (p.lingerMs > 0 && !stop) {
     EndTheRest();
     Linger(p.lingerMs, set);
   }

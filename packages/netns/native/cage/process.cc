@@ -88,13 +88,26 @@ sigset_t SupervisedSignals() {
   return set;
 }
 
-int Supervise(pid_t target, const sigset_t& set, bool terminalSignals) {
+namespace {
+
+bool HasExited(pid_t pid) {
+  siginfo_t info{};
+  return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
+}  // namespace
+
+int Supervise(pid_t target, const sigset_t& set, bool terminalSignals, bool* stopAfterExit) {
   for (;;) {
     siginfo_t info;
     int sig = sigwaitinfo(&set, &info);
     if (sig < 0) continue;  // EINTR
     if (sig != SIGCHLD) {
-      if (terminalSignals || info.si_code != SI_KERNEL) kill(target, sig);
+      if (stopAfterExit && sig != SIGWINCH && HasExited(target)) {
+        *stopAfterExit = true;
+      } else if (terminalSignals || info.si_code != SI_KERNEL) {
+        kill(target, sig);
+      }
       continue;
     }
     int status;

@@ -39,6 +39,8 @@ sigset_t SupervisedSignals();
 // wait status. Signals from a terminal (SI_KERNEL) are passed on only with `terminalSignals`: where
 // the command shares the terminal's process group, the terminal sends them to it itself, and
 // forwarding them would deliver them twice.
-int Supervise(pid_t target, const sigset_t& set, bool terminalSignals);
+// With `stopAfterExit`, a signal other than SIGWINCH that comes once `target` has exited (a zombie
+// not yet reaped) is not passed on, where it would be lost: *stopAfterExit is set instead.
+int Supervise(pid_t target, const sigset_t& set, bool terminalSignals, bool* stopAfterExit = nullptr);
 
 }  // namespace wc
