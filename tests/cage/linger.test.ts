@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { serverPeer, spawnWirecage, startFixture, wirecage, writeWgQuick } from '../lib/cage.js';
 import { cageSuite } from '../lib/cage-suite.js';
 import type { LabProcess } from '../lib/process.js';
+import { childrenOf, statusField } from '../lib/proc.js';
 import { waitFor } from '../lib/wait.js';
 
 const SENDER = fileURLToPath(new URL('./fixtures/tail-sender.mjs', import.meta.url));
@@ -63,21 +64,13 @@ function cageInitBelow(root: number): number | undefined {
 
 /** Whether every child of `pid` has ended (zombies not reaped yet count as ended). */
 function childrenEnded(pid: number): boolean {
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-  return children.every((c) => {
+  return childrenOf(pid).every((c) => {
     try {
-      return statusField(Number(c), 'State').startsWith('Z');
+      return statusField(c, 'State').startsWith('Z');
     } catch {
       return true;
     }
   });
-}
-
-/** A field of /proc/PID/status ("State", "PPid", "ShdPnd"...), as the host's /proc gives it. */
-function statusField(pid: number, field: string): string {
-  const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return m[1]!;
 }
 
 describe('wirecage run: a command that sends and exits at once', function () {

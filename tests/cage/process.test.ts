@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alive } from '@wirecage/netns/lab';
 import { formatCommand, run, runOrThrow } from '../lib/exec.js';
+import { childrenOf } from '../lib/proc.js';
 import { waitFor } from '../lib/wait.js';
 import { WIRECAGE_BIN, cageKey, serverPeer, spawnWirecage, wgQuickText, wirecage, writeWgQuick } from '../lib/cage.js';
 import { cageSuite } from '../lib/cage-suite.js';
@@ -40,14 +41,6 @@ function waitsOnPidfd(pid: number): boolean {
     );
   } catch {
     return false; // an fd closed while we looked, or the process is gone: look again
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
   }
 }
 

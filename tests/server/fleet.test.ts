@@ -40,6 +40,11 @@ import { addServer, INET4, SRV_BIN, SRV_TOKEN, type Registration } from '../lib/
 import { waitFor } from '../lib/wait.js';
 import { generateKeyPair, startWireguardGo, type WireguardGoPeer } from '../lib/wireguard-go.js';
 
+/** POST /v1/register of `key` through node `n`'s API, with the registration token. */
+function registerOn(n: FleetNode, key: string) {
+  return apiRequest(n.side, 'POST', '/v1/register', [`Authorization: Bearer ${SRV_TOKEN}`], { client_public_key: key }, { base: n.api });
+}
+
 const REGISTER = fileURLToPath(new URL('./fixtures/fleet-register.mjs', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./fixtures/forwards-service.mjs', import.meta.url));
 const REREGISTER = fileURLToPath(new URL('./fixtures/fleet-reregister.mjs', import.meta.url));
@@ -216,16 +221,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
   });
 
   it('a client registered through node 1 moves traffic through node 1, node 2 and node 3', async () => {
-    const r = await apiRequest(
-      node(1).side,
-      'POST',
-      '/v1/register',
-      [`Authorization: Bearer ${SRV_TOKEN}`],
-      { client_public_key: go.publicKey },
-      {
-        base: node(1).api,
-      },
-    );
+    const r = await registerOn(node(1), go.publicKey);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     reg = r.body as unknown as Registration;
     assert.deepEqual(reg.server_endpoints, [node(1).endpoint, node(2).endpoint, node(3).endpoint]);
@@ -374,22 +370,12 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
         describe: () => node(2).proc!.describe(),
       });
       // Node 1 registers over a connection it holds (a new one cannot be made now: retried).
-      await waitFor(
-        async () =>
-          (
-            await apiRequest(
-              node(1).side,
-              'POST',
-              '/v1/register',
-              [`Authorization: Bearer ${SRV_TOKEN}`],
-              { client_public_key: newcomer.publicKey },
-              {
-                base: node(1).api,
-              },
-            )
-          ).status === 200,
-        { what: 'a registration on node 1', timeoutMs: 10_000, intervalMs: 200, describe: describeAll },
-      );
+      await waitFor(async () => (await registerOn(node(1), newcomer.publicKey)).status === 200, {
+        what: 'a registration on node 1',
+        timeoutMs: 10_000,
+        intervalMs: 200,
+        describe: describeAll,
+      });
       await waitFor(() => holds(node(3)), { what: "node 3's device to hold the newcomer", timeoutMs: 5_000, describe: describeAll });
       // Node 2 has no connection at all: no change heard, no reconcile read.
       assert.equal(await holds(node(2)), false, 'node 2 heard of the newcomer without its database');
@@ -459,9 +445,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
 
   it('a peer removed on node 3 and registered again on node 2 at once stays on every device, however late the removal is heard', async () => {
     const key = (await generateKeyPair(f.dir, 'again')).publicKey;
-    const register = (n: FleetNode, k: string) =>
-      apiRequest(n.side, 'POST', '/v1/register', [`Authorization: Bearer ${SRV_TOKEN}`], { client_public_key: k }, { base: n.api });
-    assert.equal((await register(node(1), key)).status, 200);
+    assert.equal((await registerOn(node(1), key)).status, 200);
     await waitFor(async () => (await deviceAllowed4(node(2))).has(key), {
       what: "node 2's device to hold the peer",
       describe: describeAll,
@@ -485,7 +469,7 @@ describe('wirecagesrv fleet: three nodes on one PostgreSQL registry', function (
     const address = out.address.replace(/\/\d+$/, '/32');
     // A peer registered on node 3 after all that: once node 2 holds it, node 2 has applied every change before it.
     const marker = (await generateKeyPair(f.dir, 'marker')).publicKey;
-    assert.equal((await register(node(3), marker)).status, 200);
+    assert.equal((await registerOn(node(3), marker)).status, 200);
     await waitFor(async () => (await deviceAllowed4(node(2))).has(marker), {
       what: 'node 2 to work through the burst',
       timeoutMs: 15_000,
